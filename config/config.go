@@ -1,0 +1,295 @@
+// Package config is customerd's one typed configuration: read once from a YAML
+// file and the environment, filled with defaults, validated with messages that
+// name the bad setting, so that a bad config never starts a half-working server.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/customerd/customerd/sender"
+)
+
+// Config is the whole configuration of one customerd process.
+type Config struct {
+	// Addr is the listen address (CUSTOMERD_ADDR).
+	Addr string `yaml:"addr"`
+	// Database selects and tunes the database.
+	Database Database `yaml:"database"`
+	// Secret encrypts signing keys at rest and keys the code hashes (CUSTOMERD_SECRET).
+	Secret string `yaml:"secret"`
+	// SecretFile keeps a generated secret when Secret is empty (the demo default).
+	SecretFile string `yaml:"secretFile"`
+	// Log sets the log level and format.
+	Log Log `yaml:"log"`
+	// ShutdownTimeout bounds how long in-flight requests may finish on SIGTERM.
+	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
+	// Tenants by id, the {tenantId} of every path.
+	Tenants map[string]*Tenant `yaml:"tenants"`
+}
+
+// Database selects the database.
+type Database struct {
+	// URL is postgres://… or sqlite://PATH (CUSTOMERD_DATABASE_URL).
+	URL string `yaml:"url"`
+	// MaxOpenConns bounds the connection pool (PostgreSQL, and SQLite readers).
+	MaxOpenConns int `yaml:"maxOpenConns"`
+}
+
+// Log sets the logger.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // json or text
+}
+
+// Tenant is one brand's settings.
+type Tenant struct {
+	DefaultCountry  string `yaml:"defaultCountry"`
+	DefaultLanguage string `yaml:"defaultLanguage"`
+	PhoneRegion     string `yaml:"phoneRegion"`
+	// Identifier is what identifies an account on anonymous creates: email or phoneNumber.
+	Identifier     string        `yaml:"identifier"`
+	TokenLifetime  time.Duration `yaml:"tokenLifetime"`
+	RequiredFields []string      `yaml:"requiredFields"`
+	// Senders deliver one-time codes, by channel (email, sms).
+	Senders map[sender.Channel]sender.Config `yaml:"senders"`
+	// Providers enabled for authenticate?provider=NAME, by name.
+	Providers map[string]Provider `yaml:"providers"`
+	// OTP sets the one-time code limits.
+	OTP OTP `yaml:"otp"`
+}
+
+// Provider is one provider's settings: its type and the type's own settings,
+// which the provider registry decodes into the type's typed config.
+type Provider struct {
+	Type     string         `yaml:"type"`
+	Settings map[string]any `yaml:",inline"`
+}
+
+// OTP holds the one-time code limits of a tenant.
+type OTP struct {
+	CodeLifetime      time.Duration `yaml:"codeLifetime"`
+	MaxAttempts       int           `yaml:"maxAttempts"`
+	ResendInterval    time.Duration `yaml:"resendInterval"`
+	MaxFailuresPerDay int           `yaml:"maxFailuresPerDay"`
+}
+
+// DefaultDatabaseURL is the embedded database used when nothing else is configured.
+const DefaultDatabaseURL = "sqlite://./data/customerd.db"
+
+// Load reads the file at path (none when empty), applies the environment and
+// the defaults, and validates the result.
+func Load(path string, getenv func(string) string) (*Config, error) {
+	c := &Config{}
+	if path != "" {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("read config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(raw))
+		dec.KnownFields(true)
+		if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if v := getenv("CUSTOMERD_ADDR"); v != "" {
+		c.Addr = v
+	}
+	if v := getenv("CUSTOMERD_DATABASE_URL"); v != "" {
+		c.Database.URL = v
+	}
+	if v := getenv("CUSTOMERD_SECRET"); v != "" {
+		c.Secret = v
+	}
+	c.fill()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// fill applies defaults to everything left empty.
+func (c *Config) fill() {
+	if c.Addr == "" {
+		c.Addr = ":8080"
+	}
+	if c.Database.URL == "" {
+		c.Database.URL = DefaultDatabaseURL
+	}
+	if c.Database.MaxOpenConns == 0 {
+		c.Database.MaxOpenConns = 16
+	}
+	if c.Secret == "" && c.SecretFile == "" {
+		c.SecretFile = "./data/secret"
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "json"
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = 30 * time.Second
+	}
+	if len(c.Tenants) == 0 {
+		c.Tenants = map[string]*Tenant{"demo": {}}
+	}
+	for _, t := range c.Tenants {
+		if t != nil {
+			t.fill()
+		}
+	}
+}
+
+func (t *Tenant) fill() {
+	if t.DefaultCountry == "" {
+		t.DefaultCountry = "FR"
+	}
+	if t.DefaultLanguage == "" {
+		t.DefaultLanguage = "fr"
+	}
+	if t.PhoneRegion == "" {
+		t.PhoneRegion = t.DefaultCountry
+	}
+	t.DefaultCountry = strings.ToUpper(t.DefaultCountry)
+	t.PhoneRegion = strings.ToUpper(t.PhoneRegion)
+	if t.Identifier == "" {
+		t.Identifier = "email"
+	}
+	if t.TokenLifetime == 0 {
+		t.TokenLifetime = 24 * time.Hour
+	}
+	if len(t.Senders) == 0 {
+		t.Senders = map[sender.Channel]sender.Config{sender.Email: {Type: "log"}, sender.SMS: {Type: "log"}}
+	}
+	if len(t.Providers) == 0 {
+		t.Providers = map[string]Provider{"otp": {Type: "otp"}}
+	}
+	if t.OTP.CodeLifetime == 0 {
+		t.OTP.CodeLifetime = 10 * time.Minute
+	}
+	if t.OTP.MaxAttempts == 0 {
+		t.OTP.MaxAttempts = 5
+	}
+	if t.OTP.ResendInterval == 0 {
+		t.OTP.ResendInterval = 60 * time.Second
+	}
+	if t.OTP.MaxFailuresPerDay == 0 {
+		t.OTP.MaxFailuresPerDay = 100
+	}
+}
+
+var (
+	tenantIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+	alpha2          = regexp.MustCompile(`^[A-Z]{2}$`)
+	languageTag     = regexp.MustCompile(`^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$`)
+)
+
+// Validate returns the first bad setting, named by its path in the file.
+func (c *Config) Validate() error {
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return fmt.Errorf("addr: %q is not host:port", c.Addr)
+	}
+	if !strings.HasPrefix(c.Database.URL, "postgres://") && !strings.HasPrefix(c.Database.URL, "postgresql://") &&
+		!strings.HasPrefix(c.Database.URL, "sqlite://") {
+		return fmt.Errorf("database.url: want postgres://… or sqlite://PATH")
+	}
+	if c.Database.URL == "sqlite://" {
+		return fmt.Errorf("database.url: sqlite:// needs a path")
+	}
+	if c.Database.MaxOpenConns < 1 {
+		return fmt.Errorf("database.maxOpenConns: must be at least 1")
+	}
+	if c.Secret != "" && len(c.Secret) < 32 {
+		return fmt.Errorf("secret: must be at least 32 characters")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log.level: %q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "json", "text":
+	default:
+		return fmt.Errorf("log.format: %q is not one of json, text", c.Log.Format)
+	}
+	if c.ShutdownTimeout < 0 {
+		return fmt.Errorf("shutdownTimeout: must not be negative")
+	}
+	for _, id := range c.TenantIDs() {
+		if err := c.Tenants[id].validate(id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *Tenant) validate(id string) error {
+	at := "tenants." + id
+	if !tenantIDPattern.MatchString(id) {
+		return fmt.Errorf("%s: tenant ids are 1-64 lower-case letters, digits, '-' or '_'", at)
+	}
+	if t == nil {
+		return fmt.Errorf("%s: empty tenant", at)
+	}
+	if !alpha2.MatchString(t.DefaultCountry) {
+		return fmt.Errorf("%s.defaultCountry: %q is not an ISO 3166-1 alpha-2 code", at, t.DefaultCountry)
+	}
+	if !alpha2.MatchString(t.PhoneRegion) {
+		return fmt.Errorf("%s.phoneRegion: %q is not an ISO 3166-1 alpha-2 code", at, t.PhoneRegion)
+	}
+	if !languageTag.MatchString(t.DefaultLanguage) {
+		return fmt.Errorf("%s.defaultLanguage: %q is not a language tag", at, t.DefaultLanguage)
+	}
+	if t.Identifier != "email" && t.Identifier != "phoneNumber" {
+		return fmt.Errorf("%s.identifier: %q is not one of email, phoneNumber", at, t.Identifier)
+	}
+	if t.TokenLifetime < time.Minute || t.TokenLifetime > 30*24*time.Hour {
+		return fmt.Errorf("%s.tokenLifetime: must be between 1m and 720h", at)
+	}
+	for ch, s := range t.Senders {
+		if ch != sender.Email && ch != sender.SMS {
+			return fmt.Errorf("%s.senders.%s: unknown channel, have [email sms]", at, ch)
+		}
+		if err := s.Validate(); err != nil {
+			return fmt.Errorf("%s.senders.%s.%w", at, ch, err)
+		}
+	}
+	for name, p := range t.Providers {
+		if p.Type == "" {
+			return fmt.Errorf("%s.providers.%s.type: required", at, name)
+		}
+	}
+	o := t.OTP
+	switch {
+	case o.CodeLifetime < time.Minute || o.CodeLifetime > time.Hour:
+		return fmt.Errorf("%s.otp.codeLifetime: must be between 1m and 1h", at)
+	case o.MaxAttempts < 1 || o.MaxAttempts > 10:
+		return fmt.Errorf("%s.otp.maxAttempts: must be between 1 and 10", at)
+	case o.ResendInterval < 0:
+		return fmt.Errorf("%s.otp.resendInterval: must not be negative", at)
+	case o.MaxFailuresPerDay < 1:
+		return fmt.Errorf("%s.otp.maxFailuresPerDay: must be at least 1", at)
+	}
+	return nil
+}
+
+// TenantIDs lists the tenant ids in order.
+func (c *Config) TenantIDs() []string {
+	ids := make([]string, 0, len(c.Tenants))
+	for id := range c.Tenants {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}

@@ -1,0 +1,275 @@
+package store
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// db implements Store with GORM. w takes every write; r every read outside a
+// transaction. On PostgreSQL they are one pool; on SQLite w is a single
+// connection (writers queue in Go instead of spinning on SQLITE_BUSY) and r
+// a pool of readers that WAL lets run beside it.
+type db struct {
+	w, r  *gorm.DB
+	close func() error
+}
+
+var _ Store = (*db)(nil)
+
+func (s *db) Tx(ctx context.Context, fn func(Store) error) error {
+	err := s.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		return fn(&db{w: tx, r: tx, close: func() error { return nil }})
+	})
+	return classify(err)
+}
+
+func (s *db) Ping(ctx context.Context) error {
+	for _, g := range []*gorm.DB{s.w, s.r} {
+		sqlDB, err := g.DB()
+		if err != nil {
+			return classify(err)
+		}
+		if err := sqlDB.PingContext(ctx); err != nil {
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+	}
+	return nil
+}
+
+func (s *db) Close() error { return s.close() }
+
+func (s *db) CreateCustomer(ctx context.Context, c *Customer) error {
+	if c.Version == 0 {
+		c.Version = 1
+	}
+	return classify(s.w.WithContext(ctx).Create(c).Error)
+}
+
+func (s *db) UpdateCustomer(ctx context.Context, c *Customer) error {
+	res := s.w.WithContext(ctx).Model(&Customer{}).
+		Where("tenant_id = ? AND id = ? AND version = ? AND deleted_at IS NULL", c.TenantID, c.ID, c.Version).
+		Updates(map[string]any{
+			"email":          c.Email,
+			"phone":          c.Phone,
+			"email_verified": c.EmailVerified,
+			"phone_verified": c.PhoneVerified,
+			"profile":        c.Profile,
+			"updated_at":     c.UpdatedAt,
+			"version":        c.Version + 1,
+		})
+	if err := classify(res.Error); err != nil {
+		return err
+	}
+	if res.RowsAffected == 0 {
+		return ErrConflict
+	}
+	c.Version++
+	return nil
+}
+
+func (s *db) customerWhere(ctx context.Context, query string, args ...any) (*Customer, error) {
+	var c Customer
+	err := s.r.WithContext(ctx).Where(query+" AND deleted_at IS NULL", args...).Take(&c).Error
+	if err != nil {
+		return nil, classify(err)
+	}
+	return &c, nil
+}
+
+func (s *db) Customer(ctx context.Context, tenant, id string) (*Customer, error) {
+	return s.customerWhere(ctx, "tenant_id = ? AND id = ?", tenant, id)
+}
+
+func (s *db) CustomerByEmail(ctx context.Context, tenant, email string) (*Customer, error) {
+	return s.customerWhere(ctx, "tenant_id = ? AND email = ?", tenant, email)
+}
+
+func (s *db) CustomerByPhone(ctx context.Context, tenant, phone string) (*Customer, error) {
+	return s.customerWhere(ctx, "tenant_id = ? AND phone = ?", tenant, phone)
+}
+
+func (s *db) DeleteCustomer(ctx context.Context, tenant, id string, at time.Time) error {
+	res := s.w.WithContext(ctx).Model(&Customer{}).
+		Where("tenant_id = ? AND id = ? AND deleted_at IS NULL", tenant, id).
+		Update("deleted_at", at.UTC())
+	if err := classify(res.Error); err != nil {
+		return err
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+func (s *db) LinkIdentity(ctx context.Context, id *Identity) error {
+	return classify(s.w.WithContext(ctx).Create(id).Error)
+}
+
+func (s *db) Identity(ctx context.Context, tenant, provider, subject string) (*Identity, error) {
+	var id Identity
+	err := s.r.WithContext(ctx).
+		Where("tenant_id = ? AND provider = ? AND subject = ?", tenant, provider, subject).Take(&id).Error
+	if err != nil {
+		return nil, classify(err)
+	}
+	return &id, nil
+}
+
+func (s *db) CreateChallenge(ctx context.Context, c *Challenge) error {
+	return classify(s.w.WithContext(ctx).Create(c).Error)
+}
+
+func (s *db) Challenge(ctx context.Context, tenant, id string) (*Challenge, error) {
+	var c Challenge
+	if err := s.r.WithContext(ctx).Where("tenant_id = ? AND id = ?", tenant, id).Take(&c).Error; err != nil {
+		return nil, classify(err)
+	}
+	return &c, nil
+}
+
+func (s *db) FailChallenge(ctx context.Context, tenant, id string) (int, error) {
+	var attempts []int
+	err := s.w.WithContext(ctx).Raw(
+		`UPDATE challenges SET attempts = attempts + 1 WHERE tenant_id = ? AND id = ? RETURNING attempts`,
+		tenant, id).Scan(&attempts).Error
+	if err != nil {
+		return 0, classify(err)
+	}
+	if len(attempts) == 0 {
+		return 0, ErrNotFound
+	}
+	return attempts[0], nil
+}
+
+func (s *db) ConsumeChallenge(ctx context.Context, tenant, id string, now time.Time) (bool, error) {
+	res := s.w.WithContext(ctx).Model(&Challenge{}).
+		Where("tenant_id = ? AND id = ? AND consumed_at IS NULL AND attempts < max_attempts AND expires_at > ?",
+			tenant, id, now.UTC()).
+		Update("consumed_at", now.UTC())
+	if err := classify(res.Error); err != nil {
+		return false, err
+	}
+	return res.RowsAffected == 1, nil
+}
+
+func (s *db) Throttle(ctx context.Context, tenant, key string, now time.Time, interval time.Duration) (time.Duration, error) {
+	now = now.UTC()
+	// One statement, so that two replicas racing for the same key cannot both pass.
+	res := s.w.WithContext(ctx).Exec(
+		`INSERT INTO throttles (tenant_id, key, last_at) VALUES (?, ?, ?)
+		 ON CONFLICT (tenant_id, key) DO UPDATE SET last_at = excluded.last_at
+		 WHERE throttles.last_at <= ?`,
+		tenant, key, now, now.Add(-interval))
+	if err := classify(res.Error); err != nil {
+		return 0, err
+	}
+	if res.RowsAffected == 1 {
+		return 0, nil
+	}
+	var last time.Time
+	if err := s.w.WithContext(ctx).Raw(`SELECT last_at FROM throttles WHERE tenant_id = ? AND key = ?`,
+		tenant, key).Row().Scan(&last); err != nil {
+		return 0, classify(err)
+	}
+	wait := last.Add(interval).Sub(now)
+	if wait < time.Second {
+		wait = time.Second
+	}
+	return wait, nil
+}
+
+func (s *db) Unthrottle(ctx context.Context, tenant, key string, at time.Time) error {
+	return classify(s.w.WithContext(ctx).
+		Exec(`DELETE FROM throttles WHERE tenant_id = ? AND key = ? AND last_at = ?`, tenant, key, at.UTC()).Error)
+}
+
+func (s *db) Count(ctx context.Context, tenant, key, day string) (int, error) {
+	var n []int
+	err := s.w.WithContext(ctx).Raw(
+		`INSERT INTO counters (tenant_id, key, day, count) VALUES (?, ?, ?, 1)
+		 ON CONFLICT (tenant_id, key, day) DO UPDATE SET count = counters.count + 1
+		 RETURNING count`, tenant, key, day).Scan(&n).Error
+	if err != nil {
+		return 0, classify(err)
+	}
+	if len(n) == 0 {
+		return 0, fmt.Errorf("count %s: no row returned", key)
+	}
+	return n[0], nil
+}
+
+func (s *db) Counted(ctx context.Context, tenant, key, day string) (int, error) {
+	var n []int
+	err := s.r.WithContext(ctx).Raw(`SELECT count FROM counters WHERE tenant_id = ? AND key = ? AND day = ?`,
+		tenant, key, day).Scan(&n).Error
+	if err != nil || len(n) == 0 {
+		return 0, classify(err)
+	}
+	return n[0], nil
+}
+
+func (s *db) AddSigningKey(ctx context.Context, k *SigningKey) error {
+	return classify(s.w.WithContext(ctx).Create(k).Error)
+}
+
+func (s *db) SigningKeys(ctx context.Context, tenant string) ([]SigningKey, error) {
+	var keys []SigningKey
+	err := s.r.WithContext(ctx).Where("tenant_id = ?", tenant).
+		Order(clause.OrderByColumn{Column: clause.Column{Name: "created_at"}, Desc: true}).
+		Order("kid DESC").Find(&keys).Error
+	return keys, classify(err)
+}
+
+func (s *db) Purge(ctx context.Context, now time.Time) error {
+	now = now.UTC()
+	g := s.w.WithContext(ctx)
+	if err := g.Exec(`DELETE FROM challenges WHERE expires_at < ?`, now.Add(-24*time.Hour)).Error; err != nil {
+		return classify(err)
+	}
+	if err := g.Exec(`DELETE FROM counters WHERE day < ?`, now.Add(-48*time.Hour).Format(time.DateOnly)).Error; err != nil {
+		return classify(err)
+	}
+	return classify(g.Exec(`DELETE FROM throttles WHERE last_at < ?`, now.Add(-24*time.Hour)).Error)
+}
+
+// classify maps driver errors onto the store's sentinel errors, keeping the
+// original for logs (never for responses).
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) || errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return ErrNotFound
+	}
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		return fmt.Errorf("%w: %w", ErrConflict, err)
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case pgErr.Code == "23505":
+			return fmt.Errorf("%w: %w", ErrConflict, err)
+		case len(pgErr.Code) == 5 && (pgErr.Code[:2] == "08" || pgErr.Code[:2] == "53" || pgErr.Code[:2] == "57"):
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		return err
+	}
+	var netErr net.Error
+	var connErr *pgconn.ConnectError
+	if errors.As(err, &netErr) || errors.As(err, &connErr) || errors.Is(err, driver.ErrBadConn) ||
+		errors.Is(err, context.DeadlineExceeded) || pgconn.SafeToRetry(err) || isSQLiteBusy(err) {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return err
+}

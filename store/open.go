@@ -1,0 +1,177 @@
+package store
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	gosqlite "github.com/glebarez/go-sqlite"
+	"github.com/glebarez/sqlite"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// Options tune Open.
+type Options struct {
+	// MaxOpenConns bounds the PostgreSQL pool and the SQLite readers.
+	MaxOpenConns int
+	// Logger receives migration progress.
+	Logger *slog.Logger
+	// SkipMigrate opens without applying migrations.
+	SkipMigrate bool
+}
+
+// Open connects to postgres://… or sqlite://PATH and applies the migrations.
+func Open(ctx context.Context, rawURL string, opts Options) (Store, error) {
+	if opts.MaxOpenConns <= 0 {
+		opts.MaxOpenConns = 16
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	cfg := &gorm.Config{
+		Logger:                 logger.Discard,
+		SkipDefaultTransaction: true,
+		TranslateError:         true,
+		NowFunc:                func() time.Time { return time.Now().UTC() },
+	}
+	var (
+		s       *db
+		dialect goose.Dialect
+		err     error
+	)
+	switch {
+	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
+		s, err = openPostgres(rawURL, cfg, opts)
+		dialect = goose.DialectPostgres
+	case strings.HasPrefix(rawURL, "sqlite://"):
+		s, err = openSQLite(strings.TrimPrefix(rawURL, "sqlite://"), cfg, opts)
+		dialect = goose.DialectSQLite3
+	default:
+		return nil, errors.New("database url: want postgres://… or sqlite://PATH")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !opts.SkipMigrate {
+		if err := migrate(ctx, s, dialect, opts.Logger); err != nil {
+			_ = s.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func openPostgres(dsn string, cfg *gorm.Config, opts Options) (*db, error) {
+	g, err := gorm.Open(postgres.Open(dsn), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	sqlDB, err := g.DB()
+	if err != nil {
+		return nil, err
+	}
+	sqlDB.SetMaxOpenConns(opts.MaxOpenConns)
+	sqlDB.SetMaxIdleConns(opts.MaxOpenConns)
+	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	return &db{w: g, r: g, close: sqlDB.Close}, nil
+}
+
+// sqlitePragmas make SQLite fit a server: WAL so readers never wait for the
+// writer, a busy timeout instead of immediate SQLITE_BUSY, foreign keys on,
+// and (with _txlock) write transactions that take the write lock at BEGIN.
+const sqlitePragmas = "_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+
+func openSQLite(path string, cfg *gorm.Config, opts Options) (*db, error) {
+	if path == "" {
+		return nil, errors.New("database url: sqlite:// needs a path")
+	}
+	if dir := filepath.Dir(path); dir != "." {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("create database folder: %w", err)
+		}
+	}
+	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + sqlitePragmas
+	w, err := gorm.Open(sqlite.Open(dsn), cfg)
+	if err != nil {
+		return nil, err
+	}
+	wDB, err := w.DB()
+	if err != nil {
+		return nil, err
+	}
+	wDB.SetMaxOpenConns(1)
+	wDB.SetMaxIdleConns(1)
+	wDB.SetConnMaxIdleTime(0)
+	wDB.SetConnMaxLifetime(0)
+	r, err := gorm.Open(sqlite.Open(dsn+"&_pragma=query_only(1)"), cfg)
+	if err != nil {
+		_ = wDB.Close()
+		return nil, err
+	}
+	rDB, err := r.DB()
+	if err != nil {
+		_ = wDB.Close()
+		return nil, err
+	}
+	rDB.SetMaxOpenConns(opts.MaxOpenConns)
+	rDB.SetMaxIdleConns(opts.MaxOpenConns)
+	return &db{w: w, r: r, close: func() error { return errors.Join(rDB.Close(), wDB.Close()) }}, nil
+}
+
+func migrate(ctx context.Context, s *db, dialect goose.Dialect, log *slog.Logger) error {
+	dir := "migrations/sqlite"
+	var opts []goose.ProviderOption
+	if dialect == goose.DialectPostgres {
+		dir = "migrations/postgres"
+		// Replicas starting together take turns.
+		locker, err := lock.NewPostgresSessionLocker()
+		if err != nil {
+			return err
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	fsys, err := fs.Sub(migrations, dir)
+	if err != nil {
+		return err
+	}
+	sqlDB, err := s.w.DB()
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(dialect, sqlDB, fsys, append(opts, goose.WithDisableGlobalRegistry(true))...)
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	results, err := p.Up(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", classify(err))
+	}
+	for _, r := range results {
+		log.Info("migration applied", "version", r.Source.Version, "file", r.Source.Path, "duration", r.Duration)
+	}
+	return nil
+}
+
+func isSQLiteBusy(err error) bool {
+	var e *gosqlite.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	code := e.Code() & 0xff // primary result code
+	return code == 5 || code == 6
+}

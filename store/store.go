@@ -1,0 +1,163 @@
+// Package store is customerd's persistence: the contract the domain packages
+// use, its GORM implementation on PostgreSQL and SQLite, the versioned
+// migrations of both, and (in storetest) the conformance suite they share.
+// Every limit, code and key lives here, so replicas behave as one.
+package store
+
+import (
+	"context"
+	"database/sql/driver"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+var (
+	// ErrNotFound: no such row in this tenant.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: a unique identifier (email, phone number, key) is taken.
+	ErrConflict = errors.New("conflict")
+	// ErrUnavailable: the database cannot be reached or is overloaded; worth a retry.
+	ErrUnavailable = errors.New("database unavailable")
+)
+
+// Store is the persistence contract. Every method is scoped to one tenant.
+type Store interface {
+	// Tx runs fn in one transaction; fn's Store writes and reads inside it.
+	Tx(ctx context.Context, fn func(Store) error) error
+	Ping(ctx context.Context) error
+	Close() error
+
+	CreateCustomer(ctx context.Context, c *Customer) error
+	// UpdateCustomer writes c when its Version is still the stored one and bumps it; ErrConflict otherwise.
+	UpdateCustomer(ctx context.Context, c *Customer) error
+	Customer(ctx context.Context, tenant, id string) (*Customer, error)
+	CustomerByEmail(ctx context.Context, tenant, email string) (*Customer, error)
+	CustomerByPhone(ctx context.Context, tenant, phone string) (*Customer, error)
+	DeleteCustomer(ctx context.Context, tenant, id string, at time.Time) error
+
+	LinkIdentity(ctx context.Context, id *Identity) error
+	Identity(ctx context.Context, tenant, provider, subject string) (*Identity, error)
+
+	CreateChallenge(ctx context.Context, c *Challenge) error
+	Challenge(ctx context.Context, tenant, id string) (*Challenge, error)
+	// FailChallenge counts one wrong code and returns the attempts made so far.
+	FailChallenge(ctx context.Context, tenant, id string) (int, error)
+	// ConsumeChallenge marks a live challenge used; false when it is used, dead or expired.
+	ConsumeChallenge(ctx context.Context, tenant, id string, now time.Time) (bool, error)
+
+	// Throttle lets one action per key and interval through: zero when it may
+	// go now (and records it), otherwise how long to wait.
+	Throttle(ctx context.Context, tenant, key string, now time.Time, interval time.Duration) (time.Duration, error)
+	// Unthrottle forgets the last action of key, when it did not happen after all.
+	Unthrottle(ctx context.Context, tenant, key string, at time.Time) error
+	// Count adds one to the counter of key on day and returns the new count.
+	Count(ctx context.Context, tenant, key, day string) (int, error)
+	// Counted returns the counter of key on day.
+	Counted(ctx context.Context, tenant, key, day string) (int, error)
+
+	AddSigningKey(ctx context.Context, k *SigningKey) error
+	// SigningKeys returns the tenant's keys, newest first.
+	SigningKeys(ctx context.Context, tenant string) ([]SigningKey, error)
+
+	// Purge deletes challenges and counters that can no longer matter.
+	Purge(ctx context.Context, now time.Time) error
+}
+
+// Customer is a stored account. Email and Phone are its normalised
+// identifiers; Profile holds every other field, as the account rules made it.
+type Customer struct {
+	ID            string    `gorm:"primaryKey"`
+	TenantID      string    `gorm:"column:tenant_id"`
+	Email         *string   `gorm:"column:email"`
+	Phone         *string   `gorm:"column:phone"`
+	EmailVerified bool      `gorm:"column:email_verified"`
+	PhoneVerified bool      `gorm:"column:phone_verified"`
+	Profile       Profile   `gorm:"column:profile"`
+	Version       int64     `gorm:"column:version"`
+	CreatedAt     time.Time `gorm:"column:created_at;autoCreateTime:false"`
+	UpdatedAt     time.Time `gorm:"column:updated_at;autoUpdateTime:false"`
+	DeletedAt     *time.Time
+}
+
+// TableName is the customers table.
+func (Customer) TableName() string { return "customers" }
+
+// Profile is the free-form part of an account, stored as a JSON object.
+type Profile map[string]any
+
+// Value stores the profile as JSON text.
+func (p Profile) Value() (driver.Value, error) {
+	if p == nil {
+		return "{}", nil
+	}
+	b, err := json.Marshal(map[string]any(p))
+	return string(b), err
+}
+
+// Scan reads a JSON object.
+func (p *Profile) Scan(src any) error {
+	var b []byte
+	switch v := src.(type) {
+	case string:
+		b = []byte(v)
+	case []byte:
+		b = v
+	case nil:
+		*p = Profile{}
+		return nil
+	default:
+		return fmt.Errorf("profile: cannot scan %T", src)
+	}
+	m := map[string]any{}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
+	*p = m
+	return nil
+}
+
+// Identity links a provider's subject to an account.
+type Identity struct {
+	TenantID   string `gorm:"primaryKey;column:tenant_id"`
+	Provider   string `gorm:"primaryKey"`
+	Subject    string `gorm:"primaryKey"`
+	CustomerID string `gorm:"column:customer_id"`
+	CreatedAt  time.Time
+}
+
+// TableName is the identities table.
+func (Identity) TableName() string { return "identities" }
+
+// Challenge is a one-time code sent to a destination, stored as a keyed hash.
+type Challenge struct {
+	ID          string `gorm:"primaryKey"`
+	TenantID    string `gorm:"column:tenant_id"`
+	Channel     string
+	Destination string
+	CustomerID  *string `gorm:"column:customer_id"`
+	CodeHash    string  `gorm:"column:code_hash"`
+	Attempts    int
+	MaxAttempts int `gorm:"column:max_attempts"`
+	ExpiresAt   time.Time
+	ConsumedAt  *time.Time
+	CreatedAt   time.Time
+}
+
+// TableName is the challenges table.
+func (Challenge) TableName() string { return "challenges" }
+
+// SigningKey is one token-signing key of a tenant; the private key is sealed.
+type SigningKey struct {
+	TenantID   string `gorm:"primaryKey;column:tenant_id"`
+	KID        string `gorm:"primaryKey;column:kid"`
+	Alg        string
+	PrivateKey []byte `gorm:"column:private_key"`
+	PublicJWK  string `gorm:"column:public_jwk"`
+	CreatedAt  time.Time
+	RetiredAt  *time.Time
+}
+
+// TableName is the signing_keys table.
+func (SigningKey) TableName() string { return "signing_keys" }
