@@ -5,6 +5,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql/driver"
 	"encoding/json"
@@ -111,7 +112,9 @@ func (p *Profile) Scan(src any) error {
 		return fmt.Errorf("profile: cannot scan %T", src)
 	}
 	m := map[string]any{}
-	if err := json.Unmarshal(b, &m); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber() // numbers come back exactly as they were sent
+	if err := dec.Decode(&m); err != nil {
 		return fmt.Errorf("profile: %w", err)
 	}
 	*p = m

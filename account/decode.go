@@ -1,0 +1,221 @@
+// Package account holds the account rules: how a request body becomes a
+// change (Decode), how a change is checked, normalised, enriched and applied
+// to a stored account (Apply), and how an account is shown (View).
+package account
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Limits of the free-form part of an account.
+const (
+	maxExtraFields = 50
+	maxExtraKey    = 64
+	maxExtraValue  = 4096
+	maxExtraDepth  = 8
+)
+
+// kind is the JSON type of a known field.
+type kind int
+
+const (
+	text kind = iota
+	flag
+)
+
+// field is one known account field.
+type field struct {
+	kind   kind
+	maxLen int
+}
+
+// fields are the account fields a request may set; the JSON names follow the platform's.
+var fields = map[string]field{
+	"email":                 {text, 254},
+	"phoneNumber":           {text, 32},
+	"firstName":             {text, 100},
+	"lastName":              {text, 100},
+	"title":                 {text, 20},
+	"sex":                   {text, 20},
+	"birthDate":             {text, 10},
+	"nationality":           {text, 2},
+	"address":               {text, 200},
+	"streetNumber":          {text, 20},
+	"postcode":              {text, 20},
+	"city":                  {text, 100},
+	"region":                {text, 100},
+	"country":               {text, 2},
+	"language":              {text, 35},
+	"storeId":               {text, 100},
+	"advisor":               {text, 100},
+	"isProspect":            {flag, 0},
+	"consents_email":        {flag, 0},
+	"consents_sms":          {flag, 0},
+	"consents_post":         {flag, 0},
+	"consents_emailReceipt": {flag, 0},
+}
+
+// consents default to false on creation.
+var consents = []string{"consents_email", "consents_sms", "consents_post", "consents_emailReceipt"}
+
+// readOnly fields are set by the server; a request that sends them changes nothing.
+var readOnly = map[string]bool{
+	"id": true, "createdAt": true, "updatedAt": true, "emailVerified": true, "phoneNumberVerified": true,
+	"provider": true, "authenticatedAt": true, "expiresAt": true, "activatedAt": true,
+}
+
+// Input is a decoded request body: the fields it sets (nil clears a field)
+// and its free-form properties, kept as sent.
+type Input struct {
+	Set    map[string]any // string or bool, or nil to clear
+	Extras map[string]json.RawMessage
+}
+
+// Has reports whether the input sets (or clears) a field.
+func (in Input) Has(name string) bool {
+	_, ok := in.Set[name]
+	return ok
+}
+
+// String returns a text field the input sets, "" otherwise.
+func (in Input) String(name string) string {
+	s, _ := in.Set[name].(string)
+	return s
+}
+
+// ErrNotObject: the body is not a JSON object.
+var ErrNotObject = errors.New("the request body must be a JSON object")
+
+// ValidationError lists the bad fields of a request, keyed by JSON field name.
+type ValidationError struct {
+	Fields map[string][]string
+}
+
+func (e *ValidationError) Error() string {
+	names := make([]string, 0, len(e.Fields))
+	for n := range e.Fields {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return "invalid fields: " + strings.Join(names, ", ")
+}
+
+func (e *ValidationError) add(name, msg string) {
+	if e.Fields == nil {
+		e.Fields = map[string][]string{}
+	}
+	e.Fields[name] = append(e.Fields[name], msg)
+}
+
+func (e *ValidationError) orNil() error {
+	if len(e.Fields) == 0 {
+		return nil
+	}
+	return e
+}
+
+// Decode turns a JSON object into an Input. Type errors and free-form limits
+// are a *ValidationError; anything that is not a JSON object is ErrNotObject.
+func Decode(raw []byte) (Input, error) {
+	var obj map[string]json.RawMessage
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] != '{' {
+		return Input{}, ErrNotObject
+	}
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		return Input{}, fmt.Errorf("%w: %w", ErrNotObject, err)
+	}
+	in := Input{Set: map[string]any{}, Extras: map[string]json.RawMessage{}}
+	verr := &ValidationError{}
+	for name, value := range obj {
+		if name == "zipCode" {
+			if _, both := obj["postcode"]; both {
+				continue // postcode wins over its alias
+			}
+			name = "postcode"
+		}
+		if readOnly[name] {
+			continue
+		}
+		f, known := fields[name]
+		if !known {
+			decodeExtra(verr, in.Extras, name, value)
+			continue
+		}
+		if string(value) == "null" {
+			in.Set[name] = nil
+			continue
+		}
+		switch f.kind {
+		case text:
+			var s string
+			if err := json.Unmarshal(value, &s); err != nil {
+				verr.add(name, "must be a string")
+				continue
+			}
+			s = strings.TrimSpace(s)
+			if s == "" {
+				in.Set[name] = nil
+				continue
+			}
+			if n := len([]rune(s)); n > f.maxLen && name != "birthDate" && name != "country" && name != "nationality" {
+				verr.add(name, fmt.Sprintf("must be at most %d characters", f.maxLen))
+				continue
+			}
+			in.Set[name] = s
+		case flag:
+			var b bool
+			if err := json.Unmarshal(value, &b); err != nil {
+				verr.add(name, "must be true or false")
+				continue
+			}
+			in.Set[name] = b
+		}
+	}
+	if len(in.Extras) > maxExtraFields {
+		verr.add("additionalProperties", fmt.Sprintf("at most %d properties beyond the account fields", maxExtraFields))
+	}
+	return in, verr.orNil()
+}
+
+func decodeExtra(verr *ValidationError, extras map[string]json.RawMessage, name string, value json.RawMessage) {
+	switch {
+	case name == "" || len(name) > maxExtraKey:
+		verr.add(name, fmt.Sprintf("property names are 1 to %d characters", maxExtraKey))
+	case len(value) > maxExtraValue:
+		verr.add(name, fmt.Sprintf("must be at most %d bytes of JSON", maxExtraValue))
+	case depth(value) > maxExtraDepth:
+		verr.add(name, fmt.Sprintf("must nest at most %d levels", maxExtraDepth))
+	default:
+		extras[name] = value
+	}
+}
+
+// depth is how deeply a JSON value nests arrays and objects.
+func depth(v json.RawMessage) int {
+	d, max, inString, escaped := 0, 0, false, false
+	for _, c := range v {
+		switch {
+		case escaped:
+			escaped = false
+		case inString && c == '\\':
+			escaped = true
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '{' || c == '[':
+			d++
+			if d > max {
+				max = d
+			}
+		case c == '}' || c == ']':
+			d--
+		}
+	}
+	return max
+}

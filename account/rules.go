@@ -1,0 +1,254 @@
+package account
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nyaruka/phonenumbers"
+	"golang.org/x/text/language"
+
+	"github.com/customerd/customerd/account/postcode"
+	"github.com/customerd/customerd/store"
+)
+
+// Tenant is what the account rules need to know about a tenant.
+type Tenant struct {
+	ID              string
+	DefaultCountry  string
+	DefaultLanguage string
+	PhoneRegion     string
+	// Identifier is the field that identifies an account: email or phoneNumber.
+	Identifier     string
+	RequiredFields []string
+}
+
+// NormaliseEmail trims and lower-cases an email and checks its syntax.
+func NormaliseEmail(s string) (string, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if len(s) > 254 {
+		return "", errors.New("must be at most 254 characters")
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Address != s || a.Name != "" {
+		return "", errors.New("must be a valid email address")
+	}
+	at := strings.LastIndexByte(s, '@')
+	domain := s[at+1:]
+	if !strings.Contains(domain, ".") || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") ||
+		strings.ContainsAny(s, " \t\"()<>[]\\,;:") {
+		return "", errors.New("must be a valid email address")
+	}
+	return s, nil
+}
+
+// NormalisePhone parses a phone number with the tenant's default region and
+// returns it in E.164.
+func NormalisePhone(s, region string) (string, error) {
+	n, err := phonenumbers.Parse(s, region)
+	if err != nil || !phonenumbers.IsValidNumber(n) {
+		return "", errors.New("must be a valid phone number")
+	}
+	return phonenumbers.Format(n, phonenumbers.E164), nil
+}
+
+// Apply checks in and applies it to c (nil creates a new account), normalising
+// and enriching as it goes. It returns the account to store, or a
+// *ValidationError and no change at all.
+func Apply(t Tenant, c *store.Customer, in Input, now time.Time) (*store.Customer, error) {
+	creating := c == nil
+	next := &store.Customer{}
+	if creating {
+		next = &store.Customer{ID: uuid.NewString(), TenantID: t.ID, CreatedAt: now, Profile: store.Profile{}}
+	} else {
+		*next = *c
+		next.Profile = make(store.Profile, len(c.Profile))
+		for k, v := range c.Profile {
+			next.Profile[k] = v
+		}
+	}
+	next.UpdatedAt = now
+	verr := &ValidationError{}
+
+	for name, v := range in.Set {
+		s, isText := v.(string)
+		switch {
+		case v == nil:
+			delete(next.Profile, name)
+		case name == "email":
+			email, err := NormaliseEmail(s)
+			if err != nil {
+				verr.add(name, err.Error())
+				continue
+			}
+			if next.Email == nil || *next.Email != email {
+				next.Email, next.EmailVerified = &email, false
+			}
+		case name == "phoneNumber":
+			phone, err := NormalisePhone(s, t.PhoneRegion)
+			if err != nil {
+				verr.add(name, err.Error())
+				continue
+			}
+			if next.Phone == nil || *next.Phone != phone {
+				next.Phone, next.PhoneVerified = &phone, false
+			}
+		case name == "birthDate":
+			if msg := checkBirthDate(s, now); msg != "" {
+				verr.add(name, msg)
+				continue
+			}
+			next.Profile[name] = s
+		case name == "country" || name == "nationality":
+			code := strings.ToUpper(s)
+			if !IsCountry(code) {
+				verr.add(name, "must be an ISO 3166-1 alpha-2 country code")
+				continue
+			}
+			next.Profile[name] = code
+		case name == "language":
+			tag, err := language.Parse(s)
+			if err != nil {
+				verr.add(name, "must be a language tag such as fr or en-GB")
+				continue
+			}
+			next.Profile[name] = tag.String()
+		case isText:
+			next.Profile[name] = s
+		default:
+			next.Profile[name] = v
+		}
+	}
+	if v, ok := in.Set["email"]; ok && v == nil {
+		next.Email, next.EmailVerified = nil, false
+	}
+	if v, ok := in.Set["phoneNumber"]; ok && v == nil {
+		next.Phone, next.PhoneVerified = nil, false
+	}
+	for name, raw := range in.Extras {
+		var v any
+		dec := json.NewDecoder(strings.NewReader(string(raw)))
+		dec.UseNumber()
+		if err := dec.Decode(&v); err != nil {
+			verr.add(name, "must be JSON")
+			continue
+		}
+		next.Profile[name] = v
+	}
+
+	fill(t, next, creating)
+	enrich(next, in)
+	if pc, ok := next.Profile["postcode"].(string); ok && verr.Fields["postcode"] == nil && verr.Fields["country"] == nil {
+		if !postcode.Valid(countryOf(next), pc) {
+			verr.add("postcode", fmt.Sprintf("is not a valid postcode for %s", countryOf(next)))
+		}
+	}
+	for _, name := range required(t) {
+		if verr.Fields[name] == nil && !present(next, name) {
+			verr.add(name, "is required")
+		}
+	}
+	if err := verr.orNil(); err != nil {
+		return nil, err
+	}
+	return next, nil
+}
+
+// fill sets the tenant's defaults where the account has no value.
+func fill(t Tenant, c *store.Customer, creating bool) {
+	if _, ok := c.Profile["country"]; !ok {
+		c.Profile["country"] = t.DefaultCountry
+	}
+	if _, ok := c.Profile["language"]; !ok {
+		c.Profile["language"] = t.DefaultLanguage
+	}
+	for _, name := range consents {
+		if _, ok := c.Profile[name]; !ok {
+			c.Profile[name] = false
+		}
+	}
+	if creating {
+		if _, ok := c.Profile["isProspect"]; !ok {
+			c.Profile["isProspect"] = true
+		}
+	}
+}
+
+// enrich derives city and region from the postcode where the dataset covers
+// the country; a city the request sets itself is kept.
+func enrich(c *store.Customer, in Input) {
+	pc, ok := c.Profile["postcode"].(string)
+	if !ok {
+		return
+	}
+	place, found := postcode.Lookup(countryOf(c), pc)
+	if !found {
+		return
+	}
+	if _, cityGiven := in.Set["city"]; !cityGiven && (in.Has("postcode") || c.Profile["city"] == nil) {
+		c.Profile["city"] = place.City
+	}
+	if _, regionGiven := in.Set["region"]; !regionGiven {
+		c.Profile["region"] = place.Region
+	}
+}
+
+func countryOf(c *store.Customer) string {
+	s, _ := c.Profile["country"].(string)
+	return s
+}
+
+func required(t Tenant) []string {
+	names := append([]string{t.Identifier}, t.RequiredFields...)
+	return names
+}
+
+func present(c *store.Customer, name string) bool {
+	switch name {
+	case "email":
+		return c.Email != nil
+	case "phoneNumber":
+		return c.Phone != nil
+	}
+	v, ok := c.Profile[name]
+	return ok && v != nil && v != ""
+}
+
+func checkBirthDate(s string, now time.Time) string {
+	d, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		return "must be a date as YYYY-MM-DD"
+	}
+	switch {
+	case d.After(now):
+		return "must be in the past"
+	case d.Before(now.AddDate(-130, 0, 0)):
+		return "must be at most 130 years ago"
+	}
+	return ""
+}
+
+// View is the account as the API shows it: the profile, the identifiers and
+// the fields the server keeps.
+func View(c *store.Customer) map[string]any {
+	v := make(map[string]any, len(c.Profile)+7)
+	for k, val := range c.Profile {
+		v[k] = val
+	}
+	v["id"] = c.ID
+	if c.Email != nil {
+		v["email"] = *c.Email
+	}
+	v["emailVerified"] = c.EmailVerified
+	if c.Phone != nil {
+		v["phoneNumber"] = *c.Phone
+	}
+	v["phoneNumberVerified"] = c.PhoneVerified
+	v["createdAt"] = c.CreatedAt.UTC().Format(time.RFC3339Nano)
+	v["updatedAt"] = c.UpdatedAt.UTC().Format(time.RFC3339Nano)
+	return v
+}

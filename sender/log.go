@@ -1,0 +1,31 @@
+package sender
+
+import (
+	"context"
+	"log/slog"
+)
+
+// logSender "delivers" a message by logging it, for development and tests.
+//
+// Its Send is the ONLY place in the whole service where a one-time code is
+// ever logged, and only because the "log" sender type was configured: every
+// other path must keep codes out of logs and error strings.
+type logSender struct {
+	logger *slog.Logger
+}
+
+// Send writes exactly one Info line "otp sent" with the tenant, the channel,
+// the full destination, the code and its expiry.
+func (s *logSender) Send(ctx context.Context, m Message) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.logger.LogAttrs(ctx, slog.LevelInfo, "otp sent",
+		slog.String("tenant", m.Tenant),
+		slog.String("channel", string(m.Channel)),
+		slog.String("to", m.To),
+		slog.String("code", m.Code),
+		slog.Time("expiresAt", m.ExpiresAt),
+	)
+	return nil
+}

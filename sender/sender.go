@@ -1,0 +1,232 @@
+// Package sender delivers customerd's one-time codes to the people who asked
+// for them: a Message (tenant, channel, destination, code, expiry, language)
+// goes out as an email over SMTP or, in development, as a log line.
+//
+// Each tenant configures one sender per channel with a Config, decoded from
+// the service configuration; Config.Validate checks it at startup and
+// Config.Open turns it into a live Sender.
+//
+// A one-time code is a credential. The "log" sender is the only place in the
+// service that ever writes one to a log; no other sender puts a code or a
+// password in a log line or an error string.
+package sender
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/mail"
+	"strings"
+	"time"
+)
+
+// Channel is how a code travels.
+type Channel string
+
+// The channels a code can travel on.
+const (
+	Email Channel = "email"
+	SMS   Channel = "sms"
+)
+
+// Message is one one-time code to deliver.
+type Message struct {
+	Tenant    string // tenant id, for logs and templates
+	Channel   Channel
+	To        string // full destination: a normalised email or an E.164 number
+	Code      string // the 6-digit code
+	ExpiresAt time.Time
+	Language  string // BCP 47, e.g. "fr" or "en"; templates in fr and en, fallback en
+}
+
+// Sender delivers messages. A returned error means the message was not
+// accepted for delivery.
+type Sender interface {
+	Send(ctx context.Context, m Message) error
+}
+
+// Sender types.
+const (
+	typeLog  = "log"
+	typeSMTP = "smtp"
+)
+
+// Config is the typed configuration of one sender, decoded from YAML (yaml
+// tags, camelCase) and JSON.
+type Config struct {
+	// Type is "log" (development only: codes are written to the log) or
+	// "smtp". The smtp block is ignored when Type is "log".
+	Type string      `yaml:"type" json:"type"`
+	SMTP *SMTPConfig `yaml:"smtp,omitempty" json:"smtp,omitempty"`
+}
+
+// TLS modes of SMTPConfig.TLS.
+const (
+	tlsStartTLS = "starttls"
+	tlsImplicit = "tls"
+	tlsNone     = "none"
+)
+
+// SMTPConfig configures the smtp sender, which submits each message to one
+// SMTP server (a relay or a provider's submission endpoint).
+type SMTPConfig struct {
+	// Host is the server's host name or IP address, without a port. Required.
+	Host string `yaml:"host" json:"host"`
+	// Port defaults to 587 for starttls, 465 for tls and 25 for none.
+	Port int `yaml:"port" json:"port"`
+	// TLS is "starttls" (the default: the server must offer STARTTLS, or
+	// nothing is sent), "tls" (implicit TLS from the first byte) or "none"
+	// (plain text, only for local relays and tests).
+	TLS string `yaml:"tls" json:"tls"`
+	// Username, when set, authenticates with AUTH PLAIN. It is refused over a
+	// connection without TLS unless Host is loopback.
+	Username string `yaml:"username" json:"username"`
+	// Password goes with Username; it never appears in a log line or an error.
+	Password string `yaml:"password" json:"password"`
+	// From is the RFC 5322 sender address, e.g. "Acme <no-reply@acme.example>".
+	// Required. Its address is also the envelope sender (MAIL FROM).
+	From string `yaml:"from" json:"from"`
+	// Timeout bounds a whole send: dial, TLS handshake and SMTP dialog.
+	// Defaults to 10s. In JSON it is a duration string ("10s") or nanoseconds.
+	Timeout time.Duration `yaml:"timeout" json:"timeout"`
+	// InsecureSkipVerify accepts any server certificate. It exists for tests
+	// only: it makes TLS worthless against an active attacker, who would then
+	// read the codes and the password. Use RootCAs to trust a private CA.
+	InsecureSkipVerify bool `yaml:"insecureSkipVerify" json:"insecureSkipVerify"`
+	// RootCAs is the path of a PEM bundle of the CAs to trust instead of the
+	// system's (e.g. a private CA, or a test's self-signed certificate).
+	RootCAs string `yaml:"rootCAs" json:"rootCAs"`
+}
+
+// UnmarshalJSON decodes c as encoding/json would, except that timeout may
+// also be a duration string such as "10s", as in YAML.
+func (c *SMTPConfig) UnmarshalJSON(b []byte) error {
+	type plain SMTPConfig // no methods, so no recursion
+	v := struct {
+		plain
+		Timeout json.RawMessage `json:"timeout"`
+	}{plain: plain(*c)}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*c = SMTPConfig(v.plain)
+	switch t := v.Timeout; {
+	case len(t) == 0 || string(t) == "null":
+	case t[0] == '"':
+		var s string
+		if err := json.Unmarshal(t, &s); err != nil {
+			return fmt.Errorf("timeout: %w", err)
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("timeout: %w", err)
+		}
+		c.Timeout = d
+	default:
+		var n int64
+		if err := json.Unmarshal(t, &n); err != nil {
+			return fmt.Errorf("timeout: %w", err)
+		}
+		c.Timeout = time.Duration(n)
+	}
+	return nil
+}
+
+// Validate checks a config and returns an error naming the first bad
+// setting, e.g. `smtp.host: required`.
+func (c Config) Validate() error {
+	switch c.Type {
+	case "":
+		return errors.New("type: required, have [log smtp]")
+	case typeLog:
+		return nil
+	case typeSMTP:
+		if c.SMTP == nil {
+			return errors.New("smtp: required when type is smtp")
+		}
+		return c.SMTP.validate()
+	default:
+		return fmt.Errorf("type: unknown sender type %q, have [log smtp]", c.Type)
+	}
+}
+
+// Open returns the live sender. logger is the service's *slog.Logger.
+func (c Config) Open(logger *slog.Logger) (Sender, error) {
+	if logger == nil {
+		return nil, errors.New("open sender: nil logger")
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	if c.Type == typeLog {
+		logger.Warn("log sender enabled: one-time codes are written to the log, never use it in production")
+		return &logSender{logger: logger}, nil
+	}
+	return newSMTPSender(*c.SMTP, logger)
+}
+
+func (c *SMTPConfig) validate() error {
+	switch {
+	case c.Host == "":
+		return errors.New("smtp.host: required")
+	case !validHost(c.Host):
+		return fmt.Errorf("smtp.host: %q is not a host name or IP address (the port goes in smtp.port)", c.Host)
+	case c.Port < 0 || c.Port > 65535:
+		return fmt.Errorf("smtp.port: %d is out of range 1-65535", c.Port)
+	}
+	switch c.TLS {
+	case "", tlsStartTLS, tlsImplicit, tlsNone:
+	default:
+		return fmt.Errorf("smtp.tls: unknown mode %q, have [starttls tls none]", c.TLS)
+	}
+	if _, err := parseFrom(c.From); err != nil {
+		return err
+	}
+	switch {
+	case c.Username == "" && c.Password != "":
+		return errors.New("smtp.username: required when smtp.password is set")
+	case c.Username != "" && c.Password == "":
+		return errors.New("smtp.password: required when smtp.username is set")
+	case c.Username != "" && c.TLS == tlsNone && !isLoopback(c.Host):
+		return fmt.Errorf("smtp.username: refusing to authenticate without TLS to non-loopback host %q, set smtp.tls to starttls or tls", c.Host)
+	case c.Timeout < 0:
+		return fmt.Errorf("smtp.timeout: %s is negative", c.Timeout)
+	}
+	return nil
+}
+
+// parseFrom parses SMTPConfig.From, naming the setting in its errors.
+func parseFrom(from string) (*mail.Address, error) {
+	if from == "" {
+		return nil, errors.New("smtp.from: required")
+	}
+	if strings.ContainsAny(from, "\r\n") {
+		return nil, errors.New("smtp.from: must not contain a line break")
+	}
+	addr, err := mail.ParseAddress(from)
+	if err != nil {
+		return nil, fmt.Errorf("smtp.from: %q is not an RFC 5322 address: %w", from, err)
+	}
+	return addr, nil
+}
+
+// validHost reports whether host looks like a host name or an IP address,
+// not a URL or a host:port.
+func validHost(host string) bool {
+	if strings.ContainsAny(host, " \t\r\n/@[]") {
+		return false
+	}
+	_, _, err := net.SplitHostPort(host)
+	return err != nil // "::1" fails, "example.com:25" does not
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,200 @@
+package sender_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/customerd/customerd/sender"
+)
+
+func validSMTP() *sender.SMTPConfig {
+	return &sender.SMTPConfig{
+		Host:     "smtp.example.com",
+		Username: "mailer",
+		Password: "secret",
+		From:     "Acme <no-reply@acme.example>",
+	}
+}
+
+func TestValidate(t *testing.T) {
+	smtpWith := func(f func(c *sender.SMTPConfig)) sender.Config {
+		c := validSMTP()
+		f(c)
+		return sender.Config{Type: "smtp", SMTP: c}
+	}
+	tests := []struct {
+		name string
+		cfg  sender.Config
+		want string // error prefix; "" means valid
+	}{
+		{"log", sender.Config{Type: "log"}, ""},
+		{"log ignores an smtp block", sender.Config{Type: "log", SMTP: &sender.SMTPConfig{}}, ""},
+		{"smtp", smtpWith(func(*sender.SMTPConfig) {}), ""},
+		{"smtp without auth", smtpWith(func(c *sender.SMTPConfig) { c.Username, c.Password = "", "" }), ""},
+		{"implicit tls", smtpWith(func(c *sender.SMTPConfig) { c.TLS = "tls"; c.Port = 465 }), ""},
+		{"ipv6 host", smtpWith(func(c *sender.SMTPConfig) { c.Host = "::1" }), ""},
+		{"none with auth on loopback", smtpWith(func(c *sender.SMTPConfig) { c.TLS = "none"; c.Host = "127.0.0.1" }), ""},
+		{"none with auth on localhost", smtpWith(func(c *sender.SMTPConfig) { c.TLS = "none"; c.Host = "localhost" }), ""},
+		{"none without auth", smtpWith(func(c *sender.SMTPConfig) { c.TLS = "none"; c.Username, c.Password = "", "" }), ""},
+
+		{"no type", sender.Config{}, "type: required"},
+		{"unknown type", sender.Config{Type: "x"}, `type: unknown sender type "x", have [log smtp]`},
+		{"smtp without block", sender.Config{Type: "smtp"}, "smtp: required"},
+		{"no host", smtpWith(func(c *sender.SMTPConfig) { c.Host = "" }), "smtp.host: required"},
+		{"host with port", smtpWith(func(c *sender.SMTPConfig) { c.Host = "smtp.example.com:587" }), "smtp.host:"},
+		{"host as url", smtpWith(func(c *sender.SMTPConfig) { c.Host = "smtp://smtp.example.com" }), "smtp.host:"},
+		{"negative port", smtpWith(func(c *sender.SMTPConfig) { c.Port = -1 }), "smtp.port:"},
+		{"port too big", smtpWith(func(c *sender.SMTPConfig) { c.Port = 65536 }), "smtp.port:"},
+		{"unknown tls", smtpWith(func(c *sender.SMTPConfig) { c.TLS = "ssl" }), `smtp.tls: unknown mode "ssl", have [starttls tls none]`},
+		{"no from", smtpWith(func(c *sender.SMTPConfig) { c.From = "" }), "smtp.from: required"},
+		{"bad from", smtpWith(func(c *sender.SMTPConfig) { c.From = "not an address" }), "smtp.from:"},
+		{"header injection in from", smtpWith(func(c *sender.SMTPConfig) { c.From = "a@acme.example\r\nBcc: x@evil.example" }), "smtp.from:"},
+		{"password without username", smtpWith(func(c *sender.SMTPConfig) { c.Username = "" }), "smtp.username:"},
+		{"username without password", smtpWith(func(c *sender.SMTPConfig) { c.Password = "" }), "smtp.password:"},
+		{"auth without tls to a remote host", smtpWith(func(c *sender.SMTPConfig) { c.TLS = "none" }), "smtp.username:"},
+		{"negative timeout", smtpWith(func(c *sender.SMTPConfig) { c.Timeout = -time.Second }), "smtp.timeout:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.cfg.Validate()
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("Validate() = %v, want nil", err)
+			case tt.want != "" && err == nil:
+				t.Fatalf("Validate() = nil, want %q", tt.want)
+			case tt.want != "" && !strings.HasPrefix(err.Error(), tt.want):
+				t.Fatalf("Validate() = %q, want prefix %q", err, tt.want)
+			}
+			if err != nil && strings.Contains(err.Error(), "secret") {
+				t.Errorf("Validate() = %q leaks the password", err)
+			}
+		})
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	logger := slog.New(slog.DiscardHandler)
+	if _, err := (sender.Config{Type: "x"}).Open(logger); err == nil {
+		t.Error("Open of an invalid config: want an error")
+	}
+	if _, err := (sender.Config{Type: "log"}).Open(nil); err == nil {
+		t.Error("Open with a nil logger: want an error")
+	}
+	c := validSMTP()
+	c.RootCAs = filepath.Join(t.TempDir(), "missing.pem")
+	_, err := sender.Config{Type: "smtp", SMTP: c}.Open(logger)
+	if err == nil || !strings.HasPrefix(err.Error(), "smtp.rootCAs:") {
+		t.Errorf("Open with a missing rootCAs file = %v, want an smtp.rootCAs error", err)
+	}
+}
+
+func TestDecode(t *testing.T) {
+	want := sender.Config{Type: "smtp", SMTP: &sender.SMTPConfig{
+		Host: "smtp.example.com", Port: 465, TLS: "tls", Username: "mailer", Password: "secret",
+		From: "Acme <no-reply@acme.example>", Timeout: 5 * time.Second,
+		InsecureSkipVerify: true, RootCAs: "/etc/ca.pem",
+	}}
+	check := func(t *testing.T, got sender.Config) {
+		t.Helper()
+		if got.Type != want.Type || got.SMTP == nil || *got.SMTP != *want.SMTP {
+			t.Errorf("decoded %+v %+v, want %+v %+v", got, got.SMTP, want, want.SMTP)
+		}
+	}
+
+	t.Run("yaml", func(t *testing.T) {
+		const doc = `
+type: smtp
+smtp:
+  host: smtp.example.com
+  port: 465
+  tls: tls
+  username: mailer
+  password: secret
+  from: Acme <no-reply@acme.example>
+  timeout: 5s
+  insecureSkipVerify: true
+  rootCAs: /etc/ca.pem
+`
+		var got sender.Config
+		dec := yaml.NewDecoder(strings.NewReader(doc))
+		dec.KnownFields(true)
+		if err := dec.Decode(&got); err != nil {
+			t.Fatal(err)
+		}
+		check(t, got)
+	})
+	for name, timeout := range map[string]string{"json": `"5s"`, "json nanoseconds": `5000000000`} {
+		t.Run(name, func(t *testing.T) {
+			doc := `{"type": "smtp", "smtp": {"host": "smtp.example.com", "port": 465, "tls": "tls",
+				"username": "mailer", "password": "secret", "from": "Acme <no-reply@acme.example>",
+				"timeout": ` + timeout + `, "insecureSkipVerify": true, "rootCAs": "/etc/ca.pem"}}`
+			var got sender.Config
+			if err := json.Unmarshal([]byte(doc), &got); err != nil {
+				t.Fatal(err)
+			}
+			check(t, got)
+		})
+	}
+	t.Run("json bad timeout", func(t *testing.T) {
+		var got sender.Config
+		err := json.Unmarshal([]byte(`{"type": "smtp", "smtp": {"timeout": "soon"}}`), &got)
+		if err == nil || !strings.Contains(err.Error(), "timeout") {
+			t.Errorf("Unmarshal = %v, want a timeout error", err)
+		}
+	})
+}
+
+func TestLogSender(t *testing.T) {
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&buf, nil))
+	s, err := sender.Config{Type: "log"}.Open(logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf.Reset() // Open warns that codes will be logged
+
+	expires := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	m := sender.Message{
+		Tenant: "acme", Channel: sender.SMS, To: "+33612345678", Code: "123456",
+		ExpiresAt: expires, Language: "fr",
+	}
+	if err := s.Send(t.Context(), m); err != nil {
+		t.Fatal(err)
+	}
+
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 1 {
+		t.Fatalf("got %d log lines, want exactly 1:\n%s", len(lines), buf.String())
+	}
+	var got map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &got); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]any{
+		"level": "INFO", "msg": "otp sent", "tenant": "acme", "channel": "sms",
+		"to": "+33612345678", "code": "123456", "expiresAt": expires.Format(time.RFC3339),
+	} {
+		if got[k] != v {
+			t.Errorf("log %s = %v, want %v", k, got[k], v)
+		}
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	buf.Reset()
+	if err := s.Send(ctx, m); !errors.Is(err, context.Canceled) {
+		t.Errorf("Send with a canceled context = %v, want context.Canceled", err)
+	}
+	if buf.Len() != 0 {
+		t.Errorf("Send with a canceled context logged %q", buf.String())
+	}
+}

@@ -1,0 +1,352 @@
+package sender
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"mime"
+	"mime/quotedprintable"
+	"net"
+	"net/mail"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+// defaultSMTPTimeout bounds a whole send when SMTPConfig.Timeout is zero.
+const defaultSMTPTimeout = 10 * time.Second
+
+// smtpSender submits each message to one SMTP server, on a new connection.
+type smtpSender struct {
+	logger    *slog.Logger
+	addr      string // host:port
+	mode      string // tlsStartTLS, tlsImplicit or tlsNone
+	loopback  bool
+	tlsConfig *tls.Config
+	username  string
+	password  string
+	from      *mail.Address
+	domain    string // of from, for Message-ID
+	localName string // for EHLO
+	timeout   time.Duration
+}
+
+func newSMTPSender(c SMTPConfig, logger *slog.Logger) (*smtpSender, error) {
+	from, err := parseFrom(c.From)
+	if err != nil {
+		return nil, err
+	}
+	s := &smtpSender{
+		logger:    logger,
+		mode:      c.TLS,
+		loopback:  isLoopback(c.Host),
+		username:  c.Username,
+		password:  c.Password,
+		from:      from,
+		domain:    from.Address[strings.LastIndexByte(from.Address, '@')+1:],
+		localName: localName(),
+		timeout:   c.Timeout,
+	}
+	if s.mode == "" {
+		s.mode = tlsStartTLS
+	}
+	if s.timeout == 0 {
+		s.timeout = defaultSMTPTimeout
+	}
+	port := c.Port
+	if port == 0 {
+		switch s.mode {
+		case tlsImplicit:
+			port = 465
+		case tlsNone:
+			port = 25
+		default:
+			port = 587
+		}
+	}
+	s.addr = net.JoinHostPort(c.Host, strconv.Itoa(port))
+	if s.mode != tlsNone {
+		s.tlsConfig = &tls.Config{
+			ServerName:         c.Host,
+			MinVersion:         tls.VersionTLS12,
+			InsecureSkipVerify: c.InsecureSkipVerify, // tests only, see SMTPConfig
+		}
+		if c.RootCAs != "" {
+			pem, err := os.ReadFile(c.RootCAs)
+			if err != nil {
+				return nil, fmt.Errorf("smtp.rootCAs: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("smtp.rootCAs: no PEM certificate in %s", c.RootCAs)
+			}
+			s.tlsConfig.RootCAs = pool
+		}
+	}
+	return s, nil
+}
+
+// localName is the name the sender gives in EHLO: the host name when it is
+// a plausible domain, else "localhost".
+func localName() string {
+	name, err := os.Hostname()
+	if err != nil || name == "" || strings.Trim(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != "" {
+		return "localhost"
+	}
+	return name
+}
+
+// Send delivers an email message. It never logs the code, and no error it
+// returns contains the code or the password, even when the server echoes
+// them back.
+func (s *smtpSender) Send(ctx context.Context, m Message) error {
+	switch m.Channel {
+	case Email:
+	case SMS:
+		return errors.New("smtp sender cannot send sms")
+	default:
+		return fmt.Errorf("smtp sender: unknown channel %q", m.Channel)
+	}
+	if strings.ContainsAny(m.To, "\r\n") {
+		return errors.New("smtp sender: recipient contains a line break")
+	}
+	if to, err := mail.ParseAddress(m.To); err != nil || to.Name != "" || to.Address != m.To {
+		return errors.New("smtp sender: recipient is not a bare email address")
+	}
+	if m.Code == "" {
+		return errors.New("smtp sender: message has no code")
+	}
+	msg, id, err := s.compose(m, time.Now())
+	if err != nil {
+		return err
+	}
+
+	sendCtx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	resp, err := s.deliver(sendCtx, m.To, msg)
+	if err != nil {
+		if sendCtx.Err() != nil && ctx.Err() == nil {
+			err = fmt.Errorf("%w (timeout %s)", err, s.timeout)
+		}
+		return s.redact(err, m.Code)
+	}
+	s.logger.LogAttrs(ctx, slog.LevelDebug, "otp email accepted",
+		slog.String("tenant", m.Tenant),
+		slog.String("messageID", id),
+		slog.String("response", s.redactString(resp, m.Code)),
+	)
+	return nil
+}
+
+// deliver runs one SMTP transaction on a new connection and returns the
+// server's reply to the message. ctx bounds all of it: when ctx ends, the
+// connection is closed, which unblocks any read or write in progress.
+func (s *smtpSender) deliver(ctx context.Context, to string, msg []byte) (string, error) {
+	fail := func(stage string, err error) error {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			err = ctxErr // the connection failed because ctx closed it
+		}
+		return fmt.Errorf("smtp sender: %s: %w", stage, err)
+	}
+
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", s.addr)
+	if err != nil {
+		return "", fail("dial", err)
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+
+	var c *smtp.Client
+	switch s.mode {
+	case tlsImplicit:
+		tc := tls.Client(conn, s.tlsConfig)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return "", fail("tls handshake", err)
+		}
+		c = smtp.NewClient(tc)
+	case tlsStartTLS:
+		// Greets, says EHLO and refuses a server that does not offer STARTTLS.
+		c, err = smtp.NewClientStartTLS(conn, s.tlsConfig)
+		if err != nil {
+			return "", fail("starttls", err)
+		}
+	default:
+		c = smtp.NewClient(conn)
+	}
+	defer c.Close()
+	c.CommandTimeout = s.timeout
+	c.SubmissionTimeout = s.timeout
+
+	if err := c.Hello(s.localName); err != nil {
+		return "", fail("hello", err)
+	}
+	if s.username != "" {
+		if _, isTLS := c.TLSConnectionState(); !isTLS && !s.loopback {
+			return "", errors.New("smtp sender: auth: refusing to authenticate without TLS")
+		}
+		if !c.SupportsAuth("PLAIN") {
+			return "", errors.New("smtp sender: auth: server does not offer AUTH PLAIN")
+		}
+		if err := c.Auth(sasl.NewPlainClient("", s.username, s.password)); err != nil {
+			return "", fail("auth", err)
+		}
+	}
+	var opts *smtp.MailOptions
+	if !isASCII(s.from.Address) || !isASCII(to) {
+		opts = &smtp.MailOptions{UTF8: true}
+	}
+	if err := c.Mail(s.from.Address, opts); err != nil {
+		return "", fail("mail from", err)
+	}
+	if err := c.Rcpt(to, nil); err != nil {
+		return "", fail("rcpt to", err)
+	}
+	w, err := c.Data()
+	if err != nil {
+		return "", fail("data", err)
+	}
+	if _, err := w.Write(msg); err != nil {
+		return "", fail("data", err)
+	}
+	resp, err := w.CloseWithResponse()
+	if err != nil {
+		return "", fail("data", err)
+	}
+	// The message is accepted: a failed QUIT changes nothing for the caller.
+	_ = c.Quit()
+	return resp.StatusText, nil
+}
+
+// compose renders m as an RFC 5322 message with CRLF line endings and returns
+// it with its Message-ID.
+func (s *smtpSender) compose(m Message, now time.Time) (msg []byte, id string, err error) {
+	minutes := int(math.Ceil(m.ExpiresAt.Sub(now).Minutes()))
+	if minutes < 1 {
+		return nil, "", fmt.Errorf("smtp sender: code expired at %s", m.ExpiresAt.Format(time.RFC3339))
+	}
+	t := templateFor(m.Language)
+	id = "<" + rand.Text() + "@" + s.domain + ">"
+
+	var b bytes.Buffer
+	for _, h := range [][2]string{
+		{"From", s.from.String()},
+		{"To", (&mail.Address{Address: m.To}).String()},
+		{"Subject", mime.QEncoding.Encode("utf-8", t.subject)}, // RFC 2047 only when needed
+		{"Date", now.Format(time.RFC1123Z)},
+		{"Message-ID", id},
+		{"MIME-Version", "1.0"},
+		{"Content-Type", "text/plain; charset=utf-8"},
+		{"Content-Transfer-Encoding", "quoted-printable"},
+		{"Content-Language", t.lang},
+		{"Auto-Submitted", "auto-generated"}, // RFC 3834: no auto-replies
+	} {
+		b.WriteString(h[0] + ": " + h[1] + "\r\n")
+	}
+	b.WriteString("\r\n")
+	qp := quotedprintable.NewWriter(&b) // writes line breaks as CRLF
+	if _, err := qp.Write([]byte(t.body(m.Code, minutes))); err != nil {
+		return nil, "", fmt.Errorf("smtp sender: encode body: %w", err)
+	}
+	if err := qp.Close(); err != nil {
+		return nil, "", fmt.Errorf("smtp sender: encode body: %w", err)
+	}
+	return b.Bytes(), id, nil
+}
+
+// template is the text of a code email in one language.
+type template struct {
+	lang    string
+	subject string
+	body    func(code string, minutes int) string
+}
+
+// templateFor returns the template for a BCP 47 language tag: French for
+// any "fr" tag, English otherwise.
+func templateFor(tag string) template {
+	primary, _, _ := strings.Cut(strings.ReplaceAll(tag, "_", "-"), "-")
+	if strings.EqualFold(primary, "fr") {
+		return template{
+			lang:    "fr",
+			subject: "Votre code de vérification",
+			body: func(code string, minutes int) string {
+				return "Votre code de vérification est : " + code + "\n\n" +
+					"Ce code est valable " + plural(minutes, "minute", "minutes") + ".\n" +
+					"Si vous n'êtes pas à l'origine de cette demande, ignorez ce message.\n"
+			},
+		}
+	}
+	return template{
+		lang:    "en",
+		subject: "Your verification code",
+		body: func(code string, minutes int) string {
+			return "Your verification code is: " + code + "\n\n" +
+				"This code is valid for " + plural(minutes, "minute", "minutes") + ".\n" +
+				"If you did not request it, you can ignore this message.\n"
+		},
+	}
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// redactString replaces the code and the credentials in s, in case a server
+// echoed them back.
+func (s *smtpSender) redactString(str, code string) string {
+	secrets := []string{code}
+	if s.password != "" {
+		plain := base64.StdEncoding.EncodeToString([]byte("\x00" + s.username + "\x00" + s.password))
+		secrets = append(secrets, plain, s.password)
+	}
+	for _, secret := range secrets {
+		if secret != "" {
+			str = strings.ReplaceAll(str, secret, "[redacted]")
+		}
+	}
+	return str
+}
+
+// redact returns err, or an error with the same chain but a message scrubbed
+// of the code and the credentials if err's message contains them.
+func (s *smtpSender) redact(err error, code string) error {
+	msg := err.Error()
+	if clean := s.redactString(msg, code); clean != msg {
+		return &redactedError{msg: clean, err: err}
+	}
+	return err
+}
+
+// redactedError keeps errors.Is and errors.As working on a scrubbed error.
+// Its Unwrap still reaches the original, unscrubbed error: never log that.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
