@@ -13,10 +13,13 @@ import (
 	"golang.org/x/text/language"
 
 	"github.com/customerd/customerd/account/postcode"
+	"github.com/customerd/customerd/challenge"
+	"github.com/customerd/customerd/sender"
 	"github.com/customerd/customerd/store"
 )
 
-// Tenant is what the account rules need to know about a tenant.
+// Tenant is one brand as the account rooms see it: its defaults, its rules,
+// its one-time code limits and the senders that deliver its codes.
 type Tenant struct {
 	ID              string
 	DefaultCountry  string
@@ -25,6 +28,9 @@ type Tenant struct {
 	// Identifier is the field that identifies an account: email or phoneNumber.
 	Identifier     string
 	RequiredFields []string
+	TokenLifetime  time.Duration
+	OTP            challenge.Limits
+	Senders        map[sender.Channel]sender.Sender
 }
 
 // NormaliseEmail trims and lower-cases an email and checks its syntax.
@@ -59,11 +65,11 @@ func NormalisePhone(s, region string) (string, error) {
 // Apply checks in and applies it to c (nil creates a new account), normalising
 // and enriching as it goes. It returns the account to store, or a
 // *ValidationError and no change at all.
-func Apply(t Tenant, c *store.Customer, in Input, now time.Time) (*store.Customer, error) {
+func Apply(t *Tenant, c *store.Customer, in Input, now time.Time) (*store.Customer, error) {
 	creating := c == nil
 	next := &store.Customer{}
 	if creating {
-		next = &store.Customer{ID: uuid.NewString(), TenantID: t.ID, CreatedAt: now, Profile: store.Profile{}}
+		next = &store.Customer{ID: newID(), TenantID: t.ID, CreatedAt: now, Profile: store.Profile{}}
 	} else {
 		*next = *c
 		next.Profile = make(store.Profile, len(c.Profile))
@@ -159,7 +165,7 @@ func Apply(t Tenant, c *store.Customer, in Input, now time.Time) (*store.Custome
 }
 
 // fill sets the tenant's defaults where the account has no value.
-func fill(t Tenant, c *store.Customer, creating bool) {
+func fill(t *Tenant, c *store.Customer, creating bool) {
 	if _, ok := c.Profile["country"]; !ok {
 		c.Profile["country"] = t.DefaultCountry
 	}
@@ -202,7 +208,7 @@ func countryOf(c *store.Customer) string {
 	return s
 }
 
-func required(t Tenant) []string {
+func required(t *Tenant) []string {
 	names := append([]string{t.Identifier}, t.RequiredFields...)
 	return names
 }
@@ -252,3 +258,5 @@ func View(c *store.Customer) map[string]any {
 	v["updatedAt"] = c.UpdatedAt.UTC().Format(time.RFC3339Nano)
 	return v
 }
+
+func newID() string { return uuid.NewString() }

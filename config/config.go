@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"regexp"
 	"sort"
@@ -24,6 +25,8 @@ import (
 type Config struct {
 	// Addr is the listen address (CUSTOMERD_ADDR).
 	Addr string `yaml:"addr"`
+	// PublicURL is where clients reach the service; tokens' iss is PublicURL/api/{tenantId}.
+	PublicURL string `yaml:"publicURL"`
 	// Database selects and tunes the database.
 	Database Database `yaml:"database"`
 	// Secret encrypts signing keys at rest and keys the code hashes (CUSTOMERD_SECRET).
@@ -108,6 +111,9 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 	if v := getenv("CUSTOMERD_DATABASE_URL"); v != "" {
 		c.Database.URL = v
 	}
+	if v := getenv("CUSTOMERD_PUBLIC_URL"); v != "" {
+		c.PublicURL = v
+	}
 	if v := getenv("CUSTOMERD_SECRET"); v != "" {
 		c.Secret = v
 	}
@@ -122,6 +128,12 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 func (c *Config) fill() {
 	if c.Addr == "" {
 		c.Addr = ":8080"
+	}
+	if c.PublicURL == "" {
+		c.PublicURL = "http://localhost" + c.Addr
+		if host, port, err := net.SplitHostPort(c.Addr); err == nil && host != "" {
+			c.PublicURL = "http://" + net.JoinHostPort(host, port)
+		}
 	}
 	if c.Database.URL == "" {
 		c.Database.URL = DefaultDatabaseURL
@@ -200,6 +212,9 @@ func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return fmt.Errorf("addr: %q is not host:port", c.Addr)
 	}
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("publicURL: %q is not an http(s) URL", c.PublicURL)
+	}
 	if !strings.HasPrefix(c.Database.URL, "postgres://") && !strings.HasPrefix(c.Database.URL, "postgresql://") &&
 		!strings.HasPrefix(c.Database.URL, "sqlite://") {
 		return fmt.Errorf("database.url: want postgres://… or sqlite://PATH")
@@ -263,6 +278,9 @@ func (t *Tenant) validate(id string) error {
 		}
 		if err := s.Validate(); err != nil {
 			return fmt.Errorf("%s.senders.%s.%w", at, ch, err)
+		}
+		if ch == sender.SMS && s.Type == "smtp" {
+			return fmt.Errorf("%s.senders.sms.type: an smtp sender cannot send sms", at)
 		}
 	}
 	for name, p := range t.Providers {

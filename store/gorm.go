@@ -69,7 +69,7 @@ func (s *db) UpdateCustomer(ctx context.Context, c *Customer) error {
 		return err
 	}
 	if res.RowsAffected == 0 {
-		return ErrConflict
+		return ErrStale
 	}
 	c.Version++
 	return nil
@@ -125,6 +125,22 @@ func (s *db) Identity(ctx context.Context, tenant, provider, subject string) (*I
 
 func (s *db) CreateChallenge(ctx context.Context, c *Challenge) error {
 	return classify(s.w.WithContext(ctx).Create(c).Error)
+}
+
+func (s *db) LiveChallenge(ctx context.Context, tenant, destination string, now time.Time) (*Challenge, error) {
+	var c Challenge
+	err := s.r.WithContext(ctx).
+		Where("tenant_id = ? AND destination = ? AND consumed_at IS NULL AND attempts < max_attempts AND expires_at > ?",
+			tenant, destination, now.UTC()).
+		Order("created_at DESC").Take(&c).Error
+	if err != nil {
+		return nil, classify(err)
+	}
+	return &c, nil
+}
+
+func (s *db) ExpireChallenge(ctx context.Context, tenant, id string) error {
+	return classify(s.w.WithContext(ctx).Where("tenant_id = ? AND id = ?", tenant, id).Delete(&Challenge{}).Error)
 }
 
 func (s *db) Challenge(ctx context.Context, tenant, id string) (*Challenge, error) {
@@ -246,7 +262,7 @@ func classify(err error) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) || errors.Is(err, ErrUnavailable) {
+	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) || errors.Is(err, ErrStale) || errors.Is(err, ErrUnavailable) {
 		return err
 	}
 	if errors.Is(err, gorm.ErrRecordNotFound) {

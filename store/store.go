@@ -19,6 +19,8 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrConflict: a unique identifier (email, phone number, key) is taken.
 	ErrConflict = errors.New("conflict")
+	// ErrStale: the row changed since it was read; read it again.
+	ErrStale = errors.New("stale version")
 	// ErrUnavailable: the database cannot be reached or is overloaded; worth a retry.
 	ErrUnavailable = errors.New("database unavailable")
 )
@@ -31,7 +33,8 @@ type Store interface {
 	Close() error
 
 	CreateCustomer(ctx context.Context, c *Customer) error
-	// UpdateCustomer writes c when its Version is still the stored one and bumps it; ErrConflict otherwise.
+	// UpdateCustomer writes c when its Version is still the stored one and bumps it: ErrStale
+	// when it is not (or the account is gone), ErrConflict when an identifier is taken.
 	UpdateCustomer(ctx context.Context, c *Customer) error
 	Customer(ctx context.Context, tenant, id string) (*Customer, error)
 	CustomerByEmail(ctx context.Context, tenant, email string) (*Customer, error)
@@ -42,6 +45,10 @@ type Store interface {
 	Identity(ctx context.Context, tenant, provider, subject string) (*Identity, error)
 
 	CreateChallenge(ctx context.Context, c *Challenge) error
+	// LiveChallenge is the newest challenge to destination that can still be completed.
+	LiveChallenge(ctx context.Context, tenant, destination string, now time.Time) (*Challenge, error)
+	// ExpireChallenge ends a challenge whose code never left.
+	ExpireChallenge(ctx context.Context, tenant, id string) error
 	Challenge(ctx context.Context, tenant, id string) (*Challenge, error)
 	// FailChallenge counts one wrong code and returns the attempts made so far.
 	FailChallenge(ctx context.Context, tenant, id string) (int, error)

@@ -158,7 +158,7 @@ type payload struct {
 // Verify checks a token of tenant: compact serialization, ES256 only, a key
 // of this tenant only (by kid), iss, aud, exp, nbf and iat within Skew.
 func (s *Service) Verify(ctx context.Context, tenant, raw string) (*Claims, error) {
-	if strings.Count(raw, ".") != 2 || len(raw) > 4096 {
+	if !compactJWS(raw) {
 		return nil, fmt.Errorf("%w: not a compact JWS", ErrInvalid)
 	}
 	h, err := decodeHeader(raw[:strings.IndexByte(raw, '.')])
@@ -194,6 +194,22 @@ func (s *Service) Verify(ctx context.Context, tenant, raw string) (*Claims, erro
 		return nil, fmt.Errorf("%w: issued in the future", ErrInvalid)
 	}
 	return &Claims{Subject: p.Sub, Provider: p.Idp, AMR: p.AMR, IssuedAt: unix(*p.Iat), ExpiresAt: unix(*p.Exp), ID: p.Jti}, nil
+}
+
+// compactJWS reports whether raw is three base64url segments in their one
+// canonical encoding. jwx decodes leniently (line breaks, padding, the
+// standard alphabet, stray trailing bits), which would let variants of a
+// token verify as the token.
+func compactJWS(raw string) bool {
+	if len(raw) > 4096 || strings.Count(raw, ".") != 2 || strings.ContainsAny(raw, "\r\n") {
+		return false
+	}
+	for seg := range strings.SplitSeq(raw, ".") {
+		if _, err := base64.RawURLEncoding.Strict().DecodeString(seg); err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 func decodeHeader(seg string) (*header, error) {
@@ -276,7 +292,9 @@ func (s *Service) publicKey(ctx context.Context, tenant, kid string) (*ecdsa.Pub
 		if ring, err = s.ring(ctx, tenant, false); err != nil {
 			return nil, err
 		}
+		s.mu.Lock()
 		ring.missAt = now
+		s.mu.Unlock()
 		if k, ok := ring.verify[kid]; ok {
 			return k, nil
 		}

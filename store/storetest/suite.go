@@ -24,7 +24,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"a phone number is unique per tenant", phoneUniquePerTenant},
 		{"a deleted customer is gone and frees its email", deletedCustomer},
 		{"a tenant never reads another tenant's customer", tenantIsolation},
-		{"a stale update is a conflict", staleUpdate},
+		{"a stale update is refused", staleUpdate},
+		{"an update to a taken email is a conflict", updateTakenEmail},
+		{"the live challenge is the newest that can be completed", liveChallenge},
 		{"fifty concurrent creates of one email make one row", concurrentCreates},
 		{"a challenge is consumed once", challengeSingleUse},
 		{"an expired challenge cannot be consumed", challengeExpired},
@@ -150,7 +152,7 @@ func tenantIsolation(t *testing.T, s store.Store) {
 	stolen := *c
 	stolen.TenantID = "other"
 	stolen.Profile = store.Profile{"firstName": "Mallory"}
-	if err := s.UpdateCustomer(ctx, &stolen); !errors.Is(err, store.ErrConflict) {
+	if err := s.UpdateCustomer(ctx, &stolen); !errors.Is(err, store.ErrStale) {
 		t.Fatalf("other tenant update: %v", err)
 	}
 }
@@ -168,8 +170,8 @@ func staleUpdate(t *testing.T, s store.Store) {
 		t.Fatalf("version after update %d, want 2", a.Version)
 	}
 	b.Profile["firstName"] = "B"
-	if err := s.UpdateCustomer(ctx, b); !errors.Is(err, store.ErrConflict) {
-		t.Fatalf("stale update: %v, want ErrConflict", err)
+	if err := s.UpdateCustomer(ctx, b); !errors.Is(err, store.ErrStale) {
+		t.Fatalf("stale update: %v, want ErrStale", err)
 	}
 	got, _ := s.Customer(ctx, "acme", c.ID)
 	if got.Profile["firstName"] != "A" {
@@ -403,5 +405,45 @@ func purge(t *testing.T, s store.Store) {
 	}
 	if n, _ := s.Counted(ctx, "acme", "k", "2000-01-01"); n != 0 {
 		t.Fatalf("old counter kept: %d", n)
+	}
+}
+
+func updateTakenEmail(t *testing.T, s store.Store) {
+	mustCreate(t, s, newCustomer("acme", "a@example.com"))
+	b := newCustomer("acme", "b@example.com")
+	mustCreate(t, s, b)
+	b.Email = ptr("a@example.com")
+	if err := s.UpdateCustomer(ctx, b); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("update to a taken email: %v, want ErrConflict", err)
+	}
+}
+
+func liveChallenge(t *testing.T, s store.Store) {
+	now := time.Now().UTC()
+	if _, err := s.LiveChallenge(ctx, "acme", "jane@example.com", now); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("none yet: %v", err)
+	}
+	older := newChallenge("acme", now.Add(time.Minute))
+	older.CreatedAt = now.Add(-time.Second)
+	newer := newChallenge("acme", now.Add(time.Minute))
+	dead := newChallenge("acme", now.Add(-time.Second))
+	dead.CreatedAt = now.Add(time.Second)
+	for _, c := range []*store.Challenge{older, newer, dead} {
+		if err := s.CreateChallenge(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.LiveChallenge(ctx, "acme", "jane@example.com", now)
+	if err != nil || got.ID != newer.ID {
+		t.Fatalf("live: %v %v, want %s", got, err, newer.ID)
+	}
+	if _, err := s.LiveChallenge(ctx, "other", "jane@example.com", now); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("other tenant: %v", err)
+	}
+	if err := s.ExpireChallenge(ctx, "acme", newer.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.LiveChallenge(ctx, "acme", "jane@example.com", now); got == nil || got.ID != older.ID {
+		t.Fatalf("after expiring the newest: %v", got)
 	}
 }

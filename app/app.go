@@ -1,0 +1,177 @@
+// Package app wires customerd together from its configuration: the store,
+// the secret-derived keys, the tenants with their senders and providers, and
+// the HTTP server. main, the HTTP-level tests and the load benchmark all
+// start the service through it.
+package app
+
+import (
+	"context"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/customerd/customerd/account"
+	"github.com/customerd/customerd/challenge"
+	"github.com/customerd/customerd/config"
+	"github.com/customerd/customerd/providers"
+	"github.com/customerd/customerd/providers/otp"
+	"github.com/customerd/customerd/sender"
+	"github.com/customerd/customerd/server"
+	"github.com/customerd/customerd/store"
+	"github.com/customerd/customerd/token"
+)
+
+// App is a wired customerd.
+type App struct {
+	Handler http.Handler
+	Store   store.Store
+	Tokens  *token.Service
+	Config  *config.Config
+	log     *slog.Logger
+}
+
+// Registry is the provider types customerd knows.
+func Registry() *providers.Registry {
+	r := providers.NewRegistry()
+	r.Register(otp.Type, otp.Factory)
+	return r
+}
+
+// New opens the store (applying migrations) and wires every part.
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error) {
+	secret, err := loadSecret(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	sealKey, err := derive(secret, "customerd signing-key seal v1")
+	if err != nil {
+		return nil, err
+	}
+	codeKey, err := derive(secret, "customerd one-time code hash v1")
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, cfg.Database.URL, store.Options{MaxOpenConns: cfg.Database.MaxOpenConns, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	a, err := wire(cfg, st, log, sealKey, codeKey)
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func wire(cfg *config.Config, st store.Store, log *slog.Logger, sealKey, codeKey []byte) (*App, error) {
+	longest := time.Duration(0)
+	for _, t := range cfg.Tenants {
+		longest = max(longest, t.TokenLifetime)
+	}
+	tokens, err := token.New(st, token.Options{IssuerBase: cfg.PublicURL, Retention: longest + 5*time.Minute, Seal: sealKey})
+	if err != nil {
+		return nil, err
+	}
+	challenges := challenge.New(st, codeKey, nil)
+	deps := providers.Deps{Challenges: challenges, Logger: log}
+	registry := Registry()
+	tenants := map[string]*server.Tenant{}
+	for _, id := range cfg.TenantIDs() {
+		tc := cfg.Tenants[id]
+		t := &server.Tenant{
+			Tenant: &account.Tenant{
+				ID: id, DefaultCountry: tc.DefaultCountry, DefaultLanguage: tc.DefaultLanguage, PhoneRegion: tc.PhoneRegion,
+				Identifier: tc.Identifier, RequiredFields: tc.RequiredFields, TokenLifetime: tc.TokenLifetime,
+				OTP: challenge.Limits{Lifetime: tc.OTP.CodeLifetime, MaxAttempts: tc.OTP.MaxAttempts,
+					ResendInterval: tc.OTP.ResendInterval, MaxFailuresPerDay: tc.OTP.MaxFailuresPerDay},
+				Senders: map[sender.Channel]sender.Sender{},
+			},
+			Providers: map[string]providers.Provider{},
+		}
+		for ch, sc := range tc.Senders {
+			snd, err := sc.Open(log)
+			if err != nil {
+				return nil, fmt.Errorf("tenants.%s.senders.%s: %w", id, ch, err)
+			}
+			t.Senders[ch] = snd
+		}
+		for name, pc := range tc.Providers {
+			p, err := registry.Open(name, pc.Type, pc.Settings, deps)
+			if err != nil {
+				return nil, fmt.Errorf("tenants.%s.providers.%s.%w", id, name, err)
+			}
+			t.Providers[name] = p
+		}
+		tenants[id] = t
+	}
+	e, err := server.New(server.Options{Tenants: tenants, Store: st, Accounts: account.NewService(st, challenges, nil), Tokens: tokens, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	return &App{Handler: e, Store: st, Tokens: tokens, Config: cfg, log: log}, nil
+}
+
+// Janitor purges expired challenges and counters until ctx ends.
+func (a *App) Janitor(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := a.Store.Purge(ctx, time.Now()); err != nil {
+				a.log.Warn("purge", "error", err.Error())
+			}
+		}
+	}
+}
+
+// Close closes the store.
+func (a *App) Close() error { return a.Store.Close() }
+
+// loadSecret is the configured secret or, for the demo default, one
+// generated once and kept in SecretFile.
+func loadSecret(cfg *config.Config, log *slog.Logger) ([]byte, error) {
+	if cfg.Secret != "" {
+		return []byte(cfg.Secret), nil
+	}
+	raw, err := os.ReadFile(cfg.SecretFile)
+	if err == nil {
+		s := strings.TrimSpace(string(raw))
+		if len(s) < 32 {
+			return nil, fmt.Errorf("secretFile: %s holds fewer than 32 characters", cfg.SecretFile)
+		}
+		return []byte(s), nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("secretFile: %w", err)
+	}
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, err
+	}
+	s := hex.EncodeToString(b[:])
+	if err := os.MkdirAll(filepath.Dir(cfg.SecretFile), 0o700); err != nil {
+		return nil, fmt.Errorf("secretFile: %w", err)
+	}
+	if err := os.WriteFile(cfg.SecretFile, []byte(s+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("secretFile: %w", err)
+	}
+	log.Warn("generated a secret and kept it in secretFile; set CUSTOMERD_SECRET in production", "secretFile", cfg.SecretFile)
+	return []byte(s), nil
+}
+
+func derive(secret []byte, purpose string) ([]byte, error) {
+	return hkdf.Key(sha256.New, secret, nil, purpose, 32)
+}

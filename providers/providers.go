@@ -1,0 +1,92 @@
+// Package providers is the contract between customerd and the ways a shopper
+// proves who they are (one-time codes, identity providers, a brand's own
+// system), and the registry that opens them from configuration by type.
+package providers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+
+	"github.com/customerd/customerd/account"
+	"github.com/customerd/customerd/challenge"
+)
+
+// Provider proves who a shopper is from the body of an authenticate request.
+type Provider interface {
+	// Authenticate returns a proven identity, or a challenge to complete first.
+	Authenticate(ctx context.Context, t *account.Tenant, body []byte) (Outcome, error)
+}
+
+// Outcome is either a proven Identity or an issued Challenge.
+type Outcome struct {
+	Identity  *account.Identity
+	Challenge *challenge.Issued
+}
+
+var (
+	// ErrBadRequest: the body does not fit this provider (400).
+	ErrBadRequest = errors.New("bad request")
+	// ErrRejected: the credentials are wrong or no longer valid (422).
+	ErrRejected = errors.New("invalid credentials")
+	// ErrUnavailable: the provider's own service cannot be reached (503).
+	ErrUnavailable = errors.New("provider unavailable")
+)
+
+// Deps are what providers may use.
+type Deps struct {
+	Challenges *challenge.Service
+	Logger     *slog.Logger
+}
+
+// Factory opens a provider named name from its type's settings.
+type Factory func(name string, settings map[string]any, deps Deps) (Provider, error)
+
+// Registry knows the provider types by name; it is wired in main.
+type Registry struct {
+	byType map[string]Factory
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry { return &Registry{byType: map[string]Factory{}} }
+
+// Register adds a provider type.
+func (r *Registry) Register(typ string, f Factory) { r.byType[typ] = f }
+
+// Types lists the registered types.
+func (r *Registry) Types() []string {
+	types := make([]string, 0, len(r.byType))
+	for t := range r.byType {
+		types = append(types, t)
+	}
+	sort.Strings(types)
+	return types
+}
+
+// Open opens the provider name of type typ; errors name the setting.
+func (r *Registry) Open(name, typ string, settings map[string]any, deps Deps) (Provider, error) {
+	f, ok := r.byType[typ]
+	if !ok {
+		return nil, fmt.Errorf("type: unknown provider type %q, have [%s]", typ, strings.Join(r.Types(), " "))
+	}
+	return f(name, settings, deps)
+}
+
+// DecodeSettings decodes a provider's settings into its typed config,
+// refusing settings the type does not have.
+func DecodeSettings(settings map[string]any, into any) error {
+	raw, err := json.Marshal(settings)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(into); err != nil {
+		return fmt.Errorf("settings: %w", err)
+	}
+	return nil
+}

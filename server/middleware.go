@@ -1,0 +1,292 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// maxBody is the largest request body accepted, chunked or not.
+const maxBody = 64 << 10
+
+// maxDepth is the deepest JSON nesting accepted.
+const maxDepth = 32
+
+type ctxKey int
+
+const requestKey ctxKey = iota
+
+// request is what the middleware learns about a request for the handlers,
+// which receive only a context.Context from the strict server.
+type request struct {
+	id     string
+	tenant *Tenant
+	body   []byte
+	auth   string
+	accept string
+}
+
+func fromContext(ctx context.Context) *request {
+	r, _ := ctx.Value(requestKey).(*request)
+	if r == nil {
+		r = &request{}
+	}
+	return r
+}
+
+func requestID(c echo.Context) string {
+	return fromContext(c.Request().Context()).id
+}
+
+// begin gives every request an id (the caller's X-Request-Id when it is
+// sane), and a place for what later middleware learns.
+func begin(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		id := req.Header.Get(echo.HeaderXRequestID)
+		if !saneID(id) {
+			var b [12]byte
+			_, _ = rand.Read(b[:])
+			id = hex.EncodeToString(b[:])
+		}
+		c.Response().Header().Set(echo.HeaderXRequestID, id)
+		r := &request{id: id, auth: req.Header.Get(echo.HeaderAuthorization), accept: req.Header.Get(echo.HeaderAccept)}
+		c.SetRequest(req.WithContext(context.WithValue(req.Context(), requestKey, r)))
+		return next(c)
+	}
+}
+
+func saneID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, r := range id {
+		if !(r == '-' || r == '_' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// recoverer turns a panic into a 500 problem; the stack goes to the debug log only.
+func recoverer(log *slog.Logger) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) (err error) {
+			defer func() {
+				if v := recover(); v != nil {
+					if v == http.ErrAbortHandler {
+						panic(v)
+					}
+					log.Debug("panic", "request_id", requestID(c), "value", fmt.Sprint(v))
+					err = &problem{Type: "urn:customerd:problem:internal", Title: "Internal server error",
+						Status: http.StatusInternalServerError, Detail: "the request could not be completed",
+						cause: fmt.Errorf("panic: %T", v)}
+				}
+			}()
+			return next(c)
+		}
+	}
+}
+
+// accessLog writes one structured line per request and counts it.
+func accessLog(log *slog.Logger, m *metrics) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			start := time.Now()
+			err := next(c)
+			if err != nil {
+				c.Error(err)
+			}
+			elapsed := time.Since(start)
+			status := c.Response().Status
+			route := c.Path()
+			if route == "" {
+				route = "unmatched"
+			}
+			m.requests.WithLabelValues(c.Request().Method, route, strconv.Itoa(status)).Inc()
+			m.duration.WithLabelValues(c.Request().Method, route).Observe(elapsed.Seconds())
+			if log.Enabled(c.Request().Context(), slog.LevelInfo) {
+				log.LogAttrs(c.Request().Context(), slog.LevelInfo, "request",
+					slog.String("request_id", requestID(c)),
+					slog.String("method", c.Request().Method),
+					slog.String("route", route),
+					slog.String("tenant", c.Param("tenantId")),
+					slog.Int("status", status),
+					slog.Int64("bytes", c.Response().Size),
+					slog.Duration("duration", elapsed),
+					slog.String("remote", c.RealIP()),
+				)
+			}
+			return nil
+		}
+	}
+}
+
+// tenantOf resolves {tenantId}: an unknown tenant is a 404 before anything else.
+func (s *Server) tenantOf(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		name := c.Param("tenantId")
+		if name == "" {
+			return next(c)
+		}
+		t, ok := s.tenants[name]
+		if !ok {
+			return newProblem(http.StatusNotFound, "not-found", "Not found", fmt.Sprintf("unknown tenant %q", name))
+		}
+		fromContext(c.Request().Context()).tenant = t
+		return next(c)
+	}
+}
+
+// readBody takes the whole body (at most maxBody, chunked or not), checks
+// that it is JSON worth parsing, and keeps it for the validator and handler.
+func readBody(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		if req.Method != http.MethodPost && req.Method != http.MethodPut && req.Method != http.MethodPatch {
+			return next(c)
+		}
+		if req.ContentLength > maxBody {
+			return echo.NewHTTPError(http.StatusRequestEntityTooLarge)
+		}
+		body, err := io.ReadAll(io.LimitReader(req.Body, maxBody+1))
+		if err != nil {
+			return badRequest("the request body could not be read")
+		}
+		if len(body) > maxBody {
+			return echo.NewHTTPError(http.StatusRequestEntityTooLarge)
+		}
+		if !jsonMediaType(req.Header.Get(echo.HeaderContentType)) {
+			return unsupportedMediaType()
+		}
+		if err := checkJSON(body); err != nil {
+			return badRequest(err.Error())
+		}
+		fromContext(req.Context()).body = body
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		return next(c)
+	}
+}
+
+// jsonMediaType accepts the media types of the contract: application/json,
+// text/json and application/*+json.
+func jsonMediaType(header string) bool {
+	mt, _, err := mime.ParseMediaType(header)
+	if err != nil {
+		return false
+	}
+	return mt == "application/json" || mt == "text/json" ||
+		(strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
+}
+
+// checkJSON refuses what encoding/json would quietly accept or alter:
+// invalid UTF-8, NUL characters, duplicate (also case-insensitively
+// duplicate) member names, nesting deeper than maxDepth, trailing data.
+func checkJSON(body []byte) error {
+	if !utf8.Valid(body) {
+		return errors.New("the request body is not valid UTF-8")
+	}
+	type frame struct {
+		object  bool
+		wantKey bool
+		seen    map[string]bool
+	}
+	var stack []*frame
+	valueDone := func() {
+		if n := len(stack); n > 0 && stack[n-1].object {
+			stack[n-1].wantKey = true
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	values := 0
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return errors.New("the request body is not valid JSON")
+		}
+		if len(stack) == 0 {
+			if values++; values > 1 {
+				return errors.New("the request body has data after the JSON value")
+			}
+		}
+		if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
+			stack = stack[:len(stack)-1]
+			valueDone()
+			continue
+		}
+		if n := len(stack); n > 0 && stack[n-1].wantKey {
+			key, _ := tok.(string)
+			if strings.ContainsRune(key, 0) {
+				return errors.New("the request body contains a NUL character")
+			}
+			folded := strings.ToLower(key)
+			if stack[n-1].seen[folded] {
+				return fmt.Errorf("the request body repeats the member %q", key)
+			}
+			stack[n-1].seen[folded] = true
+			stack[n-1].wantKey = false
+			continue
+		}
+		switch v := tok.(type) {
+		case json.Delim:
+			if len(stack) >= maxDepth {
+				return fmt.Errorf("the request body nests deeper than %d levels", maxDepth)
+			}
+			f := &frame{object: v == '{', wantKey: v == '{'}
+			if f.object {
+				f.seen = map[string]bool{}
+			}
+			stack = append(stack, f)
+		case string:
+			if strings.ContainsRune(v, 0) {
+				return errors.New("the request body contains a NUL character")
+			}
+			valueDone()
+		default:
+			valueDone()
+		}
+	}
+	if values == 0 {
+		return errors.New("the request body is empty")
+	}
+	return nil
+}
+
+// metrics are the Prometheus metrics of the HTTP layer.
+type metrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "customerd_http_requests_total", Help: "HTTP requests by method, route and status.",
+		}, []string{"method", "route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "customerd_http_request_duration_seconds", Help: "HTTP request latency by method and route.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"method", "route"}),
+	}
+	reg.MustRegister(m.requests, m.duration)
+	return m
+}

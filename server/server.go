@@ -1,0 +1,141 @@
+// Package server is customerd's HTTP adapter: the strict-server
+// implementation of openapi.yaml, its middleware, and the one error path that
+// turns every error into an RFC 9457 problem. It decodes and authorises; the
+// account, challenge, provider and token rooms decide.
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/labstack/echo/v4"
+	oapimw "github.com/oapi-codegen/echo-middleware"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/customerd/customerd/account"
+	"github.com/customerd/customerd/gen/api"
+	"github.com/customerd/customerd/providers"
+	"github.com/customerd/customerd/store"
+	"github.com/customerd/customerd/token"
+)
+
+// Tenant is one tenant as the server serves it.
+type Tenant struct {
+	*account.Tenant
+	// Providers enabled for authenticate, by name.
+	Providers map[string]providers.Provider
+}
+
+// Options are the parts the server is wired from.
+type Options struct {
+	Tenants  map[string]*Tenant
+	Store    store.Store
+	Accounts *account.Service
+	Tokens   *token.Service
+	Logger   *slog.Logger
+}
+
+// Server implements the contract.
+type Server struct {
+	tenants  map[string]*Tenant
+	store    store.Store
+	accounts *account.Service
+	tokens   *token.Service
+	log      *slog.Logger
+	metrics  prometheus.Gatherer
+}
+
+var _ api.StrictServerInterface = (*Server)(nil)
+
+// upsertPath is the only route whose invalid body fields answer 412.
+const upsertPath = "/api/:tenantId/customer"
+
+// New returns the HTTP handler of customerd.
+func New(opts Options) (*echo.Echo, error) {
+	s := &Server{tenants: opts.Tenants, store: opts.Store, accounts: opts.Accounts, tokens: opts.Tokens, log: opts.Logger}
+	spec, err := api.GetSwagger()
+	if err != nil {
+		return nil, err
+	}
+	// The validator matches paths, not hosts: the contract's servers are the upstream's.
+	spec.Servers = nil
+	openapi3filter.RegisterBodyDecoder("text/json", openapi3filter.JSONBodyDecoder)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := newMetrics(reg)
+	s.metrics = reg
+
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = func(err error, c echo.Context) {
+		p := toProblem(err)
+		if p.Status == http.StatusPreconditionFailed && c.Path() != upsertPath {
+			p = invalidFields(http.StatusBadRequest, p.Errors) // authenticate has no 412
+		}
+		if werr := writeProblem(c, s.log, p); werr != nil {
+			s.log.Debug("write problem", "error", werr.Error())
+		}
+	}
+	e.Use(begin, accessLog(s.log, m), recoverer(s.log), s.tenantOf, readBody)
+	e.Use(oapimw.OapiRequestValidatorWithOptions(spec, &oapimw.Options{
+		Options: openapi3filter.Options{
+			AuthenticationFunc:         openapi3filter.NoopAuthenticationFunc,
+			ExcludeReadOnlyValidations: true,
+			MultiError:                 true,
+		},
+		SilenceServersWarning: true,
+		MultiErrorHandler: func(me openapi3.MultiError) *echo.HTTPError {
+			return &echo.HTTPError{Code: http.StatusBadRequest, Message: "invalid request", Internal: me}
+		},
+	}))
+	// Handlers return errors; the Echo error handler turns each into a problem.
+	strict := api.NewStrictHandler(s, nil)
+	api.RegisterHandlers(e, strict)
+	return e, nil
+}
+
+// tenant is the tenant the middleware resolved for this request.
+func tenant(ctx context.Context) *Tenant { return fromContext(ctx).tenant }
+
+// bearer returns the token of an "Authorization: Bearer" header; ok is false
+// when there is no such header, and err set when there is one but it is malformed.
+func bearer(header string) (tok string, ok bool, err error) {
+	if header == "" {
+		return "", false, nil
+	}
+	scheme, rest, found := strings.Cut(header, " ")
+	if !found || !strings.EqualFold(scheme, "Bearer") {
+		return "", true, errors.New("authorization: not a bearer token")
+	}
+	tok = strings.TrimSpace(rest)
+	if tok == "" || strings.ContainsAny(tok, " \t,") {
+		return "", true, errors.New("authorization: empty or malformed bearer token")
+	}
+	return tok, true, nil
+}
+
+// caller verifies the request's bearer token; "" when there is none.
+func (s *Server) caller(ctx context.Context) (*token.Claims, error) {
+	tok, ok, err := bearer(fromContext(ctx).auth)
+	if !ok {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, unauthorized(err)
+	}
+	claims, err := s.tokens.Verify(ctx, tenant(ctx).ID, tok)
+	if err != nil {
+		if errors.Is(err, token.ErrInvalid) {
+			return nil, unauthorized(err)
+		}
+		return nil, err
+	}
+	return claims, nil
+}

@@ -1,0 +1,824 @@
+package token_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v2/jws"
+
+	"github.com/customerd/customerd/store"
+	"github.com/customerd/customerd/store/storetest"
+	"github.com/customerd/customerd/token"
+)
+
+const (
+	issuerBase = "https://id.example.test"
+	tenantA    = "acme"
+	tenantB    = "globex"
+	lifetime   = 15 * time.Minute
+	retention  = 2 * time.Hour
+)
+
+// sealKey is the fixed 32-byte secret the tests seal private keys with.
+var sealKey = []byte("0123456789abcdef0123456789abcdef")
+
+// start has a fractional second, so that the truncation of iat shows.
+var start = time.Date(2025, 6, 1, 10, 0, 0, 123456789, time.UTC)
+
+// clock is an injectable clock. Reads do not synchronise goroutines with each
+// other (an atomic load), so the race detector sees what the Service does.
+type clock struct{ ns atomic.Int64 }
+
+func newClock(t time.Time) *clock {
+	c := &clock{}
+	c.ns.Store(t.UnixNano())
+	return c
+}
+
+func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
+func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+func (c *clock) Set(t time.Time)         { c.ns.Store(t.UnixNano()) }
+
+// fixture is a real SQLite store, a clock and a Service over them.
+type fixture struct {
+	st  store.Store
+	clk *clock
+	svc *token.Service
+}
+
+func newFixture(t testing.TB) *fixture {
+	t.Helper()
+	f := &fixture{st: storetest.Open(t, storetest.SQLiteURL(t)), clk: newClock(start)}
+	f.svc = f.service(t, sealKey, f.clk)
+	return f
+}
+
+// service is another Service (another replica) over the fixture's store.
+func (f *fixture) service(t testing.TB, seal []byte, clk *clock) *token.Service {
+	t.Helper()
+	svc, err := token.New(f.st, token.Options{IssuerBase: issuerBase, Retention: retention, Seal: seal, Now: clk.Now})
+	if err != nil {
+		t.Fatalf("token.New: %v", err)
+	}
+	return svc
+}
+
+func (f *fixture) issue(t testing.TB, svc *token.Service, tenant string) string {
+	t.Helper()
+	tok, err := svc.Issue(context.Background(), tenant, token.Claims{Subject: "cust-1", Provider: "otp", AMR: []string{"otp"}}, lifetime)
+	if err != nil {
+		t.Fatalf("Issue(%s): %v", tenant, err)
+	}
+	return tok
+}
+
+// signingKey opens the tenant's newest private key the way the Service
+// stores it: AES-256-GCM, nonce first, tenant/kid as additional data. The
+// tests need it to sign tokens that differ from an issued one in one claim or
+// header only, so that the check under test is the only one that can refuse.
+func (f *fixture) signingKey(t testing.TB, tenant string) (*ecdsa.PrivateKey, string) {
+	t.Helper()
+	keys, err := f.st.SigningKeys(context.Background(), tenant)
+	if err != nil || len(keys) == 0 {
+		t.Fatalf("SigningKeys(%s) = %d keys, %v", tenant, len(keys), err)
+	}
+	k := keys[0]
+	block, err := aes.NewCipher(sealKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := aead.NonceSize()
+	plain, err := aead.Open(nil, k.PrivateKey[:n], k.PrivateKey[n:], []byte(k.TenantID+"/"+k.KID))
+	if err != nil {
+		t.Fatalf("open sealed key: %v", err)
+	}
+	key, err := jwk.ParseKey(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var priv ecdsa.PrivateKey
+	if err := key.Raw(&priv); err != nil {
+		t.Fatal(err)
+	}
+	return &priv, k.KID
+}
+
+// claims are valid claims of tenant at now, as a map a case can change.
+func claims(tenant string, now time.Time) map[string]any {
+	return map[string]any{
+		"iss": issuerBase + "/api/" + tenant,
+		"aud": []string{tenant},
+		"sub": "cust-1",
+		"iat": now.Unix(),
+		"nbf": now.Unix(),
+		"exp": now.Add(lifetime).Unix(),
+		"jti": "jti-1",
+		"idp": "otp",
+		"amr": []string{"otp"},
+	}
+}
+
+// sign builds a compact JWS with jwx: alg and key, protected header fields hdr.
+func sign(t testing.TB, alg jwa.SignatureAlgorithm, key any, hdr map[string]any, body map[string]any, opts ...jws.SignOption) string {
+	t.Helper()
+	h := jws.NewHeaders()
+	for k, v := range hdr {
+		if err := h.Set(k, v); err != nil {
+			t.Fatalf("header %s: %v", k, err)
+		}
+	}
+	payload, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts = append(opts, jws.WithKey(alg, key, jws.WithProtectedHeaders(h)))
+	signed, err := jws.Sign(payload, opts...)
+	if err != nil {
+		t.Fatalf("jws.Sign(%s): %v", alg, err)
+	}
+	return string(signed)
+}
+
+// assemble builds a compact JWS by hand, for what jwx refuses to sign.
+func assemble(t testing.TB, hdr, body map[string]any, sig []byte) string {
+	t.Helper()
+	h, err := json.Marshal(hdr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := base64.RawURLEncoding
+	return enc.EncodeToString(h) + "." + enc.EncodeToString(p) + "." + enc.EncodeToString(sig)
+}
+
+// assembleES256 builds and signs a compact JWS by hand, for headers jwx
+// will not set.
+func assembleES256(t testing.TB, priv *ecdsa.PrivateKey, hdr, body map[string]any) string {
+	t.Helper()
+	unsigned := strings.TrimSuffix(assemble(t, hdr, body, nil), ".")
+	sum := sha256.Sum256([]byte(unsigned))
+	r, s, err := ecdsa.Sign(rand.Reader, priv, sum[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := make([]byte, 64)
+	r.FillBytes(sig[:32])
+	s.FillBytes(sig[32:])
+	return unsigned + "." + base64.RawURLEncoding.EncodeToString(sig)
+}
+
+// strayBits re-encodes the last character of tok with padding bits set: the
+// same signature bytes under a lenient decoder, a different string.
+func strayBits(tok string) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := strings.IndexByte(alphabet, tok[len(tok)-1])
+	return tok[:len(tok)-1] + string(alphabet[last|1])
+}
+
+// segment decodes part i (0 header, 1 payload) of a compact token.
+func segment(t testing.TB, tok string, i int) map[string]any {
+	t.Helper()
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		t.Fatalf("token has %d parts", len(parts))
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[i])
+	if err != nil {
+		t.Fatalf("segment %d: %v", i, err)
+	}
+	m := map[string]any{}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
+		t.Fatalf("segment %d: %v", i, err)
+	}
+	return m
+}
+
+func number(t testing.TB, v any) int64 {
+	t.Helper()
+	n, ok := v.(json.Number)
+	if !ok {
+		t.Fatalf("%v (%T) is not a number", v, v)
+	}
+	i, err := n.Int64()
+	if err != nil {
+		t.Fatalf("%v is not an integer", v)
+	}
+	return i
+}
+
+// jwks decodes a JWKS document into its keys, member by member.
+func jwks(t testing.TB, doc []byte) []map[string]any {
+	t.Helper()
+	var set struct {
+		Keys []map[string]any `json:"keys"`
+	}
+	if err := json.Unmarshal(doc, &set); err != nil {
+		t.Fatalf("JWKS %s: %v", doc, err)
+	}
+	return set.Keys
+}
+
+func kids(t testing.TB, doc []byte) []string {
+	t.Helper()
+	var out []string
+	for _, k := range jwks(t, doc) {
+		kid, _ := k["kid"].(string)
+		out = append(out, kid)
+	}
+	return out
+}
+
+func mustJWKS(t testing.TB, svc *token.Service, tenant string) []byte {
+	t.Helper()
+	doc, err := svc.JWKS(context.Background(), tenant)
+	if err != nil {
+		t.Fatalf("JWKS(%s): %v", tenant, err)
+	}
+	return doc
+}
+
+func refused(t testing.TB, svc *token.Service, tenant, tok string) {
+	t.Helper()
+	c, err := svc.Verify(context.Background(), tenant, tok)
+	if !errors.Is(err, token.ErrInvalid) {
+		t.Fatalf("Verify = %+v, %v; want an error wrapping token.ErrInvalid", c, err)
+	}
+	if c != nil {
+		t.Fatalf("Verify refused the token but returned claims %+v", c)
+	}
+}
+
+func accepted(t testing.TB, svc *token.Service, tenant, tok string) *token.Claims {
+	t.Helper()
+	c, err := svc.Verify(context.Background(), tenant, tok)
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	return c
+}
+
+func TestIssuedTokenVerifiesAndCarriesItsClaims(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	tok, err := f.svc.Issue(ctx, tenantA, token.Claims{Subject: "cust-42", Provider: "google", AMR: []string{"fed", "otp"}}, lifetime)
+	if err != nil {
+		t.Fatalf("Issue: %v", err)
+	}
+	iat := start.Truncate(time.Second)
+
+	c := accepted(t, f.svc, tenantA, tok)
+	tests := []struct {
+		name      string
+		got, want any
+	}{
+		{"sub", c.Subject, "cust-42"},
+		{"idp", c.Provider, "google"},
+		{"amr", fmt.Sprint(c.AMR), fmt.Sprint([]string{"fed", "otp"})},
+		{"iat", c.IssuedAt.Unix(), iat.Unix()},
+		{"exp is iat plus the lifetime", c.ExpiresAt.Unix(), iat.Add(lifetime).Unix()},
+		{"jti is set", c.ID != "", true},
+	}
+	hdr, body := segment(t, tok, 0), segment(t, tok, 1)
+	var aud []string
+	switch a := body["aud"].(type) {
+	case string:
+		aud = []string{a}
+	case []any:
+		for _, v := range a {
+			s, _ := v.(string)
+			aud = append(aud, s)
+		}
+	}
+	tests = append(tests, []struct {
+		name      string
+		got, want any
+	}{
+		{"iss is IssuerBase/api/tenant", body["iss"], issuerBase + "/api/" + tenantA},
+		{"Issuer agrees with iss", f.svc.Issuer(tenantA), issuerBase + "/api/" + tenantA},
+		{"aud is the tenant", fmt.Sprint(aud), fmt.Sprint([]string{tenantA})},
+		{"payload sub", body["sub"], "cust-42"},
+		{"payload idp", body["idp"], "google"},
+		{"payload iat", number(t, body["iat"]), iat.Unix()},
+		{"payload nbf", number(t, body["nbf"]), iat.Unix()},
+		{"payload exp", number(t, body["exp"]), iat.Add(lifetime).Unix()},
+		{"payload jti matches Claims.ID", body["jti"], c.ID},
+		{"header alg", hdr["alg"], "ES256"},
+		{"header typ", hdr["typ"], "JWT"},
+		{"header kid is the JWKS key", hdr["kid"], kids(t, mustJWKS(t, f.svc, tenantA))[0]},
+	}...)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.got != tt.want {
+				t.Errorf("got %v, want %v", tt.got, tt.want)
+			}
+		})
+	}
+
+	t.Run("each token has its own jti", func(t *testing.T) {
+		other := accepted(t, f.svc, tenantA, f.issue(t, f.svc, tenantA))
+		if other.ID == c.ID {
+			t.Errorf("two tokens share jti %q", c.ID)
+		}
+	})
+}
+
+func TestFirstUseCreatesOneKeyAndTheJWKSPublishesIt(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+
+	// Verifying for a tenant that has no key yet creates none.
+	refused(t, f.svc, tenantA, assemble(t, map[string]any{"alg": "ES256", "kid": "k"}, claims(tenantA, start), make([]byte, 64)))
+	if keys, err := f.st.SigningKeys(ctx, tenantA); err != nil || len(keys) != 0 {
+		t.Fatalf("after Verify: %d keys, %v; want none", len(keys), err)
+	}
+
+	tok := f.issue(t, f.svc, tenantA)
+	doc := mustJWKS(t, f.svc, tenantA)
+	f.issue(t, f.svc, tenantA)
+	if again := mustJWKS(t, f.svc, tenantA); !bytes.Equal(again, doc) {
+		t.Errorf("JWKS changed without a rotation:\n%s\n%s", doc, again)
+	}
+
+	keys, err := f.st.SigningKeys(ctx, tenantA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	published := jwks(t, doc)
+	if len(keys) != 1 || len(published) != 1 {
+		t.Fatalf("%d stored keys and %d published (%s); want one of each", len(keys), len(published), doc)
+	}
+	k := published[0]
+	tests := []struct {
+		name string
+		ok   bool
+	}{
+		{"kty is EC", k["kty"] == "EC"},
+		{"crv is P-256", k["crv"] == "P-256"},
+		{"alg is ES256", k["alg"] == "ES256"},
+		{"use is sig", k["use"] == "sig"},
+		{"kid is the stored kid", k["kid"] == keys[0].KID},
+		{"kid is the token's kid", k["kid"] == segment(t, tok, 0)["kid"]},
+		{"x and y are published", k["x"] != nil && k["y"] != nil},
+		{"the private member d is not published", k["d"] == nil},
+		{"no private member anywhere in the document", !bytes.Contains(doc, []byte(`"d"`))},
+		{"the stored public key has no d", !strings.Contains(keys[0].PublicJWK, `"d"`)},
+		{"the stored private key is sealed, not JSON", !bytes.Contains(keys[0].PrivateKey, []byte(`"d"`)) && !json.Valid(keys[0].PrivateKey)},
+		{"the stored alg is ES256", keys[0].Alg == "ES256"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if !tt.ok {
+				t.Errorf("key %v; stored %+v", k, keys[0].PublicJWK)
+			}
+		})
+	}
+
+	t.Run("a relying party verifies the token with the JWKS", func(t *testing.T) {
+		set, err := jwk.Parse(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := jws.Verify([]byte(tok), jws.WithKeySet(set)); err != nil {
+			t.Fatalf("jws.Verify with the published set: %v", err)
+		}
+	})
+
+	t.Run("JWKS alone creates the first key", func(t *testing.T) {
+		doc := mustJWKS(t, f.svc, tenantB)
+		keys, err := f.st.SigningKeys(ctx, tenantB)
+		if err != nil || len(keys) != 1 || fmt.Sprint(kids(t, doc)) != fmt.Sprint([]string{keys[0].KID}) {
+			t.Fatalf("JWKS %s, stored %d keys, %v", doc, len(keys), err)
+		}
+	})
+}
+
+func TestVerifyRefuses(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	valid := f.issue(t, f.svc, tenantA)
+	priv, kid := f.signingKey(t, tenantA)
+	now := f.clk.Now()
+	doc := mustJWKS(t, f.svc, tenantA)
+
+	es256 := func(hdr map[string]any, body map[string]any) string {
+		h := map[string]any{"kid": kid, "typ": "JWT"}
+		for k, v := range hdr {
+			h[k] = v
+		}
+		return sign(t, jwa.ES256, priv, h, body)
+	}
+	with := func(name string, v any) map[string]any {
+		c := claims(tenantA, now)
+		if v == nil {
+			delete(c, name)
+		} else {
+			c[name] = v
+		}
+		return c
+	}
+
+	// Keys an attacker holds or can derive from what is public.
+	attacker, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	attackerJWK, err := jwk.FromRaw(attacker.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&priv.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemKey := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	publicJWK, err := json.Marshal(jwks(t, doc)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherTenant := f.issue(t, f.svc, tenantB)
+	parts := strings.Split(valid, ".")
+	jsonGeneral := sign(t, jwa.ES256, priv, map[string]any{"kid": kid}, claims(tenantA, now), jws.WithJSON())
+	jsonFlattened, _ := json.Marshal(map[string]string{"protected": parts[0], "payload": parts[1], "signature": parts[2]})
+
+	tests := []struct {
+		name  string
+		token string
+	}{
+		{"the empty string", ""},
+		{"a truncated token", valid[:len(valid)-10]},
+		{"a token cut after its payload", parts[0] + "." + parts[1]},
+		{"a token cut after its payload with the dot", parts[0] + "." + parts[1] + "."},
+		{"a token with a fourth segment", valid + ".e30"},
+		{"a token with a space inside", parts[0] + "." + parts[1] + ". " + parts[2]},
+		{"a token with a leading space", " " + valid},
+		{"a token with a trailing space", valid + " "},
+		{"a token with a trailing newline", valid + "\n"},
+		{"a token with a newline in its payload", parts[0] + "." + parts[1][:10] + "\n" + parts[1][10:] + "." + parts[2]},
+		{"a token with CRLF in its signature", parts[0] + "." + parts[1] + "." + parts[2][:20] + "\r\n" + parts[2][20:]},
+		{"a token with a newline in its header", parts[0][:8] + "\n" + parts[0][8:] + "." + parts[1] + "." + parts[2]},
+		{"a token with a tab", parts[0] + ".\t" + parts[1] + "." + parts[2]},
+		{"a token with base64 padding", valid + "=="},
+		{"a token in the standard base64 alphabet", strings.NewReplacer("-", "+", "_", "/").Replace(valid)},
+		{"a token with stray bits in its last character", strayBits(valid)},
+		{"a token of more than 4 KiB", es256(nil, with("pad", strings.Repeat("x", 4096)))},
+		{"the JWS JSON serialization of a valid token", jsonGeneral},
+		{"the flattened JWS JSON serialization of a valid token", string(jsonFlattened)},
+		{"alg none, unsigned", assemble(t, map[string]any{"alg": "none", "kid": kid, "typ": "JWT"}, claims(tenantA, now), nil)},
+		{"alg none, no kid", assemble(t, map[string]any{"alg": "none"}, claims(tenantA, now), nil)},
+		{"alg None, capitalised", assemble(t, map[string]any{"alg": "None", "kid": kid}, claims(tenantA, now), []byte("x"))},
+		{"HS256 keyed with the JWKS document", sign(t, jwa.HS256, doc, map[string]any{"kid": kid}, claims(tenantA, now))},
+		{"HS256 keyed with the public JWK", sign(t, jwa.HS256, publicJWK, map[string]any{"kid": kid}, claims(tenantA, now))},
+		{"HS256 keyed with the PEM public key", sign(t, jwa.HS256, pemKey, map[string]any{"kid": kid}, claims(tenantA, now))},
+		{"HS256 keyed with the DER public key", sign(t, jwa.HS256, der, map[string]any{"kid": kid}, claims(tenantA, now))},
+		{"RS256 by a foreign RSA key with the tenant's kid", sign(t, jwa.RS256, rsaKey, map[string]any{"kid": kid}, claims(tenantA, now))},
+		{"ES384 by a foreign key with the tenant's kid", func() string {
+			k, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return sign(t, jwa.ES384, k, map[string]any{"kid": kid}, claims(tenantA, now))
+		}()},
+		{"ES256 by another key with the tenant's kid", sign(t, jwa.ES256, attacker, map[string]any{"kid": kid}, claims(tenantA, now))},
+		{"another tenant's token", otherTenant},
+		{"another tenant's claims under the tenant's header and signature", parts[0] + "." + strings.Split(otherTenant, ".")[1] + "." + parts[2]},
+		{"the valid payload under another signature", parts[0] + "." + parts[1] + "." + strings.Split(otherTenant, ".")[2]},
+		{"a header with jku", es256(map[string]any{"jku": "https://evil.example/jwks.json"}, claims(tenantA, now))},
+		{"a header with x5u", es256(map[string]any{"x5u": "https://evil.example/cert.pem"}, claims(tenantA, now))},
+		{"a header with jwk", es256(map[string]any{"jwk": attackerJWK}, claims(tenantA, now))},
+		{"a header with x5c", assembleES256(t, priv, map[string]any{"alg": "ES256", "kid": kid, "x5c": []string{base64.StdEncoding.EncodeToString(der)}}, claims(tenantA, now))},
+		{"a header with crit", es256(map[string]any{"crit": []string{"exp"}}, claims(tenantA, now))},
+		{"a header with enc", assembleES256(t, priv, map[string]any{"alg": "ES256", "kid": kid, "enc": "A256GCM"}, claims(tenantA, now))},
+		{"a header without kid", sign(t, jwa.ES256, priv, nil, claims(tenantA, now))},
+		{"an unknown kid", es256(map[string]any{"kid": "20250101T000000Z-deadbeef"}, claims(tenantA, now))},
+		{"a header that is not JSON", "bm90IGpzb24." + parts[1] + "." + parts[2]},
+		{"a payload that is not JSON", sign(t, jwa.ES256, priv, map[string]any{"kid": kid}, nil)},
+		{"wrong iss", es256(nil, with("iss", issuerBase+"/api/"+tenantB))},
+		{"iss with a trailing slash", es256(nil, with("iss", issuerBase+"/api/"+tenantA+"/"))},
+		{"missing iss", es256(nil, with("iss", nil))},
+		{"wrong aud", es256(nil, with("aud", []string{tenantB}))},
+		{"wrong aud as a string", es256(nil, with("aud", tenantB))},
+		{"missing aud", es256(nil, with("aud", nil))},
+		{"missing sub", es256(nil, with("sub", nil))},
+		{"empty sub", es256(nil, with("sub", ""))},
+		{"missing exp", es256(nil, with("exp", nil))},
+		{"expired 61s ago", es256(nil, with("exp", now.Add(-61*time.Second).Unix()))},
+		{"expired a day ago", es256(nil, with("exp", now.Add(-24*time.Hour).Unix()))},
+		{"iat 120s in the future", es256(nil, with("iat", now.Add(120*time.Second).Unix()))},
+		{"missing iat", es256(nil, with("iat", nil))},
+		{"nbf 61s in the future", es256(nil, with("nbf", now.Add(61*time.Second).Unix()))},
+		{"nbf an hour in the future", es256(nil, with("nbf", now.Add(time.Hour).Unix()))},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			refused(t, f.svc, tenantA, tt.token)
+		})
+	}
+
+	// The same signer and claims pass when the one thing under test is right,
+	// so that each refusal above is due to that thing.
+	ok := []struct {
+		name  string
+		token string
+	}{
+		{"the issued token", valid},
+		{"a token signed like the refused ones", es256(nil, claims(tenantA, now))},
+		{"aud as a string", es256(nil, with("aud", tenantA))},
+		{"aud among others", es256(nil, with("aud", []string{tenantB, tenantA}))},
+		{"expired 30s ago, within the skew", es256(nil, with("exp", now.Add(-30*time.Second).Unix()))},
+		{"iat 30s in the future, within the skew", es256(nil, with("iat", now.Add(30*time.Second).Unix()))},
+		{"nbf 30s in the future, within the skew", es256(nil, with("nbf", now.Add(30*time.Second).Unix()))},
+		{"no nbf", es256(nil, with("nbf", nil))},
+		{"no typ", sign(t, jwa.ES256, priv, map[string]any{"kid": kid}, claims(tenantA, now))},
+		{"a token signed by hand", assembleES256(t, priv, map[string]any{"alg": "ES256", "kid": kid}, claims(tenantA, now))},
+	}
+	for _, tt := range ok {
+		t.Run("but accepts "+tt.name, func(t *testing.T) {
+			accepted(t, f.svc, tenantA, tt.token)
+		})
+	}
+
+	t.Run("tenant B still accepts its own token", func(t *testing.T) {
+		accepted(t, f.svc, tenantB, otherTenant)
+	})
+	if keys, err := f.st.SigningKeys(ctx, tenantA); err != nil || len(keys) != 1 {
+		t.Errorf("refusals changed the keys: %d keys, %v", len(keys), err)
+	}
+}
+
+func TestExpiryAllowsSixtySecondsOfSkew(t *testing.T) {
+	tests := []struct {
+		name     string
+		after    time.Duration // past exp
+		accepted bool
+	}{
+		{"just before exp", -time.Second, true},
+		{"at exp", 0, true},
+		{"expired 30s ago", 30 * time.Second, true},
+		{"expired 60s ago", 60 * time.Second, true},
+		{"expired 61s ago", 61 * time.Second, false},
+		{"expired an hour ago", time.Hour, false},
+	}
+	f := newFixture(t)
+	tok := f.issue(t, f.svc, tenantA)
+	exp := start.Truncate(time.Second).Add(lifetime)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f.clk.Set(exp.Add(tt.after))
+			if tt.accepted {
+				accepted(t, f.svc, tenantA, tok)
+			} else {
+				refused(t, f.svc, tenantA, tok)
+			}
+		})
+	}
+
+	t.Run("a token issued by a replica whose clock is 120s ahead", func(t *testing.T) {
+		ahead := newClock(start.Add(120 * time.Second))
+		f.clk.Set(start)
+		refused(t, f.svc, tenantA, f.issue(t, f.service(t, sealKey, ahead), tenantA))
+		ahead.Set(start.Add(30 * time.Second))
+		accepted(t, f.svc, tenantA, f.issue(t, f.service(t, sealKey, ahead), tenantA))
+	})
+}
+
+func TestRotationKeepsTokensAlreadyIssuedValid(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	long := 48 * time.Hour // outlives the retention, so that only the key can refuse
+	issue := func() string {
+		tok, err := f.svc.Issue(ctx, tenantA, token.Claims{Subject: "cust-1"}, long)
+		if err != nil {
+			t.Fatalf("Issue: %v", err)
+		}
+		return tok
+	}
+
+	old := issue()
+	oldKid := segment(t, old, 0)["kid"]
+	f.clk.Advance(time.Minute)
+	newKid, err := f.svc.Rotate(ctx, tenantA)
+	if err != nil {
+		t.Fatalf("Rotate: %v", err)
+	}
+	if newKid == oldKid || newKid == "" {
+		t.Fatalf("Rotate returned kid %q; the old one is %q", newKid, oldKid)
+	}
+	fresh := issue()
+
+	t.Run("the new token has the new kid", func(t *testing.T) {
+		if got := segment(t, fresh, 0)["kid"]; got != newKid {
+			t.Errorf("kid %v, want %v", got, newKid)
+		}
+	})
+	t.Run("both tokens verify", func(t *testing.T) {
+		accepted(t, f.svc, tenantA, old)
+		accepted(t, f.svc, tenantA, fresh)
+	})
+	t.Run("the JWKS has both keys, newest first", func(t *testing.T) {
+		if got, want := fmt.Sprint(kids(t, mustJWKS(t, f.svc, tenantA))), fmt.Sprint([]any{newKid, oldKid}); got != want {
+			t.Errorf("JWKS kids %s, want %s", got, want)
+		}
+	})
+	t.Run("within the retention both still verify", func(t *testing.T) {
+		f.clk.Advance(retention - time.Minute)
+		accepted(t, f.svc, tenantA, old)
+		accepted(t, f.svc, tenantA, fresh)
+		if n := len(kids(t, mustJWKS(t, f.svc, tenantA))); n != 2 {
+			t.Errorf("JWKS has %d keys, want 2", n)
+		}
+	})
+	t.Run("after the retention the old key is gone", func(t *testing.T) {
+		f.clk.Advance(2 * time.Minute) // past the retention, and past the cache
+		if got, want := fmt.Sprint(kids(t, mustJWKS(t, f.svc, tenantA))), fmt.Sprint([]any{newKid}); got != want {
+			t.Errorf("JWKS kids %s, want %s", got, want)
+		}
+		refused(t, f.svc, tenantA, old)
+		accepted(t, f.svc, tenantA, fresh)
+	})
+}
+
+func TestAnotherReplicasRotationIsPickedUp(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	a := f.svc
+	b := f.service(t, sealKey, f.clk)
+
+	first := f.issue(t, a, tenantA)
+	accepted(t, a, tenantA, first) // A has the key set cached
+	accepted(t, b, tenantA, first)
+
+	f.clk.Advance(10 * time.Second) // well within A's cache lifetime
+	kid, err := b.Rotate(ctx, tenantA)
+	if err != nil {
+		t.Fatalf("Rotate: %v", err)
+	}
+	second := f.issue(t, b, tenantA)
+	if got := segment(t, second, 0)["kid"]; got != kid {
+		t.Fatalf("B signed with %v, want its new key %s", got, kid)
+	}
+
+	t.Run("A verifies B's new token", func(t *testing.T) {
+		accepted(t, a, tenantA, second)
+	})
+	t.Run("A still verifies the first token", func(t *testing.T) {
+		accepted(t, a, tenantA, first)
+	})
+	t.Run("A now signs with the new key", func(t *testing.T) {
+		if got := segment(t, f.issue(t, a, tenantA), 0)["kid"]; got != kid {
+			t.Errorf("A signed with %v, want %s", got, kid)
+		}
+	})
+	t.Run("A publishes both keys", func(t *testing.T) {
+		if n := len(kids(t, mustJWKS(t, a, tenantA))); n != 2 {
+			t.Errorf("A's JWKS has %d keys, want 2", n)
+		}
+	})
+}
+
+func TestADifferentSealKeyCannotOpenTheStoredPrivateKey(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	tok := f.issue(t, f.svc, tenantA)
+	other := f.service(t, []byte("fedcba9876543210fedcba9876543210"), f.clk)
+
+	t.Run("Issue returns an error", func(t *testing.T) {
+		got, err := other.Issue(ctx, tenantA, token.Claims{Subject: "cust-1"}, lifetime)
+		if err == nil || got != "" {
+			t.Fatalf("Issue = %q, %v; want an error", got, err)
+		}
+		if errors.Is(err, token.ErrInvalid) {
+			t.Errorf("a wrong seal key is a server fault, not an invalid token: %v", err)
+		}
+	})
+	t.Run("Verify does not accept", func(t *testing.T) {
+		if c, err := other.Verify(ctx, tenantA, tok); err == nil {
+			t.Fatalf("Verify = %+v with the wrong seal key", c)
+		}
+	})
+	t.Run("no key is added to hide the failure", func(t *testing.T) {
+		if keys, err := f.st.SigningKeys(ctx, tenantA); err != nil || len(keys) != 1 {
+			t.Errorf("%d keys, %v; want 1", len(keys), err)
+		}
+	})
+	t.Run("the right seal key still works", func(t *testing.T) {
+		accepted(t, f.svc, tenantA, f.issue(t, f.service(t, sealKey, f.clk), tenantA))
+	})
+}
+
+func TestTheSealKeyMustBe32Bytes(t *testing.T) {
+	st := storetest.Open(t, storetest.SQLiteURL(t))
+	for _, n := range []int{0, 16, 31, 33, 64} {
+		t.Run(fmt.Sprint(n, " bytes"), func(t *testing.T) {
+			if _, err := token.New(st, token.Options{Seal: make([]byte, n)}); err == nil {
+				t.Errorf("New accepted a %d-byte seal key", n)
+			}
+		})
+	}
+}
+
+func TestConcurrentUseIsSafe(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	b := f.service(t, sealKey, f.clk)
+	tok := f.issue(t, f.svc, tenantA)
+	priv, _ := f.signingKey(t, tenantA)
+	stray := sign(t, jwa.ES256, priv, map[string]any{"kid": "stray"}, claims(tenantA, f.clk.Now()))
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for i := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range 20 {
+				switch (i + j) % 4 {
+				case 0:
+					if _, err := f.svc.Verify(ctx, tenantA, tok); err != nil {
+						errs <- fmt.Errorf("verify: %w", err)
+					}
+				case 1:
+					if _, err := f.svc.Verify(ctx, tenantA, stray); !errors.Is(err, token.ErrInvalid) {
+						errs <- fmt.Errorf("stray kid: %v", err)
+					}
+				case 2:
+					if _, err := f.svc.Issue(ctx, tenantA, token.Claims{Subject: "c"}, lifetime); err != nil {
+						errs <- fmt.Errorf("issue: %w", err)
+					}
+				case 3:
+					if i == 3 && j == 3 {
+						if _, err := b.Rotate(ctx, tenantA); err != nil {
+							errs <- fmt.Errorf("rotate: %w", err)
+						}
+					}
+					f.clk.Advance(time.Second)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func BenchmarkVerify(b *testing.B) {
+	f := newFixture(b)
+	ctx := context.Background()
+	tok := f.issue(b, f.svc, tenantA)
+	accepted(b, f.svc, tenantA, tok)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := f.svc.Verify(ctx, tenantA, tok); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkIssue(b *testing.B) {
+	f := newFixture(b)
+	ctx := context.Background()
+	f.issue(b, f.svc, tenantA)
+	c := token.Claims{Subject: "cust-1", Provider: "otp", AMR: []string{"otp"}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := f.svc.Issue(ctx, tenantA, c, lifetime); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
