@@ -1,0 +1,218 @@
+// Package apptest starts a real customerd for HTTP-level tests: a wired app
+// on a fresh database behind an httptest server, the generated Go client,
+// and an HTTP client that validates every response against openapi.yaml.
+package apptest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	"github.com/customerd/customerd/app"
+	"github.com/customerd/customerd/config"
+	"github.com/customerd/customerd/gen/api"
+	"github.com/customerd/customerd/gen/client"
+)
+
+// Env is one running customerd.
+type Env struct {
+	App    *app.App
+	Server *httptest.Server
+	// HTTP validates every response it receives against openapi.yaml.
+	HTTP   *http.Client
+	Client *client.ClientWithResponses
+	Logs   *LogBuffer
+}
+
+// Secret is the secret test servers use.
+const Secret = "test-secret-test-secret-test-secret-0123456789"
+
+// Start runs customerd with the config YAML on dbURL ("" for a fresh SQLite).
+func Start(t testing.TB, dbURL, configYAML string) *Env {
+	t.Helper()
+	cfg := Config(t, dbURL, configYAML)
+	return StartConfig(t, cfg)
+}
+
+// Config loads configYAML as customerd would, on dbURL.
+func Config(t testing.TB, dbURL, configYAML string) *config.Config {
+	t.Helper()
+	path := ""
+	if configYAML != "" {
+		path = t.TempDir() + "/customerd.yaml"
+		if err := writeFile(path, configYAML); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if dbURL == "" {
+		dbURL = "sqlite://" + t.TempDir() + "/customerd.db"
+	}
+	env := map[string]string{"CUSTOMERD_DATABASE_URL": dbURL, "CUSTOMERD_SECRET": Secret, "CUSTOMERD_ADDR": "127.0.0.1:0"}
+	cfg, err := config.Load(path, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	return cfg
+}
+
+// StartConfig runs customerd with cfg.
+func StartConfig(t testing.TB, cfg *config.Config) *Env {
+	t.Helper()
+	logs := &LogBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	a, err := app.New(context.Background(), cfg, log)
+	if err != nil {
+		t.Fatalf("start customerd: %v", err)
+	}
+	srv := httptest.NewServer(a.Handler)
+	t.Cleanup(func() {
+		srv.Close()
+		_ = a.Close()
+	})
+	hc := &http.Client{Transport: &Validator{T: t, Next: http.DefaultTransport, Router: Router(t)}, Timeout: 30 * time.Second}
+	c, err := client.NewClientWithResponses(srv.URL, client.WithHTTPClient(hc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Env{App: a, Server: srv, HTTP: hc, Client: c, Logs: logs}
+}
+
+var (
+	routerOnce sync.Once
+	router     routers.Router
+	routerErr  error
+)
+
+// Router matches requests to the operations of openapi.yaml.
+func Router(t testing.TB) routers.Router {
+	routerOnce.Do(func() {
+		var spec *openapi3.T
+		if spec, routerErr = api.GetSwagger(); routerErr != nil {
+			return
+		}
+		spec.Servers = nil
+		router, routerErr = gorillamux.NewRouter(spec)
+	})
+	if routerErr != nil {
+		t.Fatalf("openapi router: %v", routerErr)
+	}
+	return router
+}
+
+// Validator is an http.RoundTripper that checks every response against
+// openapi.yaml: its status is declared, its media type declared, its body
+// valid, for the operation the request matched.
+type Validator struct {
+	T      testing.TB
+	Next   http.RoundTripper
+	Router routers.Router
+}
+
+// RoundTrip sends req and validates the response.
+func (v *Validator) RoundTrip(req *http.Request) (*http.Response, error) {
+	res, err := v.Next.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	body, err := io.ReadAll(res.Body)
+	_ = res.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	res.Body = io.NopCloser(bytes.NewReader(body))
+	route, params, ferr := v.Router.FindRoute(req)
+	if ferr != nil {
+		// Off-contract paths (a typo'd URL) must still answer a problem.
+		if res.StatusCode < 400 || !strings.HasPrefix(res.Header.Get("Content-Type"), "application/problem+json") {
+			v.T.Errorf("%s %s: no operation matches and the answer %d is not a problem", req.Method, req.URL.Path, res.StatusCode)
+		}
+		return res, nil
+	}
+	in := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
+			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}},
+		Status: res.StatusCode,
+		Header: res.Header,
+		Body:   io.NopCloser(bytes.NewReader(body)),
+		Options: &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true,
+			AuthenticationFunc: openapi3filter.NoopAuthenticationFunc},
+	}
+	if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
+		v.T.Errorf("%s %s → %d does not conform to openapi.yaml: %v\nbody: %s", req.Method, req.URL.Path, res.StatusCode, err, body)
+	}
+	if res.StatusCode >= 500 && res.StatusCode != http.StatusServiceUnavailable {
+		v.T.Errorf("%s %s → %d: %s", req.Method, req.URL.Path, res.StatusCode, body)
+	}
+	return res, nil
+}
+
+// LogBuffer keeps the service's JSON log lines.
+type LogBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// Lines returns the decoded log lines.
+func (l *LogBuffer) Lines() []map[string]any {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []map[string]any
+	sc := bufio.NewScanner(bytes.NewReader(l.buf.Bytes()))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var m map[string]any
+		if json.Unmarshal(sc.Bytes(), &m) == nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// String is the raw log.
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// Code is the last one-time code the log sender wrote for to ("" if none).
+func (l *LogBuffer) Code(to string) string {
+	code := ""
+	for _, m := range l.Lines() {
+		if m["msg"] == "otp sent" && m["to"] == to {
+			code, _ = m["code"].(string)
+		}
+	}
+	return code
+}
+
+// Sent counts the codes the log sender wrote for to.
+func (l *LogBuffer) Sent(to string) int {
+	n := 0
+	for _, m := range l.Lines() {
+		if m["msg"] == "otp sent" && m["to"] == to {
+			n++
+		}
+	}
+	return n
+}

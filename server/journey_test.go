@@ -1,0 +1,125 @@
+package server_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"github.com/customerd/customerd/app/apptest"
+	"github.com/customerd/customerd/gen/client"
+	"github.com/customerd/customerd/store/storetest"
+)
+
+var ctx = context.Background()
+
+func ptr[T any](v T) *T { return &v }
+
+func bearer(tok string) client.RequestEditorFn {
+	return func(_ context.Context, r *http.Request) error {
+		r.Header.Set("Authorization", "Bearer "+tok)
+		return nil
+	}
+}
+
+// forEachBackend runs fn on SQLite, and on PostgreSQL when it is configured.
+func forEachBackend(t *testing.T, fn func(t *testing.T, dbURL string)) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) { fn(t, b.URL(t)) })
+	}
+}
+
+// signIn runs the otp journey for email and returns the token.
+func signIn(t *testing.T, env *apptest.Env, tenant, email string) string {
+	t.Helper()
+	start, err := env.Client.AuthenticateCustomerWithResponse(ctx, tenant, &client.AuthenticateCustomerParams{Provider: ptr("otp")},
+		client.AuthenticateCustomerJSONRequestBody{Email: ptr(email)})
+	if err != nil || start.StatusCode() != http.StatusAccepted {
+		t.Fatalf("ask for a code: %v %d %s", err, start.StatusCode(), start.Body)
+	}
+	code := env.Logs.Code(email)
+	if code == "" {
+		t.Fatalf("no code in the log for %s", email)
+	}
+	id := start.JSON202.ChallengeId.String()
+	res, err := env.Client.AuthenticateCustomerWithResponse(ctx, tenant, &client.AuthenticateCustomerParams{Provider: ptr("otp")},
+		client.AuthenticateCustomerJSONRequestBody{ChallengeId: &id, Code: &code})
+	if err != nil || res.StatusCode() != http.StatusOK || res.JSON200 == nil {
+		t.Fatalf("exchange the code: %v %d %s", err, res.StatusCode(), res.Body)
+	}
+	return *res.JSON200
+}
+
+func TestJourney(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dbURL string) {
+		env := apptest.Start(t, dbURL, "")
+
+		created, err := env.Client.UpsertCustomerWithResponse(ctx, "demo", nil, client.UpsertCustomerJSONRequestBody{
+			Email: ptr(" Jane.Doe@Example.COM "), FirstName: ptr("Jane"), Postcode: ptr("75001"),
+			AdditionalProperties: map[string]any{"loyaltyTier": "gold"},
+		})
+		if err != nil || created.StatusCode() != http.StatusOK {
+			t.Fatalf("create: %v %d %s", err, created.StatusCode(), created.Body)
+		}
+		c := created.JSON200
+		if *c.Email != "jane.doe@example.com" || *c.City != "Paris" || *c.Region != "Île-de-France" || *c.Country != "FR" ||
+			*c.Language != "fr" || !*c.IsProspect || *c.ConsentsEmail || *c.EmailVerified || c.AdditionalProperties["loyaltyTier"] != "gold" {
+			t.Fatalf("created account: %s", created.Body)
+		}
+
+		// The same identifier again, anonymously: nothing changes, a code goes to the owner.
+		again, err := env.Client.UpsertCustomerWithResponse(ctx, "demo", nil, client.UpsertCustomerJSONRequestBody{
+			Email: ptr("jane.doe@example.com"), FirstName: ptr("Mallory")})
+		if err != nil || again.StatusCode() != http.StatusAccepted || again.JSON202 == nil {
+			t.Fatalf("anonymous upsert of an existing account: %v %d %s", err, again.StatusCode(), again.Body)
+		}
+		if again.JSON202.Destination != "j***@e***.com" || again.JSON202.Channel != "email" {
+			t.Fatalf("challenge: %s", again.Body)
+		}
+		code := env.Logs.Code("jane.doe@example.com")
+		id := again.JSON202.ChallengeId.String()
+		tokRes, err := env.Client.AuthenticateCustomerWithResponse(ctx, "demo", &client.AuthenticateCustomerParams{Provider: ptr("otp")},
+			client.AuthenticateCustomerJSONRequestBody{ChallengeId: &id, Code: &code})
+		if err != nil || tokRes.StatusCode() != http.StatusOK {
+			t.Fatalf("complete the challenge: %v %d %s", err, tokRes.StatusCode(), tokRes.Body)
+		}
+		tok := *tokRes.JSON200
+
+		got, err := env.Client.GetCustomerWithResponse(ctx, "demo", bearer(tok))
+		if err != nil || got.StatusCode() != http.StatusOK {
+			t.Fatalf("get: %v %d %s", err, got.StatusCode(), got.Body)
+		}
+		if *got.JSON200.FirstName != "Jane" || *got.JSON200.Id != *c.Id || !*got.JSON200.EmailVerified || *got.JSON200.Provider != "otp" {
+			t.Fatalf("profile after the anonymous attempt: %s", got.Body)
+		}
+
+		// With the token, the owner updates.
+		upd, err := env.Client.UpsertCustomerWithResponse(ctx, "demo", nil, client.UpsertCustomerJSONRequestBody{
+			FirstName: ptr("Janet"), ConsentsSms: ptr(true)}, bearer(tok))
+		if err != nil || upd.StatusCode() != http.StatusOK || *upd.JSON200.FirstName != "Janet" || !*upd.JSON200.ConsentsSms ||
+			*upd.JSON200.City != "Paris" || upd.JSON200.AdditionalProperties["loyaltyTier"] != "gold" {
+			t.Fatalf("update: %v %d %s", err, upd.StatusCode(), upd.Body)
+		}
+
+		// A code for an address no account has: the same 202; the account appears on verification.
+		newTok := signIn(t, env, "demo", "new.shopper@example.com")
+		me, _ := env.Client.GetCustomerWithResponse(ctx, "demo", bearer(newTok))
+		if me.StatusCode() != http.StatusOK || *me.JSON200.Email != "new.shopper@example.com" || !*me.JSON200.EmailVerified ||
+			!*me.JSON200.IsProspect || *me.JSON200.Country != "FR" {
+			t.Fatalf("account created on first verification: %s", me.Body)
+		}
+
+		jwks, err := env.Client.GetJwksWithResponse(ctx, "demo")
+		if err != nil || jwks.StatusCode() != http.StatusOK || len(jwks.JSON200.Keys) != 1 {
+			t.Fatalf("jwks: %v %s", err, jwks.Body)
+		}
+		for _, op := range []func() (int, error){
+			func() (int, error) { r, err := env.Client.GetHealthWithResponse(ctx); return r.StatusCode(), err },
+			func() (int, error) { r, err := env.Client.GetReadinessWithResponse(ctx); return r.StatusCode(), err },
+			func() (int, error) { r, err := env.Client.GetMetricsWithResponse(ctx); return r.StatusCode(), err },
+		} {
+			if status, err := op(); err != nil || status != http.StatusOK {
+				t.Fatalf("operations endpoint: %d %v", status, err)
+			}
+		}
+	})
+}
