@@ -9,7 +9,7 @@ POSTCODES_DIR := scripts/postcodes
 POSTCODES_TSV := account/postcode/fr.tsv
 
 .PHONY: postcodes
-postcodes:
+postcodes: ## regenerate account/postcode/fr.tsv from the pinned npm package codes-postaux
 	@npm ci --prefix $(POSTCODES_DIR) --ignore-scripts --no-audit --no-fund --silent
 	@node $(POSTCODES_DIR)/convert.mjs > $(POSTCODES_TSV).tmp || { rm -f $(POSTCODES_TSV).tmp; exit 1; }
 	@mv $(POSTCODES_TSV).tmp $(POSTCODES_TSV)
