@@ -59,7 +59,7 @@ const upsertPath = "/api/:tenantId/customer"
 // New returns the HTTP handler of customerd.
 func New(opts Options) (*echo.Echo, error) {
 	s := &Server{tenants: opts.Tenants, store: opts.Store, accounts: opts.Accounts, tokens: opts.Tokens, log: opts.Logger}
-	spec, err := api.GetSwagger()
+	spec, err := api.GetSpec()
 	if err != nil {
 		return nil, err
 	}

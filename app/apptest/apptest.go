@@ -101,7 +101,7 @@ var (
 func Router(t testing.TB) routers.Router {
 	routerOnce.Do(func() {
 		var spec *openapi3.T
-		if spec, routerErr = api.GetSwagger(); routerErr != nil {
+		if spec, routerErr = api.GetSpec(); routerErr != nil {
 			return
 		}
 		spec.Servers = nil
