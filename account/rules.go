@@ -232,7 +232,7 @@ func checkBirthDate(s string, now time.Time) string {
 	switch {
 	case d.After(now):
 		return "must be in the past"
-	case d.Before(now.AddDate(-130, 0, 0)):
+	case d.Before(now.Truncate(24*time.Hour).AddDate(-130, 0, 0)): // by date, not time of day
 		return "must be at most 130 years ago"
 	}
 	return ""

@@ -76,8 +76,11 @@ func New(opts Options) (*echo.Echo, error) {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = func(err error, c echo.Context) {
 		p := toProblem(err)
+		var validatorErr *echo.HTTPError
 		if p.Status == http.StatusPreconditionFailed && c.Path() != upsertPath {
 			p = invalidFields(http.StatusBadRequest, p.Errors) // authenticate has no 412
+		} else if p.Status == http.StatusPreconditionFailed && errors.As(err, &validatorErr) {
+			p = withAccountRules(c.Request().Context(), p) // one entry per bad field, not only the schema's
 		}
 		if werr := writeProblem(c, s.log, p); werr != nil {
 			s.log.Debug("write problem", "error", werr.Error())

@@ -2,10 +2,12 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -280,6 +282,11 @@ func classify(err error) error {
 			return fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
 		return err
+	}
+	// A closed pool (database/sql does not export that error) cannot serve
+	// this replica any more: unavailable, so that the caller retries elsewhere.
+	if errors.Is(err, sql.ErrConnDone) || strings.Contains(err.Error(), "sql: database is closed") {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	var netErr net.Error
 	var connErr *pgconn.ConnectError
