@@ -144,12 +144,10 @@ func withAccountRules(ctx context.Context, p *problem) *problem {
 	} else if err != nil {
 		return p
 	}
-	if r.auth == "" {
-		// An anonymous caller creates: the rules judge the body against a new
-		// account. (A caller with a token updates an account not read here.)
-		_, err = account.Apply(r.tenant.Tenant, nil, in, time.Now().UTC())
-		add(err, in.Has)
-	}
+	// The rules judge the body as a new account would be judged: enough to name
+	// every bad field the body sends (a stored account is not read here).
+	_, err = account.Apply(r.tenant.Tenant, nil, in, time.Now().UTC())
+	add(err, in.Has)
 	return &out
 }
 
