@@ -25,7 +25,7 @@ import (
 // Type is the provider type name in configuration.
 const Type = "webhook"
 
-// Timeout is how long the endpoint has to answer.
+// Timeout is how long at most the endpoint has to answer.
 const Timeout = 5 * time.Second
 
 // maxAnswer bounds the endpoint's answer.
@@ -37,6 +37,8 @@ type Config struct {
 	URL string `json:"url"`
 	// Secret keys the HMAC-SHA256 signature (at least 32 characters). Required.
 	Secret string `json:"secret"`
+	// Timeout is how long the endpoint has to answer, e.g. "2s"; at most and by default 5s.
+	Timeout string `json:"timeout"`
 }
 
 type provider struct {
@@ -61,7 +63,15 @@ func Factory(name string, settings map[string]any, deps providers.Deps) (provide
 	if len(c.Secret) < 32 {
 		return nil, errors.New("secret: must be at least 32 characters")
 	}
-	client := &http.Client{Timeout: Timeout, CheckRedirect: func(*http.Request, []*http.Request) error {
+	timeout := Timeout
+	if c.Timeout != "" {
+		d, err := time.ParseDuration(c.Timeout)
+		if err != nil || d <= 0 || d > Timeout {
+			return nil, fmt.Errorf("timeout: %q is not a duration between 0 and %s", c.Timeout, Timeout)
+		}
+		timeout = d
+	}
+	client := &http.Client{Timeout: timeout, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse // a redirect is an answer, not a hop: it lands as a 3xx
 	}}
 	if deps.HTTP != nil {
