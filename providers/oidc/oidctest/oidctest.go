@@ -148,7 +148,8 @@ func (k *Key) JWK() map[string]any {
 	case *rsa.PublicKey:
 		m["kty"], m["n"], m["e"] = "RSA", b64(pub.N.Bytes()), b64(big.NewInt(int64(pub.E)).Bytes())
 	case *ecdsa.PublicKey:
-		m["kty"], m["crv"], m["x"], m["y"] = "EC", "P-256", b64(pad32(pub.X.Bytes())), b64(pad32(pub.Y.Bytes()))
+		raw, _ := pub.Bytes() // 0x04 || X || Y, 32 bytes each on P-256
+		m["kty"], m["crv"], m["x"], m["y"] = "EC", "P-256", b64(raw[1:33]), b64(raw[33:65])
 	case ed25519.PublicKey:
 		m["kty"], m["crv"], m["x"] = "OKP", "Ed25519", b64(pub)
 	}
