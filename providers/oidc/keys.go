@@ -54,9 +54,11 @@ type key struct {
 }
 
 type keySet struct {
-	mu        sync.Mutex // held while fetching: one fetch per URL at a time
+	fetching sync.Mutex // one fetch per URL at a time; lookups do not wait for it
+
+	mu        sync.Mutex // guards the fields below
 	keys      []key
-	fetched   bool
+	fetched   time.Time // last successful fetch; zero: never
 	lastFetch time.Time // last attempt, successful or not
 }
 
@@ -86,31 +88,72 @@ func (k *Keys) set(url string) *keySet {
 }
 
 // find returns the key of url for kid ("" when the token names none: only a
-// set of one key can answer then). An unknown kid refreshes the set once per
-// MinRefresh; errNoKeys when the set was never fetched and cannot be.
+// set of one key can answer then). The set is fetched on first use, and again
+// when kid is unknown or the set is older than MaxAge, at most once per
+// MinRefresh; a failed refresh keeps the cached keys. errNoKeys when there
+// are no keys at all.
 func (k *Keys) find(ctx context.Context, url, kid string) (key, error) {
 	s := k.set(url)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.fetched {
-		if err := k.fetch(ctx, url, s); err != nil {
-			return key{}, fmt.Errorf("%w: %w", errNoKeys, err)
-		}
+	found, ok, fetch := s.lookup(kid, k.now())
+	if !fetch {
+		return s.answer(found, ok)
 	}
-	if found, ok := s.pick(kid); ok {
+	s.fetching.Lock()
+	defer s.fetching.Unlock()
+	// Another request may have fetched while this one waited.
+	if found, ok, fetch = s.lookup(kid, k.now()); !fetch {
+		return s.answer(found, ok)
+	}
+	err := k.fetch(ctx, url, s)
+	found, ok, _ = s.lookup(kid, k.now())
+	switch {
+	case ok:
 		return found, nil
-	}
-	if kid == "" || k.now().Sub(s.lastFetch) < MinRefresh {
-		return key{}, errNoKey
-	}
-	if err := k.fetch(ctx, url, s); err != nil {
+	case err != nil && s.empty():
+		return key{}, fmt.Errorf("%w: %w", errNoKeys, err)
+	case err != nil:
 		k.log.WarnContext(ctx, "jwks refresh failed; serving cached keys", "jwks", url, "error", err.Error())
-		return key{}, errNoKey
-	}
-	if found, ok := s.pick(kid); ok {
-		return found, nil
 	}
 	return key{}, errNoKey
+}
+
+// MaxAge is how long fetched keys are used before they are fetched again, so
+// that a key the issuer withdrew stops verifying.
+const MaxAge = 24 * time.Hour
+
+// lookup finds kid and says whether a fetch is due: when the keys were
+// never fetched (retried at most once a second), or when kid is unknown or
+// the keys are older than MaxAge (at most once per MinRefresh).
+func (s *keySet) lookup(kid string, now time.Time) (found key, ok, fetch bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	found, ok = s.pick(kid)
+	switch {
+	case s.fetched.IsZero():
+		fetch = s.lastFetch.IsZero() || now.Sub(s.lastFetch) >= time.Second
+	case ok && now.Sub(s.fetched) <= MaxAge:
+		fetch = false
+	default:
+		fetch = now.Sub(s.lastFetch) >= MinRefresh
+	}
+	return found, ok, fetch
+}
+
+// answer is the result of a lookup that fetches nothing.
+func (s *keySet) answer(found key, ok bool) (key, error) {
+	switch {
+	case ok:
+		return found, nil
+	case s.empty():
+		return key{}, errNoKeys
+	}
+	return key{}, errNoKey
+}
+
+func (s *keySet) empty() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.keys) == 0
 }
 
 func (s *keySet) pick(kid string) (key, bool) {
@@ -130,30 +173,45 @@ func (s *keySet) pick(kid string) (key, bool) {
 
 // fetch replaces s's keys with url's; on failure the old ones stay.
 func (k *Keys) fetch(ctx context.Context, url string, s *keySet) error {
+	s.mu.Lock()
 	s.lastFetch = k.now()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	s.mu.Unlock()
+	keys, err := k.get(ctx, url)
 	if err != nil {
 		return err
+	}
+	s.mu.Lock()
+	s.keys, s.fetched = keys, k.now()
+	s.mu.Unlock()
+	return nil
+}
+
+func (k *Keys) get(ctx context.Context, url string) ([]key, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
 	}
 	req.Header.Set("Accept", "application/json")
 	res, err := k.client.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("jwks %s: status %d", url, res.StatusCode)
+		return nil, fmt.Errorf("jwks %s: status %d", url, res.StatusCode)
 	}
 	raw, err := io.ReadAll(io.LimitReader(res.Body, maxJWKS))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	keys, err := parseJWKS(raw)
 	if err != nil {
-		return fmt.Errorf("jwks %s: %w", url, err)
+		return nil, fmt.Errorf("jwks %s: %w", url, err)
 	}
-	s.keys, s.fetched = keys, true
-	return nil
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("jwks %s: no signature key", url)
+	}
+	return keys, nil
 }
 
 // parseJWKS keeps the signature keys of a JWKS with the algorithm each is

@@ -111,6 +111,44 @@ func TestKeyCache(t *testing.T) {
 		}
 	})
 
+	t.Run("keys older than MaxAge are fetched again and a withdrawn key stops verifying", func(t *testing.T) {
+		iss := oidctest.New(t)
+		clk := &clock{t: time.Now()}
+		p := open(t, New(nil, nil, clk.now), iss)
+		old := iss.Key("RS256")
+		if err := signIn(p, old.Sign(iss.Claims("app", "u1"))); err != nil {
+			t.Fatal(err)
+		}
+		iss.Publish(iss.Key("ES256"))
+		clk.add(MaxAge + time.Second)
+		if err := signIn(p, resign(iss, old, clk.now())); !errors.Is(err, providers.ErrRejected) {
+			t.Fatalf("withdrawn key: %v", err)
+		}
+		if n := iss.Fetches.Load(); n != 2 {
+			t.Fatalf("%d fetches, want 2", n)
+		}
+		if err := signIn(p, resign(iss, iss.Key("ES256"), clk.now())); err != nil {
+			t.Fatalf("the key still published: %v", err)
+		}
+	})
+
+	t.Run("an issuer down with nothing cached stays unavailable", func(t *testing.T) {
+		iss := oidctest.New(t)
+		iss.SetDown(true)
+		clk := &clock{t: time.Now()}
+		p := open(t, New(nil, nil, clk.now), iss)
+		for range 3 {
+			if err := signIn(p, iss.Key("RS256").Sign(iss.Claims("app", "u1"))); !errors.Is(err, providers.ErrUnavailable) {
+				t.Fatalf("no keys: %v", err)
+			}
+		}
+		iss.SetDown(false)
+		clk.add(time.Second)
+		if err := signIn(p, iss.Key("RS256").Sign(iss.Claims("app", "u1"))); err != nil {
+			t.Fatalf("issuer back: %v", err)
+		}
+	})
+
 	t.Run("tenants that trust one issuer share its keys", func(t *testing.T) {
 		iss := oidctest.New(t)
 		f := New(nil, nil, nil)
@@ -124,4 +162,9 @@ func TestKeyCache(t *testing.T) {
 			t.Fatalf("%d fetches for two tenants, want 1", n)
 		}
 	})
+}
+
+// resign signs fresh claims as of now (the clock moved past the default expiry).
+func resign(iss *oidctest.Issuer, k *oidctest.Key, now time.Time) string {
+	return k.Sign(map[string]any{"iss": iss.URL(), "aud": "app", "sub": "u1", "iat": now.Unix(), "exp": now.Unix() + 600})
 }
