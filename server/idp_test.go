@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -201,6 +202,36 @@ func TestIdentityProviders(t *testing.T) {
 			}
 		})
 
+		t.Run("twenty concurrent first sign-ins of one identity make one account", func(t *testing.T) {
+			tok := iss.Key("RS256").Sign(claims("web-app", "g-crowd", "email", "crowd@example.com", "email_verified", true))
+			var (
+				wg  sync.WaitGroup
+				mu  sync.Mutex
+				ids = map[string]int{}
+			)
+			for range 20 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					r := authenticate(t, env, "shop", "google", map[string]any{"idToken": tok})
+					mu.Lock()
+					defer mu.Unlock()
+					if r.StatusCode != http.StatusOK {
+						ids[fmt.Sprintf("status %d", r.StatusCode)]++
+						return
+					}
+					var token string
+					_ = json.Unmarshal(r.body, &token)
+					sub, _ := tokenPayloadNoT(token)["sub"].(string)
+					ids[sub]++
+				}()
+			}
+			wg.Wait()
+			if len(ids) != 1 {
+				t.Fatalf("accounts (or failures) by id: %v", ids)
+			}
+		})
+
 		t.Run("facebook classic access tokens are checked with the graph API", func(t *testing.T) {
 			tok := mustToken(t, authenticate(t, env, "shop", "facebook", map[string]any{"accessToken": "good-token"}))
 			me := customerOf(t, env, "shop", tok)
@@ -319,6 +350,18 @@ func TestIdentityProviders(t *testing.T) {
 			mustProblem(t, authenticate(t, env, "shop", "google", map[string]any{"email": "a@b.c"}), http.StatusBadRequest)
 		})
 	})
+}
+
+// tokenPayloadNoT decodes a token's claims outside the test goroutine.
+func tokenPayloadNoT(tok string) map[string]any {
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return nil
+	}
+	raw, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	var claims map[string]any
+	_ = json.Unmarshal(raw, &claims)
+	return claims
 }
 
 func toStrings(v any) []string {

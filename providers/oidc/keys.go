@@ -104,6 +104,9 @@ func (k *Keys) find(ctx context.Context, url, kid string) (key, error) {
 	if found, ok, fetch = s.lookup(kid, k.now()); !fetch {
 		return s.answer(found, ok)
 	}
+	if s.failedJustNow(k.now()) {
+		return key{}, errNoKeys
+	}
 	err := k.fetch(ctx, url, s)
 	found, ok, _ = s.lookup(kid, k.now())
 	switch {
@@ -122,21 +125,30 @@ func (k *Keys) find(ctx context.Context, url, kid string) (key, error) {
 const MaxAge = 24 * time.Hour
 
 // lookup finds kid and says whether a fetch is due: when the keys were
-// never fetched (retried at most once a second), or when kid is unknown or
-// the keys are older than MaxAge (at most once per MinRefresh).
+// never fetched (the caller waits for the fetch in flight, or makes one), or
+// when kid is unknown or the keys are older than MaxAge (at most once per
+// MinRefresh).
 func (s *keySet) lookup(kid string, now time.Time) (found key, ok, fetch bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	found, ok = s.pick(kid)
 	switch {
 	case s.fetched.IsZero():
-		fetch = s.lastFetch.IsZero() || now.Sub(s.lastFetch) >= time.Second
+		fetch = true
 	case ok && now.Sub(s.fetched) <= MaxAge:
 		fetch = false
 	default:
 		fetch = now.Sub(s.lastFetch) >= MinRefresh
 	}
 	return found, ok, fetch
+}
+
+// failedJustNow reports whether the keys were never fetched and the last
+// attempt, less than a second ago, failed: no point hammering a down issuer.
+func (s *keySet) failedJustNow(now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fetched.IsZero() && !s.lastFetch.IsZero() && now.Sub(s.lastFetch) < time.Second
 }
 
 // answer is the result of a lookup that fetches nothing.
