@@ -3,6 +3,7 @@ package oidc
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
@@ -32,29 +33,39 @@ func BenchmarkGooglePreset(b *testing.B) {
 		if _, err := p.Authenticate(ctx, tenant, body); err != nil { // warms the cache
 			b.Fatal(err)
 		}
-		var floor, cached float64
-		b.Run(alg+"/floor-jws.Verify", func(b *testing.B) {
-			pub := k.Private.Public()
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := jws.Verify([]byte(tok), jws.WithKey(jwa.SignatureAlgorithm(alg), pub)); err != nil {
-					b.Fatal(err)
+		// Rounds alternate floor and preset, so that a noisy machine (other
+		// work on shared cores) weighs on both; the median ratio is printed.
+		var ratios []float64
+		var floorNs, cachedNs float64
+		for round := range 3 {
+			b.Run(fmt.Sprintf("%s/floor-jws.Verify/round-%d", alg, round), func(b *testing.B) {
+				pub := k.Private.Public()
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := jws.Verify([]byte(tok), jws.WithKey(jwa.SignatureAlgorithm(alg), pub)); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-			floor = float64(b.Elapsed().Nanoseconds()) / float64(b.N)
-		})
-		b.Run(alg+"/google-preset-cached-jwks", func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := p.Authenticate(ctx, tenant, body); err != nil {
-					b.Fatal(err)
+				floorNs = float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+			})
+			b.Run(fmt.Sprintf("%s/google-preset-cached-jwks/round-%d", alg, round), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := p.Authenticate(ctx, tenant, body); err != nil {
+						b.Fatal(err)
+					}
 				}
+				cachedNs = float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+			})
+			if floorNs > 0 && cachedNs > 0 {
+				ratios = append(ratios, floorNs/cachedNs)
+				fmt.Printf("%s round %d: floor %.0f/s, google preset %.0f/s, ratio %.2f\n", alg, round, 1e9/floorNs, 1e9/cachedNs, floorNs/cachedNs)
 			}
-			cached = float64(b.Elapsed().Nanoseconds()) / float64(b.N)
-		})
-		if floor > 0 && cached > 0 {
-			fmt.Printf("%s: floor %.0f verifications/s, google preset %.0f verifications/s, ratio %.2f of the floor (%d JWKS fetches)\n",
-				alg, 1e9/floor, 1e9/cached, floor/cached, iss.Fetches.Load())
+		}
+		if len(ratios) > 0 {
+			slices.Sort(ratios)
+			fmt.Printf("%s: google preset with a cached JWKS runs at %.2f of the bare jws.Verify floor (median of %d rounds; %d JWKS fetches in all)\n",
+				alg, ratios[len(ratios)/2], len(ratios), iss.Fetches.Load())
 		}
 	}
 }
