@@ -59,8 +59,8 @@ type preset struct {
 }
 
 var presets = map[string]preset{
-	TypeGoogle:   {issuers: []string{"https://accounts.google.com", "accounts.google.com"}, jwksURL: "https://www.googleapis.com/oauth2/v3/certs"},
-	TypeApple:    {issuers: []string{"https://appleid.apple.com"}, jwksURL: "https://appleid.apple.com/auth/keys"},
+	TypeGoogle: {issuers: []string{"https://accounts.google.com", "accounts.google.com"}, jwksURL: "https://www.googleapis.com/oauth2/v3/certs"},
+	TypeApple:  {issuers: []string{"https://appleid.apple.com"}, jwksURL: "https://appleid.apple.com/auth/keys"},
 	// Limited Login: the keys moved to limited.facebook.com; both issuers are in use.
 	TypeFacebook: {issuers: []string{"https://www.facebook.com", "https://limited.facebook.com"}, jwksURL: "https://limited.facebook.com/.well-known/oauth/openid/jwks/"},
 	TypeLINE:     {issuers: []string{"https://access.line.me"}, jwksURL: "https://api.line.me/oauth2/v2.1/certs"},
