@@ -232,6 +232,18 @@ func TestIdentityProviders(t *testing.T) {
 			}
 		})
 
+		t.Run("an identity whose account was deleted starts over with a new account", func(t *testing.T) {
+			tok := iss.Key("RS256").Sign(claims("web-app", "g-deleted", "email", "deleted@example.com", "email_verified", true))
+			first := customerOf(t, env, "shop", mustToken(t, authenticate(t, env, "shop", "google", map[string]any{"idToken": tok})))
+			if err := env.App.Store.DeleteCustomer(ctx, "shop", first["id"].(string), time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			again := customerOf(t, env, "shop", mustToken(t, authenticate(t, env, "shop", "google", map[string]any{"idToken": tok})))
+			if again["id"] == first["id"] || again["email"] != "deleted@example.com" {
+				t.Fatalf("after deletion: %v (was %v)", again, first)
+			}
+		})
+
 		t.Run("facebook classic access tokens are checked with the graph API", func(t *testing.T) {
 			tok := mustToken(t, authenticate(t, env, "shop", "facebook", map[string]any{"accessToken": "good-token"}))
 			me := customerOf(t, env, "shop", tok)
@@ -301,6 +313,7 @@ func TestIdentityProviders(t *testing.T) {
 				{"x5u header", "google", rsa.SignHeader(hdr("alg", "RS256", "kid", rsa.Kid, "x5u", "https://evil.example/cert"), claims("web-app", "neg")), ""},
 				{"embedded jwk header", "google", attacker.SignHeader(hdr("alg", "RS256", "kid", rsa.Kid, "jwk", attacker.JWK()), claims("web-app", "neg")), ""},
 				{"JSON serialization", "google", string(jsonSerialization), ""},
+				{"an access token (typ at+jwt)", "google", rsa.SignHeader(hdr("alg", "RS256", "kid", rsa.Kid, "typ", "at+jwt"), claims("web-app", "neg")), ""},
 				{"a JWE", "google", b64([]byte(`{"alg":"RSA-OAEP","enc":"A256GCM"}`)) + ".AAAA.AAAA.AAAA.AAAA", ""},
 				{"garbage", "google", "not-a-token", ""},
 			} {

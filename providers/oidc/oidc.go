@@ -289,6 +289,7 @@ func rejected(format string, args ...any) error {
 type header struct {
 	Alg  string          `json:"alg"`
 	Kid  string          `json:"kid"`
+	Typ  string          `json:"typ"`
 	Enc  json.RawMessage `json:"enc"`
 	Jku  json.RawMessage `json:"jku"`
 	X5u  json.RawMessage `json:"x5u"`
@@ -374,6 +375,8 @@ func (p *provider) verifySignature(ctx context.Context, raw string) ([]byte, err
 		return nil, rejected("critical header extensions are not supported")
 	case h.Alg == "" || strings.EqualFold(h.Alg, "none"):
 		return nil, rejected("unsigned token")
+	case h.Typ != "" && !strings.EqualFold(h.Typ, "JWT"):
+		return nil, rejected("typ %q is not an ID token", h.Typ) // e.g. an at+jwt access token
 	}
 	if h.Alg == jwa.HS256.String() {
 		if p.cfg.ChannelSecret == "" {
