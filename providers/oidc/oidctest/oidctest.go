@@ -15,6 +15,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -46,8 +47,24 @@ type Issuer struct {
 // Ed25519 (EdDSA) key.
 func New(t testing.TB) *Issuer {
 	t.Helper()
+	i, err := Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(i.Server.Close)
+	return i
+}
+
+// Start is New outside a test (a load benchmark): the caller closes i.Server.
+func Start() (*Issuer, error) {
 	i := &Issuer{}
-	i.published = []*Key{NewKey(t, "RS256", "rsa-1"), NewKey(t, "ES256", "ec-1"), NewKey(t, "EdDSA", "ed-1")}
+	for _, k := range [][2]string{{"RS256", "rsa-1"}, {"ES256", "ec-1"}, {"EdDSA", "ed-1"}} {
+		key, err := GenerateKey(k[0], k[1])
+		if err != nil {
+			return nil, err
+		}
+		i.published = append(i.published, key)
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /jwks", i.serveJWKS)
 	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
@@ -59,8 +76,7 @@ func New(t testing.TB) *Issuer {
 		_ = json.NewEncoder(w).Encode(map[string]any{"issuer": i.URL(), "jwks_uri": i.JWKSURL()})
 	})
 	i.Server = httptest.NewServer(mux)
-	t.Cleanup(i.Server.Close)
-	return i
+	return i, nil
 }
 
 // URL is the issuer identifier, the iss of its tokens.
@@ -72,6 +88,15 @@ func (i *Issuer) JWKSURL() string { return i.Server.URL + "/jwks" }
 // NewKey generates a key for alg (RS256, ES256 or EdDSA).
 func NewKey(t testing.TB, alg, kid string) *Key {
 	t.Helper()
+	k, err := GenerateKey(alg, kid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// GenerateKey is NewKey outside a test.
+func GenerateKey(alg, kid string) (*Key, error) {
 	var (
 		priv crypto.Signer
 		err  error
@@ -84,12 +109,12 @@ func NewKey(t testing.TB, alg, kid string) *Key {
 	case "EdDSA":
 		_, priv, err = ed25519.GenerateKey(rand.Reader)
 	default:
-		t.Fatalf("oidctest: no key for %s", alg)
+		return nil, fmt.Errorf("oidctest: no key for %s", alg)
 	}
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	return &Key{Kid: kid, Alg: alg, Private: priv}
+	return &Key{Kid: kid, Alg: alg, Private: priv}, nil
 }
 
 // Key returns the published key for alg.
