@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+
+	"golang.org/x/text/language"
 
 	"github.com/customerd/customerd/challenge"
 	"github.com/customerd/customerd/sender"
@@ -29,6 +32,10 @@ type Identity struct {
 	EmailVerified bool
 	Phone         string
 	PhoneVerified bool
+	// Claims that fill empty profile fields of the account, never overwrite them.
+	FirstName string
+	LastName  string
+	Language  string // BCP 47 or a locale such as en_US
 }
 
 // Service applies the account rules to stored accounts.
@@ -170,6 +177,9 @@ func (s *Service) SignIn(ctx context.Context, t *Tenant, id Identity) (*store.Cu
 }
 
 func (s *Service) signIn(ctx context.Context, t *Tenant, id Identity) (*store.Customer, error) {
+	if id.Subject != "" {
+		return s.signInLinked(ctx, t, id)
+	}
 	var (
 		c   *store.Customer
 		err error
@@ -233,3 +243,135 @@ func newAccount(t *Tenant, now time.Time) *store.Customer {
 	fill(t, c, true)
 	return c
 }
+
+// signInLinked signs in an identity (tenant, provider, subject): the account
+// it is linked to; on its first sign-in, the account that has its verified
+// email (an unverified one never links), or a new account.
+func (s *Service) signInLinked(ctx context.Context, t *Tenant, id Identity) (*store.Customer, error) {
+	now := s.now().UTC()
+	link, err := s.store.Identity(ctx, t.ID, id.Provider, id.Subject)
+	switch {
+	case err == nil:
+		c, err := s.store.Customer(ctx, t.ID, link.CustomerID)
+		if err == nil {
+			return s.withClaims(ctx, s.store, t, c, id, now)
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		// The account was deleted: the identity starts over.
+		if err := s.store.UnlinkIdentity(ctx, t.ID, id.Provider, id.Subject); err != nil {
+			return nil, err
+		}
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, err
+	}
+	linkTo := func(customer string) *store.Identity {
+		return &store.Identity{TenantID: t.ID, Provider: id.Provider, Subject: id.Subject, CustomerID: customer, CreatedAt: now}
+	}
+	if id.Email != "" && id.EmailVerified {
+		c, err := s.store.CustomerByEmail(ctx, t.ID, id.Email)
+		if err == nil {
+			var out *store.Customer
+			err = s.store.Tx(ctx, func(tx store.Store) error {
+				if err := tx.LinkIdentity(ctx, linkTo(c.ID)); err != nil {
+					return err
+				}
+				out, err = s.withClaims(ctx, tx, t, c, id, now)
+				return err
+			})
+			return out, err
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+	}
+	c := &store.Customer{ID: newID(), TenantID: t.ID, Profile: store.Profile{}, CreatedAt: now, UpdatedAt: now}
+	if err := s.fillClaims(ctx, s.store, t, c, id); err != nil {
+		return nil, err
+	}
+	fill(t, c, true)
+	err = s.store.Tx(ctx, func(tx store.Store) error {
+		if err := tx.CreateCustomer(ctx, c); err != nil {
+			return err
+		}
+		return tx.LinkIdentity(ctx, linkTo(c.ID))
+	})
+	return c, err
+}
+
+// withClaims fills c's empty fields from id and stores it when that changed something.
+func (s *Service) withClaims(ctx context.Context, st store.Store, t *Tenant, c *store.Customer, id Identity, now time.Time) (*store.Customer, error) {
+	next := *c
+	next.Profile = make(store.Profile, len(c.Profile))
+	for k, v := range c.Profile {
+		next.Profile[k] = v
+	}
+	if err := s.fillClaims(ctx, st, t, &next, id); err != nil {
+		return nil, err
+	}
+	if equalAccounts(c, &next) {
+		return c, nil
+	}
+	next.UpdatedAt = now
+	return &next, st.UpdateCustomer(ctx, &next)
+}
+
+// fillClaims sets what id proves where c has nothing: a verified email or
+// phone number no other account holds, names and language. What the shopper
+// entered is never overwritten.
+func (s *Service) fillClaims(ctx context.Context, st store.Store, t *Tenant, c *store.Customer, id Identity) error {
+	if id.Email != "" && id.EmailVerified && c.Email == nil {
+		if _, err := st.CustomerByEmail(ctx, t.ID, id.Email); errors.Is(err, store.ErrNotFound) {
+			email := id.Email
+			c.Email = &email
+		} else if err != nil {
+			return err
+		}
+	}
+	if id.Phone != "" && id.PhoneVerified && c.Phone == nil {
+		if _, err := st.CustomerByPhone(ctx, t.ID, id.Phone); errors.Is(err, store.ErrNotFound) {
+			phone := id.Phone
+			c.Phone = &phone
+		} else if err != nil {
+			return err
+		}
+	}
+	markVerified(c, Identity{Email: id.Email, EmailVerified: id.EmailVerified && c.Email != nil,
+		Phone: id.Phone, PhoneVerified: id.PhoneVerified && c.Phone != nil})
+	fillText := func(name, value string) {
+		if value == "" {
+			return
+		}
+		if v, ok := c.Profile[name]; ok && v != nil && v != "" {
+			return
+		}
+		c.Profile[name] = value
+	}
+	fillText("firstName", id.FirstName)
+	fillText("lastName", id.LastName)
+	if id.Language != "" {
+		if tag, err := language.Parse(strings.ReplaceAll(id.Language, "_", "-")); err == nil {
+			fillText("language", tag.String())
+		}
+	}
+	return nil
+}
+
+func equalAccounts(a, b *store.Customer) bool {
+	if a.EmailVerified != b.EmailVerified || a.PhoneVerified != b.PhoneVerified ||
+		!equalPtr(a.Email, b.Email) || !equalPtr(a.Phone, b.Phone) || len(a.Profile) != len(b.Profile) {
+		return false
+	}
+	// fillClaims only ever sets these, and only as strings.
+	for _, k := range []string{"firstName", "lastName", "language"} {
+		av, _ := a.Profile[k].(string)
+		bv, _ := b.Profile[k].(string)
+		if av != bv {
+			return false
+		}
+	}
+	return true
+}
+
+func equalPtr(a, b *string) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }

@@ -24,7 +24,9 @@ import (
 	"github.com/customerd/customerd/challenge"
 	"github.com/customerd/customerd/config"
 	"github.com/customerd/customerd/providers"
+	"github.com/customerd/customerd/providers/oidc"
 	"github.com/customerd/customerd/providers/otp"
+	"github.com/customerd/customerd/providers/webhook"
 	"github.com/customerd/customerd/sender"
 	"github.com/customerd/customerd/server"
 	"github.com/customerd/customerd/store"
@@ -40,10 +42,13 @@ type App struct {
 	log     *slog.Logger
 }
 
-// Registry is the provider types customerd knows.
+// Registry is the provider types customerd knows. The OpenID Connect types
+// share one JWKS cache: every tenant that trusts an issuer uses its keys.
 func Registry() *providers.Registry {
 	r := providers.NewRegistry()
 	r.Register(otp.Type, otp.Factory)
+	r.Register(webhook.Type, webhook.Factory)
+	oidc.New(nil, nil, nil).Register(r)
 	return r
 }
 
@@ -103,7 +108,7 @@ func wire(cfg *config.Config, st store.Store, log *slog.Logger, sealKey, codeKey
 			if err != nil {
 				return nil, fmt.Errorf("tenants.%s.senders.%s: %w", id, ch, err)
 			}
-			t.Senders[ch] = snd
+			t.Senders[ch] = sc.Guard(snd, st)
 		}
 		for name, pc := range tc.Providers {
 			p, err := registry.Open(name, pc.Type, pc.Settings, deps)

@@ -282,6 +282,12 @@ func (t *Tenant) validate(id string) error {
 		if ch == sender.SMS && s.Type == "smtp" {
 			return fmt.Errorf("%s.senders.sms.type: an smtp sender cannot send sms", at)
 		}
+		if ch == sender.Email && s.Type == "twilio" {
+			return fmt.Errorf("%s.senders.email.type: a twilio sender cannot send email", at)
+		}
+		if ch == sender.Email && len(s.Countries) > 0 {
+			return fmt.Errorf("%s.senders.email.countries: only sms senders have a country allow-list", at)
+		}
 	}
 	for name, p := range t.Providers {
 		if p.Type == "" {

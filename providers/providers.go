@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sort"
 	"strings"
 
@@ -41,6 +42,8 @@ var (
 type Deps struct {
 	Challenges *challenge.Service
 	Logger     *slog.Logger
+	// HTTP calls outside services (issuers, gateways, brands' endpoints); nil for the default.
+	HTTP *http.Client
 }
 
 // Factory opens a provider named name from its type's settings.

@@ -1,6 +1,7 @@
 // Package sender delivers customerd's one-time codes to the people who asked
 // for them: a Message (tenant, channel, destination, code, expiry, language)
-// goes out as an email over SMTP or, in development, as a log line.
+// goes out as an email over SMTP, an SMS through Twilio or the tenant's own
+// gateway (a signed webhook) or, in development, as a log line.
 //
 // Each tenant configures one sender per channel with a Config, decoded from
 // the service configuration; Config.Validate checks it at startup and
@@ -50,8 +51,10 @@ type Sender interface {
 
 // Sender types.
 const (
-	typeLog  = "log"
-	typeSMTP = "smtp"
+	typeLog     = "log"
+	typeSMTP    = "smtp"
+	typeTwilio  = "twilio"
+	typeWebhook = "webhook"
 )
 
 // Config is the typed configuration of one sender, decoded from YAML (yaml
@@ -59,8 +62,16 @@ const (
 type Config struct {
 	// Type is "log" (development only: codes are written to the log) or
 	// "smtp". The smtp block is ignored when Type is "log".
-	Type string      `yaml:"type" json:"type"`
-	SMTP *SMTPConfig `yaml:"smtp,omitempty" json:"smtp,omitempty"`
+	Type    string         `yaml:"type" json:"type"`
+	SMTP    *SMTPConfig    `yaml:"smtp,omitempty" json:"smtp,omitempty"`
+	Twilio  *TwilioConfig  `yaml:"twilio,omitempty" json:"twilio,omitempty"`
+	Webhook *WebhookConfig `yaml:"webhook,omitempty" json:"webhook,omitempty"`
+	// Countries (sms) lists the ISO 3166-1 alpha-2 countries codes may be
+	// sent to; empty allows any. The defence against SMS pumping.
+	Countries []string `yaml:"countries,omitempty" json:"countries,omitempty"`
+	// DailyBudget caps the messages the tenant sends on the channel per UTC
+	// day, across replicas (429 beyond it); 0 means no cap.
+	DailyBudget int `yaml:"dailyBudget,omitempty" json:"dailyBudget,omitempty"`
 }
 
 // TLS modes of SMTPConfig.TLS.
@@ -138,9 +149,17 @@ func (c *SMTPConfig) UnmarshalJSON(b []byte) error {
 // Validate checks a config and returns an error naming the first bad
 // setting, e.g. `smtp.host: required`.
 func (c Config) Validate() error {
+	for i, cc := range c.Countries {
+		if len(cc) != 2 || strings.ToUpper(cc) != cc {
+			return fmt.Errorf("countries[%d]: %q is not an ISO 3166-1 alpha-2 code", i, cc)
+		}
+	}
+	if c.DailyBudget < 0 {
+		return errors.New("dailyBudget: must not be negative")
+	}
 	switch c.Type {
 	case "":
-		return errors.New("type: required, have [log smtp]")
+		return errors.New("type: required, have [log smtp twilio webhook]")
 	case typeLog:
 		return nil
 	case typeSMTP:
@@ -148,8 +167,18 @@ func (c Config) Validate() error {
 			return errors.New("smtp: required when type is smtp")
 		}
 		return c.SMTP.validate()
+	case typeTwilio:
+		if c.Twilio == nil {
+			return errors.New("twilio: required when type is twilio")
+		}
+		return c.Twilio.validate()
+	case typeWebhook:
+		if c.Webhook == nil {
+			return errors.New("webhook: required when type is webhook")
+		}
+		return c.Webhook.validate()
 	default:
-		return fmt.Errorf("type: unknown sender type %q, have [log smtp]", c.Type)
+		return fmt.Errorf("type: unknown sender type %q, have [log smtp twilio webhook]", c.Type)
 	}
 }
 
@@ -161,9 +190,14 @@ func (c Config) Open(logger *slog.Logger) (Sender, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	if c.Type == typeLog {
+	switch c.Type {
+	case typeLog:
 		logger.Warn("log sender enabled: one-time codes are written to the log, never use it in production")
 		return &logSender{logger: logger}, nil
+	case typeTwilio:
+		return newTwilioSender(*c.Twilio), nil
+	case typeWebhook:
+		return newWebhookSender(*c.Webhook), nil
 	}
 	return newSMTPSender(*c.SMTP, logger)
 }

@@ -47,7 +47,7 @@ func TestValidate(t *testing.T) {
 		{"none without auth", smtpWith(func(c *sender.SMTPConfig) { c.TLS = "none"; c.Username, c.Password = "", "" }), ""},
 
 		{"no type", sender.Config{}, "type: required"},
-		{"unknown type", sender.Config{Type: "x"}, `type: unknown sender type "x", have [log smtp]`},
+		{"unknown type", sender.Config{Type: "x"}, `type: unknown sender type "x", have [log smtp twilio webhook]`},
 		{"smtp without block", sender.Config{Type: "smtp"}, "smtp: required"},
 		{"no host", smtpWith(func(c *sender.SMTPConfig) { c.Host = "" }), "smtp.host: required"},
 		{"host with port", smtpWith(func(c *sender.SMTPConfig) { c.Host = "smtp.example.com:587" }), "smtp.host:"},

@@ -18,6 +18,7 @@ import (
 	"github.com/customerd/customerd/account"
 	"github.com/customerd/customerd/challenge"
 	"github.com/customerd/customerd/providers"
+	"github.com/customerd/customerd/sender"
 	"github.com/customerd/customerd/store"
 	"github.com/customerd/customerd/token"
 )
@@ -70,6 +71,7 @@ func toProblem(err error) *problem {
 		p         *problem
 		verr      *account.ValidationError
 		throttled *challenge.ThrottledError
+		budget    *sender.BudgetError
 		httpErr   *echo.HTTPError
 	)
 	switch {
@@ -85,6 +87,13 @@ func toProblem(err error) *problem {
 		p = newProblem(http.StatusTooManyRequests, "too-many-requests", "Too many requests", throttled.Error())
 		p.headers = map[string]string{"Retry-After": strconv.Itoa(int(throttled.RetryAfter.Seconds()))}
 		return p
+	case errors.As(err, &budget):
+		p = newProblem(http.StatusTooManyRequests, "too-many-requests", "Too many requests", "this brand has sent all the messages it may send today")
+		p.headers = map[string]string{"Retry-After": strconv.Itoa(int(budget.RetryAfter.Seconds()))}
+		p.cause = err
+		return p
+	case errors.Is(err, sender.ErrCountryRefused):
+		return invalidFields(http.StatusBadRequest, map[string][]string{"phoneNumber": {sender.ErrCountryRefused.Error()}})
 	case errors.Is(err, challenge.ErrLocked):
 		p = newProblem(http.StatusTooManyRequests, "too-many-requests", "Too many requests", err.Error())
 		now := time.Now().UTC()

@@ -125,6 +125,11 @@ func (s *db) Identity(ctx context.Context, tenant, provider, subject string) (*I
 	return &id, nil
 }
 
+func (s *db) UnlinkIdentity(ctx context.Context, tenant, provider, subject string) error {
+	return classify(s.w.WithContext(ctx).
+		Where("tenant_id = ? AND provider = ? AND subject = ?", tenant, provider, subject).Delete(&Identity{}).Error)
+}
+
 func (s *db) CreateChallenge(ctx context.Context, c *Challenge) error {
 	return classify(s.w.WithContext(ctx).Create(c).Error)
 }

@@ -43,6 +43,8 @@ type Store interface {
 
 	LinkIdentity(ctx context.Context, id *Identity) error
 	Identity(ctx context.Context, tenant, provider, subject string) (*Identity, error)
+	// UnlinkIdentity forgets a link whose account is gone.
+	UnlinkIdentity(ctx context.Context, tenant, provider, subject string) error
 
 	CreateChallenge(ctx context.Context, c *Challenge) error
 	// LiveChallenge is the newest challenge to destination that can still be completed.

@@ -26,16 +26,34 @@ import (
 
 // Defines values for ChallengeChannel.
 const (
-	Email ChallengeChannel = "email"
-	Sms   ChallengeChannel = "sms"
+	ChallengeChannelEmail ChallengeChannel = "email"
+	ChallengeChannelSms   ChallengeChannel = "sms"
 )
 
 // Valid indicates whether the value is a known member of the ChallengeChannel enum.
 func (e ChallengeChannel) Valid() bool {
 	switch e {
-	case Email:
+	case ChallengeChannelEmail:
 		return true
-	case Sms:
+	case ChallengeChannelSms:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GatewayMessageChannel.
+const (
+	GatewayMessageChannelEmail GatewayMessageChannel = "email"
+	GatewayMessageChannelSms   GatewayMessageChannel = "sms"
+)
+
+// Valid indicates whether the value is a known member of the GatewayMessageChannel enum.
+func (e GatewayMessageChannel) Valid() bool {
+	switch e {
+	case GatewayMessageChannelEmail:
+		return true
+	case GatewayMessageChannelSms:
 		return true
 	default:
 		return false
@@ -57,8 +75,11 @@ func (e HealthStatus) Valid() bool {
 	}
 }
 
-// AuthenticationRequest Provider-specific data. For `otp`: `email` or `phoneNumber` to receive a code, then `challengeId` and `code` to exchange it for a token.
+// AuthenticationRequest Provider-specific data. For `otp`: `email` or `phoneNumber` to receive a code, then `challengeId` and `code` to exchange it for a token. For an identity provider: `idToken` (and `nonce`, Apple's `user`), or a Facebook `accessToken`. A custom provider receives the body as sent.
 type AuthenticationRequest struct {
+	// AccessToken A classic Facebook access token, checked with the Graph API (facebook).
+	AccessToken *string `json:"accessToken,omitempty"`
+
 	// ChallengeId The challenge the code belongs to (otp).
 	ChallengeId *string `json:"challengeId,omitempty"`
 
@@ -68,9 +89,31 @@ type AuthenticationRequest struct {
 	// Email Send a code to this email (otp).
 	Email *string `json:"email,omitempty"`
 
+	// IdToken An OpenID Connect ID token, JWS compact (google, apple, facebook, line, oidc).
+	IdToken *string `json:"idToken,omitempty"`
+
+	// Nonce The nonce the app put in the sign-in request; the token must carry it.
+	Nonce *string `json:"nonce,omitempty"`
+
 	// PhoneNumber Send a code to this phone number (otp).
-	PhoneNumber          *string                `json:"phoneNumber,omitempty"`
+	PhoneNumber *string `json:"phoneNumber,omitempty"`
+
+	// User What Apple sends next to the token on the first sign-in only (apple).
+	User                 *AuthenticationRequest_User `json:"user,omitempty"`
+	AdditionalProperties map[string]interface{}      `json:"-"`
+}
+
+// AuthenticationRequest_User_Name defines model for AuthenticationRequest.User.Name.
+type AuthenticationRequest_User_Name struct {
+	FirstName            *string                `json:"firstName,omitempty"`
+	LastName             *string                `json:"lastName,omitempty"`
 	AdditionalProperties map[string]interface{} `json:"-"`
+}
+
+// AuthenticationRequest_User What Apple sends next to the token on the first sign-in only (apple).
+type AuthenticationRequest_User struct {
+	Name                 *AuthenticationRequest_User_Name `json:"name,omitempty"`
+	AdditionalProperties map[string]interface{}           `json:"-"`
 }
 
 // Challenge A one-time code was sent; prove it to continue.
@@ -93,6 +136,28 @@ type Challenge struct {
 
 // ChallengeChannel How the code was sent.
 type ChallengeChannel string
+
+// CustomProviderAnswer A custom provider's answer.
+type CustomProviderAnswer struct {
+	// Claims OpenID Connect standard claims the brand vouches for. A verified email links the identity to the account that has it; every claim fills only empty fields of the account.
+	Claims *CustomProviderAnswer_Claims `json:"claims,omitempty"`
+
+	// Subject The shopper's stable id in the brand's system.
+	Subject              string                 `json:"subject"`
+	AdditionalProperties map[string]interface{} `json:"-"`
+}
+
+// CustomProviderAnswer_Claims OpenID Connect standard claims the brand vouches for. A verified email links the identity to the account that has it; every claim fills only empty fields of the account.
+type CustomProviderAnswer_Claims struct {
+	Email                *string                `json:"email,omitempty"`
+	EmailVerified        *bool                  `json:"email_verified,omitempty"`
+	FamilyName           *string                `json:"family_name,omitempty"`
+	GivenName            *string                `json:"given_name,omitempty"`
+	Locale               *string                `json:"locale,omitempty"`
+	PhoneNumber          *string                `json:"phone_number,omitempty"`
+	PhoneNumberVerified  *bool                  `json:"phone_number_verified,omitempty"`
+	AdditionalProperties map[string]interface{} `json:"-"`
+}
 
 // Customer A customer account. Any property not listed here is kept and returned as sent. Read-only properties sent in a request are ignored.
 type Customer struct {
@@ -163,6 +228,24 @@ type Customer struct {
 	ZipCode              *string                `json:"zipCode,omitempty"`
 	AdditionalProperties map[string]interface{} `json:"-"`
 }
+
+// GatewayMessage One one-time code for a tenant's SMS gateway to deliver.
+type GatewayMessage struct {
+	Channel   GatewayMessageChannel `json:"channel"`
+	Code      string                `json:"code"`
+	ExpiresAt time.Time             `json:"expiresAt"`
+	Language  string                `json:"language"`
+	Tenant    string                `json:"tenant"`
+
+	// Text The message customerd would send, in the shopper's language.
+	Text string `json:"text"`
+
+	// To E.164 number (or email address).
+	To string `json:"to"`
+}
+
+// GatewayMessageChannel defines model for GatewayMessage.Channel.
+type GatewayMessageChannel string
 
 // Health A health answer.
 type Health struct {
@@ -292,6 +375,18 @@ type AuthenticateCustomerParams struct {
 	Provider *string `form:"provider,omitempty" json:"provider,omitempty"`
 }
 
+// CustomProviderAuthenticateParams defines parameters for CustomProviderAuthenticate.
+type CustomProviderAuthenticateParams struct {
+	XCustomerdSignature string `json:"X-Customerd-Signature"`
+	XCustomerdTenant    string `json:"X-Customerd-Tenant"`
+	XCustomerdProvider  string `json:"X-Customerd-Provider"`
+}
+
+// SmsGatewayMessageParams defines parameters for SmsGatewayMessage.
+type SmsGatewayMessageParams struct {
+	XCustomerdSignature string `json:"X-Customerd-Signature"`
+}
+
 // UpsertCustomerApplicationWildcardPlusJSONRequestBody defines body for UpsertCustomer for application/*+json ContentType.
 type UpsertCustomerApplicationWildcardPlusJSONRequestBody = Customer
 
@@ -303,6 +398,12 @@ type AuthenticateCustomerApplicationWildcardPlusJSONRequestBody = Authentication
 
 // AuthenticateCustomerJSONRequestBody defines body for AuthenticateCustomer for application/json ContentType.
 type AuthenticateCustomerJSONRequestBody = AuthenticationRequest
+
+// CustomProviderAuthenticateJSONRequestBody defines body for CustomProviderAuthenticate for application/json ContentType.
+type CustomProviderAuthenticateJSONRequestBody = AuthenticationRequest
+
+// SmsGatewayMessageJSONRequestBody defines body for SmsGatewayMessage for application/json ContentType.
+type SmsGatewayMessageJSONRequestBody = GatewayMessage
 
 // Getter for additional properties for AuthenticationRequest. Returns the specified
 // element and whether it was found
@@ -329,6 +430,14 @@ func (a *AuthenticationRequest) UnmarshalJSON(b []byte) error {
 		return err
 	}
 
+	if raw, found := object["accessToken"]; found {
+		err = json.Unmarshal(raw, &a.AccessToken)
+		if err != nil {
+			return fmt.Errorf("error reading 'accessToken': %w", err)
+		}
+		delete(object, "accessToken")
+	}
+
 	if raw, found := object["challengeId"]; found {
 		err = json.Unmarshal(raw, &a.ChallengeId)
 		if err != nil {
@@ -353,12 +462,36 @@ func (a *AuthenticationRequest) UnmarshalJSON(b []byte) error {
 		delete(object, "email")
 	}
 
+	if raw, found := object["idToken"]; found {
+		err = json.Unmarshal(raw, &a.IdToken)
+		if err != nil {
+			return fmt.Errorf("error reading 'idToken': %w", err)
+		}
+		delete(object, "idToken")
+	}
+
+	if raw, found := object["nonce"]; found {
+		err = json.Unmarshal(raw, &a.Nonce)
+		if err != nil {
+			return fmt.Errorf("error reading 'nonce': %w", err)
+		}
+		delete(object, "nonce")
+	}
+
 	if raw, found := object["phoneNumber"]; found {
 		err = json.Unmarshal(raw, &a.PhoneNumber)
 		if err != nil {
 			return fmt.Errorf("error reading 'phoneNumber': %w", err)
 		}
 		delete(object, "phoneNumber")
+	}
+
+	if raw, found := object["user"]; found {
+		err = json.Unmarshal(raw, &a.User)
+		if err != nil {
+			return fmt.Errorf("error reading 'user': %w", err)
+		}
+		delete(object, "user")
 	}
 
 	if len(object) != 0 {
@@ -379,6 +512,13 @@ func (a *AuthenticationRequest) UnmarshalJSON(b []byte) error {
 func (a AuthenticationRequest) MarshalJSON() ([]byte, error) {
 	var err error
 	object := make(map[string]json.RawMessage)
+
+	if a.AccessToken != nil {
+		object["accessToken"], err = json.Marshal(a.AccessToken)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'accessToken': %w", err)
+		}
+	}
 
 	if a.ChallengeId != nil {
 		object["challengeId"], err = json.Marshal(a.ChallengeId)
@@ -401,10 +541,421 @@ func (a AuthenticationRequest) MarshalJSON() ([]byte, error) {
 		}
 	}
 
+	if a.IdToken != nil {
+		object["idToken"], err = json.Marshal(a.IdToken)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'idToken': %w", err)
+		}
+	}
+
+	if a.Nonce != nil {
+		object["nonce"], err = json.Marshal(a.Nonce)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'nonce': %w", err)
+		}
+	}
+
 	if a.PhoneNumber != nil {
 		object["phoneNumber"], err = json.Marshal(a.PhoneNumber)
 		if err != nil {
 			return nil, fmt.Errorf("error marshaling 'phoneNumber': %w", err)
+		}
+	}
+
+	if a.User != nil {
+		object["user"], err = json.Marshal(a.User)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'user': %w", err)
+		}
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
+}
+
+// Getter for additional properties for AuthenticationRequest_User_Name. Returns the specified
+// element and whether it was found
+func (a AuthenticationRequest_User_Name) Get(fieldName string) (value interface{}, found bool) {
+	if a.AdditionalProperties != nil {
+		value, found = a.AdditionalProperties[fieldName]
+	}
+	return
+}
+
+// Setter for additional properties for AuthenticationRequest_User_Name
+func (a *AuthenticationRequest_User_Name) Set(fieldName string, value interface{}) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]interface{})
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// Override default JSON handling for AuthenticationRequest_User_Name to handle AdditionalProperties
+func (a *AuthenticationRequest_User_Name) UnmarshalJSON(b []byte) error {
+	object := make(map[string]json.RawMessage)
+	err := json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["firstName"]; found {
+		err = json.Unmarshal(raw, &a.FirstName)
+		if err != nil {
+			return fmt.Errorf("error reading 'firstName': %w", err)
+		}
+		delete(object, "firstName")
+	}
+
+	if raw, found := object["lastName"]; found {
+		err = json.Unmarshal(raw, &a.LastName)
+		if err != nil {
+			return fmt.Errorf("error reading 'lastName': %w", err)
+		}
+		delete(object, "lastName")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string]interface{})
+		for fieldName, fieldBuf := range object {
+			var fieldVal interface{}
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for AuthenticationRequest_User_Name to handle AdditionalProperties
+func (a AuthenticationRequest_User_Name) MarshalJSON() ([]byte, error) {
+	var err error
+	object := make(map[string]json.RawMessage)
+
+	if a.FirstName != nil {
+		object["firstName"], err = json.Marshal(a.FirstName)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'firstName': %w", err)
+		}
+	}
+
+	if a.LastName != nil {
+		object["lastName"], err = json.Marshal(a.LastName)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'lastName': %w", err)
+		}
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
+}
+
+// Getter for additional properties for AuthenticationRequest_User. Returns the specified
+// element and whether it was found
+func (a AuthenticationRequest_User) Get(fieldName string) (value interface{}, found bool) {
+	if a.AdditionalProperties != nil {
+		value, found = a.AdditionalProperties[fieldName]
+	}
+	return
+}
+
+// Setter for additional properties for AuthenticationRequest_User
+func (a *AuthenticationRequest_User) Set(fieldName string, value interface{}) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]interface{})
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// Override default JSON handling for AuthenticationRequest_User to handle AdditionalProperties
+func (a *AuthenticationRequest_User) UnmarshalJSON(b []byte) error {
+	object := make(map[string]json.RawMessage)
+	err := json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["name"]; found {
+		err = json.Unmarshal(raw, &a.Name)
+		if err != nil {
+			return fmt.Errorf("error reading 'name': %w", err)
+		}
+		delete(object, "name")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string]interface{})
+		for fieldName, fieldBuf := range object {
+			var fieldVal interface{}
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for AuthenticationRequest_User to handle AdditionalProperties
+func (a AuthenticationRequest_User) MarshalJSON() ([]byte, error) {
+	var err error
+	object := make(map[string]json.RawMessage)
+
+	if a.Name != nil {
+		object["name"], err = json.Marshal(a.Name)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'name': %w", err)
+		}
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
+}
+
+// Getter for additional properties for CustomProviderAnswer. Returns the specified
+// element and whether it was found
+func (a CustomProviderAnswer) Get(fieldName string) (value interface{}, found bool) {
+	if a.AdditionalProperties != nil {
+		value, found = a.AdditionalProperties[fieldName]
+	}
+	return
+}
+
+// Setter for additional properties for CustomProviderAnswer
+func (a *CustomProviderAnswer) Set(fieldName string, value interface{}) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]interface{})
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// Override default JSON handling for CustomProviderAnswer to handle AdditionalProperties
+func (a *CustomProviderAnswer) UnmarshalJSON(b []byte) error {
+	object := make(map[string]json.RawMessage)
+	err := json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["claims"]; found {
+		err = json.Unmarshal(raw, &a.Claims)
+		if err != nil {
+			return fmt.Errorf("error reading 'claims': %w", err)
+		}
+		delete(object, "claims")
+	}
+
+	if raw, found := object["subject"]; found {
+		err = json.Unmarshal(raw, &a.Subject)
+		if err != nil {
+			return fmt.Errorf("error reading 'subject': %w", err)
+		}
+		delete(object, "subject")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string]interface{})
+		for fieldName, fieldBuf := range object {
+			var fieldVal interface{}
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for CustomProviderAnswer to handle AdditionalProperties
+func (a CustomProviderAnswer) MarshalJSON() ([]byte, error) {
+	var err error
+	object := make(map[string]json.RawMessage)
+
+	if a.Claims != nil {
+		object["claims"], err = json.Marshal(a.Claims)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'claims': %w", err)
+		}
+	}
+
+	object["subject"], err = json.Marshal(a.Subject)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'subject': %w", err)
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
+}
+
+// Getter for additional properties for CustomProviderAnswer_Claims. Returns the specified
+// element and whether it was found
+func (a CustomProviderAnswer_Claims) Get(fieldName string) (value interface{}, found bool) {
+	if a.AdditionalProperties != nil {
+		value, found = a.AdditionalProperties[fieldName]
+	}
+	return
+}
+
+// Setter for additional properties for CustomProviderAnswer_Claims
+func (a *CustomProviderAnswer_Claims) Set(fieldName string, value interface{}) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]interface{})
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// Override default JSON handling for CustomProviderAnswer_Claims to handle AdditionalProperties
+func (a *CustomProviderAnswer_Claims) UnmarshalJSON(b []byte) error {
+	object := make(map[string]json.RawMessage)
+	err := json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["email"]; found {
+		err = json.Unmarshal(raw, &a.Email)
+		if err != nil {
+			return fmt.Errorf("error reading 'email': %w", err)
+		}
+		delete(object, "email")
+	}
+
+	if raw, found := object["email_verified"]; found {
+		err = json.Unmarshal(raw, &a.EmailVerified)
+		if err != nil {
+			return fmt.Errorf("error reading 'email_verified': %w", err)
+		}
+		delete(object, "email_verified")
+	}
+
+	if raw, found := object["family_name"]; found {
+		err = json.Unmarshal(raw, &a.FamilyName)
+		if err != nil {
+			return fmt.Errorf("error reading 'family_name': %w", err)
+		}
+		delete(object, "family_name")
+	}
+
+	if raw, found := object["given_name"]; found {
+		err = json.Unmarshal(raw, &a.GivenName)
+		if err != nil {
+			return fmt.Errorf("error reading 'given_name': %w", err)
+		}
+		delete(object, "given_name")
+	}
+
+	if raw, found := object["locale"]; found {
+		err = json.Unmarshal(raw, &a.Locale)
+		if err != nil {
+			return fmt.Errorf("error reading 'locale': %w", err)
+		}
+		delete(object, "locale")
+	}
+
+	if raw, found := object["phone_number"]; found {
+		err = json.Unmarshal(raw, &a.PhoneNumber)
+		if err != nil {
+			return fmt.Errorf("error reading 'phone_number': %w", err)
+		}
+		delete(object, "phone_number")
+	}
+
+	if raw, found := object["phone_number_verified"]; found {
+		err = json.Unmarshal(raw, &a.PhoneNumberVerified)
+		if err != nil {
+			return fmt.Errorf("error reading 'phone_number_verified': %w", err)
+		}
+		delete(object, "phone_number_verified")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string]interface{})
+		for fieldName, fieldBuf := range object {
+			var fieldVal interface{}
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for CustomProviderAnswer_Claims to handle AdditionalProperties
+func (a CustomProviderAnswer_Claims) MarshalJSON() ([]byte, error) {
+	var err error
+	object := make(map[string]json.RawMessage)
+
+	if a.Email != nil {
+		object["email"], err = json.Marshal(a.Email)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'email': %w", err)
+		}
+	}
+
+	if a.EmailVerified != nil {
+		object["email_verified"], err = json.Marshal(a.EmailVerified)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'email_verified': %w", err)
+		}
+	}
+
+	if a.FamilyName != nil {
+		object["family_name"], err = json.Marshal(a.FamilyName)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'family_name': %w", err)
+		}
+	}
+
+	if a.GivenName != nil {
+		object["given_name"], err = json.Marshal(a.GivenName)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'given_name': %w", err)
+		}
+	}
+
+	if a.Locale != nil {
+		object["locale"], err = json.Marshal(a.Locale)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'locale': %w", err)
+		}
+	}
+
+	if a.PhoneNumber != nil {
+		object["phone_number"], err = json.Marshal(a.PhoneNumber)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'phone_number': %w", err)
+		}
+	}
+
+	if a.PhoneNumberVerified != nil {
+		object["phone_number_verified"], err = json.Marshal(a.PhoneNumberVerified)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'phone_number_verified': %w", err)
 		}
 	}
 
@@ -1646,6 +2197,134 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/readyz", wrapper.GetReadiness, options.OperationMiddlewares["getReadiness"]...)
 	router.GET(options.BaseURL+"/metrics", wrapper.GetMetrics, options.OperationMiddlewares["getMetrics"]...)
 
+}
+
+// WebhookReceiverInterface represents handlers for receiving inbound
+// webhook requests. Each webhook becomes a Handle*Webhook
+// method that the implementation fills in. The caller mounts the per-
+// webhook echo.HandlerFunc returned by {Op}WebhookHandler at
+// whatever URL path they advertise to senders.
+type WebhookReceiverInterface interface {
+	// A custom provider's endpoint (provider type webhook)
+	// HandleCustomProviderAuthenticateWebhook handles the POST webhook for customProvider.
+	HandleCustomProviderAuthenticateWebhook(ctx echo.Context, params CustomProviderAuthenticateParams) error
+	// A tenant's SMS gateway (sender type webhook)
+	// HandleSmsGatewayMessageWebhook handles the POST webhook for smsGateway.
+	HandleSmsGatewayMessageWebhook(ctx echo.Context, params SmsGatewayMessageParams) error
+}
+
+// CustomProviderAuthenticateWebhookHandler returns the echo.HandlerFunc for the customProvider webhook.
+// Mount this at the URL path advertised to webhook senders. Errors
+// during parameter binding are returned via echo.NewHTTPError so echo's
+// error-handling chain reports them as 400. Middlewares are applied in
+// the order provided -- the last argument becomes the outermost wrapper.
+func CustomProviderAuthenticateWebhookHandler(si WebhookReceiverInterface, middlewares ...echo.MiddlewareFunc) echo.HandlerFunc {
+	h := echo.HandlerFunc(func(ctx echo.Context) error {
+		var err error
+		_ = err
+
+		// Parameter object where we will unmarshal all parameters from the context.
+		var params CustomProviderAuthenticateParams
+
+		// ------------- Required header parameter "X-Customerd-Signature" -------------
+		if valueList, found := ctx.Request().Header[http.CanonicalHeaderKey("X-Customerd-Signature")]; found {
+			var XCustomerdSignature string
+			n := len(valueList)
+			if n != 1 {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Customerd-Signature, got %d", n))
+			}
+
+			err = runtime.BindStyledParameterWithOptions("simple", "X-Customerd-Signature", valueList[0], &XCustomerdSignature, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""})
+			if err != nil {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Customerd-Signature: %s", err))
+			}
+			params.XCustomerdSignature = XCustomerdSignature
+
+		} else {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Header parameter X-Customerd-Signature is required, but not found"))
+		}
+
+		// ------------- Required header parameter "X-Customerd-Tenant" -------------
+		if valueList, found := ctx.Request().Header[http.CanonicalHeaderKey("X-Customerd-Tenant")]; found {
+			var XCustomerdTenant string
+			n := len(valueList)
+			if n != 1 {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Customerd-Tenant, got %d", n))
+			}
+
+			err = runtime.BindStyledParameterWithOptions("simple", "X-Customerd-Tenant", valueList[0], &XCustomerdTenant, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""})
+			if err != nil {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Customerd-Tenant: %s", err))
+			}
+			params.XCustomerdTenant = XCustomerdTenant
+
+		} else {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Header parameter X-Customerd-Tenant is required, but not found"))
+		}
+
+		// ------------- Required header parameter "X-Customerd-Provider" -------------
+		if valueList, found := ctx.Request().Header[http.CanonicalHeaderKey("X-Customerd-Provider")]; found {
+			var XCustomerdProvider string
+			n := len(valueList)
+			if n != 1 {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Customerd-Provider, got %d", n))
+			}
+
+			err = runtime.BindStyledParameterWithOptions("simple", "X-Customerd-Provider", valueList[0], &XCustomerdProvider, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""})
+			if err != nil {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Customerd-Provider: %s", err))
+			}
+			params.XCustomerdProvider = XCustomerdProvider
+
+		} else {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Header parameter X-Customerd-Provider is required, but not found"))
+		}
+
+		return si.HandleCustomProviderAuthenticateWebhook(ctx, params)
+	})
+	for _, mw := range middlewares {
+		h = mw(h)
+	}
+	return h
+}
+
+// SmsGatewayMessageWebhookHandler returns the echo.HandlerFunc for the smsGateway webhook.
+// Mount this at the URL path advertised to webhook senders. Errors
+// during parameter binding are returned via echo.NewHTTPError so echo's
+// error-handling chain reports them as 400. Middlewares are applied in
+// the order provided -- the last argument becomes the outermost wrapper.
+func SmsGatewayMessageWebhookHandler(si WebhookReceiverInterface, middlewares ...echo.MiddlewareFunc) echo.HandlerFunc {
+	h := echo.HandlerFunc(func(ctx echo.Context) error {
+		var err error
+		_ = err
+
+		// Parameter object where we will unmarshal all parameters from the context.
+		var params SmsGatewayMessageParams
+
+		// ------------- Required header parameter "X-Customerd-Signature" -------------
+		if valueList, found := ctx.Request().Header[http.CanonicalHeaderKey("X-Customerd-Signature")]; found {
+			var XCustomerdSignature string
+			n := len(valueList)
+			if n != 1 {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Customerd-Signature, got %d", n))
+			}
+
+			err = runtime.BindStyledParameterWithOptions("simple", "X-Customerd-Signature", valueList[0], &XCustomerdSignature, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""})
+			if err != nil {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Customerd-Signature: %s", err))
+			}
+			params.XCustomerdSignature = XCustomerdSignature
+
+		} else {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Header parameter X-Customerd-Signature is required, but not found"))
+		}
+
+		return si.HandleSmsGatewayMessageWebhook(ctx, params)
+	})
+	for _, mw := range middlewares {
+		h = mw(h)
+	}
+	return h
 }
 
 type BadRequestJSONResponse Problem
@@ -3109,104 +3788,132 @@ func (sh *strictHandler) GetReadiness(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7DzrctNIuq/SpdmqTVjJsZ0Lg6mpsyHAEAZINgnDzmIObkuf7SZSt6a7lcRQqTpPcB7jvMh5k/Mkp76+",
-	"SLIlxwmww+zU/iJY6q+7v/tVn4JYZLngwLUKBp8CuKJZnoL5+6BQWmQg8W9VZBmV82AQ7BOlhYSExP5x",
-	"GFzQtAB8LWYa3zmmkqkgDGLBFUJ+DxllaTDQsoDlX08gBpbrYDChqao/zYVq+VVlqvZjwbU51NMT3E0C",
-	"1ZDs62AQ9Lv9vajXi/p7Z90Hg+3uoNv9RxAG7hzBB8qhkwj4q7tvJxaZf/wzSDZhkPjjTphU+hXNIBgE",
-	"zymHIAxYEgyC+5Ne0o+3Idqle+NoJ76fRN/Dg0nUpb1xP95OdmB3gu+qYylUDrH2AFPKpwWdIrwJYi+l",
-	"JfzHAsHnM8HhVZGNEffBX7a393r97Z3dvfvfLz6sTuoQgiiLRYKQ7u92u70gDCRMmeDBIPjf/04hSiB6",
-	"KimPcZciT25G1/X1dRjkVNIMNEjDEmfAKdeHCf6dgIoly7UFfzYDos1TsjGWlCebRM+ASPi1AKUJU2Qi",
-	"ZAdxbDEeDIIEMoEIwuU51bMgDLhFg/bb4Pl/LZisqKHiGWQU99fzHN9VWjI+tYeVoHJkFHPWRzQ5sbsb",
-	"zhRcAzd/0jxPWUzx4FsfFJ7+Uw3snyRMgkHw3VYlGFv2qdo6lmKcQhbgXnUouf39Lx5aeUfEkrYsV8fG",
-	"WCRzRAkXmlzQlCXk+enRK4MLpQ15BsEWzdkWomirJmhKU12oYLDT7YaBZtrg8RFNPOQg9GgpJB/4hcnA",
-	"HXAwpknkX70OP+PWGq70FyDNLM9Tyj5r/XW4xHQnFXdlTCnGpySX4oIlIImQBGlOGVcko+lEyAwSklBN",
-	"O3j1gxlNU+BTOFSqgOQWLFIjKtUaslyrFzDRwWA3DOISGmqG7vg+3Uu6EG1PdnejnaQXRw/i3d2oP7k/",
-	"2Zt0YY/2UDTjGeUckDesWjK304xTd7sP9+7d+yvcu3fPa6ernElQywLb6w56TmBvS9Hy8m1ILR8SZlCD",
-	"gktokjB8TlNyYbSORc6AUCI4RJplQFDzkEuqCGpqooVRABlV54j36mYdciAQkRoI00TPpCimMzI6Pjo9",
-	"I4bpP3nxvy5Zf4sWegZc47bwH57GPwidj8gl0zMy+jSsE2EYhGQY4IGGwfXIEPyQa5Ccpk+kFPIGct9V",
-	"lmNRpImR5DGiwN4suYMs79Zl2Z+SKJAXIAmY066RauYWfY5IN8j/msMVWitIFs5gcPhK6Kei4MkXoq/g",
-	"51xccm8vhgGNMxgGLTjDB+36b6fC2SuhycQcaw2euNCRffHrIGrhFkISNGIGT8d0ngqanAnxgsopfEVu",
-	"85YjRbiS6BnlZG93d3uPjOca1F1MSG+7QqE7MNFCWNDrUJnbBZEWIrILvgZKz9bddIf8xB4ZFJ8J8ZLy",
-	"ubMA6gtRTJeUVwpKuS27REEseKIInYp1+F3QU3Vk9x9UyD4TgmSUz/1V1TpkI5JxQVQu+BrI3icpy5g2",
-	"l5ZA4xkkD8noBLScR/sTDXJEFJ0rcjkDbrS5nBM6pYyjFzcDmjifsLai6RaeOtxpQS4pQx05ERIQFhrr",
-	"Elx1mYxxlhVZMOiVSEH1NgWJd7gOg9cccSwk+3grq/3bOHZjoBKZVJwDX3Ds7uTT9SoeWbjlGvYo6u/+",
-	"Aby6AzTj0uCwLk4JoaoMOpd48M2bN9F+XfQajPjIUqj0EUIyMnbth2HAuCHVe0O9YTCyHE8dNb1OWGTT",
-	"RvBhOfOCspSO06+h8dFTHVOFXhgpapDv4ljUNPwpyAsWwxKodXxVvvp1FE4COfAEeDwnG/U7hoSSDJSi",
-	"UyBTquGSzjeX7v2tlY4q8lxIDclLSBg9My99EY0V8IQ0NNZd7PduXV2U5yMZHpCYa6wlcLkqMqsi8/o/",
-	"y5KjQGOc2zFKwwHBPWqSywSvBe1V1HEsRQ5SMxPaN3Y7dgFBpHKIMTixcR55KiQZYZAwICMTY43QTRvV",
-	"UigjZBIJMbALINYLCDFu4WRUCydGhPKEjPCpWQBXGLtNTQBjoiOrK5Cp8vpBF+PCtpRJ+YIJlowTMoZU",
-	"8Knh3g2h802EmtGrF8CnehYM9nbCZe0TBjbp07bBYnTWBrC31wLQJcqakoVMa2GZAI8pYl5thdzfbTvr",
-	"QnbrNhuYBYSbFa37bPfDtmxQFeU2ttlfEbU+NPkDG5gKkz9gvIAmXRcTAMvQ30jBpwawIkqzNCU0jiFH",
-	"4fSqaIH0CQNlruTVULephsKbecngDVUdjc9tROz5CQFPhMyoRj1QsJo7UeMfn4pYhvtMXFacWTeFwPGg",
-	"b8vUhcpU8K4F8kJKo41BXYKAJolEp1tIT+nGtkSLTtvha3mRBiWM7+oBKS1yRS6FPGd8uoCXhGrLDk34",
-	"1/Uc5NsFKlR4W7xn/UgVTsT4A8Qm7VZPrN9Wxe2Xrg8ykyi47pB9PieOL+dGu6ZMIZPNQBq34RxybTSX",
-	"BF1Ibj0oQ0ByAjSJBE9LAAwckhm6Pl51UwQ05UJC0iIElmTGgNaEvtttoRFNLpiyeZe66ml/t+70tVH1",
-	"iJMfn5yFLjKZQc1TsymrlbSVQJMjns59Nrmx95hJPXvc6kH+8ssvv0QvX0aPH4eIJNw3p8oimGqSCaVJ",
-	"b7tL5kClCRYbp2gwVxhcRVMRNcXRlFFugarlAkvpmI6FSIHy5jtlueXGV23t5cZXTCGm/Q1XlVlG4OHp",
-	"Ednu7e1FPULTfEaj/kNLPZNA+bMiCUxokWrnf4+9qslR20qE8J9v96N/0Ojju0/96z+16rGqBPTpMzlg",
-	"heU7kyzLUIJ4QlJxCTKKqcKIueDs1wJIjhrLXGSB7F493mwVV/HBUj2qeaYCDXxs7YmaiRxPYSxYYn5y",
-	"ptnZU+Oo+Nzpn5VL5EJiXzNGdQV2atS9QdmuEEu34vNlslaAu4VIsBWeltOahCXGwSMjVYxHREwI08qe",
-	"VLWZyrWnq9f3VhCIGLZkgtfMVw2lVT2w6aY8OjgmO/eJf4VoOr2d0NTdo92WY1dFx1vg1No1mjq1tE6s",
-	"7yi0NzqEr5AeKVPI0YI86fT2dir/poEEW+1cIZQ3e4wrKqt3lrm6t3o7kaqqtp8apRiIjXOEIavSzpMx",
-	"6vXPpqCaUf2QTFiaKoI2wxl7xAGaKFvqXXbK2wjstcJqoTZX87U1PaPLuZlK3jdGLMlHN6mTal9fnV7e",
-	"9TFIhgidSJHZrR2OkM0lRmoY4CnQJBYXIFUdM8vhTStHK7hq+C1tr2khnb+9HqSWALri43WwXezeoDm7",
-	"YChoITprJrcokaqFAoUO/gZ0ph0yeilHIRm9VKPN25C3Vur/XLP4keUHrTy6nzKqUI+OPI1GVbjDeJnk",
-	"XnvOMLiUTEN1CpNaXPadnwFNcX1TVc7ME0K5urSSt+it+rzJpzJ0EectEcuSu+9WtXnxz7TOf6YpS4xy",
-	"dLmQxya9o+7k2XNy8vSAPNjZvU9cZqbScC43SSYM0kSF5BzmGEXOTSLF/ko4zVpCVJ9oaoZEVJNL9PQv",
-	"TZjqtmLKU6oyUm8DXqQmuLPIeYf2X0ohb7pfwDQsuIY1jrc/UCnpPGjg4aVNACqjtRfuXTObFfqrPFmb",
-	"tc+pniFT1mpnN9/LvbQqT1P2sSQhoakSPgIY/T1y+aroMBkRm6E0ahifpmKqWkPWihmbWz07Ozsm9oVm",
-	"AM+43u43L+LTBO9W65V9NFZSE9fJ5ZHjOQ4B3owh7XKey2BfnxwSCROQYK0iRSyhYZhgTHmXPZZkz7Fa",
-	"m+w9vzy/W/CcF+OUxVZq3sCY/ATzloA2nbbybSwvWn8/t75m83frJjXVsILW369af22DsYQh3MgeYwWS",
-	"TkG3kayOBnIKmmygBrq/27u/2cTKOcwX5fqmlDASpiHpy6dGgG0H9vnk5ombKvKhra8Z3et/U4Qmiavr",
-	"qBHeRHA4mgSDt7fKY3vdfR3e/PqNiv/6XXWRr2MM8B5cGDq2Scf1b6T4/61v/4j6tiGDZ+jDt+qMN6em",
-	"vYnGmjw57e/uOXff2un+DpmJQip0TVww1mnNpSqIC8n0/BSFyTIsBxHFtZSoLaY/9SR4/uYsWBYTSp6/",
-	"OXMHsE/GjE9tFFArlZk9MNgyEKvzzLTObY2A8Ylo8cGXUq0qXKwXKMNxE0hAmuBHsSmPGDe1oNJlN04x",
-	"HfJLmqago5wq5bJHc5rqOclTqpHPQnLJJEQGt5qNU6jl7905hhx4kgvGtfJ89AqECU6Ib/4i+8eHnSEf",
-	"8icXIOe2aYsw3LLpXm6MVlUrR5udIQ/CIGUxcGuuSuaSwSB4YX8/gUmEikwy0FTOq87d+o9I7bJt/GWR",
-	"aha5XqkylW1h67lpNWM2VvU1zbJeGYQBxniWNBc9hCty4DRnwSDY7vQ6PZtvmBluWm4h7FxCmkamVWvr",
-	"w+W56vii7LTNNqJCaFhHI2MuW6aqSFdZ7enuZDLPKiSMx2mRIDeinSMSNGpslAtKpNDWYF3OWFqDAnPD",
-	"QpCQjM5dyWgMVrSMGcuR0Zjgpr30R9DPL89VsNicvcLGVa9slc3b1++WWqX73e7dGmCtT/DWuUyB0QeB",
-	"c5SC48j+z7hHi63l0XY3sp34xkcKnhwEzi0KFDN50GAQTL7fPnq+/bh/9bT3aPr9RTF+oF9Ab/rs5cef",
-	"7+/B92eFelAcP7s4+fnJ68C4ScHV+6dPPp4UD7LtvWcvXr3XBeztPnjxKv/7m738YH6q2fkvH346fHO4",
-	"S7vWQN+uvu0cqBXl7TL55HxLxMlSl8IBjWcQHQiupVhRXEuF01vnyASgDQeMgcSmIWt908lOd2fVNUoS",
-	"b5V9m9dhsGtpffOCxWZZs2p7/ap6A0xd1yOnIM9V2uC4QplXaCU6rVSgIqBTZLLgJ+MvIsBV7cErxfkE",
-	"tGRwAcqYLgkz4IpdQE0BcWvqUSjH89Kn5FOjqoFLFs+8ZaELbQrO+sQpZZka2GygHYzJpZigeGcgp5BY",
-	"bX6JKqTKkZnGug2fTwsboFkGoU2czzdbFcBBZeW+iRKw3Q019Ldt69/dKk97ffsW9fqSz+hPa66/Y4Na",
-	"DUDTS19IfZbM5Anvy62mUXWn27uV5Cy08P2rSPWS7/b23aKY/wjLaeJlXNXEvET4O5cTb/HLTHlPEUo4",
-	"XDYK4kRIYjOdxuuBK6aMJAvuXConb0ld6jtDfmqboBQRuRtxmKTiksAVxIURR5NzDUkuQcKUKW1FcdOo",
-	"iMz4NRMaayGXxbjsFVDGMfvuO7LvTvpSJOUMxZBH5A0ejy62kRq9WPoXg/Jqxhsp777R73bRZ7MwRKF9",
-	"M9LAVp2cw+JRZKpEXJT/n7kkc+XkWYgPh5zYlxF7BpXKVMoSqqlv5tKiQCMVNoZA2OIMiJnDiTWCFJwY",
-	"EfERm83W4oJ+t19zfD3mWodFENBo9USIa+CSoOW8VisyHVqIKBe7Oy/e6nj8j0OJuaEjeQKSXSAPpcLR",
-	"1FQkkDtpau66iRCfmgqMH0GyuVq7s4uFTF9L4ooaZlpSOY54iqz2xLPakL+xvaeGA9GnNri0XW2QDIa8",
-	"1ymZiClH4mTLJfiHvN8hr2gGiQXAlONiSPyNhsESG9tRGRprduH+vznk2x2yX038eImvMbR3U2y/xdAf",
-	"3O8qMqb18nk96zgj64771GKLSvCksEX2CUtTfGW7Q16J+vxRLkUMFtMijgvpMbnvNKgTqlcCDWjKYmZ1",
-	"UPmI+CzKw0qKjNG70iWJDJWrirGXDRsbLRrj17kC+TXscdgovS2oI8MMpvfQEJTQia6pPl9hvoHMmx1i",
-	"aARZrudhkxo1rBveNbqkDe0dss+Jn+HxFLeC7N2dnW6340c7fy2gHiHighu92ndlcuiRSOY3uCT3/vIF",
-	"LsGaAKd9cnnN+HDLpHBztnd5RPdbeETNlvtlU+rmeyw1nf4Oy3A9NLzi3R3kpOD6397kZ3uTdRmGpHJj",
-	"rAPZ7/bXO2nL46zGh7yFS1gbkv7NfNWdXv93MbhzxE1PVCYkeJtt+h15mXepip1O8t8GWaHMpCd1iU/b",
-	"YuVbIRcT5esa+PtVsquqJ5AJZen6oZ+q+hG5BX+AyZ8GFkxGtXTb6x6aja16t4hflocxzbrd2/B5y8wH",
-	"Lu4/WL94eTzxGyZewnVRmo2qKrVDaCO0ag/TbsjILA5CDj6tCOjqgbSq71sY/45Wrm+VKi67kKrOZlxa",
-	"FQSQZ1QxVoh7rsn+8SGJaZqWQdhpOSrj50YUOvH37p2KmNGUvBBTxu/dG5CnNIaxEOch2c/zFELyoxBT",
-	"/PcF4xAS0HHHLjziEJ1h9HNMlboUMiEbR2fHmwjj9OVpaJVEiBgWegYYCaTMZOkz0DORuO0tZqtD4XLr",
-	"HlZzLUsRZgbxjHKmMu8EHy2WKTZGC5HRpvHHR5+GVp8NgwH5v//6n+sR2RDS/FxrgSsfbg4IJXtRwqZM",
-	"L4Z3jSAOA7MqkKP1abvLGZirCzfYx0tptsFlxwQDjTF+c4Zqlt8daUD63e5yaEcWujxVZU65OZZxzhY+",
-	"XuCD4TLAxWDTFHeky72TXpdkjBcaVEiQI1MghYLQAEyAJs4L33UlVS0ZqIc+PYGo8hUhhd57bUYAY3Al",
-	"BHeTzQbgXpcosrHTf+A+aVAfxd3s1KKcGgNg+GiIepAyJIkCnqhKREzQ4Hy1pQmpJU5CnWpIcDpXGrIy",
-	"LDB4NKJHU1WhvJJLD9lEap53S7m06VGyUUov1VqyMWJ0c8h3yu2mwE0tTdXk2GzW34lmopD2PEzPh3y3",
-	"Q87snK2ptEDturUshhnLKjB64VOHOrvqtaJTGHJbZHZjEdWeamY+54CRrYVuetiWtIlvaXNaytSlF6LP",
-	"AXHjpsOi292O7WAp/gm+ZN0Z8kPDpdSWm2z0QwpuJs9H+6aBbkSoOjd9nmRUWdpRWxRaV6T/jFi0JGzh",
-	"OnHr+t1goFAgyQae1TtAdvRus0NOyoCb1ntIyw8GJQJsQgk4mrCV4WT16SCh8xXhZdnJ+k1CzPZJxjXx",
-	"pm9PlHrpS1vq3E0X2rnAOfHTBOX3tm4MSHFbo+/mi3Cf+OnFcjCqNsO48DWvz/qqjQ1u7RerrJP3pbj7",
-	"DCd1FbDWTwiZAq3Jh5TquqHevizADQYBzJ/Pxj/G7Ig9f/r642HvFTtUh5nO/3FwuHf44Ql7cfC8C3/f",
-	"x+c//dz7G5v8rQPz5x+TN4fsiB1eHfJuJ+6nPLgtOm0jx2eib2lx6eF/++vcVItBO6aKOAZIXDrLKvWF",
-	"esxvGk7fOTL+JvHM7yMcP5tV1QPrTglp6hN2gCjpfP7HV/r1DyxZz67m1az/vJJZEtWX/AGCbY+JFkfw",
-	"Bj3Y+VcMgRfC3bqrVAt0eVI6oZU/uDrutdMGH1d2HuwbB0bZQMV2+9jOvBgdPPNlLWVaD1vL+27K4Uvb",
-	"dLwEBOL89hzr9l7R9eJvgD4aBrGdNdh+wS6Ag6r3cxz52/qujgy0ZLFaicuX9rnvAT2WAuNmKBQxRRu4",
-	"yoViNmtkyrqtKHVA1uN0lcX7jpz9cvyk5Jjk/Uzr/L2PBd5rYUuCBbLvkN/42ifUcz8McfNhENokwA/D",
-	"4McnZ8MglKLQ+NAouIFPrZRabhhck96QB2s+hdkyaG8RsI5gNexmJcpWkk4CTea3lQI3Flp+2Ya6p5Tk",
-	"jE9DstvdtgmSS6aglYgnQBPm2Ol3JRp4sDnGRUayO/8EtVW/ejs5zHJ54YO9RgCXFLERklPzUhAGhUxd",
-	"M6wabG3RPO9w11XaiVNRtMWBp5pOMVBdDSP6lTbAvCuPvLbT1o7TL5ikThXdVWWUZoRaaymrGjbn9XbN",
-	"UiZds2YNsOkxawK1BA+J9Mi3PR9OH3kr6Tt5a/BqlLl+d/3/AQAA//8=",
+	"7F3rchs3ln4VVGeqIjlNmqREOaYrNaPINzm+aCw5Tsb0mmD3IQmrCXQANCnapar9tT/3xz7Evsi+yTzJ",
+	"Fg6AvrEpSrZzmdT8k9nduByc63fOgT8GkZinggPXKhh8DOCCztME8O+jTGkxB2n+Vtl8TuUqGASHRGkh",
+	"ISaRfxwGC5pkYF6LmDbvnFDJVBAGkeDKjPwO5pQlwUDLDOq/voQIWKqDwYQmqvw0FarhVzVXpR8zrnFR",
+	"D1+a2SRQDfGhDgZBr9M7aHW7rd7BWefuYK8z6HT+EYSBW0fwnnJoxwL+5vbbjsTcP/4RJJswiP1yJ0wq",
+	"/ZzOIRgETyiHIAxYHAyCO5Nu3Iv2oNWnB+PWfnQnbn0LdyetDu2Oe9FevA/9iXlXnUihUoi0HzChfJrR",
+	"qRlvYqiX0Hz8+8IMn84Eh+fZfGxoH3yzt3fQ7e3t9w/ufFt9WKzUEcSQLBKxGelOv9PpBmEgYcoEDwbB",
+	"//13Aq0YWg8l5ZGZJUvjq8l1eXkZBimVdA4aJLLEGXDK9XFs/o5BRZKl2g5/NgOi8SnZGUvK412iZ0Ak",
+	"/JKB0oQpMhGybWhsKR4MghjmwhDIfJ5SPQvCgFsyaD+NWf8vGZPFaahoBnNq5ter1LyrtGR8ahcrQaWG",
+	"UXCt39P4pZ0dOVNwDRz/pGmasIiahd9+r8zqP5aG/YuESTAIvrpdCMZt+1TdPpFinMA8MHOVR0nt79/4",
+	"0fI9Gippy3JlaoxFvDIk4UKTBU1YTJ6cvniOtFAaj2cQ3KYpu21IdLskaEpTnalgsN/phIFmGun4PY39",
+	"yEHoyZJJPvAfxgO3wMGYxi3/6mX4CbvWcKE/g2j4eZpQ9knfX4Y1pntZcNecKcX4lKRSLFgMkghJzJlT",
+	"xhWZ02Qi5BxiElNN22brRzOaJMCncKxUBvE1WKR0qFRrmKdaPYWJDgb9MIjy0Yxm6Izv0IO4A629Sb/f",
+	"2o+7Uetu1O+3epM7k4NJBw5o14hmNKOcg+ENq5Zwd5px6nb3/tatW3+DW7duee10kTIJqi6w3c6g6wT2",
+	"uieab76JqPlDwpA0RnAJjWNmntOELFDrWOIMCCWCQ0uzORCjeciSKmI0NdECFcCcqnND92JnbXIkDCE1",
+	"EKaJnkmRTWdkdPLi9Iwg03/04n+Zs/5tmukZcG2mhb/6M/5O6HRElkzPyOjjsHwIwyAkw8AsaBhcjvDA",
+	"j7kGyWnyQEohrzjum8pyJLIkRkkeGxLYncU3kOV+WZb9KokCuQBJAFe7RaqZ++hTRHrt+F9xuDDWCuLK",
+	"GpCGz4V+KDIefyb5Mn7OxZJ7ezEMaDSHYdBAM/OgWf/tFzR7LjSZ4LK20IkL3bIvfhlCVXYhJDFGDOl0",
+	"QleJoPGZEE+pnMIX5DZvORIzriR6Rjk56Pf3Dsh4pUHdxIR09woSugUTLYQdehspU/tBSwvRsh98CZKe",
+	"bdvpPvmBfY8kPhPiGeUrZwHUZ5KY1pRXAkq5KTtEQSR4rAidim30reipMrF7dwtinwlB5pSv/FbVNmIb",
+	"IpsPWvkHX4LYhyRhc6Zx0xJoNIP4Hhm9BC1XrcOJBjkiiq4UWc6AozaXK0KnlHHjxc2Axs4nLH2x7hae",
+	"OtppQZaUGR05ERLMWMZY58MVm5kzzubZPBh0c6IY9TYFafZwGQavuKGxkOzDtaz2b+PYjYFKw6TiHHjF",
+	"sbuRT9cteKSyyy3skZXf/RN4dUfGjEukYVmcYkJVHnTWePD169etw7LorTHi9/aEch8hJCO0a98NA8bx",
+	"qN7h6Q2DkeV46k7T64Qqm64FH5YzF5QldJx8CY1vPNUxVcYLI1lp5Js4FiUNfwpywSKoDbWNr/JXv4zC",
+	"iSEFHgOPVmSnvMeQUDIHpegUyJRqWNLVbm3fv7fSUVmaCqkhfgYxo2f40medsQIekzWNdRP73S+ri3x9",
+	"ZG4WSHAbWw84/6qFX7Xw9V/LkhuBNnFuG5WGG8TMUZJcJngpaC+ijhMpUpCaYWi/NtuJCwhaKoXIBCc2",
+	"ziMPhSQjEyQMyAhjrJFx00YlCGVkmERCBGwBxHoBoYlbOBmVwokRoTwmI/MUP4ALE7tNMYDB6MjqCjsh",
+	"5YTFZjt6lUejAzJi8Zl5Z0R2cCwueASjkBymaQJfKzLKFMjRbkhwuIc0grEQ52REowiUsp+2yaFTgEWY",
+	"69auMNhCSpf0VVqmWlAaal1mDkmUUKVYVMxt37dbC0k0g8hEchhumckeSZrOyOHJMdmZuE92zaRzevEU",
+	"+FTPjEm7exDWdWUtWm4CkvIXcCJ0zcaQCD5Fmd4ROq3PdLDfNA9CYU0TVGPWpgG7TQt38OG6vjGibMfC",
+	"sJcpgq82jtzrN63VsUfDwXDyIgV+fJ8cCc4h0uT4vj+TJ69PMeSkkSY7UyGmiVGlhqNC4s8kJAnjEBLB",
+	"4mh9k3vfNi0GmbOZcvgIj4WmKUkzTRjHfyo25S3GvdTfwx+tCZ1nJk6mUq4I07Ul9Lu9hgVUENDrkBs/",
+	"IBy/aKT6XtM0RuZuomdez6i2EmtELFaEw0WOdNi9CksNBI1zmgierMgOHszuulxa0POqVVTfLwHSHyun",
+	"iUBCfY8Furz15cv8FzF+D5Fu/KWMnTWpkWY46B5qLIv4CATmGM+gQUdVkLX66K+l4FMcWBGlWZKgjkqN",
+	"1fM2vqI9YgYK+cDb9866fd+ijpDZjA9Bo/NC95klmIEnQs6pNgY2YyU/vaLqLMZXH/exWBbKrexjAjcL",
+	"fZNjgmqugrcNI1ewwiZJdcgbjWNp1LiQXjzWpiVatJsWXwIc104Cg0I/kNIiVWQp5Dnj0wpdYqotOwRN",
+	"3FaA+28qp1DQrbrP8pLerrFm6DJW3hs45Gp5M/leM69fK0JxlHVOjRLK5uomo9fUuHHzYipjYkeyBlwa",
+	"52AhsmgGNmNCDh3gCrGzKQnj5/bt3M1wGohGmBEj2qipGVWE6XsEFiBXdg4yYUmirDYyUrYiEwZJrIiY",
+	"lL9f32tu95ot4rtFnojKXxkLkQDl5p0JnbNk9c6rubUxpmwBfPPjREQ0aX6EWv8dz+3ElS9cucrLBm5S",
+	"mf2zUbrUTKQpMojSJj4hLPaWEA/RPFgpDfM1699HfZTr4W1y4Vexmd8/jcdB5udNDjm6quarFbrpCVNG",
+	"qc5AYvx5DqlGF1iCziS3oTgqLPISaNxCjipYxioVZmJoHwNQM9CUCwlxg9K3KqpmoXqN5ozGC6YsgL/V",
+	"9FXQgyYt9oKTRw/OQgdx5Tbc6EWb+9ioyyTQ+AVPVj4tuTb3mEk9u98IRfz8888/t549a92/H3qWSamy",
+	"BKaazIXSpLvXISugElHHtVWsKdMwuGhNRWvd/GA+/hqkqmfqm+R4Q97+yldtEv/KV5TVok1vuPR+nYDH",
+	"py/IXvfgoNUlNElntNVz3iYi8V8rEsOEZol2QM44D4eMdyHNCP/x5rD1D9r68PZj7/IvjXa7qCX4+Ikc",
+	"sCFYOJNsPjcSxGOSiCXIVkQVxPdIxtkvGZDUWGjcSOXYvTtwdSCxiQ9qhQ3ra8pMTOQce6farMcW408u",
+	"mnFON4aoJRNZNVDo4W6gTul0r3AuNoil++LTZfJmjjPbEJx6K8tiRArISGXjkTGhTLtgWTW5hltXVy4U",
+	"2XBABNmSCV5y10okLQpL1t3y749OyP4d4l8hmk6vJzTlGKr/efFFGFg/jiZOLW0T6xsK7ZVR43NzHglT",
+	"hqMFedDuHuwX/vwaEWzZzAah3BZWNpbo3FjmyiHt9USqKP/5uJbTt+ANYp9KO88d1evX6GfOqb7n3ENj",
+	"M5yxNzQwJsrWDNU9maYD9lphs1Dj1jx6hZ5qFeQv5H1nxOJ0dJU6Keb1ZU71We+DZIagEynmdmpHI8Pm",
+	"EghFpFCBJpFYgFRlytTBkkaOVnCx5rc0vaaFdPHl9iG1BNAFH28b24HAa2fOFswIWmictSK4yBSYwIDs",
+	"QHvaJqNnchSS0TM12r3O8ZZqxj7VLH5g6VEjjx4mjGIoMvJnNCrC+wJYUlvXGQZLyTQUq2j07h/ZPMMz",
+	"m3Zo4tc6TOiQXq8qTp+d+mSF0SgxJGzRGCgWEICP7Y3L4x2Et1cAl2Xd12ndffvxoFnxVWzpdWLvqq1Y",
+	"5yjc44ZHFxsiIp/AyfMMZImlMQp4nDu6RdjkF9CIPGixPodV2TnEJ51T4oKH3fZWhMHtqgwuaBE4arud",
+	"lQizDWx4DDQxDLhua2f4ZCNy4DM4BT+I8wY2qMeB9qvGlWid/kgTFqN1dVmZ+5houhFAccjJy4dH5O5+",
+	"/w5xOaLCRLosqYMMQnIOK4jJeIUpHfsrMTH8+n59yutjE5q6NKHiEnE9NxVTXtSLI30T8CxBNMwS561h",
+	"eimFvGp/AdNQiS1K/GV/oFLSVbBGB6cTFJr9yr5LTFaQv8jYNYlFSvXMAyzX2pd7aVNuJK+ojUNCEyW8",
+	"ZI1+arnMWes4HhGbK0U7bp4mYqoaJa1gxvWpHp+dnRD7wjriybje661vxOOqbzcbpkOjBaQmrqbcE8dz",
+	"nBnwagppl32tD/vq5TGRMAEJ1q2i2kFkE+YSZNedoyZ7jtWaZO/J8vxm6EuajRMWWal5DWPyA6waEJFk",
+	"2si3kVw0/n7O4ubfrZ/dlPho/P2i8demMWoUMhPZZWwg0inopiMrk4GcgiY7RgPd6XfvNCRKzmFVleur",
+	"ktPmYNYkvb5qM2DTgn1muykbV1eR92ylD+pe/5syZslVmKiR2Yng8GISDN5cK6PudfdlePXrVyr+y7fF",
+	"Rr6MMTD74ALPsUk6Ln8jxf9vfftn1LdrMrixUKGc9X5w2usfuHjR2unePpmJTCrjmrhovtk1VBBlkunV",
+	"qREml4kF0YpKmLot63voj+DJ67OgLiaUPHl95hZgn4wZn9owslS0g3OYaB1HLNYz0zq1SVXGJw1O71EN",
+	"q1dhNShRyHETiEFi9OwzziZWyWM+jKrokC9pkoBupVQpBz+uaKJXJE2oNnwWkiWT0ELaajZOoJTwdOsY",
+	"cuBxKhjXedboOQiMbokvQyeHJ8ftIR/yB5h6QvVAmJly3b3cGW2qmxrttofc+OMsAm7NVc5cMhgET+3v",
+	"L2HSMopMMtBUrooeovKPmMzxDWzPskSzlqvaznMheS5N2UI55BlXXZVHNEEYLEAqezSLrhlXpMBpyoJB",
+	"sNfutrsWsJohN9WbGdpLSJIWFo3ffr88V21fHjaFDSHVmnVEGXNwqyqgEmW1p9sTpi6UCbmiJIsNNxo7",
+	"RyRoo7GNXFAihbYGazljSWkUWCELQUzmdOVy7GOwooVmLDWMxgTHRpdHoJ8sz1VQbRPbYOOKV27nbWSX",
+	"b2tNW71O52atONYneONcpgD1QeAcpeCkZf+F7lG1ya2112nZnkD0kYIHR4FziwLFEEgPBsHk270XT/bu",
+	"9y4edr+ffrvIxnf1U+hOHz/78OOdA/j2LFN3s5PHi5c/PngVoJsUXLx7+ODDy+zufO/g8dPn73QGB/27",
+	"T5+nP70+SI9Wp5qd//z+h+PXx33asQb6epV2zoHaUGiXQxLOtzQ0qdVLHtFoBq0jwbUUG6oREuH01rlh",
+	"AtDIAWMgEZaGby9/3e/sb9pGfsS38w6SyzDo27O++oNq2w5+tbf9q3IpblnXG04xPFdog5OCZF6h5eS0",
+	"UmEUAZ0aJgt+QH/RDLipUWmjOL8ELRksQKHpkjADrtgCSgqIW1NvhHK8yn1KPkVVDVyyaOYtC60UTDrr",
+	"Y8sIBhZmsS26qRQTI95zkFNfurc0KqQAWbHEf8cDsuHa0GwOoc28rHYbFcBRYeV+FyVgMbYS+Zum9e/e",
+	"zld7ef1mufInn1Apv/79DUvlSwOse+kV7DxnJn/wPl+PLTP7ne61JKfSTPCvItU13+3N26qYP4J6nqFO",
+	"q5KY5wR/65IqDX4Z5ocVoYTDcq2igghJLFSOXg9cMIWSLLhzqZy8xWWpbw/5qS3HVkSkrtlykoglgQuI",
+	"MhRHBO1DkkqQMGVKW1HcRRUxR79mQiMtZF2M8+IqhY7ZV1+RQ7fSZyLOuzmHvEVem+XRakML6sXcvxjk",
+	"W0NvJN/7Tq/TMT6bHUNk2pdFD2za0jksnkSYZuQi//eMlouajJNnR7w35MS+bKiHpFSYao2ppr6sXGPF",
+	"lInQapg9q3ajYkdwpM2QghMUER+xWbTWfNDr9EqOr6dcY9uqGWi0uTfVlZJL0HJVSjZirbghlIvdnRdv",
+	"dbz5hyMJ7tAdeQySLQwPJcKdKaa0DHfSBPe6a0Z8iCk83wztyrtwZhcLYSFg7LJieG+Dchzx0LDaA89q",
+	"Q/7adsEgBxqfGmlp6+shHgx5t50zEVPuiOPbLkM05L02eU7nENsBmHJcDLHf0TCosbFt2qWRZgv3790h",
+	"32uTw6L32Et8iaG9m2ILdoZ+4X5WMWda19frWccZWbfch5ZaVII/ClulMWFJYl7Za5PnotwJnUoRgaW0",
+	"iKJMekoeOg3qhOq5MAY0YRGzOih/RDyKcq+QIjR6Fzo/IjzlouTAy4aNjarG+FWqQH4Jexyu5cIq6giZ",
+	"Absg8EAJneiS6vMlClcc826b4BlhDWK4fholqiPvoi5pInubHHLiu4n9iVtB9u7OfqfT9pdM/JJBOUI0",
+	"H1zp1b7NwaHvRby6wiW59c1nuARbApzmO1S2XGTScGfJ+i0j9ctCfg+PaL35r25KXaexPU2nv8M8XA+R",
+	"V7y7YzgpuPy3N/nJ3mRZhiEu3BjrQPY6ve1OWv1iDfQhr+ESlq5r+c181f1u7w/RQoy1BpLMhQRvs7Fg",
+	"lue4S5HsdJL/JsCumjEQ6oDPSjq8BpRvayXsFWBXkU8gE8qS7e3HRfaj5T74E/Qgr1EBEdXcbS97aDa2",
+	"6l4jfqlfC4Hf9a/D5w3dp+bj3t3tH9cvSvgdgZdwW5Rmo6pC7RC6Flo1h2lXIDLVKxkGHzcEdOVAWpXn",
+	"zdC/o4Xru97dWSqNN58WCQHDMyobK0N7rrFXMqJJkgdhp3nTru9ZUcaJv3XrVESMJuSpmDJ+69Yg78l0",
+	"/aIheeSa/Z5ibx/oqG0/fMGhdWainxOq1FLImOy8ODvZNWOcPjsNrZLAJlOhZyB91dKKzEHPROymt5Qt",
+	"FmU+t+5h0WFbizDnEM0oZ2runeAX1TTFzqgSGe2iPz76OLT6bBgMyD//838vR1jYY34u1VDmD3cHhJKD",
+	"VsymTFfDu7UgzgRmRSBHy33/yxng1oW7YoDn0myDyzYGA2sXCuEailuF3JIGpNfp1EM7UikTVoU55bgs",
+	"2xtYvkbJB8N5gGuCTUzuSIe9k26HzBnPNKiQGI5MgGQKQhwwBho7L7zvUqpaMlD3PDzhq9cQGjTee6mp",
+	"ysTgSgju7ljBAQ86RJGd/d5dd7lS+VKQXc+8x3UxqByy7UYdhQQTPPiH70g1fyeMm99KFXUtjtFirUkK",
+	"ozq5O+TmPFyPbOkssBt1GPw1Pw2zQ98fazOQLrdFTu//kMNhYVGy7vjjHFZETIYcEQic82tFnrz+4ZTs",
+	"cFgYbuFQQk3NWtVumBOVJlMhmZ7NLSZiRoshSqg0hzBiSo3CIR/RLB7Ziw9yiDlKmOHf4/vKerIj+sFf",
+	"aaXMvDQhNIsZ8AjnG8FF6prRGdXuRaqHHJtG8NjEhKhzWIa2Lt2NarvNCxjFy41bvkscuXBUEabbVtEM",
+	"ue1zrZbuYQCIPT9N3a4DgglGE+y6tva2+WDULnWWJ0oMuabnVtW6xnNzxKUe9VzGruo9t/t7evz8AXlc",
+	"pILVkLssVhnH4RwQQZCgS60FLg8o+IRNM7N5waFNXsIkUxCTf/7X/5D9nusv8Ywx5JguyDhem4PdX2YV",
+	"KL82W4Lf9Tt7KCuHpQsBmCI7dsqQFKC76/HabZNjrWq9w7bdj+mmJr8ht11+vt0831VumRDeLzo4WKlZ",
+	"Y4ea2LnWXIjMPuQ46cCpj5Imm9MYdu+RhBpd41ZoFuzVr3tzvKr0J7bJEeYmhtwE9a710Mds3t81BLSS",
+	"tgCJBbxFqsJXx4PxSSD2Guio2qxp9I/xVAdkCeOZUTS7Q37mr0VgCsEy27vGlCenb9bzae3Q5z93FFiJ",
+	"H0WVrtLRkLvhd+8h6Y0BcHYH1YJdsT3RNjkk+xcX/nnOTRQTKyLTZKdPjGBT0r+4IEIOOS3dVlj6zDOT",
+	"g5dKlvdhIpZoTY+sLrESm3MACqsLkmuXZNRMuHFm0fadYuNijsegAcOjpIkqJKpwiPzICJGdFDdTWIfI",
+	"tbfu5DJAtZZsbEzZ7pDv59NNgWMRgyo5UDhZb781E5m062F6NeT9NjmzVy1hihtK2y3Bx1ivncVMMz51",
+	"pLNfvVJ0CpY18obGYk41w7LlMfjRsfq85sb5YnTnHiKfVGC/AXE3Dg2zTmcvsncLmT/B1wq1h/wYhYra",
+	"PL+FnUjG8fKx0SGWvo8IVefYoUFGRYgzaoL/yh7srwEC5gebuR6asmONFDC6nuyYtfrI096+smv0qUc6",
+	"abn7I9e/sQCL5AO33bQbcLzi9lih0w24Xt6D8rtge82X2WwB+nxduNS1y5bVuWs7sJegrIjvA8yvXL4S",
+	"CTTTooZfVcd94C+wyVv4S9fYVC50/qSLTS2qaC8tttH159LuE9CBTYM13iKLlTEIROd+8pp6+zxkMRgE",
+	"sHoyGz+K2Av25OGrD8fd5+xYHc91+o+j44Pj9w/Y06MnHfjp0Dz/4cfu39nk721YPfkQvz5mL9jxxTHv",
+	"tKNewoPrktNW0H0i+Wof59DK77+dq5Lgxo6pLIoAYpdHsEq9kgj/TXHMG0OSvwuQ9MfAQc9mRdrWxrFC",
+	"YmLYduLE7U+/f7NXvmPXhtQlr2b7Dbv4Sav8yZ8A5fSUaHAEr9CD7X9F7LGCM5ZdpRLCyOPcCS38wc2A",
+	"o23z+rCx5MveP2MDBFdmaUMzvFYNL1dWWPPdWFfl2ss+tz7SS0Agzq/PsW7uDeWGfgfGR0vYAtpbqP2U",
+	"LYCDKhfSvfC79eV0c9CSRWojLZ/Z5774/kSKOegZZIpgthwuUqGYheuxnqaRpG6Q7TTdZPG+Imc/nzwo",
+	"OhzfzbRO3/lY4J0WthYjM+w75Fe+9tHoue+GZvJhEFr09bth8OjB2TAIpci0eYgKbuAx7VzLDYNL0h3y",
+	"YMv/htDUookE2HZgJerOc5JtPDoJNF5dVwocPpFfbkrdU0pSxqehCXMtMr1kChoP8SXQmDl2+kOJhlkY",
+	"dgKjZLd/BbVV3nrzceDncuGDvbUALs4iFJJTfCkIg0wmrgtBDW7fpmna5q6cvx0lImuKA081nZpAdfMY",
+	"rV/o2jBv8yVvbXGwF+FUTFK7iO6K/PV6hFqq5S0q5VflOvmiOdlWyZcGxuLe9UHtgYdEeuLbYjunj7yV",
+	"9DBzabzSyZjdO9CoVGBwUroroTkpVazWPFf12t/qFashXgGPKzJ/hB7hevXyaSnSHvIc6nT/s0Ppv8yY",
+	"YKMOGXn8zKKrS8rMobibifrEpq9GP7X8UcStUzblVGcSBkR/ZxGPjLMLf3W6BT7CRdc9m8EFefzs8Kh1",
+	"+viw1z/YsaBsSIaBQ0vsB237L7M5+8Mw2HUYypDTSsIO41iaJAMiwUhZ5iAJMwsiirYfjC4tGJiDWKVb",
+	"bNwiDIHmqU2/k0igt6ldHbTN800yo7jISI9sxh7vie/79AyhS7qyZVsrkUkSJSI6b8JrqkxwWHVca6gN",
+	"whwWNioYrPEArvwvc0r3Cejv8EaBb8yhmL9oa/L248F+0/0CRia2LuDMN9df/z/suc6wJwWWc/2Br43t",
+	"fDFAobq2T8MJblK+U7vicIO597A5s/go8HuYFHoPkR4hBD4DJrffX2e8/Z9+2nBTbwkZNjJjpaNU0Bjn",
+	"Jn6/17NGcdNYHoInEeVcaBJDxGIgXCybhjOewo4SFjks8HTUaHUEfdd5PKX/xGz9osd8+p0CoDTa0KP9",
+	"doi5cheHXF9rA41mtbJkp5r99SFVFU1qGpppZfNwzSq6nOlqVsojQq2lqm3aKPJDviK9iwuLQ/tqgHuE",
+	"8pXGdhNIFIQ2V+7TEWYmxyqO6mF+KnoGQ+75zhwR9hkCXSC8SzKFvIbNrQ0qsaCuv5blD6YJfyXNUtv0",
+	"dVTKJiHyt7AwVVyeMxFFoce6JDReaLPj+K0uAZeX/x8AAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -20,16 +20,34 @@ import (
 
 // Defines values for ChallengeChannel.
 const (
-	Email ChallengeChannel = "email"
-	Sms   ChallengeChannel = "sms"
+	ChallengeChannelEmail ChallengeChannel = "email"
+	ChallengeChannelSms   ChallengeChannel = "sms"
 )
 
 // Valid indicates whether the value is a known member of the ChallengeChannel enum.
 func (e ChallengeChannel) Valid() bool {
 	switch e {
-	case Email:
+	case ChallengeChannelEmail:
 		return true
-	case Sms:
+	case ChallengeChannelSms:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GatewayMessageChannel.
+const (
+	GatewayMessageChannelEmail GatewayMessageChannel = "email"
+	GatewayMessageChannelSms   GatewayMessageChannel = "sms"
+)
+
+// Valid indicates whether the value is a known member of the GatewayMessageChannel enum.
+func (e GatewayMessageChannel) Valid() bool {
+	switch e {
+	case GatewayMessageChannelEmail:
+		return true
+	case GatewayMessageChannelSms:
 		return true
 	default:
 		return false
@@ -51,8 +69,11 @@ func (e HealthStatus) Valid() bool {
 	}
 }
 
-// AuthenticationRequest Provider-specific data. For `otp`: `email` or `phoneNumber` to receive a code, then `challengeId` and `code` to exchange it for a token.
+// AuthenticationRequest Provider-specific data. For `otp`: `email` or `phoneNumber` to receive a code, then `challengeId` and `code` to exchange it for a token. For an identity provider: `idToken` (and `nonce`, Apple's `user`), or a Facebook `accessToken`. A custom provider receives the body as sent.
 type AuthenticationRequest struct {
+	// AccessToken A classic Facebook access token, checked with the Graph API (facebook).
+	AccessToken *string `json:"accessToken,omitempty"`
+
 	// ChallengeId The challenge the code belongs to (otp).
 	ChallengeId *string `json:"challengeId,omitempty"`
 
@@ -62,9 +83,31 @@ type AuthenticationRequest struct {
 	// Email Send a code to this email (otp).
 	Email *string `json:"email,omitempty"`
 
+	// IdToken An OpenID Connect ID token, JWS compact (google, apple, facebook, line, oidc).
+	IdToken *string `json:"idToken,omitempty"`
+
+	// Nonce The nonce the app put in the sign-in request; the token must carry it.
+	Nonce *string `json:"nonce,omitempty"`
+
 	// PhoneNumber Send a code to this phone number (otp).
-	PhoneNumber          *string                `json:"phoneNumber,omitempty"`
+	PhoneNumber *string `json:"phoneNumber,omitempty"`
+
+	// User What Apple sends next to the token on the first sign-in only (apple).
+	User                 *AuthenticationRequest_User `json:"user,omitempty"`
+	AdditionalProperties map[string]interface{}      `json:"-"`
+}
+
+// AuthenticationRequest_User_Name defines model for AuthenticationRequest.User.Name.
+type AuthenticationRequest_User_Name struct {
+	FirstName            *string                `json:"firstName,omitempty"`
+	LastName             *string                `json:"lastName,omitempty"`
 	AdditionalProperties map[string]interface{} `json:"-"`
+}
+
+// AuthenticationRequest_User What Apple sends next to the token on the first sign-in only (apple).
+type AuthenticationRequest_User struct {
+	Name                 *AuthenticationRequest_User_Name `json:"name,omitempty"`
+	AdditionalProperties map[string]interface{}           `json:"-"`
 }
 
 // Challenge A one-time code was sent; prove it to continue.
@@ -87,6 +130,28 @@ type Challenge struct {
 
 // ChallengeChannel How the code was sent.
 type ChallengeChannel string
+
+// CustomProviderAnswer A custom provider's answer.
+type CustomProviderAnswer struct {
+	// Claims OpenID Connect standard claims the brand vouches for. A verified email links the identity to the account that has it; every claim fills only empty fields of the account.
+	Claims *CustomProviderAnswer_Claims `json:"claims,omitempty"`
+
+	// Subject The shopper's stable id in the brand's system.
+	Subject              string                 `json:"subject"`
+	AdditionalProperties map[string]interface{} `json:"-"`
+}
+
+// CustomProviderAnswer_Claims OpenID Connect standard claims the brand vouches for. A verified email links the identity to the account that has it; every claim fills only empty fields of the account.
+type CustomProviderAnswer_Claims struct {
+	Email                *string                `json:"email,omitempty"`
+	EmailVerified        *bool                  `json:"email_verified,omitempty"`
+	FamilyName           *string                `json:"family_name,omitempty"`
+	GivenName            *string                `json:"given_name,omitempty"`
+	Locale               *string                `json:"locale,omitempty"`
+	PhoneNumber          *string                `json:"phone_number,omitempty"`
+	PhoneNumberVerified  *bool                  `json:"phone_number_verified,omitempty"`
+	AdditionalProperties map[string]interface{} `json:"-"`
+}
 
 // Customer A customer account. Any property not listed here is kept and returned as sent. Read-only properties sent in a request are ignored.
 type Customer struct {
@@ -157,6 +222,24 @@ type Customer struct {
 	ZipCode              *string                `json:"zipCode,omitempty"`
 	AdditionalProperties map[string]interface{} `json:"-"`
 }
+
+// GatewayMessage One one-time code for a tenant's SMS gateway to deliver.
+type GatewayMessage struct {
+	Channel   GatewayMessageChannel `json:"channel"`
+	Code      string                `json:"code"`
+	ExpiresAt time.Time             `json:"expiresAt"`
+	Language  string                `json:"language"`
+	Tenant    string                `json:"tenant"`
+
+	// Text The message customerd would send, in the shopper's language.
+	Text string `json:"text"`
+
+	// To E.164 number (or email address).
+	To string `json:"to"`
+}
+
+// GatewayMessageChannel defines model for GatewayMessage.Channel.
+type GatewayMessageChannel string
 
 // Health A health answer.
 type Health struct {
@@ -286,6 +369,18 @@ type AuthenticateCustomerParams struct {
 	Provider *string `form:"provider,omitempty" json:"provider,omitempty"`
 }
 
+// CustomProviderAuthenticateParams defines parameters for CustomProviderAuthenticate.
+type CustomProviderAuthenticateParams struct {
+	XCustomerdSignature string `json:"X-Customerd-Signature"`
+	XCustomerdTenant    string `json:"X-Customerd-Tenant"`
+	XCustomerdProvider  string `json:"X-Customerd-Provider"`
+}
+
+// SmsGatewayMessageParams defines parameters for SmsGatewayMessage.
+type SmsGatewayMessageParams struct {
+	XCustomerdSignature string `json:"X-Customerd-Signature"`
+}
+
 // UpsertCustomerApplicationWildcardPlusJSONRequestBody defines body for UpsertCustomer for application/*+json ContentType.
 type UpsertCustomerApplicationWildcardPlusJSONRequestBody = Customer
 
@@ -297,6 +392,12 @@ type AuthenticateCustomerApplicationWildcardPlusJSONRequestBody = Authentication
 
 // AuthenticateCustomerJSONRequestBody defines body for AuthenticateCustomer for application/json ContentType.
 type AuthenticateCustomerJSONRequestBody = AuthenticationRequest
+
+// CustomProviderAuthenticateJSONRequestBody defines body for CustomProviderAuthenticate for application/json ContentType.
+type CustomProviderAuthenticateJSONRequestBody = AuthenticationRequest
+
+// SmsGatewayMessageJSONRequestBody defines body for SmsGatewayMessage for application/json ContentType.
+type SmsGatewayMessageJSONRequestBody = GatewayMessage
 
 // Getter for additional properties for AuthenticationRequest. Returns the specified
 // element and whether it was found
@@ -323,6 +424,14 @@ func (a *AuthenticationRequest) UnmarshalJSON(b []byte) error {
 		return err
 	}
 
+	if raw, found := object["accessToken"]; found {
+		err = json.Unmarshal(raw, &a.AccessToken)
+		if err != nil {
+			return fmt.Errorf("error reading 'accessToken': %w", err)
+		}
+		delete(object, "accessToken")
+	}
+
 	if raw, found := object["challengeId"]; found {
 		err = json.Unmarshal(raw, &a.ChallengeId)
 		if err != nil {
@@ -347,12 +456,36 @@ func (a *AuthenticationRequest) UnmarshalJSON(b []byte) error {
 		delete(object, "email")
 	}
 
+	if raw, found := object["idToken"]; found {
+		err = json.Unmarshal(raw, &a.IdToken)
+		if err != nil {
+			return fmt.Errorf("error reading 'idToken': %w", err)
+		}
+		delete(object, "idToken")
+	}
+
+	if raw, found := object["nonce"]; found {
+		err = json.Unmarshal(raw, &a.Nonce)
+		if err != nil {
+			return fmt.Errorf("error reading 'nonce': %w", err)
+		}
+		delete(object, "nonce")
+	}
+
 	if raw, found := object["phoneNumber"]; found {
 		err = json.Unmarshal(raw, &a.PhoneNumber)
 		if err != nil {
 			return fmt.Errorf("error reading 'phoneNumber': %w", err)
 		}
 		delete(object, "phoneNumber")
+	}
+
+	if raw, found := object["user"]; found {
+		err = json.Unmarshal(raw, &a.User)
+		if err != nil {
+			return fmt.Errorf("error reading 'user': %w", err)
+		}
+		delete(object, "user")
 	}
 
 	if len(object) != 0 {
@@ -373,6 +506,13 @@ func (a *AuthenticationRequest) UnmarshalJSON(b []byte) error {
 func (a AuthenticationRequest) MarshalJSON() ([]byte, error) {
 	var err error
 	object := make(map[string]json.RawMessage)
+
+	if a.AccessToken != nil {
+		object["accessToken"], err = json.Marshal(a.AccessToken)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'accessToken': %w", err)
+		}
+	}
 
 	if a.ChallengeId != nil {
 		object["challengeId"], err = json.Marshal(a.ChallengeId)
@@ -395,10 +535,421 @@ func (a AuthenticationRequest) MarshalJSON() ([]byte, error) {
 		}
 	}
 
+	if a.IdToken != nil {
+		object["idToken"], err = json.Marshal(a.IdToken)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'idToken': %w", err)
+		}
+	}
+
+	if a.Nonce != nil {
+		object["nonce"], err = json.Marshal(a.Nonce)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'nonce': %w", err)
+		}
+	}
+
 	if a.PhoneNumber != nil {
 		object["phoneNumber"], err = json.Marshal(a.PhoneNumber)
 		if err != nil {
 			return nil, fmt.Errorf("error marshaling 'phoneNumber': %w", err)
+		}
+	}
+
+	if a.User != nil {
+		object["user"], err = json.Marshal(a.User)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'user': %w", err)
+		}
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
+}
+
+// Getter for additional properties for AuthenticationRequest_User_Name. Returns the specified
+// element and whether it was found
+func (a AuthenticationRequest_User_Name) Get(fieldName string) (value interface{}, found bool) {
+	if a.AdditionalProperties != nil {
+		value, found = a.AdditionalProperties[fieldName]
+	}
+	return
+}
+
+// Setter for additional properties for AuthenticationRequest_User_Name
+func (a *AuthenticationRequest_User_Name) Set(fieldName string, value interface{}) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]interface{})
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// Override default JSON handling for AuthenticationRequest_User_Name to handle AdditionalProperties
+func (a *AuthenticationRequest_User_Name) UnmarshalJSON(b []byte) error {
+	object := make(map[string]json.RawMessage)
+	err := json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["firstName"]; found {
+		err = json.Unmarshal(raw, &a.FirstName)
+		if err != nil {
+			return fmt.Errorf("error reading 'firstName': %w", err)
+		}
+		delete(object, "firstName")
+	}
+
+	if raw, found := object["lastName"]; found {
+		err = json.Unmarshal(raw, &a.LastName)
+		if err != nil {
+			return fmt.Errorf("error reading 'lastName': %w", err)
+		}
+		delete(object, "lastName")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string]interface{})
+		for fieldName, fieldBuf := range object {
+			var fieldVal interface{}
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for AuthenticationRequest_User_Name to handle AdditionalProperties
+func (a AuthenticationRequest_User_Name) MarshalJSON() ([]byte, error) {
+	var err error
+	object := make(map[string]json.RawMessage)
+
+	if a.FirstName != nil {
+		object["firstName"], err = json.Marshal(a.FirstName)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'firstName': %w", err)
+		}
+	}
+
+	if a.LastName != nil {
+		object["lastName"], err = json.Marshal(a.LastName)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'lastName': %w", err)
+		}
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
+}
+
+// Getter for additional properties for AuthenticationRequest_User. Returns the specified
+// element and whether it was found
+func (a AuthenticationRequest_User) Get(fieldName string) (value interface{}, found bool) {
+	if a.AdditionalProperties != nil {
+		value, found = a.AdditionalProperties[fieldName]
+	}
+	return
+}
+
+// Setter for additional properties for AuthenticationRequest_User
+func (a *AuthenticationRequest_User) Set(fieldName string, value interface{}) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]interface{})
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// Override default JSON handling for AuthenticationRequest_User to handle AdditionalProperties
+func (a *AuthenticationRequest_User) UnmarshalJSON(b []byte) error {
+	object := make(map[string]json.RawMessage)
+	err := json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["name"]; found {
+		err = json.Unmarshal(raw, &a.Name)
+		if err != nil {
+			return fmt.Errorf("error reading 'name': %w", err)
+		}
+		delete(object, "name")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string]interface{})
+		for fieldName, fieldBuf := range object {
+			var fieldVal interface{}
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for AuthenticationRequest_User to handle AdditionalProperties
+func (a AuthenticationRequest_User) MarshalJSON() ([]byte, error) {
+	var err error
+	object := make(map[string]json.RawMessage)
+
+	if a.Name != nil {
+		object["name"], err = json.Marshal(a.Name)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'name': %w", err)
+		}
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
+}
+
+// Getter for additional properties for CustomProviderAnswer. Returns the specified
+// element and whether it was found
+func (a CustomProviderAnswer) Get(fieldName string) (value interface{}, found bool) {
+	if a.AdditionalProperties != nil {
+		value, found = a.AdditionalProperties[fieldName]
+	}
+	return
+}
+
+// Setter for additional properties for CustomProviderAnswer
+func (a *CustomProviderAnswer) Set(fieldName string, value interface{}) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]interface{})
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// Override default JSON handling for CustomProviderAnswer to handle AdditionalProperties
+func (a *CustomProviderAnswer) UnmarshalJSON(b []byte) error {
+	object := make(map[string]json.RawMessage)
+	err := json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["claims"]; found {
+		err = json.Unmarshal(raw, &a.Claims)
+		if err != nil {
+			return fmt.Errorf("error reading 'claims': %w", err)
+		}
+		delete(object, "claims")
+	}
+
+	if raw, found := object["subject"]; found {
+		err = json.Unmarshal(raw, &a.Subject)
+		if err != nil {
+			return fmt.Errorf("error reading 'subject': %w", err)
+		}
+		delete(object, "subject")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string]interface{})
+		for fieldName, fieldBuf := range object {
+			var fieldVal interface{}
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for CustomProviderAnswer to handle AdditionalProperties
+func (a CustomProviderAnswer) MarshalJSON() ([]byte, error) {
+	var err error
+	object := make(map[string]json.RawMessage)
+
+	if a.Claims != nil {
+		object["claims"], err = json.Marshal(a.Claims)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'claims': %w", err)
+		}
+	}
+
+	object["subject"], err = json.Marshal(a.Subject)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'subject': %w", err)
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
+}
+
+// Getter for additional properties for CustomProviderAnswer_Claims. Returns the specified
+// element and whether it was found
+func (a CustomProviderAnswer_Claims) Get(fieldName string) (value interface{}, found bool) {
+	if a.AdditionalProperties != nil {
+		value, found = a.AdditionalProperties[fieldName]
+	}
+	return
+}
+
+// Setter for additional properties for CustomProviderAnswer_Claims
+func (a *CustomProviderAnswer_Claims) Set(fieldName string, value interface{}) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]interface{})
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// Override default JSON handling for CustomProviderAnswer_Claims to handle AdditionalProperties
+func (a *CustomProviderAnswer_Claims) UnmarshalJSON(b []byte) error {
+	object := make(map[string]json.RawMessage)
+	err := json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["email"]; found {
+		err = json.Unmarshal(raw, &a.Email)
+		if err != nil {
+			return fmt.Errorf("error reading 'email': %w", err)
+		}
+		delete(object, "email")
+	}
+
+	if raw, found := object["email_verified"]; found {
+		err = json.Unmarshal(raw, &a.EmailVerified)
+		if err != nil {
+			return fmt.Errorf("error reading 'email_verified': %w", err)
+		}
+		delete(object, "email_verified")
+	}
+
+	if raw, found := object["family_name"]; found {
+		err = json.Unmarshal(raw, &a.FamilyName)
+		if err != nil {
+			return fmt.Errorf("error reading 'family_name': %w", err)
+		}
+		delete(object, "family_name")
+	}
+
+	if raw, found := object["given_name"]; found {
+		err = json.Unmarshal(raw, &a.GivenName)
+		if err != nil {
+			return fmt.Errorf("error reading 'given_name': %w", err)
+		}
+		delete(object, "given_name")
+	}
+
+	if raw, found := object["locale"]; found {
+		err = json.Unmarshal(raw, &a.Locale)
+		if err != nil {
+			return fmt.Errorf("error reading 'locale': %w", err)
+		}
+		delete(object, "locale")
+	}
+
+	if raw, found := object["phone_number"]; found {
+		err = json.Unmarshal(raw, &a.PhoneNumber)
+		if err != nil {
+			return fmt.Errorf("error reading 'phone_number': %w", err)
+		}
+		delete(object, "phone_number")
+	}
+
+	if raw, found := object["phone_number_verified"]; found {
+		err = json.Unmarshal(raw, &a.PhoneNumberVerified)
+		if err != nil {
+			return fmt.Errorf("error reading 'phone_number_verified': %w", err)
+		}
+		delete(object, "phone_number_verified")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string]interface{})
+		for fieldName, fieldBuf := range object {
+			var fieldVal interface{}
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for CustomProviderAnswer_Claims to handle AdditionalProperties
+func (a CustomProviderAnswer_Claims) MarshalJSON() ([]byte, error) {
+	var err error
+	object := make(map[string]json.RawMessage)
+
+	if a.Email != nil {
+		object["email"], err = json.Marshal(a.Email)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'email': %w", err)
+		}
+	}
+
+	if a.EmailVerified != nil {
+		object["email_verified"], err = json.Marshal(a.EmailVerified)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'email_verified': %w", err)
+		}
+	}
+
+	if a.FamilyName != nil {
+		object["family_name"], err = json.Marshal(a.FamilyName)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'family_name': %w", err)
+		}
+	}
+
+	if a.GivenName != nil {
+		object["given_name"], err = json.Marshal(a.GivenName)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'given_name': %w", err)
+		}
+	}
+
+	if a.Locale != nil {
+		object["locale"], err = json.Marshal(a.Locale)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'locale': %w", err)
+		}
+	}
+
+	if a.PhoneNumber != nil {
+		object["phone_number"], err = json.Marshal(a.PhoneNumber)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'phone_number': %w", err)
+		}
+	}
+
+	if a.PhoneNumberVerified != nil {
+		object["phone_number_verified"], err = json.Marshal(a.PhoneNumberVerified)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'phone_number_verified': %w", err)
 		}
 	}
 
@@ -1650,6 +2201,26 @@ type ClientInterface interface {
 	//    dead after 5 wrong tries; a new code for the same destination no sooner than
 	//    60 s (429 with `Retry-After`).
 	//
+	// ## Identity providers (`provider=google`, `apple`, `facebook`, `line`, or a tenant-named OpenID Connect issuer)
+	// `{"idToken": …, "nonce"?: …}`: the ID token the platform SDK returned, verified with a key of
+	// the issuer's JWKS (never one the token names), for the algorithm that key declares; `iss`,
+	// `aud` (the tenant's client IDs, and `azp` with several audiences), `exp` and `iat` with at
+	// most 60 s of skew, `sub`, and `nonce` when one is sent or the tenant requires it. Apple
+	// sends the shopper's name only on the first sign-in: pass it as `user.name`. Facebook also
+	// takes a classic `{"accessToken": …}`, checked with the Graph API, and LINE HS256 tokens
+	// signed with the channel secret when the tenant configures one. Refused → 422; the issuer's
+	// keys unreachable and none cached → 503.
+	//
+	// An identity is (tenant, provider, subject). Its first sign-in links it to the account that
+	// has its email when the provider says the email is verified (an unverified email never
+	// links: a new account is made); later sign-ins find the account by the identity. Claims
+	// fill empty profile fields and never overwrite what the shopper entered.
+	//
+	// ## Custom providers (`type: webhook`)
+	// The body is posted as is to the brand's endpoint, signed (see the `customProvider`
+	// webhook); its 200 answer names the subject. A 4xx answer → 422; a timeout (5 s), a 5xx or
+	// a malformed answer → 503.
+	//
 	// ## Authentication Flow
 	// 1. Client sends provider name and provider-specific authentication data
 	// 2. System validates credentials with the specified provider
@@ -1683,6 +2254,26 @@ type ClientInterface interface {
 	//    dead after 5 wrong tries; a new code for the same destination no sooner than
 	//    60 s (429 with `Retry-After`).
 	//
+	// ## Identity providers (`provider=google`, `apple`, `facebook`, `line`, or a tenant-named OpenID Connect issuer)
+	// `{"idToken": …, "nonce"?: …}`: the ID token the platform SDK returned, verified with a key of
+	// the issuer's JWKS (never one the token names), for the algorithm that key declares; `iss`,
+	// `aud` (the tenant's client IDs, and `azp` with several audiences), `exp` and `iat` with at
+	// most 60 s of skew, `sub`, and `nonce` when one is sent or the tenant requires it. Apple
+	// sends the shopper's name only on the first sign-in: pass it as `user.name`. Facebook also
+	// takes a classic `{"accessToken": …}`, checked with the Graph API, and LINE HS256 tokens
+	// signed with the channel secret when the tenant configures one. Refused → 422; the issuer's
+	// keys unreachable and none cached → 503.
+	//
+	// An identity is (tenant, provider, subject). Its first sign-in links it to the account that
+	// has its email when the provider says the email is verified (an unverified email never
+	// links: a new account is made); later sign-ins find the account by the identity. Claims
+	// fill empty profile fields and never overwrite what the shopper entered.
+	//
+	// ## Custom providers (`type: webhook`)
+	// The body is posted as is to the brand's endpoint, signed (see the `customProvider`
+	// webhook); its 200 answer names the subject. A 4xx answer → 422; a timeout (5 s), a 5xx or
+	// a malformed answer → 503.
+	//
 	// ## Authentication Flow
 	// 1. Client sends provider name and provider-specific authentication data
 	// 2. System validates credentials with the specified provider
@@ -1715,6 +2306,26 @@ type ClientInterface interface {
 	//    first verification when none exists. Codes are valid 10 minutes, single use,
 	//    dead after 5 wrong tries; a new code for the same destination no sooner than
 	//    60 s (429 with `Retry-After`).
+	//
+	// ## Identity providers (`provider=google`, `apple`, `facebook`, `line`, or a tenant-named OpenID Connect issuer)
+	// `{"idToken": …, "nonce"?: …}`: the ID token the platform SDK returned, verified with a key of
+	// the issuer's JWKS (never one the token names), for the algorithm that key declares; `iss`,
+	// `aud` (the tenant's client IDs, and `azp` with several audiences), `exp` and `iat` with at
+	// most 60 s of skew, `sub`, and `nonce` when one is sent or the tenant requires it. Apple
+	// sends the shopper's name only on the first sign-in: pass it as `user.name`. Facebook also
+	// takes a classic `{"accessToken": …}`, checked with the Graph API, and LINE HS256 tokens
+	// signed with the channel secret when the tenant configures one. Refused → 422; the issuer's
+	// keys unreachable and none cached → 503.
+	//
+	// An identity is (tenant, provider, subject). Its first sign-in links it to the account that
+	// has its email when the provider says the email is verified (an unverified email never
+	// links: a new account is made); later sign-ins find the account by the identity. Claims
+	// fill empty profile fields and never overwrite what the shopper entered.
+	//
+	// ## Custom providers (`type: webhook`)
+	// The body is posted as is to the brand's endpoint, signed (see the `customProvider`
+	// webhook); its 200 answer names the subject. A 4xx answer → 422; a timeout (5 s), a 5xx or
+	// a malformed answer → 503.
 	//
 	// ## Authentication Flow
 	// 1. Client sends provider name and provider-specific authentication data
@@ -1934,6 +2545,26 @@ func (c *Client) UpsertCustomer(ctx context.Context, tenantId TenantId, params *
 //     dead after 5 wrong tries; a new code for the same destination no sooner than
 //     60 s (429 with `Retry-After`).
 //
+// ## Identity providers (`provider=google`, `apple`, `facebook`, `line`, or a tenant-named OpenID Connect issuer)
+// `{"idToken": …, "nonce"?: …}`: the ID token the platform SDK returned, verified with a key of
+// the issuer's JWKS (never one the token names), for the algorithm that key declares; `iss`,
+// `aud` (the tenant's client IDs, and `azp` with several audiences), `exp` and `iat` with at
+// most 60 s of skew, `sub`, and `nonce` when one is sent or the tenant requires it. Apple
+// sends the shopper's name only on the first sign-in: pass it as `user.name`. Facebook also
+// takes a classic `{"accessToken": …}`, checked with the Graph API, and LINE HS256 tokens
+// signed with the channel secret when the tenant configures one. Refused → 422; the issuer's
+// keys unreachable and none cached → 503.
+//
+// An identity is (tenant, provider, subject). Its first sign-in links it to the account that
+// has its email when the provider says the email is verified (an unverified email never
+// links: a new account is made); later sign-ins find the account by the identity. Claims
+// fill empty profile fields and never overwrite what the shopper entered.
+//
+// ## Custom providers (`type: webhook`)
+// The body is posted as is to the brand's endpoint, signed (see the `customProvider`
+// webhook); its 200 answer names the subject. A 4xx answer → 422; a timeout (5 s), a 5xx or
+// a malformed answer → 503.
+//
 // ## Authentication Flow
 // 1. Client sends provider name and provider-specific authentication data
 // 2. System validates credentials with the specified provider
@@ -1977,6 +2608,26 @@ func (c *Client) AuthenticateCustomerWithBody(ctx context.Context, tenantId Tena
 //     dead after 5 wrong tries; a new code for the same destination no sooner than
 //     60 s (429 with `Retry-After`).
 //
+// ## Identity providers (`provider=google`, `apple`, `facebook`, `line`, or a tenant-named OpenID Connect issuer)
+// `{"idToken": …, "nonce"?: …}`: the ID token the platform SDK returned, verified with a key of
+// the issuer's JWKS (never one the token names), for the algorithm that key declares; `iss`,
+// `aud` (the tenant's client IDs, and `azp` with several audiences), `exp` and `iat` with at
+// most 60 s of skew, `sub`, and `nonce` when one is sent or the tenant requires it. Apple
+// sends the shopper's name only on the first sign-in: pass it as `user.name`. Facebook also
+// takes a classic `{"accessToken": …}`, checked with the Graph API, and LINE HS256 tokens
+// signed with the channel secret when the tenant configures one. Refused → 422; the issuer's
+// keys unreachable and none cached → 503.
+//
+// An identity is (tenant, provider, subject). Its first sign-in links it to the account that
+// has its email when the provider says the email is verified (an unverified email never
+// links: a new account is made); later sign-ins find the account by the identity. Claims
+// fill empty profile fields and never overwrite what the shopper entered.
+//
+// ## Custom providers (`type: webhook`)
+// The body is posted as is to the brand's endpoint, signed (see the `customProvider`
+// webhook); its 200 answer names the subject. A 4xx answer → 422; a timeout (5 s), a 5xx or
+// a malformed answer → 503.
+//
 // ## Authentication Flow
 // 1. Client sends provider name and provider-specific authentication data
 // 2. System validates credentials with the specified provider
@@ -2019,6 +2670,26 @@ func (c *Client) AuthenticateCustomerWithApplicationWildcardPlusJSONBody(ctx con
 //     first verification when none exists. Codes are valid 10 minutes, single use,
 //     dead after 5 wrong tries; a new code for the same destination no sooner than
 //     60 s (429 with `Retry-After`).
+//
+// ## Identity providers (`provider=google`, `apple`, `facebook`, `line`, or a tenant-named OpenID Connect issuer)
+// `{"idToken": …, "nonce"?: …}`: the ID token the platform SDK returned, verified with a key of
+// the issuer's JWKS (never one the token names), for the algorithm that key declares; `iss`,
+// `aud` (the tenant's client IDs, and `azp` with several audiences), `exp` and `iat` with at
+// most 60 s of skew, `sub`, and `nonce` when one is sent or the tenant requires it. Apple
+// sends the shopper's name only on the first sign-in: pass it as `user.name`. Facebook also
+// takes a classic `{"accessToken": …}`, checked with the Graph API, and LINE HS256 tokens
+// signed with the channel secret when the tenant configures one. Refused → 422; the issuer's
+// keys unreachable and none cached → 503.
+//
+// An identity is (tenant, provider, subject). Its first sign-in links it to the account that
+// has its email when the provider says the email is verified (an unverified email never
+// links: a new account is made); later sign-ins find the account by the identity. Claims
+// fill empty profile fields and never overwrite what the shopper entered.
+//
+// ## Custom providers (`type: webhook`)
+// The body is posted as is to the brand's endpoint, signed (see the `customProvider`
+// webhook); its 200 answer names the subject. A 4xx answer → 422; a timeout (5 s), a 5xx or
+// a malformed answer → 503.
 //
 // ## Authentication Flow
 // 1. Client sends provider name and provider-specific authentication data
@@ -2594,6 +3265,26 @@ type ClientWithResponsesInterface interface {
 	//    dead after 5 wrong tries; a new code for the same destination no sooner than
 	//    60 s (429 with `Retry-After`).
 	//
+	// ## Identity providers (`provider=google`, `apple`, `facebook`, `line`, or a tenant-named OpenID Connect issuer)
+	// `{"idToken": …, "nonce"?: …}`: the ID token the platform SDK returned, verified with a key of
+	// the issuer's JWKS (never one the token names), for the algorithm that key declares; `iss`,
+	// `aud` (the tenant's client IDs, and `azp` with several audiences), `exp` and `iat` with at
+	// most 60 s of skew, `sub`, and `nonce` when one is sent or the tenant requires it. Apple
+	// sends the shopper's name only on the first sign-in: pass it as `user.name`. Facebook also
+	// takes a classic `{"accessToken": …}`, checked with the Graph API, and LINE HS256 tokens
+	// signed with the channel secret when the tenant configures one. Refused → 422; the issuer's
+	// keys unreachable and none cached → 503.
+	//
+	// An identity is (tenant, provider, subject). Its first sign-in links it to the account that
+	// has its email when the provider says the email is verified (an unverified email never
+	// links: a new account is made); later sign-ins find the account by the identity. Claims
+	// fill empty profile fields and never overwrite what the shopper entered.
+	//
+	// ## Custom providers (`type: webhook`)
+	// The body is posted as is to the brand's endpoint, signed (see the `customProvider`
+	// webhook); its 200 answer names the subject. A 4xx answer → 422; a timeout (5 s), a 5xx or
+	// a malformed answer → 503.
+	//
 	// ## Authentication Flow
 	// 1. Client sends provider name and provider-specific authentication data
 	// 2. System validates credentials with the specified provider
@@ -2627,6 +3318,26 @@ type ClientWithResponsesInterface interface {
 	//    dead after 5 wrong tries; a new code for the same destination no sooner than
 	//    60 s (429 with `Retry-After`).
 	//
+	// ## Identity providers (`provider=google`, `apple`, `facebook`, `line`, or a tenant-named OpenID Connect issuer)
+	// `{"idToken": …, "nonce"?: …}`: the ID token the platform SDK returned, verified with a key of
+	// the issuer's JWKS (never one the token names), for the algorithm that key declares; `iss`,
+	// `aud` (the tenant's client IDs, and `azp` with several audiences), `exp` and `iat` with at
+	// most 60 s of skew, `sub`, and `nonce` when one is sent or the tenant requires it. Apple
+	// sends the shopper's name only on the first sign-in: pass it as `user.name`. Facebook also
+	// takes a classic `{"accessToken": …}`, checked with the Graph API, and LINE HS256 tokens
+	// signed with the channel secret when the tenant configures one. Refused → 422; the issuer's
+	// keys unreachable and none cached → 503.
+	//
+	// An identity is (tenant, provider, subject). Its first sign-in links it to the account that
+	// has its email when the provider says the email is verified (an unverified email never
+	// links: a new account is made); later sign-ins find the account by the identity. Claims
+	// fill empty profile fields and never overwrite what the shopper entered.
+	//
+	// ## Custom providers (`type: webhook`)
+	// The body is posted as is to the brand's endpoint, signed (see the `customProvider`
+	// webhook); its 200 answer names the subject. A 4xx answer → 422; a timeout (5 s), a 5xx or
+	// a malformed answer → 503.
+	//
 	// ## Authentication Flow
 	// 1. Client sends provider name and provider-specific authentication data
 	// 2. System validates credentials with the specified provider
@@ -2659,6 +3370,26 @@ type ClientWithResponsesInterface interface {
 	//    first verification when none exists. Codes are valid 10 minutes, single use,
 	//    dead after 5 wrong tries; a new code for the same destination no sooner than
 	//    60 s (429 with `Retry-After`).
+	//
+	// ## Identity providers (`provider=google`, `apple`, `facebook`, `line`, or a tenant-named OpenID Connect issuer)
+	// `{"idToken": …, "nonce"?: …}`: the ID token the platform SDK returned, verified with a key of
+	// the issuer's JWKS (never one the token names), for the algorithm that key declares; `iss`,
+	// `aud` (the tenant's client IDs, and `azp` with several audiences), `exp` and `iat` with at
+	// most 60 s of skew, `sub`, and `nonce` when one is sent or the tenant requires it. Apple
+	// sends the shopper's name only on the first sign-in: pass it as `user.name`. Facebook also
+	// takes a classic `{"accessToken": …}`, checked with the Graph API, and LINE HS256 tokens
+	// signed with the channel secret when the tenant configures one. Refused → 422; the issuer's
+	// keys unreachable and none cached → 503.
+	//
+	// An identity is (tenant, provider, subject). Its first sign-in links it to the account that
+	// has its email when the provider says the email is verified (an unverified email never
+	// links: a new account is made); later sign-ins find the account by the identity. Claims
+	// fill empty profile fields and never overwrite what the shopper entered.
+	//
+	// ## Custom providers (`type: webhook`)
+	// The body is posted as is to the brand's endpoint, signed (see the `customProvider`
+	// webhook); its 200 answer names the subject. A 4xx answer → 422; a timeout (5 s), a 5xx or
+	// a malformed answer → 503.
 	//
 	// ## Authentication Flow
 	// 1. Client sends provider name and provider-specific authentication data
@@ -3449,6 +4180,26 @@ func (c *ClientWithResponses) UpsertCustomerWithResponse(ctx context.Context, te
 //     dead after 5 wrong tries; a new code for the same destination no sooner than
 //     60 s (429 with `Retry-After`).
 //
+// ## Identity providers (`provider=google`, `apple`, `facebook`, `line`, or a tenant-named OpenID Connect issuer)
+// `{"idToken": …, "nonce"?: …}`: the ID token the platform SDK returned, verified with a key of
+// the issuer's JWKS (never one the token names), for the algorithm that key declares; `iss`,
+// `aud` (the tenant's client IDs, and `azp` with several audiences), `exp` and `iat` with at
+// most 60 s of skew, `sub`, and `nonce` when one is sent or the tenant requires it. Apple
+// sends the shopper's name only on the first sign-in: pass it as `user.name`. Facebook also
+// takes a classic `{"accessToken": …}`, checked with the Graph API, and LINE HS256 tokens
+// signed with the channel secret when the tenant configures one. Refused → 422; the issuer's
+// keys unreachable and none cached → 503.
+//
+// An identity is (tenant, provider, subject). Its first sign-in links it to the account that
+// has its email when the provider says the email is verified (an unverified email never
+// links: a new account is made); later sign-ins find the account by the identity. Claims
+// fill empty profile fields and never overwrite what the shopper entered.
+//
+// ## Custom providers (`type: webhook`)
+// The body is posted as is to the brand's endpoint, signed (see the `customProvider`
+// webhook); its 200 answer names the subject. A 4xx answer → 422; a timeout (5 s), a 5xx or
+// a malformed answer → 503.
+//
 // ## Authentication Flow
 // 1. Client sends provider name and provider-specific authentication data
 // 2. System validates credentials with the specified provider
@@ -3488,6 +4239,26 @@ func (c *ClientWithResponses) AuthenticateCustomerWithBodyWithResponse(ctx conte
 //     dead after 5 wrong tries; a new code for the same destination no sooner than
 //     60 s (429 with `Retry-After`).
 //
+// ## Identity providers (`provider=google`, `apple`, `facebook`, `line`, or a tenant-named OpenID Connect issuer)
+// `{"idToken": …, "nonce"?: …}`: the ID token the platform SDK returned, verified with a key of
+// the issuer's JWKS (never one the token names), for the algorithm that key declares; `iss`,
+// `aud` (the tenant's client IDs, and `azp` with several audiences), `exp` and `iat` with at
+// most 60 s of skew, `sub`, and `nonce` when one is sent or the tenant requires it. Apple
+// sends the shopper's name only on the first sign-in: pass it as `user.name`. Facebook also
+// takes a classic `{"accessToken": …}`, checked with the Graph API, and LINE HS256 tokens
+// signed with the channel secret when the tenant configures one. Refused → 422; the issuer's
+// keys unreachable and none cached → 503.
+//
+// An identity is (tenant, provider, subject). Its first sign-in links it to the account that
+// has its email when the provider says the email is verified (an unverified email never
+// links: a new account is made); later sign-ins find the account by the identity. Claims
+// fill empty profile fields and never overwrite what the shopper entered.
+//
+// ## Custom providers (`type: webhook`)
+// The body is posted as is to the brand's endpoint, signed (see the `customProvider`
+// webhook); its 200 answer names the subject. A 4xx answer → 422; a timeout (5 s), a 5xx or
+// a malformed answer → 503.
+//
 // ## Authentication Flow
 // 1. Client sends provider name and provider-specific authentication data
 // 2. System validates credentials with the specified provider
@@ -3526,6 +4297,26 @@ func (c *ClientWithResponses) AuthenticateCustomerWithApplicationWildcardPlusJSO
 //     first verification when none exists. Codes are valid 10 minutes, single use,
 //     dead after 5 wrong tries; a new code for the same destination no sooner than
 //     60 s (429 with `Retry-After`).
+//
+// ## Identity providers (`provider=google`, `apple`, `facebook`, `line`, or a tenant-named OpenID Connect issuer)
+// `{"idToken": …, "nonce"?: …}`: the ID token the platform SDK returned, verified with a key of
+// the issuer's JWKS (never one the token names), for the algorithm that key declares; `iss`,
+// `aud` (the tenant's client IDs, and `azp` with several audiences), `exp` and `iat` with at
+// most 60 s of skew, `sub`, and `nonce` when one is sent or the tenant requires it. Apple
+// sends the shopper's name only on the first sign-in: pass it as `user.name`. Facebook also
+// takes a classic `{"accessToken": …}`, checked with the Graph API, and LINE HS256 tokens
+// signed with the channel secret when the tenant configures one. Refused → 422; the issuer's
+// keys unreachable and none cached → 503.
+//
+// An identity is (tenant, provider, subject). Its first sign-in links it to the account that
+// has its email when the provider says the email is verified (an unverified email never
+// links: a new account is made); later sign-ins find the account by the identity. Claims
+// fill empty profile fields and never overwrite what the shopper entered.
+//
+// ## Custom providers (`type: webhook`)
+// The body is posted as is to the brand's endpoint, signed (see the `customProvider`
+// webhook); its 200 answer names the subject. A 4xx answer → 422; a timeout (5 s), a 5xx or
+// a malformed answer → 503.
 //
 // ## Authentication Flow
 // 1. Client sends provider name and provider-specific authentication data
@@ -4137,4 +4928,233 @@ func ParseGetReadinessResponse(rsp *http.Response) (*GetReadinessResponse, error
 	}
 
 	return response, nil
+}
+
+// WebhookInitiator sends OpenAPI 3.1 webhook requests to target URLs.
+// Modeled on the generated Client, but with no stored Server -- the full
+// target URL is provided per-call by the caller (typically discovered
+// from a subscription registration).
+type WebhookInitiator struct {
+	// Doer for performing requests, typically a *http.Client with any
+	// customized settings, such as certificate chains.
+	Client HttpRequestDoer
+
+	// A list of callbacks for modifying requests which are generated before sending over
+	// the network.
+	RequestEditors []RequestEditorFn
+}
+
+// WebhookInitiatorOption allows setting custom parameters during construction.
+type WebhookInitiatorOption func(*WebhookInitiator) error
+
+// NewWebhookInitiator creates a new WebhookInitiator with reasonable defaults.
+func NewWebhookInitiator(opts ...WebhookInitiatorOption) (*WebhookInitiator, error) {
+	initiator := WebhookInitiator{}
+	for _, o := range opts {
+		if err := o(&initiator); err != nil {
+			return nil, err
+		}
+	}
+	if initiator.Client == nil {
+		initiator.Client = &http.Client{}
+	}
+	return &initiator, nil
+}
+
+// WithWebhookHTTPClient allows overriding the default Doer, which is
+// automatically created using http.Client. This is useful for tests.
+func WithWebhookHTTPClient(doer HttpRequestDoer) WebhookInitiatorOption {
+	return func(p *WebhookInitiator) error {
+		p.Client = doer
+		return nil
+	}
+}
+
+// WithWebhookRequestEditorFn allows setting up a callback function, which
+// will be called right before sending the webhook request. This can be
+// used to mutate the request, e.g. to add signature headers.
+func WithWebhookRequestEditorFn(fn RequestEditorFn) WebhookInitiatorOption {
+	return func(p *WebhookInitiator) error {
+		p.RequestEditors = append(p.RequestEditors, fn)
+		return nil
+	}
+}
+
+func (p *WebhookInitiator) applyWebhookEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
+	for _, r := range p.RequestEditors {
+		if err := r(ctx, req); err != nil {
+			return err
+		}
+	}
+	for _, r := range additionalEditors {
+		if err := r(ctx, req); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WebhookInitiatorInterface is the interface specification for the webhook initiator.
+type WebhookInitiatorInterface interface {
+	// CustomProviderAuthenticateWithBody fires the customProvider webhook with any body
+	CustomProviderAuthenticateWithBody(ctx context.Context, targetURL string, params *CustomProviderAuthenticateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	CustomProviderAuthenticate(ctx context.Context, targetURL string, params *CustomProviderAuthenticateParams, body CustomProviderAuthenticateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SmsGatewayMessageWithBody fires the smsGateway webhook with any body
+	SmsGatewayMessageWithBody(ctx context.Context, targetURL string, params *SmsGatewayMessageParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	SmsGatewayMessage(ctx context.Context, targetURL string, params *SmsGatewayMessageParams, body SmsGatewayMessageJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+}
+
+func (p *WebhookInitiator) CustomProviderAuthenticateWithBody(ctx context.Context, targetURL string, params *CustomProviderAuthenticateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCustomProviderAuthenticateWebhookRequestWithBody(targetURL, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := p.applyWebhookEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return p.Client.Do(req)
+}
+
+func (p *WebhookInitiator) CustomProviderAuthenticate(ctx context.Context, targetURL string, params *CustomProviderAuthenticateParams, body CustomProviderAuthenticateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCustomProviderAuthenticateWebhookRequest(targetURL, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := p.applyWebhookEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return p.Client.Do(req)
+}
+
+func (p *WebhookInitiator) SmsGatewayMessageWithBody(ctx context.Context, targetURL string, params *SmsGatewayMessageParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSmsGatewayMessageWebhookRequestWithBody(targetURL, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := p.applyWebhookEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return p.Client.Do(req)
+}
+
+func (p *WebhookInitiator) SmsGatewayMessage(ctx context.Context, targetURL string, params *SmsGatewayMessageParams, body SmsGatewayMessageJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSmsGatewayMessageWebhookRequest(targetURL, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := p.applyWebhookEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return p.Client.Do(req)
+}
+
+// NewCustomProviderAuthenticateWebhookRequest builds a application/json POST request for the customProvider webhook
+func NewCustomProviderAuthenticateWebhookRequest(targetURL string, params *CustomProviderAuthenticateParams, body CustomProviderAuthenticateJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCustomProviderAuthenticateWebhookRequestWithBody(targetURL, params, "application/json", bodyReader)
+}
+
+// NewCustomProviderAuthenticateWebhookRequestWithBody builds a POST request for the customProvider webhook with any body
+func NewCustomProviderAuthenticateWebhookRequestWithBody(targetURL string, params *CustomProviderAuthenticateParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+	_ = err
+
+	reqURL, err := url.Parse(targetURL)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, reqURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		var headerParam0 string
+
+		headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Customerd-Signature", params.XCustomerdSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("X-Customerd-Signature", headerParam0)
+
+		var headerParam1 string
+
+		headerParam1, err = runtime.StyleParamWithOptions("simple", false, "X-Customerd-Tenant", params.XCustomerdTenant, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("X-Customerd-Tenant", headerParam1)
+
+		var headerParam2 string
+
+		headerParam2, err = runtime.StyleParamWithOptions("simple", false, "X-Customerd-Provider", params.XCustomerdProvider, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("X-Customerd-Provider", headerParam2)
+
+	}
+	return req, nil
+}
+
+// NewSmsGatewayMessageWebhookRequest builds a application/json POST request for the smsGateway webhook
+func NewSmsGatewayMessageWebhookRequest(targetURL string, params *SmsGatewayMessageParams, body SmsGatewayMessageJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSmsGatewayMessageWebhookRequestWithBody(targetURL, params, "application/json", bodyReader)
+}
+
+// NewSmsGatewayMessageWebhookRequestWithBody builds a POST request for the smsGateway webhook with any body
+func NewSmsGatewayMessageWebhookRequestWithBody(targetURL string, params *SmsGatewayMessageParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+	_ = err
+
+	reqURL, err := url.Parse(targetURL)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, reqURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		var headerParam0 string
+
+		headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Customerd-Signature", params.XCustomerdSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("X-Customerd-Signature", headerParam0)
+
+	}
+	return req, nil
 }

@@ -85,6 +85,11 @@ func (p *provider) start(ctx context.Context, t *account.Tenant, ch sender.Chann
 	if snd == nil {
 		return providers.Outcome{}, fmt.Errorf("%w: this tenant does not send codes by %s", providers.ErrBadRequest, ch)
 	}
+	if sc, ok := snd.(sender.Screener); ok {
+		if err := sc.Allows(to); err != nil {
+			return providers.Outcome{}, fieldError("phoneNumber", err)
+		}
+	}
 	issued, err := p.challenges.Issue(ctx, t.OTP, challenge.Target{Tenant: t.ID, Channel: ch, To: to, Language: t.DefaultLanguage}, snd, false)
 	if err != nil {
 		return providers.Outcome{}, err

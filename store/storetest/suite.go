@@ -367,6 +367,12 @@ func identities(t *testing.T, s store.Store) {
 	if _, err := s.Identity(ctx, "other", "google", "123"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("other tenant identity: %v", err)
 	}
+	if err := s.UnlinkIdentity(ctx, "acme", "google", "123"); err != nil {
+		t.Fatalf("unlink: %v", err)
+	}
+	if _, err := s.Identity(ctx, "acme", "google", "123"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("identity after unlink: %v", err)
+	}
 }
 
 func txRollback(t *testing.T, s store.Store) {

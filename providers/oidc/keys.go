@@ -1,0 +1,297 @@
+package oidc
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwk"
+)
+
+// MinRefresh is how often at most an issuer's keys are fetched again because
+// a token names a kid the cache does not have.
+const MinRefresh = time.Minute
+
+// maxJWKS bounds a JWKS document.
+const maxJWKS = 1 << 20
+
+var (
+	// errNoKey: the issuer has keys, but none that fits the token.
+	errNoKey = errors.New("no key of the issuer fits the token")
+	// errNoKeys: the issuer's keys could not be had at all.
+	errNoKeys = errors.New("the issuer's keys cannot be fetched")
+)
+
+// Keys is the JWKS cache: one entry per JWKS URL, shared by every tenant and
+// provider that trusts the issuer. Keys are fetched on first use, fetched
+// again when a token names an unknown kid (at most once per MinRefresh per
+// URL), and kept when a refresh fails.
+type Keys struct {
+	client *http.Client
+	now    func() time.Time
+	log    *slog.Logger
+
+	mu    sync.Mutex
+	byURL map[string]*keySet
+}
+
+// key is one verification key with the algorithm it is for.
+type key struct {
+	kid string
+	alg jwa.SignatureAlgorithm
+	raw any // *rsa.PublicKey, *ecdsa.PublicKey, ed25519.PublicKey
+}
+
+type keySet struct {
+	fetching sync.Mutex // one fetch per URL at a time; lookups do not wait for it
+
+	mu        sync.Mutex // guards the fields below
+	keys      []key
+	fetched   time.Time // last successful fetch; zero: never
+	lastFetch time.Time // last attempt, successful or not
+}
+
+// NewKeys returns an empty cache fetching with client (a 5 s client when nil).
+func NewKeys(client *http.Client, log *slog.Logger, now func() time.Time) *Keys {
+	if client == nil {
+		client = &http.Client{Timeout: 5 * time.Second}
+	}
+	if now == nil {
+		now = time.Now
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Keys{client: client, now: now, log: log, byURL: map[string]*keySet{}}
+}
+
+func (k *Keys) set(url string) *keySet {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	s, ok := k.byURL[url]
+	if !ok {
+		s = &keySet{}
+		k.byURL[url] = s
+	}
+	return s
+}
+
+// find returns the key of url for kid ("" when the token names none: only a
+// set of one key can answer then). The set is fetched on first use, and again
+// when kid is unknown or the set is older than MaxAge, at most once per
+// MinRefresh; a failed refresh keeps the cached keys. errNoKeys when there
+// are no keys at all.
+func (k *Keys) find(ctx context.Context, url, kid string) (key, error) {
+	s := k.set(url)
+	found, ok, fetch := s.lookup(kid, k.now())
+	if !fetch {
+		return s.answer(found, ok)
+	}
+	s.fetching.Lock()
+	defer s.fetching.Unlock()
+	// Another request may have fetched while this one waited.
+	if found, ok, fetch = s.lookup(kid, k.now()); !fetch {
+		return s.answer(found, ok)
+	}
+	if s.failedJustNow(k.now()) {
+		return key{}, errNoKeys
+	}
+	err := k.fetch(ctx, url, s)
+	found, ok, _ = s.lookup(kid, k.now())
+	switch {
+	case ok:
+		return found, nil
+	case err != nil && s.empty():
+		return key{}, fmt.Errorf("%w: %w", errNoKeys, err)
+	case err != nil:
+		k.log.WarnContext(ctx, "jwks refresh failed; serving cached keys", "jwks", url, "error", err.Error())
+	}
+	return key{}, errNoKey
+}
+
+// MaxAge is how long fetched keys are used before they are fetched again, so
+// that a key the issuer withdrew stops verifying.
+const MaxAge = 24 * time.Hour
+
+// lookup finds kid and says whether a fetch is due: when the keys were
+// never fetched (the caller waits for the fetch in flight, or makes one), or
+// when kid is unknown or the keys are older than MaxAge (at most once per
+// MinRefresh).
+func (s *keySet) lookup(kid string, now time.Time) (found key, ok, fetch bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	found, ok = s.pick(kid)
+	switch {
+	case s.fetched.IsZero():
+		fetch = true
+	case ok && now.Sub(s.fetched) <= MaxAge:
+		fetch = false
+	default:
+		fetch = now.Sub(s.lastFetch) >= MinRefresh
+	}
+	return found, ok, fetch
+}
+
+// failedJustNow reports whether the keys were never fetched and the last
+// attempt, less than a second ago, failed: no point hammering a down issuer.
+func (s *keySet) failedJustNow(now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fetched.IsZero() && !s.lastFetch.IsZero() && now.Sub(s.lastFetch) < time.Second
+}
+
+// answer is the result of a lookup that fetches nothing.
+func (s *keySet) answer(found key, ok bool) (key, error) {
+	switch {
+	case ok:
+		return found, nil
+	case s.empty():
+		return key{}, errNoKeys
+	}
+	return key{}, errNoKey
+}
+
+func (s *keySet) empty() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.keys) == 0
+}
+
+func (s *keySet) pick(kid string) (key, bool) {
+	if kid == "" {
+		if len(s.keys) == 1 {
+			return s.keys[0], true
+		}
+		return key{}, false
+	}
+	for _, k := range s.keys {
+		if k.kid == kid {
+			return k, true
+		}
+	}
+	return key{}, false
+}
+
+// fetch replaces s's keys with url's; on failure the old ones stay.
+func (k *Keys) fetch(ctx context.Context, url string, s *keySet) error {
+	s.mu.Lock()
+	s.lastFetch = k.now()
+	s.mu.Unlock()
+	keys, err := k.get(ctx, url)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.keys, s.fetched = keys, k.now()
+	s.mu.Unlock()
+	return nil
+}
+
+func (k *Keys) get(ctx context.Context, url string) ([]key, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	res, err := k.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("jwks %s: status %d", url, res.StatusCode)
+	}
+	raw, err := io.ReadAll(io.LimitReader(res.Body, maxJWKS))
+	if err != nil {
+		return nil, err
+	}
+	keys, err := parseJWKS(raw)
+	if err != nil {
+		return nil, fmt.Errorf("jwks %s: %w", url, err)
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("jwks %s: no signature key", url)
+	}
+	return keys, nil
+}
+
+// parseJWKS keeps the signature keys of a JWKS with the algorithm each is
+// for: the one it declares, or the one its type and curve imply.
+func parseJWKS(raw []byte) ([]key, error) {
+	var doc struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return nil, err
+	}
+	if doc.Keys == nil {
+		return nil, errors.New("no keys member")
+	}
+	var out []key
+	for _, one := range doc.Keys {
+		jk, err := jwk.ParseKey(one)
+		if err != nil {
+			continue // a key type we do not know; the others still serve
+		}
+		if use := jk.KeyUsage(); use != "" && use != "sig" {
+			continue
+		}
+		var pub any
+		if err := jk.Raw(&pub); err != nil {
+			continue
+		}
+		alg, ok := algorithmFor(jk.Algorithm().String(), pub)
+		if !ok {
+			continue
+		}
+		out = append(out, key{kid: jk.KeyID(), alg: alg, raw: pub})
+	}
+	return out, nil
+}
+
+// algorithmFor returns the algorithm a key is for: its declared alg when that
+// fits the key, otherwise the one its type implies.
+func algorithmFor(declared string, pub any) (jwa.SignatureAlgorithm, bool) {
+	var implied []jwa.SignatureAlgorithm
+	switch p := pub.(type) {
+	case *rsa.PublicKey:
+		if p.N.BitLen() < 2048 {
+			return "", false
+		}
+		implied = []jwa.SignatureAlgorithm{jwa.RS256, jwa.RS384, jwa.RS512, jwa.PS256, jwa.PS384, jwa.PS512}
+	case *ecdsa.PublicKey:
+		switch p.Curve {
+		case elliptic.P256():
+			implied = []jwa.SignatureAlgorithm{jwa.ES256}
+		case elliptic.P384():
+			implied = []jwa.SignatureAlgorithm{jwa.ES384}
+		case elliptic.P521():
+			implied = []jwa.SignatureAlgorithm{jwa.ES512}
+		}
+	case ed25519.PublicKey:
+		implied = []jwa.SignatureAlgorithm{jwa.EdDSA}
+	}
+	if len(implied) == 0 {
+		return "", false
+	}
+	if declared == "" {
+		return implied[0], true
+	}
+	for _, a := range implied {
+		if a.String() == declared {
+			return a, true
+		}
+	}
+	return "", false
+}

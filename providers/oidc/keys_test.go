@@ -1,0 +1,170 @@
+package oidc
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/customerd/customerd/account"
+	"github.com/customerd/customerd/providers"
+	"github.com/customerd/customerd/providers/oidc/oidctest"
+)
+
+// clock is a settable now for the cache's refresh interval.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func open(t *testing.T, f *Family, iss *oidctest.Issuer) *provider {
+	t.Helper()
+	p, err := f.open(TypeGeneric, "corp", Config{ClientIDs: []string{"app"}, Issuer: iss.URL(), JWKSURL: iss.JWKSURL()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func signIn(p *provider, tok string) error {
+	_, err := p.Authenticate(context.Background(), &account.Tenant{ID: "t"}, []byte(`{"idToken":"`+tok+`"}`))
+	return err
+}
+
+func TestKeyCache(t *testing.T) {
+	t.Run("an unknown kid refreshes at most once a minute per issuer", func(t *testing.T) {
+		iss := oidctest.New(t)
+		clk := &clock{t: time.Now()}
+		f := New(nil, nil, clk.now)
+		f.keys.now = clk.now
+		p := open(t, f, iss)
+		if err := signIn(p, iss.Key("RS256").Sign(iss.Claims("app", "u1"))); err != nil {
+			t.Fatalf("first sign-in: %v", err)
+		}
+		stranger := oidctest.NewKey(t, "RS256", "unknown")
+		for range 3 {
+			if err := signIn(p, stranger.Sign(iss.Claims("app", "u1"))); !errors.Is(err, providers.ErrRejected) {
+				t.Fatalf("unknown kid: %v", err)
+			}
+		}
+		if n := iss.Fetches.Load(); n != 1 {
+			t.Fatalf("%d fetches within a minute, want 1", n)
+		}
+		clk.add(MinRefresh)
+		if err := signIn(p, stranger.Sign(iss.Claims("app", "u1"))); !errors.Is(err, providers.ErrRejected) {
+			t.Fatalf("unknown kid after refresh: %v", err)
+		}
+		if n := iss.Fetches.Load(); n != 2 {
+			t.Fatalf("%d fetches after a minute, want 2", n)
+		}
+	})
+
+	t.Run("keys rotated at the issuer are picked up", func(t *testing.T) {
+		iss := oidctest.New(t)
+		clk := &clock{t: time.Now()}
+		f := New(nil, nil, clk.now)
+		f.keys.now = clk.now
+		p := open(t, f, iss)
+		if err := signIn(p, iss.Key("ES256").Sign(iss.Claims("app", "u1"))); err != nil {
+			t.Fatal(err)
+		}
+		next := oidctest.NewKey(t, "RS256", "rsa-2")
+		iss.Publish(next)
+		clk.add(MinRefresh)
+		if err := signIn(p, next.Sign(iss.Claims("app", "u1"))); err != nil {
+			t.Fatalf("rotated key: %v", err)
+		}
+	})
+
+	t.Run("an issuer down after a first fetch still verifies from the cache", func(t *testing.T) {
+		iss := oidctest.New(t)
+		clk := &clock{t: time.Now()}
+		f := New(nil, nil, clk.now)
+		f.keys.now = clk.now
+		p := open(t, f, iss)
+		if err := signIn(p, iss.Key("EdDSA").Sign(iss.Claims("app", "u1"))); err != nil {
+			t.Fatal(err)
+		}
+		iss.SetDown(true)
+		clk.add(2 * MinRefresh)
+		// An unknown kid tries a refresh, which fails: the cached keys still serve.
+		_ = signIn(p, oidctest.NewKey(t, "RS256", "unknown").Sign(iss.Claims("app", "u1")))
+		if err := signIn(p, iss.Key("RS256").Sign(iss.Claims("app", "u2"))); err != nil {
+			t.Fatalf("cached key while the issuer is down: %v", err)
+		}
+	})
+
+	t.Run("no key at all is unavailable", func(t *testing.T) {
+		iss := oidctest.New(t)
+		iss.SetDown(true)
+		p := open(t, New(nil, nil, nil), iss)
+		if err := signIn(p, iss.Key("RS256").Sign(iss.Claims("app", "u1"))); !errors.Is(err, providers.ErrUnavailable) {
+			t.Fatalf("no keys: %v", err)
+		}
+	})
+
+	t.Run("keys older than MaxAge are fetched again and a withdrawn key stops verifying", func(t *testing.T) {
+		iss := oidctest.New(t)
+		clk := &clock{t: time.Now()}
+		p := open(t, New(nil, nil, clk.now), iss)
+		old := iss.Key("RS256")
+		if err := signIn(p, old.Sign(iss.Claims("app", "u1"))); err != nil {
+			t.Fatal(err)
+		}
+		iss.Publish(iss.Key("ES256"))
+		clk.add(MaxAge + time.Second)
+		if err := signIn(p, resign(iss, old, clk.now())); !errors.Is(err, providers.ErrRejected) {
+			t.Fatalf("withdrawn key: %v", err)
+		}
+		if n := iss.Fetches.Load(); n != 2 {
+			t.Fatalf("%d fetches, want 2", n)
+		}
+		if err := signIn(p, resign(iss, iss.Key("ES256"), clk.now())); err != nil {
+			t.Fatalf("the key still published: %v", err)
+		}
+	})
+
+	t.Run("an issuer down with nothing cached stays unavailable", func(t *testing.T) {
+		iss := oidctest.New(t)
+		iss.SetDown(true)
+		clk := &clock{t: time.Now()}
+		p := open(t, New(nil, nil, clk.now), iss)
+		for range 3 {
+			if err := signIn(p, iss.Key("RS256").Sign(iss.Claims("app", "u1"))); !errors.Is(err, providers.ErrUnavailable) {
+				t.Fatalf("no keys: %v", err)
+			}
+		}
+		iss.SetDown(false)
+		clk.add(time.Second)
+		if err := signIn(p, iss.Key("RS256").Sign(iss.Claims("app", "u1"))); err != nil {
+			t.Fatalf("issuer back: %v", err)
+		}
+	})
+
+	t.Run("tenants that trust one issuer share its keys", func(t *testing.T) {
+		iss := oidctest.New(t)
+		f := New(nil, nil, nil)
+		a, b := open(t, f, iss), open(t, f, iss)
+		for _, p := range []*provider{a, b, a, b} {
+			if err := signIn(p, iss.Key("RS256").Sign(iss.Claims("app", "u1"))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := iss.Fetches.Load(); n != 1 {
+			t.Fatalf("%d fetches for two tenants, want 1", n)
+		}
+	})
+}
+
+// resign signs fresh claims as of now (the clock moved past the default expiry).
+func resign(iss *oidctest.Issuer, k *oidctest.Key, now time.Time) string {
+	return k.Sign(map[string]any{"iss": iss.URL(), "aud": "app", "sub": "u1", "iat": now.Unix(), "exp": now.Unix() + 600})
+}

@@ -1,0 +1,582 @@
+// Package oidc is the OpenID Connect ID-token provider: the google, apple,
+// facebook and line presets and the generic oidc type for any issuer a tenant
+// names. A token is verified with a key of the issuer's JWKS only, for the
+// algorithm that key is for, and its claims against the tenant's client IDs.
+// Facebook's classic access tokens are checked with the Graph API, and LINE's
+// HS256 tokens with the channel secret, when the tenant configures them.
+package oidc
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jws"
+
+	"github.com/customerd/customerd/account"
+	"github.com/customerd/customerd/providers"
+)
+
+// Skew is the clock difference tolerated on exp, nbf and iat.
+const Skew = 60 * time.Second
+
+// maxToken bounds an ID token.
+const maxToken = 16 << 10
+
+// The provider types of this package.
+const (
+	TypeGoogle   = "google"
+	TypeApple    = "apple"
+	TypeFacebook = "facebook"
+	TypeLINE     = "line"
+	TypeGeneric  = "oidc"
+)
+
+// Types lists the provider types this package opens.
+func Types() []string {
+	return []string{TypeApple, TypeFacebook, TypeGoogle, TypeLINE, TypeGeneric}
+}
+
+// preset is what a well-known issuer's type fills in.
+type preset struct {
+	issuers []string
+	jwksURL string
+}
+
+var presets = map[string]preset{
+	TypeGoogle: {issuers: []string{"https://accounts.google.com", "accounts.google.com"}, jwksURL: "https://www.googleapis.com/oauth2/v3/certs"},
+	TypeApple:  {issuers: []string{"https://appleid.apple.com"}, jwksURL: "https://appleid.apple.com/auth/keys"},
+	// Limited Login: the keys moved to limited.facebook.com; both issuers are in use.
+	TypeFacebook: {issuers: []string{"https://www.facebook.com", "https://limited.facebook.com"}, jwksURL: "https://limited.facebook.com/.well-known/oauth/openid/jwks/"},
+	TypeLINE:     {issuers: []string{"https://access.line.me"}, jwksURL: "https://api.line.me/oauth2/v2.1/certs"},
+}
+
+// DefaultGraphURL is the Graph API that checks Facebook access tokens.
+const DefaultGraphURL = "https://graph.facebook.com/v21.0"
+
+// Config is the settings of one OpenID Connect provider of a tenant.
+type Config struct {
+	// ClientIDs are the accepted audiences: one per platform (web, iOS, Android). Required.
+	ClientIDs []string `json:"clientIds"`
+	// Issuer is the iss the tokens must carry; the preset's by default, required for oidc.
+	Issuer string `json:"issuer"`
+	// JWKSURL is where the issuer's keys are; the preset's by default, discovered
+	// from Issuer/.well-known/openid-configuration for oidc when empty.
+	JWKSURL string `json:"jwksUrl"`
+	// RequireNonce refuses tokens sent without a nonce.
+	RequireNonce bool `json:"requireNonce"`
+	// TrustEmail treats the token's email as verified even without
+	// email_verified: only for issuers that release verified addresses only.
+	TrustEmail bool `json:"trustEmail"`
+	// ChannelSecret (line) also accepts HS256 tokens signed with it.
+	ChannelSecret string `json:"channelSecret"`
+	// AppSecret (facebook) also accepts classic access tokens, checked with
+	// the Graph API as the app clientIds[0].
+	AppSecret string `json:"appSecret"`
+	// GraphURL (facebook) is the Graph API base URL.
+	GraphURL string `json:"graphURL"`
+}
+
+// Family opens the providers of this package; its JWKS cache is shared by
+// every provider it opens, so by every tenant that trusts the same issuer.
+type Family struct {
+	keys   *Keys
+	client *http.Client
+	now    func() time.Time
+}
+
+// New returns a Family over keys, calling issuers and the Graph API with
+// client (a 5 s client when nil).
+func New(keys *Keys, client *http.Client, now func() time.Time) *Family {
+	if client == nil {
+		client = &http.Client{Timeout: 5 * time.Second}
+	}
+	if now == nil {
+		now = time.Now
+	}
+	if keys == nil {
+		keys = NewKeys(client, nil, now)
+	}
+	return &Family{keys: keys, client: client, now: now}
+}
+
+// Register adds every type of the family to r.
+func (f *Family) Register(r *providers.Registry) {
+	for _, typ := range Types() {
+		r.Register(typ, f.Factory(typ))
+	}
+}
+
+// Factory opens providers of type typ.
+func (f *Family) Factory(typ string) providers.Factory {
+	return func(name string, settings map[string]any, deps providers.Deps) (providers.Provider, error) {
+		var c Config
+		if err := providers.DecodeSettings(settings, &c); err != nil {
+			return nil, err
+		}
+		return f.open(typ, name, c, deps.Logger)
+	}
+}
+
+func (f *Family) open(typ, name string, c Config, log *slog.Logger) (*provider, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	p := &provider{name: name, typ: typ, cfg: c, keys: f.keys, client: f.client, now: f.now, log: log}
+	if len(c.ClientIDs) == 0 {
+		return nil, errors.New("clientIds: required, one per platform")
+	}
+	for i, id := range c.ClientIDs {
+		if strings.TrimSpace(id) == "" {
+			return nil, fmt.Errorf("clientIds[%d]: empty", i)
+		}
+	}
+	pre, isPreset := presets[typ]
+	switch {
+	case c.Issuer != "":
+		p.issuers = []string{c.Issuer}
+	case isPreset:
+		p.issuers = pre.issuers
+	default:
+		return nil, errors.New("issuer: required for type oidc")
+	}
+	p.jwksURL = c.JWKSURL
+	if p.jwksURL == "" && isPreset {
+		p.jwksURL = pre.jwksURL
+	}
+	if p.jwksURL != "" {
+		if err := checkURL(p.jwksURL); err != nil {
+			return nil, fmt.Errorf("jwksUrl: %w", err)
+		}
+	} else if err := checkURL(p.issuers[0]); err != nil {
+		return nil, fmt.Errorf("issuer: %w (it is where the keys are discovered)", err)
+	}
+	if c.ChannelSecret != "" && typ != TypeLINE {
+		return nil, errors.New("channelSecret: only for type line")
+	}
+	if (c.AppSecret != "" || c.GraphURL != "") && typ != TypeFacebook {
+		return nil, errors.New("appSecret: only for type facebook")
+	}
+	if c.GraphURL != "" && c.AppSecret == "" {
+		return nil, errors.New("appSecret: required with graphURL")
+	}
+	p.graphURL = strings.TrimSuffix(c.GraphURL, "/")
+	if p.graphURL == "" {
+		p.graphURL = DefaultGraphURL
+	}
+	if err := checkURL(p.graphURL); err != nil {
+		return nil, fmt.Errorf("graphURL: %w", err)
+	}
+	return p, nil
+}
+
+// checkURL accepts https URLs, and http ones on a loopback host (local issuers in tests).
+func checkURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("%q is not a URL", raw)
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		host := u.Hostname()
+		if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%q is not an https URL", raw)
+}
+
+type provider struct {
+	name, typ string
+	cfg       Config
+	issuers   []string
+	jwksURL   string // "" until discovered (oidc)
+	graphURL  string
+	keys      *Keys
+	client    *http.Client
+	now       func() time.Time
+	log       *slog.Logger
+
+	discoverMu sync.Mutex
+}
+
+var _ providers.Provider = (*provider)(nil)
+
+type request struct {
+	IDToken     *string `json:"idToken"`
+	Nonce       *string `json:"nonce"`
+	AccessToken *string `json:"accessToken"`
+	User        *struct {
+		Name *struct {
+			FirstName string `json:"firstName"`
+			LastName  string `json:"lastName"`
+		} `json:"name"`
+	} `json:"user"`
+}
+
+func (p *provider) Authenticate(ctx context.Context, _ *account.Tenant, body []byte) (providers.Outcome, error) {
+	var r request
+	if err := json.Unmarshal(body, &r); err != nil {
+		return providers.Outcome{}, fmt.Errorf("%w: %s wants {\"idToken\", \"nonce\"?}: %s", providers.ErrBadRequest, p.name, typeError(err))
+	}
+	var (
+		id  *account.Identity
+		err error
+	)
+	switch {
+	case r.IDToken != nil && r.AccessToken == nil:
+		nonce := ""
+		if r.Nonce != nil {
+			nonce = *r.Nonce
+		}
+		id, err = p.verifyIDToken(ctx, *r.IDToken, nonce)
+	case r.AccessToken != nil && r.IDToken == nil && p.typ == TypeFacebook && p.cfg.AppSecret != "":
+		id, err = p.verifyAccessToken(ctx, *r.AccessToken)
+	case r.AccessToken != nil && r.IDToken == nil:
+		return providers.Outcome{}, fmt.Errorf("%w: %s does not take access tokens, send {\"idToken\"}", providers.ErrBadRequest, p.name)
+	default:
+		return providers.Outcome{}, fmt.Errorf("%w: %s wants {\"idToken\", \"nonce\"?}", providers.ErrBadRequest, p.name)
+	}
+	if err != nil {
+		return providers.Outcome{}, err
+	}
+	// Apple sends the name only on the first sign-in, next to the token.
+	if r.User != nil && r.User.Name != nil && p.typ == TypeApple {
+		id.FirstName = clean(r.User.Name.FirstName, id.FirstName)
+		id.LastName = clean(r.User.Name.LastName, id.LastName)
+	}
+	return providers.Outcome{Identity: id}, nil
+}
+
+func typeError(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		return te.Field + " has the wrong type"
+	}
+	return "the body is not a JSON object"
+}
+
+func clean(s, fallback string) string {
+	s = strings.TrimSpace(s)
+	if s == "" || len(s) > 100 {
+		return fallback
+	}
+	return s
+}
+
+func rejected(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", providers.ErrRejected, fmt.Sprintf(format, args...))
+}
+
+// header is the part of a JOSE header looked at before verifying.
+type header struct {
+	Alg  string          `json:"alg"`
+	Kid  string          `json:"kid"`
+	Typ  string          `json:"typ"`
+	Enc  json.RawMessage `json:"enc"`
+	Jku  json.RawMessage `json:"jku"`
+	X5u  json.RawMessage `json:"x5u"`
+	JWK  json.RawMessage `json:"jwk"`
+	X5c  json.RawMessage `json:"x5c"`
+	Crit json.RawMessage `json:"crit"`
+}
+
+// claims are the ID-token claims looked at.
+type claims struct {
+	Iss           string          `json:"iss"`
+	Sub           string          `json:"sub"`
+	Aud           json.RawMessage `json:"aud"`
+	Azp           string          `json:"azp"`
+	Exp           *float64        `json:"exp"`
+	Iat           *float64        `json:"iat"`
+	Nbf           *float64        `json:"nbf"`
+	Nonce         *string         `json:"nonce"`
+	Email         string          `json:"email"`
+	EmailVerified json.RawMessage `json:"email_verified"` // Apple sends "true" as a string
+	GivenName     string          `json:"given_name"`
+	FamilyName    string          `json:"family_name"`
+	Locale        string          `json:"locale"`
+}
+
+// verifyIDToken checks raw as the tenant's ID token and returns who it proves.
+func (p *provider) verifyIDToken(ctx context.Context, raw, nonce string) (*account.Identity, error) {
+	body, err := p.verifySignature(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	var c claims
+	if err := json.Unmarshal(body, &c); err != nil {
+		return nil, rejected("claims are not a JSON object")
+	}
+	if err := p.checkClaims(&c, nonce); err != nil {
+		return nil, err
+	}
+	id := &account.Identity{Provider: p.name, Subject: c.Sub, AMR: []string{"fed"},
+		FirstName: clean(c.GivenName, ""), LastName: clean(c.FamilyName, ""), Language: c.Locale}
+	if email, err := account.NormaliseEmail(c.Email); err == nil {
+		id.Email, id.EmailVerified = email, p.cfg.TrustEmail || verified(c.EmailVerified)
+	}
+	return id, nil
+}
+
+func verified(raw json.RawMessage) bool {
+	s := string(bytes.TrimSpace(raw))
+	return s == "true" || s == `"true"`
+}
+
+// verifySignature checks the token's form, header and signature and returns its payload.
+func (p *provider) verifySignature(ctx context.Context, raw string) ([]byte, error) {
+	if len(raw) > maxToken {
+		return nil, rejected("token too long")
+	}
+	if strings.HasPrefix(strings.TrimSpace(raw), "{") {
+		return nil, rejected("JSON serialization is not accepted")
+	}
+	if strings.Count(raw, ".") == 4 {
+		return nil, rejected("an encrypted token (JWE) is not accepted")
+	}
+	if strings.Count(raw, ".") != 2 {
+		return nil, rejected("not a compact JWS")
+	}
+	segs := strings.Split(raw, ".")
+	for _, seg := range segs {
+		if _, err := base64.RawURLEncoding.Strict().DecodeString(seg); err != nil {
+			return nil, rejected("not base64url")
+		}
+	}
+	hraw, _ := base64.RawURLEncoding.DecodeString(segs[0])
+	var h header
+	if err := json.Unmarshal(hraw, &h); err != nil {
+		return nil, rejected("header is not a JSON object")
+	}
+	switch {
+	case h.Enc != nil:
+		return nil, rejected("an encrypted token (JWE) is not accepted")
+	case h.Jku != nil || h.X5u != nil || h.JWK != nil || h.X5c != nil:
+		return nil, rejected("the header names its own key")
+	case h.Crit != nil:
+		return nil, rejected("critical header extensions are not supported")
+	case h.Alg == "" || strings.EqualFold(h.Alg, "none"):
+		return nil, rejected("unsigned token")
+	case h.Typ != "" && !strings.EqualFold(h.Typ, "JWT"):
+		return nil, rejected("typ %q is not an ID token", h.Typ) // e.g. an at+jwt access token
+	}
+	if h.Alg == jwa.HS256.String() {
+		if p.cfg.ChannelSecret == "" {
+			return nil, rejected("HS256 is not accepted for this provider")
+		}
+		payload, err := jws.Verify([]byte(raw), jws.WithKey(jwa.HS256, []byte(p.cfg.ChannelSecret)))
+		if err != nil {
+			return nil, rejected("signature: %v", err)
+		}
+		return payload, nil
+	}
+	jwksURL, err := p.jwks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	k, err := p.keys.find(ctx, jwksURL, h.Kid)
+	switch {
+	case errors.Is(err, errNoKeys):
+		return nil, fmt.Errorf("%w: %w", providers.ErrUnavailable, err)
+	case err != nil:
+		return nil, rejected("kid %q: %v", h.Kid, err)
+	case k.alg.String() != h.Alg:
+		return nil, rejected("alg %q is not the key's %s", h.Alg, k.alg)
+	}
+	payload, err := jws.Verify([]byte(raw), jws.WithKey(k.alg, k.raw))
+	if err != nil {
+		return nil, rejected("signature: %v", err)
+	}
+	return payload, nil
+}
+
+func (p *provider) checkClaims(c *claims, nonce string) error {
+	now := p.now()
+	switch {
+	case !slices.Contains(p.issuers, c.Iss):
+		return rejected("iss %q", c.Iss)
+	case c.Sub == "" || len(c.Sub) > 255:
+		return rejected("no sub")
+	case c.Exp == nil:
+		return rejected("no exp")
+	case now.After(unix(*c.Exp).Add(Skew)):
+		return rejected("expired")
+	case c.Iat == nil:
+		return rejected("no iat")
+	case unix(*c.Iat).After(now.Add(Skew)):
+		return rejected("issued in the future")
+	case c.Nbf != nil && unix(*c.Nbf).After(now.Add(Skew)):
+		return rejected("not yet valid")
+	}
+	auds, ok := audiences(c.Aud)
+	if !ok || len(auds) == 0 {
+		return rejected("no aud")
+	}
+	if !slices.ContainsFunc(auds, p.knows) {
+		return rejected("aud is none of the client IDs")
+	}
+	if len(auds) > 1 && !p.knows(c.Azp) {
+		return rejected("several audiences and azp %q is none of the client IDs", c.Azp)
+	}
+	switch {
+	case nonce != "" && (c.Nonce == nil || !hmac.Equal([]byte(*c.Nonce), []byte(nonce))):
+		return rejected("nonce does not match")
+	case nonce == "" && p.cfg.RequireNonce:
+		return rejected("nonce required")
+	}
+	return nil
+}
+
+func (p *provider) knows(clientID string) bool {
+	return clientID != "" && slices.Contains(p.cfg.ClientIDs, clientID)
+}
+
+func audiences(raw json.RawMessage) ([]string, bool) {
+	var one string
+	if json.Unmarshal(raw, &one) == nil {
+		return []string{one}, one != ""
+	}
+	var many []string
+	if json.Unmarshal(raw, &many) == nil {
+		return many, true
+	}
+	return nil, false
+}
+
+func unix(f float64) time.Time { return time.Unix(int64(f), 0) }
+
+// jwks is the JWKS URL: configured, preset, or discovered from the issuer.
+func (p *provider) jwks(ctx context.Context) (string, error) {
+	p.discoverMu.Lock()
+	defer p.discoverMu.Unlock()
+	if p.jwksURL != "" {
+		return p.jwksURL, nil
+	}
+	u := strings.TrimSuffix(p.issuers[0], "/") + "/.well-known/openid-configuration"
+	var doc struct {
+		Issuer  string `json:"issuer"`
+		JWKSURI string `json:"jwks_uri"`
+	}
+	if err := p.getJSON(ctx, u, &doc); err != nil {
+		return "", fmt.Errorf("%w: discovery: %w", providers.ErrUnavailable, err)
+	}
+	if doc.Issuer != p.issuers[0] || checkURL(doc.JWKSURI) != nil {
+		return "", fmt.Errorf("%w: discovery: issuer %q or jwks_uri %q does not fit", providers.ErrUnavailable, doc.Issuer, doc.JWKSURI)
+	}
+	p.jwksURL = doc.JWKSURI
+	return p.jwksURL, nil
+}
+
+// statusError is an answer of an upstream that was not 200.
+type statusError struct{ code int }
+
+func (e *statusError) Error() string { return fmt.Sprintf("status %d", e.code) }
+
+func (p *provider) getJSON(ctx context.Context, u string, into any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "application/json")
+	res, err := p.client.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the URL holds tokens and the app secret: never in a log line
+		}
+		return err
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if res.StatusCode != http.StatusOK {
+		return &statusError{code: res.StatusCode}
+	}
+	return json.Unmarshal(raw, into)
+}
+
+// verifyAccessToken checks a classic Facebook access token with the Graph
+// API: debug_token with the app token (it must be valid and for our app),
+// then /me for the profile.
+func (p *provider) verifyAccessToken(ctx context.Context, tok string) (*account.Identity, error) {
+	if tok == "" || len(tok) > 4096 || strings.ContainsAny(tok, " \t\r\n&?#") {
+		return nil, rejected("malformed access token")
+	}
+	appID := p.cfg.ClientIDs[0]
+	var dbg struct {
+		Data struct {
+			AppID   string `json:"app_id"`
+			IsValid bool   `json:"is_valid"`
+			UserID  string `json:"user_id"`
+		} `json:"data"`
+	}
+	q := url.Values{"input_token": {tok}, "access_token": {appID + "|" + p.cfg.AppSecret}}
+	if err := p.graph(ctx, "/debug_token?"+q.Encode(), &dbg); err != nil {
+		return nil, err
+	}
+	switch {
+	case !dbg.Data.IsValid:
+		return nil, rejected("access token is not valid")
+	case !p.knows(dbg.Data.AppID):
+		return nil, rejected("access token is for app %q", dbg.Data.AppID)
+	case dbg.Data.UserID == "":
+		return nil, rejected("access token names no user")
+	}
+	proof := hmac.New(sha256.New, []byte(p.cfg.AppSecret))
+	proof.Write([]byte(tok))
+	var me struct {
+		ID        string `json:"id"`
+		FirstName string `json:"first_name"`
+		LastName  string `json:"last_name"`
+		Email     string `json:"email"`
+	}
+	q = url.Values{"fields": {"id,first_name,last_name,email"}, "access_token": {tok},
+		"appsecret_proof": {fmt.Sprintf("%x", proof.Sum(nil))}}
+	if err := p.graph(ctx, "/me?"+q.Encode(), &me); err != nil {
+		return nil, err
+	}
+	if me.ID != dbg.Data.UserID {
+		return nil, rejected("/me is not the token's user")
+	}
+	id := &account.Identity{Provider: p.name, Subject: me.ID, AMR: []string{"fed"},
+		FirstName: clean(me.FirstName, ""), LastName: clean(me.LastName, "")}
+	if email, err := account.NormaliseEmail(me.Email); err == nil {
+		id.Email, id.EmailVerified = email, p.cfg.TrustEmail
+	}
+	return id, nil
+}
+
+// graph calls the Graph API: a 4xx refuses the token, anything else that is
+// not a JSON 200 makes the provider unavailable.
+func (p *provider) graph(ctx context.Context, path string, into any) error {
+	err := p.getJSON(ctx, p.graphURL+path, into)
+	var se *statusError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &se) && se.code >= 400 && se.code < 500:
+		return rejected("graph API: %v", err)
+	default:
+		return fmt.Errorf("%w: graph API: %w", providers.ErrUnavailable, err)
+	}
+}

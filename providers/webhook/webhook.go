@@ -1,0 +1,171 @@
+// Package webhook is the custom provider: a brand's own system proves who the
+// shopper is. The authenticate body is posted as is to the tenant's endpoint,
+// signed with X-Customerd-Signature; the endpoint answers with the subject
+// and claims, or refuses.
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/customerd/customerd/account"
+	"github.com/customerd/customerd/providers"
+	"github.com/customerd/customerd/signature"
+)
+
+// Type is the provider type name in configuration.
+const Type = "webhook"
+
+// Timeout is how long at most the endpoint has to answer.
+const Timeout = 5 * time.Second
+
+// maxAnswer bounds the endpoint's answer.
+const maxAnswer = 64 << 10
+
+// Config is the settings of a custom provider.
+type Config struct {
+	// URL is the brand's endpoint: https (http only on a loopback host). Required.
+	URL string `json:"url"`
+	// Secret keys the HMAC-SHA256 signature (at least 32 characters). Required.
+	Secret string `json:"secret"`
+	// Timeout is how long the endpoint has to answer, e.g. "2s"; at most and by default 5s.
+	Timeout string `json:"timeout"`
+}
+
+type provider struct {
+	name   string
+	url    string
+	secret []byte
+	client *http.Client
+	now    func() time.Time
+}
+
+var _ providers.Provider = (*provider)(nil)
+
+// Factory opens a custom provider.
+func Factory(name string, settings map[string]any, deps providers.Deps) (providers.Provider, error) {
+	var c Config
+	if err := providers.DecodeSettings(settings, &c); err != nil {
+		return nil, err
+	}
+	if err := checkURL(c.URL); err != nil {
+		return nil, fmt.Errorf("url: %w", err)
+	}
+	if len(c.Secret) < 32 {
+		return nil, errors.New("secret: must be at least 32 characters")
+	}
+	timeout := Timeout
+	if c.Timeout != "" {
+		d, err := time.ParseDuration(c.Timeout)
+		if err != nil || d <= 0 || d > Timeout {
+			return nil, fmt.Errorf("timeout: %q is not a duration between 0 and %s", c.Timeout, Timeout)
+		}
+		timeout = d
+	}
+	client := &http.Client{Timeout: timeout, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse // a redirect is an answer, not a hop: it lands as a 3xx
+	}}
+	if deps.HTTP != nil {
+		client.Transport = deps.HTTP.Transport
+	}
+	return &provider{name: name, url: c.URL, secret: []byte(c.Secret), client: client, now: time.Now}, nil
+}
+
+func checkURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("%q is not a URL", raw)
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		host := u.Hostname()
+		if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%q is not an https URL", raw)
+}
+
+// Answer is what the endpoint answers with 200.
+type Answer struct {
+	Subject string `json:"subject"`
+	Claims  Claims `json:"claims"`
+}
+
+// Claims are the OpenID Connect standard claims the endpoint may vouch for.
+type Claims struct {
+	Email               string `json:"email"`
+	EmailVerified       bool   `json:"email_verified"`
+	PhoneNumber         string `json:"phone_number"`
+	PhoneNumberVerified bool   `json:"phone_number_verified"`
+	GivenName           string `json:"given_name"`
+	FamilyName          string `json:"family_name"`
+	Locale              string `json:"locale"`
+}
+
+func (p *provider) Authenticate(ctx context.Context, t *account.Tenant, body []byte) (providers.Outcome, error) {
+	if !json.Valid(body) {
+		return providers.Outcome{}, fmt.Errorf("%w: the body is not JSON", providers.ErrBadRequest)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, bytes.NewReader(body))
+	if err != nil {
+		return providers.Outcome{}, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "customerd")
+	req.Header.Set("X-Customerd-Tenant", t.ID)
+	req.Header.Set("X-Customerd-Provider", p.name)
+	req.Header.Set(signature.Header, signature.Sign(p.secret, p.now(), body))
+	res, err := p.client.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return providers.Outcome{}, fmt.Errorf("%w: %s: %w", providers.ErrUnavailable, p.name, err)
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(res.Body, maxAnswer+1))
+	switch {
+	case err != nil:
+		return providers.Outcome{}, fmt.Errorf("%w: %s: %w", providers.ErrUnavailable, p.name, err)
+	case res.StatusCode >= 400 && res.StatusCode < 500:
+		return providers.Outcome{}, fmt.Errorf("%w: %s refused with %d", providers.ErrRejected, p.name, res.StatusCode)
+	case res.StatusCode != http.StatusOK:
+		return providers.Outcome{}, fmt.Errorf("%w: %s answered %d", providers.ErrUnavailable, p.name, res.StatusCode)
+	case len(raw) > maxAnswer:
+		return providers.Outcome{}, fmt.Errorf("%w: %s answered more than %d bytes", providers.ErrUnavailable, p.name, maxAnswer)
+	}
+	var a Answer
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(&a); err != nil {
+		return providers.Outcome{}, fmt.Errorf("%w: %s answered malformed JSON: %w", providers.ErrUnavailable, p.name, err)
+	}
+	a.Subject = strings.TrimSpace(a.Subject)
+	if a.Subject == "" || len(a.Subject) > 255 {
+		return providers.Outcome{}, fmt.Errorf("%w: %s answered no subject", providers.ErrUnavailable, p.name)
+	}
+	id := &account.Identity{Provider: p.name, Subject: a.Subject, AMR: []string{"ext"},
+		FirstName: a.Claims.GivenName, LastName: a.Claims.FamilyName, Language: a.Claims.Locale}
+	if email, err := account.NormaliseEmail(a.Claims.Email); err == nil {
+		id.Email, id.EmailVerified = email, a.Claims.EmailVerified
+	}
+	if a.Claims.PhoneNumber != "" {
+		if phone, err := account.NormalisePhone(a.Claims.PhoneNumber, t.PhoneRegion); err == nil {
+			id.Phone, id.PhoneVerified = phone, a.Claims.PhoneNumberVerified
+		}
+	}
+	return providers.Outcome{Identity: id}, nil
+}

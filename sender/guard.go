@@ -1,0 +1,87 @@
+package sender
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nyaruka/phonenumbers"
+)
+
+// ErrCountryRefused: the tenant does not send codes to the destination's country.
+var ErrCountryRefused = errors.New("this brand does not send codes to this country")
+
+// BudgetError: the tenant's daily budget of messages on the channel is spent.
+type BudgetError struct{ RetryAfter time.Duration }
+
+func (e *BudgetError) Error() string {
+	return fmt.Sprintf("the daily budget of messages is spent; retry in %ds", int(e.RetryAfter.Seconds()))
+}
+
+// Counter adds one to a per-tenant, per-day counter and returns the new
+// count; the store is one, so that a budget holds across replicas.
+type Counter interface {
+	Count(ctx context.Context, tenant, key, day string) (int, error)
+}
+
+// Screener is a sender that refuses some destinations before anything is sent.
+type Screener interface {
+	// Allows returns ErrCountryRefused when to may not receive codes.
+	Allows(to string) error
+}
+
+// guarded sends only to allowed countries and within the daily budget:
+// the defence against SMS pumping.
+type guarded struct {
+	next      Sender
+	countries map[string]bool // empty: any
+	budget    int             // 0: none
+	counter   Counter
+	now       func() time.Time
+}
+
+var _ Screener = (*guarded)(nil)
+
+// Guard wraps s with c's country allow-list and daily budget, counted with
+// counter; s itself when c sets neither.
+func (c Config) Guard(s Sender, counter Counter) Sender {
+	if len(c.Countries) == 0 && c.DailyBudget == 0 {
+		return s
+	}
+	g := &guarded{next: s, budget: c.DailyBudget, counter: counter, now: time.Now, countries: map[string]bool{}}
+	for _, cc := range c.Countries {
+		g.countries[strings.ToUpper(cc)] = true
+	}
+	return g
+}
+
+func (g *guarded) Allows(to string) error {
+	if len(g.countries) == 0 || strings.Contains(to, "@") {
+		return nil
+	}
+	n, err := phonenumbers.Parse(to, "")
+	if err != nil || !g.countries[phonenumbers.GetRegionCodeForNumber(n)] {
+		return ErrCountryRefused
+	}
+	return nil
+}
+
+func (g *guarded) Send(ctx context.Context, m Message) error {
+	if err := g.Allows(m.To); err != nil {
+		return err
+	}
+	if g.budget > 0 {
+		now := g.now().UTC()
+		n, err := g.counter.Count(ctx, m.Tenant, "budget:"+string(m.Channel), now.Format(time.DateOnly))
+		if err != nil {
+			return err
+		}
+		if n > g.budget {
+			midnight := now.Truncate(24 * time.Hour).Add(24 * time.Hour)
+			return &BudgetError{RetryAfter: midnight.Sub(now).Round(time.Second) + time.Second}
+		}
+	}
+	return g.next.Send(ctx, m)
+}

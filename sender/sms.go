@@ -1,0 +1,224 @@
+package sender
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/customerd/customerd/signature"
+)
+
+// defaultHTTPTimeout bounds a gateway call when its Timeout is zero.
+const defaultHTTPTimeout = 10 * time.Second
+
+// DefaultTwilioURL is Twilio's REST API.
+const DefaultTwilioURL = "https://api.twilio.com"
+
+// TwilioConfig configures the twilio sender, which sends SMS with Twilio's
+// Messages REST API.
+type TwilioConfig struct {
+	// AccountSID and AuthToken authenticate (HTTP basic). Required.
+	AccountSID string `yaml:"accountSid" json:"accountSid"`
+	AuthToken  string `yaml:"authToken" json:"authToken"`
+	// From is the sending number (E.164) or alphanumeric sender id; or set
+	// MessagingServiceSID instead.
+	From                string `yaml:"from" json:"from"`
+	MessagingServiceSID string `yaml:"messagingServiceSid" json:"messagingServiceSid"`
+	// BaseURL is Twilio's API, https://api.twilio.com by default.
+	BaseURL string `yaml:"baseURL" json:"baseURL"`
+	// Timeout bounds one send; 10s by default.
+	Timeout time.Duration `yaml:"timeout" json:"timeout"`
+}
+
+// WebhookConfig configures the webhook sender: a JSON POST of the message to
+// the tenant's own gateway, signed with X-Customerd-Signature.
+type WebhookConfig struct {
+	// URL is the gateway: https (http only on a loopback host). Required.
+	URL string `yaml:"url" json:"url"`
+	// Secret keys the signature (at least 32 characters). Required.
+	Secret string `yaml:"secret" json:"secret"`
+	// Timeout bounds one send; 10s by default.
+	Timeout time.Duration `yaml:"timeout" json:"timeout"`
+}
+
+func (c *TwilioConfig) validate() error {
+	switch {
+	case c.AccountSID == "":
+		return errors.New("twilio.accountSid: required")
+	case c.AuthToken == "":
+		return errors.New("twilio.authToken: required")
+	case c.From == "" && c.MessagingServiceSID == "":
+		return errors.New("twilio.from: required (or twilio.messagingServiceSid)")
+	case c.Timeout < 0:
+		return errors.New("twilio.timeout: negative")
+	}
+	if c.BaseURL != "" {
+		if err := checkURL(c.BaseURL); err != nil {
+			return fmt.Errorf("twilio.baseURL: %w", err)
+		}
+	}
+	return nil
+}
+
+func (c *WebhookConfig) validate() error {
+	if err := checkURL(c.URL); err != nil {
+		return fmt.Errorf("webhook.url: %w", err)
+	}
+	switch {
+	case len(c.Secret) < 32:
+		return errors.New("webhook.secret: must be at least 32 characters")
+	case c.Timeout < 0:
+		return errors.New("webhook.timeout: negative")
+	}
+	return nil
+}
+
+// checkURL accepts https URLs, and http ones on a loopback host (local gateways in tests).
+func checkURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("%q is not a URL", raw)
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		if isLoopback(u.Hostname()) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%q is not an https URL", raw)
+}
+
+// smsText is the text of a code by SMS, in French or English.
+func smsText(m Message) string {
+	primary, _, _ := strings.Cut(strings.ReplaceAll(m.Language, "_", "-"), "-")
+	if strings.EqualFold(primary, "fr") {
+		return "Votre code de vérification : " + m.Code
+	}
+	return "Your verification code: " + m.Code
+}
+
+func timeoutOr(d time.Duration) time.Duration {
+	if d <= 0 {
+		return defaultHTTPTimeout
+	}
+	return d
+}
+
+// post sends req and reads the answer; errors never carry the URL's query or the body.
+func post(client *http.Client, req *http.Request) (int, []byte, error) {
+	res, err := client.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return 0, nil, errors.New("timeout")
+		}
+		return 0, nil, err
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
+	return res.StatusCode, body, nil
+}
+
+type twilioSender struct {
+	cfg    TwilioConfig
+	base   string
+	client *http.Client
+}
+
+func newTwilioSender(c TwilioConfig) *twilioSender {
+	base := strings.TrimSuffix(c.BaseURL, "/")
+	if base == "" {
+		base = DefaultTwilioURL
+	}
+	return &twilioSender{cfg: c, base: base, client: &http.Client{Timeout: timeoutOr(c.Timeout)}}
+}
+
+// Send posts one message to Twilio; anything but a 2xx is a failure.
+func (s *twilioSender) Send(ctx context.Context, m Message) error {
+	form := url.Values{"To": {m.To}, "Body": {smsText(m)}}
+	if s.cfg.MessagingServiceSID != "" {
+		form.Set("MessagingServiceSid", s.cfg.MessagingServiceSID)
+	} else {
+		form.Set("From", s.cfg.From)
+	}
+	u := s.base + "/2010-04-01/Accounts/" + url.PathEscape(s.cfg.AccountSID) + "/Messages.json"
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(form.Encode()))
+	if err != nil {
+		return err
+	}
+	req.SetBasicAuth(s.cfg.AccountSID, s.cfg.AuthToken)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	status, body, err := post(s.client, req)
+	if err != nil {
+		return fmt.Errorf("twilio: %w", err)
+	}
+	if status < 200 || status > 299 {
+		var e struct {
+			Code int `json:"code"`
+		}
+		_ = json.Unmarshal(body, &e)
+		return fmt.Errorf("twilio: status %d, error code %d", status, e.Code)
+	}
+	return nil
+}
+
+type webhookSender struct {
+	cfg    WebhookConfig
+	client *http.Client
+	now    func() time.Time
+}
+
+func newWebhookSender(c WebhookConfig) *webhookSender {
+	return &webhookSender{cfg: c, now: time.Now, client: &http.Client{Timeout: timeoutOr(c.Timeout),
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+// WebhookMessage is the JSON body the webhook sender posts.
+type WebhookMessage struct {
+	Tenant    string    `json:"tenant"`
+	Channel   Channel   `json:"channel"`
+	To        string    `json:"to"`
+	Code      string    `json:"code"`
+	Text      string    `json:"text"`
+	Language  string    `json:"language"`
+	ExpiresAt time.Time `json:"expiresAt"`
+}
+
+// Send posts the message to the gateway, signed; anything but a 2xx is a failure.
+func (s *webhookSender) Send(ctx context.Context, m Message) error {
+	body, err := json.Marshal(WebhookMessage{Tenant: m.Tenant, Channel: m.Channel, To: m.To, Code: m.Code,
+		Text: smsText(m), Language: m.Language, ExpiresAt: m.ExpiresAt.UTC()})
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.URL, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "customerd")
+	req.Header.Set(signature.Header, signature.Sign([]byte(s.cfg.Secret), s.now(), body))
+	status, _, err := post(s.client, req)
+	if err != nil {
+		return fmt.Errorf("webhook: %w", err)
+	}
+	if status < 200 || status > 299 {
+		return fmt.Errorf("webhook: status %d", status)
+	}
+	return nil
+}

@@ -1,0 +1,93 @@
+package server_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/customerd/customerd/app/apptest"
+	"github.com/customerd/customerd/signature"
+)
+
+const brandSecret = "brand-secret-0123456789abcdef01234567"
+
+// brandEndpoint is a brand's own sign-in system behind the webhook contract.
+func brandEndpoint(t *testing.T) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if err := signature.Verify([]byte(brandSecret), r.Header.Get(signature.Header), body, time.Now()); err != nil ||
+			r.Header.Get("X-Customerd-Tenant") != "shop" || r.Header.Get("X-Customerd-Provider") != "brand" {
+			http.Error(w, "unsigned", http.StatusUnauthorized)
+			return
+		}
+		var in struct{ Login, Password string }
+		_ = json.Unmarshal(body, &in)
+		switch in.Password {
+		case "right":
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"subject":"member-%s","claims":{"email":"%s@example.com","email_verified":true,"given_name":"Member"}}`, in.Login, in.Login)
+		case "wrong":
+			http.Error(w, `{"error":"invalid_grant"}`, http.StatusUnauthorized)
+		case "crash":
+			http.Error(w, "boom", http.StatusBadGateway)
+		case "slow":
+			select {
+			case <-r.Context().Done():
+			case <-time.After(3 * time.Second):
+			}
+		case "garbage":
+			_, _ = io.WriteString(w, "<html>hello</html>")
+		case "nobody":
+			_, _ = io.WriteString(w, `{"claims":{}}`)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestCustomProvider(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dbURL string) {
+		brand := brandEndpoint(t)
+		env := apptest.Start(t, dbURL, fmt.Sprintf(`
+tenants:
+  shop:
+    providers:
+      otp: {type: otp}
+      brand: {type: webhook, url: %q, secret: %q, timeout: 300ms}
+`, brand.URL, brandSecret))
+		login := func(name, password string) rawReply {
+			return authenticate(t, env, "shop", "brand", map[string]any{"login": name, "password": password})
+		}
+
+		t.Run("the brand's answer signs in with its subject and claims", func(t *testing.T) {
+			tok := mustToken(t, login("ada", "right"))
+			p := tokenPayload(t, tok)
+			me := customerOf(t, env, "shop", tok)
+			if p["idp"] != "brand" || toStrings(p["amr"])[0] != "ext" || me["email"] != "ada@example.com" || me["emailVerified"] != true || me["firstName"] != "Member" {
+				t.Fatalf("claims %v, account %v", p, me)
+			}
+			if again := customerOf(t, env, "shop", mustToken(t, login("ada", "right"))); again["id"] != me["id"] {
+				t.Fatalf("second sign-in found another account")
+			}
+		})
+
+		for _, c := range []struct {
+			name, password string
+			status         int
+		}{
+			{"a 4xx answer is a refusal", "wrong", http.StatusUnprocessableEntity},
+			{"a 5xx answer is unavailable", "crash", http.StatusServiceUnavailable},
+			{"no answer in time is unavailable", "slow", http.StatusServiceUnavailable},
+			{"a garbage answer is unavailable", "garbage", http.StatusServiceUnavailable},
+			{"an answer without a subject is unavailable", "nobody", http.StatusServiceUnavailable},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				mustProblem(t, login("bob", c.password), c.status)
+			})
+		}
+	})
+}

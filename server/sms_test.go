@@ -1,0 +1,219 @@
+package server_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/customerd/customerd/app/apptest"
+	"github.com/customerd/customerd/signature"
+)
+
+const gatewaySecret = "gateway-secret-0123456789abcdef0123"
+
+// gateway is a local SMS gateway: Twilio's Messages API, or a tenant's
+// signed webhook. It keeps the last code per number, and fails or stalls on demand.
+type gateway struct {
+	srv   *httptest.Server
+	mu    sync.Mutex
+	codes map[string]string
+	sent  int
+	mode  string // "", "fail" (500), "stall" (no answer in time)
+}
+
+func (g *gateway) set(mode string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.mode = mode
+}
+
+func (g *gateway) code(to string) string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.codes[to]
+}
+
+func (g *gateway) count() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.sent
+}
+
+// answer applies the mode; false when the request must not be recorded.
+func (g *gateway) answer(w http.ResponseWriter, r *http.Request) bool {
+	g.mu.Lock()
+	mode := g.mode
+	g.mu.Unlock()
+	switch mode {
+	case "fail":
+		http.Error(w, `{"code":30008,"message":"unknown error"}`, http.StatusInternalServerError)
+		return false
+	case "stall":
+		select {
+		case <-r.Context().Done():
+		case <-time.After(3 * time.Second):
+		}
+		return false
+	}
+	return true
+}
+
+var sixDigits = regexp.MustCompile(`\b[0-9]{6}\b`)
+
+func startTwilio(t *testing.T) *gateway {
+	g := &gateway{codes: map[string]string{}}
+	g.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user, pass, ok := r.BasicAuth()
+		if r.Method != http.MethodPost || r.URL.Path != "/2010-04-01/Accounts/AC123/Messages.json" || !ok || user != "AC123" || pass != "twilio-token" {
+			http.Error(w, `{"code":20003}`, http.StatusUnauthorized)
+			return
+		}
+		if !g.answer(w, r) {
+			return
+		}
+		_ = r.ParseForm()
+		g.mu.Lock()
+		g.codes[r.PostForm.Get("To")] = sixDigits.FindString(r.PostForm.Get("Body"))
+		g.sent++
+		g.mu.Unlock()
+		w.WriteHeader(http.StatusCreated)
+		_, _ = io.WriteString(w, `{"sid":"SM1","status":"queued"}`)
+	}))
+	t.Cleanup(g.srv.Close)
+	return g
+}
+
+func startSMSWebhook(t *testing.T) *gateway {
+	g := &gateway{codes: map[string]string{}}
+	g.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if err := signature.Verify([]byte(gatewaySecret), r.Header.Get(signature.Header), body, time.Now()); err != nil {
+			http.Error(w, "bad signature", http.StatusUnauthorized)
+			return
+		}
+		if !g.answer(w, r) {
+			return
+		}
+		var m struct{ To, Code, Text string }
+		if err := json.Unmarshal(body, &m); err != nil || !strings.Contains(m.Text, m.Code) {
+			http.Error(w, "bad message", http.StatusBadRequest)
+			return
+		}
+		g.mu.Lock()
+		g.codes[m.To] = m.Code
+		g.sent++
+		g.mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	t.Cleanup(g.srv.Close)
+	return g
+}
+
+func askSMS(t *testing.T, env *apptest.Env, tenant, phone string) rawReply {
+	t.Helper()
+	return authenticate(t, env, tenant, "otp", map[string]any{"phoneNumber": phone})
+}
+
+// smsSignIn exchanges the code the gateway got for a 202 challenge.
+func smsSignIn(t *testing.T, env *apptest.Env, tenant string, r rawReply, code string) string {
+	t.Helper()
+	if r.StatusCode != http.StatusAccepted {
+		t.Fatalf("ask a code: %d %s", r.StatusCode, r.body)
+	}
+	ch := decodeObject(t, r)
+	if ch["channel"] != "sms" || code == "" {
+		t.Fatalf("challenge %v, code %q", ch, code)
+	}
+	return mustToken(t, exchange(t, env, tenant, ch["challengeId"].(string), code))
+}
+
+func TestSMSCodes(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dbURL string) {
+		twilio, hook := startTwilio(t), startSMSWebhook(t)
+		env := apptest.Start(t, dbURL, fmt.Sprintf(`
+tenants:
+  shop:
+    senders:
+      email: {type: log}
+      sms:
+        type: twilio
+        countries: [FR, BE]
+        twilio: {accountSid: AC123, authToken: twilio-token, from: "+33700000000", baseURL: %q, timeout: 300ms}
+  brand:
+    senders:
+      sms:
+        type: webhook
+        webhook: {url: %q, secret: %q, timeout: 300ms}
+  budget:
+    senders:
+      sms: {type: log, dailyBudget: 2}
+`, twilio.srv.URL, hook.srv.URL, gatewaySecret))
+
+		t.Run("a code sent through twilio signs in and verifies the number", func(t *testing.T) {
+			r := askSMS(t, env, "shop", "06 12 34 56 78")
+			if d := decodeObject(t, r)["destination"]; d != "+33*******78" {
+				t.Errorf("destination %v", d)
+			}
+			tok := smsSignIn(t, env, "shop", r, twilio.code("+33612345678"))
+			p := tokenPayload(t, tok)
+			me := customerOf(t, env, "shop", tok)
+			if me["phoneNumber"] != "+33612345678" || me["phoneNumberVerified"] != true || p["idp"] != "otp" ||
+				strings.Join(toStrings(p["amr"]), " ") != "otp sms" {
+				t.Fatalf("account %v, claims %v", me, p)
+			}
+		})
+
+		t.Run("a number outside the country allow-list is a 400 and nothing is sent", func(t *testing.T) {
+			before := twilio.count()
+			p := mustProblem(t, askSMS(t, env, "shop", "+44 7911 123456"), http.StatusBadRequest)
+			if _, ok := problemFields(p)["phoneNumber"]; !ok {
+				t.Errorf("problem does not name phoneNumber: %v", p)
+			}
+			if twilio.count() != before {
+				t.Errorf("a code went to a refused country")
+			}
+		})
+
+		for _, mode := range []string{"fail", "stall"} {
+			t.Run("a gateway that does not deliver ("+mode+") is a 503 that leaves no code and no spent resend", func(t *testing.T) {
+				phone := map[string]string{"fail": "+33612345670", "stall": "+33612345671"}[mode]
+				twilio.set(mode)
+				mustProblem(t, askSMS(t, env, "shop", phone), http.StatusServiceUnavailable)
+				twilio.set("")
+				// At once, not 60 s later: the failed send did not count.
+				smsSignIn(t, env, "shop", askSMS(t, env, "shop", phone), twilio.code(phone))
+			})
+		}
+
+		t.Run("the webhook gateway gets a signed message", func(t *testing.T) {
+			r := askSMS(t, env, "brand", "+33612345672")
+			smsSignIn(t, env, "brand", r, hook.code("+33612345672"))
+			hook.set("fail")
+			defer hook.set("")
+			mustProblem(t, askSMS(t, env, "brand", "+33612345673"), http.StatusServiceUnavailable)
+		})
+
+		t.Run("beyond the daily budget the answer is a 429", func(t *testing.T) {
+			for _, phone := range []string{"+33612345674", "+33612345675"} {
+				if r := askSMS(t, env, "budget", phone); r.StatusCode != http.StatusAccepted {
+					t.Fatalf("within the budget: %d %s", r.StatusCode, r.body)
+				}
+			}
+			r := askSMS(t, env, "budget", "+33612345676")
+			mustProblem(t, r, http.StatusTooManyRequests)
+			if r.Header.Get("Retry-After") == "" {
+				t.Errorf("no Retry-After")
+			}
+			if env.Logs.Sent("+33612345676") != 0 {
+				t.Errorf("a code went out beyond the budget")
+			}
+		})
+	})
+}
