@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -44,7 +43,6 @@ func smtpTenant(name string, port int, rootCAs string) string {
 `, name, port, smtpUser, smtpPassword, rootCAs)
 }
 
-var sixDigits = regexp.MustCompile(`\b[0-9]{6}\b`)
 
 // codeFrom checks that d is a code email to to, sent over TLS by the
 // configured user, and returns the code it carries.

@@ -115,6 +115,9 @@ func Start(t testing.TB, mode string, user, password string, opts ...Option) *Se
 	}()
 	t.Cleanup(func() {
 		srv.Close()
+		// Serve may start after Close (a busy machine): closing the listener
+		// too makes it return either way.
+		_ = l.Close()
 		<-done
 	})
 	return s
