@@ -40,6 +40,9 @@ type Message struct {
 	Code      string // the 6-digit code
 	ExpiresAt time.Time
 	Language  string // BCP 47, e.g. "fr" or "en"; templates in fr and en, fallback en
+	// Link, when set, is a page address carrying the challenge id and the code,
+	// offered beside the code (a partial check-in).
+	Link string
 }
 
 // Sender delivers messages. A returned error means the message was not

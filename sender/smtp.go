@@ -257,7 +257,11 @@ func (s *smtpSender) compose(m Message, now time.Time) (msg []byte, id string, e
 	}
 	b.WriteString("\r\n")
 	qp := quotedprintable.NewWriter(&b) // writes line breaks as CRLF
-	if _, err := qp.Write([]byte(t.body(m.Code, minutes))); err != nil {
+	body := t.body(m.Code, minutes)
+	if m.Link != "" {
+		body += "\n" + m.Link + "\n"
+	}
+	if _, err := qp.Write([]byte(body)); err != nil {
 		return nil, "", fmt.Errorf("smtp sender: encode body: %w", err)
 	}
 	if err := qp.Close(); err != nil {
