@@ -23,6 +23,7 @@ import (
 	"github.com/customerd/customerd/account"
 	"github.com/customerd/customerd/challenge"
 	"github.com/customerd/customerd/config"
+	"github.com/customerd/customerd/flows"
 	"github.com/customerd/customerd/providers"
 	"github.com/customerd/customerd/providers/otp"
 	"github.com/customerd/customerd/sender"
@@ -94,10 +95,16 @@ func wire(cfg *config.Config, st store.Store, log *slog.Logger, sealKey, codeKey
 				Identifier: tc.Identifier, RequiredFields: tc.RequiredFields, TokenLifetime: tc.TokenLifetime,
 				OTP: challenge.Limits{Lifetime: tc.OTP.CodeLifetime, MaxAttempts: tc.OTP.MaxAttempts,
 					ResendInterval: tc.OTP.ResendInterval, MaxFailuresPerDay: tc.OTP.MaxFailuresPerDay},
-				Senders: map[sender.Channel]sender.Sender{},
+				Senders:     map[sender.Channel]sender.Sender{},
+				CheckInPage: tc.CheckInPage,
 			},
 			Providers: map[string]providers.Provider{},
 		}
+		reg, err := flows.Build(tc.Flows, tc.FlowDefaults())
+		if err != nil {
+			return nil, fmt.Errorf("tenants.%s.flows.%w", id, err)
+		}
+		t.Flows = reg
 		for ch, sc := range tc.Senders {
 			snd, err := sc.Open(log)
 			if err != nil {
