@@ -42,6 +42,27 @@ func (e ChallengeChannel) Valid() bool {
 	}
 }
 
+// Defines values for CustomerEventType.
+const (
+	CustomerActivated      CustomerEventType = "Customer:Activated"
+	CustomerContactChanged CustomerEventType = "Customer:ContactChanged"
+	CustomerUpserted       CustomerEventType = "Customer:Upserted"
+)
+
+// Valid indicates whether the value is a known member of the CustomerEventType enum.
+func (e CustomerEventType) Valid() bool {
+	switch e {
+	case CustomerActivated:
+		return true
+	case CustomerContactChanged:
+		return true
+	case CustomerUpserted:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for HealthStatus.
 const (
 	Ok HealthStatus = "ok"
@@ -96,8 +117,10 @@ type ChallengeChannel string
 
 // Customer A customer account. Any property not listed here is kept and returned as sent. Read-only properties sent in a request are ignored.
 type Customer struct {
-	Address *string `json:"address,omitempty"`
-	Advisor *string `json:"advisor,omitempty"`
+	// ActivatedAt When the activation flow first completed for the account.
+	ActivatedAt *time.Time `json:"activatedAt,omitempty"`
+	Address     *string    `json:"address,omitempty"`
+	Advisor     *string    `json:"advisor,omitempty"`
 
 	// AuthenticatedAt On GET, when the token was issued.
 	AuthenticatedAt *time.Time `json:"authenticatedAt,omitempty"`
@@ -163,6 +186,23 @@ type Customer struct {
 	ZipCode              *string                `json:"zipCode,omitempty"`
 	AdditionalProperties map[string]interface{} `json:"-"`
 }
+
+// CustomerEvent A customer event as webhooks receive it.
+type CustomerEvent struct {
+	CustomerId openapi_types.UUID `json:"customerId"`
+
+	// Data A customer account. Any property not listed here is kept and returned as sent. Read-only properties sent in a request are ignored.
+	Data Customer `json:"data"`
+
+	// Id Stable across redeliveries; de-duplicate by it.
+	Id         openapi_types.UUID `json:"id"`
+	OccurredAt time.Time          `json:"occurredAt"`
+	TenantId   string             `json:"tenantId"`
+	Type       CustomerEventType  `json:"type"`
+}
+
+// CustomerEventType defines model for CustomerEvent.Type.
+type CustomerEventType string
 
 // Health A health answer.
 type Health struct {
@@ -244,6 +284,9 @@ type ProblemDetails struct {
 // Token A JWS compact ES256 token valid 24 hours by default.
 type Token = string
 
+// Signature defines model for Signature.
+type Signature = string
+
 // TenantId defines model for TenantId.
 type TenantId = string
 
@@ -255,6 +298,12 @@ type BadRequestApplicationProblemPlusJSON = Problem
 
 // ChallengeIssued A one-time code was sent; prove it to continue.
 type ChallengeIssued = Challenge
+
+// IdempotencyInProgress An RFC 9457 problem; validation problems add `errors`.
+type IdempotencyInProgress = Problem
+
+// IdempotencyKeyReused An RFC 9457 problem; validation problems add `errors`.
+type IdempotencyKeyReused = Problem
 
 // InternalError An RFC 9457 problem; validation problems add `errors`.
 type InternalError = Problem
@@ -282,14 +331,35 @@ type UnsupportedMediaType = Problem
 
 // UpsertCustomerParams defines parameters for UpsertCustomer.
 type UpsertCustomerParams struct {
-	// Flow Optional flow name to execute after account creation (e.g., "preregistration"). When empty, data is validated and filled without additional processing. An unknown flow is answered with 400.
+	// Flow Optional flow name to execute after account creation (e.g., "preregistration"). When empty, data is validated and filled without additional processing. The tenant's flows run after the account is validated, in the transaction that saves it; `preregistration` checks the shopper in by the tenant's policy (none, partial, full) and `activation` requires the complete profile and a verified contact, then records the activation. An unknown flow is answered with 400 listing the tenant's flows.
 	Flow *string `form:"flow,omitempty" json:"flow,omitempty"`
+
+	// IdempotencyKey Makes a retry safe: the same key with the same body (and caller) answers what the first request answered; the same key with another body is a 422; while the first request still runs, 409. Keys are kept for 24 hours, per tenant.
+	IdempotencyKey *string `json:"Idempotency-Key,omitempty"`
 }
 
 // AuthenticateCustomerParams defines parameters for AuthenticateCustomer.
 type AuthenticateCustomerParams struct {
 	// Provider Provider used to authenticate the user (for instance `otp`). Required; a provider the tenant does not enable is answered with 400.
 	Provider *string `form:"provider,omitempty" json:"provider,omitempty"`
+}
+
+// OnCustomerActivatedParams defines parameters for OnCustomerActivated.
+type OnCustomerActivatedParams struct {
+	// XCustomerdSignature `t=<unix seconds>,v1=<hex HMAC-SHA256>` where the HMAC, keyed with the endpoint's secret, is over `<t>.<raw body>`. Check it, and refuse a `t` too far from now.
+	XCustomerdSignature Signature `json:"X-Customerd-Signature"`
+}
+
+// OnCustomerContactChangedParams defines parameters for OnCustomerContactChanged.
+type OnCustomerContactChangedParams struct {
+	// XCustomerdSignature `t=<unix seconds>,v1=<hex HMAC-SHA256>` where the HMAC, keyed with the endpoint's secret, is over `<t>.<raw body>`. Check it, and refuse a `t` too far from now.
+	XCustomerdSignature Signature `json:"X-Customerd-Signature"`
+}
+
+// OnCustomerUpsertedParams defines parameters for OnCustomerUpserted.
+type OnCustomerUpsertedParams struct {
+	// XCustomerdSignature `t=<unix seconds>,v1=<hex HMAC-SHA256>` where the HMAC, keyed with the endpoint's secret, is over `<t>.<raw body>`. Check it, and refuse a `t` too far from now.
+	XCustomerdSignature Signature `json:"X-Customerd-Signature"`
 }
 
 // UpsertCustomerApplicationWildcardPlusJSONRequestBody defines body for UpsertCustomer for application/*+json ContentType.
@@ -303,6 +373,15 @@ type AuthenticateCustomerApplicationWildcardPlusJSONRequestBody = Authentication
 
 // AuthenticateCustomerJSONRequestBody defines body for AuthenticateCustomer for application/json ContentType.
 type AuthenticateCustomerJSONRequestBody = AuthenticationRequest
+
+// OnCustomerActivatedJSONRequestBody defines body for OnCustomerActivated for application/json ContentType.
+type OnCustomerActivatedJSONRequestBody = CustomerEvent
+
+// OnCustomerContactChangedJSONRequestBody defines body for OnCustomerContactChanged for application/json ContentType.
+type OnCustomerContactChangedJSONRequestBody = CustomerEvent
+
+// OnCustomerUpsertedJSONRequestBody defines body for OnCustomerUpserted for application/json ContentType.
+type OnCustomerUpsertedJSONRequestBody = CustomerEvent
 
 // Getter for additional properties for AuthenticationRequest. Returns the specified
 // element and whether it was found
@@ -440,6 +519,14 @@ func (a *Customer) UnmarshalJSON(b []byte) error {
 	err := json.Unmarshal(b, &object)
 	if err != nil {
 		return err
+	}
+
+	if raw, found := object["activatedAt"]; found {
+		err = json.Unmarshal(raw, &a.ActivatedAt)
+		if err != nil {
+			return fmt.Errorf("error reading 'activatedAt': %w", err)
+		}
+		delete(object, "activatedAt")
 	}
 
 	if raw, found := object["address"]; found {
@@ -708,6 +795,13 @@ func (a *Customer) UnmarshalJSON(b []byte) error {
 func (a Customer) MarshalJSON() ([]byte, error) {
 	var err error
 	object := make(map[string]json.RawMessage)
+
+	if a.ActivatedAt != nil {
+		object["activatedAt"], err = json.Marshal(a.ActivatedAt)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'activatedAt': %w", err)
+		}
+	}
 
 	if a.Address != nil {
 		object["address"], err = json.Marshal(a.Address)
@@ -1534,6 +1628,23 @@ func (w *ServerInterfaceWrapper) UpsertCustomer(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter flow: %s", err))
 	}
 
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey string
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.UpsertCustomer(ctx, tenantId, params)
 	return err
@@ -1648,6 +1759,140 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 
 }
 
+// WebhookReceiverInterface represents handlers for receiving inbound
+// webhook requests. Each webhook becomes a Handle*Webhook
+// method that the implementation fills in. The caller mounts the per-
+// webhook echo.HandlerFunc returned by {Op}WebhookHandler at
+// whatever URL path they advertise to senders.
+type WebhookReceiverInterface interface {
+	// A customer account was activated.
+	// HandleOnCustomerActivatedWebhook handles the POST webhook for Customer:Activated.
+	HandleOnCustomerActivatedWebhook(ctx echo.Context, params OnCustomerActivatedParams) error
+	// A customer's email or phone number changed.
+	// HandleOnCustomerContactChangedWebhook handles the POST webhook for Customer:ContactChanged.
+	HandleOnCustomerContactChangedWebhook(ctx echo.Context, params OnCustomerContactChangedParams) error
+	// A customer account was created or updated.
+	// HandleOnCustomerUpsertedWebhook handles the POST webhook for Customer:Upserted.
+	HandleOnCustomerUpsertedWebhook(ctx echo.Context, params OnCustomerUpsertedParams) error
+}
+
+// OnCustomerActivatedWebhookHandler returns the echo.HandlerFunc for the Customer:Activated webhook.
+// Mount this at the URL path advertised to webhook senders. Errors
+// during parameter binding are returned via echo.NewHTTPError so echo's
+// error-handling chain reports them as 400. Middlewares are applied in
+// the order provided -- the last argument becomes the outermost wrapper.
+func OnCustomerActivatedWebhookHandler(si WebhookReceiverInterface, middlewares ...echo.MiddlewareFunc) echo.HandlerFunc {
+	h := echo.HandlerFunc(func(ctx echo.Context) error {
+		var err error
+		_ = err
+
+		// Parameter object where we will unmarshal all parameters from the context.
+		var params OnCustomerActivatedParams
+
+		// ------------- Required header parameter "X-Customerd-Signature" -------------
+		if valueList, found := ctx.Request().Header[http.CanonicalHeaderKey("X-Customerd-Signature")]; found {
+			var XCustomerdSignature Signature
+			n := len(valueList)
+			if n != 1 {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Customerd-Signature, got %d", n))
+			}
+
+			err = runtime.BindStyledParameterWithOptions("simple", "X-Customerd-Signature", valueList[0], &XCustomerdSignature, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""})
+			if err != nil {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Customerd-Signature: %s", err))
+			}
+			params.XCustomerdSignature = XCustomerdSignature
+
+		} else {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Header parameter X-Customerd-Signature is required, but not found"))
+		}
+
+		return si.HandleOnCustomerActivatedWebhook(ctx, params)
+	})
+	for _, mw := range middlewares {
+		h = mw(h)
+	}
+	return h
+}
+
+// OnCustomerContactChangedWebhookHandler returns the echo.HandlerFunc for the Customer:ContactChanged webhook.
+// Mount this at the URL path advertised to webhook senders. Errors
+// during parameter binding are returned via echo.NewHTTPError so echo's
+// error-handling chain reports them as 400. Middlewares are applied in
+// the order provided -- the last argument becomes the outermost wrapper.
+func OnCustomerContactChangedWebhookHandler(si WebhookReceiverInterface, middlewares ...echo.MiddlewareFunc) echo.HandlerFunc {
+	h := echo.HandlerFunc(func(ctx echo.Context) error {
+		var err error
+		_ = err
+
+		// Parameter object where we will unmarshal all parameters from the context.
+		var params OnCustomerContactChangedParams
+
+		// ------------- Required header parameter "X-Customerd-Signature" -------------
+		if valueList, found := ctx.Request().Header[http.CanonicalHeaderKey("X-Customerd-Signature")]; found {
+			var XCustomerdSignature Signature
+			n := len(valueList)
+			if n != 1 {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Customerd-Signature, got %d", n))
+			}
+
+			err = runtime.BindStyledParameterWithOptions("simple", "X-Customerd-Signature", valueList[0], &XCustomerdSignature, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""})
+			if err != nil {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Customerd-Signature: %s", err))
+			}
+			params.XCustomerdSignature = XCustomerdSignature
+
+		} else {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Header parameter X-Customerd-Signature is required, but not found"))
+		}
+
+		return si.HandleOnCustomerContactChangedWebhook(ctx, params)
+	})
+	for _, mw := range middlewares {
+		h = mw(h)
+	}
+	return h
+}
+
+// OnCustomerUpsertedWebhookHandler returns the echo.HandlerFunc for the Customer:Upserted webhook.
+// Mount this at the URL path advertised to webhook senders. Errors
+// during parameter binding are returned via echo.NewHTTPError so echo's
+// error-handling chain reports them as 400. Middlewares are applied in
+// the order provided -- the last argument becomes the outermost wrapper.
+func OnCustomerUpsertedWebhookHandler(si WebhookReceiverInterface, middlewares ...echo.MiddlewareFunc) echo.HandlerFunc {
+	h := echo.HandlerFunc(func(ctx echo.Context) error {
+		var err error
+		_ = err
+
+		// Parameter object where we will unmarshal all parameters from the context.
+		var params OnCustomerUpsertedParams
+
+		// ------------- Required header parameter "X-Customerd-Signature" -------------
+		if valueList, found := ctx.Request().Header[http.CanonicalHeaderKey("X-Customerd-Signature")]; found {
+			var XCustomerdSignature Signature
+			n := len(valueList)
+			if n != 1 {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Customerd-Signature, got %d", n))
+			}
+
+			err = runtime.BindStyledParameterWithOptions("simple", "X-Customerd-Signature", valueList[0], &XCustomerdSignature, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""})
+			if err != nil {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Customerd-Signature: %s", err))
+			}
+			params.XCustomerdSignature = XCustomerdSignature
+
+		} else {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Header parameter X-Customerd-Signature is required, but not found"))
+		}
+
+		return si.HandleOnCustomerUpsertedWebhook(ctx, params)
+	})
+	for _, mw := range middlewares {
+		h = mw(h)
+	}
+	return h
+}
+
 type BadRequestJSONResponse Problem
 
 func (t BadRequestJSONResponse) MarshalJSON() ([]byte, error) {
@@ -1676,6 +1921,25 @@ type BadRequestTextjsonResponse struct {
 type BadRequestTextResponse Problem
 
 type ChallengeIssuedJSONResponse Challenge
+
+type IdempotencyInProgressResponseHeaders struct {
+	RetryAfter *int
+}
+type IdempotencyInProgressApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers IdempotencyInProgressResponseHeaders
+}
+
+type IdempotencyKeyReusedApplicationProblemPlusJSONResponse Problem
+
+func (t IdempotencyKeyReusedApplicationProblemPlusJSONResponse) MarshalJSON() ([]byte, error) {
+	return Problem(t).MarshalJSON()
+}
+
+func (t *IdempotencyKeyReusedApplicationProblemPlusJSONResponse) UnmarshalJSON(b []byte) error {
+	return (*Problem)(t).UnmarshalJSON(b)
+}
 
 type InternalErrorApplicationProblemPlusJSONResponse Problem
 
@@ -2233,6 +2497,25 @@ func (response UpsertCustomer404ApplicationProblemPlusJSONResponse) VisitUpsertC
 	return err
 }
 
+type UpsertCustomer409ApplicationProblemPlusJSONResponse struct {
+	IdempotencyInProgressApplicationProblemPlusJSONResponse
+}
+
+func (response UpsertCustomer409ApplicationProblemPlusJSONResponse) VisitUpsertCustomerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UpsertCustomer412JSONResponse Problem
 
 func (t UpsertCustomer412JSONResponse) MarshalJSON() ([]byte, error) {
@@ -2336,6 +2619,22 @@ func (response UpsertCustomer415ApplicationProblemPlusJSONResponse) VisitUpsertC
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpsertCustomer422ApplicationProblemPlusJSONResponse struct {
+	IdempotencyKeyReusedApplicationProblemPlusJSONResponse
+}
+
+func (response UpsertCustomer422ApplicationProblemPlusJSONResponse) VisitUpsertCustomerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3109,104 +3408,121 @@ func (sh *strictHandler) GetReadiness(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7DzrctNIuq/SpdmqTVjJsZ0Lg6mpsyHAEAZINgnDzmIObkuf7SZSt6a7lcRQqTpPcB7jvMh5k/Mkp76+",
-	"SLIlxwmww+zU/iJY6q+7v/tVn4JYZLngwLUKBp8CuKJZnoL5+6BQWmQg8W9VZBmV82AQ7BOlhYSExP5x",
-	"GFzQtAB8LWYa3zmmkqkgDGLBFUJ+DxllaTDQsoDlX08gBpbrYDChqao/zYVq+VVlqvZjwbU51NMT3E0C",
-	"1ZDs62AQ9Lv9vajXi/p7Z90Hg+3uoNv9RxAG7hzBB8qhkwj4q7tvJxaZf/wzSDZhkPjjTphU+hXNIBgE",
-	"zymHIAxYEgyC+5Ne0o+3Idqle+NoJ76fRN/Dg0nUpb1xP95OdmB3gu+qYylUDrH2AFPKpwWdIrwJYi+l",
-	"JfzHAsHnM8HhVZGNEffBX7a393r97Z3dvfvfLz6sTuoQgiiLRYKQ7u92u70gDCRMmeDBIPjf/04hSiB6",
-	"KimPcZciT25G1/X1dRjkVNIMNEjDEmfAKdeHCf6dgIoly7UFfzYDos1TsjGWlCebRM+ASPi1AKUJU2Qi",
-	"ZAdxbDEeDIIEMoEIwuU51bMgDLhFg/bb4Pl/LZisqKHiGWQU99fzHN9VWjI+tYeVoHJkFHPWRzQ5sbsb",
-	"zhRcAzd/0jxPWUzx4FsfFJ7+Uw3snyRMgkHw3VYlGFv2qdo6lmKcQhbgXnUouf39Lx5aeUfEkrYsV8fG",
-	"WCRzRAkXmlzQlCXk+enRK4MLpQ15BsEWzdkWomirJmhKU12oYLDT7YaBZtrg8RFNPOQg9GgpJB/4hcnA",
-	"HXAwpknkX70OP+PWGq70FyDNLM9Tyj5r/XW4xHQnFXdlTCnGpySX4oIlIImQBGlOGVcko+lEyAwSklBN",
-	"O3j1gxlNU+BTOFSqgOQWLFIjKtUaslyrFzDRwWA3DOISGmqG7vg+3Uu6EG1PdnejnaQXRw/i3d2oP7k/",
-	"2Zt0YY/2UDTjGeUckDesWjK304xTd7sP9+7d+yvcu3fPa6ernElQywLb6w56TmBvS9Hy8m1ILR8SZlCD",
-	"gktokjB8TlNyYbSORc6AUCI4RJplQFDzkEuqCGpqooVRABlV54j36mYdciAQkRoI00TPpCimMzI6Pjo9",
-	"I4bpP3nxvy5Zf4sWegZc47bwH57GPwidj8gl0zMy+jSsE2EYhGQY4IGGwfXIEPyQa5Ccpk+kFPIGct9V",
-	"lmNRpImR5DGiwN4suYMs79Zl2Z+SKJAXIAmY066RauYWfY5IN8j/msMVWitIFs5gcPhK6Kei4MkXoq/g",
-	"51xccm8vhgGNMxgGLTjDB+36b6fC2SuhycQcaw2euNCRffHrIGrhFkISNGIGT8d0ngqanAnxgsopfEVu",
-	"85YjRbiS6BnlZG93d3uPjOca1F1MSG+7QqE7MNFCWNDrUJnbBZEWIrILvgZKz9bddIf8xB4ZFJ8J8ZLy",
-	"ubMA6gtRTJeUVwpKuS27REEseKIInYp1+F3QU3Vk9x9UyD4TgmSUz/1V1TpkI5JxQVQu+BrI3icpy5g2",
-	"l5ZA4xkkD8noBLScR/sTDXJEFJ0rcjkDbrS5nBM6pYyjFzcDmjifsLai6RaeOtxpQS4pQx05ERIQFhrr",
-	"Elx1mYxxlhVZMOiVSEH1NgWJd7gOg9cccSwk+3grq/3bOHZjoBKZVJwDX3Ds7uTT9SoeWbjlGvYo6u/+",
-	"Aby6AzTj0uCwLk4JoaoMOpd48M2bN9F+XfQajPjIUqj0EUIyMnbth2HAuCHVe0O9YTCyHE8dNb1OWGTT",
-	"RvBhOfOCspSO06+h8dFTHVOFXhgpapDv4ljUNPwpyAsWwxKodXxVvvp1FE4COfAEeDwnG/U7hoSSDJSi",
-	"UyBTquGSzjeX7v2tlY4q8lxIDclLSBg9My99EY0V8IQ0NNZd7PduXV2U5yMZHpCYa6wlcLkqMqsi8/o/",
-	"y5KjQGOc2zFKwwHBPWqSywSvBe1V1HEsRQ5SMxPaN3Y7dgFBpHKIMTixcR55KiQZYZAwICMTY43QTRvV",
-	"UigjZBIJMbALINYLCDFu4WRUCydGhPKEjPCpWQBXGLtNTQBjoiOrK5Cp8vpBF+PCtpRJ+YIJlowTMoZU",
-	"8Knh3g2h802EmtGrF8CnehYM9nbCZe0TBjbp07bBYnTWBrC31wLQJcqakoVMa2GZAI8pYl5thdzfbTvr",
-	"QnbrNhuYBYSbFa37bPfDtmxQFeU2ttlfEbU+NPkDG5gKkz9gvIAmXRcTAMvQ30jBpwawIkqzNCU0jiFH",
-	"4fSqaIH0CQNlruTVULephsKbecngDVUdjc9tROz5CQFPhMyoRj1QsJo7UeMfn4pYhvtMXFacWTeFwPGg",
-	"b8vUhcpU8K4F8kJKo41BXYKAJolEp1tIT+nGtkSLTtvha3mRBiWM7+oBKS1yRS6FPGd8uoCXhGrLDk34",
-	"1/Uc5NsFKlR4W7xn/UgVTsT4A8Qm7VZPrN9Wxe2Xrg8ykyi47pB9PieOL+dGu6ZMIZPNQBq34RxybTSX",
-	"BF1Ibj0oQ0ByAjSJBE9LAAwckhm6Pl51UwQ05UJC0iIElmTGgNaEvtttoRFNLpiyeZe66ml/t+70tVH1",
-	"iJMfn5yFLjKZQc1TsymrlbSVQJMjns59Nrmx95hJPXvc6kH+8ssvv0QvX0aPH4eIJNw3p8oimGqSCaVJ",
-	"b7tL5kClCRYbp2gwVxhcRVMRNcXRlFFugarlAkvpmI6FSIHy5jtlueXGV23t5cZXTCGm/Q1XlVlG4OHp",
-	"Ednu7e1FPULTfEaj/kNLPZNA+bMiCUxokWrnf4+9qslR20qE8J9v96N/0Ojju0/96z+16rGqBPTpMzlg",
-	"heU7kyzLUIJ4QlJxCTKKqcKIueDs1wJIjhrLXGSB7F493mwVV/HBUj2qeaYCDXxs7YmaiRxPYSxYYn5y",
-	"ptnZU+Oo+Nzpn5VL5EJiXzNGdQV2atS9QdmuEEu34vNlslaAu4VIsBWeltOahCXGwSMjVYxHREwI08qe",
-	"VLWZyrWnq9f3VhCIGLZkgtfMVw2lVT2w6aY8OjgmO/eJf4VoOr2d0NTdo92WY1dFx1vg1No1mjq1tE6s",
-	"7yi0NzqEr5AeKVPI0YI86fT2dir/poEEW+1cIZQ3e4wrKqt3lrm6t3o7kaqqtp8apRiIjXOEIavSzpMx",
-	"6vXPpqCaUf2QTFiaKoI2wxl7xAGaKFvqXXbK2wjstcJqoTZX87U1PaPLuZlK3jdGLMlHN6mTal9fnV7e",
-	"9TFIhgidSJHZrR2OkM0lRmoY4CnQJBYXIFUdM8vhTStHK7hq+C1tr2khnb+9HqSWALri43WwXezeoDm7",
-	"YChoITprJrcokaqFAoUO/gZ0ph0yeilHIRm9VKPN25C3Vur/XLP4keUHrTy6nzKqUI+OPI1GVbjDeJnk",
-	"XnvOMLiUTEN1CpNaXPadnwFNcX1TVc7ME0K5urSSt+it+rzJpzJ0EectEcuSu+9WtXnxz7TOf6YpS4xy",
-	"dLmQxya9o+7k2XNy8vSAPNjZvU9cZqbScC43SSYM0kSF5BzmGEXOTSLF/ko4zVpCVJ9oaoZEVJNL9PQv",
-	"TZjqtmLKU6oyUm8DXqQmuLPIeYf2X0ohb7pfwDQsuIY1jrc/UCnpPGjg4aVNACqjtRfuXTObFfqrPFmb",
-	"tc+pniFT1mpnN9/LvbQqT1P2sSQhoakSPgIY/T1y+aroMBkRm6E0ahifpmKqWkPWihmbWz07Ozsm9oVm",
-	"AM+43u43L+LTBO9W65V9NFZSE9fJ5ZHjOQ4B3owh7XKey2BfnxwSCROQYK0iRSyhYZhgTHmXPZZkz7Fa",
-	"m+w9vzy/W/CcF+OUxVZq3sCY/ATzloA2nbbybSwvWn8/t75m83frJjXVsILW369af22DsYQh3MgeYwWS",
-	"TkG3kayOBnIKmmygBrq/27u/2cTKOcwX5fqmlDASpiHpy6dGgG0H9vnk5ombKvKhra8Z3et/U4Qmiavr",
-	"qBHeRHA4mgSDt7fKY3vdfR3e/PqNiv/6XXWRr2MM8B5cGDq2Scf1b6T4/61v/4j6tiGDZ+jDt+qMN6em",
-	"vYnGmjw57e/uOXff2un+DpmJQip0TVww1mnNpSqIC8n0/BSFyTIsBxHFtZSoLaY/9SR4/uYsWBYTSp6/",
-	"OXMHsE/GjE9tFFArlZk9MNgyEKvzzLTObY2A8Ylo8cGXUq0qXKwXKMNxE0hAmuBHsSmPGDe1oNJlN04x",
-	"HfJLmqago5wq5bJHc5rqOclTqpHPQnLJJEQGt5qNU6jl7905hhx4kgvGtfJ89AqECU6Ib/4i+8eHnSEf",
-	"8icXIOe2aYsw3LLpXm6MVlUrR5udIQ/CIGUxcGuuSuaSwSB4YX8/gUmEikwy0FTOq87d+o9I7bJt/GWR",
-	"aha5XqkylW1h67lpNWM2VvU1zbJeGYQBxniWNBc9hCty4DRnwSDY7vQ6PZtvmBluWm4h7FxCmkamVWvr",
-	"w+W56vii7LTNNqJCaFhHI2MuW6aqSFdZ7enuZDLPKiSMx2mRIDeinSMSNGpslAtKpNDWYF3OWFqDAnPD",
-	"QpCQjM5dyWgMVrSMGcuR0Zjgpr30R9DPL89VsNicvcLGVa9slc3b1++WWqX73e7dGmCtT/DWuUyB0QeB",
-	"c5SC48j+z7hHi63l0XY3sp34xkcKnhwEzi0KFDN50GAQTL7fPnq+/bh/9bT3aPr9RTF+oF9Ab/rs5cef",
-	"7+/B92eFelAcP7s4+fnJ68C4ScHV+6dPPp4UD7LtvWcvXr3XBeztPnjxKv/7m738YH6q2fkvH346fHO4",
-	"S7vWQN+uvu0cqBXl7TL55HxLxMlSl8IBjWcQHQiupVhRXEuF01vnyASgDQeMgcSmIWt908lOd2fVNUoS",
-	"b5V9m9dhsGtpffOCxWZZs2p7/ap6A0xd1yOnIM9V2uC4QplXaCU6rVSgIqBTZLLgJ+MvIsBV7cErxfkE",
-	"tGRwAcqYLgkz4IpdQE0BcWvqUSjH89Kn5FOjqoFLFs+8ZaELbQrO+sQpZZka2GygHYzJpZigeGcgp5BY",
-	"bX6JKqTKkZnGug2fTwsboFkGoU2czzdbFcBBZeW+iRKw3Q019Ldt69/dKk97ffsW9fqSz+hPa66/Y4Na",
-	"DUDTS19IfZbM5Anvy62mUXWn27uV5Cy08P2rSPWS7/b23aKY/wjLaeJlXNXEvET4O5cTb/HLTHlPEUo4",
-	"XDYK4kRIYjOdxuuBK6aMJAvuXConb0ld6jtDfmqboBQRuRtxmKTiksAVxIURR5NzDUkuQcKUKW1FcdOo",
-	"iMz4NRMaayGXxbjsFVDGMfvuO7LvTvpSJOUMxZBH5A0ejy62kRq9WPoXg/Jqxhsp777R73bRZ7MwRKF9",
-	"M9LAVp2cw+JRZKpEXJT/n7kkc+XkWYgPh5zYlxF7BpXKVMoSqqlv5tKiQCMVNoZA2OIMiJnDiTWCFJwY",
-	"EfERm83W4oJ+t19zfD3mWodFENBo9USIa+CSoOW8VisyHVqIKBe7Oy/e6nj8j0OJuaEjeQKSXSAPpcLR",
-	"1FQkkDtpau66iRCfmgqMH0GyuVq7s4uFTF9L4ooaZlpSOY54iqz2xLPakL+xvaeGA9GnNri0XW2QDIa8",
-	"1ymZiClH4mTLJfiHvN8hr2gGiQXAlONiSPyNhsESG9tRGRprduH+vznk2x2yX038eImvMbR3U2y/xdAf",
-	"3O8qMqb18nk96zgj64771GKLSvCksEX2CUtTfGW7Q16J+vxRLkUMFtMijgvpMbnvNKgTqlcCDWjKYmZ1",
-	"UPmI+CzKw0qKjNG70iWJDJWrirGXDRsbLRrj17kC+TXscdgovS2oI8MMpvfQEJTQia6pPl9hvoHMmx1i",
-	"aARZrudhkxo1rBveNbqkDe0dss+Jn+HxFLeC7N2dnW6340c7fy2gHiHighu92ndlcuiRSOY3uCT3/vIF",
-	"LsGaAKd9cnnN+HDLpHBztnd5RPdbeETNlvtlU+rmeyw1nf4Oy3A9NLzi3R3kpOD6397kZ3uTdRmGpHJj",
-	"rAPZ7/bXO2nL46zGh7yFS1gbkv7NfNWdXv93MbhzxE1PVCYkeJtt+h15mXepip1O8t8GWaHMpCd1iU/b",
-	"YuVbIRcT5esa+PtVsquqJ5AJZen6oZ+q+hG5BX+AyZ8GFkxGtXTb6x6aja16t4hflocxzbrd2/B5y8wH",
-	"Lu4/WL94eTzxGyZewnVRmo2qKrVDaCO0ag/TbsjILA5CDj6tCOjqgbSq71sY/45Wrm+VKi67kKrOZlxa",
-	"FQSQZ1QxVoh7rsn+8SGJaZqWQdhpOSrj50YUOvH37p2KmNGUvBBTxu/dG5CnNIaxEOch2c/zFELyoxBT",
-	"/PcF4xAS0HHHLjziEJ1h9HNMlboUMiEbR2fHmwjj9OVpaJVEiBgWegYYCaTMZOkz0DORuO0tZqtD4XLr",
-	"HlZzLUsRZgbxjHKmMu8EHy2WKTZGC5HRpvHHR5+GVp8NgwH5v//6n+sR2RDS/FxrgSsfbg4IJXtRwqZM",
-	"L4Z3jSAOA7MqkKP1abvLGZirCzfYx0tptsFlxwQDjTF+c4Zqlt8daUD63e5yaEcWujxVZU65OZZxzhY+",
-	"XuCD4TLAxWDTFHeky72TXpdkjBcaVEiQI1MghYLQAEyAJs4L33UlVS0ZqIc+PYGo8hUhhd57bUYAY3Al",
-	"BHeTzQbgXpcosrHTf+A+aVAfxd3s1KKcGgNg+GiIepAyJIkCnqhKREzQ4Hy1pQmpJU5CnWpIcDpXGrIy",
-	"LDB4NKJHU1WhvJJLD9lEap53S7m06VGyUUov1VqyMWJ0c8h3yu2mwE0tTdXk2GzW34lmopD2PEzPh3y3",
-	"Q87snK2ptEDturUshhnLKjB64VOHOrvqtaJTGHJbZHZjEdWeamY+54CRrYVuetiWtIlvaXNaytSlF6LP",
-	"AXHjpsOi292O7WAp/gm+ZN0Z8kPDpdSWm2z0QwpuJs9H+6aBbkSoOjd9nmRUWdpRWxRaV6T/jFi0JGzh",
-	"OnHr+t1goFAgyQae1TtAdvRus0NOyoCb1ntIyw8GJQJsQgk4mrCV4WT16SCh8xXhZdnJ+k1CzPZJxjXx",
-	"pm9PlHrpS1vq3E0X2rnAOfHTBOX3tm4MSHFbo+/mi3Cf+OnFcjCqNsO48DWvz/qqjQ1u7RerrJP3pbj7",
-	"DCd1FbDWTwiZAq3Jh5TquqHevizADQYBzJ/Pxj/G7Ig9f/r642HvFTtUh5nO/3FwuHf44Ql7cfC8C3/f",
-	"x+c//dz7G5v8rQPz5x+TN4fsiB1eHfJuJ+6nPLgtOm0jx2eib2lx6eF/++vcVItBO6aKOAZIXDrLKvWF",
-	"esxvGk7fOTL+JvHM7yMcP5tV1QPrTglp6hN2gCjpfP7HV/r1DyxZz67m1az/vJJZEtWX/AGCbY+JFkfw",
-	"Bj3Y+VcMgRfC3bqrVAt0eVI6oZU/uDrutdMGH1d2HuwbB0bZQMV2+9jOvBgdPPNlLWVaD1vL+27K4Uvb",
-	"dLwEBOL89hzr9l7R9eJvgD4aBrGdNdh+wS6Ag6r3cxz52/qujgy0ZLFaicuX9rnvAT2WAuNmKBQxRRu4",
-	"yoViNmtkyrqtKHVA1uN0lcX7jpz9cvyk5Jjk/Uzr/L2PBd5rYUuCBbLvkN/42ifUcz8McfNhENokwA/D",
-	"4McnZ8MglKLQ+NAouIFPrZRabhhck96QB2s+hdkyaG8RsI5gNexmJcpWkk4CTea3lQI3Flp+2Ya6p5Tk",
-	"jE9DstvdtgmSS6aglYgnQBPm2Ol3JRp4sDnGRUayO/8EtVW/ejs5zHJ54YO9RgCXFLERklPzUhAGhUxd",
-	"M6wabG3RPO9w11XaiVNRtMWBp5pOMVBdDSP6lTbAvCuPvLbT1o7TL5ikThXdVWWUZoRaaymrGjbn9XbN",
-	"UiZds2YNsOkxawK1BA+J9Mi3PR9OH3kr6Tt5a/BqlLl+d/3/AQAA//8=",
+	"7H39ctu29uCrYNjfTO1cSpFky06U6ezPdZLGaRL72m7T3ihbQeSRhJgCWAC0rGQ8s0+wj7Evsm+yT7KD",
+	"A4AfImXZTtrc2+lfbUTiEDjfn/CnIBLzVHDgWgWDTwFc0XmaAP7/Yaa0mIM0/6+y+ZzKZTAIDojSQkJM",
+	"Iv84DC5pkoF5LWLavHNCJVNBGESCKwP5N5hTlgQDLTNY/fUUImCpDgYTmqjy01Sohl/VXJV+zLjGTT0/",
+	"NV+TQDXEBzoYBL1Ob6/V7bZ6e+edx4OdzqDT+VcQBm4fwQfKoR0L+G933nYk5v7xzyDZhEHstzthUuk3",
+	"dA7BIHhJOQRhwOJgEOxPunEv2oFWn+6NW7vRftx6BI8nrQ7tjnvRTrwL/Yl5V51IoVKItAeYUD7N6NTA",
+	"mxjsJTSH/1QY8OlMcHiTzccG98E/dnb2ur2d3f7e/qPqw2KnDiEGZZGIDaT9fqfTDcJAwpQJHgyC//u/",
+	"E2jF0HouKY/MV7I0vhld19fXYZBSSeegQSJLnLEppzqTSOwYVCRZqi38kf5umHU6O1HG2RVREAkeK/wF",
+	"wsuuezaDK/Li9cFh6+zFQa+/Zx+PyGIGEoieAT4MyQUsISYLpmf4I/A4FYzrb5WBK0GHhCkiLkGSkYWr",
+	"LaS2/ZekCzIW8dKBb5PDGUQXhOmQUB4TCZNMAaFkpEdEC0EmVJKJFHPCxaJt2MAyRTAI9Hfd/b3dbr/b",
+	"63TMKfq9/j59tPcY9iGCMcR0p0cnE7rXi+KI7kxovxvReB/292kH+nuTSX9nL+5E8Ai6nUfxo3Fs+MEg",
+	"awY0Rsnhlu6/tLywxa0Cx4Z6v2dMFryoohnMqUG+XqZmodKS8WlgKHUOnHJ9FNdJcz4DovEp2RpLyuNt",
+	"RKsBDkobXE6ErB48hrnwm02pnhVb1f4zd9ndtXlZpUaIkY++p/Gp/TpqDcE1cPxfmqYJi6jZ+MMPyuz+",
+	"Uwnsf0mYBIPgm4eF0npon6qHJ1KME5gjKspQUvv7Pzy0/IwGS9qqgzI2DOMYlHChySVNWExenh2/QVwo",
+	"jaIzCB7SlD00KHpYUoJKU52pYLDb6YSBZhrx+D2NPeQg9GjJJB/4hfHAbXAwpnHLv3od3uPUGq70ZyAN",
+	"l6cJZfdafx2uMN1pwV1zphTjU5JKcclikERIYmhOGVdkTpOJkHOISUw1bZujH85okgCfwpFSGcS3YJES",
+	"UanWME+1egUTHQz6YRDl0IzW7oz36V7cgdbOpN9v7cbdqPU46vdbvcn+ZG/SgT3aNWozmlHOwfCGNRl4",
+	"Os04daf78ODBg/+GBw8eeMtxlTIJalWZdjuDrlOmt6VofvgmpOYPCUPUGMElNI6ZeU4TcokWwSJnQCgR",
+	"HFqazYEYq0AW1ChQrokWqADmVF0YvBcna5NDYRCpgTBN9EyKbDojo5Pjs3OCTP/Ji/91zvoPaaZnwLX5",
+	"LPwPT+PvhE5HVoWPPg3LRBgGIRkGZkPD4HqEBD+KYZ4KDTxaHvETKaYSlLqB7LeRaZpLtLMjTJHSd1o/",
+	"Aoq50ixJiMw4N5rqLlL+uJDynNe54XG7+w3SzkpbYbyVL7uH5Ne45OAeR39CJGi5JAnVgLbAmiikwql5",
+	"0jqYaOsLVj92Zi294akFZZqMYSKMMZdLI/J0Shk34IpDzRln82weDLo5ihjXMAVpzlLlhh9heQqZulEH",
+	"3E7BN6DAiIOBbbFEudAzkCVtfWtW6PUKVih9xLgxRNrt34EbLmDZcqu+BDOc33h01B/Vk6MFtGLJNUhO",
+	"k2dSCvnZFChMbCSyJEYDOzaaySqc+A4Y75dNrN8lUSCNSwi4200Id4u+CIp/4nBlHHyIK3tAHL4R+rnI",
+	"+OcycMYvuFhw78YNAxrNYRg04Mw8aFZYuwXO3ghNJritDXjiQrfsi18GUZVTCEmMb4l4OqHLRND4XIhX",
+	"VE7hC3Kbd+gSA1cSPaOc7PX7O3tkvNSg7iLo3Z0ChW7DGEAg6E2oTO2ClhaiZRd8GfHecNJd8iP7HlF8",
+	"LsRrypfOWH2+fa36FAko5T7Z8eEfoVOxCb8V96GiVUsG9lwIMqd86Y+60bwaJJsFrXzBlzGsCZszjYeW",
+	"QKMZxE/IqGQeR0TRpTLxLEcnSy4LC/j1DOpP3OBYSPbxVs70nxNvjYFKw6TiAngl3rqTE9YteKRyyg3s",
+	"kZXf/QsEW4fGu5aIw7I4xYSqPE+3woNv375tHZRFr8aI31sK5a57SEZo174bBowjqX5D6g2DkeV46qjp",
+	"dUKVTWs5AcuZl5QldJx8CY1vAsgxVSY4IlkJ8l0ci5KGPwN5ySJYAbWJr/JXv4zCiSEFHqM7uVU+Y0go",
+	"mYNSdApkSjUs6HJ75dxfW+moLE2F1BC/hpjRc3zps2isgMekprHuYr/7ZXWR74/MzQYJHmMjgfNVLVzV",
+	"wtf/KEtuBPrl2fGbNioNB8R8oyS5TPBSLq1IBpxIkYLUDDNuta+duDi9pVKI2IRFNv1CngtJRiZ2H5AR",
+	"pj5Gxk0blbLOI8MkEiJgl0CsFxASsxsyKkX5I0y1jsxTXABX0Yxi4kLboMPqCsNUaXmj1XRNUyYzfwFz",
+	"GOiEjCERfIrcuyV0um2gzunVK+BTPQsGe7vhqvYJA5snb/pANWnSBLC71wDQ1RbqkmWY1sLCvAtTBF9t",
+	"hNzrN+21UhC4zQdwAeG4ovE7O72wKUlbJJ9qnzlYk0x6gmk9my8SmNZjPIM6Xat5uVXob6XgUwTs8xI0",
+	"iiA1wulVUYX0MQOFR/JqqFNXQ+HNvIR4M6qORhdFrcFswQCeCDmn2uiBjJXciRL/+AzhKtwXYlFwZtkU",
+	"AjcbfZdnFNVcBe8bIFcyjU0M6vJ2NI6lcbqF9JSufZZo0W7afCldWaME+q4ekNIiVWQh5AXj0wpeYqot",
+	"O9ThX5dLA+8qVCjwVj1neUsFTsT4A0SYDS/XIm+r4g5y18cwk8i4bpMDviSOL5eoXROmDJNhAYopcgGp",
+	"dkUinUluPSgkIDkFGrcET3IADBySmXF9vOqmBtCUCwlxgxBEml36qttazLu3mOBkkogFwQpkkShB/Wnf",
+	"s6daRxYJND7mydLXZ2ps4DgI7XlJB3U6je9eMmXTQGVN2Pxu2QdtOuoxJz88Ow9doDSDkuNoE9v3P9OY",
+	"ST172ujQ/vrrr7+2Xr9uPX0aGpqZ76ZUWXpTTeZCadLd6ZAlUImxa20XNV4Pg6vWVLTq2gEL4bdA1WqJ",
+	"PPeTx0IkQHn9nbxgfuOrtnp+4ytYSm9+w9XVVxF4dHZMdrp7e60uoUk6o63eE0s9zOd8q0gME5ol2oUD",
+	"Y6/5UqP8pYHwP98dtP5FWx/ff+pd/1ejWi2K+J/uyQFrDPG5ZPO5EWgek0QsQLYiqkwAn3H2ewYkNQoU",
+	"D1Ihu9fWNxvpdXyw0lFQ31Nm/I3Imjc1E6nZBRrU2Ja+rafgzDv6Tb7C8q1y5R6I7Wto49dgp0TdG3T/",
+	"GrF0K+4vk6UWiluIBFvj+Dl1R1iM/iYZqWw8ImJCmFZ2p6rJcm/cXblDYw2BCLIlE7xkTUsoLTo66l7T",
+	"94cnZHef+FeIptPbCU3ZW+s3bLtoG7kFTq2ZpYlTS5vE+o5Ce6N/+sbQI2HKcLQgz9rdvd3C3aohwfar",
+	"rBHKmx3YNb0xd5a5svN8O5Eq+m4+1Qq2EKGvZiJopZ1jher1W2y7mFP9hExYkihibIbzPQwOjImyzTqr",
+	"MUITgb1WWC/UeDRfgdczupoqKuR9a8TidHSTOim+6/uLVr/6FCQzCMW+Gvy0w5Fr9qEYbyowfs0lSFXG",
+	"zGq01cjRCq5qfkvTa1pI5/5vBqklgC74eBNsl0qo0ZxdMiNoofEdMdUpDVUzBcrEG1vQnrbJ6LUchWT0",
+	"Wo22b0PeUrPWfc3iR5YeNvLoQcKoMnp05Gk0KqIvxvOc+8Z9hsFCMg3FLjDTuc6Vf3bp0kBrvXYwbxgk",
+	"LmA8E+JC5WkHphsSB26ZJfbG+M2w38ZeDB91rLFKZ5qOE2OYpFBmczEkzNhkUE9IDK04s6kqIOOl2/LG",
+	"bYkoyqS8kdJ1Pix1ftUfurybjz79mQY/pQqkrbvmvx34+KT846Hgmkb6EPM3cUPIuhLvFQcLy91iJfpU",
+	"julI0RT1vQCaGFar88gMnxDK1cIq6Sov+IxfcWxxsXnjblXjTrROf6YJi9GOuizeU0xMqjvFpJycPj8k",
+	"j3f7+8TlFAtj6LLqZMIgiZVvgxwvMQVofyWczhuSKz5FWg8pqSYLI0ULTLAU/SBOqAt/5l3AswTTEhY5",
+	"742rKKWQN50vYBoqUcQq3wVUSroManh4bVPXCg185dwlD6tAf5HhbXIMU6pnRn+Vqr43n8u9tC7DmDdG",
+	"xiGhiRI+WBz90nKZ1tZRPCI2t44W2zxNxFQ1JlsKZqx/6sX5+QmxL9RTT4zrnV79ID7B9X69CTowfo3U",
+	"xLVte+R4jjMAb8aQ1xqrYH86PSISJiDBOlDUYMn4EBMG6k7fWJE9x2pNsvdycXG3tE+ajRMWWal5C2Py",
+	"IywbUjHJtJFvI3nZ+PsFa9avF9ajrltsBY2/XzX+umzu6S1jyHzIbmMNks6g0ZyW0UDOQJMto4H2+939",
+	"7TpWLmBZleubzKMhTE3SV3dtADZt2FdC6juuq8gntjJsU2LuN0VoHLuKpBqZkwgOx5Ng8O5WFRivu6/D",
+	"m1+/UfFfvy8O8mWMgTkHF0jHJum4/pMU/9/69q+ob2syeG7CvUad8fYM88000uTZWa+/5yJDa6d7u2Qm",
+	"MqmMa+Li9nZjFUBBlEmml2dGmCzDchCtqJTMt20gzz0JXr49D1bFhJKXb8/dBuyTMeNTGzCWirz4DROX",
+	"I8RiPzOtU1vdYnwiGsK1lSKBCquVLoUcN4EYJMbJik15i/E8C4/RHcZPdMgXNElAt1KqlEs0LmmilyRN",
+	"qDZ8FpIFk9BC3Gpmgoei8uT2MeR+3kV5PnoDAuNY4tsWycHJUXvIh/zZJcilbTckzHyy7l5ujdbV2Ufb",
+	"7SEPwiBhEXBrrnLmksEgeGV/P4VJyygyyUBTuSxGQco/GmrnM2Kvs0Szluvyy8M5C1svsUmS2bSGr8bn",
+	"lfYgDC5BKkuayy6GRClwmrJgEOy0u+2uTU3NkJtWe9LbC0iSFjYZPvywuFBt304wbbKNRiHUrCPKmEus",
+	"qiIpoqz2dGfCIoUKCeNRksWGG42dIxK00dhGLiiRQluDtZixpAQFlshCEJM5Xbpi5xisaKEZSw2jMcFx",
+	"XuEH0C8XFyqoTmKtsXHFKw/zaaDr9yuzN71O524TFdYneOdcpgD1QeAcpeCkZf+F7lF1jqy102nZsTv0",
+	"kYJnh4FziwLFMGUeDILJo53jlztPe1fPu99PH11m48f6FXSnL15//Hl/Dx6dZ+pxdvLi8vTnZz8F6CYF",
+	"V789f/bxNHs839l78erNbzqDvf7jV2/SX97upYfLM80ufv3w49Hboz7tWAN9u84M50CtaczI85TOtzQ4",
+	"WemvOaTRDFomWJZiTVk4EU5vXRgmAI0cMAYSYSvh5nap3c7uumPkJH6Ydxxfh0Hf0vrmBdU2b1y1s3lV",
+	"uXWrrOsNpxieK7TBSYEyr9BydFqpMIqATg2TBT+iv2gArps3WSvOp6Alg0tQaLokzIArdgklBcStqTdC",
+	"OV7mPiWfoqoGLlk085aFVhpsnPWJEsrmamATx3YKNpViYsR7DnLqRwkWRoUU6VRsCd3yqdewBprNIbQ1",
+	"luV2owI4LKzcV1EClfTaOs7w75aSZrefeSovuUdnZX39HVsrSwDqXnolS54zkye8bxTAFuvdTvdWklNp",
+	"Pv1PkeoV3+3d+6qY/wCrFYVVXJXEPEf4e1c+afDLsBKsCCUcFrVWDiIksUlx9HrgiimUZMGdS+XkLS5L",
+	"fXvIz2z7niIidTNz2GIBVxBlKI6Yng9JKkHClCltRXEbVcQc/ZoJjbSQq2Kcd7kodMy++YYcuJ2+FnE+",
+	"lDfkLfIWx42qDdCoF3P/YpAfDb2R/OxbvU7H+GwWhsi0b6Mb2AKlc1g8irCgyEX+75mrRxROnoX4ZMiJ",
+	"fdlgD1GpsKgaU019G6IWmTFSYW2qkFWHCiObLTYgBScoIj5is9las6DX6ZUcX4+5xulDA2i0fsTQtR7a",
+	"4bWirIi9hQZRLnZ3XrzV8eYfDiV4QkfyGCS7NDyUCEdTLF4Z7qQJnnXbQHyOxTo/02pztfbLLhbCjqzY",
+	"1b/wagTlOOK5YbVnntWG/K3tmkYOND414tL2Y0I8GPJuO2ciphyJ44euFjTkvTZ5Q+cQWwBMOS6G2J9o",
+	"GKywsZ29LPqLhsH2kO+0yUExQuolvsTQ3k2xrTlDv3H/VTFnWq/u17OOM7Juu88ttqgETwrbjzFhSWJe",
+	"2WmTN6I80JpKEYHFNJYMPCYPnAZ1QvVGGAOasIhZHZQ/Ij6L8qSQIjR6VzonEVK5aC7wsmFjo6oxtjWT",
+	"L2CPw1qVtqKOkBmwaxYJSuhEl1Sfb0a4gczbbYI0gnmql2GdGiWsI++iLmlCe5tU3F+zO0Vkxt2Wyuqm",
+	"DD9vsNKScmUYzng6Rpkpeol10CdktLLrEYlmEF2oSl2eoatW8RlTkbBoSba44BCSlErNaBKSSZYkVk2P",
+	"CgYfeQbwBWanX7z1xtavoo/GKa9cqURCxmqlJ69NDjjx83heBqxq8w7gbqeDjYXemayir+0vVvg9g3I4",
+	"bR7eGALUmOY1vUADabWfohNwvqlhHxNj5AoRf8Gu8i1z5AjnRbbdtlXhsdpWw7yX0Z3qSQNUPzXqW9Up",
+	"2e31nvhgtwYqHzZWIdntPG6beNsqAmy5nAiZp5XCla6PxhszViZaq7MJ5VatPjYJ54X/eprqfZ6f/F7E",
+	"yxu84gf/+AyvdEOM3XxTzobrahpupqnfJbN6JczXcMrr80qr3pwbjrSslUuhzxjZe1u8zGK5+PrvgObe",
+	"AU3ZjEBceNI2hul1epvjhNUrOjCMuUVUUrr45U8Ll3Y7j28RLjVeQWFWd3v/FjOTxxz7P+dCgnc6sdWc",
+	"54nDolrv9Ma7YJ4pHLKnLnNv20l923e10rNpdqp0yUFRECMTypLN85ZF+a7lFvwFhi5rWEArlsed5RDD",
+	"Jge6twjAV+fgcV3/NlLSMG5nFvd6d2L+4sYNXHwLyVkdK/+KacdwU47C5hQKjUdoLbHQnKS4IR9ZHWAf",
+	"fFqTziinkVT5uxlGN7QI/IpCSd6uWUykmKVFOcwwnMrGyuCea3JwcoSuXZ6COMtHHP28nzIh7IMHZyJi",
+	"NCGvxJTxBw8G5DmNYCzERUgO0jSBkPwgxNT89xUzTjboqG0XHnNonZvY/4QqtRAyJlvH5yfbBsbZ67PQ",
+	"apjQYNi6h64lbknmoGcidp+3mC02ZZbb4KiYR1zJr8whmlHO1NyHgMfVIt3WqJIX2MZodPRpaJXhMBiQ",
+	"//e//s/1iGwJiT+XeoXzh9sDQsleK2ZTpqvJjVoKY8gJKdIYtDwlvZgBHl24gWyeqwKbWmljKFy7FQn3",
+	"UFyN5LY0IL1OZzWxQc6rYVduyTluy3re5bugfCooT++0yaEtbUpXeSLdDpkznmlQITEcmQDJFIQIMAYa",
+	"u4Cv7xoKtO1ydMk5gypfD8UwoTTbRbggSgjubqRAgHsdosjWbu+xuyGqfIXCdrsU45cY4HkiFkjUw4QZ",
+	"kijgsSpEBENm5yauTLaucJJRyEiCs6XSMM+DVsQjih5NVCl0yuXSQ8Y8hefdXC5tcYBs5dJLtZZsbDC6",
+	"PeS7+eemwLGSrEpyjB/r7bZM/GP3w/RyyPttcm7vR8A6I5SOW8rh4ThtZmJ3PnWos6t+UnQKQ25bLNw4",
+	"W/FNNcNreMbgoWOz74o28b2/TkthV0Yl9zIg7poAdxEjXgjgrnW0MVt7yI+0jRCx2GoDL5JxvDFkdICd",
+	"xiNC1QU2xJNRYaZHTTmYsiL9IzIxOWEzN7JQ1u+IgUyBJFtmr957siPT221ymqebaLnZPr9/MRZg06nA",
+	"sXW4KXVQvYlR6HRNviBv+b8pZ/CHRbfNE+gbQl3fnCv1yqWy6sJNhdt57iXxY1f51bI3xsLms6jvllW4",
+	"z/zUeT7QWpo9r1xce69LAm1cbS9ntR7i5+LuHh7uOmCNNzJiewJmA3N1XVNvnxdbB4MAli9n4x8idsxe",
+	"Pv/p41H3DTtSR3Od/uvwaO/owzP26vBlB345MM9//Ln7Tzb5ZxuWLz/Gb4/YMTu6OuKddtRLeHBbdNo2",
+	"pnuib2VxHh58/ePcVIk0dkxlUQQQu2SuVeqVauSfGsnfNSj/isHQV4/lz2dF7cy6U0Jidc5OWsbt+1+a",
+	"Vb6K0LXVl7yazdfi4ZJWeclfIFL3mGhwBG/Qg+3/xBC4Eu6WXaVSoMvj3Akt/MH1ca+dtfm4tu/mwBUR",
+	"MFDJ0/+uhGRvRFTYeNvY3OJmfD63Sc1LQCAubs+x7ttrer78CYyPZoLY9gZsv2KXwN3Vrw6Tx/60vqdp",
+	"DlqySK3F5Wv73FfPTqQwcTNkimDJEq5SoZhNOWFTQyNKHZDNOF1n8b4h57+ePMs5Jv5tpnX6m48FftPC",
+	"FsQzw75DfuNrn4ye+25oPj4MQpsE+G4Y/PDsfBiEUmTaPEQFN/CplVzLDYNr0h3yYMPN4g0XpFgEbCJY",
+	"CbvzHGVrSSeBxsvbSoGbn89vJPOFNkpSxqch6Xd2bIJkwRQ0EvEUaMwcO/1biYbZ2NLERSjZ7T9AbZWP",
+	"3kwOXC4vfbBXC+DizFacz/ClIAwymbhWcDV4+JCmaZu7nup2lIisKQ4803RqAtX1MFq/0xqY9/mWN/aZ",
+	"2+JzxSS1i+iuNHtaO2CpobJoV16Wm5VzmXStyiXA2GFZB2oJHhLpkW87npw+8lbS97GX4JUoY07vZ3XL",
+	"f0GkNFe6Nj/61CYKbcgNNJrVekUd5PzPQWD/NRHShNgpyPzMIaGaJECVxjH/QW0Ud8TiUZtYgSW9qysM",
+	"8qMLLhYJxFN4QihfauwEhcTeJiixtdSF6EYJc+sd4eVRYjJBXH1gWoMkGdcsqe58Tq/YPJsTOm2QdcE9",
+	"msrTt3dLZxR/M+L2Af/9KpJ2avu6OuaFs97Namq19JhjOSZblC8R/UxtO1Vd+isztYa/BVUkvz+pvdZd",
+	"WTe2/DfjrWe8FVT9zX05Sb/1l/UJWb1Uz+aVbsOH+Zz93xy4ngNLlxH8zXtNmq+pWaOZ9a6v/38AAAD/",
+	"/w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

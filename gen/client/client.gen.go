@@ -36,6 +36,27 @@ func (e ChallengeChannel) Valid() bool {
 	}
 }
 
+// Defines values for CustomerEventType.
+const (
+	CustomerActivated      CustomerEventType = "Customer:Activated"
+	CustomerContactChanged CustomerEventType = "Customer:ContactChanged"
+	CustomerUpserted       CustomerEventType = "Customer:Upserted"
+)
+
+// Valid indicates whether the value is a known member of the CustomerEventType enum.
+func (e CustomerEventType) Valid() bool {
+	switch e {
+	case CustomerActivated:
+		return true
+	case CustomerContactChanged:
+		return true
+	case CustomerUpserted:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for HealthStatus.
 const (
 	Ok HealthStatus = "ok"
@@ -90,8 +111,10 @@ type ChallengeChannel string
 
 // Customer A customer account. Any property not listed here is kept and returned as sent. Read-only properties sent in a request are ignored.
 type Customer struct {
-	Address *string `json:"address,omitempty"`
-	Advisor *string `json:"advisor,omitempty"`
+	// ActivatedAt When the activation flow first completed for the account.
+	ActivatedAt *time.Time `json:"activatedAt,omitempty"`
+	Address     *string    `json:"address,omitempty"`
+	Advisor     *string    `json:"advisor,omitempty"`
 
 	// AuthenticatedAt On GET, when the token was issued.
 	AuthenticatedAt *time.Time `json:"authenticatedAt,omitempty"`
@@ -157,6 +180,23 @@ type Customer struct {
 	ZipCode              *string                `json:"zipCode,omitempty"`
 	AdditionalProperties map[string]interface{} `json:"-"`
 }
+
+// CustomerEvent A customer event as webhooks receive it.
+type CustomerEvent struct {
+	CustomerId openapi_types.UUID `json:"customerId"`
+
+	// Data A customer account. Any property not listed here is kept and returned as sent. Read-only properties sent in a request are ignored.
+	Data Customer `json:"data"`
+
+	// Id Stable across redeliveries; de-duplicate by it.
+	Id         openapi_types.UUID `json:"id"`
+	OccurredAt time.Time          `json:"occurredAt"`
+	TenantId   string             `json:"tenantId"`
+	Type       CustomerEventType  `json:"type"`
+}
+
+// CustomerEventType defines model for CustomerEvent.Type.
+type CustomerEventType string
 
 // Health A health answer.
 type Health struct {
@@ -238,6 +278,9 @@ type ProblemDetails struct {
 // Token A JWS compact ES256 token valid 24 hours by default.
 type Token = string
 
+// Signature defines model for Signature.
+type Signature = string
+
 // TenantId defines model for TenantId.
 type TenantId = string
 
@@ -249,6 +292,12 @@ type BadRequestApplicationProblemPlusJSON = Problem
 
 // ChallengeIssued A one-time code was sent; prove it to continue.
 type ChallengeIssued = Challenge
+
+// IdempotencyInProgress An RFC 9457 problem; validation problems add `errors`.
+type IdempotencyInProgress = Problem
+
+// IdempotencyKeyReused An RFC 9457 problem; validation problems add `errors`.
+type IdempotencyKeyReused = Problem
 
 // InternalError An RFC 9457 problem; validation problems add `errors`.
 type InternalError = Problem
@@ -276,14 +325,35 @@ type UnsupportedMediaType = Problem
 
 // UpsertCustomerParams defines parameters for UpsertCustomer.
 type UpsertCustomerParams struct {
-	// Flow Optional flow name to execute after account creation (e.g., "preregistration"). When empty, data is validated and filled without additional processing. An unknown flow is answered with 400.
+	// Flow Optional flow name to execute after account creation (e.g., "preregistration"). When empty, data is validated and filled without additional processing. The tenant's flows run after the account is validated, in the transaction that saves it; `preregistration` checks the shopper in by the tenant's policy (none, partial, full) and `activation` requires the complete profile and a verified contact, then records the activation. An unknown flow is answered with 400 listing the tenant's flows.
 	Flow *string `form:"flow,omitempty" json:"flow,omitempty"`
+
+	// IdempotencyKey Makes a retry safe: the same key with the same body (and caller) answers what the first request answered; the same key with another body is a 422; while the first request still runs, 409. Keys are kept for 24 hours, per tenant.
+	IdempotencyKey *string `json:"Idempotency-Key,omitempty"`
 }
 
 // AuthenticateCustomerParams defines parameters for AuthenticateCustomer.
 type AuthenticateCustomerParams struct {
 	// Provider Provider used to authenticate the user (for instance `otp`). Required; a provider the tenant does not enable is answered with 400.
 	Provider *string `form:"provider,omitempty" json:"provider,omitempty"`
+}
+
+// OnCustomerActivatedParams defines parameters for OnCustomerActivated.
+type OnCustomerActivatedParams struct {
+	// XCustomerdSignature `t=<unix seconds>,v1=<hex HMAC-SHA256>` where the HMAC, keyed with the endpoint's secret, is over `<t>.<raw body>`. Check it, and refuse a `t` too far from now.
+	XCustomerdSignature Signature `json:"X-Customerd-Signature"`
+}
+
+// OnCustomerContactChangedParams defines parameters for OnCustomerContactChanged.
+type OnCustomerContactChangedParams struct {
+	// XCustomerdSignature `t=<unix seconds>,v1=<hex HMAC-SHA256>` where the HMAC, keyed with the endpoint's secret, is over `<t>.<raw body>`. Check it, and refuse a `t` too far from now.
+	XCustomerdSignature Signature `json:"X-Customerd-Signature"`
+}
+
+// OnCustomerUpsertedParams defines parameters for OnCustomerUpserted.
+type OnCustomerUpsertedParams struct {
+	// XCustomerdSignature `t=<unix seconds>,v1=<hex HMAC-SHA256>` where the HMAC, keyed with the endpoint's secret, is over `<t>.<raw body>`. Check it, and refuse a `t` too far from now.
+	XCustomerdSignature Signature `json:"X-Customerd-Signature"`
 }
 
 // UpsertCustomerApplicationWildcardPlusJSONRequestBody defines body for UpsertCustomer for application/*+json ContentType.
@@ -297,6 +367,15 @@ type AuthenticateCustomerApplicationWildcardPlusJSONRequestBody = Authentication
 
 // AuthenticateCustomerJSONRequestBody defines body for AuthenticateCustomer for application/json ContentType.
 type AuthenticateCustomerJSONRequestBody = AuthenticationRequest
+
+// OnCustomerActivatedJSONRequestBody defines body for OnCustomerActivated for application/json ContentType.
+type OnCustomerActivatedJSONRequestBody = CustomerEvent
+
+// OnCustomerContactChangedJSONRequestBody defines body for OnCustomerContactChanged for application/json ContentType.
+type OnCustomerContactChangedJSONRequestBody = CustomerEvent
+
+// OnCustomerUpsertedJSONRequestBody defines body for OnCustomerUpserted for application/json ContentType.
+type OnCustomerUpsertedJSONRequestBody = CustomerEvent
 
 // Getter for additional properties for AuthenticationRequest. Returns the specified
 // element and whether it was found
@@ -434,6 +513,14 @@ func (a *Customer) UnmarshalJSON(b []byte) error {
 	err := json.Unmarshal(b, &object)
 	if err != nil {
 		return err
+	}
+
+	if raw, found := object["activatedAt"]; found {
+		err = json.Unmarshal(raw, &a.ActivatedAt)
+		if err != nil {
+			return fmt.Errorf("error reading 'activatedAt': %w", err)
+		}
+		delete(object, "activatedAt")
 	}
 
 	if raw, found := object["address"]; found {
@@ -702,6 +789,13 @@ func (a *Customer) UnmarshalJSON(b []byte) error {
 func (a Customer) MarshalJSON() ([]byte, error) {
 	var err error
 	object := make(map[string]json.RawMessage)
+
+	if a.ActivatedAt != nil {
+		object["activatedAt"], err = json.Marshal(a.ActivatedAt)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'activatedAt': %w", err)
+		}
+	}
 
 	if a.Address != nil {
 		object["address"], err = json.Marshal(a.Address)
@@ -2247,6 +2341,21 @@ func NewUpsertCustomerRequestWithBody(server string, tenantId TenantId, params *
 
 	req.Header.Add("Content-Type", contentType)
 
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
@@ -2875,6 +2984,11 @@ type UpsertCustomerResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// UpsertCustomerResponse409Headers the declared response headers of an HTTP 409 response for UpsertCustomer
+type UpsertCustomerResponse409Headers struct {
+	RetryAfter *int
+}
+
 // UpsertCustomerResponse429Headers the declared response headers of an HTTP 429 response for UpsertCustomer
 type UpsertCustomerResponse429Headers struct {
 	RetryAfter *int
@@ -2902,6 +3016,8 @@ type UpsertCustomerResponse struct {
 	ApplicationproblemJSON401 *UnauthorizedApplicationProblemPlusJSON
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *IdempotencyInProgress
 	// JSON412 the response for an HTTP 412 `application/json` response
 	JSON412 *Problem
 	// ApplicationproblemJSON412 the response for an HTTP 412 `application/problem+json` response
@@ -2910,6 +3026,8 @@ type UpsertCustomerResponse struct {
 	ApplicationproblemJSON413 *PayloadTooLarge
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *IdempotencyKeyReused
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *TooManyRequests
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -2918,6 +3036,8 @@ type UpsertCustomerResponse struct {
 	ApplicationproblemJSON503 *Unavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *UpsertCustomerResponse401Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *UpsertCustomerResponse409Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *UpsertCustomerResponse429Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -2959,6 +3079,11 @@ func (r UpsertCustomerResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
 }
 
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r UpsertCustomerResponse) GetApplicationproblemJSON409() *IdempotencyInProgress {
+	return r.ApplicationproblemJSON409
+}
+
 // GetJSON412 returns the response for an HTTP 412 `application/json` response
 func (r UpsertCustomerResponse) GetJSON412() *Problem {
 	return r.JSON412
@@ -2977,6 +3102,11 @@ func (r UpsertCustomerResponse) GetApplicationproblemJSON413() *PayloadTooLarge 
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r UpsertCustomerResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r UpsertCustomerResponse) GetApplicationproblemJSON422() *IdempotencyKeyReused {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -3817,6 +3947,13 @@ func ParseUpsertCustomerResponse(rsp *http.Response) (*UpsertCustomerResponse, e
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest IdempotencyInProgress
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
 	case rsp.Header.Get("Content-Type") == "application/json" && rsp.StatusCode == 412:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -3844,6 +3981,13 @@ func ParseUpsertCustomerResponse(rsp *http.Response) (*UpsertCustomerResponse, e
 			return nil, err
 		}
 		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest IdempotencyKeyReused
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyRequests
@@ -3891,6 +4035,16 @@ func ParseUpsertCustomerResponse(rsp *http.Response) (*UpsertCustomerResponse, e
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 409:
+		var headers UpsertCustomerResponse409Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers409 = &headers
 	case rsp.StatusCode == 429:
 		var headers UpsertCustomerResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -4137,4 +4291,287 @@ func ParseGetReadinessResponse(rsp *http.Response) (*GetReadinessResponse, error
 	}
 
 	return response, nil
+}
+
+// WebhookInitiator sends OpenAPI 3.1 webhook requests to target URLs.
+// Modeled on the generated Client, but with no stored Server -- the full
+// target URL is provided per-call by the caller (typically discovered
+// from a subscription registration).
+type WebhookInitiator struct {
+	// Doer for performing requests, typically a *http.Client with any
+	// customized settings, such as certificate chains.
+	Client HttpRequestDoer
+
+	// A list of callbacks for modifying requests which are generated before sending over
+	// the network.
+	RequestEditors []RequestEditorFn
+}
+
+// WebhookInitiatorOption allows setting custom parameters during construction.
+type WebhookInitiatorOption func(*WebhookInitiator) error
+
+// NewWebhookInitiator creates a new WebhookInitiator with reasonable defaults.
+func NewWebhookInitiator(opts ...WebhookInitiatorOption) (*WebhookInitiator, error) {
+	initiator := WebhookInitiator{}
+	for _, o := range opts {
+		if err := o(&initiator); err != nil {
+			return nil, err
+		}
+	}
+	if initiator.Client == nil {
+		initiator.Client = &http.Client{}
+	}
+	return &initiator, nil
+}
+
+// WithWebhookHTTPClient allows overriding the default Doer, which is
+// automatically created using http.Client. This is useful for tests.
+func WithWebhookHTTPClient(doer HttpRequestDoer) WebhookInitiatorOption {
+	return func(p *WebhookInitiator) error {
+		p.Client = doer
+		return nil
+	}
+}
+
+// WithWebhookRequestEditorFn allows setting up a callback function, which
+// will be called right before sending the webhook request. This can be
+// used to mutate the request, e.g. to add signature headers.
+func WithWebhookRequestEditorFn(fn RequestEditorFn) WebhookInitiatorOption {
+	return func(p *WebhookInitiator) error {
+		p.RequestEditors = append(p.RequestEditors, fn)
+		return nil
+	}
+}
+
+func (p *WebhookInitiator) applyWebhookEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
+	for _, r := range p.RequestEditors {
+		if err := r(ctx, req); err != nil {
+			return err
+		}
+	}
+	for _, r := range additionalEditors {
+		if err := r(ctx, req); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WebhookInitiatorInterface is the interface specification for the webhook initiator.
+type WebhookInitiatorInterface interface {
+	// OnCustomerActivatedWithBody fires the Customer:Activated webhook with any body
+	OnCustomerActivatedWithBody(ctx context.Context, targetURL string, params *OnCustomerActivatedParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	OnCustomerActivated(ctx context.Context, targetURL string, params *OnCustomerActivatedParams, body OnCustomerActivatedJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OnCustomerContactChangedWithBody fires the Customer:ContactChanged webhook with any body
+	OnCustomerContactChangedWithBody(ctx context.Context, targetURL string, params *OnCustomerContactChangedParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	OnCustomerContactChanged(ctx context.Context, targetURL string, params *OnCustomerContactChangedParams, body OnCustomerContactChangedJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OnCustomerUpsertedWithBody fires the Customer:Upserted webhook with any body
+	OnCustomerUpsertedWithBody(ctx context.Context, targetURL string, params *OnCustomerUpsertedParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	OnCustomerUpserted(ctx context.Context, targetURL string, params *OnCustomerUpsertedParams, body OnCustomerUpsertedJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+}
+
+func (p *WebhookInitiator) OnCustomerActivatedWithBody(ctx context.Context, targetURL string, params *OnCustomerActivatedParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOnCustomerActivatedWebhookRequestWithBody(targetURL, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := p.applyWebhookEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return p.Client.Do(req)
+}
+
+func (p *WebhookInitiator) OnCustomerActivated(ctx context.Context, targetURL string, params *OnCustomerActivatedParams, body OnCustomerActivatedJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOnCustomerActivatedWebhookRequest(targetURL, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := p.applyWebhookEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return p.Client.Do(req)
+}
+
+func (p *WebhookInitiator) OnCustomerContactChangedWithBody(ctx context.Context, targetURL string, params *OnCustomerContactChangedParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOnCustomerContactChangedWebhookRequestWithBody(targetURL, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := p.applyWebhookEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return p.Client.Do(req)
+}
+
+func (p *WebhookInitiator) OnCustomerContactChanged(ctx context.Context, targetURL string, params *OnCustomerContactChangedParams, body OnCustomerContactChangedJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOnCustomerContactChangedWebhookRequest(targetURL, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := p.applyWebhookEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return p.Client.Do(req)
+}
+
+func (p *WebhookInitiator) OnCustomerUpsertedWithBody(ctx context.Context, targetURL string, params *OnCustomerUpsertedParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOnCustomerUpsertedWebhookRequestWithBody(targetURL, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := p.applyWebhookEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return p.Client.Do(req)
+}
+
+func (p *WebhookInitiator) OnCustomerUpserted(ctx context.Context, targetURL string, params *OnCustomerUpsertedParams, body OnCustomerUpsertedJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOnCustomerUpsertedWebhookRequest(targetURL, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := p.applyWebhookEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return p.Client.Do(req)
+}
+
+// NewOnCustomerActivatedWebhookRequest builds a application/json POST request for the Customer:Activated webhook
+func NewOnCustomerActivatedWebhookRequest(targetURL string, params *OnCustomerActivatedParams, body OnCustomerActivatedJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewOnCustomerActivatedWebhookRequestWithBody(targetURL, params, "application/json", bodyReader)
+}
+
+// NewOnCustomerActivatedWebhookRequestWithBody builds a POST request for the Customer:Activated webhook with any body
+func NewOnCustomerActivatedWebhookRequestWithBody(targetURL string, params *OnCustomerActivatedParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+	_ = err
+
+	reqURL, err := url.Parse(targetURL)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, reqURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		var headerParam0 string
+
+		headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Customerd-Signature", params.XCustomerdSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("X-Customerd-Signature", headerParam0)
+
+	}
+	return req, nil
+}
+
+// NewOnCustomerContactChangedWebhookRequest builds a application/json POST request for the Customer:ContactChanged webhook
+func NewOnCustomerContactChangedWebhookRequest(targetURL string, params *OnCustomerContactChangedParams, body OnCustomerContactChangedJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewOnCustomerContactChangedWebhookRequestWithBody(targetURL, params, "application/json", bodyReader)
+}
+
+// NewOnCustomerContactChangedWebhookRequestWithBody builds a POST request for the Customer:ContactChanged webhook with any body
+func NewOnCustomerContactChangedWebhookRequestWithBody(targetURL string, params *OnCustomerContactChangedParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+	_ = err
+
+	reqURL, err := url.Parse(targetURL)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, reqURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		var headerParam0 string
+
+		headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Customerd-Signature", params.XCustomerdSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("X-Customerd-Signature", headerParam0)
+
+	}
+	return req, nil
+}
+
+// NewOnCustomerUpsertedWebhookRequest builds a application/json POST request for the Customer:Upserted webhook
+func NewOnCustomerUpsertedWebhookRequest(targetURL string, params *OnCustomerUpsertedParams, body OnCustomerUpsertedJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewOnCustomerUpsertedWebhookRequestWithBody(targetURL, params, "application/json", bodyReader)
+}
+
+// NewOnCustomerUpsertedWebhookRequestWithBody builds a POST request for the Customer:Upserted webhook with any body
+func NewOnCustomerUpsertedWebhookRequestWithBody(targetURL string, params *OnCustomerUpsertedParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+	_ = err
+
+	reqURL, err := url.Parse(targetURL)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, reqURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		var headerParam0 string
+
+		headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Customerd-Signature", params.XCustomerdSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("X-Customerd-Signature", headerParam0)
+
+	}
+	return req, nil
 }
