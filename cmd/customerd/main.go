@@ -102,6 +102,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	janitorCtx, stopJanitor := context.WithCancel(context.Background())
 	defer stopJanitor()
 	go a.Janitor(janitorCtx, time.Hour)
+	// Deliveries stop with the signal; an event in flight is delivered again
+	// after its lease, by this replica on restart or by another one.
+	dispatched := make(chan struct{})
+	go func() { a.Events.Run(ctx); close(dispatched) }()
+	defer func() { <-dispatched }()
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
