@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/google/uuid"
@@ -61,6 +62,9 @@ func (s *Service) Customer(ctx context.Context, t *Tenant, id string) (*store.Cu
 	return c, err
 }
 
+// maxAttempts bounds the retries of an update that keeps meeting concurrent writers.
+const maxAttempts = 25
+
 // Result is the answer to an upsert: the account (200) or a challenge (202).
 type Result struct {
 	Customer  *store.Customer
@@ -102,7 +106,15 @@ func (s *Service) Update(ctx context.Context, t *Tenant, caller string, in Input
 // update is Update; proven, when set, is the identity that completed the
 // challenge holding in: the contact it proved is marked verified.
 func (s *Service) update(ctx context.Context, t *Tenant, caller string, in Input, flow *flows.Flow, proven *Identity) (Result, error) {
-	for range 5 {
+	for attempt := range maxAttempts {
+		if attempt > 0 {
+			// Writers of one account collide: spread the retries out.
+			select {
+			case <-ctx.Done():
+				return Result{}, ctx.Err()
+			case <-time.After(time.Duration(rand.Int64N(int64(attempt)*int64(2*time.Millisecond)) + 1)):
+			}
+		}
 		c, err := s.Customer(ctx, t, caller)
 		if err != nil {
 			return Result{}, err
