@@ -393,8 +393,8 @@ func (t *Tenant) validate(id string) error {
 		return fmt.Errorf("%s.flows.%w", at, err)
 	}
 	w := t.Webhooks
-	if w.MaxAge < time.Minute || w.RetryBase <= 0 || w.RetryMax < w.RetryBase {
-		return fmt.Errorf("%s.webhooks: want maxAge of at least 1m and 0 < retryBase <= retryMax", at)
+	if w.MaxAge < time.Second || w.RetryBase <= 0 || w.RetryMax < w.RetryBase {
+		return fmt.Errorf("%s.webhooks: want maxAge of at least 1s and 0 < retryBase <= retryMax", at)
 	}
 	for i, e := range w.Endpoints {
 		if u, err := url.Parse(e.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

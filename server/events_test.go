@@ -268,3 +268,38 @@ func TestConcurrentUpdates(t *testing.T) {
 		}
 	})
 }
+
+func TestADeadEventIsListedAndReplays(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dbURL string) {
+		hook := newReceiver(t)
+		var down atomic.Bool
+		down.Store(true)
+		hook.refuse = func(int) bool { return down.Load() }
+		env := apptest.Start(t, dbURL, `
+events: {pollInterval: 5ms}
+tenants:
+  demo:
+    webhooks: {endpoints: [{url: "`+hook.srv.URL+`", secret: "`+hook.secret+`"}], retryBase: 5ms, retryMax: 20ms, maxAge: 1s}
+`)
+		if r := post(t, env, "/api/demo/customer", `{"email":"dead@example.com"}`); r.StatusCode != http.StatusOK {
+			t.Fatalf("create: %d %s", r.StatusCode, r.body)
+		}
+		env.StartEvents()
+		var dead []store.Event
+		waitFor(t, "the event to die", func() bool {
+			dead, _ = env.App.Store.Events(ctx, store.EventQuery{Failed: true})
+			return len(dead) == 1
+		})
+		if dead[0].Attempts < 2 || !strings.Contains(dead[0].LastError, "503") {
+			t.Fatalf("dead event: %+v", dead[0])
+		}
+		down.Store(false)
+		if n, err := env.App.Store.ReplayEvents(ctx, "demo", nil, time.Now()); err != nil || n != 1 {
+			t.Fatalf("replay: %v %d", err, n)
+		}
+		waitFor(t, "the replayed event delivered", func() bool { return undelivered(t, env) == 0 })
+		if got := hook.unique(); len(got) != 1 || got[0].ID != dead[0].ID {
+			t.Fatalf("acknowledged: %+v", got)
+		}
+	})
+}
