@@ -9,13 +9,13 @@ import (
 // StepConfig is one step as configuration declares it: exactly one of its
 // fields is set.
 //
-//	- require: [firstName, lastName]
-//	- verified: true
-//	- set: {isProspect: false, activatedAt: $now}
-//	- challenge: code            # or link
-//	- emit: Customer:Activated
-//	  whenChanged: true
-//	- checkIn: partial           # none, partial, full; "" is the tenant's policy
+//   - require: [firstName, lastName]
+//   - verified: true
+//   - set: {isProspect: false, activatedAt: $now}
+//   - challenge: code            # or link
+//   - emit: Customer:Activated
+//     whenChanged: true
+//   - checkIn: partial           # none, partial, full; "" is the tenant's policy
 type StepConfig struct {
 	Require     []string       `yaml:"require,omitempty" json:"require,omitempty"`
 	Verified    bool           `yaml:"verified,omitempty" json:"verified,omitempty"`

@@ -30,7 +30,7 @@ func TestBadDefinitionNamesFlowAndStep(t *testing.T) {
 		steps []flows.StepConfig
 		want  string
 	}{
-		"two kinds in one step":  {[]flows.StepConfig{{Verified: true, Emit: flows.Activated}}, "signup.steps[0]: a step is exactly one of"},
+		"two kinds in one step":   {[]flows.StepConfig{{Verified: true, Emit: flows.Activated}}, "signup.steps[0]: a step is exactly one of"},
 		"an unknown event":        {[]flows.StepConfig{{Verified: true}, {Emit: "Customer:Nope"}}, `signup.steps[1]: emit: unknown event type "Customer:Nope"`},
 		"a server field":          {[]flows.StepConfig{{Set: map[string]any{"emailVerified": true}}}, "signup.steps[0]: set.emailVerified"},
 		"a bad challenge":         {[]flows.StepConfig{{Challenge: "pigeon"}}, `signup.steps[0]: challenge: "pigeon"`},

@@ -111,7 +111,7 @@ func (e emit) Run(_ context.Context, s *State) error {
 // existing and new accounts alike, so that the answer never tells which.
 type checkInStep struct{ policy string }
 
-func (checkInStep) Kind() string     { return "checkIn" }
+func (checkInStep) Kind() string      { return "checkIn" }
 func (checkInStep) existingAccounts() {}
 
 func (c checkInStep) Run(_ context.Context, s *State) error {
