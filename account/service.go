@@ -305,7 +305,7 @@ func (s *Service) record(ctx context.Context, tx store.Store, before, after *sto
 	}
 	types = append(types, extra...)
 	for _, typ := range types {
-		e, err := newEvent(typ, after, now)
+		e, err := newEvent(typ, before, after, now)
 		if err != nil {
 			return err
 		}
@@ -328,11 +328,23 @@ type Event struct {
 	CustomerID string         `json:"customerId"`
 	OccurredAt string         `json:"occurredAt"`
 	Data       map[string]any `json:"data"`
+	// Previous is the contact a Customer:ContactChanged replaced, so that the
+	// brand can tell the old address.
+	Previous map[string]any `json:"previous,omitempty"`
 }
 
-func newEvent(typ string, c *store.Customer, now time.Time) (*store.Event, error) {
+func newEvent(typ string, before, c *store.Customer, now time.Time) (*store.Event, error) {
 	body := Event{ID: uuid.NewString(), Type: typ, TenantID: c.TenantID, CustomerID: c.ID,
 		OccurredAt: now.UTC().Format(time.RFC3339Nano), Data: View(c)}
+	if typ == flows.ContactChange && before != nil {
+		body.Previous = map[string]any{}
+		if before.Email != nil {
+			body.Previous["email"] = *before.Email
+		}
+		if before.Phone != nil {
+			body.Previous["phoneNumber"] = *before.Phone
+		}
+	}
 	b, err := json.Marshal(body)
 	if err != nil {
 		return nil, err

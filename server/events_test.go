@@ -220,6 +220,14 @@ func TestIdempotencyKey(t *testing.T) {
 		}
 		mustProblem(t, post(t, env, "/api/demo/customer", `{"email":"idem@example.com","firstName":"Eve"}`, "Idempotency-Key", "key-1"),
 			http.StatusUnprocessableEntity)
+		// A key whose first request never answered (its replica died) is taken over.
+		if _, err := env.App.Store.BeginIdempotent(ctx, &store.IdempotentRequest{TenantID: "demo", Key: "key-dead",
+			RequestHash: "whatever", CreatedAt: time.Now().Add(-time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		if r := post(t, env, "/api/demo/customer", `{"email":"taken.over@example.com"}`, "Idempotency-Key", "key-dead"); r.StatusCode != http.StatusOK {
+			t.Fatalf("abandoned key: %d %s", r.StatusCode, r.body)
+		}
 		// Another key runs again: the account exists, so a challenge this time.
 		challengeID(t, post(t, env, "/api/demo/customer", body, "Idempotency-Key", "key-2"))
 	})

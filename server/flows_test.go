@@ -285,6 +285,9 @@ func TestVerifyBeforeApply(t *testing.T) {
 		for _, e := range evs {
 			if e.Type == "Customer:ContactChanged" {
 				changed++
+				if !strings.Contains(e.Payload, `"previous":{"email":"vba@example.com"}`) {
+					t.Errorf("the event does not name the old address: %s", e.Payload)
+				}
 			}
 		}
 		if changed != 1 {

@@ -17,6 +17,10 @@ import (
 // idempotencyHeader makes a POST /customer safe to retry.
 const idempotencyHeader = "Idempotency-Key"
 
+// abandoned is how long a request may run under a key before another may take
+// the key over (its replica died); longer than any request may take.
+const abandoned = 2 * time.Minute
+
 // idempotent answers a POST /customer whose Idempotency-Key was seen before
 // with the first answer (the same body), a 422 (another body) or a 409 (the
 // first still runs), and keeps the answer of a first request. Answers worth
@@ -30,13 +34,26 @@ func (s *Server) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		ctx := req.Context()
 		r := fromContext(ctx)
+		// The same caller with a fresh token is the same caller.
+		who := r.auth
+		if claims, err := s.caller(ctx); err == nil && claims != nil {
+			who = "sub:" + claims.Subject
+		}
 		sum := sha256.New()
-		for _, part := range []string{r.auth, req.URL.Query().Get("flow"), string(r.body)} {
+		for _, part := range []string{who, req.URL.Query().Get("flow"), string(r.body)} {
 			sum.Write([]byte(part))
 			sum.Write([]byte{0})
 		}
 		hash := hex.EncodeToString(sum.Sum(nil))
-		first, err := s.store.BeginIdempotent(ctx, &store.IdempotentRequest{TenantID: r.tenant.ID, Key: key, RequestHash: hash, CreatedAt: time.Now()})
+		begin := &store.IdempotentRequest{TenantID: r.tenant.ID, Key: key, RequestHash: hash, CreatedAt: time.Now()}
+		first, err := s.store.BeginIdempotent(ctx, begin)
+		if errors.Is(err, store.ErrConflict) && first.Status == 0 && time.Since(first.CreatedAt) > abandoned {
+			// The replica that ran it died before answering: this request takes the key over.
+			if err := s.store.ForgetIdempotent(ctx, r.tenant.ID, key); err != nil {
+				return err
+			}
+			first, err = s.store.BeginIdempotent(ctx, begin)
+		}
 		switch {
 		case errors.Is(err, store.ErrConflict) && first.RequestHash != hash:
 			return newProblem(http.StatusUnprocessableEntity, "idempotency-key-reused", "Idempotency key reused",

@@ -191,8 +191,14 @@ type CustomerEvent struct {
 	// Id Stable across redeliveries; de-duplicate by it.
 	Id         openapi_types.UUID `json:"id"`
 	OccurredAt time.Time          `json:"occurredAt"`
-	TenantId   string             `json:"tenantId"`
-	Type       CustomerEventType  `json:"type"`
+
+	// Previous On Customer:ContactChanged, the email and phone number the change replaced.
+	Previous *struct {
+		Email       *string `json:"email,omitempty"`
+		PhoneNumber *string `json:"phoneNumber,omitempty"`
+	} `json:"previous,omitempty"`
+	TenantId string            `json:"tenantId"`
+	Type     CustomerEventType `json:"type"`
 }
 
 // CustomerEventType defines model for CustomerEvent.Type.
