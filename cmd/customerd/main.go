@@ -120,9 +120,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	go a.Janitor(janitorCtx, time.Hour)
 	// Deliveries stop with the signal; an event in flight is delivered again
 	// after its lease, by this replica on restart or by another one.
+	dctx, stopEvents := context.WithCancel(ctx)
 	dispatched := make(chan struct{})
-	go func() { a.Events.Run(ctx); close(dispatched) }()
-	defer func() { <-dispatched }()
+	go func() { a.Events.Run(dctx); close(dispatched) }()
+	defer func() { stopEvents(); <-dispatched }()
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
