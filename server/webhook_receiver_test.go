@@ -36,8 +36,8 @@ type receiver struct {
 	srv    *httptest.Server
 	// refuse, when set, answers 503 to the nth request (from 1).
 	refuse func(n int) bool
-	// hold, when set, is run while a delivery is in flight.
-	hold func()
+	// hold, when set, is run while the nth delivery is in flight.
+	hold func(n int)
 
 	mu       sync.Mutex
 	n        int
@@ -89,7 +89,7 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 		r.mu.Unlock()
 	}()
 	if r.hold != nil {
-		r.hold()
+		r.hold(n)
 	}
 	if r.refuse != nil && r.refuse(n) {
 		w.WriteHeader(http.StatusServiceUnavailable)
