@@ -394,7 +394,30 @@ func (s *Service) applyHeld(ctx context.Context, t *Tenant, c *store.Customer, i
 	case err != nil || res.Customer == nil:
 		return c, nil
 	}
+	s.notifyOldContact(ctx, t, c, res.Customer)
 	return res.Customer, nil
+}
+
+// notifyOldContact tells a verified contact that was replaced where the
+// account's messages go now; best effort, the change stands either way.
+func (s *Service) notifyOldContact(ctx context.Context, t *Tenant, before, after *store.Customer) {
+	notify := func(ch sender.Channel, old, now *string) {
+		if old == nil || sameText(old, now) || t.Senders[ch] == nil {
+			return
+		}
+		to := "(none)"
+		if now != nil {
+			to = challenge.Mask(*now)
+		}
+		_ = t.Senders[ch].Send(context.WithoutCancel(ctx), sender.Message{Tenant: t.ID, Channel: ch, To: *old,
+			Language: languageOf(t, after), NewContact: to, ExpiresAt: s.now().Add(time.Hour)})
+	}
+	if before.EmailVerified {
+		notify(sender.Email, before.Email, after.Email)
+	}
+	if before.PhoneVerified {
+		notify(sender.SMS, before.Phone, after.Phone)
+	}
 }
 
 func (s *Service) signIn(ctx context.Context, t *Tenant, id Identity) (*store.Customer, error) {

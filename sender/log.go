@@ -20,6 +20,11 @@ func (s *logSender) Send(ctx context.Context, m Message) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if m.NewContact != "" {
+		s.logger.LogAttrs(ctx, slog.LevelInfo, "contact change notice sent", slog.String("tenant", m.Tenant),
+			slog.String("channel", string(m.Channel)), slog.String("to", m.To), slog.String("newContact", m.NewContact))
+		return nil
+	}
 	attrs := []slog.Attr{
 		slog.String("tenant", m.Tenant),
 		slog.String("channel", string(m.Channel)),

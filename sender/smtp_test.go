@@ -540,3 +540,28 @@ func TestSMTPTemplates(t *testing.T) {
 		})
 	}
 }
+
+func TestSMTPNoticeAndLink(t *testing.T) {
+	b := newBackend()
+	port, rootCAs := startServer(t, b, offerStartTLS)
+	s := open(t, smtpConfig(port, "starttls", rootCAs))
+
+	m := message("en")
+	m.Code, m.NewContact = "", "n***@e***.com"
+	if err := send(t, t.Context(), s, m); err != nil {
+		t.Fatal(err)
+	}
+	p := parse(t, received(t, b).data)
+	if p.subject != "Your contact details changed" || !strings.Contains(p.body, "n***@e***.com") {
+		t.Errorf("notice: %q\n%s", p.subject, p.body)
+	}
+
+	m = message("fr")
+	m.Link = "https://shop.example/check-in?challengeId=c1&code=" + testCode
+	if err := send(t, t.Context(), s, m); err != nil {
+		t.Fatal(err)
+	}
+	if p := parse(t, received(t, b).data); !strings.Contains(p.body, m.Link) || !strings.Contains(p.body, testCode) {
+		t.Errorf("the link is not in the message:\n%s", p.body)
+	}
+}

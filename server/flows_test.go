@@ -276,6 +276,15 @@ func TestVerifyBeforeApply(t *testing.T) {
 			t.Fatalf("applied before verification: %v", me)
 		}
 		newTok := complete(t, env, "demo", id, "vba.new@example.com")
+		noticed := false
+		for _, m := range env.Logs.Lines() {
+			if m["msg"] == "contact change notice sent" && m["to"] == "vba@example.com" && m["newContact"] == "v***@e***.com" {
+				noticed = true
+			}
+		}
+		if !noticed {
+			t.Errorf("the old address was not told of the change")
+		}
 		me := customerOf(t, env, "demo", newTok)
 		if me["email"] != "vba.new@example.com" || me["emailVerified"] != true || me["firstName"] != "Vera" {
 			t.Fatalf("after verification: %v", me)
