@@ -156,13 +156,18 @@ tenants:
 
 func TestActivation(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dbURL string) {
-		hook := newReceiver(t)
+		hook, crm := newReceiver(t), newReceiver(t)
 		env := apptest.Start(t, dbURL, `
 events: {pollInterval: 5ms}
 tenants:
   demo:
     activationFields: [firstName, lastName]
-    webhooks: `+hook.yaml()+`
+    webhooks:
+      endpoints:
+        - {url: "`+hook.srv.URL+`", secret: "`+hook.secret+`"}
+        - {url: "`+crm.srv.URL+`", secret: "`+crm.secret+`", events: [Customer:Activated]}
+      retryBase: 5ms
+      retryMax: 40ms
 `)
 		env.StartEvents()
 		r := post(t, env, "/api/demo/customer?flow=activation", `{"email":"act@example.com"}`)
@@ -195,6 +200,12 @@ tenants:
 		waitFor(t, "every event delivered", func() bool { return undelivered(t, env) == 0 })
 		if got := hook.ofType("Customer:Activated", me["id"].(string)); len(got) != 1 || got[0].Data["activatedAt"] != at {
 			t.Fatalf("Customer:Activated events: %+v", got)
+		}
+		if len(hook.ofType("Customer:Upserted", "")) == 0 {
+			t.Fatalf("no Customer:Upserted event")
+		}
+		if got := crm.unique(); len(got) != 1 || got[0].Type != "Customer:Activated" {
+			t.Fatalf("an endpoint subscribed to Customer:Activated only received: %+v", got)
 		}
 	})
 }
