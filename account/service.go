@@ -261,8 +261,21 @@ func (s *Service) named(ctx context.Context, t *Tenant, existing *store.Customer
 	if ask == nil {
 		ask = &flows.Ask{}
 	}
-	iss, err := s.challengeOwner(ctx, t, existing, ask, held{Input: in, Flow: flowName(flow)})
+	iss, err := s.challengeOwner(ctx, t, existing, ask, held{Input: withoutIdentifiers(in), Flow: flowName(flow)})
 	return Result{Challenge: iss}, err
+}
+
+// withoutIdentifiers drops the email and phone number of an anonymous
+// caller's change: the owner's code must not hand a stranger's phone number
+// (and so the account) to whoever sent it.
+func withoutIdentifiers(in Input) Input {
+	out := Input{Set: make(map[string]any, len(in.Set)), Extras: in.Extras}
+	for k, v := range in.Set {
+		if k != "email" && k != "phoneNumber" {
+			out.Set[k] = v
+		}
+	}
+	return out
 }
 
 // existing finds the account that holds one of c's identifiers.

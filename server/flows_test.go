@@ -259,6 +259,14 @@ func TestHeldChanges(t *testing.T) {
 				t.Fatalf("held change: %v", me)
 			}
 		})
+		t.Run("an anonymous held change never sets an identifier", func(t *testing.T) {
+			env.Clock.Advance(2 * time.Minute) // past the resend interval
+			id := challengeID(t, post(t, env, "/api/demo/customer", `{"email":"held@example.com","phoneNumber":"+33612345678","title":"Dr"}`))
+			tok := complete(t, env, "demo", id, "held@example.com")
+			if me := customerOf(t, env, "demo", tok); me["phoneNumber"] != nil || me["title"] != "Dr" {
+				t.Fatalf("a stranger's phone number reached the account: %v", me)
+			}
+		})
 		t.Run("a held change is dropped when its challenge expires", func(t *testing.T) {
 			env.Clock.Advance(2 * time.Minute) // past the resend interval
 			id := challengeID(t, post(t, env, "/api/demo/customer", `{"email":"held@example.com","city":"Lyon"}`))
