@@ -14,6 +14,7 @@ import (
 
 	"github.com/customerd/customerd/account/postcode"
 	"github.com/customerd/customerd/challenge"
+	"github.com/customerd/customerd/flows"
 	"github.com/customerd/customerd/sender"
 	"github.com/customerd/customerd/store"
 )
@@ -31,6 +32,10 @@ type Tenant struct {
 	TokenLifetime  time.Duration
 	OTP            challenge.Limits
 	Senders        map[sender.Channel]sender.Sender
+	// Flows are the tenant's flows by name.
+	Flows *flows.Registry
+	// CheckInPage is the page a partial check-in link opens.
+	CheckInPage string
 }
 
 // NormaliseEmail trims and lower-cases an email and checks its syntax.

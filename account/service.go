@@ -2,14 +2,18 @@ package account
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"golang.org/x/text/language"
 
 	"github.com/customerd/customerd/challenge"
+	"github.com/customerd/customerd/flows"
 	"github.com/customerd/customerd/sender"
 	"github.com/customerd/customerd/store"
 )
@@ -36,6 +40,8 @@ type Identity struct {
 	FirstName string
 	LastName  string
 	Language  string // BCP 47 or a locale such as en_US
+	// Held is the change the completed challenge held (JSON), applied on sign-in.
+	Held string
 }
 
 // Service applies the account rules to stored accounts.
@@ -62,30 +68,130 @@ func (s *Service) Customer(ctx context.Context, t *Tenant, id string) (*store.Cu
 	return c, err
 }
 
-// Update applies in to the caller's own account.
-func (s *Service) Update(ctx context.Context, t *Tenant, caller string, in Input) (*store.Customer, error) {
-	for range 5 {
+// maxAttempts bounds the retries of an update that keeps meeting concurrent writers.
+const maxAttempts = 25
+
+// Result is the answer to an upsert: the account (200) or a challenge (202).
+type Result struct {
+	Customer  *store.Customer
+	Challenge *challenge.Issued
+}
+
+// held is the change a challenge holds: the request's fields and the flow to
+// run again once the shopper proves the contact.
+type held struct {
+	Input Input  `json:"input"`
+	Flow  string `json:"flow,omitempty"`
+}
+
+func (h held) encode() string {
+	if len(h.Input.Set) == 0 && len(h.Input.Extras) == 0 && h.Flow == "" {
+		return ""
+	}
+	b, err := json.Marshal(h)
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+func flowName(f *flows.Flow) string {
+	if f == nil {
+		return ""
+	}
+	return f.Name
+}
+
+// Update applies in to the caller's own account and runs flow (nil: none).
+// A new email or phone number on an account whose current one is verified is
+// not applied: it is held by a challenge sent to the new contact.
+func (s *Service) Update(ctx context.Context, t *Tenant, caller string, in Input, flow *flows.Flow) (Result, error) {
+	return s.update(ctx, t, caller, in, flow, nil)
+}
+
+// update is Update; proven, when set, is the identity that completed the
+// challenge holding in: the contact it proved is marked verified.
+func (s *Service) update(ctx context.Context, t *Tenant, caller string, in Input, flow *flows.Flow, proven *Identity) (Result, error) {
+	for attempt := range maxAttempts {
+		if attempt > 0 {
+			// Writers of one account collide: spread the retries out.
+			select {
+			case <-ctx.Done():
+				return Result{}, ctx.Err()
+			case <-time.After(time.Duration(rand.Int64N(int64(attempt)*int64(2*time.Millisecond)) + 1)):
+			}
+		}
 		c, err := s.Customer(ctx, t, caller)
 		if err != nil {
-			return nil, err
+			return Result{}, err
 		}
-		next, err := Apply(t, c, in, s.now().UTC())
+		now := s.now().UTC()
+		next, err := Apply(t, c, in, now)
 		if err != nil {
-			return nil, err
+			return Result{}, err
 		}
-		err = s.store.UpdateCustomer(ctx, next)
+		if proven != nil {
+			markVerified(next, *proven)
+		} else if ch, to, ok := contactChange(c, next); ok {
+			probe := &store.Customer{Email: &to}
+			if ch == sender.SMS {
+				probe = &store.Customer{Phone: &to}
+			}
+			if other, err := s.existing(ctx, t, probe); err == nil && other.ID != c.ID {
+				return Result{}, s.conflict(in) // taken: no code to someone else's contact
+			} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return Result{}, err
+			}
+			snd := t.Senders[ch]
+			if snd == nil {
+				return Result{}, ErrNoChannel
+			}
+			target := challenge.Target{Tenant: t.ID, Channel: ch, To: to, CustomerID: &c.ID, Language: languageOf(t, next),
+				Pending: held{Input: in, Flow: flowName(flow)}.encode()}
+			iss, err := s.challenges.Issue(ctx, t.OTP, target, snd, true)
+			return Result{Challenge: iss}, err
+		}
+		var ask *flows.Ask
+		err = s.store.Tx(ctx, func(tx store.Store) error {
+			st := &flows.State{Customer: next, Now: now}
+			if flow != nil {
+				if err := flow.Run(ctx, st); err != nil {
+					return err
+				}
+			}
+			ask = st.Ask
+			if err := tx.UpdateCustomer(ctx, next); err != nil {
+				return err
+			}
+			return s.record(ctx, tx, c, next, st.Events, now)
+		})
 		switch {
 		case err == nil:
-			return next, nil
+			if ask != nil && proven == nil {
+				iss, err := s.challengeOwner(ctx, t, next, ask, held{Flow: flowName(flow)})
+				return Result{Challenge: iss}, err
+			}
+			return Result{Customer: next}, nil
 		case errors.Is(err, store.ErrStale):
 			continue // someone else wrote in between: apply the change to what is there now
 		case errors.Is(err, store.ErrConflict):
-			return nil, s.conflict(in)
+			return Result{}, s.conflict(in)
 		default:
-			return nil, err
+			return Result{}, err
 		}
 	}
-	return nil, fmt.Errorf("update %s: %w", caller, store.ErrUnavailable)
+	return Result{}, fmt.Errorf("update %s: %w", caller, store.ErrUnavailable)
+}
+
+// contactChange is the new contact of next when it replaces a verified one of c.
+func contactChange(c, next *store.Customer) (sender.Channel, string, bool) {
+	if c.Email != nil && c.EmailVerified && next.Email != nil && *next.Email != *c.Email {
+		return sender.Email, *next.Email, true
+	}
+	if c.Phone != nil && c.PhoneVerified && next.Phone != nil && *next.Phone != *c.Phone {
+		return sender.SMS, *next.Phone, true
+	}
+	return "", "", false
 }
 
 func (s *Service) conflict(in Input) error {
@@ -98,34 +204,84 @@ func (s *Service) conflict(in Input) error {
 	return verr.orNil()
 }
 
-// Create makes a new account from in for an anonymous caller. When an account
-// already has the identifier, nothing is written: a code goes to the contact
-// on file and the challenge comes back instead.
-func (s *Service) Create(ctx context.Context, t *Tenant, in Input) (*store.Customer, *challenge.Issued, error) {
-	next, err := Apply(t, nil, in, s.now().UTC())
+// Create makes a new account from in for an anonymous caller and runs flow
+// (nil: none) in the same transaction. When an account already has the
+// identifier, nothing is written: the flow's check-in decides, and by
+// default a code goes to the contact on file, holding the change.
+func (s *Service) Create(ctx context.Context, t *Tenant, in Input, flow *flows.Flow) (Result, error) {
+	now := s.now().UTC()
+	next, err := Apply(t, nil, in, now)
 	if err != nil {
-		return nil, nil, err
+		return Result{}, err
 	}
 	if existing, err := s.existing(ctx, t, next); err == nil {
-		ch, err := s.challengeOwner(ctx, t, existing)
-		return nil, ch, err
+		return s.named(ctx, t, existing, in, flow, now)
 	} else if !errors.Is(err, store.ErrNotFound) {
-		return nil, nil, err
+		return Result{}, err
 	}
-	err = s.store.CreateCustomer(ctx, next)
+	var ask *flows.Ask
+	err = s.store.Tx(ctx, func(tx store.Store) error {
+		st := &flows.State{Customer: next, Anonymous: true, Now: now}
+		if flow != nil {
+			if err := flow.Run(ctx, st); err != nil {
+				return err
+			}
+		}
+		ask = st.Ask
+		if err := tx.CreateCustomer(ctx, next); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, nil, next, st.Events, now)
+	})
 	if errors.Is(err, store.ErrConflict) {
 		// Another request created it first, or the other identifier is taken.
 		existing, err := s.existing(ctx, t, next)
 		if err != nil {
-			return nil, nil, err
+			return Result{}, err
 		}
-		ch, err := s.challengeOwner(ctx, t, existing)
-		return nil, ch, err
+		return s.named(ctx, t, existing, in, flow, now)
 	}
 	if err != nil {
-		return nil, nil, err
+		return Result{}, err
 	}
-	return next, nil, nil
+	if ask != nil {
+		iss, err := s.challengeOwner(ctx, t, next, ask, held{Flow: flowName(flow)})
+		return Result{Challenge: iss}, err
+	}
+	return Result{Customer: next}, nil
+}
+
+// named answers an anonymous caller who named an existing account, whose
+// data such a caller never changes.
+func (s *Service) named(ctx context.Context, t *Tenant, existing *store.Customer, in Input, flow *flows.Flow, now time.Time) (Result, error) {
+	st := &flows.State{Customer: existing, Anonymous: true, Existing: true, Now: now}
+	if flow != nil {
+		if err := flow.Run(ctx, st); err != nil {
+			return Result{}, err
+		}
+	}
+	if st.Reveal {
+		return Result{Customer: existing}, nil
+	}
+	ask := st.Ask
+	if ask == nil {
+		ask = &flows.Ask{}
+	}
+	iss, err := s.challengeOwner(ctx, t, existing, ask, held{Input: withoutIdentifiers(in), Flow: flowName(flow)})
+	return Result{Challenge: iss}, err
+}
+
+// withoutIdentifiers drops the email and phone number of an anonymous
+// caller's change: the owner's code must not hand a stranger's phone number
+// (and so the account) to whoever sent it.
+func withoutIdentifiers(in Input) Input {
+	out := Input{Set: make(map[string]any, len(in.Set)), Extras: in.Extras}
+	for k, v := range in.Set {
+		if k != "email" && k != "phoneNumber" {
+			out.Set[k] = v
+		}
+	}
+	return out
 }
 
 // existing finds the account that holds one of c's identifiers.
@@ -142,9 +298,13 @@ func (s *Service) existing(ctx context.Context, t *Tenant, c *store.Customer) (*
 	return nil, store.ErrNotFound
 }
 
-// challengeOwner sends a code to the contact on file of c.
-func (s *Service) challengeOwner(ctx context.Context, t *Tenant, c *store.Customer) (*challenge.Issued, error) {
-	target := challenge.Target{Tenant: t.ID, CustomerID: &c.ID, Language: languageOf(t, c)}
+// challengeOwner sends a code (or a check-in link) to the contact on file of
+// c; the challenge holds h until it is completed.
+func (s *Service) challengeOwner(ctx context.Context, t *Tenant, c *store.Customer, ask *flows.Ask, h held) (*challenge.Issued, error) {
+	target := challenge.Target{Tenant: t.ID, CustomerID: &c.ID, Language: languageOf(t, c), Pending: h.encode()}
+	if ask.Link {
+		target.Page = t.CheckInPage
+	}
 	switch {
 	case c.Email != nil && t.Senders[sender.Email] != nil:
 		target.Channel, target.To = sender.Email, *c.Email
@@ -154,6 +314,61 @@ func (s *Service) challengeOwner(ctx context.Context, t *Tenant, c *store.Custom
 		return nil, ErrNoChannel
 	}
 	return s.challenges.Issue(ctx, t.OTP, target, t.Senders[target.Channel], true)
+}
+
+// record writes the events of a change (before is nil on creation) in tx.
+func (s *Service) record(ctx context.Context, tx store.Store, before, after *store.Customer, extra []string, now time.Time) error {
+	types := []string{flows.Upserted}
+	if before != nil && (!sameText(before.Email, after.Email) || !sameText(before.Phone, after.Phone)) {
+		types = append(types, flows.ContactChange)
+	}
+	types = append(types, extra...)
+	for _, typ := range types {
+		e, err := newEvent(typ, before, after, now)
+		if err != nil {
+			return err
+		}
+		if err := tx.AddEvent(ctx, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func sameText(a, b *string) bool {
+	return (a == nil && b == nil) || (a != nil && b != nil && *a == *b)
+}
+
+// Event is the body a webhook receives; ID is stable across deliveries.
+type Event struct {
+	ID         string         `json:"id"`
+	Type       string         `json:"type"`
+	TenantID   string         `json:"tenantId"`
+	CustomerID string         `json:"customerId"`
+	OccurredAt string         `json:"occurredAt"`
+	Data       map[string]any `json:"data"`
+	// Previous is the contact a Customer:ContactChanged replaced, so that the
+	// brand can tell the old address.
+	Previous map[string]any `json:"previous,omitempty"`
+}
+
+func newEvent(typ string, before, c *store.Customer, now time.Time) (*store.Event, error) {
+	body := Event{ID: uuid.NewString(), Type: typ, TenantID: c.TenantID, CustomerID: c.ID,
+		OccurredAt: now.UTC().Format(time.RFC3339Nano), Data: View(c)}
+	if typ == flows.ContactChange && before != nil {
+		body.Previous = map[string]any{}
+		if before.Email != nil {
+			body.Previous["email"] = *before.Email
+		}
+		if before.Phone != nil {
+			body.Previous["phoneNumber"] = *before.Phone
+		}
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	return &store.Event{ID: body.ID, TenantID: c.TenantID, CustomerID: c.ID, Type: typ, Payload: string(b), CreatedAt: now}, nil
 }
 
 func languageOf(t *Tenant, c *store.Customer) string {
@@ -171,9 +386,57 @@ func (s *Service) SignIn(ctx context.Context, t *Tenant, id Identity) (*store.Cu
 		if errors.Is(err, store.ErrStale) || errors.Is(err, store.ErrConflict) {
 			continue // a concurrent sign-in or create: look again
 		}
-		return c, err
+		if err != nil || id.Held == "" {
+			return c, err
+		}
+		return s.applyHeld(ctx, t, c, id)
 	}
 	return nil, fmt.Errorf("sign in: %w", store.ErrUnavailable)
+}
+
+// applyHeld applies the change the completed challenge held, and runs its
+// flow again, now that the contact is proven. A change that no longer fits
+// the account (its new email taken meanwhile) is dropped; the sign-in stands.
+func (s *Service) applyHeld(ctx context.Context, t *Tenant, c *store.Customer, id Identity) (*store.Customer, error) {
+	var h held
+	if err := json.Unmarshal([]byte(id.Held), &h); err != nil {
+		return c, nil
+	}
+	var flow *flows.Flow
+	if h.Flow != "" && t.Flows != nil {
+		flow, _ = t.Flows.Lookup(h.Flow) // a flow removed since the code was sent: the change alone
+	}
+	res, err := s.update(ctx, t, c.ID, h.Input, flow, &id)
+	switch {
+	case errors.Is(err, store.ErrUnavailable):
+		return nil, err
+	case err != nil || res.Customer == nil:
+		return c, nil
+	}
+	s.notifyOldContact(ctx, t, c, res.Customer)
+	return res.Customer, nil
+}
+
+// notifyOldContact tells a verified contact that was replaced where the
+// account's messages go now; best effort, the change stands either way.
+func (s *Service) notifyOldContact(ctx context.Context, t *Tenant, before, after *store.Customer) {
+	notify := func(ch sender.Channel, old, now *string) {
+		if old == nil || sameText(old, now) || t.Senders[ch] == nil {
+			return
+		}
+		to := "(none)"
+		if now != nil {
+			to = challenge.Mask(*now)
+		}
+		_ = t.Senders[ch].Send(context.WithoutCancel(ctx), sender.Message{Tenant: t.ID, Channel: ch, To: *old,
+			Language: languageOf(t, after), NewContact: to, ExpiresAt: s.now().Add(time.Hour)})
+	}
+	if before.EmailVerified {
+		notify(sender.Email, before.Email, after.Email)
+	}
+	if before.PhoneVerified {
+		notify(sender.SMS, before.Phone, after.Phone)
+	}
 }
 
 func (s *Service) signIn(ctx context.Context, t *Tenant, id Identity) (*store.Customer, error) {
@@ -201,7 +464,12 @@ func (s *Service) signIn(ctx context.Context, t *Tenant, id Identity) (*store.Cu
 		}
 		c = newAccount(t, now)
 		markVerified(c, id)
-		return c, s.store.CreateCustomer(ctx, c)
+		return c, s.store.Tx(ctx, func(tx store.Store) error {
+			if err := tx.CreateCustomer(ctx, c); err != nil {
+				return err
+			}
+			return s.record(ctx, tx, nil, c, nil, now)
+		})
 	}
 	if err != nil {
 		return nil, err
@@ -212,7 +480,12 @@ func (s *Service) signIn(ctx context.Context, t *Tenant, id Identity) (*store.Cu
 		return c, nil
 	}
 	c.UpdatedAt = now
-	return c, s.store.UpdateCustomer(ctx, c)
+	return c, s.store.Tx(ctx, func(tx store.Store) error {
+		if err := tx.UpdateCustomer(ctx, c); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, &before, c, nil, now)
+	})
 }
 
 // markVerified records the proven contact on the account, filling it when empty.
@@ -254,7 +527,12 @@ func (s *Service) signInLinked(ctx context.Context, t *Tenant, id Identity) (*st
 	case err == nil:
 		c, err := s.store.Customer(ctx, t.ID, link.CustomerID)
 		if err == nil {
-			return s.withClaims(ctx, s.store, t, c, id, now)
+			var out *store.Customer
+			err = s.store.Tx(ctx, func(tx store.Store) error {
+				out, err = s.withClaims(ctx, tx, t, c, id, now)
+				return err
+			})
+			return out, err
 		}
 		if !errors.Is(err, store.ErrNotFound) {
 			return nil, err
@@ -295,12 +573,16 @@ func (s *Service) signInLinked(ctx context.Context, t *Tenant, id Identity) (*st
 		if err := tx.CreateCustomer(ctx, c); err != nil {
 			return err
 		}
-		return tx.LinkIdentity(ctx, linkTo(c.ID))
+		if err := tx.LinkIdentity(ctx, linkTo(c.ID)); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, nil, c, nil, now)
 	})
 	return c, err
 }
 
-// withClaims fills c's empty fields from id and stores it when that changed something.
+// withClaims fills c's empty fields from id and stores it, with its event,
+// when that changed something; st is a transaction.
 func (s *Service) withClaims(ctx context.Context, st store.Store, t *Tenant, c *store.Customer, id Identity, now time.Time) (*store.Customer, error) {
 	next := *c
 	next.Profile = make(store.Profile, len(c.Profile))
@@ -314,7 +596,10 @@ func (s *Service) withClaims(ctx context.Context, st store.Store, t *Tenant, c *
 		return c, nil
 	}
 	next.UpdatedAt = now
-	return &next, st.UpdateCustomer(ctx, &next)
+	if err := st.UpdateCustomer(ctx, &next); err != nil {
+		return nil, err
+	}
+	return &next, s.record(ctx, st, c, &next, nil, now)
 }
 
 // fillClaims sets what id proves where c has nothing: a verified email or

@@ -23,6 +23,8 @@ import (
 	"github.com/customerd/customerd/account"
 	"github.com/customerd/customerd/challenge"
 	"github.com/customerd/customerd/config"
+	"github.com/customerd/customerd/events"
+	"github.com/customerd/customerd/flows"
 	"github.com/customerd/customerd/providers"
 	"github.com/customerd/customerd/providers/oidc"
 	"github.com/customerd/customerd/providers/otp"
@@ -39,7 +41,9 @@ type App struct {
 	Store   store.Store
 	Tokens  *token.Service
 	Config  *config.Config
-	log     *slog.Logger
+	// Events delivers the outbox to the tenants' webhooks; Run it beside the server.
+	Events *events.Dispatcher
+	log    *slog.Logger
 }
 
 // Registry is the provider types customerd knows. The OpenID Connect types
@@ -53,7 +57,11 @@ func Registry() *providers.Registry {
 }
 
 // New opens the store (applying migrations) and wires every part.
-func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error) {
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Option) (*App, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	secret, err := loadSecret(cfg, log)
 	if err != nil {
 		return nil, err
@@ -70,7 +78,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}
-	a, err := wire(cfg, st, log, sealKey, codeKey)
+	a, err := wire(cfg, st, log, sealKey, codeKey, o)
 	if err != nil {
 		_ = st.Close()
 		return nil, err
@@ -78,7 +86,15 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 	return a, nil
 }
 
-func wire(cfg *config.Config, st store.Store, log *slog.Logger, sealKey, codeKey []byte) (*App, error) {
+// Option changes how New wires the service.
+type Option func(*options)
+
+type options struct{ now func() time.Time }
+
+// WithClock makes challenges and accounts read the time from now (tests move it forward).
+func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+func wire(cfg *config.Config, st store.Store, log *slog.Logger, sealKey, codeKey []byte, o options) (*App, error) {
 	longest := time.Duration(0)
 	for _, t := range cfg.Tenants {
 		longest = max(longest, t.TokenLifetime)
@@ -87,22 +103,34 @@ func wire(cfg *config.Config, st store.Store, log *slog.Logger, sealKey, codeKey
 	if err != nil {
 		return nil, err
 	}
-	challenges := challenge.New(st, codeKey, nil)
+	challenges := challenge.New(st, codeKey, o.now)
 	deps := providers.Deps{Challenges: challenges, Logger: log}
 	registry := Registry()
 	tenants := map[string]*server.Tenant{}
+	hooks := map[string]events.Tenant{}
 	for _, id := range cfg.TenantIDs() {
 		tc := cfg.Tenants[id]
+		hook := events.Tenant{MaxAge: tc.Webhooks.MaxAge, RetryBase: tc.Webhooks.RetryBase, RetryMax: tc.Webhooks.RetryMax}
+		for _, ep := range tc.Webhooks.Endpoints {
+			hook.Endpoints = append(hook.Endpoints, events.Endpoint{URL: ep.URL, Secret: ep.Secret, Types: ep.Events})
+		}
+		hooks[id] = hook
 		t := &server.Tenant{
 			Tenant: &account.Tenant{
 				ID: id, DefaultCountry: tc.DefaultCountry, DefaultLanguage: tc.DefaultLanguage, PhoneRegion: tc.PhoneRegion,
 				Identifier: tc.Identifier, RequiredFields: tc.RequiredFields, TokenLifetime: tc.TokenLifetime,
 				OTP: challenge.Limits{Lifetime: tc.OTP.CodeLifetime, MaxAttempts: tc.OTP.MaxAttempts,
 					ResendInterval: tc.OTP.ResendInterval, MaxFailuresPerDay: tc.OTP.MaxFailuresPerDay},
-				Senders: map[sender.Channel]sender.Sender{},
+				Senders:     map[sender.Channel]sender.Sender{},
+				CheckInPage: tc.CheckInPage,
 			},
 			Providers: map[string]providers.Provider{},
 		}
+		reg, err := flows.Build(tc.Flows, tc.FlowDefaults())
+		if err != nil {
+			return nil, fmt.Errorf("tenants.%s.flows.%w", id, err)
+		}
+		t.Flows = reg
 		for ch, sc := range tc.Senders {
 			snd, err := sc.Open(log)
 			if err != nil {
@@ -119,11 +147,13 @@ func wire(cfg *config.Config, st store.Store, log *slog.Logger, sealKey, codeKey
 		}
 		tenants[id] = t
 	}
-	e, err := server.New(server.Options{Tenants: tenants, Store: st, Accounts: account.NewService(st, challenges, nil), Tokens: tokens, Logger: log})
+	e, err := server.New(server.Options{Tenants: tenants, Store: st, Accounts: account.NewService(st, challenges, o.now), Tokens: tokens, Logger: log})
 	if err != nil {
 		return nil, err
 	}
-	return &App{Handler: e, Store: st, Tokens: tokens, Config: cfg, log: log}, nil
+	dispatcher := events.New(events.Options{Store: st, Tenants: hooks, PollInterval: cfg.Events.PollInterval,
+		Lease: cfg.Events.Lease, Timeout: cfg.Events.Timeout, Logger: log})
+	return &App{Handler: e, Store: st, Tokens: tokens, Config: cfg, Events: dispatcher, log: log}, nil
 }
 
 // Janitor purges expired challenges and counters until ctx ends.

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"net/url"
 	"strings"
 	"time"
 
@@ -53,6 +54,11 @@ type Target struct {
 	To         string  // normalised email or E.164 number
 	CustomerID *string // the account the challenge proves, when known
 	Language   string
+	// Page, when set, is the address of the tenant's page that a link in the
+	// message opens with the challenge id and the code as query parameters.
+	Page string
+	// Pending is the change the challenge holds (JSON), applied when it is completed.
+	Pending string
 }
 
 // Issued is what a caller may see of a challenge.
@@ -96,6 +102,7 @@ func (s *Service) Issue(ctx context.Context, lim Limits, target Target, snd send
 	c := &store.Challenge{
 		ID: uuid.NewString(), TenantID: target.Tenant, Channel: string(target.Channel), Destination: target.To,
 		CustomerID: target.CustomerID, MaxAttempts: lim.MaxAttempts, ExpiresAt: now.Add(lim.Lifetime), CreatedAt: now,
+		Pending: target.Pending,
 	}
 	c.CodeHash = s.hash(c.TenantID, c.ID, code)
 	var wait time.Duration
@@ -123,6 +130,9 @@ func (s *Service) Issue(ctx context.Context, lim Limits, target Target, snd send
 	}
 	msg := sender.Message{Tenant: target.Tenant, Channel: target.Channel, To: target.To, Code: code,
 		ExpiresAt: c.ExpiresAt, Language: target.Language}
+	if target.Page != "" {
+		msg.Link = link(target.Page, c.ID, code)
+	}
 	if err := snd.Send(ctx, msg); err != nil {
 		// Neither a usable code nor a spent resend slot is left behind.
 		cleanup := context.WithoutCancel(ctx)
@@ -173,6 +183,19 @@ func (s *Service) Complete(ctx context.Context, lim Limits, tenant, id, code str
 	}
 	c.ConsumedAt = &now
 	return c, nil
+}
+
+// link is page with the challenge id and the code added to its query.
+func link(page, id, code string) string {
+	u, err := url.Parse(page)
+	if err != nil {
+		return ""
+	}
+	q := u.Query()
+	q.Set("challengeId", id)
+	q.Set("code", code)
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 func issued(c *store.Challenge) *Issued {

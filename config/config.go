@@ -12,12 +12,14 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/customerd/customerd/flows"
 	"github.com/customerd/customerd/sender"
 )
 
@@ -37,8 +39,40 @@ type Config struct {
 	Log Log `yaml:"log"`
 	// ShutdownTimeout bounds how long in-flight requests may finish on SIGTERM.
 	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
+	// Events tunes the dispatcher that delivers customer events to webhooks.
+	Events Events `yaml:"events"`
 	// Tenants by id, the {tenantId} of every path.
 	Tenants map[string]*Tenant `yaml:"tenants"`
+}
+
+// Events tunes the webhook dispatcher.
+type Events struct {
+	// PollInterval is how often the outbox is read when it was found empty (default 1s).
+	PollInterval time.Duration `yaml:"pollInterval"`
+	// Lease is how long one replica owns an event it is delivering (default 1m);
+	// after it, another replica may deliver the event again.
+	Lease time.Duration `yaml:"lease"`
+	// Timeout bounds one delivery to one endpoint (default 10s, less than Lease).
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// Webhooks are where a tenant's customer events go.
+type Webhooks struct {
+	Endpoints []Endpoint `yaml:"endpoints"`
+	// MaxAge: an event still undelivered this long after it happened is dead (default 24h).
+	MaxAge time.Duration `yaml:"maxAge"`
+	// RetryBase and RetryMax bound the exponential backoff between attempts (default 1s and 10m).
+	RetryBase time.Duration `yaml:"retryBase"`
+	RetryMax  time.Duration `yaml:"retryMax"`
+}
+
+// Endpoint is one webhook receiver.
+type Endpoint struct {
+	URL string `yaml:"url"`
+	// Secret keys the X-Customerd-Signature HMAC-SHA256 (at least 16 characters).
+	Secret string `yaml:"secret"`
+	// Events it receives (default every type).
+	Events []string `yaml:"events"`
 }
 
 // Database selects the database.
@@ -70,6 +104,18 @@ type Tenant struct {
 	Providers map[string]Provider `yaml:"providers"`
 	// OTP sets the one-time code limits.
 	OTP OTP `yaml:"otp"`
+	// Flows the tenant declares, by name; one named preregistration or
+	// activation replaces the default of that name.
+	Flows map[string][]flows.StepConfig `yaml:"flows"`
+	// CheckInPolicy is preregistration's: none (the default), partial or full.
+	CheckInPolicy string `yaml:"checkInPolicy"`
+	// CheckInPage is the page a partial check-in link opens, with challengeId
+	// and code as query parameters; it exchanges them through authenticate?provider=otp.
+	CheckInPage string `yaml:"checkInPage"`
+	// ActivationFields are what the default activation flow requires (default firstName, lastName).
+	ActivationFields []string `yaml:"activationFields"`
+	// Webhooks receive the tenant's customer events.
+	Webhooks Webhooks `yaml:"webhooks"`
 }
 
 // Provider is one provider's settings: its type and the type's own settings,
@@ -153,6 +199,15 @@ func (c *Config) fill() {
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 30 * time.Second
 	}
+	if c.Events.PollInterval == 0 {
+		c.Events.PollInterval = time.Second
+	}
+	if c.Events.Lease == 0 {
+		c.Events.Lease = time.Minute
+	}
+	if c.Events.Timeout == 0 {
+		c.Events.Timeout = 10 * time.Second
+	}
 	if len(c.Tenants) == 0 {
 		c.Tenants = map[string]*Tenant{"demo": {}}
 	}
@@ -199,6 +254,26 @@ func (t *Tenant) fill() {
 	if t.OTP.MaxFailuresPerDay == 0 {
 		t.OTP.MaxFailuresPerDay = 100
 	}
+	if t.CheckInPolicy == "" {
+		t.CheckInPolicy = flows.CheckInNone
+	}
+	if t.ActivationFields == nil {
+		t.ActivationFields = []string{"firstName", "lastName"}
+	}
+	if t.Webhooks.MaxAge == 0 {
+		t.Webhooks.MaxAge = 24 * time.Hour
+	}
+	if t.Webhooks.RetryBase == 0 {
+		t.Webhooks.RetryBase = time.Second
+	}
+	if t.Webhooks.RetryMax == 0 {
+		t.Webhooks.RetryMax = 10 * time.Minute
+	}
+}
+
+// FlowDefaults are what the default flows take from the tenant.
+func (t *Tenant) FlowDefaults() flows.Defaults {
+	return flows.Defaults{CheckInPolicy: t.CheckInPolicy, ActivationFields: t.ActivationFields}
 }
 
 var (
@@ -240,6 +315,12 @@ func (c *Config) Validate() error {
 	}
 	if c.ShutdownTimeout < 0 {
 		return fmt.Errorf("shutdownTimeout: must not be negative")
+	}
+	if c.Events.PollInterval < time.Millisecond {
+		return fmt.Errorf("events.pollInterval: must be at least 1ms")
+	}
+	if c.Events.Timeout <= 0 || c.Events.Lease <= c.Events.Timeout {
+		return fmt.Errorf("events.lease: must be longer than events.timeout")
 	}
 	for _, id := range c.TenantIDs() {
 		if err := c.Tenants[id].validate(id); err != nil {
@@ -304,6 +385,35 @@ func (t *Tenant) validate(id string) error {
 		return fmt.Errorf("%s.otp.resendInterval: must not be negative", at)
 	case o.MaxFailuresPerDay < 1:
 		return fmt.Errorf("%s.otp.maxFailuresPerDay: must be at least 1", at)
+	}
+	switch t.CheckInPolicy {
+	case flows.CheckInNone, flows.CheckInFull:
+	case flows.CheckInPartial:
+		if u, err := url.Parse(t.CheckInPage); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("%s.checkInPage: partial check-in needs the http(s) address of the page its links open", at)
+		}
+	default:
+		return fmt.Errorf("%s.checkInPolicy: %q is not one of none, partial, full", at, t.CheckInPolicy)
+	}
+	if _, err := flows.Build(t.Flows, t.FlowDefaults()); err != nil {
+		return fmt.Errorf("%s.flows.%w", at, err)
+	}
+	w := t.Webhooks
+	if w.MaxAge < time.Second || w.RetryBase <= 0 || w.RetryMax < w.RetryBase {
+		return fmt.Errorf("%s.webhooks: want maxAge of at least 1s and 0 < retryBase <= retryMax", at)
+	}
+	for i, e := range w.Endpoints {
+		if u, err := url.Parse(e.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("%s.webhooks.endpoints[%d].url: %q is not an http(s) URL", at, i, e.URL)
+		}
+		if len(e.Secret) < 16 {
+			return fmt.Errorf("%s.webhooks.endpoints[%d].secret: must be at least 16 characters", at, i)
+		}
+		for _, typ := range e.Events {
+			if !slices.Contains(flows.EventTypes, typ) {
+				return fmt.Errorf("%s.webhooks.endpoints[%d].events: unknown event type %q, have [%s]", at, i, typ, strings.Join(flows.EventTypes, " "))
+			}
+		}
 	}
 	return nil
 }

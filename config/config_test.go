@@ -82,6 +82,16 @@ func TestABadSettingIsNamed(t *testing.T) {
 		{"bad code lifetime", "tenants:\n  acme:\n    otp:\n      codeLifetime: 2h\n", "tenants.acme.otp.codeLifetime"},
 		{"bad attempts", "tenants:\n  acme:\n    otp:\n      maxAttempts: 50\n", "tenants.acme.otp.maxAttempts"},
 		{"bad public url", "publicURL: ftp://x\n", "publicURL"},
+		{"bad check-in policy", "tenants:\n  acme:\n    checkInPolicy: some\n", "tenants.acme.checkInPolicy"},
+		{"partial check-in without a page", "tenants:\n  acme:\n    checkInPolicy: partial\n", "tenants.acme.checkInPage"},
+		{"a bad flow step names the flow and the step", "tenants:\n  acme:\n    flows:\n      signup:\n        - verified: true\n        - emit: Customer:Gone\n",
+			`tenants.acme.flows.signup.steps[1]: emit: unknown event type "Customer:Gone"`},
+		{"an unknown step", "tenants:\n  acme:\n    flows:\n      signup:\n        - teleport: true\n", "field teleport not found"},
+		{"a bad override of a default flow", "tenants:\n  acme:\n    flows:\n      activation:\n        - set: {id: x}\n", "tenants.acme.flows.activation.steps[0]: set.id"},
+		{"a webhook without a secret", "tenants:\n  acme:\n    webhooks:\n      endpoints: [{url: 'https://crm.example/hook'}]\n", "tenants.acme.webhooks.endpoints[0].secret"},
+		{"a webhook that is not http", "tenants:\n  acme:\n    webhooks:\n      endpoints: [{url: 'ftp://x', secret: 0123456789abcdef}]\n", "tenants.acme.webhooks.endpoints[0].url"},
+		{"a webhook for an unknown event", "tenants:\n  acme:\n    webhooks:\n      endpoints: [{url: 'https://x.example', secret: 0123456789abcdef, events: [Customer:Gone]}]\n", "tenants.acme.webhooks.endpoints[0].events"},
+		{"a lease shorter than a delivery", "events:\n  lease: 1s\n  timeout: 5s\n", "events.lease"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := load(t, c.yaml, nil)

@@ -20,12 +20,21 @@ func (s *logSender) Send(ctx context.Context, m Message) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	s.logger.LogAttrs(ctx, slog.LevelInfo, "otp sent",
+	if m.NewContact != "" {
+		s.logger.LogAttrs(ctx, slog.LevelInfo, "contact change notice sent", slog.String("tenant", m.Tenant),
+			slog.String("channel", string(m.Channel)), slog.String("to", m.To), slog.String("newContact", m.NewContact))
+		return nil
+	}
+	attrs := []slog.Attr{
 		slog.String("tenant", m.Tenant),
 		slog.String("channel", string(m.Channel)),
 		slog.String("to", m.To),
 		slog.String("code", m.Code),
 		slog.Time("expiresAt", m.ExpiresAt),
-	)
+	}
+	if m.Link != "" {
+		attrs = append(attrs, slog.String("link", m.Link))
+	}
+	s.logger.LogAttrs(ctx, slog.LevelInfo, "otp sent", attrs...)
 	return nil
 }

@@ -41,6 +41,12 @@ type Message struct {
 	Code      string // the 6-digit code
 	ExpiresAt time.Time
 	Language  string // BCP 47, e.g. "fr" or "en"; templates in fr and en, fallback en
+	// Link, when set, is a page address carrying the challenge id and the code,
+	// offered beside the code (a partial check-in).
+	Link string
+	// NewContact, when set, makes the message a notice without a code: the
+	// account's contact was changed to this (masked) address or number.
+	NewContact string
 }
 
 // Sender delivers messages. A returned error means the message was not

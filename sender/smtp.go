@@ -124,7 +124,7 @@ func (s *smtpSender) Send(ctx context.Context, m Message) error {
 	if to, err := mail.ParseAddress(m.To); err != nil || to.Name != "" || to.Address != m.To {
 		return errors.New("smtp sender: recipient is not a bare email address")
 	}
-	if m.Code == "" {
+	if m.Code == "" && m.NewContact == "" {
 		return errors.New("smtp sender: message has no code")
 	}
 	msg, id, err := s.compose(m, time.Now())
@@ -234,17 +234,24 @@ func (s *smtpSender) deliver(ctx context.Context, to string, msg []byte) (string
 // it with its Message-ID.
 func (s *smtpSender) compose(m Message, now time.Time) (msg []byte, id string, err error) {
 	minutes := int(math.Ceil(m.ExpiresAt.Sub(now).Minutes()))
+	if m.NewContact != "" {
+		minutes = 1 // a notice has no code to expire
+	}
 	if minutes < 1 {
 		return nil, "", fmt.Errorf("smtp sender: code expired at %s", m.ExpiresAt.Format(time.RFC3339))
 	}
 	t := templateFor(m.Language)
 	id = "<" + rand.Text() + "@" + s.domain + ">"
+	subject, body := t.subject, t.body(m.Code, minutes)
+	if m.NewContact != "" {
+		subject, body = t.noticeSubject, t.notice(m.NewContact)
+	}
 
 	var b bytes.Buffer
 	for _, h := range [][2]string{
 		{"From", s.from.String()},
 		{"To", (&mail.Address{Address: m.To}).String()},
-		{"Subject", mime.QEncoding.Encode("utf-8", t.subject)}, // RFC 2047 only when needed
+		{"Subject", mime.QEncoding.Encode("utf-8", subject)}, // RFC 2047 only when needed
 		{"Date", now.Format(time.RFC1123Z)},
 		{"Message-ID", id},
 		{"MIME-Version", "1.0"},
@@ -257,7 +264,10 @@ func (s *smtpSender) compose(m Message, now time.Time) (msg []byte, id string, e
 	}
 	b.WriteString("\r\n")
 	qp := quotedprintable.NewWriter(&b) // writes line breaks as CRLF
-	if _, err := qp.Write([]byte(t.body(m.Code, minutes))); err != nil {
+	if m.Link != "" {
+		body += "\n" + m.Link + "\n"
+	}
+	if _, err := qp.Write([]byte(body)); err != nil {
 		return nil, "", fmt.Errorf("smtp sender: encode body: %w", err)
 	}
 	if err := qp.Close(); err != nil {
@@ -271,6 +281,9 @@ type template struct {
 	lang    string
 	subject string
 	body    func(code string, minutes int) string
+	// noticeSubject and notice tell the old contact of an account that it changed.
+	noticeSubject string
+	notice        func(newContact string) string
 }
 
 // templateFor returns the template for a BCP 47 language tag: French for
@@ -286,6 +299,11 @@ func templateFor(tag string) template {
 					"Ce code est valable " + plural(minutes, "minute", "minutes") + ".\n" +
 					"Si vous n'êtes pas à l'origine de cette demande, ignorez ce message.\n"
 			},
+			noticeSubject: "Vos coordonnées ont changé",
+			notice: func(to string) string {
+				return "Les coordonnées de votre compte ont été remplacées par " + to + ".\n\n" +
+					"Si vous n'êtes pas à l'origine de ce changement, contactez-nous.\n"
+			},
 		}
 	}
 	return template{
@@ -295,6 +313,11 @@ func templateFor(tag string) template {
 			return "Your verification code is: " + code + "\n\n" +
 				"This code is valid for " + plural(minutes, "minute", "minutes") + ".\n" +
 				"If you did not request it, you can ignore this message.\n"
+		},
+		noticeSubject: "Your contact details changed",
+		notice: func(to string) string {
+			return "The contact details of your account were changed to " + to + ".\n\n" +
+				"If you did not make this change, contact us.\n"
 		},
 	}
 }

@@ -295,3 +295,27 @@ func TestSMTPTemplates(t *testing.T) {
 		})
 	}
 }
+
+func TestSMTPNoticeAndLink(t *testing.T) {
+	srv := startServer(t, smtptest.StartTLS)
+	s := open(t, smtpConfig(srv.Port, "starttls", srv.RootCAs))
+
+	m := message("en")
+	m.Code, m.NewContact = "", "n***@e***.com"
+	if err := send(t, t.Context(), s, m); err != nil {
+		t.Fatal(err)
+	}
+	p := smtptest.Parse(t, srv.Received(t, 0).Data)
+	if p.Subject != "Your contact details changed" || !strings.Contains(p.Body, "n***@e***.com") {
+		t.Errorf("notice: %q\n%s", p.Subject, p.Body)
+	}
+
+	m = message("fr")
+	m.Link = "https://shop.example/check-in?challengeId=c1&code=" + testCode
+	if err := send(t, t.Context(), s, m); err != nil {
+		t.Fatal(err)
+	}
+	if p := smtptest.Parse(t, srv.Received(t, 0).Data); !strings.Contains(p.Body, m.Link) || !strings.Contains(p.Body, testCode) {
+		t.Errorf("the link is not in the message:\n%s", p.Body)
+	}
+}

@@ -66,7 +66,8 @@ func TestJourney(t *testing.T) {
 			t.Fatalf("created account: %s", created.Body)
 		}
 
-		// The same identifier again, anonymously: nothing changes, a code goes to the owner.
+		// The same identifier again, anonymously: nothing changes yet, a code goes to the owner,
+		// and the challenge holds the change until the owner completes it.
 		again, err := env.Client.UpsertCustomerWithResponse(ctx, "demo", nil, client.UpsertCustomerJSONRequestBody{
 			Email: ptr("jane.doe@example.com"), FirstName: ptr("Mallory")})
 		if err != nil || again.StatusCode() != http.StatusAccepted || again.JSON202 == nil {
@@ -88,8 +89,8 @@ func TestJourney(t *testing.T) {
 		if err != nil || got.StatusCode() != http.StatusOK {
 			t.Fatalf("get: %v %d %s", err, got.StatusCode(), got.Body)
 		}
-		if *got.JSON200.FirstName != "Jane" || *got.JSON200.Id != *c.Id || !*got.JSON200.EmailVerified || *got.JSON200.Provider != "otp" {
-			t.Fatalf("profile after the anonymous attempt: %s", got.Body)
+		if *got.JSON200.FirstName != "Mallory" || *got.JSON200.Id != *c.Id || !*got.JSON200.EmailVerified || *got.JSON200.Provider != "otp" {
+			t.Fatalf("profile after completing the challenge that held a change: %s", got.Body)
 		}
 
 		// With the token, the owner updates.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/customerd/customerd/account"
 	"github.com/customerd/customerd/challenge"
+	"github.com/customerd/customerd/flows"
 	"github.com/customerd/customerd/providers"
 	"github.com/customerd/customerd/sender"
 	"github.com/customerd/customerd/store"
@@ -70,6 +71,8 @@ func toProblem(err error) *problem {
 	var (
 		p         *problem
 		verr      *account.ValidationError
+		missing   *flows.MissingError
+		unknown   *flows.UnknownError
 		throttled *challenge.ThrottledError
 		budget    *sender.BudgetError
 		httpErr   *echo.HTTPError
@@ -79,6 +82,14 @@ func toProblem(err error) *problem {
 		return p
 	case errors.As(err, &verr):
 		return invalidFields(http.StatusPreconditionFailed, verr.Fields)
+	case errors.As(err, &missing):
+		fields := make(map[string][]string, len(missing.Fields))
+		for _, f := range missing.Fields {
+			fields[f] = []string{"is required"}
+		}
+		return invalidFields(http.StatusPreconditionFailed, fields)
+	case errors.As(err, &unknown):
+		return badRequest(unknown.Error())
 	case errors.Is(err, account.ErrNotObject):
 		return badRequest(account.ErrNotObject.Error())
 	case errors.Is(err, account.ErrUnknownCaller), errors.Is(err, token.ErrInvalid):

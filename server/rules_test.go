@@ -111,9 +111,9 @@ tenants:
 		})
 
 		t.Run("an unknown flow is a 400 naming it", func(t *testing.T) {
-			r := rawCall(t, env, http.MethodPost, "/api/demo/customer?flow=preregistration", strings.NewReader(`{"email":"flow@example.com"}`))
+			r := rawCall(t, env, http.MethodPost, "/api/demo/customer?flow=signup", strings.NewReader(`{"email":"flow@example.com"}`))
 			p := mustProblem(t, r, http.StatusBadRequest)
-			if d, _ := p["detail"].(string); !strings.Contains(d, "preregistration") {
+			if d, _ := p["detail"].(string); d != `unknown flow "signup", have [activation preregistration]` {
 				t.Errorf("detail %q does not name the flow", d)
 			}
 			mustNotExist(t, env, "demo", "flow@example.com")

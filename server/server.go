@@ -98,6 +98,7 @@ func New(opts Options) (*echo.Echo, error) {
 			return &echo.HTTPError{Code: http.StatusBadRequest, Message: "invalid request", Internal: me}
 		},
 	}))
+	e.Use(s.idempotent)
 	// Handlers return errors; the Echo error handler turns each into a problem.
 	strict := api.NewStrictHandler(s, nil)
 	api.RegisterHandlers(e, strict)

@@ -2,22 +2,27 @@ package server
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/google/uuid"
 
 	"github.com/customerd/customerd/account"
 	"github.com/customerd/customerd/challenge"
+	"github.com/customerd/customerd/flows"
 	"github.com/customerd/customerd/gen/api"
 )
 
 // UpsertCustomer updates the caller's account, or creates one for an
 // anonymous caller (a challenge when the identifier is taken).
 func (s *Server) UpsertCustomer(ctx context.Context, req api.UpsertCustomerRequestObject) (api.UpsertCustomerResponseObject, error) {
-	if req.Params.Flow != nil && *req.Params.Flow != "" {
-		return nil, badRequest(fmt.Sprintf("unknown flow %q, have []", *req.Params.Flow))
-	}
 	t := tenant(ctx).Tenant
+	var flow *flows.Flow
+	if req.Params.Flow != nil && *req.Params.Flow != "" {
+		f, err := t.Flows.Lookup(*req.Params.Flow)
+		if err != nil {
+			return nil, err
+		}
+		flow = f
+	}
 	claims, err := s.caller(ctx)
 	if err != nil {
 		return nil, err
@@ -26,21 +31,19 @@ func (s *Server) UpsertCustomer(ctx context.Context, req api.UpsertCustomerReque
 	if err != nil {
 		return nil, err
 	}
+	var res account.Result
 	if claims != nil {
-		c, err := s.accounts.Update(ctx, t, claims.Subject, in)
-		if err != nil {
-			return nil, err
-		}
-		return customerJSON(account.View(c))
+		res, err = s.accounts.Update(ctx, t, claims.Subject, in, flow)
+	} else {
+		res, err = s.accounts.Create(ctx, t, in, flow)
 	}
-	c, ch, err := s.accounts.Create(ctx, t, in)
 	if err != nil {
 		return nil, err
 	}
-	if ch != nil {
-		return api.UpsertCustomer202JSONResponse{ChallengeIssuedJSONResponse: challengeBody(ch)}, nil
+	if res.Challenge != nil {
+		return api.UpsertCustomer202JSONResponse{ChallengeIssuedJSONResponse: challengeBody(res.Challenge)}, nil
 	}
-	return customerJSON(account.View(c))
+	return customerJSON(account.View(res.Customer))
 }
 
 func challengeBody(ch *challenge.Issued) api.ChallengeIssuedJSONResponse {

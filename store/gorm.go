@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sort"
 	"strings"
 	"time"
 
@@ -260,7 +261,132 @@ func (s *db) Purge(ctx context.Context, now time.Time) error {
 	if err := g.Exec(`DELETE FROM counters WHERE day < ?`, now.Add(-48*time.Hour).Format(time.DateOnly)).Error; err != nil {
 		return classify(err)
 	}
-	return classify(g.Exec(`DELETE FROM throttles WHERE last_at < ?`, now.Add(-24*time.Hour)).Error)
+	if err := g.Exec(`DELETE FROM throttles WHERE last_at < ?`, now.Add(-24*time.Hour)).Error; err != nil {
+		return classify(err)
+	}
+	if err := g.Exec(`DELETE FROM idempotency_keys WHERE created_at < ?`, now.Add(-24*time.Hour)).Error; err != nil {
+		return classify(err)
+	}
+	return classify(g.Exec(`DELETE FROM events WHERE delivered_at < ?`, now.Add(-30*24*time.Hour)).Error)
+}
+
+func (s *db) postgres() bool { return s.w.Name() == "postgres" }
+
+func (s *db) AddEvent(ctx context.Context, e *Event) error {
+	e.CreatedAt = e.CreatedAt.UTC()
+	if e.NextAt.IsZero() {
+		e.NextAt = e.CreatedAt
+	}
+	e.NextAt = e.NextAt.UTC()
+	return classify(s.w.WithContext(ctx).Create(e).Error)
+}
+
+func (s *db) ClaimEvents(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Event, error) {
+	now = now.UTC()
+	lock := ""
+	if s.postgres() {
+		lock = " FOR UPDATE SKIP LOCKED" // replicas skip what another is claiming
+	}
+	var out []Event
+	err := s.w.WithContext(ctx).Raw(`UPDATE events SET lease_until = ? WHERE seq IN (
+		SELECT e.seq FROM events e
+		WHERE e.delivered_at IS NULL AND e.dead_at IS NULL AND e.next_at <= ?
+		  AND (e.lease_until IS NULL OR e.lease_until <= ?)
+		  AND NOT EXISTS (SELECT 1 FROM events p WHERE p.tenant_id = e.tenant_id AND p.customer_id = e.customer_id
+		                  AND p.seq < e.seq AND p.delivered_at IS NULL AND p.dead_at IS NULL)
+		ORDER BY e.seq LIMIT ?`+lock+`)
+		RETURNING *`, now.Add(lease), now, now, limit).Scan(&out).Error
+	if err != nil {
+		return nil, classify(err)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
+	return out, nil
+}
+
+func (s *db) EventDelivered(ctx context.Context, id string, at time.Time) error {
+	return s.updateEvent(ctx, id, map[string]any{"delivered_at": at.UTC(), "lease_until": nil,
+		"attempts": gorm.Expr("attempts + 1"), "last_error": ""})
+}
+
+func (s *db) EventFailed(ctx context.Context, id string, next time.Time, dead bool, reason string) error {
+	set := map[string]any{"next_at": next.UTC(), "lease_until": nil, "attempts": gorm.Expr("attempts + 1"), "last_error": reason}
+	if dead {
+		set["dead_at"] = time.Now().UTC()
+	}
+	return s.updateEvent(ctx, id, set)
+}
+
+func (s *db) updateEvent(ctx context.Context, id string, set map[string]any) error {
+	res := s.w.WithContext(ctx).Model(&Event{}).Where("id = ?", id).Updates(set)
+	if err := classify(res.Error); err != nil {
+		return err
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+func (s *db) Events(ctx context.Context, q EventQuery) ([]Event, error) {
+	if q.Limit <= 0 {
+		q.Limit = 100
+	}
+	g := s.r.WithContext(ctx).Model(&Event{})
+	if q.Tenant != "" {
+		g = g.Where("tenant_id = ?", q.Tenant)
+	}
+	if q.Failed {
+		g = g.Where("dead_at IS NOT NULL")
+	}
+	var out []Event
+	err := g.Order("seq").Limit(q.Limit).Find(&out).Error
+	return out, classify(err)
+}
+
+func (s *db) ReplayEvents(ctx context.Context, tenant string, ids []string, now time.Time) (int, error) {
+	g := s.w.WithContext(ctx).Model(&Event{}).Where("dead_at IS NOT NULL")
+	if tenant != "" {
+		g = g.Where("tenant_id = ?", tenant)
+	}
+	if len(ids) > 0 {
+		g = g.Where("id IN ?", ids)
+	}
+	res := g.Updates(map[string]any{"dead_at": nil, "attempts": 0, "next_at": now.UTC(), "lease_until": nil})
+	return int(res.RowsAffected), classify(res.Error)
+}
+
+func (s *db) BeginIdempotent(ctx context.Context, r *IdempotentRequest) (*IdempotentRequest, error) {
+	r.CreatedAt = r.CreatedAt.UTC()
+	res := s.w.WithContext(ctx).Exec(`INSERT INTO idempotency_keys (tenant_id, key, request_hash, status, content_type, created_at)
+		VALUES (?, ?, ?, 0, '', ?) ON CONFLICT (tenant_id, key) DO NOTHING`, r.TenantID, r.Key, r.RequestHash, r.CreatedAt)
+	if err := classify(res.Error); err != nil {
+		return nil, err
+	}
+	if res.RowsAffected == 1 {
+		return nil, nil
+	}
+	var got IdempotentRequest
+	if err := s.w.WithContext(ctx).Where("tenant_id = ? AND key = ?", r.TenantID, r.Key).Take(&got).Error; err != nil {
+		return nil, classify(err)
+	}
+	return &got, ErrConflict
+}
+
+func (s *db) FinishIdempotent(ctx context.Context, tenant, key string, status int, contentType string, body []byte) error {
+	res := s.w.WithContext(ctx).Model(&IdempotentRequest{}).Where("tenant_id = ? AND key = ? AND status = 0", tenant, key).
+		Updates(map[string]any{"status": status, "content_type": contentType, "body": body})
+	if err := classify(res.Error); err != nil {
+		return err
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+func (s *db) ForgetIdempotent(ctx context.Context, tenant, key string) error {
+	return classify(s.w.WithContext(ctx).Where("tenant_id = ? AND key = ? AND status = 0", tenant, key).
+		Delete(&IdempotentRequest{}).Error)
 }
 
 // classify maps driver errors onto the store's sentinel errors, keeping the

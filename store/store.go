@@ -71,9 +71,74 @@ type Store interface {
 	// SigningKeys returns the tenant's keys, newest first.
 	SigningKeys(ctx context.Context, tenant string) ([]SigningKey, error)
 
-	// Purge deletes challenges and counters that can no longer matter.
+	// AddEvent writes a customer event to the outbox; inside Tx it commits with the change.
+	AddEvent(ctx context.Context, e *Event) error
+	// ClaimEvents leases up to limit due events until now+lease: for each customer only its
+	// oldest undelivered live event, so that deliveries stay in order per customer. Replicas
+	// never claim the same event while its lease runs.
+	ClaimEvents(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Event, error)
+	// EventDelivered records that every endpoint acknowledged the event.
+	EventDelivered(ctx context.Context, id string, at time.Time) error
+	// EventFailed records a failed attempt: retried at next, or dead when dead is set.
+	EventFailed(ctx context.Context, id string, next time.Time, dead bool, reason string) error
+	// Events lists events in order, the dead ones only when q.Failed.
+	Events(ctx context.Context, q EventQuery) ([]Event, error)
+	// ReplayEvents makes dead events due again (ids, or every dead one of tenant when ids is
+	// empty; every tenant when tenant is empty) and returns how many.
+	ReplayEvents(ctx context.Context, tenant string, ids []string, now time.Time) (int, error)
+
+	// BeginIdempotent records r as running. When the key is taken it returns the stored
+	// request (running when its Status is 0) and ErrConflict.
+	BeginIdempotent(ctx context.Context, r *IdempotentRequest) (*IdempotentRequest, error)
+	// FinishIdempotent stores the answer of a running request.
+	FinishIdempotent(ctx context.Context, tenant, key string, status int, contentType string, body []byte) error
+	// ForgetIdempotent drops a key whose request did not complete, so that it may be retried.
+	ForgetIdempotent(ctx context.Context, tenant, key string) error
+
+	// Purge deletes challenges, counters, delivered events and idempotency keys that can no longer matter.
 	Purge(ctx context.Context, now time.Time) error
 }
+
+// Event is one customer event in the outbox.
+type Event struct {
+	Seq         int64  `gorm:"primaryKey;autoIncrement"`
+	ID          string `gorm:"column:id"`
+	TenantID    string `gorm:"column:tenant_id"`
+	CustomerID  string `gorm:"column:customer_id"`
+	Type        string
+	Payload     string // the JSON body delivered to webhooks
+	CreatedAt   time.Time
+	Attempts    int
+	NextAt      time.Time  `gorm:"column:next_at"`
+	LeaseUntil  *time.Time `gorm:"column:lease_until"`
+	DeliveredAt *time.Time `gorm:"column:delivered_at"`
+	DeadAt      *time.Time `gorm:"column:dead_at"`
+	LastError   string     `gorm:"column:last_error"`
+}
+
+// TableName is the events table.
+func (Event) TableName() string { return "events" }
+
+// EventQuery selects events to list.
+type EventQuery struct {
+	Tenant string // "" for every tenant
+	Failed bool   // only dead events
+	Limit  int    // 0 for 100
+}
+
+// IdempotentRequest is a POST /customer under an Idempotency-Key, and its answer once known.
+type IdempotentRequest struct {
+	TenantID    string `gorm:"primaryKey;column:tenant_id"`
+	Key         string `gorm:"primaryKey;column:key"`
+	RequestHash string `gorm:"column:request_hash"`
+	Status      int    // 0 while the first request runs
+	ContentType string `gorm:"column:content_type"`
+	Body        []byte
+	CreatedAt   time.Time
+}
+
+// TableName is the idempotency_keys table.
+func (IdempotentRequest) TableName() string { return "idempotency_keys" }
 
 // Customer is a stored account. Email and Phone are its normalised
 // identifiers; Profile holds every other field, as the account rules made it.
@@ -155,6 +220,8 @@ type Challenge struct {
 	ExpiresAt   time.Time
 	ConsumedAt  *time.Time
 	CreatedAt   time.Time
+	// Pending is the change the challenge holds (JSON), applied when it is completed.
+	Pending string `gorm:"column:pending"`
 }
 
 // TableName is the challenges table.

@@ -36,6 +36,50 @@ type Env struct {
 	HTTP   *http.Client
 	Client *client.ClientWithResponses
 	Logs   *LogBuffer
+	// Clock is the time of the service's challenges and accounts; tests move it forward.
+	Clock *Clock
+
+	stopEvents func()
+}
+
+// Clock is the wall clock plus an offset tests can add to.
+type Clock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+// Now is the time as the service sees it.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+// Advance moves the service's time forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
+}
+
+// StartEvents runs the webhook dispatcher until StopEvents or the end of the test.
+func (e *Env) StartEvents() {
+	if e.stopEvents != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { e.App.Events.Run(ctx); close(done) }()
+	e.stopEvents = func() { cancel(); <-done }
+}
+
+// StopEvents stops the webhook dispatcher and waits for it: deliveries in
+// flight are abandoned, as when the service is killed.
+func (e *Env) StopEvents() {
+	if e.stopEvents != nil {
+		e.stopEvents()
+		e.stopEvents = nil
+	}
 }
 
 // Secret is the secret test servers use.
@@ -74,12 +118,15 @@ func StartConfig(t testing.TB, cfg *config.Config) *Env {
 	t.Helper()
 	logs := &LogBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	a, err := app.New(context.Background(), cfg, log)
+	clock := &Clock{}
+	a, err := app.New(context.Background(), cfg, log, app.WithClock(clock.Now))
 	if err != nil {
 		t.Fatalf("start customerd: %v", err)
 	}
 	srv := httptest.NewServer(a.Handler)
+	env := &Env{App: a, Server: srv, Logs: logs, Clock: clock}
 	t.Cleanup(func() {
+		env.StopEvents()
 		srv.Close()
 		_ = a.Close()
 	})
@@ -88,7 +135,8 @@ func StartConfig(t testing.TB, cfg *config.Config) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Env{App: a, Server: srv, HTTP: hc, Client: c, Logs: logs}
+	env.HTTP, env.Client = hc, c
+	return env
 }
 
 var (

@@ -3,6 +3,8 @@
 //	customerd [--config FILE]                  serve (the default)
 //	customerd migrate [--config FILE]          apply the database migrations and exit
 //	customerd rotate-key TENANT [--config FILE] add a new signing key to a tenant
+//	customerd events list [--failed] [--tenant T]   list customer events (JSON lines); --failed: the dead ones
+//	customerd events replay [--tenant T] [ID...]    deliver dead events again (all of them without IDs)
 package main
 
 import (
@@ -35,8 +37,20 @@ func run(args []string) error {
 	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
 	}
+	sub := ""
+	if cmd == "events" && len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		sub, args = args[0], args[1:]
+	}
 	fs := flag.NewFlagSet("customerd "+cmd, flag.ContinueOnError)
 	path := fs.String("config", os.Getenv("CUSTOMERD_CONFIG"), "YAML configuration file (CUSTOMERD_CONFIG)")
+	var (
+		failed *bool
+		tenant *string
+	)
+	if cmd == "events" {
+		failed = fs.Bool("failed", false, "events list: only the dead events")
+		tenant = fs.String("tenant", "", "only this tenant's events")
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -76,8 +90,10 @@ func run(args []string) error {
 		}
 		log.Info("signing key added", "tenant", tenant, "kid", kid)
 		return nil
+	case "events":
+		return events(ctx, cfg, log, sub, *tenant, *failed, fs.Args(), os.Stdout)
 	}
-	return fmt.Errorf("unknown command %q, have [serve migrate rotate-key]", cmd)
+	return fmt.Errorf("unknown command %q, have [events migrate rotate-key serve]", cmd)
 }
 
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
@@ -102,6 +118,12 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	janitorCtx, stopJanitor := context.WithCancel(context.Background())
 	defer stopJanitor()
 	go a.Janitor(janitorCtx, time.Hour)
+	// Deliveries stop with the signal; an event in flight is delivered again
+	// after its lease, by this replica on restart or by another one.
+	dctx, stopEvents := context.WithCancel(ctx)
+	dispatched := make(chan struct{})
+	go func() { a.Events.Run(dctx); close(dispatched) }()
+	defer func() { stopEvents(); <-dispatched }()
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -42,6 +42,27 @@ func (e ChallengeChannel) Valid() bool {
 	}
 }
 
+// Defines values for CustomerEventType.
+const (
+	CustomerActivated      CustomerEventType = "Customer:Activated"
+	CustomerContactChanged CustomerEventType = "Customer:ContactChanged"
+	CustomerUpserted       CustomerEventType = "Customer:Upserted"
+)
+
+// Valid indicates whether the value is a known member of the CustomerEventType enum.
+func (e CustomerEventType) Valid() bool {
+	switch e {
+	case CustomerActivated:
+		return true
+	case CustomerContactChanged:
+		return true
+	case CustomerUpserted:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for GatewayMessageChannel.
 const (
 	GatewayMessageChannelEmail GatewayMessageChannel = "email"
@@ -161,8 +182,10 @@ type CustomProviderAnswer_Claims struct {
 
 // Customer A customer account. Any property not listed here is kept and returned as sent. Read-only properties sent in a request are ignored.
 type Customer struct {
-	Address *string `json:"address,omitempty"`
-	Advisor *string `json:"advisor,omitempty"`
+	// ActivatedAt When the activation flow first completed for the account.
+	ActivatedAt *time.Time `json:"activatedAt,omitempty"`
+	Address     *string    `json:"address,omitempty"`
+	Advisor     *string    `json:"advisor,omitempty"`
 
 	// AuthenticatedAt On GET, when the token was issued.
 	AuthenticatedAt *time.Time `json:"authenticatedAt,omitempty"`
@@ -228,6 +251,29 @@ type Customer struct {
 	ZipCode              *string                `json:"zipCode,omitempty"`
 	AdditionalProperties map[string]interface{} `json:"-"`
 }
+
+// CustomerEvent A customer event as webhooks receive it.
+type CustomerEvent struct {
+	CustomerId openapi_types.UUID `json:"customerId"`
+
+	// Data A customer account. Any property not listed here is kept and returned as sent. Read-only properties sent in a request are ignored.
+	Data Customer `json:"data"`
+
+	// Id Stable across redeliveries; de-duplicate by it.
+	Id         openapi_types.UUID `json:"id"`
+	OccurredAt time.Time          `json:"occurredAt"`
+
+	// Previous On Customer:ContactChanged, the email and phone number the change replaced.
+	Previous *struct {
+		Email       *string `json:"email,omitempty"`
+		PhoneNumber *string `json:"phoneNumber,omitempty"`
+	} `json:"previous,omitempty"`
+	TenantId string            `json:"tenantId"`
+	Type     CustomerEventType `json:"type"`
+}
+
+// CustomerEventType defines model for CustomerEvent.Type.
+type CustomerEventType string
 
 // GatewayMessage One one-time code for a tenant's SMS gateway to deliver.
 type GatewayMessage struct {
@@ -327,6 +373,9 @@ type ProblemDetails struct {
 // Token A JWS compact ES256 token valid 24 hours by default.
 type Token = string
 
+// Signature defines model for Signature.
+type Signature = string
+
 // TenantId defines model for TenantId.
 type TenantId = string
 
@@ -338,6 +387,12 @@ type BadRequestApplicationProblemPlusJSON = Problem
 
 // ChallengeIssued A one-time code was sent; prove it to continue.
 type ChallengeIssued = Challenge
+
+// IdempotencyInProgress An RFC 9457 problem; validation problems add `errors`.
+type IdempotencyInProgress = Problem
+
+// IdempotencyKeyReused An RFC 9457 problem; validation problems add `errors`.
+type IdempotencyKeyReused = Problem
 
 // InternalError An RFC 9457 problem; validation problems add `errors`.
 type InternalError = Problem
@@ -365,14 +420,35 @@ type UnsupportedMediaType = Problem
 
 // UpsertCustomerParams defines parameters for UpsertCustomer.
 type UpsertCustomerParams struct {
-	// Flow Optional flow name to execute after account creation (e.g., "preregistration"). When empty, data is validated and filled without additional processing. An unknown flow is answered with 400.
+	// Flow Optional flow name to execute after account creation (e.g., "preregistration"). When empty, data is validated and filled without additional processing. The tenant's flows run after the account is validated, in the transaction that saves it; `preregistration` checks the shopper in by the tenant's policy (none, partial, full) and `activation` requires the complete profile and a verified contact, then records the activation. An unknown flow is answered with 400 listing the tenant's flows.
 	Flow *string `form:"flow,omitempty" json:"flow,omitempty"`
+
+	// IdempotencyKey Makes a retry safe: the same key with the same body (and caller) answers what the first request answered; the same key with another body is a 422; while the first request still runs, 409. Keys are kept for 24 hours, per tenant.
+	IdempotencyKey *string `json:"Idempotency-Key,omitempty"`
 }
 
 // AuthenticateCustomerParams defines parameters for AuthenticateCustomer.
 type AuthenticateCustomerParams struct {
 	// Provider Provider used to authenticate the user (for instance `otp`). Required; a provider the tenant does not enable is answered with 400.
 	Provider *string `form:"provider,omitempty" json:"provider,omitempty"`
+}
+
+// OnCustomerActivatedParams defines parameters for OnCustomerActivated.
+type OnCustomerActivatedParams struct {
+	// XCustomerdSignature `t=<unix seconds>,v1=<hex HMAC-SHA256>` where the HMAC, keyed with the endpoint's secret, is over `<t>.<raw body>`. Check it, and refuse a `t` too far from now.
+	XCustomerdSignature Signature `json:"X-Customerd-Signature"`
+}
+
+// OnCustomerContactChangedParams defines parameters for OnCustomerContactChanged.
+type OnCustomerContactChangedParams struct {
+	// XCustomerdSignature `t=<unix seconds>,v1=<hex HMAC-SHA256>` where the HMAC, keyed with the endpoint's secret, is over `<t>.<raw body>`. Check it, and refuse a `t` too far from now.
+	XCustomerdSignature Signature `json:"X-Customerd-Signature"`
+}
+
+// OnCustomerUpsertedParams defines parameters for OnCustomerUpserted.
+type OnCustomerUpsertedParams struct {
+	// XCustomerdSignature `t=<unix seconds>,v1=<hex HMAC-SHA256>` where the HMAC, keyed with the endpoint's secret, is over `<t>.<raw body>`. Check it, and refuse a `t` too far from now.
+	XCustomerdSignature Signature `json:"X-Customerd-Signature"`
 }
 
 // CustomProviderAuthenticateParams defines parameters for CustomProviderAuthenticate.
@@ -398,6 +474,15 @@ type AuthenticateCustomerApplicationWildcardPlusJSONRequestBody = Authentication
 
 // AuthenticateCustomerJSONRequestBody defines body for AuthenticateCustomer for application/json ContentType.
 type AuthenticateCustomerJSONRequestBody = AuthenticationRequest
+
+// OnCustomerActivatedJSONRequestBody defines body for OnCustomerActivated for application/json ContentType.
+type OnCustomerActivatedJSONRequestBody = CustomerEvent
+
+// OnCustomerContactChangedJSONRequestBody defines body for OnCustomerContactChanged for application/json ContentType.
+type OnCustomerContactChangedJSONRequestBody = CustomerEvent
+
+// OnCustomerUpsertedJSONRequestBody defines body for OnCustomerUpserted for application/json ContentType.
+type OnCustomerUpsertedJSONRequestBody = CustomerEvent
 
 // CustomProviderAuthenticateJSONRequestBody defines body for CustomProviderAuthenticate for application/json ContentType.
 type CustomProviderAuthenticateJSONRequestBody = AuthenticationRequest
@@ -993,6 +1078,14 @@ func (a *Customer) UnmarshalJSON(b []byte) error {
 		return err
 	}
 
+	if raw, found := object["activatedAt"]; found {
+		err = json.Unmarshal(raw, &a.ActivatedAt)
+		if err != nil {
+			return fmt.Errorf("error reading 'activatedAt': %w", err)
+		}
+		delete(object, "activatedAt")
+	}
+
 	if raw, found := object["address"]; found {
 		err = json.Unmarshal(raw, &a.Address)
 		if err != nil {
@@ -1259,6 +1352,13 @@ func (a *Customer) UnmarshalJSON(b []byte) error {
 func (a Customer) MarshalJSON() ([]byte, error) {
 	var err error
 	object := make(map[string]json.RawMessage)
+
+	if a.ActivatedAt != nil {
+		object["activatedAt"], err = json.Marshal(a.ActivatedAt)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'activatedAt': %w", err)
+		}
+	}
 
 	if a.Address != nil {
 		object["address"], err = json.Marshal(a.Address)
@@ -2085,6 +2185,23 @@ func (w *ServerInterfaceWrapper) UpsertCustomer(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter flow: %s", err))
 	}
 
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey string
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.UpsertCustomer(ctx, tenantId, params)
 	return err
@@ -2205,12 +2322,138 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 // webhook echo.HandlerFunc returned by {Op}WebhookHandler at
 // whatever URL path they advertise to senders.
 type WebhookReceiverInterface interface {
+	// A customer account was activated.
+	// HandleOnCustomerActivatedWebhook handles the POST webhook for Customer:Activated.
+	HandleOnCustomerActivatedWebhook(ctx echo.Context, params OnCustomerActivatedParams) error
+	// A customer's email or phone number changed.
+	// HandleOnCustomerContactChangedWebhook handles the POST webhook for Customer:ContactChanged.
+	HandleOnCustomerContactChangedWebhook(ctx echo.Context, params OnCustomerContactChangedParams) error
+	// A customer account was created or updated.
+	// HandleOnCustomerUpsertedWebhook handles the POST webhook for Customer:Upserted.
+	HandleOnCustomerUpsertedWebhook(ctx echo.Context, params OnCustomerUpsertedParams) error
 	// A custom provider's endpoint (provider type webhook)
 	// HandleCustomProviderAuthenticateWebhook handles the POST webhook for customProvider.
 	HandleCustomProviderAuthenticateWebhook(ctx echo.Context, params CustomProviderAuthenticateParams) error
 	// A tenant's SMS gateway (sender type webhook)
 	// HandleSmsGatewayMessageWebhook handles the POST webhook for smsGateway.
 	HandleSmsGatewayMessageWebhook(ctx echo.Context, params SmsGatewayMessageParams) error
+}
+
+// OnCustomerActivatedWebhookHandler returns the echo.HandlerFunc for the Customer:Activated webhook.
+// Mount this at the URL path advertised to webhook senders. Errors
+// during parameter binding are returned via echo.NewHTTPError so echo's
+// error-handling chain reports them as 400. Middlewares are applied in
+// the order provided -- the last argument becomes the outermost wrapper.
+func OnCustomerActivatedWebhookHandler(si WebhookReceiverInterface, middlewares ...echo.MiddlewareFunc) echo.HandlerFunc {
+	h := echo.HandlerFunc(func(ctx echo.Context) error {
+		var err error
+		_ = err
+
+		// Parameter object where we will unmarshal all parameters from the context.
+		var params OnCustomerActivatedParams
+
+		// ------------- Required header parameter "X-Customerd-Signature" -------------
+		if valueList, found := ctx.Request().Header[http.CanonicalHeaderKey("X-Customerd-Signature")]; found {
+			var XCustomerdSignature Signature
+			n := len(valueList)
+			if n != 1 {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Customerd-Signature, got %d", n))
+			}
+
+			err = runtime.BindStyledParameterWithOptions("simple", "X-Customerd-Signature", valueList[0], &XCustomerdSignature, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""})
+			if err != nil {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Customerd-Signature: %s", err))
+			}
+			params.XCustomerdSignature = XCustomerdSignature
+
+		} else {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Header parameter X-Customerd-Signature is required, but not found"))
+		}
+
+		return si.HandleOnCustomerActivatedWebhook(ctx, params)
+	})
+	for _, mw := range middlewares {
+		h = mw(h)
+	}
+	return h
+}
+
+// OnCustomerContactChangedWebhookHandler returns the echo.HandlerFunc for the Customer:ContactChanged webhook.
+// Mount this at the URL path advertised to webhook senders. Errors
+// during parameter binding are returned via echo.NewHTTPError so echo's
+// error-handling chain reports them as 400. Middlewares are applied in
+// the order provided -- the last argument becomes the outermost wrapper.
+func OnCustomerContactChangedWebhookHandler(si WebhookReceiverInterface, middlewares ...echo.MiddlewareFunc) echo.HandlerFunc {
+	h := echo.HandlerFunc(func(ctx echo.Context) error {
+		var err error
+		_ = err
+
+		// Parameter object where we will unmarshal all parameters from the context.
+		var params OnCustomerContactChangedParams
+
+		// ------------- Required header parameter "X-Customerd-Signature" -------------
+		if valueList, found := ctx.Request().Header[http.CanonicalHeaderKey("X-Customerd-Signature")]; found {
+			var XCustomerdSignature Signature
+			n := len(valueList)
+			if n != 1 {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Customerd-Signature, got %d", n))
+			}
+
+			err = runtime.BindStyledParameterWithOptions("simple", "X-Customerd-Signature", valueList[0], &XCustomerdSignature, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""})
+			if err != nil {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Customerd-Signature: %s", err))
+			}
+			params.XCustomerdSignature = XCustomerdSignature
+
+		} else {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Header parameter X-Customerd-Signature is required, but not found"))
+		}
+
+		return si.HandleOnCustomerContactChangedWebhook(ctx, params)
+	})
+	for _, mw := range middlewares {
+		h = mw(h)
+	}
+	return h
+}
+
+// OnCustomerUpsertedWebhookHandler returns the echo.HandlerFunc for the Customer:Upserted webhook.
+// Mount this at the URL path advertised to webhook senders. Errors
+// during parameter binding are returned via echo.NewHTTPError so echo's
+// error-handling chain reports them as 400. Middlewares are applied in
+// the order provided -- the last argument becomes the outermost wrapper.
+func OnCustomerUpsertedWebhookHandler(si WebhookReceiverInterface, middlewares ...echo.MiddlewareFunc) echo.HandlerFunc {
+	h := echo.HandlerFunc(func(ctx echo.Context) error {
+		var err error
+		_ = err
+
+		// Parameter object where we will unmarshal all parameters from the context.
+		var params OnCustomerUpsertedParams
+
+		// ------------- Required header parameter "X-Customerd-Signature" -------------
+		if valueList, found := ctx.Request().Header[http.CanonicalHeaderKey("X-Customerd-Signature")]; found {
+			var XCustomerdSignature Signature
+			n := len(valueList)
+			if n != 1 {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Customerd-Signature, got %d", n))
+			}
+
+			err = runtime.BindStyledParameterWithOptions("simple", "X-Customerd-Signature", valueList[0], &XCustomerdSignature, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""})
+			if err != nil {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Customerd-Signature: %s", err))
+			}
+			params.XCustomerdSignature = XCustomerdSignature
+
+		} else {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Header parameter X-Customerd-Signature is required, but not found"))
+		}
+
+		return si.HandleOnCustomerUpsertedWebhook(ctx, params)
+	})
+	for _, mw := range middlewares {
+		h = mw(h)
+	}
+	return h
 }
 
 // CustomProviderAuthenticateWebhookHandler returns the echo.HandlerFunc for the customProvider webhook.
@@ -2355,6 +2598,25 @@ type BadRequestTextjsonResponse struct {
 type BadRequestTextResponse Problem
 
 type ChallengeIssuedJSONResponse Challenge
+
+type IdempotencyInProgressResponseHeaders struct {
+	RetryAfter *int
+}
+type IdempotencyInProgressApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers IdempotencyInProgressResponseHeaders
+}
+
+type IdempotencyKeyReusedApplicationProblemPlusJSONResponse Problem
+
+func (t IdempotencyKeyReusedApplicationProblemPlusJSONResponse) MarshalJSON() ([]byte, error) {
+	return Problem(t).MarshalJSON()
+}
+
+func (t *IdempotencyKeyReusedApplicationProblemPlusJSONResponse) UnmarshalJSON(b []byte) error {
+	return (*Problem)(t).UnmarshalJSON(b)
+}
 
 type InternalErrorApplicationProblemPlusJSONResponse Problem
 
@@ -2912,6 +3174,25 @@ func (response UpsertCustomer404ApplicationProblemPlusJSONResponse) VisitUpsertC
 	return err
 }
 
+type UpsertCustomer409ApplicationProblemPlusJSONResponse struct {
+	IdempotencyInProgressApplicationProblemPlusJSONResponse
+}
+
+func (response UpsertCustomer409ApplicationProblemPlusJSONResponse) VisitUpsertCustomerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UpsertCustomer412JSONResponse Problem
 
 func (t UpsertCustomer412JSONResponse) MarshalJSON() ([]byte, error) {
@@ -3015,6 +3296,22 @@ func (response UpsertCustomer415ApplicationProblemPlusJSONResponse) VisitUpsertC
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpsertCustomer422ApplicationProblemPlusJSONResponse struct {
+	IdempotencyKeyReusedApplicationProblemPlusJSONResponse
+}
+
+func (response UpsertCustomer422ApplicationProblemPlusJSONResponse) VisitUpsertCustomerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3788,132 +4085,147 @@ func (sh *strictHandler) GetReadiness(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7F3rchs3ln4VVGeqIjlNmqREOaYrNaPINzm+aCw5Tsb0mmD3IQmrCXQANCnapar9tT/3xz7Evsi+yTzJ",
-	"Fg6AvrEpSrZzmdT8k9nduByc63fOgT8GkZinggPXKhh8DOCCztME8O+jTGkxB2n+Vtl8TuUqGASHRGkh",
-	"ISaRfxwGC5pkYF6LmDbvnFDJVBAGkeDKjPwO5pQlwUDLDOq/voQIWKqDwYQmqvw0FarhVzVXpR8zrnFR",
-	"D1+a2SRQDfGhDgZBr9M7aHW7rd7BWefuYK8z6HT+EYSBW0fwnnJoxwL+5vbbjsTcP/4RJJswiP1yJ0wq",
-	"/ZzOIRgETyiHIAxYHAyCO5Nu3Iv2oNWnB+PWfnQnbn0LdyetDu2Oe9FevA/9iXlXnUihUoi0HzChfJrR",
-	"qRlvYqiX0Hz8+8IMn84Eh+fZfGxoH3yzt3fQ7e3t9w/ufFt9WKzUEcSQLBKxGelOv9PpBmEgYcoEDwbB",
-	"//13Aq0YWg8l5ZGZJUvjq8l1eXkZBimVdA4aJLLEGXDK9XFs/o5BRZKl2g5/NgOi8SnZGUvK412iZ0Ak",
-	"/JKB0oQpMhGybWhsKR4MghjmwhDIfJ5SPQvCgFsyaD+NWf8vGZPFaahoBnNq5ter1LyrtGR8ahcrQaWG",
-	"UXCt39P4pZ0dOVNwDRz/pGmasIiahd9+r8zqP5aG/YuESTAIvrpdCMZt+1TdPpFinMA8MHOVR0nt79/4",
-	"0fI9Gippy3JlaoxFvDIk4UKTBU1YTJ6cvniOtFAaj2cQ3KYpu21IdLskaEpTnalgsN/phIFmGun4PY39",
-	"yEHoyZJJPvAfxgO3wMGYxi3/6mX4CbvWcKE/g2j4eZpQ9knfX4Y1pntZcNecKcX4lKRSLFgMkghJzJlT",
-	"xhWZ02Qi5BxiElNN22brRzOaJMCncKxUBvE1WKR0qFRrmKdaPYWJDgb9MIjy0Yxm6Izv0IO4A629Sb/f",
-	"2o+7Uetu1O+3epM7k4NJBw5o14hmNKOcg+ENq5Zwd5px6nb3/tatW3+DW7duee10kTIJqi6w3c6g6wT2",
-	"uieab76JqPlDwpA0RnAJjWNmntOELFDrWOIMCCWCQ0uzORCjeciSKmI0NdECFcCcqnND92JnbXIkDCE1",
-	"EKaJnkmRTWdkdPLi9Iwg03/04n+Zs/5tmukZcG2mhb/6M/5O6HRElkzPyOjjsHwIwyAkw8AsaBhcjvDA",
-	"j7kGyWnyQEohrzjum8pyJLIkRkkeGxLYncU3kOV+WZb9KokCuQBJAFe7RaqZ++hTRHrt+F9xuDDWCuLK",
-	"GpCGz4V+KDIefyb5Mn7OxZJ7ezEMaDSHYdBAM/OgWf/tFzR7LjSZ4LK20IkL3bIvfhlCVXYhJDFGDOl0",
-	"QleJoPGZEE+pnMIX5DZvORIzriR6Rjk56Pf3Dsh4pUHdxIR09woSugUTLYQdehspU/tBSwvRsh98CZKe",
-	"bdvpPvmBfY8kPhPiGeUrZwHUZ5KY1pRXAkq5KTtEQSR4rAidim30reipMrF7dwtinwlB5pSv/FbVNmIb",
-	"IpsPWvkHX4LYhyRhc6Zx0xJoNIP4Hhm9BC1XrcOJBjkiiq4UWc6AozaXK0KnlHHjxc2Axs4nLH2x7hae",
-	"OtppQZaUGR05ERLMWMZY58MVm5kzzubZPBh0c6IY9TYFafZwGQavuKGxkOzDtaz2b+PYjYFKw6TiHHjF",
-	"sbuRT9cteKSyyy3skZXf/RN4dUfGjEukYVmcYkJVHnTWePD169etw7LorTHi9/aEch8hJCO0a98NA8bx",
-	"qN7h6Q2DkeV46k7T64Qqm64FH5YzF5QldJx8CY1vPNUxVcYLI1lp5Js4FiUNfwpywSKoDbWNr/JXv4zC",
-	"iSEFHgOPVmSnvMeQUDIHpegUyJRqWNLVbm3fv7fSUVmaCqkhfgYxo2f40medsQIekzWNdRP73S+ri3x9",
-	"ZG4WSHAbWw84/6qFX7Xw9V/LkhuBNnFuG5WGG8TMUZJcJngpaC+ijhMpUpCaYWi/NtuJCwhaKoXIBCc2",
-	"ziMPhSQjEyQMyAhjrJFx00YlCGVkmERCBGwBxHoBoYlbOBmVwokRoTwmI/MUP4ALE7tNMYDB6MjqCjsh",
-	"5YTFZjt6lUejAzJi8Zl5Z0R2cCwueASjkBymaQJfKzLKFMjRbkhwuIc0grEQ52REowiUsp+2yaFTgEWY",
-	"69auMNhCSpf0VVqmWlAaal1mDkmUUKVYVMxt37dbC0k0g8hEchhumckeSZrOyOHJMdmZuE92zaRzevEU",
-	"+FTPjEm7exDWdWUtWm4CkvIXcCJ0zcaQCD5Fmd4ROq3PdLDfNA9CYU0TVGPWpgG7TQt38OG6vjGibMfC",
-	"sJcpgq82jtzrN63VsUfDwXDyIgV+fJ8cCc4h0uT4vj+TJ69PMeSkkSY7UyGmiVGlhqNC4s8kJAnjEBLB",
-	"4mh9k3vfNi0GmbOZcvgIj4WmKUkzTRjHfyo25S3GvdTfwx+tCZ1nJk6mUq4I07Ul9Lu9hgVUENDrkBs/",
-	"IBy/aKT6XtM0RuZuomdez6i2EmtELFaEw0WOdNi9CksNBI1zmgierMgOHszuulxa0POqVVTfLwHSHyun",
-	"iUBCfY8Furz15cv8FzF+D5Fu/KWMnTWpkWY46B5qLIv4CATmGM+gQUdVkLX66K+l4FMcWBGlWZKgjkqN",
-	"1fM2vqI9YgYK+cDb9866fd+ijpDZjA9Bo/NC95klmIEnQs6pNgY2YyU/vaLqLMZXH/exWBbKrexjAjcL",
-	"fZNjgmqugrcNI1ewwiZJdcgbjWNp1LiQXjzWpiVatJsWXwIc104Cg0I/kNIiVWQp5Dnj0wpdYqotOwRN",
-	"3FaA+28qp1DQrbrP8pLerrFm6DJW3hs45Gp5M/leM69fK0JxlHVOjRLK5uomo9fUuHHzYipjYkeyBlwa",
-	"52AhsmgGNmNCDh3gCrGzKQnj5/bt3M1wGohGmBEj2qipGVWE6XsEFiBXdg4yYUmirDYyUrYiEwZJrIiY",
-	"lL9f32tu95ot4rtFnojKXxkLkQDl5p0JnbNk9c6rubUxpmwBfPPjREQ0aX6EWv8dz+3ElS9cucrLBm5S",
-	"mf2zUbrUTKQpMojSJj4hLPaWEA/RPFgpDfM1699HfZTr4W1y4Vexmd8/jcdB5udNDjm6quarFbrpCVNG",
-	"qc5AYvx5DqlGF1iCziS3oTgqLPISaNxCjipYxioVZmJoHwNQM9CUCwlxg9K3KqpmoXqN5ozGC6YsgL/V",
-	"9FXQgyYt9oKTRw/OQgdx5Tbc6EWb+9ioyyTQ+AVPVj4tuTb3mEk9u98IRfz8888/t549a92/H3qWSamy",
-	"BKaazIXSpLvXISugElHHtVWsKdMwuGhNRWvd/GA+/hqkqmfqm+R4Q97+yldtEv/KV5TVok1vuPR+nYDH",
-	"py/IXvfgoNUlNElntNVz3iYi8V8rEsOEZol2QM44D4eMdyHNCP/x5rD1D9r68PZj7/IvjXa7qCX4+Ikc",
-	"sCFYOJNsPjcSxGOSiCXIVkQVxPdIxtkvGZDUWGjcSOXYvTtwdSCxiQ9qhQ3ra8pMTOQce6farMcW408u",
-	"mnFON4aoJRNZNVDo4W6gTul0r3AuNoil++LTZfJmjjPbEJx6K8tiRArISGXjkTGhTLtgWTW5hltXVy4U",
-	"2XBABNmSCV5y10okLQpL1t3y749OyP4d4l8hmk6vJzTlGKr/efFFGFg/jiZOLW0T6xsK7ZVR43NzHglT",
-	"hqMFedDuHuwX/vwaEWzZzAah3BZWNpbo3FjmyiHt9USqKP/5uJbTt+ANYp9KO88d1evX6GfOqb7n3ENj",
-	"M5yxNzQwJsrWDNU9maYD9lphs1Dj1jx6hZ5qFeQv5H1nxOJ0dJU6Keb1ZU71We+DZIagEynmdmpHI8Pm",
-	"EghFpFCBJpFYgFRlytTBkkaOVnCx5rc0vaaFdPHl9iG1BNAFH28b24HAa2fOFswIWmictSK4yBSYwIDs",
-	"QHvaJqNnchSS0TM12r3O8ZZqxj7VLH5g6VEjjx4mjGIoMvJnNCrC+wJYUlvXGQZLyTQUq2j07h/ZPMMz",
-	"m3Zo4tc6TOiQXq8qTp+d+mSF0SgxJGzRGCgWEICP7Y3L4x2Et1cAl2Xd12ndffvxoFnxVWzpdWLvqq1Y",
-	"5yjc44ZHFxsiIp/AyfMMZImlMQp4nDu6RdjkF9CIPGixPodV2TnEJ51T4oKH3fZWhMHtqgwuaBE4arud",
-	"lQizDWx4DDQxDLhua2f4ZCNy4DM4BT+I8wY2qMeB9qvGlWid/kgTFqN1dVmZ+5houhFAccjJy4dH5O5+",
-	"/w5xOaLCRLosqYMMQnIOK4jJeIUpHfsrMTH8+n59yutjE5q6NKHiEnE9NxVTXtSLI30T8CxBNMwS561h",
-	"eimFvGp/AdNQiS1K/GV/oFLSVbBGB6cTFJr9yr5LTFaQv8jYNYlFSvXMAyzX2pd7aVNuJK+ojUNCEyW8",
-	"ZI1+arnMWes4HhGbK0U7bp4mYqoaJa1gxvWpHp+dnRD7wjriybje661vxOOqbzcbpkOjBaQmrqbcE8dz",
-	"nBnwagppl32tD/vq5TGRMAEJ1q2i2kFkE+YSZNedoyZ7jtWaZO/J8vxm6EuajRMWWal5DWPyA6waEJFk",
-	"2si3kVw0/n7O4ubfrZ/dlPho/P2i8demMWoUMhPZZWwg0inopiMrk4GcgiY7RgPd6XfvNCRKzmFVleur",
-	"ktPmYNYkvb5qM2DTgn1muykbV1eR92ylD+pe/5syZslVmKiR2Yng8GISDN5cK6PudfdlePXrVyr+y7fF",
-	"Rr6MMTD74ALPsUk6Ln8jxf9vfftn1LdrMrixUKGc9X5w2usfuHjR2unePpmJTCrjmrhovtk1VBBlkunV",
-	"qREml4kF0YpKmLot63voj+DJ67OgLiaUPHl95hZgn4wZn9owslS0g3OYaB1HLNYz0zq1SVXGJw1O71EN",
-	"q1dhNShRyHETiEFi9OwzziZWyWM+jKrokC9pkoBupVQpBz+uaKJXJE2oNnwWkiWT0ELaajZOoJTwdOsY",
-	"cuBxKhjXedboOQiMbokvQyeHJ8ftIR/yB5h6QvVAmJly3b3cGW2qmxrttofc+OMsAm7NVc5cMhgET+3v",
-	"L2HSMopMMtBUrooeovKPmMzxDWzPskSzlqvaznMheS5N2UI55BlXXZVHNEEYLEAqezSLrhlXpMBpyoJB",
-	"sNfutrsWsJohN9WbGdpLSJIWFo3ffr88V21fHjaFDSHVmnVEGXNwqyqgEmW1p9sTpi6UCbmiJIsNNxo7",
-	"RyRoo7GNXFAihbYGazljSWkUWCELQUzmdOVy7GOwooVmLDWMxgTHRpdHoJ8sz1VQbRPbYOOKV27nbWSX",
-	"b2tNW71O52atONYneONcpgD1QeAcpeCkZf+F7lG1ya2112nZnkD0kYIHR4FziwLFEEgPBsHk270XT/bu",
-	"9y4edr+ffrvIxnf1U+hOHz/78OOdA/j2LFN3s5PHi5c/PngVoJsUXLx7+ODDy+zufO/g8dPn73QGB/27",
-	"T5+nP70+SI9Wp5qd//z+h+PXx33asQb6epV2zoHaUGiXQxLOtzQ0qdVLHtFoBq0jwbUUG6oREuH01rlh",
-	"AtDIAWMgEZaGby9/3e/sb9pGfsS38w6SyzDo27O++oNq2w5+tbf9q3IpblnXG04xPFdog5OCZF6h5eS0",
-	"UmEUAZ0aJgt+QH/RDLipUWmjOL8ELRksQKHpkjADrtgCSgqIW1NvhHK8yn1KPkVVDVyyaOYtC60UTDrr",
-	"Y8sIBhZmsS26qRQTI95zkFNfurc0KqQAWbHEf8cDsuHa0GwOoc28rHYbFcBRYeV+FyVgMbYS+Zum9e/e",
-	"zld7ef1mufInn1Apv/79DUvlSwOse+kV7DxnJn/wPl+PLTP7ne61JKfSTPCvItU13+3N26qYP4J6nqFO",
-	"q5KY5wR/65IqDX4Z5ocVoYTDcq2igghJLFSOXg9cMIWSLLhzqZy8xWWpbw/5qS3HVkSkrtlykoglgQuI",
-	"MhRHBO1DkkqQMGVKW1HcRRUxR79mQiMtZF2M8+IqhY7ZV1+RQ7fSZyLOuzmHvEVem+XRakML6sXcvxjk",
-	"W0NvJN/7Tq/TMT6bHUNk2pdFD2za0jksnkSYZuQi//eMlouajJNnR7w35MS+bKiHpFSYao2ppr6sXGPF",
-	"lInQapg9q3ajYkdwpM2QghMUER+xWbTWfNDr9EqOr6dcY9uqGWi0uTfVlZJL0HJVSjZirbghlIvdnRdv",
-	"dbz5hyMJ7tAdeQySLQwPJcKdKaa0DHfSBPe6a0Z8iCk83wztyrtwZhcLYSFg7LJieG+Dchzx0LDaA89q",
-	"Q/7adsEgBxqfGmlp6+shHgx5t50zEVPuiOPbLkM05L02eU7nENsBmHJcDLHf0TCosbFt2qWRZgv3790h",
-	"32uTw6L32Et8iaG9m2ILdoZ+4X5WMWda19frWccZWbfch5ZaVII/ClulMWFJYl7Za5PnotwJnUoRgaW0",
-	"iKJMekoeOg3qhOq5MAY0YRGzOih/RDyKcq+QIjR6Fzo/IjzlouTAy4aNjarG+FWqQH4Jexyu5cIq6giZ",
-	"Absg8EAJneiS6vMlClcc826b4BlhDWK4fholqiPvoi5pInubHHLiu4n9iVtB9u7OfqfT9pdM/JJBOUI0",
-	"H1zp1b7NwaHvRby6wiW59c1nuARbApzmO1S2XGTScGfJ+i0j9ctCfg+PaL35r25KXaexPU2nv8M8XA+R",
-	"V7y7YzgpuPy3N/nJ3mRZhiEu3BjrQPY6ve1OWv1iDfQhr+ESlq5r+c181f1u7w/RQoy1BpLMhQRvs7Fg",
-	"lue4S5HsdJL/JsCumjEQ6oDPSjq8BpRvayXsFWBXkU8gE8qS7e3HRfaj5T74E/Qgr1EBEdXcbS97aDa2",
-	"6l4jfqlfC4Hf9a/D5w3dp+bj3t3tH9cvSvgdgZdwW5Rmo6pC7RC6Flo1h2lXIDLVKxkGHzcEdOVAWpXn",
-	"zdC/o4Xru97dWSqNN58WCQHDMyobK0N7rrFXMqJJkgdhp3nTru9ZUcaJv3XrVESMJuSpmDJ+69Yg78l0",
-	"/aIheeSa/Z5ibx/oqG0/fMGhdWainxOq1FLImOy8ODvZNWOcPjsNrZLAJlOhZyB91dKKzEHPROymt5Qt",
-	"FmU+t+5h0WFbizDnEM0oZ2runeAX1TTFzqgSGe2iPz76OLT6bBgMyD//838vR1jYY34u1VDmD3cHhJKD",
-	"VsymTFfDu7UgzgRmRSBHy33/yxng1oW7YoDn0myDyzYGA2sXCuEailuF3JIGpNfp1EM7UikTVoU55bgs",
-	"2xtYvkbJB8N5gGuCTUzuSIe9k26HzBnPNKiQGI5MgGQKQhwwBho7L7zvUqpaMlD3PDzhq9cQGjTee6mp",
-	"ysTgSgju7ljBAQ86RJGd/d5dd7lS+VKQXc+8x3UxqByy7UYdhQQTPPiH70g1fyeMm99KFXUtjtFirUkK",
-	"ozq5O+TmPFyPbOkssBt1GPw1Pw2zQ98fazOQLrdFTu//kMNhYVGy7vjjHFZETIYcEQic82tFnrz+4ZTs",
-	"cFgYbuFQQk3NWtVumBOVJlMhmZ7NLSZiRoshSqg0hzBiSo3CIR/RLB7Ziw9yiDlKmOHf4/vKerIj+sFf",
-	"aaXMvDQhNIsZ8AjnG8FF6prRGdXuRaqHHJtG8NjEhKhzWIa2Lt2NarvNCxjFy41bvkscuXBUEabbVtEM",
-	"ue1zrZbuYQCIPT9N3a4DgglGE+y6tva2+WDULnWWJ0oMuabnVtW6xnNzxKUe9VzGruo9t/t7evz8AXlc",
-	"pILVkLssVhnH4RwQQZCgS60FLg8o+IRNM7N5waFNXsIkUxCTf/7X/5D9nusv8Ywx5JguyDhem4PdX2YV",
-	"KL82W4Lf9Tt7KCuHpQsBmCI7dsqQFKC76/HabZNjrWq9w7bdj+mmJr8ht11+vt0831VumRDeLzo4WKlZ",
-	"Y4ea2LnWXIjMPuQ46cCpj5Imm9MYdu+RhBpd41ZoFuzVr3tzvKr0J7bJEeYmhtwE9a710Mds3t81BLSS",
-	"tgCJBbxFqsJXx4PxSSD2Guio2qxp9I/xVAdkCeOZUTS7Q37mr0VgCsEy27vGlCenb9bzae3Q5z93FFiJ",
-	"H0WVrtLRkLvhd+8h6Y0BcHYH1YJdsT3RNjkk+xcX/nnOTRQTKyLTZKdPjGBT0r+4IEIOOS3dVlj6zDOT",
-	"g5dKlvdhIpZoTY+sLrESm3MACqsLkmuXZNRMuHFm0fadYuNijsegAcOjpIkqJKpwiPzICJGdFDdTWIfI",
-	"tbfu5DJAtZZsbEzZ7pDv59NNgWMRgyo5UDhZb781E5m062F6NeT9NjmzVy1hihtK2y3Bx1ivncVMMz51",
-	"pLNfvVJ0CpY18obGYk41w7LlMfjRsfq85sb5YnTnHiKfVGC/AXE3Dg2zTmcvsncLmT/B1wq1h/wYhYra",
-	"PL+FnUjG8fKx0SGWvo8IVefYoUFGRYgzaoL/yh7srwEC5gebuR6asmONFDC6nuyYtfrI096+smv0qUc6",
-	"abn7I9e/sQCL5AO33bQbcLzi9lih0w24Xt6D8rtge82X2WwB+nxduNS1y5bVuWs7sJegrIjvA8yvXL4S",
-	"CTTTooZfVcd94C+wyVv4S9fYVC50/qSLTS2qaC8tttH159LuE9CBTYM13iKLlTEIROd+8pp6+zxkMRgE",
-	"sHoyGz+K2Av25OGrD8fd5+xYHc91+o+j44Pj9w/Y06MnHfjp0Dz/4cfu39nk721YPfkQvz5mL9jxxTHv",
-	"tKNewoPrktNW0H0i+Wof59DK77+dq5Lgxo6pLIoAYpdHsEq9kgj/TXHMG0OSvwuQ9MfAQc9mRdrWxrFC",
-	"YmLYduLE7U+/f7NXvmPXhtQlr2b7Dbv4Sav8yZ8A5fSUaHAEr9CD7X9F7LGCM5ZdpRLCyOPcCS38wc2A",
-	"o23z+rCx5MveP2MDBFdmaUMzvFYNL1dWWPPdWFfl2ss+tz7SS0Agzq/PsW7uDeWGfgfGR0vYAtpbqP2U",
-	"LYCDKhfSvfC79eV0c9CSRWojLZ/Z5774/kSKOegZZIpgthwuUqGYheuxnqaRpG6Q7TTdZPG+Imc/nzwo",
-	"OhzfzbRO3/lY4J0WthYjM+w75Fe+9tHoue+GZvJhEFr09bth8OjB2TAIpci0eYgKbuAx7VzLDYNL0h3y",
-	"YMv/htDUookE2HZgJerOc5JtPDoJNF5dVwocPpFfbkrdU0pSxqehCXMtMr1kChoP8SXQmDl2+kOJhlkY",
-	"dgKjZLd/BbVV3nrzceDncuGDvbUALs4iFJJTfCkIg0wmrgtBDW7fpmna5q6cvx0lImuKA081nZpAdfMY",
-	"rV/o2jBv8yVvbXGwF+FUTFK7iO6K/PV6hFqq5S0q5VflOvmiOdlWyZcGxuLe9UHtgYdEeuLbYjunj7yV",
-	"9DBzabzSyZjdO9CoVGBwUroroTkpVazWPFf12t/qFashXgGPKzJ/hB7hevXyaSnSHvIc6nT/s0Ppv8yY",
-	"YKMOGXn8zKKrS8rMobibifrEpq9GP7X8UcStUzblVGcSBkR/ZxGPjLMLf3W6BT7CRdc9m8EFefzs8Kh1",
-	"+viw1z/YsaBsSIaBQ0vsB237L7M5+8Mw2HUYypDTSsIO41iaJAMiwUhZ5iAJMwsiirYfjC4tGJiDWKVb",
-	"bNwiDIHmqU2/k0igt6ldHbTN800yo7jISI9sxh7vie/79AyhS7qyZVsrkUkSJSI6b8JrqkxwWHVca6gN",
-	"whwWNioYrPEArvwvc0r3Cejv8EaBb8yhmL9oa/L248F+0/0CRia2LuDMN9df/z/suc6wJwWWc/2Br43t",
-	"fDFAobq2T8MJblK+U7vicIO597A5s/go8HuYFHoPkR4hBD4DJrffX2e8/Z9+2nBTbwkZNjJjpaNU0Bjn",
-	"Jn6/17NGcdNYHoInEeVcaBJDxGIgXCybhjOewo4SFjks8HTUaHUEfdd5PKX/xGz9osd8+p0CoDTa0KP9",
-	"doi5cheHXF9rA41mtbJkp5r99SFVFU1qGpppZfNwzSq6nOlqVsojQq2lqm3aKPJDviK9iwuLQ/tqgHuE",
-	"8pXGdhNIFIQ2V+7TEWYmxyqO6mF+KnoGQ+75zhwR9hkCXSC8SzKFvIbNrQ0qsaCuv5blD6YJfyXNUtv0",
-	"dVTKJiHyt7AwVVyeMxFFoce6JDReaLPj+K0uAZeX/x8AAP//",
+	"7H3bctu4tuCvoLhPVdvZlCLJlpMo1XWO20k6ztUndne6dysTQuSShJgCuAHQspJy1TzN4zzMR8yPzJ+c",
+	"L5nCAsCbKMt20rv32dVvtkjcFtb9xi9BLBaZ4MC1CkZfArikiywF/PsoV1osQJq/Vb5YULkKRsEhUVpI",
+	"SEjsH4fBBU1zMK/FTJt3TqhkKgiDWHBlZv4IC8rSYKRlDs1f30EMLNPBaEpTVX2aCdXyq1qoyo8517ip",
+	"Z+/MahKohuRQB6Ng0BscdPr9zuDgrPdotNcb9Xp/C8LA7SP4RDl0EwH/4c7bjcXCP/4ZJJsySPx2p0wq",
+	"/YYuIBgFLyiHIAxYEoyCB9N+Moj3oDOkB5POfvwg6TyER9NOj/Yng3gv2Yfh1LyrTqRQGcTaT5hSPsvp",
+	"zMw3NdBLaTH/E2Gmz+aCw5t8MTGwD/66t3fQH+ztDw8ePKw/LHfqAGJAFovEzPRg2Ov1gzCQMGOCB6Pg",
+	"//3vFDoJdJ5JymOzSp4l14Pr6uoqDDIq6QI0SESJUzbjVOcSLzsBFUuWaTt/pL8f573eXpxzdkkUxIIn",
+	"Cn+B8KLvns3hkjx/fXjUOX1+OBge2McRWc5BAtFzwIchOYcVJGTJ9Bx/BJ5kgnH9nTLzStAhYYqIC5Ak",
+	"svNqO1PX/ifpkkxEsnLTd8nRHOJzwnRIKE+IhGmugFAS6YhoIciUSjKVYkG4WHYNGlikCEaB/r7/4GC/",
+	"P+wPej1ziuFg+IA+PHgEDyCGCSR0b0CnU3owiJOY7k3psB/T5AE8eEB7MDyYTod7B0kvhofQ7z1MHk4S",
+	"gw8GWHOgCVIOt/f+S8cTW9IpYWxu7+85kyUuqngOC2qAr1eZGai0ZHwWmJs6A065Pk7Wr+ZsDkTjU7Iz",
+	"kZQnuwhWMzkobWA5FbJ+8AQWwm82o3peblX7ZW6zuyvzssoMESMe/UCTd3Z15BqCa+D4J82ylMXUbPz+",
+	"J2V2/6Uy7b9JmAaj4C/3S6Z13z5V90+kmKSwQFBUZ8ns73/1sxVnNFDSlh1UoWEQx4CEC00uaMoS8uL0",
+	"7RuEhdJIOqPgPs3YfQOi+xUmqDTVuQpG+71eGGimEY4/0MTPHIQeLLnkIz8wGbkNjiY06fhXr8I7nFrD",
+	"pf4KoOHwLKXsTuOvwgbSvSuxa8GUYnxGMikuWAKSCEnMnVPGFVnQdCrkAhKSUE275uhHc5qmwGdwrFQO",
+	"yQ1QpHKpVGtYZFq9gqkORsMwiIvZDNfuTR7Qg6QHnb3pcNjZT/px51E8HHYG0wfTg2kPDmjfsM14TjkH",
+	"gxtWZODpNOPUne7TvXv3/gPu3bvnJcdlxiSoJjPt90Z9x0xveqPF4duAWjwkDEFjCJfQJGHmOU3JBUoE",
+	"C5wRoURw6Gi2AGKkAllSw0C5JlogA1hQdW7gXp6sS46EAaQGwjTRcyny2ZxEJ29Pzwgi/RdP/lcF6t+n",
+	"uZ4D12ZZ+Hd/x98LnUWWhUdfxtVLGAchGQdmQ+PgKsILP05gkQkNPF4d8xMpZhKUuubab0LTtKBoJ0eY",
+	"IpV1Oi8ByVxplqZE5pwbTnUbKn9UUnmB69zguN39Fmpnla0w3imG3YHy17Dk8A5Hf0wkaLkiKdWAssCK",
+	"KLyFd+ZJ53CqrS5YX+zUSnqDU0vKNJnAVBhhLleG5OmMMm6mKw+1YJwt8kUw6hcgYlzDDKQ5Sx0bXsLq",
+	"HeTqWh5wMwbfAgJDDmZuCyXKhZ6DrHDrG6PCYFCiQmURo8YQabd/C2w4h1XHjfoWyHB27dGRf9RPjhLQ",
+	"kiXXIDlNn0op5FffQCliY5GnCQrYieFMluEkt4D4sCpi/S6JAmlUQsDdbgO4G/RNQPwTh0uj4ENS2wPC",
+	"8I3Qz0TOvxaBc37OxZJ7NW4c0HgB46AFZuZBO8PaL2H2RmgyxW1tgRMXumNf/DaAqp1CSGJ0S4TTCV2l",
+	"giZnQryicgbfENu8QpeaeSXRc8rJwXC4d0AmKw3qNoTe3ytB6DaMBgROvQ2UmR3Q0UJ07IBvQ95bTrpP",
+	"XrIfEMRnQrymfOWE1dfL17pOkYJSbsmeN/8InYlt8K2pDzWuWhGwZ0KQBeUrf9St4tUA2QzoFAO+jWBN",
+	"2YJpPLQEGs8heUyiiniMiKIrZexZjkqWXJUS8I8TqD9xA2Mh2ecbKdP/GHtrAlQaJBXnwGv21q2UsH6J",
+	"I7VTbkGPvPruv4CxdWS0a4kwrJJTQqgq/HQNHHz//n3nsEp6a4j4g72hQnUPSYRy7ftxwDhe1Ue8vXEQ",
+	"WYyn7jY9T6ij6ZpPwGLmBWUpnaTfguMbA3JClTGOSF6Z+TaKRYXDn4K8YDE0ptqGV8Wr34bhJJABT1Cd",
+	"3KmeMSSULEApOgMyoxqWdLXbOPcfzXRUnmVCakheQ8LoGb70VXesgCdkjWPdRn4Pq+yi2B9ZmA0SPMbW",
+	"Cy5GdXBUB1//vSS5IegXp2/fdJFpuEnMGhXKZYJXfGmlM+BEigykZuhxW1vtxNnpHZVBzKYstu4X8kxI",
+	"EhnbfUQidH1ERk2LKl7nyCCJhBjYBRCrBYTE7IZEFSs/QldrZJ7iALiM5xQdF9oaHZZX2AUpJywxx9Gr",
+	"wkk0IhFLzsw7EdnBubjgMUQhOcyyFL5TJMoVyGg3JDjdMxrDRIhzEtE4BqXs0C45dAyw9D65vSv0gSCk",
+	"K/wqq0ItqEy1TjOHJE6pUiwu17bv26OFJJ5DfF51ZP8oaTYnhyfHZGfqhuyaRRf08hXwmZ6jX+EgbPLK",
+	"hhOrzb9bvIALoWo2gVTwGdL0jtBZc6WD/bZ1MHrQtkDdldQ2Yb9t4y7iss5vDCnbudAbxRTBV1tnHgzb",
+	"9urQo+ViOHmbAT9+Qo4E5xBrcvzE38mL96doctJYk52ZELPUsFKDUSHxdxKSlHEIiWBJvH7IvYdtm0Hk",
+	"bIccPsJroVlGshz9ROZfxWa8w7in+sf4oxWhi9zYyVTKFWG6sYVhf9CygVrQ6CbgxgGE44hWqO+1LWNo",
+	"7jZ85v2cakuxhsQSRThcFg5Ie1ZhoYFxtgImgqcrsoMXs7tOlzYWcd0u6u9XYnhfareJjoTmGcuA3NaX",
+	"r4pfxOQTxLr1l6pLu42NtHtpHyPHso5Ygf5yxnNo4VE1h3dz9vdS8BlO7B1+hkdlRup5GV/jHgkDhXjg",
+	"5XtvXb5vYUeIbEaHoPF5yfvMFszEUyEXVBsBm7OKnl5jddb13pz3uViWzK2qYwI3G/2tcNWrhQo+tMxc",
+	"c+G3UapziNMkkYaNC+nJY21ZokW3bfOVOMDaTaBR6CdSWmSKLIU8Z3xWg0tCtUWHoA3bypjbb7VbKOFW",
+	"P2d1Sx/WUDN0QX6vDRxytbwdfa+J1+8UoTjLOqbGKWULdZvZG2zcqHkJlQmxM1kBLo1ycCHyeA42kEkO",
+	"XRwEEidTUsbP7duFmuE4EI0xiYBow6bmVBGmHxO4ALmya5ApS1NluZGhshWZMkgTRcS0On79rIXca5eI",
+	"Hy+K2H3xykSIFCg370zpgqWrj57Nrc0xYxfANz9ORUzT9kfI9T/yQk5c+8K1u7xqwSaV2z9bqUvNRZYh",
+	"giht7BPCEi8J8RLNg5XSsFiT/kPkRwUf3kYXfheb8f1uOA6yuG9yyFFVNaNWqKanTBmmipkMTJFzyLTL",
+	"NtC55NYUR4ZF3gFNOohRJcpYpsKMDe1tAGommnEhIWlTTDW78OkbGzmNe4sJTqapWDoRW3jcURFvYHEr",
+	"G5JAk7c8XflA/xrSOI7ZEJiDVulKkwumbDxhqySuOTPajvqWkx+fnoXO41aoFIZN2wjp3c80YVLPn7R6",
+	"Rn799ddfO69fd548CT0GZ1TZ+6aaLITSpL/XIyugEp2ga7tY4+1hcNmZic66NMSMqhuAqplr1cZWNmRe",
+	"XfuqTcO69hVlmXrbGy5BqwnA49O3ZK9/cNDpE5pmc9oZOOUXAwPfKZLAlOapdn6lSWGdGWVHmhn+x2+H",
+	"nb/RzucPXwZX/9aqRpTZYF/uiAEbbJczyRYLQ9A8IalYguzEVEHymOSc/T0HkhmFAQ9Su3avnVxv12zC",
+	"g0Zq2vqecmOiOTvDcVqrQCY2h8oaV84GQIu5IrHr8hIV7g3QqdzuNbrOBrJ0I+5Ok7fT49kGW9kLfZag",
+	"44JEKp9ERqIz7Wx31aapbt1dNdVvwwURREsmeEV7rIC0TA1ctxJ+ODoh+w+If4VoOrsZ0VRNuuHXmTth",
+	"YNVKmjq2tI2sb0m01xqxb8x9pEwZjBbkabd/sF+aF2tAsImPG4hym5XbmmR5a5qrWtg3I6kygfPLWuaP",
+	"9SWhK1ZpZ0gge/0O1d4F1Y+dtmpkhtM9DAyMiLJZn03Fqu2CPVfYTNR4NO9MQ8W5HnMo6X0nYkkWXcdO",
+	"ynV9ompz1ScgmQEoJmji0g5GLmuUouNSgdFrLkCqKmSavptWjFZwuaa3tL2mhXTm7vYptQTQJR5vm9v5",
+	"pNfunF0wQ2ih0R1LWydXYOwUsgPdWZdEr2UUkui1inZvcr2VrN+7isXPLDtqxdHDlFG0jCJ/R1HpbSj9",
+	"XGrrPsNgKZmGchetxoZX5Z9euHjCRq0dzBsGiEuYzIU4V4X/mrWYbn6Yveyt/gqDfluT+rzVsUEqnVqD",
+	"iMZSKLO5BFJmZDKoxySBTpLbmAeQifcHbt2WiONcymtvuoX24YKJXLXSvj/D6EhwTWN9hP58J0KtemGw",
+	"s+ZWdL4lPgMiIUtp3GbLbDaVG+Jgq+8tLLOT26bTLgTl/UXFiX7KFEibglT8dugtrOqP9aO3OJkalmh5",
+	"NWE1cbqCYbWLcsjUZrf+aGN8r23Ir+2Cmi56F2XxcvH09akPFBrx6TCsBftL95uHk9HvvTb84ZqgQVXQ",
+	"9zqPPnw5aJfyNcXxZphZVYzW7xXPuOHR5QZvhA+eFjE+ssS0NAU8Kay60mXhN9Dq9dNifQ2rnxTudelJ",
+	"xFrKu92t3j13qqpjT4vAQdudrAKYbY6+50BTw23X2eQcn2z02vnoaYkP4nw75rtRrTvROvuZpixBVdJF",
+	"RJ9gkPdWzsFDTt49OyKP9ocPiIvPlvqgy1Bw7jpfUjJZYTjV/ko4XbT40324+UtbJGNpBMkSfeplbq2T",
+	"a+WV/hbwPEVPtAXOB4P0Ugp53fkCpqFmSDcZV0ClpKtgDQ6OJyjUcWvnriBZCf4yWt5GFhnVc+/cvNG5",
+	"3Eub4pJFkUkSEpoq4Skr+qXjotad4yQiNk8BBYh5moqZaqW0EhnXl3p+dnZC7Avr0QbG9d5g/SA+pvFh",
+	"sxZ2aLiA1MSVwHngeIwzE14PIS92mtP+9O6YSJiCBGtDUO3c01PmgtM3XaNBew7V2mjvxfL8dp7PLJ+k",
+	"LLZU8x4m5CWsWryR6awVb2N50fr7OWsX0OfWqGwLOrb+ftn666pdV6hCyCxkt7EBSKfQqlFWwUBOQZMd",
+	"w4EeDPsPWoKU57Cq0/V1GqK5mDVKb+7aTNi2YZ9V0hYJb7LIxzbLznqF3W/KiCWX3aUicxLB4e00GP12",
+	"o2wWz7uvwutfv5bxX30oD/JthIE5Bxd4j23UcfUPYvx/8tt/RX67RoMbk4SqGSdPTwfDA+ccsXJ6sE/m",
+	"IpfKqCbOddWuGiqIc8n06tQQk8uCANGJK/Esm1L7zF/Bi/dnQZNMKHnx/sxtwD6ZMD6zdlolYQ7XCEZu",
+	"xnI/c60zm9DA+LRF6T1qxMlUWDdKFGLcFBKQ6Cry2R4+EIUODnQh0DFf0jQF3cmoUs7XvqKpXpEspdrg",
+	"WUiWTEIHYauZsZ/LZAO3jzH3tcNFxPYNCHTlEF8CQg5PjrtjPuZPMeyL7IEws+S6erkTbcpZjHa7Y270",
+	"cRYDt+KqQC4ZjIJX9vd3MO0YRiYZaCpXZVlt9UcMpPp6+9d5qlnHVUwUHo0ijq1skirijMtsLCyaIAwu",
+	"QCp7NRd99ApkwGnGglGw1+13+9Y7O0dsatb3dZeQph0s2Lj/aXmuuj41cwYbTKo16Yg05mILqvQLKss9",
+	"3ZkwTqeMyRWneWKw0cg5IkEbjm3oghIptBVYyzlLK7PAClEIErKgK5ffMgFLWijGMoNoTHCs/fwR9Ivl",
+	"uQrqVe0bZFz5yv2isvrqQ6OOedDr3a461eoEvzmVKUB+EDhFKTjp2P9QParX5Hf2eh3bwgB1pODpUeDU",
+	"okAxjBoFo2D6cO/ti70ng8tn/R9mDy/yySP9Cvqz568///zgAB6e5epRfvL84t3PT38KUE0KLj8+e/r5",
+	"Xf5osXfw/NWbjzqHg+GjV2+yX94fZEerU83Of/308vj98ZD2rIC+WZarU6A2JLkWLgmnWxqYNHKVj2g8",
+	"h86R4FqKDZlAqXB869wgAWjEgAmQGMsytqee7/f2Nx2juOL7RfXWVRgM7V1fP6BeMoej9raPqqbBV3m9",
+	"wRSDcyU3OClB5hlaAU5LFYYR0JlBsuAl6otmwk21uxvJ+R1oyeACFIouCXPgil1AhQFxK+oNUU5WhU7J",
+	"Z8iqgUsWz71kobVkZSd9bArPyLpZbEeRTIqpIe8FyJlPm10aFlJGFLC8ZsdHH8K1qdkCQhtmXO22MoCj",
+	"Usr9IUyg5mHehBn+3Yrf+Ob149Uhd6hSWR9/yzKVygTrWnotUFQgk794nyuD5Wr7vf6NKKdWyPPfhaob",
+	"uttvH+pk/iM0g2pNWFXIvAD4BxdBbNHLMBlCEUo4LNeymYiQxMaFUOuBS6aQkgV3KpWjt6RK9d0xP7Wl",
+	"EIqIzPUfwCwjuIQ4R3LECFVIMgkSZkxpS4q7yCIWqNdMaayFbJJxkdioUDH7y1/Iodvpa5EUDQ7GvEPe",
+	"Y+l2vZgM+WKhX4yKo6E2Upx9Z9DrGZ3NziFy7UsSRjZG7xQWDyKMqXNR/D+n1YRCo+TZGR+PObEvG+gh",
+	"KBXmFSRUU1/SoTFb0VhoDZ89qzdoiG24wUwpOEES8Rab9daaAYPeoKL4esi1dnIwE0Wb2zW4Mg7bCKCM",
+	"rGOdhgGUs92dFm95vPnHgQRP6K48AckuDA6lwt0pxm8NdtIUz7prZnyG8WrfH8SlVuLKzhbCJNzEhYCx",
+	"zZRyGPHMoNpTj2pj/t5WoCEGGp0aYWlrWyAZjXm/WyARU+6Kk/suHDrmgy55QxeQ2AmYclgMiT/ROGig",
+	"se1jUabYjYPdMd/rksOyHYen+ApCezXFZqeN/cb9qmLBtG7u16OOE7Juu88stKgEfxU2JWnK0tS8stcl",
+	"b0S1OUgmRQwW0hhz8pA8dBzUEdUbYQRoymJmeVDxiHgvyuOSilDoXeriivCWy/waTxvWNqoLYxt0+wby",
+	"OFyLhdXYESIDViDhhRI61RXW5/Nxrrnm3S7BO8L833D9NipQR9xFXtIG9i6pqb9md4rInLstVdlNdf4i",
+	"GqUl5cogHFZMUE0UvQCbshw1dh3Z4iNVS01hqKrVdMZMpCxekR0uOIQko1IzmoZkmqepZdNRieCRRwCf",
+	"Y+H4i5femP1YppI55lUwlVjIRDXSUrvkkBPf28DTgGVtXgHc7/Uwt9Yrk3XwdX2Tqr/nUDWnzcNrTYA1",
+	"pHlNz1FAWu6n6BScbmrQx9gYBUPEX7BuDOvSYqy93XXbVqXGarNti3Red6rHLbP6Dhy+7I+S/cHgsTd2",
+	"16YqGreokOz3HnWNvW0ZAWYdT4Us3EphI/GptftYoztIvc7zVnnYHwr/5A8iWV2jFd/761dopVts7Pau",
+	"g1ta/7V0+Vvvy9dsr/dHKOXrtd9Nbc41mrCoVVCh9xjZHnieZjHf4OpPg+bOBk1VjEBSatLWhhn0Btvt",
+	"hGa7MzRjbmCVVJro/cPMpf3eoxuYS63tvMzo/uCfov8EJstIshASvNKJ1Ra8cByW0XrHN34LsCRzAkbE",
+	"oee+ls/RiPRsq0OvNIwqA2JkSlm6vXdFGb7ruAH/Ag0s1qCAUqywO6smhnUO9G9ggDd7CuG44U2opKV1",
+	"gRk8GNwK+cvuZTj4BpTTbNHzB7odw20+CutTKDkeoWuOhXYnxTX+yHozoNGXDe6MqhtJVdfN0bqhpeG3",
+	"3legUpRlhpbhMINwKp8oA3uusUrfqHaFC+K0aBfhqyWVMWHv3TsVMaMpeSVmjN+7Nyq6AbhOBSH50ZWZ",
+	"v8KqctBx1w58y6FzZmz/E6rUUsiE7Lw9O9k1c5y+Pg0th8H2BlY9dDl7K7IAPReJW95CttyUGW6No7K3",
+	"Q8O/soB4TjlTC28Cvq0H6Xaiml9gF63R6MvYMsNxMCL/9T//71WEaW3m50qeZvFwd0QoOegkbMZ03bmx",
+	"5sIYc0JKNwatdpxZzgGPLlxzG16wAuta6aIpvNZhEvdQtpl0WxqRQa/XdGyQs7rZVUhyjtuymne1r6Z3",
+	"BRXunS45sqFN6SJPpN8jC8ZzDSokBiNTILmCECdMgCbO4Bu6hAJtE32dc87nbhZmQqWcl3BBlBDcdffC",
+	"CQ96RJGd/cEj122z2o5q1yPvcZMMapds+yBEIcHwJv7heyGYv1PGzW+VfNIOR19JozwXfRpyd8zNfbju",
+	"DJW7wD4I4+Dfi9swJ/SdGWz83UV2yemTl4UzOCxNSocfxm4S0zFH/xuu+Z0iL96/PCU7HC4MtnCoxAzM",
+	"XtVuWFY7pjMhmZ4vrBFtZksgTqk0lxAxpaJwzCOaJ5FtuVNYnHHKDP4eP1Ghs40/+x6nyqxLU0LzhAGP",
+	"cb0ILjPXBoVR7V6kesyxPhCvTUyJOodlaEuQ3Ky2z0npRPR047bvwqaFLc501zKaMbcdFuqJq+j+wGrT",
+	"tj4LI4LhdYbZ8dhQpWsGRN1KT5NUiTHXzjz2LU/MFVe6oxQ0dl3XE3u+V8dvnpLnZSKEGnMXw616MTmH",
+	"1HX7rlSRuSi44FM2y83hBYcueYcNvRPyX//r/1jDuYoYY47BspxjwzabZs8TS782Vojjhr09pJXDSisa",
+	"psiOXTIkZcjJVRfvdsmxVo2uFbbQnOm28vIxt/XlvtFJcapCMmFwq8ymZ5W6vB3KSc4bZe2I7GOOi44c",
+	"+6hwsgVNYPex7ejqd2g27Nmve9O5hPypu+QII3NjPmVp6orevbnolWUDQEtpFyCxVqN0e3hvExidBBLP",
+	"gY7qbQIM/zFq7sjXZBgpc+Yb8jCFrmJbNc2UB6cvE/dJHaGP/u8osBQfxbV+BtGYu+l3HyPojQBwcgfZ",
+	"gt2xvdEuOST7l5f+eYFNFMOKItdkZ0gMYVMyvLwkQo45rbSvrgzzyOScqxXJ+ywVS5SmR5aXWIotMACJ",
+	"1dnnjfZMDRFuNGGUfadYMl94C1GA4VXSVFV8VoVC5GdGB/FJ2RPJKkSuscJOQQNUa8kmRpTtjvl+sdwM",
+	"OKbwqIoChYsN9jtzkUu7H6ZXYz7skjPb5A8TPKBy3ErwBKsV8oRpxmcOdHbUT4rOwKJGUUpfrqnmmLQ/",
+	"AT87Fho11Dhfd+TUQ8STmtN7RFyvO/c1AeRo7tsE1lnWHfNjbV1zmOViPV4k59j2MjrEKqeIUHWOxXgk",
+	"Ku2jqM35XdVgfw8XeHGxuSuXrCrWCAHD68mO2as3W23fr13DT72fn1YL/Qr+mwiwcSzgto9Di8+2/jkB",
+	"obMNjtqi3PA6Z+3v5lZsb6O2xcfoqyKkbnwZRZ27ohvbfmtFfMl38X2Ua52QZlnk8Kv6vE9967SieUyl",
+	"gVrt6yt36nRvHZr2CyPWNP9a2N3BtbBpstbPCmBeGIZhCj15jb19nVMzGAWwejGf/Bizt+zFs58+H/ff",
+	"sGN1vNDZ346OD44/PWWvjl704JdD8/zlz/3/ZNP/7MLqxefk/TF7y44vj3mvGw9SHtwUnDZ/9I7gawwu",
+	"/DJ//HGuSwExckzlcQyQuCiaZeq1NJB/qAv1tt7QP9AL9Yc7Uc/mZdKCtWOFxLQIW4eWdO/e+bnaT9/V",
+	"M1W0mu293XFIpzrkX8BF6iHRoghewwe7/x19jzU/Y1VVqngYeVIooaU+uNnhaIscP29MeDx00Vv0EBVx",
+	"Vxe7t239FVY8tGYVuuLKr80O9hQQiPObY6xbe0OyrT+B0dFSdgHdLdB+xS6Au++XOEi+9af1yaQL0JLF",
+	"aiMsX9vnPm3hRIoF6DnkimCuCFxmQjHr68dsslaQukm2w3STxPsLOfv15GlZ3/txrnX20dsCH7WwmUi5",
+	"Qd8xv/a1L4bPfT82i4+D0Hpfvx8HPz49GwehFLk2D5HBjbxPu+By4+CK9Mc82PJ5rLYCZQTAtgurQHdR",
+	"gGzj1UmgyeqmVOD8E0VbbZ/hQEnG+Cw0Zq71TC+ZgtZLfAc0YQ6d/qlIw2wM6+CRsru/A9uqHr39OnC4",
+	"vPDG3poBl+Q21ecUXwrCIJepq8FRo/v3aZZ1uStm6capyNvswFNNZ8ZQ3TxH5+90bZoPxZa3FvjYrJ+a",
+	"SOqW1l2l78XaASuZ7GWdyKpaJVKW5tsakcrEmNq+Pqm98JBID3ybaur4kZeS3s1cma9yM+b0vk9I9TOY",
+	"lY4QGwNTT2yExprcQOP5WpK+m7lwYWHhCxHSmNgZyOLMIaGapECVxhZDo7U2IBFLoi6xBEsGl5do5Mfn",
+	"XCxTSGbwmFC+0piCD6ltiS8xp9+Z6IYJc6sdYaNWMZ0irD4xrUGSnGuW1ne+oJdskS+Ia4JQp3XBPZiq",
+	"fTNu584oP3x4c4P/bqkgtmPMVb2+FvvMtLOpZs5HAWV0zK4Q/EztOlZd+VTqWqb1kipS9G7sblRXNjUc",
+	"+RPxNiNeA1R/Yl9xpd/5kIOQ9fY81q90EzwsOuT8iYGbMbDSRuhP3GvjfG1ZcptQrx7I2Yx3pZJgnqtm",
+	"wVn9mxohfvMLFQHzR+gDSz+9e1W58TEvIozuC3mVT5dOsTqcRD5sZYOaS8qMLuR6vw6JzRqJWr/rOyJ3",
+	"+FTyjv/y8Tho++Rx+bnjcbDrQhdjTmt5Mug+pmk6wmTsRZbr8pvL9mvK2ITAfTy5jB1V+oS6TRgALTKb",
+	"MkdigU4e7Yrv1r6wvLBN5iknQ58VQeiSrmytwErkksSpiM/bwiR1JDis+4saNPaNPqxcaWKlv8c2Vn81",
+	"l2L+op3phy8H+21NrYwqunUDZ76j0y0+63yDaU/KEMrNJ/6d+Mw1fvwb8ZtvyOwaPe03WNlFbYQNSwJ/",
+	"jLkYnyDWEUae58Dk9oblV2Gw/8svGz7NUgnIGpqx1FGpokkKy3p/MLC26Ka5vOwkMeVcaJJAzBIgXCzb",
+	"pjMG+o4SNmBXhrGRozUD1xt5eJX+i+V3yrig4YY+yG6nWCjXre7mXNsqDLVaOMeafc+6OosmDQ7NtLLp",
+	"L+0suppg0s6UI0Ktgdg4tGHkh4WgI7RIwmtoGaFNUfNZAGYlX7VjoR4Wt6LnMOYe78wVYXMLwFoeLkiu",
+	"ENewo0oLSyyh63sB/pNxwt+JszQOfROWsomIfOs/psr2pFNR5leuU0JrF8Udh29NCri6+v8BAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -36,6 +36,27 @@ func (e ChallengeChannel) Valid() bool {
 	}
 }
 
+// Defines values for CustomerEventType.
+const (
+	CustomerActivated      CustomerEventType = "Customer:Activated"
+	CustomerContactChanged CustomerEventType = "Customer:ContactChanged"
+	CustomerUpserted       CustomerEventType = "Customer:Upserted"
+)
+
+// Valid indicates whether the value is a known member of the CustomerEventType enum.
+func (e CustomerEventType) Valid() bool {
+	switch e {
+	case CustomerActivated:
+		return true
+	case CustomerContactChanged:
+		return true
+	case CustomerUpserted:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for GatewayMessageChannel.
 const (
 	GatewayMessageChannelEmail GatewayMessageChannel = "email"
@@ -155,8 +176,10 @@ type CustomProviderAnswer_Claims struct {
 
 // Customer A customer account. Any property not listed here is kept and returned as sent. Read-only properties sent in a request are ignored.
 type Customer struct {
-	Address *string `json:"address,omitempty"`
-	Advisor *string `json:"advisor,omitempty"`
+	// ActivatedAt When the activation flow first completed for the account.
+	ActivatedAt *time.Time `json:"activatedAt,omitempty"`
+	Address     *string    `json:"address,omitempty"`
+	Advisor     *string    `json:"advisor,omitempty"`
 
 	// AuthenticatedAt On GET, when the token was issued.
 	AuthenticatedAt *time.Time `json:"authenticatedAt,omitempty"`
@@ -222,6 +245,29 @@ type Customer struct {
 	ZipCode              *string                `json:"zipCode,omitempty"`
 	AdditionalProperties map[string]interface{} `json:"-"`
 }
+
+// CustomerEvent A customer event as webhooks receive it.
+type CustomerEvent struct {
+	CustomerId openapi_types.UUID `json:"customerId"`
+
+	// Data A customer account. Any property not listed here is kept and returned as sent. Read-only properties sent in a request are ignored.
+	Data Customer `json:"data"`
+
+	// Id Stable across redeliveries; de-duplicate by it.
+	Id         openapi_types.UUID `json:"id"`
+	OccurredAt time.Time          `json:"occurredAt"`
+
+	// Previous On Customer:ContactChanged, the email and phone number the change replaced.
+	Previous *struct {
+		Email       *string `json:"email,omitempty"`
+		PhoneNumber *string `json:"phoneNumber,omitempty"`
+	} `json:"previous,omitempty"`
+	TenantId string            `json:"tenantId"`
+	Type     CustomerEventType `json:"type"`
+}
+
+// CustomerEventType defines model for CustomerEvent.Type.
+type CustomerEventType string
 
 // GatewayMessage One one-time code for a tenant's SMS gateway to deliver.
 type GatewayMessage struct {
@@ -321,6 +367,9 @@ type ProblemDetails struct {
 // Token A JWS compact ES256 token valid 24 hours by default.
 type Token = string
 
+// Signature defines model for Signature.
+type Signature = string
+
 // TenantId defines model for TenantId.
 type TenantId = string
 
@@ -332,6 +381,12 @@ type BadRequestApplicationProblemPlusJSON = Problem
 
 // ChallengeIssued A one-time code was sent; prove it to continue.
 type ChallengeIssued = Challenge
+
+// IdempotencyInProgress An RFC 9457 problem; validation problems add `errors`.
+type IdempotencyInProgress = Problem
+
+// IdempotencyKeyReused An RFC 9457 problem; validation problems add `errors`.
+type IdempotencyKeyReused = Problem
 
 // InternalError An RFC 9457 problem; validation problems add `errors`.
 type InternalError = Problem
@@ -359,14 +414,35 @@ type UnsupportedMediaType = Problem
 
 // UpsertCustomerParams defines parameters for UpsertCustomer.
 type UpsertCustomerParams struct {
-	// Flow Optional flow name to execute after account creation (e.g., "preregistration"). When empty, data is validated and filled without additional processing. An unknown flow is answered with 400.
+	// Flow Optional flow name to execute after account creation (e.g., "preregistration"). When empty, data is validated and filled without additional processing. The tenant's flows run after the account is validated, in the transaction that saves it; `preregistration` checks the shopper in by the tenant's policy (none, partial, full) and `activation` requires the complete profile and a verified contact, then records the activation. An unknown flow is answered with 400 listing the tenant's flows.
 	Flow *string `form:"flow,omitempty" json:"flow,omitempty"`
+
+	// IdempotencyKey Makes a retry safe: the same key with the same body (and caller) answers what the first request answered; the same key with another body is a 422; while the first request still runs, 409. Keys are kept for 24 hours, per tenant.
+	IdempotencyKey *string `json:"Idempotency-Key,omitempty"`
 }
 
 // AuthenticateCustomerParams defines parameters for AuthenticateCustomer.
 type AuthenticateCustomerParams struct {
 	// Provider Provider used to authenticate the user (for instance `otp`). Required; a provider the tenant does not enable is answered with 400.
 	Provider *string `form:"provider,omitempty" json:"provider,omitempty"`
+}
+
+// OnCustomerActivatedParams defines parameters for OnCustomerActivated.
+type OnCustomerActivatedParams struct {
+	// XCustomerdSignature `t=<unix seconds>,v1=<hex HMAC-SHA256>` where the HMAC, keyed with the endpoint's secret, is over `<t>.<raw body>`. Check it, and refuse a `t` too far from now.
+	XCustomerdSignature Signature `json:"X-Customerd-Signature"`
+}
+
+// OnCustomerContactChangedParams defines parameters for OnCustomerContactChanged.
+type OnCustomerContactChangedParams struct {
+	// XCustomerdSignature `t=<unix seconds>,v1=<hex HMAC-SHA256>` where the HMAC, keyed with the endpoint's secret, is over `<t>.<raw body>`. Check it, and refuse a `t` too far from now.
+	XCustomerdSignature Signature `json:"X-Customerd-Signature"`
+}
+
+// OnCustomerUpsertedParams defines parameters for OnCustomerUpserted.
+type OnCustomerUpsertedParams struct {
+	// XCustomerdSignature `t=<unix seconds>,v1=<hex HMAC-SHA256>` where the HMAC, keyed with the endpoint's secret, is over `<t>.<raw body>`. Check it, and refuse a `t` too far from now.
+	XCustomerdSignature Signature `json:"X-Customerd-Signature"`
 }
 
 // CustomProviderAuthenticateParams defines parameters for CustomProviderAuthenticate.
@@ -392,6 +468,15 @@ type AuthenticateCustomerApplicationWildcardPlusJSONRequestBody = Authentication
 
 // AuthenticateCustomerJSONRequestBody defines body for AuthenticateCustomer for application/json ContentType.
 type AuthenticateCustomerJSONRequestBody = AuthenticationRequest
+
+// OnCustomerActivatedJSONRequestBody defines body for OnCustomerActivated for application/json ContentType.
+type OnCustomerActivatedJSONRequestBody = CustomerEvent
+
+// OnCustomerContactChangedJSONRequestBody defines body for OnCustomerContactChanged for application/json ContentType.
+type OnCustomerContactChangedJSONRequestBody = CustomerEvent
+
+// OnCustomerUpsertedJSONRequestBody defines body for OnCustomerUpserted for application/json ContentType.
+type OnCustomerUpsertedJSONRequestBody = CustomerEvent
 
 // CustomProviderAuthenticateJSONRequestBody defines body for CustomProviderAuthenticate for application/json ContentType.
 type CustomProviderAuthenticateJSONRequestBody = AuthenticationRequest
@@ -987,6 +1072,14 @@ func (a *Customer) UnmarshalJSON(b []byte) error {
 		return err
 	}
 
+	if raw, found := object["activatedAt"]; found {
+		err = json.Unmarshal(raw, &a.ActivatedAt)
+		if err != nil {
+			return fmt.Errorf("error reading 'activatedAt': %w", err)
+		}
+		delete(object, "activatedAt")
+	}
+
 	if raw, found := object["address"]; found {
 		err = json.Unmarshal(raw, &a.Address)
 		if err != nil {
@@ -1253,6 +1346,13 @@ func (a *Customer) UnmarshalJSON(b []byte) error {
 func (a Customer) MarshalJSON() ([]byte, error) {
 	var err error
 	object := make(map[string]json.RawMessage)
+
+	if a.ActivatedAt != nil {
+		object["activatedAt"], err = json.Marshal(a.ActivatedAt)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'activatedAt': %w", err)
+		}
+	}
 
 	if a.Address != nil {
 		object["address"], err = json.Marshal(a.Address)
@@ -2918,6 +3018,21 @@ func NewUpsertCustomerRequestWithBody(server string, tenantId TenantId, params *
 
 	req.Header.Add("Content-Type", contentType)
 
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
@@ -3606,6 +3721,11 @@ type UpsertCustomerResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// UpsertCustomerResponse409Headers the declared response headers of an HTTP 409 response for UpsertCustomer
+type UpsertCustomerResponse409Headers struct {
+	RetryAfter *int
+}
+
 // UpsertCustomerResponse429Headers the declared response headers of an HTTP 429 response for UpsertCustomer
 type UpsertCustomerResponse429Headers struct {
 	RetryAfter *int
@@ -3633,6 +3753,8 @@ type UpsertCustomerResponse struct {
 	ApplicationproblemJSON401 *UnauthorizedApplicationProblemPlusJSON
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *IdempotencyInProgress
 	// JSON412 the response for an HTTP 412 `application/json` response
 	JSON412 *Problem
 	// ApplicationproblemJSON412 the response for an HTTP 412 `application/problem+json` response
@@ -3641,6 +3763,8 @@ type UpsertCustomerResponse struct {
 	ApplicationproblemJSON413 *PayloadTooLarge
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *IdempotencyKeyReused
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *TooManyRequests
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -3649,6 +3773,8 @@ type UpsertCustomerResponse struct {
 	ApplicationproblemJSON503 *Unavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *UpsertCustomerResponse401Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *UpsertCustomerResponse409Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *UpsertCustomerResponse429Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -3690,6 +3816,11 @@ func (r UpsertCustomerResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
 }
 
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r UpsertCustomerResponse) GetApplicationproblemJSON409() *IdempotencyInProgress {
+	return r.ApplicationproblemJSON409
+}
+
 // GetJSON412 returns the response for an HTTP 412 `application/json` response
 func (r UpsertCustomerResponse) GetJSON412() *Problem {
 	return r.JSON412
@@ -3708,6 +3839,11 @@ func (r UpsertCustomerResponse) GetApplicationproblemJSON413() *PayloadTooLarge 
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r UpsertCustomerResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r UpsertCustomerResponse) GetApplicationproblemJSON422() *IdempotencyKeyReused {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -4608,6 +4744,13 @@ func ParseUpsertCustomerResponse(rsp *http.Response) (*UpsertCustomerResponse, e
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest IdempotencyInProgress
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
 	case rsp.Header.Get("Content-Type") == "application/json" && rsp.StatusCode == 412:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -4635,6 +4778,13 @@ func ParseUpsertCustomerResponse(rsp *http.Response) (*UpsertCustomerResponse, e
 			return nil, err
 		}
 		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest IdempotencyKeyReused
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyRequests
@@ -4682,6 +4832,16 @@ func ParseUpsertCustomerResponse(rsp *http.Response) (*UpsertCustomerResponse, e
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 409:
+		var headers UpsertCustomerResponse409Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers409 = &headers
 	case rsp.StatusCode == 429:
 		var headers UpsertCustomerResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -4996,6 +5156,21 @@ func (p *WebhookInitiator) applyWebhookEditors(ctx context.Context, req *http.Re
 
 // WebhookInitiatorInterface is the interface specification for the webhook initiator.
 type WebhookInitiatorInterface interface {
+	// OnCustomerActivatedWithBody fires the Customer:Activated webhook with any body
+	OnCustomerActivatedWithBody(ctx context.Context, targetURL string, params *OnCustomerActivatedParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	OnCustomerActivated(ctx context.Context, targetURL string, params *OnCustomerActivatedParams, body OnCustomerActivatedJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OnCustomerContactChangedWithBody fires the Customer:ContactChanged webhook with any body
+	OnCustomerContactChangedWithBody(ctx context.Context, targetURL string, params *OnCustomerContactChangedParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	OnCustomerContactChanged(ctx context.Context, targetURL string, params *OnCustomerContactChangedParams, body OnCustomerContactChangedJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OnCustomerUpsertedWithBody fires the Customer:Upserted webhook with any body
+	OnCustomerUpsertedWithBody(ctx context.Context, targetURL string, params *OnCustomerUpsertedParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	OnCustomerUpserted(ctx context.Context, targetURL string, params *OnCustomerUpsertedParams, body OnCustomerUpsertedJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// CustomProviderAuthenticateWithBody fires the customProvider webhook with any body
 	CustomProviderAuthenticateWithBody(ctx context.Context, targetURL string, params *CustomProviderAuthenticateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
@@ -5005,6 +5180,78 @@ type WebhookInitiatorInterface interface {
 	SmsGatewayMessageWithBody(ctx context.Context, targetURL string, params *SmsGatewayMessageParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	SmsGatewayMessage(ctx context.Context, targetURL string, params *SmsGatewayMessageParams, body SmsGatewayMessageJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+}
+
+func (p *WebhookInitiator) OnCustomerActivatedWithBody(ctx context.Context, targetURL string, params *OnCustomerActivatedParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOnCustomerActivatedWebhookRequestWithBody(targetURL, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := p.applyWebhookEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return p.Client.Do(req)
+}
+
+func (p *WebhookInitiator) OnCustomerActivated(ctx context.Context, targetURL string, params *OnCustomerActivatedParams, body OnCustomerActivatedJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOnCustomerActivatedWebhookRequest(targetURL, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := p.applyWebhookEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return p.Client.Do(req)
+}
+
+func (p *WebhookInitiator) OnCustomerContactChangedWithBody(ctx context.Context, targetURL string, params *OnCustomerContactChangedParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOnCustomerContactChangedWebhookRequestWithBody(targetURL, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := p.applyWebhookEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return p.Client.Do(req)
+}
+
+func (p *WebhookInitiator) OnCustomerContactChanged(ctx context.Context, targetURL string, params *OnCustomerContactChangedParams, body OnCustomerContactChangedJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOnCustomerContactChangedWebhookRequest(targetURL, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := p.applyWebhookEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return p.Client.Do(req)
+}
+
+func (p *WebhookInitiator) OnCustomerUpsertedWithBody(ctx context.Context, targetURL string, params *OnCustomerUpsertedParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOnCustomerUpsertedWebhookRequestWithBody(targetURL, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := p.applyWebhookEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return p.Client.Do(req)
+}
+
+func (p *WebhookInitiator) OnCustomerUpserted(ctx context.Context, targetURL string, params *OnCustomerUpsertedParams, body OnCustomerUpsertedJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOnCustomerUpsertedWebhookRequest(targetURL, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := p.applyWebhookEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return p.Client.Do(req)
 }
 
 func (p *WebhookInitiator) CustomProviderAuthenticateWithBody(ctx context.Context, targetURL string, params *CustomProviderAuthenticateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -5053,6 +5300,135 @@ func (p *WebhookInitiator) SmsGatewayMessage(ctx context.Context, targetURL stri
 		return nil, err
 	}
 	return p.Client.Do(req)
+}
+
+// NewOnCustomerActivatedWebhookRequest builds a application/json POST request for the Customer:Activated webhook
+func NewOnCustomerActivatedWebhookRequest(targetURL string, params *OnCustomerActivatedParams, body OnCustomerActivatedJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewOnCustomerActivatedWebhookRequestWithBody(targetURL, params, "application/json", bodyReader)
+}
+
+// NewOnCustomerActivatedWebhookRequestWithBody builds a POST request for the Customer:Activated webhook with any body
+func NewOnCustomerActivatedWebhookRequestWithBody(targetURL string, params *OnCustomerActivatedParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+	_ = err
+
+	reqURL, err := url.Parse(targetURL)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, reqURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		var headerParam0 string
+
+		headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Customerd-Signature", params.XCustomerdSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("X-Customerd-Signature", headerParam0)
+
+	}
+	return req, nil
+}
+
+// NewOnCustomerContactChangedWebhookRequest builds a application/json POST request for the Customer:ContactChanged webhook
+func NewOnCustomerContactChangedWebhookRequest(targetURL string, params *OnCustomerContactChangedParams, body OnCustomerContactChangedJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewOnCustomerContactChangedWebhookRequestWithBody(targetURL, params, "application/json", bodyReader)
+}
+
+// NewOnCustomerContactChangedWebhookRequestWithBody builds a POST request for the Customer:ContactChanged webhook with any body
+func NewOnCustomerContactChangedWebhookRequestWithBody(targetURL string, params *OnCustomerContactChangedParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+	_ = err
+
+	reqURL, err := url.Parse(targetURL)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, reqURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		var headerParam0 string
+
+		headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Customerd-Signature", params.XCustomerdSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("X-Customerd-Signature", headerParam0)
+
+	}
+	return req, nil
+}
+
+// NewOnCustomerUpsertedWebhookRequest builds a application/json POST request for the Customer:Upserted webhook
+func NewOnCustomerUpsertedWebhookRequest(targetURL string, params *OnCustomerUpsertedParams, body OnCustomerUpsertedJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewOnCustomerUpsertedWebhookRequestWithBody(targetURL, params, "application/json", bodyReader)
+}
+
+// NewOnCustomerUpsertedWebhookRequestWithBody builds a POST request for the Customer:Upserted webhook with any body
+func NewOnCustomerUpsertedWebhookRequestWithBody(targetURL string, params *OnCustomerUpsertedParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+	_ = err
+
+	reqURL, err := url.Parse(targetURL)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, reqURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		var headerParam0 string
+
+		headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Customerd-Signature", params.XCustomerdSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("X-Customerd-Signature", headerParam0)
+
+	}
+	return req, nil
 }
 
 // NewCustomProviderAuthenticateWebhookRequest builds a application/json POST request for the customProvider webhook

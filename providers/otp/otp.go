@@ -102,7 +102,7 @@ func (p *provider) complete(ctx context.Context, t *account.Tenant, id, code str
 	if err != nil {
 		return providers.Outcome{}, err
 	}
-	ident := &account.Identity{Provider: p.name}
+	ident := &account.Identity{Provider: p.name, Held: c.Pending}
 	if c.CustomerID != nil {
 		ident.CustomerID = *c.CustomerID
 	}

@@ -38,6 +38,14 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"an identity links once", identities},
 		{"a transaction rolls back on error", txRollback},
 		{"purge drops what no longer matters", purge},
+		{"a challenge keeps the change it holds", challengePending},
+		{"an event rolls back with its transaction", eventInTx},
+		{"events are claimed in order, one per customer at a time", eventOrder},
+		{"a claimed event is not claimed again while leased", eventLease},
+		{"a failed event is retried later or dies, and a dead one replays", eventFailure},
+		{"concurrent claims never hand out one event twice", eventConcurrentClaims},
+		{"an idempotency key runs once and keeps its answer", idempotency},
+		{"concurrent idempotency keys let exactly one run", idempotencyConcurrent},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, open(t)) })
@@ -451,5 +459,240 @@ func liveChallenge(t *testing.T, s store.Store) {
 	}
 	if got, _ := s.LiveChallenge(ctx, "acme", "jane@example.com", now); got == nil || got.ID != older.ID {
 		t.Fatalf("after expiring the newest: %v", got)
+	}
+}
+
+func challengePending(t *testing.T, s store.Store) {
+	c := newChallenge("acme", time.Now().Add(time.Minute))
+	c.Pending = `{"set":{"firstName":"Jane"}}`
+	if err := s.CreateChallenge(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Challenge(ctx, "acme", c.ID)
+	if err != nil || got.Pending != c.Pending {
+		t.Fatalf("pending: %v %q", err, got.Pending)
+	}
+}
+
+func newEvent(tenant, customer, typ string) *store.Event {
+	return &store.Event{ID: uuid.NewString(), TenantID: tenant, CustomerID: customer, Type: typ,
+		Payload: `{"type":"` + typ + `"}`, CreatedAt: time.Now().UTC()}
+}
+
+func mustAddEvent(t *testing.T, s store.Store, e *store.Event) {
+	t.Helper()
+	if err := s.AddEvent(ctx, e); err != nil {
+		t.Fatalf("add event: %v", err)
+	}
+}
+
+func eventInTx(t *testing.T, s store.Store) {
+	boom := errors.New("boom")
+	err := s.Tx(ctx, func(tx store.Store) error {
+		if err := tx.AddEvent(ctx, newEvent("acme", "c1", "Customer:Upserted")); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("tx: %v", err)
+	}
+	got, err := s.ClaimEvents(ctx, time.Now(), time.Minute, 10)
+	if err != nil || len(got) != 0 {
+		t.Fatalf("rolled back event claimed: %v %d", err, len(got))
+	}
+}
+
+func eventOrder(t *testing.T, s store.Store) {
+	a1, a2, b1 := newEvent("acme", "a", "one"), newEvent("acme", "a", "two"), newEvent("acme", "b", "one")
+	for _, e := range []*store.Event{a1, a2, b1} {
+		mustAddEvent(t, s, e)
+	}
+	now := time.Now().Add(time.Second)
+	got, err := s.ClaimEvents(ctx, now, time.Minute, 10)
+	if err != nil || len(got) != 2 || got[0].ID != a1.ID || got[1].ID != b1.ID {
+		t.Fatalf("first claim: %v %+v", err, got)
+	}
+	if got[0].Payload != a1.Payload || got[0].CustomerID != "a" || got[0].Seq >= got[1].Seq {
+		t.Fatalf("claimed event: %+v", got[0])
+	}
+	if err := s.EventDelivered(ctx, a1.ID, now); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.ClaimEvents(ctx, now, time.Minute, 10)
+	if err != nil || len(got) != 1 || got[0].ID != a2.ID {
+		t.Fatalf("after delivering the first of a: %v %+v", err, got)
+	}
+}
+
+func eventLease(t *testing.T, s store.Store) {
+	e := newEvent("acme", "a", "one")
+	mustAddEvent(t, s, e)
+	now := time.Now().Add(time.Second)
+	if got, _ := s.ClaimEvents(ctx, now, time.Minute, 10); len(got) != 1 {
+		t.Fatalf("claim: %d", len(got))
+	}
+	if got, _ := s.ClaimEvents(ctx, now, time.Minute, 10); len(got) != 0 {
+		t.Fatalf("claimed twice while leased")
+	}
+	// A replica that died mid-delivery: once the lease ran out, another takes it.
+	if got, _ := s.ClaimEvents(ctx, now.Add(2*time.Minute), time.Minute, 10); len(got) != 1 {
+		t.Fatalf("an expired lease is not claimed again")
+	}
+}
+
+func eventFailure(t *testing.T, s store.Store) {
+	a1, a2 := newEvent("acme", "a", "one"), newEvent("acme", "a", "two")
+	mustAddEvent(t, s, a1)
+	mustAddEvent(t, s, a2)
+	now := time.Now().Add(time.Second)
+	_, _ = s.ClaimEvents(ctx, now, time.Minute, 10)
+	if err := s.EventFailed(ctx, a1.ID, now.Add(time.Hour), false, "503"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.ClaimEvents(ctx, now, time.Minute, 10); len(got) != 0 {
+		t.Fatalf("a retried event (or the one after it) was claimed before its time: %+v", got)
+	}
+	got, _ := s.ClaimEvents(ctx, now.Add(2*time.Hour), time.Minute, 10)
+	if len(got) != 1 || got[0].ID != a1.ID || got[0].Attempts != 1 || got[0].LastError != "503" {
+		t.Fatalf("retry: %+v", got)
+	}
+	if err := s.EventFailed(ctx, a1.ID, now, true, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	dead, err := s.Events(ctx, store.EventQuery{Tenant: "acme", Failed: true})
+	if err != nil || len(dead) != 1 || dead[0].ID != a1.ID || dead[0].DeadAt == nil {
+		t.Fatalf("dead events: %v %+v", err, dead)
+	}
+	// A dead event no longer holds back the next one of its customer.
+	got, _ = s.ClaimEvents(ctx, now.Add(3*time.Hour), time.Minute, 10)
+	if len(got) != 1 || got[0].ID != a2.ID {
+		t.Fatalf("after a dead event: %+v", got)
+	}
+	if all, _ := s.Events(ctx, store.EventQuery{}); len(all) != 2 {
+		t.Fatalf("all events: %d", len(all))
+	}
+	n, err := s.ReplayEvents(ctx, "acme", nil, now)
+	if err != nil || n != 1 {
+		t.Fatalf("replay: %v %d", err, n)
+	}
+	if dead, _ := s.Events(ctx, store.EventQuery{Failed: true}); len(dead) != 0 {
+		t.Fatalf("still dead after replay: %d", len(dead))
+	}
+	if err := s.EventDelivered(ctx, a2.ID, now); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = s.ClaimEvents(ctx, now.Add(4*time.Hour), time.Minute, 10)
+	if len(got) != 1 || got[0].ID != a1.ID || got[0].Attempts != 0 {
+		t.Fatalf("replayed event: %+v", got)
+	}
+}
+
+func eventConcurrentClaims(t *testing.T, s store.Store) {
+	const customers, each = 10, 3
+	for i := range customers {
+		for range each {
+			mustAddEvent(t, s, newEvent("acme", fmt.Sprint("c", i), "e"))
+		}
+	}
+	var (
+		mu   sync.Mutex
+		seen = map[string]int{}
+		wg   sync.WaitGroup
+	)
+	now := time.Now().Add(time.Second)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 20 {
+				got, err := s.ClaimEvents(ctx, now, time.Hour, 3)
+				if err != nil {
+					if errors.Is(err, store.ErrUnavailable) {
+						continue
+					}
+					t.Error(err)
+					return
+				}
+				for _, e := range got {
+					mu.Lock()
+					seen[e.ID]++
+					mu.Unlock()
+					if err := s.EventDelivered(ctx, e.ID, now); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("event %s claimed %d times", id, n)
+		}
+	}
+	if len(seen) != customers*each {
+		t.Errorf("claimed %d events, want %d", len(seen), customers*each)
+	}
+}
+
+func idempotency(t *testing.T, s store.Store) {
+	r := &store.IdempotentRequest{TenantID: "acme", Key: "k1", RequestHash: "h1", CreatedAt: time.Now()}
+	if got, err := s.BeginIdempotent(ctx, r); err != nil || got != nil {
+		t.Fatalf("begin: %v %+v", err, got)
+	}
+	got, err := s.BeginIdempotent(ctx, r)
+	if !errors.Is(err, store.ErrConflict) || got == nil || got.Status != 0 || got.RequestHash != "h1" {
+		t.Fatalf("begin again while running: %v %+v", err, got)
+	}
+	if err := s.FinishIdempotent(ctx, "acme", "k1", 200, "application/json", []byte(`{"a":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.BeginIdempotent(ctx, r)
+	if !errors.Is(err, store.ErrConflict) || got.Status != 200 || string(got.Body) != `{"a":1}` || got.ContentType != "application/json" {
+		t.Fatalf("begin after finish: %v %+v", err, got)
+	}
+	if got, err := s.BeginIdempotent(ctx, &store.IdempotentRequest{TenantID: "other", Key: "k1", RequestHash: "h", CreatedAt: time.Now()}); err != nil || got != nil {
+		t.Fatalf("keys are per tenant: %v %+v", err, got)
+	}
+	r2 := &store.IdempotentRequest{TenantID: "acme", Key: "k2", RequestHash: "h2", CreatedAt: time.Now()}
+	_, _ = s.BeginIdempotent(ctx, r2)
+	if err := s.ForgetIdempotent(ctx, "acme", "k2"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.BeginIdempotent(ctx, r2); err != nil || got != nil {
+		t.Fatalf("a forgotten key begins again: %v %+v", err, got)
+	}
+	if err := s.ForgetIdempotent(ctx, "acme", "k1"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.BeginIdempotent(ctx, r); got == nil || got.Status != 200 {
+		t.Fatalf("a finished key is never forgotten: %+v", got)
+	}
+}
+
+func idempotencyConcurrent(t *testing.T, s store.Store) {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		began int
+	)
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, err := s.BeginIdempotent(ctx, &store.IdempotentRequest{TenantID: "acme", Key: "race", RequestHash: "h", CreatedAt: time.Now()})
+			if err == nil && got == nil {
+				mu.Lock()
+				began++
+				mu.Unlock()
+			} else if !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrUnavailable) {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if began != 1 {
+		t.Fatalf("%d requests began, want 1", began)
 	}
 }

@@ -1,0 +1,238 @@
+// Package events delivers customer events from the transactional outbox to
+// the tenants' webhook endpoints: signed with HMAC-SHA256, in order per
+// customer, retried with exponential backoff and jitter until the tenant's
+// maximum age, at least once across restarts, and never by two replicas at
+// the same time (the store leases each event to one dispatcher).
+package events
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/customerd/customerd/store"
+)
+
+// SignatureHeader carries t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">.
+const SignatureHeader = "X-Customerd-Signature"
+
+// Endpoint is one webhook receiver of a tenant.
+type Endpoint struct {
+	URL    string
+	Secret string
+	Types  []string // empty: every type
+}
+
+// Tenant is where a tenant's events go and how long they are retried.
+type Tenant struct {
+	Endpoints []Endpoint
+	MaxAge    time.Duration
+	RetryBase time.Duration
+	RetryMax  time.Duration
+}
+
+// Options configure a Dispatcher.
+type Options struct {
+	Store   store.Store
+	Tenants map[string]Tenant
+	// Client sends the deliveries (default: a client with Timeout per request).
+	Client       *http.Client
+	PollInterval time.Duration
+	Lease        time.Duration
+	Timeout      time.Duration
+	Batch        int
+	Logger       *slog.Logger
+}
+
+// Dispatcher delivers the outbox.
+type Dispatcher struct {
+	o Options
+}
+
+// New returns a Dispatcher.
+func New(o Options) *Dispatcher {
+	if o.Client == nil {
+		o.Client = &http.Client{Timeout: o.Timeout}
+	}
+	if o.Batch <= 0 {
+		o.Batch = 32
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Dispatcher{o: o}
+}
+
+// Run delivers events until ctx ends, and returns once no delivery is in flight.
+func (d *Dispatcher) Run(ctx context.Context) {
+	for ctx.Err() == nil {
+		n, err := d.Once(ctx)
+		if err != nil && ctx.Err() == nil {
+			d.o.Logger.Warn("deliver events", "error", err.Error())
+		}
+		if n > 0 && err == nil {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(d.o.PollInterval):
+		}
+	}
+}
+
+// Once claims the due events and delivers them; it returns how many it claimed.
+func (d *Dispatcher) Once(ctx context.Context) (int, error) {
+	evs, err := d.o.Store.ClaimEvents(ctx, time.Now(), d.o.Lease, d.o.Batch)
+	if err != nil {
+		return 0, err
+	}
+	// Claimed events belong to different customers: they may go out together.
+	var wg sync.WaitGroup
+	for _, e := range evs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.deliver(ctx, e)
+		}()
+	}
+	wg.Wait()
+	return len(evs), nil
+}
+
+func (d *Dispatcher) deliver(ctx context.Context, e store.Event) {
+	t := d.o.Tenants[e.TenantID]
+	var failed error
+	for _, ep := range t.Endpoints {
+		if len(ep.Types) > 0 && !slices.Contains(ep.Types, e.Type) {
+			continue
+		}
+		if err := d.post(ctx, ep, e); err != nil {
+			failed = err
+			break // the next attempt sends it to every endpoint again; receivers de-duplicate by id
+		}
+	}
+	if ctx.Err() != nil {
+		return // stopping: the lease runs out and a dispatcher delivers it again
+	}
+	// Record the outcome even if the service is stopping right now.
+	rec := context.WithoutCancel(ctx)
+	now := time.Now()
+	if failed == nil {
+		if err := d.o.Store.EventDelivered(rec, e.ID, now); err != nil {
+			d.o.Logger.Warn("record delivery", "event", e.ID, "error", err.Error())
+		}
+		return
+	}
+	next := now.Add(Backoff(t.RetryBase, t.RetryMax, e.Attempts))
+	dead := !next.Before(e.CreatedAt.Add(t.MaxAge))
+	level := slog.LevelInfo
+	if dead {
+		level = slog.LevelWarn
+	}
+	d.o.Logger.Log(ctx, level, "webhook delivery failed", "event", e.ID, "type", e.Type, "tenant", e.TenantID,
+		"attempts", e.Attempts+1, "dead", dead, "error", failed.Error())
+	if err := d.o.Store.EventFailed(rec, e.ID, next, dead, failed.Error()); err != nil {
+		d.o.Logger.Warn("record failed delivery", "event", e.ID, "error", err.Error())
+	}
+}
+
+// Backoff is the wait before retry attempts+1: exponential from base, capped
+// at max, with jitter between half and all of it so that receivers coming
+// back are not hit by every replica at once.
+func Backoff(base, max time.Duration, attempts int) time.Duration {
+	d := base
+	for range min(attempts, 30) {
+		d *= 2
+		if d >= max {
+			d = max
+			break
+		}
+	}
+	d = min(d, max)
+	half := d / 2
+	if half <= 0 {
+		return d
+	}
+	return half + rand.N(half+1)
+}
+
+func (d *Dispatcher) post(ctx context.Context, ep Endpoint, e store.Event) error {
+	ctx, cancel := context.WithTimeout(ctx, d.o.Timeout)
+	defer cancel()
+	body := []byte(e.Payload)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "customerd-webhooks")
+	req.Header.Set("X-Customerd-Event-Id", e.ID)
+	req.Header.Set("X-Customerd-Event-Type", e.Type)
+	req.Header.Set(SignatureHeader, Sign(ep.Secret, time.Now(), body))
+	res, err := d.o.Client.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
+	_ = res.Body.Close()
+	if res.StatusCode < 200 || res.StatusCode > 299 {
+		return fmt.Errorf("%s answered %d", ep.URL, res.StatusCode)
+	}
+	return nil
+}
+
+// Sign is the X-Customerd-Signature of body at t.
+func Sign(secret string, t time.Time, body []byte) string {
+	ts := strconv.FormatInt(t.Unix(), 10)
+	return "t=" + ts + ",v1=" + mac(secret, ts, body)
+}
+
+func mac(secret, ts string, body []byte) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(ts + "."))
+	m.Write(body)
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// ErrBadSignature: the signature header does not match the body, or is too old.
+var ErrBadSignature = errors.New("bad webhook signature")
+
+// Verify checks an X-Customerd-Signature header against body, refusing a
+// timestamp more than tolerance away from now. Receivers written in Go may use it.
+func Verify(secret, header string, body []byte, now time.Time, tolerance time.Duration) error {
+	var ts, sig string
+	for _, part := range bytes.Split([]byte(header), []byte(",")) {
+		k, v, _ := bytes.Cut(bytes.TrimSpace(part), []byte("="))
+		switch string(k) {
+		case "t":
+			ts = string(v)
+		case "v1":
+			if sig == "" {
+				sig = string(v)
+			}
+		}
+	}
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil || sig == "" {
+		return ErrBadSignature
+	}
+	if d := now.Sub(time.Unix(sec, 0)); d > tolerance || d < -tolerance {
+		return ErrBadSignature
+	}
+	if !hmac.Equal([]byte(sig), []byte(mac(secret, ts, body))) {
+		return ErrBadSignature
+	}
+	return nil
+}

@@ -1,0 +1,145 @@
+package flows
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// StepConfig is one step as configuration declares it: exactly one of its
+// fields is set.
+//
+//   - require: [firstName, lastName]
+//   - verified: true
+//   - set: {isProspect: false, activatedAt: $now}
+//   - challenge: code            # or link
+//   - emit: Customer:Activated
+//     whenChanged: true
+//   - checkIn: partial           # none, partial, full; "" is the tenant's policy
+type StepConfig struct {
+	Require     []string       `yaml:"require,omitempty" json:"require,omitempty"`
+	Verified    bool           `yaml:"verified,omitempty" json:"verified,omitempty"`
+	Set         map[string]any `yaml:"set,omitempty" json:"set,omitempty"`
+	Challenge   string         `yaml:"challenge,omitempty" json:"challenge,omitempty"`
+	Emit        string         `yaml:"emit,omitempty" json:"emit,omitempty"`
+	WhenChanged bool           `yaml:"whenChanged,omitempty" json:"whenChanged,omitempty"`
+	CheckIn     *string        `yaml:"checkIn,omitempty" json:"checkIn,omitempty"`
+}
+
+// Defaults are what the built-in flows take from the tenant.
+type Defaults struct {
+	// CheckInPolicy is preregistration's policy: none, partial or full.
+	CheckInPolicy string
+	// ActivationFields are the fields activation requires.
+	ActivationFields []string
+}
+
+// DefaultFlows are preregistration and activation as customerd ships them.
+func DefaultFlows(d Defaults) map[string][]StepConfig {
+	policy := d.CheckInPolicy
+	fields := append([]string{}, d.ActivationFields...)
+	return map[string][]StepConfig{
+		"preregistration": {{CheckIn: &policy}},
+		"activation": {
+			{Require: fields},
+			{Verified: true},
+			{Set: map[string]any{"isProspect": false, "activatedAt": now}},
+			{Emit: Activated, WhenChanged: true},
+		},
+	}
+}
+
+// serverFields cannot be set by a flow: the server or the identifier rules own them.
+var serverFields = []string{"id", "email", "phoneNumber", "emailVerified", "phoneNumberVerified", "createdAt", "updatedAt"}
+
+// Build makes a tenant's registry: the default flows, overridden and extended
+// by the declared ones. Errors name the flow and the step.
+func Build(declared map[string][]StepConfig, d Defaults) (*Registry, error) {
+	all := DefaultFlows(d)
+	for name, steps := range declared {
+		all[name] = steps
+	}
+	r := NewRegistry()
+	for name, steps := range all {
+		f := &Flow{Name: name}
+		if name == "" || strings.ContainsAny(name, " \t/?&#") {
+			return nil, fmt.Errorf("%q: flow names are non-empty words", name)
+		}
+		for i, sc := range steps {
+			step, err := sc.open(d)
+			if err != nil {
+				return nil, fmt.Errorf("%s.steps[%d]: %w", name, i, err)
+			}
+			f.Steps = append(f.Steps, step)
+		}
+		r.Register(f)
+	}
+	return r, nil
+}
+
+func (sc StepConfig) open(d Defaults) (Step, error) {
+	var kinds []string
+	if sc.Require != nil {
+		kinds = append(kinds, "require")
+	}
+	if sc.Verified {
+		kinds = append(kinds, "verified")
+	}
+	if sc.Set != nil {
+		kinds = append(kinds, "set")
+	}
+	if sc.Challenge != "" {
+		kinds = append(kinds, "challenge")
+	}
+	if sc.Emit != "" {
+		kinds = append(kinds, "emit")
+	}
+	if sc.CheckIn != nil {
+		kinds = append(kinds, "checkIn")
+	}
+	if len(kinds) != 1 {
+		return nil, fmt.Errorf("a step is exactly one of require, verified, set, challenge, emit, checkIn; have [%s]", strings.Join(kinds, " "))
+	}
+	if sc.WhenChanged && kinds[0] != "emit" {
+		return nil, fmt.Errorf("%s: whenChanged goes with emit only", kinds[0])
+	}
+	switch kinds[0] {
+	case "require":
+		for _, f := range sc.Require {
+			if strings.TrimSpace(f) == "" {
+				return nil, fmt.Errorf("require: empty field name")
+			}
+		}
+		return require{fields: sc.Require}, nil
+	case "verified":
+		return verified{}, nil
+	case "set":
+		if len(sc.Set) == 0 {
+			return nil, fmt.Errorf("set: no values")
+		}
+		for k := range sc.Set {
+			if slices.Contains(serverFields, k) || k == "" {
+				return nil, fmt.Errorf("set.%s: a flow cannot set this field", k)
+			}
+		}
+		return set{values: sc.Set}, nil
+	case "challenge":
+		if sc.Challenge != "code" && sc.Challenge != "link" {
+			return nil, fmt.Errorf("challenge: %q is not one of code, link", sc.Challenge)
+		}
+		return challenge{link: sc.Challenge == "link"}, nil
+	case "emit":
+		if !slices.Contains(EventTypes, sc.Emit) {
+			return nil, fmt.Errorf("emit: unknown event type %q, have [%s]", sc.Emit, strings.Join(EventTypes, " "))
+		}
+		return emit{typ: sc.Emit, whenChanged: sc.WhenChanged}, nil
+	}
+	policy := *sc.CheckIn
+	if policy == "" {
+		policy = d.CheckInPolicy
+	}
+	if policy != CheckInNone && policy != CheckInPartial && policy != CheckInFull {
+		return nil, fmt.Errorf("checkIn: %q is not one of none, partial, full", policy)
+	}
+	return checkInStep{policy: policy}, nil
+}

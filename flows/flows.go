@@ -1,0 +1,146 @@
+// Package flows is the flow contract and registry: a flow is a named,
+// per-tenant list of steps that runs after an account is validated, in the
+// transaction that saves it. Built-in steps require fields, require a
+// verified contact, set values, ask for a challenge, check a shopper in, and
+// emit an event; "preregistration" and "activation" ship as defaults that a
+// tenant may override.
+package flows
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/customerd/customerd/store"
+)
+
+// Event types a flow may emit and customerd delivers to webhooks.
+const (
+	Upserted      = "Customer:Upserted"
+	Activated     = "Customer:Activated"
+	ContactChange = "Customer:ContactChanged"
+)
+
+// EventTypes are the event types webhooks receive.
+var EventTypes = []string{Activated, ContactChange, Upserted}
+
+// Check-in policies of preregistration.
+const (
+	CheckInNone    = "none"    // answer the account
+	CheckInPartial = "partial" // a link to the tenant's page, for existing and new accounts alike
+	CheckInFull    = "full"    // a code, for existing and new accounts alike
+)
+
+// State is what the steps of one run see and change.
+type State struct {
+	// Customer is the validated account about to be saved; steps may change it.
+	Customer *store.Customer
+	// Anonymous: the caller has no token.
+	Anonymous bool
+	// Existing: an anonymous caller named an account that exists; nothing of
+	// the request is written, and only check-in steps run.
+	Existing bool
+	Now      time.Time
+
+	// Ask, when a step sets it, stops the flow: the answer is 202 with a
+	// challenge to the account's contact, sent once the transaction commits.
+	Ask *Ask
+	// Reveal lets an anonymous caller see an existing account (check-in none).
+	Reveal bool
+	// Changed: a set step changed a value in this run.
+	Changed bool
+	// Events to write with the change, by type.
+	Events []string
+}
+
+// Ask is a challenge a step wants.
+type Ask struct {
+	// Link sends a link to the tenant's check-in page rather than a bare code.
+	Link bool
+}
+
+// Step is one step of a flow.
+type Step interface {
+	// Kind names the step in errors and logs.
+	Kind() string
+	Run(ctx context.Context, s *State) error
+}
+
+// MissingError lists the fields a flow requires that the account lacks.
+type MissingError struct {
+	Fields []string
+}
+
+func (e *MissingError) Error() string { return "missing fields: " + strings.Join(e.Fields, ", ") }
+
+// Flow is a named list of steps.
+type Flow struct {
+	Name  string
+	Steps []Step
+}
+
+// checkIn marks the steps that judge an anonymous caller naming an existing account.
+type checkIn interface{ existingAccounts() }
+
+// Run runs the steps in order until one asks for a challenge.
+func (f *Flow) Run(ctx context.Context, s *State) error {
+	for i, step := range f.Steps {
+		if _, ok := step.(checkIn); s.Existing && !ok {
+			continue
+		}
+		if err := step.Run(ctx, s); err != nil {
+			return fmt.Errorf("flow %s step %d (%s): %w", f.Name, i+1, step.Kind(), err)
+		}
+		if s.Ask != nil {
+			return nil
+		}
+	}
+	return nil
+}
+
+// Registry is one tenant's flows by name.
+type Registry struct {
+	byName map[string]*Flow
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry { return &Registry{byName: map[string]*Flow{}} }
+
+// Register adds or replaces a flow.
+func (r *Registry) Register(f *Flow) { r.byName[f.Name] = f }
+
+// Names lists the flows in order.
+func (r *Registry) Names() []string {
+	names := make([]string, 0, len(r.byName))
+	for n := range r.byName {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// UnknownError: no flow has this name in the tenant.
+type UnknownError struct {
+	Name string
+	Have []string
+}
+
+func (e *UnknownError) Error() string {
+	return fmt.Sprintf("unknown flow %q, have [%s]", e.Name, strings.Join(e.Have, " "))
+}
+
+// Lookup returns the flow called name.
+func (r *Registry) Lookup(name string) (*Flow, error) {
+	if r != nil {
+		if f, ok := r.byName[name]; ok {
+			return f, nil
+		}
+	}
+	var have []string
+	if r != nil {
+		have = r.Names()
+	}
+	return nil, &UnknownError{Name: name, Have: have}
+}

@@ -1,0 +1,74 @@
+package flows_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/customerd/customerd/flows"
+	"github.com/customerd/customerd/store"
+)
+
+func TestLookup(t *testing.T) {
+	r, err := flows.Build(nil, flows.Defaults{CheckInPolicy: flows.CheckInNone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Lookup("activation"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.Lookup("x")
+	if err == nil || err.Error() != `unknown flow "x", have [activation preregistration]` {
+		t.Fatalf("lookup: %v", err)
+	}
+}
+
+func TestBadDefinitionNamesFlowAndStep(t *testing.T) {
+	for name, tc := range map[string]struct {
+		steps []flows.StepConfig
+		want  string
+	}{
+		"two kinds in one step":   {[]flows.StepConfig{{Verified: true, Emit: flows.Activated}}, "signup.steps[0]: a step is exactly one of"},
+		"an unknown event":        {[]flows.StepConfig{{Verified: true}, {Emit: "Customer:Nope"}}, `signup.steps[1]: emit: unknown event type "Customer:Nope"`},
+		"a server field":          {[]flows.StepConfig{{Set: map[string]any{"emailVerified": true}}}, "signup.steps[0]: set.emailVerified"},
+		"a bad challenge":         {[]flows.StepConfig{{Challenge: "pigeon"}}, `signup.steps[0]: challenge: "pigeon"`},
+		"an empty step":           {[]flows.StepConfig{{}}, "signup.steps[0]: a step is exactly one of"},
+		"whenChanged out of emit": {[]flows.StepConfig{{Verified: true, WhenChanged: true}}, "signup.steps[0]: verified: whenChanged"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := flows.Build(map[string][]flows.StepConfig{"signup": tc.steps}, flows.Defaults{CheckInPolicy: flows.CheckInNone})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestActivationSteps(t *testing.T) {
+	r, _ := flows.Build(nil, flows.Defaults{CheckInPolicy: flows.CheckInNone, ActivationFields: []string{"firstName"}})
+	f, _ := r.Lookup("activation")
+	c := &store.Customer{Profile: store.Profile{"isProspect": true}}
+	st := &flows.State{Customer: c, Now: time.Now()}
+	var missing *flows.MissingError
+	if err := f.Run(context.Background(), st); !errors.As(err, &missing) || missing.Fields[0] != "firstName" {
+		t.Fatalf("missing field: %v", err)
+	}
+	c.Profile["firstName"] = "Jane"
+	st = &flows.State{Customer: c, Now: time.Now()}
+	if err := f.Run(context.Background(), st); err != nil || st.Ask == nil {
+		t.Fatalf("unverified contact: %v %+v", err, st)
+	}
+	c.EmailVerified = true
+	st = &flows.State{Customer: c, Now: time.Now()}
+	if err := f.Run(context.Background(), st); err != nil || st.Ask != nil || c.Profile["isProspect"] != false ||
+		c.Profile["activatedAt"] == nil || len(st.Events) != 1 {
+		t.Fatalf("activation: %v %+v %v", err, st, c.Profile)
+	}
+	st = &flows.State{Customer: c, Now: time.Now().Add(time.Hour)}
+	at := c.Profile["activatedAt"]
+	if err := f.Run(context.Background(), st); err != nil || len(st.Events) != 0 || c.Profile["activatedAt"] != at {
+		t.Fatalf("activating twice: %v %+v", err, st)
+	}
+}

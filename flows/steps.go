@@ -1,0 +1,141 @@
+package flows
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// require stops the flow with a *MissingError when the account lacks a field.
+type require struct{ fields []string }
+
+func (require) Kind() string { return "require" }
+
+func (r require) Run(_ context.Context, s *State) error {
+	var missing []string
+	for _, name := range r.fields {
+		if !present(s, name) {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		return &MissingError{Fields: missing}
+	}
+	return nil
+}
+
+func present(s *State, name string) bool {
+	c := s.Customer
+	switch name {
+	case "email":
+		return c.Email != nil
+	case "phoneNumber":
+		return c.Phone != nil
+	}
+	v, ok := c.Profile[name]
+	return ok && v != nil && v != ""
+}
+
+// verified asks for a challenge when no contact of the account is verified
+// (a code, or a provider's verified email, makes one so).
+type verified struct{}
+
+func (verified) Kind() string { return "verified" }
+
+func (verified) Run(_ context.Context, s *State) error {
+	if !s.Customer.EmailVerified && !s.Customer.PhoneVerified {
+		s.Ask = &Ask{}
+	}
+	return nil
+}
+
+// now is the value of set that records the time of the run, once.
+const now = "$now"
+
+// set writes values into the account. A "$now" value records the time of
+// the first run only, so that running a flow again changes nothing.
+type set struct{ values map[string]any }
+
+func (set) Kind() string { return "set" }
+
+func (st set) Run(_ context.Context, s *State) error {
+	for _, k := range sortedKeys(st.values) {
+		v := st.values[k]
+		if v == now {
+			if _, ok := s.Customer.Profile[k]; ok {
+				continue
+			}
+			v = s.Now.UTC().Format(time.RFC3339Nano)
+		}
+		if old, ok := s.Customer.Profile[k]; ok && old == v {
+			continue
+		}
+		s.Customer.Profile[k] = v
+		s.Changed = true
+	}
+	return nil
+}
+
+// challenge always asks for a challenge, by code or by link.
+type challenge struct{ link bool }
+
+func (challenge) Kind() string { return "challenge" }
+
+func (c challenge) Run(_ context.Context, s *State) error {
+	s.Ask = &Ask{Link: c.link}
+	return nil
+}
+
+// emit writes an event with the change; with whenChanged, only when a set
+// step changed something in this run.
+type emit struct {
+	typ         string
+	whenChanged bool
+}
+
+func (emit) Kind() string { return "emit" }
+
+func (e emit) Run(_ context.Context, s *State) error {
+	if e.whenChanged && !s.Changed {
+		return nil
+	}
+	if !slices.Contains(s.Events, e.typ) {
+		s.Events = append(s.Events, e.typ)
+	}
+	return nil
+}
+
+// checkInStep is preregistration's policy for anonymous callers: none
+// answers an existing account; partial and full send a link or a code to
+// existing and new accounts alike, so that the answer never tells which.
+type checkInStep struct{ policy string }
+
+func (checkInStep) Kind() string      { return "checkIn" }
+func (checkInStep) existingAccounts() {}
+
+func (c checkInStep) Run(_ context.Context, s *State) error {
+	if !s.Anonymous {
+		return nil
+	}
+	switch c.policy {
+	case CheckInNone:
+		s.Reveal = s.Existing
+	case CheckInPartial:
+		s.Ask = &Ask{Link: true}
+	case CheckInFull:
+		s.Ask = &Ask{}
+	default:
+		return fmt.Errorf("unknown check-in policy %q", c.policy)
+	}
+	return nil
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,309 @@
+package server_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/customerd/customerd/app/apptest"
+	"github.com/customerd/customerd/store"
+	"github.com/customerd/customerd/store/storetest"
+)
+
+// makeEvents gives n customers three events each (created by a code, then
+// two updates) and returns how many events the outbox holds.
+func makeEvents(t *testing.T, envs []*apptest.Env, n int) int {
+	t.Helper()
+	for i := range n {
+		env := envs[i%len(envs)]
+		email := fmt.Sprintf("hook%d@example.com", i)
+		tok := signIn(t, env, "demo", email)
+		for _, name := range []string{"Ann", "Bea"} {
+			if r := post(t, env, "/api/demo/customer", `{"firstName":"`+name+`"}`, "Authorization", "Bearer "+tok); r.StatusCode != http.StatusOK {
+				t.Fatalf("update: %d %s", r.StatusCode, r.body)
+			}
+		}
+	}
+	all, err := envs[0].App.Store.Events(ctx, store.EventQuery{Limit: 100000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(all)
+}
+
+// checkEveryEvent fails unless the receiver acknowledged every outbox event,
+// in order per customer.
+func checkEveryEvent(t *testing.T, env *apptest.Env, hook *receiver) {
+	t.Helper()
+	all, err := env.App.Store.Events(ctx, store.EventQuery{Limit: 100000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := hook.unique()
+	seen := map[string]bool{}
+	for _, e := range got {
+		seen[e.ID] = true
+	}
+	for _, e := range all {
+		if !seen[e.ID] {
+			t.Errorf("event %s (%s, seq %d) never acknowledged", e.ID, e.Type, e.Seq)
+		}
+	}
+	// In order per customer: the outbox order of one customer's events is the order they first arrived in.
+	seqOf := map[string]int64{}
+	for _, e := range all {
+		seqOf[e.ID] = e.Seq
+	}
+	last := map[string]int64{}
+	for _, e := range got {
+		if seqOf[e.ID] < last[e.CustomerID] {
+			t.Errorf("customer %s: event seq %d arrived after seq %d", e.CustomerID, seqOf[e.ID], last[e.CustomerID])
+		}
+		last[e.CustomerID] = seqOf[e.ID]
+	}
+}
+
+func TestWebhooksSurviveARestart(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dbURL string) {
+		hook := newReceiver(t)
+		gate := make(chan struct{})
+		hook.refuse = func(n int) bool { return n%5 == 0 } // a flaky receiver: retries with backoff
+		hook.hold = func(n int) {
+			if n > 12 {
+				<-gate // deliveries in flight when the service stops
+			}
+		}
+		env := apptest.Start(t, dbURL, `
+events: {pollInterval: 5ms, lease: 2s, timeout: 1s}
+tenants:
+  demo:
+    webhooks: `+hook.yaml()+`
+`)
+		total := makeEvents(t, []*apptest.Env{env}, 10)
+		if total != 30 {
+			t.Fatalf("outbox holds %d events, want 30", total)
+		}
+		env.StartEvents()
+		waitFor(t, "deliveries in flight", func() bool {
+			hook.mu.Lock()
+			defer hook.mu.Unlock()
+			for _, n := range hook.inFlight {
+				if n > 0 {
+					return true
+				}
+			}
+			return false
+		})
+		env.StopEvents() // killed mid-run: what was in flight is neither acknowledged nor recorded
+		close(gate)
+		before := len(hook.unique())
+		if before >= total {
+			t.Fatalf("everything was delivered before the stop")
+		}
+		env.StartEvents()
+		waitFor(t, "every event delivered after the restart", func() bool { return undelivered(t, env) == 0 })
+		checkEveryEvent(t, env, hook)
+		if got := len(hook.unique()); got != total {
+			t.Fatalf("%d distinct events acknowledged, want %d", got, total)
+		}
+	})
+}
+
+func TestTwoReplicasNeverDeliverOneEventTogether(t *testing.T) {
+	dbURL := storetest.PostgresURL(t) // skips without PostgreSQL
+	hook := newReceiver(t)
+	hook.hold = func(int) { time.Sleep(2 * time.Millisecond) } // widen the window two replicas could share
+	cfg := `
+events: {pollInterval: 5ms, lease: 30s, timeout: 10s}
+tenants:
+  demo:
+    webhooks: ` + hook.yaml() + `
+`
+	a := apptest.Start(t, dbURL, cfg)
+	b := apptest.Start(t, dbURL, cfg)
+	total := makeEvents(t, []*apptest.Env{a, b}, 12)
+	a.StartEvents()
+	b.StartEvents()
+	waitFor(t, "every event delivered", func() bool { return undelivered(t, a) == 0 })
+	checkEveryEvent(t, a, hook)
+	hook.mu.Lock()
+	defer hook.mu.Unlock()
+	if hook.overlaps != 0 {
+		t.Fatalf("%d deliveries overlapped another of the same event", hook.overlaps)
+	}
+	if len(hook.acked) != total {
+		t.Fatalf("%d deliveries for %d events: replicas delivered some twice", len(hook.acked), total)
+	}
+}
+
+// call sends one request without the test's helpers, so that goroutines may use it.
+func call(env *apptest.Env, body string, header ...string) (int, []byte, http.Header, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, env.Server.URL+"/api/demo/customer", strings.NewReader(body))
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	res, err := env.HTTP.Do(req)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	return res.StatusCode, b, res.Header, err
+}
+
+func TestIdempotencyKey(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dbURL string) {
+		env := apptest.Start(t, dbURL, "")
+		body := `{"email":"idem@example.com","firstName":"Ida"}`
+		type answer struct {
+			status int
+			body   []byte
+		}
+		answers := make([]answer, 20)
+		var wg sync.WaitGroup
+		for i := range answers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				status, b, _, err := call(env, body, "Idempotency-Key", "key-1")
+				if err != nil {
+					t.Error(err)
+				}
+				answers[i] = answer{status, b}
+			}()
+		}
+		wg.Wait()
+		var first []byte
+		for _, a := range answers {
+			switch a.status {
+			case http.StatusOK:
+				if first == nil {
+					first = a.body
+				} else if !bytes.Equal(first, a.body) {
+					t.Errorf("two answers for one key:\n%s\n%s", first, a.body)
+				}
+			case http.StatusConflict: // the first was still running
+			default:
+				t.Errorf("status %d: %s", a.status, a.body)
+			}
+		}
+		if first == nil {
+			t.Fatalf("no request completed")
+		}
+		status, again, h, err := call(env, body, "Idempotency-Key", "key-1")
+		if err != nil || status != http.StatusOK || !bytes.Equal(again, first) || h.Get("Idempotent-Replayed") != "true" {
+			t.Fatalf("replay: %v %d %s", err, status, again)
+		}
+		c := stored(t, env, "demo", "idem@example.com")
+		evs, _ := env.App.Store.Events(ctx, store.EventQuery{Tenant: "demo"})
+		if len(evs) != 1 || evs[0].CustomerID != c.ID {
+			t.Fatalf("%d events for one create under one key", len(evs))
+		}
+		if n := env.Logs.Sent("idem@example.com"); n != 0 {
+			t.Fatalf("%d codes sent: the key ran the create more than once", n)
+		}
+		mustProblem(t, post(t, env, "/api/demo/customer", `{"email":"idem@example.com","firstName":"Eve"}`, "Idempotency-Key", "key-1"),
+			http.StatusUnprocessableEntity)
+		// A key whose first request never answered (its replica died) is taken over.
+		if _, err := env.App.Store.BeginIdempotent(ctx, &store.IdempotentRequest{TenantID: "demo", Key: "key-dead",
+			RequestHash: "whatever", CreatedAt: time.Now().Add(-time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		if r := post(t, env, "/api/demo/customer", `{"email":"taken.over@example.com"}`, "Idempotency-Key", "key-dead"); r.StatusCode != http.StatusOK {
+			t.Fatalf("abandoned key: %d %s", r.StatusCode, r.body)
+		}
+		// Another key runs again: the account exists, so a challenge this time.
+		challengeID(t, post(t, env, "/api/demo/customer", body, "Idempotency-Key", "key-2"))
+	})
+}
+
+func TestConcurrentUpdates(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dbURL string) {
+		env := apptest.Start(t, dbURL, "")
+		tok := signIn(t, env, "demo", "busy@example.com")
+		var wg sync.WaitGroup
+		for i := range 10 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				status, b, _, err := call(env, fmt.Sprintf(`{"field%d":"v%d","firstName":"name%d"}`, i, i, i), "Authorization", "Bearer "+tok)
+				if err != nil || status != http.StatusOK {
+					t.Errorf("update %d: %v %d %s", i, err, status, b)
+				}
+			}()
+		}
+		wg.Wait()
+		me := customerOf(t, env, "demo", tok)
+		for i := range 10 {
+			if me[fmt.Sprintf("field%d", i)] != fmt.Sprintf("v%d", i) {
+				t.Errorf("the update of field%d was lost: %v", i, me)
+			}
+		}
+		// The same field: the last committed wins, and the event log shows every value.
+		evs, _ := env.App.Store.Events(ctx, store.EventQuery{Tenant: "demo", Limit: 1000})
+		var names []string
+		for _, e := range evs {
+			var body struct {
+				Data map[string]any `json:"data"`
+			}
+			_ = json.Unmarshal([]byte(e.Payload), &body)
+			if n, ok := body.Data["firstName"].(string); ok {
+				names = append(names, n)
+			}
+		}
+		sort.Strings(names)
+		if len(names) != 10 || names[len(names)-1] == "" {
+			t.Fatalf("event log firstName values: %v", names)
+		}
+		if last := evs[len(evs)-1]; !strings.Contains(last.Payload, `"firstName":"`+me["firstName"].(string)+`"`) {
+			t.Fatalf("the last event is not the last committed value %v", me["firstName"])
+		}
+	})
+}
+
+func TestADeadEventIsListedAndReplays(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dbURL string) {
+		hook := newReceiver(t)
+		var down atomic.Bool
+		down.Store(true)
+		hook.refuse = func(int) bool { return down.Load() }
+		env := apptest.Start(t, dbURL, `
+events: {pollInterval: 5ms}
+tenants:
+  demo:
+    webhooks: {endpoints: [{url: "`+hook.srv.URL+`", secret: "`+hook.secret+`"}], retryBase: 5ms, retryMax: 20ms, maxAge: 1s}
+`)
+		if r := post(t, env, "/api/demo/customer", `{"email":"dead@example.com"}`); r.StatusCode != http.StatusOK {
+			t.Fatalf("create: %d %s", r.StatusCode, r.body)
+		}
+		env.StartEvents()
+		var dead []store.Event
+		waitFor(t, "the event to die", func() bool {
+			dead, _ = env.App.Store.Events(ctx, store.EventQuery{Failed: true})
+			return len(dead) == 1
+		})
+		if dead[0].Attempts < 2 || !strings.Contains(dead[0].LastError, "503") {
+			t.Fatalf("dead event: %+v", dead[0])
+		}
+		down.Store(false)
+		if n, err := env.App.Store.ReplayEvents(ctx, "demo", nil, time.Now()); err != nil || n != 1 {
+			t.Fatalf("replay: %v %d", err, n)
+		}
+		waitFor(t, "the replayed event delivered", func() bool { return undelivered(t, env) == 0 })
+		if got := hook.unique(); len(got) != 1 || got[0].ID != dead[0].ID {
+			t.Fatalf("acknowledged: %+v", got)
+		}
+	})
+}

@@ -1,0 +1,103 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/customerd/customerd/store"
+)
+
+// idempotencyHeader makes a POST /customer safe to retry.
+const idempotencyHeader = "Idempotency-Key"
+
+// abandoned is how long a request may run under a key before another may take
+// the key over (its replica died); longer than any request may take.
+const abandoned = 2 * time.Minute
+
+// idempotent answers a POST /customer whose Idempotency-Key was seen before
+// with the first answer (the same body), a 422 (another body) or a 409 (the
+// first still runs), and keeps the answer of a first request. Answers worth
+// a retry (429, 5xx) are not kept.
+func (s *Server) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		key := req.Header.Get(idempotencyHeader)
+		if key == "" || req.Method != http.MethodPost || c.Path() != upsertPath {
+			return next(c)
+		}
+		ctx := req.Context()
+		r := fromContext(ctx)
+		// The same caller with a fresh token is the same caller.
+		who := r.auth
+		if claims, err := s.caller(ctx); err == nil && claims != nil {
+			who = "sub:" + claims.Subject
+		}
+		sum := sha256.New()
+		for _, part := range []string{who, req.URL.Query().Get("flow"), string(r.body)} {
+			sum.Write([]byte(part))
+			sum.Write([]byte{0})
+		}
+		hash := hex.EncodeToString(sum.Sum(nil))
+		begin := &store.IdempotentRequest{TenantID: r.tenant.ID, Key: key, RequestHash: hash, CreatedAt: time.Now()}
+		first, err := s.store.BeginIdempotent(ctx, begin)
+		if errors.Is(err, store.ErrConflict) && first.Status == 0 && time.Since(first.CreatedAt) > abandoned {
+			// The replica that ran it died before answering: this request takes the key over.
+			if err := s.store.ForgetIdempotent(ctx, r.tenant.ID, key); err != nil {
+				return err
+			}
+			first, err = s.store.BeginIdempotent(ctx, begin)
+		}
+		switch {
+		case errors.Is(err, store.ErrConflict) && first.RequestHash != hash:
+			return newProblem(http.StatusUnprocessableEntity, "idempotency-key-reused", "Idempotency key reused",
+				"this Idempotency-Key was used with another request")
+		case errors.Is(err, store.ErrConflict) && first.Status == 0:
+			p := newProblem(http.StatusConflict, "idempotency-in-progress", "Request in progress",
+				"a request with this Idempotency-Key is still running")
+			p.headers = map[string]string{"Retry-After": "1"}
+			return p
+		case errors.Is(err, store.ErrConflict):
+			c.Response().Header().Set("Idempotent-Replayed", "true")
+			return c.Blob(first.Status, first.ContentType, first.Body)
+		case err != nil:
+			return err
+		}
+		rec := &recorder{ResponseWriter: c.Response().Writer}
+		c.Response().Writer = rec
+		if err := next(c); err != nil {
+			c.Error(err) // the problem is the answer to keep
+		}
+		status := c.Response().Status
+		// Kept or dropped even when the caller went away: the work is done.
+		done := c.Request().Context()
+		if status == http.StatusTooManyRequests || status >= 500 || !c.Response().Committed {
+			if err := s.store.ForgetIdempotent(context.WithoutCancel(done), r.tenant.ID, key); err != nil {
+				s.log.Warn("forget idempotency key", "error", err.Error())
+			}
+			return nil
+		}
+		if err := s.store.FinishIdempotent(context.WithoutCancel(done), r.tenant.ID, key, status,
+			c.Response().Header().Get(echo.HeaderContentType), rec.body.Bytes()); err != nil {
+			s.log.Warn("keep idempotent answer", "error", err.Error())
+		}
+		return nil
+	}
+}
+
+// recorder keeps a copy of what a handler writes.
+type recorder struct {
+	http.ResponseWriter
+	body bytes.Buffer
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	r.body.Write(b)
+	return r.ResponseWriter.Write(b)
+}
