@@ -43,7 +43,6 @@ func smtpTenant(name string, port int, rootCAs string) string {
 `, name, port, smtpUser, smtpPassword, rootCAs)
 }
 
-
 // codeFrom checks that d is a code email to to, sent over TLS by the
 // configured user, and returns the code it carries.
 func codeFrom(t *testing.T, d smtptest.Delivery, to string) string {
