@@ -214,6 +214,19 @@ type JwkSet struct {
 	Keys []Jwk `json:"keys"`
 }
 
+// OpenApiDocument An OpenAPI 3.1 document.
+type OpenApiDocument struct {
+	// Info Title, version and description of the API.
+	Info map[string]interface{} `json:"info"`
+
+	// Openapi The OpenAPI version of the document.
+	Openapi string `json:"openapi"`
+
+	// Paths The operations, by path.
+	Paths                *map[string]interface{} `json:"paths,omitempty"`
+	AdditionalProperties map[string]interface{}  `json:"-"`
+}
+
 // Problem An RFC 9457 problem; validation problems add `errors`.
 type Problem struct {
 	union json.RawMessage
@@ -1247,6 +1260,102 @@ func (a Jwk) MarshalJSON() ([]byte, error) {
 	return json.Marshal(object)
 }
 
+// Getter for additional properties for OpenApiDocument. Returns the specified
+// element and whether it was found
+func (a OpenApiDocument) Get(fieldName string) (value interface{}, found bool) {
+	if a.AdditionalProperties != nil {
+		value, found = a.AdditionalProperties[fieldName]
+	}
+	return
+}
+
+// Setter for additional properties for OpenApiDocument
+func (a *OpenApiDocument) Set(fieldName string, value interface{}) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]interface{})
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// Override default JSON handling for OpenApiDocument to handle AdditionalProperties
+func (a *OpenApiDocument) UnmarshalJSON(b []byte) error {
+	object := make(map[string]json.RawMessage)
+	err := json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["info"]; found {
+		err = json.Unmarshal(raw, &a.Info)
+		if err != nil {
+			return fmt.Errorf("error reading 'info': %w", err)
+		}
+		delete(object, "info")
+	}
+
+	if raw, found := object["openapi"]; found {
+		err = json.Unmarshal(raw, &a.Openapi)
+		if err != nil {
+			return fmt.Errorf("error reading 'openapi': %w", err)
+		}
+		delete(object, "openapi")
+	}
+
+	if raw, found := object["paths"]; found {
+		err = json.Unmarshal(raw, &a.Paths)
+		if err != nil {
+			return fmt.Errorf("error reading 'paths': %w", err)
+		}
+		delete(object, "paths")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string]interface{})
+		for fieldName, fieldBuf := range object {
+			var fieldVal interface{}
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for OpenApiDocument to handle AdditionalProperties
+func (a OpenApiDocument) MarshalJSON() ([]byte, error) {
+	var err error
+	object := make(map[string]json.RawMessage)
+
+	if a.Info != nil {
+		object["info"], err = json.Marshal(a.Info)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'info': %w", err)
+		}
+	}
+
+	object["openapi"], err = json.Marshal(a.Openapi)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'openapi': %w", err)
+	}
+
+	if a.Paths != nil {
+		object["paths"], err = json.Marshal(a.Paths)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'paths': %w", err)
+		}
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
+}
+
 // Getter for additional properties for ProblemDetails. Returns the specified
 // element and whether it was found
 func (a ProblemDetails) Get(fieldName string) (value interface{}, found bool) {
@@ -1466,12 +1575,24 @@ type ServerInterface interface {
 	// AuthenticateCustomer Authenticate customer and generate JWT token
 	// (POST /api/{tenantId}/customer/authenticate)
 	AuthenticateCustomer(ctx echo.Context, tenantId TenantId, params AuthenticateCustomerParams) error
+	// GetDocs API reference
+	// (GET /docs)
+	GetDocs(ctx echo.Context) error
+	// GetDocsScript API reference renderer
+	// (GET /docs/redoc.standalone.js)
+	GetDocsScript(ctx echo.Context) error
 	// GetHealth Liveness
 	// (GET /healthz)
 	GetHealth(ctx echo.Context) error
 	// GetMetrics Prometheus metrics
 	// (GET /metrics)
 	GetMetrics(ctx echo.Context) error
+	// GetOpenApiJson This contract in JSON
+	// (GET /openapi.json)
+	GetOpenApiJson(ctx echo.Context) error
+	// GetOpenApiYaml This contract in YAML
+	// (GET /openapi.yaml)
+	GetOpenApiYaml(ctx echo.Context) error
 	// GetReadiness Readiness
 	// (GET /readyz)
 	GetReadiness(ctx echo.Context) error
@@ -1564,6 +1685,24 @@ func (w *ServerInterfaceWrapper) AuthenticateCustomer(ctx echo.Context) error {
 	return err
 }
 
+// GetDocs converts echo context to params.
+func (w *ServerInterfaceWrapper) GetDocs(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetDocs(ctx)
+	return err
+}
+
+// GetDocsScript converts echo context to params.
+func (w *ServerInterfaceWrapper) GetDocsScript(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetDocsScript(ctx)
+	return err
+}
+
 // GetHealth converts echo context to params.
 func (w *ServerInterfaceWrapper) GetHealth(ctx echo.Context) error {
 	var err error
@@ -1579,6 +1718,24 @@ func (w *ServerInterfaceWrapper) GetMetrics(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.GetMetrics(ctx)
+	return err
+}
+
+// GetOpenApiJson converts echo context to params.
+func (w *ServerInterfaceWrapper) GetOpenApiJson(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetOpenApiJson(ctx)
+	return err
+}
+
+// GetOpenApiYaml converts echo context to params.
+func (w *ServerInterfaceWrapper) GetOpenApiYaml(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetOpenApiYaml(ctx)
 	return err
 }
 
@@ -1645,6 +1802,10 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/healthz", wrapper.GetHealth, options.OperationMiddlewares["getHealth"]...)
 	router.GET(options.BaseURL+"/readyz", wrapper.GetReadiness, options.OperationMiddlewares["getReadiness"]...)
 	router.GET(options.BaseURL+"/metrics", wrapper.GetMetrics, options.OperationMiddlewares["getMetrics"]...)
+	router.GET(options.BaseURL+"/openapi.yaml", wrapper.GetOpenApiYaml, options.OperationMiddlewares["getOpenApiYaml"]...)
+	router.GET(options.BaseURL+"/openapi.json", wrapper.GetOpenApiJson, options.OperationMiddlewares["getOpenApiJson"]...)
+	router.GET(options.BaseURL+"/docs", wrapper.GetDocs, options.OperationMiddlewares["getDocs"]...)
+	router.GET(options.BaseURL+"/docs/redoc.standalone.js", wrapper.GetDocsScript, options.OperationMiddlewares["getDocsScript"]...)
 
 }
 
@@ -2701,6 +2862,76 @@ func (response AuthenticateCustomer503ApplicationProblemPlusJSONResponse) VisitA
 	return err
 }
 
+type GetDocsRequestObject struct {
+}
+
+type GetDocsResponseObject interface {
+	VisitGetDocsResponse(w http.ResponseWriter) error
+}
+
+type GetDocs200ResponseHeaders struct {
+	CacheControl *string
+}
+
+type GetDocs200TexthtmlResponse struct {
+	Body          io.Reader
+	Headers       GetDocs200ResponseHeaders
+	ContentLength int64
+}
+
+func (response GetDocs200TexthtmlResponse) VisitGetDocsResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type GetDocsScriptRequestObject struct {
+}
+
+type GetDocsScriptResponseObject interface {
+	VisitGetDocsScriptResponse(w http.ResponseWriter) error
+}
+
+type GetDocsScript200ResponseHeaders struct {
+	CacheControl *string
+}
+
+type GetDocsScript200TextjavascriptResponse struct {
+	Body          io.Reader
+	Headers       GetDocsScript200ResponseHeaders
+	ContentLength int64
+}
+
+func (response GetDocsScript200TextjavascriptResponse) VisitGetDocsScriptResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/javascript")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
 type GetHealthRequestObject struct {
 }
 
@@ -2737,6 +2968,72 @@ func (response GetMetrics200TextResponse) VisitGetMetricsResponse(w http.Respons
 	w.WriteHeader(200)
 
 	_, err := w.Write([]byte(fmt.Sprint(response)))
+	return err
+}
+
+type GetOpenApiJsonRequestObject struct {
+}
+
+type GetOpenApiJsonResponseObject interface {
+	VisitGetOpenApiJsonResponse(w http.ResponseWriter) error
+}
+
+type GetOpenApiJson200ResponseHeaders struct {
+	CacheControl *string
+}
+
+type GetOpenApiJson200JSONResponse struct {
+	Body    OpenApiDocument
+	Headers GetOpenApiJson200ResponseHeaders
+}
+
+func (response GetOpenApiJson200JSONResponse) VisitGetOpenApiJsonResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOpenApiYamlRequestObject struct {
+}
+
+type GetOpenApiYamlResponseObject interface {
+	VisitGetOpenApiYamlResponse(w http.ResponseWriter) error
+}
+
+type GetOpenApiYaml200ResponseHeaders struct {
+	CacheControl *string
+}
+
+type GetOpenApiYaml200ApplicationyamlResponse struct {
+	Body          io.Reader
+	Headers       GetOpenApiYaml200ResponseHeaders
+	ContentLength int64
+}
+
+func (response GetOpenApiYaml200ApplicationyamlResponse) VisitGetOpenApiYamlResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "application/yaml")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
 	return err
 }
 
@@ -2794,12 +3091,24 @@ type StrictServerInterface interface {
 	// AuthenticateCustomer Authenticate customer and generate JWT token
 	// (POST /api/{tenantId}/customer/authenticate)
 	AuthenticateCustomer(ctx context.Context, request AuthenticateCustomerRequestObject) (AuthenticateCustomerResponseObject, error)
+	// GetDocs API reference
+	// (GET /docs)
+	GetDocs(ctx context.Context, request GetDocsRequestObject) (GetDocsResponseObject, error)
+	// GetDocsScript API reference renderer
+	// (GET /docs/redoc.standalone.js)
+	GetDocsScript(ctx context.Context, request GetDocsScriptRequestObject) (GetDocsScriptResponseObject, error)
 	// GetHealth Liveness
 	// (GET /healthz)
 	GetHealth(ctx context.Context, request GetHealthRequestObject) (GetHealthResponseObject, error)
 	// GetMetrics Prometheus metrics
 	// (GET /metrics)
 	GetMetrics(ctx context.Context, request GetMetricsRequestObject) (GetMetricsResponseObject, error)
+	// GetOpenApiJson This contract in JSON
+	// (GET /openapi.json)
+	GetOpenApiJson(ctx context.Context, request GetOpenApiJsonRequestObject) (GetOpenApiJsonResponseObject, error)
+	// GetOpenApiYaml This contract in YAML
+	// (GET /openapi.yaml)
+	GetOpenApiYaml(ctx context.Context, request GetOpenApiYamlRequestObject) (GetOpenApiYamlResponseObject, error)
 	// GetReadiness Readiness
 	// (GET /readyz)
 	GetReadiness(ctx context.Context, request GetReadinessRequestObject) (GetReadinessResponseObject, error)
@@ -3035,6 +3344,52 @@ func (sh *strictHandler) AuthenticateCustomer(ctx echo.Context, tenantId TenantI
 	return nil
 }
 
+// GetDocs operation middleware
+func (sh *strictHandler) GetDocs(ctx echo.Context) error {
+	var request GetDocsRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetDocs(ctx.Request().Context(), request.(GetDocsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetDocs")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetDocsResponseObject); ok {
+		return validResponse.VisitGetDocsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetDocsScript operation middleware
+func (sh *strictHandler) GetDocsScript(ctx echo.Context) error {
+	var request GetDocsScriptRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetDocsScript(ctx.Request().Context(), request.(GetDocsScriptRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetDocsScript")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetDocsScriptResponseObject); ok {
+		return validResponse.VisitGetDocsScriptResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // GetHealth operation middleware
 func (sh *strictHandler) GetHealth(ctx echo.Context) error {
 	var request GetHealthRequestObject
@@ -3081,6 +3436,52 @@ func (sh *strictHandler) GetMetrics(ctx echo.Context) error {
 	return nil
 }
 
+// GetOpenApiJson operation middleware
+func (sh *strictHandler) GetOpenApiJson(ctx echo.Context) error {
+	var request GetOpenApiJsonRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetOpenApiJson(ctx.Request().Context(), request.(GetOpenApiJsonRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetOpenApiJson")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetOpenApiJsonResponseObject); ok {
+		return validResponse.VisitGetOpenApiJsonResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetOpenApiYaml operation middleware
+func (sh *strictHandler) GetOpenApiYaml(ctx echo.Context) error {
+	var request GetOpenApiYamlRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetOpenApiYaml(ctx.Request().Context(), request.(GetOpenApiYamlRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetOpenApiYaml")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetOpenApiYamlResponseObject); ok {
+		return validResponse.VisitGetOpenApiYamlResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // GetReadiness operation middleware
 func (sh *strictHandler) GetReadiness(ctx echo.Context) error {
 	var request GetReadinessRequestObject
@@ -3109,104 +3510,117 @@ func (sh *strictHandler) GetReadiness(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7DzrctNIuq/SpdmqTVjJsZ0Lg6mpsyHAEAZINgnDzmIObkuf7SZSt6a7lcRQqTpPcB7jvMh5k/Mkp76+",
-	"SLIlxwmww+zU/iJY6q+7v/tVn4JYZLngwLUKBp8CuKJZnoL5+6BQWmQg8W9VZBmV82AQ7BOlhYSExP5x",
-	"GFzQtAB8LWYa3zmmkqkgDGLBFUJ+DxllaTDQsoDlX08gBpbrYDChqao/zYVq+VVlqvZjwbU51NMT3E0C",
-	"1ZDs62AQ9Lv9vajXi/p7Z90Hg+3uoNv9RxAG7hzBB8qhkwj4q7tvJxaZf/wzSDZhkPjjTphU+hXNIBgE",
-	"zymHIAxYEgyC+5Ne0o+3Idqle+NoJ76fRN/Dg0nUpb1xP95OdmB3gu+qYylUDrH2AFPKpwWdIrwJYi+l",
-	"JfzHAsHnM8HhVZGNEffBX7a393r97Z3dvfvfLz6sTuoQgiiLRYKQ7u92u70gDCRMmeDBIPjf/04hSiB6",
-	"KimPcZciT25G1/X1dRjkVNIMNEjDEmfAKdeHCf6dgIoly7UFfzYDos1TsjGWlCebRM+ASPi1AKUJU2Qi",
-	"ZAdxbDEeDIIEMoEIwuU51bMgDLhFg/bb4Pl/LZisqKHiGWQU99fzHN9VWjI+tYeVoHJkFHPWRzQ5sbsb",
-	"zhRcAzd/0jxPWUzx4FsfFJ7+Uw3snyRMgkHw3VYlGFv2qdo6lmKcQhbgXnUouf39Lx5aeUfEkrYsV8fG",
-	"WCRzRAkXmlzQlCXk+enRK4MLpQ15BsEWzdkWomirJmhKU12oYLDT7YaBZtrg8RFNPOQg9GgpJB/4hcnA",
-	"HXAwpknkX70OP+PWGq70FyDNLM9Tyj5r/XW4xHQnFXdlTCnGpySX4oIlIImQBGlOGVcko+lEyAwSklBN",
-	"O3j1gxlNU+BTOFSqgOQWLFIjKtUaslyrFzDRwWA3DOISGmqG7vg+3Uu6EG1PdnejnaQXRw/i3d2oP7k/",
-	"2Zt0YY/2UDTjGeUckDesWjK304xTd7sP9+7d+yvcu3fPa6ernElQywLb6w56TmBvS9Hy8m1ILR8SZlCD",
-	"gktokjB8TlNyYbSORc6AUCI4RJplQFDzkEuqCGpqooVRABlV54j36mYdciAQkRoI00TPpCimMzI6Pjo9",
-	"I4bpP3nxvy5Zf4sWegZc47bwH57GPwidj8gl0zMy+jSsE2EYhGQY4IGGwfXIEPyQa5Ccpk+kFPIGct9V",
-	"lmNRpImR5DGiwN4suYMs79Zl2Z+SKJAXIAmY066RauYWfY5IN8j/msMVWitIFs5gcPhK6Kei4MkXoq/g",
-	"51xccm8vhgGNMxgGLTjDB+36b6fC2SuhycQcaw2euNCRffHrIGrhFkISNGIGT8d0ngqanAnxgsopfEVu",
-	"85YjRbiS6BnlZG93d3uPjOca1F1MSG+7QqE7MNFCWNDrUJnbBZEWIrILvgZKz9bddIf8xB4ZFJ8J8ZLy",
-	"ubMA6gtRTJeUVwpKuS27REEseKIInYp1+F3QU3Vk9x9UyD4TgmSUz/1V1TpkI5JxQVQu+BrI3icpy5g2",
-	"l5ZA4xkkD8noBLScR/sTDXJEFJ0rcjkDbrS5nBM6pYyjFzcDmjifsLai6RaeOtxpQS4pQx05ERIQFhrr",
-	"Elx1mYxxlhVZMOiVSEH1NgWJd7gOg9cccSwk+3grq/3bOHZjoBKZVJwDX3Ds7uTT9SoeWbjlGvYo6u/+",
-	"Aby6AzTj0uCwLk4JoaoMOpd48M2bN9F+XfQajPjIUqj0EUIyMnbth2HAuCHVe0O9YTCyHE8dNb1OWGTT",
-	"RvBhOfOCspSO06+h8dFTHVOFXhgpapDv4ljUNPwpyAsWwxKodXxVvvp1FE4COfAEeDwnG/U7hoSSDJSi",
-	"UyBTquGSzjeX7v2tlY4q8lxIDclLSBg9My99EY0V8IQ0NNZd7PduXV2U5yMZHpCYa6wlcLkqMqsi8/o/",
-	"y5KjQGOc2zFKwwHBPWqSywSvBe1V1HEsRQ5SMxPaN3Y7dgFBpHKIMTixcR55KiQZYZAwICMTY43QTRvV",
-	"UigjZBIJMbALINYLCDFu4WRUCydGhPKEjPCpWQBXGLtNTQBjoiOrK5Cp8vpBF+PCtpRJ+YIJlowTMoZU",
-	"8Knh3g2h802EmtGrF8CnehYM9nbCZe0TBjbp07bBYnTWBrC31wLQJcqakoVMa2GZAI8pYl5thdzfbTvr",
-	"QnbrNhuYBYSbFa37bPfDtmxQFeU2ttlfEbU+NPkDG5gKkz9gvIAmXRcTAMvQ30jBpwawIkqzNCU0jiFH",
-	"4fSqaIH0CQNlruTVULephsKbecngDVUdjc9tROz5CQFPhMyoRj1QsJo7UeMfn4pYhvtMXFacWTeFwPGg",
-	"b8vUhcpU8K4F8kJKo41BXYKAJolEp1tIT+nGtkSLTtvha3mRBiWM7+oBKS1yRS6FPGd8uoCXhGrLDk34",
-	"1/Uc5NsFKlR4W7xn/UgVTsT4A8Qm7VZPrN9Wxe2Xrg8ykyi47pB9PieOL+dGu6ZMIZPNQBq34RxybTSX",
-	"BF1Ibj0oQ0ByAjSJBE9LAAwckhm6Pl51UwQ05UJC0iIElmTGgNaEvtttoRFNLpiyeZe66ml/t+70tVH1",
-	"iJMfn5yFLjKZQc1TsymrlbSVQJMjns59Nrmx95hJPXvc6kH+8ssvv0QvX0aPH4eIJNw3p8oimGqSCaVJ",
-	"b7tL5kClCRYbp2gwVxhcRVMRNcXRlFFugarlAkvpmI6FSIHy5jtlueXGV23t5cZXTCGm/Q1XlVlG4OHp",
-	"Ednu7e1FPULTfEaj/kNLPZNA+bMiCUxokWrnf4+9qslR20qE8J9v96N/0Ojju0/96z+16rGqBPTpMzlg",
-	"heU7kyzLUIJ4QlJxCTKKqcKIueDs1wJIjhrLXGSB7F493mwVV/HBUj2qeaYCDXxs7YmaiRxPYSxYYn5y",
-	"ptnZU+Oo+Nzpn5VL5EJiXzNGdQV2atS9QdmuEEu34vNlslaAu4VIsBWeltOahCXGwSMjVYxHREwI08qe",
-	"VLWZyrWnq9f3VhCIGLZkgtfMVw2lVT2w6aY8OjgmO/eJf4VoOr2d0NTdo92WY1dFx1vg1No1mjq1tE6s",
-	"7yi0NzqEr5AeKVPI0YI86fT2dir/poEEW+1cIZQ3e4wrKqt3lrm6t3o7kaqqtp8apRiIjXOEIavSzpMx",
-	"6vXPpqCaUf2QTFiaKoI2wxl7xAGaKFvqXXbK2wjstcJqoTZX87U1PaPLuZlK3jdGLMlHN6mTal9fnV7e",
-	"9TFIhgidSJHZrR2OkM0lRmoY4CnQJBYXIFUdM8vhTStHK7hq+C1tr2khnb+9HqSWALri43WwXezeoDm7",
-	"YChoITprJrcokaqFAoUO/gZ0ph0yeilHIRm9VKPN25C3Vur/XLP4keUHrTy6nzKqUI+OPI1GVbjDeJnk",
-	"XnvOMLiUTEN1CpNaXPadnwFNcX1TVc7ME0K5urSSt+it+rzJpzJ0EectEcuSu+9WtXnxz7TOf6YpS4xy",
-	"dLmQxya9o+7k2XNy8vSAPNjZvU9cZqbScC43SSYM0kSF5BzmGEXOTSLF/ko4zVpCVJ9oaoZEVJNL9PQv",
-	"TZjqtmLKU6oyUm8DXqQmuLPIeYf2X0ohb7pfwDQsuIY1jrc/UCnpPGjg4aVNACqjtRfuXTObFfqrPFmb",
-	"tc+pniFT1mpnN9/LvbQqT1P2sSQhoakSPgIY/T1y+aroMBkRm6E0ahifpmKqWkPWihmbWz07Ozsm9oVm",
-	"AM+43u43L+LTBO9W65V9NFZSE9fJ5ZHjOQ4B3owh7XKey2BfnxwSCROQYK0iRSyhYZhgTHmXPZZkz7Fa",
-	"m+w9vzy/W/CcF+OUxVZq3sCY/ATzloA2nbbybSwvWn8/t75m83frJjXVsILW369af22DsYQh3MgeYwWS",
-	"TkG3kayOBnIKmmygBrq/27u/2cTKOcwX5fqmlDASpiHpy6dGgG0H9vnk5ombKvKhra8Z3et/U4Qmiavr",
-	"qBHeRHA4mgSDt7fKY3vdfR3e/PqNiv/6XXWRr2MM8B5cGDq2Scf1b6T4/61v/4j6tiGDZ+jDt+qMN6em",
-	"vYnGmjw57e/uOXff2un+DpmJQip0TVww1mnNpSqIC8n0/BSFyTIsBxHFtZSoLaY/9SR4/uYsWBYTSp6/",
-	"OXMHsE/GjE9tFFArlZk9MNgyEKvzzLTObY2A8Ylo8cGXUq0qXKwXKMNxE0hAmuBHsSmPGDe1oNJlN04x",
-	"HfJLmqago5wq5bJHc5rqOclTqpHPQnLJJEQGt5qNU6jl7905hhx4kgvGtfJ89AqECU6Ib/4i+8eHnSEf",
-	"8icXIOe2aYsw3LLpXm6MVlUrR5udIQ/CIGUxcGuuSuaSwSB4YX8/gUmEikwy0FTOq87d+o9I7bJt/GWR",
-	"aha5XqkylW1h67lpNWM2VvU1zbJeGYQBxniWNBc9hCty4DRnwSDY7vQ6PZtvmBluWm4h7FxCmkamVWvr",
-	"w+W56vii7LTNNqJCaFhHI2MuW6aqSFdZ7enuZDLPKiSMx2mRIDeinSMSNGpslAtKpNDWYF3OWFqDAnPD",
-	"QpCQjM5dyWgMVrSMGcuR0Zjgpr30R9DPL89VsNicvcLGVa9slc3b1++WWqX73e7dGmCtT/DWuUyB0QeB",
-	"c5SC48j+z7hHi63l0XY3sp34xkcKnhwEzi0KFDN50GAQTL7fPnq+/bh/9bT3aPr9RTF+oF9Ab/rs5cef",
-	"7+/B92eFelAcP7s4+fnJ68C4ScHV+6dPPp4UD7LtvWcvXr3XBeztPnjxKv/7m738YH6q2fkvH346fHO4",
-	"S7vWQN+uvu0cqBXl7TL55HxLxMlSl8IBjWcQHQiupVhRXEuF01vnyASgDQeMgcSmIWt908lOd2fVNUoS",
-	"b5V9m9dhsGtpffOCxWZZs2p7/ap6A0xd1yOnIM9V2uC4QplXaCU6rVSgIqBTZLLgJ+MvIsBV7cErxfkE",
-	"tGRwAcqYLgkz4IpdQE0BcWvqUSjH89Kn5FOjqoFLFs+8ZaELbQrO+sQpZZka2GygHYzJpZigeGcgp5BY",
-	"bX6JKqTKkZnGug2fTwsboFkGoU2czzdbFcBBZeW+iRKw3Q019Ldt69/dKk97ffsW9fqSz+hPa66/Y4Na",
-	"DUDTS19IfZbM5Anvy62mUXWn27uV5Cy08P2rSPWS7/b23aKY/wjLaeJlXNXEvET4O5cTb/HLTHlPEUo4",
-	"XDYK4kRIYjOdxuuBK6aMJAvuXConb0ld6jtDfmqboBQRuRtxmKTiksAVxIURR5NzDUkuQcKUKW1FcdOo",
-	"iMz4NRMaayGXxbjsFVDGMfvuO7LvTvpSJOUMxZBH5A0ejy62kRq9WPoXg/Jqxhsp777R73bRZ7MwRKF9",
-	"M9LAVp2cw+JRZKpEXJT/n7kkc+XkWYgPh5zYlxF7BpXKVMoSqqlv5tKiQCMVNoZA2OIMiJnDiTWCFJwY",
-	"EfERm83W4oJ+t19zfD3mWodFENBo9USIa+CSoOW8VisyHVqIKBe7Oy/e6nj8j0OJuaEjeQKSXSAPpcLR",
-	"1FQkkDtpau66iRCfmgqMH0GyuVq7s4uFTF9L4ooaZlpSOY54iqz2xLPakL+xvaeGA9GnNri0XW2QDIa8",
-	"1ymZiClH4mTLJfiHvN8hr2gGiQXAlONiSPyNhsESG9tRGRprduH+vznk2x2yX038eImvMbR3U2y/xdAf",
-	"3O8qMqb18nk96zgj64771GKLSvCksEX2CUtTfGW7Q16J+vxRLkUMFtMijgvpMbnvNKgTqlcCDWjKYmZ1",
-	"UPmI+CzKw0qKjNG70iWJDJWrirGXDRsbLRrj17kC+TXscdgovS2oI8MMpvfQEJTQia6pPl9hvoHMmx1i",
-	"aARZrudhkxo1rBveNbqkDe0dss+Jn+HxFLeC7N2dnW6340c7fy2gHiHighu92ndlcuiRSOY3uCT3/vIF",
-	"LsGaAKd9cnnN+HDLpHBztnd5RPdbeETNlvtlU+rmeyw1nf4Oy3A9NLzi3R3kpOD6397kZ3uTdRmGpHJj",
-	"rAPZ7/bXO2nL46zGh7yFS1gbkv7NfNWdXv93MbhzxE1PVCYkeJtt+h15mXepip1O8t8GWaHMpCd1iU/b",
-	"YuVbIRcT5esa+PtVsquqJ5AJZen6oZ+q+hG5BX+AyZ8GFkxGtXTb6x6aja16t4hflocxzbrd2/B5y8wH",
-	"Lu4/WL94eTzxGyZewnVRmo2qKrVDaCO0ag/TbsjILA5CDj6tCOjqgbSq71sY/45Wrm+VKi67kKrOZlxa",
-	"FQSQZ1QxVoh7rsn+8SGJaZqWQdhpOSrj50YUOvH37p2KmNGUvBBTxu/dG5CnNIaxEOch2c/zFELyoxBT",
-	"/PcF4xAS0HHHLjziEJ1h9HNMlboUMiEbR2fHmwjj9OVpaJVEiBgWegYYCaTMZOkz0DORuO0tZqtD4XLr",
-	"HlZzLUsRZgbxjHKmMu8EHy2WKTZGC5HRpvHHR5+GVp8NgwH5v//6n+sR2RDS/FxrgSsfbg4IJXtRwqZM",
-	"L4Z3jSAOA7MqkKP1abvLGZirCzfYx0tptsFlxwQDjTF+c4Zqlt8daUD63e5yaEcWujxVZU65OZZxzhY+",
-	"XuCD4TLAxWDTFHeky72TXpdkjBcaVEiQI1MghYLQAEyAJs4L33UlVS0ZqIc+PYGo8hUhhd57bUYAY3Al",
-	"BHeTzQbgXpcosrHTf+A+aVAfxd3s1KKcGgNg+GiIepAyJIkCnqhKREzQ4Hy1pQmpJU5CnWpIcDpXGrIy",
-	"LDB4NKJHU1WhvJJLD9lEap53S7m06VGyUUov1VqyMWJ0c8h3yu2mwE0tTdXk2GzW34lmopD2PEzPh3y3",
-	"Q87snK2ptEDturUshhnLKjB64VOHOrvqtaJTGHJbZHZjEdWeamY+54CRrYVuetiWtIlvaXNaytSlF6LP",
-	"AXHjpsOi292O7WAp/gm+ZN0Z8kPDpdSWm2z0QwpuJs9H+6aBbkSoOjd9nmRUWdpRWxRaV6T/jFi0JGzh",
-	"OnHr+t1goFAgyQae1TtAdvRus0NOyoCb1ntIyw8GJQJsQgk4mrCV4WT16SCh8xXhZdnJ+k1CzPZJxjXx",
-	"pm9PlHrpS1vq3E0X2rnAOfHTBOX3tm4MSHFbo+/mi3Cf+OnFcjCqNsO48DWvz/qqjQ1u7RerrJP3pbj7",
-	"DCd1FbDWTwiZAq3Jh5TquqHevizADQYBzJ/Pxj/G7Ig9f/r642HvFTtUh5nO/3FwuHf44Ql7cfC8C3/f",
-	"x+c//dz7G5v8rQPz5x+TN4fsiB1eHfJuJ+6nPLgtOm0jx2eib2lx6eF/++vcVItBO6aKOAZIXDrLKvWF",
-	"esxvGk7fOTL+JvHM7yMcP5tV1QPrTglp6hN2gCjpfP7HV/r1DyxZz67m1az/vJJZEtWX/AGCbY+JFkfw",
-	"Bj3Y+VcMgRfC3bqrVAt0eVI6oZU/uDrutdMGH1d2HuwbB0bZQMV2+9jOvBgdPPNlLWVaD1vL+27K4Uvb",
-	"dLwEBOL89hzr9l7R9eJvgD4aBrGdNdh+wS6Ag6r3cxz52/qujgy0ZLFaicuX9rnvAT2WAuNmKBQxRRu4",
-	"yoViNmtkyrqtKHVA1uN0lcX7jpz9cvyk5Jjk/Uzr/L2PBd5rYUuCBbLvkN/42ifUcz8McfNhENokwA/D",
-	"4McnZ8MglKLQ+NAouIFPrZRabhhck96QB2s+hdkyaG8RsI5gNexmJcpWkk4CTea3lQI3Flp+2Ya6p5Tk",
-	"jE9DstvdtgmSS6aglYgnQBPm2Ol3JRp4sDnGRUayO/8EtVW/ejs5zHJ54YO9RgCXFLERklPzUhAGhUxd",
-	"M6wabG3RPO9w11XaiVNRtMWBp5pOMVBdDSP6lTbAvCuPvLbT1o7TL5ikThXdVWWUZoRaaymrGjbn9XbN",
-	"UiZds2YNsOkxawK1BA+J9Mi3PR9OH3kr6Tt5a/BqlLl+d/3/AQAA//8=",
+	"7H17chs5kvdVMNUTMZKnSJHUw206Or6RZcmW25Y0ktwej+nPBKuSJKwqoBpAkaIditgT7DH2InuTPckG",
+	"XvUmKfmlmY3+qy1WAZVI5OOXiUz0Zy9gccIoUCm8/mcPrnGcRKD//QSH5/B7CkKqv0Qax5gvvL63j2Ic",
+	"jRmPIUTcvuB7MxyloF4MQWISeX1PTsE9RyMWLhARiDKJZjgiIXpxcXri+R6hQmIagNf3tnBCtkKI2VaQ",
+	"Csli4J7v2QmOQ6/v7Y47QRce4d5oO9wJdmFv/LDzc/dRz/M9IbFMhdff6XR8TxIZqQmf4CKBcpGoH1NO",
+	"+27+sJ9wNoog7o9w2HKv3tz43oGjoLJyIRmHEBUIzNYdEKneOcOcCM/3AkaF4uoHiDU7JE+h+us5BEAS",
+	"6fXHOBLFpwkTDb+KWBR+TKnURB2dq69xwBLCfen1vV6nt9fqdlu9vcvOo/52p9/p/NPzPUuH9xFTaIcM",
+	"/mb3uh2w2D3+DTgZEwgduWPChTzBsWLcC0xBbZjaiYfjbtgLtqG1i/dGrZ3gYdj6GR6NWx3cHfWC7XAH",
+	"dsfqXXHGmUggkG7CCNNJiidqvrHiXoSz+Z8yNX0yZRRO0nikeO/9dXt7r9vb3tnde/hz+WFOqWWIYlnA",
+	"QjXTw91Op6tlZ0IY9fref/9nBK0QWkdci5rvpUm4ml1KBo6pltQDDiFQSXAkqtIw54xOEOMIrhOi5UIR",
+	"sEwXgnwihDnkoylDEaMT4EY11mnFFk7lVE0UYAlfoCK9Xq4ido1F2tapCjFDWsUhil2vqaKLcfJJ7UrF",
+	"YBAhiFmsHY5GgDlwJNkV0EaWYVR/EbExklMikASKqVQWRa1e8f572JJuzqjS6tZwKC2+q1jzm1oIloTR",
+	"I0yiKnvcHuBAKzUaE4hC0cgTRkHxMGYc7GtakixPlRZzzrix5Ebd33lxquwvIMdP8+D9zbfnV7cgWPmS",
+	"0diseQ3TZtmAlh1wo1iXYI5jkGAWdam3/Tg0TBEBJ4k0Kn45BScUGyOOabiJiv6HCDRmvK04ZKye1/fU",
+	"crXUeH0vwXLq+R41pki6zxgeaPGyBkwEU4ix+r5djZCc0IkhloNIlLFucJ8BoxKo/idOkkjpLmF066NQ",
+	"1Jf97qg08M8cxl7f+2krd9Rb7u2twjfU93PimkaZp2LrzHBcjyjSYnfir/dNk4RrufUvQUQSYXKPVNz4",
+	"FSE/z6XZWdSEsxkJgSuzoGQMEyoK+CzEErc9BWimOIqATuBYiNRYoNuJpH4sJcSJFC9hLL3+ru8F2WzK",
+	"NnRGD/Fe2IHW9nh3t7UTdoPWo2B3t9UbPxzvjTuwh7vKHQdTTCkoM2ZMkF6dJBTb1X188ODB3+DBgwcO",
+	"kWinKqpOutvpd62Tvi1Ls8U3MTV7iIhmjTIUCIchUc9xhGYaaRjm9BFGjEJLkhi0s0dzLJBCZ0gybXBi",
+	"LK4U3/OVtdEBU4yUgIhEcspZOpmi4dnpxSXSZvezMzc3zS7+/7k9/oXJZIjmRE7R8POguAkDz0cDTxE0",
+	"8G6GesOPqQROcXSoPMKK7V6i9UuRfMDSKNQ4fqRYYFZ2G+/r3MRuEaI7KpEAPgOOtP9aj0DMIO9b6NRr",
+	"CtcKoUJYokHz8ITJI5bS8CvZl9IryubU+aeBh4MYBl4Dz9SDJp7tdHZynp0wicaarDV8oky2zIvfhlGl",
+	"VTCOlNPUfDrDi4jh8JKxl5hP4BtKm4sbIzUvR3KKKdrb3d3eQ6OFBHEHsdvpbucstAQjyZiZeh0rEzOg",
+	"JRlrmQHfgqWX61a6g34lTzSLLxl7henCegDxlSzGFeMVgRD2kx0kIGBUIcsJu2sokscYj3JmXzKGYkwX",
+	"bqlrIwzFZDWglQ34FszeRxGJidSL5oCDKYSP0fAcJF+09scS+BAJvBBoPgWqrTlfIDzBhCrUOAUcWgxa",
+	"GFGHoReWd5KhOSbKRo4VVpd8oZx1Nl2+mJhQEqex1+9mTFHmbQJcraEhrLoDkEwrQ1dildfVoOX7gckf",
+	"TddSQHkvhDSCyh9LSR0DKSTBtVcvanSIsMhyXRU1ePPmTWu/qP01XXhiAvcMpvhoqF3rLwPPBqwfdFA/",
+	"8IZG6bAN8p1ZKmtKLd4yyjHDJMKj6Fs4HQWWR1goIIjSwsx3wTYFJ3MBfEYCqEy1LnOQvfptbF4ICdAQ",
+	"aLBAG8U1+gijGITAE0ATLGGOF5uVdd+33RNpkjAuIXwFIcGX+qWv2mMBNEQ1o3kXCLFbTAhl9KFYEYj0",
+	"MtZucDaqpUe19OvfC0wohX5xcXrSLpgJvZkFzSWMFuLZPPA54ywBLok2ULWvndmYpCUSCFR8ZEJNdMQ4",
+	"Gqo4pY+GOswbKqQ4LGRuh0pIOARAZoAMEPFV6ETRsBDRDBGmIRqqp3oAXKvwcaJjKB2gGVuhhCopEloO",
+	"TZuyRNkLOl7TOGgEEaMTLb0bTCabatYYX78EOpFTr7+341etj++ZXHPTB8oBYtOE3b2GCW3Crq5ZSmjN",
+	"XDrGJMKk8Bpn7u020VpKqt/mA3oAonpE43e2e35TAiwPtGuf2V8SOD/WKQwTGzOdwiA0hfq+lnMQ1dnf",
+	"6Fy6mlggIUkUIRwEkCjldKaotPUhAaGX5MxQp26G/NWypPmmTB0OrkxQ7uRJTTxmPMZS2YGUFAK1gvy4",
+	"bEh13udsnktm0RUCVYS+y7InIhbe+4aZS1mVJgG1OQochlzhfsbdTtc+iyRrNxFfSM3UdkLDZzeRkCwR",
+	"aM74FaGTEl9CLI041Oe/KaZd35V2IedbeZ1FknKesNFHCKRXOc+7rYnbz6CPS8230T5dICuXC21dIyKU",
+	"kE2Ba9hwBYnUlouDTDk1CEpvIDoHHLYYjbIJCFgmEwV9nOnW+fwJZRzCBiUwW6YdaEHpO52GPcLhjAiT",
+	"+imanuZ3i6CvaVdPKXp2eOnb4GgKBaRmsmZL95YDDk9ptHAJ9Nq3R4TL6dNGBPn27du3rVevWk+f+opJ",
+	"6rsJFobBWKKYCYm62x20AMx1vFqjoiZcvnfdmrBWXR316e0tWFU9182A6YixCDCtv5Od8q581Rz5rnxF",
+	"n/82v2EPg6sMPL44Rdvdvb1WF+EomeJW77HZPZ3D+YtAIYxxGkmLv0fO1CTK2nI1w/9/t9/6J259ev+5",
+	"d/PnRjuWnzx//kIJWOL5LjmJY6VBNEQRmwNvBViooD2l5PcUUKIsll5IadudeVztFZfJQeUYvE5Tqhx8",
+	"YPyJmLJEUaE9WKh/sq7Z+lMNVFz69i/C5pLBHsJpp7qEO4XdXWFsl6ilHfHlOlk497+FSpAlSMsdaJJQ",
+	"Azw0FOloiNgYESkMpaLJVa6lrlhWsGSDkBZLwmjBfRVYmpch1GHKk4MztPMQuVeQxJPbKU0RHu02kJ3X",
+	"OtyCp8av4ciapXVqfUelXQkIT9R+REQoiWbosN3d28nxTY0JpshiiVKuRoxLCjrurHNFtHo7lcqLRT7X",
+	"ToMg0OBIhaxCWiSjzetf9BlyjOVjNCZRJJDyGdbZKx4oF2UqTKqgvGmDnVVYrtR6ae54T05xNTeT6/vG",
+	"kITJcJU5yb/rimKqX30KnCiGjjmLzactj5SYcxWpqQBPgEQBmwEXRc5Uw5tGiRZwXcMtTa9Jxi3eXj+l",
+	"5AAyl+N1c9vYvbbnZEaUovkKrKll6QIClAoQCuBvQHvSRsNXfOij4Ssx3LzN9hYqjL7ULX4iyUGjjO5H",
+	"BAtlR4duj4Z5uENolmdfS6fvzTmRkFOhk5RV7PwccKTG103lVD9BmIq50bwyWnV5k89Z6MKuGiKWCty3",
+	"o5pQ/HMpk7ywxOZCnur0jrgTsqfo/OgAPdrZfYhsZia3cK5AydTX+OgKFiqKXOhEivkVURw3hKgu0VQP",
+	"ibBEc4X0TcmX/ZQtXgIhcyf1zqNppIM7w5z3N8WaniXr84iEEjQsSLz5AXOOF16ND69MAlBoq11ad8Ft",
+	"5uzP82RN3j7Bcmrqs+B26yqUF31ekctS6AFHgrkIYPiPls1XtY7DITIZSm2G1dOITURjyJoLY/1Tzy8v",
+	"z5B5oR7AEyq3e/WFuDTB++V2ZV85Ky6RLfVyzHESpyZczSFpc57VaV+fHyMOY+BgvCJWXFKOYaxiyrt8",
+	"o6J7VtSadO/F/OpuwXOSjiISGK15AyP0KywaAtpo0ii3AZ81/n5lsGb9dwOT6mZYQOPv142/Ns1R4ZD6",
+	"kCFjCZMuQDZtWZEN6AIk2lAW6OFu9+FmnStXsCjr9aqUsNqYmqZXqVYTNhF8mgDdT8hTFqSxy6rf3ojq",
+	"0WfHaLvdRaGdor4aQsesQe+UzvgqIhIKOyn9LbzgdGX/7LjRFLEEKE5Iszo7stzcdq4ihXU4huV0iXVQ",
+	"a9EOR/jKDZiqhxpNFY47An2z/Cbeu1x+XVrq7ukxyusj3W8C4TC0Z2piqEhiFE7HXv/drc4QnN+88Ve/",
+	"vtLp3rzPF/JtHLFaB2VaEstilLnBZUbr5gf54z/c4P9FN1hTz0tdmd5kyt9c6MI3HEh0eNHb3bNRmIFP",
+	"vR00ZSkXylTYGLndmOIWEKScyMWF0jMjsBRYKyhkqk3p+5HbghdvLr2qBmH04s2lJcA8GRE6McFZ4QRT",
+	"f0PFwHrGnJ6plIk5umm20geVDLjwy8c4QkvcGEJlIiFEgkxoi1B9RJdFUjpWwQM6x1EEspVgIWxSb4Ej",
+	"uUBJhKWSMx/NCYeW5q0kowgKxyqWjgEFGiaMUCmcHJ0A0zEjcmWB2mkM6IAezoAvTDkfIuqTddS/MVx2",
+	"iDzcbA+o53sRCYAaFJEJF/f63kvz+zmMW8rGcQIS80VeQ178Ue12Vu7/Ko0kadkquuyEwcwtF7oIkZgU",
+	"gjtqzo6RPd+zPs3re7NuyRF62+1uu+sVPFm1uLQ9hyhq6SK+rY/zK9F2Z+WTJsiiDEINtGgds0lMkScg",
+	"RKUpQ6QgfERoEKWhkkYFPxAHqXtkRguEEWfS+LL5lESFWWChRQhCFOOFPckbgVEt7eGcL9aFx89Avphf",
+	"Ca/cJrDE/eWvbGVtBDfvK0X7vU7nbqXRBqq9s0jW0/bAs/jVO2uZvzRqLTcatbY7LdOXpaGrd3jgWbTq",
+	"CaLT017fG/+8ffpi+2nv+qj7ZPLzLB09ki+hO3n+6tNvD/fg58tUPErPns/Ofzt87Wn06l1/ODr8dJ4+",
+	"irf3nr88+SBT2Nt99PIk+cebveRgcSHJ1duPvx6/Od7FHeO7b1d2YHHtkqqDLCdoIb/iSaV45AAHU2gd",
+	"MCo5W3LmGTFrt66UEIDUEjACFOhSvfW1QDudnWXLyLZ4K6vovfG9XbPXqweUy6j1qO31o4p1SUVbryRF",
+	"yVxuDc5yljmDlrHTaIUyBHiihMz7VcN4NeGywvGl6nwOkhOYgdCui8MUqCAzKBggaly9UsrRIoObdKJN",
+	"NVBOgqnzLLhUPWK9TxBhEou+SdKaNsmEs7FS7xj4BEJjzefKhOSpS11yueHSnH5tahKDb84zFpuNBuAg",
+	"93L3YgRM0UmB/StL9zJqb1+2VxqytJTxx1LQWMP4g0ioBxGlrHgm0E743Em8LqPe6XRvpb2F+sp/H8tS",
+	"wY/v3pdNzTOoniBUeVUwNRnD39vjkgZsqE9+BcKIwrxWK4EYRyYJrpEXXBOhrQmjFtZZnQ+Llqc9oBem",
+	"Pk4gltgGnHHE5giuIUi1SdDpeB8lHDhMiJDGHGxqMxVrbDXGgWS8akqyMhKhweFPP6F9S+krFmYdPgPa",
+	"Qm8UeXhV42k/W5pGRNnaN3qdjsKNZg6WSlen1jcHkhY0ORbpA0TKsr+n9vwhB5pmxscDiszLinualUIf",
+	"ooZYYlfnJ1mqHKVfa1Ei5Q4l3SUWSDUlo0iriIsaTSJfDeh1egXw7TjX2MqkJhou71eytX0cJF8UjhF1",
+	"8Z5ilE0t2EjC+Bn1h2WJXqHd8hA4mSkZipjdU31YpaQTR3qtm2rGI3045xrkbJus/rKNx3TJU2jPu3ST",
+	"rbAScaRE7dCJ2oC+MWXJWgIVrte8NAWPEPYHtNvOhIgIu8Xhlj37GdBeG53gGEIzARFWiiF0Kxp4FTE2",
+	"jVw4kGRm/94c0O022s/70ZzGFwTaQSVTijNwhLuvsphIWaXXiY519Jbco7yp2G6Fqb8YkyhSr2y30Qkr",
+	"dsclnAVgm7uDIOWOk/vWglqlOmHKiUckIMYGZY+y/u3HuRZpx3stsy3Su5wXEzjdMPFZGRC8TgTwb4EJ",
+	"/NqpbMkcaWHQZal6QxEey4Lpc8UHK7Z5s430HkGcyIVf340C17XsalvSxPY22qfIdZi5HTeK7CDXTqfT",
+	"do3Ov6dQjFLVgJXI+n2WoHrCwsUKWPQgK73+AlCxJshqvktjzYUWDXdX1G+bqF4a8Q1Q2dcDmmrSBdnu",
+	"M7Ob1n77WcrA17Li4I6SJO/mD0T7b41oi3YEwhxKGRDb6/TWA8Vqw7fGsbeApcWe9R+Fl3e6vTuK56zh",
+	"Ro2VO1S7guP7trjdF31LteleCWpUrvuhqKZrtYtKdO46C06KONREkN1bRGnVhmg9bvc2mtTQ9KQG9x6t",
+	"H1xtEb7HFJe/LhY1sWNu2BCuBZDNweiK3Fe5Gbn/eUnYWkwXiOJ3U41icQ7w86R8VoaXl/arofnRi5IZ",
+	"kY6E4j2VaP/sGAU4irJQ8yLrFXONU0KFKg8eXLCA4Ai9ZBNCHzzooyMcwIixKx/tJ0kEPnrG2ET99yWh",
+	"4COQQdsMPKXQulQx3hkWYs54iDZOL8821RwXry58U2HsKw4zOQUV70REn4fEIKcstJ83nM2JUsMNCM4b",
+	"uypxdAzBFFMiYgf1T8sHQhvDUvy3qaOO4eeBwWsDr4/+5z/+62aINhjXPxdqQLOHm32E0V4rJBMiy0Fs",
+	"LVRV4WceruJiu+l8CnrpzHa20kybTQjd1iFP7SoNTUN+n4YlqY96nU41gEWlMmeRO2yqydIQtHSBiAv5",
+	"szBehdT6GI3bUw7U7aCY0FSC8JGSyAhQKsDXE4aAQxtr7NrDa8kJiMcuCaNY5c7ehIpRCk0yiDIkGKP2",
+	"dgE94V4HCbSx03tkrxUptsNvtguxXEEAVJCsN/UgImpLBNBQ5CqiQyOLSCstghVJUjZVb8HFQkiIs+BH",
+	"lK5Ky1ie66WbWcejTnYzvTSJaLSRaS+WkpOR4ujmgO5kn5sA1aeWoqDH+mO9ndaUpfY2NiIXA7rbRvo4",
+	"2J5pQWG5hVyN7ktMVYxGJ5Z1ZtRrgScwoOY43/YF5d8UU32liorfzey6iLNiTVxNp7VSugKgFGP3ke23",
+	"HqSdznZgOqvVP8EVB7QH9FhLKTYHeybGQynVtz8M93UF6RBhcaULndEw993Dpli7aEi/R8SdbWxqS9GL",
+	"9l1zIBXA0cZY3ypnajJM7+lmG51naQVcLKLOLgkLGZi0GVDlwpYGzfl1YUwmS4LorJT7XgLp5lbeNVG1",
+	"q8/l1bs9xZVtrzWNsQvk2mmyy+hWht3qs9reLcrzHrr23awzsNDEW7pF84tuljIhvLkp0oC8r+XdF4T0",
+	"yyZrvMZLH4XrrE9mrmvm7evCeK/vweLFdPQsIKfkxdHrT8fdE3IsjmOZ/PPgeO/44yF5efCiA//YV89/",
+	"/a37dzL+exsWLz6Fb47JKTm+PqaddtCLqHdbdpqSmWVxyP0TVI1D7pGiVadYyjeKNAgAQpsINI6idJL1",
+	"Q5MAd47n7yVGumsSgTRe8LoyBm24E/b7JhLuk8alyYR7J6oxoXB/VNWUObvStQ54V9j79r9jqF8K64uQ",
+	"sBDQ0zAD2znuXR7fhywQK+vSDCB2hZ8caKhxm62MHXE2V8BwtEDnELLAnB8Nt2ypnC57G7aRrg6UuqaF",
+	"SEQBQmGiTD4zVWr57S3qhTnjVyI7iqEg1Q+67UqIxsKUp2oVax24FuepjKOyWzIg/k8hCxSOROoFA+bN",
+	"g9rfgMPi37py0PyQraLMNfPeVuFF+0t1qhELF8W/uWapEt5WyqNfBl6JrwOvNJl+ufRLdbqtfCnemtt1",
+	"m2qjnQwkeAJfUXKmht+t3my1GhQ5XZBz12Zh7qzIhd3wqa1CmBBHjEL742oFMHI9SmkY2cJnowQCDfWE",
+	"Q93KqMvxxFTnIxBN4qVieqGnv6WwfsQzbOgpi+zWgz/p239swWypoCyJAAtAAtSe1Zbafnl8cHhycdiW",
+	"1xI92Lq7HJi/v2L/zYPvJQHOQvE1omDaKT8t3fl9HaAKk4gydbOmxl3ZIGO4hC7ib9xo28b5tQWvroHA",
+	"Y1e3Py21316yfW4FKgaPyAzaa7zMSzIDCqJYGXma9ehYXsYgOVnhRl6Z585nnHEWg5xCKpAuPYDrhAli",
+	"TgW0FDey1E5yS8VpiD5+Qpdvzw5zT/NhKmXyweV6PkhmCltS5bYHdOVrn1UQ/MtAfXzg+SbJ+8vAe3Z4",
+	"OfB8zlKpHurUed+lzrPM+cC7Qd0BvbviWS6v27ACd+OMZUu3ruhPVlpB1+flGruMKttb94hisfpVaFto",
+	"bkFr2EPbAffCXAX3dbrheii+rnD/9gi02r23ZJeqfPoKQ5mx+tuZysspEbqogeNA34Vk/88wqyylE5EF",
+	"NsDp60VktJAmJ6X/odOrxY8Mkb05dpSSSGpE2UbPHKbFKDCpcI00iVwlaG8VyXcSNLfIPwTtGwva2/1X",
+	"L9cIGgccLm7rke0dPNk1otg+xSghdOKj3c62OYybEwGNMnIOOCTWtf1LuWlF2AJJZlBG+zuEjsWlN7sG",
+	"PZzP3MFC7bAgTAPtsC/0S57vpTyyLW6iv7WFk6RNba9YO4hY2nTmcCHxREWEy+do/Y5r07zPSF7bP2fu",
+	"LiulBdr5SUJeFFQ/DSk0iuRtWItiE1Ye6pkWrMLEunOkPqnZcB9xx3xTRW2xkctUuP68wnyFnanPWlY0",
+	"rK9JFHmYnuHiwnxl3bt5f/O/AQAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
