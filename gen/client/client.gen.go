@@ -3720,13 +3720,13 @@ type GetOpenApiYamlResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// YAML200 the response for an HTTP 200 `application/yaml` response
-	YAML200 *OpenApiDocument
+	YAML200 *string
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *GetOpenApiYamlResponse200Headers
 }
 
 // GetYAML200 returns the response for an HTTP 200 `application/yaml` response
-func (r GetOpenApiYamlResponse) GetYAML200() *OpenApiDocument {
+func (r GetOpenApiYamlResponse) GetYAML200() *string {
 	return r.YAML200
 }
 
@@ -4794,7 +4794,7 @@ func ParseGetOpenApiYamlResponse(rsp *http.Response) (*GetOpenApiYamlResponse, e
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "yaml") && rsp.StatusCode == 200:
-		var dest OpenApiDocument
+		var dest string
 		if err := yaml.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
