@@ -920,16 +920,13 @@ export interface operations {
                 };
                 content: {
                     /**
-                     * @example {
-                     *       "openapi": "3.1.1",
-                     *       "info": {
-                     *         "title": "customerd",
-                     *         "version": "v1"
-                     *       },
-                     *       "paths": {}
-                     *     }
+                     * @example openapi: 3.1.1
+                     *     info:
+                     *       title: customerd
+                     *       version: v1
+                     *     paths: {}
                      */
-                    "application/yaml": components["schemas"]["OpenApiDocument"];
+                    "application/yaml": string;
                 };
             };
         };
@@ -980,6 +977,8 @@ export interface operations {
                 headers: {
                     /** @description How long the page may be cached. */
                     "Cache-Control"?: string;
+                    /** @description Keeps the page to what customerd serves. */
+                    "Content-Security-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content: {
