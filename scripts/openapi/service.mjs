@@ -51,10 +51,16 @@ export async function startCustomerd() {
   });
   children.push(child);
   const lines = [];
+  const waiters = [];
   const addr = await waitFor(child, child.stderr, "customerd", (line) => {
     try {
       const entry = JSON.parse(line);
       lines.push(entry);
+      if (entry.msg === "otp sent") {
+        for (let i = waiters.length - 1; i >= 0; i--) {
+          if (waiters[i].to === entry.to) waiters.splice(i, 1)[0].ok(String(entry.code));
+        }
+      }
       return entry.msg === "customerd listening" ? String(entry.addr) : null;
     } catch {
       process.stderr.write(`customerd: ${line}\n`);
@@ -64,11 +70,15 @@ export async function startCustomerd() {
   return {
     url: `http://${addr}`,
     lines,
-    /** The last one-time code the log sender wrote for `to`. */
-    code(to) {
-      let code;
-      for (const l of lines) if (l.msg === "otp sent" && l.to === to) code = String(l.code);
-      return code;
+    /**
+     * The next one-time code the log sender writes for `to`: call it before
+     * the request that sends the code, the log line may come after the answer.
+     */
+    nextCode(to) {
+      return new Promise((ok, fail) => {
+        const timer = setTimeout(() => fail(new Error(`no code for ${to} in the log within 10 s`)), 10_000);
+        waiters.push({ to, ok: (code) => (clearTimeout(timer), ok(code)) });
+      });
     },
   };
 }

@@ -15,8 +15,11 @@ const repo = resolve(import.meta.dirname, "../../../..");
 
 export interface Service {
   baseUrl: string;
-  /** The last one-time code the log sender wrote for `to`. */
-  code(to: string): string | undefined;
+  /**
+   * The next one-time code the log sender writes for `to`: call it before the
+   * request that sends the code, the log line may come after the answer.
+   */
+  nextCode(to: string): Promise<string>;
   /** Every JSON line the service logged. */
   lines: Record<string, unknown>[];
   stop(): Promise<void>;
@@ -45,6 +48,7 @@ export async function start(): Promise<Service> {
     },
   });
   const lines: Record<string, unknown>[] = [];
+  const waiters: { to: string; ok: (code: string) => void }[] = [];
   const listening = new Promise<string>((ok, fail) => {
     const timer = setTimeout(() => fail(new Error("customerd did not start in 30 s")), 30_000);
     child.once("exit", (code) => fail(new Error(`customerd exited with ${code} before listening`)));
@@ -57,6 +61,11 @@ export async function start(): Promise<Service> {
         return;
       }
       lines.push(entry);
+      if (entry.msg === "otp sent") {
+        for (let i = waiters.length - 1; i >= 0; i--) {
+          if (waiters[i]!.to === entry.to) waiters.splice(i, 1)[0]!.ok(String(entry.code));
+        }
+      }
       if (entry.msg === "customerd listening") {
         clearTimeout(timer);
         ok(String(entry.addr));
@@ -67,10 +76,11 @@ export async function start(): Promise<Service> {
   return {
     baseUrl: `http://${addr}`,
     lines,
-    code(to) {
-      let code: string | undefined;
-      for (const l of lines) if (l.msg === "otp sent" && l.to === to) code = String(l.code);
-      return code;
+    nextCode(to) {
+      return new Promise((ok, fail) => {
+        const timer = setTimeout(() => fail(new Error(`no code for ${to} in the log within 10 s`)), 10_000);
+        waiters.push({ to, ok: (code) => (clearTimeout(timer), ok(code)) });
+      });
     },
     async stop() {
       if (child.exitCode === null) {
