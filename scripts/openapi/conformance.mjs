@@ -196,7 +196,7 @@ async function badInput({ email, token }) {
   await call("a token that is not one", {
     path: "/api/demo/customer", headers: { Authorization: "Bearer not.a.token" }, expect: 401,
   });
-  await call("a token of another scheme", {
+  await call("a tampered token", {
     path: "/api/demo/customer", headers: { Authorization: "Bearer " + token.slice(0, -2) + "xx" }, expect: 401,
   });
   await call("an unknown tenant", {
