@@ -69,7 +69,9 @@ function checkUpstream(method, path, status, contentType, text) {
   try {
     body = JSON.parse(text);
   } catch {
-    return { ok: false, note: `upstream ${key}: the body is not JSON` };
+    // A text/plain string (the token) is the text itself.
+    if (key !== "text/plain" || schema.type !== "string") return { ok: false, note: `upstream ${key}: the body is not JSON` };
+    body = text;
   }
   if (validate(body)) return { ok: true, note: `upstream ${key}` };
   return { ok: false, note: `upstream ${key}: ${ajv.errorsText(validate.errors)}` };
@@ -176,6 +178,16 @@ async function journey() {
   })).data;
   await call("read the new profile", {
     path: "/api/demo/customer", headers: { Authorization: `Bearer ${newToken}` }, expect: 200,
+  });
+  const plainSent = service.nextCode("plain@example.com");
+  const plain = await call("ask for a code in a text/json body", {
+    method: "POST", path: "/api/demo/customer/authenticate?provider=otp", expect: 202,
+    headers: { "Content-Type": "text/json" }, json: { email: "plain@example.com" },
+  });
+  await call("exchange it for a text/plain token", {
+    method: "POST", path: "/api/demo/customer/authenticate?provider=otp", expect: 200,
+    headers: { "Content-Type": "application/vnd.customer+json", Accept: "text/plain" },
+    json: { challengeId: plain.data.challengeId, code: await plainSent },
   });
   await call("ask for a code by text message", {
     method: "POST", path: "/api/demo/customer/authenticate?provider=otp", expect: 202,
