@@ -12,6 +12,7 @@
 // Every answer whose status the upstream document declares is also validated
 // against api/upstream/customer-api.openapi.json, its oneOf read as anyOf.
 import { readFileSync } from "node:fs";
+import { createServer } from "node:http";
 import { join } from "node:path";
 
 import Ajv2020 from "ajv/dist/2020.js";
@@ -269,11 +270,35 @@ for (const [status, body] of [[401, '{"status":"401"}'], [200, '"a string"']]) {
   }
 }
 
+// A stand-in for customerd that answers /healthz against the contract: the
+// strict proxy in front of it must report it, or the check could never fail.
+function startImpostor() {
+  const srv = createServer((_, res) => {
+    res.writeHead(200, { "Content-Type": "application/json" });
+    res.end('{"status":"dying"}');
+  });
+  return new Promise((ok) => srv.listen(0, "127.0.0.1", () => ok(srv)));
+}
+
+async function control(impostor) {
+  const prism = await startPrism(`http://127.0.0.1:${impostor.address().port}`, { errors: true });
+  const res = await fetch(`${prism.url}/healthz`);
+  const text = await res.text();
+  if (res.status !== 500 || !text.includes("stoplight.io/prism/errors#VIOLATIONS")) {
+    failures.push(`control: Prism let a non-conforming answer through: ${res.status} ${text.slice(0, 300)}`);
+  } else {
+    console.log("ok   control: Prism --errors reports an answer that breaks the contract");
+  }
+}
+
+let impostor;
 try {
+  impostor = await startImpostor();
   service = await startCustomerd();
   [strict, lenient] = await Promise.all([
     startPrism(service.url, { errors: true }),
     startPrism(service.url, { errors: false }),
+    control(impostor),
   ]);
   const ctx = await journey();
   await badInput(ctx);
@@ -281,6 +306,7 @@ try {
   failures.push(String(err?.stack ?? err));
   console.error(err);
 } finally {
+  impostor?.close();
   await stopAll();
 }
 if (failures.length) {
