@@ -11,7 +11,7 @@ UPSTREAM     := api/upstream/customer-api.openapi.json
 
 .PHONY: help
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 .PHONY: run
 run: ## serve on :8080 with the embedded SQLite database and the demo tenant
@@ -30,11 +30,12 @@ generate: ## regenerate gen/ from openapi.yaml
 	$(GO) generate ./gen/...
 
 .PHONY: verify
-verify: generate ## fail when gen/ is stale or openapi.yaml breaks the upstream contract
-	@changed=$$(git status --porcelain --untracked-files=all -- gen openapi.yaml); \
-	if [ -n "$$changed" ]; then echo "generated code is not current (run make generate and commit):"; echo "$$changed"; git --no-pager diff --stat -- gen; exit 1; fi
+verify: generate sdk-generate docs-bundle ## fail when gen/, the SDK types or the /docs bundle are stale, openapi.yaml has lint problems or breaks the upstream contract
+	@changed=$$(git status --porcelain --untracked-files=all -- gen openapi.yaml $(SDK_TYPES) $(REDOC_DIR)); \
+	if [ -n "$$changed" ]; then echo "generated code is not current (run make generate sdk docs-bundle and commit):"; echo "$$changed"; git --no-pager diff --stat -- gen $(SDK_TYPES) $(REDOC_DIR); exit 1; fi
 	$(OASDIFF) breaking --flatten-allof --fail-on WARN $(UPSTREAM) openapi.yaml
-	@echo "verify: generated code current, contract a non-breaking superset of upstream"
+	@$(MAKE) --no-print-directory spec-lint
+	@echo "verify: generated code current, contract lint-clean and a non-breaking superset of upstream"
 
 .PHONY: lint
 lint: ## go vet and staticcheck
@@ -51,3 +52,4 @@ migrate: ## apply the database migrations and exit
 	$(GO) run ./cmd/customerd migrate
 
 include make/postcodes.mk
+include make/openapi.mk

@@ -148,6 +148,11 @@ var (
 // Router matches requests to the operations of openapi.yaml.
 func Router(t testing.TB) routers.Router {
 	routerOnce.Do(func() {
+		// The documentation answers HTML, JavaScript and YAML: text, for the
+		// contract as for clients (the validator would parse the YAML).
+		for _, mt := range []string{"text/html", "text/javascript", "application/yaml"} {
+			openapi3filter.RegisterBodyDecoder(mt, openapi3filter.PlainBodyDecoder)
+		}
 		var spec *openapi3.T
 		if spec, routerErr = api.GetSpec(); routerErr != nil {
 			return

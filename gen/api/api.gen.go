@@ -343,6 +343,19 @@ type JwkSet struct {
 	Keys []Jwk `json:"keys"`
 }
 
+// OpenApiDocument An OpenAPI 3.1 document.
+type OpenApiDocument struct {
+	// Info Title, version and description of the API.
+	Info map[string]interface{} `json:"info"`
+
+	// Openapi The OpenAPI version of the document.
+	Openapi string `json:"openapi"`
+
+	// Paths The operations, by path.
+	Paths                *map[string]interface{} `json:"paths,omitempty"`
+	AdditionalProperties map[string]interface{}  `json:"-"`
+}
+
 // Problem An RFC 9457 problem; validation problems add `errors`.
 type Problem struct {
 	union json.RawMessage
@@ -1898,6 +1911,102 @@ func (a Jwk) MarshalJSON() ([]byte, error) {
 	return json.Marshal(object)
 }
 
+// Getter for additional properties for OpenApiDocument. Returns the specified
+// element and whether it was found
+func (a OpenApiDocument) Get(fieldName string) (value interface{}, found bool) {
+	if a.AdditionalProperties != nil {
+		value, found = a.AdditionalProperties[fieldName]
+	}
+	return
+}
+
+// Setter for additional properties for OpenApiDocument
+func (a *OpenApiDocument) Set(fieldName string, value interface{}) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]interface{})
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// Override default JSON handling for OpenApiDocument to handle AdditionalProperties
+func (a *OpenApiDocument) UnmarshalJSON(b []byte) error {
+	object := make(map[string]json.RawMessage)
+	err := json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["info"]; found {
+		err = json.Unmarshal(raw, &a.Info)
+		if err != nil {
+			return fmt.Errorf("error reading 'info': %w", err)
+		}
+		delete(object, "info")
+	}
+
+	if raw, found := object["openapi"]; found {
+		err = json.Unmarshal(raw, &a.Openapi)
+		if err != nil {
+			return fmt.Errorf("error reading 'openapi': %w", err)
+		}
+		delete(object, "openapi")
+	}
+
+	if raw, found := object["paths"]; found {
+		err = json.Unmarshal(raw, &a.Paths)
+		if err != nil {
+			return fmt.Errorf("error reading 'paths': %w", err)
+		}
+		delete(object, "paths")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string]interface{})
+		for fieldName, fieldBuf := range object {
+			var fieldVal interface{}
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for OpenApiDocument to handle AdditionalProperties
+func (a OpenApiDocument) MarshalJSON() ([]byte, error) {
+	var err error
+	object := make(map[string]json.RawMessage)
+
+	if a.Info != nil {
+		object["info"], err = json.Marshal(a.Info)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'info': %w", err)
+		}
+	}
+
+	object["openapi"], err = json.Marshal(a.Openapi)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'openapi': %w", err)
+	}
+
+	if a.Paths != nil {
+		object["paths"], err = json.Marshal(a.Paths)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'paths': %w", err)
+		}
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
+}
+
 // Getter for additional properties for ProblemDetails. Returns the specified
 // element and whether it was found
 func (a ProblemDetails) Get(fieldName string) (value interface{}, found bool) {
@@ -2117,12 +2226,24 @@ type ServerInterface interface {
 	// AuthenticateCustomer Authenticate customer and generate JWT token
 	// (POST /api/{tenantId}/customer/authenticate)
 	AuthenticateCustomer(ctx echo.Context, tenantId TenantId, params AuthenticateCustomerParams) error
+	// GetDocs API reference
+	// (GET /docs)
+	GetDocs(ctx echo.Context) error
+	// GetDocsScript API reference renderer
+	// (GET /docs/redoc.standalone.js)
+	GetDocsScript(ctx echo.Context) error
 	// GetHealth Liveness
 	// (GET /healthz)
 	GetHealth(ctx echo.Context) error
 	// GetMetrics Prometheus metrics
 	// (GET /metrics)
 	GetMetrics(ctx echo.Context) error
+	// GetOpenApiJson This contract in JSON
+	// (GET /openapi.json)
+	GetOpenApiJson(ctx echo.Context) error
+	// GetOpenApiYaml This contract in YAML
+	// (GET /openapi.yaml)
+	GetOpenApiYaml(ctx echo.Context) error
 	// GetReadiness Readiness
 	// (GET /readyz)
 	GetReadiness(ctx echo.Context) error
@@ -2232,6 +2353,24 @@ func (w *ServerInterfaceWrapper) AuthenticateCustomer(ctx echo.Context) error {
 	return err
 }
 
+// GetDocs converts echo context to params.
+func (w *ServerInterfaceWrapper) GetDocs(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetDocs(ctx)
+	return err
+}
+
+// GetDocsScript converts echo context to params.
+func (w *ServerInterfaceWrapper) GetDocsScript(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetDocsScript(ctx)
+	return err
+}
+
 // GetHealth converts echo context to params.
 func (w *ServerInterfaceWrapper) GetHealth(ctx echo.Context) error {
 	var err error
@@ -2247,6 +2386,24 @@ func (w *ServerInterfaceWrapper) GetMetrics(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.GetMetrics(ctx)
+	return err
+}
+
+// GetOpenApiJson converts echo context to params.
+func (w *ServerInterfaceWrapper) GetOpenApiJson(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetOpenApiJson(ctx)
+	return err
+}
+
+// GetOpenApiYaml converts echo context to params.
+func (w *ServerInterfaceWrapper) GetOpenApiYaml(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetOpenApiYaml(ctx)
 	return err
 }
 
@@ -2313,6 +2470,10 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/healthz", wrapper.GetHealth, options.OperationMiddlewares["getHealth"]...)
 	router.GET(options.BaseURL+"/readyz", wrapper.GetReadiness, options.OperationMiddlewares["getReadiness"]...)
 	router.GET(options.BaseURL+"/metrics", wrapper.GetMetrics, options.OperationMiddlewares["getMetrics"]...)
+	router.GET(options.BaseURL+"/openapi.yaml", wrapper.GetOpenApiYaml, options.OperationMiddlewares["getOpenApiYaml"]...)
+	router.GET(options.BaseURL+"/openapi.json", wrapper.GetOpenApiJson, options.OperationMiddlewares["getOpenApiJson"]...)
+	router.GET(options.BaseURL+"/docs", wrapper.GetDocs, options.OperationMiddlewares["getDocs"]...)
+	router.GET(options.BaseURL+"/docs/redoc.standalone.js", wrapper.GetDocsScript, options.OperationMiddlewares["getDocsScript"]...)
 
 }
 
@@ -3677,6 +3838,80 @@ func (response AuthenticateCustomer503ApplicationProblemPlusJSONResponse) VisitA
 	return err
 }
 
+type GetDocsRequestObject struct {
+}
+
+type GetDocsResponseObject interface {
+	VisitGetDocsResponse(w http.ResponseWriter) error
+}
+
+type GetDocs200ResponseHeaders struct {
+	CacheControl          *string
+	ContentSecurityPolicy *string
+}
+
+type GetDocs200TexthtmlResponse struct {
+	Body          io.Reader
+	Headers       GetDocs200ResponseHeaders
+	ContentLength int64
+}
+
+func (response GetDocs200TexthtmlResponse) VisitGetDocsResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
+	if response.Headers.ContentSecurityPolicy != nil {
+		w.Header().Set("Content-Security-Policy", fmt.Sprint(*response.Headers.ContentSecurityPolicy))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type GetDocsScriptRequestObject struct {
+}
+
+type GetDocsScriptResponseObject interface {
+	VisitGetDocsScriptResponse(w http.ResponseWriter) error
+}
+
+type GetDocsScript200ResponseHeaders struct {
+	CacheControl *string
+}
+
+type GetDocsScript200TextjavascriptResponse struct {
+	Body          io.Reader
+	Headers       GetDocsScript200ResponseHeaders
+	ContentLength int64
+}
+
+func (response GetDocsScript200TextjavascriptResponse) VisitGetDocsScriptResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/javascript")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
 type GetHealthRequestObject struct {
 }
 
@@ -3713,6 +3948,72 @@ func (response GetMetrics200TextResponse) VisitGetMetricsResponse(w http.Respons
 	w.WriteHeader(200)
 
 	_, err := w.Write([]byte(fmt.Sprint(response)))
+	return err
+}
+
+type GetOpenApiJsonRequestObject struct {
+}
+
+type GetOpenApiJsonResponseObject interface {
+	VisitGetOpenApiJsonResponse(w http.ResponseWriter) error
+}
+
+type GetOpenApiJson200ResponseHeaders struct {
+	CacheControl *string
+}
+
+type GetOpenApiJson200JSONResponse struct {
+	Body    OpenApiDocument
+	Headers GetOpenApiJson200ResponseHeaders
+}
+
+func (response GetOpenApiJson200JSONResponse) VisitGetOpenApiJsonResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOpenApiYamlRequestObject struct {
+}
+
+type GetOpenApiYamlResponseObject interface {
+	VisitGetOpenApiYamlResponse(w http.ResponseWriter) error
+}
+
+type GetOpenApiYaml200ResponseHeaders struct {
+	CacheControl *string
+}
+
+type GetOpenApiYaml200ApplicationyamlResponse struct {
+	Body          io.Reader
+	Headers       GetOpenApiYaml200ResponseHeaders
+	ContentLength int64
+}
+
+func (response GetOpenApiYaml200ApplicationyamlResponse) VisitGetOpenApiYamlResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "application/yaml")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
 	return err
 }
 
@@ -3770,12 +4071,24 @@ type StrictServerInterface interface {
 	// AuthenticateCustomer Authenticate customer and generate JWT token
 	// (POST /api/{tenantId}/customer/authenticate)
 	AuthenticateCustomer(ctx context.Context, request AuthenticateCustomerRequestObject) (AuthenticateCustomerResponseObject, error)
+	// GetDocs API reference
+	// (GET /docs)
+	GetDocs(ctx context.Context, request GetDocsRequestObject) (GetDocsResponseObject, error)
+	// GetDocsScript API reference renderer
+	// (GET /docs/redoc.standalone.js)
+	GetDocsScript(ctx context.Context, request GetDocsScriptRequestObject) (GetDocsScriptResponseObject, error)
 	// GetHealth Liveness
 	// (GET /healthz)
 	GetHealth(ctx context.Context, request GetHealthRequestObject) (GetHealthResponseObject, error)
 	// GetMetrics Prometheus metrics
 	// (GET /metrics)
 	GetMetrics(ctx context.Context, request GetMetricsRequestObject) (GetMetricsResponseObject, error)
+	// GetOpenApiJson This contract in JSON
+	// (GET /openapi.json)
+	GetOpenApiJson(ctx context.Context, request GetOpenApiJsonRequestObject) (GetOpenApiJsonResponseObject, error)
+	// GetOpenApiYaml This contract in YAML
+	// (GET /openapi.yaml)
+	GetOpenApiYaml(ctx context.Context, request GetOpenApiYamlRequestObject) (GetOpenApiYamlResponseObject, error)
 	// GetReadiness Readiness
 	// (GET /readyz)
 	GetReadiness(ctx context.Context, request GetReadinessRequestObject) (GetReadinessResponseObject, error)
@@ -4011,6 +4324,52 @@ func (sh *strictHandler) AuthenticateCustomer(ctx echo.Context, tenantId TenantI
 	return nil
 }
 
+// GetDocs operation middleware
+func (sh *strictHandler) GetDocs(ctx echo.Context) error {
+	var request GetDocsRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetDocs(ctx.Request().Context(), request.(GetDocsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetDocs")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetDocsResponseObject); ok {
+		return validResponse.VisitGetDocsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetDocsScript operation middleware
+func (sh *strictHandler) GetDocsScript(ctx echo.Context) error {
+	var request GetDocsScriptRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetDocsScript(ctx.Request().Context(), request.(GetDocsScriptRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetDocsScript")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetDocsScriptResponseObject); ok {
+		return validResponse.VisitGetDocsScriptResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // GetHealth operation middleware
 func (sh *strictHandler) GetHealth(ctx echo.Context) error {
 	var request GetHealthRequestObject
@@ -4057,6 +4416,52 @@ func (sh *strictHandler) GetMetrics(ctx echo.Context) error {
 	return nil
 }
 
+// GetOpenApiJson operation middleware
+func (sh *strictHandler) GetOpenApiJson(ctx echo.Context) error {
+	var request GetOpenApiJsonRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetOpenApiJson(ctx.Request().Context(), request.(GetOpenApiJsonRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetOpenApiJson")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetOpenApiJsonResponseObject); ok {
+		return validResponse.VisitGetOpenApiJsonResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetOpenApiYaml operation middleware
+func (sh *strictHandler) GetOpenApiYaml(ctx echo.Context) error {
+	var request GetOpenApiYamlRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetOpenApiYaml(ctx.Request().Context(), request.(GetOpenApiYamlRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetOpenApiYaml")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetOpenApiYamlResponseObject); ok {
+		return validResponse.VisitGetOpenApiYamlResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // GetReadiness operation middleware
 func (sh *strictHandler) GetReadiness(ctx echo.Context) error {
 	var request GetReadinessRequestObject
@@ -4085,147 +4490,164 @@ func (sh *strictHandler) GetReadiness(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3bctu4tuCvoLhPVdvZlCLJlpMo1XWO20k6ztUndne6dysTQuSShJgCuAHQspJy1TzN4zzMR8yPzJ+c",
-	"L5nCAsCbKMt20rv32dVvtkjcFtb9xi9BLBaZ4MC1CkZfArikiywF/PsoV1osQJq/Vb5YULkKRsEhUVpI",
-	"SEjsH4fBBU1zMK/FTJt3TqhkKgiDWHBlZv4IC8rSYKRlDs1f30EMLNPBaEpTVX2aCdXyq1qoyo8517ip",
-	"Z+/MahKohuRQB6Ng0BscdPr9zuDgrPdotNcb9Xp/C8LA7SP4RDl0EwH/4c7bjcXCP/4ZJJsySPx2p0wq",
-	"/YYuIBgFLyiHIAxYEoyCB9N+Moj3oDOkB5POfvwg6TyER9NOj/Yng3gv2Yfh1LyrTqRQGcTaT5hSPsvp",
-	"zMw3NdBLaTH/E2Gmz+aCw5t8MTGwD/66t3fQH+ztDw8ePKw/LHfqAGJAFovEzPRg2Ov1gzCQMGOCB6Pg",
-	"//3vFDoJdJ5JymOzSp4l14Pr6uoqDDIq6QI0SESJUzbjVOcSLzsBFUuWaTt/pL8f573eXpxzdkkUxIIn",
-	"Cn+B8KLvns3hkjx/fXjUOX1+OBge2McRWc5BAtFzwIchOYcVJGTJ9Bx/BJ5kgnH9nTLzStAhYYqIC5Ak",
-	"svNqO1PX/ifpkkxEsnLTd8nRHOJzwnRIKE+IhGmugFAS6YhoIciUSjKVYkG4WHYNGlikCEaB/r7/4GC/",
-	"P+wPej1ziuFg+IA+PHgEDyCGCSR0b0CnU3owiJOY7k3psB/T5AE8eEB7MDyYTod7B0kvhofQ7z1MHk4S",
-	"gw8GWHOgCVIOt/f+S8cTW9IpYWxu7+85kyUuqngOC2qAr1eZGai0ZHwWmJs6A065Pk7Wr+ZsDkTjU7Iz",
-	"kZQnuwhWMzkobWA5FbJ+8AQWwm82o3peblX7ZW6zuyvzssoMESMe/UCTd3Z15BqCa+D4J82ylMXUbPz+",
-	"J2V2/6Uy7b9JmAaj4C/3S6Z13z5V90+kmKSwQFBUZ8ns73/1sxVnNFDSlh1UoWEQx4CEC00uaMoS8uL0",
-	"7RuEhdJIOqPgPs3YfQOi+xUmqDTVuQpG+71eGGimEY4/0MTPHIQeLLnkIz8wGbkNjiY06fhXr8I7nFrD",
-	"pf4KoOHwLKXsTuOvwgbSvSuxa8GUYnxGMikuWAKSCEnMnVPGFVnQdCrkAhKSUE275uhHc5qmwGdwrFQO",
-	"yQ1QpHKpVGtYZFq9gqkORsMwiIvZDNfuTR7Qg6QHnb3pcNjZT/px51E8HHYG0wfTg2kPDmjfsM14TjkH",
-	"gxtWZODpNOPUne7TvXv3/gPu3bvnJcdlxiSoJjPt90Z9x0xveqPF4duAWjwkDEFjCJfQJGHmOU3JBUoE",
-	"C5wRoURw6Gi2AGKkAllSw0C5JlogA1hQdW7gXp6sS46EAaQGwjTRcyny2ZxEJ29Pzwgi/RdP/lcF6t+n",
-	"uZ4D12ZZ+Hd/x98LnUWWhUdfxtVLGAchGQdmQ+PgKsILP05gkQkNPF4d8xMpZhKUuubab0LTtKBoJ0eY",
-	"IpV1Oi8ByVxplqZE5pwbTnUbKn9UUnmB69zguN39Fmpnla0w3imG3YHy17Dk8A5Hf0wkaLkiKdWAssCK",
-	"KLyFd+ZJ53CqrS5YX+zUSnqDU0vKNJnAVBhhLleG5OmMMm6mKw+1YJwt8kUw6hcgYlzDDKQ5Sx0bXsLq",
-	"HeTqWh5wMwbfAgJDDmZuCyXKhZ6DrHDrG6PCYFCiQmURo8YQabd/C2w4h1XHjfoWyHB27dGRf9RPjhLQ",
-	"kiXXIDlNn0op5FffQCliY5GnCQrYieFMluEkt4D4sCpi/S6JAmlUQsDdbgO4G/RNQPwTh0uj4ENS2wPC",
-	"8I3Qz0TOvxaBc37OxZJ7NW4c0HgB46AFZuZBO8PaL2H2RmgyxW1tgRMXumNf/DaAqp1CSGJ0S4TTCV2l",
-	"giZnQryicgbfENu8QpeaeSXRc8rJwXC4d0AmKw3qNoTe3ytB6DaMBgROvQ2UmR3Q0UJ07IBvQ95bTrpP",
-	"XrIfEMRnQrymfOWE1dfL17pOkYJSbsmeN/8InYlt8K2pDzWuWhGwZ0KQBeUrf9St4tUA2QzoFAO+jWBN",
-	"2YJpPLQEGs8heUyiiniMiKIrZexZjkqWXJUS8I8TqD9xA2Mh2ecbKdP/GHtrAlQaJBXnwGv21q2UsH6J",
-	"I7VTbkGPvPruv4CxdWS0a4kwrJJTQqgq/HQNHHz//n3nsEp6a4j4g72hQnUPSYRy7ftxwDhe1Ue8vXEQ",
-	"WYyn7jY9T6ij6ZpPwGLmBWUpnaTfguMbA3JClTGOSF6Z+TaKRYXDn4K8YDE0ptqGV8Wr34bhJJABT1Cd",
-	"3KmeMSSULEApOgMyoxqWdLXbOPcfzXRUnmVCakheQ8LoGb70VXesgCdkjWPdRn4Pq+yi2B9ZmA0SPMbW",
-	"Cy5GdXBUB1//vSS5IegXp2/fdJFpuEnMGhXKZYJXfGmlM+BEigykZuhxW1vtxNnpHZVBzKYstu4X8kxI",
-	"EhnbfUQidH1ERk2LKl7nyCCJhBjYBRCrBYTE7IZEFSs/QldrZJ7iALiM5xQdF9oaHZZX2AUpJywxx9Gr",
-	"wkk0IhFLzsw7EdnBubjgMUQhOcyyFL5TJMoVyGg3JDjdMxrDRIhzEtE4BqXs0C45dAyw9D65vSv0gSCk",
-	"K/wqq0ItqEy1TjOHJE6pUiwu17bv26OFJJ5DfF51ZP8oaTYnhyfHZGfqhuyaRRf08hXwmZ6jX+EgbPLK",
-	"hhOrzb9bvIALoWo2gVTwGdL0jtBZc6WD/bZ1MHrQtkDdldQ2Yb9t4y7iss5vDCnbudAbxRTBV1tnHgzb",
-	"9urQo+ViOHmbAT9+Qo4E5xBrcvzE38mL96doctJYk52ZELPUsFKDUSHxdxKSlHEIiWBJvH7IvYdtm0Hk",
-	"bIccPsJroVlGshz9ROZfxWa8w7in+sf4oxWhi9zYyVTKFWG6sYVhf9CygVrQ6CbgxgGE44hWqO+1LWNo",
-	"7jZ85v2cakuxhsQSRThcFg5Ie1ZhoYFxtgImgqcrsoMXs7tOlzYWcd0u6u9XYnhfareJjoTmGcuA3NaX",
-	"r4pfxOQTxLr1l6pLu42NtHtpHyPHso5Ygf5yxnNo4VE1h3dz9vdS8BlO7B1+hkdlRup5GV/jHgkDhXjg",
-	"5XtvXb5vYUeIbEaHoPF5yfvMFszEUyEXVBsBm7OKnl5jddb13pz3uViWzK2qYwI3G/2tcNWrhQo+tMxc",
-	"c+G3UapziNMkkYaNC+nJY21ZokW3bfOVOMDaTaBR6CdSWmSKLIU8Z3xWg0tCtUWHoA3bypjbb7VbKOFW",
-	"P2d1Sx/WUDN0QX6vDRxytbwdfa+J1+8UoTjLOqbGKWULdZvZG2zcqHkJlQmxM1kBLo1ycCHyeA42kEkO",
-	"XRwEEidTUsbP7duFmuE4EI0xiYBow6bmVBGmHxO4ALmya5ApS1NluZGhshWZMkgTRcS0On79rIXca5eI",
-	"Hy+K2H3xykSIFCg370zpgqWrj57Nrc0xYxfANz9ORUzT9kfI9T/yQk5c+8K1u7xqwSaV2z9bqUvNRZYh",
-	"giht7BPCEi8J8RLNg5XSsFiT/kPkRwUf3kYXfheb8f1uOA6yuG9yyFFVNaNWqKanTBmmipkMTJFzyLTL",
-	"NtC55NYUR4ZF3gFNOohRJcpYpsKMDe1tAGommnEhIWlTTDW78OkbGzmNe4sJTqapWDoRW3jcURFvYHEr",
-	"G5JAk7c8XflA/xrSOI7ZEJiDVulKkwumbDxhqySuOTPajvqWkx+fnoXO41aoFIZN2wjp3c80YVLPn7R6",
-	"Rn799ddfO69fd548CT0GZ1TZ+6aaLITSpL/XIyugEp2ga7tY4+1hcNmZic66NMSMqhuAqplr1cZWNmRe",
-	"XfuqTcO69hVlmXrbGy5BqwnA49O3ZK9/cNDpE5pmc9oZOOUXAwPfKZLAlOapdn6lSWGdGWVHmhn+x2+H",
-	"nb/RzucPXwZX/9aqRpTZYF/uiAEbbJczyRYLQ9A8IalYguzEVEHymOSc/T0HkhmFAQ9Su3avnVxv12zC",
-	"g0Zq2vqecmOiOTvDcVqrQCY2h8oaV84GQIu5IrHr8hIV7g3QqdzuNbrOBrJ0I+5Ok7fT49kGW9kLfZag",
-	"44JEKp9ERqIz7Wx31aapbt1dNdVvwwURREsmeEV7rIC0TA1ctxJ+ODoh+w+If4VoOrsZ0VRNuuHXmTth",
-	"YNVKmjq2tI2sb0m01xqxb8x9pEwZjBbkabd/sF+aF2tAsImPG4hym5XbmmR5a5qrWtg3I6kygfPLWuaP",
-	"9SWhK1ZpZ0gge/0O1d4F1Y+dtmpkhtM9DAyMiLJZn03Fqu2CPVfYTNR4NO9MQ8W5HnMo6X0nYkkWXcdO",
-	"ynV9ompz1ScgmQEoJmji0g5GLmuUouNSgdFrLkCqKmSavptWjFZwuaa3tL2mhXTm7vYptQTQJR5vm9v5",
-	"pNfunF0wQ2ih0R1LWydXYOwUsgPdWZdEr2UUkui1inZvcr2VrN+7isXPLDtqxdHDlFG0jCJ/R1HpbSj9",
-	"XGrrPsNgKZmGchetxoZX5Z9euHjCRq0dzBsGiEuYzIU4V4X/mrWYbn6Yveyt/gqDfluT+rzVsUEqnVqD",
-	"iMZSKLO5BFJmZDKoxySBTpLbmAeQifcHbt2WiONcymtvuoX24YKJXLXSvj/D6EhwTWN9hP58J0KtemGw",
-	"s+ZWdL4lPgMiIUtp3GbLbDaVG+Jgq+8tLLOT26bTLgTl/UXFiX7KFEibglT8dugtrOqP9aO3OJkalmh5",
-	"NWE1cbqCYbWLcsjUZrf+aGN8r23Ir+2Cmi56F2XxcvH09akPFBrx6TCsBftL95uHk9HvvTb84ZqgQVXQ",
-	"9zqPPnw5aJfyNcXxZphZVYzW7xXPuOHR5QZvhA+eFjE+ssS0NAU8Kay60mXhN9Dq9dNifQ2rnxTudelJ",
-	"xFrKu92t3j13qqpjT4vAQdudrAKYbY6+50BTw23X2eQcn2z02vnoaYkP4nw75rtRrTvROvuZpixBVdJF",
-	"RJ9gkPdWzsFDTt49OyKP9ocPiIvPlvqgy1Bw7jpfUjJZYTjV/ko4XbT40324+UtbJGNpBMkSfeplbq2T",
-	"a+WV/hbwPEVPtAXOB4P0Ugp53fkCpqFmSDcZV0ClpKtgDQ6OJyjUcWvnriBZCf4yWt5GFhnVc+/cvNG5",
-	"3Eub4pJFkUkSEpoq4Skr+qXjotad4yQiNk8BBYh5moqZaqW0EhnXl3p+dnZC7Avr0QbG9d5g/SA+pvFh",
-	"sxZ2aLiA1MSVwHngeIwzE14PIS92mtP+9O6YSJiCBGtDUO3c01PmgtM3XaNBew7V2mjvxfL8dp7PLJ+k",
-	"LLZU8x4m5CWsWryR6awVb2N50fr7OWsX0OfWqGwLOrb+ftn666pdV6hCyCxkt7EBSKfQqlFWwUBOQZMd",
-	"w4EeDPsPWoKU57Cq0/V1GqK5mDVKb+7aTNi2YZ9V0hYJb7LIxzbLznqF3W/KiCWX3aUicxLB4e00GP12",
-	"o2wWz7uvwutfv5bxX30oD/JthIE5Bxd4j23UcfUPYvx/8tt/RX67RoMbk4SqGSdPTwfDA+ccsXJ6sE/m",
-	"IpfKqCbOddWuGiqIc8n06tQQk8uCANGJK/Esm1L7zF/Bi/dnQZNMKHnx/sxtwD6ZMD6zdlolYQ7XCEZu",
-	"xnI/c60zm9DA+LRF6T1qxMlUWDdKFGLcFBKQ6Cry2R4+EIUODnQh0DFf0jQF3cmoUs7XvqKpXpEspdrg",
-	"WUiWTEIHYauZsZ/LZAO3jzH3tcNFxPYNCHTlEF8CQg5PjrtjPuZPMeyL7IEws+S6erkTbcpZjHa7Y270",
-	"cRYDt+KqQC4ZjIJX9vd3MO0YRiYZaCpXZVlt9UcMpPp6+9d5qlnHVUwUHo0ijq1skirijMtsLCyaIAwu",
-	"QCp7NRd99ApkwGnGglGw1+13+9Y7O0dsatb3dZeQph0s2Lj/aXmuuj41cwYbTKo16Yg05mILqvQLKss9",
-	"3ZkwTqeMyRWneWKw0cg5IkEbjm3oghIptBVYyzlLK7PAClEIErKgK5ffMgFLWijGMoNoTHCs/fwR9Ivl",
-	"uQrqVe0bZFz5yv2isvrqQ6OOedDr3a461eoEvzmVKUB+EDhFKTjp2P9QParX5Hf2eh3bwgB1pODpUeDU",
-	"okAxjBoFo2D6cO/ti70ng8tn/R9mDy/yySP9Cvqz568///zgAB6e5epRfvL84t3PT38KUE0KLj8+e/r5",
-	"Xf5osXfw/NWbjzqHg+GjV2+yX94fZEerU83Of/308vj98ZD2rIC+WZarU6A2JLkWLgmnWxqYNHKVj2g8",
-	"h86R4FqKDZlAqXB869wgAWjEgAmQGMsytqee7/f2Nx2juOL7RfXWVRgM7V1fP6BeMoej9raPqqbBV3m9",
-	"wRSDcyU3OClB5hlaAU5LFYYR0JlBsuAl6otmwk21uxvJ+R1oyeACFIouCXPgil1AhQFxK+oNUU5WhU7J",
-	"Z8iqgUsWz71kobVkZSd9bArPyLpZbEeRTIqpIe8FyJlPm10aFlJGFLC8ZsdHH8K1qdkCQhtmXO22MoCj",
-	"Usr9IUyg5mHehBn+3Yrf+Ob149Uhd6hSWR9/yzKVygTrWnotUFQgk794nyuD5Wr7vf6NKKdWyPPfhaob",
-	"uttvH+pk/iM0g2pNWFXIvAD4BxdBbNHLMBlCEUo4LNeymYiQxMaFUOuBS6aQkgV3KpWjt6RK9d0xP7Wl",
-	"EIqIzPUfwCwjuIQ4R3LECFVIMgkSZkxpS4q7yCIWqNdMaayFbJJxkdioUDH7y1/Iodvpa5EUDQ7GvEPe",
-	"Y+l2vZgM+WKhX4yKo6E2Upx9Z9DrGZ3NziFy7UsSRjZG7xQWDyKMqXNR/D+n1YRCo+TZGR+PObEvG+gh",
-	"KBXmFSRUU1/SoTFb0VhoDZ89qzdoiG24wUwpOEES8Rab9daaAYPeoKL4esi1dnIwE0Wb2zW4Mg7bCKCM",
-	"rGOdhgGUs92dFm95vPnHgQRP6K48AckuDA6lwt0pxm8NdtIUz7prZnyG8WrfH8SlVuLKzhbCJNzEhYCx",
-	"zZRyGPHMoNpTj2pj/t5WoCEGGp0aYWlrWyAZjXm/WyARU+6Kk/suHDrmgy55QxeQ2AmYclgMiT/ROGig",
-	"se1jUabYjYPdMd/rksOyHYen+ApCezXFZqeN/cb9qmLBtG7u16OOE7Juu88stKgEfxU2JWnK0tS8stcl",
-	"b0S1OUgmRQwW0hhz8pA8dBzUEdUbYQRoymJmeVDxiHgvyuOSilDoXeriivCWy/waTxvWNqoLYxt0+wby",
-	"OFyLhdXYESIDViDhhRI61RXW5/Nxrrnm3S7BO8L833D9NipQR9xFXtIG9i6pqb9md4rInLstVdlNdf4i",
-	"GqUl5cogHFZMUE0UvQCbshw1dh3Z4iNVS01hqKrVdMZMpCxekR0uOIQko1IzmoZkmqepZdNRieCRRwCf",
-	"Y+H4i5femP1YppI55lUwlVjIRDXSUrvkkBPf28DTgGVtXgHc7/Uwt9Yrk3XwdX2Tqr/nUDWnzcNrTYA1",
-	"pHlNz1FAWu6n6BScbmrQx9gYBUPEX7BuDOvSYqy93XXbVqXGarNti3Red6rHLbP6Dhy+7I+S/cHgsTd2",
-	"16YqGreokOz3HnWNvW0ZAWYdT4Us3EphI/GptftYoztIvc7zVnnYHwr/5A8iWV2jFd/761dopVts7Pau",
-	"g1ta/7V0+Vvvy9dsr/dHKOXrtd9Nbc41mrCoVVCh9xjZHnieZjHf4OpPg+bOBk1VjEBSatLWhhn0Btvt",
-	"hGa7MzRjbmCVVJro/cPMpf3eoxuYS63tvMzo/uCfov8EJstIshASvNKJ1Ra8cByW0XrHN34LsCRzAkbE",
-	"oee+ls/RiPRsq0OvNIwqA2JkSlm6vXdFGb7ruAH/Ag0s1qCAUqywO6smhnUO9G9ggDd7CuG44U2opKV1",
-	"gRk8GNwK+cvuZTj4BpTTbNHzB7odw20+CutTKDkeoWuOhXYnxTX+yHozoNGXDe6MqhtJVdfN0bqhpeG3",
-	"3legUpRlhpbhMINwKp8oA3uusUrfqHaFC+K0aBfhqyWVMWHv3TsVMaMpeSVmjN+7Nyq6AbhOBSH50ZWZ",
-	"v8KqctBx1w58y6FzZmz/E6rUUsiE7Lw9O9k1c5y+Pg0th8H2BlY9dDl7K7IAPReJW95CttyUGW6No7K3",
-	"Q8O/soB4TjlTC28Cvq0H6Xaiml9gF63R6MvYMsNxMCL/9T//71WEaW3m50qeZvFwd0QoOegkbMZ03bmx",
-	"5sIYc0JKNwatdpxZzgGPLlxzG16wAuta6aIpvNZhEvdQtpl0WxqRQa/XdGyQs7rZVUhyjtuymne1r6Z3",
-	"BRXunS45sqFN6SJPpN8jC8ZzDSokBiNTILmCECdMgCbO4Bu6hAJtE32dc87nbhZmQqWcl3BBlBDcdffC",
-	"CQ96RJGd/cEj122z2o5q1yPvcZMMapds+yBEIcHwJv7heyGYv1PGzW+VfNIOR19JozwXfRpyd8zNfbju",
-	"DJW7wD4I4+Dfi9swJ/SdGWz83UV2yemTl4UzOCxNSocfxm4S0zFH/xuu+Z0iL96/PCU7HC4MtnCoxAzM",
-	"XtVuWFY7pjMhmZ4vrBFtZksgTqk0lxAxpaJwzCOaJ5FtuVNYnHHKDP4eP1Ghs40/+x6nyqxLU0LzhAGP",
-	"cb0ILjPXBoVR7V6kesyxPhCvTUyJOodlaEuQ3Ky2z0npRPR047bvwqaFLc501zKaMbcdFuqJq+j+wGrT",
-	"tj4LI4LhdYbZ8dhQpWsGRN1KT5NUiTHXzjz2LU/MFVe6oxQ0dl3XE3u+V8dvnpLnZSKEGnMXw616MTmH",
-	"1HX7rlSRuSi44FM2y83hBYcueYcNvRPyX//r/1jDuYoYY47BspxjwzabZs8TS782Vojjhr09pJXDSisa",
-	"psiOXTIkZcjJVRfvdsmxVo2uFbbQnOm28vIxt/XlvtFJcapCMmFwq8ymZ5W6vB3KSc4bZe2I7GOOi44c",
-	"+6hwsgVNYPex7ejqd2g27Nmve9O5hPypu+QII3NjPmVp6orevbnolWUDQEtpFyCxVqN0e3hvExidBBLP",
-	"gY7qbQIM/zFq7sjXZBgpc+Yb8jCFrmJbNc2UB6cvE/dJHaGP/u8osBQfxbV+BtGYu+l3HyPojQBwcgfZ",
-	"gt2xvdEuOST7l5f+eYFNFMOKItdkZ0gMYVMyvLwkQo45rbSvrgzzyOScqxXJ+ywVS5SmR5aXWIotMACJ",
-	"1dnnjfZMDRFuNGGUfadYMl94C1GA4VXSVFV8VoVC5GdGB/FJ2RPJKkSuscJOQQNUa8kmRpTtjvl+sdwM",
-	"OKbwqIoChYsN9jtzkUu7H6ZXYz7skjPb5A8TPKBy3ErwBKsV8oRpxmcOdHbUT4rOwKJGUUpfrqnmmLQ/",
-	"AT87Fho11Dhfd+TUQ8STmtN7RFyvO/c1AeRo7tsE1lnWHfNjbV1zmOViPV4k59j2MjrEKqeIUHWOxXgk",
-	"Ku2jqM35XdVgfw8XeHGxuSuXrCrWCAHD68mO2as3W23fr13DT72fn1YL/Qr+mwiwcSzgto9Di8+2/jkB",
-	"obMNjtqi3PA6Z+3v5lZsb6O2xcfoqyKkbnwZRZ27ohvbfmtFfMl38X2Ua52QZlnk8Kv6vE9967SieUyl",
-	"gVrt6yt36nRvHZr2CyPWNP9a2N3BtbBpstbPCmBeGIZhCj15jb19nVMzGAWwejGf/Bizt+zFs58+H/ff",
-	"sGN1vNDZ346OD44/PWWvjl704JdD8/zlz/3/ZNP/7MLqxefk/TF7y44vj3mvGw9SHtwUnDZ/9I7gawwu",
-	"/DJ//HGuSwExckzlcQyQuCiaZeq1NJB/qAv1tt7QP9AL9Yc7Uc/mZdKCtWOFxLQIW4eWdO/e+bnaT9/V",
-	"M1W0mu293XFIpzrkX8BF6iHRoghewwe7/x19jzU/Y1VVqngYeVIooaU+uNnhaIscP29MeDx00Vv0EBVx",
-	"Vxe7t239FVY8tGYVuuLKr80O9hQQiPObY6xbe0OyrT+B0dFSdgHdLdB+xS6Au++XOEi+9af1yaQL0JLF",
-	"aiMsX9vnPm3hRIoF6DnkimCuCFxmQjHr68dsslaQukm2w3STxPsLOfv15GlZ3/txrnX20dsCH7WwmUi5",
-	"Qd8xv/a1L4bPfT82i4+D0Hpfvx8HPz49GwehFLk2D5HBjbxPu+By4+CK9Mc82PJ5rLYCZQTAtgurQHdR",
-	"gGzj1UmgyeqmVOD8E0VbbZ/hQEnG+Cw0Zq71TC+ZgtZLfAc0YQ6d/qlIw2wM6+CRsru/A9uqHr39OnC4",
-	"vPDG3poBl+Q21ecUXwrCIJepq8FRo/v3aZZ1uStm6capyNvswFNNZ8ZQ3TxH5+90bZoPxZa3FvjYrJ+a",
-	"SOqW1l2l78XaASuZ7GWdyKpaJVKW5tsakcrEmNq+Pqm98JBID3ybaur4kZeS3s1cma9yM+b0vk9I9TOY",
-	"lY4QGwNTT2yExprcQOP5WpK+m7lwYWHhCxHSmNgZyOLMIaGapECVxhZDo7U2IBFLoi6xBEsGl5do5Mfn",
-	"XCxTSGbwmFC+0piCD6ltiS8xp9+Z6IYJc6sdYaNWMZ0irD4xrUGSnGuW1ne+oJdskS+Ia4JQp3XBPZiq",
-	"fTNu584oP3x4c4P/bqkgtmPMVb2+FvvMtLOpZs5HAWV0zK4Q/EztOlZd+VTqWqb1kipS9G7sblRXNjUc",
-	"+RPxNiNeA1R/Yl9xpd/5kIOQ9fY81q90EzwsOuT8iYGbMbDSRuhP3GvjfG1ZcptQrx7I2Yx3pZJgnqtm",
-	"wVn9mxohfvMLFQHzR+gDSz+9e1W58TEvIozuC3mVT5dOsTqcRD5sZYOaS8qMLuR6vw6JzRqJWr/rOyJ3",
-	"+FTyjv/y8Tho++Rx+bnjcbDrQhdjTmt5Mug+pmk6wmTsRZbr8pvL9mvK2ITAfTy5jB1V+oS6TRgALTKb",
-	"MkdigU4e7Yrv1r6wvLBN5iknQ58VQeiSrmytwErkksSpiM/bwiR1JDis+4saNPaNPqxcaWKlv8c2Vn81",
-	"l2L+op3phy8H+21NrYwqunUDZ76j0y0+63yDaU/KEMrNJ/6d+Mw1fvwb8ZtvyOwaPe03WNlFbYQNSwJ/",
-	"jLkYnyDWEUae58Dk9oblV2Gw/8svGz7NUgnIGpqx1FGpokkKy3p/MLC26Ka5vOwkMeVcaJJAzBIgXCzb",
-	"pjMG+o4SNmBXhrGRozUD1xt5eJX+i+V3yrig4YY+yG6nWCjXre7mXNsqDLVaOMeafc+6OosmDQ7NtLLp",
-	"L+0suppg0s6UI0Ktgdg4tGHkh4WgI7RIwmtoGaFNUfNZAGYlX7VjoR4Wt6LnMOYe78wVYXMLwFoeLkiu",
-	"ENewo0oLSyyh63sB/pNxwt+JszQOfROWsomIfOs/psr2pFNR5leuU0JrF8Udh29NCri6+v8BAAD//w==",
+	"7H3bctu4tuCv4HCfqrZzKFmSLSdRqusct5N0nM7FJ3bvdO9WJoLIJQkxBXADoGV1ylXzNI/zMB8xPzJ/",
+	"cr5kCgsAb6IuzqWz96l+s0USXFhY9xs/BpGYp4ID1yoYfAzghs7TBPDvH2j8Bv6egdLmP5XN51Qug0Fw",
+	"QuY0mQg5h5hId0MYXNMkA3NjDJqyJBgEegb+OhmLeEmYIlxock0TFpPnF69fBWHAuNKURxAMggOasoMY",
+	"5uIgypQWc5BBGLgFzuJgEPQnnagLD2lvfBgfRX04ntzvPOg+7AVhoDTVmQoGR51OGGimE7PgD7QMoF6m",
+	"5sdM8oFfPx6kUowTmA/GNG75W29vw+DUQ1DbudJCQkxKAOb7jpg295xTyVQQBpHgymD1PcwRHVpmUP/1",
+	"DUTAUh0MJjRR5aupUA2/qrkq/ZhxjUA9fWPeJoFqiE90MAh6nd5xq9tt9Y4vOw8Hh51Bp/O3IAwcHMEH",
+	"yqEdC/gPd9btSMz95b+CZBMGsQd3wqTSr+jcIO455WAOzJzE/Uk37kWH0OrT43HrKLoftx7Aw0mrQ7vj",
+	"XnQYH0F/Yu5V51KoFCLtF0won2Z0atabGOwlNF//sTDLpzPB4VU2HxvcB/92eHjc7R0e9Y/vP6heLCB1",
+	"CDEoi0RsVrrf73S6SDtTJngwCP7f/06gFUPrqURSC4MsjTejy9DAGUdKPZUQA9eMJqpODQsp+JQISeAm",
+	"ZUgXBoB1vBAVCxEqoXiaC5IIPgVpWWMbVxzQTM/MQhHV8Aks0usVLOL2WIZtG6sw+0ir/IhB18/cwCUk",
+	"+92cSk1gMKWY3ax7nIyBSpBEiyvgjSijZPVGIiZEz5giGjjl2kgUs3uD+68hS7oFoiq724KhrHyvQc1f",
+	"zUaoZoI/pSypo8efAY2QqcmEQRKrRpwIDgaHcyHB3YaU5HBquFhKIa0kt+z+WzDPjPwF4vFpL7y7/fL4",
+	"6pYIq9gymdg9b0Hadf5Ayz1wa1CXUknnoMFu6oJNOdWZdFhRkWSptjw+0t8Ps07nMMo4uyEKIsFjhb9A",
+	"eN1112ZwQ569PDltXTw76fWP7eURWcxAAjE8ai6G5AqWEJMF0zP8EXicCsb1d8qsK0GHhvDENUgysutq",
+	"u1Lb/ifpAhWeW75NTmcQXRGmQ0K5UUmTTJnzGOkR0UKQCZVkIsWccLFom0O0gtmIje+794+Puv1ur9Mx",
+	"u+j3+vfpg+OHcB8iGENMD3t0MqHHvSiO6OGE9rsRje/D/fu0A/3jyaR/eBx3IngA3c6D+MHYMkkwCGZA",
+	"YzxibmXvLy2v8OJWgWNLAchcTnyraAZzapDvzlJpyfgUifwSWfIsXj2ayxl4ht0bS8rjfVK2DZgiEyGr",
+	"Gzek6IFNqZ4VoGr/mrtAd2tuVqlRpA2mTSS4Bo5/0jRNjFxlgh98UAb6qk00rjz4rxImwSD4y0FhRB34",
+	"uw9K7zDvL4BrespeVQfnlhvwiTIsjkv+7VvDpOFGH/xDAJEmlH1DKG7DGpG/KajZa7tUimsWgzQi29AY",
+	"ZVyVbOeYatoOjLE5o0kCfApnSmVWO+xGknhZa5inWr2AiQ4G/TCI8tWM3O6M79PjuAOtw0m/3zqKu1Hr",
+	"YdTvt3qT+5PjSQeOadeYStGMcg5GxVj1gLvTjFO3uw/37t37D7h37563FtHgUXUDqtsZdJ0BtStK8803",
+	"ITW/SBiixggKQuOYmes0IddoBVrkDAglgkNLszmgIUYW1AhsrokWKHDmVF0ZvBc7a5NTYRCpgTBN9EyK",
+	"bDojo/PXF5cEVeJHL25um82vf/dn/L3Q6ciqjNHHYfkQhkFIhoEBaBjcjvDAz2KYp0IDj5Zn/FyKqQSl",
+	"Nhz7Gu6vmUtenjq9xRQpvaf1E6ADpjRLEiIzzo1k3G4DFMbQw0K557TODY1b6LdZjSVQGG/lj30J1jv5",
+	"hK0/IhK0XJKEakDdY1UinsIbc6V1MtHW/6u+7MJaFoamFpQZy2pirDEtl4bl6ZQybpYrNjVnnM2zeTDo",
+	"5ihiXMMUpNlLlRp+guUbyNRGGbALMTSiwLCDWdtiiXKhZyBLDvLOpFBxIIqXGLOJSAv+HajhCpYt99SX",
+	"IIbLjVtH+VHdOZpqli25Bslp8sQY0Z99AoWBE4ksiTH0MTaSyQqc+A4Y75ejGh5KokAaExRN/u1Om33o",
+	"i6D4Zw43xqmHuAID4vCV0E9Fxj+XgDN+xcWCe7NxGNBoDsOgAWfmQrPAOipw9kpoMkGwtuCJC92yN34Z",
+	"RFV2ISQxtizi6ZwuE0HjSyFeUDmFL0htPtSWmHUl0TPKyXG/f3hMxksN6i6M3j0sUOgARocFl96GytQ+",
+	"0NJCtOwDX4a9t+z0iPzEfkAUXwrxkvKlU1afr1+rNkUCSrlXdry7SehU3DV6U0jVkoK9FILMKV/6rW5V",
+	"rwbJ5oFW/sCXUawJmzONm5ZAoxnEj8iopB5HRNGlMv4zRyNLLgsN+O0Uaj0SdQf/Lqs9utGF+Lke5/l6",
+	"Pt4fDddaP++bANLo6/2xkKy6JsbAl6jVyxwdE6ry9ECNDd6+fds6KXP/Ci/8YGOdufcQkhGq1u+HgYvx",
+	"vcc46DAYWaajLi7qxVKVU1bCIJY5rilL6Dj5EkrH+LBjqox/RrLSynexbUpK5gLkNYugttS2YGt+65eR",
+	"eTGkwGO0aPfKewwJJXNQik6BTKmGBV3u1/b9reWeytJUSA3xS4gZvcSbPuuMFfCYrAjNu5gQ/XIMPYeP",
+	"zA2ABLex9YDzp1r4VAtv/1rGhGHo5xevX7VLYgIPs8S5TPBSmKmIR5xLkYLUDAXUytvOXaigpVKI2IRF",
+	"NgJEngpJRkKnowEZYfRlZCzFUSnZNTJEIiECdg3EGiIhMdCQUSnQMMLo8shcxQfgJppRjJ1o6/dYWWFf",
+	"SDlhmL7RyzxONSAjFl+ae0ZkD9figkcwCslJmibwnSKjTIEc7YcEl3tKIxgLcUVGNIpAKftom5w4AVgE",
+	"wBzsCsMwiOmSvErLWAtKS63yzAmJEqoUi4p32/vt1kISzSC6Ksfuf5Q0nZGT8zOyN3GP7JuXzunNC+BT",
+	"PcPQxnFYl5W1OFpTSDu/AV+E1uEYEsGnyNN7Qqf1Nx0fNb0Hk5ZNL6hGs5oW7DYB7jI/q/LGsLJdCwNi",
+	"TNlcUOPKvX4TrI48Gg6Gk9cp8LPH5FRwDpEmZ4/9mTx/e4FeL4002ZsKMU2MKDUUFRJ/JiFJGIeQCBZH",
+	"q5s8fNAEDBJnM+bwEh4LTVOSZhiqMv8qNuUtxj3XP8IfrQrFPFlEpVwSpmsg9DG1VQegkqveBd34AOH4",
+	"RCPWD5teY3juLnLm7Yxqy7GGxWJFONzkMVCXRrXYwPR+jhPBkyXZw4PZX+VLm37ZBEX1/lLpwMfKaWIs",
+	"o77Hog5g6823+S9i/AEi3fhLOareJEaaA8WPUGLZWLDAkD3jGTTIqErMvb76W8zrm4V9zNHIqNRoPa/j",
+	"K9IjZqCQDrx+76zq9y3iCInN2BA0uipknwHBLDwRck61UbAZK0VAKqLORv/r6z4Ti0K4lW1M4AbQ3/Js",
+	"gZqr4F3DypUsQhOnupg8jWNpxLiQnj1WXku0aDcBX0pFrJwE+qV+IaVFqshCyCvGpxW8xFRbcgiaqK1I",
+	"M/5WOYUCb9V9lkF6t0KavrbIWwMnXC3uxt8r6vU7RSiuskqpUULZXN1l9ZoYN2ZeTGVM7EpWgUtjHFyL",
+	"LJqBzd2SE5eKAVdfYMT5lb07NzOcBPJlDtqIqRlVhOlHBK5BLu07yIQlibLSyHDZ0lc6YO1H/vzqXnO9",
+	"16wR31/nJUP5LWMhEqDc3DOhc5Ys33sxt7LGlF0DX385ERFNmi+h1H/Pcz2x8YaNUN42UJPK7J+N3KVm",
+	"Ik2RQJQ2/glhsdeEeIjmwlJpmK9o/z7Ko1wOb+MLD8V6ev80GgeZnzc54WiqmqeWaKYnTBmhisUbTJEr",
+	"SLUrsNCZ5NYVR4FF3gCNW0hRBclYocKMD+19AKylmXIhIW4yTDW79lVjayWNuwvrXhKxcCo2D/qjIV6j",
+	"4kYxJIHGr3my9LUNK0TjJGZNYfYatSuNr5myKY2tmrgSzGja6mtOfnxyGbqgX25SGDFtk7Sfvqcxk3r2",
+	"uDEy8uuvv/7aevmy9fhx6Ck4pcqeN9VkLpQm3cMOWQKVGIddgWJFtofBTWsqWqvaEAs5d0BVvcSzSays",
+	"KfjceKut/tx4i7JCvekOVxdaR+DZxWty2D0+bnUJTdIZbfWc8Yu5ie8UiWFCs0S7uNI4986MsSPNCv/j",
+	"t5PW32jr93cfe7f/2mhGFEWoHz+RAtb4LpeSzeeGoXlMErEA2YqogvgRyTj7ewYkNQYDbqRy7N462ezX",
+	"rKODWkXsKkyZcdGcn+EkrTUgY1s2Zp0r5wOgx1zS2FV9iQb3GuyUTneDrbOGLd0Tn86Td7Pj2Rpf2St9",
+	"FmPggoxUNh4Zjc60891Vk6W6FbpyhfGaAyJIlkzwkvVYQmlRkbzqJfxwek6O7hN/C9F0uhvTlF26/ue5",
+	"O2FgzUqaOLG0ja3vyLQbndhX5jwSpgxFC/Kk3T0+KtyLFSTYeus1TLnNy22s7b4zz5U97N1Yqqgb/7hS",
+	"fGRjSRiKVdo5Eihev0Ozd071I2etGp3hbA+DA6OibLF53bBqOmAvFdYzNW7NB9PQcK7mHAp+3xuxOB1t",
+	"EifFe319fP2tj0Eyg1CsScVXOxy5QlmKgUsFxq65BqnKmKnHbhopWsHNit3SdJsW0rm725fUEkAXdLxt",
+	"bReTXjlzds0Mo4XGdix8nUyB8VPIHrSnbTJ6KUchGb1Uo/1djrfUbPCpavF3lp420uhJwih6RiN/RqMi",
+	"2lDEudRWOMNgIZmGAopGZ8Ob8k+uXT5hrdUO5g6DxAWMZ0JcqTx+zRpcN/+YPeyt8QpDflvrCr3XsUYr",
+	"XViHiEZSKANcDAkzOhnUIxJDK85szgPI2McDt4IloiiTcuNJN/A+XDORqUbe93sYnAquaaRPMZ7vVKg1",
+	"Lwx1VsKKLrbEp0AkpAmNmnyZ9a5yTR1sjb2FRUF203LapaB8vCjf0c+pAmmroPLfTryHVf6xuvWGIFPN",
+	"Ey2OJizXipcorHJQjpia/NYfbY7vpU35NR1QPUTvsixeL168vPCJQqM+HYU1UH8RfvN4Mva9t4bfbUga",
+	"lBV9p/Xw3cfjZi1fMRx3o8yyYbR6rrjHNZdu1kQjfPI0z/GRBVbGKeBx7tUVIQsPQGPUT4vVd1j7JA+v",
+	"S88i1lPeb2+N7rldlQN7WgQO225nJcRsC/Q9A5oYabsqJmd4ZW3UzmdPC3oQV9sp3z3VCInWadGR4zKi",
+	"jzHJe6fg4Aknb56ekodH/fvE5WcLe9B3dtlwne+iGS8xnWp/JZzOG+LpPt38sSmTsTCKxPbKFeW9Tq8V",
+	"R/pbwLMEI9EWOe9uy81Qa/YXMA0VR7ouuAIqJV0GK3hwMkGhjVvZd4nICvQX2fImtkipnvng5k77KvVl",
+	"fdyQ0Ta+Fk2U8Jw1+qXlstats3hEbJ0CKhBzNRFT1chpBTGuvurZ5eU5sTesZhsY14e91Y34nMa79VbY",
+	"iZECUhPXI+eR4ynOLLgZQ17t1Jf9+c0ZkTABCdaHoNqFpyfMJad3fUeN9xypNfHe88XV3SKfaTZOWGS5",
+	"5i2MyU+wbIhGJtNGuo3kdePvV6xZQV9Zp7Ip6dj4+03jr8tmW6GMIfMiC8YaJF1Ao0VZRgO5AE32jAS6",
+	"3+/eb0hSXsGyytebLERzMCucXofaLNgE8OsU+EnKHosom/vamt2FKD59fkYO210SuyVWd8P4pEHLXRqe",
+	"CYlxvIynafi3dIPnlZPzs0ZRJFLgNGXN7OzB8mu7tcoQrhqMVM/WSAezF1Q4KjRqwNY+N2Vvyxj3AIZ2",
+	"+0249xU9TVUIdfX0iBSNpf43ZUwCV1mnRgYkweH1JBj8tlMlkdebt+Hm2zcq3dt3xUa+jCI2++ACKbFm",
+	"7Hs1uE5o3f5B+vhPNfjfUQ2usOfa2q1yIdCTi17/2MWsrPnUOyIzkUllRIWLKDZb7AqiTDK9vDB85opT",
+	"QLSiUprRzgx46o/g+dvLoM5BlDx/e+kAsFfGjE+t+1yqY8R3BAO3YgHPTOvU1pk0S+nTWvpShVVfUSHF",
+	"TSA2IhLivAjH5wcx7oSRHTrkC5okoFspVcqlQJY00UuSJlQbOgvJgkloIW41GydQqgFxcAy572LPE+mv",
+	"QGCEjfjmIFQaQz7kTzAbj+KBMPPKVat/b7SulHS03x5y4yaxCLi1InLiksEgeGF/fwOTlpFxkoGmclk0",
+	"eJd/xPy2n5PwMks0a7lemjzQlJcXKFs7jDTjCk5zRzMIA6fTgkFw3a0owuCw3W13g5Imq3d+theQJC1s",
+	"5Tn4sLhSbV8xO4U1nu6K0YI85lI+qgjXqto0C5WBMp5wlGSxoUZjfhAJGoeLjJeEEim01WWLGUtKq8AS",
+	"SQhiMqdLV3Y0BstaqOG8Lsau4B9BP19cqaA6X2GN+ituOch7/G/f1Trqe53O3fqWran2m7NkA5QHgbNf",
+	"g/OW/Q+t1uqEltZhp2UH2qDpGjw5DZy1GiiGybxgEEweHL5+fvi4d/O0+8P0wXU2fqhfQHf67OXvf71/",
+	"DA8uM/UwO392/eavT34O0HoNbt4/ffL7m+zh/PD42YtX73UGx/2HL16lv7w9Tk+XF5pd/frhp7O3Z33a",
+	"sbp7t+JjZ9euqT3OI0XO5Dc4qZWQn9JoBq1TwbUUawq0EuHk1pUhAtBIAWMgETbsbO8IOOocrdtGfsQH",
+	"eV/fbRj07VlvfqDaTIlPHW5/qtydUJb1hlIMzRXS4LxAmRdoOTotVxhBQKeGyIKf0Iw3C67r6l7Lzm9A",
+	"SwbXoFB1SZgBV+waSgKIW1VvmHK8zM1NPkVRDVyyaOY1C63UkDvtYyurBjb6ZedLpVJMDHvPQU59NfPC",
+	"iJAi0YONV3s+KRSuLM3mENrs73K/UQCcFlrumwiBSuB/awNPEc7ffbJA+ZG1DU1/LASNnUx/EAirTkQl",
+	"h5gTtCc+X0aFzZRHne5O3FvqsvrnkSw1+/G3d1VR8yPU8611XJVETY7wdy653GAbYp2MIpRwWKwUuhEh",
+	"iU0ZouUFN0yhNBHcmXWO5+Oy5GkP+YXtklFEpG46BhagwQ1EGYoETF6GJJUgYcqUtuJgH8XUHG2rCY20",
+	"kHVRkte8KjQO//IXcuIgfSnifPzGkLfIWxwssGli1yDfGlpE+d73ep2OsRvtGiLTvltlYMs3nNHkUYTl",
+	"Flzk/89oudbUGJp2xUdDTuzNBnuISoUlJzHV1Hf7aCxkNV5iLZ3DquNDIpuJMksKTpBFvNdoA/nmgV6n",
+	"VzK+PeYa54yYhUbrh4m4Dh87pqIousAWHoMoF1pwnoTVM+YfhxLcoTvyGCS7NjSUCHemmNo31EkT3Ou+",
+	"WfEpljL46TWu6hbf7PwxrM+OXXUATidTjiKeGlJ74kltyN/a5kSkQGPXIy5t2xPEgyHvtnMiYsodcXzg",
+	"MuVD3muTV3QOsV2AKUfFEPsdDYMaGdspK0X15TDYH/LDNjkphsV4ji8RtDeVbOHi0APu3yrmTOs6vJ50",
+	"nKJ34D4tprG5o7DVahOWJOaWwzZ5Jcqja1IpInBT8aIokx6TJ06COqZ6JYwST1jErAzKL+WD7x4VXISK",
+	"90bnR4SnXJReed6w/lnVILD52C9gE4QradKKOEJiwOY0PFBCJ7ok+nyp1oZj3m8TPCMsDQ9XT6OEdaRd",
+	"lCVNaG+TigluoFNEZtyBVBY35fXzRKWWlCtDcNhMQzVR9BpsNfuoBvXI9qWpStUSQ3OxYremImHRkuxx",
+	"wSEkKZWa0SQkkyxJrJgeFQQ+8gTgy2+cfPHaGwtjiypDJ7xyoRIJGataxXKbnHDiJ294HrCizRuhR50O",
+	"ll17g7aKvrYf2fb3DMouvbm40Q1ZIZqX9AoVpJV+ik7A2ceGfIyfkwtE/AVbCrFlMcK27H0HtiqsZluI",
+	"nVd6u109aljVz4fxHaGUHPV6j7zDvbJUPlZIheSo87BtfH4rCLAgfSJkHtoKazVxjbP4arNrqi3AdyrR",
+	"f5fHSH8Q8XKDZX4v7wH+BLt2i5/fPAd3yzDahrmzq5Ni6wNfv4Bj8Pk2dT3uR9wYFEtaORf6qJWdCOl5",
+	"FktRbv90qv6pnaqyKoO4sOatH9Xr9Lb7KvWBgOhK7eAZlWca/lEu21Hn4Q4uW+PAO/N0t3dH4r5umKW7",
+	"8XxXhu9+3Ukt3wq+tbz4TQFqZM1vA9EKp66MKEZdnXvXZUfKhkC6O4QZ6nO98Ln+LnzYMLvDPNzr3Ym9",
+	"igmC+PAOvFkfk/UNA7zhtkiMjZwUMpXQlfBJcyhmQ+S3OpBr8HFN0KYcLFPl92bow9HCvV0drFHqSjSP",
+	"FolHQ3AqGyuDe65xTIUxYPNAy0U+L8W3CyvjqN+7dyEiRhPyQkwZv3dvkI/DcKM6QvKjm7PwAscqgI7a",
+	"9sHXHFqXbA7knCq1EDIme68vz/fNGhcvL0JbMonzPawR7IpWl2QOeiZi93qL2QIo87h1AYvhJrUo0hyi",
+	"GeVMzb2j+7qaDt0bVaIf++hzjz4Orak4DAbkv/7n/70dYV2n+blUqJxf3B8QSo5bMZsyXQ3hrARqhpyQ",
+	"IlhDyyOXFjPArQs33YnnosAGkNro8K9MeUUYilGvDqQB6XU69fANuaw6l7mtwBEs61+UZ9v6gFcexGqT",
+	"U5tEli7HR7odMmc806BCYigyAZIpCHHBGGjs3Nq+K93QttLdhSB98XLuDJX62QkXRAnB3YQ9XPC4QxTZ",
+	"O+o9dBNvyyPh9j3xntXZoHLIdhDIKCSYSMY//DAQ83fCuPmtVFDd4hgRqvWnY+RG7g+5OQ83nqR0FjgI",
+	"ZBj8e34aZod+NImtdHA5dHLx+Kc85B0WjrOjD+MdismQY5QR3/mdIs/f/nRB9jhcG2rhUMrOGFjVfli0",
+	"+yZTIZmezW2owKwWQ5RQaQ5hxJQahUM+olk8sjOncr86Spih37PHKnQRgN/9nGFl3ksTQrOYAY/wfSO4",
+	"Sd0cIEa1u5HqIccGWTw2MSHqChah7cFzq9pBP0Wo1PONA98lqPOIA9NtK2iG3I4YqVZuY5AH262bBo0M",
+	"CBYyMGwPwYlCbfPAqF0a6pMoMeTaBQH8zB9zxKXxQDmPbRr7Y/f34uzVE/KsKDlRQ+6y5eVYLeeQuAn/",
+	"pTZKV28g+IRNM7N5waFN3uAQ/5j81//6PzY8UCaMIce0ZMZxaKLtM+Gx5V+blcXn+p1D5JWT0iwmpsie",
+	"fWVIiuSea6/fb5MzrWpjW+ykBaab5isMuR2w4Cf95LvKNROmEYt2ElZqTN2jnGS8NtcBiX3I8aUDJz5K",
+	"kmxOY9h/ZKcqewgNwF78ujtd4Mvvuk1OMQc65BOWJG7qg3eK/XcuDAItp12DxGalIrjjY2pgbBKIvQQ6",
+	"rc7JMPJHL1MY+KYko2Uu/UQqpjAgbscGMOXR6eck+PKZ0NdZ7CmwHD+KKgM9RkPult9/hKg3CsDpHRQL",
+	"FmJ7om1yQo5ubvz1nJooJnBFpslenxjGpqR/c0OEHHJaGiFfeswTkwshlzTv00QsUJueWlliOTanAGRW",
+	"F4WozSerqXBjCaPuu8CZEXlMVFU+bVNE5nKDyK+MYfDzYiiYNYjcZJG9nAeo1pKNjSrbH/Kj/HVT4Fgs",
+	"pUoGFL6sd9Saicx9PYfp5ZD32wRFhCulgdJ2SykibNfJYqYZnzrU2ad+VnQKljTyWRLFO9UMu1bG4FfH",
+	"TruaGecb75x5iHRSCe0PiBv26L4gghLNfY/EhgTbQ36mbQAS64lsXI9kHEfPjk6wzW9EqLrCblQyKjyu",
+	"UVOIv2zBfo1Af36wmesXLhvWiAEj68neBL8CZEtB7eC7fSNPfTaDljtdc/kbC7DZOuB2kElDZLr6CRGh",
+	"0zXh6LzfdlNI+qsFT5vnCG6JpPq2IFn/Fpu6cl1ndv7ckviZB/nHgzaGWs1rUcIvq+s+8bMD8+lJpQmC",
+	"la+efdLXJmzY1n7Zy7rmn4u7Twjjrlus8dMeWIGHyabcTl4Rb58Xug0GASyfz8Y/Ruw1e/7059/Puq/Y",
+	"mTqb6/Rvp2fHZx+esBenzzvwy4m5/tNfu//JJv/ZhuXz3+O3Z+w1O7s545121Et4sCs6baXuuujRtweo",
+	"Hj36hhBtKp4xulFlUQQQu/yjVRSVApo/NPB71xjuN4xs3SH0yxo/yLcxctjwDb+vG/79ljCuDQF/c6Aa",
+	"w8DfDqoVZs4/wbdq8G6Q9+1/xhhrJZ5aNglLkVQe58Z2YfeuD6zGIlIby+GtQez7TSTwGO22fBKdWBjD",
+	"cLwkbyAWkS1bGR24Cn2sth+1CTYlaCylZZpwgFjZMIW8tsXxxehoc8NCyCuVV4Bw0OYHNy24sR72sdnF",
+	"VgWO5DzT86SqlqwR/y+xiIwdScwN1ph33x2s/w80Lv+PDQv2h6I5voI1e99B6Ub3S32p4sOD7mOEiFJD",
+	"vK1MJt8Pgwpeh0FlMby58kt9uYNiK8GWL+41tWR5GkhdX/8nVrqbx+9S5h4Gp/YIWxeOF1rnWGuz+p6f",
+	"AFJVvEQLG2UojgUJTm0rq9/MduWTLfGV7ya1c0QL5rLn0razOBPBof1hM8NZPhpnPE5cf5dlOkVGuOAI",
+	"59tg14GaYeCZ8HS+li0ucPkdmeMDvaYWniqLHNz7F5w87vqCKnXzaQJUAVFgaGRlq+0XZ6dPXl08aesb",
+	"Te4d3J3u7P+fQW/2wt0aK3anAC8R5RZSsFMjfl978ieu5gkzDnm1kqt4c3SLvYqNB+2mVXxuX4/vkwzE",
+	"1e4VOe7da47P78D4/Am7hvYWrfaCXQN336Rz6HydtyI7XM5BS7ZBbb20172OOpdiDnoGmSJYYQk3qVDM",
+	"5o6RihtR6hbZkXEavJ2/kMtfz58Uwuf9TOv0vY8tvdfC1u9mxkwY8o23fTRO9/dD8/JhENps3vfD4Mcn",
+	"l8MglCLT5iLmSAc+R5qnSIfBLekO+d0Zz2F524GVsDvPUbb26Mr6a6MU9O3svn/dsrL7xAgzKDa/KpSF",
+	"9pMPDWfoGv2f2+9efB5v+FbRz+tP3N3irQ8pWHNKdTx9hqDMUf3lRCV+0M/gWNII5/Wao9oiKT2JLKk1",
+	"1D6fRMZLbWNg+AeGc8svGRH3maxxxhKNFmyb/OhtaOrTeGjZMr2J0H41IN+J0PwmS6FPC9mAIOkMuaG7",
+	"wZATgoQ3KOSJ+c0R3oBcd4ccaWxAPt7WuH075pCLfj15+QIFZFPn9n8H2jMb3EJ7Emi83FVJu3Rc/hkl",
+	"X7ZMScr4NCT9zqEtxFgwBY1k8wZozJy2+4fS3AYwnHuGhkf7K3iv5a03awt8XF773MZKviLObP3+Bd4U",
+	"hEEmE9fcrwYHBzRN29x1ybejRGRNaY8LTafGKV2/RuvvdGWZdznIWycH2FL+SmSiXSQzSnMOVzZYapEt",
+	"GtCX5fbzwq2xzeelhbFndnXRt1VvCMuVjP9QmntnR8qrPFOK+ZnGT8yXXvfWzYlseKWlsZBIf962Zc1Z",
+	"aD4+4ws5SmuWiGF11SpvU/yAhiqCE7l1Xlqvyu7mDP10S5RVq3MM11aTPbZlVTZPBjSarfQwu5XzvDPO",
+	"BSBCxiCxi8AfQUioJsZ90jgYd7AyvHLE4lGbWLFDejc3mJmLrrhYJBBP4RGh3IVVILEfcpPY8uzOzVi6",
+	"3Abb8PMiYjJBZH1gWoMkGdcsqUI+pzdsns2Jc/GrEktwj6bytMe75SBz8gl2z9J9WoW/nXN6Wx2cg9NR",
+	"m4VtvRQ8xzJWUywR/Uztb7OHV79+gLZF/gWCdkng5XyD2mfd2Mw/CXE9IdZQ9Sc1rqXG73wdkZDVobM2",
+	"WbwLXeZzX/+kyPUUWRqO+yct7iIZm5pt1pFitVprPR0WNo65rurzO6pfjqw5iKGvHvv5zYsSBQx5Xkbo",
+	"PkVf1LoYIl+mQEa+Ns1WLi6osUr8F076xJaGjxqtqQHR39sofcbZjf8otQ3Wh9fd733u4YY8e3ly2rp4",
+	"dtLrH+/ZgseQuFRApO0D7ZV0QrDv6pOGnFaK4bFGhCbJAPtK52nmPGTzFqzWszPd6MIW2uUFYqWvYTgg",
+	"DILmKX6GhxvbTGlqfHKcZWJr6CeZ8ZLISI/I3H5KjXLS96XPhC7o0nrZS5FJEiUiumqqhaoSwUn1k9w1",
+	"nmvs0mw8gKDODGUvqjSqWX+Pw5r/zRyK+Yu2Ju8+Hh81jW42dutWAC793OL1b/+UZc+LOqndF/5KcmdD",
+	"sc5O8md3N7j4ZNqWJtX6V8UsZirfEXOtquVvh9l+1vKHuwIsMW1lCmTrQfd+7/Cunay1T8mtS4L4vnNb",
+	"DAn8EVaAGxhGWO86Aya3fyfsNgyOfvllzRdRS2Wghoktu5YmFMR5gOOo17MhgXVreeVOIsq50CSGiMVA",
+	"uFg0LdfvHJI9JWyZYFE8iyK2Xi67s5IpC6gcnL2iOtGIa1/qu1bdqLlyg+R3VzXW6qnMInH6xI+Tr+oV",
+	"UlMrTCtbmN+sV8puebMmGRFqHesaIoz2Ocm1NaF5e1DNVApt84yvTzZv8lMT7MmE+cnpGQy5p01zjDjg",
+	"EHCWAhckU0iPOFWzQY4X2PVj+v/BxPdXEoe1Te8iB9cxmp/Kz1Tx5ZCJKDq/tnNL4wcP9hz97cIlt7f/",
+	"PwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
