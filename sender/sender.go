@@ -22,6 +22,8 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+
+	"github.com/customerd/customerd/egress"
 )
 
 // Channel is how a code travels.
@@ -230,7 +232,7 @@ func (c *SMTPConfig) validate() error {
 		return errors.New("smtp.username: required when smtp.password is set")
 	case c.Username != "" && c.Password == "":
 		return errors.New("smtp.password: required when smtp.username is set")
-	case c.Username != "" && c.TLS == tlsNone && !isLoopback(c.Host):
+	case c.Username != "" && c.TLS == tlsNone && !egress.IsLoopback(c.Host):
 		return fmt.Errorf("smtp.username: refusing to authenticate without TLS to non-loopback host %q, set smtp.tls to starttls or tls", c.Host)
 	case c.Timeout < 0:
 		return fmt.Errorf("smtp.timeout: %s is negative", c.Timeout)
@@ -261,12 +263,4 @@ func validHost(host string) bool {
 	}
 	_, _, err := net.SplitHostPort(host)
 	return err != nil // "::1" fails, "example.com:25" does not
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/customerd/customerd/egress"
 	"github.com/customerd/customerd/signature"
 )
 
@@ -61,7 +62,7 @@ func (c *TwilioConfig) validate() error {
 		return errors.New("twilio.timeout: negative")
 	}
 	if c.BaseURL != "" {
-		if err := checkURL(c.BaseURL); err != nil {
+		if err := egress.CheckURL(c.BaseURL); err != nil {
 			return fmt.Errorf("twilio.baseURL: %w", err)
 		}
 	}
@@ -69,7 +70,7 @@ func (c *TwilioConfig) validate() error {
 }
 
 func (c *WebhookConfig) validate() error {
-	if err := checkURL(c.URL); err != nil {
+	if err := egress.CheckURL(c.URL); err != nil {
 		return fmt.Errorf("webhook.url: %w", err)
 	}
 	switch {
@@ -79,23 +80,6 @@ func (c *WebhookConfig) validate() error {
 		return errors.New("webhook.timeout: negative")
 	}
 	return nil
-}
-
-// checkURL accepts https URLs, and http ones on a loopback host (local gateways in tests).
-func checkURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return fmt.Errorf("%q is not a URL", raw)
-	}
-	switch u.Scheme {
-	case "https":
-		return nil
-	case "http":
-		if isLoopback(u.Hostname()) {
-			return nil
-		}
-	}
-	return fmt.Errorf("%q is not an https URL", raw)
 }
 
 // smsText is the text of a code by SMS, in French or English.

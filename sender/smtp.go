@@ -22,6 +22,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/customerd/customerd/egress"
 )
 
 // defaultSMTPTimeout bounds a whole send when SMTPConfig.Timeout is zero.
@@ -50,7 +52,7 @@ func newSMTPSender(c SMTPConfig, logger *slog.Logger) (*smtpSender, error) {
 	s := &smtpSender{
 		logger:    logger,
 		mode:      c.TLS,
-		loopback:  isLoopback(c.Host),
+		loopback:  egress.IsLoopback(c.Host),
 		username:  c.Username,
 		password:  c.Password,
 		from:      from,

@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -29,6 +28,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jws"
 
 	"github.com/customerd/customerd/account"
+	"github.com/customerd/customerd/egress"
 	"github.com/customerd/customerd/providers"
 )
 
@@ -160,10 +160,10 @@ func (f *Family) open(typ, name string, c Config, log *slog.Logger) (*provider, 
 		p.jwksURL = pre.jwksURL
 	}
 	if p.jwksURL != "" {
-		if err := checkURL(p.jwksURL); err != nil {
+		if err := egress.CheckURL(p.jwksURL); err != nil {
 			return nil, fmt.Errorf("jwksUrl: %w", err)
 		}
-	} else if err := checkURL(p.issuers[0]); err != nil {
+	} else if err := egress.CheckURL(p.issuers[0]); err != nil {
 		return nil, fmt.Errorf("issuer: %w (it is where the keys are discovered)", err)
 	}
 	if c.ChannelSecret != "" && typ != TypeLINE {
@@ -179,28 +179,10 @@ func (f *Family) open(typ, name string, c Config, log *slog.Logger) (*provider, 
 	if p.graphURL == "" {
 		p.graphURL = DefaultGraphURL
 	}
-	if err := checkURL(p.graphURL); err != nil {
+	if err := egress.CheckURL(p.graphURL); err != nil {
 		return nil, fmt.Errorf("graphURL: %w", err)
 	}
 	return p, nil
-}
-
-// checkURL accepts https URLs, and http ones on a loopback host (local issuers in tests).
-func checkURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return fmt.Errorf("%q is not a URL", raw)
-	}
-	switch u.Scheme {
-	case "https":
-		return nil
-	case "http":
-		host := u.Hostname()
-		if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
-			return nil
-		}
-	}
-	return fmt.Errorf("%q is not an https URL", raw)
 }
 
 type provider struct {
@@ -478,7 +460,7 @@ func (p *provider) jwks(ctx context.Context) (string, error) {
 	if err := p.getJSON(ctx, u, &doc); err != nil {
 		return "", fmt.Errorf("%w: discovery: %w", providers.ErrUnavailable, err)
 	}
-	if doc.Issuer != p.issuers[0] || checkURL(doc.JWKSURI) != nil {
+	if doc.Issuer != p.issuers[0] || egress.CheckURL(doc.JWKSURI) != nil {
 		return "", fmt.Errorf("%w: discovery: issuer %q or jwks_uri %q does not fit", providers.ErrUnavailable, doc.Issuer, doc.JWKSURI)
 	}
 	p.jwksURL = doc.JWKSURI

@@ -11,13 +11,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/customerd/customerd/account"
+	"github.com/customerd/customerd/egress"
 	"github.com/customerd/customerd/providers"
 	"github.com/customerd/customerd/signature"
 )
@@ -57,7 +57,7 @@ func Factory(name string, settings map[string]any, deps providers.Deps) (provide
 	if err := providers.DecodeSettings(settings, &c); err != nil {
 		return nil, err
 	}
-	if err := checkURL(c.URL); err != nil {
+	if err := egress.CheckURL(c.URL); err != nil {
 		return nil, fmt.Errorf("url: %w", err)
 	}
 	if len(c.Secret) < 32 {
@@ -78,23 +78,6 @@ func Factory(name string, settings map[string]any, deps providers.Deps) (provide
 		client.Transport = deps.HTTP.Transport
 	}
 	return &provider{name: name, url: c.URL, secret: []byte(c.Secret), client: client, now: time.Now}, nil
-}
-
-func checkURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return fmt.Errorf("%q is not a URL", raw)
-	}
-	switch u.Scheme {
-	case "https":
-		return nil
-	case "http":
-		host := u.Hostname()
-		if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
-			return nil
-		}
-	}
-	return fmt.Errorf("%q is not an https URL", raw)
 }
 
 // Answer is what the endpoint answers with 200.
