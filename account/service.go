@@ -42,6 +42,9 @@ type Identity struct {
 	Language  string // BCP 47 or a locale such as en_US
 	// Held is the change the completed challenge held (JSON), applied on sign-in.
 	Held string
+	// Challenge is the checked challenge the sign-in consumes, in the same
+	// transaction as the account change (nil for providers without one).
+	Challenge *store.Challenge
 }
 
 // Service applies the account rules to stored accounts.
@@ -465,6 +468,9 @@ func (s *Service) signIn(ctx context.Context, t *Tenant, id Identity) (*store.Cu
 		c = newAccount(t, now)
 		markVerified(c, id)
 		return c, s.store.Tx(ctx, func(tx store.Store) error {
+			if err := s.consume(ctx, tx, id); err != nil {
+				return err
+			}
 			if err := tx.CreateCustomer(ctx, c); err != nil {
 				return err
 			}
@@ -477,10 +483,13 @@ func (s *Service) signIn(ctx context.Context, t *Tenant, id Identity) (*store.Cu
 	before := *c
 	markVerified(c, id)
 	if c.EmailVerified == before.EmailVerified && c.PhoneVerified == before.PhoneVerified {
-		return c, nil
+		return c, s.consume(ctx, s.store, id)
 	}
 	c.UpdatedAt = now
 	return c, s.store.Tx(ctx, func(tx store.Store) error {
+		if err := s.consume(ctx, tx, id); err != nil {
+			return err
+		}
 		if err := tx.UpdateCustomer(ctx, c); err != nil {
 			return err
 		}
@@ -515,6 +524,14 @@ func newAccount(t *Tenant, now time.Time) *store.Customer {
 	c := &store.Customer{ID: newID(), TenantID: t.ID, Profile: store.Profile{}, CreatedAt: now, UpdatedAt: now}
 	fill(t, c, true)
 	return c
+}
+
+// consume uses up the challenge that proved id, through st.
+func (s *Service) consume(ctx context.Context, st store.Store, id Identity) error {
+	if id.Challenge == nil {
+		return nil
+	}
+	return s.challenges.Consume(ctx, st, id.Challenge)
 }
 
 // signInLinked signs in an identity (tenant, provider, subject): the account

@@ -146,6 +146,18 @@ func (s *Service) Issue(ctx context.Context, lim Limits, target Target, snd send
 // Complete checks code against challenge id of tenant and, when it matches,
 // consumes the challenge and returns it.
 func (s *Service) Complete(ctx context.Context, lim Limits, tenant, id, code string) (*store.Challenge, error) {
+	c, err := s.Check(ctx, lim, tenant, id, code)
+	if err != nil {
+		return nil, err
+	}
+	return c, s.Consume(ctx, s.store, c)
+}
+
+// Check verifies code against challenge id of tenant without using the
+// challenge up: the caller consumes it with Consume in the transaction that
+// acts on it, so that a failed action leaves the code usable. A wrong code
+// counts against the challenge and against its destination's day.
+func (s *Service) Check(ctx context.Context, lim Limits, tenant, id, code string) (*store.Challenge, error) {
 	if _, err := uuid.Parse(id); err != nil {
 		return nil, ErrInvalidCode
 	}
@@ -166,23 +178,35 @@ func (s *Service) Complete(ctx context.Context, lim Limits, tenant, id, code str
 		return nil, ErrLocked
 	}
 	if !hmac.Equal([]byte(s.hash(tenant, id, strings.TrimSpace(code))), []byte(c.CodeHash)) {
-		if _, err := s.store.FailChallenge(ctx, tenant, id); err != nil {
-			return nil, err
-		}
-		if _, err := s.store.Count(ctx, tenant, failKey(c.Destination), today); err != nil {
+		err := s.store.Tx(ctx, func(tx store.Store) error {
+			if _, err := tx.FailChallenge(ctx, tenant, id); err != nil {
+				return err
+			}
+			_, err := tx.Count(ctx, tenant, failKey(c.Destination), today)
+			return err
+		})
+		if err != nil {
 			return nil, err
 		}
 		return nil, ErrInvalidCode
 	}
-	ok, err := s.store.ConsumeChallenge(ctx, tenant, id, now)
+	return c, nil
+}
+
+// Consume uses up a checked challenge through st (a transaction, or the
+// store); ErrInvalidCode when it expired meanwhile or a concurrent request
+// used it first.
+func (s *Service) Consume(ctx context.Context, st store.Store, c *store.Challenge) error {
+	now := s.now().UTC()
+	ok, err := st.ConsumeChallenge(ctx, c.TenantID, c.ID, now)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if !ok {
-		return nil, ErrInvalidCode // a concurrent request used it first
+		return ErrInvalidCode
 	}
 	c.ConsumedAt = &now
-	return c, nil
+	return nil
 }
 
 // link is page with the challenge id and the code added to its query.

@@ -98,11 +98,12 @@ func (p *provider) start(ctx context.Context, t *account.Tenant, ch sender.Chann
 }
 
 func (p *provider) complete(ctx context.Context, t *account.Tenant, id, code string) (providers.Outcome, error) {
-	c, err := p.challenges.Complete(ctx, t.OTP, t.ID, strings.TrimSpace(id), code)
+	c, err := p.challenges.Check(ctx, t.OTP, t.ID, strings.TrimSpace(id), code)
 	if err != nil {
 		return providers.Outcome{}, err
 	}
-	ident := &account.Identity{Provider: p.name, Held: c.Pending}
+	// The sign-in consumes the challenge in the transaction that writes the account.
+	ident := &account.Identity{Provider: p.name, Held: c.Pending, Challenge: c}
 	if c.CustomerID != nil {
 		ident.CustomerID = *c.CustomerID
 	}
