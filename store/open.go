@@ -96,7 +96,11 @@ func openPostgres(dsn string, cfg *gorm.Config, opts Options) (*db, error) {
 // and (with _txlock) write transactions that take the write lock at BEGIN.
 const sqlitePragmas = "_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 
-func openSQLite(path string, cfg *gorm.Config, opts Options) (*db, error) {
+func openSQLite(path string, base *gorm.Config, opts Options) (*db, error) {
+	// SQLite parses every statement anew otherwise (7 to 18% of the CPU of the
+	// load benchmark); pgx already keeps prepared statements per connection.
+	cfg := *base
+	cfg.PrepareStmt = true
 	if path == "" {
 		return nil, errors.New("database url: sqlite:// needs a path")
 	}
@@ -106,7 +110,7 @@ func openSQLite(path string, cfg *gorm.Config, opts Options) (*db, error) {
 		}
 	}
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + sqlitePragmas
-	w, err := gorm.Open(sqlite.Open(dsn), cfg)
+	w, err := gorm.Open(sqlite.Open(dsn), &cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +122,7 @@ func openSQLite(path string, cfg *gorm.Config, opts Options) (*db, error) {
 	wDB.SetMaxIdleConns(1)
 	wDB.SetConnMaxIdleTime(0)
 	wDB.SetConnMaxLifetime(0)
-	r, err := gorm.Open(sqlite.Open(dsn+"&_pragma=query_only(1)"), cfg)
+	r, err := gorm.Open(sqlite.Open(dsn+"&_pragma=query_only(1)"), &cfg)
 	if err != nil {
 		_ = wDB.Close()
 		return nil, err
