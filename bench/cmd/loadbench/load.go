@@ -1,0 +1,409 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+func mustRandInt(n int) int { return rand.IntN(n) }
+
+// newTransport is the one transport the clients of a scenario share.
+func newTransport(clients int) *http.Transport {
+	return &http.Transport{
+		Proxy:               nil, // loopback only, whatever the environment says
+		MaxIdleConns:        2 * clients,
+		MaxIdleConnsPerHost: clients,
+		IdleConnTimeout:     time.Minute,
+		DisableCompression:  true,
+	}
+}
+
+// call sends one JSON request and decodes a 2xx answer into out.
+func call(ctx context.Context, hc *http.Client, method, url, bearer string, body any, want int, out any) error {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	res, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	if err != nil {
+		return err
+	}
+	if res.StatusCode != want {
+		return fmt.Errorf("%s %s: %d %s", method, url, res.StatusCode, truncate(raw, 300))
+	}
+	if out != nil {
+		return json.Unmarshal(raw, out)
+	}
+	return nil
+}
+
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "…"
+	}
+	return string(b)
+}
+
+// parallel runs fn(i) for i in [0,n) on workers goroutines; the first error stops it.
+func parallel(ctx context.Context, n, workers int, fn func(ctx context.Context, i int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		next  atomic.Int64
+		once  sync.Once
+		first error
+		wg    sync.WaitGroup
+	)
+	for range workers {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				if err := fn(ctx, i); err != nil {
+					once.Do(func() { first = err; cancel() })
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	return ctx.Err()
+}
+
+// prepareCustomers creates n customers through the API and signs each in
+// through the real otp journey: ask a code, read it from customerd's log,
+// exchange it for a token.
+func prepareCustomers(ctx context.Context, base string, codes *codeBook, n int) ([]string, error) {
+	hc := &http.Client{Transport: newTransport(32), Timeout: 30 * time.Second}
+	defer hc.CloseIdleConnections()
+	tokens := make([]string, n)
+	authURL := base + "/api/" + tenantID + "/customer/authenticate?provider=otp"
+	err := parallel(ctx, n, 32, func(ctx context.Context, i int) error {
+		email := fmt.Sprintf("bench.customer%d@example.com", i)
+		err := call(ctx, hc, http.MethodPost, base+"/api/"+tenantID+"/customer", "",
+			map[string]any{"email": email, "firstName": "Bench", "lastName": "Customer " + strconv.Itoa(i), "postcode": "75001"},
+			http.StatusOK, nil)
+		if err != nil {
+			return fmt.Errorf("create customer: %w", err)
+		}
+		var ch struct {
+			ChallengeID string `json:"challengeId"`
+		}
+		if err := call(ctx, hc, http.MethodPost, authURL, "", map[string]any{"email": email}, http.StatusAccepted, &ch); err != nil {
+			return fmt.Errorf("ask for a code: %w", err)
+		}
+		code, err := codes.wait(ctx, email)
+		if err != nil {
+			return err
+		}
+		if err := call(ctx, hc, http.MethodPost, authURL, "", map[string]any{"challengeId": ch.ChallengeID, "code": code},
+			http.StatusOK, &tokens[i]); err != nil {
+			return fmt.Errorf("exchange the code: %w", err)
+		}
+		return nil
+	})
+	return tokens, err
+}
+
+// prepareChallenges asks for n codes, one per distinct email (the resend
+// throttle is per destination), and keeps each challenge with its code.
+func prepareChallenges(ctx context.Context, base string, codes *codeBook, n int) ([]prepared, error) {
+	hc := &http.Client{Transport: newTransport(32), Timeout: 30 * time.Second}
+	defer hc.CloseIdleConnections()
+	out := make([]prepared, n)
+	authURL := base + "/api/" + tenantID + "/customer/authenticate?provider=otp"
+	err := parallel(ctx, n, 32, func(ctx context.Context, i int) error {
+		email := fmt.Sprintf("bench.verify%d@example.com", i)
+		var ch struct {
+			ChallengeID string `json:"challengeId"`
+		}
+		if err := call(ctx, hc, http.MethodPost, authURL, "", map[string]any{"email": email}, http.StatusAccepted, &ch); err != nil {
+			return fmt.Errorf("ask for a code: %w", err)
+		}
+		code, err := codes.wait(ctx, email)
+		if err != nil {
+			return err
+		}
+		out[i] = prepared{id: ch.ChallengeID, code: code}
+		return nil
+	})
+	return out, err
+}
+
+// makeRequest builds the next request of a scenario; false when it has
+// nothing left to send (the prepared challenges ran out).
+type makeRequest func(rng *rand.Rand) (*http.Request, bool)
+
+func getCustomer(base string, tokens []string) makeRequest {
+	url := base + "/api/" + tenantID + "/customer"
+	return func(rng *rand.Rand) (*http.Request, bool) {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		req.Header.Set("Accept", "application/json")
+		req.Header.Set("Authorization", "Bearer "+tokens[rng.IntN(len(tokens))])
+		return req, true
+	}
+}
+
+func jsonPost(url, bearer string, body []byte) *http.Request {
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	return req
+}
+
+func verifyBody(p prepared) []byte {
+	b, _ := json.Marshal(map[string]string{"challengeId": p.id, "code": p.code})
+	return b
+}
+
+// verifyEach consumes the prepared challenges, each once.
+func verifyEach(base string, chs []prepared, next *atomic.Int64) makeRequest {
+	url := base + "/api/" + tenantID + "/customer/authenticate?provider=otp"
+	return func(*rand.Rand) (*http.Request, bool) {
+		i := int(next.Add(1)) - 1
+		if i >= len(chs) {
+			return nil, false
+		}
+		return jsonPost(url, "", verifyBody(chs[i])), true
+	}
+}
+
+// verifyAny sends any of the floor's challenges (the floor does not consume them).
+func verifyAny(base string, chs []prepared) makeRequest {
+	url := base + "/api/" + tenantID + "/customer/authenticate?provider=otp"
+	return func(rng *rand.Rand) (*http.Request, bool) {
+		return jsonPost(url, "", verifyBody(chs[rng.IntN(len(chs))])), true
+	}
+}
+
+func updateCustomer(base string, tokens []string) makeRequest {
+	url := base + "/api/" + tenantID + "/customer"
+	const letters = "abcdefghijklmnopqrstuvwxyz"
+	return func(rng *rand.Rand) (*http.Request, bool) {
+		name := make([]byte, 8)
+		for i := range name {
+			name[i] = letters[rng.IntN(len(letters))]
+		}
+		name[0] -= 'a' - 'A'
+		return jsonPost(url, tokens[rng.IntN(len(tokens))], []byte(`{"firstName":"`+string(name)+`"}`)), true
+	}
+}
+
+// sample is one stretch of load on one server.
+type sample struct {
+	requests, errors int64 // errors: transport errors and non-2xx answers
+	elapsed          time.Duration
+	lat              []time.Duration
+	ranOut           bool
+	firstErr         string
+}
+
+// drive runs clients goroutines sending mk's requests through hc for d (or
+// until mk runs dry or ctx ends).
+func drive(ctx context.Context, hc *http.Client, clients int, d time.Duration, mk makeRequest) sample {
+	var (
+		stop     atomic.Bool
+		requests atomic.Int64
+		errs     atomic.Int64
+		errOnce  sync.Once
+		firstErr string
+		mu       sync.Mutex
+		all      []time.Duration
+		wg       sync.WaitGroup
+	)
+	start := time.Now()
+	deadline := start.Add(d)
+	for w := range clients {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(start.UnixNano()), uint64(w)))
+			lat := make([]time.Duration, 0, 1<<12)
+			for !stop.Load() && ctx.Err() == nil && time.Now().Before(deadline) {
+				req, ok := mk(rng)
+				if !ok {
+					stop.Store(true)
+					break
+				}
+				t0 := time.Now()
+				res, err := hc.Do(req.WithContext(ctx))
+				var body []byte
+				if err == nil {
+					if res.StatusCode/100 != 2 {
+						body, _ = io.ReadAll(io.LimitReader(res.Body, 512))
+					}
+					_, _ = io.Copy(io.Discard, res.Body)
+					_ = res.Body.Close()
+				}
+				if ctx.Err() != nil {
+					break
+				}
+				lat = append(lat, time.Since(t0))
+				requests.Add(1)
+				if err != nil || res.StatusCode/100 != 2 {
+					errs.Add(1)
+					errOnce.Do(func() {
+						if err != nil {
+							firstErr = err.Error()
+						} else {
+							firstErr = fmt.Sprintf("%d %s", res.StatusCode, strings.TrimSpace(string(body)))
+						}
+					})
+				}
+			}
+			mu.Lock()
+			all = append(all, lat...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return sample{requests: requests.Load(), errors: errs.Load(), elapsed: time.Since(start), lat: all,
+		ranOut: stop.Load(), firstErr: firstErr}
+}
+
+// result is one scenario's figures on one server.
+type result struct {
+	name     string
+	requests int64
+	errors   int64
+	ok       int64
+	elapsed  time.Duration
+	p50, p99 time.Duration
+	rss      uint64 // max resident memory of the server process during the scenario
+	ranOut   bool
+	firstErr string
+	exited   string  // the server died
+	foreign  float64 // share of the CPUs other processes took during the scenario
+}
+
+// rps counts 2xx answers only.
+func (r result) rps() float64 {
+	if r.elapsed <= 0 {
+		return 0
+	}
+	return float64(r.ok) / r.elapsed.Seconds()
+}
+
+func summarize(name string, samples []sample) result {
+	r := result{name: name}
+	var all []time.Duration
+	for _, s := range samples {
+		r.requests += s.requests
+		r.errors += s.errors
+		r.elapsed += s.elapsed
+		r.ranOut = r.ranOut || s.ranOut
+		if r.firstErr == "" {
+			r.firstErr = s.firstErr
+		}
+		all = append(all, s.lat...)
+	}
+	r.ok = r.requests - r.errors
+	slices.Sort(all)
+	r.p50, r.p99 = percentile(all, 0.50), percentile(all, 0.99)
+	return r
+}
+
+func percentile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[max(i, 0)]
+}
+
+// rssSampler reads a process's VmRSS every 250 ms.
+type rssSampler struct {
+	pid     int
+	overall atomic.Uint64
+	window  atomic.Uint64
+	quit    chan struct{}
+	once    sync.Once
+}
+
+func newRSSSampler(pid int) *rssSampler {
+	s := &rssSampler{pid: pid, quit: make(chan struct{})}
+	go func() {
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			s.sample()
+			select {
+			case <-s.quit:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return s
+}
+
+func (s *rssSampler) sample() {
+	v := readRSS(s.pid)
+	for _, a := range []*atomic.Uint64{&s.overall, &s.window} {
+		for {
+			old := a.Load()
+			if v <= old || a.CompareAndSwap(old, v) {
+				break
+			}
+		}
+	}
+}
+
+// startWindow begins a new per-scenario maximum.
+func (s *rssSampler) startWindow() { s.window.Store(0); s.sample() }
+
+// endWindow is the maximum since startWindow.
+func (s *rssSampler) endWindow() uint64 { s.sample(); return s.window.Load() }
+
+func (s *rssSampler) stop() { s.once.Do(func() { close(s.quit) }) }
+
+// readRSS is VmRSS of /proc/PID/status in bytes (0 when unreadable).
+func readRSS(pid int) uint64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(rest)
+			if len(f) >= 1 {
+				kb, _ := strconv.ParseUint(f[0], 10, 64)
+				return kb << 10
+			}
+		}
+	}
+	return 0
+}
