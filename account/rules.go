@@ -32,6 +32,8 @@ type Tenant struct {
 	TokenLifetime  time.Duration
 	OTP            challenge.Limits
 	Senders        map[sender.Channel]sender.Sender
+	// Subscribed tells whether a webhook wants events of a type; nil: every type.
+	Subscribed func(eventType string) bool
 	// Flows are the tenant's flows by name.
 	Flows *flows.Registry
 	// CheckInPage is the page a partial check-in link opens.

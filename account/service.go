@@ -166,7 +166,7 @@ func (s *Service) update(ctx context.Context, t *Tenant, caller string, in Input
 			if err := tx.UpdateCustomer(ctx, next); err != nil {
 				return err
 			}
-			return s.record(ctx, tx, c, next, st.Events, now)
+			return s.record(ctx, t, tx, c, next, st.Events, now)
 		})
 		switch {
 		case err == nil:
@@ -234,7 +234,7 @@ func (s *Service) Create(ctx context.Context, t *Tenant, in Input, flow *flows.F
 		if err := tx.CreateCustomer(ctx, next); err != nil {
 			return err
 		}
-		return s.record(ctx, tx, nil, next, st.Events, now)
+		return s.record(ctx, t, tx, nil, next, st.Events, now)
 	})
 	if errors.Is(err, store.ErrConflict) {
 		// Another request created it first, or the other identifier is taken.
@@ -320,7 +320,7 @@ func (s *Service) challengeOwner(ctx context.Context, t *Tenant, c *store.Custom
 }
 
 // record writes the events of a change (before is nil on creation) in tx.
-func (s *Service) record(ctx context.Context, tx store.Store, before, after *store.Customer, extra []string, now time.Time) error {
+func (s *Service) record(ctx context.Context, t *Tenant, tx store.Store, before, after *store.Customer, extra []string, now time.Time) error {
 	types := []string{flows.Upserted}
 	if before != nil && (!sameText(before.Email, after.Email) || !sameText(before.Phone, after.Phone)) {
 		types = append(types, flows.ContactChange)
@@ -330,6 +330,10 @@ func (s *Service) record(ctx context.Context, tx store.Store, before, after *sto
 		e, err := newEvent(typ, before, after, now)
 		if err != nil {
 			return err
+		}
+		if t.Subscribed != nil && !t.Subscribed(typ) {
+			// Kept in the log, with nothing to deliver: no webhook wants this type.
+			e.DeliveredAt = &now
 		}
 		if err := tx.AddEvent(ctx, e); err != nil {
 			return err
@@ -474,7 +478,7 @@ func (s *Service) signIn(ctx context.Context, t *Tenant, id Identity) (*store.Cu
 			if err := tx.CreateCustomer(ctx, c); err != nil {
 				return err
 			}
-			return s.record(ctx, tx, nil, c, nil, now)
+			return s.record(ctx, t, tx, nil, c, nil, now)
 		})
 	}
 	if err != nil {
@@ -493,7 +497,7 @@ func (s *Service) signIn(ctx context.Context, t *Tenant, id Identity) (*store.Cu
 		if err := tx.UpdateCustomer(ctx, c); err != nil {
 			return err
 		}
-		return s.record(ctx, tx, &before, c, nil, now)
+		return s.record(ctx, t, tx, &before, c, nil, now)
 	})
 }
 
@@ -593,7 +597,7 @@ func (s *Service) signInLinked(ctx context.Context, t *Tenant, id Identity) (*st
 		if err := tx.LinkIdentity(ctx, linkTo(c.ID)); err != nil {
 			return err
 		}
-		return s.record(ctx, tx, nil, c, nil, now)
+		return s.record(ctx, t, tx, nil, c, nil, now)
 	})
 	return c, err
 }
@@ -616,7 +620,7 @@ func (s *Service) withClaims(ctx context.Context, st store.Store, t *Tenant, c *
 	if err := st.UpdateCustomer(ctx, &next); err != nil {
 		return nil, err
 	}
-	return &next, s.record(ctx, st, c, &next, nil, now)
+	return &next, s.record(ctx, t, st, c, &next, nil, now)
 }
 
 // fillClaims sets what id proves where c has nothing: a verified email or

@@ -122,6 +122,7 @@ func wire(cfg *config.Config, st store.Store, log *slog.Logger, sealKey, codeKey
 				OTP: challenge.Limits{Lifetime: tc.OTP.CodeLifetime, MaxAttempts: tc.OTP.MaxAttempts,
 					ResendInterval: tc.OTP.ResendInterval, MaxFailuresPerDay: tc.OTP.MaxFailuresPerDay},
 				Senders:     map[sender.Channel]sender.Sender{},
+				Subscribed:  hook.Wants,
 				CheckInPage: tc.CheckInPage,
 			},
 			Providers: map[string]providers.Provider{},

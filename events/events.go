@@ -43,6 +43,16 @@ type Tenant struct {
 	RetryMax  time.Duration
 }
 
+// Wants reports whether an endpoint of t subscribes to events of type typ.
+func (t Tenant) Wants(typ string) bool {
+	for _, ep := range t.Endpoints {
+		if len(ep.Types) == 0 || slices.Contains(ep.Types, typ) {
+			return true
+		}
+	}
+	return false
+}
+
 // Options configure a Dispatcher.
 type Options struct {
 	Store   store.Store

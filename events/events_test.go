@@ -43,3 +43,24 @@ func TestBackoffGrowsWithJitterUpToItsCap(t *testing.T) {
 		t.Fatalf("capped: %v", d)
 	}
 }
+
+func TestATenantWantsTheTypesItsEndpointsSubscribeTo(t *testing.T) {
+	none := events.Tenant{}
+	all := events.Tenant{Endpoints: []events.Endpoint{{URL: "https://crm.example"}}}
+	some := events.Tenant{Endpoints: []events.Endpoint{{URL: "https://crm.example", Types: []string{"Customer:Activated"}}}}
+	for _, c := range []struct {
+		name string
+		t    events.Tenant
+		typ  string
+		want bool
+	}{
+		{"no endpoint wants nothing", none, "Customer:Upserted", false},
+		{"an endpoint without types wants every type", all, "Customer:Upserted", true},
+		{"an endpoint with types wants those", some, "Customer:Activated", true},
+		{"an endpoint with types wants no other", some, "Customer:Upserted", false},
+	} {
+		if got := c.t.Wants(c.typ); got != c.want {
+			t.Errorf("%s: Wants(%q) = %v", c.name, c.typ, got)
+		}
+	}
+}
