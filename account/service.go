@@ -222,20 +222,29 @@ func (s *Service) Create(ctx context.Context, t *Tenant, in Input, flow *flows.F
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return Result{}, err
 	}
-	var ask *flows.Ask
-	err = s.store.Tx(ctx, func(tx store.Store) error {
-		st := &flows.State{Customer: next, Anonymous: true, Now: now}
-		if flow != nil {
-			if err := flow.Run(ctx, st); err != nil {
-				return err
-			}
+	st := &flows.State{Customer: next, Anonymous: true, Now: now}
+	if flow != nil {
+		if err := flow.Run(ctx, st); err != nil {
+			return Result{}, err
 		}
-		ask = st.Ask
+	}
+	create := func(tx store.Store) error {
 		if err := tx.CreateCustomer(ctx, next); err != nil {
 			return err
 		}
 		return s.record(ctx, t, tx, nil, next, st.Events, now)
-	})
+	}
+	res := Result{Customer: next}
+	if st.Ask != nil {
+		// The account, its events and the challenge commit together: one
+		// transaction, as for an existing account's challenge, so that the two
+		// answers cost the same (no enumeration by timing).
+		var iss *challenge.Issued
+		iss, err = s.challengeOwner(ctx, t, next, st.Ask, held{Flow: flowName(flow)}, create)
+		res = Result{Challenge: iss}
+	} else {
+		err = s.store.Tx(ctx, create)
+	}
 	if errors.Is(err, store.ErrConflict) {
 		// Another request created it first, or the other identifier is taken.
 		existing, err := s.existing(ctx, t, next)
@@ -247,11 +256,7 @@ func (s *Service) Create(ctx context.Context, t *Tenant, in Input, flow *flows.F
 	if err != nil {
 		return Result{}, err
 	}
-	if ask != nil {
-		iss, err := s.challengeOwner(ctx, t, next, ask, held{Flow: flowName(flow)})
-		return Result{Challenge: iss}, err
-	}
-	return Result{Customer: next}, nil
+	return res, nil
 }
 
 // named answers an anonymous caller who named an existing account, whose
@@ -303,8 +308,11 @@ func (s *Service) existing(ctx context.Context, t *Tenant, c *store.Customer) (*
 
 // challengeOwner sends a code (or a check-in link) to the contact on file of
 // c; the challenge holds h until it is completed.
-func (s *Service) challengeOwner(ctx context.Context, t *Tenant, c *store.Customer, ask *flows.Ask, h held) (*challenge.Issued, error) {
+func (s *Service) challengeOwner(ctx context.Context, t *Tenant, c *store.Customer, ask *flows.Ask, h held, with ...func(store.Store) error) (*challenge.Issued, error) {
 	target := challenge.Target{Tenant: t.ID, CustomerID: &c.ID, Language: languageOf(t, c), Pending: h.encode()}
+	if len(with) > 0 {
+		target.With = with[0]
+	}
 	if ask.Link {
 		target.Page = t.CheckInPage
 	}

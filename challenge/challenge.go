@@ -59,6 +59,9 @@ type Target struct {
 	Page string
 	// Pending is the change the challenge holds (JSON), applied when it is completed.
 	Pending string
+	// With, when set, writes in the transaction that stores the challenge
+	// (the account the challenge is for, when it is new).
+	With func(tx store.Store) error
 }
 
 // Issued is what a caller may see of a challenge.
@@ -109,6 +112,11 @@ func (s *Service) Issue(ctx context.Context, lim Limits, target Target, snd send
 	// The throttle and the challenge commit together: a concurrent caller that is
 	// throttled finds this challenge live.
 	err = s.store.Tx(ctx, func(tx store.Store) error {
+		if target.With != nil {
+			if err := target.With(tx); err != nil {
+				return err
+			}
+		}
 		var err error
 		if wait, err = tx.Throttle(ctx, target.Tenant, sendKey(target.To), now, lim.ResendInterval); err != nil || wait > 0 {
 			return err
