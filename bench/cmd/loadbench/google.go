@@ -49,7 +49,8 @@ func googleBody(tok string) []byte {
 }
 
 // signGoogleTokens signs n tokens with the issuer's RS256 key, for subjects
-// kind-0 … kind-(n-1), valid for life, on every CPU.
+// kind followed by i on 18 digits (21 digits, as Google's), valid for life,
+// on every CPU.
 func signGoogleTokens(ctx context.Context, iss *oidctest.Issuer, kind string, n int, life time.Duration) ([]string, error) {
 	key := iss.Key("RS256")
 	if key == nil {
@@ -58,7 +59,7 @@ func signGoogleTokens(ctx context.Context, iss *oidctest.Issuer, kind string, n 
 	now := time.Now()
 	out := make([]string, n)
 	err := parallel(ctx, n, runtime.NumCPU(), func(_ context.Context, i int) error {
-		c := iss.Claims(googleAudience, fmt.Sprintf("%s%018d", kind, i)) // Google subjects are 21 digits
+		c := iss.Claims(googleAudience, fmt.Sprintf("%s%018d", kind, i))
 		c["iat"], c["exp"] = now.Unix(), now.Add(life).Unix()
 		c["azp"] = googleAudience
 		c["email"] = fmt.Sprintf("bench.google.%s.%d@example.com", kind, i)
