@@ -21,6 +21,9 @@ import (
 var (
 	// ErrUnknownCaller: the token's customer does not exist (any more).
 	ErrUnknownCaller = errors.New("the token's customer does not exist")
+	// ErrUnprovenContact: the proven contact is on an account, but neither as
+	// its identifier nor verified there, so it does not sign in as that account.
+	ErrUnprovenContact = errors.New("this contact is not verified on its account")
 	// ErrNoChannel: the tenant has no sender for the account's contact.
 	ErrNoChannel = errors.New("no sender can reach this account")
 )
@@ -492,6 +495,9 @@ func (s *Service) signIn(ctx context.Context, t *Tenant, id Identity) (*store.Cu
 	if err != nil {
 		return nil, err
 	}
+	if id.CustomerID == "" && !provesAccount(t, c, id) {
+		return nil, ErrUnprovenContact
+	}
 	before := *c
 	markVerified(c, id)
 	if c.EmailVerified == before.EmailVerified && c.PhoneVerified == before.PhoneVerified {
@@ -507,6 +513,20 @@ func (s *Service) signIn(ctx context.Context, t *Tenant, id Identity) (*store.Cu
 		}
 		return s.record(ctx, t, tx, &before, c, nil, now)
 	})
+}
+
+// provesAccount reports whether proving id's contact is enough to sign in
+// as c: the account's identifier, or a contact already verified on it. An
+// unverified secondary contact (a mistyped phone number) is not, or its
+// holder would take the account over.
+func provesAccount(t *Tenant, c *store.Customer, id Identity) bool {
+	switch {
+	case id.Email != "" && c.Email != nil && *c.Email == id.Email:
+		return t.Identifier == "email" || c.EmailVerified
+	case id.Phone != "" && c.Phone != nil && *c.Phone == id.Phone:
+		return t.Identifier == "phoneNumber" || c.PhoneVerified
+	}
+	return false
 }
 
 // markVerified records the proven contact on the account, filling it when empty.
