@@ -157,6 +157,19 @@ func wire(cfg *config.Config, st store.Store, log *slog.Logger, sealKey, codeKey
 	return &App{Handler: e, Store: st, Tokens: tokens, Config: cfg, Events: dispatcher, log: log}, nil
 }
 
+// HTTPServer is the HTTP server of a, with the time and size limits it serves under.
+func (a *App) HTTPServer() *http.Server {
+	return &http.Server{
+		Handler:           a.Handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
+	}
+}
+
 // Janitor purges expired challenges and counters until ctx ends.
 func (a *App) Janitor(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)

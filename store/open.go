@@ -37,37 +37,19 @@ type Options struct {
 
 // Open connects to postgres://… or sqlite://PATH and applies the migrations.
 func Open(ctx context.Context, rawURL string, opts Options) (Store, error) {
-	if opts.MaxOpenConns <= 0 {
-		opts.MaxOpenConns = 16
-	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	cfg := &gorm.Config{
-		Logger:                 logger.Discard,
-		SkipDefaultTransaction: true,
-		TranslateError:         true,
-		NowFunc:                func() time.Time { return time.Now().UTC() },
-	}
-	var (
-		s       *db
-		dialect goose.Dialect
-		err     error
-	)
-	switch {
-	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
-		s, err = openPostgres(rawURL, cfg, opts)
-		dialect = goose.DialectPostgres
-	case strings.HasPrefix(rawURL, "sqlite://"):
-		s, err = openSQLite(strings.TrimPrefix(rawURL, "sqlite://"), cfg, opts)
-		dialect = goose.DialectSQLite3
-	default:
-		return nil, errors.New("database url: want postgres://… or sqlite://PATH")
-	}
+	p, err := Connect(rawURL, opts)
 	if err != nil {
 		return nil, err
 	}
+	s := &db{w: p.W, r: p.R, close: p.Close}
 	if !opts.SkipMigrate {
+		dialect := goose.DialectSQLite3
+		if p.Postgres {
+			dialect = goose.DialectPostgres
+		}
 		if err := migrate(ctx, s, dialect, opts.Logger); err != nil {
 			_ = s.Close()
 			return nil, err
@@ -76,7 +58,37 @@ func Open(ctx context.Context, rawURL string, opts Options) (Store, error) {
 	return s, nil
 }
 
-func openPostgres(dsn string, cfg *gorm.Config, opts Options) (*db, error) {
+// Pools are a database's GORM handles as customerd uses them: W takes every
+// write, R every read outside a transaction (one pool on PostgreSQL; on
+// SQLite, one writer connection and a pool of readers).
+type Pools struct {
+	W, R     *gorm.DB
+	Postgres bool
+	Close    func() error
+}
+
+// Connect opens the pools of postgres://… or sqlite://PATH without touching
+// the schema; the load benchmark's floor servers open theirs with it too.
+func Connect(rawURL string, opts Options) (*Pools, error) {
+	if opts.MaxOpenConns <= 0 {
+		opts.MaxOpenConns = 16
+	}
+	cfg := &gorm.Config{
+		Logger:                 logger.Discard,
+		SkipDefaultTransaction: true,
+		TranslateError:         true,
+		NowFunc:                func() time.Time { return time.Now().UTC() },
+	}
+	switch {
+	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
+		return openPostgres(rawURL, cfg, opts)
+	case strings.HasPrefix(rawURL, "sqlite://"):
+		return openSQLite(strings.TrimPrefix(rawURL, "sqlite://"), cfg, opts)
+	}
+	return nil, errors.New("database url: want postgres://… or sqlite://PATH")
+}
+
+func openPostgres(dsn string, cfg *gorm.Config, opts Options) (*Pools, error) {
 	g, err := gorm.Open(postgres.Open(dsn), cfg)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -88,7 +100,7 @@ func openPostgres(dsn string, cfg *gorm.Config, opts Options) (*db, error) {
 	sqlDB.SetMaxOpenConns(opts.MaxOpenConns)
 	sqlDB.SetMaxIdleConns(opts.MaxOpenConns)
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
-	return &db{w: g, r: g, close: sqlDB.Close}, nil
+	return &Pools{W: g, R: g, Postgres: true, Close: sqlDB.Close}, nil
 }
 
 // sqlitePragmas make SQLite fit a server: WAL so readers never wait for the
@@ -99,7 +111,7 @@ const sqlitePragmas = "_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pr
 // No PrepareStmt: GORM prepares a statement new to a transaction on the pool,
 // which with one writer connection held by that transaction waits forever;
 // and this driver parses each statement at execution anyway.
-func openSQLite(path string, cfg *gorm.Config, opts Options) (*db, error) {
+func openSQLite(path string, cfg *gorm.Config, opts Options) (*Pools, error) {
 	if path == "" {
 		return nil, errors.New("database url: sqlite:// needs a path")
 	}
@@ -133,7 +145,7 @@ func openSQLite(path string, cfg *gorm.Config, opts Options) (*db, error) {
 	}
 	rDB.SetMaxOpenConns(opts.MaxOpenConns)
 	rDB.SetMaxIdleConns(opts.MaxOpenConns)
-	return &db{w: w, r: r, close: func() error { return errors.Join(rDB.Close(), wDB.Close()) }}, nil
+	return &Pools{W: w, R: r, Close: func() error { return errors.Join(rDB.Close(), wDB.Close()) }}, nil
 }
 
 func migrate(ctx context.Context, s *db, dialect goose.Dialect, log *slog.Logger) error {

@@ -369,15 +369,7 @@ func runCustomerdRole(pprofAddr, file string) error {
 	if err != nil {
 		return fmt.Errorf("addr: %w", err)
 	}
-	srv := &http.Server{
-		Handler:           a.Handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-	}
+	srv := a.HTTPServer()
 	// As serve does: the janitor, and the events dispatcher until serving ends.
 	bg, stopBackground := context.WithCancel(context.Background())
 	go a.Janitor(bg, time.Hour)

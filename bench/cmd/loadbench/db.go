@@ -5,19 +5,16 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
-	"github.com/glebarez/sqlite"
 	_ "github.com/jackc/pgx/v5/stdlib" // the database/sql driver for schema set-up
-	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
+
+	"github.com/customerd/customerd/store"
 )
 
 // postgresEnv points the bench (like the tests) at a PostgreSQL server.
@@ -130,61 +127,11 @@ type floorDB struct {
 	close    func() error
 }
 
-// sqlitePragmas are store.sqlitePragmas.
-const sqlitePragmas = "_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
-
-// maxOpenConns is customerd's default database.maxOpenConns.
-const maxOpenConns = 16
-
+// openFloorDB opens a floor's database exactly as customerd opens its own.
 func openFloorDB(rawURL string) (*floorDB, error) {
-	cfg := &gorm.Config{
-		Logger:                 logger.Discard,
-		SkipDefaultTransaction: true,
-		TranslateError:         true,
-		NowFunc:                func() time.Time { return time.Now().UTC() },
+	p, err := store.Connect(rawURL, store.Options{})
+	if err != nil {
+		return nil, err
 	}
-	switch {
-	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
-		g, err := gorm.Open(postgres.Open(rawURL), cfg)
-		if err != nil {
-			return nil, err
-		}
-		sqlDB, err := g.DB()
-		if err != nil {
-			return nil, err
-		}
-		sqlDB.SetMaxOpenConns(maxOpenConns)
-		sqlDB.SetMaxIdleConns(maxOpenConns)
-		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
-		return &floorDB{w: g, r: g, postgres: true, close: sqlDB.Close}, nil
-	case strings.HasPrefix(rawURL, "sqlite://"):
-		path := strings.TrimPrefix(rawURL, "sqlite://")
-		dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + sqlitePragmas
-		w, err := gorm.Open(sqlite.Open(dsn), cfg)
-		if err != nil {
-			return nil, err
-		}
-		wDB, err := w.DB()
-		if err != nil {
-			return nil, err
-		}
-		wDB.SetMaxOpenConns(1)
-		wDB.SetMaxIdleConns(1)
-		wDB.SetConnMaxIdleTime(0)
-		wDB.SetConnMaxLifetime(0)
-		r, err := gorm.Open(sqlite.Open(dsn+"&_pragma=query_only(1)"), cfg)
-		if err != nil {
-			_ = wDB.Close()
-			return nil, err
-		}
-		rDB, err := r.DB()
-		if err != nil {
-			_ = wDB.Close()
-			return nil, err
-		}
-		rDB.SetMaxOpenConns(maxOpenConns)
-		rDB.SetMaxIdleConns(maxOpenConns)
-		return &floorDB{w: w, r: r, close: func() error { return errors.Join(rDB.Close(), wDB.Close()) }}, nil
-	}
-	return nil, fmt.Errorf("database url: want postgres://… or sqlite://PATH")
+	return &floorDB{w: p.W, r: p.R, postgres: p.Postgres, close: p.Close}, nil
 }
