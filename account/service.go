@@ -332,20 +332,38 @@ func (s *Service) challengeOwner(ctx context.Context, t *Tenant, c *store.Custom
 
 // record writes the events of a change (before is nil on creation) in tx.
 func (s *Service) record(ctx context.Context, t *Tenant, tx store.Store, before, after *store.Customer, extra []string, now time.Time) error {
+	evs, err := s.events(t, before, after, extra, now)
+	if err != nil {
+		return err
+	}
+	return addEvents(ctx, tx, evs)
+}
+
+// events are the events of a change from before (nil: created) to after,
+// built outside the transaction that writes them, which holds the writer.
+func (s *Service) events(t *Tenant, before, after *store.Customer, extra []string, now time.Time) ([]*store.Event, error) {
 	types := []string{flows.Upserted}
 	if before != nil && (!sameText(before.Email, after.Email) || !sameText(before.Phone, after.Phone)) {
 		types = append(types, flows.ContactChange)
 	}
 	types = append(types, extra...)
+	evs := make([]*store.Event, 0, len(types))
 	for _, typ := range types {
 		e, err := newEvent(typ, before, after, now)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if t.Subscribed != nil && !t.Subscribed(typ) {
 			// Kept in the log, with nothing to deliver: no webhook wants this type.
 			e.DeliveredAt = &now
 		}
+		evs = append(evs, e)
+	}
+	return evs, nil
+}
+
+func addEvents(ctx context.Context, tx store.Store, evs []*store.Event) error {
+	for _, e := range evs {
 		if err := tx.AddEvent(ctx, e); err != nil {
 			return err
 		}
@@ -482,6 +500,10 @@ func (s *Service) signIn(ctx context.Context, t *Tenant, id Identity) (*store.Cu
 		}
 		c = newAccount(t, now)
 		markVerified(c, id)
+		evs, err := s.events(t, nil, c, nil, now)
+		if err != nil {
+			return nil, err
+		}
 		return c, s.store.Tx(ctx, func(tx store.Store) error {
 			if err := s.consume(ctx, tx, id); err != nil {
 				return err
@@ -489,7 +511,7 @@ func (s *Service) signIn(ctx context.Context, t *Tenant, id Identity) (*store.Cu
 			if err := tx.CreateCustomer(ctx, c); err != nil {
 				return err
 			}
-			return s.record(ctx, t, tx, nil, c, nil, now)
+			return addEvents(ctx, tx, evs)
 		})
 	}
 	if err != nil {
@@ -504,6 +526,10 @@ func (s *Service) signIn(ctx context.Context, t *Tenant, id Identity) (*store.Cu
 		return c, s.consume(ctx, s.store, id)
 	}
 	c.UpdatedAt = now
+	evs, err := s.events(t, &before, c, nil, now)
+	if err != nil {
+		return nil, err
+	}
 	return c, s.store.Tx(ctx, func(tx store.Store) error {
 		if err := s.consume(ctx, tx, id); err != nil {
 			return err
@@ -511,7 +537,7 @@ func (s *Service) signIn(ctx context.Context, t *Tenant, id Identity) (*store.Cu
 		if err := tx.UpdateCustomer(ctx, c); err != nil {
 			return err
 		}
-		return s.record(ctx, t, tx, &before, c, nil, now)
+		return addEvents(ctx, tx, evs)
 	})
 }
 
