@@ -161,7 +161,7 @@ func Apply(t *Tenant, c *store.Customer, in Input, now time.Time) (*store.Custom
 		}
 	}
 	for _, name := range required(t) {
-		if verr.Fields[name] == nil && !present(next, name) {
+		if verr.Fields[name] == nil && !next.Has(name) {
 			verr.add(name, "is required")
 		}
 	}
@@ -218,17 +218,6 @@ func countryOf(c *store.Customer) string {
 func required(t *Tenant) []string {
 	names := append([]string{t.Identifier}, t.RequiredFields...)
 	return names
-}
-
-func present(c *store.Customer, name string) bool {
-	switch name {
-	case "email":
-		return c.Email != nil
-	case "phoneNumber":
-		return c.Phone != nil
-	}
-	v, ok := c.Profile[name]
-	return ok && v != nil && v != ""
 }
 
 func checkBirthDate(s string, now time.Time) string {

@@ -174,7 +174,7 @@ func (s *Service) update(ctx context.Context, t *Tenant, caller string, in Input
 		switch {
 		case err == nil:
 			if ask != nil && proven == nil {
-				iss, err := s.challengeOwner(ctx, t, next, ask, held{Flow: flowName(flow)})
+				iss, err := s.challengeOwner(ctx, t, next, ask, held{Flow: flowName(flow)}, nil)
 				return Result{Challenge: iss}, err
 			}
 			return Result{Customer: next}, nil
@@ -278,7 +278,7 @@ func (s *Service) named(ctx context.Context, t *Tenant, existing *store.Customer
 	if ask == nil {
 		ask = &flows.Ask{}
 	}
-	iss, err := s.challengeOwner(ctx, t, existing, ask, held{Input: withoutIdentifiers(in), Flow: flowName(flow)})
+	iss, err := s.challengeOwner(ctx, t, existing, ask, held{Input: withoutIdentifiers(in), Flow: flowName(flow)}, nil)
 	return Result{Challenge: iss}, err
 }
 
@@ -311,11 +311,8 @@ func (s *Service) existing(ctx context.Context, t *Tenant, c *store.Customer) (*
 
 // challengeOwner sends a code (or a check-in link) to the contact on file of
 // c; the challenge holds h until it is completed.
-func (s *Service) challengeOwner(ctx context.Context, t *Tenant, c *store.Customer, ask *flows.Ask, h held, with ...func(store.Store) error) (*challenge.Issued, error) {
-	target := challenge.Target{Tenant: t.ID, CustomerID: &c.ID, Language: languageOf(t, c), Pending: h.encode()}
-	if len(with) > 0 {
-		target.With = with[0]
-	}
+func (s *Service) challengeOwner(ctx context.Context, t *Tenant, c *store.Customer, ask *flows.Ask, h held, with func(store.Store) error) (*challenge.Issued, error) {
+	target := challenge.Target{Tenant: t.ID, CustomerID: &c.ID, Language: languageOf(t, c), Pending: h.encode(), With: with}
 	if ask.Link {
 		target.Page = t.CheckInPage
 	}

@@ -15,7 +15,7 @@ func (require) Kind() string { return "require" }
 func (r require) Run(_ context.Context, s *State) error {
 	var missing []string
 	for _, name := range r.fields {
-		if !present(s, name) {
+		if !s.Customer.Has(name) {
 			missing = append(missing, name)
 		}
 	}
@@ -23,18 +23,6 @@ func (r require) Run(_ context.Context, s *State) error {
 		return &MissingError{Fields: missing}
 	}
 	return nil
-}
-
-func present(s *State, name string) bool {
-	c := s.Customer
-	switch name {
-	case "email":
-		return c.Email != nil
-	case "phoneNumber":
-		return c.Phone != nil
-	}
-	v, ok := c.Profile[name]
-	return ok && v != nil && v != ""
 }
 
 // verified asks for a challenge when no contact of the account is verified

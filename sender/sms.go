@@ -84,8 +84,7 @@ func (c *WebhookConfig) validate() error {
 
 // smsText is the text of a code by SMS, in French or English.
 func smsText(m Message) string {
-	primary, _, _ := strings.Cut(strings.ReplaceAll(m.Language, "_", "-"), "-")
-	if strings.EqualFold(primary, "fr") {
+	if french(m.Language) {
 		return "Votre code de vérification : " + m.Code
 	}
 	return "Your verification code: " + m.Code

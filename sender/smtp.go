@@ -288,11 +288,16 @@ type template struct {
 	notice        func(newContact string) string
 }
 
+// french reports whether a BCP 47 tag (or a locale such as fr_CA) is French.
+func french(tag string) bool {
+	primary, _, _ := strings.Cut(strings.ReplaceAll(tag, "_", "-"), "-")
+	return strings.EqualFold(primary, "fr")
+}
+
 // templateFor returns the template for a BCP 47 language tag: French for
 // any "fr" tag, English otherwise.
 func templateFor(tag string) template {
-	primary, _, _ := strings.Cut(strings.ReplaceAll(tag, "_", "-"), "-")
-	if strings.EqualFold(primary, "fr") {
+	if french(tag) {
 		return template{
 			lang:    "fr",
 			subject: "Votre code de vérification",

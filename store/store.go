@@ -159,6 +159,18 @@ type Customer struct {
 // TableName is the customers table.
 func (Customer) TableName() string { return "customers" }
 
+// Has reports whether the account has a value for the JSON field name.
+func (c *Customer) Has(name string) bool {
+	switch name {
+	case "email":
+		return c.Email != nil
+	case "phoneNumber":
+		return c.Phone != nil
+	}
+	v, ok := c.Profile[name]
+	return ok && v != nil && v != ""
+}
+
 // Profile is the free-form part of an account, stored as a JSON object.
 type Profile map[string]any
 
