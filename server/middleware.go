@@ -19,6 +19,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/customerd/customerd/token"
 )
 
 // maxBody is the largest request body accepted, chunked or not.
@@ -39,6 +41,12 @@ type request struct {
 	body   []byte
 	auth   string
 	accept string
+
+	// The bearer token is verified once per request (the idempotency
+	// middleware and the handler both ask).
+	verified  bool
+	claims    *token.Claims
+	claimsErr error
 }
 
 func fromContext(ctx context.Context) *request {

@@ -132,9 +132,18 @@ func bearer(header string) (tok string, ok bool, err error) {
 	return tok, true, nil
 }
 
-// caller verifies the request's bearer token; "" when there is none.
+// caller verifies the request's bearer token; nil claims when there is none.
 func (s *Server) caller(ctx context.Context) (*token.Claims, error) {
-	tok, ok, err := bearer(fromContext(ctx).auth)
+	r := fromContext(ctx)
+	if !r.verified {
+		r.claims, r.claimsErr = s.verifyCaller(ctx, r.auth)
+		r.verified = true
+	}
+	return r.claims, r.claimsErr
+}
+
+func (s *Server) verifyCaller(ctx context.Context, auth string) (*token.Claims, error) {
+	tok, ok, err := bearer(auth)
 	if !ok {
 		return nil, nil
 	}
