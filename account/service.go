@@ -231,22 +231,22 @@ func (s *Service) Create(ctx context.Context, t *Tenant, in Input, flow *flows.F
 			return Result{}, err
 		}
 	}
-	create := func(tx store.Store) error {
-		if err := tx.CreateCustomer(ctx, next); err != nil {
-			return err
-		}
-		return s.record(ctx, t, tx, nil, next, st.Events, now)
+	evs, err := s.events(t, nil, next, st.Events, now)
+	if err != nil {
+		return Result{}, err
 	}
+	account := &store.NewAccount{Customer: next, Events: evs}
 	res := Result{Customer: next}
 	if st.Ask != nil {
 		// The account, its events and the challenge commit together: one
 		// transaction, as for an existing account's challenge, so that the two
 		// answers cost the same (no enumeration by timing).
 		var iss *challenge.Issued
-		iss, err = s.challengeOwner(ctx, t, next, st.Ask, held{Flow: flowName(flow)}, create)
+		iss, err = s.challengeOwner(ctx, t, next, st.Ask, held{Flow: flowName(flow)},
+			func(tx store.Store) error { return tx.CreateAccount(ctx, account) })
 		res = Result{Challenge: iss}
 	} else {
-		err = s.store.Tx(ctx, create)
+		err = s.store.CreateAccount(ctx, account)
 	}
 	if errors.Is(err, store.ErrConflict) {
 		// Another request created it first, or the other identifier is taken.
@@ -501,15 +501,11 @@ func (s *Service) signIn(ctx context.Context, t *Tenant, id Identity) (*store.Cu
 		if err != nil {
 			return nil, err
 		}
-		return c, s.store.Tx(ctx, func(tx store.Store) error {
-			if err := s.consume(ctx, tx, id); err != nil {
-				return err
-			}
-			if err := tx.CreateCustomer(ctx, c); err != nil {
-				return err
-			}
-			return addEvents(ctx, tx, evs)
-		})
+		a := &store.NewAccount{Customer: c, Events: evs}
+		if id.Challenge != nil {
+			a.Consume = s.challenges.Use(id.Challenge)
+		}
+		return c, challenge.Spent(s.store.CreateAccount(ctx, a))
 	}
 	if err != nil {
 		return nil, err
@@ -641,16 +637,11 @@ func (s *Service) signInLinked(ctx context.Context, t *Tenant, id Identity) (*st
 		return nil, err
 	}
 	fill(t, c, true)
-	err = s.store.Tx(ctx, func(tx store.Store) error {
-		if err := tx.CreateCustomer(ctx, c); err != nil {
-			return err
-		}
-		if err := tx.LinkIdentity(ctx, linkTo(c.ID)); err != nil {
-			return err
-		}
-		return s.record(ctx, t, tx, nil, c, nil, now)
-	})
-	return c, err
+	evs, err := s.events(t, nil, c, nil, now)
+	if err != nil {
+		return nil, err
+	}
+	return c, s.store.CreateAccount(ctx, &store.NewAccount{Customer: c, Identity: linkTo(c.ID), Events: evs})
 }
 
 // withClaims fills c's empty fields from id and stores it, with its event,

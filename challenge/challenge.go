@@ -169,20 +169,18 @@ func (s *Service) Check(ctx context.Context, lim Limits, tenant, id, code string
 	if _, err := uuid.Parse(id); err != nil {
 		return nil, ErrInvalidCode
 	}
-	c, err := s.store.Challenge(ctx, tenant, id)
+	now := s.now().UTC()
+	today := day(now)
+	c, failures, err := s.store.Challenge(ctx, tenant, id, failPrefix, today)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrInvalidCode
 	} else if err != nil {
 		return nil, err
 	}
-	now := s.now().UTC()
 	if c.ConsumedAt != nil || c.Attempts >= c.MaxAttempts || !now.Before(c.ExpiresAt) {
 		return nil, ErrInvalidCode
 	}
-	today := day(now)
-	if n, err := s.store.Counted(ctx, tenant, failKey(c.Destination), today); err != nil {
-		return nil, err
-	} else if n >= lim.MaxFailuresPerDay {
+	if failures >= lim.MaxFailuresPerDay {
 		return nil, ErrLocked
 	}
 	if !hmac.Equal([]byte(s.hash(tenant, id, strings.TrimSpace(code))), []byte(c.CodeHash)) {
@@ -199,6 +197,21 @@ func (s *Service) Check(ctx context.Context, lim Limits, tenant, id, code string
 		return nil, ErrInvalidCode
 	}
 	return c, nil
+}
+
+// Use is the consumption of a checked challenge, for a write that uses it
+// up itself (store.NewAccount); Spent turns what that write answers when the
+// challenge is no longer live into ErrInvalidCode.
+func (s *Service) Use(c *store.Challenge) *store.ChallengeUse {
+	return &store.ChallengeUse{ID: c.ID, At: s.now().UTC()}
+}
+
+// Spent is err, or ErrInvalidCode when err says a challenge was no longer live.
+func Spent(err error) error {
+	if errors.Is(err, store.ErrSpent) {
+		return ErrInvalidCode
+	}
+	return err
 }
 
 // Consume uses up a checked challenge through st (a transaction, or the
@@ -253,7 +266,11 @@ func newCode() (string, error) {
 }
 
 func sendKey(to string) string { return "send:" + to }
-func failKey(to string) string { return "fail:" + to }
+
+// failPrefix+destination counts a destination's wrong codes of a day.
+const failPrefix = "fail:"
+
+func failKey(to string) string { return failPrefix + to }
 func day(t time.Time) string   { return t.UTC().Format(time.DateOnly) }
 
 // Mask hides most of an email or phone number: j***@e***.com, +33******78.

@@ -49,11 +49,129 @@ func (s *db) Ping(ctx context.Context) error {
 
 func (s *db) Close() error { return s.close() }
 
-func (s *db) CreateCustomer(ctx context.Context, c *Customer) error {
+// The hot writes are plain statements: no reflection while the writer is held.
+const (
+	customerColumns = "id, tenant_id, email, phone, email_verified, phone_verified, profile, version, created_at, updated_at, deleted_at"
+	eventColumns    = "id, tenant_id, customer_id, type, payload, created_at, attempts, next_at, lease_until, delivered_at, dead_at, last_error"
+)
+
+func customerValues(c *Customer) []any {
 	if c.Version == 0 {
 		c.Version = 1
 	}
-	return classify(s.w.WithContext(ctx).Create(c).Error)
+	return []any{c.ID, c.TenantID, c.Email, c.Phone, c.EmailVerified, c.PhoneVerified, c.Profile, c.Version,
+		c.CreatedAt.UTC(), c.UpdatedAt.UTC(), utcOrNil(c.DeletedAt)}
+}
+
+func eventValues(e *Event) []any {
+	e.CreatedAt = e.CreatedAt.UTC()
+	if e.NextAt.IsZero() {
+		e.NextAt = e.CreatedAt
+	}
+	e.NextAt = e.NextAt.UTC()
+	return []any{e.ID, e.TenantID, e.CustomerID, e.Type, e.Payload, e.CreatedAt, e.Attempts, e.NextAt,
+		utcOrNil(e.LeaseUntil), utcOrNil(e.DeliveredAt), utcOrNil(e.DeadAt), e.LastError}
+}
+
+func utcOrNil(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UTC()
+}
+
+func (s *db) CreateCustomer(ctx context.Context, c *Customer) error {
+	return classify(s.w.WithContext(ctx).Exec(
+		`INSERT INTO customers (`+customerColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, customerValues(c)...).Error)
+}
+
+func (s *db) CreateAccount(ctx context.Context, a *NewAccount) error {
+	if s.postgres() {
+		return s.createAccountStatement(ctx, a)
+	}
+	return s.Tx(ctx, func(tx Store) error {
+		if a.Consume != nil {
+			ok, err := tx.ConsumeChallenge(ctx, a.Customer.TenantID, a.Consume.ID, a.Consume.At)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return ErrSpent
+			}
+		}
+		if err := tx.CreateCustomer(ctx, a.Customer); err != nil {
+			return err
+		}
+		if a.Identity != nil {
+			if err := tx.LinkIdentity(ctx, a.Identity); err != nil {
+				return err
+			}
+		}
+		for _, e := range a.Events {
+			if err := tx.AddEvent(ctx, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// createAccountStatement is CreateAccount on PostgreSQL as one statement, so
+// one round trip: each write of the chain happens only when the one before
+// it did (the account only when the challenge was consumed), and a unique
+// violation anywhere undoes them all.
+func (s *db) createAccountStatement(ctx context.Context, a *NewAccount) error {
+	var (
+		q    strings.Builder
+		args []any
+	)
+	// Every parameter is cast: PostgreSQL does not infer the types of a
+	// SELECT list or of VALUES from the columns they end up in.
+	list := func(types []string, values []any) string {
+		parts := make([]string, len(types))
+		for i, typ := range types {
+			parts[i] = "CAST(? AS " + typ + ")"
+		}
+		args = append(args, values...)
+		return strings.Join(parts, ", ")
+	}
+	c := a.Customer
+	q.WriteString("WITH ")
+	from := ""
+	if a.Consume != nil {
+		at := a.Consume.At.UTC()
+		q.WriteString(`consumed AS (UPDATE challenges SET consumed_at = ` + list([]string{"timestamptz"}, []any{at}) + `
+			WHERE tenant_id = ` + list([]string{"text"}, []any{c.TenantID}) + ` AND id = ` + list([]string{"text"}, []any{a.Consume.ID}) + `
+			AND consumed_at IS NULL AND attempts < max_attempts AND expires_at > ` + list([]string{"timestamptz"}, []any{at}) + `
+			RETURNING id), `)
+		from = " FROM consumed"
+	}
+	q.WriteString(`customer AS (INSERT INTO customers (` + customerColumns + `) SELECT ` +
+		list([]string{"text", "text", "text", "text", "boolean", "boolean", "jsonb", "bigint", "timestamptz", "timestamptz", "timestamptz"}, customerValues(c)) +
+		from + ` RETURNING id)`)
+	if id := a.Identity; id != nil {
+		q.WriteString(`, identity AS (INSERT INTO identities (tenant_id, provider, subject, customer_id, created_at) SELECT ` +
+			list([]string{"text", "text", "text"}, []any{id.TenantID, id.Provider, id.Subject}) + `, customer.id, ` +
+			list([]string{"timestamptz"}, []any{id.CreatedAt.UTC()}) + ` FROM customer)`)
+	}
+	if len(a.Events) > 0 {
+		rows := make([]string, len(a.Events))
+		for i, e := range a.Events {
+			rows[i] = "(" + list([]string{"text", "text", "text", "text", "text", "timestamptz", "integer", "timestamptz",
+				"timestamptz", "timestamptz", "timestamptz", "text"}, eventValues(e)) + ")"
+		}
+		q.WriteString(`, outbox AS (INSERT INTO events (` + eventColumns + `) SELECT e.* FROM customer, (VALUES ` +
+			strings.Join(rows, ", ") + `) AS e (` + eventColumns + `))`)
+	}
+	q.WriteString(" SELECT count(*) FROM customer")
+	var n int
+	if err := s.w.WithContext(ctx).Raw(q.String(), args...).Row().Scan(&n); err != nil {
+		return classify(err)
+	}
+	if n == 0 {
+		return ErrSpent
+	}
+	return nil
 }
 
 func (s *db) UpdateCustomer(ctx context.Context, c *Customer) error {
@@ -151,12 +269,21 @@ func (s *db) ExpireChallenge(ctx context.Context, tenant, id string) error {
 	return classify(s.w.WithContext(ctx).Where("tenant_id = ? AND id = ?", tenant, id).Delete(&Challenge{}).Error)
 }
 
-func (s *db) Challenge(ctx context.Context, tenant, id string) (*Challenge, error) {
-	var c Challenge
-	if err := s.r.WithContext(ctx).Where("tenant_id = ? AND id = ?", tenant, id).Take(&c).Error; err != nil {
-		return nil, classify(err)
+func (s *db) Challenge(ctx context.Context, tenant, id, counterPrefix, day string) (*Challenge, int, error) {
+	var rows []struct {
+		Challenge
+		Counted int
 	}
-	return &c, nil
+	err := s.r.WithContext(ctx).Raw(`SELECT c.*, COALESCE((SELECT n.count FROM counters n
+		WHERE n.tenant_id = c.tenant_id AND n.key = CAST(? AS text) || c.destination AND n.day = ?), 0) AS counted
+		FROM challenges c WHERE c.tenant_id = ? AND c.id = ?`, counterPrefix, day, tenant, id).Scan(&rows).Error
+	if err != nil {
+		return nil, 0, classify(err)
+	}
+	if len(rows) == 0 {
+		return nil, 0, ErrNotFound
+	}
+	return &rows[0].Challenge, rows[0].Counted, nil
 }
 
 func (s *db) FailChallenge(ctx context.Context, tenant, id string) (int, error) {
@@ -174,10 +301,9 @@ func (s *db) FailChallenge(ctx context.Context, tenant, id string) (int, error) 
 }
 
 func (s *db) ConsumeChallenge(ctx context.Context, tenant, id string, now time.Time) (bool, error) {
-	res := s.w.WithContext(ctx).Model(&Challenge{}).
-		Where("tenant_id = ? AND id = ? AND consumed_at IS NULL AND attempts < max_attempts AND expires_at > ?",
-			tenant, id, now.UTC()).
-		Update("consumed_at", now.UTC())
+	res := s.w.WithContext(ctx).Exec(`UPDATE challenges SET consumed_at = ?
+		WHERE tenant_id = ? AND id = ? AND consumed_at IS NULL AND attempts < max_attempts AND expires_at > ?`,
+		now.UTC(), tenant, id, now.UTC())
 	if err := classify(res.Error); err != nil {
 		return false, err
 	}
@@ -273,12 +399,8 @@ func (s *db) Purge(ctx context.Context, now time.Time) error {
 func (s *db) postgres() bool { return s.w.Name() == "postgres" }
 
 func (s *db) AddEvent(ctx context.Context, e *Event) error {
-	e.CreatedAt = e.CreatedAt.UTC()
-	if e.NextAt.IsZero() {
-		e.NextAt = e.CreatedAt
-	}
-	e.NextAt = e.NextAt.UTC()
-	return classify(s.w.WithContext(ctx).Create(e).Error)
+	return classify(s.w.WithContext(ctx).Exec(
+		`INSERT INTO events (`+eventColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, eventValues(e)...).Error)
 }
 
 func (s *db) ClaimEvents(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Event, error) {
@@ -395,7 +517,8 @@ func classify(err error) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) || errors.Is(err, ErrStale) || errors.Is(err, ErrUnavailable) {
+	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) || errors.Is(err, ErrStale) || errors.Is(err, ErrUnavailable) ||
+		errors.Is(err, ErrSpent) {
 		return err
 	}
 	if errors.Is(err, gorm.ErrRecordNotFound) {

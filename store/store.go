@@ -23,6 +23,8 @@ var (
 	ErrStale = errors.New("stale version")
 	// ErrUnavailable: the database cannot be reached or is overloaded; worth a retry.
 	ErrUnavailable = errors.New("database unavailable")
+	// ErrSpent: the challenge to consume is used, dead or expired.
+	ErrSpent = errors.New("challenge no longer live")
 )
 
 // Store is the persistence contract. Every method is scoped to one tenant.
@@ -33,6 +35,11 @@ type Store interface {
 	Close() error
 
 	CreateCustomer(ctx context.Context, c *Customer) error
+	// CreateAccount writes a new account and what comes with it in one atomic
+	// step (on PostgreSQL, one statement): ErrConflict when an identifier or
+	// the identity is taken, ErrSpent when a.Consume is no longer live; then
+	// nothing is written.
+	CreateAccount(ctx context.Context, a *NewAccount) error
 	// UpdateCustomer writes c when its Version is still the stored one and bumps it: ErrStale
 	// when it is not (or the account is gone), ErrConflict when an identifier is taken.
 	UpdateCustomer(ctx context.Context, c *Customer) error
@@ -51,7 +58,9 @@ type Store interface {
 	LiveChallenge(ctx context.Context, tenant, destination string, now time.Time) (*Challenge, error)
 	// ExpireChallenge ends a challenge whose code never left.
 	ExpireChallenge(ctx context.Context, tenant, id string) error
-	Challenge(ctx context.Context, tenant, id string) (*Challenge, error)
+	// Challenge returns challenge id of tenant and, in the same read, the
+	// counter of key counterPrefix+its destination on day (0 when none).
+	Challenge(ctx context.Context, tenant, id, counterPrefix, day string) (*Challenge, int, error)
 	// FailChallenge counts one wrong code and returns the attempts made so far.
 	FailChallenge(ctx context.Context, tenant, id string) (int, error)
 	// ConsumeChallenge marks a live challenge used; false when it is used, dead or expired.
@@ -97,6 +106,25 @@ type Store interface {
 
 	// Purge deletes challenges, counters, delivered events and idempotency keys that can no longer matter.
 	Purge(ctx context.Context, now time.Time) error
+}
+
+// NewAccount is an account to create, with what commits with it.
+type NewAccount struct {
+	Customer *Customer
+	// Identity, when set, links a provider's subject to the account.
+	Identity *Identity
+	// Events go to the outbox with the account.
+	Events []*Event
+	// Consume, when set, is the challenge (of the account's tenant) that
+	// proved the account: it is used up at At by the same write, and the
+	// account is not created when it is no longer live.
+	Consume *ChallengeUse
+}
+
+// ChallengeUse is a challenge consumed at a time.
+type ChallengeUse struct {
+	ID string
+	At time.Time
 }
 
 // Event is one customer event in the outbox.

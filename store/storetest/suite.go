@@ -39,6 +39,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"a transaction rolls back on error", txRollback},
 		{"purge drops what no longer matters", purge},
 		{"a challenge keeps the change it holds", challengePending},
+		{"a challenge reads with its destination's counter", challengeCounter},
+		{"an account is created with its identity and events, using up its challenge", createAccount},
+		{"a taken identifier or identity leaves nothing of a new account", createAccountConflict},
+		{"a new account inside a transaction rolls back with it", createAccountInTx},
+		{"concurrent accounts on one challenge: exactly one is created", createAccountConcurrent},
 		{"an event rolls back with its transaction", eventInTx},
 		{"events are claimed in order, one per customer at a time", eventOrder},
 		{"a claimed event is not claimed again while leased", eventLease},
@@ -225,7 +230,7 @@ func challengeSingleUse(t *testing.T, s store.Store) {
 	if err := s.CreateChallenge(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Challenge(ctx, "other", c.ID); !errors.Is(err, store.ErrNotFound) {
+	if _, _, err := s.Challenge(ctx, "other", c.ID, "", ""); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("other tenant reads challenge: %v", err)
 	}
 	if ok, _ := s.ConsumeChallenge(ctx, "other", c.ID, time.Now()); ok {
@@ -237,7 +242,7 @@ func challengeSingleUse(t *testing.T, s store.Store) {
 	if ok, err := s.ConsumeChallenge(ctx, "acme", c.ID, time.Now()); ok || err != nil {
 		t.Fatalf("second consume: %v %v", ok, err)
 	}
-	got, _ := s.Challenge(ctx, "acme", c.ID)
+	got, _, _ := s.Challenge(ctx, "acme", c.ID, "", "")
 	if got.ConsumedAt == nil {
 		t.Fatal("consumedAt not recorded")
 	}
@@ -411,10 +416,10 @@ func purge(t *testing.T, s store.Store) {
 	if err := s.Purge(ctx, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Challenge(ctx, "acme", old.ID); !errors.Is(err, store.ErrNotFound) {
+	if _, _, err := s.Challenge(ctx, "acme", old.ID, "", ""); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("old challenge kept: %v", err)
 	}
-	if _, err := s.Challenge(ctx, "acme", live.ID); err != nil {
+	if _, _, err := s.Challenge(ctx, "acme", live.ID, "", ""); err != nil {
 		t.Fatalf("live challenge purged: %v", err)
 	}
 	if n, _ := s.Counted(ctx, "acme", "k", "2000-01-01"); n != 0 {
@@ -468,7 +473,7 @@ func challengePending(t *testing.T, s store.Store) {
 	if err := s.CreateChallenge(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.Challenge(ctx, "acme", c.ID)
+	got, _, err := s.Challenge(ctx, "acme", c.ID, "", "")
 	if err != nil || got.Pending != c.Pending {
 		t.Fatalf("pending: %v %q", err, got.Pending)
 	}
@@ -694,5 +699,198 @@ func idempotencyConcurrent(t *testing.T, s store.Store) {
 	wg.Wait()
 	if began != 1 {
 		t.Fatalf("%d requests began, want 1", began)
+	}
+}
+
+func challengeCounter(t *testing.T, s store.Store) {
+	c := newChallenge("acme", time.Now().Add(time.Minute))
+	if err := s.CreateChallenge(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		_, _ = s.Count(ctx, "acme", "fail:"+c.Destination, "2026-11-26")
+	}
+	_, _ = s.Count(ctx, "other", "fail:"+c.Destination, "2026-11-27")
+	for _, tc := range []struct {
+		prefix, day string
+		want        int
+	}{{"fail:", "2026-11-26", 2}, {"fail:", "2026-11-27", 0}, {"send:", "2026-11-26", 0}} {
+		got, n, err := s.Challenge(ctx, "acme", c.ID, tc.prefix, tc.day)
+		if err != nil || got.ID != c.ID || got.Destination != c.Destination || n != tc.want {
+			t.Errorf("%s%s on %s: %v %d %v, want %d", tc.prefix, c.Destination, tc.day, got, n, err, tc.want)
+		}
+	}
+}
+
+// newAccount is an account of acme with an identity and two events, proven by a new challenge.
+func newAccount(t *testing.T, s store.Store, email string) *store.NewAccount {
+	t.Helper()
+	ch := newChallenge("acme", time.Now().Add(time.Minute))
+	if err := s.CreateChallenge(ctx, ch); err != nil {
+		t.Fatal(err)
+	}
+	c := newCustomer("acme", email)
+	c.EmailVerified = true
+	c.Profile = store.Profile{"firstName": "Jane", "isProspect": true}
+	delivered := time.Now().UTC()
+	e1, e2 := newEvent("acme", c.ID, "Customer:Upserted"), newEvent("acme", c.ID, "Customer:Other")
+	e2.DeliveredAt = &delivered
+	return &store.NewAccount{
+		Customer: c,
+		Identity: &store.Identity{TenantID: "acme", Provider: "google", Subject: "sub-" + email, CustomerID: c.ID, CreatedAt: delivered},
+		Events:   []*store.Event{e1, e2},
+		Consume:  &store.ChallengeUse{ID: ch.ID, At: time.Now()},
+	}
+}
+
+// nothingOf checks that no part of a was written, and that its challenge is still live.
+func nothingOf(t *testing.T, s store.Store, a *store.NewAccount) {
+	t.Helper()
+	if _, err := s.Customer(ctx, "acme", a.Customer.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("customer written: %v", err)
+	}
+	if _, err := s.Identity(ctx, "acme", a.Identity.Provider, a.Identity.Subject); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("identity written: %v", err)
+	}
+	evs, err := s.Events(ctx, store.EventQuery{Tenant: "acme"})
+	for _, e := range evs {
+		if e.CustomerID == a.Customer.ID {
+			t.Errorf("event written: %+v", e)
+		}
+	}
+	if err != nil {
+		t.Error(err)
+	}
+	if ch, _, err := s.Challenge(ctx, "acme", a.Consume.ID, "", ""); err != nil || ch.ConsumedAt != nil {
+		t.Errorf("challenge used: %v %v", ch, err)
+	}
+}
+
+func createAccount(t *testing.T, s store.Store) {
+	a := newAccount(t, s, "jane@example.com")
+	if err := s.CreateAccount(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.CustomerByEmail(ctx, "acme", "jane@example.com")
+	if err != nil || got.ID != a.Customer.ID || !got.EmailVerified || got.Version != 1 || got.Profile["firstName"] != "Jane" ||
+		!got.CreatedAt.Equal(a.Customer.CreatedAt) || got.DeletedAt != nil {
+		t.Fatalf("customer: %+v %v", got, err)
+	}
+	if id, err := s.Identity(ctx, "acme", "google", "sub-jane@example.com"); err != nil || id.CustomerID != a.Customer.ID {
+		t.Fatalf("identity: %+v %v", id, err)
+	}
+	evs, err := s.Events(ctx, store.EventQuery{Tenant: "acme"})
+	if err != nil || len(evs) != 2 || evs[0].ID != a.Events[0].ID || evs[1].ID != a.Events[1].ID || evs[0].Seq >= evs[1].Seq ||
+		evs[0].Payload != a.Events[0].Payload || evs[0].DeliveredAt != nil || evs[1].DeliveredAt == nil {
+		t.Fatalf("events: %+v %v", evs, err)
+	}
+	if claimed, err := s.ClaimEvents(ctx, time.Now().Add(time.Second), time.Minute, 10); err != nil || len(claimed) != 1 || claimed[0].ID != a.Events[0].ID {
+		t.Fatalf("claimed: %+v %v", claimed, err)
+	}
+	if ch, _, err := s.Challenge(ctx, "acme", a.Consume.ID, "", ""); err != nil || ch.ConsumedAt == nil {
+		t.Fatalf("challenge not used: %+v %v", ch, err)
+	}
+	// The challenge is spent: another account on it is not created.
+	again := newAccount(t, s, "john@example.com")
+	again.Consume = a.Consume
+	if err := s.CreateAccount(ctx, again); !errors.Is(err, store.ErrSpent) {
+		t.Fatalf("second account on a used challenge: %v", err)
+	}
+	if _, err := s.Customer(ctx, "acme", again.Customer.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("second account written: %v", err)
+	}
+	// So is an expired one, and another tenant's.
+	late := newAccount(t, s, "late@example.com")
+	late.Consume.At = time.Now().Add(2 * time.Minute)
+	if err := s.CreateAccount(ctx, late); !errors.Is(err, store.ErrSpent) {
+		t.Fatalf("expired challenge: %v", err)
+	}
+	nothingOf(t, s, late)
+	foreign := newAccount(t, s, "foreign@example.com")
+	foreign.Customer.TenantID = "other"
+	if err := s.CreateAccount(ctx, foreign); !errors.Is(err, store.ErrSpent) {
+		t.Fatalf("another tenant's challenge: %v", err)
+	}
+	// Without a challenge, identity or events: the account alone.
+	plain := newCustomer("acme", "plain@example.com")
+	if err := s.CreateAccount(ctx, &store.NewAccount{Customer: plain}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Customer(ctx, "acme", plain.ID); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func createAccountConflict(t *testing.T, s store.Store) {
+	mustCreate(t, s, newCustomer("acme", "jane@example.com"))
+	a := newAccount(t, s, "jane@example.com")
+	if err := s.CreateAccount(ctx, a); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("taken email: %v", err)
+	}
+	nothingOf(t, s, a)
+
+	first := newAccount(t, s, "first@example.com")
+	if err := s.CreateAccount(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	b := newAccount(t, s, "second@example.com")
+	b.Identity.Subject = first.Identity.Subject
+	if err := s.CreateAccount(ctx, b); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("taken identity: %v", err)
+	}
+	if _, err := s.Customer(ctx, "acme", b.Customer.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("account of a taken identity written: %v", err)
+	}
+	if ch, _, err := s.Challenge(ctx, "acme", b.Consume.ID, "", ""); err != nil || ch.ConsumedAt != nil {
+		t.Fatalf("challenge of a taken identity used: %v %v", ch, err)
+	}
+}
+
+func createAccountInTx(t *testing.T, s store.Store) {
+	a := newAccount(t, s, "jane@example.com")
+	boom := errors.New("boom")
+	err := s.Tx(ctx, func(tx store.Store) error {
+		if err := tx.CreateAccount(ctx, a); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("tx: %v", err)
+	}
+	nothingOf(t, s, a)
+}
+
+func createAccountConcurrent(t *testing.T, s store.Store) {
+	first := newAccount(t, s, "racer0@example.com")
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		created int
+		other   []error
+	)
+	for i := range 20 {
+		a := first
+		if i > 0 {
+			a = newAccount(t, s, fmt.Sprintf("racer%d@example.com", i))
+			a.Consume = first.Consume
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := s.CreateAccount(ctx, a)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				created++
+			case !errors.Is(err, store.ErrSpent):
+				other = append(other, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if created != 1 || len(other) > 0 {
+		t.Fatalf("created %d accounts on one challenge; other errors: %v", created, other)
 	}
 }
