@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/glebarez/go-sqlite"  // database/sql driver "sqlite", to count rows
+	_ "modernc.org/sqlite"  // database/sql driver "sqlite", to count rows
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", to count rows
 
 	"github.com/customerd/customerd/app/apptest"

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
+	moderncsqlite "modernc.org/sqlite"
 )
 
 // db implements Store with GORM. w takes every write; r every read outside a
@@ -21,15 +22,23 @@ import (
 // connection (writers queue in Go instead of spinning on SQLITE_BUSY) and r
 // a pool of readers that WAL lets run beside it.
 type db struct {
-	w, r  *gorm.DB
-	close func() error
+	w, r *gorm.DB
+	// ws and rs are the hot queries prepared on w and r (one set on
+	// PostgreSQL); tx is set inside Tx.
+	ws, rs *statements
+	tx     *sql.Tx
+	close  func() error
 }
 
 var _ Store = (*db)(nil)
 
 func (s *db) Tx(ctx context.Context, fn func(Store) error) error {
 	err := s.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		return fn(&db{w: tx, r: tx, close: func() error { return nil }})
+		sqlTx, ok := tx.Statement.ConnPool.(*sql.Tx)
+		if !ok {
+			return fmt.Errorf("transaction: unexpected connection %T", tx.Statement.ConnPool)
+		}
+		return fn(&db{w: tx, r: tx, ws: s.ws, rs: s.ws, tx: sqlTx, close: func() error { return nil }})
 	})
 	return classify(err)
 }
@@ -48,12 +57,6 @@ func (s *db) Ping(ctx context.Context) error {
 }
 
 func (s *db) Close() error { return s.close() }
-
-// The hot writes are plain statements: no reflection while the writer is held.
-const (
-	customerColumns = "id, tenant_id, email, phone, email_verified, phone_verified, profile, version, created_at, updated_at, deleted_at"
-	eventColumns    = "id, tenant_id, customer_id, type, payload, created_at, attempts, next_at, lease_until, delivered_at, dead_at, last_error"
-)
 
 func customerValues(c *Customer) []any {
 	if c.Version == 0 {
@@ -81,8 +84,8 @@ func utcOrNil(t *time.Time) any {
 }
 
 func (s *db) CreateCustomer(ctx context.Context, c *Customer) error {
-	return classify(s.w.WithContext(ctx).Exec(
-		`INSERT INTO customers (`+customerColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, customerValues(c)...).Error)
+	_, err := s.exec(ctx, qInsertCustomer, customerValues(c)...)
+	return err
 }
 
 func (s *db) CreateAccount(ctx context.Context, a *NewAccount) error {
@@ -175,46 +178,28 @@ func (s *db) createAccountStatement(ctx context.Context, a *NewAccount) error {
 }
 
 func (s *db) UpdateCustomer(ctx context.Context, c *Customer) error {
-	res := s.w.WithContext(ctx).Model(&Customer{}).
-		Where("tenant_id = ? AND id = ? AND version = ? AND deleted_at IS NULL", c.TenantID, c.ID, c.Version).
-		Updates(map[string]any{
-			"email":          c.Email,
-			"phone":          c.Phone,
-			"email_verified": c.EmailVerified,
-			"phone_verified": c.PhoneVerified,
-			"profile":        c.Profile,
-			"updated_at":     c.UpdatedAt,
-			"version":        c.Version + 1,
-		})
-	if err := classify(res.Error); err != nil {
+	n, err := s.exec(ctx, qUpdateCustomer, c.Email, c.Phone, c.EmailVerified, c.PhoneVerified, c.Profile, c.UpdatedAt.UTC(),
+		c.TenantID, c.ID, c.Version)
+	if err != nil {
 		return err
 	}
-	if res.RowsAffected == 0 {
+	if n == 0 {
 		return ErrStale
 	}
 	c.Version++
 	return nil
 }
 
-func (s *db) customerWhere(ctx context.Context, query string, args ...any) (*Customer, error) {
-	var c Customer
-	err := s.r.WithContext(ctx).Where(query+" AND deleted_at IS NULL", args...).Take(&c).Error
-	if err != nil {
-		return nil, classify(err)
-	}
-	return &c, nil
-}
-
 func (s *db) Customer(ctx context.Context, tenant, id string) (*Customer, error) {
-	return s.customerWhere(ctx, "tenant_id = ? AND id = ?", tenant, id)
+	return scanCustomer(s.stmt(ctx, qCustomerByID, false).QueryRowContext(ctx, tenant, id))
 }
 
 func (s *db) CustomerByEmail(ctx context.Context, tenant, email string) (*Customer, error) {
-	return s.customerWhere(ctx, "tenant_id = ? AND email = ?", tenant, email)
+	return scanCustomer(s.stmt(ctx, qCustomerByEmail, false).QueryRowContext(ctx, tenant, email))
 }
 
 func (s *db) CustomerByPhone(ctx context.Context, tenant, phone string) (*Customer, error) {
-	return s.customerWhere(ctx, "tenant_id = ? AND phone = ?", tenant, phone)
+	return scanCustomer(s.stmt(ctx, qCustomerByPhone, false).QueryRowContext(ctx, tenant, phone))
 }
 
 func (s *db) DeleteCustomer(ctx context.Context, tenant, id string, at time.Time) error {
@@ -231,15 +216,16 @@ func (s *db) DeleteCustomer(ctx context.Context, tenant, id string, at time.Time
 }
 
 func (s *db) LinkIdentity(ctx context.Context, id *Identity) error {
-	return classify(s.w.WithContext(ctx).Create(id).Error)
+	_, err := s.exec(ctx, qInsertIdentity, id.TenantID, id.Provider, id.Subject, id.CustomerID, id.CreatedAt.UTC())
+	return err
 }
 
 func (s *db) Identity(ctx context.Context, tenant, provider, subject string) (*Identity, error) {
 	var id Identity
-	err := s.r.WithContext(ctx).
-		Where("tenant_id = ? AND provider = ? AND subject = ?", tenant, provider, subject).Take(&id).Error
+	err := s.stmt(ctx, qIdentity, false).QueryRowContext(ctx, tenant, provider, subject).
+		Scan(&id.TenantID, &id.Provider, &id.Subject, &id.CustomerID, &id.CreatedAt)
 	if err != nil {
-		return nil, classify(err)
+		return nil, noRow(err)
 	}
 	return &id, nil
 }
@@ -250,7 +236,9 @@ func (s *db) UnlinkIdentity(ctx context.Context, tenant, provider, subject strin
 }
 
 func (s *db) CreateChallenge(ctx context.Context, c *Challenge) error {
-	return classify(s.w.WithContext(ctx).Create(c).Error)
+	_, err := s.exec(ctx, qInsertChallenge, c.ID, c.TenantID, c.Channel, c.Destination, c.CustomerID, c.CodeHash, c.Attempts,
+		c.MaxAttempts, c.ExpiresAt.UTC(), utcOrNil(c.ConsumedAt), c.CreatedAt.UTC(), c.Pending)
+	return err
 }
 
 func (s *db) LiveChallenge(ctx context.Context, tenant, destination string, now time.Time) (*Challenge, error) {
@@ -270,20 +258,17 @@ func (s *db) ExpireChallenge(ctx context.Context, tenant, id string) error {
 }
 
 func (s *db) Challenge(ctx context.Context, tenant, id, counterPrefix, day string) (*Challenge, int, error) {
-	var rows []struct {
-		Challenge
-		Counted int
-	}
-	err := s.r.WithContext(ctx).Raw(`SELECT c.*, COALESCE((SELECT n.count FROM counters n
-		WHERE n.tenant_id = c.tenant_id AND n.key = CAST(? AS text) || c.destination AND n.day = ?), 0) AS counted
-		FROM challenges c WHERE c.tenant_id = ? AND c.id = ?`, counterPrefix, day, tenant, id).Scan(&rows).Error
+	var (
+		c Challenge
+		n int
+	)
+	err := s.stmt(ctx, qChallenge, false).QueryRowContext(ctx, counterPrefix, day, tenant, id).
+		Scan(&c.ID, &c.TenantID, &c.Channel, &c.Destination, &c.CustomerID, &c.CodeHash, &c.Attempts, &c.MaxAttempts,
+			&c.ExpiresAt, &c.ConsumedAt, &c.CreatedAt, &c.Pending, &n)
 	if err != nil {
-		return nil, 0, classify(err)
+		return nil, 0, noRow(err)
 	}
-	if len(rows) == 0 {
-		return nil, 0, ErrNotFound
-	}
-	return &rows[0].Challenge, rows[0].Counted, nil
+	return &c, n, nil
 }
 
 func (s *db) FailChallenge(ctx context.Context, tenant, id string) (int, error) {
@@ -301,27 +286,17 @@ func (s *db) FailChallenge(ctx context.Context, tenant, id string) (int, error) 
 }
 
 func (s *db) ConsumeChallenge(ctx context.Context, tenant, id string, now time.Time) (bool, error) {
-	res := s.w.WithContext(ctx).Exec(`UPDATE challenges SET consumed_at = ?
-		WHERE tenant_id = ? AND id = ? AND consumed_at IS NULL AND attempts < max_attempts AND expires_at > ?`,
-		now.UTC(), tenant, id, now.UTC())
-	if err := classify(res.Error); err != nil {
-		return false, err
-	}
-	return res.RowsAffected == 1, nil
+	n, err := s.exec(ctx, qConsumeChallenge, now.UTC(), tenant, id)
+	return n == 1, err
 }
 
 func (s *db) Throttle(ctx context.Context, tenant, key string, now time.Time, interval time.Duration) (time.Duration, error) {
 	now = now.UTC()
-	// One statement, so that two replicas racing for the same key cannot both pass.
-	res := s.w.WithContext(ctx).Exec(
-		`INSERT INTO throttles (tenant_id, key, last_at) VALUES (?, ?, ?)
-		 ON CONFLICT (tenant_id, key) DO UPDATE SET last_at = excluded.last_at
-		 WHERE throttles.last_at <= ?`,
-		tenant, key, now, now.Add(-interval))
-	if err := classify(res.Error); err != nil {
+	n, err := s.exec(ctx, qThrottle, tenant, key, now, now.Add(-interval))
+	if err != nil {
 		return 0, err
 	}
-	if res.RowsAffected == 1 {
+	if n == 1 {
 		return 0, nil
 	}
 	var last time.Time
@@ -342,28 +317,20 @@ func (s *db) Unthrottle(ctx context.Context, tenant, key string, at time.Time) e
 }
 
 func (s *db) Count(ctx context.Context, tenant, key, day string) (int, error) {
-	var n []int
-	err := s.w.WithContext(ctx).Raw(
-		`INSERT INTO counters (tenant_id, key, day, count) VALUES (?, ?, ?, 1)
-		 ON CONFLICT (tenant_id, key, day) DO UPDATE SET count = counters.count + 1
-		 RETURNING count`, tenant, key, day).Scan(&n).Error
-	if err != nil {
+	var n int
+	if err := s.stmt(ctx, qCount, true).QueryRowContext(ctx, tenant, key, day).Scan(&n); err != nil {
 		return 0, classify(err)
 	}
-	if len(n) == 0 {
-		return 0, fmt.Errorf("count %s: no row returned", key)
-	}
-	return n[0], nil
+	return n, nil
 }
 
 func (s *db) Counted(ctx context.Context, tenant, key, day string) (int, error) {
-	var n []int
-	err := s.r.WithContext(ctx).Raw(`SELECT count FROM counters WHERE tenant_id = ? AND key = ? AND day = ?`,
-		tenant, key, day).Scan(&n).Error
-	if err != nil || len(n) == 0 {
-		return 0, classify(err)
+	var n int
+	err := s.stmt(ctx, qCounted, false).QueryRowContext(ctx, tenant, key, day).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
 	}
-	return n[0], nil
+	return n, classify(err)
 }
 
 func (s *db) AddSigningKey(ctx context.Context, k *SigningKey) error {
@@ -399,8 +366,8 @@ func (s *db) Purge(ctx context.Context, now time.Time) error {
 func (s *db) postgres() bool { return s.w.Name() == "postgres" }
 
 func (s *db) AddEvent(ctx context.Context, e *Event) error {
-	return classify(s.w.WithContext(ctx).Exec(
-		`INSERT INTO events (`+eventColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, eventValues(e)...).Error)
+	_, err := s.exec(ctx, qInsertEvent, eventValues(e)...)
+	return err
 }
 
 func (s *db) ClaimEvents(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Event, error) {
@@ -524,7 +491,8 @@ func classify(err error) error {
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return ErrNotFound
 	}
-	if errors.Is(err, gorm.ErrDuplicatedKey) {
+	var sqliteErr *moderncsqlite.Error
+	if errors.Is(err, gorm.ErrDuplicatedKey) || errors.As(err, &sqliteErr) && isSQLiteUnique(sqliteErr) {
 		return fmt.Errorf("%w: %w", ErrConflict, err)
 	}
 	var pgErr *pgconn.PgError
@@ -539,7 +507,8 @@ func classify(err error) error {
 	}
 	// A closed pool (database/sql does not export that error) cannot serve
 	// this replica any more: unavailable, so that the caller retries elsewhere.
-	if errors.Is(err, sql.ErrConnDone) || strings.Contains(err.Error(), "sql: database is closed") {
+	if errors.Is(err, sql.ErrConnDone) || strings.Contains(err.Error(), "sql: database is closed") ||
+		strings.Contains(err.Error(), "sql: statement is closed") {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	var netErr net.Error

@@ -13,13 +13,13 @@ import (
 	"strings"
 	"time"
 
-	gosqlite "github.com/glebarez/go-sqlite"
-	"github.com/glebarez/sqlite"
+	"github.com/libtnb/sqlite"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
+	moderncsqlite "modernc.org/sqlite"
 )
 
 //go:embed migrations
@@ -31,7 +31,7 @@ type Options struct {
 	MaxOpenConns int
 	// Logger receives migration progress.
 	Logger *slog.Logger
-	// SkipMigrate opens without applying migrations.
+	// SkipMigrate opens a database whose schema is current without applying migrations.
 	SkipMigrate bool
 }
 
@@ -54,6 +54,10 @@ func Open(ctx context.Context, rawURL string, opts Options) (Store, error) {
 			_ = s.Close()
 			return nil, err
 		}
+	}
+	if err := s.prepareAll(ctx, p.Postgres); err != nil {
+		_ = s.Close()
+		return nil, err
 	}
 	return s, nil
 }
@@ -106,11 +110,14 @@ func openPostgres(dsn string, cfg *gorm.Config, opts Options) (*Pools, error) {
 // sqlitePragmas make SQLite fit a server: WAL so readers never wait for the
 // writer, a busy timeout instead of immediate SQLITE_BUSY, foreign keys on,
 // and (with _txlock) write transactions that take the write lock at BEGIN.
-const sqlitePragmas = "_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+const sqlitePragmas = "_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate" +
+	"&_time_format=sqlite" // times as 2006-01-02 15:04:05.999999999-07:00, the text they have always been stored as
 
-// No PrepareStmt: GORM prepares a statement new to a transaction on the pool,
-// which with one writer connection held by that transaction waits forever;
-// and this driver parses each statement at execution anyway.
+// The driver is modernc.org/sqlite (through github.com/libtnb/sqlite, its
+// GORM dialector), which keeps a prepared statement compiled; the store
+// prepares its hot queries itself (prepared.go) rather than through GORM's
+// PrepareStmt, whose statements prepared inside a transaction are compiled
+// again in every later one.
 func openSQLite(path string, cfg *gorm.Config, opts Options) (*Pools, error) {
 	if path == "" {
 		return nil, errors.New("database url: sqlite:// needs a path")
@@ -182,8 +189,48 @@ func migrate(ctx context.Context, s *db, dialect goose.Dialect, log *slog.Logger
 	return nil
 }
 
+// prepareAll prepares the hot queries on the writer and the reader pools,
+// and closes them with the store.
+func (s *db) prepareAll(ctx context.Context, onePool bool) error {
+	pools := []*gorm.DB{s.w}
+	if !onePool {
+		pools = append(pools, s.r)
+	}
+	var sets []*statements
+	for _, g := range pools {
+		pool, err := g.DB()
+		if err != nil {
+			return err
+		}
+		st, err := prepare(ctx, pool)
+		if err != nil {
+			for _, done := range sets {
+				_ = closeStatements(done)
+			}
+			return err
+		}
+		sets = append(sets, st)
+	}
+	s.ws, s.rs = sets[0], sets[len(sets)-1]
+	closePools := s.close
+	s.close = func() error {
+		var errs []error
+		for _, st := range sets {
+			errs = append(errs, closeStatements(st))
+		}
+		return errors.Join(append(errs, closePools())...)
+	}
+	return nil
+}
+
+// isSQLiteUnique reports a UNIQUE or PRIMARY KEY constraint failure.
+func isSQLiteUnique(e *moderncsqlite.Error) bool {
+	code := e.Code()
+	return code == 2067 || code == 1555 // SQLITE_CONSTRAINT_UNIQUE, SQLITE_CONSTRAINT_PRIMARYKEY
+}
+
 func isSQLiteBusy(err error) bool {
-	var e *gosqlite.Error
+	var e *moderncsqlite.Error
 	if !errors.As(err, &e) {
 		return false
 	}

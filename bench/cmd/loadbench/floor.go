@@ -11,6 +11,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -249,6 +250,35 @@ func serveFloor(kind, dbURL, secretsFile string) error {
 		return err
 	}
 	defer db.close()
+	// Its statements are prepared once, as customerd prepares its hot ones.
+	rPool, err := db.r.DB()
+	if err != nil {
+		return err
+	}
+	wPool, err := db.w.DB()
+	if err != nil {
+		return err
+	}
+	prep := func(pool *sql.DB, q string) *sql.Stmt {
+		if err == nil {
+			var st *sql.Stmt
+			if st, err = pool.Prepare(q); err == nil {
+				return st
+			}
+		}
+		return nil
+	}
+	selectCustomer := prep(rPool, `SELECT id, email, email_verified, phone_verified, profile, created_at, updated_at
+		FROM floor_customers WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL`)
+	selectChallenge := prep(rPool, `SELECT id, destination, code_hash, expires_at FROM floor_challenges WHERE tenant_id = $1 AND id = $2`)
+	upsertCustomer := prep(wPool, `INSERT INTO floor_customers (id, tenant_id, email, email_verified, profile, version, created_at, updated_at)
+		VALUES ($1, $2, $3, true, '{}', 1, $4, $4)
+		ON CONFLICT (tenant_id, email) DO UPDATE SET email_verified = true, updated_at = excluded.updated_at,
+		version = floor_customers.version + 1
+		RETURNING id`)
+	if err != nil {
+		return fmt.Errorf("floor statements: %w", err)
+	}
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -272,8 +302,8 @@ func serveFloor(kind, dbURL, secretsFile string) error {
 				return echo.NewHTTPError(http.StatusUnauthorized)
 			}
 			var row floorCustomer
-			err = db.r.WithContext(c.Request().Context()).
-				Where("tenant_id = ? AND id = ? AND deleted_at IS NULL", tenant, cl.Sub).Take(&row).Error
+			err = selectCustomer.QueryRowContext(c.Request().Context(), tenant, cl.Sub).
+				Scan(&row.ID, &row.Email, &row.EmailVerified, &row.PhoneVerified, &row.Profile, &row.CreatedAt, &row.UpdatedAt)
 			if err != nil {
 				return echo.NewHTTPError(http.StatusNotFound)
 			}
@@ -300,7 +330,7 @@ func serveFloor(kind, dbURL, secretsFile string) error {
 				return echo.NewHTTPError(http.StatusBadRequest)
 			}
 			var ch floorChallenge
-			if err := db.r.WithContext(ctx).Where("tenant_id = ? AND id = ?", tenant, in.ChallengeID).Take(&ch).Error; err != nil {
+			if err := selectChallenge.QueryRowContext(ctx, tenant, in.ChallengeID).Scan(&ch.ID, &ch.Destination, &ch.CodeHash, &ch.ExpiresAt); err != nil {
 				return echo.NewHTTPError(http.StatusBadRequest)
 			}
 			now := time.Now().UTC()
@@ -308,13 +338,7 @@ func serveFloor(kind, dbURL, secretsFile string) error {
 				return echo.NewHTTPError(http.StatusBadRequest)
 			}
 			var id string
-			err := db.w.WithContext(ctx).Raw(
-				`INSERT INTO floor_customers (id, tenant_id, email, email_verified, profile, version, created_at, updated_at)
-				 VALUES (?, ?, ?, true, '{}', 1, ?, ?)
-				 ON CONFLICT (tenant_id, email) DO UPDATE SET email_verified = true, updated_at = excluded.updated_at,
-				 version = floor_customers.version + 1
-				 RETURNING id`, uuid.NewString(), tenant, ch.Destination, now, now).Row().Scan(&id)
-			if err != nil {
+			if err := upsertCustomer.QueryRowContext(ctx, uuid.NewString(), tenant, ch.Destination, now).Scan(&id); err != nil {
 				return err
 			}
 			tok, err := signFloorToken(priv, id, now.Truncate(time.Second))
