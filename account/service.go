@@ -48,6 +48,11 @@ type Identity struct {
 	// Challenge is the checked challenge the sign-in consumes, in the same
 	// transaction as the account change (nil for providers without one).
 	Challenge *store.Challenge
+	// Holder, when Looked is set, is the account that held the proven
+	// contact when the challenge was read (nil: none), so that the sign-in
+	// does not look it up again.
+	Holder *store.Customer
+	Looked bool
 }
 
 // Service applies the account rules to stored accounts.
@@ -417,6 +422,7 @@ func (s *Service) SignIn(ctx context.Context, t *Tenant, id Identity) (*store.Cu
 	for range 5 {
 		c, err := s.signIn(ctx, t, id)
 		if errors.Is(err, store.ErrStale) || errors.Is(err, store.ErrConflict) {
+			id.Holder, id.Looked = nil, false
 			continue // a concurrent sign-in or create: look again
 		}
 		if err != nil || id.Held == "" {
@@ -483,6 +489,10 @@ func (s *Service) signIn(ctx context.Context, t *Tenant, id Identity) (*store.Cu
 	switch {
 	case id.CustomerID != "":
 		c, err = s.store.Customer(ctx, t.ID, id.CustomerID)
+	case id.Looked && id.Holder != nil:
+		c = id.Holder
+	case id.Looked:
+		err = store.ErrNotFound
 	case id.Email != "":
 		c, err = s.store.CustomerByEmail(ctx, t.ID, id.Email)
 	case id.Phone != "":

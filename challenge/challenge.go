@@ -158,20 +158,23 @@ func (s *Service) Complete(ctx context.Context, lim Limits, tenant, id, code str
 	if err != nil {
 		return nil, err
 	}
-	return c, s.Consume(ctx, s.store, c)
+	return c.Challenge, s.Consume(ctx, s.store, c.Challenge)
 }
 
 // Check verifies code against challenge id of tenant without using the
 // challenge up: the caller consumes it with Consume in the transaction that
 // acts on it, so that a failed action leaves the code usable. A wrong code
 // counts against the challenge and against its destination's day.
-func (s *Service) Check(ctx context.Context, lim Limits, tenant, id, code string) (*store.Challenge, error) {
+//
+// The challenge comes with the account that holds its destination, read
+// with it, which the sign-in may use instead of looking again.
+func (s *Service) Check(ctx context.Context, lim Limits, tenant, id, code string) (*store.ChallengeRead, error) {
 	if _, err := uuid.Parse(id); err != nil {
 		return nil, ErrInvalidCode
 	}
 	now := s.now().UTC()
 	today := day(now)
-	c, failures, err := s.store.Challenge(ctx, tenant, id, failPrefix, today)
+	c, err := s.store.Challenge(ctx, tenant, id, failPrefix, today)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrInvalidCode
 	} else if err != nil {
@@ -180,7 +183,7 @@ func (s *Service) Check(ctx context.Context, lim Limits, tenant, id, code string
 	if c.ConsumedAt != nil || c.Attempts >= c.MaxAttempts || !now.Before(c.ExpiresAt) {
 		return nil, ErrInvalidCode
 	}
-	if failures >= lim.MaxFailuresPerDay {
+	if c.Counted >= lim.MaxFailuresPerDay {
 		return nil, ErrLocked
 	}
 	if !hmac.Equal([]byte(s.hash(tenant, id, strings.TrimSpace(code))), []byte(c.CodeHash)) {

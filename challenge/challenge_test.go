@@ -158,7 +158,7 @@ func TestChallenge(t *testing.T) {
 			if !regexp.MustCompile(`^[0-9]{6}$`).MatchString(code) {
 				t.Fatalf("code %q is not six digits", code)
 			}
-			row, _, err := f.store.Challenge(ctx, tenant, iss.ID, "", "")
+			row, err := f.store.Challenge(ctx, tenant, iss.ID, "", "")
 			if err != nil {
 				t.Fatalf("read the stored challenge: %v", err)
 			}

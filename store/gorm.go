@@ -257,18 +257,31 @@ func (s *db) ExpireChallenge(ctx context.Context, tenant, id string) error {
 	return classify(s.w.WithContext(ctx).Where("tenant_id = ? AND id = ?", tenant, id).Delete(&Challenge{}).Error)
 }
 
-func (s *db) Challenge(ctx context.Context, tenant, id, counterPrefix, day string) (*Challenge, int, error) {
+func (s *db) Challenge(ctx context.Context, tenant, id, counterPrefix, day string) (*ChallengeRead, error) {
 	var (
-		c Challenge
-		n int
+		c         Challenge
+		n         int
+		h         Customer
+		holder    [2]sql.NullString // id, tenant
+		verified  [2]sql.NullBool
+		version   sql.NullInt64
+		createdAt sql.NullTime
+		updatedAt sql.NullTime
 	)
 	err := s.stmt(ctx, qChallenge, false).QueryRowContext(ctx, counterPrefix, day, tenant, id).
 		Scan(&c.ID, &c.TenantID, &c.Channel, &c.Destination, &c.CustomerID, &c.CodeHash, &c.Attempts, &c.MaxAttempts,
-			&c.ExpiresAt, &c.ConsumedAt, &c.CreatedAt, &c.Pending, &n)
+			&c.ExpiresAt, &c.ConsumedAt, &c.CreatedAt, &c.Pending, &n,
+			&holder[0], &holder[1], &h.Email, &h.Phone, &verified[0], &verified[1], &h.Profile, &version, &createdAt, &updatedAt, &h.DeletedAt)
 	if err != nil {
-		return nil, 0, noRow(err)
+		return nil, noRow(err)
 	}
-	return &c, n, nil
+	read := &ChallengeRead{Challenge: &c, Counted: n}
+	if holder[0].Valid {
+		h.ID, h.TenantID, h.EmailVerified, h.PhoneVerified, h.Version = holder[0].String, holder[1].String, verified[0].Bool, verified[1].Bool, version.Int64
+		h.CreatedAt, h.UpdatedAt = createdAt.Time, updatedAt.Time
+		read.Holder = &h
+	}
+	return read, nil
 }
 
 func (s *db) FailChallenge(ctx context.Context, tenant, id string) (int, error) {

@@ -49,11 +49,17 @@ var queries = [numQueries]string{
 	qInsertEvent:    `INSERT INTO events (` + eventColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 	qIdentity:       `SELECT tenant_id, provider, subject, customer_id, created_at FROM identities WHERE tenant_id = $1 AND provider = $2 AND subject = $3`,
 	qInsertIdentity: `INSERT INTO identities (tenant_id, provider, subject, customer_id, created_at) VALUES ($1, $2, $3, $4, $5)`,
-	// The challenge with the counter of $1 || its destination on day $2.
+	// The challenge with the counter of $1 || its destination on day $2, and
+	// the account whose email or phone number is its destination (an email
+	// is never a phone number: at most one of the two matches).
 	qChallenge: `SELECT c.id, c.tenant_id, c.channel, c.destination, c.customer_id, c.code_hash, c.attempts, c.max_attempts,
 		c.expires_at, c.consumed_at, c.created_at, c.pending,
-		COALESCE((SELECT n.count FROM counters n WHERE n.tenant_id = c.tenant_id AND n.key = CAST($1 AS text) || c.destination AND n.day = $2), 0)
-		FROM challenges c WHERE c.tenant_id = $3 AND c.id = $4`,
+		COALESCE((SELECT n.count FROM counters n WHERE n.tenant_id = c.tenant_id AND n.key = CAST($1 AS text) || c.destination AND n.day = $2), 0),
+		h.id, h.tenant_id, h.email, h.phone, h.email_verified, h.phone_verified, h.profile, h.version, h.created_at, h.updated_at, h.deleted_at
+		FROM challenges c LEFT JOIN customers h ON h.id = COALESCE(
+			(SELECT e.id FROM customers e WHERE e.tenant_id = c.tenant_id AND e.email = c.destination AND e.deleted_at IS NULL),
+			(SELECT p.id FROM customers p WHERE p.tenant_id = c.tenant_id AND p.phone = c.destination AND p.deleted_at IS NULL))
+		WHERE c.tenant_id = $3 AND c.id = $4`,
 	qInsertChallenge: `INSERT INTO challenges (` + challengeColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 	qConsumeChallenge: `UPDATE challenges SET consumed_at = $1
 		WHERE tenant_id = $2 AND id = $3 AND consumed_at IS NULL AND attempts < max_attempts AND expires_at > $1`,

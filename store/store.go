@@ -58,9 +58,9 @@ type Store interface {
 	LiveChallenge(ctx context.Context, tenant, destination string, now time.Time) (*Challenge, error)
 	// ExpireChallenge ends a challenge whose code never left.
 	ExpireChallenge(ctx context.Context, tenant, id string) error
-	// Challenge returns challenge id of tenant and, in the same read, the
-	// counter of key counterPrefix+its destination on day (0 when none).
-	Challenge(ctx context.Context, tenant, id, counterPrefix, day string) (*Challenge, int, error)
+	// Challenge returns challenge id of tenant with, in the same read, what
+	// completing it needs (see ChallengeRead).
+	Challenge(ctx context.Context, tenant, id, counterPrefix, day string) (*ChallengeRead, error)
 	// FailChallenge counts one wrong code and returns the attempts made so far.
 	FailChallenge(ctx context.Context, tenant, id string) (int, error)
 	// ConsumeChallenge marks a live challenge used; false when it is used, dead or expired.
@@ -106,6 +106,17 @@ type Store interface {
 
 	// Purge deletes challenges, counters, delivered events and idempotency keys that can no longer matter.
 	Purge(ctx context.Context, now time.Time) error
+}
+
+// ChallengeRead is a challenge with what completing it needs, read in one
+// query (one round trip).
+type ChallengeRead struct {
+	*Challenge
+	// Counted is the counter of key counterPrefix+destination on day.
+	Counted int
+	// Holder is the tenant's live account whose email or phone number is the
+	// destination; nil when there is none.
+	Holder *Customer
 }
 
 // NewAccount is an account to create, with what commits with it.

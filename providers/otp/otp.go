@@ -103,7 +103,7 @@ func (p *provider) complete(ctx context.Context, t *account.Tenant, id, code str
 		return providers.Outcome{}, err
 	}
 	// The sign-in consumes the challenge in the transaction that writes the account.
-	ident := &account.Identity{Provider: p.name, Held: c.Pending, Challenge: c}
+	ident := &account.Identity{Provider: p.name, Held: c.Pending, Challenge: c.Challenge, Holder: c.Holder, Looked: true}
 	if c.CustomerID != nil {
 		ident.CustomerID = *c.CustomerID
 	}

@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"purge drops what no longer matters", purge},
 		{"a challenge keeps the change it holds", challengePending},
 		{"a challenge reads with its destination's counter", challengeCounter},
+		{"a challenge reads with the account that holds its destination", challengeHolder},
 		{"an account is created with its identity and events, using up its challenge", createAccount},
 		{"a taken identifier or identity leaves nothing of a new account", createAccountConflict},
 		{"a new account inside a transaction rolls back with it", createAccountInTx},
@@ -230,7 +231,7 @@ func challengeSingleUse(t *testing.T, s store.Store) {
 	if err := s.CreateChallenge(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.Challenge(ctx, "other", c.ID, "", ""); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.Challenge(ctx, "other", c.ID, "", ""); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("other tenant reads challenge: %v", err)
 	}
 	if ok, _ := s.ConsumeChallenge(ctx, "other", c.ID, time.Now()); ok {
@@ -242,7 +243,7 @@ func challengeSingleUse(t *testing.T, s store.Store) {
 	if ok, err := s.ConsumeChallenge(ctx, "acme", c.ID, time.Now()); ok || err != nil {
 		t.Fatalf("second consume: %v %v", ok, err)
 	}
-	got, _, _ := s.Challenge(ctx, "acme", c.ID, "", "")
+	got, _ := s.Challenge(ctx, "acme", c.ID, "", "")
 	if got.ConsumedAt == nil {
 		t.Fatal("consumedAt not recorded")
 	}
@@ -416,10 +417,10 @@ func purge(t *testing.T, s store.Store) {
 	if err := s.Purge(ctx, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.Challenge(ctx, "acme", old.ID, "", ""); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.Challenge(ctx, "acme", old.ID, "", ""); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("old challenge kept: %v", err)
 	}
-	if _, _, err := s.Challenge(ctx, "acme", live.ID, "", ""); err != nil {
+	if _, err := s.Challenge(ctx, "acme", live.ID, "", ""); err != nil {
 		t.Fatalf("live challenge purged: %v", err)
 	}
 	if n, _ := s.Counted(ctx, "acme", "k", "2000-01-01"); n != 0 {
@@ -473,7 +474,7 @@ func challengePending(t *testing.T, s store.Store) {
 	if err := s.CreateChallenge(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	got, _, err := s.Challenge(ctx, "acme", c.ID, "", "")
+	got, err := s.Challenge(ctx, "acme", c.ID, "", "")
 	if err != nil || got.Pending != c.Pending {
 		t.Fatalf("pending: %v %q", err, got.Pending)
 	}
@@ -715,10 +716,56 @@ func challengeCounter(t *testing.T, s store.Store) {
 		prefix, day string
 		want        int
 	}{{"fail:", "2026-11-26", 2}, {"fail:", "2026-11-27", 0}, {"send:", "2026-11-26", 0}} {
-		got, n, err := s.Challenge(ctx, "acme", c.ID, tc.prefix, tc.day)
-		if err != nil || got.ID != c.ID || got.Destination != c.Destination || n != tc.want {
-			t.Errorf("%s%s on %s: %v %d %v, want %d", tc.prefix, c.Destination, tc.day, got, n, err, tc.want)
+		got, err := s.Challenge(ctx, "acme", c.ID, tc.prefix, tc.day)
+		if err != nil || got.ID != c.ID || got.Destination != c.Destination || got.Counted != tc.want || got.Holder != nil {
+			t.Errorf("%s%s on %s: %+v %v, want %d and no holder", tc.prefix, c.Destination, tc.day, got, err, tc.want)
 		}
+	}
+}
+
+func challengeHolder(t *testing.T, s store.Store) {
+	byEmail := newChallenge("acme", time.Now().Add(time.Minute))
+	byPhone := newChallenge("acme", time.Now().Add(time.Minute))
+	byPhone.Channel, byPhone.Destination = "sms", "+33612345678"
+	for _, c := range []*store.Challenge{byEmail, byPhone} {
+		if err := s.CreateChallenge(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	holder := func(c *store.Challenge) *store.Customer {
+		t.Helper()
+		got, err := s.Challenge(ctx, "acme", c.ID, "fail:", "2026-11-26")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.Holder
+	}
+	// Another tenant's account with the same contacts is nobody's here.
+	other := newCustomer("other", byEmail.Destination)
+	other.Phone = ptr(byPhone.Destination)
+	mustCreate(t, s, other)
+	if h := holder(byEmail); h != nil {
+		t.Fatalf("holder from another tenant: %+v", h)
+	}
+	jane := newCustomer("acme", byEmail.Destination)
+	jane.EmailVerified = true
+	jane.Profile = store.Profile{"firstName": "Jane"}
+	mustCreate(t, s, jane)
+	john := newCustomer("acme", "john@example.com")
+	john.Phone = ptr(byPhone.Destination)
+	mustCreate(t, s, john)
+	if h := holder(byEmail); h == nil || h.ID != jane.ID || h.TenantID != "acme" || *h.Email != *jane.Email || !h.EmailVerified ||
+		h.Version != 1 || h.Profile["firstName"] != "Jane" || !h.CreatedAt.Equal(jane.CreatedAt) || h.DeletedAt != nil {
+		t.Fatalf("email holder: %+v", h)
+	}
+	if h := holder(byPhone); h == nil || h.ID != john.ID || *h.Phone != byPhone.Destination {
+		t.Fatalf("phone holder: %+v", h)
+	}
+	if err := s.DeleteCustomer(ctx, "acme", jane.ID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if h := holder(byEmail); h != nil {
+		t.Fatalf("deleted holder: %+v", h)
 	}
 }
 
@@ -761,7 +808,7 @@ func nothingOf(t *testing.T, s store.Store, a *store.NewAccount) {
 	if err != nil {
 		t.Error(err)
 	}
-	if ch, _, err := s.Challenge(ctx, "acme", a.Consume.ID, "", ""); err != nil || ch.ConsumedAt != nil {
+	if ch, err := s.Challenge(ctx, "acme", a.Consume.ID, "", ""); err != nil || ch.ConsumedAt != nil {
 		t.Errorf("challenge used: %v %v", ch, err)
 	}
 }
@@ -787,7 +834,7 @@ func createAccount(t *testing.T, s store.Store) {
 	if claimed, err := s.ClaimEvents(ctx, time.Now().Add(time.Second), time.Minute, 10); err != nil || len(claimed) != 1 || claimed[0].ID != a.Events[0].ID {
 		t.Fatalf("claimed: %+v %v", claimed, err)
 	}
-	if ch, _, err := s.Challenge(ctx, "acme", a.Consume.ID, "", ""); err != nil || ch.ConsumedAt == nil {
+	if ch, err := s.Challenge(ctx, "acme", a.Consume.ID, "", ""); err != nil || ch.ConsumedAt == nil {
 		t.Fatalf("challenge not used: %+v %v", ch, err)
 	}
 	// The challenge is spent: another account on it is not created.
@@ -841,7 +888,7 @@ func createAccountConflict(t *testing.T, s store.Store) {
 	if _, err := s.Customer(ctx, "acme", b.Customer.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("account of a taken identity written: %v", err)
 	}
-	if ch, _, err := s.Challenge(ctx, "acme", b.Consume.ID, "", ""); err != nil || ch.ConsumedAt != nil {
+	if ch, err := s.Challenge(ctx, "acme", b.Consume.ID, "", ""); err != nil || ch.ConsumedAt != nil {
 		t.Fatalf("challenge of a taken identity used: %v %v", ch, err)
 	}
 }
