@@ -19,8 +19,8 @@ import (
 	"testing"
 	"time"
 
-	_ "modernc.org/sqlite"  // database/sql driver "sqlite", to count rows
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", to count rows
+	_ "modernc.org/sqlite"             // database/sql driver "sqlite", to count rows
 
 	"github.com/customerd/customerd/app/apptest"
 	"github.com/customerd/customerd/store"
