@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"path/filepath"
 	"testing"
+	"time"
 
 	_ "modernc.org/sqlite"
 )
@@ -53,5 +54,35 @@ func TestSQLitePragmas(t *testing.T) {
 	defer other.Close()
 	if _, err := other.Exec("BEGIN IMMEDIATE"); err == nil {
 		t.Fatal("a second writer began while the first transaction was open: _txlock=immediate is not in effect")
+	}
+}
+
+// Times are stored as the text they have always been stored as (SQLite
+// compares them as text): 2006-01-02 15:04:05.999999999-07:00, in UTC.
+func TestSQLiteTimeText(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "t.db")
+	s, err := Open(ctx, "sqlite://"+path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	at := time.Date(2026, 11, 26, 12, 30, 5, 120000000, time.FixedZone("CET", 3600))
+	c := &Customer{ID: "c1", TenantID: "acme", Profile: Profile{}, CreatedAt: at, UpdatedAt: at}
+	if err := s.CreateCustomer(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	var text string
+	r, _ := s.(*db).r.DB()
+	// The driver reads text that looks like a time back as a time: prefixed, it does not.
+	if err := r.QueryRow("SELECT '=' || created_at FROM customers WHERE id = 'c1'").Scan(&text); err != nil {
+		t.Fatal(err)
+	}
+	if want := "=2026-11-26 11:30:05.12+00:00"; text != want {
+		t.Fatalf("created_at stored as %q, want %q", text, want)
+	}
+	got, err := s.Customer(ctx, "acme", "c1")
+	if err != nil || !got.CreatedAt.Equal(at) {
+		t.Fatalf("read back %v %v, want %v", got, err, at)
 	}
 }
