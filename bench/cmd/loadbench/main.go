@@ -28,6 +28,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -53,7 +54,11 @@ type options struct {
 	failOnMiss    bool
 	googleReturn  int
 	googleFirst   int
+	scenarios     map[string]bool // the scenarios to run
 }
+
+// allScenarios are the scenarios, in the order they run.
+var allScenarios = []string{"get", "verify", "google", "update"}
 
 // Targets.
 const (
@@ -82,6 +87,7 @@ func main() {
 	flag.IntVar(&o.googleReturn, "google-returning", 2000, "returning shoppers of the google scenario (signed in once during preparation)")
 	flag.IntVar(&o.googleFirst, "google-first", 0, "first sign-ins prepared for the google scenario (0: sized like -challenges, a fifth of them)")
 	flag.BoolVar(&o.failOnMiss, "fail-on-miss", false, "exit 1 when customerd misses a target")
+	scenarios := flag.String("scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios to run: get, verify, google, update")
 	role := flag.String("role", "", "internal: svc (customerd for -cpuprofile), floor-get or floor-auth")
 	pprofAddr := flag.String("pprof-addr", "", "internal: profile control address of -role svc")
 	pprofFile := flag.String("pprof-file", "", "internal: CPU profile file of -role svc")
@@ -89,6 +95,10 @@ func main() {
 	floorSecretsFile := flag.String("floor-secrets", "", "internal: keys of a floor")
 	flag.Parse()
 
+	o.scenarios = map[string]bool{}
+	for _, sc := range strings.Split(*scenarios, ",") {
+		o.scenarios[strings.TrimSpace(sc)] = true
+	}
 	var err error
 	switch *role {
 	case "":
@@ -133,6 +143,11 @@ func run(o options) error {
 	case "get", "verify", "google", "update":
 	default:
 		return fmt.Errorf("-cpuprofile-scenario %q: want get, verify, google or update", o.profiled)
+	}
+	for sc := range o.scenarios {
+		if !slices.Contains(allScenarios, sc) {
+			return fmt.Errorf("-scenarios: %q is not one of %s", sc, strings.Join(allScenarios, ", "))
+		}
 	}
 	if len(kinds) == 0 {
 		return fmt.Errorf("-db %q: want sqlite or postgres", o.only)
@@ -310,7 +325,9 @@ func runDatabase(ctx context.Context, o options, db *database, bin, dir string, 
 	// 2. Customers, tokens and codes, through customerd's API, with the log
 	// sender's lines at log level info (access log included).
 	n := o.challenges
-	if n <= 0 {
+	if !o.scenarios["verify"] {
+		n = 0 // no codes to prepare
+	} else if n <= 0 {
 		// Enough for customerd at the authenticate floor's rate, warm-up
 		// included; should it go faster, it stops early and says so (its
 		// rate stays right: it is measured over the time it ran).
@@ -341,20 +358,26 @@ func runDatabase(ctx context.Context, o options, db *database, bin, dir string, 
 		return nil, err
 	}
 	firstN := o.googleFirst
-	if firstN == 0 {
+	if !o.scenarios["google"] {
+		firstN = -1
+	} else if firstN == 0 {
 		// One request in googleFirstEvery is a first sign-in: a fifth of the
 		// codes covers twice the authenticate floor's rate.
 		firstN = min(max(n/5, 1000), 10000)
 	}
-	progress("%s: signing %d + %d RS256 ID tokens and signing the %d returning shoppers in once", db.name, o.googleReturn, firstN, o.googleReturn)
-	// Valid for Google's hour, and longer when the run is.
-	life := time.Hour + 10*(o.warmup+o.duration)
-	gp, err := prepareGoogle(ctx, cd.base, iss, o.googleReturn, firstN, life)
-	cd.stop()
-	if err != nil {
-		return nil, err
+	var gp *googlePool
+	if firstN >= 0 {
+		progress("%s: signing %d + %d RS256 ID tokens and signing the %d returning shoppers in once", db.name, o.googleReturn, firstN, o.googleReturn)
+		// Valid for Google's hour, and longer when the run is.
+		life := time.Hour + 10*(o.warmup+o.duration)
+		gp, err = prepareGoogle(ctx, cd.base, iss, o.googleReturn, firstN, life)
+		if err != nil {
+			cd.stop()
+			return nil, err
+		}
+		rep.googleReturning, rep.googleFirst = len(gp.returning), len(gp.first)
 	}
-	rep.googleReturning, rep.googleFirst = len(gp.returning), len(gp.first)
+	cd.stop()
 	rep.jwksPrep = iss.Fetches.Load() - jwks0
 	rep.prepared, rep.prepRSS, rep.prepTime = uint64(n), cd.rss.overall.Load(), time.Since(prepStart)
 
@@ -399,28 +422,47 @@ func runDatabase(ctx context.Context, o options, db *database, bin, dir string, 
 		}
 		return nil, nil
 	}
-	progress("%s: GET customer", db.name)
-	start, stop := profiled("get")
-	res := measure(ctx, o, []*target{
-		{name: "GET customer", srv: cd, mk: getCustomer(cd.base, tokens)},
-		{name: "GET floor", srv: fg, mk: getCustomer(fg.base, fd.tokens)},
-	}, start, stop)
-	rep.get, rep.getFloor = res[0], res[1]
+	if o.scenarios["get"] {
+		progress("%s: GET customer", db.name)
+		start, stop := profiled("get")
+		res := measure(ctx, o, []*target{
+			{name: "GET customer", srv: cd, mk: getCustomer(cd.base, tokens)},
+			{name: "GET floor", srv: fg, mk: getCustomer(fg.base, fd.tokens)},
+		}, start, stop)
+		rep.get, rep.getFloor = res[0], res[1]
+	}
+	if o.scenarios["verify"] {
+		progress("%s: code verification", db.name)
+		start, stop := profiled("verify")
+		var next atomic.Int64
+		res := measure(ctx, o, []*target{
+			{name: "code verification", srv: cd, mk: verifyEach(cd.base, chs, &next)},
+			{name: "authenticate floor", srv: fa, mk: verifyAny(fa.base, fd.challenges)},
+		}, start, stop)
+		rep.verify, rep.authFloor = res[0], res[1]
+		rep.consumed = uint64(min(next.Load(), int64(len(chs))))
+	}
+	if o.scenarios["google"] {
+		measureGoogle(ctx, o, rep, cd, fa, fd, gp, iss, jwks0, profiled)
+	}
+	if o.scenarios["update"] {
+		progress("%s: POST update", db.name)
+		start, stop := profiled("update")
+		res := measure(ctx, o, []*target{{name: "POST update", srv: cd, mk: updateCustomer(cd.base, tokens)}}, start, stop)
+		rep.update = res[0]
+	}
+	rep.measuredRSS = cd.rss.overall.Load()
+	cd.stop()
+	return rep, ctx.Err()
+}
 
-	progress("%s: code verification", db.name)
-	start, stop = profiled("verify")
-	var next atomic.Int64
-	res = measure(ctx, o, []*target{
-		{name: "code verification", srv: cd, mk: verifyEach(cd.base, chs, &next)},
-		{name: "authenticate floor", srv: fa, mk: verifyAny(fa.base, fd.challenges)},
-	}, start, stop)
-	rep.verify, rep.authFloor = res[0], res[1]
-	rep.consumed = uint64(min(next.Load(), int64(len(chs))))
-
-	progress("%s: google sign-in, cached JWKS", db.name)
-	start, stop = profiled("google")
+// measureGoogle runs the google scenario against the authenticate floor.
+func measureGoogle(ctx context.Context, o options, rep *report, cd, fa *child, fd *floorData, gp *googlePool,
+	iss *oidctest.Issuer, jwks0 int32, profiled func(string) (func(), func())) {
+	progress("%s: google sign-in, cached JWKS", rep.db)
+	start, stop := profiled("google")
 	var jwksStart int32
-	res = measure(ctx, o, []*target{
+	res := measure(ctx, o, []*target{
 		{name: "google sign-in", srv: cd, mk: googleSignIn(cd.base, gp)},
 		{name: "authenticate floor", srv: fa, mk: verifyAny(fa.base, fd.challenges)},
 	}, func() {
@@ -436,14 +478,6 @@ func runDatabase(ctx context.Context, o options, db *database, bin, dir string, 
 	})
 	rep.google, rep.googleFloor = res[0], res[1]
 	rep.googleSent, rep.googleSentFirst = gp.sent.Load(), gp.sentFirst.Load()
-
-	progress("%s: POST update", db.name)
-	start, stop = profiled("update")
-	res = measure(ctx, o, []*target{{name: "POST update", srv: cd, mk: updateCustomer(cd.base, tokens)}}, start, stop)
-	rep.update = res[0]
-	rep.measuredRSS = cd.rss.overall.Load()
-	cd.stop()
-	return rep, ctx.Err()
 }
 
 // profileControl starts or stops the CPU profile of a -role svc child.
@@ -497,11 +531,13 @@ func (r *report) print(w io.Writer, o options) bool {
 	fmt.Fprintf(w, "customerd and its floor take turns, %d rounds each (-rounds).\n", max(min(o.rounds, int(o.duration/time.Second)), 1))
 	fmt.Fprintf(w, "The load generator runs in the bench process and shares the CPUs with the server under test.\n\n")
 
+	ran := o.scenarios
 	getRPS := r.get.rps() / max(r.getFloor.rps(), 1e-9)
 	getP99 := float64(r.get.p99) / max(float64(r.getFloor.p99), 1)
 	verRPS := r.verify.rps() / max(r.authFloor.rps(), 1e-9)
 	verP99 := float64(r.verify.p99) / max(float64(r.authFloor.p99), 1)
-	all := getRPS >= getRPSTarget && getP99 <= getP99Target && verRPS >= verifyRPSTarget && r.measuredRSS < rssTarget
+	all := (!ran["get"] || getRPS >= getRPSTarget && getP99 <= getP99Target) && (!ran["verify"] || verRPS >= verifyRPSTarget) &&
+		r.measuredRSS < rssTarget
 	rssCell := func(res result) string { return mib(res.rss) + " <150 " + verdict(res.rss < rssTarget) }
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -510,21 +546,29 @@ func (r *report) print(w io.Writer, o options) bool {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t\n", res.name, res.requests, res.errors, res.rps(),
 			ms(res.p50), ms(res.p99), vsRPS, vsP99, rss)
 	}
-	row(r.get, fmt.Sprintf("%.1f%% ≥60%% %s", 100*getRPS, verdict(getRPS >= getRPSTarget)),
-		fmt.Sprintf("%.2f× ≤2× %s", getP99, verdict(getP99 <= getP99Target)), rssCell(r.get))
-	row(r.getFloor, "", "", mib(r.getFloor.rss))
-	row(r.verify, fmt.Sprintf("%.1f%% ≥50%% %s", 100*verRPS, verdict(verRPS >= verifyRPSTarget)),
-		fmt.Sprintf("%.2f×", verP99), rssCell(r.verify))
-	row(r.authFloor, "", "", mib(r.authFloor.rss))
-	gRPS := r.google.rps() / max(r.googleFloor.rps(), 1e-9)
-	gP99 := float64(r.google.p99) / max(float64(r.googleFloor.p99), 1)
-	row(r.google, fmt.Sprintf("%.1f%% (no target)", 100*gRPS), fmt.Sprintf("%.2f×", gP99), mib(r.google.rss))
-	floor := r.googleFloor
-	floor.name += " (in turn with google)"
-	row(floor, "", "", mib(r.googleFloor.rss))
-	update := r.update
-	update.name += " (no floor)"
-	row(update, "", "", rssCell(update))
+	if ran["get"] {
+		row(r.get, fmt.Sprintf("%.1f%% ≥60%% %s", 100*getRPS, verdict(getRPS >= getRPSTarget)),
+			fmt.Sprintf("%.2f× ≤2× %s", getP99, verdict(getP99 <= getP99Target)), rssCell(r.get))
+		row(r.getFloor, "", "", mib(r.getFloor.rss))
+	}
+	if ran["verify"] {
+		row(r.verify, fmt.Sprintf("%.1f%% ≥50%% %s", 100*verRPS, verdict(verRPS >= verifyRPSTarget)),
+			fmt.Sprintf("%.2f×", verP99), rssCell(r.verify))
+		row(r.authFloor, "", "", mib(r.authFloor.rss))
+	}
+	if ran["google"] {
+		gRPS := r.google.rps() / max(r.googleFloor.rps(), 1e-9)
+		gP99 := float64(r.google.p99) / max(float64(r.googleFloor.p99), 1)
+		row(r.google, fmt.Sprintf("%.1f%% (no target)", 100*gRPS), fmt.Sprintf("%.2f×", gP99), mib(r.google.rss))
+		floor := r.googleFloor
+		floor.name += " (in turn with google)"
+		row(floor, "", "", mib(r.googleFloor.rss))
+	}
+	if ran["update"] {
+		update := r.update
+		update.name += " (no floor)"
+		row(update, "", "", rssCell(update))
+	}
 	_ = tw.Flush()
 	summary := map[bool]string{true: "all met", false: "MISSED"}[all]
 	for _, res := range []result{r.get, r.getFloor, r.verify, r.authFloor, r.google, r.googleFloor, r.update} {
@@ -536,12 +580,26 @@ func (r *report) print(w io.Writer, o options) bool {
 		mib(r.measuredRSS), verdict(r.measuredRSS < rssTarget), summary)
 
 	fmt.Fprintln(w, "\nnotes")
+	if ran["verify"] {
+		r.printVerifyNote(w)
+	}
+	if ran["google"] {
+		r.printGoogleNotes(w)
+	}
+	r.printRunNotes(w, o)
+	return all
+}
+
+func (r *report) printVerifyNote(w io.Writer) {
 	fmt.Fprintf(w, "  code verification used %d of %d prepared codes, warm-up included (one per distinct email: each a first sign-in that creates the account)",
 		r.consumed, r.prepared)
 	if r.verify.ranOut {
 		fmt.Fprintf(w, "; RAN OUT after %s: raise -challenges or -max-challenges", r.verify.elapsed.Round(time.Millisecond))
 	}
 	fmt.Fprintln(w)
+}
+
+func (r *report) printGoogleNotes(w io.Writer) {
 	fmt.Fprintf(w, "  google sign-in: POST /api/%s/customer/authenticate?provider=google {\"idToken\"}, RS256 tokens of a local issuer "+
 		"(oidctest on 127.0.0.1, in the bench process) signed beforehand; %d requests sent, warm-up included: %d first sign-ins "+
 		"(a subject never seen, its account created; one in %d while the %d prepared last), the rest returning shoppers "+
@@ -555,12 +613,24 @@ func (r *report) print(w io.Writer, o options) bool {
 	fmt.Fprintf(w, "  JWKS fetches by the measured customerd: %d at its first google request (warm-up), %d during the measured run; "+
 		"once or twice in all: %s (the preparing customerd, another process, fetched %d)\n",
 		r.jwksWarm, r.jwksMeasured, map[bool]string{true: "ok, the cache served every other request", false: "NO"}[jwksOK], r.jwksPrep)
+}
+
+func (r *report) printRunNotes(w io.Writer, o options) {
 	fmt.Fprintf(w, "  preparation (customers, tokens, codes at log level info, in a separate customerd process): %s, max RSS %s\n",
 		r.prepTime.Round(100*time.Millisecond), mib(r.prepRSS))
-	fmt.Fprintf(w, "  CPU taken by other processes on the machine (not the bench, its servers, nor PostgreSQL serving them): "+
-		"%.0f%% during GET, %.0f%% during code verification, %.0f%% during google sign-in, %.0f%% during POST update%s\n",
-		100*r.get.foreign, 100*r.verify.foreign, 100*r.google.foreign, 100*r.update.foreign,
-		noisy(r.get.foreign, r.verify.foreign, r.google.foreign, r.update.foreign))
+	var during []string
+	var shares []float64
+	for _, sc := range []struct {
+		key, name string
+		res       result
+	}{{"get", "GET", r.get}, {"verify", "code verification", r.verify}, {"google", "google sign-in", r.google}, {"update", "POST update", r.update}} {
+		if o.scenarios[sc.key] {
+			during = append(during, fmt.Sprintf("%.0f%% during %s", 100*sc.res.foreign, sc.name))
+			shares = append(shares, sc.res.foreign)
+		}
+	}
+	fmt.Fprintf(w, "  CPU taken by other processes on the machine (not the bench, its servers, nor PostgreSQL serving them): %s%s\n",
+		strings.Join(during, ", "), noisy(shares...))
 	for _, res := range []result{r.get, r.getFloor, r.verify, r.authFloor, r.google, r.googleFloor, r.update} {
 		if res.exited != "" {
 			fmt.Fprintf(w, "  %s: %s\n", res.name, res.exited)
@@ -572,5 +642,4 @@ func (r *report) print(w io.Writer, o options) bool {
 	if r.profile != "" {
 		fmt.Fprintf(w, "  CPU profile of customerd during the %s scenario: %s (go tool pprof -top %s)\n", o.profiled, r.profile, r.profile)
 	}
-	return all
 }
