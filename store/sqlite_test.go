@@ -3,10 +3,13 @@ package store
 import (
 	"context"
 	"database/sql"
+	"io/fs"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/pressly/goose/v3"
 	_ "modernc.org/sqlite"
 )
 
@@ -84,5 +87,87 @@ func TestSQLiteTimeText(t *testing.T) {
 	got, err := s.Customer(ctx, "acme", "c1")
 	if err != nil || !got.CreatedAt.Equal(at) {
 		t.Fatalf("read back %v %v, want %v", got, err, at)
+	}
+}
+
+// Migration 3 rebuilds SQLite's events table without AUTOINCREMENT: every
+// event and its seq survive it, both ways, and new events go after them.
+func TestSQLiteEventsRowidMigration(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "m.db")
+	p, err := Connect("sqlite://"+path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sqlDB, _ := p.W.DB()
+	fsys, _ := fs.Sub(migrations, "migrations/sqlite")
+	gp, err := goose.NewProvider(goose.DialectSQLite3, sqlDB, fsys, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gp.UpTo(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range []string{"e1", "e2", "e3"} {
+		if _, err := sqlDB.Exec(`INSERT INTO events (id, tenant_id, customer_id, type, payload, created_at, next_at)
+			VALUES ($1, 'acme', 'c', 't', '{}', $2, $2)`, id, time.Now().UTC()); err != nil {
+			t.Fatal(i, err)
+		}
+	}
+	if _, err := sqlDB.Exec(`DELETE FROM events WHERE id = 'e2'`); err != nil {
+		t.Fatal(err)
+	}
+	seqs := func() map[string]int64 {
+		t.Helper()
+		rows, err := sqlDB.Query(`SELECT id, seq FROM events`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		m := map[string]int64{}
+		for rows.Next() {
+			var id string
+			var seq int64
+			if err := rows.Scan(&id, &seq); err != nil {
+				t.Fatal(err)
+			}
+			m[id] = seq
+		}
+		return m
+	}
+	before := seqs()
+	if _, err := gp.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := seqs(); len(got) != 2 || got["e1"] != before["e1"] || got["e3"] != before["e3"] {
+		t.Fatalf("after up: %v, before %v", got, before)
+	}
+	var ddl string
+	if err := sqlDB.QueryRow(`SELECT sql FROM sqlite_master WHERE name = 'events'`).Scan(&ddl); err != nil || strings.Contains(ddl, "AUTOINCREMENT") {
+		t.Fatalf("events table: %q %v", ddl, err)
+	}
+	if _, err := gp.Down(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := seqs(); len(got) != 2 || got["e1"] != before["e1"] || got["e3"] != before["e3"] {
+		t.Fatalf("after down: %v, before %v", got, before)
+	}
+	if _, err := gp.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(ctx, "sqlite://"+path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.AddEvent(ctx, &Event{ID: "e4", TenantID: "acme", CustomerID: "c", Type: "t", Payload: "{}", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := s.Events(ctx, EventQuery{})
+	if err != nil || len(evs) != 3 || evs[2].ID != "e4" || evs[2].Seq <= before["e3"] {
+		t.Fatalf("events after a new one: %+v %v", evs, err)
 	}
 }
