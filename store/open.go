@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
@@ -128,7 +129,10 @@ func openSQLite(path string, cfg *gorm.Config, opts Options) (*Pools, error) {
 		}
 	}
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + sqlitePragmas
-	w, err := gorm.Open(sqlite.Open(dsn), cfg)
+	// The writer never checkpoints (wal_autocheckpoint 0): a checkpoint
+	// copies pages into the database file and syncs it, and would do so
+	// inside a commit, holding the one writer. The checkpointer does it beside.
+	w, err := gorm.Open(sqlite.Open(dsn+"&_pragma=wal_autocheckpoint(0)"), cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +156,50 @@ func openSQLite(path string, cfg *gorm.Config, opts Options) (*Pools, error) {
 	}
 	rDB.SetMaxOpenConns(opts.MaxOpenConns)
 	rDB.SetMaxIdleConns(opts.MaxOpenConns)
-	return &Pools{W: w, R: r, Close: func() error { return errors.Join(rDB.Close(), wDB.Close()) }}, nil
+	stopCheckpoints, err := checkpointer(dsn, checkpointEvery, opts.Logger)
+	if err != nil {
+		_ = errors.Join(rDB.Close(), wDB.Close())
+		return nil, err
+	}
+	return &Pools{W: w, R: r, Close: func() error { return errors.Join(stopCheckpoints(), rDB.Close(), wDB.Close()) }}, nil
+}
+
+// checkpointEvery is how often the checkpointer copies the WAL's committed
+// pages into the database file.
+const checkpointEvery = 100 * time.Millisecond
+
+// checkpointer runs a PASSIVE checkpoint every interval on a connection of
+// its own: it copies what readers no longer need from the WAL into the
+// database file without blocking the writer or the readers, so that the WAL
+// restarts instead of growing. The returned function stops it.
+func checkpointer(dsn string, every time.Duration, log *slog.Logger) (func() error, error) {
+	conn, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, err
+	}
+	conn.SetMaxOpenConns(1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if _, err := conn.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil && ctx.Err() == nil && log != nil {
+					log.Warn("sqlite checkpoint failed", "err", err)
+				}
+			}
+		}
+	}()
+	return func() error {
+		cancel()
+		<-done
+		return conn.Close()
+	}, nil
 }
 
 func migrate(ctx context.Context, s *db, dialect goose.Dialect, log *slog.Logger) error {

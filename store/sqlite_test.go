@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -169,5 +171,44 @@ func TestSQLiteEventsRowidMigration(t *testing.T) {
 	evs, err := s.Events(ctx, EventQuery{})
 	if err != nil || len(evs) != 3 || evs[2].ID != "e4" || evs[2].Seq <= before["e3"] {
 		t.Fatalf("events after a new one: %+v %v", evs, err)
+	}
+}
+
+// The writer does not checkpoint; the checkpointer copies committed pages
+// into the database file beside it.
+func TestSQLiteCheckpointer(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "c.db")
+	s, err := Open(ctx, "sqlite://"+path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	wDB, _ := s.(*db).w.DB()
+	var auto int
+	if err := wDB.QueryRow("PRAGMA wal_autocheckpoint").Scan(&auto); err != nil || auto != 0 {
+		t.Fatalf("writer wal_autocheckpoint %d %v, want 0", auto, err)
+	}
+	size := func() int64 {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	before := size()
+	now := time.Now()
+	for i := range 300 {
+		c := &Customer{ID: fmt.Sprintf("c%d", i), TenantID: "acme", Profile: Profile{"pad": strings.Repeat("x", 500)}, CreatedAt: now, UpdatedAt: now}
+		if err := s.CreateCustomer(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for size() <= before {
+		if time.Now().After(deadline) {
+			t.Fatalf("the database file stayed at %d bytes: nothing was checkpointed", before)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
