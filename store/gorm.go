@@ -27,7 +27,9 @@ type db struct {
 	// PostgreSQL); tx is set inside Tx.
 	ws, rs *statements
 	tx     *sql.Tx
-	close  func() error
+	// batch writes SQLite's new accounts outside transactions.
+	batch *accountBatcher
+	close func() error
 }
 
 var _ Store = (*db)(nil)
@@ -89,34 +91,13 @@ func (s *db) CreateCustomer(ctx context.Context, c *Customer) error {
 }
 
 func (s *db) CreateAccount(ctx context.Context, a *NewAccount) error {
-	if s.postgres() {
+	switch {
+	case s.postgres():
 		return s.createAccountStatement(ctx, a)
+	case s.tx == nil && s.batch != nil:
+		return s.batch.create(ctx, a)
 	}
-	return s.Tx(ctx, func(tx Store) error {
-		if a.Consume != nil {
-			ok, err := tx.ConsumeChallenge(ctx, a.Customer.TenantID, a.Consume.ID, a.Consume.At)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return ErrSpent
-			}
-		}
-		if err := tx.CreateCustomer(ctx, a.Customer); err != nil {
-			return err
-		}
-		if a.Identity != nil {
-			if err := tx.LinkIdentity(ctx, a.Identity); err != nil {
-				return err
-			}
-		}
-		for _, e := range a.Events {
-			if err := tx.AddEvent(ctx, e); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	return s.Tx(ctx, func(tx Store) error { return tx.(*db).writeAccount(ctx, a) })
 }
 
 // createAccountStatement is CreateAccount on PostgreSQL as one statement, so

@@ -60,6 +60,12 @@ func Open(ctx context.Context, rawURL string, opts Options) (Store, error) {
 		_ = s.Close()
 		return nil, err
 	}
+	if !p.Postgres {
+		if err := s.startBatcher(ctx); err != nil {
+			_ = s.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -266,6 +272,26 @@ func (s *db) prepareAll(ctx context.Context, onePool bool) error {
 			errs = append(errs, closeStatements(st))
 		}
 		return errors.Join(append(errs, closePools())...)
+	}
+	return nil
+}
+
+// startBatcher starts the group commit of SQLite's new accounts, stopped
+// first when the store closes.
+func (s *db) startBatcher(ctx context.Context) error {
+	pool, err := s.w.DB()
+	if err != nil {
+		return err
+	}
+	b, err := newAccountBatcher(ctx, pool, s.ws)
+	if err != nil {
+		return err
+	}
+	s.batch = b
+	closeRest := s.close
+	s.close = func() error {
+		b.close()
+		return closeRest()
 	}
 	return nil
 }

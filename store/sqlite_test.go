@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -211,4 +212,63 @@ func TestSQLiteCheckpointer(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// One batch of new accounts: each account gets its own answer, and a failed
+// one leaves nothing of itself while the others of its batch are written.
+func TestSQLiteAccountBatch(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "b.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	d := s.(*db)
+	now := time.Now().UTC()
+	account := func(id, email string) *NewAccount {
+		ch := &Challenge{ID: "ch-" + id, TenantID: "acme", Channel: "email", Destination: email, CodeHash: "h",
+			MaxAttempts: 5, ExpiresAt: now.Add(time.Hour), CreatedAt: now}
+		if err := s.CreateChallenge(ctx, ch); err != nil {
+			t.Fatal(err)
+		}
+		c := &Customer{ID: id, TenantID: "acme", Email: &email, Profile: Profile{}, CreatedAt: now, UpdatedAt: now}
+		return &NewAccount{Customer: c, Consume: &ChallengeUse{ID: ch.ID, At: now},
+			Events: []*Event{{ID: "ev-" + id, TenantID: "acme", CustomerID: id, Type: "t", Payload: "{}", CreatedAt: now}}}
+	}
+	good, taken, twice := account("a", "a@example.com"), account("b", "a@example.com"), account("c", "c@example.com")
+	twice.Consume = good.Consume
+	jobs := []*accountJob{{a: good, err: make(chan error, 1)}, {a: taken, err: make(chan error, 1)}, {a: twice, err: make(chan error, 1)}}
+	d.batch.write(jobs)
+	if err := <-jobs[0].err; err != nil {
+		t.Fatalf("good account: %v", err)
+	}
+	if err := <-jobs[1].err; !errors.Is(err, ErrConflict) {
+		t.Fatalf("taken email: %v", err)
+	}
+	if err := <-jobs[2].err; !errors.Is(err, ErrSpent) {
+		t.Fatalf("challenge used earlier in the batch: %v", err)
+	}
+	if _, err := s.Customer(ctx, "acme", "a"); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"b", "c"} {
+		if _, err := s.Customer(ctx, "acme", id); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("account %s written: %v", id, err)
+		}
+	}
+	if ch, err := s.Challenge(ctx, "acme", "ch-b", "", ""); err != nil || ch.ConsumedAt != nil {
+		t.Fatalf("the taken email's challenge was used: %+v %v", ch, err)
+	}
+	evs, err := s.Events(ctx, EventQuery{})
+	if err != nil || len(evs) != 1 || evs[0].ID != "ev-a" {
+		t.Fatalf("events: %+v %v", evs, err)
+	}
+	s.Close()
+	if err := d.CreateAccount(ctx, account2(now)); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("after close: %v", err)
+	}
+}
+
+func account2(now time.Time) *NewAccount {
+	return &NewAccount{Customer: &Customer{ID: "z", TenantID: "acme", Profile: Profile{}, CreatedAt: now, UpdatedAt: now}}
 }

@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"a taken identifier or identity leaves nothing of a new account", createAccountConflict},
 		{"a new account inside a transaction rolls back with it", createAccountInTx},
 		{"concurrent accounts on one challenge: exactly one is created", createAccountConcurrent},
+		{"concurrent accounts each get their own answer, and only the good ones are written", createAccountMixed},
 		{"an event rolls back with its transaction", eventInTx},
 		{"events are claimed in order, one per customer at a time", eventOrder},
 		{"a claimed event is not claimed again while leased", eventLease},
@@ -939,5 +940,62 @@ func createAccountConcurrent(t *testing.T, s store.Store) {
 	wg.Wait()
 	if created != 1 || len(other) > 0 {
 		t.Fatalf("created %d accounts on one challenge; other errors: %v", created, other)
+	}
+}
+
+func createAccountMixed(t *testing.T, s store.Store) {
+	mustCreate(t, s, newCustomer("acme", "taken@example.com"))
+	const n = 30
+	accounts := make([]*store.NewAccount, n)
+	want := make([]error, n)
+	for i := range accounts {
+		a := newAccount(t, s, fmt.Sprintf("mixed%d@example.com", i))
+		switch i % 3 {
+		case 0:
+			a.Customer.Email = ptr("taken@example.com")
+			want[i] = store.ErrConflict
+		case 1:
+			if ok, err := s.ConsumeChallenge(ctx, "acme", a.Consume.ID, time.Now()); !ok || err != nil {
+				t.Fatal(ok, err)
+			}
+			want[i] = store.ErrSpent
+		}
+		accounts[i] = a
+	}
+	var wg sync.WaitGroup
+	got := make([]error, n)
+	for i, a := range accounts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[i] = s.CreateAccount(ctx, a)
+		}()
+	}
+	wg.Wait()
+	for i, a := range accounts {
+		switch {
+		case want[i] == nil && got[i] != nil:
+			t.Errorf("account %d: %v, want it created", i, got[i])
+		case want[i] != nil && !errors.Is(got[i], want[i]):
+			t.Errorf("account %d: %v, want %v", i, got[i], want[i])
+		case want[i] == store.ErrConflict:
+			nothingOf(t, s, a)
+		case want[i] == nil:
+			if _, err := s.Customer(ctx, "acme", a.Customer.ID); err != nil {
+				t.Errorf("account %d not written: %v", i, err)
+			}
+			if id, err := s.Identity(ctx, "acme", a.Identity.Provider, a.Identity.Subject); err != nil || id.CustomerID != a.Customer.ID {
+				t.Errorf("account %d identity: %+v %v", i, id, err)
+			}
+		}
+		if want[i] != nil {
+			if _, err := s.Customer(ctx, "acme", a.Customer.ID); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("account %d written: %v", i, err)
+			}
+		}
+	}
+	evs, err := s.Events(ctx, store.EventQuery{Tenant: "acme", Limit: 1000})
+	if err != nil || len(evs) != 2*(n/3) {
+		t.Fatalf("%d events (%v), want %d: two for each account written", len(evs), err, 2*(n/3))
 	}
 }

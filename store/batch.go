@@ -1,0 +1,207 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sync"
+)
+
+// The savepoint of one account in a batch.
+const (
+	savepoint           = "SAVEPOINT account"
+	rollbackToSavepoint = "ROLLBACK TO SAVEPOINT account"
+	releaseSavepoint    = "RELEASE SAVEPOINT account"
+)
+
+// accountBatcher is group commit for SQLite's CreateAccount. SQLite has one
+// writer, and most of a new account's cost there is its commit: the WAL
+// frames of every page the account, its indexes, its event and its challenge
+// touched, written with a system call each. Accounts created at the same
+// moment wait for the writer anyway; the batcher takes all that are waiting
+// (it never waits for more) and writes them in one transaction, each inside
+// a savepoint of its own, so that one account's failure (a taken email, a
+// spent challenge) undoes that account alone. One commit then writes pages
+// the accounts share once.
+type accountBatcher struct {
+	pool  *sql.DB
+	stmts *statements
+	// sp are the savepoint statements, prepared as the queries are.
+	sp    [3]*sql.Stmt
+	queue chan *accountJob
+	stop  chan struct{}
+	done  chan struct{}
+	once  sync.Once
+}
+
+type accountJob struct {
+	a   *NewAccount
+	err chan error
+}
+
+// maxAccountBatch bounds a batch, and so the time the first account of a
+// batch waits for the last.
+const maxAccountBatch = 32
+
+// newAccountBatcher starts a batcher on pool, SQLite's writer, before any
+// transaction holds its one connection (see prepare).
+func newAccountBatcher(ctx context.Context, pool *sql.DB, stmts *statements) (*accountBatcher, error) {
+	b := &accountBatcher{pool: pool, stmts: stmts, queue: make(chan *accountJob, maxAccountBatch),
+		stop: make(chan struct{}), done: make(chan struct{})}
+	for i, q := range []string{savepoint, rollbackToSavepoint, releaseSavepoint} {
+		st, err := pool.PrepareContext(ctx, q)
+		if err != nil {
+			b.closeStatements()
+			return nil, classify(err)
+		}
+		b.sp[i] = st
+	}
+	go b.loop()
+	return b, nil
+}
+
+func (b *accountBatcher) closeStatements() {
+	for _, st := range b.sp {
+		if st != nil {
+			_ = st.Close()
+		}
+	}
+}
+
+// create writes a as CreateAccount does, in the next batch.
+func (b *accountBatcher) create(ctx context.Context, a *NewAccount) error {
+	closed := fmt.Errorf("%w: the store is closed", ErrUnavailable)
+	select {
+	case <-b.stop:
+		return closed
+	default:
+	}
+	j := &accountJob{a: a, err: make(chan error, 1)}
+	select {
+	case b.queue <- j:
+	case <-b.stop:
+		return closed
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
+	}
+	// Once queued, the account is written or not whatever the caller does
+	// meanwhile: the answer says which. A job queued as the batcher stopped
+	// may get none.
+	select {
+	case err := <-j.err:
+		return err
+	case <-b.done:
+		select {
+		case err := <-j.err:
+			return err
+		default:
+			return closed
+		}
+	}
+}
+
+// close stops the batcher after the batch it is writing; accounts still
+// queued are refused.
+func (b *accountBatcher) close() {
+	b.once.Do(func() {
+		close(b.stop)
+		<-b.done
+		b.closeStatements()
+	})
+}
+
+func (b *accountBatcher) loop() {
+	defer close(b.done)
+	for {
+		select {
+		case <-b.stop:
+			for {
+				select {
+				case j := <-b.queue:
+					j.err <- fmt.Errorf("%w: the store is closed", ErrUnavailable)
+				default:
+					return
+				}
+			}
+		case j := <-b.queue:
+			batch := []*accountJob{j}
+		more:
+			for len(batch) < maxAccountBatch {
+				select {
+				case j := <-b.queue:
+					batch = append(batch, j)
+				default:
+					break more
+				}
+			}
+			b.write(batch)
+		}
+	}
+}
+
+// write writes a batch in one transaction; each job gets its own answer.
+func (b *accountBatcher) write(batch []*accountJob) {
+	// The batch is not any one caller's: none of their contexts may cut it short.
+	ctx := context.Background()
+	errs := make([]error, len(batch))
+	err := func() error {
+		tx, err := b.pool.BeginTx(ctx, nil)
+		if err != nil {
+			return classify(err)
+		}
+		sp := func(which int) error {
+			_, err := tx.StmtContext(ctx, b.sp[which]).ExecContext(ctx)
+			return classify(err)
+		}
+		st := &db{ws: b.stmts, rs: b.stmts, tx: tx}
+		for i, j := range batch {
+			err := sp(0)
+			if err == nil {
+				if errs[i] = st.writeAccount(ctx, j.a); errs[i] != nil {
+					err = sp(1)
+				}
+			}
+			if err == nil {
+				err = sp(2)
+			}
+			if err != nil {
+				_ = tx.Rollback()
+				return err
+			}
+		}
+		return classify(tx.Commit())
+	}()
+	for i, j := range batch {
+		if err != nil {
+			errs[i] = err // nothing of the batch was written
+		}
+		j.err <- errs[i]
+	}
+}
+
+// writeAccount writes a through s, a transaction.
+func (s *db) writeAccount(ctx context.Context, a *NewAccount) error {
+	if a.Consume != nil {
+		ok, err := s.ConsumeChallenge(ctx, a.Customer.TenantID, a.Consume.ID, a.Consume.At)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return ErrSpent
+		}
+	}
+	if err := s.CreateCustomer(ctx, a.Customer); err != nil {
+		return err
+	}
+	if a.Identity != nil {
+		if err := s.LinkIdentity(ctx, a.Identity); err != nil {
+			return err
+		}
+	}
+	for _, e := range a.Events {
+		if err := s.AddEvent(ctx, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
