@@ -153,7 +153,7 @@ func (b *accountBatcher) write(batch []*accountJob) {
 			_, err := tx.StmtContext(ctx, b.sp[which]).ExecContext(ctx)
 			return classify(err)
 		}
-		st := &db{ws: b.stmts, rs: b.stmts, tx: tx}
+		st := &db{ws: b.stmts, tx: tx}
 		for i, j := range batch {
 			err := sp(0)
 			if err == nil {

@@ -24,7 +24,7 @@ import (
 type db struct {
 	w, r *gorm.DB
 	// ws and rs are the hot queries prepared on w and r (one set on
-	// PostgreSQL); tx is set inside Tx.
+	// PostgreSQL); tx is set inside Tx, where every query goes through ws.
 	ws, rs *statements
 	tx     *sql.Tx
 	// batch writes SQLite's new accounts outside transactions.
@@ -40,7 +40,7 @@ func (s *db) Tx(ctx context.Context, fn func(Store) error) error {
 		if !ok {
 			return fmt.Errorf("transaction: unexpected connection %T", tx.Statement.ConnPool)
 		}
-		return fn(&db{w: tx, r: tx, ws: s.ws, rs: s.ws, tx: sqlTx, close: func() error { return nil }})
+		return fn(&db{w: tx, r: tx, ws: s.ws, tx: sqlTx, close: func() error { return nil }})
 	})
 	return classify(err)
 }

@@ -264,11 +264,8 @@ func TestSQLiteAccountBatch(t *testing.T) {
 		t.Fatalf("events: %+v %v", evs, err)
 	}
 	s.Close()
-	if err := d.CreateAccount(ctx, account2(now)); !errors.Is(err, ErrUnavailable) {
+	late := &NewAccount{Customer: &Customer{ID: "z", TenantID: "acme", Profile: Profile{}, CreatedAt: now, UpdatedAt: now}}
+	if err := d.CreateAccount(ctx, late); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("after close: %v", err)
 	}
-}
-
-func account2(now time.Time) *NewAccount {
-	return &NewAccount{Customer: &Customer{ID: "z", TenantID: "acme", Profile: Profile{}, CreatedAt: now, UpdatedAt: now}}
 }
