@@ -196,7 +196,7 @@ func checkpointer(dsn string, every time.Duration, log *slog.Logger) (func() err
 				return
 			case <-t.C:
 				if _, err := conn.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil && ctx.Err() == nil && log != nil {
-					log.Warn("sqlite checkpoint failed", "err", err)
+					log.Warn("sqlite checkpoint", "error", err.Error())
 				}
 			}
 		}
