@@ -328,15 +328,16 @@ func runDatabase(ctx context.Context, o options, db *database, bin, dir string, 
 	if !o.scenarios["verify"] {
 		n = 0 // no codes to prepare
 	} else if n <= 0 {
-		// Enough for customerd at the authenticate floor's rate, warm-up
-		// included; should it go faster, it stops early and says so (its
-		// rate stays right: it is measured over the time it ran).
+		// Enough for customerd at one and a half times the authenticate
+		// floor's rate, warm-up included; should it go faster still, it stops
+		// early and says so (its rate stays right: it is measured over the
+		// time it ran).
 		progress("%s: sizing the codes to prepare on the authenticate floor (2s)", db.name)
 		tr := newTransport(o.clients)
 		s := drive(ctx, &http.Client{Transport: tr, Timeout: 30 * time.Second}, o.clients, 2*time.Second, verifyAny(fa.base, fd.challenges))
 		tr.CloseIdleConnections()
 		rate := float64(s.requests-s.errors) / s.elapsed.Seconds()
-		n = int(rate*(o.warmup+o.duration).Seconds()) + o.clients
+		n = int(1.5*rate*(o.warmup+o.duration).Seconds()) + o.clients
 		n = min(max(n, 1000), o.maxChallenges)
 	}
 	progress("%s: preparing %d customers and their tokens, and %d one-time codes, through customerd", db.name, o.customers, n)
