@@ -38,6 +38,9 @@ type Tenant struct {
 	Flows *flows.Registry
 	// CheckInPage is the page a partial check-in link opens.
 	CheckInPage string
+	// CheckInPolicy is how anonymous callers are answered: none, partial or
+	// full (the last two answer new and existing identifiers alike).
+	CheckInPolicy string
 }
 
 // NormaliseEmail trims and lower-cases an email and checks its syntax.
@@ -160,8 +163,10 @@ func Apply(t *Tenant, c *store.Customer, in Input, now time.Time) (*store.Custom
 			verr.add("postcode", fmt.Sprintf("is not a valid postcode for %s", countryOf(next)))
 		}
 	}
+	// A new account needs the identifier and the tenant's required fields;
+	// an update needs none of them, but may not clear one the account has.
 	for _, name := range required(t) {
-		if verr.Fields[name] == nil && !next.Has(name) {
+		if verr.Fields[name] == nil && !next.Has(name) && (creating || in.Has(name)) {
 			verr.add(name, "is required")
 		}
 	}

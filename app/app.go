@@ -31,6 +31,7 @@ import (
 	"github.com/customerd/customerd/providers/webhook"
 	"github.com/customerd/customerd/sender"
 	"github.com/customerd/customerd/server"
+	"github.com/customerd/customerd/signin"
 	"github.com/customerd/customerd/store"
 	"github.com/customerd/customerd/token"
 )
@@ -121,9 +122,10 @@ func wire(cfg *config.Config, st store.Store, log *slog.Logger, sealKey, codeKey
 				Identifier: tc.Identifier, RequiredFields: tc.RequiredFields, TokenLifetime: tc.TokenLifetime,
 				OTP: challenge.Limits{Lifetime: tc.OTP.CodeLifetime, MaxAttempts: tc.OTP.MaxAttempts,
 					ResendInterval: tc.OTP.ResendInterval, MaxFailuresPerDay: tc.OTP.MaxFailuresPerDay},
-				Senders:     map[sender.Channel]sender.Sender{},
-				Subscribed:  hook.Wants,
-				CheckInPage: tc.CheckInPage,
+				Senders:       map[sender.Channel]sender.Sender{},
+				Subscribed:    hook.Wants,
+				CheckInPage:   tc.CheckInPage,
+				CheckInPolicy: tc.CheckInPolicy,
 			},
 			Providers: map[string]providers.Provider{},
 		}
@@ -148,7 +150,9 @@ func wire(cfg *config.Config, st store.Store, log *slog.Logger, sealKey, codeKey
 		}
 		tenants[id] = t
 	}
-	e, err := server.New(server.Options{Tenants: tenants, Store: st, Accounts: account.NewService(st, challenges, o.now), Tokens: tokens, Logger: log})
+	accounts := account.NewService(st, challenges, o.now)
+	e, err := server.New(server.Options{Tenants: tenants, Store: st, Accounts: accounts,
+		SignIn: signin.New(st, accounts, challenges), Tokens: tokens, Logger: log})
 	if err != nil {
 		return nil, err
 	}

@@ -44,24 +44,48 @@ var (
 type ThrottledError struct{ RetryAfter time.Duration }
 
 func (e *ThrottledError) Error() string {
-	return fmt.Sprintf("a code was sent less than a minute ago; retry in %ds", int(e.RetryAfter.Seconds()))
+	return fmt.Sprintf("a code was sent to this address less than a minute ago; retry in %ds", int(e.RetryAfter.Seconds()))
 }
 
-// Target is where a code goes.
+// Purpose is what completing a challenge does. A challenge serves its
+// purpose, for its account and its held change, and nothing else.
+type Purpose string
+
+// The purposes of challenges.
+const (
+	// SignIn proves the destination; the account is whichever it proves.
+	SignIn Purpose = "signin"
+	// CheckIn proves an existing account, named by an anonymous caller,
+	// through a contact of that account.
+	CheckIn Purpose = "checkin"
+	// Flow proves the account a flow step asked about.
+	Flow Purpose = "flow"
+	// Contact verifies a token holder's new contact before it is applied.
+	Contact Purpose = "contact"
+)
+
+// Target is where a code goes, and what completing it will do.
 type Target struct {
 	Tenant     string
+	Purpose    Purpose
 	Channel    sender.Channel
 	To         string  // normalised email or E.164 number
-	CustomerID *string // the account the challenge proves, when known
+	CustomerID *string // the account the challenge is for, when known
 	Language   string
 	// Page, when set, is the address of the tenant's page that a link in the
 	// message opens with the challenge id and the code as query parameters.
 	Page string
 	// Pending is the change the challenge holds (JSON), applied when it is completed.
 	Pending string
+	// Fills names the fields the held change would fill, for the message.
+	Fills []string
 	// With, when set, writes in the transaction that stores the challenge
 	// (the account the challenge is for, when it is new).
 	With func(tx store.Store) error
+	// Retry: the caller holds a token of the account, so a retried request
+	// may get the live challenge it already got back. Anonymous callers
+	// never get a live challenge: it could be someone else's.
+	Retry bool
 }
 
 // Issued is what a caller may see of a challenge.
@@ -88,10 +112,19 @@ func New(s store.Store, key []byte, now func() time.Time) *Service {
 	return &Service{store: s, key: key, now: now}
 }
 
-// Issue sends a new code to target through snd. With reuse set, a
-// destination that got a code less than ResendInterval ago is answered with
-// that live challenge instead of ThrottledError (no second code is sent).
-func (s *Service) Issue(ctx context.Context, lim Limits, target Target, snd sender.Sender, reuse bool) (*Issued, error) {
+// reused carries, out of the transaction it rolls back, the live challenge
+// an identical request already got.
+type reused struct{ c *store.Challenge }
+
+func (reused) Error() string { return "an identical challenge is live" }
+
+// Issue sends a new code to target through snd. A destination that got a
+// code less than ResendInterval ago gets no new one: the answer is
+// ThrottledError, or, for a token holder retrying a request whose
+// challenge is live (same purpose, account and held change), that challenge.
+// A challenge is never handed to another caller. When no code is sent,
+// nothing of target.With is written either.
+func (s *Service) Issue(ctx context.Context, lim Limits, target Target, snd sender.Sender) (*Issued, error) {
 	now := s.now().UTC()
 	if n, err := s.store.Counted(ctx, target.Tenant, failKey(target.To), day(now)); err != nil {
 		return nil, err
@@ -105,10 +138,9 @@ func (s *Service) Issue(ctx context.Context, lim Limits, target Target, snd send
 	c := &store.Challenge{
 		ID: uuid.NewString(), TenantID: target.Tenant, Channel: string(target.Channel), Destination: target.To,
 		CustomerID: target.CustomerID, MaxAttempts: lim.MaxAttempts, ExpiresAt: now.Add(lim.Lifetime), CreatedAt: now,
-		Pending: target.Pending,
+		Pending: target.Pending, Purpose: string(target.Purpose),
 	}
 	c.CodeHash = s.hash(c.TenantID, c.ID, code)
-	var wait time.Duration
 	// The throttle and the challenge commit together: a concurrent caller that is
 	// throttled finds this challenge live.
 	err = s.store.Tx(ctx, func(tx store.Store) error {
@@ -117,27 +149,30 @@ func (s *Service) Issue(ctx context.Context, lim Limits, target Target, snd send
 				return err
 			}
 		}
-		var err error
-		if wait, err = tx.Throttle(ctx, target.Tenant, sendKey(target.To), now, lim.ResendInterval); err != nil || wait > 0 {
+		wait, err := tx.Throttle(ctx, target.Tenant, sendKey(target), now, lim.ResendInterval)
+		if err != nil {
 			return err
 		}
-		return tx.CreateChallenge(ctx, c)
+		if wait == 0 {
+			return tx.CreateChallenge(ctx, c)
+		}
+		live, err := tx.LiveChallenge(ctx, target.Tenant, target.To, string(target.Purpose), now)
+		if err == nil && target.Retry && sameRequest(live, c) {
+			return reused{live}
+		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		return &ThrottledError{RetryAfter: max(wait, time.Second)}
 	})
+	var again reused
+	if errors.As(err, &again) {
+		return issued(again.c), nil
+	}
 	if err != nil {
 		return nil, err
 	}
-	if wait > 0 {
-		if reuse {
-			if live, err := s.store.LiveChallenge(ctx, target.Tenant, target.To, now); err == nil {
-				return issued(live), nil
-			} else if !errors.Is(err, store.ErrNotFound) {
-				return nil, err
-			}
-		}
-		return nil, &ThrottledError{RetryAfter: wait}
-	}
 	msg := sender.Message{Tenant: target.Tenant, Channel: target.Channel, To: target.To, Code: code,
-		ExpiresAt: c.ExpiresAt, Language: target.Language}
+		ExpiresAt: c.ExpiresAt, Language: target.Language, Fills: target.Fills}
 	if target.Page != "" {
 		msg.Link = link(target.Page, c.ID, code)
 	}
@@ -145,68 +180,78 @@ func (s *Service) Issue(ctx context.Context, lim Limits, target Target, snd send
 		// Neither a usable code nor a spent resend slot is left behind.
 		cleanup := context.WithoutCancel(ctx)
 		_ = s.store.ExpireChallenge(cleanup, c.TenantID, c.ID)
-		_ = s.store.Unthrottle(cleanup, c.TenantID, sendKey(target.To), now)
+		_ = s.store.Unthrottle(cleanup, c.TenantID, sendKey(target), now)
 		return nil, fmt.Errorf("%w: %w", ErrNotDelivered, err)
 	}
 	return issued(c), nil
 }
 
-// Complete checks code against challenge id of tenant and, when it matches,
-// consumes the challenge and returns it.
-func (s *Service) Complete(ctx context.Context, lim Limits, tenant, id, code string) (*store.Challenge, error) {
-	c, err := s.Check(ctx, lim, tenant, id, code)
-	if err != nil {
-		return nil, err
-	}
-	return c.Challenge, s.Consume(ctx, s.store, c.Challenge)
+// sameRequest reports whether live was issued for the same request as c:
+// the same purpose, account and held change.
+func sameRequest(live, c *store.Challenge) bool {
+	sameAccount := (live.CustomerID == nil && c.CustomerID == nil) ||
+		(live.CustomerID != nil && c.CustomerID != nil && *live.CustomerID == *c.CustomerID)
+	return live.Purpose == c.Purpose && sameAccount && live.Pending == c.Pending && live.Channel == c.Channel
 }
 
-// Check verifies code against challenge id of tenant without using the
-// challenge up: the caller consumes it with Consume in the transaction that
-// acts on it, so that a failed action leaves the code usable. A wrong code
-// counts against the challenge and against its destination's day.
-//
-// The challenge comes with the account that holds its destination, read
-// with it, which the sign-in may use instead of looking again.
-func (s *Service) Check(ctx context.Context, lim Limits, tenant, id, code string) (*store.ChallengeRead, error) {
-	if _, err := uuid.Parse(id); err != nil {
+// Code names the challenge a code is sent back for: by its id, or as the
+// newest live challenge to a destination that an anonymous caller may
+// complete (not a token holder's contact change).
+type Code struct {
+	ChallengeID string
+	Destination string
+	Code        string
+}
+
+// Proof is a challenge whose code was right, not yet used up: the caller
+// uses it in the transaction that acts on it (Use), so that a failed
+// action leaves the code usable.
+type Proof struct {
+	*store.ChallengeRead
+	use store.ChallengeUse
+}
+
+// Attempt spends one attempt on the challenge code names and checks the
+// code. The attempt and its charge to the destination's day are counted in
+// the same statement that checks they are allowed, so the limits hold
+// across replicas whatever the concurrency.
+func (s *Service) Attempt(ctx context.Context, lim Limits, tenant string, code Code) (*Proof, error) {
+	a := store.Attempt{Tenant: tenant, Now: s.now().UTC(), CounterPrefix: failPrefix, Limit: lim.MaxFailuresPerDay}
+	a.Day = day(a.Now)
+	switch {
+	case code.ChallengeID != "":
+		if _, err := uuid.Parse(code.ChallengeID); err != nil {
+			return nil, ErrInvalidCode
+		}
+		a.ID = code.ChallengeID
+	case code.Destination != "":
+		a.Destination, a.Except = code.Destination, string(Contact)
+	default:
 		return nil, ErrInvalidCode
 	}
-	now := s.now().UTC()
-	today := day(now)
-	c, err := s.store.Challenge(ctx, tenant, id, failPrefix, today)
+	read, err := s.store.AttemptChallenge(ctx, a)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrInvalidCode
 	} else if err != nil {
 		return nil, err
 	}
-	if c.ConsumedAt != nil || c.Attempts >= c.MaxAttempts || !now.Before(c.ExpiresAt) {
-		return nil, ErrInvalidCode
-	}
-	if c.Counted >= lim.MaxFailuresPerDay {
+	if read.Locked {
 		return nil, ErrLocked
 	}
-	if !hmac.Equal([]byte(s.hash(tenant, id, strings.TrimSpace(code))), []byte(c.CodeHash)) {
-		err := s.store.Tx(ctx, func(tx store.Store) error {
-			if _, err := tx.FailChallenge(ctx, tenant, id); err != nil {
-				return err
-			}
-			_, err := tx.Count(ctx, tenant, failKey(c.Destination), today)
-			return err
-		})
-		if err != nil {
-			return nil, err
-		}
+	if !hmac.Equal([]byte(s.hash(tenant, read.ID, strings.TrimSpace(code.Code))), []byte(read.CodeHash)) {
 		return nil, ErrInvalidCode
 	}
-	return c, nil
+	return &Proof{ChallengeRead: read,
+		use: store.ChallengeUse{ID: read.ID, CounterKey: failKey(read.Destination), Day: a.Day}}, nil
 }
 
-// Use is the consumption of a checked challenge, for a write that uses it
-// up itself (store.NewAccount); Spent turns what that write answers when the
+// Use is the consumption of a proof, for a write that uses it up itself
+// (store.NewAccount); Spent turns what that write answers when the
 // challenge is no longer live into ErrInvalidCode.
-func (s *Service) Use(c *store.Challenge) *store.ChallengeUse {
-	return &store.ChallengeUse{ID: c.ID, At: s.now().UTC()}
+func (s *Service) Use(p *Proof) *store.ChallengeUse {
+	u := p.use
+	u.At = s.now().UTC()
+	return &u
 }
 
 // Spent is err, or ErrInvalidCode when err says a challenge was no longer live.
@@ -217,19 +262,17 @@ func Spent(err error) error {
 	return err
 }
 
-// Consume uses up a checked challenge through st (a transaction, or the
-// store); ErrInvalidCode when it expired meanwhile or a concurrent request
-// used it first.
-func (s *Service) Consume(ctx context.Context, st store.Store, c *store.Challenge) error {
-	now := s.now().UTC()
-	ok, err := st.ConsumeChallenge(ctx, c.TenantID, c.ID, now)
+// Consume uses up a proof through st (a transaction, or the store);
+// ErrInvalidCode when it expired meanwhile or a concurrent request used it
+// first.
+func (s *Service) Consume(ctx context.Context, st store.Store, p *Proof) error {
+	ok, err := st.ConsumeChallenge(ctx, p.TenantID, *s.Use(p))
 	if err != nil {
 		return err
 	}
 	if !ok {
 		return ErrInvalidCode
 	}
-	c.ConsumedAt = &now
 	return nil
 }
 
@@ -268,7 +311,15 @@ func newCode() (string, error) {
 	return fmt.Sprintf("%06d", n.Int64()), nil
 }
 
-func sendKey(to string) string { return "send:" + to }
+// sendKey is the resend throttle of a destination. A token holder's
+// contact change has its own, so that nobody can keep a stranger from
+// getting a sign-in code by asking to add the stranger's address.
+func sendKey(t Target) string {
+	if t.Purpose == Contact {
+		return "send:contact:" + t.To
+	}
+	return "send:" + t.To
+}
 
 // failPrefix+destination counts a destination's wrong codes of a day.
 const failPrefix = "fail:"

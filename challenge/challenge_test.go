@@ -127,11 +127,21 @@ func setup(t *testing.T, url string) *fixture {
 // issue sends a code to to and returns the challenge and the code delivered.
 func (f *fixture) issue(t *testing.T, lim challenge.Limits, to string) (*challenge.Issued, string) {
 	t.Helper()
-	iss, err := f.svc.Issue(ctx, lim, target(to), f.snd, false)
+	iss, err := f.svc.Issue(ctx, lim, target(to), f.snd)
 	if err != nil {
 		t.Fatalf("issue a code to %s: %v", to, err)
 	}
 	return iss, f.snd.last(t, to)
+}
+
+// complete attempts code on challenge id and, when it is right, uses the
+// challenge up, as the sign-in core does.
+func complete(svc *challenge.Service, st store.Store, lim challenge.Limits, tenant, id, code string) (*store.ChallengeRead, error) {
+	p, err := svc.Attempt(ctx, lim, tenant, challenge.Code{ChallengeID: id, Code: code})
+	if err != nil {
+		return nil, err
+	}
+	return p.ChallengeRead, svc.Consume(ctx, st, p)
 }
 
 // wrong is a code that is not code.
@@ -158,7 +168,7 @@ func TestChallenge(t *testing.T) {
 			if !regexp.MustCompile(`^[0-9]{6}$`).MatchString(code) {
 				t.Fatalf("code %q is not six digits", code)
 			}
-			row, err := f.store.Challenge(ctx, tenant, iss.ID, "", "")
+			row, err := f.store.Challenge(ctx, tenant, iss.ID)
 			if err != nil {
 				t.Fatalf("read the stored challenge: %v", err)
 			}
@@ -174,7 +184,7 @@ func TestChallenge(t *testing.T) {
 			}
 			// Another key hashes the same code differently: the hash is keyed.
 			other := challenge.New(f.store, []byte("another-key-another-key-another-key-0123"), f.clock.Now)
-			if _, err := other.Complete(ctx, limits, tenant, iss.ID, code); !errors.Is(err, challenge.ErrInvalidCode) {
+			if _, err := complete(other, f.store, limits, tenant, iss.ID, code); !errors.Is(err, challenge.ErrInvalidCode) {
 				t.Fatalf("the code completed under another key: %v", err)
 			}
 			if iss.Destination != "j***@e***.com" || iss.Channel != sender.Email || iss.AttemptsLeft != 5 ||
@@ -186,19 +196,23 @@ func TestChallenge(t *testing.T) {
 		t.Run("the right code completes once", func(t *testing.T) {
 			f := setup(t, url(t))
 			iss, code := f.issue(t, limits, "jane@example.com")
-			c, err := f.svc.Complete(ctx, limits, tenant, iss.ID, code)
+			c, err := complete(f.svc, f.store, limits, tenant, iss.ID, code)
 			if err != nil {
 				t.Fatalf("complete with the right code: %v", err)
 			}
-			if c.Destination != "jane@example.com" || c.ConsumedAt == nil {
-				t.Fatalf("completed challenge: %+v", c)
+			if row, _ := f.store.Challenge(ctx, tenant, iss.ID); c.Destination != "jane@example.com" || row.ConsumedAt == nil {
+				t.Fatalf("completed challenge: %+v, consumed at %v", c, row.ConsumedAt)
 			}
-			if _, err := f.svc.Complete(ctx, limits, tenant, iss.ID, code); !errors.Is(err, challenge.ErrInvalidCode) {
+			// A right code is not a failure: the day's counter is back where it was.
+			if n, _ := f.store.Counted(ctx, tenant, "fail:jane@example.com", f.clock.Now().Format(time.DateOnly)); n != 0 {
+				t.Fatalf("failures counted after the right code: %d", n)
+			}
+			if _, err := complete(f.svc, f.store, limits, tenant, iss.ID, code); !errors.Is(err, challenge.ErrInvalidCode) {
 				t.Fatalf("second use of the code: %v, want ErrInvalidCode", err)
 			}
 			// Another tenant cannot complete it either.
 			iss2, code2 := f.issue(t, limits, "john@example.com")
-			if _, err := f.svc.Complete(ctx, limits, "other", iss2.ID, code2); !errors.Is(err, challenge.ErrInvalidCode) {
+			if _, err := complete(f.svc, f.store, limits, "other", iss2.ID, code2); !errors.Is(err, challenge.ErrInvalidCode) {
 				t.Fatalf("another tenant completed the challenge: %v", err)
 			}
 		})
@@ -208,14 +222,14 @@ func TestChallenge(t *testing.T) {
 			start := f.clock.Now()
 			a, codeA := f.issue(t, limits, "a@example.com")
 			f.clock.Set(start.Add(10*time.Minute - time.Second))
-			if _, err := f.svc.Complete(ctx, limits, tenant, a.ID, codeA); err != nil {
+			if _, err := complete(f.svc, f.store, limits, tenant, a.ID, codeA); err != nil {
 				t.Fatalf("complete after 9m59s: %v", err)
 			}
 
 			start = f.clock.Now()
 			b, codeB := f.issue(t, limits, "b@example.com")
 			f.clock.Set(start.Add(10 * time.Minute))
-			if _, err := f.svc.Complete(ctx, limits, tenant, b.ID, codeB); !errors.Is(err, challenge.ErrInvalidCode) {
+			if _, err := complete(f.svc, f.store, limits, tenant, b.ID, codeB); !errors.Is(err, challenge.ErrInvalidCode) {
 				t.Fatalf("complete after 10m: %v, want ErrInvalidCode", err)
 			}
 		})
@@ -224,14 +238,14 @@ func TestChallenge(t *testing.T) {
 			f := setup(t, url(t))
 			iss, code := f.issue(t, limits, "jane@example.com")
 			for i := range 5 {
-				if _, err := f.svc.Complete(ctx, limits, tenant, iss.ID, wrong(code)); !errors.Is(err, challenge.ErrInvalidCode) {
+				if _, err := complete(f.svc, f.store, limits, tenant, iss.ID, wrong(code)); !errors.Is(err, challenge.ErrInvalidCode) {
 					t.Fatalf("wrong code %d: %v, want ErrInvalidCode", i+1, err)
 				}
 			}
-			if _, err := f.svc.Complete(ctx, limits, tenant, iss.ID, code); !errors.Is(err, challenge.ErrInvalidCode) {
+			if _, err := complete(f.svc, f.store, limits, tenant, iss.ID, code); !errors.Is(err, challenge.ErrInvalidCode) {
 				t.Fatalf("the right code after five wrong ones: %v, want ErrInvalidCode", err)
 			}
-			if _, err := f.store.LiveChallenge(ctx, tenant, "jane@example.com", f.clock.Now()); !errors.Is(err, store.ErrNotFound) {
+			if _, err := f.store.LiveChallenge(ctx, tenant, "jane@example.com", "", f.clock.Now()); !errors.Is(err, store.ErrNotFound) {
 				t.Fatalf("a dead challenge is still live: %v", err)
 			}
 		})
@@ -241,7 +255,7 @@ func TestChallenge(t *testing.T) {
 			start := f.clock.Now()
 			f.issue(t, limits, "jane@example.com")
 			f.clock.Set(start.Add(10 * time.Second))
-			_, err := f.svc.Issue(ctx, limits, target("jane@example.com"), f.snd, false)
+			_, err := f.svc.Issue(ctx, limits, target("jane@example.com"), f.snd)
 			var th *challenge.ThrottledError
 			if !errors.As(err, &th) {
 				t.Fatalf("second code after 10s: %v, want ThrottledError", err)
@@ -262,11 +276,17 @@ func TestChallenge(t *testing.T) {
 			}
 		})
 
-		t.Run("reuse answers the live challenge instead of throttling", func(t *testing.T) {
+		t.Run("a token holder's retried request gets its live challenge back", func(t *testing.T) {
 			f := setup(t, url(t))
-			first, _ := f.issue(t, limits, "jane@example.com")
+			mine := target("jane@example.com")
+			id := "customer-1"
+			mine.Purpose, mine.CustomerID, mine.Pending, mine.Retry = challenge.Contact, &id, `{"input":{}}`, true
+			first, err := f.svc.Issue(ctx, limits, mine, f.snd)
+			if err != nil {
+				t.Fatal(err)
+			}
 			f.clock.Add(5 * time.Second)
-			again, err := f.svc.Issue(ctx, limits, target("jane@example.com"), f.snd, true)
+			again, err := f.svc.Issue(ctx, limits, mine, f.snd)
 			if err != nil {
 				t.Fatalf("issue with reuse: %v", err)
 			}
@@ -278,6 +298,36 @@ func TestChallenge(t *testing.T) {
 			}
 		})
 
+		t.Run("a live challenge is never handed to another request", func(t *testing.T) {
+			f := setup(t, url(t))
+			id, other := "customer-1", "customer-2"
+			mine := target("new@example.com")
+			mine.Purpose, mine.CustomerID, mine.Pending, mine.Retry = challenge.Contact, &id, `{"input":{"email":"new@example.com"}}`, true
+			first, err := f.svc.Issue(ctx, limits, mine, f.snd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.clock.Add(5 * time.Second)
+			anonymous := mine
+			anonymous.Retry = false
+			signIn := target("new@example.com")
+			signIn.Purpose = challenge.SignIn
+			checkIn := mine
+			checkIn.Purpose = challenge.CheckIn
+			otherAccount := mine
+			otherAccount.CustomerID = &other
+			otherChange := mine
+			otherChange.Pending = `{"input":{"email":"new@example.com","firstName":"Eve"}}`
+			for name, tg := range map[string]challenge.Target{"the same request, anonymous": anonymous, "a sign-in": signIn,
+				"a check-in": checkIn, "another account": otherAccount, "another held change": otherChange} {
+				// Throttled, or (a sign-in's own throttle) a challenge of its own.
+				var th *challenge.ThrottledError
+				if iss, err := f.svc.Issue(ctx, limits, tg, f.snd); !errors.As(err, &th) && (err != nil || iss.ID == first.ID) {
+					t.Errorf("%s within the resend interval: %+v %v, want ThrottledError or its own challenge", name, iss, err)
+				}
+			}
+		})
+
 		t.Run("100 failures a day lock the destination", func(t *testing.T) {
 			// MaxFailuresPerDay is 3 here instead of 100, for speed: the rule is the same.
 			lim := limits
@@ -286,20 +336,20 @@ func TestChallenge(t *testing.T) {
 			to := "jane@example.com"
 			first, code1 := f.issue(t, lim, to)
 			for range 2 {
-				if _, err := f.svc.Complete(ctx, lim, tenant, first.ID, wrong(code1)); !errors.Is(err, challenge.ErrInvalidCode) {
+				if _, err := complete(f.svc, f.store, lim, tenant, first.ID, wrong(code1)); !errors.Is(err, challenge.ErrInvalidCode) {
 					t.Fatalf("wrong code: %v", err)
 				}
 			}
 			f.clock.Add(time.Minute)
 			second, code2 := f.issue(t, lim, to)
-			if _, err := f.svc.Complete(ctx, lim, tenant, second.ID, wrong(code2)); !errors.Is(err, challenge.ErrInvalidCode) {
+			if _, err := complete(f.svc, f.store, lim, tenant, second.ID, wrong(code2)); !errors.Is(err, challenge.ErrInvalidCode) {
 				t.Fatalf("third wrong code: %v", err)
 			}
 			f.clock.Add(time.Minute)
-			if _, err := f.svc.Issue(ctx, lim, target(to), f.snd, false); !errors.Is(err, challenge.ErrLocked) {
+			if _, err := f.svc.Issue(ctx, lim, target(to), f.snd); !errors.Is(err, challenge.ErrLocked) {
 				t.Fatalf("issue after 3 failures today: %v, want ErrLocked", err)
 			}
-			if _, err := f.svc.Complete(ctx, lim, tenant, second.ID, code2); !errors.Is(err, challenge.ErrLocked) {
+			if _, err := complete(f.svc, f.store, lim, tenant, second.ID, code2); !errors.Is(err, challenge.ErrLocked) {
 				t.Fatalf("complete with the right code after 3 failures today: %v, want ErrLocked", err)
 			}
 			// Another destination is not locked.
@@ -308,7 +358,7 @@ func TestChallenge(t *testing.T) {
 			now := f.clock.Now()
 			f.clock.Set(time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 1, 0, time.UTC))
 			next, code3 := f.issue(t, lim, to)
-			if _, err := f.svc.Complete(ctx, lim, tenant, next.ID, code3); err != nil {
+			if _, err := complete(f.svc, f.store, lim, tenant, next.ID, code3); err != nil {
 				t.Fatalf("complete the next UTC day: %v", err)
 			}
 		})
@@ -317,20 +367,20 @@ func TestChallenge(t *testing.T) {
 			f := setup(t, url(t))
 			to := "jane@example.com"
 			f.snd.setFail(true)
-			_, err := f.svc.Issue(ctx, limits, target(to), f.snd, false)
+			_, err := f.svc.Issue(ctx, limits, target(to), f.snd)
 			if !errors.Is(err, challenge.ErrNotDelivered) {
 				t.Fatalf("issue through a failing gateway: %v, want ErrNotDelivered", err)
 			}
-			if _, err := f.store.LiveChallenge(ctx, tenant, to, f.clock.Now()); !errors.Is(err, store.ErrNotFound) {
+			if _, err := f.store.LiveChallenge(ctx, tenant, to, "", f.clock.Now()); !errors.Is(err, store.ErrNotFound) {
 				t.Fatalf("live challenge after a failed send: %v, want ErrNotFound", err)
 			}
 			// Reuse must not answer a challenge whose code never left either.
 			f.snd.setFail(false)
-			iss, err := f.svc.Issue(ctx, limits, target(to), f.snd, false)
+			iss, err := f.svc.Issue(ctx, limits, target(to), f.snd)
 			if err != nil {
 				t.Fatalf("immediate retry after a failed send: %v, want no throttle", err)
 			}
-			if _, err := f.svc.Complete(ctx, limits, tenant, iss.ID, f.snd.last(t, to)); err != nil {
+			if _, err := complete(f.svc, f.store, limits, tenant, iss.ID, f.snd.last(t, to)); err != nil {
 				t.Fatalf("complete the retried code: %v", err)
 			}
 		})
@@ -343,24 +393,24 @@ func TestChallenge(t *testing.T) {
 			r1, r2 := challenge.New(st1, key, clk.Now), challenge.New(st2, key, clk.Now)
 			snd := &recorder{}
 
-			if _, err := r1.Issue(ctx, limits, target("jane@example.com"), snd, false); err != nil {
+			if _, err := r1.Issue(ctx, limits, target("jane@example.com"), snd); err != nil {
 				t.Fatalf("replica 1 issues: %v", err)
 			}
 			clk.Add(5 * time.Second)
 			var th *challenge.ThrottledError
-			if _, err := r2.Issue(ctx, limits, target("jane@example.com"), snd, false); !errors.As(err, &th) {
+			if _, err := r2.Issue(ctx, limits, target("jane@example.com"), snd); !errors.As(err, &th) {
 				t.Fatalf("replica 2 within 60s of replica 1: %v, want ThrottledError", err)
 			}
 			// A code issued by one replica completes on the other, once.
-			iss, err := r2.Issue(ctx, limits, target("john@example.com"), snd, false)
+			iss, err := r2.Issue(ctx, limits, target("john@example.com"), snd)
 			if err != nil {
 				t.Fatal(err)
 			}
 			code := snd.last(t, "john@example.com")
-			if _, err := r1.Complete(ctx, limits, tenant, iss.ID, code); err != nil {
+			if _, err := complete(r1, st1, limits, tenant, iss.ID, code); err != nil {
 				t.Fatalf("complete on replica 1 a code of replica 2: %v", err)
 			}
-			if _, err := r2.Complete(ctx, limits, tenant, iss.ID, code); !errors.Is(err, challenge.ErrInvalidCode) {
+			if _, err := complete(r2, st2, limits, tenant, iss.ID, code); !errors.Is(err, challenge.ErrInvalidCode) {
 				t.Fatalf("second use on replica 2: %v, want ErrInvalidCode", err)
 			}
 
@@ -380,7 +430,7 @@ func TestChallenge(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					_, err := svc.Issue(ctx, limits, target(to), snd, false)
+					_, err := svc.Issue(ctx, limits, target(to), snd)
 					var th *challenge.ThrottledError
 					mu.Lock()
 					defer mu.Unlock()

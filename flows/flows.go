@@ -39,8 +39,9 @@ type State struct {
 	Customer *store.Customer
 	// Anonymous: the caller has no token.
 	Anonymous bool
-	// Existing: an anonymous caller named an account that exists; nothing of
-	// the request is written, and only check-in steps run.
+	// Existing: an anonymous caller named an account that exists. The steps
+	// run on the request as if it made a new account (Customer), so that the
+	// answer does not tell; nothing of it is written.
 	Existing bool
 	Now      time.Time
 
@@ -81,15 +82,9 @@ type Flow struct {
 	Steps []Step
 }
 
-// checkIn marks the steps that judge an anonymous caller naming an existing account.
-type checkIn interface{ existingAccounts() }
-
 // Run runs the steps in order until one asks for a challenge.
 func (f *Flow) Run(ctx context.Context, s *State) error {
 	for i, step := range f.Steps {
-		if _, ok := step.(checkIn); s.Existing && !ok {
-			continue
-		}
 		if err := step.Run(ctx, s); err != nil {
 			return fmt.Errorf("flow %s step %d (%s): %w", f.Name, i+1, step.Kind(), err)
 		}

@@ -99,8 +99,7 @@ func (e emit) Run(_ context.Context, s *State) error {
 // existing and new accounts alike, so that the answer never tells which.
 type checkInStep struct{ policy string }
 
-func (checkInStep) Kind() string      { return "checkIn" }
-func (checkInStep) existingAccounts() {}
+func (checkInStep) Kind() string { return "checkIn" }
 
 func (c checkInStep) Run(_ context.Context, s *State) error {
 	if !s.Anonymous {

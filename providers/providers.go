@@ -17,16 +17,34 @@ import (
 	"github.com/customerd/customerd/challenge"
 )
 
-// Provider proves who a shopper is from the body of an authenticate request.
-type Provider interface {
-	// Authenticate returns a proven identity, or a challenge to complete first.
+// Provider is an opened provider: a Verifier, which proves who a shopper
+// is in one step, or a Challenger, which does it in two (a code sent to a
+// contact, then sent back) and which the sign-in core runs.
+type Provider any
+
+// Verifier proves who a shopper is from the body of an authenticate request.
+type Verifier interface {
+	// Authenticate returns a proven identity.
 	Authenticate(ctx context.Context, t *account.Tenant, body []byte) (Outcome, error)
 }
 
-// Outcome is either a proven Identity or an issued Challenge.
+// Outcome is a proven Identity.
 type Outcome struct {
 	Identity  *account.Identity
-	Challenge *challenge.Issued
+	Challenge *challenge.Issued // unused: two-step providers are Challengers
+}
+
+// Challenger reads the body of an authenticate request of a two-step
+// provider: the contact to send a code to, or the code sent back.
+type Challenger interface {
+	CodeRequest(body []byte) (CodeRequest, error)
+}
+
+// CodeRequest asks for a code to be sent to Email or PhoneNumber (Code is
+// nil), or checks Code: for ChallengeID, or for the newest challenge sent
+// to Email or PhoneNumber. Values are as sent, not normalised.
+type CodeRequest struct {
+	Email, PhoneNumber, ChallengeID, Code *string
 }
 
 var (
@@ -76,7 +94,15 @@ func (r *Registry) Open(name, typ string, settings map[string]any, deps Deps) (P
 	if !ok {
 		return nil, fmt.Errorf("type: unknown provider type %q, have [%s]", typ, strings.Join(r.Types(), " "))
 	}
-	return f(name, settings, deps)
+	p, err := f(name, settings, deps)
+	if err != nil {
+		return nil, err
+	}
+	switch p.(type) {
+	case Verifier, Challenger:
+		return p, nil
+	}
+	return nil, fmt.Errorf("type: provider type %q is neither a Verifier nor a Challenger", typ)
 }
 
 // DecodeSettings decodes a provider's settings into its typed config,

@@ -35,6 +35,9 @@ func (s *logSender) Send(ctx context.Context, m Message) error {
 	if m.Link != "" {
 		attrs = append(attrs, slog.String("link", m.Link))
 	}
+	if len(m.Fills) > 0 {
+		attrs = append(attrs, slog.Any("fills", m.Fills))
+	}
 	s.logger.LogAttrs(ctx, slog.LevelInfo, "otp sent", attrs...)
 	return nil
 }

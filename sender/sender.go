@@ -49,6 +49,10 @@ type Message struct {
 	// NewContact, when set, makes the message a notice without a code: the
 	// account's contact was changed to this (masked) address or number.
 	NewContact string
+	// Fills names the empty fields of the account that completing the
+	// challenge will fill with what an anonymous request held, so that the
+	// owner knows what the code confirms.
+	Fills []string
 }
 
 // Sender delivers messages. A returned error means the message was not

@@ -84,8 +84,15 @@ func (c *WebhookConfig) validate() error {
 
 // smsText is the text of a code by SMS, in French or English.
 func smsText(m Message) string {
+	fills := strings.Join(m.Fills, ", ")
 	if french(m.Language) {
+		if fills != "" {
+			return "Votre code de vérification : " + m.Code + " (il complète votre profil : " + fills + ")"
+		}
 		return "Votre code de vérification : " + m.Code
+	}
+	if fills != "" {
+		return "Your verification code: " + m.Code + " (it also fills in your profile: " + fills + ")"
 	}
 	return "Your verification code: " + m.Code
 }

@@ -266,6 +266,9 @@ func (s *smtpSender) compose(m Message, now time.Time) (msg []byte, id string, e
 	}
 	b.WriteString("\r\n")
 	qp := quotedprintable.NewWriter(&b) // writes line breaks as CRLF
+	if len(m.Fills) > 0 {
+		body += "\n" + t.fills(strings.Join(m.Fills, ", ")) + "\n"
+	}
 	if m.Link != "" {
 		body += "\n" + m.Link + "\n"
 	}
@@ -286,6 +289,8 @@ type template struct {
 	// noticeSubject and notice tell the old contact of an account that it changed.
 	noticeSubject string
 	notice        func(newContact string) string
+	// fills says which empty fields of the account the code will fill.
+	fills func(fields string) string
 }
 
 // french reports whether a BCP 47 tag (or a locale such as fr_CA) is French.
@@ -311,6 +316,9 @@ func templateFor(tag string) template {
 				return "Les coordonnées de votre compte ont été remplacées par " + to + ".\n\n" +
 					"Si vous n'êtes pas à l'origine de ce changement, contactez-nous.\n"
 			},
+			fills: func(fields string) string {
+				return "Ce code complétera aussi ces champs vides de votre profil : " + fields + "."
+			},
 		}
 	}
 	return template{
@@ -325,6 +333,9 @@ func templateFor(tag string) template {
 		notice: func(to string) string {
 			return "The contact details of your account were changed to " + to + ".\n\n" +
 				"If you did not make this change, contact us.\n"
+		},
+		fills: func(fields string) string {
+			return "This code will also fill in these empty fields of your profile: " + fields + "."
 		},
 	}
 }

@@ -8,7 +8,11 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/customerd/customerd/account"
+	"github.com/customerd/customerd/challenge"
 	"github.com/customerd/customerd/gen/api"
+	"github.com/customerd/customerd/providers"
+	"github.com/customerd/customerd/store"
 	"github.com/customerd/customerd/token"
 )
 
@@ -31,18 +35,47 @@ func (s *Server) AuthenticateCustomer(ctx context.Context, req api.AuthenticateC
 		}
 		return nil, badRequest(fmt.Sprintf("unknown provider %q, have [%s]", name, strings.Join(enabled, " ")))
 	}
-	out, err := p.Authenticate(ctx, t.Tenant, fromContext(ctx).body)
-	if err != nil {
-		return nil, err
+	var (
+		c   *store.Customer
+		amr []string
+		err error
+	)
+	switch p := p.(type) {
+	case providers.Challenger:
+		req, err := p.CodeRequest(fromContext(ctx).body)
+		if err != nil {
+			return nil, err
+		}
+		k, err := contact(t.Tenant, req)
+		if err != nil {
+			return nil, err
+		}
+		if req.Code == nil {
+			iss, err := s.signin.Start(ctx, t.Tenant, k)
+			if err != nil {
+				return nil, err
+			}
+			return api.AuthenticateCustomer202JSONResponse{ChallengeIssuedJSONResponse: challengeBody(iss)}, nil
+		}
+		code := challenge.Code{Destination: k.Value, Code: *req.Code}
+		if req.ChallengeID != nil {
+			code.ChallengeID = strings.TrimSpace(*req.ChallengeID)
+		}
+		c, amr, err = s.signin.Complete(ctx, t.Tenant, code)
+		if err != nil {
+			return nil, err
+		}
+	case providers.Verifier:
+		out, err := p.Authenticate(ctx, t.Tenant, fromContext(ctx).body)
+		if err != nil {
+			return nil, err
+		}
+		if c, err = s.signin.SignIn(ctx, t.Tenant, *out.Identity); err != nil {
+			return nil, err
+		}
+		amr = out.Identity.AMR
 	}
-	if out.Challenge != nil {
-		return api.AuthenticateCustomer202JSONResponse{ChallengeIssuedJSONResponse: challengeBody(out.Challenge)}, nil
-	}
-	c, err := s.accounts.SignIn(ctx, t.Tenant, *out.Identity)
-	if err != nil {
-		return nil, err
-	}
-	tok, err := s.tokens.Issue(ctx, t.ID, token.Claims{Subject: c.ID, Provider: out.Identity.Provider, AMR: out.Identity.AMR}, t.TokenLifetime)
+	tok, err := s.tokens.Issue(ctx, t.ID, token.Claims{Subject: c.ID, Provider: name, AMR: amr}, t.TokenLifetime)
 	if err != nil {
 		return nil, err
 	}
@@ -50,6 +83,26 @@ func (s *Server) AuthenticateCustomer(ctx context.Context, req api.AuthenticateC
 		return api.AuthenticateCustomer200TextResponse(tok), nil
 	}
 	return api.AuthenticateCustomer200JSONResponse(tok), nil
+}
+
+// contact is the normalised email or phone number a code request names
+// (none for a challenge id).
+func contact(t *account.Tenant, req providers.CodeRequest) (account.Contact, error) {
+	switch {
+	case req.Email != nil:
+		email, err := account.NormaliseEmail(*req.Email)
+		if err != nil {
+			return account.Contact{}, &account.ValidationError{Fields: map[string][]string{"email": {err.Error()}}}
+		}
+		return account.EmailContact(email), nil
+	case req.PhoneNumber != nil:
+		phone, err := account.NormalisePhone(*req.PhoneNumber, t.PhoneRegion)
+		if err != nil {
+			return account.Contact{}, &account.ValidationError{Fields: map[string][]string{"phoneNumber": {err.Error()}}}
+		}
+		return account.PhoneContact(phone), nil
+	}
+	return account.Contact{}, nil
 }
 
 // prefersText reports whether Accept ranks text/plain above JSON.

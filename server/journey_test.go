@@ -67,9 +67,9 @@ func TestJourney(t *testing.T) {
 		}
 
 		// The same identifier again, anonymously: nothing changes yet, a code goes to the owner,
-		// and the challenge holds the change until the owner completes it.
+		// and the challenge holds what the change may fill until the owner completes it.
 		again, err := env.Client.UpsertCustomerWithResponse(ctx, "demo", nil, client.UpsertCustomerJSONRequestBody{
-			Email: ptr("jane.doe@example.com"), FirstName: ptr("Mallory")})
+			Email: ptr("jane.doe@example.com"), FirstName: ptr("Mallory"), LastName: ptr("Doe"), ConsentsEmail: ptr(true)})
 		if err != nil || again.StatusCode() != http.StatusAccepted || again.JSON202 == nil {
 			t.Fatalf("anonymous upsert of an existing account: %v %d %s", err, again.StatusCode(), again.Body)
 		}
@@ -89,7 +89,9 @@ func TestJourney(t *testing.T) {
 		if err != nil || got.StatusCode() != http.StatusOK {
 			t.Fatalf("get: %v %d %s", err, got.StatusCode(), got.Body)
 		}
-		if *got.JSON200.FirstName != "Mallory" || *got.JSON200.Id != *c.Id || !*got.JSON200.EmailVerified || *got.JSON200.Provider != "otp" {
+		// It filled what was empty, and nothing else: never a value, never a consent.
+		if *got.JSON200.FirstName != "Jane" || *got.JSON200.LastName != "Doe" || *got.JSON200.ConsentsEmail ||
+			*got.JSON200.Id != *c.Id || !*got.JSON200.EmailVerified || *got.JSON200.Provider != "otp" {
 			t.Fatalf("profile after completing the challenge that held a change: %s", got.Body)
 		}
 

@@ -20,6 +20,7 @@ import (
 	"github.com/customerd/customerd/flows"
 	"github.com/customerd/customerd/providers"
 	"github.com/customerd/customerd/sender"
+	"github.com/customerd/customerd/signin"
 	"github.com/customerd/customerd/store"
 	"github.com/customerd/customerd/token"
 )
@@ -115,6 +116,8 @@ func toProblem(err error) *problem {
 		p = newProblem(http.StatusUnprocessableEntity, "invalid-credentials", "Invalid credentials", "the credentials are wrong or no longer valid")
 		p.cause = err
 		return p
+	case errors.Is(err, signin.ErrNoSender):
+		return badRequest(err.Error())
 	case errors.Is(err, providers.ErrBadRequest):
 		return badRequest(strings.TrimPrefix(err.Error(), providers.ErrBadRequest.Error()+": "))
 	case errors.Is(err, challenge.ErrNotDelivered), errors.Is(err, providers.ErrUnavailable), errors.Is(err, account.ErrNoChannel):

@@ -21,6 +21,7 @@ import (
 	"github.com/customerd/customerd/account"
 	"github.com/customerd/customerd/gen/api"
 	"github.com/customerd/customerd/providers"
+	"github.com/customerd/customerd/signin"
 	"github.com/customerd/customerd/store"
 	"github.com/customerd/customerd/token"
 )
@@ -37,6 +38,7 @@ type Options struct {
 	Tenants  map[string]*Tenant
 	Store    store.Store
 	Accounts *account.Service
+	SignIn   *signin.Service
 	Tokens   *token.Service
 	Logger   *slog.Logger
 }
@@ -46,6 +48,7 @@ type Server struct {
 	tenants  map[string]*Tenant
 	store    store.Store
 	accounts *account.Service
+	signin   *signin.Service
 	tokens   *token.Service
 	log      *slog.Logger
 	metrics  prometheus.Gatherer
@@ -58,7 +61,7 @@ const upsertPath = "/api/:tenantId/customer"
 
 // New returns the HTTP handler of customerd.
 func New(opts Options) (*echo.Echo, error) {
-	s := &Server{tenants: opts.Tenants, store: opts.Store, accounts: opts.Accounts, tokens: opts.Tokens, log: opts.Logger}
+	s := &Server{tenants: opts.Tenants, store: opts.Store, accounts: opts.Accounts, signin: opts.SignIn, tokens: opts.Tokens, log: opts.Logger}
 	spec, err := api.GetSpec()
 	if err != nil {
 		return nil, err

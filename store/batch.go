@@ -182,7 +182,7 @@ func (b *accountBatcher) write(batch []*accountJob) {
 // writeAccount writes a through s, a transaction.
 func (s *db) writeAccount(ctx context.Context, a *NewAccount) error {
 	if a.Consume != nil {
-		ok, err := s.ConsumeChallenge(ctx, a.Customer.TenantID, a.Consume.ID, a.Consume.At)
+		ok, err := s.ConsumeChallenge(ctx, a.Customer.TenantID, *a.Consume)
 		if err != nil {
 			return err
 		}

@@ -126,8 +126,13 @@ func (s *db) createAccountStatement(ctx context.Context, a *NewAccount) error {
 		at := a.Consume.At.UTC()
 		q.WriteString(`consumed AS (UPDATE challenges SET consumed_at = ` + list([]string{"timestamptz"}, []any{at}) + `
 			WHERE tenant_id = ` + list([]string{"text"}, []any{c.TenantID}) + ` AND id = ` + list([]string{"text"}, []any{a.Consume.ID}) + `
-			AND consumed_at IS NULL AND attempts < max_attempts AND expires_at > ` + list([]string{"timestamptz"}, []any{at}) + `
+			AND consumed_at IS NULL AND attempts <= max_attempts AND expires_at > ` + list([]string{"timestamptz"}, []any{at}) + `
 			RETURNING id), `)
+		if a.Consume.CounterKey != "" {
+			q.WriteString(`refund AS (UPDATE counters SET count = count - 1 WHERE tenant_id = ` + list([]string{"text"}, []any{c.TenantID}) +
+				` AND key = ` + list([]string{"text"}, []any{a.Consume.CounterKey}) + ` AND day = ` + list([]string{"text"}, []any{a.Consume.Day}) +
+				` AND count > 0 AND EXISTS (SELECT 1 FROM consumed)), `)
+		}
 		from = " FROM consumed"
 	}
 	q.WriteString(`customer AS (INSERT INTO customers (` + customerColumns + `) SELECT ` +
@@ -211,6 +216,12 @@ func (s *db) Identity(ctx context.Context, tenant, provider, subject string) (*I
 	return &id, nil
 }
 
+func (s *db) Linked(ctx context.Context, tenant, customer string) (bool, error) {
+	var n int64
+	err := s.r.WithContext(ctx).Model(&Identity{}).Where("tenant_id = ? AND customer_id = ?", tenant, customer).Limit(1).Count(&n).Error
+	return n > 0, classify(err)
+}
+
 func (s *db) UnlinkIdentity(ctx context.Context, tenant, provider, subject string) error {
 	return classify(s.w.WithContext(ctx).
 		Where("tenant_id = ? AND provider = ? AND subject = ?", tenant, provider, subject).Delete(&Identity{}).Error)
@@ -218,16 +229,19 @@ func (s *db) UnlinkIdentity(ctx context.Context, tenant, provider, subject strin
 
 func (s *db) CreateChallenge(ctx context.Context, c *Challenge) error {
 	_, err := s.exec(ctx, qInsertChallenge, c.ID, c.TenantID, c.Channel, c.Destination, c.CustomerID, c.CodeHash, c.Attempts,
-		c.MaxAttempts, c.ExpiresAt.UTC(), utcOrNil(c.ConsumedAt), c.CreatedAt.UTC(), c.Pending)
+		c.MaxAttempts, c.ExpiresAt.UTC(), utcOrNil(c.ConsumedAt), c.CreatedAt.UTC(), c.Pending, c.Purpose)
 	return err
 }
 
-func (s *db) LiveChallenge(ctx context.Context, tenant, destination string, now time.Time) (*Challenge, error) {
+func (s *db) LiveChallenge(ctx context.Context, tenant, destination, purpose string, now time.Time) (*Challenge, error) {
 	var c Challenge
-	err := s.r.WithContext(ctx).
+	q := s.r.WithContext(ctx).
 		Where("tenant_id = ? AND destination = ? AND consumed_at IS NULL AND attempts < max_attempts AND expires_at > ?",
-			tenant, destination, now.UTC()).
-		Order("created_at DESC").Take(&c).Error
+			tenant, destination, now.UTC())
+	if purpose != "" {
+		q = q.Where("purpose = ?", purpose)
+	}
+	err := q.Order("created_at DESC").Take(&c).Error
 	if err != nil {
 		return nil, classify(err)
 	}
@@ -238,10 +252,39 @@ func (s *db) ExpireChallenge(ctx context.Context, tenant, id string) error {
 	return classify(s.w.WithContext(ctx).Where("tenant_id = ? AND id = ?", tenant, id).Delete(&Challenge{}).Error)
 }
 
-func (s *db) Challenge(ctx context.Context, tenant, id, counterPrefix, day string) (*ChallengeRead, error) {
+func (s *db) Challenge(ctx context.Context, tenant, id string) (*Challenge, error) {
+	var c Challenge
+	if err := s.r.WithContext(ctx).Where("tenant_id = ? AND id = ?", tenant, id).Take(&c).Error; err != nil {
+		return nil, classify(err)
+	}
+	return &c, nil
+}
+
+func (s *db) AttemptChallenge(ctx context.Context, a Attempt) (*ChallengeRead, error) {
+	q, ref := qAttemptByID, a.ID
+	if a.ID == "" {
+		q, ref = qAttemptByDestination, a.Destination
+	}
+	if s.postgres() {
+		return s.attemptStatement(ctx, q, ref, a)
+	}
+	if s.tx != nil {
+		return s.attemptSteps(ctx, q, ref, a)
+	}
+	var read *ChallengeRead
+	err := s.Tx(ctx, func(tx Store) error {
+		var err error
+		read, err = tx.(*db).attemptSteps(ctx, q, ref, a)
+		return err
+	})
+	return read, err
+}
+
+// attemptStatement is AttemptChallenge on PostgreSQL: one statement, one round trip.
+func (s *db) attemptStatement(ctx context.Context, q query, ref string, a Attempt) (*ChallengeRead, error) {
 	var (
 		c         Challenge
-		n         int
+		n         sql.NullInt64
 		h         Customer
 		holder    [2]sql.NullString // id, tenant
 		verified  [2]sql.NullBool
@@ -249,14 +292,14 @@ func (s *db) Challenge(ctx context.Context, tenant, id, counterPrefix, day strin
 		createdAt sql.NullTime
 		updatedAt sql.NullTime
 	)
-	err := s.stmt(ctx, qChallenge, false).QueryRowContext(ctx, counterPrefix, day, tenant, id).
+	err := s.stmt(ctx, q, true).QueryRowContext(ctx, a.Tenant, ref, a.Except, a.CounterPrefix, a.Now.UTC(), a.Day, a.Limit).
 		Scan(&c.ID, &c.TenantID, &c.Channel, &c.Destination, &c.CustomerID, &c.CodeHash, &c.Attempts, &c.MaxAttempts,
-			&c.ExpiresAt, &c.ConsumedAt, &c.CreatedAt, &c.Pending, &n,
+			&c.ExpiresAt, &c.ConsumedAt, &c.CreatedAt, &c.Pending, &c.Purpose, &n,
 			&holder[0], &holder[1], &h.Email, &h.Phone, &verified[0], &verified[1], &h.Profile, &version, &createdAt, &updatedAt, &h.DeletedAt)
 	if err != nil {
 		return nil, noRow(err)
 	}
-	read := &ChallengeRead{Challenge: &c, Counted: n}
+	read := &ChallengeRead{Challenge: &c, Counted: int(n.Int64), Locked: !n.Valid}
 	if holder[0].Valid {
 		h.ID, h.TenantID, h.EmailVerified, h.PhoneVerified, h.Version = holder[0].String, holder[1].String, verified[0].Bool, verified[1].Bool, version.Int64
 		h.CreatedAt, h.UpdatedAt = createdAt.Time, updatedAt.Time
@@ -265,23 +308,65 @@ func (s *db) Challenge(ctx context.Context, tenant, id, counterPrefix, day strin
 	return read, nil
 }
 
-func (s *db) FailChallenge(ctx context.Context, tenant, id string) (int, error) {
-	var attempts []int
-	err := s.w.WithContext(ctx).Raw(
-		`UPDATE challenges SET attempts = attempts + 1 WHERE tenant_id = ? AND id = ? RETURNING attempts`,
-		tenant, id).Scan(&attempts).Error
+// attemptSteps is AttemptChallenge on SQLite, in a transaction of its one writer.
+func (s *db) attemptSteps(ctx context.Context, q query, ref string, a Attempt) (*ChallengeRead, error) {
+	c, err := scanChallenge(s.stmt(ctx, q, true).QueryRowContext(ctx, a.Tenant, ref, a.Except, a.Now.UTC()))
 	if err != nil {
-		return 0, classify(err)
+		return nil, err
 	}
-	if len(attempts) == 0 {
-		return 0, ErrNotFound
+	read := &ChallengeRead{Challenge: c}
+	err = s.stmt(ctx, qCharge, true).QueryRowContext(ctx, a.Tenant, a.CounterPrefix+c.Destination, a.Day, a.Limit).Scan(&read.Counted)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		read.Locked = true
+	case err != nil:
+		return nil, classify(err)
 	}
-	return attempts[0], nil
+	holder, err := s.CustomerByEmail(ctx, a.Tenant, c.Destination)
+	if errors.Is(err, ErrNotFound) {
+		holder, err = s.CustomerByPhone(ctx, a.Tenant, c.Destination)
+	}
+	switch {
+	case err == nil:
+		read.Holder = holder
+	case !errors.Is(err, ErrNotFound):
+		return nil, err
+	}
+	return read, nil
 }
 
-func (s *db) ConsumeChallenge(ctx context.Context, tenant, id string, now time.Time) (bool, error) {
-	n, err := s.exec(ctx, qConsumeChallenge, now.UTC(), tenant, id)
-	return n == 1, err
+func scanChallenge(row scanner) (*Challenge, error) {
+	var c Challenge
+	err := row.Scan(&c.ID, &c.TenantID, &c.Channel, &c.Destination, &c.CustomerID, &c.CodeHash, &c.Attempts, &c.MaxAttempts,
+		&c.ExpiresAt, &c.ConsumedAt, &c.CreatedAt, &c.Pending, &c.Purpose)
+	if err != nil {
+		return nil, noRow(err)
+	}
+	return &c, nil
+}
+
+func (s *db) ConsumeChallenge(ctx context.Context, tenant string, u ChallengeUse) (bool, error) {
+	at := u.At.UTC()
+	if s.postgres() {
+		var n int
+		err := s.stmt(ctx, qConsumeChallenge, true).QueryRowContext(ctx, at, tenant, u.ID, u.CounterKey, u.Day).Scan(&n)
+		return n == 1, classify(err)
+	}
+	if s.tx == nil && u.CounterKey != "" {
+		var ok bool
+		err := s.Tx(ctx, func(tx Store) error {
+			var err error
+			ok, err = tx.ConsumeChallenge(ctx, tenant, u)
+			return err
+		})
+		return ok, err
+	}
+	n, err := s.exec(ctx, qConsumeChallenge, at, tenant, u.ID)
+	if err != nil || n != 1 || u.CounterKey == "" {
+		return n == 1, err
+	}
+	_, err = s.exec(ctx, qRefund, tenant, u.CounterKey, u.Day)
+	return true, err
 }
 
 func (s *db) Throttle(ctx context.Context, tenant, key string, now time.Time, interval time.Duration) (time.Duration, error) {
@@ -298,11 +383,7 @@ func (s *db) Throttle(ctx context.Context, tenant, key string, now time.Time, in
 		tenant, key).Row().Scan(&last); err != nil {
 		return 0, classify(err)
 	}
-	wait := last.Add(interval).Sub(now)
-	if wait < time.Second {
-		wait = time.Second
-	}
-	return wait, nil
+	return max(last.Add(interval).Sub(now), time.Nanosecond), nil
 }
 
 func (s *db) Unthrottle(ctx context.Context, tenant, key string, at time.Time) error {
@@ -357,7 +438,8 @@ func (s *db) Purge(ctx context.Context, now time.Time) error {
 	return classify(g.Exec(`DELETE FROM events WHERE delivered_at < ?`, now.Add(-30*24*time.Hour)).Error)
 }
 
-func (s *db) postgres() bool { return s.w.Name() == "postgres" }
+// postgres reports the dialect; the SQLite batcher's transactions have no GORM handle.
+func (s *db) postgres() bool { return s.w != nil && s.w.Name() == "postgres" }
 
 func (s *db) AddEvent(ctx context.Context, e *Event) error {
 	_, err := s.exec(ctx, qInsertEvent, eventValues(e)...)

@@ -244,9 +244,9 @@ func migrate(ctx context.Context, s *db, dialect goose.Dialect, log *slog.Logger
 
 // prepareAll prepares the hot queries on the writer and the reader pools,
 // and closes them with the store.
-func (s *db) prepareAll(ctx context.Context, onePool bool) error {
+func (s *db) prepareAll(ctx context.Context, postgres bool) error {
 	pools := []*gorm.DB{s.w}
-	if !onePool {
+	if !postgres { // one pool on PostgreSQL
 		pools = append(pools, s.r)
 	}
 	var sets []*statements
@@ -255,7 +255,7 @@ func (s *db) prepareAll(ctx context.Context, onePool bool) error {
 		if err != nil {
 			return err
 		}
-		st, err := prepare(ctx, pool)
+		st, err := prepare(ctx, pool, postgres)
 		if err != nil {
 			for _, done := range sets {
 				_ = closeStatements(done)

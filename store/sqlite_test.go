@@ -256,7 +256,7 @@ func TestSQLiteAccountBatch(t *testing.T) {
 			t.Fatalf("account %s written: %v", id, err)
 		}
 	}
-	if ch, err := s.Challenge(ctx, "acme", "ch-b", "", ""); err != nil || ch.ConsumedAt != nil {
+	if ch, err := s.Challenge(ctx, "acme", "ch-b"); err != nil || ch.ConsumedAt != nil {
 		t.Fatalf("the taken email's challenge was used: %+v %v", ch, err)
 	}
 	evs, err := s.Events(ctx, EventQuery{})

@@ -50,21 +50,29 @@ type Store interface {
 
 	LinkIdentity(ctx context.Context, id *Identity) error
 	Identity(ctx context.Context, tenant, provider, subject string) (*Identity, error)
+	// Linked reports whether any identity is linked to the account.
+	Linked(ctx context.Context, tenant, customer string) (bool, error)
 	// UnlinkIdentity forgets a link whose account is gone.
 	UnlinkIdentity(ctx context.Context, tenant, provider, subject string) error
 
 	CreateChallenge(ctx context.Context, c *Challenge) error
-	// LiveChallenge is the newest challenge to destination that can still be completed.
-	LiveChallenge(ctx context.Context, tenant, destination string, now time.Time) (*Challenge, error)
+	// LiveChallenge is the newest challenge to destination that can still be
+	// completed, of purpose ("" for any).
+	LiveChallenge(ctx context.Context, tenant, destination, purpose string, now time.Time) (*Challenge, error)
 	// ExpireChallenge ends a challenge whose code never left.
 	ExpireChallenge(ctx context.Context, tenant, id string) error
-	// Challenge returns challenge id of tenant with, in the same read, what
-	// completing it needs (see ChallengeRead).
-	Challenge(ctx context.Context, tenant, id, counterPrefix, day string) (*ChallengeRead, error)
-	// FailChallenge counts one wrong code and returns the attempts made so far.
-	FailChallenge(ctx context.Context, tenant, id string) (int, error)
-	// ConsumeChallenge marks a live challenge used; false when it is used, dead or expired.
-	ConsumeChallenge(ctx context.Context, tenant, id string, now time.Time) (bool, error)
+	// Challenge returns challenge id of tenant as stored.
+	Challenge(ctx context.Context, tenant, id string) (*Challenge, error)
+	// AttemptChallenge spends one attempt of a live challenge and one unit of
+	// its destination's counter in one atomic step, so that no number of
+	// concurrent callers on any number of replicas gets more codes evaluated
+	// than the limits allow. ErrNotFound when no live challenge matches; a
+	// read with Locked set when the counter is at its limit (the attempt is
+	// spent all the same).
+	AttemptChallenge(ctx context.Context, a Attempt) (*ChallengeRead, error)
+	// ConsumeChallenge marks a live challenge used and gives back the counter
+	// unit its successful attempt took; false when it is used, dead or expired.
+	ConsumeChallenge(ctx context.Context, tenant string, u ChallengeUse) (bool, error)
 
 	// Throttle lets one action per key and interval through: zero when it may
 	// go now (and records it), otherwise how long to wait.
@@ -108,12 +116,27 @@ type Store interface {
 	Purge(ctx context.Context, now time.Time) error
 }
 
-// ChallengeRead is a challenge with what completing it needs, read in one
-// query (one round trip).
+// Attempt names the challenge an attempt is made on, and the counter it is
+// charged to.
+type Attempt struct {
+	Tenant string
+	// ID is the challenge; when empty, the newest live challenge to
+	// Destination whose purpose is not Except.
+	ID, Destination, Except string
+	Now                     time.Time
+	// CounterPrefix+destination is the counter charged on Day, up to Limit.
+	CounterPrefix, Day string
+	Limit              int
+}
+
+// ChallengeRead is a challenge after an attempt, with what completing it
+// needs, read in the same step.
 type ChallengeRead struct {
 	*Challenge
-	// Counted is the counter of key counterPrefix+destination on day.
+	// Counted is the counter after this attempt.
 	Counted int
+	// Locked: the counter was at its limit; the code must not be evaluated.
+	Locked bool
 	// Holder is the tenant's live account whose email or phone number is the
 	// destination; nil when there is none.
 	Holder *Customer
@@ -132,10 +155,13 @@ type NewAccount struct {
 	Consume *ChallengeUse
 }
 
-// ChallengeUse is a challenge consumed at a time.
+// ChallengeUse is a challenge consumed at a time. CounterKey on Day, when
+// set, is the counter its successful attempt was charged to: a right code
+// is not a failure, so the unit is given back.
 type ChallengeUse struct {
-	ID string
-	At time.Time
+	ID              string
+	At              time.Time
+	CounterKey, Day string
 }
 
 // Event is one customer event in the outbox.
@@ -273,6 +299,8 @@ type Challenge struct {
 	CreatedAt   time.Time
 	// Pending is the change the challenge holds (JSON), applied when it is completed.
 	Pending string `gorm:"column:pending"`
+	// Purpose is what completing the challenge does (signin, checkin, flow, contact).
+	Purpose string `gorm:"column:purpose"`
 }
 
 // TableName is the challenges table.

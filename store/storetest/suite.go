@@ -31,6 +31,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"a challenge is consumed once", challengeSingleUse},
 		{"an expired challenge cannot be consumed", challengeExpired},
 		{"a challenge dies after its attempts", challengeAttempts},
+		{"concurrent attempts never pass a challenge's attempts or the counter's limit", challengeAttemptsConcurrent},
+		{"a right code gives its counter unit back", challengeRefund},
+		{"an attempt by destination takes the newest live challenge of the purposes asked", challengeAttemptByDestination},
 		{"a throttle lets one through per interval", throttle},
 		{"concurrent throttles let exactly one through", throttleConcurrent},
 		{"counters count per key and day", counters},
@@ -39,8 +42,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"a transaction rolls back on error", txRollback},
 		{"purge drops what no longer matters", purge},
 		{"a challenge keeps the change it holds", challengePending},
-		{"a challenge reads with its destination's counter", challengeCounter},
-		{"a challenge reads with the account that holds its destination", challengeHolder},
+		{"an attempt charges its destination's counter", challengeCounter},
+		{"an attempt reads the account that holds its destination", challengeHolder},
 		{"an account is created with its identity and events, using up its challenge", createAccount},
 		{"a taken identifier or identity leaves nothing of a new account", createAccountConflict},
 		{"a new account inside a transaction rolls back with it", createAccountInTx},
@@ -232,19 +235,19 @@ func challengeSingleUse(t *testing.T, s store.Store) {
 	if err := s.CreateChallenge(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Challenge(ctx, "other", c.ID, "", ""); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.Challenge(ctx, "other", c.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("other tenant reads challenge: %v", err)
 	}
-	if ok, _ := s.ConsumeChallenge(ctx, "other", c.ID, time.Now()); ok {
+	if ok, _ := s.ConsumeChallenge(ctx, "other", store.ChallengeUse{ID: c.ID, At: time.Now()}); ok {
 		t.Fatal("other tenant consumed the challenge")
 	}
-	if ok, err := s.ConsumeChallenge(ctx, "acme", c.ID, time.Now()); !ok || err != nil {
+	if ok, err := s.ConsumeChallenge(ctx, "acme", store.ChallengeUse{ID: c.ID, At: time.Now()}); !ok || err != nil {
 		t.Fatalf("first consume: %v %v", ok, err)
 	}
-	if ok, err := s.ConsumeChallenge(ctx, "acme", c.ID, time.Now()); ok || err != nil {
+	if ok, err := s.ConsumeChallenge(ctx, "acme", store.ChallengeUse{ID: c.ID, At: time.Now()}); ok || err != nil {
 		t.Fatalf("second consume: %v %v", ok, err)
 	}
-	got, _ := s.Challenge(ctx, "acme", c.ID, "", "")
+	got, _ := s.Challenge(ctx, "acme", c.ID)
 	if got.ConsumedAt == nil {
 		t.Fatal("consumedAt not recorded")
 	}
@@ -253,25 +256,139 @@ func challengeSingleUse(t *testing.T, s store.Store) {
 func challengeExpired(t *testing.T, s store.Store) {
 	c := newChallenge("acme", time.Now().Add(time.Minute))
 	_ = s.CreateChallenge(ctx, c)
-	if ok, _ := s.ConsumeChallenge(ctx, "acme", c.ID, time.Now().Add(2*time.Minute)); ok {
+	if ok, _ := s.ConsumeChallenge(ctx, "acme", store.ChallengeUse{ID: c.ID, At: time.Now().Add(2 * time.Minute)}); ok {
 		t.Fatal("expired challenge consumed")
 	}
+}
+
+// attempt is one attempt on challenge id charged to fail:destination on a
+// fixed day, up to limit.
+func attempt(s store.Store, id string, limit int) (*store.ChallengeRead, error) {
+	return s.AttemptChallenge(ctx, store.Attempt{Tenant: "acme", ID: id, Now: time.Now(), CounterPrefix: "fail:",
+		Day: "2026-11-26", Limit: limit})
 }
 
 func challengeAttempts(t *testing.T, s store.Store) {
 	c := newChallenge("acme", time.Now().Add(time.Minute))
 	_ = s.CreateChallenge(ctx, c)
 	for i := 1; i <= 5; i++ {
-		n, err := s.FailChallenge(ctx, "acme", c.ID)
-		if err != nil || n != i {
-			t.Fatalf("fail %d: %d %v", i, n, err)
+		got, err := attempt(s, c.ID, 100)
+		if err != nil || got.Attempts != i || got.Counted != i || got.Locked {
+			t.Fatalf("attempt %d: %+v %v", i, got, err)
 		}
 	}
-	if ok, _ := s.ConsumeChallenge(ctx, "acme", c.ID, time.Now()); ok {
-		t.Fatal("challenge consumed after its attempts")
+	if _, err := attempt(s, c.ID, 100); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a sixth attempt: %v, want ErrNotFound", err)
 	}
-	if _, err := s.FailChallenge(ctx, "acme", uuid.NewString()); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("fail unknown: %v", err)
+	if _, err := attempt(s, uuid.NewString(), 100); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("attempt on an unknown challenge: %v", err)
+	}
+	if got, _ := s.Challenge(ctx, "acme", c.ID); got.Attempts != 5 {
+		t.Fatalf("attempts stored: %d, want 5", got.Attempts)
+	}
+}
+
+// Two hundred attempts at once: a challenge evaluates no more than its
+// attempts, and the counter never passes its limit.
+func challengeAttemptsConcurrent(t *testing.T, s store.Store) {
+	var ids []string
+	for range 4 {
+		c := newChallenge("acme", time.Now().Add(time.Minute))
+		if err := s.CreateChallenge(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, c.ID)
+	}
+	const limit = 7
+	var (
+		wg        sync.WaitGroup
+		mu        sync.Mutex
+		evaluated = map[string]int{}
+	)
+	for i := range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, err := attempt(s, ids[i%len(ids)], limit)
+			switch {
+			case err == nil && !got.Locked:
+				mu.Lock()
+				evaluated[got.ID]++
+				mu.Unlock()
+			case err == nil, errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrUnavailable):
+			default:
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	total := 0
+	for id, n := range evaluated {
+		if n > 5 {
+			t.Errorf("challenge %s: %d codes evaluated, want at most 5", id, n)
+		}
+		total += n
+	}
+	if n, _ := s.Counted(ctx, "acme", "fail:jane@example.com", "2026-11-26"); n > limit || total > limit {
+		t.Fatalf("counter %d, %d codes evaluated; the limit is %d", n, total, limit)
+	}
+	for _, id := range ids {
+		if got, _ := s.Challenge(ctx, "acme", id); got.Attempts > 5 {
+			t.Errorf("challenge %s: %d attempts stored", id, got.Attempts)
+		}
+	}
+}
+
+// A successful attempt's counter unit comes back when the challenge is
+// consumed: only wrong codes count against the day.
+func challengeRefund(t *testing.T, s store.Store) {
+	c := newChallenge("acme", time.Now().Add(time.Minute))
+	_ = s.CreateChallenge(ctx, c)
+	_, _ = attempt(s, c.ID, 100)
+	got, err := attempt(s, c.ID, 100)
+	if err != nil || got.Counted != 2 {
+		t.Fatalf("attempts: %+v %v", got, err)
+	}
+	use := store.ChallengeUse{ID: c.ID, At: time.Now(), CounterKey: "fail:" + c.Destination, Day: "2026-11-26"}
+	if ok, err := s.ConsumeChallenge(ctx, "acme", use); !ok || err != nil {
+		t.Fatalf("consume: %v %v", ok, err)
+	}
+	if n, _ := s.Counted(ctx, "acme", use.CounterKey, use.Day); n != 1 {
+		t.Fatalf("counter after the right code: %d, want 1", n)
+	}
+	if ok, _ := s.ConsumeChallenge(ctx, "acme", use); ok {
+		t.Fatal("consumed twice")
+	}
+	if n, _ := s.Counted(ctx, "acme", use.CounterKey, use.Day); n != 1 {
+		t.Fatalf("a refused consume gave back a unit: %d", n)
+	}
+}
+
+// By destination, an attempt takes the newest live challenge of a purpose
+// other than the one excluded.
+func challengeAttemptByDestination(t *testing.T, s store.Store) {
+	now := time.Now().UTC()
+	signin := newChallenge("acme", now.Add(time.Minute))
+	signin.Purpose, signin.CreatedAt = "signin", now.Add(-2*time.Second)
+	contact := newChallenge("acme", now.Add(time.Minute))
+	contact.Purpose, contact.CreatedAt = "contact", now.Add(-time.Second)
+	for _, c := range []*store.Challenge{signin, contact} {
+		if err := s.CreateChallenge(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	by := func(tenant, except string) (*store.ChallengeRead, error) {
+		return s.AttemptChallenge(ctx, store.Attempt{Tenant: tenant, Destination: "jane@example.com", Except: except,
+			Now: now, CounterPrefix: "fail:", Day: "2026-11-26", Limit: 100})
+	}
+	if got, err := by("acme", "contact"); err != nil || got.ID != signin.ID || got.Purpose != "signin" {
+		t.Fatalf("by destination: %+v %v, want the sign-in challenge", got, err)
+	}
+	if got, err := by("acme", "signin"); err != nil || got.ID != contact.ID {
+		t.Fatalf("by destination except signin: %+v %v", got, err)
+	}
+	if _, err := by("other", "contact"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("another tenant's: %v", err)
 	}
 }
 
@@ -418,10 +535,10 @@ func purge(t *testing.T, s store.Store) {
 	if err := s.Purge(ctx, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Challenge(ctx, "acme", old.ID, "", ""); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.Challenge(ctx, "acme", old.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("old challenge kept: %v", err)
 	}
-	if _, err := s.Challenge(ctx, "acme", live.ID, "", ""); err != nil {
+	if _, err := s.Challenge(ctx, "acme", live.ID); err != nil {
 		t.Fatalf("live challenge purged: %v", err)
 	}
 	if n, _ := s.Counted(ctx, "acme", "k", "2000-01-01"); n != 0 {
@@ -441,7 +558,7 @@ func updateTakenEmail(t *testing.T, s store.Store) {
 
 func liveChallenge(t *testing.T, s store.Store) {
 	now := time.Now().UTC()
-	if _, err := s.LiveChallenge(ctx, "acme", "jane@example.com", now); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.LiveChallenge(ctx, "acme", "jane@example.com", "", now); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("none yet: %v", err)
 	}
 	older := newChallenge("acme", now.Add(time.Minute))
@@ -454,17 +571,17 @@ func liveChallenge(t *testing.T, s store.Store) {
 			t.Fatal(err)
 		}
 	}
-	got, err := s.LiveChallenge(ctx, "acme", "jane@example.com", now)
+	got, err := s.LiveChallenge(ctx, "acme", "jane@example.com", "", now)
 	if err != nil || got.ID != newer.ID {
 		t.Fatalf("live: %v %v, want %s", got, err, newer.ID)
 	}
-	if _, err := s.LiveChallenge(ctx, "other", "jane@example.com", now); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.LiveChallenge(ctx, "other", "jane@example.com", "", now); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("other tenant: %v", err)
 	}
 	if err := s.ExpireChallenge(ctx, "acme", newer.ID); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := s.LiveChallenge(ctx, "acme", "jane@example.com", now); got == nil || got.ID != older.ID {
+	if got, _ := s.LiveChallenge(ctx, "acme", "jane@example.com", "", now); got == nil || got.ID != older.ID {
 		t.Fatalf("after expiring the newest: %v", got)
 	}
 }
@@ -475,7 +592,7 @@ func challengePending(t *testing.T, s store.Store) {
 	if err := s.CreateChallenge(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.Challenge(ctx, "acme", c.ID, "", "")
+	got, err := s.Challenge(ctx, "acme", c.ID)
 	if err != nil || got.Pending != c.Pending {
 		t.Fatalf("pending: %v %q", err, got.Pending)
 	}
@@ -716,11 +833,21 @@ func challengeCounter(t *testing.T, s store.Store) {
 	for _, tc := range []struct {
 		prefix, day string
 		want        int
-	}{{"fail:", "2026-11-26", 2}, {"fail:", "2026-11-27", 0}, {"send:", "2026-11-26", 0}} {
-		got, err := s.Challenge(ctx, "acme", c.ID, tc.prefix, tc.day)
+	}{{"fail:", "2026-11-26", 3}, {"fail:", "2026-11-27", 1}, {"send:", "2026-11-26", 1}} {
+		got, err := s.AttemptChallenge(ctx, store.Attempt{Tenant: "acme", ID: c.ID, Now: time.Now(), CounterPrefix: tc.prefix,
+			Day: tc.day, Limit: 100})
 		if err != nil || got.ID != c.ID || got.Destination != c.Destination || got.Counted != tc.want || got.Holder != nil {
 			t.Errorf("%s%s on %s: %+v %v, want %d and no holder", tc.prefix, c.Destination, tc.day, got, err, tc.want)
 		}
+	}
+	// At its limit the counter stays, and the attempt is spent all the same.
+	got, err := s.AttemptChallenge(ctx, store.Attempt{Tenant: "acme", ID: c.ID, Now: time.Now(), CounterPrefix: "fail:",
+		Day: "2026-11-26", Limit: 3})
+	if err != nil || !got.Locked || got.Attempts != 4 {
+		t.Fatalf("at the limit: %+v %v, want locked", got, err)
+	}
+	if n, _ := s.Counted(ctx, "acme", "fail:"+c.Destination, "2026-11-26"); n != 3 {
+		t.Fatalf("counter at the limit: %d, want 3", n)
 	}
 }
 
@@ -735,7 +862,7 @@ func challengeHolder(t *testing.T, s store.Store) {
 	}
 	holder := func(c *store.Challenge) *store.Customer {
 		t.Helper()
-		got, err := s.Challenge(ctx, "acme", c.ID, "fail:", "2026-11-26")
+		got, err := attempt(s, c.ID, 100)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -809,7 +936,7 @@ func nothingOf(t *testing.T, s store.Store, a *store.NewAccount) {
 	if err != nil {
 		t.Error(err)
 	}
-	if ch, err := s.Challenge(ctx, "acme", a.Consume.ID, "", ""); err != nil || ch.ConsumedAt != nil {
+	if ch, err := s.Challenge(ctx, "acme", a.Consume.ID); err != nil || ch.ConsumedAt != nil {
 		t.Errorf("challenge used: %v %v", ch, err)
 	}
 }
@@ -835,7 +962,7 @@ func createAccount(t *testing.T, s store.Store) {
 	if claimed, err := s.ClaimEvents(ctx, time.Now().Add(time.Second), time.Minute, 10); err != nil || len(claimed) != 1 || claimed[0].ID != a.Events[0].ID {
 		t.Fatalf("claimed: %+v %v", claimed, err)
 	}
-	if ch, err := s.Challenge(ctx, "acme", a.Consume.ID, "", ""); err != nil || ch.ConsumedAt == nil {
+	if ch, err := s.Challenge(ctx, "acme", a.Consume.ID); err != nil || ch.ConsumedAt == nil {
 		t.Fatalf("challenge not used: %+v %v", ch, err)
 	}
 	// The challenge is spent: another account on it is not created.
@@ -889,7 +1016,7 @@ func createAccountConflict(t *testing.T, s store.Store) {
 	if _, err := s.Customer(ctx, "acme", b.Customer.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("account of a taken identity written: %v", err)
 	}
-	if ch, err := s.Challenge(ctx, "acme", b.Consume.ID, "", ""); err != nil || ch.ConsumedAt != nil {
+	if ch, err := s.Challenge(ctx, "acme", b.Consume.ID); err != nil || ch.ConsumedAt != nil {
 		t.Fatalf("challenge of a taken identity used: %v %v", ch, err)
 	}
 }
@@ -955,7 +1082,7 @@ func createAccountMixed(t *testing.T, s store.Store) {
 			a.Customer.Email = ptr("taken@example.com")
 			want[i] = store.ErrConflict
 		case 1:
-			if ok, err := s.ConsumeChallenge(ctx, "acme", a.Consume.ID, time.Now()); !ok || err != nil {
+			if ok, err := s.ConsumeChallenge(ctx, "acme", store.ChallengeUse{ID: a.Consume.ID, At: time.Now()}); !ok || err != nil {
 				t.Fatal(ok, err)
 			}
 			want[i] = store.ErrSpent

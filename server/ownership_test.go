@@ -1,0 +1,273 @@
+package server_test
+
+import (
+	"fmt"
+	"net/http"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/customerd/customerd/app/apptest"
+	"github.com/customerd/customerd/providers/oidc/oidctest"
+)
+
+// The ownership rule, tried as an attacker would (README, "Security
+// model"). Each test is one observation of the security review.
+
+// signInPhone signs in by SMS code on tenant and returns the token.
+func signInPhone(t *testing.T, env *apptest.Env, tenant, phone string) string {
+	t.Helper()
+	id := challengeID(t, post(t, env, "/api/"+tenant+"/customer/authenticate?provider=otp", `{"phoneNumber":"`+phone+`"}`))
+	return complete(t, env, tenant, id, phone)
+}
+
+func subOf(t *testing.T, tok string) string {
+	t.Helper()
+	sub, _ := tokenPayload(t, tok)["sub"].(string)
+	return sub
+}
+
+// withToken is the header pair of a bearer token.
+func withToken(tok string) []string { return []string{"Authorization", "Bearer " + tok} }
+
+// Observation 1: an unverified contact put on the attacker's account must
+// not sign the victim into it.
+func TestAnUnverifiedContactNeverSignsIntoSomeoneElsesAccount(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dbURL string) {
+		iss := oidctest.New(t)
+		env := apptest.Start(t, dbURL, fmt.Sprintf(`
+tenants:
+  demo:
+    providers:
+      otp: {type: otp}
+      corp: {type: oidc, clientIds: [corp-app], issuer: %q, jwksUrl: %q}
+  byphone: {identifier: phoneNumber}
+`, iss.URL(), iss.JWKSURL()))
+
+		t.Run("an email set by an SMS-proven attacker waits for its code; the victim gets an account of their own", func(t *testing.T) {
+			attacker := signInPhone(t, env, "demo", "+33611111111")
+			r := post(t, env, "/api/demo/customer", `{"email":"victim@example.com"}`, withToken(attacker)...)
+			if r.StatusCode != http.StatusAccepted {
+				t.Fatalf("a new email on a proven account: %d %s, want 202 (verify before apply)", r.StatusCode, r.body)
+			}
+			if me := customerOf(t, env, "demo", attacker); me["email"] != nil {
+				t.Fatalf("the email was applied without its code: %v", me)
+			}
+			victim := signIn(t, env, "demo", "victim@example.com")
+			if subOf(t, victim) == subOf(t, attacker) {
+				t.Fatal("the victim signed into the attacker's account")
+			}
+		})
+
+		t.Run("the same from an identity-only account (an ID token without email)", func(t *testing.T) {
+			attacker := mustToken(t, authenticate(t, env, "demo", "corp",
+				map[string]any{"idToken": iss.Key("RS256").Sign(iss.Claims("corp-app", "attacker-sub"))}))
+			r := post(t, env, "/api/demo/customer", `{"email":"victim2@example.com"}`, withToken(attacker)...)
+			if r.StatusCode != http.StatusAccepted {
+				t.Fatalf("a new email on an identity's account: %d %s, want 202", r.StatusCode, r.body)
+			}
+			if victim := signIn(t, env, "demo", "victim2@example.com"); subOf(t, victim) == subOf(t, attacker) {
+				t.Fatal("the victim signed into the attacker's account")
+			}
+		})
+
+		t.Run("mirrored on a tenant identified by phone number", func(t *testing.T) {
+			attacker := signIn(t, env, "byphone", "attacker@example.com")
+			r := post(t, env, "/api/byphone/customer", `{"phoneNumber":"+33622222222"}`, withToken(attacker)...)
+			if r.StatusCode != http.StatusAccepted {
+				t.Fatalf("a new phone number on a proven account: %d %s, want 202", r.StatusCode, r.body)
+			}
+			if victim := signInPhone(t, env, "byphone", "+33622222222"); subOf(t, victim) == subOf(t, attacker) {
+				t.Fatal("the victim signed into the attacker's account")
+			}
+		})
+	})
+}
+
+// Observation 2: someone else's phone number put unverified on an account
+// must not block its owner's SMS sign-in.
+func TestPhoneSquattingDoesNotBlockTheOwner(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dbURL string) {
+		env := apptest.Start(t, dbURL, "")
+		const victimPhone = "+33633333333"
+		// Anonymously, and unverified: the account has the number, nobody proved it.
+		if r := post(t, env, "/api/demo/customer", `{"email":"squatter@example.com","phoneNumber":"`+victimPhone+`"}`); r.StatusCode != http.StatusOK {
+			t.Fatalf("create: %d %s", r.StatusCode, r.body)
+		}
+		squatter := stored(t, env, "demo", "squatter@example.com")
+
+		victim := signInPhone(t, env, "demo", victimPhone)
+		if subOf(t, victim) == squatter.ID {
+			t.Fatal("the victim signed into the squatter's account")
+		}
+		if me := customerOf(t, env, "demo", victim); me["phoneNumber"] != victimPhone || me["phoneNumberVerified"] != true {
+			t.Fatalf("the victim's account: %v", me)
+		}
+		if c := stored(t, env, "demo", "squatter@example.com"); c.Phone != nil {
+			t.Fatalf("the number stayed on the squatter's account: %v", *c.Phone)
+		}
+
+		// A token holder cannot squat it either: the number waits for its code.
+		holder := signIn(t, env, "demo", "holder@example.com")
+		if r := post(t, env, "/api/demo/customer", `{"phoneNumber":"+33644444444"}`, withToken(holder)...); r.StatusCode != http.StatusAccepted {
+			t.Fatalf("a token holder's new phone number: %d %s, want 202", r.StatusCode, r.body)
+		}
+		if other := signInPhone(t, env, "demo", "+33644444444"); subOf(t, other) == subOf(t, holder) {
+			t.Fatal("the number's owner signed into the token holder's account")
+		}
+
+		// An email the account was created with, never proven, is claimed by
+		// whoever proves it first: the identifier of an account nobody proved.
+		if r := post(t, env, "/api/demo/customer", `{"email":"claim@example.com","firstName":"Cleo"}`); r.StatusCode != http.StatusOK {
+			t.Fatalf("create: %d %s", r.StatusCode, r.body)
+		}
+		claimed := stored(t, env, "demo", "claim@example.com")
+		if tok := signIn(t, env, "demo", "claim@example.com"); subOf(t, tok) != claimed.ID {
+			t.Fatal("proving the identifier of an account nobody proved did not claim it")
+		}
+	})
+}
+
+// Observation 3: a challenge is for one caller: a stranger naming the same
+// address within the resend interval never gets it.
+func TestAChallengeIsNeverHandedToAStranger(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dbURL string) {
+		env := apptest.Start(t, dbURL, "")
+		owner := signIn(t, env, "demo", "owner3@example.com")
+		r := post(t, env, "/api/demo/customer", `{"email":"new3@example.com"}`, withToken(owner)...)
+		mine := challengeID(t, r)
+		ownerCode := env.Logs.Code("new3@example.com")
+		for _, path := range []string{"/api/demo/customer", "/api/demo/customer?flow=activation"} {
+			r := post(t, env, path, `{"email":"new3@example.com","firstName":"Eve","lastName":"Stranger"}`)
+			switch r.StatusCode {
+			case http.StatusTooManyRequests:
+				if r.Header.Get("Retry-After") == "" {
+					t.Errorf("%s: 429 without Retry-After", path)
+				}
+			case http.StatusAccepted:
+				if id := decodeObject(t, r)["challengeId"]; id == mine {
+					t.Fatalf("%s handed the owner's challenge to a stranger", path)
+				}
+			case http.StatusOK: // a new account of the stranger's, unproven: nothing of the owner's
+			default:
+				t.Fatalf("%s: %d %s", path, r.StatusCode, r.body)
+			}
+		}
+		// The owner's code does not complete as "the newest code to new3@"
+		// either: that form is for anonymous sign-ins, not for a token
+		// holder's change.
+		r = post(t, env, "/api/demo/customer/authenticate?provider=otp", `{"email":"new3@example.com","code":"`+ownerCode+`"}`)
+		mustProblem(t, r, http.StatusUnprocessableEntity)
+		// The owner's own retry gets the live challenge back, and completes it:
+		// the address leaves the stranger's account nobody proved.
+		again := post(t, env, "/api/demo/customer", `{"email":"new3@example.com"}`, withToken(owner)...)
+		if id := challengeID(t, again); id != mine {
+			t.Fatalf("the owner's retry: %s, want the live challenge %s", id, mine)
+		}
+		if tok := exchange(t, env, "demo", mine, ownerCode); tok.StatusCode != http.StatusOK {
+			t.Fatalf("the owner completes the change: %d %s", tok.StatusCode, tok.body)
+		}
+		if me := customerOf(t, env, "demo", owner); me["email"] != "new3@example.com" || me["emailVerified"] != true {
+			t.Fatalf("the owner's account after the change: %v", me)
+		}
+	})
+}
+
+// Observation 4: a stranger's anonymous change held for an existing account
+// only fills its empty fields: never a consent, never a value.
+func TestAStrangersHeldChangeOnlyFillsEmptyFields(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dbURL string) {
+		env := apptest.Start(t, dbURL, `
+tenants:
+  demo: {}
+  partial: {checkInPolicy: partial, checkInPage: "https://shop.example/check-in"}
+`)
+		for _, tenant := range []string{"demo", "partial"} {
+			t.Run(tenant, func(t *testing.T) {
+				email := "owner4." + tenant + "@example.com"
+				if r := post(t, env, "/api/"+tenant+"/customer", `{"email":"`+email+`","firstName":"Owner"}`); r.StatusCode/100 != 2 {
+					t.Fatalf("create: %d %s", r.StatusCode, r.body)
+				}
+				env.Clock.Advance(61 * time.Second)
+				id := challengeID(t, post(t, env, "/api/"+tenant+"/customer",
+					`{"email":"`+email+`","consents_email":true,"consents_sms":true,"firstName":"Hacked","lastName":"Filled","isProspect":false}`))
+				// The message says what completing it will fill.
+				if fills, _ := sentTo(env, email)["fills"].([]any); !reflect.DeepEqual(fills, []any{"lastName"}) {
+					t.Errorf("the message says it fills %v, want [lastName]", fills)
+				}
+				tok := complete(t, env, tenant, id, email)
+				me := customerOf(t, env, tenant, tok)
+				if me["consents_email"] != false || me["consents_sms"] != false || me["firstName"] != "Owner" ||
+					me["lastName"] != "Filled" || me["isProspect"] != true {
+					t.Fatalf("after the owner completed a stranger's change: %v", me)
+				}
+			})
+		}
+	})
+}
+
+// Observation 5: where the tenant asks for it, anonymous answers do not
+// tell whether an account exists, and never show a contact the caller did
+// not send.
+func TestNoEnumerationUnderCheckInPolicies(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dbURL string) {
+		env := apptest.Start(t, dbURL, `
+tenants:
+  full: {checkInPolicy: full}
+  partial: {checkInPolicy: partial, checkInPage: "https://shop.example/check-in"}
+`)
+		for _, tenant := range []string{"full", "partial"} {
+			t.Run(tenant, func(t *testing.T) {
+				base := "/api/" + tenant + "/customer"
+				known := "known5." + tenant + "@example.com"
+				if r := post(t, env, base, `{"email":"`+known+`","phoneNumber":"+33655555555"}`); r.StatusCode != http.StatusAccepted {
+					t.Fatalf("seed: %d %s", r.StatusCode, r.body)
+				}
+				env.Clock.Advance(61 * time.Second)
+				for _, flow := range []string{"", "?flow=preregistration", "?flow=activation"} {
+					env.Clock.Advance(61 * time.Second)
+					fresh := fmt.Sprintf("fresh5.%s.%d@example.com", tenant, len(flow))
+					body := `,"firstName":"A","lastName":"B"}`
+					knownR := post(t, env, base+flow, `{"email":"`+known+`"`+body)
+					freshR := post(t, env, base+flow, `{"email":"`+fresh+`"`+body)
+					if knownR.StatusCode != freshR.StatusCode || knownR.StatusCode != http.StatusAccepted {
+						t.Fatalf("flow %q: known %d, new %d: %s / %s", flow, knownR.StatusCode, freshR.StatusCode, knownR.body, freshR.body)
+					}
+					k, f := decodeObject(t, knownR), decodeObject(t, freshR)
+					if !slices.Equal(keysOf(k), keysOf(f)) || k["channel"] != f["channel"] || k["attemptsLeft"] != f["attemptsLeft"] {
+						t.Fatalf("flow %q: the answers differ:\n%s\n%s", flow, knownR.body, freshR.body)
+					}
+				}
+				// A new email with an existing account's phone number: the code
+				// goes to the email sent, not to that account.
+				env.Clock.Advance(61 * time.Second)
+				other := "other5." + tenant + "@example.com"
+				r := post(t, env, base, `{"email":"`+other+`","phoneNumber":"+33655555555"}`)
+				if d := decodeObject(t, r)["destination"]; r.StatusCode != http.StatusAccepted || d != "o***@e***.com" {
+					t.Fatalf("a new email with a known phone number: %d %s", r.StatusCode, r.body)
+				}
+				if n := env.Logs.Sent("+33655555555"); n != 0 {
+					t.Fatalf("the phone number got %d codes for someone else's request", n)
+				}
+			})
+		}
+	})
+}
+
+// Observation 12: an account without an email (an SMS sign-in on an
+// email-identified tenant) can be updated: the identifier is required on
+// anonymous creates only.
+func TestAnAccountWithoutItsIdentifierCanBeUpdated(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dbURL string) {
+		env := apptest.Start(t, dbURL, "")
+		tok := signInPhone(t, env, "demo", "+33666666666")
+		r := post(t, env, "/api/demo/customer", `{"firstName":"Sam"}`, withToken(tok)...)
+		if r.StatusCode != http.StatusOK || decodeObject(t, r)["firstName"] != "Sam" {
+			t.Fatalf("update without an email: %d %s", r.StatusCode, r.body)
+		}
+		// Clearing the identifier an account has is still refused.
+		tok = signIn(t, env, "demo", "keep@example.com")
+		mustProblem(t, post(t, env, "/api/demo/customer", `{"email":null}`, withToken(tok)...), http.StatusPreconditionFailed)
+	})
+}

@@ -1,0 +1,490 @@
+// Package signin is customerd's sign-in core: it sends one-time codes,
+// completes challenges and signs in identities that providers proved,
+// always by the one ownership rule (account/ownership.go). Completing a
+// challenge is one call here: the attempt is counted first (a wrong code
+// must count), then the challenge is used up, what it holds applied and the
+// account signed in, in one transaction.
+package signin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+	"time"
+
+	"golang.org/x/text/language"
+
+	"github.com/customerd/customerd/account"
+	"github.com/customerd/customerd/challenge"
+	"github.com/customerd/customerd/flows"
+	"github.com/customerd/customerd/sender"
+	"github.com/customerd/customerd/store"
+)
+
+// ErrNoSender: the tenant sends no codes on the contact's channel.
+var ErrNoSender = errors.New("this tenant does not send codes on this channel")
+
+// Service signs shoppers in.
+type Service struct {
+	store      store.Store
+	accounts   *account.Service
+	challenges *challenge.Service
+}
+
+// New returns a Service.
+func New(st store.Store, accounts *account.Service, challenges *challenge.Service) *Service {
+	return &Service{store: st, accounts: accounts, challenges: challenges}
+}
+
+// Start sends a one-time code to k. The answer is the same whether or not
+// an account has k.
+func (s *Service) Start(ctx context.Context, t *account.Tenant, k account.Contact) (*challenge.Issued, error) {
+	snd := t.Senders[k.Channel]
+	if snd == nil {
+		return nil, fmt.Errorf("%w: %s", ErrNoSender, k.Channel)
+	}
+	if sc, ok := snd.(sender.Screener); ok {
+		if err := sc.Allows(k.Value); err != nil {
+			return nil, &account.ValidationError{Fields: map[string][]string{"phoneNumber": {err.Error()}}}
+		}
+	}
+	return s.challenges.Issue(ctx, t.OTP, challenge.Target{Tenant: t.ID, Purpose: challenge.SignIn, Channel: k.Channel,
+		To: k.Value, Language: t.DefaultLanguage}, snd)
+}
+
+// Complete checks a code and, when it is right, does what its challenge is
+// for: signs in the account its contact proves (a new one when it proves
+// none), applies a token holder's contact change, or finishes the check-in
+// or flow it held. It answers the account signed in and how (amr).
+func (s *Service) Complete(ctx context.Context, t *account.Tenant, code challenge.Code) (*store.Customer, []string, error) {
+	p, err := s.challenges.Attempt(ctx, t.OTP, t.ID, code)
+	if err != nil {
+		return nil, nil, err
+	}
+	k := account.Contact{Channel: sender.Channel(p.Channel), Value: p.Destination}
+	amr := []string{"otp", string(k.Channel)}
+	for try := range 5 {
+		if try > 0 {
+			// A concurrent write moved the accounts: read them again.
+			if p.Holder, err = s.accounts.Holder(ctx, t, k); err != nil {
+				return nil, nil, err
+			}
+		}
+		c, err := s.complete(ctx, t, p, k)
+		if errors.Is(err, store.ErrStale) || errors.Is(err, store.ErrConflict) {
+			continue
+		}
+		return c, amr, err
+	}
+	return nil, nil, fmt.Errorf("complete: %w", store.ErrUnavailable)
+}
+
+func (s *Service) complete(ctx context.Context, t *account.Tenant, p *challenge.Proof, k account.Contact) (*store.Customer, error) {
+	held := account.DecodeHeld(p.Pending)
+	var bound *store.Customer
+	if p.CustomerID != nil {
+		c, err := s.store.Customer(ctx, t.ID, *p.CustomerID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		bound = c // nil: the account was deleted since the code was sent
+	}
+	if challenge.Purpose(p.Purpose) == challenge.Contact {
+		return s.changeContact(ctx, t, p, k, bound, held)
+	}
+	target, detach, err := s.resolve(ctx, t, p.Holder, k)
+	if err != nil {
+		return nil, err
+	}
+	// What the challenge holds lands only where it was meant to: on the
+	// account it was for, when the contact proves that account; on whatever
+	// the contact proves for a plain sign-in (an anonymous caller's change,
+	// which only fills empty fields).
+	var (
+		in   account.Input
+		flow *flows.Flow
+	)
+	if challenge.Purpose(p.Purpose) == challenge.SignIn || (bound != nil && target != nil && target.ID == bound.ID) {
+		in = held.Input
+		if held.Flow != "" && t.Flows != nil {
+			flow, _ = t.Flows.Lookup(held.Flow) // a flow removed since the code was sent: the change alone
+		}
+	}
+	now := s.accounts.Now()
+	if target == nil {
+		return s.create(ctx, t, p, k, detach, in, flow, now)
+	}
+	return s.prove(ctx, t, p, k, target, in, flow, now)
+}
+
+// resolve is the ownership rule for a proven contact k: the account it
+// signs in (target), or none, with the account it must leave (detach).
+func (s *Service) resolve(ctx context.Context, t *account.Tenant, holder *store.Customer, k account.Contact) (target, detach *store.Customer, err error) {
+	if holder == nil {
+		return nil, nil, nil
+	}
+	linked, err := s.accounts.Linked(ctx, holder)
+	if err != nil {
+		return nil, nil, err
+	}
+	if account.Decide(t, holder, k, linked) == account.Detaches {
+		return nil, holder, nil
+	}
+	return holder, nil, nil
+}
+
+// create makes the prover's own account with k verified: what the
+// challenge held fills it, and k leaves detach, in one transaction.
+func (s *Service) create(ctx context.Context, t *account.Tenant, p *challenge.Proof, k account.Contact, detach *store.Customer,
+	in account.Input, flow *flows.Flow, now time.Time) (*store.Customer, error) {
+	c, _ := fillHeld(t, account.NewAccount(t, now), in, now)
+	account.MarkVerified(c, k)
+	if detach == nil && flow == nil {
+		// The common first sign-in: one write (one statement on PostgreSQL).
+		evs, err := s.accounts.Events(t, nil, c, nil, now)
+		if err != nil {
+			return nil, err
+		}
+		return c, challenge.Spent(s.store.CreateAccount(ctx, &store.NewAccount{Customer: c, Events: evs, Consume: s.challenges.Use(p)}))
+	}
+	err := s.store.Tx(ctx, func(tx store.Store) error {
+		if detach != nil {
+			if err := s.detach(ctx, tx, t, detach, k, now); err != nil {
+				return err
+			}
+		}
+		st := &flows.State{Customer: c, Now: now}
+		if flow != nil {
+			if err := flow.Run(ctx, st); err != nil {
+				return err
+			}
+		}
+		evs, err := s.accounts.Events(t, nil, c, st.Events, now)
+		if err != nil {
+			return err
+		}
+		return challenge.Spent(tx.CreateAccount(ctx, &store.NewAccount{Customer: c, Events: evs, Consume: s.challenges.Use(p)}))
+	})
+	return c, err
+}
+
+// prove signs in target, which k proves: k is marked verified, and what the
+// challenge held fills target's empty fields and runs its flow again.
+func (s *Service) prove(ctx context.Context, t *account.Tenant, p *challenge.Proof, k account.Contact, target *store.Customer,
+	in account.Input, flow *flows.Flow, now time.Time) (*store.Customer, error) {
+	next, filled := fillHeld(t, target, in, now)
+	account.MarkVerified(next, k)
+	if !filled && flow == nil && account.VerifiedOn(target, k) {
+		return target, s.challenges.Consume(ctx, s.store, p) // nothing to write but the challenge
+	}
+	next.UpdatedAt = now
+	err := s.store.Tx(ctx, func(tx store.Store) error {
+		if err := s.challenges.Consume(ctx, tx, p); err != nil {
+			return err
+		}
+		_, err := s.accounts.Write(ctx, tx, t, target, next, flow, now) // proven now: a flow's challenge is not asked again
+		return err
+	})
+	return next, err
+}
+
+// fillHeld is a copy of c with in applied to its empty fields only (filled
+// tells whether it changed anything); what no longer passes the rules is
+// dropped, and the sign-in stands.
+func fillHeld(t *account.Tenant, c *store.Customer, in account.Input, now time.Time) (next *store.Customer, filled bool) {
+	fill := account.FillOnly(c, account.Fillable(in))
+	if len(fill.Set) > 0 || len(fill.Extras) > 0 {
+		if next, err := account.Apply(t, c, fill, now); err == nil {
+			return next, true
+		}
+	}
+	copied := *c
+	copied.Profile = maps.Clone(c.Profile)
+	return &copied, false
+}
+
+// changeContact applies a token holder's held change to the account it was
+// for, now that its new contact k is proven; k leaves an account where it
+// sat unverified. The old contact is told.
+func (s *Service) changeContact(ctx context.Context, t *account.Tenant, p *challenge.Proof, k account.Contact, bound *store.Customer,
+	held account.Held) (*store.Customer, error) {
+	if bound == nil {
+		return nil, account.ErrUnprovenContact // the account is gone
+	}
+	// The prover chose this account: k leaves wherever it sits unproven
+	// (an anonymous account nobody claimed included), unless it is another
+	// account's proof by now.
+	var detach *store.Customer
+	if h := p.Holder; h != nil && h.ID != bound.ID {
+		if account.VerifiedOn(h, k) {
+			return nil, account.ErrUnprovenContact
+		}
+		detach = h
+	}
+	// Only the proven contact changes: the other one stays as it is now.
+	other := "phoneNumber"
+	if k.Channel == sender.SMS {
+		other = "email"
+	}
+	in := account.Input{Set: map[string]any{}, Extras: held.Input.Extras}
+	for name, v := range held.Input.Set {
+		if name != other {
+			in.Set[name] = v
+		}
+	}
+	now := s.accounts.Now()
+	next, err := account.Apply(t, bound, in, now)
+	if err != nil {
+		return nil, err
+	}
+	if !account.Holds(next, k) {
+		return nil, account.ErrUnprovenContact
+	}
+	account.MarkVerified(next, k)
+	var flow *flows.Flow
+	if held.Flow != "" && t.Flows != nil {
+		flow, _ = t.Flows.Lookup(held.Flow)
+	}
+	err = s.store.Tx(ctx, func(tx store.Store) error {
+		if err := s.challenges.Consume(ctx, tx, p); err != nil {
+			return err
+		}
+		if detach != nil {
+			if err := s.detach(ctx, tx, t, detach, k, now); err != nil {
+				return err
+			}
+		}
+		_, err := s.accounts.Write(ctx, tx, t, bound, next, flow, now)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.notifyOldContact(ctx, t, bound, next)
+	return next, nil
+}
+
+// detach takes k off c, where it sat unverified, through tx.
+func (s *Service) detach(ctx context.Context, tx store.Store, t *account.Tenant, c *store.Customer, k account.Contact, now time.Time) error {
+	next := account.Detach(c, k)
+	next.UpdatedAt = now
+	if err := tx.UpdateCustomer(ctx, next); err != nil {
+		return err
+	}
+	return s.accounts.Record(ctx, tx, t, c, next, now)
+}
+
+// notifyOldContact tells a verified contact that was replaced where the
+// account's messages go now; best effort, the change stands either way.
+func (s *Service) notifyOldContact(ctx context.Context, t *account.Tenant, before, after *store.Customer) {
+	notify := func(ch sender.Channel, old, now *string) {
+		if old == nil || (now != nil && *old == *now) || t.Senders[ch] == nil {
+			return
+		}
+		to := "(none)"
+		if now != nil {
+			to = challenge.Mask(*now)
+		}
+		_ = t.Senders[ch].Send(context.WithoutCancel(ctx), sender.Message{Tenant: t.ID, Channel: ch, To: *old,
+			Language: account.LanguageOf(t, after), NewContact: to, ExpiresAt: time.Now().Add(time.Hour)})
+	}
+	if before.EmailVerified {
+		notify(sender.Email, before.Email, after.Email)
+	}
+	if before.PhoneVerified {
+		notify(sender.SMS, before.Phone, after.Phone)
+	}
+}
+
+// SignIn signs in an identity a one-step provider proved: the account it is
+// linked to; on its first sign-in, the account its verified email proves
+// (an unverified email never links), or a new account.
+func (s *Service) SignIn(ctx context.Context, t *account.Tenant, id account.Identity) (*store.Customer, error) {
+	for range 5 {
+		c, err := s.signIn(ctx, t, id)
+		if errors.Is(err, store.ErrStale) || errors.Is(err, store.ErrConflict) {
+			continue // a concurrent sign-in or create: look again
+		}
+		return c, err
+	}
+	return nil, fmt.Errorf("sign in: %w", store.ErrUnavailable)
+}
+
+func (s *Service) signIn(ctx context.Context, t *account.Tenant, id account.Identity) (*store.Customer, error) {
+	now := s.accounts.Now()
+	link, err := s.store.Identity(ctx, t.ID, id.Provider, id.Subject)
+	switch {
+	case err == nil:
+		c, err := s.store.Customer(ctx, t.ID, link.CustomerID)
+		if err == nil {
+			return s.withClaims(ctx, t, c, id, nil, now)
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		// The account was deleted: the identity starts over.
+		if err := s.store.UnlinkIdentity(ctx, t.ID, id.Provider, id.Subject); err != nil {
+			return nil, err
+		}
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, err
+	}
+	linkTo := func(customer string) *store.Identity {
+		return &store.Identity{TenantID: t.ID, Provider: id.Provider, Subject: id.Subject, CustomerID: customer, CreatedAt: now}
+	}
+	if id.Email != "" && id.EmailVerified {
+		k := account.EmailContact(id.Email)
+		holder, err := s.accounts.Holder(ctx, t, k)
+		if err != nil {
+			return nil, err
+		}
+		target, _, err := s.resolve(ctx, t, holder, k)
+		if err != nil {
+			return nil, err
+		}
+		if target != nil {
+			return s.withClaims(ctx, t, target, id, linkTo(target.ID), now)
+		}
+	}
+	c := account.BlankAccount(t, now)
+	detaches, err := s.fillClaims(ctx, t, c, id) // before the defaults: a claimed language wins over the tenant's
+
+	if err != nil {
+		return nil, err
+	}
+	account.FillDefaults(t, c)
+	evs, err := s.accounts.Events(t, nil, c, nil, now)
+	if err != nil {
+		return nil, err
+	}
+	a := &store.NewAccount{Customer: c, Identity: linkTo(c.ID), Events: evs}
+	if len(detaches) == 0 {
+		return c, s.store.CreateAccount(ctx, a)
+	}
+	return c, s.store.Tx(ctx, func(tx store.Store) error {
+		for _, d := range detaches {
+			if err := s.detach(ctx, tx, t, d.from, d.k, now); err != nil {
+				return err
+			}
+		}
+		return tx.CreateAccount(ctx, a)
+	})
+}
+
+// withClaims links link (when set) to c and fills c's empty fields from
+// id, writing what changed with its events.
+func (s *Service) withClaims(ctx context.Context, t *account.Tenant, c *store.Customer, id account.Identity, link *store.Identity,
+	now time.Time) (*store.Customer, error) {
+	next := *c
+	next.Profile = maps.Clone(c.Profile)
+	detaches, err := s.fillClaims(ctx, t, &next, id)
+	if err != nil {
+		return nil, err
+	}
+	changed := !equalAccounts(c, &next)
+	if !changed && link == nil {
+		return c, nil
+	}
+	err = s.store.Tx(ctx, func(tx store.Store) error {
+		if link != nil {
+			if err := tx.LinkIdentity(ctx, link); err != nil {
+				return err
+			}
+		}
+		if !changed {
+			return nil
+		}
+		for _, d := range detaches {
+			if err := s.detach(ctx, tx, t, d.from, d.k, now); err != nil {
+				return err
+			}
+		}
+		next.UpdatedAt = now
+		if err := tx.UpdateCustomer(ctx, &next); err != nil {
+			return err
+		}
+		return s.accounts.Record(ctx, tx, t, c, &next, now)
+	})
+	if !changed {
+		return c, err
+	}
+	return &next, err
+}
+
+// detachment is a contact to take off an account where it sat unverified.
+type detachment struct {
+	from *store.Customer
+	k    account.Contact
+}
+
+// fillClaims sets what id proves where c has nothing: a verified email or
+// phone number that proves no other account (taken off the account where
+// it sat unverified), names and language. What the shopper entered is
+// never overwritten.
+func (s *Service) fillClaims(ctx context.Context, t *account.Tenant, c *store.Customer, id account.Identity) ([]detachment, error) {
+	var detaches []detachment
+	claim := func(k account.Contact, verified, empty bool) error {
+		if k.Value == "" || !verified {
+			return nil
+		}
+		if !empty && !account.Holds(c, k) {
+			return nil
+		}
+		holder, err := s.accounts.Holder(ctx, t, k)
+		if err != nil {
+			return err
+		}
+		if holder != nil && holder.ID != c.ID {
+			target, detach, err := s.resolve(ctx, t, holder, k)
+			if err != nil || target != nil {
+				return err // another account's proof: not this one's
+			}
+			detaches = append(detaches, detachment{detach, k})
+		}
+		account.MarkVerified(c, k)
+		return nil
+	}
+	if err := claim(account.EmailContact(id.Email), id.EmailVerified, c.Email == nil); err != nil {
+		return nil, err
+	}
+	if err := claim(account.PhoneContact(id.Phone), id.PhoneVerified, c.Phone == nil); err != nil {
+		return nil, err
+	}
+	fillText := func(name, value string) {
+		if value == "" {
+			return
+		}
+		if v, ok := c.Profile[name]; ok && v != nil && v != "" {
+			return
+		}
+		c.Profile[name] = value
+	}
+	fillText("firstName", id.FirstName)
+	fillText("lastName", id.LastName)
+	if id.Language != "" {
+		if tag, err := language.Parse(strings.ReplaceAll(id.Language, "_", "-")); err == nil {
+			fillText("language", tag.String())
+		}
+	}
+	return detaches, nil
+}
+
+func equalAccounts(a, b *store.Customer) bool {
+	if a.EmailVerified != b.EmailVerified || a.PhoneVerified != b.PhoneVerified ||
+		!equalPtr(a.Email, b.Email) || !equalPtr(a.Phone, b.Phone) || len(a.Profile) != len(b.Profile) {
+		return false
+	}
+	// fillClaims only ever sets these, and only as strings.
+	for _, k := range []string{"firstName", "lastName", "language"} {
+		av, _ := a.Profile[k].(string)
+		bv, _ := b.Profile[k].(string)
+		if av != bv {
+			return false
+		}
+	}
+	return true
+}
+
+func equalPtr(a, b *string) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
