@@ -271,3 +271,55 @@ func TestAnAccountWithoutItsIdentifierCanBeUpdated(t *testing.T) {
 		mustProblem(t, post(t, env, "/api/demo/customer", `{"email":null}`, withToken(tok)...), http.StatusPreconditionFailed)
 	})
 }
+
+// An ID token's verified email links the identity to an existing account
+// only where the email proves that account: verified there, or the
+// identifier of an account nobody proved.
+func TestAVerifiedEmailClaimLinksOnlyWhereItProves(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dbURL string) {
+		iss := oidctest.New(t)
+		env := apptest.Start(t, dbURL, fmt.Sprintf(`
+tenants:
+  byphone:
+    identifier: phoneNumber
+    providers:
+      otp: {type: otp}
+      corp: {type: oidc, clientIds: [corp-app], issuer: %[1]q, jwksUrl: %[2]q}
+  demo:
+    providers:
+      otp: {type: otp}
+      corp: {type: oidc, clientIds: [corp-app], issuer: %[1]q, jwksUrl: %[2]q}
+`, iss.URL(), iss.JWKSURL()))
+		idToken := func(sub, email string) map[string]any {
+			c := iss.Claims("corp-app", sub)
+			c["email"], c["email_verified"] = email, true
+			return map[string]any{"idToken": iss.Key("RS256").Sign(c)}
+		}
+
+		// An account its owner proved by phone, with an email nobody proved on it.
+		if r := post(t, env, "/api/byphone/customer", `{"phoneNumber":"+33677700001","email":"loose@example.com"}`); r.StatusCode != http.StatusOK {
+			t.Fatalf("create: %d %s", r.StatusCode, r.body)
+		}
+		owner := signInPhone(t, env, "byphone", "+33677700001")
+		tok := mustToken(t, authenticate(t, env, "byphone", "corp", idToken("loose-sub", "loose@example.com")))
+		if subOf(t, tok) == subOf(t, owner) {
+			t.Fatal("an email that did not prove the account linked an identity to it")
+		}
+		if me := customerOf(t, env, "byphone", tok); me["email"] != "loose@example.com" || me["emailVerified"] != true {
+			t.Fatalf("the identity's own account: %v", me)
+		}
+		if me := customerOf(t, env, "byphone", owner); me["email"] != nil {
+			t.Fatalf("the email stayed on the phone owner's account: %v", me)
+		}
+
+		// The identifier of an account nobody proved: the identity claims it.
+		if r := post(t, env, "/api/demo/customer", `{"email":"unclaimed@example.com","firstName":"Una"}`); r.StatusCode != http.StatusOK {
+			t.Fatalf("create: %d %s", r.StatusCode, r.body)
+		}
+		unclaimed := stored(t, env, "demo", "unclaimed@example.com")
+		tok = mustToken(t, authenticate(t, env, "demo", "corp", idToken("una-sub", "unclaimed@example.com")))
+		if subOf(t, tok) != unclaimed.ID {
+			t.Fatal("the identity did not claim the account nobody proved")
+		}
+	})
+}

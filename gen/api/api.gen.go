@@ -96,7 +96,7 @@ func (e HealthStatus) Valid() bool {
 	}
 }
 
-// AuthenticationRequest Provider-specific data. For `otp`: `email` or `phoneNumber` to receive a code, then `challengeId` and `code` to exchange it for a token. For an identity provider: `idToken` (and `nonce`, Apple's `user`), or a Facebook `accessToken`. A custom provider receives the body as sent.
+// AuthenticationRequest Provider-specific data. For `otp`: `email` or `phoneNumber` to receive a code, then `challengeId` and `code` to exchange it for a token, or the same `email` or `phoneNumber` with `code` (the newest live code sent to that contact: what a client that kept no challenge id sends). For an identity provider: `idToken` (and `nonce`, Apple's `user`), or a Facebook `accessToken`. A custom provider receives the body as sent.
 type AuthenticationRequest struct {
 	// AccessToken A classic Facebook access token, checked with the Graph API (facebook).
 	AccessToken *string `json:"accessToken,omitempty"`
@@ -122,6 +122,7 @@ type AuthenticationRequest struct {
 	// User What Apple sends next to the token on the first sign-in only (apple).
 	User                 *AuthenticationRequest_User `json:"user,omitempty"`
 	AdditionalProperties map[string]interface{}      `json:"-"`
+	union                json.RawMessage
 }
 
 // AuthenticationRequest_User_Name defines model for AuthenticationRequest.User.Name.
@@ -136,6 +137,9 @@ type AuthenticationRequest_User struct {
 	Name                 *AuthenticationRequest_User_Name `json:"name,omitempty"`
 	AdditionalProperties map[string]interface{}           `json:"-"`
 }
+
+// AuthenticationRequest4 Any other body, for a custom provider or a Facebook accessToken.
+type AuthenticationRequest4 = interface{}
 
 // Challenge A one-time code was sent; prove it to continue.
 type Challenge struct {
@@ -326,6 +330,12 @@ type HttpValidationProblemDetails struct {
 	AdditionalProperties map[string]interface{} `json:"-"`
 }
 
+// IdTokenRequest An identity provider's ID token (google, apple, facebook, line, oidc).
+type IdTokenRequest struct {
+	IdToken string  `json:"idToken"`
+	Nonce   *string `json:"nonce,omitempty"`
+}
+
 // Jwk A public JSON Web Key.
 type Jwk struct {
 	Alg                  *string                `json:"alg,omitempty"`
@@ -354,6 +364,25 @@ type OpenApiDocument struct {
 	// Paths The operations, by path.
 	Paths                *map[string]interface{} `json:"paths,omitempty"`
 	AdditionalProperties map[string]interface{}  `json:"-"`
+}
+
+// OtpCodeByChallenge otp, step 2: the code of the challenge a 202 named.
+type OtpCodeByChallenge struct {
+	ChallengeId string `json:"challengeId"`
+	Code        string `json:"code"`
+}
+
+// OtpCodeByContact otp, step 2 without the challenge id: the code of the newest live challenge sent to this email or phone number (one of the two), with the same limits. It completes sign-in and check-in codes, never a token holder's contact change.
+type OtpCodeByContact struct {
+	Code        string  `json:"code"`
+	Email       *string `json:"email,omitempty"`
+	PhoneNumber *string `json:"phoneNumber,omitempty"`
+}
+
+// OtpStart otp, step 1: send a code to this email or phone number (one of the two).
+type OtpStart struct {
+	Email       *string `json:"email,omitempty"`
+	PhoneNumber *string `json:"phoneNumber,omitempty"`
 }
 
 // Problem An RFC 9457 problem; validation problems add `errors`.
@@ -518,162 +547,6 @@ func (a *AuthenticationRequest) Set(fieldName string, value interface{}) {
 		a.AdditionalProperties = make(map[string]interface{})
 	}
 	a.AdditionalProperties[fieldName] = value
-}
-
-// Override default JSON handling for AuthenticationRequest to handle AdditionalProperties
-func (a *AuthenticationRequest) UnmarshalJSON(b []byte) error {
-	object := make(map[string]json.RawMessage)
-	err := json.Unmarshal(b, &object)
-	if err != nil {
-		return err
-	}
-
-	if raw, found := object["accessToken"]; found {
-		err = json.Unmarshal(raw, &a.AccessToken)
-		if err != nil {
-			return fmt.Errorf("error reading 'accessToken': %w", err)
-		}
-		delete(object, "accessToken")
-	}
-
-	if raw, found := object["challengeId"]; found {
-		err = json.Unmarshal(raw, &a.ChallengeId)
-		if err != nil {
-			return fmt.Errorf("error reading 'challengeId': %w", err)
-		}
-		delete(object, "challengeId")
-	}
-
-	if raw, found := object["code"]; found {
-		err = json.Unmarshal(raw, &a.Code)
-		if err != nil {
-			return fmt.Errorf("error reading 'code': %w", err)
-		}
-		delete(object, "code")
-	}
-
-	if raw, found := object["email"]; found {
-		err = json.Unmarshal(raw, &a.Email)
-		if err != nil {
-			return fmt.Errorf("error reading 'email': %w", err)
-		}
-		delete(object, "email")
-	}
-
-	if raw, found := object["idToken"]; found {
-		err = json.Unmarshal(raw, &a.IdToken)
-		if err != nil {
-			return fmt.Errorf("error reading 'idToken': %w", err)
-		}
-		delete(object, "idToken")
-	}
-
-	if raw, found := object["nonce"]; found {
-		err = json.Unmarshal(raw, &a.Nonce)
-		if err != nil {
-			return fmt.Errorf("error reading 'nonce': %w", err)
-		}
-		delete(object, "nonce")
-	}
-
-	if raw, found := object["phoneNumber"]; found {
-		err = json.Unmarshal(raw, &a.PhoneNumber)
-		if err != nil {
-			return fmt.Errorf("error reading 'phoneNumber': %w", err)
-		}
-		delete(object, "phoneNumber")
-	}
-
-	if raw, found := object["user"]; found {
-		err = json.Unmarshal(raw, &a.User)
-		if err != nil {
-			return fmt.Errorf("error reading 'user': %w", err)
-		}
-		delete(object, "user")
-	}
-
-	if len(object) != 0 {
-		a.AdditionalProperties = make(map[string]interface{})
-		for fieldName, fieldBuf := range object {
-			var fieldVal interface{}
-			err := json.Unmarshal(fieldBuf, &fieldVal)
-			if err != nil {
-				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
-			}
-			a.AdditionalProperties[fieldName] = fieldVal
-		}
-	}
-	return nil
-}
-
-// Override default JSON handling for AuthenticationRequest to handle AdditionalProperties
-func (a AuthenticationRequest) MarshalJSON() ([]byte, error) {
-	var err error
-	object := make(map[string]json.RawMessage)
-
-	if a.AccessToken != nil {
-		object["accessToken"], err = json.Marshal(a.AccessToken)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'accessToken': %w", err)
-		}
-	}
-
-	if a.ChallengeId != nil {
-		object["challengeId"], err = json.Marshal(a.ChallengeId)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'challengeId': %w", err)
-		}
-	}
-
-	if a.Code != nil {
-		object["code"], err = json.Marshal(a.Code)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'code': %w", err)
-		}
-	}
-
-	if a.Email != nil {
-		object["email"], err = json.Marshal(a.Email)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'email': %w", err)
-		}
-	}
-
-	if a.IdToken != nil {
-		object["idToken"], err = json.Marshal(a.IdToken)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'idToken': %w", err)
-		}
-	}
-
-	if a.Nonce != nil {
-		object["nonce"], err = json.Marshal(a.Nonce)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'nonce': %w", err)
-		}
-	}
-
-	if a.PhoneNumber != nil {
-		object["phoneNumber"], err = json.Marshal(a.PhoneNumber)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'phoneNumber': %w", err)
-		}
-	}
-
-	if a.User != nil {
-		object["user"], err = json.Marshal(a.User)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'user': %w", err)
-		}
-	}
-
-	for fieldName, field := range a.AdditionalProperties {
-		object[fieldName], err = json.Marshal(field)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
-		}
-	}
-	return json.Marshal(object)
 }
 
 // Getter for additional properties for AuthenticationRequest_User_Name. Returns the specified
@@ -2150,6 +2023,136 @@ func (a ProblemDetails) MarshalJSON() ([]byte, error) {
 	return json.Marshal(object)
 }
 
+// AsOtpStart returns the union data inside the AuthenticationRequest as a OtpStart
+func (t AuthenticationRequest) AsOtpStart() (OtpStart, error) {
+	var body OtpStart
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromOtpStart overwrites any union data inside the AuthenticationRequest as the provided OtpStart
+func (t *AuthenticationRequest) FromOtpStart(v OtpStart) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeOtpStart performs a merge with any union data inside the AuthenticationRequest, using the provided OtpStart
+func (t *AuthenticationRequest) MergeOtpStart(v OtpStart) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsOtpCodeByChallenge returns the union data inside the AuthenticationRequest as a OtpCodeByChallenge
+func (t AuthenticationRequest) AsOtpCodeByChallenge() (OtpCodeByChallenge, error) {
+	var body OtpCodeByChallenge
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromOtpCodeByChallenge overwrites any union data inside the AuthenticationRequest as the provided OtpCodeByChallenge
+func (t *AuthenticationRequest) FromOtpCodeByChallenge(v OtpCodeByChallenge) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeOtpCodeByChallenge performs a merge with any union data inside the AuthenticationRequest, using the provided OtpCodeByChallenge
+func (t *AuthenticationRequest) MergeOtpCodeByChallenge(v OtpCodeByChallenge) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsOtpCodeByContact returns the union data inside the AuthenticationRequest as a OtpCodeByContact
+func (t AuthenticationRequest) AsOtpCodeByContact() (OtpCodeByContact, error) {
+	var body OtpCodeByContact
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromOtpCodeByContact overwrites any union data inside the AuthenticationRequest as the provided OtpCodeByContact
+func (t *AuthenticationRequest) FromOtpCodeByContact(v OtpCodeByContact) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeOtpCodeByContact performs a merge with any union data inside the AuthenticationRequest, using the provided OtpCodeByContact
+func (t *AuthenticationRequest) MergeOtpCodeByContact(v OtpCodeByContact) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsIdTokenRequest returns the union data inside the AuthenticationRequest as a IdTokenRequest
+func (t AuthenticationRequest) AsIdTokenRequest() (IdTokenRequest, error) {
+	var body IdTokenRequest
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromIdTokenRequest overwrites any union data inside the AuthenticationRequest as the provided IdTokenRequest
+func (t *AuthenticationRequest) FromIdTokenRequest(v IdTokenRequest) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeIdTokenRequest performs a merge with any union data inside the AuthenticationRequest, using the provided IdTokenRequest
+func (t *AuthenticationRequest) MergeIdTokenRequest(v IdTokenRequest) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsAuthenticationRequest4 returns the union data inside the AuthenticationRequest as a AuthenticationRequest4
+func (t AuthenticationRequest) AsAuthenticationRequest4() (AuthenticationRequest4, error) {
+	var body AuthenticationRequest4
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromAuthenticationRequest4 overwrites any union data inside the AuthenticationRequest as the provided AuthenticationRequest4
+func (t *AuthenticationRequest) FromAuthenticationRequest4(v AuthenticationRequest4) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeAuthenticationRequest4 performs a merge with any union data inside the AuthenticationRequest, using the provided AuthenticationRequest4
+func (t *AuthenticationRequest) MergeAuthenticationRequest4(v AuthenticationRequest4) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
 // AsProblemDetails returns the union data inside the Problem as a ProblemDetails
 func (t Problem) AsProblemDetails() (ProblemDetails, error) {
 	var body ProblemDetails
@@ -2210,6 +2213,176 @@ func (t Problem) MarshalJSON() ([]byte, error) {
 func (t *Problem) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
 	return err
+}
+
+// Override default JSON handling for AuthenticationRequest to handle AdditionalProperties and union
+func (a *AuthenticationRequest) UnmarshalJSON(b []byte) error {
+	err := a.union.UnmarshalJSON(b)
+	if err != nil {
+		return err
+	}
+	object := make(map[string]json.RawMessage)
+	err = json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["accessToken"]; found {
+		err = json.Unmarshal(raw, &a.AccessToken)
+		if err != nil {
+			return fmt.Errorf("error reading 'accessToken': %w", err)
+		}
+		delete(object, "accessToken")
+	}
+
+	if raw, found := object["challengeId"]; found {
+		err = json.Unmarshal(raw, &a.ChallengeId)
+		if err != nil {
+			return fmt.Errorf("error reading 'challengeId': %w", err)
+		}
+		delete(object, "challengeId")
+	}
+
+	if raw, found := object["code"]; found {
+		err = json.Unmarshal(raw, &a.Code)
+		if err != nil {
+			return fmt.Errorf("error reading 'code': %w", err)
+		}
+		delete(object, "code")
+	}
+
+	if raw, found := object["email"]; found {
+		err = json.Unmarshal(raw, &a.Email)
+		if err != nil {
+			return fmt.Errorf("error reading 'email': %w", err)
+		}
+		delete(object, "email")
+	}
+
+	if raw, found := object["idToken"]; found {
+		err = json.Unmarshal(raw, &a.IdToken)
+		if err != nil {
+			return fmt.Errorf("error reading 'idToken': %w", err)
+		}
+		delete(object, "idToken")
+	}
+
+	if raw, found := object["nonce"]; found {
+		err = json.Unmarshal(raw, &a.Nonce)
+		if err != nil {
+			return fmt.Errorf("error reading 'nonce': %w", err)
+		}
+		delete(object, "nonce")
+	}
+
+	if raw, found := object["phoneNumber"]; found {
+		err = json.Unmarshal(raw, &a.PhoneNumber)
+		if err != nil {
+			return fmt.Errorf("error reading 'phoneNumber': %w", err)
+		}
+		delete(object, "phoneNumber")
+	}
+
+	if raw, found := object["user"]; found {
+		err = json.Unmarshal(raw, &a.User)
+		if err != nil {
+			return fmt.Errorf("error reading 'user': %w", err)
+		}
+		delete(object, "user")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string]interface{})
+		for fieldName, fieldBuf := range object {
+			var fieldVal interface{}
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for AuthenticationRequest to handle AdditionalProperties and union
+func (a AuthenticationRequest) MarshalJSON() ([]byte, error) {
+	var err error
+	b, err := a.union.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	object := make(map[string]json.RawMessage)
+	if a.union != nil {
+		err = json.Unmarshal(b, &object)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	if a.AccessToken != nil {
+		object["accessToken"], err = json.Marshal(a.AccessToken)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'accessToken': %w", err)
+		}
+	}
+
+	if a.ChallengeId != nil {
+		object["challengeId"], err = json.Marshal(a.ChallengeId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'challengeId': %w", err)
+		}
+	}
+
+	if a.Code != nil {
+		object["code"], err = json.Marshal(a.Code)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'code': %w", err)
+		}
+	}
+
+	if a.Email != nil {
+		object["email"], err = json.Marshal(a.Email)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'email': %w", err)
+		}
+	}
+
+	if a.IdToken != nil {
+		object["idToken"], err = json.Marshal(a.IdToken)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'idToken': %w", err)
+		}
+	}
+
+	if a.Nonce != nil {
+		object["nonce"], err = json.Marshal(a.Nonce)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'nonce': %w", err)
+		}
+	}
+
+	if a.PhoneNumber != nil {
+		object["phoneNumber"], err = json.Marshal(a.PhoneNumber)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'phoneNumber': %w", err)
+		}
+	}
+
+	if a.User != nil {
+		object["user"], err = json.Marshal(a.User)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'user': %w", err)
+		}
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
 }
 
 // ServerInterface represents all server handlers.
@@ -4490,164 +4663,170 @@ func (sh *strictHandler) GetReadiness(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3bctu4tuCv4HCfqrZzKFmSLSdRqusct5N0nM7FJ3bvdO9WJoLIJQkxBXADoGV1ylXzNI/zMB8xPzJ/",
-	"cr5kCgsAb6IuzqWz96l+s0USXFhY9xs/BpGYp4ID1yoYfAzghs7TBPDvH2j8Bv6egdLmP5XN51Qug0Fw",
-	"QuY0mQg5h5hId0MYXNMkA3NjDJqyJBgEegb+OhmLeEmYIlxock0TFpPnF69fBWHAuNKURxAMggOasoMY",
-	"5uIgypQWc5BBGLgFzuJgEPQnnagLD2lvfBgfRX04ntzvPOg+7AVhoDTVmQoGR51OGGimE7PgD7QMoF6m",
-	"5sdM8oFfPx6kUowTmA/GNG75W29vw+DUQ1DbudJCQkxKAOb7jpg295xTyVQQBpHgymD1PcwRHVpmUP/1",
-	"DUTAUh0MJjRR5aupUA2/qrkq/ZhxjUA9fWPeJoFqiE90MAh6nd5xq9tt9Y4vOw8Hh51Bp/O3IAwcHMEH",
-	"yqEdC/gPd9btSMz95b+CZBMGsQd3wqTSr+jcIO455WAOzJzE/Uk37kWH0OrT43HrKLoftx7Aw0mrQ7vj",
-	"XnQYH0F/Yu5V51KoFCLtF0won2Z0atabGOwlNF//sTDLpzPB4VU2HxvcB/92eHjc7R0e9Y/vP6heLCB1",
-	"CDEoi0RsVrrf73S6SDtTJngwCP7f/06gFUPrqURSC4MsjTejy9DAGUdKPZUQA9eMJqpODQsp+JQISeAm",
-	"ZUgXBoB1vBAVCxEqoXiaC5IIPgVpWWMbVxzQTM/MQhHV8Aks0usVLOL2WIZtG6sw+0ir/IhB18/cwCUk",
-	"+92cSk1gMKWY3ax7nIyBSpBEiyvgjSijZPVGIiZEz5giGjjl2kgUs3uD+68hS7oFoiq724KhrHyvQc1f",
-	"zUaoZoI/pSypo8efAY2QqcmEQRKrRpwIDgaHcyHB3YaU5HBquFhKIa0kt+z+WzDPjPwF4vFpL7y7/fL4",
-	"6pYIq9gymdg9b0Hadf5Ayz1wa1CXUknnoMFu6oJNOdWZdFhRkWSptjw+0t8Ps07nMMo4uyEKIsFjhb9A",
-	"eN1112ZwQ569PDltXTw76fWP7eURWcxAAjE8ai6G5AqWEJMF0zP8EXicCsb1d8qsK0GHhvDENUgysutq",
-	"u1Lb/ifpAhWeW75NTmcQXRGmQ0K5UUmTTJnzGOkR0UKQCZVkIsWccLFom0O0gtmIje+794+Puv1ur9Mx",
-	"u+j3+vfpg+OHcB8iGENMD3t0MqHHvSiO6OGE9rsRje/D/fu0A/3jyaR/eBx3IngA3c6D+MHYMkkwCGZA",
-	"YzxibmXvLy2v8OJWgWNLAchcTnyraAZzapDvzlJpyfgUifwSWfIsXj2ayxl4ht0bS8rjfVK2DZgiEyGr",
-	"Gzek6IFNqZ4VoGr/mrtAd2tuVqlRpA2mTSS4Bo5/0jRNjFxlgh98UAb6qk00rjz4rxImwSD4y0FhRB34",
-	"uw9K7zDvL4BrespeVQfnlhvwiTIsjkv+7VvDpOFGH/xDAJEmlH1DKG7DGpG/KajZa7tUimsWgzQi29AY",
-	"ZVyVbOeYatoOjLE5o0kCfApnSmVWO+xGknhZa5inWr2AiQ4G/TCI8tWM3O6M79PjuAOtw0m/3zqKu1Hr",
-	"YdTvt3qT+5PjSQeOadeYStGMcg5GxVj1gLvTjFO3uw/37t37D7h37563FtHgUXUDqtsZdJ0BtStK8803",
-	"ITW/SBiixggKQuOYmes0IddoBVrkDAglgkNLszmgIUYW1AhsrokWKHDmVF0ZvBc7a5NTYRCpgTBN9EyK",
-	"bDojo/PXF5cEVeJHL25um82vf/dn/L3Q6ciqjNHHYfkQhkFIhoEBaBjcjvDAz2KYp0IDj5Zn/FyKqQSl",
-	"Nhz7Gu6vmUtenjq9xRQpvaf1E6ADpjRLEiIzzo1k3G4DFMbQw0K557TODY1b6LdZjSVQGG/lj30J1jv5",
-	"hK0/IhK0XJKEakDdY1UinsIbc6V1MtHW/6u+7MJaFoamFpQZy2pirDEtl4bl6ZQybpYrNjVnnM2zeTDo",
-	"5ihiXMMUpNlLlRp+guUbyNRGGbALMTSiwLCDWdtiiXKhZyBLDvLOpFBxIIqXGLOJSAv+HajhCpYt99SX",
-	"IIbLjVtH+VHdOZpqli25Bslp8sQY0Z99AoWBE4ksiTH0MTaSyQqc+A4Y75ejGh5KokAaExRN/u1Om33o",
-	"i6D4Zw43xqmHuAID4vCV0E9Fxj+XgDN+xcWCe7NxGNBoDsOgAWfmQrPAOipw9kpoMkGwtuCJC92yN34Z",
-	"RFV2ISQxtizi6ZwuE0HjSyFeUDmFL0htPtSWmHUl0TPKyXG/f3hMxksN6i6M3j0sUOgARocFl96GytQ+",
-	"0NJCtOwDX4a9t+z0iPzEfkAUXwrxkvKlU1afr1+rNkUCSrlXdry7SehU3DV6U0jVkoK9FILMKV/6rW5V",
-	"rwbJ5oFW/sCXUawJmzONm5ZAoxnEj8iopB5HRNGlMv4zRyNLLgsN+O0Uaj0SdQf/Lqs9utGF+Lke5/l6",
-	"Pt4fDddaP++bANLo6/2xkKy6JsbAl6jVyxwdE6ry9ECNDd6+fds6KXP/Ci/8YGOdufcQkhGq1u+HgYvx",
-	"vcc46DAYWaajLi7qxVKVU1bCIJY5rilL6Dj5EkrH+LBjqox/RrLSynexbUpK5gLkNYugttS2YGt+65eR",
-	"eTGkwGO0aPfKewwJJXNQik6BTKmGBV3u1/b9reWeytJUSA3xS4gZvcSbPuuMFfCYrAjNu5gQ/XIMPYeP",
-	"zA2ABLex9YDzp1r4VAtv/1rGhGHo5xevX7VLYgIPs8S5TPBSmKmIR5xLkYLUDAXUytvOXaigpVKI2IRF",
-	"NgJEngpJRkKnowEZYfRlZCzFUSnZNTJEIiECdg3EGiIhMdCQUSnQMMLo8shcxQfgJppRjJ1o6/dYWWFf",
-	"SDlhmL7RyzxONSAjFl+ae0ZkD9figkcwCslJmibwnSKjTIEc7YcEl3tKIxgLcUVGNIpAKftom5w4AVgE",
-	"wBzsCsMwiOmSvErLWAtKS63yzAmJEqoUi4p32/vt1kISzSC6Ksfuf5Q0nZGT8zOyN3GP7JuXzunNC+BT",
-	"PcPQxnFYl5W1OFpTSDu/AV+E1uEYEsGnyNN7Qqf1Nx0fNb0Hk5ZNL6hGs5oW7DYB7jI/q/LGsLJdCwNi",
-	"TNlcUOPKvX4TrI48Gg6Gk9cp8LPH5FRwDpEmZ4/9mTx/e4FeL4002ZsKMU2MKDUUFRJ/JiFJGIeQCBZH",
-	"q5s8fNAEDBJnM+bwEh4LTVOSZhiqMv8qNuUtxj3XP8IfrQrFPFlEpVwSpmsg9DG1VQegkqveBd34AOH4",
-	"RCPWD5teY3juLnLm7Yxqy7GGxWJFONzkMVCXRrXYwPR+jhPBkyXZw4PZX+VLm37ZBEX1/lLpwMfKaWIs",
-	"o77Hog5g6823+S9i/AEi3fhLOareJEaaA8WPUGLZWLDAkD3jGTTIqErMvb76W8zrm4V9zNHIqNRoPa/j",
-	"K9IjZqCQDrx+76zq9y3iCInN2BA0uipknwHBLDwRck61UbAZK0VAKqLORv/r6z4Ti0K4lW1M4AbQ3/Js",
-	"gZqr4F3DypUsQhOnupg8jWNpxLiQnj1WXku0aDcBX0pFrJwE+qV+IaVFqshCyCvGpxW8xFRbcgiaqK1I",
-	"M/5WOYUCb9V9lkF6t0KavrbIWwMnXC3uxt8r6vU7RSiuskqpUULZXN1l9ZoYN2ZeTGVM7EpWgUtjHFyL",
-	"LJqBzd2SE5eKAVdfYMT5lb07NzOcBPJlDtqIqRlVhOlHBK5BLu07yIQlibLSyHDZ0lc6YO1H/vzqXnO9",
-	"16wR31/nJUP5LWMhEqDc3DOhc5Ys33sxt7LGlF0DX385ERFNmi+h1H/Pcz2x8YaNUN42UJPK7J+N3KVm",
-	"Ik2RQJQ2/glhsdeEeIjmwlJpmK9o/z7Ko1wOb+MLD8V6ev80GgeZnzc54WiqmqeWaKYnTBmhisUbTJEr",
-	"SLUrsNCZ5NYVR4FF3gCNW0hRBclYocKMD+19AKylmXIhIW4yTDW79lVjayWNuwvrXhKxcCo2D/qjIV6j",
-	"4kYxJIHGr3my9LUNK0TjJGZNYfYatSuNr5myKY2tmrgSzGja6mtOfnxyGbqgX25SGDFtk7Sfvqcxk3r2",
-	"uDEy8uuvv/7aevmy9fhx6Ck4pcqeN9VkLpQm3cMOWQKVGIddgWJFtofBTWsqWqvaEAs5d0BVvcSzSays",
-	"KfjceKut/tx4i7JCvekOVxdaR+DZxWty2D0+bnUJTdIZbfWc8Yu5ie8UiWFCs0S7uNI4986MsSPNCv/j",
-	"t5PW32jr93cfe7f/2mhGFEWoHz+RAtb4LpeSzeeGoXlMErEA2YqogvgRyTj7ewYkNQYDbqRy7N462ezX",
-	"rKODWkXsKkyZcdGcn+EkrTUgY1s2Zp0r5wOgx1zS2FV9iQb3GuyUTneDrbOGLd0Tn86Td7Pj2Rpf2St9",
-	"FmPggoxUNh4Zjc60891Vk6W6FbpyhfGaAyJIlkzwkvVYQmlRkbzqJfxwek6O7hN/C9F0uhvTlF26/ue5",
-	"O2FgzUqaOLG0ja3vyLQbndhX5jwSpgxFC/Kk3T0+KtyLFSTYeus1TLnNy22s7b4zz5U97N1Yqqgb/7hS",
-	"fGRjSRiKVdo5Eihev0Ozd071I2etGp3hbA+DA6OibLF53bBqOmAvFdYzNW7NB9PQcK7mHAp+3xuxOB1t",
-	"EifFe319fP2tj0Eyg1CsScVXOxy5QlmKgUsFxq65BqnKmKnHbhopWsHNit3SdJsW0rm725fUEkAXdLxt",
-	"bReTXjlzds0Mo4XGdix8nUyB8VPIHrSnbTJ6KUchGb1Uo/1djrfUbPCpavF3lp420uhJwih6RiN/RqMi",
-	"2lDEudRWOMNgIZmGAopGZ8Ob8k+uXT5hrdUO5g6DxAWMZ0JcqTx+zRpcN/+YPeyt8QpDflvrCr3XsUYr",
-	"XViHiEZSKANcDAkzOhnUIxJDK85szgPI2McDt4IloiiTcuNJN/A+XDORqUbe93sYnAquaaRPMZ7vVKg1",
-	"Lwx1VsKKLrbEp0AkpAmNmnyZ9a5yTR1sjb2FRUF203LapaB8vCjf0c+pAmmroPLfTryHVf6xuvWGIFPN",
-	"Ey2OJizXipcorHJQjpia/NYfbY7vpU35NR1QPUTvsixeL168vPCJQqM+HYU1UH8RfvN4Mva9t4bfbUga",
-	"lBV9p/Xw3cfjZi1fMRx3o8yyYbR6rrjHNZdu1kQjfPI0z/GRBVbGKeBx7tUVIQsPQGPUT4vVd1j7JA+v",
-	"S88i1lPeb2+N7rldlQN7WgQO225nJcRsC/Q9A5oYabsqJmd4ZW3UzmdPC3oQV9sp3z3VCInWadGR4zKi",
-	"jzHJe6fg4Aknb56ekodH/fvE5WcLe9B3dtlwne+iGS8xnWp/JZzOG+LpPt38sSmTsTCKxPbKFeW9Tq8V",
-	"R/pbwLMEI9EWOe9uy81Qa/YXMA0VR7ouuAIqJV0GK3hwMkGhjVvZd4nICvQX2fImtkipnvng5k77KvVl",
-	"fdyQ0Ta+Fk2U8Jw1+qXlstats3hEbJ0CKhBzNRFT1chpBTGuvurZ5eU5sTesZhsY14e91Y34nMa79VbY",
-	"iZECUhPXI+eR4ynOLLgZQ17t1Jf9+c0ZkTABCdaHoNqFpyfMJad3fUeN9xypNfHe88XV3SKfaTZOWGS5",
-	"5i2MyU+wbIhGJtNGuo3kdePvV6xZQV9Zp7Ip6dj4+03jr8tmW6GMIfMiC8YaJF1Ao0VZRgO5AE32jAS6",
-	"3+/eb0hSXsGyytebLERzMCucXofaLNgE8OsU+EnKHosom/vamt2FKD59fkYO210SuyVWd8P4pEHLXRqe",
-	"CYlxvIynafi3dIPnlZPzs0ZRJFLgNGXN7OzB8mu7tcoQrhqMVM/WSAezF1Q4KjRqwNY+N2Vvyxj3AIZ2",
-	"+0249xU9TVUIdfX0iBSNpf43ZUwCV1mnRgYkweH1JBj8tlMlkdebt+Hm2zcq3dt3xUa+jCI2++ACKbFm",
-	"7Hs1uE5o3f5B+vhPNfjfUQ2usOfa2q1yIdCTi17/2MWsrPnUOyIzkUllRIWLKDZb7AqiTDK9vDB85opT",
-	"QLSiUprRzgx46o/g+dvLoM5BlDx/e+kAsFfGjE+t+1yqY8R3BAO3YgHPTOvU1pk0S+nTWvpShVVfUSHF",
-	"TSA2IhLivAjH5wcx7oSRHTrkC5okoFspVcqlQJY00UuSJlQbOgvJgkloIW41GydQqgFxcAy572LPE+mv",
-	"QGCEjfjmIFQaQz7kTzAbj+KBMPPKVat/b7SulHS03x5y4yaxCLi1InLiksEgeGF/fwOTlpFxkoGmclk0",
-	"eJd/xPy2n5PwMks0a7lemjzQlJcXKFs7jDTjCk5zRzMIA6fTgkFw3a0owuCw3W13g5Imq3d+theQJC1s",
-	"5Tn4sLhSbV8xO4U1nu6K0YI85lI+qgjXqto0C5WBMp5wlGSxoUZjfhAJGoeLjJeEEim01WWLGUtKq8AS",
-	"SQhiMqdLV3Y0BstaqOG8Lsau4B9BP19cqaA6X2GN+ituOch7/G/f1Trqe53O3fqWran2m7NkA5QHgbNf",
-	"g/OW/Q+t1uqEltZhp2UH2qDpGjw5DZy1GiiGybxgEEweHL5+fvi4d/O0+8P0wXU2fqhfQHf67OXvf71/",
-	"DA8uM/UwO392/eavT34O0HoNbt4/ffL7m+zh/PD42YtX73UGx/2HL16lv7w9Tk+XF5pd/frhp7O3Z33a",
-	"sbp7t+JjZ9euqT3OI0XO5Dc4qZWQn9JoBq1TwbUUawq0EuHk1pUhAtBIAWMgETbsbO8IOOocrdtGfsQH",
-	"eV/fbRj07VlvfqDaTIlPHW5/qtydUJb1hlIMzRXS4LxAmRdoOTotVxhBQKeGyIKf0Iw3C67r6l7Lzm9A",
-	"SwbXoFB1SZgBV+waSgKIW1VvmHK8zM1NPkVRDVyyaOY1C63UkDvtYyurBjb6ZedLpVJMDHvPQU59NfPC",
-	"iJAi0YONV3s+KRSuLM3mENrs73K/UQCcFlrumwiBSuB/awNPEc7ffbJA+ZG1DU1/LASNnUx/EAirTkQl",
-	"h5gTtCc+X0aFzZRHne5O3FvqsvrnkSw1+/G3d1VR8yPU8611XJVETY7wdy653GAbYp2MIpRwWKwUuhEh",
-	"iU0ZouUFN0yhNBHcmXWO5+Oy5GkP+YXtklFEpG46BhagwQ1EGYoETF6GJJUgYcqUtuJgH8XUHG2rCY20",
-	"kHVRkte8KjQO//IXcuIgfSnifPzGkLfIWxwssGli1yDfGlpE+d73ep2OsRvtGiLTvltlYMs3nNHkUYTl",
-	"Flzk/89oudbUGJp2xUdDTuzNBnuISoUlJzHV1Hf7aCxkNV5iLZ3DquNDIpuJMksKTpBFvNdoA/nmgV6n",
-	"VzK+PeYa54yYhUbrh4m4Dh87pqIousAWHoMoF1pwnoTVM+YfhxLcoTvyGCS7NjSUCHemmNo31EkT3Ou+",
-	"WfEpljL46TWu6hbf7PwxrM+OXXUATidTjiKeGlJ74kltyN/a5kSkQGPXIy5t2xPEgyHvtnMiYsodcXzg",
-	"MuVD3muTV3QOsV2AKUfFEPsdDYMaGdspK0X15TDYH/LDNjkphsV4ji8RtDeVbOHi0APu3yrmTOs6vJ50",
-	"nKJ34D4tprG5o7DVahOWJOaWwzZ5Jcqja1IpInBT8aIokx6TJ06COqZ6JYwST1jErAzKL+WD7x4VXISK",
-	"90bnR4SnXJReed6w/lnVILD52C9gE4QradKKOEJiwOY0PFBCJ7ok+nyp1oZj3m8TPCMsDQ9XT6OEdaRd",
-	"lCVNaG+TigluoFNEZtyBVBY35fXzRKWWlCtDcNhMQzVR9BpsNfuoBvXI9qWpStUSQ3OxYremImHRkuxx",
-	"wSEkKZWa0SQkkyxJrJgeFQQ+8gTgy2+cfPHaGwtjiypDJ7xyoRIJGataxXKbnHDiJ294HrCizRuhR50O",
-	"ll17g7aKvrYf2fb3DMouvbm40Q1ZIZqX9AoVpJV+ik7A2ceGfIyfkwtE/AVbCrFlMcK27H0HtiqsZluI",
-	"nVd6u109aljVz4fxHaGUHPV6j7zDvbJUPlZIheSo87BtfH4rCLAgfSJkHtoKazVxjbP4arNrqi3AdyrR",
-	"f5fHSH8Q8XKDZX4v7wH+BLt2i5/fPAd3yzDahrmzq5Ni6wNfv4Bj8Pk2dT3uR9wYFEtaORf6qJWdCOl5",
-	"FktRbv90qv6pnaqyKoO4sOatH9Xr9Lb7KvWBgOhK7eAZlWca/lEu21Hn4Q4uW+PAO/N0t3dH4r5umKW7",
-	"8XxXhu9+3Ukt3wq+tbz4TQFqZM1vA9EKp66MKEZdnXvXZUfKhkC6O4QZ6nO98Ln+LnzYMLvDPNzr3Ym9",
-	"igmC+PAOvFkfk/UNA7zhtkiMjZwUMpXQlfBJcyhmQ+S3OpBr8HFN0KYcLFPl92bow9HCvV0drFHqSjSP",
-	"FolHQ3AqGyuDe65xTIUxYPNAy0U+L8W3CyvjqN+7dyEiRhPyQkwZv3dvkI/DcKM6QvKjm7PwAscqgI7a",
-	"9sHXHFqXbA7knCq1EDIme68vz/fNGhcvL0JbMonzPawR7IpWl2QOeiZi93qL2QIo87h1AYvhJrUo0hyi",
-	"GeVMzb2j+7qaDt0bVaIf++hzjz4Orak4DAbkv/7n/70dYV2n+blUqJxf3B8QSo5bMZsyXQ3hrARqhpyQ",
-	"IlhDyyOXFjPArQs33YnnosAGkNro8K9MeUUYilGvDqQB6XU69fANuaw6l7mtwBEs61+UZ9v6gFcexGqT",
-	"U5tEli7HR7odMmc806BCYigyAZIpCHHBGGjs3Nq+K93QttLdhSB98XLuDJX62QkXRAnB3YQ9XPC4QxTZ",
-	"O+o9dBNvyyPh9j3xntXZoHLIdhDIKCSYSMY//DAQ83fCuPmtVFDd4hgRqvWnY+RG7g+5OQ83nqR0FjgI",
-	"ZBj8e34aZod+NImtdHA5dHLx+Kc85B0WjrOjD+MdismQY5QR3/mdIs/f/nRB9jhcG2rhUMrOGFjVfli0",
-	"+yZTIZmezW2owKwWQ5RQaQ5hxJQahUM+olk8sjOncr86Spih37PHKnQRgN/9nGFl3ksTQrOYAY/wfSO4",
-	"Sd0cIEa1u5HqIccGWTw2MSHqChah7cFzq9pBP0Wo1PONA98lqPOIA9NtK2iG3I4YqVZuY5AH262bBo0M",
-	"CBYyMGwPwYlCbfPAqF0a6pMoMeTaBQH8zB9zxKXxQDmPbRr7Y/f34uzVE/KsKDlRQ+6y5eVYLeeQuAn/",
-	"pTZKV28g+IRNM7N5waFN3uAQ/5j81//6PzY8UCaMIce0ZMZxaKLtM+Gx5V+blcXn+p1D5JWT0iwmpsie",
-	"fWVIiuSea6/fb5MzrWpjW+ykBaab5isMuR2w4Cf95LvKNROmEYt2ElZqTN2jnGS8NtcBiX3I8aUDJz5K",
-	"kmxOY9h/ZKcqewgNwF78ujtd4Mvvuk1OMQc65BOWJG7qg3eK/XcuDAItp12DxGalIrjjY2pgbBKIvQQ6",
-	"rc7JMPJHL1MY+KYko2Uu/UQqpjAgbscGMOXR6eck+PKZ0NdZ7CmwHD+KKgM9RkPult9/hKg3CsDpHRQL",
-	"FmJ7om1yQo5ubvz1nJooJnBFpslenxjGpqR/c0OEHHJaGiFfeswTkwshlzTv00QsUJueWlliOTanAGRW",
-	"F4WozSerqXBjCaPuu8CZEXlMVFU+bVNE5nKDyK+MYfDzYiiYNYjcZJG9nAeo1pKNjSrbH/Kj/HVT4Fgs",
-	"pUoGFL6sd9Saicx9PYfp5ZD32wRFhCulgdJ2SykibNfJYqYZnzrU2ad+VnQKljTyWRLFO9UMu1bG4FfH",
-	"TruaGecb75x5iHRSCe0PiBv26L4gghLNfY/EhgTbQ36mbQAS64lsXI9kHEfPjk6wzW9EqLrCblQyKjyu",
-	"UVOIv2zBfo1Af36wmesXLhvWiAEj68neBL8CZEtB7eC7fSNPfTaDljtdc/kbC7DZOuB2kElDZLr6CRGh",
-	"0zXh6LzfdlNI+qsFT5vnCG6JpPq2IFn/Fpu6cl1ndv7ckviZB/nHgzaGWs1rUcIvq+s+8bMD8+lJpQmC",
-	"la+efdLXJmzY1n7Zy7rmn4u7Twjjrlus8dMeWIGHyabcTl4Rb58Xug0GASyfz8Y/Ruw1e/7059/Puq/Y",
-	"mTqb6/Rvp2fHZx+esBenzzvwy4m5/tNfu//JJv/ZhuXz3+O3Z+w1O7s545121Et4sCs6baXuuujRtweo",
-	"Hj36hhBtKp4xulFlUQQQu/yjVRSVApo/NPB71xjuN4xs3SH0yxo/yLcxctjwDb+vG/79ljCuDQF/c6Aa",
-	"w8DfDqoVZs4/wbdq8G6Q9+1/xhhrJZ5aNglLkVQe58Z2YfeuD6zGIlIby+GtQez7TSTwGO22fBKdWBjD",
-	"cLwkbyAWkS1bGR24Cn2sth+1CTYlaCylZZpwgFjZMIW8tsXxxehoc8NCyCuVV4Bw0OYHNy24sR72sdnF",
-	"VgWO5DzT86SqlqwR/y+xiIwdScwN1ph33x2s/w80Lv+PDQv2h6I5voI1e99B6Ub3S32p4sOD7mOEiFJD",
-	"vK1MJt8Pgwpeh0FlMby58kt9uYNiK8GWL+41tWR5GkhdX/8nVrqbx+9S5h4Gp/YIWxeOF1rnWGuz+p6f",
-	"AFJVvEQLG2UojgUJTm0rq9/MduWTLfGV7ya1c0QL5rLn0razOBPBof1hM8NZPhpnPE5cf5dlOkVGuOAI",
-	"59tg14GaYeCZ8HS+li0ucPkdmeMDvaYWniqLHNz7F5w87vqCKnXzaQJUAVFgaGRlq+0XZ6dPXl08aesb",
-	"Te4d3J3u7P+fQW/2wt0aK3anAC8R5RZSsFMjfl978ieu5gkzDnm1kqt4c3SLvYqNB+2mVXxuX4/vkwzE",
-	"1e4VOe7da47P78D4/Am7hvYWrfaCXQN336Rz6HydtyI7XM5BS7ZBbb20172OOpdiDnoGmSJYYQk3qVDM",
-	"5o6RihtR6hbZkXEavJ2/kMtfz58Uwuf9TOv0vY8tvdfC1u9mxkwY8o23fTRO9/dD8/JhENps3vfD4Mcn",
-	"l8MglCLT5iLmSAc+R5qnSIfBLekO+d0Zz2F524GVsDvPUbb26Mr6a6MU9O3svn/dsrL7xAgzKDa/KpSF",
-	"9pMPDWfoGv2f2+9efB5v+FbRz+tP3N3irQ8pWHNKdTx9hqDMUf3lRCV+0M/gWNII5/Wao9oiKT2JLKk1",
-	"1D6fRMZLbWNg+AeGc8svGRH3maxxxhKNFmyb/OhtaOrTeGjZMr2J0H41IN+J0PwmS6FPC9mAIOkMuaG7",
-	"wZATgoQ3KOSJ+c0R3oBcd4ccaWxAPt7WuH075pCLfj15+QIFZFPn9n8H2jMb3EJ7Emi83FVJu3Rc/hkl",
-	"X7ZMScr4NCT9zqEtxFgwBY1k8wZozJy2+4fS3AYwnHuGhkf7K3iv5a03awt8XF773MZKviLObP3+Bd4U",
-	"hEEmE9fcrwYHBzRN29x1ybejRGRNaY8LTafGKV2/RuvvdGWZdznIWycH2FL+SmSiXSQzSnMOVzZYapEt",
-	"GtCX5fbzwq2xzeelhbFndnXRt1VvCMuVjP9QmntnR8qrPFOK+ZnGT8yXXvfWzYlseKWlsZBIf962Zc1Z",
-	"aD4+4ws5SmuWiGF11SpvU/yAhiqCE7l1Xlqvyu7mDP10S5RVq3MM11aTPbZlVTZPBjSarfQwu5XzvDPO",
-	"BSBCxiCxi8AfQUioJsZ90jgYd7AyvHLE4lGbWLFDejc3mJmLrrhYJBBP4RGh3IVVILEfcpPY8uzOzVi6",
-	"3Abb8PMiYjJBZH1gWoMkGdcsqUI+pzdsns2Jc/GrEktwj6bytMe75SBz8gl2z9J9WoW/nXN6Wx2cg9NR",
-	"m4VtvRQ8xzJWUywR/Uztb7OHV79+gLZF/gWCdkng5XyD2mfd2Mw/CXE9IdZQ9Sc1rqXG73wdkZDVobM2",
-	"WbwLXeZzX/+kyPUUWRqO+yct7iIZm5pt1pFitVprPR0WNo65rurzO6pfjqw5iKGvHvv5zYsSBQx5Xkbo",
-	"PkVf1LoYIl+mQEa+Ns1WLi6osUr8F076xJaGjxqtqQHR39sofcbZjf8otQ3Wh9fd733u4YY8e3ly2rp4",
-	"dtLrH+/ZgseQuFRApO0D7ZV0QrDv6pOGnFaK4bFGhCbJAPtK52nmPGTzFqzWszPd6MIW2uUFYqWvYTgg",
-	"DILmKX6GhxvbTGlqfHKcZWJr6CeZ8ZLISI/I3H5KjXLS96XPhC7o0nrZS5FJEiUiumqqhaoSwUn1k9w1",
-	"nmvs0mw8gKDODGUvqjSqWX+Pw5r/zRyK+Yu2Ju8+Hh81jW42dutWAC793OL1b/+UZc+LOqndF/5KcmdD",
-	"sc5O8md3N7j4ZNqWJtX6V8UsZirfEXOtquVvh9l+1vKHuwIsMW1lCmTrQfd+7/Cunay1T8mtS4L4vnNb",
-	"DAn8EVaAGxhGWO86Aya3fyfsNgyOfvllzRdRS2Wghoktu5YmFMR5gOOo17MhgXVreeVOIsq50CSGiMVA",
-	"uFg0LdfvHJI9JWyZYFE8iyK2Xi67s5IpC6gcnL2iOtGIa1/qu1bdqLlyg+R3VzXW6qnMInH6xI+Tr+oV",
-	"UlMrTCtbmN+sV8puebMmGRFqHesaIoz2Ocm1NaF5e1DNVApt84yvTzZv8lMT7MmE+cnpGQy5p01zjDjg",
-	"EHCWAhckU0iPOFWzQY4X2PVj+v/BxPdXEoe1Te8iB9cxmp/Kz1Tx5ZCJKDq/tnNL4wcP9hz97cIlt7f/",
-	"PwAA//8=",
+	"7H3pctu4uuCr4PLcqrZzKFmSLSdRKnWv4yQdZ/WN3Z3u08qEEAlJiCmABwBtq1Ouml/zc37MQ8yLzJvc",
+	"J5nCB4AEFy3O0jnnVP+zRRLLh2/f8CmI+SLjjDAlg9GngFzjRZYS+PsRTt6Sv+dEKv2fzBcLLJbBKDhC",
+	"C5xOuViQBAn7Qhhc4jQn+sWEKEzTYBSoOXHP0YQnS0QlYlyhS5zSBD0/e/M6CAPKpMIsJsEo2MMZ3UvI",
+	"gu/FuVR8QUQQBnaAkyQYBcNpL+6T+3gw2U8O4iE5nN7t3evfHwRhIBVWuQxGB71eGCiqUj3gI+wvUC0z",
+	"/WMu2MiNn4wywScpWYwmOOm4V29uwuDYraC2c6m4IAnyFljsO6ZKv3OKBZVBGMScSQ3VD2QB4FAiJ/Vf",
+	"35KY0EwFoylOpf8047LlV7mQ3o85U7Cop2/1bIJgRZIjFYyCQW9w2On3O4PD89790X5v1Ov9LQgDu47g",
+	"I2akm3Dyn/asuzFfuMc/E0GnlCRuuVMqpHqNFxpwzzEj+sD0Sdyd9pNBvE86Q3w46RzEd5POPXJ/2unh",
+	"/mQQ7ycHZDjV78pTwWVGYuUGTDGb5Ximx5tq6KW4GP8x18Nnc87I63wx0bAP/rq/f9gf7B8MD+/eqz4s",
+	"V2oBokEW80SPdHfY6/UBd2aUs2AU/L//nZJOQjpPBaBaGORZsh5cGgdOGGDqsSAJYYriVNax4UpwNkNc",
+	"IHKdUcALvYBVtBCXAyEsSPk14yjlbEaEIY1NVLGHczXXA8VYkc8gkcGgJBG7R39tm0iFmk86/icaXD8x",
+	"vS4u6O/6VGoMg0pJzWbt52hCsCACKX5BWCvIMGq+iPgUqTmVSBGGmdIcRe9ew/5b8JJ+CajK7jZAKPff",
+	"1aD5WW8EK8rZU0zTOnjcGeAYiBpNKUkT2QoTzoiG4YILYl8DTLIw1VQsBBeGkxty/y1Y5Jr/EuTgaR68",
+	"v/n68Op7iFVuGU3NnjcA7bL4oGM/uNGgy7DAC6KI2dQZnTGscmGhImNBM2VoPFIPx3mvtx/njF4jSWLO",
+	"Egm/kPCyb5/NyTV69urouHP27GgwPDSPI3Q1J4IgTaP6YYguyJIk6IqqOfxIWJJxytQPUo8riAo14vFL",
+	"IlBkxlVmpK75T+ArEHh2+C46npP4AlEVIsy0SJrmUp9HpCKkOEdTLNBU8AVi/KqrD9EwZs02HvbvHh70",
+	"h/1Br6d3MRwM7+J7h/fJXRKTCUnw/gBPp/hwECcx3p/iYT/GyV1y9y7ukeHhdDrcP0x6MblH+r17yb2J",
+	"IZJgFMwJTuCImeG9v3ScwEs6JYwNBgBxWfYt4zlZYA18e5ZSCcpmgOTnQJInSfNozufEEezORGCW7CJf",
+	"N6ASTbmoblyjoltshtW8XKpy09xmdTf6ZZlpQdqi2sScKcLgT5xlqearlLO9j1KvvqoTTSof/rsg02AU",
+	"/GWvVKL23Nt73hx6/nJxbV+Zp3Lv1FADfOGvxVLJX7/3mhS5Vnv/EIvIUky/4ypuwhqSvy2x2Um7TPBL",
+	"mhChWbbGMUyZ9HTnBCvcDbSyOcdpStiMnEiZG+mwHUrCY6XIIlPyJZmqYDQMg7gYTfPt3uQuPkx6pLM/",
+	"HQ47B0k/7tyPh8POYHp3ejjtkUPc16pSPMeMES1ijHiA3SnKsN3dxzt37vwnuXPnjtMWQeGRdQWq3xv1",
+	"rQK1LUiLzbcBtXiIKIBGMwqEk4Tq5zhFl6AFGuCMEEackY6iCwKKGLrCmmEzhRQHhrPA8kLDvdxZFx1z",
+	"DUhFEFVIzQXPZ3MUnb45O0cgEj85dnPTrn79hzvjh1xlkREZ0aexfwjjIETjQC9oHNxEcOAnCVlkXBEW",
+	"L0/YqeAzQaRcc+wrqL+mLjl+auUWlcibp/OCgAEmFU1TJHLGNGfcrAOUytD9UrgXuM40jpvVb9IavaVQ",
+	"1ik++xqkd/QZW3+ABFFiiVKsCMgeIxLhFN7qJ52jqTL2X3WyM6NZaJy6wlRrVlOtjSmx1CSPZ5gyPVy5",
+	"qQVldJEvglG/ABFlisyI0HupYsMLsnxLcrmWB2yDDK0g0OSgxzZQwoyrORGegbw1KlQMiHISrTYhYZZ/",
+	"C2y4IMuO/eprIMP52q0D/6juHFQ1Q5ZMEcFw+kQr0V98AqWCE/M8TcD1MdGcyTCc5BYQH/peDbdKJInQ",
+	"Kiio/JuNNvPRVwHxT4xca6OeJJU1AAxfc/WU5+xLEThnF4xfMac2jgMcL8g4aIGZftDOsA5KmL3mCk1h",
+	"WRvgxLjqmBe/DqAqu+ACaV0W4HSKlynHyTnnL7GYka+Ibc7VlupxBVJzzNDhcLh/iCZLReRtCL2/X4LQ",
+	"LhgMFhh6Eygz80FHcd4xH3wd8t6w0wP0gj4CEJ9z/gqzpRVWXy5fqzpFSqS0U/acuYnwjN/We1NyVU/A",
+	"nnOOFpgt3VY3ilcNZP1Bp/jg6wjWlC6ogk0LguM5SR6gyBOPEZJ4KbX9zEDJEstSAn4/gVr3RN3Cvstr",
+	"n641IX6q+3m+nY33R69rpZ33XRbSauv9sStpmiZawRcg1X2KThCWRXigRgbv3r3rHPnU36CFR8bXWVgP",
+	"IYpAtD4cB9bH9wH8oOMgMkSHrV/UsaUqpTTcIIY4LjFN8ST9GkJH27ATLLV9hnJv5NvoNp6QOSPiksak",
+	"NtQmZ2vx6tfheQnJCEtAo93x9xgijBZESjwjaIYVucLL3dq+vzffk3mWcaFI8ookFJ/DS190xpKwBDWY",
+	"5m1UiKHvQy/WhxZ6gQi2sfGAi6868FUHXv9WyoQm6Odnb153PTYBh+lRLuXMczOV/ohTwTMiFAUGpbk7",
+	"W76ZBqPf1i/wjcrOFBYquAk3vnjME/Jo6flMtv6EM4XjzXOcJOeaoRSusbCOtkdsiYz9pCEWGovKcryK",
+	"xwujpzgmE84vEI5jIiUM3A1u3teP4dR+1ZEZiemUxsY1hp5ygSKusmiEInBLRXrcyIsCRpp6BIkJvSTI",
+	"aGgh0seEIs8DE4HbPdJP4QNyHc8xOJWUXT4w0VCPrgle4gVZPaPx8ZjBgD8wcqURKNVrAB2x9DlhZRx/",
+	"sRqhK/0fRnFK4bH+74JkCjFe8ntEtUnFErlrdo8ZohBkU8sCtiMUUXNIEdqBjTHOYhKF6CjLUvKDRFEu",
+	"iYh2w9opRN4xRF101Dg0C0gJQAB68KRK5uN24A3V5GxHKE6xlDSuY4CDczwn8YUfYflR4GyOjk5P0M7U",
+	"frKrJ13g65eEzdQcHFCHYV2i1bydbYGHErYQg9XnMyEpZzPgvDtcZfWZDg/a5oHQctsEVZ9j24D9toXb",
+	"+FxTKmiGa8YCFKLSROxaRx4M29Zq0aPlYBh6kxF28hgdc8ZIrNDJY3cmz9+dgW8CxwrtzDifpVrgaYwK",
+	"kTuTEKWUkRBxmsTNTe7fa1sMIGc75OARHAvOMpTl4FAEAqQz1qHM8eYH8KNRdCCaGWMhloiq2hKGEICs",
+	"L6CSUbANuOEDxOCLVqjvt02jaW69NKjO/E4zAKBYQ/GIkevCU22D3QYakIRRwISzdIl24GB2m3RpgmTr",
+	"VlF930vw+FQ5TfA41fdYZmtsfPmm+IVPPpJYtf7ixz7a2Ei7O/8BcCzjsefAXynLSQuPqkRG6qO/g+wL",
+	"PbDzDGselWndxGliFe6RUCIBD5wW1mtqYRvYESCb1vRwfFHyPr0EPfCUiwVWWg3KqeenqrA6E6Opj/uM",
+	"X5XMzbcECNML/a2I6ciFDN63jFyJ9bRRqo2c4CQRmo1z4cijMS1SvNu2eC9g1DgJ8B64gaTimURXXFxQ",
+	"NqvAJcHKoEPQhm1lMPi3yimUcKvu01/S+wZqugwwp5ocMXl1O/puiNcfJMIwShNT4xTThbzN6DU2rpXx",
+	"BIsEmZGMABdaObjkeTwnJsKOjmzAjNgsEM3OL8zbhZphOZBLRgE9ZY4louoBIpdELM0caErTVBpupKls",
+	"6fJRIEOn+L6510LutUvED5dFYlfxyoTzlGCm35niBU2XHxyba4wxo5eErX6c8hin7Y+A639ghZxY+8La",
+	"Vd60YJPMzZ+t1CXnPMsAQaTSVqTWAq0khEPUD5ZSkUVD+g+BHxV8eBNduFWsxvfPw3EiivNG2j6wJ74E",
+	"YyqlUjNVSLGh0ui8Jg1G5YIZhwkwLPSW4KQDGFWijGEqlKEyvgkZTzPGBUnaFFNFL11u30pOY9+C7KSU",
+	"X1kRW4RmwCqoYXErGxIEJ29YunQZKA2ksRyzJjAHrdIVJ5dUmsDTRklccTm1bfUNQz8+OQ+ta7ZQKTSb",
+	"NqH0z9/ThAo1f9zqv/r1119/7bx61Xn8OHQYnGFpzhsrtOBSof5+Dy0JFuAtb6yiwdvD4Loz452mNIR0",
+	"2y1AVU/EbWMrK9Jy175qcnTXviINU297w2bv1gF4cvYG7fcPDzt9hNNsjjsDq/xCBOkHiRIyxXmqrPdv",
+	"UlhnWtkReoT/8dtR52+48/v7T4Obf29VI8pU4U+fiQErbJdzQRcLTdAsQSm/IqITY0mSByhn9O85QZlW",
+	"GGAjlWN32sl6u2YVHtTylptryrWJZu0My2mNApmY5D5jXFkbACxmT2JX5SUo3Cug453uGl1nBVnaLz6f",
+	"Jm+nx9MVtrIT+jQBLwqKZD6JtESnytrusk1T3bg6Pw98xQEhQEvKmac9eiAt88abVsKj41N0cBe5V5DC",
+	"s+2Ixjfphl9m7oSBUStxatnSJrK+JdGuNWJf6/NIqdQYzdGTbv/woDQvGkAwWfEriHKTlduagX9rmvMt",
+	"7O1Iqszu/9RIETO+JHCYS2UNCWCvP4Dau8DqgdVWtcywuoeGgRZRpiSgrli1HbDjCquJGrbmnGmgOFcj",
+	"QyW970Q0yaJ17KSc11Ux1Gd9TATVAIXMYZjawsimM2Pwokqi9ZpLIqQPmbrvphWjJblu6C1trykurLm7",
+	"eUglCFElHm8a20YOGmdOL6kmtFDrjqWtk0ui7RS0Q7qzLopeiShE0SsZ7W5zvF5JyOeKxd8pONtbeFRK",
+	"MVhGkTujqPQ2lH4uuXGdYXAlqCLlKlqNDafKP7m0UZ+VWjvRb2ggXpHJnPMLWTjTaYvp5j4zh73RX6HR",
+	"b2P2p7M6VkilM2MQ4VhwqReXkJRqmUzkA5SQTpKbyBRBE+cP3LgsHse5EGtPuoX2ySXluWylfbeHkY2x",
+	"HENwwYpQo15o7Ky4Fa1vic0IEiRLcdxmy6w2lWviYKPvLSzT5tuGUzZQ6PxFxY5+yiQRJlet+O3IWVj+",
+	"j9WttziZapZoeTShn9HvYVjloCwytdmtP5pI7CsTmG07oLqL3oZ8nFw8e3XmwrlafFoMa8H+0v3m4KT1",
+	"e6cNv18TNPAFfa9z//2nw3YpX1Ect8NMXzFqnivsccWj6xXeCBfiLiKx6AryFyVhSWHVlS4Lt4BWr5/i",
+	"zTmMflK414UjEWMp73Y3evfsrnzHnuKBhbbdmQeYTY6+ZwSnmts22eQcnqz02rkYd4kP/GIz5tuvWlei",
+	"VFbWTdm49WMIxd/KOXjE0Nunx+j+wfAuslH0Uh909XfGXedqnSZLCHqbXxHDixZ/uksK+NQWybjSgsRU",
+	"NJZJ2FaulUf6W8DyFDzRBjjvb/yStRX7C6giFUO6zrgCLAReBg04WJ4gQcet7NtDshL8ZU5DG1lkWM2d",
+	"c3OrfXnVc5/W5B1oWwunkjvKin7p2OB75ySJkMkmAQGin6Z8JlsprUTG5lTPzs9PkXmhGW2gTO0Pmhtx",
+	"MY33q7WwI80FhEK2ktEBx2GcHnA9hJzYqQ/709sTJMiUCGJsCKyse3pKbXB62zlqtGdRrY32ankPbaHT",
+	"RiT+B1nET7cPmVZpygvVro6cbhKlZoi2XT2/uridPzfLJymNDS94RyboBVm2+FjTWeuCY3HZ+vsFbVc7",
+	"Loyp3BZKbf39uvXX5WYQ6YnMMlYA6Yy06sk+GNAZUWhH89W7w/7dlqO8IMsqt1qn9+qDafCv+qr1gG0L",
+	"fpMRdpTRxzzOFy6va3vRAF+fnqD9bh8ldogWxGTTFtl9rjlBiLQ5qe1nzZW8FxwHODo9aWWwPCMMZ7Sd",
+	"SbllubHtWP4Km2owVvMVPE/vBcSoDLVwM3n3bTFpH+JugaHZfivsmzlYjfm5ykIkFcnQYFQGNu2Gyogy",
+	"RoPeAGRt0qpt+oHklarlrQKh+pv1m7JZYuu2BPKd56q2G5o091rJjCreLNOjitwWLupZF6wYRF3x3bDU",
+	"XyA5C9LSZRedlEEbWWRIaKyEDCP9DwT4Q8TIJSkSvdCcp4Z92+Qsa4pZ89unoAEE2Gq/1E6q/STCLzHf",
+	"Kme45tRM3uCa0+qPkFyZUbQJ6i3w6Dfg0f+WVqvL3WwTx3UV9wEqWwi436Q2K2wOtYz0fjgjW6Rk1nTv",
+	"TUmTaxX3m/flRr6OMq/3wTicew30TpVepfjc/EE6/Z+q9L+iKt0gz5X5n34y4ZOzwfDQMl5jgg0O0Jzn",
+	"QmrBbKMS7Va/JHEuqFqeaTqzCW6Ed2IvVcF0h3nqjuD5u/OgTkEYPX93bhdgnkwomxlh5WWswxzByI5Y",
+	"rmeuVGZy1dp1ouNaCoQMq/4mCRg3JYlWSEhSiCmXYwC+a/AO4zG70kJSdTIspQ2jLnGqTY4UK41nWhAK",
+	"0gHYKjpJiZdHZtcxZq5fSZGM85pw8NIjVwYKKtqYjdkTyOgB9oConrLpOdiJVhUNRLvdMQvCIKUxYUZn",
+	"L5BLBKPgpfn9LZl2NI8TlCgslmUrD/9HyJFxHXFe5amiHVs1WTirC/tLmioRwBlbWlA4q4IwsBpkMAou",
+	"+xW1M9jv9rv9wNMb6zX+3SuSph0o2tz7eHUhu642YkZWeMsaJgLQmA0byzLkI2t9i2Su1RLK4jRPNDZq",
+	"ZR8JoqCN1GSJMBJcGVl2NaepNwpZAgqRBC3w0qYuToghLZBwTvOF/g8/EvX86kIG1U46K8Rf+cpe0c3l",
+	"5n2td8qg17tdhwpjGP1m7cYA+EFgrcXgtGP+Axux2ours9/rmNZlYCgGT44DaxsGkkJCQDAKpvf23zzf",
+	"fzy4ftp/NLt3mU/uq5ekP3v26vef7x6Se+e5vJ+fPrt8+/OTnwKwFYPrD0+f/P42v7/YP3z28vUHlZPD",
+	"4f2Xr7Nf3h1mx8szRS9+/fji5N3JEPeM7N6uzMRakSuqTApvszWwNUxqxULHOJ6TjtbABV+R5Jlyy7cu",
+	"NBIQBRgwISiG0szNtV8HvYNV2yiOeK+o4L4Jg6E56/UfVMvm4av9zV/5dWg+r9eYonGu5AanJcgK7dSB",
+	"01CFZgR4ppEseAFGsx5wVf+OleT8lihBySWRILoEmRMmwXIpGBAzol4T5WRZqJtsBqyaMEHjuZMsuFIt",
+	"ZKWPyc40dpLtJJgJPtXkvSBi5ioioFKkDBZDie2OczqFjaHpgoQmg2S528oAjksp912YQCV4uLFUswwJ",
+	"bt9Dxv9kZenqH7uC1prVP2gJTSOikodQILRDPpeKCWXzB73+VtTr1dP+83CWmv742/sqq/mR1HM26rDy",
+	"WE0B8Pc2QaVFN4RcO4kwYuSqkSyrDXCTdgCaF7mmEriJNsOBEViaT3zO0x2zM1MPKRHPbB8kSGIl1yTO",
+	"gSVAAkSIMkEEmVGpDDvYBTa1AN1qimPFRZ2VFD4aCcrhX/6CjuxKX/GkaLQ0Zh30DlrIrOvNOCq2Zsrg",
+	"3N53Br2e1hvNGDxXziszMilgVmlyIIKULcaL/+fYz1fXiqYZ8cGYIfOyhh6AUkLaWoIVdnWdCpLhtZVY",
+	"CwnTaqMo6xbSQ3KGgESc1WiCgfqDQW/gKd8Ocq0dpfRA0eq2UbZk0TQkKhO3oFxSA8q6FqwlYeSM/seC",
+	"BHZojzwhgl5qHEq5PVNID9LYiVPY664e8SmkQ7k+ZTZzH2a29hjUeCQ2wwj6UEqLEU81qj1xqDZm70wZ",
+	"OmCg1usBlqaOkySjMet3CySi0h5xsmezbcZs0EWv8YIkZgAqLRaTxO1oHNTQ2PTTKjO4x8HumO130VHZ",
+	"FsxRvIfQTlUyyc9jt3A3K19QperrdahjBb1d7tOy76Y9CpPxOqVpql/Z76LX3G9SlgkeE9v/NI5z4SB5",
+	"ZDmoJarXXAvxlMbU8KDiUdHi9EFJRSB4r1VxRHDKZfqmow1jn1UVApPT8RV0gkZp8JsKOwJkgGpbOFCE",
+	"p8pjfS7dc80x73YRnBGUl4TN0/CgXvikW8HeRRUVXK9OIpEzuySf3fjjF8kOSmAmNcJBQR5WSOJLYipi",
+	"otqqI+N5lpXMRwrqYkVvzXhK4yXaYZyREGVYKIrTEE3zNDVsOioRPHII4FL4LH9x0huS68tMZcu8CqYS",
+	"c5HIWtVDFx0x5HosORowrM0poQe9HpRuOIW2Cr6ua87595z4Jr1+uNYMaSDNK3wBAtJwP4mnZFT6+bWd",
+	"U/X8Q1kylD3H0IBj1y5bllqzKeYoqkXsrh60jOo6gbnaf4wOBoMHzuBuDFU0kJMhOujd72qb3zACKGqZ",
+	"clG4tsJaXm1r19Val7Jqs4dblfm8L3ykj3iyXKOZ3ym6PXyGXrvBzm/veL6h7XhLh/FmT/B6a++vYBh8",
+	"uU5d9/sh2/DKoFZBhc5rZXr/OpqFdLabP42qf2qjyhdlJCm1eWNHDXqDzbZKvfUrmFJbWEZ+99o/ymQ7",
+	"6N3fwmRrbW2qv+4Pboncly1d09eeb6PN+rftyfW91reSFr/rglpJ8/usqEGpjWb0IKsL69o3pIwLpL+F",
+	"m6HewRG+G25Dhy1dmvTHg8GtyKvsFQsfb0Gb9YaI39HBG27yxBjPSclTix5DpcBtd8Ws8fxWWy+OPq1w",
+	"2vjOMunPm4MNh0vztpkS6FU260/LwKNGOJlPpIY9U9DqRiuwhaPlrOiM5VoOSG2o37lzxmOKU/SSzyi7",
+	"c2dUtNSx7X5C9KNNPHwJeYZExV3z4RtGOud0QdAplvKKiwTtvDk/3dVjnL06C00OCPQIMkqwTXxfogVR",
+	"c57Y6Q1ky0Xpz40JWHZrqnmRFiSeY0blwhm6b6rh0J2o4v3YBZs7+jQ2quI4GKH//p//9yaC3HD9s5c2",
+	"UjzcHSGMDjsJnVFVdeE0HDVjhlDprMF+c72rOYGtc9vHjxWswDiQumDwN/p5wxrKpt52SSM06PXq7ht0",
+	"XjUuC12BwbKMfeF3MXcOr8KJ1UXHJogsbIwP9XtoQVmuiAyRxsiUoFySEAZMCE6sWTu0qRvKVMtYF6Qr",
+	"gCiMIa8nBmIcSc6Z7aUKAx72kEQ7B4P7tu+V3/xzt3lsDaisOUWz4tr7u15C19bNtWrpYTCuSRG7Zdst",
+	"087MZa+U/oECh/jUdYd3XCGyPaVL961rGmCx/6TOIyoUYNKGoxBBlB3+cKnD+u+UMv2bV7HSgYTBeh8n",
+	"cGuJ3THToLYZwd6RQCrxOPiPAlU1qIrcZUgDsQkG6OzxiyIeEJZeBUs82nTm0zEDFyzM+YNEz9+9OEM7",
+	"JsVOI24ZutJrlbth2U8hnXFB1XzhDmKJEhKnWGgMjaiUUThmEc4T21qtcDrY4zt5LEPrHvndtduXel6c",
+	"IpwnlLAY5ovIdWa7vlGs7ItYjRl0IACc5lMkL8hVaIqc7aimk1rpR3ZMxS7fRu8LdwxVXcOFx8z0cKqW",
+	"xoAHDPpZtHVyGiHI8qBQfwct27r6g6jrdU1LJR8zZT0krqmaPmKv/1pBOuv6qpn9vTx5/QQ9K/Nx5JjZ",
+	"VALfkc0YSe1FN16duk3G4GxKZ7nePGeki97CXTYJ+u//9X+M78RHjDGDmG3OoHewKeRjiWFuJmQN3w17",
+	"+0Arfoo9lWjHTBmiMvJp+5fsdtGJkrW+WKaVDVVtDWzGzHSwcYmPxa4KsQ0x1rJej3qV/zuYoZzVGucA",
+	"so8ZTDqyvNVj8wuckN0H5nIBt0K9YCeb7JvWK+h23UXHECAesylNU9tWx3kM3HVPGoCG0i6JgGrQ0vPl",
+	"HI5EK2wkcRzouNqISPMftczIyFV9ahF87lr+UQnRAtOXhUoHTteIxuUWhS4JZUcSQ/FRXOmYFI2ZHX73",
+	"AYBeS0crlIEtmBWbE+2iI3Rwfe2eF9iEIbrNc4V2hkgTNkbD62vExZhh7yYV7zOHTNa/7qklT1N+BarG",
+	"seElhmILDABitS6aWjfKmn6jzQRQDM6gKU/hMJaVG95KiVRoi25kiBGcll0XjbZoWzftFDSAlRJ0ouX8",
+	"7pgdFNPNCINMMulplzDZ4KAz57m9RI6q5ZgNuwhYhM0zIt52vfgZyK88oVp4WdCZr36SeEYMahTNeso5",
+	"5RzKAifEjQ6lzDUd11U2W90Z8KQS9xgh2/PYXqQFHM1ey2X8pd0xO1HGOwvJVsbpiXIGHdijI6ijjhCW",
+	"F1Duj6LSHI3a4h++ev8toiDFwea2IYNvdQAENK9HOxVNA9qc7mp+6kI92G8lUPDfhBMTyiTMdIpqcdtX",
+	"b9LiKlvhqy8aGqzz138zz3J7O90NbmZXdynqV5LKC9eIFhp8LpFrKlPcobfWD62nBQ6/rI77xHWKLSob",
+	"vH6xlcs/P+vSJePTNhdcemt4tHzicui3XEroRIkVX8rvx1dZZ2XKcFuoPFqeavX9c1ZUqTDYfmFr7gG9",
+	"2d4ntBrJPiMYsGqw1qvAII8TQpaFtdWQA18WAAhGAVk+n09+jOkb+vzpT7+f9F/TE3myUNnfjk8OTz4+",
+	"oS+Pn/fIL0f6+Yuf+/9Fp//VJcvnvyfvTugbenJ9wnrdeJCyYFtwmnzvVT7I77+gug/yO65oXQqWViJk",
+	"HseEJDaKbSRqJQ3rDw0f3DYS8B39o7cIINDWC3zX+p9b7vz9tkGE77nGlYGE776o1mDC91tVg5iLK3ub",
+	"lsEaft/9Z/TUV7zyvu7s+eNZUlglpYGw2j2f8FiuLaowloOrWhKEJaDgFj1R+ZXWoCdL9JYkPDbJT9Ge",
+	"rfOAmo2oi6C0RUFCNlWIEZJI488Rl6bEorxqAvQSLi5kkUfEiNI/2L71rVnVj/UuNgpwQOe5WqRVsWSs",
+	"nX9LeKwVbqRfMFaPvae4/j/Bif8/lL2YH8o2LRWomff2vBftL/WhyouK7eXFAFKNvJ1cpA/HQQWu46Ay",
+	"GLxc+aU+3F65lWDDDb1thX0OBzLbYeYz6yX057cplgiDY3OEnTNLC51TyNhqzvOCkEyWkyhu3DHlsQDC",
+	"yU3FGevJzj9Zj65cBwDT0bokLnMuXdMVOuWMdD+uJzhDR5OcJamtEjREJ1EEA0bQaQ1qV+QcwheIZYuV",
+	"ZHEGw29JHB/xJTbrqZLI3p1/gzswbHVZpfoiSwmWBEmicaSx1e7Lk+Mnr8+edNW1Qnf2bo935v8vwDfz",
+	"4HblOdtjgOOIYgMqmP5Fv688+SObOQdxqyLnzeZNWryFitfWg7Z9k760OsxV2wb8Yvu8Ljv3iuNzO6AS",
+	"4ZReku4GqfaSXhJm77C14HxTtI+wsFwQJegasfXKPHcy6lTwBVFzkksEebrkOuOSmgwEwOJWkNpBtiSc",
+	"FmvnL+j819MnJfP5MFcq++CccB8UN1nguVYTxmzta5+0Rf5wrCcfB6GJCT8cBz8+OR8HoeC50g8h0j5y",
+	"kfYiJjYOblB/zG5PeBbKmw7Mg+6iANnKo/Pl11ou6FqQuJ4jhpTtlWRUg1j/KoEXmiuiWs7QNmd5bu7J",
+	"+jLacAXHX1blur3GW28ss+KU6nD6AkZZgPrrsUq4AFjDWOAYOsfro9rAKR2KLLFR1L4cRSZLZfxh8Af4",
+	"vf1JIucKm+Q0VaDBdtGPTocuwtWg2VK1DtF+1Uu+FaK5TXo+YrOyEQLUGTONd6MxQwgQb1TyE/2bRbwR",
+	"uuyPGeDYCH26qVH7ZsgBFf169OolMMi2+v9/BdzTG9yAe4LgZLmtkLZxy+LaRZf8jlFG2SxEw96+See5",
+	"opK0os1bghNqpd0/lOTWC4MOnKB4dL+B9epvvV1awOfi0gWBGoGdJDdVIGfwUhAGuUhtiwg52tvDWdZl",
+	"ttdCN0553hYfOlN4po3S1WN0/o4bw7wvlryx/4QpCKl4Jrpl1MfruNvYoFdoXbYxWPpNDEqzxrQw8AaG",
+	"yuvmoO+q1hAkvWn7wevAai43kUVIGQJZv3TcSpPOGZ0xrHJBvOne2Y7FLVMaHAuRcOdtCh+thub8My7j",
+	"xRvTQ4bmqFXaxnCVkyydE4V27o1XJXd9hq7PMvCqZkfdlTmJj01yngkoEhzPG5XwduQiQA/dJRAXCRFQ",
+	"i+KOIERYIW0+KWjRPmq0UY5oEnWRYTtocH0NIcz4gvGrlCQz8gBhZt0qJDUXvwoonLfnpjVdZpxtcNEV",
+	"n04BWB+pUkSgnCmaVle+wNd0kS+QNfGrHIszBya/7/DtgrUF+gTbhzM/r07EdNy+qbZfgj7d7cy2XlBQ",
+	"QBnSTpYAfip3N+nDzXt4QLco7sLpegyvoBuQPqsaOP+JiKsRsQaqP7FxJTb+sKrTnAkcb4OXRQfyPzFy",
+	"NUZ6bdr/xMVtOGNbydYqVKymta3Gw1LH0c9lvQtM9abpmoEYujS7n96+9DBgzIp8y8QmV5Q3LE+hZRuK",
+	"XBKfSfG8wlorcXdtDZEpMIhatakRUg+Nlz5n9BpJcyG5cdaHl/2HLvZwjZ69OjrunD07GgwPd0xmaIhs",
+	"KCBW5oNuI5wQ7NpErjHDlZIKyBfBaTqC6uRFllsLWc8CaY2mMyC+MhmJRSad13fZLkIDaJHBhXBM62ZS",
+	"YW2TQ0ccU4kxzbWVhCIVoYW51BMzNHQJ9Ahf4aWxspc8FyhOeXzRljRWRYLKJf4Nmmut9W09gKBODL4V",
+	"5V0aoB7CtQF/1Yei/8Kd6ftPhwdtlwhovXXjAs5dB/3Vs3/OsKdlQtn2A38jvrMmWWcr/rO9GVxe3rmh",
+	"1Ll+v6WBTOVGS1vw7N9iaaqi/SskA8jF7eSSiM69/t3B/m3roWuXmq4KgrjuBSZrlLAHkCqv1xBBYvCc",
+	"ULH5xsqbMDj45ZcVd3N7+bKaiA25en0uksLBcTAYGJfAqrGccEcxZowrlJCYJgQxftU23LC3j3YkN/mU",
+	"ZZYxsNh6XvHWQsZnUMVydso0Ts2uXU70SnEjF9JeabK9qDFaT6WjjZUn7mKTqlxBNbFClTQVDO1yxTfL",
+	"2yVJhLAxrGuA0NLnqJDWCBdFZjVVKTQlWC6RW8/kem+YkwmLk4NqHIeb+hihTSaBjhyMo1wCPkJv1hY+",
+	"XkLXXRjzD8a+vxE7rG16Gz64itDc/TBUlndYTXlZP7iZWlqv3tmx+LcNldzc/P8AAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

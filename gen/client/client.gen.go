@@ -92,7 +92,7 @@ func (e HealthStatus) Valid() bool {
 	}
 }
 
-// AuthenticationRequest Provider-specific data. For `otp`: `email` or `phoneNumber` to receive a code, then `challengeId` and `code` to exchange it for a token. For an identity provider: `idToken` (and `nonce`, Apple's `user`), or a Facebook `accessToken`. A custom provider receives the body as sent.
+// AuthenticationRequest Provider-specific data. For `otp`: `email` or `phoneNumber` to receive a code, then `challengeId` and `code` to exchange it for a token, or the same `email` or `phoneNumber` with `code` (the newest live code sent to that contact: what a client that kept no challenge id sends). For an identity provider: `idToken` (and `nonce`, Apple's `user`), or a Facebook `accessToken`. A custom provider receives the body as sent.
 type AuthenticationRequest struct {
 	// AccessToken A classic Facebook access token, checked with the Graph API (facebook).
 	AccessToken *string `json:"accessToken,omitempty"`
@@ -118,6 +118,7 @@ type AuthenticationRequest struct {
 	// User What Apple sends next to the token on the first sign-in only (apple).
 	User                 *AuthenticationRequest_User `json:"user,omitempty"`
 	AdditionalProperties map[string]interface{}      `json:"-"`
+	union                json.RawMessage
 }
 
 // AuthenticationRequest_User_Name defines model for AuthenticationRequest.User.Name.
@@ -132,6 +133,9 @@ type AuthenticationRequest_User struct {
 	Name                 *AuthenticationRequest_User_Name `json:"name,omitempty"`
 	AdditionalProperties map[string]interface{}           `json:"-"`
 }
+
+// AuthenticationRequest4 Any other body, for a custom provider or a Facebook accessToken.
+type AuthenticationRequest4 = interface{}
 
 // Challenge A one-time code was sent; prove it to continue.
 type Challenge struct {
@@ -322,6 +326,12 @@ type HttpValidationProblemDetails struct {
 	AdditionalProperties map[string]interface{} `json:"-"`
 }
 
+// IdTokenRequest An identity provider's ID token (google, apple, facebook, line, oidc).
+type IdTokenRequest struct {
+	IdToken string  `json:"idToken"`
+	Nonce   *string `json:"nonce,omitempty"`
+}
+
 // Jwk A public JSON Web Key.
 type Jwk struct {
 	Alg                  *string                `json:"alg,omitempty"`
@@ -350,6 +360,25 @@ type OpenApiDocument struct {
 	// Paths The operations, by path.
 	Paths                *map[string]interface{} `json:"paths,omitempty"`
 	AdditionalProperties map[string]interface{}  `json:"-"`
+}
+
+// OtpCodeByChallenge otp, step 2: the code of the challenge a 202 named.
+type OtpCodeByChallenge struct {
+	ChallengeId string `json:"challengeId"`
+	Code        string `json:"code"`
+}
+
+// OtpCodeByContact otp, step 2 without the challenge id: the code of the newest live challenge sent to this email or phone number (one of the two), with the same limits. It completes sign-in and check-in codes, never a token holder's contact change.
+type OtpCodeByContact struct {
+	Code        string  `json:"code"`
+	Email       *string `json:"email,omitempty"`
+	PhoneNumber *string `json:"phoneNumber,omitempty"`
+}
+
+// OtpStart otp, step 1: send a code to this email or phone number (one of the two).
+type OtpStart struct {
+	Email       *string `json:"email,omitempty"`
+	PhoneNumber *string `json:"phoneNumber,omitempty"`
 }
 
 // Problem An RFC 9457 problem; validation problems add `errors`.
@@ -514,162 +543,6 @@ func (a *AuthenticationRequest) Set(fieldName string, value interface{}) {
 		a.AdditionalProperties = make(map[string]interface{})
 	}
 	a.AdditionalProperties[fieldName] = value
-}
-
-// Override default JSON handling for AuthenticationRequest to handle AdditionalProperties
-func (a *AuthenticationRequest) UnmarshalJSON(b []byte) error {
-	object := make(map[string]json.RawMessage)
-	err := json.Unmarshal(b, &object)
-	if err != nil {
-		return err
-	}
-
-	if raw, found := object["accessToken"]; found {
-		err = json.Unmarshal(raw, &a.AccessToken)
-		if err != nil {
-			return fmt.Errorf("error reading 'accessToken': %w", err)
-		}
-		delete(object, "accessToken")
-	}
-
-	if raw, found := object["challengeId"]; found {
-		err = json.Unmarshal(raw, &a.ChallengeId)
-		if err != nil {
-			return fmt.Errorf("error reading 'challengeId': %w", err)
-		}
-		delete(object, "challengeId")
-	}
-
-	if raw, found := object["code"]; found {
-		err = json.Unmarshal(raw, &a.Code)
-		if err != nil {
-			return fmt.Errorf("error reading 'code': %w", err)
-		}
-		delete(object, "code")
-	}
-
-	if raw, found := object["email"]; found {
-		err = json.Unmarshal(raw, &a.Email)
-		if err != nil {
-			return fmt.Errorf("error reading 'email': %w", err)
-		}
-		delete(object, "email")
-	}
-
-	if raw, found := object["idToken"]; found {
-		err = json.Unmarshal(raw, &a.IdToken)
-		if err != nil {
-			return fmt.Errorf("error reading 'idToken': %w", err)
-		}
-		delete(object, "idToken")
-	}
-
-	if raw, found := object["nonce"]; found {
-		err = json.Unmarshal(raw, &a.Nonce)
-		if err != nil {
-			return fmt.Errorf("error reading 'nonce': %w", err)
-		}
-		delete(object, "nonce")
-	}
-
-	if raw, found := object["phoneNumber"]; found {
-		err = json.Unmarshal(raw, &a.PhoneNumber)
-		if err != nil {
-			return fmt.Errorf("error reading 'phoneNumber': %w", err)
-		}
-		delete(object, "phoneNumber")
-	}
-
-	if raw, found := object["user"]; found {
-		err = json.Unmarshal(raw, &a.User)
-		if err != nil {
-			return fmt.Errorf("error reading 'user': %w", err)
-		}
-		delete(object, "user")
-	}
-
-	if len(object) != 0 {
-		a.AdditionalProperties = make(map[string]interface{})
-		for fieldName, fieldBuf := range object {
-			var fieldVal interface{}
-			err := json.Unmarshal(fieldBuf, &fieldVal)
-			if err != nil {
-				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
-			}
-			a.AdditionalProperties[fieldName] = fieldVal
-		}
-	}
-	return nil
-}
-
-// Override default JSON handling for AuthenticationRequest to handle AdditionalProperties
-func (a AuthenticationRequest) MarshalJSON() ([]byte, error) {
-	var err error
-	object := make(map[string]json.RawMessage)
-
-	if a.AccessToken != nil {
-		object["accessToken"], err = json.Marshal(a.AccessToken)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'accessToken': %w", err)
-		}
-	}
-
-	if a.ChallengeId != nil {
-		object["challengeId"], err = json.Marshal(a.ChallengeId)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'challengeId': %w", err)
-		}
-	}
-
-	if a.Code != nil {
-		object["code"], err = json.Marshal(a.Code)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'code': %w", err)
-		}
-	}
-
-	if a.Email != nil {
-		object["email"], err = json.Marshal(a.Email)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'email': %w", err)
-		}
-	}
-
-	if a.IdToken != nil {
-		object["idToken"], err = json.Marshal(a.IdToken)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'idToken': %w", err)
-		}
-	}
-
-	if a.Nonce != nil {
-		object["nonce"], err = json.Marshal(a.Nonce)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'nonce': %w", err)
-		}
-	}
-
-	if a.PhoneNumber != nil {
-		object["phoneNumber"], err = json.Marshal(a.PhoneNumber)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'phoneNumber': %w", err)
-		}
-	}
-
-	if a.User != nil {
-		object["user"], err = json.Marshal(a.User)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'user': %w", err)
-		}
-	}
-
-	for fieldName, field := range a.AdditionalProperties {
-		object[fieldName], err = json.Marshal(field)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
-		}
-	}
-	return json.Marshal(object)
 }
 
 // Getter for additional properties for AuthenticationRequest_User_Name. Returns the specified
@@ -2146,6 +2019,136 @@ func (a ProblemDetails) MarshalJSON() ([]byte, error) {
 	return json.Marshal(object)
 }
 
+// AsOtpStart returns the union data inside the AuthenticationRequest as a OtpStart
+func (t AuthenticationRequest) AsOtpStart() (OtpStart, error) {
+	var body OtpStart
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromOtpStart overwrites any union data inside the AuthenticationRequest as the provided OtpStart
+func (t *AuthenticationRequest) FromOtpStart(v OtpStart) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeOtpStart performs a merge with any union data inside the AuthenticationRequest, using the provided OtpStart
+func (t *AuthenticationRequest) MergeOtpStart(v OtpStart) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsOtpCodeByChallenge returns the union data inside the AuthenticationRequest as a OtpCodeByChallenge
+func (t AuthenticationRequest) AsOtpCodeByChallenge() (OtpCodeByChallenge, error) {
+	var body OtpCodeByChallenge
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromOtpCodeByChallenge overwrites any union data inside the AuthenticationRequest as the provided OtpCodeByChallenge
+func (t *AuthenticationRequest) FromOtpCodeByChallenge(v OtpCodeByChallenge) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeOtpCodeByChallenge performs a merge with any union data inside the AuthenticationRequest, using the provided OtpCodeByChallenge
+func (t *AuthenticationRequest) MergeOtpCodeByChallenge(v OtpCodeByChallenge) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsOtpCodeByContact returns the union data inside the AuthenticationRequest as a OtpCodeByContact
+func (t AuthenticationRequest) AsOtpCodeByContact() (OtpCodeByContact, error) {
+	var body OtpCodeByContact
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromOtpCodeByContact overwrites any union data inside the AuthenticationRequest as the provided OtpCodeByContact
+func (t *AuthenticationRequest) FromOtpCodeByContact(v OtpCodeByContact) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeOtpCodeByContact performs a merge with any union data inside the AuthenticationRequest, using the provided OtpCodeByContact
+func (t *AuthenticationRequest) MergeOtpCodeByContact(v OtpCodeByContact) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsIdTokenRequest returns the union data inside the AuthenticationRequest as a IdTokenRequest
+func (t AuthenticationRequest) AsIdTokenRequest() (IdTokenRequest, error) {
+	var body IdTokenRequest
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromIdTokenRequest overwrites any union data inside the AuthenticationRequest as the provided IdTokenRequest
+func (t *AuthenticationRequest) FromIdTokenRequest(v IdTokenRequest) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeIdTokenRequest performs a merge with any union data inside the AuthenticationRequest, using the provided IdTokenRequest
+func (t *AuthenticationRequest) MergeIdTokenRequest(v IdTokenRequest) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsAuthenticationRequest4 returns the union data inside the AuthenticationRequest as a AuthenticationRequest4
+func (t AuthenticationRequest) AsAuthenticationRequest4() (AuthenticationRequest4, error) {
+	var body AuthenticationRequest4
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromAuthenticationRequest4 overwrites any union data inside the AuthenticationRequest as the provided AuthenticationRequest4
+func (t *AuthenticationRequest) FromAuthenticationRequest4(v AuthenticationRequest4) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeAuthenticationRequest4 performs a merge with any union data inside the AuthenticationRequest, using the provided AuthenticationRequest4
+func (t *AuthenticationRequest) MergeAuthenticationRequest4(v AuthenticationRequest4) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
 // AsProblemDetails returns the union data inside the Problem as a ProblemDetails
 func (t Problem) AsProblemDetails() (ProblemDetails, error) {
 	var body ProblemDetails
@@ -2206,6 +2209,176 @@ func (t Problem) MarshalJSON() ([]byte, error) {
 func (t *Problem) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
 	return err
+}
+
+// Override default JSON handling for AuthenticationRequest to handle AdditionalProperties and union
+func (a *AuthenticationRequest) UnmarshalJSON(b []byte) error {
+	err := a.union.UnmarshalJSON(b)
+	if err != nil {
+		return err
+	}
+	object := make(map[string]json.RawMessage)
+	err = json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["accessToken"]; found {
+		err = json.Unmarshal(raw, &a.AccessToken)
+		if err != nil {
+			return fmt.Errorf("error reading 'accessToken': %w", err)
+		}
+		delete(object, "accessToken")
+	}
+
+	if raw, found := object["challengeId"]; found {
+		err = json.Unmarshal(raw, &a.ChallengeId)
+		if err != nil {
+			return fmt.Errorf("error reading 'challengeId': %w", err)
+		}
+		delete(object, "challengeId")
+	}
+
+	if raw, found := object["code"]; found {
+		err = json.Unmarshal(raw, &a.Code)
+		if err != nil {
+			return fmt.Errorf("error reading 'code': %w", err)
+		}
+		delete(object, "code")
+	}
+
+	if raw, found := object["email"]; found {
+		err = json.Unmarshal(raw, &a.Email)
+		if err != nil {
+			return fmt.Errorf("error reading 'email': %w", err)
+		}
+		delete(object, "email")
+	}
+
+	if raw, found := object["idToken"]; found {
+		err = json.Unmarshal(raw, &a.IdToken)
+		if err != nil {
+			return fmt.Errorf("error reading 'idToken': %w", err)
+		}
+		delete(object, "idToken")
+	}
+
+	if raw, found := object["nonce"]; found {
+		err = json.Unmarshal(raw, &a.Nonce)
+		if err != nil {
+			return fmt.Errorf("error reading 'nonce': %w", err)
+		}
+		delete(object, "nonce")
+	}
+
+	if raw, found := object["phoneNumber"]; found {
+		err = json.Unmarshal(raw, &a.PhoneNumber)
+		if err != nil {
+			return fmt.Errorf("error reading 'phoneNumber': %w", err)
+		}
+		delete(object, "phoneNumber")
+	}
+
+	if raw, found := object["user"]; found {
+		err = json.Unmarshal(raw, &a.User)
+		if err != nil {
+			return fmt.Errorf("error reading 'user': %w", err)
+		}
+		delete(object, "user")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string]interface{})
+		for fieldName, fieldBuf := range object {
+			var fieldVal interface{}
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for AuthenticationRequest to handle AdditionalProperties and union
+func (a AuthenticationRequest) MarshalJSON() ([]byte, error) {
+	var err error
+	b, err := a.union.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	object := make(map[string]json.RawMessage)
+	if a.union != nil {
+		err = json.Unmarshal(b, &object)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	if a.AccessToken != nil {
+		object["accessToken"], err = json.Marshal(a.AccessToken)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'accessToken': %w", err)
+		}
+	}
+
+	if a.ChallengeId != nil {
+		object["challengeId"], err = json.Marshal(a.ChallengeId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'challengeId': %w", err)
+		}
+	}
+
+	if a.Code != nil {
+		object["code"], err = json.Marshal(a.Code)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'code': %w", err)
+		}
+	}
+
+	if a.Email != nil {
+		object["email"], err = json.Marshal(a.Email)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'email': %w", err)
+		}
+	}
+
+	if a.IdToken != nil {
+		object["idToken"], err = json.Marshal(a.IdToken)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'idToken': %w", err)
+		}
+	}
+
+	if a.Nonce != nil {
+		object["nonce"], err = json.Marshal(a.Nonce)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'nonce': %w", err)
+		}
+	}
+
+	if a.PhoneNumber != nil {
+		object["phoneNumber"], err = json.Marshal(a.PhoneNumber)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'phoneNumber': %w", err)
+		}
+	}
+
+	if a.User != nil {
+		object["user"], err = json.Marshal(a.User)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'user': %w", err)
+		}
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
 }
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
@@ -2410,7 +2583,10 @@ type ClientInterface interface {
 	// 2. `{"challengeId": …, "code": …}`: 200 with the token. The account is created on
 	//    first verification when none exists. Codes are valid 10 minutes, single use,
 	//    dead after 5 wrong tries; a new code for the same destination no sooner than
-	//    60 s (429 with `Retry-After`).
+	//    60 s (429 with `Retry-After`). `{"email": …, "code": …}` (or `{"phoneNumber": …,
+	//    "code": …}`) completes the newest live code sent to that contact, with the same
+	//    limits: what a client that kept no challenge id sends, for instance after the
+	//    202 of `POST /customer` for an existing account.
 	//
 	// ## Identity providers (`provider=google`, `apple`, `facebook`, `line`, or a tenant-named OpenID Connect issuer)
 	// `{"idToken": …, "nonce"?: …}`: the ID token the platform SDK returned, verified with a key of
@@ -2463,7 +2639,10 @@ type ClientInterface interface {
 	// 2. `{"challengeId": …, "code": …}`: 200 with the token. The account is created on
 	//    first verification when none exists. Codes are valid 10 minutes, single use,
 	//    dead after 5 wrong tries; a new code for the same destination no sooner than
-	//    60 s (429 with `Retry-After`).
+	//    60 s (429 with `Retry-After`). `{"email": …, "code": …}` (or `{"phoneNumber": …,
+	//    "code": …}`) completes the newest live code sent to that contact, with the same
+	//    limits: what a client that kept no challenge id sends, for instance after the
+	//    202 of `POST /customer` for an existing account.
 	//
 	// ## Identity providers (`provider=google`, `apple`, `facebook`, `line`, or a tenant-named OpenID Connect issuer)
 	// `{"idToken": …, "nonce"?: …}`: the ID token the platform SDK returned, verified with a key of
@@ -2516,7 +2695,10 @@ type ClientInterface interface {
 	// 2. `{"challengeId": …, "code": …}`: 200 with the token. The account is created on
 	//    first verification when none exists. Codes are valid 10 minutes, single use,
 	//    dead after 5 wrong tries; a new code for the same destination no sooner than
-	//    60 s (429 with `Retry-After`).
+	//    60 s (429 with `Retry-After`). `{"email": …, "code": …}` (or `{"phoneNumber": …,
+	//    "code": …}`) completes the newest live code sent to that contact, with the same
+	//    limits: what a client that kept no challenge id sends, for instance after the
+	//    202 of `POST /customer` for an existing account.
 	//
 	// ## Identity providers (`provider=google`, `apple`, `facebook`, `line`, or a tenant-named OpenID Connect issuer)
 	// `{"idToken": …, "nonce"?: …}`: the ID token the platform SDK returned, verified with a key of
@@ -2782,7 +2964,10 @@ func (c *Client) UpsertCustomer(ctx context.Context, tenantId TenantId, params *
 //  2. `{"challengeId": …, "code": …}`: 200 with the token. The account is created on
 //     first verification when none exists. Codes are valid 10 minutes, single use,
 //     dead after 5 wrong tries; a new code for the same destination no sooner than
-//     60 s (429 with `Retry-After`).
+//     60 s (429 with `Retry-After`). `{"email": …, "code": …}` (or `{"phoneNumber": …,
+//     "code": …}`) completes the newest live code sent to that contact, with the same
+//     limits: what a client that kept no challenge id sends, for instance after the
+//     202 of `POST /customer` for an existing account.
 //
 // ## Identity providers (`provider=google`, `apple`, `facebook`, `line`, or a tenant-named OpenID Connect issuer)
 // `{"idToken": …, "nonce"?: …}`: the ID token the platform SDK returned, verified with a key of
@@ -2845,7 +3030,10 @@ func (c *Client) AuthenticateCustomerWithBody(ctx context.Context, tenantId Tena
 //  2. `{"challengeId": …, "code": …}`: 200 with the token. The account is created on
 //     first verification when none exists. Codes are valid 10 minutes, single use,
 //     dead after 5 wrong tries; a new code for the same destination no sooner than
-//     60 s (429 with `Retry-After`).
+//     60 s (429 with `Retry-After`). `{"email": …, "code": …}` (or `{"phoneNumber": …,
+//     "code": …}`) completes the newest live code sent to that contact, with the same
+//     limits: what a client that kept no challenge id sends, for instance after the
+//     202 of `POST /customer` for an existing account.
 //
 // ## Identity providers (`provider=google`, `apple`, `facebook`, `line`, or a tenant-named OpenID Connect issuer)
 // `{"idToken": …, "nonce"?: …}`: the ID token the platform SDK returned, verified with a key of
@@ -2908,7 +3096,10 @@ func (c *Client) AuthenticateCustomerWithApplicationWildcardPlusJSONBody(ctx con
 //  2. `{"challengeId": …, "code": …}`: 200 with the token. The account is created on
 //     first verification when none exists. Codes are valid 10 minutes, single use,
 //     dead after 5 wrong tries; a new code for the same destination no sooner than
-//     60 s (429 with `Retry-After`).
+//     60 s (429 with `Retry-After`). `{"email": …, "code": …}` (or `{"phoneNumber": …,
+//     "code": …}`) completes the newest live code sent to that contact, with the same
+//     limits: what a client that kept no challenge id sends, for instance after the
+//     202 of `POST /customer` for an existing account.
 //
 // ## Identity providers (`provider=google`, `apple`, `facebook`, `line`, or a tenant-named OpenID Connect issuer)
 // `{"idToken": …, "nonce"?: …}`: the ID token the platform SDK returned, verified with a key of
@@ -3693,7 +3884,10 @@ type ClientWithResponsesInterface interface {
 	// 2. `{"challengeId": …, "code": …}`: 200 with the token. The account is created on
 	//    first verification when none exists. Codes are valid 10 minutes, single use,
 	//    dead after 5 wrong tries; a new code for the same destination no sooner than
-	//    60 s (429 with `Retry-After`).
+	//    60 s (429 with `Retry-After`). `{"email": …, "code": …}` (or `{"phoneNumber": …,
+	//    "code": …}`) completes the newest live code sent to that contact, with the same
+	//    limits: what a client that kept no challenge id sends, for instance after the
+	//    202 of `POST /customer` for an existing account.
 	//
 	// ## Identity providers (`provider=google`, `apple`, `facebook`, `line`, or a tenant-named OpenID Connect issuer)
 	// `{"idToken": …, "nonce"?: …}`: the ID token the platform SDK returned, verified with a key of
@@ -3746,7 +3940,10 @@ type ClientWithResponsesInterface interface {
 	// 2. `{"challengeId": …, "code": …}`: 200 with the token. The account is created on
 	//    first verification when none exists. Codes are valid 10 minutes, single use,
 	//    dead after 5 wrong tries; a new code for the same destination no sooner than
-	//    60 s (429 with `Retry-After`).
+	//    60 s (429 with `Retry-After`). `{"email": …, "code": …}` (or `{"phoneNumber": …,
+	//    "code": …}`) completes the newest live code sent to that contact, with the same
+	//    limits: what a client that kept no challenge id sends, for instance after the
+	//    202 of `POST /customer` for an existing account.
 	//
 	// ## Identity providers (`provider=google`, `apple`, `facebook`, `line`, or a tenant-named OpenID Connect issuer)
 	// `{"idToken": …, "nonce"?: …}`: the ID token the platform SDK returned, verified with a key of
@@ -3799,7 +3996,10 @@ type ClientWithResponsesInterface interface {
 	// 2. `{"challengeId": …, "code": …}`: 200 with the token. The account is created on
 	//    first verification when none exists. Codes are valid 10 minutes, single use,
 	//    dead after 5 wrong tries; a new code for the same destination no sooner than
-	//    60 s (429 with `Retry-After`).
+	//    60 s (429 with `Retry-After`). `{"email": …, "code": …}` (or `{"phoneNumber": …,
+	//    "code": …}`) completes the newest live code sent to that contact, with the same
+	//    limits: what a client that kept no challenge id sends, for instance after the
+	//    202 of `POST /customer` for an existing account.
 	//
 	// ## Identity providers (`provider=google`, `apple`, `facebook`, `line`, or a tenant-named OpenID Connect issuer)
 	// `{"idToken": …, "nonce"?: …}`: the ID token the platform SDK returned, verified with a key of
@@ -4844,7 +5044,10 @@ func (c *ClientWithResponses) UpsertCustomerWithResponse(ctx context.Context, te
 //  2. `{"challengeId": …, "code": …}`: 200 with the token. The account is created on
 //     first verification when none exists. Codes are valid 10 minutes, single use,
 //     dead after 5 wrong tries; a new code for the same destination no sooner than
-//     60 s (429 with `Retry-After`).
+//     60 s (429 with `Retry-After`). `{"email": …, "code": …}` (or `{"phoneNumber": …,
+//     "code": …}`) completes the newest live code sent to that contact, with the same
+//     limits: what a client that kept no challenge id sends, for instance after the
+//     202 of `POST /customer` for an existing account.
 //
 // ## Identity providers (`provider=google`, `apple`, `facebook`, `line`, or a tenant-named OpenID Connect issuer)
 // `{"idToken": …, "nonce"?: …}`: the ID token the platform SDK returned, verified with a key of
@@ -4903,7 +5106,10 @@ func (c *ClientWithResponses) AuthenticateCustomerWithBodyWithResponse(ctx conte
 //  2. `{"challengeId": …, "code": …}`: 200 with the token. The account is created on
 //     first verification when none exists. Codes are valid 10 minutes, single use,
 //     dead after 5 wrong tries; a new code for the same destination no sooner than
-//     60 s (429 with `Retry-After`).
+//     60 s (429 with `Retry-After`). `{"email": …, "code": …}` (or `{"phoneNumber": …,
+//     "code": …}`) completes the newest live code sent to that contact, with the same
+//     limits: what a client that kept no challenge id sends, for instance after the
+//     202 of `POST /customer` for an existing account.
 //
 // ## Identity providers (`provider=google`, `apple`, `facebook`, `line`, or a tenant-named OpenID Connect issuer)
 // `{"idToken": …, "nonce"?: …}`: the ID token the platform SDK returned, verified with a key of
@@ -4962,7 +5168,10 @@ func (c *ClientWithResponses) AuthenticateCustomerWithApplicationWildcardPlusJSO
 //  2. `{"challengeId": …, "code": …}`: 200 with the token. The account is created on
 //     first verification when none exists. Codes are valid 10 minutes, single use,
 //     dead after 5 wrong tries; a new code for the same destination no sooner than
-//     60 s (429 with `Retry-After`).
+//     60 s (429 with `Retry-After`). `{"email": …, "code": …}` (or `{"phoneNumber": …,
+//     "code": …}`) completes the newest live code sent to that contact, with the same
+//     limits: what a client that kept no challenge id sends, for instance after the
+//     202 of `POST /customer` for an existing account.
 //
 // ## Identity providers (`provider=google`, `apple`, `facebook`, `line`, or a tenant-named OpenID Connect issuer)
 // `{"idToken": …, "nonce"?: …}`: the ID token the platform SDK returned, verified with a key of

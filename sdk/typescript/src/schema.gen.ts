@@ -76,7 +76,10 @@ export interface paths {
          *     2. `{"challengeId": …, "code": …}`: 200 with the token. The account is created on
          *        first verification when none exists. Codes are valid 10 minutes, single use,
          *        dead after 5 wrong tries; a new code for the same destination no sooner than
-         *        60 s (429 with `Retry-After`).
+         *        60 s (429 with `Retry-After`). `{"email": …, "code": …}` (or `{"phoneNumber": …,
+         *        "code": …}`) completes the newest live code sent to that contact, with the same
+         *        limits: what a client that kept no challenge id sends, for instance after the
+         *        202 of `POST /customer` for an existing account.
          *
          *     ## Identity providers (`provider=google`, `apple`, `facebook`, `line`, or a tenant-named OpenID Connect issuer)
          *     `{"idToken": …, "nonce"?: …}`: the ID token the platform SDK returned, verified with a key of
@@ -553,8 +556,8 @@ export interface components {
             /** @description Wrong codes still accepted before the challenge dies. */
             attemptsLeft?: number;
         };
-        /** @description Provider-specific data. For `otp`: `email` or `phoneNumber` to receive a code, then `challengeId` and `code` to exchange it for a token. For an identity provider: `idToken` (and `nonce`, Apple's `user`), or a Facebook `accessToken`. A custom provider receives the body as sent. */
-        AuthenticationRequest: {
+        /** @description Provider-specific data. For `otp`: `email` or `phoneNumber` to receive a code, then `challengeId` and `code` to exchange it for a token, or the same `email` or `phoneNumber` with `code` (the newest live code sent to that contact: what a client that kept no challenge id sends). For an identity provider: `idToken` (and `nonce`, Apple's `user`), or a Facebook `accessToken`. A custom provider receives the body as sent. */
+        AuthenticationRequest: ({
             /** @description Send a code to this email (otp). */
             email?: string;
             /** @description Send a code to this phone number (otp). */
@@ -582,6 +585,27 @@ export interface components {
             };
         } & {
             [key: string]: unknown;
+        }) | components["schemas"]["OtpStart"] | components["schemas"]["OtpCodeByChallenge"] | components["schemas"]["OtpCodeByContact"] | components["schemas"]["IdTokenRequest"] | unknown;
+        /** @description otp, step 1: send a code to this email or phone number (one of the two). */
+        OtpStart: {
+            email?: string;
+            phoneNumber?: string;
+        };
+        /** @description otp, step 2: the code of the challenge a 202 named. */
+        OtpCodeByChallenge: {
+            challengeId: string;
+            code: string;
+        };
+        /** @description otp, step 2 without the challenge id: the code of the newest live challenge sent to this email or phone number (one of the two), with the same limits. It completes sign-in and check-in codes, never a token holder's contact change. */
+        OtpCodeByContact: {
+            email?: string;
+            phoneNumber?: string;
+            code: string;
+        };
+        /** @description An identity provider's ID token (google, apple, facebook, line, oidc). */
+        IdTokenRequest: {
+            idToken: string;
+            nonce?: string;
         };
         /** @description A JWS compact ES256 token valid 24 hours by default. */
         Token: string;
