@@ -4,11 +4,13 @@
 # `npm ci`, again only when a lock file changes.
 #
 #   sdk/typescript/   the TypeScript SDK (openapi-typescript + openapi-fetch, tsc)
+#   sdk/upstream-client/  a client of the upstream document alone (same toolchain)
 #   scripts/openapi/  Redocly (lint), Prism and Ajv (conformance), Redoc (the
 #                     /docs bundle) and playwright-core (the browser test)
 
 SDK_DIR     := sdk/typescript
 SDK_TYPES   := $(SDK_DIR)/src/schema.gen.ts
+UPSTREAM_CLIENT := sdk/upstream-client
 OAPI_DIR    := scripts/openapi
 OAPI_BIN    := $(OAPI_DIR)/node_modules/.bin
 REDOC_DIR   := server/redoc
@@ -20,6 +22,8 @@ $(SDK_DIR)/node_modules/.package-lock.json: $(SDK_DIR)/package-lock.json
 	$(NPM_CI) --prefix $(SDK_DIR)
 $(OAPI_DIR)/node_modules/.package-lock.json: $(OAPI_DIR)/package-lock.json
 	$(NPM_CI) --prefix $(OAPI_DIR)
+$(UPSTREAM_CLIENT)/node_modules/.package-lock.json: $(UPSTREAM_CLIENT)/package-lock.json
+	$(NPM_CI) --prefix $(UPSTREAM_CLIENT)
 
 .PHONY: sdk-generate
 sdk-generate: $(SDK_DIR)/node_modules/.package-lock.json ## regenerate the TypeScript SDK's types from openapi.yaml
@@ -29,6 +33,12 @@ sdk-generate: $(SDK_DIR)/node_modules/.package-lock.json ## regenerate the TypeS
 sdk: sdk-generate build ## regenerate and build the TypeScript SDK, and run its journey against a fresh customerd
 	cd $(SDK_DIR) && rm -rf dist && node_modules/.bin/tsc -p .
 	cd $(SDK_DIR) && CUSTOMERD_BIN=$(CURDIR)/bin/customerd node --test --test-reporter=spec dist/test/journey.test.js
+
+.PHONY: upstream-client
+upstream-client: build $(OAPI_DIR)/node_modules/.package-lock.json $(UPSTREAM_CLIENT)/node_modules/.package-lock.json ## generate a client from the upstream document alone and run its journey through Prism (upstream, --errors) against a fresh customerd
+	cd $(UPSTREAM_CLIENT) && node_modules/.bin/openapi-typescript ../../$(UPSTREAM) --output src/upstream.gen.ts --silent
+	cd $(UPSTREAM_CLIENT) && rm -rf dist && node_modules/.bin/tsc -p .
+	cd $(UPSTREAM_CLIENT) && CUSTOMERD_BIN=$(CURDIR)/bin/customerd node --test --test-reporter=spec dist/journey.test.js
 
 .PHONY: spec-lint
 spec-lint: $(OAPI_DIR)/node_modules/.package-lock.json ## lint openapi.yaml with Redocly and redocly.yaml: zero problems

@@ -3,7 +3,7 @@
 // front of it. Every process is stopped by stopAll().
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -34,12 +34,20 @@ function waitFor(child, stream, name, match, timeoutMs, onLine = () => {}) {
   });
 }
 
-/** A built customerd (CUSTOMERD_BIN, default bin/customerd) with the demo tenant. */
-export async function startCustomerd() {
+/**
+ * A built customerd (CUSTOMERD_BIN, default bin/customerd) with the demo
+ * tenant, or with the tenants of config (the text of a configuration file).
+ */
+export async function startCustomerd({ config } = {}) {
   const bin = resolve(repo, process.env.CUSTOMERD_BIN ?? "bin/customerd");
   const dir = mkdtempSync(join(tmpdir(), "customerd-check-"));
   dirs.push(dir);
-  const child = spawn(bin, [], {
+  const args = [];
+  if (config !== undefined) {
+    writeFileSync(join(dir, "customerd.yaml"), config);
+    args.push("--config", join(dir, "customerd.yaml"));
+  }
+  const child = spawn(bin, args, {
     cwd: dir,
     stdio: ["ignore", "ignore", "pipe"],
     env: {
@@ -83,6 +91,14 @@ export async function startCustomerd() {
   };
 }
 
+/** Writes text to a new file in a directory that stopAll() removes. */
+function tempFile(name, text) {
+  const dir = mkdtempSync(join(tmpdir(), "customerd-check-"));
+  dirs.push(dir);
+  writeFileSync(join(dir, name), text);
+  return join(dir, name);
+}
+
 function freePort() {
   return new Promise((ok, fail) => {
     const srv = createServer();
@@ -94,10 +110,14 @@ function freePort() {
   });
 }
 
-/** `prism proxy openapi.yaml UPSTREAM [--errors]` on a free port. */
-export async function startPrism(upstream, { errors }) {
+/**
+ * `prism proxy SPEC TARGET [--errors]` on a free port. SPEC is openapi.yaml
+ * unless spec names another file (from the repository root) or is a document.
+ */
+export async function startPrism(target, { errors, spec = "openapi.yaml" }) {
   const port = await freePort();
-  const args = ["proxy", join(repo, "openapi.yaml"), upstream, "--host", "127.0.0.1", "--port", String(port)];
+  const file = typeof spec === "string" ? resolve(repo, spec) : tempFile("openapi.json", JSON.stringify(spec));
+  const args = ["proxy", file, target, "--host", "127.0.0.1", "--port", String(port)];
   if (errors) args.push("--errors");
   const child = spawn(join(here, "node_modules/.bin/prism"), args, { stdio: ["ignore", "pipe", "pipe"] });
   children.push(child);
