@@ -104,7 +104,8 @@ func wire(cfg *config.Config, st store.Store, log *slog.Logger, sealKey, codeKey
 	if err != nil {
 		return nil, err
 	}
-	challenges := challenge.New(st, codeKey, o.now)
+	now := store.Clock(o.now) // every stored time, as the databases keep it
+	challenges := challenge.New(st, codeKey, now)
 	deps := providers.Deps{Challenges: challenges, Logger: log}
 	registry := Registry()
 	tenants := map[string]*server.Tenant{}
@@ -150,7 +151,7 @@ func wire(cfg *config.Config, st store.Store, log *slog.Logger, sealKey, codeKey
 		}
 		tenants[id] = t
 	}
-	accounts := account.NewService(st, challenges, o.now)
+	accounts := account.NewService(st, challenges, now)
 	e, err := server.New(server.Options{Tenants: tenants, Store: st, Accounts: accounts,
 		SignIn: signin.New(st, accounts, challenges), Tokens: tokens, Logger: log})
 	if err != nil {

@@ -27,6 +27,19 @@ var (
 	ErrSpent = errors.New("challenge no longer live")
 )
 
+// Precision is the finest time both databases keep: PostgreSQL keeps microseconds.
+const Precision = time.Microsecond
+
+// Clock is now (time.Now when nil) in UTC, truncated to Precision: the times
+// that accounts, events and challenges are made with are then the times a
+// later read returns, on either database.
+func Clock(now func() time.Time) func() time.Time {
+	if now == nil {
+		now = time.Now
+	}
+	return func() time.Time { return now().UTC().Truncate(Precision) }
+}
+
 // Store is the persistence contract. Every method is scoped to one tenant.
 type Store interface {
 	// Tx runs fn in one transaction; fn's Store writes and reads inside it.
