@@ -153,7 +153,7 @@ func wire(cfg *config.Config, st store.Store, log *slog.Logger, sealKey, codeKey
 	}
 	accounts := account.NewService(st, challenges, now)
 	e, err := server.New(server.Options{Tenants: tenants, Store: st, Accounts: accounts,
-		SignIn: signin.New(st, accounts, challenges), Tokens: tokens, Logger: log})
+		SignIn: signin.New(st, accounts, challenges), Tokens: tokens, Logger: log, TrustedProxies: cfg.TrustedNets()})
 	if err != nil {
 		return nil, err
 	}

@@ -43,6 +43,10 @@ type Config struct {
 	Events Events `yaml:"events"`
 	// Tenants by id, the {tenantId} of every path.
 	Tenants map[string]*Tenant `yaml:"tenants"`
+	// TrustedProxies are the CIDRs (or addresses) of the proxies whose
+	// X-Forwarded-For names the client (CUSTOMERD_TRUSTED_PROXIES, comma-separated);
+	// none by default: the client is the TCP peer.
+	TrustedProxies []string `yaml:"trustedProxies"`
 }
 
 // Events tunes the webhook dispatcher.
@@ -162,6 +166,9 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 	}
 	if v := getenv("CUSTOMERD_SECRET"); v != "" {
 		c.Secret = v
+	}
+	if v := getenv("CUSTOMERD_TRUSTED_PROXIES"); v != "" {
+		c.TrustedProxies = strings.Split(v, ",")
 	}
 	c.fill()
 	if err := c.Validate(); err != nil {
@@ -322,6 +329,11 @@ func (c *Config) Validate() error {
 	if c.Events.Timeout <= 0 || c.Events.Lease <= c.Events.Timeout {
 		return fmt.Errorf("events.lease: must be longer than events.timeout")
 	}
+	for i, p := range c.TrustedProxies {
+		if _, err := proxyNet(p); err != nil {
+			return fmt.Errorf("trustedProxies[%d]: %q is not a CIDR such as 10.0.0.0/8 or an IP address", i, p)
+		}
+	}
 	for _, id := range c.TenantIDs() {
 		if err := c.Tenants[id].validate(id); err != nil {
 			return err
@@ -416,6 +428,34 @@ func (t *Tenant) validate(id string) error {
 		}
 	}
 	return nil
+}
+
+// TrustedNets are the TrustedProxies as address ranges (Validate checked them).
+func (c *Config) TrustedNets() []*net.IPNet {
+	nets := make([]*net.IPNet, 0, len(c.TrustedProxies))
+	for _, p := range c.TrustedProxies {
+		if n, err := proxyNet(p); err == nil {
+			nets = append(nets, n)
+		}
+	}
+	return nets
+}
+
+// proxyNet reads a CIDR, or one address as the range of that address alone.
+func proxyNet(s string) (*net.IPNet, error) {
+	s = strings.TrimSpace(s)
+	if strings.Contains(s, "/") {
+		_, n, err := net.ParseCIDR(s)
+		return n, err
+	}
+	ip := net.ParseIP(s)
+	if ip == nil {
+		return nil, errors.New("not an IP address")
+	}
+	if v4 := ip.To4(); v4 != nil {
+		ip = v4
+	}
+	return &net.IPNet{IP: ip, Mask: net.CIDRMask(len(ip)*8, len(ip)*8)}, nil
 }
 
 // TenantIDs lists the tenant ids in order.

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -143,6 +144,21 @@ func accessLog(log *slog.Logger, m *metrics) echo.MiddlewareFunc {
 			return nil
 		}
 	}
+}
+
+// clientIP is who the client is: the TCP peer, or the nearest address in
+// X-Forwarded-For that is not a trusted proxy when the peer is one. Nothing is
+// trusted by default, loopback and private ranges included, so that a client
+// cannot name itself.
+func clientIP(trusted []*net.IPNet) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, n := range trusted {
+		opts = append(opts, echo.TrustIPRange(n))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
 }
 
 // tenantOf resolves {tenantId}: an unknown tenant is a 404 before anything else.

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 
@@ -41,6 +42,8 @@ type Options struct {
 	SignIn   *signin.Service
 	Tokens   *token.Service
 	Logger   *slog.Logger
+	// TrustedProxies may name the client in X-Forwarded-For; none: the TCP peer is the client.
+	TrustedProxies []*net.IPNet
 }
 
 // Server implements the contract.
@@ -84,6 +87,7 @@ func New(opts Options) (*echo.Echo, error) {
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
+	e.IPExtractor = clientIP(opts.TrustedProxies)
 	e.HTTPErrorHandler = func(err error, c echo.Context) {
 		p := toProblem(err)
 		var validatorErr *echo.HTTPError
