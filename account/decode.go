@@ -12,12 +12,15 @@ import (
 	"strings"
 )
 
-// Limits of the free-form part of an account.
+// Limits of the free-form part of an account: per request, then per stored account.
 const (
 	maxExtraFields = 50
 	maxExtraKey    = 64
 	maxExtraValue  = 4096
 	maxExtraDepth  = 8
+
+	maxStoredExtras = 100
+	maxStoredJSON   = 64 << 10
 )
 
 // kind is the JSON type of a known field.

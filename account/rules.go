@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/mail"
+	"slices"
 	"strings"
 	"time"
 
@@ -158,6 +160,7 @@ func Apply(t *Tenant, c *store.Customer, in Input, now time.Time) (*store.Custom
 
 	fill(t, next, creating)
 	enrich(next, in)
+	bound(verr, c, next, in)
 	if pc, ok := next.Profile["postcode"].(string); ok && verr.Fields["postcode"] == nil && verr.Fields["country"] == nil {
 		if !postcode.Valid(countryOf(next), pc) {
 			verr.add("postcode", fmt.Sprintf("is not a valid postcode for %s", countryOf(next)))
@@ -174,6 +177,53 @@ func Apply(t *Tenant, c *store.Customer, in Input, now time.Time) (*store.Custom
 		return nil, err
 	}
 	return next, nil
+}
+
+// bound refuses a change that takes the stored account past maxStoredExtras
+// free-form properties or maxStoredJSON bytes of profile, checked on what would
+// be stored so that it holds across updates. An account already past a limit
+// (stored before it) may change but not grow.
+func bound(verr *ValidationError, before, after *store.Customer, in Input) {
+	var old store.Profile
+	if before != nil {
+		old = before.Profile
+	}
+	if n, had := extraCount(after.Profile), extraCount(old); n > max(maxStoredExtras, had) {
+		added := make([]string, 0, len(in.Extras))
+		for name := range in.Extras {
+			if _, stored := old[name]; !stored {
+				added = append(added, name)
+			}
+		}
+		slices.Sort(added)
+		kept := n - len(added)
+		verr.add(added[max(maxStoredExtras, had)-kept],
+			fmt.Sprintf("is one property too many: an account keeps at most %d beyond the account fields", maxStoredExtras))
+	}
+	if size := profileSize(after.Profile); size > maxStoredJSON && (before == nil || size > profileSize(old)) {
+		verr.add("additionalProperties", fmt.Sprintf("the account would keep %d bytes of JSON, at most %d", size, maxStoredJSON))
+	}
+}
+
+// extraCount is how many free-form properties a profile holds.
+func extraCount(p store.Profile) int {
+	n := 0
+	for name := range p {
+		if _, known := fields[name]; !known {
+			n++
+		}
+	}
+	return n
+}
+
+// profileSize is the length of the profile's JSON as stored.
+func profileSize(p store.Profile) int {
+	v, err := p.Value()
+	s, _ := v.(string)
+	if err != nil {
+		return math.MaxInt
+	}
+	return len(s)
 }
 
 // fill sets the tenant's defaults where the account has no value.

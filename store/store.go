@@ -257,8 +257,14 @@ func (p Profile) Value() (driver.Value, error) {
 	if p == nil {
 		return "{}", nil
 	}
-	b, err := json.Marshal(map[string]any(p))
-	return string(b), err
+	// Kept as sent: "<" stays one byte, not "\u003c".
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(map[string]any(p)); err != nil {
+		return nil, err
+	}
+	return string(bytes.TrimSuffix(b.Bytes(), []byte("\n"))), nil
 }
 
 // Scan reads a JSON object.
