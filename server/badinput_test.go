@@ -287,8 +287,10 @@ func TestBadInput(t *testing.T) {
 			chunked     bool
 			contentType string
 			auth        string // Authorization
+			header      []string
+			path        string // the upsert path when empty
 			status      int
-			fields      []string // of a 412
+			fields      []string // of a 412 (or of a 400 that names fields)
 		}{
 			{name: "malformed JSON", email: "c01@example.com", body: `{"email":"c01@example.com",`, status: 400},
 			{name: "a JSON array body", email: "c02@example.com", body: `[{"email":"c02@example.com"}]`, status: 400},
@@ -320,6 +322,24 @@ func TestBadInput(t *testing.T) {
 			{name: "a truncated token", email: "c25@example.com", body: `{"email":"c25@example.com"}`, auth: "Bearer " + good[:len(good)-20], status: 401},
 			{name: "Bearer with nothing after it", email: "c26@example.com", body: `{"email":"c26@example.com"}`, auth: "Bearer", status: 401},
 			{name: "Bearer token and more", email: "c27@example.com", body: `{"email":"c27@example.com"}`, auth: "Bearer " + good + " extra", status: 401},
+			{name: "a number that underflows to zero", email: "c29@example.com", body: `{"email":"c29@example.com","n":0.1e-999999}`, status: 412, fields: []string{"n"}},
+			{name: "a number beyond float64", email: "c30@example.com", body: `{"email":"c30@example.com","n":1e999}`, status: 412, fields: []string{"n"}},
+			{name: "a negative number beyond float64", email: "c31@example.com", body: `{"email":"c31@example.com","n":-17976931348623159e292}`, status: 412, fields: []string{"n"}},
+			{name: "an out-of-range number deep in a free-form property", email: "c32@example.com", body: `{"email":"c32@example.com","loyalty":{"tiers":[1,{"points":2e-400}]}}`,
+				status: 412, fields: []string{"loyalty"}},
+			{name: "zero with an exponent no database keeps", email: "c33@example.com", body: `{"email":"c33@example.com","n":0e-999999}`, status: 412, fields: []string{"n"}},
+			{name: "every out-of-range number is named", email: "c34@example.com", body: `{"email":"c34@example.com","n":1e999,"m":[1e-999],"o":1}`, status: 412, fields: []string{"n", "m"}},
+			{name: "a free-form value past 4 KiB once its numbers are written out", email: "c35@example.com",
+				body: `{"email":"c35@example.com","n":[` + strings.TrimSuffix(strings.Repeat("1e300,", 14), ",") + `]}`, status: 412, fields: []string{"n"}},
+			{name: "a NUL character deep in a free-form property", email: "c36@example.com", body: `{"email":"c36@example.com","x":{"y":["a\u0000"]}}`, status: 400},
+			{name: "a NUL character in a nested member name", email: "c37@example.com", body: `{"email":"c37@example.com","x":[{"\u0000":1}]}`, status: 400},
+			{name: "an Idempotency-Key that is not UTF-8", email: "c38@example.com", body: `{"email":"c38@example.com"}`, header: []string{"Idempotency-Key", "\xff"}, status: 400},
+			{name: "an Idempotency-Key that is not UTF-8, with an empty object", body: `{}`, header: []string{"Idempotency-Key", "\xff"}, status: 400},
+			{name: "an Idempotency-Key of 256 characters", email: "c39@example.com", body: `{"email":"c39@example.com"}`, header: []string{"Idempotency-Key", strings.Repeat("k", 256)}, status: 400},
+			{name: "an Idempotency-Key with a letter outside ASCII", email: "c40@example.com", body: `{"email":"c40@example.com"}`, header: []string{"Idempotency-Key", "clé"}, status: 400},
+			{name: "an Idempotency-Key with a space inside", email: "c41@example.com", body: `{"email":"c41@example.com"}`, header: []string{"Idempotency-Key", "a b"}, status: 400},
+			{name: "a number beyond float64 in an authenticate body", email: "c42@example.com", path: "/api/demo/customer/authenticate?provider=otp",
+				body: `{"email":"c42@example.com","n":1e999}`, status: 400, fields: []string{"n"}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				customersBefore, challengesBefore := rowCounts(t, dbURL)
@@ -334,7 +354,12 @@ func TestBadInput(t *testing.T) {
 				if tc.auth != "" {
 					header = append(header, "Authorization", tc.auth)
 				}
-				r := rawCall(t, env, http.MethodPost, path, body, header...)
+				header = append(header, tc.header...)
+				at := path
+				if tc.path != "" {
+					at = tc.path
+				}
+				r := rawCall(t, env, http.MethodPost, at, body, header...)
 				if tc.chunked && r.Request.ContentLength > 0 {
 					// A body of unknown length (ContentLength 0 or -1 with a Body) goes chunked.
 					t.Fatalf("the body was sent with a length (%d), not chunked", r.Request.ContentLength)

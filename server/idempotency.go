@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -31,6 +32,11 @@ func (s *Server) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 		key := req.Header.Get(idempotencyHeader)
 		if key == "" || req.Method != http.MethodPost || c.Path() != upsertPath {
 			return next(c)
+		}
+		if !keyChars(key) {
+			// Checked here too, not only by the contract: the key goes to the database.
+			return invalidFields(http.StatusBadRequest, map[string][]string{idempotencyHeader: {
+				fmt.Sprintf("must be 1 to %d visible ASCII characters (! to ~)", maxKey)}})
 		}
 		ctx := req.Context()
 		r := fromContext(ctx)
@@ -89,6 +95,23 @@ func (s *Server) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return nil
 	}
+}
+
+// maxKey is the longest Idempotency-Key, as the contract says.
+const maxKey = 255
+
+// keyChars reports whether an Idempotency-Key is 1 to maxKey visible ASCII
+// characters: what every database stores and every log shows as sent.
+func keyChars(key string) bool {
+	if key == "" || len(key) > maxKey {
+		return false
+	}
+	for i := range len(key) {
+		if key[i] < '!' || key[i] > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 // recorder keeps a copy of what a handler writes.

@@ -13,6 +13,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/customerd/customerd/account"
 	"github.com/customerd/customerd/token"
 )
 
@@ -204,6 +206,15 @@ func readBody(next echo.HandlerFunc) echo.HandlerFunc {
 			req.Header.Set(echo.HeaderContentType, mime.FormatMediaType("application/json", params))
 		}
 		if err := checkJSON(body); err != nil {
+			var nums *numbersError
+			if errors.As(err, &nums) && !slices.Contains(nums.members, "") {
+				// Before the validator, which cannot decode such a number; 400 off the upsert path.
+				fields := make(map[string][]string, len(nums.members))
+				for _, m := range nums.members {
+					fields[m] = []string{account.ErrNumberRange.Error()}
+				}
+				return invalidFields(http.StatusPreconditionFailed, fields)
+			}
 			return badRequest(err.Error())
 		}
 		fromContext(req.Context()).body = body
@@ -223,9 +234,18 @@ func jsonMediaType(header string) bool {
 		(strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
 }
 
+// numbersError names the members of the body (at its top level) that hold a
+// number out of range somewhere inside; "" for a body that is one.
+type numbersError struct{ members []string }
+
+func (e *numbersError) Error() string {
+	return "the request body holds a number out of range: " + account.ErrNumberRange.Error()
+}
+
 // checkJSON refuses what encoding/json would quietly accept or alter:
 // invalid UTF-8, NUL characters, duplicate (also case-insensitively
-// duplicate) member names, nesting deeper than maxDepth, trailing data.
+// duplicate) member names, nesting deeper than maxDepth, trailing data, and
+// numbers that a float64 cannot hold (a *numbersError, once the rest is sound).
 func checkJSON(body []byte) error {
 	if !utf8.Valid(body) {
 		return errors.New("the request body is not valid UTF-8")
@@ -244,6 +264,8 @@ func checkJSON(body []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	values := 0
+	member := "" // the top-level member being read
+	var nums numbersError
 	for {
 		tok, err := dec.Token()
 		if err == io.EOF {
@@ -273,6 +295,9 @@ func checkJSON(body []byte) error {
 			}
 			stack[n-1].seen[folded] = true
 			stack[n-1].wantKey = false
+			if n == 1 {
+				member = key
+			}
 			continue
 		}
 		switch v := tok.(type) {
@@ -290,12 +315,20 @@ func checkJSON(body []byte) error {
 				return errors.New("the request body contains a NUL character")
 			}
 			valueDone()
+		case json.Number:
+			if account.CheckNumber(v.String()) != nil && !slices.Contains(nums.members, member) {
+				nums.members = append(nums.members, member)
+			}
+			valueDone()
 		default:
 			valueDone()
 		}
 	}
 	if values == 0 {
 		return errors.New("the request body is empty")
+	}
+	if len(nums.members) > 0 {
+		return &nums
 	}
 	return nil
 }

@@ -222,14 +222,18 @@ func fromValidation(err error) *problem {
 	if len(reqErrs) == 0 {
 		return nil
 	}
-	fields := map[string][]string{}
+	fields, params := map[string][]string{}, map[string][]string{}
 	for _, re := range reqErrs {
 		if re.RequestBody == nil {
-			if re.Parameter != nil {
-				fields[re.Parameter.Name] = append(fields[re.Parameter.Name], "is invalid")
-				continue
+			if re.Parameter == nil {
+				return badRequest("the request is invalid")
 			}
-			return badRequest("the request is invalid")
+			msg := "is invalid"
+			if ses := schemaErrors(re.Err); len(ses) > 0 {
+				msg = schemaMessage(ses[0])
+			}
+			params[re.Parameter.Name] = append(params[re.Parameter.Name], msg)
+			continue
 		}
 		if strings.Contains(re.Error(), "Content-Type") {
 			return unsupportedMediaType()
@@ -241,6 +245,9 @@ func fromValidation(err error) *problem {
 			}
 			fields[ptr[0]] = append(fields[ptr[0]], schemaMessage(se))
 		}
+	}
+	if len(params) > 0 { // a malformed request, whatever its body holds
+		return invalidFields(http.StatusBadRequest, params)
 	}
 	if len(fields) == 0 {
 		return badRequest("the request body is invalid")

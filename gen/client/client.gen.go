@@ -461,7 +461,7 @@ type UpsertCustomerParams struct {
 	// Flow Optional flow name to execute after account creation (e.g., "preregistration"). When empty, data is validated and filled without additional processing. The tenant's flows run after the account is validated, in the transaction that saves it; `preregistration` checks the shopper in by the tenant's policy (none, partial, full) and `activation` requires the complete profile and a verified contact, then records the activation. An unknown flow is answered with 400 listing the tenant's flows.
 	Flow *string `form:"flow,omitempty" json:"flow,omitempty"`
 
-	// IdempotencyKey Makes a retry safe: the same key with the same body (and caller) answers what the first request answered; the same key with another body is a 422; while the first request still runs, 409. Keys are kept for 24 hours, per tenant.
+	// IdempotencyKey Makes a retry safe: the same key with the same body (and caller) answers what the first request answered; the same key with another body is a 422; while the first request still runs, 409. Keys are kept for 24 hours, per tenant. A key is 1 to 255 visible ASCII characters (`!` to `~`: a UUID, a ULID, base64…); any other is a 400.
 	IdempotencyKey *string `json:"Idempotency-Key,omitempty"`
 }
 
