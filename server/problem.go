@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -309,7 +310,77 @@ func writeProblem(c echo.Context, log *slog.Logger, p *problem) error {
 	if err != nil {
 		return err
 	}
-	return c.Blob(out.Status, "application/problem+json", body)
+	return c.Blob(out.Status, problemMediaType(strings.Join(c.Request().Header.Values(echo.HeaderAccept), ",")), body)
+}
+
+// problemMediaType is application/problem+json unless Accept prefers
+// application/json or text/json to it (a client that matches media types
+// exactly, as upstream declares errors): then application/json, same body.
+// Quality values count, and a tie goes to the type Accept names itself.
+func problemMediaType(accept string) string {
+	const problemJSON = "application/problem+json"
+	if strings.TrimSpace(accept) == "" {
+		return problemJSON
+	}
+	ranges := acceptRanges(accept)
+	pq, named := quality(ranges, problemJSON)
+	jq := 0.0
+	for _, mt := range []string{"application/json", "text/json"} {
+		if q, exact := quality(ranges, mt); exact {
+			jq = max(jq, q)
+		}
+	}
+	if jq > pq || jq > 0 && jq == pq && !named {
+		return "application/json"
+	}
+	return problemJSON
+}
+
+// mediaRange is one entry of an Accept header.
+type mediaRange struct {
+	typ, sub string
+	q        float64
+}
+
+func acceptRanges(accept string) []mediaRange {
+	var out []mediaRange
+	for _, part := range strings.Split(accept, ",") {
+		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+		typ, sub, ok := strings.Cut(mt, "/")
+		if err != nil || !ok {
+			continue
+		}
+		q := 1.0
+		if v, ok := params["q"]; ok {
+			if f, err := strconv.ParseFloat(v, 64); err == nil && f >= 0 && f <= 1 {
+				q = f
+			}
+		}
+		out = append(out, mediaRange{typ: typ, sub: sub, q: q})
+	}
+	return out
+}
+
+// quality is the q that ranges give the media type mt, from the most specific
+// range that matches it (RFC 9110, 12.5.1); exact when a range names mt itself.
+func quality(ranges []mediaRange, mt string) (q float64, exact bool) {
+	typ, sub, _ := strings.Cut(mt, "/")
+	best := 0 // 3: type/sub, 2: type/*, 1: */*
+	for _, r := range ranges {
+		rank := 0
+		switch {
+		case r.typ == typ && r.sub == sub:
+			rank = 3
+		case r.typ == typ && r.sub == "*":
+			rank = 2
+		case r.typ == "*" && r.sub == "*":
+			rank = 1
+		}
+		if rank > best || rank == best && rank > 0 && r.q > q {
+			best, q = rank, r.q
+		}
+	}
+	return q, best == 3
 }
 
 func errString(err error) string {

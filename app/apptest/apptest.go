@@ -190,7 +190,8 @@ func (v *Validator) RoundTrip(req *http.Request) (*http.Response, error) {
 	route, params, ferr := v.Router.FindRoute(req)
 	if ferr != nil {
 		// Off-contract paths (a typo'd URL) must still answer a problem.
-		if res.StatusCode < 400 || !strings.HasPrefix(res.Header.Get("Content-Type"), "application/problem+json") {
+		ct := res.Header.Get("Content-Type")
+		if res.StatusCode < 400 || !strings.HasPrefix(ct, "application/problem+json") && !strings.HasPrefix(ct, "application/json") {
 			v.T.Errorf("%s %s: no operation matches and the answer %d is not a problem", req.Method, req.URL.Path, res.StatusCode)
 		}
 		return res, nil

@@ -430,23 +430,41 @@ type BadRequestApplicationProblemPlusJSON = Problem
 // ChallengeIssued A one-time code was sent; prove it to continue.
 type ChallengeIssued = Challenge
 
-// IdempotencyInProgress An RFC 9457 problem; validation problems add `errors`.
-type IdempotencyInProgress = Problem
+// IdempotencyInProgressApplicationJSON An RFC 9457 problem; validation problems add `errors`.
+type IdempotencyInProgressApplicationJSON = Problem
 
-// IdempotencyKeyReused An RFC 9457 problem; validation problems add `errors`.
-type IdempotencyKeyReused = Problem
+// IdempotencyInProgressApplicationProblemPlusJSON An RFC 9457 problem; validation problems add `errors`.
+type IdempotencyInProgressApplicationProblemPlusJSON = Problem
 
-// InternalError An RFC 9457 problem; validation problems add `errors`.
-type InternalError = Problem
+// IdempotencyKeyReusedApplicationJSON An RFC 9457 problem; validation problems add `errors`.
+type IdempotencyKeyReusedApplicationJSON = Problem
 
-// NotFound An RFC 9457 problem; validation problems add `errors`.
-type NotFound = Problem
+// IdempotencyKeyReusedApplicationProblemPlusJSON An RFC 9457 problem; validation problems add `errors`.
+type IdempotencyKeyReusedApplicationProblemPlusJSON = Problem
 
-// PayloadTooLarge An RFC 9457 problem; validation problems add `errors`.
-type PayloadTooLarge = Problem
+// InternalErrorApplicationJSON An RFC 9457 problem; validation problems add `errors`.
+type InternalErrorApplicationJSON = Problem
 
-// TooManyRequests An RFC 9457 problem; validation problems add `errors`.
-type TooManyRequests = Problem
+// InternalErrorApplicationProblemPlusJSON An RFC 9457 problem; validation problems add `errors`.
+type InternalErrorApplicationProblemPlusJSON = Problem
+
+// NotFoundApplicationJSON An RFC 9457 problem; validation problems add `errors`.
+type NotFoundApplicationJSON = Problem
+
+// NotFoundApplicationProblemPlusJSON An RFC 9457 problem; validation problems add `errors`.
+type NotFoundApplicationProblemPlusJSON = Problem
+
+// PayloadTooLargeApplicationJSON An RFC 9457 problem; validation problems add `errors`.
+type PayloadTooLargeApplicationJSON = Problem
+
+// PayloadTooLargeApplicationProblemPlusJSON An RFC 9457 problem; validation problems add `errors`.
+type PayloadTooLargeApplicationProblemPlusJSON = Problem
+
+// TooManyRequestsApplicationJSON An RFC 9457 problem; validation problems add `errors`.
+type TooManyRequestsApplicationJSON = Problem
+
+// TooManyRequestsApplicationProblemPlusJSON An RFC 9457 problem; validation problems add `errors`.
+type TooManyRequestsApplicationProblemPlusJSON = Problem
 
 // UnauthorizedApplicationJSON An RFC 9457 problem; validation problems add `errors`.
 type UnauthorizedApplicationJSON = Problem
@@ -454,11 +472,17 @@ type UnauthorizedApplicationJSON = Problem
 // UnauthorizedApplicationProblemPlusJSON An RFC 9457 problem; validation problems add `errors`.
 type UnauthorizedApplicationProblemPlusJSON = Problem
 
-// Unavailable An RFC 9457 problem; validation problems add `errors`.
-type Unavailable = Problem
+// UnavailableApplicationJSON An RFC 9457 problem; validation problems add `errors`.
+type UnavailableApplicationJSON = Problem
 
-// UnsupportedMediaType An RFC 9457 problem; validation problems add `errors`.
-type UnsupportedMediaType = Problem
+// UnavailableApplicationProblemPlusJSON An RFC 9457 problem; validation problems add `errors`.
+type UnavailableApplicationProblemPlusJSON = Problem
+
+// UnsupportedMediaTypeApplicationJSON An RFC 9457 problem; validation problems add `errors`.
+type UnsupportedMediaTypeApplicationJSON = Problem
+
+// UnsupportedMediaTypeApplicationProblemPlusJSON An RFC 9457 problem; validation problems add `errors`.
+type UnsupportedMediaTypeApplicationProblemPlusJSON = Problem
 
 // UpsertCustomerParams defines parameters for UpsertCustomer.
 type UpsertCustomerParams struct {
@@ -2936,10 +2960,25 @@ type ChallengeIssuedJSONResponse Challenge
 type IdempotencyInProgressResponseHeaders struct {
 	RetryAfter *int
 }
+type IdempotencyInProgressJSONResponse struct {
+	Body Problem
+
+	Headers IdempotencyInProgressResponseHeaders
+}
 type IdempotencyInProgressApplicationProblemPlusJSONResponse struct {
 	Body Problem
 
 	Headers IdempotencyInProgressResponseHeaders
+}
+
+type IdempotencyKeyReusedJSONResponse Problem
+
+func (t IdempotencyKeyReusedJSONResponse) MarshalJSON() ([]byte, error) {
+	return Problem(t).MarshalJSON()
+}
+
+func (t *IdempotencyKeyReusedJSONResponse) UnmarshalJSON(b []byte) error {
+	return (*Problem)(t).UnmarshalJSON(b)
 }
 
 type IdempotencyKeyReusedApplicationProblemPlusJSONResponse Problem
@@ -2949,6 +2988,16 @@ func (t IdempotencyKeyReusedApplicationProblemPlusJSONResponse) MarshalJSON() ([
 }
 
 func (t *IdempotencyKeyReusedApplicationProblemPlusJSONResponse) UnmarshalJSON(b []byte) error {
+	return (*Problem)(t).UnmarshalJSON(b)
+}
+
+type InternalErrorJSONResponse Problem
+
+func (t InternalErrorJSONResponse) MarshalJSON() ([]byte, error) {
+	return Problem(t).MarshalJSON()
+}
+
+func (t *InternalErrorJSONResponse) UnmarshalJSON(b []byte) error {
 	return (*Problem)(t).UnmarshalJSON(b)
 }
 
@@ -2962,6 +3011,16 @@ func (t *InternalErrorApplicationProblemPlusJSONResponse) UnmarshalJSON(b []byte
 	return (*Problem)(t).UnmarshalJSON(b)
 }
 
+type NotFoundJSONResponse Problem
+
+func (t NotFoundJSONResponse) MarshalJSON() ([]byte, error) {
+	return Problem(t).MarshalJSON()
+}
+
+func (t *NotFoundJSONResponse) UnmarshalJSON(b []byte) error {
+	return (*Problem)(t).UnmarshalJSON(b)
+}
+
 type NotFoundApplicationProblemPlusJSONResponse Problem
 
 func (t NotFoundApplicationProblemPlusJSONResponse) MarshalJSON() ([]byte, error) {
@@ -2969,6 +3028,16 @@ func (t NotFoundApplicationProblemPlusJSONResponse) MarshalJSON() ([]byte, error
 }
 
 func (t *NotFoundApplicationProblemPlusJSONResponse) UnmarshalJSON(b []byte) error {
+	return (*Problem)(t).UnmarshalJSON(b)
+}
+
+type PayloadTooLargeJSONResponse Problem
+
+func (t PayloadTooLargeJSONResponse) MarshalJSON() ([]byte, error) {
+	return Problem(t).MarshalJSON()
+}
+
+func (t *PayloadTooLargeJSONResponse) UnmarshalJSON(b []byte) error {
 	return (*Problem)(t).UnmarshalJSON(b)
 }
 
@@ -2984,6 +3053,11 @@ func (t *PayloadTooLargeApplicationProblemPlusJSONResponse) UnmarshalJSON(b []by
 
 type TooManyRequestsResponseHeaders struct {
 	RetryAfter *int
+}
+type TooManyRequestsJSONResponse struct {
+	Body Problem
+
+	Headers TooManyRequestsResponseHeaders
 }
 type TooManyRequestsApplicationProblemPlusJSONResponse struct {
 	Body Problem
@@ -3019,10 +3093,25 @@ type UnauthorizedTextResponse struct {
 type UnavailableResponseHeaders struct {
 	RetryAfter *int
 }
+type UnavailableJSONResponse struct {
+	Body Problem
+
+	Headers UnavailableResponseHeaders
+}
 type UnavailableApplicationProblemPlusJSONResponse struct {
 	Body Problem
 
 	Headers UnavailableResponseHeaders
+}
+
+type UnsupportedMediaTypeJSONResponse Problem
+
+func (t UnsupportedMediaTypeJSONResponse) MarshalJSON() ([]byte, error) {
+	return Problem(t).MarshalJSON()
+}
+
+func (t *UnsupportedMediaTypeJSONResponse) UnmarshalJSON(b []byte) error {
+	return (*Problem)(t).UnmarshalJSON(b)
 }
 
 type UnsupportedMediaTypeApplicationProblemPlusJSONResponse Problem
@@ -3067,6 +3156,20 @@ func (response GetJwks200JSONResponse) VisitGetJwksResponse(w http.ResponseWrite
 	return err
 }
 
+type GetJwks404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetJwks404JSONResponse) VisitGetJwksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetJwks404ApplicationProblemPlusJSONResponse struct {
 	NotFoundApplicationProblemPlusJSONResponse
 }
@@ -3083,6 +3186,20 @@ func (response GetJwks404ApplicationProblemPlusJSONResponse) VisitGetJwksRespons
 	return err
 }
 
+type GetJwks500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response GetJwks500JSONResponse) VisitGetJwksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetJwks500ApplicationProblemPlusJSONResponse struct {
 	InternalErrorApplicationProblemPlusJSONResponse
 }
@@ -3095,6 +3212,23 @@ func (response GetJwks500ApplicationProblemPlusJSONResponse) VisitGetJwksRespons
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJwks503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response GetJwks503JSONResponse) VisitGetJwksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3241,6 +3375,20 @@ func (response GetCustomer401TextResponse) VisitGetCustomerResponse(w http.Respo
 	return err
 }
 
+type GetCustomer404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetCustomer404JSONResponse) VisitGetCustomerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetCustomer404ApplicationProblemPlusJSONResponse struct {
 	NotFoundApplicationProblemPlusJSONResponse
 }
@@ -3257,6 +3405,20 @@ func (response GetCustomer404ApplicationProblemPlusJSONResponse) VisitGetCustome
 	return err
 }
 
+type GetCustomer500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response GetCustomer500JSONResponse) VisitGetCustomerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetCustomer500ApplicationProblemPlusJSONResponse struct {
 	InternalErrorApplicationProblemPlusJSONResponse
 }
@@ -3269,6 +3431,23 @@ func (response GetCustomer500ApplicationProblemPlusJSONResponse) VisitGetCustome
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetCustomer503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response GetCustomer503JSONResponse) VisitGetCustomerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3492,6 +3671,20 @@ func (response UpsertCustomer401TextResponse) VisitUpsertCustomerResponse(w http
 	return err
 }
 
+type UpsertCustomer404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response UpsertCustomer404JSONResponse) VisitUpsertCustomerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UpsertCustomer404ApplicationProblemPlusJSONResponse struct {
 	NotFoundApplicationProblemPlusJSONResponse
 }
@@ -3504,6 +3697,25 @@ func (response UpsertCustomer404ApplicationProblemPlusJSONResponse) VisitUpsertC
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpsertCustomer409JSONResponse struct {
+	IdempotencyInProgressJSONResponse
+}
+
+func (response UpsertCustomer409JSONResponse) VisitUpsertCustomerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(409)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3602,6 +3814,20 @@ func (response UpsertCustomer412TextResponse) VisitUpsertCustomerResponse(w http
 	return err
 }
 
+type UpsertCustomer413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response UpsertCustomer413JSONResponse) VisitUpsertCustomerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UpsertCustomer413ApplicationProblemPlusJSONResponse struct {
 	PayloadTooLargeApplicationProblemPlusJSONResponse
 }
@@ -3614,6 +3840,22 @@ func (response UpsertCustomer413ApplicationProblemPlusJSONResponse) VisitUpsertC
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpsertCustomer415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response UpsertCustomer415JSONResponse) VisitUpsertCustomerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3634,6 +3876,22 @@ func (response UpsertCustomer415ApplicationProblemPlusJSONResponse) VisitUpsertC
 	return err
 }
 
+type UpsertCustomer422JSONResponse struct {
+	IdempotencyKeyReusedJSONResponse
+}
+
+func (response UpsertCustomer422JSONResponse) VisitUpsertCustomerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UpsertCustomer422ApplicationProblemPlusJSONResponse struct {
 	IdempotencyKeyReusedApplicationProblemPlusJSONResponse
 }
@@ -3646,6 +3904,23 @@ func (response UpsertCustomer422ApplicationProblemPlusJSONResponse) VisitUpsertC
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpsertCustomer429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response UpsertCustomer429JSONResponse) VisitUpsertCustomerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3669,6 +3944,20 @@ func (response UpsertCustomer429ApplicationProblemPlusJSONResponse) VisitUpsertC
 	return err
 }
 
+type UpsertCustomer500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response UpsertCustomer500JSONResponse) VisitUpsertCustomerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UpsertCustomer500ApplicationProblemPlusJSONResponse struct {
 	InternalErrorApplicationProblemPlusJSONResponse
 }
@@ -3681,6 +3970,23 @@ func (response UpsertCustomer500ApplicationProblemPlusJSONResponse) VisitUpsertC
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpsertCustomer503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response UpsertCustomer503JSONResponse) VisitUpsertCustomerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3834,6 +4140,20 @@ func (response AuthenticateCustomer400TextResponse) VisitAuthenticateCustomerRes
 	return err
 }
 
+type AuthenticateCustomer404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response AuthenticateCustomer404JSONResponse) VisitAuthenticateCustomerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type AuthenticateCustomer404ApplicationProblemPlusJSONResponse struct {
 	NotFoundApplicationProblemPlusJSONResponse
 }
@@ -3850,6 +4170,20 @@ func (response AuthenticateCustomer404ApplicationProblemPlusJSONResponse) VisitA
 	return err
 }
 
+type AuthenticateCustomer413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response AuthenticateCustomer413JSONResponse) VisitAuthenticateCustomerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type AuthenticateCustomer413ApplicationProblemPlusJSONResponse struct {
 	PayloadTooLargeApplicationProblemPlusJSONResponse
 }
@@ -3862,6 +4196,22 @@ func (response AuthenticateCustomer413ApplicationProblemPlusJSONResponse) VisitA
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AuthenticateCustomer415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response AuthenticateCustomer415JSONResponse) VisitAuthenticateCustomerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3957,6 +4307,23 @@ func (response AuthenticateCustomer422TextResponse) VisitAuthenticateCustomerRes
 	return err
 }
 
+type AuthenticateCustomer429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response AuthenticateCustomer429JSONResponse) VisitAuthenticateCustomerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type AuthenticateCustomer429ApplicationProblemPlusJSONResponse struct {
 	TooManyRequestsApplicationProblemPlusJSONResponse
 }
@@ -3976,6 +4343,20 @@ func (response AuthenticateCustomer429ApplicationProblemPlusJSONResponse) VisitA
 	return err
 }
 
+type AuthenticateCustomer500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response AuthenticateCustomer500JSONResponse) VisitAuthenticateCustomerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type AuthenticateCustomer500ApplicationProblemPlusJSONResponse struct {
 	InternalErrorApplicationProblemPlusJSONResponse
 }
@@ -3988,6 +4369,23 @@ func (response AuthenticateCustomer500ApplicationProblemPlusJSONResponse) VisitA
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AuthenticateCustomer503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response AuthenticateCustomer503JSONResponse) VisitAuthenticateCustomerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4207,6 +4605,23 @@ func (response GetReadiness200JSONResponse) VisitGetReadinessResponse(w http.Res
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetReadiness503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response GetReadiness503JSONResponse) VisitGetReadinessResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4663,172 +5078,177 @@ func (sh *strictHandler) GetReadiness(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3rcts4muirYDhb1XaGkiXZshOlunbdTtJxOhdv7Ey6t5UTQiQkIaYADgDaVqe8tb/Oz/PjPMS+yHmT",
-	"eZJT+ACQ4EUX59KZ2epfiUUSlw/f/YaPQcwXGWeEKRmMPgbkBi+ylMD/f8DJa/K3nEil/5L5YoHFMhgF",
-	"x2iB0ykXC5IgYV8Igyuc5kS/mBCFaRqMAjUn7jma8GSJqESMK3SFU5qgZ+evXgZhQJlUmMUkGAV7OKN7",
-	"CVnwvTiXii+ICMLADnCaBKNgOO3FffIADyb7yUE8JIfTo979/oNBEAZSYZXLYHTQ64WBoirVA/6A/QWq",
-	"ZaZ/zAUbufGTUSb4JCWL0QQnHffq7W0YnLgV1HYuFRckQd4Ci33HVOl3zrCgMgiDmDOpofqeLAAcSuSk",
-	"/utrEhOaqWA0xan0n2ZctvwqF9L7MWcKFvXktZ5NEKxIcqyCUTDoDQ47/X5ncHjRezDa7416vf8IwsCu",
-	"I/iAGekmnPybPetuzBfu8V+JoFNKErfcKRVSvcQLDbhnmBF9YPokjqb9ZBDvk84QH046B/FR0rlPHkw7",
-	"PdyfDOL95IAMp/pdeSa4zEis3IApZrMcz/R4Uw29FBfjP+J6+GzOGXmZLyYa9sFf9vcP+4P9g+Hh0f3q",
-	"w3KlFiAaZDFP9EhHw16vD7gzo5wFo+D//Z+UdBLSeSIA1cIgz5L14NI4cMoAU08ESQhTFKeyjg3XgrMZ",
-	"4gKRm4wCXugFrKKFuBwIYUHKrxlHKWczIgxpbKKKPZyruR4oxop8AokMBiWJ2D36a9tEKtR80vE/0eB6",
-	"w/S6uKC/6VOpMQwqJTWbtZ+jCcGCCKT4JWGtIMOo+SLiU6TmVCJFGGZKcxS9ew37r8FL+iWgKrvbAKHc",
-	"f1eD5q96I1hRzp5gmtbB484Ax0DUaEpJmshWmHBGNAwXXBD7GmCShammYiG4MJzckPuvwSLX/JcgB0/z",
-	"4N3tl4dX30Oscstoava8AWhXxQcd+8GtBl2GBV4QRcymzumMYZULCxUZC5opQ+OR+n6c93r7cc7oDZIk",
-	"5iyR8AsJr/r22ZzcoKcvjk8650+PB8ND8zhC13MiCNI0qh+G6JIsSYKuqZrDj4QlGadMfSf1uIKoUCMe",
-	"vyICRWZcZUbqmr8EvgaBZ4fvopM5iS8RVSHCTIukaS71eUQqQopzNMUCTQVfIMavu/oQDWPWbOP7/tHh",
-	"QX/YH/R6ehfDwfAI3z98QI5ITCYkwfsDPJ3iw0GcxHh/iof9GCdH5OgI98jwcDod7h8mvZjcJ/3e/eT+",
-	"xBBJMArmBCdwxMzw3p87TuAlnRLGBgOAuCz7lvGcLLAGvj1LqQRlM0DyCyDJ06R5NBdz4gh2ZyIwS3aR",
-	"rxtQiaZcVDeuUdEtNsNqXi5VuWnusrpb/bLMtCBtUW1izhRh8F+cZanmq5SzvQ9Sr76qE00qH/6LINNg",
-	"FPx5r1Si9tzbe94cev5ycW1fmady78xQA3zhr8VSyV++9ZoUuVF7/xCLyFJMv+EqbsMakr8usdlJu0zw",
-	"K5oQoVm2xjFMmfR05wQr3A20sjnHaUrYjJxKmRvpsB1KwmOlyCJT8jmZqmA0DIO4GE3z7d7kCB8mPdLZ",
-	"nw6HnYOkH3cexMNhZzA9mh5Oe+QQ97WqFM8xY0SLGCMeYHeKMmx39+HevXv/Ru7du+e0RVB4ZF2B6vdG",
-	"fatAbQvSYvNtQC0eIgqg0YwC4SSh+jlO0RVogQY4I4QRZ6Sj6IKAIoausWbYTCHFgeEssLzUcC931kUn",
-	"XANSEUQVUnPB89kcRWevzi8QiMSPjt3ctqtf/+rO+HuussiIjOjj2D+EcRCicaAXNA5uIzjw04QsMq4I",
-	"i5en7EzwmSBSrjn2FdRfU5ccP7Vyi0rkzdP5iYABJhVNUyRyxjRn3KwDlMrQg1K4F7jONI6b1W/SGr2l",
-	"UNYpPvsSpHf8CVt/iARRYolSrAjIHiMS4RRe6yed46ky9l91snOjWWicusZUa1ZTrY0psdQkj2eYMj1c",
-	"uakFZXSRL4JRvwARZYrMiNB7qWLDT2T5muRyLQ/YBhlaQaDJQY9toIQZV3MiPAN5a1SoGBDlJFptQsIs",
-	"/w7YcEmWHfvVl0CGi7VbB/5R3TmoaoYsmSKC4fSxVqI/+wRKBSfmeZqA62OiOZNhOMkdID70vRpulUgS",
-	"oVVQUPk3G23moy8C4jeM3GijniSVNQAMX3L1hOfscxE4Z5eMXzOnNo4DHC/IOGiBmX7QzrAOSpi95ApN",
-	"YVkb4MS46pgXvwygKrvgAmldFuB0hpcpx8kF58+xmJEviG3O1ZbqcQVSc8zQ4XC4f4gmS0XkXQi9v1+C",
-	"0C4YDBYYehMoM/NBR3HeMR98GfLesNMD9BP9AUB8wfkLzJZWWH2+fK3qFCmR0k7Zc+YmwjN+V+9NyVU9",
-	"AXvBOVpgtnRb3SheNZD1B53igy8jWFO6oAo2LQiO5yR5iCJPPEZI4qXU9jMDJUssSwn47QRq3RN1B/su",
-	"r3261oR4U/fzfD0b7/de10o775sspNXW+31X0jRNtIIvQKr7FJ0gLIvwQI0M3r592zn2qb9BCz8YX2dh",
-	"PYQoAtH6/TiwPr734AcdB5EhOmz9oo4tVSml4QYxxHGFaYon6ZcQOtqGnWCp7TOUeyPfRbfxhMw5EVc0",
-	"JrWhNjlbi1e/DM9LSEZYAhrtjr/HEGG0IFLiGUEzrMg1Xu7W9v2t+Z7Ms4wLRZIXJKH4Al76rDOWhCWo",
-	"wTTvokIMfR96sT600AtEsI2NB1x81YGvOvD611ImNEE/O3/1suuxCThMj3IpZ56bqfRHnAmeEaEoMCjN",
-	"3dny1TQY/bp+ga9Udq6wUMFtuPHFE56QH5aez2TrTzhTON48x2lyoRlK4RoL62h7zJbI2E8aYqGxqCzH",
-	"q3i8MHqCYzLh/BLhOCZSwsDd4PZd/RjO7FcdmZGYTmlsXGPoCRco4iqLRigCt1Skx428KGCkqUeQmNAr",
-	"goyGFiJ9TCjyPDARuN0j/RQ+IDfxHINTSdnlAxMN9eia4CVekNUzGh+PGQz4AyPXGoFSvQbQEUufE1bG",
-	"8RerEbrWf2EUpxQe678uSaYQ4yW/R1SbVCyRu2b3mCEKQTa1LGA7QhE1hxShHdgY4ywmUYiOsywl30kU",
-	"5ZKIaDesnULkHUPURceNQ7OAlAAEoAdPqmQ+bgfeUE3OdoziFEtJ4zoGODjHcxJf+hGWHwXO5uj47BTt",
-	"TO0nu3rSBb55TthMzcEBdRjWJVrN29kWeChhCzFYfT4TknI2A867w1VWn+nwoG0eCC23TVD1ObYN2G9b",
-	"uI3PNaWCZrhmLEAhKk3ErnXkwbBtrRY9Wg6GoVcZYaeP0AlnjMQKnT5yZ/Ls7Tn4JnCs0M6M81mqBZ7G",
-	"qBC5MwlRShkJEadJ3Nzk/v22xQBytkMOHsGx4CxDWQ4ORSBAOmMdyhxvfgg/GkUHopkxFmKJqKotYQgB",
-	"yPoCKhkF24AbPkAMvmiF+n7bNJrm1kuD6sxvNQMAijUUjxi5KTzVNthtoAFJGAVMOEuXaAcOZrdJlyZI",
-	"tm4V1fe9BI+PldMEj1N9j2W2xsaXb4tf+OQDiVXrL37so42NtLvzHwLHMh57DvyVspy08KhKZKQ++lvI",
-	"vtADO8+w5lGZ1k2cJlbhHgklEvDAaWG9pha2gR0BsmlND8eXJe/TS9ADT7lYYKXVoJx6fqoKqzMxmvq4",
-	"T/l1ydx8S4AwvdBfi5iOXMjgXcvIlVhPG6XayAlOEqHZOBeOPBrTIsW7bYv3AkaNkwDvgRtIKp5JdM3F",
-	"JWWzClwSrAw6BG3YVgaDf62cQgm36j79Jb1roKbLAHOqyTGT13ej74Z4/U4iDKM0MTVOMV3Iu4xeY+Na",
-	"GU+wSJAZyQhwoZWDK57Hc2Ii7OjYBsyIzQLR7PzSvF2oGZYDuWQU0FPmWCKqHiJyRcTSzIGmNE2l4Uaa",
-	"ypYuHwUydIrvm3st5F67RHx/VSR2Fa9MOE8JZvqdKV7QdPnesbnGGDN6RdjqxymPcdr+CLj+e1bIibUv",
-	"rF3lbQs2ydz8t5W65JxnGSCIVNqK1FqglYRwiPrBUiqyaEj/IfCjgg9vogu3itX4/mk4TkRx3kjbB/bE",
-	"l2BMpVRqpgopNlQandekwahcMOMwAYaFXhOcdACjSpQxTIUyVMY3IeNpxrggSZtiquiVy+1byWnsW5Cd",
-	"lPJrK2KL0AxYBTUsbmVDguDkFUuXLgOlgTSWY9YE5qBVuuLkikoTeNooiSsup7atvmLox8cXoXXNFiqF",
-	"ZtMmlP7pe5pQoeaPWv1Xv/zyyy+dFy86jx6FDoMzLM15Y4UWXCrU3++hJcECvOWNVTR4exjcdGa805SG",
-	"kG67BajqibhtbGVFWu7aV02O7tpXpGHqbW/Y7N06AE/PX6H9/uFhp49wms1xZ2CVX4ggfSdRQqY4T5X1",
-	"/k0K60wrO0KP8L9+Pe78B+789u7j4PZfWtWIMlX44ydiwArb5ULQxUITNEtQyq+J6MRYkuQhyhn9W05Q",
-	"phUG2Ejl2J12st6uWYUHtbzl5ppybaJZO8NyWqNAJia5zxhX1gYAi9mT2FV5CQr3Cuh4p7tG11lBlvaL",
-	"T6fJu+nxdIWt7IQ+TcCLgiKZTyIt0amytrts01Q3rs7PA19xQAjQknLmaY8eSMu88aaV8MPJGTo4Qu4V",
-	"pPBsO6LxTbrh55k7YWDUSpxatrSJrO9ItGuN2Jf6PFIqNUZz9LjbPzwozYsGEExW/Aqi3GTltmbg35nm",
-	"fAt7O5Iqs/s/NlLEjC8JHOZSWUMC2Ot3oPYusHpotVUtM6zuoWGgRZQpCagrVm0H7LjCaqKGrTlnGijO",
-	"1chQSe87EU2yaB07Ked1VQz1WR8RQTVAIXMYprYwsunMGLyokmi95ooI6UOm7rtpxWhJbhp6S9trigtr",
-	"7m4eUglCVInHm8a2kYPGmdMrqgkt1Lpjaevkkmg7Be2Q7qyLohciClH0Qka72xyvVxLyqWLxNwrO9hYe",
-	"lVIMllHkzigqvQ2ln0tuXGcYXAuqSLmKVmPDqfKPr2zUZ6XWTvQbGojXZDLn/FIWznTaYrq5z8xhb/RX",
-	"aPTbmP3prI4VUuncGEQ4FlzqxSUkpVomE/kQJaST5CYyRdDE+QM3LovHcS7E2pNuoX1yRXkuW2nf7WFk",
-	"YywnEFywItSoFxo7K25F61tiM4IEyVIct9kyq03lmjjY6HsLy7T5tuGUDRQ6f1GxozeZJMLkqhW/HTsL",
-	"y/+xuvUWJ1PNEi2PJvQz+j0MqxyURaY2u/VHE4l9YQKzbQdUd9HbkI+Ti+cvzl04V4tPi2Et2F+63xyc",
-	"tH7vtOF3a4IGvqDvdR68+3jYLuUriuN2mOkrRs1zhT2ueHSzwhvhQtxFJBZdQ/6iJCwprLrSZeEW0Or1",
-	"U7w5h9FPCve6cCRiLOXd7kbvnt2V79hTPLDQtjvzALPJ0feU4FRz2yabnMOTlV47F+Mu8YFfbsZ8+1Xr",
-	"SpTKyropG7d+BKH4OzkHjxl6/eQEPTgYHiEbRS/1QVd/Z9x1rtZpsoSgt/kVMbxo8ae7pICPbZGMay1I",
-	"TEVjmYRt5Vp5pL8GLE/BE22A8+7WL1lbsb+AKlIxpOuMK8BC4GXQgIPlCRJ03Mq+PSQrwV/mNLSRRYbV",
-	"3Dk3t9qXVz33cU3egba1cCq5o6zo544NvndOkwiZbBIQIPppymeyldJKZGxO9fTi4gyZF5rRBsrU/qC5",
-	"ERfTeLdaCzvWXEAoZCsZHXAcxukB10PIiZ36sG9enyJBpkQQY0NgZd3TU2qD09vOUaM9i2pttFfLe2gL",
-	"nTYi8d/JIn66fci0SlNeqHZ15HSTKDVDtO3q2fXl3fy5WT5JaWx4wVsyQT+RZYuPNZ21LjgWV62/X9J2",
-	"tePSmMptodTW329af11uBpGeyCxjBZDOSaue7IMBnROFdjRfPRr2j1qO8pIsq9xqnd6rD6bBv+qr1gO2",
-	"LfhVRthxRh/xOF+4vK7tRQN8fXaK9rt9lNghWhCTTVtk94XmBCHS5qS2nzVX8l5wHOD47LSVwfKMMJzR",
-	"diblluXGtmP5K2yqwVjNV/A8vRcQozLUws3k3bfFpH2IuwWGZvutsG/mYDXm5yoLkVQkQ4NRGdi0Gyoj",
-	"yhgNegOQtUmrtukHkleqlncKhOpv1m/KZomt2xLId56r2m5o0txrJTOqeLNMjypyW7ioZ12wYhB1zXfD",
-	"Un+B5CxIS5dddFoGbWSRIaGxEjKM9B8Q4A8RI1ekSPRCc54a9m2Ts6wpZs1vn4IGEGCr/VI7qfaTCD/H",
-	"fKuc4ZpTM3mDa06rP0JyZUbRJqi3wKPfgEf/a1qtLnezTRzXVdyHqGwh4H6T2qywOdQy0vvhjGyRklnT",
-	"vTclTa5V3G/flRv5Msq83gfjcO410DtVepXic/s76fR/qNL/E1XpBnmuzP/0kwkfnw+Gh5bxGhNscIDm",
-	"PBdSC2YblWi3+iWJc0HV8lzTmU1wI7wTe6kKpjvME3cEz95eBHUKwujZ2wu7APNkQtnMCCsvYx3mCEZ2",
-	"xHI9c6Uyk6vWrhOd1FIgZFj1N0nAuClJtEJCkkJMuRwD8F2DdxiP2bUWkqqTYSltGHWJU21ypFhpPNOC",
-	"UJAOwFbRSUq8PDK7jjFz/UqKZJyXhIOXHrkyUFDRxmzMHkNGD7AHRPWUTc/BTrSqaCDa7Y5ZEAYpjQkz",
-	"OnuBXCIYBc/N76/JtKN5nKBEYbEsW3n4P0KOjOuI8yJPFe3YqsnCWV3YX9JUiQDO2NKCwlkVhIHVIINR",
-	"cNWvqJ3Bfrff7Qee3liv8e9ekzTtQNHm3ofrS9l1tREzssJb1jARgMZs2FiWIR9Z61skc62WUBaneaKx",
-	"USv7SBAFbaQmS4SR4MrIsus5Tb1RyBJQiCRogZc2dXFCDGmBhHOaL/R/+JGoZ9eXMqh20lkh/spX9opu",
-	"Lrfvar1TBr3e3TpUGMPoV2s3BsAPAmstBmcd8xfYiNVeXJ39Xse0LgNDMXh8EljbMJAUEgKCUTC9v//q",
-	"2f6jwc2T/g+z+1f55IF6Tvqzpy9+++vRIbl/kcsH+dnTq9d/ffwmAFsxuHn/5PFvr/MHi/3Dp89fvlc5",
-	"ORw+eP4y+/ntYXayPFf08pcPP52+PR3inpHd25WZWCtyRZVJ4W22BraGSa1Y6ATHc9LRGrjgK5I8U275",
-	"1qVGAqIAAyYExVCaubn266B3sGobxRHvFRXct2EwNGe9/oNq2Tx8tb/5K78Ozef1GlM0zpXc4KwEWaGd",
-	"OnAaqtCMAM80kgU/gdGsB1zVv2MlOb8mSlByRSSILkHmhEmwXAoGxIyo10Q5WRbqJpsBqyZM0HjuJAuu",
-	"VAtZ6WOyM42dZDsJZoJPNXkviJi5igioFCmDxVBiu+OcTmFjaLogockgWe62MoCTUsp9EyZQCR5uLNUs",
-	"Q4Lb95DxP1lZuvr7rqC1ZvV3WkLTiKjkIRQI7ZDPpWJC2fxBr78V9Xr1tP88nKWmP/76rspqfiT1nI06",
-	"rDxWUwD8nU1QadENIddOIowYuW4ky2oD3KQdgOZFbqgEbqLNcGAEluYTn/N0x+zc1ENKxDPbBwmSWMkN",
-	"iXNgCZAAEaJMEEFmVCrDDnaBTS1At5riWHFRZyWFj0aCcvjnP6Nju9IXPCkaLY1ZB72FFjLrejOOiq2Z",
-	"Mji3951Br6f1RjMGz5XzyoxMCphVmhyIIGWL8eLvOfbz1bWiaUZ8OGbIvKyhB6CUkLaWYIVdXaeCZHht",
-	"JdZCwrTaKMq6hfSQnCEgEWc1mmCg/mDQG3jKt4Nca0cpPVC0um2ULVk0DYnKxC0ol9SAsq4Fa0kYOaP/",
-	"sCCBHdojT4igVxqHUm7PFNKDNHbiFPa6q0d8AulQrk+ZzdyHma09BjUeic0wgj6U0mLEE41qjx2qjdlb",
-	"U4YOGKj1eoClqeMkyWjM+t0Ciai0R5zs2WybMRt00Uu8IIkZgEqLxSRxOxoHNTQ2/bTKDO5xsDtm+110",
-	"XLYFcxTvIbRTlUzy89gt3M3KF1Sp+nod6lhBb5f7pOy7aY/CZLxOaZrqV/a76CX3m5RlgsfE9j+N41w4",
-	"SB5bDmqJ6iXXQjylMTU8qHhUtDh9WFIRCN4bVRwRnHKZvulow9hnVYXA5HR8AZ2gURr8qsKOABmg2hYO",
-	"FOGp8lifS/dcc8y7XQRnBOUlYfM0PKgXPulWsHdRRQXXq5NI5MwuyWc3/vhFsoMSmEmNcFCQhxWS+IqY",
-	"ipioturIeJ5lJfORgrpY0VszntJ4iXYYZyREGRaK4jRE0zxNDZuOSgSPHAK4FD7LX5z0huT6MlPZMq+C",
-	"qcRcJLJW9dBFxwy5HkuOBgxrc0roQa8HpRtOoa2Cr+uac/4tJ75Jrx+uNUMaSPMCX4KANNxP4ikZlX5+",
-	"bedUPf9QlgxlzzE04Ni1y5al1myKOYpqEburhy2juk5grvYfo4PB4KEzuBtDFQ3kZIgOeg+62uY3jACK",
-	"WqZcFK6t0M+rRccwJZWorwliMByiKyrBe3N8fnJ6qtmUwLEmL7QT/Qlq1KP/jEYIozdvTh9pcfXmuf53",
-	"giU5PPj7f/337kOEizp8s/Ber9pB1TXs7Qwm+0nnIB6Szv3pUa9zv/9ggPcnB/EwOVzVDrbWPq3ahWJt",
-	"/ZGf6fSnzn+++0tLnpMxJgCkP/BkucaOuFf0pvgELXyDV6K9P/uGJukt/dCbHczrjci/gBnz+RZA3UuJ",
-	"bHsuQwgFz3A+NtOp2HEYSL67/cME/Kc2AX3BS5LS9jBW36A32GxZ1RvVguG3hR3n99r9vQzMg96DLQzM",
-	"1kas+uv+4I7IfdXS433t+Taawn/dDmLfan0rafGbLqiVNL/NihqU2midD5pF4QvwzT7jsOlv4RSp95uE",
-	"74bb0GFLTyn98WBwJ/IqO9vCx1vQZr194zd0R4eb/EbGz1Py1KIjUilw2x1Ha/zU1UaRo48rXEy+a0/6",
-	"8+ZgceLSGG8mMHp12PrTMkyqEU7mE6lhzxQ05tHqduEWOi/6eLkGCXLMOujevXMeU5yi53xG2b17o6IB",
-	"kG1OFKIfbZrkc8iKJCrumg9fMdK5oAuCzrCU11wkaOfVxdmuHuP8xXloMlago5FRem2a/hItiJrzxE5v",
-	"IFsuSn9uDNayt1TN57Ug8RwzKhfOLH9VDd7uRBVfzS54CKKPY6MqjoMR+vt//fdtBJns+mcvyaV4uKtV",
-	"+cNOQmdUVR1ODbfSmCFUupaw3wrwek5g69x2HWQFKzDuri64Jxrdx2ENZQtyu6QRGvR6dWcTuqiawoWu",
-	"wGBZxhrye64791zhcuuiExPyFjYiifo9tKAsV0SGSGNkSlAuSQgDJgQn1ggf2kQTZWp7rMPUlWsUppvX",
-	"wQMxjiTnzHZ+hQEPe0iinYPBA9uly29Vuts8tgZU1pyiWXHt/V0v/WzrVmC1ZDYY1yS03bFJmGm+5nJt",
-	"Sm9GgUN86nrZO64Q2Q7YpbPZtTiw2H9a5xEVCjBJzlGIICcA/uMSnfX/U8r0b159TQfSG+tdp8AJJ3bH",
-	"TIPa5i97RwKJz+PgXwtU1aAqMq0hacWmQ6DzRz8V0Yuw9IFY4tFWN5+OGTiMYc7vJHr29qdztGMSAjXi",
-	"loE2vVa5G5bdH9IZF1TNF+4glighcYqFxtCIShmFYxbhPLGN4AoXiT2+00cytM6c39zlAFLPi1OE84QS",
-	"FsN8EbnJbI86ipV9Easxg34JgNN8iuQluQ5NSbYd1fR9K73ejqnY5dtcg8J5RFXXcOExMx2nqoU84K+D",
-	"7httfadGCHJSKFQLQoO5rv4g6no93lLJx0xZf45rAaeP2OsWV5DOui5wZn/PT18+Rk/L7CE5ZjbxwXe7",
-	"M0ZSey2PV1VvU0c4m9JZrjfPGemi13DzToL+/r//r/H0+IgxZhBhzhl0OjZlhywxzM0E2OG7YW8faMUv",
-	"CKAS7ZgpQ1TGaW23ld0uOlWy1sXLNN6hqq3dzpiZfjsuTbPYVSG2ISJcVhdSr0/BDmYoZ7U2P4DsYwaT",
-	"jixv9dj8Aidk96G5CsGtUC/YySb7pvVhul130QmEs8dsStPUNgFyHgN3OZUGoKG0KyKgdrX00zn3KNEK",
-	"G0kcBzqptk3S/EctMzJyNapaBF+4BoVUQmzDdJGh0oHTtc1xmVChS5nZkcRQfBRX+jtFY2aH330IoNfS",
-	"0QplYAtmxeZEu+gYHdzcuOcFNmGIxfNcoZ0h0oSN0fDmBnExZti798X7zCGTjQZ4asmTlF+DqnFieImh",
-	"2AIDgFiti6bWO7Om32gzARSDc2ghVLi3ZeU+ulIiFdqiGxkiGmdlj0ijLdpGUzsFDWClBJ1oOb87ZgfF",
-	"dDPCIO9NetolTDY46Mx5bq+8o2o5ZsMuAhZhs6KIt10v2gfyK0+oFl4WdOarNxLPiEGNorVQOaecQxHj",
-	"hLjRofC6puO6OmyrOwOeVKI0I2Q7NNtrv4Cj2UvEjBO1O2anyrhkITXMOD1RzqBffHQMVd8RwvISmhOg",
-	"qDRHo7Zoja/ef42YTXGwuW0f4VsdAAHN69FORdOApqy7mp+6wBT2Gx8U/DfhxAReCTN9rVqCDFWvNVfZ",
-	"ishC0X5hXXThq3mW25v/bnAzuypRUb9AVV66trnQjnSJXAuc4sa/tX5oPS1w+GV13Meur21Rh+F1t61c",
-	"VfpJV0QZn7a5jtNbww/Lxy7jf8ulhE6UWPGl/O6BlXVWpgy3hcoPyzOtvn/Kiir1ENsvbM2tpbfb+4RW",
-	"I9knBANWDdZ6cRlknUKAtbC2GnLg8wIAwSggy2fzyY8xfUWfPXnz22n/JT2VpwuV/cfJ6eHph8f0+cmz",
-	"Hvn5WD//6a/9f6fTf++S5bPfkren9BU9vTllvW48SFmwLThNdvoqH+S3X1DdB/kNV7QuYUwrETKPY0IS",
-	"G3M3ErWSNPa7hg/uGgn4hv7ROwQQaOt1w2v9zy03FH/dIMK3XOPKQMI3X1RrMOHbrapBzMUFw03LYA2/",
-	"7/4zeuorXnlfd/b88SwprJLSQFjtnk94LNeWgBjLwdVYCcISUHCLDq78WmvQkyV6TRIem1StaM9WpUCF",
-	"SdRFUIijIH2cKsQISaTx54grUxBSXowBegkXl7LIemJE6R9sl/3WHPBHehcbBTig81wt0qpYMtbOnxIe",
-	"a4Ub6ReM1WNvVa7/TXDi/w1FOuaHsqlMBWrmvT3vRftLfajyWmV71TKAVCNvJxfp9+OgAtdxUBkMXq78",
-	"Uh9ur9xKsOE+4bYyRIcDme2H84nVHfrzu5R2hMGJOcLOuaWFzhnklzXn+YmQTJaTKG7cMeWxAMLJTaUk",
-	"68nOP1mPrly/AtN/uyQucy5d08M65Yx0P6wnOENHk5wlqa1pNEQnUQQDRtAXDipt5BzCF4hli5VkcQ7D",
-	"b0kcH/AVNuupksjevT/BjR22Fq5SK5KlBEuCJNE40thq9/npyeOX54+76kahe3t3xzvz92fgm3lwt2Ki",
-	"7THAcUSxARVMt6XfVp78sc3zg7hVkaFnszwt3kJ9butB2y5Pn1vL5mqDA365fV6XnXvF8bkdUIlwSq9I",
-	"d4NUe06vCLM37lpwviqaXVhYLogSdI3YemGeOxl1JviCqDnJJYKsYnKTcUlNBgJgcStI7SBbEk6LtfNn",
-	"dPHL2eOS+byfK5W9d06494qbnPVcqwljtva1j9oi/36sJx8HoYkJfz8Ofnx8MQ5CwXOlH0KkfeQi7UVM",
-	"bBzcov6Y3Z3wLJQ3HZgH3UUBspVH58uvtVzQNUxxHVIMKdsL1KgGsf5VAi80F1q1nKFtJfPM3Or1ebTh",
-	"yqM/ryZ3e4233gZnxSnV4fQZjLIA9ZdjlXBdsYaxwDH0uddHtYFTOhRZYqOofT6KTJbK+MPgP+D39ieJ",
-	"nCtsktNUgQbbRT86HboIV4NmS9U6RPtFL/lOiOY26fmIzcpGCFBnzDTejcYMIUC8UclP9G8W8Uboqj9m",
-	"gGMj9PG2Ru2bIQdU9Mvxi+fAINu6FfxPwD29wQ24JwhOltsKaRu3LC6JdKn6GGWUzUI07O2bdJ5rKkkr",
-	"2rwmOKFW2v1DSW69MOgXCopH9ytYr/7W26UFfC6uXBCoEdhJclOzcg4vBWGQi9Q2tJCjvT2cZV1mO0N0",
-	"45TnbfGhc4Vn2ihdPUbnb7gxzLtiyRu7ZZjylYpnoltGfbz+wI0NemXhZdOFpd9yoTRrTMMFb2CoE28O",
-	"+rZqDUHSm7YfvH6x5ioWWYSUIZD1c8etNOmc0xnDKhfEm+6t7a/cMqXBsRAJd96mTNNqaM4/4zJevDE9",
-	"ZGiOWqVtDBdPydI5UWjn3nhVctdn6LpCA69q9v9dmZP4yCTnmYAiwfG8UbdvRy4C9NALA3GREAGVM+4I",
-	"QoQV0uaTgobyo0bT54gmURcZtoMGNzcQwowvGb9OSTIjUCdj3CokNdfUCijzt+emNV1mnG1wLRefTgFY",
-	"H6hSRKCcKZpWV77AN3SRL5A18ascizMHJr9L8t2CtQX6BNuHMz+tTsT0B7+tNouCruLtzLZeUFBAGdJO",
-	"lgB+Knc36cPNW4NAtyhu7ul6DK+gG5A+q9pN/4GIqxGxBqo/sHElNn63qi+eCRxvg5dFv/Q/MHI1RnpN",
-	"5f/AxW04Y1vJ1ipUrKa1rcbDUsfRz2W9Z031XuyagRi6NLs3r597GDBmRb5lYpMryvugp9BgDkUuic+k",
-	"eF5jrZW4m8GGyBQYRK3a1Aip742XPmf0Bklzfbpx1odX/e9d7OEGPX1xfNI5f3o8GB7umMzQENlQQKzM",
-	"B91GOCHYtYlcY4YrJRWQL4LTdAS11IsstxayngXSGk0fQ3xtMhKLTDqvS7RdhAbQIoPr65jWzaTC2iaH",
-	"/j2mEmOaaysJRSpCC3MFKWZo6BLoEb7GS2NlL3kuUJzy+LItaayKBH4YrElzrQXArQcQ1InBt6K8wl/1",
-	"PVxy8Bd9KPp/uDN99/HwoO3KA623blzAhev3v3r2Txn2rEwo237gr8R31iTrbMV/tjeDy6tGN5Q612/j",
-	"NJCp3L9pC579OzdNVbR/4WUAubidXBLRud8/GuzftR66dgXrqiCI67VgskYJewip8noNESQGzwkVm+/X",
-	"vA2Dg59/XnGTuJcvq4nYkKvXlSMpHBwHg4FxCawaywl3FGPGuEIJiWlCEOPXbcMNe/toR3KTT1lmGQOL",
-	"recVby1kfAZVLGenTOPU7NrlRK8UN3Ih7QUs24sao/VU+u9YeeKuYanKFVQTK1RJU8HQLld8s7xdkkQI",
-	"G8O6BggtfY4LaY1wUWRWU5VCU4LlErn1TK5TiDmZsDg5qMZxuKmPEZp6EugfwjjKJeAjdJJt4eMldN31",
-	"Nv9g7PsrscPaprfhg6sIzd1mQ2V549aUl/WDm6ml9aKgHYt/21DJ7e3/DwAA//8=",
+	"7H3rcts4muirYDhb1XaGUiTZchKlunbdTtJxOhdv7Ey6t5XThEhIQpsCOABoWZ3y1v46P8+P8xD7IudN",
+	"5klO4QNAghddnHTima3+lVgkcfnw3W/4GMR8kXFGmJLB6GNArvEiSwn8/zucvCV/y4lU+i+ZLxZYrIJR",
+	"cIwWOJ1ysSAJEvaFMLjCaU70iwlRmKbBKFBz4p6jCU9WiErEuEJXOKUJenH+5nUQBpRJhVlMglFwH2f0",
+	"fkIW/H6cS8UXRARhYAc4TYJRMJz24j55hAeTg+QwHpKj6YPew/6jQRAGUmGVy2B02OuFgaIq1QN+h/0F",
+	"qlWmf8wFG7nxk1Em+CQli9EEJx336s1NGJy4FdR2LhUXJEHeAot9x1Tpd86woDIIg5gzqaH6C1kAOJTI",
+	"Sf3XtyQmNFPBaIpT6T/NuGz5VS6k92POFCzq2Vs9myBYkeRYBaNg0Bscdfr9zuDoovdodNAb9Xr/EYSB",
+	"XUfwK2akm3Dyb/asuzFfuMd/JYJOKUnccqdUSPUaLzTgXmBG9IHpk3gw7SeD+IB0hvho0jmMHySdh+TR",
+	"tNPD/ckgPkgOyXCq35VngsuMxMoNmGI2y/FMjzfV0EtxMf4TrofP5pyR1/liomEf/OXg4Kg/ODgcHj14",
+	"WH1YrtQCRIMs5oke6cGw1+sD7swoZ8Eo+H//JyWdhHSeCUC1MMizZDO4NA6cJmSRcUVYvDplZ4LPBJGy",
+	"ihAXc4IARgWiL6maIzWnEl2SFZKKpikSOZOtFIJbPvNm7fxAgGiKURhlsx1opiSGRyUxWFJGlKHM7WUL",
+	"UVBvKZR1is9qwPmBrN6SXOqzqBKLhoD+3ewOM67mRGxhGS0QWGK5cZidwTEYlODwJoF1CrODW0Dkkqw6",
+	"9isACFNEMJw+FYLX2QZDOSPXmg5Iggi8sI1hxjxPE2CXE4I0j06JgvXtutuhzwnd4pAk4oqIYg2bN2s/",
+	"stsDtn0iSEKYojiV9dNeCs5miAtErjMKTFJT47p9xuVACAtSfs04SjmbEWHkxLYd38e5muuBYqzIJ8iL",
+	"Ck6YPfpr2w4j+KTjf6LB9ZqrZzxnSQsiXDK+ZEgRhlk7EVRfQeMAxwsyDlogoR+0E/5huavXXKEprGXL",
+	"XhhXHfOi3sEZXqUcJxecv8RiRuqnDQKda1w6OkQ/0O921gBSPZpAao4ZOhoOD47QZKWIvA0d9w/K3dll",
+	"IsW5GXrbLjPzQUdx3jEf6N1ecP4Ks5Vlkg3cTumCah6P4zkQYRsr1+gOvEoLa5QSKe0me0iSmLNEIjzj",
+	"t8XnElE9Xn7BOVpgtnLA3YqmerP6g07xgd70O6Yn44L+1uTdCyolNRRpcRxNCBb65PglYWtg0HwR8amR",
+	"axabqYRFawbxJbS/fgmkyu62wCf337WgucI0xZOUNCV+ghWeYElQ7r21Dv+Ll6msvb87J/fw/ZyIKxrX",
+	"p962ueJVszeZZxkXiiSvSELxBXzcQt5qjpVT2q263tyjJCxBOMtSjbGUs/u/Ss5uRc1D/8yKpaGFXhuC",
+	"nW3dYPFVB77qwOt6r3/VCAnreoZpWkdzx/BxDOo0mlKSJu2qGmdE08KCC2JfA7FlaUPrz1qkGhvKKNo/",
+	"B4tcgvh2dGEefLj5/fG+70mxcstoava8BXxXxQcd+8GNBl2GBV4QRcymzumMYZULCxUZC5opo11H6ttx",
+	"3usdxDmj147XwS8kvOrbZ3NyjZ6/Oj7pnD8/HgyPzOMILedEEKTpRD8MtSrmFD39I2FJxilT32iuGgui",
+	"Qo2PIHYiM64yI3XNXwIvAXXt8F10MifxJaIqRJhpY3CaS30ekYpAYkyxQFPBF4jxZVcfojGJNOl+239w",
+	"dNgf9ge9nt7FcDB8gB8ePSIPSEwmJMEHAzyd4qNBnMT4YIqH/RgnD8iDB7hHhkfT6fDgKOnF5CHp9x4m",
+	"DyeG2QWjYE5wAkfMjNXzY8eZmkmnhLHBAGCS1nCS8ZwssAa+PUuphLYGQHgBaz1NmkejuZVlvHsTgVmy",
+	"j3yZTCWaclHduEZFt9gMq3m5VOWmuc3qbvTLMtMmbItTIeZMEQb/bbCQmjdiUvnwXwSZBqPgz/dL98V9",
+	"9/Z9bw49f7m4tq/MU3n/zFADfOGvxVLJX+56TYpcq/v/EIvIUkzvcBU3YQ3J35bY7LSWTPArmhChWbbG",
+	"MUyZ9LxWWiZ3g5swOJnjNCVsRk6lzI102A0l4bFSZJEp+ZJMVTAahkFcjKb5dm/yAB8lPdI5mA6HncOk",
+	"H3cexcNhZzB9MD2a9sgR7vcD+IgxokWMEQ+wO0UZtrv79d69e/9G7t275/w0YF3Juuui3xv1retiV5AW",
+	"m28DavEQUQCNZhQIJwnVz3GKrsD/YoAzQhhxRjqKLkhNDVYcGM4Cy0sN93JnXXRijVpEFVJzwfPZHEVn",
+	"b84vEIjEj47d3LTrxv/qzvhbrrLIiIzo49g/hHEQonGgFzQObiI48LU+nVtwIrpujI1Y3z7zl+VPd73S",
+	"BlYdf4LD6zESRIkVSrEiIKuMCIV9vNVPOsdTZTy11cnOrdWlOFpiqjWxqdbelFhpFoFnmDI9XLmpBWV0",
+	"kS+CUb/QmChTZEaE3ssGp9enIU9liF1PpPzoq6HOHayzgTgXGx2DwJuqfkFQAw3J1x1ztzmt+rebt195",
+	"+wufz1deWeNE3pUeTd+pCCD3vV+3gDbzPtu4nWL8Lwvjr7OeFshW/H9cIK2HA2BbnHK3gG/W/Hrjtuqz",
+	"fVlo38XqWvjMFo8lODvhLFpchrc4C9X8euNu67N92bO4i9W1KAvG7arZvHW9PkaRJ/IjJPFKouWcMFA0",
+	"xaqU6nenJNS9qrdAirz26UaYv6v7LL8cOnztda21de9kIa327tddSdM800aOAM+sbxQlCMsiOaFGBu/f",
+	"v+8c+8GFBi18Z/z2hQUVoghk+rfjwPo5fwGf/jiIDNFh6+N35l6VUhquoKZf/Xa04X+5Dd4Vj/cXpYyv",
+	"tqoWBpmQjLAEgth7frAhRBgtiJR4RtAMK7LEq/1aAOKumWR7DOJWCNE+xJYzaPnoS6PIXa5zJw3HBXi6",
+	"3hSwdo9fUM48B1/pCToTPCNCUdisBgtbvZkGo583L/CNys4VFiq4Cbe+eMIT8t3K81bt/AlnCsfb5zhN",
+	"LjQbK5ySYR3/j9kKGetSQyw09qblsxVfI0bPcEwmnF8iHMdEShi4G9x8qB/Dmf2qIzMS0ymNjVMSPeMC",
+	"RVxl0QhF4BCM9LiRl/kUaTIUJCb0iiATdg6RPiYUeb6vCAIekX4KH5DreI7Bnafs8oF1h3p0zTkkXpD1",
+	"MxrvmhkMGA0jS41AqV4DePxKbx9WxuUaqxFa6r8wilMKj/VflyRTiPFSyiCqLUiWyH2ze8wQhVwKtSpg",
+	"O0IRNYcUoT3YGOMsJlGIjrMsJd9IFOWSiGg/rJ1C5B1D1EXHjUOzgJQABKAHT5ZlPm4H3lBNFnmM4hRL",
+	"SeM6Bjg4x3MSX/qxre8Fzubo+OwU7U3tJ/t60gW+fknYTM0hgesorMvRmp+5LeRTwhZSbfT5TEjK2QxY",
+	"+B5XWX2mo8O2eSCdrm2Cqre3bcB+28JtZLQpXlhiMdmgEJUmVto68mDYtlaLHi0Hw9CbjLDTJ+iEM0Zi",
+	"hU6fuDN58f4ccqtwrNDejPNZqiWnxqgQuTMJUUoZCRGnSdzc5MHDtsUAcrZDDh7BseAsQ1kOCXlAgHTG",
+	"OpQ53vwYfjTqFcSRYyzEClFVW8IQQr/1BVSyKHcBN3yAGHzRCvWDtmk0zW2WBtWZ32sGABRrKB4xcl3E",
+	"CGy6iIGGSap0MOEsXaE9OJj9Jl2a8OSmVVTf95JaP1ZOEzLm6nssM1S3vnxT/MInv5JYtf7iR53a2Eh7",
+	"IOUxcCwTK+HAXynLSQuPqsSk6qO/hyQ7PbDzsWselWm7wal0Fe6RUCIBD5w612uqc1vYESCbVhlxfFny",
+	"Pr0EPfCUiwVWwSjIc+rlKVRYnYmO1cd9zpclc/PtD8L0Qn8uomlyIYMPLSNXomxtlGpjVjhJhGbjXDjy",
+	"aEyLFO+2Ld4L1TVOAnwWbiCpeCbRkotLymYVuCRYGXQI2rCtDMP/XDmFEm7VffpL+tBATZf17lSTYyaX",
+	"t6Pvhnj9RiIMozQxNU4xXcjbjF5j41JhlmCRIDOSEeBCKwdXPI/nxOQ2oGMbqiQ2/0az80vzdqFmWA7k",
+	"0oBAT5ljiah6jMgVESszB5rSNJWGG2kqW7lMIMhxK75v7rWQe+0S8ZerIpm9eGXCeUow0+9M8YKmq18c",
+	"m2uMMaNXhK1/nPIYp+2PgOv/wgo5sfGFjau8acEmmZv/tlKXnPMsAwSRSpujWgu0khAOUT9YSUUWDek/",
+	"BH5U8OFtdOFWsR7fPw3HiSjOG2n7wJ74CoyplErNVCG5CUoBMmUTkFQumHHTAMNCbwlOOoBRJcoYpkIZ",
+	"KusDINdsxrggSZtiquiVq2dYy2nsW5AXlvKlFbFFajlYBTUsbmVDguDkDUtXLvengTSWY9YE5qBVuuLk",
+	"ikoTwNoqiSuOrratvmHo+6cXoXUIFyqFZtMmieHT9zShQs2ftHrNfvrpp586r151njwJHQZnWJrzxgot",
+	"uFSof9BDK4IFpAA3VtHg7WFw3ZnxTlMaQonRDqCqFx+1sZU1pUgbXzV1SRtfkYapt71hK5bqADw9f4MO",
+	"+kdHnT7CaTbHnYFVfiH+9Y1ECZniPFXW5zgprDOt7Ag9wv/6+bjzH7jz24ePg5t/aVUjyvKoj5+IAWts",
+	"lwtBFwtN0CxBKV8S0YmxJMljlDP6t5ygTCsMsJHKsTvtZLNdsw4ParVazTXl2kSzdobltEaBTExapTGu",
+	"rA0AFrMnsavyEhTuNdDxTneDrrOGLO0Xn06Tt9Pj6Rpb2Ql9moAXBUUyn0RaolNlbXfZpqluXZ1f+7bm",
+	"gBCgJeXM0x49kJa1ck0r4buTM3T4ALlXkMKz3YjGN+mGn2fuhIFRK3Fq2dI2sr4l0W40Yl/r80ip1BjN",
+	"0dNu/+iwNC8aQDCVgGuIcpuV21p1eGua8y3s3UiqrGj82EjOM74k8LxLZQ0JYK/fgNq7wOqx1Va1zLC6",
+	"h4aBFlGmDLKuWLUdsOMK64katuacaaA4V+NRJb3vRTTJok3spJzXVW7WZ31CBNUAhZxtmNrCyCaSY/Ci",
+	"SqL1misipA+Zuu+mFaMluW7oLW2vKS6subt9SCUIUSUebxvb5vE3zpxeUU1oodYdS1snl0TbKWiPdGdd",
+	"FL0SUYiiVzLa3+V4vTLYTxWLv1FwtrfwqJRisIwid0ZR6W0o/Vxy6zrDYCmoIuUqWo0Np8o/vbLho7Va",
+	"O9FvaCAuyWTO+aUsnOm0xXRzn5nD3uqv0Oi3Ne/WWR1rpNK5MYhwLLjUi0tISrVMJvIxSkgnyU3ciaCJ",
+	"8wduXRaP41yIjSfdQvvkivJcttK+28PIxlhOILhgRahRLzR2VtyK1rfEZgQJkqU4brNl1pvKNXGw1fcW",
+	"lgULbcMpG4Zz/qJiR+8ySYSptS1+O3YWlv9jdestTqaaJVoeTejXUngYVjkoi0xtduv3JqT7ykR42w6o",
+	"7qK3IR8nF89fnbu4sBafFsNasL90vzk4af3eacMfNgQNfEHf6zz68PGoXcpXFMfdMNNXjJrnagpr2x9d",
+	"r/FGuFh5URyFllB/LQlLCquudFm4BbR6/RRvzmH0k8K9LhyJGEt5v7vVu1eUC5eOPcUDC227Mw8w2xx9",
+	"zwlONbdtssk5PFnrtXMVZyU+8MvtmG+/al2JUllZsWbj1k+g6u5WzsFjht4+O0GPDocPkI3Gl/qgq2A1",
+	"7jpXZTZZQdDb/IoYXrT4013938e2SMZSCxJTuF6ms1u5Vh7pzwHLU/BEG+B8uPGLBdfsL6CKVAzpOuMK",
+	"sBB4FTTgYHmCBB23sm8PyUrwl4WIbWSRYTV3zs2d9uXVLX7ckHegbS2cSu4oK/qxY4PvndMkQiYtBQSI",
+	"fprymWyltBIZm1M9v7g4Q+aFZrSBMnUwaG7ExTQ+rNfCjjUXEArZGlIHHIdxesDNEHJipz7su7enSJAp",
+	"EcTYEFhZ9/SU2uD0rnPUaM+iWhvt1fIe2kKnjUj8N7KIn+4eMq3SlBeqXR853SZKzRBtu3qxvLydPzfL",
+	"JymNDS94TyboB7Jq8bGms9YFx+Kq9fdL2q52XBpTuS2U2vr7deuvq+0g0hOZZawB0jlp1ZN9MKBzotCe",
+	"5qsPhv0HLUd5SVZVbrVJ79UH0+Bf9VXrAdsW/CYj7DijT3icL1yC2O6iAb4+O0UH3T5K7BAtiMmmLbL7",
+	"QnOCEGlzUtvPmit5LzgOcHx22spgeUYYzmg7k3LLcmPbsfwVNtVgrOZreJ7eC4hRGWrhZqoG2mLSPsTd",
+	"AkOz/VbYN3OwGvNzlYVIKpKhwagMbNoNlRFljAa9AcjapFXb9APJa1XLWwVC9TebN2WzxDZtCeQ7z1Vt",
+	"NzRp7rWSGVW8WaZHFbktXNSzLlgxiFry/bDUXyA5C5LhZRedlkEbWWRIaKyEDCP9BwT4Q8TIFSkSvdCc",
+	"p4Z92+Qsa4pZ89unoAEE2Gq/1E6q/STCzzHfKme44dRM3uCG0+qPkFybUbQN6i3w6Dfg0f+SVqvL3WwT",
+	"x3UV9zEqmze436Q2K2zmtoz0fjgjO6Rk1nTvbUmTGxX3mw/lRn4fZV7vg3E49xronSq9TvG5+Uo6/R+q",
+	"9P9EVbpBnmvzP/1kwqfng+GRZbzGBBscojnPhdSC2UYl2q1+SeJcULU613RmE9wI78ReqoLpr/TMHcGL",
+	"9xdBnYIwevH+wi7APJlQNjPCyuvBA3MEIztiuZ65UpnJVWvXiU5qKRAyrPqbJGDclCRaISFJIaZcjgH4",
+	"rsE7jMdsqYWk6mRYShtGXeFUmxwpVhrPtCAUpAOwVXSSEi+PzK5jzFynmCIZ5zXh4KVHrlIWVLQxG7On",
+	"kNED7AFRPWWD2YxQtC67P3IZ02MGUtmlDEf1cgVbIhMdg887QhmgZNuLY8YFioqaJ0jXpgrt/S2HyBqC",
+	"ZkTShDEea3lOCZpxIovEyVVGxqyYSCtXElElSTrd745ZEAYpjQkzBkZBCSIYBS/N72/JtKMZsqBEYbEq",
+	"O774P0JCj2uc9CpPFe3YAtXCs14Yi9I0qQIEt12JCs9aEAZW3Q1GwVW/oiMHB91+tx94Sm69FUR3SdK0",
+	"A/Wx939dXsquq7iYkTWuvYY9AwzBxrhlGZ+StTZlMtc6FGVxmieadLRlggRR0NpwskIYCa6M4F3OaeqN",
+	"QlaA7yRBC+xagE6I4QMgjp2aDm1CvifqxfJSBtWGS2tkdfnK/aLpz82HWoudQa93u0Ymxor72Rq5ATCv",
+	"wJq2wVnH/AUGbbVZaueg1zG9ZcGqDZ6eBNaQDSSF7IVgFEwfHrx5cfBkcP2s/93s4VU+eaRekv7s+avf",
+	"/vrgiDy8yOWj/Oz51du/Pn0XgGEbXP/y7Olvb/NHi4Oj5y9f/6JycjR89PJ19uP7o+xkda7o5U+//nD6",
+	"/nSIe0bR2K0mxpq8a0piCte49QZomNRKpE5wPCcdbS4IviYjNeWWyULzV6IAAyYExVC9ur087rB3uG4b",
+	"xRF71eZhMDRnvfmDWvW//upg+1eNcjUrmDSmaJwrucFZCbJClXbgNFShGQGeaSQLfgALXw+4rs3LWnJ+",
+	"S5Sg5Ap44SITZE6YBDOrYEDM6CWaKCerQjdmM5ArhAkaz50YxJXSJisqTSqpMepsq+dM8Kkm7wURM1e+",
+	"AWUtZWQbqpD3nIcsbAxNFyQ06S6r/VYGcFKK5DthApVI59batDJ+uXurIf+TtdW9X3cFrWW9X2kJTYun",
+	"kjRRILRDPpc3Co0HDnv9najXKzn+5+EsNWX35w9VVvM9qSeY1GHlsZoC4B9sNk2LIguJgRJhxMiykdmr",
+	"VT2TIwFqIrmmErgJZ1YHtTSf+JynO2bnpnZTIp7ZdlmQcUuuSZwDS4BsjVDrhILMqFSGHewDm1qAbjXF",
+	"seKizkoKh5IETfbPf0bHdqWveFL04xqzDnoPvbI3tWIdFVszNXtu73uDXk/rjWYMnivnQhqZfDWrNDkQ",
+	"gZbLePH3HPvJ9VrRNCM+HjNkXtbQA1CClgoZO64IVUHmvjZpa/FrWu0nZn1YekjOEJCIM3FN5FJ/MOgN",
+	"PEvBQa618ZgeKFrfXczWV5o+VGWWGdR2akBZP4g1e4yc0X9YkMAO7ZEnRNArjUMpt2cKuUwaO3EKe93X",
+	"Iz6D3C3Xzs6WGcDM1niEgpTEpkMZC8FixDONak8dqo3Ze1OpDxio9XqApSk6JclozPrdAomotEec3Lep",
+	"QWM26KLXeEESMwCVFotJ4nY0DmpobNqulenm42B/zA666LjsHuco3kNopyqZTO2xW7iblS+oUvX1OtSx",
+	"gt4u91nZntUehUnPndI01a8cdNFr7veyywSPiW13HMe5cJA8thzUEtVrroV4SmNqeFDxqOho/LikIhC8",
+	"16o4IjjlMtfU0Yaxz6oKgUlA+R10gkYd85sKOwJkgNJgOFCEp8pjfS43dcMx73cRnBHUwoTN0/CgXjjQ",
+	"W8HeRRUVXK9OIpEzuySf3fjjF5kZSmAmNcJB9SBWSOIrYsp3otqqI+Mml5U0TQrqYkVvzXhK4xXaY5yR",
+	"EGVYKIrTEE3zNDVsOioRPHII4PINLX9x0hsqAcq0asu8CqYSc5HIWolGF3m94h0NGNbmlNDDXg/qTJxC",
+	"WwVf1/Vw/VtOfJNeP9xohjSQ5hW+BAFpuJ/EUzIqgxLazqmGKcAhAjXaMfQo2bfLlqXWXL0xw+3qccuo",
+	"rqmba1SA0eFg8NgZ3I2hyus2QnTYe9TVNr9hBFCBM+Wi8MOFfhIwMndVUIn6miAGwyG6ohJcTcfnJ6en",
+	"mk0JHGvyQnvRn8BDE/1nNEIYvXt3+kSLq3cv9b8TLMnR4d//67/3HyNcNA0wC+/1qo12XV/nzmBykHQO",
+	"4yHpPJw+6HUe9h8N8MHkMB4mR+u6Btc64VV7b2wslvLTsv7U+c8Pf2lJyjLGBID0O56sNtgR94qOF5+g",
+	"hW/xSrRfoLPlFpuWC2uaV8zUb4r5HcyYz7cA6i5VZPuhGUIoeIbzsZmG1o7DQKbgzR8m4D+1CegLXpKU",
+	"toex+ga9wXbLqt7PGAy/Hew4vyXz1zIwD3uPdjAw23vRhsFhf3BL5L5quQpg4/k27g74sn2C7mp9a2nx",
+	"ThfUSpp3s6IGpTZuWADNovAF+Gafcdj0d3CKNNpZ6u+Gu9BhW6eoMDgcDG5FXl7DXv3xDrTZaPp4d+7o",
+	"cJvfyPh5Sp5atG8qBW6742iDn7p6Vc/o4xoXk+/ak/68OVicuDTGm9mWXtG4/rSM6WqEk/lEatgzBV2E",
+	"tLpduIXOi2tUXDcHOWYddO/eOY8pTtFLPqPs3r1R0a3IdlIK0fc2p/MlpHASFXfNh28Y6VzQBUFnWMol",
+	"Fwnae3Nxtq/HOH91Hpr0GgiOGqXX1hSs0IKoOU/s9Aay5aL058ZgLRth1XxeCxLPMaNy4czyN9VI815U",
+	"8dXsg4cg+jg2quI4GKG//9d/30SQdq9/9jJyiof7WpU/6iR0RlXV4dRwK40ZQqVrCfvdEpdzAlvntjEj",
+	"K1iBcXd1wT3RaFIPayg71dsljdCg16s7m9BF1RQudAUGyzLWkN+a37nnCpdbF52Y+LywEUnU76EFZbki",
+	"MkQaI1OCcklCGDAhOLFG+NBmxShTiGQdpq62pDDdvHYjiHEkOWe2dy4MeNRDEu0dDh7ZlmJ+N9f95rE1",
+	"oLLhFM2Ka+/ve7lyO/ctq2Xewbgm++6WHc1MpziXGFR6Mwoc4lN35YHjCpFtZl46m10/Bov9p3UeUaEA",
+	"k5EdhSbNAP7jsrL1/1PKSGR7pBmG1oFczHqLLHDCif0x06C2ydbekUCW9jj41wJVNaiKtHDIsLG5G+j8",
+	"yQ9F9CIsfSCWeLTVzadjBg5jmPMbiV68/+Ec7ZnsRY24ZaANUhv2w7JVRTrjgqr5wh3ECiUkTrHQGBpR",
+	"KaNwzCKcJ7ZrXeEiscd3+kSG1pnzm7tDQup5cYpwnlDCYpgvIteZbahHsbIvYjVm0NwBcJpPkbwky9DU",
+	"j9tRTZO60uvtmIpdvs01KJxHVHUNFx4z0x6rWnUE/jpoFdLWJGuEIIGGQmkjdMPr6g+irteQLpV8zJT1",
+	"57h+dfqIvdZ2Belsalln9vfy9PVT9LxMdZJjZhMffLc7YyS1tzd5LQBs6ghnUzrL9eY5I130Fi5oStDf",
+	"//f/NZ4eHzHGDCLMOYNm0KZGkiWGuZkAO3w37B0ArfjVC1SiPTNliMo4rW0Ns99Fp0rWWo6ZLkFUtfUG",
+	"GjPTHMjllBa7KsQ2RITLUkjqNVXYwwzlrNaTCJB9zGDSkeWtHptf4ITsPzY3YLgV6gU72WTftD5Mt+su",
+	"OoFw9phNaZrajkXOY+DuMNMANJR2RQQU2pZ+OuceJVphI4njQCfVHk+a/6hVRkauoFaL4AvXTZFKiG2Y",
+	"lje0yFlyPX5c2lboUmb2JDEUH8WVZlTRmNnh9x8D6LV0tELZZDzBis2JdtExOry+ds8LbMIQi+e5QntD",
+	"pAkbo+H1NeJizLB3PZD3mUMmGw3w1JJnKV+CqnFieImh2AIDgFiti6bW6LOm32gzARSDc+h3VLi3ZeWO",
+	"1FIiFdqiGxkiGmdlQ0ujLdquWHsFDWClBJ1oOb8/ZofFdDPCIElPetolTDY47Mx5bq9hpWo1ZsMuAhZh",
+	"s6KIt10v2gfyK0+oFl4WdOardxLPiEGNog9SOaecQ8XlhLjRoUq8puO6onGrOwOeVKI0I2SbWNvb4YCj",
+	"2bvmjBO1O2anyrhkITXMOD1RzuDGziKLDstL6KRgE/PAHI3aojW+ev8lYjbFwea214VvdQAENK9HexVN",
+	"AzrI7mt+6gJT2O/SUPDfhBMTeCXMNOFqCTJUvdZcZWsiC0WviE3RhS/mWW7vVLzFzexKWkX9hnt56Xr8",
+	"Qu/UFXL9eoqLITf6ofW0wOFX1XGfuia8RdGI14q3cpf8J90kZnza5r50bw3frZ668oQdlxI6UWLFl/Jb",
+	"HVbWWZky3BUq363OtPr+KSuqFG/svrAN18rf7O4TWo9knxAMWDdY6/12kHUKAdbC2mrIgc8LAASjgKxe",
+	"zCffx/QNffHs3W+n/df0VJ4uVPYfJ6dHp78+pS9PXvTIj8f6+Q9/7f87nf57l6xe/Ja8P6Vv6On1Ket1",
+	"40HKgl3BaVLp1/kg735BdR/kHa5oU8KYViJkHseEJDbmbiRqJWnsq4YPbhsJuEP/6K0uA2u7An/LvVuN",
+	"T770tWB3t8a1gYQ7X1RrMOHuVtUg5uIe6qZlsIHfd/8ZPfUVr7yvO3v+eJYUVklpIKx3zyc8lhtLQIzl",
+	"4ArCBGEJKLhFu1m+1Br0ZIXekoTHJlUrum+rUqDCJOoiqBpSkD5OFWKEJNL4c8SVKQgpL9YGvYSLS1lk",
+	"PTGi9A/2SoDWHPAnehdbBTig81wt0qpYMtbOnxIea4Ub6ReM1WMv367/TXDi/w1FOuaHsgNOBWrmvfve",
+	"i/aX+lDl7dv2Rm4AqUbeTi7Sb8dBBa7joDIYvFz5pT7c/XIrwZZrp9tqJh0OZLZ5zydWd+jPb1PaEQYn",
+	"5gg755YWOmeQX9ac5wdCMllOorhxx5THAggnt5WSbCY7/2Q9unLNFUyz8JK4zLl0TcPtlDPS/XUzwRk6",
+	"muQsSW0BpiE6iSIYMIImdlBpI+cQvkAsW6wli3MYfkfi+BVfYbOeKoncv/cnuF7E1sJVakWylGBJkCQa",
+	"Rxpb7b48PXn6+vxpV10rdO/+7fHO/P0Z+GYe3K6YaHcMcBxRbEEF0xrqt7Unf2zz/CBuVWTo2SxPi7dQ",
+	"TNx60LYl1efWsrlC5oBf7p7XZedec3xuB1QinNIr0t0i1V7SK8KI9Iue3hSdOSwsF0QJukFsvTLPnYw6",
+	"E3xB1JzkEkFWMbnOuKQmAwGwuBWkdpAdCafF2vkzuvjp7GnJfH6ZK5X94pxwvyhuctZzrSaM2cbXPmqL",
+	"/NuxnnwchCYm/O04+P7pxTgIBc+VfgiR9pGLtBcxsXFwg/pjdnvCs1DedmAedBcFyNYenS+/NnJB193F",
+	"tXMxpGxKYxHVINa/SuCF5vatljO0fW9eSLi+4fNow9Vyf15N7u4ab71nz5pTqsPpMxhlAerfj1XCzdMa",
+	"xgLH0JRfH9UWTulQZIWNovb5KDJZKeMPg/+A39ufJHKusElOUwUabBd973ToIlwNmi1VmxDtJ73kWyGa",
+	"26TnIzYrGyFAnTHTeDcaM4QA8UYlP9G/WcQboav+mAGOjdDHmxq1b4ccUNFPx69eAoNsa63wPwH39Aa3",
+	"4J4gOFntKqRt3NJdG1mk6mOUUTYL0bB3YNJ5llSSVrR5S3BCrbT7h5LcemHQ3BQUj+4XsF79rbdLC/hc",
+	"XLkgUCOwk+SmZuUcXgrCIBep7b4hR/fv4yzrMtvGohunPG+LD50rPNNG6foxOn/DjWE+FEve2trDlK9U",
+	"PBPdMurjNTNubNArCy+bLqz8lgulWWMaLngDQ514c9D3VWsIkt60/eA1tzX3xsgipAyBrB87bqVJ55zO",
+	"GFa5IN50720z6JYpDY6FSLjzNmWaVkNz/hmX8eKN6SFDc9QqbWO4JUuWzolCO/fGq5K7PkPXwhp4VbNZ",
+	"8dqcxCcmOc8EFAmO5426fTtyEaCHXhiIi4QIqJxxRxAirJA2nxR0vx81OlRHNIm6yLAdNLi+hhBmfMn4",
+	"MiXJjECdjHGrkFRCBFJAmb89N63pMuNsgzvE+HQKwPqVKkUEypmiaXXlC3xNF/kCWRO/yrE4c2DyWzrf",
+	"LlhboE+wezjz0+pETDPzm2pnK2iB3s5s6wUFBZQh7WQF4Kdyf5s+3LziCHSL4pqhrsfwCroB6bOuN/Yf",
+	"iLgeEWug+gMb12LjN+ua+JnA8S54WTR3/wMj12Ok1wH/D1zchTO2lWytQ8VqWtt6PCx1HP1c1nvWVC/x",
+	"rhmIoUuze/f2pYcBY1bkWyY2uaK8vHoKfcRQ5JL4TIrnEmutxF1jNkSmwCBq1aZGSH1rvPQ5o9dImkvj",
+	"jbM+vOp/62IP1+j5q+OTzvnz48HwaM9khobIhgJiZT7oNsIJwb5N5BozXCmpgHwRnKYjqKVeZLm1kPUs",
+	"kNZomi7ipclILDLpvJbWdhEaQIsM7tpjWjeTCmubHPr3mEqMaa6tJBSpCC3MfamYoaFLoEd4iVfGyl7x",
+	"XKA45fFlW9JYFQn8MFiT5loLgFsPIKgTg29FeYW/6lu4keEv+lD0/3Bn+uHj0WHb/Qxab926gAt3OcH6",
+	"2T9l2LMyoWz3gb8Q39mQrLMT/9ndDC7vRd1S6ly/OtRApnJZqC149i8INVXR/u2cAeTidnJJROdh/8Hg",
+	"4Lb10LX7YtcFQVyvBZM1SthjSJXXa4ggMXhOqNh+GehNGBz++OOaa8+9fFlNxIZcva4cSeHgOBwMjEtg",
+	"3VhOuKMYM8YVSkhME4IYX7YNN+wdoD3JTT5lmWUMLLaeV7yzkPEZVLGcvTKNU7NrlxO9VtzIhbS3xewu",
+	"aozWU+m/Y+WJuzOmKldQTaxQJU0FQ7tc8c3ydkkSIWwM6xogtPQ5LqQ1wkWRWU1VCk0Jlkvk1jO5TiHm",
+	"ZMLi5EwnT4ub+hihAymB/iGMo1wCPkLb2xY+XkLX3cXzD8a+vxA7rG16Fz64jtDc1TtUlteDTXlZP7id",
+	"WlpvNdqz+LcLldzc/P8AAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

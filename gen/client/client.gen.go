@@ -426,23 +426,41 @@ type BadRequestApplicationProblemPlusJSON = Problem
 // ChallengeIssued A one-time code was sent; prove it to continue.
 type ChallengeIssued = Challenge
 
-// IdempotencyInProgress An RFC 9457 problem; validation problems add `errors`.
-type IdempotencyInProgress = Problem
+// IdempotencyInProgressApplicationJSON An RFC 9457 problem; validation problems add `errors`.
+type IdempotencyInProgressApplicationJSON = Problem
 
-// IdempotencyKeyReused An RFC 9457 problem; validation problems add `errors`.
-type IdempotencyKeyReused = Problem
+// IdempotencyInProgressApplicationProblemPlusJSON An RFC 9457 problem; validation problems add `errors`.
+type IdempotencyInProgressApplicationProblemPlusJSON = Problem
 
-// InternalError An RFC 9457 problem; validation problems add `errors`.
-type InternalError = Problem
+// IdempotencyKeyReusedApplicationJSON An RFC 9457 problem; validation problems add `errors`.
+type IdempotencyKeyReusedApplicationJSON = Problem
 
-// NotFound An RFC 9457 problem; validation problems add `errors`.
-type NotFound = Problem
+// IdempotencyKeyReusedApplicationProblemPlusJSON An RFC 9457 problem; validation problems add `errors`.
+type IdempotencyKeyReusedApplicationProblemPlusJSON = Problem
 
-// PayloadTooLarge An RFC 9457 problem; validation problems add `errors`.
-type PayloadTooLarge = Problem
+// InternalErrorApplicationJSON An RFC 9457 problem; validation problems add `errors`.
+type InternalErrorApplicationJSON = Problem
 
-// TooManyRequests An RFC 9457 problem; validation problems add `errors`.
-type TooManyRequests = Problem
+// InternalErrorApplicationProblemPlusJSON An RFC 9457 problem; validation problems add `errors`.
+type InternalErrorApplicationProblemPlusJSON = Problem
+
+// NotFoundApplicationJSON An RFC 9457 problem; validation problems add `errors`.
+type NotFoundApplicationJSON = Problem
+
+// NotFoundApplicationProblemPlusJSON An RFC 9457 problem; validation problems add `errors`.
+type NotFoundApplicationProblemPlusJSON = Problem
+
+// PayloadTooLargeApplicationJSON An RFC 9457 problem; validation problems add `errors`.
+type PayloadTooLargeApplicationJSON = Problem
+
+// PayloadTooLargeApplicationProblemPlusJSON An RFC 9457 problem; validation problems add `errors`.
+type PayloadTooLargeApplicationProblemPlusJSON = Problem
+
+// TooManyRequestsApplicationJSON An RFC 9457 problem; validation problems add `errors`.
+type TooManyRequestsApplicationJSON = Problem
+
+// TooManyRequestsApplicationProblemPlusJSON An RFC 9457 problem; validation problems add `errors`.
+type TooManyRequestsApplicationProblemPlusJSON = Problem
 
 // UnauthorizedApplicationJSON An RFC 9457 problem; validation problems add `errors`.
 type UnauthorizedApplicationJSON = Problem
@@ -450,11 +468,17 @@ type UnauthorizedApplicationJSON = Problem
 // UnauthorizedApplicationProblemPlusJSON An RFC 9457 problem; validation problems add `errors`.
 type UnauthorizedApplicationProblemPlusJSON = Problem
 
-// Unavailable An RFC 9457 problem; validation problems add `errors`.
-type Unavailable = Problem
+// UnavailableApplicationJSON An RFC 9457 problem; validation problems add `errors`.
+type UnavailableApplicationJSON = Problem
 
-// UnsupportedMediaType An RFC 9457 problem; validation problems add `errors`.
-type UnsupportedMediaType = Problem
+// UnavailableApplicationProblemPlusJSON An RFC 9457 problem; validation problems add `errors`.
+type UnavailableApplicationProblemPlusJSON = Problem
+
+// UnsupportedMediaTypeApplicationJSON An RFC 9457 problem; validation problems add `errors`.
+type UnsupportedMediaTypeApplicationJSON = Problem
+
+// UnsupportedMediaTypeApplicationProblemPlusJSON An RFC 9457 problem; validation problems add `errors`.
+type UnsupportedMediaTypeApplicationProblemPlusJSON = Problem
 
 // UpsertCustomerParams defines parameters for UpsertCustomer.
 type UpsertCustomerParams struct {
@@ -4116,12 +4140,18 @@ type GetJwksResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *JwkSet
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFoundApplicationJSON
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
-	ApplicationproblemJSON404 *NotFound
+	ApplicationproblemJSON404 *NotFoundApplicationProblemPlusJSON
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalErrorApplicationJSON
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
-	ApplicationproblemJSON500 *InternalError
+	ApplicationproblemJSON500 *InternalErrorApplicationProblemPlusJSON
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *UnavailableApplicationJSON
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
-	ApplicationproblemJSON503 *Unavailable
+	ApplicationproblemJSON503 *UnavailableApplicationProblemPlusJSON
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *GetJwksResponse200Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -4133,18 +4163,33 @@ func (r GetJwksResponse) GetJSON200() *JwkSet {
 	return r.JSON200
 }
 
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetJwksResponse) GetJSON404() *NotFoundApplicationJSON {
+	return r.JSON404
+}
+
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
-func (r GetJwksResponse) GetApplicationproblemJSON404() *NotFound {
+func (r GetJwksResponse) GetApplicationproblemJSON404() *NotFoundApplicationProblemPlusJSON {
 	return r.ApplicationproblemJSON404
 }
 
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetJwksResponse) GetJSON500() *InternalErrorApplicationJSON {
+	return r.JSON500
+}
+
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
-func (r GetJwksResponse) GetApplicationproblemJSON500() *InternalError {
+func (r GetJwksResponse) GetApplicationproblemJSON500() *InternalErrorApplicationProblemPlusJSON {
 	return r.ApplicationproblemJSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetJwksResponse) GetJSON503() *UnavailableApplicationJSON {
+	return r.JSON503
+}
+
 // GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
-func (r GetJwksResponse) GetApplicationproblemJSON503() *Unavailable {
+func (r GetJwksResponse) GetApplicationproblemJSON503() *UnavailableApplicationProblemPlusJSON {
 	return r.ApplicationproblemJSON503
 }
 
@@ -4196,12 +4241,18 @@ type GetCustomerResponse struct {
 	JSON401 *UnauthorizedApplicationJSON
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *UnauthorizedApplicationProblemPlusJSON
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFoundApplicationJSON
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
-	ApplicationproblemJSON404 *NotFound
+	ApplicationproblemJSON404 *NotFoundApplicationProblemPlusJSON
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalErrorApplicationJSON
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
-	ApplicationproblemJSON500 *InternalError
+	ApplicationproblemJSON500 *InternalErrorApplicationProblemPlusJSON
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *UnavailableApplicationJSON
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
-	ApplicationproblemJSON503 *Unavailable
+	ApplicationproblemJSON503 *UnavailableApplicationProblemPlusJSON
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetCustomerResponse401Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -4223,18 +4274,33 @@ func (r GetCustomerResponse) GetApplicationproblemJSON401() *UnauthorizedApplica
 	return r.ApplicationproblemJSON401
 }
 
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetCustomerResponse) GetJSON404() *NotFoundApplicationJSON {
+	return r.JSON404
+}
+
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
-func (r GetCustomerResponse) GetApplicationproblemJSON404() *NotFound {
+func (r GetCustomerResponse) GetApplicationproblemJSON404() *NotFoundApplicationProblemPlusJSON {
 	return r.ApplicationproblemJSON404
 }
 
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetCustomerResponse) GetJSON500() *InternalErrorApplicationJSON {
+	return r.JSON500
+}
+
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
-func (r GetCustomerResponse) GetApplicationproblemJSON500() *InternalError {
+func (r GetCustomerResponse) GetApplicationproblemJSON500() *InternalErrorApplicationProblemPlusJSON {
 	return r.ApplicationproblemJSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetCustomerResponse) GetJSON503() *UnavailableApplicationJSON {
+	return r.JSON503
+}
+
 // GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
-func (r GetCustomerResponse) GetApplicationproblemJSON503() *Unavailable {
+func (r GetCustomerResponse) GetApplicationproblemJSON503() *UnavailableApplicationProblemPlusJSON {
 	return r.ApplicationproblemJSON503
 }
 
@@ -4302,26 +4368,42 @@ type UpsertCustomerResponse struct {
 	JSON401 *UnauthorizedApplicationJSON
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *UnauthorizedApplicationProblemPlusJSON
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFoundApplicationJSON
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
-	ApplicationproblemJSON404 *NotFound
+	ApplicationproblemJSON404 *NotFoundApplicationProblemPlusJSON
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *IdempotencyInProgressApplicationJSON
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
-	ApplicationproblemJSON409 *IdempotencyInProgress
+	ApplicationproblemJSON409 *IdempotencyInProgressApplicationProblemPlusJSON
 	// JSON412 the response for an HTTP 412 `application/json` response
 	JSON412 *Problem
 	// ApplicationproblemJSON412 the response for an HTTP 412 `application/problem+json` response
 	ApplicationproblemJSON412 *Problem
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLargeApplicationJSON
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
-	ApplicationproblemJSON413 *PayloadTooLarge
+	ApplicationproblemJSON413 *PayloadTooLargeApplicationProblemPlusJSON
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaTypeApplicationJSON
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
-	ApplicationproblemJSON415 *UnsupportedMediaType
+	ApplicationproblemJSON415 *UnsupportedMediaTypeApplicationProblemPlusJSON
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *IdempotencyKeyReusedApplicationJSON
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
-	ApplicationproblemJSON422 *IdempotencyKeyReused
+	ApplicationproblemJSON422 *IdempotencyKeyReusedApplicationProblemPlusJSON
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequestsApplicationJSON
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
-	ApplicationproblemJSON429 *TooManyRequests
+	ApplicationproblemJSON429 *TooManyRequestsApplicationProblemPlusJSON
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalErrorApplicationJSON
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
-	ApplicationproblemJSON500 *InternalError
+	ApplicationproblemJSON500 *InternalErrorApplicationProblemPlusJSON
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *UnavailableApplicationJSON
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
-	ApplicationproblemJSON503 *Unavailable
+	ApplicationproblemJSON503 *UnavailableApplicationProblemPlusJSON
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *UpsertCustomerResponse401Headers
 	// Headers409 the parsed response headers for an HTTP 409 response
@@ -4362,13 +4444,23 @@ func (r UpsertCustomerResponse) GetApplicationproblemJSON401() *UnauthorizedAppl
 	return r.ApplicationproblemJSON401
 }
 
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r UpsertCustomerResponse) GetJSON404() *NotFoundApplicationJSON {
+	return r.JSON404
+}
+
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
-func (r UpsertCustomerResponse) GetApplicationproblemJSON404() *NotFound {
+func (r UpsertCustomerResponse) GetApplicationproblemJSON404() *NotFoundApplicationProblemPlusJSON {
 	return r.ApplicationproblemJSON404
 }
 
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r UpsertCustomerResponse) GetJSON409() *IdempotencyInProgressApplicationJSON {
+	return r.JSON409
+}
+
 // GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
-func (r UpsertCustomerResponse) GetApplicationproblemJSON409() *IdempotencyInProgress {
+func (r UpsertCustomerResponse) GetApplicationproblemJSON409() *IdempotencyInProgressApplicationProblemPlusJSON {
 	return r.ApplicationproblemJSON409
 }
 
@@ -4382,33 +4474,63 @@ func (r UpsertCustomerResponse) GetApplicationproblemJSON412() *Problem {
 	return r.ApplicationproblemJSON412
 }
 
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r UpsertCustomerResponse) GetJSON413() *PayloadTooLargeApplicationJSON {
+	return r.JSON413
+}
+
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
-func (r UpsertCustomerResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
+func (r UpsertCustomerResponse) GetApplicationproblemJSON413() *PayloadTooLargeApplicationProblemPlusJSON {
 	return r.ApplicationproblemJSON413
 }
 
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r UpsertCustomerResponse) GetJSON415() *UnsupportedMediaTypeApplicationJSON {
+	return r.JSON415
+}
+
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
-func (r UpsertCustomerResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+func (r UpsertCustomerResponse) GetApplicationproblemJSON415() *UnsupportedMediaTypeApplicationProblemPlusJSON {
 	return r.ApplicationproblemJSON415
 }
 
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r UpsertCustomerResponse) GetJSON422() *IdempotencyKeyReusedApplicationJSON {
+	return r.JSON422
+}
+
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
-func (r UpsertCustomerResponse) GetApplicationproblemJSON422() *IdempotencyKeyReused {
+func (r UpsertCustomerResponse) GetApplicationproblemJSON422() *IdempotencyKeyReusedApplicationProblemPlusJSON {
 	return r.ApplicationproblemJSON422
 }
 
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r UpsertCustomerResponse) GetJSON429() *TooManyRequestsApplicationJSON {
+	return r.JSON429
+}
+
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
-func (r UpsertCustomerResponse) GetApplicationproblemJSON429() *TooManyRequests {
+func (r UpsertCustomerResponse) GetApplicationproblemJSON429() *TooManyRequestsApplicationProblemPlusJSON {
 	return r.ApplicationproblemJSON429
 }
 
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r UpsertCustomerResponse) GetJSON500() *InternalErrorApplicationJSON {
+	return r.JSON500
+}
+
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
-func (r UpsertCustomerResponse) GetApplicationproblemJSON500() *InternalError {
+func (r UpsertCustomerResponse) GetApplicationproblemJSON500() *InternalErrorApplicationProblemPlusJSON {
 	return r.ApplicationproblemJSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r UpsertCustomerResponse) GetJSON503() *UnavailableApplicationJSON {
+	return r.JSON503
+}
+
 // GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
-func (r UpsertCustomerResponse) GetApplicationproblemJSON503() *Unavailable {
+func (r UpsertCustomerResponse) GetApplicationproblemJSON503() *UnavailableApplicationProblemPlusJSON {
 	return r.ApplicationproblemJSON503
 }
 
@@ -4462,22 +4584,34 @@ type AuthenticateCustomerResponse struct {
 	JSON400 *BadRequestApplicationJSON
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *BadRequestApplicationProblemPlusJSON
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFoundApplicationJSON
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
-	ApplicationproblemJSON404 *NotFound
+	ApplicationproblemJSON404 *NotFoundApplicationProblemPlusJSON
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLargeApplicationJSON
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
-	ApplicationproblemJSON413 *PayloadTooLarge
+	ApplicationproblemJSON413 *PayloadTooLargeApplicationProblemPlusJSON
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaTypeApplicationJSON
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
-	ApplicationproblemJSON415 *UnsupportedMediaType
+	ApplicationproblemJSON415 *UnsupportedMediaTypeApplicationProblemPlusJSON
 	// JSON422 the response for an HTTP 422 `application/json` response
 	JSON422 *Problem
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *Problem
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequestsApplicationJSON
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
-	ApplicationproblemJSON429 *TooManyRequests
+	ApplicationproblemJSON429 *TooManyRequestsApplicationProblemPlusJSON
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalErrorApplicationJSON
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
-	ApplicationproblemJSON500 *InternalError
+	ApplicationproblemJSON500 *InternalErrorApplicationProblemPlusJSON
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *UnavailableApplicationJSON
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
-	ApplicationproblemJSON503 *Unavailable
+	ApplicationproblemJSON503 *UnavailableApplicationProblemPlusJSON
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *AuthenticateCustomerResponse429Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -4504,18 +4638,33 @@ func (r AuthenticateCustomerResponse) GetApplicationproblemJSON400() *BadRequest
 	return r.ApplicationproblemJSON400
 }
 
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r AuthenticateCustomerResponse) GetJSON404() *NotFoundApplicationJSON {
+	return r.JSON404
+}
+
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
-func (r AuthenticateCustomerResponse) GetApplicationproblemJSON404() *NotFound {
+func (r AuthenticateCustomerResponse) GetApplicationproblemJSON404() *NotFoundApplicationProblemPlusJSON {
 	return r.ApplicationproblemJSON404
 }
 
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r AuthenticateCustomerResponse) GetJSON413() *PayloadTooLargeApplicationJSON {
+	return r.JSON413
+}
+
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
-func (r AuthenticateCustomerResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
+func (r AuthenticateCustomerResponse) GetApplicationproblemJSON413() *PayloadTooLargeApplicationProblemPlusJSON {
 	return r.ApplicationproblemJSON413
 }
 
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r AuthenticateCustomerResponse) GetJSON415() *UnsupportedMediaTypeApplicationJSON {
+	return r.JSON415
+}
+
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
-func (r AuthenticateCustomerResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+func (r AuthenticateCustomerResponse) GetApplicationproblemJSON415() *UnsupportedMediaTypeApplicationProblemPlusJSON {
 	return r.ApplicationproblemJSON415
 }
 
@@ -4529,18 +4678,33 @@ func (r AuthenticateCustomerResponse) GetApplicationproblemJSON422() *Problem {
 	return r.ApplicationproblemJSON422
 }
 
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r AuthenticateCustomerResponse) GetJSON429() *TooManyRequestsApplicationJSON {
+	return r.JSON429
+}
+
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
-func (r AuthenticateCustomerResponse) GetApplicationproblemJSON429() *TooManyRequests {
+func (r AuthenticateCustomerResponse) GetApplicationproblemJSON429() *TooManyRequestsApplicationProblemPlusJSON {
 	return r.ApplicationproblemJSON429
 }
 
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r AuthenticateCustomerResponse) GetJSON500() *InternalErrorApplicationJSON {
+	return r.JSON500
+}
+
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
-func (r AuthenticateCustomerResponse) GetApplicationproblemJSON500() *InternalError {
+func (r AuthenticateCustomerResponse) GetApplicationproblemJSON500() *InternalErrorApplicationProblemPlusJSON {
 	return r.ApplicationproblemJSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r AuthenticateCustomerResponse) GetJSON503() *UnavailableApplicationJSON {
+	return r.JSON503
+}
+
 // GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
-func (r AuthenticateCustomerResponse) GetApplicationproblemJSON503() *Unavailable {
+func (r AuthenticateCustomerResponse) GetApplicationproblemJSON503() *UnavailableApplicationProblemPlusJSON {
 	return r.ApplicationproblemJSON503
 }
 
@@ -4837,8 +5001,10 @@ type GetReadinessResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *Health
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *UnavailableApplicationJSON
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
-	ApplicationproblemJSON503 *Unavailable
+	ApplicationproblemJSON503 *UnavailableApplicationProblemPlusJSON
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *GetReadinessResponse503Headers
 }
@@ -4848,8 +5014,13 @@ func (r GetReadinessResponse) GetJSON200() *Health {
 	return r.JSON200
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetReadinessResponse) GetJSON503() *UnavailableApplicationJSON {
+	return r.JSON503
+}
+
 // GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
-func (r GetReadinessResponse) GetApplicationproblemJSON503() *Unavailable {
+func (r GetReadinessResponse) GetApplicationproblemJSON503() *UnavailableApplicationProblemPlusJSON {
 	return r.ApplicationproblemJSON503
 }
 
@@ -5341,22 +5512,43 @@ func ParseGetJwksResponse(rsp *http.Response) (*GetJwksResponse, error) {
 		}
 		response.JSON200 = &dest
 
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
-		var dest NotFound
+	case rsp.Header.Get("Content-Type") == "application/json" && rsp.StatusCode == 404:
+		var dest NotFoundApplicationJSON
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case rsp.Header.Get("Content-Type") == "application/problem+json" && rsp.StatusCode == 404:
+		var dest NotFoundApplicationProblemPlusJSON
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.ApplicationproblemJSON404 = &dest
 
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
-		var dest InternalError
+	case rsp.Header.Get("Content-Type") == "application/json" && rsp.StatusCode == 500:
+		var dest InternalErrorApplicationJSON
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case rsp.Header.Get("Content-Type") == "application/problem+json" && rsp.StatusCode == 500:
+		var dest InternalErrorApplicationProblemPlusJSON
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.ApplicationproblemJSON500 = &dest
 
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest Unavailable
+	case rsp.Header.Get("Content-Type") == "application/json" && rsp.StatusCode == 503:
+		var dest UnavailableApplicationJSON
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case rsp.Header.Get("Content-Type") == "application/problem+json" && rsp.StatusCode == 503:
+		var dest UnavailableApplicationProblemPlusJSON
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -5425,22 +5617,43 @@ func ParseGetCustomerResponse(rsp *http.Response) (*GetCustomerResponse, error) 
 		}
 		response.ApplicationproblemJSON401 = &dest
 
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
-		var dest NotFound
+	case rsp.Header.Get("Content-Type") == "application/json" && rsp.StatusCode == 404:
+		var dest NotFoundApplicationJSON
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case rsp.Header.Get("Content-Type") == "application/problem+json" && rsp.StatusCode == 404:
+		var dest NotFoundApplicationProblemPlusJSON
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.ApplicationproblemJSON404 = &dest
 
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
-		var dest InternalError
+	case rsp.Header.Get("Content-Type") == "application/json" && rsp.StatusCode == 500:
+		var dest InternalErrorApplicationJSON
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case rsp.Header.Get("Content-Type") == "application/problem+json" && rsp.StatusCode == 500:
+		var dest InternalErrorApplicationProblemPlusJSON
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.ApplicationproblemJSON500 = &dest
 
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest Unavailable
+	case rsp.Header.Get("Content-Type") == "application/json" && rsp.StatusCode == 503:
+		var dest UnavailableApplicationJSON
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case rsp.Header.Get("Content-Type") == "application/problem+json" && rsp.StatusCode == 503:
+		var dest UnavailableApplicationProblemPlusJSON
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -5536,15 +5749,29 @@ func ParseUpsertCustomerResponse(rsp *http.Response) (*UpsertCustomerResponse, e
 		}
 		response.ApplicationproblemJSON401 = &dest
 
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
-		var dest NotFound
+	case rsp.Header.Get("Content-Type") == "application/json" && rsp.StatusCode == 404:
+		var dest NotFoundApplicationJSON
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case rsp.Header.Get("Content-Type") == "application/problem+json" && rsp.StatusCode == 404:
+		var dest NotFoundApplicationProblemPlusJSON
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.ApplicationproblemJSON404 = &dest
 
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
-		var dest IdempotencyInProgress
+	case rsp.Header.Get("Content-Type") == "application/json" && rsp.StatusCode == 409:
+		var dest IdempotencyInProgressApplicationJSON
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case rsp.Header.Get("Content-Type") == "application/problem+json" && rsp.StatusCode == 409:
+		var dest IdempotencyInProgressApplicationProblemPlusJSON
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -5564,43 +5791,85 @@ func ParseUpsertCustomerResponse(rsp *http.Response) (*UpsertCustomerResponse, e
 		}
 		response.ApplicationproblemJSON412 = &dest
 
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
-		var dest PayloadTooLarge
+	case rsp.Header.Get("Content-Type") == "application/json" && rsp.StatusCode == 413:
+		var dest PayloadTooLargeApplicationJSON
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case rsp.Header.Get("Content-Type") == "application/problem+json" && rsp.StatusCode == 413:
+		var dest PayloadTooLargeApplicationProblemPlusJSON
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.ApplicationproblemJSON413 = &dest
 
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
-		var dest UnsupportedMediaType
+	case rsp.Header.Get("Content-Type") == "application/json" && rsp.StatusCode == 415:
+		var dest UnsupportedMediaTypeApplicationJSON
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case rsp.Header.Get("Content-Type") == "application/problem+json" && rsp.StatusCode == 415:
+		var dest UnsupportedMediaTypeApplicationProblemPlusJSON
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.ApplicationproblemJSON415 = &dest
 
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
-		var dest IdempotencyKeyReused
+	case rsp.Header.Get("Content-Type") == "application/json" && rsp.StatusCode == 422:
+		var dest IdempotencyKeyReusedApplicationJSON
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case rsp.Header.Get("Content-Type") == "application/problem+json" && rsp.StatusCode == 422:
+		var dest IdempotencyKeyReusedApplicationProblemPlusJSON
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.ApplicationproblemJSON422 = &dest
 
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
-		var dest TooManyRequests
+	case rsp.Header.Get("Content-Type") == "application/json" && rsp.StatusCode == 429:
+		var dest TooManyRequestsApplicationJSON
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case rsp.Header.Get("Content-Type") == "application/problem+json" && rsp.StatusCode == 429:
+		var dest TooManyRequestsApplicationProblemPlusJSON
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.ApplicationproblemJSON429 = &dest
 
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
-		var dest InternalError
+	case rsp.Header.Get("Content-Type") == "application/json" && rsp.StatusCode == 500:
+		var dest InternalErrorApplicationJSON
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case rsp.Header.Get("Content-Type") == "application/problem+json" && rsp.StatusCode == 500:
+		var dest InternalErrorApplicationProblemPlusJSON
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.ApplicationproblemJSON500 = &dest
 
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest Unavailable
+	case rsp.Header.Get("Content-Type") == "application/json" && rsp.StatusCode == 503:
+		var dest UnavailableApplicationJSON
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case rsp.Header.Get("Content-Type") == "application/problem+json" && rsp.StatusCode == 503:
+		var dest UnavailableApplicationProblemPlusJSON
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -5708,22 +5977,43 @@ func ParseAuthenticateCustomerResponse(rsp *http.Response) (*AuthenticateCustome
 		}
 		response.ApplicationproblemJSON400 = &dest
 
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
-		var dest NotFound
+	case rsp.Header.Get("Content-Type") == "application/json" && rsp.StatusCode == 404:
+		var dest NotFoundApplicationJSON
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case rsp.Header.Get("Content-Type") == "application/problem+json" && rsp.StatusCode == 404:
+		var dest NotFoundApplicationProblemPlusJSON
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.ApplicationproblemJSON404 = &dest
 
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
-		var dest PayloadTooLarge
+	case rsp.Header.Get("Content-Type") == "application/json" && rsp.StatusCode == 413:
+		var dest PayloadTooLargeApplicationJSON
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case rsp.Header.Get("Content-Type") == "application/problem+json" && rsp.StatusCode == 413:
+		var dest PayloadTooLargeApplicationProblemPlusJSON
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.ApplicationproblemJSON413 = &dest
 
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
-		var dest UnsupportedMediaType
+	case rsp.Header.Get("Content-Type") == "application/json" && rsp.StatusCode == 415:
+		var dest UnsupportedMediaTypeApplicationJSON
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case rsp.Header.Get("Content-Type") == "application/problem+json" && rsp.StatusCode == 415:
+		var dest UnsupportedMediaTypeApplicationProblemPlusJSON
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -5743,22 +6033,43 @@ func ParseAuthenticateCustomerResponse(rsp *http.Response) (*AuthenticateCustome
 		}
 		response.ApplicationproblemJSON422 = &dest
 
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
-		var dest TooManyRequests
+	case rsp.Header.Get("Content-Type") == "application/json" && rsp.StatusCode == 429:
+		var dest TooManyRequestsApplicationJSON
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case rsp.Header.Get("Content-Type") == "application/problem+json" && rsp.StatusCode == 429:
+		var dest TooManyRequestsApplicationProblemPlusJSON
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.ApplicationproblemJSON429 = &dest
 
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
-		var dest InternalError
+	case rsp.Header.Get("Content-Type") == "application/json" && rsp.StatusCode == 500:
+		var dest InternalErrorApplicationJSON
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case rsp.Header.Get("Content-Type") == "application/problem+json" && rsp.StatusCode == 500:
+		var dest InternalErrorApplicationProblemPlusJSON
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.ApplicationproblemJSON500 = &dest
 
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest Unavailable
+	case rsp.Header.Get("Content-Type") == "application/json" && rsp.StatusCode == 503:
+		var dest UnavailableApplicationJSON
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case rsp.Header.Get("Content-Type") == "application/problem+json" && rsp.StatusCode == 503:
+		var dest UnavailableApplicationProblemPlusJSON
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -6007,8 +6318,15 @@ func ParseGetReadinessResponse(rsp *http.Response) (*GetReadinessResponse, error
 		}
 		response.JSON200 = &dest
 
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest Unavailable
+	case rsp.Header.Get("Content-Type") == "application/json" && rsp.StatusCode == 503:
+		var dest UnavailableApplicationJSON
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case rsp.Header.Get("Content-Type") == "application/problem+json" && rsp.StatusCode == 503:
+		var dest UnavailableApplicationProblemPlusJSON
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}

@@ -726,16 +726,8 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
-                /**
-                 * @example {
-                 *       "type": "urn:customerd:problem:not-found",
-                 *       "title": "Not found",
-                 *       "status": 404,
-                 *       "detail": "unknown tenant \"acme\"",
-                 *       "instance": "/api/acme/customer"
-                 *     }
-                 */
                 "application/problem+json": components["schemas"]["Problem"];
+                "application/json": components["schemas"]["Problem"];
             };
         };
         /** @description A request with this Idempotency-Key is still running; retry later. */
@@ -746,16 +738,8 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
-                /**
-                 * @example {
-                 *       "type": "urn:customerd:problem:idempotency-in-progress",
-                 *       "title": "Request in progress",
-                 *       "status": 409,
-                 *       "detail": "a request with this Idempotency-Key is still running",
-                 *       "instance": "/api/demo/customer"
-                 *     }
-                 */
                 "application/problem+json": components["schemas"]["Problem"];
+                "application/json": components["schemas"]["Problem"];
             };
         };
         /** @description This Idempotency-Key was used for another request body. */
@@ -764,16 +748,8 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
-                /**
-                 * @example {
-                 *       "type": "urn:customerd:problem:idempotency-key-reused",
-                 *       "title": "Idempotency key reused",
-                 *       "status": 422,
-                 *       "detail": "this Idempotency-Key was used with another request",
-                 *       "instance": "/api/demo/customer"
-                 *     }
-                 */
                 "application/problem+json": components["schemas"]["Problem"];
+                "application/json": components["schemas"]["Problem"];
             };
         };
         /** @description The request body is larger than 64 KiB. */
@@ -782,16 +758,8 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
-                /**
-                 * @example {
-                 *       "type": "urn:customerd:problem:payload-too-large",
-                 *       "title": "Payload too large",
-                 *       "status": 413,
-                 *       "detail": "the request body is larger than 65536 bytes",
-                 *       "instance": "/api/demo/customer"
-                 *     }
-                 */
                 "application/problem+json": components["schemas"]["Problem"];
+                "application/json": components["schemas"]["Problem"];
             };
         };
         /** @description The request body is not JSON. */
@@ -800,16 +768,8 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
-                /**
-                 * @example {
-                 *       "type": "urn:customerd:problem:unsupported-media-type",
-                 *       "title": "Unsupported media type",
-                 *       "status": 415,
-                 *       "detail": "send application/json",
-                 *       "instance": "/api/demo/customer"
-                 *     }
-                 */
                 "application/problem+json": components["schemas"]["Problem"];
+                "application/json": components["schemas"]["Problem"];
             };
         };
         /** @description A limit was reached; `Retry-After` says when to try again. */
@@ -820,16 +780,8 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
-                /**
-                 * @example {
-                 *       "type": "urn:customerd:problem:too-many-requests",
-                 *       "title": "Too many requests",
-                 *       "status": 429,
-                 *       "detail": "a code was sent less than 60 seconds ago",
-                 *       "instance": "/api/demo/customer/authenticate"
-                 *     }
-                 */
                 "application/problem+json": components["schemas"]["Problem"];
+                "application/json": components["schemas"]["Problem"];
             };
         };
         /** @description A dependency (the database, a message gateway) is unavailable. */
@@ -840,16 +792,8 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
-                /**
-                 * @example {
-                 *       "type": "urn:customerd:problem:unavailable",
-                 *       "title": "Service unavailable",
-                 *       "status": 503,
-                 *       "detail": "the database is unavailable",
-                 *       "instance": "/api/demo/customer"
-                 *     }
-                 */
                 "application/problem+json": components["schemas"]["Problem"];
+                "application/json": components["schemas"]["Problem"];
             };
         };
         /** @description Unexpected server error. */
@@ -858,16 +802,8 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
-                /**
-                 * @example {
-                 *       "type": "urn:customerd:problem:internal",
-                 *       "title": "Internal server error",
-                 *       "status": 500,
-                 *       "detail": "the request could not be completed",
-                 *       "instance": "/api/demo/customer"
-                 *     }
-                 */
                 "application/problem+json": components["schemas"]["Problem"];
+                "application/json": components["schemas"]["Problem"];
             };
         };
     };
@@ -928,7 +864,10 @@ export interface operations {
                 flow?: string;
             };
             header?: {
-                /** @description Makes a retry safe: the same key with the same body (and caller) answers what the first request answered; the same key with another body is a 422; while the first request still runs, 409. Keys are kept for 24 hours, per tenant. */
+                /**
+                 * @description Makes a retry safe: the same key with the same body (and caller) answers what the first request answered; the same key with another body is a 422; while the first request still runs, 409. Keys are kept for 24 hours, per tenant. A key is 1 to 255 visible ASCII characters (`!` to `~`: a UUID, a ULID, base64…); any other is a 400.
+                 * @example 5f0c1e9a-2b3d-4c5e-8f70-8192a3b4c5d6
+                 */
                 "Idempotency-Key"?: string;
             };
             path: {
