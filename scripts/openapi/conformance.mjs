@@ -19,7 +19,7 @@ import { checkUpstream } from "./upstream.mjs";
 const failures = [];
 let strict, lenient, service;
 
-async function call(name, { via = "strict", method = "GET", path, headers = {}, body, json, expect }) {
+async function call(name, { via = "strict", method = "GET", path, headers = {}, body, json, expect, type }) {
   const base = via === "strict" ? strict.url : lenient.url;
   const init = { method, headers: { ...headers } };
   if (json !== undefined) {
@@ -32,6 +32,8 @@ async function call(name, { via = "strict", method = "GET", path, headers = {}, 
   const text = await res.text();
   const problems = [];
   if (res.status !== expect) problems.push(`status ${res.status}, want ${expect}`);
+  const got = (res.headers.get("content-type") ?? "").split(";")[0];
+  if (type && got !== type) problems.push(`Content-Type ${got}, want ${type}`);
 
   let violations = [];
   const header = res.headers.get("sl-violations");
@@ -173,6 +175,23 @@ async function badInput({ email, token }) {
   await call("a new code too soon", {
     method: "POST", path: "/api/demo/customer/authenticate?provider=otp", expect: 429, json: { email: "wrong@example.com" },
   });
+  // A client that accepts application/json only (as upstream declares errors) gets its problems so.
+  const jsonOnly = { Accept: "application/json" };
+  await call("an unknown tenant, for a client that accepts application/json only", {
+    path: "/api/acme/customer", headers: { ...jsonOnly, Authorization: `Bearer ${token}` }, expect: 404, type: "application/json",
+  });
+  await call("an invalid postcode, for a client that accepts application/json only", {
+    method: "POST", path: "/api/demo/customer", headers: jsonOnly, expect: 412, type: "application/json",
+    json: { email: "pc.json@example.com", postcode: "ABCDE" },
+  });
+  await call("an unknown provider, for a client that accepts application/json only", {
+    method: "POST", path: "/api/demo/customer/authenticate?provider=nope", headers: jsonOnly, expect: 400, type: "application/json",
+    json: { email },
+  });
+  await call("an invalid postcode, for a client that accepts anything", {
+    method: "POST", path: "/api/demo/customer", headers: { Accept: "*/*" }, expect: 412, type: "application/problem+json",
+    json: { email: "pc.any@example.com", postcode: "ABCDE" },
+  });
   await call("a body too large", {
     method: "POST", path: "/api/demo/customer", expect: 413,
     json: { email: "big@example.com", note: "x".repeat(70 << 10) },
@@ -197,6 +216,9 @@ async function badInput({ email, token }) {
     json: { challengeId: "0b7a6d0e-3f55-4d1c-9c55-2f7f6f0e6a11", code: "1".repeat(40) },
   });
   await lenientCase("no token", { path: "/api/demo/customer", expect: 401 });
+  await lenientCase("an Idempotency-Key with a space", {
+    method: "POST", path: "/api/demo/customer", headers: { "Idempotency-Key": "a b" }, expect: 400, json: { email: "key@example.com" },
+  });
 }
 
 // The upstream check must be able to fail.
