@@ -1,8 +1,12 @@
 package server
 
 import (
+	"bytes"
+	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestBearer(t *testing.T) {
@@ -46,11 +50,75 @@ func FuzzBearer(f *testing.F) {
 	})
 }
 
+// FuzzCheckJSON: checkJSON accepts a body exactly when encoding/json decodes
+// it (one value, every number within float64) and it is valid UTF-8, holds no
+// NUL character, no number rounded to zero, no object with two member names
+// that encoding/json would match to one field (case-insensitively), and nests
+// at most maxDepth levels.
 func FuzzCheckJSON(f *testing.F) {
-	for _, s := range []string{`{}`, `{"a":1}`, `{"a":1,"A":2}`, `[1,2]`, `"x"`, `{"a":{"b":[1,{"c":null}]}}`, `{"a":"\u0000"}`, `{} {}`, `{`, "\xff"} {
+	for _, s := range []string{`{}`, `{"a":1}`, `{"a":1,"A":2}`, `[1,2]`, `"x"`, `{"a":{"b":[1,{"c":null}]}}`, `{"a":"\u0000"}`, `{} {}`, `{`, "\xff",
+		`{"s":1,"\u017f":2}`, `{"k":1,"\u212a":2}`, `{"n":1e999}`, `[1e-400]`, `{"n":0e-999999}`, `-0.0`, `{"a":[{"a":1,"b":2}],"b":{"a":3}}`,
+		strings.Repeat("[", maxDepth) + strings.Repeat("]", maxDepth), strings.Repeat("[", maxDepth+1) + strings.Repeat("]", maxDepth+1),
+		" \t\n{\"x\":\"\\ud800\"} ", `{"a":1,}`, `{"a" 1}`, `[1,]`, `01`, `"\u00"`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		_ = checkJSON(body) // never panics, whatever the body
+		err := checkJSON(body)
+		if want := acceptable(body); (err == nil) != want {
+			t.Fatalf("checkJSON(%q) = %v; acceptable: %v", body, err, want)
+		}
 	})
+}
+
+// acceptable is the rule of checkJSON, written another way: through
+// json.Unmarshal, then one recursive walk of the tokens.
+func acceptable(body []byte) bool {
+	var v any
+	if !utf8.Valid(body) || json.Unmarshal(body, &v) != nil {
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	return soundValue(dec, 0)
+}
+
+func soundValue(dec *json.Decoder, depth int) bool {
+	tok, err := dec.Token()
+	if err != nil {
+		return false
+	}
+	switch v := tok.(type) {
+	case json.Delim:
+		if depth+1 > maxDepth {
+			return false
+		}
+		var names []string
+		for dec.More() {
+			if v == '{' {
+				name, _ := dec.Token()
+				key := name.(string)
+				for _, other := range names {
+					if strings.EqualFold(key, other) {
+						return false
+					}
+				}
+				if strings.ContainsRune(key, 0) {
+					return false
+				}
+				names = append(names, key)
+			}
+			if !soundValue(dec, depth+1) {
+				return false
+			}
+		}
+		_, err := dec.Token()
+		return err == nil
+	case string:
+		return !strings.ContainsRune(v, 0)
+	case json.Number:
+		f, _ := strconv.ParseFloat(v.String(), 64)
+		m, _, _ := strings.Cut(strings.ToLower(v.String()), "e")
+		return f != 0 || !strings.ContainsAny(m, "123456789")
+	}
+	return true
 }
