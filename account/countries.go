@@ -1,23 +1,27 @@
 package account
 
-import "strings"
+import "golang.org/x/text/language"
 
-// iso3166 lists the ISO 3166-1 alpha-2 codes officially assigned.
-const iso3166 = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ " +
-	"CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR " +
-	"GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP " +
-	"KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT " +
-	"MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW " +
-	"SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG " +
-	"UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW"
+// IsCountry reports whether code (upper case) is an ISO 3166-1 alpha-2
+// country code as CLDR knows it (golang.org/x/text): not a deprecated alias
+// (UK, FX, BU), not user-assigned (XK, XX, QQ), and with a UN M49 number,
+// which the exceptional reservations (AC, EU, UN, EZ…) lack. Codes ISO
+// withdrew but CLDR still lists with their number (AN, CS, NT, SU, YU) pass.
+func IsCountry(code string) bool {
+	r, err := language.ParseRegion(code)
+	return err == nil && r.String() == code && r.IsCountry() && !r.IsPrivateUse() &&
+		r.Canonicalize() == r && r.M49() != 0
+}
 
-var countries = func() map[string]bool {
-	m := map[string]bool{}
-	for _, c := range strings.Fields(iso3166) {
-		m[c] = true
+// languageTag is s as a canonical BCP 47 tag when s names a known language:
+// "und", a private-use tag (x-…) or a well-formed but unknown subtag is not one.
+func languageTag(s string) (string, bool) {
+	tag, err := language.Parse(s)
+	if err != nil {
+		return "", false
 	}
-	return m
-}()
-
-// IsCountry reports whether code is an assigned ISO 3166-1 alpha-2 code (upper case).
-func IsCountry(code string) bool { return countries[code] }
+	if _, conf := tag.Base(); conf != language.Exact {
+		return "", false
+	}
+	return tag.String(), true
+}

@@ -8,8 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -102,12 +103,7 @@ type ValidationError struct {
 }
 
 func (e *ValidationError) Error() string {
-	names := make([]string, 0, len(e.Fields))
-	for n := range e.Fields {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return "invalid fields: " + strings.Join(names, ", ")
+	return "invalid fields: " + strings.Join(slices.Sorted(maps.Keys(e.Fields)), ", ")
 }
 
 func (e *ValidationError) add(name, msg string) {

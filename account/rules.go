@@ -12,7 +12,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/nyaruka/phonenumbers"
-	"golang.org/x/text/language"
 
 	"github.com/customerd/customerd/account/postcode"
 	"github.com/customerd/customerd/challenge"
@@ -129,12 +128,12 @@ func Apply(t *Tenant, c *store.Customer, in Input, now time.Time) (*store.Custom
 			}
 			next.Profile[name] = code
 		case name == "language":
-			tag, err := language.Parse(s)
-			if err != nil {
+			tag, ok := languageTag(s)
+			if !ok {
 				verr.add(name, "must be a language tag such as fr or en-GB")
 				continue
 			}
-			next.Profile[name] = tag.String()
+			next.Profile[name] = tag
 		case isText:
 			next.Profile[name] = s
 		default:
