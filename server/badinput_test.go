@@ -85,8 +85,8 @@ func mustProblem(t *testing.T, r rawReply, status int, sent ...string) map[strin
 	if p["status"] != float64(status) {
 		t.Errorf("problem status %v, want %d", p["status"], status)
 	}
-	if p["instance"] != r.Request.URL.Path {
-		t.Errorf("problem instance %v, want %s", p["instance"], r.Request.URL.Path)
+	if p["instance"] != r.Request.URL.EscapedPath() {
+		t.Errorf("problem instance %v, want %s", p["instance"], r.Request.URL.EscapedPath())
 	}
 	if id := r.Header.Get("X-Request-Id"); id == "" || p["requestId"] != id {
 		t.Errorf("problem requestId %v, X-Request-Id %q", p["requestId"], id)
@@ -338,6 +338,12 @@ func TestBadInput(t *testing.T) {
 			{name: "an Idempotency-Key of 256 characters", email: "c39@example.com", body: `{"email":"c39@example.com"}`, header: []string{"Idempotency-Key", strings.Repeat("k", 256)}, status: 400},
 			{name: "an Idempotency-Key with a letter outside ASCII", email: "c40@example.com", body: `{"email":"c40@example.com"}`, header: []string{"Idempotency-Key", "clé"}, status: 400},
 			{name: "an Idempotency-Key with a space inside", email: "c41@example.com", body: `{"email":"c41@example.com"}`, header: []string{"Idempotency-Key", "a b"}, status: 400},
+			{name: "a tenant id that is not UTF-8", email: "c43@example.com", path: "/api/%ff/customer", body: `{"email":"c43@example.com"}`, status: 404},
+			{name: "a NUL character in the tenant id", email: "c44@example.com", path: "/api/%00/customer", body: `{"email":"c44@example.com"}`, status: 404},
+			{name: "a tenant id of 10,000 characters", email: "c45@example.com", path: "/api/" + strings.Repeat("t", 10000) + "/customer", body: `{"email":"c45@example.com"}`, status: 404},
+			{name: "a flow name that is not UTF-8", email: "c46@example.com", path: "/api/demo/customer?flow=%ff%00", body: `{"email":"c46@example.com"}`, status: 400},
+			{name: "a provider name that is not UTF-8", email: "c47@example.com", path: "/api/demo/customer/authenticate?provider=%ff%00", body: `{"email":"c47@example.com"}`, status: 400},
+			{name: "a bearer token that is not UTF-8", email: "c48@example.com", body: `{"email":"c48@example.com"}`, auth: "Bearer \xff.\xff.\xff", status: 401},
 			{name: "a number beyond float64 in an authenticate body", email: "c42@example.com", path: "/api/demo/customer/authenticate?provider=otp",
 				body: `{"email":"c42@example.com","n":1e999}`, status: 400, fields: []string{"n"}},
 		} {

@@ -290,7 +290,7 @@ func schemaMessage(se *openapi3.SchemaError) string {
 // writeProblem answers p, and logs it: 5xx at error level with its cause.
 func writeProblem(c echo.Context, log *slog.Logger, p *problem) error {
 	out := *p
-	out.Instance = c.Request().URL.Path
+	out.Instance = c.Request().URL.EscapedPath() // a URI reference: %ff stays %ff, not a broken character
 	out.RequestID = requestID(c)
 	if out.Status >= 500 {
 		log.ErrorContext(c.Request().Context(), "request failed", "status", out.Status, "request_id", out.RequestID,
