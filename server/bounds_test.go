@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -27,15 +26,6 @@ func TestBoundedAccounts(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dbURL string) {
 		env := apptest.Start(t, dbURL, "")
 		const path = "/api/demo/customer"
-		profile := func(t *testing.T, tok string) map[string]any {
-			t.Helper()
-			r := rawCall(t, env, http.MethodGet, path, nil, "Authorization", "Bearer "+tok)
-			var c map[string]any
-			if r.StatusCode != http.StatusOK || json.Unmarshal(r.body, &c) != nil {
-				t.Fatalf("GET → %d: %s", r.StatusCode, r.body)
-			}
-			return c
-		}
 		update := func(t *testing.T, tok, body string) rawReply {
 			t.Helper()
 			return rawCall(t, env, http.MethodPost, path, strings.NewReader(body), "Authorization", "Bearer "+tok)
@@ -48,12 +38,12 @@ func TestBoundedAccounts(t *testing.T) {
 		}
 		refused := func(t *testing.T, tok, body, field string) {
 			t.Helper()
-			before := profile(t, tok)
+			before := customerOf(t, env, "demo", tok)
 			p := mustProblem(t, update(t, tok, body), http.StatusPreconditionFailed)
 			if got := problemFields(p); len(got) != 1 || !got[field] {
 				t.Errorf("errors %v, want exactly %s", p["errors"], field)
 			}
-			if after := profile(t, tok); len(after) != len(before) || after["updatedAt"] != before["updatedAt"] {
+			if after := customerOf(t, env, "demo", tok); len(after) != len(before) || after["updatedAt"] != before["updatedAt"] {
 				t.Errorf("a refused update changed the account: %d properties, were %d", len(after), len(before))
 			}
 		}
@@ -64,14 +54,14 @@ func TestBoundedAccounts(t *testing.T) {
 			mustUpdate(t, tok, extraProps(45, 45, 8))
 			// 90 stored, 15 new: the eleventh new one, p100, is one too many.
 			refused(t, tok, extraProps(90, 15, 8), "p100")
-			if c := profile(t, tok); c["p090"] != nil {
+			if c := customerOf(t, env, "demo", tok); c["p090"] != nil {
 				t.Errorf("p090 was written by a refused update")
 			}
 			mustUpdate(t, tok, extraProps(90, 10, 8))  // exactly 100
 			mustUpdate(t, tok, extraProps(0, 50, 9))   // changing stored ones adds none
 			mustUpdate(t, tok, `{"firstName":"Many"}`) // nor do the account fields
 			refused(t, tok, extraProps(100, 1, 8), "p100")
-			if c := profile(t, tok); c["p000"] != strings.Repeat("v", 9) || c["firstName"] != "Many" {
+			if c := customerOf(t, env, "demo", tok); c["p000"] != strings.Repeat("v", 9) || c["firstName"] != "Many" {
 				t.Errorf("profile after the updates: %v", c)
 			}
 		})
@@ -88,7 +78,7 @@ func TestBoundedAccounts(t *testing.T) {
 		t.Run("markup counts as sent, not escaped", func(t *testing.T) {
 			tok := signIn(t, env, "demo", "markup@example.com")
 			mustUpdate(t, tok, strings.ReplaceAll(extraProps(0, 15, 4000), "v", "<"))
-			if c := profile(t, tok); c["p014"] != strings.Repeat("<", 4000) {
+			if c := customerOf(t, env, "demo", tok); c["p014"] != strings.Repeat("<", 4000) {
 				t.Errorf("p014 = %.20v…", c["p014"])
 			}
 		})
