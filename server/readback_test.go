@@ -3,9 +3,11 @@ package server_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/customerd/customerd/app/apptest"
 	"github.com/customerd/customerd/store"
@@ -36,6 +38,17 @@ func TestAnsweredTimesAreStoredTimes(t *testing.T) {
 		read = customerOf(t, env, "demo", tok)
 		if updated["updatedAt"] != read["updatedAt"] || updated["createdAt"] != read["createdAt"] {
 			t.Errorf("update answered updatedAt %v; the next read shows %v", updated["updatedAt"], read["updatedAt"])
+		}
+
+		// A challenge's expiry as answered is the one stored.
+		asked := rawCall(t, env, http.MethodPost, "/api/demo/customer/authenticate?provider=otp", strings.NewReader(`{"email":"expiry@example.com"}`))
+		ch := decodeObject(t, asked)
+		stored, err := env.App.Store.Challenge(ctx, "demo", fmt.Sprint(ch["challengeId"]))
+		if asked.StatusCode != http.StatusAccepted || err != nil {
+			t.Fatalf("ask for a code → %d %s: %v", asked.StatusCode, asked.body, err)
+		}
+		if want := stored.ExpiresAt.UTC().Format(time.RFC3339Nano); ch["expiresAt"] != want {
+			t.Errorf("challenge answered expiresAt %v; stored %s", ch["expiresAt"], want)
 		}
 
 		// The event of the update carries the same instants as the account.
