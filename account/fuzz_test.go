@@ -1,6 +1,7 @@
 package account_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -24,6 +25,7 @@ func FuzzDecode(f *testing.F) {
 		`{"id":"x","createdAt":"2000-01-01T00:00:00Z","emailVerified":true,"provider":"p"}`,
 		`{"firstName":"Zoë 山田 🙂","city":"\u00e9\ud83d\ude42","title":"\u0000"}`,
 		`{"loyalty":{"tier":"gold","points":12345678901234567890,"tags":["a",{"b":null}]},"n":-1.5e300}`,
+		`{"n":1e999,"m":[0.1e-999999],"o":{"p":0e-99999999999999999999},"q":-0.0E+0,"r":1.50e1}`,
 		`{"deep":[{"a":[{"a":[{"a":[{"a":[1]}]}]}]}],"s":"[[[[[[[[[[\""}`,
 		`{"":1,"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk":2}`,
 		`{"birthDate":"1895-06-01","country":"RE","postcode":"97400"}`,
@@ -57,6 +59,13 @@ func FuzzDecode(f *testing.F) {
 		for name, raw := range in.Extras {
 			if !json.Valid(raw) {
 				t.Fatalf("Extras[%q] = %q is not valid JSON", name, raw)
+			}
+			dec := json.NewDecoder(bytes.NewReader(raw))
+			dec.UseNumber()
+			for tok, err := dec.Token(); err == nil; tok, err = dec.Token() {
+				if n, ok := tok.(json.Number); ok && (strings.ContainsAny(n.String(), "eE") || account.CheckNumber(n.String()) != nil) {
+					t.Fatalf("Extras[%q] keeps the number %s: want it in plain decimal, within float64", name, n)
+				}
 			}
 		}
 		for _, before := range []*store.Customer{nil, existing()} {
