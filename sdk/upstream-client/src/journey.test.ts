@@ -25,10 +25,9 @@ tenants:
     identifier: phoneNumber
 `;
 
-// Until branch edge (issue 13, item 3) is in main, customerd answers problems
-// as application/problem+json whatever the Accept: the one difference from
-// upstream this check tolerates.
-const problemTypes = ["application/json", "application/problem+json"];
+// Asked with Accept: application/json, customerd answers its problems so, as
+// upstream declares them.
+const problemTypes = ["application/json"];
 
 /** Refuses any answer that Prism or the upstream validator finds outside the upstream document. */
 const upstreamOnly: Middleware = {
