@@ -60,8 +60,8 @@ func NewService(s store.Store, c *challenge.Service, now func() time.Time) *Serv
 	return &Service{store: s, challenges: c, now: now}
 }
 
-// Now is the service's time, truncated to what every database stores.
-func (s *Service) Now() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+// Now is the service's time (store.Clock: as every database stores it).
+func (s *Service) Now() time.Time { return s.now() }
 
 // Customer reads an account of t.
 func (s *Service) Customer(ctx context.Context, t *Tenant, id string) (*store.Customer, error) {

@@ -3,9 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
-	"mime"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/customerd/customerd/account"
@@ -105,23 +103,18 @@ func contact(t *account.Tenant, req providers.CodeRequest) (account.Contact, err
 	return account.Contact{}, nil
 }
 
-// prefersText reports whether Accept ranks text/plain above JSON.
+// prefersText reports whether Accept names text/plain and ranks it above
+// JSON (a tie goes to JSON, the contract's default).
 func prefersText(accept string) bool {
-	best, bestQ := "", -1.0
-	for _, part := range strings.Split(accept, ",") {
-		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
-		if err != nil {
-			continue
-		}
-		q := 1.0
-		if v, ok := params["q"]; ok {
-			if f, err := strconv.ParseFloat(v, 64); err == nil {
-				q = f
-			}
-		}
-		if (mt == "text/plain" || mt == "application/json" || mt == "text/json") && q > bestQ {
-			best, bestQ = mt, q
+	ranges := acceptRanges(accept)
+	tq, named := quality(ranges, "text/plain")
+	if !named || tq == 0 {
+		return false
+	}
+	for _, mt := range []string{"application/json", "text/json"} {
+		if q, named := quality(ranges, mt); named && q >= tq {
+			return false
 		}
 	}
-	return best == "text/plain" && bestQ > 0
+	return true
 }

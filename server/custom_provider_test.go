@@ -43,6 +43,10 @@ func brandEndpoint(t *testing.T) *httptest.Server {
 			_, _ = io.WriteString(w, "<html>hello</html>")
 		case "nobody":
 			_, _ = io.WriteString(w, `{"claims":{}}`)
+		case "nul-subject":
+			_, _ = io.WriteString(w, `{"subject":"m\u0000x"}`)
+		case "nul-claim":
+			_, _ = io.WriteString(w, `{"subject":"member-nul","claims":{"given_name":"Me\u0000mber","family_name":"Kept"}}`)
 		}
 	}))
 	t.Cleanup(srv.Close)
@@ -84,10 +88,18 @@ tenants:
 			{"no answer in time is unavailable", "slow", http.StatusServiceUnavailable},
 			{"a garbage answer is unavailable", "garbage", http.StatusServiceUnavailable},
 			{"an answer without a subject is unavailable", "nobody", http.StatusServiceUnavailable},
+			{"a subject no database keeps as text is refused", "nul-subject", http.StatusUnprocessableEntity},
 		} {
 			t.Run(c.name, func(t *testing.T) {
 				mustProblem(t, login("bob", c.password), c.status)
 			})
 		}
+
+		t.Run("a claim no database keeps as text is dropped, the rest kept", func(t *testing.T) {
+			me := customerOf(t, env, "shop", mustToken(t, login("nul", "nul-claim")))
+			if me["firstName"] != nil || me["lastName"] != "Kept" {
+				t.Fatalf("account: %v", me)
+			}
+		})
 	})
 }

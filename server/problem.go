@@ -113,7 +113,8 @@ func toProblem(err error) *problem {
 		midnight := now.Truncate(24 * time.Hour).Add(24 * time.Hour)
 		p.headers = map[string]string{"Retry-After": strconv.Itoa(int(midnight.Sub(now).Seconds()) + 1)}
 		return p
-	case errors.Is(err, challenge.ErrInvalidCode), errors.Is(err, providers.ErrRejected), errors.Is(err, account.ErrUnprovenContact):
+	case errors.Is(err, challenge.ErrInvalidCode), errors.Is(err, providers.ErrRejected), errors.Is(err, account.ErrUnprovenContact),
+		errors.Is(err, signin.ErrBadSubject):
 		p = newProblem(http.StatusUnprocessableEntity, "invalid-credentials", "Invalid credentials", "the credentials are wrong or no longer valid")
 		p.cause = err
 		return p

@@ -13,6 +13,7 @@ import (
 	"maps"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/text/language"
 
@@ -23,8 +24,13 @@ import (
 	"github.com/customerd/customerd/store"
 )
 
-// ErrNoSender: the tenant sends no codes on the contact's channel.
-var ErrNoSender = errors.New("this tenant does not send codes on this channel")
+var (
+	// ErrNoSender: the tenant sends no codes on the contact's channel.
+	ErrNoSender = errors.New("this tenant does not send codes on this channel")
+	// ErrBadSubject: a provider named the shopper with something no account
+	// can keep (empty, too long, not text): the identity is refused.
+	ErrBadSubject = errors.New("the provider's subject is not a usable id")
+)
 
 // Service signs shoppers in.
 type Service struct {
@@ -302,6 +308,10 @@ func (s *Service) notifyOldContact(ctx context.Context, t *account.Tenant, befor
 // linked to; on its first sign-in, the account its verified email proves
 // (an unverified email never links), or a new account.
 func (s *Service) SignIn(ctx context.Context, t *account.Tenant, id account.Identity) (*store.Customer, error) {
+	id, err := storable(id)
+	if err != nil {
+		return nil, err
+	}
 	for range 5 {
 		c, err := s.signIn(ctx, t, id)
 		if errors.Is(err, store.ErrStale) || errors.Is(err, store.ErrConflict) {
@@ -371,6 +381,27 @@ func (s *Service) signIn(ctx context.Context, t *account.Tenant, id account.Iden
 		}
 		return tx.CreateAccount(ctx, a)
 	})
+}
+
+// storable is id with what no database keeps as text taken out: a claim
+// that is not clean text (a NUL, invalid UTF-8, longer than an account
+// field) is dropped; a subject that is not is refused.
+func storable(id account.Identity) (account.Identity, error) {
+	clean := func(v string, most int) bool {
+		return utf8.ValidString(v) && !strings.ContainsRune(v, 0) && utf8.RuneCountInString(v) <= most
+	}
+	if id.Subject == "" || !clean(id.Subject, 255) {
+		return id, ErrBadSubject
+	}
+	for _, claim := range []struct {
+		v    *string
+		most int
+	}{{&id.Email, 254}, {&id.Phone, 32}, {&id.FirstName, 100}, {&id.LastName, 100}, {&id.Language, 35}} {
+		if !clean(*claim.v, claim.most) {
+			*claim.v = ""
+		}
+	}
+	return id, nil
 }
 
 // withClaims links link (when set) to c and fills c's empty fields from
