@@ -53,7 +53,7 @@ func Registry() *providers.Registry {
 	r := providers.NewRegistry()
 	r.Register(otp.Type, otp.Factory)
 	r.Register(webhook.Type, webhook.Factory)
-	oidc.New(nil, nil, nil).Register(r)
+	oidc.New(nil).Register(r)
 	return r
 }
 
@@ -114,7 +114,8 @@ func wire(cfg *config.Config, st store.Store, log *slog.Logger, sealKey, codeKey
 		tc := cfg.Tenants[id]
 		hook := events.Tenant{MaxAge: tc.Webhooks.MaxAge, RetryBase: tc.Webhooks.RetryBase, RetryMax: tc.Webhooks.RetryMax}
 		for _, ep := range tc.Webhooks.Endpoints {
-			hook.Endpoints = append(hook.Endpoints, events.Endpoint{URL: ep.URL, Secret: ep.Secret, Types: ep.Events})
+			hook.Endpoints = append(hook.Endpoints, events.Endpoint{URL: ep.URL, Secret: ep.Secret, Types: ep.Events,
+				AllowPrivateNetwork: ep.AllowPrivateNetwork})
 		}
 		hooks[id] = hook
 		t := &server.Tenant{

@@ -19,6 +19,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/customerd/customerd/egress"
 	"github.com/customerd/customerd/flows"
 	"github.com/customerd/customerd/sender"
 )
@@ -77,6 +78,9 @@ type Endpoint struct {
 	Secret string `yaml:"secret"`
 	// Events it receives (default every type).
 	Events []string `yaml:"events"`
+	// AllowPrivateNetwork lets URL be on a private or loopback address (and
+	// plain http there); https on a public address otherwise.
+	AllowPrivateNetwork bool `yaml:"allowPrivateNetwork"`
 }
 
 // Database selects the database.
@@ -415,8 +419,8 @@ func (t *Tenant) validate(id string) error {
 		return fmt.Errorf("%s.webhooks: want maxAge of at least 1s and 0 < retryBase <= retryMax", at)
 	}
 	for i, e := range w.Endpoints {
-		if u, err := url.Parse(e.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("%s.webhooks.endpoints[%d].url: %q is not an http(s) URL", at, i, e.URL)
+		if err := egress.CheckURL(e.URL, e.AllowPrivateNetwork); err != nil {
+			return fmt.Errorf("%s.webhooks.endpoints[%d].url: %w", at, i, err)
 		}
 		if len(e.Secret) < 16 {
 			return fmt.Errorf("%s.webhooks.endpoints[%d].secret: must be at least 16 characters", at, i)

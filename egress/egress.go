@@ -1,37 +1,231 @@
-// Package egress is the policy for the outside services customerd calls
-// (identity providers, gateways, a brand's endpoints): their URLs are
-// configuration, and must be https, or http on a loopback host for local
-// servers in tests.
+// Package egress is how customerd calls the outside services its
+// configuration names (identity providers, the Graph API, SMS gateways, a
+// brand's endpoints, webhook receivers, SMTP relays). Every such call goes
+// through one client that follows no redirect, ignores proxies from the
+// environment, requires https, and refuses at dial time, once the name is
+// resolved, any address inside a private network (loopback, RFC 1918,
+// link-local with the cloud metadata service, CGNAT, unique local IPv6,
+// unspecified, multicast, broadcast, and their IPv4-mapped forms). A service
+// configured with allowPrivateNetwork: true may be reached on such an
+// address, and over plain http there only (local relays, tests).
 package egress
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"net/netip"
 	"net/url"
+	"strings"
+	"syscall"
+	"time"
 )
 
-// CheckURL accepts https URLs, and http ones on a loopback host.
-func CheckURL(raw string) error {
+// Setting is the configuration key, on each outside service's block, that
+// lets it live in a private network.
+const Setting = "allowPrivateNetwork"
+
+// ErrRefused: the call would leave customerd for a place the policy forbids.
+var ErrRefused = errors.New("refused by the outbound call policy")
+
+// Options are one outside service's policy.
+type Options struct {
+	// AllowPrivateNetwork lets the service be on a private, loopback or
+	// link-local address, and be called over plain http there.
+	AllowPrivateNetwork bool
+	// Timeout bounds one call, answer included; none when zero.
+	Timeout time.Duration
+	// Resolver resolves host names; the system's when nil (tests point it
+	// at a local DNS server).
+	Resolver *net.Resolver
+}
+
+// CheckURL is the start-up check of a configured URL: https, or http with
+// AllowPrivateNetwork to a host that is not a public address; a literal
+// private address or localhost needs AllowPrivateNetwork. Names are checked
+// again, resolved, at every dial.
+func CheckURL(raw string, allowPrivate bool) error {
 	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
+	if err != nil || u.Host == "" || u.Hostname() == "" {
 		return fmt.Errorf("%q is not a URL", raw)
 	}
 	switch u.Scheme {
 	case "https":
-		return nil
+		return CheckHost(u.Hostname(), allowPrivate)
 	case "http":
-		if IsLoopback(u.Hostname()) {
-			return nil
+		if !allowPrivate {
+			return fmt.Errorf("%q is not https (plain http only to a private network, with %s: true)", raw, Setting)
 		}
+		if ip, literal := literalAddr(u.Hostname()); literal && classify(ip) == public {
+			return fmt.Errorf("%q is plain http to a public address: use https", raw)
+		}
+		return nil
 	}
 	return fmt.Errorf("%q is not an https URL", raw)
 }
 
+// CheckHost is the start-up check of a configured host name or address: a
+// literal private address or localhost needs AllowPrivateNetwork.
+func CheckHost(host string, allowPrivate bool) error {
+	if allowPrivate {
+		return nil
+	}
+	if ip, literal := literalAddr(host); literal && classify(ip) != public || strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
+		return fmt.Errorf("%q is in a private network (loopback, private, link-local or reserved address): set %s: true if it is meant to be", host, Setting)
+	}
+	return nil
+}
+
 // IsLoopback reports whether host is localhost or a loopback address.
 func IsLoopback(host string) bool {
-	if host == "localhost" {
+	if strings.EqualFold(host, "localhost") {
 		return true
 	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	ip, ok := literalAddr(host)
+	return ok && ip.IsLoopback()
+}
+
+func literalAddr(host string) (netip.Addr, bool) {
+	ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return ip.Unmap().WithZone(""), true
+}
+
+// NewClient is the HTTP client for one outside service. It follows no
+// redirect (a 3xx is the answer), uses no proxy (a proxy would connect past
+// the dial check), and sends https through a dialer that refuses private
+// addresses unless o allows them, and plain http, when o allows private
+// networks, through one that refuses public addresses.
+func NewClient(o Options) *http.Client {
+	rt := &roundTripper{secure: o.transport(false)}
+	if o.AllowPrivateNetwork {
+		rt.plain = o.transport(true)
+	}
+	return &http.Client{
+		Transport: rt,
+		Timeout:   o.Timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse // a redirect is an answer, not a hop: it lands as a 3xx
+		},
+	}
+}
+
+// DialContext connects to address ("host:port") under o's policy, for
+// protocols other than HTTP (SMTP).
+func (o Options) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	return o.dialer(false).DialContext(ctx, network, address)
+}
+
+func (o Options) dialer(plain bool) *net.Dialer {
+	return &net.Dialer{
+		Timeout:   10 * time.Second,
+		KeepAlive: 30 * time.Second,
+		Resolver:  o.Resolver,
+		Control: func(_, address string, _ syscall.RawConn) error {
+			return o.allows(address, plain)
+		},
+	}
+}
+
+// allows judges the resolved address a connection is about to be made to.
+func (o Options) allows(address string, plain bool) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return fmt.Errorf("%w: cannot judge address %q", ErrRefused, address)
+	}
+	ip := ap.Addr().Unmap().WithZone("")
+	switch c := classify(ip); {
+	case c == never:
+		return fmt.Errorf("%w: %s is not an address to call", ErrRefused, ip)
+	case c == internal && !o.AllowPrivateNetwork:
+		return fmt.Errorf("%w: %s is in a private network and %s is not set", ErrRefused, ip, Setting)
+	case c == public && plain:
+		return fmt.Errorf("%w: plain http to public address %s", ErrRefused, ip)
+	}
+	return nil
+}
+
+func (o Options) transport(plain bool) *http.Transport {
+	return &http.Transport{
+		Proxy:                 nil, // HTTPS_PROXY and friends are ignored on purpose
+		DialContext:           o.dialer(plain).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          100,
+		MaxIdleConnsPerHost:   16,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// roundTripper sends https through secure and http through plain (nil when
+// plain http is not allowed).
+type roundTripper struct {
+	secure, plain *http.Transport
+}
+
+func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
+	switch {
+	case req.URL.Scheme == "https":
+		return rt.secure.RoundTrip(req)
+	case req.URL.Scheme == "http" && rt.plain != nil:
+		return rt.plain.RoundTrip(req)
+	}
+	if req.Body != nil {
+		_ = req.Body.Close()
+	}
+	return nil, fmt.Errorf("%w: %s is not https", ErrRefused, req.URL.Redacted())
+}
+
+// class is where an address is, for the policy.
+type class int
+
+const (
+	public   class = iota
+	internal       // reachable only with AllowPrivateNetwork
+	never          // never called: unspecified, multicast, broadcast, reserved
+)
+
+var (
+	internalPrefixes = prefixes(
+		"127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", // loopback, RFC 1918
+		"169.254.0.0/16", "100.64.0.0/10", // link-local (cloud metadata), CGNAT
+		"::1/128", "fc00::/7", "fe80::/10", // loopback, unique local, link-local
+	)
+	neverPrefixes = prefixes(
+		"0.0.0.0/8", "224.0.0.0/4", "240.0.0.0/4", // this network, multicast, reserved and broadcast
+		"::/128", "ff00::/8", "::/96", // unspecified, multicast, IPv4-compatible (deprecated)
+	)
+	nat64 = netip.MustParsePrefix("64:ff9b::/96") // carries an IPv4 address to a NAT64 gateway
+)
+
+func prefixes(s ...string) []netip.Prefix {
+	out := make([]netip.Prefix, len(s))
+	for i, p := range s {
+		out[i] = netip.MustParsePrefix(p)
+	}
+	return out
+}
+
+// classify places ip (already unmapped from ::ffff:0:0/96).
+func classify(ip netip.Addr) class {
+	if nat64.Contains(ip) {
+		b := ip.As16()
+		ip = netip.AddrFrom4([4]byte(b[12:]))
+	}
+	for _, p := range internalPrefixes {
+		if p.Contains(ip) {
+			return internal
+		}
+	}
+	for _, p := range neverPrefixes {
+		if p.Contains(ip) {
+			return never
+		}
+	}
+	return public
 }

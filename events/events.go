@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/customerd/customerd/egress"
 	"github.com/customerd/customerd/store"
 )
 
@@ -33,6 +34,9 @@ type Endpoint struct {
 	URL    string
 	Secret string
 	Types  []string // empty: every type
+	// AllowPrivateNetwork lets URL be on a private or loopback address (and
+	// plain http there).
+	AllowPrivateNetwork bool
 }
 
 // Tenant is where a tenant's events go and how long they are retried.
@@ -55,10 +59,8 @@ func (t Tenant) Wants(typ string) bool {
 
 // Options configure a Dispatcher.
 type Options struct {
-	Store   store.Store
-	Tenants map[string]Tenant
-	// Client sends the deliveries (default: a client with Timeout per request).
-	Client       *http.Client
+	Store        store.Store
+	Tenants      map[string]Tenant
 	PollInterval time.Duration
 	Lease        time.Duration
 	Timeout      time.Duration
@@ -69,20 +71,22 @@ type Options struct {
 // Dispatcher delivers the outbox.
 type Dispatcher struct {
 	o Options
+	// strict and private send the deliveries, through the egress policy,
+	// to endpoints without and with AllowPrivateNetwork.
+	strict, private *http.Client
 }
 
 // New returns a Dispatcher.
 func New(o Options) *Dispatcher {
-	if o.Client == nil {
-		o.Client = &http.Client{Timeout: o.Timeout}
-	}
 	if o.Batch <= 0 {
 		o.Batch = 32
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Dispatcher{o: o}
+	return &Dispatcher{o: o,
+		strict:  egress.NewClient(egress.Options{Timeout: o.Timeout}),
+		private: egress.NewClient(egress.Options{Timeout: o.Timeout, AllowPrivateNetwork: true})}
 }
 
 // Run delivers events until ctx ends, and returns once no delivery is in flight.
@@ -191,7 +195,11 @@ func (d *Dispatcher) post(ctx context.Context, ep Endpoint, e store.Event) error
 	req.Header.Set("X-Customerd-Event-Id", e.ID)
 	req.Header.Set("X-Customerd-Event-Type", e.Type)
 	req.Header.Set(SignatureHeader, Sign(ep.Secret, time.Now(), body))
-	res, err := d.o.Client.Do(req)
+	client := d.strict
+	if ep.AllowPrivateNetwork {
+		client = d.private
+	}
+	res, err := client.Do(req)
 	if err != nil {
 		return err
 	}

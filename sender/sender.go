@@ -122,6 +122,9 @@ type SMTPConfig struct {
 	// RootCAs is the path of a PEM bundle of the CAs to trust instead of the
 	// system's (e.g. a private CA, or a test's self-signed certificate).
 	RootCAs string `yaml:"rootCAs" json:"rootCAs"`
+	// AllowPrivateNetwork lets Host be on a private or loopback address: a
+	// local relay must say so.
+	AllowPrivateNetwork bool `yaml:"allowPrivateNetwork" json:"allowPrivateNetwork"`
 }
 
 // UnmarshalJSON decodes c as encoding/json would, except that timeout may
@@ -222,6 +225,9 @@ func (c *SMTPConfig) validate() error {
 		return fmt.Errorf("smtp.host: %q is not a host name or IP address (the port goes in smtp.port)", c.Host)
 	case c.Port < 0 || c.Port > 65535:
 		return fmt.Errorf("smtp.port: %d is out of range 1-65535", c.Port)
+	}
+	if err := egress.CheckHost(c.Host, c.AllowPrivateNetwork); err != nil {
+		return fmt.Errorf("smtp.host: %w", err)
 	}
 	switch c.TLS {
 	case "", tlsStartTLS, tlsImplicit, tlsNone:

@@ -41,9 +41,10 @@ func TestValidate(t *testing.T) {
 		{"smtp", smtpWith(func(*sender.SMTPConfig) {}), ""},
 		{"smtp without auth", smtpWith(func(c *sender.SMTPConfig) { c.Username, c.Password = "", "" }), ""},
 		{"implicit tls", smtpWith(func(c *sender.SMTPConfig) { c.TLS = "tls"; c.Port = 465 }), ""},
-		{"ipv6 host", smtpWith(func(c *sender.SMTPConfig) { c.Host = "::1" }), ""},
-		{"none with auth on loopback", smtpWith(func(c *sender.SMTPConfig) { c.TLS = "none"; c.Host = "127.0.0.1" }), ""},
-		{"none with auth on localhost", smtpWith(func(c *sender.SMTPConfig) { c.TLS = "none"; c.Host = "localhost" }), ""},
+		{"ipv6 host", smtpWith(func(c *sender.SMTPConfig) { c.Host = "2001:db8::25" }), ""},
+		{"a local relay that says so", smtpWith(func(c *sender.SMTPConfig) { c.Host = "::1"; c.AllowPrivateNetwork = true }), ""},
+		{"none with auth on loopback", smtpWith(func(c *sender.SMTPConfig) { c.TLS = "none"; c.Host = "127.0.0.1"; c.AllowPrivateNetwork = true }), ""},
+		{"none with auth on localhost", smtpWith(func(c *sender.SMTPConfig) { c.TLS = "none"; c.Host = "localhost"; c.AllowPrivateNetwork = true }), ""},
 		{"none without auth", smtpWith(func(c *sender.SMTPConfig) { c.TLS = "none"; c.Username, c.Password = "", "" }), ""},
 
 		{"no type", sender.Config{}, "type: required"},
@@ -62,6 +63,9 @@ func TestValidate(t *testing.T) {
 		{"username without password", smtpWith(func(c *sender.SMTPConfig) { c.Password = "" }), "smtp.password:"},
 		{"auth without tls to a remote host", smtpWith(func(c *sender.SMTPConfig) { c.TLS = "none" }), "smtp.username:"},
 		{"negative timeout", smtpWith(func(c *sender.SMTPConfig) { c.Timeout = -time.Second }), "smtp.timeout:"},
+		{"a loopback relay without allowPrivateNetwork", smtpWith(func(c *sender.SMTPConfig) { c.Host = "127.0.0.1" }), "smtp.host:"},
+		{"a private relay without allowPrivateNetwork", smtpWith(func(c *sender.SMTPConfig) { c.Host = "10.0.0.25" }), "smtp.host:"},
+		{"the metadata address", smtpWith(func(c *sender.SMTPConfig) { c.Host = "169.254.169.254" }), "smtp.host:"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -37,17 +37,24 @@ type TwilioConfig struct {
 	BaseURL string `yaml:"baseURL" json:"baseURL"`
 	// Timeout bounds one send; 10s by default.
 	Timeout time.Duration `yaml:"timeout" json:"timeout"`
+	// AllowPrivateNetwork lets BaseURL be on a private or loopback address
+	// (and plain http there): a local stand-in for Twilio.
+	AllowPrivateNetwork bool `yaml:"allowPrivateNetwork" json:"allowPrivateNetwork"`
 }
 
 // WebhookConfig configures the webhook sender: a JSON POST of the message to
 // the tenant's own gateway, signed with X-Customerd-Signature.
 type WebhookConfig struct {
-	// URL is the gateway: https (http only on a loopback host). Required.
+	// URL is the gateway: https on a public address, unless
+	// AllowPrivateNetwork. Required.
 	URL string `yaml:"url" json:"url"`
 	// Secret keys the signature (at least 32 characters). Required.
 	Secret string `yaml:"secret" json:"secret"`
 	// Timeout bounds one send; 10s by default.
 	Timeout time.Duration `yaml:"timeout" json:"timeout"`
+	// AllowPrivateNetwork lets URL be on a private or loopback address (and
+	// plain http there): a gateway inside the brand's own network.
+	AllowPrivateNetwork bool `yaml:"allowPrivateNetwork" json:"allowPrivateNetwork"`
 }
 
 func (c *TwilioConfig) validate() error {
@@ -62,7 +69,7 @@ func (c *TwilioConfig) validate() error {
 		return errors.New("twilio.timeout: negative")
 	}
 	if c.BaseURL != "" {
-		if err := egress.CheckURL(c.BaseURL); err != nil {
+		if err := egress.CheckURL(c.BaseURL, c.AllowPrivateNetwork); err != nil {
 			return fmt.Errorf("twilio.baseURL: %w", err)
 		}
 	}
@@ -70,7 +77,7 @@ func (c *TwilioConfig) validate() error {
 }
 
 func (c *WebhookConfig) validate() error {
-	if err := egress.CheckURL(c.URL); err != nil {
+	if err := egress.CheckURL(c.URL, c.AllowPrivateNetwork); err != nil {
 		return fmt.Errorf("webhook.url: %w", err)
 	}
 	switch {
@@ -134,7 +141,8 @@ func newTwilioSender(c TwilioConfig) *twilioSender {
 	if base == "" {
 		base = DefaultTwilioURL
 	}
-	return &twilioSender{cfg: c, base: base, client: &http.Client{Timeout: timeoutOr(c.Timeout)}}
+	return &twilioSender{cfg: c, base: base,
+		client: egress.NewClient(egress.Options{AllowPrivateNetwork: c.AllowPrivateNetwork, Timeout: timeoutOr(c.Timeout)})}
 }
 
 // Send posts one message to Twilio; anything but a 2xx is a failure.
@@ -174,8 +182,8 @@ type webhookSender struct {
 }
 
 func newWebhookSender(c WebhookConfig) *webhookSender {
-	return &webhookSender{cfg: c, now: time.Now, client: &http.Client{Timeout: timeoutOr(c.Timeout),
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	return &webhookSender{cfg: c, now: time.Now,
+		client: egress.NewClient(egress.Options{AllowPrivateNetwork: c.AllowPrivateNetwork, Timeout: timeoutOr(c.Timeout)})}
 }
 
 // WebhookMessage is the JSON body the webhook sender posts.

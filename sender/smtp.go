@@ -35,6 +35,7 @@ type smtpSender struct {
 	addr      string // host:port
 	mode      string // tlsStartTLS, tlsImplicit or tlsNone
 	loopback  bool
+	dial      egress.Options
 	tlsConfig *tls.Config
 	username  string
 	password  string
@@ -53,6 +54,7 @@ func newSMTPSender(c SMTPConfig, logger *slog.Logger) (*smtpSender, error) {
 		logger:    logger,
 		mode:      c.TLS,
 		loopback:  egress.IsLoopback(c.Host),
+		dial:      egress.Options{AllowPrivateNetwork: c.AllowPrivateNetwork},
 		username:  c.Username,
 		password:  c.Password,
 		from:      from,
@@ -162,8 +164,7 @@ func (s *smtpSender) deliver(ctx context.Context, to string, msg []byte) (string
 		return fmt.Errorf("smtp sender: %s: %w", stage, err)
 	}
 
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", s.addr)
+	conn, err := s.dial.DialContext(ctx, "tcp", s.addr)
 	if err != nil {
 		return "", fail("dial", err)
 	}

@@ -34,13 +34,14 @@ func startServer(t *testing.T, mode string, opts ...smtptest.Option) *smtptest.S
 
 func smtpConfig(port int, mode, rootCAs string) sender.Config {
 	return sender.Config{Type: "smtp", SMTP: &sender.SMTPConfig{
-		Host:     "127.0.0.1",
-		Port:     port,
-		TLS:      mode,
-		Username: testUser,
-		Password: testPassword,
-		From:     testFrom,
-		RootCAs:  rootCAs,
+		Host:                "127.0.0.1",
+		Port:                port,
+		TLS:                 mode,
+		Username:            testUser,
+		Password:            testPassword,
+		From:                testFrom,
+		RootCAs:             rootCAs,
+		AllowPrivateNetwork: true, // smtptest listens on loopback
 	}}
 }
 

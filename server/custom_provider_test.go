@@ -61,7 +61,7 @@ tenants:
   shop:
     providers:
       otp: {type: otp}
-      brand: {type: webhook, url: %q, secret: %q, timeout: 300ms}
+      brand: {type: webhook, url: %q, secret: %q, timeout: 300ms, allowPrivateNetwork: true}
 `, brand.URL, brandSecret))
 		login := func(name, password string) rawReply {
 			return authenticate(t, env, "shop", "brand", map[string]any{"login": name, "password": password})

@@ -283,7 +283,7 @@ func TestADeadEventIsListedAndReplays(t *testing.T) {
 events: {pollInterval: 5ms}
 tenants:
   demo:
-    webhooks: {endpoints: [{url: "`+hook.srv.URL+`", secret: "`+hook.secret+`"}], retryBase: 5ms, retryMax: 20ms, maxAge: 1s}
+    webhooks: {endpoints: [{url: "`+hook.srv.URL+`", secret: "`+hook.secret+`", allowPrivateNetwork: true}], retryBase: 5ms, retryMax: 20ms, maxAge: 1s}
 `)
 		if r := post(t, env, "/api/demo/customer", `{"email":"dead@example.com"}`); r.StatusCode != http.StatusOK {
 			t.Fatalf("create: %d %s", r.StatusCode, r.body)

@@ -166,8 +166,8 @@ tenants:
     activationFields: [firstName, lastName]
     webhooks:
       endpoints:
-        - {url: "`+hook.srv.URL+`", secret: "`+hook.secret+`"}
-        - {url: "`+crm.srv.URL+`", secret: "`+crm.secret+`", events: [Customer:Activated]}
+        - {url: "`+hook.srv.URL+`", secret: "`+hook.secret+`", allowPrivateNetwork: true}
+        - {url: "`+crm.srv.URL+`", secret: "`+crm.secret+`", events: [Customer:Activated], allowPrivateNetwork: true}
       retryBase: 5ms
       retryMax: 40ms
 `)

@@ -96,16 +96,16 @@ tenants:
   shop:
     providers:
       otp: {type: otp}
-      google: {type: google, clientIds: [web-app, ios-app], issuer: %[1]q, jwksUrl: %[2]q}
-      apple: {type: apple, clientIds: [com.shop.ios], issuer: %[1]q, jwksUrl: %[2]q}
-      facebook: {type: facebook, clientIds: ["1234"], issuer: %[1]q, jwksUrl: %[2]q, appSecret: fb-secret, graphURL: %[3]q}
-      line: {type: line, clientIds: ["1655"], issuer: %[1]q, jwksUrl: %[2]q, channelSecret: line-channel-secret}
-      corp: {type: oidc, clientIds: [corp-app], issuer: %[1]q}
-      strict: {type: google, clientIds: [web-app], issuer: %[1]q, jwksUrl: %[2]q, requireNonce: true}
+      google: {type: google, clientIds: [web-app, ios-app], issuer: %[1]q, jwksUrl: %[2]q, allowPrivateNetwork: true}
+      apple: {type: apple, clientIds: [com.shop.ios], issuer: %[1]q, jwksUrl: %[2]q, allowPrivateNetwork: true}
+      facebook: {type: facebook, clientIds: ["1234"], issuer: %[1]q, jwksUrl: %[2]q, appSecret: fb-secret, graphURL: %[3]q, allowPrivateNetwork: true}
+      line: {type: line, clientIds: ["1655"], issuer: %[1]q, jwksUrl: %[2]q, channelSecret: line-channel-secret, allowPrivateNetwork: true}
+      corp: {type: oidc, clientIds: [corp-app], issuer: %[1]q, allowPrivateNetwork: true}
+      strict: {type: google, clientIds: [web-app], issuer: %[1]q, jwksUrl: %[2]q, requireNonce: true, allowPrivateNetwork: true}
   other:
     providers:
-      line: {type: line, clientIds: ["1655"], issuer: %[1]q, jwksUrl: %[2]q}
-      gone: {type: oidc, clientIds: [x], issuer: %[4]q, jwksUrl: %[5]q}
+      line: {type: line, clientIds: ["1655"], issuer: %[1]q, jwksUrl: %[2]q, allowPrivateNetwork: true}
+      gone: {type: oidc, clientIds: [x], issuer: %[4]q, jwksUrl: %[5]q, allowPrivateNetwork: true}
 `, iss.URL(), iss.JWKSURL(), graph, down.URL(), down.JWKSURL())
 }
 

@@ -145,12 +145,12 @@ tenants:
       sms:
         type: twilio
         countries: [FR, BE]
-        twilio: {accountSid: AC123, authToken: twilio-token, from: "+33700000000", baseURL: %q, timeout: 300ms}
+        twilio: {accountSid: AC123, authToken: twilio-token, from: "+33700000000", baseURL: %q, timeout: 300ms, allowPrivateNetwork: true}
   brand:
     senders:
       sms:
         type: webhook
-        webhook: {url: %q, secret: %q, timeout: 300ms}
+        webhook: {url: %q, secret: %q, timeout: 300ms, allowPrivateNetwork: true}
   budget:
     senders:
       sms: {type: log, dailyBudget: 2}

@@ -37,6 +37,7 @@ func smtpTenant(name string, port int, rootCAs string) string {
           from: "Demo <no-reply@demo.example>"
           timeout: 5s
           rootCAs: %q
+          allowPrivateNetwork: true
     providers:
       otp:
         type: otp

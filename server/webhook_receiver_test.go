@@ -55,7 +55,7 @@ func newReceiver(t *testing.T) *receiver {
 
 // yaml is the webhooks block of a tenant that sends here.
 func (r *receiver) yaml() string {
-	return `{endpoints: [{url: "` + r.srv.URL + `", secret: "` + r.secret + `"}], retryBase: 5ms, retryMax: 40ms, maxAge: 1h}`
+	return `{endpoints: [{url: "` + r.srv.URL + `", secret: "` + r.secret + `", allowPrivateNetwork: true}], retryBase: 5ms, retryMax: 40ms, maxAge: 1h}`
 }
 
 func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {

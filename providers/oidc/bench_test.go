@@ -19,8 +19,8 @@ import (
 // prints the ratio of the two in the same run.
 func BenchmarkGooglePreset(b *testing.B) {
 	iss := oidctest.New(b)
-	f := New(nil, nil, nil)
-	p, err := f.open(TypeGoogle, "google", Config{ClientIDs: []string{"web-app"}, Issuer: iss.URL(), JWKSURL: iss.JWKSURL()}, nil)
+	f := New(nil)
+	p, err := f.open(TypeGoogle, "google", Config{ClientIDs: []string{"web-app"}, Issuer: iss.URL(), JWKSURL: iss.JWKSURL(), AllowPrivateNetwork: true}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

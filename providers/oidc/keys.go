@@ -17,6 +17,8 @@ import (
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
+
+	"github.com/customerd/customerd/egress"
 )
 
 // MinRefresh is how often at most an issuer's keys are fetched again because
@@ -38,12 +40,36 @@ var (
 // again when a token names an unknown kid (at most once per MinRefresh per
 // URL), and kept when a refresh fails.
 type Keys struct {
-	client *http.Client
-	now    func() time.Time
-	log    *slog.Logger
+	clients clients
+	now     func() time.Time
+	log     *slog.Logger
 
 	mu    sync.Mutex
-	byURL map[string]*keySet
+	byURL map[source]*keySet
+}
+
+// source is a JWKS URL and whether it may be in a private network: tenants
+// that differ on the second do not share what the first answered.
+type source struct {
+	url          string
+	allowPrivate bool
+}
+
+// clients are the family's outbound clients, by allowPrivateNetwork.
+type clients struct{ strict, private *http.Client }
+
+func newClients() clients {
+	return clients{
+		strict:  egress.NewClient(egress.Options{Timeout: 5 * time.Second}),
+		private: egress.NewClient(egress.Options{Timeout: 5 * time.Second, AllowPrivateNetwork: true}),
+	}
+}
+
+func (c clients) pick(allowPrivate bool) *http.Client {
+	if allowPrivate {
+		return c.private
+	}
+	return c.strict
 }
 
 // key is one verification key with the algorithm it is for.
@@ -62,27 +88,24 @@ type keySet struct {
 	lastFetch time.Time // last attempt, successful or not
 }
 
-// NewKeys returns an empty cache fetching with client (a 5 s client when nil).
-func NewKeys(client *http.Client, log *slog.Logger, now func() time.Time) *Keys {
-	if client == nil {
-		client = &http.Client{Timeout: 5 * time.Second}
-	}
+// NewKeys returns an empty cache fetching through the egress policy.
+func NewKeys(log *slog.Logger, now func() time.Time) *Keys {
 	if now == nil {
 		now = time.Now
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Keys{client: client, now: now, log: log, byURL: map[string]*keySet{}}
+	return &Keys{clients: newClients(), now: now, log: log, byURL: map[source]*keySet{}}
 }
 
-func (k *Keys) set(url string) *keySet {
+func (k *Keys) set(src source) *keySet {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	s, ok := k.byURL[url]
+	s, ok := k.byURL[src]
 	if !ok {
 		s = &keySet{}
-		k.byURL[url] = s
+		k.byURL[src] = s
 	}
 	return s
 }
@@ -92,8 +115,8 @@ func (k *Keys) set(url string) *keySet {
 // when kid is unknown or the set is older than MaxAge, at most once per
 // MinRefresh; a failed refresh keeps the cached keys. errNoKeys when there
 // are no keys at all.
-func (k *Keys) find(ctx context.Context, url, kid string) (key, error) {
-	s := k.set(url)
+func (k *Keys) find(ctx context.Context, src source, kid string) (key, error) {
+	s := k.set(src)
 	found, ok, fetch := s.lookup(kid, k.now())
 	if !fetch {
 		return s.answer(found, ok)
@@ -107,7 +130,7 @@ func (k *Keys) find(ctx context.Context, url, kid string) (key, error) {
 	if s.failedJustNow(k.now()) {
 		return key{}, errNoKeys
 	}
-	err := k.fetch(ctx, url, s)
+	err := k.fetch(ctx, src, s)
 	found, ok, _ = s.lookup(kid, k.now())
 	switch {
 	case ok:
@@ -115,7 +138,7 @@ func (k *Keys) find(ctx context.Context, url, kid string) (key, error) {
 	case err != nil && s.empty():
 		return key{}, fmt.Errorf("%w: %w", errNoKeys, err)
 	case err != nil:
-		k.log.WarnContext(ctx, "jwks refresh failed; serving cached keys", "jwks", url, "error", err.Error())
+		k.log.WarnContext(ctx, "jwks refresh failed; serving cached keys", "jwks", src.url, "error", err.Error())
 	}
 	return key{}, errNoKey
 }
@@ -184,11 +207,11 @@ func (s *keySet) pick(kid string) (key, bool) {
 }
 
 // fetch replaces s's keys with url's; on failure the old ones stay.
-func (k *Keys) fetch(ctx context.Context, url string, s *keySet) error {
+func (k *Keys) fetch(ctx context.Context, src source, s *keySet) error {
 	s.mu.Lock()
 	s.lastFetch = k.now()
 	s.mu.Unlock()
-	keys, err := k.get(ctx, url)
+	keys, err := k.get(ctx, k.clients.pick(src.allowPrivate), src.url)
 	if err != nil {
 		return err
 	}
@@ -198,13 +221,13 @@ func (k *Keys) fetch(ctx context.Context, url string, s *keySet) error {
 	return nil
 }
 
-func (k *Keys) get(ctx context.Context, url string) ([]key, error) {
+func (k *Keys) get(ctx context.Context, client *http.Client, url string) ([]key, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Accept", "application/json")
-	res, err := k.client.Do(req)
+	res, err := client.Do(req)
 	if err != nil {
 		return nil, err
 	}

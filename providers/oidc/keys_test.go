@@ -27,7 +27,7 @@ func (c *clock) add(d time.Duration) {
 
 func open(t *testing.T, f *Family, iss *oidctest.Issuer) *provider {
 	t.Helper()
-	p, err := f.open(TypeGeneric, "corp", Config{ClientIDs: []string{"app"}, Issuer: iss.URL(), JWKSURL: iss.JWKSURL()}, nil)
+	p, err := f.open(TypeGeneric, "corp", Config{ClientIDs: []string{"app"}, Issuer: iss.URL(), JWKSURL: iss.JWKSURL(), AllowPrivateNetwork: true}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,8 +43,7 @@ func TestKeyCache(t *testing.T) {
 	t.Run("an unknown kid refreshes at most once a minute per issuer", func(t *testing.T) {
 		iss := oidctest.New(t)
 		clk := &clock{t: time.Now()}
-		f := New(nil, nil, clk.now)
-		f.keys.now = clk.now
+		f := New(clk.now)
 		p := open(t, f, iss)
 		if err := signIn(p, iss.Key("RS256").Sign(iss.Claims("app", "u1"))); err != nil {
 			t.Fatalf("first sign-in: %v", err)
@@ -70,8 +69,7 @@ func TestKeyCache(t *testing.T) {
 	t.Run("keys rotated at the issuer are picked up", func(t *testing.T) {
 		iss := oidctest.New(t)
 		clk := &clock{t: time.Now()}
-		f := New(nil, nil, clk.now)
-		f.keys.now = clk.now
+		f := New(clk.now)
 		p := open(t, f, iss)
 		if err := signIn(p, iss.Key("ES256").Sign(iss.Claims("app", "u1"))); err != nil {
 			t.Fatal(err)
@@ -87,8 +85,7 @@ func TestKeyCache(t *testing.T) {
 	t.Run("an issuer down after a first fetch still verifies from the cache", func(t *testing.T) {
 		iss := oidctest.New(t)
 		clk := &clock{t: time.Now()}
-		f := New(nil, nil, clk.now)
-		f.keys.now = clk.now
+		f := New(clk.now)
 		p := open(t, f, iss)
 		if err := signIn(p, iss.Key("EdDSA").Sign(iss.Claims("app", "u1"))); err != nil {
 			t.Fatal(err)
@@ -105,7 +102,7 @@ func TestKeyCache(t *testing.T) {
 	t.Run("no key at all is unavailable", func(t *testing.T) {
 		iss := oidctest.New(t)
 		iss.SetDown(true)
-		p := open(t, New(nil, nil, nil), iss)
+		p := open(t, New(nil), iss)
 		if err := signIn(p, iss.Key("RS256").Sign(iss.Claims("app", "u1"))); !errors.Is(err, providers.ErrUnavailable) {
 			t.Fatalf("no keys: %v", err)
 		}
@@ -114,7 +111,7 @@ func TestKeyCache(t *testing.T) {
 	t.Run("keys older than MaxAge are fetched again and a withdrawn key stops verifying", func(t *testing.T) {
 		iss := oidctest.New(t)
 		clk := &clock{t: time.Now()}
-		p := open(t, New(nil, nil, clk.now), iss)
+		p := open(t, New(clk.now), iss)
 		old := iss.Key("RS256")
 		if err := signIn(p, old.Sign(iss.Claims("app", "u1"))); err != nil {
 			t.Fatal(err)
@@ -136,7 +133,7 @@ func TestKeyCache(t *testing.T) {
 		iss := oidctest.New(t)
 		iss.SetDown(true)
 		clk := &clock{t: time.Now()}
-		p := open(t, New(nil, nil, clk.now), iss)
+		p := open(t, New(clk.now), iss)
 		for range 3 {
 			if err := signIn(p, iss.Key("RS256").Sign(iss.Claims("app", "u1"))); !errors.Is(err, providers.ErrUnavailable) {
 				t.Fatalf("no keys: %v", err)
@@ -151,7 +148,7 @@ func TestKeyCache(t *testing.T) {
 
 	t.Run("tenants that trust one issuer share its keys", func(t *testing.T) {
 		iss := oidctest.New(t)
-		f := New(nil, nil, nil)
+		f := New(nil)
 		a, b := open(t, f, iss), open(t, f, iss)
 		for _, p := range []*provider{a, b, a, b} {
 			if err := signIn(p, iss.Key("RS256").Sign(iss.Claims("app", "u1"))); err != nil {

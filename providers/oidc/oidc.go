@@ -90,29 +90,24 @@ type Config struct {
 	AppSecret string `json:"appSecret"`
 	// GraphURL (facebook) is the Graph API base URL.
 	GraphURL string `json:"graphURL"`
+	// AllowPrivateNetwork lets the issuer, the JWKS and the Graph API be on
+	// private or loopback addresses (and plain http there): a local issuer.
+	AllowPrivateNetwork bool `json:"allowPrivateNetwork"`
 }
 
 // Family opens the providers of this package; its JWKS cache is shared by
 // every provider it opens, so by every tenant that trusts the same issuer.
 type Family struct {
-	keys   *Keys
-	client *http.Client
-	now    func() time.Time
+	keys *Keys
+	now  func() time.Time
 }
 
-// New returns a Family over keys, calling issuers and the Graph API with
-// client (a 5 s client when nil).
-func New(keys *Keys, client *http.Client, now func() time.Time) *Family {
-	if client == nil {
-		client = &http.Client{Timeout: 5 * time.Second}
-	}
+// New returns a Family reading the time from now (time.Now when nil).
+func New(now func() time.Time) *Family {
 	if now == nil {
 		now = time.Now
 	}
-	if keys == nil {
-		keys = NewKeys(client, nil, now)
-	}
-	return &Family{keys: keys, client: client, now: now}
+	return &Family{keys: NewKeys(nil, now), now: now}
 }
 
 // Register adds every type of the family to r.
@@ -137,7 +132,7 @@ func (f *Family) open(typ, name string, c Config, log *slog.Logger) (*provider, 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	p := &provider{name: name, typ: typ, cfg: c, keys: f.keys, client: f.client, now: f.now, log: log}
+	p := &provider{name: name, typ: typ, cfg: c, keys: f.keys, client: f.keys.clients.pick(c.AllowPrivateNetwork), now: f.now, log: log}
 	if len(c.ClientIDs) == 0 {
 		return nil, errors.New("clientIds: required, one per platform")
 	}
@@ -160,10 +155,10 @@ func (f *Family) open(typ, name string, c Config, log *slog.Logger) (*provider, 
 		p.jwksURL = pre.jwksURL
 	}
 	if p.jwksURL != "" {
-		if err := egress.CheckURL(p.jwksURL); err != nil {
+		if err := egress.CheckURL(p.jwksURL, c.AllowPrivateNetwork); err != nil {
 			return nil, fmt.Errorf("jwksUrl: %w", err)
 		}
-	} else if err := egress.CheckURL(p.issuers[0]); err != nil {
+	} else if err := egress.CheckURL(p.issuers[0], c.AllowPrivateNetwork); err != nil {
 		return nil, fmt.Errorf("issuer: %w (it is where the keys are discovered)", err)
 	}
 	if c.ChannelSecret != "" && typ != TypeLINE {
@@ -179,7 +174,7 @@ func (f *Family) open(typ, name string, c Config, log *slog.Logger) (*provider, 
 	if p.graphURL == "" {
 		p.graphURL = DefaultGraphURL
 	}
-	if err := egress.CheckURL(p.graphURL); err != nil {
+	if err := egress.CheckURL(p.graphURL, c.AllowPrivateNetwork); err != nil {
 		return nil, fmt.Errorf("graphURL: %w", err)
 	}
 	return p, nil
@@ -374,7 +369,7 @@ func (p *provider) verifySignature(ctx context.Context, raw string) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
-	k, err := p.keys.find(ctx, jwksURL, h.Kid)
+	k, err := p.keys.find(ctx, source{url: jwksURL, allowPrivate: p.cfg.AllowPrivateNetwork}, h.Kid)
 	switch {
 	case errors.Is(err, errNoKeys):
 		return nil, fmt.Errorf("%w: %w", providers.ErrUnavailable, err)
@@ -460,11 +455,44 @@ func (p *provider) jwks(ctx context.Context) (string, error) {
 	if err := p.getJSON(ctx, u, &doc); err != nil {
 		return "", fmt.Errorf("%w: discovery: %w", providers.ErrUnavailable, err)
 	}
-	if doc.Issuer != p.issuers[0] || egress.CheckURL(doc.JWKSURI) != nil {
-		return "", fmt.Errorf("%w: discovery: issuer %q or jwks_uri %q does not fit", providers.ErrUnavailable, doc.Issuer, doc.JWKSURI)
+	if doc.Issuer != p.issuers[0] {
+		return "", fmt.Errorf("%w: discovery: issuer %q is not %q", providers.ErrUnavailable, doc.Issuer, p.issuers[0])
+	}
+	if err := sameHost(doc.JWKSURI, p.issuers[0], p.cfg.AllowPrivateNetwork); err != nil {
+		return "", fmt.Errorf("%w: discovery: jwks_uri %w", providers.ErrUnavailable, err)
 	}
 	p.jwksURL = doc.JWKSURI
 	return p.jwksURL, nil
+}
+
+// sameHost checks a discovered JWKS URL: one the issuer's own host serves,
+// under the egress rules, so that whoever can change the discovery document
+// cannot send the key fetch elsewhere (jwksUrl names any other place).
+func sameHost(jwks, issuer string, allowPrivate bool) error {
+	if err := egress.CheckURL(jwks, allowPrivate); err != nil {
+		return err
+	}
+	j, err := url.Parse(jwks)
+	if err != nil {
+		return err
+	}
+	i, err := url.Parse(issuer)
+	if err != nil {
+		return err
+	}
+	if hostPort(j) != hostPort(i) {
+		return fmt.Errorf("%q is not on the issuer's host %s: set jwksUrl to trust it", jwks, i.Host)
+	}
+	return nil
+}
+
+// hostPort is u's host and port, the scheme's default port spelt out.
+func hostPort(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"https": "443", "http": "80"}[u.Scheme]
+	}
+	return strings.ToLower(u.Hostname()) + ":" + port
 }
 
 // statusError is an answer of an upstream that was not 200.

@@ -33,12 +33,16 @@ const maxAnswer = 64 << 10
 
 // Config is the settings of a custom provider.
 type Config struct {
-	// URL is the brand's endpoint: https (http only on a loopback host). Required.
+	// URL is the brand's endpoint: https on a public address, unless
+	// AllowPrivateNetwork. Required.
 	URL string `json:"url"`
 	// Secret keys the HMAC-SHA256 signature (at least 32 characters). Required.
 	Secret string `json:"secret"`
 	// Timeout is how long the endpoint has to answer, e.g. "2s"; at most and by default 5s.
 	Timeout string `json:"timeout"`
+	// AllowPrivateNetwork lets URL be on a private or loopback address (and
+	// plain http there): an endpoint inside the brand's own network.
+	AllowPrivateNetwork bool `json:"allowPrivateNetwork"`
 }
 
 type provider struct {
@@ -52,12 +56,12 @@ type provider struct {
 var _ providers.Provider = (*provider)(nil)
 
 // Factory opens a custom provider.
-func Factory(name string, settings map[string]any, deps providers.Deps) (providers.Provider, error) {
+func Factory(name string, settings map[string]any, _ providers.Deps) (providers.Provider, error) {
 	var c Config
 	if err := providers.DecodeSettings(settings, &c); err != nil {
 		return nil, err
 	}
-	if err := egress.CheckURL(c.URL); err != nil {
+	if err := egress.CheckURL(c.URL, c.AllowPrivateNetwork); err != nil {
 		return nil, fmt.Errorf("url: %w", err)
 	}
 	if len(c.Secret) < 32 {
@@ -71,12 +75,7 @@ func Factory(name string, settings map[string]any, deps providers.Deps) (provide
 		}
 		timeout = d
 	}
-	client := &http.Client{Timeout: timeout, CheckRedirect: func(*http.Request, []*http.Request) error {
-		return http.ErrUseLastResponse // a redirect is an answer, not a hop: it lands as a 3xx
-	}}
-	if deps.HTTP != nil {
-		client.Transport = deps.HTTP.Transport
-	}
+	client := egress.NewClient(egress.Options{AllowPrivateNetwork: c.AllowPrivateNetwork, Timeout: timeout})
 	return &provider{name: name, url: c.URL, secret: []byte(c.Secret), client: client, now: time.Now}, nil
 }
 

@@ -27,9 +27,9 @@ const googleAudience = "bench-web.apps.googleusercontent.com"
 const googleFirstEvery = 10
 
 // googleProviderYAML is the provider block of the demo tenant: the google
-// preset pointed at the local issuer (http on loopback is allowed).
+// preset pointed at the local issuer, which allowPrivateNetwork lets it reach.
 func googleProviderYAML(iss *oidctest.Issuer) string {
-	return fmt.Sprintf("    providers:\n      otp: {type: otp}\n      google: {type: google, clientIds: [%s], issuer: %q, jwksUrl: %q}\n",
+	return fmt.Sprintf("    providers:\n      otp: {type: otp}\n      google: {type: google, clientIds: [%s], issuer: %q, jwksUrl: %q, allowPrivateNetwork: true}\n",
 		googleAudience, iss.URL(), iss.JWKSURL())
 }
 

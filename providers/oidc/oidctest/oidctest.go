@@ -41,6 +41,7 @@ type Issuer struct {
 	mu        sync.Mutex
 	published []*Key
 	down      bool
+	jwksURI   string // what discovery announces; JWKSURL() when empty
 }
 
 // New starts an issuer publishing an RSA (RS256), an EC P-256 (ES256) and an
@@ -72,8 +73,14 @@ func Start() (*Issuer, error) {
 			http.Error(w, "down", http.StatusServiceUnavailable)
 			return
 		}
+		i.mu.Lock()
+		jwksURI := i.jwksURI
+		i.mu.Unlock()
+		if jwksURI == "" {
+			jwksURI = i.JWKSURL()
+		}
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{"issuer": i.URL(), "jwks_uri": i.JWKSURL()})
+		_ = json.NewEncoder(w).Encode(map[string]any{"issuer": i.URL(), "jwks_uri": jwksURI})
 	})
 	i.Server = httptest.NewServer(mux)
 	return i, nil
@@ -134,6 +141,14 @@ func (i *Issuer) Publish(keys ...*Key) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	i.published = keys
+}
+
+// Announce makes discovery name u as the issuer's jwks_uri (a tampered
+// discovery document).
+func (i *Issuer) Announce(u string) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.jwksURI = u
 }
 
 // SetDown makes the issuer answer 503 to everything (true) or serve again.

@@ -1,0 +1,45 @@
+package config_test
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestAnEventWebhookIsPublicHTTPSUnlessItSaysOtherwise(t *testing.T) {
+	endpoint := func(url, extra string) string {
+		return "tenants:\n  acme:\n    webhooks:\n      endpoints: [{url: '" + url + "', secret: 0123456789abcdef" + extra + "}]\n"
+	}
+	const allow = ", allowPrivateNetwork: true"
+	for _, c := range []struct {
+		name, yaml string
+		ok         bool
+	}{
+		{"the cloud metadata service over http is refused", endpoint("http://169.254.169.254/latest/meta-data/", ""), false},
+		{"the cloud metadata service over https is refused", endpoint("https://169.254.169.254/latest/meta-data/", ""), false},
+		{"a private address is refused", endpoint("https://10.0.0.8/hooks", ""), false},
+		{"localhost is refused", endpoint("https://localhost:9000/hooks", ""), false},
+		{"plain http to a named host is refused", endpoint("http://crm.example/hooks", ""), false},
+		{"plain http to a public address is refused even with the setting", endpoint("http://203.0.113.9/hooks", allow), false},
+		{"https to a named host is accepted", endpoint("https://crm.example/hooks", ""), true},
+		{"a local receiver that says so is accepted", endpoint("http://127.0.0.1:9000/hooks", allow), true},
+		{"a receiver inside the brand's network that says so is accepted", endpoint("https://10.0.0.8/hooks", allow), true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := load(t, c.yaml, nil)
+			switch {
+			case c.ok && err != nil:
+				t.Fatalf("refused: %v", err)
+			case !c.ok && err == nil:
+				t.Fatal("accepted")
+			case !c.ok && !strings.Contains(err.Error(), "tenants.acme.webhooks.endpoints[0].url"):
+				t.Fatalf("error %q does not name the URL's setting", err)
+			}
+		})
+	}
+	t.Run("the refusal of the metadata service names allowPrivateNetwork", func(t *testing.T) {
+		_, err := load(t, endpoint("http://169.254.169.254/", ""), nil)
+		if err == nil || !strings.Contains(err.Error(), "allowPrivateNetwork: true") {
+			t.Fatalf("error %v does not name the setting", err)
+		}
+	})
+}
