@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"strings"
 	"sync"
 	"time"
@@ -128,7 +129,35 @@ func (s *Service) Issue(ctx context.Context, tenant string, c Claims, lifetime t
 	if err != nil {
 		return "", fmt.Errorf("sign token: %w", err)
 	}
-	return string(signed), nil
+	return lowS(string(signed)), nil
+}
+
+// p256HalfOrder is n/2 for P-256: (r, s) and (r, n-s) are both valid ECDSA
+// signatures of one message, so a token has two forms unless one is chosen.
+var p256HalfOrder = new(big.Int).Rsh(elliptic.P256().Params().N, 1)
+
+// lowS returns an ES256 compact token with its signature in the low-S form
+// (s <= n/2), the only one Verify accepts: the signer (crypto/ecdsa) picks
+// either.
+func lowS(tok string) string {
+	i := strings.LastIndexByte(tok, '.')
+	sig, err := base64.RawURLEncoding.DecodeString(tok[i+1:])
+	if err != nil || len(sig) != 64 {
+		return tok
+	}
+	s := new(big.Int).SetBytes(sig[32:])
+	if s.Cmp(p256HalfOrder) <= 0 {
+		return tok
+	}
+	s.Sub(elliptic.P256().Params().N, s).FillBytes(sig[32:])
+	return tok[:i+1] + base64.RawURLEncoding.EncodeToString(sig)
+}
+
+// isLowS reports whether a compact ES256 token's signature is r || s with
+// s <= n/2.
+func isLowS(tok string) bool {
+	sig, err := base64.RawURLEncoding.DecodeString(tok[strings.LastIndexByte(tok, '.')+1:])
+	return err == nil && len(sig) == 64 && new(big.Int).SetBytes(sig[32:]).Cmp(p256HalfOrder) <= 0
 }
 
 // header is the part of a JOSE header we look at before verifying.
@@ -164,6 +193,9 @@ func (s *Service) Verify(ctx context.Context, tenant, raw string) (*Claims, erro
 	h, err := decodeHeader(raw[:strings.IndexByte(raw, '.')])
 	if err != nil {
 		return nil, err
+	}
+	if !isLowS(raw) {
+		return nil, fmt.Errorf("%w: not the low-S form of an ES256 signature", ErrInvalid)
 	}
 	key, err := s.publicKey(ctx, tenant, h.Kid)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -160,7 +161,30 @@ func sign(t testing.TB, alg jwa.SignatureAlgorithm, key any, hdr map[string]any,
 	if err != nil {
 		t.Fatalf("jws.Sign(%s): %v", alg, err)
 	}
+	if alg == jwa.ES256 && strings.Count(string(signed), ".") == 2 {
+		return otherForm(t, string(signed), false) // as customerd signs
+	}
 	return string(signed)
+}
+
+// p256 is the curve of customerd's tokens.
+var p256 = elliptic.P256().Params()
+
+// otherForm returns tok with its ES256 signature (r, s) in the high-S form
+// (r, n-s) when high, in the low-S form otherwise: both verify as ECDSA.
+func otherForm(t testing.TB, tok string, high bool) string {
+	t.Helper()
+	i := strings.LastIndexByte(tok, '.')
+	sig, err := base64.RawURLEncoding.DecodeString(tok[i+1:])
+	if err != nil || len(sig) != 64 {
+		t.Fatalf("not an ES256 signature: %v", err)
+	}
+	s := new(big.Int).SetBytes(sig[32:])
+	isHigh := s.Cmp(new(big.Int).Rsh(p256.N, 1)) > 0
+	if isHigh != high {
+		s.Sub(p256.N, s).FillBytes(sig[32:])
+	}
+	return tok[:i+1] + base64.RawURLEncoding.EncodeToString(sig)
 }
 
 // assemble builds a compact JWS by hand, for what jwx refuses to sign.
@@ -191,7 +215,7 @@ func assembleES256(t testing.TB, priv *ecdsa.PrivateKey, hdr, body map[string]an
 	sig := make([]byte, 64)
 	r.FillBytes(sig[:32])
 	s.FillBytes(sig[32:])
-	return unsigned + "." + base64.RawURLEncoding.EncodeToString(sig)
+	return otherForm(t, unsigned+"."+base64.RawURLEncoding.EncodeToString(sig), false)
 }
 
 // strayBits re-encodes the last character of tok with padding bits set: the
@@ -584,6 +608,42 @@ func TestVerifyRefuses(t *testing.T) {
 	if keys, err := f.st.SigningKeys(ctx, tenantA); err != nil || len(keys) != 1 {
 		t.Errorf("refusals changed the keys: %d keys, %v", len(keys), err)
 	}
+}
+
+func TestATokenHasOneForm(t *testing.T) {
+	f := newFixture(t)
+	f.issue(t, f.svc, tenantA)
+	priv, _ := f.signingKey(t, tenantA)
+	low := func(tok string) bool {
+		sig, _ := base64.RawURLEncoding.DecodeString(tok[strings.LastIndexByte(tok, '.')+1:])
+		return len(sig) == 64 && new(big.Int).SetBytes(sig[32:]).Cmp(new(big.Int).Rsh(p256.N, 1)) <= 0
+	}
+
+	t.Run("the signer produces only low-S signatures", func(t *testing.T) {
+		// crypto/ecdsa picks s at random: 64 tokens all low-S by chance is 2^-64.
+		for range 64 {
+			if tok := f.issue(t, f.svc, tenantA); !low(tok) {
+				t.Fatalf("issued a high-S token %s", tok)
+			}
+		}
+	})
+
+	t.Run("the same token with (r, n-s) is refused", func(t *testing.T) {
+		tok := f.issue(t, f.svc, tenantA)
+		high := otherForm(t, tok, true)
+		if high == tok {
+			t.Fatal("the mutation changed nothing")
+		}
+		// The mutated signature is valid ECDSA: only the low-S rule can refuse it.
+		in := tok[:strings.LastIndexByte(tok, '.')]
+		sig, _ := base64.RawURLEncoding.DecodeString(high[strings.LastIndexByte(high, '.')+1:])
+		sum := sha256.Sum256([]byte(in))
+		if !ecdsa.Verify(&priv.PublicKey, sum[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])) {
+			t.Fatal("the high-S form does not verify as ECDSA")
+		}
+		refused(t, f.svc, tenantA, high)
+		accepted(t, f.svc, tenantA, tok)
+	})
 }
 
 func TestExpiryAllowsSixtySecondsOfSkew(t *testing.T) {
