@@ -339,6 +339,25 @@ func TestIdentityProviders(t *testing.T) {
 			})
 		})
 
+		t.Run("a refused ID token is logged at info with the reason and never the token", func(t *testing.T) {
+			tok := iss.Key("RS256").Sign(claims("someone-else", "logged"))
+			mustProblem(t, authenticate(t, env, "shop", "google", map[string]any{"idToken": tok}), http.StatusUnprocessableEntity, tok)
+			var line map[string]any
+			for _, l := range env.Logs.Lines() {
+				if l["msg"] == "id token refused" && l["provider"] == "google" && strings.Contains(fmt.Sprint(l["reason"]), "aud") {
+					line = l
+				}
+			}
+			if line == nil || line["level"] != "INFO" || line["tenant"] != "shop" {
+				t.Fatalf("no info line naming the refusal: %v", line)
+			}
+			for _, part := range append(strings.Split(tok, "."), tok) {
+				if strings.Contains(env.Logs.String(), part) {
+					t.Fatalf("the log holds the token (or a part of it): %.40s…", part)
+				}
+			}
+		})
+
 		t.Run("an issuer down after a first fetch still verifies from the cache", func(t *testing.T) {
 			mustToken(t, authenticate(t, env, "shop", "google", map[string]any{"idToken": iss.Key("RS256").Sign(claims("web-app", "cached"))}))
 			iss.SetDown(true)

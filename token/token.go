@@ -4,31 +4,29 @@
 package token
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/big"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/lestrrat-go/jwx/v2/jwa"
-	"github.com/lestrrat-go/jwx/v2/jwk"
-	"github.com/lestrrat-go/jwx/v2/jws"
-	"github.com/lestrrat-go/jwx/v2/jwt"
+	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/lestrrat-go/jwx/v3/jwk"
+	"github.com/lestrrat-go/jwx/v3/jws"
+	"github.com/lestrrat-go/jwx/v3/jwt"
 
 	"github.com/customerd/customerd/store"
+	"github.com/customerd/customerd/token/jwtcheck"
 )
 
-// Skew is the clock difference tolerated on exp, nbf and iat.
-const Skew = 60 * time.Second
+// maxToken bounds a customer token.
+const maxToken = 4096
 
 // ErrInvalid: the token is not one of ours, or no longer valid. The wrapped
 // reason is for logs, never for responses.
@@ -125,162 +123,54 @@ func (s *Service) Issue(ctx context.Context, tenant string, c Claims, lifetime t
 	}
 	hdr := jws.NewHeaders()
 	_ = hdr.Set(jws.TypeKey, "JWT")
-	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.ES256, ring.signing, jws.WithProtectedHeaders(hdr)))
+	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.ES256(), ring.signing, jws.WithProtectedHeaders(hdr)))
 	if err != nil {
 		return "", fmt.Errorf("sign token: %w", err)
 	}
-	return lowS(string(signed)), nil
+	return jwtcheck.LowS(string(signed)), nil
 }
 
-// p256HalfOrder is n/2 for P-256: (r, s) and (r, n-s) are both valid ECDSA
-// signatures of one message, so a token has two forms unless one is chosen.
-var p256HalfOrder = new(big.Int).Rsh(elliptic.P256().Params().N, 1)
-
-// lowS returns an ES256 compact token with its signature in the low-S form
-// (s <= n/2), the only one Verify accepts: the signer (crypto/ecdsa) picks
-// either.
-func lowS(tok string) string {
-	i := strings.LastIndexByte(tok, '.')
-	sig, err := base64.RawURLEncoding.DecodeString(tok[i+1:])
-	if err != nil || len(sig) != 64 {
-		return tok
-	}
-	s := new(big.Int).SetBytes(sig[32:])
-	if s.Cmp(p256HalfOrder) <= 0 {
-		return tok
-	}
-	s.Sub(elliptic.P256().Params().N, s).FillBytes(sig[32:])
-	return tok[:i+1] + base64.RawURLEncoding.EncodeToString(sig)
-}
-
-// isLowS reports whether a compact ES256 token's signature is r || s with
-// s <= n/2.
-func isLowS(tok string) bool {
-	sig, err := base64.RawURLEncoding.DecodeString(tok[strings.LastIndexByte(tok, '.')+1:])
-	return err == nil && len(sig) == 64 && new(big.Int).SetBytes(sig[32:]).Cmp(p256HalfOrder) <= 0
-}
-
-// header is the part of a JOSE header we look at before verifying.
-type header struct {
-	Alg  string          `json:"alg"`
-	Kid  string          `json:"kid"`
-	Jku  json.RawMessage `json:"jku"`
-	X5u  json.RawMessage `json:"x5u"`
-	JWK  json.RawMessage `json:"jwk"`
-	X5c  json.RawMessage `json:"x5c"`
-	Crit json.RawMessage `json:"crit"`
-	Enc  json.RawMessage `json:"enc"`
-}
-
-type payload struct {
-	Iss string          `json:"iss"`
-	Sub string          `json:"sub"`
-	Aud json.RawMessage `json:"aud"`
-	Exp *float64        `json:"exp"`
-	Nbf *float64        `json:"nbf"`
-	Iat *float64        `json:"iat"`
-	Jti string          `json:"jti"`
-	Idp string          `json:"idp"`
-	AMR []string        `json:"amr"`
-}
-
-// Verify checks a token of tenant: compact serialization, ES256 only, a key
-// of this tenant only (by kid), iss, aud, exp, nbf and iat within Skew.
+// Verify checks a token of tenant: compact serialization in canonical
+// base64url, ES256 only with a low-S signature, a key of this tenant only (by
+// kid), iss, aud, sub, and exp, nbf and iat within the skew.
 func (s *Service) Verify(ctx context.Context, tenant, raw string) (*Claims, error) {
-	if !compactJWS(raw) {
-		return nil, fmt.Errorf("%w: not a compact JWS", ErrInvalid)
-	}
-	h, err := decodeHeader(raw[:strings.IndexByte(raw, '.')])
+	h, err := jwtcheck.Precheck(raw, maxToken)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	if !isLowS(raw) {
-		return nil, fmt.Errorf("%w: not the low-S form of an ES256 signature", ErrInvalid)
+	switch {
+	case h.Alg != jwa.ES256().String():
+		return nil, fmt.Errorf("%w: %w: alg %q", ErrInvalid, jwtcheck.ErrAlgorithm, h.Alg)
+	case h.Kid == "":
+		return nil, fmt.Errorf("%w: no kid", ErrInvalid)
+	}
+	if err := jwtcheck.CheckLowS(raw); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	key, err := s.publicKey(ctx, tenant, h.Kid)
 	if err != nil {
 		return nil, err
 	}
-	body, err := jws.Verify([]byte(raw), jws.WithKey(jwa.ES256, key))
+	tok, err := jwtcheck.Parse(raw, h, jwa.ES256(), key, s.opts.Now,
+		jwt.WithIssuer(s.Issuer(tenant)), jwt.WithAudience(tenant))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	var p payload
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&p); err != nil {
-		return nil, fmt.Errorf("%w: claims: %w", ErrInvalid, err)
-	}
-	now := s.opts.Now()
-	switch {
-	case p.Iss != s.Issuer(tenant):
-		return nil, fmt.Errorf("%w: iss %q", ErrInvalid, p.Iss)
-	case !audienceHas(p.Aud, tenant):
-		return nil, fmt.Errorf("%w: aud", ErrInvalid)
-	case p.Sub == "":
-		return nil, fmt.Errorf("%w: no sub", ErrInvalid)
-	case p.Exp == nil || now.After(unix(*p.Exp).Add(Skew)):
-		return nil, fmt.Errorf("%w: expired", ErrInvalid)
-	case p.Nbf != nil && unix(*p.Nbf).After(now.Add(Skew)):
-		return nil, fmt.Errorf("%w: not yet valid", ErrInvalid)
-	case p.Iat == nil || unix(*p.Iat).After(now.Add(Skew)):
-		return nil, fmt.Errorf("%w: issued in the future", ErrInvalid)
-	}
-	return &Claims{Subject: p.Sub, Provider: p.Idp, AMR: p.AMR, IssuedAt: unix(*p.Iat), ExpiresAt: unix(*p.Exp), ID: p.Jti}, nil
-}
-
-// compactJWS reports whether raw is three base64url segments in their one
-// canonical encoding. jwx decodes leniently (line breaks, padding, the
-// standard alphabet, stray trailing bits), which would let variants of a
-// token verify as the token.
-func compactJWS(raw string) bool {
-	if len(raw) > 4096 || strings.Count(raw, ".") != 2 || strings.ContainsAny(raw, "\r\n") {
-		return false
-	}
-	for seg := range strings.SplitSeq(raw, ".") {
-		if _, err := base64.RawURLEncoding.Strict().DecodeString(seg); err != nil {
-			return false
+	c := &Claims{}
+	c.Subject, _ = tok.Subject()
+	c.IssuedAt, _ = tok.IssuedAt()
+	c.ExpiresAt, _ = tok.Expiration()
+	c.ID, _ = tok.JwtID()
+	_ = tok.Get("idp", &c.Provider)
+	var amr []any
+	_ = tok.Get("amr", &amr)
+	for _, m := range amr {
+		if s, ok := m.(string); ok {
+			c.AMR = append(c.AMR, s)
 		}
 	}
-	return true
+	return c, nil
 }
-
-func decodeHeader(seg string) (*header, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(seg)
-	if err != nil {
-		return nil, fmt.Errorf("%w: header encoding", ErrInvalid)
-	}
-	var h header
-	if err := json.Unmarshal(raw, &h); err != nil {
-		return nil, fmt.Errorf("%w: header", ErrInvalid)
-	}
-	switch {
-	case h.Alg != jwa.ES256.String():
-		return nil, fmt.Errorf("%w: alg %q", ErrInvalid, h.Alg)
-	case h.Kid == "":
-		return nil, fmt.Errorf("%w: no kid", ErrInvalid)
-	case h.Jku != nil || h.X5u != nil || h.JWK != nil || h.X5c != nil || h.Crit != nil || h.Enc != nil:
-		return nil, fmt.Errorf("%w: header names its own key or extensions", ErrInvalid)
-	}
-	return &h, nil
-}
-
-func audienceHas(raw json.RawMessage, want string) bool {
-	var one string
-	if json.Unmarshal(raw, &one) == nil {
-		return one == want
-	}
-	var many []string
-	if json.Unmarshal(raw, &many) == nil {
-		for _, a := range many {
-			if a == want {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func unix(f float64) time.Time { return time.Unix(int64(f), 0) }
 
 // JWKS is the tenant's public key set document.
 func (s *Service) JWKS(ctx context.Context, tenant string) ([]byte, error) {
@@ -382,7 +272,7 @@ func (s *Service) load(ctx context.Context, tenant string) (*keyring, error) {
 			return nil, fmt.Errorf("signing key %s: %w", k.KID, err)
 		}
 		var raw ecdsa.PublicKey
-		if err := pub.Raw(&raw); err != nil {
+		if err := jwk.Export(pub, &raw); err != nil {
 			return nil, fmt.Errorf("signing key %s: %w", k.KID, err)
 		}
 		ring.verify[k.KID] = &raw
@@ -412,15 +302,13 @@ func (s *Service) addKey(ctx context.Context, tenant string) (string, error) {
 	}
 	now := s.opts.Now().UTC()
 	kid := now.Format("20060102T150405Z") + "-" + uuid.NewString()[:8]
-	priv, err := jwk.FromRaw(raw)
+	priv, err := jwk.Import(raw)
 	if err != nil {
 		return "", err
 	}
-	for _, k := range []jwk.Key{priv} {
-		_ = k.Set(jwk.KeyIDKey, kid)
-		_ = k.Set(jwk.AlgorithmKey, jwa.ES256)
-		_ = k.Set(jwk.KeyUsageKey, "sig")
-	}
+	_ = priv.Set(jwk.KeyIDKey, kid)
+	_ = priv.Set(jwk.AlgorithmKey, jwa.ES256())
+	_ = priv.Set(jwk.KeyUsageKey, "sig")
 	pub, err := priv.PublicKey()
 	if err != nil {
 		return "", err
@@ -437,7 +325,7 @@ func (s *Service) addKey(ctx context.Context, tenant string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	err = s.store.AddSigningKey(ctx, &store.SigningKey{TenantID: tenant, KID: kid, Alg: jwa.ES256.String(),
+	err = s.store.AddSigningKey(ctx, &store.SigningKey{TenantID: tenant, KID: kid, Alg: jwa.ES256().String(),
 		PrivateKey: sealed, PublicJWK: string(pubJSON), CreatedAt: now})
 	return kid, err
 }

@@ -23,9 +23,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lestrrat-go/jwx/v2/jwa"
-	"github.com/lestrrat-go/jwx/v2/jwk"
-	"github.com/lestrrat-go/jwx/v2/jws"
+	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/lestrrat-go/jwx/v3/jwk"
+	"github.com/lestrrat-go/jwx/v3/jws"
 
 	"github.com/customerd/customerd/store"
 	"github.com/customerd/customerd/store/storetest"
@@ -122,7 +122,7 @@ func (f *fixture) signingKey(t testing.TB, tenant string) (*ecdsa.PrivateKey, st
 		t.Fatal(err)
 	}
 	var priv ecdsa.PrivateKey
-	if err := key.Raw(&priv); err != nil {
+	if err := jwk.Export(key, &priv); err != nil {
 		t.Fatal(err)
 	}
 	return &priv, k.KID
@@ -161,7 +161,7 @@ func sign(t testing.TB, alg jwa.SignatureAlgorithm, key any, hdr map[string]any,
 	if err != nil {
 		t.Fatalf("jws.Sign(%s): %v", alg, err)
 	}
-	if alg == jwa.ES256 && strings.Count(string(signed), ".") == 2 {
+	if alg == jwa.ES256() && strings.Count(string(signed), ".") == 2 {
 		return otherForm(t, string(signed), false) // as customerd signs
 	}
 	return string(signed)
@@ -458,7 +458,7 @@ func TestVerifyRefuses(t *testing.T) {
 		for k, v := range hdr {
 			h[k] = v
 		}
-		return sign(t, jwa.ES256, priv, h, body)
+		return sign(t, jwa.ES256(), priv, h, body)
 	}
 	with := func(name string, v any) map[string]any {
 		c := claims(tenantA, now)
@@ -475,7 +475,7 @@ func TestVerifyRefuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	attackerJWK, err := jwk.FromRaw(attacker.Public())
+	attackerJWK, err := jwk.Import(attacker.Public())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -494,7 +494,7 @@ func TestVerifyRefuses(t *testing.T) {
 	}
 	otherTenant := f.issue(t, f.svc, tenantB)
 	parts := strings.Split(valid, ".")
-	jsonGeneral := sign(t, jwa.ES256, priv, map[string]any{"kid": kid}, claims(tenantA, now), jws.WithJSON())
+	jsonGeneral := sign(t, jwa.ES256(), priv, map[string]any{"kid": kid}, claims(tenantA, now), jws.WithJSON())
 	jsonFlattened, _ := json.Marshal(map[string]string{"protected": parts[0], "payload": parts[1], "signature": parts[2]})
 
 	tests := []struct {
@@ -531,19 +531,19 @@ func TestVerifyRefuses(t *testing.T) {
 		{"alg none, unsigned", assemble(t, map[string]any{"alg": "none", "kid": kid, "typ": "JWT"}, claims(tenantA, now), nil)},
 		{"alg none, no kid", assemble(t, map[string]any{"alg": "none"}, claims(tenantA, now), nil)},
 		{"alg None, capitalised", assemble(t, map[string]any{"alg": "None", "kid": kid}, claims(tenantA, now), []byte("x"))},
-		{"HS256 keyed with the JWKS document", sign(t, jwa.HS256, doc, map[string]any{"kid": kid}, claims(tenantA, now))},
-		{"HS256 keyed with the public JWK", sign(t, jwa.HS256, publicJWK, map[string]any{"kid": kid}, claims(tenantA, now))},
-		{"HS256 keyed with the PEM public key", sign(t, jwa.HS256, pemKey, map[string]any{"kid": kid}, claims(tenantA, now))},
-		{"HS256 keyed with the DER public key", sign(t, jwa.HS256, der, map[string]any{"kid": kid}, claims(tenantA, now))},
-		{"RS256 by a foreign RSA key with the tenant's kid", sign(t, jwa.RS256, rsaKey, map[string]any{"kid": kid}, claims(tenantA, now))},
+		{"HS256 keyed with the JWKS document", sign(t, jwa.HS256(), doc, map[string]any{"kid": kid}, claims(tenantA, now))},
+		{"HS256 keyed with the public JWK", sign(t, jwa.HS256(), publicJWK, map[string]any{"kid": kid}, claims(tenantA, now))},
+		{"HS256 keyed with the PEM public key", sign(t, jwa.HS256(), pemKey, map[string]any{"kid": kid}, claims(tenantA, now))},
+		{"HS256 keyed with the DER public key", sign(t, jwa.HS256(), der, map[string]any{"kid": kid}, claims(tenantA, now))},
+		{"RS256 by a foreign RSA key with the tenant's kid", sign(t, jwa.RS256(), rsaKey, map[string]any{"kid": kid}, claims(tenantA, now))},
 		{"ES384 by a foreign key with the tenant's kid", func() string {
 			k, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 			if err != nil {
 				t.Fatal(err)
 			}
-			return sign(t, jwa.ES384, k, map[string]any{"kid": kid}, claims(tenantA, now))
+			return sign(t, jwa.ES384(), k, map[string]any{"kid": kid}, claims(tenantA, now))
 		}()},
-		{"ES256 by another key with the tenant's kid", sign(t, jwa.ES256, attacker, map[string]any{"kid": kid}, claims(tenantA, now))},
+		{"ES256 by another key with the tenant's kid", sign(t, jwa.ES256(), attacker, map[string]any{"kid": kid}, claims(tenantA, now))},
 		{"another tenant's token", otherTenant},
 		{"another tenant's claims under the tenant's header and signature", parts[0] + "." + strings.Split(otherTenant, ".")[1] + "." + parts[2]},
 		{"the valid payload under another signature", parts[0] + "." + parts[1] + "." + strings.Split(otherTenant, ".")[2]},
@@ -553,10 +553,10 @@ func TestVerifyRefuses(t *testing.T) {
 		{"a header with x5c", assembleES256(t, priv, map[string]any{"alg": "ES256", "kid": kid, "x5c": []string{base64.StdEncoding.EncodeToString(der)}}, claims(tenantA, now))},
 		{"a header with crit", es256(map[string]any{"crit": []string{"exp"}}, claims(tenantA, now))},
 		{"a header with enc", assembleES256(t, priv, map[string]any{"alg": "ES256", "kid": kid, "enc": "A256GCM"}, claims(tenantA, now))},
-		{"a header without kid", sign(t, jwa.ES256, priv, nil, claims(tenantA, now))},
+		{"a header without kid", sign(t, jwa.ES256(), priv, nil, claims(tenantA, now))},
 		{"an unknown kid", es256(map[string]any{"kid": "20250101T000000Z-deadbeef"}, claims(tenantA, now))},
 		{"a header that is not JSON", "bm90IGpzb24." + parts[1] + "." + parts[2]},
-		{"a payload that is not JSON", sign(t, jwa.ES256, priv, map[string]any{"kid": kid}, nil)},
+		{"a payload that is not JSON", sign(t, jwa.ES256(), priv, map[string]any{"kid": kid}, nil)},
 		{"wrong iss", es256(nil, with("iss", issuerBase+"/api/"+tenantB))},
 		{"iss with a trailing slash", es256(nil, with("iss", issuerBase+"/api/"+tenantA+"/"))},
 		{"missing iss", es256(nil, with("iss", nil))},
@@ -593,7 +593,7 @@ func TestVerifyRefuses(t *testing.T) {
 		{"iat 30s in the future, within the skew", es256(nil, with("iat", now.Add(30*time.Second).Unix()))},
 		{"nbf 30s in the future, within the skew", es256(nil, with("nbf", now.Add(30*time.Second).Unix()))},
 		{"no nbf", es256(nil, with("nbf", nil))},
-		{"no typ", sign(t, jwa.ES256, priv, map[string]any{"kid": kid}, claims(tenantA, now))},
+		{"no typ", sign(t, jwa.ES256(), priv, map[string]any{"kid": kid}, claims(tenantA, now))},
 		{"a token signed by hand", assembleES256(t, priv, map[string]any{"alg": "ES256", "kid": kid}, claims(tenantA, now))},
 	}
 	for _, tt := range ok {
@@ -823,7 +823,7 @@ func TestConcurrentUseIsSafe(t *testing.T) {
 	b := f.service(t, sealKey, f.clk)
 	tok := f.issue(t, f.svc, tenantA)
 	priv, _ := f.signingKey(t, tenantA)
-	stray := sign(t, jwa.ES256, priv, map[string]any{"kid": "stray"}, claims(tenantA, f.clk.Now()))
+	stray := sign(t, jwa.ES256(), priv, map[string]any{"kid": "stray"}, claims(tenantA, f.clk.Now()))
 
 	var wg sync.WaitGroup
 	errs := make(chan error, 64)

@@ -6,7 +6,6 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,8 +14,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/lestrrat-go/jwx/v2/jwa"
-	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/lestrrat-go/jwx/v3/jwk"
 
 	"github.com/customerd/customerd/egress"
 )
@@ -221,6 +220,9 @@ func (k *Keys) fetch(ctx context.Context, src source, s *keySet) error {
 	return nil
 }
 
+// get fetches url's keys. A plain GET and jwk.Parse: jwk.Fetch (v3.4.0)
+// does not take WithIgnoreParseError, and a key of an unknown type must not
+// hide the others.
 func (k *Keys) get(ctx context.Context, client *http.Client, url string) ([]key, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -249,38 +251,41 @@ func (k *Keys) get(ctx context.Context, client *http.Client, url string) ([]key,
 	return keys, nil
 }
 
-// parseJWKS keeps the signature keys of a JWKS with the algorithm each is
-// for: the one it declares, or the one its type and curve imply.
+// parseJWKS is signatureKeys of a JWKS document.
 func parseJWKS(raw []byte) ([]key, error) {
-	var doc struct {
-		Keys []json.RawMessage `json:"keys"`
-	}
-	if err := json.Unmarshal(raw, &doc); err != nil {
+	set, err := jwk.Parse(raw, jwk.WithIgnoreParseError(true))
+	if err != nil {
 		return nil, err
 	}
-	if doc.Keys == nil {
-		return nil, errors.New("no keys member")
-	}
+	return signatureKeys(set), nil
+}
+
+// signatureKeys keeps the signature keys of set (keys of a type jwx does not
+// know were skipped while parsing) with the algorithm each is for: the one
+// it declares, or the one its type and curve imply.
+func signatureKeys(set jwk.Set) []key {
 	var out []key
-	for _, one := range doc.Keys {
-		jk, err := jwk.ParseKey(one)
-		if err != nil {
-			continue // a key type we do not know; the others still serve
-		}
-		if use := jk.KeyUsage(); use != "" && use != "sig" {
+	for i := range set.Len() {
+		jk, _ := set.Key(i)
+		if use, ok := jk.KeyUsage(); ok && use != "" && use != "sig" {
 			continue
 		}
 		var pub any
-		if err := jk.Raw(&pub); err != nil {
+		if err := jwk.Export(jk, &pub); err != nil {
 			continue
 		}
-		alg, ok := algorithmFor(jk.Algorithm().String(), pub)
+		declared := ""
+		if a, ok := jk.Algorithm(); ok {
+			declared = a.String()
+		}
+		alg, ok := algorithmFor(declared, pub)
 		if !ok {
 			continue
 		}
-		out = append(out, key{kid: jk.KeyID(), alg: alg, raw: pub})
+		kid, _ := jk.KeyID()
+		out = append(out, key{kid: kid, alg: alg, raw: pub})
 	}
-	return out, nil
+	return out
 }
 
 // algorithmFor returns the algorithm a key is for: its declared alg when that
@@ -290,23 +295,23 @@ func algorithmFor(declared string, pub any) (jwa.SignatureAlgorithm, bool) {
 	switch p := pub.(type) {
 	case *rsa.PublicKey:
 		if p.N.BitLen() < 2048 {
-			return "", false
+			return jwa.SignatureAlgorithm{}, false
 		}
-		implied = []jwa.SignatureAlgorithm{jwa.RS256, jwa.RS384, jwa.RS512, jwa.PS256, jwa.PS384, jwa.PS512}
+		implied = []jwa.SignatureAlgorithm{jwa.RS256(), jwa.RS384(), jwa.RS512(), jwa.PS256(), jwa.PS384(), jwa.PS512()}
 	case *ecdsa.PublicKey:
 		switch p.Curve {
 		case elliptic.P256():
-			implied = []jwa.SignatureAlgorithm{jwa.ES256}
+			implied = []jwa.SignatureAlgorithm{jwa.ES256()}
 		case elliptic.P384():
-			implied = []jwa.SignatureAlgorithm{jwa.ES384}
+			implied = []jwa.SignatureAlgorithm{jwa.ES384()}
 		case elliptic.P521():
-			implied = []jwa.SignatureAlgorithm{jwa.ES512}
+			implied = []jwa.SignatureAlgorithm{jwa.ES512()}
 		}
 	case ed25519.PublicKey:
-		implied = []jwa.SignatureAlgorithm{jwa.EdDSA}
+		implied = []jwa.SignatureAlgorithm{jwa.EdDSA()}
 	}
 	if len(implied) == 0 {
-		return "", false
+		return jwa.SignatureAlgorithm{}, false
 	}
 	if declared == "" {
 		return implied[0], true
@@ -316,5 +321,5 @@ func algorithmFor(declared string, pub any) (jwa.SignatureAlgorithm, bool) {
 			return a, true
 		}
 	}
-	return "", false
+	return jwa.SignatureAlgorithm{}, false
 }

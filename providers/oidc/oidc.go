@@ -7,11 +7,9 @@
 package oidc
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,16 +22,14 @@ import (
 	"sync"
 	"time"
 
-	"github.com/lestrrat-go/jwx/v2/jwa"
-	"github.com/lestrrat-go/jwx/v2/jws"
+	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/lestrrat-go/jwx/v3/jwt"
 
 	"github.com/customerd/customerd/account"
 	"github.com/customerd/customerd/egress"
 	"github.com/customerd/customerd/providers"
+	"github.com/customerd/customerd/token/jwtcheck"
 )
-
-// Skew is the clock difference tolerated on exp, nbf and iat.
-const Skew = 60 * time.Second
 
 // maxToken bounds an ID token.
 const maxToken = 16 << 10
@@ -208,7 +204,7 @@ type request struct {
 	} `json:"user"`
 }
 
-func (p *provider) Authenticate(ctx context.Context, _ *account.Tenant, body []byte) (providers.Outcome, error) {
+func (p *provider) Authenticate(ctx context.Context, t *account.Tenant, body []byte) (providers.Outcome, error) {
 	var r request
 	if err := json.Unmarshal(body, &r); err != nil {
 		return providers.Outcome{}, fmt.Errorf("%w: %s wants {\"idToken\", \"nonce\"?}: %s", providers.ErrBadRequest, p.name, typeError(err))
@@ -230,6 +226,12 @@ func (p *provider) Authenticate(ctx context.Context, _ *account.Tenant, body []b
 		return providers.Outcome{}, fmt.Errorf("%w: %s does not take access tokens, send {\"idToken\"}", providers.ErrBadRequest, p.name)
 	default:
 		return providers.Outcome{}, fmt.Errorf("%w: %s wants {\"idToken\", \"nonce\"?}", providers.ErrBadRequest, p.name)
+	}
+	if errors.Is(err, providers.ErrRejected) {
+		// Whoever sets up a provider needs to see why its tokens fail; the
+		// reason names claims and headers, never the token.
+		p.log.InfoContext(ctx, "id token refused", "tenant", t.ID, "provider", p.name, "type", p.typ,
+			"reason", strings.TrimPrefix(err.Error(), providers.ErrRejected.Error()+": "))
 	}
 	if err != nil {
 		return providers.Outcome{}, err
@@ -262,183 +264,105 @@ func rejected(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", providers.ErrRejected, fmt.Sprintf(format, args...))
 }
 
-// header is the part of a JOSE header looked at before verifying.
-type header struct {
-	Alg  string          `json:"alg"`
-	Kid  string          `json:"kid"`
-	Typ  string          `json:"typ"`
-	Enc  json.RawMessage `json:"enc"`
-	Jku  json.RawMessage `json:"jku"`
-	X5u  json.RawMessage `json:"x5u"`
-	JWK  json.RawMessage `json:"jwk"`
-	X5c  json.RawMessage `json:"x5c"`
-	Crit json.RawMessage `json:"crit"`
-}
-
-// claims are the ID-token claims looked at.
-type claims struct {
-	Iss           string          `json:"iss"`
-	Sub           string          `json:"sub"`
-	Aud           json.RawMessage `json:"aud"`
-	Azp           string          `json:"azp"`
-	Exp           *float64        `json:"exp"`
-	Iat           *float64        `json:"iat"`
-	Nbf           *float64        `json:"nbf"`
-	Nonce         *string         `json:"nonce"`
-	Email         string          `json:"email"`
-	EmailVerified json.RawMessage `json:"email_verified"` // Apple sends "true" as a string
-	GivenName     string          `json:"given_name"`
-	FamilyName    string          `json:"family_name"`
-	Locale        string          `json:"locale"`
-}
-
 // verifyIDToken checks raw as the tenant's ID token and returns who it proves.
 func (p *provider) verifyIDToken(ctx context.Context, raw, nonce string) (*account.Identity, error) {
-	body, err := p.verifySignature(ctx, raw)
+	h, err := jwtcheck.Precheck(raw, maxToken)
+	if err != nil {
+		return nil, refused(err)
+	}
+	if h.Typ != "" && !strings.EqualFold(h.Typ, "JWT") {
+		return nil, rejected("typ %q is not an ID token", h.Typ) // e.g. an at+jwt access token
+	}
+	alg, key, err := p.key(ctx, h)
 	if err != nil {
 		return nil, err
 	}
-	var c claims
-	if err := json.Unmarshal(body, &c); err != nil {
-		return nil, rejected("claims are not a JSON object")
+	tok, err := jwtcheck.Parse(raw, h, alg, key, p.now,
+		jwtcheck.OneOf(jwt.IssuerKey, p.issuers),
+		jwt.WithValidator(jwt.ValidatorFunc(p.audience)),
+		jwt.WithValidator(nonceIs(nonce, p.cfg.RequireNonce)))
+	if err != nil {
+		return nil, refused(err)
 	}
-	if err := p.checkClaims(&c, nonce); err != nil {
-		return nil, err
+	sub, _ := tok.Subject()
+	if len(sub) > 255 {
+		return nil, rejected("sub longer than 255 characters")
 	}
-	id := &account.Identity{Provider: p.name, Subject: c.Sub, AMR: []string{"fed"},
-		FirstName: clean(c.GivenName, ""), LastName: clean(c.FamilyName, ""), Language: c.Locale}
-	if email, err := account.NormaliseEmail(c.Email); err == nil {
-		id.Email, id.EmailVerified = email, p.cfg.TrustEmail || verified(c.EmailVerified)
+	id := &account.Identity{Provider: p.name, Subject: sub, AMR: []string{"fed"},
+		FirstName: clean(claim(tok, "given_name"), ""), LastName: clean(claim(tok, "family_name"), ""), Language: claim(tok, "locale")}
+	if email, err := account.NormaliseEmail(claim(tok, "email")); err == nil {
+		var v any // Apple sends "true" as a string
+		_ = tok.Get("email_verified", &v)
+		id.Email, id.EmailVerified = email, p.cfg.TrustEmail || v == true || v == "true"
 	}
 	return id, nil
 }
 
-func verified(raw json.RawMessage) bool {
-	s := string(bytes.TrimSpace(raw))
-	return s == "true" || s == `"true"`
+// claim is a string claim of tok, "" when absent or not a string.
+func claim(tok jwt.Token, name string) string {
+	var s string
+	_ = tok.Get(name, &s)
+	return s
 }
 
-// verifySignature checks the token's form, header and signature and returns its payload.
-func (p *provider) verifySignature(ctx context.Context, raw string) ([]byte, error) {
-	if len(raw) > maxToken {
-		return nil, rejected("token too long")
-	}
-	if strings.HasPrefix(strings.TrimSpace(raw), "{") {
-		return nil, rejected("JSON serialization is not accepted")
-	}
-	if strings.Count(raw, ".") == 4 {
-		return nil, rejected("an encrypted token (JWE) is not accepted")
-	}
-	if strings.Count(raw, ".") != 2 {
-		return nil, rejected("not a compact JWS")
-	}
-	segs := strings.Split(raw, ".")
-	for _, seg := range segs {
-		if _, err := base64.RawURLEncoding.Strict().DecodeString(seg); err != nil {
-			return nil, rejected("not base64url")
-		}
-	}
-	hraw, _ := base64.RawURLEncoding.DecodeString(segs[0])
-	var h header
-	if err := json.Unmarshal(hraw, &h); err != nil {
-		return nil, rejected("header is not a JSON object")
-	}
-	switch {
-	case h.Enc != nil:
-		return nil, rejected("an encrypted token (JWE) is not accepted")
-	case h.Jku != nil || h.X5u != nil || h.JWK != nil || h.X5c != nil:
-		return nil, rejected("the header names its own key")
-	case h.Crit != nil:
-		return nil, rejected("critical header extensions are not supported")
-	case h.Alg == "" || strings.EqualFold(h.Alg, "none"):
-		return nil, rejected("unsigned token")
-	case h.Typ != "" && !strings.EqualFold(h.Typ, "JWT"):
-		return nil, rejected("typ %q is not an ID token", h.Typ) // e.g. an at+jwt access token
-	}
-	if h.Alg == jwa.HS256.String() {
+func refused(err error) error { return fmt.Errorf("%w: %w", providers.ErrRejected, err) }
+
+// key is what a token with header h verifies with: LINE's channel secret
+// for HS256 when the tenant set one, otherwise the issuer's key for its kid,
+// with the one algorithm that key is for.
+func (p *provider) key(ctx context.Context, h jwtcheck.Header) (jwa.SignatureAlgorithm, any, error) {
+	if h.Alg == jwa.HS256().String() {
 		if p.cfg.ChannelSecret == "" {
-			return nil, rejected("HS256 is not accepted for this provider")
+			return jwa.SignatureAlgorithm{}, nil, rejected("HS256 is not accepted for this provider")
 		}
-		payload, err := jws.Verify([]byte(raw), jws.WithKey(jwa.HS256, []byte(p.cfg.ChannelSecret)))
-		if err != nil {
-			return nil, rejected("signature: %v", err)
-		}
-		return payload, nil
+		return jwa.HS256(), []byte(p.cfg.ChannelSecret), nil
 	}
 	jwksURL, err := p.jwks(ctx)
 	if err != nil {
-		return nil, err
+		return jwa.SignatureAlgorithm{}, nil, err
 	}
 	k, err := p.keys.find(ctx, source{url: jwksURL, allowPrivate: p.cfg.AllowPrivateNetwork}, h.Kid)
 	switch {
 	case errors.Is(err, errNoKeys):
-		return nil, fmt.Errorf("%w: %w", providers.ErrUnavailable, err)
+		return jwa.SignatureAlgorithm{}, nil, fmt.Errorf("%w: %w", providers.ErrUnavailable, err)
 	case err != nil:
-		return nil, rejected("kid %q: %v", h.Kid, err)
-	case k.alg.String() != h.Alg:
-		return nil, rejected("alg %q is not the key's %s", h.Alg, k.alg)
+		return jwa.SignatureAlgorithm{}, nil, rejected("kid %q: %v", h.Kid, err)
 	}
-	payload, err := jws.Verify([]byte(raw), jws.WithKey(k.alg, k.raw))
-	if err != nil {
-		return nil, rejected("signature: %v", err)
-	}
-	return payload, nil
+	return k.alg, k.raw, nil
 }
 
-func (p *provider) checkClaims(c *claims, nonce string) error {
-	now := p.now()
+// audience checks that aud names one of the client IDs, and that azp does
+// when aud names several.
+func (p *provider) audience(_ context.Context, t jwt.Token) error {
+	auds, _ := t.Audience()
 	switch {
-	case !slices.Contains(p.issuers, c.Iss):
-		return rejected("iss %q", c.Iss)
-	case c.Sub == "" || len(c.Sub) > 255:
-		return rejected("no sub")
-	case c.Exp == nil:
-		return rejected("no exp")
-	case now.After(unix(*c.Exp).Add(Skew)):
-		return rejected("expired")
-	case c.Iat == nil:
-		return rejected("no iat")
-	case unix(*c.Iat).After(now.Add(Skew)):
-		return rejected("issued in the future")
-	case c.Nbf != nil && unix(*c.Nbf).After(now.Add(Skew)):
-		return rejected("not yet valid")
-	}
-	auds, ok := audiences(c.Aud)
-	if !ok || len(auds) == 0 {
-		return rejected("no aud")
-	}
-	if !slices.ContainsFunc(auds, p.knows) {
-		return rejected("aud is none of the client IDs")
-	}
-	if len(auds) > 1 && !p.knows(c.Azp) {
-		return rejected("several audiences and azp %q is none of the client IDs", c.Azp)
-	}
-	switch {
-	case nonce != "" && (c.Nonce == nil || !hmac.Equal([]byte(*c.Nonce), []byte(nonce))):
-		return rejected("nonce does not match")
-	case nonce == "" && p.cfg.RequireNonce:
-		return rejected("nonce required")
+	case len(auds) == 0:
+		return errors.New("no aud")
+	case !slices.ContainsFunc(auds, p.knows):
+		return errors.New("aud is none of the client IDs")
+	case len(auds) > 1 && !p.knows(claim(t, "azp")):
+		return fmt.Errorf("several audiences and azp %q is none of the client IDs", claim(t, "azp"))
 	}
 	return nil
+}
+
+// nonceIs checks the nonce claim against the one sent with the token; one
+// must be sent when required.
+func nonceIs(sent string, required bool) jwt.Validator {
+	return jwt.ValidatorFunc(func(_ context.Context, t jwt.Token) error {
+		switch {
+		case sent != "" && (!t.Has("nonce") || !hmac.Equal([]byte(claim(t, "nonce")), []byte(sent))):
+			return errors.New("nonce does not match")
+		case sent == "" && required:
+			return errors.New("nonce required")
+		}
+		return nil
+	})
 }
 
 func (p *provider) knows(clientID string) bool {
 	return clientID != "" && slices.Contains(p.cfg.ClientIDs, clientID)
 }
-
-func audiences(raw json.RawMessage) ([]string, bool) {
-	var one string
-	if json.Unmarshal(raw, &one) == nil {
-		return []string{one}, one != ""
-	}
-	var many []string
-	if json.Unmarshal(raw, &many) == nil {
-		return many, true
-	}
-	return nil, false
-}
-
-func unix(f float64) time.Time { return time.Unix(int64(f), 0) }
 
 // jwks is the JWKS URL: configured, preset, or discovered from the issuer.
 func (p *provider) jwks(ctx context.Context) (string, error) {

@@ -1,7 +1,7 @@
 package main
 
 // The floor servers: the least a server built from customerd's libraries
-// (Echo v4, jwx v2, GORM on the same database, opened the same way) must do
+// (Echo v4, jwx v3, GORM on the same database, opened the same way) must do
 // for the same request. customerd's figures are read against theirs.
 
 import (
@@ -27,10 +27,10 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
-	"github.com/lestrrat-go/jwx/v2/jwa"
-	"github.com/lestrrat-go/jwx/v2/jwk"
-	"github.com/lestrrat-go/jwx/v2/jws"
-	"github.com/lestrrat-go/jwx/v2/jwt"
+	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/lestrrat-go/jwx/v3/jwk"
+	"github.com/lestrrat-go/jwx/v3/jws"
+	"github.com/lestrrat-go/jwx/v3/jwt"
 )
 
 const (
@@ -118,12 +118,12 @@ func seedFloor(ctx context.Context, dbURL, dir string, customers, challenges int
 	if err != nil {
 		return nil, err
 	}
-	priv, err := jwk.FromRaw(raw)
+	priv, err := jwk.Import(raw)
 	if err != nil {
 		return nil, err
 	}
 	_ = priv.Set(jwk.KeyIDKey, "floor-"+uuid.NewString()[:8])
-	_ = priv.Set(jwk.AlgorithmKey, jwa.ES256)
+	_ = priv.Set(jwk.AlgorithmKey, jwa.ES256())
 	privJSON, err := json.Marshal(priv)
 	if err != nil {
 		return nil, err
@@ -191,31 +191,8 @@ func signFloorToken(key jwk.Key, sub string, now time.Time) (string, error) {
 	}
 	hdr := jws.NewHeaders()
 	_ = hdr.Set(jws.TypeKey, "JWT")
-	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.ES256, key, jws.WithProtectedHeaders(hdr)))
+	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.ES256(), key, jws.WithProtectedHeaders(hdr)))
 	return string(signed), err
-}
-
-type floorClaims struct {
-	Iss string          `json:"iss"`
-	Sub string          `json:"sub"`
-	Aud json.RawMessage `json:"aud"`
-	Exp *float64        `json:"exp"`
-	Iat *float64        `json:"iat"`
-	Idp string          `json:"idp"`
-}
-
-func audHas(raw json.RawMessage, want string) bool {
-	var many []string
-	if json.Unmarshal(raw, &many) == nil {
-		for _, a := range many {
-			if a == want {
-				return true
-			}
-		}
-		return false
-	}
-	var one string
-	return json.Unmarshal(raw, &one) == nil && one == want
 }
 
 // serveFloor is the -role floor-get / floor-auth child: it listens on a
@@ -238,7 +215,7 @@ func serveFloor(kind, dbURL, secretsFile string) error {
 		return err
 	}
 	var pub ecdsa.PublicKey
-	if err := pubKey.Raw(&pub); err != nil {
+	if err := jwk.Export(pubKey, &pub); err != nil {
 		return err
 	}
 	hk, err := hex.DecodeString(sec.HMACKey)
@@ -290,19 +267,23 @@ func serveFloor(kind, dbURL, secretsFile string) error {
 			if !ok {
 				return echo.NewHTTPError(http.StatusUnauthorized)
 			}
-			body, err := jws.Verify([]byte(tok), jws.WithKey(jwa.ES256, &pub))
+			// What jwx alone does: the signature, then iss, aud and the times.
+			t, err := jwt.Parse([]byte(tok), jwt.WithKey(jwa.ES256(), &pub), jwt.WithValidate(true),
+				jwt.WithIssuer(floorIssuer), jwt.WithAudience(tenant),
+				jwt.WithRequiredClaim(jwt.ExpirationKey), jwt.WithRequiredClaim(jwt.IssuedAtKey))
 			if err != nil {
 				return echo.NewHTTPError(http.StatusUnauthorized)
 			}
-			var cl floorClaims
-			if err := json.Unmarshal(body, &cl); err != nil || cl.Exp == nil || cl.Iat == nil {
-				return echo.NewHTTPError(http.StatusUnauthorized)
-			}
-			if cl.Iss != floorIssuer || !audHas(cl.Aud, tenant) || cl.Sub == "" || time.Now().After(time.Unix(int64(*cl.Exp), 0)) {
+			sub, _ := t.Subject()
+			iat, _ := t.IssuedAt()
+			exp, _ := t.Expiration()
+			var idp string
+			_ = t.Get("idp", &idp)
+			if sub == "" {
 				return echo.NewHTTPError(http.StatusUnauthorized)
 			}
 			var row floorCustomer
-			err = selectCustomer.QueryRowContext(c.Request().Context(), tenant, cl.Sub).
+			err = selectCustomer.QueryRowContext(c.Request().Context(), tenant, sub).
 				Scan(&row.ID, &row.Email, &row.EmailVerified, &row.PhoneVerified, &row.Profile, &row.CreatedAt, &row.UpdatedAt)
 			if err != nil {
 				return echo.NewHTTPError(http.StatusNotFound)
@@ -313,9 +294,9 @@ func serveFloor(kind, dbURL, secretsFile string) error {
 			}
 			v["id"], v["email"], v["emailVerified"], v["phoneVerified"] = row.ID, row.Email, row.EmailVerified, row.PhoneVerified
 			v["createdAt"], v["updatedAt"] = row.CreatedAt.UTC().Format(time.RFC3339), row.UpdatedAt.UTC().Format(time.RFC3339)
-			v["provider"] = cl.Idp
-			v["authenticatedAt"] = time.Unix(int64(*cl.Iat), 0).UTC().Format(time.RFC3339)
-			v["expiresAt"] = time.Unix(int64(*cl.Exp), 0).UTC().Format(time.RFC3339)
+			v["provider"] = idp
+			v["authenticatedAt"] = iat.UTC().Format(time.RFC3339)
+			v["expiresAt"] = exp.UTC().Format(time.RFC3339)
 			return c.JSON(http.StatusOK, v)
 		})
 	case "floor-auth":
