@@ -1,7 +1,8 @@
 // Package signature signs the HTTP calls customerd makes to a brand's own
-// systems (custom providers, SMS gateways): X-Customerd-Signature carries
-// t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">, so that a receiver can
-// check both who sent the body and when (a replay window of Window).
+// systems (custom providers, SMS gateways, customer-event webhooks):
+// X-Customerd-Signature carries t=<unix seconds>,v1=<hex HMAC-SHA256 of
+// "t.body">, so that a receiver can check both who sent the body and when (a
+// replay window of Window).
 package signature
 
 import (
