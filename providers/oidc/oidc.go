@@ -230,7 +230,11 @@ func (p *provider) Authenticate(ctx context.Context, t *account.Tenant, body []b
 	if errors.Is(err, providers.ErrRejected) {
 		// Whoever sets up a provider needs to see why its tokens fail; the
 		// reason names claims and headers, never the token.
-		p.log.InfoContext(ctx, "id token refused", "tenant", t.ID, "provider", p.name, "type", p.typ,
+		msg := "id token refused"
+		if r.AccessToken != nil {
+			msg = "access token refused"
+		}
+		p.log.InfoContext(ctx, msg, "tenant", t.ID, "provider", p.name, "type", p.typ,
 			"reason", strings.TrimPrefix(err.Error(), providers.ErrRejected.Error()+": "))
 	}
 	if err != nil {

@@ -115,19 +115,9 @@ func Parse(raw string, h Header, alg jwa.SignatureAlgorithm, key any, now func()
 	if h.Alg != alg.String() {
 		return nil, fmt.Errorf("%w: alg %q, the key is for %s", ErrAlgorithm, h.Alg, alg)
 	}
-	opts := []jwt.ParseOption{
-		jwt.WithKey(alg, key),
-		jwt.WithValidate(true),
-		jwt.WithClock(jwt.ClockFunc(now)),
-		jwt.WithAcceptableSkew(Skew),
-		jwt.WithResetValidators(true),
-		jwt.WithValidator(jwt.IsRequired(jwt.ExpirationKey)),
-		jwt.WithValidator(jwt.IsRequired(jwt.IssuedAtKey)),
-		jwt.WithValidator(jwt.ValidatorFunc(notExpired)),
-		jwt.WithValidator(jwt.IsIssuedAtValid()),
-		jwt.WithValidator(jwt.IsNbfValid()),
-		jwt.WithValidator(jwt.ValidatorFunc(hasSubject)),
-	}
+	opts := make([]jwt.ParseOption, 0, len(rules)+2+len(checks))
+	opts = append(opts, rules...)
+	opts = append(opts, jwt.WithKey(alg, key), jwt.WithClock(jwt.ClockFunc(now)))
 	for _, c := range checks {
 		opts = append(opts, c)
 	}
@@ -136,6 +126,19 @@ func Parse(raw string, h Header, alg jwa.SignatureAlgorithm, key any, now func()
 		return nil, fmt.Errorf("%w: %w", ErrSignature, err)
 	}
 	return tok, nil
+}
+
+// rules are the checks every token passes, whatever its kind.
+var rules = []jwt.ParseOption{
+	jwt.WithValidate(true),
+	jwt.WithAcceptableSkew(Skew),
+	jwt.WithResetValidators(true),
+	jwt.WithRequiredClaim(jwt.ExpirationKey),
+	jwt.WithRequiredClaim(jwt.IssuedAtKey),
+	jwt.WithValidator(jwt.ValidatorFunc(notExpired)),
+	jwt.WithValidator(jwt.IsIssuedAtValid()),
+	jwt.WithValidator(jwt.IsNbfValid()),
+	jwt.WithValidator(jwt.ValidatorFunc(hasSubject)),
 }
 
 // notExpired accepts a token up to and including Skew past its exp (jwx's
