@@ -41,7 +41,7 @@ tenants:
   demo:
     providers:
       otp: {type: otp}
-      corp: {type: oidc, clientIds: [corp-app], issuer: %q, jwksUrl: %q}
+      corp: {type: oidc, clientIds: [corp-app], issuer: %q, jwksUrl: %q, allowPrivateNetwork: true}
   byphone: {identifier: phoneNumber}
 `, iss.URL(), iss.JWKSURL()))
 
@@ -284,11 +284,11 @@ tenants:
     identifier: phoneNumber
     providers:
       otp: {type: otp}
-      corp: {type: oidc, clientIds: [corp-app], issuer: %[1]q, jwksUrl: %[2]q}
+      corp: {type: oidc, clientIds: [corp-app], issuer: %[1]q, jwksUrl: %[2]q, allowPrivateNetwork: true}
   demo:
     providers:
       otp: {type: otp}
-      corp: {type: oidc, clientIds: [corp-app], issuer: %[1]q, jwksUrl: %[2]q}
+      corp: {type: oidc, clientIds: [corp-app], issuer: %[1]q, jwksUrl: %[2]q, allowPrivateNetwork: true}
 `, iss.URL(), iss.JWKSURL()))
 		idToken := func(sub, email string) map[string]any {
 			c := iss.Claims("corp-app", sub)
