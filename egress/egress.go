@@ -51,19 +51,20 @@ func CheckURL(raw string, allowPrivate bool) error {
 	if err != nil || u.Host == "" || u.Hostname() == "" {
 		return fmt.Errorf("%q is not a URL", raw)
 	}
+	shown := u.Redacted() // a password in the URL stays out of the message
 	switch u.Scheme {
 	case "https":
 		return CheckHost(u.Hostname(), allowPrivate)
 	case "http":
 		if !allowPrivate {
-			return fmt.Errorf("%q is not https (plain http only to a private network, with %s: true)", raw, Setting)
+			return fmt.Errorf("%q is not https (plain http only to a private network, with %s: true)", shown, Setting)
 		}
 		if ip, literal := literalAddr(u.Hostname()); literal && classify(ip) == public {
-			return fmt.Errorf("%q is plain http to a public address: use https", raw)
+			return fmt.Errorf("%q is plain http to a public address: use https", shown)
 		}
 		return nil
 	}
-	return fmt.Errorf("%q is not an https URL", raw)
+	return fmt.Errorf("%q is not an https URL", shown)
 }
 
 // CheckHost is the start-up check of a configured host name or address: a
