@@ -143,7 +143,7 @@ func (d *Dispatcher) deliver(ctx context.Context, e store.Event) {
 		return
 	}
 	next := now.Add(Backoff(t.RetryBase, t.RetryMax, e.Attempts))
-	dead := !next.Before(e.CreatedAt.Add(t.MaxAge))
+	dead := !next.Before(e.RetriedSince().Add(t.MaxAge))
 	level := slog.LevelInfo
 	if dead {
 		level = slog.LevelWarn

@@ -307,3 +307,39 @@ tenants:
 		}
 	})
 }
+
+// A replayed event is retried for webhooks.maxAge again, counted from the
+// replay: not given up after one attempt because it was created long ago.
+func TestAReplayedEventHasAFreshRetryWindow(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dbURL string) {
+		hook := newReceiver(t)
+		hook.refuse = func(int) bool { return true }
+		env := apptest.Start(t, dbURL, `
+events: {pollInterval: 5ms}
+tenants:
+  demo:
+    webhooks: {endpoints: [{url: "`+hook.srv.URL+`", secret: "`+hook.secret+`"}], retryBase: 5ms, retryMax: 20ms, maxAge: 1s}
+`)
+		if r := post(t, env, "/api/demo/customer", `{"email":"replayed@example.com"}`); r.StatusCode != http.StatusOK {
+			t.Fatalf("create: %d %s", r.StatusCode, r.body)
+		}
+		env.StartEvents()
+		dead := func() []store.Event {
+			evs, _ := env.App.Store.Events(ctx, store.EventQuery{Failed: true})
+			return evs
+		}
+		waitFor(t, "the event to die", func() bool { return len(dead()) == 1 })
+		env.StopEvents()
+		replayedAt := time.Now()
+		if n, err := env.App.Store.ReplayEvents(ctx, "demo", nil, replayedAt); err != nil || n != 1 {
+			t.Fatalf("replay: %v %d", err, n)
+		}
+		env.StartEvents()
+		waitFor(t, "the replayed event to die again", func() bool { return len(dead()) == 1 })
+		again := dead()[0]
+		// Dead once the next attempt (at most retryMax away) would fall past replay + maxAge.
+		if again.Attempts < 2 || again.DeadAt.Sub(replayedAt) < time.Second-20*time.Millisecond {
+			t.Fatalf("replayed event died after %d attempts at %s (replayed at %s): %+v", again.Attempts, again.DeadAt, replayedAt, again)
+		}
+	})
+}

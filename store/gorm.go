@@ -503,6 +503,9 @@ func (s *db) Events(ctx context.Context, q EventQuery) ([]Event, error) {
 	if q.Failed {
 		g = g.Where("dead_at IS NOT NULL")
 	}
+	if len(q.IDs) > 0 {
+		g = g.Where("id IN ?", q.IDs)
+	}
 	var out []Event
 	err := g.Order("seq").Limit(q.Limit).Find(&out).Error
 	return out, classify(err)
@@ -516,7 +519,7 @@ func (s *db) ReplayEvents(ctx context.Context, tenant string, ids []string, now 
 	if len(ids) > 0 {
 		g = g.Where("id IN ?", ids)
 	}
-	res := g.Updates(map[string]any{"dead_at": nil, "attempts": 0, "next_at": now.UTC(), "lease_until": nil})
+	res := g.Updates(map[string]any{"dead_at": nil, "attempts": 0, "next_at": now.UTC(), "lease_until": nil, "replayed_at": now.UTC()})
 	return int(res.RowsAffected), classify(res.Error)
 }
 

@@ -113,7 +113,7 @@ type Store interface {
 	EventFailed(ctx context.Context, id string, next time.Time, dead bool, reason string) error
 	// Events lists events in order, the dead ones only when q.Failed.
 	Events(ctx context.Context, q EventQuery) ([]Event, error)
-	// ReplayEvents makes dead events due again (ids, or every dead one of tenant when ids is
+	// ReplayEvents makes dead events due again, with a new retry window (ids, or every dead one of tenant when ids is
 	// empty; every tenant when tenant is empty) and returns how many.
 	ReplayEvents(ctx context.Context, tenant string, ids []string, now time.Time) (int, error)
 
@@ -192,6 +192,17 @@ type Event struct {
 	DeliveredAt *time.Time `gorm:"column:delivered_at"`
 	DeadAt      *time.Time `gorm:"column:dead_at"`
 	LastError   string     `gorm:"column:last_error"`
+	// ReplayedAt is when `customerd events replay` last made it due again.
+	ReplayedAt *time.Time `gorm:"column:replayed_at"`
+}
+
+// RetriedSince is when the event's retry window (webhooks.maxAge) began:
+// its creation, or its last replay.
+func (e Event) RetriedSince() time.Time {
+	if e.ReplayedAt != nil && e.ReplayedAt.After(e.CreatedAt) {
+		return *e.ReplayedAt
+	}
+	return e.CreatedAt
 }
 
 // TableName is the events table.
@@ -199,9 +210,10 @@ func (Event) TableName() string { return "events" }
 
 // EventQuery selects events to list.
 type EventQuery struct {
-	Tenant string // "" for every tenant
-	Failed bool   // only dead events
-	Limit  int    // 0 for 100
+	Tenant string   // "" for every tenant
+	Failed bool     // only dead events
+	IDs    []string // only these events; none: every one
+	Limit  int      // 0 for 100
 }
 
 // IdempotentRequest is a POST /customer under an Idempotency-Key, and its answer once known.

@@ -703,6 +703,11 @@ func eventFailure(t *testing.T, s store.Store) {
 	if dead, _ := s.Events(ctx, store.EventQuery{Failed: true}); len(dead) != 0 {
 		t.Fatalf("still dead after replay: %d", len(dead))
 	}
+	// Its retry window starts again at the replay.
+	replayed, err := s.Events(ctx, store.EventQuery{IDs: []string{a1.ID, "no-such-event"}})
+	if err != nil || len(replayed) != 1 || replayed[0].ReplayedAt == nil || replayed[0].RetriedSince().Sub(now).Abs() > time.Millisecond {
+		t.Fatalf("replayed event: %v %+v", err, replayed)
+	}
 	if err := s.EventDelivered(ctx, a2.ID, now); err != nil {
 		t.Fatal(err)
 	}
