@@ -1,11 +1,15 @@
 # customerd — `make help` lists the targets.
 SHELL := /bin/bash
 GO    ?= go
-# Every tool is pinned in go.mod (tools.go) and run with `go run`: nothing to install by hand.
-OAPI_CODEGEN := $(GO) run github.com/oapi-codegen/oapi-codegen/v2/cmd/oapi-codegen
-OASDIFF      := $(GO) run github.com/oasdiff/oasdiff
-STATICCHECK  := $(GO) run honnef.co/go/tools/cmd/staticcheck
+# The development tools are pinned in tools/go.mod, apart from the service's
+# go.mod, and run with `go tool`: nothing to install by hand.
+TOOL         := $(GO) tool -modfile=tools/go.mod
+OAPI_CODEGEN := $(TOOL) oapi-codegen
+OASDIFF      := $(TOOL) oasdiff
+STATICCHECK  := $(TOOL) staticcheck
 UPSTREAM     := api/upstream/customer-api.openapi.json
+# make run ADDR=:9090 serves elsewhere; CUSTOMERD_ADDR does too.
+ADDR         ?=
 
 .DEFAULT_GOAL := help
 
@@ -14,19 +18,19 @@ help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 .PHONY: run
-run: ## serve on :8080 with the embedded SQLite database and the demo tenant
-	$(GO) run ./cmd/customerd
+run: ## serve on :8080 (ADDR=:9090 for another) with the embedded SQLite database and the demo tenant
+	$(if $(ADDR),CUSTOMERD_ADDR=$(ADDR)) $(GO) run ./cmd/customerd serve
 
 .PHONY: build
-build: ## build bin/customerd
-	CGO_ENABLED=0 $(GO) build -trimpath -o bin/customerd ./cmd/customerd
+build: ## build bin/customerd (with the commit `customerd version` shows, when built in a git clone)
+	CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=auto -o bin/customerd ./cmd/customerd
 
 .PHONY: test
 test: ## unit and HTTP-level tests (and fuzz seed corpora); PostgreSQL too when CUSTOMERD_TEST_POSTGRES_URL is set
 	$(GO) test -count=1 ./...
 
 .PHONY: generate
-generate: ## regenerate gen/ from openapi.yaml
+generate: ## regenerate gen/ from openapi.yaml (oapi-codegen from tools/go.mod)
 	$(GO) generate ./gen/...
 
 .PHONY: verify
@@ -50,6 +54,10 @@ bench: ## load benchmark against floor servers (SQLite; PostgreSQL too when CUST
 .PHONY: migrate
 migrate: ## apply the database migrations and exit
 	$(GO) run ./cmd/customerd migrate
+
+.PHONY: tools
+tools: ## build the pinned development tools once (make lint, verify and generate build them when needed)
+	$(GO) build -modfile=tools/go.mod -o /dev/null github.com/oapi-codegen/oapi-codegen/v2/cmd/oapi-codegen github.com/oasdiff/oasdiff honnef.co/go/tools/cmd/staticcheck
 
 include make/postcodes.mk
 include make/openapi.mk

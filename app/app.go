@@ -20,6 +20,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/customerd/customerd/account"
 	"github.com/customerd/customerd/challenge"
 	"github.com/customerd/customerd/config"
@@ -38,7 +40,10 @@ import (
 
 // App is a wired customerd.
 type App struct {
+	// Handler serves the API and its documentation.
 	Handler http.Handler
+	// Metrics serves /metrics, on a listener of its own (metricsAddr).
+	Metrics http.Handler
 	Store   store.Store
 	Tokens  *token.Service
 	Config  *config.Config
@@ -63,7 +68,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	for _, opt := range opts {
 		opt(&o)
 	}
-	secret, err := loadSecret(cfg, log)
+	secret, err := loadSecret(cfg, log, o.existing)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +82,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	}
 	st, err := store.Open(ctx, cfg.Database.URL, store.Options{MaxOpenConns: cfg.Database.MaxOpenConns, Logger: log})
 	if err != nil {
-		return nil, fmt.Errorf("database: %w", err)
+		return nil, fmt.Errorf("database %s: %w", cfg.Database.Redacted(), err)
 	}
 	a, err := wire(cfg, st, log, sealKey, codeKey, o)
 	if err != nil {
@@ -90,10 +95,17 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 // Option changes how New wires the service.
 type Option func(*options)
 
-type options struct{ now func() time.Time }
+type options struct {
+	now      func() time.Time
+	existing bool
+}
 
 // WithClock makes challenges and accounts read the time from now (tests move it forward).
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// ExistingSecret refuses to generate the secret into secretFile: a command
+// other than serve must use the one the service seals its keys with.
+func ExistingSecret() Option { return func(o *options) { o.existing = true } }
 
 func wire(cfg *config.Config, st store.Store, log *slog.Logger, sealKey, codeKey []byte, o options) (*App, error) {
 	longest := time.Duration(0)
@@ -146,27 +158,33 @@ func wire(cfg *config.Config, st store.Store, log *slog.Logger, sealKey, codeKey
 		for name, pc := range tc.Providers {
 			p, err := registry.Open(name, pc.Type, pc.Settings, deps)
 			if err != nil {
-				return nil, fmt.Errorf("tenants.%s.providers.%s.%w", id, name, err)
+				return nil, config.Problems{providerProblem(id, name, err)}
 			}
 			t.Providers[name] = p
 		}
 		tenants[id] = t
 	}
 	accounts := account.NewService(st, challenges, now)
+	metrics := prometheus.NewRegistry()
 	e, err := server.New(server.Options{Tenants: tenants, Store: st, Accounts: accounts,
-		SignIn: signin.New(st, accounts, challenges), Tokens: tokens, Logger: log, TrustedProxies: cfg.TrustedNets()})
+		SignIn: signin.New(st, accounts, challenges), Tokens: tokens, Logger: log, TrustedProxies: cfg.TrustedNets(), Metrics: metrics})
 	if err != nil {
 		return nil, err
 	}
 	dispatcher := events.New(events.Options{Store: st, Tenants: hooks, PollInterval: cfg.Events.PollInterval,
 		Lease: cfg.Events.Lease, Timeout: cfg.Events.Timeout, Logger: log})
-	return &App{Handler: e, Store: st, Tokens: tokens, Config: cfg, Events: dispatcher, log: log}, nil
+	return &App{Handler: e, Metrics: server.Metrics(metrics, log), Store: st, Tokens: tokens, Config: cfg, Events: dispatcher, log: log}, nil
 }
 
-// HTTPServer is the HTTP server of a, with the time and size limits it serves under.
-func (a *App) HTTPServer() *http.Server {
+// HTTPServer is the API's HTTP server, with the time and size limits it serves under.
+func (a *App) HTTPServer() *http.Server { return a.httpServer(a.Handler) }
+
+// MetricsServer is the metrics listener's HTTP server.
+func (a *App) MetricsServer() *http.Server { return a.httpServer(a.Metrics) }
+
+func (a *App) httpServer(h http.Handler) *http.Server {
 	return &http.Server{
-		Handler:           a.Handler,
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -196,8 +214,8 @@ func (a *App) Janitor(ctx context.Context, every time.Duration) {
 func (a *App) Close() error { return a.Store.Close() }
 
 // loadSecret is the configured secret or, for the demo default, one
-// generated once and kept in SecretFile.
-func loadSecret(cfg *config.Config, log *slog.Logger) ([]byte, error) {
+// generated once and kept in SecretFile (unless existing is set).
+func loadSecret(cfg *config.Config, log *slog.Logger, existing bool) ([]byte, error) {
 	if cfg.Secret != "" {
 		return []byte(cfg.Secret), nil
 	}
@@ -209,8 +227,8 @@ func loadSecret(cfg *config.Config, log *slog.Logger) ([]byte, error) {
 		}
 		return []byte(s), nil
 	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("secretFile: %w", err)
+	if !errors.Is(err, fs.ErrNotExist) || existing {
+		return nil, fmt.Errorf("secretFile: %w (set secret or CUSTOMERD_SECRET to the service's)", err)
 	}
 	var b [32]byte
 	if _, err := rand.Read(b[:]); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -15,7 +16,8 @@ func TestABadProviderSettingStopsStartUp(t *testing.T) {
 	for _, c := range []struct{ name, providers, want string }{
 		{"unknown type", "x: {type: pigeon}", `tenants.shop.providers.x.type: unknown provider type "pigeon", have [apple facebook google line oidc otp webhook]`},
 		{"no client ids", "google: {type: google}", "tenants.shop.providers.google.clientIds: required"},
-		{"unknown setting", "google: {type: google, clientIds: [a], clientID: a}", `tenants.shop.providers.google.settings: json: unknown field "clientID"`},
+		{"unknown setting", "google: {type: google, clientIds: [a], clientID: a}", `tenants.shop.providers.google.clientID: unknown setting, did you mean clientIds?`},
+		{"a setting of the wrong kind", "google: {type: google, clientIds: abc}", "tenants.shop.providers.google.clientIds: a string is not a list"},
 		{"generic without issuer", "corp: {type: oidc, clientIds: [a]}", "tenants.shop.providers.corp.issuer: required"},
 		{"plain http issuer", "corp: {type: oidc, clientIds: [a], issuer: 'http://idp.example'}", "tenants.shop.providers.corp.issuer:"},
 		{"channel secret outside line", "google: {type: google, clientIds: [a], channelSecret: s}", "tenants.shop.providers.google.channelSecret"},
@@ -35,5 +37,37 @@ func TestABadProviderSettingStopsStartUp(t *testing.T) {
 				t.Fatalf("error %q, want one naming %q", err, c.want)
 			}
 		})
+	}
+}
+
+// /metrics is served on the metrics listener only; the API's answers 404, as
+// openapi.yaml declares (env.HTTP validates every answer against it).
+func TestMetricsHaveAListenerOfTheirOwn(t *testing.T) {
+	env := apptest.Start(t, "", "")
+	get := func(url string) (*http.Response, string) {
+		t.Helper()
+		res, err := env.HTTP.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res, string(b)
+	}
+	if res, body := get(env.Server.URL + "/healthz"); res.StatusCode != http.StatusOK {
+		t.Fatalf("healthz: %d %s", res.StatusCode, body)
+	}
+	if res, body := get(env.Server.URL + "/metrics"); res.StatusCode != http.StatusNotFound || !strings.Contains(body, "urn:customerd:problem:not-found") {
+		t.Fatalf("the API's /metrics: %d %s", res.StatusCode, body)
+	}
+	res, body := get(env.Metrics.URL + "/metrics")
+	if res.StatusCode != http.StatusOK || !strings.Contains(body, `customerd_http_requests_total{code="200",method="GET",route="/healthz"} 1`) ||
+		!strings.Contains(body, `code="404",method="GET",route="/metrics"`) {
+		t.Fatalf("metrics: %d %s", res.StatusCode, body)
+	}
+	// Nothing else answers there.
+	if res, err := http.Get(env.Metrics.URL + "/api/demo/customer"); err != nil || res.StatusCode != http.StatusNotFound ||
+		res.Header.Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("the metrics listener's other paths: %v %v", err, res)
 	}
 }

@@ -4,20 +4,20 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
+	"maps"
 	"net"
 	"net/url"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
-	"sort"
+	"strconv"
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/customerd/customerd/egress"
 	"github.com/customerd/customerd/flows"
@@ -26,8 +26,11 @@ import (
 
 // Config is the whole configuration of one customerd process.
 type Config struct {
-	// Addr is the listen address (CUSTOMERD_ADDR).
+	// Addr is the API's listen address (CUSTOMERD_ADDR).
 	Addr string `yaml:"addr"`
+	// MetricsAddr is the listen address of /metrics, apart from the API so
+	// that it is not public with it (CUSTOMERD_METRICS_ADDR).
+	MetricsAddr string `yaml:"metricsAddr"`
 	// PublicURL is where clients reach the service; tokens' iss is PublicURL/api/{tenantId}.
 	PublicURL string `yaml:"publicURL"`
 	// Database selects and tunes the database.
@@ -48,6 +51,9 @@ type Config struct {
 	// X-Forwarded-For names the client (CUSTOMERD_TRUSTED_PROXIES, comma-separated);
 	// none by default: the client is the TCP peer.
 	TrustedProxies []string `yaml:"trustedProxies"`
+
+	// Demo is set when no configuration file was given: the demo tenant, codes in the log.
+	Demo bool `yaml:"-"`
 }
 
 // Events tunes the webhook dispatcher.
@@ -144,47 +150,101 @@ type OTP struct {
 // DefaultDatabaseURL is the embedded database used when nothing else is configured.
 const DefaultDatabaseURL = "sqlite://./data/customerd.db"
 
-// Load reads the file at path (none when empty), applies the environment and
-// the defaults, and validates the result.
-func Load(path string, getenv func(string) string) (*Config, error) {
-	c := &Config{}
+// DefaultMetricsAddr keeps /metrics on loopback unless the operator opens it.
+const DefaultMetricsAddr = "127.0.0.1:9464"
+
+// Check judges what config cannot judge itself (the provider settings, which
+// only the provider registry knows); Load gives its problems their sources.
+type Check func(*Config) Problems
+
+// env are the environment variables that override a setting.
+var env = []struct {
+	name, path string
+	set        func(*Config, string)
+}{
+	{"CUSTOMERD_ADDR", "addr", func(c *Config, v string) { c.Addr = v }},
+	{"CUSTOMERD_METRICS_ADDR", "metricsAddr", func(c *Config, v string) { c.MetricsAddr = v }},
+	{"CUSTOMERD_DATABASE_URL", "database.url", func(c *Config, v string) { c.Database.URL = v }},
+	{"CUSTOMERD_PUBLIC_URL", "publicURL", func(c *Config, v string) { c.PublicURL = v }},
+	{"CUSTOMERD_SECRET", "secret", func(c *Config, v string) { c.Secret = v }},
+	{"CUSTOMERD_LOG_LEVEL", "log.level", func(c *Config, v string) { c.Log.Level = v }},
+	{"CUSTOMERD_LOG_FORMAT", "log.format", func(c *Config, v string) { c.Log.Format = v }},
+	{"CUSTOMERD_TRUSTED_PROXIES", "trustedProxies", func(c *Config, v string) { c.TrustedProxies = strings.Split(v, ",") }},
+}
+
+// Load reads the file at path, applies the environment and the defaults, and
+// validates the result, with checks. With no file (path "") it is the demo
+// set-up: one tenant, demo, whose codes are written to the log. The error is
+// Problems: every bad setting found, each named by its path and its source.
+func Load(path string, getenv func(string) string, checks ...Check) (*Config, error) {
+	c := &Config{Demo: path == ""}
+	src := sources{}
+	var problems Problems
 	if path != "" {
-		raw, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("read config: %w", err)
-		}
-		dec := yaml.NewDecoder(bytes.NewReader(raw))
-		dec.KnownFields(true)
-		if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("config %s: %w", path, err)
+		problems = c.read(path, src)
+	}
+	for _, e := range env {
+		if v := getenv(e.name); v != "" {
+			e.set(c, v)
+			src[e.path] = e.name
 		}
 	}
-	if v := getenv("CUSTOMERD_ADDR"); v != "" {
-		c.Addr = v
+	if len(problems) == 0 {
+		c.fill()
+		problems = c.problems()
+		for _, check := range checks {
+			problems = append(problems, check(c)...)
+		}
 	}
-	if v := getenv("CUSTOMERD_DATABASE_URL"); v != "" {
-		c.Database.URL = v
+	for i, p := range problems {
+		if p.Source == "" {
+			problems[i].Source = src.of(p.Path)
+		}
 	}
-	if v := getenv("CUSTOMERD_PUBLIC_URL"); v != "" {
-		c.PublicURL = v
-	}
-	if v := getenv("CUSTOMERD_SECRET"); v != "" {
-		c.Secret = v
-	}
-	if v := getenv("CUSTOMERD_TRUSTED_PROXIES"); v != "" {
-		c.TrustedProxies = strings.Split(v, ",")
-	}
-	c.fill()
-	if err := c.Validate(); err != nil {
-		return nil, err
+	if len(problems) > 0 {
+		return nil, problems
 	}
 	return c, nil
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// read decodes the file at path into c; its problems are what stops the
+// decoding: a missing file, bad YAML, unknown settings, values of the wrong kind.
+func (c *Config) read(path string, src sources) Problems {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return Problems{{Message: fmt.Sprintf("cannot read the configuration file: %v", err)}}
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+			return Problems{{Message: "not YAML: " + m[2], Source: path + ":" + m[1]}}
+		}
+		return Problems{{Message: "not YAML: " + strings.TrimPrefix(err.Error(), "yaml: "), Source: path}}
+	}
+	if len(doc.Content) == 0 {
+		return nil // an empty file: every default
+	}
+	var problems Problems
+	check(path, doc.Content[0], reflect.TypeFor[Config](), "", src, &problems)
+	if len(problems) > 0 {
+		return problems
+	}
+	if err := doc.Content[0].Decode(c); err != nil {
+		// What check does not foresee, as the decoder says it.
+		return Problems{{Message: strings.TrimPrefix(err.Error(), "yaml: "), Source: path}}
+	}
+	return nil
 }
 
 // fill applies defaults to everything left empty.
 func (c *Config) fill() {
 	if c.Addr == "" {
 		c.Addr = ":8080"
+	}
+	if c.MetricsAddr == "" {
+		c.MetricsAddr = DefaultMetricsAddr
 	}
 	if c.PublicURL == "" {
 		c.PublicURL = "http://localhost" + c.Addr
@@ -219,13 +279,15 @@ func (c *Config) fill() {
 	if c.Events.Timeout == 0 {
 		c.Events.Timeout = 10 * time.Second
 	}
-	if len(c.Tenants) == 0 {
+	if c.Demo {
 		c.Tenants = map[string]*Tenant{"demo": {}}
 	}
-	for _, t := range c.Tenants {
-		if t != nil {
-			t.fill()
+	for id, t := range c.Tenants {
+		if t == nil { // "acme:" with nothing under it
+			t = &Tenant{}
+			c.Tenants[id] = t
 		}
+		t.fill()
 	}
 }
 
@@ -293,148 +355,188 @@ var (
 	languageTag     = regexp.MustCompile(`^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$`)
 )
 
-// Validate returns the first bad setting, named by its path in the file.
-func (c *Config) Validate() error {
-	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
-		return fmt.Errorf("addr: %q is not host:port", c.Addr)
+// problems judges every setting; a problem's path names the setting in the file.
+func (c *Config) problems() Problems {
+	var ps Problems
+	add := func(path, format string, args ...any) {
+		ps = append(ps, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
+	}
+	for _, a := range []struct{ path, addr string }{{"addr", c.Addr}, {"metricsAddr", c.MetricsAddr}} {
+		if _, port, err := net.SplitHostPort(a.addr); err != nil {
+			add(a.path, "%q is not host:port (:8080, 127.0.0.1:9464)", a.addr)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			add(a.path, "%q: the port is not a number from 0 to 65535", a.addr)
+		}
+	}
+	if _, port, _ := net.SplitHostPort(c.Addr); c.MetricsAddr == c.Addr && port != "0" {
+		add("metricsAddr", "%q is addr too: /metrics needs a listener of its own", c.MetricsAddr)
 	}
 	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("publicURL: %q is not an http(s) URL", c.PublicURL)
+		add("publicURL", "%q is not an http(s) URL", c.PublicURL)
 	}
-	if !strings.HasPrefix(c.Database.URL, "postgres://") && !strings.HasPrefix(c.Database.URL, "postgresql://") &&
-		!strings.HasPrefix(c.Database.URL, "sqlite://") {
-		return fmt.Errorf("database.url: want postgres://… or sqlite://PATH")
-	}
-	if c.Database.URL == "sqlite://" {
-		return fmt.Errorf("database.url: sqlite:// needs a path")
+	switch path, sqlite := c.Database.SQLitePath(); {
+	case !sqlite && !strings.HasPrefix(c.Database.URL, "postgres://") && !strings.HasPrefix(c.Database.URL, "postgresql://"):
+		add("database.url", "%q is not postgres://… or sqlite://PATH", c.Database.Redacted())
+	case sqlite && path == "":
+		add("database.url", "sqlite:// needs a path, e.g. sqlite://./data/customerd.db")
 	}
 	if c.Database.MaxOpenConns < 1 {
-		return fmt.Errorf("database.maxOpenConns: must be at least 1")
+		add("database.maxOpenConns", "%d: must be at least 1", c.Database.MaxOpenConns)
 	}
 	if c.Secret != "" && len(c.Secret) < 32 {
-		return fmt.Errorf("secret: must be at least 32 characters")
+		add("secret", "must be at least 32 characters")
 	}
-	switch c.Log.Level {
-	case "debug", "info", "warn", "error":
-	default:
-		return fmt.Errorf("log.level: %q is not one of debug, info, warn, error", c.Log.Level)
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
+		add("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
 	}
-	switch c.Log.Format {
-	case "json", "text":
-	default:
-		return fmt.Errorf("log.format: %q is not one of json, text", c.Log.Format)
+	if c.Log.Format != "json" && c.Log.Format != "text" {
+		add("log.format", "%q is not one of json, text", c.Log.Format)
 	}
 	if c.ShutdownTimeout < 0 {
-		return fmt.Errorf("shutdownTimeout: must not be negative")
+		add("shutdownTimeout", "%s: must not be negative", c.ShutdownTimeout)
 	}
 	if c.Events.PollInterval < time.Millisecond {
-		return fmt.Errorf("events.pollInterval: must be at least 1ms")
+		add("events.pollInterval", "%s: must be at least 1ms", c.Events.PollInterval)
 	}
 	if c.Events.Timeout <= 0 || c.Events.Lease <= c.Events.Timeout {
-		return fmt.Errorf("events.lease: must be longer than events.timeout")
+		add("events.lease", "%s: must be longer than events.timeout (%s)", c.Events.Lease, c.Events.Timeout)
+	}
+	if len(c.Tenants) == 0 {
+		add("tenants", "none declared: a configuration file declares at least one tenant (without a file, customerd serves the demo tenant)")
 	}
 	for i, p := range c.TrustedProxies {
 		if _, err := proxyNet(p); err != nil {
-			return fmt.Errorf("trustedProxies[%d]: %q is not a CIDR such as 10.0.0.0/8 or an IP address", i, p)
+			add(fmt.Sprintf("trustedProxies[%d]", i), "%q is not a CIDR such as 10.0.0.0/8 or an IP address", p)
 		}
 	}
 	for _, id := range c.TenantIDs() {
-		if err := c.Tenants[id].validate(id); err != nil {
-			return err
-		}
+		ps = append(ps, c.Tenants[id].problems("tenants."+id, id)...)
 	}
-	return nil
+	return ps
 }
 
-func (t *Tenant) validate(id string) error {
-	at := "tenants." + id
-	if !tenantIDPattern.MatchString(id) {
-		return fmt.Errorf("%s: tenant ids are 1-64 lower-case letters, digits, '-' or '_'", at)
+func (t *Tenant) problems(at, id string) Problems {
+	var ps Problems
+	add := func(path, format string, args ...any) {
+		ps = append(ps, Problem{Path: join(at, path), Message: fmt.Sprintf(format, args...)})
 	}
-	if t == nil {
-		return fmt.Errorf("%s: empty tenant", at)
+	if !tenantIDPattern.MatchString(id) {
+		add("", "%q: tenant ids are 1-64 lower-case letters, digits, '-' or '_'", id)
 	}
 	if !alpha2.MatchString(t.DefaultCountry) {
-		return fmt.Errorf("%s.defaultCountry: %q is not an ISO 3166-1 alpha-2 code", at, t.DefaultCountry)
+		add("defaultCountry", "%q is not an ISO 3166-1 alpha-2 code", t.DefaultCountry)
 	}
 	if !alpha2.MatchString(t.PhoneRegion) {
-		return fmt.Errorf("%s.phoneRegion: %q is not an ISO 3166-1 alpha-2 code", at, t.PhoneRegion)
+		add("phoneRegion", "%q is not an ISO 3166-1 alpha-2 code", t.PhoneRegion)
 	}
 	if !languageTag.MatchString(t.DefaultLanguage) {
-		return fmt.Errorf("%s.defaultLanguage: %q is not a language tag", at, t.DefaultLanguage)
+		add("defaultLanguage", "%q is not a language tag", t.DefaultLanguage)
 	}
 	if t.Identifier != "email" && t.Identifier != "phoneNumber" {
-		return fmt.Errorf("%s.identifier: %q is not one of email, phoneNumber", at, t.Identifier)
+		add("identifier", "%q is not one of email, phoneNumber", t.Identifier)
 	}
 	if t.TokenLifetime < time.Minute || t.TokenLifetime > 30*24*time.Hour {
-		return fmt.Errorf("%s.tokenLifetime: must be between 1m and 720h", at)
+		add("tokenLifetime", "%s: must be between 1m and 720h", t.TokenLifetime)
 	}
-	for ch, s := range t.Senders {
-		if ch != sender.Email && ch != sender.SMS {
-			return fmt.Errorf("%s.senders.%s: unknown channel, have [email sms]", at, ch)
-		}
-		if err := s.Validate(); err != nil {
-			return fmt.Errorf("%s.senders.%s.%w", at, ch, err)
-		}
-		if ch == sender.SMS && s.Type == "smtp" {
-			return fmt.Errorf("%s.senders.sms.type: an smtp sender cannot send sms", at)
-		}
-		if ch == sender.Email && s.Type == "twilio" {
-			return fmt.Errorf("%s.senders.email.type: a twilio sender cannot send email", at)
-		}
-		if ch == sender.Email && len(s.Countries) > 0 {
-			return fmt.Errorf("%s.senders.email.countries: only sms senders have a country allow-list", at)
+	for _, ch := range slices.Sorted(maps.Keys(t.Senders)) {
+		s, path := t.Senders[ch], "senders."+string(ch)
+		switch {
+		case ch != sender.Email && ch != sender.SMS:
+			add(path, "unknown channel, have [email sms]")
+		case ch == sender.SMS && s.Type == "smtp":
+			add(path+".type", "an smtp sender cannot send sms")
+		case ch == sender.Email && s.Type == "twilio":
+			add(path+".type", "a twilio sender cannot send email")
+		case ch == sender.Email && len(s.Countries) > 0:
+			add(path+".countries", "only sms senders have a country allow-list")
+		default:
+			if err := s.Validate(); err != nil {
+				ps = append(ps, ProblemAt(join(at, path), err))
+			}
 		}
 	}
-	for name, p := range t.Providers {
-		if p.Type == "" {
-			return fmt.Errorf("%s.providers.%s.type: required", at, name)
+	for _, name := range slices.Sorted(maps.Keys(t.Providers)) {
+		if t.Providers[name].Type == "" {
+			add("providers."+name+".type", "required")
 		}
 	}
 	o := t.OTP
-	switch {
-	case o.CodeLifetime < time.Minute || o.CodeLifetime > time.Hour:
-		return fmt.Errorf("%s.otp.codeLifetime: must be between 1m and 1h", at)
-	case o.MaxAttempts < 1 || o.MaxAttempts > 10:
-		return fmt.Errorf("%s.otp.maxAttempts: must be between 1 and 10", at)
-	case o.ResendInterval < 0:
-		return fmt.Errorf("%s.otp.resendInterval: must not be negative", at)
-	case o.MaxFailuresPerDay < 1:
-		return fmt.Errorf("%s.otp.maxFailuresPerDay: must be at least 1", at)
+	if o.CodeLifetime < time.Minute || o.CodeLifetime > time.Hour {
+		add("otp.codeLifetime", "%s: must be between 1m and 1h", o.CodeLifetime)
+	}
+	if o.MaxAttempts < 1 || o.MaxAttempts > 10 {
+		add("otp.maxAttempts", "%d: must be between 1 and 10", o.MaxAttempts)
+	}
+	if o.ResendInterval < 0 {
+		add("otp.resendInterval", "%s: must not be negative", o.ResendInterval)
+	}
+	if o.MaxFailuresPerDay < 1 {
+		add("otp.maxFailuresPerDay", "%d: must be at least 1", o.MaxFailuresPerDay)
 	}
 	switch t.CheckInPolicy {
 	case flows.CheckInNone, flows.CheckInFull:
 	case flows.CheckInPartial:
 		if u, err := url.Parse(t.CheckInPage); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("%s.checkInPage: partial check-in needs the http(s) address of the page its links open", at)
+			add("checkInPage", "%q: partial check-in needs the http(s) address of the page its links open", t.CheckInPage)
 		}
 	default:
-		return fmt.Errorf("%s.checkInPolicy: %q is not one of none, partial, full", at, t.CheckInPolicy)
+		add("checkInPolicy", "%q is not one of none, partial, full", t.CheckInPolicy)
 	}
 	if _, err := flows.Build(t.Flows, t.FlowDefaults()); err != nil {
-		return fmt.Errorf("%s.flows.%w", at, err)
+		ps = append(ps, ProblemAt(join(at, "flows"), err))
 	}
 	w := t.Webhooks
 	if w.MaxAge < time.Second || w.RetryBase <= 0 || w.RetryMax < w.RetryBase {
-		return fmt.Errorf("%s.webhooks: want maxAge of at least 1s and 0 < retryBase <= retryMax", at)
+		add("webhooks", "want maxAge of at least 1s and 0 < retryBase <= retryMax (have %s, %s, %s)", w.MaxAge, w.RetryBase, w.RetryMax)
 	}
 	for i, e := range w.Endpoints {
+		path := fmt.Sprintf("webhooks.endpoints[%d]", i)
 		if err := egress.CheckURL(e.URL, e.AllowPrivateNetwork); err != nil {
-			return fmt.Errorf("%s.webhooks.endpoints[%d].url: %w", at, i, err)
+			add(path+".url", "%v", err)
 		}
 		if len(e.Secret) < 16 {
-			return fmt.Errorf("%s.webhooks.endpoints[%d].secret: must be at least 16 characters", at, i)
+			add(path+".secret", "must be at least 16 characters")
 		}
 		for _, typ := range e.Events {
 			if !slices.Contains(flows.EventTypes, typ) {
-				return fmt.Errorf("%s.webhooks.endpoints[%d].events: unknown event type %q, have [%s]", at, i, typ, strings.Join(flows.EventTypes, " "))
+				add(path+".events", "unknown event type %q, have [%s]", typ, strings.Join(flows.EventTypes, " "))
 			}
 		}
 	}
-	return nil
+	return ps
 }
 
-// TrustedNets are the TrustedProxies as address ranges (Validate checked them).
+// LogSenders are the channels, by tenant, whose codes go to the log.
+func (c *Config) LogSenders() map[string][]sender.Channel {
+	out := map[string][]sender.Channel{}
+	for _, id := range c.TenantIDs() {
+		for _, ch := range slices.Sorted(maps.Keys(c.Tenants[id].Senders)) {
+			if c.Tenants[id].Senders[ch].Type == "log" {
+				out[id] = append(out[id], ch)
+			}
+		}
+	}
+	return out
+}
+
+// SQLitePath is the file of a sqlite:// database URL; ok is false for any other URL.
+func (d Database) SQLitePath() (path string, ok bool) {
+	return strings.CutPrefix(d.URL, "sqlite://")
+}
+
+// Redacted is the database URL without its password, for logs and messages.
+func (d Database) Redacted() string {
+	if _, ok := d.SQLitePath(); ok {
+		return d.URL
+	}
+	u, err := url.Parse(d.URL)
+	if err != nil {
+		return "(an unparsable URL)"
+	}
+	return u.Redacted()
+}
+
+// TrustedNets are the TrustedProxies as address ranges (Load checked them).
 func (c *Config) TrustedNets() []*net.IPNet {
 	nets := make([]*net.IPNet, 0, len(c.TrustedProxies))
 	for _, p := range c.TrustedProxies {
@@ -464,10 +566,5 @@ func proxyNet(s string) (*net.IPNet, error) {
 
 // TenantIDs lists the tenant ids in order.
 func (c *Config) TenantIDs() []string {
-	ids := make([]string, 0, len(c.Tenants))
-	for id := range c.Tenants {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	return ids
+	return slices.Sorted(maps.Keys(c.Tenants))
 }

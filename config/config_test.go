@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,7 +31,7 @@ func TestDefaults(t *testing.T) {
 	demo := c.Tenants["demo"]
 	switch {
 	case c.Addr != ":8080", c.Database.URL != "sqlite://./data/customerd.db", c.SecretFile != "./data/secret",
-		c.PublicURL != "http://localhost:8080", len(c.Tenants) != 1, demo == nil:
+		c.PublicURL != "http://localhost:8080", len(c.Tenants) != 1, demo == nil, !c.Demo, c.MetricsAddr != "127.0.0.1:9464":
 		t.Fatalf("defaults: %+v", c)
 	case demo.DefaultCountry != "FR", demo.DefaultLanguage != "fr", demo.PhoneRegion != "FR",
 		demo.TokenLifetime != 24*time.Hour, demo.Senders["email"].Type != "log", demo.Providers["otp"].Type != "otp",
@@ -41,12 +42,14 @@ func TestDefaults(t *testing.T) {
 }
 
 func TestEnvironmentOverridesTheFile(t *testing.T) {
-	c, err := load(t, "addr: ':9000'\ndatabase:\n  url: sqlite://a.db\n", map[string]string{
-		"CUSTOMERD_ADDR": "127.0.0.1:7000", "CUSTOMERD_DATABASE_URL": "postgres://u@h/db", "CUSTOMERD_SECRET": strings.Repeat("s", 32)})
+	c, err := load(t, "addr: ':9000'\ndatabase:\n  url: sqlite://a.db\nlog:\n  level: warn\ntenants:\n  acme: {}\n", map[string]string{
+		"CUSTOMERD_ADDR": "127.0.0.1:7000", "CUSTOMERD_DATABASE_URL": "postgres://u@h/db", "CUSTOMERD_SECRET": strings.Repeat("s", 32),
+		"CUSTOMERD_METRICS_ADDR": "127.0.0.1:0", "CUSTOMERD_LOG_LEVEL": "debug", "CUSTOMERD_LOG_FORMAT": "text"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Addr != "127.0.0.1:7000" || c.Database.URL != "postgres://u@h/db" || c.Secret != strings.Repeat("s", 32) {
+	if c.Addr != "127.0.0.1:7000" || c.Database.URL != "postgres://u@h/db" || c.Secret != strings.Repeat("s", 32) ||
+		c.MetricsAddr != "127.0.0.1:0" || c.Log.Level != "debug" || c.Log.Format != "text" {
 		t.Fatalf("overrides: %+v", c)
 	}
 }
@@ -59,9 +62,10 @@ func TestTheExampleFileLoads(t *testing.T) {
 
 func TestABadSettingIsNamed(t *testing.T) {
 	for _, c := range []struct{ name, yaml, want string }{
-		{"unknown setting", "adr: ':1'\n", "field adr not found"},
+		{"unknown setting", "adr: ':1'\n", "adr: unknown setting, did you mean addr?"},
 		{"bad addr", "addr: 'nope'\n", "addr:"},
-		{"bad database url", "database:\n  url: mysql://x\n", "database.url"},
+		{"bad database url", "database:\n  url: mysql://x\n", `database.url: "mysql://x" is not postgres://… or sqlite://PATH`},
+		{"a database password is never shown", "database:\n  url: 'mysql://u:hunter2@h/db'\n", `"mysql://u:xxxxx@h/db"`},
 		{"short secret", "secret: short\n", "secret:"},
 		{"bad log level", "log:\n  level: loud\n", "log.level"},
 		{"bad tenant id", "tenants:\n  Acme!: {}\n", "tenants.Acme!"},
@@ -86,7 +90,7 @@ func TestABadSettingIsNamed(t *testing.T) {
 		{"partial check-in without a page", "tenants:\n  acme:\n    checkInPolicy: partial\n", "tenants.acme.checkInPage"},
 		{"a bad flow step names the flow and the step", "tenants:\n  acme:\n    flows:\n      signup:\n        - verified: true\n        - emit: Customer:Gone\n",
 			`tenants.acme.flows.signup.steps[1]: emit: unknown event type "Customer:Gone"`},
-		{"an unknown step", "tenants:\n  acme:\n    flows:\n      signup:\n        - teleport: true\n", "field teleport not found"},
+		{"an unknown step", "tenants:\n  acme:\n    flows:\n      signup:\n        - teleport: true\n", "tenants.acme.flows.signup[0].teleport: unknown setting, have ["},
 		{"a bad override of a default flow", "tenants:\n  acme:\n    flows:\n      activation:\n        - set: {id: x}\n", "tenants.acme.flows.activation.steps[0]: set.id"},
 		{"a webhook without a secret", "tenants:\n  acme:\n    webhooks:\n      endpoints: [{url: 'https://crm.example/hook'}]\n", "tenants.acme.webhooks.endpoints[0].secret"},
 		{"a webhook that is not http", "tenants:\n  acme:\n    webhooks:\n      endpoints: [{url: 'ftp://x', secret: 0123456789abcdef}]\n", "tenants.acme.webhooks.endpoints[0].url"},
@@ -99,5 +103,98 @@ func TestABadSettingIsNamed(t *testing.T) {
 				t.Fatalf("error %v, want one naming %q", err, c.want)
 			}
 		})
+	}
+}
+
+func TestEveryProblemIsNamedWithItsSource(t *testing.T) {
+	yaml := `addr: ':8080'
+database:
+  url: mysql://x
+tenants:
+  acme:
+    defaultCountry: FR
+    defaultCountyr: FR
+    tokenLifetime: 30
+    otp:
+      maxAttempts: many
+    senders:
+      email:
+        type: smtp
+        smtp:
+          from: nobody
+`
+	_, err := load(t, yaml, map[string]string{"CUSTOMERD_SECRET": "short"})
+	var problems config.Problems
+	if !errors.As(err, &problems) {
+		t.Fatalf("error %v, want Problems", err)
+	}
+	// The decoder's problems come first: the rest is judged once the file decodes.
+	var got []string
+	for _, p := range problems {
+		got = append(got, p.String())
+	}
+	want := []string{
+		`tenants.acme.defaultCountyr: unknown setting, did you mean defaultCountry? (`,
+		`tenants.acme.tokenLifetime: "30" is not a duration such as 30s, 10m or 24h (`,
+		`tenants.acme.otp.maxAttempts: "many" is not a whole number (`,
+	}
+	if len(got) != len(want) {
+		t.Fatalf("problems:\n%s", strings.Join(got, "\n"))
+	}
+	for i, line := range []string{"7", "8", "10"} {
+		if !strings.HasPrefix(got[i], want[i]) || !strings.HasSuffix(got[i], ".yaml:"+line+")") {
+			t.Errorf("problem %d: %s, want %s… at line %s", i, got[i], want[i], line)
+		}
+	}
+
+	// With the file fixed, the settings it holds are judged, all of them.
+	yaml = strings.NewReplacer("    defaultCountyr: FR\n", "", "30\n", "30m\n", "many", "3").Replace(yaml)
+	_, err = load(t, yaml, map[string]string{"CUSTOMERD_SECRET": "short"})
+	if !errors.As(err, &problems) {
+		t.Fatalf("error %v, want Problems", err)
+	}
+	got = got[:0]
+	for _, p := range problems {
+		got = append(got, p.String())
+	}
+	joined := strings.Join(got, "\n")
+	for _, w := range []string{
+		`database.url: "mysql://x" is not postgres://… or sqlite://PATH (`,
+		"CUSTOMERD_SECRET: must be at least 32 characters",
+		`tenants.acme.senders.email.smtp.host: required (`,
+	} {
+		if !strings.Contains(joined, w) {
+			t.Errorf("problems lack %q:\n%s", w, joined)
+		}
+	}
+	if !strings.Contains(joined, ".yaml:3)") || !strings.Contains(joined, ".yaml:13)") {
+		t.Errorf("problems do not give the lines of database.url (3) and smtp (13):\n%s", joined)
+	}
+}
+
+func TestAFileWithoutTenantsIsRefused(t *testing.T) {
+	for _, yaml := range []string{"tenants: {}\n", "addr: ':8080'\n", "\n"} {
+		_, err := load(t, yaml, nil)
+		if err == nil || !strings.Contains(err.Error(), "tenants: none declared") {
+			t.Errorf("%q: error %v, want tenants: none declared", yaml, err)
+		}
+	}
+	c, err := load(t, "tenants:\n  acme:\n", nil)
+	if err != nil || c.Demo || len(c.Tenants) != 1 || c.Tenants["acme"].Senders["email"].Type != "log" {
+		t.Fatalf("a tenant with nothing under it: %v %+v", err, c)
+	}
+}
+
+func TestChecksAddTheirProblemsWithSources(t *testing.T) {
+	check := func(c *config.Config) config.Problems {
+		return config.Problems{{Path: "tenants.acme.providers.google.clientIds", Message: "required"}}
+	}
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(path, []byte("tenants:\n  acme:\n    providers:\n      google:\n        type: google\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := config.Load(path, func(string) string { return "" }, check)
+	if err == nil || !strings.Contains(err.Error(), "tenants.acme.providers.google.clientIds: required ("+path+":4)") {
+		t.Fatalf("error %v", err)
 	}
 }

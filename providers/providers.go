@@ -115,7 +115,7 @@ func DecodeSettings(settings map[string]any, into any) error {
 	dec := json.NewDecoder(strings.NewReader(string(raw)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(into); err != nil {
-		return fmt.Errorf("settings: %w", err)
+		return settingsError(err, into)
 	}
 	return nil
 }

@@ -5,6 +5,10 @@ import (
 	"log/slog"
 )
 
+// LogWarning is what serve logs at start-up, once for every tenant and
+// channel whose sender is "log" (with the tenant and the channel).
+const LogWarning = "log sender: one-time codes are written to the log; never use it in production"
+
 // logSender "delivers" a message by logging it, for development and tests.
 //
 // Its Send is the ONLY place in the whole service where a one-time code is

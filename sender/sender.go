@@ -207,7 +207,7 @@ func (c Config) Open(logger *slog.Logger) (Sender, error) {
 	}
 	switch c.Type {
 	case typeLog:
-		logger.Warn("log sender enabled: one-time codes are written to the log, never use it in production")
+		// serve logs LogWarning once per tenant and channel; opening is silent.
 		return &logSender{logger: logger}, nil
 	case typeTwilio:
 		return newTwilioSender(*c.Twilio), nil

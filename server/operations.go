@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 
@@ -43,8 +44,12 @@ func (s *Server) GetReadiness(ctx context.Context, _ api.GetReadinessRequestObje
 	return api.GetReadiness200JSONResponse{Status: api.Ok}, nil
 }
 
-// GetMetrics answers the Prometheus metrics.
+// GetMetrics answers the Prometheus metrics on the metrics listener, and
+// 404 on the API's, so that they are not public with the API.
 func (s *Server) GetMetrics(context.Context, api.GetMetricsRequestObject) (api.GetMetricsResponseObject, error) {
+	if s.metrics == nil {
+		return nil, echo.ErrNotFound
+	}
 	families, err := s.metrics.Gather()
 	if err != nil {
 		return nil, err

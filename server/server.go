@@ -44,6 +44,9 @@ type Options struct {
 	Logger   *slog.Logger
 	// TrustedProxies may name the client in X-Forwarded-For; none: the TCP peer is the client.
 	TrustedProxies []*net.IPNet
+	// Metrics receives the HTTP metrics (a registry of its own when nil); the
+	// metrics listener serves it (Metrics), never the API's listener.
+	Metrics *prometheus.Registry
 }
 
 // Server implements the contract.
@@ -54,7 +57,7 @@ type Server struct {
 	signin   *signin.Service
 	tokens   *token.Service
 	log      *slog.Logger
-	metrics  prometheus.Gatherer
+	metrics  prometheus.Gatherer // nil on the API's listener
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)
@@ -80,10 +83,12 @@ func New(opts Options) (*echo.Echo, error) {
 	spec.OpenAPI = "3.0.3"
 	openapi3filter.RegisterBodyDecoder("text/json", openapi3filter.JSONBodyDecoder)
 
-	reg := prometheus.NewRegistry()
+	reg := opts.Metrics
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := newMetrics(reg)
-	s.metrics = reg
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -117,6 +122,22 @@ func New(opts Options) (*echo.Echo, error) {
 	strict := api.NewStrictHandler(s, nil)
 	api.RegisterHandlers(e, strict)
 	return e, nil
+}
+
+// Metrics is the handler of the metrics listener: GET /metrics (the
+// getMetrics operation) from g, and a problem for anything else.
+func Metrics(g prometheus.Gatherer, log *slog.Logger) http.Handler {
+	s := &Server{metrics: g, log: log}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = func(err error, c echo.Context) {
+		if werr := writeProblem(c, log, toProblem(err)); werr != nil {
+			log.Debug("write problem", "error", werr.Error())
+		}
+	}
+	w := &api.ServerInterfaceWrapper{Handler: api.NewStrictHandler(s, nil)}
+	e.GET("/metrics", w.GetMetrics)
+	return e
 }
 
 // tenant is the tenant the middleware resolved for this request.

@@ -32,6 +32,8 @@ import (
 type Env struct {
 	App    *app.App
 	Server *httptest.Server
+	// Metrics is the metrics listener, apart from Server as in production.
+	Metrics *httptest.Server
 	// HTTP validates every response it receives against openapi.yaml.
 	HTTP   *http.Client
 	Client *client.ClientWithResponses
@@ -123,11 +125,12 @@ func StartConfig(t testing.TB, cfg *config.Config) *Env {
 	if err != nil {
 		t.Fatalf("start customerd: %v", err)
 	}
-	srv := httptest.NewServer(a.Handler)
-	env := &Env{App: a, Server: srv, Logs: logs, Clock: clock}
+	srv, metrics := httptest.NewServer(a.Handler), httptest.NewServer(a.Metrics)
+	env := &Env{App: a, Server: srv, Metrics: metrics, Logs: logs, Clock: clock}
 	t.Cleanup(func() {
 		env.StopEvents()
 		srv.Close()
+		metrics.Close()
 		_ = a.Close()
 	})
 	hc := &http.Client{Transport: &Validator{T: t, Next: http.DefaultTransport, Router: Router(t)}, Timeout: 30 * time.Second}

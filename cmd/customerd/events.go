@@ -3,13 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
+	"flag"
 	"fmt"
-	"io"
-	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
-	"github.com/customerd/customerd/config"
 	"github.com/customerd/customerd/store"
 )
 
@@ -22,48 +21,129 @@ type eventLine struct {
 	Type        string     `json:"type"`
 	CreatedAt   time.Time  `json:"createdAt"`
 	Attempts    int        `json:"attempts"`
+	NextAt      *time.Time `json:"nextAt,omitempty"`
 	DeliveredAt *time.Time `json:"deliveredAt,omitempty"`
 	DeadAt      *time.Time `json:"deadAt,omitempty"`
+	ReplayedAt  *time.Time `json:"replayedAt,omitempty"`
 	LastError   string     `json:"lastError,omitempty"`
 }
 
-// events runs `customerd events list [--failed] [--tenant T]` and
-// `customerd events replay [--tenant T] [ID...]` (every dead event when no ID is given).
-func events(ctx context.Context, cfg *config.Config, log *slog.Logger, sub, tenant string, failed bool, ids []string, out io.Writer) error {
-	if tenant != "" {
-		if _, ok := cfg.Tenants[tenant]; !ok {
-			return fmt.Errorf("unknown tenant %q", tenant)
+const eventsListHelp = `
+The fields, oldest event first (at most --limit of them):
+  id           the event's id: the X-Customerd-Event-Id of its deliveries
+  seq          its place in the outbox; one customer's events go out in this order
+  tenant, customer, type
+  createdAt    when the change happened
+  attempts     deliveries tried since it was created or last replayed
+  nextAt       when the next attempt is due (undelivered events)
+  deliveredAt  when an endpoint acknowledged it (2xx)
+  deadAt       when it was given up: webhooks.maxAge after createdAt or replayedAt
+  replayedAt   when 'customerd events replay' last made it due again
+  lastError    why the last attempt failed`
+
+func eventsListCommand(fs *flag.FlagSet) func(context.Context, *env, []string) error {
+	failed := fs.Bool("failed", false, "only the dead events")
+	tenant := fs.String("tenant", "", "only this `TENANT`'s events")
+	limit := fs.Int("limit", 10000, "at most `N` events")
+	return func(ctx context.Context, e *env, args []string) error {
+		if len(args) > 0 {
+			return usagef("events list takes no arguments, got %q", args)
 		}
-	}
-	if sub != "list" && sub != "replay" {
-		return errors.New("usage: customerd events list [--failed] [--tenant T] | customerd events replay [--tenant T] [ID...]")
-	}
-	if sub == "list" && len(ids) > 0 {
-		return errors.New("usage: customerd events list [--failed] [--tenant T]")
-	}
-	s, err := store.Open(ctx, cfg.Database.URL, store.Options{Logger: log})
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	if sub == "replay" {
-		n, err := s.ReplayEvents(ctx, tenant, ids, time.Now())
+		s, err := openEvents(ctx, e, *tenant)
 		if err != nil {
 			return err
 		}
-		_, err = fmt.Fprintf(out, "%d dead events will be delivered again\n", n)
+		defer s.Close()
+		evs, err := s.Events(ctx, store.EventQuery{Tenant: *tenant, Failed: *failed, Limit: *limit})
+		if err != nil {
+			return err
+		}
+		enc := json.NewEncoder(e.stdout)
+		for _, ev := range evs {
+			line := eventLine{ID: ev.ID, Seq: ev.Seq, Tenant: ev.TenantID, Customer: ev.CustomerID, Type: ev.Type,
+				CreatedAt: ev.CreatedAt, Attempts: ev.Attempts, DeliveredAt: ev.DeliveredAt, DeadAt: ev.DeadAt,
+				ReplayedAt: ev.ReplayedAt, LastError: ev.LastError}
+			if ev.DeliveredAt == nil && ev.DeadAt == nil {
+				line.NextAt = &ev.NextAt
+			}
+			if err := enc.Encode(line); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+const eventsReplayHelp = `
+Every named event must exist (of --tenant, when given) and be dead, or
+nothing is replayed. A replayed event is delivered again with a new retry
+window: webhooks.maxAge counts from the replay. Without IDs, every dead
+event (of --tenant) is replayed. A running serve picks them up.`
+
+func eventsReplayCommand(fs *flag.FlagSet) func(context.Context, *env, []string) error {
+	tenant := fs.String("tenant", "", "only this `TENANT`'s events")
+	return func(ctx context.Context, e *env, ids []string) error {
+		s, err := openEvents(ctx, e, *tenant)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		if len(ids) > 0 {
+			if err := replayable(ctx, s, *tenant, ids); err != nil {
+				return err
+			}
+		}
+		n, err := s.ReplayEvents(ctx, *tenant, ids, time.Now())
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(e.stdout, "%d dead events will be delivered again\n", n)
 		return err
 	}
-	evs, err := s.Events(ctx, store.EventQuery{Tenant: tenant, Failed: failed, Limit: 10000})
+}
+
+// replayable fails, naming them, unless every id is a dead event (of tenant).
+func replayable(ctx context.Context, s store.Store, tenant string, ids []string) error {
+	found, err := s.Events(ctx, store.EventQuery{Tenant: tenant, IDs: ids, Limit: len(ids)})
 	if err != nil {
 		return err
 	}
-	enc := json.NewEncoder(out)
-	for _, e := range evs {
-		if err := enc.Encode(eventLine{ID: e.ID, Seq: e.Seq, Tenant: e.TenantID, Customer: e.CustomerID, Type: e.Type,
-			CreatedAt: e.CreatedAt, Attempts: e.Attempts, DeliveredAt: e.DeliveredAt, DeadAt: e.DeadAt, LastError: e.LastError}); err != nil {
-			return err
+	var unknown, alive []string
+	for _, id := range slices.Compact(slices.Sorted(slices.Values(ids))) {
+		i := slices.IndexFunc(found, func(ev store.Event) bool { return ev.ID == id })
+		switch {
+		case i < 0:
+			unknown = append(unknown, id)
+		case found[i].DeadAt == nil:
+			alive = append(alive, id)
 		}
 	}
+	var problems []string
+	if len(unknown) > 0 {
+		of := ""
+		if tenant != "" {
+			of = " of tenant " + tenant
+		}
+		problems = append(problems, fmt.Sprintf("no such event%s: %s", of, strings.Join(unknown, " ")))
+	}
+	if len(alive) > 0 {
+		problems = append(problems, "not dead (delivered or still being retried): "+strings.Join(alive, " "))
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("nothing replayed: %s", strings.Join(problems, "; "))
+	}
 	return nil
+}
+
+// openEvents loads the configuration and opens the existing database for an
+// events command; tenant, when set, must be configured.
+func openEvents(ctx context.Context, e *env, tenant string) (store.Store, error) {
+	cfg, err := e.config()
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := cfg.Tenants[tenant]; tenant != "" && !ok {
+		return nil, fmt.Errorf("unknown tenant %q, have %v", tenant, cfg.TenantIDs())
+	}
+	return openExisting(ctx, cfg, logger(cfg.Log, e.stderr))
 }

@@ -1,67 +1,99 @@
-package main
+package main_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/customerd/customerd/config"
 	"github.com/customerd/customerd/store"
 )
 
-func TestEventsListFailedAndReplay(t *testing.T) {
-	ctx := context.Background()
-	dbURL := "sqlite://" + filepath.Join(t.TempDir(), "c.db")
-	cfg, err := config.Load("", func(k string) string {
-		return map[string]string{"CUSTOMERD_DATABASE_URL": dbURL, "CUSTOMERD_SECRET": strings.Repeat("x", 40)}[k]
-	})
-	if err != nil {
-		t.Fatal(err)
+// eventLine is a line of `customerd events list`.
+type eventLine struct {
+	ID         string     `json:"id"`
+	Attempts   int        `json:"attempts"`
+	DeadAt     *time.Time `json:"deadAt"`
+	ReplayedAt *time.Time `json:"replayedAt"`
+	NextAt     *time.Time `json:"nextAt"`
+	LastError  string     `json:"lastError"`
+}
+
+func list(t *testing.T, dir string, env map[string]string, args ...string) []eventLine {
+	t.Helper()
+	r := customerd(t, dir, env, append([]string{"events", "list"}, args...)...)
+	if r.code != 0 {
+		t.Fatalf("events list %v: %d %s", args, r.code, r.stderr)
 	}
-	s, err := store.Open(ctx, dbURL, store.Options{})
+	var out []eventLine
+	for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		if l == "" {
+			continue
+		}
+		var e eventLine
+		if err := json.Unmarshal([]byte(l), &e); err != nil {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func TestEventsListAndReplay(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	env := serveEnv(dir)
+	s, err := store.Open(ctx, "sqlite://"+filepath.Join(dir, "c.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	for _, id := range []string{"e1", "e2"} {
+	for _, id := range []string{"e1", "e2", "e3"} {
 		if err := s.AddEvent(ctx, &store.Event{ID: id, TenantID: "demo", CustomerID: id, Type: "Customer:Upserted", Payload: "{}", CreatedAt: now}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.EventFailed(ctx, "e1", now, true, "https://crm.example answered 410"); err != nil {
-		t.Fatal(err)
+	for _, id := range []string{"e1", "e3"} {
+		if err := s.EventFailed(ctx, id, now, true, "https://crm.example answered 410"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	_ = s.Close()
-	log := slog.New(slog.DiscardHandler)
 
-	run := func(sub string, failed bool, ids ...string) string {
-		t.Helper()
-		var out bytes.Buffer
-		if err := events(ctx, cfg, log, sub, "demo", failed, ids, &out); err != nil {
-			t.Fatalf("events %s: %v", sub, err)
-		}
-		return out.String()
+	if all := list(t, dir, env); len(all) != 3 || all[1].NextAt == nil {
+		t.Fatalf("list: %+v", all)
 	}
-	if out := run("list", false); strings.Count(out, "\n") != 2 {
-		t.Fatalf("list: %s", out)
+	dead := list(t, dir, env, "--failed")
+	if len(dead) != 2 || dead[0].ID != "e1" || dead[0].DeadAt == nil || dead[0].LastError == "" || dead[0].Attempts != 1 {
+		t.Fatalf("list --failed: %+v", dead)
 	}
-	out := run("list", true)
-	var line eventLine
-	if err := json.Unmarshal([]byte(out), &line); err != nil || line.ID != "e1" || line.DeadAt == nil || line.LastError == "" {
-		t.Fatalf("list --failed: %v %s", err, out)
+
+	// Unknown ids and events that are not dead are named, and nothing is replayed.
+	r := customerd(t, dir, env, "events", "replay", "e1", "nope", "e2", "gone")
+	if r.code != 1 || !strings.Contains(r.stderr, "nothing replayed: no such event: gone nope; not dead (delivered or still being retried): e2") {
+		t.Fatalf("replay of unknown ids: %d %s%s", r.code, r.stdout, r.stderr)
 	}
-	if out := run("replay", false, "e1"); !strings.HasPrefix(out, "1 ") {
-		t.Fatalf("replay: %s", out)
+	if r := customerd(t, dir, env, "events", "replay", "--tenant", "other", "e1"); r.code != 1 || !strings.Contains(r.stderr, `unknown tenant "other"`) {
+		t.Fatalf("replay of another tenant: %d %s", r.code, r.stderr)
 	}
-	if out := run("list", true); out != "" {
-		t.Fatalf("still failed after replay: %s", out)
+	if dead := list(t, dir, env, "--failed"); len(dead) != 2 {
+		t.Fatalf("a refused replay replayed: %+v", dead)
 	}
-	if err := events(ctx, cfg, log, "list", "nope", false, nil, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "nope") {
-		t.Fatalf("unknown tenant: %v", err)
+
+	r = customerd(t, dir, env, "events", "replay", "--tenant", "demo", "e1")
+	if r.code != 0 || r.stdout != "1 dead events will be delivered again\n" {
+		t.Fatalf("replay e1: %d %s%s", r.code, r.stdout, r.stderr)
+	}
+	if dead := list(t, dir, env, "--failed"); len(dead) != 1 || dead[0].ID != "e3" {
+		t.Fatalf("after replaying e1: %+v", dead)
+	}
+	// Its retry window starts again now.
+	if all := list(t, dir, env, "--tenant", "demo"); all[0].ReplayedAt == nil || !all[0].ReplayedAt.After(now) || all[0].Attempts != 0 {
+		t.Fatalf("replayed e1: %+v", all[0])
+	}
+	if r := customerd(t, dir, env, "events", "replay"); r.code != 0 || r.stdout != "1 dead events will be delivered again\n" {
+		t.Fatalf("replay all: %d %s%s", r.code, r.stdout, r.stderr)
 	}
 }

@@ -1,101 +1,193 @@
-package main
+package main_test
 
 import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
+	"sync"
 	"testing"
 	"time"
 )
 
-// SIGTERM stops customerd only after the request in flight has its answer.
-func TestSIGTERMFinishesInFlightRequests(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// bin is customerd built once for the package: the tests run what users run.
+var bin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "customerd-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bin = filepath.Join(dir, "customerd")
+	// -buildvcs=auto: the commit when the checkout is a repository's (not a worktree's).
+	build := exec.Command("go", "build", "-buildvcs=auto", "-o", bin, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build customerd:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// result is what one run of customerd did.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// customerd runs the built binary in dir with args and the environment env
+// (nothing of the test's own CUSTOMERD_ variables).
+func customerd(t *testing.T, dir string, env map[string]string, args ...string) result {
+	t.Helper()
+	// A guard, not a measure: a command that serves instead of exiting would hang the test.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir = dir
+	cmd.Env = environ(env)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatalf("customerd %v: %v", args, err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("customerd %v did not exit: %s", args, stderr.String())
+	}
+	return result{code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String()}
+}
+
+func environ(env map[string]string) []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CUSTOMERD_") {
+			out = append(out, kv)
+		}
+	}
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
+
+// secret is a CUSTOMERD_SECRET that passes.
+var secret = strings.Repeat("s", 40)
+
+// writeConfig writes a configuration file into dir.
+func writeConfig(t *testing.T, dir, yaml string) string {
+	t.Helper()
+	path := filepath.Join(dir, "customerd.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// server is a customerd serve running in the background.
+type server struct {
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	logs []map[string]any
+	raw  bytes.Buffer
+	// listening is the start-up line, once logged.
+	listening chan map[string]any
+	done      chan struct{}
+}
+
+// startServe runs `customerd serve` (args) in dir and waits for its start-up line.
+func startServe(t *testing.T, dir string, env map[string]string, args ...string) (*server, map[string]any) {
+	t.Helper()
+	s := &server{cmd: exec.Command(bin, args...), listening: make(chan map[string]any, 1), done: make(chan struct{})}
+	s.cmd.Dir = dir
+	s.cmd.Env = environ(env)
+	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	dir := t.TempDir()
-	t.Setenv("CUSTOMERD_ADDR", addr)
-	t.Setenv("CUSTOMERD_DATABASE_URL", "sqlite://"+filepath.Join(dir, "c.db"))
-	t.Setenv("CUSTOMERD_SECRET", strings.Repeat("x", 40))
-	t.Setenv("CUSTOMERD_CONFIG", "")
-
-	done := make(chan error, 1)
-	go func() { done <- run(nil) }()
-	base := "http://" + addr
-	for i := 0; ; i++ {
-		res, err := http.Get(base + "/healthz")
-		if err == nil {
-			_ = res.Body.Close()
-			break
-		}
-		if i == 200 {
-			t.Fatalf("customerd did not start: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
 	}
-
-	// A request whose body is still on its way when SIGTERM arrives.
-	pr, pw := io.Pipe()
-	answer := make(chan *http.Response, 1)
 	go func() {
-		req, _ := http.NewRequest(http.MethodPost, base+"/api/demo/customer", pr)
-		req.Header.Set("Content-Type", "application/json")
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Errorf("in-flight request: %v", err)
-			answer <- nil
-			return
+		defer close(s.done)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			var m map[string]any
+			s.mu.Lock()
+			s.raw.Write(sc.Bytes())
+			s.raw.WriteByte('\n')
+			if json.Unmarshal(sc.Bytes(), &m) == nil {
+				s.logs = append(s.logs, m)
+			}
+			s.mu.Unlock()
+			if m["msg"] == "customerd listening" {
+				s.listening <- m
+			}
 		}
-		answer <- res
+		_ = s.cmd.Wait()
 	}()
-	if _, err := fmt.Fprint(pw, `{"email":"in.flight@example.com",`); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(200 * time.Millisecond) // the server is reading the body
-	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(200 * time.Millisecond)
-	select {
-	case err := <-done:
-		t.Fatalf("customerd stopped with a request in flight: %v", err)
-	default:
-	}
-	_, _ = fmt.Fprint(pw, `"firstName":"Late"}`)
-	_ = pw.Close()
-	res := <-answer
-	if res == nil || res.StatusCode != http.StatusOK {
-		t.Fatalf("in-flight request answered %v", res)
-	}
-	_ = res.Body.Close()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("customerd stopped with %v", err)
+	t.Cleanup(func() {
+		if s.cmd.ProcessState == nil {
+			_ = s.cmd.Process.Kill()
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("customerd did not stop after SIGTERM")
+		<-s.done
+	})
+	select {
+	case m := <-s.listening:
+		return s, m
+	case <-s.done:
+		t.Fatalf("customerd serve exited before listening:\n%s", s.log())
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("customerd serve did not start:\n%s", s.log())
 	}
-	if _, err := http.Get(base + "/healthz"); err == nil {
-		t.Fatal("customerd still answers after stopping")
-	}
+	return nil, nil
 }
 
-func TestABadConfigStopsStartUp(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "bad.yaml")
-	_ = os.WriteFile(path, []byte("tenants:\n  acme:\n    providers:\n      google:\n        type: carrier-pigeon\n"), 0o600)
-	t.Setenv("CUSTOMERD_DATABASE_URL", "sqlite://"+filepath.Join(t.TempDir(), "c.db"))
-	t.Setenv("CUSTOMERD_SECRET", strings.Repeat("x", 40))
-	err := run([]string{"--config", path})
-	if err == nil || !strings.Contains(err.Error(), "tenants.acme.providers.google.type") {
-		t.Fatalf("start-up error %v, want one naming tenants.acme.providers.google.type", err)
+func (s *server) log() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.raw.String()
+}
+
+// lines are the log lines with this message.
+func (s *server) lines(msg string) []map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []map[string]any
+	for _, m := range s.logs {
+		if m["msg"] == msg {
+			out = append(out, m)
+		}
 	}
+	return out
+}
+
+// wait waits for the process to exit and returns its status.
+func (s *server) wait(t *testing.T) int {
+	t.Helper()
+	select {
+	case <-s.done:
+	case <-time.After(time.Minute):
+		t.Fatalf("customerd did not stop:\n%s", s.log())
+	}
+	return s.cmd.ProcessState.ExitCode()
+}
+
+func readAll(t *testing.T, r io.Reader) string {
+	t.Helper()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -2783,7 +2783,7 @@ type ClientInterface interface {
 
 	// GetMetrics Prometheus metrics
 	//
-	// Metrics in the Prometheus text exposition format.
+	// Metrics in the Prometheus text exposition format, served on the metrics listener (`metricsAddr`, by default `127.0.0.1:9464`), apart from the API so that they are not public with it. The API's own address answers 404.
 	//
 	// Corresponds with GET /metrics (the `GetMetrics` operationId).
 	GetMetrics(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -3224,7 +3224,7 @@ func (c *Client) GetHealth(ctx context.Context, reqEditors ...RequestEditorFn) (
 
 // GetMetrics Prometheus metrics
 //
-// Metrics in the Prometheus text exposition format.
+// Metrics in the Prometheus text exposition format, served on the metrics listener (`metricsAddr`, by default `127.0.0.1:9464`), apart from the API so that they are not public with it. The API's own address answers 404.
 //
 // Corresponds with GET /metrics (the `GetMetrics` operationId).
 func (c *Client) GetMetrics(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -4090,7 +4090,7 @@ type ClientWithResponsesInterface interface {
 
 	// GetMetricsWithResponse Prometheus metrics
 	//
-	// Metrics in the Prometheus text exposition format.
+	// Metrics in the Prometheus text exposition format, served on the metrics listener (`metricsAddr`, by default `127.0.0.1:9464`), apart from the API so that they are not public with it. The API's own address answers 404.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -4864,6 +4864,20 @@ func (r GetHealthResponse) ContentType() string {
 type GetMetricsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFoundApplicationJSON
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFoundApplicationProblemPlusJSON
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetMetricsResponse) GetJSON404() *NotFoundApplicationJSON {
+	return r.JSON404
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetMetricsResponse) GetApplicationproblemJSON404() *NotFoundApplicationProblemPlusJSON {
+	return r.ApplicationproblemJSON404
 }
 
 // GetBody returns the raw response body bytes
@@ -5433,7 +5447,7 @@ func (c *ClientWithResponses) GetHealthWithResponse(ctx context.Context, reqEdit
 
 // GetMetricsWithResponse Prometheus metrics
 //
-// Metrics in the Prometheus text exposition format.
+// Metrics in the Prometheus text exposition format, served on the metrics listener (`metricsAddr`, by default `127.0.0.1:9464`), apart from the API so that they are not public with it. The API's own address answers 404.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -6214,6 +6228,23 @@ func ParseGetMetricsResponse(rsp *http.Response) (*GetMetricsResponse, error) {
 	response := &GetMetricsResponse{
 		Body:         bodyBytes,
 		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.Header.Get("Content-Type") == "application/json" && rsp.StatusCode == 404:
+		var dest NotFoundApplicationJSON
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case rsp.Header.Get("Content-Type") == "application/problem+json" && rsp.StatusCode == 404:
+		var dest NotFoundApplicationProblemPlusJSON
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
 	}
 
 	return response, nil

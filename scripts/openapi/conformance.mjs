@@ -78,7 +78,7 @@ async function journey() {
   const email = "jane.doe@example.com";
   await call("liveness", { path: "/healthz", expect: 200 });
   await call("readiness", { path: "/readyz", expect: 200 });
-  await call("metrics", { path: "/metrics", expect: 200 });
+  await call("metrics (on their own listener, not the API's)", { path: "/metrics", expect: 404 });
   await call("the contract in YAML", { path: "/openapi.yaml", expect: 200 });
   await call("the contract in JSON", { path: "/openapi.json", expect: 200 });
   await call("the reference page", { path: "/docs", expect: 200 });

@@ -53,6 +53,7 @@ export async function startCustomerd({ config } = {}) {
     env: {
       PATH: process.env.PATH ?? "",
       CUSTOMERD_ADDR: "127.0.0.1:0",
+      CUSTOMERD_METRICS_ADDR: "127.0.0.1:0",
       CUSTOMERD_DATABASE_URL: `sqlite://${join(dir, "customerd.db")}`,
       CUSTOMERD_SECRET: randomBytes(32).toString("hex"),
     },
@@ -69,14 +70,14 @@ export async function startCustomerd({ config } = {}) {
           if (waiters[i].to === entry.to) waiters.splice(i, 1)[0].ok(String(entry.code));
         }
       }
-      return entry.msg === "customerd listening" ? String(entry.addr) : null;
+      return entry.msg === "customerd listening" ? String(entry.api) : null;
     } catch {
       process.stderr.write(`customerd: ${line}\n`);
       return null;
     }
   }, 30_000);
   return {
-    url: `http://${addr}`,
+    url: addr,
     lines,
     /**
      * The next one-time code the log sender writes for `to`: call it before

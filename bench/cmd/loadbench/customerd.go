@@ -25,6 +25,7 @@ import (
 	"github.com/customerd/customerd/app"
 	"github.com/customerd/customerd/config"
 	"github.com/customerd/customerd/providers/oidc/oidctest"
+	"github.com/customerd/customerd/sender"
 )
 
 // benchSecret is the CUSTOMERD_SECRET of the bench's customerd.
@@ -202,7 +203,7 @@ func startCustomerd(ctx context.Context, o customerdOptions) (*child, error) {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
-	cmd.Env = append(cmd.Env, "CUSTOMERD_CONFIG="+cfgPath, "CUSTOMERD_ADDR="+addr,
+	cmd.Env = append(cmd.Env, "CUSTOMERD_CONFIG="+cfgPath, "CUSTOMERD_ADDR="+addr, "CUSTOMERD_METRICS_ADDR=127.0.0.1:0",
 		"CUSTOMERD_DATABASE_URL="+o.dbURL, "CUSTOMERD_SECRET="+benchSecret)
 	var shown atomic.Int32
 	c, stdout, err := startChild("customerd", cmd, func(line []byte) {
@@ -213,7 +214,7 @@ func startCustomerd(ctx context.Context, o customerdOptions) (*child, error) {
 			}
 			return
 		}
-		if bytes.Contains(line, []byte(`"msg":"log sender enabled`)) {
+		if bytes.Contains(line, []byte(`"msg":"`+sender.LogWarning)) {
 			return // the bench configures it on purpose
 		}
 		// Keep warnings, errors and anything that is not a log line (a failed start).

@@ -43,6 +43,7 @@ export async function start(): Promise<Service> {
     env: {
       PATH: process.env.PATH ?? "",
       CUSTOMERD_ADDR: "127.0.0.1:0",
+      CUSTOMERD_METRICS_ADDR: "127.0.0.1:0",
       CUSTOMERD_DATABASE_URL: `sqlite://${join(dir, "customerd.db")}`,
       CUSTOMERD_SECRET: randomBytes(32).toString("hex"),
     },
@@ -68,13 +69,13 @@ export async function start(): Promise<Service> {
       }
       if (entry.msg === "customerd listening") {
         clearTimeout(timer);
-        ok(String(entry.addr));
+        ok(String(entry.api));
       }
     });
   });
   const addr = await listening;
   return {
-    baseUrl: `http://${addr}`,
+    baseUrl: addr,
     lines,
     nextCode(to) {
       return new Promise((ok, fail) => {

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+
+	"github.com/customerd/customerd/config"
+)
+
+const configCheckHelp = `
+Judges every setting as serve would at start-up, the providers' and senders'
+included, and prints every problem with its path, its bad value (secrets
+excepted) and where the value came from (FILE:LINE or the environment
+variable). It opens no database and calls nothing on the network. Exit status
+0 when the configuration is valid, 1 otherwise.`
+
+func configCheckCommand(*flag.FlagSet) func(context.Context, *env, []string) error {
+	return func(_ context.Context, e *env, args []string) error {
+		if len(args) > 0 {
+			return usagef("config check takes no arguments, got %q (the file goes in --config)", args)
+		}
+		name := e.configPath
+		if name == "" {
+			name = "no configuration file"
+		}
+		cfg, err := e.config()
+		var problems config.Problems
+		if errors.As(err, &problems) {
+			s := "s"
+			if len(problems) == 1 {
+				s = ""
+			}
+			fmt.Fprintf(e.stdout, "%s: %d problem%s\n", name, len(problems), s)
+			for _, p := range problems {
+				fmt.Fprintf(e.stdout, "  %s\n", p)
+			}
+			return errReported
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "%s: valid\n  tenants   %d: %s\n  database  %s\n  api       %s (publicURL %s)\n  metrics   %s\n",
+			name, len(cfg.Tenants), strings.Join(cfg.TenantIDs(), ", "), cfg.Database.Redacted(), cfg.Addr, cfg.PublicURL, cfg.MetricsAddr)
+		if cfg.Demo {
+			fmt.Fprintln(e.stdout, "note: the demo set-up: one tenant, demo, whose one-time codes are written to the log")
+			return nil
+		}
+		logSenders := cfg.LogSenders()
+		for _, id := range cfg.TenantIDs() {
+			for _, ch := range logSenders[id] {
+				fmt.Fprintf(e.stdout, "warning: tenants.%s.senders.%s: type log writes one-time codes to the log; never in production\n", id, ch)
+			}
+		}
+		return nil
+	}
+}

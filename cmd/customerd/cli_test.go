@@ -1,0 +1,229 @@
+package main_test
+
+import (
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+var commandNames = []string{"serve", "migrate", "events list", "events replay", "rotate-key", "config check", "version", "help"}
+
+func TestHelpListsEveryCommandAndExitsZero(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {"--config", "x.yaml", "--help"}} {
+		r := customerd(t, t.TempDir(), nil, args...)
+		if r.code != 0 || r.stderr != "" {
+			t.Fatalf("customerd %v: exit %d, stderr %q", args, r.code, r.stderr)
+		}
+		for _, name := range commandNames {
+			if !strings.Contains(r.stdout, "\n  "+name) {
+				t.Errorf("customerd %v does not list %q:\n%s", args, name, r.stdout)
+			}
+		}
+	}
+}
+
+func TestEveryCommandHasItsOwnHelp(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serve", "--help"}, "Usage: customerd serve [flags]"},
+		{[]string{"migrate", "-h"}, "Usage: customerd migrate [flags]"},
+		{[]string{"events", "list", "--help"}, "--failed"},
+		{[]string{"--config", "x.yaml", "events", "list", "--help"}, "deadAt"},
+		{[]string{"events", "replay", "--help"}, "Usage: customerd events replay [ID…] [flags]"},
+		{[]string{"rotate-key", "--help"}, "Usage: customerd rotate-key TENANT [flags]"},
+		{[]string{"config", "check", "--help"}, "FILE:LINE"},
+		{[]string{"version", "--help"}, "Usage: customerd version [flags]"},
+		{[]string{"help", "events", "replay"}, "new retry"},
+	} {
+		r := customerd(t, t.TempDir(), nil, c.args...)
+		if r.code != 0 || !strings.Contains(r.stdout, c.want) || !strings.Contains(r.stdout, "--config FILE") {
+			t.Errorf("customerd %v: exit %d, want %q and --config in:\n%s%s", c.args, r.code, c.want, r.stdout, r.stderr)
+		}
+	}
+}
+
+func TestABadCommandLineIsAUsageError(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"evnts", "list"}, `unknown command "evnts", did you mean events?`},
+		{[]string{"events"}, "events needs a command: list or replay"},
+		{[]string{"events", "list", "--bogus"}, "flag provided but not defined: -bogus"},
+		{[]string{"rotate-key"}, "rotate-key takes one tenant id"},
+		{[]string{"--bogus"}, "flag provided but not defined: -bogus"},
+		{[]string{"help", "nope"}, `unknown command "nope"`},
+	} {
+		r := customerd(t, t.TempDir(), nil, c.args...)
+		if r.code != 2 || !strings.Contains(r.stderr, c.want) || strings.Contains(r.stderr, "listening") {
+			t.Errorf("customerd %v: exit %d, want 2 and %q in:\n%s", c.args, r.code, c.want, r.stderr)
+		}
+	}
+}
+
+func TestVersionComesFromTheBuild(t *testing.T) {
+	for _, args := range [][]string{{"version"}, {"--version"}, {"version", "--config", "nowhere.yaml"}} {
+		r := customerd(t, t.TempDir(), nil, args...)
+		if r.code != 0 {
+			t.Fatalf("customerd %v: exit %d: %s", args, r.code, r.stderr)
+		}
+		for _, want := range []string{"customerd ", "module  github.com/customerd/customerd", "go      " + runtime.Version()} {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("customerd %v lacks %q:\n%s", args, want, r.stdout)
+			}
+		}
+		// The commit is the checkout's when the build could stamp it (a .git
+		// folder: Go does not stamp from a git worktree's .git file).
+		if fi, err := os.Stat("../../.git"); err == nil && fi.IsDir() {
+			head, err := exec.Command("git", "rev-parse", "HEAD").Output()
+			if err == nil && !strings.Contains(r.stdout, "commit  "+strings.TrimSpace(string(head))) {
+				t.Errorf("customerd %v does not show commit %s:\n%s", args, head, r.stdout)
+			}
+		} else if !strings.Contains(r.stdout, "commit  unknown") {
+			t.Errorf("customerd %v:\n%s", args, r.stdout)
+		}
+	}
+}
+
+// Global flags go before or after the command; either way the command runs
+// and nothing listens (the port it would take is held here).
+func TestFlagsGoBeforeOrAfterTheCommand(t *testing.T) {
+	dir := t.TempDir()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	cfg := writeConfig(t, dir, "addr: "+busy.Addr().String()+"\ndatabase:\n  url: sqlite://"+dir+"/c.db\ntenants:\n  acme: {}\n")
+	env := map[string]string{"CUSTOMERD_SECRET": secret}
+	if r := customerd(t, dir, env, "migrate", "--config", cfg); r.code != 0 {
+		t.Fatalf("migrate: %d %s", r.code, r.stderr)
+	}
+	for _, args := range [][]string{
+		{"--config", cfg, "events", "list", "--failed"},
+		{"events", "list", "--failed", "--config", cfg},
+		{"events", "list", "--config=" + cfg, "--failed", "--tenant", "acme"},
+		{"--config", cfg, "events", "replay", "--tenant", "acme"},
+		{"events", "replay", "--config", cfg},
+	} {
+		r := customerd(t, dir, env, args...)
+		if r.code != 0 || strings.Contains(r.stderr, "listening") || strings.Contains(r.stderr, "address already in use") {
+			t.Errorf("customerd %v: exit %d\n%s%s", args, r.code, r.stdout, r.stderr)
+		}
+	}
+	// The file's one tenant is acme: a flag after the command was read.
+	r := customerd(t, dir, env, "events", "list", "--tenant", "demo", "--config", cfg)
+	if r.code != 1 || !strings.Contains(r.stderr, `unknown tenant "demo", have [acme]`) {
+		t.Fatalf("--config after the command ignored: %d %s", r.code, r.stderr)
+	}
+	// CUSTOMERD_CONFIG is the default of --config.
+	r = customerd(t, dir, map[string]string{"CUSTOMERD_SECRET": secret, "CUSTOMERD_CONFIG": cfg}, "events", "list", "--tenant", "acme")
+	if r.code != 0 {
+		t.Fatalf("CUSTOMERD_CONFIG: %d %s", r.code, r.stderr)
+	}
+}
+
+// A command other than serve and migrate run where there is no database
+// says so and creates nothing.
+func TestCommandsOtherThanServeNeverCreateADatabase(t *testing.T) {
+	for _, args := range [][]string{{"events", "list", "--failed"}, {"events", "replay"}, {"events", "replay", "e1"}, {"rotate-key", "demo"}} {
+		for _, withFolder := range []bool{false, true} {
+			dir := t.TempDir()
+			want := "sqlite://./data/customerd.db: its folder does not exist"
+			if withFolder {
+				if err := os.Mkdir(filepath.Join(dir, "data"), 0o700); err != nil {
+					t.Fatal(err)
+				}
+				want = "sqlite://./data/customerd.db: the file does not exist"
+			}
+			r := customerd(t, dir, nil, args...)
+			if r.code != 1 || !strings.Contains(r.stderr, want) {
+				t.Errorf("customerd %v (data folder %v): exit %d, want %q in %s", args, withFolder, r.code, want, r.stderr)
+			}
+			if strings.Contains(r.stderr, "log sender") || strings.Contains(r.stderr, "demo mode") {
+				t.Errorf("customerd %v warns as serve does: %s", args, r.stderr)
+			}
+			var found []string
+			_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, _ error) error {
+				if !d.IsDir() {
+					found = append(found, p)
+				}
+				return nil
+			})
+			if len(found) > 0 {
+				t.Errorf("customerd %v created %v", args, found)
+			}
+		}
+	}
+}
+
+func TestConfigCheckPrintsEveryProblemWithItsSource(t *testing.T) {
+	// An issuer that fails the test if anything calls it: the check is offline.
+	var calls atomic.Int32
+	issuer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		http.Error(w, "no", http.StatusTeapot)
+	}))
+	defer issuer.Close()
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, `database:
+  url: mysql://x
+tenants:
+  acme:
+    defaultCountry: FR
+    providers:
+      google:
+        type: google
+      corp:
+        type: oidc
+        issuer: `+issuer.URL+`
+        clientIds: [corp-app]
+        clientID: corp-app
+    senders:
+      email:
+        type: smtp
+        smtp:
+          host: smtp.acme.example
+          from: not an address
+`)
+	r := customerd(t, dir, map[string]string{"CUSTOMERD_SECRET": "short"}, "config", "check", "--config", cfg)
+	want := cfg + `: 5 problems
+  database.url: "mysql://x" is not postgres://… or sqlite://PATH (` + cfg + `:2)
+  CUSTOMERD_SECRET: must be at least 32 characters
+  tenants.acme.senders.email.smtp.from: "not an address" is not an RFC 5322 address: mail: no angle-addr (` + cfg + `:19)
+  tenants.acme.providers.corp.clientID: unknown setting, did you mean clientIds? (` + cfg + `:13)
+  tenants.acme.providers.google.clientIds: required, one per platform (` + cfg + `:7)
+`
+	if r.code != 1 || r.stdout != want {
+		t.Fatalf("config check: exit %d\n%s\nwant\n%s%s", r.code, r.stdout, want, r.stderr)
+	}
+	if calls.Load() != 0 {
+		t.Fatalf("config check called the issuer %d times", calls.Load())
+	}
+
+	// A file that is not even decodable says where.
+	bad := writeConfig(t, dir, "tenants:\n  acme:\n    defaultCountyr: FR\n    otp: {maxAttempts: many}\n")
+	r = customerd(t, dir, map[string]string{"CUSTOMERD_SECRET": secret}, "--config", bad, "config", "check")
+	if r.code != 1 || !strings.Contains(r.stdout, "tenants.acme.defaultCountyr: unknown setting, did you mean defaultCountry? ("+bad+":3)") ||
+		!strings.Contains(r.stdout, `tenants.acme.otp.maxAttempts: "many" is not a whole number (`+bad+":4)") {
+		t.Fatalf("config check: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+
+	good := writeConfig(t, dir, "database:\n  url: postgres://app:hunter2@db.example/app\ntenants:\n  acme: {}\n")
+	r = customerd(t, dir, nil, "config", "check", "--config", good)
+	if r.code != 0 || !strings.Contains(r.stdout, good+": valid") || strings.Contains(r.stdout, "hunter2") ||
+		!strings.Contains(r.stdout, "postgres://app:xxxxx@db.example/app") ||
+		!regexp.MustCompile(`warning: tenants.acme.senders.email: type log`).MatchString(r.stdout) {
+		t.Fatalf("a valid file: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}

@@ -1,0 +1,208 @@
+// Command customerd serves the customer identity API and manages its
+// database: `customerd --help` lists the commands.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/customerd/customerd/app"
+	"github.com/customerd/customerd/config"
+	"github.com/customerd/customerd/sender"
+	"github.com/customerd/customerd/store"
+)
+
+const serveHelp = `
+Checks the whole configuration first (as 'customerd config check' does), then
+binds addr and metricsAddr, then applies the database migrations, so that a
+bad setting or a port in use stops it before anything is written. With no
+configuration file it serves the demo tenant, whose one-time codes are
+written to the log, on ./data/customerd.db. SIGINT or SIGTERM lets the
+requests in flight finish (shutdownTimeout) before it exits.`
+
+func serveCommand(*flag.FlagSet) func(context.Context, *env, []string) error {
+	return func(ctx context.Context, e *env, args []string) error {
+		if len(args) > 0 {
+			return usagef("serve takes no arguments, got %q", args)
+		}
+		cfg, err := e.config()
+		if err != nil {
+			return err
+		}
+		return serve(ctx, cfg, logger(cfg.Log, e.stderr))
+	}
+}
+
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	// Both ports before the migrations: one in use stops start-up before anything is written.
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("addr: %w", err)
+	}
+	defer ln.Close()
+	mln, err := net.Listen("tcp", cfg.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("metricsAddr: %w (set metricsAddr or CUSTOMERD_METRICS_ADDR)", err)
+	}
+	defer mln.Close()
+	if cfg.Demo {
+		log.Warn("demo mode: no configuration file, so the demo tenant serves with one-time codes written to the log; give --config FILE for real tenants")
+	} else {
+		logSenders := cfg.LogSenders()
+		for _, tenant := range cfg.TenantIDs() {
+			for _, ch := range logSenders[tenant] {
+				log.Warn(sender.LogWarning, "tenant", tenant, "channel", string(ch))
+			}
+		}
+	}
+	a, err := app.New(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	srv, msrv := a.HTTPServer(), a.MetricsServer()
+	janitorCtx, stopJanitor := context.WithCancel(context.Background())
+	defer stopJanitor()
+	go a.Janitor(janitorCtx, time.Hour)
+	// Deliveries stop with the signal; an event in flight is delivered again
+	// after its lease, by this replica on restart or by another one.
+	dctx, stopEvents := context.WithCancel(ctx)
+	dispatched := make(chan struct{})
+	go func() { a.Events.Run(dctx); close(dispatched) }()
+	defer func() { stopEvents(); <-dispatched }()
+
+	errc := make(chan error, 2)
+	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- msrv.Serve(mln) }()
+	api := listenURL(ln.Addr())
+	log.Info("customerd listening", "api", api, "docs", api+"/docs", "metrics", listenURL(mln.Addr())+"/metrics",
+		"publicURL", cfg.PublicURL, "database", cfg.Database.Redacted(), "tenants", len(cfg.Tenants))
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests", "timeout", cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := errors.Join(srv.Shutdown(sctx), msrv.Shutdown(sctx)); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// listenURL is the address a person on this machine opens for a listener:
+// localhost when it listens on every interface.
+func listenURL(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return "http://" + a.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+const migrateHelp = `
+PostgreSQL: replicas take turns under an advisory lock, so any number may
+run it at once. SQLite: it creates the database file, in a folder that must
+exist. serve applies the migrations too.`
+
+func migrateCommand(*flag.FlagSet) func(context.Context, *env, []string) error {
+	return func(ctx context.Context, e *env, args []string) error {
+		if len(args) > 0 {
+			return usagef("migrate takes no arguments, got %q", args)
+		}
+		cfg, err := e.config()
+		if err != nil {
+			return err
+		}
+		log := logger(cfg.Log, e.stderr)
+		if path, ok := cfg.Database.SQLitePath(); ok {
+			if _, err := os.Stat(filepath.Dir(path)); err != nil {
+				return fmt.Errorf("database %s: its folder does not exist: %w", cfg.Database.URL, err)
+			}
+		}
+		s, err := store.Open(ctx, cfg.Database.URL, store.Options{Logger: log})
+		if err != nil {
+			return fmt.Errorf("database %s: %w", cfg.Database.Redacted(), err)
+		}
+		log.Info("database is up to date", "database", cfg.Database.Redacted())
+		return s.Close()
+	}
+}
+
+// openExisting opens the configured database for a command other than serve
+// and migrate: it must exist, so that a command run in the wrong folder
+// says so instead of creating an empty database there.
+func openExisting(ctx context.Context, cfg *config.Config, log *slog.Logger) (store.Store, error) {
+	if err := requireDatabase(cfg); err != nil {
+		return nil, err
+	}
+	s, err := store.Open(ctx, cfg.Database.URL, store.Options{Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("database %s: %w", cfg.Database.Redacted(), err)
+	}
+	return s, nil
+}
+
+func requireDatabase(cfg *config.Config) error {
+	path, ok := cfg.Database.SQLitePath()
+	if !ok {
+		return nil // PostgreSQL databases are never created by customerd
+	}
+	if _, err := os.Stat(path); err != nil {
+		where := "the file"
+		if _, derr := os.Stat(filepath.Dir(path)); derr != nil {
+			where = "its folder"
+		}
+		return fmt.Errorf("database %s: %s does not exist: run the command where the service runs, or set --config or CUSTOMERD_DATABASE_URL (serve and migrate create it)", cfg.Database.URL, where)
+	}
+	return nil
+}
+
+const rotateKeyHelp = `
+The tenant's new key signs every token from now on. Tokens signed by the
+previous keys stay valid until they expire, and the tenant's JWKS
+(/api/TENANT/.well-known/jwks.json) lists every key meanwhile. Replicas pick
+the new key up on their next signing-key read.`
+
+func rotateKeyCommand(*flag.FlagSet) func(context.Context, *env, []string) error {
+	return func(ctx context.Context, e *env, args []string) error {
+		if len(args) != 1 {
+			return usagef("rotate-key takes one tenant id, got %d arguments", len(args))
+		}
+		cfg, err := e.config()
+		if err != nil {
+			return err
+		}
+		tenant := args[0]
+		if _, ok := cfg.Tenants[tenant]; !ok {
+			return fmt.Errorf("unknown tenant %q, have %v", tenant, cfg.TenantIDs())
+		}
+		if err := requireDatabase(cfg); err != nil {
+			return err
+		}
+		log := logger(cfg.Log, e.stderr)
+		a, err := app.New(ctx, cfg, log, app.ExistingSecret())
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		kid, err := a.Tokens.Rotate(ctx, tenant)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(e.stdout, "tenant %s signs with the new key %s\n", tenant, kid)
+		return err
+	}
+}

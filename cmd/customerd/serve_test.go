@@ -1,0 +1,192 @@
+package main_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// serveEnv runs serve on free loopback ports with the database in dir.
+func serveEnv(dir string) map[string]string {
+	return map[string]string{"CUSTOMERD_ADDR": "127.0.0.1:0", "CUSTOMERD_METRICS_ADDR": "127.0.0.1:0",
+		"CUSTOMERD_DATABASE_URL": "sqlite://" + filepath.Join(dir, "c.db"), "CUSTOMERD_SECRET": secret}
+}
+
+func get(t *testing.T, url string) (*http.Response, string) {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	return res, readAll(t, res.Body)
+}
+
+func TestServeSaysWhereItListensInOneLine(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, "tenants:\n  acme: {}\n  shop:\n    senders:\n      email: {type: log}\n")
+	s, line := startServe(t, dir, serveEnv(dir), "--config", cfg)
+	api, _ := line["api"].(string)
+	metrics, _ := line["metrics"].(string)
+	if !strings.HasPrefix(api, "http://127.0.0.1:") || line["docs"] != api+"/docs" || !strings.HasSuffix(metrics, "/metrics") ||
+		metrics == api+"/metrics" || line["database"] != "sqlite://"+filepath.Join(dir, "c.db") || line["tenants"] != 2.0 {
+		t.Fatalf("start-up line: %v", line)
+	}
+	// One warning per tenant and channel whose codes go to the log.
+	var warned []string
+	for _, m := range s.lines("log sender: one-time codes are written to the log; never use it in production") {
+		warned = append(warned, fmt.Sprint(m["tenant"], "/", m["channel"]))
+	}
+	if strings.Join(warned, " ") != "acme/email acme/sms shop/email" {
+		t.Fatalf("log sender warnings: %v", warned)
+	}
+	if len(s.lines("demo mode: no configuration file, so the demo tenant serves with one-time codes written to the log; give --config FILE for real tenants")) != 0 {
+		t.Fatal("demo mode with a configuration file")
+	}
+
+	// /metrics answers on its own listener only.
+	if res, body := get(t, metrics); res.StatusCode != http.StatusOK || !strings.Contains(body, "go_goroutines") {
+		t.Fatalf("metrics listener: %d %s", res.StatusCode, body)
+	}
+	if res, body := get(t, api+"/healthz"); res.StatusCode != http.StatusOK {
+		t.Fatalf("healthz: %d %s", res.StatusCode, body)
+	}
+	res, body := get(t, api+"/metrics")
+	if res.StatusCode != http.StatusNotFound || res.Header.Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("the API's /metrics: %d %s", res.StatusCode, body)
+	}
+	if res, body := get(t, metrics); !strings.Contains(body, `customerd_http_requests_total{code="200",method="GET",route="/healthz"} 1`) {
+		t.Fatalf("metrics of the API's requests: %d %s", res.StatusCode, body)
+	}
+
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := s.wait(t); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, s.log())
+	}
+	// Durations as a person writes them.
+	if stop := s.lines("shutting down: finishing in-flight requests"); len(stop) != 1 || stop[0]["timeout"] != "30s" {
+		t.Fatalf("shutting down: %v", stop)
+	}
+}
+
+func TestDemoModeIsOneLine(t *testing.T) {
+	dir := t.TempDir()
+	s, line := startServe(t, dir, serveEnv(dir))
+	if line["tenants"] != 1.0 {
+		t.Fatalf("start-up line: %v", line)
+	}
+	if n := len(s.lines("demo mode: no configuration file, so the demo tenant serves with one-time codes written to the log; give --config FILE for real tenants")); n != 1 {
+		t.Fatalf("%d demo mode lines:\n%s", n, s.log())
+	}
+	if strings.Contains(s.log(), "log sender") {
+		t.Fatalf("demo mode also warns per channel:\n%s", s.log())
+	}
+}
+
+// A bad setting and a port in use stop serve before the database is created.
+func TestServeChecksBeforeItWritesAnything(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for _, c := range []struct {
+		name, yaml string
+		env        map[string]string
+		want       string
+	}{
+		{"a bad provider setting", "tenants:\n  acme:\n    providers:\n      google: {type: google}\n", nil,
+			"tenants.acme.providers.google.clientIds: required, one per platform"},
+		{"the API's port in use", "tenants:\n  acme: {}\n", map[string]string{"CUSTOMERD_ADDR": busy.Addr().String()},
+			"addr: listen tcp " + busy.Addr().String() + ": bind: address already in use"},
+		{"the metrics port in use", "tenants:\n  acme: {}\n", map[string]string{"CUSTOMERD_METRICS_ADDR": busy.Addr().String()},
+			"metricsAddr: listen tcp " + busy.Addr().String()},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			env := serveEnv(dir)
+			for k, v := range c.env {
+				env[k] = v
+			}
+			r := customerd(t, dir, env, "serve", "--config", writeConfig(t, dir, c.yaml))
+			if r.code != 1 || !strings.Contains(r.stderr, c.want) {
+				t.Fatalf("exit %d, want %q in:\n%s", r.code, c.want, r.stderr)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "c.db")); err == nil {
+				t.Fatal("the database was created")
+			}
+		})
+	}
+}
+
+func TestLogLevelAndFormatFromTheEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	env := serveEnv(dir)
+	env["CUSTOMERD_LOG_FORMAT"] = "text"
+	r := customerd(t, dir, env, "migrate")
+	if r.code != 0 || !strings.Contains(r.stderr, `level=INFO msg="database is up to date"`) {
+		t.Fatalf("text: %d %s", r.code, r.stderr)
+	}
+	env["CUSTOMERD_LOG_LEVEL"] = "warn"
+	if r := customerd(t, dir, env, "migrate"); r.code != 0 || r.stderr != "" {
+		t.Fatalf("warn: %d %s", r.code, r.stderr)
+	}
+	env["CUSTOMERD_LOG_LEVEL"] = "loud"
+	if r := customerd(t, dir, env, "migrate"); r.code != 1 || !strings.Contains(r.stderr, `CUSTOMERD_LOG_LEVEL: "loud" is not one of debug, info, warn, error`) {
+		t.Fatalf("loud: %d %s", r.code, r.stderr)
+	}
+}
+
+// SIGTERM stops customerd only after the request in flight has its answer.
+func TestSIGTERMFinishesInFlightRequests(t *testing.T) {
+	dir := t.TempDir()
+	s, line := startServe(t, dir, serveEnv(dir))
+	api := line["api"].(string)
+
+	// A request whose body is still on its way when SIGTERM arrives.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(api, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	body := `{"email":"in.flight@example.com","firstName":"Late"}`
+	head := fmt.Sprintf("POST /api/demo/customer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", len(body))
+	if _, err := io.WriteString(conn, head+body[:20]); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the server is reading the body
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	// Shutting down is logged as the server stops taking new connections.
+	for len(s.lines("shutting down: finishing in-flight requests")) == 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := io.WriteString(conn, body[20:]); err != nil {
+		t.Fatal(err)
+	}
+	answer := readAll(t, conn)
+	if !strings.HasPrefix(answer, "HTTP/1.1 200 ") {
+		t.Fatalf("in-flight request answered %q", answer)
+	}
+	var account map[string]any
+	if err := json.Unmarshal([]byte(answer[strings.Index(answer, "\r\n\r\n")+4:]), &account); err != nil || account["firstName"] != "Late" {
+		t.Fatalf("answer %q: %v", answer, err)
+	}
+	if code := s.wait(t); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, s.log())
+	}
+	if _, err := http.Get(api + "/healthz"); err == nil {
+		t.Fatal("customerd still answers after stopping")
+	}
+}
