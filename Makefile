@@ -61,3 +61,4 @@ tools: ## build the pinned development tools once (make lint, verify and generat
 
 include make/postcodes.mk
 include make/openapi.mk
+include make/changelog.mk

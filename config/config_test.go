@@ -90,6 +90,8 @@ func TestABadSettingIsNamed(t *testing.T) {
 		{"partial check-in without a page", "tenants:\n  acme:\n    checkInPolicy: partial\n", "tenants.acme.checkInPage"},
 		{"a bad flow step names the flow and the step", "tenants:\n  acme:\n    flows:\n      signup:\n        - verified: true\n        - emit: Customer:Gone\n",
 			`tenants.acme.flows.signup.steps[1]: emit: unknown event type "Customer:Gone"`},
+		{"emitting the event every change writes", "tenants:\n  acme:\n    flows:\n      signup:\n        - emit: Customer:Upserted\n",
+			"tenants.acme.flows.signup.steps[0]: emit: every create and update writes Customer:Upserted already"},
 		{"an unknown step", "tenants:\n  acme:\n    flows:\n      signup:\n        - teleport: true\n", "tenants.acme.flows.signup[0].teleport: unknown setting, have ["},
 		{"a bad override of a default flow", "tenants:\n  acme:\n    flows:\n      activation:\n        - set: {id: x}\n", "tenants.acme.flows.activation.steps[0]: set.id"},
 		{"a webhook without a secret", "tenants:\n  acme:\n    webhooks:\n      endpoints: [{url: 'https://crm.example/hook'}]\n", "tenants.acme.webhooks.endpoints[0].secret"},

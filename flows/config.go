@@ -132,6 +132,10 @@ func (sc StepConfig) open(d Defaults) (Step, error) {
 		if !slices.Contains(EventTypes, sc.Emit) {
 			return nil, fmt.Errorf("emit: unknown event type %q, have [%s]", sc.Emit, strings.Join(EventTypes, " "))
 		}
+		if sc.Emit == Upserted {
+			// emit adds to the events of a change; it never replaces this one.
+			return nil, fmt.Errorf("emit: every create and update writes %s already: emitting it would deliver the change twice", Upserted)
+		}
 		return emit{typ: sc.Emit, whenChanged: sc.WhenChanged}, nil
 	}
 	policy := *sc.CheckIn

@@ -68,13 +68,37 @@ func TestDocs(t *testing.T) {
 		if bytes.Contains(page, []byte("http://")) || bytes.Contains(page, []byte("https://")) {
 			t.Fatal("the page loads something from elsewhere")
 		}
-		// The Redoc bundle fetches its logo from a CDN: the policy keeps the browser from trying.
 		if csp := res.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "img-src 'self' data:") {
 			t.Fatalf("Content-Security-Policy: %q", csp)
 		}
 		res, script := get(t, env, "/docs/redoc.standalone.js")
 		if !strings.HasPrefix(res.Header.Get("Content-Type"), "text/javascript") || !bytes.Contains(script, []byte("Redoc")) {
 			t.Fatalf("GET /docs/redoc.standalone.js: %s, %d bytes", res.Header.Get("Content-Type"), len(script))
+		}
+		// Its footer logo is inlined (make docs-bundle): the policy has nothing to refuse.
+		if bytes.Contains(script, []byte("cdn.redoc.ly")) {
+			t.Fatal("the Redoc bundle still loads its logo from cdn.redoc.ly")
+		}
+	})
+
+	t.Run("/docs/ leads to the page", func(t *testing.T) {
+		// Not in the contract: a plain client, which does not follow the redirect.
+		hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		res, err := hc.Get(env.Server.URL + "/docs/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = res.Body.Close()
+		if res.StatusCode != http.StatusMovedPermanently || res.Header.Get("Location") != "../docs" {
+			t.Fatalf("GET /docs/: %d, Location %q", res.StatusCode, res.Header.Get("Location"))
+		}
+		res, err = http.Get(env.Server.URL + "/docs/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = res.Body.Close()
+		if res.StatusCode != http.StatusOK || res.Request.URL.Path != "/docs" {
+			t.Fatalf("following /docs/: %d at %s", res.StatusCode, res.Request.URL)
 		}
 	})
 }

@@ -14,8 +14,8 @@ func (s *Server) GetDocs(context.Context, api.GetDocsRequestObject) (api.GetDocs
 
 type docsHTML staticBody
 
-// docsPolicy keeps the page to what customerd serves: the Redoc bundle loads
-// its logo from a CDN, which the browser must not even try.
+// docsPolicy keeps the page to what customerd serves (make docs-bundle points
+// the bundle's CDN logo at an inline image, so nothing is refused either).
 const docsPolicy = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; " +
 	"img-src 'self' data:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; " +
 	"base-uri 'none'; form-action 'none'; frame-ancestors 'none'"

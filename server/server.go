@@ -105,6 +105,7 @@ func New(opts Options) (*echo.Echo, error) {
 			s.log.Debug("write problem", "error", werr.Error())
 		}
 	}
+	e.Pre(docsSlash)
 	e.Use(begin, accessLog(s.log, m), recoverer(s.log), s.tenantOf, readBody)
 	e.Use(oapimw.OapiRequestValidatorWithOptions(spec, &oapimw.Options{
 		Options: openapi3filter.Options{
@@ -122,6 +123,17 @@ func New(opts Options) (*echo.Echo, error) {
 	strict := api.NewStrictHandler(s, nil)
 	api.RegisterHandlers(e, strict)
 	return e, nil
+}
+
+// docsSlash sends /docs/, which people type, to /docs, where the page's
+// relative URLs resolve (relatively itself, for a service under a path prefix).
+func docsSlash(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if r := c.Request(); r.URL.Path == "/docs/" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			return c.Redirect(http.StatusMovedPermanently, "../docs")
+		}
+		return next(c)
+	}
 }
 
 // Metrics is the handler of the metrics listener: GET /metrics (the
