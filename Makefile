@@ -15,7 +15,7 @@ ADDR         ?=
 
 .PHONY: help
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 .PHONY: run
 run: ## serve on :8080 (ADDR=:9090 for another) with the embedded SQLite database and the demo tenant
@@ -28,6 +28,18 @@ build: ## build bin/customerd (with the commit `customerd version` shows, when b
 .PHONY: test
 test: ## unit and HTTP-level tests (and fuzz seed corpora); PostgreSQL too when CUSTOMERD_TEST_POSTGRES_URL is set
 	$(GO) test -count=1 ./...
+
+# The packages with goroutines, locks or shared caches, and the HTTP-level
+# tests that run replicas and concurrent requests through them.
+RACE_PKGS := ./store/... ./events/ ./providers/... ./token/ ./sender/... ./server/
+
+.PHONY: race
+race: ## the concurrent packages under the race detector (needs a C compiler for cgo)
+	CGO_ENABLED=1 $(GO) test -race -count=1 $(RACE_PKGS)
+
+.PHONY: recipes
+recipes: ## run the README's recipes as written: the Go client, the TypeScript ones (after make sdk), the webhook receiver
+	CUSTOMERD_TEST_RECIPES=1 $(GO) test -count=1 -run '^TestREADME' .
 
 .PHONY: generate
 generate: ## regenerate gen/ from openapi.yaml (oapi-codegen from tools/go.mod)

@@ -115,10 +115,15 @@ func TestJourney(t *testing.T) {
 		if err != nil || jwks.StatusCode() != http.StatusOK || len(jwks.JSON200.Keys) != 1 {
 			t.Fatalf("jwks: %v %s", err, jwks.Body)
 		}
+		// /metrics is on the metrics listener, not the API's.
+		metrics, err := client.NewClientWithResponses(env.Metrics.URL, client.WithHTTPClient(env.HTTP))
+		if err != nil {
+			t.Fatal(err)
+		}
 		for _, op := range []func() (int, error){
 			func() (int, error) { r, err := env.Client.GetHealthWithResponse(ctx); return r.StatusCode(), err },
 			func() (int, error) { r, err := env.Client.GetReadinessWithResponse(ctx); return r.StatusCode(), err },
-			func() (int, error) { r, err := env.Client.GetMetricsWithResponse(ctx); return r.StatusCode(), err },
+			func() (int, error) { r, err := metrics.GetMetricsWithResponse(ctx); return r.StatusCode(), err },
 		} {
 			if status, err := op(); err != nil || status != http.StatusOK {
 				t.Fatalf("operations endpoint: %d %v", status, err)

@@ -188,7 +188,7 @@ export interface paths {
         };
         /**
          * Prometheus metrics
-         * @description Metrics in the Prometheus text exposition format.
+         * @description Metrics in the Prometheus text exposition format, served on the metrics listener (`metricsAddr`, by default `127.0.0.1:9464`), apart from the API so that they are not public with it. The API's own address answers 404.
          */
         get: operations["getMetrics"];
         put?: never;
@@ -1103,7 +1103,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The metrics. */
+            /** @description The metrics (on the metrics listener). */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1116,6 +1116,7 @@ export interface operations {
                     "text/plain": string;
                 };
             };
+            404: components["responses"]["NotFound"];
         };
     };
     getOpenApiYaml: {

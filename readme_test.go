@@ -1,0 +1,312 @@
+package customerd_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/customerd/customerd/app/apptest"
+	"github.com/customerd/customerd/signature"
+	"github.com/customerd/customerd/store"
+)
+
+// The README's recipes run here as the README writes them, so that they
+// cannot drift from what works. The Go client and TypeScript recipes need
+// the module proxy and the SDK's node_modules: they run with
+// CUSTOMERD_TEST_RECIPES=1 (make recipes, in .ci/run).
+
+// block is one fenced code block of README.md.
+type block struct {
+	lang, text, section string
+}
+
+// readme returns the code blocks of README.md under the heading section.
+func readme(t *testing.T, section string) []block {
+	t.Helper()
+	raw, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		out     []block
+		heading string
+		cur     *block
+	)
+	for _, line := range strings.SplitAfter(string(raw), "\n") {
+		trimmed := strings.TrimRight(line, "\n")
+		switch {
+		case cur == nil && strings.HasPrefix(trimmed, "#"):
+			heading = strings.TrimSpace(strings.TrimLeft(trimmed, "#"))
+		case cur == nil && strings.HasPrefix(trimmed, "```"):
+			cur = &block{lang: strings.TrimPrefix(trimmed, "```"), section: heading}
+		case cur != nil && trimmed == "```":
+			if cur.section == section {
+				out = append(out, *cur)
+			}
+			cur = nil
+		case cur != nil:
+			cur.text += line
+		}
+	}
+	if len(out) == 0 {
+		t.Fatalf("README.md has no code under %q", section)
+	}
+	return out
+}
+
+// only returns the one block of lang among blocks that contains marker.
+func only(t *testing.T, blocks []block, lang, marker string) string {
+	t.Helper()
+	var found []string
+	for _, b := range blocks {
+		if b.lang == lang && strings.Contains(b.text, marker) {
+			found = append(found, b.text)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("README.md: %d %s blocks with %q in %q, want 1", len(found), lang, marker, blocks[0].section)
+	}
+	return found[0]
+}
+
+func recipes(t *testing.T) {
+	if os.Getenv("CUSTOMERD_TEST_RECIPES") == "" {
+		t.Skip("CUSTOMERD_TEST_RECIPES is not set (make recipes sets it)")
+	}
+}
+
+// run runs a shell command line in dir and returns its output.
+func run(t *testing.T, dir string, env []string, line string) string {
+	t.Helper()
+	cmd := exec.Command("bash", "-ec", line)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s (in %s): %v\n%s", line, dir, err, out)
+	}
+	return string(out)
+}
+
+// pinned is the version tools/go.mod or a package.json pins for name.
+func pinned(t *testing.T, file, pattern string) string {
+	t.Helper()
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(pattern).FindSubmatch(raw)
+	if m == nil {
+		t.Fatalf("%s: no %s", file, pattern)
+	}
+	return string(m[1])
+}
+
+func TestREADMEGoClientRecipe(t *testing.T) {
+	recipes(t)
+	blocks := readme(t, "Go")
+	cfg := only(t, blocks, "yaml", "# customerd/client.cfg.yaml")
+	steps := only(t, blocks, "sh", "go get -tool")
+	program := only(t, blocks, "go", "package main")
+	if want := pinned(t, "tools/go.mod", `oapi-codegen/oapi-codegen/v2 (v\S+)`); !strings.Contains(steps, "oapi-codegen@"+want) {
+		t.Fatalf("the README installs another oapi-codegen than tools/go.mod's %s:\n%s", want, steps)
+	}
+	module := regexp.MustCompile(`"(\S+)/customerd"`).FindStringSubmatch(program)
+	if module == nil {
+		t.Fatalf("the program imports no …/customerd package:\n%s", program)
+	}
+	dir := t.TempDir()
+	env := []string{"GOFLAGS=-mod=mod", "GOWORK=off"}
+	run(t, dir, env, "go mod init "+module[1]+" && mkdir customerd")
+	write(t, filepath.Join(dir, "customerd", "client.cfg.yaml"), cfg)
+	repo, _ := os.Getwd()
+	for _, line := range strings.Split(strings.TrimSpace(steps), "\n") {
+		if strings.HasPrefix(line, "curl ") {
+			// The contract a running customerd serves is this one.
+			line = "cp " + filepath.Join(repo, "openapi.yaml") + " customerd/openapi.yaml"
+		}
+		run(t, dir, env, line)
+	}
+	write(t, filepath.Join(dir, "main.go"), program)
+	run(t, dir, env, "go mod tidy && go vet ./...")
+
+	svc := apptest.Start(t, "", "")
+	out := run(t, dir, append(env, "CUSTOMERD_URL="+svc.Server.URL), "go run .")
+	if !strings.HasPrefix(out, "code sent to j***@e***.com for challenge ") {
+		t.Fatalf("the program says %q", out)
+	}
+	if svc.Logs.Code("jane.doe@example.com") == "" {
+		t.Fatal("no code was sent")
+	}
+}
+
+func TestREADMETypeScriptRecipe(t *testing.T) {
+	recipes(t)
+	blocks := readme(t, "TypeScript")
+	steps := only(t, blocks, "sh", "npx openapi-typescript")
+	ours := only(t, blocks, "ts", "@customerd/sdk")
+	own := only(t, blocks, "ts", "openapi-fetch")
+	// The versions the README installs are the ones the SDK pins and tests with.
+	for _, name := range []string{"openapi-fetch", "openapi-typescript", "typescript"} {
+		want := pinned(t, "sdk/typescript/package.json", `"`+regexp.QuoteMeta(name)+`": "([^"]+)"`)
+		if !strings.Contains(steps, " "+name+"@"+want) {
+			t.Errorf("the README installs another %s than the SDK's %s:\n%s", name, want, steps)
+		}
+	}
+	sdk, _ := filepath.Abs("sdk/typescript")
+	modules := filepath.Join(sdk, "node_modules")
+	if _, err := os.Stat(filepath.Join(sdk, "dist", "src", "index.d.ts")); err != nil {
+		t.Fatalf("the SDK is not built (make sdk): %v", err)
+	}
+	dir := t.TempDir()
+	// The project's node_modules: the SDK's packages, and the SDK itself as @customerd/sdk.
+	entries, err := os.ReadDir(modules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		mkLink(t, filepath.Join(modules, e.Name()), filepath.Join(dir, "node_modules", e.Name()))
+	}
+	mkLink(t, sdk, filepath.Join(dir, "node_modules", "@customerd", "sdk"))
+	write(t, filepath.Join(dir, "package.json"), `{"type": "module", "private": true}`)
+	write(t, filepath.Join(dir, "tsconfig.json"), `{"compilerOptions": {"target": "ES2022", "module": "NodeNext",
+  "moduleResolution": "NodeNext", "lib": ["ES2022", "DOM"], "types": [], "strict": true, "noEmit": true}, "include": ["src"]}`)
+	repo, _ := os.Getwd()
+	for _, line := range strings.Split(strings.TrimSpace(steps), "\n") {
+		if !strings.HasPrefix(line, "npx ") {
+			continue // npm install: the packages are the SDK's, linked above
+		}
+		line, _, _ = strings.Cut(line, "#")
+		line = strings.Replace(line, "https://id.example.com/openapi.yaml", filepath.Join(repo, "openapi.yaml"), 1)
+		run(t, dir, nil, "mkdir -p src && "+line)
+	}
+	write(t, filepath.Join(dir, "src", "ours.ts"), ours)
+	// The recipe's token comes from a sign-in the snippet does not show.
+	write(t, filepath.Join(dir, "src", "own.ts"), "declare const token: string;\n"+own)
+	run(t, dir, nil, "node_modules/.bin/tsc -p .")
+}
+
+func TestREADMEWebhookReceiver(t *testing.T) {
+	program := only(t, readme(t, "Webhooks"), "go", "package main")
+	secret := regexp.MustCompile(`const secret = "([^"]+)"`).FindStringSubmatch(program)
+	if secret == nil {
+		t.Fatalf("the receiver has no const secret:\n%s", program)
+	}
+	dir := t.TempDir()
+	env := []string{"GOFLAGS=-mod=mod", "GOWORK=off"}
+	run(t, dir, env, "go mod init receiver")
+	write(t, filepath.Join(dir, "main.go"), program)
+	run(t, dir, env, "go vet . && go build -o receiver .")
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	recv := exec.Command(filepath.Join(dir, "receiver"))
+	recv.Env = append(os.Environ(), "ADDR="+addr)
+	var logs syncBuffer
+	recv.Stderr = &logs
+	if err := recv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = recv.Process.Kill(); _ = recv.Wait() })
+	hook := "http://" + addr + "/hooks/customerd"
+	waitUntil(t, "the receiver listens", func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			_ = c.Close()
+		}
+		return err == nil
+	})
+
+	// A forged delivery is refused.
+	body := []byte(`{"id":"x","type":"Customer:Upserted","customerId":"c","data":{}}`)
+	req, _ := http.NewRequest(http.MethodPost, hook, bytes.NewReader(body))
+	req.Header.Set("X-Customerd-Signature", signature.Sign([]byte("another-secret-entirely"), time.Now(), body))
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a forged delivery: %v %v", err, res)
+	}
+
+	// customerd's own deliveries are acknowledged and read.
+	svc := apptest.Start(t, "", fmt.Sprintf(`
+events: {pollInterval: 5ms}
+tenants:
+  demo:
+    webhooks: {endpoints: [{url: %q, secret: %q}], retryBase: 5ms, retryMax: 50ms}
+`, hook, secret[1]))
+	svc.StartEvents()
+	res, err := svc.HTTP.Post(svc.Server.URL+"/api/demo/customer", "application/json", strings.NewReader(`{"email":"hooked@example.com"}`))
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("create: %v %v", err, res)
+	}
+	_ = res.Body.Close()
+	waitUntil(t, "the event acknowledged", func() bool {
+		evs, err := svc.App.Store.Events(context.Background(), store.EventQuery{})
+		return err == nil && len(evs) == 1 && evs[0].DeliveredAt != nil
+	})
+	if !strings.Contains(logs.String(), " Customer:Upserted ") || !strings.Contains(logs.String(), "hooked@example.com") {
+		t.Fatalf("the receiver logged %q", logs.String())
+	}
+}
+
+func write(t *testing.T, path, text string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mkLink(t *testing.T, target, link string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitUntil(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	for range 1000 {
+		if ok() {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+// syncBuffer is a process's output, read while it runs.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
