@@ -179,9 +179,12 @@ var env = []struct {
 func Load(path string, getenv func(string) string, checks ...Check) (*Config, error) {
 	c := &Config{Demo: path == ""}
 	src := sources{}
-	var problems Problems
+	var (
+		problems Problems
+		decoded  = true
+	)
 	if path != "" {
-		problems = c.read(path, src)
+		problems, decoded = c.read(path, src)
 	}
 	for _, e := range env {
 		if v := getenv(e.name); v != "" {
@@ -189,11 +192,18 @@ func Load(path string, getenv func(string) string, checks ...Check) (*Config, er
 			src[e.path] = e.name
 		}
 	}
-	if len(problems) == 0 {
+	if decoded {
+		// What the file got wrong is said once: a bad value stays out of the
+		// settings (its default stands in) and is not judged again.
 		c.fill()
-		problems = c.problems()
+		judged := c.problems()
 		for _, check := range checks {
-			problems = append(problems, check(c)...)
+			judged = append(judged, check(c)...)
+		}
+		for _, p := range judged {
+			if !problems.cover(p.Path) {
+				problems = append(problems, p)
+			}
 		}
 	}
 	for i, p := range problems {
@@ -209,33 +219,40 @@ func Load(path string, getenv func(string) string, checks ...Check) (*Config, er
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-// read decodes the file at path into c; its problems are what stops the
-// decoding: a missing file, bad YAML, unknown settings, values of the wrong kind.
-func (c *Config) read(path string, src sources) Problems {
+// read decodes the file at path into c. Its problems are the file's own: it
+// is missing, not YAML (decoded is false), or names unknown settings or
+// values of the wrong kind, which stay out of c.
+func (c *Config) read(path string, src sources) (problems Problems, decoded bool) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		return Problems{{Message: fmt.Sprintf("cannot read the configuration file: %v", err)}}
+		return Problems{{Message: fmt.Sprintf("cannot read the configuration file: %v", err)}}, false
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(raw, &doc); err != nil {
 		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
-			return Problems{{Message: "not YAML: " + m[2], Source: path + ":" + m[1]}}
+			return Problems{{Message: "not YAML: " + m[2], Source: path + ":" + m[1]}}, false
 		}
-		return Problems{{Message: "not YAML: " + strings.TrimPrefix(err.Error(), "yaml: "), Source: path}}
+		return Problems{{Message: "not YAML: " + strings.TrimPrefix(err.Error(), "yaml: "), Source: path}}, false
 	}
 	if len(doc.Content) == 0 {
-		return nil // an empty file: every default
+		return nil, true // an empty file: every default
 	}
-	var problems Problems
 	check(path, doc.Content[0], reflect.TypeFor[Config](), "", src, &problems)
-	if len(problems) > 0 {
-		return problems
-	}
-	if err := doc.Content[0].Decode(c); err != nil {
+	if err := doc.Content[0].Decode(c); err != nil && len(problems) == 0 {
 		// What check does not foresee, as the decoder says it.
-		return Problems{{Message: strings.TrimPrefix(err.Error(), "yaml: "), Source: path}}
+		return Problems{{Message: strings.TrimPrefix(err.Error(), "yaml: "), Source: path}}, false
 	}
-	return nil
+	return problems, true
+}
+
+// cover reports whether a problem of ps is at path or encloses it.
+func (ps Problems) cover(path string) bool {
+	for _, p := range ps {
+		if p.Path == path || strings.HasPrefix(path, p.Path+".") || strings.HasPrefix(path, p.Path+"[") {
+			return true
+		}
+	}
+	return false
 }
 
 // fill applies defaults to everything left empty.

@@ -211,7 +211,7 @@ tenants:
 		t.Fatalf("config check called the issuer %d times", calls.Load())
 	}
 
-	// A file that is not even decodable says where.
+	// Unknown settings and values of the wrong kind, with their lines.
 	bad := writeConfig(t, dir, "tenants:\n  acme:\n    defaultCountyr: FR\n    otp: {maxAttempts: many}\n")
 	r = customerd(t, dir, map[string]string{"CUSTOMERD_SECRET": secret}, "--config", bad, "config", "check")
 	if r.code != 1 || !strings.Contains(r.stdout, "tenants.acme.defaultCountyr: unknown setting, did you mean defaultCountry? ("+bad+":3)") ||
