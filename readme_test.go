@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -98,6 +97,17 @@ func run(t *testing.T, dir string, env []string, line string) string {
 	return string(out)
 }
 
+// runSteps runs each line of a README sh block in dir, as rewrite makes it
+// fit the test ("": skip the line).
+func runSteps(t *testing.T, dir string, env []string, steps string, rewrite func(string) string) {
+	t.Helper()
+	for _, line := range strings.Split(strings.TrimSpace(steps), "\n") {
+		if line = rewrite(line); line != "" {
+			run(t, dir, env, line)
+		}
+	}
+}
+
 // pinned is the version tools/go.mod or a package.json pins for name.
 func pinned(t *testing.T, file, pattern string) string {
 	t.Helper()
@@ -130,13 +140,13 @@ func TestREADMEGoClientRecipe(t *testing.T) {
 	run(t, dir, env, "go mod init "+module[1]+" && mkdir customerd")
 	write(t, filepath.Join(dir, "customerd", "client.cfg.yaml"), cfg)
 	repo, _ := os.Getwd()
-	for _, line := range strings.Split(strings.TrimSpace(steps), "\n") {
+	runSteps(t, dir, env, steps, func(line string) string {
 		if strings.HasPrefix(line, "curl ") {
 			// The contract a running customerd serves is this one.
-			line = "cp " + filepath.Join(repo, "openapi.yaml") + " customerd/openapi.yaml"
+			return "cp " + filepath.Join(repo, "openapi.yaml") + " customerd/openapi.yaml"
 		}
-		run(t, dir, env, line)
-	}
+		return line
+	})
 	write(t, filepath.Join(dir, "main.go"), program)
 	run(t, dir, env, "go mod tidy && go vet ./...")
 
@@ -182,14 +192,13 @@ func TestREADMETypeScriptRecipe(t *testing.T) {
 	write(t, filepath.Join(dir, "tsconfig.json"), `{"compilerOptions": {"target": "ES2022", "module": "NodeNext",
   "moduleResolution": "NodeNext", "lib": ["ES2022", "DOM"], "types": [], "strict": true, "noEmit": true}, "include": ["src"]}`)
 	repo, _ := os.Getwd()
-	for _, line := range strings.Split(strings.TrimSpace(steps), "\n") {
+	runSteps(t, dir, nil, steps, func(line string) string {
 		if !strings.HasPrefix(line, "npx ") {
-			continue // npm install: the packages are the SDK's, linked above
+			return "" // npm install: the packages are the SDK's, linked above
 		}
 		line, _, _ = strings.Cut(line, "#")
-		line = strings.Replace(line, "https://id.example.com/openapi.yaml", filepath.Join(repo, "openapi.yaml"), 1)
-		run(t, dir, nil, "mkdir -p src && "+line)
-	}
+		return "mkdir -p src && " + strings.Replace(line, "https://id.example.com/openapi.yaml", filepath.Join(repo, "openapi.yaml"), 1)
+	})
 	write(t, filepath.Join(dir, "src", "ours.ts"), ours)
 	// The recipe's token comes from a sign-in the snippet does not show.
 	write(t, filepath.Join(dir, "src", "own.ts"), "declare const token: string;\n"+own)
@@ -216,7 +225,7 @@ func TestREADMEWebhookReceiver(t *testing.T) {
 	_ = ln.Close()
 	recv := exec.Command(filepath.Join(dir, "receiver"))
 	recv.Env = append(os.Environ(), "ADDR="+addr)
-	var logs syncBuffer
+	var logs apptest.LogBuffer
 	recv.Stderr = &logs
 	if err := recv.Start(); err != nil {
 		t.Fatal(err)
@@ -244,7 +253,7 @@ func TestREADMEWebhookReceiver(t *testing.T) {
 events: {pollInterval: 5ms}
 tenants:
   demo:
-    webhooks: {endpoints: [{url: %q, secret: %q}], retryBase: 5ms, retryMax: 50ms}
+    webhooks: {endpoints: [{url: %q, secret: %q, allowPrivateNetwork: true}], retryBase: 5ms, retryMax: 50ms}
 `, hook, secret[1]))
 	svc.StartEvents()
 	res, err := svc.HTTP.Post(svc.Server.URL+"/api/demo/customer", "application/json", strings.NewReader(`{"email":"hooked@example.com"}`))
@@ -290,22 +299,4 @@ func waitUntil(t *testing.T, what string, ok func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("timed out waiting for %s", what)
-}
-
-// syncBuffer is a process's output, read while it runs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

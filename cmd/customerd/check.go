@@ -18,10 +18,7 @@ variable). It opens no database and calls nothing on the network. Exit status
 0 when the configuration is valid, 1 otherwise.`
 
 func configCheckCommand(*flag.FlagSet) func(context.Context, *env, []string) error {
-	return func(_ context.Context, e *env, args []string) error {
-		if len(args) > 0 {
-			return usagef("config check takes no arguments, got %q (the file goes in --config)", args)
-		}
+	return func(_ context.Context, e *env, _ []string) error {
 		name := e.configPath
 		if name == "" {
 			name = "no configuration file"

@@ -20,7 +20,7 @@ import (
 // A command is one thing customerd does. Adding one is adding it to commands.
 type command struct {
 	name    string // the words that select it: "events list"
-	args    string // its arguments for the usage line: "[ID…]"
+	args    string // its arguments for the usage line, "[ID…]"; none: it takes none
 	summary string // one line for `customerd --help`
 	help    string // more for `customerd COMMAND --help`
 	// setup declares the command's own flags and returns what runs it.
@@ -99,6 +99,9 @@ func run(args []string, e *env) int {
 	if errors.Is(err, flag.ErrHelp) {
 		printCommandHelp(e.stdout, cmd, fs)
 		return 0
+	}
+	if err == nil && cmd.args == "" && len(positional) > 0 {
+		err = usagef("%s takes no arguments, got %q", cmd.name, positional)
 	}
 	if err == nil {
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)

@@ -45,10 +45,7 @@ func eventsListCommand(fs *flag.FlagSet) func(context.Context, *env, []string) e
 	failed := fs.Bool("failed", false, "only the dead events")
 	tenant := fs.String("tenant", "", "only this `TENANT`'s events")
 	limit := fs.Int("limit", 10000, "at most `N` events")
-	return func(ctx context.Context, e *env, args []string) error {
-		if len(args) > 0 {
-			return usagef("events list takes no arguments, got %q", args)
-		}
+	return func(ctx context.Context, e *env, _ []string) error {
 		s, err := openEvents(ctx, e, *tenant)
 		if err != nil {
 			return err

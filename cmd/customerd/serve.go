@@ -28,10 +28,7 @@ written to the log, on ./data/customerd.db. SIGINT or SIGTERM lets the
 requests in flight finish (shutdownTimeout) before it exits.`
 
 func serveCommand(*flag.FlagSet) func(context.Context, *env, []string) error {
-	return func(ctx context.Context, e *env, args []string) error {
-		if len(args) > 0 {
-			return usagef("serve takes no arguments, got %q", args)
-		}
+	return func(ctx context.Context, e *env, _ []string) error {
 		cfg, err := e.config()
 		if err != nil {
 			return err
@@ -118,10 +115,7 @@ run it at once. SQLite: it creates the database file, in a folder that must
 exist. serve applies the migrations too.`
 
 func migrateCommand(*flag.FlagSet) func(context.Context, *env, []string) error {
-	return func(ctx context.Context, e *env, args []string) error {
-		if len(args) > 0 {
-			return usagef("migrate takes no arguments, got %q", args)
-		}
+	return func(ctx context.Context, e *env, _ []string) error {
 		cfg, err := e.config()
 		if err != nil {
 			return err

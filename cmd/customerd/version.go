@@ -9,10 +9,7 @@ import (
 )
 
 func versionCommand(*flag.FlagSet) func(context.Context, *env, []string) error {
-	return func(_ context.Context, e *env, args []string) error {
-		if len(args) > 0 {
-			return usagef("version takes no arguments, got %q", args)
-		}
+	return func(_ context.Context, e *env, _ []string) error {
 		info, ok := debug.ReadBuildInfo()
 		if !ok {
 			return fmt.Errorf("this binary carries no build information")
