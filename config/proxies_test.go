@@ -9,7 +9,7 @@ func TestTrustedProxies(t *testing.T) {
 	for _, tc := range []struct {
 		name, yaml, env, err string
 	}{
-		{"a CIDR and an address are taken", "trustedProxies: [10.0.0.0/8, '::1']", "", ""},
+		{"a CIDR and an address are taken", "trustedProxies: [10.0.0.0/8, '::1']\ntenants: {acme: {}}", "", ""},
 		{"the environment sets them, comma-separated", "", "10.0.0.0/8, 192.168.1.1", ""},
 		{"a word is refused, naming the setting", "trustedProxies: [10.0.0.0/8, proxy]", "", "trustedProxies[1]"},
 		{"a bad mask is refused", "trustedProxies: [10.0.0.0/33]", "", "trustedProxies[0]"},
