@@ -33,9 +33,9 @@ func TestClientAddress(t *testing.T) {
 				[]string{"X-Forwarded-For", "1.2.3.4, not-an-address"}, "127.0.0.1"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				yaml := ""
+				yaml := "tenants:\n  demo: {}\n" // a file declares its tenants
 				if tc.proxies != "" {
-					yaml = "trustedProxies: " + tc.proxies + "\n"
+					yaml += "trustedProxies: " + tc.proxies + "\n"
 				}
 				env := apptest.Start(t, dbURL, yaml)
 				r := rawCall(t, env, http.MethodGet, "/healthz", nil, tc.header...)
