@@ -28,23 +28,6 @@ var (
 	ErrNoChannel = errors.New("no sender can reach this account")
 )
 
-// Identity is what a one-step provider (an ID token, a brand's endpoint)
-// proved about a shopper: who they are at the provider and what it vouches
-// for. Nothing else rides along.
-type Identity struct {
-	Provider      string   // the provider's name in the tenant, the token's idp
-	Subject       string   // the provider's id for the shopper
-	AMR           []string // how the shopper proved it
-	Email         string
-	EmailVerified bool
-	Phone         string
-	PhoneVerified bool
-	// Claims that fill empty profile fields of the account, never overwrite them.
-	FirstName string
-	LastName  string
-	Language  string // BCP 47 or a locale such as en_US
-}
-
 // Service applies the account rules to stored accounts.
 type Service struct {
 	store      store.Store

@@ -54,11 +54,11 @@ type App struct {
 
 // Registry is the provider types customerd knows. The OpenID Connect types
 // share one JWKS cache: every tenant that trusts an issuer uses its keys.
-func Registry() *providers.Registry {
+func Registry(log *slog.Logger) *providers.Registry {
 	r := providers.NewRegistry()
 	r.Register(otp.Type, otp.Factory)
 	r.Register(webhook.Type, webhook.Factory)
-	oidc.New(nil).Register(r)
+	oidc.New(log, nil).Register(r)
 	return r
 }
 
@@ -118,8 +118,7 @@ func wire(cfg *config.Config, st store.Store, log *slog.Logger, sealKey, codeKey
 	}
 	now := store.Clock(o.now) // every stored time, as the databases keep it
 	challenges := challenge.New(st, codeKey, now)
-	deps := providers.Deps{Challenges: challenges, Logger: log}
-	registry := Registry()
+	registry := Registry(log)
 	tenants := map[string]*server.Tenant{}
 	hooks := map[string]events.Tenant{}
 	for _, id := range cfg.TenantIDs() {
@@ -156,7 +155,7 @@ func wire(cfg *config.Config, st store.Store, log *slog.Logger, sealKey, codeKey
 			t.Senders[ch] = sc.Guard(snd, st)
 		}
 		for name, pc := range tc.Providers {
-			p, err := registry.Open(name, pc.Type, pc.Settings, deps)
+			p, err := registry.Open(name, pc.Type, pc.Settings, providers.Deps{Tenant: id, Logger: log})
 			if err != nil {
 				return nil, config.Problems{providerProblem(id, name, err)}
 			}

@@ -6,7 +6,6 @@ import (
 	"maps"
 	"slices"
 
-	"github.com/customerd/customerd/challenge"
 	"github.com/customerd/customerd/config"
 	"github.com/customerd/customerd/providers"
 )
@@ -16,12 +15,12 @@ import (
 // network (keys and discovery documents are fetched on first use), so this
 // is what `customerd config check` and serve run before anything starts.
 func CheckProviders(cfg *config.Config) config.Problems {
-	registry := Registry()
-	// Never called: opening a provider only keeps its dependencies.
-	deps := providers.Deps{Challenges: challenge.New(nil, nil, nil), Logger: slog.New(slog.DiscardHandler)}
+	quiet := slog.New(slog.DiscardHandler)
+	registry := Registry(quiet)
 	var ps config.Problems
 	for _, id := range cfg.TenantIDs() {
 		tc := cfg.Tenants[id]
+		deps := providers.Deps{Tenant: id, Logger: quiet}
 		for _, name := range slices.Sorted(maps.Keys(tc.Providers)) {
 			pc := tc.Providers[name]
 			if pc.Type == "" {

@@ -9,12 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"sort"
 	"strings"
-
-	"github.com/customerd/customerd/account"
-	"github.com/customerd/customerd/challenge"
 )
 
 // Provider is an opened provider: a Verifier, which proves who a shopper
@@ -24,14 +20,24 @@ type Provider any
 
 // Verifier proves who a shopper is from the body of an authenticate request.
 type Verifier interface {
-	// Authenticate returns a proven identity.
-	Authenticate(ctx context.Context, t *account.Tenant, body []byte) (Outcome, error)
+	Authenticate(ctx context.Context, body []byte) (Identity, error)
 }
 
-// Outcome is a proven Identity.
-type Outcome struct {
-	Identity  *account.Identity
-	Challenge *challenge.Issued // unused: two-step providers are Challengers
+// Identity is what a Verifier proved: who the shopper is at the provider
+// and what it vouches for, as the provider said it (the sign-in core
+// normalises and checks it). Nothing else rides along.
+type Identity struct {
+	Provider      string   // the provider's name in the tenant, the token's idp
+	Subject       string   // the provider's id for the shopper
+	AMR           []string // how the shopper proved it
+	Email         string
+	EmailVerified bool
+	Phone         string
+	PhoneVerified bool
+	// Claims that fill empty profile fields of the account, never overwrite them.
+	FirstName string
+	LastName  string
+	Language  string // BCP 47 or a locale such as en_US
 }
 
 // Challenger reads the body of an authenticate request of a two-step
@@ -58,10 +64,9 @@ var (
 
 // Deps are what providers may use.
 type Deps struct {
-	Challenges *challenge.Service
-	Logger     *slog.Logger
-	// HTTP calls outside services (issuers, gateways, brands' endpoints); nil for the default.
-	HTTP *http.Client
+	// Tenant is the id of the tenant the provider is opened for, for logs.
+	Tenant string
+	Logger *slog.Logger
 }
 
 // Factory opens a provider named name from its type's settings.

@@ -64,14 +64,14 @@ func (s *Server) AuthenticateCustomer(ctx context.Context, req api.AuthenticateC
 			return nil, err
 		}
 	case providers.Verifier:
-		out, err := p.Authenticate(ctx, t.Tenant, fromContext(ctx).body)
+		id, err := p.Authenticate(ctx, fromContext(ctx).body)
 		if err != nil {
 			return nil, err
 		}
-		if c, err = s.signin.SignIn(ctx, t.Tenant, *out.Identity); err != nil {
+		if c, err = s.signin.SignIn(ctx, t.Tenant, id); err != nil {
 			return nil, err
 		}
-		amr = out.Identity.AMR
+		amr = id.AMR
 	}
 	tok, err := s.tokens.Issue(ctx, t.ID, token.Claims{Subject: c.ID, Provider: name, AMR: amr}, t.TokenLifetime)
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/customerd/customerd/account"
 	"github.com/customerd/customerd/challenge"
 	"github.com/customerd/customerd/flows"
+	"github.com/customerd/customerd/providers"
 	"github.com/customerd/customerd/sender"
 	"github.com/customerd/customerd/store"
 )
@@ -307,8 +308,8 @@ func (s *Service) notifyOldContact(ctx context.Context, t *account.Tenant, befor
 // SignIn signs in an identity a one-step provider proved: the account it is
 // linked to; on its first sign-in, the account its verified email proves
 // (an unverified email never links), or a new account.
-func (s *Service) SignIn(ctx context.Context, t *account.Tenant, id account.Identity) (*store.Customer, error) {
-	id, err := storable(id)
+func (s *Service) SignIn(ctx context.Context, t *account.Tenant, id providers.Identity) (*store.Customer, error) {
+	id, err := storable(t, id)
 	if err != nil {
 		return nil, err
 	}
@@ -322,7 +323,7 @@ func (s *Service) SignIn(ctx context.Context, t *account.Tenant, id account.Iden
 	return nil, fmt.Errorf("sign in: %w", store.ErrUnavailable)
 }
 
-func (s *Service) signIn(ctx context.Context, t *account.Tenant, id account.Identity) (*store.Customer, error) {
+func (s *Service) signIn(ctx context.Context, t *account.Tenant, id providers.Identity) (*store.Customer, error) {
 	now := s.accounts.Now()
 	link, err := s.store.Identity(ctx, t.ID, id.Provider, id.Subject)
 	switch {
@@ -383,10 +384,11 @@ func (s *Service) signIn(ctx context.Context, t *account.Tenant, id account.Iden
 	})
 }
 
-// storable is id with what no database keeps as text taken out: a claim
+// storable is what a provider said, as an account can keep it: its email
+// and phone number normalised (dropped when they are not one), any claim
 // that is not clean text (a NUL, invalid UTF-8, longer than an account
-// field) is dropped; a subject that is not is refused.
-func storable(id account.Identity) (account.Identity, error) {
+// field) dropped. A subject that is not clean text is refused.
+func storable(t *account.Tenant, id providers.Identity) (providers.Identity, error) {
 	clean := func(v string, most int) bool {
 		return utf8.ValidString(v) && !strings.ContainsRune(v, 0) && utf8.RuneCountInString(v) <= most
 	}
@@ -396,17 +398,27 @@ func storable(id account.Identity) (account.Identity, error) {
 	for _, claim := range []struct {
 		v    *string
 		most int
-	}{{&id.Email, 254}, {&id.Phone, 32}, {&id.FirstName, 100}, {&id.LastName, 100}, {&id.Language, 35}} {
+	}{{&id.FirstName, 100}, {&id.LastName, 100}, {&id.Language, 35}} {
 		if !clean(*claim.v, claim.most) {
 			*claim.v = ""
 		}
+	}
+	if email, err := account.NormaliseEmail(id.Email); err == nil && clean(email, 254) {
+		id.Email = email
+	} else {
+		id.Email, id.EmailVerified = "", false
+	}
+	if phone, err := account.NormalisePhone(id.Phone, t.PhoneRegion); err == nil && id.Phone != "" {
+		id.Phone = phone
+	} else {
+		id.Phone, id.PhoneVerified = "", false
 	}
 	return id, nil
 }
 
 // withClaims links link (when set) to c and fills c's empty fields from
 // id, writing what changed with its events.
-func (s *Service) withClaims(ctx context.Context, t *account.Tenant, c *store.Customer, id account.Identity, link *store.Identity,
+func (s *Service) withClaims(ctx context.Context, t *account.Tenant, c *store.Customer, id providers.Identity, link *store.Identity,
 	now time.Time) (*store.Customer, error) {
 	next := *c
 	next.Profile = maps.Clone(c.Profile)
@@ -454,7 +466,7 @@ type detachment struct {
 // phone number that proves no other account (taken off the account where
 // it sat unverified), names and language. What the shopper entered is
 // never overwritten.
-func (s *Service) fillClaims(ctx context.Context, t *account.Tenant, c *store.Customer, id account.Identity) ([]detachment, error) {
+func (s *Service) fillClaims(ctx context.Context, t *account.Tenant, c *store.Customer, id providers.Identity) ([]detachment, error) {
 	var detaches []detachment
 	claim := func(k account.Contact, verified, empty bool) error {
 		if k.Value == "" || !verified {

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/customerd/customerd/account"
 	"github.com/customerd/customerd/providers"
 	"github.com/customerd/customerd/providers/oidc/oidctest"
 )
@@ -27,7 +26,7 @@ func (c *clock) add(d time.Duration) {
 
 func open(t *testing.T, f *Family, iss *oidctest.Issuer) *provider {
 	t.Helper()
-	p, err := f.open(TypeGeneric, "corp", Config{ClientIDs: []string{"app"}, Issuer: iss.URL(), JWKSURL: iss.JWKSURL(), AllowPrivateNetwork: true}, nil)
+	p, err := f.open(TypeGeneric, "corp", Config{ClientIDs: []string{"app"}, Issuer: iss.URL(), JWKSURL: iss.JWKSURL(), AllowPrivateNetwork: true}, providers.Deps{Tenant: "shop"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +34,7 @@ func open(t *testing.T, f *Family, iss *oidctest.Issuer) *provider {
 }
 
 func signIn(p *provider, tok string) error {
-	_, err := p.Authenticate(context.Background(), &account.Tenant{ID: "t"}, []byte(`{"idToken":"`+tok+`"}`))
+	_, err := p.Authenticate(context.Background(), []byte(`{"idToken":"`+tok+`"}`))
 	return err
 }
 
@@ -43,7 +42,7 @@ func TestKeyCache(t *testing.T) {
 	t.Run("an unknown kid refreshes at most once a minute per issuer", func(t *testing.T) {
 		iss := oidctest.New(t)
 		clk := &clock{t: time.Now()}
-		f := New(clk.now)
+		f := New(nil, clk.now)
 		p := open(t, f, iss)
 		if err := signIn(p, iss.Key("RS256").Sign(iss.Claims("app", "u1"))); err != nil {
 			t.Fatalf("first sign-in: %v", err)
@@ -69,7 +68,7 @@ func TestKeyCache(t *testing.T) {
 	t.Run("keys rotated at the issuer are picked up", func(t *testing.T) {
 		iss := oidctest.New(t)
 		clk := &clock{t: time.Now()}
-		f := New(clk.now)
+		f := New(nil, clk.now)
 		p := open(t, f, iss)
 		if err := signIn(p, iss.Key("ES256").Sign(iss.Claims("app", "u1"))); err != nil {
 			t.Fatal(err)
@@ -85,7 +84,7 @@ func TestKeyCache(t *testing.T) {
 	t.Run("an issuer down after a first fetch still verifies from the cache", func(t *testing.T) {
 		iss := oidctest.New(t)
 		clk := &clock{t: time.Now()}
-		f := New(clk.now)
+		f := New(nil, clk.now)
 		p := open(t, f, iss)
 		if err := signIn(p, iss.Key("EdDSA").Sign(iss.Claims("app", "u1"))); err != nil {
 			t.Fatal(err)
@@ -102,7 +101,7 @@ func TestKeyCache(t *testing.T) {
 	t.Run("no key at all is unavailable", func(t *testing.T) {
 		iss := oidctest.New(t)
 		iss.SetDown(true)
-		p := open(t, New(nil), iss)
+		p := open(t, New(nil, nil), iss)
 		if err := signIn(p, iss.Key("RS256").Sign(iss.Claims("app", "u1"))); !errors.Is(err, providers.ErrUnavailable) {
 			t.Fatalf("no keys: %v", err)
 		}
@@ -111,7 +110,7 @@ func TestKeyCache(t *testing.T) {
 	t.Run("keys older than MaxAge are fetched again and a withdrawn key stops verifying", func(t *testing.T) {
 		iss := oidctest.New(t)
 		clk := &clock{t: time.Now()}
-		p := open(t, New(clk.now), iss)
+		p := open(t, New(nil, clk.now), iss)
 		old := iss.Key("RS256")
 		if err := signIn(p, old.Sign(iss.Claims("app", "u1"))); err != nil {
 			t.Fatal(err)
@@ -133,7 +132,7 @@ func TestKeyCache(t *testing.T) {
 		iss := oidctest.New(t)
 		iss.SetDown(true)
 		clk := &clock{t: time.Now()}
-		p := open(t, New(clk.now), iss)
+		p := open(t, New(nil, clk.now), iss)
 		for range 3 {
 			if err := signIn(p, iss.Key("RS256").Sign(iss.Claims("app", "u1"))); !errors.Is(err, providers.ErrUnavailable) {
 				t.Fatalf("no keys: %v", err)
@@ -148,7 +147,7 @@ func TestKeyCache(t *testing.T) {
 
 	t.Run("tenants that trust one issuer share its keys", func(t *testing.T) {
 		iss := oidctest.New(t)
-		f := New(nil)
+		f := New(nil, nil)
 		a, b := open(t, f, iss), open(t, f, iss)
 		for _, p := range []*provider{a, b, a, b} {
 			if err := signIn(p, iss.Key("RS256").Sign(iss.Claims("app", "u1"))); err != nil {

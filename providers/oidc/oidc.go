@@ -25,7 +25,6 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwt"
 
-	"github.com/customerd/customerd/account"
 	"github.com/customerd/customerd/egress"
 	"github.com/customerd/customerd/providers"
 	"github.com/customerd/customerd/token/jwtcheck"
@@ -98,12 +97,13 @@ type Family struct {
 	now  func() time.Time
 }
 
-// New returns a Family reading the time from now (time.Now when nil).
-func New(now func() time.Time) *Family {
+// New returns a Family reading the time from now (time.Now when nil);
+// log receives the key cache's warnings.
+func New(log *slog.Logger, now func() time.Time) *Family {
 	if now == nil {
 		now = time.Now
 	}
-	return &Family{keys: NewKeys(nil, now), now: now}
+	return &Family{keys: NewKeys(log, now), now: now}
 }
 
 // Register adds every type of the family to r.
@@ -120,15 +120,17 @@ func (f *Family) Factory(typ string) providers.Factory {
 		if err := providers.DecodeSettings(settings, &c); err != nil {
 			return nil, err
 		}
-		return f.open(typ, name, c, deps.Logger)
+		return f.open(typ, name, c, deps)
 	}
 }
 
-func (f *Family) open(typ, name string, c Config, log *slog.Logger) (*provider, error) {
+func (f *Family) open(typ, name string, c Config, deps providers.Deps) (*provider, error) {
+	log := deps.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	p := &provider{name: name, typ: typ, cfg: c, keys: f.keys, client: f.keys.clients.pick(c.AllowPrivateNetwork), now: f.now, log: log}
+	p := &provider{name: name, typ: typ, tenant: deps.Tenant, cfg: c, keys: f.keys, client: f.keys.clients.pick(c.AllowPrivateNetwork),
+		now: f.now, log: log}
 	if len(c.ClientIDs) == 0 {
 		return nil, errors.New("clientIds: required, one per platform")
 	}
@@ -178,6 +180,7 @@ func (f *Family) open(typ, name string, c Config, log *slog.Logger) (*provider, 
 
 type provider struct {
 	name, typ string
+	tenant    string
 	cfg       Config
 	issuers   []string
 	jwksURL   string // "" until discovered (oidc)
@@ -190,7 +193,7 @@ type provider struct {
 	discoverMu sync.Mutex
 }
 
-var _ providers.Provider = (*provider)(nil)
+var _ providers.Verifier = (*provider)(nil)
 
 type request struct {
 	IDToken     *string `json:"idToken"`
@@ -204,13 +207,13 @@ type request struct {
 	} `json:"user"`
 }
 
-func (p *provider) Authenticate(ctx context.Context, t *account.Tenant, body []byte) (providers.Outcome, error) {
+func (p *provider) Authenticate(ctx context.Context, body []byte) (providers.Identity, error) {
 	var r request
 	if err := json.Unmarshal(body, &r); err != nil {
-		return providers.Outcome{}, fmt.Errorf("%w: %s wants {\"idToken\", \"nonce\"?}: %s", providers.ErrBadRequest, p.name, typeError(err))
+		return providers.Identity{}, fmt.Errorf("%w: %s wants {\"idToken\", \"nonce\"?}: %s", providers.ErrBadRequest, p.name, typeError(err))
 	}
 	var (
-		id  *account.Identity
+		id  providers.Identity
 		err error
 	)
 	switch {
@@ -223,9 +226,9 @@ func (p *provider) Authenticate(ctx context.Context, t *account.Tenant, body []b
 	case r.AccessToken != nil && r.IDToken == nil && p.typ == TypeFacebook && p.cfg.AppSecret != "":
 		id, err = p.verifyAccessToken(ctx, *r.AccessToken)
 	case r.AccessToken != nil && r.IDToken == nil:
-		return providers.Outcome{}, fmt.Errorf("%w: %s does not take access tokens, send {\"idToken\"}", providers.ErrBadRequest, p.name)
+		return providers.Identity{}, fmt.Errorf("%w: %s does not take access tokens, send {\"idToken\"}", providers.ErrBadRequest, p.name)
 	default:
-		return providers.Outcome{}, fmt.Errorf("%w: %s wants {\"idToken\", \"nonce\"?}", providers.ErrBadRequest, p.name)
+		return providers.Identity{}, fmt.Errorf("%w: %s wants {\"idToken\", \"nonce\"?}", providers.ErrBadRequest, p.name)
 	}
 	if errors.Is(err, providers.ErrRejected) {
 		// Whoever sets up a provider needs to see why its tokens fail; the
@@ -234,18 +237,18 @@ func (p *provider) Authenticate(ctx context.Context, t *account.Tenant, body []b
 		if r.AccessToken != nil {
 			msg = "access token refused"
 		}
-		p.log.InfoContext(ctx, msg, "tenant", t.ID, "provider", p.name, "type", p.typ,
+		p.log.InfoContext(ctx, msg, "tenant", p.tenant, "provider", p.name, "type", p.typ,
 			"reason", strings.TrimPrefix(err.Error(), providers.ErrRejected.Error()+": "))
 	}
 	if err != nil {
-		return providers.Outcome{}, err
+		return providers.Identity{}, err
 	}
 	// Apple sends the name only on the first sign-in, next to the token.
 	if r.User != nil && r.User.Name != nil && p.typ == TypeApple {
 		id.FirstName = clean(r.User.Name.FirstName, id.FirstName)
 		id.LastName = clean(r.User.Name.LastName, id.LastName)
 	}
-	return providers.Outcome{Identity: id}, nil
+	return id, nil
 }
 
 func typeError(err error) string {
@@ -269,32 +272,32 @@ func rejected(format string, args ...any) error {
 }
 
 // verifyIDToken checks raw as the tenant's ID token and returns who it proves.
-func (p *provider) verifyIDToken(ctx context.Context, raw, nonce string) (*account.Identity, error) {
+func (p *provider) verifyIDToken(ctx context.Context, raw, nonce string) (providers.Identity, error) {
 	h, err := jwtcheck.Precheck(raw, maxToken)
 	if err != nil {
-		return nil, refused(err)
+		return providers.Identity{}, refused(err)
 	}
 	if h.Typ != "" && !strings.EqualFold(h.Typ, "JWT") {
-		return nil, rejected("typ %q is not an ID token", h.Typ) // e.g. an at+jwt access token
+		return providers.Identity{}, rejected("typ %q is not an ID token", h.Typ) // e.g. an at+jwt access token
 	}
 	alg, key, err := p.key(ctx, h)
 	if err != nil {
-		return nil, err
+		return providers.Identity{}, err
 	}
 	tok, err := jwtcheck.Parse(raw, h, alg, key, p.now,
 		jwtcheck.OneOf(jwt.IssuerKey, p.issuers),
 		jwt.WithValidator(jwt.ValidatorFunc(p.audience)),
 		jwt.WithValidator(nonceIs(nonce, p.cfg.RequireNonce)))
 	if err != nil {
-		return nil, refused(err)
+		return providers.Identity{}, refused(err)
 	}
 	sub, _ := tok.Subject()
 	if len(sub) > 255 {
-		return nil, rejected("sub longer than 255 characters")
+		return providers.Identity{}, rejected("sub longer than 255 characters")
 	}
-	id := &account.Identity{Provider: p.name, Subject: sub, AMR: []string{"fed"},
+	id := providers.Identity{Provider: p.name, Subject: sub, AMR: []string{"fed"},
 		FirstName: clean(claim(tok, "given_name"), ""), LastName: clean(claim(tok, "family_name"), ""), Language: claim(tok, "locale")}
-	if email, err := account.NormaliseEmail(claim(tok, "email")); err == nil {
+	if email := claim(tok, "email"); email != "" {
 		var v any // Apple sends "true" as a string
 		_ = tok.Get("email_verified", &v)
 		id.Email, id.EmailVerified = email, p.cfg.TrustEmail || v == true || v == "true"
@@ -456,9 +459,9 @@ func (p *provider) getJSON(ctx context.Context, u string, into any) error {
 // verifyAccessToken checks a classic Facebook access token with the Graph
 // API: debug_token with the app token (it must be valid and for our app),
 // then /me for the profile.
-func (p *provider) verifyAccessToken(ctx context.Context, tok string) (*account.Identity, error) {
+func (p *provider) verifyAccessToken(ctx context.Context, tok string) (providers.Identity, error) {
 	if tok == "" || len(tok) > 4096 || strings.ContainsAny(tok, " \t\r\n&?#") {
-		return nil, rejected("malformed access token")
+		return providers.Identity{}, rejected("malformed access token")
 	}
 	appID := p.cfg.ClientIDs[0]
 	var dbg struct {
@@ -470,15 +473,15 @@ func (p *provider) verifyAccessToken(ctx context.Context, tok string) (*account.
 	}
 	q := url.Values{"input_token": {tok}, "access_token": {appID + "|" + p.cfg.AppSecret}}
 	if err := p.graph(ctx, "/debug_token?"+q.Encode(), &dbg); err != nil {
-		return nil, err
+		return providers.Identity{}, err
 	}
 	switch {
 	case !dbg.Data.IsValid:
-		return nil, rejected("access token is not valid")
+		return providers.Identity{}, rejected("access token is not valid")
 	case !p.knows(dbg.Data.AppID):
-		return nil, rejected("access token is for app %q", dbg.Data.AppID)
+		return providers.Identity{}, rejected("access token is for app %q", dbg.Data.AppID)
 	case dbg.Data.UserID == "":
-		return nil, rejected("access token names no user")
+		return providers.Identity{}, rejected("access token names no user")
 	}
 	proof := hmac.New(sha256.New, []byte(p.cfg.AppSecret))
 	proof.Write([]byte(tok))
@@ -491,17 +494,13 @@ func (p *provider) verifyAccessToken(ctx context.Context, tok string) (*account.
 	q = url.Values{"fields": {"id,first_name,last_name,email"}, "access_token": {tok},
 		"appsecret_proof": {fmt.Sprintf("%x", proof.Sum(nil))}}
 	if err := p.graph(ctx, "/me?"+q.Encode(), &me); err != nil {
-		return nil, err
+		return providers.Identity{}, err
 	}
 	if me.ID != dbg.Data.UserID {
-		return nil, rejected("/me is not the token's user")
+		return providers.Identity{}, rejected("/me is not the token's user")
 	}
-	id := &account.Identity{Provider: p.name, Subject: me.ID, AMR: []string{"fed"},
-		FirstName: clean(me.FirstName, ""), LastName: clean(me.LastName, "")}
-	if email, err := account.NormaliseEmail(me.Email); err == nil {
-		id.Email, id.EmailVerified = email, p.cfg.TrustEmail
-	}
-	return id, nil
+	return providers.Identity{Provider: p.name, Subject: me.ID, AMR: []string{"fed"},
+		FirstName: clean(me.FirstName, ""), LastName: clean(me.LastName, ""), Email: me.Email, EmailVerified: p.cfg.TrustEmail}, nil
 }
 
 // graph calls the Graph API: a 4xx refuses the token, anything else that is

@@ -11,12 +11,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
-	"github.com/customerd/customerd/account"
 	"github.com/customerd/customerd/egress"
 	"github.com/customerd/customerd/providers"
 	"github.com/customerd/customerd/signature"
@@ -47,16 +47,18 @@ type Config struct {
 
 type provider struct {
 	name   string
+	tenant string
 	url    string
 	secret []byte
 	client *http.Client
 	now    func() time.Time
+	log    *slog.Logger
 }
 
-var _ providers.Provider = (*provider)(nil)
+var _ providers.Verifier = (*provider)(nil)
 
 // Factory opens a custom provider.
-func Factory(name string, settings map[string]any, _ providers.Deps) (providers.Provider, error) {
+func Factory(name string, settings map[string]any, deps providers.Deps) (providers.Provider, error) {
 	var c Config
 	if err := providers.DecodeSettings(settings, &c); err != nil {
 		return nil, err
@@ -76,7 +78,11 @@ func Factory(name string, settings map[string]any, _ providers.Deps) (providers.
 		timeout = d
 	}
 	client := egress.NewClient(egress.Options{AllowPrivateNetwork: c.AllowPrivateNetwork, Timeout: timeout})
-	return &provider{name: name, url: c.URL, secret: []byte(c.Secret), client: client, now: time.Now}, nil
+	log := deps.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &provider{name: name, tenant: deps.Tenant, url: c.URL, secret: []byte(c.Secret), client: client, now: time.Now, log: log}, nil
 }
 
 // Answer is what the endpoint answers with 200.
@@ -96,18 +102,18 @@ type Claims struct {
 	Locale              string `json:"locale"`
 }
 
-func (p *provider) Authenticate(ctx context.Context, t *account.Tenant, body []byte) (providers.Outcome, error) {
+func (p *provider) Authenticate(ctx context.Context, body []byte) (providers.Identity, error) {
 	if !json.Valid(body) {
-		return providers.Outcome{}, fmt.Errorf("%w: the body is not JSON", providers.ErrBadRequest)
+		return providers.Identity{}, fmt.Errorf("%w: the body is not JSON", providers.ErrBadRequest)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, bytes.NewReader(body))
 	if err != nil {
-		return providers.Outcome{}, err
+		return providers.Identity{}, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "customerd")
-	req.Header.Set("X-Customerd-Tenant", t.ID)
+	req.Header.Set("X-Customerd-Tenant", p.tenant)
 	req.Header.Set("X-Customerd-Provider", p.name)
 	req.Header.Set(signature.Header, signature.Sign(p.secret, p.now(), body))
 	res, err := p.client.Do(req)
@@ -116,38 +122,32 @@ func (p *provider) Authenticate(ctx context.Context, t *account.Tenant, body []b
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return providers.Outcome{}, fmt.Errorf("%w: %s: %w", providers.ErrUnavailable, p.name, err)
+		return providers.Identity{}, fmt.Errorf("%w: %s: %w", providers.ErrUnavailable, p.name, err)
 	}
 	defer res.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(res.Body, maxAnswer+1))
 	switch {
 	case err != nil:
-		return providers.Outcome{}, fmt.Errorf("%w: %s: %w", providers.ErrUnavailable, p.name, err)
+		return providers.Identity{}, fmt.Errorf("%w: %s: %w", providers.ErrUnavailable, p.name, err)
 	case res.StatusCode >= 400 && res.StatusCode < 500:
-		return providers.Outcome{}, fmt.Errorf("%w: %s refused with %d", providers.ErrRejected, p.name, res.StatusCode)
+		// Whoever sets up the endpoint needs to see its refusals.
+		p.log.InfoContext(ctx, "brand endpoint refused", "tenant", p.tenant, "provider", p.name, "status", res.StatusCode)
+		return providers.Identity{}, fmt.Errorf("%w: %s refused with %d", providers.ErrRejected, p.name, res.StatusCode)
 	case res.StatusCode != http.StatusOK:
-		return providers.Outcome{}, fmt.Errorf("%w: %s answered %d", providers.ErrUnavailable, p.name, res.StatusCode)
+		return providers.Identity{}, fmt.Errorf("%w: %s answered %d", providers.ErrUnavailable, p.name, res.StatusCode)
 	case len(raw) > maxAnswer:
-		return providers.Outcome{}, fmt.Errorf("%w: %s answered more than %d bytes", providers.ErrUnavailable, p.name, maxAnswer)
+		return providers.Identity{}, fmt.Errorf("%w: %s answered more than %d bytes", providers.ErrUnavailable, p.name, maxAnswer)
 	}
 	var a Answer
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if err := dec.Decode(&a); err != nil {
-		return providers.Outcome{}, fmt.Errorf("%w: %s answered malformed JSON: %w", providers.ErrUnavailable, p.name, err)
+		return providers.Identity{}, fmt.Errorf("%w: %s answered malformed JSON: %w", providers.ErrUnavailable, p.name, err)
 	}
 	a.Subject = strings.TrimSpace(a.Subject)
 	if a.Subject == "" || len(a.Subject) > 255 {
-		return providers.Outcome{}, fmt.Errorf("%w: %s answered no subject", providers.ErrUnavailable, p.name)
+		return providers.Identity{}, fmt.Errorf("%w: %s answered no subject", providers.ErrUnavailable, p.name)
 	}
-	id := &account.Identity{Provider: p.name, Subject: a.Subject, AMR: []string{"ext"},
-		FirstName: a.Claims.GivenName, LastName: a.Claims.FamilyName, Language: a.Claims.Locale}
-	if email, err := account.NormaliseEmail(a.Claims.Email); err == nil {
-		id.Email, id.EmailVerified = email, a.Claims.EmailVerified
-	}
-	if a.Claims.PhoneNumber != "" {
-		if phone, err := account.NormalisePhone(a.Claims.PhoneNumber, t.PhoneRegion); err == nil {
-			id.Phone, id.PhoneVerified = phone, a.Claims.PhoneNumberVerified
-		}
-	}
-	return providers.Outcome{Identity: id}, nil
+	c := a.Claims
+	return providers.Identity{Provider: p.name, Subject: a.Subject, AMR: []string{"ext"}, Email: c.Email, EmailVerified: c.EmailVerified,
+		Phone: c.PhoneNumber, PhoneVerified: c.PhoneNumberVerified, FirstName: c.GivenName, LastName: c.FamilyName, Language: c.Locale}, nil
 }
