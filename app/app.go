@@ -112,7 +112,10 @@ func wire(cfg *config.Config, st store.Store, log *slog.Logger, sealKey, codeKey
 	for _, t := range cfg.Tenants {
 		longest = max(longest, t.TokenLifetime)
 	}
-	tokens, err := token.New(st, token.Options{IssuerBase: cfg.PublicURL, Retention: longest + 5*time.Minute, Seal: sealKey})
+	metrics := prometheus.NewRegistry()
+	tokens, err := token.New(st, token.Options{IssuerBase: cfg.PublicURL, Retention: longest + 5*time.Minute, Seal: sealKey,
+		Cache:   token.CacheOptions{MaxEntries: max(cfg.TokenCache.MaxEntries, 0), MaxBytes: uint64(cfg.TokenCache.MaxMemoryMiB) << 20},
+		Metrics: metrics})
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +167,6 @@ func wire(cfg *config.Config, st store.Store, log *slog.Logger, sealKey, codeKey
 		tenants[id] = t
 	}
 	accounts := account.NewService(st, challenges, now)
-	metrics := prometheus.NewRegistry()
 	e, err := server.New(server.Options{Tenants: tenants, Store: st, Accounts: accounts,
 		SignIn: signin.New(st, accounts, challenges), Tokens: tokens, Logger: log, TrustedProxies: cfg.TrustedNets(), Metrics: metrics})
 	if err != nil {

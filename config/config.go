@@ -51,9 +51,20 @@ type Config struct {
 	// X-Forwarded-For names the client (CUSTOMERD_TRUSTED_PROXIES, comma-separated);
 	// none by default: the client is the TCP peer.
 	TrustedProxies []string `yaml:"trustedProxies"`
+	// TokenCache bounds the cache of verified bearer tokens.
+	TokenCache TokenCache `yaml:"tokenCache"`
 
 	// Demo is set when no configuration file was given: the demo tenant, codes in the log.
 	Demo bool `yaml:"-"`
+}
+
+// TokenCache bounds the cache of bearer tokens already verified: a token
+// found there skips its signature check (never the account read).
+type TokenCache struct {
+	// MaxEntries bounds the tokens kept (default 50000; -1 turns the cache off).
+	MaxEntries int `yaml:"maxEntries"`
+	// MaxMemoryMiB bounds the memory their entries take (default 16).
+	MaxMemoryMiB int `yaml:"maxMemoryMiB"`
 }
 
 // Events tunes the webhook dispatcher.
@@ -287,6 +298,12 @@ func (c *Config) fill() {
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 30 * time.Second
 	}
+	if c.TokenCache.MaxEntries == 0 {
+		c.TokenCache.MaxEntries = 50_000
+	}
+	if c.TokenCache.MaxMemoryMiB == 0 {
+		c.TokenCache.MaxMemoryMiB = 16
+	}
 	if c.Events.PollInterval == 0 {
 		c.Events.PollInterval = time.Second
 	}
@@ -411,6 +428,12 @@ func (c *Config) problems() Problems {
 	}
 	if c.ShutdownTimeout < 0 {
 		add("shutdownTimeout", "%s: must not be negative", c.ShutdownTimeout)
+	}
+	if c.TokenCache.MaxEntries < -1 {
+		add("tokenCache.maxEntries", "%d: must be at least 1, or -1 for no cache", c.TokenCache.MaxEntries)
+	}
+	if c.TokenCache.MaxMemoryMiB < 1 {
+		add("tokenCache.maxMemoryMiB", "%d: must be at least 1", c.TokenCache.MaxMemoryMiB)
 	}
 	if c.Events.PollInterval < time.Millisecond {
 		add("events.pollInterval", "%s: must be at least 1ms", c.Events.PollInterval)

@@ -11,6 +11,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +23,7 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jws"
 	"github.com/lestrrat-go/jwx/v3/jwt"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/customerd/customerd/store"
 	"github.com/customerd/customerd/token/jwtcheck"
@@ -52,6 +56,10 @@ type Options struct {
 	// Seal encrypts private keys at rest (32 bytes).
 	Seal []byte
 	Now  func() time.Time
+	// Cache bounds the verified-token cache (off when MaxEntries is 0).
+	Cache CacheOptions
+	// Metrics, when set, receives the cache's metrics.
+	Metrics prometheus.Registerer
 }
 
 // Service signs and verifies the tokens of every tenant.
@@ -62,6 +70,7 @@ type Service struct {
 
 	mu      sync.Mutex
 	tenants map[string]*keyring
+	cache   *tokenCache // nil: off
 }
 
 // keyring is one tenant's keys as loaded from the database.
@@ -69,6 +78,7 @@ type keyring struct {
 	signing  jwk.Key                     // newest private key
 	verify   map[string]*ecdsa.PublicKey // by kid, every key still in its retention
 	jwks     []byte                      // the public JWKS document
+	keys     uint64                      // identifies the set of verify keys: it changes when they do
 	loadedAt time.Time
 	missAt   time.Time // last reload caused by an unknown kid
 }
@@ -92,7 +102,11 @@ func New(s store.Store, opts Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Service{store: s, opts: opts, seal: se, tenants: map[string]*keyring{}}, nil
+	cache, err := newTokenCache(opts.Cache, opts.Now, opts.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	return &Service{store: s, opts: opts, seal: se, tenants: map[string]*keyring{}, cache: cache}, nil
 }
 
 // Issuer is the iss of a tenant's tokens.
@@ -132,8 +146,21 @@ func (s *Service) Issue(ctx context.Context, tenant string, c Claims, lifetime t
 
 // Verify checks a token of tenant: compact serialization in canonical
 // base64url, ES256 only with a low-S signature, a key of this tenant only (by
-// kid), iss, aud, sub, and exp, nbf and iat within the skew.
+// kid), iss, aud, sub, and exp, nbf and iat within the skew. A token it
+// verified before under the same keys comes from the cache until it
+// expires. The claims it returns are shared: read them, never change them.
 func (s *Service) Verify(ctx context.Context, tenant, raw string) (*Claims, error) {
+	var key [32]byte
+	if s.cache != nil {
+		ring, err := s.ring(ctx, tenant, false)
+		if err != nil {
+			return nil, err
+		}
+		key = cacheKey(tenant, raw)
+		if c, ok := s.cache.get(key, ring.keys, s.opts.Now()); ok {
+			return c, nil
+		}
+	}
 	h, err := jwtcheck.Precheck(raw, maxToken)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
@@ -147,11 +174,11 @@ func (s *Service) Verify(ctx context.Context, tenant, raw string) (*Claims, erro
 	if err := jwtcheck.CheckLowS(raw); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	key, err := s.publicKey(ctx, tenant, h.Kid)
+	pub, keys, err := s.publicKey(ctx, tenant, h.Kid)
 	if err != nil {
 		return nil, err
 	}
-	tok, err := jwtcheck.Parse(raw, h, jwa.ES256(), key, s.opts.Now,
+	tok, err := jwtcheck.Parse(raw, h, jwa.ES256(), pub, s.opts.Now,
 		jwt.WithIssuer(s.Issuer(tenant)), jwt.WithAudience(tenant))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
@@ -168,6 +195,9 @@ func (s *Service) Verify(ctx context.Context, tenant, raw string) (*Claims, erro
 		if s, ok := m.(string); ok {
 			c.AMR = append(c.AMR, s)
 		}
+	}
+	if s.cache != nil {
+		s.cache.put(key, keys, c, s.opts.Now())
 	}
 	return c, nil
 }
@@ -193,13 +223,15 @@ func (s *Service) Rotate(ctx context.Context, tenant string) (string, error) {
 	return kid, nil
 }
 
-func (s *Service) publicKey(ctx context.Context, tenant, kid string) (*ecdsa.PublicKey, error) {
+// publicKey is the tenant's key kid, with the generation of the key set
+// it was found in.
+func (s *Service) publicKey(ctx context.Context, tenant, kid string) (*ecdsa.PublicKey, uint64, error) {
 	ring, err := s.ring(ctx, tenant, false)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if k, ok := ring.verify[kid]; ok {
-		return k, nil
+		return k, ring.keys, nil
 	}
 	// Another replica may have rotated: reload, but not for every stray kid.
 	s.mu.Lock()
@@ -212,16 +244,16 @@ func (s *Service) publicKey(ctx context.Context, tenant, kid string) (*ecdsa.Pub
 	s.mu.Unlock()
 	if stale {
 		if ring, err = s.ring(ctx, tenant, false); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		s.mu.Lock()
 		ring.missAt = now
 		s.mu.Unlock()
 		if k, ok := ring.verify[kid]; ok {
-			return k, nil
+			return k, ring.keys, nil
 		}
 	}
-	return nil, fmt.Errorf("%w: unknown kid", ErrInvalid)
+	return nil, 0, fmt.Errorf("%w: unknown kid", ErrInvalid)
 }
 
 // ring returns the tenant's loaded keys, loading them when absent or stale,
@@ -292,7 +324,19 @@ func (s *Service) load(ctx context.Context, tenant string) (*keyring, error) {
 	if ring.jwks, err = json.Marshal(set); err != nil {
 		return nil, err
 	}
+	ring.keys = keySet(ring.verify)
 	return ring, nil
+}
+
+// keySet identifies a set of verify keys by their ids: two loads of the
+// same keys give the same value, and a rotation or a retired key another.
+func keySet(verify map[string]*ecdsa.PublicKey) uint64 {
+	h := fnv.New64a()
+	for _, kid := range slices.Sorted(maps.Keys(verify)) {
+		h.Write([]byte(kid))
+		h.Write([]byte{0})
+	}
+	return h.Sum64()
 }
 
 func (s *Service) addKey(ctx context.Context, tenant string) (string, error) {
