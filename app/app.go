@@ -122,6 +122,7 @@ func wire(cfg *config.Config, st store.Store, log *slog.Logger, sealKey, codeKey
 	now := store.Clock(o.now) // every stored time, as the databases keep it
 	challenges := challenge.New(st, codeKey, now)
 	registry := Registry(log)
+	senders := sender.Builtin()
 	tenants := map[string]*server.Tenant{}
 	hooks := map[string]events.Tenant{}
 	for _, id := range cfg.TenantIDs() {
@@ -151,7 +152,7 @@ func wire(cfg *config.Config, st store.Store, log *slog.Logger, sealKey, codeKey
 		}
 		t.Flows = reg
 		for ch, sc := range tc.Senders {
-			snd, err := sc.Open(log)
+			snd, err := senders.Open(sc, log)
 			if err != nil {
 				return nil, fmt.Errorf("tenants.%s.senders.%s: %w", id, ch, err)
 			}

@@ -490,7 +490,7 @@ func (t *Tenant) problems(at, id string) Problems {
 		case ch == sender.Email && len(s.Countries) > 0:
 			add(path+".countries", "only sms senders have a country allow-list")
 		default:
-			if err := s.Validate(); err != nil {
+			if err := sender.Builtin().Validate(s); err != nil {
 				ps = append(ps, ProblemAt(join(at, path), err))
 			}
 		}

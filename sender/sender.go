@@ -18,8 +18,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/mail"
+	"slices"
 	"strings"
 	"time"
 
@@ -161,9 +163,72 @@ func (c *SMTPConfig) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Validate checks a config and returns an error naming the first bad
-// setting, e.g. `smtp.host: required`.
-func (c Config) Validate() error {
+// Type is one kind of sender: how its block of a Config is checked and
+// opened.
+type Type struct {
+	// Validate checks the type's own settings in c.
+	Validate func(c Config) error
+	// Open returns the live sender of a checked c.
+	Open func(c Config, logger *slog.Logger) (Sender, error)
+}
+
+// Registry knows the sender types by name, as providers.Registry knows the
+// provider types; Builtin is customerd's.
+type Registry struct {
+	byType map[string]Type
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry { return &Registry{byType: map[string]Type{}} }
+
+// Register adds a sender type.
+func (r *Registry) Register(name string, t Type) { r.byType[name] = t }
+
+// Names lists the registered types.
+func (r *Registry) Names() []string { return slices.Sorted(maps.Keys(r.byType)) }
+
+// Builtin is the registry of customerd's sender types.
+func Builtin() *Registry {
+	r := NewRegistry()
+	r.Register(typeLog, Type{
+		Validate: func(Config) error { return nil },
+		Open: func(_ Config, logger *slog.Logger) (Sender, error) {
+			return &logSender{logger: logger}, nil // serve warns once per tenant and channel; opening is silent
+		},
+	})
+	r.Register(typeSMTP, Type{
+		Validate: func(c Config) error {
+			if c.SMTP == nil {
+				return errors.New("smtp: required when type is smtp")
+			}
+			return c.SMTP.validate()
+		},
+		Open: func(c Config, logger *slog.Logger) (Sender, error) { return newSMTPSender(*c.SMTP, logger) },
+	})
+	r.Register(typeTwilio, Type{
+		Validate: func(c Config) error {
+			if c.Twilio == nil {
+				return errors.New("twilio: required when type is twilio")
+			}
+			return c.Twilio.validate()
+		},
+		Open: func(c Config, _ *slog.Logger) (Sender, error) { return newTwilioSender(*c.Twilio), nil },
+	})
+	r.Register(typeWebhook, Type{
+		Validate: func(c Config) error {
+			if c.Webhook == nil {
+				return errors.New("webhook: required when type is webhook")
+			}
+			return c.Webhook.validate()
+		},
+		Open: func(c Config, _ *slog.Logger) (Sender, error) { return newWebhookSender(*c.Webhook), nil },
+	})
+	return r
+}
+
+// Validate checks c and returns an error naming the first bad setting,
+// e.g. `smtp.host: required`.
+func (r *Registry) Validate(c Config) error {
 	for i, cc := range c.Countries {
 		if len(cc) != 2 || strings.ToUpper(cc) != cc {
 			return fmt.Errorf("countries[%d]: %q is not an ISO 3166-1 alpha-2 code", i, cc)
@@ -172,49 +237,26 @@ func (c Config) Validate() error {
 	if c.DailyBudget < 0 {
 		return errors.New("dailyBudget: must not be negative")
 	}
-	switch c.Type {
-	case "":
-		return errors.New("type: required, have [log smtp twilio webhook]")
-	case typeLog:
-		return nil
-	case typeSMTP:
-		if c.SMTP == nil {
-			return errors.New("smtp: required when type is smtp")
-		}
-		return c.SMTP.validate()
-	case typeTwilio:
-		if c.Twilio == nil {
-			return errors.New("twilio: required when type is twilio")
-		}
-		return c.Twilio.validate()
-	case typeWebhook:
-		if c.Webhook == nil {
-			return errors.New("webhook: required when type is webhook")
-		}
-		return c.Webhook.validate()
-	default:
-		return fmt.Errorf("type: unknown sender type %q, have [log smtp twilio webhook]", c.Type)
+	have := "have [" + strings.Join(r.Names(), " ") + "]"
+	if c.Type == "" {
+		return errors.New("type: required, " + have)
 	}
+	t, ok := r.byType[c.Type]
+	if !ok {
+		return fmt.Errorf("type: unknown sender type %q, %s", c.Type, have)
+	}
+	return t.Validate(c)
 }
 
-// Open returns the live sender. logger is the service's *slog.Logger.
-func (c Config) Open(logger *slog.Logger) (Sender, error) {
+// Open returns the live sender of c. logger is the service's *slog.Logger.
+func (r *Registry) Open(c Config, logger *slog.Logger) (Sender, error) {
 	if logger == nil {
 		return nil, errors.New("open sender: nil logger")
 	}
-	if err := c.Validate(); err != nil {
+	if err := r.Validate(c); err != nil {
 		return nil, err
 	}
-	switch c.Type {
-	case typeLog:
-		// serve logs LogWarning once per tenant and channel; opening is silent.
-		return &logSender{logger: logger}, nil
-	case typeTwilio:
-		return newTwilioSender(*c.Twilio), nil
-	case typeWebhook:
-		return newWebhookSender(*c.Webhook), nil
-	}
-	return newSMTPSender(*c.SMTP, logger)
+	return r.byType[c.Type].Open(c, logger)
 }
 
 func (c *SMTPConfig) validate() error {

@@ -69,7 +69,7 @@ func TestValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := tt.cfg.Validate()
+			err := sender.Builtin().Validate(tt.cfg)
 			switch {
 			case tt.want == "" && err != nil:
 				t.Fatalf("Validate() = %v, want nil", err)
@@ -87,15 +87,15 @@ func TestValidate(t *testing.T) {
 
 func TestOpenErrors(t *testing.T) {
 	logger := slog.New(slog.DiscardHandler)
-	if _, err := (sender.Config{Type: "x"}).Open(logger); err == nil {
+	if _, err := sender.Builtin().Open(sender.Config{Type: "x"}, logger); err == nil {
 		t.Error("Open of an invalid config: want an error")
 	}
-	if _, err := (sender.Config{Type: "log"}).Open(nil); err == nil {
+	if _, err := sender.Builtin().Open(sender.Config{Type: "log"}, nil); err == nil {
 		t.Error("Open with a nil logger: want an error")
 	}
 	c := validSMTP()
 	c.RootCAs = filepath.Join(t.TempDir(), "missing.pem")
-	_, err := sender.Config{Type: "smtp", SMTP: c}.Open(logger)
+	_, err := sender.Builtin().Open(sender.Config{Type: "smtp", SMTP: c}, logger)
 	if err == nil || !strings.HasPrefix(err.Error(), "smtp.rootCAs:") {
 		t.Errorf("Open with a missing rootCAs file = %v, want an smtp.rootCAs error", err)
 	}
@@ -160,7 +160,7 @@ smtp:
 func TestLogSender(t *testing.T) {
 	var buf bytes.Buffer
 	logger := slog.New(slog.NewJSONHandler(&buf, nil))
-	s, err := sender.Config{Type: "log"}.Open(logger)
+	s, err := sender.Builtin().Open(sender.Config{Type: "log"}, logger)
 	if err != nil {
 		t.Fatal(err)
 	}

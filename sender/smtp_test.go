@@ -47,7 +47,7 @@ func smtpConfig(port int, mode, rootCAs string) sender.Config {
 
 func open(t *testing.T, c sender.Config) sender.Sender {
 	t.Helper()
-	s, err := c.Open(slog.New(slog.DiscardHandler))
+	s, err := sender.Builtin().Open(c, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
