@@ -4,8 +4,8 @@
 // gateway (a signed webhook) or, in development, as a log line.
 //
 // Each tenant configures one sender per channel with a Config, decoded from
-// the service configuration; Config.Validate checks it at startup and
-// Config.Open turns it into a live Sender.
+// the service configuration; a Registry of the sender types (Builtin) checks
+// it at startup and opens the live Sender.
 //
 // A one-time code is a credential. The "log" sender is the only place in the
 // service that ever writes one to a log; no other sender puts a code or a
