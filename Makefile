@@ -42,12 +42,12 @@ recipes: ## run the README's recipes as written: the Go client, the TypeScript o
 	CUSTOMERD_TEST_RECIPES=1 $(GO) test -count=1 -run '^TestREADME' .
 
 .PHONY: generate
-generate: ## regenerate gen/ from openapi.yaml (oapi-codegen from tools/go.mod)
+generate: ## regenerate gen/ from openapi.yaml and admin.openapi.yaml (oapi-codegen from tools/go.mod)
 	$(GO) generate ./gen/...
 
 .PHONY: verify
-verify: generate sdk-generate docs-bundle ## fail when gen/, the SDK types or the /docs bundle are stale, openapi.yaml has lint problems or breaks the upstream contract
-	@changed=$$(git status --porcelain --untracked-files=all -- gen openapi.yaml $(SDK_TYPES) $(REDOC_DIR)); \
+verify: generate sdk-generate docs-bundle ## fail when gen/, the SDK types or the /docs bundle are stale, a contract has lint problems, or openapi.yaml breaks the upstream contract
+	@changed=$$(git status --porcelain --untracked-files=all -- gen openapi.yaml admin.openapi.yaml $(SDK_TYPES) $(REDOC_DIR)); \
 	if [ -n "$$changed" ]; then echo "generated code is not current (run make generate sdk docs-bundle and commit):"; echo "$$changed"; git --no-pager diff --stat -- gen $(SDK_TYPES) $(REDOC_DIR); exit 1; fi
 	$(OASDIFF) breaking --flatten-allof --fail-on WARN $(UPSTREAM) openapi.yaml
 	@$(MAKE) --no-print-directory spec-lint

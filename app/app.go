@@ -5,6 +5,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"crypto/hkdf"
 	"crypto/rand"
@@ -23,10 +24,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/customerd/customerd/account"
+	"github.com/customerd/customerd/admin"
+	"github.com/customerd/customerd/catalog"
 	"github.com/customerd/customerd/challenge"
 	"github.com/customerd/customerd/config"
 	"github.com/customerd/customerd/events"
-	"github.com/customerd/customerd/flows"
+	"github.com/customerd/customerd/privacy"
 	"github.com/customerd/customerd/providers"
 	"github.com/customerd/customerd/providers/oidc"
 	"github.com/customerd/customerd/providers/otp"
@@ -49,7 +52,15 @@ type App struct {
 	Config  *config.Config
 	// Events delivers the outbox to the tenants' webhooks; Run it beside the server.
 	Events *events.Dispatcher
-	log    *slog.Logger
+	// AdminHandler serves the administration API, on its own listener (adminAddr).
+	AdminHandler http.Handler
+	// Catalog reads and writes the tenants of the database.
+	Catalog *catalog.Catalog
+	// AdminKeys keeps the admin API keys.
+	AdminKeys admin.KeyStore
+	live      *catalog.Live[*tenant]
+	reconcile time.Duration
+	log       *slog.Logger
 }
 
 // Registry is the provider types customerd knows. The OpenID Connect types
@@ -72,19 +83,24 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	if err != nil {
 		return nil, err
 	}
-	sealKey, err := derive(secret, "customerd signing-key seal v1")
-	if err != nil {
-		return nil, err
-	}
-	codeKey, err := derive(secret, "customerd one-time code hash v1")
-	if err != nil {
-		return nil, err
+	var keys derived
+	for _, k := range []struct {
+		into    *[]byte
+		purpose string
+	}{
+		{&keys.seal, "customerd signing-key seal v1"},
+		{&keys.code, "customerd one-time code hash v1"},
+		{&keys.tenants, "customerd tenant secrets seal v1"},
+	} {
+		if *k.into, err = derive(secret, k.purpose); err != nil {
+			return nil, err
+		}
 	}
 	st, err := store.Open(ctx, cfg.Database.URL, store.Options{MaxOpenConns: cfg.Database.MaxOpenConns, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("database %s: %w", cfg.Database.Redacted(), err)
 	}
-	a, err := wire(cfg, st, log, sealKey, codeKey, o)
+	a, err := wire(ctx, cfg, st, log, keys, o)
 	if err != nil {
 		_ = st.Close()
 		return nil, err
@@ -92,90 +108,101 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	return a, nil
 }
 
+// derived are the keys derived from the secret, one per purpose.
+type derived struct {
+	seal    []byte // signing keys at rest
+	code    []byte // one-time code hashes
+	tenants []byte // tenants' secrets at rest
+}
+
 // Option changes how New wires the service.
 type Option func(*options)
 
 type options struct {
-	now      func() time.Time
-	existing bool
+	now       func() time.Time
+	existing  bool
+	reconcile time.Duration
 }
 
 // WithClock makes challenges and accounts read the time from now (tests move it forward).
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
+// WithReconcile sets how often Watch reads every tenant's version again
+// (reconcileEvery by default).
+func WithReconcile(every time.Duration) Option { return func(o *options) { o.reconcile = every } }
+
 // ExistingSecret refuses to generate the secret into secretFile: a command
 // other than serve must use the one the service seals its keys with.
 func ExistingSecret() Option { return func(o *options) { o.existing = true } }
 
-func wire(cfg *config.Config, st store.Store, log *slog.Logger, sealKey, codeKey []byte, o options) (*App, error) {
-	longest := time.Duration(0)
-	for _, t := range cfg.Tenants {
-		longest = max(longest, t.TokenLifetime)
-	}
+func wire(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Logger, keys derived, o options) (*App, error) {
 	metrics := prometheus.NewRegistry()
-	tokens, err := token.New(st, token.Options{IssuerBase: cfg.PublicURL, Retention: longest + 5*time.Minute, Seal: sealKey,
+	// A tenant's token lifetime may change at runtime: keys stay as long as the longest allowed.
+	tokens, err := token.New(st, token.Options{IssuerBase: cfg.PublicURL, Retention: config.MaxTokenLifetime + 5*time.Minute, Seal: keys.seal,
 		Cache:   token.CacheOptions{MaxEntries: max(cfg.TokenCache.MaxEntries, 0), MaxBytes: uint64(cfg.TokenCache.MaxMemoryMiB) << 20},
 		Metrics: metrics})
 	if err != nil {
 		return nil, err
 	}
 	now := store.Clock(o.now) // every stored time, as the databases keep it
-	challenges := challenge.New(st, codeKey, now)
-	registry := Registry(log)
-	senders := sender.Builtin()
-	tenants := map[string]*server.Tenant{}
-	hooks := map[string]events.Tenant{}
-	for _, id := range cfg.TenantIDs() {
-		tc := cfg.Tenants[id]
-		hook := events.Tenant{MaxAge: tc.Webhooks.MaxAge, RetryBase: tc.Webhooks.RetryBase, RetryMax: tc.Webhooks.RetryMax}
-		for _, ep := range tc.Webhooks.Endpoints {
-			hook.Endpoints = append(hook.Endpoints, events.Endpoint{URL: ep.URL, Secret: ep.Secret, Types: ep.Events,
-				AllowPrivateNetwork: ep.AllowPrivateNetwork})
-		}
-		hooks[id] = hook
-		t := &server.Tenant{
-			Tenant: &account.Tenant{
-				ID: id, DefaultCountry: tc.DefaultCountry, DefaultLanguage: tc.DefaultLanguage, PhoneRegion: tc.PhoneRegion,
-				Identifier: tc.Identifier, RequiredFields: tc.RequiredFields, TokenLifetime: tc.TokenLifetime,
-				OTP: challenge.Limits{Lifetime: tc.OTP.CodeLifetime, MaxAttempts: tc.OTP.MaxAttempts,
-					ResendInterval: tc.OTP.ResendInterval, MaxFailuresPerDay: tc.OTP.MaxFailuresPerDay},
-				Senders:       map[sender.Channel]sender.Sender{},
-				Subscribed:    hook.Wants,
-				CheckInPage:   tc.CheckInPage,
-				CheckInPolicy: tc.CheckInPolicy,
-			},
-			Providers: map[string]providers.Provider{},
-		}
-		reg, err := flows.Build(tc.Flows, tc.FlowDefaults())
-		if err != nil {
-			return nil, fmt.Errorf("tenants.%s.flows.%w", id, err)
-		}
-		t.Flows = reg
-		for ch, sc := range tc.Senders {
-			snd, err := senders.Open(sc, log)
-			if err != nil {
-				return nil, fmt.Errorf("tenants.%s.senders.%s: %w", id, ch, err)
-			}
-			t.Senders[ch] = sc.Guard(snd, st)
-		}
-		for name, pc := range tc.Providers {
-			p, err := registry.Open(name, pc.Type, pc.Settings, providers.Deps{Tenant: id, Logger: log})
-			if err != nil {
-				return nil, config.Problems{providerProblem(id, name, err)}
-			}
-			t.Providers[name] = p
-		}
-		tenants[id] = t
+	challenges := challenge.New(st, keys.code, now)
+	b := &builder{registry: Registry(log), senders: sender.Builtin(), counter: st, log: log}
+	db, ok := st.(rooms)
+	if !ok {
+		return nil, fmt.Errorf("database: %T keeps no tenants", st)
 	}
+	cat, err := catalog.New(db, keys.tenants, func(id string, t *config.Tenant) error {
+		_, err := b.build(id, t)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	live := catalog.NewLive(cat, b.build, log)
+	if err := live.Load(ctx); err != nil {
+		return nil, fmt.Errorf("tenants: %w", err)
+	}
+	if err := applyConfig(ctx, cfg, cat, live, log); err != nil {
+		return nil, err
+	}
+	tenants := liveTenants{live: live}
 	accounts := account.NewService(st, challenges, now)
-	e, err := server.New(server.Options{Tenants: tenants, Store: st, Accounts: accounts,
+	rights := privacy.New(db, now)
+	e, err := server.New(server.Options{Tenants: tenants, Eraser: rights, Store: st, Accounts: accounts,
 		SignIn: signin.New(st, accounts, challenges), Tokens: tokens, Logger: log, TrustedProxies: cfg.TrustedNets(), Metrics: metrics})
 	if err != nil {
 		return nil, err
 	}
-	dispatcher := events.New(events.Options{Store: st, Tenants: hooks, PollInterval: cfg.Events.PollInterval,
+	dispatcher := events.New(events.Options{Store: st, Tenants: tenants.hooks, PollInterval: cfg.Events.PollInterval,
 		Lease: cfg.Events.Lease, Timeout: cfg.Events.Timeout, Logger: log})
-	return &App{Handler: e, Metrics: server.Metrics(metrics, log), Store: st, Tokens: tokens, Config: cfg, Events: dispatcher, log: log}, nil
+	adm, err := admin.New(admin.Options{Store: db, Catalog: cat, Tenants: tenants, Changed: live.Changed,
+		Privacy: rights, Logger: log, Now: now})
+	if err != nil {
+		return nil, err
+	}
+	return &App{Handler: e, Metrics: server.Metrics(metrics, log), AdminHandler: adm, Store: st, Tokens: tokens, Config: cfg,
+		Events: dispatcher, Catalog: cat, AdminKeys: db, live: live, reconcile: cmp.Or(o.reconcile, reconcileEvery), log: log}, nil
+}
+
+// rooms is the database as the tenant catalog, its watch, the admin API and
+// privacy use it, beside store.Store.
+type rooms interface {
+	catalog.Store
+	catalog.Watcher
+	admin.Store
+	admin.KeyStore
+	privacy.Store
+}
+
+// reconcileEvery is how often a replica reads every tenant's version again,
+// which heals a missed change notification.
+const reconcileEvery = 10 * time.Second
+
+// Watch keeps this replica's tenants current until ctx ends; run it beside
+// the server. A tenant another replica changes is rebuilt at its next
+// request, notified at once on PostgreSQL and within reconcileEvery anyway.
+func (a *App) Watch(ctx context.Context) {
+	a.live.Run(ctx, a.Store.(catalog.Watcher), a.reconcile)
 }
 
 // HTTPServer is the API's HTTP server, with the time and size limits it serves under.
@@ -183,6 +210,9 @@ func (a *App) HTTPServer() *http.Server { return a.httpServer(a.Handler) }
 
 // MetricsServer is the metrics listener's HTTP server.
 func (a *App) MetricsServer() *http.Server { return a.httpServer(a.Metrics) }
+
+// AdminServer is the admin listener's HTTP server.
+func (a *App) AdminServer() *http.Server { return a.httpServer(a.AdminHandler) }
 
 func (a *App) httpServer(h http.Handler) *http.Server {
 	return &http.Server{

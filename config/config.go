@@ -45,7 +45,7 @@ type Config struct {
 	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
 	// Events tunes the dispatcher that delivers customer events to webhooks.
 	Events Events `yaml:"events"`
-	// Tenants by id, the {tenantId} of every path.
+	// Tenants by id, the {tenantId} of every path; applied to the database at start.
 	Tenants map[string]*Tenant `yaml:"tenants"`
 	// TrustedProxies are the CIDRs (or addresses) of the proxies whose
 	// X-Forwarded-For names the client (CUSTOMERD_TRUSTED_PROXIES, comma-separated);
@@ -455,6 +455,14 @@ func (c *Config) problems() Problems {
 	return ps
 }
 
+// MaxTokenLifetime is the longest token lifetime a tenant may set.
+const MaxTokenLifetime = 30 * 24 * time.Hour
+
+// Problems judges the filled settings of tenant id as the file's tenants
+// are judged: every bad setting, named by its path (tenants.ID.…). The admin
+// API judges a tenant by it.
+func (t *Tenant) Problems(id string) Problems { return t.problems("tenants."+id, id) }
+
 func (t *Tenant) problems(at, id string) Problems {
 	var ps Problems
 	add := func(path, format string, args ...any) {
@@ -475,7 +483,7 @@ func (t *Tenant) problems(at, id string) Problems {
 	if t.Identifier != "email" && t.Identifier != "phoneNumber" {
 		add("identifier", "%q is not one of email, phoneNumber", t.Identifier)
 	}
-	if t.TokenLifetime < time.Minute || t.TokenLifetime > 30*24*time.Hour {
+	if t.TokenLifetime < time.Minute || t.TokenLifetime > MaxTokenLifetime {
 		add("tokenLifetime", "%s: must be between 1m and 720h", t.TokenLifetime)
 	}
 	for _, ch := range slices.Sorted(maps.Keys(t.Senders)) {

@@ -52,8 +52,9 @@ func (t Tenant) Wants(typ string) bool {
 
 // Options configure a Dispatcher.
 type Options struct {
-	Store        store.Store
-	Tenants      map[string]Tenant
+	Store store.Store
+	// Tenants finds a tenant's webhooks as they are now.
+	Tenants      func(ctx context.Context, id string) (Tenant, error)
 	PollInterval time.Duration
 	Lease        time.Duration
 	Timeout      time.Duration
@@ -119,7 +120,12 @@ func (d *Dispatcher) Once(ctx context.Context) (int, error) {
 }
 
 func (d *Dispatcher) deliver(ctx context.Context, e store.Event) {
-	t := d.o.Tenants[e.TenantID]
+	t, err := d.o.Tenants(ctx, e.TenantID)
+	if err != nil {
+		// The tenant's settings cannot be read now: its lease runs out and the event is tried again.
+		d.o.Logger.Warn("deliver event: tenant", "event", e.ID, "tenant", e.TenantID, "error", err.Error())
+		return
+	}
 	var failed error
 	for _, ep := range t.Endpoints {
 		if len(ep.Types) > 0 && !slices.Contains(ep.Types, e.Type) {

@@ -2,6 +2,7 @@ package flows
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -60,7 +61,8 @@ func Build(declared map[string][]StepConfig, d Defaults) (*Registry, error) {
 		all[name] = steps
 	}
 	r := NewRegistry()
-	for name, steps := range all {
+	for _, name := range slices.Sorted(maps.Keys(all)) { // the same first error at every start
+		steps := all[name]
 		f := &Flow{Name: name}
 		if name == "" || strings.ContainsAny(name, " \t/?&#") {
 			return nil, fmt.Errorf("%q: flow names are non-empty words", name)
@@ -129,8 +131,8 @@ func (sc StepConfig) open(d Defaults) (Step, error) {
 		}
 		return challenge{link: sc.Challenge == "link"}, nil
 	case "emit":
-		if !slices.Contains(EventTypes, sc.Emit) {
-			return nil, fmt.Errorf("emit: unknown event type %q, have [%s]", sc.Emit, strings.Join(EventTypes, " "))
+		if !slices.Contains(Emittable, sc.Emit) {
+			return nil, fmt.Errorf("emit: unknown event type %q, have [%s]", sc.Emit, strings.Join(Emittable, " "))
 		}
 		if sc.Emit == Upserted {
 			// emit adds to the events of a change; it never replaces this one.

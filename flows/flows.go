@@ -16,15 +16,20 @@ import (
 	"github.com/customerd/customerd/store"
 )
 
-// Event types a flow may emit and customerd delivers to webhooks.
+// Event types customerd delivers to webhooks; a flow may emit all but Deleted.
 const (
 	Upserted      = "Customer:Upserted"
 	Activated     = "Customer:Activated"
 	ContactChange = "Customer:ContactChanged"
+	// Deleted: the account was erased (by its owner or an administrator).
+	Deleted = "Customer:Deleted"
 )
 
+// Emittable are the event types a flow's emit step may write.
+var Emittable = []string{Activated, ContactChange, Upserted}
+
 // EventTypes are the event types webhooks receive.
-var EventTypes = []string{Activated, ContactChange, Upserted}
+var EventTypes = []string{Activated, ContactChange, Deleted, Upserted}
 
 // Check-in policies of preregistration.
 const (

@@ -9,7 +9,7 @@
 #                     /docs bundle) and playwright-core (the browser test)
 
 SDK_DIR     := sdk/typescript
-SDK_TYPES   := $(SDK_DIR)/src/schema.gen.ts
+SDK_TYPES   := $(SDK_DIR)/src/schema.gen.ts $(SDK_DIR)/src/admin.gen.ts
 UPSTREAM_CLIENT := sdk/upstream-client
 OAPI_DIR    := scripts/openapi
 OAPI_BIN    := $(OAPI_DIR)/node_modules/.bin
@@ -26,8 +26,9 @@ $(UPSTREAM_CLIENT)/node_modules/.package-lock.json: $(UPSTREAM_CLIENT)/package-l
 	$(NPM_CI) --prefix $(UPSTREAM_CLIENT)
 
 .PHONY: sdk-generate
-sdk-generate: $(SDK_DIR)/node_modules/.package-lock.json ## regenerate the TypeScript SDK's types from openapi.yaml
+sdk-generate: $(SDK_DIR)/node_modules/.package-lock.json ## regenerate the TypeScript SDK's types from openapi.yaml and admin.openapi.yaml
 	@cd $(SDK_DIR) && node_modules/.bin/openapi-typescript ../../openapi.yaml --output src/schema.gen.ts --silent
+	@cd $(SDK_DIR) && node_modules/.bin/openapi-typescript ../../admin.openapi.yaml --output src/admin.gen.ts --silent
 
 .PHONY: sdk
 sdk: sdk-generate build ## regenerate and build the TypeScript SDK, and run its journey against a fresh customerd
@@ -41,11 +42,12 @@ upstream-client: build $(OAPI_DIR)/node_modules/.package-lock.json $(UPSTREAM_CL
 	cd $(UPSTREAM_CLIENT) && CUSTOMERD_BIN=$(CURDIR)/bin/customerd node --test --test-reporter=spec dist/journey.test.js
 
 .PHONY: spec-lint
-spec-lint: $(OAPI_DIR)/node_modules/.package-lock.json ## lint openapi.yaml with Redocly and redocly.yaml: zero problems
-	@out=$$($(OAPI_BIN)/redocly lint openapi.yaml --config redocly.yaml --format stylish 2>&1); rc=$$?; \
+spec-lint: $(OAPI_DIR)/node_modules/.package-lock.json ## lint openapi.yaml and admin.openapi.yaml with Redocly and redocly.yaml: zero problems
+	@for spec in openapi.yaml admin.openapi.yaml; do \
+	out=$$($(OAPI_BIN)/redocly lint $$spec --config redocly.yaml --format stylish 2>&1); rc=$$?; \
 	problems=$$(grep -cE '^\s*[0-9]+:[0-9]+\s+(error|warning)' <<<"$$out"); \
-	if [ $$rc -ne 0 ] || [ "$$problems" -ne 0 ]; then grep -vE 'Node.js|║|╔|╚' <<<"$$out"; echo "spec-lint: $$problems problem(s)"; exit 1; fi; \
-	echo "spec-lint: openapi.yaml has no errors and no warnings"
+	if [ $$rc -ne 0 ] || [ "$$problems" -ne 0 ]; then grep -vE 'Node.js|║|╔|╚' <<<"$$out"; echo "spec-lint: $$spec: $$problems problem(s)"; exit 1; fi; \
+	echo "spec-lint: $$spec has no errors and no warnings"; done
 
 # The bundle's one outside request, its footer logo, becomes an empty inline
 # image: the page's policy then has nothing to refuse (the footer's text stays).

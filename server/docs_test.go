@@ -107,7 +107,7 @@ func TestDocs(t *testing.T) {
 // methods after them: renaming or removing one breaks every client, so this
 // list only grows.
 var operationIDs = []string{
-	"authenticateCustomer", "getCustomer", "getDocs", "getDocsScript", "getHealth", "getJwks",
+	"authenticateCustomer", "deleteCustomer", "getCustomer", "getDocs", "getDocsScript", "getHealth", "getJwks",
 	"getMetrics", "getOpenApiJson", "getOpenApiYaml", "getReadiness", "upsertCustomer",
 }
 

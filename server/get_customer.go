@@ -19,11 +19,7 @@ func (s *Server) GetCustomer(ctx context.Context, _ api.GetCustomerRequestObject
 	if claims == nil {
 		return nil, unauthorized(nil)
 	}
-	c, err := s.accounts.Customer(ctx, tenant(ctx).Tenant, claims.Subject)
-	if err != nil {
-		return nil, err
-	}
-	v := account.View(c)
+	v := account.View(callerAccount(ctx))
 	v["provider"] = claims.Provider
 	v["authenticatedAt"] = claims.IssuedAt.UTC().Format(time.RFC3339)
 	v["expiresAt"] = claims.ExpiresAt.UTC().Format(time.RFC3339)

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/customerd/customerd/account"
+	"github.com/customerd/customerd/store"
 	"github.com/customerd/customerd/token"
 )
 
@@ -51,6 +52,8 @@ type request struct {
 	verified  bool
 	claims    *token.Claims
 	claimsErr error
+	// customer is the token's account, read with it.
+	customer *store.Customer
 }
 
 func fromContext(ctx context.Context) *request {
@@ -171,9 +174,11 @@ func (s *Server) tenantOf(next echo.HandlerFunc) echo.HandlerFunc {
 		if name == "" {
 			return next(c)
 		}
-		t, ok := s.tenants[name]
-		if !ok {
+		t, err := s.tenants.Tenant(c.Request().Context(), name)
+		if errors.Is(err, store.ErrNotFound) {
 			return newProblem(http.StatusNotFound, "not-found", "Not found", fmt.Sprintf("unknown tenant %q", name))
+		} else if err != nil {
+			return err
 		}
 		fromContext(c.Request().Context()).tenant = t
 		return next(c)

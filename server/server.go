@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -34,9 +35,22 @@ type Tenant struct {
 	Providers map[string]providers.Provider
 }
 
+// Tenants finds the tenant a request names; an error wrapping
+// store.ErrNotFound when there is none. The tenant found is the one the
+// whole request is served with, whatever changes meanwhile.
+type Tenants interface {
+	Tenant(ctx context.Context, id string) (*Tenant, error)
+}
+
+// Eraser erases a customer's personal data (the privacy room).
+type Eraser interface {
+	Erase(ctx context.Context, t *account.Tenant, id string) error
+}
+
 // Options are the parts the server is wired from.
 type Options struct {
-	Tenants  map[string]*Tenant
+	Tenants  Tenants
+	Eraser   Eraser
 	Store    store.Store
 	Accounts *account.Service
 	SignIn   *signin.Service
@@ -51,7 +65,8 @@ type Options struct {
 
 // Server implements the contract.
 type Server struct {
-	tenants  map[string]*Tenant
+	tenants  Tenants
+	eraser   Eraser
 	store    store.Store
 	accounts *account.Service
 	signin   *signin.Service
@@ -67,7 +82,7 @@ const upsertPath = "/api/:tenantId/customer"
 
 // New returns the HTTP handler of customerd.
 func New(opts Options) (*echo.Echo, error) {
-	s := &Server{tenants: opts.Tenants, store: opts.Store, accounts: opts.Accounts, signin: opts.SignIn, tokens: opts.Tokens, log: opts.Logger}
+	s := &Server{tenants: opts.Tenants, eraser: opts.Eraser, store: opts.Store, accounts: opts.Accounts, signin: opts.SignIn, tokens: opts.Tokens, log: opts.Logger}
 	spec, err := api.GetSpec()
 	if err != nil {
 		return nil, err
@@ -172,7 +187,9 @@ func bearer(header string) (tok string, ok bool, err error) {
 	return tok, true, nil
 }
 
-// caller verifies the request's bearer token; nil claims when there is none.
+// caller verifies the request's bearer token and reads its account, which
+// must still accept it (sessions not revoked since); nil claims when there is
+// no token.
 func (s *Server) caller(ctx context.Context) (*token.Claims, error) {
 	r := fromContext(ctx)
 	if !r.verified {
@@ -197,5 +214,23 @@ func (s *Server) verifyCaller(ctx context.Context, auth string) (*token.Claims, 
 		}
 		return nil, err
 	}
+	c, err := s.accounts.Customer(ctx, tenant(ctx).Tenant, claims.Subject)
+	if err != nil {
+		return nil, err
+	}
+	if revoked(c, claims) {
+		return nil, unauthorized(errors.New("the token was issued before its sessions were revoked"))
+	}
+	fromContext(ctx).customer = c
 	return claims, nil
 }
+
+// revoked reports whether the account's sessions were revoked since the token
+// was issued. iat counts whole seconds: a token of the revocation's second is
+// refused too, whether it came before or after.
+func revoked(c *store.Customer, claims *token.Claims) bool {
+	return c.SessionsRevokedAt != nil && !claims.IssuedAt.After(c.SessionsRevokedAt.Truncate(time.Second))
+}
+
+// callerAccount is the account of the request's token, as caller read it.
+func callerAccount(ctx context.Context) *store.Customer { return fromContext(ctx).customer }

@@ -30,6 +30,8 @@ type db struct {
 	// batch writes SQLite's new accounts outside transactions.
 	batch *accountBatcher
 	close func() error
+	// url is the database's address, for connections outside the pool (WatchTenants).
+	url string
 }
 
 var _ Store = (*db)(nil)

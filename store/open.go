@@ -45,7 +45,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &db{w: p.W, r: p.R, close: p.Close}
+	s := &db{w: p.W, r: p.R, close: p.Close, url: rawURL}
 	if !opts.SkipMigrate {
 		dialect := goose.DialectSQLite3
 		if p.Postgres {

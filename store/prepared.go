@@ -39,14 +39,16 @@ const (
 const (
 	customerColumns  = "id, tenant_id, email, phone, email_verified, phone_verified, profile, version, created_at, updated_at, deleted_at"
 	challengeColumns = "id, tenant_id, channel, destination, customer_id, code_hash, attempts, max_attempts, expires_at, consumed_at, created_at, pending, purpose"
-	eventColumns     = "id, tenant_id, customer_id, type, payload, created_at, attempts, next_at, lease_until, delivered_at, dead_at, last_error"
+	// customerReadColumns are customerColumns and what only reads need.
+	customerReadColumns = customerColumns + ", sessions_revoked_at"
+	eventColumns        = "id, tenant_id, customer_id, type, payload, created_at, attempts, next_at, lease_until, delivered_at, dead_at, last_error"
 )
 
 // queries are in $n placeholders, which PostgreSQL and SQLite both read.
 var queries = [numQueries]string{
-	qCustomerByID:    `SELECT ` + customerColumns + ` FROM customers WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL`,
-	qCustomerByEmail: `SELECT ` + customerColumns + ` FROM customers WHERE tenant_id = $1 AND email = $2 AND deleted_at IS NULL`,
-	qCustomerByPhone: `SELECT ` + customerColumns + ` FROM customers WHERE tenant_id = $1 AND phone = $2 AND deleted_at IS NULL`,
+	qCustomerByID:    `SELECT ` + customerReadColumns + ` FROM customers WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL`,
+	qCustomerByEmail: `SELECT ` + customerReadColumns + ` FROM customers WHERE tenant_id = $1 AND email = $2 AND deleted_at IS NULL`,
+	qCustomerByPhone: `SELECT ` + customerReadColumns + ` FROM customers WHERE tenant_id = $1 AND phone = $2 AND deleted_at IS NULL`,
 	qInsertCustomer:  `INSERT INTO customers (` + customerColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 	qUpdateCustomer: `UPDATE customers SET email = $1, phone = $2, email_verified = $3, phone_verified = $4, profile = $5,
 		updated_at = $6, version = version + 1 WHERE tenant_id = $7 AND id = $8 AND version = $9 AND deleted_at IS NULL`,
@@ -182,7 +184,7 @@ type scanner interface{ Scan(dest ...any) error }
 func scanCustomer(row scanner) (*Customer, error) {
 	var c Customer
 	err := row.Scan(&c.ID, &c.TenantID, &c.Email, &c.Phone, &c.EmailVerified, &c.PhoneVerified, &c.Profile, &c.Version,
-		&c.CreatedAt, &c.UpdatedAt, &c.DeletedAt)
+		&c.CreatedAt, &c.UpdatedAt, &c.DeletedAt, &c.SessionsRevokedAt)
 	if err != nil {
 		return nil, noRow(err)
 	}

@@ -244,6 +244,8 @@ type Customer struct {
 	CreatedAt     time.Time `gorm:"column:created_at;autoCreateTime:false"`
 	UpdatedAt     time.Time `gorm:"column:updated_at;autoUpdateTime:false"`
 	DeletedAt     *time.Time
+	// SessionsRevokedAt: tokens issued before it no longer open the account.
+	SessionsRevokedAt *time.Time `gorm:"column:sessions_revoked_at"`
 }
 
 // TableName is the customers table.

@@ -66,7 +66,7 @@ type Options struct {
 type Service struct {
 	store store.Store
 	opts  Options
-	seal  sealer
+	seal  Sealer
 
 	mu      sync.Mutex
 	tenants map[string]*keyring
@@ -98,7 +98,7 @@ func New(s store.Store, opts Options) (*Service, error) {
 	if opts.Retention <= 0 {
 		opts.Retention = 24*time.Hour + 2*keyTTL
 	}
-	se, err := newSealer(opts.Seal)
+	se, err := NewSealer(opts.Seal)
 	if err != nil {
 		return nil, err
 	}
@@ -310,7 +310,7 @@ func (s *Service) load(ctx context.Context, tenant string) (*keyring, error) {
 		ring.verify[k.KID] = &raw
 		_ = set.AddKey(pub)
 		if i == 0 {
-			priv, err := s.seal.open(k.PrivateKey, k.TenantID+"/"+k.KID)
+			priv, err := s.seal.Open(k.PrivateKey, k.TenantID+"/"+k.KID)
 			if err != nil {
 				return nil, fmt.Errorf("signing key %s: %w", k.KID, err)
 			}
@@ -365,7 +365,7 @@ func (s *Service) addKey(ctx context.Context, tenant string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	sealed, err := s.seal.close(privJSON, tenant+"/"+kid)
+	sealed, err := s.seal.Seal(privJSON, tenant+"/"+kid)
 	if err != nil {
 		return "", err
 	}

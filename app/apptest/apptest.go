@@ -24,6 +24,7 @@ import (
 
 	"github.com/customerd/customerd/app"
 	"github.com/customerd/customerd/config"
+	"github.com/customerd/customerd/gen/adminapi"
 	"github.com/customerd/customerd/gen/api"
 	"github.com/customerd/customerd/gen/client"
 )
@@ -42,6 +43,8 @@ type Env struct {
 	Clock *Clock
 
 	stopEvents func()
+	adminOnce  sync.Once
+	admin      *Admin
 }
 
 // Clock is the wall clock plus an offset tests can add to.
@@ -115,20 +118,25 @@ func Config(t testing.TB, dbURL, configYAML string) *config.Config {
 	return cfg
 }
 
-// StartConfig runs customerd with cfg.
-func StartConfig(t testing.TB, cfg *config.Config) *Env {
+// StartConfig runs customerd with cfg and opts.
+func StartConfig(t testing.TB, cfg *config.Config, opts ...app.Option) *Env {
 	t.Helper()
 	logs := &LogBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	clock := &Clock{}
-	a, err := app.New(context.Background(), cfg, log, app.WithClock(clock.Now))
+	a, err := app.New(context.Background(), cfg, log, append([]app.Option{app.WithClock(clock.Now)}, opts...)...)
 	if err != nil {
 		t.Fatalf("start customerd: %v", err)
 	}
 	srv, metrics := httptest.NewServer(a.Handler), httptest.NewServer(a.Metrics)
 	env := &Env{App: a, Server: srv, Metrics: metrics, Logs: logs, Clock: clock}
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	watched := make(chan struct{})
+	go func() { a.Watch(watchCtx); close(watched) }()
 	t.Cleanup(func() {
 		env.StopEvents()
+		stopWatch()
+		<-watched
 		srv.Close()
 		metrics.Close()
 		_ = a.Close()
@@ -142,31 +150,46 @@ func StartConfig(t testing.TB, cfg *config.Config) *Env {
 	return env
 }
 
+// Router matches requests to the operations of openapi.yaml.
+func Router(t testing.TB) routers.Router { return customerRouter.get(t) }
+
+// AdminRouter matches requests to the operations of admin.openapi.yaml.
+func AdminRouter(t testing.TB) routers.Router { return adminRouter.get(t) }
+
 var (
-	routerOnce sync.Once
-	router     routers.Router
-	routerErr  error
+	customerRouter = &lazyRouter{spec: api.GetSpec}
+	adminRouter    = &lazyRouter{spec: adminapi.GetSpec}
+	decodersOnce   sync.Once
 )
 
-// Router matches requests to the operations of openapi.yaml.
-func Router(t testing.TB) routers.Router {
-	routerOnce.Do(func() {
+// lazyRouter builds the router of a contract once.
+type lazyRouter struct {
+	spec   func() (*openapi3.T, error)
+	once   sync.Once
+	router routers.Router
+	err    error
+}
+
+func (l *lazyRouter) get(t testing.TB) routers.Router {
+	decodersOnce.Do(func() {
 		// The documentation answers HTML, JavaScript and YAML: text, for the
 		// contract as for clients (the validator would parse the YAML).
 		for _, mt := range []string{"text/html", "text/javascript", "application/yaml"} {
 			openapi3filter.RegisterBodyDecoder(mt, openapi3filter.PlainBodyDecoder)
 		}
+	})
+	l.once.Do(func() {
 		var spec *openapi3.T
-		if spec, routerErr = api.GetSpec(); routerErr != nil {
+		if spec, l.err = l.spec(); l.err != nil {
 			return
 		}
-		spec.Servers = nil
-		router, routerErr = gorillamux.NewRouter(spec)
+		spec.Servers = nil // the validator matches paths, not hosts
+		l.router, l.err = gorillamux.NewRouter(spec)
 	})
-	if routerErr != nil {
-		t.Fatalf("openapi router: %v", routerErr)
+	if l.err != nil {
+		t.Fatalf("openapi router: %v", l.err)
 	}
-	return router
+	return l.router
 }
 
 // Validator is an http.RoundTripper that checks every response against

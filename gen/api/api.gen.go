@@ -46,6 +46,7 @@ func (e ChallengeChannel) Valid() bool {
 const (
 	CustomerActivated      CustomerEventType = "Customer:Activated"
 	CustomerContactChanged CustomerEventType = "Customer:ContactChanged"
+	CustomerDeleted        CustomerEventType = "Customer:Deleted"
 	CustomerUpserted       CustomerEventType = "Customer:Upserted"
 )
 
@@ -55,6 +56,8 @@ func (e CustomerEventType) Valid() bool {
 	case CustomerActivated:
 		return true
 	case CustomerContactChanged:
+		return true
+	case CustomerDeleted:
 		return true
 	case CustomerUpserted:
 		return true
@@ -511,6 +514,12 @@ type OnCustomerContactChangedParams struct {
 	XCustomerdSignature Signature `json:"X-Customerd-Signature"`
 }
 
+// OnCustomerDeletedParams defines parameters for OnCustomerDeleted.
+type OnCustomerDeletedParams struct {
+	// XCustomerdSignature `t=<unix seconds>,v1=<hex HMAC-SHA256>` where the HMAC, keyed with the endpoint's secret, is over `<t>.<raw body>`. Check it, and refuse a `t` too far from now.
+	XCustomerdSignature Signature `json:"X-Customerd-Signature"`
+}
+
 // OnCustomerUpsertedParams defines parameters for OnCustomerUpserted.
 type OnCustomerUpsertedParams struct {
 	// XCustomerdSignature `t=<unix seconds>,v1=<hex HMAC-SHA256>` where the HMAC, keyed with the endpoint's secret, is over `<t>.<raw body>`. Check it, and refuse a `t` too far from now.
@@ -546,6 +555,9 @@ type OnCustomerActivatedJSONRequestBody = CustomerEvent
 
 // OnCustomerContactChangedJSONRequestBody defines body for OnCustomerContactChanged for application/json ContentType.
 type OnCustomerContactChangedJSONRequestBody = CustomerEvent
+
+// OnCustomerDeletedJSONRequestBody defines body for OnCustomerDeleted for application/json ContentType.
+type OnCustomerDeletedJSONRequestBody = CustomerEvent
 
 // OnCustomerUpsertedJSONRequestBody defines body for OnCustomerUpserted for application/json ContentType.
 type OnCustomerUpsertedJSONRequestBody = CustomerEvent
@@ -2414,6 +2426,9 @@ type ServerInterface interface {
 	// GetJwks Public keys of the tenant's tokens
 	// (GET /api/{tenantId}/.well-known/jwks.json)
 	GetJwks(ctx echo.Context, tenantId TenantId) error
+	// DeleteCustomer Delete the authenticated customer's account
+	// (DELETE /api/{tenantId}/customer)
+	DeleteCustomer(ctx echo.Context, tenantId TenantId) error
 	// GetCustomer Get authenticated customer profile
 	// (GET /api/{tenantId}/customer)
 	GetCustomer(ctx echo.Context, tenantId TenantId) error
@@ -2464,6 +2479,22 @@ func (w *ServerInterfaceWrapper) GetJwks(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.GetJwks(ctx, tenantId)
+	return err
+}
+
+// DeleteCustomer converts echo context to params.
+func (w *ServerInterfaceWrapper) DeleteCustomer(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "tenantId" -------------
+	var tenantId TenantId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tenantId", ctx.Param("tenantId"), &tenantId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tenantId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.DeleteCustomer(ctx, tenantId)
 	return err
 }
 
@@ -2660,6 +2691,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 		Handler: si,
 	}
 
+	router.DELETE(options.BaseURL+"/api/:tenantId/customer", wrapper.DeleteCustomer, options.OperationMiddlewares["deleteCustomer"]...)
 	router.GET(options.BaseURL+"/api/:tenantId/customer", wrapper.GetCustomer, options.OperationMiddlewares["getCustomer"]...)
 	router.POST(options.BaseURL+"/api/:tenantId/customer", wrapper.UpsertCustomer, options.OperationMiddlewares["upsertCustomer"]...)
 	router.POST(options.BaseURL+"/api/:tenantId/customer/authenticate", wrapper.AuthenticateCustomer, options.OperationMiddlewares["authenticateCustomer"]...)
@@ -2686,6 +2718,9 @@ type WebhookReceiverInterface interface {
 	// A customer's email or phone number changed.
 	// HandleOnCustomerContactChangedWebhook handles the POST webhook for Customer:ContactChanged.
 	HandleOnCustomerContactChangedWebhook(ctx echo.Context, params OnCustomerContactChangedParams) error
+	// A customer account was erased.
+	// HandleOnCustomerDeletedWebhook handles the POST webhook for Customer:Deleted.
+	HandleOnCustomerDeletedWebhook(ctx echo.Context, params OnCustomerDeletedParams) error
 	// A customer account was created or updated.
 	// HandleOnCustomerUpsertedWebhook handles the POST webhook for Customer:Upserted.
 	HandleOnCustomerUpsertedWebhook(ctx echo.Context, params OnCustomerUpsertedParams) error
@@ -2768,6 +2803,45 @@ func OnCustomerContactChangedWebhookHandler(si WebhookReceiverInterface, middlew
 		}
 
 		return si.HandleOnCustomerContactChangedWebhook(ctx, params)
+	})
+	for _, mw := range middlewares {
+		h = mw(h)
+	}
+	return h
+}
+
+// OnCustomerDeletedWebhookHandler returns the echo.HandlerFunc for the Customer:Deleted webhook.
+// Mount this at the URL path advertised to webhook senders. Errors
+// during parameter binding are returned via echo.NewHTTPError so echo's
+// error-handling chain reports them as 400. Middlewares are applied in
+// the order provided -- the last argument becomes the outermost wrapper.
+func OnCustomerDeletedWebhookHandler(si WebhookReceiverInterface, middlewares ...echo.MiddlewareFunc) echo.HandlerFunc {
+	h := echo.HandlerFunc(func(ctx echo.Context) error {
+		var err error
+		_ = err
+
+		// Parameter object where we will unmarshal all parameters from the context.
+		var params OnCustomerDeletedParams
+
+		// ------------- Required header parameter "X-Customerd-Signature" -------------
+		if valueList, found := ctx.Request().Header[http.CanonicalHeaderKey("X-Customerd-Signature")]; found {
+			var XCustomerdSignature Signature
+			n := len(valueList)
+			if n != 1 {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Customerd-Signature, got %d", n))
+			}
+
+			err = runtime.BindStyledParameterWithOptions("simple", "X-Customerd-Signature", valueList[0], &XCustomerdSignature, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""})
+			if err != nil {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Customerd-Signature: %s", err))
+			}
+			params.XCustomerdSignature = XCustomerdSignature
+
+		} else {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Header parameter X-Customerd-Signature is required, but not found"))
+		}
+
+		return si.HandleOnCustomerDeletedWebhook(ctx, params)
 	})
 	for _, mw := range middlewares {
 		h = mw(h)
@@ -3238,6 +3312,188 @@ type GetJwks503ApplicationProblemPlusJSONResponse struct {
 }
 
 func (response GetJwks503ApplicationProblemPlusJSONResponse) VisitGetJwksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteCustomerRequestObject struct {
+	TenantId TenantId `json:"tenantId"`
+}
+
+type DeleteCustomerResponseObject interface {
+	VisitDeleteCustomerResponse(w http.ResponseWriter) error
+}
+
+type DeleteCustomer204Response struct {
+}
+
+func (response DeleteCustomer204Response) VisitDeleteCustomerResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteCustomer401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response DeleteCustomer401JSONResponse) VisitDeleteCustomerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteCustomer401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteCustomer401ApplicationProblemPlusJSONResponse) VisitDeleteCustomerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteCustomer401TextjsonResponse struct{ UnauthorizedTextjsonResponse }
+
+func (response DeleteCustomer401TextjsonResponse) VisitDeleteCustomerResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/json")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type DeleteCustomer401TextResponse struct{ UnauthorizedTextResponse }
+
+func (response DeleteCustomer401TextResponse) VisitDeleteCustomerResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+
+	_, err := w.Write([]byte(fmt.Sprint(response.Body)))
+	return err
+}
+
+type DeleteCustomer404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response DeleteCustomer404JSONResponse) VisitDeleteCustomerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteCustomer404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteCustomer404ApplicationProblemPlusJSONResponse) VisitDeleteCustomerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteCustomer500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response DeleteCustomer500JSONResponse) VisitDeleteCustomerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteCustomer500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteCustomer500ApplicationProblemPlusJSONResponse) VisitDeleteCustomerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteCustomer503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response DeleteCustomer503JSONResponse) VisitDeleteCustomerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteCustomer503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteCustomer503ApplicationProblemPlusJSONResponse) VisitDeleteCustomerResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -4680,6 +4936,9 @@ type StrictServerInterface interface {
 	// GetJwks Public keys of the tenant's tokens
 	// (GET /api/{tenantId}/.well-known/jwks.json)
 	GetJwks(ctx context.Context, request GetJwksRequestObject) (GetJwksResponseObject, error)
+	// DeleteCustomer Delete the authenticated customer's account
+	// (DELETE /api/{tenantId}/customer)
+	DeleteCustomer(ctx context.Context, request DeleteCustomerRequestObject) (DeleteCustomerResponseObject, error)
 	// GetCustomer Get authenticated customer profile
 	// (GET /api/{tenantId}/customer)
 	GetCustomer(ctx context.Context, request GetCustomerRequestObject) (GetCustomerResponseObject, error)
@@ -4743,6 +5002,31 @@ func (sh *strictHandler) GetJwks(ctx echo.Context, tenantId TenantId) error {
 		return err
 	} else if validResponse, ok := response.(GetJwksResponseObject); ok {
 		return validResponse.VisitGetJwksResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// DeleteCustomer operation middleware
+func (sh *strictHandler) DeleteCustomer(ctx echo.Context, tenantId TenantId) error {
+	var request DeleteCustomerRequestObject
+
+	request.TenantId = tenantId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteCustomer(ctx.Request().Context(), request.(DeleteCustomerRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteCustomer")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(DeleteCustomerResponseObject); ok {
+		return validResponse.VisitDeleteCustomerResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -5108,178 +5392,184 @@ func (sh *strictHandler) GetReadiness(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3rcts4muirYDhb1XaGUiTZshOlunbdTtJxOhdv7Ey6t5XThEhIQpsCOABoWZ3y1v46P8+P8xD7IudN",
-	"9klO4QNAghddnJ7EO1v9K7FI4vLhu9/wKYj5IuOMMCWD0aeA3OBFlhL4/3c4eUf+lhOp9F8yXyywWAWj",
-	"4AQtcDrlYkESJOwLYXCN05zoFxOiME2DUaDmxD1HE56sEJWIcYWucUoT9PLi7ZsgDCiTCrOYBKPgIc7o",
-	"w4Qs+MM4l4oviAjCwA5wlgSjYDjtxX3yGA8mB8lhPCRH0+Peo/7jQRAGUmGVy2B02OuFgaIq1QN+h/0F",
-	"qlWmf8wFG7nxk1Em+CQli9EEJx336u1tGJy6FdR2LhUXJEHeAot9x1Tpd86xoDIIg5gzqaH6C1kAOJTI",
-	"Sf3XdyQmNFPBaIpT6T/NuGz5VS6k92POFCzq+Ts9myBYkeREBaNg0Bscdfr9zuDosvd4dNAb9Xr/FoSB",
-	"XUfwK2akm3DyL/asuzFfuMd/JYJOKUnccqdUSPUGLzTgXmJG9IHpkzie9pNBfEA6Q3w06RzGx0nnEXk8",
-	"7fRwfzKID5JDMpzqd+W54DIjsXIDppjNcjzT40019FJcjP+U6+GzOWfkTb6YaNgHfzk4OOoPDg6HR8eP",
-	"qg/LlVqAaJDFPNEjHQ97vT7gzoxyFoyC//d/UtJJSOe5AFQLgzxLNoNL48BZQhYZV4TFqzN2LvhMECmr",
-	"CHE5JwhgVCD6kqo5UnMq0RVZIalomiKRM9lKIbjlM2/Wzg8EiKYYhVE224FmSmJ4XBKDJWVEGcrcXrYQ",
-	"BfWWQlmn+KwGnB/I6h3JpT6LKrFoCOjfze4w42pOxBaW0QKBJZYbh9kZHINBCQ5vElinMDu4A0SuyKpj",
-	"vwKAMEUEw+kzIXidbTCUM3Kj6YAkiMAL2xhmzPM0AXY5IUjz6JQoWN+uux36nNAtDkkiroko1rB5s/Yj",
-	"uz1g26eCJIQpilNZP+2l4GyGuEDkJqPAJDU1rttnXA6EsCDl14yjlLMZEUZObNvxQ5yruR4oxop8hryo",
-	"4ITZo7+27TCCTzr+Jxpcb7h6znOWtCDCFeNLhhRhmLUTQfUVNA5wvCDjoAUS+kE74R+Wu3rDFZrCWrbs",
-	"hXHVMS/qHZzjVcpxcsn5KyxmpH7aINC5xqWjQ/QD/W5nDSDVowmk5piho+Hw4AhNVorIu9Bx/6DcnV0m",
-	"UpybobftMjMfdBTnHfOB3u0l568xW1km2cDtlC6o5vE4ngMRtrFyje7Aq7SwRimR0m6yhySJOUskwjN+",
-	"V3wuEdXj5ZecowVmKwfcrWiqN6s/6BQf6E2/Z3oyLuhvTd69oFJSQ5EWx9GEYKFPjl8RtgYGzRcRnxq5",
-	"ZrGZSli0ZhBfQvvrl0Cq7G4LfHL/XQuaa0xTPElJU+InWOEJlgTl3lvr8L94mcra+7tzcg/fL4i4pnF9",
-	"6m2bK141e5N5lnGhSPKaJBRfwsct5K3mWDml3arrzT1KwhKEsyzVGEs5e/ir5OxO1Dz0z6xYGlrotSHY",
-	"2dYNFl914KsOvK73+leNkLCu55imdTR3DB/HoE6jKSVp0q6qcUY0LSy4IPY1EFuWNrT+rEWqsaGMov1z",
-	"sMgliG9HF+bBx9u/P973PSlWbhlNzZ63gO+6+KBjP7jVoMuwwAuiiNnUBZ0xrHJhoSJjQTNltOtIfTvO",
-	"e72DOGf0xvE6+IWE1337bE5u0IvXJ6edixcng+GReRyh5ZwIgjSd6IehVsWcoqd/JCzJOGXqG81VY0FU",
-	"qPERxE5kxlVmpK75S+AloK4dvotO5yS+QlSFCDNtDE5zqc8jUhFIjCkWaCr4AjG+7OpDNCaRJt1v+8dH",
-	"h/1hf9Dr6V0MB8Nj/OjoMTkmMZmQBB8M8HSKjwZxEuODKR72Y5wck+Nj3CPDo+l0eHCU9GLyiPR7j5JH",
-	"E8PsglEwJziBI2bG6vmx40zNpFPC2GAAMElrOMl4ThZYA9+epVRCWwMgvIC1niXNo9HcyjLevYnALNlH",
-	"vkymEk25qG5co6JbbIbVvFyqctPcZXW3+mWZaRO2xakQc6YIg/82WEjNGzGpfPhPgkyDUfDnh6X74qF7",
-	"+6E3h56/XFzbV+apfHhuqAG+8NdiqeQv970mRW7Uw/8Wi8hSTO9xFbdhDcnfldjstJZM8GuaEKFZtsYx",
-	"TJn0vFZaJneD2zA4neM0JWxGzqTMjXTYDSXhsVJkkSn5ikxVMBqGQVyMpvl2b3KMj5Ie6RxMh8POYdKP",
-	"O4/j4bAzmB5Pj6Y9coT7/QA+YoxoEWPEA+xOUYbt7n598ODBv5AHDx44Pw1YV7Luuuj3Rn3rutgVpMXm",
-	"24BaPEQUQKMZBcJJQvVznKJr8L8Y4IwQRpyRjqILUlODFQeGs8DySsO93FkXnVqjFlGF1FzwfDZH0fnb",
-	"i0sEIvGTYze37brxP7sz/parLDIiI/o09g9hHIRoHOgFjYPbCA58rU/nDpyIrhtjI9a3z/xl+dN9r7SB",
-	"VSef4fB6ggRRYoVSrAjIKiNCYR/v9JPOyVQZT211sgtrdSmOlphqTWyqtTclVppF4BmmTA9XbmpBGV3k",
-	"i2DULzQmyhSZEaH3ssHp9XnIUxli1xMpP/pqqHMP62wgzuVGxyDwpqpfENRAQ/J1x9xdTqv+7ebtV97+",
-	"wufzlVfWOJH3pUfTdyoCyH3v1x2gzbzPNm6nGP/LwvjrrKcFshX/HxdI6+EA2Ban3B3gmzW/3rit+mxf",
-	"Ftr3sboWPrPFYwnOTjiLFpfhHc5CNb/euNv6bF/2LO5jdS3KgnG7ajZvXa9PUOSJ/AhJvJJoOScMFE2x",
-	"KqX6/SkJda/qHZAir326Eebv6z7LL4cOX3tda23de1lIq737dVfSNM+0kSPAM+sbRQnCskhOqJHBhw8f",
-	"Oid+cKFBC98Zv31hQYUoApn+7Tiwfs5fwKc/DiJDdNj6+J25V6WUhiuo6Ve/G234X26Dd8Xj/UUp46ut",
-	"qoVBJiQjLIEg9p4fbAgRRgsiJZ4RNMOKLPFqvxaAuG8m2R6DuBNCtA+x5QxaPvrSKHKf69xJw3EBnq43",
-	"Bazd4xeUM8/BV3qCzgXPiFAUNqvBwlZvp8Ho580LfKuyC4WFCm7DrS+e8oR8t/K8VTt/wpnC8fY5zpJL",
-	"zcYKp2RYx/8TtkLGutQQC429aflsxdeI0XMckwnnVwjHMZESBu4Gtx/rx3Buv+rIjMR0SmPjlETPuUAR",
-	"V1k0QhE4BCM9buRlPkWaDAWJCb0myISdQ6SPCUWe7yuCgEekn8IH5CaeY3DnKbt8YN2hHl1zDokXZP2M",
-	"xrtmBgNGw8hSI1Cq1wAev9Lbh5VxucZqhJb6L4zilMJj/dcVyRRivJQyiGoLkiVy3+weM0Qhl0KtCtiO",
-	"UETNIUVoDzbGOItJFKKTLEvJNxJFuSQi2g9rpxB5xxB10Unj0CwgJQAB6MGTZZmP24E3VJNFnqA4xVLS",
-	"uI4BDs7xnMRXfmzre4GzOTo5P0N7U/vJvp50gW9eETZTc0jgOgrrcrTmZ24L+ZSwhVQbfT4TknI2Axa+",
-	"x1VWn+nosG0eSKdrm6Dq7W0bsN+2cBsZbYoXllhMNihEpYmVto48GLat1aJHy8Ew9DYj7OwpOuWMkVih",
-	"s6fuTF5+uIDcKhwrtDfjfJZqyakxKkTuTEKUUkZCxGkSNzd58KhtMYCc7ZCDR3AsOMtQlkNCHhAgnbEO",
-	"ZY43P4EfjXoFceQYC7FCVNWWMITQb30BlSzKXcANHyAGX7RC/aBtGk1zm6VBdeYPmgEAxRqKR4zcFDEC",
-	"my5ioGGSKh1MOEtXaA8OZr9JlyY8uWkV1fe9pNZPldOEjLn6HssM1a0v3xa/8MmvJFatv/hRpzY20h5I",
-	"eQIcy8RKOPBXynLSwqMqMan66B8gyU4P7Hzsmkdl2m5wKl2FeySUSMADp871murcFnYEyKZVRhxflbxP",
-	"L0EPPOVigVUwCvKcenkKFVZnomP1cV/wZcncfPuDML3Qn4tomlzI4GPLyJUoWxul2pgVThKh2TgXjjwa",
-	"0yLFu22L90J1jZMAn4UbSCqeSbTk4oqyWQUuCVYGHYI2bCvD8D9XTqGEW3Wf/pI+NlDTZb071eSEyeXd",
-	"6LshXr+RCMMoTUyNU0wX8i6j19i4VJglWCTIjGQEuNDKwTXP4zkxuQ3oxIYqic2/0ez8yrxdqBmWA7k0",
-	"INBT5lgiqp4gck3EysyBpjRNpeFGmspWLhMIctyK75t7LeReu0T85bpIZi9emXCeEsz0O1O8oOnqF8fm",
-	"GmPM6DVh6x+nPMZp+yPg+r+wQk5sfGHjKm9bsEnm5r+t1CXnPMsAQaTS5qjWAq0khEPUD1ZSkUVD+g+B",
-	"HxV8eBtduFWsx/fPw3EiivNG2j6wJ74CYyqlUjNVSG6CUoBM2QQklQtm3DTAsNA7gpMOYFSJMoapUIbK",
-	"+gDINZsxLkjSppgqeu3qGdZyGvsW5IWlfGlFbJFaDlZBDYtb2ZAgOHnL0pXL/WkgjeWYNYE5aJWuOLmm",
-	"0gSwtkriiqOrbatvGfr+2WVoHcKFSqHZtEli+Pw9TahQ86etXrOffvrpp87r152nT0OHwRmW5ryxQgsu",
-	"Feof9NCKYAEpwI1VNHh7GNx0ZrzTlIZQYrQDqOrFR21sZU0p0sZXTV3SxlekYeptb9iKpToAzy7eooP+",
-	"0VGnj3CazXFnYJVfiH99I1FCpjhPlfU5TgrrTCs7Qo/wv34+6fwb7vz28dPg9p9a1YiyPOrTZ2LAGtvl",
-	"UtDFQhM0S1DKl0R0YixJ8gTljP4tJyjTCgNspHLsTjvZbNesw4NarVZzTbk20aydYTmtUSATk1ZpjCtr",
-	"A4DF7EnsqrwEhXsNdLzT3aDrrCFL+8Xn0+Td9Hi6xlZ2Qp8m4EVBkcwnkZboVFnbXbZpqltX59e+rTkg",
-	"BGhJOfO0Rw+kZa1c00r47vQcHR4j9wpSeLYb0fgm3fD3mTthYNRKnFq2tI2s70i0G43YN/o8Uio1RnP0",
-	"rNs/OizNiwYQTCXgGqLcZuW2Vh3emeZ8C3s3kiorGj81kvOMLwk871JZQwLY6zeg9i6wemK1VS0zrO6h",
-	"YaBFlCmDrCtWbQfsuMJ6ooatOWcaKM7VeFRJ73sRTbJoEzsp53WVm/VZnxJBNUAhZxumtjCyieQYvKiS",
-	"aL3mmgjpQ6buu2nFaEluGnpL22uKC2vubh9SCUJUicfbxrZ5/I0zp9dUE1qodcfS1skl0XYK2iPdWRdF",
-	"r0UUoui1jPZ3OV6vDPZzxeJvFJztLTwqpRgso8idUVR6G0o/l9y6zjBYCqpIuYpWY8Op8s+ubfhordZO",
-	"9BsaiEsymXN+JQtnOm0x3dxn5rC3+is0+m3Nu3VWxxqpdGEMIhwLLvXiEpJSLZOJfIIS0klyE3ciaOL8",
-	"gVuXxeM4F2LjSbfQPrmmPJettO/2MLIxllMILlgRatQLjZ0Vt6L1LbEZQYJkKY7bbJn1pnJNHGz1vYVl",
-	"wULbcMqG4Zy/qNjR+0wSYWpti99OnIXl/1jdeouTqWaJlkcT+rUUHoZVDsoiU5vd+r0J6b42Ed62A6q7",
-	"6G3Ix8nFi9cXLi6sxafFsBbsL91vDk5av3fa8McNQQNf0Pc6jz9+OmqX8hXFcTfM9BWj5rmawtr2Rzdr",
-	"vBEuVl4UR6El1F9LwpLCqitdFm4BrV4/xZtzGP2kcK8LRyLGUt7vbvXuFeXCpWNP8cBC2+7MA8w2R98L",
-	"glPNbZtscg5P1nrtXMVZiQ/8ajvm269aV6JUVlas2bj1U6i6u5Nz8IShd89P0ePD4TGy0fhSH3QVrMZd",
-	"56rMJisIeptfEcOLFn+6q//71BbJWGpBYgrXy3R2K9fKI/05YHkKnmgDnI+3frHgmv0FVJGKIV1nXAEW",
-	"Aq+CBhwsT5Cg41b27SFZCf6yELGNLDKs5s65udO+vLrFTxvyDrSthVPJHWVFP3Zs8L1zlkTIpKWAANFP",
-	"Uz6TrZRWImNzqheXl+fIvNCMNlCmDgbNjbiYxsf1WtiJ5gJCIVtD6oDjME4PuBlCTuzUh33/7gwJMiWC",
-	"GBsCK+uenlIbnN51jhrtWVRro71a3kNb6LQRif9GFvHT3UOmVZryQrXrI6fbRKkZom1XL5dXd/PnZvkk",
-	"pbHhBR/IBP1AVi0+1nTWuuBYXLf+fkXb1Y4rYyq3hVJbf79p/XW1HUR6IrOMNUC6IK16sg8GdEEU2tN8",
-	"9XjYP245yiuyqnKrTXqvPpgG/6qvWg/YtuC3GWEnGX3K43zhEsR2Fw3w9fkZOuj2UWKHaEFMNm2R3Zea",
-	"E4RIm5PaftZcyXvBcYCT87NWBsszwnBG25mUW5Yb247lr7CpBmM1X8Pz9F5AjMpQCzdTNdAWk/Yh7hYY",
-	"mu23wr6Zg9WYn6ssRFKRDA1GZWDTbqiMKGM06A1A1iat2qYfSF6rWt4pEKq/2bwpmyW2aUsg33muaruh",
-	"SXOvlcyo4s0yParIbeGinnXBikHUku+Hpf4CyVmQDC+76KwM2sgiQ0JjJWQY6T8gwB8iRq5JkeiF5jw1",
-	"7NsmZ1lTzJrfPgUNIMBW+6V2Uu0nEf4e861yhhtOzeQNbjit/gjJtRlF26DeAo9+Ax79L2m1utzNNnFc",
-	"V3GfoLJ5g/tNarPCZm7LSO+HM7JDSmZN996WNLlRcb/9WG7k76PM630wDudeA71TpdcpPrdfSaf/Q5X+",
-	"n6hKN8hzbf6nn0z47GIwPLKM15hgg0M057mQWjDbqES71S9JnAuqVheazmyCG+Gd2EtVMP2VnrsjePnh",
-	"MqhTEEYvP1zaBZgnE8pmRlh5PXhgjmBkRyzXM1cqM7lq7TrRaS0FQoZVf5MEjJuSRCskJCnElMsxAN81",
-	"eIfxmC21kFSdDEtpw6grnGqTI8VK45kWhIJ0ALaKTlLi5ZHZdYyZ6xRTJOO8IRy89MhVyoKKNmZj9gwy",
-	"eoA9IKqnbDCbEYrWZfdHLmN6zEAqu5ThqF6uYEtkohPweUcoA5Rse3HMuEBRUfME6dpUob2/5RBZQ9CM",
-	"SJowxhMtzylBM05kkTi5ysiYFRNp5UoiqiRJp/vdMQvCIKUxYcbAKChBBKPglfn9HZl2NEMWlCgsVmXH",
-	"F/9HSOhxjZNe56miHVugWnjWC2NRmiZVgOC2K1HhWQvCwKq7wSi47ld05OCg2+/2A0/JrbeC6C5Jmnag",
-	"Pvbhr8sr2XUVFzOyxrXXsGeAIdgYtyzjU7LWpkzmWoeiLE7zRJOOtkyQIApaG05WCCPBlRG8yzlNvVHI",
-	"CvCdJGiBXQvQCTF8AMSxU9OhTcj3RL1cXsmg2nBpjawuX3lYNP25/VhrsTPo9e7WyMRYcT9bIzcA5hVY",
-	"0zY475i/wKCtNkvtHPQ6prcsWLXBs9PAGrKBpJC9EIyC6aODty8Png5unve/mz26zieP1SvSn714/dtf",
-	"j4/Io8tcPs7PX1y/++uz9wEYtsHNL8+f/fYuf7w4OHrx6s0vKidHw8ev3mQ/fjjKTlcXil799OsPZx/O",
-	"hrhnFI3damKsybumJKZwjVtvgIZJrUTqFMdz0tHmguBrMlJTbpksNH8lCjBgQlAM1avby+MOe4frtlEc",
-	"sVdtHgZDc9abP6hV/+uvDrZ/1ShXs4JJY4rGuZIbnJcgK1RpB05DFZoR4JlGsuAHsPD1gOvavKwl53dE",
-	"CUqugRcuMkHmhEkwswoGxIxeoolysip0YzYDuUKYoPHciUFcKW2yotKkkhqjzrZ6zgSfavJeEDFz5RtQ",
-	"1lJGtqEKec95yMLG0HRBQpPustpvZQCnpUi+FyZQiXRurU0r45e7txryP1lb3ft1V9Ba1vuVltC0eCpJ",
-	"EwVCO+RzeaPQeOCw19+Jer2S438czlJTdn/+WGU135N6gkkdVh6rKQD+0WbTtCiykBgoEUaMLBuZvVrV",
-	"MzkSoCaSGyqBm3BmdVBL84nPebpjdmFqNyXimW2XBRm35IbEObAEyNYItU4oyIxKZdjBPrCpBehWUxwr",
-	"LuqspHAoSdBk//xndGJX+ponRT+uMeugD9Are1Mr1lGxNVOz5/a+N+j1tN5oxuC5ci6kkclXs0qTAxFo",
-	"uYwXf8+xn1yvFU0z4pMxQ+ZlDT0AJWipkLHjilAVZO5rk7YWv6bVfmLWh6WH5AwBiTgT10Qu9QeD3sCz",
-	"FBzkWhuP6YGi9d3FbH2l6UNVZplBbacGlPWDWLPHyBn9hwUJ7NAeeUIEvdY4lHJ7ppDLpLETp7DXfT3i",
-	"c8jdcu3sbJkBzGyNRyhISWw6lLEQLEY816j2zKHamH0wlfqAgVqvB1iaolOSjMas3y2QiEp7xMlDmxo0",
-	"ZoMueoMXJDEDUGmxmCRuR+Oghsam7VqZbj4O9sfsoItOyu5xjuI9hHaqksnUHruFu1n5gipVX69DHSvo",
-	"7XKfl+1Z7VGY9NwpTVP9ykEXveF+L7tM8JjYdsdxnAsHyRPLQS1RveFaiKc0poYHFY+KjsZPSioCwXuj",
-	"iiOCUy5zTR1tGPusqhCYBJS/g07QqGN+W2FHgAxQGgwHivBUeazP5aZuOOb9LoIzglqYsHkaHtQLB3or",
-	"2LuoooLr1UkkcmaX5LMbf/wiM0MJzKRGOKgexApJfE1M+U5UW3Vk3OSykqZJQV2s6K0ZT2m8QnuMMxKi",
-	"DAtFcRqiaZ6mhk1HJYJHDgFcvqHlL056QyVAmVZtmVfBVGIuElkr0egir1e8owHD2pwSetjrQZ2JU2ir",
-	"4Ou6Hq5/y4lv0uuHG82QBtK8xlcgIA33k3hKRmVQQts51TAFOESgRjuGHiX7dtmy1JqrN2a4XT1pGdU1",
-	"dXONCjA6HAyeOIO7MVR53UaIDnuPu9rmN4wAKnCmXBR+uNBPAkbmrgoqUV8TxGA4RNdUgqvp5OL07Eyz",
-	"KYFjTV5oL/oTeGiif49GCKP378+eanH1/pX+d4IlOTr8r//4z/0nCBdNA8zCe71qo13X17kzmBwkncN4",
-	"SDqPpse9zqP+4wE+mBzGw+RoXdfgWie8au+NjcVSflrWnzr//vEvLUlZxpgAkH7Hk9UGO+JB0fHiM7Tw",
-	"LV6J9gt0ttxi03JhTfOKmfpNMX8HM+b3WwB1lyqy/dAMIRQ8w/nYTENrx2EgU/D2DxPwH9oE9AUvSUrb",
-	"w1h9g95gu2VV72cMht8OdpzfkvlrGZiHvcc7GJjtvWjD4LA/uCNyX7dcBbDxfBt3B3zZPkH3tb61tHiv",
-	"C2olzftZUYNSGzcsgGZR+AJ8s884bPo7OEUa7Sz1d8Nd6LCtU1QYHA4GdyIvr2Gv/ngH2mw0fbw/d3S4",
-	"zW9k/DwlTy3aN5UCt91xtMFPXb2qZ/RpjYvJd+1Jf94cLE5cGuPNbEuvaFx/WsZ0NcLJfCI17JmCLkJa",
-	"3S7cQhfFNSqum4Mcsw568OCCxxSn6BWfUfbgwajoVmQ7KYXoe5vT+QpSOImKu+bDt4x0LumCoHMs5ZKL",
-	"BO29vTzf12NcvL4ITXoNBEeN0mtrClZoQdScJ3Z6A9lyUfpzY7CWjbBqPq8FieeYUblwZvnbaqR5L6r4",
-	"avbBQxB9GhtVcRyM0H/9x3/eRpB2r3/2MnKKh/talT/qJHRGVdXh1HArjRlCpWsJ+90Sl3MCW+e2MSMr",
-	"WIFxd3XBPdFoUg9rKDvV2yWN0KDXqzub0GXVFC50BQbLMtaQ35rfuecKl1sXnZr4vLARSdTvoQVluSIy",
-	"RBojU4JySUIYMCE4sUb40GbFKFOIZB2mrrakMN28diOIcSQ5Z7Z3Lgx41EMS7R0OHtuWYn431/3msTWg",
-	"suEUzYpr7+97uXI79y2rZd7BuCb77o4dzUynOJcYVHozChziU3flgeMKkW1mXjqbXT8Gi/1ndR5RoQCT",
-	"kR2FJs0A/uOysvX/U8pIZHukGYbWgVzMeosscMKJ/THToLbJ1t6RQJb2OPjnAlU1qIq0cMiwsbkb6OLp",
-	"D0X0Iix9IJZ4tNXNp2MGDmOY8xuJXn744QLtmexFjbhloA1SG/bDslVFOuOCqvnCHcQKJSROsdAYGlEp",
-	"o3DMIpwntmtd4SKxx3f2VIbWmfObu0NC6nlxinCeUMJimC8iN5ltqEexsi9iNWbQ3AFwmk+RvCLL0NSP",
-	"21FNk7rS6+2Yil2+zTUonEdUdQ0XHjPTHqtadQT+OmgV0tYka4QggYZCaSN0w+vqD6Ku15AulXzMlPXn",
-	"uH51+oi91nYF6WxqWWf29+rszTP0okx1kmNmEx98tztjJLW3N3ktAGzqCGdTOsv15jkjXfQOLmhK0H/9",
-	"7/9rPD0+YowZRJhzBs2gTY0kSwxzMwF2+G7YOwBa8asXqER7ZsoQlXFa2xpmv4vOlKy1HDNdgqhq6w00",
-	"ZqY5kMspLXZViG2ICJelkNRrqrCHGcpZrScRIPuYwaQjy1s9Nr/ACdl/Ym7AcCvUC3ayyb5pfZhu1110",
-	"CuHsMZvSNLUdi5zHwN1hpgFoKO2aCCi0Lf10zj1KtMJGEseBTqs9njT/UauMjFxBrRbBl66bIpUQ2zAt",
-	"b2iRs+R6/Li0rdClzOxJYig+iivNqKIxs8PvPwHQa+lohbLJeIIVmxPtohN0eHPjnhfYhCEWz3OF9oZI",
-	"EzZGw5sbxMWYYe96IO8zh0w2GuCpJc9TvgRV49TwEkOxBQYAsVoXTa3RZ02/0WYCKAYX0O+ocG/Lyh2p",
-	"pUQqtEU3MkQ0zsuGlkZbtF2x9goawEoJOtFyfn/MDovpZoRBkp70tEuYbHDYmfPcXsNK1WrMhl0ELMJm",
-	"RRFvu160D+RXnlAtvCzozFfvJZ4RgxpFH6RyTjmHissJcaNDlXhNx3VF41Z3BjypRGlGyDaxtrfDAUez",
-	"d80ZJ2p3zM6UcclCaphxeqKcwY2dRRYdllfQScEm5oE5GrVFa3z1/kvEbIqDzW2vC9/qAAhoXo/2KpoG",
-	"dJDd1/zUBaaw36Wh4L8JJybwSphpwtUSZKh6rbnK1kQWil4Rm6ILX8yz3N6peIub2ZW0ivoN9/LK9fiF",
-	"3qkr5Pr1FBdDbvRD62mBw6+q4z5zTXiLohGvFW/lLvnPuknM+LTNfeneGr5bPXPlCTsuJXSixIov5bc6",
-	"rKyzMmW4K1S+W51r9f1zVlQp3th9YRuulb/d3Se0Hsk+IxiwbrDW++0g6xQCrIW11ZADvy8AEIwCsno5",
-	"n3wf07f05fP3v53139AzebZQ2b+dnh2d/fqMvjp92SM/nujnP/y1/690+q9dsnr5W/LhjL6lZzdnrNeN",
-	"BykLdgWnSaVf54O8/wXVfZD3uKJNCWNaiZB5HBOS2Ji7kaiVpLGvGj64ayTgHv2jd7oMrO0K/C33bjU+",
-	"+dLXgt3fGtcGEu59Ua3BhPtbVYOYi3uom5bBBn7f/Uf01Fe88r7u7PnjWVJYJaWBsN49n/BYbiwBMZaD",
-	"KwgThCWg4BbtZvlSa9CTFXpHEh6bVK3ooa1KgQqTqIugakhB+jhViBGSSOPPEdemIKS8WBv0Ei6uZJH1",
-	"xIjSP9grAVpzwJ/qXWwV4IDOc7VIq2LJWDt/SnisFW6kXzBWj718u/43wYn/NxTpmB/KDjgVqJn3Hnov",
-	"2l/qQ5W3b9sbuQGkGnk7uUi/HQcVuI6DymDwcuWX+nAPy60EW66dbquZdDiQ2eY9n1ndoT+/S2lHGJya",
-	"I+xcWFronEN+WXOeHwjJZDmJ4sYdUx4LIJzcVkqymez8k/XoyjVXMM3CS+Iy59I1DbdTzkj3180EZ+ho",
-	"krMktQWYhugkimDACJrYQaWNnEP4ArFssZYsLmD4HYnjV3yNzXqqJPLwwZ/gehFbC1epFclSgiVBkmgc",
-	"aWy1++rs9Nmbi2dddaPQg4d3xzvz9+/AN/PgbsVEu2OA44hiCyqY1lC/rT35E5vnB3GrIkPPZnlavIVi",
-	"4taDti2pfm8tmytkDvjV7nlddu41x+d2QCXCKb0m3S1S7RW9JoxIv+jpbdGZw8JyQZSgG8TWa/Pcyahz",
-	"wRdEzUkuEWQVk5uMS2oyEACLQyeIbGjAjm8akTMi0F5kfzpJEhGFXhkyivqD426v2+v2R48Pjw6j/RDh",
-	"DAtVdtnU6CJtjAzqG7Eg4DayxXLgKqLKhCdPzs++kYgvWXF1gksAPewdth693eyOBN5ilf0ZXf50/qxk",
-	"kr/Mlcp+cc7CXxQ3ufW5VmfGbONrn2KekG/HevJxEJrY9bfj4Ptnl+MgFDxX+iFkBIxcRkARuxsHt6g/",
-	"ZndnEO609tac3n73M+yqzSV7JUItCuivxVZfZG9k/K6hjetgY7iXqQZGVJ+W/lUC+zcXjrWgg23181LC",
-	"jRW/jx248vXfV4a8u5Jfb1O05sDrcPodsqEA9d9POsBl2xrGAsdwD4E+qi3CwaHIChvd9PejyGSljAsQ",
-	"/gOufn+SyHn/JjlNDa/qou+d2VBE6IGHmS6p6xDtJ73kOyGa26TnFjcrGyFAnTHTeDcaM4QA8UYla9K/",
-	"WcQboev+mAGOjdCn2xrj2A45oKKfTl6/ApnQ1k3ifwLu6Q1uwT1BcLLaVS+xoVp3U2YhnDDKKJuFaNg7",
-	"MBlMSypJK9q8IzihVsD/t1JW9MKgnyvoAt0vYLD7W2+XFvC5uHZxr0YsK8lNmc4FvBSEQS5S23BEjh4+",
-	"xFnWZbZzRzdOed4WErtQeKbt8PVjdP6GG8N8LJa8tZuJqdipOGO6ZaDL69/c2KBXCV/2mVj5XSZKS870",
-	"mPAGhtL45qAfqgYg5PlpPc/r52uuypFFFB0Ush87bqVJ54LOGFa5IN50H2z/65YpDY6FSLjzNpWpVi1x",
-	"LimX5OON6SFDc9QqbWO4GEyW/pjCIPHGq5K7PkPXtRt4VbM/89o0zKcmH9HEUAmO541WBXbkIicB2n8g",
-	"LhIioFjIHUGIsELaYlTQ8H/UaMod0STqIsN20ODmBqK28RXjy5QkMwKlQcaTRFIJQVcBnQ3suWnlnhn/",
-	"IlybxqdTANavVCkiUM4UTasrX+AbusgXyHo1qhyLMwcmv4v13eLTBfoEu0dwP680xvRvv60284Ku7+3M",
-	"tl5DUUAZMm1WAH4q97fZbM1bnUC3KG5W6noMr6AbkD7r2oH/gYjrEbEGqj+wcS02frOub6GJle+Cl0U/",
-	"+z8wcj1Gek3//8DFXThjW5XaOlSsZvKtx8NSx9HPZb1NT/Xe8pqBGLrMwvfvXnkYMGZFimli80nK+7qn",
-	"0DoNRS5v0WS1LrHWStzNbUNkaiqiVm1qhNS3JjCRM3qDpLkn38Qnwuv+ty7ccoNevD457Vy8OBkMj/ZM",
-	"MmyIbPQjVuaDbiOCEuzb3LUxw5UqEkiRwWk6gvLxRZZbC1nPApmcps8kXpokzCJ50OvibRehAbTI4HpB",
-	"pnUzqbC2yaFlkSk+mebaSkKRitDCXBGLGRq6mgGEl3hlrOwVzwWKUx5fteXJVZHAj/w1aa615rn1AII6",
-	"MfhWlFfrrL6FSyj+og9F/w93ph8/HR22XUmh9datC7h09zGsn/1zhj0vc+h2H/gL8Z0N+Uk78Z/dzeDy",
-	"Ktgt1d3121INZCr3o9oab/9OVFMI7l9IGkD6cSeXRHQe9Y8HB3ctAa9dkbsu7uPaS5hEWcKeQHWAXkME",
-	"udBzQsX2+09vw+Dwxx/X3PTupQhrIjbk6jUiSUrv+2BgXALrxnLCHcWYMa5QQmKaEMT4sm24Ye8A7Ulu",
-	"UkjLxGpgsfVU6p2FjM+giuXslZmrml27NPC14kYupL0gZ3dRY7SeSsshK0/cNTlVuYJqYoUqaYo22uWK",
-	"b5a3S5IIYWNY1wChpc9JIa0RLurqaqpSaKrOXO66nsk1RzEnExYnZ5qXWtzUxwhNVwm0TGEc5RLwETr9",
-	"tvDxErru+qH/Zuz7C7HD2qZ34YPrCM3dNkRleSPalJclk9uppfUipz2Lf7tQye3t/w8AAP//",
+	"7H3rcts4muirYDhbFTtDKZJs2YlSXbtuJ+k4nYs3dibd08ppQiQkoU0BbAC0rU55a3+dn+fHeYh9kfMm",
+	"8ySn8AEgwYsuTjrxzG7/SiySuHz47jd8DGK+yDgjTMlg9DEg13iRpQT+/y1O3pJfcyKV/kvmiwUWy2AU",
+	"HKEFTqdcLEiChH0hDC5xmhP9YkIUpmkwCtScuOdowpMlohIxrtAlTmmCXpy9eR2EAWVSYRaTYBQ8wBl9",
+	"kJAFfxDnUvEFEUEY2AFOkmAUDKe9uE8e4cFkL9mPh+Rgeth72H80CMJAKqxyGYz2e70wUFSlesBvsb9A",
+	"tcz0j7lgIzd+MsoEn6RkMZrgpONevbkJg2O3gtrOpeKCJMhbYLHvmCr9zikWVAZhEHMmNVR/JgsAhxI5",
+	"qf/6lsSEZioYTXEq/acZly2/yoX0fsyZgkU9e6tnEwQrkhypYBQMeoODTr/fGRyc9x6N9nqjXu9vQRjY",
+	"dQS/YEa6CSf/Zs+6G/OFe/xXIuiUksQtd0qFVK/xQgPuBWZEH5g+icNpPxnEe6QzxAeTzn58mHQekkfT",
+	"Tg/3J4N4L9knw6l+V54KLjMSKzdgitksxzM93lRDL8XF+E+4Hj6bc0Ze54uJhn3wl729g/5gb394cPiw",
+	"+rBcqQWIBlnMEz3S4bDX6wPuzChnwSj4f/8nJZ2EdJ4JQLUwyLNkPbg0DpwkZJFxRVi8PGGngs8EkbKK",
+	"EOdzggBGBaJfUTVHak4luiBLJBVNUyRyJlspBLd85s3a+Z4A0RSjMMpmW9BMSQyPSmKwpIwoQ5nbywai",
+	"oN5SKOsUn9WA8z1ZviW51GdRJRYNAf272R1mXM2J2MAyWiBwheXaYbYGx2BQgsObBNYpzA5uAZELsuzY",
+	"rwAgTBHBcPpUCF5nGwzljFxrOiAJIvDCJoYZ8zxNgF1OCNI8OiUK1rftboc+J3SLQ5KISyKKNazfrP3I",
+	"bg/Y9rEgCWGK4lTWT/tKcDZDXCBynVFgkpoaV+0zLgdCWJDya8ZRytmMCCMnNu34Ac7VXA8UY0U+QV5U",
+	"cMLs0V/bZhjBJx3/Ew2u11w94zlLWhDhgvErhhRhmLUTQfUVNA5wvCDjoAUS+kE74e+Xu3rNFZrCWjbs",
+	"hXHVMS/qHZziZcpxcs75SyxmpH7aINC5xqWDffQ9/XZrDSDVowmk5pihg+Fw7wBNlorI29Bxf6/cnV0m",
+	"UpyboTftMjMfdBTnHfOB3u05568wW1om2cDtlC6o5vE4ngMRtrFyje7Aq7SwRimR0m6yhySJOUskwjN+",
+	"W3wuEdXj5eecowVmSwfcjWiqN6s/6BQf6E2/Y3oyLuhvTd69oFJSQ5EWx9GEYKFPjl8QtgIGzRcRnxq5",
+	"ZrGZSli0ZhBfQvvrl0Cq7G4DfHL/XQuaS0xTPElJU+InWOEJlgTl3lur8L94mcra+9tzcg/fz4i4pHF9",
+	"6k2bK141e5N5lnGhSPKKJBSfw8ct5K3mWDml3arrzT1KwhKEsyzVGEs5e/CL5OxW1Dz0z6xYGlrotSHY",
+	"2cYNFl914KsOvK73+leNkLCuZ5imdTR3DB/HoE6jKSVp0q6qcUY0LSy4IPY1EFuWNrT+rEWqsaGMov1T",
+	"sMgliG9HF+bBh5vfH+/7nhQrt4ymZs8bwHdZfNCxH9xo0GVY4AVRxGzqjM4YVrmwUJGxoJky2nWkvhnn",
+	"vd5enDN67Xgd/ELCy759NifX6Pmro+PO2fOjwfDAPI7Q1ZwIgjSd6IehVsWcoqd/JCzJOGXqnuaqsSAq",
+	"1PgIYicy4yozUtf8JfAVoK4dvouO5yS+QFSFCDNtDE5zqc8jUhFIjCkWaCr4AjF+1dWHaEwiTbrf9A8P",
+	"9vvD/qDX07sYDoaH+OHBI3JIYjIhCd4b4OkUHwziJMZ7Uzzsxzg5JIeHuEeGB9PpcO8g6cXkIen3HiYP",
+	"J4bZBaNgTnACR8yM1fNDx5maSaeEscEAYJLWcJLxnCywBr49S6mEtgZAeAFrPUmaR6O5lWW8OxOBWbKL",
+	"fJlMJZpyUd24RkW32AyreblU5aa5zepu9Msy0yZsi1Mh5kwRBv9tsJCaN2JS+fBfBJkGo+DPD0r3xQP3",
+	"9gNvDj1/ubi2r8xT+eDUUAN84a/FUslf7npNilyrB/8Qi8hSTO9wFTdhDcnfltjstJZM8EuaEKFZtsYx",
+	"TJn0vFZaJneDmzA4nuM0JWxGTqTMjXTYDiXhsVJkkSn5kkxVMBqGQVyMpvl2b3KID5Ie6exNh8POftKP",
+	"O4/i4bAzmB5OD6Y9coD7/QA+YoxoEWPEA+xOUYbt7n65f//+v5H79+87Pw1YV7Luuuj3Rn3rutgWpMXm",
+	"24BaPEQUQKMZBcJJQvVznKJL8L8Y4IwQRpyRjqILUlODFQeGs8DyQsO93FkXHVujFlGF1FzwfDZH0emb",
+	"s3MEIvGjYzc37brxv7oz/oarLDIiI/o49g9hHIRoHOgFjYObCA58pU/nFpyIrhpjLda3z/xl+dNdr7SB",
+	"VUef4PB6jARRYolSrAjIKiNCYR9v9ZPO0VQZT211sjNrdSmOrjDVmthUa29KLDWLwDNMmR6u3NSCMrrI",
+	"F8GoX2hMlCkyI0LvZY3T69OQpzLEtidSfvTVUOcO1tlAnPO1jkHgTVW/IKiBhuTrjrnbnFb92/Xbr7z9",
+	"hc/nK6+scSLvSo+m71QEkPver1tAm3mfrd1OMf6XhfHXWU8LZCv+Py6Q1sMBsC1OuVvAN2t+vXZb9dm+",
+	"LLTvYnUtfGaDxxKcnXAWLS7DW5yFan69drf12b7sWdzF6lqUBeN21Wzeul4fo8gT+RGSeCnR1ZwwUDTF",
+	"spTqd6ck1L2qt0CKvPbpWpi/q/ssvxw6fO11rbR172Qhrfbu111J0zzTRo4Az6xvFCUIyyI5oUYG79+/",
+	"7xz5wYUGLXxr/PaFBRWiCGT6N+PA+jl/Bp/+OIgM0WHr43fmXpVSGq6gpl/9drThf7kJ3hWP9xeljK+2",
+	"qhYGmZCMsASC2Dt+sCFEGC2IlHhG0AwrcoWXu7UAxF0zyfYYxK0Qon2IDWfQ8tGXRpG7XOdWGo4L8HS9",
+	"KWDtHr+gnHkOvtITdCp4RoSisFkNFrZ8Mw1GP61f4BuVnSksVHATbnzxmCfk26Xnrdr6E84UjjfPcZKc",
+	"azZWOCXDOv4fsSUy1qWGWGjsTctnK75GjJ7hmEw4v0A4jomUMHA3uPlQP4ZT+1VHZiSmUxobpyR6xgWK",
+	"uMqiEYrAIRjpcSMv8ynSZChITOglQSbsHCJ9TCjyfF8RBDwi/RQ+INfxHIM7T9nlA+sO9eiac0i8IKtn",
+	"NN41MxgwGkauNAKleg3g8Su9fVgZl2usRuhK/4VRnFJ4rP+6IJlCjJdSBlFtQbJE7prdY4Yo5FKoZQHb",
+	"EYqoOaQI7cDGGGcxiUJ0lGUpuSdRlEsiot2wdgqRdwxRFx01Ds0CUgIQgB48WZb5uB14QzVZ5BGKUywl",
+	"jesY4OAcz0l84ce2vhM4m6Oj0xO0M7Wf7OpJF/j6JWEzNYcEroOwLkdrfua2kE8JW0i10eczISlnM2Dh",
+	"O1xl9ZkO9tvmgXS6tgmq3t62AfttC7eR0aZ4YYnFZINCVJpYaevIg2HbWi16tBwMQ28ywk6eoGPOGIkV",
+	"OnnizuTF+zPIrcKxQjszzmeplpwao0LkziREKWUkRJwmcXOTew/bFgPI2Q45eATHgrMMZTkk5AEB0hnr",
+	"UOZ482P40ahXEEeOsRBLRFVtCUMI/dYXUMmi3Abc8AFi8EUr1PfaptE0t14aVGd+rxkAUKyheMTIdREj",
+	"sOkiBhomqdLBhLN0iXbgYHabdGnCk+tWUX3fS2r9WDlNyJir77HMUN348k3xC5/8QmLV+osfdWpjI+2B",
+	"lMfAsUyshAN/pSwnLTyqEpOqj/4ekuz0wM7HrnlUpu0Gp9JVuEdCiQQ8cOpcr6nObWBHgGxaZcTxRcn7",
+	"9BL0wFMuFlgFoyDPqZenUGF1JjpWH/c5vyqZm29/EKYX+lMRTZMLGXxoGbkSZWujVBuzwkkiNBvnwpFH",
+	"Y1qkeLdt8V6ornES4LNwA0nFM4muuLigbFaBS4KVQYegDdvKMPxPlVMo4Vbdp7+kDw3UdFnvTjU5YvLq",
+	"dvTdEK/3JMIwShNT4xTThbzN6DU2LhVmCRYJMiMZAS60cnDJ83hOTG4DOrKhSmLzbzQ7vzBvF2qG5UAu",
+	"DQj0lDmWiKrHiFwSsTRzoClNU2m4kaaypcsEghy34vvmXgu51y4Rf74sktmLVyacpwQz/c4UL2i6/Nmx",
+	"ucYYM3pJ2OrHKY9x2v4IuP7PrJATa19Yu8qbFmySuflvK3XJOc8yQBCptDmqtUArCeEQ9YOlVGTRkP5D",
+	"4EcFH95EF24Vq/H903CciOK8kbYP7IkvwZhKqdRMFZKboBQgUzYBSeWCGTcNMCz0luCkAxhVooxhKpSh",
+	"sj4Acs1mjAuStCmmil66eoaVnMa+BXlhKb+yIrZILQeroIbFrWxIEJy8YenS5f40kMZyzJrAHLRKV5xc",
+	"UmkCWBslccXR1bbVNwx99/Q8tA7hQqXQbNokMXz6niZUqPmTVq/Zjz/++GPn1avOkyehw+AMS3PeWKEF",
+	"lwr193poSbCAFODGKhq8PQyuOzPeaUpDKDHaAlT14qM2trKiFGntq6Yuae0r0jD1tjdsxVIdgCdnb9Be",
+	"/+Cg00c4zea4M7DKL8S/7kmUkCnOU2V9jpPCOtPKjtAj/K+fjjp/w53fPnwc3PxLqxpRlkd9/EQMWGG7",
+	"nAu6WGiCZglK+RURnRhLkjxGOaO/5gRlWmGAjVSO3Wkn6+2aVXhQq9VqrinXJpq1MyynNQpkYtIqjXFl",
+	"bQCwmD2JXZWXoHCvgI53umt0nRVkab/4dJq8nR5PV9jKTujTBLwoKJL5JNISnSpru8s2TXXj6vzatxUH",
+	"hAAtKWee9uiBtKyVa1oJ3x6fov1D5F5BCs+2IxrfpBt+nrkTBkatxKllS5vI+pZEu9aIfa3PI6VSYzRH",
+	"T7v9g/3SvGgAwVQCriDKTVZua9XhrWnOt7C3I6myovFjIznP+JLA8y6VNSSAvd4DtXeB1WOrrWqZYXUP",
+	"DQMtokwZZF2xajtgxxVWEzVszTnTQHGuxqNKet+JaJJF69hJOa+r3KzP+oQIqgEKOdswtYWRTSTH4EWV",
+	"ROs1l0RIHzJ1300rRkty3dBb2l5TXFhzd/OQShCiSjzeNLbN42+cOb2kmtBCrTuWtk4uibZT0A7pzroo",
+	"eiWiEEWvZLS7zfF6ZbCfKhZ/o+Bsb+FRKcVgGUXujKLS21D6ueTGdYbBlaCKlKtoNTacKv/00oaPVmrt",
+	"RL+hgXhFJnPOL2ThTKctppv7zBz2Rn+FRr+NebfO6lghlc6MQYRjwaVeXEJSqmUykY9RQjpJbuJOBE2c",
+	"P3Djsngc50KsPekW2ieXlOeylfbdHkY2xnIMwQUrQo16obGz4la0viU2I0iQLMVxmy2z2lSuiYONvrew",
+	"LFhoG07ZMJzzFxU7epdJIkytbfHbkbOw/B+rW/efPCGmWvfDJuO0PK3QL6/wkK5ydha/2kzZ70yU95UJ",
+	"+radWd1rb6NATlSevTpzoWItUS3StRBE6ZFzoNMqv1OQP6yJI/iyv9d59OHjQbvgr+iS2yGrrys1j9rU",
+	"2rY/ul7hoHDh86JeCl1BSbYkLCkMvdKL4RbQ6ghUvDmHUVkKj7twVGOM593uRodfUUFc+voUDyy07c48",
+	"wGzy/T0nONUMuMk55/BkpSPPFaGV+MAvNmO+/ap1JUplZRGbDWU/gUK8W/kLjxh6++wYPdofHiIboC9V",
+	"RFfUajx4rvBssoQ4uPkVMbxocbG7ksCPbcGNKy1bTC17meFuRV15pD8FLE/BOW2A8+HGrx9csb+AKlKx",
+	"reu8LMBC4GXQgIPlCRLU3sq+PSQrwV/WJraRRYbV3Pk7t9qXV8r4cU0qgja/cCq5o6zoh46Nx3dOkgiZ",
+	"TBWQKfppymeyldJKZGxO9fz8/BSZF5oBCMrU3qC5ERfm+LBaMTvSXEAoZMtKHXAcxukB10PISaL6sO/e",
+	"niBBpkQQY1ZgZT3WU2rj1dvOUaM9i2pttFdLhWiLpjaC8/dkEVLdPopapSkvers6mLpJlJoh2nb14uri",
+	"di7eLJ+kNDa84D2ZoO/JssXtms5aFxyLy9bfL2i7JnJhrOe26Grr79etvy43g0hPZJaxAkhnpFV19sGA",
+	"zohCO5qvHg77hy1HeUGWVW61ThXWB9PgX/VV6wHbFvwmI+woo094nC9cztj2ogG+Pj1Be90+SuwQLYjJ",
+	"pi2y+1xzghBpC1Ob1JoreS84DnB0etLKYHlGGM5oO5Nyy3Jj27H8FTY1Y6zmK3ie3guIURlq4WYKCdrC",
+	"1D7E3QJDs/1W2DfTshrzc5WFSCqSocGojHXaDZVBZowGvQHI2qRV2/RjyytVy1vFRvU36zdlE8fWbQnk",
+	"O89VbTc0ae61kixVvFlmTBXpLlzUEzFYMYi64rthqb9Avhbkx8suOinjOLJImtBYCUlH+g+I+YeIkUtS",
+	"5H6hOU8N+7b5WtY6sxa5T0EDiLnVfqmdVPtJhJ9j0VXOcM2pmVTCNafVHyG5MsloE9Rb4NFvwKP/JQ1Z",
+	"l87ZJo7rKu5jVPZzcL9JbVbYZG4Z6f1wRrbI0qzp3pvyKNcq7jcfyo38Psq83gfjcO410DtVepXic/OV",
+	"dPo/VOn/jqp0gzxXpoT6+YVPzwbDA8t4jQk22EdzngupBbMNVLRb/ZLEuaBqeabpzOa8Ed6JvewF03Lp",
+	"mTuCF+/PgzoFYfTi/bldgHkyoWxmhJXXlgfmCEZ2xHI9c6Uyk77WrhMd17IiZFj1N0nAuClJtEJCkkJM",
+	"ubQDcGeDwxiP2ZUWkqqTYSltZHWJU21ypFhpPNOCUJAOwFbRSUq81DK7jjFzzWOK/JzXhIPjHrniWVDR",
+	"xmzMnkKSD7AHRPWUDWYzQtGqhP/IJVGPGUhll0Uc1SsYbNVMdARu8AhlgJJtL44ZFygqyqAgg5sqtPNr",
+	"DsE2BP2JpIlsPNbynBI040QWuZTLjIxZMZFWriSiSpJ0utsdsyAMUhoTZgyMghJEMApemt/fkmlHM2RB",
+	"icJiWTaB8X+EHB/XS+lVnirasTWrhbO9MBal6VsFCG4bFRWetSAMrLobjILLfkVHDva6/W4/8JTceneI",
+	"7hVJ0w6UzD745epCdl0RxoyscO017BlgCDbsLcuQlax1LpO51qEoi9M80aSjLRMkiIJuh5MlwkhwZQTv",
+	"1Zym3ihkCfhOErTArivohBg+AOLYqenQOeQ7ol5cXcig2oNphawuX3lQ9AG6+VDrujPo9W7X28RYcT9Z",
+	"IzcA5hVY0zY47Zi/wKCt9k/t7PU6pt0sWLXB0+PAGrKBpJDQEIyC6cO9Ny/2ngyun/W/nT28zCeP1EvS",
+	"nz1/9dtfDw/Iw/NcPspPn1++/evTdwEYtsH1z8+e/vY2f7TYO3j+8vXPKicHw0cvX2c/vD/Ijpdnil78",
+	"+Mv3J+9PhrhnFI3tymSsybuiSqZwjVtvgIZJrWrqGMdz0tHmguArklRTbpks9IMlCjBgQlAMBa2bK+b2",
+	"e/urtlEcsVeAHgZDc9brP6g1BNBf7W3+qlHBZgWTxhSNcyU3OC1BVqjSDpyGKjQjwDONZMH3YOHrAVd1",
+	"fjGg1fbN2mxCZN4BiqMC8StWpHfsYAkZ9yAAih6EuyP7akaEhL42CVZYiwAisOssMePcBLZowc80m8hZ",
+	"StkFKR4ZIZcIvZIktHmjRtwCA9DWlu1AlhRNxxBnpjUZRlE9fBTZUGWFsTsguuBlF53RGdPcSJt8M0xZ",
+	"zUZ0tt0CX2gZrI3R0Gavepl+VQZkFnBcagW/Hx/a35CF4yAPJfb7vf5WSOkV1/7zEExNh/vpQ5WCzBmY",
+	"jMxKRoX75J50UPNIqTgzzQRbBeBbogQll6A9LDJB5oRJcEwUIpsZTV6LscmysCbZDPCUMEHjuVMccaU+",
+	"0GK7ycc2bhDbLz0TfKoF4oKImauBgtqwMj0ESvl3nE85bAxNFyQ0OWPL3VaR+UXQtXfLolSfYa0t8CyT",
+	"ALbv1+V/srJE/uuuoLU2/istoekjaKWTAvlc8vX/eNbyHVEreIqD1SqO4vJ/a6YfZNda4dJIj9fGkUk0",
+	"AsOKXFMJ3IQza7VZmk98ztMdszNTAC0Rz2zPOUhbJ9ckzoElQMpTqK0oQWZUKsMOdoFNLcAameJYcVFn",
+	"JYULVoLt9+c/oyO70lc8KZrajVkHvYeG8+v6GY+KrZnCV7f3nUGvpy0tMwbPlXO6jkzSpzUzHIjALmS8",
+	"+HuO/QoVbZqZER+PGTIva+gBKMGuK9QWxhVSUP6ShI2ufLTalM9qBnpIzhCQiHMKmVi//mDQG3i2tYNc",
+	"a/c+PVC0ukWfLVI2zdzKVE0okNaAsp5D6ygwcoYUMs7s0B55QgS91DiUcnumoE9p7MQp7HVXj/gMEiBd",
+	"T0hbqwMzW3cLVHUlNqfQ2NQWI55pVHvqUG3M3pt2F4CB2hIGWJrKbZKMxqzfLZCISnvEyQObXzdmgy56",
+	"jRda79MDaCUHhiaJ29E4qKGx6V1Y1myMg90x2+uio7IFo6N4D6GdcWHKHcZu4W5WvqBK1dfrUMcKervc",
+	"Z2WPY3sUJsd9StNUv7LXRa+53xAyEzwmtmd4HOfCQfLIclBLVK+5FuIpjanhQcWjoi3445KKQPBeq+KI",
+	"4JTLhG1HG8ajUVUITBbX76ATNJoBvKmwI0AGqK+HA0V4qjzW5xK81xzzbhfBGYFKHjZPw4N6EXJqBXsX",
+	"VYxWvTqJRM7sklRVyy7GL3KZlMBMaoSDElyskMSXxNTARbVVRyawJCu5zhTUxYqRkvGUxku0wzgjIcqw",
+	"UBSnIZrmaWrYdFQieOQQwCXtWv7ipLcxkoraBMu8CqYSc5HIWp1TF3kXLjgaMKzNKaH7vR4UazmFtgq+",
+	"rmuE/GtOfCeYfrjWcG8gzStrfRnuJ/GUjEoT7YIsa0YbuBCh0UEMjX527bJlqTVXr51xu3rcMqrrjOi6",
+	"fWC0Pxg8di6qxlDlnTUh2u896iJtngMjgDI2bRE7z3XoZ9Ijc+ELlaivCWIwHKJLKsE5e3R2fHKi2ZTA",
+	"sSYvtBP9CXya0X9EI4TRu3cnT7S4evdS/zvBkhzs//0//2v3McJF5w2z8F6v2q3aNUfvDCZ7SWc/HpLO",
+	"w+lhr/Ow/2iA9yb78TA5WNV6u9ZOstrAZm3FoZ/I+KfOf3z4S0saozEmAKTf8mS5xo64X7SN+QQtfIMf",
+	"r/0Wqg1XQbXc+tS8p6l+3dLvYMZ8vgVQD0Ig21TQEELBM5xX2rheHIeB3NqbP0zAf2oT0Be8JCltD2P1",
+	"DXqDzZZVvSk4GH5b2HF+X/OvZWDu9x5tYWC2N3QOg/3+4JbIfdlyn8ba821cwPFlm23d1fpW0uKdLqiV",
+	"NO9mRQ1KbVxTAppF4QvwzT7jsOlv4RRp9ITV3w23ocO2dmthsD8Y3Iq8vK7X+uMtaLPROfXuAjjhJr+R",
+	"8fOUPLXogVYK3HbH0ZrITvW+q9HHFS4m37Un/XlzsDhxaYw385O9zgv60zILQiOczCdSw54paMWl1e3C",
+	"LXRW3EXkWqLIMeug+/fPeExxil7yGWX374+Kll+2HVmIvrNZ0C8h6ZmouGs+fMNI55wuCDrFUl5xkaCd",
+	"N+enu3qMs1dnoUlIg3QCo/TaKpwlWhA154md3kC2XJT+3BisZTe5ms9rQeI5ZlQunFn+ppqbsRNVfDW7",
+	"4CGIPo6NqjgORujv//lfNxEUquifvRy24uGuVuUPOgmdUVV1ODXcSmOGUOlawn7L0as5ga1z2920DOEZ",
+	"d1cX3BONmx5gDeV1D3ZJIzTo9erOJlQLOBW6AoNlGWvIv9/CuecKl1sXHZuMFmFj+KjfQwvKckVkiDRG",
+	"pgTlkoQwYEJwYo3woc0jU6aazzpMXTVWYbp5PXsQ40hyzmwDahjwoIck2tkfPLJ9+fyWyLvNY2tAZc0p",
+	"mhXX3t/1sku3bv5Xy1WFcU2+6i3bApp2iy6VrvRmFDjEp+7eEMcVInsjQOlsdqFOi/0ndR5RoQBTwxCF",
+	"JjEH/uPqGPT/U8pIZBsNGobWgezlep85cMKJ3THToLblCd6RQF3DOPjXAlU1qIpCCshJs9lO6OzJ90X0",
+	"Iix9IJZ4tNXNp2MGDmOY855EL95/f4Z2TL6vRtwy0AbJQLth2e8lnXFB1XzhDmKJEhKnWGgMjaiUUThm",
+	"Ec4T2/qxcJHY4zt5IkPrzPnNXcQi9bw4RThPKGExzBeR68x2paRY2RexGjPokAI4zadIXpCr0DRhsKOa",
+	"To+l19sxFbt8m51TOI+o6houPGamx1y1Tg/8ddBvp63T3AhByhmF+mBoKdnVH0Rdr6tjKvmYKevPcU0f",
+	"9RF7/SEL0lnX99Hs7+XJ66foeZkcKMfMpgr5bnfGSGqvQPP6aNhkK86mdJbrzXNGuuitzTH4+//+v8bT",
+	"4yPGmEFORs6go7opNGaJYW4mJQW+G/b2gFb8eh8q0Y6ZMkRlnNb2V9rtohMla337TKstqtoabI2Z6bDl",
+	"srCLXRViGyLCZT0x9TqT7GCGclZr7AXIPoasDDmyvNVj8wuckN3H5hoZt0K9YCeb7JvWh+l23UXHEM4e",
+	"sylNU5s44TwG7iJADUBDaZdEQLV66adz7lGiFTaSOA50XG2UpvmPWmZk5BI7tAg+dy1JqYTYhukbRYtk",
+	"ENcoyyU6hi7JbEcSQ/FRXOnoFo2ZHX73MYBeS0crlE2OIKzYnGgXHaH962v3vMAmDLF4niu0M0SasDEa",
+	"Xl8jLsYMe3dseZ85ZLLRAE8teZbyK1A1jg0vMRRbYAAQq3XR1Lrl1vQbbSaAYnAGTcMK97asXDRcSqRC",
+	"W3QjQ0TjtOwKa7RF21pup6ABrJSgEy3nd8dsv5huRhiktUpPu4TJBvudOc/tXcZULcds2EXAImweIfG2",
+	"60X7QH7lCdXCy4LOfPVO4hkxqFE0EyvnlHOoUZ4QNzq0WqjpuK7zgtWdAU8qUZoRsp3g7RWLwNHshY3G",
+	"idodsxNlXLKQTGmcnihncO1tkXeK5QW0I7GprGCORm3RGl+9/xIxm+Jgc9swxrc6AAKa16OdiqYBbZh3",
+	"NT91gSnstzop+G/CiQm8EmY62bUEGapea66yFZGFouHKuujCF/Mst7f73uBmdkXgpgLHu0RWXrhG2dCA",
+	"eIlc06vidtW1fmg9LXD4ZXXcp66TdVFm5fWz9kf/tOv4jE+7P9jbHx54a/h2+dQV9Gy5lNCJEiu+lN8v",
+	"tLLOypThtlD5dnmq1fdPWVGl3Gn7hVUKl4K/7O0dmEeHD42D53OR7BOCAasGa70kEvK0IcBaWFsNOfB5",
+	"AYBgFJDli/nku5i+oS+evfvtpP+ansiThcr+dnxycPLLU/ry+EWP/HCkn3//1/6/0+m/d8nyxW/J+xP6",
+	"hp5cn7BeNx6kLNgWnKb4ZJUP8u4XVPdB3uGK1iWMaSVC5nFMSGJj7kaiVpLGvmr44LaRgDv0j97qRj1Q",
+	"hY5LrWyLy+san3zpu/Xubo0rAwl3vqjWYMLdrapBzMVl7k3LYA2/7/4zeuorXnlfd/b88SwprJLSQFjt",
+	"nk94LNcWTRnLwZVQCsISUHCLns38SmvQkyV6SxIem1St6IGt44KarKiLoM5OQfo4VYgRkkjjzxGXpoSq",
+	"vJ0e9BIuLmSR9cSI0j/YezVac8Cf6F1sFOCAznO1SKtiyVg7f0p4rBVupF8wVo+9wb7+N8GJ/zeUtZkf",
+	"yp5RFaiZ9x54L9pf6kOVV9jba+0BpBp5O7lIvxkHFbiOg8pg8HLll/pwD8qtBBvubm+rMnY4kNl2V59Y",
+	"D6U/v00xVBgcmyPsnFla6JxCfllznu8JyWQ5ieLGHVMeCyCc3FR8tZ7s/JP16Mq1IzEd90viMufSNV3r",
+	"U85I95f1BGfoaJKzJLUly4boJIpgwAg6QUJtmpxD+AKxbLGSLM5g+C2J4xd8ic16qiTy4P6f4I4eWz1a",
+	"qRXJUoIlQZJoHGlstfvy5Pjp67OnXXWt0P0Ht8c78/dn4Jt5cLvyu+0xwHFEsQEVTDO131ae/JHN84O4",
+	"VZGhZ7M8Ld5C+X3rQdsmbp9b/elK/wN+sX1el517xfG5HVCJcEovSXeDVHtJLwkj0i8TfFP0srGwXBAl",
+	"6Bqx9co8dzLqVPAFUXOSSwRZxeQ645KaDATA4tAJIhsasOObbv6MCLQT2Z+OkkREoVe4j6L+4LDb6/a6",
+	"/dGj/YP9aDdEOMNCla1qNbpIGyODgkAsCLiNbHkpuIqoMuHJo9OTe9IUMNr7R1wC6H5vv/Xo7Wa3JPAW",
+	"q+zP6PzH06clk/x5rlT2s3MW/qy4ya3PtTozZmtf+xjzhHwz1pOPg9DErr8ZB989PR8HoeC50g8hI2Dk",
+	"MgKK2N04uEH9Mbs9g3CntbPi9Ha7n2BXrS9yLRFqUUB/Jbb6Inst43ctoFzPJ8O9TP08ovq09K8S2L+5",
+	"ta8FHWxzrBcSrn35PHbgGj58XuH+9kp+vbHXigOvw+kzZEMB6t9POsCN9RrGAsdwmYc+qg3CwaHIEhvd",
+	"9PNRZLJUxgUI/wFXvz9J5Lx/k5ymhld10XfObCgi9MDDqFqHaD/qJd8K0dwmPbe4WdkIAeqMmca70Zgh",
+	"BIg3KlmT/s0i3ghd9scMcGyEPt7UGMdmyAEV/Xj06iXIhLb+K/8dcE9vcAPuCYKT5bZ6iQ3VuutmC+GE",
+	"UUbZLETD3p7JYLqikrSizVuCE2oF/D+UsqIXBh2QQRfofgGD3d96u7SAz8Wli3s1YllJbsp0zuClIAxy",
+	"kdoWPXL04AHOsi6zvW66ccrztpDYmcIzbYevHqPzK24M86FY8sb+P6Zip+KM6ZaBLq8JemODXu+IsjPL",
+	"0u/LUlpypiuLNzA0k2gO+r5qAEKen9bzvA7Y5r4pWUTRQSH7oeNWmnTO6IxhlQviTffe9mFomdLgWIiE",
+	"O29TmWrVEueSckk+3pgeMjRHrdI2htv1ZOmPKQwSb7wqueszdN0jgFc1m5yvTMN8YvIRTQyV4HjeaO5h",
+	"Ry5yEqBhDuIiIdBkoziCEGGFtMWo4NaMUaOzfUSTqIsM20GD62uI2sYXjF+lJJkRKA0yniSSSgi6Cuhs",
+	"YM9NK/fM+Bfh7kE+nQKwfqFKEYFypmhaXfkCX9NFvkDWq1HlWJw5MPmt4G8Xny7QJ9g+gvtppTHmEoSb",
+	"avs7uDqhndnWaygKKEOmzRLAT+XuJputeTUa6BbF9WRdj+EVdAPSZ1VP/T8QcTUiNq4f+AMbV2DjvVWd",
+	"Pk2sfBu8dDc6bIGQ5QW/hgbuyZXdhXZsPN7liJmkVZwsKDO1tlzshl79rr8hLFLqbjORXRTpoSNoMmRv",
+	"qNR4azIoTVek5EhFIzOzcYcueS6c0EMXhGQIT0xDW1pK2C56Wpmp6N/rKN2Ui+YsKQBgbiqGNdQWbe54",
+	"NEtdh9oO2n/g9HYc1rVM2ojGxd0mfzDW1djnXQDzB/ptg35txZarULGakLoaD0tVXT+XjT5YRbn6hCfL",
+	"mp8jdAmy796+9DBgzIpM6cSmRRXpfBrJlxlBkUu/NcnZV1gr1+4WzyEypUFRq1EwQuobE1/LGb1GksSc",
+	"JdKE2cLL/jcuaniNnr86Ou6cPT8aDA92TE53iGwQL1bmg24jEBjs2hTMMcOVYijgsThNR9AFYZHl1tGj",
+	"Z4GEZNNgGF+ZXOIiB9a7vsEuQgNokcFVs0ybGFJhpmznLVNDNc21sY8iFaGFuS4cMzR0pS8IX+GlcRaB",
+	"bIlTHl+0pXtWkcAPYDdprrV0v/UAgjox+M4Ar2RffQO3D/1FH4r+H+5MP3w82G+7i0ibXxsXcO4u4lk9",
+	"+6cMe1qmgm4/8BfiO2vS7LbiP9t7c8prwTc0KajfnG0gU7kr27Yq8O/HNv0M/MupA8ii7+SSiM7D/uFg",
+	"77adDGrXpa8KX7ouKSbfm7DHUOSi1xBBSj/0kNx4F/ZNGOz/8EO7a9PPdNdEbHtNPvbcHkUQaTAwnq1V",
+	"YznhjmLMGFcoITFNCGL8qm24YW8P7UhuMqHL+gBgsfWKgK2FjM+giuXslAnYml27aoaV4kYupL0ZbXtR",
+	"Y7SeSucsK0/c/WhVuYJqYoUqaWqP2uWK711qlyQRwsY/VAOElj5HhbRGuCgPralKoSmedCUYeibX48ec",
+	"TFicnOlabXFTHyN02ybQ+YdxlEvAR2jx3sLHS+i6e+f+wdj3F2KHtU1vwwdXEZq7Zo7K8nbMKS8rfzdT",
+	"S+sNfjsW/7ahkpub/x8AAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -42,6 +42,7 @@ func (e ChallengeChannel) Valid() bool {
 const (
 	CustomerActivated      CustomerEventType = "Customer:Activated"
 	CustomerContactChanged CustomerEventType = "Customer:ContactChanged"
+	CustomerDeleted        CustomerEventType = "Customer:Deleted"
 	CustomerUpserted       CustomerEventType = "Customer:Upserted"
 )
 
@@ -51,6 +52,8 @@ func (e CustomerEventType) Valid() bool {
 	case CustomerActivated:
 		return true
 	case CustomerContactChanged:
+		return true
+	case CustomerDeleted:
 		return true
 	case CustomerUpserted:
 		return true
@@ -507,6 +510,12 @@ type OnCustomerContactChangedParams struct {
 	XCustomerdSignature Signature `json:"X-Customerd-Signature"`
 }
 
+// OnCustomerDeletedParams defines parameters for OnCustomerDeleted.
+type OnCustomerDeletedParams struct {
+	// XCustomerdSignature `t=<unix seconds>,v1=<hex HMAC-SHA256>` where the HMAC, keyed with the endpoint's secret, is over `<t>.<raw body>`. Check it, and refuse a `t` too far from now.
+	XCustomerdSignature Signature `json:"X-Customerd-Signature"`
+}
+
 // OnCustomerUpsertedParams defines parameters for OnCustomerUpserted.
 type OnCustomerUpsertedParams struct {
 	// XCustomerdSignature `t=<unix seconds>,v1=<hex HMAC-SHA256>` where the HMAC, keyed with the endpoint's secret, is over `<t>.<raw body>`. Check it, and refuse a `t` too far from now.
@@ -542,6 +551,9 @@ type OnCustomerActivatedJSONRequestBody = CustomerEvent
 
 // OnCustomerContactChangedJSONRequestBody defines body for OnCustomerContactChanged for application/json ContentType.
 type OnCustomerContactChangedJSONRequestBody = CustomerEvent
+
+// OnCustomerDeletedJSONRequestBody defines body for OnCustomerDeleted for application/json ContentType.
+type OnCustomerDeletedJSONRequestBody = CustomerEvent
 
 // OnCustomerUpsertedJSONRequestBody defines body for OnCustomerUpserted for application/json ContentType.
 type OnCustomerUpsertedJSONRequestBody = CustomerEvent
@@ -2486,6 +2498,13 @@ type ClientInterface interface {
 	// Corresponds with GET /api/{tenantId}/.well-known/jwks.json (the `GetJwks` operationId).
 	GetJwks(ctx context.Context, tenantId TenantId, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// DeleteCustomer Delete the authenticated customer's account
+	//
+	// The shopper deletes their own account (as app stores require): their personal data is erased for good, their identities unlinked, their codes dropped, every token they hold refused from now on, and a `Customer:Deleted` event goes to the tenant's webhooks. Signing in again with the same contact makes a new, empty account.
+	//
+	// Corresponds with DELETE /api/{tenantId}/customer (the `DeleteCustomer` operationId).
+	DeleteCustomer(ctx context.Context, tenantId TenantId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetCustomer Get authenticated customer profile
 	//
 	// Retrieves comprehensive customer information by validating and enriching the authentication token claims: the stored profile merged with what the token says (provider, authentication time, expiry).
@@ -2817,6 +2836,23 @@ type ClientInterface interface {
 // Corresponds with GET /api/{tenantId}/.well-known/jwks.json (the `GetJwks` operationId).
 func (c *Client) GetJwks(ctx context.Context, tenantId TenantId, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetJwksRequest(c.Server, tenantId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteCustomer Delete the authenticated customer's account
+//
+// The shopper deletes their own account (as app stores require): their personal data is erased for good, their identities unlinked, their codes dropped, every token they hold refused from now on, and a `Customer:Deleted` event goes to the tenant's webhooks. Signing in again with the same contact makes a new, empty account.
+//
+// Corresponds with DELETE /api/{tenantId}/customer (the `DeleteCustomer` operationId).
+func (c *Client) DeleteCustomer(ctx context.Context, tenantId TenantId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteCustomerRequest(c.Server, tenantId)
 	if err != nil {
 		return nil, err
 	}
@@ -3324,6 +3360,40 @@ func NewGetJwksRequest(server string, tenantId TenantId) (*http.Request, error) 
 	return req, nil
 }
 
+// NewDeleteCustomerRequest constructs an http.Request for the DeleteCustomer method
+func NewDeleteCustomerRequest(server string, tenantId TenantId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "tenantId", tenantId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/%s/customer", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewGetCustomerRequest constructs an http.Request for the GetCustomer method
 func NewGetCustomerRequest(server string, tenantId TenantId) (*http.Request, error) {
 	var err error
@@ -3785,6 +3855,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /api/{tenantId}/.well-known/jwks.json (the `GetJwks` operationId).
 	GetJwksWithResponse(ctx context.Context, tenantId TenantId, reqEditors ...RequestEditorFn) (*GetJwksResponse, error)
 
+	// DeleteCustomerWithResponse Delete the authenticated customer's account
+	//
+	// The shopper deletes their own account (as app stores require): their personal data is erased for good, their identities unlinked, their codes dropped, every token they hold refused from now on, and a `Customer:Deleted` event goes to the tenant's webhooks. Signing in again with the same contact makes a new, empty account.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /api/{tenantId}/customer (the `DeleteCustomer` operationId).
+	DeleteCustomerWithResponse(ctx context.Context, tenantId TenantId, reqEditors ...RequestEditorFn) (*DeleteCustomerResponse, error)
+
 	// GetCustomerWithResponse Get authenticated customer profile
 	//
 	// Retrieves comprehensive customer information by validating and enriching the authentication token claims: the stored profile merged with what the token says (provider, authentication time, expiry).
@@ -4216,6 +4295,110 @@ func (r GetJwksResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetJwksResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeleteCustomerResponse401Headers the declared response headers of an HTTP 401 response for DeleteCustomer
+type DeleteCustomerResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// DeleteCustomerResponse503Headers the declared response headers of an HTTP 503 response for DeleteCustomer
+type DeleteCustomerResponse503Headers struct {
+	RetryAfter *int
+}
+
+type DeleteCustomerResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *UnauthorizedApplicationJSON
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *UnauthorizedApplicationProblemPlusJSON
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFoundApplicationJSON
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFoundApplicationProblemPlusJSON
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalErrorApplicationJSON
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalErrorApplicationProblemPlusJSON
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *UnavailableApplicationJSON
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *UnavailableApplicationProblemPlusJSON
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeleteCustomerResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DeleteCustomerResponse503Headers
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DeleteCustomerResponse) GetJSON401() *UnauthorizedApplicationJSON {
+	return r.JSON401
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r DeleteCustomerResponse) GetApplicationproblemJSON401() *UnauthorizedApplicationProblemPlusJSON {
+	return r.ApplicationproblemJSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DeleteCustomerResponse) GetJSON404() *NotFoundApplicationJSON {
+	return r.JSON404
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r DeleteCustomerResponse) GetApplicationproblemJSON404() *NotFoundApplicationProblemPlusJSON {
+	return r.ApplicationproblemJSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r DeleteCustomerResponse) GetJSON500() *InternalErrorApplicationJSON {
+	return r.JSON500
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r DeleteCustomerResponse) GetApplicationproblemJSON500() *InternalErrorApplicationProblemPlusJSON {
+	return r.ApplicationproblemJSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r DeleteCustomerResponse) GetJSON503() *UnavailableApplicationJSON {
+	return r.JSON503
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r DeleteCustomerResponse) GetApplicationproblemJSON503() *UnavailableApplicationProblemPlusJSON {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteCustomerResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteCustomerResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteCustomerResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteCustomerResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -5082,6 +5265,21 @@ func (c *ClientWithResponses) GetJwksWithResponse(ctx context.Context, tenantId 
 	return ParseGetJwksResponse(rsp)
 }
 
+// DeleteCustomerWithResponse Delete the authenticated customer's account
+//
+// The shopper deletes their own account (as app stores require): their personal data is erased for good, their identities unlinked, their codes dropped, every token they hold refused from now on, and a `Customer:Deleted` event goes to the tenant's webhooks. Signing in again with the same contact makes a new, empty account.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /api/{tenantId}/customer (the `DeleteCustomer` operationId).
+func (c *ClientWithResponses) DeleteCustomerWithResponse(ctx context.Context, tenantId TenantId, reqEditors ...RequestEditorFn) (*DeleteCustomerResponse, error) {
+	rsp, err := c.DeleteCustomer(ctx, tenantId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteCustomerResponse(rsp)
+}
+
 // GetCustomerWithResponse Get authenticated customer profile
 //
 // Retrieves comprehensive customer information by validating and enriching the authentication token claims: the stored profile merged with what the token says (provider, authentication time, expiry).
@@ -5583,6 +5781,110 @@ func ParseGetJwksResponse(rsp *http.Response) (*GetJwksResponse, error) {
 		response.Headers200 = &headers
 	case rsp.StatusCode == 503:
 		var headers GetJwksResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteCustomerResponse parses an HTTP response from a DeleteCustomerWithResponse call
+func ParseDeleteCustomerResponse(rsp *http.Response) (*DeleteCustomerResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteCustomerResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case rsp.Header.Get("Content-Type") == "application/json" && rsp.StatusCode == 401:
+		var dest UnauthorizedApplicationJSON
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case rsp.Header.Get("Content-Type") == "application/problem+json" && rsp.StatusCode == 401:
+		var dest UnauthorizedApplicationProblemPlusJSON
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case rsp.Header.Get("Content-Type") == "application/json" && rsp.StatusCode == 404:
+		var dest NotFoundApplicationJSON
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case rsp.Header.Get("Content-Type") == "application/problem+json" && rsp.StatusCode == 404:
+		var dest NotFoundApplicationProblemPlusJSON
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case rsp.Header.Get("Content-Type") == "application/json" && rsp.StatusCode == 500:
+		var dest InternalErrorApplicationJSON
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case rsp.Header.Get("Content-Type") == "application/problem+json" && rsp.StatusCode == 500:
+		var dest InternalErrorApplicationProblemPlusJSON
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case rsp.Header.Get("Content-Type") == "application/json" && rsp.StatusCode == 503:
+		var dest UnavailableApplicationJSON
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case rsp.Header.Get("Content-Type") == "application/problem+json" && rsp.StatusCode == 503:
+		var dest UnavailableApplicationProblemPlusJSON
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case rsp.StatusCode == 401:
+		// Content-type (text/plain) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers DeleteCustomerResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers DeleteCustomerResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
@@ -6457,6 +6759,11 @@ type WebhookInitiatorInterface interface {
 
 	OnCustomerContactChanged(ctx context.Context, targetURL string, params *OnCustomerContactChangedParams, body OnCustomerContactChangedJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// OnCustomerDeletedWithBody fires the Customer:Deleted webhook with any body
+	OnCustomerDeletedWithBody(ctx context.Context, targetURL string, params *OnCustomerDeletedParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	OnCustomerDeleted(ctx context.Context, targetURL string, params *OnCustomerDeletedParams, body OnCustomerDeletedJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// OnCustomerUpsertedWithBody fires the Customer:Upserted webhook with any body
 	OnCustomerUpsertedWithBody(ctx context.Context, targetURL string, params *OnCustomerUpsertedParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
@@ -6511,6 +6818,30 @@ func (p *WebhookInitiator) OnCustomerContactChangedWithBody(ctx context.Context,
 
 func (p *WebhookInitiator) OnCustomerContactChanged(ctx context.Context, targetURL string, params *OnCustomerContactChangedParams, body OnCustomerContactChangedJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewOnCustomerContactChangedWebhookRequest(targetURL, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := p.applyWebhookEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return p.Client.Do(req)
+}
+
+func (p *WebhookInitiator) OnCustomerDeletedWithBody(ctx context.Context, targetURL string, params *OnCustomerDeletedParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOnCustomerDeletedWebhookRequestWithBody(targetURL, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := p.applyWebhookEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return p.Client.Do(req)
+}
+
+func (p *WebhookInitiator) OnCustomerDeleted(ctx context.Context, targetURL string, params *OnCustomerDeletedParams, body OnCustomerDeletedJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOnCustomerDeletedWebhookRequest(targetURL, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -6649,6 +6980,49 @@ func NewOnCustomerContactChangedWebhookRequest(targetURL string, params *OnCusto
 
 // NewOnCustomerContactChangedWebhookRequestWithBody builds a POST request for the Customer:ContactChanged webhook with any body
 func NewOnCustomerContactChangedWebhookRequestWithBody(targetURL string, params *OnCustomerContactChangedParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+	_ = err
+
+	reqURL, err := url.Parse(targetURL)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, reqURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		var headerParam0 string
+
+		headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Customerd-Signature", params.XCustomerdSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("X-Customerd-Signature", headerParam0)
+
+	}
+	return req, nil
+}
+
+// NewOnCustomerDeletedWebhookRequest builds a application/json POST request for the Customer:Deleted webhook
+func NewOnCustomerDeletedWebhookRequest(targetURL string, params *OnCustomerDeletedParams, body OnCustomerDeletedJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewOnCustomerDeletedWebhookRequestWithBody(targetURL, params, "application/json", bodyReader)
+}
+
+// NewOnCustomerDeletedWebhookRequestWithBody builds a POST request for the Customer:Deleted webhook with any body
+func NewOnCustomerDeletedWebhookRequestWithBody(targetURL string, params *OnCustomerDeletedParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 	_ = err
 

@@ -75,6 +75,8 @@ type child struct {
 	done chan struct{}
 	err  error // the process's exit, once done is closed
 	rss  *rssSampler
+	// startup is how long it took from its start to its first healthy answer.
+	startup time.Duration
 }
 
 func (c *child) pid() int { return c.cmd.Process.Pid }
@@ -206,6 +208,7 @@ func startCustomerd(ctx context.Context, o customerdOptions) (*child, error) {
 	cmd.Env = append(cmd.Env, "CUSTOMERD_CONFIG="+cfgPath, "CUSTOMERD_ADDR="+addr, "CUSTOMERD_METRICS_ADDR=127.0.0.1:0",
 		"CUSTOMERD_DATABASE_URL="+o.dbURL, "CUSTOMERD_SECRET="+benchSecret)
 	var shown atomic.Int32
+	began := time.Now()
 	c, stdout, err := startChild("customerd", cmd, func(line []byte) {
 		if bytes.Contains(line, []byte(`"msg":"otp sent"`)) {
 			var m struct{ To, Code string }
@@ -234,6 +237,7 @@ func startCustomerd(ctx context.Context, o customerdOptions) (*child, error) {
 		c.stop()
 		return nil, err
 	}
+	c.startup = time.Since(began)
 	return c, nil
 }
 
@@ -257,7 +261,7 @@ func waitHealthy(ctx context.Context, c *child, limit time.Duration) error {
 				return nil
 			}
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
 	return fmt.Errorf("%s did not answer /healthz within %s", c.name, limit)
 }
@@ -374,6 +378,7 @@ func runCustomerdRole(pprofAddr, file string) error {
 	// As serve does: the janitor, and the events dispatcher until serving ends.
 	bg, stopBackground := context.WithCancel(context.Background())
 	go a.Janitor(bg, time.Hour)
+	go a.Watch(bg)
 	dispatched := make(chan struct{})
 	go func() { a.Events.Run(bg); close(dispatched) }()
 	defer func() { stopBackground(); <-dispatched }()

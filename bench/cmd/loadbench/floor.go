@@ -80,7 +80,7 @@ type floorData struct {
 	challenges  []prepared // authenticate floor: reusable (never consumed)
 }
 
-type prepared struct{ id, code string }
+type prepared struct{ id, code, tenant string }
 
 func floorSchema(pg bool) []string {
 	ts := "datetime"
@@ -158,7 +158,7 @@ func seedFloor(ctx context.Context, dbURL, dir string, customers, challenges int
 		code := fmt.Sprintf("%06d", mustRandInt(1_000_000))
 		chs[i] = floorChallenge{ID: id, TenantID: tenantID, Destination: fmt.Sprintf("floor.verify%d@example.com", i),
 			CodeHash: codeHash(hk[:], tenantID, id, code), ExpiresAt: now.Add(time.Hour)}
-		data.challenges = append(data.challenges, prepared{id: id, code: code})
+		data.challenges = append(data.challenges, prepared{id: id, code: code, tenant: tenantID})
 	}
 	if err := w.CreateInBatches(chs, 100).Error; err != nil {
 		return nil, fmt.Errorf("seed floor challenges: %w", err)

@@ -102,17 +102,30 @@ func parallel(ctx context.Context, n, workers int, fn func(ctx context.Context, 
 	return ctx.Err()
 }
 
-// prepareCustomers creates n customers through the API and signs each in
-// through the real otp journey: ask a code, read it from customerd's log,
-// exchange it for a token.
-func prepareCustomers(ctx context.Context, base string, codes *codeBook, n int) ([]string, error) {
+// session is a signed-in customer: its tenant and token.
+type session struct{ tenant, token string }
+
+// onDemo are tokens of the demo tenant.
+func onDemo(tokens []string) []session {
+	out := make([]session, len(tokens))
+	for i, t := range tokens {
+		out[i] = session{tenant: tenantID, token: t}
+	}
+	return out
+}
+
+// prepareCustomers creates n customers through the API, the ith on tenant(i),
+// and signs each in through the real otp journey: ask a code, read it from
+// customerd's log, exchange it for a token.
+func prepareCustomers(ctx context.Context, base string, codes *codeBook, n int, tenant func(int) string) ([]session, error) {
 	hc := &http.Client{Transport: newTransport(32), Timeout: 30 * time.Second}
 	defer hc.CloseIdleConnections()
-	tokens := make([]string, n)
-	authURL := base + "/api/" + tenantID + "/customer/authenticate?provider=otp"
+	out := make([]session, n)
 	err := parallel(ctx, n, 32, func(ctx context.Context, i int) error {
+		t := tenant(i)
+		authURL := base + "/api/" + t + "/customer/authenticate?provider=otp"
 		email := fmt.Sprintf("bench.customer%d@example.com", i)
-		err := call(ctx, hc, http.MethodPost, base+"/api/"+tenantID+"/customer", "",
+		err := call(ctx, hc, http.MethodPost, base+"/api/"+t+"/customer", "",
 			map[string]any{"email": email, "firstName": "Bench", "lastName": "Customer " + strconv.Itoa(i), "postcode": "75001"},
 			http.StatusOK, nil)
 		if err != nil {
@@ -128,50 +141,56 @@ func prepareCustomers(ctx context.Context, base string, codes *codeBook, n int) 
 		if err != nil {
 			return err
 		}
+		out[i].tenant = t
 		if err := call(ctx, hc, http.MethodPost, authURL, "", map[string]any{"challengeId": ch.ChallengeID, "code": code},
-			http.StatusOK, &tokens[i]); err != nil {
+			http.StatusOK, &out[i].token); err != nil {
 			return fmt.Errorf("exchange the code: %w", err)
 		}
 		return nil
 	})
-	return tokens, err
+	return out, err
 }
 
-// prepareChallenges asks for n codes, one per distinct email (the resend
-// throttle is per destination), and keeps each challenge with its code.
-func prepareChallenges(ctx context.Context, base string, codes *codeBook, n int) ([]prepared, error) {
+// prepareChallenges asks for n codes, the ith on tenant(i), one per distinct
+// email (the resend throttle is per destination: prefix keeps pools apart),
+// and keeps each challenge with its code.
+func prepareChallenges(ctx context.Context, base string, codes *codeBook, n int, tenant func(int) string, prefix string) ([]prepared, error) {
 	hc := &http.Client{Transport: newTransport(32), Timeout: 30 * time.Second}
 	defer hc.CloseIdleConnections()
 	out := make([]prepared, n)
-	authURL := base + "/api/" + tenantID + "/customer/authenticate?provider=otp"
 	err := parallel(ctx, n, 32, func(ctx context.Context, i int) error {
-		email := fmt.Sprintf("bench.verify%d@example.com", i)
+		t := tenant(i)
+		email := fmt.Sprintf("bench.%s%d@example.com", prefix, i)
 		var ch struct {
 			ChallengeID string `json:"challengeId"`
 		}
-		if err := call(ctx, hc, http.MethodPost, authURL, "", map[string]any{"email": email}, http.StatusAccepted, &ch); err != nil {
+		if err := call(ctx, hc, http.MethodPost, base+"/api/"+t+"/customer/authenticate?provider=otp", "", map[string]any{"email": email},
+			http.StatusAccepted, &ch); err != nil {
 			return fmt.Errorf("ask for a code: %w", err)
 		}
 		code, err := codes.wait(ctx, email)
 		if err != nil {
 			return err
 		}
-		out[i] = prepared{id: ch.ChallengeID, code: code}
+		out[i] = prepared{id: ch.ChallengeID, code: code, tenant: t}
 		return nil
 	})
 	return out, err
 }
 
+// demo is the demo tenant, for every i.
+func demo(int) string { return tenantID }
+
 // makeRequest builds the next request of a scenario; false when it has
 // nothing left to send (the prepared challenges ran out).
 type makeRequest func(rng *rand.Rand) (*http.Request, bool)
 
-func getCustomer(base string, tokens []string) makeRequest {
-	url := base + "/api/" + tenantID + "/customer"
+func getCustomer(base string, ss []session) makeRequest {
 	return func(rng *rand.Rand) (*http.Request, bool) {
-		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		s := ss[rng.IntN(len(ss))]
+		req, _ := http.NewRequest(http.MethodGet, base+"/api/"+s.tenant+"/customer", nil)
 		req.Header.Set("Accept", "application/json")
-		req.Header.Set("Authorization", "Bearer "+tokens[rng.IntN(len(tokens))])
+		req.Header.Set("Authorization", "Bearer "+s.token)
 		return req, true
 	}
 }
@@ -193,26 +212,28 @@ func verifyBody(p prepared) []byte {
 
 // verifyEach consumes the prepared challenges, each once.
 func verifyEach(base string, chs []prepared, next *atomic.Int64) makeRequest {
-	url := base + "/api/" + tenantID + "/customer/authenticate?provider=otp"
 	return func(*rand.Rand) (*http.Request, bool) {
 		i := int(next.Add(1)) - 1
 		if i >= len(chs) {
 			return nil, false
 		}
-		return jsonPost(url, "", verifyBody(chs[i])), true
+		return jsonPost(verifyURL(base, chs[i]), "", verifyBody(chs[i])), true
 	}
 }
 
 // verifyAny sends any of the floor's challenges (the floor does not consume them).
 func verifyAny(base string, chs []prepared) makeRequest {
-	url := base + "/api/" + tenantID + "/customer/authenticate?provider=otp"
 	return func(rng *rand.Rand) (*http.Request, bool) {
-		return jsonPost(url, "", verifyBody(chs[rng.IntN(len(chs))])), true
+		p := chs[rng.IntN(len(chs))]
+		return jsonPost(verifyURL(base, p), "", verifyBody(p)), true
 	}
 }
 
-func updateCustomer(base string, tokens []string) makeRequest {
-	url := base + "/api/" + tenantID + "/customer"
+func verifyURL(base string, p prepared) string {
+	return base + "/api/" + p.tenant + "/customer/authenticate?provider=otp"
+}
+
+func updateCustomer(base string, ss []session) makeRequest {
 	const letters = "abcdefghijklmnopqrstuvwxyz"
 	return func(rng *rand.Rand) (*http.Request, bool) {
 		name := make([]byte, 8)
@@ -220,7 +241,8 @@ func updateCustomer(base string, tokens []string) makeRequest {
 			name[i] = letters[rng.IntN(len(letters))]
 		}
 		name[0] -= 'a' - 'A'
-		return jsonPost(url, tokens[rng.IntN(len(tokens))], []byte(`{"firstName":"`+string(name)+`"}`)), true
+		s := ss[rng.IntN(len(ss))]
+		return jsonPost(base+"/api/"+s.tenant+"/customer", s.token, []byte(`{"firstName":"`+string(name)+`"}`)), true
 	}
 }
 

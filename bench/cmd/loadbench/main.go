@@ -54,11 +54,12 @@ type options struct {
 	failOnMiss    bool
 	googleReturn  int
 	googleFirst   int
+	tenants       int
 	scenarios     map[string]bool // the scenarios to run
 }
 
 // allScenarios are the scenarios, in the order they run.
-var allScenarios = []string{"get", "verify", "google", "update"}
+var allScenarios = []string{"get", "verify", "google", "update", "tenants"}
 
 // Targets.
 const (
@@ -87,7 +88,8 @@ func main() {
 	flag.IntVar(&o.googleReturn, "google-returning", 2000, "returning shoppers of the google scenario (signed in once during preparation)")
 	flag.IntVar(&o.googleFirst, "google-first", 0, "first sign-ins prepared for the google scenario (0: sized like -challenges, a fifth of them)")
 	flag.BoolVar(&o.failOnMiss, "fail-on-miss", false, "exit 1 when customerd misses a target")
-	scenarios := flag.String("scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios to run: get, verify, google, update")
+	flag.IntVar(&o.tenants, "tenants", 10000, "tenants written into the database for the tenants scenario")
+	scenarios := flag.String("scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios to run: get, verify, google, update, tenants (the tenants scenario measures get and verify when they run)")
 	role := flag.String("role", "", "internal: svc (customerd for -cpuprofile), floor-get or floor-auth")
 	pprofAddr := flag.String("pprof-addr", "", "internal: profile control address of -role svc")
 	pprofFile := flag.String("pprof-file", "", "internal: CPU profile file of -role svc")
@@ -119,8 +121,8 @@ func main() {
 var errMissed = errors.New("a target was missed")
 
 func run(o options) error {
-	if o.duration <= 0 || o.clients < 1 || o.customers < 1 || o.floorCodes < 1 || o.googleReturn < 1 || o.googleFirst < 0 {
-		return errors.New("-duration, -clients, -customers, -floor-codes and -google-returning must be positive")
+	if o.duration <= 0 || o.clients < 1 || o.customers < 1 || o.floorCodes < 1 || o.googleReturn < 1 || o.googleFirst < 0 || o.tenants < 1 {
+		return errors.New("-duration, -clients, -customers, -floor-codes, -google-returning and -tenants must be positive")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -214,6 +216,8 @@ type report struct {
 	consumed                         uint64
 	prepTime                         time.Duration
 	measuredRSS                      uint64
+	startup                          time.Duration // of the measured customerd, one tenant
+	tenants                          *tenantsReport
 	selfRun                          bool
 	profile                          string
 }
@@ -348,12 +352,12 @@ func runDatabase(ctx context.Context, o options, db *database, bin, dir string, 
 	if err != nil {
 		return nil, err
 	}
-	tokens, err := prepareCustomers(ctx, cd.base, codes, o.customers)
+	tokens, err := prepareCustomers(ctx, cd.base, codes, o.customers, demo)
 	if err != nil {
 		cd.stop()
 		return nil, err
 	}
-	chs, err := prepareChallenges(ctx, cd.base, codes, n)
+	chs, err := prepareChallenges(ctx, cd.base, codes, n, demo, "verify")
 	if err != nil {
 		cd.stop()
 		return nil, err
@@ -428,7 +432,7 @@ func runDatabase(ctx context.Context, o options, db *database, bin, dir string, 
 		start, stop := profiled("get")
 		res := measure(ctx, o, []*target{
 			{name: "GET customer", srv: cd, mk: getCustomer(cd.base, tokens)},
-			{name: "GET floor", srv: fg, mk: getCustomer(fg.base, fd.tokens)},
+			{name: "GET floor", srv: fg, mk: getCustomer(fg.base, onDemo(fd.tokens))},
 		}, start, stop)
 		rep.get, rep.getFloor = res[0], res[1]
 	}
@@ -453,7 +457,13 @@ func runDatabase(ctx context.Context, o options, db *database, bin, dir string, 
 		rep.update = res[0]
 	}
 	rep.measuredRSS = cd.rss.overall.Load()
+	rep.startup = cd.startup
 	cd.stop()
+	if o.scenarios["tenants"] && ctx.Err() == nil {
+		if rep.tenants, err = measureTenants(ctx, o, db, bin, dbDir, tokens, n, iss); err != nil {
+			return nil, fmt.Errorf("tenants: %w", err)
+		}
+	}
 	return rep, ctx.Err()
 }
 
@@ -579,6 +589,10 @@ func (r *report) print(w io.Writer, o options) bool {
 	}
 	fmt.Fprintf(w, "\ncustomerd max RSS over the measured run: %s (target < 150 MiB: %s). Targets: %s.\n",
 		mib(r.measuredRSS), verdict(r.measuredRSS < rssTarget), summary)
+	fmt.Fprintf(w, "customerd with one tenant started (process start to /healthz) in %s.\n", r.startup.Round(time.Millisecond))
+	if r.tenants != nil && !r.tenants.print(w, o) {
+		all = false
+	}
 
 	fmt.Fprintln(w, "\nnotes")
 	if ran["verify"] {

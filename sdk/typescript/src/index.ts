@@ -8,6 +8,8 @@ import createClient, { type Client, type ClientOptions, type Middleware } from "
 import type { components, operations, paths } from "./schema.gen.js";
 
 export type { components, operations, paths };
+/** The administration API's types (admin.openapi.yaml), for an openapi-fetch client of the admin listener. */
+export type * as admin from "./admin.gen.js";
 
 type Schemas = components["schemas"];
 /** A customer account. */
@@ -97,6 +99,17 @@ export class Customerd {
   /** The profile of the customer the token was issued to. */
   getCustomer(token: string) {
     return this.client.GET("/api/{tenantId}/customer", {
+      params: { path: { tenantId: this.tenant } },
+      headers: withBearer(token),
+    });
+  }
+
+  /**
+   * Deletes the account the token was issued to (204): its personal data is
+   * erased for good and every token it holds is refused from then on.
+   */
+  deleteCustomer(token: string) {
+    return this.client.DELETE("/api/{tenantId}/customer", {
       params: { path: { tenantId: this.tenant } },
       headers: withBearer(token),
     });

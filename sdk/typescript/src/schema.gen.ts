@@ -46,7 +46,11 @@ export interface paths {
          *     No explicit authorization required; customer context derived from account identifier.
          */
         post: operations["upsertCustomer"];
-        delete?: never;
+        /**
+         * Delete the authenticated customer's account
+         * @description The shopper deletes their own account (as app stores require): their personal data is erased for good, their identities unlinked, their codes dropped, every token they hold refused from now on, and a `Customer:Deleted` event goes to the tenant's webhooks. Signing in again with the same contact makes a new, empty account.
+         */
+        delete: operations["deleteCustomer"];
         options?: never;
         head?: never;
         patch?: never;
@@ -389,6 +393,26 @@ export interface webhooks {
         patch?: never;
         trace?: never;
     };
+    "Customer:Deleted": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A customer account was erased.
+         * @description Delivered once the account's personal data is erased (by the shopper or an administrator), after the customer's earlier events. `data` holds only `id` and `deletedAt`: erase what your systems keep about this customer. Earlier events of the customer still undelivered carry only the customer's id in `data`.
+         */
+        post: operations["onCustomerDeleted"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export interface components {
     schemas: {
@@ -521,7 +545,7 @@ export interface components {
              */
             id: string;
             /** @enum {string} */
-            type: "Customer:Upserted" | "Customer:Activated" | "Customer:ContactChanged";
+            type: "Customer:Upserted" | "Customer:Activated" | "Customer:ContactChanged" | "Customer:Deleted";
             tenantId: string;
             /** Format: uuid */
             customerId: string;
@@ -929,6 +953,34 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["IdempotencyKeyReused"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    deleteCustomer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The tenant (brand) the request is for.
+                 * @example demo
+                 */
+                tenantId: components["parameters"]["TenantId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The account is erased. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };
@@ -1362,6 +1414,34 @@ export interface operations {
         };
     };
     onCustomerContactChanged: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description `t=<unix seconds>,v1=<hex HMAC-SHA256>` where the HMAC, keyed with the endpoint's secret, is over `<t>.<raw body>`. Check it, and refuse a `t` too far from now.
+                 * @example t=1764151200,v1=5257a869e7ecebeda32affa62cdca3fa51cad7e77a0e56ff536d0ce8e108d8bd
+                 */
+                "X-Customerd-Signature": components["parameters"]["Signature"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CustomerEvent"];
+            };
+        };
+        responses: {
+            /** @description Acknowledged (any 2xx is). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    onCustomerDeleted: {
         parameters: {
             query?: never;
             header: {

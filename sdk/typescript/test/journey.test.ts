@@ -1,7 +1,7 @@
 /**
  * The whole journey through the SDK against a real customerd: create an
  * account, ask for a code, read it from the log, exchange it, read the
- * profile; then the typed problems of 400, 401, 412 and 422.
+ * profile, update and delete it; then the typed problems of 400, 401, 412 and 422.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -85,6 +85,13 @@ describe("the journey through the SDK", () => {
     assert.equal(response.status, 200, JSON.stringify(error));
     assert.ok(data && !("challengeId" in data));
     assert.equal(data.lastName, "Doe");
+  });
+
+  it("deletes the account, and the token opens nothing any more", async () => {
+    const { error, response } = await sdk.deleteCustomer(token);
+    assert.equal(response.status, 204, JSON.stringify(error));
+    const after = await sdk.getCustomer(token);
+    assertProblem(after.error, after.response, 401);
   });
 });
 

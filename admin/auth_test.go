@@ -1,0 +1,102 @@
+package admin_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/customerd/customerd/admin"
+	"github.com/customerd/customerd/app/apptest"
+)
+
+func TestEveryCallNeedsALiveKey(t *testing.T) {
+	env := apptest.Start(t, "", "")
+	a := env.Admin(t)
+	good := a.Key(t, "*")
+	id := strings.Split(good, "_")[1]
+	wrongSecret := good[:len(good)-4] + "AAAA"
+	if wrongSecret == good {
+		wrongSecret = good[:len(good)-4] + "BBBB"
+	}
+	revoked := a.Key(t, "*")
+	if err := env.App.AdminKeys.RevokeAdminKey(ctx, strings.Split(revoked, "_")[1], time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for name, header := range map[string]string{
+		"no key":                     "",
+		"not a bearer":               "Basic " + good,
+		"not a key":                  "Bearer nope",
+		"an unknown id":              "Bearer cdk_0123456789abcdef_" + strings.Repeat("A", 43),
+		"a known id, another secret": "Bearer " + wrongSecret,
+		"a revoked key":              "Bearer " + revoked,
+	} {
+		t.Run(name, func(t *testing.T) {
+			res, body := call(t, a.HTTP, http.MethodGet, a.Server.URL+"/admin/tenants", "", "Authorization", header)
+			if res.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(res.Header.Get("WWW-Authenticate"), "Bearer") {
+				t.Fatalf("%d %s, want 401 with a Bearer challenge", res.StatusCode, body)
+			}
+			if strings.Contains(body, id) || strings.Contains(body, "AAAA") {
+				t.Fatalf("the answer repeats the key: %s", body)
+			}
+		})
+	}
+	if res, body := call(t, a.HTTP, http.MethodGet, a.Server.URL+"/admin/tenants", "", "Authorization", "Bearer "+good); res.StatusCode != http.StatusOK {
+		t.Fatalf("a good key: %d %s", res.StatusCode, body)
+	}
+	for _, path := range []string{"/docs", "/docs/redoc.standalone.js", "/openapi.yaml", "/openapi.json"} {
+		if res, body := call(t, a.HTTP, http.MethodGet, a.Server.URL+path, ""); res.StatusCode != http.StatusOK {
+			t.Fatalf("%s without a key: %d %.200s", path, res.StatusCode, body)
+		}
+	}
+}
+
+func TestAScopedKeyManagesItsTenantsOnly(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dbURL string) {
+		env, root := start(t, dbURL, "")
+		create(t, root, "acme", `{}`)
+		create(t, root, "shop", `{}`)
+		a := env.Admin(t)
+		acme := a.Client(t, a.Key(t, "acme"))
+
+		if res, err := acme.GetTenantWithResponse(ctx, "acme"); err != nil || res.StatusCode() != http.StatusOK {
+			t.Fatalf("its own tenant: %v %d %s", err, res.StatusCode(), res.Body)
+		}
+		// Another tenant, existing or not, answers the same: the key learns nothing of it.
+		for _, other := range []string{"shop", "nope"} {
+			res, err := acme.GetTenantWithResponse(ctx, other)
+			if err != nil || res.StatusCode() != http.StatusForbidden || res.ApplicationproblemJSON403 == nil {
+				t.Fatalf("tenant %s: %v %d %s", other, err, res.StatusCode(), res.Body)
+			}
+			for _, call := range []func() (int, error){
+				func() (int, error) {
+					r, err := acme.DeleteTenantWithResponse(ctx, other, nil)
+					return r.StatusCode(), err
+				},
+				func() (int, error) {
+					r, err := acme.ListCustomersWithResponse(ctx, other, nil)
+					return r.StatusCode(), err
+				},
+				func() (int, error) {
+					r, err := acme.EraseCustomerWithResponse(ctx, other, "x")
+					return r.StatusCode(), err
+				},
+				func() (int, error) {
+					r, err := acme.CreateTenantWithResponse(ctx, adminclientNewTenant(other))
+					return r.StatusCode(), err
+				},
+			} {
+				if code, err := call(); err != nil || code != http.StatusForbidden {
+					t.Fatalf("tenant %s: %v %d, want 403", other, err, code)
+				}
+			}
+		}
+		list, err := acme.ListTenantsWithResponse(ctx, nil)
+		if err != nil || list.StatusCode() != http.StatusOK || len(list.JSON200.Items) != 1 || list.JSON200.Items[0].Id != "acme" {
+			t.Fatalf("list: %v %s", err, list.Body)
+		}
+		if _, err := admin.ParseScope("Acme!"); err == nil {
+			t.Fatal("a scope with a bad tenant id was accepted")
+		}
+	})
+}

@@ -1,0 +1,457 @@
+package admin_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/customerd/customerd/app/apptest"
+	"github.com/customerd/customerd/gen/adminclient"
+	"github.com/customerd/customerd/gen/client"
+)
+
+func TestFindAndListCustomers(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dbURL string) {
+		env, c := start(t, dbURL, "")
+		var ids []string
+		for i, body := range []client.UpsertCustomerJSONRequestBody{
+			{Email: ptr("jane.doe@example.com"), PhoneNumber: ptr("06 12 34 56 78")},
+			{Email: ptr("ann@example.com")},
+			{Email: ptr("bob@example.com")},
+		} {
+			res, err := env.Client.UpsertCustomerWithResponse(ctx, "demo", nil, body)
+			if err != nil || res.StatusCode() != http.StatusOK {
+				t.Fatalf("create %d: %v %d %s", i, err, res.StatusCode(), res.Body)
+			}
+			ids = append(ids, res.JSON200.Id.String())
+		}
+		find := func(p adminclient.ListCustomersParams) []string {
+			t.Helper()
+			res, err := c.ListCustomersWithResponse(ctx, "demo", &p)
+			if err != nil || res.StatusCode() != http.StatusOK {
+				t.Fatalf("list %+v: %v %d %s", p, err, res.StatusCode(), res.Body)
+			}
+			var out []string
+			for _, it := range res.JSON200.Items {
+				out = append(out, it.Id)
+			}
+			return out
+		}
+		if got := find(adminclient.ListCustomersParams{Email: ptr(" Jane.Doe@EXAMPLE.com ")}); !slices.Equal(got, ids[:1]) {
+			t.Fatalf("by email: %v", got)
+		}
+		if got := find(adminclient.ListCustomersParams{PhoneNumber: ptr("+33 6 12 34 56 78")}); !slices.Equal(got, ids[:1]) {
+			t.Fatalf("by phone: %v", got)
+		}
+		if got := find(adminclient.ListCustomersParams{Email: ptr("jane@example.com")}); len(got) != 0 {
+			t.Fatalf("an exact match only: %v", got)
+		}
+		// Every customer, two at a time.
+		first, _ := c.ListCustomersWithResponse(ctx, "demo", &adminclient.ListCustomersParams{Limit: ptr(2)})
+		if len(first.JSON200.Items) != 2 || first.JSON200.NextCursor == nil {
+			t.Fatalf("first page: %s", first.Body)
+		}
+		second, _ := c.ListCustomersWithResponse(ctx, "demo", &adminclient.ListCustomersParams{Limit: ptr(2), Cursor: first.JSON200.NextCursor})
+		if len(second.JSON200.Items) != 1 || second.JSON200.NextCursor != nil {
+			t.Fatalf("second page: %s", second.Body)
+		}
+		var all []string
+		for _, it := range append(first.JSON200.Items, second.JSON200.Items...) {
+			all = append(all, it.Id)
+		}
+		if slices.Sort(all); !slices.Equal(all, slices.Sorted(slices.Values(ids))) {
+			t.Fatalf("pages %v, want %v", all, ids)
+		}
+		// Only what changed since a time.
+		since := time.Now()
+		for time.Now().Truncate(time.Millisecond).Equal(since.Truncate(time.Millisecond)) {
+			time.Sleep(time.Millisecond)
+		}
+		tok := signIn(t, env, "demo", "bob@example.com")
+		if r, _ := env.Client.UpsertCustomerWithResponse(ctx, "demo", nil, client.UpsertCustomerJSONRequestBody{FirstName: ptr("Bob")}, bearer(tok)); r.StatusCode() != http.StatusOK {
+			t.Fatalf("update: %d %s", r.StatusCode(), r.Body)
+		}
+		if got := find(adminclient.ListCustomersParams{UpdatedSince: &since}); !slices.Equal(got, ids[2:]) {
+			t.Fatalf("updated since: %v, want %v", got, ids[2:])
+		}
+		got, err := c.GetCustomerByIdWithResponse(ctx, "demo", ids[2])
+		if err != nil || got.StatusCode() != http.StatusOK || got.JSON200.AdditionalProperties["firstName"] != "Bob" {
+			t.Fatalf("get: %v %s", err, got.Body)
+		}
+		for name, call := range map[string]func() int{
+			"an unknown customer": func() int { r, _ := c.GetCustomerByIdWithResponse(ctx, "demo", "nope"); return r.StatusCode() },
+			"an unknown tenant":   func() int { r, _ := c.ListCustomersWithResponse(ctx, "nope", nil); return r.StatusCode() },
+			"a cursor never given": func() int {
+				r, _ := c.ListCustomersWithResponse(ctx, "demo", &adminclient.ListCustomersParams{Cursor: ptr("Zm9v")})
+				return r.StatusCode()
+			},
+			"an email that is none": func() int {
+				r, _ := c.ListCustomersWithResponse(ctx, "demo", &adminclient.ListCustomersParams{Email: ptr("jane@")})
+				return r.StatusCode()
+			},
+			"a limit out of range": func() int {
+				r, _ := c.ListCustomersWithResponse(ctx, "demo", &adminclient.ListCustomersParams{Limit: ptr(0)})
+				return r.StatusCode()
+			},
+		} {
+			want := http.StatusBadRequest
+			if strings.HasPrefix(name, "an unknown") {
+				want = http.StatusNotFound
+			}
+			if code := call(); code != want {
+				t.Errorf("%s: %d, want %d", name, code, want)
+			}
+		}
+	})
+}
+
+func TestRevokedSessionsAnswer401(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dbURL string) {
+		env, c := start(t, dbURL, "")
+		tok := signIn(t, env, "demo", "jane@example.com")
+		me, _ := env.Client.GetCustomerWithResponse(ctx, "demo", bearer(tok))
+		res, err := c.RevokeCustomerSessionsWithResponse(ctx, "demo", me.JSON200.Id.String())
+		if err != nil || res.StatusCode() != http.StatusNoContent {
+			t.Fatalf("revoke: %v %d %s", err, res.StatusCode(), res.Body)
+		}
+		if r, _ := env.Client.GetCustomerWithResponse(ctx, "demo", bearer(tok)); r.StatusCode() != http.StatusUnauthorized {
+			t.Fatalf("GET with a revoked token: %d", r.StatusCode())
+		}
+		if r, _ := env.Client.UpsertCustomerWithResponse(ctx, "demo", nil, client.UpsertCustomerJSONRequestBody{FirstName: ptr("X")}, bearer(tok)); r.StatusCode() != http.StatusUnauthorized {
+			t.Fatalf("POST with a revoked token: %d %s", r.StatusCode(), r.Body)
+		}
+		if r, _ := env.Client.DeleteCustomerWithResponse(ctx, "demo", bearer(tok)); r.StatusCode() != http.StatusUnauthorized {
+			t.Fatalf("DELETE with a revoked token: %d", r.StatusCode())
+		}
+		// Tokens carry whole seconds: one of the revocation's second is refused too.
+		got, _ := c.GetCustomerByIdWithResponse(ctx, "demo", me.JSON200.Id.String())
+		for !time.Now().Truncate(time.Second).After(*got.JSON200.SessionsRevokedAt) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		env.Clock.Advance(61 * time.Second) // past the resend interval
+		fresh := signIn(t, env, "demo", "jane@example.com")
+		if r, _ := env.Client.GetCustomerWithResponse(ctx, "demo", bearer(fresh)); r.StatusCode() != http.StatusOK {
+			t.Fatalf("a new sign-in: %d %s", r.StatusCode(), r.Body)
+		}
+		if r, _ := c.RevokeCustomerSessionsWithResponse(ctx, "demo", "nope"); r.StatusCode() != http.StatusNotFound {
+			t.Fatalf("an unknown customer: %d", r.StatusCode())
+		}
+	})
+}
+
+// hooks is a webhook receiver that keeps every delivery.
+type hooks struct {
+	mu   sync.Mutex
+	seen []map[string]any
+	srv  *httptest.Server
+}
+
+func receiver(t *testing.T) *hooks {
+	h := &hooks{}
+	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var e map[string]any
+		b, _ := io.ReadAll(r.Body)
+		_ = json.Unmarshal(b, &e)
+		h.mu.Lock()
+		h.seen = append(h.seen, e)
+		h.mu.Unlock()
+	}))
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+func (h *hooks) types(customer string) []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []string
+	for _, e := range h.seen {
+		if e["customerId"] == customer {
+			out = append(out, e["type"].(string))
+		}
+	}
+	return out
+}
+
+// shopper leaves every kind of personal data customerd keeps: a profile, a
+// verified email and phone, a linked identity, events, challenges (used,
+// wrong and pending), counters and throttles of its contacts, and a stored
+// idempotent answer. It returns the customer id and a token.
+func shopper(t *testing.T, env *apptest.Env, tenant string) (string, string) {
+	t.Helper()
+	tok := signIn(t, env, tenant, "jane.doe@example.com")
+	up, err := env.Client.UpsertCustomerWithResponse(ctx, tenant, nil, client.UpsertCustomerJSONRequestBody{
+		FirstName: ptr("Janette"), LastName: ptr("Doelittle"), Address: ptr("12 rue des Lilas"), Postcode: ptr("75001"),
+		AdditionalProperties: map[string]any{"loyaltyCard": "CARD-778899"}}, bearer(tok), idempotencyKey("key-jane-1"))
+	if err != nil || up.StatusCode() != http.StatusOK {
+		t.Fatalf("update: %v %d %s", err, up.StatusCode(), up.Body)
+	}
+	id := up.JSON200.Id.String()
+	// A phone number, verified by a code sent to it (one wrong code first).
+	ch, err := env.Client.UpsertCustomerWithResponse(ctx, tenant, nil, client.UpsertCustomerJSONRequestBody{PhoneNumber: ptr("+33698765432")}, bearer(tok))
+	if err != nil || ch.StatusCode() != http.StatusAccepted {
+		t.Fatalf("add a phone: %v %d %s", err, ch.StatusCode(), ch.Body)
+	}
+	cid := ch.JSON202.ChallengeId.String()
+	wrong := "000000"
+	if env.Logs.Code("+33698765432") == wrong {
+		wrong = "111111"
+	}
+	for _, code := range []string{wrong, env.Logs.Code("+33698765432")} {
+		_, _ = env.Client.AuthenticateCustomerWithResponse(ctx, tenant, &client.AuthenticateCustomerParams{Provider: ptr("otp")},
+			client.AuthenticateCustomerJSONRequestBody{ChallengeId: &cid, Code: ptr(code)})
+	}
+	// The brand's own sign-in links its member to the account (the same verified email).
+	r, err := env.Client.AuthenticateCustomerWithBodyWithResponse(ctx, tenant, &client.AuthenticateCustomerParams{Provider: ptr("brand")},
+		"application/json", strings.NewReader(`{"login":"jane"}`))
+	if err != nil || r.StatusCode() != http.StatusOK {
+		t.Fatalf("brand sign-in: %v %d %s", err, r.StatusCode(), r.Body)
+	}
+	// An anonymous caller names the account: a challenge holding a change, still live.
+	held, err := env.Client.UpsertCustomerWithResponse(ctx, tenant, nil, client.UpsertCustomerJSONRequestBody{
+		Email: ptr("jane.doe@example.com"), AdditionalProperties: map[string]any{"nickname": "JD-held-nick"}})
+	if err != nil || held.StatusCode() != http.StatusAccepted {
+		t.Fatalf("held change: %v %d %s", err, held.StatusCode(), held.Body)
+	}
+	return id, tok
+}
+
+func idempotencyKey(k string) client.RequestEditorFn {
+	return func(_ context.Context, r *http.Request) error {
+		r.Header.Set("Idempotency-Key", k)
+		return nil
+	}
+}
+
+// brandMember is a brand sign-in that proves the member jane with her verified email.
+func brandMember(t *testing.T) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"subject":"member-jane-4242","claims":{"email":"jane.doe@example.com","email_verified":true}}`)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func shopConfig(t *testing.T, hook string) string {
+	return fmt.Sprintf(`
+tenants:
+  shop:
+    otp: {resendInterval: 1ms}
+    providers:
+      otp: {type: otp}
+      brand: {type: webhook, url: %q, secret: "0123456789abcdef0123456789abcdef"}
+    webhooks:
+      endpoints: [{url: %q, secret: "0123456789abcdef"}]
+      retryBase: 10ms
+      retryMax: 20ms
+`, brandMember(t), hook)
+}
+
+// personal is what shopper stores that is personal data.
+var personal = []string{"jane.doe@example.com", "+33698765432", "Janette", "Doelittle", "12 rue des Lilas", "CARD-778899",
+	"JD-held-nick", "member-jane-4242"}
+
+func TestExportHoldsEverythingAboutTheCustomer(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dbURL string) {
+		hook := receiver(t)
+		env, c := start(t, dbURL, shopConfig(t, hook.srv.URL))
+		id, _ := shopper(t, env, "shop")
+		res, err := c.ExportCustomerWithResponse(ctx, "shop", id)
+		if err != nil || res.StatusCode() != http.StatusOK {
+			t.Fatalf("export: %v %d %s", err, res.StatusCode(), res.Body)
+		}
+		doc := res.JSON200
+		if doc.Customer.Id != id || *doc.Customer.Email != "jane.doe@example.com" || !*doc.Customer.EmailVerified ||
+			*doc.Customer.PhoneNumber != "+33698765432" || !*doc.Customer.PhoneNumberVerified ||
+			doc.Customer.AdditionalProperties["loyaltyCard"] != "CARD-778899" {
+			t.Fatalf("profile: %s", res.Body)
+		}
+		if len(doc.Identities) != 1 || doc.Identities[0].Provider != "brand" || doc.Identities[0].Subject != "member-jane-4242" {
+			t.Fatalf("identities: %+v", doc.Identities)
+		}
+		stored, _ := env.App.Store.Events(ctx, storeEvents("shop"))
+		want := 0
+		for _, e := range stored {
+			if e.CustomerID == id {
+				want++
+			}
+		}
+		if len(doc.Events) != want || want < 3 {
+			t.Fatalf("%d events exported, %d stored", len(doc.Events), want)
+		}
+		dests := map[string]int{}
+		for _, ch := range doc.Challenges {
+			dests[ch.Destination]++
+		}
+		if dests["jane.doe@example.com"] < 2 || dests["+33698765432"] != 1 {
+			t.Fatalf("challenges: %+v", doc.Challenges)
+		}
+		for _, secret := range []string{"codeHash", "code_hash", "pending", env.Logs.Code("+33698765432")} {
+			if strings.Contains(string(res.Body), secret) {
+				t.Fatalf("the export holds %q: %s", secret, res.Body)
+			}
+		}
+		if !strings.Contains(res.HTTPResponse.Header.Get("Content-Disposition"), "attachment") {
+			t.Fatal("no Content-Disposition")
+		}
+	})
+}
+
+func TestErasureLeavesNoPersonalDataInAnyTable(t *testing.T) {
+	for _, by := range []string{"admin", "shopper"} {
+		t.Run("by the "+by, func(t *testing.T) {
+			forEachBackend(t, func(t *testing.T, dbURL string) {
+				hook := receiver(t)
+				env, c := start(t, dbURL, shopConfig(t, hook.srv.URL))
+				id, tok := shopper(t, env, "shop")
+				// Someone else's data stays.
+				other := signIn(t, env, "shop", "other.person@example.com")
+				if by == "admin" {
+					res, err := c.EraseCustomerWithResponse(ctx, "shop", id)
+					if err != nil || res.StatusCode() != http.StatusNoContent {
+						t.Fatalf("erase: %v %d %s", err, res.StatusCode(), res.Body)
+					}
+				} else {
+					res, err := env.Client.DeleteCustomerWithResponse(ctx, "shop", bearer(tok))
+					if err != nil || res.StatusCode() != http.StatusNoContent {
+						t.Fatalf("delete: %v %d %s", err, res.StatusCode(), res.Body)
+					}
+				}
+				rows := everyRow(t, dbURL)
+				for _, p := range personal {
+					for _, row := range rows {
+						if strings.Contains(row, p) {
+							t.Errorf("%q is still stored: %s", p, row)
+						}
+					}
+				}
+				if !slices.ContainsFunc(rows, func(r string) bool { return strings.HasPrefix(r, "customers: ") && strings.Contains(r, id) }) {
+					t.Error("no tombstone keeps the customer's id")
+				}
+				if !slices.ContainsFunc(rows, func(r string) bool { return strings.Contains(r, "other.person@example.com") }) {
+					t.Error("another customer's data went too")
+				}
+				// Every token of the account is refused; the account is gone for the admin API too.
+				for _, code := range []int{
+					func() int {
+						r, _ := env.Client.GetCustomerWithResponse(ctx, "shop", bearer(tok))
+						return r.StatusCode()
+					}(),
+					func() int {
+						r, _ := env.Client.DeleteCustomerWithResponse(ctx, "shop", bearer(tok))
+						return r.StatusCode()
+					}(),
+				} {
+					if code != http.StatusUnauthorized {
+						t.Errorf("the erased account's token: %d", code)
+					}
+				}
+				for _, code := range []int{
+					func() int { r, _ := c.GetCustomerByIdWithResponse(ctx, "shop", id); return r.StatusCode() }(),
+					func() int { r, _ := c.ExportCustomerWithResponse(ctx, "shop", id); return r.StatusCode() }(),
+					func() int { r, _ := c.EraseCustomerWithResponse(ctx, "shop", id); return r.StatusCode() }(),
+				} {
+					if code != http.StatusNotFound {
+						t.Errorf("the erased account, by id: %d", code)
+					}
+				}
+				if r, _ := env.Client.GetCustomerWithResponse(ctx, "shop", bearer(other)); r.StatusCode() != http.StatusOK {
+					t.Errorf("another customer: %d", r.StatusCode())
+				}
+				// The outbox delivers Customer:Deleted after the account's earlier events.
+				env.StartEvents()
+				eventually(t, 10*time.Second, "Customer:Deleted delivered", func() bool {
+					return slices.Contains(hook.types(id), "Customer:Deleted")
+				})
+				got := hook.types(id)
+				if got[len(got)-1] != "Customer:Deleted" {
+					t.Errorf("deliveries %v: Customer:Deleted is not the last", got)
+				}
+				hook.mu.Lock()
+				for _, e := range hook.seen {
+					b, _ := json.Marshal(e)
+					for _, p := range personal {
+						if e["customerId"] == id && strings.Contains(string(b), p) {
+							t.Errorf("a delivery after the erasure carries %q: %s", p, b)
+						}
+					}
+				}
+				hook.mu.Unlock()
+				// Signing in again with the same email starts a new, empty account.
+				again := signIn(t, env, "shop", "jane.doe@example.com")
+				me, _ := env.Client.GetCustomerWithResponse(ctx, "shop", bearer(again))
+				if me.StatusCode() != http.StatusOK || me.JSON200.Id.String() == id || me.JSON200.FirstName != nil {
+					t.Errorf("a new sign-in: %s", me.Body)
+				}
+			})
+		})
+	}
+}
+
+// everyRow reads every row of every table of the database, each as
+// "table: value | value…".
+func everyRow(t *testing.T, dbURL string) []string {
+	t.Helper()
+	driver, dsn, list := "pgx", dbURL, `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'`
+	if path, ok := strings.CutPrefix(dbURL, "sqlite://"); ok {
+		driver, dsn, list = "sqlite", path, `SELECT name FROM sqlite_master WHERE type = 'table'`
+	}
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	names, err := db.Query(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tables []string
+	for names.Next() {
+		var n string
+		_ = names.Scan(&n)
+		tables = append(tables, n)
+	}
+	names.Close()
+	if !slices.Contains(tables, "customers") || !slices.Contains(tables, "events") || !slices.Contains(tables, "idempotency_keys") {
+		t.Fatalf("tables %v", tables)
+	}
+	var out []string
+	for _, table := range tables {
+		rows, err := db.Query(`SELECT * FROM "` + table + `"`)
+		if err != nil {
+			t.Fatalf("%s: %v", table, err)
+		}
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			parts := make([]string, len(vals))
+			for i, v := range vals {
+				if b, ok := v.([]byte); ok {
+					v = string(b)
+				}
+				parts[i] = fmt.Sprint(v)
+			}
+			out = append(out, table+": "+strings.Join(parts, " | "))
+		}
+		rows.Close()
+	}
+	return out
+}

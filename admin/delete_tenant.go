@@ -1,0 +1,23 @@
+package admin
+
+import (
+	"context"
+	"errors"
+
+	"github.com/customerd/customerd/gen/adminapi"
+	"github.com/customerd/customerd/store"
+)
+
+// DeleteTenant stops serving a tenant; its data stays.
+func (s *Server) DeleteTenant(ctx context.Context, req adminapi.DeleteTenantRequestObject) (adminapi.DeleteTenantResponseObject, error) {
+	err := s.Catalog.Delete(ctx, req.TenantId, ifMatch(req.Params.IfMatch))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, unknownTenant(req.TenantId)
+	} else if err != nil {
+		return nil, err
+	}
+	if err := s.changed(ctx, req.TenantId, "tenant.delete", req.TenantId); err != nil {
+		return nil, err
+	}
+	return adminapi.DeleteTenant204Response{}, nil
+}

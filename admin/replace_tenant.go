@@ -1,0 +1,31 @@
+package admin
+
+import (
+	"context"
+	"errors"
+
+	"github.com/customerd/customerd/gen/adminapi"
+	"github.com/customerd/customerd/store"
+)
+
+// ReplaceTenant replaces a tenant's settings, if it is still at the If-Match version.
+func (s *Server) ReplaceTenant(ctx context.Context, req adminapi.ReplaceTenantRequestObject) (adminapi.ReplaceTenantResponseObject, error) {
+	doc, err := document(*req.Body)
+	if err != nil {
+		return nil, err
+	}
+	e, err := s.Catalog.Replace(ctx, req.TenantId, doc, ifMatch(req.Params.IfMatch))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, unknownTenant(req.TenantId)
+	} else if err != nil {
+		return nil, err
+	}
+	if err := s.changed(ctx, req.TenantId, "tenant.replace", req.TenantId); err != nil {
+		return nil, err
+	}
+	body, err := tenantBody(e)
+	if err != nil {
+		return nil, err
+	}
+	return adminapi.ReplaceTenant200JSONResponse{Body: body, Headers: adminapi.ReplaceTenant200ResponseHeaders{ETag: etag(e.Version)}}, nil
+}

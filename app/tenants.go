@@ -1,0 +1,147 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/customerd/customerd/account"
+	"github.com/customerd/customerd/catalog"
+	"github.com/customerd/customerd/challenge"
+	"github.com/customerd/customerd/config"
+	"github.com/customerd/customerd/events"
+	"github.com/customerd/customerd/flows"
+	"github.com/customerd/customerd/providers"
+	"github.com/customerd/customerd/sender"
+	"github.com/customerd/customerd/server"
+	"github.com/customerd/customerd/store"
+)
+
+// tenant is one tenant as this replica serves it: what the HTTP server and
+// the webhook dispatcher read. It is built once per version of its settings
+// and never changed after.
+type tenant struct {
+	server *server.Tenant
+	hooks  events.Tenant
+}
+
+// builder opens live tenants from their settings.
+type builder struct {
+	registry *providers.Registry
+	senders  *sender.Registry
+	counter  sender.Counter
+	log      *slog.Logger
+}
+
+// build judges tc (filled) by the configuration's rules, then opens its
+// senders, providers and flows: the live tenant, or config.Problems naming
+// every bad setting by its path in the file.
+func (b *builder) build(id string, tc *config.Tenant) (*tenant, error) {
+	ps := tc.Problems(id)
+	hook := events.Tenant{MaxAge: tc.Webhooks.MaxAge, RetryBase: tc.Webhooks.RetryBase, RetryMax: tc.Webhooks.RetryMax}
+	for _, ep := range tc.Webhooks.Endpoints {
+		hook.Endpoints = append(hook.Endpoints, events.Endpoint{URL: ep.URL, Secret: ep.Secret, Types: ep.Events,
+			AllowPrivateNetwork: ep.AllowPrivateNetwork})
+	}
+	t := &server.Tenant{
+		Tenant: &account.Tenant{
+			ID: id, DefaultCountry: tc.DefaultCountry, DefaultLanguage: tc.DefaultLanguage, PhoneRegion: tc.PhoneRegion,
+			Identifier: tc.Identifier, RequiredFields: tc.RequiredFields, TokenLifetime: tc.TokenLifetime,
+			OTP: challenge.Limits{Lifetime: tc.OTP.CodeLifetime, MaxAttempts: tc.OTP.MaxAttempts,
+				ResendInterval: tc.OTP.ResendInterval, MaxFailuresPerDay: tc.OTP.MaxFailuresPerDay},
+			Senders:       map[sender.Channel]sender.Sender{},
+			Subscribed:    hook.Wants,
+			CheckInPage:   tc.CheckInPage,
+			CheckInPolicy: tc.CheckInPolicy,
+		},
+		Providers: map[string]providers.Provider{},
+	}
+	if reg, err := flows.Build(tc.Flows, tc.FlowDefaults()); err == nil { // a bad flow is one of the problems
+		t.Flows = reg
+	}
+	for _, ch := range slices.Sorted(maps.Keys(tc.Senders)) {
+		if judged(ps, "tenants."+id+".senders."+string(ch)) {
+			continue
+		}
+		snd, err := b.senders.Open(tc.Senders[ch], b.log)
+		if err != nil {
+			ps = append(ps, config.ProblemAt("tenants."+id+".senders."+string(ch), err))
+			continue
+		}
+		t.Senders[ch] = tc.Senders[ch].Guard(snd, b.counter)
+	}
+	for _, name := range slices.Sorted(maps.Keys(tc.Providers)) {
+		pc := tc.Providers[name]
+		if pc.Type == "" {
+			continue // one of the problems
+		}
+		p, err := b.registry.Open(name, pc.Type, pc.Settings, providers.Deps{Tenant: id, Logger: b.log})
+		if err != nil {
+			ps = append(ps, providerProblem(id, name, err))
+			continue
+		}
+		t.Providers[name] = p
+	}
+	if len(ps) > 0 {
+		return nil, ps
+	}
+	return &tenant{server: t, hooks: hook}, nil
+}
+
+// judged reports whether a problem of ps is at path or inside it.
+func judged(ps config.Problems, path string) bool {
+	return slices.ContainsFunc(ps, func(p config.Problem) bool {
+		return p.Path == path || strings.HasPrefix(p.Path, path+".") || strings.HasPrefix(p.Path, path+"[")
+	})
+}
+
+// applyConfig writes the configuration file's tenants to the database, as
+// `customerd tenants apply` would. The demo set-up (no configuration file)
+// applies its demo tenant only to a database without tenants.
+func applyConfig(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, live *catalog.Live[*tenant], log *slog.Logger) error {
+	if cfg.Demo && live.Len() > 0 {
+		return nil
+	}
+	for _, id := range cfg.TenantIDs() {
+		ch, err := cat.Apply(ctx, id, cfg.Tenants[id], false)
+		var invalid *catalog.InvalidError
+		if errors.As(err, &invalid) {
+			return err // names the settings as the file does
+		} else if err != nil {
+			return fmt.Errorf("tenants.%s: %w", id, err)
+		}
+		if ch.Action != "none" {
+			log.Info("tenant applied from the configuration", "tenant", id, "action", ch.Action, "settings", len(ch.Lines))
+			if err := live.Changed(ctx, id); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// liveTenants is the server's and the dispatcher's view of the live set.
+type liveTenants struct{ live *catalog.Live[*tenant] }
+
+func (l liveTenants) Tenant(ctx context.Context, id string) (*server.Tenant, error) {
+	t, err := l.live.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return t.server, nil
+}
+
+func (l liveTenants) hooks(ctx context.Context, id string) (events.Tenant, error) {
+	t, err := l.live.Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return events.Tenant{}, nil // a deleted tenant's events go nowhere
+	}
+	if err != nil {
+		return events.Tenant{}, err
+	}
+	return t.hooks, nil
+}

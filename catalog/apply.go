@@ -1,0 +1,151 @@
+package catalog
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/customerd/customerd/config"
+	"github.com/customerd/customerd/store"
+)
+
+// Change is what applying a tenant's settings did, or would do.
+type Change struct {
+	ID string
+	// Action is "create", "update" or "none".
+	Action string
+	// Lines are the settings that differ, one per line: "+ path: value" (new),
+	// "- path: value" (gone), "~ path: old -> new"; a secret shows as (secret).
+	Lines []string
+	// Entry is the tenant as stored after the change (nil on a dry run).
+	Entry *Entry
+}
+
+// Apply makes tenant id's stored settings those of t, a tenant as the
+// configuration file declares it (secrets included): it creates the tenant,
+// updates it when a setting differs, and leaves it alone otherwise, so that
+// applying the same file twice changes nothing. dryRun only reports.
+func (c *Catalog) Apply(ctx context.Context, id string, t *config.Tenant, dryRun bool) (*Change, error) {
+	next, err := t.Document()
+	if err != nil {
+		return nil, err
+	}
+	stored, err := c.store.Tenant(ctx, id)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	var prev map[string]any
+	if stored != nil {
+		if prev, err = c.full(stored); err != nil {
+			return nil, err
+		}
+	}
+	ch := &Change{ID: id, Action: "create", Lines: diff(prev, next)}
+	switch {
+	case stored != nil && len(ch.Lines) == 0:
+		ch.Action = "none"
+		if !dryRun {
+			ch.Entry, err = c.entry(stored)
+		}
+		return ch, err
+	case stored != nil:
+		ch.Action = "update"
+	}
+	if _, err := c.prepare(id, next, prev); err != nil {
+		return nil, err
+	}
+	if dryRun {
+		return ch, nil
+	}
+	if stored == nil {
+		ch.Entry, err = c.Create(ctx, id, next)
+	} else {
+		ch.Entry, err = c.Replace(ctx, id, next, stored.Version)
+	}
+	return ch, err
+}
+
+// diff lists the settings that differ from prev (nil: none) to next.
+func diff(prev, next map[string]any) []string {
+	before, after := flatten(prev), flatten(next)
+	secret := secretSet(prev)
+	for p := range secretSet(next) {
+		secret[p] = true
+	}
+	show := func(path, v string) string {
+		if secret[path] {
+			return "(secret)"
+		}
+		return v
+	}
+	var out []string
+	for _, p := range slices.Sorted(maps.Keys(after)) {
+		old, had := before[p]
+		switch {
+		case !had:
+			out = append(out, fmt.Sprintf("+ %s: %s", p, show(p, after[p])))
+		case old != after[p]:
+			out = append(out, fmt.Sprintf("~ %s: %s -> %s", p, show(p, old), show(p, after[p])))
+		}
+	}
+	for _, p := range slices.Sorted(maps.Keys(before)) {
+		if _, kept := after[p]; !kept {
+			out = append(out, fmt.Sprintf("- %s: %s", p, show(p, before[p])))
+		}
+	}
+	return out
+}
+
+// secretSet is the set of the secret paths of a full document.
+func secretSet(doc map[string]any) map[string]bool {
+	out := map[string]bool{}
+	if doc == nil {
+		return out
+	}
+	cp, err := config.ParseDocument(mustJSON(doc))
+	if err != nil {
+		return out
+	}
+	for _, p := range config.SecretPaths(config.SplitSecrets(cp)) {
+		out[p] = true
+	}
+	return out
+}
+
+// flatten is a document as its leaf settings by path, each as JSON.
+func flatten(doc map[string]any) map[string]string {
+	out := map[string]string{}
+	var walk func(v any, at string)
+	walk = func(v any, at string) {
+		switch v := v.(type) {
+		case map[string]any:
+			if len(v) == 0 && at != "" {
+				out[at] = "{}"
+			}
+			for k, e := range v {
+				p := k
+				if at != "" {
+					p = at + "." + k
+				}
+				walk(e, p)
+			}
+		case []any:
+			if len(v) == 0 {
+				out[at] = "[]"
+			}
+			for i, e := range v {
+				walk(e, fmt.Sprintf("%s[%d]", at, i))
+			}
+		default:
+			b, _ := json.Marshal(v)
+			out[at] = string(b)
+		}
+	}
+	if doc != nil {
+		walk(doc, "")
+	}
+	return out
+}

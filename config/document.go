@@ -1,0 +1,302 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"reflect"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// A tenant's document is its block of the configuration file as a JSON tree
+// (objects, arrays, strings, numbers, booleans): what the admin API and the
+// database hold. It is read with the file's own decoder, so a tenant is
+// judged the same way wherever it comes from.
+
+// DecodeTenant reads tenant id from its document as the file's tenants are
+// read (an unknown setting or a value of the wrong kind is a Problem named by
+// its path) and fills the defaults. It does not judge the values: see
+// Tenant.Problems.
+func DecodeTenant(id string, doc map[string]any) (*Tenant, error) {
+	raw, err := yaml.Marshal(plain(doc))
+	if err != nil {
+		return nil, err
+	}
+	var n yaml.Node
+	if err := yaml.Unmarshal(raw, &n); err != nil {
+		return nil, err
+	}
+	t := &Tenant{}
+	if len(n.Content) > 0 {
+		var ps Problems
+		check("", n.Content[0], reflect.TypeFor[Tenant](), "tenants."+id, sources{}, &ps)
+		if len(ps) > 0 {
+			for i := range ps {
+				ps[i].Source = "" // a document has no lines to point at
+			}
+			return nil, ps
+		}
+		if err := n.Content[0].Decode(t); err != nil {
+			return nil, Problems{{Path: "tenants." + id, Message: strings.TrimPrefix(err.Error(), "yaml: ")}}
+		}
+	}
+	t.fill()
+	return t, nil
+}
+
+// Document is t as a document: every setting, durations as text ("10m0s").
+func (t *Tenant) Document() (map[string]any, error) {
+	raw, err := yaml.Marshal(t)
+	if err != nil {
+		return nil, err
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return nil, err
+	}
+	// Round-trip through JSON: the tree then holds only JSON's own types.
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDocument(b)
+}
+
+// ParseDocument reads a JSON object into a document, numbers kept exact.
+func ParseDocument(b []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var doc map[string]any
+	if err := dec.Decode(&doc); err != nil {
+		return nil, err
+	}
+	if doc == nil {
+		doc = map[string]any{}
+	}
+	return doc, nil
+}
+
+// plain gives the YAML encoder numbers it writes as the file would hold them.
+func plain(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			out[k] = plain(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = plain(e)
+		}
+		return out
+	case json.Number:
+		if n, err := v.Int64(); err == nil {
+			return n
+		}
+		f, _ := v.Float64()
+		return f
+	}
+	return v
+}
+
+// Secrets are the settings a tenant's document never shows once written:
+// passwords, tokens and shared secrets. They are kept apart (sealed at rest)
+// and put back to build the tenant.
+
+// secretKey reports whether the setting key of the block at path is a secret.
+func secretKey(path []string, key string) bool {
+	switch {
+	case len(path) == 3 && path[0] == "senders":
+		return path[2] == "smtp" && key == "password" || path[2] == "twilio" && key == "authToken" ||
+			path[2] == "webhook" && key == "secret"
+	case len(path) == 2 && path[0] == "providers":
+		return key == "secret" || strings.HasSuffix(key, "Secret")
+	case len(path) == 3 && path[0] == "webhooks" && path[1] == "endpoints":
+		return key == "secret"
+	}
+	return false
+}
+
+// SplitSecrets removes every secret setting from doc and returns them as a
+// tree of the same shape holding only them (nil when there is none).
+func SplitSecrets(doc map[string]any) map[string]any {
+	out, _ := split(doc, nil).(map[string]any)
+	return out
+}
+
+func split(v any, path []string) any {
+	switch v := v.(type) {
+	case map[string]any:
+		var out map[string]any
+		for _, k := range slices.Sorted(maps.Keys(v)) {
+			var got any
+			if secretKey(path, k) {
+				if s, ok := v[k].(string); ok && s != "" {
+					got = s
+				}
+				delete(v, k)
+			} else {
+				got = split(v[k], append(path, k))
+			}
+			if got != nil {
+				if out == nil {
+					out = map[string]any{}
+				}
+				out[k] = got
+			}
+		}
+		if out == nil {
+			return nil
+		}
+		return out
+	case []any:
+		var out []any
+		for i, e := range v {
+			if got := split(e, append(path, "[]")); got != nil {
+				if out == nil {
+					out = make([]any, len(v))
+				}
+				out[i] = got
+			}
+		}
+		if out == nil {
+			return nil
+		}
+		return out
+	}
+	return nil
+}
+
+// MergeSecrets puts secrets (as SplitSecrets returned them) back into doc.
+func MergeSecrets(doc, secrets map[string]any) {
+	merge(doc, secrets)
+}
+
+func merge(dst, src any) {
+	switch s := src.(type) {
+	case map[string]any:
+		d, ok := dst.(map[string]any)
+		if !ok {
+			return
+		}
+		for k, v := range s {
+			if str, isStr := v.(string); isStr {
+				d[k] = str
+				continue
+			}
+			merge(d[k], v)
+		}
+	case []any:
+		d, ok := dst.([]any)
+		if !ok {
+			return
+		}
+		for i, v := range s {
+			if i < len(d) && v != nil {
+				merge(d[i], v)
+			}
+		}
+	}
+}
+
+// SecretPaths lists the secrets of a SplitSecrets tree by setting path
+// ("senders.email.smtp.password", "webhooks.endpoints[0].secret").
+func SecretPaths(secrets map[string]any) []string {
+	var out []string
+	var walk func(v any, at string)
+	walk = func(v any, at string) {
+		switch v := v.(type) {
+		case map[string]any:
+			for _, k := range slices.Sorted(maps.Keys(v)) {
+				p := k
+				if at != "" {
+					p = at + "." + k
+				}
+				walk(v[k], p)
+			}
+		case []any:
+			for i, e := range v {
+				walk(e, fmt.Sprintf("%s[%d]", at, i))
+			}
+		case string:
+			out = append(out, at)
+		}
+	}
+	walk(secrets, "")
+	return out
+}
+
+// KeepSecrets fills the secrets next leaves out from prev, a full document
+// (secrets merged): a block of next (an SMTP server, a provider, a webhook
+// endpoint) keeps a stored secret only when every other setting of the block
+// is unchanged, so that a secret is never sent to a new destination it was
+// not written for.
+func KeepSecrets(next, prev map[string]any) {
+	keep(next, []any{prev}, nil)
+}
+
+func keep(next any, prevs []any, path []string) {
+	switch n := next.(type) {
+	case map[string]any:
+		for k, v := range n {
+			var sub []any
+			for _, p := range prevs {
+				if pm, ok := p.(map[string]any); ok && pm[k] != nil {
+					sub = append(sub, pm[k])
+				}
+			}
+			keep(v, sub, append(path, k))
+		}
+		for _, p := range prevs {
+			pm, ok := p.(map[string]any)
+			if !ok || !sameBlock(n, pm, path) {
+				continue
+			}
+			for k, v := range pm {
+				if secretKey(path, k) && (n[k] == nil || n[k] == "") {
+					n[k] = v
+				}
+			}
+			return
+		}
+	case []any:
+		// An element may have moved: every element of the stored array is a candidate.
+		var elems []any
+		for _, p := range prevs {
+			if pa, ok := p.([]any); ok {
+				elems = append(elems, pa...)
+			}
+		}
+		for _, e := range n {
+			keep(e, elems, append(path, "[]"))
+		}
+	}
+}
+
+// sameBlock reports whether a and b hold the same settings but their secrets.
+func sameBlock(a, b map[string]any, path []string) bool {
+	strip := func(m map[string]any) map[string]any {
+		out := make(map[string]any, len(m))
+		for k, v := range m {
+			if !secretKey(path, k) {
+				out[k] = v
+			}
+		}
+		return out
+	}
+	return reflect.DeepEqual(normal(strip(a)), normal(strip(b)))
+}
+
+// normal makes numbers comparable whatever decoded them.
+func normal(v any) any {
+	b, _ := json.Marshal(v)
+	var out any
+	_ = json.Unmarshal(b, &out)
+	return out
+}

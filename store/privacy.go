@@ -1,0 +1,195 @@
+package store
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// CustomerQuery selects a tenant's live customers, by update time then id.
+type CustomerQuery struct {
+	TenantID string
+	// Email and Phone, when set, keep the customer with this normalised identifier.
+	Email, Phone string
+	// UpdatedSince keeps customers updated at or after it (zero: all).
+	UpdatedSince time.Time
+	// AfterUpdated and AfterID are the position of the last customer already
+	// read (AfterID "" from the first).
+	AfterUpdated time.Time
+	AfterID      string
+	Limit        int
+}
+
+// Customers lists customers.
+func (s *db) Customers(ctx context.Context, q CustomerQuery) ([]Customer, error) {
+	g := s.r.WithContext(ctx).Where("tenant_id = ? AND deleted_at IS NULL", q.TenantID)
+	if q.Email != "" {
+		g = g.Where("email = ?", q.Email)
+	}
+	if q.Phone != "" {
+		g = g.Where("phone = ?", q.Phone)
+	}
+	if !q.UpdatedSince.IsZero() {
+		g = g.Where("updated_at >= ?", q.UpdatedSince.UTC())
+	}
+	if q.AfterID != "" {
+		at := q.AfterUpdated.UTC()
+		g = g.Where("updated_at > ? OR (updated_at = ? AND id > ?)", at, at, q.AfterID)
+	}
+	var out []Customer
+	err := g.Order("updated_at, id").Limit(q.Limit).Find(&out).Error
+	return out, classify(err)
+}
+
+// RevokeSessions makes every token of a live customer issued before at
+// refused: ErrNotFound when there is no such customer.
+func (s *db) RevokeSessions(ctx context.Context, tenant, id string, at time.Time) error {
+	res := s.w.WithContext(ctx).Model(&Customer{}).Where("tenant_id = ? AND id = ? AND deleted_at IS NULL", tenant, id).
+		Update("sessions_revoked_at", at.UTC())
+	if err := classify(res.Error); err != nil {
+		return err
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// Record is everything stored about one customer.
+type Record struct {
+	Customer   *Customer
+	Identities []Identity
+	// Events are the customer's events, oldest first.
+	Events []Event
+	// Challenges were sent to the customer or to one of its contacts.
+	Challenges []Challenge
+}
+
+// CustomerRecord reads everything stored about a live customer, in one
+// transaction (the writer's: SQLite's readers cannot begin one, and an
+// export is rare): ErrNotFound when there is none.
+func (s *db) CustomerRecord(ctx context.Context, tenant, id string) (*Record, error) {
+	r := &Record{}
+	err := s.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var c Customer
+		if err := tx.Where("tenant_id = ? AND id = ? AND deleted_at IS NULL", tenant, id).Take(&c).Error; err != nil {
+			return err
+		}
+		r.Customer = &c
+		if err := tx.Where("tenant_id = ? AND customer_id = ?", tenant, id).Order("created_at, provider").Find(&r.Identities).Error; err != nil {
+			return err
+		}
+		if err := tx.Where("tenant_id = ? AND customer_id = ?", tenant, id).Order("seq").Find(&r.Events).Error; err != nil {
+			return err
+		}
+		return tx.Where("tenant_id = ? AND (customer_id = ? OR destination IN ?)", tenant, id, contacts(&c)).
+			Order("created_at, id").Find(&r.Challenges).Error
+	})
+	if err != nil {
+		return nil, classify(err)
+	}
+	return r, nil
+}
+
+// contacts are a customer's email and phone number, as challenges and
+// counters name their destinations.
+func contacts(c *Customer) []string {
+	out := []string{}
+	for _, v := range []*string{c.Email, c.Phone} {
+		if v != nil {
+			out = append(out, *v)
+		}
+	}
+	return out
+}
+
+// Erasure is what erasing one customer needs besides its id.
+type Erasure struct {
+	TenantID, CustomerID string
+	At                   time.Time
+	// Scrub rewrites the payload of one of the customer's stored events
+	// without its personal data.
+	Scrub func(payload string) (string, error)
+	// Event is written to the outbox with the erasure (Customer:Deleted).
+	Event *Event
+}
+
+// EraseCustomer removes a live customer's personal data in one transaction:
+// the account becomes a tombstone (its id, tenant and creation time; deleted
+// and every session revoked at e.At), its identities are unlinked, the
+// challenges to it or its contacts and the counters and throttles of its
+// contacts are deleted, the idempotent answers that show it are forgotten,
+// its events are scrubbed, and e.Event is added. ErrNotFound when there is no
+// such live customer.
+func (s *db) EraseCustomer(ctx context.Context, e Erasure) error {
+	at := e.At.UTC()
+	err := s.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var c Customer
+		q := tx.Where("tenant_id = ? AND id = ? AND deleted_at IS NULL", e.TenantID, e.CustomerID)
+		if s.postgres() {
+			q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+		}
+		if err := q.Take(&c).Error; err != nil {
+			return err
+		}
+		err := tx.Model(&Customer{}).Where("tenant_id = ? AND id = ?", e.TenantID, e.CustomerID).Updates(map[string]any{
+			"email": nil, "phone": nil, "email_verified": false, "phone_verified": false, "profile": Profile{},
+			"deleted_at": at, "sessions_revoked_at": at, "updated_at": at, "version": gorm.Expr("version + 1")}).Error
+		if err != nil {
+			return err
+		}
+		if err := tx.Where("tenant_id = ? AND customer_id = ?", e.TenantID, e.CustomerID).Delete(&Identity{}).Error; err != nil {
+			return err
+		}
+		dests := contacts(&c)
+		if err := tx.Where("tenant_id = ? AND (customer_id = ? OR destination IN ?)", e.TenantID, e.CustomerID, dests).
+			Delete(&Challenge{}).Error; err != nil {
+			return err
+		}
+		for _, d := range dests {
+			// Counter and throttle keys end with the destination they count ("fail:jane@…").
+			like := "%:" + escapeLike(d)
+			for _, table := range []string{"counters", "throttles"} {
+				if err := tx.Exec("DELETE FROM "+table+` WHERE tenant_id = ? AND key LIKE ? ESCAPE '\'`, e.TenantID, like).Error; err != nil {
+					return err
+				}
+			}
+		}
+		// A stored answer that shows the account holds its id.
+		holds := "instr(body, CAST(? AS blob)) > 0"
+		if s.postgres() {
+			holds = "position(convert_to(?, 'UTF8') in body) > 0"
+		}
+		if err := tx.Exec("DELETE FROM idempotency_keys WHERE tenant_id = ? AND "+holds, e.TenantID, e.CustomerID).Error; err != nil {
+			return err
+		}
+		var evs []Event
+		if err := tx.Select("seq, payload").Where("tenant_id = ? AND customer_id = ?", e.TenantID, e.CustomerID).
+			Find(&evs).Error; err != nil {
+			return err
+		}
+		for _, ev := range evs {
+			clean, err := e.Scrub(ev.Payload)
+			if err != nil {
+				return err
+			}
+			if err := tx.Model(&Event{}).Where("seq = ?", ev.Seq).Update("payload", clean).Error; err != nil {
+				return err
+			}
+		}
+		if e.Event == nil {
+			return nil
+		}
+		return tx.Exec("INSERT INTO events ("+eventColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			eventValues(e.Event)...).Error
+	})
+	return classify(err)
+}
+
+// escapeLike escapes LIKE's wildcards (and the escape character) in s.
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}

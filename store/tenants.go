@@ -1,0 +1,165 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"gorm.io/gorm"
+)
+
+// TenantRow is one tenant's stored settings: the tenant's configuration block
+// as JSON without its secrets, and the secrets sealed apart.
+type TenantRow struct {
+	ID        string `gorm:"primaryKey"`
+	Settings  string
+	Secrets   []byte
+	Version   int64
+	CreatedAt time.Time `gorm:"autoCreateTime:false"`
+	UpdatedAt time.Time `gorm:"autoUpdateTime:false"`
+}
+
+// TableName is the tenants table.
+func (TenantRow) TableName() string { return "tenants" }
+
+// tenantsChannel is the PostgreSQL channel a tenant's id is notified on when
+// it changes, for the other replicas.
+const tenantsChannel = "customerd_tenants"
+
+// Tenant reads one tenant: ErrNotFound when there is none.
+func (s *db) Tenant(ctx context.Context, id string) (*TenantRow, error) {
+	var t TenantRow
+	if err := s.r.WithContext(ctx).Where("id = ?", id).Take(&t).Error; err != nil {
+		return nil, classify(err)
+	}
+	return &t, nil
+}
+
+// TenantVersions are the version of every tenant, by id.
+func (s *db) TenantVersions(ctx context.Context) (map[string]int64, error) {
+	rows, err := s.r.WithContext(ctx).Model(&TenantRow{}).Select("id, version").Rows()
+	if err != nil {
+		return nil, classify(err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var (
+			id string
+			v  int64
+		)
+		if err := rows.Scan(&id, &v); err != nil {
+			return nil, classify(err)
+		}
+		out[id] = v
+	}
+	return out, classify(rows.Err())
+}
+
+// Tenants lists up to limit tenants in id order, after the id after ("" from the first).
+func (s *db) Tenants(ctx context.Context, after string, limit int) ([]TenantRow, error) {
+	var out []TenantRow
+	err := s.r.WithContext(ctx).Where("id > ?", after).Order("id").Limit(limit).Find(&out).Error
+	return out, classify(err)
+}
+
+// CreateTenant writes a new tenant at version 1: ErrConflict when the id is taken.
+func (s *db) CreateTenant(ctx context.Context, t *TenantRow) error {
+	t.Version, t.CreatedAt, t.UpdatedAt = 1, t.CreatedAt.UTC(), t.UpdatedAt.UTC()
+	return s.changeTenant(ctx, t.ID, func(g *gorm.DB) error { return g.Create(t).Error })
+}
+
+// UpdateTenant replaces a tenant whose stored version is t.Version and bumps
+// it: ErrNotFound when there is none, ErrStale when it changed since.
+func (s *db) UpdateTenant(ctx context.Context, t *TenantRow) error {
+	err := s.changeTenant(ctx, t.ID, func(g *gorm.DB) error {
+		res := g.Model(&TenantRow{}).Where("id = ? AND version = ?", t.ID, t.Version).Updates(map[string]any{
+			"settings": t.Settings, "secrets": t.Secrets, "version": t.Version + 1, "updated_at": t.UpdatedAt.UTC()})
+		if res.Error != nil || res.RowsAffected == 1 {
+			return res.Error
+		}
+		return s.missingOrStale(g, t.ID)
+	})
+	if err == nil {
+		t.Version++
+	}
+	return err
+}
+
+// DeleteTenant deletes a tenant; version, when not 0, must be the stored one
+// (ErrStale otherwise). ErrNotFound when there is none.
+func (s *db) DeleteTenant(ctx context.Context, id string, version int64) error {
+	return s.changeTenant(ctx, id, func(g *gorm.DB) error {
+		q := g.Where("id = ?", id)
+		if version != 0 {
+			q = q.Where("version = ?", version)
+		}
+		res := q.Delete(&TenantRow{})
+		if res.Error != nil || res.RowsAffected == 1 {
+			return res.Error
+		}
+		return s.missingOrStale(g, id)
+	})
+}
+
+func (s *db) missingOrStale(g *gorm.DB, id string) error {
+	var n int64
+	if err := g.Model(&TenantRow{}).Where("id = ?", id).Count(&n).Error; err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrNotFound
+	}
+	return ErrStale
+}
+
+// changeTenant runs write in a transaction that, on PostgreSQL, also
+// notifies the other replicas of the change when it commits.
+func (s *db) changeTenant(ctx context.Context, id string, write func(*gorm.DB) error) error {
+	err := s.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := write(tx); err != nil {
+			return err
+		}
+		if s.postgres() {
+			return tx.Exec("SELECT pg_notify(?, ?)", tenantsChannel, id).Error
+		}
+		return nil
+	})
+	return classify(err)
+}
+
+// ErrNoWatch: the database cannot tell this replica of other replicas'
+// changes (SQLite, where the replicas are one process).
+var ErrNoWatch = errors.New("this database does not notify changes")
+
+// WatchTenants calls listening once it listens, then changed with the id of
+// every tenant another replica (or this one) changes, until ctx ends or the
+// connection fails; then it returns the reason. On SQLite it returns
+// ErrNoWatch at once. It listens on a connection of its own, outside the
+// pool, which it closes when it returns.
+func (s *db) WatchTenants(ctx context.Context, listening func(), changed func(id string)) error {
+	if !s.postgres() {
+		return ErrNoWatch
+	}
+	conn, err := pgx.Connect(ctx, s.url)
+	if err != nil {
+		return classify(err)
+	}
+	defer func() {
+		closing, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = conn.Close(closing)
+	}()
+	if _, err := conn.Exec(ctx, "LISTEN "+tenantsChannel); err != nil {
+		return classify(err)
+	}
+	listening()
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return classify(err)
+		}
+		changed(n.Payload)
+	}
+}
