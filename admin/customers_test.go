@@ -250,9 +250,9 @@ tenants:
     otp: {resendInterval: 1ms}
     providers:
       otp: {type: otp}
-      brand: {type: webhook, url: %q, secret: "0123456789abcdef0123456789abcdef"}
+      brand: {type: webhook, url: %q, secret: "0123456789abcdef0123456789abcdef", allowPrivateNetwork: true}
     webhooks:
-      endpoints: [{url: %q, secret: "0123456789abcdef"}]
+      endpoints: [{url: %q, secret: "0123456789abcdef", allowPrivateNetwork: true}]
       retryBase: 10ms
       retryMax: 20ms
 `, brandMember(t), hook)

@@ -74,7 +74,7 @@ func TestARequestInFlightFinishesWithItsTenant(t *testing.T) {
 	entered, release := make(chan struct{}), make(chan struct{})
 	brand := brandEndpoint(t, entered, release)
 	create(t, c, "brand", `{"tokenLifetime": "1h", "providers": {"brand": {"type": "webhook", "url": "`+brand+`",
-		"secret": "0123456789abcdef0123456789abcdef"}}}`)
+		"secret": "0123456789abcdef0123456789abcdef", "allowPrivateNetwork": true}}}`)
 	done := make(chan *client.AuthenticateCustomerResponse, 1)
 	go func() {
 		res, _ := env.Client.AuthenticateCustomerWithBodyWithResponse(context.Background(), "brand",
@@ -83,7 +83,7 @@ func TestARequestInFlightFinishesWithItsTenant(t *testing.T) {
 	}()
 	<-entered
 	replaced, err := c.ReplaceTenantWithResponse(ctx, "brand", nil, settings(t, `{"tokenLifetime": "2h",
-		"providers": {"brand": {"type": "webhook", "url": "`+brand+`"}}}`))
+		"providers": {"brand": {"type": "webhook", "url": "`+brand+`", "allowPrivateNetwork": true}}}`))
 	if err != nil || replaced.StatusCode() != http.StatusOK {
 		t.Fatalf("replace: %v %d %s", err, replaced.StatusCode(), replaced.Body)
 	}

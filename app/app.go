@@ -59,6 +59,7 @@ type App struct {
 	// AdminKeys keeps the admin API keys.
 	AdminKeys admin.KeyStore
 	live      *catalog.Live[*tenant]
+	audit     admin.Store
 	reconcile time.Duration
 	log       *slog.Logger
 }
@@ -181,7 +182,7 @@ func wire(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 		return nil, err
 	}
 	return &App{Handler: e, Metrics: server.Metrics(metrics, log), AdminHandler: adm, Store: st, Tokens: tokens, Config: cfg,
-		Events: dispatcher, Catalog: cat, AdminKeys: db, live: live, reconcile: cmp.Or(o.reconcile, reconcileEvery), log: log}, nil
+		Events: dispatcher, Catalog: cat, AdminKeys: db, live: live, audit: db, reconcile: cmp.Or(o.reconcile, reconcileEvery), log: log}, nil
 }
 
 // rooms is the database as the tenant catalog, its watch, the admin API and
@@ -197,6 +198,9 @@ type rooms interface {
 // reconcileEvery is how often a replica reads every tenant's version again,
 // which heals a missed change notification.
 const reconcileEvery = 10 * time.Second
+
+// Tenants counts the tenants this replica serves.
+func (a *App) Tenants() int { return a.live.Len() }
 
 // Watch keeps this replica's tenants current until ctx ends; run it beside
 // the server. A tenant another replica changes is rebuilt at its next

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/customerd/customerd/account"
 	"github.com/customerd/customerd/catalog"
@@ -144,4 +145,25 @@ func (l liveTenants) hooks(ctx context.Context, id string) (events.Tenant, error
 		return events.Tenant{}, err
 	}
 	return t.hooks, nil
+}
+
+// CLIKey is the audit log's key id of `customerd tenants apply`.
+const CLIKey = "cli"
+
+// ApplyTenant makes tenant id's stored settings t's (see catalog.Apply),
+// tells this process's live set, and records a change in the audit log as
+// made by the command line.
+func (a *App) ApplyTenant(ctx context.Context, id string, t *config.Tenant, dryRun bool) (*catalog.Change, error) {
+	ch, err := a.Catalog.Apply(ctx, id, t, dryRun)
+	if err != nil || dryRun || ch.Action == "none" {
+		return ch, err
+	}
+	action := "tenant.create"
+	if ch.Action == "update" {
+		action = "tenant.replace"
+	}
+	if err := a.audit.AddAudit(ctx, &store.AuditEntry{At: time.Now(), KeyID: CLIKey, TenantID: id, Action: action, Target: id}); err != nil {
+		return nil, err
+	}
+	return ch, a.live.Changed(ctx, id)
 }

@@ -122,11 +122,11 @@ func TestInvalidSettingsNameEveryBadSetting(t *testing.T) {
 			t.Errorf("%s not named: %v", f, invalid.Fields)
 		}
 	}
-	if got := invalid.Fields["otp.maxAttempts"][0]; got != "must be between 1 and 10" {
+	if got := invalid.Fields["otp.maxAttempts"][0]; got != "50: must be between 1 and 10" {
 		t.Errorf("message %q, want the file's", got)
 	}
 	_, err = c.Create(ctx, "acme", doc(t, `{"otp": {"maxAtempts": 5}}`))
-	if !errors.As(err, &invalid) || !strings.Contains(invalid.Fields["settings"][0], "maxAtempts") {
+	if !errors.As(err, &invalid) || len(invalid.Fields["otp.maxAtempts"]) != 1 || !strings.Contains(invalid.Fields["otp.maxAtempts"][0], "did you mean maxAttempts?") {
 		t.Fatalf("an unknown setting: %v", err)
 	}
 }

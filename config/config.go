@@ -31,6 +31,9 @@ type Config struct {
 	// MetricsAddr is the listen address of /metrics, apart from the API so
 	// that it is not public with it (CUSTOMERD_METRICS_ADDR).
 	MetricsAddr string `yaml:"metricsAddr"`
+	// AdminAddr is the listen address of the administration API and its
+	// /docs, apart from the API: keep it private (CUSTOMERD_ADMIN_ADDR).
+	AdminAddr string `yaml:"adminAddr"`
 	// PublicURL is where clients reach the service; tokens' iss is PublicURL/api/{tenantId}.
 	PublicURL string `yaml:"publicURL"`
 	// Database selects and tunes the database.
@@ -164,6 +167,9 @@ const DefaultDatabaseURL = "sqlite://./data/customerd.db"
 // DefaultMetricsAddr keeps /metrics on loopback unless the operator opens it.
 const DefaultMetricsAddr = "127.0.0.1:9464"
 
+// DefaultAdminAddr keeps the administration API on loopback unless the operator opens it.
+const DefaultAdminAddr = "127.0.0.1:8081"
+
 // Check judges what config cannot judge itself (the provider settings, which
 // only the provider registry knows); Load gives its problems their sources.
 type Check func(*Config) Problems
@@ -175,6 +181,7 @@ var env = []struct {
 }{
 	{"CUSTOMERD_ADDR", "addr", func(c *Config, v string) { c.Addr = v }},
 	{"CUSTOMERD_METRICS_ADDR", "metricsAddr", func(c *Config, v string) { c.MetricsAddr = v }},
+	{"CUSTOMERD_ADMIN_ADDR", "adminAddr", func(c *Config, v string) { c.AdminAddr = v }},
 	{"CUSTOMERD_DATABASE_URL", "database.url", func(c *Config, v string) { c.Database.URL = v }},
 	{"CUSTOMERD_PUBLIC_URL", "publicURL", func(c *Config, v string) { c.PublicURL = v }},
 	{"CUSTOMERD_SECRET", "secret", func(c *Config, v string) { c.Secret = v }},
@@ -273,6 +280,9 @@ func (c *Config) fill() {
 	}
 	if c.MetricsAddr == "" {
 		c.MetricsAddr = DefaultMetricsAddr
+	}
+	if c.AdminAddr == "" {
+		c.AdminAddr = DefaultAdminAddr
 	}
 	if c.PublicURL == "" {
 		c.PublicURL = "http://localhost" + c.Addr
@@ -395,7 +405,7 @@ func (c *Config) problems() Problems {
 	add := func(path, format string, args ...any) {
 		ps = append(ps, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
 	}
-	for _, a := range []struct{ path, addr string }{{"addr", c.Addr}, {"metricsAddr", c.MetricsAddr}} {
+	for _, a := range []struct{ path, addr string }{{"addr", c.Addr}, {"metricsAddr", c.MetricsAddr}, {"adminAddr", c.AdminAddr}} {
 		if _, port, err := net.SplitHostPort(a.addr); err != nil {
 			add(a.path, "%q is not host:port (:8080, 127.0.0.1:9464)", a.addr)
 		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
@@ -404,6 +414,11 @@ func (c *Config) problems() Problems {
 	}
 	if _, port, _ := net.SplitHostPort(c.Addr); c.MetricsAddr == c.Addr && port != "0" {
 		add("metricsAddr", "%q is addr too: /metrics needs a listener of its own", c.MetricsAddr)
+	}
+	for _, other := range []struct{ path, addr string }{{"addr", c.Addr}, {"metricsAddr", c.MetricsAddr}} {
+		if _, port, _ := net.SplitHostPort(c.AdminAddr); c.AdminAddr == other.addr && port != "0" {
+			add("adminAddr", "%q is %s too: the administration API needs a listener of its own", c.AdminAddr, other.path)
+		}
 	}
 	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		add("publicURL", "%q is not an http(s) URL", c.PublicURL)

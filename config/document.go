@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -300,3 +301,55 @@ func normal(v any) any {
 	_ = json.Unmarshal(b, &out)
 	return out
 }
+
+// LoadTenants reads the tenants: block of a YAML file (a configuration file,
+// or one that holds only tenants:), checked and filled as Load checks and
+// fills the configuration's: every problem named by its path and line.
+func LoadTenants(path string) (map[string]*Tenant, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, Problems{{Message: fmt.Sprintf("cannot read the tenants file: %v", err)}}
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return nil, Problems{{Message: "not YAML: " + strings.TrimPrefix(err.Error(), "yaml: "), Source: path}}
+	}
+	var block *yaml.Node
+	if len(doc.Content) > 0 && doc.Content[0].Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(doc.Content[0].Content); i += 2 {
+			if doc.Content[0].Content[i].Value == "tenants" {
+				block = doc.Content[0].Content[i+1]
+			}
+		}
+	}
+	if block == nil {
+		return nil, Problems{{Path: "tenants", Message: "required: the file names no tenant", Source: path}}
+	}
+	src := sources{}
+	var ps Problems
+	check(path, block, reflect.TypeFor[map[string]*Tenant](), "tenants", src, &ps)
+	if len(ps) > 0 {
+		return nil, ps
+	}
+	tenants := map[string]*Tenant{}
+	if err := block.Decode(&tenants); err != nil {
+		return nil, Problems{{Path: "tenants", Message: strings.TrimPrefix(err.Error(), "yaml: "), Source: path}}
+	}
+	for _, id := range SortedIDs(tenants) {
+		if tenants[id] == nil {
+			tenants[id] = &Tenant{}
+		}
+		tenants[id].fill()
+		ps = append(ps, tenants[id].Problems(id)...)
+	}
+	for i, p := range ps {
+		ps[i].Source = src.of(p.Path)
+	}
+	if len(ps) > 0 {
+		return nil, ps
+	}
+	return tenants, nil
+}
+
+// SortedIDs are the ids of tenants in order.
+func SortedIDs(tenants map[string]*Tenant) []string { return slices.Sorted(maps.Keys(tenants)) }

@@ -29,11 +29,15 @@ type command struct {
 
 // commands, in the order `customerd --help` lists them.
 var commands = []command{
-	{name: "serve", summary: "serve the API and /docs on addr, /metrics on metricsAddr (the default command)", help: serveHelp, setup: serveCommand},
+	{name: "serve", summary: "serve the API and /docs on addr, /metrics on metricsAddr, the admin API on adminAddr (the default command)", help: serveHelp, setup: serveCommand},
 	{name: "migrate", summary: "apply the database migrations and exit", help: migrateHelp, setup: migrateCommand},
 	{name: "events list", summary: "list customer events, one JSON object a line", help: eventsListHelp, setup: eventsListCommand},
 	{name: "events replay", args: "[ID…]", summary: "deliver dead events again: these ones, or every dead one", help: eventsReplayHelp, setup: eventsReplayCommand},
 	{name: "rotate-key", args: "TENANT", summary: "add a new signing key to a tenant", help: rotateKeyHelp, setup: rotateKeyCommand},
+	{name: "tenants apply", summary: "create or update tenants from a YAML file, idempotently, printing what differs", help: tenantsApplyHelp, setup: tenantsApplyCommand},
+	{name: "admin-key create", summary: "make an admin API key of a scope and print it, once", help: adminKeyCreateHelp, setup: adminKeyCreateCommand},
+	{name: "admin-key list", summary: "list the admin API keys (never a key itself)", help: adminKeyListHelp, setup: adminKeyListCommand},
+	{name: "admin-key revoke", args: "ID", summary: "revoke an admin API key at once", help: adminKeyRevokeHelp, setup: adminKeyRevokeCommand},
 	{name: "config check", summary: "check the configuration, touching neither the database nor the network", help: configCheckHelp, setup: configCheckCommand},
 	{name: "version", summary: "print the version, the commit and the Go version", setup: versionCommand},
 	{name: "help", args: "[COMMAND]", summary: "print this help, or a command's"},
@@ -231,8 +235,8 @@ Flags of every command, before or after its name:
   -h, --help     print help: 'customerd COMMAND --help' for a command's
 
 Environment variables override the file: CUSTOMERD_ADDR, CUSTOMERD_METRICS_ADDR,
-CUSTOMERD_DATABASE_URL, CUSTOMERD_SECRET, CUSTOMERD_PUBLIC_URL, CUSTOMERD_LOG_LEVEL,
-CUSTOMERD_LOG_FORMAT, CUSTOMERD_TRUSTED_PROXIES.
+CUSTOMERD_ADMIN_ADDR, CUSTOMERD_DATABASE_URL, CUSTOMERD_SECRET, CUSTOMERD_PUBLIC_URL,
+CUSTOMERD_LOG_LEVEL, CUSTOMERD_LOG_FORMAT, CUSTOMERD_TRUSTED_PROXIES.
 `)
 }
 

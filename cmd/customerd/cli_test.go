@@ -14,7 +14,8 @@ import (
 	"testing"
 )
 
-var commandNames = []string{"serve", "migrate", "events list", "events replay", "rotate-key", "config check", "version", "help"}
+var commandNames = []string{"serve", "migrate", "events list", "events replay", "rotate-key", "tenants apply", "admin-key create",
+	"admin-key list", "admin-key revoke", "config check", "version", "help"}
 
 func TestHelpListsEveryCommandAndExitsZero(t *testing.T) {
 	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {"--config", "x.yaml", "--help"}} {

@@ -21,7 +21,7 @@ import (
 
 const serveHelp = `
 Checks the whole configuration first (as 'customerd config check' does), then
-binds addr and metricsAddr, then applies the database migrations, so that a
+binds addr, metricsAddr and adminAddr, then applies the database migrations, so that a
 bad setting or a port in use stops it before anything is written. With no
 configuration file it serves the demo tenant, whose one-time codes are
 written to the log, on ./data/customerd.db. SIGINT or SIGTERM lets the
@@ -38,7 +38,7 @@ func serveCommand(*flag.FlagSet) func(context.Context, *env, []string) error {
 }
 
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
-	// Both ports before the migrations: one in use stops start-up before anything is written.
+	// Every port before the migrations: one in use stops start-up before anything is written.
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("addr: %w", err)
@@ -49,6 +49,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return fmt.Errorf("metricsAddr: %w (set metricsAddr or CUSTOMERD_METRICS_ADDR)", err)
 	}
 	defer mln.Close()
+	aln, err := net.Listen("tcp", cfg.AdminAddr)
+	if err != nil {
+		return fmt.Errorf("adminAddr: %w (set adminAddr or CUSTOMERD_ADMIN_ADDR)", err)
+	}
+	defer aln.Close()
 	if cfg.Demo {
 		log.Warn("demo mode: no configuration file, so the demo tenant serves with one-time codes written to the log; give --config FILE for real tenants")
 	} else {
@@ -64,10 +69,12 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer a.Close()
-	srv, msrv := a.HTTPServer(), a.MetricsServer()
+	srv, msrv, asrv := a.HTTPServer(), a.MetricsServer(), a.AdminServer()
 	janitorCtx, stopJanitor := context.WithCancel(context.Background())
 	defer stopJanitor()
 	go a.Janitor(janitorCtx, time.Hour)
+	// Tenants other replicas (or `customerd tenants apply`) change reach this one.
+	go a.Watch(janitorCtx)
 	// Deliveries stop with the signal; an event in flight is delivered again
 	// after its lease, by this replica on restart or by another one.
 	dctx, stopEvents := context.WithCancel(ctx)
@@ -75,12 +82,14 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	go func() { a.Events.Run(dctx); close(dispatched) }()
 	defer func() { stopEvents(); <-dispatched }()
 
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- srv.Serve(ln) }()
 	go func() { errc <- msrv.Serve(mln) }()
+	go func() { errc <- asrv.Serve(aln) }()
 	api := listenURL(ln.Addr())
 	log.Info("customerd listening", "api", api, "docs", api+"/docs", "metrics", listenURL(mln.Addr())+"/metrics",
-		"publicURL", cfg.PublicURL, "database", cfg.Database.Redacted(), "tenants", len(cfg.Tenants))
+		"admin", listenURL(aln.Addr())+"/admin", "publicURL", cfg.PublicURL, "database", cfg.Database.Redacted(),
+		"tenants", a.Tenants())
 	select {
 	case err := <-errc:
 		return err
@@ -89,7 +98,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	log.Info("shutting down: finishing in-flight requests", "timeout", cfg.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	if err := errors.Join(srv.Shutdown(sctx), msrv.Shutdown(sctx)); err != nil {
+	if err := errors.Join(srv.Shutdown(sctx), msrv.Shutdown(sctx), asrv.Shutdown(sctx)); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	log.Info("stopped")
@@ -180,9 +189,6 @@ func rotateKeyCommand(*flag.FlagSet) func(context.Context, *env, []string) error
 			return err
 		}
 		tenant := args[0]
-		if _, ok := cfg.Tenants[tenant]; !ok {
-			return fmt.Errorf("unknown tenant %q, have %v", tenant, cfg.TenantIDs())
-		}
 		if err := requireDatabase(cfg); err != nil {
 			return err
 		}
@@ -192,6 +198,12 @@ func rotateKeyCommand(*flag.FlagSet) func(context.Context, *env, []string) error
 			return err
 		}
 		defer a.Close()
+		// The file's tenants and those made at runtime alike.
+		if _, err := a.Catalog.Get(ctx, tenant); errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("unknown tenant %q", tenant)
+		} else if err != nil {
+			return err
+		}
 		kid, err := a.Tokens.Rotate(ctx, tenant)
 		if err != nil {
 			return err

@@ -16,7 +16,7 @@ import (
 
 // serveEnv runs serve on free loopback ports with the database in dir.
 func serveEnv(dir string) map[string]string {
-	return map[string]string{"CUSTOMERD_ADDR": "127.0.0.1:0", "CUSTOMERD_METRICS_ADDR": "127.0.0.1:0",
+	return map[string]string{"CUSTOMERD_ADDR": "127.0.0.1:0", "CUSTOMERD_METRICS_ADDR": "127.0.0.1:0", "CUSTOMERD_ADMIN_ADDR": "127.0.0.1:0",
 		"CUSTOMERD_DATABASE_URL": "sqlite://" + filepath.Join(dir, "c.db"), "CUSTOMERD_SECRET": secret}
 }
 

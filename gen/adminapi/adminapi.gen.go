@@ -187,6 +187,9 @@ type FlowStep struct {
 
 // GatewaySettings The tenant's own SMS gateway, called with a signed POST.
 type GatewaySettings struct {
+	// AllowPrivateNetwork Lets the address be loopback or private (and plain http there); https to a public address otherwise.
+	AllowPrivateNetwork *bool `json:"allowPrivateNetwork,omitempty"`
+
 	// Secret Write-only; keys the signature (at least 32 characters).
 	Secret *string `json:"secret,omitempty"`
 
@@ -265,6 +268,9 @@ type Problem struct {
 
 // ProviderSettings One sign-in provider: its type and that type's settings (see the README's "Sign-in providers"). `secret`, `appSecret`, `channelSecret` and any other setting named `…Secret` are write-only.
 type ProviderSettings struct {
+	// AllowPrivateNetwork Lets the address be loopback or private (and plain http there); https to a public address otherwise.
+	AllowPrivateNetwork *bool `json:"allowPrivateNetwork,omitempty"`
+
 	// AppSecret facebook; write-only.
 	AppSecret *string `json:"appSecret,omitempty"`
 
@@ -306,6 +312,9 @@ type SenderSettings struct {
 
 // SmtpSettings An SMTP server that submits the tenant's emails.
 type SmtpSettings struct {
+	// AllowPrivateNetwork Lets the address be loopback or private (and plain http there); https to a public address otherwise.
+	AllowPrivateNetwork *bool `json:"allowPrivateNetwork,omitempty"`
+
 	// From The RFC 5322 sender address.
 	From *string `json:"from,omitempty"`
 
@@ -426,6 +435,9 @@ type TwilioSettings struct {
 	// AccountSid The account.
 	AccountSid *string `json:"accountSid,omitempty"`
 
+	// AllowPrivateNetwork Lets the address be loopback or private (and plain http there); https to a public address otherwise.
+	AllowPrivateNetwork *bool `json:"allowPrivateNetwork,omitempty"`
+
 	// AuthToken Write-only; kept while the rest of the block stays the same.
 	AuthToken *string `json:"authToken,omitempty"`
 
@@ -445,6 +457,9 @@ type TwilioSettings struct {
 
 // WebhookEndpoint One receiver of customer events.
 type WebhookEndpoint struct {
+	// AllowPrivateNetwork Lets the address be loopback or private (and plain http there); https to a public address otherwise.
+	AllowPrivateNetwork *bool `json:"allowPrivateNetwork,omitempty"`
+
 	// Events The event types it receives (every type when empty).
 	Events *[]string `json:"events,omitempty"`
 
@@ -769,6 +784,14 @@ func (a *GatewaySettings) UnmarshalJSON(b []byte) error {
 		return err
 	}
 
+	if raw, found := object["allowPrivateNetwork"]; found {
+		err = json.Unmarshal(raw, &a.AllowPrivateNetwork)
+		if err != nil {
+			return fmt.Errorf("error reading 'allowPrivateNetwork': %w", err)
+		}
+		delete(object, "allowPrivateNetwork")
+	}
+
 	if raw, found := object["secret"]; found {
 		err = json.Unmarshal(raw, &a.Secret)
 		if err != nil {
@@ -811,6 +834,13 @@ func (a *GatewaySettings) UnmarshalJSON(b []byte) error {
 func (a GatewaySettings) MarshalJSON() ([]byte, error) {
 	var err error
 	object := make(map[string]json.RawMessage)
+
+	if a.AllowPrivateNetwork != nil {
+		object["allowPrivateNetwork"], err = json.Marshal(a.AllowPrivateNetwork)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'allowPrivateNetwork': %w", err)
+		}
+	}
 
 	if a.Secret != nil {
 		object["secret"], err = json.Marshal(a.Secret)
@@ -1132,6 +1162,14 @@ func (a *ProviderSettings) UnmarshalJSON(b []byte) error {
 		return err
 	}
 
+	if raw, found := object["allowPrivateNetwork"]; found {
+		err = json.Unmarshal(raw, &a.AllowPrivateNetwork)
+		if err != nil {
+			return fmt.Errorf("error reading 'allowPrivateNetwork': %w", err)
+		}
+		delete(object, "allowPrivateNetwork")
+	}
+
 	if raw, found := object["appSecret"]; found {
 		err = json.Unmarshal(raw, &a.AppSecret)
 		if err != nil {
@@ -1190,6 +1228,13 @@ func (a *ProviderSettings) UnmarshalJSON(b []byte) error {
 func (a ProviderSettings) MarshalJSON() ([]byte, error) {
 	var err error
 	object := make(map[string]json.RawMessage)
+
+	if a.AllowPrivateNetwork != nil {
+		object["allowPrivateNetwork"], err = json.Marshal(a.AllowPrivateNetwork)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'allowPrivateNetwork': %w", err)
+		}
+	}
 
 	if a.AppSecret != nil {
 		object["appSecret"], err = json.Marshal(a.AppSecret)
@@ -1401,6 +1446,14 @@ func (a *SmtpSettings) UnmarshalJSON(b []byte) error {
 		return err
 	}
 
+	if raw, found := object["allowPrivateNetwork"]; found {
+		err = json.Unmarshal(raw, &a.AllowPrivateNetwork)
+		if err != nil {
+			return fmt.Errorf("error reading 'allowPrivateNetwork': %w", err)
+		}
+		delete(object, "allowPrivateNetwork")
+	}
+
 	if raw, found := object["from"]; found {
 		err = json.Unmarshal(raw, &a.From)
 		if err != nil {
@@ -1491,6 +1544,13 @@ func (a *SmtpSettings) UnmarshalJSON(b []byte) error {
 func (a SmtpSettings) MarshalJSON() ([]byte, error) {
 	var err error
 	object := make(map[string]json.RawMessage)
+
+	if a.AllowPrivateNetwork != nil {
+		object["allowPrivateNetwork"], err = json.Marshal(a.AllowPrivateNetwork)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'allowPrivateNetwork': %w", err)
+		}
+	}
 
 	if a.From != nil {
 		object["from"], err = json.Marshal(a.From)
@@ -1943,6 +2003,14 @@ func (a *TwilioSettings) UnmarshalJSON(b []byte) error {
 		delete(object, "accountSid")
 	}
 
+	if raw, found := object["allowPrivateNetwork"]; found {
+		err = json.Unmarshal(raw, &a.AllowPrivateNetwork)
+		if err != nil {
+			return fmt.Errorf("error reading 'allowPrivateNetwork': %w", err)
+		}
+		delete(object, "allowPrivateNetwork")
+	}
+
 	if raw, found := object["authToken"]; found {
 		err = json.Unmarshal(raw, &a.AuthToken)
 		if err != nil {
@@ -2006,6 +2074,13 @@ func (a TwilioSettings) MarshalJSON() ([]byte, error) {
 		object["accountSid"], err = json.Marshal(a.AccountSid)
 		if err != nil {
 			return nil, fmt.Errorf("error marshaling 'accountSid': %w", err)
+		}
+	}
+
+	if a.AllowPrivateNetwork != nil {
+		object["allowPrivateNetwork"], err = json.Marshal(a.AllowPrivateNetwork)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'allowPrivateNetwork': %w", err)
 		}
 	}
 
@@ -2078,6 +2153,14 @@ func (a *WebhookEndpoint) UnmarshalJSON(b []byte) error {
 		return err
 	}
 
+	if raw, found := object["allowPrivateNetwork"]; found {
+		err = json.Unmarshal(raw, &a.AllowPrivateNetwork)
+		if err != nil {
+			return fmt.Errorf("error reading 'allowPrivateNetwork': %w", err)
+		}
+		delete(object, "allowPrivateNetwork")
+	}
+
 	if raw, found := object["events"]; found {
 		err = json.Unmarshal(raw, &a.Events)
 		if err != nil {
@@ -2120,6 +2203,13 @@ func (a *WebhookEndpoint) UnmarshalJSON(b []byte) error {
 func (a WebhookEndpoint) MarshalJSON() ([]byte, error) {
 	var err error
 	object := make(map[string]json.RawMessage)
+
+	if a.AllowPrivateNetwork != nil {
+		object["allowPrivateNetwork"], err = json.Marshal(a.AllowPrivateNetwork)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'allowPrivateNetwork': %w", err)
+		}
+	}
 
 	if a.Events != nil {
 		object["events"], err = json.Marshal(a.Events)
@@ -4754,148 +4844,149 @@ func (sh *strictHandler) GetAdminOpenApiYaml(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H1rc9s6kuhfwfJuVexZSpb8yolSW3edxDnHM3m4YmfP3RunRhDZknBMARwAtKKbctX+mv1h+0tuoQGS",
-	"IAW9bM95bM0nWxIAAt2Nfnfze5SIWS44cK2iwfcIvtFZngH+/7pQWsxAmv9VMZtRuYgG0RlRWkhISVL+",
-	"HEd3NCvADEtEwTUOe/spiqNEAtWQnuloEB32Dk87/X7n8PS692Jw1Bv0ev83iiOYUZZFg+gXyqGbCvg3",
-	"t4NuImblz/8Oko0ZpNFAywLiaMyk0h/oDKJB9GfKIYojlkaD6Pm4nx4mR9A5oaejznHyPO38AC/GnR7t",
-	"jw6To/QYTsZmrLqUQuWQ6HLBjPJJQSdmvbE5Tz4VHD4UsxHI+tljmimIoyJP15/p/j6OroFTrtuA0/Zb",
-	"H14rAdQrAYQno8nMnFJBIkGrK9DR4EukgKcgVRdh1FUznXdzqtRcyDT6agZrzfgEUUkTze6oZoK/ZZCl",
-	"ykyvoWgA4P79GkfJFJLbC35p4RHVX4iMJeYgXCDIUxjTItOvmyh3375rQXScibnZyb05EHBtYCqjgUN/",
-	"HAmdW/pJ4R0bg2aI3H5v1lNRHM3otzOtYZYbIj3Bz28pywoJ6hLkG7qIBv1eL44kGJhccA3yjhqq6pv5",
-	"9w6hn2DCBC83mktxxwz8zHPd4/UiN481nwwWJfytYBLSCmYIVV5OcqT7PTKgN3/HUswMopMZkJui1ztK",
-	"uOhIyLPFvxkEdh1p408GglOhDOIRc/4AszshdTQ4+eF5HBlYiEIjOAwwdKbMJE2lNv/GUaFAcnsbyjuZ",
-	"mkO70+DuzHG0uAXuQffweOrgO4fRVIhbeyqe5oIhOzDnNaCfNEdL0HLxiirEUPXFe/qtwph52op70u/V",
-	"pH0HUiFGju7NjCnQErTn13Ri/qagEslybfF2PQV3h54p4ia/JAYjhGkyosktYZwML8ad91Qn0yHRgiRT",
-	"yidAdDWVCJ4tCBsTLkYiXRDIFJCUpV3DbRz8B9FNdHQTRTUJlJxCJVOYUY9WlJaMTyI8QE4lnYF2Z3hd",
-	"SCVk+BRDDt+0HTAkYozbyyXcMVEoktMJNHfjrj8z0/9WgFxEcVRhHJ/i72xGv70DPtHTaHB4chov7TSu",
-	"OPtFGt5eSUbPFGkDZlsea5bKqZ76O60eug6u3u5Pj0ObvxgjdlcA1lDOEOHpMD+nyoA2p0ZmmRv6ktCS",
-	"FOyQlCjGEyCUqzlIRY77h2FiwENZKq2PVVJbtNMh3rEZ0+EjzITShGmYKUPNFMmB7J30yGhBHHfdb+zv",
-	"pBcmjQyf0doWmxUzM6UXRzPG7ad+tUPGNUxAejJsFYk4CO6NJOXp/mpybdKALtd8BAUgY1a54MqqKa9o",
-	"+gn+VoDSVoJwDVb00jzPWIJS7yCXYpTB7F9+UeYE3+vNmrNpq4Ig0eB1IkwRLgyrMJyDKXJ2eUEm9M6e",
-	"SmnKE7OlA5rOGD+wh1LuTKAQZtHJuJf04QU9HB2lx8kJnI6f937ovzg0CNFUFyoaHBssaKYRaK9oStz8",
-	"qDp0Ifmg4ukDd4jBiKadcui9D7l/ljCOBtH/OqiVugP7qzq4tJMtAJv4PCMzmo2FnEG1BbJHCZITqZha",
-	"TKgDj/kPeaeeUl3C6s9XHz/sd81+Xgs+zljyaHRYCrtBcrqJCHxjCqH8pBh4UWOg2vcG8CfluKeBvTvn",
-	"nOmpJTaWurMiNN8KOWJpCvzR1M0UuYUFmdEFImxGueEsLTCvg++Bu9g7A/moBnJ9nA1QHlcDnwLMHsti",
-	"iohCK5ZareAWFs8UUYnIAeGN2iOn2bmUVno/kqOUFyoRRZYi4EdAzOYz0JBuIOcShCc+pyh3SBTIO5AE",
-	"cKcbwMncpCeB5mcO34z9ZESntwcHvzuasfTKsz4eAUHDgYUkMyGBlAYNoRIIs48xcsc8utTiuw1T4Us0",
-	"KxQCfAR6DsBJn1Cekn4vqlV5336yGvmXWjh9vf873IfDQx+ZeI7qcJvxiOM71finwGeJLKs3CT5mk0Ii",
-	"kp4pIosMFJEwLhTEBO6MUDBoMSI9NUoJ00Zn1VOjrtR6NhLDB6HfioKnj6SCgt9yMee/Cq86rnHzQWgy",
-	"xu1vQAoXumMHPgU2PgiiimRa2Suy0scRppd0kQmaXgvxjsoJPCGLQpnOFMnMutJId05OT06OTslooUFt",
-	"yauO+x67d5slWgi77CZQ5nZCRwvRsROeiv2vPeUx+Qt7heC90jR7CqAGTQwUwmjc/h1It++xlUsJieAp",
-	"M1smY8oy2EjEuTel46Y8sehtAwN8Y92A5SWRQNGapxPKOCLkM6eFngrJ/h88lo9QYpktghuVeqMQMUUq",
-	"fv/E2mW/xkjjGBtQUfhjn4il2DPfwiI2HMVaNlZ7L7mrkETCnbgFNPk9b8zPP//cOSv0FLg20IawRfgK",
-	"qARpcJxlwK0LY427xGL2jrKMjp7kwqVU0xFVYI9UrfySaLmw5EQyqtF0307l8tjYFcg7loC/7hY4rIY+",
-	"1TVaccQWuj6BlovO2VhDwPt0hZdcES3InDKjG42NbqXlgvFJeesa1vg6L4HFoiryXEgN6XtIGb3GQY9C",
-	"J7r0DE6RV1NF/AVw4rai6MS/gNU+ycxslOBxNqKxmtXBWR0c/vcSSqUl3UUXjFvEPOOsSJk+t572Nk4/",
-	"8srbNaNo1khRTKaV66Jr3d05SM2gigdY8DdXcqqbDUvEpSYnIc9oUn9Owdguca2WWLbRUaAUE1w1VBaQ",
-	"VCGFtjhAHNGAA+znKSD9jYWcmd+jlGrooMM6sAJb4ZwCA6dniuRCWQnoNNNMTBqLM65Pj6Nluo6jW1is",
-	"8nxVjNQyUIQ402RvmGRsSMZCkmFFRg5iloAXw/0gHDyp8n01iaAvNjaXoT6MCq6njWKjN7jPhbTKftvT",
-	"u7zaNm5AZuxbnoDkoS3d+96+LxFabVRHJZRj3y3oKLM6hQ+er9XKYvQLWAcM3gsbq/q+5FpB16lzr1Mz",
-	"sKSA5m1AZ+tqSmKAh6pGrbvu3jWtIzBUSoqfa6//8tMuqVKo+ChDPzYyMHZYMvPwMC8JHSnAIIalAap0",
-	"FS/YAHXcfgiEfpyXplYBpNmlD6KA26qkHEITjPqajfsUheqVmoq5OVVM8qxQZD4FjuZixSnmIMHXOpqI",
-	"8cKjIUZh8eoeP6eKuPHbM5AqhLeMeW4WyJiClFgHwcr5dYg4sEk9BYtDHOqiEeLOcjm33kiIDChfx9E2",
-	"31MvZh1eAgcQjiMMDznv9k+PNy213dkaS286Yon7TxbrIeRei1vgijClCkgrFcVIM4NI9P9Yf8QOqPbi",
-	"kUFaMszB3CZno2y7cIi31WTrP3bd1Tv/ZgO+7Z2d34Fc6KlRzWqZMhVZqggdicJGKGrvwNL9KXXxFdyt",
-	"/p0gV9GicaWExMtqFDmaaEX2uCCJSCEmXJApVdP9rfmiPSCkr8snhthj4jGidYtVDMvcwLsydSUgqe05",
-	"niliR8VEZKnRtjD1AWVpChm7AwkpKsQuDL7zqc7N8qETgRuwloOlIilm4FiYUSd2UYCMTVaiO3DnXZID",
-	"qQeSjPFbe14P11sf+R3OvrDLBYXcNgrDZnHlQa6hH3hZR97hKzqIfZpfd+M2qQzlc9RO6kJj1lbw9Gn5",
-	"j6EuvHGu4RD0Uveb2daPgswl06Csdvyip4YxGfZ7M/wzPerNrD68PtwbR8usI/DgCuvPFJmBpsZSDpg9",
-	"VWRg6TJKYXisSEERo/H5MtYzC4xw4BDQGKx0F5KoWVgpTwRXxWy9/EEVpowMbc8ENmlJbmVDCNsvavgk",
-	"4ysQ/fMUJLhgQQpkDsEbjeyPSVDrdmaHpI+3+XwKWKEiNWJD6yiAZpmYh2kgKO8dVTSh1tQDalDENRk2",
-	"txS6bE0JE7T8kfNVVk7NzpukXwm6taKoMg9LUUhocsvFPIN0Ailh+glsc7Pd1TgSSVJIuZ6apzTPge9C",
-	"NC6qsIuFc126nypQSEiA3fm8s8aTdk6v5hoXWqGTaUub2PmjPBDUOw8Rx9tMzK805KuP5XJWl4lGacgN",
-	"zVAyzsT8JYFvNNGZDezdMp6SHCQOWqNULp8XuYGQqGKEuaBNJV2eyQWHmORUakazmIyLLEM/9U10E1Vy",
-	"raLOHFNRV1hkobyqM+6uiRmPqp6RTCu9MUwGDmezQBsKMkaXp9TSRCXul10oLbmurHdmW0r8d5oVgB5b",
-	"BUaS/jMX8yFhdiuG4veDJHm30nQ7I+VvpW7vx0DCVpsx3V9b0yhwMZmeEgP52GZXop1PcbtIaFXcR8wA",
-	"rZnQM+4DZ/iRapjThZ9MsMv9rb1dc06u3l+RiV0vJomh4dQm3VCi2IRDSi4/Xl0v07tNug4JDKahY877",
-	"ktzCwqLDrER1IYHsUU0yMArX0aEBgKSJBqkCLsA4Qmr8yLOFTYa795J+12uPlS5mDFy5wpPhDk32plrn",
-	"oQ0EQd9S9EOqsjMunimiCpy32rZogtQO26Sw2FE7MHm3n/Wm0DOFmQvtZIXAeu5QG5djacWh1FTkubXE",
-	"1/P7aq/1Y+IaLCFm/wHmdVXBihwyLZwLLGC0pBscwiyNbUT2e2lt3Vepyb5P75lN9lAD0jfPOz0mRleS",
-	"nYQqIBloQ+QxSdmEGYN72BkaNj786zAMYu9ir6Nze/KKDQSlZ7VWCHofc+BnOXvjTO2dXJ2c4OzLi8pS",
-	"D/Lbjzp/KJ8S3FK1VacxbzdgdzaLI7ZnDFurvc7RRu02UgaK7CGS+739sD0UKMRY9wCjVHgqMuZipXQR",
-	"XrtdzLHtgUPMrIzC7Yb2T29fkxfHJ8+JCwa+JJSTdgJW+SOhaarI0GajDUMKuA76mn+eUo0WFJkjpOo8",
-	"UBf4CKs5VdLbivPsoI409/MelKIThyzWzE6LjaBbn/QVAH4dqQ0yUrOI4zPrTrxdlMzGyDIlyn0N/0/H",
-	"ZYd3LtIhsWFyJLy1MbQyghx61E/X15fEDkC6bocUjw6D9Ozi0MvMW02F1MQVitXVIJaqVpgPqyyOM/L5",
-	"0wWRMAYJNseGalJVXKltlm7x1jJIjruvAPM1fMlQpj2EC6JNwia8w3glWgdIZKixW3xRq78bfaO8fHsK",
-	"rCPi0/nZm/fnzxS5ia5a66ibaL9LhlaPG8ZkSPP8qvrgjHf3BT6J8gURGNxwz3G5jsP//s//qsZJsEYE",
-	"aoABV1P5jGUcjWkCIyFuX7YW2KwVNva6vHDGODxg0YyBEfcBajdy7+INeS04N9qdWUu9LFU7yDWkGFY1",
-	"lKZ2NYHCR3DG9u6nCF8HofOYTISYZBBjDB5iUoI/NgomxESwNDE6inv0ljcidAGuMKH4oeTvkIvUbdYJ",
-	"KQCFDUcH0nreXxFrilivnBvo5O6MLsgIqhjPniFwtNGMUrDY3w11KWXZ4lWRBnMMGtLj8/VrI94JTaRQ",
-	"Rp5hEo96SXqoMHNBEpqHhX9ZUrlO5F/NPI3LbHTOMiY2qpI4qjEvSDqZmJA9Cz5DbRp4adZkYhKTFO4g",
-	"E/kMXEXhfkzMnmNid7GeoKqKy02bbdu/QeWmAYfdNJyr90aU2RR+5K+qGM2Q6/qmATq3AwqprXcNiUij",
-	"OZ0cHR46Uja6kQQVFrU25769yk9CaWuoCUkuLssVYtSPRKEJJbmQYVWBcQVJIeHqluUYwA6opdegtCIt",
-	"/uL5O6pK6g12f67JfMoyIOYYMe4pJjpTKEjKylyjLSysgUhnsB1DCweET354jnenLP+NyfHpiTU/zYfD",
-	"E3ezOHjlgiv0ayH06zMVCi1ZjYySy/P3ZFTwNMOQ2OszdEJpWaxQ0R7gtMBi5vYGysORvbLe0YLUnSz4",
-	"7LoIekkl+nz9E7l8d3bxAfGxpftjo61NlWuE8NJltGBpPuoFHMx9UlMx5w/LaSlLwh6S0rKFob/CFK97",
-	"C6zS01WpnZanRZ5BbW0O2dNTYJLcWXdlDQhbVwvp/s5e0gf5BrZJ9fA0yIckfXil6+0HvCpmubWQbKWM",
-	"XdmKZVucvFUG4loHRwNZ9V52STyxQNuYN2ezF3cKgXtztgqAu4v2hwl/t8htB3mLyTyVSYEM1gJr0BS3",
-	"o0wkt5Xrza/GImMjafaGJYxtkwmW2o4SQ2PzVmlC3QWdZfux+Q4TisnPLt0/g7EmRoJqeovBeVXJCfLZ",
-	"lQI0Su28VKvlLOJmV5GgcwNzXOwTSD0FA09l0GFH66HRoiTMrCaApfMYTyI43piEGeO3ROTA1brwVNnp",
-	"ZInoJEiYMKWr2jgbiELKo1zwxUwUysYWpIpJI6hlpNe4yMJ5hO1eKkuBxKuP5Kh/etrpE5rlU9o5dDo+",
-	"+gs4zEtfuyJ7bz/tr3tG3Zml/ZDyF6LpZHnZsQwvW3Z22eyIWscFqlDmRv9UQ5bhww2zNaI/JkCTKaEk",
-	"YwoD4kpDrsIuKa8HTZBmPZcJ5XVCHPfRjMxWxaTK/fDyJsOx7c02zcemSdPoW9PeqP2eWF8qzRpZmOXN",
-	"palhAHtN+gojstEQZxUyN5Q6NP0/Qdy1vTyKAKejDGwQZUi9OqP/XY751w9n78+HcYnoIErbzXpWhG+t",
-	"VH50AJdvANTS0X8Sc2eMS6RSL1qE53LW/zKTrVKU15rCTc8DGtBq10khNbjVM2h7xd5vKbRuzs923Ppd",
-	"tGz2XaIrOPOZIpVjYkU9DNLD1Srl2YtkLpexFHqKCctbm4rW1a2qpB0r8I2NqHY0EkdUwedP7wKbLs99",
-	"dnnhAr+DgwOas671T3QTMVvBz1ca9Ybq0Rlq87yNFWqt+1XpVghyxieuei4I3Y+SUFKNRF8ES+BpzMsQ",
-	"KTl6O3ddrnZ10rkcIOmniLrs4sDVXZObXKejoB7r1lVkzzIo9Ho/2EX3sJSFBo0WMkMXhj3DQxwYK/MR",
-	"ShhuaYm3OcQOGKvzFCuNoYU0MhEBvNUt0Nbtf3sbp010AZSVfda257BeG7YdJ2GrtodfIktghWR6cWWG",
-	"Oxaazhjv3MIimH3VqLiOyTBJb//atF7cR0u6zqCJsWGXX09XPcWpX8MuuUCrBr0tRPAEXnqlErcAuXId",
-	"37QiVz+ddQ5PTqsCV/T5YdlyTYqGV9pqTcbHYvkwr/G5eDfK3nKuxs/2wlL7novScHkqdUwyIW5JkcfE",
-	"5rWb6TccSyPrnHHr2LPVpnZ9McszRnkCMX5Gda5Ry0bE+Ib7jgZbjmjIvnvDb7g1OY1BQhIqZanONsrf",
-	"94ZnrtgcMT6oCrnT27/+93/+13A/xkVvOEam1+CCdDrYRoc8+9OzYcXIEDj7RMgbPiwH0GQGsdF+hug0",
-	"UjUM0ZXeJWdkxpTCiPNydfoNN8+surX1+l5HtxWdfbzRRx5gMIpuqIcuB/vJ3nBV2fJwv3vDr5wLjFVt",
-	"SeqgZOk8VjFBBUrFRE2xAZ1z3Owb9fyG10EudAEsAk6zKqOOJVMiuHOsKdDdG44pQwlwywIafTXf2e8/",
-	"wbhjWKRkoKnfG87/ElOdyi6l12XBKk89yvSkXRq7zlEpoZrIghux3I3qOusWgVTmst/wMbrro0GUA6c5",
-	"iwbRUbff7WO6q54iO3E13Ujp5nMw2nS+RPnt0meyZw4yWqypyV2qCnLeA3N/zdkGJTE16n1jT6zELiRq",
-	"dhXboDUWr8ZVhmaVcFCnKXTJB4toRxNxmXdjDEmQCk06LGMgZ/h0BS5+72pSDVLwWfY45hIM/zSsh9Is",
-	"s5sxt+cWFp0M7iCrZjOeZEVq3TpG+CGOsLPFO6Z0Vcdqq2v8zpZf2lj4C0De3pgt1qtyQrZqZelV+Wzf",
-	"STEsxur9HjgP4hYjbU/G+6+t/oKHvd6adgaBNgZOJfhSl9lHzUJ6W/68si2qUZOPD6sa9Oj2+fRw9uJv",
-	"x9/6yQ/bNyEpq8BLiNdlWfYbc07fwxodH27f1aCuug62tFtRd30fR8cWmKG1K6AfeB0dcUp/85TPrY4p",
-	"x72jzZPe+i3mTrbZWbM5HM462mpzdSuQBrc1V60JJcTcBHuXIZCjr2ZGq8PFKn7o+d8rpjWjyA+a8th6",
-	"LEt+Yb3ELCVCprbPY5sDGoHWbFqL3XbXet/DjOW6atLR4im/42v8mC7drUbcOzTN3rmHcvtC22u+7ZX2",
-	"IkLr73QZ3/kVb/NveDcrci1vZUnAXzFGH0pdsBaCqpVSNGL8oGNMfimwoGpkjWrbYm9lxOeZImXIZzC0",
-	"3qLKUTCiVXYm9o/BRDXGsZDn+PBwH+0jzPCoEkqVudkCrQrBnUPU5eag6WI02rkwaongqVq+xvZ812Uz",
-	"e7fqK5EudrxgjTvzoDvy6/Vjr9JBItqpPmzbe/1+61tYZ/nfN0OSzqnSYmn97SFuPUdVVkNoE+XIKia7",
-	"I/NY3/0t9nMZAr3eQ+u7YQc45j6O3olkRUlqIyzkpRvt0MD9d62eHPdebJ7x2utMfNzf4hHtXpI472Sb",
-	"8wR6fpnJh4fbMOpmh9jfisGXnpz6vRzLPH5J9zqoy2NcWS2saohXugW0yJV1bPNJyXrJ3nHv2LDfMo9e",
-	"Iaeu/ZMqth7atg/WpbWXneAG9lKZlb3EIdvtznF9PYWZa+xGsFCv7rkYr2qFj5au66Xvt8UndalRODch",
-	"hSSjEhNPZ6CclqhrxRDdYcsi5Q2CsRIpu6mG5QsBAirf8TJm7KPS7q96d483z6ha5eId3OIa2Ualv9Xl",
-	"sWBcf3niaHMfslolsopImSgyZligyXid8eml2b0s0/mNlj0kii6Uc5H5eXgKdJd4b4WYCPR7+E1HMQsH",
-	"20K6G7BMmz+C9nSdh1oUv7n4fbDUvf8dX5TfhPR/BL2J7ndjYNWbNgwHywsdSvVAx1GZvuDlkHlcf2++",
-	"McMLXev2itSjbJAEb5d9sxdmcNroox+qNiNsqHrPfO3ljsdlXRFma9hPLgGAlMG0fdu01MmZl4S6tVDU",
-	"2G8V4QCp8i66lVsxUcKlmpZbdD9bXzneay0IxZQlr8DwCQTep8pmyiTQdEFkwbmB/ZhxpqZluZ7XnR4d",
-	"+SjnXIH5Mktx6HwSefdA4ytsZLkMpUbF6NGufMjL5djChOn9sUyYOlH4Ecz092tk/F0VlX+YJJtEi2MM",
-	"FZfyFKSdzZODypTYwl/sZUZgPqX1PNrY1Z4fH9tfdg93yRBdL7bS30uCHBom6VqmCO616rQ800+zlLHf",
-	"cDPUSrT62fYTw4Y1ZGYYIaFjo7+VA5B17HfJ0HlPrwyDHzop57WlUJUIoNjq0K5ijxQ7B7la8GQqBXer",
-	"hl3arys4bwiUvWUuCtgCBFN1i9E6UrbijZihyFn5FsUV74ALx8223luju+deI5tG2hRU5NmVDC7zUe2M",
-	"1rvB/uXo6LR/eHR8cvr8hxWn8TuZrjjT0eEWR6rikhXCHUU0EF61FW3u0/fz+7G5wH59OmtseLv+oX/Q",
-	"0Mej3uC6y+taN79w9evWQr7R/XFtmMPr5Pg/S2T/drEUIVEe1KD1RFrNQx9lPm0nDw++1++iXOvF+wQz",
-	"4VxofgfmRnoGSoqJEGlchl20pFzZ0P+gwVJb2WgsJXulYWM+t9x8GIzdj93Qqn0rlUAKblsF2R+9Lr5l",
-	"mgk+zyXuNFr4mtmpFHleTnb2lHs2ek0SWYxG5ncXMRa3ru0e9h1m5bugUpuURsmwRN7A+daGLru1tMuC",
-	"nQWtZ0bRGZTi3qXDu3Zdwzfn786vz8kBzVkIi8NlYXwuqYLXdYPYzc5AnPH79gX+JvcV4YLve6yAGb6p",
-	"K9XK7brCo5Kxois8Vut5reGXvHLlTl4t3AtFH2VXbmo+XVmWdcfencXOKuuy8X6vfxDikq9tIxk+VGBs",
-	"o3xVby1+kHg5gKq1++oUxnUd3v3bgy3LjYj589XHD3XfcNTJf3xz+clo5GwyRW8dTRJQan9QuuYwPIP3",
-	"zVy1dgNIZZ12rn9fLW7s12X79Eq8LPeNZ1X9d9l+eVBmslZpjebBVdv4FutGKK3m3TsqsH7j+y9+3+ee",
-	"18O5Mpv83sxtFbPvtNwtFOFGy+SV6nDdErm1znEjl6g3ek5P0x50jsYnJ53jtJ90XiQnJ53D8fPx6bgH",
-	"p7TfX3ozvtH8fT72h9De6x7+X1ptigMT+hWAjpL++JQeQueH9HjUOR73oPOCnvQ7vfFpcjh6nr6Afq/Z",
-	"THclDLzuwN5Lyrc+oiF2L/8kDMr7p9+2l9GZwkzUtmWlj33OFUgNfkZK4LevzfcUrE5Lrd818MXv4bnq",
-	"ytT9OCPbgslrdjmI+r3npy/6J72jk16vd9o/6T3vn/RxM+1z7Sxm3ds0NgjbZ4qUXeI9V+5ry2M6b5gq",
-	"3x4VKFobj41y3Xh5A1WEYgz8IVkn/5D4terpCmTaePojyv7We9EMWH6l3a7KTTz3TTr7eh1noFUaesE1",
-	"ywgXc7/ExuYwmi8FX04bfOlCb2Vt9wRLGal7Dhq4cyFvFdmz5TDWDEVXnHu6TTYcoHLj9uUyXdBCtD+X",
-	"xoQBq5X9njVKtBD7oVCbQUEJm6sSE9sYh59K2+MfV7QdpTCAaV5RVUM2dE3N7UlFsj4UUbetLCtIjMYn",
-	"aaJjIjHPsyaLkRRzBZKMFuQTpCJxlYIHrqSoi3VaLy2ZWvWa6TK8bLOxbPpt3S8lZGKemQv/xux7o0aq",
-	"4Zs+mOpZ1lBFI5t3+k+pSLCk1wyw+ab2h6XPQFP/MxZV2S9q88DY0BWs7LgDb6D7pr3USKQL/7NEsKkc",
-	"kk4hs3+9iXzQ3USNtXBs45v2agf1Sda/9zVei/iycMCXyDSZQsfIZSmyUKO4OcmEy39D763rdpiYeen6",
-	"t9DGlby/chWtnVXNX/5SxY/wIVoQTLeosWLT7Ta99dYrnjUCwHDq+mI1EOvdpLJttbUt6ttk8dJVmvKU",
-	"ZoJD95f1N8xeFdfSDfmyvVeKDHHBIVqYeTHKmJpCahg9z2frr8YVPmPLC/ILvaN2U81rcvCnfyJv8c0R",
-	"WLdIGLfBE8Pj8wyoAixiCZy3++7i9fmHq/Ou/qbJnw52Jz77+RFEZ3/Yhex2IYOS88kN9ODf3rU00KzK",
-	"9FgsVe7Vs6uw7Zqo/9m+gPeRISZXXP2kVaPbe+Ta/eBX0Eao8fsDqaQyFJ6OTq59EVk2+tqSTBbUSqrd",
-	"yWS00IBBD/wH+9rh2K6/9NAKacapXGAfw1HBMlsJs5G+/sNsbSf6Kg9T8xO3lwFBErnhhtwGN5wQpLcB",
-	"WUVuZoijtwG5699w966D7/dYbl2jajOt4IX6j7P374jhfKFmF/8TSM4ccB3JtVbz20R8+YprYwZhKF2i",
-	"ftlyxpQGbruuUJKJhGY1BiPXagQ7NwwODvqHz7u9bq/bH/zQ+8F5FOzuQg+wPRuWxHhcJt572ZbYt8kY",
-	"KFOKYt6F/8tsnOUEhI881HikzEaI1/R78JavtejlB2yuf/cWsuWky4s0UWr2wbSq9e1KEHlLNbF8//X+",
-	"/wcAAP//",
+	"7H3pctu6muCroDldFfs2JUveksjVNe04zjm+N4srdjrTE6euIPKThGMK4AVAK5qUq/pp+sH6SabwASRB",
+	"CdpsnyVd55ctCQSBb9/w4XuUiEkuOHCtot73CL7RSZ4B/n9WKC0mIM3/qphMqJxFveiUKC0kpCQpf46j",
+	"O5oVYIYlouAah735GMVRIoFqSE911Iv2O/vHrW63tX983XnZO+j0Op3/G8URTCjLol70C+XQTgX8m1tB",
+	"OxGT8ud/B8mGDNKop2UBcTRkUun3dAJRL/or5RDFEUujXvR82E33kwNoHdHjQesweZ62XsDLYatDu4P9",
+	"5CA9hKOhGasupVA5JLqcMKN8VNCRmW9o9pOPBYf3xWQAsn73kGYK4qjI09V7ur+Po2vglOt5wGn7rQ+v",
+	"pQDqlADCndFkYnapIJGg1RXoqPclUsBTkKqNMGqric7bOVVqKmQafTWDtWZ8hKikiWZ3VDPB3zDIUmUe",
+	"r6FoAOD+/RpHyRiS2wt+aeER1V+IjCVmI1wgyFMY0iLTZ02Uu2/fzkF0mImpWcm92RBwbWAqo55DfxwJ",
+	"nVv6SeEtG4JmiNxuZ9JRURxN6LdTrWGSGyI9ws9vKMsKCeoS5Gs6i3rdTieOJBiYXHAN8o4aquqa5+8d",
+	"Qj/CiAleLjSX4o4Z+Jn3utfrWW5eaz4ZLEr4R8EkpBXMEKq8fMiR7vfIgN78HUoxMYhOJkBuik7nIOGi",
+	"JSHPZv9mENh2pI0/GQiOhTKIR8z5A8zqhNRR7+jF8zgysBCFRnAYYOhMmYc0ldr8G0eFAsktN5Q8mZpN",
+	"u93g6sx2tLgF7kF3/3Ds4DuFwViIW7srnuaCoTgw+zWgHzVHS9By9ooqxFD1xTv6rcKYedsSPul2atK+",
+	"A6kQIwf35okx0BK059d0ZP6moBLJcm3xdj0Gx0PPFHEPnxCDEcI0GdDkljBO+hfD1juqk3GfaEGSMeUj",
+	"ILp6lAiezQgbEi4GIp0RyBSQlKVtI20c/HvRTXRwE0U1CZSSQiVjmFCPVpSWjI8i3EBOJZ2Adns4K6QS",
+	"MryLPodv2g7oEzHE5eUS7pgoFMnpCJqrcezPzOP/KEDOojiqMI5v8Vc2od/eAh/pcdTbPzqOF1YaV5L9",
+	"Ig0vrySjZ4rMA2ZTGWumyqke+yutXroKrt7qjw9Di78YInaXANZQTh/h6TA/pcqANqdGZxkOPSG0JAU7",
+	"JCWK8QQI5WoKUpHD7n6YGHBTlkrrbZXUFm21ibdswnR4CxOhNGEaJspQM0VyIDtHHTKYESdddxvrO+qE",
+	"SSPDd8wti02KiXmkE0cTxu2nbrVCxjWMQHo6bBmJOAjuDCTl6e5ycm3SgC7nfAQFoGBWueDKmimvaPoR",
+	"/lGA0laDcA1W9dI8z1iCWm8vl2KQweRfflFmB9/rxZq9aWuCINEgOxGmCBdGVBjJwRQ5vbwgI3pnd6U0",
+	"5YlZ0h5NJ4zv2U0ptydQCLPoaNhJuvCS7g8O0sPkCI6Hzzsvui/3DUI01YWKeocGC5ppBNormhL3fFRt",
+	"upC8V8n0nttEb0DTVjn03ofcP0sYRr3of+3VRt2e/VXtXdqHLQCb+DwlE5oNhZxAtQSyQwmSE6mEWkyo",
+	"A4/5D2WnHlNdwuqvVx/e77bNes4EH2YseTQ6LIXdIDndRAS+MYVQflIMvKwxUK17DfiTctzTwN7tc8r0",
+	"2BIbS91eEZpvhBywNAX+aOpmitzCjEzoDBE2odxIljkwr4LvnmPsrYF8UAO53s4aKA+rgU8BZk9kMUVE",
+	"oRVLrVVwC7NniqhE5IDwRuuR0+xcSqu9HylRSoZKRJGlCPgBELP4DDSka8i5BOGRLynKFRIF8g4kAVzp",
+	"GnAy99CTQPMTh2/GfzKq01uDg98dzVh65Xkfj4CgkcBCkomQQEqHhlAJhNnXGL1jXl1a8e2Gq/AlmhQK",
+	"AT4APQXgpEsoT0m3E9WmvO8/WYv8S62cvt7/Cvywv+8jE/dRbW49HnF8qxr/FPgskWXtJsGHbFRIRNIz",
+	"RWSRgSIShoWCmMCdUQoGLUalp8YoYdrYrHpszJXazkZieC/0G1Hw9JFUUPBbLqb8N5FVhzVu3gtNhrj8",
+	"NUjhQrfswKfAxntBVJGMK39FVvY4wvSSzjJB02sh3lI5gicUUajTmSKZmVca7c7J8dHRwTEZzDSoDWXV",
+	"YdcT926xRAthp10Hytw+0NJCtOwDTyX+V+7ykPyNvULwXmmaPQVQgy4GKmF0bn8F0u16YuVSQiJ4ysyS",
+	"yZCyDNYSce490nKPPLHqnQcG+M66AcsJkUDRm6cjyjgi5BOnhR4Lyf4fPFaOUGKFLYIbjXpjEDFFKnn/",
+	"xNZlt8ZIYxtrUFH4Y59IpNg938IsNhLFejbWei+lq5BEwp24BXT5vWjM58+fW6eFHgPXBtoQ9ghfAZUg",
+	"DY6zDLgNYawIl1jM3lGW0cGTMFxKNR1QBXZL1cwnRMuZJSeSUY2u+2YmlyfGrkDesQT8eTfAYTX0qdho",
+	"yRbn0PURtJy1TocaAtGnK2RyRbQgU8qMbTQ0tpWWM8ZHJdc1vPFVUQKLRVXkuZAa0neQMnqNgx6FTgzp",
+	"GZyirKaK+BPgg5uqoiOfAat1kolZKMHtrEVj9VQLn2rh8F9LKZWedBtDMG4S847TImX63Eba53H6gVfR",
+	"rglFt0aKYjSuQhdtG+7OQWoGVT7Agr85kzPdbFoiLi05CXlGk/pzCsZ3iWuzxIqNlgKlmOCqYbKApAop",
+	"dE4CxBENBMA+jwHpbyjkxPwepVRDCwPWgRnYkuAUGDg9UyQXympAZ5lmYtSYnHF9fBgt0nUc3cJsWeSr",
+	"EqRWgCLEmSY7/SRjfTIUkvQrMnIQswQ86+8G4eBple/LSQRjsbFhhnozKjifNoaNXhM+F9Ia+/OR3sXZ",
+	"NgkDMuPf8gQkDy3p3o/2fYnQa6M6KqEc+2FBR5nVLnzwfK1mFoNfwAZgkC9srur7QmgFQ6cuvE7NwJIC",
+	"mtyAwdbllMQAN1WNWsXuHpvWGRgqJcXPddR/8W2XVCk0fJShH5sZGDosmedwMyeEDhRgEsPSAFW6yhes",
+	"gTouPwRCP89LU2sA0uzSB1EgbFVSDqEJZn3Nwn2KQvNKjcXU7ComeVYoMh0DR3exkhRTkOBbHU3EeOnR",
+	"kKCweHWvn1JF3PjNBUiVwlvEPDcTZExBSmyAYOnzdYo4sEg9BotDHOqyEeLOSjk330CIDChfJdHW86mX",
+	"sw5PgQMIxxFGhpy3u8eH66babG+NqddtscT9R4v1EHKvxS1wRZhSBaSViWK0mUEkxn9sPGILVHv5yCAt",
+	"GeFguMn5KJtOHJJtNdn6r13FeuffbMJ3fmXndyBnemxMs1qnjEWWKkIHorAZijo6sMA/pS2+RLrVvxOU",
+	"Klo0WEpIZFZjyNFEK7LDBUlECjHhgoypGu9uLBftBiE9K98YEo+JJ4hWTVYJLMOBd2XpSkBT2308U8SO",
+	"ionIUmNtYekD6tIUMnYHElI0iF0afOtdnZvpQzsCN2ClBEtFUkzAiTBjTmxjABmfrER3gOddkQOpB5KM",
+	"8Vu7Xw/XG2/5LT59YacLKrlNDIb16sqDXMM+8KqOvM1XdBD7NL+K49aZDOV71FbmQuOpjeDp0/KPYS68",
+	"dqHhEPRS95tZ1k+CTCXToKx1/LKj+jHpdzsT/DM+6EysPbw63RtHi6Ij8OIK688UmYCmxlMOuD1VZmCB",
+	"GaUwMlakoIix+Hwd67kFRjlwCFgMVrsLSdQkbJQngqtislr/oAlTZoY2FwLrrCQ3syGEzSc1cpLxJYj+",
+	"PAYJLlmQAplCkKNR/DEJatXK7JD08T6fTwFLTKRGbmgVBdAsE9MwDQT1vaOKJtSadkANirgmw+aSQszW",
+	"1DBBzx8lX+Xl1OK8SfqVolupiir3sFSFhCa3XEwzSEeQEqafwDc3y12OI5EkhZSrqXlM8xz4NkTjsgrb",
+	"eDjXZfipAoWEBNidLztrPGkX9GrOcaEVBpk29IldPMoDQb3yEHG8ycT0SkO+fFuuZnWRaJSG3NAMJcNM",
+	"TE8IfKOJzmxi75bxlOQgcdAKo3JxvygNhEQTIywFbSnp4pNccIhJTqVmNIvJsMgyjFPfRDdRpdcq6syx",
+	"FHWJRxaqqzrljk3MeDT1jGZaGo1hMrA5WwXaMJAxuzymliYqdb8YQpnT68pGZzalxH+nWQEYsVVgNOk/",
+	"czHtE2aXYih+N0iSd0tdt1NS/lba9n4OJOy1Gdf9zLpGAcZkekwM5GNbXYl+PsXlIqFVeR8xAfRmQu+4",
+	"D+zhJ6phSmd+McE2/FtHu6acXL27IiM7X0wSQ8OpLbqhRLERh5Rcfri6DhgNRhlcSnZHNbwHPRXydhEC",
+	"b0E70khTCUqRAZBMiByLUoUkuX2e7FDDWxllnIy1zs0jEnZP8AOimJK8GGQsqSYSZsiUNWKoDW86kaFg",
+	"32dD4C2DjRNyCzO7OLNPqgtp1qFJBsYcPNg36JE00SBVIEAZR8grH3g2s6V6915J8mrbtrIUjfstl8RZ",
+	"HErIDoJgNywqFwhjzg0JGfLO9XmmiCrwueWeTxPhdtg6c8qO2kIFufWsdtSeKayrmC+lCMznNrV2OpZW",
+	"8lONRZ7bOMFqbVSttX5NXIMlpIrew7Q+87Ckwk0LF6ALuFTpmnA1S2ObL/5e+oL3VeG0H3F8ZktRVI90",
+	"zfuOD4mx5GQroQpIBtoQeUxSNmJaxaTf6hvm7P+9HwaxJ3ZW0bndeSWkgrq9misEvQ858NOcvXaBgK0C",
+	"sZzg05cXVRwhqA0+6PyhUlRwS9XW2Meq4oBX3Dy6sblg2Ngod2FAapeRMlBkB5Hc7eyGvbXAMZFVLzAm",
+	"j2fAY6VYSmfhueePmmy64ZAwK3OE26H945sz8vLw6DlxqcoTQjmZLw8rfzTqRJG+rZXrh9wDHYyEfx5T",
+	"jf4dmSKk6ipVl5YJG2FVSd6S/WxhLDXX8w6UoiOHLNasnYuNoltdkhYAfp1HDgpSM4mTM6t2vFkOz2bw",
+	"MiXKdfX/T8vVrrcu0j6xSXwkvJUZvjK/HXrVz9fXl8QOQLqeT3ge7Afp2WXJF4W3GgupiTvGVp9VsVS1",
+	"xLlZ5g+dkk8fL4iEIUiwFUBUk+o8mNpk6jnZWqbwcfUVYL6GmQx12kOkIHpMbMRbjFeqtYdEhv6ExRe1",
+	"3oWxN0rm21FgwyQfz09fvzt/pshNdDU3j7qJdtukb+24fkz6NM+vqg8utOC+wDdRPrNGYfkeV4nZ/+//",
+	"/K9qnATr4qAF+KPZtBUEFtc0pAkMhLg9mdveepu1AcnFiTPG4QGTZgyMMRLgRaOVL16TM8G5sT3NXOqk",
+	"NDwh15BiStrwgdrWfQxvwQUqtt9FmFmFzmMyEmKUQYz1CxCTEvyxMX8hJoKliSEF9+oN+TXEnldYjP1Q",
+	"5nTIRd4z84TMk8Km8gMlUe+uiHWUbETTDXRWwYTODOGX+bEdw37o3xqTZba7HepSyrLZqyIN1mc0dNun",
+	"6zNjfBCaSKGMtsUCKHVCOmjOc0ESmodNk/I46iqD5Gri2YNmoVOWMbHW0MVRjeeCpJOJEdmx4DPUpoGX",
+	"TlcmRjFJ4Q4ykU/AncbcjYlZc0zsKlYTVHVadd1i52MHQdOrAYft7K+rd0bR2uMPKP1VMZgwJzIrxwUT",
+	"A+pHk8D2JHPIvDBW59HB/r5jtHLCIKLsaYr5WX4WSlsnV0hycVnOEKNtKQptFitk2MxiXEFSSLi6ZTmW",
+	"JgRM+mtQWpE56eftrTojvyZmkmsyHbMMiNlGjGuKic4UKuHyzLWxtGbWuaYT2EzchlP9Ry+eI2eXB7tj",
+	"cnh8ZF1382H/yPE9B+8g6BLfRAh9dqpCSUNrzVJyef6ODAqeZpjsPDtFKtGyWGLePiDgg8fU5xdQbo7s",
+	"lCdZLUjdzoLvro+3L5iTn65/JpdvTy/eIz42DB2tjVNQ5VpcnLhaJWy6gDYVB8Ptaiym/GHVSuVhv4cU",
+	"K20QJFkSxqi7RizzcVRp2Ze7RYlG7akrsqPHwCS5s4HoGhD2xDSku1vHvx8UV9mkiMezvh9SzuM1JZh/",
+	"watiklvv0p6BsjNbo8EeO9+otnRlcKiBrHot25QUWaCtrYi0dalbFTd4z2xU2uAY7YcpbJgjty2sASzT",
+	"qtwxFLAWWL2mMTDIhFHcw8VzdmRoNM1Ov4SxbR/CUtsrpE8YrwvA2jM6yXZj8x2WipPP7iBHBkNNjAbV",
+	"9BbLLlSlJ8gnd8ijcYjSK6JbrA9v9osJBoawesm+gdSPYEqxTCdt6ds0ms+EhdUIsCkCZgoJjjfudMb4",
+	"LRE5cLUq8Vj2sFkgOgkSRkzp6tSjTTEi5VEu+GwiCmWzRlLFpJGuNNprWGThCtH5LjkLKeKrD+Sge3zc",
+	"6hKa5WPa2nceCMZaOEzLPIUiO28+7q56R91zZ8GOdL8QTUeL0w5leNqyZ8/6IN4qKVAlqdfG9hq6DF9u",
+	"hK1R/TEBmowJJRlTWOqgNOQqHM7zugsFadYLN1FelzpyH80obFVMqqoeryI2XLWw3uP60HS4Gh2J5hdq",
+	"vyc2Dk2zRn1tybk0NQJgp0lfYUQ2Wh0tQ+aaQyzN2FkQd/MRMkWA00EGNgHVp94Jsv9djvnX96fvzvtx",
+	"ieggSufbMC1JzFut/OjUPF8DqIWt/yymLlQgkUq9TBvuy8UmFoVsVXy+0lFvxkXQvVfbPhQyg+e6QW1u",
+	"2PvNolY989mOW72KuYjCNpkpfPKZIlXYZMlJJ6SHq2XGs5cFXjyg9MeOkhZ6jIXyGzuyNomhqmIxa44Y",
+	"D1Zt6cIOqIJPH98GQFpi5fTywqX0e3t7NGdtG9tpJ2KyRNssDTkYnsQwtz1fYHxkG3tYVuaHBMH4yJ3a",
+	"DOL+gySUVCMxjsMSeBrnN0TojhvOXXe1bQOcrvZM+qXJrqr9R4strarYr4u00Adwu1Zkxwp3zLY8OPj6",
+	"sFKZBgcVMsPwj93DQ4I/S+tgSgxvGMWYl65b0FNdvVtZW3MkRUYioK7qxoCr1r+5fzjPEgGUld0HN9dO",
+	"XnPCLR/CBoYPZ3FLYIVkenZlhjtWTCeMt25hFqxJbPQhiEk/SW//3vT83EdLus4ZjLGNnX/KtHqLM137",
+	"bXKBHiFGqojgCZx4B4huAXLl+iBqRa5+Pm3tHx1Xx76RX/Ewf02KhtvtGWbGh2JxM2f4XuSNsuOiO/lq",
+	"O8SpXS+8a3QQlTo28uaWFHlM7GkP8/gNxwPD9UkKGxS1Z7Dt/GKSZ4zyBGL8jKZw44QnEcMb7gdp7CFd",
+	"Q/btG37DrbtunDmSUClLV6DRFGKnf+paMCDGe1V7g/T27//9n//V341x0huOFRErcEFaLWwuRZ795Vm/",
+	"EmQInF0i5A3vlwNoMoHYWI59DLipGoaYJGmTUzJhSmGlw2LPhhtu3ln1MOx0vT6HS/pdeaMPPMBg9Yah",
+	"HrpYZEJ2+ssO8/d32zf8yoUPWdWsp06Gl4F3FRM0PlVM1BjbMrqg165xbW54nb7E8MksEHCs6kxZMiaC",
+	"u6CkAt2+4ViqlgC3IqDRbfat/f4jDFtGREoGmvodE/0vscSu7N17XR7j5qlHmZ4uTmPXTy0lVBNZcGM0",
+	"tKO6+8AcgVShBr8NanTXRWcyB05zFvWig3a33cUicD1GceI6HSClm8/BPOL5AuXPNwSwSn0wW3FSfeGs",
+	"nIu8GP41e+uVxNQ4BR97aiV2yW6zqtgWS+CR7riqW64KXerymDZ5bxHtaCIu672MRQJSoTuMh3vIKb5d",
+	"gasbcSe1DVLwXXY7hgn6f+nXQ2mW2cUY7rmFWSuDO8iqpxlPsiK1ITGj/BBH2O/lLVO6Ot1tz5z5/V6/",
+	"zGPhbwD5/MLsEdaqFmmjBq/e2bfN+4uG1Vi93j0Xfd1gpO1Uev91ruvmfqezoslHoLmHMwm+1M0nomZ7",
+	"CdsUYGmzYGPEH+5XnRmi2+fj/cnLfxx+6yYvNm/NU/ZGKCFeH1a035h9+tHp6HB/814fdS+CYKPHJd0I",
+	"7uPo0AIzNHcF9D2vzyk+0l3/yKe5PkKHnYP1D73xGy8ebbKyZstEfOpgo8XVDXIa0tawWhNKiLkRdvRD",
+	"IEdfzRNzfV+WyUMvd1EJrQlFedDUxzbaW8oLG2FnKREytd1P5yWgUWjNVs7oPK3MXIQFy3XVumZOpvyB",
+	"2fgxvevn2tNv0Up+687i8wxt2XxTlvayaat5usyN/Ybc/DvyZkWuJVeWBPwV6xtCZR/WQ1C1UYpOjJ+w",
+	"jckvBR4zHFin2jaeXJote6ZImS7r9W0sqwoUDGhVFYxdlbBAknE83na4v7+L/hHW7lSFzMpwtkCvQnAX",
+	"THZVV+i6GIt2KoxZIniqFtnY7u+6vOLBzfpKpLMtGazBMw/ikd/uloKqlCairerDpjcS3G/MhfXpkvtm",
+	"OtcFVeZEWndziNvIUVURElpEObLKZ28pPFb3RIz9OpDADQih+d2wPRxzH0dvRbLkoHYjpeaVam1xrcEf",
+	"2jw57Lxc/8SZ16/7sLvBK+Y7rOJzR5vsJ9AJzzy8v7+JoG72Tf69BHwZyalvq1mU8Qu21159LMsdNodl",
+	"bSLLsIAWubJhdz4qRS/ZOewcGvFbnt9QKKnr+KSKbYR2PgbrjlOU/RF7lqnMzF7Rle0B6aS+HsPEtTsk",
+	"eHy17kQaL7sgAj1dd8OEf1kEqY+4hes6UkgyKrGkeALKWYm6NgwxHLaoUl4jGCuVsp1pWF6TETD5Dhcx",
+	"Y1+Vtn9T3j1c/0TVQBp5cAM2su17fy/msWBczTxxtL47X20SWUOkLLIZMjy2zHhdLeuVKJ6Ux0iMld0n",
+	"is6UC5H5NYwKdJt4d6WMBMY9/Fa8WMGEzVIdByzS5k+gPVvnoR7F765+H6x17//AjPK7kP5PoNfR/XYC",
+	"rLp/xkiwvNChMhkMHJWlH179nSf1d6Zrq+MwtG5ZpB5lkyTIXfa+O6x+tdlHP5FuRthE+o752jsVEJfn",
+	"2bDSxX5yxROkTKbt2la+Ts+cEOrmQlVjv1WEA6TKY3Srt2KihCvTLZfofraxcuRrzM9ymPoHW59A4X2s",
+	"fKZMAk1nRBacG9gPGWdqXB4T9e5swEA+6jnXdmFRpDh0Pom+e6DzFXayXHVX46TywbZyyKuD2cCF6fxY",
+	"LkxdZP0IYfrHdTJ+VUPlT5dknWpxgqGSUp6BtLV7sle5EhvEi73KCKxFtZFHm7va8fNju4vh4TbpY+jF",
+	"dpjwCkj7Rki6RkKCew1srcz0S1Rl7LehDTXYrX62XfawjROZGEFI6NDYb+UAFB27bdJ30dMrI+D7Tst5",
+	"7VBUpQIoNgC1s9gtxS5ArmY8GUvB3azhkPZZBec1ibI3zGUB5wDBVN14t86ULbknNpQ5K+8WXXIzYjhv",
+	"tvHaGj1vdxrVNNKW76LMrnRwWctrn5i7Me9fDg6Ou/sHh0fHz18s2Y3f33fJng72N9hSlZesEO4oooHw",
+	"qtluc51+nN/PzQXW69NZY8GbddX9QVMfj7rXeJtLjNdfQ/x1YyXf6Im6Ms3h9Tf9n6Wyf79cipCoD2rQ",
+	"eiqtlqGPcp8204d73+sbWldG8T7CRLgQmt+XvFGegZpiJEQal2kXLSlXNvXfa4jUuWo0lpKd0rExn+fC",
+	"fJiM3Y3d0KqpMZVACm5bVNkfvd7WZZkJvs8V7jQaW5unUynyvHzY+VPu3Rg1SWQxGJjfXcZY3LpmlNiN",
+	"m5U3pKW2KI2Sfom8nout9V11a+mXBftt2siMohMo1b07SuCa2PVfn789vz4nezRnISz2F5XxuaQKzuq2",
+	"yeuDgfjEHzsW+LvwK8IFb0GtgBnm1KVm5WZ3JaCRseSuBDzp6F2YsBCVK1fyauau2X2UX7muJXvlWdZ9",
+	"rLdWO8u8y8atd38S4kKsbS0ZPlRhbGJ8VXd5P0i97EF14cHyEsZV9x743ION/I2K+evVh/d1N320yX96",
+	"ffnRWORsNMZoHU0SUGq3V4bmMD2D/GZYbb4tqrJBO9c3slY39uvyUoFKvSzepsCqs/NlU/JeWclalTWa",
+	"F1eXKcyJboTSctm9pQHrXwfxxe+G3vE6m1duk9+xfN7E7DordwNDuNFIfKk5XDcKn5vnsFFL1Bk8p8dp",
+	"B1oHw6Oj1mHaTVovk6Oj1v7w+fB42IFj2u3OddXuHRnL35djP4T1Xp+T+TLXvDvwQLcC0EHSHR7TfWi9",
+	"SA8HrcNhB1ov6VG31RkeJ/uD5+lL6HaaLaaXwsDrme1d3b/xFg2xe/UnYVDeP/2yvYrOFCai9i0re+xT",
+	"rkBq8CtSAr99bd7esbwstb6B44vfO3YZy9R9YCPbXMtrstqLup3nxy+7R52Do06nc9w96jzvHnVxMfP7",
+	"2lrNujtm1ijbZ4qUdyd4odwzK2Nar5kq71QLHKkbDo1x3bjShCpCMQf+kKqTPzV+bXq6AzLzePoRdf/c",
+	"bYEGLL/RapfVJp77Lp29dMo5aJWFXnDNMsLF1D9iY2sYzZeCL5YNnrjUW3kufoRHGal7Dzq4UyFvFdmx",
+	"x2GsG4qhOPd2W2zYQ+PGrctVuqCHaH8unQkDVqv7PW+UaCF2Q6k2g4ISNlclJjZxDj+WvsefLDqfpTCA",
+	"abKoqiEbYlPDPalIVqci6nap5QkSY/FJmuiYSKzzrMliIMVUgSSDGfkIqUjcScE9d6Sojee0TiyZWvOa",
+	"6TK9bKuxbPlt3Wsm5GKeGoZ/bda91iLV8E3vjfUka5iika07/adUJHik1wyw9ab2h4XPQFP/Mx6qsl/U",
+	"7oHxoStY2XF73kD3zfxUA5HO/M8SwaZySFqFzP71JvJBdxM15sKxjW/mZ9urd7L6NuR4JeLLgwO+RqbJ",
+	"GFpGL0uRhZrsTUkmXP0bRm9dH8vEPJeuvps5rvT9lTvR2lrWOOdvVf4IX6IFwXKLGiu23G7dXdDe4Vmj",
+	"AIykrhmrgViPk8p26da3qLnJ4qWtNOUpzQSH9i+rOcyyimuHh3LZ8pUifZywjx4mnnJXY0iNoOf5ZDVr",
+	"XOE7NmSQX+gdtYtqssneX/6JvMH7VPDcImHcJk+MjM8zoArwEEtgv+23F2fn76/O2/qbJn/Z25747OdH",
+	"EJ39YRuy24YMSskn19CDz70raaB5KtMTsVS5C5mXYds17/+rvZb6kSkmd7j6SU+Nbh6Rm7+HYAlthC4c",
+	"eCCVVI7C09HJta8iyyZpG5LJjFpNtT2ZDGYaMOmB/2BPQBzb9qfuWyXNOJUz7AE5KFhmT8Kspa//MEvb",
+	"ir7KzdTyxK2lR5BEbrght94NJwTprUeWkZsZ4uitR+66N9zdsfH9Ho9b16haTyvIUP9x+u4tMZIv1Ozi",
+	"fwLJmQ2uIrm52fw2EV++4txYQRgql6ivIM+Y0sBtTxhKMpHQrMZg5FqNYOeG3t5ed/95u9PutLu9F50X",
+	"LqJgVxd6ge3ZsKDG47Lw3qu2xJ5XxkEZU1TzLv1fVuMsFiB84KHGI2U1Qryi34M3fW1FL75g/fl3byJ7",
+	"nHRxkiZKzTqYVrW9XSkib6omlu+/3v//AAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

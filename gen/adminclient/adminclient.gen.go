@@ -184,6 +184,9 @@ type FlowStep struct {
 
 // GatewaySettings The tenant's own SMS gateway, called with a signed POST.
 type GatewaySettings struct {
+	// AllowPrivateNetwork Lets the address be loopback or private (and plain http there); https to a public address otherwise.
+	AllowPrivateNetwork *bool `json:"allowPrivateNetwork,omitempty"`
+
 	// Secret Write-only; keys the signature (at least 32 characters).
 	Secret *string `json:"secret,omitempty"`
 
@@ -262,6 +265,9 @@ type Problem struct {
 
 // ProviderSettings One sign-in provider: its type and that type's settings (see the README's "Sign-in providers"). `secret`, `appSecret`, `channelSecret` and any other setting named `…Secret` are write-only.
 type ProviderSettings struct {
+	// AllowPrivateNetwork Lets the address be loopback or private (and plain http there); https to a public address otherwise.
+	AllowPrivateNetwork *bool `json:"allowPrivateNetwork,omitempty"`
+
 	// AppSecret facebook; write-only.
 	AppSecret *string `json:"appSecret,omitempty"`
 
@@ -303,6 +309,9 @@ type SenderSettings struct {
 
 // SmtpSettings An SMTP server that submits the tenant's emails.
 type SmtpSettings struct {
+	// AllowPrivateNetwork Lets the address be loopback or private (and plain http there); https to a public address otherwise.
+	AllowPrivateNetwork *bool `json:"allowPrivateNetwork,omitempty"`
+
 	// From The RFC 5322 sender address.
 	From *string `json:"from,omitempty"`
 
@@ -423,6 +432,9 @@ type TwilioSettings struct {
 	// AccountSid The account.
 	AccountSid *string `json:"accountSid,omitempty"`
 
+	// AllowPrivateNetwork Lets the address be loopback or private (and plain http there); https to a public address otherwise.
+	AllowPrivateNetwork *bool `json:"allowPrivateNetwork,omitempty"`
+
 	// AuthToken Write-only; kept while the rest of the block stays the same.
 	AuthToken *string `json:"authToken,omitempty"`
 
@@ -442,6 +454,9 @@ type TwilioSettings struct {
 
 // WebhookEndpoint One receiver of customer events.
 type WebhookEndpoint struct {
+	// AllowPrivateNetwork Lets the address be loopback or private (and plain http there); https to a public address otherwise.
+	AllowPrivateNetwork *bool `json:"allowPrivateNetwork,omitempty"`
+
 	// Events The event types it receives (every type when empty).
 	Events *[]string `json:"events,omitempty"`
 
@@ -766,6 +781,14 @@ func (a *GatewaySettings) UnmarshalJSON(b []byte) error {
 		return err
 	}
 
+	if raw, found := object["allowPrivateNetwork"]; found {
+		err = json.Unmarshal(raw, &a.AllowPrivateNetwork)
+		if err != nil {
+			return fmt.Errorf("error reading 'allowPrivateNetwork': %w", err)
+		}
+		delete(object, "allowPrivateNetwork")
+	}
+
 	if raw, found := object["secret"]; found {
 		err = json.Unmarshal(raw, &a.Secret)
 		if err != nil {
@@ -808,6 +831,13 @@ func (a *GatewaySettings) UnmarshalJSON(b []byte) error {
 func (a GatewaySettings) MarshalJSON() ([]byte, error) {
 	var err error
 	object := make(map[string]json.RawMessage)
+
+	if a.AllowPrivateNetwork != nil {
+		object["allowPrivateNetwork"], err = json.Marshal(a.AllowPrivateNetwork)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'allowPrivateNetwork': %w", err)
+		}
+	}
 
 	if a.Secret != nil {
 		object["secret"], err = json.Marshal(a.Secret)
@@ -1129,6 +1159,14 @@ func (a *ProviderSettings) UnmarshalJSON(b []byte) error {
 		return err
 	}
 
+	if raw, found := object["allowPrivateNetwork"]; found {
+		err = json.Unmarshal(raw, &a.AllowPrivateNetwork)
+		if err != nil {
+			return fmt.Errorf("error reading 'allowPrivateNetwork': %w", err)
+		}
+		delete(object, "allowPrivateNetwork")
+	}
+
 	if raw, found := object["appSecret"]; found {
 		err = json.Unmarshal(raw, &a.AppSecret)
 		if err != nil {
@@ -1187,6 +1225,13 @@ func (a *ProviderSettings) UnmarshalJSON(b []byte) error {
 func (a ProviderSettings) MarshalJSON() ([]byte, error) {
 	var err error
 	object := make(map[string]json.RawMessage)
+
+	if a.AllowPrivateNetwork != nil {
+		object["allowPrivateNetwork"], err = json.Marshal(a.AllowPrivateNetwork)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'allowPrivateNetwork': %w", err)
+		}
+	}
 
 	if a.AppSecret != nil {
 		object["appSecret"], err = json.Marshal(a.AppSecret)
@@ -1398,6 +1443,14 @@ func (a *SmtpSettings) UnmarshalJSON(b []byte) error {
 		return err
 	}
 
+	if raw, found := object["allowPrivateNetwork"]; found {
+		err = json.Unmarshal(raw, &a.AllowPrivateNetwork)
+		if err != nil {
+			return fmt.Errorf("error reading 'allowPrivateNetwork': %w", err)
+		}
+		delete(object, "allowPrivateNetwork")
+	}
+
 	if raw, found := object["from"]; found {
 		err = json.Unmarshal(raw, &a.From)
 		if err != nil {
@@ -1488,6 +1541,13 @@ func (a *SmtpSettings) UnmarshalJSON(b []byte) error {
 func (a SmtpSettings) MarshalJSON() ([]byte, error) {
 	var err error
 	object := make(map[string]json.RawMessage)
+
+	if a.AllowPrivateNetwork != nil {
+		object["allowPrivateNetwork"], err = json.Marshal(a.AllowPrivateNetwork)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'allowPrivateNetwork': %w", err)
+		}
+	}
 
 	if a.From != nil {
 		object["from"], err = json.Marshal(a.From)
@@ -1940,6 +2000,14 @@ func (a *TwilioSettings) UnmarshalJSON(b []byte) error {
 		delete(object, "accountSid")
 	}
 
+	if raw, found := object["allowPrivateNetwork"]; found {
+		err = json.Unmarshal(raw, &a.AllowPrivateNetwork)
+		if err != nil {
+			return fmt.Errorf("error reading 'allowPrivateNetwork': %w", err)
+		}
+		delete(object, "allowPrivateNetwork")
+	}
+
 	if raw, found := object["authToken"]; found {
 		err = json.Unmarshal(raw, &a.AuthToken)
 		if err != nil {
@@ -2003,6 +2071,13 @@ func (a TwilioSettings) MarshalJSON() ([]byte, error) {
 		object["accountSid"], err = json.Marshal(a.AccountSid)
 		if err != nil {
 			return nil, fmt.Errorf("error marshaling 'accountSid': %w", err)
+		}
+	}
+
+	if a.AllowPrivateNetwork != nil {
+		object["allowPrivateNetwork"], err = json.Marshal(a.AllowPrivateNetwork)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'allowPrivateNetwork': %w", err)
 		}
 	}
 
@@ -2075,6 +2150,14 @@ func (a *WebhookEndpoint) UnmarshalJSON(b []byte) error {
 		return err
 	}
 
+	if raw, found := object["allowPrivateNetwork"]; found {
+		err = json.Unmarshal(raw, &a.AllowPrivateNetwork)
+		if err != nil {
+			return fmt.Errorf("error reading 'allowPrivateNetwork': %w", err)
+		}
+		delete(object, "allowPrivateNetwork")
+	}
+
 	if raw, found := object["events"]; found {
 		err = json.Unmarshal(raw, &a.Events)
 		if err != nil {
@@ -2117,6 +2200,13 @@ func (a *WebhookEndpoint) UnmarshalJSON(b []byte) error {
 func (a WebhookEndpoint) MarshalJSON() ([]byte, error) {
 	var err error
 	object := make(map[string]json.RawMessage)
+
+	if a.AllowPrivateNetwork != nil {
+		object["allowPrivateNetwork"], err = json.Marshal(a.AllowPrivateNetwork)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'allowPrivateNetwork': %w", err)
+		}
+	}
 
 	if a.Events != nil {
 		object["events"], err = json.Marshal(a.Events)

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/customerd/customerd/admin"
+	"github.com/customerd/customerd/app"
+	"github.com/customerd/customerd/config"
+	"github.com/customerd/customerd/store"
+)
+
+const adminKeyCreateHelp = `
+Prints the new key once, on a line of its own: customerd keeps only its
+SHA-256, so store it where the callers of the admin API read it. A key with
+--scope '*' manages every tenant (and sees the whole audit log); one with
+--scope acme,shop manages these tenants only, and gets 403 for any other.
+Calls carry it as 'Authorization: Bearer cdk_…' on adminAddr.`
+
+func adminKeyCreateCommand(fs *flag.FlagSet) func(context.Context, *env, []string) error {
+	scope := fs.String("scope", "", "`'*'` for every tenant, or tenant ids separated by commas (required)")
+	name := fs.String("name", "", "a `NAME` for the key in 'admin-key list' (who holds it)")
+	return func(ctx context.Context, e *env, _ []string) error {
+		if *scope == "" {
+			return usagef("--scope is required: '*' or tenant ids separated by commas")
+		}
+		sc, err := admin.ParseScope(*scope)
+		if err != nil {
+			return usagef("%v", err)
+		}
+		keys, done, err := openKeys(ctx, e)
+		if err != nil {
+			return err
+		}
+		defer done()
+		id, key, err := admin.CreateKey(ctx, keys, sc, *name, time.Now())
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "admin key %s (scope %s) made; it is shown once:\n", id, sc)
+		_, err = fmt.Fprintln(e.stdout, key)
+		return err
+	}
+}
+
+// keyLine is one admin key as `customerd admin-key list` prints it (JSON lines).
+type keyLine struct {
+	ID        string     `json:"id"`
+	Name      string     `json:"name,omitempty"`
+	Scope     string     `json:"scope"`
+	CreatedAt time.Time  `json:"createdAt"`
+	RevokedAt *time.Time `json:"revokedAt,omitempty"`
+}
+
+const adminKeyListHelp = `
+One JSON object a line, oldest key first: id (the part of the key after
+cdk_ that names it), name, scope ('*' or a JSON array of tenant ids),
+createdAt, and revokedAt for a revoked key. Never a key itself.`
+
+func adminKeyListCommand(*flag.FlagSet) func(context.Context, *env, []string) error {
+	return func(ctx context.Context, e *env, _ []string) error {
+		keys, done, err := openKeys(ctx, e)
+		if err != nil {
+			return err
+		}
+		defer done()
+		all, err := keys.AdminKeys(ctx)
+		if err != nil {
+			return err
+		}
+		enc := json.NewEncoder(e.stdout)
+		for _, k := range all {
+			if err := enc.Encode(keyLine{ID: k.ID, Name: k.Name, Scope: k.Scope, CreatedAt: k.CreatedAt.UTC(), RevokedAt: k.RevokedAt}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+const adminKeyRevokeHelp = `
+The key answers 401 from its next call on, on every replica (keys are read
+from the database at every call).`
+
+func adminKeyRevokeCommand(*flag.FlagSet) func(context.Context, *env, []string) error {
+	return func(ctx context.Context, e *env, args []string) error {
+		if len(args) != 1 {
+			return usagef("admin-key revoke takes one key id, got %d arguments", len(args))
+		}
+		keys, done, err := openKeys(ctx, e)
+		if err != nil {
+			return err
+		}
+		defer done()
+		id := strings.TrimPrefix(args[0], "cdk_")
+		if i := strings.IndexByte(id, '_'); i > 0 {
+			id = id[:i] // a whole key names its id too
+		}
+		if err := keys.RevokeAdminKey(ctx, id, time.Now()); errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("no live admin key %q ('customerd admin-key list' lists them)", id)
+		} else if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(e.stdout, "admin key %s revoked\n", id)
+		return err
+	}
+}
+
+// openKeys opens the configured database's admin keys.
+func openKeys(ctx context.Context, e *env) (admin.KeyStore, func(), error) {
+	cfg, err := e.config()
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := openExisting(ctx, cfg, logger(cfg.Log, e.stderr))
+	if err != nil {
+		return nil, nil, err
+	}
+	keys, ok := s.(admin.KeyStore)
+	if !ok {
+		_ = s.Close()
+		return nil, nil, fmt.Errorf("database: %T keeps no admin keys", s)
+	}
+	return keys, func() { _ = s.Close() }, nil
+}
+
+const tenantsApplyHelp = `
+FILE holds a tenants: block, as the configuration file does (a
+configuration file itself will do: its other settings are left alone).
+Each tenant is created when the database has none of that id, updated when
+a setting differs, and left alone otherwise, so that applying the same file
+twice changes nothing; tenants the file does not name are kept. It prints
+what differs, tenant by tenant (a secret shows as (secret)); --dry-run
+prints it and writes nothing. A bad setting stops it before anything is
+written, named as 'customerd config check' names it. Running replicas serve
+the change within seconds (at once on PostgreSQL).`
+
+func tenantsApplyCommand(fs *flag.FlagSet) func(context.Context, *env, []string) error {
+	file := fs.String("f", "", "the YAML `FILE` of the tenants to apply (required)")
+	dryRun := fs.Bool("dry-run", false, "print what would change, write nothing")
+	return func(ctx context.Context, e *env, _ []string) error {
+		if *file == "" {
+			return usagef("-f FILE is required")
+		}
+		tenants, err := config.LoadTenants(*file)
+		if err != nil {
+			return err
+		}
+		cfg, err := e.config()
+		if err != nil {
+			return err
+		}
+		if err := requireDatabase(cfg); err != nil {
+			return err
+		}
+		a, err := app.New(ctx, cfg, logger(cfg.Log, e.stderr), app.ExistingSecret())
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		// Every tenant judged first: a bad one stops the command before anything is written.
+		for _, id := range config.SortedIDs(tenants) {
+			if _, err := a.ApplyTenant(ctx, id, tenants[id], true); err != nil {
+				return err
+			}
+		}
+		for _, id := range config.SortedIDs(tenants) {
+			ch, err := a.ApplyTenant(ctx, id, tenants[id], *dryRun)
+			if err != nil {
+				return err
+			}
+			verb := map[string]string{"create": "created", "update": "updated", "none": "unchanged"}[ch.Action]
+			if *dryRun && ch.Action != "none" {
+				verb = "would be " + verb
+			}
+			fmt.Fprintf(e.stdout, "%s: %s\n", id, verb)
+			for _, line := range ch.Lines {
+				fmt.Fprintf(e.stdout, "  %s\n", line)
+			}
+		}
+		return nil
+	}
+}

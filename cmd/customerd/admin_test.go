@@ -1,0 +1,122 @@
+package main_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// call sends a request with an admin key and returns the status and body.
+func adminCall(t *testing.T, method, url, key string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	return res.StatusCode, readAll(t, res.Body)
+}
+
+func TestAdminKeysAndTenantsApply(t *testing.T) {
+	dir := t.TempDir()
+	env := serveEnv(dir)
+	cfg := writeConfig(t, dir, "tenants:\n  acme: {}\n")
+	s, line := startServe(t, dir, env, "--config", cfg)
+	adminURL, _ := line["admin"].(string)
+	api, _ := line["api"].(string)
+	if !strings.HasPrefix(adminURL, "http://127.0.0.1:") || strings.HasPrefix(adminURL, api) {
+		t.Fatalf("start-up line: %v", line)
+	}
+
+	r := customerd(t, dir, env, "--config", cfg, "admin-key", "create", "--scope", "*", "--name", "ops")
+	key := strings.TrimSpace(r.stdout)
+	if r.code != 0 || !strings.HasPrefix(key, "cdk_") || strings.Count(r.stdout, "\n") != 1 {
+		t.Fatalf("admin-key create: %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	if code, body := adminCall(t, http.MethodGet, adminURL+"/tenants/acme", key); code != http.StatusOK {
+		t.Fatalf("the admin API with the new key: %d %s", code, body)
+	}
+	if code, _ := adminCall(t, http.MethodGet, api+"/admin/tenants/acme", key); code != http.StatusNotFound {
+		t.Fatalf("the public listener answers the admin API: %d", code)
+	}
+
+	file := filepath.Join(dir, "tenants.yaml")
+	write := func(yaml string) {
+		if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("tenants:\n  shop:\n    defaultCountry: BE\n    webhooks:\n      endpoints: [{url: 'https://crm.shop.example/h', secret: shop-webhook-secret-123}]\n")
+	r = customerd(t, dir, env, "--config", cfg, "tenants", "apply", "-f", file, "--dry-run")
+	if r.code != 0 || !strings.Contains(r.stdout, "shop: would be created\n") || !strings.Contains(r.stdout, `+ defaultCountry: "BE"`) ||
+		!strings.Contains(r.stdout, "+ webhooks.endpoints[0].secret: (secret)") || strings.Contains(r.stdout, "shop-webhook-secret") {
+		t.Fatalf("dry run: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	if code, _ := adminCall(t, http.MethodGet, adminURL+"/tenants/shop", key); code != http.StatusNotFound {
+		t.Fatalf("a dry run wrote: %d", code)
+	}
+	if r = customerd(t, dir, env, "--config", cfg, "tenants", "apply", "-f", file); r.code != 0 || !strings.HasPrefix(r.stdout, "shop: created\n") {
+		t.Fatalf("apply: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	if r = customerd(t, dir, env, "--config", cfg, "tenants", "apply", "-f", file); r.code != 0 || r.stdout != "shop: unchanged\n" {
+		t.Fatalf("apply again: %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	write("tenants:\n  shop:\n    defaultCountry: BE\n    otp: {maxAttempts: 3}\n    webhooks:\n      endpoints: [{url: 'https://crm.shop.example/h', secret: shop-webhook-secret-123}]\n")
+	if r = customerd(t, dir, env, "--config", cfg, "tenants", "apply", "-f", file); r.code != 0 || r.stdout != "shop: updated\n  ~ otp.maxAttempts: 5 -> 3\n" {
+		t.Fatalf("apply a change: %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	// The running server serves it, without a restart (SQLite: at its next reconcile).
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if code, _ := adminCall(t, http.MethodGet, api+"/api/shop/.well-known/jwks.json", ""); code == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the running server never served the applied tenant:\n%s", s.log())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// A bad file is refused whole, with the file's line.
+	write("tenants:\n  shop:\n    otp: {maxAttempts: 50}\n  other: {}\n")
+	if r = customerd(t, dir, env, "--config", cfg, "tenants", "apply", "-f", file); r.code != 1 ||
+		!strings.Contains(r.stderr, "tenants.shop.otp.maxAttempts") || !strings.Contains(r.stderr, "tenants.yaml:3") {
+		t.Fatalf("a bad file: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	if code, _ := adminCall(t, http.MethodGet, adminURL+"/tenants/other", key); code != http.StatusNotFound {
+		t.Fatal("a bad file wrote its good tenant")
+	}
+
+	code, body := adminCall(t, http.MethodGet, adminURL+"/audit", key)
+	if code != http.StatusOK || strings.Count(body, `"keyId":"cli"`) != 2 || strings.Contains(body, "shop-webhook-secret") {
+		t.Fatalf("audit: %d %s", code, body)
+	}
+
+	r = customerd(t, dir, env, "--config", cfg, "admin-key", "list")
+	var k struct{ ID, Name, Scope string }
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &k) != nil || k.Name != "ops" || k.Scope != "*" || strings.Contains(r.stdout, key) {
+		t.Fatalf("admin-key list: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	if r = customerd(t, dir, env, "--config", cfg, "admin-key", "revoke", k.ID); r.code != 0 {
+		t.Fatalf("revoke: %d %s", r.code, r.stderr)
+	}
+	if code, _ := adminCall(t, http.MethodGet, adminURL+"/tenants/acme", key); code != http.StatusUnauthorized {
+		t.Fatalf("a revoked key: %d", code)
+	}
+	if r = customerd(t, dir, env, "--config", cfg, "admin-key", "revoke", k.ID); r.code != 1 || !strings.Contains(r.stderr, "no live admin key") {
+		t.Fatalf("revoke twice: %d %s", r.code, r.stderr)
+	}
+	if r = customerd(t, dir, env, "--config", cfg, "admin-key", "create"); r.code != 2 || !strings.Contains(r.stderr, "--scope is required") {
+		t.Fatalf("no scope: %d %s", r.code, r.stderr)
+	}
+}
