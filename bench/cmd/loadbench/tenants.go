@@ -36,7 +36,7 @@ type tenantsReport struct {
 	idleRSS   uint64
 	warm      time.Duration // serving every tenant once (its JWKS)
 	warmRSS   uint64        // after it: every tenant built
-	get, getD result // on random tenants, and on demo
+	get, getD result        // on random tenants, and on demo
 	ver, verD result
 }
 

@@ -423,6 +423,8 @@ export interface components {
             insecureSkipVerify?: boolean;
             /** @description Path of a PEM bundle of CAs to trust. */
             rootCAs?: string;
+            /** @description Lets the address be loopback or private (and plain http there); https to a public address otherwise. */
+            allowPrivateNetwork?: boolean;
         } & {
             [key: string]: unknown;
         };
@@ -439,6 +441,8 @@ export interface components {
             /** @description Twilio's API (https://api.twilio.com). */
             baseURL?: string;
             timeout?: components["schemas"]["Duration"];
+            /** @description Lets the address be loopback or private (and plain http there); https to a public address otherwise. */
+            allowPrivateNetwork?: boolean;
         } & {
             [key: string]: unknown;
         };
@@ -449,6 +453,8 @@ export interface components {
             /** @description Write-only; keys the signature (at least 32 characters). */
             secret?: string;
             timeout?: components["schemas"]["Duration"];
+            /** @description Lets the address be loopback or private (and plain http there); https to a public address otherwise. */
+            allowPrivateNetwork?: boolean;
         } & {
             [key: string]: unknown;
         };
@@ -464,6 +470,8 @@ export interface components {
             appSecret?: string;
             /** @description line; write-only. */
             channelSecret?: string;
+            /** @description Lets the address be loopback or private (and plain http there); https to a public address otherwise. */
+            allowPrivateNetwork?: boolean;
         } & {
             [key: string]: unknown;
         };
@@ -515,6 +523,8 @@ export interface components {
             secret?: string;
             /** @description The event types it receives (every type when empty). */
             events?: string[];
+            /** @description Lets the address be loopback or private (and plain http there); https to a public address otherwise. */
+            allowPrivateNetwork?: boolean;
         } & {
             [key: string]: unknown;
         };
