@@ -42,7 +42,7 @@ func adminKeyCreateCommand(fs *flag.FlagSet) func(context.Context, *env, []strin
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stderr, "admin key %s (scope %s) made; it is shown once:\n", id, sc)
+		fmt.Fprintf(e.stderr, "admin key %s (scope %s) made; it is shown once:\n", id, *scope)
 		_, err = fmt.Fprintln(e.stdout, key)
 		return err
 	}
