@@ -31,7 +31,7 @@ test: ## unit and HTTP-level tests (and fuzz seed corpora); PostgreSQL too when 
 
 # The packages with goroutines, locks or shared caches, and the HTTP-level
 # tests that run replicas and concurrent requests through them.
-RACE_PKGS := ./store/... ./events/ ./providers/... ./token/ ./sender/... ./server/
+RACE_PKGS := ./store/... ./events/ ./providers/... ./token/ ./sender/... ./server/ ./catalog/ ./admin/
 
 .PHONY: race
 race: ## the concurrent packages under the race detector (needs a C compiler for cgo)
