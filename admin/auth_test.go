@@ -100,3 +100,32 @@ func TestAScopedKeyManagesItsTenantsOnly(t *testing.T) {
 		}
 	})
 }
+
+func TestOnlyAKeyOfEveryTenantLetsSettingsReachPrivateNetworks(t *testing.T) {
+	env, root := start(t, "", "")
+	a := env.Admin(t)
+	acme := a.Client(t, a.Key(t, "acme"))
+	internal := `{"webhooks": {"endpoints": [{"url": "http://169.254.169.254/latest", "secret": "0123456789abcdef", "allowPrivateNetwork": true}]}}`
+	res, err := acme.CreateTenantWithResponse(ctx, adminclientNewTenantOf(t, "acme", internal))
+	if err != nil || res.StatusCode() != http.StatusForbidden || !strings.Contains(string(res.Body), "webhooks.endpoints[]") {
+		t.Fatalf("a scoped key's private endpoint: %v %d %s", err, res.StatusCode(), res.Body)
+	}
+	create(t, acme, "acme", `{}`)
+	if r, _ := acme.ReplaceTenantWithResponse(ctx, "acme", nil, settings(t, internal)); r.StatusCode() != http.StatusForbidden {
+		t.Fatalf("a scoped key's private endpoint on replace: %d %s", r.StatusCode(), r.Body)
+	}
+	// The operator allows it; the tenant's own key may then send it back as it is, not move it.
+	if r, _ := root.ReplaceTenantWithResponse(ctx, "acme", nil, settings(t, internal)); r.StatusCode() != http.StatusOK {
+		t.Fatalf("a key of every tenant: %d %s", r.StatusCode(), r.Body)
+	}
+	got, _ := acme.GetTenantWithResponse(ctx, "acme")
+	if r, _ := acme.ReplaceTenantWithResponse(ctx, "acme", nil, got.JSON200.Settings); r.StatusCode() != http.StatusOK {
+		t.Fatalf("the same settings back: %d %s", r.StatusCode(), r.Body)
+	}
+	moved := got.JSON200.Settings
+	(*moved.Webhooks.Endpoints)[0].Url = ptr("http://10.0.0.7/admin")
+	(*moved.Webhooks.Endpoints)[0].Secret = ptr("0123456789abcdef")
+	if r, _ := acme.ReplaceTenantWithResponse(ctx, "acme", nil, moved); r.StatusCode() != http.StatusForbidden {
+		t.Fatalf("moved to another private address: %d %s", r.StatusCode(), r.Body)
+	}
+}

@@ -16,6 +16,9 @@ func (s *Server) CreateTenant(ctx context.Context, req adminapi.CreateTenantRequ
 	if err != nil {
 		return nil, err
 	}
+	if err := mayReachPrivate(ctx, doc, nil); err != nil {
+		return nil, err
+	}
 	e, err := s.Catalog.Create(ctx, id, doc)
 	if err != nil {
 		return nil, err

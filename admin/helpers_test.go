@@ -127,3 +127,7 @@ func brandEndpoint(t *testing.T, entered chan<- struct{}, release <-chan struct{
 func storeEvents(tenant string) store.EventQuery {
 	return store.EventQuery{Tenant: tenant, Limit: 100000}
 }
+
+func adminclientNewTenantOf(t *testing.T, id, js string) adminclient.NewTenant {
+	return adminclient.NewTenant{Id: id, Settings: settings(t, js)}
+}

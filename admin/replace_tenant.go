@@ -14,6 +14,15 @@ func (s *Server) ReplaceTenant(ctx context.Context, req adminapi.ReplaceTenantRe
 	if err != nil {
 		return nil, err
 	}
+	stored, err := s.Catalog.Get(ctx, req.TenantId)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, unknownTenant(req.TenantId)
+	} else if err != nil {
+		return nil, err
+	}
+	if err := mayReachPrivate(ctx, doc, stored.Settings); err != nil {
+		return nil, err
+	}
 	e, err := s.Catalog.Replace(ctx, req.TenantId, doc, ifMatch(req.Params.IfMatch))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, unknownTenant(req.TenantId)

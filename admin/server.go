@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/customerd/customerd/catalog"
+	"github.com/customerd/customerd/config"
 	"github.com/customerd/customerd/gen/adminapi"
 	"github.com/customerd/customerd/privacy"
 	"github.com/customerd/customerd/server"
@@ -128,14 +129,29 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// forbiddenError: the tenant is outside the key's scope.
-type forbiddenError struct{ tenant string }
+// forbiddenError: the key may not do this.
+type forbiddenError struct{ detail string }
 
-func (e forbiddenError) Error() string {
-	return fmt.Sprintf("this key may not manage tenant %q", e.tenant)
+func (e forbiddenError) Error() string { return e.detail }
+
+// forbidden: the tenant is outside the key's scope.
+func forbidden(tenant string) error {
+	return forbiddenError{detail: fmt.Sprintf("this key may not manage tenant %q", tenant)}
 }
 
-func forbidden(tenant string) error { return forbiddenError{tenant: tenant} }
+// mayReachPrivate refuses a key of some tenants only settings that let a
+// block reach private networks (allowPrivateNetwork) unless the same block
+// is stored already (prev; nil for a new tenant): pointing the service at
+// internal addresses is a decision for a key of every tenant.
+func mayReachPrivate(ctx context.Context, doc, prev map[string]any) error {
+	if callerOf(ctx).scope.All {
+		return nil
+	}
+	if paths := config.NewPrivateBlocks(doc, prev); len(paths) > 0 {
+		return forbiddenError{detail: "only a key of every tenant may let a setting reach private networks: " + strings.Join(paths, ", ")}
+	}
+	return nil
+}
 
 // notFoundError names what was not found.
 type notFoundError struct{ what string }

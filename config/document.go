@@ -239,21 +239,7 @@ func SecretPaths(secrets map[string]any) []string {
 // is unchanged, so that a secret is never sent to a new destination it was
 // not written for.
 func KeepSecrets(next, prev map[string]any) {
-	keep(next, []any{prev}, nil)
-}
-
-func keep(next any, prevs []any, path []string) {
-	switch n := next.(type) {
-	case map[string]any:
-		for k, v := range n {
-			var sub []any
-			for _, p := range prevs {
-				if pm, ok := p.(map[string]any); ok && pm[k] != nil {
-					sub = append(sub, pm[k])
-				}
-			}
-			keep(v, sub, append(path, k))
-		}
+	blocks(next, []any{prev}, nil, func(n map[string]any, prevs []any, path []string) {
 		for _, p := range prevs {
 			pm, ok := p.(map[string]any)
 			if !ok || !sameBlock(n, pm, path) {
@@ -266,8 +252,47 @@ func keep(next any, prevs []any, path []string) {
 			}
 			return
 		}
+	})
+}
+
+// NewPrivateBlocks lists the blocks of next (paths such as
+// "webhooks.endpoints[]") that allow private networks and are not the same,
+// secrets aside, as a block of prev (nil: none) that stands where they stand.
+func NewPrivateBlocks(next, prev map[string]any) []string {
+	var out []string
+	blocks(next, []any{prev}, nil, func(n map[string]any, prevs []any, path []string) {
+		if n["allowPrivateNetwork"] != true {
+			return
+		}
+		for _, p := range prevs {
+			if pm, ok := p.(map[string]any); ok && sameBlock(n, pm, path) {
+				return
+			}
+		}
+		out = append(out, strings.ReplaceAll(strings.Join(path, "."), ".[]", "[]"))
+	})
+	slices.Sort(out)
+	return out
+}
+
+// blocks calls visit with every object of next (after the objects inside
+// it), the objects of prevs that stand where it stands, and its path; for an
+// array element, every element of the stored array stands there, as an
+// element may have moved.
+func blocks(next any, prevs []any, path []string, visit func(n map[string]any, prevs []any, path []string)) {
+	switch n := next.(type) {
+	case map[string]any:
+		for k, v := range n {
+			var sub []any
+			for _, p := range prevs {
+				if pm, ok := p.(map[string]any); ok && pm[k] != nil {
+					sub = append(sub, pm[k])
+				}
+			}
+			blocks(v, sub, append(path, k), visit)
+		}
+		visit(n, prevs, path)
 	case []any:
-		// An element may have moved: every element of the stored array is a candidate.
 		var elems []any
 		for _, p := range prevs {
 			if pa, ok := p.([]any); ok {
@@ -275,7 +300,7 @@ func keep(next any, prevs []any, path []string) {
 			}
 		}
 		for _, e := range n {
-			keep(e, elems, append(path, "[]"))
+			blocks(e, elems, append(path, "[]"), visit)
 		}
 	}
 }

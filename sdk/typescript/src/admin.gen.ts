@@ -719,7 +719,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The tenant is outside the key's scope. */
+        /** @description The tenant is outside the key's scope; or a key of some tenants only sets `allowPrivateNetwork` on a block that is not stored so already (only a `*` key may point the service at private addresses). */
         Forbidden: {
             headers: {
                 [name: string]: unknown;
