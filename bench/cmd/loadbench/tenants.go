@@ -78,7 +78,7 @@ func measureTenants(ctx context.Context, o options, db *database, bin, dir strin
 	rep.created = time.Since(began)
 	random := func(int) string { return tenantName(rand.IntN(o.tenants)) }
 
-	codesN = min(codesN, 20000)
+	codesN = min(codesN, 40000)
 	progress("%s: preparing %d customers on random tenants, and %d codes on random tenants and %d on demo", db.name, o.customers, codesN, codesN)
 	codes := newCodeBook()
 	cd, err := startCustomerd(ctx, customerdOptions{bin: bin, dbURL: db.customerdURL, level: "info", dir: dir, codes: codes, issuer: iss})
