@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sort"
 	"strings"
@@ -595,7 +596,8 @@ func classify(err error) error {
 	var netErr net.Error
 	var connErr *pgconn.ConnectError
 	if errors.As(err, &netErr) || errors.As(err, &connErr) || errors.Is(err, driver.ErrBadConn) ||
-		errors.Is(err, context.DeadlineExceeded) || pgconn.SafeToRetry(err) || isSQLiteBusy(err) {
+		errors.Is(err, context.DeadlineExceeded) || pgconn.SafeToRetry(err) || isSQLiteBusy(err) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) { // a connection cut mid-answer
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return err
