@@ -378,7 +378,6 @@ func TestApplyRefuses(t *testing.T) {
 		{"a string for a number field", nil, nil, `{"email":"a@example.com","firstName":5}`, []string{"firstName"}, "string"},
 		{"a string for a flag", nil, nil, `{"email":"a@example.com","isProspect":"yes"}`, []string{"isProspect"}, "true or false"},
 		{"an object for text", nil, nil, `{"email":{"a":1}}`, []string{"email"}, ""},
-		{"text too long", nil, nil, `{"email":"a@example.com","firstName":"` + strings.Repeat("x", 101) + `"}`, []string{"firstName"}, "100"},
 		{"51 free-form properties", nil, nil, `{"email":"a@example.com",` + extras(51, 0) + `}`, []string{"additionalProperties"}, "50"},
 		{"51 free-form properties over a stored account", nil, existing(), `{` + extras(51, 0) + `}`, []string{"additionalProperties"}, ""},
 		{"a free-form value of 5 KiB", nil, nil, `{"email":"a@example.com","notes":"` + strings.Repeat("x", 5120) + `"}`, []string{"notes"}, "4096"},

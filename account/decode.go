@@ -1,6 +1,10 @@
-// Package account holds the account rules: how a request body becomes a
-// change (Decode), how a change is checked, normalised, enriched and applied
-// to a stored account (Apply), and how an account is shown (View).
+// Package account holds the account rules: how a change is checked,
+// normalised, enriched and applied to a stored account (Apply), the limits of
+// its free-form part (Extras), the ownership rule, and how an account is
+// shown (View). The server turns the contract's request body into an Input;
+// the lengths and types of the known fields are the contract's, checked by
+// the request validator (Decode reads a body the validator refused, to name
+// every bad field in one answer).
 package account
 
 import (
@@ -34,36 +38,13 @@ const (
 	flag
 )
 
-// field is one known account field.
-type field struct {
-	kind   kind
-	maxLen int
-}
-
-// fields are the account fields a request may set; the JSON names follow the platform's.
-var fields = map[string]field{
-	"email":                 {text, 254},
-	"phoneNumber":           {text, 32},
-	"firstName":             {text, 100},
-	"lastName":              {text, 100},
-	"title":                 {text, 20},
-	"sex":                   {text, 20},
-	"birthDate":             {text, 10},
-	"nationality":           {text, 2},
-	"address":               {text, 200},
-	"streetNumber":          {text, 20},
-	"postcode":              {text, 20},
-	"city":                  {text, 100},
-	"region":                {text, 100},
-	"country":               {text, 2},
-	"language":              {text, 35},
-	"storeId":               {text, 100},
-	"advisor":               {text, 100},
-	"isProspect":            {flag, 0},
-	"consents_email":        {flag, 0},
-	"consents_sms":          {flag, 0},
-	"consents_post":         {flag, 0},
-	"consents_emailReceipt": {flag, 0},
+// fields are the account fields a request may set, by kind; the JSON names
+// follow the platform's. Their lengths are the contract's (maxLength).
+var fields = map[string]kind{
+	"email": text, "phoneNumber": text, "firstName": text, "lastName": text, "title": text, "sex": text,
+	"birthDate": text, "nationality": text, "address": text, "streetNumber": text, "postcode": text, "city": text,
+	"region": text, "country": text, "language": text, "storeId": text, "advisor": text,
+	"isProspect": flag, "consents_email": flag, "consents_sms": flag, "consents_post": flag, "consents_emailReceipt": flag,
 }
 
 // consents default to false on creation.
@@ -131,7 +112,8 @@ func Decode(raw []byte) (Input, error) {
 	if err := json.Unmarshal(raw, &obj); err != nil {
 		return Input{}, fmt.Errorf("%w: %w", ErrNotObject, err)
 	}
-	in := Input{Set: map[string]any{}, Extras: map[string]json.RawMessage{}}
+	in := Input{Set: map[string]any{}}
+	extras := map[string]json.RawMessage{}
 	verr := &ValidationError{}
 	for name, value := range obj {
 		if name == "zipCode" {
@@ -143,32 +125,23 @@ func Decode(raw []byte) (Input, error) {
 		if readOnly[name] {
 			continue
 		}
-		f, known := fields[name]
+		k, known := fields[name]
 		if !known {
-			decodeExtra(verr, in.Extras, name, value)
+			extras[name] = value
 			continue
 		}
 		if string(value) == "null" {
 			in.Set[name] = nil
 			continue
 		}
-		switch f.kind {
+		switch k {
 		case text:
 			var s string
 			if err := json.Unmarshal(value, &s); err != nil {
 				verr.add(name, "must be a string")
 				continue
 			}
-			s = strings.TrimSpace(s)
-			if s == "" {
-				in.Set[name] = nil
-				continue
-			}
-			if n := len([]rune(s)); n > f.maxLen && name != "birthDate" && name != "country" && name != "nationality" {
-				verr.add(name, fmt.Sprintf("must be at most %d characters", f.maxLen))
-				continue
-			}
-			in.Set[name] = s
+			in.SetText(name, s)
 		case flag:
 			var b bool
 			if err := json.Unmarshal(value, &b); err != nil {
@@ -178,10 +151,35 @@ func Decode(raw []byte) (Input, error) {
 			in.Set[name] = b
 		}
 	}
-	if len(in.Extras) > maxExtraFields {
+	in.Extras, _ = Extras(extras, verr)
+	return in, verr.orNil()
+}
+
+// SetText sets a text field as a request sends it: trimmed, and cleared
+// when nothing is left.
+func (in Input) SetText(name, s string) {
+	if s = strings.TrimSpace(s); s == "" {
+		in.Set[name] = nil
+	} else {
+		in.Set[name] = s
+	}
+}
+
+// Extras checks the free-form properties of a request (names, size, depth,
+// numbers) and returns them as they will be stored, numbers in plain
+// decimal; what is wrong is added to verr (a new one when nil) and returned.
+func Extras(raw map[string]json.RawMessage, verr *ValidationError) (map[string]json.RawMessage, error) {
+	if verr == nil {
+		verr = &ValidationError{}
+	}
+	out := make(map[string]json.RawMessage, len(raw))
+	for name, value := range raw {
+		decodeExtra(verr, out, name, value)
+	}
+	if len(raw) > maxExtraFields {
 		verr.add("additionalProperties", fmt.Sprintf("at most %d properties beyond the account fields", maxExtraFields))
 	}
-	return in, verr.orNil()
+	return out, verr.orNil()
 }
 
 func decodeExtra(verr *ValidationError, extras map[string]json.RawMessage, name string, value json.RawMessage) {

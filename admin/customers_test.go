@@ -192,7 +192,7 @@ func shopper(t *testing.T, env *apptest.Env, tenant string) (string, string) {
 	tok := signIn(t, env, tenant, "jane.doe@example.com")
 	up, err := env.Client.UpsertCustomerWithResponse(ctx, tenant, nil, client.UpsertCustomerJSONRequestBody{
 		FirstName: ptr("Janette"), LastName: ptr("Doelittle"), Address: ptr("12 rue des Lilas"), Postcode: ptr("75001"),
-		AdditionalProperties: map[string]any{"loyaltyCard": "CARD-778899"}}, bearer(tok), idempotencyKey("key-jane-1"))
+		AdditionalProperties: map[string]json.RawMessage{"loyaltyCard": json.RawMessage(`"CARD-778899"`)}}, bearer(tok), idempotencyKey("key-jane-1"))
 	if err != nil || up.StatusCode() != http.StatusOK {
 		t.Fatalf("update: %v %d %s", err, up.StatusCode(), up.Body)
 	}
@@ -219,7 +219,7 @@ func shopper(t *testing.T, env *apptest.Env, tenant string) (string, string) {
 	}
 	// An anonymous caller names the account: a challenge holding a change, still live.
 	held, err := env.Client.UpsertCustomerWithResponse(ctx, tenant, nil, client.UpsertCustomerJSONRequestBody{
-		Email: ptr("jane.doe@example.com"), AdditionalProperties: map[string]any{"nickname": "JD-held-nick"}})
+		Email: ptr("jane.doe@example.com"), AdditionalProperties: map[string]json.RawMessage{"nickname": json.RawMessage(`"JD-held-nick"`)}})
 	if err != nil || held.StatusCode() != http.StatusAccepted {
 		t.Fatalf("held change: %v %d %s", err, held.StatusCode(), held.Body)
 	}

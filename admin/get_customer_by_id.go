@@ -2,10 +2,10 @@ package admin
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 
 	"github.com/customerd/customerd/gen/adminapi"
+	"github.com/customerd/customerd/server"
 )
 
 // GetCustomerById answers one customer of a tenant.
@@ -27,12 +27,5 @@ func (s *Server) GetCustomerById(ctx context.Context, req adminapi.GetCustomerBy
 type customerJSON adminapi.Customer
 
 func (c customerJSON) VisitGetCustomerByIdResponse(w http.ResponseWriter) error {
-	b, err := json.Marshal(adminapi.Customer(c))
-	if err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	_, err = w.Write(b)
-	return err
+	return server.WriteJSON(w, http.StatusOK, adminapi.Customer(c))
 }

@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/customerd/customerd/account"
@@ -29,6 +30,7 @@ import (
 	"github.com/customerd/customerd/challenge"
 	"github.com/customerd/customerd/config"
 	"github.com/customerd/customerd/events"
+	"github.com/customerd/customerd/gen/api"
 	"github.com/customerd/customerd/privacy"
 	"github.com/customerd/customerd/providers"
 	"github.com/customerd/customerd/providers/oidc"
@@ -120,10 +122,15 @@ type derived struct {
 type Option func(*options)
 
 type options struct {
+	spec      *openapi3.T
 	now       func() time.Time
 	existing  bool
 	reconcile time.Duration
 }
+
+// WithSpec validates requests against spec instead of openapi.yaml as
+// generated (a test shows that the contract alone decides).
+func WithSpec(spec *openapi3.T) Option { return func(o *options) { o.spec = spec } }
 
 // WithClock makes challenges and accounts read the time from now (tests move it forward).
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
@@ -169,8 +176,15 @@ func wire(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 	tenants := liveTenants{live: live}
 	accounts := account.NewService(st, challenges, now)
 	rights := privacy.New(db, now)
+	spec := o.spec
+	if spec == nil {
+		if spec, err = api.GetSpec(); err != nil {
+			return nil, err
+		}
+	}
 	e, err := server.New(server.Options{Tenants: tenants, Eraser: rights, Store: st, Accounts: accounts,
-		SignIn: signin.New(st, accounts, challenges), Tokens: tokens, Logger: log, TrustedProxies: cfg.TrustedNets(), Metrics: metrics})
+		SignIn: signin.New(st, accounts, challenges, server.Lengths(spec)), Tokens: tokens, Logger: log,
+		TrustedProxies: cfg.TrustedNets(), Metrics: metrics, Spec: spec})
 	if err != nil {
 		return nil, err
 	}

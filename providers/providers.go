@@ -40,10 +40,12 @@ type Identity struct {
 	Language  string // BCP 47 or a locale such as en_US
 }
 
-// Challenger reads the body of an authenticate request of a two-step
-// provider: the contact to send a code to, or the code sent back.
+// Challenger is a provider that proves a shopper in two steps, a code sent
+// to a contact and the code sent back: the sign-in core runs them. It judges
+// which of its requests an authenticate body is.
 type Challenger interface {
-	CodeRequest(body []byte) (CodeRequest, error)
+	// Check refuses (ErrBadRequest) a request that is none of its forms.
+	Check(r CodeRequest) error
 }
 
 // CodeRequest asks for a code to be sent to Email or PhoneNumber (Code is

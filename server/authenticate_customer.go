@@ -33,6 +33,10 @@ func (s *Server) AuthenticateCustomer(ctx context.Context, req api.AuthenticateC
 		}
 		return nil, badRequest(fmt.Sprintf("unknown provider %q, have [%s]", name, strings.Join(enabled, " ")))
 	}
+	body := req.JSONBody
+	if body == nil {
+		return nil, badRequest("the request body must be a JSON object")
+	}
 	var (
 		c   *store.Customer
 		amr []string
@@ -40,8 +44,8 @@ func (s *Server) AuthenticateCustomer(ctx context.Context, req api.AuthenticateC
 	)
 	switch p := p.(type) {
 	case providers.Challenger:
-		req, err := p.CodeRequest(fromContext(ctx).body)
-		if err != nil {
+		req := providers.CodeRequest{Email: body.Email, PhoneNumber: body.PhoneNumber, ChallengeID: body.ChallengeId, Code: body.Code}
+		if err := p.Check(req); err != nil {
 			return nil, err
 		}
 		k, err := contact(t.Tenant, req)
@@ -64,7 +68,11 @@ func (s *Server) AuthenticateCustomer(ctx context.Context, req api.AuthenticateC
 			return nil, err
 		}
 	case providers.Verifier:
-		id, err := p.Authenticate(ctx, fromContext(ctx).body)
+		raw, err := body.AsCustomProviderBody() // the body as sent: a custom provider signs it
+		if err != nil {
+			return nil, badRequest("the request body must be a JSON object")
+		}
+		id, err := p.Authenticate(ctx, raw)
 		if err != nil {
 			return nil, err
 		}

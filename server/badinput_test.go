@@ -277,76 +277,7 @@ func TestBadInput(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		big := `{"email":"%s","pad":"` + strings.Repeat("a", 1<<20) + `"}`
-		deep := strings.Repeat("[", 40) + strings.Repeat("]", 40)
-
-		for _, tc := range []struct {
-			name        string
-			email       string // must not exist afterwards
-			body        string
-			chunked     bool
-			contentType string
-			auth        string // Authorization
-			header      []string
-			path        string // the upsert path when empty
-			status      int
-			fields      []string // of a 412 (or of a 400 that names fields)
-		}{
-			{name: "malformed JSON", email: "c01@example.com", body: `{"email":"c01@example.com",`, status: 400},
-			{name: "a JSON array body", email: "c02@example.com", body: `[{"email":"c02@example.com"}]`, status: 400},
-			{name: "a JSON string body", email: "c03@example.com", body: `"c03@example.com"`, status: 400},
-			{name: "invalid UTF-8", email: "c04@example.com", body: "{\"email\":\"c04@example.com\",\"firstName\":\"Jo\xff\xfe\"}", status: 400},
-			{name: "email and Email in one object", email: "c05@example.com", body: `{"Email":"c05b@example.com","email":"c05@example.com"}`, status: 400},
-			{name: "duplicate keys", email: "c06@example.com", body: `{"email":"c06b@example.com","email":"c06@example.com"}`, status: 400},
-			{name: "nesting deeper than 32", email: "c07@example.com", body: `{"email":"c07@example.com","deep":` + deep + `}`, status: 400},
-			{name: "a NUL character in a string", email: "c08@example.com", body: `{"email":"c08@example.com","firstName":"Jo\u0000e"}`, status: 400},
-			{name: "a NUL character in a member name", email: "c09@example.com", body: `{"email":"c09@example.com","x\u0000":"y"}`, status: 400},
-			{name: "a 1 MiB body", email: "c10@example.com", body: fmt.Sprintf(big, "c10@example.com"), status: 413},
-			{name: "a 1 MiB chunked body", email: "c11@example.com", body: fmt.Sprintf(big, "c11@example.com"), chunked: true, status: 413},
-			{name: "text/plain", email: "c12@example.com", body: `{"email":"c12@example.com"}`, contentType: "text/plain", status: 415},
-			{name: "an empty body", email: "c13@example.com", body: ``, status: 400},
-			{name: "trailing data after the object", email: "c14@example.com", body: `{"email":"c14@example.com"} {"email":"c14b@example.com"}`, status: 400},
-			{name: "trailing garbage after the object", email: "c15@example.com", body: `{"email":"c15@example.com"}x`, status: 400},
-			{name: "an invalid email", email: "c16.example.com", body: `{"email":"c16.example.com","firstName":"Jo"}`, status: 412, fields: []string{"email"}},
-			{name: "several bad fields", email: "c17@@example", body: `{"email":"c17@@example","birthDate":"1990-13-45","country":"XX","phoneNumber":"123"}`,
-				status: 412, fields: []string{"email", "birthDate", "country", "phoneNumber"}},
-			{name: "a number as firstName", email: "c18@example.com", body: `{"email":"c18@example.com","firstName":5}`, status: 412, fields: []string{"firstName"}},
-			{name: "a type error and a rule error together", email: "c28.example.com", body: `{"email":"c28.example.com","firstName":5,"country":"XX"}`,
-				status: 412, fields: []string{"email", "firstName", "country"}},
-			{name: "a token with alg none", email: "c19@example.com", body: `{"email":"c19@example.com"}`, auth: "Bearer " + algNone, status: 401},
-			{name: "an HS256 token keyed with the tenant's public key", email: "c20@example.com", body: `{"email":"c20@example.com"}`, auth: "Bearer " + hsWithPublicKey, status: 401},
-			{name: "an expired token signed by a foreign key with the tenant's kid", email: "c21@example.com", body: `{"email":"c21@example.com"}`, auth: "Bearer " + foreignExpired, status: 401},
-			{name: "an expired token of the tenant", email: "c22@example.com", body: `{"email":"c22@example.com"}`, auth: "Bearer " + expired, status: 401},
-			{name: "a token whose signature was altered", email: "c23@example.com", body: `{"email":"c23@example.com"}`, auth: "Bearer " + flipLastChar(good), status: 401},
-			{name: "another tenant's token", email: "c24@example.com", body: `{"email":"c24@example.com"}`, auth: "Bearer " + otherTenant, status: 401},
-			{name: "a truncated token", email: "c25@example.com", body: `{"email":"c25@example.com"}`, auth: "Bearer " + good[:len(good)-20], status: 401},
-			{name: "Bearer with nothing after it", email: "c26@example.com", body: `{"email":"c26@example.com"}`, auth: "Bearer", status: 401},
-			{name: "Bearer token and more", email: "c27@example.com", body: `{"email":"c27@example.com"}`, auth: "Bearer " + good + " extra", status: 401},
-			{name: "a number that underflows to zero", email: "c29@example.com", body: `{"email":"c29@example.com","n":0.1e-999999}`, status: 412, fields: []string{"n"}},
-			{name: "a number beyond float64", email: "c30@example.com", body: `{"email":"c30@example.com","n":1e999}`, status: 412, fields: []string{"n"}},
-			{name: "a negative number beyond float64", email: "c31@example.com", body: `{"email":"c31@example.com","n":-17976931348623159e292}`, status: 412, fields: []string{"n"}},
-			{name: "an out-of-range number deep in a free-form property", email: "c32@example.com", body: `{"email":"c32@example.com","loyalty":{"tiers":[1,{"points":2e-400}]}}`,
-				status: 412, fields: []string{"loyalty"}},
-			{name: "zero with an exponent no database keeps", email: "c33@example.com", body: `{"email":"c33@example.com","n":0e-999999}`, status: 412, fields: []string{"n"}},
-			{name: "every out-of-range number is named", email: "c34@example.com", body: `{"email":"c34@example.com","n":1e999,"m":[1e-999],"o":1}`, status: 412, fields: []string{"n", "m"}},
-			{name: "a free-form value past 4 KiB once its numbers are written out", email: "c35@example.com",
-				body: `{"email":"c35@example.com","n":[` + strings.TrimSuffix(strings.Repeat("1e300,", 14), ",") + `]}`, status: 412, fields: []string{"n"}},
-			{name: "a NUL character deep in a free-form property", email: "c36@example.com", body: `{"email":"c36@example.com","x":{"y":["a\u0000"]}}`, status: 400},
-			{name: "a NUL character in a nested member name", email: "c37@example.com", body: `{"email":"c37@example.com","x":[{"\u0000":1}]}`, status: 400},
-			{name: "an Idempotency-Key that is not UTF-8", email: "c38@example.com", body: `{"email":"c38@example.com"}`, header: []string{"Idempotency-Key", "\xff"}, status: 400},
-			{name: "an Idempotency-Key that is not UTF-8, with an empty object", body: `{}`, header: []string{"Idempotency-Key", "\xff"}, status: 400},
-			{name: "an Idempotency-Key of 256 characters", email: "c39@example.com", body: `{"email":"c39@example.com"}`, header: []string{"Idempotency-Key", strings.Repeat("k", 256)}, status: 400},
-			{name: "an Idempotency-Key with a letter outside ASCII", email: "c40@example.com", body: `{"email":"c40@example.com"}`, header: []string{"Idempotency-Key", "clé"}, status: 400},
-			{name: "an Idempotency-Key with a space inside", email: "c41@example.com", body: `{"email":"c41@example.com"}`, header: []string{"Idempotency-Key", "a b"}, status: 400},
-			{name: "a tenant id that is not UTF-8", email: "c43@example.com", path: "/api/%ff/customer", body: `{"email":"c43@example.com"}`, status: 404},
-			{name: "a NUL character in the tenant id", email: "c44@example.com", path: "/api/%00/customer", body: `{"email":"c44@example.com"}`, status: 404},
-			{name: "a tenant id of 10,000 characters", email: "c45@example.com", path: "/api/" + strings.Repeat("t", 10000) + "/customer", body: `{"email":"c45@example.com"}`, status: 404},
-			{name: "a flow name that is not UTF-8", email: "c46@example.com", path: "/api/demo/customer?flow=%ff%00", body: `{"email":"c46@example.com"}`, status: 400},
-			{name: "a provider name that is not UTF-8", email: "c47@example.com", path: "/api/demo/customer/authenticate?provider=%ff%00", body: `{"email":"c47@example.com"}`, status: 400},
-			{name: "a bearer token that is not UTF-8", email: "c48@example.com", body: `{"email":"c48@example.com"}`, auth: "Bearer \xff.\xff.\xff", status: 401},
-			{name: "a number beyond float64 in an authenticate body", email: "c42@example.com", path: "/api/demo/customer/authenticate?provider=otp",
-				body: `{"email":"c42@example.com","n":1e999}`, status: 400, fields: []string{"n"}},
-		} {
+		for _, tc := range badInputCases(forged{good, otherTenant, algNone, hsWithPublicKey, foreignExpired, expired}) {
 			t.Run(tc.name, func(t *testing.T) {
 				customersBefore, challengesBefore := rowCounts(t, dbURL)
 				var body io.Reader = strings.NewReader(tc.body)
@@ -409,4 +340,86 @@ func TestBadInput(t *testing.T) {
 			t.Fatalf("owner after the table: %d %s", me.StatusCode, me.body)
 		}
 	})
+}
+
+// badInputCase is one request the bad-input table sends to POST /customer
+// (or to path): what it sends and what it must answer.
+type badInputCase struct {
+	name        string
+	email       string // must not exist afterwards
+	body        string
+	chunked     bool
+	contentType string
+	auth        string // Authorization
+	header      []string
+	path        string // the upsert path when empty
+	status      int
+	fields      []string // of a 412 (or of a 400 that names fields)
+}
+
+// forged are the tokens the table's cases send.
+type forged struct{ good, otherTenant, algNone, hsWithPublicKey, foreignExpired, expired string }
+
+// badInputCases is the bad-input table: every request that must be refused,
+// and nothing written.
+func badInputCases(tok forged) []badInputCase {
+	good, otherTenant, algNone, hsWithPublicKey, foreignExpired, expired := tok.good, tok.otherTenant, tok.algNone, tok.hsWithPublicKey, tok.foreignExpired, tok.expired
+	big := `{"email":"%s","pad":"` + strings.Repeat("a", 1<<20) + `"}`
+	deep := strings.Repeat("[", 40) + strings.Repeat("]", 40)
+	return []badInputCase{
+		{name: "malformed JSON", email: "c01@example.com", body: `{"email":"c01@example.com",`, status: 400},
+		{name: "a JSON array body", email: "c02@example.com", body: `[{"email":"c02@example.com"}]`, status: 400},
+		{name: "a JSON string body", email: "c03@example.com", body: `"c03@example.com"`, status: 400},
+		{name: "invalid UTF-8", email: "c04@example.com", body: "{\"email\":\"c04@example.com\",\"firstName\":\"Jo\xff\xfe\"}", status: 400},
+		{name: "email and Email in one object", email: "c05@example.com", body: `{"Email":"c05b@example.com","email":"c05@example.com"}`, status: 400},
+		{name: "duplicate keys", email: "c06@example.com", body: `{"email":"c06b@example.com","email":"c06@example.com"}`, status: 400},
+		{name: "nesting deeper than 32", email: "c07@example.com", body: `{"email":"c07@example.com","deep":` + deep + `}`, status: 400},
+		{name: "a NUL character in a string", email: "c08@example.com", body: `{"email":"c08@example.com","firstName":"Jo\u0000e"}`, status: 400},
+		{name: "a NUL character in a member name", email: "c09@example.com", body: `{"email":"c09@example.com","x\u0000":"y"}`, status: 400},
+		{name: "a 1 MiB body", email: "c10@example.com", body: fmt.Sprintf(big, "c10@example.com"), status: 413},
+		{name: "a 1 MiB chunked body", email: "c11@example.com", body: fmt.Sprintf(big, "c11@example.com"), chunked: true, status: 413},
+		{name: "text/plain", email: "c12@example.com", body: `{"email":"c12@example.com"}`, contentType: "text/plain", status: 415},
+		{name: "an empty body", email: "c13@example.com", body: ``, status: 400},
+		{name: "trailing data after the object", email: "c14@example.com", body: `{"email":"c14@example.com"} {"email":"c14b@example.com"}`, status: 400},
+		{name: "trailing garbage after the object", email: "c15@example.com", body: `{"email":"c15@example.com"}x`, status: 400},
+		{name: "an invalid email", email: "c16.example.com", body: `{"email":"c16.example.com","firstName":"Jo"}`, status: 412, fields: []string{"email"}},
+		{name: "several bad fields", email: "c17@@example", body: `{"email":"c17@@example","birthDate":"1990-13-45","country":"XX","phoneNumber":"123"}`,
+			status: 412, fields: []string{"email", "birthDate", "country", "phoneNumber"}},
+		{name: "a number as firstName", email: "c18@example.com", body: `{"email":"c18@example.com","firstName":5}`, status: 412, fields: []string{"firstName"}},
+		{name: "a type error and a rule error together", email: "c28.example.com", body: `{"email":"c28.example.com","firstName":5,"country":"XX"}`,
+			status: 412, fields: []string{"email", "firstName", "country"}},
+		{name: "a token with alg none", email: "c19@example.com", body: `{"email":"c19@example.com"}`, auth: "Bearer " + algNone, status: 401},
+		{name: "an HS256 token keyed with the tenant's public key", email: "c20@example.com", body: `{"email":"c20@example.com"}`, auth: "Bearer " + hsWithPublicKey, status: 401},
+		{name: "an expired token signed by a foreign key with the tenant's kid", email: "c21@example.com", body: `{"email":"c21@example.com"}`, auth: "Bearer " + foreignExpired, status: 401},
+		{name: "an expired token of the tenant", email: "c22@example.com", body: `{"email":"c22@example.com"}`, auth: "Bearer " + expired, status: 401},
+		{name: "a token whose signature was altered", email: "c23@example.com", body: `{"email":"c23@example.com"}`, auth: "Bearer " + flipLastChar(good), status: 401},
+		{name: "another tenant's token", email: "c24@example.com", body: `{"email":"c24@example.com"}`, auth: "Bearer " + otherTenant, status: 401},
+		{name: "a truncated token", email: "c25@example.com", body: `{"email":"c25@example.com"}`, auth: "Bearer " + good[:len(good)-20], status: 401},
+		{name: "Bearer with nothing after it", email: "c26@example.com", body: `{"email":"c26@example.com"}`, auth: "Bearer", status: 401},
+		{name: "Bearer token and more", email: "c27@example.com", body: `{"email":"c27@example.com"}`, auth: "Bearer " + good + " extra", status: 401},
+		{name: "a number that underflows to zero", email: "c29@example.com", body: `{"email":"c29@example.com","n":0.1e-999999}`, status: 412, fields: []string{"n"}},
+		{name: "a number beyond float64", email: "c30@example.com", body: `{"email":"c30@example.com","n":1e999}`, status: 412, fields: []string{"n"}},
+		{name: "a negative number beyond float64", email: "c31@example.com", body: `{"email":"c31@example.com","n":-17976931348623159e292}`, status: 412, fields: []string{"n"}},
+		{name: "an out-of-range number deep in a free-form property", email: "c32@example.com", body: `{"email":"c32@example.com","loyalty":{"tiers":[1,{"points":2e-400}]}}`,
+			status: 412, fields: []string{"loyalty"}},
+		{name: "zero with an exponent no database keeps", email: "c33@example.com", body: `{"email":"c33@example.com","n":0e-999999}`, status: 412, fields: []string{"n"}},
+		{name: "every out-of-range number is named", email: "c34@example.com", body: `{"email":"c34@example.com","n":1e999,"m":[1e-999],"o":1}`, status: 412, fields: []string{"n", "m"}},
+		{name: "a free-form value past 4 KiB once its numbers are written out", email: "c35@example.com",
+			body: `{"email":"c35@example.com","n":[` + strings.TrimSuffix(strings.Repeat("1e300,", 14), ",") + `]}`, status: 412, fields: []string{"n"}},
+		{name: "a NUL character deep in a free-form property", email: "c36@example.com", body: `{"email":"c36@example.com","x":{"y":["a\u0000"]}}`, status: 400},
+		{name: "a NUL character in a nested member name", email: "c37@example.com", body: `{"email":"c37@example.com","x":[{"\u0000":1}]}`, status: 400},
+		{name: "an Idempotency-Key that is not UTF-8", email: "c38@example.com", body: `{"email":"c38@example.com"}`, header: []string{"Idempotency-Key", "\xff"}, status: 400},
+		{name: "an Idempotency-Key that is not UTF-8, with an empty object", body: `{}`, header: []string{"Idempotency-Key", "\xff"}, status: 400},
+		{name: "an Idempotency-Key of 256 characters", email: "c39@example.com", body: `{"email":"c39@example.com"}`, header: []string{"Idempotency-Key", strings.Repeat("k", 256)}, status: 400},
+		{name: "an Idempotency-Key with a letter outside ASCII", email: "c40@example.com", body: `{"email":"c40@example.com"}`, header: []string{"Idempotency-Key", "clé"}, status: 400},
+		{name: "an Idempotency-Key with a space inside", email: "c41@example.com", body: `{"email":"c41@example.com"}`, header: []string{"Idempotency-Key", "a b"}, status: 400},
+		{name: "a tenant id that is not UTF-8", email: "c43@example.com", path: "/api/%ff/customer", body: `{"email":"c43@example.com"}`, status: 404},
+		{name: "a NUL character in the tenant id", email: "c44@example.com", path: "/api/%00/customer", body: `{"email":"c44@example.com"}`, status: 404},
+		{name: "a tenant id of 10,000 characters", email: "c45@example.com", path: "/api/" + strings.Repeat("t", 10000) + "/customer", body: `{"email":"c45@example.com"}`, status: 404},
+		{name: "a flow name that is not UTF-8", email: "c46@example.com", path: "/api/demo/customer?flow=%ff%00", body: `{"email":"c46@example.com"}`, status: 400},
+		{name: "a provider name that is not UTF-8", email: "c47@example.com", path: "/api/demo/customer/authenticate?provider=%ff%00", body: `{"email":"c47@example.com"}`, status: 400},
+		{name: "a bearer token that is not UTF-8", email: "c48@example.com", body: `{"email":"c48@example.com"}`, auth: "Bearer \xff.\xff.\xff", status: 401},
+		{name: "a number beyond float64 in an authenticate body", email: "c42@example.com", path: "/api/demo/customer/authenticate?provider=otp",
+			body: `{"email":"c42@example.com","n":1e999}`, status: 400, fields: []string{"n"}},
+	}
 }

@@ -2,11 +2,7 @@ package server
 
 import (
 	"context"
-	"encoding/json"
-	"net/http"
-	"time"
 
-	"github.com/customerd/customerd/account"
 	"github.com/customerd/customerd/gen/api"
 )
 
@@ -19,26 +15,12 @@ func (s *Server) GetCustomer(ctx context.Context, _ api.GetCustomerRequestObject
 	if claims == nil {
 		return nil, unauthorized(nil)
 	}
-	v := account.View(callerAccount(ctx))
-	v["provider"] = claims.Provider
-	v["authenticatedAt"] = claims.IssuedAt.UTC().Format(time.RFC3339)
-	v["expiresAt"] = claims.ExpiresAt.UTC().Format(time.RFC3339)
-	return customerJSON(v)
+	c, err := customerOf(callerAccount(ctx))
+	if err != nil {
+		return nil, err
+	}
+	// What the token says: who signed the shopper in, when, until when.
+	issued, expires := claims.IssuedAt.UTC(), claims.ExpiresAt.UTC()
+	c.Provider, c.AuthenticatedAt, c.ExpiresAt = &claims.Provider, &issued, &expires
+	return customerJSON(c), nil
 }
-
-// customerBody is an account encoded once and written as is.
-type customerBody []byte
-
-func customerJSON(v map[string]any) (customerBody, error) {
-	return json.Marshal(v)
-}
-
-func (b customerBody) write(w http.ResponseWriter) error {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	_, err := w.Write(b)
-	return err
-}
-
-func (b customerBody) VisitGetCustomerResponse(w http.ResponseWriter) error    { return b.write(w) }
-func (b customerBody) VisitUpsertCustomerResponse(w http.ResponseWriter) error { return b.write(w) }

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"time"
 
@@ -45,9 +46,14 @@ func (s *Server) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 		if claims, err := s.caller(ctx); err == nil && claims != nil {
 			who = "sub:" + claims.Subject
 		}
+		body, err := io.ReadAll(req.Body) // readBody buffered it
+		if err != nil {
+			return badRequest("the request body could not be read")
+		}
+		req.Body = io.NopCloser(bytes.NewReader(body))
 		sum := sha256.New()
-		for _, part := range []string{who, req.URL.Query().Get("flow"), string(r.body)} {
-			sum.Write([]byte(part))
+		for _, part := range [][]byte{[]byte(who), []byte(req.URL.Query().Get("flow")), body} {
+			sum.Write(part)
 			sum.Write([]byte{0})
 		}
 		hash := hex.EncodeToString(sum.Sum(nil))

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"testing"
 
@@ -55,14 +56,14 @@ func TestJourney(t *testing.T) {
 
 		created, err := env.Client.UpsertCustomerWithResponse(ctx, "demo", nil, client.UpsertCustomerJSONRequestBody{
 			Email: ptr(" Jane.Doe@Example.COM "), FirstName: ptr("Jane"), Postcode: ptr("75001"),
-			AdditionalProperties: map[string]any{"loyaltyTier": "gold"},
+			AdditionalProperties: map[string]json.RawMessage{"loyaltyTier": json.RawMessage(`"gold"`)},
 		})
 		if err != nil || created.StatusCode() != http.StatusOK {
 			t.Fatalf("create: %v %d %s", err, created.StatusCode(), created.Body)
 		}
 		c := created.JSON200
 		if *c.Email != "jane.doe@example.com" || *c.City != "Paris" || *c.Region != "Île-de-France" || *c.Country != "FR" ||
-			*c.Language != "fr" || !*c.IsProspect || *c.ConsentsEmail || *c.EmailVerified || c.AdditionalProperties["loyaltyTier"] != "gold" {
+			*c.Language != "fr" || !*c.IsProspect || *c.ConsentsEmail || *c.EmailVerified || string(c.AdditionalProperties["loyaltyTier"]) != `"gold"` {
 			t.Fatalf("created account: %s", created.Body)
 		}
 
@@ -99,7 +100,7 @@ func TestJourney(t *testing.T) {
 		upd, err := env.Client.UpsertCustomerWithResponse(ctx, "demo", nil, client.UpsertCustomerJSONRequestBody{
 			FirstName: ptr("Janet"), ConsentsSms: ptr(true)}, bearer(tok))
 		if err != nil || upd.StatusCode() != http.StatusOK || *upd.JSON200.FirstName != "Janet" || !*upd.JSON200.ConsentsSms ||
-			*upd.JSON200.City != "Paris" || upd.JSON200.AdditionalProperties["loyaltyTier"] != "gold" {
+			*upd.JSON200.City != "Paris" || string(upd.JSON200.AdditionalProperties["loyaltyTier"]) != `"gold"` {
 			t.Fatalf("update: %v %d %s", err, upd.StatusCode(), upd.Body)
 		}
 

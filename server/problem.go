@@ -138,44 +138,6 @@ func toProblem(err error) *problem {
 	return p
 }
 
-// withAccountRules completes a 412 of the request validator, which stops at
-// the schema, with what the account rules find wrong in the same body (an
-// email, a country, a phone number the schema cannot judge), so that one
-// answer lists every bad field. Only fields the body names are added.
-func withAccountRules(ctx context.Context, p *problem) *problem {
-	r := fromContext(ctx)
-	if r.tenant == nil || len(r.body) == 0 {
-		return p
-	}
-	out := *p
-	out.Errors = make(map[string][]string, len(p.Errors))
-	for k, v := range p.Errors {
-		out.Errors[k] = v
-	}
-	add := func(err error, only func(string) bool) {
-		var verr *account.ValidationError
-		if !errors.As(err, &verr) {
-			return
-		}
-		for k, v := range verr.Fields {
-			if _, listed := out.Errors[k]; !listed && only(k) {
-				out.Errors[k] = v
-			}
-		}
-	}
-	in, err := account.Decode(r.body)
-	if err != nil && !errors.Is(err, account.ErrNotObject) {
-		add(err, func(string) bool { return true }) // type errors: every one is a field of the body
-	} else if err != nil {
-		return p
-	}
-	// The rules judge the body as a new account would be judged: enough to name
-	// every bad field the body sends (a stored account is not read here).
-	_, err = account.Apply(r.tenant.Tenant, nil, in, time.Now().UTC())
-	add(err, in.Has)
-	return &out
-}
-
 // fromHTTPError maps Echo's and the request validator's errors.
 func fromHTTPError(e *echo.HTTPError) *problem {
 	if p := fromValidation(e.Internal); p != nil {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -16,6 +17,20 @@ import (
 // What customerd's other HTTP servers (the admin API) share with this one:
 // request ids, the access log, panics and errors as RFC 9457 problems, the
 // guard on request bodies.
+
+// WriteJSON answers v as JSON with status: for a body whose generated
+// response type would lose what v's own MarshalJSON writes (free-form
+// properties).
+func WriteJSON(w http.ResponseWriter, status int, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, err = w.Write(b)
+	return err
+}
 
 // Problem is an RFC 9457 problem, the answer to every error.
 type Problem = problem

@@ -27,7 +27,7 @@ func (s *Server) UpsertCustomer(ctx context.Context, req api.UpsertCustomerReque
 	if err != nil {
 		return nil, err
 	}
-	in, err := account.Decode(fromContext(ctx).body)
+	in, err := inputOf(req.JSONBody)
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +43,11 @@ func (s *Server) UpsertCustomer(ctx context.Context, req api.UpsertCustomerReque
 	if res.Challenge != nil {
 		return api.UpsertCustomer202JSONResponse{ChallengeIssuedJSONResponse: challengeBody(res.Challenge)}, nil
 	}
-	return customerJSON(account.View(res.Customer))
+	c, err := customerOf(res.Customer)
+	if err != nil {
+		return nil, err
+	}
+	return customerJSON(c), nil
 }
 
 func challengeBody(ch *challenge.Issued) api.ChallengeIssuedJSONResponse {

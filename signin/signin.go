@@ -38,11 +38,16 @@ type Service struct {
 	store      store.Store
 	accounts   *account.Service
 	challenges *challenge.Service
+	lengths    Lengths
 }
 
-// New returns a Service.
-func New(st store.Store, accounts *account.Service, challenges *challenge.Service) *Service {
-	return &Service{store: st, accounts: accounts, challenges: challenges}
+// Lengths are the most characters an account's text fields keep, by JSON
+// name: the contract's maxLength, read from openapi.yaml.
+type Lengths map[string]int
+
+// New returns a Service; a provider's claims are kept within lengths.
+func New(st store.Store, accounts *account.Service, challenges *challenge.Service, lengths Lengths) *Service {
+	return &Service{store: st, accounts: accounts, challenges: challenges, lengths: lengths}
 }
 
 // Start sends a one-time code to k. The answer is the same whether or not
@@ -309,7 +314,7 @@ func (s *Service) notifyOldContact(ctx context.Context, t *account.Tenant, befor
 // linked to; on its first sign-in, the account its verified email proves
 // (an unverified email never links), or a new account.
 func (s *Service) SignIn(ctx context.Context, t *account.Tenant, id providers.Identity) (*store.Customer, error) {
-	id, err := storable(t, id)
+	id, err := s.storable(t, id)
 	if err != nil {
 		return nil, err
 	}
@@ -386,24 +391,25 @@ func (s *Service) signIn(ctx context.Context, t *account.Tenant, id providers.Id
 
 // storable is what a provider said, as an account can keep it: its email
 // and phone number normalised (dropped when they are not one), any claim
-// that is not clean text (a NUL, invalid UTF-8, longer than an account
-// field) dropped. A subject that is not clean text is refused.
-func storable(t *account.Tenant, id providers.Identity) (providers.Identity, error) {
-	clean := func(v string, most int) bool {
+// that is not clean text (a NUL, invalid UTF-8, longer than the contract lets
+// the field be) dropped. A subject that is not clean text is refused.
+func (s *Service) storable(t *account.Tenant, id providers.Identity) (providers.Identity, error) {
+	clean := func(v, field string) bool {
+		most, ok := s.lengths[field]
+		if !ok {
+			most = maxSubject
+		}
 		return utf8.ValidString(v) && !strings.ContainsRune(v, 0) && utf8.RuneCountInString(v) <= most
 	}
-	if id.Subject == "" || !clean(id.Subject, 255) {
+	if id.Subject == "" || !clean(id.Subject, "") {
 		return id, ErrBadSubject
 	}
-	for _, claim := range []struct {
-		v    *string
-		most int
-	}{{&id.FirstName, 100}, {&id.LastName, 100}, {&id.Language, 35}} {
-		if !clean(*claim.v, claim.most) {
-			*claim.v = ""
+	for field, v := range map[string]*string{"firstName": &id.FirstName, "lastName": &id.LastName, "language": &id.Language} {
+		if !clean(*v, field) {
+			*v = ""
 		}
 	}
-	if email, err := account.NormaliseEmail(id.Email); err == nil && clean(email, 254) {
+	if email, err := account.NormaliseEmail(id.Email); err == nil && clean(email, "email") {
 		id.Email = email
 	} else {
 		id.Email, id.EmailVerified = "", false
@@ -415,6 +421,9 @@ func storable(t *account.Tenant, id providers.Identity) (providers.Identity, err
 	}
 	return id, nil
 }
+
+// maxSubject is the longest subject an identity keeps (identities.subject).
+const maxSubject = 255
 
 // withClaims links link (when set) to c and fills c's empty fields from
 // id, writing what changed with its events.

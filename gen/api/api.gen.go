@@ -141,9 +141,6 @@ type AuthenticationRequest_User struct {
 	AdditionalProperties map[string]interface{}           `json:"-"`
 }
 
-// AuthenticationRequest4 Any other body, for a custom provider or a Facebook accessToken.
-type AuthenticationRequest4 = interface{}
-
 // Challenge A one-time code was sent; prove it to continue.
 type Challenge struct {
 	// AttemptsLeft Wrong codes still accepted before the challenge dies.
@@ -186,6 +183,9 @@ type CustomProviderAnswer_Claims struct {
 	PhoneNumberVerified  *bool                  `json:"phone_number_verified,omitempty"`
 	AdditionalProperties map[string]interface{} `json:"-"`
 }
+
+// CustomProviderBody Any other JSON object: what a custom provider receives as sent, or a Facebook `{"accessToken"}`.
+type CustomProviderBody = json.RawMessage
 
 // Customer A customer account. Any property not listed here is kept and returned as sent. Read-only properties sent in a request are ignored.
 type Customer struct {
@@ -255,8 +255,8 @@ type Customer struct {
 	UpdatedAt *time.Time `json:"updatedAt,omitempty"`
 
 	// ZipCode Alias of `postcode` accepted in requests.
-	ZipCode              *string                `json:"zipCode,omitempty"`
-	AdditionalProperties map[string]interface{} `json:"-"`
+	ZipCode              *string                    `json:"zipCode,omitempty"`
+	AdditionalProperties map[string]json.RawMessage `json:"-"`
 }
 
 // CustomerEvent A customer event as webhooks receive it.
@@ -977,7 +977,7 @@ func (a CustomProviderAnswer_Claims) MarshalJSON() ([]byte, error) {
 
 // Getter for additional properties for Customer. Returns the specified
 // element and whether it was found
-func (a Customer) Get(fieldName string) (value interface{}, found bool) {
+func (a Customer) Get(fieldName string) (value json.RawMessage, found bool) {
 	if a.AdditionalProperties != nil {
 		value, found = a.AdditionalProperties[fieldName]
 	}
@@ -985,9 +985,9 @@ func (a Customer) Get(fieldName string) (value interface{}, found bool) {
 }
 
 // Setter for additional properties for Customer
-func (a *Customer) Set(fieldName string, value interface{}) {
+func (a *Customer) Set(fieldName string, value json.RawMessage) {
 	if a.AdditionalProperties == nil {
-		a.AdditionalProperties = make(map[string]interface{})
+		a.AdditionalProperties = make(map[string]json.RawMessage)
 	}
 	a.AdditionalProperties[fieldName] = value
 }
@@ -1257,9 +1257,9 @@ func (a *Customer) UnmarshalJSON(b []byte) error {
 	}
 
 	if len(object) != 0 {
-		a.AdditionalProperties = make(map[string]interface{})
+		a.AdditionalProperties = make(map[string]json.RawMessage)
 		for fieldName, fieldBuf := range object {
-			var fieldVal interface{}
+			var fieldVal json.RawMessage
 			err := json.Unmarshal(fieldBuf, &fieldVal)
 			if err != nil {
 				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
@@ -2163,22 +2163,22 @@ func (t *AuthenticationRequest) MergeIdTokenRequest(v IdTokenRequest) error {
 	return err
 }
 
-// AsAuthenticationRequest4 returns the union data inside the AuthenticationRequest as a AuthenticationRequest4
-func (t AuthenticationRequest) AsAuthenticationRequest4() (AuthenticationRequest4, error) {
-	var body AuthenticationRequest4
+// AsCustomProviderBody returns the union data inside the AuthenticationRequest as a CustomProviderBody
+func (t AuthenticationRequest) AsCustomProviderBody() (CustomProviderBody, error) {
+	var body CustomProviderBody
 	err := json.Unmarshal(t.union, &body)
 	return body, err
 }
 
-// FromAuthenticationRequest4 overwrites any union data inside the AuthenticationRequest as the provided AuthenticationRequest4
-func (t *AuthenticationRequest) FromAuthenticationRequest4(v AuthenticationRequest4) error {
+// FromCustomProviderBody overwrites any union data inside the AuthenticationRequest as the provided CustomProviderBody
+func (t *AuthenticationRequest) FromCustomProviderBody(v CustomProviderBody) error {
 	b, err := json.Marshal(v)
 	t.union = b
 	return err
 }
 
-// MergeAuthenticationRequest4 performs a merge with any union data inside the AuthenticationRequest, using the provided AuthenticationRequest4
-func (t *AuthenticationRequest) MergeAuthenticationRequest4(v AuthenticationRequest4) error {
+// MergeCustomProviderBody performs a merge with any union data inside the AuthenticationRequest, using the provided CustomProviderBody
+func (t *AuthenticationRequest) MergeCustomProviderBody(v CustomProviderBody) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -5431,145 +5431,145 @@ var swaggerSpec = []string{
 	"7xz5wYUGLXxr/PaFBRWiCGT6N+PA+jl/Bp/+OIgM0WHr43fmXpVSGq6gpl/9drThf7kJ3hWP9xeljK+2",
 	"qhYGmZCMsASC2Dt+sCFEGC2IlHhG0AwrcoWXu7UAxF0zyfYYxK0Qon2IDWfQ8tGXRpG7XOdWGo4L8HS9",
 	"KWDtHr+gnHkOvtITdCp4RoSisFkNFrZ8Mw1GP61f4BuVnSksVHATbnzxmCfk26Xnrdr6E84UjjfPcZKc",
-	"azZWOCXDOv4fsSUy1qWGWGjsTctnK75GjJ7hmEw4v0A4jomUMHA3uPlQP4ZT+1VHZiSmUxobpyR6xgWK",
-	"uMqiEYrAIRjpcSMv8ynSZChITOglQSbsHCJ9TCjyfF8RBDwi/RQ+INfxHIM7T9nlA+sO9eiac0i8IKtn",
-	"NN41MxgwGkauNAKleg3g8Su9fVgZl2usRuhK/4VRnFJ4rP+6IJlCjJdSBlFtQbJE7prdY4Yo5FKoZQHb",
-	"EYqoOaQI7cDGGGcxiUJ0lGUpuSdRlEsiot2wdgqRdwxRFx01Ds0CUgIQgB48WZb5uB14QzVZ5BGKUywl",
-	"jesY4OAcz0l84ce2vhM4m6Oj0xO0M7Wf7OpJF/j6JWEzNYcEroOwLkdrfua2kE8JW0i10eczISlnM2Dh",
-	"O1xl9ZkO9tvmgXS6tgmq3t62AfttC7eR0aZ4YYnFZINCVJpYaevIg2HbWi16tBwMQ28ywk6eoGPOGIkV",
-	"OnnizuTF+zPIrcKxQjszzmeplpwao0LkziREKWUkRJwmcXOTew/bFgPI2Q45eATHgrMMZTkk5AEB0hnr",
-	"UOZ482P40ahXEEeOsRBLRFVtCUMI/dYXUMmi3Abc8AFi8EUr1PfaptE0t14aVGd+rxkAUKyheMTIdREj",
-	"sOkiBhomqdLBhLN0iXbgYHabdGnCk+tWUX3fS2r9WDlNyJir77HMUN348k3xC5/8QmLV+osfdWpjI+2B",
-	"lMfAsUyshAN/pSwnLTyqEpOqj/4ekuz0wM7HrnlUpu0Gp9JVuEdCiQQ8cOpcr6nObWBHgGxaZcTxRcn7",
-	"9BL0wFMuFlgFoyDPqZenUGF1JjpWH/c5vyqZm29/EKYX+lMRTZMLGXxoGbkSZWujVBuzwkkiNBvnwpFH",
-	"Y1qkeLdt8V6ornES4LNwA0nFM4muuLigbFaBS4KVQYegDdvKMPxPlVMo4Vbdp7+kDw3UdFnvTjU5YvLq",
-	"dvTdEK/3JMIwShNT4xTThbzN6DU2LhVmCRYJMiMZAS60cnDJ83hOTG4DOrKhSmLzbzQ7vzBvF2qG5UAu",
-	"DQj0lDmWiKrHiFwSsTRzoClNU2m4kaaypcsEghy34vvmXgu51y4Rf74sktmLVyacpwQz/c4UL2i6/Nmx",
-	"ucYYM3pJ2OrHKY9x2v4IuP7PrJATa19Yu8qbFmySuflvK3XJOc8yQBCptDmqtUArCeEQ9YOlVGTRkP5D",
-	"4EcFH95EF24Vq/H903CciOK8kbYP7IkvwZhKqdRMFZKboBQgUzYBSeWCGTcNMCz0luCkAxhVooxhKpSh",
-	"sj4Acs1mjAuStCmmil66eoaVnMa+BXlhKb+yIrZILQeroIbFrWxIEJy8YenS5f40kMZyzJrAHLRKV5xc",
-	"UmkCWBslccXR1bbVNwx99/Q8tA7hQqXQbNokMXz6niZUqPmTVq/Zjz/++GPn1avOkyehw+AMS3PeWKEF",
-	"lwr193poSbCAFODGKhq8PQyuOzPeaUpDKDHaAlT14qM2trKiFGntq6Yuae0r0jD1tjdsxVIdgCdnb9Be",
-	"/+Cg00c4zea4M7DKL8S/7kmUkCnOU2V9jpPCOtPKjtAj/K+fjjp/w53fPnwc3PxLqxpRlkd9/EQMWGG7",
-	"nAu6WGiCZglK+RURnRhLkjxGOaO/5gRlWmGAjVSO3Wkn6+2aVXhQq9VqrinXJpq1MyynNQpkYtIqjXFl",
-	"bQCwmD2JXZWXoHCvgI53umt0nRVkab/4dJq8nR5PV9jKTujTBLwoKJL5JNISnSpru8s2TXXj6vzatxUH",
-	"hAAtKWee9uiBtKyVa1oJ3x6fov1D5F5BCs+2IxrfpBt+nrkTBkatxKllS5vI+pZEu9aIfa3PI6VSYzRH",
-	"T7v9g/3SvGgAwVQCriDKTVZua9XhrWnOt7C3I6myovFjIznP+JLA8y6VNSSAvd4DtXeB1WOrrWqZYXUP",
-	"DQMtokwZZF2xajtgxxVWEzVszTnTQHGuxqNKet+JaJJF69hJOa+r3KzP+oQIqgEKOdswtYWRTSTH4EWV",
-	"ROs1l0RIHzJ1300rRkty3dBb2l5TXFhzd/OQShCiSjzeNLbN42+cOb2kmtBCrTuWtk4uibZT0A7pzroo",
-	"eiWiEEWvZLS7zfF6ZbCfKhZ/o+Bsb+FRKcVgGUXujKLS21D6ueTGdYbBlaCKlKtoNTacKv/00oaPVmrt",
-	"RL+hgXhFJnPOL2ThTKctppv7zBz2Rn+FRr+NebfO6lghlc6MQYRjwaVeXEJSqmUykY9RQjpJbuJOBE2c",
-	"P3Djsngc50KsPekW2ieXlOeylfbdHkY2xnIMwQUrQo16obGz4la0viU2I0iQLMVxmy2z2lSuiYONvrew",
-	"LFhoG07ZMJzzFxU7epdJIkytbfHbkbOw/B+rW/efPCGmWvfDJuO0PK3QL6/wkK5ydha/2kzZ70yU95UJ",
-	"+radWd1rb6NATlSevTpzoWItUS3StRBE6ZFzoNMqv1OQP6yJI/iyv9d59OHjQbvgr+iS2yGrrys1j9rU",
-	"2rY/ul7hoHDh86JeCl1BSbYkLCkMvdKL4RbQ6ghUvDmHUVkKj7twVGOM593uRodfUUFc+voUDyy07c48",
-	"wGzy/T0nONUMuMk55/BkpSPPFaGV+MAvNmO+/ap1JUplZRGbDWU/gUK8W/kLjxh6++wYPdofHiIboC9V",
-	"RFfUajx4rvBssoQ4uPkVMbxocbG7ksCPbcGNKy1bTC17meFuRV15pD8FLE/BOW2A8+HGrx9csb+AKlKx",
-	"reu8LMBC4GXQgIPlCRLU3sq+PSQrwV/WJraRRYbV3Pk7t9qXV8r4cU0qgja/cCq5o6zoh46Nx3dOkgiZ",
-	"TBWQKfppymeyldJKZGxO9fz8/BSZF5oBCMrU3qC5ERfm+LBaMTvSXEAoZMtKHXAcxukB10PISaL6sO/e",
-	"niBBpkQQY1ZgZT3WU2rj1dvOUaM9i2pttFdLhWiLpjaC8/dkEVLdPopapSkvers6mLpJlJoh2nb14uri",
-	"di7eLJ+kNDa84D2ZoO/JssXtms5aFxyLy9bfL2i7JnJhrOe26Grr79etvy43g0hPZJaxAkhnpFV19sGA",
-	"zohCO5qvHg77hy1HeUGWVW61ThXWB9PgX/VV6wHbFvwmI+woo094nC9cztj2ogG+Pj1Be90+SuwQLYjJ",
-	"pi2y+1xzghBpC1Ob1JoreS84DnB0etLKYHlGGM5oO5Nyy3Jj27H8FTY1Y6zmK3ie3guIURlq4WYKCdrC",
-	"1D7E3QJDs/1W2DfTshrzc5WFSCqSocGojHXaDZVBZowGvQHI2qRV2/RjyytVy1vFRvU36zdlE8fWbQnk",
-	"O89VbTc0ae61kixVvFlmTBXpLlzUEzFYMYi64rthqb9Avhbkx8suOinjOLJImtBYCUlH+g+I+YeIkUtS",
-	"5H6hOU8N+7b5WtY6sxa5T0EDiLnVfqmdVPtJhJ9j0VXOcM2pmVTCNafVHyG5MsloE9Rb4NFvwKP/JQ1Z",
-	"l87ZJo7rKu5jVPZzcL9JbVbYZG4Z6f1wRrbI0qzp3pvyKNcq7jcfyo38Psq83gfjcO410DtVepXic/OV",
-	"dPo/VOn/jqp0gzxXpoT6+YVPzwbDA8t4jQk22EdzngupBbMNVLRb/ZLEuaBqeabpzOa8Ed6JvewF03Lp",
-	"mTuCF+/PgzoFYfTi/bldgHkyoWxmhJXXlgfmCEZ2xHI9c6Uyk77WrhMd17IiZFj1N0nAuClJtEJCkkJM",
-	"ubQDcGeDwxiP2ZUWkqqTYSltZHWJU21ypFhpPNOCUJAOwFbRSUq81DK7jjFzzWOK/JzXhIPjHrniWVDR",
-	"xmzMnkKSD7AHRPWUDWYzQtGqhP/IJVGPGUhll0Uc1SsYbNVMdARu8AhlgJJtL44ZFygqyqAgg5sqtPNr",
-	"DsE2BP2JpIlsPNbynBI040QWuZTLjIxZMZFWriSiSpJ0utsdsyAMUhoTZgyMghJEMApemt/fkmlHM2RB",
-	"icJiWTaB8X+EHB/XS+lVnirasTWrhbO9MBal6VsFCG4bFRWetSAMrLobjILLfkVHDva6/W4/8JTceneI",
-	"7hVJ0w6UzD745epCdl0RxoyscO017BlgCDbsLcuQlax1LpO51qEoi9M80aSjLRMkiIJuh5MlwkhwZQTv",
-	"1Zym3ihkCfhOErTArivohBg+AOLYqenQOeQ7ol5cXcig2oNphawuX3lQ9AG6+VDrujPo9W7X28RYcT9Z",
-	"IzcA5hVY0zY47Zi/wKCt9k/t7PU6pt0sWLXB0+PAGrKBpJDQEIyC6cO9Ny/2ngyun/W/nT28zCeP1EvS",
-	"nz1/9dtfDw/Iw/NcPspPn1++/evTdwEYtsH1z8+e/vY2f7TYO3j+8vXPKicHw0cvX2c/vD/Ijpdnil78",
-	"+Mv3J+9PhrhnFI3tymSsybuiSqZwjVtvgIZJrWrqGMdz0tHmguArklRTbpks9IMlCjBgQlAMBa2bK+b2",
-	"e/urtlEcsVeAHgZDc9brP6g1BNBf7W3+qlHBZgWTxhSNcyU3OC1BVqjSDpyGKjQjwDONZMH3YOHrAVd1",
-	"fjGg1fbN2mxCZN4BiqMC8StWpHfsYAkZ9yAAih6EuyP7akaEhL42CVZYiwAisOssMePcBLZowc80m8hZ",
-	"StkFKR4ZIZcIvZIktHmjRtwCA9DWlu1AlhRNxxBnpjUZRlE9fBTZUGWFsTsguuBlF53RGdPcSJt8M0xZ",
-	"zUZ0tt0CX2gZrI3R0Gavepl+VQZkFnBcagW/Hx/a35CF4yAPJfb7vf5WSOkV1/7zEExNh/vpQ5WCzBmY",
-	"jMxKRoX75J50UPNIqTgzzQRbBeBbogQll6A9LDJB5oRJcEwUIpsZTV6LscmysCbZDPCUMEHjuVMccaU+",
-	"0GK7ycc2bhDbLz0TfKoF4oKImauBgtqwMj0ESvl3nE85bAxNFyQ0OWPL3VaR+UXQtXfLolSfYa0t8CyT",
-	"ALbv1+V/srJE/uuuoLU2/istoekjaKWTAvlc8vX/eNbyHVEreIqD1SqO4vJ/a6YfZNda4dJIj9fGkUk0",
-	"AsOKXFMJ3IQza7VZmk98ztMdszNTAC0Rz2zPOUhbJ9ckzoElQMpTqK0oQWZUKsMOdoFNLcAameJYcVFn",
-	"JYULVoLt9+c/oyO70lc8KZrajVkHvYeG8+v6GY+KrZnCV7f3nUGvpy0tMwbPlXO6jkzSpzUzHIjALmS8",
-	"+HuO/QoVbZqZER+PGTIva+gBKMGuK9QWxhVSUP6ShI2ufLTalM9qBnpIzhCQiHMKmVi//mDQG3i2tYNc",
-	"a/c+PVC0ukWfLVI2zdzKVE0okNaAsp5D6ygwcoYUMs7s0B55QgS91DiUcnumoE9p7MQp7HVXj/gMEiBd",
-	"T0hbqwMzW3cLVHUlNqfQ2NQWI55pVHvqUG3M3pt2F4CB2hIGWJrKbZKMxqzfLZCISnvEyQObXzdmgy56",
-	"jRda79MDaCUHhiaJ29E4qKGx6V1Y1myMg90x2+uio7IFo6N4D6GdcWHKHcZu4W5WvqBK1dfrUMcKervc",
-	"Z2WPY3sUJsd9StNUv7LXRa+53xAyEzwmtmd4HOfCQfLIclBLVK+5FuIpjanhQcWjoi3445KKQPBeq+KI",
-	"4JTLhG1HG8ajUVUITBbX76ATNJoBvKmwI0AGqK+HA0V4qjzW5xK81xzzbhfBGYFKHjZPw4N6EXJqBXsX",
-	"VYxWvTqJRM7sklRVyy7GL3KZlMBMaoSDElyskMSXxNTARbVVRyawJCu5zhTUxYqRkvGUxku0wzgjIcqw",
-	"UBSnIZrmaWrYdFQieOQQwCXtWv7ipLcxkoraBMu8CqYSc5HIWp1TF3kXLjgaMKzNKaH7vR4UazmFtgq+",
-	"rmuE/GtOfCeYfrjWcG8gzStrfRnuJ/GUjEoT7YIsa0YbuBCh0UEMjX527bJlqTVXr51xu3rcMqrrjOi6",
-	"fWC0Pxg8di6qxlDlnTUh2u896iJtngMjgDI2bRE7z3XoZ9Ijc+ELlaivCWIwHKJLKsE5e3R2fHKi2ZTA",
-	"sSYvtBP9CXya0X9EI4TRu3cnT7S4evdS/zvBkhzs//0//2v3McJF5w2z8F6v2q3aNUfvDCZ7SWc/HpLO",
-	"w+lhr/Ow/2iA9yb78TA5WNV6u9ZOstrAZm3FoZ/I+KfOf3z4S0saozEmAKTf8mS5xo64X7SN+QQtfIMf",
-	"r/0Wqg1XQbXc+tS8p6l+3dLvYMZ8vgVQD0Ig21TQEELBM5xX2rheHIeB3NqbP0zAf2oT0Be8JCltD2P1",
-	"DXqDzZZVvSk4GH5b2HF+X/OvZWDu9x5tYWC2N3QOg/3+4JbIfdlyn8ba821cwPFlm23d1fpW0uKdLqiV",
-	"NO9mRQ1KbVxTAppF4QvwzT7jsOlv4RRp9ITV3w23ocO2dmthsD8Y3Iq8vK7X+uMtaLPROfXuAjjhJr+R",
-	"8fOUPLXogVYK3HbH0ZrITvW+q9HHFS4m37Un/XlzsDhxaYw385O9zgv60zILQiOczCdSw54paMWl1e3C",
-	"LXRW3EXkWqLIMeug+/fPeExxil7yGWX374+Kll+2HVmIvrNZ0C8h6ZmouGs+fMNI55wuCDrFUl5xkaCd",
-	"N+enu3qMs1dnoUlIg3QCo/TaKpwlWhA154md3kC2XJT+3BisZTe5ms9rQeI5ZlQunFn+ppqbsRNVfDW7",
-	"4CGIPo6NqjgORujv//lfNxEUquifvRy24uGuVuUPOgmdUVV1ODXcSmOGUOlawn7L0as5ga1z2920DOEZ",
-	"d1cX3BONmx5gDeV1D3ZJIzTo9erOJlQLOBW6AoNlGWvIv9/CuecKl1sXHZuMFmFj+KjfQwvKckVkiDRG",
-	"pgTlkoQwYEJwYo3woc0jU6aazzpMXTVWYbp5PXsQ40hyzmwDahjwoIck2tkfPLJ9+fyWyLvNY2tAZc0p",
-	"mhXX3t/1sku3bv5Xy1WFcU2+6i3bApp2iy6VrvRmFDjEp+7eEMcVInsjQOlsdqFOi/0ndR5RoQBTwxCF",
-	"JjEH/uPqGPT/U8pIZBsNGobWgezlep85cMKJ3THToLblCd6RQF3DOPjXAlU1qIpCCshJs9lO6OzJ90X0",
-	"Iix9IJZ4tNXNp2MGDmOY855EL95/f4Z2TL6vRtwy0AbJQLth2e8lnXFB1XzhDmKJEhKnWGgMjaiUUThm",
-	"Ec4T2/qxcJHY4zt5IkPrzPnNXcQi9bw4RThPKGExzBeR68x2paRY2RexGjPokAI4zadIXpCr0DRhsKOa",
-	"To+l19sxFbt8m51TOI+o6houPGamx1y1Tg/8ddBvp63T3AhByhmF+mBoKdnVH0Rdr6tjKvmYKevPcU0f",
-	"9RF7/SEL0lnX99Hs7+XJ66foeZkcKMfMpgr5bnfGSGqvQPP6aNhkK86mdJbrzXNGuuitzTH4+//+v8bT",
-	"4yPGmEFORs6go7opNGaJYW4mJQW+G/b2gFb8eh8q0Y6ZMkRlnNb2V9rtohMla337TKstqtoabI2Z6bDl",
-	"srCLXRViGyLCZT0x9TqT7GCGclZr7AXIPoasDDmyvNVj8wuckN3H5hoZt0K9YCeb7JvWh+l23UXHEM4e",
-	"sylNU5s44TwG7iJADUBDaZdEQLV66adz7lGiFTaSOA50XG2UpvmPWmZk5BI7tAg+dy1JqYTYhukbRYtk",
-	"ENcoyyU6hi7JbEcSQ/FRXOnoFo2ZHX73MYBeS0crlE2OIKzYnGgXHaH962v3vMAmDLF4niu0M0SasDEa",
-	"Xl8jLsYMe3dseZ85ZLLRAE8teZbyK1A1jg0vMRRbYAAQq3XR1Lrl1vQbbSaAYnAGTcMK97asXDRcSqRC",
-	"W3QjQ0TjtOwKa7RF21pup6ABrJSgEy3nd8dsv5huRhiktUpPu4TJBvudOc/tXcZULcds2EXAImweIfG2",
-	"60X7QH7lCdXCy4LOfPVO4hkxqFE0EyvnlHOoUZ4QNzq0WqjpuK7zgtWdAU8qUZoRsp3g7RWLwNHshY3G",
-	"idodsxNlXLKQTGmcnihncO1tkXeK5QW0I7GprGCORm3RGl+9/xIxm+Jgc9swxrc6AAKa16OdiqYBbZh3",
-	"NT91gSnstzop+G/CiQm8EmY62bUEGapea66yFZGFouHKuujCF/Mst7f73uBmdkXgpgLHu0RWXrhG2dCA",
-	"eIlc06vidtW1fmg9LXD4ZXXcp66TdVFm5fWz9kf/tOv4jE+7P9jbHx54a/h2+dQV9Gy5lNCJEiu+lN8v",
-	"tLLOypThtlD5dnmq1fdPWVGl3Gn7hVUKl4K/7O0dmEeHD42D53OR7BOCAasGa70kEvK0IcBaWFsNOfB5",
-	"AYBgFJDli/nku5i+oS+evfvtpP+ansiThcr+dnxycPLLU/ry+EWP/HCkn3//1/6/0+m/d8nyxW/J+xP6",
-	"hp5cn7BeNx6kLNgWnKb4ZJUP8u4XVPdB3uGK1iWMaSVC5nFMSGJj7kaiVpLGvmr44LaRgDv0j97qRj1Q",
-	"hY5LrWyLy+san3zpu/Xubo0rAwl3vqjWYMLdrapBzMVl7k3LYA2/7/4zeuorXnlfd/b88SwprJLSQFjt",
-	"nk94LNcWTRnLwZVQCsISUHCLns38SmvQkyV6SxIem1St6IGt44KarKiLoM5OQfo4VYgRkkjjzxGXpoSq",
-	"vJ0e9BIuLmSR9cSI0j/YezVac8Cf6F1sFOCAznO1SKtiyVg7f0p4rBVupF8wVo+9wb7+N8GJ/zeUtZkf",
-	"yp5RFaiZ9x54L9pf6kOVV9jba+0BpBp5O7lIvxkHFbiOg8pg8HLll/pwD8qtBBvubm+rMnY4kNl2V59Y",
-	"D6U/v00xVBgcmyPsnFla6JxCfllznu8JyWQ5ieLGHVMeCyCc3FR8tZ7s/JP16Mq1IzEd90viMufSNV3r",
-	"U85I95f1BGfoaJKzJLUly4boJIpgwAg6QUJtmpxD+AKxbLGSLM5g+C2J4xd8ic16qiTy4P6f4I4eWz1a",
-	"qRXJUoIlQZJoHGlstfvy5Pjp67OnXXWt0P0Ht8c78/dn4Jt5cLvyu+0xwHFEsQEVTDO131ae/JHN84O4",
-	"VZGhZ7M8Ld5C+X3rQdsmbp9b/elK/wN+sX1el517xfG5HVCJcEovSXeDVHtJLwkj0i8TfFP0srGwXBAl",
-	"6Bqx9co8dzLqVPAFUXOSSwRZxeQ645KaDATA4tAJIhsasOObbv6MCLQT2Z+OkkREoVe4j6L+4LDb6/a6",
-	"/dGj/YP9aDdEOMNCla1qNbpIGyODgkAsCLiNbHkpuIqoMuHJo9OTe9IUMNr7R1wC6H5vv/Xo7Wa3JPAW",
-	"q+zP6PzH06clk/x5rlT2s3MW/qy4ya3PtTozZmtf+xjzhHwz1pOPg9DErr8ZB989PR8HoeC50g8hI2Dk",
-	"MgKK2N04uEH9Mbs9g3CntbPi9Ha7n2BXrS9yLRFqUUB/Jbb6Inst43ctoFzPJ8O9TP08ovq09K8S2L+5",
-	"ta8FHWxzrBcSrn35PHbgGj58XuH+9kp+vbHXigOvw+kzZEMB6t9POsCN9RrGAsdwmYc+qg3CwaHIEhvd",
-	"9PNRZLJUxgUI/wFXvz9J5Lx/k5ymhld10XfObCgi9MDDqFqHaD/qJd8K0dwmPbe4WdkIAeqMmca70Zgh",
-	"BIg3KlmT/s0i3ghd9scMcGyEPt7UGMdmyAEV/Xj06iXIhLb+K/8dcE9vcAPuCYKT5bZ6iQ3VuutmC+GE",
-	"UUbZLETD3p7JYLqikrSizVuCE2oF/D+UsqIXBh2QQRfofgGD3d96u7SAz8Wli3s1YllJbsp0zuClIAxy",
-	"kdoWPXL04AHOsi6zvW66ccrztpDYmcIzbYevHqPzK24M86FY8sb+P6Zip+KM6ZaBLq8JemODXu+IsjPL",
-	"0u/LUlpypiuLNzA0k2gO+r5qAEKen9bzvA7Y5r4pWUTRQSH7oeNWmnTO6IxhlQviTffe9mFomdLgWIiE",
-	"O29TmWrVEueSckk+3pgeMjRHrdI2htv1ZOmPKQwSb7wqueszdN0jgFc1m5yvTMN8YvIRTQyV4HjeaO5h",
-	"Ry5yEqBhDuIiIdBkoziCEGGFtMWo4NaMUaOzfUSTqIsM20GD62uI2sYXjF+lJJkRKA0yniSSSgi6Cuhs",
-	"YM9NK/fM+Bfh7kE+nQKwfqFKEYFypmhaXfkCX9NFvkDWq1HlWJw5MPmt4G8Xny7QJ9g+gvtppTHmEoSb",
-	"avs7uDqhndnWaygKKEOmzRLAT+XuJputeTUa6BbF9WRdj+EVdAPSZ1VP/T8QcTUiNq4f+AMbV2DjvVWd",
-	"Pk2sfBu8dDc6bIGQ5QW/hgbuyZXdhXZsPN7liJmkVZwsKDO1tlzshl79rr8hLFLqbjORXRTpoSNoMmRv",
-	"qNR4azIoTVek5EhFIzOzcYcueS6c0EMXhGQIT0xDW1pK2C56Wpmp6N/rKN2Ui+YsKQBgbiqGNdQWbe54",
-	"NEtdh9oO2n/g9HYc1rVM2ojGxd0mfzDW1djnXQDzB/ptg35txZarULGakLoaD0tVXT+XjT5YRbn6hCfL",
-	"mp8jdAmy796+9DBgzIpM6cSmRRXpfBrJlxlBkUu/NcnZV1gr1+4WzyEypUFRq1EwQuobE1/LGb1GksSc",
-	"JdKE2cLL/jcuaniNnr86Ou6cPT8aDA92TE53iGwQL1bmg24jEBjs2hTMMcOVYijgsThNR9AFYZHl1tGj",
-	"Z4GEZNNgGF+ZXOIiB9a7vsEuQgNokcFVs0ybGFJhpmznLVNDNc21sY8iFaGFuS4cMzR0pS8IX+GlcRaB",
-	"bIlTHl+0pXtWkcAPYDdprrV0v/UAgjox+M4Ar2RffQO3D/1FH4r+H+5MP3w82G+7i0ibXxsXcO4u4lk9",
-	"+6cMe1qmgm4/8BfiO2vS7LbiP9t7c8prwTc0KajfnG0gU7kr27Yq8O/HNv0M/MupA8ii7+SSiM7D/uFg",
-	"77adDGrXpa8KX7ouKSbfm7DHUOSi1xBBSj/0kNx4F/ZNGOz/8EO7a9PPdNdEbHtNPvbcHkUQaTAwnq1V",
-	"YznhjmLMGFcoITFNCGL8qm24YW8P7UhuMqHL+gBgsfWKgK2FjM+giuXslAnYml27aoaV4kYupL0ZbXtR",
-	"Y7SeSucsK0/c/WhVuYJqYoUqaWqP2uWK711qlyQRwsY/VAOElj5HhbRGuCgPralKoSmedCUYeibX48ec",
-	"TFicnOlabXFTHyN02ybQ+YdxlEvAR2jx3sLHS+i6e+f+wdj3F2KHtU1vwwdXEZq7Zo7K8nbMKS8rfzdT",
-	"S+sNfjsW/7ahkpub/x8AAP//",
+	"azZWOCU3vG4c9qfW/fQtT5bBzYc6mN3jjsxITKc0Nk5H9IwLFHGVRSMUgcMv0gp+5GU2RZrMBIkJvSTI",
+	"hJVDpI8BRZ5vK4KARqSfwgfkOp5jcNcpYw4b1hzq0TVnkHhBVs9ovGdmMGAkjFxpBEn1GsCjV3rzsDIu",
+	"1ViN0JX+C6M4pfBY/3VBMoUYL6UIotpCZIncNbvHDFHIlVDLwk87QhE1hxChHdgY4ywmUYiOsiwl9ySK",
+	"cklEtAv7wegZjsmE8wsU4TgmUppPu+jICr/SAWwBKQEIgO+erMp83A28oZos8AjFKZaSxuXc5n0H53hO",
+	"4gs/dvWdwNkcHZ2eoJ2p/WRXT7rA1y8Jm6k5JGgdhHU5WfMjt4V0SthCKo0+nwlJOZsBi97hKqvPdLDf",
+	"Ng+ky7VNUPXmtg3Yb1u4jXw2xQdLLCYbFKLSxEJbRx4M29Zq0aPlYBh6kxF28gQdc8ZIrNDJE3cmL96f",
+	"Qe4UjhXamXE+S7Vk1BgVIncmIUopIyHiNImbm9x72LYYQM52yMEjOBacZSjLIeEOCJDOWIcyx3sfw49G",
+	"fYI4cYyFWCKqaksYQmi3voBKluQ24IYPEIMvWqG+1zaNprn13L4683vNAIBiDcUjRq6LGIBNBzHQMEmT",
+	"DiacpUu0Awez26RLE35ct4rq+17S6sfKaUJGXH2PZQbqxpdvil/45BcSq9Zf/KhSGxtpD5Q8Bo5lYiEc",
+	"+CtlOWnhUZWYU33095BEpwd2PnTNozJtFziVrcI9Ekok4IFT13pNdW0DOwJk0yohji9K3qeXoAeecrHA",
+	"KhgFeU69PIQKqzPRr/q4z/lVydx8+4IwvdCfimiZXMjgQ8vIlShaG6XamBROEqHZOBeOPBrTIsW7bYv3",
+	"QnGNkwCfhBtIKp5JdMXFBWWzClwSrAw6BG3YVobZf6qcQgm36j79JX1ooKbLaneqyRGTV7ej74Z4vScR",
+	"hlGamBqnmC7kbUavsXGpMEuwSJAZyQhwoZWDS57Hc2JyF9CRDUUSm1+j2fmFebtQMywHcmk+oKfMsURU",
+	"PUbkkoilmQNNaZpKw400lS1dpg/ksBXfN/dayL12ifjzZZGsXrwy4TwlmOl3pnhB0+XPjs01xpjRS8JW",
+	"P055jNP2R8D1f2aFnFj7wtpV3rRgk8zNf1upS855lgGCSKXNTa0FWkkIh6gfLKUii4b0HwI/KvjwJrpw",
+	"q9iM76Cpt+gPS2QiR9oCQubjUrNdpU5a1tDQRz+OfT3SxJ3D4Loz4x27PG0jdt/iq1fGPg9q1SYrqGXT",
+	"EO2ESkSBtEhv1KLtEiy+lEotGSADC+oVMmWzpFQumPElAddFbwlOOkAWJd4bzkgZKosYICFuxrggSZt2",
+	"reilK7pYyS7tW5C8lvIrqycU+e9g2tRIsZWXCoKTNyxdugSlBuZbtl+T+oNWFQEnl1SaKNtGdaLijWvb",
+	"6huGvnt6HlqvdaEXaVljMi0+fU8TKtT8Satr78cff/yx8+pV58mT0JFhhqU5b6zQgkuF+ns9tCRYQJ5y",
+	"YxUNAVXFak+kQx3UFqCqV0i18cYV9VJrXzXFU2tfkUYytb1hy6rqADw5e4P2+gcHnT7CaTbHnYHV4CFI",
+	"d0+ihExxnirrGJ0UJqbW2IQe4X/9dNT5G+789uHj4OZfWnWhsobr4ydiwAoD7FzQxUITNEtQyq+I6MRY",
+	"kuQxyhn9NSco01oPbKRy7E7FWm+crcKDWkFZc025tjOtsWTFhdGCE5P7aSxEa8gAm/XUjqrQB6thBXS8",
+	"012jsK0gS/vFp9Pk7YwRusLgd5oLTcAVhCKZTyKtllBlHRCyTd3euDq/QG/FASFAS8qZpwJ7IC0L+pqm",
+	"zrfHp2j/ELlXkMKz7YjGt0uHn2ezhYHRjXFq2dImsr4l0a61xF/r80ip1BjN0dNu/2C/tJEaQDDliiuI",
+	"cpOp3loaeWua890E25FUWXb5sZFBaBxiEB6QylpDwF7vge6+wOqxVbm1zLC6h4aBFlGmVrOuHbYdsOMK",
+	"q4katuZUOND+q0Gzkt53Ippk0Tp2Us7rykvrsz4hgmqAQmI5TG1hZLPdMbiCJdF6zSUR0odM3QHVitGS",
+	"XDf0lrbXFBfWZt88pBKEqBKPN41tiw0aZ04vqSa0UOuOpcGWS6KNLbRDurMuil6JKETRKxntbnO8Xq3u",
+	"p4rF3yhEBFp4VEoxmHeRO6OodJmUzjq5cZ1hcCWoIuUqWi0mp+c/vbQxrpVaO9FvaCBekcmc8wtZRARo",
+	"i/3pPjOHvdHpotFvY3KwM0lWSKUzY9XhWHCpF5eQlGqZTORjlJBOkpvgGEET59TcuCwex7kQa0+6hfbJ",
+	"JeW5bKV9t4eRDQQdQ4TEilCjXmjsrPhGrYOMzQgSJEtx3GbLrLb3a+JgowMxLKsq2oZTNlbonF7Fjt5l",
+	"kghTEFz8duQsLP/H6tb9J0+IKSn+sMnCLk8r9GtAPKSrnJ3FrzZ7/DsTinZma8uZ1UMPNpTlROXZqzMX",
+	"z9YS1SJdC0GUbkUHOq3yOwX5w5pgiC/7e51HHz4etAv+ii65HbL6ulLzqE1BcPuj6xVeFhfjL4q60BXU",
+	"jUvCksLQK10xbgGt3kzFm3MYlaUIGwhHNcZ43u1u9FoWZc6lw1LxwELb7swDzCYH5nOCU82Am5xzDk9W",
+	"eiNdpVyJD/xiM+bbr1pXolRWVtrZePsTqBa8ldPziKG3z47Ro/3hIbJZBKWK6CpvjRvSVcdNlsZVBb8i",
+	"hhctcQJXt/ixLUJzpWWLKbgv0/CtqCuP9KeA5Sl42A1wPtz4RY6r3FRUkYptXedlARYCL5seK8sTJKi9",
+	"lX17SFaCvyygbCOLDKu5c9putS+v3vLjmnwJbX7hVHJHWdEPHZs00DlJImTSaUCm6Kcpn8lWSiuRsTnV",
+	"8/PzU2ReaEZRKFN7g+ZGXKzmw2rF7EhzAaGQrX11wHEYpwdcDyEnierDvnt7ggSZEkGMWYGVdbtPqQ26",
+	"bztHjfYsqrXRXi1foy0k3MgwuCeLuPD2oeAqTXkh6NUR4U2i1AzRtqsXVxe3i8Vk+SSlseEF78kEfU+W",
+	"LW7XdNa64Fhctv5+Qds1kQtjPbeFiFt/v279dbkZRHois4wVQDojraqzDwZ0RhTa0Xz1cNg/bDnKC7Ks",
+	"cqt1qrA+mAb/qq9aD9i24DcZYUcZfcLjfOES27YXDfD16Qna6/ZRYodoQUw2bZHd55oThEhbmNqk1lzJ",
+	"e8FxgKPTk1YGyzPCcEbbmZRblhvbjuWvsKkZYzVfwfP0XkCMylALN1Pt0BZr9yHuFhia7bfCvpk71pif",
+	"qyxEUpEMDUZlwNZuqIyUYzToDUDWJq3aph8gX6la3irAq79Zvymb3bZuSyDfea5qu6FJc6+VjK/izTLt",
+	"q8jZ4aKeTcKKQdQV3w1L/QWSziCJX3bRSRnHkUXmh8ZKyJzSf0DiQogYuSRFAhua89Swb5t0Zq0za5H7",
+	"FDSAwGHtl9pJtZ9E+DkWXeUM15yayXdcc1r9EZIrM6U2Qb0FHv0GPPpf0pB1Oadt4riu4j5GZdMJ95vU",
+	"ZoXNOJcQNeWMbJFKWtO9N2VvrlXcbz6UG/l9lHm9D8bh3Gugd6r0KsXn5ivp9H+o0v8dVekGea7Ma/WT",
+	"JJ+eDYYHlvEaE2ywj+Y8F1ILZhuoaLf6JYlzQdXyTNOZTdwjvBN7qQ2mL9QzdwQv3p8HdQrC6MX7c7sA",
+	"82RC2cwIK693EMwRjOyI5XrmSmUmB69dJzquZUXIsOpvkoBxU5JohYQkhZhyaQfgzgaHMR6zKy0kVSfD",
+	"UtrI6hKn2uRIsdJ4pgWhIB2AraKTlHj5cXYdY+Y63BRJRq8JB8c9chW+oKKN2Zg9hUwlYA+I6ikbzGaE",
+	"olVVCZHLBB8zkMouFTqql1nY0p7oCNzgEcoAJdteHDMuUFTUakEaOlVo59ccgm0ImihJE9l4rOU5JWjG",
+	"iSwSQpcZGbNiIq1cSUSVJOl0tztmQRikNCbMGBgFJYhgFLw0v78l045myIIShcWy7FTj/wiJSq7h06s8",
+	"VbRjC2sLZ3thLErTXAsQ3HZTKjxrQRhYdTcYBZf9io4c7HX73X7gKbn1FhbdK5KmHajrffDL1YXsukqR",
+	"GVnh2mvYM8AQbNhbliErWWuvJnOtQ1EWp3miSUdbJkgQBS0ZJ0uEkeDKCN6rOU29UcgS8J0kaIFd69IJ",
+	"MXwAxLFT06G9yXdEvbi6kEG1UdQKWV2+8qBoVnTzodYaaNDr3a4Bi7HifrJGbgDMK7CmbXDaMX+BQVtt",
+	"8trZ63VMT1ywaoOnx4E1ZANJIaEhGAXTh3tvXuw9GVw/6387e3iZTx6pl6Q/e/7qt78eHpCH57l8lJ8+",
+	"v3z716fvAjBsg+ufnz397W3+aLF38Pzl659VTg6Gj16+zn54f5AdL88Uvfjxl+9P3p8Mcc8oGtvV8liT",
+	"d0UpT+Eat94ADZNaadcxjueko80FwVdk2qbcMlloWksUYMCEoBiqbjeX9e339ldtozhir0o+DIbmrNd/",
+	"UOtaoL/a2/xVo8zOCiaNKRrnSm5wWoKsUKUdOA1VaEaAZxrJgu/BwtcDrmpPY0Cr7Zu1KZHIvAMURwXi",
+	"V6xI79jBEsoGQAAUjRJ3R/bVjAgJzXcSrLAWAURg1/5ixrkJbNGCn2k2kbOUsgtSPDJCLhF6JUlok1+N",
+	"uAUGoK0t2yYtKTqjIc5M/zSMonr4KLKhygpjd0B0wcsuOqMzprmRNvlmmLKajehsuwW+0DJYG6OhTcH1",
+	"Mv2qDMgs4LjUCn4/PrS/IQvHQR76AOz3+lshpVcB/M9DMDUd7qcPVQoyZ2AyMisZFe6Te9JBzSOl4sw0",
+	"E2wVgG+JEpRcgvawyASZEybBMVGIbGY0eS3GJsvCmmQzwFPCBI3nTnHElSJGi+0mqdy4QWxT90zwqRaI",
+	"CyJmrpAL0oDL9BDoN7DjfMphY2i6IKHJGVvutorML4KuvVtWzvoMa20VapkEsH1TMf+TlXX8X3cFrQX8",
+	"X2kJTR9BK50UyOeSr//Hs5bviFrBUxysVnEUl/9bM/0gu9YKl0Z6vDaOTKIRGFbkmkrgJpxZq83SfOJz",
+	"nu6YnZkqbYl4ZhvjQdo6uSZxDiwBUp5CbUUJMqNSGXawC2xqAdbIFMeKizorKVywEmy/P/8ZHdmVvuJJ",
+	"0XlvzDroPXTFX9d0eVRszVTvur3vDHo9bWmZMXiunNN1ZJI+rZnhQAR2IePF33Psl9lo08yM+HjMkHlZ",
+	"Qw9ACXZdobYwrpCCGp4kbLQOpNXOgVYz0ENyhoBEnFPIxPr1B4PewLOtHeRaWwzqgaLVfQRtpbXpOFem",
+	"amqgAKCs59A6CoycIYWMMzu0R54QQS81DqXcninoUxo7cQp73dUjPoMESNe40hYcwczW3QKlaYnNKTQ2",
+	"tcWIZxrVnjpUG7P3picHYKC2hAGWpvycJKMx63cLJKLSHnHywObXjdmgi17jhdb79ABayYGhSeJ2NA5q",
+	"aGwaLJY1G+Ngd8z2uuio7BPpKN5DaGdcmHKHsVu4m5UvqFL19TrUsYLeLvdZ2YjZHoXJcZ/SNNWv7HXR",
+	"a+53rcwEj4ltbB7HuXCQPLIc1BLVa66FeEpjanhQ8ajoXf64pCIQvNeqOCI45TJh29GG8WhUFQKTxfU7",
+	"6ARhI5Oqwo4AGaBJABwowlPlsT6X4L3mmHe7CM4IVPKweRoe1IuQUyvYu6hitOrVSSRyZpekqlp2MX6R",
+	"y6QEZlIjHNQRY4UkviSmkC+qrToygSVZyXWmoC5WjJSMpzReoh3GGQlRhoWiOA3RNE9Tw6ajEsEjhwAu",
+	"adfyFye9jZFU1CZY5lUwlZiLRNbqnLrIuxXC0YBhbU4J3e/1oFjLKbRV8HVdt+Zfc+I7wfTDtYZ7A2le",
+	"WevLcD+Jp2RUmmgXZFkz2sCFCN0aYuhGtGuXLUutuXo3jtvV45ZRXftG15IEo/3B4LFzUTWGKi/WCdF+",
+	"71EXafMcGAGUsWmL2HmuQz+THplbaahEfU0Qg+EQXVIJztmjs+OTE82mBI41eaGd6E/g04z+IxohjN69",
+	"O3mixdW7l/rfCZbkYP/v//lfu48RLkoIzcJ7vWpLbdfBvTOY7CWd/XhIOg+nh73Ow/6jAd6b7MfD5GBV",
+	"f/Baz8tql521ZZN+IuOfOv/x4S8taYzGmACQuurIFXbE/aK3zSdo4Rv8eO1XZW24r6rlaqrmZVL1O6F+",
+	"BzPm8y2AehAC2c6HhhAKnuG80sb14jgM5Nbe/GEC/lObgL7gJUlpexirb9AbbLas6p3LwfDbwo7zm69/",
+	"LQNzv/doCwOzvet0GOz3B7dE7suWSz/Wnm/jlpAv2xHsrta3khbvdEGtpHk3K2pQauMuFdAsCl+Ab/YZ",
+	"h01/C6dIo3Gt/m64DR229YQLg/3B4Fbk5bXm1h9vQZuN9q53F8AJN/mNjJ+n5KlFE4dS4LY7jtZEdqqX",
+	"co0+rnAx+a496c+bg8WJS2O8mZ/sdV7Qn5ZZEBrhZD6RGvZMQT8xrW4XbqGz4sIk1+dCjlkH3b9/xmOK",
+	"U/SSzyi7f39U9KiwPdVC9J3Ngn4JSc9ExV3z4RtGOud0QdAplvKKiwTtvDk/3dVjnL06C01CGqQTGKXX",
+	"VuEs0YKoOU/s9Aay5aL058ZgLVvi1XxeCxLPMaNy4czyN9XcjJ2o4qvZBQ9B9HFsVMVxMEJ//8//uomg",
+	"UEX/7OWwFQ93tSp/0EnojKqqw6nhVhozhErXEvb7ol7NCWyd2xasZQjPuLu64J5oXEcBayjvpLBLGqFB",
+	"r1d3NqFawKnQFRgsy1hD/iUczj1XuNy66NhktAgbw0f9HlpQlisiQ6QxMiUolySEAROCE2uED20emTLV",
+	"fNZh6qqxCtPNazyEGEeSc2a7ZMOABz0k0c7+4JFtLuj3bd5tHlsDKmtO0ay49v6ul126dQfDWq4qjGvy",
+	"VW/Z2zAE2LhUutKbUeAQn7rLTRxXiOy1BaWz2YU6Lfaf1HlEhQJMDUMUmsQc+I+rY9D/Tykjke1OYxha",
+	"B7KX683ywAkndsdMg9qWJ3hHAnUN4+BfC1TVoCoKKSAnzWY7obMn3xfRi7D0gVji0VY3n44ZOIxhznsS",
+	"vXj//RnaMfm+GnHLQBskA+2GZb+XdMYFVfOFO4glSkicYqExNKJSRuGYRThPbP/KwkVij+/kiQytM+c3",
+	"d1uM1PPiFOE8oYTFMF9ErjPbWpNiZV/EasygQwrgNJ8ieUGuQtOEwY5q2lWWXm/HVOzybXZO4Tyiqmu4",
+	"8JiZRnnVOj3w10G/nbZ2eSMEKWcU6oOhL2ZXfxB1vdaUqeRjpqw/x3WubDQnsqe6rnml2d/Lk9dP0fMy",
+	"OVCOmU0V8t3ujJHU3tPm9dGwyVacTeks15vnjHTRW5tj8Pf//X+Np8dHjDGDnIycQdt3U2jMEsPcTEoK",
+	"fDfs7QGt+PU+VKIdM2WIyjitbRK120UnStaaD5p+YVS1dQkbM9MmzGVhF7sqxDZEhMt6Yup1JtnBDOWs",
+	"1p0MkH0MWRlyZHmrx+YXOCG7j81dN26FesFONtk3rQ/T7bqLjiGcPWZTmqY2ccJ5DNxthRqAhtIuiYBq",
+	"9dJP59yjRCtsJHEc6Lja/UrzH7XMyMgldmgRfO76qlIJsQ3TN4oWySCu25dLdAxdktmOJIbio7jSpisa",
+	"Mzv87mMAvZaOViibHEFYsTnRLjpC+9fX7nmBTRhi8TxXaGeINGFjNLy+RlyMGfYuAvM+c8hkowGeWvIs",
+	"5VegahwbXmIotsAAIFbroqm1/K3pN9pMAMXgDDqfFe5tWbkNuZRIhbboRoaIxmnZi8xoi7Y/3k5BA1gp",
+	"QSdazu+O2X4x3YwwSGuVnnYJkw32O3Oe2wuXqVqO2bCLgEXYPELibdeL9oH8yhOqhZcFnfnqncQzYlCj",
+	"aCZWzinnUKM8IW50aLVQ03Fd5wWrOwOeVKI0I2Tb1dt7IIGj2VsljRO1O2YnyrhkIZnSOD1RzuBu3iLv",
+	"FMsLaEdiU1nBHI3aojW+ev8lYjbFwea2YYxvdQAENK9HOxVNA3pJ72p+6gJT2G91UvDfhBMTeCXMtONr",
+	"CTJUvdZcZSsiC0XDlXXRhS/mWW7vSb7BzeyKwE0FjnfTrbywPQZMF+Ulck2viitg1/qh9bTA4ZfVcZ+6",
+	"dtxFmZXXlNsf/dPuDDQ+7f5gb3944K3h2+VTV9Cz5VJCJ0qs+FJ+09PKOitThttC5dvlqVbfP2VFlXKn",
+	"7RdWKVwK/rK3d2AeHT40Dp7PRbJPCAasGqz1JkvI04YAa2FtNeTA5wUAglFAli/mk+9i+oa+ePbut5P+",
+	"a3oiTxYq+9vxycHJL0/py+MXPfLDkX7+/V/7/06n/94lyxe/Je9P6Bt6cn3Cet14kLJgW3Ca4pNVPsi7",
+	"X1DdB3mHK1qXMKaVCJnHMSGJjbkbiVpJGvuq4YPbRgLu0D96q2v/QBU6LrWyLW7Ya3zypS8AvLs1rgwk",
+	"3PmiWoMJd7eqBjEXN843LYM1/L77z+ipr3jlfd3Z88ezpLBKSgNhtXs+4bFcWzRlLAdXQikIS0DBLRpP",
+	"8yutQU+W6C1JeGxStaIHto4LarKiLoI6OwXp41QhRkgijT9HXJoSqvIKfdBLuLiQRdYTI0r/YC8Hac0B",
+	"f6J3sVGAAzrP1SKtiiVj7fwp4bFWuJF+wVg99pr9+t8EJ/7fUNZmfih7RlWgZt574L1of6kPVd6zb+/e",
+	"B5Bq5O3kIv1mHFTgOg4qg8HLlV/qwz0otxJsuGC+rcrY4UBm2119Yj2U/vw2xVBhcGyOsHNmaaFzCvll",
+	"zXm+JyST5SSKG3dMeSyAcHJT8dV6svNP1qMr147EXBtQEpc5l65pvZ9yRrq/rCc4Q0eTnCWpLVk2RCdR",
+	"BANG0AkSatPkHMIXiGWLlWRxBsNvSRy/4Ets1lMlkQf3/wQXDdnq0UqtSJYSLAmSRONIY6vdlyfHT1+f",
+	"Pe2qa4XuP7g93pm/PwPfzIPbld9tjwGOI4oNqGCaqf228uSPbJ4fxK2KDD2b5WnxFsrvWw/aNnH73OpP",
+	"V/of8Ivt87rs3CuOz+2ASoRTekm6G6TaS3pJGJF+meCbopeNheWCKEHXiK1X5rmTUaeCL4iak1wiyCom",
+	"1xmX1GQgABaHThDZ0IAd33TzZ0Sgncj+dJQkIgq9wn0U9QeH3V631+2PHu0f7Ee7IcIZFqpsVavRRdoY",
+	"GRQEYkHAbWTLS8FVRJUJTx6dntyTpoDRXqLiEkD3e/utR283uyWBt1hlf0bnP54+LZnkz3Olsp+ds/Bn",
+	"xU1ufa7VmTFb+9rHmCfkm7GefByEJnb9zTj47un5OAgFz5V+CBkBI5cRUMTuxsEN6o/Z7RmEO62dFae3",
+	"2/0Eu2p9kWuJUIsC+iux1RfZaxm/awHlej4Z7mXq5xHVp6V/lcD+zdWCLehgm2O9kHB3zeexA9fw4fMK",
+	"97dX8uuNvVYceB1OnyEbClD/ftIBrtXXMBY4hss89FFtEA4ORZbY6KafjyKTpTIuQPgPuPr9SSLn/Zvk",
+	"NDW8qou+c2ZDEaEHHkbVOkT7US/5VojmNum5xc3KRghQZ8w03o3GDCFAvFHJmvRvFvFG6LI/ZoBjI/Tx",
+	"psY4NkMOqOjHo1cvQSa09V/574B7eoMbcE8QnCy31UtsqNbdiVsIJ4wyymYhGvb2TAbTFZWkFW3eEpxQ",
+	"K+D/oZQVvTDogAy6QPcLGOz+1tulBXwuLl3cqxHLSnJTpnMGLwVhkIvUtuiRowcPcJZ1me11041TnreF",
+	"xM4Unmk7fPUYnV9xY5gPxZI39v8xFTsVZ0y3DHR5TdAbG/R6R5SdWZZ+X5bSkjNdWbyBoZlEc9D3VQMQ",
+	"8vy0nud1wDaXZskiig4K2Q8dt9Kkc0ZnDKtcEG+697YPQ8uUBsdCJNx5m8pUq5Y4l5RL8vHG9JChOWqV",
+	"tjFcEShLf0xhkHjjVcldn6HrHgG8qtnkfGUa5hOTj2hiqATH80ZzDztykZMADXMQFwmBJhvFEYQIK6Qt",
+	"RgW3Zowane0jmkRdZNgOGlxfQ9Q2vmD8KiXJjEBpkPEkkVRC0FVAZwN7blq5Z8a/CBco8ukUgPULVYoI",
+	"lDNF0+rKF/iaLvIFsl6NKsfizIHJbwV/u/h0gT7B9hHcTyuNMZcg3FTb38HVCe3Mtl5DUUAZMm2WAH4q",
+	"dzfZbM2r0UC3KK4n63oMr6AbkD6reur/gYirEbFx/cAf2LgCG++t6vRpYuXb4KW70WELhCxvKTY0cE+u",
+	"7C60Y+PxLkfMJK3iZEGZqbXlYjf06nf9DWGRUnebieyiSA8dQZMhe82mxluTQWm6IiVHKhqZmY07dMlz",
+	"4YQeuiAkQ3hiGtrSUsJ20dPKTEX/Xkfpplw0Z0kBAHPdMqyhtmhzUaVZ6jrUdtD+A6e347CuZdJGNC7u",
+	"NvmDsa7GPu8CmD/Qbxv0ayu2XIWK1YTU1XhYqur6uWz0wSrK1Sc8Wdb8HKFLkH339qWHAWNWZEonNi2q",
+	"SOfTSL7MCIpc+q1Jzr7CWrl2t3gOkSkNilqNghFS35j4Ws7oNZIk5iyRJswWXva/cVHDa/T81dFx5+z5",
+	"0WB4sGNyukNkg3ixMh90G4HAYNemYI4ZrhRDAY/FaTqCLgiLLLeOHj0LJCSbBsP4yuQSFzmw3vUNdhEa",
+	"QIsMrppl2sSQCjNlO2+ZGqppro19FKkILcyd55ihoSt9QfgKL42zCGRLnPL4oi3ds4oEfgC7SXOtpfut",
+	"BxDUicF3Bngl++obuH3oL/pQ9P9wZ/rh48F+211E2vzauIBzdxHP6tk/ZdjTMhV0+4G/EN9Zk2a3Ff/Z",
+	"3ptT3m2+oUlB/fpvA5nKhd+2VYF/ybfpZ+DfsB1AFn0nl0R0HvYPB3u37WRQu/N9VfjSdUkx+d6EPYYi",
+	"F72GCFL6oYfkxgu9b8Jg/4cf2l2bfqa7JmLba/Kx5/YogkiDgfFsrRrLCXcUY8a4QgmJaUIQ41dtww17",
+	"e2hHcpMJXdYHAIutVwRsLWR8BlUsZ6dMwNbs2lUzrBQ3ciHtzWjbixqj9VQ6Z1l54u5Hq8oVVBMrVElT",
+	"e9QuV3zvUrskiRA2/qEaILT0OSqkNcJFeWhNVQpN8aQrwdAzuR4/5mTC4uRM12qLm/oYods2gc4/jKNc",
+	"Aj5Ci/cWPl5C19079w/Gvr8QO6xtehs+uIrQ3DVzVJa3Y055Wfm7mVpab/Dbsfi3DZXc3Pz/AAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

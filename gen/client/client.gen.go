@@ -137,9 +137,6 @@ type AuthenticationRequest_User struct {
 	AdditionalProperties map[string]interface{}           `json:"-"`
 }
 
-// AuthenticationRequest4 Any other body, for a custom provider or a Facebook accessToken.
-type AuthenticationRequest4 = interface{}
-
 // Challenge A one-time code was sent; prove it to continue.
 type Challenge struct {
 	// AttemptsLeft Wrong codes still accepted before the challenge dies.
@@ -182,6 +179,9 @@ type CustomProviderAnswer_Claims struct {
 	PhoneNumberVerified  *bool                  `json:"phone_number_verified,omitempty"`
 	AdditionalProperties map[string]interface{} `json:"-"`
 }
+
+// CustomProviderBody Any other JSON object: what a custom provider receives as sent, or a Facebook `{"accessToken"}`.
+type CustomProviderBody = json.RawMessage
 
 // Customer A customer account. Any property not listed here is kept and returned as sent. Read-only properties sent in a request are ignored.
 type Customer struct {
@@ -251,8 +251,8 @@ type Customer struct {
 	UpdatedAt *time.Time `json:"updatedAt,omitempty"`
 
 	// ZipCode Alias of `postcode` accepted in requests.
-	ZipCode              *string                `json:"zipCode,omitempty"`
-	AdditionalProperties map[string]interface{} `json:"-"`
+	ZipCode              *string                    `json:"zipCode,omitempty"`
+	AdditionalProperties map[string]json.RawMessage `json:"-"`
 }
 
 // CustomerEvent A customer event as webhooks receive it.
@@ -973,7 +973,7 @@ func (a CustomProviderAnswer_Claims) MarshalJSON() ([]byte, error) {
 
 // Getter for additional properties for Customer. Returns the specified
 // element and whether it was found
-func (a Customer) Get(fieldName string) (value interface{}, found bool) {
+func (a Customer) Get(fieldName string) (value json.RawMessage, found bool) {
 	if a.AdditionalProperties != nil {
 		value, found = a.AdditionalProperties[fieldName]
 	}
@@ -981,9 +981,9 @@ func (a Customer) Get(fieldName string) (value interface{}, found bool) {
 }
 
 // Setter for additional properties for Customer
-func (a *Customer) Set(fieldName string, value interface{}) {
+func (a *Customer) Set(fieldName string, value json.RawMessage) {
 	if a.AdditionalProperties == nil {
-		a.AdditionalProperties = make(map[string]interface{})
+		a.AdditionalProperties = make(map[string]json.RawMessage)
 	}
 	a.AdditionalProperties[fieldName] = value
 }
@@ -1253,9 +1253,9 @@ func (a *Customer) UnmarshalJSON(b []byte) error {
 	}
 
 	if len(object) != 0 {
-		a.AdditionalProperties = make(map[string]interface{})
+		a.AdditionalProperties = make(map[string]json.RawMessage)
 		for fieldName, fieldBuf := range object {
-			var fieldVal interface{}
+			var fieldVal json.RawMessage
 			err := json.Unmarshal(fieldBuf, &fieldVal)
 			if err != nil {
 				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
@@ -2159,22 +2159,22 @@ func (t *AuthenticationRequest) MergeIdTokenRequest(v IdTokenRequest) error {
 	return err
 }
 
-// AsAuthenticationRequest4 returns the union data inside the AuthenticationRequest as a AuthenticationRequest4
-func (t AuthenticationRequest) AsAuthenticationRequest4() (AuthenticationRequest4, error) {
-	var body AuthenticationRequest4
+// AsCustomProviderBody returns the union data inside the AuthenticationRequest as a CustomProviderBody
+func (t AuthenticationRequest) AsCustomProviderBody() (CustomProviderBody, error) {
+	var body CustomProviderBody
 	err := json.Unmarshal(t.union, &body)
 	return body, err
 }
 
-// FromAuthenticationRequest4 overwrites any union data inside the AuthenticationRequest as the provided AuthenticationRequest4
-func (t *AuthenticationRequest) FromAuthenticationRequest4(v AuthenticationRequest4) error {
+// FromCustomProviderBody overwrites any union data inside the AuthenticationRequest as the provided CustomProviderBody
+func (t *AuthenticationRequest) FromCustomProviderBody(v CustomProviderBody) error {
 	b, err := json.Marshal(v)
 	t.union = b
 	return err
 }
 
-// MergeAuthenticationRequest4 performs a merge with any union data inside the AuthenticationRequest, using the provided AuthenticationRequest4
-func (t *AuthenticationRequest) MergeAuthenticationRequest4(v AuthenticationRequest4) error {
+// MergeCustomProviderBody performs a merge with any union data inside the AuthenticationRequest, using the provided CustomProviderBody
+func (t *AuthenticationRequest) MergeCustomProviderBody(v CustomProviderBody) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err

@@ -4,8 +4,6 @@
 package otp
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 
 	"github.com/customerd/customerd/providers"
@@ -32,17 +30,8 @@ func Factory(_ string, settings map[string]any, _ providers.Deps) (providers.Pro
 
 const usage = `otp wants {"email"} or {"phoneNumber"} to send a code, then {"challengeId","code"}, {"email","code"} or {"phoneNumber","code"}`
 
-// CodeRequest reads one of the five bodies otp takes.
-func (provider) CodeRequest(body []byte) (providers.CodeRequest, error) {
-	var r struct {
-		Email       *string `json:"email"`
-		PhoneNumber *string `json:"phoneNumber"`
-		ChallengeID *string `json:"challengeId"`
-		Code        *string `json:"code"`
-	}
-	if err := json.NewDecoder(bytes.NewReader(body)).Decode(&r); err != nil {
-		return providers.CodeRequest{}, fmt.Errorf("%w: %s", providers.ErrBadRequest, usage)
-	}
+// Check accepts the five bodies otp takes.
+func (provider) Check(r providers.CodeRequest) error {
 	named := 0
 	for _, v := range []*string{r.Email, r.PhoneNumber, r.ChallengeID} {
 		if v != nil {
@@ -50,7 +39,7 @@ func (provider) CodeRequest(body []byte) (providers.CodeRequest, error) {
 		}
 	}
 	if named != 1 || (r.ChallengeID != nil && r.Code == nil) {
-		return providers.CodeRequest{}, fmt.Errorf("%w: %s", providers.ErrBadRequest, usage)
+		return fmt.Errorf("%w: %s", providers.ErrBadRequest, usage)
 	}
-	return providers.CodeRequest{Email: r.Email, PhoneNumber: r.PhoneNumber, ChallengeID: r.ChallengeID, Code: r.Code}, nil
+	return nil
 }
