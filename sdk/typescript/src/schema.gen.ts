@@ -609,7 +609,7 @@ export interface components {
             };
         } & {
             [key: string]: unknown;
-        }) | components["schemas"]["OtpStart"] | components["schemas"]["OtpCodeByChallenge"] | components["schemas"]["OtpCodeByContact"] | components["schemas"]["IdTokenRequest"] | unknown;
+        }) | components["schemas"]["OtpStart"] | components["schemas"]["OtpCodeByChallenge"] | components["schemas"]["OtpCodeByContact"] | components["schemas"]["IdTokenRequest"] | components["schemas"]["CustomProviderBody"];
         /** @description otp, step 1: send a code to this email or phone number (one of the two). */
         OtpStart: {
             email?: string;
@@ -626,6 +626,8 @@ export interface components {
             phoneNumber?: string;
             code: string;
         };
+        /** @description Any other JSON object: what a custom provider receives as sent, or a Facebook `{"accessToken"}`. */
+        CustomProviderBody: unknown;
         /** @description An identity provider's ID token (google, apple, facebook, line, oidc). */
         IdTokenRequest: {
             idToken: string;
