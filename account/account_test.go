@@ -13,6 +13,7 @@ import (
 
 	"github.com/customerd/customerd/account"
 	"github.com/customerd/customerd/store"
+	"github.com/customerd/customerd/tenant"
 )
 
 var now = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
@@ -22,8 +23,8 @@ type absentT struct{}
 
 var absent = absentT{}
 
-func frTenant() *account.Tenant {
-	return &account.Tenant{ID: "acme", DefaultCountry: "FR", DefaultLanguage: "fr", PhoneRegion: "FR", Identifier: "email"}
+func frTenant() *tenant.Tenant {
+	return &tenant.Tenant{ID: "acme", DefaultCountry: "FR", DefaultLanguage: "fr", PhoneRegion: "FR", Identifier: "email"}
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -47,7 +48,7 @@ func existing() *store.Customer {
 }
 
 // run decodes body and applies it to c for t, the way a request does.
-func run(t *testing.T, tn *account.Tenant, c *store.Customer, body string) (*store.Customer, error) {
+func run(t *testing.T, tn *tenant.Tenant, c *store.Customer, body string) (*store.Customer, error) {
 	t.Helper()
 	in, err := account.Decode([]byte(body))
 	if err != nil {
@@ -135,7 +136,7 @@ func TestApplyNormalisesAndEnriches(t *testing.T) {
 	birth := now.AddDate(-30, 0, 0).Format(time.DateOnly)
 	tests := []struct {
 		name   string
-		tenant func(*account.Tenant)
+		tenant func(*tenant.Tenant)
 		body   string
 		want   map[string]any // in the account's View
 	}{
@@ -145,7 +146,7 @@ func TestApplyNormalisesAndEnriches(t *testing.T) {
 			map[string]any{"phoneNumber": "+33612345678", "phoneNumberVerified": false}},
 		{"an international phone number keeps its country", nil, `{"email":"a@example.com","phoneNumber":"+44 20 7946 0958"}`,
 			map[string]any{"phoneNumber": "+442079460958"}},
-		{"the tenant's phone region applies", func(t *account.Tenant) { t.PhoneRegion = "BE" }, `{"email":"a@example.com","phoneNumber":"0470 12 34 56"}`,
+		{"the tenant's phone region applies", func(t *tenant.Tenant) { t.PhoneRegion = "BE" }, `{"email":"a@example.com","phoneNumber":"0470 12 34 56"}`,
 			map[string]any{"phoneNumber": "+32470123456"}},
 		{"a birth date", nil, `{"email":"a@example.com","birthDate":"` + birth + `"}`,
 			map[string]any{"birthDate": birth}},
@@ -172,7 +173,7 @@ func TestApplyNormalisesAndEnriches(t *testing.T) {
 		{"defaults on creation", nil, `{"email":"a@example.com"}`,
 			map[string]any{"country": "FR", "language": "fr", "consents_email": false, "consents_sms": false,
 				"consents_post": false, "consents_emailReceipt": false, "isProspect": true}},
-		{"defaults come from the tenant", func(t *account.Tenant) { t.DefaultCountry, t.DefaultLanguage = "BE", "nl-BE" }, `{"email":"a@example.com"}`,
+		{"defaults come from the tenant", func(t *tenant.Tenant) { t.DefaultCountry, t.DefaultLanguage = "BE", "nl-BE" }, `{"email":"a@example.com"}`,
 			map[string]any{"country": "BE", "language": "nl-BE"}},
 		{"sent values win over defaults", nil, `{"email":"a@example.com","isProspect":false,"consents_sms":true,"country":"BE","language":"nl"}`,
 			map[string]any{"isProspect": false, "consents_sms": true, "consents_email": false, "country": "BE", "language": "nl"}},
@@ -193,9 +194,9 @@ func TestApplyNormalisesAndEnriches(t *testing.T) {
 			map[string]any{"email": "a@example.com"}},
 		{"brackets inside strings are not nesting", nil, `{"email":"a@example.com","s":"[[[[[[[[[[{{{{{{{{{{\"]"}`,
 			map[string]any{"s": `[[[[[[[[[[{{{{{{{{{{"]`}},
-		{"the phone number as identifier", func(t *account.Tenant) { t.Identifier = "phoneNumber" }, `{"phoneNumber":"+33 6 12 34 56 78"}`,
+		{"the phone number as identifier", func(t *tenant.Tenant) { t.Identifier = "phoneNumber" }, `{"phoneNumber":"+33 6 12 34 56 78"}`,
 			map[string]any{"phoneNumber": "+33612345678", "email": absent}},
-		{"required fields that are there", func(t *account.Tenant) { t.RequiredFields = []string{"firstName", "birthDate"} },
+		{"required fields that are there", func(t *tenant.Tenant) { t.RequiredFields = []string{"firstName", "birthDate"} },
 			`{"email":"a@example.com","firstName":"Jane","birthDate":"` + birth + `"}`,
 			map[string]any{"firstName": "Jane"}},
 	}
@@ -342,7 +343,7 @@ func TestApplyRefuses(t *testing.T) {
 	key65 := strings.Repeat("k", 65)
 	tests := []struct {
 		name   string
-		tenant func(*account.Tenant)
+		tenant func(*tenant.Tenant)
 		before *store.Customer
 		body   string
 		fields []string
@@ -386,15 +387,15 @@ func TestApplyRefuses(t *testing.T) {
 		{"an empty free-form key", nil, nil, `{"email":"a@example.com","":1}`, []string{""}, ""},
 		{"the identifier missing", nil, nil, `{"firstName":"Jane"}`, []string{"email"}, "is required"},
 		{"the identifier cleared", nil, existing(), `{"email":null}`, []string{"email"}, "is required"},
-		{"the phone identifier missing", func(t *account.Tenant) { t.Identifier = "phoneNumber" }, nil, `{"email":"a@example.com"}`, []string{"phoneNumber"}, "is required"},
-		{"the tenant's required fields missing", func(t *account.Tenant) { t.RequiredFields = []string{"firstName", "birthDate"} },
+		{"the phone identifier missing", func(t *tenant.Tenant) { t.Identifier = "phoneNumber" }, nil, `{"email":"a@example.com"}`, []string{"phoneNumber"}, "is required"},
+		{"the tenant's required fields missing", func(t *tenant.Tenant) { t.RequiredFields = []string{"firstName", "birthDate"} },
 			nil, `{"email":"a@example.com","firstName":"  "}`, []string{"birthDate", "firstName"}, "is required"},
-		{"a required field cleared", func(t *account.Tenant) { t.RequiredFields = []string{"lastName"} },
+		{"a required field cleared", func(t *tenant.Tenant) { t.RequiredFields = []string{"lastName"} },
 			existing(), `{"lastName":null}`, []string{"lastName"}, "is required"},
-		{"everything missing", func(t *account.Tenant) { t.RequiredFields = []string{"firstName"} }, nil, `{}`, []string{"email", "firstName"}, "is required"},
+		{"everything missing", func(t *tenant.Tenant) { t.RequiredFields = []string{"firstName"} }, nil, `{}`, []string{"email", "firstName"}, "is required"},
 		{"several bad types together", nil, nil, `{"email":"a@example.com","firstName":5,"isProspect":"yes","consents_sms":1,"` + key65 + `":1}`,
 			[]string{"consents_sms", "firstName", "isProspect", key65}, ""},
-		{"several bad values together", func(t *account.Tenant) { t.RequiredFields = []string{"lastName"} }, nil,
+		{"several bad values together", func(t *tenant.Tenant) { t.RequiredFields = []string{"lastName"} }, nil,
 			`{"email":"bad","phoneNumber":"12","birthDate":"x","country":"XX","language":"!!","nationality":"QQ"}`,
 			[]string{"birthDate", "country", "email", "language", "lastName", "nationality", "phoneNumber"}, ""},
 	}

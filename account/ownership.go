@@ -3,6 +3,7 @@ package account
 import (
 	"github.com/customerd/customerd/sender"
 	"github.com/customerd/customerd/store"
+	"github.com/customerd/customerd/tenant"
 )
 
 // The ownership rule, in one place (README, "Security model").
@@ -59,7 +60,7 @@ func VerifiedOn(c *store.Customer, k Contact) bool {
 }
 
 // IsIdentifier reports whether k is of the kind that identifies t's accounts.
-func IsIdentifier(t *Tenant, k Contact) bool {
+func IsIdentifier(t *tenant.Tenant, k Contact) bool {
 	return (t.Identifier == "email") == (k.Channel == sender.Email)
 }
 
@@ -79,7 +80,7 @@ const (
 
 // Decide applies the rule to holder, the account that has k; linked says
 // whether an identity is linked to it.
-func Decide(t *Tenant, holder *store.Customer, k Contact, linked bool) Decision {
+func Decide(t *tenant.Tenant, holder *store.Customer, k Contact, linked bool) Decision {
 	switch {
 	case VerifiedOn(holder, k):
 		return SignsIn
@@ -92,7 +93,7 @@ func Decide(t *Tenant, holder *store.Customer, k Contact, linked bool) Decision 
 // ProvingContact is the contact a code must go to for the person who
 // completes it to prove c: a verified one, or the identifier of an account
 // nobody ever proved. ok is false when c has none.
-func ProvingContact(t *Tenant, c *store.Customer, linked bool) (k Contact, ok bool) {
+func ProvingContact(t *tenant.Tenant, c *store.Customer, linked bool) (k Contact, ok bool) {
 	switch {
 	case c.Email != nil && c.EmailVerified && t.Senders[sender.Email] != nil:
 		return EmailContact(*c.Email), true

@@ -14,35 +14,9 @@ import (
 	"github.com/nyaruka/phonenumbers"
 
 	"github.com/customerd/customerd/account/postcode"
-	"github.com/customerd/customerd/challenge"
-	"github.com/customerd/customerd/flows"
-	"github.com/customerd/customerd/sender"
 	"github.com/customerd/customerd/store"
+	"github.com/customerd/customerd/tenant"
 )
-
-// Tenant is one brand as the account rooms see it: its defaults, its rules,
-// its one-time code limits and the senders that deliver its codes.
-type Tenant struct {
-	ID              string
-	DefaultCountry  string
-	DefaultLanguage string
-	PhoneRegion     string
-	// Identifier is the field that identifies an account: email or phoneNumber.
-	Identifier     string
-	RequiredFields []string
-	TokenLifetime  time.Duration
-	OTP            challenge.Limits
-	Senders        map[sender.Channel]sender.Sender
-	// Subscribed tells whether a webhook wants events of a type; nil: every type.
-	Subscribed func(eventType string) bool
-	// Flows are the tenant's flows by name.
-	Flows *flows.Registry
-	// CheckInPage is the page a partial check-in link opens.
-	CheckInPage string
-	// CheckInPolicy is how anonymous callers are answered: none, partial or
-	// full (the last two answer new and existing identifiers alike).
-	CheckInPolicy string
-}
 
 // NormaliseEmail trims and lower-cases an email and checks its syntax.
 func NormaliseEmail(s string) (string, error) {
@@ -76,7 +50,7 @@ func NormalisePhone(s, region string) (string, error) {
 // Apply checks in and applies it to c (nil creates a new account), normalising
 // and enriching as it goes. It returns the account to store, or a
 // *ValidationError and no change at all.
-func Apply(t *Tenant, c *store.Customer, in Input, now time.Time) (*store.Customer, error) {
+func Apply(t *tenant.Tenant, c *store.Customer, in Input, now time.Time) (*store.Customer, error) {
 	creating := c == nil
 	next := &store.Customer{}
 	if creating {
@@ -226,7 +200,7 @@ func profileSize(p store.Profile) int {
 }
 
 // fill sets the tenant's defaults where the account has no value.
-func fill(t *Tenant, c *store.Customer, creating bool) {
+func fill(t *tenant.Tenant, c *store.Customer, creating bool) {
 	if _, ok := c.Profile["country"]; !ok {
 		c.Profile["country"] = t.DefaultCountry
 	}
@@ -269,7 +243,7 @@ func countryOf(c *store.Customer) string {
 	return s
 }
 
-func required(t *Tenant) []string {
+func required(t *tenant.Tenant) []string {
 	names := append([]string{t.Identifier}, t.RequiredFields...)
 	return names
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/customerd/customerd/flows"
 	"github.com/customerd/customerd/sender"
 	"github.com/customerd/customerd/store"
+	"github.com/customerd/customerd/tenant"
 )
 
 var (
@@ -47,7 +48,7 @@ func NewService(s store.Store, c *challenge.Service, now func() time.Time) *Serv
 func (s *Service) Now() time.Time { return s.now() }
 
 // Customer reads an account of t.
-func (s *Service) Customer(ctx context.Context, t *Tenant, id string) (*store.Customer, error) {
+func (s *Service) Customer(ctx context.Context, t *tenant.Tenant, id string) (*store.Customer, error) {
 	c, err := s.store.Customer(ctx, t.ID, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrUnknownCaller
@@ -58,7 +59,7 @@ func (s *Service) Customer(ctx context.Context, t *Tenant, id string) (*store.Cu
 // Holder is the account of t that has k (verified or not), and whether an
 // identity is linked to it when that can decide the ownership rule; nil
 // when none has k.
-func (s *Service) Holder(ctx context.Context, t *Tenant, k Contact) (*store.Customer, error) {
+func (s *Service) Holder(ctx context.Context, t *tenant.Tenant, k Contact) (*store.Customer, error) {
 	var (
 		c   *store.Customer
 		err error
@@ -169,7 +170,7 @@ func (in Input) Names() []string {
 // Once anybody ever proved the account, a new email or phone number is not
 // applied: it is held by a challenge sent to the new contact
 // (verify-before-apply).
-func (s *Service) Update(ctx context.Context, t *Tenant, caller string, in Input, flow *flows.Flow) (Result, error) {
+func (s *Service) Update(ctx context.Context, t *tenant.Tenant, caller string, in Input, flow *flows.Flow) (Result, error) {
 	for attempt := range maxAttempts {
 		if attempt > 0 {
 			// Writers of one account collide: spread the retries out.
@@ -219,7 +220,7 @@ func (s *Service) Update(ctx context.Context, t *Tenant, caller string, in Input
 // anybody ever proved c (held is true then). Otherwise the change goes on,
 // unverified: an unverified contact proves nothing, so it can neither
 // capture nor block another account's sign-in.
-func (s *Service) changesContact(ctx context.Context, t *Tenant, c, next *store.Customer, in Input, flow *flows.Flow) (Result, bool, error) {
+func (s *Service) changesContact(ctx context.Context, t *tenant.Tenant, c, next *store.Customer, in Input, flow *flows.Flow) (Result, bool, error) {
 	changed := newContacts(c, next)
 	if len(changed) == 0 {
 		return Result{}, false, nil
@@ -279,7 +280,7 @@ func conflict(in Input) error {
 // Write runs flow (nil: none) on next, the change of before, and writes it
 // with its events through tx, a transaction; the flow's challenge, if it
 // asks for one, is for the caller to send once tx commits.
-func (s *Service) Write(ctx context.Context, tx store.Store, t *Tenant, before, next *store.Customer, flow *flows.Flow, now time.Time) (*flows.Ask, error) {
+func (s *Service) Write(ctx context.Context, tx store.Store, t *tenant.Tenant, before, next *store.Customer, flow *flows.Flow, now time.Time) (*flows.Ask, error) {
 	st := &flows.State{Customer: next, Now: now}
 	if flow != nil {
 		if err := flow.Run(ctx, st); err != nil {
@@ -302,7 +303,7 @@ func (s *Service) Write(ctx context.Context, tx store.Store, t *Tenant, before, 
 // caller sent, holding what the request may fill. Where the tenant's
 // check-in policy asks for it, new and existing identifiers get the same
 // answer.
-func (s *Service) Create(ctx context.Context, t *Tenant, in Input, flow *flows.Flow) (Result, error) {
+func (s *Service) Create(ctx context.Context, t *tenant.Tenant, in Input, flow *flows.Flow) (Result, error) {
 	now := s.Now()
 	for range 5 {
 		next, err := Apply(t, nil, in, now)
@@ -358,7 +359,7 @@ func (s *Service) Create(ctx context.Context, t *Tenant, in Input, flow *flows.F
 // policyAsk is the challenge the tenant's check-in policy sends every
 // anonymous caller, so that new and existing accounts are answered alike;
 // nil under "none", which answers a new account at once.
-func policyAsk(t *Tenant) *flows.Ask {
+func policyAsk(t *tenant.Tenant) *flows.Ask {
 	switch t.CheckInPolicy {
 	case flows.CheckInPartial:
 		return &flows.Ask{Link: true}
@@ -370,7 +371,7 @@ func policyAsk(t *Tenant) *flows.Ask {
 
 // identifierOf is the contact that identifies next in t (Apply requires it
 // on a new account).
-func identifierOf(t *Tenant, next *store.Customer) Contact {
+func identifierOf(t *tenant.Tenant, next *store.Customer) Contact {
 	if t.Identifier == "phoneNumber" {
 		return PhoneContact(*next.Phone)
 	}
@@ -380,7 +381,7 @@ func identifierOf(t *Tenant, next *store.Customer) Contact {
 // dropTaken leaves off a new account the contact, other than its
 // identifier, that another account already has: the new account's owner
 // proves and adds it later, and the answer shows nothing of the other one.
-func (s *Service) dropTaken(ctx context.Context, t *Tenant, next *store.Customer) error {
+func (s *Service) dropTaken(ctx context.Context, t *tenant.Tenant, next *store.Customer) error {
 	other := PhoneContact("")
 	if t.Identifier == "phoneNumber" {
 		other = EmailContact("")
@@ -405,7 +406,7 @@ func (s *Service) dropTaken(ctx context.Context, t *Tenant, next *store.Customer
 // flow judges the request as it would a new account's, so the answer does
 // not tell that the account exists; then a code goes to the identifier the
 // caller sent (never another contact), holding what the request may fill.
-func (s *Service) named(ctx context.Context, t *Tenant, existing, asNew *store.Customer, in Input, flow *flows.Flow, now time.Time) (Result, error) {
+func (s *Service) named(ctx context.Context, t *tenant.Tenant, existing, asNew *store.Customer, in Input, flow *flows.Flow, now time.Time) (Result, error) {
 	st := &flows.State{Customer: asNew, Anonymous: true, Existing: true, Now: now}
 	if flow != nil {
 		if err := flow.Run(ctx, st); err != nil {
@@ -441,7 +442,7 @@ func (s *Service) named(ctx context.Context, t *Tenant, existing, asNew *store.C
 
 // issue sends target's challenge as ask wants it (a code, or a link to the
 // tenant's check-in page).
-func (s *Service) issue(ctx context.Context, t *Tenant, target challenge.Target, ask *flows.Ask) (*challenge.Issued, error) {
+func (s *Service) issue(ctx context.Context, t *tenant.Tenant, target challenge.Target, ask *flows.Ask) (*challenge.Issued, error) {
 	if ask.Link {
 		target.Page = t.CheckInPage
 	}
@@ -455,7 +456,7 @@ func (s *Service) issue(ctx context.Context, t *Tenant, target challenge.Target,
 // challengeOwner sends a code (or a check-in link) to a contact of the
 // caller's account c that proves it; the challenge holds h until it is
 // completed.
-func (s *Service) challengeOwner(ctx context.Context, t *Tenant, c *store.Customer, ask *flows.Ask, h Held) (*challenge.Issued, error) {
+func (s *Service) challengeOwner(ctx context.Context, t *tenant.Tenant, c *store.Customer, ask *flows.Ask, h Held) (*challenge.Issued, error) {
 	linked, err := s.Linked(ctx, c)
 	if err != nil {
 		return nil, err
@@ -470,7 +471,7 @@ func (s *Service) challengeOwner(ctx context.Context, t *Tenant, c *store.Custom
 
 // Events are the events of a change from before (nil: created) to after,
 // built outside the transaction that writes them, which holds the writer.
-func (s *Service) Events(t *Tenant, before, after *store.Customer, extra []string, now time.Time) ([]*store.Event, error) {
+func (s *Service) Events(t *tenant.Tenant, before, after *store.Customer, extra []string, now time.Time) ([]*store.Event, error) {
 	types := []string{flows.Upserted}
 	if before != nil && (!sameText(before.Email, after.Email) || !sameText(before.Phone, after.Phone)) {
 		types = append(types, flows.ContactChange)
@@ -505,7 +506,7 @@ func addEvents(ctx context.Context, tx store.Store, evs []*store.Event) error {
 }
 
 // Record writes the events of a change through tx.
-func (s *Service) Record(ctx context.Context, tx store.Store, t *Tenant, before, after *store.Customer, now time.Time) error {
+func (s *Service) Record(ctx context.Context, tx store.Store, t *tenant.Tenant, before, after *store.Customer, now time.Time) error {
 	evs, err := s.Events(t, before, after, nil, now)
 	if err != nil {
 		return err
@@ -550,9 +551,9 @@ func newEvent(typ string, before, c *store.Customer, now time.Time) (*store.Even
 }
 
 // LanguageOf is the language messages to c are written in.
-func LanguageOf(t *Tenant, c *store.Customer) string { return languageOf(t, c) }
+func LanguageOf(t *tenant.Tenant, c *store.Customer) string { return languageOf(t, c) }
 
-func languageOf(t *Tenant, c *store.Customer) string {
+func languageOf(t *tenant.Tenant, c *store.Customer) string {
 	if l, ok := c.Profile["language"].(string); ok {
 		return l
 	}
@@ -560,16 +561,16 @@ func languageOf(t *Tenant, c *store.Customer) string {
 }
 
 // NewAccount is an empty account of t with the tenant's defaults.
-func NewAccount(t *Tenant, now time.Time) *store.Customer {
+func NewAccount(t *tenant.Tenant, now time.Time) *store.Customer {
 	c := BlankAccount(t, now)
 	FillDefaults(t, c)
 	return c
 }
 
 // BlankAccount is an empty account of t, without even the defaults.
-func BlankAccount(t *Tenant, now time.Time) *store.Customer {
+func BlankAccount(t *tenant.Tenant, now time.Time) *store.Customer {
 	return &store.Customer{ID: newID(), TenantID: t.ID, Profile: store.Profile{}, CreatedAt: now, UpdatedAt: now}
 }
 
 // FillDefaults sets a new account's defaults where it has no value.
-func FillDefaults(t *Tenant, c *store.Customer) { fill(t, c, true) }
+func FillDefaults(t *tenant.Tenant, c *store.Customer) { fill(t, c, true) }

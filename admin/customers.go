@@ -9,12 +9,12 @@ import (
 
 	"github.com/customerd/customerd/account"
 	"github.com/customerd/customerd/gen/adminapi"
-	"github.com/customerd/customerd/server"
 	"github.com/customerd/customerd/store"
+	"github.com/customerd/customerd/tenant"
 )
 
 // tenant is the live tenant of a customer route.
-func (s *Server) tenant(ctx context.Context, id string) (*server.Tenant, error) {
+func (s *Server) tenant(ctx context.Context, id string) (*tenant.Tenant, error) {
 	t, err := s.Tenants.Tenant(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, unknownTenant(id)

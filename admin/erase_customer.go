@@ -14,7 +14,7 @@ func (s *Server) EraseCustomer(ctx context.Context, req adminapi.EraseCustomerRe
 	if err != nil {
 		return nil, err
 	}
-	err = s.Privacy.Erase(ctx, t.Tenant, req.CustomerId)
+	err = s.Privacy.Erase(ctx, t, req.CustomerId)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, unknownCustomer(req.CustomerId)
 	} else if err != nil {

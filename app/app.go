@@ -60,7 +60,7 @@ type App struct {
 	Catalog *catalog.Catalog
 	// AdminKeys keeps the admin API keys.
 	AdminKeys admin.KeyStore
-	live      *catalog.Live[*tenant]
+	live      *catalog.Live[*served]
 	audit     admin.Store
 	reconcile time.Duration
 	log       *slog.Logger

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/customerd/customerd/account"
 	"github.com/customerd/customerd/catalog"
 	"github.com/customerd/customerd/challenge"
 	"github.com/customerd/customerd/config"
@@ -18,15 +17,15 @@ import (
 	"github.com/customerd/customerd/flows"
 	"github.com/customerd/customerd/providers"
 	"github.com/customerd/customerd/sender"
-	"github.com/customerd/customerd/server"
 	"github.com/customerd/customerd/store"
+	"github.com/customerd/customerd/tenant"
 )
 
-// tenant is one tenant as this replica serves it: what the HTTP server and
+// served is one tenant as this replica serves it: what the HTTP server and
 // the webhook dispatcher read. It is built once per version of its settings
 // and never changed after.
-type tenant struct {
-	server *server.Tenant
+type served struct {
+	tenant *tenant.Tenant
 	hooks  events.Tenant
 }
 
@@ -41,25 +40,23 @@ type builder struct {
 // build judges tc (filled) by the configuration's rules, then opens its
 // senders, providers and flows: the live tenant, or config.Problems naming
 // every bad setting by its path in the file.
-func (b *builder) build(id string, tc *config.Tenant) (*tenant, error) {
+func (b *builder) build(id string, tc *config.Tenant) (*served, error) {
 	ps := tc.Problems(id)
 	hook := events.Tenant{MaxAge: tc.Webhooks.MaxAge, RetryBase: tc.Webhooks.RetryBase, RetryMax: tc.Webhooks.RetryMax}
 	for _, ep := range tc.Webhooks.Endpoints {
 		hook.Endpoints = append(hook.Endpoints, events.Endpoint{URL: ep.URL, Secret: ep.Secret, Types: ep.Events,
 			AllowPrivateNetwork: ep.AllowPrivateNetwork})
 	}
-	t := &server.Tenant{
-		Tenant: &account.Tenant{
-			ID: id, DefaultCountry: tc.DefaultCountry, DefaultLanguage: tc.DefaultLanguage, PhoneRegion: tc.PhoneRegion,
-			Identifier: tc.Identifier, RequiredFields: tc.RequiredFields, TokenLifetime: tc.TokenLifetime,
-			OTP: challenge.Limits{Lifetime: tc.OTP.CodeLifetime, MaxAttempts: tc.OTP.MaxAttempts,
-				ResendInterval: tc.OTP.ResendInterval, MaxFailuresPerDay: tc.OTP.MaxFailuresPerDay},
-			Senders:       map[sender.Channel]sender.Sender{},
-			Subscribed:    hook.Wants,
-			CheckInPage:   tc.CheckInPage,
-			CheckInPolicy: tc.CheckInPolicy,
-		},
-		Providers: map[string]providers.Provider{},
+	t := &tenant.Tenant{
+		ID: id, DefaultCountry: tc.DefaultCountry, DefaultLanguage: tc.DefaultLanguage, PhoneRegion: tc.PhoneRegion,
+		Identifier: tc.Identifier, RequiredFields: tc.RequiredFields, TokenLifetime: tc.TokenLifetime,
+		OTP: challenge.Limits{Lifetime: tc.OTP.CodeLifetime, MaxAttempts: tc.OTP.MaxAttempts,
+			ResendInterval: tc.OTP.ResendInterval, MaxFailuresPerDay: tc.OTP.MaxFailuresPerDay},
+		Senders:       map[sender.Channel]sender.Sender{},
+		Providers:     map[string]providers.Provider{},
+		Subscribed:    hook.Wants,
+		CheckInPage:   tc.CheckInPage,
+		CheckInPolicy: tc.CheckInPolicy,
 	}
 	if reg, err := flows.Build(tc.Flows, tc.FlowDefaults()); err == nil { // a bad flow is one of the problems
 		t.Flows = reg
@@ -90,7 +87,7 @@ func (b *builder) build(id string, tc *config.Tenant) (*tenant, error) {
 	if len(ps) > 0 {
 		return nil, ps
 	}
-	return &tenant{server: t, hooks: hook}, nil
+	return &served{tenant: t, hooks: hook}, nil
 }
 
 // judged reports whether a problem of ps is at path or inside it.
@@ -103,7 +100,7 @@ func judged(ps config.Problems, path string) bool {
 // applyConfig writes the configuration file's tenants to the database, as
 // `customerd tenants apply` would. The demo set-up (no configuration file)
 // applies its demo tenant only to a database without tenants.
-func applyConfig(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, live *catalog.Live[*tenant], log *slog.Logger) error {
+func applyConfig(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, live *catalog.Live[*served], log *slog.Logger) error {
 	if cfg.Demo && live.Len() > 0 {
 		return nil
 	}
@@ -126,14 +123,14 @@ func applyConfig(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, 
 }
 
 // liveTenants is the server's and the dispatcher's view of the live set.
-type liveTenants struct{ live *catalog.Live[*tenant] }
+type liveTenants struct{ live *catalog.Live[*served] }
 
-func (l liveTenants) Tenant(ctx context.Context, id string) (*server.Tenant, error) {
+func (l liveTenants) Tenant(ctx context.Context, id string) (*tenant.Tenant, error) {
 	t, err := l.live.Get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	return t.server, nil
+	return t.tenant, nil
 }
 
 func (l liveTenants) hooks(ctx context.Context, id string) (events.Tenant, error) {

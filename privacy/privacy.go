@@ -14,6 +14,7 @@ import (
 	"github.com/customerd/customerd/account"
 	"github.com/customerd/customerd/flows"
 	"github.com/customerd/customerd/store"
+	"github.com/customerd/customerd/tenant"
 )
 
 // Store is the persistence privacy needs.
@@ -45,7 +46,7 @@ func (s *Service) Export(ctx context.Context, tenant, id string) (*store.Record,
 // Erase removes a live customer's personal data (see store.EraseCustomer)
 // and writes a Customer:Deleted event for the tenant's webhooks in the same
 // transaction: store.ErrNotFound when there is no such customer.
-func (s *Service) Erase(ctx context.Context, t *account.Tenant, id string) error {
+func (s *Service) Erase(ctx context.Context, t *tenant.Tenant, id string) error {
 	now := s.now().UTC()
 	ev, err := deleted(t, id, now)
 	if err != nil {
@@ -56,7 +57,7 @@ func (s *Service) Erase(ctx context.Context, t *account.Tenant, id string) error
 
 // deleted is the Customer:Deleted event of customer id: its id and the time,
 // nothing else.
-func deleted(t *account.Tenant, id string, now time.Time) (*store.Event, error) {
+func deleted(t *tenant.Tenant, id string, now time.Time) (*store.Event, error) {
 	body := account.Event{ID: uuid.NewString(), Type: flows.Deleted, TenantID: t.ID, CustomerID: id,
 		OccurredAt: now.Format(time.RFC3339Nano), Data: map[string]any{"id": id, "deletedAt": now.Format(time.RFC3339Nano)}}
 	b, err := json.Marshal(body)

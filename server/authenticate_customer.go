@@ -11,12 +11,13 @@ import (
 	"github.com/customerd/customerd/gen/api"
 	"github.com/customerd/customerd/providers"
 	"github.com/customerd/customerd/store"
+	"github.com/customerd/customerd/tenant"
 	"github.com/customerd/customerd/token"
 )
 
 // AuthenticateCustomer runs the named provider: a token, or a challenge first.
 func (s *Server) AuthenticateCustomer(ctx context.Context, req api.AuthenticateCustomerRequestObject) (api.AuthenticateCustomerResponseObject, error) {
-	t := tenant(ctx)
+	t := requestTenant(ctx)
 	name := ""
 	if req.Params.Provider != nil {
 		name = *req.Params.Provider
@@ -48,12 +49,12 @@ func (s *Server) AuthenticateCustomer(ctx context.Context, req api.AuthenticateC
 		if err := p.Check(req); err != nil {
 			return nil, err
 		}
-		k, err := contact(t.Tenant, req)
+		k, err := contact(t, req)
 		if err != nil {
 			return nil, err
 		}
 		if req.Code == nil {
-			iss, err := s.signin.Start(ctx, t.Tenant, k)
+			iss, err := s.signin.Start(ctx, t, k)
 			if err != nil {
 				return nil, err
 			}
@@ -63,7 +64,7 @@ func (s *Server) AuthenticateCustomer(ctx context.Context, req api.AuthenticateC
 		if req.ChallengeID != nil {
 			code.ChallengeID = strings.TrimSpace(*req.ChallengeID)
 		}
-		c, amr, err = s.signin.Complete(ctx, t.Tenant, code)
+		c, amr, err = s.signin.Complete(ctx, t, code)
 		if err != nil {
 			return nil, err
 		}
@@ -76,7 +77,7 @@ func (s *Server) AuthenticateCustomer(ctx context.Context, req api.AuthenticateC
 		if err != nil {
 			return nil, err
 		}
-		if c, err = s.signin.SignIn(ctx, t.Tenant, id); err != nil {
+		if c, err = s.signin.SignIn(ctx, t, id); err != nil {
 			return nil, err
 		}
 		amr = id.AMR
@@ -93,7 +94,7 @@ func (s *Server) AuthenticateCustomer(ctx context.Context, req api.AuthenticateC
 
 // contact is the normalised email or phone number a code request names
 // (none for a challenge id).
-func contact(t *account.Tenant, req providers.CodeRequest) (account.Contact, error) {
+func contact(t *tenant.Tenant, req providers.CodeRequest) (account.Contact, error) {
 	switch {
 	case req.Email != nil:
 		email, err := account.NormaliseEmail(*req.Email)

@@ -18,7 +18,7 @@ func (s *Server) DeleteCustomer(ctx context.Context, _ api.DeleteCustomerRequest
 	if claims == nil {
 		return nil, unauthorized(nil)
 	}
-	err = s.eraser.Erase(ctx, tenant(ctx).Tenant, claims.Subject)
+	err = s.eraser.Erase(ctx, requestTenant(ctx), claims.Subject)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, account.ErrUnknownCaller // erased meanwhile: the token opens nothing
 	} else if err != nil {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/customerd/customerd/account"
 	"github.com/customerd/customerd/store"
+	"github.com/customerd/customerd/tenant"
 	"github.com/customerd/customerd/token"
 )
 
@@ -42,7 +43,7 @@ const requestKey ctxKey = iota
 // which receive only a context.Context from the strict server.
 type request struct {
 	id     string
-	tenant *Tenant
+	tenant *tenant.Tenant
 	auth   string
 	accept string
 

@@ -14,7 +14,7 @@ import (
 
 // GetJwks answers the tenant's public keys.
 func (s *Server) GetJwks(ctx context.Context, _ api.GetJwksRequestObject) (api.GetJwksResponseObject, error) {
-	set, err := s.tokens.JWKS(ctx, tenant(ctx).ID)
+	set, err := s.tokens.JWKS(ctx, requestTenant(ctx).ID)
 	if err != nil {
 		return nil, err
 	}

@@ -21,29 +21,22 @@ import (
 
 	"github.com/customerd/customerd/account"
 	"github.com/customerd/customerd/gen/api"
-	"github.com/customerd/customerd/providers"
 	"github.com/customerd/customerd/signin"
 	"github.com/customerd/customerd/store"
+	"github.com/customerd/customerd/tenant"
 	"github.com/customerd/customerd/token"
 )
-
-// Tenant is one tenant as the server serves it.
-type Tenant struct {
-	*account.Tenant
-	// Providers enabled for authenticate, by name.
-	Providers map[string]providers.Provider
-}
 
 // Tenants finds the tenant a request names; an error wrapping
 // store.ErrNotFound when there is none. The tenant found is the one the
 // whole request is served with, whatever changes meanwhile.
 type Tenants interface {
-	Tenant(ctx context.Context, id string) (*Tenant, error)
+	Tenant(ctx context.Context, id string) (*tenant.Tenant, error)
 }
 
 // Eraser erases a customer's personal data (the privacy room).
 type Eraser interface {
-	Erase(ctx context.Context, t *account.Tenant, id string) error
+	Erase(ctx context.Context, t *tenant.Tenant, id string) error
 }
 
 // Options are the parts the server is wired from.
@@ -177,8 +170,8 @@ func Metrics(g prometheus.Gatherer, log *slog.Logger) http.Handler {
 	return e
 }
 
-// tenant is the tenant the middleware resolved for this request.
-func tenant(ctx context.Context) *Tenant { return fromContext(ctx).tenant }
+// requestTenant is the tenant the middleware resolved for this request.
+func requestTenant(ctx context.Context) *tenant.Tenant { return fromContext(ctx).tenant }
 
 // bearer returns the token of an "Authorization: Bearer" header; ok is false
 // when there is no such header, and err set when there is one but it is malformed.
@@ -217,14 +210,14 @@ func (s *Server) verifyCaller(ctx context.Context, auth string) (*token.Claims, 
 	if err != nil {
 		return nil, unauthorized(err)
 	}
-	claims, err := s.tokens.Verify(ctx, tenant(ctx).ID, tok)
+	claims, err := s.tokens.Verify(ctx, requestTenant(ctx).ID, tok)
 	if err != nil {
 		if errors.Is(err, token.ErrInvalid) {
 			return nil, unauthorized(err)
 		}
 		return nil, err
 	}
-	c, err := s.accounts.Customer(ctx, tenant(ctx).Tenant, claims.Subject)
+	c, err := s.accounts.Customer(ctx, requestTenant(ctx), claims.Subject)
 	if err != nil {
 		return nil, err
 	}

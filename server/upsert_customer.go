@@ -14,7 +14,7 @@ import (
 // UpsertCustomer updates the caller's account, or creates one for an
 // anonymous caller (a challenge when the identifier is taken).
 func (s *Server) UpsertCustomer(ctx context.Context, req api.UpsertCustomerRequestObject) (api.UpsertCustomerResponseObject, error) {
-	t := tenant(ctx).Tenant
+	t := requestTenant(ctx)
 	var flow *flows.Flow
 	if req.Params.Flow != nil && *req.Params.Flow != "" {
 		f, err := t.Flows.Lookup(*req.Params.Flow)

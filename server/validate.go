@@ -93,7 +93,7 @@ func withAccountRules(c echo.Context, p *problem) *problem {
 	}
 	// The rules judge the body as a new account would be judged: enough to name
 	// every bad field the body sends (a stored account is not read here).
-	_, err = account.Apply(r.tenant.Tenant, nil, in, time.Now().UTC())
+	_, err = account.Apply(r.tenant, nil, in, time.Now().UTC())
 	add(err, in.Has)
 	return &out
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/customerd/customerd/providers"
 	"github.com/customerd/customerd/sender"
 	"github.com/customerd/customerd/store"
+	"github.com/customerd/customerd/tenant"
 )
 
 var (
@@ -52,7 +53,7 @@ func New(st store.Store, accounts *account.Service, challenges *challenge.Servic
 
 // Start sends a one-time code to k. The answer is the same whether or not
 // an account has k.
-func (s *Service) Start(ctx context.Context, t *account.Tenant, k account.Contact) (*challenge.Issued, error) {
+func (s *Service) Start(ctx context.Context, t *tenant.Tenant, k account.Contact) (*challenge.Issued, error) {
 	snd := t.Senders[k.Channel]
 	if snd == nil {
 		return nil, fmt.Errorf("%w: %s", ErrNoSender, k.Channel)
@@ -70,7 +71,7 @@ func (s *Service) Start(ctx context.Context, t *account.Tenant, k account.Contac
 // for: signs in the account its contact proves (a new one when it proves
 // none), applies a token holder's contact change, or finishes the check-in
 // or flow it held. It answers the account signed in and how (amr).
-func (s *Service) Complete(ctx context.Context, t *account.Tenant, code challenge.Code) (*store.Customer, []string, error) {
+func (s *Service) Complete(ctx context.Context, t *tenant.Tenant, code challenge.Code) (*store.Customer, []string, error) {
 	p, err := s.challenges.Attempt(ctx, t.OTP, t.ID, code)
 	if err != nil {
 		return nil, nil, err
@@ -93,7 +94,7 @@ func (s *Service) Complete(ctx context.Context, t *account.Tenant, code challeng
 	return nil, nil, fmt.Errorf("complete: %w", store.ErrUnavailable)
 }
 
-func (s *Service) complete(ctx context.Context, t *account.Tenant, p *challenge.Proof, k account.Contact) (*store.Customer, error) {
+func (s *Service) complete(ctx context.Context, t *tenant.Tenant, p *challenge.Proof, k account.Contact) (*store.Customer, error) {
 	held := account.DecodeHeld(p.Pending)
 	var bound *store.Customer
 	if p.CustomerID != nil {
@@ -133,7 +134,7 @@ func (s *Service) complete(ctx context.Context, t *account.Tenant, p *challenge.
 
 // resolve is the ownership rule for a proven contact k: the account it
 // signs in (target), or none, with the account it must leave (detach).
-func (s *Service) resolve(ctx context.Context, t *account.Tenant, holder *store.Customer, k account.Contact) (target, detach *store.Customer, err error) {
+func (s *Service) resolve(ctx context.Context, t *tenant.Tenant, holder *store.Customer, k account.Contact) (target, detach *store.Customer, err error) {
 	if holder == nil {
 		return nil, nil, nil
 	}
@@ -149,7 +150,7 @@ func (s *Service) resolve(ctx context.Context, t *account.Tenant, holder *store.
 
 // create makes the prover's own account with k verified: what the
 // challenge held fills it, and k leaves detach, in one transaction.
-func (s *Service) create(ctx context.Context, t *account.Tenant, p *challenge.Proof, k account.Contact, detach *store.Customer,
+func (s *Service) create(ctx context.Context, t *tenant.Tenant, p *challenge.Proof, k account.Contact, detach *store.Customer,
 	in account.Input, flow *flows.Flow, now time.Time) (*store.Customer, error) {
 	c, _ := fillHeld(t, account.NewAccount(t, now), in, now)
 	account.MarkVerified(c, k)
@@ -184,7 +185,7 @@ func (s *Service) create(ctx context.Context, t *account.Tenant, p *challenge.Pr
 
 // prove signs in target, which k proves: k is marked verified, and what the
 // challenge held fills target's empty fields and runs its flow again.
-func (s *Service) prove(ctx context.Context, t *account.Tenant, p *challenge.Proof, k account.Contact, target *store.Customer,
+func (s *Service) prove(ctx context.Context, t *tenant.Tenant, p *challenge.Proof, k account.Contact, target *store.Customer,
 	in account.Input, flow *flows.Flow, now time.Time) (*store.Customer, error) {
 	next, filled := fillHeld(t, target, in, now)
 	account.MarkVerified(next, k)
@@ -205,7 +206,7 @@ func (s *Service) prove(ctx context.Context, t *account.Tenant, p *challenge.Pro
 // fillHeld is a copy of c with in applied to its empty fields only (filled
 // tells whether it changed anything); what no longer passes the rules is
 // dropped, and the sign-in stands.
-func fillHeld(t *account.Tenant, c *store.Customer, in account.Input, now time.Time) (next *store.Customer, filled bool) {
+func fillHeld(t *tenant.Tenant, c *store.Customer, in account.Input, now time.Time) (next *store.Customer, filled bool) {
 	fill := account.FillOnly(c, account.Fillable(in))
 	if len(fill.Set) > 0 || len(fill.Extras) > 0 {
 		if next, err := account.Apply(t, c, fill, now); err == nil {
@@ -220,7 +221,7 @@ func fillHeld(t *account.Tenant, c *store.Customer, in account.Input, now time.T
 // changeContact applies a token holder's held change to the account it was
 // for, now that its new contact k is proven; k leaves an account where it
 // sat unverified. The old contact is told.
-func (s *Service) changeContact(ctx context.Context, t *account.Tenant, p *challenge.Proof, k account.Contact, bound *store.Customer,
+func (s *Service) changeContact(ctx context.Context, t *tenant.Tenant, p *challenge.Proof, k account.Contact, bound *store.Customer,
 	held account.Held) (*store.Customer, error) {
 	if bound == nil {
 		return nil, account.ErrUnprovenContact // the account is gone
@@ -279,7 +280,7 @@ func (s *Service) changeContact(ctx context.Context, t *account.Tenant, p *chall
 }
 
 // detach takes k off c, where it sat unverified, through tx.
-func (s *Service) detach(ctx context.Context, tx store.Store, t *account.Tenant, c *store.Customer, k account.Contact, now time.Time) error {
+func (s *Service) detach(ctx context.Context, tx store.Store, t *tenant.Tenant, c *store.Customer, k account.Contact, now time.Time) error {
 	next := account.Detach(c, k)
 	next.UpdatedAt = now
 	if err := tx.UpdateCustomer(ctx, next); err != nil {
@@ -290,7 +291,7 @@ func (s *Service) detach(ctx context.Context, tx store.Store, t *account.Tenant,
 
 // notifyOldContact tells a verified contact that was replaced where the
 // account's messages go now; best effort, the change stands either way.
-func (s *Service) notifyOldContact(ctx context.Context, t *account.Tenant, before, after *store.Customer) {
+func (s *Service) notifyOldContact(ctx context.Context, t *tenant.Tenant, before, after *store.Customer) {
 	notify := func(ch sender.Channel, old, now *string) {
 		if old == nil || (now != nil && *old == *now) || t.Senders[ch] == nil {
 			return
@@ -313,7 +314,7 @@ func (s *Service) notifyOldContact(ctx context.Context, t *account.Tenant, befor
 // SignIn signs in an identity a one-step provider proved: the account it is
 // linked to; on its first sign-in, the account its verified email proves
 // (an unverified email never links), or a new account.
-func (s *Service) SignIn(ctx context.Context, t *account.Tenant, id providers.Identity) (*store.Customer, error) {
+func (s *Service) SignIn(ctx context.Context, t *tenant.Tenant, id providers.Identity) (*store.Customer, error) {
 	id, err := s.storable(t, id)
 	if err != nil {
 		return nil, err
@@ -328,7 +329,7 @@ func (s *Service) SignIn(ctx context.Context, t *account.Tenant, id providers.Id
 	return nil, fmt.Errorf("sign in: %w", store.ErrUnavailable)
 }
 
-func (s *Service) signIn(ctx context.Context, t *account.Tenant, id providers.Identity) (*store.Customer, error) {
+func (s *Service) signIn(ctx context.Context, t *tenant.Tenant, id providers.Identity) (*store.Customer, error) {
 	now := s.accounts.Now()
 	link, err := s.store.Identity(ctx, t.ID, id.Provider, id.Subject)
 	switch {
@@ -393,7 +394,7 @@ func (s *Service) signIn(ctx context.Context, t *account.Tenant, id providers.Id
 // and phone number normalised (dropped when they are not one), any claim
 // that is not clean text (a NUL, invalid UTF-8, longer than the contract lets
 // the field be) dropped. A subject that is not clean text is refused.
-func (s *Service) storable(t *account.Tenant, id providers.Identity) (providers.Identity, error) {
+func (s *Service) storable(t *tenant.Tenant, id providers.Identity) (providers.Identity, error) {
 	clean := func(v, field string) bool {
 		most, ok := s.lengths[field]
 		if !ok {
@@ -427,7 +428,7 @@ const maxSubject = 255
 
 // withClaims links link (when set) to c and fills c's empty fields from
 // id, writing what changed with its events.
-func (s *Service) withClaims(ctx context.Context, t *account.Tenant, c *store.Customer, id providers.Identity, link *store.Identity,
+func (s *Service) withClaims(ctx context.Context, t *tenant.Tenant, c *store.Customer, id providers.Identity, link *store.Identity,
 	now time.Time) (*store.Customer, error) {
 	next := *c
 	next.Profile = maps.Clone(c.Profile)
@@ -475,7 +476,7 @@ type detachment struct {
 // phone number that proves no other account (taken off the account where
 // it sat unverified), names and language. What the shopper entered is
 // never overwritten.
-func (s *Service) fillClaims(ctx context.Context, t *account.Tenant, c *store.Customer, id providers.Identity) ([]detachment, error) {
+func (s *Service) fillClaims(ctx context.Context, t *tenant.Tenant, c *store.Customer, id providers.Identity) ([]detachment, error) {
 	var detaches []detachment
 	claim := func(k account.Contact, verified, empty bool) error {
 		if k.Value == "" || !verified {
