@@ -9,7 +9,8 @@ package flows
 import (
 	"context"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -113,12 +114,7 @@ func (r *Registry) Register(f *Flow) { r.byName[f.Name] = f }
 
 // Names lists the flows in order.
 func (r *Registry) Names() []string {
-	names := make([]string, 0, len(r.byName))
-	for n := range r.byName {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	return slices.Sorted(maps.Keys(r.byName))
 }
 
 // UnknownError: no flow has this name in the tenant.

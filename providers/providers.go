@@ -9,7 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -87,12 +88,7 @@ func (r *Registry) Register(typ string, f Factory) { r.byType[typ] = f }
 
 // Types lists the registered types.
 func (r *Registry) Types() []string {
-	types := make([]string, 0, len(r.byType))
-	for t := range r.byType {
-		types = append(types, t)
-	}
-	sort.Strings(types)
-	return types
+	return slices.Sorted(maps.Keys(r.byType))
 }
 
 // Open opens the provider name of type typ; errors name the setting.

@@ -3,7 +3,8 @@ package server
 import (
 	"context"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/customerd/customerd/account"
@@ -24,11 +25,7 @@ func (s *Server) AuthenticateCustomer(ctx context.Context, req api.AuthenticateC
 	}
 	p, ok := t.Providers[name]
 	if !ok {
-		enabled := make([]string, 0, len(t.Providers))
-		for n := range t.Providers {
-			enabled = append(enabled, n)
-		}
-		sort.Strings(enabled)
+		enabled := slices.Sorted(maps.Keys(t.Providers))
 		if name == "" {
 			return nil, badRequest(fmt.Sprintf("provider is required, have [%s]", strings.Join(enabled, " ")))
 		}
