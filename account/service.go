@@ -29,15 +29,26 @@ var (
 	ErrNoChannel = errors.New("no sender can reach this account")
 )
 
+// Store is what the account service needs of the database; a transaction
+// (Tx) is the whole store.
+type Store interface {
+	Tx(ctx context.Context, fn func(store.Store) error) error
+	Customer(ctx context.Context, tenant, id string) (*store.Customer, error)
+	CustomerByEmail(ctx context.Context, tenant, email string) (*store.Customer, error)
+	CustomerByPhone(ctx context.Context, tenant, phone string) (*store.Customer, error)
+	Linked(ctx context.Context, tenant, customer string) (bool, error)
+	CreateAccount(ctx context.Context, a *store.NewAccount) error
+}
+
 // Service applies the account rules to stored accounts.
 type Service struct {
-	store      store.Store
+	store      Store
 	challenges *challenge.Service
 	now        func() time.Time
 }
 
 // NewService returns a Service.
-func NewService(s store.Store, c *challenge.Service, now func() time.Time) *Service {
+func NewService(s Store, c *challenge.Service, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}

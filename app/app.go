@@ -253,11 +253,21 @@ func (a *App) Janitor(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := a.Store.Purge(ctx, time.Now()); err != nil {
+			if err := a.Store.Purge(ctx, retention(time.Now())); err != nil {
 				a.log.Warn("purge", "error", err.Error())
 			}
 		}
 	}
+}
+
+// retention is what the service keeps of what no longer matters: an
+// expired challenge a day (to answer "expired", not "unknown"), a day's
+// counters two days, Idempotency-Key answers 24 hours (README, Idempotency),
+// delivered events 30 days (for events list and replays).
+func retention(now time.Time) store.Cutoffs {
+	day := 24 * time.Hour
+	return store.Cutoffs{ChallengesExpired: now.Add(-day), CounterDays: now.UTC().Add(-2 * day).Format(time.DateOnly),
+		Throttles: now.Add(-day), IdempotencyKeys: now.Add(-day), DeliveredEvents: now.Add(-30 * day)}
 }
 
 // Close closes the store.

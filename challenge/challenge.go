@@ -97,15 +97,31 @@ type Issued struct {
 	AttemptsLeft int
 }
 
+// Store is what challenges need of the database; a transaction (Tx) is the
+// whole store.
+type Store interface {
+	Tx(ctx context.Context, fn func(store.Store) error) error
+	Counted(ctx context.Context, tenant, key, day string) (int, error)
+	ExpireChallenge(ctx context.Context, tenant, id string) error
+	Unthrottle(ctx context.Context, tenant, key string, at time.Time) error
+	AttemptChallenge(ctx context.Context, a store.Attempt) (*store.ChallengeRead, error)
+	Consumer
+}
+
+// Consumer uses challenges up: the store, or a transaction of it.
+type Consumer interface {
+	ConsumeChallenge(ctx context.Context, tenant string, u store.ChallengeUse) (bool, error)
+}
+
 // Service issues and completes challenges.
 type Service struct {
-	store store.Store
+	store Store
 	key   []byte
 	now   func() time.Time
 }
 
 // New returns a Service; key (at least 32 bytes) keys the code hashes.
-func New(s store.Store, key []byte, now func() time.Time) *Service {
+func New(s Store, key []byte, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}
@@ -265,7 +281,7 @@ func Spent(err error) error {
 // Consume uses up a proof through st (a transaction, or the store);
 // ErrInvalidCode when it expired meanwhile or a concurrent request used it
 // first.
-func (s *Service) Consume(ctx context.Context, st store.Store, p *Proof) error {
+func (s *Service) Consume(ctx context.Context, st Consumer, p *Proof) error {
 	ok, err := st.ConsumeChallenge(ctx, p.TenantID, *s.Use(p))
 	if err != nil {
 		return err

@@ -50,9 +50,17 @@ func (t Tenant) Wants(typ string) bool {
 	return false
 }
 
+// Outbox is where the dispatcher finds the events to deliver.
+type Outbox interface {
+	// ClaimEvents leases due events, for each customer only its oldest.
+	ClaimEvents(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.Event, error)
+	EventDelivered(ctx context.Context, id string, at time.Time) error
+	EventFailed(ctx context.Context, id string, next time.Time, dead bool, reason string) error
+}
+
 // Options configure a Dispatcher.
 type Options struct {
-	Store store.Store
+	Store Outbox
 	// Tenants finds a tenant's webhooks as they are now.
 	Tenants      func(ctx context.Context, id string) (Tenant, error)
 	PollInterval time.Duration

@@ -34,6 +34,15 @@ type Tenants interface {
 	Tenant(ctx context.Context, id string) (*tenant.Tenant, error)
 }
 
+// Store is what the HTTP adapter itself needs of the database: readiness
+// and the Idempotency-Key's stored answers.
+type Store interface {
+	Ping(ctx context.Context) error
+	BeginIdempotent(ctx context.Context, r *store.IdempotentRequest) (*store.IdempotentRequest, error)
+	FinishIdempotent(ctx context.Context, tenant, key string, status int, contentType string, body []byte) error
+	ForgetIdempotent(ctx context.Context, tenant, key string) error
+}
+
 // Eraser erases a customer's personal data (the privacy room).
 type Eraser interface {
 	Erase(ctx context.Context, t *tenant.Tenant, id string) error
@@ -43,7 +52,7 @@ type Eraser interface {
 type Options struct {
 	Tenants  Tenants
 	Eraser   Eraser
-	Store    store.Store
+	Store    Store
 	Accounts *account.Service
 	SignIn   *signin.Service
 	Tokens   *token.Service
@@ -62,7 +71,7 @@ type Options struct {
 type Server struct {
 	tenants  Tenants
 	eraser   Eraser
-	store    store.Store
+	store    Store
 	accounts *account.Service
 	signin   *signin.Service
 	tokens   *token.Service

@@ -34,9 +34,20 @@ var (
 	ErrBadSubject = errors.New("the provider's subject is not a usable id")
 )
 
+// Store is what the sign-in core needs of the database; a transaction (Tx)
+// is the whole store.
+type Store interface {
+	Tx(ctx context.Context, fn func(store.Store) error) error
+	Customer(ctx context.Context, tenant, id string) (*store.Customer, error)
+	Identity(ctx context.Context, tenant, provider, subject string) (*store.Identity, error)
+	UnlinkIdentity(ctx context.Context, tenant, provider, subject string) error
+	CreateAccount(ctx context.Context, a *store.NewAccount) error
+	challenge.Consumer
+}
+
 // Service signs shoppers in.
 type Service struct {
-	store      store.Store
+	store      Store
 	accounts   *account.Service
 	challenges *challenge.Service
 	lengths    Lengths
@@ -47,7 +58,7 @@ type Service struct {
 type Lengths map[string]int
 
 // New returns a Service; a provider's claims are kept within lengths.
-func New(st store.Store, accounts *account.Service, challenges *challenge.Service, lengths Lengths) *Service {
+func New(st Store, accounts *account.Service, challenges *challenge.Service, lengths Lengths) *Service {
 	return &Service{store: st, accounts: accounts, challenges: challenges, lengths: lengths}
 }
 

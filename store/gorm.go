@@ -423,22 +423,23 @@ func (s *db) SigningKeys(ctx context.Context, tenant string) ([]SigningKey, erro
 	return keys, classify(err)
 }
 
-func (s *db) Purge(ctx context.Context, now time.Time) error {
-	now = now.UTC()
+func (s *db) Purge(ctx context.Context, c Cutoffs) error {
 	g := s.w.WithContext(ctx)
-	if err := g.Exec(`DELETE FROM challenges WHERE expires_at < ?`, now.Add(-24*time.Hour)).Error; err != nil {
-		return classify(err)
+	for _, q := range []struct {
+		sql    string
+		before any
+	}{
+		{`DELETE FROM challenges WHERE expires_at < ?`, c.ChallengesExpired.UTC()},
+		{`DELETE FROM counters WHERE day < ?`, c.CounterDays},
+		{`DELETE FROM throttles WHERE last_at < ?`, c.Throttles.UTC()},
+		{`DELETE FROM idempotency_keys WHERE created_at < ?`, c.IdempotencyKeys.UTC()},
+		{`DELETE FROM events WHERE delivered_at < ?`, c.DeliveredEvents.UTC()},
+	} {
+		if err := g.Exec(q.sql, q.before).Error; err != nil {
+			return classify(err)
+		}
 	}
-	if err := g.Exec(`DELETE FROM counters WHERE day < ?`, now.Add(-48*time.Hour).Format(time.DateOnly)).Error; err != nil {
-		return classify(err)
-	}
-	if err := g.Exec(`DELETE FROM throttles WHERE last_at < ?`, now.Add(-24*time.Hour)).Error; err != nil {
-		return classify(err)
-	}
-	if err := g.Exec(`DELETE FROM idempotency_keys WHERE created_at < ?`, now.Add(-24*time.Hour)).Error; err != nil {
-		return classify(err)
-	}
-	return classify(g.Exec(`DELETE FROM events WHERE delivered_at < ?`, now.Add(-30*24*time.Hour)).Error)
+	return nil
 }
 
 // postgres reports the dialect; the SQLite batcher's transactions have no GORM handle.

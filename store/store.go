@@ -125,8 +125,18 @@ type Store interface {
 	// ForgetIdempotent drops a key whose request did not complete, so that it may be retried.
 	ForgetIdempotent(ctx context.Context, tenant, key string) error
 
-	// Purge deletes challenges, counters, delivered events and idempotency keys that can no longer matter.
-	Purge(ctx context.Context, now time.Time) error
+	// Purge deletes the rows older than their cutoff: what the caller's
+	// policy says can no longer matter.
+	Purge(ctx context.Context, c Cutoffs) error
+}
+
+// Cutoffs are the times before which rows are purged, by kind.
+type Cutoffs struct {
+	ChallengesExpired time.Time // challenges that expired before
+	CounterDays       string    // counters of days before (YYYY-MM-DD)
+	Throttles         time.Time // resend throttles last used before
+	IdempotencyKeys   time.Time // Idempotency-Key answers stored before
+	DeliveredEvents   time.Time // events delivered before
 }
 
 // Attempt names the challenge an attempt is made on, and the counter it is

@@ -62,9 +62,16 @@ type Options struct {
 	Metrics prometheus.Registerer
 }
 
+// Keys is where the tenants' signing keys are kept.
+type Keys interface {
+	AddSigningKey(ctx context.Context, k *store.SigningKey) error
+	// SigningKeys are a tenant's keys, newest first.
+	SigningKeys(ctx context.Context, tenant string) ([]store.SigningKey, error)
+}
+
 // Service signs and verifies the tokens of every tenant.
 type Service struct {
-	store store.Store
+	store Keys
 	opts  Options
 	seal  Sealer
 
@@ -91,7 +98,7 @@ const (
 )
 
 // New returns a Service over s.
-func New(s store.Store, opts Options) (*Service, error) {
+func New(s Keys, opts Options) (*Service, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}

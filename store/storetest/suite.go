@@ -532,7 +532,9 @@ func purge(t *testing.T, s store.Store) {
 	_ = s.CreateChallenge(ctx, old)
 	_ = s.CreateChallenge(ctx, live)
 	_, _ = s.Count(ctx, "acme", "k", "2000-01-01")
-	if err := s.Purge(ctx, time.Now()); err != nil {
+	now := time.Now()
+	if err := s.Purge(ctx, store.Cutoffs{ChallengesExpired: now.Add(-24 * time.Hour), CounterDays: "2026-01-01",
+		Throttles: now.Add(-24 * time.Hour), IdempotencyKeys: now.Add(-24 * time.Hour), DeliveredEvents: now.Add(-30 * 24 * time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Challenge(ctx, "acme", old.ID); !errors.Is(err, store.ErrNotFound) {
