@@ -13,7 +13,11 @@ import (
 // challenge to it, with the limits of {challengeId, code}.
 func TestCodeByContact(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dbURL string) {
-		env := apptest.Start(t, dbURL, "")
+		env := apptest.Start(t, dbURL, `
+tenants:
+  demo: {}
+  byphone: {identifier: phoneNumber}
+`)
 		const otp = "/api/demo/customer/authenticate?provider=otp"
 		byContact := func(field, value, code string) rawReply {
 			return post(t, env, otp, `{"`+field+`":"`+value+`","code":"`+code+`"}`)
@@ -43,6 +47,19 @@ func TestCodeByContact(t *testing.T) {
 			tok := mustToken(t, byContact("email", "form2@example.com", env.Logs.Code("form2@example.com")))
 			if me := customerOf(t, env, "demo", tok); me["id"] != created.ID || me["lastName"] != "Two" {
 				t.Fatalf("account: %v", me)
+			}
+
+			// The same by phone number, where it is the identifier.
+			if r := post(t, env, "/api/byphone/customer", `{"phoneNumber":"+33688888888","firstName":"Phone"}`); r.StatusCode != http.StatusOK {
+				t.Fatalf("create by phone: %d %s", r.StatusCode, r.body)
+			}
+			if r := post(t, env, "/api/byphone/customer", `{"phoneNumber":"06 88 88 88 88","lastName":"Two"}`); r.StatusCode != http.StatusAccepted {
+				t.Fatalf("existing by phone: %d %s", r.StatusCode, r.body)
+			}
+			r := post(t, env, "/api/byphone/customer/authenticate?provider=otp",
+				`{"phoneNumber":"+33688888888","code":"`+env.Logs.Code("+33688888888")+`"}`)
+			if me := customerOf(t, env, "byphone", mustToken(t, r)); me["firstName"] != "Phone" || me["lastName"] != "Two" {
+				t.Fatalf("account by phone: %v", me)
 			}
 		})
 
