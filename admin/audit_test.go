@@ -1,6 +1,8 @@
 package admin_test
 
 import (
+	"github.com/customerd/customerd/app/apptest"
+	"github.com/customerd/customerd/store/storetest"
 	"net/http"
 	"strings"
 	"testing"
@@ -9,7 +11,7 @@ import (
 )
 
 func TestEveryAdminWriteIsAudited(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dbURL string) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		env, _ := start(t, dbURL, "")
 		a := env.Admin(t)
 		rootKey := a.Key(t, "*")
@@ -19,8 +21,8 @@ func TestEveryAdminWriteIsAudited(t *testing.T) {
 		if r, _ := root.ReplaceTenantWithResponse(ctx, "acme", nil, settings(t, `{"defaultCountry": "DE"}`)); r.StatusCode() != http.StatusOK {
 			t.Fatalf("replace: %s", r.Body)
 		}
-		tok := signIn(t, env, "acme", "ann@example.com")
-		me, _ := env.Client.GetCustomerWithResponse(ctx, "acme", bearer(tok))
+		tok := env.SignIn(t, "acme", "ann@example.com")
+		me, _ := env.Client.GetCustomerWithResponse(ctx, "acme", apptest.Bearer(tok))
 		id := me.JSON200.Id.String()
 		if r, _ := root.RevokeCustomerSessionsWithResponse(ctx, "acme", id); r.StatusCode() != http.StatusNoContent {
 			t.Fatalf("revoke: %s", r.Body)

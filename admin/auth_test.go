@@ -1,6 +1,7 @@
 package admin_test
 
 import (
+	"github.com/customerd/customerd/store/storetest"
 	"net/http"
 	"strings"
 	"testing"
@@ -52,7 +53,7 @@ func TestEveryCallNeedsALiveKey(t *testing.T) {
 }
 
 func TestAScopedKeyManagesItsTenantsOnly(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dbURL string) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		env, root := start(t, dbURL, "")
 		create(t, root, "acme", `{}`)
 		create(t, root, "shop", `{}`)

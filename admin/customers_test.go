@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"github.com/customerd/customerd/store/storetest"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -22,7 +23,7 @@ import (
 )
 
 func TestFindAndListCustomers(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dbURL string) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		env, c := start(t, dbURL, "")
 		var ids []string
 		for i, body := range []client.UpsertCustomerJSONRequestBody{
@@ -78,8 +79,8 @@ func TestFindAndListCustomers(t *testing.T) {
 		for time.Now().Truncate(time.Millisecond).Equal(since.Truncate(time.Millisecond)) {
 			time.Sleep(time.Millisecond)
 		}
-		tok := signIn(t, env, "demo", "bob@example.com")
-		if r, _ := env.Client.UpsertCustomerWithResponse(ctx, "demo", nil, client.UpsertCustomerJSONRequestBody{FirstName: ptr("Bob")}, bearer(tok)); r.StatusCode() != http.StatusOK {
+		tok := env.SignIn(t, "demo", "bob@example.com")
+		if r, _ := env.Client.UpsertCustomerWithResponse(ctx, "demo", nil, client.UpsertCustomerJSONRequestBody{FirstName: ptr("Bob")}, apptest.Bearer(tok)); r.StatusCode() != http.StatusOK {
 			t.Fatalf("update: %d %s", r.StatusCode(), r.Body)
 		}
 		if got := find(adminclient.ListCustomersParams{UpdatedSince: &since}); !slices.Equal(got, ids[2:]) {
@@ -117,21 +118,21 @@ func TestFindAndListCustomers(t *testing.T) {
 }
 
 func TestRevokedSessionsAnswer401(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dbURL string) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		env, c := start(t, dbURL, "")
-		tok := signIn(t, env, "demo", "jane@example.com")
-		me, _ := env.Client.GetCustomerWithResponse(ctx, "demo", bearer(tok))
+		tok := env.SignIn(t, "demo", "jane@example.com")
+		me, _ := env.Client.GetCustomerWithResponse(ctx, "demo", apptest.Bearer(tok))
 		res, err := c.RevokeCustomerSessionsWithResponse(ctx, "demo", me.JSON200.Id.String())
 		if err != nil || res.StatusCode() != http.StatusNoContent {
 			t.Fatalf("revoke: %v %d %s", err, res.StatusCode(), res.Body)
 		}
-		if r, _ := env.Client.GetCustomerWithResponse(ctx, "demo", bearer(tok)); r.StatusCode() != http.StatusUnauthorized {
+		if r, _ := env.Client.GetCustomerWithResponse(ctx, "demo", apptest.Bearer(tok)); r.StatusCode() != http.StatusUnauthorized {
 			t.Fatalf("GET with a revoked token: %d", r.StatusCode())
 		}
-		if r, _ := env.Client.UpsertCustomerWithResponse(ctx, "demo", nil, client.UpsertCustomerJSONRequestBody{FirstName: ptr("X")}, bearer(tok)); r.StatusCode() != http.StatusUnauthorized {
+		if r, _ := env.Client.UpsertCustomerWithResponse(ctx, "demo", nil, client.UpsertCustomerJSONRequestBody{FirstName: ptr("X")}, apptest.Bearer(tok)); r.StatusCode() != http.StatusUnauthorized {
 			t.Fatalf("POST with a revoked token: %d %s", r.StatusCode(), r.Body)
 		}
-		if r, _ := env.Client.DeleteCustomerWithResponse(ctx, "demo", bearer(tok)); r.StatusCode() != http.StatusUnauthorized {
+		if r, _ := env.Client.DeleteCustomerWithResponse(ctx, "demo", apptest.Bearer(tok)); r.StatusCode() != http.StatusUnauthorized {
 			t.Fatalf("DELETE with a revoked token: %d", r.StatusCode())
 		}
 		// Tokens carry whole seconds: one of the revocation's second is refused too.
@@ -140,8 +141,8 @@ func TestRevokedSessionsAnswer401(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		env.Clock.Advance(61 * time.Second) // past the resend interval
-		fresh := signIn(t, env, "demo", "jane@example.com")
-		if r, _ := env.Client.GetCustomerWithResponse(ctx, "demo", bearer(fresh)); r.StatusCode() != http.StatusOK {
+		fresh := env.SignIn(t, "demo", "jane@example.com")
+		if r, _ := env.Client.GetCustomerWithResponse(ctx, "demo", apptest.Bearer(fresh)); r.StatusCode() != http.StatusOK {
 			t.Fatalf("a new sign-in: %d %s", r.StatusCode(), r.Body)
 		}
 		if r, _ := c.RevokeCustomerSessionsWithResponse(ctx, "demo", "nope"); r.StatusCode() != http.StatusNotFound {
@@ -189,16 +190,16 @@ func (h *hooks) types(customer string) []string {
 // idempotent answer. It returns the customer id and a token.
 func shopper(t *testing.T, env *apptest.Env, tenant string) (string, string) {
 	t.Helper()
-	tok := signIn(t, env, tenant, "jane.doe@example.com")
+	tok := env.SignIn(t, tenant, "jane.doe@example.com")
 	up, err := env.Client.UpsertCustomerWithResponse(ctx, tenant, nil, client.UpsertCustomerJSONRequestBody{
 		FirstName: ptr("Janette"), LastName: ptr("Doelittle"), Address: ptr("12 rue des Lilas"), Postcode: ptr("75001"),
-		AdditionalProperties: map[string]json.RawMessage{"loyaltyCard": json.RawMessage(`"CARD-778899"`)}}, bearer(tok), idempotencyKey("key-jane-1"))
+		AdditionalProperties: map[string]json.RawMessage{"loyaltyCard": json.RawMessage(`"CARD-778899"`)}}, apptest.Bearer(tok), idempotencyKey("key-jane-1"))
 	if err != nil || up.StatusCode() != http.StatusOK {
 		t.Fatalf("update: %v %d %s", err, up.StatusCode(), up.Body)
 	}
 	id := up.JSON200.Id.String()
 	// A phone number, verified by a code sent to it (one wrong code first).
-	ch, err := env.Client.UpsertCustomerWithResponse(ctx, tenant, nil, client.UpsertCustomerJSONRequestBody{PhoneNumber: ptr("+33698765432")}, bearer(tok))
+	ch, err := env.Client.UpsertCustomerWithResponse(ctx, tenant, nil, client.UpsertCustomerJSONRequestBody{PhoneNumber: ptr("+33698765432")}, apptest.Bearer(tok))
 	if err != nil || ch.StatusCode() != http.StatusAccepted {
 		t.Fatalf("add a phone: %v %d %s", err, ch.StatusCode(), ch.Body)
 	}
@@ -263,7 +264,7 @@ var personal = []string{"jane.doe@example.com", "+33698765432", "Janette", "Doel
 	"JD-held-nick", "member-jane-4242"}
 
 func TestExportHoldsEverythingAboutTheCustomer(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dbURL string) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		hook := receiver(t)
 		env, c := start(t, dbURL, shopConfig(t, hook.srv.URL))
 		id, _ := shopper(t, env, "shop")
@@ -311,19 +312,19 @@ func TestExportHoldsEverythingAboutTheCustomer(t *testing.T) {
 func TestErasureLeavesNoPersonalDataInAnyTable(t *testing.T) {
 	for _, by := range []string{"admin", "shopper"} {
 		t.Run("by the "+by, func(t *testing.T) {
-			forEachBackend(t, func(t *testing.T, dbURL string) {
+			storetest.ForEach(t, func(t *testing.T, dbURL string) {
 				hook := receiver(t)
 				env, c := start(t, dbURL, shopConfig(t, hook.srv.URL))
 				id, tok := shopper(t, env, "shop")
 				// Someone else's data stays.
-				other := signIn(t, env, "shop", "other.person@example.com")
+				other := env.SignIn(t, "shop", "other.person@example.com")
 				if by == "admin" {
 					res, err := c.EraseCustomerWithResponse(ctx, "shop", id)
 					if err != nil || res.StatusCode() != http.StatusNoContent {
 						t.Fatalf("erase: %v %d %s", err, res.StatusCode(), res.Body)
 					}
 				} else {
-					res, err := env.Client.DeleteCustomerWithResponse(ctx, "shop", bearer(tok))
+					res, err := env.Client.DeleteCustomerWithResponse(ctx, "shop", apptest.Bearer(tok))
 					if err != nil || res.StatusCode() != http.StatusNoContent {
 						t.Fatalf("delete: %v %d %s", err, res.StatusCode(), res.Body)
 					}
@@ -345,11 +346,11 @@ func TestErasureLeavesNoPersonalDataInAnyTable(t *testing.T) {
 				// Every token of the account is refused; the account is gone for the admin API too.
 				for _, code := range []int{
 					func() int {
-						r, _ := env.Client.GetCustomerWithResponse(ctx, "shop", bearer(tok))
+						r, _ := env.Client.GetCustomerWithResponse(ctx, "shop", apptest.Bearer(tok))
 						return r.StatusCode()
 					}(),
 					func() int {
-						r, _ := env.Client.DeleteCustomerWithResponse(ctx, "shop", bearer(tok))
+						r, _ := env.Client.DeleteCustomerWithResponse(ctx, "shop", apptest.Bearer(tok))
 						return r.StatusCode()
 					}(),
 				} {
@@ -366,7 +367,7 @@ func TestErasureLeavesNoPersonalDataInAnyTable(t *testing.T) {
 						t.Errorf("the erased account, by id: %d", code)
 					}
 				}
-				if r, _ := env.Client.GetCustomerWithResponse(ctx, "shop", bearer(other)); r.StatusCode() != http.StatusOK {
+				if r, _ := env.Client.GetCustomerWithResponse(ctx, "shop", apptest.Bearer(other)); r.StatusCode() != http.StatusOK {
 					t.Errorf("another customer: %d", r.StatusCode())
 				}
 				// The outbox delivers Customer:Deleted after the account's earlier events.
@@ -389,8 +390,8 @@ func TestErasureLeavesNoPersonalDataInAnyTable(t *testing.T) {
 				}
 				hook.mu.Unlock()
 				// Signing in again with the same email starts a new, empty account.
-				again := signIn(t, env, "shop", "jane.doe@example.com")
-				me, _ := env.Client.GetCustomerWithResponse(ctx, "shop", bearer(again))
+				again := env.SignIn(t, "shop", "jane.doe@example.com")
+				me, _ := env.Client.GetCustomerWithResponse(ctx, "shop", apptest.Bearer(again))
 				if me.StatusCode() != http.StatusOK || me.JSON200.Id.String() == id || me.JSON200.FirstName != nil {
 					t.Errorf("a new sign-in: %s", me.Body)
 				}

@@ -11,21 +11,12 @@ import (
 
 	"github.com/customerd/customerd/app/apptest"
 	"github.com/customerd/customerd/gen/adminclient"
-	"github.com/customerd/customerd/gen/client"
 	"github.com/customerd/customerd/store"
-	"github.com/customerd/customerd/store/storetest"
 )
 
 var ctx = context.Background()
 
 func ptr[T any](v T) *T { return &v }
-
-// forEachBackend runs fn on SQLite, and on PostgreSQL when it is configured.
-func forEachBackend(t *testing.T, fn func(t *testing.T, dbURL string)) {
-	for _, b := range storetest.Backends() {
-		t.Run(b.Name, func(t *testing.T) { fn(t, b.URL(t)) })
-	}
-}
 
 // start runs customerd with its admin listener and a key of every tenant.
 func start(t *testing.T, dbURL, configYAML string) (*apptest.Env, *adminclient.ClientWithResponses) {
@@ -53,31 +44,6 @@ func create(t *testing.T, c *adminclient.ClientWithResponses, id, js string) *ad
 		t.Fatalf("create tenant %s: %v %d %s", id, err, res.StatusCode(), res.Body)
 	}
 	return res.JSON201
-}
-
-func bearer(tok string) client.RequestEditorFn {
-	return func(_ context.Context, r *http.Request) error {
-		r.Header.Set("Authorization", "Bearer "+tok)
-		return nil
-	}
-}
-
-// signIn runs the otp journey for email on tenant and returns the token.
-func signIn(t *testing.T, env *apptest.Env, tenant, email string) string {
-	t.Helper()
-	start, err := env.Client.AuthenticateCustomerWithResponse(ctx, tenant, &client.AuthenticateCustomerParams{Provider: ptr("otp")},
-		client.AuthenticateCustomerJSONRequestBody{Email: ptr(email)})
-	if err != nil || start.StatusCode() != http.StatusAccepted {
-		t.Fatalf("ask for a code: %v %d %s", err, start.StatusCode(), start.Body)
-	}
-	code := env.Logs.Code(email)
-	id := start.JSON202.ChallengeId.String()
-	res, err := env.Client.AuthenticateCustomerWithResponse(ctx, tenant, &client.AuthenticateCustomerParams{Provider: ptr("otp")},
-		client.AuthenticateCustomerJSONRequestBody{ChallengeId: &id, Code: &code})
-	if err != nil || res.StatusCode() != http.StatusOK || res.JSON200 == nil {
-		t.Fatalf("exchange the code: %v %d %s", err, res.StatusCode(), res.Body)
-	}
-	return *res.JSON200
 }
 
 // call sends a raw request through the validating client of h.

@@ -45,7 +45,7 @@ func TestAChangeReachesTheOtherReplicaByNotification(t *testing.T) {
 		return err == nil && r.StatusCode() == http.StatusOK
 	})
 	t.Logf("a new tenant reached the other replica in %s", took)
-	signIn(t, b, "brand", "ann@example.com") // the tenant works there too
+	b.SignIn(t, "brand", "ann@example.com") // the tenant works there too
 
 	// The replica listens now: only the notification can tell it of this change.
 	if res, err := admin.ReplaceTenantWithResponse(ctx, "brand", nil, settings(t, `{"requiredFields": ["lastName"]}`)); err != nil || res.StatusCode() != http.StatusOK {
@@ -70,7 +70,7 @@ func TestAChangeReachesTheOtherReplicaByNotification(t *testing.T) {
 }
 
 func TestAMissedNotificationHealsAtTheNextReconcile(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dbURL string) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		_, admin := start(t, dbURL, "")
 		b := apptest.StartConfig(t, apptest.Config(t, dbURL, ""), app.WithReconcile(100*time.Millisecond))
 		create(t, admin, "brand", `{}`)

@@ -18,7 +18,7 @@ import (
 )
 
 func TestATenantCreatedThroughTheAPIServesAFullCodeSignInAtOnce(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dbURL string) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		env, c := start(t, dbURL, "")
 		if res, _ := env.Client.GetJwksWithResponse(ctx, "brand"); res.StatusCode() != http.StatusNotFound {
 			t.Fatalf("before: %d", res.StatusCode())
@@ -28,13 +28,13 @@ func TestATenantCreatedThroughTheAPIServesAFullCodeSignInAtOnce(t *testing.T) {
 		if created.Version != 1 || *created.Settings.DefaultCountry != "BE" || *created.Settings.PhoneRegion != "BE" {
 			t.Fatalf("created: %+v", created)
 		}
-		tok := signIn(t, env, "brand", "jan@example.be")
-		me, err := env.Client.GetCustomerWithResponse(ctx, "brand", bearer(tok))
+		tok := env.SignIn(t, "brand", "jan@example.be")
+		me, err := env.Client.GetCustomerWithResponse(ctx, "brand", apptest.Bearer(tok))
 		if err != nil || me.StatusCode() != http.StatusOK || *me.JSON200.Country != "BE" || *me.JSON200.Language != "nl" {
 			t.Fatalf("profile: %v %d %s", err, me.StatusCode(), me.Body)
 		}
 		// A token of the new tenant opens nothing of another.
-		if other, _ := env.Client.GetCustomerWithResponse(ctx, "demo", bearer(tok)); other.StatusCode() != http.StatusUnauthorized {
+		if other, _ := env.Client.GetCustomerWithResponse(ctx, "demo", apptest.Bearer(tok)); other.StatusCode() != http.StatusUnauthorized {
 			t.Fatalf("another tenant: %d", other.StatusCode())
 		}
 	})
@@ -102,7 +102,7 @@ func TestARequestInFlightFinishesWithItsTenant(t *testing.T) {
 }
 
 func TestSecretsAreWriteOnly(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dbURL string) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		env, c := start(t, dbURL, "")
 		secrets := []string{"smtp-password-123", "0123456789abcdef0123456789abcdef-sms", "webhook-secret-456", "fb-app-secret", "line-channel-secret", "0123456789abcdef0123456789abcdef-brand"}
 		created := create(t, c, "acme", `{
@@ -158,7 +158,7 @@ func TestSecretsAreWriteOnly(t *testing.T) {
 }
 
 func TestAStaleWriteAnswers412(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dbURL string) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		_, c := start(t, dbURL, "")
 		create(t, c, "acme", `{}`)
 		got, _ := c.GetTenantWithResponse(ctx, "acme")

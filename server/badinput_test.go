@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/customerd/customerd/store/storetest"
 	"io"
 	"net/http"
 	"net/url"
@@ -229,13 +230,13 @@ tenants:
 `
 
 func TestBadInput(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dbURL string) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		env := apptest.Start(t, dbURL, twoTenants)
 		const path = "/api/demo/customer"
 
 		// A real customer of demo and one of b, whose tokens the cases forge, bend or misuse.
-		good := signIn(t, env, "demo", "owner@example.com")
-		otherTenant := signIn(t, env, "b", "owner@example.com")
+		good := env.SignIn(t, "demo", "owner@example.com")
+		otherTenant := env.SignIn(t, "b", "owner@example.com")
 		claims := tokenPayload(t, good)
 
 		jwks := rawCall(t, env, http.MethodGet, "/api/demo/.well-known/jwks.json", nil)

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"fmt"
+	"github.com/customerd/customerd/store/storetest"
 	"net/http"
 	"strings"
 	"testing"
@@ -23,7 +24,7 @@ func extraProps(from, n, size int) string {
 // however many updates it takes to get there; a change that would pass a
 // limit is refused whole, naming the field.
 func TestBoundedAccounts(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dbURL string) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		env := apptest.Start(t, dbURL, "")
 		const path = "/api/demo/customer"
 		update := func(t *testing.T, tok, body string) rawReply {
@@ -49,7 +50,7 @@ func TestBoundedAccounts(t *testing.T) {
 		}
 
 		t.Run("at most 100 free-form properties across updates", func(t *testing.T) {
-			tok := signIn(t, env, "demo", "many@example.com")
+			tok := env.SignIn(t, "demo", "many@example.com")
 			mustUpdate(t, tok, extraProps(0, 45, 8))
 			mustUpdate(t, tok, extraProps(45, 45, 8))
 			// 90 stored, 15 new: the eleventh new one, p100, is one too many.
@@ -67,7 +68,7 @@ func TestBoundedAccounts(t *testing.T) {
 		})
 
 		t.Run("at most 64 KiB of JSON across updates", func(t *testing.T) {
-			tok := signIn(t, env, "demo", "big@example.com")
+			tok := env.SignIn(t, "demo", "big@example.com")
 			mustUpdate(t, tok, extraProps(0, 12, 4000)) // about 48 KB, as one body may carry
 			refused(t, tok, extraProps(12, 5, 4000), "additionalProperties")
 			mustUpdate(t, tok, extraProps(12, 4, 4000)) // about 64.4 KB still fits
@@ -76,7 +77,7 @@ func TestBoundedAccounts(t *testing.T) {
 		})
 
 		t.Run("markup counts as sent, not escaped", func(t *testing.T) {
-			tok := signIn(t, env, "demo", "markup@example.com")
+			tok := env.SignIn(t, "demo", "markup@example.com")
 			mustUpdate(t, tok, strings.ReplaceAll(extraProps(0, 15, 4000), "v", "<"))
 			if c := customerOf(t, env, "demo", tok); c["p014"] != strings.Repeat("<", 4000) {
 				t.Errorf("p014 = %.20v…", c["p014"])
@@ -96,7 +97,7 @@ func TestBoundedAccounts(t *testing.T) {
 		})
 
 		t.Run("an account stored past the limits may change but not grow", func(t *testing.T) {
-			tok := signIn(t, env, "demo", "legacy@example.com")
+			tok := env.SignIn(t, "demo", "legacy@example.com")
 			c, err := env.App.Store.CustomerByEmail(ctx, "demo", "legacy@example.com")
 			if err != nil {
 				t.Fatal(err)

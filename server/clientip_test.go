@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"github.com/customerd/customerd/store/storetest"
 	"net/http"
 	"testing"
 
@@ -10,7 +11,7 @@ import (
 // The access log's remote is the TCP peer unless the peer is a configured
 // trusted proxy: a client cannot name itself with X-Forwarded-For.
 func TestClientAddress(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dbURL string) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		for _, tc := range []struct {
 			name    string
 			proxies string // the trustedProxies setting

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"github.com/customerd/customerd/store/storetest"
 	"net/http"
 	"testing"
 	"time"
@@ -12,7 +13,7 @@ import (
 // sent: {email, code} and {phoneNumber, code} complete the newest live
 // challenge to it, with the limits of {challengeId, code}.
 func TestCodeByContact(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dbURL string) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		env := apptest.Start(t, dbURL, `
 tenants:
   demo: {}

@@ -3,6 +3,7 @@ package server_test
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/customerd/customerd/store/storetest"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -54,7 +55,7 @@ func brandEndpoint(t *testing.T) *httptest.Server {
 }
 
 func TestCustomProvider(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dbURL string) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		brand := brandEndpoint(t)
 		env := apptest.Start(t, dbURL, fmt.Sprintf(`
 tenants:

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"github.com/customerd/customerd/store/storetest"
 	"io"
 	"log/slog"
 	"net/http"
@@ -58,7 +59,7 @@ func redirector(t *testing.T, status int, target string) *httptest.Server {
 }
 
 func TestOutboundCallsFollowNoRedirect(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dbURL string) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		elsewhere := startCollector(t)
 		twilio := redirector(t, http.StatusTemporaryRedirect, elsewhere.srv.URL)
 		gateway := redirector(t, http.StatusPermanentRedirect, elsewhere.srv.URL)
@@ -108,7 +109,7 @@ tenants:
 }
 
 func TestADiscoveredJWKSIsOnTheIssuersHost(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dbURL string) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		iss, other := oidctest.New(t), oidctest.New(t)
 		env := apptest.Start(t, dbURL, fmt.Sprintf(`
 tenants:

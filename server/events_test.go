@@ -25,7 +25,7 @@ func makeEvents(t *testing.T, envs []*apptest.Env, n int) int {
 	for i := range n {
 		env := envs[i%len(envs)]
 		email := fmt.Sprintf("hook%d@example.com", i)
-		tok := signIn(t, env, "demo", email)
+		tok := env.SignIn(t, "demo", email)
 		for _, name := range []string{"Ann", "Bea"} {
 			if r := post(t, env, "/api/demo/customer", `{"firstName":"`+name+`"}`, "Authorization", "Bearer "+tok); r.StatusCode != http.StatusOK {
 				t.Fatalf("update: %d %s", r.StatusCode, r.body)
@@ -72,7 +72,7 @@ func checkEveryEvent(t *testing.T, env *apptest.Env, hook *receiver) {
 }
 
 func TestWebhooksSurviveARestart(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dbURL string) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		hook := newReceiver(t)
 		gate := make(chan struct{})
 		hook.refuse = func(n int) bool { return n%5 == 0 } // a flaky receiver: retries with backoff
@@ -164,7 +164,7 @@ func call(env *apptest.Env, body string, header ...string) (int, []byte, http.He
 }
 
 func TestIdempotencyKey(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dbURL string) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		env := apptest.Start(t, dbURL, "")
 		body := `{"email":"idem@example.com","firstName":"Ida"}`
 		type answer struct {
@@ -230,9 +230,9 @@ func TestIdempotencyKey(t *testing.T) {
 }
 
 func TestConcurrentUpdates(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dbURL string) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		env := apptest.Start(t, dbURL, "")
-		tok := signIn(t, env, "demo", "busy@example.com")
+		tok := env.SignIn(t, "demo", "busy@example.com")
 		var wg sync.WaitGroup
 		for i := range 10 {
 			wg.Add(1)
@@ -297,7 +297,7 @@ tenants:
 }
 
 func TestADeadEventIsListedAndReplays(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dbURL string) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		hook := newReceiver(t)
 		var down atomic.Bool
 		down.Store(true)
@@ -320,7 +320,7 @@ func TestADeadEventIsListedAndReplays(t *testing.T) {
 // A replayed event is retried for webhooks.maxAge again, counted from the
 // replay: not given up after one attempt because it was created long ago.
 func TestAReplayedEventHasAFreshRetryWindow(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dbURL string) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		hook := newReceiver(t)
 		hook.refuse = func(int) bool { return true }
 		env, _ := deadEvent(t, dbURL, hook)

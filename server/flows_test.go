@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"encoding/json"
+	"github.com/customerd/customerd/store/storetest"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -65,7 +66,7 @@ func stored(t *testing.T, env *apptest.Env, tenant, email string) *store.Custome
 }
 
 func TestPreregistration(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dbURL string) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		env := apptest.Start(t, dbURL, `
 tenants:
   none: {checkInPolicy: none}
@@ -157,7 +158,7 @@ tenants:
 }
 
 func TestActivation(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dbURL string) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		hook, crm := newReceiver(t), newReceiver(t)
 		env := apptest.Start(t, dbURL, `
 events: {pollInterval: 5ms}
@@ -213,7 +214,7 @@ tenants:
 }
 
 func TestTenantFlows(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dbURL string) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		env := apptest.Start(t, dbURL, `
 tenants:
   demo:
@@ -246,7 +247,7 @@ tenants:
 }
 
 func TestHeldChanges(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dbURL string) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		env := apptest.Start(t, dbURL, "")
 		if r := post(t, env, "/api/demo/customer", `{"email":"held@example.com","firstName":"Jane"}`); r.StatusCode != http.StatusOK {
 			t.Fatalf("create: %d %s", r.StatusCode, r.body)
@@ -275,7 +276,7 @@ func TestHeldChanges(t *testing.T) {
 			code := env.Logs.Code("held@example.com")
 			env.Clock.Advance(11 * time.Minute)
 			mustProblem(t, exchange(t, env, "demo", id, code), http.StatusUnprocessableEntity)
-			tok := signIn(t, env, "demo", "held@example.com")
+			tok := env.SignIn(t, "demo", "held@example.com")
 			if me := customerOf(t, env, "demo", tok); me["city"] == "Lyon" {
 				t.Fatalf("an expired challenge's change was applied: %v", me)
 			}
@@ -284,9 +285,9 @@ func TestHeldChanges(t *testing.T) {
 }
 
 func TestVerifyBeforeApply(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dbURL string) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		env := apptest.Start(t, dbURL, "")
-		tok := signIn(t, env, "demo", "vba@example.com")
+		tok := env.SignIn(t, "demo", "vba@example.com")
 		r := post(t, env, "/api/demo/customer", `{"email":"vba.new@example.com","firstName":"Vera"}`, "Authorization", "Bearer "+tok)
 		id := challengeID(t, r)
 		if d := decodeObject(t, r)["destination"]; d != "v***@e***.com" || sentTo(env, "vba.new@example.com") == nil {
@@ -324,7 +325,7 @@ func TestVerifyBeforeApply(t *testing.T) {
 			t.Fatalf("%d Customer:ContactChanged events", changed)
 		}
 		// A token holder cannot send a code to another account's address.
-		signIn(t, env, "demo", "other@example.com")
+		env.SignIn(t, "demo", "other@example.com")
 		env.Clock.Advance(2 * time.Minute)
 		r = post(t, env, "/api/demo/customer", `{"email":"other@example.com"}`, "Authorization", "Bearer "+newTok)
 		mustProblem(t, r, http.StatusPreconditionFailed)

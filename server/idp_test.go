@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"github.com/customerd/customerd/store/storetest"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -110,7 +111,7 @@ tenants:
 }
 
 func TestIdentityProviders(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dbURL string) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		iss, down := oidctest.New(t), oidctest.New(t)
 		down.SetDown(true)
 		graph := graphAPI(t)
@@ -159,7 +160,7 @@ func TestIdentityProviders(t *testing.T) {
 		})
 
 		t.Run("a verified email links to the account that has it", func(t *testing.T) {
-			existing := customerOf(t, env, "shop", signIn(t, env, "shop", "linked@example.com"))
+			existing := customerOf(t, env, "shop", env.SignIn(t, "shop", "linked@example.com"))
 			tok := mustToken(t, authenticate(t, env, "shop", "google", map[string]any{"idToken": iss.Key("RS256").Sign(
 				claims("web-app", "g-linked", "email", "Linked@Example.com", "email_verified", true, "given_name", "Lin"))}))
 			me := customerOf(t, env, "shop", tok)
@@ -169,7 +170,7 @@ func TestIdentityProviders(t *testing.T) {
 		})
 
 		t.Run("an unverified email never links and makes a separate account", func(t *testing.T) {
-			existing := customerOf(t, env, "shop", signIn(t, env, "shop", "victim@example.com"))
+			existing := customerOf(t, env, "shop", env.SignIn(t, "shop", "victim@example.com"))
 			tok := mustToken(t, authenticate(t, env, "shop", "google", map[string]any{"idToken": iss.Key("RS256").Sign(
 				claims("web-app", "g-attacker", "email", "victim@example.com", "email_verified", false))}))
 			me := customerOf(t, env, "shop", tok)
@@ -189,7 +190,7 @@ func TestIdentityProviders(t *testing.T) {
 		})
 
 		t.Run("claims fill empty fields and never overwrite what the shopper entered", func(t *testing.T) {
-			tok := signIn(t, env, "shop", "entered@example.com")
+			tok := env.SignIn(t, "shop", "entered@example.com")
 			upd := rawCall(t, env, http.MethodPost, "/api/shop/customer", strings.NewReader(`{"firstName":"Mine","language":"de"}`), "Authorization", "Bearer "+tok)
 			if upd.StatusCode != http.StatusOK {
 				t.Fatalf("update: %d %s", upd.StatusCode, upd.body)

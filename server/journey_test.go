@@ -15,43 +15,8 @@ var ctx = context.Background()
 
 func ptr[T any](v T) *T { return &v }
 
-func bearer(tok string) client.RequestEditorFn {
-	return func(_ context.Context, r *http.Request) error {
-		r.Header.Set("Authorization", "Bearer "+tok)
-		return nil
-	}
-}
-
-// forEachBackend runs fn on SQLite, and on PostgreSQL when it is configured.
-func forEachBackend(t *testing.T, fn func(t *testing.T, dbURL string)) {
-	for _, b := range storetest.Backends() {
-		t.Run(b.Name, func(t *testing.T) { fn(t, b.URL(t)) })
-	}
-}
-
-// signIn runs the otp journey for email and returns the token.
-func signIn(t *testing.T, env *apptest.Env, tenant, email string) string {
-	t.Helper()
-	start, err := env.Client.AuthenticateCustomerWithResponse(ctx, tenant, &client.AuthenticateCustomerParams{Provider: ptr("otp")},
-		client.AuthenticateCustomerJSONRequestBody{Email: ptr(email)})
-	if err != nil || start.StatusCode() != http.StatusAccepted {
-		t.Fatalf("ask for a code: %v %d %s", err, start.StatusCode(), start.Body)
-	}
-	code := env.Logs.Code(email)
-	if code == "" {
-		t.Fatalf("no code in the log for %s", email)
-	}
-	id := start.JSON202.ChallengeId.String()
-	res, err := env.Client.AuthenticateCustomerWithResponse(ctx, tenant, &client.AuthenticateCustomerParams{Provider: ptr("otp")},
-		client.AuthenticateCustomerJSONRequestBody{ChallengeId: &id, Code: &code})
-	if err != nil || res.StatusCode() != http.StatusOK || res.JSON200 == nil {
-		t.Fatalf("exchange the code: %v %d %s", err, res.StatusCode(), res.Body)
-	}
-	return *res.JSON200
-}
-
 func TestJourney(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dbURL string) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		env := apptest.Start(t, dbURL, "")
 
 		created, err := env.Client.UpsertCustomerWithResponse(ctx, "demo", nil, client.UpsertCustomerJSONRequestBody{
@@ -86,7 +51,7 @@ func TestJourney(t *testing.T) {
 		}
 		tok := *tokRes.JSON200
 
-		got, err := env.Client.GetCustomerWithResponse(ctx, "demo", bearer(tok))
+		got, err := env.Client.GetCustomerWithResponse(ctx, "demo", apptest.Bearer(tok))
 		if err != nil || got.StatusCode() != http.StatusOK {
 			t.Fatalf("get: %v %d %s", err, got.StatusCode(), got.Body)
 		}
@@ -98,15 +63,15 @@ func TestJourney(t *testing.T) {
 
 		// With the token, the owner updates.
 		upd, err := env.Client.UpsertCustomerWithResponse(ctx, "demo", nil, client.UpsertCustomerJSONRequestBody{
-			FirstName: ptr("Janet"), ConsentsSms: ptr(true)}, bearer(tok))
+			FirstName: ptr("Janet"), ConsentsSms: ptr(true)}, apptest.Bearer(tok))
 		if err != nil || upd.StatusCode() != http.StatusOK || *upd.JSON200.FirstName != "Janet" || !*upd.JSON200.ConsentsSms ||
 			*upd.JSON200.City != "Paris" || string(upd.JSON200.AdditionalProperties["loyaltyTier"]) != `"gold"` {
 			t.Fatalf("update: %v %d %s", err, upd.StatusCode(), upd.Body)
 		}
 
 		// A code for an address no account has: the same 202; the account appears on verification.
-		newTok := signIn(t, env, "demo", "new.shopper@example.com")
-		me, _ := env.Client.GetCustomerWithResponse(ctx, "demo", bearer(newTok))
+		newTok := env.SignIn(t, "demo", "new.shopper@example.com")
+		me, _ := env.Client.GetCustomerWithResponse(ctx, "demo", apptest.Bearer(newTok))
 		if me.StatusCode() != http.StatusOK || *me.JSON200.Email != "new.shopper@example.com" || !*me.JSON200.EmailVerified ||
 			!*me.JSON200.IsProspect || *me.JSON200.Country != "FR" {
 			t.Fatalf("account created on first verification: %s", me.Body)

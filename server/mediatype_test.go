@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"encoding/json"
+	"github.com/customerd/customerd/store/storetest"
 	"io"
 	"net/http"
 	"strings"
@@ -29,7 +30,7 @@ func TestJSONMediaTypes(t *testing.T) {
 // An error is application/problem+json unless Accept prefers application/json
 // or text/json to it; then the same body as application/json.
 func TestProblemMediaType(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dbURL string) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		env := apptest.Start(t, dbURL, "")
 		for _, tc := range []struct{ accept, want string }{
 			{"", "application/problem+json"},

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"fmt"
+	"github.com/customerd/customerd/store/storetest"
 	"net/http"
 	"reflect"
 	"slices"
@@ -34,7 +35,7 @@ func withToken(tok string) []string { return []string{"Authorization", "Bearer "
 // Observation 1: an unverified contact put on the attacker's account must
 // not sign the victim into it.
 func TestAnUnverifiedContactNeverSignsIntoSomeoneElsesAccount(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dbURL string) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		iss := oidctest.New(t)
 		env := apptest.Start(t, dbURL, fmt.Sprintf(`
 tenants:
@@ -54,7 +55,7 @@ tenants:
 			if me := customerOf(t, env, "demo", attacker); me["email"] != nil {
 				t.Fatalf("the email was applied without its code: %v", me)
 			}
-			victim := signIn(t, env, "demo", "victim@example.com")
+			victim := env.SignIn(t, "demo", "victim@example.com")
 			if subOf(t, victim) == subOf(t, attacker) {
 				t.Fatal("the victim signed into the attacker's account")
 			}
@@ -67,13 +68,13 @@ tenants:
 			if r.StatusCode != http.StatusAccepted {
 				t.Fatalf("a new email on an identity's account: %d %s, want 202", r.StatusCode, r.body)
 			}
-			if victim := signIn(t, env, "demo", "victim2@example.com"); subOf(t, victim) == subOf(t, attacker) {
+			if victim := env.SignIn(t, "demo", "victim2@example.com"); subOf(t, victim) == subOf(t, attacker) {
 				t.Fatal("the victim signed into the attacker's account")
 			}
 		})
 
 		t.Run("mirrored on a tenant identified by phone number", func(t *testing.T) {
-			attacker := signIn(t, env, "byphone", "attacker@example.com")
+			attacker := env.SignIn(t, "byphone", "attacker@example.com")
 			r := post(t, env, "/api/byphone/customer", `{"phoneNumber":"+33622222222"}`, withToken(attacker)...)
 			if r.StatusCode != http.StatusAccepted {
 				t.Fatalf("a new phone number on a proven account: %d %s, want 202", r.StatusCode, r.body)
@@ -88,7 +89,7 @@ tenants:
 // Observation 2: someone else's phone number put unverified on an account
 // must not block its owner's SMS sign-in.
 func TestPhoneSquattingDoesNotBlockTheOwner(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dbURL string) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		env := apptest.Start(t, dbURL, "")
 		const victimPhone = "+33633333333"
 		// Anonymously, and unverified: the account has the number, nobody proved it.
@@ -109,7 +110,7 @@ func TestPhoneSquattingDoesNotBlockTheOwner(t *testing.T) {
 		}
 
 		// A token holder cannot squat it either: the number waits for its code.
-		holder := signIn(t, env, "demo", "holder@example.com")
+		holder := env.SignIn(t, "demo", "holder@example.com")
 		if r := post(t, env, "/api/demo/customer", `{"phoneNumber":"+33644444444"}`, withToken(holder)...); r.StatusCode != http.StatusAccepted {
 			t.Fatalf("a token holder's new phone number: %d %s, want 202", r.StatusCode, r.body)
 		}
@@ -123,7 +124,7 @@ func TestPhoneSquattingDoesNotBlockTheOwner(t *testing.T) {
 			t.Fatalf("create: %d %s", r.StatusCode, r.body)
 		}
 		claimed := stored(t, env, "demo", "claim@example.com")
-		if tok := signIn(t, env, "demo", "claim@example.com"); subOf(t, tok) != claimed.ID {
+		if tok := env.SignIn(t, "demo", "claim@example.com"); subOf(t, tok) != claimed.ID {
 			t.Fatal("proving the identifier of an account nobody proved did not claim it")
 		}
 	})
@@ -132,9 +133,9 @@ func TestPhoneSquattingDoesNotBlockTheOwner(t *testing.T) {
 // Observation 3: a challenge is for one caller: a stranger naming the same
 // address within the resend interval never gets it.
 func TestAChallengeIsNeverHandedToAStranger(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dbURL string) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		env := apptest.Start(t, dbURL, "")
-		owner := signIn(t, env, "demo", "owner3@example.com")
+		owner := env.SignIn(t, "demo", "owner3@example.com")
 		r := post(t, env, "/api/demo/customer", `{"email":"new3@example.com"}`, withToken(owner)...)
 		mine := challengeID(t, r)
 		ownerCode := env.Logs.Code("new3@example.com")
@@ -177,7 +178,7 @@ func TestAChallengeIsNeverHandedToAStranger(t *testing.T) {
 // Observation 4: a stranger's anonymous change held for an existing account
 // only fills its empty fields: never a consent, never a value.
 func TestAStrangersHeldChangeOnlyFillsEmptyFields(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dbURL string) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		env := apptest.Start(t, dbURL, `
 tenants:
   demo: {}
@@ -211,7 +212,7 @@ tenants:
 // tell whether an account exists, and never show a contact the caller did
 // not send.
 func TestNoEnumerationUnderCheckInPolicies(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dbURL string) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		env := apptest.Start(t, dbURL, `
 tenants:
   full: {checkInPolicy: full}
@@ -259,7 +260,7 @@ tenants:
 // email-identified tenant) can be updated: the identifier is required on
 // anonymous creates only.
 func TestAnAccountWithoutItsIdentifierCanBeUpdated(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dbURL string) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		env := apptest.Start(t, dbURL, "")
 		tok := signInPhone(t, env, "demo", "+33666666666")
 		r := post(t, env, "/api/demo/customer", `{"firstName":"Sam"}`, withToken(tok)...)
@@ -267,7 +268,7 @@ func TestAnAccountWithoutItsIdentifierCanBeUpdated(t *testing.T) {
 			t.Fatalf("update without an email: %d %s", r.StatusCode, r.body)
 		}
 		// Clearing the identifier an account has is still refused.
-		tok = signIn(t, env, "demo", "keep@example.com")
+		tok = env.SignIn(t, "demo", "keep@example.com")
 		mustProblem(t, post(t, env, "/api/demo/customer", `{"email":null}`, withToken(tok)...), http.StatusPreconditionFailed)
 	})
 }
@@ -276,7 +277,7 @@ func TestAnAccountWithoutItsIdentifierCanBeUpdated(t *testing.T) {
 // only where the email proves that account: verified there, or the
 // identifier of an account nobody proved.
 func TestAVerifiedEmailClaimLinksOnlyWhereItProves(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dbURL string) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		iss := oidctest.New(t)
 		env := apptest.Start(t, dbURL, fmt.Sprintf(`
 tenants:

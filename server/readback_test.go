@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/customerd/customerd/store/storetest"
 	"net/http"
 	"strings"
 	"testing"
@@ -16,7 +17,7 @@ import (
 // The times an answer shows are the times stored: a later read shows the same
 // instants, to the digit, on both databases (PostgreSQL keeps microseconds).
 func TestAnsweredTimesAreStoredTimes(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dbURL string) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		env := apptest.Start(t, dbURL, "")
 		const path = "/api/demo/customer"
 		saved := func(r rawReply) map[string]any { // the 200 of a create or an update
@@ -27,7 +28,7 @@ func TestAnsweredTimesAreStoredTimes(t *testing.T) {
 			return decodeObject(t, r)
 		}
 		answer := saved(rawCall(t, env, http.MethodPost, path, strings.NewReader(`{"email":"times@example.com"}`)))
-		tok := signIn(t, env, "demo", "times@example.com")
+		tok := env.SignIn(t, "demo", "times@example.com")
 		read := customerOf(t, env, "demo", tok)
 		// The sign-in verified the email, so only createdAt is the create's still.
 		if answer["createdAt"] != read["createdAt"] {
@@ -72,7 +73,7 @@ func TestAnsweredTimesAreStoredTimes(t *testing.T) {
 // Numbers are kept in plain decimal, as PostgreSQL's numeric writes them, so
 // the create's answer, a later read and both databases agree to the digit.
 func TestNumbersReadBackAsAnswered(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dbURL string) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		env := apptest.Start(t, dbURL, "")
 		const path = "/api/demo/customer"
 		numbers := func(r rawReply) map[string]any {
@@ -89,7 +90,7 @@ func TestNumbersReadBackAsAnswered(t *testing.T) {
 			`{"email":"numbers@example.com","n":1e2,"m":1.50,"z":-0.0,"s":1.5e-7,"big":12345678901234567890123,"deep":[1E+2,{"r":2.5e1}]}`)))
 		want := map[string]any{"n": json.Number("100"), "m": json.Number("1.50"), "z": json.Number("0.0"), "s": json.Number("0.00000015"),
 			"big": json.Number("12345678901234567890123"), "deep": []any{json.Number("100"), map[string]any{"r": json.Number("25")}}}
-		tok := signIn(t, env, "demo", "numbers@example.com")
+		tok := env.SignIn(t, "demo", "numbers@example.com")
 		read := numbers(rawCall(t, env, http.MethodGet, path, nil, "Authorization", "Bearer "+tok))
 		for k, w := range want {
 			c, _ := json.Marshal(created[k])

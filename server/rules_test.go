@@ -3,6 +3,7 @@ package server_test
 import (
 	"encoding/json"
 	"errors"
+	"github.com/customerd/customerd/store/storetest"
 	"io"
 	"net"
 	"net/http"
@@ -81,7 +82,7 @@ func customerOf(t *testing.T, env *apptest.Env, tenant, tok string) map[string]a
 }
 
 func TestRules(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dbURL string) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		env := apptest.Start(t, dbURL, `
 tenants:
   demo: {}
@@ -252,7 +253,7 @@ tenants:
 			}
 
 			// With a token, the same: the account keeps its id, dates and verified email.
-			tok := signIn(t, env, "demo", "readonly@example.com")
+			tok := env.SignIn(t, "demo", "readonly@example.com")
 			before := customerOf(t, env, "demo", tok)
 			u := rawCall(t, env, http.MethodPost, "/api/demo/customer", strings.NewReader(`{"id":"`+foreignID+`",
 				"createdAt":"2000-01-01T00:00:00Z","emailVerified":false,"phoneNumberVerified":true,"lastName":"Doe"}`),
@@ -290,7 +291,7 @@ tenants:
 		})
 
 		t.Run("a deleted customer's token is a 401", func(t *testing.T) {
-			tok := signIn(t, env, "demo", "deleted@example.com")
+			tok := env.SignIn(t, "demo", "deleted@example.com")
 			id, _ := customerOf(t, env, "demo", tok)["id"].(string)
 			if err := env.App.Store.DeleteCustomer(ctx, "demo", id, time.Now()); err != nil {
 				t.Fatal(err)
@@ -307,8 +308,8 @@ tenants:
 		})
 
 		t.Run("a token of customer A updates A only", func(t *testing.T) {
-			tokA := signIn(t, env, "demo", "alice@example.com")
-			tokB := signIn(t, env, "demo", "bob@example.com")
+			tokA := env.SignIn(t, "demo", "alice@example.com")
+			tokB := env.SignIn(t, "demo", "bob@example.com")
 			a, b := customerOf(t, env, "demo", tokA), customerOf(t, env, "demo", tokB)
 			r := rawCall(t, env, http.MethodPost, "/api/demo/customer", strings.NewReader(`{"id":"`+b["id"].(string)+`","firstName":"Mallory"}`),
 				"Authorization", "Bearer "+tokA)
@@ -332,7 +333,7 @@ tenants:
 		})
 
 		t.Run("a token issued by tenant a is a 401 on tenant b", func(t *testing.T) {
-			tok := signIn(t, env, "demo", "tenant@example.com")
+			tok := env.SignIn(t, "demo", "tenant@example.com")
 			for _, r := range []rawReply{
 				rawCall(t, env, http.MethodGet, "/api/b/customer", nil, "Authorization", "Bearer "+tok),
 				rawCall(t, env, http.MethodPost, "/api/b/customer", strings.NewReader(`{"email":"tenant@example.com"}`), "Authorization", "Bearer "+tok),
@@ -351,7 +352,7 @@ tenants:
 
 func TestConcurrentCreates(t *testing.T) {
 	t.Run("fifty concurrent creates of one email make one account; the others get a challenge of their own or 429", func(t *testing.T) {
-		forEachBackend(t, func(t *testing.T, dbURL string) {
+		storetest.ForEach(t, func(t *testing.T, dbURL string) {
 			env := apptest.Start(t, dbURL, "")
 			const email = "crowd@example.com"
 			var (
@@ -398,9 +399,9 @@ func TestDatabaseOutage(t *testing.T) {
 		// Closing the store is the outage both backends can have; the service
 		// cannot recover from it (it is closed for good): recovery is tested
 		// on PostgreSQL below, behind a proxy that goes down and up again.
-		forEachBackend(t, func(t *testing.T, dbURL string) {
+		storetest.ForEach(t, func(t *testing.T, dbURL string) {
 			env := apptest.Start(t, dbURL, "")
-			tok := signIn(t, env, "demo", "outage@example.com")
+			tok := env.SignIn(t, "demo", "outage@example.com")
 			if err := env.App.Store.Close(); err != nil {
 				t.Fatal(err)
 			}
@@ -409,7 +410,7 @@ func TestDatabaseOutage(t *testing.T) {
 	})
 
 	t.Run("a database outage answers 503 and recovers", func(t *testing.T) {
-		forEachBackend(t, func(t *testing.T, dbURL string) {
+		storetest.ForEach(t, func(t *testing.T, dbURL string) {
 			u, err := url.Parse(dbURL)
 			if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 				t.Skip("a network outage needs a database behind the network: PostgreSQL only")
@@ -417,7 +418,7 @@ func TestDatabaseOutage(t *testing.T) {
 			px := startProxy(t, u.Host)
 			u.Host = px.addr()
 			env := apptest.Start(t, u.String(), "")
-			tok := signIn(t, env, "demo", "outage@example.com")
+			tok := env.SignIn(t, "demo", "outage@example.com")
 
 			px.down()
 			checkUnavailable(t, env, tok)

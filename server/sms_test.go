@@ -3,6 +3,7 @@ package server_test
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/customerd/customerd/store/storetest"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -135,7 +136,7 @@ func smsSignIn(t *testing.T, env *apptest.Env, tenant string, r rawReply, code s
 }
 
 func TestSMSCodes(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dbURL string) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		twilio, hook := startTwilio(t), startSMSWebhook(t)
 		env := apptest.Start(t, dbURL, fmt.Sprintf(`
 tenants:

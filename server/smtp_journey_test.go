@@ -3,6 +3,7 @@ package server_test
 import (
 	"errors"
 	"fmt"
+	"github.com/customerd/customerd/store/storetest"
 	"net"
 	"net/http"
 	"strings"
@@ -112,7 +113,7 @@ func noLiveChallenge(t *testing.T, env *apptest.Env, tenant, destination string)
 }
 
 func TestJourneyOverSMTP(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dbURL string) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		t.Run("an emailed code signs the owner in", func(t *testing.T) { smtpJourney(t, dbURL) })
 		t.Run("an SMTP outage answers 503 and leaves no usable code", func(t *testing.T) { smtpOutage(t, dbURL) })
 	})
@@ -155,7 +156,7 @@ func smtpJourney(t *testing.T, dbURL string) {
 		t.Fatalf("exchange the emailed code: %v %d %s", err, tokRes.StatusCode(), tokRes.Body)
 	}
 
-	got, err := env.Client.GetCustomerWithResponse(ctx, "demo", bearer(*tokRes.JSON200))
+	got, err := env.Client.GetCustomerWithResponse(ctx, "demo", apptest.Bearer(*tokRes.JSON200))
 	if err != nil || got.StatusCode() != http.StatusOK || got.JSON200 == nil {
 		t.Fatalf("get: %v %d %s", err, got.StatusCode(), got.Body)
 	}
@@ -231,7 +232,7 @@ func smtpOutage(t *testing.T, dbURL string) {
 		if err != nil || tok.StatusCode() != http.StatusOK || tok.JSON200 == nil {
 			t.Fatalf("exchange the code: %v %d %s", err, tok.StatusCode(), tok.Body)
 		}
-		me, err := env.Client.GetCustomerWithResponse(ctx, "refusing", bearer(*tok.JSON200))
+		me, err := env.Client.GetCustomerWithResponse(ctx, "refusing", apptest.Bearer(*tok.JSON200))
 		if err != nil || me.StatusCode() != http.StatusOK || *me.JSON200.FirstName != "Rita" || !*me.JSON200.EmailVerified {
 			t.Fatalf("profile: %v %d %s", err, me.StatusCode(), me.Body)
 		}

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"github.com/customerd/customerd/store/storetest"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,9 +15,9 @@ import (
 // the account read that follows decides, so a deleted account's token is a
 // 401 even when the cache knows it. The cache's hits show on /metrics.
 func TestATokenInTheCacheIsNotTheAccount(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dbURL string) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		env := apptest.Start(t, dbURL, "")
-		tok := signIn(t, env, "demo", "cached@example.com")
+		tok := env.SignIn(t, "demo", "cached@example.com")
 		for range 3 {
 			customerOf(t, env, "demo", tok)
 		}

@@ -84,3 +84,10 @@ func Open(t testing.TB, url string) store.Store {
 	t.Cleanup(func() { _ = s.Close() })
 	return s
 }
+
+// ForEach runs fn on every backend, each with a database of its own.
+func ForEach(t *testing.T, fn func(t *testing.T, dbURL string)) {
+	for _, b := range Backends() {
+		t.Run(b.Name, func(t *testing.T) { fn(t, b.URL(t)) })
+	}
+}
