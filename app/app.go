@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/customerd/customerd/account"
@@ -99,7 +100,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 			return nil, err
 		}
 	}
-	st, err := store.Open(ctx, cfg.Database.URL, store.Options{MaxOpenConns: cfg.Database.MaxOpenConns, Logger: log})
+	st, err := store.Open(ctx, cfg.Database.URL, store.Options{MaxOpenConns: cfg.Database.MaxOpenConns, Logger: log, QueryTracer: o.tracer})
 	if err != nil {
 		return nil, fmt.Errorf("database %s: %w", cfg.Database.Redacted(), err)
 	}
@@ -126,6 +127,7 @@ type options struct {
 	now       func() time.Time
 	existing  bool
 	reconcile time.Duration
+	tracer    pgx.QueryTracer
 }
 
 // WithSpec validates requests against spec instead of openapi.yaml as
@@ -138,6 +140,10 @@ func WithClock(now func() time.Time) Option { return func(o *options) { o.now = 
 // WithReconcile sets how often Watch reads every tenant's version again
 // (reconcileEvery by default).
 func WithReconcile(every time.Duration) Option { return func(o *options) { o.reconcile = every } }
+
+// WithQueryTracer shows tracer every statement sent to PostgreSQL (tests
+// count and EXPLAIN what requests send).
+func WithQueryTracer(tracer pgx.QueryTracer) Option { return func(o *options) { o.tracer = tracer } }
 
 // ExistingSecret refuses to generate the secret into secretFile: a command
 // other than serve must use the one the service seals its keys with.

@@ -104,7 +104,8 @@ type Store interface {
 	Counted(ctx context.Context, tenant, key, day string) (int, error)
 	ExpireChallenge(ctx context.Context, tenant, id string) error
 	Unthrottle(ctx context.Context, tenant, key string, at time.Time) error
-	AttemptChallenge(ctx context.Context, a store.Attempt) (*store.ChallengeRead, error)
+	PeekChallenge(ctx context.Context, tenant, destination, except string, now time.Time) (*store.Challenge, error)
+	Verify(ctx context.Context, v store.Verification) (*store.Verdict, error)
 	Consumer
 }
 
@@ -228,37 +229,46 @@ type Proof struct {
 }
 
 // Attempt spends one attempt on the challenge code names and checks the
-// code. The attempt and its charge to the destination's day are counted in
-// the same statement that checks they are allowed, so the limits hold
-// across replicas whatever the concurrency.
-func (s *Service) Attempt(ctx context.Context, lim Limits, tenant string, code Code) (*Proof, error) {
+// code. The attempt, and a wrong code's charge to the destination's day,
+// are counted in the same statement that checks they are allowed, so the
+// limits hold across replicas whatever the concurrency; a right code is
+// never charged. first are, by channel, the account a plain first sign-in
+// creates (store.Verification.First): when the code completes one, the
+// account is created in that same statement with the challenge used up,
+// and returned with it. Otherwise a right code gives a Proof to act on.
+func (s *Service) Attempt(ctx context.Context, lim Limits, tenant string, code Code, first map[string]*store.NewAccount) (*Proof, *store.NewAccount, error) {
 	a := store.Attempt{Tenant: tenant, Now: s.now().UTC(), CounterPrefix: failPrefix, Limit: lim.MaxFailuresPerDay}
 	a.Day = day(a.Now)
 	switch {
 	case code.ChallengeID != "":
 		if _, err := uuid.Parse(code.ChallengeID); err != nil {
-			return nil, ErrInvalidCode
+			return nil, nil, ErrInvalidCode
 		}
 		a.ID = code.ChallengeID
 	case code.Destination != "":
-		a.Destination, a.Except = code.Destination, string(Contact)
+		// The code's hash is keyed by the challenge's id: read it first.
+		c, err := s.store.PeekChallenge(ctx, tenant, code.Destination, string(Contact), a.Now)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil, ErrInvalidCode
+		} else if err != nil {
+			return nil, nil, err
+		}
+		a.ID = c.ID
 	default:
-		return nil, ErrInvalidCode
+		return nil, nil, ErrInvalidCode
 	}
-	read, err := s.store.AttemptChallenge(ctx, a)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, ErrInvalidCode
-	} else if err != nil {
-		return nil, err
+	v, err := s.store.Verify(ctx, store.Verification{Attempt: a, CodeHash: s.hash(tenant, a.ID, strings.TrimSpace(code.Code)), First: first})
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, nil, ErrInvalidCode
+	case err != nil:
+		return nil, nil, err
+	case v.Locked:
+		return nil, nil, ErrLocked
+	case !v.Right:
+		return nil, nil, ErrInvalidCode
 	}
-	if read.Locked {
-		return nil, ErrLocked
-	}
-	if !hmac.Equal([]byte(s.hash(tenant, read.ID, strings.TrimSpace(code.Code))), []byte(read.CodeHash)) {
-		return nil, ErrInvalidCode
-	}
-	return &Proof{ChallengeRead: read,
-		use: store.ChallengeUse{ID: read.ID, CounterKey: failKey(read.Destination), Day: a.Day}}, nil
+	return &Proof{ChallengeRead: v.ChallengeRead, use: store.ChallengeUse{ID: v.ID}}, v.Created, nil
 }
 
 // Use is the consumption of a proof, for a write that uses it up itself
@@ -341,7 +351,13 @@ func sendKey(t Target) string {
 const failPrefix = "fail:"
 
 func failKey(to string) string { return failPrefix + to }
-func day(t time.Time) string   { return t.UTC().Format(time.DateOnly) }
+
+// Keys are the counter and throttle keys that name destination, for an
+// erasure to forget.
+func Keys(destination string) []string {
+	return []string{failKey(destination), sendKey(Target{To: destination}), sendKey(Target{To: destination, Purpose: Contact})}
+}
+func day(t time.Time) string { return t.UTC().Format(time.DateOnly) }
 
 // Mask hides most of an email or phone number: j***@e***.com, +33******78.
 func Mask(to string) string {

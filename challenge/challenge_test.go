@@ -137,7 +137,7 @@ func (f *fixture) issue(t *testing.T, lim challenge.Limits, to string) (*challen
 // complete attempts code on challenge id and, when it is right, uses the
 // challenge up, as the sign-in core does.
 func complete(svc *challenge.Service, st store.Store, lim challenge.Limits, tenant, id, code string) (*store.ChallengeRead, error) {
-	p, err := svc.Attempt(ctx, lim, tenant, challenge.Code{ChallengeID: id, Code: code})
+	p, _, err := svc.Attempt(ctx, lim, tenant, challenge.Code{ChallengeID: id, Code: code}, nil)
 	if err != nil {
 		return nil, err
 	}

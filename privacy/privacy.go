@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/customerd/customerd/account"
+	"github.com/customerd/customerd/challenge"
 	"github.com/customerd/customerd/flows"
 	"github.com/customerd/customerd/store"
 	"github.com/customerd/customerd/tenant"
@@ -52,7 +53,7 @@ func (s *Service) Erase(ctx context.Context, t *tenant.Tenant, id string) error 
 	if err != nil {
 		return err
 	}
-	return s.store.EraseCustomer(ctx, store.Erasure{TenantID: t.ID, CustomerID: id, At: now, Scrub: scrub, Event: ev})
+	return s.store.EraseCustomer(ctx, store.Erasure{TenantID: t.ID, CustomerID: id, At: now, Scrub: scrub, Event: ev, Keys: challenge.Keys})
 }
 
 // deleted is the Customer:Deleted event of customer id: its id and the time,

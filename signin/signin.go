@@ -3,7 +3,8 @@
 // always by the one ownership rule (account/ownership.go). Completing a
 // challenge is one call here: the attempt is counted first (a wrong code
 // must count), then the challenge is used up, what it holds applied and the
-// account signed in, in one transaction.
+// account signed in, in one transaction. A plain first sign-in is all of
+// that in the attempt's own statement.
 package signin
 
 import (
@@ -83,12 +84,38 @@ func (s *Service) Start(ctx context.Context, t *tenant.Tenant, k account.Contact
 // none), applies a token holder's contact change, or finishes the check-in
 // or flow it held. It answers the account signed in and how (amr).
 func (s *Service) Complete(ctx context.Context, t *tenant.Tenant, code challenge.Code) (*store.Customer, []string, error) {
-	p, err := s.challenges.Attempt(ctx, t.OTP, t.ID, code)
+	// The first sign-in of a contact nobody holds is made in the attempt:
+	// its account, on each channel the tenant sends codes on.
+	now := s.accounts.Now()
+	blank := account.NewAccount(t, now)
+	first := map[string]*store.NewAccount{}
+	for ch := range t.Senders {
+		c := newAccount(t, blank, account.Contact{Channel: ch, Value: store.Destination}, account.Input{}, now)
+		evs, err := s.accounts.Events(t, nil, c, nil, now)
+		if err != nil {
+			return nil, nil, err
+		}
+		first[string(ch)] = &store.NewAccount{Customer: c, Events: evs}
+	}
+	var (
+		p       *challenge.Proof
+		created *store.NewAccount
+		err     error
+	)
+	for range 5 {
+		// A conflict: someone took the contact meanwhile, nothing was written.
+		if p, created, err = s.challenges.Attempt(ctx, t.OTP, t.ID, code, first); !errors.Is(err, store.ErrConflict) {
+			break
+		}
+	}
 	if err != nil {
 		return nil, nil, err
 	}
 	k := account.Contact{Channel: sender.Channel(p.Channel), Value: p.Destination}
 	amr := []string{"otp", string(k.Channel)}
+	if created != nil {
+		return created.Customer, amr, nil
+	}
 	for try := range 5 {
 		if try > 0 {
 			// A concurrent write moved the accounts: read them again.
@@ -163,10 +190,9 @@ func (s *Service) resolve(ctx context.Context, t *tenant.Tenant, holder *store.C
 // challenge held fills it, and k leaves detach, in one transaction.
 func (s *Service) create(ctx context.Context, t *tenant.Tenant, p *challenge.Proof, k account.Contact, detach *store.Customer,
 	in account.Input, flow *flows.Flow, now time.Time) (*store.Customer, error) {
-	c, _ := fillHeld(t, account.NewAccount(t, now), in, now)
-	account.MarkVerified(c, k)
+	c := newAccount(t, account.NewAccount(t, now), k, in, now)
 	if detach == nil && flow == nil {
-		// The common first sign-in: one write (one statement on PostgreSQL).
+		// A first sign-in that the attempt could not make (it holds a change): one write.
 		evs, err := s.accounts.Events(t, nil, c, nil, now)
 		if err != nil {
 			return nil, err
@@ -212,6 +238,14 @@ func (s *Service) prove(ctx context.Context, t *tenant.Tenant, p *challenge.Proo
 		return err
 	})
 	return next, err
+}
+
+// newAccount is the prover's own account, blank (a new account of t) with
+// in filling it and k verified.
+func newAccount(t *tenant.Tenant, blank *store.Customer, k account.Contact, in account.Input, now time.Time) *store.Customer {
+	c, _ := fillHeld(t, blank, in, now)
+	account.MarkVerified(c, k)
+	return c
 }
 
 // fillHeld is a copy of c with in applied to its empty fields only (filled
@@ -342,15 +376,11 @@ func (s *Service) SignIn(ctx context.Context, t *tenant.Tenant, id providers.Ide
 
 func (s *Service) signIn(ctx context.Context, t *tenant.Tenant, id providers.Identity) (*store.Customer, error) {
 	now := s.accounts.Now()
-	link, err := s.store.Identity(ctx, t.ID, id.Provider, id.Subject)
+	link, err := s.store.Identity(ctx, t.ID, id.Provider, id.Subject) // and its account, in one read
 	switch {
 	case err == nil:
-		c, err := s.store.Customer(ctx, t.ID, link.CustomerID)
-		if err == nil {
-			return s.withClaims(ctx, t, c, id, nil, now)
-		}
-		if !errors.Is(err, store.ErrNotFound) {
-			return nil, err
+		if link.Account != nil {
+			return s.withClaims(ctx, t, link.Account, id, nil, now)
 		}
 		// The account was deleted: the identity starts over.
 		if err := s.store.UnlinkIdentity(ctx, t.ID, id.Provider, id.Subject); err != nil {
@@ -362,12 +392,14 @@ func (s *Service) signIn(ctx context.Context, t *tenant.Tenant, id providers.Ide
 	linkTo := func(customer string) *store.Identity {
 		return &store.Identity{TenantID: t.ID, Provider: id.Provider, Subject: id.Subject, CustomerID: customer, CreatedAt: now}
 	}
+	read := map[account.Contact]*store.Customer{} // the holders read, for fillClaims
 	if id.Email != "" && id.EmailVerified {
 		k := account.EmailContact(id.Email)
 		holder, err := s.accounts.Holder(ctx, t, k)
 		if err != nil {
 			return nil, err
 		}
+		read[k] = holder
 		target, _, err := s.resolve(ctx, t, holder, k)
 		if err != nil {
 			return nil, err
@@ -377,8 +409,7 @@ func (s *Service) signIn(ctx context.Context, t *tenant.Tenant, id providers.Ide
 		}
 	}
 	c := account.BlankAccount(t, now)
-	detaches, err := s.fillClaims(ctx, t, c, id) // before the defaults: a claimed language wins over the tenant's
-
+	detaches, err := s.fillClaims(ctx, t, c, id, read) // before the defaults: a claimed language wins over the tenant's
 	if err != nil {
 		return nil, err
 	}
@@ -443,7 +474,7 @@ func (s *Service) withClaims(ctx context.Context, t *tenant.Tenant, c *store.Cus
 	now time.Time) (*store.Customer, error) {
 	next := *c
 	next.Profile = maps.Clone(c.Profile)
-	detaches, err := s.fillClaims(ctx, t, &next, id)
+	detaches, err := s.fillClaims(ctx, t, &next, id, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -486,8 +517,9 @@ type detachment struct {
 // fillClaims sets what id proves where c has nothing: a verified email or
 // phone number that proves no other account (taken off the account where
 // it sat unverified), names and language. What the shopper entered is
-// never overwritten.
-func (s *Service) fillClaims(ctx context.Context, t *tenant.Tenant, c *store.Customer, id providers.Identity) ([]detachment, error) {
+// never overwritten. read are the holders this sign-in read already.
+func (s *Service) fillClaims(ctx context.Context, t *tenant.Tenant, c *store.Customer, id providers.Identity,
+	read map[account.Contact]*store.Customer) ([]detachment, error) {
 	var detaches []detachment
 	claim := func(k account.Contact, verified, empty bool) error {
 		if k.Value == "" || !verified {
@@ -496,9 +528,17 @@ func (s *Service) fillClaims(ctx context.Context, t *tenant.Tenant, c *store.Cus
 		if !empty && !account.Holds(c, k) {
 			return nil
 		}
-		holder, err := s.accounts.Holder(ctx, t, k)
-		if err != nil {
-			return err
+		holder, known := read[k]
+		if !known && account.Holds(c, k) {
+			// A live account's identifier is its own: the holder is c (a
+			// concurrent change of c fails c's versioned update).
+			holder, known = c, true
+		}
+		if !known {
+			var err error
+			if holder, err = s.accounts.Holder(ctx, t, k); err != nil {
+				return err
+			}
 		}
 		if holder != nil && holder.ID != c.ID {
 			target, detach, err := s.resolve(ctx, t, holder, k)

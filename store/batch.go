@@ -14,39 +14,40 @@ const (
 	releaseSavepoint    = "RELEASE SAVEPOINT account"
 )
 
-// accountBatcher is group commit for SQLite's CreateAccount. SQLite has one
-// writer, and most of a new account's cost there is its commit: the WAL
+// batcher is group commit for SQLite's CreateAccount and Verify. SQLite has
+// one writer, and most of a new account's cost there is its commit: the WAL
 // frames of every page the account, its indexes, its event and its challenge
-// touched, written with a system call each. Accounts created at the same
-// moment wait for the writer anyway; the batcher takes all that are waiting
-// (it never waits for more) and writes them in one transaction, each inside
-// a savepoint of its own, so that one account's failure (a taken email, a
-// spent challenge) undoes that account alone. One commit then writes pages
-// the accounts share once.
-type accountBatcher struct {
+// touched, written with a system call each. Writes made at the same moment
+// wait for the writer anyway; the batcher takes all that are waiting (it
+// never waits for more) and writes them in one transaction, each inside a
+// savepoint of its own, so that one write's failure (a taken email, a spent
+// challenge) undoes that write alone. One commit then writes pages the
+// writes share once.
+type batcher struct {
 	pool  *sql.DB
 	stmts *statements
 	// sp are the savepoint statements, prepared as the queries are.
 	sp    [3]*sql.Stmt
-	queue chan *accountJob
+	queue chan *job
 	stop  chan struct{}
 	done  chan struct{}
 	once  sync.Once
 }
 
-type accountJob struct {
-	a   *NewAccount
-	err chan error
+// job is one write of a batch, through st, a transaction.
+type job struct {
+	write func(st *db) error
+	err   chan error
 }
 
-// maxAccountBatch bounds a batch, and so the time the first account of a
-// batch waits for the last.
-const maxAccountBatch = 32
+// maxBatch bounds a batch, and so the time the first write of a batch
+// waits for the last.
+const maxBatch = 32
 
-// newAccountBatcher starts a batcher on pool, SQLite's writer, before any
+// newBatcher starts a batcher on pool, SQLite's writer, before any
 // transaction holds its one connection (see prepare).
-func newAccountBatcher(ctx context.Context, pool *sql.DB, stmts *statements) (*accountBatcher, error) {
-	b := &accountBatcher{pool: pool, stmts: stmts, queue: make(chan *accountJob, maxAccountBatch),
+func newBatcher(ctx context.Context, pool *sql.DB, stmts *statements) (*batcher, error) {
+	b := &batcher{pool: pool, stmts: stmts, queue: make(chan *job, maxBatch),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	for i, q := range []string{savepoint, rollbackToSavepoint, releaseSavepoint} {
 		st, err := pool.PrepareContext(ctx, q)
@@ -60,7 +61,7 @@ func newAccountBatcher(ctx context.Context, pool *sql.DB, stmts *statements) (*a
 	return b, nil
 }
 
-func (b *accountBatcher) closeStatements() {
+func (b *batcher) closeStatements() {
 	for _, st := range b.sp {
 		if st != nil {
 			_ = st.Close()
@@ -68,15 +69,15 @@ func (b *accountBatcher) closeStatements() {
 	}
 }
 
-// create writes a as CreateAccount does, in the next batch.
-func (b *accountBatcher) create(ctx context.Context, a *NewAccount) error {
+// do runs write in the next batch: what it wrote is undone when it fails.
+func (b *batcher) do(ctx context.Context, write func(st *db) error) error {
 	closed := fmt.Errorf("%w: the store is closed", ErrUnavailable)
 	select {
 	case <-b.stop:
 		return closed
 	default:
 	}
-	j := &accountJob{a: a, err: make(chan error, 1)}
+	j := &job{write: write, err: make(chan error, 1)}
 	select {
 	case b.queue <- j:
 	case <-b.stop:
@@ -84,7 +85,7 @@ func (b *accountBatcher) create(ctx context.Context, a *NewAccount) error {
 	case <-ctx.Done():
 		return fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
 	}
-	// Once queued, the account is written or not whatever the caller does
+	// Once queued, the job is written or not whatever the caller does
 	// meanwhile: the answer says which. A job queued as the batcher stopped
 	// may get none.
 	select {
@@ -100,9 +101,9 @@ func (b *accountBatcher) create(ctx context.Context, a *NewAccount) error {
 	}
 }
 
-// close stops the batcher after the batch it is writing; accounts still
+// close stops the batcher after the batch it is writing; jobs still
 // queued are refused.
-func (b *accountBatcher) close() {
+func (b *batcher) close() {
 	b.once.Do(func() {
 		close(b.stop)
 		<-b.done
@@ -110,7 +111,7 @@ func (b *accountBatcher) close() {
 	})
 }
 
-func (b *accountBatcher) loop() {
+func (b *batcher) loop() {
 	defer close(b.done)
 	for {
 		select {
@@ -124,9 +125,9 @@ func (b *accountBatcher) loop() {
 				}
 			}
 		case j := <-b.queue:
-			batch := []*accountJob{j}
+			batch := []*job{j}
 		more:
-			for len(batch) < maxAccountBatch {
+			for len(batch) < maxBatch {
 				select {
 				case j := <-b.queue:
 					batch = append(batch, j)
@@ -140,7 +141,7 @@ func (b *accountBatcher) loop() {
 }
 
 // write writes a batch in one transaction; each job gets its own answer.
-func (b *accountBatcher) write(batch []*accountJob) {
+func (b *batcher) write(batch []*job) {
 	// The batch is not any one caller's: none of their contexts may cut it short.
 	ctx := context.Background()
 	errs := make([]error, len(batch))
@@ -157,7 +158,7 @@ func (b *accountBatcher) write(batch []*accountJob) {
 		for i, j := range batch {
 			err := sp(0)
 			if err == nil {
-				if errs[i] = st.writeAccount(ctx, j.a); errs[i] != nil {
+				if errs[i] = j.write(st); errs[i] != nil {
 					err = sp(1)
 				}
 			}

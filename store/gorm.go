@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,8 +29,12 @@ type db struct {
 	// PostgreSQL); tx is set inside Tx, where every query goes through ws.
 	ws, rs *statements
 	tx     *sql.Tx
-	// batch writes SQLite's new accounts outside transactions.
-	batch *accountBatcher
+	// bound are ws bound to tx, as they are first used.
+	bound *statements
+	// wdb is w's pool, for the statements that are not prepared queries.
+	wdb *sql.DB
+	// batch writes SQLite's new accounts and verifications outside transactions.
+	batch *batcher
 	close func() error
 	// url is the database's address, for connections outside the pool (WatchTenants).
 	url string
@@ -98,7 +103,7 @@ func (s *db) CreateAccount(ctx context.Context, a *NewAccount) error {
 	case s.postgres():
 		return s.createAccountStatement(ctx, a)
 	case s.tx == nil && s.batch != nil:
-		return s.batch.create(ctx, a)
+		return s.batch.do(ctx, func(st *db) error { return st.writeAccount(ctx, a) })
 	}
 	return s.Tx(ctx, func(tx Store) error { return tx.(*db).writeAccount(ctx, a) })
 }
@@ -108,62 +113,94 @@ func (s *db) CreateAccount(ctx context.Context, a *NewAccount) error {
 // it did (the account only when the challenge was consumed), and a unique
 // violation anywhere undoes them all.
 func (s *db) createAccountStatement(ctx context.Context, a *NewAccount) error {
-	var (
-		q    strings.Builder
-		args []any
-	)
-	// Every parameter is cast: PostgreSQL does not infer the types of a
-	// SELECT list or of VALUES from the columns they end up in.
-	list := func(types []string, values []any) string {
-		parts := make([]string, len(types))
-		for i, typ := range types {
-			parts[i] = "CAST(? AS " + typ + ")"
-		}
-		args = append(args, values...)
-		return strings.Join(parts, ", ")
-	}
-	c := a.Customer
-	q.WriteString("WITH ")
+	var ch chain
 	from := ""
-	if a.Consume != nil {
-		at := a.Consume.At.UTC()
-		q.WriteString(`consumed AS (UPDATE challenges SET consumed_at = ` + list([]string{"timestamptz"}, []any{at}) + `
-			WHERE tenant_id = ` + list([]string{"text"}, []any{c.TenantID}) + ` AND id = ` + list([]string{"text"}, []any{a.Consume.ID}) + `
-			AND consumed_at IS NULL AND attempts <= max_attempts AND expires_at > ` + list([]string{"timestamptz"}, []any{at}) + `
-			RETURNING id), `)
-		if a.Consume.CounterKey != "" {
-			q.WriteString(`refund AS (UPDATE counters SET count = count - 1 WHERE tenant_id = ` + list([]string{"text"}, []any{c.TenantID}) +
-				` AND key = ` + list([]string{"text"}, []any{a.Consume.CounterKey}) + ` AND day = ` + list([]string{"text"}, []any{a.Consume.Day}) +
-				` AND count > 0 AND EXISTS (SELECT 1 FROM consumed)), `)
-		}
+	if u := a.Consume; u != nil {
+		at := ch.param("timestamptz", u.At.UTC())
+		ch.with("consumed", `UPDATE challenges SET consumed_at = `+at+` WHERE tenant_id = `+ch.param("text", a.Customer.TenantID)+
+			` AND id = `+ch.param("text", u.ID)+` AND consumed_at IS NULL AND attempts <= max_attempts AND expires_at > `+at+` RETURNING id`)
 		from = " FROM consumed"
 	}
-	q.WriteString(`customer AS (INSERT INTO customers (` + customerColumns + `) SELECT ` +
-		list([]string{"text", "text", "text", "text", "boolean", "boolean", "jsonb", "bigint", "timestamptz", "timestamptz", "timestamptz"}, customerValues(c)) +
-		from + ` RETURNING id)`)
-	if id := a.Identity; id != nil {
-		q.WriteString(`, identity AS (INSERT INTO identities (tenant_id, provider, subject, customer_id, created_at) SELECT ` +
-			list([]string{"text", "text", "text"}, []any{id.TenantID, id.Provider, id.Subject}) + `, customer.id, ` +
-			list([]string{"timestamptz"}, []any{id.CreatedAt.UTC()}) + ` FROM customer)`)
-	}
-	if len(a.Events) > 0 {
-		rows := make([]string, len(a.Events))
-		for i, e := range a.Events {
-			rows[i] = "(" + list([]string{"text", "text", "text", "text", "text", "timestamptz", "integer", "timestamptz",
-				"timestamptz", "timestamptz", "timestamptz", "text"}, eventValues(e)) + ")"
-		}
-		q.WriteString(`, outbox AS (INSERT INTO events (` + eventColumns + `) SELECT e.* FROM customer, (VALUES ` +
-			strings.Join(rows, ", ") + `) AS e (` + eventColumns + `))`)
-	}
-	q.WriteString(" SELECT count(*) FROM customer")
+	ch.account(a, from)
 	var n int
-	if err := s.w.WithContext(ctx).Raw(q.String(), args...).Row().Scan(&n); err != nil {
+	if err := s.queryRow(ctx, ch.String()+" SELECT count(*) FROM customer", ch.args...).Scan(&n); err != nil {
 		return classify(err)
 	}
 	if n == 0 {
 		return ErrSpent
 	}
 	return nil
+}
+
+// chain is one PostgreSQL statement of data-modifying WITH queries, each
+// writing only when the one it reads from returned a row.
+type chain struct {
+	q    strings.Builder
+	args []any
+}
+
+// param adds a parameter, cast: PostgreSQL infers no type for the
+// parameters of a SELECT list or of VALUES.
+func (ch *chain) param(typ string, v any) string {
+	ch.args = append(ch.args, v)
+	return "CAST($" + strconv.Itoa(len(ch.args)) + " AS " + typ + ")"
+}
+
+func (ch *chain) params(types []string, values []any) string {
+	parts := make([]string, len(types))
+	for i, typ := range types {
+		parts[i] = ch.param(typ, values[i])
+	}
+	return strings.Join(parts, ", ")
+}
+
+// with adds the query name AS (body).
+func (ch *chain) with(name, body string) {
+	if ch.q.Len() == 0 {
+		ch.q.WriteString("WITH ")
+	} else {
+		ch.q.WriteString(", ")
+	}
+	ch.q.WriteString(name + " AS (" + body + ")")
+}
+
+func (ch *chain) String() string { return ch.q.String() }
+
+// The types of customerValues and eventValues.
+var (
+	customerTypes = []string{"text", "text", "text", "text", "boolean", "boolean", "jsonb", "bigint", "timestamptz", "timestamptz", "timestamptz"}
+	eventTypes    = []string{"text", "text", "text", "text", "text", "timestamptz", "integer", "timestamptz", "timestamptz", "timestamptz",
+		"timestamptz", "text"}
+)
+
+// account adds the writes of a's account, its identity and its events as
+// customer, identity and outbox, written only when from (a FROM clause of
+// the queries before, or "") returns a row. a.Consume is not part of them.
+func (ch *chain) account(a *NewAccount, from string) {
+	ch.with("customer", `INSERT INTO customers (`+customerColumns+`) SELECT `+ch.params(customerTypes, customerValues(a.Customer))+
+		from+` RETURNING id`)
+	if id := a.Identity; id != nil {
+		ch.with("identity", `INSERT INTO identities (tenant_id, provider, subject, customer_id, created_at) SELECT `+
+			ch.params([]string{"text", "text", "text"}, []any{id.TenantID, id.Provider, id.Subject})+`, customer.id, `+
+			ch.param("timestamptz", id.CreatedAt.UTC())+` FROM customer`)
+	}
+	if len(a.Events) > 0 {
+		rows := make([]string, len(a.Events))
+		for i, e := range a.Events {
+			rows[i] = "(" + ch.params(eventTypes, eventValues(e)) + ")"
+		}
+		ch.with("outbox", `INSERT INTO events (`+eventColumns+`) SELECT e.* FROM customer, (VALUES `+strings.Join(rows, ", ")+
+			`) AS e (`+eventColumns+`)`)
+	}
+}
+
+// queryRow runs a statement that is not one of the prepared queries on the
+// writer (pgx prepares it once per connection all the same).
+func (s *db) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	if s.tx != nil {
+		return s.tx.QueryRowContext(ctx, q, args...)
+	}
+	return s.wdb.QueryRowContext(ctx, q, args...)
 }
 
 func (s *db) UpdateCustomer(ctx context.Context, c *Customer) error {
@@ -210,12 +247,16 @@ func (s *db) LinkIdentity(ctx context.Context, id *Identity) error {
 }
 
 func (s *db) Identity(ctx context.Context, tenant, provider, subject string) (*Identity, error) {
-	var id Identity
+	var (
+		id Identity
+		h  holder
+	)
 	err := s.stmt(ctx, qIdentity, false).QueryRowContext(ctx, tenant, provider, subject).
-		Scan(&id.TenantID, &id.Provider, &id.Subject, &id.CustomerID, &id.CreatedAt)
+		Scan(append([]any{&id.TenantID, &id.Provider, &id.Subject, &id.CustomerID, &id.CreatedAt}, h.fields()...)...)
 	if err != nil {
 		return nil, noRow(err)
 	}
+	id.Account = h.customer()
 	return &id, nil
 }
 
@@ -263,113 +304,17 @@ func (s *db) Challenge(ctx context.Context, tenant, id string) (*Challenge, erro
 	return &c, nil
 }
 
-func (s *db) AttemptChallenge(ctx context.Context, a Attempt) (*ChallengeRead, error) {
-	q, ref := qAttemptByID, a.ID
-	if a.ID == "" {
-		q, ref = qAttemptByDestination, a.Destination
-	}
-	if s.postgres() {
-		return s.attemptStatement(ctx, q, ref, a)
-	}
-	if s.tx != nil {
-		return s.attemptSteps(ctx, q, ref, a)
-	}
-	var read *ChallengeRead
-	err := s.Tx(ctx, func(tx Store) error {
-		var err error
-		read, err = tx.(*db).attemptSteps(ctx, q, ref, a)
-		return err
-	})
-	return read, err
-}
-
-// attemptStatement is AttemptChallenge on PostgreSQL: one statement, one round trip.
-func (s *db) attemptStatement(ctx context.Context, q query, ref string, a Attempt) (*ChallengeRead, error) {
-	var (
-		c         Challenge
-		n         sql.NullInt64
-		h         Customer
-		holder    [2]sql.NullString // id, tenant
-		verified  [2]sql.NullBool
-		version   sql.NullInt64
-		createdAt sql.NullTime
-		updatedAt sql.NullTime
-	)
-	err := s.stmt(ctx, q, true).QueryRowContext(ctx, a.Tenant, ref, a.Except, a.CounterPrefix, a.Now.UTC(), a.Day, a.Limit).
-		Scan(&c.ID, &c.TenantID, &c.Channel, &c.Destination, &c.CustomerID, &c.CodeHash, &c.Attempts, &c.MaxAttempts,
-			&c.ExpiresAt, &c.ConsumedAt, &c.CreatedAt, &c.Pending, &c.Purpose, &n,
-			&holder[0], &holder[1], &h.Email, &h.Phone, &verified[0], &verified[1], &h.Profile, &version, &createdAt, &updatedAt, &h.DeletedAt)
-	if err != nil {
-		return nil, noRow(err)
-	}
-	read := &ChallengeRead{Challenge: &c, Counted: int(n.Int64), Locked: !n.Valid}
-	if holder[0].Valid {
-		h.ID, h.TenantID, h.EmailVerified, h.PhoneVerified, h.Version = holder[0].String, holder[1].String, verified[0].Bool, verified[1].Bool, version.Int64
-		h.CreatedAt, h.UpdatedAt = createdAt.Time, updatedAt.Time
-		read.Holder = &h
-	}
-	return read, nil
-}
-
-// attemptSteps is AttemptChallenge on SQLite, in a transaction of its one writer.
-func (s *db) attemptSteps(ctx context.Context, q query, ref string, a Attempt) (*ChallengeRead, error) {
-	c, err := scanChallenge(s.stmt(ctx, q, true).QueryRowContext(ctx, a.Tenant, ref, a.Except, a.Now.UTC()))
-	if err != nil {
-		return nil, err
-	}
-	read := &ChallengeRead{Challenge: c}
-	err = s.stmt(ctx, qCharge, true).QueryRowContext(ctx, a.Tenant, a.CounterPrefix+c.Destination, a.Day, a.Limit).Scan(&read.Counted)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		read.Locked = true
-	case err != nil:
-		return nil, classify(err)
-	}
-	holder, err := s.CustomerByEmail(ctx, a.Tenant, c.Destination)
-	if errors.Is(err, ErrNotFound) {
-		holder, err = s.CustomerByPhone(ctx, a.Tenant, c.Destination)
-	}
-	switch {
-	case err == nil:
-		read.Holder = holder
-	case !errors.Is(err, ErrNotFound):
-		return nil, err
-	}
-	return read, nil
-}
-
 func scanChallenge(row scanner) (*Challenge, error) {
 	var c Challenge
-	err := row.Scan(&c.ID, &c.TenantID, &c.Channel, &c.Destination, &c.CustomerID, &c.CodeHash, &c.Attempts, &c.MaxAttempts,
-		&c.ExpiresAt, &c.ConsumedAt, &c.CreatedAt, &c.Pending, &c.Purpose)
-	if err != nil {
+	if err := row.Scan(c.fields()...); err != nil {
 		return nil, noRow(err)
 	}
 	return &c, nil
 }
 
 func (s *db) ConsumeChallenge(ctx context.Context, tenant string, u ChallengeUse) (bool, error) {
-	at := u.At.UTC()
-	if s.postgres() {
-		var n int
-		err := s.stmt(ctx, qConsumeChallenge, true).QueryRowContext(ctx, at, tenant, u.ID, u.CounterKey, u.Day).Scan(&n)
-		return n == 1, classify(err)
-	}
-	if s.tx == nil && u.CounterKey != "" {
-		var ok bool
-		err := s.Tx(ctx, func(tx Store) error {
-			var err error
-			ok, err = tx.ConsumeChallenge(ctx, tenant, u)
-			return err
-		})
-		return ok, err
-	}
-	n, err := s.exec(ctx, qConsumeChallenge, at, tenant, u.ID)
-	if err != nil || n != 1 || u.CounterKey == "" {
-		return n == 1, err
-	}
-	_, err = s.exec(ctx, qRefund, tenant, u.CounterKey, u.Day)
-	return true, err
+	n, err := s.exec(ctx, qConsumeChallenge, u.At.UTC(), tenant, u.ID)
+	return n == 1, err
 }
 
 func (s *db) Throttle(ctx context.Context, tenant, key string, now time.Time, interval time.Duration) (time.Duration, error) {

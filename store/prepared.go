@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // query is one of the statements of the hot paths (sign-in, GET, update,
@@ -23,12 +24,12 @@ const (
 	qInsertEvent
 	qIdentity
 	qInsertIdentity
-	qAttemptByID
-	qAttemptByDestination
+	qAttempt
+	qHolder
 	qCharge
 	qInsertChallenge
 	qConsumeChallenge
-	qRefund
+	qNewestLive
 	qCounted
 	qCount
 	qThrottle
@@ -52,24 +53,35 @@ var queries = [numQueries]string{
 	qInsertCustomer:  `INSERT INTO customers (` + customerColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 	qUpdateCustomer: `UPDATE customers SET email = $1, phone = $2, email_verified = $3, phone_verified = $4, profile = $5,
 		updated_at = $6, version = version + 1 WHERE tenant_id = $7 AND id = $8 AND version = $9 AND deleted_at IS NULL`,
-	qInsertEvent:    `INSERT INTO events (` + eventColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-	qIdentity:       `SELECT tenant_id, provider, subject, customer_id, created_at FROM identities WHERE tenant_id = $1 AND provider = $2 AND subject = $3`,
+	qInsertEvent: `INSERT INTO events (` + eventColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+	// An identity and the live account it links, in one read.
+	qIdentity: `SELECT i.tenant_id, i.provider, i.subject, i.customer_id, i.created_at, ` + holderColumns + ` FROM identities i
+		LEFT JOIN customers h ON h.tenant_id = i.tenant_id AND h.id = i.customer_id AND h.deleted_at IS NULL
+		WHERE i.tenant_id = $1 AND i.provider = $2 AND i.subject = $3`,
 	qInsertIdentity: `INSERT INTO identities (tenant_id, provider, subject, customer_id, created_at) VALUES ($1, $2, $3, $4, $5)`,
-	// One attempt, in one statement: the challenge's attempt is spent only
-	// while it is live, the counter is charged only while under its limit
-	// (the row locks make concurrent attempts wait and re-check), and the
-	// account holding the destination comes back with them.
-	qAttemptByID:          attemptStatement(`c.tenant_id = $1 AND c.id = $2`),
-	qAttemptByDestination: attemptStatement(`c.tenant_id = $1 AND c.id = (` + newestLive + `)`),
-	qCharge:               `SELECT 1`, // SQLite only (below)
-	qInsertChallenge:      `INSERT INTO challenges (` + challengeColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-	// The successful attempt's counter unit is given back in the same statement.
-	qConsumeChallenge: `WITH used AS (UPDATE challenges SET consumed_at = $1
-		WHERE tenant_id = $2 AND id = $3 AND consumed_at IS NULL AND attempts <= max_attempts AND expires_at > $1 RETURNING id),
-		refund AS (UPDATE counters SET count = count - 1
-		WHERE tenant_id = $2 AND key = $4 AND day = $5 AND count > 0 AND EXISTS (SELECT 1 FROM used))
-		SELECT count(*) FROM used`,
-	qRefund:  `SELECT 1`, // SQLite only (below)
+	// SQLite's Verify in one UPDATE (PostgreSQL's is verifyStatement): the
+	// attempt is spent only while the challenge is live; a right code ($4)
+	// of a plain first sign-in on a channel of $8 (a JSON array), nobody
+	// holding the destination, under the counter's limit, uses it up.
+	qAttempt: `UPDATE challenges SET attempts = attempts + 1, consumed_at = CASE WHEN code_hash = $4 AND ` + sqliteCounted + ` < $7
+			AND customer_id IS NULL AND pending = '' AND channel IN (SELECT value FROM json_each($8))
+			AND NOT EXISTS (SELECT 1 FROM customers e WHERE e.tenant_id = challenges.tenant_id AND e.email = challenges.destination AND e.deleted_at IS NULL)
+			AND NOT EXISTS (SELECT 1 FROM customers p WHERE p.tenant_id = challenges.tenant_id AND p.phone = challenges.destination AND p.deleted_at IS NULL)
+			THEN $3 END
+		WHERE tenant_id = $1 AND id = $2 AND consumed_at IS NULL AND attempts < max_attempts AND expires_at > $3
+		RETURNING ` + challengeColumns + `, code_hash = $4, ` + sqliteCounted,
+	// The live account of tenant $1 whose email or phone number is $2.
+	qHolder: `SELECT ` + customerReadColumns + ` FROM customers WHERE tenant_id = $1 AND email = $2 AND deleted_at IS NULL
+		UNION ALL SELECT ` + customerReadColumns + ` FROM customers WHERE tenant_id = $1 AND phone = $2 AND deleted_at IS NULL LIMIT 1`,
+	// A wrong code's charge, only while the counter is under its limit.
+	qCharge: `INSERT INTO counters (tenant_id, key, day, count) VALUES ($1, $2, $3, 1)
+		ON CONFLICT (tenant_id, key, day) DO UPDATE SET count = counters.count + 1 WHERE counters.count < $4
+		RETURNING count`,
+	qInsertChallenge: `INSERT INTO challenges (` + challengeColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+	qConsumeChallenge: `UPDATE challenges SET consumed_at = $1
+		WHERE tenant_id = $2 AND id = $3 AND consumed_at IS NULL AND attempts <= max_attempts AND expires_at > $1`,
+	qNewestLive: `SELECT ` + challengeColumns + ` FROM challenges WHERE tenant_id = $1 AND destination = $2 AND purpose <> $3
+		AND consumed_at IS NULL AND attempts < max_attempts AND expires_at > $4 ORDER BY created_at DESC LIMIT 1`,
 	qCounted: `SELECT count FROM counters WHERE tenant_id = $1 AND key = $2 AND day = $3`,
 	qCount: `INSERT INTO counters (tenant_id, key, day, count) VALUES ($1, $2, $3, 1)
 		ON CONFLICT (tenant_id, key, day) DO UPDATE SET count = counters.count + 1 RETURNING count`,
@@ -78,50 +90,11 @@ var queries = [numQueries]string{
 		ON CONFLICT (tenant_id, key) DO UPDATE SET last_at = excluded.last_at WHERE throttles.last_at <= $4`,
 }
 
-// newestLive is the id of the newest live challenge of tenant $1 to
-// destination $2 whose purpose is not $3 (now is $5).
-const newestLive = `SELECT l.id FROM challenges l WHERE l.tenant_id = $1 AND l.destination = $2 AND l.purpose <> $3
-	AND l.consumed_at IS NULL AND l.attempts < l.max_attempts AND l.expires_at > $5 ORDER BY l.created_at DESC LIMIT 1`
+// sqliteCounted is, in qAttempt, the challenge's counter ($5 prefix, $6 day).
+const sqliteCounted = `COALESCE((SELECT count FROM counters k WHERE k.tenant_id = challenges.tenant_id AND k.key = $5 || challenges.destination AND k.day = $6), 0)`
 
-// attemptStatement is PostgreSQL's attempt on the challenge that where
-// selects; its parameters are $1 tenant, $2 id or destination, $3 the
-// purpose excluded, $4 counter prefix, $5 now, $6 day, $7 limit.
-func attemptStatement(where string) string {
-	return `WITH c AS (UPDATE challenges c SET attempts = c.attempts + 1
-		WHERE ` + where + ` AND CAST($3 AS text) IS NOT NULL
-		AND c.consumed_at IS NULL AND c.attempts < c.max_attempts AND c.expires_at > $5
-		RETURNING c.id, c.tenant_id, c.channel, c.destination, c.customer_id, c.code_hash, c.attempts, c.max_attempts,
-		c.expires_at, c.consumed_at, c.created_at, c.pending, c.purpose),
-	n AS (INSERT INTO counters (tenant_id, key, day, count) SELECT c.tenant_id, CAST($4 AS text) || c.destination, $6, 1 FROM c
-		ON CONFLICT (tenant_id, key, day) DO UPDATE SET count = counters.count + 1 WHERE counters.count < $7
-		RETURNING count)
-	SELECT c.id, c.tenant_id, c.channel, c.destination, c.customer_id, c.code_hash, c.attempts, c.max_attempts,
-		c.expires_at, c.consumed_at, c.created_at, c.pending, c.purpose, (SELECT n.count FROM n),
-		h.id, h.tenant_id, h.email, h.phone, h.email_verified, h.phone_verified, h.profile, h.version, h.created_at, h.updated_at, h.deleted_at
-	FROM c LEFT JOIN customers h ON h.id = COALESCE(
-		(SELECT e.id FROM customers e WHERE e.tenant_id = c.tenant_id AND e.email = c.destination AND e.deleted_at IS NULL),
-		(SELECT p.id FROM customers p WHERE p.tenant_id = c.tenant_id AND p.phone = c.destination AND p.deleted_at IS NULL))`
-}
-
-// sqliteQueries replace queries on SQLite, which has no data-modifying
-// WITH: an attempt is a few statements in one transaction of its single
-// writer, which is as atomic.
-var sqliteQueries = map[query]string{
-	qAttemptByID: `UPDATE challenges SET attempts = attempts + 1
-		WHERE tenant_id = $1 AND id = $2 AND CAST($3 AS text) IS NOT NULL
-		AND consumed_at IS NULL AND attempts < max_attempts AND expires_at > $4
-		RETURNING ` + challengeColumns,
-	qAttemptByDestination: `UPDATE challenges SET attempts = attempts + 1
-		WHERE tenant_id = $1 AND id = (` + strings.ReplaceAll(newestLive, "$5", "$4") + `)
-		AND consumed_at IS NULL AND attempts < max_attempts AND expires_at > $4
-		RETURNING ` + challengeColumns,
-	qCharge: `INSERT INTO counters (tenant_id, key, day, count) VALUES ($1, $2, $3, 1)
-		ON CONFLICT (tenant_id, key, day) DO UPDATE SET count = counters.count + 1 WHERE counters.count < $4
-		RETURNING count`,
-	qConsumeChallenge: `UPDATE challenges SET consumed_at = $1
-		WHERE tenant_id = $2 AND id = $3 AND consumed_at IS NULL AND attempts <= max_attempts AND expires_at > $1`,
-	qRefund: `UPDATE counters SET count = count - 1 WHERE tenant_id = $1 AND key = $2 AND day = $3 AND count > 0`,
-}
+// holderColumns are customerReadColumns of h, a customer LEFT JOINed (holder scans them).
+var holderColumns = "h." + strings.ReplaceAll(customerReadColumns, ", ", ", h.")
 
 // statements are the queries prepared on one pool.
 type statements [numQueries]*sql.Stmt
@@ -134,8 +107,8 @@ type statements [numQueries]*sql.Stmt
 func prepare(ctx context.Context, pool *sql.DB, postgres bool) (*statements, error) {
 	var st statements
 	for q, text := range queries {
-		if alt, ok := sqliteQueries[query(q)]; ok && !postgres {
-			text = alt
+		if postgres && query(q) == qAttempt {
+			continue // SQLite's; PostgreSQL's is verifyStatement
 		}
 		p, err := pool.PrepareContext(ctx, text)
 		if err != nil {
@@ -162,7 +135,14 @@ func closeStatements(st *statements) error {
 func (s *db) stmt(ctx context.Context, q query, write bool) *sql.Stmt {
 	switch {
 	case s.tx != nil:
-		return s.tx.StmtContext(ctx, s.ws[q])
+		// Bound once per transaction: a batch's jobs share theirs.
+		if s.bound == nil {
+			s.bound = new(statements)
+		}
+		if s.bound[q] == nil {
+			s.bound[q] = s.tx.StmtContext(ctx, s.ws[q])
+		}
+		return s.bound[q]
 	case write:
 		return s.ws[q]
 	}
@@ -183,12 +163,49 @@ type scanner interface{ Scan(dest ...any) error }
 
 func scanCustomer(row scanner) (*Customer, error) {
 	var c Customer
-	err := row.Scan(&c.ID, &c.TenantID, &c.Email, &c.Phone, &c.EmailVerified, &c.PhoneVerified, &c.Profile, &c.Version,
-		&c.CreatedAt, &c.UpdatedAt, &c.DeletedAt, &c.SessionsRevokedAt)
+	err := row.Scan(c.fields()...)
 	if err != nil {
 		return nil, noRow(err)
 	}
 	return &c, nil
+}
+
+// fields are the scan destinations of customerReadColumns.
+func (c *Customer) fields() []any {
+	return []any{&c.ID, &c.TenantID, &c.Email, &c.Phone, &c.EmailVerified, &c.PhoneVerified, &c.Profile, &c.Version,
+		&c.CreatedAt, &c.UpdatedAt, &c.DeletedAt, &c.SessionsRevokedAt}
+}
+
+// holder scans holderColumns, which a LEFT JOIN may leave NULL.
+type holder struct {
+	id, tenant                   sql.NullString
+	email, phone                 *string
+	emailVerified, phoneVerified sql.NullBool
+	profile                      Profile
+	version                      sql.NullInt64
+	createdAt, updatedAt         sql.NullTime
+	deletedAt, revokedAt         *time.Time
+}
+
+func (h *holder) fields() []any {
+	return []any{&h.id, &h.tenant, &h.email, &h.phone, &h.emailVerified, &h.phoneVerified, &h.profile, &h.version,
+		&h.createdAt, &h.updatedAt, &h.deletedAt, &h.revokedAt}
+}
+
+// customer is the account scanned, nil when the join found none.
+func (h *holder) customer() *Customer {
+	if !h.id.Valid {
+		return nil
+	}
+	return &Customer{ID: h.id.String, TenantID: h.tenant.String, Email: h.email, Phone: h.phone, EmailVerified: h.emailVerified.Bool,
+		PhoneVerified: h.phoneVerified.Bool, Profile: h.profile, Version: h.version.Int64, CreatedAt: h.createdAt.Time,
+		UpdatedAt: h.updatedAt.Time, DeletedAt: h.deletedAt, SessionsRevokedAt: h.revokedAt}
+}
+
+// fields are the scan destinations of challengeColumns.
+func (c *Challenge) fields() []any {
+	return []any{&c.ID, &c.TenantID, &c.Channel, &c.Destination, &c.CustomerID, &c.CodeHash, &c.Attempts, &c.MaxAttempts,
+		&c.ExpiresAt, &c.ConsumedAt, &c.CreatedAt, &c.Pending, &c.Purpose}
 }
 
 // noRow is err, ErrNotFound for no row, classified.

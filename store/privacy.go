@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -115,6 +114,8 @@ type Erasure struct {
 	Scrub func(payload string) (string, error)
 	// Event is written to the outbox with the erasure (Customer:Deleted).
 	Event *Event
+	// Keys are the counter and throttle keys that name a destination.
+	Keys func(destination string) []string
 }
 
 // EraseCustomer removes a live customer's personal data in one transaction:
@@ -149,11 +150,13 @@ func (s *db) EraseCustomer(ctx context.Context, e Erasure) error {
 			Delete(&Challenge{}).Error; err != nil {
 			return err
 		}
+		var keys []string
 		for _, d := range dests {
-			// Counter and throttle keys end with the destination they count ("fail:jane@…").
-			like := "%:" + escapeLike(d)
+			keys = append(keys, e.Keys(d)...)
+		}
+		if len(keys) > 0 {
 			for _, table := range []string{"counters", "throttles"} {
-				if err := tx.Exec("DELETE FROM "+table+` WHERE tenant_id = ? AND key LIKE ? ESCAPE '\'`, e.TenantID, like).Error; err != nil {
+				if err := tx.Exec("DELETE FROM "+table+` WHERE tenant_id = ? AND key IN ?`, e.TenantID, keys).Error; err != nil {
 					return err
 				}
 			}
@@ -187,9 +190,4 @@ func (s *db) EraseCustomer(ctx context.Context, e Erasure) error {
 			eventValues(e.Event)...).Error
 	})
 	return classify(err)
-}
-
-// escapeLike escapes LIKE's wildcards (and the escape character) in s.
-func escapeLike(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }

@@ -41,6 +41,11 @@ func TestSQLitePragmas(t *testing.T) {
 			t.Errorf("%s foreign_keys %d %v, want 1", pool.name, fk, err)
 		}
 	}
+	rDB, _ := d.r.DB()
+	var cache int
+	if err := rDB.QueryRow("PRAGMA cache_size").Scan(&cache); err != nil || cache != -readerCacheKiB {
+		t.Errorf("reader cache_size %d %v, want -%d (KiB)", cache, err, readerCacheKiB)
+	}
 	wDB, _ := d.w.DB()
 	if n := wDB.Stats().MaxOpenConnections; n != 1 {
 		t.Errorf("writer pool has %d connections, want 1", n)
@@ -237,7 +242,10 @@ func TestSQLiteAccountBatch(t *testing.T) {
 	}
 	good, taken, twice := account("a", "a@example.com"), account("b", "a@example.com"), account("c", "c@example.com")
 	twice.Consume = good.Consume
-	jobs := []*accountJob{{a: good, err: make(chan error, 1)}, {a: taken, err: make(chan error, 1)}, {a: twice, err: make(chan error, 1)}}
+	var jobs []*job
+	for _, a := range []*NewAccount{good, taken, twice} {
+		jobs = append(jobs, &job{write: func(st *db) error { return st.writeAccount(ctx, a) }, err: make(chan error, 1)})
+	}
 	d.batch.write(jobs)
 	if err := <-jobs[0].err; err != nil {
 		t.Fatalf("good account: %v", err)

@@ -76,15 +76,23 @@ type Store interface {
 	ExpireChallenge(ctx context.Context, tenant, id string) error
 	// Challenge returns challenge id of tenant as stored.
 	Challenge(ctx context.Context, tenant, id string) (*Challenge, error)
-	// AttemptChallenge spends one attempt of a live challenge and one unit of
-	// its destination's counter in one atomic step, so that no number of
-	// concurrent callers on any number of replicas gets more codes evaluated
-	// than the limits allow. ErrNotFound when no live challenge matches; a
-	// read with Locked set when the counter is at its limit (the attempt is
-	// spent all the same).
-	AttemptChallenge(ctx context.Context, a Attempt) (*ChallengeRead, error)
-	// ConsumeChallenge marks a live challenge used and gives back the counter
-	// unit its successful attempt took; false when it is used, dead or expired.
+	// PeekChallenge is the newest live challenge of tenant to destination
+	// whose purpose is not except, read without spending anything.
+	PeekChallenge(ctx context.Context, tenant, destination, except string, now time.Time) (*Challenge, error)
+	// Verify spends one attempt of live challenge v.ID and checks the code
+	// sent in one atomic step (on PostgreSQL, one statement), so that no
+	// number of concurrent callers on any number of replicas gets more codes
+	// evaluated than the limits allow. A wrong code is charged to its
+	// destination's counter, up to its limit (Locked past it); a right one
+	// never is. A right code to a destination nobody holds, on a challenge
+	// that names no account and holds nothing (a plain first sign-in), uses
+	// the challenge up and creates v.First's account of its channel in the
+	// same step. ErrNotFound when no live challenge matches; ErrConflict
+	// when the account's identifier is taken: then nothing is written, the
+	// attempt included.
+	Verify(ctx context.Context, v Verification) (*Verdict, error)
+	// ConsumeChallenge marks a live challenge used; false when it is used,
+	// dead or expired.
 	ConsumeChallenge(ctx context.Context, tenant string, u ChallengeUse) (bool, error)
 
 	// Throttle lets one action per key and interval through: zero when it may
@@ -139,29 +147,53 @@ type Cutoffs struct {
 	DeliveredEvents   time.Time // events delivered before
 }
 
-// Attempt names the challenge an attempt is made on, and the counter it is
-// charged to.
+// Attempt names the challenge an attempt is made on, and the counter a
+// wrong code is charged to.
 type Attempt struct {
-	Tenant string
-	// ID is the challenge; when empty, the newest live challenge to
-	// Destination whose purpose is not Except.
-	ID, Destination, Except string
-	Now                     time.Time
+	Tenant, ID string
+	Now        time.Time
 	// CounterPrefix+destination is the counter charged on Day, up to Limit.
 	CounterPrefix, Day string
 	Limit              int
+}
+
+// Verification is an attempt with the code sent back for it.
+type Verification struct {
+	Attempt
+	// CodeHash is the hash the code sent has for this challenge.
+	CodeHash string
+	// First are, by channel, the account a plain first sign-in creates,
+	// Destination standing for the challenge's destination in its customer's
+	// email or phone number and in its events' payloads. They differ in
+	// nothing but their contact, its verified flag and their events' ids and
+	// payloads, and link no identity.
+	First map[string]*NewAccount
+}
+
+// Destination stands for a challenge's destination in an account of
+// Verification.First.
+const Destination = "\x00destination\x00"
+
+// Verdict is a challenge after an attempt, and what the attempt did.
+type Verdict struct {
+	*ChallengeRead
+	// Right: the code was right; unless Locked, the challenge may be used up.
+	Right bool
+	// Created is the account of Verification.First created with the
+	// destination, the challenge used up with it; nil when none was.
+	Created *NewAccount
 }
 
 // ChallengeRead is a challenge after an attempt, with what completing it
 // needs, read in the same step.
 type ChallengeRead struct {
 	*Challenge
-	// Counted is the counter after this attempt.
+	// Counted is the destination's counter after this attempt.
 	Counted int
-	// Locked: the counter was at its limit; the code must not be evaluated.
+	// Locked: the counter was at its limit; the code must count for nothing.
 	Locked bool
 	// Holder is the tenant's live account whose email or phone number is the
-	// destination; nil when there is none.
+	// destination, read when the code is right; nil when there is none.
 	Holder *Customer
 }
 
@@ -178,13 +210,10 @@ type NewAccount struct {
 	Consume *ChallengeUse
 }
 
-// ChallengeUse is a challenge consumed at a time. CounterKey on Day, when
-// set, is the counter its successful attempt was charged to: a right code
-// is not a failure, so the unit is given back.
+// ChallengeUse is a challenge consumed at a time.
 type ChallengeUse struct {
-	ID              string
-	At              time.Time
-	CounterKey, Day string
+	ID string
+	At time.Time
 }
 
 // Event is one customer event in the outbox.
@@ -322,6 +351,9 @@ type Identity struct {
 	Subject    string `gorm:"primaryKey"`
 	CustomerID string `gorm:"column:customer_id"`
 	CreatedAt  time.Time
+	// Account is the live account linked, read with the identity; nil when
+	// it is gone.
+	Account *Customer `gorm:"-"`
 }
 
 // TableName is the identities table.

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -32,8 +33,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"an expired challenge cannot be consumed", challengeExpired},
 		{"a challenge dies after its attempts", challengeAttempts},
 		{"concurrent attempts never pass a challenge's attempts or the counter's limit", challengeAttemptsConcurrent},
-		{"a right code gives its counter unit back", challengeRefund},
-		{"an attempt by destination takes the newest live challenge of the purposes asked", challengeAttemptByDestination},
+		{"a right code is never charged", challengeRightNotCharged},
+		{"a peek by destination reads the newest live challenge of the purposes asked", challengePeekByDestination},
 		{"a throttle lets one through per interval", throttle},
 		{"concurrent throttles let exactly one through", throttleConcurrent},
 		{"counters count per key and day", counters},
@@ -43,9 +44,13 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"purge drops what no longer matters", purge},
 		{"a challenge keeps the change it holds", challengePending},
 		{"an attempt charges its destination's counter", challengeCounter},
-		{"an attempt reads the account that holds its destination", challengeHolder},
+		{"a right code's attempt reads the account that holds its destination", challengeHolder},
 		{"an account is created with its identity and events, using up its challenge", createAccount},
 		{"a taken identifier or identity leaves nothing of a new account", createAccountConflict},
+		{"a plain first sign-in is made in its attempt", firstSignIn},
+		{"only a plain first sign-in is made in its attempt", firstSignInOnlyWhenPlain},
+		{"an account that cannot be written undoes its attempt", firstSignInConflict},
+		{"concurrent right codes on one challenge make one account", firstSignInConcurrent},
 		{"a new account inside a transaction rolls back with it", createAccountInTx},
 		{"concurrent accounts on one challenge: exactly one is created", createAccountConcurrent},
 		{"concurrent accounts each get their own answer, and only the good ones are written", createAccountMixed},
@@ -261,11 +266,24 @@ func challengeExpired(t *testing.T, s store.Store) {
 	}
 }
 
-// attempt is one attempt on challenge id charged to fail:destination on a
-// fixed day, up to limit.
+// verify is one attempt with hash on challenge id of acme (newChallenge's
+// hash is "h"), a wrong code charged to fail:destination on a fixed day, up
+// to limit.
+func verify(s store.Store, id, hash string, limit int, first map[string]*store.NewAccount) (*store.Verdict, error) {
+	return s.Verify(ctx, store.Verification{Attempt: store.Attempt{Tenant: "acme", ID: id, Now: time.Now(), CounterPrefix: "fail:",
+		Day: "2026-11-26", Limit: limit}, CodeHash: hash, First: first})
+}
+
+// attempt is one wrong code on challenge id.
 func attempt(s store.Store, id string, limit int) (*store.ChallengeRead, error) {
-	return s.AttemptChallenge(ctx, store.Attempt{Tenant: "acme", ID: id, Now: time.Now(), CounterPrefix: "fail:",
-		Day: "2026-11-26", Limit: limit})
+	v, err := verify(s, id, "not h", limit, nil)
+	if err != nil {
+		return nil, err
+	}
+	if v.Right {
+		return nil, errors.New("a wrong code was right")
+	}
+	return v.ChallengeRead, nil
 }
 
 func challengeAttempts(t *testing.T, s store.Store) {
@@ -339,34 +357,31 @@ func challengeAttemptsConcurrent(t *testing.T, s store.Store) {
 	}
 }
 
-// A successful attempt's counter unit comes back when the challenge is
-// consumed: only wrong codes count against the day.
-func challengeRefund(t *testing.T, s store.Store) {
+// Only wrong codes count against the day: a right one is never charged.
+func challengeRightNotCharged(t *testing.T, s store.Store) {
 	c := newChallenge("acme", time.Now().Add(time.Minute))
 	_ = s.CreateChallenge(ctx, c)
-	_, _ = attempt(s, c.ID, 100)
-	got, err := attempt(s, c.ID, 100)
-	if err != nil || got.Counted != 2 {
-		t.Fatalf("attempts: %+v %v", got, err)
+	if _, err := attempt(s, c.ID, 100); err != nil {
+		t.Fatal(err)
 	}
-	use := store.ChallengeUse{ID: c.ID, At: time.Now(), CounterKey: "fail:" + c.Destination, Day: "2026-11-26"}
-	if ok, err := s.ConsumeChallenge(ctx, "acme", use); !ok || err != nil {
-		t.Fatalf("consume: %v %v", ok, err)
+	got, err := verify(s, c.ID, "h", 100, nil)
+	if err != nil || !got.Right || got.Locked || got.Counted != 1 || got.Attempts != 2 || got.ConsumedAt != nil || got.Created != nil {
+		t.Fatalf("the right code: %+v %v", got, err)
 	}
-	if n, _ := s.Counted(ctx, "acme", use.CounterKey, use.Day); n != 1 {
+	if n, _ := s.Counted(ctx, "acme", "fail:"+c.Destination, "2026-11-26"); n != 1 {
 		t.Fatalf("counter after the right code: %d, want 1", n)
 	}
-	if ok, _ := s.ConsumeChallenge(ctx, "acme", use); ok {
-		t.Fatal("consumed twice")
+	if ok, err := s.ConsumeChallenge(ctx, "acme", store.ChallengeUse{ID: c.ID, At: time.Now()}); !ok || err != nil {
+		t.Fatalf("consume: %v %v", ok, err)
 	}
-	if n, _ := s.Counted(ctx, "acme", use.CounterKey, use.Day); n != 1 {
-		t.Fatalf("a refused consume gave back a unit: %d", n)
+	if n, _ := s.Counted(ctx, "acme", "fail:"+c.Destination, "2026-11-26"); n != 1 {
+		t.Fatalf("counter after the consume: %d, want 1", n)
 	}
 }
 
-// By destination, an attempt takes the newest live challenge of a purpose
-// other than the one excluded.
-func challengeAttemptByDestination(t *testing.T, s store.Store) {
+// By destination, the newest live challenge of a purpose other than the
+// one excluded is read, spending nothing.
+func challengePeekByDestination(t *testing.T, s store.Store) {
 	now := time.Now().UTC()
 	signin := newChallenge("acme", now.Add(time.Minute))
 	signin.Purpose, signin.CreatedAt = "signin", now.Add(-2*time.Second)
@@ -377,18 +392,17 @@ func challengeAttemptByDestination(t *testing.T, s store.Store) {
 			t.Fatal(err)
 		}
 	}
-	by := func(tenant, except string) (*store.ChallengeRead, error) {
-		return s.AttemptChallenge(ctx, store.Attempt{Tenant: tenant, Destination: "jane@example.com", Except: except,
-			Now: now, CounterPrefix: "fail:", Day: "2026-11-26", Limit: 100})
-	}
-	if got, err := by("acme", "contact"); err != nil || got.ID != signin.ID || got.Purpose != "signin" {
+	if got, err := s.PeekChallenge(ctx, "acme", "jane@example.com", "contact", now); err != nil || got.ID != signin.ID || got.Purpose != "signin" {
 		t.Fatalf("by destination: %+v %v, want the sign-in challenge", got, err)
 	}
-	if got, err := by("acme", "signin"); err != nil || got.ID != contact.ID {
+	if got, err := s.PeekChallenge(ctx, "acme", "jane@example.com", "signin", now); err != nil || got.ID != contact.ID || got.Attempts != 0 {
 		t.Fatalf("by destination except signin: %+v %v", got, err)
 	}
-	if _, err := by("other", "contact"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.PeekChallenge(ctx, "other", "jane@example.com", "contact", now); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("another tenant's: %v", err)
+	}
+	if _, err := s.PeekChallenge(ctx, "acme", "jane@example.com", "contact", now.Add(2*time.Minute)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("expired: %v", err)
 	}
 }
 
@@ -841,15 +855,14 @@ func challengeCounter(t *testing.T, s store.Store) {
 		prefix, day string
 		want        int
 	}{{"fail:", "2026-11-26", 3}, {"fail:", "2026-11-27", 1}, {"send:", "2026-11-26", 1}} {
-		got, err := s.AttemptChallenge(ctx, store.Attempt{Tenant: "acme", ID: c.ID, Now: time.Now(), CounterPrefix: tc.prefix,
-			Day: tc.day, Limit: 100})
-		if err != nil || got.ID != c.ID || got.Destination != c.Destination || got.Counted != tc.want || got.Holder != nil {
+		got, err := s.Verify(ctx, store.Verification{Attempt: store.Attempt{Tenant: "acme", ID: c.ID, Now: time.Now(), CounterPrefix: tc.prefix,
+			Day: tc.day, Limit: 100}, CodeHash: "wrong"})
+		if err != nil || got.Right || got.ID != c.ID || got.Destination != c.Destination || got.Counted != tc.want || got.Holder != nil {
 			t.Errorf("%s%s on %s: %+v %v, want %d and no holder", tc.prefix, c.Destination, tc.day, got, err, tc.want)
 		}
 	}
 	// At its limit the counter stays, and the attempt is spent all the same.
-	got, err := s.AttemptChallenge(ctx, store.Attempt{Tenant: "acme", ID: c.ID, Now: time.Now(), CounterPrefix: "fail:",
-		Day: "2026-11-26", Limit: 3})
+	got, err := verify(s, c.ID, "wrong", 3, nil)
 	if err != nil || !got.Locked || got.Attempts != 4 {
 		t.Fatalf("at the limit: %+v %v, want locked", got, err)
 	}
@@ -869,9 +882,9 @@ func challengeHolder(t *testing.T, s store.Store) {
 	}
 	holder := func(c *store.Challenge) *store.Customer {
 		t.Helper()
-		got, err := attempt(s, c.ID, 100)
-		if err != nil {
-			t.Fatal(err)
+		got, err := verify(s, c.ID, "h", 100, nil)
+		if err != nil || !got.Right {
+			t.Fatal(got, err)
 		}
 		return got.Holder
 	}
@@ -1131,5 +1144,190 @@ func createAccountMixed(t *testing.T, s store.Store) {
 	evs, err := s.Events(ctx, store.EventQuery{Tenant: "acme", Limit: 1000})
 	if err != nil || len(evs) != 2*(n/3) {
 		t.Fatalf("%d events (%v), want %d: two for each account written", len(evs), err, 2*(n/3))
+	}
+}
+
+// firsts are the accounts of a plain first sign-in by email and by SMS,
+// their contact and their payloads standing for the destination; they
+// differ in nothing else but their events' ids.
+func firsts(tenant string) map[string]*store.NewAccount {
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	out := map[string]*store.NewAccount{}
+	id := uuid.NewString()
+	for _, channel := range []string{"email", "sms"} {
+		c := &store.Customer{ID: id, TenantID: tenant, Profile: store.Profile{"country": "FR", "isProspect": true},
+			CreatedAt: now, UpdatedAt: now}
+		key := "email"
+		if dest := store.Destination; channel == "email" {
+			c.Email, c.EmailVerified = &dest, true
+		} else {
+			c.Phone, c.PhoneVerified, key = &dest, true, "phoneNumber"
+		}
+		payload, _ := json.Marshal(map[string]any{"customerId": c.ID, "data": map[string]any{key: store.Destination, "note": "<&>"}})
+		out[channel] = &store.NewAccount{Customer: c, Events: []*store.Event{
+			{ID: uuid.NewString(), TenantID: tenant, CustomerID: c.ID, Type: "Customer:Upserted", Payload: string(payload), CreatedAt: now},
+			{ID: uuid.NewString(), TenantID: tenant, CustomerID: c.ID, Type: "Customer:Other", Payload: "{}", CreatedAt: now, DeliveredAt: &now},
+		}}
+	}
+	return out
+}
+
+// A right code to a destination nobody holds, on a challenge that names
+// no account and holds nothing, creates the account of its channel in the
+// attempt: the destination in its contact and, encoded as encoding/json
+// encodes it, in its payloads; the challenge used up; the day not charged.
+func firstSignIn(t *testing.T, s store.Store) {
+	for _, tc := range []struct{ channel, destination, column string }{
+		{"email", "o'neil&co<jane>\u2028@example.com", "email"},
+		{"sms", "+33612345678", "phoneNumber"},
+	} {
+		c := newChallenge("acme", time.Now().Add(time.Minute))
+		c.Channel, c.Destination = tc.channel, tc.destination
+		if err := s.CreateChallenge(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		first := firsts("acme")
+		want := first[tc.channel]
+		got, err := verify(s, c.ID, "h", 100, first)
+		if err != nil || !got.Right || got.Locked || got.Created != want || got.ConsumedAt == nil {
+			t.Fatalf("%s: %+v %v, want the account created", tc.channel, got, err)
+		}
+		stored, err := s.Customer(ctx, "acme", want.Customer.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		contact, verified, answered := stored.Email, stored.EmailVerified, want.Customer.Email
+		if tc.channel == "sms" {
+			contact, verified, answered = stored.Phone, stored.PhoneVerified, want.Customer.Phone
+		}
+		if contact == nil || *contact != tc.destination || !verified || stored.Profile["country"] != "FR" {
+			t.Fatalf("%s: stored %+v", tc.channel, stored)
+		}
+		if *answered != tc.destination {
+			t.Fatalf("%s: the account answered has %q", tc.channel, *answered)
+		}
+		evs, err := s.Events(ctx, store.EventQuery{Tenant: "acme"})
+		var mine []store.Event
+		for _, e := range evs {
+			if e.CustomerID == want.Customer.ID {
+				mine = append(mine, e)
+			}
+		}
+		payload, _ := json.Marshal(map[string]any{"customerId": want.Customer.ID, "data": map[string]any{tc.column: tc.destination, "note": "<&>"}})
+		if err != nil || len(mine) != 2 || mine[0].Payload != string(payload) || mine[0].DeliveredAt != nil || mine[1].DeliveredAt == nil {
+			t.Fatalf("%s: events %+v %v, want the first with %s", tc.channel, mine, err, payload)
+		}
+		if want.Events[0].Payload != string(payload) {
+			t.Fatalf("%s: the event answered has %s", tc.channel, want.Events[0].Payload)
+		}
+		if n, _ := s.Counted(ctx, "acme", "fail:"+tc.destination, "2026-11-26"); n != 0 {
+			t.Fatalf("%s: the day was charged %d", tc.channel, n)
+		}
+		if _, err := verify(s, c.ID, "h", 100, firsts("acme")); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("%s: the used challenge again: %v", tc.channel, err)
+		}
+	}
+}
+
+// The attempt makes no account when the challenge is not a plain first
+// sign-in, when the code is wrong, or at the day's limit: the right code's
+// challenge stays live for the caller to act on, with its holder.
+func firstSignInOnlyWhenPlain(t *testing.T, s store.Store) {
+	taken := newCustomer("acme", "taken@example.com")
+	mustCreate(t, s, taken)
+	for _, tc := range []struct {
+		name   string
+		change func(c *store.Challenge)
+		hash   string
+		limit  int
+	}{
+		{"someone holds the destination", func(c *store.Challenge) { c.Destination = "taken@example.com" }, "h", 100},
+		{"the challenge names an account", func(c *store.Challenge) { c.CustomerID = &taken.ID }, "h", 100},
+		{"the challenge holds a change", func(c *store.Challenge) { c.Pending = `{"input":{}}` }, "h", 100},
+		{"no account for its channel", func(c *store.Challenge) { c.Channel = "line" }, "h", 100},
+		{"the code is wrong", func(*store.Challenge) {}, "wrong", 100},
+		{"the day's limit is reached", func(*store.Challenge) {}, "h", 0},
+	} {
+		c := newChallenge("acme", time.Now().Add(time.Minute))
+		c.Destination = "new-" + uuid.NewString()[:8] + "@example.com"
+		tc.change(c)
+		if err := s.CreateChallenge(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		first := firsts("acme")
+		got, err := verify(s, c.ID, tc.hash, tc.limit, first)
+		if err != nil || got.Created != nil || got.ConsumedAt != nil || got.Attempts != 1 {
+			t.Fatalf("%s: %+v %v, want an attempt spent and nothing created", tc.name, got, err)
+		}
+		if (got.Right && tc.limit > 0) == (got.Locked || tc.hash != "h") {
+			t.Errorf("%s: right %v, locked %v", tc.name, got.Right, got.Locked)
+		}
+		if tc.name == "someone holds the destination" && (got.Holder == nil || got.Holder.ID != taken.ID) {
+			t.Errorf("%s: holder %+v", tc.name, got.Holder)
+		}
+		for _, a := range first {
+			if _, err := s.Customer(ctx, "acme", a.Customer.ID); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("%s: account written: %v", tc.name, err)
+			}
+		}
+		if live, _ := s.Challenge(ctx, "acme", c.ID); live.ConsumedAt != nil {
+			t.Errorf("%s: the challenge was used up", tc.name)
+		}
+	}
+}
+
+// An account that cannot be written (its id taken here) undoes the whole
+// attempt: nothing is written, the attempt is not spent.
+func firstSignInConflict(t *testing.T, s store.Store) {
+	c := newChallenge("acme", time.Now().Add(time.Minute))
+	if err := s.CreateChallenge(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	first := firsts("acme")
+	other := newCustomer("acme", "other@example.com")
+	other.ID = first["email"].Customer.ID
+	mustCreate(t, s, other)
+	if got, err := verify(s, c.ID, "h", 100, first); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("%+v %v, want ErrConflict", got, err)
+	}
+	if got, _ := s.Challenge(ctx, "acme", c.ID); got.Attempts != 0 || got.ConsumedAt != nil {
+		t.Fatalf("challenge after the conflict: %+v", got)
+	}
+	if evs, _ := s.Events(ctx, store.EventQuery{Tenant: "acme"}); len(evs) != 0 {
+		t.Fatalf("events written: %+v", evs)
+	}
+}
+
+// Twenty right codes at once on one challenge: one account.
+func firstSignInConcurrent(t *testing.T, s store.Store) {
+	c := newChallenge("acme", time.Now().Add(time.Minute))
+	if err := s.CreateChallenge(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		created int
+	)
+	for range 20 {
+		wg.Go(func() {
+			got, err := verify(s, c.ID, "h", 100, firsts("acme"))
+			switch {
+			case err == nil && got.Created != nil:
+				mu.Lock()
+				created++
+				mu.Unlock()
+			case err == nil, errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrUnavailable):
+			default:
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if _, err := s.CustomerByEmail(ctx, "acme", c.Destination); created != 1 || err != nil {
+		t.Fatalf("%d accounts created (%v); want 1", created, err)
+	}
+	if evs, _ := s.Events(ctx, store.EventQuery{Tenant: "acme"}); len(evs) != 2 {
+		t.Fatalf("%d events written, want the one account's 2", len(evs))
 	}
 }

@@ -205,7 +205,7 @@ func startCustomerd(ctx context.Context, o customerdOptions) (*child, error) {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
-	cmd.Env = append(cmd.Env, "CUSTOMERD_CONFIG="+cfgPath, "CUSTOMERD_ADDR="+addr, "CUSTOMERD_METRICS_ADDR=127.0.0.1:0",
+	cmd.Env = append(cmd.Env, "CUSTOMERD_CONFIG="+cfgPath, "CUSTOMERD_ADDR="+addr, "CUSTOMERD_METRICS_ADDR=127.0.0.1:0", "CUSTOMERD_ADMIN_ADDR=127.0.0.1:0",
 		"CUSTOMERD_DATABASE_URL="+o.dbURL, "CUSTOMERD_SECRET="+benchSecret)
 	var shown atomic.Int32
 	began := time.Now()
@@ -367,6 +367,10 @@ func runCustomerdRole(pprofAddr, file string) error {
 					http.Error(w, err.Error(), http.StatusInternalServerError)
 				}
 			}
+			// And where the memory went: what is held and what was allocated.
+			if err := writeHeapProfile(file + ".heap"); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+			}
 		})
 		go func() { _ = http.Serve(pln, mux) }()
 	}
@@ -383,6 +387,35 @@ func runCustomerdRole(pprofAddr, file string) error {
 	go func() { a.Events.Run(bg); close(dispatched) }()
 	defer func() { stopBackground(); <-dispatched }()
 	return serveUntilSignal(srv, ln)
+}
+
+// writeHeapProfile writes the heap profile to path, and beside it
+// (path.txt) the Go runtime's memory figures against the process's
+// resident memory: what is not the Go runtime's is SQLite's.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		_ = f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	status, _ := os.ReadFile("/proc/self/status")
+	var rss []string
+	for line := range strings.SplitSeq(string(status), "\n") {
+		if strings.HasPrefix(line, "VmRSS") || strings.HasPrefix(line, "VmHWM") || strings.HasPrefix(line, "Rss") {
+			rss = append(rss, line)
+		}
+	}
+	text := fmt.Sprintf("go runtime: heap in use %s, heap idle %s (released %s), stacks %s, runtime total (Sys) %s, GC cycles %d\n%s\n",
+		mib(m.HeapInuse), mib(m.HeapIdle), mib(m.HeapReleased), mib(m.StackSys), mib(m.Sys), m.NumGC, strings.Join(rss, "\n"))
+	return os.WriteFile(path+".txt", []byte(text), 0o600)
 }
 
 // startFloor runs this binary as a floor server and reads its address.

@@ -27,6 +27,8 @@ type database struct {
 	customerdURL string
 	floorURL     string
 	cleanup      func()
+	// another makes one more empty database of the kind, removed by cleanup.
+	another func() (string, error)
 	// otherBackends lists the PostgreSQL backends serving others than the
 	// bench (tests of other work on the same server); nil on SQLite.
 	otherBackends func() map[int]bool
@@ -46,6 +48,7 @@ func newSQLite(dir string) (*database, error) {
 		customerdURL: "sqlite://" + filepath.Join(d, "customerd.db"),
 		floorURL:     "sqlite://" + filepath.Join(d, "floor.db"),
 		cleanup:      func() { _ = os.RemoveAll(d) },
+		another:      func() (string, error) { return "sqlite://" + filepath.Join(d, "scale.db"), nil },
 	}, nil
 }
 
@@ -115,7 +118,7 @@ func newPostgres(ctx context.Context, base string) (*database, error) {
 		}
 		return m
 	}
-	return &database{name: "postgres", customerdURL: cURL, floorURL: fURL, cleanup: drop, otherBackends: others}, nil
+	return &database{name: "postgres", customerdURL: cURL, floorURL: fURL, cleanup: drop, another: mk, otherBackends: others}, nil
 }
 
 // floorDB is a database opened the way store.Open opens customerd's: on

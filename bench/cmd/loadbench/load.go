@@ -253,6 +253,9 @@ type sample struct {
 	lat              []time.Duration
 	ranOut           bool
 	firstErr         string
+	// cpu and db are the CPU time the server's process and PostgreSQL's
+	// processes used meanwhile, in ticks.
+	cpu, db uint64
 }
 
 // drive runs clients goroutines sending mk's requests through hc for d (or
@@ -329,6 +332,9 @@ type result struct {
 	firstErr string
 	exited   string  // the server died
 	foreign  float64 // share of the CPUs other processes took during the scenario
+	// cpu and db are the CPU time per answered request of the server's
+	// process and of PostgreSQL (0 on SQLite).
+	cpu, db time.Duration
 }
 
 // rps counts 2xx answers only.
@@ -353,6 +359,15 @@ func summarize(name string, samples []sample) result {
 		all = append(all, s.lat...)
 	}
 	r.ok = r.requests - r.errors
+	var cpu, db uint64
+	for _, s := range samples {
+		cpu, db = cpu+s.cpu, db+s.db
+	}
+	if r.ok > 0 {
+		perTick := float64(time.Second) / ticksPerSecond
+		r.cpu = time.Duration(float64(cpu) * perTick / float64(r.ok))
+		r.db = time.Duration(float64(db) * perTick / float64(r.ok))
+	}
 	slices.Sort(all)
 	r.p50, r.p99 = percentile(all, 0.50), percentile(all, 0.99)
 	return r

@@ -29,6 +29,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -59,22 +60,15 @@ type options struct {
 }
 
 // allScenarios are the scenarios, in the order they run.
-var allScenarios = []string{"get", "verify", "google", "update", "tenants"}
-
-// Targets.
-const (
-	getRPSTarget    = 0.60 // GET customer req/s ≥ 60% of the GET floor's
-	getP99Target    = 2.0  // GET customer p99 ≤ 2× the GET floor's
-	verifyRPSTarget = 0.50 // code verification req/s ≥ 50% of the authenticate floor's
-	rssTarget       = 150 << 20
-)
+var allScenarios = []string{"get", "verify", "google", "update", "tenants", "scale"}
 
 func main() {
 	var o options
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measured time of each scenario")
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured warm-up before each scenario (0 for none)")
 	flag.IntVar(&o.clients, "clients", 64, "concurrent clients")
-	flag.IntVar(&o.customers, "customers", 500, "customers created (and signed in) for GET and update")
+	flag.IntVar(&o.customers, "customers", apiCustomers,
+		"customers: up to 500 created (and signed in) through the API for the main scenarios; beyond, the scale scenario seeds that many directly into a database of their own")
 	flag.IntVar(&o.challenges, "challenges", 0, "codes prepared for code verification (0: sized from the authenticate floor's rate)")
 	flag.IntVar(&o.maxChallenges, "max-challenges", 60000, "upper bound of the automatic -challenges")
 	flag.IntVar(&o.floorCodes, "floor-codes", 5000, "challenge rows seeded for the authenticate floor")
@@ -88,8 +82,10 @@ func main() {
 	flag.IntVar(&o.googleReturn, "google-returning", 2000, "returning shoppers of the google scenario (signed in once during preparation)")
 	flag.IntVar(&o.googleFirst, "google-first", 0, "first sign-ins prepared for the google scenario (0: sized like -challenges, a fifth of them)")
 	flag.BoolVar(&o.failOnMiss, "fail-on-miss", false, "exit 1 when customerd misses a target")
-	flag.IntVar(&o.tenants, "tenants", 10000, "tenants written into the database for the tenants scenario")
-	scenarios := flag.String("scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios to run: get, verify, google, update, tenants (the tenants scenario measures get and verify when they run)")
+	flag.IntVar(&o.tenants, "tenants", 10000, "tenants written into the database for the tenants scenario (and the scale scenario's customers spread over)")
+	scenarios := flag.String("scenarios", strings.Join(allScenarios, ","),
+		"comma-separated scenarios to run: get, verify, google, update, tenants, scale (the tenants scenario measures get and verify when they run; "+
+			"the scale scenario runs with -customers beyond 500)")
 	role := flag.String("role", "", "internal: svc (customerd for -cpuprofile), floor-get or floor-auth")
 	pprofAddr := flag.String("pprof-addr", "", "internal: profile control address of -role svc")
 	pprofFile := flag.String("pprof-file", "", "internal: CPU profile file of -role svc")
@@ -169,7 +165,8 @@ func run(o options) error {
 		return err
 	}
 	defer iss.Server.Close()
-	missed := false
+	started := time.Now()
+	var reps []*report
 	for _, kind := range kinds {
 		var db *database
 		if kind == "sqlite" {
@@ -185,11 +182,16 @@ func run(o options) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", kind, err)
 		}
-		if !rep.print(os.Stdout, o) {
-			missed = true
-		}
+		rep.print(os.Stdout, o)
+		reps = append(reps, rep)
 	}
-	if missed && o.failOnMiss {
+	summary, met := closing(reps, o)
+	path, err := writeResults(reps, o, started, summary, met)
+	if err != nil {
+		return fmt.Errorf("write the results: %w", err)
+	}
+	fmt.Printf("\nresults: %s\n%s\n", path, summary)
+	if !met && o.failOnMiss {
 		return errMissed
 	}
 	return nil
@@ -218,6 +220,7 @@ type report struct {
 	measuredRSS                      uint64
 	startup                          time.Duration // of the measured customerd, one tenant
 	tenants                          *tenantsReport
+	scale                            *scaleReport
 	selfRun                          bool
 	profile                          string
 }
@@ -272,7 +275,9 @@ func measure(ctx context.Context, o options, targets []*target, start, stop func
 			if t.done || ctx.Err() != nil {
 				continue
 			}
+			cpu0, db0 := procTicks(t.srv.pid()), postgresTicks()
 			s := drive(ctx, t.hc, o.clients, slice, t.mk)
+			s.cpu, s.db = procTicks(t.srv.pid())-cpu0, postgresTicks()-db0
 			t.samples = append(t.samples, s)
 			t.done = s.ranOut
 		}
@@ -311,7 +316,7 @@ func runDatabase(ctx context.Context, o options, db *database, bin, dir string, 
 
 	// 1. The floors, on a database of their own.
 	progress("%s: seeding the floor database", db.name)
-	fd, err := seedFloor(ctx, db.floorURL, dbDir, o.customers, o.floorCodes)
+	fd, err := seedFloor(ctx, db.floorURL, dbDir, min(o.customers, apiCustomers), o.floorCodes)
 	if err != nil {
 		return nil, err
 	}
@@ -344,7 +349,7 @@ func runDatabase(ctx context.Context, o options, db *database, bin, dir string, 
 		n = int(1.5*rate*(o.warmup+o.duration).Seconds()) + o.clients
 		n = min(max(n, 1000), o.maxChallenges)
 	}
-	progress("%s: preparing %d customers and their tokens, and %d one-time codes, through customerd", db.name, o.customers, n)
+	progress("%s: preparing %d customers and their tokens, and %d one-time codes, through customerd", db.name, min(o.customers, apiCustomers), n)
 	codes := newCodeBook()
 	prepStart := time.Now()
 	jwks0 := iss.Fetches.Load()
@@ -352,7 +357,7 @@ func runDatabase(ctx context.Context, o options, db *database, bin, dir string, 
 	if err != nil {
 		return nil, err
 	}
-	tokens, err := prepareCustomers(ctx, cd.base, codes, o.customers, demo)
+	tokens, err := prepareCustomers(ctx, cd.base, codes, min(o.customers, apiCustomers), demo)
 	if err != nil {
 		cd.stop()
 		return nil, err
@@ -362,6 +367,7 @@ func runDatabase(ctx context.Context, o options, db *database, bin, dir string, 
 		cd.stop()
 		return nil, err
 	}
+	codesSent := time.Now()
 	firstN := o.googleFirst
 	if !o.scenarios["google"] {
 		firstN = -1
@@ -459,13 +465,33 @@ func runDatabase(ctx context.Context, o options, db *database, bin, dir string, 
 	rep.measuredRSS = cd.rss.overall.Load()
 	rep.startup = cd.startup
 	cd.stop()
+	// The tenants scenario runs on the main database, or with the scale
+	// scenario on its big one, whose tenants that writes.
+	tenantsURL, created := db.customerdURL, time.Duration(0)
+	var sd *scaleData
+	if o.scale() && ctx.Err() == nil {
+		rep.scale = &scaleReport{customers: o.customers, tenants: o.tenants}
+		if sd, err = seedScale(ctx, o, db, iss, rep.scale); err != nil {
+			return nil, fmt.Errorf("scale: %w", err)
+		}
+		tenantsURL, created = sd.url, rep.scale.created
+	}
 	if o.scenarios["tenants"] && ctx.Err() == nil {
-		if rep.tenants, err = measureTenants(ctx, o, db, bin, dbDir, tokens, n, iss); err != nil {
+		if rep.tenants, err = measureTenants(ctx, o, db, tenantsURL, bin, dbDir, tokens, n, iss, created); err != nil {
 			return nil, fmt.Errorf("tenants: %w", err)
+		}
+	}
+	if sd != nil && ctx.Err() == nil {
+		if rep.scale.pairs, err = measureScale(ctx, o, db, bin, dbDir, iss, sd, tokens, gp, int(rep.consumed), codesSent, max(n, 1000)); err != nil {
+			return nil, fmt.Errorf("scale: %w", err)
 		}
 	}
 	return rep, ctx.Err()
 }
+
+// scale reports whether the scale scenario runs: -customers beyond those
+// the API prepares.
+func (o options) scale() bool { return o.scenarios["scale"] && o.customers > apiCustomers }
 
 // measureGoogle runs the google scenario against the authenticate floor.
 func measureGoogle(ctx context.Context, o options, rep *report, cd, fa *child, fd *floorData, gp *googlePool,
@@ -520,6 +546,15 @@ func noisy(shares ...float64) string {
 	return ""
 }
 
+// cpuCell is the CPU time per answered request of the server, and of PostgreSQL when it served it.
+func cpuCell(r result) string {
+	us := func(d time.Duration) string { return strconv.FormatInt(d.Microseconds(), 10) + "µs" }
+	if r.db == 0 {
+		return us(r.cpu)
+	}
+	return us(r.cpu) + " + " + us(r.db)
+}
+
 func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond)) }
 func mib(b uint64) string       { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
@@ -530,68 +565,67 @@ func verdict(ok bool) string {
 	return "MISS"
 }
 
-// print writes the table of one database; false when a target is missed.
-func (r *report) print(w io.Writer, o options) bool {
+// void reports whether a server was stopped from outside during the run.
+func (r *report) void() bool {
+	for _, res := range r.results() {
+		if res.exited != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// print writes the tables of one database.
+func (r *report) print(w io.Writer, o options) {
 	server := "customerd: ./cmd/customerd as a child process"
 	if r.selfRun {
 		server = "customerd: this binary around app.New as a child process (for -cpuprofile)"
 	}
 	fmt.Fprintf(w, "\n== %s — %d CPUs, %d clients, %s per scenario after %s of warm-up, %d customers\n",
-		r.db, runtime.NumCPU(), o.clients, o.duration, o.warmup, o.customers)
+		r.db, runtime.NumCPU(), o.clients, o.duration, o.warmup, min(o.customers, apiCustomers))
 	fmt.Fprintf(w, "%s, log level warn; floors: this binary as child processes.\n", server)
 	fmt.Fprintf(w, "customerd and its floor take turns, %d rounds each (-rounds).\n", max(min(o.rounds, int(o.duration/time.Second)), 1))
 	fmt.Fprintf(w, "The load generator runs in the bench process and shares the CPUs with the server under test.\n\n")
 
 	ran := o.scenarios
-	getRPS := r.get.rps() / max(r.getFloor.rps(), 1e-9)
-	getP99 := float64(r.get.p99) / max(float64(r.getFloor.p99), 1)
-	verRPS := r.verify.rps() / max(r.authFloor.rps(), 1e-9)
-	verP99 := float64(r.verify.p99) / max(float64(r.authFloor.p99), 1)
-	all := (!ran["get"] || getRPS >= getRPSTarget && getP99 <= getP99Target) && (!ran["verify"] || verRPS >= verifyRPSTarget) &&
-		r.measuredRSS < rssTarget
-	rssCell := func(res result) string { return mib(res.rss) + " <150 " + verdict(res.rss < rssTarget) }
-
+	checks := r.checks(o)
+	rss := find(checks, "RSS")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\trequests\terrors\treq/s\tp50\tp99\treq/s vs floor\tp99 vs floor\tserver max RSS\t")
-	row := func(res result, vsRPS, vsP99, rss string) {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t\n", res.name, res.requests, res.errors, res.rps(),
-			ms(res.p50), ms(res.p99), vsRPS, vsP99, rss)
+	fmt.Fprintln(tw, "scenario\trequests\terrors\treq/s\tp50\tp99\treq/s vs floor\tp99 vs floor\tserver max RSS\tCPU/req server + db\t")
+	row := func(res result, vsRPS, vsP99 string) {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t\n", res.name, res.requests, res.errors, res.rps(),
+			ms(res.p50), ms(res.p99), vsRPS, vsP99, mib(res.rss), cpuCell(res))
 	}
 	if ran["get"] {
-		row(r.get, fmt.Sprintf("%.1f%% ≥60%% %s", 100*getRPS, verdict(getRPS >= getRPSTarget)),
-			fmt.Sprintf("%.2f× ≤2× %s", getP99, verdict(getP99 <= getP99Target)), rssCell(r.get))
-		row(r.getFloor, "", "", mib(r.getFloor.rss))
+		row(r.get, find(checks, "GET").cell(), find(checks, "GET p99").cell())
+		row(r.getFloor, "", "")
 	}
 	if ran["verify"] {
-		row(r.verify, fmt.Sprintf("%.1f%% ≥50%% %s", 100*verRPS, verdict(verRPS >= verifyRPSTarget)),
-			fmt.Sprintf("%.2f×", verP99), rssCell(r.verify))
-		row(r.authFloor, "", "", mib(r.authFloor.rss))
+		row(r.verify, find(checks, "verify").cell(), find(checks, "verify p99").cell())
+		row(r.authFloor, "", "")
 	}
 	if ran["google"] {
-		gRPS := r.google.rps() / max(r.googleFloor.rps(), 1e-9)
-		gP99 := float64(r.google.p99) / max(float64(r.googleFloor.p99), 1)
-		row(r.google, fmt.Sprintf("%.1f%% (no target)", 100*gRPS), fmt.Sprintf("%.2f×", gP99), mib(r.google.rss))
+		row(r.google, find(checks, "google").cell(), find(checks, "google p99").cell())
 		floor := r.googleFloor
 		floor.name += " (in turn with google)"
-		row(floor, "", "", mib(r.googleFloor.rss))
+		row(floor, "", "")
 	}
 	if ran["update"] {
 		update := r.update
 		update.name += " (no floor)"
-		row(update, "", "", rssCell(update))
+		row(update, "", "")
 	}
 	_ = tw.Flush()
-	summary := map[bool]string{true: "all met", false: "MISSED"}[all]
-	for _, res := range []result{r.get, r.getFloor, r.verify, r.authFloor, r.google, r.googleFloor, r.update} {
-		if res.exited != "" {
-			summary, all = "VOID: a server was stopped during the run (see notes)", false
-		}
+	fmt.Fprintf(w, "\ncustomerd max RSS over the measured run: %s.\n", rss.cell())
+	if r.void() {
+		fmt.Fprintln(w, "VOID: a server was stopped during the run (see notes).")
 	}
-	fmt.Fprintf(w, "\ncustomerd max RSS over the measured run: %s (target < 150 MiB: %s). Targets: %s.\n",
-		mib(r.measuredRSS), verdict(r.measuredRSS < rssTarget), summary)
 	fmt.Fprintf(w, "customerd with one tenant started (process start to /healthz) in %s.\n", r.startup.Round(time.Millisecond))
-	if r.tenants != nil && !r.tenants.print(w, o) {
-		all = false
+	if r.tenants != nil {
+		r.tenants.print(w, o)
+	}
+	if r.scale != nil {
+		r.scale.print(w, o)
 	}
 
 	fmt.Fprintln(w, "\nnotes")
@@ -602,7 +636,6 @@ func (r *report) print(w io.Writer, o options) bool {
 		r.printGoogleNotes(w)
 	}
 	r.printRunNotes(w, o)
-	return all
 }
 
 func (r *report) printVerifyNote(w io.Writer) {

@@ -52,24 +52,35 @@ func snapshotCPU() cpuSnapshot {
 		s.ours += procTicks(pid)
 	}
 	benchPIDsMu.Unlock()
+	s.ours += postgresTicks()
+	return s
+}
+
+// postgresTicks is the CPU time of the PostgreSQL server's own processes
+// and of the backends of the bench's connections.
+func postgresTicks() uint64 {
 	var others map[int]bool
 	if otherPGBackends != nil {
 		others = otherPGBackends()
+	} else {
+		return 0
 	}
+	var n uint64
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil || others[pid] {
 			continue
 		}
-		// The PostgreSQL server's own processes and the backends of the
-		// bench's connections.
 		if comm, _ := os.ReadFile("/proc/" + e.Name() + "/comm"); strings.TrimSpace(string(comm)) == "postgres" {
-			s.ours += procTicks(pid)
+			n += procTicks(pid)
 		}
 	}
-	return s
+	return n
 }
+
+// ticksPerSecond is Linux's USER_HZ, the unit of /proc's CPU times.
+const ticksPerSecond = 100
 
 // procTicks is the user and system time of a process.
 func procTicks(pid int) uint64 {
