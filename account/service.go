@@ -10,7 +10,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/google/uuid"
 
 	"github.com/customerd/customerd/challenge"
 	"github.com/customerd/customerd/flows"
@@ -543,7 +542,7 @@ type Event struct {
 }
 
 func newEvent(typ string, before, c *store.Customer, now time.Time) (*store.Event, error) {
-	body := Event{ID: uuid.NewString(), Type: typ, TenantID: c.TenantID, CustomerID: c.ID,
+	body := Event{ID: newID(), Type: typ, TenantID: c.TenantID, CustomerID: c.ID,
 		OccurredAt: now.UTC().Format(time.RFC3339Nano), Data: View(c)}
 	if typ == flows.ContactChange && before != nil {
 		body.Previous = map[string]any{}

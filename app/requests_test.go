@@ -169,7 +169,7 @@ func TestRequestPathsUseIndexes(t *testing.T) {
 	for i := 1; i < 10; i++ {
 		tenants = append(tenants, fmt.Sprintf("other%d", i))
 	}
-	seeding := storetest.Seeding{Customers: 20000, Tenants: tenants, Provider: "google"}
+	seeding := storetest.Seeding{Customers: 20000, Tenants: tenants, Provider: "google", Now: time.Now()}
 	if err := storetest.Seed(ctx, url, seeding); err != nil {
 		t.Fatal(err)
 	}

@@ -153,7 +153,8 @@ func (s *Service) Issue(ctx context.Context, lim Limits, target Target, snd send
 		return nil, err
 	}
 	c := &store.Challenge{
-		ID: uuid.NewString(), TenantID: target.Tenant, Channel: string(target.Channel), Destination: target.To,
+		// Time-ordered (UUIDv7): a new challenge goes to the end of its index.
+		ID: uuid.Must(uuid.NewV7()).String(), TenantID: target.Tenant, Channel: string(target.Channel), Destination: target.To,
 		CustomerID: target.CustomerID, MaxAttempts: lim.MaxAttempts, ExpiresAt: now.Add(lim.Lifetime), CreatedAt: now,
 		Pending: target.Pending, Purpose: string(target.Purpose),
 	}

@@ -66,7 +66,7 @@ func TestSeed(t *testing.T) {
 			url := be.URL(t)
 			s := storetest.Open(t, url)
 			ctx := context.Background()
-			seeding := storetest.Seeding{Customers: 2000, Tenants: []string{"t1", "t2", "t3"}, Provider: "google"}
+			seeding := storetest.Seeding{Customers: 2000, Tenants: []string{"t1", "t2", "t3"}, Provider: "google", Now: time.Now()}
 			if err := storetest.Seed(ctx, url, seeding); err != nil {
 				t.Fatal(err)
 			}

@@ -26,7 +26,7 @@ type Seeding struct {
 	Customers int
 	Tenants   []string
 	Provider  string
-	// Now is the end of the day seeded (time.Now when zero).
+	// Now is the end of the day seeded; the seeded ids are made from it too.
 	Now time.Time
 }
 
@@ -37,17 +37,32 @@ type Seeded struct {
 
 // Customer is the ith customer Seed writes, for the requests that use it.
 func (s Seeding) Customer(i int) Seeded {
-	return Seeded{ID: seedID("customer", i), Tenant: s.Tenants[i%len(s.Tenants)], Email: fmt.Sprintf("seed%d@example.com", i),
+	return Seeded{ID: seedID("customer", i, s.at(i)), Tenant: s.Tenants[i%len(s.Tenants)], Email: fmt.Sprintf("seed%d@example.com", i),
 		Subject: fmt.Sprintf("9%020d", i)}
 }
 
-// seedNamespace makes the seeded ids: random-looking (as uuid.New's are,
-// spread over their indexes) and the same from one run to the next.
+// seedNamespace makes the seeded ids the same from one run to the next.
 var seedNamespace = uuid.MustParse("3b0c4b0e-6c5e-4c64-9a8e-5c1e4f0d6a11")
 
-func seedID(kind string, i int) string {
-	return uuid.NewSHA1(seedNamespace, []byte(kind+"-"+fmt.Sprint(i))).String()
+// seedID is a UUIDv7 of time at, as the service makes them, its random
+// bits drawn from kind and i.
+func seedID(kind string, i int, at time.Time) string {
+	id := uuid.NewSHA1(seedNamespace, []byte(kind+"-"+fmt.Sprint(i)))
+	ms := uint64(at.UnixMilli())
+	for b := range 6 {
+		id[b] = byte(ms >> (40 - 8*b))
+	}
+	id[6] = 0x70 | id[6]&0x0f // version 7; the variant bits stay SHA1's (RFC 4122)
+	return id.String()
 }
+
+// at is the time of the ith customer's day: its sign-in some time in the
+// past day, at least two minutes ago (its resend throttle is long over).
+func (s Seeding) at(i int) time.Time {
+	return s.end().Add(-2*time.Minute - time.Duration(uint64(i)*7919%86_000)*time.Second)
+}
+
+func (s Seeding) end() time.Time { return s.Now.UTC().Truncate(time.Microsecond) }
 
 // seedProfile is a seeded account's profile, as the account rules make a French shopper's.
 const seedProfile = `{"firstName":"Seed","lastName":"Customer","postcode":"75001","city":"Paris","region":"Île-de-France",` +
@@ -63,17 +78,7 @@ type seedTable struct {
 }
 
 func (s Seeding) tables() []seedTable {
-	now := s.Now
-	if now.IsZero() {
-		now = time.Now()
-	}
-	now = now.UTC().Truncate(time.Microsecond)
-	// The ith customer's day: its sign-in some time in the past day, at
-	// least two minutes ago (its resend throttle is long over).
-	at := func(i int) time.Time {
-		return now.Add(-2*time.Minute - time.Duration(uint64(i)*7919%86_000)*time.Second)
-	}
-	day := now.Format(time.DateOnly)
+	at, day := s.at, s.end().Format(time.DateOnly)
 	customerColumns := strings.Split("id, tenant_id, email, phone, email_verified, phone_verified, profile, version, created_at, updated_at, deleted_at", ", ")
 	return []seedTable{
 		{name: "customers", columns: customerColumns, every: 1, row: func(i int) []any {
@@ -88,7 +93,7 @@ func (s Seeding) tables() []seedTable {
 			"expires_at, consumed_at, created_at, pending, purpose", ", "), every: 1, row: func(i int) []any {
 			c := s.Customer(i)
 			h := uuid.NewSHA1(seedNamespace, []byte(c.ID))
-			return []any{seedID("challenge", i), c.Tenant, "email", c.Email, nil, hex.EncodeToString(h[:]) + hex.EncodeToString(h[:]),
+			return []any{seedID("challenge", i, at(i)), c.Tenant, "email", c.Email, nil, hex.EncodeToString(h[:]) + hex.EncodeToString(h[:]),
 				1, 5, at(i).Add(10 * time.Minute), at(i).Add(30 * time.Second), at(i), "", "signin"}
 		}},
 		{name: "throttles", columns: []string{"tenant_id", "key", "last_at"}, every: 1, row: func(i int) []any {
@@ -102,7 +107,7 @@ func (s Seeding) tables() []seedTable {
 		{name: "events", columns: strings.Split("id, tenant_id, customer_id, type, payload, created_at, attempts, next_at, lease_until, "+
 			"delivered_at, dead_at, last_error", ", "), every: 1, row: func(i int) []any {
 			c := s.Customer(i)
-			id := seedID("event", i)
+			id := seedID("event", i, at(i))
 			payload := fmt.Sprintf(`{"id":%q,"type":"Customer:Upserted","tenantId":%q,"customerId":%q,"occurredAt":%q,"data":%s}`,
 				id, c.Tenant, c.ID, at(i).Format(time.RFC3339Nano), strings.Replace(seedProfile, "{", fmt.Sprintf(`{"id":%q,"email":%q,`, c.ID, c.Email), 1))
 			delivered := at(i).Add(time.Second)
@@ -113,8 +118,8 @@ func (s Seeding) tables() []seedTable {
 
 // Seed writes s into the migrated database at url.
 func Seed(ctx context.Context, url string, s Seeding) error {
-	if s.Customers <= 0 || len(s.Tenants) == 0 || s.Provider == "" {
-		return errors.New("seed: customers, tenants and a provider, please")
+	if s.Customers <= 0 || len(s.Tenants) == 0 || s.Provider == "" || s.Now.IsZero() {
+		return errors.New("seed: customers, tenants, a provider and the time, please")
 	}
 	if strings.HasPrefix(url, "sqlite://") {
 		return seedSQLite(ctx, url, s)
@@ -184,7 +189,13 @@ func seedSQLite(ctx context.Context, url string, s Seeding) error {
 						return err
 					}
 				}
-				return tx.Commit()
+				if err := tx.Commit(); err != nil {
+					return err
+				}
+				// Fold the WAL into the database file now: written as fast as
+				// this, it would outgrow the database many times over.
+				_, err = w.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
+				return err
 			}()
 			if err != nil {
 				return fmt.Errorf("seed %s: %w", t.name, err)

@@ -117,13 +117,8 @@ func measureTenants(ctx context.Context, o options, db *database, dbURL, bin, di
 	// Every tenant served once, as in a service that has been running: each
 	// is then built, and its keys read, in this process.
 	began := time.Now()
-	hc := &http.Client{Transport: newTransport(32), Timeout: 30 * time.Second}
-	err = parallel(ctx, o.tenants, 32, func(ctx context.Context, i int) error {
-		return call(ctx, hc, http.MethodGet, cd.base+"/api/"+tenantName(i)+"/.well-known/jwks.json", "", nil, http.StatusOK, nil)
-	})
-	hc.CloseIdleConnections()
-	if err != nil {
-		return nil, fmt.Errorf("serve every tenant once: %w", err)
+	if err := serveEveryTenant(ctx, cd, o.tenants); err != nil {
+		return nil, err
 	}
 	rep.warm, rep.warmRSS = time.Since(began), readRSS(cd.pid())
 
@@ -145,6 +140,20 @@ func measureTenants(ctx context.Context, o options, db *database, dbURL, bin, di
 		rep.ver, rep.verD = res[0], res[1]
 	}
 	return rep, ctx.Err()
+}
+
+// serveEveryTenant asks cd for every bench tenant's JWKS once: each tenant
+// is then built, and its keys read, as in a service that has been running.
+func serveEveryTenant(ctx context.Context, cd *child, tenants int) error {
+	hc := &http.Client{Transport: newTransport(32), Timeout: 30 * time.Second}
+	defer hc.CloseIdleConnections()
+	err := parallel(ctx, tenants, 32, func(ctx context.Context, i int) error {
+		return call(ctx, hc, http.MethodGet, cd.base+"/api/"+tenantName(i)+"/.well-known/jwks.json", "", nil, http.StatusOK, nil)
+	})
+	if err != nil {
+		return fmt.Errorf("serve every tenant once: %w", err)
+	}
+	return nil
 }
 
 // checks are the tenants scenario's figures against their targets.
