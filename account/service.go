@@ -10,7 +10,6 @@ import (
 	"slices"
 	"time"
 
-
 	"github.com/customerd/customerd/challenge"
 	"github.com/customerd/customerd/flows"
 	"github.com/customerd/customerd/sender"
