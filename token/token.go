@@ -8,6 +8,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,7 +22,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwk"
-	"github.com/lestrrat-go/jwx/v3/jws"
+	"github.com/lestrrat-go/jwx/v3/jws/jwsbb"
 	"github.com/lestrrat-go/jwx/v3/jwt"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -83,6 +84,8 @@ type Service struct {
 // keyring is one tenant's keys as loaded from the database.
 type keyring struct {
 	signing  jwk.Key                     // newest private key
+	private  *ecdsa.PrivateKey           // the same, for jwsbb
+	prefix   []byte                      // base64url of its protected header, and the dot
 	verify   map[string]*ecdsa.PublicKey // by kid, every key still in its retention
 	jwks     []byte                      // the public JWKS document
 	keys     uint64                      // identifies the set of verify keys: it changes when they do
@@ -128,27 +131,39 @@ func (s *Service) Issue(ctx context.Context, tenant string, c Claims, lifetime t
 		return "", err
 	}
 	now := s.opts.Now().UTC().Truncate(time.Second)
-	tok, err := jwt.NewBuilder().
-		Issuer(s.Issuer(tenant)).
-		Audience([]string{tenant}).
-		Subject(c.Subject).
-		IssuedAt(now).
-		NotBefore(now).
-		Expiration(now.Add(lifetime)).
-		JwtID(uuid.NewString()).
-		Claim("idp", c.Provider).
-		Claim("amr", c.AMR).
-		Build()
+	payload, err := json.Marshal(claimsJSON{
+		AMR: c.AMR, Aud: [1]string{tenant}, Exp: now.Add(lifetime).Unix(), Iat: now.Unix(), Idp: c.Provider,
+		Iss: s.Issuer(tenant), Jti: uuid.NewString(), Nbf: now.Unix(), Sub: c.Subject,
+	})
 	if err != nil {
 		return "", err
 	}
-	hdr := jws.NewHeaders()
-	_ = hdr.Set(jws.TypeKey, "JWT")
-	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.ES256(), ring.signing, jws.WithProtectedHeaders(hdr)))
+	// jws's building blocks over the header encoded once per key: the
+	// same bytes jwt.Sign writes, without building a jwt.Token and its
+	// headers for every token.
+	enc := base64.RawURLEncoding
+	buf := make([]byte, 0, len(ring.prefix)+enc.EncodedLen(len(payload))+1+enc.EncodedLen(64))
+	buf = enc.AppendEncode(append(buf, ring.prefix...), payload)
+	sig, err := jwsbb.Sign(ring.private, jwa.ES256().String(), buf, nil)
 	if err != nil {
 		return "", fmt.Errorf("sign token: %w", err)
 	}
-	return jwtcheck.LowS(string(signed)), nil
+	jwtcheck.LowSSignature(sig)
+	return string(jwsbb.AppendSignature(buf, sig, enc)), nil
+}
+
+// claimsJSON is the payload of a token: the claims of Claims with iss,
+// aud (one tenant) and nbf, in the order jwt.Sign writes them.
+type claimsJSON struct {
+	AMR []string  `json:"amr"`
+	Aud [1]string `json:"aud"`
+	Exp int64     `json:"exp"`
+	Iat int64     `json:"iat"`
+	Idp string    `json:"idp"`
+	Iss string    `json:"iss"`
+	Jti string    `json:"jti"`
+	Nbf int64     `json:"nbf"`
+	Sub string    `json:"sub"`
 }
 
 // Verify checks a token of tenant: compact serialization in canonical
@@ -326,6 +341,19 @@ func (s *Service) load(ctx context.Context, tenant string) (*keyring, error) {
 				return nil, fmt.Errorf("signing key %s: %w", k.KID, err)
 			}
 			ring.signing = key
+			ring.private = new(ecdsa.PrivateKey)
+			if err := jwk.Export(key, ring.private); err != nil {
+				return nil, fmt.Errorf("signing key %s: %w", k.KID, err)
+			}
+			hdr, err := json.Marshal(struct {
+				Alg string `json:"alg"`
+				Kid string `json:"kid"`
+				Typ string `json:"typ"`
+			}{jwa.ES256().String(), k.KID, "JWT"})
+			if err != nil {
+				return nil, err
+			}
+			ring.prefix = jwsbb.SigningPrefix(nil, hdr, base64.RawURLEncoding)
 		}
 	}
 	if ring.jwks, err = json.Marshal(set); err != nil {

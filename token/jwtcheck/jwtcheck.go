@@ -181,20 +181,19 @@ var p256 = elliptic.P256().Params()
 // of one message, so an ES256 token has two forms unless one is chosen.
 var p256HalfOrder = new(big.Int).Rsh(p256.N, 1)
 
-// LowS returns a compact ES256 token with its signature in the low-S form
-// (s <= n/2): crypto/ecdsa, under jwx, signs with either.
-func LowS(tok string) string {
-	i := strings.LastIndexByte(tok, '.')
-	sig, err := base64.RawURLEncoding.DecodeString(tok[i+1:])
-	if err != nil || len(sig) != 64 {
-		return tok
+// LowSSignature turns an ES256 signature r || s into its low-S form
+// (s <= n/2) in place, and says whether it changed it: crypto/ecdsa signs
+// with either.
+func LowSSignature(sig []byte) bool {
+	if len(sig) != 64 {
+		return false
 	}
 	s := new(big.Int).SetBytes(sig[32:])
 	if s.Cmp(p256HalfOrder) <= 0 {
-		return tok
+		return false
 	}
 	s.Sub(p256.N, s).FillBytes(sig[32:])
-	return tok[:i+1] + base64.RawURLEncoding.EncodeToString(sig)
+	return true
 }
 
 // CheckLowS refuses a compact ES256 token whose signature is not r || s

@@ -1,6 +1,7 @@
 package jwtcheck_test
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -147,7 +148,16 @@ func TestLowS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		low := jwtcheck.LowS(string(signed))
+		i := bytes.LastIndexByte(signed, '.')
+		sig, err := base64.RawURLEncoding.DecodeString(string(signed[i+1:]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		changed := jwtcheck.LowSSignature(sig)
+		low := string(signed[:i+1]) + base64.RawURLEncoding.EncodeToString(sig)
+		if changed == (low == string(signed)) {
+			t.Fatalf("LowSSignature says changed=%v", changed)
+		}
 		if err := jwtcheck.CheckLowS(low); err != nil {
 			t.Fatalf("LowS left a high-S signature: %v", err)
 		}
