@@ -85,7 +85,7 @@ func main() {
 	flag.IntVar(&o.tenants, "tenants", 10000, "tenants written into the database for the tenants scenario (and the scale scenario's customers spread over)")
 	scenarios := flag.String("scenarios", strings.Join(allScenarios, ","),
 		"comma-separated scenarios to run: get, verify, google, update, tenants, scale (the tenants scenario measures get and verify when they run; "+
-			"the scale scenario runs with -customers beyond 500)")
+			"the scale scenario runs with -customers beyond 500, and runs verify and google too)")
 	role := flag.String("role", "", "internal: svc (customerd for -cpuprofile), floor-get or floor-auth")
 	pprofAddr := flag.String("pprof-addr", "", "internal: profile control address of -role svc")
 	pprofFile := flag.String("pprof-file", "", "internal: CPU profile file of -role svc")
@@ -96,6 +96,12 @@ func main() {
 	o.scenarios = map[string]bool{}
 	for _, sc := range strings.Split(*scenarios, ",") {
 		o.scenarios[strings.TrimSpace(sc)] = true
+	}
+	if o.scale() && (!o.scenarios["verify"] || !o.scenarios["google"]) {
+		// Its 500-customer side is what they prepare: the accounts code
+		// verification makes (anonymous POSTs), the Google shoppers.
+		fmt.Fprintln(os.Stderr, "loadbench: the scale scenario runs verify and google too")
+		o.scenarios["verify"], o.scenarios["google"] = true, true
 	}
 	var err error
 	switch *role {
