@@ -154,7 +154,11 @@ func openSQLite(path string, cfg *gorm.Config, opts Options) (*Pools, error) {
 	// The writer never checkpoints (wal_autocheckpoint 0): a checkpoint
 	// copies pages into the database file and syncs it, and would do so
 	// inside a commit, holding the one writer. The checkpointer does it beside.
-	w, err := gorm.Open(sqlite.Open(dsn+"&_pragma=wal_autocheckpoint(0)"), cfg)
+	// Its temporary files stay in memory (temp_store): above all the
+	// sub-journal of the savepoint every write of a group commit has (the
+	// pages it changed, as they were), which SQLite would otherwise write to
+	// a file on disk, a system call a page, once it passes 64 KiB.
+	w, err := gorm.Open(sqlite.Open(dsn+"&_pragma=wal_autocheckpoint(0)&_pragma=temp_store(MEMORY)"), cfg)
 	if err != nil {
 		return nil, err
 	}

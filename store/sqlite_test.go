@@ -50,6 +50,11 @@ func TestSQLitePragmas(t *testing.T) {
 	if n := wDB.Stats().MaxOpenConnections; n != 1 {
 		t.Errorf("writer pool has %d connections, want 1", n)
 	}
+	// The writer's savepoint sub-journals stay in memory (2: MEMORY).
+	var temp int
+	if err := wDB.QueryRow("PRAGMA temp_store").Scan(&temp); err != nil || temp != 2 {
+		t.Errorf("writer temp_store %d %v, want 2 (memory)", temp, err)
+	}
 
 	// A write transaction takes the write lock at BEGIN (immediate): while it is
 	// open, another connection cannot begin one, even before the first writes.
