@@ -26,6 +26,7 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jws"
+	"github.com/lestrrat-go/jwx/v3/jwt"
 
 	"github.com/customerd/customerd/store"
 	"github.com/customerd/customerd/store/storetest"
@@ -366,6 +367,21 @@ func TestIssuedTokenVerifiesAndCarriesItsClaims(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("the payload is the bytes jwx writes for its claims", func(t *testing.T) {
+		parsed, err := jwt.ParseInsecure([]byte(tok))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := json.Marshal(parsed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[1])
+		if string(got) != string(want) {
+			t.Errorf("payload\n%s\njwx writes\n%s", got, want)
+		}
+	})
 
 	t.Run("each token has its own jti", func(t *testing.T) {
 		other := accepted(t, f.svc, tenantA, f.issue(t, f.svc, tenantA))
