@@ -211,6 +211,12 @@ func TestRequestPathsUseIndexes(t *testing.T) {
 			http.StatusOK, nil)
 		p.call(http.MethodDelete, "/api/demo/customer", seededTok, nil, http.StatusNoContent, nil)
 	})
+	record(func() {
+		// The outbox poll, beside the requests on every replica.
+		if _, err := p.env.App.Events.Once(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
 
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {

@@ -402,20 +402,28 @@ func (s *db) ClaimEvents(ctx context.Context, now time.Time, lease time.Duration
 		lock = " FOR UPDATE SKIP LOCKED" // replicas skip what another is claiming
 	}
 	var out []Event
-	err := s.w.WithContext(ctx).Raw(`UPDATE events SET lease_until = ? WHERE seq IN (
-		SELECT e.seq FROM events e
-		WHERE e.delivered_at IS NULL AND e.dead_at IS NULL AND e.next_at <= ?
-		  AND (e.lease_until IS NULL OR e.lease_until <= ?)
-		  AND NOT EXISTS (SELECT 1 FROM events p WHERE p.tenant_id = e.tenant_id AND p.customer_id = e.customer_id
-		                  AND p.seq < e.seq AND p.delivered_at IS NULL AND p.dead_at IS NULL)
-		ORDER BY e.seq LIMIT ?`+lock+`)
-		RETURNING *`, now.Add(lease), now, now, limit).Scan(&out).Error
+	err := s.w.WithContext(ctx).Raw(`UPDATE events SET lease_until = ? WHERE seq IN (`+claimDue+lock+`) RETURNING *`,
+		now.Add(lease), now, now, limit).Scan(&out).Error
 	if err != nil {
 		return nil, classify(err)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
 	return out, nil
 }
+
+// claimDue selects the events due now ($1), their lease run out ($2), each
+// its customer's oldest undelivered one, up to $3. Earliest due first: the
+// order of events_due, the partial index of undelivered events, so that
+// both databases read only those (ordered by seq, SQLite read the whole
+// table, delivered events included, on every poll, holding the writer).
+// Each customer's events still go in order: a later one is not due while
+// an earlier one is undelivered.
+const claimDue = `SELECT e.seq FROM events e
+		WHERE e.delivered_at IS NULL AND e.dead_at IS NULL AND e.next_at <= ?
+		  AND (e.lease_until IS NULL OR e.lease_until <= ?)
+		  AND NOT EXISTS (SELECT 1 FROM events p WHERE p.tenant_id = e.tenant_id AND p.customer_id = e.customer_id
+		                  AND p.seq < e.seq AND p.delivered_at IS NULL AND p.dead_at IS NULL)
+		ORDER BY e.next_at, e.seq LIMIT ?`
 
 func (s *db) EventDelivered(ctx context.Context, id string, at time.Time) error {
 	return s.updateEvent(ctx, id, map[string]any{"delivered_at": at.UTC(), "lease_until": nil,

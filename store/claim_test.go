@@ -1,0 +1,42 @@
+package store
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The outbox poll reads the undelivered events by their partial index on
+// SQLite, never the whole table: every delivered event stays in it, and the
+// poll runs on the one writer every second.
+func TestClaimingEventsReadsOnlyUndeliveredOnes(t *testing.T) {
+	s, err := Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "c.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r, _ := s.(*db).r.DB()
+	rows, err := r.Query("EXPLAIN QUERY PLAN "+claimDue, "2026-01-01", "2026-01-01", 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if len(plan) == 0 || !strings.Contains(plan[0], "USING INDEX events_due") {
+		t.Fatalf("the claim reads events by %q, want the events_due index; plan:\n%s", plan, strings.Join(plan, "\n"))
+	}
+	for _, step := range plan {
+		if strings.HasPrefix(step, "SCAN e") {
+			t.Fatalf("the claim scans the events table:\n%s", strings.Join(plan, "\n"))
+		}
+	}
+}
