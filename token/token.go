@@ -83,8 +83,7 @@ type Service struct {
 
 // keyring is one tenant's keys as loaded from the database.
 type keyring struct {
-	signing  jwk.Key                     // newest private key
-	private  *ecdsa.PrivateKey           // the same, for jwsbb
+	signing  *ecdsa.PrivateKey           // newest private key
 	prefix   []byte                      // base64url of its protected header, and the dot
 	verify   map[string]*ecdsa.PublicKey // by kid, every key still in its retention
 	jwks     []byte                      // the public JWKS document
@@ -144,7 +143,7 @@ func (s *Service) Issue(ctx context.Context, tenant string, c Claims, lifetime t
 	enc := base64.RawURLEncoding
 	buf := make([]byte, 0, len(ring.prefix)+enc.EncodedLen(len(payload))+1+enc.EncodedLen(64))
 	buf = enc.AppendEncode(append(buf, ring.prefix...), payload)
-	sig, err := jwsbb.Sign(ring.private, jwa.ES256().String(), buf, nil)
+	sig, err := jwsbb.Sign(ring.signing, jwa.ES256().String(), buf, nil)
 	if err != nil {
 		return "", fmt.Errorf("sign token: %w", err)
 	}
@@ -340,9 +339,8 @@ func (s *Service) load(ctx context.Context, tenant string) (*keyring, error) {
 			if err != nil {
 				return nil, fmt.Errorf("signing key %s: %w", k.KID, err)
 			}
-			ring.signing = key
-			ring.private = new(ecdsa.PrivateKey)
-			if err := jwk.Export(key, ring.private); err != nil {
+			ring.signing = new(ecdsa.PrivateKey)
+			if err := jwk.Export(key, ring.signing); err != nil {
 				return nil, fmt.Errorf("signing key %s: %w", k.KID, err)
 			}
 			hdr, err := json.Marshal(struct {
