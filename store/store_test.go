@@ -98,3 +98,43 @@ func TestSeed(t *testing.T) {
 		})
 	}
 }
+
+// A tenant change is heard only by the replicas of its own schema: two
+// deployments (or two test runs) that share a PostgreSQL database in schemas
+// of their own share its notification channels too.
+func TestTenantChangesAreHeardOnlyInTheirSchema(t *testing.T) {
+	type tenants interface {
+		CreateTenant(context.Context, *store.TenantRow) error
+		WatchTenants(ctx context.Context, listening func(), changed func(id string)) error
+	}
+	a := storetest.Open(t, storetest.PostgresURL(t)).(tenants)
+	b := storetest.Open(t, storetest.PostgresURL(t)).(tenants)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	listening, heard := make(chan struct{}), make(chan string, 4)
+	go func() {
+		_ = a.WatchTenants(ctx, func() { close(listening) }, func(id string) { heard <- id })
+	}()
+	select {
+	case <-listening:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the watch never listened")
+	}
+	now := time.Now()
+	if err := b.CreateTenant(ctx, &store.TenantRow{ID: "elsewhere", Settings: "{}", Secrets: []byte{}, CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.CreateTenant(ctx, &store.TenantRow{ID: "here", Settings: "{}", Secrets: []byte{}, CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	// Notifications arrive in commit order: the first one heard is this
+	// schema's, and nothing came before it.
+	select {
+	case id := <-heard:
+		if id != "here" {
+			t.Fatalf("heard %q first, want here (the other schema's change was heard)", id)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("this schema's change was not heard")
+	}
+}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -24,7 +25,10 @@ type TenantRow struct {
 func (TenantRow) TableName() string { return "tenants" }
 
 // tenantsChannel is the PostgreSQL channel a tenant's id is notified on when
-// it changes, for the other replicas.
+// it changes, for the other replicas. A channel spans the whole database,
+// so the payload is the schema, a slash and the id: deployments (and test
+// runs) that share a database in schemas of their own hear only their own
+// changes.
 const tenantsChannel = "customerd_tenants"
 
 // Tenant reads one tenant: ErrNotFound when there is none.
@@ -122,7 +126,7 @@ func (s *db) changeTenant(ctx context.Context, id string, write func(*gorm.DB) e
 			return err
 		}
 		if s.postgres() {
-			return tx.Exec("SELECT pg_notify(?, ?)", tenantsChannel, id).Error
+			return tx.Exec("SELECT pg_notify(?, current_schema() || '/' || ?)", tenantsChannel, id).Error
 		}
 		return nil
 	})
@@ -151,6 +155,10 @@ func (s *db) WatchTenants(ctx context.Context, listening func(), changed func(id
 		defer cancel()
 		_ = conn.Close(closing)
 	}()
+	var schema string
+	if err := conn.QueryRow(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
+		return classify(err)
+	}
 	if _, err := conn.Exec(ctx, "LISTEN "+tenantsChannel); err != nil {
 		return classify(err)
 	}
@@ -160,6 +168,8 @@ func (s *db) WatchTenants(ctx context.Context, listening func(), changed func(id
 		if err != nil {
 			return classify(err)
 		}
-		changed(n.Payload)
+		if id, ok := strings.CutPrefix(n.Payload, schema+"/"); ok {
+			changed(id)
+		}
 	}
 }
