@@ -107,7 +107,9 @@ type Endpoint struct {
 type Database struct {
 	// URL is postgres://… or sqlite://PATH (CUSTOMERD_DATABASE_URL).
 	URL string `yaml:"url"`
-	// MaxOpenConns bounds the connection pool (PostgreSQL, and SQLite readers).
+	// MaxOpenConns bounds the connection pool (PostgreSQL, and SQLite
+	// readers); 0 is the database's default: 32 on PostgreSQL, 16 readers
+	// on SQLite.
 	MaxOpenConns int `yaml:"maxOpenConns"`
 }
 
@@ -293,9 +295,6 @@ func (c *Config) fill() {
 	if c.Database.URL == "" {
 		c.Database.URL = DefaultDatabaseURL
 	}
-	if c.Database.MaxOpenConns == 0 {
-		c.Database.MaxOpenConns = 16
-	}
 	if c.Secret == "" && c.SecretFile == "" {
 		c.SecretFile = "./data/secret"
 	}
@@ -429,8 +428,8 @@ func (c *Config) problems() Problems {
 	case sqlite && path == "":
 		add("database.url", "sqlite:// needs a path, e.g. sqlite://./data/customerd.db")
 	}
-	if c.Database.MaxOpenConns < 1 {
-		add("database.maxOpenConns", "%d: must be at least 1", c.Database.MaxOpenConns)
+	if c.Database.MaxOpenConns < 0 {
+		add("database.maxOpenConns", "%d: must be at least 1 (or 0 for the database's default)", c.Database.MaxOpenConns)
 	}
 	if c.Secret != "" && len(c.Secret) < 32 {
 		add("secret", "must be at least 32 characters")

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"embed"
@@ -30,7 +31,8 @@ var migrations embed.FS
 
 // Options tune Open.
 type Options struct {
-	// MaxOpenConns bounds the PostgreSQL pool and the SQLite readers.
+	// MaxOpenConns bounds the PostgreSQL pool and the SQLite readers; 0 is
+	// the database's default (DefaultPostgresConns, DefaultSQLiteReaders).
 	MaxOpenConns int
 	// Logger receives migration progress.
 	Logger *slog.Logger
@@ -90,9 +92,6 @@ type Pools struct {
 // Connect opens the pools of postgres://… or sqlite://PATH without touching
 // the schema; the load benchmark's floor servers open theirs with it too.
 func Connect(rawURL string, opts Options) (*Pools, error) {
-	if opts.MaxOpenConns <= 0 {
-		opts.MaxOpenConns = 16
-	}
 	cfg := &gorm.Config{
 		Logger:                 logger.Discard,
 		SkipDefaultTransaction: true,
@@ -124,8 +123,9 @@ func openPostgres(dsn string, cfg *gorm.Config, opts Options) (*Pools, error) {
 	if err != nil {
 		return nil, err
 	}
-	sqlDB.SetMaxOpenConns(opts.MaxOpenConns)
-	sqlDB.SetMaxIdleConns(opts.MaxOpenConns)
+	n := cmp.Or(max(opts.MaxOpenConns, 0), DefaultPostgresConns)
+	sqlDB.SetMaxOpenConns(n)
+	sqlDB.SetMaxIdleConns(n)
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	return &Pools{W: g, R: g, Postgres: true, Close: sqlDB.Close}, nil
 }
@@ -183,8 +183,9 @@ func openSQLite(path string, cfg *gorm.Config, opts Options) (*Pools, error) {
 		_ = wDB.Close()
 		return nil, err
 	}
-	rDB.SetMaxOpenConns(opts.MaxOpenConns)
-	rDB.SetMaxIdleConns(opts.MaxOpenConns)
+	n := cmp.Or(max(opts.MaxOpenConns, 0), DefaultSQLiteReaders)
+	rDB.SetMaxOpenConns(n)
+	rDB.SetMaxIdleConns(n)
 	stopCheckpoints, err := checkpointer(dsn, checkpointEvery, opts.Logger)
 	if err != nil {
 		_ = errors.Join(rDB.Close(), wDB.Close())
@@ -192,6 +193,19 @@ func openSQLite(path string, cfg *gorm.Config, opts Options) (*Pools, error) {
 	}
 	return &Pools{W: w, R: r, Close: func() error { return errors.Join(stopCheckpoints(), rDB.Close(), wDB.Close()) }}, nil
 }
+
+// DefaultPostgresConns is the PostgreSQL pool's size unless configured: a
+// request waiting for a connection is handed one at random among the
+// waiters (database/sql), so a pool much smaller than the concurrent
+// requests makes the slowest of them wait several turns. With 64 clients
+// on 2 CPUs, 32 connections answered a code verification's 99th
+// percentile in 52–57 ms where 16 took 80–107 ms, at the same throughput
+// (64 gave no more and cost PostgreSQL more CPU per request).
+const DefaultPostgresConns = 32
+
+// DefaultSQLiteReaders is the number of SQLite readers unless configured:
+// reads are local and short, and each reader keeps a page cache.
+const DefaultSQLiteReaders = 16
 
 // readerCacheKiB is the page cache of each SQLite reader.
 const readerCacheKiB = 512

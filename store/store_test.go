@@ -138,3 +138,27 @@ func TestTenantChangesAreHeardOnlyInTheirSchema(t *testing.T) {
 		t.Fatal("this schema's change was not heard")
 	}
 }
+
+// The pool's size is the configured one, or the database's default.
+func TestPoolSizes(t *testing.T) {
+	for _, be := range storetest.Backends() {
+		t.Run(be.Name, func(t *testing.T) {
+			url := be.URL(t)
+			def := store.DefaultSQLiteReaders
+			if be.Name == "postgres" {
+				def = store.DefaultPostgresConns
+			}
+			for _, c := range []struct{ set, want int }{{0, def}, {5, 5}} {
+				p, err := store.Connect(url, store.Options{MaxOpenConns: c.set})
+				if err != nil {
+					t.Fatal(err)
+				}
+				r, _ := p.R.DB()
+				if got := r.Stats().MaxOpenConnections; got != c.want {
+					t.Errorf("MaxOpenConns %d: a pool of %d, want %d", c.set, got, c.want)
+				}
+				_ = p.Close()
+			}
+		})
+	}
+}
