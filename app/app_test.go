@@ -5,11 +5,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"testing"
 
 	"github.com/customerd/customerd/app"
 	"github.com/customerd/customerd/app/apptest"
+	"github.com/customerd/customerd/config"
 )
 
 func TestABadProviderSettingStopsStartUp(t *testing.T) {
@@ -69,5 +71,33 @@ func TestMetricsHaveAListenerOfTheirOwn(t *testing.T) {
 	if res, err := http.Get(env.Metrics.URL + "/api/demo/customer"); err != nil || res.StatusCode != http.StatusNotFound ||
 		res.Header.Get("Content-Type") != "application/problem+json" {
 		t.Fatalf("the metrics listener's other paths: %v %v", err, res)
+	}
+}
+
+// The garbage collector runs at the configured gcPercent (200 unless set),
+// and the GOGC environment variable, when set, wins.
+func TestTheGarbageCollectorTarget(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	start := func(yaml string) int {
+		t.Helper()
+		cfg := apptest.Config(t, "", yaml)
+		a, err := app.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		return debug.SetGCPercent(100)
+	}
+	t.Setenv("GOGC", "")
+	if got := start("tenants: {shop: {}}\n"); got != config.DefaultGCPercent {
+		t.Errorf("by default: GOGC %d, want %d", got, config.DefaultGCPercent)
+	}
+	if got := start("gcPercent: 400\ntenants: {shop: {}}\n"); got != 400 {
+		t.Errorf("gcPercent 400: GOGC %d", got)
+	}
+	t.Setenv("GOGC", "150")
+	debug.SetGCPercent(150) // what the runtime read from GOGC at start
+	if got := start("gcPercent: 400\ntenants: {shop: {}}\n"); got != 150 {
+		t.Errorf("GOGC=150 in the environment and gcPercent 400: GOGC %d, want GOGC's", got)
 	}
 }

@@ -69,6 +69,8 @@ func TestABadSettingIsNamed(t *testing.T) {
 		{"a database password is never shown", "database:\n  url: 'mysql://u:hunter2@h/db'\n", `"mysql://u:xxxxx@h/db"`},
 		{"short secret", "secret: short\n", "secret:"},
 		{"bad log level", "log:\n  level: loud\n", "log.level"},
+		{"a garbage collector target too low", "gcPercent: 10\n", "gcPercent: 10: must be at least 25"},
+		{"a negative pool", "database:\n  maxOpenConns: -1\n", "database.maxOpenConns: -1: must be at least 1 (or 0 for the database's default)"},
 		{"bad tenant id", "tenants:\n  Acme!: {}\n", "tenants.Acme!"},
 		{"bad country", "tenants:\n  acme:\n    defaultCountry: France\n", "tenants.acme.defaultCountry"},
 		{"bad language", "tenants:\n  acme:\n    defaultLanguage: '12'\n", "tenants.acme.defaultLanguage"},

@@ -82,9 +82,9 @@ type Store interface {
 	// Verify spends one attempt of live challenge v.ID and checks the code
 	// sent in one atomic step (on PostgreSQL, one statement), so that no
 	// number of concurrent callers on any number of replicas gets more codes
-	// evaluated than the limits allow. A wrong code is charged to its
-	// destination's counter, up to its limit (Locked past it); a right one
-	// never is. A right code to a destination nobody holds, on a challenge
+	// evaluated than the limits allow. A wrong code is then charged to its
+	// destination's counter, up to its limit (Locked past it), in a step
+	// the caller's cancellation does not stop; a right one never is. A right code to a destination nobody holds, on a challenge
 	// that names no account and holds nothing (a plain first sign-in), uses
 	// the challenge up and creates v.First's account of its channel in the
 	// same step. ErrNotFound when no live challenge matches; ErrConflict

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/customerd/customerd/store"
 	"github.com/customerd/customerd/store/storetest"
@@ -160,5 +162,56 @@ func TestPoolSizes(t *testing.T) {
 				_ = p.Close()
 			}
 		})
+	}
+}
+
+// hangUp cancels the request's context as soon as PostgreSQL has judged a
+// code: a client that hangs up at that moment.
+type hangUp struct {
+	cancel  context.CancelFunc
+	judging bool
+}
+
+func (h *hangUp) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	h.judging = strings.Contains(data.SQL, "UPDATE challenges c SET attempts")
+	return ctx
+}
+
+func (h *hangUp) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {
+	if h.judging {
+		h.cancel()
+	}
+}
+
+// A wrong code is counted against its destination even when the caller
+// hangs up the moment it is judged: the charge is a second statement on
+// PostgreSQL, which the caller's cancellation does not stop.
+func TestAWrongCodeIsChargedWhenTheCallerHangsUp(t *testing.T) {
+	url := storetest.PostgresURL(t)
+	storetest.Open(t, url) // migrated
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s, err := store.Open(ctx, url, store.Options{QueryTracer: &hangUp{cancel: cancel}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Now().UTC()
+	c := &store.Challenge{ID: uuid.NewString(), TenantID: "acme", Channel: "email", Destination: "jane@example.com",
+		CodeHash: "h", MaxAttempts: 5, ExpiresAt: now.Add(time.Hour), CreatedAt: now}
+	if err := s.CreateChallenge(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	day := now.Format(time.DateOnly)
+	v, err := s.Verify(ctx, store.Verification{Attempt: store.Attempt{Tenant: "acme", ID: c.ID, Now: now, CounterPrefix: "fail:",
+		Day: day, Limit: 10}, CodeHash: "wrong"})
+	if err != nil || v.Right || v.Counted != 1 {
+		t.Fatalf("verdict %+v, %v", v, err)
+	}
+	if ctx.Err() == nil {
+		t.Fatal("the caller never hung up: the test tests nothing")
+	}
+	if n, err := s.Counted(context.Background(), "acme", "fail:jane@example.com", day); n != 1 || err != nil {
+		t.Fatalf("counted %d (%v), want the failure counted", n, err)
 	}
 }

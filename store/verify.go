@@ -77,11 +77,8 @@ func (s *db) verifySteps(ctx context.Context, v Verification) (*Verdict, error) 
 	}
 	switch {
 	case !verdict.Right:
-		err := s.stmt(ctx, qCharge, true).QueryRowContext(ctx, a.Tenant, a.CounterPrefix+c.Destination, a.Day, a.Limit).Scan(&verdict.Counted)
-		if errors.Is(err, sql.ErrNoRows) {
-			verdict.Locked = true
-		} else if err != nil {
-			return nil, classify(err)
+		if err := s.charge(ctx, a, c.Destination, verdict); err != nil {
+			return nil, err
 		}
 	case c.ConsumedAt != nil:
 		account := v.First[c.Channel]
@@ -103,6 +100,20 @@ func (s *db) verifySteps(ctx context.Context, v Verification) (*Verdict, error) 
 	return verdict, nil
 }
 
+// charge counts a wrong code against its destination's day, while the
+// counter is under its limit (Locked past it). The caller's cancellation
+// does not stop it: a client that hangs up as soon as its code is judged
+// still has the failure counted.
+func (s *db) charge(ctx context.Context, a Attempt, destination string, verdict *Verdict) error {
+	ctx = context.WithoutCancel(ctx)
+	err := s.stmt(ctx, qCharge, true).QueryRowContext(ctx, a.Tenant, a.CounterPrefix+destination, a.Day, a.Limit).Scan(&verdict.Counted)
+	if errors.Is(err, sql.ErrNoRows) {
+		verdict.Locked = true
+		return nil
+	}
+	return classify(err)
+}
+
 // goJSONString is PostgreSQL's to_json of c.destination escaped as Go's
 // encoding/json escapes strings (<, >, &, U+2028 and U+2029 too), so that a
 // payload reads the same bytes whichever database spliced the destination in.
@@ -111,13 +122,15 @@ const goJSONString = `replace(replace(replace(replace(replace(to_json(c.destinat
 
 // verifyStatement is Verify on PostgreSQL: one statement. The challenge's
 // one UPDATE spends the attempt and, for a right code of a first sign-in
-// while the counter is under its limit, uses the challenge up; a wrong code
-// charges the counter, under its limit (the row lock makes concurrent
-// attempts wait and re-check); the account is written only when the
-// challenge was used up, and otherwise the account holding the destination
-// comes back for the caller to decide the rest. The hashes are compared in
-// SQL: they are HMACs under a secret key, so the time a comparison takes
-// tells nothing of the code.
+// while the counter is under its limit, uses the challenge up (the row lock
+// makes concurrent attempts on it wait and re-check); the account is
+// written only when the challenge was used up, and otherwise the account
+// holding the destination comes back for the caller to decide the rest. A
+// wrong code is then charged by a second statement, as on SQLite: in the
+// first one, the counters' INSERT … ON CONFLICT cost PostgreSQL a tenth of
+// its time on every right code, where it writes nothing. The hashes are
+// compared in SQL: they are HMACs under a secret key, so the time a
+// comparison takes tells nothing of the code.
 func (s *db) verifyStatement(ctx context.Context, v Verification) (*Verdict, error) {
 	shape, err := shapeOf(v.First)
 	if err != nil {
@@ -131,16 +144,17 @@ func (s *db) verifyStatement(ctx context.Context, v Verification) (*Verdict, err
 		c       Challenge
 		h       holder
 		verdict = &Verdict{ChallengeRead: &ChallengeRead{Challenge: &c}}
-		charged sql.NullInt64
 	)
 	err = s.queryRow(ctx, text.(string), shape.args(v)...).
-		Scan(append(append(c.fields(), h.fields()...), &verdict.Right, &verdict.Counted, &charged)...)
+		Scan(append(append(c.fields(), h.fields()...), &verdict.Right, &verdict.Counted)...)
 	if err != nil {
 		return nil, noRow(err)
 	}
 	switch {
 	case !verdict.Right:
-		verdict.Counted, verdict.Locked = int(charged.Int64), !charged.Valid
+		if err := s.charge(ctx, v.Attempt, c.Destination, verdict); err != nil {
+			return nil, err
+		}
 	case c.ConsumedAt != nil:
 		verdict.Created = v.First[c.Channel]
 		fill(verdict.Created, c.Destination)
@@ -237,7 +251,9 @@ func (sh *verifyShape) statement() string {
 	key := prefix + " || c.destination"
 	counted := `COALESCE((SELECT k.count FROM counters k WHERE k.tenant_id = c.tenant_id AND k.key = ` + key + ` AND k.day = ` + day + `), 0)`
 	var ch chain
-	use := "false"
+	// Nothing is used up without a first account to create; the limit is
+	// still named, so that its parameter has a type.
+	use := "false AND " + limit + " > 0"
 	var customer, outbox []string
 	if len(sh.channels) > 0 {
 		quoted := p("text")
@@ -282,8 +298,6 @@ func (sh *verifyShape) statement() string {
 	ch.with("c", `UPDATE challenges c SET attempts = c.attempts + 1, consumed_at = CASE WHEN `+use+` THEN `+now+` END
 		WHERE c.tenant_id = `+tenant+` AND c.id = `+id+` AND c.consumed_at IS NULL AND c.attempts < c.max_attempts AND c.expires_at > `+now+`
 		RETURNING c.*, c.code_hash = `+hash+` AS right, `+counted+` AS counted`)
-	ch.with("n", `INSERT INTO counters (tenant_id, key, day, count) SELECT c.tenant_id, `+key+`, `+day+`, 1 FROM c WHERE NOT c.right
-		ON CONFLICT (tenant_id, key, day) DO UPDATE SET count = counters.count + 1 WHERE counters.count < `+limit+` RETURNING count`)
 	if customer != nil {
 		ch.with("customer", `INSERT INTO customers (`+customerColumns+`) SELECT `+strings.Join(customer, ", ")+
 			` FROM c WHERE c.consumed_at IS NOT NULL RETURNING id`)
@@ -293,7 +307,7 @@ func (sh *verifyShape) statement() string {
 	}
 	// The holder, by its indexes, only when the caller decides the rest.
 	return ch.String() + ` SELECT c.` + strings.ReplaceAll(challengeColumns, ", ", ", c.") + `, ` + holderColumns + `,
-		c.right, c.counted, (SELECT n.count FROM n) FROM c LEFT JOIN LATERAL (
+		c.right, c.counted FROM c LEFT JOIN LATERAL (
 			SELECT * FROM customers e WHERE c.consumed_at IS NULL AND c.right AND e.tenant_id = c.tenant_id AND e.email = c.destination AND e.deleted_at IS NULL
 			UNION ALL
 			SELECT * FROM customers p WHERE c.consumed_at IS NULL AND c.right AND p.tenant_id = c.tenant_id AND p.phone = c.destination AND p.deleted_at IS NULL
