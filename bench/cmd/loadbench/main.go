@@ -78,7 +78,8 @@ func main() {
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "",
 		"write a CPU profile of customerd during one scenario (-cpuprofile-scenario) to `FILE` (FILE.DB with several databases); "+
 			"customerd then runs as this binary around app.New (as cmd/customerd does), profiled with runtime/pprof")
-	flag.StringVar(&o.profiled, "cpuprofile-scenario", "get", "scenario -cpuprofile covers: get, verify, google or update")
+	flag.StringVar(&o.profiled, "cpuprofile-scenario", "get",
+		"scenario -cpuprofile covers: get, verify, google or update; scale-get, scale-verify, scale-post or scale-google for the customerd on the scale scenario's big database")
 	flag.IntVar(&o.googleReturn, "google-returning", 2000, "returning shoppers of the google scenario (signed in once during preparation)")
 	flag.IntVar(&o.googleFirst, "google-first", 0, "first sign-ins prepared for the google scenario (0: sized like -challenges, a fifth of them)")
 	flag.BoolVar(&o.failOnMiss, "fail-on-miss", false, "exit 1 when customerd misses a target")
@@ -143,10 +144,8 @@ func run(o options) error {
 	} else if o.only == "postgres" {
 		return errors.New(postgresEnv + " is not set")
 	}
-	switch o.profiled {
-	case "get", "verify", "google", "update":
-	default:
-		return fmt.Errorf("-cpuprofile-scenario %q: want get, verify, google or update", o.profiled)
+	if _, scale := scaleProfiled[o.profiled]; !scale && !slices.Contains([]string{"get", "verify", "google", "update"}, o.profiled) {
+		return fmt.Errorf("-cpuprofile-scenario %q: want get, verify, google, update, or with -customers beyond 500 scale-get, scale-verify, scale-post or scale-google", o.profiled)
 	}
 	for sc := range o.scenarios {
 		if !slices.Contains(allScenarios, sc) {
@@ -488,7 +487,7 @@ func runDatabase(ctx context.Context, o options, db *database, bin, dir string, 
 		}
 	}
 	if sd != nil && ctx.Err() == nil {
-		if rep.scale.pairs, err = measureScale(ctx, o, db, bin, dbDir, iss, sd, tokens, gp, int(rep.consumed), codesSent, max(n, 1000)); err != nil {
+		if rep.scale.pairs, err = measureScale(ctx, o, db, bin, dbDir, iss, sd, tokens, gp, int(rep.consumed), codesSent, max(n, 1000), rep.profile); err != nil {
 			return nil, fmt.Errorf("scale: %w", err)
 		}
 	}

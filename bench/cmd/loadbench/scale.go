@@ -205,8 +205,12 @@ func anonymousExisting(base string, next *atomic.Int64, n int, nth func(i int) (
 // Google shoppers, and for the anonymous POSTs the accounts its code
 // verification made (verified, as the seeded ones are, their last code
 // more than a minute old), which the main scenarios prepared.
+// scaleProfiled are the -cpuprofile-scenario values of the scale scenario,
+// by the key of the request they profile (on the big database).
+var scaleProfiled = map[string]string{"scale-get": "GET", "scale-verify": "verify", "scale-post": "POST 202", "scale-google": "google"}
+
 func measureScale(ctx context.Context, o options, db *database, bin, dir string, iss *oidctest.Issuer, d *scaleData,
-	mainSessions []session, gp *googlePool, verified int, codesSent time.Time, codesN int) ([]scalePair, error) {
+	mainSessions []session, gp *googlePool, verified int, codesSent time.Time, codesN int, profile string) ([]scalePair, error) {
 	codesN = min(codesN, 40000)
 	progress("%s: preparing %d codes on each database", db.name, codesN)
 	codes := newCodeBook()
@@ -231,7 +235,17 @@ func measureScale(ctx context.Context, o options, db *database, bin, dir string,
 	}
 
 	progress("%s: starting customerd on each database at log level warn", db.name)
-	big, err := startCustomerd(ctx, customerdOptions{bin: bin, dbURL: d.url, level: "warn", dir: dir, issuer: iss})
+	bo := customerdOptions{bin: bin, dbURL: d.url, level: "warn", dir: dir, issuer: iss}
+	profiledKey, profiling := scaleProfiled[o.profiled]
+	if profiling = profiling && profile != ""; profiling {
+		// This binary around app.New, with its profile started and stopped
+		// around the one request's turns.
+		bo.bin, bo.profile = "", profile
+		if bo.pprofAddr, err = freePort(); err != nil {
+			return nil, err
+		}
+	}
+	big, err := startCustomerd(ctx, bo)
 	if err != nil {
 		return nil, err
 	}
@@ -284,10 +298,21 @@ func measureScale(ctx context.Context, o options, db *database, bin, dir string,
 			break
 		}
 		progress("%s: %s, %d customers and %d in turns", db.name, p.name, o.customers, apiCustomers)
+		var start, stop func()
+		if profiling && p.key == profiledKey {
+			control := func(what string) func() {
+				return func() {
+					if err := profileControl(ctx, bo.pprofAddr, what); err != nil {
+						progress("%s: cpu profile: %v", db.name, err)
+					}
+				}
+			}
+			start, stop = control("start"), control("stop")
+		}
 		res := measure(ctx, o, []*target{
 			{name: p.name + ", " + fmt.Sprint(o.customers) + " customers", srv: big, mk: p.big},
 			{name: p.name + ", " + fmt.Sprint(apiCustomers) + " customers", srv: small, mk: p.small},
-		}, nil, nil)
+		}, start, stop)
 		out = append(out, scalePair{key: p.key, big: res[0], small: res[1]})
 	}
 	return out, ctx.Err()
