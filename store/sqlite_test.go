@@ -56,6 +56,12 @@ func TestSQLitePragmas(t *testing.T) {
 		t.Errorf("writer temp_store %d %v, want 2 (memory)", temp, err)
 	}
 
+	// The WAL's file is cut back when it starts again.
+	var limit int
+	if err := wDB.QueryRow("PRAGMA journal_size_limit").Scan(&limit); err != nil || limit != walSizeLimit {
+		t.Errorf("writer journal_size_limit %d %v, want %d", limit, err, walSizeLimit)
+	}
+
 	// A write transaction takes the write lock at BEGIN (immediate): while it is
 	// open, another connection cannot begin one, even before the first writes.
 	tx, err := wDB.Begin()
@@ -280,5 +286,69 @@ func TestSQLiteAccountBatch(t *testing.T) {
 	late := &NewAccount{Customer: &Customer{ID: "z", TenantID: "acme", Profile: Profile{}, CreatedAt: now, UpdatedAt: now}}
 	if err := d.CreateAccount(ctx, late); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("after close: %v", err)
+	}
+}
+
+// walFrames is the length of the WAL in pages, as a PASSIVE checkpoint
+// reports it.
+func walFrames(t *testing.T, path string) int {
+	t.Helper()
+	conn, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var busy, frames, copied int
+	if err := conn.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil {
+		t.Fatal(err)
+	}
+	return frames
+}
+
+// Under steady reads and writes the WAL starts again from its beginning:
+// some reader always reads from it, so the writer alone never would, and it
+// grew without end.
+func TestTheWALStaysShortUnderSteadyReads(t *testing.T) {
+	defer func(n int) { walRestartFrames = n }(walRestartFrames)
+	walRestartFrames = 200
+	ctx, cancel := context.WithCancel(context.Background())
+	path := filepath.Join(t.TempDir(), "w.db")
+	s, err := Open(ctx, "sqlite://"+path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Now()
+	if err := s.CreateCustomer(ctx, &Customer{ID: "read", TenantID: "acme", Profile: Profile{}, CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	// Four readers, one always inside a read.
+	done := make(chan struct{})
+	for range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for ctx.Err() == nil {
+				_, _ = s.Customer(ctx, "acme", "read")
+			}
+		}()
+	}
+	written := 0
+	for i := range 3000 {
+		c := &Customer{ID: fmt.Sprintf("c%d", i), TenantID: "acme", Profile: Profile{"pad": strings.Repeat("x", 500)}, CreatedAt: now, UpdatedAt: now}
+		if err := s.CreateCustomer(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		written++
+	}
+	time.Sleep(3 * checkpointEvery)
+	frames := walFrames(t, path)
+	cancel()
+	for range 4 {
+		<-done
+	}
+	// The 3,000 commits write about 12,000 pages; a WAL that starts again
+	// holds those written since (a few checkpointer ticks' worth at most).
+	if frames > 6000 {
+		t.Fatalf("after %d writes under steady reads the WAL is %d pages long: it never started again", written, frames)
 	}
 }
