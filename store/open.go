@@ -217,9 +217,10 @@ const readerCacheKiB = 512
 const checkpointEvery = 100 * time.Millisecond
 
 // walRestartFrames is how long (in pages) the WAL may be after a checkpoint
-// before the checkpointer makes it start again from its beginning; about
-// 16 MiB of 4 KiB pages.
-var walRestartFrames = 4096
+// before the checkpointer makes it start again from its beginning: 64 MiB
+// of 4 KiB pages, walSizeLimit. Each restart holds the writer while the
+// readers of the WAL finish, so it is not asked for at every tick.
+var walRestartFrames = walSizeLimit / 4096
 
 // walSizeLimit is the size the WAL's file is cut back to when it starts again.
 const walSizeLimit = 64 << 20
@@ -227,7 +228,7 @@ const walSizeLimit = 64 << 20
 // restartWait bounds how long a RESTART checkpoint waits for the readers of
 // the WAL to finish, holding writers meanwhile; when they do not, the next
 // tick tries again.
-const restartWait = 100 * time.Millisecond
+const restartWait = 20 * time.Millisecond
 
 // checkpointer runs a PASSIVE checkpoint every interval on a connection of
 // its own: it copies what readers no longer need from the WAL into the
