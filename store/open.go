@@ -225,10 +225,15 @@ var walRestartFrames = walSizeLimit / 4096
 // walSizeLimit is the size the WAL's file is cut back to when it starts again.
 const walSizeLimit = 64 << 20
 
-// restartWait bounds how long a RESTART checkpoint waits for the readers of
-// the WAL to finish, holding writers meanwhile; when they do not, the next
-// tick tries again.
-const restartWait = 20 * time.Millisecond
+// restartWait bounds how long a RESTART checkpoint first waits for the
+// readers of the WAL to finish, holding writers meanwhile. When they do not
+// (readers descheduled mid-read on a busy machine), the next tick tries
+// again with twice the wait, up to maxRestartWait, so that the WAL does
+// start again in the end; a restart brings the wait back down.
+const (
+	restartWait    = 20 * time.Millisecond
+	maxRestartWait = time.Second
+)
 
 // checkpointer runs a PASSIVE checkpoint every interval on a connection of
 // its own: it copies what readers no longer need from the WAL into the
@@ -241,11 +246,12 @@ const restartWait = 20 * time.Millisecond
 // waits (up to restartWait) for the readers of the WAL to finish; they are
 // short. The returned function stops it.
 func checkpointer(dsn string, every time.Duration, log *slog.Logger) (func() error, error) {
-	conn, err := sql.Open("sqlite", dsn+fmt.Sprintf("&_pragma=busy_timeout(%d)", restartWait.Milliseconds()))
+	conn, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, err
 	}
 	conn.SetMaxOpenConns(1)
+	wait := restartWait
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -257,8 +263,15 @@ func checkpointer(dsn string, every time.Duration, log *slog.Logger) (func() err
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if err := checkpoint(ctx, conn); err != nil && ctx.Err() == nil && log != nil {
+				restarted, err := checkpoint(ctx, conn, wait)
+				if err != nil && ctx.Err() == nil && log != nil {
 					log.Warn("sqlite checkpoint", "error", err.Error())
+				}
+				switch {
+				case restarted:
+					wait = restartWait
+				case err == nil:
+					wait = min(2*wait, maxRestartWait)
 				}
 			}
 		}
@@ -271,13 +284,26 @@ func checkpointer(dsn string, every time.Duration, log *slog.Logger) (func() err
 }
 
 // checkpoint copies the WAL's pages that no reader needs into the database
-// file, and makes the WAL start again when it has grown past walRestartFrames.
-func checkpoint(ctx context.Context, conn *sql.DB) error {
+// file, and makes the WAL start again when it has grown past
+// walRestartFrames, waiting up to wait for its readers: restarted reports
+// whether it did, and is true too when the WAL is short.
+func checkpoint(ctx context.Context, conn *sql.DB, wait time.Duration) (restarted bool, err error) {
 	var busy, frames, copied int
 	if err := conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil || frames < walRestartFrames {
-		return err
+		return err == nil, err
 	}
-	return conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(RESTART)").Scan(&busy, &frames, &copied)
+	c, err := conn.Conn(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer c.Close()
+	if _, err := c.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", wait.Milliseconds())); err != nil {
+		return false, err
+	}
+	if err := c.QueryRowContext(ctx, "PRAGMA wal_checkpoint(RESTART)").Scan(&busy, &frames, &copied); err != nil {
+		return false, err
+	}
+	return busy == 0, nil
 }
 
 func migrate(ctx context.Context, s *db, dialect goose.Dialect, log *slog.Logger) error {
