@@ -419,18 +419,10 @@ func runDatabase(ctx context.Context, o options, db *database, bin, dir string, 
 	defer cd.stop()
 	var startProfile, stopProfile func()
 	if mo.profile != "" {
-		startProfile = func() {
-			if err := profileControl(ctx, mo.pprofAddr, "start"); err != nil {
-				progress("%s: cpu profile: %v", db.name, err)
-				rep.profile = ""
-			}
-		}
-		stopProfile = func() {
-			if err := profileControl(ctx, mo.pprofAddr, "stop"); err != nil {
-				progress("%s: cpu profile: %v", db.name, err)
-				rep.profile = ""
-			}
-		}
+		startProfile, stopProfile = profileSwitches(ctx, mo.pprofAddr, func(err error) {
+			progress("%s: cpu profile: %v", db.name, err)
+			rep.profile = ""
+		})
 	}
 	profiled := func(scenario string) (func(), func()) {
 		if o.profiled == scenario {
@@ -523,6 +515,19 @@ func measureGoogle(ctx context.Context, o options, rep *report, cd, fa *child, f
 }
 
 // profileControl starts or stops the CPU profile of a -role svc child.
+// profileSwitches start and stop the CPU profile of the customerd whose
+// profile control listens on addr; failed hears what went wrong.
+func profileSwitches(ctx context.Context, addr string, failed func(error)) (start, stop func()) {
+	control := func(what string) func() {
+		return func() {
+			if err := profileControl(ctx, addr, what); err != nil {
+				failed(err)
+			}
+		}
+	}
+	return control("start"), control("stop")
+}
+
 func profileControl(ctx context.Context, addr, what string) error {
 	hc := &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: 30 * time.Second}
 	defer hc.CloseIdleConnections()

@@ -236,8 +236,9 @@ func measureScale(ctx context.Context, o options, db *database, bin, dir string,
 
 	progress("%s: starting customerd on each database at log level warn", db.name)
 	bo := customerdOptions{bin: bin, dbURL: d.url, level: "warn", dir: dir, issuer: iss}
-	profiledKey, profiling := scaleProfiled[o.profiled]
-	if profiling = profiling && profile != ""; profiling {
+	profiledKey, scaleScenario := scaleProfiled[o.profiled]
+	profiling := scaleScenario && profile != ""
+	if profiling {
 		// This binary around app.New, with its profile started and stopped
 		// around the one request's turns.
 		bo.bin, bo.profile = "", profile
@@ -300,14 +301,7 @@ func measureScale(ctx context.Context, o options, db *database, bin, dir string,
 		progress("%s: %s, %d customers and %d in turns", db.name, p.name, o.customers, apiCustomers)
 		var start, stop func()
 		if profiling && p.key == profiledKey {
-			control := func(what string) func() {
-				return func() {
-					if err := profileControl(ctx, bo.pprofAddr, what); err != nil {
-						progress("%s: cpu profile: %v", db.name, err)
-					}
-				}
-			}
-			start, stop = control("start"), control("stop")
+			start, stop = profileSwitches(ctx, bo.pprofAddr, func(err error) { progress("%s: cpu profile: %v", db.name, err) })
 		}
 		res := measure(ctx, o, []*target{
 			{name: p.name + ", " + fmt.Sprint(o.customers) + " customers", srv: big, mk: p.big},
