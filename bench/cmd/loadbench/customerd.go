@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/google/pprof/profile"
+
 	"github.com/customerd/customerd/app"
 	"github.com/customerd/customerd/config"
 	"github.com/customerd/customerd/providers/oidc/oidctest"
@@ -341,20 +343,24 @@ func runCustomerdRole(pprofAddr, file string) error {
 			return fmt.Errorf("pprof: %w", err)
 		}
 		var (
-			mu sync.Mutex
-			f  *os.File
+			mu     sync.Mutex
+			part   bytes.Buffer
+			into   string
+			merged = map[string]*profile.Profile{}
 		)
 		mux := http.NewServeMux()
-		mux.HandleFunc("POST /start", func(w http.ResponseWriter, _ *http.Request) {
+		// A profile may cover several slices of time (one target's turns,
+		// which alternate with another's): each start begins a part, and
+		// each stop merges it into file, or file.NAME with ?name=NAME, which
+		// so holds every part of that name so far.
+		mux.HandleFunc("POST /start", func(w http.ResponseWriter, r *http.Request) {
 			mu.Lock()
 			defer mu.Unlock()
-			var err error
-			if f, err = os.Create(file); err == nil {
-				if err = pprof.StartCPUProfile(f); err != nil {
-					_ = f.Close()
-				}
+			part.Reset()
+			if into = file; r.URL.Query().Get("name") != "" {
+				into += "." + filepath.Base(r.URL.Query().Get("name"))
 			}
-			if err != nil {
+			if err := pprof.StartCPUProfile(&part); err != nil {
 				http.Error(w, err.Error(), http.StatusInternalServerError)
 			}
 		})
@@ -362,11 +368,12 @@ func runCustomerdRole(pprofAddr, file string) error {
 			mu.Lock()
 			defer mu.Unlock()
 			pprof.StopCPUProfile()
-			if f != nil {
-				if err := f.Close(); err != nil {
-					http.Error(w, err.Error(), http.StatusInternalServerError)
-				}
+			p, err := mergeProfile(merged[into], part.Bytes(), into)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
 			}
+			merged[into] = p
 			// And where the memory went: what is held and what was allocated.
 			if err := writeHeapProfile(file + ".heap"); err != nil {
 				http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -387,6 +394,29 @@ func runCustomerdRole(pprofAddr, file string) error {
 	go func() { a.Events.Run(bg); close(dispatched) }()
 	defer func() { stopBackground(); <-dispatched }()
 	return serveUntilSignal(srv, ln)
+}
+
+// mergeProfile adds the CPU profile part to merged (nil at first), writes
+// the sum to file and returns it.
+func mergeProfile(merged *profile.Profile, part []byte, file string) (*profile.Profile, error) {
+	p, err := profile.ParseData(part)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if merged != nil {
+		if p, err = profile.Merge([]*profile.Profile{merged, p}); err != nil {
+			return nil, fmt.Errorf("cpu profile: %w", err)
+		}
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Write(f); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return p, f.Close()
 }
 
 // writeHeapProfile writes the heap profile to path, and beside it

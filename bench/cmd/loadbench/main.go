@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -79,7 +80,7 @@ func main() {
 		"write a CPU profile of customerd during one scenario (-cpuprofile-scenario) to `FILE` (FILE.DB with several databases); "+
 			"customerd then runs as this binary around app.New (as cmd/customerd does), profiled with runtime/pprof")
 	flag.StringVar(&o.profiled, "cpuprofile-scenario", "get",
-		"scenario -cpuprofile covers: get, verify, google or update; scale-get, scale-verify, scale-post or scale-google for the customerd on the scale scenario's big database")
+		"scenario -cpuprofile covers: get, verify, google or update; tenants-get or tenants-verify for the tenants scenario's random tenant; scale-get, scale-verify, scale-post or scale-google for the customerd on the scale scenario's big database")
 	flag.IntVar(&o.googleReturn, "google-returning", 2000, "returning shoppers of the google scenario (signed in once during preparation)")
 	flag.IntVar(&o.googleFirst, "google-first", 0, "first sign-ins prepared for the google scenario (0: sized like -challenges, a fifth of them)")
 	flag.BoolVar(&o.failOnMiss, "fail-on-miss", false, "exit 1 when customerd misses a target")
@@ -144,8 +145,11 @@ func run(o options) error {
 	} else if o.only == "postgres" {
 		return errors.New(postgresEnv + " is not set")
 	}
-	if _, scale := scaleProfiled[o.profiled]; !scale && !slices.Contains([]string{"get", "verify", "google", "update"}, o.profiled) {
-		return fmt.Errorf("-cpuprofile-scenario %q: want get, verify, google, update, or with -customers beyond 500 scale-get, scale-verify, scale-post or scale-google", o.profiled)
+	_, scale := scaleProfiled[o.profiled]
+	_, tenants := tenantsProfiled[o.profiled]
+	if !scale && !tenants && !slices.Contains([]string{"get", "verify", "google", "update"}, o.profiled) {
+		return fmt.Errorf("-cpuprofile-scenario %q: want get, verify, google, update, tenants-get, tenants-verify, "+
+			"or with -customers beyond 500 scale-get, scale-verify, scale-post or scale-google", o.profiled)
 	}
 	for sc := range o.scenarios {
 		if !slices.Contains(allScenarios, sc) {
@@ -238,13 +242,16 @@ type target struct {
 	hc      *http.Client
 	samples []sample
 	done    bool // ran out of prepared requests
+	// start and stop, when set, bracket each of its measured slices (a CPU
+	// profile of this target alone).
+	start, stop func()
 }
 
 // measure loads the targets in turns: each gets a warm-up, then the measured
 // duration is cut in rounds and every round gives each target an equal
 // slice, in alternating order, so that a slow minute of a shared machine
-// weighs on customerd and its floor alike. start and stop bracket the
-// measured part.
+// weighs on customerd and its floor alike. start and stop, when given, are
+// the first target's.
 func measure(ctx context.Context, o options, targets []*target, start, stop func()) []result {
 	for _, t := range targets {
 		tr := newTransport(o.clients)
@@ -268,7 +275,7 @@ func measure(ctx context.Context, o options, targets []*target, start, stop func
 	}
 	progress("  %s: %s each, in %d rounds", strings.Join(names, " / "), o.duration, rounds)
 	if start != nil {
-		start()
+		targets[0].start, targets[0].stop = start, stop
 	}
 	before := snapshotCPU()
 	for r := range rounds {
@@ -280,17 +287,20 @@ func measure(ctx context.Context, o options, targets []*target, start, stop func
 			if t.done || ctx.Err() != nil {
 				continue
 			}
+			if t.start != nil {
+				t.start()
+			}
 			cpu0, db0 := procTicks(t.srv.pid()), postgresTicks()
 			s := drive(ctx, t.hc, o.clients, slice, t.mk)
 			s.cpu, s.db = procTicks(t.srv.pid())-cpu0, postgresTicks()-db0
+			if t.stop != nil {
+				t.stop()
+			}
 			t.samples = append(t.samples, s)
 			t.done = s.ranOut
 		}
 	}
 	foreign := foreignShare(before, snapshotCPU())
-	if stop != nil {
-		stop()
-	}
 	out := make([]result, len(targets))
 	for i, t := range targets {
 		out[i] = summarize(t.name, t.samples)
@@ -419,7 +429,7 @@ func runDatabase(ctx context.Context, o options, db *database, bin, dir string, 
 	defer cd.stop()
 	var startProfile, stopProfile func()
 	if mo.profile != "" {
-		startProfile, stopProfile = profileSwitches(ctx, mo.pprofAddr, func(err error) {
+		startProfile, stopProfile = profileSwitches(ctx, mo.pprofAddr, "", func(err error) {
 			progress("%s: cpu profile: %v", db.name, err)
 			rep.profile = ""
 		})
@@ -474,7 +484,7 @@ func runDatabase(ctx context.Context, o options, db *database, bin, dir string, 
 		tenantsURL, created = sd.url, rep.scale.created
 	}
 	if o.scenarios["tenants"] && ctx.Err() == nil {
-		if rep.tenants, err = measureTenants(ctx, o, db, tenantsURL, bin, dbDir, tokens, n, iss, created); err != nil {
+		if rep.tenants, err = measureTenants(ctx, o, db, tenantsURL, bin, dbDir, tokens, n, iss, created, rep.profile); err != nil {
 			return nil, fmt.Errorf("tenants: %w", err)
 		}
 	}
@@ -516,9 +526,13 @@ func measureGoogle(ctx context.Context, o options, rep *report, cd, fa *child, f
 
 // profileControl starts or stops the CPU profile of a -role svc child.
 // profileSwitches start and stop the CPU profile of the customerd whose
-// profile control listens on addr; failed hears what went wrong.
-func profileSwitches(ctx context.Context, addr string, failed func(error)) (start, stop func()) {
+// profile control listens on addr, into its file or, with a name, beside it
+// (FILE.name); failed hears what went wrong.
+func profileSwitches(ctx context.Context, addr, name string, failed func(error)) (start, stop func()) {
 	control := func(what string) func() {
+		if name != "" {
+			what += "?name=" + url.QueryEscape(name)
+		}
 		return func() {
 			if err := profileControl(ctx, addr, what); err != nil {
 				failed(err)

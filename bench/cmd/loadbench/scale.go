@@ -301,7 +301,7 @@ func measureScale(ctx context.Context, o options, db *database, bin, dir string,
 		progress("%s: %s, %d customers and %d in turns", db.name, p.name, o.customers, apiCustomers)
 		var start, stop func()
 		if profiling && p.key == profiledKey {
-			start, stop = profileSwitches(ctx, bo.pprofAddr, func(err error) { progress("%s: cpu profile: %v", db.name, err) })
+			start, stop = profileSwitches(ctx, bo.pprofAddr, "", func(err error) { progress("%s: cpu profile: %v", db.name, err) })
 		}
 		res := measure(ctx, o, []*target{
 			{name: p.name + ", " + fmt.Sprint(o.customers) + " customers", srv: big, mk: p.big},

@@ -56,11 +56,16 @@ func createTenants(ctx context.Context, a *app.App, n int, doc map[string]any) e
 	})
 }
 
+// tenantsProfiled are the -cpuprofile-scenario values of the tenants
+// scenario, by the scenario whose random-tenant turns they profile.
+var tenantsProfiled = map[string]string{"tenants-get": "get", "tenants-verify": "verify"}
+
 // measureTenants runs the tenants scenario on dbURL: its -tenants tenants
 // are written first, unless created says how long that took already (the
-// scale scenario's database).
+// scale scenario's database). With profile, the random tenant's turns of
+// the -cpuprofile-scenario are profiled into it.
 func measureTenants(ctx context.Context, o options, db *database, dbURL, bin, dir string, demoSessions []session, codesN int,
-	iss *oidctest.Issuer, created time.Duration) (*tenantsReport, error) {
+	iss *oidctest.Issuer, created time.Duration, profile string) (*tenantsReport, error) {
 	rep := &tenantsReport{tenants: o.tenants, created: created}
 	if created == 0 {
 		progress("%s: writing %d tenants into the database", db.name, o.tenants)
@@ -106,8 +111,28 @@ func measureTenants(ctx context.Context, o options, db *database, dbURL, bin, di
 	}
 
 	progress("%s: starting customerd at log level warn with %d tenants", db.name, o.tenants+1)
-	if cd, err = startCustomerd(ctx, customerdOptions{bin: bin, dbURL: dbURL, level: "warn", dir: dir, issuer: iss}); err != nil {
+	mo := customerdOptions{bin: bin, dbURL: dbURL, level: "warn", dir: dir, issuer: iss}
+	profiledScenario, profiling := tenantsProfiled[o.profiled]
+	if profiling = profiling && profile != ""; profiling {
+		// This binary around app.New, with its profile started and stopped
+		// around the random tenant's turns.
+		mo.bin, mo.profile = "", profile
+		if mo.pprofAddr, err = freePort(); err != nil {
+			return nil, err
+		}
+	}
+	if cd, err = startCustomerd(ctx, mo); err != nil {
 		return nil, err
+	}
+	// The profiled scenario's turns: the random tenant's into the profile,
+	// demo's beside it (PROFILE.demo), to be compared.
+	profiled := func(scenario string, random, demo *target) []*target {
+		if profiling && scenario == profiledScenario {
+			failed := func(err error) { progress("%s: cpu profile: %v", db.name, err) }
+			random.start, random.stop = profileSwitches(ctx, mo.pprofAddr, "", failed)
+			demo.start, demo.stop = profileSwitches(ctx, mo.pprofAddr, "demo", failed)
+		}
+		return []*target{random, demo}
 	}
 	defer cd.stop()
 	rep.startup = cd.startup
@@ -127,19 +152,17 @@ func measureTenants(ctx context.Context, o options, db *database, dbURL, bin, di
 
 	if o.scenarios["get"] {
 		progress("%s: GET customer, a random tenant of %d and demo in turns", db.name, o.tenants)
-		res := measure(ctx, o, []*target{
-			{name: "GET customer, random tenant", srv: cd, mk: getCustomer(cd.base, sessions)},
-			{name: "GET customer, demo", srv: cd, mk: getCustomer(cd.base, demoSessions)},
-		}, nil, nil)
+		res := measure(ctx, o, profiled("get",
+			&target{name: "GET customer, random tenant", srv: cd, mk: getCustomer(cd.base, sessions)},
+			&target{name: "GET customer, demo", srv: cd, mk: getCustomer(cd.base, demoSessions)}), nil, nil)
 		rep.get, rep.getD = res[0], res[1]
 	}
 	if o.scenarios["verify"] {
 		progress("%s: code verification, a random tenant of %d and demo in turns", db.name, o.tenants)
 		var nextR, nextD atomic.Int64
-		res := measure(ctx, o, []*target{
-			{name: "code verification, random tenant", srv: cd, mk: verifyEach(cd.base, chsRandom, &nextR)},
-			{name: "code verification, demo", srv: cd, mk: verifyEach(cd.base, chsDemo, &nextD)},
-		}, nil, nil)
+		res := measure(ctx, o, profiled("verify",
+			&target{name: "code verification, random tenant", srv: cd, mk: verifyEach(cd.base, chsRandom, &nextR)},
+			&target{name: "code verification, demo", srv: cd, mk: verifyEach(cd.base, chsDemo, &nextD)}), nil, nil)
 		rep.ver, rep.verD = res[0], res[1]
 	}
 	return rep, ctx.Err()
