@@ -296,6 +296,9 @@ func measure(ctx context.Context, o options, targets []*target, start, stop func
 			if t.stop != nil {
 				t.stop()
 			}
+			if s.elapsed > 0 {
+				progress("    round %d, %s: %.0f req/s", r+1, t.name, float64(s.requests)/s.elapsed.Seconds())
+			}
 			t.samples = append(t.samples, s)
 			t.done = s.ranOut
 		}
