@@ -73,7 +73,7 @@ func main() {
 	flag.IntVar(&o.challenges, "challenges", 0, "codes prepared for code verification (0: sized from the authenticate floor's rate)")
 	flag.IntVar(&o.maxChallenges, "max-challenges", 90000, "upper bound of the automatic -challenges")
 	flag.IntVar(&o.floorCodes, "floor-codes", 5000, "challenge rows seeded for the authenticate floor")
-	flag.IntVar(&o.rounds, "rounds", 10, "rounds each comparison is cut in (customerd and its floor take turns; at most one a second)")
+	flag.IntVar(&o.rounds, "rounds", 5, "rounds each comparison is cut in (customerd and its floor take turns; at most one a second)")
 	flag.StringVar(&o.only, "db", "", "run one database only: sqlite or postgres")
 	flag.StringVar(&o.bin, "customerd", "", "customerd binary to run (default: go build ./cmd/customerd)")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "",
