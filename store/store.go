@@ -87,9 +87,10 @@ type Store interface {
 	// the caller's cancellation does not stop; a right one never is. A
 	// right code to a destination nobody holds, on a challenge that names no
 	// account and holds nothing (a plain first sign-in), uses the challenge
-	// up and creates v.First's account of its channel in the same step. ErrNotFound when no live challenge matches; ErrConflict
-	// when the account's identifier is taken: then nothing is written, the
-	// attempt included.
+	// up and creates v.First's account of its channel in the same step.
+	// ErrNotFound when no live challenge matches; ErrConflict when the
+	// account's identifier is taken: then nothing is written, the attempt
+	// included.
 	Verify(ctx context.Context, v Verification) (*Verdict, error)
 	// ConsumeChallenge marks a live challenge used; false when it is used,
 	// dead or expired.

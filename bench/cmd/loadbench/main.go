@@ -250,8 +250,8 @@ type target struct {
 // measure loads the targets in turns: each gets a warm-up, then the measured
 // duration is cut in rounds and every round gives each target an equal
 // slice, in alternating order, so that a slow minute of a shared machine
-// weighs on customerd and its floor alike. start and stop, when given, are
-// the first target's.
+// weighs on customerd and its floor alike. start and stop bracket the
+// measured part; a target's own start and stop bracket each of its slices.
 func measure(ctx context.Context, o options, targets []*target, start, stop func()) []result {
 	for _, t := range targets {
 		tr := newTransport(o.clients)
@@ -275,7 +275,7 @@ func measure(ctx context.Context, o options, targets []*target, start, stop func
 	}
 	progress("  %s: %s each, in %d rounds", strings.Join(names, " / "), o.duration, rounds)
 	if start != nil {
-		targets[0].start, targets[0].stop = start, stop
+		start()
 	}
 	before := snapshotCPU()
 	for r := range rounds {
@@ -304,6 +304,9 @@ func measure(ctx context.Context, o options, targets []*target, start, stop func
 		}
 	}
 	foreign := foreignShare(before, snapshotCPU())
+	if stop != nil {
+		stop()
+	}
 	out := make([]result, len(targets))
 	for i, t := range targets {
 		out[i] = summarize(t.name, t.samples)
@@ -447,9 +450,9 @@ func runDatabase(ctx context.Context, o options, db *database, bin, dir string, 
 		progress("%s: GET customer", db.name)
 		start, stop := profiled("get")
 		res := measure(ctx, o, []*target{
-			{name: "GET customer", srv: cd, mk: getCustomer(cd.base, tokens)},
+			{name: "GET customer", srv: cd, mk: getCustomer(cd.base, tokens), start: start, stop: stop},
 			{name: "GET floor", srv: fg, mk: getCustomer(fg.base, onDemo(fd.tokens))},
-		}, start, stop)
+		}, nil, nil)
 		rep.get, rep.getFloor = res[0], res[1]
 	}
 	if o.scenarios["verify"] {
@@ -457,9 +460,9 @@ func runDatabase(ctx context.Context, o options, db *database, bin, dir string, 
 		start, stop := profiled("verify")
 		var next atomic.Int64
 		res := measure(ctx, o, []*target{
-			{name: "code verification", srv: cd, mk: verifyEach(cd.base, chs, &next)},
+			{name: "code verification", srv: cd, mk: verifyEach(cd.base, chs, &next), start: start, stop: stop},
 			{name: "authenticate floor", srv: fa, mk: verifyAny(fa.base, fd.challenges)},
-		}, start, stop)
+		}, nil, nil)
 		rep.verify, rep.authFloor = res[0], res[1]
 		rep.consumed = uint64(min(next.Load(), int64(len(chs))))
 	}
@@ -469,7 +472,7 @@ func runDatabase(ctx context.Context, o options, db *database, bin, dir string, 
 	if o.scenarios["update"] {
 		progress("%s: POST update", db.name)
 		start, stop := profiled("update")
-		res := measure(ctx, o, []*target{{name: "POST update", srv: cd, mk: updateCustomer(cd.base, tokens)}}, start, stop)
+		res := measure(ctx, o, []*target{{name: "POST update", srv: cd, mk: updateCustomer(cd.base, tokens), start: start, stop: stop}}, nil, nil)
 		rep.update = res[0]
 	}
 	rep.measuredRSS = cd.rss.overall.Load()
@@ -510,24 +513,17 @@ func measureGoogle(ctx context.Context, o options, rep *report, cd, fa *child, f
 	start, stop := profiled("google")
 	var jwksStart int32
 	res := measure(ctx, o, []*target{
-		{name: "google sign-in", srv: cd, mk: googleSignIn(cd.base, gp)},
+		{name: "google sign-in", srv: cd, mk: googleSignIn(cd.base, gp), start: start, stop: stop},
 		{name: "authenticate floor", srv: fa, mk: verifyAny(fa.base, fd.challenges)},
 	}, func() {
 		jwksStart = iss.Fetches.Load()
-		if start != nil {
-			start()
-		}
 	}, func() {
-		if stop != nil {
-			stop()
-		}
 		rep.jwksWarm, rep.jwksMeasured = jwksStart-jwks0, iss.Fetches.Load()-jwksStart
 	})
 	rep.google, rep.googleFloor = res[0], res[1]
 	rep.googleSent, rep.googleSentFirst = gp.sent.Load(), gp.sentFirst.Load()
 }
 
-// profileControl starts or stops the CPU profile of a -role svc child.
 // profileSwitches start and stop the CPU profile of the customerd whose
 // profile control listens on addr, into its file or, with a name, beside it
 // (FILE.name); failed hears what went wrong.
@@ -545,6 +541,7 @@ func profileSwitches(ctx context.Context, addr, name string, failed func(error))
 	return control("start"), control("stop")
 }
 
+// profileControl starts or stops the CPU profile of a -role svc child.
 func profileControl(ctx context.Context, addr, what string) error {
 	hc := &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: 30 * time.Second}
 	defer hc.CloseIdleConnections()

@@ -304,9 +304,9 @@ func measureScale(ctx context.Context, o options, db *database, bin, dir string,
 			start, stop = profileSwitches(ctx, bo.pprofAddr, "", func(err error) { progress("%s: cpu profile: %v", db.name, err) })
 		}
 		res := measure(ctx, o, []*target{
-			{name: p.name + ", " + fmt.Sprint(o.customers) + " customers", srv: big, mk: p.big},
+			{name: p.name + ", " + fmt.Sprint(o.customers) + " customers", srv: big, mk: p.big, start: start, stop: stop},
 			{name: p.name + ", " + fmt.Sprint(apiCustomers) + " customers", srv: small, mk: p.small},
-		}, start, stop)
+		}, nil, nil)
 		out = append(out, scalePair{key: p.key, big: res[0], small: res[1]})
 	}
 	return out, ctx.Err()
