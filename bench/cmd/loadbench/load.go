@@ -160,7 +160,7 @@ func prepareChallenges(ctx context.Context, base string, codes *codeBook, n int,
 	out := make([]prepared, n)
 	err := parallel(ctx, n, 32, func(ctx context.Context, i int) error {
 		t := tenant(i)
-		email := fmt.Sprintf("bench.%s%d@example.com", prefix, i)
+		email := shopperEmail(prefix, i)
 		var ch struct {
 			ChallengeID string `json:"challengeId"`
 		}
@@ -176,6 +176,21 @@ func prepareChallenges(ctx context.Context, base string, codes *codeBook, n int,
 		return nil
 	})
 	return out, err
+}
+
+// shopperEmail is the ith shopper's address of the pool prefix: its local
+// part a one-to-one mix of i, so that a pool's addresses are distinct but in
+// no order, as real shoppers' are. In order, each new account's entry went
+// to the end of its tenant's range of the email index: one page for all of
+// demo's sign-ins, one per tenant for those spread over many tenants, a
+// difference in the WAL pages each SQLite commit writes that real
+// addresses do not make.
+func shopperEmail(prefix string, i int) string {
+	x := uint64(i) + 0x9e3779b97f4a7c15 // splitmix64: each step is one-to-one
+	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
+	x = (x ^ x>>27) * 0x94d049bb133111eb
+	x ^= x >> 31
+	return fmt.Sprintf("bench.%s.%016x@example.com", prefix, x)
 }
 
 // demo is the demo tenant, for every i.

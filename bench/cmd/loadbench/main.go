@@ -71,7 +71,7 @@ func main() {
 	flag.IntVar(&o.customers, "customers", apiCustomers,
 		"customers: up to 500 created (and signed in) through the API for the main scenarios; beyond, the scale scenario seeds that many directly into a database of their own")
 	flag.IntVar(&o.challenges, "challenges", 0, "codes prepared for code verification (0: sized from the authenticate floor's rate)")
-	flag.IntVar(&o.maxChallenges, "max-challenges", 90000, "upper bound of the automatic -challenges")
+	flag.IntVar(&o.maxChallenges, "max-challenges", 120000, "upper bound of the automatic -challenges")
 	flag.IntVar(&o.floorCodes, "floor-codes", 5000, "challenge rows seeded for the authenticate floor")
 	flag.IntVar(&o.rounds, "rounds", 5, "rounds each comparison is cut in (customerd and its floor take turns; at most one a second)")
 	flag.StringVar(&o.only, "db", "", "run one database only: sqlite or postgres")

@@ -220,6 +220,10 @@ func measureScale(ctx context.Context, o options, db *database, bin, dir string,
 	}
 	random := func(int) string { return tenantName(rand.IntN(o.tenants)) }
 	bigCodes, err := prepareChallenges(ctx, cd.base, codes, codesN, random, "sverify")
+	var eachCodes []prepared
+	if err == nil {
+		eachCodes, err = prepareChallenges(ctx, cd.base, codes, o.tenants, tenantName, "each")
+	}
 	cd.stop()
 	if err != nil {
 		return nil, err
@@ -253,7 +257,7 @@ func measureScale(ctx context.Context, o options, db *database, bin, dir string,
 	defer big.stop()
 	// Its tenants in service, as the tenants scenario has them: a tenant's
 	// first request builds it, which is not what this compares.
-	if err := serveEveryTenant(ctx, big, o.tenants); err != nil {
+	if err := serveEveryTenant(ctx, big, o.tenants, eachCodes); err != nil {
 		return nil, err
 	}
 	small, err := startCustomerd(ctx, customerdOptions{bin: bin, dbURL: db.customerdURL, level: "warn", dir: dir, issuer: iss})
@@ -275,7 +279,7 @@ func measureScale(ctx context.Context, o options, db *database, bin, dir string,
 				return c.Tenant, c.Email
 			}),
 			anonymousExisting(small.base, new(atomic.Int64), verified, func(i int) (string, string) {
-				return tenantID, fmt.Sprintf("bench.verify%d@example.com", i)
+				return tenantID, shopperEmail("verify", i)
 			})},
 	}
 	if gp != nil {
