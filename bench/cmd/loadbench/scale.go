@@ -211,7 +211,7 @@ var scaleProfiled = map[string]string{"scale-get": "GET", "scale-verify": "verif
 
 func measureScale(ctx context.Context, o options, db *database, bin, dir string, iss *oidctest.Issuer, d *scaleData,
 	mainSessions []session, gp *googlePool, verified int, codesSent time.Time, codesN int, profile string) ([]scalePair, error) {
-	codesN = min(codesN, 40000)
+	codesN = min(codesN, 80000) // 40,000 ran out after 3 of 5 rounds
 	progress("%s: preparing %d codes on each database", db.name, codesN)
 	codes := newCodeBook()
 	cd, err := startCustomerd(ctx, customerdOptions{bin: bin, dbURL: d.url, level: "info", dir: dir, codes: codes, issuer: iss})
