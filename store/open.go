@@ -229,7 +229,7 @@ var walRestartFrames = walSizeLimit / 4096
 // restart then held the writer for 40–80 ms (copying and syncing pages
 // scattered over 2 GB), about a sixth of the time; at 256 MiB a restart
 // holds it 100–140 ms every 1.5 s or so. Code verification there: 73 % of
-// its rate on a small database before, 82 % and 74 % in two runs after
+// its rate on a small database before, 82, 74 and 78 % in three runs after
 // (each run's spread is several points). A reader looks a page up only in
 // the part of the WAL not yet copied back, so a longer WAL costs reads
 // nothing.
