@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -185,8 +186,7 @@ func serveEveryTenant(ctx context.Context, cd *child, tenants int, each []prepar
 	})
 	if err == nil {
 		err = parallel(ctx, len(each), 32, func(ctx context.Context, i int) error {
-			p := each[i]
-			return call(ctx, hc, http.MethodPost, verifyURL(cd.base, p), "", map[string]string{"challengeId": p.id, "code": p.code}, http.StatusOK, nil)
+			return call(ctx, hc, http.MethodPost, verifyURL(cd.base, each[i]), "", json.RawMessage(verifyBody(each[i])), http.StatusOK, nil)
 		})
 	}
 	if err != nil {
