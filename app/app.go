@@ -104,7 +104,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 			return nil, err
 		}
 	}
-	st, err := store.Open(ctx, cfg.Database.URL, store.Options{MaxOpenConns: cfg.Database.MaxOpenConns, Logger: log, QueryTracer: o.tracer})
+	st, err := store.Open(ctx, cfg.Database.URL, store.Options{MaxOpenConns: cfg.Database.MaxOpenConns, SQLiteMmap: int64(cfg.Database.SQLiteMmapMiB) << 20, Logger: log, QueryTracer: o.tracer})
 	if err != nil {
 		return nil, fmt.Errorf("database %s: %w", cfg.Database.Redacted(), err)
 	}

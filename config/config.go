@@ -115,7 +115,13 @@ type Database struct {
 	// readers); 0 is the database's default: 32 on PostgreSQL, 16 readers
 	// on SQLite.
 	MaxOpenConns int `yaml:"maxOpenConns"`
+	// SQLiteMmapMiB is how much of a SQLite database file each connection
+	// reads through a memory mapping of it; 0 (the default) maps none.
+	SQLiteMmapMiB int `yaml:"sqliteMmapMiB"`
 }
+
+// maxSQLiteMmapMiB is the most SQLite maps, 2 GiB less 64 KiB, in whole MiB.
+const maxSQLiteMmapMiB = 2047
 
 // Log sets the logger.
 type Log struct {
@@ -447,6 +453,9 @@ func (c *Config) problems() Problems {
 	}
 	if c.Database.MaxOpenConns < 0 {
 		add("database.maxOpenConns", "%d: must be at least 1 (or 0 for the database's default)", c.Database.MaxOpenConns)
+	}
+	if m := c.Database.SQLiteMmapMiB; m < 0 || m > maxSQLiteMmapMiB {
+		add("database.sqliteMmapMiB", "%d: must be between 0 (no mapping) and %d", m, maxSQLiteMmapMiB)
 	}
 	if c.Secret != "" && len(c.Secret) < 32 {
 		add("secret", "must be at least 32 characters")

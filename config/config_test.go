@@ -71,6 +71,8 @@ func TestABadSettingIsNamed(t *testing.T) {
 		{"bad log level", "log:\n  level: loud\n", "log.level"},
 		{"a garbage collector target too low", "gcPercent: 10\n", "gcPercent: 10: must be at least 25"},
 		{"a negative pool", "database:\n  maxOpenConns: -1\n", "database.maxOpenConns: -1: must be at least 1 (or 0 for the database's default)"},
+		{"a negative mapping", "database:\n  sqliteMmapMiB: -1\n", "database.sqliteMmapMiB: -1: must be between 0 (no mapping) and 2047"},
+		{"a mapping larger than SQLite's", "database:\n  sqliteMmapMiB: 4096\n", "database.sqliteMmapMiB: 4096: must be between 0 (no mapping) and 2047"},
 		{"bad tenant id", "tenants:\n  Acme!: {}\n", "tenants.Acme!"},
 		{"bad country", "tenants:\n  acme:\n    defaultCountry: France\n", "tenants.acme.defaultCountry"},
 		{"bad language", "tenants:\n  acme:\n    defaultLanguage: '12'\n", "tenants.acme.defaultLanguage"},

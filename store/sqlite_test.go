@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pressly/goose/v3"
+	"gorm.io/gorm"
 	_ "modernc.org/sqlite"
 )
 
@@ -30,7 +31,7 @@ func TestSQLitePragmas(t *testing.T) {
 	}{{"writer", d.w.DB}, {"reader", d.r.DB}} {
 		sqlDB, _ := pool.db()
 		var mode string
-		var timeout, fk int
+		var timeout, fk, mmap int
 		if err := sqlDB.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
 			t.Errorf("%s journal_mode %q %v, want wal", pool.name, mode, err)
 		}
@@ -39,6 +40,10 @@ func TestSQLitePragmas(t *testing.T) {
 		}
 		if err := sqlDB.QueryRow("PRAGMA foreign_keys").Scan(&fk); err != nil || fk != 1 {
 			t.Errorf("%s foreign_keys %d %v, want 1", pool.name, fk, err)
+		}
+		// No connection maps the file unless configured.
+		if err := sqlDB.QueryRow("PRAGMA mmap_size").Scan(&mmap); err != nil || mmap != 0 {
+			t.Errorf("%s mmap_size %d %v, want 0", pool.name, mmap, err)
 		}
 	}
 	rDB, _ := d.r.DB()
@@ -81,6 +86,52 @@ func TestSQLitePragmas(t *testing.T) {
 
 // Times are stored as the text they have always been stored as (SQLite
 // compares them as text): 2006-01-02 15:04:05.999999999-07:00, in UTC.
+// With the file mapped, every connection maps it, and a reader sees each
+// commit whether its pages are still in the WAL or were copied back into
+// the mapped file by a checkpoint.
+func TestSQLiteMappedReadsSeeEveryCommit(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "m.db")
+	const mapped = 64 << 20
+	s, err := Open(ctx, "sqlite://"+path, Options{SQLiteMmap: mapped})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	d := s.(*db)
+	for name, pool := range map[string]*gorm.DB{"writer": d.w, "reader": d.r} {
+		sqlDB, _ := pool.DB()
+		var mmap int64
+		if err := sqlDB.QueryRow("PRAGMA mmap_size").Scan(&mmap); err != nil || mmap != mapped {
+			t.Errorf("%s mmap_size %d %v, want %d", name, mmap, err, mapped)
+		}
+	}
+	wDB, _ := d.w.DB()
+	at := time.Now().UTC().Truncate(time.Second)
+	c := &Customer{ID: "c1", TenantID: "acme", Profile: Profile{"n": 0}, CreatedAt: at, UpdatedAt: at}
+	if err := s.CreateCustomer(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	for n := 1; n <= 3; n++ {
+		if n%2 == 0 { // the page copied back into the file
+			if _, err := wDB.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := s.Customer(ctx, "acme", "c1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got.Profile["n"]) != fmt.Sprint(n-1) {
+			t.Fatalf("read %d: profile %v, want n = %d", n, got.Profile, n-1)
+		}
+		got.Profile["n"] = n
+		if err := s.UpdateCustomer(ctx, got); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestSQLiteTimeText(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "t.db")

@@ -163,6 +163,9 @@ func startChild(name string, cmd *exec.Cmd, onStderr func([]byte)) (*child, io.R
 	return c, stdout, nil
 }
 
+// sqliteMmapMiB is -sqlite-mmap-mib: every customerd's database.sqliteMmapMiB.
+var sqliteMmapMiB int
+
 // customerdOptions select how customerd runs.
 type customerdOptions struct {
 	bin       string // the built ./cmd/customerd; "" runs this binary with -role svc
@@ -182,6 +185,9 @@ func startCustomerd(ctx context.Context, o customerdOptions) (*child, error) {
 		publicURL, o.level)
 	if o.issuer != nil {
 		yaml += googleProviderYAML(o.issuer)
+	}
+	if sqliteMmapMiB > 0 {
+		yaml += fmt.Sprintf("database:\n  sqliteMmapMiB: %d\n", sqliteMmapMiB)
 	}
 	cfgPath := filepath.Join(o.dir, "customerd-"+o.level+".yaml")
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
