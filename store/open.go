@@ -39,17 +39,18 @@ type Options struct {
 	// at most 2 GiB less 64 KiB); 0 maps none. Unmapped, a page a
 	// connection needs and does not hold is read with a system call and
 	// copied into its page cache, which on a database larger than the
-	// caches is most reads: the writer's, walking the indexes a sign-in
-	// writes into, and the readers', whose caches every commit empties.
-	// Mapped, it is a memory access to the kernel's own copy of the page.
-	// Measured in turns on one machine with all of the file mapped: code
-	// verification 98 → 114–132 % of its floor with 500 customers; with a
-	// million, GET customer 85 → 94 % and code verification 74–78 → 82 %
-	// of their rates with 500. The cost is memory seen in the process:
-	// every page it has read stays mapped in it (the kernel's page cache,
-	// which holds the page mapped or not and drops it under pressure),
-	// counted in VmRSS once for each connection that read it: 80 → 115–130
-	// MiB in the bench's main scenarios. Hence none unless configured.
+	// caches is most reads (a reader's cache is emptied by every commit of
+	// another connection); mapped, it is a memory access to the kernel's own
+	// copy. Measured the same hour on one machine, a million customers: GET
+	// customer at 82.9 % of its rate on 500 customers unmapped (163 µs of
+	// CPU a request), 91.0 and 94.1 % mapped (124 µs); code verification,
+	// the anonymous POST and Google sign-in moved within a run's spread, and
+	// so did everything on 500 customers. The cost is memory seen in the
+	// process: every page it has read stays mapped in it (the kernel's page
+	// cache, which holds the page mapped or not and drops it under
+	// pressure), counted in VmRSS once for each connection that read it:
+	// 79 → 115–129 MiB in the bench's main scenarios. Hence none unless
+	// configured.
 	SQLiteMmap int64
 	// Logger receives migration progress.
 	Logger *slog.Logger
