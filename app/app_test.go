@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -99,5 +100,34 @@ func TestTheGarbageCollectorTarget(t *testing.T) {
 	debug.SetGCPercent(150) // what the runtime read from GOGC at start
 	if got := start("gcPercent: 400\ntenants: {shop: {}}\n"); got != 150 {
 		t.Errorf("GOGC=150 in the environment and gcPercent 400: GOGC %d, want GOGC's", got)
+	}
+}
+
+// database.sqliteMmapMiB reaches SQLite: with it, and only with it, the
+// process maps the database file into memory (the WAL's index, the -shm
+// file, is mapped either way).
+func TestTheSQLiteFileIsMappedOnlyWhenConfigured(t *testing.T) {
+	for _, c := range []struct {
+		yaml   string
+		mapped bool
+	}{{"", false}, {"database: {sqliteMmapMiB: 8}\n", true}} {
+		path := t.TempDir() + "/customerd.db"
+		cfg := apptest.Config(t, "sqlite://"+path, c.yaml+"tenants: {shop: {}}\n")
+		a, err := app.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		maps, err := os.ReadFile("/proc/self/maps")
+		_ = a.Close()
+		if err != nil {
+			t.Skip("no /proc/self/maps here")
+		}
+		mapped := false
+		for line := range strings.SplitSeq(string(maps), "\n") {
+			mapped = mapped || strings.HasSuffix(line, " "+path)
+		}
+		if mapped != c.mapped {
+			t.Errorf("%q: the database file mapped: %v, want %v", c.yaml, mapped, c.mapped)
+		}
 	}
 }
