@@ -31,7 +31,7 @@ func TestSQLitePragmas(t *testing.T) {
 	}{{"writer", d.w.DB}, {"reader", d.r.DB}} {
 		sqlDB, _ := pool.db()
 		var mode string
-		var timeout, fk, mmap int
+		var timeout, fk int
 		if err := sqlDB.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
 			t.Errorf("%s journal_mode %q %v, want wal", pool.name, mode, err)
 		}
@@ -41,11 +41,9 @@ func TestSQLitePragmas(t *testing.T) {
 		if err := sqlDB.QueryRow("PRAGMA foreign_keys").Scan(&fk); err != nil || fk != 1 {
 			t.Errorf("%s foreign_keys %d %v, want 1", pool.name, fk, err)
 		}
-		// No connection maps the file unless configured.
-		if err := sqlDB.QueryRow("PRAGMA mmap_size").Scan(&mmap); err != nil || mmap != 0 {
-			t.Errorf("%s mmap_size %d %v, want 0", pool.name, mmap, err)
-		}
 	}
+	// No connection maps the file unless configured.
+	wantMmapSize(t, d, 0)
 	rDB, _ := d.r.DB()
 	var cache int
 	if err := rDB.QueryRow("PRAGMA cache_size").Scan(&cache); err != nil || cache != -readerCacheKiB {
@@ -84,8 +82,6 @@ func TestSQLitePragmas(t *testing.T) {
 	}
 }
 
-// Times are stored as the text they have always been stored as (SQLite
-// compares them as text): 2006-01-02 15:04:05.999999999-07:00, in UTC.
 // With the file mapped, every connection maps it, and a reader sees each
 // commit whether its pages are still in the WAL or were copied back into
 // the mapped file by a checkpoint.
@@ -99,13 +95,7 @@ func TestSQLiteMappedReadsSeeEveryCommit(t *testing.T) {
 	}
 	defer s.Close()
 	d := s.(*db)
-	for name, pool := range map[string]*gorm.DB{"writer": d.w, "reader": d.r} {
-		sqlDB, _ := pool.DB()
-		var mmap int64
-		if err := sqlDB.QueryRow("PRAGMA mmap_size").Scan(&mmap); err != nil || mmap != mapped {
-			t.Errorf("%s mmap_size %d %v, want %d", name, mmap, err, mapped)
-		}
-	}
+	wantMmapSize(t, d, mapped)
 	wDB, _ := d.w.DB()
 	at := time.Now().UTC().Truncate(time.Second)
 	c := &Customer{ID: "c1", TenantID: "acme", Profile: Profile{"n": 0}, CreatedAt: at, UpdatedAt: at}
@@ -132,6 +122,20 @@ func TestSQLiteMappedReadsSeeEveryCommit(t *testing.T) {
 	}
 }
 
+// wantMmapSize checks how much of the file the writer and a reader map.
+func wantMmapSize(t *testing.T, d *db, want int64) {
+	t.Helper()
+	for name, pool := range map[string]*gorm.DB{"writer": d.w, "reader": d.r} {
+		sqlDB, _ := pool.DB()
+		var got int64
+		if err := sqlDB.QueryRow("PRAGMA mmap_size").Scan(&got); err != nil || got != want {
+			t.Errorf("%s mmap_size %d %v, want %d", name, got, err, want)
+		}
+	}
+}
+
+// Times are stored as the text they have always been stored as (SQLite
+// compares them as text): 2006-01-02 15:04:05.999999999-07:00, in UTC.
 func TestSQLiteTimeText(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "t.db")
