@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -86,6 +87,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	}
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(cfg.GCPercent)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		limit := int64(math.MaxInt64) // Go's default: none
+		if cfg.MemoryLimitMiB > 0 {
+			limit = int64(cfg.MemoryLimitMiB) << 20
+		}
+		debug.SetMemoryLimit(limit)
 	}
 	secret, err := loadSecret(cfg, log, o.existing)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"os"
 	"runtime/debug"
@@ -75,18 +76,24 @@ func TestMetricsHaveAListenerOfTheirOwn(t *testing.T) {
 	}
 }
 
+// startAndClose makes an App of yaml, which sets the process's runtime
+// settings, and closes it.
+func startAndClose(t *testing.T, yaml string) {
+	t.Helper()
+	a, err := app.New(context.Background(), apptest.Config(t, "", yaml), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = a.Close()
+}
+
 // The garbage collector runs at the configured gcPercent (200 unless set),
 // and the GOGC environment variable, when set, wins.
 func TestTheGarbageCollectorTarget(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	start := func(yaml string) int {
 		t.Helper()
-		cfg := apptest.Config(t, "", yaml)
-		a, err := app.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer a.Close()
+		startAndClose(t, yaml)
 		return debug.SetGCPercent(100)
 	}
 	t.Setenv("GOGC", "")
@@ -100,6 +107,30 @@ func TestTheGarbageCollectorTarget(t *testing.T) {
 	debug.SetGCPercent(150) // what the runtime read from GOGC at start
 	if got := start("gcPercent: 400\ntenants: {shop: {}}\n"); got != 150 {
 		t.Errorf("GOGC=150 in the environment and gcPercent 400: GOGC %d, want GOGC's", got)
+	}
+}
+
+// The Go runtime's soft memory limit is memoryLimitMiB (none unless set),
+// and the GOMEMLIMIT environment variable, when set, wins.
+func TestTheMemoryLimit(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	start := func(yaml string) int64 {
+		t.Helper()
+		startAndClose(t, yaml)
+		return debug.SetMemoryLimit(-1) // -1 reads it
+	}
+	t.Setenv("GOMEMLIMIT", "")
+	debug.SetMemoryLimit(1 << 40)
+	if got := start("tenants: {shop: {}}\n"); got != math.MaxInt64 {
+		t.Errorf("by default: limit %d, want none (%d)", got, int64(math.MaxInt64))
+	}
+	if got := start("memoryLimitMiB: 256\ntenants: {shop: {}}\n"); got != 256<<20 {
+		t.Errorf("memoryLimitMiB 256: limit %d, want %d", got, 256<<20)
+	}
+	t.Setenv("GOMEMLIMIT", "300MiB")
+	debug.SetMemoryLimit(300 << 20) // what the runtime read from GOMEMLIMIT at start
+	if got := start("memoryLimitMiB: 256\ntenants: {shop: {}}\n"); got != 300<<20 {
+		t.Errorf("GOMEMLIMIT=300MiB in the environment and memoryLimitMiB 256: limit %d, want GOMEMLIMIT's", got)
 	}
 }
 

@@ -60,6 +60,11 @@ type Config struct {
 	// heap may grow past what is live before a collection. 200 by default;
 	// the GOGC environment variable, when set, wins.
 	GCPercent int `yaml:"gcPercent"`
+	// MemoryLimitMiB is the Go runtime's soft memory limit (GOMEMLIMIT):
+	// near it the collector runs more often, whatever gcPercent allows.
+	// 0 (the default): none. The GOMEMLIMIT environment variable, when
+	// set, wins.
+	MemoryLimitMiB int `yaml:"memoryLimitMiB"`
 
 	// Demo is set when no configuration file was given: the demo tenant, codes in the log.
 	Demo bool `yaml:"-"`
@@ -188,6 +193,15 @@ const DefaultAdminAddr = "127.0.0.1:8081"
 // ran several times a second under load and took a tenth of customerd's
 // CPU; at 200 it takes about half as much, for some 10 MiB more memory.
 const DefaultGCPercent = 200
+
+// minMemoryLimitMiB is the least memoryLimitMiB: below it the limit would
+// sit under what customerd holds live with its caches full, and the
+// collector would run without end (Go then caps it at half the CPU).
+// maxMemoryLimitMiB keeps the limit in bytes within an int64 (1 PiB).
+const (
+	minMemoryLimitMiB = 64
+	maxMemoryLimitMiB = 1 << 30
+)
 
 // Check judges what config cannot judge itself (the provider settings, which
 // only the provider registry knows); Load gives its problems their sources.
@@ -450,6 +464,9 @@ func (c *Config) problems() Problems {
 	}
 	if c.GCPercent < 25 {
 		add("gcPercent", "%d: must be at least 25 (a collection each time the heap grows by a quarter)", c.GCPercent)
+	}
+	if m := c.MemoryLimitMiB; m != 0 && (m < minMemoryLimitMiB || m > maxMemoryLimitMiB) {
+		add("memoryLimitMiB", "%d: must be 0 (no limit) or between %d and %d", m, minMemoryLimitMiB, maxMemoryLimitMiB)
 	}
 	if c.Database.MaxOpenConns < 0 {
 		add("database.maxOpenConns", "%d: must be at least 1 (or 0 for the database's default)", c.Database.MaxOpenConns)

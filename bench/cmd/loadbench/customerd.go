@@ -163,8 +163,9 @@ func startChild(name string, cmd *exec.Cmd, onStderr func([]byte)) (*child, io.R
 	return c, stdout, nil
 }
 
-// sqliteMmapMiB is -sqlite-mmap-mib: every customerd's database.sqliteMmapMiB.
-var sqliteMmapMiB int
+// sqliteMmapMiB is -sqlite-mmap-mib: every customerd's database.sqliteMmapMiB;
+// memoryLimitMiB is -memory-limit-mib: every customerd's memoryLimitMiB.
+var sqliteMmapMiB, memoryLimitMiB int
 
 // customerdOptions select how customerd runs.
 type customerdOptions struct {
@@ -188,6 +189,9 @@ func startCustomerd(ctx context.Context, o customerdOptions) (*child, error) {
 	}
 	if sqliteMmapMiB > 0 {
 		yaml += fmt.Sprintf("database:\n  sqliteMmapMiB: %d\n", sqliteMmapMiB)
+	}
+	if memoryLimitMiB > 0 {
+		yaml += fmt.Sprintf("memoryLimitMiB: %d\n", memoryLimitMiB)
 	}
 	cfgPath := filepath.Join(o.dir, "customerd-"+o.level+".yaml")
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
