@@ -1,9 +1,14 @@
 package admin_test
 
 import (
+	"github.com/customerd/customerd/gen/client"
 	"github.com/customerd/customerd/store/storetest"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -128,5 +133,77 @@ func TestOnlyAKeyOfEveryTenantLetsSettingsReachPrivateNetworks(t *testing.T) {
 	(*moved.Webhooks.Endpoints)[0].Secret = ptr("0123456789abcdef")
 	if r, _ := acme.ReplaceTenantWithResponse(ctx, "acme", nil, moved); r.StatusCode() != http.StatusForbidden {
 		t.Fatalf("moved to another private address: %d %s", r.StatusCode(), r.Body)
+	}
+}
+
+// A key of one tenant cannot let a provider reach private networks by
+// spelling allowPrivateNetwork in another case, which encoding/json would
+// have decoded into the setting past the check of its exact name (found by
+// an audit: the service then called a loopback server for the tenant).
+func TestAScopedKeyCannotReachPrivateNetworksWithAnotherSpelling(t *testing.T) {
+	var hits atomic.Int32
+	internal := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		hits.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"subject": "internal-service"}`))
+	}))
+	t.Cleanup(internal.Close)
+
+	env, _ := start(t, "", "")
+	a := env.Admin(t)
+	key := a.Key(t, "acme")
+	for _, spelling := range []string{"AllowPrivateNetwork", "allowprivatenetwork", "ALLOWPRIVATENETWORK"} {
+		t.Run(spelling, func(t *testing.T) {
+			hits.Store(0)
+			body := `{"id": "acme", "settings": {"providers": {"brand": {"type": "webhook", "url": "` + internal.URL + `/admin",
+				"secret": "0123456789abcdef0123456789abcdef", "` + spelling + `": true}}}}`
+			res, out := call(t, a.HTTP, http.MethodPost, a.Server.URL+"/admin/tenants", body, "Authorization", "Bearer "+key)
+			if res.StatusCode == http.StatusCreated {
+				// Show the consequence: the service now calls the loopback server.
+				auth, _ := env.Client.AuthenticateCustomerWithBodyWithResponse(ctx, "acme",
+					&client.AuthenticateCustomerParams{Provider: ptr("brand")}, "application/json", strings.NewReader(`{"login":"x"}`))
+				_, _ = call(t, a.HTTP, http.MethodDelete, a.Server.URL+"/admin/tenants/acme", "", "Authorization", "Bearer "+key)
+				t.Fatalf("a key of tenant acme set %q on a provider: %d %s; then authenticate answered %d and the loopback server was reached %d times",
+					spelling, res.StatusCode, out, auth.StatusCode(), hits.Load())
+			}
+			if res.StatusCode != http.StatusForbidden && res.StatusCode != http.StatusUnprocessableEntity {
+				t.Fatalf("status %d %s, want 403 (or 422)", res.StatusCode, out)
+			}
+		})
+	}
+}
+
+// A key of one tenant cannot name a file of the service's host (smtp.rootCAs,
+// read when the tenant is built: its answer told which files exist, and a
+// FIFO held the call) nor turn certificate checks off; a key of every tenant
+// can, and the tenant's key may then send the same block back.
+func TestOnlyAKeyOfEveryTenantNamesTheHostsFiles(t *testing.T) {
+	env, root := start(t, "", "")
+	a := env.Admin(t)
+	acme := a.Client(t, a.Key(t, "acme"))
+	pem := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(pem, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	smtp := func(extra string) string {
+		return `{"senders": {"email": {"type": "smtp", "smtp": {"host": "smtp.example.com", "from": "no-reply@example.com"` + extra + `}}}}`
+	}
+	for _, extra := range []string{`, "rootCAs": "` + pem + `"`, `, "rootCAs": "/nonexistent"`, `, "insecureSkipVerify": true`, `, "RootCAs": "/dev/zero"`} {
+		res, err := acme.CreateTenantWithResponse(ctx, adminclientNewTenantOf(t, "acme", smtp(extra)))
+		if err != nil || res.StatusCode() != http.StatusForbidden || !strings.Contains(string(res.Body), "senders.email.smtp") ||
+			strings.Contains(string(res.Body), "no such file") || strings.Contains(string(res.Body), "PEM") {
+			t.Fatalf("a scoped key's %s: %v %d %s", extra, err, res.StatusCode(), res.Body)
+		}
+	}
+	create(t, acme, "acme", `{}`)
+	if r, _ := root.ReplaceTenantWithResponse(ctx, "acme", nil, settings(t, smtp(`, "insecureSkipVerify": true`))); r.StatusCode() != http.StatusOK {
+		t.Fatalf("a key of every tenant: %d %s", r.StatusCode(), r.Body)
+	}
+	got, _ := acme.GetTenantWithResponse(ctx, "acme")
+	if r, _ := acme.ReplaceTenantWithResponse(ctx, "acme", nil, got.JSON200.Settings); r.StatusCode() != http.StatusOK {
+		t.Fatalf("the same settings back: %d %s", r.StatusCode(), r.Body)
+	}
+	if r, _ := acme.ReplaceTenantWithResponse(ctx, "acme", nil, settings(t, smtp(`, "insecureSkipVerify": true, "rootCAs": "`+pem+`"`))); r.StatusCode() != http.StatusForbidden {
+		t.Fatalf("rootCAs added by the tenant's key: %d %s", r.StatusCode(), r.Body)
 	}
 }

@@ -140,15 +140,21 @@ func forbidden(tenant string) error {
 }
 
 // mayReachPrivate refuses a key of some tenants only settings that let a
-// block reach private networks (allowPrivateNetwork) unless the same block
-// is stored already (prev; nil for a new tenant): pointing the service at
-// internal addresses is a decision for a key of every tenant.
+// block reach private networks (allowPrivateNetwork), read a file of the
+// service's host (rootCAs) or skip certificate checks, unless the same
+// block is stored already (prev; nil for a new tenant): pointing the
+// service at internal addresses or its own files is a decision for a key
+// of every tenant.
 func mayReachPrivate(ctx context.Context, doc, prev map[string]any) error {
 	if callerOf(ctx).scope.All {
 		return nil
 	}
 	if paths := config.NewPrivateBlocks(doc, prev); len(paths) > 0 {
 		return forbiddenError{detail: "only a key of every tenant may let a setting reach private networks: " + strings.Join(paths, ", ")}
+	}
+	if paths := config.NewHostBlocks(doc, prev); len(paths) > 0 {
+		return forbiddenError{detail: "only a key of every tenant may name a file of the service's host (rootCAs) or turn certificate checks off (insecureSkipVerify): " +
+			strings.Join(paths, ", ")}
 	}
 	return nil
 }

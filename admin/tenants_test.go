@@ -254,3 +254,34 @@ func TestThePublicListenerNeverAnswersAdminPaths(t *testing.T) {
 		}
 	}
 }
+
+// A provider's secret spelled in another case ("SECRET", "appsecret"), which
+// encoding/json would have decoded as the secret while the sealing of
+// secrets, which reads names exactly, left it in the settings answered, is
+// refused as an unknown setting, and never answered (found by an audit).
+func TestAProviderSecretSpelledOtherwiseIsRefused(t *testing.T) {
+	_, c := start(t, "", "")
+	const brandSecret, fbSecret = "brand-secret-0123456789abcdef0123456789", "fb-app-secret-98765"
+	js := `{"providers": {"otp": {"type": "otp"},
+		"brand": {"type": "webhook", "url": "https://auth.acme.example/x", "SECRET": "` + brandSecret + `"},
+		"facebook": {"type": "facebook", "clientIds": ["1234"], "appsecret": "` + fbSecret + `"}}}`
+	res, err := c.CreateTenantWithResponse(ctx, adminclientNewTenantOf(t, "acme", js))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode() != http.StatusUnprocessableEntity || !strings.Contains(string(res.Body), "unknown setting") {
+		t.Fatalf("create: %d %s, want 422 naming an unknown setting", res.StatusCode(), res.Body)
+	}
+	got, err := c.GetTenantWithResponse(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, _ := c.ListTenantsWithResponse(ctx, nil)
+	for name, body := range map[string]string{"create": string(res.Body), "get": string(got.Body), "list": string(list.Body)} {
+		for _, s := range []string{brandSecret, fbSecret} {
+			if strings.Contains(body, s) {
+				t.Errorf("%s answers the secret %q: %s", name, s, body)
+			}
+		}
+	}
+}

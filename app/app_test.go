@@ -21,6 +21,10 @@ func TestABadProviderSettingStopsStartUp(t *testing.T) {
 		{"unknown type", "x: {type: pigeon}", `tenants.shop.providers.x.type: unknown provider type "pigeon", have [apple facebook google line oidc otp webhook]`},
 		{"no client ids", "google: {type: google}", "tenants.shop.providers.google.clientIds: required"},
 		{"unknown setting", "google: {type: google, clientIds: [a], clientID: a}", `tenants.shop.providers.google.clientID: unknown setting, did you mean clientIds?`},
+		// encoding/json would match these to trustEmail and allowPrivateNetwork.
+		{"a setting in another case", "google: {type: google, clientIds: [a], TrustEmail: true}", `tenants.shop.providers.google.TrustEmail: unknown setting, did you mean trustEmail?`},
+		{"allowPrivateNetwork in another case", "brand: {type: webhook, url: 'http://10.0.0.1/auth', secret: 0123456789abcdef0123456789abcdef, allowprivatenetwork: true}",
+			`tenants.shop.providers.brand.allowprivatenetwork: unknown setting, did you mean allowPrivateNetwork?`},
 		{"a setting of the wrong kind", "google: {type: google, clientIds: abc}", "tenants.shop.providers.google.clientIds: a string is not a list"},
 		{"generic without issuer", "corp: {type: oidc, clientIds: [a]}", "tenants.shop.providers.corp.issuer: required"},
 		{"plain http issuer", "corp: {type: oidc, clientIds: [a], issuer: 'http://idp.example'}", "tenants.shop.providers.corp.issuer:"},

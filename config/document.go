@@ -259,9 +259,30 @@ func KeepSecrets(next, prev map[string]any) {
 // "webhooks.endpoints[]") that allow private networks and are not the same,
 // secrets aside, as a block of prev (nil: none) that stands where they stand.
 func NewPrivateBlocks(next, prev map[string]any) []string {
+	return newBlocks(next, prev, allowsPrivate)
+}
+
+// NewHostBlocks lists, as NewPrivateBlocks does, the new blocks that name a
+// file of the service's host (smtp.rootCAs, read when the tenant is built)
+// or turn certificate checks off (insecureSkipVerify): settings of the
+// operator's machine and tests, not of a brand.
+func NewHostBlocks(next, prev map[string]any) []string {
+	return newBlocks(next, prev, func(n map[string]any) bool {
+		for k, v := range n {
+			if strings.EqualFold(k, "rootCAs") && v != nil && v != "" || strings.EqualFold(k, "insecureSkipVerify") && v == true {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// newBlocks lists the blocks of next that set what set finds and are not
+// the same, secrets aside, as a block of prev that stands where they stand.
+func newBlocks(next, prev map[string]any, set func(map[string]any) bool) []string {
 	var out []string
 	blocks(next, []any{prev}, nil, func(n map[string]any, prevs []any, path []string) {
-		if n["allowPrivateNetwork"] != true {
+		if !set(n) {
 			return
 		}
 		for _, p := range prevs {
@@ -273,6 +294,18 @@ func NewPrivateBlocks(next, prev map[string]any) []string {
 	})
 	slices.Sort(out)
 	return out
+}
+
+// allowsPrivate reports whether block n sets allowPrivateNetwork, in any
+// case: every decoder of settings wants the exact name, but a block a
+// decoder might read past that rule is not let through here either.
+func allowsPrivate(n map[string]any) bool {
+	for k, v := range n {
+		if strings.EqualFold(k, "allowPrivateNetwork") && v == true {
+			return true
+		}
+	}
+	return false
 }
 
 // blocks calls visit with every object of next (after the objects inside

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 )
@@ -109,8 +110,18 @@ func (r *Registry) Open(name, typ string, settings map[string]any, deps Deps) (P
 }
 
 // DecodeSettings decodes a provider's settings into its typed config,
-// refusing settings the type does not have.
+// refusing settings the type does not have. A name must be the setting's
+// own, case included: encoding/json would put "AllowPrivateNetwork" into
+// allowPrivateNetwork, past every check that reads settings by their names
+// (a key of one tenant may not let a provider reach private networks; a
+// secret is sealed and never shown).
 func DecodeSettings(settings map[string]any, into any) error {
+	known := jsonNames(reflect.TypeOf(into))
+	for name := range settings {
+		if !slices.Contains(known, name) {
+			return &UnknownSettingError{Name: name, Known: known}
+		}
+	}
 	raw, err := json.Marshal(settings)
 	if err != nil {
 		return err

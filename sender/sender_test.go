@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -98,6 +100,45 @@ func TestOpenErrors(t *testing.T) {
 	_, err := sender.Builtin().Open(sender.Config{Type: "smtp", SMTP: c}, logger)
 	if err == nil || !strings.HasPrefix(err.Error(), "smtp.rootCAs:") {
 		t.Errorf("Open with a missing rootCAs file = %v, want an smtp.rootCAs error", err)
+	}
+}
+
+// smtp.rootCAs is read only from a regular file of at most 1 MiB: a device
+// or a FIFO would make building the tenant read without end, or wait for a
+// writer.
+func TestRootCAsIsARegularFileOfBoundedSize(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	big := filepath.Join(dir, "big.pem")
+	if err := os.WriteFile(big, bytes.Repeat([]byte("A"), 1<<20+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{
+		"/dev/zero": "/dev/zero is not a regular file",
+		fifo:        fifo + " is not a regular file",
+		big:         big + " is larger than 1024 KiB",
+	} {
+		c := validSMTP()
+		c.RootCAs = path
+		done := make(chan error, 1)
+		go func() {
+			_, err := sender.Builtin().Open(sender.Config{Type: "smtp", SMTP: c}, slog.New(slog.DiscardHandler))
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err == nil || err.Error() != "smtp.rootCAs: "+want {
+				t.Errorf("rootCAs %s: %v, want smtp.rootCAs: %s", path, err, want)
+			}
+		case <-time.After(5 * time.Second):
+			if w, err := os.OpenFile(fifo, os.O_WRONLY, 0); err == nil {
+				_ = w.Close() // lets the read end
+			}
+			t.Fatalf("rootCAs %s: still reading after 5s", path)
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"mime"
@@ -87,7 +88,7 @@ func newSMTPSender(c SMTPConfig, logger *slog.Logger) (*smtpSender, error) {
 			InsecureSkipVerify: c.InsecureSkipVerify, // tests only, see SMTPConfig
 		}
 		if c.RootCAs != "" {
-			pem, err := os.ReadFile(c.RootCAs)
+			pem, err := readRootCAs(c.RootCAs)
 			if err != nil {
 				return nil, fmt.Errorf("smtp.rootCAs: %w", err)
 			}
@@ -99,6 +100,33 @@ func newSMTPSender(c SMTPConfig, logger *slog.Logger) (*smtpSender, error) {
 		}
 	}
 	return s, nil
+}
+
+// maxRootCAs bounds the PEM bundle smtp.rootCAs names (a system's whole
+// bundle is about 200 KiB).
+const maxRootCAs = 1 << 20
+
+// readRootCAs reads the PEM bundle at path: a regular file of at most
+// maxRootCAs bytes, so that a path such as /dev/zero or a FIFO cannot make
+// building a tenant read without end or wait for a writer.
+func readRootCAs(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	pem, err := io.ReadAll(io.LimitReader(f, maxRootCAs+1))
+	if err == nil && len(pem) > maxRootCAs {
+		err = fmt.Errorf("%s is larger than %d KiB", path, maxRootCAs>>10)
+	}
+	return pem, err
 }
 
 // localName is the name the sender gives in EHLO: the host name when it is
