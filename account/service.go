@@ -198,6 +198,9 @@ func (s *Service) Update(ctx context.Context, t *tenant.Tenant, caller string, i
 		if err != nil {
 			return Result{}, err
 		}
+		if err := s.keepsProof(ctx, c, next); err != nil {
+			return Result{}, err
+		}
 		if res, held, err := s.changesContact(ctx, t, c, next, in, flow); held || err != nil {
 			return res, err
 		}
@@ -223,6 +226,33 @@ func (s *Service) Update(ctx context.Context, t *tenant.Tenant, caller string, i
 		}
 	}
 	return Result{}, fmt.Errorf("update %s: %w", caller, store.ErrUnavailable)
+}
+
+// keepsProof refuses next when it clears the last verified contact of c
+// and no identity is linked to it: the account would become one nobody
+// ever proved, whose contacts change without a code and which the first
+// prover of its identifier claims, while the token of the one who cleared
+// it still opens it (an attacker clearing their own number, then putting a
+// victim's email on the account, got the victim signed into it).
+func (s *Service) keepsProof(ctx context.Context, c, next *store.Customer) error {
+	if !Proven(c, false) || Proven(next, false) {
+		return nil
+	}
+	linked, err := s.Linked(ctx, next)
+	if err != nil || linked {
+		return err
+	}
+	verr := &ValidationError{}
+	if c.EmailVerified && next.Email == nil {
+		verr.add("email", "is the account's only verified contact: confirm another one before removing it")
+	}
+	if c.PhoneVerified && next.Phone == nil {
+		verr.add("phoneNumber", "is the account's only verified contact: confirm another one before removing it")
+	}
+	if len(verr.Fields) == 0 {
+		return nil // changed, not removed: the change is held behind a code to the new contact
+	}
+	return verr
 }
 
 // changesContact holds next's new contact behind a challenge to it when

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -321,6 +322,44 @@ tenants:
 		tok = mustToken(t, authenticate(t, env, "demo", "corp", idToken("una-sub", "unclaimed@example.com")))
 		if subOf(t, tok) != unclaimed.ID {
 			t.Fatal("the identity did not claim the account nobody proved")
+		}
+	})
+}
+
+// A token holder cannot remove the account's only verified contact (no
+// identity linked): the account would become one nobody ever proved, whose
+// contacts change without a code and which the first prover of its
+// identifier claims, while the remover's token still opens it. Found by an
+// audit: an attacker cleared their own number, put a victim's email on the
+// account (applied at once, unverified), and the victim's first sign-in
+// with that email landed in the account the attacker's token opened.
+func TestTheOnlyVerifiedContactCannotBeRemoved(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		env := apptest.Start(t, dbURL, "")
+		const victim = "victim.claim@example.com" // no account at this brand yet
+		attacker := signInPhone(t, env, "demo", "+33699990002")
+		r := post(t, env, "/api/demo/customer", `{"phoneNumber":""}`, withToken(attacker)...)
+		if r.StatusCode != http.StatusPreconditionFailed || !strings.Contains(string(r.body), "only verified contact") {
+			t.Fatalf("remove the only verified number: %d %s, want 412", r.StatusCode, r.body)
+		}
+		me := decodeObject(t, rawCall(t, env, http.MethodGet, "/api/demo/customer", nil, withToken(attacker)...))
+		if me["phoneNumber"] != "+33699990002" || me["phoneNumberVerified"] != true {
+			t.Fatalf("the refused removal changed the account: %v", me)
+		}
+		// The victim's email is held behind a code to the victim, not applied.
+		if r := post(t, env, "/api/demo/customer", `{"email":"`+victim+`"}`, withToken(attacker)...); r.StatusCode != http.StatusAccepted {
+			t.Fatalf("the victim's email on the attacker's account: %d %s, want 202 (verify-before-apply)", r.StatusCode, r.body)
+		}
+		env.Clock.Advance(61 * time.Second)
+		if v := env.SignIn(t, "demo", victim); subOf(t, v) == subOf(t, attacker) {
+			t.Errorf("the victim's first sign-in put them into the attacker's account (%s)", subOf(t, v))
+		}
+		// With a second verified contact, either may go.
+		both := signInPhone(t, env, "demo", "+33699990004")
+		r = post(t, env, "/api/demo/customer", `{"email":"both@example.com"}`, withToken(both)...)
+		complete(t, env, "demo", challengeID(t, r), "both@example.com")
+		if r := post(t, env, "/api/demo/customer", `{"phoneNumber":""}`, withToken(both)...); r.StatusCode != http.StatusOK {
+			t.Fatalf("remove a number beside a verified email: %d %s", r.StatusCode, r.body)
 		}
 	})
 }
