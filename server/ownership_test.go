@@ -363,3 +363,47 @@ func TestTheOnlyVerifiedContactCannotBeRemoved(t *testing.T) {
 		}
 	})
 }
+
+// Erasing an account forgets the codes, wrong-code counters and resend
+// waits only of the contacts it proved. Found by an audit: it forgot those
+// of every contact on it, so an attacker who put an address nobody holds on
+// an account of their own (unverified), spent that address's day of wrong
+// codes and erased the account got a fresh day of guesses at once.
+func TestErasingAnAccountKeepsTheLimitsOfAnAddressItNeverProved(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		env := apptest.Start(t, dbURL, `
+tenants:
+  demo:
+    otp: {maxAttempts: 5, maxFailuresPerDay: 5}
+`)
+		if now := env.Clock.Now().UTC(); now.Add(15*time.Minute).Day() != now.Day() {
+			env.Clock.Advance(20 * time.Minute)
+		}
+		const victim = "+33699990001" // nobody's account has it yet
+		const otp = "/api/demo/customer/authenticate?provider=otp"
+		// The attacker's account, with the victim's number on it, unverified.
+		if r := post(t, env, "/api/demo/customer", `{"email":"mallory@example.com","phoneNumber":"`+victim+`"}`); r.StatusCode != http.StatusOK {
+			t.Fatalf("create: %d %s", r.StatusCode, r.body)
+		}
+		attacker := env.SignIn(t, "demo", "mallory@example.com") // claims it
+
+		// A day's worth of wrong codes for the victim's number: locked.
+		id := challengeID(t, post(t, env, otp, `{"phoneNumber":"`+victim+`"}`))
+		code := env.Logs.Code(victim)
+		for range 5 {
+			mustProblem(t, exchange(t, env, "demo", id, notCode(code)), http.StatusUnprocessableEntity)
+		}
+		env.Clock.Advance(61 * time.Second)
+		mustProblem(t, post(t, env, otp, `{"phoneNumber":"`+victim+`"}`), http.StatusTooManyRequests)
+
+		// The attacker erases their own account...
+		if r := rawCall(t, env, http.MethodDelete, "/api/demo/customer", nil, withToken(attacker)...); r.StatusCode != http.StatusNoContent {
+			t.Fatalf("erase: %d %s", r.StatusCode, r.body)
+		}
+		// ...and the victim's number must still be locked for the day.
+		if r := post(t, env, otp, `{"phoneNumber":"`+victim+`"}`); r.StatusCode != http.StatusTooManyRequests {
+			t.Fatalf("after the attacker erased an account that only carried the victim's number unverified, "+
+				"a code for it: %d %s, want 429 (the day's wrong codes were forgotten: a fresh day of guesses)", r.StatusCode, r.body)
+		}
+	})
+}

@@ -105,6 +105,18 @@ func contacts(c *Customer) []string {
 	return out
 }
 
+// verifiedContacts are those of a customer's contacts it proved.
+func verifiedContacts(c *Customer) []string {
+	out := []string{}
+	if c.Email != nil && c.EmailVerified {
+		out = append(out, *c.Email)
+	}
+	if c.Phone != nil && c.PhoneVerified {
+		out = append(out, *c.Phone)
+	}
+	return out
+}
+
 // Erasure is what erasing one customer needs besides its id.
 type Erasure struct {
 	TenantID, CustomerID string
@@ -121,8 +133,8 @@ type Erasure struct {
 // EraseCustomer removes a live customer's personal data in one transaction:
 // the account becomes a tombstone (its id, tenant and creation time; deleted
 // and every session revoked at e.At), its identities are unlinked, the
-// challenges to it or its contacts and the counters and throttles of its
-// contacts are deleted, the idempotent answers that show it are forgotten,
+// challenges bound to it or to its verified contacts and the counters and
+// throttles of its verified contacts are deleted, the idempotent answers that show it are forgotten,
 // its events are scrubbed, and e.Event is added. ErrNotFound when there is no
 // such live customer.
 func (s *db) EraseCustomer(ctx context.Context, e Erasure) error {
@@ -145,7 +157,12 @@ func (s *db) EraseCustomer(ctx context.Context, e Erasure) error {
 		if err := tx.Where("tenant_id = ? AND customer_id = ?", e.TenantID, e.CustomerID).Delete(&Identity{}).Error; err != nil {
 			return err
 		}
-		dests := contacts(&c)
+		// Only the contacts the account proved: the codes, failures and
+		// resend waits of an address merely typed on it are that address's
+		// (an attacker who put a victim's number on an account of their own,
+		// spent its day of wrong codes and erased the account started a new
+		// day at once; and the victim's own codes to it went too).
+		dests := verifiedContacts(&c)
 		if err := tx.Where("tenant_id = ? AND (customer_id = ? OR destination IN ?)", e.TenantID, e.CustomerID, dests).
 			Delete(&Challenge{}).Error; err != nil {
 			return err
