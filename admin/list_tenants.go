@@ -14,12 +14,19 @@ func (s *Server) ListTenants(ctx context.Context, req adminapi.ListTenantsReques
 	}
 	limit, scope := pageSize(req.Params.Limit), callerOf(ctx).scope
 	page := adminapi.TenantPage{Items: []adminapi.Tenant{}}
-	for len(page.Items) < limit {
+	for {
 		entries, err := s.Catalog.List(ctx, after, limit)
 		if err != nil {
 			return nil, err
 		}
 		for _, e := range entries {
+			if len(page.Items) == limit {
+				// Full, and a tenant follows: the next page starts after the
+				// last one answered.
+				next := encodeCursor(after)
+				page.NextCursor = &next
+				return adminapi.ListTenants200JSONResponse(page), nil
+			}
 			after = e.ID
 			if !scope.Allows(e.ID) {
 				continue
@@ -29,15 +36,9 @@ func (s *Server) ListTenants(ctx context.Context, req adminapi.ListTenantsReques
 				return nil, err
 			}
 			page.Items = append(page.Items, t)
-			if len(page.Items) == limit {
-				break
-			}
 		}
 		if len(entries) < limit {
 			return adminapi.ListTenants200JSONResponse(page), nil // the last page
 		}
 	}
-	next := encodeCursor(after)
-	page.NextCursor = &next
-	return adminapi.ListTenants200JSONResponse(page), nil
 }
