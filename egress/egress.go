@@ -195,13 +195,18 @@ var (
 	internalPrefixes = prefixes(
 		"127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", // loopback, RFC 1918
 		"169.254.0.0/16", "100.64.0.0/10", // link-local (cloud metadata), CGNAT
+		"198.18.0.0/15",                    // network benchmarking, used inside networks
 		"::1/128", "fc00::/7", "fe80::/10", // loopback, unique local, link-local
+		"64:ff9b:1::/48", // NAT64 for a local network's own translators
 	)
 	neverPrefixes = prefixes(
 		"0.0.0.0/8", "224.0.0.0/4", "240.0.0.0/4", // this network, multicast, reserved and broadcast
+		"192.0.0.0/24", "192.88.99.0/24", // protocol assignments, the 6to4 relay anycast (deprecated)
 		"::/128", "ff00::/8", "::/96", // unspecified, multicast, IPv4-compatible (deprecated)
+		"2001::/32", // Teredo: an IPv4 client behind a relay
 	)
-	nat64 = netip.MustParsePrefix("64:ff9b::/96") // carries an IPv4 address to a NAT64 gateway
+	nat64  = netip.MustParsePrefix("64:ff9b::/96") // carries an IPv4 address to a NAT64 gateway
+	sixTo4 = netip.MustParsePrefix("2002::/16")    // 6to4: an IPv4 address in bits 16 to 47
 )
 
 func prefixes(s ...string) []netip.Prefix {
@@ -214,9 +219,11 @@ func prefixes(s ...string) []netip.Prefix {
 
 // classify places ip (already unmapped from ::ffff:0:0/96).
 func classify(ip netip.Addr) class {
-	if nat64.Contains(ip) {
-		b := ip.As16()
+	switch b := ip.As16(); {
+	case nat64.Contains(ip):
 		ip = netip.AddrFrom4([4]byte(b[12:]))
+	case sixTo4.Contains(ip):
+		ip = netip.AddrFrom4([4]byte(b[2:6]))
 	}
 	for _, p := range internalPrefixes {
 		if p.Contains(ip) {

@@ -89,6 +89,16 @@ func TestClassify(t *testing.T) {
 		"224.0.0.1":              never,
 		"ff02::1":                never,
 		"::7f00:1":               never, // IPv4-compatible 127.0.0.1
+		"198.18.0.1":             internal,
+		"198.19.255.255":         internal,
+		"198.20.0.1":             public,
+		"64:ff9b:1::a00:1":       internal, // a local NAT64 translator
+		"2002:7f00:1::1":         internal, // 127.0.0.1 in 6to4
+		"2002:a9fe:a9fe::1":      internal, // 169.254.169.254 in 6to4
+		"2002:808:808::1":        public,
+		"192.0.0.8":              never,
+		"192.88.99.1":            never,
+		"2001:0:4136:e378::1":    never, // Teredo
 	} {
 		if got := classify(netip.MustParseAddr(s).Unmap()); got != want {
 			t.Errorf("classify(%s) = %d, want %d", s, got, want)

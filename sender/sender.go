@@ -129,6 +129,10 @@ type SMTPConfig struct {
 	AllowPrivateNetwork bool `yaml:"allowPrivateNetwork" json:"allowPrivateNetwork"`
 }
 
+// MaxTimeout bounds every sender's timeout: a send holds its request (or,
+// for the notice to a replaced contact, a goroutine past it) for as long.
+const MaxTimeout = 30 * time.Second
+
 // UnmarshalJSON decodes c as encoding/json would, except that timeout may
 // also be a duration string such as "10s", as in YAML.
 func (c *SMTPConfig) UnmarshalJSON(b []byte) error {
@@ -288,6 +292,8 @@ func (c *SMTPConfig) validate() error {
 		return fmt.Errorf("smtp.username: refusing to authenticate without TLS to non-loopback host %q, set smtp.tls to starttls or tls", c.Host)
 	case c.Timeout < 0:
 		return fmt.Errorf("smtp.timeout: %s is negative", c.Timeout)
+	case c.Timeout > MaxTimeout:
+		return fmt.Errorf("smtp.timeout: %s is above %s", c.Timeout, MaxTimeout)
 	}
 	return nil
 }

@@ -65,6 +65,7 @@ func TestValidate(t *testing.T) {
 		{"username without password", smtpWith(func(c *sender.SMTPConfig) { c.Password = "" }), "smtp.password:"},
 		{"auth without tls to a remote host", smtpWith(func(c *sender.SMTPConfig) { c.TLS = "none" }), "smtp.username:"},
 		{"negative timeout", smtpWith(func(c *sender.SMTPConfig) { c.Timeout = -time.Second }), "smtp.timeout:"},
+		{"a timeout above 30s", smtpWith(func(c *sender.SMTPConfig) { c.Timeout = time.Minute }), "smtp.timeout: 1m0s is above 30s"},
 		{"a loopback relay without allowPrivateNetwork", smtpWith(func(c *sender.SMTPConfig) { c.Host = "127.0.0.1" }), "smtp.host:"},
 		{"a private relay without allowPrivateNetwork", smtpWith(func(c *sender.SMTPConfig) { c.Host = "10.0.0.25" }), "smtp.host:"},
 		{"the metadata address", smtpWith(func(c *sender.SMTPConfig) { c.Host = "169.254.169.254" }), "smtp.host:"},

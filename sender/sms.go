@@ -67,6 +67,8 @@ func (c *TwilioConfig) validate() error {
 		return errors.New("twilio.from: required (or twilio.messagingServiceSid)")
 	case c.Timeout < 0:
 		return errors.New("twilio.timeout: negative")
+	case c.Timeout > MaxTimeout:
+		return fmt.Errorf("twilio.timeout: %s is above %s", c.Timeout, MaxTimeout)
 	}
 	if c.BaseURL != "" {
 		if err := egress.CheckURL(c.BaseURL, c.AllowPrivateNetwork); err != nil {
@@ -85,6 +87,8 @@ func (c *WebhookConfig) validate() error {
 		return errors.New("webhook.secret: must be at least 32 characters")
 	case c.Timeout < 0:
 		return errors.New("webhook.timeout: negative")
+	case c.Timeout > MaxTimeout:
+		return fmt.Errorf("webhook.timeout: %s is above %s", c.Timeout, MaxTimeout)
 	}
 	return nil
 }

@@ -208,7 +208,7 @@ func TestSMTPTimeoutWhenTheServerNeverAnswers(t *testing.T) {
 func TestSMTPContextCancellation(t *testing.T) {
 	port, accepted := smtptest.Silent(t)
 	c := smtpConfig(port, "tls", "")
-	c.SMTP.Timeout = time.Hour // only the cancellation can end the send
+	c.SMTP.Timeout = sender.MaxTimeout // only the cancellation can end the send (in time)
 	s := open(t, c)
 
 	ctx, cancel := context.WithCancel(t.Context())
