@@ -12,6 +12,7 @@ import (
 
 	"github.com/customerd/customerd/app/apptest"
 	"github.com/customerd/customerd/providers/oidc/oidctest"
+	"github.com/customerd/customerd/token"
 )
 
 // The ownership rule, tried as an attacker would (README, "Security
@@ -404,6 +405,42 @@ tenants:
 		if r := post(t, env, otp, `{"phoneNumber":"`+victim+`"}`); r.StatusCode != http.StatusTooManyRequests {
 			t.Fatalf("after the attacker erased an account that only carried the victim's number unverified, "+
 				"a code for it: %d %s, want 429 (the day's wrong codes were forgotten: a fresh day of guesses)", r.StatusCode, r.body)
+		}
+	})
+}
+
+// Claiming an account nobody proved (the ownership rule's one exception)
+// makes every token issued for it before refused: whoever held one is not
+// the person who just proved it. No sign-in issues such a token today (a
+// token holder cannot remove the last proof, above); this is the second
+// line, tried with a token the tenant signs for the account directly.
+func TestClaimingAnAccountRefusesItsEarlierTokens(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		env := apptest.Start(t, dbURL, "")
+		const owner = "claimed.owner@example.com"
+		if r := post(t, env, "/api/demo/customer", `{"email":"`+owner+`","firstName":"Planted"}`); r.StatusCode != http.StatusOK {
+			t.Fatalf("create: %d %s", r.StatusCode, r.body)
+		}
+		planted := stored(t, env, "demo", owner)
+		earlier, err := env.App.Tokens.Issue(ctx, "demo", token.Claims{Subject: planted.ID, Provider: "otp", AMR: []string{"otp"}}, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := rawCall(t, env, http.MethodGet, "/api/demo/customer", nil, withToken(earlier)...); r.StatusCode != http.StatusOK {
+			t.Fatalf("the earlier token before the claim: %d %s", r.StatusCode, r.body)
+		}
+		// The next second of the wall clock, which tokens are issued by
+		// (the test clock, which accounts are written by, is not moved).
+		time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
+		mine := env.SignIn(t, "demo", owner)
+		if subOf(t, mine) != planted.ID {
+			t.Fatalf("the owner's sign-in did not claim the account")
+		}
+		if r := rawCall(t, env, http.MethodGet, "/api/demo/customer", nil, withToken(earlier)...); r.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("the earlier token after the claim: %d %s, want 401", r.StatusCode, r.body)
+		}
+		if r := rawCall(t, env, http.MethodGet, "/api/demo/customer", nil, withToken(mine)...); r.StatusCode != http.StatusOK {
+			t.Fatalf("the claimer's token, issued in the claim's second: %d %s", r.StatusCode, r.body)
 		}
 	})
 }

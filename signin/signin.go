@@ -230,12 +230,22 @@ func (s *Service) prove(ctx context.Context, t *tenant.Tenant, p *challenge.Proo
 		return target, s.challenges.Consume(ctx, s.store, p) // nothing to write but the challenge
 	}
 	next.UpdatedAt = now
+	// k proves target without being verified on it: nobody had proved the
+	// account (the ownership rule's one exception), and it is the prover's
+	// now; a token issued for it before is not (one issued in this second
+	// still opens it: a token's time is in whole seconds).
+	claims := !account.VerifiedOn(target, k)
 	err := s.store.Tx(ctx, func(tx store.Store) error {
 		if err := s.challenges.Consume(ctx, tx, p); err != nil {
 			return err
 		}
-		_, err := s.accounts.Write(ctx, tx, t, target, next, flow, now) // proven now: a flow's challenge is not asked again
-		return err
+		if _, err := s.accounts.Write(ctx, tx, t, target, next, flow, now); err != nil { // proven now: a flow's challenge is not asked again
+			return err
+		}
+		if claims {
+			return tx.RevokeSessions(ctx, t.ID, target.ID, now.Truncate(time.Second).Add(-time.Second))
+		}
+		return nil
 	})
 	return next, err
 }

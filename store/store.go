@@ -56,6 +56,9 @@ type Store interface {
 	// UpdateCustomer writes c when its Version is still the stored one and bumps it: ErrStale
 	// when it is not (or the account is gone), ErrConflict when an identifier is taken.
 	UpdateCustomer(ctx context.Context, c *Customer) error
+	// RevokeSessions makes every token of a live customer issued before at
+	// refused: ErrNotFound when there is no such customer.
+	RevokeSessions(ctx context.Context, tenant, id string, at time.Time) error
 	Customer(ctx context.Context, tenant, id string) (*Customer, error)
 	CustomerByEmail(ctx context.Context, tenant, email string) (*Customer, error)
 	CustomerByPhone(ctx context.Context, tenant, phone string) (*Customer, error)
