@@ -163,14 +163,16 @@ func ExistingSecret() Option { return func(o *options) { o.existing = true } }
 
 func wire(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Logger, keys derived, o options) (*App, error) {
 	metrics := prometheus.NewRegistry()
+	now := store.Clock(o.now) // every stored time, as the databases keep it
 	// A tenant's token lifetime may change at runtime: keys stay as long as the longest allowed.
+	// Tokens read the accounts' clock: a token's time is compared with an
+	// account's (sessions revoked at a time).
 	tokens, err := token.New(st, token.Options{IssuerBase: cfg.PublicURL, Retention: config.MaxTokenLifetime + 5*time.Minute, Seal: keys.seal,
 		Cache:   token.CacheOptions{MaxEntries: max(cfg.TokenCache.MaxEntries, 0), MaxBytes: uint64(cfg.TokenCache.MaxMemoryMiB) << 20},
-		Metrics: metrics})
+		Metrics: metrics, Now: now})
 	if err != nil {
 		return nil, err
 	}
-	now := store.Clock(o.now) // every stored time, as the databases keep it
 	challenges := challenge.New(st, keys.code, now)
 	b := &builder{registry: Registry(log), senders: sender.Builtin(), counter: st, log: log}
 	db, ok := st.(rooms)
