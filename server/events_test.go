@@ -341,3 +341,64 @@ func TestAReplayedEventHasAFreshRetryWindow(t *testing.T) {
 		}
 	})
 }
+
+// A stored answer is replayed only to its caller: an Authorization header
+// that is not a valid token names nobody. Found by an audit: the header
+// stood for the caller as it was, and "sub:<id>" is what a token of <id>
+// stood for, so a stranger with no token got the holder's stored answer.
+func TestAnIdempotentAnswerIsNeverReplayedToAForgedCaller(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		env := apptest.Start(t, dbURL, "")
+		tok := env.SignIn(t, "demo", "victim@example.com")
+		body := `{"firstName":"Vicky","lastName":"Victim","address":"1 rue Secrete"}`
+		first := post(t, env, "/api/demo/customer", body, "Authorization", "Bearer "+tok, "Idempotency-Key", "order-42")
+		if first.StatusCode != http.StatusOK {
+			t.Fatalf("victim's update: %d %s", first.StatusCode, first.body)
+		}
+		id := stored(t, env, "demo", "victim@example.com").ID
+		// The attacker holds no token, only the victim's id, key and body.
+		r := post(t, env, "/api/demo/customer", body, "Authorization", "sub:"+id, "Idempotency-Key", "order-42")
+		if strings.Contains(string(r.body), "victim@example.com") || r.StatusCode == http.StatusOK {
+			t.Fatalf("a caller without a token got the victim's answer: %d %s", r.StatusCode, r.body)
+		}
+	})
+}
+
+// Concurrent retries of a key whose first request was abandoned run the
+// request once: one takes the key over. Found by an audit: each forgot the
+// abandoned row and began again, so a retry deleted the row another had just
+// begun, and both ran the request (a second code sent); others answered 500.
+func TestAnAbandonedKeyIsTakenOverOnce(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		env := apptest.Start(t, dbURL, "")
+		for round := range 10 {
+			key := fmt.Sprintf("dead-%d", round)
+			email := fmt.Sprintf("takeover%d@example.com", round)
+			if _, err := env.App.Store.BeginIdempotent(ctx, &store.IdempotentRequest{TenantID: "demo", Key: key,
+				RequestHash: "whatever", CreatedAt: time.Now().Add(-time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+			body := `{"email":"` + email + `"}`
+			var wg sync.WaitGroup
+			for range 16 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					_, _, _, _ = call(env, body, "Idempotency-Key", key)
+				}()
+			}
+			wg.Wait()
+			c := stored(t, env, "demo", email)
+			evs, _ := env.App.Store.Events(ctx, store.EventQuery{Tenant: "demo"})
+			n := 0
+			for _, e := range evs {
+				if e.CustomerID == c.ID {
+					n++
+				}
+			}
+			if sent := env.Logs.Sent(email); sent != 0 || n != 1 {
+				t.Fatalf("round %d: one key ran the create more than once: %d codes sent, %d events", round, sent, n)
+			}
+		}
+	})
+}

@@ -41,9 +41,17 @@ func (s *Server) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		ctx := req.Context()
 		r := fromContext(ctx)
-		// The same caller with a fresh token is the same caller.
-		who := r.auth
-		if claims, err := s.caller(ctx); err == nil && claims != nil {
+		// The same caller with a fresh token is the same caller; a caller
+		// without one is anonymous. A header that is not a valid token names
+		// nobody (it once stood for its caller as it was, so that
+		// "Authorization: sub:<id>" was the token holder <id> here, and got
+		// their stored answer): its request answers 401, kept nowhere.
+		who := "anonymous"
+		if r.auth != "" {
+			claims, err := s.caller(ctx)
+			if err != nil || claims == nil {
+				return next(c)
+			}
 			who = "sub:" + claims.Subject
 		}
 		body, err := io.ReadAll(req.Body) // readBody buffered it
@@ -60,11 +68,19 @@ func (s *Server) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 		begin := &store.IdempotentRequest{TenantID: r.tenant.ID, Key: key, RequestHash: hash, CreatedAt: time.Now()}
 		first, err := s.store.BeginIdempotent(ctx, begin)
 		if errors.Is(err, store.ErrConflict) && first.Status == 0 && time.Since(first.CreatedAt) > abandoned {
-			// The replica that ran it died before answering: this request takes the key over.
-			if err := s.store.ForgetIdempotent(ctx, r.tenant.ID, key); err != nil {
-				return err
+			// The replica that ran it died before answering: one retry takes
+			// the key over (in one statement: concurrent retries that each
+			// forgot the row and began again both ran the request); the
+			// others find it running, or answered.
+			took, terr := s.store.TakeOverIdempotent(ctx, begin, time.Now().Add(-abandoned))
+			switch {
+			case terr != nil:
+				return terr
+			case took:
+				first, err = nil, nil
+			default:
+				first, err = s.store.BeginIdempotent(ctx, begin)
 			}
-			first, err = s.store.BeginIdempotent(ctx, begin)
 		}
 		switch {
 		case errors.Is(err, store.ErrConflict) && first.RequestHash != hash:

@@ -41,6 +41,7 @@ type Store interface {
 	BeginIdempotent(ctx context.Context, r *store.IdempotentRequest) (*store.IdempotentRequest, error)
 	FinishIdempotent(ctx context.Context, tenant, key string, status int, contentType string, body []byte) error
 	ForgetIdempotent(ctx context.Context, tenant, key string) error
+	TakeOverIdempotent(ctx context.Context, r *store.IdempotentRequest, abandonedBefore time.Time) (bool, error)
 }
 
 // Eraser erases a customer's personal data (the privacy room).

@@ -491,10 +491,26 @@ func (s *db) BeginIdempotent(ctx context.Context, r *IdempotentRequest) (*Idempo
 		return nil, nil
 	}
 	var got IdempotentRequest
-	if err := s.w.WithContext(ctx).Where("tenant_id = ? AND key = ?", r.TenantID, r.Key).Take(&got).Error; err != nil {
+	err := s.w.WithContext(ctx).Where("tenant_id = ? AND key = ?", r.TenantID, r.Key).Take(&got).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		// Forgotten between the two statements (its request failed): the
+		// key is free again.
+		return s.BeginIdempotent(ctx, r)
+	}
+	if err != nil {
 		return nil, classify(err)
 	}
 	return &got, ErrConflict
+}
+
+// TakeOverIdempotent gives r the key of a request still running that began
+// before abandonedBefore (its replica died before answering): true when
+// this call took it, false when another retry did first, or it finished.
+func (s *db) TakeOverIdempotent(ctx context.Context, r *IdempotentRequest, abandonedBefore time.Time) (bool, error) {
+	res := s.w.WithContext(ctx).Model(&IdempotentRequest{}).
+		Where("tenant_id = ? AND key = ? AND status = 0 AND created_at < ?", r.TenantID, r.Key, abandonedBefore.UTC()).
+		Updates(map[string]any{"request_hash": r.RequestHash, "created_at": r.CreatedAt.UTC()})
+	return res.RowsAffected == 1, classify(res.Error)
 }
 
 func (s *db) FinishIdempotent(ctx context.Context, tenant, key string, status int, contentType string, body []byte) error {
