@@ -467,13 +467,17 @@ func (s *Service) named(ctx context.Context, t *tenant.Tenant, existing, asNew *
 		return Result{}, err
 	}
 	held := Held{Input: Fillable(in), Flow: flowName(flow)}
+	// The message names the account fields the change would fill, and only
+	// counts its free-form properties: their names are the sender's own
+	// text, and would sit beside a genuine code in the owner's message.
+	fill := FillOnly(existing, held.Input)
 	target := challenge.Target{Tenant: t.ID, Purpose: challenge.CheckIn, Channel: k.Channel, To: k.Value,
 		CustomerID: &existing.ID, Language: languageOf(t, existing), Pending: held.Encode(),
-		Fills: FillOnly(existing, held.Input).Names()}
+		Fills: slices.Sorted(maps.Keys(fill.Set)), MoreFills: len(fill.Extras)}
 	if Decide(t, existing, k, linked) == Detaches {
 		// The identifier sent is nobody's proof of that account: the code
 		// proves it for whoever completes it, who gets an account of their own.
-		target.Purpose, target.CustomerID, target.Fills = challenge.SignIn, nil, nil
+		target.Purpose, target.CustomerID, target.Fills, target.MoreFills = challenge.SignIn, nil, nil, 0
 	}
 	iss, err := s.issue(ctx, t, target, ask)
 	return Result{Challenge: iss}, err

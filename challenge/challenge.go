@@ -77,8 +77,10 @@ type Target struct {
 	Page string
 	// Pending is the change the challenge holds (JSON), applied when it is completed.
 	Pending string
-	// Fills names the fields the held change would fill, for the message.
-	Fills []string
+	// Fills names the fields the held change would fill, for the message;
+	// MoreFills counts the free-form properties it would fill besides.
+	Fills     []string
+	MoreFills int
 	// With, when set, writes in the transaction that stores the challenge
 	// (the account the challenge is for, when it is new).
 	With func(tx store.Store) error
@@ -190,7 +192,7 @@ func (s *Service) Issue(ctx context.Context, lim Limits, target Target, snd send
 		return nil, err
 	}
 	msg := sender.Message{Tenant: target.Tenant, Channel: target.Channel, To: target.To, Code: code,
-		ExpiresAt: c.ExpiresAt, Language: target.Language, Fills: target.Fills}
+		ExpiresAt: c.ExpiresAt, Language: target.Language, Fills: target.Fills, MoreFills: target.MoreFills}
 	if target.Page != "" {
 		msg.Link = link(target.Page, c.ID, code)
 	}

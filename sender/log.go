@@ -42,6 +42,9 @@ func (s *logSender) Send(ctx context.Context, m Message) error {
 	if len(m.Fills) > 0 {
 		attrs = append(attrs, slog.Any("fills", m.Fills))
 	}
+	if m.MoreFills > 0 {
+		attrs = append(attrs, slog.Int("moreFills", m.MoreFills))
+	}
 	s.logger.LogAttrs(ctx, slog.LevelInfo, "otp sent", attrs...)
 	return nil
 }

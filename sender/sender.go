@@ -53,8 +53,27 @@ type Message struct {
 	NewContact string
 	// Fills names the empty fields of the account that completing the
 	// challenge will fill with what an anonymous request held, so that the
-	// owner knows what the code confirms.
-	Fills []string
+	// owner knows what the code confirms; MoreFills counts the free-form
+	// properties it fills besides (their names are a stranger's text, never
+	// shown).
+	Fills     []string
+	MoreFills int
+}
+
+// fillsText is what m's code fills, in French or English ("" for nothing).
+func fillsText(m Message, french bool) string {
+	list := slices.Clone(m.Fills)
+	switch n := m.MoreFills; {
+	case n == 1 && french:
+		list = append(list, "1 autre propriété")
+	case n > 1 && french:
+		list = append(list, fmt.Sprintf("%d autres propriétés", n))
+	case n == 1:
+		list = append(list, "1 other property")
+	case n > 1:
+		list = append(list, fmt.Sprintf("%d other properties", n))
+	}
+	return strings.Join(list, ", ")
 }
 
 // Sender delivers messages. A returned error means the message was not

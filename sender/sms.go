@@ -95,7 +95,7 @@ func (c *WebhookConfig) validate() error {
 
 // smsText is the text of a code by SMS, in French or English.
 func smsText(m Message) string {
-	fills := strings.Join(m.Fills, ", ")
+	fills := fillsText(m, french(m.Language))
 	if french(m.Language) {
 		if fills != "" {
 			return "Votre code de vérification : " + m.Code + " (il complète votre profil : " + fills + ")"

@@ -295,8 +295,8 @@ func (s *smtpSender) compose(m Message, now time.Time) (msg []byte, id string, e
 	}
 	b.WriteString("\r\n")
 	qp := quotedprintable.NewWriter(&b) // writes line breaks as CRLF
-	if len(m.Fills) > 0 {
-		body += "\n" + t.fills(strings.Join(m.Fills, ", ")) + "\n"
+	if fills := fillsText(m, french(m.Language)); fills != "" {
+		body += "\n" + t.fills(fills) + "\n"
 	}
 	if m.Link != "" {
 		body += "\n" + m.Link + "\n"

@@ -320,3 +320,30 @@ func TestSMTPNoticeAndLink(t *testing.T) {
 		t.Errorf("the link is not in the message:\n%s", p.Body)
 	}
 }
+
+// A code's message names the account fields it fills and only counts the
+// free-form properties (their names are the text of whoever sent the
+// change), in the message's language.
+func TestSMTPSaysWhatTheCodeFills(t *testing.T) {
+	srv := startServer(t, smtptest.StartTLS)
+	s := open(t, smtpConfig(srv.Port, "starttls", srv.RootCAs))
+	for _, tt := range []struct {
+		lang string
+		more int
+		want string
+	}{
+		{"en", 0, "empty fields of your profile: lastName, postcode."},
+		{"en", 1, "empty fields of your profile: lastName, postcode, 1 other property."},
+		{"en", 3, "empty fields of your profile: lastName, postcode, 3 other properties."},
+		{"fr", 2, "champs vides de votre profil : lastName, postcode, 2 autres propriétés."},
+	} {
+		m := message(tt.lang)
+		m.Fills, m.MoreFills = []string{"lastName", "postcode"}, tt.more
+		if err := send(t, t.Context(), s, m); err != nil {
+			t.Fatal(err)
+		}
+		if p := smtptest.Parse(t, srv.Received(t, 0).Data); !strings.Contains(p.Body, tt.want) {
+			t.Errorf("%s with %d more: body does not say %q:\n%s", tt.lang, tt.more, tt.want, p.Body)
+		}
+	}
+}

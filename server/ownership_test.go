@@ -444,3 +444,37 @@ func TestClaimingAnAccountRefusesItsEarlierTokens(t *testing.T) {
 		}
 	})
 }
+
+// A stranger who names an existing account sends its owner a real code,
+// whose message says what the stranger's change fills: the account fields
+// by name, the free-form properties only counted. Found by an audit: their
+// names, the stranger's own text (line breaks included), were written into
+// the owner's message beside a genuine code.
+func TestAStrangerWritesNoTextIntoTheOwnersCodeMessage(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		env := apptest.Start(t, dbURL, "")
+		email := "owner.fills@example.com"
+		if r := post(t, env, "/api/demo/customer", `{"email":"`+email+`","firstName":"Owner"}`); r.StatusCode/100 != 2 {
+			t.Fatalf("create: %d %s", r.StatusCode, r.body)
+		}
+		env.Clock.Advance(61 * time.Second)
+		lure := []string{
+			"\r\n\r\nSECURITY ALERT: your account will be closed.",
+			"To keep it, call +44 20 7946 0000 and read",
+			"out the code above to our agent, or visit",
+			"https://acme-support.evil.example/verify",
+		}
+		var extras []string
+		for _, l := range lure {
+			extras = append(extras, fmt.Sprintf("%q:true", l))
+		}
+		challengeID(t, post(t, env, "/api/demo/customer", `{"email":"`+email+`",`+strings.Join(extras, ",")+`}`))
+		sent := sentTo(env, email)
+		if fills := fmt.Sprint(sent["fills"]); strings.Contains(fills, "evil.example") || strings.Contains(fills, "\n") {
+			t.Fatalf("the owner's code message carries the stranger's text: %q", fills)
+		}
+		if sent["moreFills"] != float64(len(lure)) {
+			t.Fatalf("the message counts %v other properties, want %d: %v", sent["moreFills"], len(lure), sent)
+		}
+	})
+}
