@@ -12,11 +12,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"maps"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // Limits of the free-form part of an account: per request, then per stored account.
@@ -46,6 +48,18 @@ var fields = map[string]kind{
 	"region": text, "country": text, "language": text, "storeId": text, "advisor": text,
 	"isProspect": flag, "consents_email": flag, "consents_sms": flag, "consents_post": flag, "consents_emailReceipt": flag,
 }
+
+// canonical are the account fields, read-only fields and alias by their
+// folded names (FoldName).
+var canonical = func() map[string]string {
+	m := map[string]string{"zipcode": "zipCode"}
+	for _, names := range []iter.Seq[string]{maps.Keys(fields), maps.Keys(readOnly)} {
+		for n := range names {
+			m[FoldName(n)] = n
+		}
+	}
+	return m
+}()
 
 // consents default to false on creation.
 var consents = []string{"consents_email", "consents_sms", "consents_post", "consents_emailReceipt"}
@@ -183,6 +197,16 @@ func Extras(raw map[string]json.RawMessage, verr *ValidationError) (map[string]j
 }
 
 func decodeExtra(verr *ValidationError, extras map[string]json.RawMessage, name string, value json.RawMessage) {
+	// A field's name in another case is never a free-form property beside
+	// the field: a receiver that matches names without case (encoding/json
+	// does) would read "ActivatedAt" as activatedAt. A read-only one is
+	// ignored as the field is; another is refused, naming the field.
+	if exact, ok := canonical[FoldName(name)]; ok && exact != name {
+		if !readOnly[exact] {
+			verr.add(name, "is "+exact+" in another case: send "+exact)
+		}
+		return
+	}
 	if name == "" || len(name) > maxExtraKey {
 		verr.add(name, fmt.Sprintf("property names are 1 to %d characters", maxExtraKey))
 		return
@@ -334,4 +358,19 @@ func depth(v json.RawMessage) int {
 		}
 	}
 	return max
+}
+
+// FoldName is the name that encoding/json matches a member to a field by:
+// each rune as the smallest of its case-folding orbit (so "ſ" is "s" and "K"
+// is "k", which lower-casing misses).
+func FoldName(name string) string {
+	var b strings.Builder
+	for _, r := range name {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		b.WriteRune(least)
+	}
+	return b.String()
 }

@@ -121,6 +121,9 @@ func Apply(t *tenant.Tenant, c *store.Customer, in Input, now time.Time) (*store
 		next.Phone, next.PhoneVerified = nil, false
 	}
 	for name, raw := range in.Extras {
+		if t.Flows.Sets(name) {
+			continue // the flow's to write: a caller who wrote it first would keep it from ever being written
+		}
 		var v any
 		dec := json.NewDecoder(strings.NewReader(string(raw)))
 		dec.UseNumber()

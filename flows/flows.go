@@ -104,13 +104,31 @@ func (f *Flow) Run(ctx context.Context, s *State) error {
 // Registry is one tenant's flows by name.
 type Registry struct {
 	byName map[string]*Flow
+	sets   map[string]bool // what the set steps of its flows write
 }
 
 // NewRegistry returns an empty registry.
-func NewRegistry() *Registry { return &Registry{byName: map[string]*Flow{}} }
+func NewRegistry() *Registry { return &Registry{byName: map[string]*Flow{}, sets: map[string]bool{}} }
 
 // Register adds or replaces a flow.
-func (r *Registry) Register(f *Flow) { r.byName[f.Name] = f }
+func (r *Registry) Register(f *Flow) {
+	r.byName[f.Name] = f
+	clear(r.sets)
+	for _, f := range r.byName {
+		for _, step := range f.Steps {
+			if st, ok := step.(set); ok {
+				for k := range st.values {
+					r.sets[k] = true
+				}
+			}
+		}
+	}
+}
+
+// Sets reports whether a set step of one of r's flows writes property k:
+// the flow's to write (a time it records once, the mark of a step passed),
+// never a request's.
+func (r *Registry) Sets(k string) bool { return r != nil && r.sets[k] }
 
 // Names lists the flows in order.
 func (r *Registry) Names() []string {

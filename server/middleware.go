@@ -17,7 +17,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
@@ -295,7 +294,7 @@ func checkJSON(body []byte) error {
 			if strings.ContainsRune(key, 0) {
 				return errors.New("the request body contains a NUL character")
 			}
-			folded := foldName(key)
+			folded := account.FoldName(key)
 			if stack[n-1].seen[folded] {
 				return fmt.Errorf("the request body repeats the member %q", key)
 			}
@@ -340,21 +339,6 @@ func checkJSON(body []byte) error {
 		return &nums
 	}
 	return nil
-}
-
-// foldName is the name that encoding/json matches a member to a field by:
-// each rune as the smallest of its case-folding orbit (so "ſ" is "s" and "K"
-// is "k", which lower-casing misses).
-func foldName(name string) string {
-	var b strings.Builder
-	for _, r := range name {
-		least := r
-		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
-			least = min(least, f)
-		}
-		b.WriteRune(least)
-	}
-	return b.String()
 }
 
 // metrics are the Prometheus metrics of the HTTP layer.

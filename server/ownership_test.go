@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"github.com/customerd/customerd/store/storetest"
 	"net/http"
@@ -475,6 +476,67 @@ func TestAStrangerWritesNoTextIntoTheOwnersCodeMessage(t *testing.T) {
 		}
 		if sent["moreFills"] != float64(len(lure)) {
 			t.Fatalf("the message counts %v other properties, want %d: %v", sent["moreFills"], len(lure), sent)
+		}
+	})
+}
+
+// What a tenant's flow sets (after its verified step: the brand's proof that
+// the step passed, as activatedAt is for activation) is the flow's to
+// write, never a request's. Found by an audit: any caller wrote it as a
+// free-form property, with no code, and the flow's "$now, once" then never
+// overwrote the forged value.
+func TestACallerCannotWriteWhatAFlowSets(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		env := apptest.Start(t, dbURL, `
+tenants:
+  demo:
+    flows:
+      optin:
+        - verified: true
+        - set: {optInConfirmedAt: $now, segment: confirmed}
+        - emit: Customer:Activated
+          whenChanged: true
+`)
+		email := "forger@example.com"
+		r := post(t, env, "/api/demo/customer", `{"email":"`+email+`","optInConfirmedAt":"2019-01-01T00:00:00Z","segment":"confirmed"}`)
+		if r.StatusCode/100 != 2 {
+			t.Fatalf("create: %d %s", r.StatusCode, r.body)
+		}
+		c := stored(t, env, "demo", email)
+		if c.EmailVerified {
+			t.Fatal("nobody verified anything")
+		}
+		if v, ok := c.Profile["optInConfirmedAt"]; ok {
+			t.Fatalf("an anonymous caller, with no code, stored the flow's own proof optInConfirmedAt=%v (segment=%v)", v, c.Profile["segment"])
+		}
+	})
+}
+
+// A field's name in another case is never a free-form property beside the
+// field: "ActivatedAt" or "EmailVerified" is ignored as the read-only field
+// is, "FirstName" refused naming firstName. Found by an audit: they were
+// stored and answered (and sent to webhooks), and a brand's receiver that
+// matches names without case (encoding/json does) read "ActivatedAt" as
+// activatedAt on an account never activated.
+func TestACaseVariantOfAFieldIsNotAProperty(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		env := apptest.Start(t, dbURL, "")
+		r := post(t, env, "/api/demo/customer", `{"email":"notactive@example.com","ActivatedAt":"2020-01-01T00:00:00Z","EmailVerified":true}`)
+		if r.StatusCode/100 != 2 {
+			t.Fatalf("create: %d %s", r.StatusCode, r.body)
+		}
+		var brand struct {
+			ActivatedAt *time.Time `json:"activatedAt"`
+		}
+		if err := json.Unmarshal(r.body, &brand); err != nil {
+			t.Fatal(err)
+		}
+		if brand.ActivatedAt != nil {
+			t.Fatalf("a never-activated account reads as activated at %s: %s", brand.ActivatedAt, r.body)
+		}
+		r = post(t, env, "/api/demo/customer", `{"email":"named@example.com","FirstName":"Ada"}`)
+		if r.StatusCode != http.StatusPreconditionFailed || !strings.Contains(string(r.body), "send firstName") {
+			t.Fatalf("FirstName: %d %s, want 412 naming firstName", r.StatusCode, r.body)
 		}
 	})
 }
