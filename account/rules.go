@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"golang.org/x/text/unicode/norm"
 	"math"
 	"net/mail"
 	"slices"
@@ -18,9 +19,11 @@ import (
 	"github.com/customerd/customerd/tenant"
 )
 
-// NormaliseEmail trims and lower-cases an email and checks its syntax.
+// NormaliseEmail trims, composes (Unicode NFC) and lower-cases an email
+// and checks its syntax: one address written with "é" or with "e" and a
+// combining accent is one address, and one account.
 func NormaliseEmail(s string) (string, error) {
-	s = strings.ToLower(strings.TrimSpace(s))
+	s = strings.ToLower(norm.NFC.String(strings.TrimSpace(s)))
 	if len(s) > 254 {
 		return "", errors.New("must be at most 254 characters")
 	}

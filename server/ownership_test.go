@@ -540,3 +540,20 @@ func TestACaseVariantOfAFieldIsNotAProperty(t *testing.T) {
 		}
 	})
 }
+
+// An email written with "é" (U+00E9) or with e and a combining accent
+// (U+0301, what some keyboards send) is one address and one account: the
+// second spelling of a known address is answered as the known one. Found by
+// an audit: emails were lower-cased, not composed, and made two accounts.
+func TestOneAddressInTwoUnicodeFormsIsOneAccount(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		env := apptest.Start(t, dbURL, "")
+		if r := post(t, env, "/api/demo/customer", `{"email":"jos\u00e9@example.com"}`); r.StatusCode != http.StatusOK {
+			t.Fatalf("create: %d %s", r.StatusCode, r.body)
+		}
+		r := post(t, env, "/api/demo/customer", `{"email":"jose\u0301@example.com"}`)
+		if r.StatusCode == http.StatusOK {
+			t.Fatalf("the decomposed spelling made a second account: %s", r.body)
+		}
+	})
+}
