@@ -280,18 +280,31 @@ func (s *Service) changesContact(ctx context.Context, t *tenant.Tenant, c, next 
 	if err != nil {
 		return Result{}, true, err
 	}
-	if other != nil && other.ID != c.ID && VerifiedOn(other, k) {
-		return Result{}, true, conflict(in) // another account's proof: no code to someone else's contact
-	}
 	snd := t.Senders[k.Channel]
 	if snd == nil {
 		return Result{}, true, ErrNoChannel
+	}
+	if other != nil && other.ID != c.ID && VerifiedOn(other, k) {
+		// Another account's proof: no code to someone else's contact. Where
+		// the tenant's policy is that nobody learns who has an account, the
+		// answer is the same challenge as for a free address, and its code
+		// goes nowhere (nobody can complete it; were it completed, the
+		// contact would still be refused as another account's).
+		if t.CheckInPolicy != "partial" && t.CheckInPolicy != "full" {
+			return Result{}, true, conflict(in)
+		}
+		snd = nowhere{}
 	}
 	iss, err := s.challenges.Issue(ctx, t.OTP, challenge.Target{Tenant: t.ID, Purpose: challenge.Contact, Channel: k.Channel,
 		To: k.Value, CustomerID: &c.ID, Language: languageOf(t, next), Pending: Held{Input: in, Flow: flowName(flow)}.Encode(),
 		Retry: true}, snd)
 	return Result{Challenge: iss}, true, err
 }
+
+// nowhere is the sender of a code nobody must receive.
+type nowhere struct{}
+
+func (nowhere) Send(context.Context, sender.Message) error { return nil }
 
 // newContacts are the emails and phone numbers next adds to c or puts in
 // place of c's.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/customerd/customerd/store/storetest"
+	"maps"
 	"net/http"
 	"reflect"
 	"slices"
@@ -554,6 +555,43 @@ func TestOneAddressInTwoUnicodeFormsIsOneAccount(t *testing.T) {
 		r := post(t, env, "/api/demo/customer", `{"email":"jose\u0301@example.com"}`)
 		if r.StatusCode == http.StatusOK {
 			t.Fatalf("the decomposed spelling made a second account: %s", r.body)
+		}
+	})
+}
+
+// Where the tenant's policy is that nobody learns who has an account
+// (checkInPolicy partial or full), a token holder's contact change to an
+// address verified on another account is answered as one to a free address
+// (202, the same shape), and no code goes to it. Found by an audit: the
+// change answered 412 for a verified address and 202 otherwise. Under
+// none, the 412 stays (TestVerifyBeforeApply).
+func TestAContactChangeDoesNotTellWhoHasAnAccount(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		env := apptest.Start(t, dbURL, `
+tenants:
+  full: {checkInPolicy: full}
+`)
+		const taken = "known.customer@example.com"
+		env.SignIn(t, "full", taken) // a shopper of the brand
+		prober := env.SignIn(t, "full", "prober@example.com")
+		env.Clock.Advance(61 * time.Second)
+		before := env.Logs.Sent(taken)
+		known := post(t, env, "/api/full/customer", `{"email":"`+taken+`"}`, withToken(prober)...)
+		unknown := post(t, env, "/api/full/customer", `{"email":"nobody.here@example.com"}`, withToken(prober)...)
+		if known.StatusCode != http.StatusAccepted || unknown.StatusCode != http.StatusAccepted {
+			t.Fatalf("a verified address %d %s, a free one %d %s: want 202 both", known.StatusCode, known.body, unknown.StatusCode, unknown.body)
+		}
+		k, u := decodeObject(t, known), decodeObject(t, unknown)
+		if !reflect.DeepEqual(slices.Sorted(maps.Keys(k)), slices.Sorted(maps.Keys(u))) {
+			t.Fatalf("the two answers differ in shape: %v and %v", k, u)
+		}
+		if env.Logs.Sent(taken) != before {
+			t.Fatal("a code went to another account's verified address")
+		}
+		// Nobody can complete it: the address stays the other account's.
+		mustProblem(t, exchange(t, env, "full", k["challengeId"].(string), "000000"), http.StatusUnprocessableEntity)
+		if me := customerOf(t, env, "full", prober); me["email"] != "prober@example.com" {
+			t.Fatalf("the prober's account: %v", me)
 		}
 	})
 }
