@@ -23,7 +23,14 @@ func (s *Server) ReplaceTenant(ctx context.Context, req adminapi.ReplaceTenantRe
 	if err := mayReachPrivate(ctx, doc, stored.Settings); err != nil {
 		return nil, err
 	}
-	e, err := s.Catalog.Replace(ctx, req.TenantId, doc, ifMatch(req.Params.IfMatch))
+	version := ifMatch(req.Params.IfMatch)
+	if version == 0 && !callerOf(ctx).scope.All {
+		// The check above judged the settings stored at this version: a
+		// key of some tenants writes over them only (else a private block a
+		// key of every tenant removed meanwhile could be sent back).
+		version = stored.Version
+	}
+	e, err := s.Catalog.Replace(ctx, req.TenantId, doc, version)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, unknownTenant(req.TenantId)
 	} else if err != nil {
