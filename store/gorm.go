@@ -360,6 +360,12 @@ func (s *db) AddSigningKey(ctx context.Context, k *SigningKey) error {
 	return classify(s.w.WithContext(ctx).Create(k).Error)
 }
 
+func (s *db) RetireSigningKeys(ctx context.Context, tenant, keep string, at time.Time) (int, error) {
+	res := s.w.WithContext(ctx).Model(&SigningKey{}).Where("tenant_id = ? AND kid <> ? AND retired_at IS NULL", tenant, keep).
+		Update("retired_at", at.UTC())
+	return int(res.RowsAffected), classify(res.Error)
+}
+
 func (s *db) SigningKeys(ctx context.Context, tenant string) ([]SigningKey, error) {
 	var keys []SigningKey
 	err := s.r.WithContext(ctx).Where("tenant_id = ?", tenant).

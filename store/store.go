@@ -110,6 +110,9 @@ type Store interface {
 	Counted(ctx context.Context, tenant, key, day string) (int, error)
 
 	AddSigningKey(ctx context.Context, k *SigningKey) error
+	// RetireSigningKeys retires every live key of tenant but keep, at at:
+	// the tokens they signed are refused from then on. It returns how many.
+	RetireSigningKeys(ctx context.Context, tenant, keep string, at time.Time) (int, error)
 	// SigningKeys returns the tenant's keys, newest first.
 	SigningKeys(ctx context.Context, tenant string) ([]SigningKey, error)
 

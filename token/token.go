@@ -67,6 +67,7 @@ type Keys interface {
 	AddSigningKey(ctx context.Context, k *store.SigningKey) error
 	// SigningKeys are a tenant's keys, newest first.
 	SigningKeys(ctx context.Context, tenant string) ([]store.SigningKey, error)
+	RetireSigningKeys(ctx context.Context, tenant, keep string, at time.Time) (int, error)
 }
 
 // Service signs and verifies the tokens of every tenant.
@@ -244,6 +245,21 @@ func (s *Service) Rotate(ctx context.Context, tenant string) (string, error) {
 	return kid, nil
 }
 
+// RetirePrevious retires every key of tenant but its newest (kid, which
+// Rotate returned): tokens the others signed are refused at once here, and
+// on other replicas at their next signing-key read (within keyTTL). It
+// returns how many keys it retired.
+func (s *Service) RetirePrevious(ctx context.Context, tenant, kid string) (int, error) {
+	n, err := s.store.RetireSigningKeys(ctx, tenant, kid, s.opts.Now())
+	if err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	delete(s.tenants, tenant)
+	s.mu.Unlock()
+	return n, nil
+}
+
 // publicKey is the tenant's key kid, with the generation of the key set
 // it was found in.
 func (s *Service) publicKey(ctx context.Context, tenant, kid string) (*ecdsa.PublicKey, uint64, error) {
@@ -322,7 +338,10 @@ func (s *Service) load(ctx context.Context, tenant string, stale *keyring) (*key
 		return nil, err
 	}
 	now := s.opts.Now()
-	// A key stays while tokens it signed before the next key took over may live.
+	// A retired key verifies nothing (rotate-key --retire-previous, after a
+	// leak); a key stays while tokens it signed before the next key took
+	// over may live.
+	keys = slices.DeleteFunc(keys, func(k store.SigningKey) bool { return k.RetiredAt != nil })
 	for i := 1; i < len(keys); i++ {
 		if now.Sub(keys[i-1].CreatedAt) > s.opts.Retention {
 			keys = keys[:i]

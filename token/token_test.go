@@ -754,6 +754,48 @@ func TestRotationKeepsTokensAlreadyIssuedValid(t *testing.T) {
 	})
 }
 
+// After a leak, retiring the previous keys refuses the tokens they signed at
+// once on this replica (its cache included), and on another replica at its
+// next signing-key read; the new key's tokens verify, and the JWKS lists
+// only the new key.
+func TestRetiringThePreviousKeysRefusesTheirTokens(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	other := f.service(t, sealKey, f.clk)
+	old, err := f.svc.Issue(ctx, tenantA, token.Claims{Subject: "cust-1"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted(t, f.svc, tenantA, old) // in this replica's cache now
+	accepted(t, other, tenantA, old)
+	otherTenant, err := f.svc.Issue(ctx, tenantB, token.Claims{Subject: "cust-2"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.clk.Advance(time.Second)
+	kid, err := f.svc.Rotate(ctx, tenantA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := f.svc.RetirePrevious(ctx, tenantA, kid); err != nil || n != 1 {
+		t.Fatalf("RetirePrevious: %d, %v; want 1 key", n, err)
+	}
+	refused(t, f.svc, tenantA, old)
+	fresh, err := f.svc.Issue(ctx, tenantA, token.Claims{Subject: "cust-1"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted(t, f.svc, tenantA, fresh)
+	if got, want := fmt.Sprint(kids(t, mustJWKS(t, f.svc, tenantA))), fmt.Sprint([]any{kid}); got != want {
+		t.Errorf("JWKS kids %s, want %s", got, want)
+	}
+	accepted(t, f.svc, tenantB, otherTenant) // another tenant's keys are its own
+	// The other replica until its next read of the keys, then never.
+	f.clk.Advance(2 * time.Minute)
+	refused(t, other, tenantA, old)
+	accepted(t, other, tenantA, fresh)
+}
+
 func TestAnotherReplicasRotationIsPickedUp(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()

@@ -228,3 +228,28 @@ tenants:
 		t.Fatalf("a valid file: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// rotate-key adds a key; with --retire-previous it also retires every
+// previous one (after a leak), and says how many.
+func TestRotateKeyRetiresThePreviousKeysWhenAsked(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, "database:\n  url: sqlite://"+dir+"/c.db\ntenants:\n  acme: {}\n")
+	env := map[string]string{"CUSTOMERD_SECRET": secret}
+	if r := customerd(t, dir, env, "migrate", "--config", cfg); r.code != 0 {
+		t.Fatalf("migrate: %d %s", r.code, r.stderr)
+	}
+	for i, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"rotate-key", "acme"}, "tenant acme signs with the new key "},
+		{[]string{"rotate-key", "acme"}, "tenant acme signs with the new key "},
+		{[]string{"rotate-key", "--retire-previous", "acme"}, "retired 2 previous keys: the tokens they signed are refused\n"},
+		{[]string{"rotate-key", "acme", "--retire-previous"}, "retired 1 previous keys: the tokens they signed are refused\n"},
+	} {
+		r := customerd(t, dir, env, append(c.args, "--config", cfg)...)
+		if r.code != 0 || !strings.Contains(r.stdout, c.want) {
+			t.Fatalf("step %d, customerd %v: %d %q %s, want %q", i, c.args, r.code, r.stdout, r.stderr, c.want)
+		}
+	}
+}

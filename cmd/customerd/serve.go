@@ -177,9 +177,14 @@ const rotateKeyHelp = `
 The tenant's new key signs every token from now on. Tokens signed by the
 previous keys stay valid until they expire, and the tenant's JWKS
 (/api/TENANT/.well-known/jwks.json) lists every key meanwhile. Replicas pick
-the new key up on their next signing-key read.`
+the new key up on their next signing-key read.
 
-func rotateKeyCommand(*flag.FlagSet) func(context.Context, *env, []string) error {
+After a key has leaked, --retire-previous retires every previous key at
+once: the tokens they signed (forged ones too) are refused from then on, on
+every replica within a minute, and every shopper signs in again.`
+
+func rotateKeyCommand(fs *flag.FlagSet) func(context.Context, *env, []string) error {
+	retire := fs.Bool("retire-previous", false, "also retire every previous key: the tokens they signed are refused (after a leak)")
 	return func(ctx context.Context, e *env, args []string) error {
 		if len(args) != 1 {
 			return usagef("rotate-key takes one tenant id, got %d arguments", len(args))
@@ -208,7 +213,14 @@ func rotateKeyCommand(*flag.FlagSet) func(context.Context, *env, []string) error
 		if err != nil {
 			return err
 		}
-		_, err = fmt.Fprintf(e.stdout, "tenant %s signs with the new key %s\n", tenant, kid)
+		if _, err := fmt.Fprintf(e.stdout, "tenant %s signs with the new key %s\n", tenant, kid); err != nil || !*retire {
+			return err
+		}
+		n, err := a.Tokens.RetirePrevious(ctx, tenant, kid)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(e.stdout, "retired %d previous keys: the tokens they signed are refused\n", n)
 		return err
 	}
 }
