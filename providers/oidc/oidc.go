@@ -21,6 +21,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwt"
@@ -238,7 +239,7 @@ func (p *provider) Authenticate(ctx context.Context, body []byte) (providers.Ide
 			msg = "access token refused"
 		}
 		p.log.InfoContext(ctx, msg, "tenant", p.tenant, "provider", p.name, "type", p.typ,
-			"reason", strings.TrimPrefix(err.Error(), providers.ErrRejected.Error()+": "))
+			"reason", bounded(strings.TrimPrefix(err.Error(), providers.ErrRejected.Error()+": ")))
 	}
 	if err != nil {
 		return providers.Identity{}, err
@@ -265,6 +266,23 @@ func clean(s, fallback string) string {
 		return fallback
 	}
 	return s
+}
+
+// maxReason bounds a refusal's reason in the log: it may quote a token's
+// header (kid, typ, alg), which is the caller's text, up to the token's size.
+const maxReason = 300
+
+// bounded is reason cut to maxReason bytes (on a character boundary), with
+// an ellipsis when cut.
+func bounded(reason string) string {
+	if len(reason) <= maxReason {
+		return reason
+	}
+	cut := maxReason
+	for cut > 0 && !utf8.RuneStart(reason[cut]) {
+		cut--
+	}
+	return reason[:cut] + "…"
 }
 
 func rejected(format string, args ...any) error {
