@@ -638,6 +638,15 @@ func (d Database) Redacted() string {
 	if err != nil {
 		return "(an unparsable URL)"
 	}
+	// pgx also takes the password, and a client key's, from the query.
+	if q := u.Query(); q.Has("password") || q.Has("sslpassword") {
+		for _, k := range []string{"password", "sslpassword"} {
+			if q.Has(k) {
+				q.Set(k, "xxxxx")
+			}
+		}
+		u.RawQuery = q.Encode()
+	}
 	return u.Redacted()
 }
 

@@ -189,3 +189,26 @@ func TestChecksAddTheirProblemsWithSources(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 }
+
+// pgx (like libpq) reads a password from the URL's query as well as from its
+// user info: both stay out of logs, errors and `config check`. Found by an
+// audit: the query's were shown.
+func TestTheDatabasePasswordInTheQueryIsRedacted(t *testing.T) {
+	for _, u := range []string{
+		"postgres://customerd@db:5432/customerd?sslmode=disable&password=hunter2-db-password",
+		"postgresql://customerd@db/customerd?password=hunter2-db-password",
+		"postgres://customerd@db/customerd?sslmode=verify-full&sslkey=/k.pem&sslpassword=hunter2-key-password",
+	} {
+		got := config.Database{URL: u}.Redacted()
+		if strings.Contains(got, "hunter2") {
+			t.Errorf("Redacted(%q) = %q: the password shows", u, got)
+		}
+	}
+	c, err := load(t, "tenants:\n  acme: {}\n", map[string]string{"CUSTOMERD_DATABASE_URL": "postgres://customerd@db/customerd?password=hunter2-db-password"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(c.Database.Redacted(), "hunter2") {
+		t.Errorf("start-up and config check show %q", c.Database.Redacted())
+	}
+}

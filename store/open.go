@@ -164,9 +164,26 @@ func openSQLite(path string, cfg *gorm.Config, opts Options) (*Pools, error) {
 		return nil, errors.New("database url: sqlite:// needs a path")
 	}
 	if dir := filepath.Dir(path); dir != "." {
-		if err := os.MkdirAll(dir, 0o750); err != nil {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("create database folder: %w", err)
 		}
+	}
+	// The file holds every customer's data, the tenants' sealed secrets and
+	// the admin keys' hashes: it is the service's user's only, whatever the
+	// umask, and SQLite gives its -wal and -shm files its mode. An existing
+	// file readable by others is the operator's to mend: said, not changed.
+	switch fi, err := os.Stat(path); {
+	case errors.Is(err, fs.ErrNotExist):
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil && !errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("create database file: %w", err)
+		}
+		if f != nil {
+			_ = f.Close()
+		}
+	case err == nil && fi.Mode().Perm()&0o077 != 0 && opts.Logger != nil:
+		opts.Logger.Warn("the database file is readable or writable by other users of this machine: chmod 600 it",
+			"path", path, "mode", fmt.Sprintf("%04o", fi.Mode().Perm()))
 	}
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + sqlitePragmas
 	mmap := max(opts.SQLiteMmap, 0)

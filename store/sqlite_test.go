@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -405,5 +406,44 @@ func TestTheWALStaysShortUnderSteadyReads(t *testing.T) {
 	// holds those written since (a few checkpointer ticks' worth at most).
 	if frames > 6000 {
 		t.Fatalf("after %d writes under steady reads the WAL is %d pages long: it never started again", written, frames)
+	}
+}
+
+// The database holds every customer's personal data, the tenants' sealed
+// secrets and the admin keys' hashes: its files are the service's user's
+// only, whatever the umask (here the common 022) and whatever folder holds
+// them, as ./data/secret is (0600). Found by an audit: they were 0644.
+func TestSQLiteFilesAreNotReadableByOthers(t *testing.T) {
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil { // a folder others may enter, as the service's working folder often is
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "customerd.db")
+	s, err := Open(context.Background(), "sqlite://"+path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, f := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Errorf("%s: %v", filepath.Base(f), err)
+			continue
+		}
+		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+			t.Errorf("%s is %04o: readable beyond the service's user", filepath.Base(f), perm)
+		}
+	}
+	// The folder the store creates for the database is the service's too.
+	nested := filepath.Join(dir, "new", "customerd.db")
+	s2, err := Open(context.Background(), "sqlite://"+nested, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if fi, err := os.Stat(filepath.Dir(nested)); err != nil || fi.Mode().Perm()&0o077 != 0 {
+		t.Errorf("the database folder it created: %v %v", fi.Mode().Perm(), err)
 	}
 }
