@@ -129,7 +129,11 @@ func (k *Keys) find(ctx context.Context, src source, kid string) (key, error) {
 	if s.failedJustNow(k.now()) {
 		return key{}, errNoKeys
 	}
-	err := k.fetch(ctx, src, s)
+	// The fetch is the set's, not this request's: a caller that hangs up
+	// (on purpose, with a made-up kid, as each minute's refresh comes due)
+	// would otherwise spend the refresh on a fetch it cancels, and an
+	// issuer's new key would never be fetched. The client's timeout bounds it.
+	err := k.fetch(context.WithoutCancel(ctx), src, s)
 	found, ok, _ = s.lookup(kid, k.now())
 	switch {
 	case ok:

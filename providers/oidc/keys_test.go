@@ -164,3 +164,31 @@ func TestKeyCache(t *testing.T) {
 func resign(iss *oidctest.Issuer, k *oidctest.Key, now time.Time) string {
 	return k.Sign(map[string]any{"iss": iss.URL(), "aud": "app", "sub": "u1", "iat": now.Unix(), "exp": now.Unix() + 600})
 }
+
+// The refresh an unknown kid triggers is the key set's, not the request's: a
+// caller who hangs up does not cancel it. Found by an audit: it ran with the
+// caller's context and counted as the minute's refresh when that caller had
+// hung up, so a token with a made-up kid, sent and abandoned as each minute
+// came due, kept an issuer's new key from ever being fetched.
+func TestAHungUpCallerDoesNotSpendTheKeyRefresh(t *testing.T) {
+	iss := oidctest.New(t)
+	clk := &clock{t: time.Now()}
+	p := open(t, New(nil, clk.now), iss)
+	if err := signIn(p, iss.Key("RS256").Sign(iss.Claims("app", "u1"))); err != nil {
+		t.Fatal(err)
+	}
+	// The issuer rotates: a new key is published.
+	next := oidctest.NewKey(t, "RS256", "rsa-next")
+	iss.Publish(next)
+	clk.add(MinRefresh)
+	// The attacker's request arrives first and its connection is gone.
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	junk := oidctest.NewKey(t, "RS256", "made-up")
+	_, _ = p.Authenticate(gone, []byte(`{"idToken":"`+junk.Sign(iss.Claims("app", "x"))+`"}`))
+	// A genuine shopper, a second later, with a token of the new key.
+	clk.add(time.Second)
+	if err := signIn(p, next.Sign(iss.Claims("app", "u2"))); err != nil {
+		t.Fatalf("a genuine token of the issuer's new key, after a hung-up caller's refresh: %v (JWKS fetches reaching the issuer: %d)", err, iss.Fetches.Load())
+	}
+}
