@@ -140,6 +140,8 @@ type options struct {
 	existing  bool
 	reconcile time.Duration
 	tracer    pgx.QueryTracer
+	// noConfigTenants: the configuration file's tenants are not written (a command other than serve).
+	noConfigTenants bool
 }
 
 // WithSpec validates requests against spec instead of openapi.yaml as
@@ -160,6 +162,12 @@ func WithQueryTracer(tracer pgx.QueryTracer) Option { return func(o *options) { 
 // ExistingSecret refuses to generate the secret into secretFile: a command
 // other than serve must use the one the service seals its keys with.
 func ExistingSecret() Option { return func(o *options) { o.existing = true } }
+
+// WithoutConfigTenants leaves the configuration file's tenants unwritten: a
+// command other than serve (tenants apply, whose dry run wrote them and then
+// reported them unchanged, and reverted what the admin API had changed in
+// them; rotate-key) changes only what it says.
+func WithoutConfigTenants() Option { return func(o *options) { o.noConfigTenants = true } }
 
 func wire(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Logger, keys derived, o options) (*App, error) {
 	metrics := prometheus.NewRegistry()
@@ -190,8 +198,10 @@ func wire(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 	if err := live.Load(ctx); err != nil {
 		return nil, fmt.Errorf("tenants: %w", err)
 	}
-	if err := applyConfig(ctx, cfg, cat, live, log); err != nil {
-		return nil, err
+	if !o.noConfigTenants {
+		if err := applyConfig(ctx, cfg, cat, live, log); err != nil {
+			return nil, err
+		}
 	}
 	tenants := liveTenants{live: live}
 	accounts := account.NewService(st, challenges, now)

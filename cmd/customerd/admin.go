@@ -158,7 +158,7 @@ func tenantsApplyCommand(fs *flag.FlagSet) func(context.Context, *env, []string)
 		if err := requireDatabase(cfg); err != nil {
 			return err
 		}
-		a, err := app.New(ctx, cfg, logger(cfg.Log, e.stderr), app.ExistingSecret())
+		a, err := app.New(ctx, cfg, logger(cfg.Log, e.stderr), app.ExistingSecret(), app.WithoutConfigTenants())
 		if err != nil {
 			return err
 		}

@@ -238,6 +238,12 @@ func TestRotateKeyRetiresThePreviousKeysWhenAsked(t *testing.T) {
 	if r := customerd(t, dir, env, "migrate", "--config", cfg); r.code != 0 {
 		t.Fatalf("migrate: %d %s", r.code, r.stderr)
 	}
+	if r := customerd(t, dir, env, "rotate-key", "acme", "--config", cfg); r.code != 1 || !strings.Contains(r.stderr, `unknown tenant "acme" in the database`) {
+		t.Fatalf("rotate-key before the tenant is written: %d %s", r.code, r.stderr)
+	}
+	if r := customerd(t, dir, env, "tenants", "apply", "-f", cfg, "--config", cfg); r.code != 0 {
+		t.Fatalf("tenants apply: %d %s", r.code, r.stderr)
+	}
 	for i, c := range []struct {
 		args []string
 		want string
@@ -251,5 +257,45 @@ func TestRotateKeyRetiresThePreviousKeysWhenAsked(t *testing.T) {
 		if r.code != 0 || !strings.Contains(r.stdout, c.want) {
 			t.Fatalf("step %d, customerd %v: %d %q %s, want %q", i, c.args, r.code, r.stdout, r.stderr, c.want)
 		}
+	}
+}
+
+// A dry run writes nothing: not the tenants of the file it previews, nor
+// those of the configuration file it runs with. Previewing an edit of the
+// configuration file itself (the README's declarative source) must report
+// the edit, and leave the database as it was. Found by an audit: every
+// command wrote the configuration file's tenants first, so the dry run
+// wrote the edit and then reported acme unchanged.
+func TestTenantsApplyDryRunWritesNothing(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"CUSTOMERD_SECRET": secret, "CUSTOMERD_DATABASE_URL": "sqlite://./customerd.db"}
+	cfg := writeConfig(t, dir, "tenants:\n  acme: {defaultCountry: FR}\n")
+	if r := customerd(t, dir, env, "--config", cfg, "migrate"); r.code != 0 {
+		t.Fatalf("migrate: %d %s", r.code, r.stderr)
+	}
+	if r := customerd(t, dir, env, "--config", cfg, "tenants", "apply", "-f", cfg); r.code != 0 {
+		t.Fatalf("apply: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+
+	// The operator edits the configuration and previews the edit.
+	writeConfig(t, dir, "tenants:\n  acme: {defaultCountry: BE}\n")
+	r := customerd(t, dir, env, "--config", cfg, "tenants", "apply", "-f", cfg, "--dry-run")
+	if r.code != 0 || !strings.Contains(r.stdout, "acme: would be updated") || !strings.Contains(r.stdout, `~ defaultCountry: "FR" -> "BE"`) {
+		t.Errorf("the dry run of an edited configuration file: %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+
+	// What is stored, seen through a configuration that does not declare acme:
+	// the dry run must have left acme as FR.
+	other := filepath.Join(dir, "other.yaml")
+	if err := os.WriteFile(other, []byte("tenants:\n  other: {}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before := filepath.Join(dir, "before.yaml")
+	if err := os.WriteFile(before, []byte("tenants:\n  acme: {defaultCountry: FR}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = customerd(t, dir, env, "--config", other, "tenants", "apply", "-f", before, "--dry-run")
+	if r.code != 0 || r.stdout != "acme: unchanged\n" {
+		t.Errorf("after a dry run, acme is no longer as it was stored: %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
 	}
 }

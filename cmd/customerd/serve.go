@@ -198,14 +198,14 @@ func rotateKeyCommand(fs *flag.FlagSet) func(context.Context, *env, []string) er
 			return err
 		}
 		log := logger(cfg.Log, e.stderr)
-		a, err := app.New(ctx, cfg, log, app.ExistingSecret())
+		a, err := app.New(ctx, cfg, log, app.ExistingSecret(), app.WithoutConfigTenants())
 		if err != nil {
 			return err
 		}
 		defer a.Close()
 		// The file's tenants and those made at runtime alike.
 		if _, err := a.Catalog.Get(ctx, tenant); errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("unknown tenant %q", tenant)
+			return fmt.Errorf("unknown tenant %q in the database (serve and tenants apply write the configuration's tenants there)", tenant)
 		} else if err != nil {
 			return err
 		}
