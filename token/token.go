@@ -299,7 +299,7 @@ func (s *Service) ring(ctx context.Context, tenant string, create bool) (*keyrin
 	s.mu.Lock()
 	ring, ok := s.tenants[tenant]
 	s.mu.Unlock()
-	if ok && s.opts.Now().Sub(ring.loadedAt) < keyTTL {
+	if ok && s.opts.Now().Sub(ring.loadedAt) < keyTTL && (ring.signing != nil || !create) {
 		return ring, nil
 	}
 	var stale *keyring
@@ -312,7 +312,14 @@ func (s *Service) ring(ctx context.Context, tenant string, create bool) (*keyrin
 	}
 	if ring.signing == nil {
 		if !create {
-			return ring, nil // nothing to verify with; not worth a key yet
+			// Nothing to verify with, not worth a key yet; kept as a loaded
+			// ring is, so that tokens for a tenant without keys (junk ones
+			// too) do not each read the database. A key another replica
+			// makes is seen at the first token that names it (missInterval).
+			s.mu.Lock()
+			s.tenants[tenant] = ring
+			s.mu.Unlock()
+			return ring, nil
 		}
 		if _, err := s.addKey(ctx, tenant); err != nil {
 			return nil, err

@@ -996,3 +996,45 @@ func TestUnchangedKeysAreNotUnsealedAgain(t *testing.T) {
 		t.Fatalf("signed with %v after the rotation, want %s", got, kid)
 	}
 }
+
+// countingKeys counts the reads of a tenant's signing keys.
+type countingKeys struct {
+	token.Keys
+	reads atomic.Int32
+}
+
+func (c *countingKeys) SigningKeys(ctx context.Context, tenant string) ([]store.SigningKey, error) {
+	c.reads.Add(1)
+	return c.Keys.SigningKeys(ctx, tenant)
+}
+
+// A tenant that has signed nothing yet keeps its empty keyring as a loaded
+// one is kept: bearer tokens presented to it, junk included, do not each
+// read its signing keys; its first token then creates its key and verifies.
+// Found by an audit: every refused token read the keys (a well-formed one
+// three times).
+func TestJunkTokensOfATenantWithoutKeysDoNotReachTheDatabase(t *testing.T) {
+	f := newFixture(t)
+	keys := &countingKeys{Keys: f.st}
+	svc, err := token.New(keys, token.Options{IssuerBase: issuerBase, Retention: retention, Seal: sealKey, Now: f.clk.Now,
+		Cache: token.CacheOptions{MaxEntries: 100}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A well-formed ES256 token of another tenant's key, presented to tenantB, which has none.
+	forged := f.issue(t, f.svc, tenantA)
+	const n = 20
+	for range n {
+		if _, err := svc.Verify(context.Background(), tenantB, forged); err == nil {
+			t.Fatal("accepted")
+		}
+		if _, err := svc.Verify(context.Background(), tenantB, "junk"); err == nil {
+			t.Fatal("accepted")
+		}
+	}
+	if got := keys.reads.Load(); got > 2 {
+		t.Fatalf("%d refused tokens read the tenant's signing keys %d times", 2*n, got)
+	}
+	tok := f.issue(t, svc, tenantB)
+	accepted(t, svc, tenantB, tok)
+}
