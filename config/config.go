@@ -624,6 +624,22 @@ func (c *Config) LogSenders() map[string][]sender.Channel {
 	return out
 }
 
+// UnguardedSMS are the tenants whose SMS sender (not log) has neither a
+// country allow-list nor a daily budget: anyone may make it send codes to
+// any number of any country, one per number and minute (SMS pumping).
+func (c *Config) UnguardedSMS() []string {
+	var out []string
+	for _, id := range c.TenantIDs() {
+		if s, ok := c.Tenants[id].Senders[sender.SMS]; ok && s.Type != "log" && len(s.Countries) == 0 && s.DailyBudget == 0 {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// SMSPumpingWarning is what serve and config check say of an UnguardedSMS tenant.
+const SMSPumpingWarning = "sms sender with neither countries nor dailyBudget: anyone can make it send codes to any number (SMS pumping); set senders.sms.countries and senders.sms.dailyBudget"
+
 // SQLitePath is the file of a sqlite:// database URL; ok is false for any other URL.
 func (d Database) SQLitePath() (path string, ok bool) {
 	return strings.CutPrefix(d.URL, "sqlite://")

@@ -227,6 +227,20 @@ tenants:
 		!regexp.MustCompile(`warning: tenants.acme.senders.email: type log`).MatchString(r.stdout) {
 		t.Fatalf("a valid file: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
+
+	// An SMS gateway with neither countries nor a budget is open to SMS
+	// pumping: said (found missing by an audit); with either, not.
+	sms := "    senders:\n      sms:\n        type: twilio\n        twilio: {accountSid: AC1, authToken: t, from: '+33700000000'}\n"
+	for _, c := range []struct {
+		guard string
+		warn  bool
+	}{{"", true}, {"        countries: [FR]\n", false}, {"        dailyBudget: 1000\n", false}} {
+		f := writeConfig(t, dir, "tenants:\n  acme:\n"+sms+c.guard)
+		r = customerd(t, dir, nil, "config", "check", "--config", f)
+		if warned := strings.Contains(r.stdout, "warning: tenants.acme.senders.sms: sms sender with neither countries nor dailyBudget"); r.code != 0 || warned != c.warn {
+			t.Fatalf("sms sender with %q: exit %d, warned %v, want %v\n%s%s", c.guard, r.code, warned, c.warn, r.stdout, r.stderr)
+		}
+	}
 }
 
 // rotate-key adds a key; with --retire-previous it also retires every

@@ -63,6 +63,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 				log.Warn(sender.LogWarning, "tenant", tenant, "channel", string(ch))
 			}
 		}
+		for _, tenant := range cfg.UnguardedSMS() {
+			log.Warn(config.SMSPumpingWarning, "tenant", tenant)
+		}
 	}
 	a, err := app.New(ctx, cfg, log)
 	if err != nil {
