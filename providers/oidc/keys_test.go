@@ -3,7 +3,10 @@ package oidc
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -190,5 +193,52 @@ func TestAHungUpCallerDoesNotSpendTheKeyRefresh(t *testing.T) {
 	clk.add(time.Second)
 	if err := signIn(p, next.Sign(iss.Claims("app", "u2"))); err != nil {
 		t.Fatalf("a genuine token of the issuer's new key, after a hung-up caller's refresh: %v (JWKS fetches reaching the issuer: %d)", err, iss.Fetches.Load())
+	}
+}
+
+// While an issuer's discovery fails, it is tried again after a second, then
+// two, doubling up to MinRefresh, the sign-ins between answered with its
+// error. Found by an audit: anyone posting ID tokens (of any key) made
+// customerd fetch the discovery document once per request, one at a time.
+func TestAFailingDiscoveryIsNotFetchedOnEverySignIn(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/.well-known/openid-configuration" {
+			hits.Add(1)
+		}
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(srv.Close)
+	clk := &clock{t: time.Now()}
+	f := New(nil, clk.now)
+	p, err := f.open(TypeGeneric, "corp", Config{ClientIDs: []string{"app"}, Issuer: srv.URL, AllowPrivateNetwork: true}, providers.Deps{Tenant: "shop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	junk := oidctest.NewKey(t, "RS256", "junk")
+	const n = 20
+	for range n {
+		if err := signIn(p, junk.Sign(map[string]any{"iss": srv.URL, "aud": "app", "sub": "x", "exp": time.Now().Add(time.Hour).Unix(), "iat": time.Now().Unix()})); !errors.Is(err, providers.ErrUnavailable) {
+			t.Fatalf("sign-in while the discovery fails: %v", err)
+		}
+	}
+	if got := hits.Load(); got > 1 {
+		t.Fatalf("%d sign-ins within the same instant fetched the discovery document %d times", n, got)
+	}
+	sign := func() {
+		t.Helper()
+		if err := signIn(p, junk.Sign(map[string]any{"iss": srv.URL, "aud": "app", "sub": "x", "exp": time.Now().Add(time.Hour).Unix(), "iat": time.Now().Unix()})); !errors.Is(err, providers.ErrUnavailable) {
+			t.Fatalf("sign-in while the discovery fails: %v", err)
+		}
+	}
+	for _, step := range []struct {
+		after time.Duration
+		want  int32
+	}{{time.Second, 2}, {time.Second, 2}, {time.Second, 3}, {3 * time.Second, 3}, {time.Second, 4}} {
+		clk.add(step.after)
+		sign()
+		if got := hits.Load(); got != step.want {
+			t.Fatalf("%s later: %d fetches of the discovery document, want %d", step.after, got, step.want)
+		}
 	}
 }

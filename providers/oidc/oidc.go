@@ -192,6 +192,11 @@ type provider struct {
 	log       *slog.Logger
 
 	discoverMu sync.Mutex
+	// The last failed discovery and how many failed in a row: the next
+	// waits (a second, doubling up to MinRefresh), answering its error.
+	discoverErr   error
+	discoverAt    time.Time
+	discoverFails int
 }
 
 var _ providers.Verifier = (*provider)(nil)
@@ -396,6 +401,23 @@ func (p *provider) jwks(ctx context.Context) (string, error) {
 	if p.jwksURL != "" {
 		return p.jwksURL, nil
 	}
+	// While the discovery fails, an ID token (anyone's, of any key) does not
+	// make the issuer be called again at once: the last error stands.
+	if p.discoverFails > 0 && p.now().Sub(p.discoverAt) < min(time.Second<<min(p.discoverFails-1, 10), MinRefresh) {
+		return "", p.discoverErr
+	}
+	url, err := p.discover(context.WithoutCancel(ctx)) // the provider's, not the request's: a hang-up cancels nothing
+	if err != nil {
+		p.discoverErr, p.discoverAt = err, p.now()
+		p.discoverFails++
+		return "", err
+	}
+	p.jwksURL, p.discoverFails = url, 0
+	return p.jwksURL, nil
+}
+
+// discover reads the JWKS URL from the issuer's discovery document.
+func (p *provider) discover(ctx context.Context) (string, error) {
 	u := strings.TrimSuffix(p.issuers[0], "/") + "/.well-known/openid-configuration"
 	var doc struct {
 		Issuer  string `json:"issuer"`
@@ -410,8 +432,7 @@ func (p *provider) jwks(ctx context.Context) (string, error) {
 	if err := sameHost(doc.JWKSURI, p.issuers[0], p.cfg.AllowPrivateNetwork); err != nil {
 		return "", fmt.Errorf("%w: discovery: jwks_uri %w", providers.ErrUnavailable, err)
 	}
-	p.jwksURL = doc.JWKSURI
-	return p.jwksURL, nil
+	return doc.JWKSURI, nil
 }
 
 // sameHost checks a discovered JWKS URL: one the issuer's own host serves,
