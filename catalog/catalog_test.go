@@ -172,3 +172,33 @@ func mustJSON(t *testing.T, v any) []byte {
 	}
 	return b
 }
+
+// A URL's user info is a credential (Go's HTTP client sends it as Basic
+// authentication): refused, where it would have been printed by tenants
+// apply, stored in clear and answered by the admin API (found by an audit);
+// a credential belongs in the block's secret.
+func TestAURLPasswordIsRefused(t *testing.T) {
+	const pw = "crm-basic-auth-password"
+	c, _ := open(t, storetest.Backends()[0].URL(t))
+	tc, err := config.DecodeTenant("acme", doc(t, `{"webhooks": {"endpoints": [{"url": "https://crm-user:`+pw+`@crm.acme.example/h", "secret": "webhook-secret-aaaa"}]}}`))
+	if err == nil {
+		_, err = c.Apply(ctx, "acme", tc, true)
+	}
+	if err == nil || !strings.Contains(err.Error(), "carries credentials") || strings.Contains(err.Error(), pw) {
+		t.Fatalf("a URL with a password: %v", err)
+	}
+}
+
+// An unparsable URL's message quotes it not: its password stays out.
+func TestAnUnparsableURLsPasswordStaysOutOfTheMessage(t *testing.T) {
+	tc := &config.Tenant{Webhooks: config.Webhooks{Endpoints: []config.Endpoint{{URL: "https://crm-user:p%zz-crm-password@crm.acme.example/h", Secret: "webhook-secret-aaaa"}}}}
+	ps := tc.Problems("acme")
+	if len(ps) == 0 {
+		t.Fatal("an unparsable URL passed")
+	}
+	for _, p := range ps {
+		if strings.Contains(p.Message, "crm-password") {
+			t.Errorf("%s: %s", p.Path, p.Message)
+		}
+	}
+}

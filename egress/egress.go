@@ -49,7 +49,14 @@ type Options struct {
 func CheckURL(raw string, allowPrivate bool) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || u.Hostname() == "" {
-		return fmt.Errorf("%q is not a URL", raw)
+		// Not quoted: what does not parse may still hold a password.
+		return errors.New("is not a URL (scheme://host/path)")
+	}
+	if u.User != nil {
+		// Go's client would send them as Basic authentication, and the URL
+		// is a setting, shown and stored as it is: a credential belongs in
+		// the block's secret.
+		return fmt.Errorf("%q carries credentials (user:password@): put none in a URL", u.Redacted())
 	}
 	shown := u.Redacted() // a password in the URL stays out of the message
 	switch u.Scheme {
