@@ -95,7 +95,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		}
 		debug.SetMemoryLimit(limit)
 	}
-	secret, err := loadSecret(cfg, log, o.existing)
+	secret, generated, err := loadSecret(cfg, log, o.existing)
 	if err != nil {
 		return nil, err
 	}
@@ -119,6 +119,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	a, err := wire(ctx, cfg, st, log, keys, o)
 	if err != nil {
 		_ = st.Close()
+		if generated && errors.Is(err, store.ErrWrongSecret) {
+			_ = os.Remove(cfg.SecretFile) // the database's is elsewhere: not this one
+		}
 		return nil, err
 	}
 	return a, nil
@@ -181,6 +184,9 @@ func wire(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 	if err != nil {
 		return nil, err
 	}
+	if err := tokens.CheckSeal(ctx); err != nil {
+		return nil, err
+	}
 	challenges := challenge.New(st, keys.code, now)
 	b := &builder{registry: Registry(log), senders: sender.Builtin(), counter: st, log: log}
 	db, ok := st.(rooms)
@@ -192,6 +198,9 @@ func wire(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 		return err
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := cat.CheckSeal(ctx); err != nil {
 		return nil, err
 	}
 	live := catalog.NewLive(cat, b.build, log)
@@ -305,34 +314,34 @@ func (a *App) Close() error { return a.Store.Close() }
 
 // loadSecret is the configured secret or, for the demo default, one
 // generated once and kept in SecretFile (unless existing is set).
-func loadSecret(cfg *config.Config, log *slog.Logger, existing bool) ([]byte, error) {
+func loadSecret(cfg *config.Config, log *slog.Logger, existing bool) (secret []byte, generated bool, err error) {
 	if cfg.Secret != "" {
-		return []byte(cfg.Secret), nil
+		return []byte(cfg.Secret), false, nil
 	}
 	raw, err := os.ReadFile(cfg.SecretFile)
 	if err == nil {
 		s := strings.TrimSpace(string(raw))
 		if len(s) < 32 {
-			return nil, fmt.Errorf("secretFile: %s holds fewer than 32 characters", cfg.SecretFile)
+			return nil, false, fmt.Errorf("secretFile: %s holds fewer than 32 characters", cfg.SecretFile)
 		}
-		return []byte(s), nil
+		return []byte(s), false, nil
 	}
 	if !errors.Is(err, fs.ErrNotExist) || existing {
-		return nil, fmt.Errorf("secretFile: %w (set secret or CUSTOMERD_SECRET to the service's)", err)
+		return nil, false, fmt.Errorf("secretFile: %w (set secret or CUSTOMERD_SECRET to the service's)", err)
 	}
 	var b [32]byte
 	if _, err := rand.Read(b[:]); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	s := hex.EncodeToString(b[:])
 	if err := os.MkdirAll(filepath.Dir(cfg.SecretFile), 0o700); err != nil {
-		return nil, fmt.Errorf("secretFile: %w", err)
+		return nil, false, fmt.Errorf("secretFile: %w", err)
 	}
 	if err := os.WriteFile(cfg.SecretFile, []byte(s+"\n"), 0o600); err != nil {
-		return nil, fmt.Errorf("secretFile: %w", err)
+		return nil, false, fmt.Errorf("secretFile: %w", err)
 	}
 	log.Warn("generated a secret and kept it in secretFile; set CUSTOMERD_SECRET in production", "secretFile", cfg.SecretFile)
-	return []byte(s), nil
+	return []byte(s), true, nil
 }
 
 func derive(secret []byte, purpose string) ([]byte, error) {

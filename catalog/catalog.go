@@ -103,6 +103,19 @@ func (c *Catalog) Get(ctx context.Context, id string) (*Entry, error) {
 	return c.entry(row)
 }
 
+// CheckSeal opens the secrets of the first tenant stored: store.ErrWrongSecret
+// when the seal key cannot, nil when it can or there is no tenant yet.
+func (c *Catalog) CheckSeal(ctx context.Context) error {
+	rows, err := c.store.Tenants(ctx, "", 1)
+	if err != nil || len(rows) == 0 {
+		return err
+	}
+	if _, err := c.seal.Open(rows[0].Secrets, sealedFor(rows[0].ID)); err != nil {
+		return store.ErrWrongSecret
+	}
+	return nil
+}
+
 // List reads up to limit tenants in id order after the id after.
 func (c *Catalog) List(ctx context.Context, after string, limit int) ([]*Entry, error) {
 	rows, err := c.store.Tenants(ctx, after, limit)

@@ -360,6 +360,15 @@ func (s *db) AddSigningKey(ctx context.Context, k *SigningKey) error {
 	return classify(s.w.WithContext(ctx).Create(k).Error)
 }
 
+func (s *db) NewestSigningKey(ctx context.Context) (*SigningKey, error) {
+	var k SigningKey
+	err := s.r.WithContext(ctx).Order(clause.OrderByColumn{Column: clause.Column{Name: "created_at"}, Desc: true}).Take(&k).Error
+	if err != nil {
+		return nil, classify(err)
+	}
+	return &k, nil
+}
+
 func (s *db) RetireSigningKeys(ctx context.Context, tenant, keep string, at time.Time) (int, error) {
 	res := s.w.WithContext(ctx).Model(&SigningKey{}).Where("tenant_id = ? AND kid <> ? AND retired_at IS NULL", tenant, keep).
 		Update("retired_at", at.UTC())

@@ -41,6 +41,10 @@ func Clock(now func() time.Time) func() time.Time {
 }
 
 // Store is the persistence contract. Every method is scoped to one tenant.
+// ErrWrongSecret: the secret does not open what is sealed in the database
+// (it was changed, or its file lost and another generated).
+var ErrWrongSecret = errors.New("the secret does not open what is sealed in this database: was CUSTOMERD_SECRET changed, or the secret file lost? Restore it")
+
 type Store interface {
 	// Tx runs fn in one transaction; fn's Store writes and reads inside it.
 	Tx(ctx context.Context, fn func(Store) error) error
@@ -113,6 +117,9 @@ type Store interface {
 	// RetireSigningKeys retires every live key of tenant but keep, at at:
 	// the tokens they signed are refused from then on. It returns how many.
 	RetireSigningKeys(ctx context.Context, tenant, keep string, at time.Time) (int, error)
+	// NewestSigningKey is the newest signing key of any tenant: ErrNotFound
+	// when there is none.
+	NewestSigningKey(ctx context.Context) (*SigningKey, error)
 	// SigningKeys returns the tenant's keys, newest first.
 	SigningKeys(ctx context.Context, tenant string) ([]SigningKey, error)
 

@@ -68,6 +68,23 @@ type Keys interface {
 	// SigningKeys are a tenant's keys, newest first.
 	SigningKeys(ctx context.Context, tenant string) ([]store.SigningKey, error)
 	RetireSigningKeys(ctx context.Context, tenant, keep string, at time.Time) (int, error)
+	NewestSigningKey(ctx context.Context) (*store.SigningKey, error)
+}
+
+// CheckSeal opens the newest signing key stored (of any tenant): store.ErrWrongSecret
+// when the seal key cannot, nil when it can or there is none yet. Without it,
+// a service started with another secret answered 500 at every sign-in.
+func (s *Service) CheckSeal(ctx context.Context) error {
+	k, err := s.store.NewestSigningKey(ctx)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if _, err := s.seal.Open(k.PrivateKey, k.TenantID+"/"+k.KID); err != nil {
+		return store.ErrWrongSecret
+	}
+	return nil
 }
 
 // Service signs and verifies the tokens of every tenant.

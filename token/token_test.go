@@ -1038,3 +1038,21 @@ func TestJunkTokensOfATenantWithoutKeysDoNotReachTheDatabase(t *testing.T) {
 	tok := f.issue(t, svc, tenantB)
 	accepted(t, svc, tenantB, tok)
 }
+
+// CheckSeal says whether the seal key opens the signing keys stored: nothing
+// stored yet passes; another secret's key does not.
+func TestCheckSealOpensTheStoredKeys(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if err := f.svc.CheckSeal(ctx); err != nil {
+		t.Fatalf("no key stored yet: %v", err)
+	}
+	f.issue(t, f.svc, tenantA)
+	if err := f.svc.CheckSeal(ctx); err != nil {
+		t.Fatalf("the same secret: %v", err)
+	}
+	other := f.service(t, bytes.Repeat([]byte{7}, len(sealKey)), f.clk)
+	if err := other.CheckSeal(ctx); !errors.Is(err, store.ErrWrongSecret) {
+		t.Fatalf("another secret: %v, want store.ErrWrongSecret", err)
+	}
+}
