@@ -324,6 +324,9 @@ func loadSecret(cfg *config.Config, log *slog.Logger, existing bool) (secret []b
 		if len(s) < 32 {
 			return nil, false, fmt.Errorf("secretFile: %s holds fewer than 32 characters", cfg.SecretFile)
 		}
+		if !config.VariedSecret(s) {
+			return nil, false, fmt.Errorf("secretFile: %s holds fewer than 8 different characters", cfg.SecretFile)
+		}
 		return []byte(s), false, nil
 	}
 	if !errors.Is(err, fs.ErrNotExist) || existing {

@@ -203,6 +203,20 @@ const (
 	maxMemoryLimitMiB = 1 << 30
 )
 
+// minSecretChars is the fewest different characters a secret may have: 32
+// of one character (or two) seal nothing anyone could not guess.
+const minSecretChars = 8
+
+// VariedSecret reports whether s has at least minSecretChars different
+// characters.
+func VariedSecret(s string) bool {
+	seen := map[rune]bool{}
+	for _, r := range s {
+		seen[r] = true
+	}
+	return len(seen) >= minSecretChars
+}
+
 // Check judges what config cannot judge itself (the provider settings, which
 // only the provider registry knows); Load gives its problems their sources.
 type Check func(*Config) Problems
@@ -476,6 +490,8 @@ func (c *Config) problems() Problems {
 	}
 	if c.Secret != "" && len(c.Secret) < 32 {
 		add("secret", "must be at least 32 characters")
+	} else if c.Secret != "" && !VariedSecret(c.Secret) {
+		add("secret", "must have at least %d different characters (a random one: openssl rand -hex 32)", minSecretChars)
 	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
 		add("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)

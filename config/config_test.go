@@ -44,12 +44,12 @@ func TestDefaults(t *testing.T) {
 
 func TestEnvironmentOverridesTheFile(t *testing.T) {
 	c, err := load(t, "addr: ':9000'\ndatabase:\n  url: sqlite://a.db\nlog:\n  level: warn\ntenants:\n  acme: {}\n", map[string]string{
-		"CUSTOMERD_ADDR": "127.0.0.1:7000", "CUSTOMERD_DATABASE_URL": "postgres://u@h/db", "CUSTOMERD_SECRET": strings.Repeat("s", 32),
+		"CUSTOMERD_ADDR": "127.0.0.1:7000", "CUSTOMERD_DATABASE_URL": "postgres://u@h/db", "CUSTOMERD_SECRET": strings.Repeat("s3cr3t-key", 4),
 		"CUSTOMERD_METRICS_ADDR": "127.0.0.1:0", "CUSTOMERD_LOG_LEVEL": "debug", "CUSTOMERD_LOG_FORMAT": "text"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Addr != "127.0.0.1:7000" || c.Database.URL != "postgres://u@h/db" || c.Secret != strings.Repeat("s", 32) ||
+	if c.Addr != "127.0.0.1:7000" || c.Database.URL != "postgres://u@h/db" || c.Secret != strings.Repeat("s3cr3t-key", 4) ||
 		c.MetricsAddr != "127.0.0.1:0" || c.Log.Level != "debug" || c.Log.Format != "text" {
 		t.Fatalf("overrides: %+v", c)
 	}
@@ -72,6 +72,7 @@ func TestABadSettingIsNamed(t *testing.T) {
 		{"a garbage collector target too low", "gcPercent: 10\n", "gcPercent: 10: must be at least 25"},
 		{"a negative pool", "database:\n  maxOpenConns: -1\n", "database.maxOpenConns: -1: must be at least 1 (or 0 for the database's default)"},
 		{"a memory limit below what customerd holds", "memoryLimitMiB: 16\n", "memoryLimitMiB: 16: must be 0 (no limit) or between 64 and 1073741824"},
+		{"a secret of one character", "secret: 'ssssssssssssssssssssssssssssssssssss'\n", "secret: must have at least 8 different characters (a random one: openssl rand -hex 32)"},
 		{"a negative memory limit", "memoryLimitMiB: -1\n", "memoryLimitMiB: -1: must be 0 (no limit) or between 64 and 1073741824"},
 		{"a negative mapping", "database:\n  sqliteMmapMiB: -1\n", "database.sqliteMmapMiB: -1: must be between 0 (no mapping) and 2047"},
 		{"a mapping larger than SQLite's", "database:\n  sqliteMmapMiB: 4096\n", "database.sqliteMmapMiB: 4096: must be between 0 (no mapping) and 2047"},

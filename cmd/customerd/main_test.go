@@ -82,7 +82,7 @@ func environ(env map[string]string) []string {
 }
 
 // secret is a CUSTOMERD_SECRET that passes.
-var secret = strings.Repeat("s", 40)
+var secret = strings.Repeat("s3cr3t-key-", 4)
 
 // writeConfig writes a configuration file into dir.
 func writeConfig(t *testing.T, dir, yaml string) string {
