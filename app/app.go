@@ -316,6 +316,9 @@ func (a *App) Close() error { return a.Store.Close() }
 // generated once and kept in SecretFile (unless existing is set).
 func loadSecret(cfg *config.Config, log *slog.Logger, existing bool) (secret []byte, generated bool, err error) {
 	if cfg.Secret != "" {
+		if !config.VariedSecret(cfg.Secret) {
+			log.Warn(config.WeakSecretWarning)
+		}
 		return []byte(cfg.Secret), false, nil
 	}
 	raw, err := os.ReadFile(cfg.SecretFile)
@@ -325,7 +328,7 @@ func loadSecret(cfg *config.Config, log *slog.Logger, existing bool) (secret []b
 			return nil, false, fmt.Errorf("secretFile: %s holds fewer than 32 characters", cfg.SecretFile)
 		}
 		if !config.VariedSecret(s) {
-			return nil, false, fmt.Errorf("secretFile: %s holds fewer than 8 different characters", cfg.SecretFile)
+			log.Warn(config.WeakSecretWarning, "secretFile", cfg.SecretFile)
 		}
 		return []byte(s), false, nil
 	}

@@ -203,9 +203,15 @@ const (
 	maxMemoryLimitMiB = 1 << 30
 )
 
-// minSecretChars is the fewest different characters a secret may have: 32
-// of one character (or two) seal nothing anyone could not guess.
+// minSecretChars is the fewest different characters a secret should have:
+// 32 of one character (or two) seal nothing anyone could not guess. A weaker
+// one is warned about, not refused: what it sealed already cannot be opened
+// with another, and refusing it would stop a running deployment for good.
 const minSecretChars = 8
+
+// WeakSecretWarning is what serve and config check say of a secret that is
+// not VariedSecret.
+const WeakSecretWarning = "secret: fewer than 8 different characters, easy to guess; a new deployment should use a random one (openssl rand -hex 32)"
 
 // VariedSecret reports whether s has at least minSecretChars different
 // characters.
@@ -490,8 +496,6 @@ func (c *Config) problems() Problems {
 	}
 	if c.Secret != "" && len(c.Secret) < 32 {
 		add("secret", "must be at least 32 characters")
-	} else if c.Secret != "" && !VariedSecret(c.Secret) {
-		add("secret", "must have at least %d different characters (a random one: openssl rand -hex 32)", minSecretChars)
 	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
 		add("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)

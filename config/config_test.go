@@ -72,7 +72,6 @@ func TestABadSettingIsNamed(t *testing.T) {
 		{"a garbage collector target too low", "gcPercent: 10\n", "gcPercent: 10: must be at least 25"},
 		{"a negative pool", "database:\n  maxOpenConns: -1\n", "database.maxOpenConns: -1: must be at least 1 (or 0 for the database's default)"},
 		{"a memory limit below what customerd holds", "memoryLimitMiB: 16\n", "memoryLimitMiB: 16: must be 0 (no limit) or between 64 and 1073741824"},
-		{"a secret of one character", "secret: 'ssssssssssssssssssssssssssssssssssss'\n", "secret: must have at least 8 different characters (a random one: openssl rand -hex 32)"},
 		{"a negative memory limit", "memoryLimitMiB: -1\n", "memoryLimitMiB: -1: must be 0 (no limit) or between 64 and 1073741824"},
 		{"a negative mapping", "database:\n  sqliteMmapMiB: -1\n", "database.sqliteMmapMiB: -1: must be between 0 (no mapping) and 2047"},
 		{"a mapping larger than SQLite's", "database:\n  sqliteMmapMiB: 4096\n", "database.sqliteMmapMiB: 4096: must be between 0 (no mapping) and 2047"},

@@ -51,6 +51,9 @@ func configCheckCommand(*flag.FlagSet) func(context.Context, *env, []string) err
 				fmt.Fprintf(e.stdout, "warning: tenants.%s.senders.%s: type log writes one-time codes to the log; never in production\n", id, ch)
 			}
 		}
+		if cfg.Secret != "" && !config.VariedSecret(cfg.Secret) {
+			fmt.Fprintf(e.stdout, "warning: %s\n", config.WeakSecretWarning)
+		}
 		for _, id := range cfg.UnguardedSMS() {
 			fmt.Fprintf(e.stdout, "warning: tenants.%s.senders.sms: %s\n", id, config.SMSPumpingWarning)
 		}

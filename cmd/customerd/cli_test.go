@@ -228,6 +228,16 @@ tenants:
 		t.Fatalf("a valid file: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 
+	// A secret of one repeated character is warned about (not refused: what
+	// it sealed opens with it only).
+	r = customerd(t, dir, map[string]string{"CUSTOMERD_SECRET": strings.Repeat("a", 32)}, "config", "check", "--config", good)
+	if r.code != 0 || !strings.Contains(r.stdout, "warning: secret: fewer than 8 different characters") {
+		t.Fatalf("a weak secret: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r = customerd(t, dir, map[string]string{"CUSTOMERD_SECRET": secret}, "config", "check", "--config", good); strings.Contains(r.stdout, "warning: secret") {
+		t.Fatalf("a varied secret warned about: %s", r.stdout)
+	}
+
 	// An SMS gateway with neither countries nor a budget is open to SMS
 	// pumping: said (found missing by an audit); with either, not.
 	sms := "    senders:\n      sms:\n        type: twilio\n        twilio: {accountSid: AC1, authToken: t, from: '+33700000000'}\n"
