@@ -211,7 +211,7 @@ const minSecretChars = 8
 
 // WeakSecretWarning is what serve and config check say of a secret that is
 // not VariedSecret.
-const WeakSecretWarning = "secret: fewer than 8 different characters, easy to guess; a new deployment should use a random one (openssl rand -hex 32)"
+var WeakSecretWarning = fmt.Sprintf("secret: fewer than %d different characters, easy to guess; a new deployment should use a random one (openssl rand -hex 32)", minSecretChars)
 
 // VariedSecret reports whether s has at least minSecretChars different
 // characters.
@@ -675,13 +675,12 @@ func (d Database) Redacted() string {
 		return "(an unparsable URL)"
 	}
 	// pgx also takes the password, and a client key's, from the query.
-	if q := u.Query(); q.Has("password") || q.Has("sslpassword") {
-		for _, k := range []string{"password", "sslpassword"} {
-			if q.Has(k) {
-				q.Set(k, "xxxxx")
-			}
+	q := u.Query()
+	for _, k := range []string{"password", "sslpassword"} {
+		if q.Has(k) {
+			q.Set(k, "xxxxx")
+			u.RawQuery = q.Encode()
 		}
-		u.RawQuery = q.Encode()
 	}
 	return u.Redacted()
 }

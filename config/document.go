@@ -268,12 +268,7 @@ func NewPrivateBlocks(next, prev map[string]any) []string {
 // operator's machine and tests, not of a brand.
 func NewHostBlocks(next, prev map[string]any) []string {
 	return newBlocks(next, prev, func(n map[string]any) bool {
-		for k, v := range n {
-			if strings.EqualFold(k, "rootCAs") && v != nil && v != "" || strings.EqualFold(k, "insecureSkipVerify") && v == true {
-				return true
-			}
-		}
-		return false
+		return sets(n, "rootCAs", func(v any) bool { return v != nil && v != "" }) || sets(n, "insecureSkipVerify", isTrue)
 	})
 }
 
@@ -296,17 +291,22 @@ func newBlocks(next, prev map[string]any, set func(map[string]any) bool) []strin
 	return out
 }
 
-// allowsPrivate reports whether block n sets allowPrivateNetwork, in any
-// case: every decoder of settings wants the exact name, but a block a
-// decoder might read past that rule is not let through here either.
-func allowsPrivate(n map[string]any) bool {
+// allowsPrivate reports whether block n sets allowPrivateNetwork.
+func allowsPrivate(n map[string]any) bool { return sets(n, "allowPrivateNetwork", isTrue) }
+
+// sets reports whether block n has setting name, spelled in any case, with
+// a value on accepts: every decoder of settings wants the exact name, but a
+// block a decoder might read past that rule is not let through either.
+func sets(n map[string]any, name string, on func(any) bool) bool {
 	for k, v := range n {
-		if strings.EqualFold(k, "allowPrivateNetwork") && v == true {
+		if strings.EqualFold(k, name) && on(v) {
 			return true
 		}
 	}
 	return false
 }
+
+func isTrue(v any) bool { return v == true }
 
 // blocks calls visit with every object of next (after the objects inside
 // it), the objects of prevs that stand where it stands, and its path; for an

@@ -95,8 +95,9 @@ func (c *WebhookConfig) validate() error {
 
 // smsText is the text of a code by SMS, in French or English.
 func smsText(m Message) string {
-	fills := fillsText(m, french(m.Language))
-	if french(m.Language) {
+	fr := french(m.Language)
+	fills := fillsText(m, fr)
+	if fr {
 		if fills != "" {
 			return "Votre code de vérification : " + m.Code + " (il complète votre profil : " + fills + ")"
 		}
