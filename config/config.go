@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/customerd/customerd/egress"
@@ -481,6 +482,10 @@ func (c *Config) problems() Problems {
 		add("database.url", "%q is not postgres://… or sqlite://PATH", c.Database.Redacted())
 	case sqlite && path == "":
 		add("database.url", "sqlite:// needs a path, e.g. sqlite://./data/customerd.db")
+	case !sqlite:
+		if reason := postgresURLProblem(c.Database.URL); reason != "" {
+			add("database.url", "%s: %s", c.Database.Redacted(), reason)
+		}
 	}
 	if c.GCPercent < 25 {
 		add("gcPercent", "%d: must be at least 25 (a collection each time the heap grows by a quarter)", c.GCPercent)
@@ -663,6 +668,28 @@ const SMSPumpingWarning = "sms sender with neither countries nor dailyBudget: an
 // SQLitePath is the file of a sqlite:// database URL; ok is false for any other URL.
 func (d Database) SQLitePath() (path string, ok bool) {
 	return strings.CutPrefix(d.URL, "sqlite://")
+}
+
+// postgresURLProblem is why pgx could not connect with u, read as it reads
+// it (no connection made); "" when it reads. Only the reason is kept: pgx's
+// message quotes the URL with a password of the query in clear.
+func postgresURLProblem(u string) string {
+	if _, err := url.Parse(u); err != nil {
+		var escape url.EscapeError
+		var uerr *url.Error
+		if errors.As(err, &escape) || !errors.As(err, &uerr) {
+			return "not a URL (a character of the password, say, that is not percent-encoded?)"
+		}
+		return uerr.Err.Error() // "invalid port …": nothing of the password
+	}
+	_, err := pgconn.ParseConfig(u)
+	if err == nil {
+		return ""
+	}
+	if _, reason, ok := strings.Cut(err.Error(), "`: "); ok {
+		return reason
+	}
+	return "not a PostgreSQL URL"
 }
 
 // Redacted is the database URL without its password, for logs and messages.

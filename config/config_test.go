@@ -67,6 +67,10 @@ func TestABadSettingIsNamed(t *testing.T) {
 		{"bad addr", "addr: 'nope'\n", "addr:"},
 		{"bad database url", "database:\n  url: mysql://x\n", `database.url: "mysql://x" is not postgres://… or sqlite://PATH`},
 		{"a database password is never shown", "database:\n  url: 'mysql://u:hunter2@h/db'\n", `"mysql://u:xxxxx@h/db"`},
+		{"a PostgreSQL URL pgx cannot read", "database:\n  url: 'postgres://u:hunter2@db:54x2/app'\n", `database.url: (an unparsable URL): invalid port ":54x2" after host`},
+		{"an sslmode pgx does not know", "database:\n  url: 'postgres://db/app?sslmode=required&password=hunter2'\n", "database.url: postgres://db/app?password=xxxxx&sslmode=required: failed to configure TLS (sslmode is invalid)"},
+		{"a password that is not percent-encoded", "database:\n  url: 'postgres://u:hun%ter2@db/app'\n", "database.url: (an unparsable URL): not a URL (a character of the password, say, that is not percent-encoded?)"},
+		{"a port pgx cannot read", "database:\n  url: 'postgres://u:hunter2@db:99999/app'\n", "database.url: postgres://u:xxxxx@db:99999/app: invalid port"},
 		{"short secret", "secret: short\n", "secret:"},
 		{"bad log level", "log:\n  level: loud\n", "log.level"},
 		{"a garbage collector target too low", "gcPercent: 10\n", "gcPercent: 10: must be at least 25"},
@@ -112,6 +116,9 @@ func TestABadSettingIsNamed(t *testing.T) {
 			_, err := load(t, c.yaml, nil)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error %v, want one naming %q", err, c.want)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Fatalf("error %v shows the password", err)
 			}
 		})
 	}
