@@ -112,7 +112,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 			return nil, err
 		}
 	}
-	st, err := store.Open(ctx, cfg.Database.URL, store.Options{MaxOpenConns: cfg.Database.MaxOpenConns, SQLiteMmap: int64(cfg.Database.SQLiteMmapMiB) << 20, Logger: log, QueryTracer: o.tracer})
+	st, err := store.Open(ctx, cfg.Database.URL, store.Options{MaxOpenConns: cfg.Database.MaxOpenConns, SQLiteMmap: int64(cfg.Database.SQLiteMmapMiB) << 20, Logger: log, QueryTracer: o.tracer, NoMigrate: o.noMigrate})
 	if err != nil {
 		return nil, fmt.Errorf("database %s: %w", cfg.Database.Redacted(), err)
 	}
@@ -145,7 +145,14 @@ type options struct {
 	tracer    pgx.QueryTracer
 	// noConfigTenants: the configuration file's tenants are not written (a command other than serve).
 	noConfigTenants bool
+	// noMigrate: no migration is applied (store.ErrSchemaBehind when one is pending).
+	noMigrate bool
 }
+
+// WithoutMigrating opens a database whose schema is current and applies no
+// migration: a command that must write nothing (a dry run) fails with
+// store.ErrSchemaBehind instead.
+func WithoutMigrating() Option { return func(o *options) { o.noMigrate = true } }
 
 // WithSpec validates requests against spec instead of openapi.yaml as
 // generated (a test shows that the contract alone decides).

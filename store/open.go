@@ -54,8 +54,10 @@ type Options struct {
 	SQLiteMmap int64
 	// Logger receives migration progress.
 	Logger *slog.Logger
-	// SkipMigrate opens a database whose schema is current without applying migrations.
-	SkipMigrate bool
+	// NoMigrate applies no migration: Open fails with ErrSchemaBehind when
+	// any is pending, or when there is no database yet (a command that must
+	// write nothing, a dry run, opens so).
+	NoMigrate bool
 	// QueryTracer, on PostgreSQL, sees every statement sent, BEGIN and
 	// COMMIT included: the tests count and EXPLAIN what requests send.
 	QueryTracer pgx.QueryTracer
@@ -66,6 +68,11 @@ func Open(ctx context.Context, rawURL string, opts Options) (Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if path, ok := strings.CutPrefix(rawURL, "sqlite://"); ok && opts.NoMigrate {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w: no database at %s", ErrSchemaBehind, path)
+		}
+	}
 	p, err := Connect(rawURL, opts)
 	if err != nil {
 		return nil, err
@@ -75,15 +82,13 @@ func Open(ctx context.Context, rawURL string, opts Options) (Store, error) {
 		_ = s.Close()
 		return nil, err
 	}
-	if !opts.SkipMigrate {
-		dialect := goose.DialectSQLite3
-		if p.Postgres {
-			dialect = goose.DialectPostgres
-		}
-		if err := migrate(ctx, s, dialect, opts.Logger); err != nil {
-			_ = s.Close()
-			return nil, err
-		}
+	dialect := goose.DialectSQLite3
+	if p.Postgres {
+		dialect = goose.DialectPostgres
+	}
+	if err := migrate(ctx, s, dialect, opts.Logger, opts.NoMigrate); err != nil {
+		_ = s.Close()
+		return nil, err
 	}
 	if err := s.prepareAll(ctx, p.Postgres); err != nil {
 		_ = s.Close()
@@ -352,7 +357,13 @@ func checkpoint(ctx context.Context, conn *sql.DB, wait time.Duration) (restarte
 	return busy == 0, nil
 }
 
-func migrate(ctx context.Context, s *db, dialect goose.Dialect, log *slog.Logger) error {
+// ErrSchemaBehind: the database lacks migrations this customerd has, and
+// was opened to write nothing.
+var ErrSchemaBehind = errors.New("the database's schema is behind this customerd's: run `customerd migrate` first")
+
+// migrate applies the pending migrations or, checkOnly, fails with
+// ErrSchemaBehind when there are any.
+func migrate(ctx context.Context, s *db, dialect goose.Dialect, log *slog.Logger, checkOnly bool) error {
 	dir := "migrations/sqlite"
 	var opts []goose.ProviderOption
 	if dialect == goose.DialectPostgres {
@@ -375,6 +386,25 @@ func migrate(ctx context.Context, s *db, dialect goose.Dialect, log *slog.Logger
 	p, err := goose.NewProvider(dialect, sqlDB, fsys, append(opts, goose.WithDisableGlobalRegistry(true))...)
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
+	}
+	if checkOnly {
+		// goose makes its table before reading it: a database customerd
+		// never migrated is told by that table's absence.
+		exists := "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'goose_db_version'"
+		if dialect == goose.DialectPostgres {
+			exists = "SELECT count(*) FROM (SELECT to_regclass('goose_db_version') AS t) v WHERE t IS NOT NULL"
+		}
+		var n int
+		if err := sqlDB.QueryRowContext(ctx, exists).Scan(&n); err != nil {
+			return classify(err)
+		}
+		if n == 0 {
+			return fmt.Errorf("%w: it has no customerd schema", ErrSchemaBehind)
+		}
+		if pending, err := p.HasPending(ctx); err != nil || pending {
+			return cmp.Or(err, ErrSchemaBehind)
+		}
+		return nil
 	}
 	results, err := p.Up(ctx)
 	if err != nil {

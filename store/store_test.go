@@ -2,9 +2,12 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -214,4 +217,37 @@ func TestAWrongCodeIsChargedWhenTheCallerHangsUp(t *testing.T) {
 	if n, err := s.Counted(context.Background(), "acme", "fail:jane@example.com", day); n != 1 || err != nil {
 		t.Fatalf("counted %d (%v), want the failure counted", n, err)
 	}
+}
+
+func TestOpeningWithoutMigratingWritesNothing(t *testing.T) {
+	ctx := context.Background()
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		if _, err := store.Open(ctx, dbURL, store.Options{NoMigrate: true}); !errors.Is(err, store.ErrSchemaBehind) {
+			t.Fatalf("a database never migrated, opened without migrating: %v, want ErrSchemaBehind", err)
+		}
+		if path, ok := strings.CutPrefix(dbURL, "sqlite://"); ok {
+			if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("opening without migrating made the SQLite file: %v", err)
+			}
+		} else {
+			db, err := sql.Open("pgx", dbURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			var tables int
+			var names string
+			_ = db.QueryRowContext(ctx, "SELECT coalesce(string_agg(tablename, ','), '') FROM pg_tables WHERE schemaname = current_schema()").Scan(&names)
+			if err := db.QueryRowContext(ctx, "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()").Scan(&tables); err != nil || tables != 0 {
+				t.Log(names)
+				t.Fatalf("opening without migrating made %d tables (%v)", tables, err)
+			}
+		}
+		storetest.Open(t, dbURL) // migrates
+		s, err := store.Open(ctx, dbURL, store.Options{NoMigrate: true})
+		if err != nil {
+			t.Fatalf("a migrated database, opened without migrating: %v", err)
+		}
+		_ = s.Close()
+	})
 }

@@ -158,7 +158,11 @@ func tenantsApplyCommand(fs *flag.FlagSet) func(context.Context, *env, []string)
 		if err := requireDatabase(cfg); err != nil {
 			return err
 		}
-		a, err := app.New(ctx, cfg, logger(cfg.Log, e.stderr), app.ExistingSecret(), app.WithoutConfigTenants())
+		opts := []app.Option{app.ExistingSecret(), app.WithoutConfigTenants()}
+		if *dryRun {
+			opts = append(opts, app.WithoutMigrating())
+		}
+		a, err := app.New(ctx, cfg, logger(cfg.Log, e.stderr), opts...)
 		if err != nil {
 			return err
 		}

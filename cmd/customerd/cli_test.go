@@ -1,6 +1,8 @@
 package main_test
 
 import (
+	"errors"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -290,6 +292,34 @@ func TestRotateKeyRetiresThePreviousKeysWhenAsked(t *testing.T) {
 // the edit, and leave the database as it was. Found by an audit: every
 // command wrote the configuration file's tenants first, so the dry run
 // wrote the edit and then reported acme unchanged.
+func TestTenantsApplyDryRunMigratesNothing(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"CUSTOMERD_SECRET": secret, "CUSTOMERD_DATABASE_URL": "sqlite://./customerd.db"}
+	cfg := writeConfig(t, dir, "tenants:\n  acme: {defaultCountry: FR}\n")
+	r := customerd(t, dir, env, "--config", cfg, "tenants", "apply", "-f", cfg, "--dry-run")
+	if r.code != 1 || !strings.Contains(r.stderr, "the file does not exist") {
+		t.Errorf("a dry run without a database: %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "customerd.db")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the dry run made a database: %v", err)
+	}
+
+	// A database another program made: the dry run adds no table to it.
+	if err := os.WriteFile(filepath.Join(dir, "customerd.db"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = customerd(t, dir, env, "--config", cfg, "tenants", "apply", "-f", cfg, "--dry-run")
+	if r.code != 1 || !strings.Contains(r.stderr, "the database's schema is behind this customerd's: run `customerd migrate` first: it has no customerd schema") {
+		t.Errorf("a dry run on a database never migrated: %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	if r := customerd(t, dir, env, "--config", cfg, "migrate"); r.code != 0 || !strings.Contains(r.stderr, "migration applied") {
+		t.Fatalf("migrate after the dry runs applied nothing: %d %s", r.code, r.stderr)
+	}
+	if r := customerd(t, dir, env, "--config", cfg, "tenants", "apply", "-f", cfg, "--dry-run"); r.code != 0 || !strings.HasPrefix(r.stdout, "acme: would be created\n") || !strings.Contains(r.stdout, `+ defaultCountry: "FR"`) {
+		t.Errorf("a dry run once migrated: %d\nstdout: %q\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+}
+
 func TestTenantsApplyDryRunWritesNothing(t *testing.T) {
 	dir := t.TempDir()
 	env := map[string]string{"CUSTOMERD_SECRET": secret, "CUSTOMERD_DATABASE_URL": "sqlite://./customerd.db"}
