@@ -281,6 +281,12 @@ func (s *Service) changeContact(ctx context.Context, t *tenant.Tenant, p *challe
 	if bound == nil {
 		return nil, account.ErrUnprovenContact // the account is gone
 	}
+	// A change a token holder asked for before the account's sessions were
+	// revoked was asked by a token that no longer stands: completing it
+	// would attach the requester's contact and hand out a new token.
+	if r := bound.SessionsRevokedAt; r != nil && !p.CreatedAt.After(*r) {
+		return nil, challenge.ErrInvalidCode
+	}
 	// The prover chose this account: k leaves wherever it sits unproven
 	// (an anonymous account nobody claimed included), unless it is another
 	// account's proof by now.
@@ -390,7 +396,7 @@ func (s *Service) signIn(ctx context.Context, t *tenant.Tenant, id providers.Ide
 	switch {
 	case err == nil:
 		if link.Account != nil {
-			return s.withClaims(ctx, t, link.Account, id, nil, now)
+			return s.withClaims(ctx, t, link.Account, id, nil, now, false)
 		}
 		// The account was deleted: the identity starts over.
 		if err := s.store.UnlinkIdentity(ctx, t.ID, id.Provider, id.Subject); err != nil {
@@ -415,7 +421,9 @@ func (s *Service) signIn(ctx context.Context, t *tenant.Tenant, id providers.Ide
 			return nil, err
 		}
 		if target != nil {
-			return s.withClaims(ctx, t, target, id, linkTo(target.ID), now)
+			// A claim (nobody had proved target): tokens issued for it before
+			// are not the prover's, as when a code claims it.
+			return s.withClaims(ctx, t, target, id, linkTo(target.ID), now, !account.VerifiedOn(target, k))
 		}
 	}
 	c := account.BlankAccount(t, now)
@@ -481,7 +489,7 @@ const maxSubject = 255
 // withClaims links link (when set) to c and fills c's empty fields from
 // id, writing what changed with its events.
 func (s *Service) withClaims(ctx context.Context, t *tenant.Tenant, c *store.Customer, id providers.Identity, link *store.Identity,
-	now time.Time) (*store.Customer, error) {
+	now time.Time, claims bool) (*store.Customer, error) {
 	next := *c
 	next.Profile = maps.Clone(c.Profile)
 	detaches, err := s.fillClaims(ctx, t, &next, id, nil)
@@ -498,8 +506,16 @@ func (s *Service) withClaims(ctx context.Context, t *tenant.Tenant, c *store.Cus
 				return err
 			}
 		}
+		// After the account's own write, which would put back the revocation
+		// it read (one issued in this second still opens it, as for a code).
+		revoke := func() error {
+			if !claims {
+				return nil
+			}
+			return tx.RevokeSessions(ctx, t.ID, c.ID, now.Truncate(time.Second).Add(-time.Second))
+		}
 		if !changed {
-			return nil
+			return revoke()
 		}
 		for _, d := range detaches {
 			if err := s.detach(ctx, tx, t, d.from, d.k, now); err != nil {
@@ -510,7 +526,10 @@ func (s *Service) withClaims(ctx context.Context, t *tenant.Tenant, c *store.Cus
 		if err := tx.UpdateCustomer(ctx, &next); err != nil {
 			return err
 		}
-		return s.accounts.Record(ctx, tx, t, c, &next, now)
+		if err := s.accounts.Record(ctx, tx, t, c, &next, now); err != nil {
+			return err
+		}
+		return revoke()
 	})
 	if !changed {
 		return c, err

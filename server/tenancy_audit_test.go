@@ -1,0 +1,252 @@
+package server_test
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/customerd/customerd/app/apptest"
+	"github.com/customerd/customerd/providers/oidc/oidctest"
+	"github.com/customerd/customerd/store/storetest"
+	"github.com/customerd/customerd/token"
+)
+
+// Audit (tenancy, purposes, callers, providers). Each test is one attack.
+
+// nextSecond waits for the wall clock's next second (tokens carry whole
+// seconds: one of a revocation's second is refused whatever it is).
+func nextSecond() { time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second))) }
+
+// A thief holding a shopper's token asks to move the account to an address
+// of theirs (a contact change: the code goes to the thief). Support then
+// revokes every session of the account. The challenge the revoked token
+// started must not complete: completing it hands out a new token for the
+// account and attaches the thief's address, verified, to it.
+func TestARevokedSessionCannotFinishItsContactChange(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		env := apptest.Start(t, dbURL, "")
+		a := env.Admin(t)
+		adm := a.Client(t, a.Key(t, "demo"))
+		stolen := env.SignIn(t, "demo", "revoked.owner@example.com")
+		id := subOf(t, stolen)
+
+		ch := challengeID(t, post(t, env, "/api/demo/customer", `{"email":"thief@example.net"}`, withToken(stolen)...))
+		code := env.Logs.Code("thief@example.net")
+
+		res, err := adm.RevokeCustomerSessionsWithResponse(ctx, "demo", id)
+		if err != nil || res.StatusCode() != http.StatusNoContent {
+			t.Fatalf("revoke: %v %d %s", err, res.StatusCode(), res.Body)
+		}
+		if r := rawCall(t, env, http.MethodGet, "/api/demo/customer", nil, withToken(stolen)...); r.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("the stolen token after the revocation: %d", r.StatusCode)
+		}
+		nextSecond()
+		r := exchange(t, env, "demo", ch, code)
+		if r.StatusCode == http.StatusOK {
+			fresh := mustToken(t, r)
+			me := customerOf(t, env, "demo", fresh)
+			t.Fatalf("a contact change started by a token revoked since completed: a new token for %v (same account: %v), email now %v verified %v",
+				subOf(t, fresh), subOf(t, fresh) == id, me["email"], me["emailVerified"])
+		}
+		mustProblem(t, r, http.StatusUnprocessableEntity)
+	})
+}
+
+// Claiming an account nobody proved refuses every token issued for it
+// before (README, Ownership): through a code, and through an identity whose
+// verified email is the account's identifier alike.
+func TestAnIdentityClaimingAnAccountRefusesItsEarlierTokens(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		iss := oidctest.New(t)
+		brand := brandEndpoint(t)
+		env := apptest.Start(t, dbURL, fmt.Sprintf(`
+tenants:
+  shop:
+    providers:
+      otp: {type: otp}
+      google: {type: google, clientIds: [web-app], issuer: %q, jwksUrl: %q, allowPrivateNetwork: true}
+      brand: {type: webhook, url: %q, secret: %q, allowPrivateNetwork: true}
+`, iss.URL(), iss.JWKSURL(), brand.URL, brandSecret))
+		for _, c := range []struct {
+			name, email string
+			signIn      func() rawReply
+		}{
+			{"google", "planted.g@example.com", func() rawReply {
+				claims := iss.Claims("web-app", "g-planted")
+				claims["email"], claims["email_verified"] = "planted.g@example.com", true
+				return authenticate(t, env, "shop", "google", map[string]any{"idToken": iss.Key("RS256").Sign(claims)})
+			}},
+			{"brand", "plantedb@example.com", func() rawReply {
+				return authenticate(t, env, "shop", "brand", map[string]any{"login": "plantedb", "password": "right"})
+			}},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				if r := post(t, env, "/api/shop/customer", `{"email":"`+c.email+`","firstName":"Planted"}`); r.StatusCode != http.StatusOK {
+					t.Fatalf("create: %d %s", r.StatusCode, r.body)
+				}
+				planted := stored(t, env, "shop", c.email)
+				earlier, err := env.App.Tokens.Issue(ctx, "shop", token.Claims{Subject: planted.ID, Provider: "otp", AMR: []string{"otp"}}, time.Hour)
+				if err != nil {
+					t.Fatal(err)
+				}
+				nextSecond()
+				mine := mustToken(t, c.signIn())
+				if subOf(t, mine) != planted.ID {
+					t.Fatalf("the identity did not claim the account")
+				}
+				if r := rawCall(t, env, http.MethodGet, "/api/shop/customer", nil, withToken(earlier)...); r.StatusCode != http.StatusUnauthorized {
+					t.Fatalf("a token issued before %s claimed the account: %d, want 401", c.name, r.StatusCode)
+				}
+			})
+		}
+	})
+}
+
+// What holds, tried once each on both databases.
+func TestTenancyAuditHolds(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		iss := oidctest.New(t)
+		brand := brandEndpoint(t)
+		env := apptest.Start(t, dbURL, fmt.Sprintf(`
+tenants:
+  shop:
+    providers:
+      otp: {type: otp}
+      google: {type: google, clientIds: [web-app, ios-app], issuer: %[1]q, jwksUrl: %[2]q, allowPrivateNetwork: true}
+      corp: {type: oidc, clientIds: [corp-app], issuer: %[1]q, jwksUrl: %[2]q, allowPrivateNetwork: true}
+      brand: {type: webhook, url: %[3]q, secret: %[4]q, allowPrivateNetwork: true}
+  other:
+    providers:
+      otp: {type: otp}
+      google: {type: google, clientIds: [other-app], issuer: %[1]q, jwksUrl: %[2]q, allowPrivateNetwork: true}
+`, iss.URL(), iss.JWKSURL(), brand.URL, brandSecret))
+		idTok := func(aud, sub string, extra ...any) map[string]any {
+			c := iss.Claims(aud, sub)
+			for i := 0; i+1 < len(extra); i += 2 {
+				c[extra[i].(string)] = extra[i+1]
+			}
+			return map[string]any{"idToken": iss.Key("RS256").Sign(c)}
+		}
+
+		t.Run("a token of one tenant is refused by another", func(t *testing.T) {
+			tok := env.SignIn(t, "shop", "cross@example.com")
+			for _, m := range []string{http.MethodGet, http.MethodDelete} {
+				if r := rawCall(t, env, m, "/api/other/customer", nil, withToken(tok)...); r.StatusCode != http.StatusUnauthorized {
+					t.Fatalf("%s on other with shop's token: %d", m, r.StatusCode)
+				}
+			}
+			if r := post(t, env, "/api/other/customer", `{"firstName":"X"}`, withToken(tok)...); r.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("POST on other with shop's token: %d", r.StatusCode)
+			}
+		})
+
+		t.Run("a challenge of one tenant does not complete on another", func(t *testing.T) {
+			id := challengeID(t, post(t, env, "/api/shop/customer/authenticate?provider=otp", `{"email":"crossch@example.com"}`))
+			mustProblem(t, exchange(t, env, "other", id, env.Logs.Code("crossch@example.com")), http.StatusUnprocessableEntity)
+			mustProblem(t, post(t, env, "/api/other/customer/authenticate?provider=otp",
+				`{"email":"crossch@example.com","code":"`+env.Logs.Code("crossch@example.com")+`"}`), http.StatusUnprocessableEntity)
+		})
+
+		t.Run("an ID token for another tenant's client, or another provider's, is refused", func(t *testing.T) {
+			mustProblem(t, authenticate(t, env, "other", "google", idTok("web-app", "g-x")), http.StatusUnprocessableEntity)
+			mustProblem(t, authenticate(t, env, "shop", "google", idTok("other-app", "g-x")), http.StatusUnprocessableEntity)
+			mustProblem(t, authenticate(t, env, "shop", "google", idTok("corp-app", "g-x")), http.StatusUnprocessableEntity)
+			mustProblem(t, authenticate(t, env, "shop", "google", idTok("", "g-x", "aud", []string{"other-app", "web-app"}, "azp", "other-app")), http.StatusUnprocessableEntity)
+		})
+
+		t.Run("email_verified false, \"false\" or absent never links", func(t *testing.T) {
+			victim := subOf(t, env.SignIn(t, "shop", "ev@example.com"))
+			for i, v := range []any{false, "false", "False", nil, 1, "1"} {
+				extra := []any{"email", "ev@example.com"}
+				if v != nil {
+					extra = append(extra, "email_verified", v)
+				}
+				tok := mustToken(t, authenticate(t, env, "shop", "google", idTok("web-app", fmt.Sprintf("g-ev-%d", i), extra...)))
+				if subOf(t, tok) == victim {
+					t.Fatalf("email_verified %#v linked to the owner's account", v)
+				}
+			}
+		})
+
+		t.Run("the same subject under another provider name is another identity", func(t *testing.T) {
+			g := subOf(t, mustToken(t, authenticate(t, env, "shop", "google", idTok("web-app", "shared-sub"))))
+			c := subOf(t, mustToken(t, authenticate(t, env, "shop", "corp", idTok("corp-app", "shared-sub"))))
+			if g == c {
+				t.Fatal("one subject of two providers signed into one account")
+			}
+		})
+
+		t.Run("a subject signs into a new account after its account was erased", func(t *testing.T) {
+			first := mustToken(t, authenticate(t, env, "shop", "google", idTok("web-app", "g-erased", "email", "erased@example.com", "email_verified", true)))
+			if r := rawCall(t, env, http.MethodDelete, "/api/shop/customer", nil, withToken(first)...); r.StatusCode != http.StatusNoContent {
+				t.Fatalf("erase: %d %s", r.StatusCode, r.body)
+			}
+			again := mustToken(t, authenticate(t, env, "shop", "google", idTok("web-app", "g-erased")))
+			if subOf(t, again) == subOf(t, first) {
+				t.Fatal("the erased account came back")
+			}
+			if r := rawCall(t, env, http.MethodGet, "/api/shop/customer", nil, withToken(first)...); r.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("the erased account's token: %d", r.StatusCode)
+			}
+		})
+
+		t.Run("a scoped admin key touches nothing of another tenant", func(t *testing.T) {
+			a := env.Admin(t)
+			adm := a.Client(t, a.Key(t, "shop"))
+			victim := subOf(t, env.SignIn(t, "other", "scoped.victim@example.com"))
+			if r, _ := adm.GetCustomerByIdWithResponse(ctx, "other", victim); r.StatusCode() != http.StatusForbidden {
+				t.Fatalf("get: %d", r.StatusCode())
+			}
+			if r, _ := adm.GetCustomerByIdWithResponse(ctx, "shop", victim); r.StatusCode() != http.StatusNotFound {
+				t.Fatalf("other's customer through shop: %d", r.StatusCode())
+			}
+			if r, _ := adm.ExportCustomerWithResponse(ctx, "shop", victim); r.StatusCode() != http.StatusNotFound {
+				t.Fatalf("export through shop: %d", r.StatusCode())
+			}
+			if r, _ := adm.RevokeCustomerSessionsWithResponse(ctx, "shop", victim); r.StatusCode() != http.StatusNotFound {
+				t.Fatalf("revoke through shop: %d", r.StatusCode())
+			}
+			if r, _ := adm.EraseCustomerWithResponse(ctx, "shop", victim); r.StatusCode() != http.StatusNotFound {
+				t.Fatalf("erase through shop: %d", r.StatusCode())
+			}
+			if r, _ := adm.ExportCustomerWithResponse(ctx, "other", victim); r.StatusCode() != http.StatusForbidden {
+				t.Fatalf("export: %d", r.StatusCode())
+			}
+			if r, _ := adm.DeleteTenantWithResponse(ctx, "other", nil); r.StatusCode() != http.StatusForbidden {
+				t.Fatalf("delete: %d", r.StatusCode())
+			}
+			other := "other"
+			if r, _ := adm.ListAuditEntriesWithResponse(ctx, nil); r.StatusCode() != http.StatusOK {
+				t.Fatalf("audit: %d", r.StatusCode())
+			} else {
+				for _, e := range r.JSON200.Items {
+					if e.TenantId != "shop" {
+						t.Fatalf("audit entry of %s", e.TenantId)
+					}
+				}
+			}
+			_ = other
+			for _, p := range []string{"/admin/tenants/oth%65r/customers/" + victim, "/admin/tenants/%6Fther"} {
+				res, body := adminGet(t, a, a.Key(t, "shop"), p)
+				if res.StatusCode != http.StatusForbidden && res.StatusCode != http.StatusNotFound {
+					t.Fatalf("%s: %d %s", p, res.StatusCode, body)
+				}
+			}
+		})
+	})
+}
+
+func adminGet(t *testing.T, a *apptest.Admin, key, path string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, a.Server.URL+path, nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b := make([]byte, 4096)
+	n, _ := res.Body.Read(b)
+	return res, string(b[:n])
+}
