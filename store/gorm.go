@@ -370,9 +370,19 @@ func (s *db) NewestSigningKey(ctx context.Context) (*SigningKey, error) {
 }
 
 func (s *db) RetireSigningKeys(ctx context.Context, tenant, keep string, at time.Time) (int, error) {
-	res := s.w.WithContext(ctx).Model(&SigningKey{}).Where("tenant_id = ? AND kid <> ? AND retired_at IS NULL", tenant, keep).
-		Update("retired_at", at.UTC())
-	return int(res.RowsAffected), classify(res.Error)
+	var n int64
+	err := s.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Model(&SigningKey{}).Where("tenant_id = ? AND kid <> ? AND retired_at IS NULL", tenant, keep).
+			Update("retired_at", at.UTC())
+		if n = res.RowsAffected; res.Error != nil {
+			return res.Error
+		}
+		// A contact change is asked with a token, which a retired key may
+		// have signed: it does not outlive it.
+		return tx.Exec("DELETE FROM challenges WHERE tenant_id = ? AND purpose = 'contact' AND consumed_at IS NULL AND created_at <= ?",
+			tenant, at.UTC()).Error
+	})
+	return int(n), classify(err)
 }
 
 func (s *db) SigningKeys(ctx context.Context, tenant string) ([]SigningKey, error) {

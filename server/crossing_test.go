@@ -12,7 +12,9 @@ import (
 	"github.com/customerd/customerd/token"
 )
 
-// Audit (tenancy, purposes, callers, providers). Each test is one attack.
+// What a token, a challenge, an identity or an admin key reaches stays
+// within its tenant, its purpose, its caller and its lifetime. Each test is
+// one attack.
 
 // nextSecond waits for the wall clock's next second (tokens carry whole
 // seconds: one of a revocation's second is refused whatever it is).
@@ -48,6 +50,34 @@ func TestARevokedSessionCannotFinishItsContactChange(t *testing.T) {
 			me := customerOf(t, env, "demo", fresh)
 			t.Fatalf("a contact change started by a token revoked since completed: a new token for %v (same account: %v), email now %v verified %v",
 				subOf(t, fresh), subOf(t, fresh) == id, me["email"], me["emailVerified"])
+		}
+		mustProblem(t, r, http.StatusUnprocessableEntity)
+	})
+}
+
+// The same with a leaked signing key retired (`rotate-key
+// --retire-previous`): a contact change a token it signed asked for does not
+// complete.
+func TestARetiredKeysTokenCannotFinishItsContactChange(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		env := apptest.Start(t, dbURL, "")
+		stolen := env.SignIn(t, "demo", "retired.owner@example.com")
+		ch := challengeID(t, post(t, env, "/api/demo/customer", `{"email":"thief@example.net"}`, withToken(stolen)...))
+		code := env.Logs.Code("thief@example.net")
+
+		kid, err := env.App.Tokens.Rotate(ctx, "demo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := env.App.Tokens.RetirePrevious(ctx, "demo", kid); err != nil {
+			t.Fatal(err)
+		}
+		if r := rawCall(t, env, http.MethodGet, "/api/demo/customer", nil, withToken(stolen)...); r.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("the stolen token after its key's retirement: %d", r.StatusCode)
+		}
+		r := exchange(t, env, "demo", ch, code)
+		if r.StatusCode == http.StatusOK {
+			t.Fatalf("a contact change a retired key's token asked for completed: %s", r.body)
 		}
 		mustProblem(t, r, http.StatusUnprocessableEntity)
 	})
@@ -104,7 +134,7 @@ tenants:
 }
 
 // What holds, tried once each on both databases.
-func TestTenancyAuditHolds(t *testing.T) {
+func TestNothingCrossesTenantsProvidersOrScopes(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		iss := oidctest.New(t)
 		brand := brandEndpoint(t)
