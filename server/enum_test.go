@@ -1,0 +1,183 @@
+package server_test
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/customerd/customerd/app"
+	"github.com/customerd/customerd/app/apptest"
+	"github.com/customerd/customerd/store/storetest"
+)
+
+// The second audit's angle: learning whether someone has an account, and
+// locking them out. Each test compares what a stranger sees, or can do,
+// for an address with an account and one without.
+
+// Under checkInPolicy partial or full, nobody may learn who has an account.
+// A stranger creates an account anonymously with their own email and
+// someone's phone number, proves their email (it is theirs) and reads the
+// account: the phone number is on it when nobody has it, and left off when
+// an account has it. The answer to POST is the same; what was stored is not.
+func TestAnAnonymousCreateDoesNotTellWhoHasItsOtherContact(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		env := apptest.Start(t, dbURL, `
+tenants:
+  full: {checkInPolicy: full}
+  partial: {checkInPolicy: partial, checkInPage: "https://shop.example/check-in"}
+`)
+		for i, tenant := range []string{"full", "partial"} {
+			t.Run(tenant, func(t *testing.T) {
+				taken, free := fmt.Sprintf("+3361234560%d", i), fmt.Sprintf("+3361234561%d", i)
+				signInPhone(t, env, tenant, taken) // a shopper of the brand
+				seen := map[string]any{}
+				for _, phone := range []string{taken, free} {
+					env.Clock.Advance(61 * time.Second)
+					email := "prober" + phone[1:] + "@example.com" // the stranger's own address
+					id := challengeID(t, post(t, env, "/api/"+tenant+"/customer", `{"email":"`+email+`","phoneNumber":"`+phone+`"}`))
+					tok := complete(t, env, tenant, id, email)
+					seen[phone] = customerOf(t, env, tenant, tok)["phoneNumber"]
+				}
+				if (seen[taken] == nil) != (seen[free] == nil) {
+					t.Fatalf("the stranger's own account tells who has a phone number: with a shopper's number %v, with a free one %v",
+						seen[taken], seen[free])
+				}
+			})
+		}
+	})
+}
+
+// A token holder's contact change to an address verified on another
+// account sends no code (TestAContactChangeDoesNotTellWhoHasAnAccount), so
+// it must not depend on anything a real send does either: with the
+// tenant's daily budget of messages spent, a free address answers 429 and
+// a shopper's address 202.
+func TestAContactChangeDoesNotTellWhoHasAnAccountWhenTheBudgetIsSpent(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		env := apptest.Start(t, dbURL, `
+tenants:
+  full:
+    checkInPolicy: full
+    senders:
+      email: {type: log, dailyBudget: 3}
+`)
+		if now := time.Now().UTC(); now.Add(5*time.Minute).Day() != now.Day() {
+			t.Skip("too close to midnight UTC: the budget is a day's")
+		}
+		const taken = "shopper.budget@example.com"
+		env.SignIn(t, "full", taken)
+		prober := env.SignIn(t, "full", "prober.budget@example.com")
+		// The stranger spends the rest of the day's budget.
+		for i := 0; ; i++ {
+			r := post(t, env, "/api/full/customer/authenticate?provider=otp", fmt.Sprintf(`{"email":"spend%d@example.com"}`, i))
+			if r.StatusCode == http.StatusTooManyRequests {
+				break
+			}
+			if r.StatusCode != http.StatusAccepted || i > 10 {
+				t.Fatalf("spend the budget: %d %s", r.StatusCode, r.body)
+			}
+		}
+		known := post(t, env, "/api/full/customer", `{"email":"`+taken+`"}`, withToken(prober)...)
+		unknown := post(t, env, "/api/full/customer", `{"email":"nobody.budget@example.com"}`, withToken(prober)...)
+		if known.StatusCode != unknown.StatusCode {
+			t.Fatalf("a shopper's address %d, a free one %d %s: the answer tells who has an account", known.StatusCode, unknown.StatusCode, unknown.body)
+		}
+	})
+}
+
+// A token holder's contact change to an address verified on another
+// account sends nothing (checkInPolicy partial or full), yet every wrong
+// code on it is charged to that address's day: anyone with an account
+// locks a shopper out of code sign-in until midnight UTC, a challenge a
+// minute, and the shopper receives no message at all. README, Security
+// model: the day's failure limit bounds what anyone asking for codes to an
+// address costs its owner; here nobody asked for a code to it.
+func TestAContactChangeNobodyReceivesCannotLockTheOwnerOut(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		env := apptest.Start(t, dbURL, `
+tenants:
+  full: {checkInPolicy: full}
+`)
+		if now := time.Now().UTC(); now.Add(30*time.Minute).Day() != now.Day() {
+			env.Clock.Advance(40 * time.Minute) // one day's counter for the whole test
+		}
+		const victim = "victim.silent@example.com"
+		env.SignIn(t, "full", victim)
+		attacker := env.SignIn(t, "full", "attacker.silent@example.com")
+		before := env.Logs.Sent(victim)
+		for range 20 { // 100 failures: the default maxFailuresPerDay
+			env.Clock.Advance(61 * time.Second)
+			id := challengeID(t, post(t, env, "/api/full/customer", `{"email":"`+victim+`"}`, withToken(attacker)...))
+			for range 5 {
+				mustProblem(t, exchange(t, env, "full", id, "000000"), http.StatusUnprocessableEntity)
+			}
+		}
+		if n := env.Logs.Sent(victim) - before; n != 0 {
+			t.Fatalf("%d messages went to the victim", n)
+		}
+		env.Clock.Advance(61 * time.Second)
+		r := post(t, env, "/api/full/customer/authenticate?provider=otp", `{"email":"`+victim+`"}`)
+		if r.StatusCode != http.StatusAccepted {
+			t.Fatalf("the victim, who never received a code, asks for one: %d %s (Retry-After %s)", r.StatusCode, r.body, r.Header.Get("Retry-After"))
+		}
+	})
+}
+
+// README, Limits: "Within otp.resendInterval (60 s) of a destination's
+// last code no second message goes out", and the Security model's bound
+// on a lockout ("4 challenges, 4 minutes at the resend interval") rests on
+// it. A token holder's contact change has a resend wait of its own: two
+// codes to one address within a second, and twice the wrong codes a minute.
+func TestOneCodePerAddressPerResendInterval(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		env := apptest.Start(t, dbURL, "")
+		const victim = "victim.twice@example.com"
+		attacker := env.SignIn(t, "demo", "attacker.twice@example.com")
+		env.Clock.Advance(61 * time.Second)
+		challengeID(t, post(t, env, "/api/demo/customer", `{"email":"`+victim+`"}`, withToken(attacker)...))
+		r := post(t, env, "/api/demo/customer/authenticate?provider=otp", `{"email":"`+victim+`"}`)
+		if n := env.Logs.Sent(victim); n != 1 || r.StatusCode != http.StatusTooManyRequests {
+			t.Fatalf("%d codes to %s within a second; the second request answered %d, want 429", n, victim, r.StatusCode)
+		}
+	})
+}
+
+// README, Preregistration (partial): "New and existing emails get the same
+// status, the same body shape and the same work". The statements each
+// anonymous POST sends PostgreSQL (each a round trip): for a new address,
+// an account nobody proved and a shopper's account.
+func TestAnAnonymousCreateDoesTheSameWorkForEveryAddress(t *testing.T) {
+	if os.Getenv(storetest.PostgresEnv) == "" {
+		t.Skip(storetest.PostgresEnv + " is not set: the statements are PostgreSQL's")
+	}
+	cfg := apptest.Config(t, storetest.PostgresURL(t), `
+tenants:
+  partial: {checkInPolicy: partial, checkInPage: "https://shop.example/check-in"}
+`)
+	rec := &storetest.Recorder{}
+	env := apptest.StartConfig(t, cfg, app.WithQueryTracer(rec), app.WithReconcile(time.Hour))
+	env.StopEvents()
+	const proven, unproven = "proven.work@example.com", "unproven.work@example.com"
+	env.SignIn(t, "partial", proven)
+	env.Clock.Advance(61 * time.Second)
+	challengeID(t, post(t, env, "/api/partial/customer", `{"email":"`+unproven+`"}`))
+	challengeID(t, post(t, env, "/api/partial/customer", `{"email":"warm.work@example.com"}`)) // statements prepared
+	work := map[string][]string{}
+	for _, email := range []string{"fresh.work@example.com", unproven, proven} {
+		env.Clock.Advance(61 * time.Second)
+		rec.Start()
+		challengeID(t, post(t, env, "/api/partial/customer", `{"email":"`+email+`","firstName":"Eve"}`))
+		for _, st := range rec.Stop() {
+			if q := strings.TrimSpace(st.SQL); !strings.HasPrefix(q, `SELECT id, version FROM "tenants"`) {
+				work[email] = append(work[email], strings.Join(strings.Fields(q), " ")[:min(60, len(strings.Join(strings.Fields(q), " ")))])
+			}
+		}
+	}
+	if n := len(work[unproven]); len(work["fresh.work@example.com"]) != n || len(work[proven]) != n {
+		t.Fatalf("statements:\nnew address (%d): %q\naccount nobody proved (%d): %q\nshopper's account (%d): %q",
+			len(work["fresh.work@example.com"]), work["fresh.work@example.com"], len(work[unproven]), work[unproven], len(work[proven]), work[proven])
+	}
+}
