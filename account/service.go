@@ -293,18 +293,13 @@ func (s *Service) changesContact(ctx context.Context, t *tenant.Tenant, c, next 
 		if t.CheckInPolicy != "partial" && t.CheckInPolicy != "full" {
 			return Result{}, true, conflict(in)
 		}
-		snd = nowhere{}
+		snd = sender.Withheld(snd)
 	}
 	iss, err := s.challenges.Issue(ctx, t.OTP, challenge.Target{Tenant: t.ID, Purpose: challenge.Contact, Channel: k.Channel,
 		To: k.Value, CustomerID: &c.ID, Language: languageOf(t, next), Pending: Held{Input: in, Flow: flowName(flow)}.Encode(),
 		Retry: true}, snd)
 	return Result{Challenge: iss}, true, err
 }
-
-// nowhere is the sender of a code nobody must receive.
-type nowhere struct{}
-
-func (nowhere) Send(context.Context, sender.Message) error { return nil }
 
 // newContacts are the emails and phone numbers next adds to c or puts in
 // place of c's.
