@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/google/uuid"
 	"github.com/nyaruka/phonenumbers"
@@ -34,10 +35,18 @@ func NormaliseEmail(s string) (string, error) {
 	at := strings.LastIndexByte(s, '@')
 	domain := s[at+1:]
 	if !strings.Contains(domain, ".") || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") ||
-		strings.ContainsAny(s, " \t\"()<>[]\\,;:") {
+		strings.ContainsAny(s, " \t\"()<>[]\\,;:") || strings.IndexFunc(s, invisible) >= 0 {
 		return "", errors.New("must be a valid email address")
 	}
 	return s, nil
+}
+
+// invisible is a format, separator or control character (a zero-width
+// space, a soft hyphen, a bidirectional override): none is part of a
+// mailbox, and each would make one address look like another, or two
+// accounts of one.
+func invisible(r rune) bool {
+	return unicode.In(r, unicode.Cf, unicode.Z, unicode.Cc)
 }
 
 // NormalisePhone parses a phone number with the tenant's default region and

@@ -300,7 +300,11 @@ func (c *Config) read(path string, src sources) (problems Problems, decoded bool
 		return Problems{{Message: fmt.Sprintf("cannot read the configuration file: %v", err)}}, false
 	}
 	var doc yaml.Node
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
+	err = yaml.Unmarshal(raw, &doc)
+	if err == nil {
+		err = decodable(&doc)
+	}
+	if err != nil {
 		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
 			return Problems{{Message: "not YAML: " + m[2], Source: path + ":" + m[1]}}, false
 		}

@@ -12,6 +12,15 @@ import (
 
 var durationType = reflect.TypeFor[time.Duration]()
 
+// decodable refuses what the YAML decoder refuses in a document: aliases
+// that expand without bound ("billion laughs") and a key defined twice in a
+// mapping. check follows aliases and reads every key, so it runs only on a
+// document this accepted; the decoder stops an expansion early.
+func decodable(doc *yaml.Node) error {
+	var v any
+	return doc.Decode(&v)
+}
+
 // check walks a YAML document against the type it decodes into, before it is
 // decoded: every unknown setting and every value of the wrong kind becomes a
 // Problem named by its path (the decoder would stop at Go type names), and

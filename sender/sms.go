@@ -96,6 +96,12 @@ func (c *WebhookConfig) validate() error {
 // smsText is the text of a code by SMS, in French or English.
 func smsText(m Message) string {
 	fr := french(m.Language)
+	if m.NewContact != "" { // a notice to the replaced number: no code, the new contact (masked)
+		if fr {
+			return "Les coordonnées de votre compte ont été remplacées par " + m.NewContact + ". Si vous n'êtes pas à l'origine de ce changement, contactez-nous."
+		}
+		return "The contact details of your account were changed to " + m.NewContact + ". If you did not make this change, contact us."
+	}
 	fills := fillsText(m, fr)
 	if fr {
 		if fills != "" {
