@@ -515,6 +515,12 @@ func (s *Service) withClaims(ctx context.Context, t *tenant.Tenant, c *store.Cus
 			return tx.RevokeSessions(ctx, t.ID, c.ID, now.Truncate(time.Second).Add(-time.Second))
 		}
 		if !changed {
+			// The link alone: the account must still be the one read (an
+			// erasure meanwhile unlinked every identity of it, and would
+			// miss this one), so its version moves with the link.
+			if err := tx.UpdateCustomer(ctx, &next); err != nil {
+				return err
+			}
 			return revoke()
 		}
 		for _, d := range detaches {
