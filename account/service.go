@@ -284,6 +284,7 @@ func (s *Service) changesContact(ctx context.Context, t *tenant.Tenant, c, next 
 	if snd == nil {
 		return Result{}, true, ErrNoChannel
 	}
+	withheld := false
 	if other != nil && other.ID != c.ID && VerifiedOn(other, k) {
 		// Another account's proof: no code to someone else's contact. Where
 		// the tenant's policy is that nobody learns who has an account, the
@@ -293,11 +294,11 @@ func (s *Service) changesContact(ctx context.Context, t *tenant.Tenant, c, next 
 		if t.CheckInPolicy != "partial" && t.CheckInPolicy != "full" {
 			return Result{}, true, conflict(in)
 		}
-		snd = sender.Withheld(snd)
+		snd, withheld = sender.Withheld(snd), true
 	}
 	iss, err := s.challenges.Issue(ctx, t.OTP, challenge.Target{Tenant: t.ID, Purpose: challenge.Contact, Channel: k.Channel,
 		To: k.Value, CustomerID: &c.ID, Language: languageOf(t, next), Pending: Held{Input: in, Flow: flowName(flow)}.Encode(),
-		Retry: true}, snd)
+		Retry: true, Withheld: withheld}, snd)
 	return Result{Challenge: iss}, true, err
 }
 

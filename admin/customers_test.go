@@ -400,6 +400,34 @@ func TestErasureLeavesNoPersonalDataInAnyTable(t *testing.T) {
 	}
 }
 
+// A contact change withheld because its address is another account's proof
+// (checkInPolicy full) is kept under that address: erasing the account
+// forgets it too, with the rest of what names the address.
+func TestErasureForgetsTheWithheldChangesToTheAccount(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		env, c := start(t, dbURL, "tenants:\n  full: {checkInPolicy: full}\n")
+		const owner = "withheld.owner@example.com"
+		tok := env.SignIn(t, "full", owner)
+		asker := env.SignIn(t, "full", "withheld.asker@example.com")
+		res, err := env.Client.UpsertCustomerWithResponse(ctx, "full", nil, client.UpsertCustomerJSONRequestBody{Email: ptr(owner)}, apptest.Bearer(asker))
+		if err != nil || res.StatusCode() != http.StatusAccepted {
+			t.Fatalf("the withheld contact change: %v %d %s", err, res.StatusCode(), res.Body)
+		}
+		me, err := env.Client.GetCustomerWithResponse(ctx, "full", apptest.Bearer(tok))
+		if err != nil || me.JSON200 == nil {
+			t.Fatalf("the owner's account: %v", err)
+		}
+		if r, err := c.EraseCustomerWithResponse(ctx, "full", me.JSON200.Id.String()); err != nil || r.StatusCode() != http.StatusNoContent {
+			t.Fatalf("erase: %v", err)
+		}
+		for _, row := range everyRow(t, dbURL) {
+			if strings.Contains(row, owner) {
+				t.Errorf("the erased address is still stored: %s", row)
+			}
+		}
+	})
+}
+
 // everyRow reads every row of every table of the database, each as
 // "table: value | value…".
 func everyRow(t *testing.T, dbURL string) []string {

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"math/big"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -88,6 +89,33 @@ type Target struct {
 	// may get the live challenge it already got back. Anonymous callers
 	// never get a live challenge: it could be someone else's.
 	Retry bool
+	// Withheld: the code goes to nobody (a token holder's contact change to
+	// another account's proof, where nobody may learn who has one). It is
+	// kept under the address marked withheld, so that its wrong codes are
+	// never charged to the address's own day (nobody must lock its owner out
+	// with codes the owner never sees); they lock withheld requests for the
+	// address as they would lock sent ones, and it never completes.
+	Withheld bool
+}
+
+// withheldPrefix starts the destination a withheld challenge is kept under.
+const withheldPrefix = "withheld:"
+
+// keyOf is the destination target's challenge is kept and counted under.
+func keyOf(t Target) string {
+	if t.Withheld {
+		return withheldPrefix + t.To
+	}
+	return t.To
+}
+
+// Withheld reports whether destination is a withheld challenge's, and the
+// address it stands for.
+func Withheld(destination string) (to string, ok bool) {
+	if to, ok = strings.CutPrefix(destination, withheldPrefix); !ok {
+		return destination, false
+	}
+	return to, true
 }
 
 // Issued is what a caller may see of a challenge.
@@ -145,9 +173,16 @@ func (reused) Error() string { return "an identical challenge is live" }
 // nothing of target.With is written either.
 func (s *Service) Issue(ctx context.Context, lim Limits, target Target, snd sender.Sender) (*Issued, error) {
 	now := s.now().UTC()
-	if n, err := s.store.Counted(ctx, target.Tenant, failKey(target.To), day(now)); err != nil {
-		return nil, err
-	} else if n >= lim.MaxFailuresPerDay {
+	key := keyOf(target)
+	failed := 0
+	for _, k := range slices.Compact([]string{target.To, key}) { // withheld: both days, as one sent would count
+		n, err := s.store.Counted(ctx, target.Tenant, failKey(k), day(now))
+		if err != nil {
+			return nil, err
+		}
+		failed += n
+	}
+	if failed >= lim.MaxFailuresPerDay {
 		return nil, ErrLocked
 	}
 	code, err := newCode()
@@ -156,7 +191,7 @@ func (s *Service) Issue(ctx context.Context, lim Limits, target Target, snd send
 	}
 	c := &store.Challenge{
 		// Time-ordered (UUIDv7): a new challenge goes to the end of its index.
-		ID: uuid.Must(uuid.NewV7()).String(), TenantID: target.Tenant, Channel: string(target.Channel), Destination: target.To,
+		ID: uuid.Must(uuid.NewV7()).String(), TenantID: target.Tenant, Channel: string(target.Channel), Destination: key,
 		CustomerID: target.CustomerID, MaxAttempts: lim.MaxAttempts, ExpiresAt: now.Add(lim.Lifetime), CreatedAt: now,
 		Pending: target.Pending, Purpose: string(target.Purpose),
 	}
@@ -176,7 +211,7 @@ func (s *Service) Issue(ctx context.Context, lim Limits, target Target, snd send
 		if wait == 0 {
 			return tx.CreateChallenge(ctx, c)
 		}
-		live, err := tx.LiveChallenge(ctx, target.Tenant, target.To, string(target.Purpose), now)
+		live, err := tx.LiveChallenge(ctx, target.Tenant, key, string(target.Purpose), now)
 		if err == nil && target.Retry && sameRequest(live, c) {
 			return reused{live}
 		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -320,7 +355,8 @@ func link(page, id, code string) string {
 
 func issued(c *store.Challenge) *Issued {
 	left := c.MaxAttempts - c.Attempts
-	return &Issued{ID: c.ID, Channel: sender.Channel(c.Channel), Destination: Mask(c.Destination),
+	to, _ := Withheld(c.Destination)
+	return &Issued{ID: c.ID, Channel: sender.Channel(c.Channel), Destination: Mask(to),
 		ExpiresAt: c.ExpiresAt, AttemptsLeft: max(left, 0)}
 }
 
@@ -355,10 +391,17 @@ const failPrefix = "fail:"
 
 func failKey(to string) string { return failPrefix + to }
 
+// KeptUnder are the destinations challenges to destination are kept
+// under, a withheld one's included, for an erasure to forget.
+func KeptUnder(destination string) []string {
+	return []string{destination, keyOf(Target{To: destination, Withheld: true})}
+}
+
 // Keys are the counter and throttle keys that name destination, for an
 // erasure to forget.
 func Keys(destination string) []string {
-	return []string{failKey(destination), sendKey(Target{To: destination}), sendKey(Target{To: destination, Purpose: Contact})}
+	return []string{failKey(destination), failKey(keyOf(Target{To: destination, Withheld: true})),
+		sendKey(Target{To: destination}), sendKey(Target{To: destination, Purpose: Contact})}
 }
 func day(t time.Time) string { return t.UTC().Format(time.DateOnly) }
 

@@ -53,7 +53,7 @@ func (s *Service) Erase(ctx context.Context, t *tenant.Tenant, id string) error 
 	if err != nil {
 		return err
 	}
-	return s.store.EraseCustomer(ctx, store.Erasure{TenantID: t.ID, CustomerID: id, At: now, Scrub: scrub, Event: ev, Keys: challenge.Keys})
+	return s.store.EraseCustomer(ctx, store.Erasure{TenantID: t.ID, CustomerID: id, At: now, Scrub: scrub, Event: ev, Keys: challenge.Keys, KeptUnder: challenge.KeptUnder})
 }
 
 // deleted is the Customer:Deleted event of customer id: its id and the time,

@@ -124,3 +124,48 @@ tenants:
 			len(work["fresh.work@example.com"]), work["fresh.work@example.com"], len(work[unproven]), work[unproven], len(work[proven]), work[proven])
 	}
 }
+
+// A token holder's contact change to an address verified on another
+// account sends nothing (checkInPolicy partial or full). Its wrong codes
+// must not count against that address's day, or anyone with an account
+// locks a shopper out of code sign-in until midnight UTC, a challenge a
+// minute, with the shopper receiving no message at all. To the asker, and
+// to anyone else asking, the address then looks as a free one would after
+// a day of wrong codes: locked.
+func TestAContactChangeNobodyReceivesCannotLockTheOwnerOut(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		env := apptest.Start(t, dbURL, `
+tenants:
+  full: {checkInPolicy: full}
+`)
+		if now := time.Now().UTC(); now.Add(30*time.Minute).Day() != now.Day() {
+			env.Clock.Advance(40 * time.Minute) // one day's counter for the whole test
+		}
+		const victim = "victim.silent@example.com"
+		env.SignIn(t, "full", victim)
+		attacker := env.SignIn(t, "full", "attacker.silent@example.com")
+		before := env.Logs.Sent(victim)
+		for range 20 { // 100 failures: the default maxFailuresPerDay
+			env.Clock.Advance(61 * time.Second)
+			id := challengeID(t, post(t, env, "/api/full/customer", `{"email":"`+victim+`"}`, withToken(attacker)...))
+			for range 5 {
+				mustProblem(t, exchange(t, env, "full", id, "000000"), http.StatusUnprocessableEntity)
+			}
+		}
+		if n := env.Logs.Sent(victim) - before; n != 0 {
+			t.Fatalf("%d messages went to the victim", n)
+		}
+		env.Clock.Advance(61 * time.Second)
+		r := post(t, env, "/api/full/customer/authenticate?provider=otp", `{"email":"`+victim+`"}`)
+		if r.StatusCode != http.StatusAccepted {
+			t.Fatalf("the victim, who never received a code, asks for one: %d %s (Retry-After %s)", r.StatusCode, r.body, r.Header.Get("Retry-After"))
+		}
+		accomplice := env.SignIn(t, "full", "accomplice.silent@example.com")
+		for _, token := range []string{attacker, accomplice} {
+			r := post(t, env, "/api/full/customer", `{"email":"`+victim+`"}`, withToken(token)...)
+			if p := mustProblem(t, r, http.StatusTooManyRequests); !strings.Contains(fmt.Sprint(p["detail"], p["title"]), "wrong codes") {
+				t.Errorf("a contact change to the address after a day of wrong codes: %s, want it locked as a free address would be", r.body)
+			}
+		}
+	})
+}

@@ -281,6 +281,9 @@ func (s *Service) changeContact(ctx context.Context, t *tenant.Tenant, p *challe
 	if bound == nil {
 		return nil, account.ErrUnprovenContact // the account is gone
 	}
+	if _, withheld := challenge.Withheld(p.Destination); withheld {
+		return nil, challenge.ErrInvalidCode // its code went to nobody: a guess
+	}
 	// A change a token holder asked for before the account's sessions were
 	// revoked was asked by a token that no longer stands: completing it
 	// would attach the requester's contact and hand out a new token.

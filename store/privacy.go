@@ -128,6 +128,9 @@ type Erasure struct {
 	Event *Event
 	// Keys are the counter and throttle keys that name a destination.
 	Keys func(destination string) []string
+	// KeptUnder are the destinations challenges to a destination are kept
+	// under (a withheld one's too); the destination alone when nil.
+	KeptUnder func(destination string) []string
 }
 
 // EraseCustomer removes a live customer's personal data in one transaction:
@@ -163,7 +166,14 @@ func (s *db) EraseCustomer(ctx context.Context, e Erasure) error {
 		// spent its day of wrong codes and erased the account started a new
 		// day at once; and the victim's own codes to it went too).
 		dests := verifiedContacts(&c)
-		if err := tx.Where("tenant_id = ? AND (customer_id = ? OR destination IN ?)", e.TenantID, e.CustomerID, dests).
+		kept := dests
+		if e.KeptUnder != nil {
+			kept = nil
+			for _, d := range dests {
+				kept = append(kept, e.KeptUnder(d)...)
+			}
+		}
+		if err := tx.Where("tenant_id = ? AND (customer_id = ? OR destination IN ?)", e.TenantID, e.CustomerID, kept).
 			Delete(&Challenge{}).Error; err != nil {
 			return err
 		}
