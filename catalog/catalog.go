@@ -21,7 +21,7 @@ import (
 // Store is the persistence the catalog needs.
 type Store interface {
 	Tenant(ctx context.Context, id string) (*store.TenantRow, error)
-	TenantVersions(ctx context.Context) (map[string]int64, error)
+	TenantVersions(ctx context.Context) (map[string]store.TenantStamp, error)
 	Tenants(ctx context.Context, after string, limit int) ([]store.TenantRow, error)
 	CreateTenant(ctx context.Context, t *store.TenantRow) error
 	UpdateTenant(ctx context.Context, t *store.TenantRow) error
@@ -170,21 +170,22 @@ func (c *Catalog) full(row *store.TenantRow) (map[string]any, error) {
 	return doc, nil
 }
 
-// Settings reads tenant id as the service builds it, secrets included.
-func (c *Catalog) Settings(ctx context.Context, id string) (*config.Tenant, int64, error) {
+// Settings reads tenant id as the service builds it, secrets included, with
+// the stamp of what it read.
+func (c *Catalog) Settings(ctx context.Context, id string) (*config.Tenant, store.TenantStamp, error) {
 	row, err := c.store.Tenant(ctx, id)
 	if err != nil {
-		return nil, 0, err
+		return nil, store.TenantStamp{}, err
 	}
 	doc, err := c.full(row)
 	if err != nil {
-		return nil, 0, err
+		return nil, store.TenantStamp{}, err
 	}
 	t, err := config.DecodeTenant(id, doc)
 	if err != nil {
-		return nil, 0, fmt.Errorf("tenant %s: %w", id, err)
+		return nil, store.TenantStamp{}, fmt.Errorf("tenant %s: %w", id, err)
 	}
-	return t, row.Version, nil
+	return t, row.Stamp(), nil
 }
 
 // prepare reads doc as a tenant's settings, keeps the secrets it leaves out

@@ -29,14 +29,16 @@ type Live[T any] struct {
 	log     *slog.Logger
 
 	mu sync.Mutex
-	// known is every tenant's version in the database, as last seen; an id
-	// that is not known is answered "not found" without a query.
-	known map[string]int64
+	// known is every tenant's stamp in the database, as last seen (its
+	// version and creation time: a tenant deleted and created again starts
+	// again at version 1); an id that is not known is answered "not found"
+	// without a query.
+	known map[string]store.TenantStamp
 	built map[string]*built[T]
 }
 
 type built[T any] struct {
-	version int64
+	version store.TenantStamp
 	value   T
 	err     error
 	ready   chan struct{} // closed once value or err is set
@@ -44,7 +46,7 @@ type built[T any] struct {
 
 // NewLive returns the live set of c's tenants; build opens one tenant.
 func NewLive[T any](c *Catalog, build func(id string, t *config.Tenant) (T, error), log *slog.Logger) *Live[T] {
-	return &Live[T]{catalog: c, build: build, log: log, known: map[string]int64{}, built: map[string]*built[T]{}}
+	return &Live[T]{catalog: c, build: build, log: log, known: map[string]store.TenantStamp{}, built: map[string]*built[T]{}}
 }
 
 // Load reads every tenant's version: the replica then knows which tenants exist.
@@ -121,7 +123,7 @@ func (l *Live[T]) open(ctx context.Context, id string, b *built[T]) {
 		return
 	}
 	l.mu.Lock()
-	if version > l.known[id] {
+	if version.Newer(l.known[id]) {
 		l.known[id] = version
 	}
 	b.version = version
@@ -142,8 +144,8 @@ func (l *Live[T]) Changed(ctx context.Context, id string) error {
 		delete(l.built, id)
 		return nil
 	}
-	l.known[id] = row.Version
-	if b := l.built[id]; b != nil && b.version != row.Version {
+	l.known[id] = row.Stamp()
+	if b := l.built[id]; b != nil && b.version != row.Stamp() {
 		delete(l.built, id)
 	}
 	return nil

@@ -40,25 +40,36 @@ func (s *db) Tenant(ctx context.Context, id string) (*TenantRow, error) {
 	return &t, nil
 }
 
-// TenantVersions are the version of every tenant, by id.
-func (s *db) TenantVersions(ctx context.Context) (map[string]int64, error) {
-	rows, err := s.r.WithContext(ctx).Model(&TenantRow{}).Select("id, version").Rows()
-	if err != nil {
+// TenantStamp tells one stored tenant's settings from every other: its
+// version, and its creation time, since a tenant deleted and created again
+// starts again at version 1.
+type TenantStamp struct {
+	Version int64
+	Created int64 // CreatedAt in Unix nanoseconds, as stored
+}
+
+// Stamp is the row's TenantStamp.
+func (t *TenantRow) Stamp() TenantStamp {
+	return TenantStamp{Version: t.Version, Created: t.CreatedAt.UnixNano()}
+}
+
+// Newer reports whether s is a later state of the tenant than o: created
+// after it, or the same tenant at a later version.
+func (s TenantStamp) Newer(o TenantStamp) bool {
+	return s.Created > o.Created || s.Created == o.Created && s.Version > o.Version
+}
+
+// TenantVersions are the stamp of every tenant, by id.
+func (s *db) TenantVersions(ctx context.Context) (map[string]TenantStamp, error) {
+	var rows []TenantRow
+	if err := s.r.WithContext(ctx).Select("id, version, created_at").Find(&rows).Error; err != nil {
 		return nil, classify(err)
 	}
-	defer rows.Close()
-	out := map[string]int64{}
-	for rows.Next() {
-		var (
-			id string
-			v  int64
-		)
-		if err := rows.Scan(&id, &v); err != nil {
-			return nil, classify(err)
-		}
-		out[id] = v
+	out := make(map[string]TenantStamp, len(rows))
+	for i := range rows {
+		out[rows[i].ID] = rows[i].Stamp()
 	}
-	return out, classify(rows.Err())
+	return out, nil
 }
 
 // Tenants lists up to limit tenants in id order, after the id after ("" from the first).
