@@ -2,6 +2,7 @@ package token
 
 import (
 	"crypto/sha256"
+	"math"
 	"time"
 
 	"github.com/maypok86/otter/v2"
@@ -45,7 +46,12 @@ func newTokenCache(opts CacheOptions, now func() time.Time, reg prometheus.Regis
 		opts.MaxBytes = uint64(opts.MaxEntries) * 512
 	}
 	// Every entry weighs at least MaxBytes/MaxEntries, so the weight bound
-	// is also the count bound.
+	// is also the count bound. A weight is a uint32: a floor past it (more
+	// than 4 GiB an entry) wrapped, to 0 at exactly 4 GiB, and the cache
+	// held any number of tokens; such bounds are the entries' count alone.
+	if opts.MaxBytes/uint64(opts.MaxEntries) > math.MaxUint32 {
+		opts.MaxBytes = uint64(opts.MaxEntries) * math.MaxUint32
+	}
 	floor := max(opts.MaxBytes/uint64(opts.MaxEntries), 1)
 	c, err := otter.New(&otter.Options[[sha256.Size]byte, verified]{
 		MaximumWeight: opts.MaxBytes,
