@@ -114,7 +114,7 @@ tenants:
 		rec.Start()
 		challengeID(t, post(t, env, "/api/partial/customer", `{"email":"`+email+`","firstName":"Eve"}`))
 		for _, st := range rec.Stop() {
-			if q := strings.TrimSpace(st.SQL); !strings.HasPrefix(q, `SELECT id, version FROM "tenants"`) {
+			if q := strings.TrimSpace(st.SQL); !strings.HasPrefix(q, `SELECT id, version`) {
 				work[email] = append(work[email], strings.Join(strings.Fields(q), " ")[:min(60, len(strings.Join(strings.Fields(q), " ")))])
 			}
 		}

@@ -1,6 +1,6 @@
 package admin_test
 
-// Third audit (caches on the way to a customer's data): two replicas on one
+// Caches on the way to a customer's data: two replicas on one
 // database, each with its verified-token cache and its live tenants.
 
 import (
@@ -46,7 +46,7 @@ func refusedEverywhere(t *testing.T, env *apptest.Env, tenant, tok, what string)
 	}
 }
 
-func TestAuditCacheRevocationAndErasureReachTheOtherReplicaAtOnce(t *testing.T) {
+func TestRevocationAndErasureReachTheOtherReplicaAtOnce(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		a, admin := start(t, dbURL, "")
 		b := apptest.Start(t, dbURL, "")
@@ -79,7 +79,7 @@ func TestAuditCacheRevocationAndErasureReachTheOtherReplicaAtOnce(t *testing.T) 
 
 // A tenant deleted on a: b's cached token opens nothing there once b learns
 // (at once by notification on PostgreSQL; at the reconcile on SQLite).
-func TestAuditCacheADeletedTenantsTokenOnTheOtherReplica(t *testing.T) {
+func TestADeletedTenantsTokenOnTheOtherReplica(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		_, admin := start(t, dbURL, "")
 		b := apptest.StartConfig(t, apptest.Config(t, dbURL, ""), app.WithReconcile(100*time.Millisecond))
@@ -105,7 +105,7 @@ func TestAuditCacheADeletedTenantsTokenOnTheOtherReplica(t *testing.T) {
 // new settings, not the deleted tenant's: on SQLite, both between two of its
 // reconciles; on PostgreSQL, both while its listener reconnects (the
 // connection killed), healed by the reconcile it makes once listening again.
-func TestAuditCacheATenantCreatedAgainIsServedWithItsNewSettings(t *testing.T) {
+func TestATenantCreatedAgainIsServedWithItsNewSettings(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		_, admin := start(t, dbURL, "")
 		pg := strings.HasPrefix(dbURL, "postgres://")
@@ -148,7 +148,7 @@ func TestAuditCacheATenantCreatedAgainIsServedWithItsNewSettings(t *testing.T) {
 
 // The same through the admin API: delete and create at once on a, b only
 // listening (no reconcile during the test).
-func TestAuditCacheATenantCreatedAgainThroughTheAdminAPIReachesTheOtherReplica(t *testing.T) {
+func TestATenantCreatedAgainThroughTheAdminAPIReachesTheOtherReplica(t *testing.T) {
 	if os.Getenv(storetest.PostgresEnv) == "" {
 		t.Skip("replicas share a PostgreSQL database: set " + storetest.PostgresEnv)
 	}

@@ -6,9 +6,9 @@ import (
 	"time"
 )
 
-// Third audit (caches): a flood of distinct valid tokens never holds more
+// a flood of distinct valid tokens never holds more
 // entries than the bounds say, whatever the bounds configured.
-func TestAuditCacheTheCacheStaysWithinItsBounds(t *testing.T) {
+func TestTheCacheStaysWithinItsBounds(t *testing.T) {
 	now := time.Now()
 	for _, opts := range []CacheOptions{
 		{MaxEntries: 16, MaxBytes: 16 * 512},

@@ -11,11 +11,11 @@ import (
 	"github.com/customerd/customerd/store/storetest"
 )
 
-// Third audit (caches): after `rotate-key --retire-previous` (run here on
+// after `rotate-key --retire-previous` (run here on
 // replica one, as the command's own process would), replica two, which
 // cached the old token, refuses it on every endpoint once its keys are a
 // minute old: the verified-token cache does not extend the documented window.
-func TestAuditCacheARetiredKeysCachedTokenOnTheOtherReplica(t *testing.T) {
+func TestARetiredKeysCachedTokenOnTheOtherReplica(t *testing.T) {
 	if os.Getenv(storetest.PostgresEnv) == "" {
 		t.Skip(storetest.PostgresEnv + " is not set: replicas share a PostgreSQL database")
 	}
