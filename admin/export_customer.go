@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/customerd/customerd/challenge"
 	"github.com/customerd/customerd/gen/adminapi"
 	"github.com/customerd/customerd/store"
 )
@@ -40,8 +41,11 @@ func (s *Server) ExportCustomer(ctx context.Context, req adminapi.ExportCustomer
 			DeliveredAt: utc(e.DeliveredAt), Payload: payload})
 	}
 	for _, ch := range r.Challenges {
-		// Its metadata: never the code's hash, nor the change it held.
-		doc.Challenges = append(doc.Challenges, adminapi.ExportedChallenge{Id: ch.ID, Channel: ch.Channel, Destination: ch.Destination,
+		// Its metadata: never the code's hash, nor the change it held, nor
+		// whether it was withheld (a contact change to an address another
+		// account proved shows as one to a free address: the address asked).
+		to, _ := challenge.Withheld(ch.Destination)
+		doc.Challenges = append(doc.Challenges, adminapi.ExportedChallenge{Id: ch.ID, Channel: ch.Channel, Destination: to,
 			CreatedAt: ch.CreatedAt.UTC(), ExpiresAt: ch.ExpiresAt.UTC(), ConsumedAt: utc(ch.ConsumedAt),
 			Attempts: ch.Attempts, MaxAttempts: ch.MaxAttempts})
 	}

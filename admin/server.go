@@ -241,8 +241,10 @@ func params(err error) string {
 	return strings.Join(names, ", ")
 }
 
-// audit records one admin write; the entry holds ids only.
+// audit records one admin write; the entry holds ids only. The write is
+// done: it is recorded even when the caller hung up meanwhile (the request's
+// context is then cancelled, and an erasure would go unrecorded).
 func (s *Server) audit(ctx context.Context, tenant, action, target string) error {
-	return s.Store.AddAudit(ctx, &store.AuditEntry{At: s.Now(), KeyID: callerOf(ctx).id, TenantID: tenant,
+	return s.Store.AddAudit(context.WithoutCancel(ctx), &store.AuditEntry{At: s.Now(), KeyID: callerOf(ctx).id, TenantID: tenant,
 		Action: action, Target: target, RequestID: server.RequestID(ctx)})
 }

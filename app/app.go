@@ -215,7 +215,7 @@ func wire(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 		return nil, fmt.Errorf("tenants: %w", err)
 	}
 	if !o.noConfigTenants {
-		if err := applyConfig(ctx, cfg, cat, live, log); err != nil {
+		if err := applyConfig(ctx, cfg, cat, live, db, log); err != nil {
 			return nil, err
 		}
 	}

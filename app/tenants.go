@@ -100,7 +100,9 @@ func judged(ps config.Problems, path string) bool {
 // applyConfig writes the configuration file's tenants to the database, as
 // `customerd tenants apply` would. The demo set-up (no configuration file)
 // applies its demo tenant only to a database without tenants.
-func applyConfig(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, live *catalog.Live[*served], log *slog.Logger) error {
+func applyConfig(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, live *catalog.Live[*served], audit interface {
+	AddAudit(context.Context, *store.AuditEntry) error
+}, log *slog.Logger) error {
 	if cfg.Demo && live.Len() > 0 {
 		return nil
 	}
@@ -114,6 +116,15 @@ func applyConfig(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, 
 		}
 		if ch.Action != "none" {
 			log.Info("tenant applied from the configuration", "tenant", id, "action", ch.Action, "settings", len(ch.Lines))
+			// In the audit log as `customerd tenants apply` records it: a
+			// start-up that undoes an admin API change leaves a trace (the
+			// demo set-up's tenant, on an empty database, is no change).
+			if !cfg.Demo {
+				if err := audit.AddAudit(context.WithoutCancel(ctx), &store.AuditEntry{At: time.Now(), KeyID: CLIKey, TenantID: id,
+					Action: auditAction(ch), Target: id}); err != nil {
+					return err
+				}
+			}
 			if err := live.Changed(ctx, id); err != nil {
 				return err
 			}
@@ -144,7 +155,16 @@ func (l liveTenants) hooks(ctx context.Context, id string) (events.Tenant, error
 	return t.hooks, nil
 }
 
-// CLIKey is the audit log's key id of `customerd tenants apply`.
+// auditAction is the audit log's action of an applied change.
+func auditAction(ch *catalog.Change) string {
+	if ch.Action == "update" {
+		return "tenant.replace"
+	}
+	return "tenant.create"
+}
+
+// CLIKey is the audit log's key id of `customerd tenants apply` (and of
+// serve applying the configuration file's tenants).
 const CLIKey = "cli"
 
 // ApplyTenant makes tenant id's stored settings t's (see catalog.Apply),
@@ -155,11 +175,7 @@ func (a *App) ApplyTenant(ctx context.Context, id string, t *config.Tenant, dryR
 	if err != nil || dryRun || ch.Action == "none" {
 		return ch, err
 	}
-	action := "tenant.create"
-	if ch.Action == "update" {
-		action = "tenant.replace"
-	}
-	if err := a.audit.AddAudit(ctx, &store.AuditEntry{At: time.Now(), KeyID: CLIKey, TenantID: id, Action: action, Target: id}); err != nil {
+	if err := a.audit.AddAudit(context.WithoutCancel(ctx), &store.AuditEntry{At: time.Now(), KeyID: CLIKey, TenantID: id, Action: auditAction(ch), Target: id}); err != nil {
 		return nil, err
 	}
 	return ch, a.live.Changed(ctx, id)

@@ -97,8 +97,9 @@ func TestAdminKeysAndTenantsApply(t *testing.T) {
 		t.Fatal("a bad file wrote its good tenant")
 	}
 
+	// serve created acme from its file, then the two applies of shop.
 	code, body := adminCall(t, http.MethodGet, adminURL+"/audit", key)
-	if code != http.StatusOK || strings.Count(body, `"keyId":"cli"`) != 2 || strings.Contains(body, "shop-webhook-secret") {
+	if code != http.StatusOK || strings.Count(body, `"keyId":"cli"`) != 3 || strings.Contains(body, "shop-webhook-secret") {
 		t.Fatalf("audit: %d %s", code, body)
 	}
 
