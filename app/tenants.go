@@ -147,7 +147,7 @@ func (l liveTenants) Tenant(ctx context.Context, id string) (*tenant.Tenant, err
 func (l liveTenants) hooks(ctx context.Context, id string) (events.Tenant, error) {
 	t, err := l.live.Get(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return events.Tenant{}, nil // a deleted tenant's events go nowhere
+		return events.Tenant{}, events.ErrTenantGone // dead: replayable once it is back
 	}
 	if err != nil {
 		return events.Tenant{}, err

@@ -8,6 +8,7 @@ package events
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -49,6 +50,11 @@ func (t Tenant) Wants(typ string) bool {
 	}
 	return false
 }
+
+// ErrTenantGone is what Options.Tenants answers for a deleted tenant: its
+// events are given up (dead), never marked delivered, so that `customerd
+// events replay` delivers them once the tenant is created again.
+var ErrTenantGone = errors.New("the tenant was deleted")
 
 // Outbox is where the dispatcher finds the events to deliver.
 type Outbox interface {
@@ -129,6 +135,14 @@ func (d *Dispatcher) Once(ctx context.Context) (int, error) {
 
 func (d *Dispatcher) deliver(ctx context.Context, e store.Event) {
 	t, err := d.o.Tenants(ctx, e.TenantID)
+	if errors.Is(err, ErrTenantGone) {
+		now := time.Now()
+		d.o.Logger.Warn("webhook delivery failed", "event", e.ID, "type", e.Type, "tenant", e.TenantID, "dead", true, "error", err.Error())
+		if err := d.o.Store.EventFailed(context.WithoutCancel(ctx), e.ID, now, true, err.Error()); err != nil {
+			d.o.Logger.Warn("record failed delivery", "event", e.ID, "error", err.Error())
+		}
+		return
+	}
 	if err != nil {
 		// The tenant's settings cannot be read now: its lease runs out and the event is tried again.
 		d.o.Logger.Warn("deliver event: tenant", "event", e.ID, "tenant", e.TenantID, "error", err.Error())
