@@ -601,8 +601,9 @@ func (t *Tenant) problems(at, id string) Problems {
 	if o.MaxAttempts < 1 || o.MaxAttempts > 10 {
 		add("otp.maxAttempts", "%d: must be between 1 and 10", o.MaxAttempts)
 	}
-	if o.ResendInterval < 0 {
-		add("otp.resendInterval", "%s: must not be negative", o.ResendInterval)
+	if o.ResendInterval < 0 || o.ResendInterval > time.Hour {
+		// The janitor deletes throttles a day old: a longer interval would not hold.
+		add("otp.resendInterval", "%s: must be between 0 and 1h", o.ResendInterval)
 	}
 	if o.MaxFailuresPerDay < 1 {
 		add("otp.maxFailuresPerDay", "%d: must be at least 1", o.MaxFailuresPerDay)

@@ -98,6 +98,8 @@ func TestABadSettingIsNamed(t *testing.T) {
 		{"provider without type", "tenants:\n  acme:\n    providers:\n      otp: {}\n", "tenants.acme.providers.otp.type"},
 		{"bad code lifetime", "tenants:\n  acme:\n    otp:\n      codeLifetime: 2h\n", "tenants.acme.otp.codeLifetime"},
 		{"bad attempts", "tenants:\n  acme:\n    otp:\n      maxAttempts: 50\n", "tenants.acme.otp.maxAttempts"},
+		// Third audit (time): the janitor purges throttles a day old, so a longer interval held less than it said.
+		{"a resend interval the purge would cut short", "tenants:\n  acme:\n    otp:\n      resendInterval: 48h\n", "tenants.acme.otp.resendInterval"},
 		{"bad public url", "publicURL: ftp://x\n", "publicURL"},
 		{"bad check-in policy", "tenants:\n  acme:\n    checkInPolicy: some\n", "tenants.acme.checkInPolicy"},
 		{"partial check-in without a page", "tenants:\n  acme:\n    checkInPolicy: partial\n", "tenants.acme.checkInPage"},

@@ -23,6 +23,11 @@ const idempotencyHeader = "Idempotency-Key"
 // the key over (its replica died); longer than any request may take.
 const abandoned = 2 * time.Minute
 
+// keyLifetime is how long a key stands for its first request (README,
+// Idempotency): a key older than that starts a new one, whether the
+// janitor deleted it yet or not.
+const keyLifetime = 24 * time.Hour
+
 // idempotent answers a POST /customer whose Idempotency-Key was seen before
 // with the first answer (the same body), a 422 (another body) or a 409 (the
 // first still runs), and keeps the answer of a first request. Answers worth
@@ -65,14 +70,16 @@ func (s *Server) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 			sum.Write([]byte{0})
 		}
 		hash := hex.EncodeToString(sum.Sum(nil))
-		begin := &store.IdempotentRequest{TenantID: r.tenant.ID, Key: key, RequestHash: hash, CreatedAt: time.Now()}
+		now := s.accounts.Now() // the service's clock, as the accounts' and challenges'
+		begin := &store.IdempotentRequest{TenantID: r.tenant.ID, Key: key, RequestHash: hash, CreatedAt: now}
 		first, err := s.store.BeginIdempotent(ctx, begin)
-		if errors.Is(err, store.ErrConflict) && first.Status == 0 && time.Since(first.CreatedAt) > abandoned {
-			// The replica that ran it died before answering: one retry takes
-			// the key over (in one statement: concurrent retries that each
-			// forgot the row and began again both ran the request); the
-			// others find it running, or answered.
-			took, terr := s.store.TakeOverIdempotent(ctx, begin, time.Now().Add(-abandoned))
+		if errors.Is(err, store.ErrConflict) && (first.Status == 0 && now.Sub(first.CreatedAt) > abandoned ||
+			now.Sub(first.CreatedAt) > keyLifetime) {
+			// The replica that ran it died before answering, or the key's
+			// time is up: one retry takes the key over (in one statement:
+			// concurrent retries that each forgot the row and began again
+			// both ran the request); the others find it running, or answered.
+			took, terr := s.store.TakeOverIdempotent(ctx, begin, now.Add(-abandoned), now.Add(-keyLifetime))
 			switch {
 			case terr != nil:
 				return terr

@@ -25,6 +25,7 @@ import (
 	"github.com/customerd/customerd/store"
 	"github.com/customerd/customerd/tenant"
 	"github.com/customerd/customerd/token"
+	"github.com/customerd/customerd/token/jwtcheck"
 )
 
 // Tenants finds the tenant a request names; an error wrapping
@@ -41,7 +42,7 @@ type Store interface {
 	BeginIdempotent(ctx context.Context, r *store.IdempotentRequest) (*store.IdempotentRequest, error)
 	FinishIdempotent(ctx context.Context, tenant, key string, status int, contentType string, body []byte) error
 	ForgetIdempotent(ctx context.Context, tenant, key string) error
-	TakeOverIdempotent(ctx context.Context, r *store.IdempotentRequest, abandonedBefore time.Time) (bool, error)
+	TakeOverIdempotent(ctx context.Context, r *store.IdempotentRequest, abandonedBefore, expiredBefore time.Time) (bool, error)
 }
 
 // Eraser erases a customer's personal data (the privacy room).
@@ -233,6 +234,13 @@ func (s *Server) verifyCaller(ctx context.Context, auth string) (*token.Claims, 
 	}
 	if revoked(c, claims) {
 		return nil, unauthorized(errors.New("the token was issued before its sessions were revoked"))
+	}
+	// A tenant that shortened its tokenLifetime means it for the tokens
+	// issued before too: none opens an account longer than that after its
+	// sign-in (with the skew exp is allowed).
+	if lifetime := requestTenant(ctx).TokenLifetime; lifetime > 0 &&
+		s.accounts.Now().After(claims.IssuedAt.Add(lifetime+jwtcheck.Skew)) {
+		return nil, unauthorized(errors.New("the token is older than the tenant's token lifetime"))
 	}
 	fromContext(ctx).customer = c
 	return claims, nil

@@ -319,7 +319,7 @@ func (s *db) ConsumeChallenge(ctx context.Context, tenant string, u ChallengeUse
 
 func (s *db) Throttle(ctx context.Context, tenant, key string, now time.Time, interval time.Duration) (time.Duration, error) {
 	now = now.UTC()
-	n, err := s.exec(ctx, qThrottle, tenant, key, now, now.Add(-interval))
+	n, err := s.exec(ctx, qThrottle, tenant, key, now, now.Add(-interval), now.Add(interval))
 	if err != nil {
 		return 0, err
 	}
@@ -331,7 +331,8 @@ func (s *db) Throttle(ctx context.Context, tenant, key string, now time.Time, in
 		tenant, key).Row().Scan(&last); err != nil {
 		return 0, classify(err)
 	}
-	return max(last.Add(interval).Sub(now), time.Nanosecond), nil
+	// Never longer than the interval, whatever clock wrote last_at.
+	return min(max(last.Add(interval).Sub(now), time.Nanosecond), interval), nil
 }
 
 func (s *db) Unthrottle(ctx context.Context, tenant, key string, at time.Time) error {
@@ -529,12 +530,16 @@ func (s *db) BeginIdempotent(ctx context.Context, r *IdempotentRequest) (*Idempo
 }
 
 // TakeOverIdempotent gives r the key of a request still running that began
-// before abandonedBefore (its replica died before answering): true when
-// this call took it, false when another retry did first, or it finished.
-func (s *db) TakeOverIdempotent(ctx context.Context, r *IdempotentRequest, abandonedBefore time.Time) (bool, error) {
+// before abandonedBefore (its replica died before answering), or of any
+// request that began before expiredBefore (the key's time is up, whether
+// the janitor deleted it yet or not): true when this call took it, false
+// when another retry did first, or it finished.
+func (s *db) TakeOverIdempotent(ctx context.Context, r *IdempotentRequest, abandonedBefore, expiredBefore time.Time) (bool, error) {
 	res := s.w.WithContext(ctx).Model(&IdempotentRequest{}).
-		Where("tenant_id = ? AND key = ? AND status = 0 AND created_at < ?", r.TenantID, r.Key, abandonedBefore.UTC()).
-		Updates(map[string]any{"request_hash": r.RequestHash, "created_at": r.CreatedAt.UTC()})
+		Where("tenant_id = ? AND key = ? AND (status = 0 AND created_at < ? OR created_at < ?)",
+			r.TenantID, r.Key, abandonedBefore.UTC(), expiredBefore.UTC()).
+		Updates(map[string]any{"request_hash": r.RequestHash, "created_at": r.CreatedAt.UTC(),
+			"status": 0, "content_type": "", "body": nil})
 	return res.RowsAffected == 1, classify(res.Error)
 }
 

@@ -86,8 +86,10 @@ var queries = [numQueries]string{
 	qCount: `INSERT INTO counters (tenant_id, key, day, count) VALUES ($1, $2, $3, 1)
 		ON CONFLICT (tenant_id, key, day) DO UPDATE SET count = counters.count + 1 RETURNING count`,
 	// One statement, so that two replicas racing for the same key cannot both pass.
+	// A last use more than an interval ahead of now ($5) was made by a clock
+	// that ran ahead and was stepped back: it holds nothing.
 	qThrottle: `INSERT INTO throttles (tenant_id, key, last_at) VALUES ($1, $2, $3)
-		ON CONFLICT (tenant_id, key) DO UPDATE SET last_at = excluded.last_at WHERE throttles.last_at <= $4`,
+		ON CONFLICT (tenant_id, key) DO UPDATE SET last_at = excluded.last_at WHERE throttles.last_at <= $4 OR throttles.last_at > $5`,
 }
 
 // sqliteCounted is, in qAttempt, the challenge's counter ($5 prefix, $6 day).

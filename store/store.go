@@ -147,9 +147,10 @@ type Store interface {
 	// ForgetIdempotent drops a key whose request did not complete, so that it may be retried.
 	ForgetIdempotent(ctx context.Context, tenant, key string) error
 	// TakeOverIdempotent gives r the key of a request still running that
-	// began before abandonedBefore: true when this call took it (one of
-	// concurrent callers does), false otherwise.
-	TakeOverIdempotent(ctx context.Context, r *IdempotentRequest, abandonedBefore time.Time) (bool, error)
+	// began before abandonedBefore, or of any that began before
+	// expiredBefore: true when this call took it (one of concurrent callers
+	// does), false otherwise.
+	TakeOverIdempotent(ctx context.Context, r *IdempotentRequest, abandonedBefore, expiredBefore time.Time) (bool, error)
 
 	// Purge deletes the rows older than their cutoff: what the caller's
 	// policy says can no longer matter.

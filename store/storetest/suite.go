@@ -428,6 +428,20 @@ func throttle(t *testing.T, s store.Store) {
 	if wait, _ := s.Throttle(ctx, "acme", "k", later.Add(time.Second), time.Minute); wait != 0 {
 		t.Fatalf("after unthrottle: %v", wait)
 	}
+	// A last use a clock that ran ahead wrote holds no longer than an
+	// interval: more than one ahead, nothing; less, at most the interval.
+	if wait, _ := s.Throttle(ctx, "acme", "ahead", now.Add(365*24*time.Hour), time.Minute); wait != 0 {
+		t.Fatalf("first ahead: %v", wait)
+	}
+	if wait, _ := s.Throttle(ctx, "acme", "ahead", now, time.Minute); wait != 0 {
+		t.Fatalf("after a clock stepped back a year: %v, want 0", wait)
+	}
+	if wait, _ := s.Throttle(ctx, "acme", "near", now.Add(30*time.Second), time.Minute); wait != 0 {
+		t.Fatalf("first near: %v", wait)
+	}
+	if wait, _ := s.Throttle(ctx, "acme", "near", now, time.Minute); wait <= 0 || wait > time.Minute {
+		t.Fatalf("after a clock 30 s ahead: %v, want at most the interval", wait)
+	}
 }
 
 func throttleConcurrent(t *testing.T, s store.Store) {
@@ -813,6 +827,18 @@ func idempotency(t *testing.T, s store.Store) {
 	}
 	if got, _ := s.BeginIdempotent(ctx, r); got == nil || got.Status != 200 {
 		t.Fatalf("a finished key is never forgotten: %+v", got)
+	}
+	// A finished key is taken over only once its time is up.
+	now := time.Now()
+	next := &store.IdempotentRequest{TenantID: "acme", Key: "k1", RequestHash: "h9", CreatedAt: now}
+	if took, err := s.TakeOverIdempotent(ctx, next, now.Add(-time.Minute), now.Add(-time.Hour)); took || err != nil {
+		t.Fatalf("a finished key in its time taken over: %v %v", took, err)
+	}
+	if took, err := s.TakeOverIdempotent(ctx, next, now.Add(-time.Minute), now.Add(time.Hour)); !took || err != nil {
+		t.Fatalf("an expired key not taken over: %v %v", took, err)
+	}
+	if got, err := s.BeginIdempotent(ctx, r); !errors.Is(err, store.ErrConflict) || got.Status != 0 || got.RequestHash != "h9" || len(got.Body) != 0 {
+		t.Fatalf("a taken-over key runs anew: %v %+v", err, got)
 	}
 }
 
