@@ -66,6 +66,21 @@ var (
 	ErrUnavailable = errors.New("provider unavailable")
 )
 
+type clientKey struct{}
+
+// WithClientAddress is ctx carrying the address of the client whose request
+// a provider serves (as trustedProxies name it), for a brand's endpoint to
+// throttle guesses per client: every call to it comes from customerd.
+func WithClientAddress(ctx context.Context, addr string) context.Context {
+	return context.WithValue(ctx, clientKey{}, addr)
+}
+
+// ClientAddress is the client's address ctx carries, "" when none.
+func ClientAddress(ctx context.Context) string {
+	s, _ := ctx.Value(clientKey{}).(string)
+	return s
+}
+
 // Deps are what providers may use.
 type Deps struct {
 	// Tenant is the id of the tenant the provider is opened for, for logs.

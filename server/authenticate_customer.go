@@ -70,7 +70,7 @@ func (s *Server) AuthenticateCustomer(ctx context.Context, req api.AuthenticateC
 		if err != nil {
 			return nil, badRequest("the request body must be a JSON object")
 		}
-		id, err := p.Authenticate(ctx, raw)
+		id, err := p.Authenticate(providers.WithClientAddress(ctx, fromContext(ctx).remote), raw)
 		if err != nil {
 			return nil, err
 		}

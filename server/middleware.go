@@ -45,6 +45,7 @@ type request struct {
 	tenant *tenant.Tenant
 	auth   string
 	accept string
+	remote string // the client's address, as trustedProxies name it
 
 	// The bearer token is verified once per request (the idempotency
 	// middleware and the handler both ask).
@@ -79,7 +80,7 @@ func begin(next echo.HandlerFunc) echo.HandlerFunc {
 			id = hex.EncodeToString(b[:])
 		}
 		c.Response().Header().Set(echo.HeaderXRequestID, id)
-		r := &request{id: id, auth: req.Header.Get(echo.HeaderAuthorization), accept: req.Header.Get(echo.HeaderAccept)}
+		r := &request{id: id, auth: req.Header.Get(echo.HeaderAuthorization), accept: req.Header.Get(echo.HeaderAccept), remote: c.RealIP()}
 		c.SetRequest(req.WithContext(context.WithValue(req.Context(), requestKey, r)))
 		return next(c)
 	}

@@ -25,6 +25,9 @@ import (
 // Type is the provider type name in configuration.
 const Type = "webhook"
 
+// ClientAddressHeader names the shopper's address in the call to the endpoint.
+const ClientAddressHeader = "X-Customerd-Client-Address"
+
 // Timeout is how long at most the endpoint has to answer.
 const Timeout = 5 * time.Second
 
@@ -115,6 +118,11 @@ func (p *provider) Authenticate(ctx context.Context, body []byte) (providers.Ide
 	req.Header.Set("User-Agent", "customerd")
 	req.Header.Set("X-Customerd-Tenant", p.tenant)
 	req.Header.Set("X-Customerd-Provider", p.name)
+	if addr := providers.ClientAddress(ctx); addr != "" {
+		// All calls come from customerd: without it the endpoint cannot
+		// throttle one client's password guesses without throttling everyone.
+		req.Header.Set(ClientAddressHeader, addr)
+	}
 	req.Header.Set(signature.Header, signature.Sign(p.secret, p.now(), body))
 	res, err := p.client.Do(req)
 	if err != nil {
@@ -142,6 +150,10 @@ func (p *provider) Authenticate(ctx context.Context, body []byte) (providers.Ide
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if err := dec.Decode(&a); err != nil {
 		return providers.Identity{}, fmt.Errorf("%w: %s answered malformed JSON: %w", providers.ErrUnavailable, p.name, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		// {"subject":"a"}{"subject":"b"} is no JSON document: not a yes.
+		return providers.Identity{}, fmt.Errorf("%w: %s answered data after its JSON object", providers.ErrUnavailable, p.name)
 	}
 	a.Subject = strings.TrimSpace(a.Subject)
 	if a.Subject == "" || len(a.Subject) > 255 {
