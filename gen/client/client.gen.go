@@ -527,6 +527,11 @@ type CustomProviderAuthenticateParams struct {
 	XCustomerdSignature string `json:"X-Customerd-Signature"`
 	XCustomerdTenant    string `json:"X-Customerd-Tenant"`
 	XCustomerdProvider  string `json:"X-Customerd-Provider"`
+
+	// XCustomerdClientAddress The shopper's IP address, as the deployment's `trustedProxies` name it. Every call
+	// comes from customerd, which does not throttle a custom provider's refusals: throttle
+	// password guesses per client with it. Not covered by the signature.
+	XCustomerdClientAddress *string `json:"X-Customerd-Client-Address,omitempty"`
 }
 
 // SmsGatewayMessageParams defines parameters for SmsGatewayMessage.
@@ -7152,6 +7157,17 @@ func NewCustomProviderAuthenticateWebhookRequestWithBody(targetURL string, param
 		}
 
 		req.Header.Set("X-Customerd-Provider", headerParam2)
+
+		if params.XCustomerdClientAddress != nil {
+			var headerParam3 string
+
+			headerParam3, err = runtime.StyleParamWithOptions("simple", false, "X-Customerd-Client-Address", *params.XCustomerdClientAddress, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Customerd-Client-Address", headerParam3)
+		}
 
 	}
 	return req, nil

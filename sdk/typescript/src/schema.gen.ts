@@ -1289,6 +1289,12 @@ export interface operations {
                 "X-Customerd-Signature": string;
                 "X-Customerd-Tenant": string;
                 "X-Customerd-Provider": string;
+                /**
+                 * @description The shopper's IP address, as the deployment's `trustedProxies` name it. Every call
+                 *     comes from customerd, which does not throttle a custom provider's refusals: throttle
+                 *     password guesses per client with it. Not covered by the signature.
+                 */
+                "X-Customerd-Client-Address"?: string;
             };
             path?: never;
             cookie?: never;

@@ -58,9 +58,9 @@ func with(m map[string]any, kv ...any) map[string]any {
 	return out
 }
 
-// TestAudit3ProviderVerification is the third audit's provider checks: an
+// TestProviderVerification: an
 // attacker holding real credentials for another app, user or key.
-func TestAudit3ProviderVerification(t *testing.T) {
+func TestProviderVerification(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		iss := oidctest.New(t)
 		jwks := newCraftedJWKS(t)
@@ -189,8 +189,8 @@ tenants:
 	})
 }
 
-// TestAudit3Facebook: access tokens of another app, another user, an app token.
-func TestAudit3Facebook(t *testing.T) {
+// TestFacebook: access tokens of another app, another user, an app token.
+func TestFacebook(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		var (
 			mu   sync.Mutex
@@ -257,8 +257,8 @@ tenants:
 	})
 }
 
-// TestAudit3Webhook: what the brand's endpoint gets and what its answers do.
-func TestAudit3Webhook(t *testing.T) {
+// TestWebhook: what the brand's endpoint gets and what its answers do.
+func TestWebhook(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		var (
 			mu      sync.Mutex
@@ -340,10 +340,10 @@ tenants:
 	})
 }
 
-// TestAudit3WebhookIsAnUnboundedPasswordOracle: every guess reaches the
+// TestTheBrandsEndpointKnowsTheClient: every guess reaches the
 // brand's endpoint, which cannot tell one client from another (all come from
 // customerd, with no client address), and customerd throttles none.
-func TestAudit3WebhookIsAnUnboundedPasswordOracle(t *testing.T) {
+func TestTheBrandsEndpointKnowsTheClient(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		var (
 			mu       sync.Mutex
