@@ -74,4 +74,3 @@ func TestAShortenedTokenLifetimeBoundsEarlierTokens(t *testing.T) {
 		}
 	})
 }
-

@@ -43,21 +43,6 @@ func (c *craftedJWKS) set(keys ...map[string]any) {
 	c.keys = keys
 }
 
-func with(m map[string]any, kv ...any) map[string]any {
-	out := map[string]any{}
-	for k, v := range m {
-		out[k] = v
-	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		if kv[i+1] == nil {
-			delete(out, kv[i].(string))
-			continue
-		}
-		out[kv[i].(string)] = kv[i+1]
-	}
-	return out
-}
-
 // TestProviderVerification: an
 // attacker holding real credentials for another app, user or key.
 func TestProviderVerification(t *testing.T) {
@@ -82,8 +67,8 @@ func TestProviderVerification(t *testing.T) {
 		badRSA := oidctest.NewKey(t, "RS256", "r-bad")
 		encEC := oidctest.NewKey(t, "ES256", "e-enc")
 		jwks.set(rsa.JWK(),
-			with(badRSA.JWK(), "alg", "ES256"),
-			with(encEC.JWK(), "use", "enc"),
+			oidctest.With(badRSA.JWK(), "alg", "ES256"),
+			oidctest.With(encEC.JWK(), "use", "enc"),
 			map[string]any{"kty": "oct", "kid": "sym", "alg": "HS256", "k": b64([]byte("shared-secret-0123456789"))})
 
 		env := apptest.Start(t, dbURL, fmt.Sprintf(`
@@ -100,9 +85,9 @@ tenants:
 
 		now := time.Now().Unix()
 		claims := func(aud, sub string, kv ...any) map[string]any {
-			return with(iss.Claims(aud, sub), kv...)
+			return oidctest.With(iss.Claims(aud, sub), kv...)
 		}
-		hdr := func(kv ...any) map[string]any { return with(map[string]any{}, kv...) }
+		hdr := func(kv ...any) map[string]any { return oidctest.With(map[string]any{}, kv...) }
 		sign := func(provider string, tok string) rawReply {
 			return authenticate(t, env, "shop", provider, map[string]any{"idToken": tok})
 		}
@@ -154,7 +139,7 @@ tenants:
 		})
 
 		t.Run("a discovery redirect is not followed", func(t *testing.T) {
-			tok := iss.Key("RS256").SignHeader(hdr("alg", "RS256", "kid", "rsa-1"), with(claims("app", "disc"), "iss", discRedirect.URL))
+			tok := iss.Key("RS256").SignHeader(hdr("alg", "RS256", "kid", "rsa-1"), oidctest.With(claims("app", "disc"), "iss", discRedirect.URL))
 			mustProblem(t, sign("discredir", tok), http.StatusServiceUnavailable)
 		})
 

@@ -73,7 +73,7 @@ func TestACodeAndAGoogleSignInAtOnceMakeOneAccount(t *testing.T) {
 				defer wg.Done()
 				<-start
 				google = authenticate(t, env, "shop", "google", map[string]any{"idToken": iss.Key("RS256").Sign(
-					claimsWith(iss.Claims("web-app", fmt.Sprintf("g-both-%d", trial)), "email", email, "email_verified", true))})
+					oidctest.With(iss.Claims("web-app", fmt.Sprintf("g-both-%d", trial)), "email", email, "email_verified", true))})
 			}()
 			close(start)
 			wg.Wait()
@@ -112,7 +112,7 @@ func TestErasureRacingALinkLeavesNoIdentity(t *testing.T) {
 				defer wg.Done()
 				<-start
 				authenticate(t, env, "shop", "google", map[string]any{"idToken": iss.Key("RS256").Sign(
-					claimsWith(iss.Claims("web-app", sub), "email", email, "email_verified", true))})
+					oidctest.With(iss.Claims("web-app", sub), "email", email, "email_verified", true))})
 			}()
 			close(start)
 			wg.Wait()
@@ -125,13 +125,6 @@ func TestErasureRacingALinkLeavesNoIdentity(t *testing.T) {
 			t.Errorf("%d of %d erasures left the provider's identity linked to the erased account", left, trials)
 		}
 	})
-}
-
-func claimsWith(c map[string]any, kv ...any) map[string]any {
-	for i := 0; i+1 < len(kv); i += 2 {
-		c[kv[i].(string)] = kv[i+1]
-	}
-	return c
 }
 
 // two replicas asked for codes to one address at once

@@ -16,20 +16,7 @@ func TestParseJWKS(t *testing.T) {
 		t.Fatal(err)
 	}
 	weakKey := (&oidctest.Key{Kid: "weak", Alg: "RS256", Private: weak}).JWK()
-	with := func(m map[string]any, kv ...any) map[string]any {
-		out := map[string]any{}
-		for k, v := range m {
-			out[k] = v
-		}
-		for i := 0; i+1 < len(kv); i += 2 {
-			if kv[i+1] == nil {
-				delete(out, kv[i].(string))
-				continue
-			}
-			out[kv[i].(string)] = kv[i+1]
-		}
-		return out
-	}
+	with := oidctest.With
 	for _, c := range []struct {
 		name string
 		key  map[string]any

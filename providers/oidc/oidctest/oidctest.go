@@ -254,3 +254,20 @@ func pad32(b []byte) []byte {
 	}
 	return append(make([]byte, 32-len(b)), b...)
 }
+
+// With is a copy of m with the pairs kv (key, value) set, a nil value
+// deleting its key: a claim set or a JWK with one thing changed.
+func With(m map[string]any, kv ...any) map[string]any {
+	out := make(map[string]any, len(m)+len(kv)/2)
+	for k, v := range m {
+		out[k] = v
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] == nil {
+			delete(out, kv[i].(string))
+			continue
+		}
+		out[kv[i].(string)] = kv[i+1]
+	}
+	return out
+}
