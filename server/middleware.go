@@ -80,6 +80,10 @@ func begin(next echo.HandlerFunc) echo.HandlerFunc {
 			id = hex.EncodeToString(b[:])
 		}
 		c.Response().Header().Set(echo.HeaderXRequestID, id)
+		// Tokens, profiles, challenges and problems are the caller's alone: no
+		// cache on the way keeps them. The contract, its reference and the
+		// public keys say otherwise themselves.
+		c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
 		r := &request{id: id, auth: req.Header.Get(echo.HeaderAuthorization), accept: req.Header.Get(echo.HeaderAccept), remote: c.RealIP()}
 		c.SetRequest(req.WithContext(context.WithValue(req.Context(), requestKey, r)))
 		return next(c)
@@ -206,6 +210,16 @@ func readBody(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		if !jsonMediaType(req.Header.Get(echo.HeaderContentType)) {
 			return unsupportedMediaType()
+		}
+		// Nothing inflates a body (no decompression bomb), and one sent under a
+		// content coding is not read as if it had none.
+		for _, coding := range req.Header.Values(echo.HeaderContentEncoding) {
+			for part := range strings.SplitSeq(coding, ",") {
+				if part = strings.TrimSpace(part); part != "" && !strings.EqualFold(part, "identity") {
+					return newProblem(http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type",
+						"send the body without a content coding (Content-Encoding)")
+				}
+			}
 		}
 		// The request validator cannot match a media type against the
 		// contract's application/*+json, and the generated handlers decode

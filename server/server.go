@@ -135,8 +135,17 @@ func New(opts Options) (*echo.Echo, error) {
 	e.Use(s.idempotent)
 	// Handlers return errors; the Echo error handler turns each into a problem.
 	strict := api.NewStrictHandler(s, nil)
-	api.RegisterHandlers(e, strict)
+	api.RegisterHandlers(withHead{e}, strict)
 	return e, nil
+}
+
+// withHead registers every GET operation for HEAD too: HEAD is GET without
+// the body (RFC 9110 9.3.2), which net/http drops.
+type withHead struct{ *echo.Echo }
+
+func (r withHead) GET(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	r.Echo.HEAD(path, h, m...)
+	return r.Echo.GET(path, h, m...)
 }
 
 // Lengths are the maxLength of the contract's Customer text fields, by name:

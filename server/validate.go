@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -34,9 +35,22 @@ func validate(spec *openapi3.T) (echo.MiddlewareFunc, error) {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			req := c.Request()
+			if req.Method == http.MethodHead {
+				// HEAD is GET without the body (net/http drops it): validated as the GET it stands for.
+				get := *req
+				get.Method = http.MethodGet
+				req = &get
+			}
 			route, params, err := router.FindRoute(req)
 			var re *routers.RouteError
 			switch {
+			case errors.Is(err, routers.ErrMethodNotAllowed):
+				// The path exists: 405, with the methods it takes (RFC 9110 15.5.6).
+				if allow, _ := c.Get(echo.ContextKeyHeaderAllow).(string); allow != "" {
+					allow = strings.TrimPrefix(strings.TrimPrefix(allow, http.MethodOptions), ", ")
+					c.Response().Header().Set(echo.HeaderAllow, allow)
+				}
+				return echo.ErrMethodNotAllowed
 			case errors.As(err, &re):
 				return echo.NewHTTPError(http.StatusNotFound, re.Reason)
 			case err != nil:
