@@ -31,7 +31,7 @@ func (s *Server) CreateTenant(ctx context.Context, req adminapi.CreateTenantRequ
 		return nil, err
 	}
 	return adminapi.CreateTenant201JSONResponse{Body: body, Headers: adminapi.CreateTenant201ResponseHeaders{
-		ETag: etag(e.Version), Location: "/admin/tenants/" + id}}, nil
+		ETag: etag(e), Location: "/admin/tenants/" + id}}, nil
 }
 
 // changed records a change of tenant id in the audit log and tells this

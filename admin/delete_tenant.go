@@ -10,7 +10,18 @@ import (
 
 // DeleteTenant stops serving a tenant; its data stays.
 func (s *Server) DeleteTenant(ctx context.Context, req adminapi.DeleteTenantRequestObject) (adminapi.DeleteTenantResponseObject, error) {
-	err := s.Catalog.Delete(ctx, req.TenantId, ifMatch(req.Params.IfMatch))
+	var version int64
+	if req.Params.IfMatch != nil {
+		// The tag names the tenant as read here; the write checks its version.
+		stored, err := s.Catalog.Get(ctx, req.TenantId)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, unknownTenant(req.TenantId)
+		} else if err != nil {
+			return nil, err
+		}
+		version = ifMatch(req.Params.IfMatch, stored)
+	}
+	err := s.Catalog.Delete(ctx, req.TenantId, version)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, unknownTenant(req.TenantId)
 	} else if err != nil {

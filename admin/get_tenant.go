@@ -20,5 +20,5 @@ func (s *Server) GetTenant(ctx context.Context, req adminapi.GetTenantRequestObj
 	if err != nil {
 		return nil, err
 	}
-	return adminapi.GetTenant200JSONResponse{Body: body, Headers: adminapi.GetTenant200ResponseHeaders{ETag: etag(e.Version)}}, nil
+	return adminapi.GetTenant200JSONResponse{Body: body, Headers: adminapi.GetTenant200ResponseHeaders{ETag: etag(e)}}, nil
 }

@@ -30,6 +30,11 @@ func (s *Server) ListCustomers(ctx context.Context, req adminapi.ListCustomersRe
 	}
 	if p.UpdatedSince != nil {
 		q.UpdatedSince = *p.UpdatedSince
+		if q.UpdatedSince.UTC().Year() > 9999 {
+			// After every time a database holds (SQLite compares times as
+			// text, where the year 10000 sorts before every other).
+			return adminapi.ListCustomers200JSONResponse(adminapi.CustomerPage{Items: []adminapi.Customer{}}), nil
+		}
 	}
 	after, err := decodeCursor(p.Cursor)
 	if err != nil {
@@ -37,7 +42,7 @@ func (s *Server) ListCustomers(ctx context.Context, req adminapi.ListCustomersRe
 	}
 	if after != "" {
 		at, id, ok := strings.Cut(after, "|")
-		if q.AfterUpdated, err = time.Parse(time.RFC3339Nano, at); err != nil || !ok || id == "" {
+		if q.AfterUpdated, err = time.Parse(time.RFC3339Nano, at); err != nil || !ok || id == "" || q.AfterUpdated.UTC().Year() > 9999 {
 			return nil, badRequestError{detail: "the cursor is not one this API gave"}
 		}
 		q.AfterID = id

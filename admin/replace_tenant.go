@@ -23,7 +23,10 @@ func (s *Server) ReplaceTenant(ctx context.Context, req adminapi.ReplaceTenantRe
 	if err := mayReachPrivate(ctx, doc, stored.Settings); err != nil {
 		return nil, err
 	}
-	version := ifMatch(req.Params.IfMatch)
+	// A tag is judged against the tenant read above: a write goes over the
+	// settings read there only, never over a later version that merely has
+	// the tag's number (its creation is in the tag too).
+	version := ifMatch(req.Params.IfMatch, stored)
 	if version == 0 && !callerOf(ctx).scope.All {
 		// The check above judged the settings stored at this version: a
 		// key of some tenants writes over them only (else a private block a
@@ -43,5 +46,5 @@ func (s *Server) ReplaceTenant(ctx context.Context, req adminapi.ReplaceTenantRe
 	if err != nil {
 		return nil, err
 	}
-	return adminapi.ReplaceTenant200JSONResponse{Body: body, Headers: adminapi.ReplaceTenant200ResponseHeaders{ETag: etag(e.Version)}}, nil
+	return adminapi.ReplaceTenant200JSONResponse{Body: body, Headers: adminapi.ReplaceTenant200ResponseHeaders{ETag: etag(e)}}, nil
 }

@@ -38,24 +38,32 @@ func document(s adminapi.TenantSettings) (map[string]any, error) {
 	return config.ParseDocument(b)
 }
 
-// etag is a tenant version as an entity tag.
-func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
+// etag is a stored tenant's state as an entity tag: its version and, apart
+// from it, when it was created, since a tenant deleted and created again
+// starts again at version 1 (an If-Match read from the deleted one must not
+// match its successor).
+func etag(e *catalog.Entry) string {
+	return `"` + strconv.FormatInt(e.Version, 10) + "." + strconv.FormatInt(e.CreatedAt.UnixMicro(), 36) + `"`
+}
 
-// ifMatch is the version an If-Match header asks for: 0 for none or "*", -1
-// for a tag no version has (the write is then refused as stale).
-func ifMatch(h *string) int64 {
+// ifMatch is the version an If-Match header asks for, judged against the
+// tenant as stored (cur): 0 for none or "*", cur.Version when one of its
+// tags is cur's, -1 otherwise (the write is then refused as stale). Tags
+// compare strongly (RFC 9110): a weak one never matches.
+func ifMatch(h *string, cur *catalog.Entry) int64 {
 	if h == nil {
 		return 0
 	}
-	tag := strings.TrimPrefix(strings.TrimSpace(*h), "W/")
-	if tag == "*" {
+	if strings.TrimSpace(*h) == "*" {
 		return 0
 	}
-	v, err := strconv.ParseInt(strings.Trim(tag, `"`), 10, 64)
-	if err != nil || v < 1 {
-		return -1
+	want := etag(cur)
+	for tag := range strings.SplitSeq(*h, ",") {
+		if strings.TrimSpace(tag) == want {
+			return cur.Version
+		}
 	}
-	return v
+	return -1
 }
 
 // Cursors are opaque to clients: base64url of what the next page starts after.

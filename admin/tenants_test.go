@@ -163,11 +163,11 @@ func TestAStaleWriteAnswers412(t *testing.T) {
 		create(t, c, "acme", `{}`)
 		got, _ := c.GetTenantWithResponse(ctx, "acme")
 		tag := got.HTTPResponse.Header.Get("ETag")
-		if tag != `"1"` {
+		if !strings.HasPrefix(tag, `"1.`) {
 			t.Fatalf("ETag %q", tag)
 		}
 		first, err := c.ReplaceTenantWithResponse(ctx, "acme", &adminclient.ReplaceTenantParams{IfMatch: &tag}, settings(t, `{"defaultCountry": "DE"}`))
-		if err != nil || first.StatusCode() != http.StatusOK || first.HTTPResponse.Header.Get("ETag") != `"2"` {
+		if err != nil || first.StatusCode() != http.StatusOK || !strings.HasPrefix(first.HTTPResponse.Header.Get("ETag"), `"2.`) {
 			t.Fatalf("first writer: %v %d %s", err, first.StatusCode(), first.Body)
 		}
 		second, err := c.ReplaceTenantWithResponse(ctx, "acme", &adminclient.ReplaceTenantParams{IfMatch: &tag}, settings(t, `{"defaultCountry": "IT"}`))

@@ -227,7 +227,9 @@ func (c *Catalog) row(id string, full map[string]any) (*store.TenantRow, error) 
 	if err != nil {
 		return nil, err
 	}
-	now := c.now().UTC()
+	// In microseconds, as PostgreSQL keeps them: the creation time read back
+	// is the one answered at creation (it is part of the tenant's ETag).
+	now := c.now().UTC().Truncate(time.Microsecond)
 	return &store.TenantRow{ID: id, Settings: string(mustJSON(doc)), Secrets: sealed, CreatedAt: now, UpdatedAt: now}, nil
 }
 
