@@ -512,6 +512,13 @@ func (s *Service) issue(ctx context.Context, t *tenant.Tenant, target challenge.
 	if snd == nil {
 		return nil, ErrNoChannel
 	}
+	// A destination the sender refuses is refused before target.With
+	// writes anything (a new account would stay behind a 400).
+	if sc, ok := snd.(sender.Screener); ok {
+		if err := sc.Allows(target.To); err != nil {
+			return nil, err
+		}
+	}
 	return s.challenges.Issue(ctx, t.OTP, target, snd)
 }
 

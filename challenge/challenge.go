@@ -231,7 +231,10 @@ func (s *Service) Issue(ctx context.Context, lim Limits, target Target, snd send
 	if target.Page != "" {
 		msg.Link = link(target.Page, c.ID, code)
 	}
-	if err := snd.Send(ctx, msg); err != nil {
+	// The send outlives the caller: a caller hanging up once the gateway
+	// has the message must not get the resend slot back (each sender bounds
+	// its own time).
+	if err := snd.Send(context.WithoutCancel(ctx), msg); err != nil {
 		// Neither a usable code nor a spent resend slot is left behind.
 		cleanup := context.WithoutCancel(ctx)
 		_ = s.store.ExpireChallenge(cleanup, c.TenantID, c.ID)

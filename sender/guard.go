@@ -13,6 +13,9 @@ import (
 // ErrCountryRefused: the tenant does not send codes to the destination's country.
 var ErrCountryRefused = errors.New("this brand does not send codes to this country")
 
+// ErrPremiumRefused: the destination is a premium-rate or shared-cost number.
+var ErrPremiumRefused = errors.New("codes are not sent to premium-rate numbers")
+
 // BudgetError: the tenant's daily budget of messages on the channel is spent.
 type BudgetError struct{ RetryAfter time.Duration }
 
@@ -45,11 +48,9 @@ type guarded struct {
 var _ Screener = (*guarded)(nil)
 
 // Guard wraps s with c's country allow-list and daily budget, counted with
-// counter; s itself when c sets neither.
+// counter, and refuses numbers whose line earns from what it receives
+// (premium rate, shared cost) whatever the list.
 func (c Config) Guard(s Sender, counter Counter) Sender {
-	if len(c.Countries) == 0 && c.DailyBudget == 0 {
-		return s
-	}
 	g := &guarded{next: s, budget: c.DailyBudget, counter: counter, now: time.Now, countries: map[string]bool{}}
 	for _, cc := range c.Countries {
 		g.countries[strings.ToUpper(cc)] = true
@@ -58,11 +59,19 @@ func (c Config) Guard(s Sender, counter Counter) Sender {
 }
 
 func (g *guarded) Allows(to string) error {
-	if len(g.countries) == 0 || strings.Contains(to, "@") {
+	if strings.Contains(to, "@") {
 		return nil
 	}
 	n, err := phonenumbers.Parse(to, "")
-	if err != nil || !g.countries[phonenumbers.GetRegionCodeForNumber(n)] {
+	if err != nil {
+		return ErrCountryRefused
+	}
+	switch phonenumbers.GetNumberType(n) {
+	case phonenumbers.PREMIUM_RATE, phonenumbers.SHARED_COST:
+		// A line paid by its callers: a text to it is SMS pumping's income.
+		return ErrPremiumRefused
+	}
+	if len(g.countries) > 0 && !g.countries[phonenumbers.GetRegionCodeForNumber(n)] {
 		return ErrCountryRefused
 	}
 	return nil

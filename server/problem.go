@@ -107,6 +107,8 @@ func toProblem(err error) *problem {
 		return p
 	case errors.Is(err, sender.ErrCountryRefused):
 		return invalidFields(http.StatusBadRequest, map[string][]string{"phoneNumber": {sender.ErrCountryRefused.Error()}})
+	case errors.Is(err, sender.ErrPremiumRefused):
+		return invalidFields(http.StatusBadRequest, map[string][]string{"phoneNumber": {sender.ErrPremiumRefused.Error()}})
 	case errors.Is(err, challenge.ErrLocked):
 		p = newProblem(http.StatusTooManyRequests, "too-many-requests", "Too many requests", err.Error())
 		now := time.Now().UTC()
