@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/customerd/customerd/app/apptest"
 	"github.com/customerd/customerd/store/storetest"
@@ -35,7 +36,12 @@ func (b *smsBox) last(to string) string {
 	return all[len(all)-1]
 }
 
-func startSMSBox(t *testing.T) *smsBox {
+func startSMSBox(t *testing.T) *smsBox { return startSlowSMSBox(t, 0) }
+
+// startSlowSMSBox takes each message (records it, as Twilio queues it once
+// the request is in) and answers only after delay: Twilio's own latency,
+// which a caller can race.
+func startSlowSMSBox(t *testing.T, delay time.Duration) *smsBox {
 	b := &smsBox{texts: map[string][]string{}}
 	b.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		raw, _ := io.ReadAll(r.Body)
@@ -43,6 +49,11 @@ func startSMSBox(t *testing.T) *smsBox {
 		b.mu.Lock()
 		b.texts[form.Get("To")] = append(b.texts[form.Get("To")], form.Get("Body"))
 		b.mu.Unlock()
+		select {
+		case <-time.After(delay):
+		case <-r.Context().Done():
+			return // customerd hung up; the message is queued all the same
+		}
 		w.WriteHeader(http.StatusCreated)
 		_, _ = io.WriteString(w, `{"sid":"SM1","status":"queued"}`)
 	}))

@@ -358,7 +358,7 @@ type Tenant struct {
 	// UpdatedAt When its settings last changed.
 	UpdatedAt time.Time `json:"updatedAt"`
 
-	// Version Bumped by every change; the `ETag`.
+	// Version Bumped by every change; the `ETag` holds it.
 	Version int64 `json:"version"`
 }
 
@@ -555,13 +555,13 @@ type ListTenantsParams struct {
 
 // DeleteTenantParams defines parameters for DeleteTenant.
 type DeleteTenantParams struct {
-	// IfMatch The `ETag` the change was prepared from; a tenant changed since answers 412.
+	// IfMatch The `ETag` the change was prepared from (or a list of them, or `*`); a tenant changed since answers 412.
 	IfMatch *IfMatch `json:"If-Match,omitempty"`
 }
 
 // ReplaceTenantParams defines parameters for ReplaceTenant.
 type ReplaceTenantParams struct {
-	// IfMatch The `ETag` the change was prepared from; a tenant changed since answers 412.
+	// IfMatch The `ETag` the change was prepared from (or a list of them, or `*`); a tenant changed since answers 412.
 	IfMatch *IfMatch `json:"If-Match,omitempty"`
 }
 

@@ -330,7 +330,7 @@ export interface components {
             secretsSet: string[];
             /**
              * Format: int64
-             * @description Bumped by every change; the `ETag`.
+             * @description Bumped by every change; the `ETag` holds it.
              */
             version: number;
             /**
@@ -919,16 +919,19 @@ export interface components {
          */
         Limit: number;
         /**
-         * @description The `ETag` the change was prepared from; a tenant changed since answers 412.
-         * @example "3"
+         * @description The `ETag` the change was prepared from (or a list of them, or `*`); a tenant changed since answers 412.
+         * @example "3.lxq7b2x4f8"
          */
         IfMatch: string;
     };
     requestBodies: never;
     headers: {
         /**
-         * @description The tenant's version; send it back in `If-Match` to change the tenant only if nobody else did.
-         * @example "3"
+         * @description The tenant's version and when it was created (a tenant deleted and created again starts
+         *     again at version 1: a tag of the deleted one never matches its successor); opaque. Send it
+         *     back in `If-Match` to change the tenant only if nobody else did. Compared strongly: a weak
+         *     tag (`W/…`) never matches.
+         * @example "3.lxq7b2x4f8"
          */
         ETag: string;
     };
@@ -1082,8 +1085,8 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description The `ETag` the change was prepared from; a tenant changed since answers 412.
-                 * @example "3"
+                 * @description The `ETag` the change was prepared from (or a list of them, or `*`); a tenant changed since answers 412.
+                 * @example "3.lxq7b2x4f8"
                  */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
@@ -1137,8 +1140,8 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description The `ETag` the change was prepared from; a tenant changed since answers 412.
-                 * @example "3"
+                 * @description The `ETag` the change was prepared from (or a list of them, or `*`); a tenant changed since answers 412.
+                 * @example "3.lxq7b2x4f8"
                  */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };

@@ -2,12 +2,8 @@ package server_test
 
 import (
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,51 +11,15 @@ import (
 	"github.com/customerd/customerd/store/storetest"
 )
 
-// slowTwilio is a Twilio stand-in that takes the message (records it, as
-// Twilio queues it once the request is in) and answers only after delay:
-// Twilio's own latency, which the caller can race.
-type slowTwilio struct {
-	srv   *httptest.Server
-	delay time.Duration
-	mu    sync.Mutex
-	texts map[string][]string
-}
-
-func (b *slowTwilio) all(to string) []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]string(nil), b.texts[to]...)
-}
-
-func startSlowTwilio(t *testing.T, delay time.Duration) *slowTwilio {
-	b := &slowTwilio{delay: delay, texts: map[string][]string{}}
-	b.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		raw, _ := io.ReadAll(r.Body)
-		form, _ := url.ParseQuery(string(raw))
-		b.mu.Lock()
-		b.texts[form.Get("To")] = append(b.texts[form.Get("To")], form.Get("Body"))
-		b.mu.Unlock()
-		select {
-		case <-time.After(b.delay):
-		case <-r.Context().Done():
-			return // customerd hung up on us; the message is queued all the same
-		}
-		w.WriteHeader(http.StatusCreated)
-		_, _ = io.WriteString(w, `{"sid":"SM1","status":"queued"}`)
-	}))
-	t.Cleanup(b.srv.Close)
-	return b
-}
-
 // A caller who hangs up while customerd is posting the code to the SMS
 // gateway must not get the number's resend interval back: the gateway has
-// the message already. Found by the fourth audit: the request's context
+// the message already. Before, the request's context
 // was the send's, the hang-up cancelled it, and the failed send undid the
 // throttle, so one number got a text per request (SMS pumping at any rate
 // the daily budget allows, to a single premium number).
 func TestHangingUpDoesNotBuyAnotherText(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dbURL string) {
-		box := startSlowTwilio(t, 700*time.Millisecond)
+		box := startSlowSMSBox(t, 700*time.Millisecond)
 		env := apptest.Start(t, dbURL, fmt.Sprintf(`
 tenants:
   shop:
@@ -91,7 +51,7 @@ tenants:
 
 // An SMS code goes to a number that can receive one: a premium-rate
 // number of an allowed country (+33 89x, audiotel; +1 900) is refused as a
-// country outside the list is. Found by the fourth audit: the guard read
+// country outside the list is. Before, the guard read
 // only the number's region, and the brand paid for texts to numbers whose
 // line earns per call.
 func TestASMSCodeIsNotSentToAPremiumRateNumber(t *testing.T) {
@@ -117,9 +77,9 @@ tenants:
 }
 
 // An anonymous create whose code cannot be sent (a country outside the
-// list) is refused whole: the 400 leaves no account behind. Found by the
-// fourth audit: the account was written with the challenge, before the
-// sender refused the number.
+// list) is refused whole: the 400 leaves no account behind (before, the
+// account was written with the challenge, before the
+// sender refused the number).
 func TestARefusedCodeLeavesNoAccount(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		box := startSMSBox(t)

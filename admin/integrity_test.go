@@ -1,7 +1,7 @@
 package admin_test
 
-// The fourth audit's second pass over the admin API's authorization and
-// integrity: each test is a problem it found (see also audit4_race_test.go).
+// The admin API's authorization and
+// integrity (see also scoped_race_test.go).
 
 import (
 	"net/http"
@@ -87,7 +87,7 @@ func TestUpdatedSinceInTheFutureKeepsNoAccount(t *testing.T) {
 // Cases that hold, kept as tests: a scoped key creates only its tenants,
 // reads the audit log of its tenants only, a cursor names nothing of
 // another tenant, and bodies past 64 KiB are refused before anything.
-func TestAScopedKeyHoldsItsLinesAudit4(t *testing.T) {
+func TestAScopedKeyHoldsItsLines(t *testing.T) {
 	env, root := start(t, "", "")
 	create(t, root, "acme", `{}`)
 	a := env.Admin(t)
