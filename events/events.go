@@ -126,6 +126,13 @@ func (d *Dispatcher) Once(ctx context.Context) (int, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// A bug in one delivery leaves its lease to run out (the event is
+			// tried again), never the process down with every other one.
+			defer func() {
+				if r := recover(); r != nil {
+					d.o.Logger.Error("deliver event: panicked", "event", e.ID, "tenant", e.TenantID, "panic", fmt.Sprint(r))
+				}
+			}()
 			d.deliver(ctx, e)
 		}()
 	}

@@ -1,10 +1,16 @@
 package events_test
 
 import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/customerd/customerd/events"
+	"github.com/customerd/customerd/store"
+	"github.com/customerd/customerd/store/storetest"
 )
 
 func TestBackoffGrowsWithJitterUpToItsCap(t *testing.T) {
@@ -38,5 +44,37 @@ func TestATenantWantsTheTypesItsEndpointsSubscribeTo(t *testing.T) {
 		if got := c.t.Wants(c.typ); got != c.want {
 			t.Errorf("%s: Wants(%q) = %v", c.name, c.typ, got)
 		}
+	}
+}
+
+// A bug in one delivery (here the tenant lookup panics) costs that event a
+// retry, not the process nor the other events of the batch.
+func TestAPanickingDeliveryTakesNothingDown(t *testing.T) {
+	ctx := context.Background()
+	st := storetest.Open(t, storetest.SQLiteURL(t))
+	now := time.Now().UTC()
+	for _, tenant := range []string{"boom", "ok"} {
+		if err := st.AddEvent(ctx, &store.Event{ID: "ev-" + tenant, TenantID: tenant, CustomerID: "c-" + tenant, Type: "Customer:Upserted",
+			Payload: "{}", CreatedAt: now, NextAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got atomic.Int32
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got.Add(1) }))
+	defer receiver.Close()
+	d := events.New(events.Options{Store: st, Lease: time.Minute, Timeout: 5 * time.Second,
+		Tenants: func(_ context.Context, id string) (events.Tenant, error) {
+			if id == "boom" {
+				var endpoints []events.Endpoint
+				_ = endpoints[1] // a bug: index out of range
+			}
+			return events.Tenant{Endpoints: []events.Endpoint{{URL: receiver.URL, Secret: "0123456789abcdef", AllowPrivateNetwork: true}},
+				MaxAge: time.Hour, RetryBase: time.Second, RetryMax: time.Minute}, nil
+		}})
+	if n, err := d.Once(ctx); err != nil || n != 2 {
+		t.Fatalf("Once: %d, %v; want both events claimed", n, err)
+	}
+	if got.Load() != 1 {
+		t.Fatalf("the other event: %d deliveries, want 1", got.Load())
 	}
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sync"
 )
@@ -38,6 +39,21 @@ type batcher struct {
 type job struct {
 	write func(st *db) error
 	err   chan error
+}
+
+// ErrPanicked: a write panicked (a bug); it was undone alone.
+var ErrPanicked = errors.New("store: a write panicked")
+
+// run is j's write, a panic in it its error: a bug in one write undoes that
+// write, where it would take down the process with every write queued
+// behind it (the batcher runs the writes on a goroutine of its own).
+func (j *job) run(st *db) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v", ErrPanicked, r)
+		}
+	}()
+	return j.write(st)
 }
 
 // maxBatch bounds a batch, and so the time the first write of a batch
@@ -158,7 +174,7 @@ func (b *batcher) write(batch []*job) {
 		for i, j := range batch {
 			err := sp(0)
 			if err == nil {
-				if errs[i] = j.write(st); errs[i] != nil {
+				if errs[i] = j.run(st); errs[i] != nil {
 					err = sp(1)
 				}
 			}

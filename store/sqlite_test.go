@@ -447,3 +447,34 @@ func TestSQLiteFilesAreNotReadableByOthers(t *testing.T) {
 		t.Errorf("the database folder it created: %v %v", fi.Mode().Perm(), err)
 	}
 }
+
+func TestAPanickingWriteFailsAloneInItsBatch(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "p.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	d := s.(*db)
+	now := time.Now().UTC()
+	email := "kept@example.com"
+	kept := &Customer{ID: "kept", TenantID: "acme", Email: &email, Profile: Profile{}, CreatedAt: now, UpdatedAt: now}
+	jobs := []*job{
+		{write: func(*db) error { var c *Customer; _ = c.ID; return nil }, err: make(chan error, 1)}, // a nil dereference
+		{write: func(st *db) error { return st.writeAccount(ctx, &NewAccount{Customer: kept}) }, err: make(chan error, 1)},
+	}
+	d.batch.write(jobs)
+	if err := <-jobs[0].err; !errors.Is(err, ErrPanicked) {
+		t.Fatalf("the panicking write: %v, want ErrPanicked", err)
+	}
+	if err := <-jobs[1].err; err != nil {
+		t.Fatalf("the write after it: %v", err)
+	}
+	if _, err := s.Customer(ctx, "acme", "kept"); err != nil {
+		t.Fatalf("the write after it was not kept: %v", err)
+	}
+	// The batcher goes on.
+	if err := d.batch.do(ctx, func(*db) error { return nil }); err != nil {
+		t.Fatalf("a write after the panic: %v", err)
+	}
+}
