@@ -309,6 +309,41 @@ func TestExportHoldsEverythingAboutTheCustomer(t *testing.T) {
 	})
 }
 
+// An export holds the codes sent to the customer and to the contacts it
+// proved, never those sent to an address merely typed on the account: they
+// are the address's owner's (their sign-ins, and when), not the customer's.
+func TestAnExportHoldsNoOneElsesCodes(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		env, c := start(t, dbURL, "")
+		const typed = "+33611223344" // someone else's number, typed on the account
+		created, err := env.Client.UpsertCustomerWithResponse(ctx, "demo", nil, client.UpsertCustomerJSONRequestBody{
+			Email: ptr("typist@example.com"), PhoneNumber: ptr(typed)})
+		if err != nil || created.StatusCode() != http.StatusOK {
+			t.Fatalf("create: %v %d %s", err, created.StatusCode(), created.Body)
+		}
+		tok := env.SignIn(t, "demo", "typist@example.com")
+		me, err := env.Client.GetCustomerWithResponse(ctx, "demo", apptest.Bearer(tok))
+		if err != nil || me.JSON200 == nil || me.JSON200.PhoneNumber == nil || *me.JSON200.PhoneNumber != typed {
+			t.Fatalf("the account with the typed number: %v %s", err, me.Body)
+		}
+		// The number's owner asks for a code to sign in.
+		ask, err := env.Client.AuthenticateCustomerWithResponse(ctx, "demo", &client.AuthenticateCustomerParams{Provider: ptr("otp")},
+			client.AuthenticateCustomerJSONRequestBody{PhoneNumber: ptr(typed)})
+		if err != nil || ask.StatusCode() != http.StatusAccepted {
+			t.Fatalf("the owner's code: %v %d %s", err, ask.StatusCode(), ask.Body)
+		}
+		res, err := c.ExportCustomerWithResponse(ctx, "demo", me.JSON200.Id.String())
+		if err != nil || res.StatusCode() != http.StatusOK {
+			t.Fatalf("export: %v %d %s", err, res.StatusCode(), res.Body)
+		}
+		for _, ch := range res.JSON200.Challenges {
+			if ch.Destination == typed {
+				t.Fatalf("the export holds a code sent to the typed number's owner: %+v", ch)
+			}
+		}
+	})
+}
+
 func TestErasureLeavesNoPersonalDataInAnyTable(t *testing.T) {
 	for _, by := range []string{"admin", "shopper"} {
 		t.Run("by the "+by, func(t *testing.T) {

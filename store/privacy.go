@@ -63,7 +63,7 @@ type Record struct {
 	Identities []Identity
 	// Events are the customer's events, oldest first.
 	Events []Event
-	// Challenges were sent to the customer or to one of its contacts.
+	// Challenges were sent to the customer or to one of the contacts it proved.
 	Challenges []Challenge
 }
 
@@ -84,25 +84,16 @@ func (s *db) CustomerRecord(ctx context.Context, tenant, id string) (*Record, er
 		if err := tx.Where("tenant_id = ? AND customer_id = ?", tenant, id).Order("seq").Find(&r.Events).Error; err != nil {
 			return err
 		}
-		return tx.Where("tenant_id = ? AND (customer_id = ? OR destination IN ?)", tenant, id, contacts(&c)).
+		// Codes sent to an address merely typed on the account are its
+		// owner's, not the customer's: only the contacts it proved, as
+		// erasure forgets.
+		return tx.Where("tenant_id = ? AND (customer_id = ? OR destination IN ?)", tenant, id, verifiedContacts(&c)).
 			Order("created_at, id").Find(&r.Challenges).Error
 	})
 	if err != nil {
 		return nil, classify(err)
 	}
 	return r, nil
-}
-
-// contacts are a customer's email and phone number, as challenges and
-// counters name their destinations.
-func contacts(c *Customer) []string {
-	out := []string{}
-	for _, v := range []*string{c.Email, c.Phone} {
-		if v != nil {
-			out = append(out, *v)
-		}
-	}
-	return out
 }
 
 // verifiedContacts are those of a customer's contacts it proved.
