@@ -100,9 +100,7 @@ func judged(ps config.Problems, path string) bool {
 // applyConfig writes the configuration file's tenants to the database, as
 // `customerd tenants apply` would. The demo set-up (no configuration file)
 // applies its demo tenant only to a database without tenants.
-func applyConfig(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, live *catalog.Live[*served], audit interface {
-	AddAudit(context.Context, *store.AuditEntry) error
-}, log *slog.Logger) error {
+func applyConfig(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, live *catalog.Live[*served], audit Auditor, log *slog.Logger) error {
 	if cfg.Demo && live.Len() > 0 {
 		return nil
 	}
@@ -120,8 +118,7 @@ func applyConfig(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, 
 			// start-up that undoes an admin API change leaves a trace (the
 			// demo set-up's tenant, on an empty database, is no change).
 			if !cfg.Demo {
-				if err := audit.AddAudit(context.WithoutCancel(ctx), &store.AuditEntry{At: time.Now(), KeyID: CLIKey, TenantID: id,
-					Action: auditAction(ch), Target: id}); err != nil {
+				if err := AuditCLI(ctx, audit, id, auditAction(ch), id); err != nil {
 					return err
 				}
 			}
@@ -163,9 +160,27 @@ func auditAction(ch *catalog.Change) string {
 	return "tenant.create"
 }
 
-// CLIKey is the audit log's key id of `customerd tenants apply` (and of
-// serve applying the configuration file's tenants).
+// CLIKey is the audit log's key id of the command line: `customerd tenants
+// apply`, `rotate-key`, `admin-key create` and `revoke`, and serve applying
+// the configuration file's tenants.
 const CLIKey = "cli"
+
+// Auditor records audit log entries (the store).
+type Auditor interface {
+	AddAudit(context.Context, *store.AuditEntry) error
+}
+
+// AuditCLI records a change the command line made, once it is made (a
+// command interrupted then still records it).
+func AuditCLI(ctx context.Context, audit Auditor, tenant, action, target string) error {
+	return audit.AddAudit(context.WithoutCancel(ctx), &store.AuditEntry{At: time.Now(), KeyID: CLIKey, TenantID: tenant,
+		Action: action, Target: target})
+}
+
+// Audit records a change the command line made through a (see AuditCLI).
+func (a *App) Audit(ctx context.Context, tenant, action, target string) error {
+	return AuditCLI(ctx, a.audit, tenant, action, target)
+}
 
 // ApplyTenant makes tenant id's stored settings t's (see catalog.Apply),
 // tells this process's live set, and records a change in the audit log as
@@ -175,7 +190,7 @@ func (a *App) ApplyTenant(ctx context.Context, id string, t *config.Tenant, dryR
 	if err != nil || dryRun || ch.Action == "none" {
 		return ch, err
 	}
-	if err := a.audit.AddAudit(context.WithoutCancel(ctx), &store.AuditEntry{At: time.Now(), KeyID: CLIKey, TenantID: id, Action: auditAction(ch), Target: id}); err != nil {
+	if err := a.Audit(ctx, id, auditAction(ch), id); err != nil {
 		return nil, err
 	}
 	return ch, a.live.Changed(ctx, id)

@@ -42,6 +42,9 @@ func adminKeyCreateCommand(fs *flag.FlagSet) func(context.Context, *env, []strin
 		if err != nil {
 			return err
 		}
+		if err := app.AuditCLI(ctx, keys, "", "admin-key.create", id); err != nil {
+			return err
+		}
 		fmt.Fprintf(e.stderr, "admin key %s (scope %s) made; it is shown once:\n", id, *scope)
 		_, err = fmt.Fprintln(e.stdout, key)
 		return err
@@ -106,13 +109,22 @@ func adminKeyRevokeCommand(*flag.FlagSet) func(context.Context, *env, []string) 
 		} else if err != nil {
 			return err
 		}
+		if err := app.AuditCLI(ctx, keys, "", "admin-key.revoke", id); err != nil {
+			return err
+		}
 		_, err = fmt.Fprintf(e.stdout, "admin key %s revoked\n", id)
 		return err
 	}
 }
 
+// keyStore keeps the admin keys and records who changed them.
+type keyStore interface {
+	admin.KeyStore
+	app.Auditor
+}
+
 // openKeys opens the configured database's admin keys.
-func openKeys(ctx context.Context, e *env) (admin.KeyStore, func(), error) {
+func openKeys(ctx context.Context, e *env) (keyStore, func(), error) {
 	cfg, err := e.config()
 	if err != nil {
 		return nil, nil, err
@@ -121,7 +133,7 @@ func openKeys(ctx context.Context, e *env) (admin.KeyStore, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	keys, ok := s.(admin.KeyStore)
+	keys, ok := s.(keyStore)
 	if !ok {
 		_ = s.Close()
 		return nil, nil, fmt.Errorf("database: %T keeps no admin keys", s)

@@ -97,9 +97,10 @@ func TestAdminKeysAndTenantsApply(t *testing.T) {
 		t.Fatal("a bad file wrote its good tenant")
 	}
 
-	// serve created acme from its file, then the two applies of shop.
+	// serve created acme from its file, the key was made, then the two applies of shop.
 	code, body := adminCall(t, http.MethodGet, adminURL+"/audit", key)
-	if code != http.StatusOK || strings.Count(body, `"keyId":"cli"`) != 3 || strings.Contains(body, "shop-webhook-secret") {
+	if code != http.StatusOK || strings.Count(body, `"keyId":"cli"`) != 4 || !strings.Contains(body, `"action":"admin-key.create"`) ||
+		strings.Contains(body, "shop-webhook-secret") || strings.Contains(body, key) {
 		t.Fatalf("audit: %d %s", code, body)
 	}
 
@@ -108,8 +109,16 @@ func TestAdminKeysAndTenantsApply(t *testing.T) {
 	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &k) != nil || k.Name != "ops" || k.Scope != "*" || strings.Contains(r.stdout, key) {
 		t.Fatalf("admin-key list: %d %s %s", r.code, r.stdout, r.stderr)
 	}
+	r = customerd(t, dir, env, "--config", cfg, "admin-key", "create", "--scope", "*", "--name", "auditor")
+	auditor := strings.TrimSpace(r.stdout)
 	if r = customerd(t, dir, env, "--config", cfg, "admin-key", "revoke", k.ID); r.code != 0 {
 		t.Fatalf("revoke: %d %s", r.code, r.stderr)
+	}
+	code, body = adminCall(t, http.MethodGet, adminURL+"/audit", auditor)
+	var log struct{ Items []struct{ Action, Target string } }
+	if code != http.StatusOK || json.Unmarshal([]byte(body), &log) != nil || len(log.Items) == 0 ||
+		log.Items[len(log.Items)-1].Action != "admin-key.revoke" || log.Items[len(log.Items)-1].Target != k.ID {
+		t.Fatalf("the revocation in the audit log: %d %s", code, body)
 	}
 	if code, _ := adminCall(t, http.MethodGet, adminURL+"/tenants/acme", key); code != http.StatusUnauthorized {
 		t.Fatalf("a revoked key: %d", code)

@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 	"net"
@@ -14,6 +15,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/customerd/customerd/store"
 )
 
 var commandNames = []string{"serve", "migrate", "events list", "events replay", "rotate-key", "tenants apply", "admin-key create",
@@ -284,14 +287,35 @@ func TestRotateKeyRetiresThePreviousKeysWhenAsked(t *testing.T) {
 			t.Fatalf("step %d, customerd %v: %d %q %s, want %q", i, c.args, r.code, r.stdout, r.stderr, c.want)
 		}
 	}
+	// Each rotation and retirement is in the audit log, as the command line's.
+	st, err := store.Open(context.Background(), "sqlite://"+dir+"/c.db", store.Options{NoMigrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	log, ok := st.(interface {
+		Audit(context.Context, store.AuditQuery) ([]store.AuditEntry, error)
+	})
+	if !ok {
+		t.Fatalf("%T keeps no audit log", st)
+	}
+	entries, err := log.Audit(context.Background(), store.AuditQuery{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	actions := map[string]int{}
+	for _, e := range entries {
+		if e.KeyID == "cli" && e.TenantID == "acme" {
+			actions[e.Action]++
+		}
+	}
+	if actions["tenant.rotate-key"] != 4 || actions["tenant.retire-keys"] != 2 {
+		t.Fatalf("the audit log's rotations: %v", actions)
+	}
 }
 
-// A dry run writes nothing: not the tenants of the file it previews, nor
-// those of the configuration file it runs with. Previewing an edit of the
-// configuration file itself (the README's declarative source) must report
-// the edit, and leave the database as it was. Found by an audit: every
-// command wrote the configuration file's tenants first, so the dry run
-// wrote the edit and then reported acme unchanged.
+// A dry run applies no migration either: it stops, naming the command that
+// does, and the database stays as it was.
 func TestTenantsApplyDryRunMigratesNothing(t *testing.T) {
 	dir := t.TempDir()
 	env := map[string]string{"CUSTOMERD_SECRET": secret, "CUSTOMERD_DATABASE_URL": "sqlite://./customerd.db"}
@@ -320,6 +344,12 @@ func TestTenantsApplyDryRunMigratesNothing(t *testing.T) {
 	}
 }
 
+// A dry run writes nothing: not the tenants of the file it previews, nor
+// those of the configuration file it runs with. Previewing an edit of the
+// configuration file itself (the README's declarative source) must report
+// the edit, and leave the database as it was. Found by an audit: every
+// command wrote the configuration file's tenants first, so the dry run
+// wrote the edit and then reported acme unchanged.
 func TestTenantsApplyDryRunWritesNothing(t *testing.T) {
 	dir := t.TempDir()
 	env := map[string]string{"CUSTOMERD_SECRET": secret, "CUSTOMERD_DATABASE_URL": "sqlite://./customerd.db"}

@@ -216,11 +216,17 @@ func rotateKeyCommand(fs *flag.FlagSet) func(context.Context, *env, []string) er
 		if err != nil {
 			return err
 		}
+		if err := a.Audit(ctx, tenant, "tenant.rotate-key", kid); err != nil {
+			return err
+		}
 		if _, err := fmt.Fprintf(e.stdout, "tenant %s signs with the new key %s\n", tenant, kid); err != nil || !*retire {
 			return err
 		}
 		n, err := a.Tokens.RetirePrevious(ctx, tenant, kid)
 		if err != nil {
+			return err
+		}
+		if err := a.Audit(ctx, tenant, "tenant.retire-keys", kid); err != nil {
 			return err
 		}
 		_, err = fmt.Fprintf(e.stdout, "retired %d previous keys: the tokens they signed are refused\n", n)

@@ -21,7 +21,8 @@ import (
 
 // AuditEntry One change made through this API.
 type AuditEntry struct {
-	// Action tenant.create, tenant.replace, tenant.delete, customer.revoke-sessions or customer.erase.
+	// Action tenant.create, tenant.replace, tenant.delete, tenant.rotate-key, tenant.retire-keys,
+	// customer.revoke-sessions, customer.erase, admin-key.create or admin-key.revoke.
 	Action string `json:"action"`
 
 	// At When.
@@ -30,16 +31,18 @@ type AuditEntry struct {
 	// Id The entry's position in the log.
 	Id int64 `json:"id"`
 
-	// KeyId The admin key that made it (`cli` for `customerd tenants apply`).
+	// KeyId The admin key that made it (`cli` for the command line: `customerd tenants apply`,
+	// `rotate-key`, `admin-key create` and `revoke`, and `serve` applying the configuration
+	// file's tenants).
 	KeyId string `json:"keyId"`
 
 	// RequestId The request's id, as in the logs.
 	RequestId string `json:"requestId"`
 
-	// Target The tenant's or the customer's id.
+	// Target The tenant's, the customer's, the new signing key's or the admin key's id.
 	Target string `json:"target"`
 
-	// TenantId The tenant it concerns.
+	// TenantId The tenant it concerns (empty for an admin key's creation or revocation, which only a `*` key sees).
 	TenantId string `json:"tenantId"`
 }
 

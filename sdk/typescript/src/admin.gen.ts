@@ -655,13 +655,20 @@ export interface components {
              * @description When.
              */
             at: string;
-            /** @description The admin key that made it (`cli` for `customerd tenants apply`). */
+            /**
+             * @description The admin key that made it (`cli` for the command line: `customerd tenants apply`,
+             *     `rotate-key`, `admin-key create` and `revoke`, and `serve` applying the configuration
+             *     file's tenants).
+             */
             keyId: string;
-            /** @description The tenant it concerns. */
+            /** @description The tenant it concerns (empty for an admin key's creation or revocation, which only a `*` key sees). */
             tenantId: string;
-            /** @description tenant.create, tenant.replace, tenant.delete, customer.revoke-sessions or customer.erase. */
+            /**
+             * @description tenant.create, tenant.replace, tenant.delete, tenant.rotate-key, tenant.retire-keys,
+             *     customer.revoke-sessions, customer.erase, admin-key.create or admin-key.revoke.
+             */
             action: string;
-            /** @description The tenant's or the customer's id. */
+            /** @description The tenant's, the customer's, the new signing key's or the admin key's id. */
             target: string;
             /** @description The request's id, as in the logs. */
             requestId: string;
