@@ -309,11 +309,12 @@ func (a *App) Janitor(ctx context.Context, every time.Duration) {
 // retention is what the service keeps of what no longer matters: an
 // expired challenge a day (to answer "expired", not "unknown"), a day's
 // counters two days, Idempotency-Key answers 24 hours (README, Idempotency),
-// delivered events 30 days (for events list and replays).
+// delivered events 30 days (for events list and replays); nothing bound to
+// an account erased in the last two days (the janitor runs every hour).
 func retention(now time.Time) store.Cutoffs {
 	day := 24 * time.Hour
 	return store.Cutoffs{ChallengesExpired: now.Add(-day), CounterDays: now.UTC().Add(-2 * day).Format(time.DateOnly),
-		Throttles: now.Add(-day), IdempotencyKeys: now.Add(-day), DeliveredEvents: now.Add(-30 * day)}
+		Throttles: now.Add(-day), IdempotencyKeys: now.Add(-day), DeliveredEvents: now.Add(-30 * day), Erased: now.Add(-2 * day)}
 }
 
 // Close closes the store.

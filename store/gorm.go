@@ -405,6 +405,8 @@ func (s *db) Purge(ctx context.Context, c Cutoffs) error {
 		{`DELETE FROM throttles WHERE last_at < ?`, c.Throttles.UTC()},
 		{`DELETE FROM idempotency_keys WHERE created_at < ?`, c.IdempotencyKeys.UTC()},
 		{`DELETE FROM events WHERE delivered_at < ?`, c.DeliveredEvents.UTC()},
+		{`DELETE FROM challenges WHERE customer_id IS NOT NULL AND (tenant_id, customer_id) IN
+			(SELECT tenant_id, id FROM customers WHERE deleted_at IS NOT NULL AND deleted_at >= ?)`, c.Erased.UTC()},
 	} {
 		if err := g.Exec(q.sql, q.before).Error; err != nil {
 			return classify(err)

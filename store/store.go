@@ -164,6 +164,9 @@ type Cutoffs struct {
 	Throttles         time.Time // resend throttles last used before
 	IdempotencyKeys   time.Time // Idempotency-Key answers stored before
 	DeliveredEvents   time.Time // events delivered before
+	// Erased: the challenges bound to accounts erased since (a request
+	// racing an erasure can write one after the erasure deleted its own).
+	Erased time.Time
 }
 
 // Attempt names the challenge an attempt is made on, and the counter a

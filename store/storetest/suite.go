@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"an identity links once", identities},
 		{"a transaction rolls back on error", txRollback},
 		{"purge drops what no longer matters", purge},
+		{"purge forgets a challenge written for an account as it was erased", purgeErased},
 		{"a challenge keeps the change it holds", challengePending},
 		{"an attempt charges its destination's counter", challengeCounter},
 		{"a right code's attempt reads the account that holds its destination", challengeHolder},
@@ -573,6 +574,44 @@ func purge(t *testing.T, s store.Store) {
 	}
 	if n, _ := s.Counted(ctx, "acme", "k", "2000-01-01"); n != 0 {
 		t.Fatalf("old counter kept: %d", n)
+	}
+}
+
+func purgeErased(t *testing.T, s store.Store) {
+	eraser, ok := s.(interface {
+		EraseCustomer(context.Context, store.Erasure) error
+	})
+	if !ok {
+		t.Skipf("%T erases nothing", s)
+	}
+	now := time.Now().UTC()
+	erased, kept := newCustomer("acme", "erased@example.com"), newCustomer("acme", "kept@example.com")
+	mustCreate(t, s, erased)
+	mustCreate(t, s, kept)
+	if err := eraser.EraseCustomer(ctx, store.Erasure{TenantID: "acme", CustomerID: erased.ID, At: now,
+		Scrub: func(p string) (string, error) { return p, nil }, Keys: func(string) []string { return nil },
+		Event: &store.Event{ID: uuid.NewString(), TenantID: "acme", CustomerID: erased.ID, Type: "Customer:Deleted", Payload: "{}",
+			CreatedAt: now, NextAt: now}}); err != nil {
+		t.Fatal(err)
+	}
+	// A check-in that read the account before the erasure writes its challenge after it.
+	late, live := newChallenge("acme", now.Add(time.Hour)), newChallenge("acme", now.Add(time.Hour))
+	late.CustomerID, live.CustomerID = &erased.ID, &kept.ID
+	for _, c := range []*store.Challenge{late, live} {
+		if err := s.CreateChallenge(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	day := 24 * time.Hour
+	if err := s.Purge(ctx, store.Cutoffs{ChallengesExpired: now.Add(-day), CounterDays: "2000-01-01", Throttles: now.Add(-day),
+		IdempotencyKeys: now.Add(-day), DeliveredEvents: now.Add(-30 * day), Erased: now.Add(-2 * day)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Challenge(ctx, "acme", late.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the erased account's late challenge kept: %v", err)
+	}
+	if _, err := s.Challenge(ctx, "acme", live.ID); err != nil {
+		t.Fatalf("a live account's challenge purged: %v", err)
 	}
 }
 
