@@ -33,7 +33,7 @@ sdk-generate: $(SDK_DIR)/node_modules/.package-lock.json ## regenerate the TypeS
 .PHONY: sdk
 sdk: sdk-generate build ## regenerate and build the TypeScript SDK, and run its journey against a fresh customerd
 	cd $(SDK_DIR) && rm -rf dist && node_modules/.bin/tsc -p .
-	cd $(SDK_DIR) && CUSTOMERD_BIN=$(CURDIR)/bin/customerd node --test --test-reporter=spec dist/test/journey.test.js
+	cd $(SDK_DIR) && CUSTOMERD_BIN=$(CURDIR)/bin/customerd node --test --test-reporter=spec dist/test/*.test.js
 
 .PHONY: upstream-client
 upstream-client: build $(OAPI_DIR)/node_modules/.package-lock.json $(UPSTREAM_CLIENT)/node_modules/.package-lock.json ## generate a client from the upstream document alone and run its journey through Prism (upstream, --errors) against a fresh customerd

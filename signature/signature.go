@@ -38,8 +38,13 @@ func mac(secret []byte, ts string, body []byte) string {
 // ErrInvalid: the header is missing, malformed, too old or does not match.
 var ErrInvalid = errors.New("invalid signature")
 
-// Verify checks a header value as a receiver would, at now.
+// Verify checks a header value as a receiver would, at now. An empty secret
+// (a receiver whose configuration lacks it) refuses every header: anyone can
+// sign with an empty key.
 func Verify(secret []byte, header string, body []byte, now time.Time) error {
+	if len(secret) == 0 {
+		return ErrInvalid
+	}
 	var ts, v1 string
 	for part := range strings.SplitSeq(header, ",") {
 		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")

@@ -57,7 +57,10 @@ export class Customerd {
   readonly tenant: string;
 
   constructor({ tenant, ...options }: CustomerdOptions) {
-    this.client = createClient<paths>(options);
+    // customerd never redirects: a redirect comes from something else, and
+    // following a 307 or 308 would send the same body (a one-time code, an
+    // account) to wherever it points. Refused unless `redirect` says otherwise.
+    this.client = createClient<paths>({ redirect: "error", ...options });
     this.tenant = tenant;
   }
 
