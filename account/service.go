@@ -298,7 +298,7 @@ func (s *Service) changesContact(ctx context.Context, t *tenant.Tenant, c, next 
 	}
 	iss, err := s.challenges.Issue(ctx, t.OTP, challenge.Target{Tenant: t.ID, Purpose: challenge.Contact, Channel: k.Channel,
 		To: k.Value, CustomerID: &c.ID, Language: languageOf(t, next), Pending: Held{Input: in, Flow: flowName(flow)}.Encode(),
-		Retry: true, Withheld: withheld}, snd)
+		Retry: true, Withheld: withheld, StaleBefore: c.SessionsRevokedAt}, snd)
 	return Result{Challenge: iss}, true, err
 }
 
@@ -366,14 +366,17 @@ func (s *Service) Create(ctx context.Context, t *tenant.Tenant, in Input, flow *
 		if existing != nil {
 			return s.named(ctx, t, existing, next, in, flow, now)
 		}
-		if err := s.dropTaken(ctx, t, next); err != nil {
-			return Result{}, err
-		}
+		// The flow judges the request as sent, as named does for an
+		// existing account: leaving off the other contact first made a flow
+		// that requires it refuse a new account only (412 against 202).
 		st := &flows.State{Customer: next, Anonymous: true, Now: now}
 		if flow != nil {
 			if err := flow.Run(ctx, st); err != nil {
 				return Result{}, err
 			}
+		}
+		if err := s.dropTaken(ctx, t, next); err != nil {
+			return Result{}, err
 		}
 		evs, err := s.Events(t, nil, next, st.Events, now)
 		if err != nil {

@@ -96,6 +96,10 @@ type Target struct {
 	// with codes the owner never sees); they lock withheld requests for the
 	// address as they would lock sent ones, and it never completes.
 	Withheld bool
+	// StaleBefore: a live challenge of the same request created at or
+	// before it (the account's sessions revoked since) can never complete,
+	// so it is not handed back: this request takes its place.
+	StaleBefore *time.Time
 }
 
 // withheldPrefix starts the destination a withheld challenge is kept under.
@@ -213,7 +217,15 @@ func (s *Service) Issue(ctx context.Context, lim Limits, target Target, snd send
 		}
 		live, err := tx.LiveChallenge(ctx, target.Tenant, key, string(target.Purpose), now)
 		if err == nil && target.Retry && sameRequest(live, c) {
-			return reused{live}
+			if target.StaleBefore == nil || live.CreatedAt.After(*target.StaleBefore) {
+				return reused{live}
+			}
+			// Asked by a token revoked since: it can never finish, and
+			// the caller (a token issued after) would be stuck with it.
+			if err := tx.ExpireChallenge(ctx, live.TenantID, live.ID); err != nil {
+				return err
+			}
+			return tx.CreateChallenge(ctx, c)
 		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
