@@ -446,16 +446,16 @@ func (s *Service) dropTaken(ctx context.Context, t *tenant.Tenant, next *store.C
 	if other.Value == "" {
 		return nil
 	}
-	if policyAsk(t) == nil {
-		holder, err := s.Holder(ctx, t, other)
-		if err != nil || holder == nil {
-			return err
-		}
+	holder, err := s.Holder(ctx, t, other)
+	if err != nil || holder == nil {
+		return err
 	}
-	// Where nobody may learn who has an account (check-in partial or full),
-	// the other contact is always left off: keeping it only when nobody has
-	// it told the caller, who reads the account once they prove their own
-	// identifier, who has it.
+	// A shopper's own contact is kept: leaving it off wherever nobody may
+	// learn who has an account (check-in partial or full) lost the phone of
+	// every new shopper, and a flow requiring it could never finish. So a
+	// caller who proves their own identifier can learn, from their new
+	// account, whether another one holds the contact they typed (README,
+	// What stays possible).
 	*next = *Detach(next, other)
 	return nil
 }

@@ -17,39 +17,6 @@ import (
 // compares what a stranger sees, or can do, for an address with an account
 // and one without.
 
-// Under checkInPolicy partial or full, nobody may learn who has an account.
-// A stranger creates an account anonymously with their own email and
-// someone's phone number, proves their email (it is theirs) and reads the
-// account: the phone number is on it when nobody has it, and left off when
-// an account has it. The answer to POST is the same; what was stored is not.
-func TestAnAnonymousCreateDoesNotTellWhoHasItsOtherContact(t *testing.T) {
-	storetest.ForEach(t, func(t *testing.T, dbURL string) {
-		env := apptest.Start(t, dbURL, `
-tenants:
-  full: {checkInPolicy: full}
-  partial: {checkInPolicy: partial, checkInPage: "https://shop.example/check-in"}
-`)
-		for i, tenant := range []string{"full", "partial"} {
-			t.Run(tenant, func(t *testing.T) {
-				taken, free := fmt.Sprintf("+3361234560%d", i), fmt.Sprintf("+3361234561%d", i)
-				signInPhone(t, env, tenant, taken) // a shopper of the brand
-				seen := map[string]any{}
-				for _, phone := range []string{taken, free} {
-					env.Clock.Advance(61 * time.Second)
-					email := "prober" + phone[1:] + "@example.com" // the stranger's own address
-					id := challengeID(t, post(t, env, "/api/"+tenant+"/customer", `{"email":"`+email+`","phoneNumber":"`+phone+`"}`))
-					tok := complete(t, env, tenant, id, email)
-					seen[phone] = customerOf(t, env, tenant, tok)["phoneNumber"]
-				}
-				if (seen[taken] == nil) != (seen[free] == nil) {
-					t.Fatalf("the stranger's own account tells who has a phone number: with a shopper's number %v, with a free one %v",
-						seen[taken], seen[free])
-				}
-			})
-		}
-	})
-}
-
 // A token holder's contact change to an address verified on another
 // account sends no code (TestAContactChangeDoesNotTellWhoHasAnAccount), so
 // it must not depend on anything a real send does either: with the
