@@ -531,8 +531,10 @@ func (c *Config) problems() Problems {
 		add("tenants", "none declared: a configuration file declares at least one tenant (without a file, customerd serves the demo tenant)")
 	}
 	for i, p := range c.TrustedProxies {
-		if _, err := proxyNet(p); err != nil {
+		if n, err := proxyNet(p); err != nil {
 			add(fmt.Sprintf("trustedProxies[%d]", i), "%q is not a CIDR such as 10.0.0.0/8 or an IP address", p)
+		} else if everyAddress(n) {
+			add(fmt.Sprintf("trustedProxies[%d]", i), "%q is every address: any client could name itself in X-Forwarded-For; name your proxies' range, e.g. 10.0.0.0/8", p)
 		}
 	}
 	for _, id := range c.TenantIDs() {
@@ -743,6 +745,16 @@ func proxyNet(s string) (*net.IPNet, error) {
 		ip = v4
 	}
 	return &net.IPNet{IP: ip, Mask: net.CIDRMask(len(ip)*8, len(ip)*8)}, nil
+}
+
+// everyAddress reports whether n holds every IPv4 or every IPv6 address
+// (0.0.0.0/0, ::/0, ::ffff:0:0/96, which net.IPNet reads as every IPv4 one).
+func everyAddress(n *net.IPNet) bool {
+	ones, bits := n.Mask.Size()
+	if bits == 8*net.IPv6len && n.IP.To4() != nil {
+		ones -= 8 * (net.IPv6len - net.IPv4len)
+	}
+	return ones <= 0
 }
 
 // TenantIDs lists the tenant ids in order.
