@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/mail"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -171,12 +172,12 @@ func (s *smtpSender) Send(ctx context.Context, m Message) error {
 		if sendCtx.Err() != nil && ctx.Err() == nil {
 			err = fmt.Errorf("%w (timeout %s)", err, s.timeout)
 		}
-		return s.redact(err, m.Code)
+		return s.redact(err, m.Code, m.To)
 	}
 	s.logger.LogAttrs(ctx, slog.LevelDebug, "otp email accepted",
 		slog.String("tenant", m.Tenant),
 		slog.String("messageID", id),
-		slog.String("response", s.redactString(resp, m.Code)),
+		slog.String("response", s.redactString(resp, m.Code, m.To)),
 	)
 	return nil
 }
@@ -386,8 +387,10 @@ func isASCII(s string) bool {
 }
 
 // redactString replaces the code and the credentials in s, in case a server
-// echoed them back.
-func (s *smtpSender) redactString(str, code string) string {
+// echoed them back, and the recipient's address, which a server refusing it
+// quotes ("550 5.1.1 <jane@…>: Recipient address rejected"): an address a
+// stranger typed stays out of errors and logs.
+func (s *smtpSender) redactString(str, code, to string) string {
 	secrets := []string{code}
 	if s.password != "" {
 		plain := base64.StdEncoding.EncodeToString([]byte("\x00" + s.username + "\x00" + s.password))
@@ -398,14 +401,17 @@ func (s *smtpSender) redactString(str, code string) string {
 			str = strings.ReplaceAll(str, secret, "[redacted]")
 		}
 	}
+	if to != "" {
+		str = regexp.MustCompile(`(?i)`+regexp.QuoteMeta(to)).ReplaceAllLiteralString(str, "[recipient]")
+	}
 	return str
 }
 
 // redact returns err, or an error with the same chain but a message scrubbed
-// of the code and the credentials if err's message contains them.
-func (s *smtpSender) redact(err error, code string) error {
+// of the code, the credentials and the recipient if err's message contains them.
+func (s *smtpSender) redact(err error, code, to string) error {
 	msg := err.Error()
-	if clean := s.redactString(msg, code); clean != msg {
+	if clean := s.redactString(msg, code, to); clean != msg {
 		return &redactedError{msg: clean, err: err}
 	}
 	return err
