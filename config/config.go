@@ -69,6 +69,9 @@ type Config struct {
 
 	// Demo is set when no configuration file was given: the demo tenant, codes in the log.
 	Demo bool `yaml:"-"`
+	// Env names the environment variable that set a setting over the file,
+	// by the setting's path ("adminAddr": "CUSTOMERD_ADMIN_ADDR").
+	Env map[string]string `yaml:"-"`
 }
 
 // TokenCache bounds the cache of bearer tokens already verified: a token
@@ -258,10 +261,12 @@ func Load(path string, getenv func(string) string, checks ...Check) (*Config, er
 	if path != "" {
 		problems, decoded = c.read(path, src)
 	}
+	c.Env = map[string]string{}
 	for _, e := range env {
 		if v := getenv(e.name); v != "" {
 			e.set(c, v)
 			src[e.path] = e.name
+			c.Env[e.path] = e.name
 		}
 	}
 	if decoded {
@@ -671,6 +676,25 @@ func (c *Config) UnguardedSMS() []string {
 
 // SMSPumpingWarning is what serve and config check say of an UnguardedSMS tenant.
 const SMSPumpingWarning = "sms sender with neither countries nor dailyBudget: anyone can make it send codes to any number (SMS pumping); set senders.sms.countries and senders.sms.dailyBudget"
+
+// PlainPublicURL reports whether publicURL is plain http on a host other
+// than loopback: the tokens' iss, where verifiers find the keys, then
+// travels unprotected.
+func (c *Config) PlainPublicURL() bool {
+	u, err := url.Parse(c.PublicURL)
+	if err != nil || u.Scheme != "http" {
+		return false
+	}
+	host := u.Hostname()
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip == nil || !ip.IsLoopback()
+}
+
+// PlainPublicURLWarning is what serve and config check say of a PlainPublicURL.
+const PlainPublicURLWarning = "publicURL: plain http on a host other than loopback: tokens' iss and the keys verifiers fetch from it (/.well-known/jwks.json) travel unprotected; use https"
 
 // SQLitePath is the file of a sqlite:// database URL; ok is false for any other URL.
 func (d Database) SQLitePath() (path string, ok bool) {

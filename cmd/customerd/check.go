@@ -39,8 +39,25 @@ func configCheckCommand(*flag.FlagSet) func(context.Context, *env, []string) err
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "%s: valid\n  tenants   %d: %s\n  database  %s\n  api       %s (publicURL %s)\n  metrics   %s\n",
-			name, len(cfg.Tenants), strings.Join(cfg.TenantIDs(), ", "), cfg.Database.Redacted(), cfg.Addr, cfg.PublicURL, cfg.MetricsAddr)
+		// Each setting the environment set over the file says so; the secret
+		// says where it comes from, never what it is.
+		from := func(path string) string {
+			if v := cfg.Env[path]; v != "" {
+				return " (" + v + ")"
+			}
+			return ""
+		}
+		secret := "generated once into secretFile " + cfg.SecretFile
+		if cfg.Secret != "" {
+			secret = "set" + from("secret")
+		}
+		fmt.Fprintf(e.stdout, "%s: valid\n  tenants   %d: %s\n  database  %s%s\n  api       %s%s (publicURL %s%s)\n  metrics   %s%s\n  admin     %s%s\n  secret    %s\n",
+			name, len(cfg.Tenants), strings.Join(cfg.TenantIDs(), ", "), cfg.Database.Redacted(), from("database.url"),
+			cfg.Addr, from("addr"), cfg.PublicURL, from("publicURL"), cfg.MetricsAddr, from("metricsAddr"),
+			cfg.AdminAddr, from("adminAddr"), secret)
+		if cfg.PlainPublicURL() {
+			fmt.Fprintf(e.stdout, "warning: %s\n", config.PlainPublicURLWarning)
+		}
 		if cfg.Demo {
 			fmt.Fprintln(e.stdout, "note: the demo set-up: one tenant, demo, whose one-time codes are written to the log")
 			return nil

@@ -54,6 +54,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return fmt.Errorf("adminAddr: %w (set adminAddr or CUSTOMERD_ADMIN_ADDR)", err)
 	}
 	defer aln.Close()
+	if cfg.PlainPublicURL() {
+		log.Warn(config.PlainPublicURLWarning, "publicURL", cfg.PublicURL)
+	}
 	if cfg.Demo {
 		log.Warn("demo mode: no configuration file, so the demo tenant serves with one-time codes written to the log; give --config FILE for real tenants")
 	} else {
