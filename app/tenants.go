@@ -195,3 +195,27 @@ func (a *App) ApplyTenant(ctx context.Context, id string, t *config.Tenant, dryR
 	}
 	return ch, a.live.Changed(ctx, id)
 }
+
+// TenantSettings reads every tenant of the database, the configuration
+// file's and those made at runtime (or by an earlier demo run) alike, as the
+// service builds them: serve warns about them all, not only the file's.
+func (a *App) TenantSettings(ctx context.Context) (map[string]*config.Tenant, error) {
+	out := map[string]*config.Tenant{}
+	for after := ""; ; {
+		page, err := a.Catalog.List(ctx, after, 500)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range page {
+			t, _, err := a.Catalog.Settings(ctx, e.ID)
+			if err != nil {
+				return nil, err
+			}
+			out[e.ID] = t
+		}
+		if len(page) < 500 {
+			return out, nil
+		}
+		after = page[len(page)-1].ID
+	}
+}

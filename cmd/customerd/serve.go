@@ -59,22 +59,30 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	if cfg.Demo {
 		log.Warn("demo mode: no configuration file, so the demo tenant serves with one-time codes written to the log; give --config FILE for real tenants")
-	} else {
-		logSenders := cfg.LogSenders()
-		for _, tenant := range cfg.TenantIDs() {
-			for _, ch := range logSenders[tenant] {
-				log.Warn(sender.LogWarning, "tenant", tenant, "channel", string(ch))
-			}
-		}
-		for _, tenant := range cfg.UnguardedSMS() {
-			log.Warn(config.SMSPumpingWarning, "tenant", tenant)
-		}
 	}
 	a, err := app.New(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
+	if !cfg.Demo {
+		// Every tenant served, the database's too: a demo tenant an earlier
+		// run left there writes its codes to the log as much as the file's.
+		tenants, err := a.TenantSettings(ctx)
+		if err != nil {
+			return err
+		}
+		served := &config.Config{Tenants: tenants}
+		logSenders := served.LogSenders()
+		for _, tenant := range served.TenantIDs() {
+			for _, ch := range logSenders[tenant] {
+				log.Warn(sender.LogWarning, "tenant", tenant, "channel", string(ch))
+			}
+		}
+		for _, tenant := range served.UnguardedSMS() {
+			log.Warn(config.SMSPumpingWarning, "tenant", tenant)
+		}
+	}
 	srv, msrv, asrv := a.HTTPServer(), a.MetricsServer(), a.AdminServer()
 	janitorCtx, stopJanitor := context.WithCancel(context.Background())
 	defer stopJanitor()
