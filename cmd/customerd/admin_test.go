@@ -115,7 +115,9 @@ func TestAdminKeysAndTenantsApply(t *testing.T) {
 		t.Fatalf("revoke: %d %s", r.code, r.stderr)
 	}
 	code, body = adminCall(t, http.MethodGet, adminURL+"/audit", auditor)
-	var log struct{ Items []struct{ Action, Target string } }
+	var log struct {
+		Items []struct{ Action, Target string }
+	}
 	if code != http.StatusOK || json.Unmarshal([]byte(body), &log) != nil || len(log.Items) == 0 ||
 		log.Items[len(log.Items)-1].Action != "admin-key.revoke" || log.Items[len(log.Items)-1].Target != k.ID {
 		t.Fatalf("the revocation in the audit log: %d %s", code, body)
