@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -121,12 +122,31 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
+		if err := plainText(c); err != nil {
+			return err
+		}
 		if t := c.Param("tenantId"); t != "" && !who.scope.Allows(t) {
 			return forbidden(t)
 		}
 		c.SetRequest(req.WithContext(context.WithValue(req.Context(), ctxKey{}, who)))
 		return next(c)
 	}
+}
+
+// plainText refuses a path parameter or a query value that is not UTF-8 or
+// holds a NUL: PostgreSQL's text cannot hold either, so such a value reached
+// the database as an error there (500) and as a miss on SQLite.
+func plainText(c echo.Context) error {
+	values := c.ParamValues()
+	for _, vs := range c.QueryParams() {
+		values = append(values, vs...)
+	}
+	for _, v := range values {
+		if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+			return badRequestError{detail: "a parameter is not UTF-8 text, or holds a NUL"}
+		}
+	}
+	return nil
 }
 
 // forbiddenError: the key may not do this.
