@@ -32,15 +32,35 @@ func (s *db) Customers(ctx context.Context, q CustomerQuery) ([]Customer, error)
 		g = g.Where("phone = ?", q.Phone)
 	}
 	if !q.UpdatedSince.IsZero() {
-		g = g.Where("updated_at >= ?", q.UpdatedSince.UTC())
+		since, _ := ceilPrecision(q.UpdatedSince)
+		g = g.Where("updated_at >= ?", since)
 	}
 	if q.AfterID != "" {
-		at := q.AfterUpdated.UTC()
-		g = g.Where("updated_at > ? OR (updated_at = ? AND id > ?)", at, at, q.AfterID)
+		// No stored time lies strictly between a finer one and the next
+		// microsecond: after it is at or after that microsecond.
+		if at, exact := ceilPrecision(q.AfterUpdated); exact {
+			g = g.Where("updated_at > ? OR (updated_at = ? AND id > ?)", at, at, q.AfterID)
+		} else {
+			g = g.Where("updated_at >= ?", at)
+		}
 	}
 	var out []Customer
 	err := g.Order("updated_at, id").Limit(q.Limit).Find(&out).Error
 	return out, classify(err)
+}
+
+// ceilPrecision is t in UTC rounded up to Precision, and whether it was on
+// it already. A finer time reached the databases apart: pgx cuts it to the
+// microsecond below (T+1ns is T on PostgreSQL), SQLite compares it as
+// written (T+1ns is after T), so "at or after T+1ns" kept an account
+// updated at T on one and not the other.
+func ceilPrecision(t time.Time) (time.Time, bool) {
+	t = t.UTC()
+	down := t.Truncate(Precision)
+	if down.Equal(t) {
+		return t, true
+	}
+	return down.Add(Precision), false
 }
 
 // RevokeSessions makes every token of a live customer issued before at

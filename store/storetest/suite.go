@@ -62,6 +62,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"concurrent claims never hand out one event twice", eventConcurrentClaims},
 		{"an idempotency key runs once and keeps its answer", idempotency},
 		{"concurrent idempotency keys let exactly one run", idempotencyConcurrent},
+		{"updatedSince finer than a microsecond keeps what it keeps on both databases", updatedSinceSubMicrosecond},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, open(t)) })
@@ -1394,5 +1395,35 @@ func firstSignInConcurrent(t *testing.T, s store.Store) {
 	}
 	if evs, _ := s.Events(ctx, store.EventQuery{Tenant: "acme"}); len(evs) != 2 {
 		t.Fatalf("%d events written, want the one account's 2", len(evs))
+	}
+}
+
+// updatedSinceSubMicrosecond: a time finer than the databases keep (the
+// admin API's updatedSince is any RFC 3339 time) compares as itself: a
+// customer updated at T is not updated at or after T+1ns. SQLite compared
+// the texts (T < T+1ns); pgx sent PostgreSQL T+1ns cut to T, and T >= T.
+func updatedSinceSubMicrosecond(t *testing.T, s store.Store) {
+	lister, ok := s.(interface {
+		Customers(context.Context, store.CustomerQuery) ([]store.Customer, error)
+	})
+	if !ok {
+		t.Skip("no Customers")
+	}
+	c := newCustomer("acme", "jane@example.com")
+	mustCreate(t, s, c)
+	for _, d := range []time.Duration{time.Nanosecond, 500 * time.Nanosecond, 999 * time.Nanosecond} {
+		got, err := lister.Customers(ctx, store.CustomerQuery{TenantID: "acme", UpdatedSince: c.UpdatedAt.Add(d), Limit: 10})
+		if err != nil || len(got) != 0 {
+			t.Errorf("updated since T+%v: %d customers, %v; want none (updated at T)", d, len(got), err)
+		}
+	}
+	// After a position finer than a microsecond: T is not after T+1ns, whatever the id.
+	after, err := lister.Customers(ctx, store.CustomerQuery{TenantID: "acme", AfterUpdated: c.UpdatedAt.Add(time.Nanosecond), AfterID: "0", Limit: 10})
+	if err != nil || len(after) != 0 {
+		t.Errorf("after T+1ns: %d customers, %v; want none", len(after), err)
+	}
+	got, err := lister.Customers(ctx, store.CustomerQuery{TenantID: "acme", UpdatedSince: c.UpdatedAt.Add(-time.Nanosecond), Limit: 10})
+	if err != nil || len(got) != 1 {
+		t.Errorf("updated since T-1ns: %d customers, %v; want 1", len(got), err)
 	}
 }
