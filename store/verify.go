@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +20,10 @@ func (s *db) PeekChallenge(ctx context.Context, tenant, destination, except stri
 }
 
 func (s *db) Verify(ctx context.Context, v Verification) (*Verdict, error) {
+	// A counter is a 32-bit integer on PostgreSQL, which cast a larger limit
+	// (otp.maxFailuresPerDay has no upper bound) into an error on every
+	// attempt: no counter reaches it, so it stands for the largest.
+	v.Limit = min(v.Limit, math.MaxInt32)
 	switch {
 	case s.postgres():
 		return s.verifyStatement(ctx, v)

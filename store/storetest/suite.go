@@ -62,6 +62,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"concurrent claims never hand out one event twice", eventConcurrentClaims},
 		{"an idempotency key runs once and keeps its answer", idempotency},
 		{"concurrent idempotency keys let exactly one run", idempotencyConcurrent},
+		{"a day's limit beyond 32 bits judges codes as any other", limitBeyond32Bits},
 		{"updatedSince finer than a microsecond keeps what it keeps on both databases", updatedSinceSubMicrosecond},
 	}
 	for _, c := range cases {
@@ -1425,5 +1426,24 @@ func updatedSinceSubMicrosecond(t *testing.T, s store.Store) {
 	got, err := lister.Customers(ctx, store.CustomerQuery{TenantID: "acme", UpdatedSince: c.UpdatedAt.Add(-time.Nanosecond), Limit: 10})
 	if err != nil || len(got) != 1 {
 		t.Errorf("updated since T-1ns: %d customers, %v; want 1", len(got), err)
+	}
+}
+
+// limitBeyond32Bits: a tenant's otp.maxFailuresPerDay has no upper bound
+// (config, admin API); PostgreSQL's statements cast it to integer, which
+// failed every verification above 2^31-1 where SQLite judged the code.
+func limitBeyond32Bits(t *testing.T, s store.Store) {
+	const limit = 1 << 32
+	c := newChallenge("acme", time.Now().Add(time.Minute))
+	if err := s.CreateChallenge(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	wrong, err := attempt(s, c.ID, limit)
+	if err != nil || wrong.Counted != 1 || wrong.Locked {
+		t.Fatalf("a wrong code under a limit of 2^32: %+v %v", wrong, err)
+	}
+	v, err := verify(s, c.ID, "h", limit, firsts("acme"))
+	if err != nil || !v.Right || v.Created == nil {
+		t.Fatalf("a right code under a limit of 2^32: %+v %v", v, err)
 	}
 }
