@@ -612,8 +612,10 @@ func (t *Tenant) problems(at, id string) Problems {
 		// The janitor deletes throttles a day old: a longer interval would not hold.
 		add("otp.resendInterval", "%s: must be between 0 and 1h", o.ResendInterval)
 	}
-	if o.MaxFailuresPerDay < 1 {
-		add("otp.maxFailuresPerDay", "%d: must be at least 1", o.MaxFailuresPerDay)
+	if o.MaxFailuresPerDay < 1 || o.MaxFailuresPerDay > maxFailuresPerDay {
+		// Each failure is a guess at a 6-digit code: 100,000 a day is one
+		// chance in ten of guessing an address's code.
+		add("otp.maxFailuresPerDay", "%d: must be between 1 and %d", o.MaxFailuresPerDay, maxFailuresPerDay)
 	}
 	switch t.CheckInPolicy {
 	case flows.CheckInNone, flows.CheckInFull:
@@ -673,6 +675,9 @@ func (c *Config) UnguardedSMS() []string {
 	}
 	return out
 }
+
+// maxFailuresPerDay bounds otp.maxFailuresPerDay.
+const maxFailuresPerDay = 100_000
 
 // SMSPumpingWarning is what serve and config check say of an UnguardedSMS tenant.
 const SMSPumpingWarning = "sms sender with neither countries nor dailyBudget: anyone can make it send codes to any number (SMS pumping); set senders.sms.countries and senders.sms.dailyBudget"

@@ -233,7 +233,7 @@ type OtpSettings struct {
 	// MaxAttempts Wrong codes before a code dies (1 to 10).
 	MaxAttempts *int `json:"maxAttempts,omitempty"`
 
-	// MaxFailuresPerDay Wrong codes per destination and day.
+	// MaxFailuresPerDay Wrong codes per destination and UTC day (1 to 100000).
 	MaxFailuresPerDay *int `json:"maxFailuresPerDay,omitempty"`
 
 	// ResendInterval A duration as Go writes it (`90s`, `10m`, `1h30m`).

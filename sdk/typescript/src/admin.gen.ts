@@ -481,7 +481,7 @@ export interface components {
             /** @description Wrong codes before a code dies (1 to 10). */
             maxAttempts?: number;
             resendInterval?: components["schemas"]["Duration"];
-            /** @description Wrong codes per destination and day. */
+            /** @description Wrong codes per destination and UTC day (1 to 100000). */
             maxFailuresPerDay?: number;
         } & {
             [key: string]: unknown;
