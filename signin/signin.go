@@ -265,6 +265,12 @@ func fillHeld(t *tenant.Tenant, c *store.Customer, in account.Input, now time.Ti
 	fill := account.FillOnly(c, account.Fillable(in))
 	if len(fill.Set) > 0 || len(fill.Extras) > 0 {
 		if next, err := account.Apply(t, c, fill, now); err == nil {
+			// What Apply derives from the filled fields (enrichment's city and
+			// region from a postcode) never replaces a value c has: a
+			// stranger's postcode rewrote the owner's city and region.
+			for k, v := range c.Profile {
+				next.Profile[k] = v
+			}
 			return next, true
 		}
 	}
