@@ -196,26 +196,26 @@ func (a *App) ApplyTenant(ctx context.Context, id string, t *config.Tenant, dryR
 	return ch, a.live.Changed(ctx, id)
 }
 
-// TenantSettings reads every tenant of the database, the configuration
-// file's and those made at runtime (or by an earlier demo run) alike, as the
-// service builds them: serve warns about them all, not only the file's.
-func (a *App) TenantSettings(ctx context.Context) (map[string]*config.Tenant, error) {
-	out := map[string]*config.Tenant{}
-	for after := ""; ; {
-		page, err := a.Catalog.List(ctx, after, 500)
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range page {
-			t, _, err := a.Catalog.Settings(ctx, e.ID)
-			if err != nil {
-				return nil, err
-			}
-			out[e.ID] = t
-		}
-		if len(page) < 500 {
-			return out, nil
-		}
-		after = page[len(page)-1].ID
+// Served are the settings serve warns about: the configuration file's
+// tenants, and the demo tenant when an earlier run without a configuration
+// file left it in the database (it writes its codes to the log). The other
+// tenants of the database are the admin API's, checked as they are written;
+// reading them all would cost start-up a read and an unsealing each.
+func (a *App) Served(ctx context.Context) (map[string]*config.Tenant, error) {
+	out := maps.Clone(a.Config.Tenants)
+	if out == nil {
+		out = map[string]*config.Tenant{}
 	}
+	if _, declared := out[config.DemoTenant]; declared {
+		return out, nil
+	}
+	t, _, err := a.Catalog.Settings(ctx, config.DemoTenant)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return out, nil
+	case err != nil:
+		return nil, err
+	}
+	out[config.DemoTenant] = t
+	return out, nil
 }

@@ -387,7 +387,7 @@ func (c *Config) fill() {
 		c.Events.Timeout = 10 * time.Second
 	}
 	if c.Demo {
-		c.Tenants = map[string]*Tenant{"demo": {}}
+		c.Tenants = map[string]*Tenant{DemoTenant: {}}
 	}
 	for id, t := range c.Tenants {
 		if t == nil { // "acme:" with nothing under it
@@ -675,6 +675,9 @@ func (c *Config) UnguardedSMS() []string {
 	}
 	return out
 }
+
+// DemoTenant is the tenant the demo set-up (no configuration file) serves.
+const DemoTenant = "demo"
 
 // maxFailuresPerDay bounds otp.maxFailuresPerDay.
 const maxFailuresPerDay = 100_000

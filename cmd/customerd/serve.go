@@ -66,9 +66,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	defer a.Close()
 	if !cfg.Demo {
-		// Every tenant served, the database's too: a demo tenant an earlier
-		// run left there writes its codes to the log as much as the file's.
-		tenants, err := a.TenantSettings(ctx)
+		// The file's tenants, and a demo tenant an earlier run left in the
+		// database: it writes its codes to the log as much as the file's.
+		tenants, err := a.Served(ctx)
 		if err != nil {
 			return err
 		}
