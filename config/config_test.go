@@ -99,7 +99,7 @@ func TestABadSettingIsNamed(t *testing.T) {
 		{"bad code lifetime", "tenants:\n  acme:\n    otp:\n      codeLifetime: 2h\n", "tenants.acme.otp.codeLifetime"},
 		{"bad attempts", "tenants:\n  acme:\n    otp:\n      maxAttempts: 50\n", "tenants.acme.otp.maxAttempts"},
 		{"a day of wrong codes that guesses any code", "tenants:\n  acme:\n    otp:\n      maxFailuresPerDay: 4294967296\n", "tenants.acme.otp.maxFailuresPerDay: 4294967296: must be between 1 and 100000"},
-		// Third audit (time): the janitor purges throttles a day old, so a longer interval held less than it said.
+		// The janitor purges throttles a day old, so a longer interval held less than it said.
 		{"a resend interval the purge would cut short", "tenants:\n  acme:\n    otp:\n      resendInterval: 48h\n", "tenants.acme.otp.resendInterval"},
 		{"bad public url", "publicURL: ftp://x\n", "publicURL"},
 		{"bad check-in policy", "tenants:\n  acme:\n    checkInPolicy: some\n", "tenants.acme.checkInPolicy"},

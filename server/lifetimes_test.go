@@ -11,7 +11,7 @@ import (
 	"github.com/customerd/customerd/store/storetest"
 )
 
-// Third audit (time). A replica's clock stepped back (NTP correcting a
+// A replica's clock stepped back (NTP correcting a
 // clock that ran ahead) must not leave a destination's resend throttle in
 // force for as long as the clock was wrong: the throttle holds an interval.
 func TestAResendThrottleOutlivesNoClockStep(t *testing.T) {
