@@ -261,9 +261,9 @@ func (s *db) Identity(ctx context.Context, tenant, provider, subject string) (*I
 }
 
 func (s *db) Linked(ctx context.Context, tenant, customer string) (bool, error) {
-	var n int64
-	err := s.r.WithContext(ctx).Model(&Identity{}).Where("tenant_id = ? AND customer_id = ?", tenant, customer).Limit(1).Count(&n).Error
-	return n > 0, classify(err)
+	var linked bool
+	err := s.stmt(ctx, qLinked, false).QueryRowContext(ctx, tenant, customer).Scan(&linked)
+	return linked, classify(err)
 }
 
 func (s *db) UnlinkIdentity(ctx context.Context, tenant, provider, subject string) error {

@@ -33,6 +33,7 @@ const (
 	qCounted
 	qCount
 	qThrottle
+	qLinked
 	numQueries
 )
 
@@ -90,6 +91,10 @@ var queries = [numQueries]string{
 	// that ran ahead and was stepped back: it holds nothing.
 	qThrottle: `INSERT INTO throttles (tenant_id, key, last_at) VALUES ($1, $2, $3)
 		ON CONFLICT (tenant_id, key) DO UPDATE SET last_at = excluded.last_at WHERE throttles.last_at <= $4 OR throttles.last_at > $5`,
+	// Whether an identity links the account: every anonymous request naming
+	// an account reads it, whatever the account proved (the same work for
+	// every address).
+	qLinked: `SELECT EXISTS (SELECT 1 FROM identities WHERE tenant_id = $1 AND customer_id = $2)`,
 }
 
 // sqliteCounted is, in qAttempt, the challenge's counter ($5 prefix, $6 day).

@@ -530,8 +530,19 @@ func identities(t *testing.T, s store.Store) {
 	if _, err := s.Identity(ctx, "other", "google", "123"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("other tenant identity: %v", err)
 	}
+	for _, c := range []struct {
+		tenant, customer string
+		want             bool
+	}{{"acme", c.ID, true}, {"other", c.ID, false}, {"acme", "nobody", false}} {
+		if linked, err := s.Linked(ctx, c.tenant, c.customer); linked != c.want || err != nil {
+			t.Fatalf("Linked(%s, %s): %v %v, want %v", c.tenant, c.customer, linked, err, c.want)
+		}
+	}
 	if err := s.UnlinkIdentity(ctx, "acme", "google", "123"); err != nil {
 		t.Fatalf("unlink: %v", err)
+	}
+	if linked, err := s.Linked(ctx, "acme", c.ID); linked || err != nil {
+		t.Fatalf("Linked after the unlink: %v %v", linked, err)
 	}
 	if _, err := s.Identity(ctx, "acme", "google", "123"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("identity after unlink: %v", err)
