@@ -142,12 +142,15 @@ func plainText(c echo.Context) error {
 		values = append(values, vs...)
 	}
 	for _, v := range values {
-		if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+		if !isPlainText(v) {
 			return badRequestError{detail: "a parameter is not UTF-8 text, or holds a NUL"}
 		}
 	}
 	return nil
 }
+
+// isPlainText reports whether s is UTF-8 without a NUL: text both databases hold.
+func isPlainText(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
 
 // forbiddenError: the key may not do this.
 type forbiddenError struct{ detail string }

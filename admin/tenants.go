@@ -1,12 +1,10 @@
 package admin
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/customerd/customerd/catalog"
 	"github.com/customerd/customerd/config"
@@ -76,7 +74,7 @@ func decodeCursor(c *string) (string, error) {
 		return "", nil
 	}
 	b, err := base64.RawURLEncoding.Strict().DecodeString(*c)
-	if err != nil || len(b) == 0 || !utf8.Valid(b) || bytes.IndexByte(b, 0) >= 0 {
+	if err != nil || len(b) == 0 || !isPlainText(string(b)) {
 		return "", badRequestError{detail: "the cursor is not one this API gave"}
 	}
 	return string(b), nil

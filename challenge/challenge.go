@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"math/big"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -116,10 +115,7 @@ func keyOf(t Target) string {
 // Withheld reports whether destination is a withheld challenge's, and the
 // address it stands for.
 func Withheld(destination string) (to string, ok bool) {
-	if to, ok = strings.CutPrefix(destination, withheldPrefix); !ok {
-		return destination, false
-	}
-	return to, true
+	return strings.CutPrefix(destination, withheldPrefix)
 }
 
 // Issued is what a caller may see of a challenge.
@@ -178,8 +174,12 @@ func (reused) Error() string { return "an identical challenge is live" }
 func (s *Service) Issue(ctx context.Context, lim Limits, target Target, snd sender.Sender) (*Issued, error) {
 	now := s.now().UTC()
 	key := keyOf(target)
+	counted := []string{target.To}
+	if target.Withheld {
+		counted = append(counted, key) // both days, as one sent would count both
+	}
 	failed := 0
-	for _, k := range slices.Compact([]string{target.To, key}) { // withheld: both days, as one sent would count
+	for _, k := range counted {
 		n, err := s.store.Counted(ctx, target.Tenant, failKey(k), day(now))
 		if err != nil {
 			return nil, err

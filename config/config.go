@@ -694,11 +694,7 @@ func (c *Config) PlainPublicURL() bool {
 		return false
 	}
 	host := u.Hostname()
-	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
-		return false
-	}
-	ip := net.ParseIP(host)
-	return ip == nil || !ip.IsLoopback()
+	return !egress.IsLoopback(host) && !strings.HasSuffix(host, ".localhost")
 }
 
 // PlainPublicURLWarning is what serve and config check say of a PlainPublicURL.

@@ -141,15 +141,16 @@ func accessLog(log *slog.Logger, m *metrics) echo.MiddlewareFunc {
 			m.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
 			m.duration.WithLabelValues(method, route).Observe(elapsed.Seconds())
 			if log.Enabled(c.Request().Context(), slog.LevelInfo) {
+				r := fromContext(c.Request().Context()) // what begin read of the request
 				log.LogAttrs(c.Request().Context(), slog.LevelInfo, "request",
-					slog.String("request_id", requestID(c)),
+					slog.String("request_id", r.id),
 					slog.String("method", method),
 					slog.String("route", route),
 					slog.String("tenant", c.Param("tenantId")),
 					slog.Int("status", status),
 					slog.Int64("bytes", c.Response().Size),
 					slog.Duration("duration", elapsed),
-					slog.String("remote", c.RealIP()),
+					slog.String("remote", r.remote),
 				)
 			}
 			return nil

@@ -231,9 +231,7 @@ func (s *Service) prove(ctx context.Context, t *tenant.Tenant, p *challenge.Proo
 	}
 	next.UpdatedAt = now
 	// k proves target without being verified on it: nobody had proved the
-	// account (the ownership rule's one exception), and it is the prover's
-	// now; a token issued for it before is not (one issued in this second
-	// still opens it: a token's time is in whole seconds).
+	// account (the ownership rule's one exception), and it is the prover's now.
 	claims := !account.VerifiedOn(target, k)
 	err := s.store.Tx(ctx, func(tx store.Store) error {
 		if err := s.challenges.Consume(ctx, tx, p); err != nil {
@@ -243,11 +241,18 @@ func (s *Service) prove(ctx context.Context, t *tenant.Tenant, p *challenge.Proo
 			return err
 		}
 		if claims {
-			return tx.RevokeSessions(ctx, t.ID, target.ID, now.Truncate(time.Second).Add(-time.Second))
+			return revokeBeforeClaim(ctx, tx, t.ID, target.ID, now)
 		}
 		return nil
 	})
 	return next, err
+}
+
+// revokeBeforeClaim refuses every token issued for an account nobody had
+// proved before its claim at now: they are not the prover's. One issued in
+// the claim's own second still opens it (a token's time is in whole seconds).
+func revokeBeforeClaim(ctx context.Context, tx store.Store, tenant, customer string, now time.Time) error {
+	return tx.RevokeSessions(ctx, tenant, customer, now.Truncate(time.Second).Add(-time.Second))
 }
 
 // newAccount is the prover's own account, blank (a new account of t) with
@@ -515,36 +520,29 @@ func (s *Service) withClaims(ctx context.Context, t *tenant.Tenant, c *store.Cus
 				return err
 			}
 		}
-		// After the account's own write, which would put back the revocation
-		// it read (one issued in this second still opens it, as for a code).
-		revoke := func() error {
-			if !claims {
-				return nil
+		if changed {
+			for _, d := range detaches {
+				if err := s.detach(ctx, tx, t, d.from, d.k, now); err != nil {
+					return err
+				}
 			}
-			return tx.RevokeSessions(ctx, t.ID, c.ID, now.Truncate(time.Second).Add(-time.Second))
+			next.UpdatedAt = now
 		}
-		if !changed {
-			// The link alone: the account must still be the one read (an
-			// erasure meanwhile unlinked every identity of it, and would
-			// miss this one), so its version moves with the link.
-			if err := tx.UpdateCustomer(ctx, &next); err != nil {
-				return err
-			}
-			return revoke()
-		}
-		for _, d := range detaches {
-			if err := s.detach(ctx, tx, t, d.from, d.k, now); err != nil {
-				return err
-			}
-		}
-		next.UpdatedAt = now
+		// A link alone moves the account's version too: the account must
+		// still be the one read (an erasure meanwhile unlinked every identity
+		// of it, and would miss this one).
 		if err := tx.UpdateCustomer(ctx, &next); err != nil {
 			return err
 		}
-		if err := s.accounts.Record(ctx, tx, t, c, &next, now); err != nil {
-			return err
+		if changed {
+			if err := s.accounts.Record(ctx, tx, t, c, &next, now); err != nil {
+				return err
+			}
 		}
-		return revoke()
+		if claims { // after the account's write, which would put back the revocation it read
+			return revokeBeforeClaim(ctx, tx, t.ID, c.ID, now)
+		}
+		return nil
 	})
 	if !changed {
 		return c, err
