@@ -2,64 +2,13 @@ package server_test
 
 import (
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/customerd/customerd/app/apptest"
 	"github.com/customerd/customerd/store/storetest"
 )
-
-// smsBox is a Twilio stand-in that keeps every text sent, by number.
-type smsBox struct {
-	srv   *httptest.Server
-	mu    sync.Mutex
-	texts map[string][]string
-}
-
-func (b *smsBox) all(to string) []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]string(nil), b.texts[to]...)
-}
-
-func (b *smsBox) last(to string) string {
-	all := b.all(to)
-	if len(all) == 0 {
-		return ""
-	}
-	return all[len(all)-1]
-}
-
-func startSMSBox(t *testing.T) *smsBox { return startSlowSMSBox(t, 0) }
-
-// startSlowSMSBox takes each message (records it, as Twilio queues it once
-// the request is in) and answers only after delay: Twilio's own latency,
-// which a caller can race.
-func startSlowSMSBox(t *testing.T, delay time.Duration) *smsBox {
-	b := &smsBox{texts: map[string][]string{}}
-	b.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		raw, _ := io.ReadAll(r.Body)
-		form, _ := url.ParseQuery(string(raw))
-		b.mu.Lock()
-		b.texts[form.Get("To")] = append(b.texts[form.Get("To")], form.Get("Body"))
-		b.mu.Unlock()
-		select {
-		case <-time.After(delay):
-		case <-r.Context().Done():
-			return // customerd hung up; the message is queued all the same
-		}
-		w.WriteHeader(http.StatusCreated)
-		_, _ = io.WriteString(w, `{"sid":"SM1","status":"queued"}`)
-	}))
-	t.Cleanup(b.srv.Close)
-	return b
-}
 
 // When a token holder replaces the account's verified phone number, the old
 // number is told where the account's messages go now (notifyOldContact), as
@@ -68,7 +17,7 @@ func startSlowSMSBox(t *testing.T, delay time.Duration) *smsBox {
 // nothing of the change.
 func TestTheOldPhoneNumberIsToldOfAContactChange(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dbURL string) {
-		box := startSMSBox(t)
+		box := startTwilio(t)
 		env := apptest.Start(t, dbURL, fmt.Sprintf(`
 tenants:
   shop:

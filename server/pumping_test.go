@@ -19,7 +19,7 @@ import (
 // the daily budget allows, to a single premium number).
 func TestHangingUpDoesNotBuyAnotherText(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dbURL string) {
-		box := startSlowSMSBox(t, 700*time.Millisecond)
+		box := startSlowTwilio(t, 700*time.Millisecond)
 		env := apptest.Start(t, dbURL, fmt.Sprintf(`
 tenants:
   shop:
@@ -56,7 +56,7 @@ tenants:
 // line earns per call.
 func TestASMSCodeIsNotSentToAPremiumRateNumber(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dbURL string) {
-		box := startSMSBox(t)
+		box := startTwilio(t)
 		env := apptest.Start(t, dbURL, fmt.Sprintf(`
 tenants:
   shop:
@@ -82,7 +82,7 @@ tenants:
 // sender refused the number).
 func TestARefusedCodeLeavesNoAccount(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dbURL string) {
-		box := startSMSBox(t)
+		box := startTwilio(t)
 		env := apptest.Start(t, dbURL, fmt.Sprintf(`
 tenants:
   shop:

@@ -20,13 +20,31 @@ import (
 const gatewaySecret = "gateway-secret-0123456789abcdef0123"
 
 // gateway is a local SMS gateway: Twilio's Messages API, or a tenant's
-// signed webhook. It keeps the last code per number, and fails or stalls on demand.
+// signed webhook. It keeps the last code per number (and, as Twilio, every
+// text), and fails or stalls on demand.
 type gateway struct {
 	srv   *httptest.Server
 	mu    sync.Mutex
 	codes map[string]string
+	texts map[string][]string
 	sent  int
 	mode  string // "", "fail" (500), "stall" (no answer in time)
+}
+
+// all is every text sent to a number, oldest first.
+func (g *gateway) all(to string) []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]string(nil), g.texts[to]...)
+}
+
+// last is the newest text sent to a number, "" when none.
+func (g *gateway) last(to string) string {
+	all := g.all(to)
+	if len(all) == 0 {
+		return ""
+	}
+	return all[len(all)-1]
 }
 
 func (g *gateway) set(mode string) {
@@ -68,8 +86,13 @@ func (g *gateway) answer(w http.ResponseWriter, r *http.Request) bool {
 
 var sixDigits = regexp.MustCompile(`\b[0-9]{6}\b`)
 
-func startTwilio(t *testing.T) *gateway {
-	g := &gateway{codes: map[string]string{}}
+func startTwilio(t *testing.T) *gateway { return startSlowTwilio(t, 0) }
+
+// startSlowTwilio takes each message (records it, as Twilio queues it once
+// the request is in) and answers only after delay: Twilio's own latency,
+// which a caller can race.
+func startSlowTwilio(t *testing.T, delay time.Duration) *gateway {
+	g := &gateway{codes: map[string]string{}, texts: map[string][]string{}}
 	g.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user, pass, ok := r.BasicAuth()
 		if r.Method != http.MethodPost || r.URL.Path != "/2010-04-01/Accounts/AC123/Messages.json" || !ok || user != "AC123" || pass != "twilio-token" {
@@ -80,10 +103,17 @@ func startTwilio(t *testing.T) *gateway {
 			return
 		}
 		_ = r.ParseForm()
+		to, body := r.PostForm.Get("To"), r.PostForm.Get("Body")
 		g.mu.Lock()
-		g.codes[r.PostForm.Get("To")] = sixDigits.FindString(r.PostForm.Get("Body"))
+		g.codes[to] = sixDigits.FindString(body)
+		g.texts[to] = append(g.texts[to], body)
 		g.sent++
 		g.mu.Unlock()
+		select {
+		case <-time.After(delay):
+		case <-r.Context().Done():
+			return // customerd hung up; the message is queued all the same
+		}
 		w.WriteHeader(http.StatusCreated)
 		_, _ = io.WriteString(w, `{"sid":"SM1","status":"queued"}`)
 	}))
