@@ -188,6 +188,19 @@ func otherForm(t testing.TB, tok string, high bool) string {
 	return tok[:i+1] + base64.RawURLEncoding.EncodeToString(sig)
 }
 
+// flipped is tok with one bit of its signature flipped: never tok itself
+// (replacing its last characters by fixed ones was tok once in 256 runs).
+func flipped(t testing.TB, tok string) string {
+	t.Helper()
+	i := strings.LastIndexByte(tok, '.')
+	sig, err := base64.RawURLEncoding.DecodeString(tok[i+1:])
+	if err != nil || len(sig) == 0 {
+		t.Fatalf("no signature: %v", err)
+	}
+	sig[0] ^= 1
+	return tok[:i+1] + base64.RawURLEncoding.EncodeToString(sig)
+}
+
 // assemble builds a compact JWS by hand, for what jwx refuses to sign.
 func assemble(t testing.TB, hdr, body map[string]any, sig []byte) string {
 	t.Helper()
