@@ -373,3 +373,51 @@ tenants:
 		}
 	})
 }
+
+// Sign-ins that arrive while the first fetch of an issuer's keys hangs, and
+// then fails, are answered 503 when it fails: none fetches again. Each
+// waiting sign-in fetched again in turn (the last attempt counted from when
+// it began, so a fetch that took more than a second was never "just now"):
+// while the issuer's keys hung, anyone posting ID tokens queued fetch after
+// fetch, each as long as the client's timeout, and every sign-in with that
+// issuer, of any tenant, waited behind all of them.
+func TestSignInsWaitingOnAHangingKeyFetchDoNotEachFetchAgain(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		var fetches atomic.Int32
+		hanging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fetches.Add(1)
+			select { // slower than the second after which a failed fetch is tried again
+			case <-time.After(1200 * time.Millisecond):
+			case <-r.Context().Done():
+			}
+			http.Error(w, "down", http.StatusServiceUnavailable)
+		}))
+		t.Cleanup(hanging.Close)
+		iss := oidctest.New(t)
+		env := apptest.Start(t, dbURL, fmt.Sprintf(`
+tenants:
+  shop:
+    providers:
+      otp: {type: otp}
+      corp: {type: oidc, clientIds: [app], issuer: %q, jwksUrl: %q, allowPrivateNetwork: true}
+`, iss.URL(), hanging.URL+"/jwks"))
+		const n = 4
+		statuses := make([]int, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				r := authenticate(t, env, "shop", "corp", map[string]any{"idToken": iss.Key("RS256").Sign(iss.Claims("app", fmt.Sprint("u", i)))})
+				statuses[i] = r.StatusCode
+			})
+		}
+		wg.Wait()
+		for i, s := range statuses {
+			if s != http.StatusServiceUnavailable {
+				t.Errorf("sign-in %d → %d, want 503", i, s)
+			}
+		}
+		if got := fetches.Load(); got != 1 {
+			t.Fatalf("%d sign-ins waiting on one hanging key fetch made %d fetches, want 1", n, got)
+		}
+	})
+}

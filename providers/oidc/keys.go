@@ -84,7 +84,7 @@ type keySet struct {
 	mu        sync.Mutex // guards the fields below
 	keys      []key
 	fetched   time.Time // last successful fetch; zero: never
-	lastFetch time.Time // last attempt, successful or not
+	lastFetch time.Time // last attempt: when it began, or when it failed
 }
 
 // NewKeys returns an empty cache fetching through the egress policy.
@@ -216,6 +216,11 @@ func (k *Keys) fetch(ctx context.Context, src source, s *keySet) error {
 	s.mu.Unlock()
 	keys, err := k.get(ctx, k.clients.pick(src.allowPrivate), src.url)
 	if err != nil {
+		// A failure counts from when it came: the requests that waited on a
+		// hanging fetch take its answer instead of each fetching in turn.
+		s.mu.Lock()
+		s.lastFetch = k.now()
+		s.mu.Unlock()
 		return err
 	}
 	s.mu.Lock()
