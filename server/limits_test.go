@@ -3,7 +3,6 @@ package server_test
 import (
 	"net/http"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -41,26 +40,9 @@ tenants:
 	}
 	code := one.Logs.Code(victim)
 
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		statuses = map[int]int{}
-	)
-	for i := range 200 {
-		env := one
-		if i%2 == 1 {
-			env = two
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := exchange(t, env, "demo", ids[i%len(ids)], notCode(code))
-			mu.Lock()
-			statuses[r.StatusCode]++
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
+	statuses := statusesAtOnce(200, func(i int) int {
+		return exchange(t, []*apptest.Env{one, two}[i%2], "demo", ids[i%len(ids)], notCode(code)).StatusCode
+	})
 	if statuses[http.StatusUnprocessableEntity]+statuses[http.StatusTooManyRequests] != 200 {
 		t.Fatalf("answers: %v, want only 422 and 429", statuses)
 	}

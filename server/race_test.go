@@ -25,25 +25,7 @@ func TestOneCodeSignsInOnce(t *testing.T) {
 			}
 			id := askCode(t, env, "demo", email)
 			code := env.Logs.Code(email)
-			var (
-				wg    sync.WaitGroup
-				mu    sync.Mutex
-				start = make(chan struct{})
-				got   = map[int]int{}
-			)
-			for range 5 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					<-start
-					r := exchange(t, env, "demo", id, code)
-					mu.Lock()
-					got[r.StatusCode]++
-					mu.Unlock()
-				}()
-			}
-			close(start)
-			wg.Wait()
+			got := statusesAtOnce(5, func(int) int { return exchange(t, env, "demo", id, code).StatusCode })
 			if got[http.StatusOK] != 1 {
 				t.Errorf("existing=%v: answers %v, want one 200", existing, got)
 			}
@@ -62,21 +44,11 @@ func TestACodeAndAGoogleSignInAtOnceMakeOneAccount(t *testing.T) {
 			email := fmt.Sprintf("both%d@example.com", trial)
 			id := askCode(t, env, "shop", email)
 			code := env.Logs.Code(email)
-			var (
-				wg          sync.WaitGroup
-				start       = make(chan struct{})
-				otp, google rawReply
-			)
-			wg.Add(2)
-			go func() { defer wg.Done(); <-start; otp = exchange(t, env, "shop", id, code) }()
-			go func() {
-				defer wg.Done()
-				<-start
+			var otp, google rawReply
+			atOnce(func() { otp = exchange(t, env, "shop", id, code) }, func() {
 				google = authenticate(t, env, "shop", "google", map[string]any{"idToken": iss.Key("RS256").Sign(
 					oidctest.With(iss.Claims("web-app", fmt.Sprintf("g-both-%d", trial)), "email", email, "email_verified", true))})
-			}()
-			close(start)
-			wg.Wait()
+			})
 			a, b := subOf(t, mustToken(t, otp)), subOf(t, mustToken(t, google))
 			if a != b {
 				t.Errorf("trial %d: the code signed into %s, Google into %s: two accounts for one email", trial, a, b)
@@ -98,24 +70,10 @@ func TestErasureRacingALinkLeavesNoIdentity(t *testing.T) {
 			email := fmt.Sprintf("erased%d@example.com", trial)
 			tok := env.SignIn(t, "shop", email)
 			sub := fmt.Sprintf("g-erased-%d", trial)
-			var (
-				wg    sync.WaitGroup
-				start = make(chan struct{})
-			)
-			wg.Add(2)
-			go func() {
-				defer wg.Done()
-				<-start
-				rawCall(t, env, http.MethodDelete, "/api/shop/customer", nil, withToken(tok)...)
-			}()
-			go func() {
-				defer wg.Done()
-				<-start
+			atOnce(func() { rawCall(t, env, http.MethodDelete, "/api/shop/customer", nil, withToken(tok)...) }, func() {
 				authenticate(t, env, "shop", "google", map[string]any{"idToken": iss.Key("RS256").Sign(
 					oidctest.With(iss.Claims("web-app", sub), "email", email, "email_verified", true))})
-			}()
-			close(start)
-			wg.Wait()
+			})
 			id, err := env.App.Store.Identity(ctx, "shop", "google", sub)
 			if err == nil && id.Account == nil {
 				left++
@@ -134,30 +92,40 @@ func TestTwoReplicasSendOneCodePerInterval(t *testing.T) {
 	dbURL := storetest.PostgresURL(t)
 	one, two := apptest.Start(t, dbURL, ""), apptest.Start(t, dbURL, "")
 	const to = "two.replicas@example.com"
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		start = make(chan struct{})
-		got   = map[int]int{}
-	)
-	for i := range 20 {
-		env := one
-		if i%2 == 1 {
-			env = two
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			r := post(t, env, "/api/demo/customer/authenticate?provider=otp", `{"email":"`+to+`"}`)
-			mu.Lock()
-			got[r.StatusCode]++
-			mu.Unlock()
-		}()
-	}
-	close(start)
-	wg.Wait()
+	got := statusesAtOnce(20, func(i int) int {
+		return post(t, []*apptest.Env{one, two}[i%2], "/api/demo/customer/authenticate?provider=otp", `{"email":"`+to+`"}`).StatusCode
+	})
 	if got[http.StatusAccepted] != 1 || one.Logs.Sent(to)+two.Logs.Sent(to) != 1 {
 		t.Fatalf("answers %v, %d codes sent; want one", got, one.Logs.Sent(to)+two.Logs.Sent(to))
 	}
+}
+
+// atOnce runs every f at the same moment, each in its own goroutine,
+// released together, and returns when all are done.
+func atOnce(fs ...func()) {
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for _, f := range fs {
+		wg.Go(func() { <-start; f() })
+	}
+	close(start)
+	wg.Wait()
+}
+
+// statusesAtOnce sends n requests at the same moment, the i-th by
+// request(i), and counts their answers by status.
+func statusesAtOnce(n int, request func(i int) int) map[int]int {
+	var mu sync.Mutex
+	got := map[int]int{}
+	fs := make([]func(), n)
+	for i := range fs {
+		fs[i] = func() {
+			status := request(i)
+			mu.Lock()
+			got[status]++
+			mu.Unlock()
+		}
+	}
+	atOnce(fs...)
+	return got
 }
