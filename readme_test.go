@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -206,39 +205,8 @@ func TestREADMETypeScriptRecipe(t *testing.T) {
 }
 
 func TestREADMEWebhookReceiver(t *testing.T) {
-	program := only(t, readme(t, "Webhooks"), "go", "package main")
-	secret := regexp.MustCompile(`const secret = "([^"]+)"`).FindStringSubmatch(program)
-	if secret == nil {
-		t.Fatalf("the receiver has no const secret:\n%s", program)
-	}
-	dir := t.TempDir()
-	env := []string{"GOFLAGS=-mod=mod", "GOWORK=off"}
-	run(t, dir, env, "go mod init receiver")
-	write(t, filepath.Join(dir, "main.go"), program)
-	run(t, dir, env, "go vet . && go build -o receiver .")
-
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	recv := exec.Command(filepath.Join(dir, "receiver"))
-	recv.Env = append(os.Environ(), "ADDR="+addr)
-	var logs apptest.LogBuffer
-	recv.Stderr = &logs
-	if err := recv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = recv.Process.Kill(); _ = recv.Wait() })
-	hook := "http://" + addr + "/hooks/customerd"
-	waitUntil(t, "the receiver listens", func() bool {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			_ = c.Close()
-		}
-		return err == nil
-	})
+	recv := startREADMEReceiver(t, false)
+	hook, logs := recv.hook, recv.logs
 
 	// A forged delivery is refused.
 	body := []byte(`{"id":"x","type":"Customer:Upserted","customerId":"c","data":{}}`)
@@ -254,7 +222,7 @@ events: {pollInterval: 5ms}
 tenants:
   demo:
     webhooks: {endpoints: [{url: %q, secret: %q, allowPrivateNetwork: true}], retryBase: 5ms, retryMax: 50ms}
-`, hook, secret[1]))
+`, hook, recv.secret))
 	svc.StartEvents()
 	res, err := svc.HTTP.Post(svc.Server.URL+"/api/demo/customer", "application/json", strings.NewReader(`{"email":"hooked@example.com"}`))
 	if err != nil || res.StatusCode != http.StatusOK {
