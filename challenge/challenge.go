@@ -95,10 +95,30 @@ type Target struct {
 	// with codes the owner never sees); they lock withheld requests for the
 	// address as they would lock sent ones, and it never completes.
 	Withheld bool
-	// StaleBefore: a live challenge of the same request created at or
-	// before it (the account's sessions revoked since) can never complete,
-	// so it is not handed back: this request takes its place.
+	// TokenIssuedAt, for a token holder's request, is the issue time of
+	// its token, kept with the challenge: what a token asked for dies with
+	// it when the account's sessions are revoked (AskedBefore).
+	TokenIssuedAt *time.Time
+	// StaleBefore: the account's sessions were revoked then; a live
+	// challenge of the same request asked before it can never complete, so
+	// it is not handed back: this request takes its place.
 	StaleBefore *time.Time
+}
+
+// AskedBefore reports whether c was asked by a token that a revocation of
+// the account's sessions at revoked (nil: none) refuses: one issued in the
+// revocation's second or before (a token's time is in whole seconds, as
+// the server checks a bearer token), whenever c itself was written (a
+// request let in just before the revocation may write it just after). A
+// challenge kept without its token's time counts from its writing.
+func AskedBefore(c *store.Challenge, revoked *time.Time) bool {
+	switch {
+	case revoked == nil:
+		return false
+	case c.TokenIssuedAt != nil:
+		return !c.TokenIssuedAt.After(revoked.Truncate(time.Second))
+	}
+	return !c.CreatedAt.After(*revoked)
 }
 
 // withheldPrefix starts the destination a withheld challenge is kept under.
@@ -197,7 +217,7 @@ func (s *Service) Issue(ctx context.Context, lim Limits, target Target, snd send
 		// Time-ordered (UUIDv7): a new challenge goes to the end of its index.
 		ID: uuid.Must(uuid.NewV7()).String(), TenantID: target.Tenant, Channel: string(target.Channel), Destination: key,
 		CustomerID: target.CustomerID, MaxAttempts: lim.MaxAttempts, ExpiresAt: now.Add(lim.Lifetime), CreatedAt: now,
-		Pending: target.Pending, Purpose: string(target.Purpose),
+		Pending: target.Pending, Purpose: string(target.Purpose), TokenIssuedAt: target.TokenIssuedAt,
 	}
 	c.CodeHash = s.hash(c.TenantID, c.ID, code)
 	// The throttle and the challenge commit together: a concurrent caller that is
@@ -217,7 +237,7 @@ func (s *Service) Issue(ctx context.Context, lim Limits, target Target, snd send
 		}
 		live, err := tx.LiveChallenge(ctx, target.Tenant, key, string(target.Purpose), now)
 		if err == nil && target.Retry && sameRequest(live, c) {
-			if target.StaleBefore == nil || live.CreatedAt.After(*target.StaleBefore) {
+			if !AskedBefore(live, target.StaleBefore) {
 				return reused{live}
 			}
 			// Asked by a token revoked since: it can never finish, and

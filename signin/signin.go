@@ -295,10 +295,12 @@ func (s *Service) changeContact(ctx context.Context, t *tenant.Tenant, p *challe
 	if _, withheld := challenge.Withheld(p.Destination); withheld {
 		return nil, challenge.ErrInvalidCode // its code went to nobody: a guess
 	}
-	// A change a token holder asked for before the account's sessions were
-	// revoked was asked by a token that no longer stands: completing it
-	// would attach the requester's contact and hand out a new token.
-	if r := bound.SessionsRevokedAt; r != nil && !p.CreatedAt.After(*r) {
+	// A change asked by a token that the account's sessions revocation
+	// refuses (even one written just after the revocation, by a request let
+	// in just before it) was asked by a token that no longer stands:
+	// completing it would attach the requester's contact and hand out a
+	// new token.
+	if challenge.AskedBefore(p.Challenge, bound.SessionsRevokedAt) {
 		return nil, challenge.ErrInvalidCode
 	}
 	// The prover chose this account: k leaves wherever it sits unproven

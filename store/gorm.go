@@ -273,7 +273,7 @@ func (s *db) UnlinkIdentity(ctx context.Context, tenant, provider, subject strin
 
 func (s *db) CreateChallenge(ctx context.Context, c *Challenge) error {
 	_, err := s.exec(ctx, qInsertChallenge, c.ID, c.TenantID, c.Channel, c.Destination, c.CustomerID, c.CodeHash, c.Attempts,
-		c.MaxAttempts, c.ExpiresAt.UTC(), utcOrNil(c.ConsumedAt), c.CreatedAt.UTC(), c.Pending, c.Purpose)
+		c.MaxAttempts, c.ExpiresAt.UTC(), utcOrNil(c.ConsumedAt), c.CreatedAt.UTC(), c.Pending, c.Purpose, utcOrNil(c.TokenIssuedAt))
 	return err
 }
 

@@ -398,6 +398,9 @@ type Challenge struct {
 	Pending string `gorm:"column:pending"`
 	// Purpose is what completing the challenge does (signin, checkin, flow, contact).
 	Purpose string `gorm:"column:purpose"`
+	// TokenIssuedAt is the issue time of the token that asked for the
+	// challenge (a token holder's contact change); nil for the others.
+	TokenIssuedAt *time.Time `gorm:"column:token_issued_at"`
 }
 
 // TableName is the challenges table.
