@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", to hold a lock
 
@@ -64,7 +65,7 @@ func TestAContactChangeInFlightWhenSessionsAreRevokedCannotBeFinished(t *testing
 		_ = res.Body.Close()
 		done <- reply{status: res.StatusCode, body: string(b)}
 	}()
-	for waiting := 0; waiting == 0; {
+	for waiting := 0; waiting == 0; time.Sleep(time.Millisecond) {
 		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM pg_locks
 			WHERE NOT granted AND relation = 'idempotency_keys'::regclass`).Scan(&waiting); err != nil {
 			t.Fatal(err)
