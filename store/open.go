@@ -82,6 +82,14 @@ func Open(ctx context.Context, rawURL string, opts Options) (Store, error) {
 		_ = s.Close()
 		return nil, err
 	}
+	// Under ctx: a database that accepts the connection and never answers
+	// does not hold start-up past Ctrl-C.
+	if p.Postgres {
+		if err := s.wdb.PingContext(ctx); err != nil {
+			_ = s.Close()
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+	}
 	dialect := goose.DialectSQLite3
 	if p.Postgres {
 		dialect = goose.DialectPostgres
@@ -113,7 +121,8 @@ type Pools struct {
 }
 
 // Connect opens the pools of postgres://… or sqlite://PATH without touching
-// the schema; the load benchmark's floor servers open theirs with it too.
+// the schema (PostgreSQL is reached at the first use); the load benchmark's
+// floor servers open theirs with it too.
 func Connect(rawURL string, opts Options) (*Pools, error) {
 	cfg := &gorm.Config{
 		Logger:                 logger.Discard,
@@ -131,6 +140,7 @@ func Connect(rawURL string, opts Options) (*Pools, error) {
 }
 
 func openPostgres(dsn string, cfg *gorm.Config, opts Options) (*Pools, error) {
+	cfg.DisableAutomaticPing = true // gorm pings without a context: Open pings under its own
 	dialector := postgres.Config{DSN: dsn}
 	if tracer := opts.QueryTracer; tracer != nil {
 		dialector.OptionOpenDB = []stdlib.OptionOpenDB{stdlib.OptionBeforeConnect(func(_ context.Context, c *pgx.ConnConfig) error {

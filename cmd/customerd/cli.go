@@ -107,10 +107,15 @@ func run(args []string, e *env) int {
 	if err == nil && cmd.args == "" && len(positional) > 0 {
 		err = usagef("%s takes no arguments, got %q", cmd.name, positional)
 	}
+	interrupted := false
 	if err == nil {
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 		defer stop()
+		// The first signal asks the command to stop; a second one ends the
+		// process at once, as it would without customerd's handling.
+		go func() { <-ctx.Done(); stop() }()
 		err = runCmd(ctx, e, positional)
+		interrupted = ctx.Err() != nil
 	}
 	var usage usageError
 	switch {
@@ -121,6 +126,9 @@ func run(args []string, e *env) int {
 	case errors.As(err, &usage):
 		fmt.Fprintf(e.stderr, "customerd %s: %v\nRun 'customerd %s --help' for usage.\n", cmd.name, err, cmd.name)
 		return 2
+	case interrupted:
+		fmt.Fprintf(e.stderr, "customerd %s: interrupted: %v\n", cmd.name, err)
+		return 1
 	}
 	fmt.Fprintf(e.stderr, "customerd %s: %v\n", cmd.name, err)
 	return 1

@@ -24,8 +24,10 @@ Checks the whole configuration first (as 'customerd config check' does), then
 binds addr, metricsAddr and adminAddr, then applies the database migrations, so that a
 bad setting or a port in use stops it before anything is written. With no
 configuration file it serves the demo tenant, whose one-time codes are
-written to the log, on ./data/customerd.db. SIGINT or SIGTERM lets the
-requests in flight finish (shutdownTimeout) before it exits.`
+written to the log, on ./data/customerd.db. SIGINT (Ctrl-C) or SIGTERM
+lets the requests in flight finish (shutdownTimeout) before it exits; one
+during start-up (a database that does not answer) stops it there, exit
+status 1; a second one ends the process at once.`
 
 func serveCommand(*flag.FlagSet) func(context.Context, *env, []string) error {
 	return func(ctx context.Context, e *env, _ []string) error {

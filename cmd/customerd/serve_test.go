@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -188,5 +189,50 @@ func TestSIGTERMFinishesInFlightRequests(t *testing.T) {
 	}
 	if _, err := http.Get(api + "/healthz"); err == nil {
 		t.Fatal("customerd still answers after stopping")
+	}
+}
+
+// Ctrl-C while serve waits for a database that accepts connections and never
+// answers stops it, as it stops a running server: exit 1, saying so.
+func TestCtrlCDuringStartUpStopsServe(t *testing.T) {
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := silent.Accept()
+		if err == nil {
+			accepted <- c
+		}
+	}()
+	dir := t.TempDir()
+	env := serveEnv(dir)
+	env["CUSTOMERD_DATABASE_URL"] = "postgres://customerd:a-password@" + silent.Addr().String() + "/customerd?sslmode=disable"
+	s := &server{cmd: exec.Command(bin, "serve"), done: make(chan struct{})}
+	s.cmd.Dir, s.cmd.Env = dir, environ(env)
+	var stderr strings.Builder
+	s.cmd.Stderr = &stderr
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = s.cmd.Wait(); close(s.done) }()
+	t.Cleanup(func() { _ = s.cmd.Process.Kill(); <-s.done })
+	select {
+	case c := <-accepted: // serve is connecting: start-up is under way
+		defer c.Close()
+	case <-s.done:
+		t.Fatalf("serve exited before connecting:\n%s", stderr.String())
+	}
+	if err := s.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code := s.wait(t); code != 1 {
+		t.Fatalf("exit %d:\n%s", code, stderr.String())
+	}
+	out := stderr.String()
+	if !strings.Contains(out, "customerd serve: interrupted") || strings.Contains(out, "a-password") {
+		t.Fatalf("stderr:\n%s", out)
 	}
 }
