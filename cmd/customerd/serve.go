@@ -43,7 +43,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	// Every port before the migrations: one in use stops start-up before anything is written.
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
-		return fmt.Errorf("addr: %w", err)
+		return fmt.Errorf("addr: %w (another customerd running? set addr or CUSTOMERD_ADDR; make run ADDR=:9090)", err)
 	}
 	defer ln.Close()
 	mln, err := net.Listen("tcp", cfg.MetricsAddr)

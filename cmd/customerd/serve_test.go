@@ -109,7 +109,7 @@ func TestServeChecksBeforeItWritesAnything(t *testing.T) {
 		{"a bad provider setting", "tenants:\n  acme:\n    providers:\n      google: {type: google}\n", nil,
 			"tenants.acme.providers.google.clientIds: required, one per platform"},
 		{"the API's port in use", "tenants:\n  acme: {}\n", map[string]string{"CUSTOMERD_ADDR": busy.Addr().String()},
-			"addr: listen tcp " + busy.Addr().String() + ": bind: address already in use"},
+			"addr: listen tcp " + busy.Addr().String() + ": bind: address already in use (another customerd running? set addr or CUSTOMERD_ADDR; make run ADDR=:9090)"},
 		{"the metrics port in use", "tenants:\n  acme: {}\n", map[string]string{"CUSTOMERD_METRICS_ADDR": busy.Addr().String()},
 			"metricsAddr: listen tcp " + busy.Addr().String()},
 	} {
