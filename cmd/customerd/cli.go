@@ -203,7 +203,7 @@ func subcommands(group string) []string {
 
 // help is `customerd help [COMMAND]`.
 func help(words []string, e *env) int {
-	if len(words) == 0 {
+	if len(words) == 0 || slices.Contains([]string{"-h", "-help", "--help"}, words[0]) {
 		printHelp(e.stdout)
 		return 0
 	}
@@ -267,6 +267,9 @@ func printCommandHelp(w io.Writer, c *command, fs *flag.FlagSet) {
 	fs.VisitAll(func(f *flag.Flag) {
 		name, usage := flag.UnquoteUsage(f)
 		left := "--" + f.Name
+		if len(f.Name) == 1 {
+			left = "-" + f.Name // as the README writes it: tenants apply -f FILE
+		}
 		if name != "" {
 			left += " " + name
 		}

@@ -23,7 +23,7 @@ var commandNames = []string{"serve", "migrate", "events list", "events replay", 
 	"admin-key list", "admin-key revoke", "config check", "version", "help"}
 
 func TestHelpListsEveryCommandAndExitsZero(t *testing.T) {
-	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {"--config", "x.yaml", "--help"}} {
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {"--config", "x.yaml", "--help"}, {"help", "--help"}} {
 		r := customerd(t, t.TempDir(), nil, args...)
 		if r.code != 0 || r.stderr != "" {
 			t.Fatalf("customerd %v: exit %d, stderr %q", args, r.code, r.stderr)
@@ -50,6 +50,7 @@ func TestEveryCommandHasItsOwnHelp(t *testing.T) {
 		{[]string{"config", "check", "--help"}, "FILE:LINE"},
 		{[]string{"version", "--help"}, "Usage: customerd version [flags]"},
 		{[]string{"help", "events", "replay"}, "new retry"},
+		{[]string{"tenants", "apply", "--help"}, "\n  -f FILE "},
 	} {
 		r := customerd(t, t.TempDir(), nil, c.args...)
 		if r.code != 0 || !strings.Contains(r.stdout, c.want) || !strings.Contains(r.stdout, "--config FILE") {
