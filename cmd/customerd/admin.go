@@ -55,7 +55,7 @@ func adminKeyCreateCommand(fs *flag.FlagSet) func(context.Context, *env, []strin
 type keyLine struct {
 	ID        string     `json:"id"`
 	Name      string     `json:"name,omitempty"`
-	Scope     string     `json:"scope"`
+	Scope     any        `json:"scope"` // "*", or the tenant ids
 	CreatedAt time.Time  `json:"createdAt"`
 	RevokedAt *time.Time `json:"revokedAt,omitempty"`
 }
@@ -78,7 +78,13 @@ func adminKeyListCommand(*flag.FlagSet) func(context.Context, *env, []string) er
 		}
 		enc := json.NewEncoder(e.stdout)
 		for _, k := range all {
-			if err := enc.Encode(keyLine{ID: k.ID, Name: k.Name, Scope: k.Scope, CreatedAt: k.CreatedAt.UTC(), RevokedAt: k.RevokedAt}); err != nil {
+			// A scope of tenants is stored as a JSON array: listed as one, not as a string holding it.
+			var scope any = k.Scope
+			var ids []string
+			if json.Unmarshal([]byte(k.Scope), &ids) == nil {
+				scope = ids
+			}
+			if err := enc.Encode(keyLine{ID: k.ID, Name: k.Name, Scope: scope, CreatedAt: k.CreatedAt.UTC(), RevokedAt: k.RevokedAt}); err != nil {
 				return err
 			}
 		}

@@ -132,3 +132,21 @@ func TestAdminKeysAndTenantsApply(t *testing.T) {
 		t.Fatalf("no scope: %d %s", r.code, r.stderr)
 	}
 }
+
+func TestAdminKeyListShowsAScopeOfTenantsAsAList(t *testing.T) {
+	dir := t.TempDir()
+	env := serveEnv(dir)
+	if r := customerd(t, dir, env, "migrate"); r.code != 0 {
+		t.Fatalf("migrate: %d %s", r.code, r.stderr)
+	}
+	for _, scope := range []string{"*", "acme,shop"} {
+		if r := customerd(t, dir, env, "admin-key", "create", "--scope", scope); r.code != 0 {
+			t.Fatalf("admin-key create --scope %s: %d %s", scope, r.code, r.stderr)
+		}
+	}
+	r := customerd(t, dir, env, "admin-key", "list")
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if r.code != 0 || len(lines) != 2 || !strings.Contains(lines[0], `"scope":"*"`) || !strings.Contains(lines[1], `"scope":["acme","shop"]`) {
+		t.Fatalf("admin-key list: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
