@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/customerd/customerd/config"
 	"github.com/customerd/customerd/store"
@@ -140,8 +141,12 @@ func flatten(doc map[string]any) map[string]string {
 				walk(e, fmt.Sprintf("%s[%d]", at, i))
 			}
 		default:
-			b, _ := json.Marshal(v)
-			out[at] = string(b)
+			// As written: "Acme <no-reply@acme.example>", not \u003c…\u003e.
+			var b strings.Builder
+			enc := json.NewEncoder(&b)
+			enc.SetEscapeHTML(false)
+			_ = enc.Encode(v)
+			out[at] = strings.TrimSuffix(b.String(), "\n")
 		}
 	}
 	if doc != nil {

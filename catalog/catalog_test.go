@@ -202,3 +202,16 @@ func TestAnUnparsableURLsPasswordStaysOutOfTheMessage(t *testing.T) {
 		}
 	}
 }
+
+func TestADifferenceShowsAValueAsWritten(t *testing.T) {
+	c, _ := open(t, storetest.SQLiteURL(t))
+	tc, err := config.DecodeTenant("acme", doc(t, `{"senders": {"email": {"type": "smtp", "smtp": {"host": "mail.acme.example",
+		"from": "Acme <no-reply@acme.example>"}}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := c.Apply(ctx, "acme", tc, true)
+	if err != nil || !slices.Contains(ch.Lines, `+ senders.email.smtp.from: "Acme <no-reply@acme.example>"`) {
+		t.Fatalf("difference %q: %v", ch.Lines, err)
+	}
+}
