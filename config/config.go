@@ -296,6 +296,52 @@ func Load(path string, getenv func(string) string, checks ...Check) (*Config, er
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
+// notYAML is the problem of a file the YAML parser refused, err, named by
+// the line where the file stops being YAML: the one after the longest
+// beginning of it that parses. The parser's own line is where the block
+// around the mistake began, one less (a key indented wrong on line 40 of a
+// tenants file was "line 1").
+func notYAML(path string, raw []byte, err error) Problem {
+	msg, line := strings.TrimPrefix(err.Error(), "yaml: "), ""
+	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		msg, line = m[2], m[1]
+	}
+	if n := firstBadLine(raw); n > 0 {
+		line = strconv.Itoa(n)
+	}
+	if line != "" {
+		path += ":" + line
+	}
+	return Problem{Message: "not YAML: " + msg, Source: path}
+}
+
+// firstBadLine is the line after the longest beginning of raw, in whole
+// lines, that parses as YAML; 0 when finding it would parse more than a
+// few MiB (a file that large keeps the parser's line).
+func firstBadLine(raw []byte) int {
+	var ends []int // ends[k]: the length of the first k+1 lines
+	for i, b := range raw {
+		if b == '\n' {
+			ends = append(ends, i+1)
+		}
+	}
+	budget := 16 << 20
+	for k := len(ends); k > 0; k-- {
+		if k == len(ends) && ends[k-1] == len(raw) {
+			continue // the whole file: refused
+		}
+		prefix := raw[:ends[k-1]]
+		if budget -= len(prefix); budget < 0 {
+			return 0
+		}
+		var doc yaml.Node
+		if yaml.Unmarshal(prefix, &doc) == nil {
+			return k + 1
+		}
+	}
+	return 1
+}
+
 // read decodes the file at path into c. Its problems are the file's own: it
 // is missing, not YAML (decoded is false), or names unknown settings or
 // values of the wrong kind, which stay out of c.
@@ -305,11 +351,10 @@ func (c *Config) read(path string, src sources) (problems Problems, decoded bool
 		return Problems{{Message: fmt.Sprintf("cannot read the configuration file: %v", err)}}, false
 	}
 	var doc yaml.Node
-	err = yaml.Unmarshal(raw, &doc)
-	if err == nil {
-		err = decodable(&doc)
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return Problems{notYAML(path, raw, err)}, false
 	}
-	if err != nil {
+	if err := decodable(&doc); err != nil {
 		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
 			return Problems{{Message: "not YAML: " + m[2], Source: path + ":" + m[1]}}, false
 		}

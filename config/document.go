@@ -369,11 +369,11 @@ func LoadTenants(path string) (map[string]*Tenant, error) {
 		return nil, Problems{{Message: fmt.Sprintf("cannot read the tenants file: %v", err)}}
 	}
 	var doc yaml.Node
-	err = yaml.Unmarshal(raw, &doc)
-	if err == nil {
-		err = decodable(&doc) // the whole file: a second tenants: block is refused as serve refuses it
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return nil, Problems{notYAML(path, raw, err)}
 	}
-	if err != nil {
+	// The whole file: a second tenants: block is refused as serve refuses it.
+	if err := decodable(&doc); err != nil {
 		return nil, Problems{{Message: "not YAML: " + strings.TrimPrefix(err.Error(), "yaml: "), Source: path}}
 	}
 	var block *yaml.Node

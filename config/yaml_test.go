@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -70,5 +71,36 @@ func TestATenantsFileWithTwoTenantsBlocksIsRefused(t *testing.T) {
 	}
 	if tenants, err := LoadTenants(path); err == nil {
 		t.Fatalf("tenants apply reads the file: shop.defaultCountry %s", tenants["shop"].DefaultCountry)
+	}
+}
+
+// A YAML mistake is named by its own line, in the configuration file and in
+// a tenants file alike (the parser names where the block around it began:
+// line 1 for a key indented wrong on line 40).
+func TestAFileThatIsNotYAMLIsNamedByTheLineOfTheMistake(t *testing.T) {
+	lines := []string{"tenants:"}
+	for i := range 9 {
+		lines = append(lines, fmt.Sprintf("  t%d:", i), "    defaultCountry: FR", "    otp:", "      maxAttempts: 5")
+	}
+	lines = append(lines, "  last:", "    defaultCountry: FR") // lines 38 and 39
+	for _, c := range []struct{ name, line40 string }{
+		{"a key indented wrong", "   defaultLanguage: fr"},
+		{"a tab", "\tdefaultLanguage: fr"},
+		{"an unclosed list", "    requiredFields: [firstName"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "tenants.yaml")
+			doc := strings.Join(append(lines, c.line40, "    tokenLifetime: 24h"), "\n") + "\n"
+			if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			want := regexp.MustCompile(`: not YAML: [^\n]+ \(` + regexp.QuoteMeta(path) + `:40\)$`)
+			if _, err := LoadTenants(path); err == nil || !want.MatchString(err.Error()) {
+				t.Errorf("tenants apply: %v, want line 40", err)
+			}
+			if _, err := Load(path, func(string) string { return "" }); err == nil || !want.MatchString(err.Error()) {
+				t.Errorf("serve: %v, want line 40", err)
+			}
+		})
 	}
 }
