@@ -146,12 +146,13 @@ func TestCommandsOtherThanServeNeverCreateADatabase(t *testing.T) {
 	for _, args := range [][]string{{"events", "list", "--failed"}, {"events", "replay"}, {"events", "replay", "e1"}, {"rotate-key", "demo"}} {
 		for _, withFolder := range []bool{false, true} {
 			dir := t.TempDir()
-			want := "sqlite://./data/customerd.db: its folder does not exist"
+			// A relative path says where it leads from the working directory.
+			want := "sqlite://./data/customerd.db: its folder " + filepath.Join(dir, "data") + " does not exist"
 			if withFolder {
 				if err := os.Mkdir(filepath.Join(dir, "data"), 0o700); err != nil {
 					t.Fatal(err)
 				}
-				want = "sqlite://./data/customerd.db: the file does not exist"
+				want = "sqlite://./data/customerd.db: the file " + filepath.Join(dir, "data", "customerd.db") + " does not exist"
 			}
 			r := customerd(t, dir, nil, args...)
 			if r.code != 1 || !strings.Contains(r.stderr, want) {
@@ -322,7 +323,7 @@ func TestTenantsApplyDryRunMigratesNothing(t *testing.T) {
 	env := map[string]string{"CUSTOMERD_SECRET": secret, "CUSTOMERD_DATABASE_URL": "sqlite://./customerd.db"}
 	cfg := writeConfig(t, dir, "tenants:\n  acme: {defaultCountry: FR}\n")
 	r := customerd(t, dir, env, "--config", cfg, "tenants", "apply", "-f", cfg, "--dry-run")
-	if r.code != 1 || !strings.Contains(r.stderr, "the file does not exist") {
+	if r.code != 1 || !strings.Contains(r.stderr, "the file "+filepath.Join(dir, "customerd.db")+" does not exist") {
 		t.Errorf("a dry run without a database: %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "customerd.db")); !errors.Is(err, fs.ErrNotExist) {

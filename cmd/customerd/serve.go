@@ -148,7 +148,7 @@ func migrateCommand(*flag.FlagSet) func(context.Context, *env, []string) error {
 		log := logger(cfg.Log, e.stderr)
 		if path, ok := cfg.Database.SQLitePath(); ok {
 			if _, err := os.Stat(filepath.Dir(path)); err != nil {
-				return fmt.Errorf("database %s: its folder does not exist: %w", cfg.Database.URL, err)
+				return fmt.Errorf("database %s: its folder%s does not exist: create it, or run migrate where the service runs", cfg.Database.URL, fromWorkingDir(filepath.Dir(path)))
 			}
 		}
 		s, err := store.Open(ctx, cfg.Database.URL, store.Options{Logger: log})
@@ -180,13 +180,26 @@ func requireDatabase(cfg *config.Config) error {
 		return nil // PostgreSQL databases are never created by customerd
 	}
 	if _, err := os.Stat(path); err != nil {
-		where := "the file"
+		where := "the file" + fromWorkingDir(path)
 		if _, derr := os.Stat(filepath.Dir(path)); derr != nil {
-			where = "its folder"
+			where = "its folder" + fromWorkingDir(filepath.Dir(path))
 		}
 		return fmt.Errorf("database %s: %s does not exist: run the command where the service runs, or set --config or CUSTOMERD_DATABASE_URL (serve and migrate create it)", cfg.Database.URL, where)
 	}
 	return nil
+}
+
+// fromWorkingDir is where a relative SQLite path leads from the working
+// directory, which reads it (not the configuration file's folder): " /srv/data".
+func fromWorkingDir(path string) string {
+	if filepath.IsAbs(path) {
+		return ""
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return ""
+	}
+	return " " + abs
 }
 
 const rotateKeyHelp = `

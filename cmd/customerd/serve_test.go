@@ -236,3 +236,15 @@ func TestCtrlCDuringStartUpStopsServe(t *testing.T) {
 		t.Fatalf("stderr:\n%s", out)
 	}
 }
+
+// migrate run where the SQLite database's folder is not says where that
+// folder would be, from the working directory, and what to do.
+func TestMigrateSaysWhereTheMissingFolderIs(t *testing.T) {
+	dir := t.TempDir()
+	r := customerd(t, dir, map[string]string{"CUSTOMERD_SECRET": secret}, "migrate")
+	want := "customerd migrate: database sqlite://./data/customerd.db: its folder " + filepath.Join(dir, "data") +
+		" does not exist: create it, or run migrate where the service runs\n"
+	if r.code != 1 || r.stderr != want {
+		t.Fatalf("exit %d, stderr %q, want %q", r.code, r.stderr, want)
+	}
+}
