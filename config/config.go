@@ -554,7 +554,7 @@ func (c *Config) problems() Problems {
 		add("database.sqliteMmapMiB", "%d: must be between 0 (no mapping) and %d", m, maxSQLiteMmapMiB)
 	}
 	if c.Secret != "" && len(c.Secret) < 32 {
-		add("secret", "must be at least 32 characters")
+		add("secret", "must be at least 32 characters (openssl rand -hex 32 makes one)")
 	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
 		add("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)

@@ -159,7 +159,7 @@ tenants:
 		`tenants.acme.tokenLifetime: "30" is not a duration such as 30s, 10m or 24h (%s:8)`,
 		`tenants.acme.otp.maxAttempts: "many" is not a whole number (%s:10)`,
 		`database.url: "mysql://x" is not postgres://… or sqlite://PATH (%s:3)`,
-		`CUSTOMERD_SECRET: must be at least 32 characters`,
+		`CUSTOMERD_SECRET: must be at least 32 characters (openssl rand -hex 32 makes one)`,
 		`tenants.acme.senders.email.smtp.host: required (%s:14)`,
 	}
 	file := strings.TrimSuffix(problems[0].Source, ":7")

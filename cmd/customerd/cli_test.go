@@ -207,7 +207,7 @@ tenants:
 	r := customerd(t, dir, map[string]string{"CUSTOMERD_SECRET": "short"}, "config", "check", "--config", cfg)
 	want := cfg + `: 5 problems
   database.url: "mysql://x" is not postgres://… or sqlite://PATH (` + cfg + `:2)
-  CUSTOMERD_SECRET: must be at least 32 characters
+  CUSTOMERD_SECRET: must be at least 32 characters (openssl rand -hex 32 makes one)
   tenants.acme.senders.email.smtp.from: "not an address" is not an RFC 5322 address: mail: no angle-addr (` + cfg + `:19)
   tenants.acme.providers.corp.clientID: unknown setting, did you mean clientIds? (` + cfg + `:13)
   tenants.acme.providers.google.clientIds: required, one per platform (` + cfg + `:7)
