@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -267,4 +268,70 @@ func waitUntil(t *testing.T, what string, ok func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("timed out waiting for %s", what)
+}
+
+// The walk-through with curl runs as the README writes it, against the demo
+// set-up (only the ports differ): each block's answer is the one its text
+// promises, and every block of the section is here.
+func TestREADMEWalkThroughWithCurl(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("no curl")
+	}
+	svc := apptest.Start(t, "", "") // no configuration file: the demo set-up
+	api, metrics := strings.TrimPrefix(svc.Server.URL, "http://"), strings.TrimPrefix(svc.Metrics.URL, "http://")
+	type step struct {
+		marker string   // in the block
+		want   []string // in its answer
+	}
+	steps := []step{
+		{`"loyaltyCard":"A-123"}'`, []string{`"city":"Paris"`, `"email":"jane.doe@example.com"`, `"region":"Île-de-France"`}},
+		{`-d '{"email":"jane.doe@example.com"}'`, []string{`"challengeId":"`, `"destination":"j***@e***.com"`}},
+		{`TOKEN=$(`, nil},
+		{`customer -H "Authorization: Bearer $TOKEN"` + "\n", []string{`"provider":"otp"`, `"emailVerified":true`}},
+		{`"consents_sms":true}'`, []string{`"lastName":"Doe"`, `"consents_sms":true`}},
+		{`"phoneNumber":"06 12 34 56 78"`, []string{`"channel":"sms"`, `"destination":"+33*******78"`}},
+		{`"birthDate":"1990-13-01"`, []string{`"status":412`, `"birthDate":["must be a valid date"]`}},
+		{`jwks.json`, []string{`"alg":"ES256"`}},
+		{`/healthz`, []string{`{"status":"ok"}`, "customerd_http_requests_total"}},
+		{`/openapi.yaml`, []string{"openapi: 3.1", `"openapi":"3.1`}},
+	}
+	blocks := readme(t, "Walk-through with curl")
+	var challenge, token string
+	ran := 0
+	for _, b := range blocks {
+		if b.lang != "sh" {
+			continue
+		}
+		i := slices.IndexFunc(steps, func(s step) bool { return strings.Contains(b.text, s.marker) })
+		if i < 0 {
+			t.Fatalf("a block of the walk-through this test does not know:\n%s", b.text)
+		}
+		script := strings.NewReplacer("localhost:8080", api, "localhost:9464", metrics).Replace(b.text)
+		if steps[i].marker == `TOKEN=$(` {
+			code := svc.Logs.Code("jane.doe@example.com")
+			script = regexp.MustCompile(`"challengeId":"[^"]+","code":"[0-9]+"`).ReplaceAllString(script,
+				fmt.Sprintf(`"challengeId":%q,"code":%q`, challenge, code))
+			script += `printf %s "$TOKEN"`
+		}
+		out := run(t, t.TempDir(), []string{"TOKEN=" + token}, script)
+		for _, want := range steps[i].want {
+			if !strings.Contains(out, want) {
+				t.Errorf("README walk-through:\n%s\nanswered %s\nwithout %s", b.text, out, want)
+			}
+		}
+		switch {
+		case steps[i].marker == `TOKEN=$(`:
+			if token = out; !strings.HasPrefix(token, "eyJ") {
+				t.Fatalf("step 4 gave no token: %q", out)
+			}
+		case challenge == "":
+			if m := regexp.MustCompile(`"challengeId":"([^"]+)"`).FindStringSubmatch(out); m != nil {
+				challenge = m[1]
+			}
+		}
+		ran++
+	}
+	if ran != len(steps) {
+		t.Fatalf("ran %d blocks of the walk-through, want %d", ran, len(steps))
+	}
 }
