@@ -81,7 +81,7 @@ func run(args []string, e *env) int {
 			printHelp(e.stdout)
 			return 0
 		}
-		fmt.Fprintf(e.stderr, "customerd: %v\nRun 'customerd --help' for usage.\n", err)
+		fmt.Fprintf(e.stderr, "customerd: %s\nRun 'customerd --help' for usage.\n", flagProblem(top, err))
 		return 2
 	}
 	words := top.Args()
@@ -150,7 +150,7 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, err
 			}
-			return nil, usageError{err.Error()}
+			return nil, usageError{flagProblem(fs, err)}
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {
@@ -161,6 +161,33 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 		}
 		positional, args = append(positional, rest[0]), rest[1:]
 	}
+}
+
+// flagProblem is the flag package's message about err as a person typed
+// the flag: "unknown flag --confg, did you mean --config?", not
+// "flag provided but not defined: -confg".
+func flagProblem(fs *flag.FlagSet, err error) string {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		var names []string
+		fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+		if near := config.Closest(name, names); near != "" {
+			return fmt.Sprintf("unknown flag %s, did you mean %s?", dashed(name), dashed(near))
+		}
+		return "unknown flag " + dashed(name)
+	}
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
+		return dashed(name) + " needs a value"
+	}
+	return msg
+}
+
+// dashed is a flag as the help writes it: -f, --config.
+func dashed(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
 }
 
 // lookup finds the command the first words name; no words is serve.
@@ -177,6 +204,12 @@ func lookup(words []string) (*command, []string, error) {
 		}
 	}
 	if subs := subcommands(words[0]); len(subs) > 0 {
+		if len(words) > 1 && !strings.HasPrefix(words[1], "-") {
+			if near := config.Closest(words[1], subs); near != "" {
+				return nil, nil, usagef("unknown command %q, did you mean %s %s?", words[0]+" "+words[1], words[0], near)
+			}
+			return nil, nil, usagef("unknown command %q, have %s", words[0]+" "+words[1], strings.Join(subs, " or "))
+		}
 		return nil, nil, usagef("%s needs a command: %s", words[0], strings.Join(subs, " or "))
 	}
 	var names []string
@@ -266,10 +299,7 @@ func printCommandHelp(w io.Writer, c *command, fs *flag.FlagSet) {
 	width := 0
 	fs.VisitAll(func(f *flag.Flag) {
 		name, usage := flag.UnquoteUsage(f)
-		left := "--" + f.Name
-		if len(f.Name) == 1 {
-			left = "-" + f.Name // as the README writes it: tenants apply -f FILE
-		}
+		left := dashed(f.Name) // as the README writes it: tenants apply -f FILE
 		if name != "" {
 			left += " " + name
 		}

@@ -66,9 +66,13 @@ func TestABadCommandLineIsAUsageError(t *testing.T) {
 	}{
 		{[]string{"evnts", "list"}, `unknown command "evnts", did you mean events?`},
 		{[]string{"events"}, "events needs a command: list or replay"},
-		{[]string{"events", "list", "--bogus"}, "flag provided but not defined: -bogus"},
+		{[]string{"events", "list", "--bogus"}, "customerd events list: unknown flag --bogus\n"},
+		{[]string{"events", "lst"}, `unknown command "events lst", did you mean events list?`},
+		{[]string{"events", "list", "--tenant"}, "--tenant needs a value"},
+		{[]string{"--confg", "x.yaml"}, "customerd: unknown flag --confg, did you mean --config?"},
+		{[]string{"tenants", "apply", "-f", "x.yaml", "--dryrun"}, "unknown flag --dryrun, did you mean --dry-run?"},
 		{[]string{"rotate-key"}, "rotate-key takes one tenant id"},
-		{[]string{"--bogus"}, "flag provided but not defined: -bogus"},
+		{[]string{"--bogus"}, "customerd: unknown flag --bogus\n"},
 		{[]string{"help", "nope"}, `unknown command "nope"`},
 	} {
 		r := customerd(t, t.TempDir(), nil, c.args...)
