@@ -99,7 +99,7 @@ from the database at every call).`
 func adminKeyRevokeCommand(*flag.FlagSet) func(context.Context, *env, []string) error {
 	return func(ctx context.Context, e *env, args []string) error {
 		if len(args) != 1 {
-			return usagef("admin-key revoke takes one key id, got %d arguments", len(args))
+			return usagef("want one key id (admin-key list shows them), got %d arguments", len(args))
 		}
 		keys, done, err := openKeys(ctx, e)
 		if err != nil {

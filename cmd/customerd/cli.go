@@ -105,7 +105,7 @@ func run(args []string, e *env) int {
 		return 0
 	}
 	if err == nil && cmd.args == "" && len(positional) > 0 {
-		err = usagef("%s takes no arguments, got %q", cmd.name, positional)
+		err = usagef("takes no arguments, got %q", positional)
 	}
 	interrupted := false
 	if err == nil {

@@ -71,7 +71,8 @@ func TestABadCommandLineIsAUsageError(t *testing.T) {
 		{[]string{"events", "list", "--tenant"}, "--tenant needs a value"},
 		{[]string{"--confg", "x.yaml"}, "customerd: unknown flag --confg, did you mean --config?"},
 		{[]string{"tenants", "apply", "-f", "x.yaml", "--dryrun"}, "unknown flag --dryrun, did you mean --dry-run?"},
-		{[]string{"rotate-key"}, "rotate-key takes one tenant id"},
+		{[]string{"rotate-key"}, "customerd rotate-key: want one tenant id, got 0 arguments\n"},
+		{[]string{"config", "check", "extra"}, "customerd config check: takes no arguments, got [\"extra\"]\n"},
 		{[]string{"--bogus"}, "customerd: unknown flag --bogus\n"},
 		{[]string{"help", "nope"}, `unknown command "nope"`},
 	} {

@@ -216,7 +216,7 @@ func rotateKeyCommand(fs *flag.FlagSet) func(context.Context, *env, []string) er
 	retire := fs.Bool("retire-previous", false, "also retire every previous key: the tokens they signed are refused (after a leak)")
 	return func(ctx context.Context, e *env, args []string) error {
 		if len(args) != 1 {
-			return usagef("rotate-key takes one tenant id, got %d arguments", len(args))
+			return usagef("want one tenant id, got %d arguments", len(args))
 		}
 		cfg, err := e.config()
 		if err != nil {
