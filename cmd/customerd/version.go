@@ -18,7 +18,8 @@ func versionCommand(*flag.FlagSet) func(context.Context, *env, []string) error {
 		for _, s := range info.Settings {
 			vcs[s.Key] = s.Value
 		}
-		commit := "unknown (built without VCS information: go build -buildvcs=true in the repository)"
+		// Go stamps a build in a git clone, not in a git worktree (whose .git is a file).
+		commit := "unknown (built without VCS information: make build in a git clone stamps it)"
 		if rev := vcs["vcs.revision"]; rev != "" {
 			commit = rev
 			if t := vcs["vcs.time"]; t != "" {
