@@ -90,10 +90,9 @@ type Target struct {
 	Retry bool
 	// Withheld: the code goes to nobody (a token holder's contact change to
 	// another account's proof, where nobody may learn who has one). It is
-	// kept under the address marked withheld, so that its wrong codes are
-	// never charged to the address's own day (nobody must lock its owner out
-	// with codes the owner never sees); they lock withheld requests for the
-	// address as they would lock sent ones, and it never completes.
+	// kept under the address marked withheld, and never completes. Its wrong
+	// codes, as every contact change's, count against contact changes to the
+	// address, never against the address's own day (changeKey).
 	Withheld bool
 	// TokenIssuedAt, for a token holder's request, is the issue time of
 	// its token, kept with the challenge: what a token asked for dies with
@@ -195,8 +194,14 @@ func (s *Service) Issue(ctx context.Context, lim Limits, target Target, snd send
 	now := s.now().UTC()
 	key := keyOf(target)
 	counted := []string{target.To}
-	if target.Withheld {
-		counted = append(counted, key) // both days, as one sent would count both
+	if target.Purpose == Contact {
+		// A contact change's wrong codes count against contact changes to
+		// the address, withheld or sent alike (Attempt charges them so), never
+		// against the address's sign-ins: the owner of an address is not
+		// locked out of signing in by changes nobody asked them about, and a
+		// sign-in after a day of them answers alike whoever holds the
+		// address. A contact change counts both days.
+		counted = append(counted, changeKey(target.To))
 	}
 	failed := 0
 	for _, k := range counted {
@@ -310,7 +315,7 @@ type Proof struct {
 // account is created in that same statement with the challenge used up,
 // and returned with it. Otherwise a right code gives a Proof to act on.
 func (s *Service) Attempt(ctx context.Context, lim Limits, tenant string, code Code, first map[string]*store.NewAccount) (*Proof, *store.NewAccount, error) {
-	a := store.Attempt{Tenant: tenant, Now: s.now().UTC(), CounterPrefix: failPrefix, Limit: lim.MaxFailuresPerDay}
+	a := store.Attempt{Tenant: tenant, Now: s.now().UTC(), CounterPrefix: failPrefix, ChangeMark: withheldPrefix, Limit: lim.MaxFailuresPerDay}
 	a.Day = day(a.Now)
 	switch {
 	case code.ChallengeID != "":
@@ -426,16 +431,21 @@ const failPrefix = "fail:"
 
 func failKey(to string) string { return failPrefix + to }
 
+// changeKey is the destination whose counter the wrong codes of contact
+// changes to the address to are charged to (store.Attempt.ChangeMark): the
+// one a withheld change is kept under.
+func changeKey(to string) string { return keyOf(Target{To: to, Withheld: true}) }
+
 // KeptUnder are the destinations challenges to destination are kept
 // under, a withheld one's included, for an erasure to forget.
 func KeptUnder(destination string) []string {
-	return []string{destination, keyOf(Target{To: destination, Withheld: true})}
+	return []string{destination, changeKey(destination)}
 }
 
 // Keys are the counter and throttle keys that name destination, for an
 // erasure to forget.
 func Keys(destination string) []string {
-	return []string{failKey(destination), failKey(keyOf(Target{To: destination, Withheld: true})),
+	return []string{failKey(destination), failKey(changeKey(destination)),
 		sendKey(Target{To: destination}), sendKey(Target{To: destination, Purpose: Contact})}
 }
 func day(t time.Time) string { return t.UTC().Format(time.DateOnly) }

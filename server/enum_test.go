@@ -101,13 +101,7 @@ tenants:
 // a day of wrong codes: locked.
 func TestAContactChangeNobodyReceivesCannotLockTheOwnerOut(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dbURL string) {
-		env := apptest.Start(t, dbURL, `
-tenants:
-  full: {checkInPolicy: full}
-`)
-		if now := time.Now().UTC(); now.Add(30*time.Minute).Day() != now.Day() {
-			env.Clock.Advance(40 * time.Minute) // one day's counter for the whole test
-		}
+		env := startFullForADay(t, dbURL)
 		const victim = "victim.silent@example.com"
 		env.SignIn(t, "full", victim)
 		attacker := env.SignIn(t, "full", "attacker.silent@example.com")
@@ -135,4 +129,52 @@ tenants:
 			}
 		}
 	})
+}
+
+// A token holder's wrong codes on contact changes to an address count
+// against contact changes to it, never against its sign-ins, whether the
+// address is free (its codes sent) or another account's (withheld): after
+// a day of them, a sign-in code for the address is sent alike, and a
+// contact change to it is refused alike. Before, a free address's were
+// charged to its own day, and its sign-in answered 429 where an owned
+// one's answered 202: who has an account, told to anyone with one.
+func TestAContactChangesWrongCodesDoNotTellWhoHasAnAccount(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		env := startFullForADay(t, dbURL)
+		const owned, free = "owned.probe@example.com", "free.probe@example.com"
+		env.SignIn(t, "full", owned)
+		attacker := env.SignIn(t, "full", "attacker.probe@example.com")
+		for range 20 { // 100 failures each: the default maxFailuresPerDay
+			env.Clock.Advance(61 * time.Second)
+			for _, to := range []string{owned, free} {
+				id := challengeID(t, post(t, env, "/api/full/customer", `{"email":"`+to+`"}`, withToken(attacker)...))
+				for range 5 {
+					mustProblem(t, exchange(t, env, "full", id, "000000"), http.StatusUnprocessableEntity)
+				}
+			}
+		}
+		env.Clock.Advance(61 * time.Second)
+		for _, to := range []string{owned, free} {
+			r := post(t, env, "/api/full/customer/authenticate?provider=otp", `{"email":"`+to+`"}`)
+			if r.StatusCode != http.StatusAccepted {
+				t.Fatalf("a sign-in code for %s after a day of wrong contact-change codes: %d %s, want 202", to, r.StatusCode, r.body)
+			}
+			// Its owner signs in with it.
+			mustToken(t, exchange(t, env, "full", challengeID(t, r), env.Logs.Code(to)))
+			mustProblem(t, post(t, env, "/api/full/customer", `{"email":"`+to+`"}`, withToken(attacker)...), http.StatusTooManyRequests)
+		}
+	})
+}
+
+// startFullForADay starts customerd with tenant full (checkInPolicy full),
+// its clock kept away from midnight UTC: one day's counters for the test.
+func startFullForADay(t *testing.T, dbURL string) *apptest.Env {
+	env := apptest.Start(t, dbURL, `
+tenants:
+  full: {checkInPolicy: full}
+`)
+	if now := time.Now().UTC(); now.Add(30*time.Minute).Day() != now.Day() {
+		env.Clock.Advance(40 * time.Minute)
+	}
+	return env
 }

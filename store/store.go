@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -177,6 +178,21 @@ type Attempt struct {
 	// CounterPrefix+destination is the counter charged on Day, up to Limit.
 	CounterPrefix, Day string
 	Limit              int
+	// ChangeMark: a wrong code of a token holder's contact change (purpose
+	// "contact") is charged to CounterPrefix+ChangeMark+its address, the
+	// day of contact changes to the address, never to the address's own
+	// (its sign-ins'); a destination that carries the mark already is its
+	// address marked. Empty: every challenge's destination is its counter.
+	ChangeMark string
+}
+
+// CounterKey is the counter a wrong code of a challenge of purpose to
+// destination is charged to.
+func (a Attempt) CounterKey(purpose, destination string) string {
+	if purpose == "contact" && a.ChangeMark != "" && !strings.HasPrefix(destination, a.ChangeMark) {
+		destination = a.ChangeMark + destination
+	}
+	return a.CounterPrefix + destination
 }
 
 // Verification is an attempt with the code sent back for it.

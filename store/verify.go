@@ -97,9 +97,19 @@ func (s *db) verifySteps(ctx context.Context, v Verification) (*Verdict, error) 
 // or comes back with the account holding its destination, for the caller
 // to decide the rest.
 func (s *db) judged(ctx context.Context, a Attempt, verdict *Verdict) error {
+	key := a.CounterKey(verdict.Purpose, verdict.Destination)
+	if verdict.Right && key != a.CounterPrefix+verdict.Destination {
+		// The statement read the destination's own counter; a contact
+		// change is judged by its own. Only a right code of one comes here.
+		n, err := s.Counted(ctx, a.Tenant, key, a.Day)
+		if err != nil {
+			return err
+		}
+		verdict.Counted = n
+	}
 	switch {
 	case !verdict.Right:
-		return s.charge(ctx, a, verdict.Destination, verdict)
+		return s.charge(ctx, a, key, verdict)
 	case verdict.Counted >= a.Limit:
 		verdict.Locked = true
 		return nil
@@ -112,13 +122,13 @@ func (s *db) judged(ctx context.Context, a Attempt, verdict *Verdict) error {
 	return err
 }
 
-// charge counts a wrong code against its destination's day, while the
+// charge counts a wrong code against its counter key's day (Attempt.CounterKey), while the
 // counter is under its limit (Locked past it). The caller's cancellation
 // does not stop it: a client that hangs up as soon as its code is judged
 // still has the failure counted.
-func (s *db) charge(ctx context.Context, a Attempt, destination string, verdict *Verdict) error {
+func (s *db) charge(ctx context.Context, a Attempt, key string, verdict *Verdict) error {
 	ctx = context.WithoutCancel(ctx)
-	err := s.stmt(ctx, qCharge, true).QueryRowContext(ctx, a.Tenant, a.CounterPrefix+destination, a.Day, a.Limit).Scan(&verdict.Counted)
+	err := s.stmt(ctx, qCharge, true).QueryRowContext(ctx, a.Tenant, key, a.Day, a.Limit).Scan(&verdict.Counted)
 	if errors.Is(err, sql.ErrNoRows) {
 		verdict.Locked = true
 		return nil
