@@ -46,8 +46,23 @@ func adminKeyCreateCommand(fs *flag.FlagSet) func(context.Context, *env, []strin
 			return err
 		}
 		fmt.Fprintf(e.stderr, "admin key %s (scope %s) made; it is shown once:\n", id, *scope)
-		_, err = fmt.Fprintln(e.stdout, key)
-		return err
+		if _, err := fmt.Fprintln(e.stdout, key); err != nil {
+			return err
+		}
+		// A tenant named that is nowhere yet is likely a typo: said, not refused
+		// (the key may be made before its tenant).
+		cfg, err := e.config()
+		if err != nil {
+			return err
+		}
+		for _, t := range sc.Tenants {
+			if _, inFile := cfg.Tenants[t]; !inFile {
+				if _, err := keys.Tenant(ctx, t); errors.Is(err, store.ErrNotFound) {
+					fmt.Fprintf(e.stderr, "note: there is no tenant %q yet; the key manages it once it is created\n", t)
+				}
+			}
+		}
+		return nil
 	}
 }
 
@@ -127,6 +142,7 @@ func adminKeyRevokeCommand(*flag.FlagSet) func(context.Context, *env, []string) 
 type keyStore interface {
 	admin.KeyStore
 	app.Auditor
+	Tenant(ctx context.Context, id string) (*store.TenantRow, error)
 }
 
 // openKeys opens the configured database's admin keys.

@@ -150,3 +150,21 @@ func TestAdminKeyListShowsAScopeOfTenantsAsAList(t *testing.T) {
 		t.Fatalf("admin-key list: %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// A scope naming a tenant that is in neither the configuration nor the
+// database makes the key all the same (its tenant may come later), and
+// says so: a typo in --scope does not pass unseen.
+func TestAdminKeyCreateSaysWhichScopedTenantIsNowhereYet(t *testing.T) {
+	dir := t.TempDir()
+	env := serveEnv(dir)
+	if r := customerd(t, dir, env, "migrate"); r.code != 0 {
+		t.Fatalf("migrate: %d %s", r.code, r.stderr)
+	}
+	r := customerd(t, dir, env, "admin-key", "create", "--scope", "demo,acmee")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "cdk_") {
+		t.Fatalf("admin-key create: %d %s%s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stderr, `note: there is no tenant "acmee" yet`) || strings.Contains(r.stderr, `"demo"`) {
+		t.Fatalf("stderr:\n%s", r.stderr)
+	}
+}

@@ -69,6 +69,7 @@ func TestABadCommandLineIsAUsageError(t *testing.T) {
 		{[]string{"events", "list", "--bogus"}, "customerd events list: unknown flag --bogus\n"},
 		{[]string{"events", "lst"}, `unknown command "events lst", did you mean events list?`},
 		{[]string{"events", "list", "--tenant"}, "--tenant needs a value"},
+		{[]string{"events", "list", "--limit", "-1"}, "customerd events list: --limit -1: want at least 1\n"},
 		{[]string{"--confg", "x.yaml"}, "customerd: unknown flag --confg, did you mean --config?"},
 		{[]string{"tenants", "apply", "-f", "x.yaml", "--dryrun"}, "unknown flag --dryrun, did you mean --dry-run?"},
 		{[]string{"rotate-key"}, "customerd rotate-key: want one tenant id, got 0 arguments\n"},

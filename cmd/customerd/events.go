@@ -46,6 +46,9 @@ func eventsListCommand(fs *flag.FlagSet) func(context.Context, *env, []string) e
 	tenant := fs.String("tenant", "", "only this `TENANT`'s events")
 	limit := fs.Int("limit", 10000, "at most `N` events")
 	return func(ctx context.Context, e *env, _ []string) error {
+		if *limit < 1 {
+			return usagef("--limit %d: want at least 1", *limit)
+		}
 		s, err := openEvents(ctx, e, *tenant)
 		if err != nil {
 			return err
