@@ -18,7 +18,7 @@ import (
 )
 
 // The dispatcher sends the claimed events of different customers together
-// (events.Dispatcher.Once: up to events.batch at once), so the README's
+// (events.Dispatcher.Run: up to 32 at once), so the README's
 // receiver must take concurrent deliveries: copied as written, it must not
 // race, let alone crash with "concurrent map writes".
 func TestREADMEWebhookReceiverConcurrentDeliveries(t *testing.T) {

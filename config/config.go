@@ -85,7 +85,8 @@ type TokenCache struct {
 
 // Events tunes the webhook dispatcher.
 type Events struct {
-	// PollInterval is how often the outbox is read when it was found empty (default 1s).
+	// PollInterval is how often the outbox is read when it was found empty
+	// (default 1s); a failed event is never retried sooner.
 	PollInterval time.Duration `yaml:"pollInterval"`
 	// Lease is how long one replica owns an event it is delivering (default 1m);
 	// after it, another replica may deliver the event again.

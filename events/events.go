@@ -58,8 +58,11 @@ var ErrTenantGone = errors.New("the tenant was deleted")
 
 // Outbox is where the dispatcher finds the events to deliver.
 type Outbox interface {
-	// ClaimEvents leases due events, for each customer only its oldest.
-	ClaimEvents(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.Event, error)
+	// ClaimEvents leases due events, for each customer only its oldest,
+	// none of the tenants in skip.
+	ClaimEvents(ctx context.Context, now time.Time, lease time.Duration, limit int, skip ...string) ([]store.Event, error)
+	// ReleaseEvents ends the lease of claimed events left undelivered.
+	ReleaseEvents(ctx context.Context, ids []string) error
 	EventDelivered(ctx context.Context, id string, at time.Time) error
 	EventFailed(ctx context.Context, id string, next time.Time, dead bool, reason string) error
 }
@@ -68,17 +71,24 @@ type Outbox interface {
 type Options struct {
 	Store Outbox
 	// Tenants finds a tenant's webhooks as they are now.
-	Tenants      func(ctx context.Context, id string) (Tenant, error)
+	Tenants func(ctx context.Context, id string) (Tenant, error)
+	// PollInterval is the wait after finding nothing due; a failed event is
+	// never retried sooner.
 	PollInterval time.Duration
 	Lease        time.Duration
 	Timeout      time.Duration
-	Batch        int
-	Logger       *slog.Logger
+	// Batch is how many deliveries are in flight at most (default 32); one
+	// tenant's take at most a quarter of them.
+	Batch  int
+	Logger *slog.Logger
 }
 
 // Dispatcher delivers the outbox.
 type Dispatcher struct {
 	o Options
+	// perTenant bounds one tenant's deliveries in flight, so that a tenant
+	// whose receiver is slow holds back nobody else's events.
+	perTenant int
 	// strict and private send the deliveries, through the egress policy,
 	// to endpoints without and with AllowPrivateNetwork.
 	strict, private *http.Client
@@ -92,15 +102,19 @@ func New(o Options) *Dispatcher {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Dispatcher{o: o,
+	return &Dispatcher{o: o, perTenant: max(1, o.Batch/4),
 		strict:  egress.NewClient(egress.Options{Timeout: o.Timeout}),
 		private: egress.NewClient(egress.Options{Timeout: o.Timeout, AllowPrivateNetwork: true})}
 }
 
-// Run delivers events until ctx ends, and returns once no delivery is in flight.
+// Run delivers events until ctx ends, and returns once no delivery is in
+// flight. Each delivery holds its own place: a new event is claimed as soon
+// as one is free, never after the slowest delivery of a batch.
 func (d *Dispatcher) Run(ctx context.Context) {
+	p := &pool{busy: map[string]int{}, freed: make(chan struct{}, 1)}
+	defer p.wg.Wait()
 	for ctx.Err() == nil {
-		n, err := d.Once(ctx)
+		n, err := d.claim(ctx, p)
 		if err != nil && ctx.Err() == nil {
 			d.o.Logger.Warn("deliver events", "error", err.Error())
 		}
@@ -109,9 +123,76 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		}
 		select {
 		case <-ctx.Done():
+		case <-p.freed: // a place is free, and the next event of its customer may be due
 		case <-time.After(d.o.PollInterval):
 		}
 	}
+}
+
+// pool is the deliveries in flight, by tenant.
+type pool struct {
+	mu    sync.Mutex
+	busy  map[string]int
+	total int
+	freed chan struct{}
+	wg    sync.WaitGroup
+}
+
+// claim leases as many due events as there are free places, none of a
+// tenant at its share, and starts delivering them; it returns how many.
+func (d *Dispatcher) claim(ctx context.Context, p *pool) (int, error) {
+	p.mu.Lock()
+	free := d.o.Batch - p.total
+	var full []string
+	for id, n := range p.busy {
+		if n >= d.perTenant {
+			full = append(full, id)
+		}
+	}
+	p.mu.Unlock()
+	if free <= 0 {
+		return 0, nil
+	}
+	evs, err := d.o.Store.ClaimEvents(ctx, time.Now(), d.o.Lease, free, full...)
+	if err != nil {
+		return 0, err
+	}
+	var over []string // past their tenant's share: due again at once, for a later claim
+	started := 0
+	p.mu.Lock()
+	for _, e := range evs {
+		if p.busy[e.TenantID] >= d.perTenant {
+			over = append(over, e.ID)
+			continue
+		}
+		p.busy[e.TenantID]++
+		p.total++
+		started++
+		p.wg.Add(1)
+		go func() {
+			defer func() {
+				p.mu.Lock()
+				if p.busy[e.TenantID]--; p.busy[e.TenantID] == 0 {
+					delete(p.busy, e.TenantID)
+				}
+				p.total--
+				p.mu.Unlock()
+				select {
+				case p.freed <- struct{}{}:
+				default:
+				}
+				p.wg.Done()
+			}()
+			d.deliverSafely(ctx, e)
+		}()
+	}
+	p.mu.Unlock()
+	if len(over) > 0 {
+		if err := d.o.Store.ReleaseEvents(context.WithoutCancel(ctx), over); err != nil {
+			d.o.Logger.Warn("release events", "error", err.Error()) // their lease runs out instead
+		}
+	}
+	return started, nil
 }
 
 // Once claims the due events and delivers them; it returns how many it claimed.
@@ -126,18 +207,22 @@ func (d *Dispatcher) Once(ctx context.Context) (int, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			// A bug in one delivery leaves its lease to run out (the event is
-			// tried again), never the process down with every other one.
-			defer func() {
-				if r := recover(); r != nil {
-					d.o.Logger.Error("deliver event: panicked", "event", e.ID, "tenant", e.TenantID, "panic", fmt.Sprint(r))
-				}
-			}()
-			d.deliver(ctx, e)
+			d.deliverSafely(ctx, e)
 		}()
 	}
 	wg.Wait()
 	return len(evs), nil
+}
+
+// deliverSafely delivers e. A bug in one delivery leaves its lease to run
+// out (the event is tried again), never the process down with every other one.
+func (d *Dispatcher) deliverSafely(ctx context.Context, e store.Event) {
+	defer func() {
+		if r := recover(); r != nil {
+			d.o.Logger.Error("deliver event: panicked", "event", e.ID, "tenant", e.TenantID, "panic", fmt.Sprint(r))
+		}
+	}()
+	d.deliver(ctx, e)
 }
 
 func (d *Dispatcher) deliver(ctx context.Context, e store.Event) {
@@ -155,16 +240,31 @@ func (d *Dispatcher) deliver(ctx context.Context, e store.Event) {
 		d.o.Logger.Warn("deliver event: tenant", "event", e.ID, "tenant", e.TenantID, "error", err.Error())
 		return
 	}
-	var failed error
+	// Every endpoint at once: the event's delivery lasts at most one
+	// timeout, less than its lease (one after another, a few slow endpoints
+	// outlasted it, and another replica delivered the event meanwhile).
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		failed error
+	)
 	for _, ep := range t.Endpoints {
 		if len(ep.Types) > 0 && !slices.Contains(ep.Types, e.Type) {
 			continue
 		}
-		if err := d.post(ctx, ep, e); err != nil {
-			failed = err
-			break // the next attempt sends it to every endpoint again; receivers de-duplicate by id
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := d.post(ctx, ep, e); err != nil {
+				mu.Lock()
+				if failed == nil { // the next attempt sends it to every endpoint again; receivers de-duplicate by id
+					failed = err
+				}
+				mu.Unlock()
+			}
+		}()
 	}
+	wg.Wait()
 	if ctx.Err() != nil {
 		return // stopping: the lease runs out and a dispatcher delivers it again
 	}
@@ -177,7 +277,9 @@ func (d *Dispatcher) deliver(ctx context.Context, e store.Event) {
 		}
 		return
 	}
-	next := now.Add(Backoff(t.RetryBase, t.RetryMax, e.Attempts))
+	// Never sooner than the next poll: a schedule of nanoseconds retried
+	// the event in a loop, flooding the receiver and the outbox's writer.
+	next := now.Add(max(Backoff(t.RetryBase, t.RetryMax, e.Attempts), d.o.PollInterval))
 	dead := !next.Before(e.RetriedSince().Add(t.MaxAge))
 	level := slog.LevelInfo
 	if dead {

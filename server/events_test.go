@@ -402,3 +402,108 @@ func TestAnAbandonedKeyIsTakenOverOnce(t *testing.T) {
 		}
 	})
 }
+
+// A tenant whose receiver hangs holds only its own deliveries: another
+// tenant's events still go out. Found by an audit: the dispatcher waited for
+// every delivery it had claimed before claiming again, so a brand whose
+// endpoint never answers (or answers at the last second of events.timeout)
+// held back every other brand's events, and with more due events than the
+// batch it took every place in it.
+func TestASlowReceiverDoesNotHoldBackAnotherTenantsEvents(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		slow := newReceiver(t)
+		release := make(chan struct{})
+		slow.hold = func(int) { <-release } // answers only when the test ends
+		t.Cleanup(func() { close(release) })
+		fast := newReceiver(t)
+		env := apptest.Start(t, dbURL, `
+events: {pollInterval: 5ms, lease: 20m, timeout: 10m}
+tenants:
+  demo:
+    webhooks: `+slow.yaml()+`
+  shop:
+    webhooks: `+fast.yaml()+`
+`)
+		// More of the slow brand's events are due, and due first, than the
+		// dispatcher delivers at once.
+		for i := range 40 {
+			if r := post(t, env, "/api/demo/customer", fmt.Sprintf(`{"email":"slow%d@example.com"}`, i)); r.StatusCode != http.StatusOK {
+				t.Fatalf("create: %d %s", r.StatusCode, r.body)
+			}
+		}
+		if r := post(t, env, "/api/shop/customer", `{"email":"fast@example.com"}`); r.StatusCode != http.StatusOK {
+			t.Fatalf("create: %d %s", r.StatusCode, r.body)
+		}
+		env.StartEvents()
+		waitFor(t, "the other tenant's event delivered", func() bool { return len(fast.unique()) == 1 })
+		// And one made while the slow brand's deliveries hang.
+		if r := post(t, env, "/api/shop/customer", `{"email":"fast2@example.com"}`); r.StatusCode != http.StatusOK {
+			t.Fatalf("create: %d %s", r.StatusCode, r.body)
+		}
+		waitFor(t, "the other tenant's next event delivered", func() bool { return len(fast.unique()) == 2 })
+	})
+}
+
+// A receiver that always fails is retried no sooner than events.pollInterval,
+// whatever the tenant's retry schedule says. Found by an audit: retryBase and
+// retryMax of 1ns (any positive value is valid) made the dispatcher retry the
+// event in a loop, as fast as the receiver answered, for all of maxAge: a
+// flood at the receiver (any https address a brand's admin key names) and a
+// writer kept busy recording the failures.
+func TestAFailingReceiverIsNotRetriedInALoop(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		hook := newReceiver(t)
+		hook.refuse = func(int) bool { return true }
+		env := apptest.Start(t, dbURL, `
+events: {pollInterval: 1h}
+tenants:
+  demo:
+    webhooks: {endpoints: [{url: "`+hook.srv.URL+`", secret: "`+hook.secret+`", allowPrivateNetwork: true}], retryBase: 1ns, retryMax: 1ns, maxAge: 24h}
+`)
+		if r := post(t, env, "/api/demo/customer", `{"email":"flood@example.com"}`); r.StatusCode != http.StatusOK {
+			t.Fatalf("create: %d %s", r.StatusCode, r.body)
+		}
+		env.StartEvents() // its first poll is at once
+		var e store.Event
+		waitFor(t, "the first attempt recorded", func() bool {
+			evs, _ := env.App.Store.Events(ctx, store.EventQuery{Tenant: "demo"})
+			if len(evs) == 1 {
+				e = evs[0]
+			}
+			return e.Attempts > 0
+		})
+		env.StopEvents()
+		if e.Attempts != 1 || e.NextAt.Before(time.Now().Add(30*time.Minute)) {
+			t.Fatalf("after %d attempts the next is due at %s: retried in a loop", e.Attempts, e.NextAt)
+		}
+	})
+}
+
+// A tenant's endpoints get an event together: one that hangs holds back
+// neither the others nor, past its lease, the event itself. Found by an
+// audit: the endpoints were called one after another, each for up to
+// events.timeout, so a few slow ones outlasted the lease (events.lease must
+// only be longer than one timeout) and the event was claimed and delivered
+// again while its first delivery still ran.
+func TestASlowEndpointDoesNotHoldBackTheTenantsOtherEndpoints(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		first, second := newReceiver(t), newReceiver(t)
+		release := make(chan struct{})
+		t.Cleanup(func() { close(release) })
+		first.hold = func(int) { <-release } // answers only when the test ends
+		env := apptest.Start(t, dbURL, `
+events: {pollInterval: 5ms, lease: 20m, timeout: 10m}
+tenants:
+  demo:
+    webhooks:
+      endpoints:
+        - {url: "`+first.srv.URL+`", secret: "`+first.secret+`", allowPrivateNetwork: true}
+        - {url: "`+second.srv.URL+`", secret: "`+second.secret+`", allowPrivateNetwork: true}
+`)
+		if r := post(t, env, "/api/demo/customer", `{"email":"two.endpoints@example.com"}`); r.StatusCode != http.StatusOK {
+			t.Fatalf("create: %d %s", r.StatusCode, r.body)
+		}
+		env.StartEvents()
+		waitFor(t, "the second endpoint to get the event while the first holds it", func() bool { return len(second.unique()) == 1 })
+	})
+}

@@ -423,20 +423,33 @@ func (s *db) AddEvent(ctx context.Context, e *Event) error {
 	return err
 }
 
-func (s *db) ClaimEvents(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Event, error) {
+func (s *db) ClaimEvents(ctx context.Context, now time.Time, lease time.Duration, limit int, skip ...string) ([]Event, error) {
 	now = now.UTC()
+	due, args := claimDue, []any{now.Add(lease), now, now}
+	if len(skip) > 0 {
+		// Only with tenants to skip: NOT IN of an empty list is NOT IN (NULL), which keeps nothing.
+		due = strings.Replace(due, "ORDER BY", "AND e.tenant_id NOT IN ?\n\t\tORDER BY", 1)
+		args = append(args, skip)
+	}
+	args = append(args, limit)
 	lock := ""
 	if s.postgres() {
 		lock = " FOR UPDATE SKIP LOCKED" // replicas skip what another is claiming
 	}
 	var out []Event
-	err := s.w.WithContext(ctx).Raw(`UPDATE events SET lease_until = ? WHERE seq IN (`+claimDue+lock+`) RETURNING *`,
-		now.Add(lease), now, now, limit).Scan(&out).Error
+	err := s.w.WithContext(ctx).Raw(`UPDATE events SET lease_until = ? WHERE seq IN (`+due+lock+`) RETURNING *`, args...).Scan(&out).Error
 	if err != nil {
 		return nil, classify(err)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
 	return out, nil
+}
+
+func (s *db) ReleaseEvents(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return classify(s.w.WithContext(ctx).Exec(`UPDATE events SET lease_until = NULL WHERE id IN ? AND delivered_at IS NULL AND dead_at IS NULL`, ids).Error)
 }
 
 // claimDue selects the events due now ($1), their lease run out ($2), each

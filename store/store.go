@@ -128,8 +128,11 @@ type Store interface {
 	AddEvent(ctx context.Context, e *Event) error
 	// ClaimEvents leases up to limit due events until now+lease: for each customer only its
 	// oldest undelivered live event, so that deliveries stay in order per customer. Replicas
-	// never claim the same event while its lease runs.
-	ClaimEvents(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Event, error)
+	// never claim the same event while its lease runs. The events of the tenants in skip are
+	// left for a later claim.
+	ClaimEvents(ctx context.Context, now time.Time, lease time.Duration, limit int, skip ...string) ([]Event, error)
+	// ReleaseEvents ends the lease of claimed events not delivered after all: due again at once.
+	ReleaseEvents(ctx context.Context, ids []string) error
 	// EventDelivered records that every endpoint acknowledged the event.
 	EventDelivered(ctx context.Context, id string, at time.Time) error
 	// EventFailed records a failed attempt: retried at next, or dead when dead is set.

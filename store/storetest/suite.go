@@ -58,6 +58,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"an event rolls back with its transaction", eventInTx},
 		{"events are claimed in order, one per customer at a time", eventOrder},
 		{"a claimed event is not claimed again while leased", eventLease},
+		{"a claim leaves the tenants it skips, and a released event is due at once", eventSkipAndRelease},
 		{"a failed event is retried later or dies, and a dead one replays", eventFailure},
 		{"concurrent claims never hand out one event twice", eventConcurrentClaims},
 		{"an idempotency key runs once and keeps its answer", idempotency},
@@ -744,6 +745,37 @@ func eventLease(t *testing.T, s store.Store) {
 	// A replica that died mid-delivery: once the lease ran out, another takes it.
 	if got, _ := s.ClaimEvents(ctx, now.Add(2*time.Minute), time.Minute, 10); len(got) != 1 {
 		t.Fatalf("an expired lease is not claimed again")
+	}
+}
+
+func eventSkipAndRelease(t *testing.T, s store.Store) {
+	a, b, c := newEvent("acme", "a", "one"), newEvent("shop", "b", "one"), newEvent("mall", "c", "one")
+	for _, e := range []*store.Event{a, b, c} {
+		mustAddEvent(t, s, e)
+	}
+	now := time.Now().Add(time.Second)
+	got, err := s.ClaimEvents(ctx, now, time.Minute, 10, "acme", "mall")
+	if err != nil || len(got) != 1 || got[0].ID != b.ID {
+		t.Fatalf("claim skipping acme and mall: %v %+v", err, got)
+	}
+	if got, err := s.ClaimEvents(ctx, now, time.Minute, 10, "acme"); err != nil || len(got) != 1 || got[0].ID != c.ID {
+		t.Fatalf("claim skipping acme: %v %+v", err, got)
+	}
+	if err := s.ReleaseEvents(ctx, []string{b.ID, c.ID}); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.ClaimEvents(ctx, now, time.Minute, 10)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("after the release every event is due: %v %+v", err, got)
+	}
+	if err := s.EventDelivered(ctx, a.ID, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReleaseEvents(ctx, []string{a.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.ClaimEvents(ctx, now.Add(2*time.Minute), time.Minute, 10); len(got) != 2 {
+		t.Fatalf("a delivered event released is claimed again: %+v", got)
 	}
 }
 
