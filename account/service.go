@@ -551,7 +551,9 @@ func (s *Service) Events(t *tenant.Tenant, before, after *store.Customer, extra 
 		types = append(types, flows.ContactChange)
 	}
 	for _, typ := range extra {
-		if !slices.Contains(types, typ) {
+		// A flow's emit adds its types, but never a contact change that did
+		// not happen: that event is written above, exactly when one did.
+		if typ != flows.ContactChange && !slices.Contains(types, typ) {
 			types = append(types, typ)
 		}
 	}

@@ -333,3 +333,48 @@ func TestVerifyBeforeApply(t *testing.T) {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// A flow's emit step never writes a Customer:ContactChanged for a change
+// that did not touch a contact: that event is written exactly when an email
+// or phone number changes, with the contact it replaced. Found by an audit:
+// a flow with emit: Customer:ContactChanged let any caller, anonymous for a
+// new account or a token holder for their own, have the brand's receiver
+// told that the account's contact changed, with "previous" naming the
+// contact it still has.
+func TestAFlowCannotClaimAContactChangeThatDidNotHappen(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		env := apptest.Start(t, dbURL, `
+tenants:
+  demo:
+    flows:
+      profile:
+        - emit: Customer:ContactChanged
+`)
+		if r := post(t, env, "/api/demo/customer?flow=profile", `{"email":"new.profile@example.com","firstName":"Nia"}`); r.StatusCode != http.StatusOK {
+			t.Fatalf("create: %d %s", r.StatusCode, r.body)
+		}
+		tok := env.SignIn(t, "demo", "same.contact@example.com")
+		if r := post(t, env, "/api/demo/customer?flow=profile", `{"firstName":"Sam"}`, "Authorization", "Bearer "+tok); r.StatusCode != http.StatusOK {
+			t.Fatalf("update: %d %s", r.StatusCode, r.body)
+		}
+		evs, _ := env.App.Store.Events(ctx, store.EventQuery{Tenant: "demo"})
+		for _, e := range evs {
+			if e.Type == "Customer:ContactChanged" {
+				t.Errorf("a Customer:ContactChanged with no contact changed: %s", e.Payload)
+			}
+		}
+		// A real change still writes it, once.
+		r := post(t, env, "/api/demo/customer?flow=profile", `{"email":"moved.contact@example.com"}`, "Authorization", "Bearer "+tok)
+		complete(t, env, "demo", challengeID(t, r), "moved.contact@example.com")
+		evs, _ = env.App.Store.Events(ctx, store.EventQuery{Tenant: "demo"})
+		changed := 0
+		for _, e := range evs {
+			if e.Type == "Customer:ContactChanged" {
+				changed++
+			}
+		}
+		if changed != 1 {
+			t.Fatalf("%d Customer:ContactChanged events for one change of email", changed)
+		}
+	})
+}
