@@ -507,3 +507,40 @@ tenants:
 		waitFor(t, "the second endpoint to get the event while the first holds it", func() bool { return len(second.unique()) == 1 })
 	})
 }
+
+// Replaying the dead events of a customer erased since never delivers one
+// after its Customer:Deleted: the receiver has erased the customer, and an
+// earlier event (its data already scrubbed) would bring the record back.
+// Found by an audit: `events replay --tenant` sent it again, after the
+// Customer:Deleted that the contract says comes last.
+func TestAReplayNeverDeliversAnErasedCustomersEventAfterItsDeletion(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		hook := newReceiver(t)
+		var down atomic.Bool
+		down.Store(true)
+		hook.refuse = func(int) bool { return down.Load() }
+		env, dead := deadEvent(t, dbURL, hook)
+		down.Store(false)
+		tok := env.SignIn(t, "demo", "dead@example.com")
+		if r := rawCall(t, env, http.MethodDelete, "/api/demo/customer", nil, withToken(tok)...); r.StatusCode != http.StatusNoContent {
+			t.Fatalf("erase: %d %s", r.StatusCode, r.body)
+		}
+		waitFor(t, "the Customer:Deleted delivered", func() bool { return len(hook.ofType("Customer:Deleted", dead.CustomerID)) == 1 })
+		if _, err := env.App.Store.ReplayEvents(ctx, "demo", nil, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "nothing left to deliver", func() bool {
+			evs, _ := env.App.Store.Events(ctx, store.EventQuery{Tenant: "demo"})
+			for _, e := range evs {
+				if e.DeliveredAt == nil && e.DeadAt == nil {
+					return false
+				}
+			}
+			return true
+		})
+		got := hook.unique()
+		if last := got[len(got)-1]; last.CustomerID == dead.CustomerID && last.Type != "Customer:Deleted" {
+			t.Fatalf("%s of the erased customer delivered after its Customer:Deleted: %+v", last.Type, last)
+		}
+	})
+}

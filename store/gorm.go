@@ -510,7 +510,11 @@ func (s *db) Events(ctx context.Context, q EventQuery) ([]Event, error) {
 }
 
 func (s *db) ReplayEvents(ctx context.Context, tenant string, ids []string, now time.Time) (int, error) {
-	g := s.w.WithContext(ctx).Model(&Event{}).Where("dead_at IS NOT NULL")
+	// Never an event of a customer erased since: its data is gone, and it
+	// would reach the receivers after the customer's Customer:Deleted
+	// (written at the erasure's own time, so replayed as any other).
+	g := s.w.WithContext(ctx).Model(&Event{}).Where(`dead_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM customers c
+		WHERE c.tenant_id = events.tenant_id AND c.id = events.customer_id AND c.deleted_at > events.created_at)`)
 	if tenant != "" {
 		g = g.Where("tenant_id = ?", tenant)
 	}

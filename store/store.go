@@ -140,7 +140,8 @@ type Store interface {
 	// Events lists events in order, the dead ones only when q.Failed.
 	Events(ctx context.Context, q EventQuery) ([]Event, error)
 	// ReplayEvents makes dead events due again, with a new retry window (ids, or every dead one of tenant when ids is
-	// empty; every tenant when tenant is empty) and returns how many.
+	// empty; every tenant when tenant is empty) and returns how many. An event of a customer erased after
+	// it was written stays dead.
 	ReplayEvents(ctx context.Context, tenant string, ids []string, now time.Time) (int, error)
 
 	// BeginIdempotent records r as running. When the key is taken it returns the stored

@@ -78,7 +78,9 @@ const eventsReplayHelp = `
 Every named event must exist (of --tenant, when given) and be dead, or
 nothing is replayed. A replayed event is delivered again with a new retry
 window: webhooks.maxAge counts from the replay. Without IDs, every dead
-event (of --tenant) is replayed. A running serve picks them up.`
+event (of --tenant) is replayed. An event of a customer erased since it was
+written stays dead (it would arrive after the Customer:Deleted): the count
+printed leaves it out. A running serve picks them up.`
 
 func eventsReplayCommand(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 	tenant := fs.String("tenant", "", "only this `TENANT`'s events")
