@@ -113,18 +113,22 @@ func New(o Options) *Dispatcher {
 func (d *Dispatcher) Run(ctx context.Context) {
 	p := &pool{busy: map[string]int{}, freed: make(chan struct{}, 1)}
 	defer p.wg.Wait()
+	batched := false
 	for ctx.Err() == nil {
-		n, err := d.claim(ctx, p)
+		n, err := d.claim(ctx, p, batched)
 		if err != nil && ctx.Err() == nil {
 			d.o.Logger.Warn("deliver events", "error", err.Error())
 		}
 		if n > 0 && err == nil {
+			batched = true
 			continue
 		}
 		select {
 		case <-ctx.Done():
 		case <-p.freed: // a place is free, and the next event of its customer may be due
+			batched = true
 		case <-time.After(d.o.PollInterval):
+			batched = false
 		}
 	}
 }
@@ -140,7 +144,11 @@ type pool struct {
 
 // claim leases as many due events as there are free places, none of a
 // tenant at its share, and starts delivering them; it returns how many.
-func (d *Dispatcher) claim(ctx context.Context, p *pool) (int, error) {
+// batched (right after a claim, or a delivery done): only once half the
+// places are free, so that claims come in batches, not one per delivery
+// done, and the outbox's writer (SQLite's one) is not taken by a claim of
+// an event or two each time; every poll claims whatever is free.
+func (d *Dispatcher) claim(ctx context.Context, p *pool, batched bool) (int, error) {
 	p.mu.Lock()
 	free := d.o.Batch - p.total
 	var full []string
@@ -150,7 +158,7 @@ func (d *Dispatcher) claim(ctx context.Context, p *pool) (int, error) {
 		}
 	}
 	p.mu.Unlock()
-	if free <= 0 {
+	if free <= 0 || (batched && p.total > 0 && free < (d.o.Batch+1)/2) {
 		return 0, nil
 	}
 	evs, err := d.o.Store.ClaimEvents(ctx, time.Now(), d.o.Lease, free, full...)
