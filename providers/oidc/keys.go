@@ -45,7 +45,15 @@ type Keys struct {
 
 	mu    sync.Mutex
 	byURL map[source]*keySet
+	// most bounds byURL: a tenant's settings name any URL, and a key of one
+	// tenant's admin API that keeps changing it must not grow the cache
+	// (each set up to a megabyte of keys) without end.
+	most int
 }
+
+// maxKeySets is how many JWKS URLs the cache keeps: the least recently used
+// one makes way for a new one past it (and is fetched again when used again).
+const maxKeySets = 4096
 
 // source is a JWKS URL and whether it may be in a private network: tenants
 // that differ on the second do not share what the first answered.
@@ -81,6 +89,8 @@ type key struct {
 type keySet struct {
 	fetching sync.Mutex // one fetch per URL at a time; lookups do not wait for it
 
+	used time.Time // last looked up; guarded by Keys.mu
+
 	mu        sync.Mutex // guards the fields below
 	keys      []key
 	fetched   time.Time // last successful fetch; zero: never
@@ -95,7 +105,7 @@ func NewKeys(log *slog.Logger, now func() time.Time) *Keys {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Keys{clients: newClients(), now: now, log: log, byURL: map[source]*keySet{}}
+	return &Keys{clients: newClients(), now: now, log: log, byURL: map[source]*keySet{}, most: maxKeySets}
 }
 
 func (k *Keys) set(src source) *keySet {
@@ -103,10 +113,29 @@ func (k *Keys) set(src source) *keySet {
 	defer k.mu.Unlock()
 	s, ok := k.byURL[src]
 	if !ok {
+		if len(k.byURL) >= k.most {
+			k.forgetLeastUsed()
+		}
 		s = &keySet{}
 		k.byURL[src] = s
 	}
+	s.used = k.now()
 	return s
+}
+
+// forgetLeastUsed drops the set looked up longest ago; k.mu is held.
+func (k *Keys) forgetLeastUsed() {
+	var (
+		oldest source
+		at     time.Time
+		found  bool
+	)
+	for src, s := range k.byURL {
+		if !found || s.used.Before(at) {
+			oldest, at, found = src, s.used, true
+		}
+	}
+	delete(k.byURL, oldest)
 }
 
 // find returns the key of url for kid ("" when the token names none: only a

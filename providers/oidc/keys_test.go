@@ -242,3 +242,39 @@ func TestAFailingDiscoveryIsNotFetchedOnEverySignIn(t *testing.T) {
 		}
 	}
 }
+
+// The cache keeps a bounded number of JWKS URLs: a tenant's admin key that
+// keeps pointing a provider at new URLs makes the least recently used one
+// make way, never the cache grow without end. A set dropped is fetched
+// again when used again.
+func TestTheKeyCacheKeepsABoundedNumberOfURLs(t *testing.T) {
+	issuers := []*oidctest.Issuer{oidctest.New(t), oidctest.New(t), oidctest.New(t)}
+	clk := &clock{t: time.Now()}
+	f := New(nil, clk.now)
+	f.keys.most = 2
+	ps := make([]*provider, len(issuers))
+	for i, iss := range issuers {
+		ps[i] = open(t, f, iss)
+	}
+	signInEach := func(order ...int) {
+		t.Helper()
+		for _, i := range order {
+			clk.add(time.Second)
+			if err := signIn(ps[i], issuers[i].Key("RS256").Sign(issuers[i].Claims("app", "u"))); err != nil {
+				t.Fatalf("issuer %d: %v", i, err)
+			}
+		}
+	}
+	signInEach(0, 1, 0, 2) // 1 is the least recently used when 2 comes
+	if n := len(f.keys.byURL); n != 2 {
+		t.Fatalf("%d key sets kept, want 2", n)
+	}
+	signInEach(0, 2)
+	if a, b, c := issuers[0].Fetches.Load(), issuers[1].Fetches.Load(), issuers[2].Fetches.Load(); a != 1 || b != 1 || c != 1 {
+		t.Fatalf("fetches %d %d %d: the sets in use were dropped", a, b, c)
+	}
+	signInEach(1)
+	if n := issuers[1].Fetches.Load(); n != 2 {
+		t.Fatalf("issuer 1, dropped, fetched %d times; want once again", n)
+	}
+}
