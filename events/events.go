@@ -150,7 +150,7 @@ type pool struct {
 // an event or two each time; every poll claims whatever is free.
 func (d *Dispatcher) claim(ctx context.Context, p *pool, batched bool) (int, error) {
 	p.mu.Lock()
-	free := d.o.Batch - p.total
+	busy, free := p.total > 0, d.o.Batch-p.total
 	var full []string
 	for id, n := range p.busy {
 		if n >= d.perTenant {
@@ -158,7 +158,7 @@ func (d *Dispatcher) claim(ctx context.Context, p *pool, batched bool) (int, err
 		}
 	}
 	p.mu.Unlock()
-	if free <= 0 || (batched && p.total > 0 && free < (d.o.Batch+1)/2) {
+	if free <= 0 || (batched && busy && free < (d.o.Batch+1)/2) {
 		return 0, nil
 	}
 	evs, err := d.o.Store.ClaimEvents(ctx, time.Now(), d.o.Lease, free, full...)
