@@ -205,19 +205,25 @@ func (s *Service) Update(ctx context.Context, t *tenant.Tenant, caller string, i
 		if res, held, err := s.changesContact(ctx, t, c, next, in, flow, issuedAt); held || err != nil {
 			return res, err
 		}
-		var ask *flows.Ask
-		err = s.store.Tx(ctx, func(tx store.Store) error {
-			var err error
-			ask, err = s.Write(ctx, tx, t, c, next, flow, now)
-			return err
-		})
+		st, err := run(ctx, flow, &flows.State{Customer: next, Now: now})
+		if err != nil {
+			return Result{}, err
+		}
+		write := func(tx store.Store) error { return s.write(ctx, tx, t, c, next, st.Events, now) }
+		var res Result
+		if st.Ask != nil {
+			// The change, its events and the flow's challenge commit together:
+			// a challenge that cannot be sent (no contact proves the account,
+			// a code sent a moment ago, the day's wrong codes spent) leaves
+			// nothing written behind its error.
+			res.Challenge, err = s.challengeOwner(ctx, t, next, st.Ask, Held{Flow: flowName(flow)}, write)
+		} else {
+			err = s.store.Tx(ctx, write)
+			res.Customer = next
+		}
 		switch {
 		case err == nil:
-			if ask != nil {
-				iss, err := s.challengeOwner(ctx, t, next, ask, Held{Flow: flowName(flow)})
-				return Result{Challenge: iss}, err
-			}
-			return Result{Customer: next}, nil
+			return res, nil
 		case errors.Is(err, store.ErrStale):
 			continue // someone else wrote in between: apply the change to what is there now
 		case errors.Is(err, store.ErrConflict):
@@ -331,20 +337,34 @@ func conflict(in Input) error {
 // with its events through tx, a transaction; the flow's challenge, if it
 // asks for one, is for the caller to send once tx commits.
 func (s *Service) Write(ctx context.Context, tx store.Store, t *tenant.Tenant, before, next *store.Customer, flow *flows.Flow, now time.Time) (*flows.Ask, error) {
-	st := &flows.State{Customer: next, Now: now}
+	st, err := run(ctx, flow, &flows.State{Customer: next, Now: now})
+	if err != nil {
+		return nil, err
+	}
+	return st.Ask, s.write(ctx, tx, t, before, next, st.Events, now)
+}
+
+// run runs flow (nil: none) on st.
+func run(ctx context.Context, flow *flows.Flow, st *flows.State) (*flows.State, error) {
 	if flow != nil {
 		if err := flow.Run(ctx, st); err != nil {
 			return nil, err
 		}
 	}
+	return st, nil
+}
+
+// write writes next, the change of before, with its events and the types
+// a flow emitted (extra) through tx.
+func (s *Service) write(ctx context.Context, tx store.Store, t *tenant.Tenant, before, next *store.Customer, extra []string, now time.Time) error {
 	if err := tx.UpdateCustomer(ctx, next); err != nil {
-		return nil, err
+		return err
 	}
-	evs, err := s.Events(t, before, next, st.Events, now)
+	evs, err := s.Events(t, before, next, extra, now)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return st.Ask, addEvents(ctx, tx, evs)
+	return addEvents(ctx, tx, evs)
 }
 
 // Create makes a new account from in for an anonymous caller and runs flow
@@ -529,18 +549,26 @@ func (s *Service) issue(ctx context.Context, t *tenant.Tenant, target challenge.
 
 // challengeOwner sends a code (or a check-in link) to a contact of the
 // caller's account c that proves it; the challenge holds h until it is
-// completed.
-func (s *Service) challengeOwner(ctx context.Context, t *tenant.Tenant, c *store.Customer, ask *flows.Ask, h Held) (*challenge.Issued, error) {
+// completed, and commits with what with writes. An account that only a
+// linked identity proves has no contact to send it to: a 412 naming the
+// contact to confirm first.
+func (s *Service) challengeOwner(ctx context.Context, t *tenant.Tenant, c *store.Customer, ask *flows.Ask, h Held,
+	with func(store.Store) error) (*challenge.Issued, error) {
 	linked, err := s.Linked(ctx, c)
 	if err != nil {
 		return nil, err
 	}
 	k, ok := ProvingContact(t, c, linked)
-	if !ok {
-		return nil, ErrNoChannel
+	switch {
+	case ok:
+	case c.EmailVerified || c.PhoneVerified:
+		return nil, ErrNoChannel // a verified contact, on a channel the tenant sends nothing on
+	default:
+		return nil, &ValidationError{Fields: map[string][]string{t.Identifier: {
+			"no verified email or phone number on this account to send the flow's code to: confirm one first"}}}
 	}
 	return s.issue(ctx, t, challenge.Target{Tenant: t.ID, Purpose: challenge.Flow, Channel: k.Channel, To: k.Value,
-		CustomerID: &c.ID, Language: languageOf(t, c), Pending: h.Encode(), Retry: true}, ask)
+		CustomerID: &c.ID, Language: languageOf(t, c), Pending: h.Encode(), Retry: true, With: with}, ask)
 }
 
 // Events are the events of a change from before (nil: created) to after,

@@ -178,18 +178,13 @@ func New(s Store, key []byte, now func() time.Time) *Service {
 	return &Service{store: s, key: key, now: now}
 }
 
-// reused carries, out of the transaction it rolls back, the live challenge
-// an identical request already got.
-type reused struct{ c *store.Challenge }
-
-func (reused) Error() string { return "an identical challenge is live" }
-
 // Issue sends a new code to target through snd. A destination that got a
 // code less than ResendInterval ago gets no new one: the answer is
 // ThrottledError, or, for a token holder retrying a request whose
-// challenge is live (same purpose, account and held change), that challenge.
-// A challenge is never handed to another caller. When no code is sent,
-// nothing of target.With is written either.
+// challenge is live (same purpose, account and held change), that challenge,
+// with what target.With writes (the retried request's change). A challenge
+// is never handed to another caller. When no challenge answers, nothing of
+// target.With is written either.
 func (s *Service) Issue(ctx context.Context, lim Limits, target Target, snd sender.Sender) (*Issued, error) {
 	now := s.now().UTC()
 	key := keyOf(target)
@@ -227,7 +222,9 @@ func (s *Service) Issue(ctx context.Context, lim Limits, target Target, snd send
 	c.CodeHash = s.hash(c.TenantID, c.ID, code)
 	// The throttle and the challenge commit together: a concurrent caller that is
 	// throttled finds this challenge live.
+	var reused *store.Challenge
 	err = s.store.Tx(ctx, func(tx store.Store) error {
+		reused = nil // a retried transaction decides again
 		if target.With != nil {
 			if err := target.With(tx); err != nil {
 				return err
@@ -243,7 +240,8 @@ func (s *Service) Issue(ctx context.Context, lim Limits, target Target, snd send
 		live, err := tx.LiveChallenge(ctx, target.Tenant, key, string(target.Purpose), now)
 		if err == nil && target.Retry && sameRequest(live, c) {
 			if !AskedBefore(live, target.StaleBefore) {
-				return reused{live}
+				reused = live
+				return nil
 			}
 			// Asked by a token revoked since: it can never finish, and
 			// the caller (a token issued after) would be stuck with it.
@@ -256,12 +254,11 @@ func (s *Service) Issue(ctx context.Context, lim Limits, target Target, snd send
 		}
 		return &ThrottledError{RetryAfter: max(wait, time.Second)}
 	})
-	var again reused
-	if errors.As(err, &again) {
-		return issued(again.c), nil
-	}
 	if err != nil {
 		return nil, err
+	}
+	if reused != nil {
+		return issued(reused), nil
 	}
 	msg := sender.Message{Tenant: target.Tenant, Channel: target.Channel, To: target.To, Code: code,
 		ExpiresAt: c.ExpiresAt, Language: target.Language, Fills: target.Fills, MoreFills: target.MoreFills}
