@@ -333,11 +333,18 @@ func conflict(in Input) error {
 	return verr.orNil()
 }
 
-// Write runs flow (nil: none) on next, the change of before, and writes it
-// with its events through tx, a transaction; the flow's challenge, if it
-// asks for one, is for the caller to send once tx commits.
-func (s *Service) Write(ctx context.Context, tx store.Store, t *tenant.Tenant, before, next *store.Customer, flow *flows.Flow, now time.Time) (*flows.Ask, error) {
-	st, err := run(ctx, flow, &flows.State{Customer: next, Now: now})
+// Run is a flow to run on a completed challenge's account.
+type Run struct {
+	Flow *flows.Flow // nil: none
+	// Passed: the challenge completed is the flow's own (flows.State.Passed).
+	Passed bool
+}
+
+// Write runs r's flow on next, the change of before, and writes it with its
+// events through tx, a transaction; the flow's challenge, if it asks for
+// one, is for the caller to send once tx commits.
+func (s *Service) Write(ctx context.Context, tx store.Store, t *tenant.Tenant, before, next *store.Customer, r Run, now time.Time) (*flows.Ask, error) {
+	st, err := run(ctx, r.Flow, &flows.State{Customer: next, Now: now, Passed: r.Passed})
 	if err != nil {
 		return nil, err
 	}

@@ -50,6 +50,11 @@ type State struct {
 	// answer does not tell; nothing of it is written.
 	Existing bool
 	Now      time.Time
+	// Passed: this run is the completion of the challenge this flow asked
+	// for (its code was just proven), so its challenge steps are passed and
+	// the steps after them run. Only completing that challenge sets it: a
+	// request naming the flow is asked for a code again.
+	Passed bool
 
 	// Ask, when a step sets it, stops the flow: the answer is 202 with a
 	// challenge to the account's contact, sent once the transaction commits.

@@ -72,3 +72,22 @@ func TestActivationSteps(t *testing.T) {
 		t.Fatalf("activating twice: %v %+v", err, st)
 	}
 }
+
+func TestAChallengeStepAsksUnlessItsOwnChallengeWasCompleted(t *testing.T) {
+	r, err := flows.Build(map[string][]flows.StepConfig{"doubleOptIn": {
+		{Challenge: "code"}, {Set: map[string]any{"optInConfirmedAt": "$now"}},
+	}}, flows.Defaults{CheckInPolicy: flows.CheckInNone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := r.Lookup("doubleOptIn")
+	c := &store.Customer{Profile: store.Profile{}, EmailVerified: true}
+	st := &flows.State{Customer: c, Now: time.Now()}
+	if err := f.Run(context.Background(), st); err != nil || st.Ask == nil || c.Profile["optInConfirmedAt"] != nil {
+		t.Fatalf("a request: %v %+v %v", err, st, c.Profile)
+	}
+	st = &flows.State{Customer: c, Now: time.Now(), Passed: true}
+	if err := f.Run(context.Background(), st); err != nil || st.Ask != nil || c.Profile["optInConfirmedAt"] == nil || !st.Changed {
+		t.Fatalf("the completion of its challenge: %v %+v %v", err, st, c.Profile)
+	}
+}

@@ -65,13 +65,16 @@ func (st set) Run(_ context.Context, s *State) error {
 	return nil
 }
 
-// challenge always asks for a challenge, by code or by link.
+// challenge asks for a challenge, by code or by link, on every request;
+// the completion of the flow's own challenge passes it.
 type challenge struct{ link bool }
 
 func (challenge) Kind() string { return "challenge" }
 
 func (c challenge) Run(_ context.Context, s *State) error {
-	s.Ask = &Ask{Link: c.link}
+	if !s.Passed {
+		s.Ask = &Ask{Link: c.link}
+	}
 	return nil
 }
 

@@ -163,11 +163,17 @@ func (s *Service) complete(ctx context.Context, t *tenant.Tenant, p *challenge.P
 			flow, _ = t.Flows.Lookup(held.Flow) // a flow removed since the code was sent: the change alone
 		}
 	}
+	// The flow runs again as the completion of its own challenge: the code
+	// its challenge step asked for is proven, and the steps after it run.
+	// Only a challenge that holds the flow gets here with it (one its
+	// request issued: a plain sign-in holds none; a contact change is
+	// completed above and passes nothing).
+	run := account.Run{Flow: flow, Passed: flow != nil}
 	now := s.accounts.Now()
 	if target == nil {
-		return s.create(ctx, t, p, k, detach, in, flow, now)
+		return s.create(ctx, t, p, k, detach, in, run, now)
 	}
-	return s.prove(ctx, t, p, k, target, in, flow, now)
+	return s.prove(ctx, t, p, k, target, in, run, now)
 }
 
 // resolve is the ownership rule for a proven contact k: the account it
@@ -189,9 +195,9 @@ func (s *Service) resolve(ctx context.Context, t *tenant.Tenant, holder *store.C
 // create makes the prover's own account with k verified: what the
 // challenge held fills it, and k leaves detach, in one transaction.
 func (s *Service) create(ctx context.Context, t *tenant.Tenant, p *challenge.Proof, k account.Contact, detach *store.Customer,
-	in account.Input, flow *flows.Flow, now time.Time) (*store.Customer, error) {
+	in account.Input, run account.Run, now time.Time) (*store.Customer, error) {
 	c := newAccount(t, account.NewAccount(t, now), k, in, now)
-	if detach == nil && flow == nil {
+	if detach == nil && run.Flow == nil {
 		// A first sign-in that the attempt could not make (it holds a change): one write.
 		evs, err := s.accounts.Events(t, nil, c, nil, now)
 		if err != nil {
@@ -205,9 +211,9 @@ func (s *Service) create(ctx context.Context, t *tenant.Tenant, p *challenge.Pro
 				return err
 			}
 		}
-		st := &flows.State{Customer: c, Now: now}
-		if flow != nil {
-			if err := flow.Run(ctx, st); err != nil {
+		st := &flows.State{Customer: c, Now: now, Passed: run.Passed}
+		if run.Flow != nil {
+			if err := run.Flow.Run(ctx, st); err != nil {
 				return err
 			}
 		}
@@ -223,10 +229,10 @@ func (s *Service) create(ctx context.Context, t *tenant.Tenant, p *challenge.Pro
 // prove signs in target, which k proves: k is marked verified, and what the
 // challenge held fills target's empty fields and runs its flow again.
 func (s *Service) prove(ctx context.Context, t *tenant.Tenant, p *challenge.Proof, k account.Contact, target *store.Customer,
-	in account.Input, flow *flows.Flow, now time.Time) (*store.Customer, error) {
+	in account.Input, run account.Run, now time.Time) (*store.Customer, error) {
 	next, filled := fillHeld(t, target, in, now)
 	account.MarkVerified(next, k)
-	if !filled && flow == nil && account.VerifiedOn(target, k) {
+	if !filled && run.Flow == nil && account.VerifiedOn(target, k) {
 		return target, s.challenges.Consume(ctx, s.store, p) // nothing to write but the challenge
 	}
 	next.UpdatedAt = now
@@ -237,7 +243,7 @@ func (s *Service) prove(ctx context.Context, t *tenant.Tenant, p *challenge.Proo
 		if err := s.challenges.Consume(ctx, tx, p); err != nil {
 			return err
 		}
-		if _, err := s.accounts.Write(ctx, tx, t, target, next, flow, now); err != nil { // proven now: a flow's challenge is not asked again
+		if _, err := s.accounts.Write(ctx, tx, t, target, next, run, now); err != nil { // proven now: a flow's challenge is not asked again
 			return err
 		}
 		if claims {
@@ -346,7 +352,9 @@ func (s *Service) changeContact(ctx context.Context, t *tenant.Tenant, p *challe
 				return err
 			}
 		}
-		_, err := s.accounts.Write(ctx, tx, t, bound, next, flow, now)
+		// A contact change's code proves the new contact, not the flow's own
+		// challenge: a challenge step stops the flow there (run it again to pass it).
+		_, err := s.accounts.Write(ctx, tx, t, bound, next, account.Run{Flow: flow}, now)
 		return err
 	})
 	if err != nil {
