@@ -227,6 +227,33 @@ func shopper(t *testing.T, env *apptest.Env, tenant string) (string, string) {
 	return id, tok
 }
 
+// squatter makes, before the shopper proves it, an account that holds the
+// shopper's phone number unverified: created anonymously with an email of
+// the squatter's own, which the squatter then proves. It returns the squatter's account id.
+func squatter(t *testing.T, env *apptest.Env, tenant string) string {
+	t.Helper()
+	res, err := env.Client.UpsertCustomerWithResponse(ctx, tenant, nil, client.UpsertCustomerJSONRequestBody{
+		Email: ptr("squatter@example.com"), PhoneNumber: ptr("+33698765432")})
+	if err != nil || res.StatusCode() != http.StatusOK {
+		t.Fatalf("the squatter's account: %v %d %s", err, res.StatusCode(), res.Body)
+	}
+	tok := env.SignIn(t, tenant, "squatter@example.com")
+	if id := res.JSON200.Id.String(); id != subject(t, env, tenant, tok) {
+		t.Fatalf("the squatter signed into another account than %s", id)
+	}
+	return res.JSON200.Id.String()
+}
+
+// subject is the id of the account tok opens.
+func subject(t *testing.T, env *apptest.Env, tenant, tok string) string {
+	t.Helper()
+	me, err := env.Client.GetCustomerWithResponse(ctx, tenant, apptest.Bearer(tok))
+	if err != nil || me.JSON200 == nil {
+		t.Fatalf("read the account: %v %s", err, me.Body)
+	}
+	return me.JSON200.Id.String()
+}
+
 func idempotencyKey(k string) client.RequestEditorFn {
 	return func(_ context.Context, r *http.Request) error {
 		r.Header.Set("Idempotency-Key", k)
@@ -350,6 +377,9 @@ func TestErasureLeavesNoPersonalDataInAnyTable(t *testing.T) {
 			storetest.ForEach(t, func(t *testing.T, dbURL string) {
 				hook := receiver(t)
 				env, c := start(t, dbURL, shopConfig(t, hook.srv.URL))
+				// The shopper's phone number sat on another account before she
+				// proved it: it left that account, whose events named it.
+				squatted := squatter(t, env, "shop")
 				id, tok := shopper(t, env, "shop")
 				// Someone else's data stays.
 				other := env.SignIn(t, "shop", "other.person@example.com")
@@ -375,8 +405,10 @@ func TestErasureLeavesNoPersonalDataInAnyTable(t *testing.T) {
 				if !slices.ContainsFunc(rows, func(r string) bool { return strings.HasPrefix(r, "customers: ") && strings.Contains(r, id) }) {
 					t.Error("no tombstone keeps the customer's id")
 				}
-				if !slices.ContainsFunc(rows, func(r string) bool { return strings.Contains(r, "other.person@example.com") }) {
-					t.Error("another customer's data went too")
+				for _, kept := range []string{"other.person@example.com", "squatter@example.com"} {
+					if !slices.ContainsFunc(rows, func(r string) bool { return strings.Contains(r, kept) }) {
+						t.Errorf("another customer's data went too: %s", kept)
+					}
 				}
 				// Every token of the account is refused; the account is gone for the admin API too.
 				for _, code := range []int{
@@ -410,15 +442,20 @@ func TestErasureLeavesNoPersonalDataInAnyTable(t *testing.T) {
 				eventually(t, 10*time.Second, "Customer:Deleted delivered", func() bool {
 					return slices.Contains(hook.types(id), "Customer:Deleted")
 				})
+				eventually(t, 10*time.Second, "the squatter's contact change delivered", func() bool {
+					return slices.Contains(hook.types(squatted), "Customer:ContactChanged")
+				})
 				got := hook.types(id)
 				if got[len(got)-1] != "Customer:Deleted" {
 					t.Errorf("deliveries %v: Customer:Deleted is not the last", got)
 				}
+				// Every event still owed at the erasure, the squatter's included,
+				// goes out without the shopper's data.
 				hook.mu.Lock()
 				for _, e := range hook.seen {
 					b, _ := json.Marshal(e)
 					for _, p := range personal {
-						if e["customerId"] == id && strings.Contains(string(b), p) {
+						if strings.Contains(string(b), p) {
 							t.Errorf("a delivery after the erasure carries %q: %s", p, b)
 						}
 					}
@@ -461,6 +498,116 @@ func TestErasureForgetsTheWithheldChangesToTheAccount(t *testing.T) {
 			}
 		}
 	})
+}
+
+// The ownership rule takes a contact off the account where it sat
+// unverified when someone else proves it; that account's events named it
+// (its Customer:Upserted as data, its Customer:ContactChanged as previous).
+// Erasing the prover takes the address out of those events too, delivered
+// or not, so that the other account's export holds it no more, and leaves
+// the rest of them as they were.
+func TestErasureTakesTheContactOutOfTheEventsOfTheAccountItLeft(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		env, c := start(t, dbURL, "tenants:\n  demo: {}\n  byphone: {identifier: phoneNumber}\n")
+		for _, k := range []struct {
+			name, tenant, squatted, own string
+			squat                       client.UpsertCustomerJSONRequestBody
+			signIn                      func(string) string
+		}{
+			{name: "an email", tenant: "byphone", squatted: "erased.email@example.com", own: "+33655555555",
+				squat:  client.UpsertCustomerJSONRequestBody{PhoneNumber: ptr("+33655555555"), Email: ptr("erased.email@example.com")},
+				signIn: func(email string) string { return env.SignIn(t, "byphone", email) }},
+			{name: "a phone number", tenant: "demo", squatted: "+33666666666", own: "holder.of.phone@example.com",
+				squat:  client.UpsertCustomerJSONRequestBody{Email: ptr("holder.of.phone@example.com"), PhoneNumber: ptr("+33666666666")},
+				signIn: func(phone string) string { return signInByPhone(t, env, "demo", phone) }},
+		} {
+			t.Run(k.name, func(t *testing.T) {
+				// The other account: created with the address and a contact of its
+				// own, which its holder proves.
+				res, err := env.Client.UpsertCustomerWithResponse(ctx, k.tenant, nil, k.squat)
+				if err != nil || res.StatusCode() != http.StatusOK {
+					t.Fatalf("create: %v %d %s", err, res.StatusCode(), res.Body)
+				}
+				holder := res.JSON200.Id.String()
+				var holderTok string
+				if k.tenant == "byphone" {
+					holderTok = signInByPhone(t, env, k.tenant, k.own)
+				} else {
+					holderTok = env.SignIn(t, k.tenant, k.own)
+				}
+				if subject(t, env, k.tenant, holderTok) != holder {
+					t.Fatal("the holder signed into another account")
+				}
+				// The address's owner proves it: it leaves the holder's account.
+				erased := subject(t, env, k.tenant, k.signIn(k.squatted))
+				if erased == holder {
+					t.Fatal("the owner signed into the holder's account")
+				}
+				export := func() string {
+					t.Helper()
+					r, err := c.ExportCustomerWithResponse(ctx, k.tenant, holder)
+					if err != nil || r.StatusCode() != http.StatusOK {
+						t.Fatalf("export: %v %d %s", err, r.StatusCode(), r.Body)
+					}
+					return string(r.Body)
+				}
+				before := export()
+				if !strings.Contains(before, k.squatted) || !strings.Contains(before, "Customer:ContactChanged") {
+					t.Fatalf("the holder's events before the erasure: %s", before)
+				}
+				if r, err := c.EraseCustomerWithResponse(ctx, k.tenant, erased); err != nil || r.StatusCode() != http.StatusNoContent {
+					t.Fatalf("erase: %v", err)
+				}
+				after := export()
+				if strings.Contains(after, k.squatted) {
+					t.Errorf("the holder's export still holds the erased address: %s", after)
+				}
+				var doc struct {
+					Events []struct {
+						Type    string `json:"type"`
+						Payload struct {
+							Data map[string]any `json:"data"`
+						} `json:"payload"`
+					} `json:"events"`
+				}
+				if err := json.Unmarshal([]byte(after), &doc); err != nil {
+					t.Fatal(err)
+				}
+				if len(doc.Events) < 3 {
+					t.Fatalf("the holder's events: %s", after)
+				}
+				for _, e := range doc.Events {
+					if b, _ := json.Marshal(e.Payload.Data); !strings.Contains(string(b), k.own) || e.Payload.Data["id"] != holder {
+						t.Errorf("a %s of the holder lost the holder's own data: %s", e.Type, b)
+					}
+				}
+				for _, row := range everyRow(t, dbURL) {
+					if strings.Contains(row, k.squatted) {
+						t.Errorf("the erased address is still stored: %s", row)
+					}
+				}
+			})
+		}
+	})
+}
+
+// signInByPhone runs the one-time code journey for phone on tenant and
+// returns the token.
+func signInByPhone(t *testing.T, env *apptest.Env, tenant, phone string) string {
+	t.Helper()
+	otp := ptr("otp")
+	start, err := env.Client.AuthenticateCustomerWithResponse(ctx, tenant, &client.AuthenticateCustomerParams{Provider: otp},
+		client.AuthenticateCustomerJSONRequestBody{PhoneNumber: &phone})
+	if err != nil || start.StatusCode() != http.StatusAccepted {
+		t.Fatalf("ask for a code: %v %d %s", err, start.StatusCode(), start.Body)
+	}
+	id := start.JSON202.ChallengeId.String()
+	res, err := env.Client.AuthenticateCustomerWithResponse(ctx, tenant, &client.AuthenticateCustomerParams{Provider: otp},
+		client.AuthenticateCustomerJSONRequestBody{ChallengeId: &id, Code: ptr(env.Logs.Code(phone))})
+	if err != nil || res.StatusCode() != http.StatusOK {
+		t.Fatalf("exchange the code: %v %d %s", err, res.StatusCode(), res.Body)
+	}
+	return *res.JSON200
 }
 
 // everyRow reads every row of every table of the database, each as

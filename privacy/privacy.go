@@ -7,6 +7,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -53,7 +55,7 @@ func (s *Service) Erase(ctx context.Context, t *tenant.Tenant, id string) error 
 	if err != nil {
 		return err
 	}
-	return s.store.EraseCustomer(ctx, store.Erasure{TenantID: t.ID, CustomerID: id, At: now, Scrub: scrub, Event: ev, Keys: challenge.Keys, KeptUnder: challenge.KeptUnder})
+	return s.store.EraseCustomer(ctx, store.Erasure{TenantID: t.ID, CustomerID: id, At: now, Scrub: scrub, Unname: unname, Event: ev, Keys: challenge.Keys, KeptUnder: challenge.KeptUnder})
 }
 
 // deleted is the Customer:Deleted event of customer id: its id and the time,
@@ -83,4 +85,56 @@ func scrub(payload string) (string, error) {
 	e.Data, e.Previous = map[string]any{"id": e.CustomerID}, nil
 	b, err := json.Marshal(e)
 	return string(b), err
+}
+
+// unname is another account's stored event without contacts (the erased
+// customer's, which sat on that account before the customer proved them):
+// every value in its data and previous contact that is one of them goes,
+// the rest stays as it was (numbers as written).
+func unname(payload string, contacts []string) (string, error) {
+	d := json.NewDecoder(strings.NewReader(payload))
+	d.UseNumber()
+	var e account.Event
+	if err := d.Decode(&e); err != nil {
+		return "", fmt.Errorf("scrub event: %w", err)
+	}
+	_, data := without(e.Data, contacts)
+	_, previous := without(e.Previous, contacts)
+	if !data && !previous {
+		return payload, nil
+	}
+	b, err := json.Marshal(e)
+	return string(b), err
+}
+
+// without is v, a decoded JSON value, with every string that is one of
+// contacts deleted, at any depth (in place for an object), and whether
+// one was.
+func without(v any, contacts []string) (any, bool) {
+	gone := false
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			if s, ok := x.(string); ok && slices.Contains(contacts, s) {
+				delete(v, k)
+				gone = true
+			} else if y, ok := without(x, contacts); ok {
+				v[k], gone = y, true
+			}
+		}
+	case []any:
+		kept := v[:0:0]
+		for _, x := range v {
+			if s, ok := x.(string); ok && slices.Contains(contacts, s) {
+				gone = true
+			} else {
+				y, ok := without(x, contacts)
+				kept, gone = append(kept, y), gone || ok
+			}
+		}
+		if gone {
+			return kept, true
+		}
+	}
+	return v, gone
 }

@@ -135,6 +135,10 @@ type Erasure struct {
 	// Scrub rewrites the payload of one of the customer's stored events
 	// without its personal data.
 	Scrub func(payload string) (string, error)
+	// Unname rewrites the payload of another account's stored event without
+	// contacts, the customer's verified ones, which sat on that account
+	// before the customer proved them (unchanged when it names none).
+	Unname func(payload string, contacts []string) (string, error)
 	// Event is written to the outbox with the erasure (Customer:Deleted).
 	Event *Event
 	// Keys are the counter and throttle keys that name a destination.
@@ -149,8 +153,9 @@ type Erasure struct {
 // and every session revoked at e.At), its identities are unlinked, the
 // challenges bound to it or to its verified contacts and the counters and
 // throttles of its verified contacts are deleted, the idempotent answers that show it are forgotten,
-// its events are scrubbed, and e.Event is added. ErrNotFound when there is no
-// such live customer.
+// its events are scrubbed, its verified contacts are taken out of the events
+// of the accounts they left, and e.Event is added. ErrNotFound when there is
+// no such live customer.
 func (s *db) EraseCustomer(ctx context.Context, e Erasure) error {
 	at := e.At.UTC()
 	err := s.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -221,6 +226,11 @@ func (s *db) EraseCustomer(ctx context.Context, e Erasure) error {
 				return err
 			}
 		}
+		if e.Unname != nil {
+			if err := s.unnameElsewhere(tx, e, &c); err != nil {
+				return err
+			}
+		}
 		if e.Event == nil {
 			return nil
 		}
@@ -228,4 +238,63 @@ func (s *db) EraseCustomer(ctx context.Context, e Erasure) error {
 			eventValues(e.Event)...).Error
 	})
 	return classify(err)
+}
+
+// unnameElsewhere takes c's verified contacts out of the events of the other
+// accounts of its tenant that held them before c proved them (the ownership
+// rule took them off there), through tx: those accounts' events named them,
+// and their Customer:ContactChanged names them as "previous", which
+// events_previous_email and events_previous_phone find by index.
+func (s *db) unnameElsewhere(tx *gorm.DB, e Erasure, c *Customer) error {
+	var contacts, holders []string
+	for _, k := range []struct {
+		field    string
+		value    *string
+		verified bool
+	}{{"email", c.Email, c.EmailVerified}, {"phoneNumber", c.Phone, c.PhoneVerified}} {
+		if k.value == nil || !k.verified {
+			continue
+		}
+		contacts = append(contacts, *k.value)
+		var ids []string
+		err := tx.Raw(leftBy(s.postgres(), k.field), e.TenantID, *k.value, e.CustomerID).Scan(&ids).Error
+		if err != nil {
+			return err
+		}
+		holders = append(holders, ids...)
+	}
+	if len(holders) == 0 {
+		return nil
+	}
+	var evs []Event
+	if err := tx.Select("seq, payload").Where("tenant_id = ? AND customer_id IN ?", e.TenantID, holders).Find(&evs).Error; err != nil {
+		return err
+	}
+	for _, ev := range evs {
+		clean, err := e.Unname(ev.Payload, contacts)
+		if err != nil {
+			return err
+		}
+		if clean == ev.Payload {
+			continue
+		}
+		if err := tx.Model(&Event{}).Where("seq = ?", ev.Seq).Update("payload", clean).Error; err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// leftBy is the query of the accounts of a tenant (the first argument),
+// but one (the third), whose Customer:ContactChanged names a contact (the
+// second) as its previous field ("email" or "phoneNumber"): the expression
+// of events_previous_email or events_previous_phone, and the condition of
+// the index, so that it reads that index and no other event.
+func leftBy(postgres bool, field string) string {
+	previous := "json_extract(payload, '$.previous." + field + "')"
+	if postgres {
+		previous = "((payload::jsonb) -> 'previous' ->> '" + field + "')"
+	}
+	return "SELECT DISTINCT customer_id FROM events WHERE tenant_id = ? AND type = 'Customer:ContactChanged' AND " +
+		previous + " = ? AND customer_id <> ?"
 }
