@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"encoding/json"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -152,7 +154,8 @@ type Erasure struct {
 // the account becomes a tombstone (its id, tenant and creation time; deleted
 // and every session revoked at e.At), its identities are unlinked, the
 // challenges bound to it or to its verified contacts and the counters and
-// throttles of its verified contacts are deleted, the idempotent answers that show it are forgotten,
+// throttles of its verified contacts are deleted, the idempotent answers that show it or its
+// verified contacts are forgotten,
 // its events are scrubbed, its verified contacts are taken out of the events
 // of the accounts they left, and e.Event is added. ErrNotFound when there is
 // no such live customer.
@@ -204,12 +207,23 @@ func (s *db) EraseCustomer(ctx context.Context, e Erasure) error {
 				}
 			}
 		}
-		// A stored answer that shows the account holds its id.
+		// A stored answer that shows the account holds its id; one that
+		// shows another account holds the account's verified contacts where
+		// they sat unverified on it before (an anonymous create of that
+		// account), as written or as JSON escapes them.
 		holds := "instr(body, CAST(? AS blob)) > 0"
 		if s.postgres() {
 			holds = "position(convert_to(?, 'UTF8') in body) > 0"
 		}
-		if err := tx.Exec("DELETE FROM idempotency_keys WHERE tenant_id = ? AND "+holds, e.TenantID, e.CustomerID).Error; err != nil {
+		shown := []any{e.CustomerID}
+		for _, d := range dests {
+			shown = append(shown, d)
+			if j, err := json.Marshal(d); err == nil && string(j[1:len(j)-1]) != d {
+				shown = append(shown, string(j[1:len(j)-1]))
+			}
+		}
+		either := strings.TrimSuffix(strings.Repeat(holds+" OR ", len(shown)), " OR ")
+		if err := tx.Exec("DELETE FROM idempotency_keys WHERE tenant_id = ? AND ("+either+")", append([]any{e.TenantID}, shown...)...).Error; err != nil {
 			return err
 		}
 		var evs []Event
