@@ -83,6 +83,17 @@ func (in Input) Has(name string) bool {
 	return ok
 }
 
+// Without is in without the field name (its free-form properties shared).
+func (in Input) Without(name string) Input {
+	out := Input{Set: make(map[string]any, len(in.Set)), Extras: in.Extras}
+	for k, v := range in.Set {
+		if k != name {
+			out.Set[k] = v
+		}
+	}
+	return out
+}
+
 // String returns a text field the input sets, "" otherwise.
 func (in Input) String(name string) string {
 	s, _ := in.Set[name].(string)

@@ -109,6 +109,15 @@ func ProvingContact(t *tenant.Tenant, c *store.Customer, linked bool) (k Contact
 	return Contact{}, false
 }
 
+// OtherContactField is the account field of the other kind of contact
+// than k: "phoneNumber" for an email, "email" for a phone number.
+func OtherContactField(k Contact) string {
+	if k.Channel == sender.SMS {
+		return "email"
+	}
+	return "phoneNumber"
+}
+
 // Detach removes k, unverified, from c (the holder a Detaches decision
 // named): the change to write.
 func Detach(c *store.Customer, k Contact) *store.Customer {

@@ -304,8 +304,13 @@ func (s *Service) changesContact(ctx context.Context, t *tenant.Tenant, c, next 
 		}
 		snd, withheld = sender.Withheld(snd), true
 	}
+	// The account's other contact stays as it is when the change applies
+	// (signin's changeContact): it is not held, so that the change names no
+	// address but the one its code goes to (the other may be someone
+	// else's, sitting unverified here, whose erasure would miss it).
+	held := Held{Input: in.Without(OtherContactField(k)), Flow: flowName(flow)}
 	iss, err := s.challenges.Issue(ctx, t.OTP, challenge.Target{Tenant: t.ID, Purpose: challenge.Contact, Channel: k.Channel,
-		To: k.Value, CustomerID: &c.ID, Language: languageOf(t, next), Pending: Held{Input: in, Flow: flowName(flow)}.Encode(),
+		To: k.Value, CustomerID: &c.ID, Language: languageOf(t, next), Pending: held.Encode(),
 		Retry: true, Withheld: withheld, TokenIssuedAt: &issuedAt, StaleBefore: c.SessionsRevokedAt}, snd)
 	return Result{Challenge: iss}, true, err
 }

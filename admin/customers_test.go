@@ -600,6 +600,53 @@ func TestErasureTakesTheContactOutOfTheEventsOfTheAccountItLeft(t *testing.T) {
 	})
 }
 
+// A token holder's contact change holds the request that asked for it
+// until its code comes back; the request may name the account's other
+// contact as it stands, someone else's number sitting unverified there.
+// Once that someone proves the number and is erased, no held change names
+// it.
+func TestErasureLeavesTheContactInNoOtherAccountsHeldChange(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		env, c := start(t, dbURL, "")
+		const phone = "+33677777777"
+		res, err := env.Client.UpsertCustomerWithResponse(ctx, "demo", nil, client.UpsertCustomerJSONRequestBody{
+			Email: ptr("held.holder@example.com"), PhoneNumber: ptr(phone)})
+		if err != nil || res.StatusCode() != http.StatusOK {
+			t.Fatalf("create: %v %d %s", err, res.StatusCode(), res.Body)
+		}
+		tok := env.SignIn(t, "demo", "held.holder@example.com")
+		// A new email, with the account's phone number as it stands.
+		change, err := env.Client.UpsertCustomerWithResponse(ctx, "demo", nil, client.UpsertCustomerJSONRequestBody{
+			Email: ptr("held.holder.new@example.com"), PhoneNumber: ptr(phone)}, apptest.Bearer(tok))
+		if err != nil || change.StatusCode() != http.StatusAccepted {
+			t.Fatalf("the contact change: %v %d %s", err, change.StatusCode(), change.Body)
+		}
+		erased := subject(t, env, "demo", signInByPhone(t, env, "demo", phone))
+		if erased == res.JSON200.Id.String() {
+			t.Fatal("the number's owner signed into the holder's account")
+		}
+		if r, err := c.EraseCustomerWithResponse(ctx, "demo", erased); err != nil || r.StatusCode() != http.StatusNoContent {
+			t.Fatalf("erase: %v", err)
+		}
+		for _, row := range everyRow(t, dbURL) {
+			if strings.Contains(row, phone) {
+				t.Errorf("the erased number is still stored: %s", row)
+			}
+		}
+		// The holder's change still completes, with the email alone.
+		id := change.JSON202.ChallengeId.String()
+		done, err := env.Client.AuthenticateCustomerWithResponse(ctx, "demo", &client.AuthenticateCustomerParams{Provider: ptr("otp")},
+			client.AuthenticateCustomerJSONRequestBody{ChallengeId: &id, Code: ptr(env.Logs.Code("held.holder.new@example.com"))})
+		if err != nil || done.StatusCode() != http.StatusOK {
+			t.Fatalf("complete the change: %v %d %s", err, done.StatusCode(), done.Body)
+		}
+		me, err := env.Client.GetCustomerWithResponse(ctx, "demo", apptest.Bearer(*done.JSON200))
+		if err != nil || me.JSON200 == nil || me.JSON200.Email == nil || *me.JSON200.Email != "held.holder.new@example.com" || me.JSON200.PhoneNumber != nil {
+			t.Fatalf("the holder's account after the change: %v %s", err, me.Body)
+		}
+	})
+}
+
 // signInByPhone runs the one-time code journey for phone on tenant and
 // returns the token.
 func signInByPhone(t *testing.T, env *apptest.Env, tenant, phone string) string {

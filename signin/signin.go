@@ -319,17 +319,9 @@ func (s *Service) changeContact(ctx context.Context, t *tenant.Tenant, p *challe
 		}
 		detach = h
 	}
-	// Only the proven contact changes: the other one stays as it is now.
-	other := "phoneNumber"
-	if k.Channel == sender.SMS {
-		other = "email"
-	}
-	in := account.Input{Set: map[string]any{}, Extras: held.Input.Extras}
-	for name, v := range held.Input.Set {
-		if name != other {
-			in.Set[name] = v
-		}
-	}
+	// Only the proven contact changes: the other one stays as it is now
+	// (a change held before it was left out of held changes may name it).
+	in := held.Input.Without(account.OtherContactField(k))
 	now := s.accounts.Now()
 	next, err := account.Apply(t, bound, in, now)
 	if err != nil {
