@@ -12,26 +12,7 @@ import (
 // SQLite, never the whole table: every delivered event stays in it, and the
 // poll runs on the one writer every second.
 func TestClaimingEventsReadsOnlyUndeliveredOnes(t *testing.T) {
-	s, err := Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "c.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	r, _ := s.(*db).r.DB()
-	rows, err := r.Query("EXPLAIN QUERY PLAN "+claimDue, "2026-01-01", "2026-01-01", 32)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		plan = append(plan, detail)
-	}
+	plan := sqlitePlan(t, tempSQLite(t), claimDue, "2026-01-01", "2026-01-01", 32)
 	if len(plan) == 0 || !strings.Contains(plan[0], "USING INDEX events_due") {
 		t.Fatalf("the claim reads events by %q, want the events_due index; plan:\n%s", plan, strings.Join(plan, "\n"))
 	}
@@ -47,4 +28,36 @@ func TestClaimingEventsReadsOnlyUndeliveredOnes(t *testing.T) {
 	}) {
 		t.Fatalf("the claim does not find a customer's earlier events by events_customer; plan:\n%s", strings.Join(plan, "\n"))
 	}
+}
+
+// tempSQLite is a new SQLite store in a temporary folder, closed with the test.
+func tempSQLite(t *testing.T) *db {
+	t.Helper()
+	s, err := Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "plan.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s.(*db)
+}
+
+// sqlitePlan is SQLite's plan of query with args, a step a line.
+func sqlitePlan(t *testing.T, s *db, query string, args ...any) []string {
+	t.Helper()
+	r, _ := s.r.DB()
+	rows, err := r.Query("EXPLAIN QUERY PLAN "+query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	return plan
 }
