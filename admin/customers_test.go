@@ -722,3 +722,38 @@ func everyRow(t *testing.T, dbURL string) []string {
 	}
 	return out
 }
+
+// An erasure forgets the stored answers that show the erased customer's
+// verified contacts, and only those: another customer's answer whose own
+// address merely contains the erased one (mary.jane@ holds jane@) is still
+// replayed, so that the retry of that customer's request does not run it
+// twice.
+func TestErasureKeepsTheStoredAnswersOfAnAddressThatOnlyContainsTheErasedOne(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		env, c := start(t, dbURL, "")
+		mary := env.SignIn(t, "demo", "mary.jane@example.com")
+		update := func(name string, opts ...client.RequestEditorFn) *client.UpsertCustomerResponse {
+			t.Helper()
+			res, err := env.Client.UpsertCustomerWithResponse(ctx, "demo", nil, client.UpsertCustomerJSONRequestBody{FirstName: ptr(name)},
+				append([]client.RequestEditorFn{apptest.Bearer(mary)}, opts...)...)
+			if err != nil || res.StatusCode() != http.StatusOK {
+				t.Fatalf("update to %s: %v %d %s", name, err, res.StatusCode(), res.Body)
+			}
+			return res
+		}
+		update("Mary", idempotencyKey("key-mary-1"))
+		erased := subject(t, env, "demo", env.SignIn(t, "demo", "jane@example.com"))
+		if r, err := c.EraseCustomerWithResponse(ctx, "demo", erased); err != nil || r.StatusCode() != http.StatusNoContent {
+			t.Fatalf("erase: %v", err)
+		}
+		update("Maria")
+		again := update("Mary", idempotencyKey("key-mary-1"))
+		if again.HTTPResponse.Header.Get("Idempotent-Replayed") != "true" {
+			t.Errorf("the retry of Mary's request ran again: %s", again.Body)
+		}
+		me, err := env.Client.GetCustomerWithResponse(ctx, "demo", apptest.Bearer(mary))
+		if err != nil || me.JSON200 == nil || me.JSON200.FirstName == nil || *me.JSON200.FirstName != "Maria" {
+			t.Errorf("Mary's account after the retry: %v %s", err, me.Body)
+		}
+	})
+}

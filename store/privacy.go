@@ -210,16 +210,18 @@ func (s *db) EraseCustomer(ctx context.Context, e Erasure) error {
 		// A stored answer that shows the account holds its id; one that
 		// shows another account holds the account's verified contacts where
 		// they sat unverified on it before (an anonymous create of that
-		// account), as written or as JSON escapes them.
+		// account), as a JSON string of its own, as written or as JSON
+		// escapes it: quoted, so that an address that only contains one
+		// (mary.jane@ holds jane@) keeps its answers.
 		holds := "instr(body, CAST(? AS blob)) > 0"
 		if s.postgres() {
 			holds = "position(convert_to(?, 'UTF8') in body) > 0"
 		}
 		shown := []any{e.CustomerID}
 		for _, d := range dests {
-			shown = append(shown, d)
-			if j, err := json.Marshal(d); err == nil && string(j[1:len(j)-1]) != d {
-				shown = append(shown, string(j[1:len(j)-1]))
+			shown = append(shown, `"`+d+`"`)
+			if j, err := json.Marshal(d); err == nil && string(j) != `"`+d+`"` {
+				shown = append(shown, string(j))
 			}
 		}
 		either := strings.TrimSuffix(strings.Repeat(holds+" OR ", len(shown)), " OR ")
