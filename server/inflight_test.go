@@ -19,9 +19,7 @@ import (
 // just as support revokes its sessions: the request was let in before the
 // revocation, its challenge written after it. The change was asked by a
 // revoked token and must not complete (a new token and the thief's address
-// verified on the account). The request is held, once authorised, on a
-// lock of the table its Idempotency-Key goes to (PostgreSQL shows who
-// waits), so that the revocation falls between the two.
+// verified on the account).
 func TestAContactChangeInFlightWhenSessionsAreRevokedCannotBeFinished(t *testing.T) {
 	dbURL := storetest.PostgresURL(t) // skips without PostgreSQL
 	env := apptest.Start(t, dbURL, "")
@@ -30,7 +28,40 @@ func TestAContactChangeInFlightWhenSessionsAreRevokedCannotBeFinished(t *testing
 	const owner, thief = "inflight.owner@example.com", "inflight.thief@example.com"
 	stolen := env.SignIn(t, "demo", owner)
 	nextSecond() // the revocation falls in a later second than the token's
+	changeInFlight(t, env, dbURL, stolen, owner, thief, func() {
+		if res, err := adm.RevokeCustomerSessionsWithResponse(ctx, "demo", subOf(t, stolen)); err != nil || res.StatusCode() != http.StatusNoContent {
+			t.Fatalf("revoke: %v", err)
+		}
+	})
+}
 
+// The same as the tenant's leaked signing key is retired (rotate-key
+// --retire-previous): a change the key's token asked, let in before the
+// retirement and written after it, does not complete.
+func TestAContactChangeInFlightWhenItsTokensKeyIsRetiredCannotBeFinished(t *testing.T) {
+	dbURL := storetest.PostgresURL(t) // skips without PostgreSQL
+	env := apptest.Start(t, dbURL, "")
+	const owner, thief = "inflight.retired.owner@example.com", "inflight.retired.thief@example.com"
+	stolen := env.SignIn(t, "demo", owner)
+	kid, err := env.App.Tokens.Rotate(ctx, "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nextSecond() // the retirement falls in a later second than the token's
+	changeInFlight(t, env, dbURL, stolen, owner, thief, func() {
+		if _, err := env.App.Tokens.RetirePrevious(ctx, "demo", kid); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// changeInFlight has the holder of stolen, a token of owner's account, ask
+// to put thief on it, and runs between once the request is authorised and
+// before it writes its challenge: the request is held on a lock of the
+// table its Idempotency-Key goes to (PostgreSQL shows who waits). The
+// change must not complete.
+func changeInFlight(t *testing.T, env *apptest.Env, dbURL, stolen, owner, thief string, between func()) {
+	t.Helper()
 	db, err := sql.Open("pgx", dbURL)
 	if err != nil {
 		t.Fatal(err)
@@ -71,9 +102,7 @@ func TestAContactChangeInFlightWhenSessionsAreRevokedCannotBeFinished(t *testing
 			t.Fatal(err)
 		}
 	}
-	if res, err := adm.RevokeCustomerSessionsWithResponse(ctx, "demo", subOf(t, stolen)); err != nil || res.StatusCode() != http.StatusNoContent {
-		t.Fatalf("revoke: %v", err)
-	}
+	between()
 	if err := lock.Rollback(); err != nil {
 		t.Fatal(err)
 	}
@@ -93,10 +122,10 @@ func TestAContactChangeInFlightWhenSessionsAreRevokedCannotBeFinished(t *testing
 	id := ch.ChallengeID
 	x := exchange(t, env, "demo", id, env.Logs.Code(thief))
 	if x.StatusCode == http.StatusOK {
-		t.Fatalf("the change a revoked token asked finished: %d %s", x.StatusCode, x.body)
+		t.Fatalf("the change a refused token asked finished: %d %s", x.StatusCode, x.body)
 	}
 	if x.StatusCode != http.StatusUnprocessableEntity {
-		t.Fatalf("finishing the change a revoked token asked: %d %s, want 422", x.StatusCode, x.body)
+		t.Fatalf("finishing the change a refused token asked: %d %s, want 422", x.StatusCode, x.body)
 	}
 	if c, err := env.App.Store.CustomerByEmail(ctx, "demo", owner); err != nil || !c.EmailVerified {
 		t.Fatalf("the owner's verified address is no longer on the account: %v", err)

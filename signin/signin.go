@@ -43,6 +43,8 @@ type Store interface {
 	Identity(ctx context.Context, tenant, provider, subject string) (*store.Identity, error)
 	UnlinkIdentity(ctx context.Context, tenant, provider, subject string) error
 	CreateAccount(ctx context.Context, a *store.NewAccount) error
+	// SigningKeys: a contact change dies with its token's retired key.
+	SigningKeys(ctx context.Context, tenant string) ([]store.SigningKey, error)
 	challenge.Consumer
 }
 
@@ -309,6 +311,16 @@ func (s *Service) changeContact(ctx context.Context, t *tenant.Tenant, p *challe
 	if challenge.AskedBefore(p.Challenge, bound.SessionsRevokedAt) {
 		return nil, challenge.ErrInvalidCode
 	}
+	// The same for a token whose key was retired since (rotate-key
+	// --retire-previous): the retirement drops the changes written before
+	// it, not one a request let in just before it writes just after.
+	retired, err := s.lastRetirement(ctx, t.ID)
+	if err != nil {
+		return nil, err
+	}
+	if challenge.AskedBefore(p.Challenge, retired) {
+		return nil, challenge.ErrInvalidCode
+	}
 	// The prover chose this account: k leaves wherever it sits unproven
 	// (an anonymous account nobody claimed included), unless it is another
 	// account's proof by now.
@@ -354,6 +366,22 @@ func (s *Service) changeContact(ctx context.Context, t *tenant.Tenant, p *challe
 	}
 	s.notifyOldContact(ctx, t, bound, next)
 	return next, nil
+}
+
+// lastRetirement is when the tenant's signing keys were last retired (nil:
+// never): a token issued until then may be signed by a retired key.
+func (s *Service) lastRetirement(ctx context.Context, tenant string) (*time.Time, error) {
+	keys, err := s.store.SigningKeys(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	var last *time.Time
+	for _, k := range keys {
+		if k.RetiredAt != nil && (last == nil || k.RetiredAt.After(*last)) {
+			last = k.RetiredAt
+		}
+	}
+	return last, nil
 }
 
 // detach takes k off c, where it sat unverified, through tx.
