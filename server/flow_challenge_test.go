@@ -133,6 +133,17 @@ tenants:
 			complete(t, env, "demo", challengeID(t, r), moved)
 			unconfirmed(t, moved)
 		})
+		t.Run("the flow's code typed into a sign-in form", func(t *testing.T) {
+			// A stranger names the flow for the owner's address; the owner,
+			// whose own request for a code waits out the minute, types the
+			// code received with their address: signed in, nothing confirmed.
+			const email = "typed.optin@example.com"
+			env.SignIn(t, "demo", email)
+			env.Clock.Advance(61 * time.Second)
+			challengeID(t, post(t, env, "/api/demo/customer?flow=doubleOptIn", `{"email":"`+email+`"}`))
+			mustToken(t, post(t, env, "/api/demo/customer/authenticate?provider=otp", `{"email":"`+email+`","code":"`+env.Logs.Code(email)+`"}`))
+			unconfirmed(t, email)
+		})
 		t.Run("another flow's code", func(t *testing.T) {
 			const email = "other.optin@example.com"
 			tok := env.SignIn(t, "demo", email)

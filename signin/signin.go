@@ -125,7 +125,7 @@ func (s *Service) Complete(ctx context.Context, t *tenant.Tenant, code challenge
 				return nil, nil, err
 			}
 		}
-		c, err := s.complete(ctx, t, p, k)
+		c, err := s.complete(ctx, t, p, k, code.ChallengeID != "")
 		if errors.Is(err, store.ErrStale) || errors.Is(err, store.ErrConflict) {
 			continue
 		}
@@ -134,7 +134,7 @@ func (s *Service) Complete(ctx context.Context, t *tenant.Tenant, code challenge
 	return nil, nil, fmt.Errorf("complete: %w", store.ErrUnavailable)
 }
 
-func (s *Service) complete(ctx context.Context, t *tenant.Tenant, p *challenge.Proof, k account.Contact) (*store.Customer, error) {
+func (s *Service) complete(ctx context.Context, t *tenant.Tenant, p *challenge.Proof, k account.Contact, byID bool) (*store.Customer, error) {
 	held := account.DecodeHeld(p.Pending)
 	var bound *store.Customer
 	if p.CustomerID != nil {
@@ -169,8 +169,13 @@ func (s *Service) complete(ctx context.Context, t *tenant.Tenant, p *challenge.P
 	// its challenge step asked for is proven, and the steps after it run.
 	// Only a challenge that holds the flow gets here with it (one its
 	// request issued: a plain sign-in holds none; a contact change is
-	// completed above and passes nothing).
-	run := account.Run{Flow: flow, Passed: flow != nil}
+	// completed above and passes nothing), and only when the code is sent
+	// back with its challenge's id, which the flow's own caller holds (or
+	// its link carries): an owner typing into a sign-in form, as
+	// {email, code}, a code a stranger's request had sent (its challenge
+	// took the minute's code) signs in, and confirms nothing the flow asks
+	// after its code (an opt-in).
+	run := account.Run{Flow: flow, Passed: flow != nil && byID}
 	now := s.accounts.Now()
 	if target == nil {
 		return s.create(ctx, t, p, k, detach, in, run, now)
