@@ -61,8 +61,9 @@ type Outbox interface {
 	// ClaimEvents leases due events, for each customer only its oldest,
 	// none of the tenants in skip.
 	ClaimEvents(ctx context.Context, now time.Time, lease time.Duration, limit int, skip ...string) ([]store.Event, error)
-	// ReleaseEvents ends the lease of claimed events left undelivered.
-	ReleaseEvents(ctx context.Context, ids []string) error
+	// ReleaseEvents ends the lease of claimed events left undelivered,
+	// unless another dispatcher has claimed them since.
+	ReleaseEvents(ctx context.Context, evs []store.Event) error
 	EventDelivered(ctx context.Context, id string, at time.Time) error
 	EventFailed(ctx context.Context, id string, next time.Time, dead bool, reason string) error
 }
@@ -165,12 +166,12 @@ func (d *Dispatcher) claim(ctx context.Context, p *pool, batched bool) (int, err
 	if err != nil {
 		return 0, err
 	}
-	var over []string // past their tenant's share: due again at once, for a later claim
+	var over []store.Event // past their tenant's share: due again at once, for a later claim
 	started := 0
 	p.mu.Lock()
 	for _, e := range evs {
 		if p.busy[e.TenantID] >= d.perTenant {
-			over = append(over, e.ID)
+			over = append(over, e)
 			continue
 		}
 		p.busy[e.TenantID]++

@@ -445,11 +445,23 @@ func (s *db) ClaimEvents(ctx context.Context, now time.Time, lease time.Duration
 	return out, nil
 }
 
-func (s *db) ReleaseEvents(ctx context.Context, ids []string) error {
-	if len(ids) == 0 {
-		return nil
+func (s *db) ReleaseEvents(ctx context.Context, evs []Event) error {
+	// By the lease each was claimed with: one run out since may be another
+	// replica's now, and ending it would let a third deliver it meanwhile.
+	byLease := map[time.Time][]string{}
+	for _, e := range evs {
+		if e.LeaseUntil != nil {
+			byLease[*e.LeaseUntil] = append(byLease[*e.LeaseUntil], e.ID)
+		}
 	}
-	return classify(s.w.WithContext(ctx).Exec(`UPDATE events SET lease_until = NULL WHERE id IN ? AND delivered_at IS NULL AND dead_at IS NULL`, ids).Error)
+	for until, ids := range byLease {
+		err := s.w.WithContext(ctx).Exec(`UPDATE events SET lease_until = NULL
+			WHERE id IN ? AND lease_until = ? AND delivered_at IS NULL AND dead_at IS NULL`, ids, until).Error
+		if err != nil {
+			return classify(err)
+		}
+	}
+	return nil
 }
 
 // claimDue selects the events due now ($1), their lease run out ($2), each

@@ -131,8 +131,9 @@ type Store interface {
 	// never claim the same event while its lease runs. The events of the tenants in skip are
 	// left for a later claim.
 	ClaimEvents(ctx context.Context, now time.Time, lease time.Duration, limit int, skip ...string) ([]Event, error)
-	// ReleaseEvents ends the lease of claimed events not delivered after all: due again at once.
-	ReleaseEvents(ctx context.Context, ids []string) error
+	// ReleaseEvents ends the lease of events claimed and not delivered after all (due again
+	// at once), each only while it is still the lease the claim returned.
+	ReleaseEvents(ctx context.Context, evs []Event) error
 	// EventDelivered records that every endpoint acknowledged the event.
 	EventDelivered(ctx context.Context, id string, at time.Time) error
 	// EventFailed records a failed attempt: retried at next, or dead when dead is set.

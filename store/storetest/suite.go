@@ -59,6 +59,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"events are claimed in order, one per customer at a time", eventOrder},
 		{"a claimed event is not claimed again while leased", eventLease},
 		{"a claim leaves the tenants it skips, and a released event is due at once", eventSkipAndRelease},
+		{"a release never ends a lease another replica has taken since", eventReleaseAfterLeaseTaken},
 		{"a failed event is retried later or dies, and a dead one replays", eventFailure},
 		{"concurrent claims never hand out one event twice", eventConcurrentClaims},
 		{"an idempotency key runs once and keeps its answer", idempotency},
@@ -758,10 +759,11 @@ func eventSkipAndRelease(t *testing.T, s store.Store) {
 	if err != nil || len(got) != 1 || got[0].ID != b.ID {
 		t.Fatalf("claim skipping acme and mall: %v %+v", err, got)
 	}
-	if got, err := s.ClaimEvents(ctx, now, time.Minute, 10, "acme"); err != nil || len(got) != 1 || got[0].ID != c.ID {
-		t.Fatalf("claim skipping acme: %v %+v", err, got)
+	c2, err := s.ClaimEvents(ctx, now, time.Minute, 10, "acme")
+	if err != nil || len(c2) != 1 || c2[0].ID != c.ID {
+		t.Fatalf("claim skipping acme: %v %+v", err, c2)
 	}
-	if err := s.ReleaseEvents(ctx, []string{b.ID, c.ID}); err != nil {
+	if err := s.ReleaseEvents(ctx, append(got, c2...)); err != nil {
 		t.Fatal(err)
 	}
 	got, err = s.ClaimEvents(ctx, now, time.Minute, 10)
@@ -771,11 +773,33 @@ func eventSkipAndRelease(t *testing.T, s store.Store) {
 	if err := s.EventDelivered(ctx, a.ID, now); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.ReleaseEvents(ctx, []string{a.ID}); err != nil {
+	if err := s.ReleaseEvents(ctx, got[:1]); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := s.ClaimEvents(ctx, now.Add(2*time.Minute), time.Minute, 10); len(got) != 2 {
 		t.Fatalf("a delivered event released is claimed again: %+v", got)
+	}
+}
+
+func eventReleaseAfterLeaseTaken(t *testing.T, s store.Store) {
+	e := newEvent("acme", "a", "one")
+	mustAddEvent(t, s, e)
+	now := time.Now().Add(time.Second)
+	mine, err := s.ClaimEvents(ctx, now, time.Minute, 10)
+	if err != nil || len(mine) != 1 {
+		t.Fatalf("first claim: %v %+v", err, mine)
+	}
+	// The first replica stalls past its lease; another takes the event and delivers it.
+	later := now.Add(2 * time.Minute)
+	if theirs, err := s.ClaimEvents(ctx, later, time.Minute, 10); err != nil || len(theirs) != 1 {
+		t.Fatalf("claim once the lease ran out: %v %+v", err, theirs)
+	}
+	// The first replica, awake again, gives back what it claimed.
+	if err := s.ReleaseEvents(ctx, mine); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.ClaimEvents(ctx, later, time.Minute, 10); len(got) != 0 {
+		t.Fatalf("the other replica's lease was ended: claimed again while it delivers %+v", got)
 	}
 }
 
