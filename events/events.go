@@ -152,9 +152,13 @@ type pool struct {
 func (d *Dispatcher) claim(ctx context.Context, p *pool, batched bool) (int, error) {
 	p.mu.Lock()
 	busy, free := p.total > 0, d.o.Batch-p.total
+	// The last share of places goes only to tenants with none in flight:
+	// four tenants whose receivers hang would otherwise hold every place,
+	// each freed one going to the earliest due event, one of their backlog.
+	reserve := free <= d.perTenant
 	var full []string
 	for id, n := range p.busy {
-		if n >= d.perTenant {
+		if n >= d.perTenant || reserve {
 			full = append(full, id)
 		}
 	}
@@ -170,7 +174,7 @@ func (d *Dispatcher) claim(ctx context.Context, p *pool, batched bool) (int, err
 	started := 0
 	p.mu.Lock()
 	for _, e := range evs {
-		if p.busy[e.TenantID] >= d.perTenant {
+		if n := p.busy[e.TenantID]; n >= d.perTenant || n > 0 && d.o.Batch-p.total <= d.perTenant {
 			over = append(over, e)
 			continue
 		}

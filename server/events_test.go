@@ -444,6 +444,40 @@ tenants:
 	})
 }
 
+// Four brands whose receivers hang, each with more events due than its
+// share, leave places for a fifth brand's events. Found by an audit: four
+// shares of 8 filled all 32 places, and each place freed (a delivery timed
+// out) went to the earliest due event, one of the four's backlog, so the
+// fifth brand's events waited until those backlogs drained or died.
+func TestBrandsWhoseReceiversHangLeavePlacesForAnotherBrand(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		release := make(chan struct{})
+		slow := []string{"slowa", "slowb", "slowc", "slowd"}
+		conf := "events: {pollInterval: 5ms, lease: 20m, timeout: 10m}\ntenants:\n"
+		for _, tenant := range slow {
+			hook := newReceiver(t)
+			hook.hold = func(int) { <-release } // answers only when the test ends
+			conf += "  " + tenant + ":\n    webhooks: " + hook.yaml() + "\n"
+		}
+		t.Cleanup(func() { close(release) }) // before the receivers close, which waits for their answers
+		fast := newReceiver(t)
+		conf += "  shop:\n    webhooks: " + fast.yaml() + "\n"
+		env := apptest.Start(t, dbURL, conf)
+		for _, tenant := range slow {
+			for i := range 10 {
+				if r := post(t, env, "/api/"+tenant+"/customer", fmt.Sprintf(`{"email":"slow%d@example.com"}`, i)); r.StatusCode != http.StatusOK {
+					t.Fatalf("create: %d %s", r.StatusCode, r.body)
+				}
+			}
+		}
+		if r := post(t, env, "/api/shop/customer", `{"email":"fast@example.com"}`); r.StatusCode != http.StatusOK {
+			t.Fatalf("create: %d %s", r.StatusCode, r.body)
+		}
+		env.StartEvents()
+		waitFor(t, "the fifth brand's event delivered", func() bool { return len(fast.unique()) == 1 })
+	})
+}
+
 // A receiver that always fails is retried no sooner than events.pollInterval,
 // whatever the tenant's retry schedule says. Found by an audit: retryBase and
 // retryMax of 1ns (any positive value is valid) made the dispatcher retry the
