@@ -156,17 +156,27 @@ func (d *Dispatcher) claim(ctx context.Context, p *pool, batched bool) (int, err
 	// four tenants whose receivers hang would otherwise hold every place,
 	// each freed one going to the earliest due event, one of their backlog.
 	reserve := free <= d.perTenant
+	// room is what the claim can start: the rest of the busy tenants'
+	// shares, or one share when none has any (another claim follows one
+	// that starts something). Asked for every free place, a claim of one
+	// tenant's backlog gave most of it back after each delivery.
+	room := 0
 	var full []string
 	for id, n := range p.busy {
 		if n >= d.perTenant || reserve {
 			full = append(full, id)
+		} else {
+			room += d.perTenant - n
 		}
 	}
 	p.mu.Unlock()
+	if room == 0 {
+		room = d.perTenant
+	}
 	if free <= 0 || (batched && busy && free < (d.o.Batch+1)/2) {
 		return 0, nil
 	}
-	evs, err := d.o.Store.ClaimEvents(ctx, time.Now(), d.o.Lease, free, full...)
+	evs, err := d.o.Store.ClaimEvents(ctx, time.Now(), d.o.Lease, min(free, room), full...)
 	if err != nil {
 		return 0, err
 	}

@@ -2,6 +2,7 @@ package events_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -76,5 +77,58 @@ func TestAPanickingDeliveryTakesNothingDown(t *testing.T) {
 	}
 	if got.Load() != 1 {
 		t.Fatalf("the other event: %d deliveries, want 1", got.Load())
+	}
+}
+
+// countingOutbox is the real store, counting the events claimed and released.
+type countingOutbox struct {
+	events.Outbox
+	claimed, released atomic.Int64
+}
+
+func (c *countingOutbox) ClaimEvents(ctx context.Context, now time.Time, lease time.Duration, limit int, skip ...string) ([]store.Event, error) {
+	evs, err := c.Outbox.ClaimEvents(ctx, now, lease, limit, skip...)
+	c.claimed.Add(int64(len(evs)))
+	return evs, err
+}
+
+func (c *countingOutbox) ReleaseEvents(ctx context.Context, evs []store.Event) error {
+	c.released.Add(int64(len(evs)))
+	return c.Outbox.ReleaseEvents(ctx, evs)
+}
+
+// A deployment of one tenant with a backlog claims about the events it
+// delivers, not a batch to give most of it back after each delivery.
+func TestOneTenantsBacklogIsNotClaimedAndReleasedOverAndOver(t *testing.T) {
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	st := storetest.Open(t, storetest.SQLiteURL(t))
+	now := time.Now().UTC()
+	const n = 200
+	for i := range n {
+		if err := st.AddEvent(ctx, &store.Event{ID: fmt.Sprint("ev-", i), TenantID: "acme", CustomerID: fmt.Sprint("c-", i),
+			Type: "Customer:Upserted", Payload: "{}", CreatedAt: now, NextAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got atomic.Int32
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if got.Add(1) == n {
+			stop()
+		}
+	}))
+	defer receiver.Close()
+	out := &countingOutbox{Outbox: st}
+	d := events.New(events.Options{Store: out, Lease: time.Minute, Timeout: 5 * time.Second, PollInterval: time.Hour,
+		Tenants: func(context.Context, string) (events.Tenant, error) {
+			return events.Tenant{Endpoints: []events.Endpoint{{URL: receiver.URL, Secret: "0123456789abcdef", AllowPrivateNetwork: true}},
+				MaxAge: time.Hour, RetryBase: time.Second, RetryMax: time.Minute}, nil
+		}})
+	d.Run(ctx)
+	if got.Load() < n {
+		t.Fatalf("%d of %d events delivered", got.Load(), n)
+	}
+	if c, r := out.claimed.Load(), out.released.Load(); r > 0 {
+		t.Fatalf("%d events claimed and %d of them released again to deliver %d", c, r, n)
 	}
 }
