@@ -145,10 +145,10 @@ type pool struct {
 
 // claim leases as many due events as there are free places, none of a
 // tenant at its share, and starts delivering them; it returns how many.
-// batched (right after a claim, or a delivery done): only once half the
-// places are free, so that claims come in batches, not one per delivery
+// batched (right after a claim, or a delivery done): only once it can
+// start half a share, so that claims come in batches, not one per delivery
 // done, and the outbox's writer (SQLite's one) is not taken by a claim of
-// an event or two each time; every poll claims whatever is free.
+// an event each time; every poll claims whatever it can start.
 func (d *Dispatcher) claim(ctx context.Context, p *pool, batched bool) (int, error) {
 	p.mu.Lock()
 	busy, free := p.total > 0, d.o.Batch-p.total
@@ -173,10 +173,11 @@ func (d *Dispatcher) claim(ctx context.Context, p *pool, batched bool) (int, err
 	if room == 0 {
 		room = d.perTenant
 	}
-	if free <= 0 || (batched && busy && free < (d.o.Batch+1)/2) {
+	want := min(free, room)
+	if want <= 0 || (batched && busy && want < (d.perTenant+1)/2) {
 		return 0, nil
 	}
-	evs, err := d.o.Store.ClaimEvents(ctx, time.Now(), d.o.Lease, min(free, room), full...)
+	evs, err := d.o.Store.ClaimEvents(ctx, time.Now(), d.o.Lease, want, full...)
 	if err != nil {
 		return 0, err
 	}
@@ -278,6 +279,18 @@ func (d *Dispatcher) deliver(ctx context.Context, e store.Event) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// A bug in one endpoint's call fails this attempt, never the
+			// process (deliverSafely's recover is another goroutine's).
+			defer func() {
+				if r := recover(); r != nil {
+					d.o.Logger.Error("deliver event: panicked", "event", e.ID, "tenant", e.TenantID, "panic", fmt.Sprint(r))
+					mu.Lock()
+					if failed == nil {
+						failed = errors.New("the delivery panicked")
+					}
+					mu.Unlock()
+				}
+			}()
 			if err := d.post(ctx, ep, e); err != nil {
 				mu.Lock()
 				if failed == nil { // the next attempt sends it to every endpoint again; receivers de-duplicate by id
