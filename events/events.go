@@ -152,21 +152,18 @@ type pool struct {
 func (d *Dispatcher) claim(ctx context.Context, p *pool, batched bool) (int, error) {
 	p.mu.Lock()
 	busy, free := p.total > 0, d.o.Batch-p.total
-	// The last share of places goes only to tenants with none in flight:
-	// four tenants whose receivers hang would otherwise hold every place,
-	// each freed one going to the earliest due event, one of their backlog.
-	reserve := free <= d.perTenant
-	// room is what the claim can start: the rest of the busy tenants'
-	// shares, or one share when none has any (another claim follows one
-	// that starts something). Asked for every free place, a claim of one
-	// tenant's backlog gave most of it back after each delivery.
+	// room is what the claim can start: the rest of the shares of the busy
+	// tenants that may start more, or one share when none may (another
+	// claim follows one that starts something). Asked for every free
+	// place, a claim of one tenant's backlog gave most of it back after
+	// each delivery.
 	room := 0
 	var full []string
 	for id, n := range p.busy {
-		if n >= d.perTenant || reserve {
-			full = append(full, id)
-		} else {
+		if d.admits(p, n) {
 			room += d.perTenant - n
+		} else {
+			full = append(full, id)
 		}
 	}
 	p.mu.Unlock()
@@ -185,7 +182,7 @@ func (d *Dispatcher) claim(ctx context.Context, p *pool, batched bool) (int, err
 	started := 0
 	p.mu.Lock()
 	for _, e := range evs {
-		if n := p.busy[e.TenantID]; n >= d.perTenant || n > 0 && d.o.Batch-p.total <= d.perTenant {
+		if !d.admits(p, p.busy[e.TenantID]) {
 			over = append(over, e)
 			continue
 		}
@@ -217,6 +214,15 @@ func (d *Dispatcher) claim(ctx context.Context, p *pool, batched bool) (int, err
 		}
 	}
 	return started, nil
+}
+
+// admits reports whether a tenant with n deliveries in flight may start
+// one more; p.mu is held. A tenant holds at most its share of the places,
+// and the last share goes only to tenants with none in flight: four
+// tenants whose receivers hang would otherwise hold every place, each freed
+// one going to the earliest due event, one of their backlog.
+func (d *Dispatcher) admits(p *pool, n int) bool {
+	return n < d.perTenant && (n == 0 || d.o.Batch-p.total > d.perTenant)
 }
 
 // Once claims the due events and delivers them; it returns how many it claimed.
@@ -279,19 +285,7 @@ func (d *Dispatcher) deliver(ctx context.Context, e store.Event) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			// A bug in one endpoint's call fails this attempt, never the
-			// process (deliverSafely's recover is another goroutine's).
-			defer func() {
-				if r := recover(); r != nil {
-					d.o.Logger.Error("deliver event: panicked", "event", e.ID, "tenant", e.TenantID, "panic", fmt.Sprint(r))
-					mu.Lock()
-					if failed == nil {
-						failed = errors.New("the delivery panicked")
-					}
-					mu.Unlock()
-				}
-			}()
-			if err := d.post(ctx, ep, e); err != nil {
+			if err := d.postSafely(ctx, ep, e); err != nil {
 				mu.Lock()
 				if failed == nil { // the next attempt sends it to every endpoint again; receivers de-duplicate by id
 					failed = err
@@ -346,6 +340,19 @@ func Backoff(base, max time.Duration, attempts int) time.Duration {
 		return d
 	}
 	return half + rand.N(half+1)
+}
+
+// postSafely is post, a panic in it an error of this attempt: it runs on a
+// goroutine of its own, beyond deliverSafely's recover, and must not take
+// the process down.
+func (d *Dispatcher) postSafely(ctx context.Context, ep Endpoint, e store.Event) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			d.o.Logger.Error("deliver event: panicked", "event", e.ID, "tenant", e.TenantID, "panic", fmt.Sprint(r))
+			err = errors.New("the delivery panicked")
+		}
+	}()
+	return d.post(ctx, ep, e)
 }
 
 func (d *Dispatcher) post(ctx context.Context, ep Endpoint, e store.Event) error {
