@@ -205,8 +205,8 @@ func (s *Service) Update(ctx context.Context, t *tenant.Tenant, caller string, i
 		if res, held, err := s.changesContact(ctx, t, c, next, in, flow, issuedAt); held || err != nil {
 			return res, err
 		}
-		st, err := run(ctx, flow, &flows.State{Customer: next, Now: now})
-		if err != nil {
+		st := &flows.State{Customer: next, Now: now}
+		if err := flow.Run(ctx, st); err != nil {
 			return Result{}, err
 		}
 		write := func(tx store.Store) error { return s.write(ctx, tx, t, c, next, st.Events, now) }
@@ -349,21 +349,11 @@ type Run struct {
 // events through tx, a transaction; the flow's challenge, if it asks for
 // one, is for the caller to send once tx commits.
 func (s *Service) Write(ctx context.Context, tx store.Store, t *tenant.Tenant, before, next *store.Customer, r Run, now time.Time) (*flows.Ask, error) {
-	st, err := run(ctx, r.Flow, &flows.State{Customer: next, Now: now, Passed: r.Passed})
-	if err != nil {
+	st := &flows.State{Customer: next, Now: now, Passed: r.Passed}
+	if err := r.Flow.Run(ctx, st); err != nil {
 		return nil, err
 	}
 	return st.Ask, s.write(ctx, tx, t, before, next, st.Events, now)
-}
-
-// run runs flow (nil: none) on st.
-func run(ctx context.Context, flow *flows.Flow, st *flows.State) (*flows.State, error) {
-	if flow != nil {
-		if err := flow.Run(ctx, st); err != nil {
-			return nil, err
-		}
-	}
-	return st, nil
 }
 
 // write writes next, the change of before, with its events and the types
@@ -404,10 +394,8 @@ func (s *Service) Create(ctx context.Context, t *tenant.Tenant, in Input, flow *
 		// existing account: leaving off the other contact first made a flow
 		// that requires it refuse a new account only (412 against 202).
 		st := &flows.State{Customer: next, Anonymous: true, Now: now}
-		if flow != nil {
-			if err := flow.Run(ctx, st); err != nil {
-				return Result{}, err
-			}
+		if err := flow.Run(ctx, st); err != nil {
+			return Result{}, err
 		}
 		if err := s.dropTaken(ctx, t, next); err != nil {
 			return Result{}, err
@@ -500,10 +488,8 @@ func (s *Service) dropTaken(ctx context.Context, t *tenant.Tenant, next *store.C
 // caller sent (never another contact), holding what the request may fill.
 func (s *Service) named(ctx context.Context, t *tenant.Tenant, existing, asNew *store.Customer, in Input, flow *flows.Flow, now time.Time) (Result, error) {
 	st := &flows.State{Customer: asNew, Anonymous: true, Existing: true, Now: now}
-	if flow != nil {
-		if err := flow.Run(ctx, st); err != nil {
-			return Result{}, err
-		}
+	if err := flow.Run(ctx, st); err != nil {
+		return Result{}, err
 	}
 	if st.Reveal {
 		return Result{Customer: existing}, nil // check-in "none": the tenant accepts telling

@@ -93,8 +93,12 @@ type Flow struct {
 	Steps []Step
 }
 
-// Run runs the steps in order until one asks for a challenge.
+// Run runs the steps in order until one asks for a challenge. A nil flow
+// (none named) runs no step.
 func (f *Flow) Run(ctx context.Context, s *State) error {
+	if f == nil {
+		return nil
+	}
 	for i, step := range f.Steps {
 		if err := step.Run(ctx, s); err != nil {
 			return fmt.Errorf("flow %s step %d (%s): %w", f.Name, i+1, step.Kind(), err)

@@ -91,3 +91,12 @@ func TestAChallengeStepAsksUnlessItsOwnChallengeWasCompleted(t *testing.T) {
 		t.Fatalf("the completion of its challenge: %v %+v %v", err, st, c.Profile)
 	}
 }
+
+// No flow named is a nil flow: it runs no step and asks nothing.
+func TestANilFlowRunsNoStep(t *testing.T) {
+	st := &flows.State{Customer: &store.Customer{Profile: store.Profile{}}, Now: time.Now()}
+	var none *flows.Flow
+	if err := none.Run(context.Background(), st); err != nil || st.Ask != nil || st.Changed || len(st.Events) != 0 {
+		t.Fatalf("a nil flow: %v %+v", err, st)
+	}
+}

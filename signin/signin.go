@@ -219,10 +219,8 @@ func (s *Service) create(ctx context.Context, t *tenant.Tenant, p *challenge.Pro
 			}
 		}
 		st := &flows.State{Customer: c, Now: now, Passed: run.Passed}
-		if run.Flow != nil {
-			if err := run.Flow.Run(ctx, st); err != nil {
-				return err
-			}
+		if err := run.Flow.Run(ctx, st); err != nil {
+			return err
 		}
 		evs, err := s.accounts.Events(t, nil, c, st.Events, now)
 		if err != nil {
