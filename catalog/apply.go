@@ -2,12 +2,10 @@ package catalog
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 
 	"github.com/customerd/customerd/config"
 	"github.com/customerd/customerd/store"
@@ -142,11 +140,7 @@ func flatten(doc map[string]any) map[string]string {
 			}
 		default:
 			// As written: "Acme <no-reply@acme.example>", not \u003c…\u003e.
-			var b strings.Builder
-			enc := json.NewEncoder(&b)
-			enc.SetEscapeHTML(false)
-			_ = enc.Encode(v)
-			out[at] = strings.TrimSuffix(b.String(), "\n")
+			out[at], _ = store.PlainJSON(v)
 		}
 	}
 	if doc != nil {

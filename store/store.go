@@ -354,11 +354,21 @@ func (p Profile) Value() (driver.Value, error) {
 		return "{}", nil
 	}
 	// Kept as sent: "<" stays one byte, not "\u003c".
+	s, err := PlainJSON(map[string]any(p))
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// PlainJSON is v as JSON with its text as written: "<", ">" and "&" stay
+// themselves, where json.Marshal writes "\u003c" and its kin.
+func PlainJSON(v any) (string, error) {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(map[string]any(p)); err != nil {
-		return nil, err
+	if err := enc.Encode(v); err != nil {
+		return "", err
 	}
 	return string(bytes.TrimSuffix(b.Bytes(), []byte("\n"))), nil
 }
