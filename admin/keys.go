@@ -74,7 +74,8 @@ func (s Scope) String() string {
 	return string(b)
 }
 
-func storedScope(s string) (Scope, error) {
+// StoredScope reads a scope as String stored it.
+func StoredScope(s string) (Scope, error) {
 	if s == "*" {
 		return Scope{All: true}, nil
 	}
@@ -135,7 +136,7 @@ func authenticate(ctx context.Context, keys func(context.Context, string) (*stor
 	if subtle.ConstantTimeCompare([]byte(hashKey(m[0])), []byte(k.Hash)) != 1 || k.RevokedAt != nil {
 		return nil, errBadKey
 	}
-	scope, err := storedScope(k.Scope)
+	scope, err := StoredScope(k.Scope)
 	if err != nil {
 		return nil, err
 	}

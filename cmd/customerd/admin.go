@@ -93,11 +93,10 @@ func adminKeyListCommand(*flag.FlagSet) func(context.Context, *env, []string) er
 		}
 		enc := json.NewEncoder(e.stdout)
 		for _, k := range all {
-			// A scope of tenants is stored as a JSON array: listed as one, not as a string holding it.
+			// A scope of tenants is listed as a JSON array, not as a string holding one.
 			var scope any = k.Scope
-			var ids []string
-			if json.Unmarshal([]byte(k.Scope), &ids) == nil {
-				scope = ids
+			if sc, err := admin.StoredScope(k.Scope); err == nil && !sc.All {
+				scope = sc.Tenants
 			}
 			if err := enc.Encode(keyLine{ID: k.ID, Name: k.Name, Scope: scope, CreatedAt: k.CreatedAt.UTC(), RevokedAt: k.RevokedAt}); err != nil {
 				return err
