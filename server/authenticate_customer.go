@@ -66,11 +66,10 @@ func (s *Server) AuthenticateCustomer(ctx context.Context, req api.AuthenticateC
 			return nil, err
 		}
 	case providers.Verifier:
-		raw, err := body.AsCustomProviderBody() // the body as sent: a custom provider signs it
-		if err != nil {
-			return nil, badRequest("the request body must be a JSON object")
-		}
-		id, err := p.Authenticate(providers.WithClientAddress(ctx, fromContext(ctx).remote), raw)
+		r := fromContext(ctx)
+		// The body as sent (readBody checked it is JSON, the validator that
+		// it is an object): a custom provider signs it.
+		id, err := p.Authenticate(providers.WithClientAddress(ctx, r.remote), r.body)
 		if err != nil {
 			return nil, err
 		}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/customerd/customerd/app/apptest"
+	"github.com/customerd/customerd/providers/oidc/oidctest"
 	"github.com/customerd/customerd/store/storetest"
 )
 
@@ -51,6 +52,44 @@ func BenchmarkCodeVerification(b *testing.B) {
 			for i := range b.N {
 				if rec := serve(bodies[i]); rec.Code != http.StatusOK {
 					b.Fatalf("verify: %d %s", rec.Code, rec.Body)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkReturningGoogleSignIn is a returning shopper's Google sign-in
+// through the whole handler stack without the network: middleware,
+// validation, the ID token's check against a cached JWKS, the identity and
+// its account read, our token signed.
+func BenchmarkReturningGoogleSignIn(b *testing.B) {
+	iss := oidctest.New(b)
+	for _, be := range storetest.Backends() {
+		b.Run(be.Name, func(b *testing.B) {
+			env := apptest.Start(b, be.URL(b), fmt.Sprintf(`
+tenants:
+  shop:
+    providers:
+      google: {type: google, clientIds: [web-app], issuer: %q, jwksUrl: %q, allowPrivateNetwork: true}
+`, iss.URL(), iss.JWKSURL()))
+			h := env.Server.Config.Handler
+			claims := iss.Claims("web-app", "returning")
+			claims["email"], claims["email_verified"] = "returning@example.com", true
+			body := `{"idToken":"` + iss.Key("RS256").Sign(claims) + `"}`
+			serve := func() *httptest.ResponseRecorder {
+				req := httptest.NewRequest(http.MethodPost, "/api/shop/customer/authenticate?provider=google", strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				return rec
+			}
+			if rec := serve(); rec.Code != http.StatusOK { // the first sign-in links the identity
+				b.Fatalf("first sign-in: %d %s", rec.Code, rec.Body)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if rec := serve(); rec.Code != http.StatusOK {
+					b.Fatalf("sign-in: %d %s", rec.Code, rec.Body)
 				}
 			}
 		})

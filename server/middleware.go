@@ -54,6 +54,8 @@ type request struct {
 	claimsErr error
 	// customer is the token's account, read with it.
 	customer *store.Customer
+	// body is the request's body as sent, read once by readBody.
+	body []byte
 }
 
 func fromContext(ctx context.Context) *request {
@@ -241,8 +243,37 @@ func readBody(next echo.HandlerFunc) echo.HandlerFunc {
 			return badRequest(err.Error())
 		}
 		req.Body = io.NopCloser(bytes.NewReader(body))
+		fromContext(req.Context()).body = body
 		return next(c)
 	}
+}
+
+// keptBody binds a body the generated type decodes itself (a
+// json.Unmarshaler: every body with a union or additional members) from
+// the bytes readBody kept, instead of echo's decoder reading them again and
+// scanning them twice to find where the value ends before handing it over.
+// Its errors are echo's.
+type keptBody struct{ echo.DefaultJSONSerializer }
+
+func (k keptBody) Deserialize(c echo.Context, i any) error {
+	u, ok := i.(json.Unmarshaler)
+	body := fromContext(c.Request().Context()).body
+	if !ok || body == nil {
+		return k.DefaultJSONSerializer.Deserialize(c, i)
+	}
+	err := u.UnmarshalJSON(body)
+	var (
+		ute *json.UnmarshalTypeError
+		se  *json.SyntaxError
+	)
+	switch {
+	case errors.As(err, &ute):
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Unmarshal type error: expected=%v, got=%v, field=%v, offset=%v",
+			ute.Type, ute.Value, ute.Field, ute.Offset)).SetInternal(err)
+	case errors.As(err, &se):
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Syntax error: offset=%v, error=%v", se.Offset, se.Error())).SetInternal(err)
+	}
+	return err
 }
 
 // jsonMediaType accepts the media types of the contract: application/json,

@@ -117,6 +117,7 @@ func New(opts Options) (*echo.Echo, error) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.IPExtractor = clientIP(opts.TrustedProxies)
+	e.JSONSerializer = keptBody{}
 	e.HTTPErrorHandler = func(err error, c echo.Context) {
 		p := toProblem(err)
 		if p.Status == http.StatusPreconditionFailed && c.Path() != upsertPath {

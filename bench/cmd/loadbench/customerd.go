@@ -164,8 +164,9 @@ func startChild(name string, cmd *exec.Cmd, onStderr func([]byte)) (*child, io.R
 }
 
 // sqliteMmapMiB is -sqlite-mmap-mib: every customerd's database.sqliteMmapMiB;
+// maxOpenConns is -max-open-conns: every customerd's database.maxOpenConns;
 // memoryLimitMiB is -memory-limit-mib: every customerd's memoryLimitMiB.
-var sqliteMmapMiB, memoryLimitMiB int
+var sqliteMmapMiB, maxOpenConns, memoryLimitMiB int
 
 // customerdOptions select how customerd runs.
 type customerdOptions struct {
@@ -187,8 +188,8 @@ func startCustomerd(ctx context.Context, o customerdOptions) (*child, error) {
 	if o.issuer != nil {
 		yaml += googleProviderYAML(o.issuer)
 	}
-	if sqliteMmapMiB > 0 {
-		yaml += fmt.Sprintf("database:\n  sqliteMmapMiB: %d\n", sqliteMmapMiB)
+	if sqliteMmapMiB > 0 || maxOpenConns > 0 {
+		yaml += fmt.Sprintf("database:\n  sqliteMmapMiB: %d\n  maxOpenConns: %d\n", sqliteMmapMiB, maxOpenConns)
 	}
 	if memoryLimitMiB > 0 {
 		yaml += fmt.Sprintf("memoryLimitMiB: %d\n", memoryLimitMiB)

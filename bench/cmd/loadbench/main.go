@@ -85,6 +85,7 @@ func main() {
 	flag.IntVar(&o.googleFirst, "google-first", 0, "first sign-ins prepared for the google scenario (0: sized like -challenges, a fifth of them)")
 	flag.BoolVar(&o.failOnMiss, "fail-on-miss", false, "exit 1 when customerd misses a target")
 	flag.IntVar(&sqliteMmapMiB, "sqlite-mmap-mib", 0, "customerd's database.sqliteMmapMiB (SQLite: how much of the database file each connection maps; 0 none)")
+	flag.IntVar(&maxOpenConns, "max-open-conns", 0, "customerd's database.maxOpenConns (SQLite's readers, PostgreSQL's pool; 0 the default)")
 	flag.IntVar(&memoryLimitMiB, "memory-limit-mib", 0, "customerd's memoryLimitMiB (the Go runtime's soft memory limit; 0 none)")
 	flag.IntVar(&o.tenants, "tenants", 10000, "tenants written into the database for the tenants scenario (and the scale scenario's customers spread over)")
 	scenarios := flag.String("scenarios", strings.Join(allScenarios, ","),
