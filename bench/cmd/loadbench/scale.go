@@ -260,7 +260,16 @@ func measureScale(ctx context.Context, o options, db *database, bin, dir string,
 	if err := serveEveryTenant(ctx, big, o.tenants, eachCodes); err != nil {
 		return nil, err
 	}
-	small, err := startCustomerd(ctx, customerdOptions{bin: bin, dbURL: db.customerdURL, level: "warn", dir: dir, issuer: iss})
+	so := customerdOptions{bin: bin, dbURL: db.customerdURL, level: "warn", dir: dir, issuer: iss}
+	if profiling {
+		// The main database's customerd too, into PROFILE.small, to be
+		// compared with the big one's.
+		so.bin, so.profile = "", profile+".small"
+		if so.pprofAddr, err = freePort(); err != nil {
+			return nil, err
+		}
+	}
+	small, err := startCustomerd(ctx, so)
 	if err != nil {
 		return nil, err
 	}
@@ -303,14 +312,16 @@ func measureScale(ctx context.Context, o options, db *database, bin, dir string,
 			break
 		}
 		progress("%s: %s, %d customers and %d in turns", db.name, p.name, o.customers, apiCustomers)
-		var start, stop func()
-		if profiling && p.key == profiledKey {
-			start, stop = profileSwitches(ctx, bo.pprofAddr, "", func(err error) { progress("%s: cpu profile: %v", db.name, err) })
-		}
-		res := measure(ctx, o, []*target{
-			{name: p.name + ", " + fmt.Sprint(o.customers) + " customers", srv: big, mk: p.big, start: start, stop: stop},
+		targets := []*target{
+			{name: p.name + ", " + fmt.Sprint(o.customers) + " customers", srv: big, mk: p.big},
 			{name: p.name + ", " + fmt.Sprint(apiCustomers) + " customers", srv: small, mk: p.small},
-		}, nil, nil)
+		}
+		if profiling && p.key == profiledKey {
+			failed := func(err error) { progress("%s: cpu profile: %v", db.name, err) }
+			targets[0].start, targets[0].stop = profileSwitches(ctx, bo.pprofAddr, "", failed)
+			targets[1].start, targets[1].stop = profileSwitches(ctx, so.pprofAddr, "", failed)
+		}
+		res := measure(ctx, o, targets, nil, nil)
 		out = append(out, scalePair{key: p.key, big: res[0], small: res[1]})
 	}
 	return out, ctx.Err()
