@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nyaruka/phonenumbers"
@@ -43,6 +45,7 @@ type guarded struct {
 	budget    int             // 0: none
 	counter   Counter
 	now       func() time.Time
+	pace      *pace // how long deliveries lately took, shared with Withheld's copies
 }
 
 var _ Screener = (*guarded)(nil)
@@ -51,7 +54,7 @@ var _ Screener = (*guarded)(nil)
 // counter, and refuses numbers whose line earns from what it receives
 // (premium rate, shared cost) whatever the list.
 func (c Config) Guard(s Sender, counter Counter) Sender {
-	g := &guarded{next: s, budget: c.DailyBudget, counter: counter, now: time.Now, countries: map[string]bool{}}
+	g := &guarded{next: s, budget: c.DailyBudget, counter: counter, now: time.Now, countries: map[string]bool{}, pace: &pace{}}
 	for _, cc := range c.Countries {
 		g.countries[strings.ToUpper(cc)] = true
 	}
@@ -92,21 +95,71 @@ func (g *guarded) Send(ctx context.Context, m Message) error {
 			return &BudgetError{RetryAfter: midnight.Sub(now).Round(time.Second) + time.Second}
 		}
 	}
-	return g.next.Send(ctx, m)
+	start := time.Now()
+	err := g.next.Send(ctx, m)
+	if err == nil && g.pace != nil {
+		g.pace.record(time.Since(start))
+	}
+	return err
 }
 
 // Withheld is s's guard (country allow-list, daily budget) in front of no
 // delivery: a code nobody must receive is refused and counted as one sent
-// would be, so that its answer tells nothing a real send's would not.
+// would be, and takes as long as one of s's recent deliveries took, so that
+// its answer tells nothing a real send's would not, its time included (a
+// withheld code answering at once beside a relay's hundreds of milliseconds
+// told which address has an account).
 func Withheld(s Sender) Sender {
 	if g, ok := s.(*guarded); ok {
 		w := *g
-		w.next = withheld{}
+		w.next = withheld{pace: g.pace}
 		return &w
 	}
 	return withheld{}
 }
 
-type withheld struct{}
+type withheld struct{ pace *pace }
 
-func (withheld) Send(context.Context, Message) error { return nil }
+func (w withheld) Send(ctx context.Context, _ Message) error {
+	d := w.pace.sample()
+	if d <= 0 {
+		return nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+// pace keeps how long a sender's latest successful deliveries took.
+type pace struct {
+	mu   sync.Mutex
+	took [32]time.Duration
+	n    int // how many of took are set
+	next int // where the next one goes
+}
+
+func (p *pace) record(d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.took[p.next] = d
+	p.next = (p.next + 1) % len(p.took)
+	p.n = min(p.n+1, len(p.took))
+}
+
+// sample is one of the recent durations, drawn at random; 0 when none (a
+// nil pace, or no delivery yet).
+func (p *pace) sample() time.Duration {
+	if p == nil {
+		return 0
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.n == 0 {
+		return 0
+	}
+	return p.took[rand.IntN(p.n)]
+}
