@@ -226,10 +226,11 @@ func readBody(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		// The request validator cannot match a media type against the
 		// contract's application/*+json, and the generated handlers decode
-		// application/json: hand every JSON body on as the JSON it is.
-		if mt, params, _ := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType)); mt != "application/json" {
-			req.Header.Set(echo.HeaderContentType, mime.FormatMediaType("application/json", params))
-		}
+		// application/json, spelled so byte for byte: hand every JSON body on
+		// as the JSON it is, in that spelling (a media type has no case, and
+		// "Application/JSON" was let in here and then decoded as no body).
+		_, params, _ := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType))
+		req.Header.Set(echo.HeaderContentType, mime.FormatMediaType("application/json", params))
 		if err := checkJSON(body); err != nil {
 			var nums *numbersError
 			if errors.As(err, &nums) && !slices.Contains(nums.members, "") {

@@ -57,3 +57,28 @@ tenants:
 		}
 	})
 }
+
+// Media types compare without case (RFC 9110 8.3.1). Found by the black-box
+// red team: a body sent as "Application/JSON" passed the media type check,
+// but the generated handler, which matches "application/json" byte for
+// byte, decoded nothing: an update answered 200 having written nothing, and
+// a create answered 412 "email is required" for a body holding one.
+func TestAMediaTypeInAnotherCaseIsReadAsJSON(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		env := apptest.Start(t, dbURL, "")
+		tok := env.SignIn(t, "demo", "ada@example.com")
+		for _, ct := range []string{"Application/JSON", "APPLICATION/JSON; charset=UTF-8", "Text/Json"} {
+			r := post(t, env, "/api/demo/customer", `{"firstName":"Ada `+ct+`"}`, append(withToken(tok), "Content-Type", ct)...)
+			if r.StatusCode != http.StatusOK {
+				t.Fatalf("%s: %d %s", ct, r.StatusCode, r.body)
+			}
+			if me := customerOf(t, env, "demo", tok); me["firstName"] != "Ada "+ct {
+				t.Fatalf("sent as %s, the update wrote nothing: %v", ct, me["firstName"])
+			}
+		}
+		r := post(t, env, "/api/demo/customer", `{"email":"grace@example.com"}`, "Content-Type", "APPLICATION/JSON")
+		if r.StatusCode != http.StatusOK || decodeObject(t, r)["email"] != "grace@example.com" {
+			t.Fatalf("a create sent as APPLICATION/JSON: %d %s", r.StatusCode, r.body)
+		}
+	})
+}
