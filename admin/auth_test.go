@@ -1,6 +1,7 @@
 package admin_test
 
 import (
+	"fmt"
 	"github.com/customerd/customerd/gen/adminclient"
 	"github.com/customerd/customerd/gen/client"
 	"github.com/customerd/customerd/store/storetest"
@@ -240,5 +241,31 @@ func TestAScopedKeyListsEveryTenantOfItsScopeAcrossPages(t *testing.T) {
 	}
 	if want := []string{"t1", "t3", "t4", "t5"}; !slices.Equal(seen, want) {
 		t.Fatalf("listed %v, want %v", seen, want)
+	}
+}
+
+// An address in another spelling (127.1, 2130706433) is what curl and C's
+// resolver read as loopback: a key cannot slip one past the check that
+// refuses it written as an address, with or without allowPrivateNetwork.
+func TestAnAddressInAnotherSpellingIsRefused(t *testing.T) {
+	env, root := start(t, "", "")
+	a := env.Admin(t)
+	acme := a.Client(t, a.Key(t, "acme"))
+	for i, c := range []struct {
+		key  string
+		body string
+	}{
+		{"acme", `{"webhooks": {"endpoints": [{"url": "https://2130706433/hook", "secret": "0123456789abcdef"}]}}`},
+		{"*", `{"webhooks": {"endpoints": [{"url": "https://169.254.169.254./latest", "secret": "0123456789abcdef"}]}}`},
+		{"*", `{"webhooks": {"endpoints": [{"url": "http://127.1:8080/hook", "secret": "0123456789abcdef", "allowPrivateNetwork": true}]}}`},
+	} {
+		cl, id := root, fmt.Sprintf("shop%d", i)
+		if c.key == "acme" {
+			cl, id = acme, "acme"
+		}
+		res, err := cl.CreateTenantWithResponse(ctx, adminclientNewTenantOf(t, id, c.body))
+		if err != nil || res.StatusCode() < 400 || res.StatusCode() >= 500 || !strings.Contains(string(res.Body), "ends in a number") {
+			t.Errorf("%s: %v %d %s", c.body, err, res.StatusCode(), res.Body)
+		}
 	}
 }

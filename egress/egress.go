@@ -59,6 +59,9 @@ func CheckURL(raw string, allowPrivate bool) error {
 		return fmt.Errorf("%q carries credentials (user:password@): put none in a URL", u.Redacted())
 	}
 	shown := u.Redacted() // a password in the URL stays out of the message
+	if err := checkNumeric(u.Hostname()); err != nil {
+		return err
+	}
 	switch u.Scheme {
 	case "https":
 		return CheckHost(u.Hostname(), allowPrivate)
@@ -77,6 +80,9 @@ func CheckURL(raw string, allowPrivate bool) error {
 // CheckHost is the start-up check of a configured host name or address: a
 // literal private address or localhost needs AllowPrivateNetwork.
 func CheckHost(host string, allowPrivate bool) error {
+	if err := checkNumeric(host); err != nil {
+		return err
+	}
 	if allowPrivate {
 		return nil
 	}
@@ -93,6 +99,26 @@ func IsLoopback(host string) bool {
 	}
 	ip, ok := literalAddr(host)
 	return ok && ip.IsLoopback()
+}
+
+// checkNumeric refuses a host that ends in a number but is no address as
+// written (127.1, 2130706433, 0x7f000001, 0177.0.0.1, 169.254.169.254.):
+// browsers, curl and C's resolver read it as an IPv4 address, which the
+// start-up check would not see. No public name ends in a number, so such a
+// host is an address in another spelling, to be written as one.
+func checkNumeric(host string) error {
+	if _, literal := literalAddr(host); literal {
+		return nil
+	}
+	labels := strings.Split(strings.TrimSuffix(host, "."), ".")
+	last := strings.ToLower(labels[len(labels)-1])
+	hex := strings.TrimPrefix(last, "0x")
+	numeric := last != "" && strings.Trim(last, "0123456789") == "" ||
+		len(hex) < len(last) && strings.Trim(hex, "0123456789abcdef") == ""
+	if numeric {
+		return fmt.Errorf("%q ends in a number and is read as an IPv4 address: write the address as four decimal numbers (a.b.c.d)", host)
+	}
+	return nil
 }
 
 func literalAddr(host string) (netip.Addr, bool) {

@@ -45,11 +45,34 @@ func TestCheckURL(t *testing.T) {
 		{"gw.example/sms", false, false},
 		{"", false, false},
 		{"https://", false, false},
+		// Addresses in other spellings, whatever allowPrivateNetwork says:
+		// they end in a number, which no public name does.
+		{"https://127.1/x", false, false},
+		{"https://127.1/x", true, false},
+		{"https://2130706433/x", false, false},
+		{"https://0x7f000001/x", false, false},
+		{"https://0X7F000001/x", true, false},
+		{"https://0177.0.0.1/x", false, false},
+		{"https://10.1/x", false, false},
+		{"https://169.254.169.254./latest/meta-data", false, false},
+		{"http://127.1:8080/x", true, false},
+		{"https://shop.0x1f/x", false, false},
+		{"https://8.8.8.8/x", false, true}, // an address as written is judged as one
+		{"https://1password.example/x", false, true},
+		{"https://a1.example.com./x", false, true},
+		{"https://api.0xff.example/x", false, true},
 	} {
 		if err := CheckURL(c.raw, c.allowPrivate); (err == nil) != c.ok {
 			t.Errorf("CheckURL(%q, allowPrivate=%v) = %v, want ok=%v", c.raw, c.allowPrivate, err, c.ok)
 		}
 	}
+	t.Run("a host that ends in a number is refused as an address in another spelling", func(t *testing.T) {
+		for _, host := range []string{"127.1", "2130706433", "169.254.169.254."} {
+			if err := CheckHost(host, false); err == nil || !strings.Contains(err.Error(), "a.b.c.d") {
+				t.Errorf("CheckHost(%q) = %v, want it refused as an address", host, err)
+			}
+		}
+	})
 	t.Run("the refusal names the setting", func(t *testing.T) {
 		for _, raw := range []string{"http://169.254.169.254/", "https://169.254.169.254/", "http://crm.example/"} {
 			if err := CheckURL(raw, false); err == nil || !strings.Contains(err.Error(), "allowPrivateNetwork: true") {
