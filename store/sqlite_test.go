@@ -51,6 +51,9 @@ func TestSQLitePragmas(t *testing.T) {
 		t.Errorf("reader cache_size %d %v, want -%d (KiB)", cache, err, readerCacheKiB)
 	}
 	wDB, _ := d.w.DB()
+	if err := wDB.QueryRow("PRAGMA cache_size").Scan(&cache); err != nil || cache != -writerCacheKiB {
+		t.Errorf("writer cache_size %d %v, want -%d (KiB)", cache, err, writerCacheKiB)
+	}
 	if n := wDB.Stats().MaxOpenConnections; n != 1 {
 		t.Errorf("writer pool has %d connections, want 1", n)
 	}
