@@ -34,9 +34,7 @@ tenants:
 	if p := mustProblem(t, r, http.StatusPreconditionFailed); !problemFields(p)["firstName"] {
 		t.Fatalf("a firstName past the copy's maxLength: %s", r.body)
 	}
-	if r := post(t, env, "/api/shop/customer", `{"email":"short@example.com","firstName":"Abcde"}`); r.StatusCode != http.StatusOK {
-		t.Fatalf("a firstName within it: %d %s", r.StatusCode, r.body)
-	}
+	postOK(t, env, "/api/shop/customer", `{"email":"short@example.com","firstName":"Abcde"}`)
 	// The brand's endpoint names its members "Member" (6 characters): kept no more.
 	me := customerOf(t, env, "shop", mustToken(t, authenticate(t, env, "shop", "brand", map[string]any{"login": "len", "password": "right"})))
 	if me["firstName"] != nil || me["email"] != "len@example.com" {

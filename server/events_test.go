@@ -27,9 +27,7 @@ func makeEvents(t *testing.T, envs []*apptest.Env, n int) int {
 		email := fmt.Sprintf("hook%d@example.com", i)
 		tok := env.SignIn(t, "demo", email)
 		for _, name := range []string{"Ann", "Bea"} {
-			if r := post(t, env, "/api/demo/customer", `{"firstName":"`+name+`"}`, "Authorization", "Bearer "+tok); r.StatusCode != http.StatusOK {
-				t.Fatalf("update: %d %s", r.StatusCode, r.body)
-			}
+			postOK(t, env, "/api/demo/customer", `{"firstName":"`+name+`"}`, "Authorization", "Bearer "+tok)
 		}
 	}
 	all, err := envs[0].App.Store.Events(ctx, store.EventQuery{Limit: 100000})
@@ -221,9 +219,7 @@ func TestIdempotencyKey(t *testing.T) {
 			RequestHash: "whatever", CreatedAt: time.Now().Add(-time.Hour)}); err != nil {
 			t.Fatal(err)
 		}
-		if r := post(t, env, "/api/demo/customer", `{"email":"taken.over@example.com"}`, "Idempotency-Key", "key-dead"); r.StatusCode != http.StatusOK {
-			t.Fatalf("abandoned key: %d %s", r.StatusCode, r.body)
-		}
+		postOK(t, env, "/api/demo/customer", `{"email":"taken.over@example.com"}`, "Idempotency-Key", "key-dead")
 		// Another key runs again: the account exists, so a challenge this time.
 		challengeID(t, post(t, env, "/api/demo/customer", body, "Idempotency-Key", "key-2"))
 	})
@@ -284,9 +280,7 @@ tenants:
   demo:
     webhooks: {endpoints: [{url: "`+hook.srv.URL+`", secret: "`+hook.secret+`", allowPrivateNetwork: true}], retryBase: 5ms, retryMax: 20ms, maxAge: 1s}
 `)
-	if r := post(t, env, "/api/demo/customer", `{"email":"dead@example.com"}`); r.StatusCode != http.StatusOK {
-		t.Fatalf("create: %d %s", r.StatusCode, r.body)
-	}
+	postOK(t, env, "/api/demo/customer", `{"email":"dead@example.com"}`)
 	env.StartEvents()
 	var dead []store.Event
 	waitFor(t, "the event to die", func() bool {
@@ -427,19 +421,13 @@ tenants:
 		// More of the slow brand's events are due, and due first, than the
 		// dispatcher delivers at once.
 		for i := range 40 {
-			if r := post(t, env, "/api/demo/customer", fmt.Sprintf(`{"email":"slow%d@example.com"}`, i)); r.StatusCode != http.StatusOK {
-				t.Fatalf("create: %d %s", r.StatusCode, r.body)
-			}
+			postOK(t, env, "/api/demo/customer", fmt.Sprintf(`{"email":"slow%d@example.com"}`, i))
 		}
-		if r := post(t, env, "/api/shop/customer", `{"email":"fast@example.com"}`); r.StatusCode != http.StatusOK {
-			t.Fatalf("create: %d %s", r.StatusCode, r.body)
-		}
+		postOK(t, env, "/api/shop/customer", `{"email":"fast@example.com"}`)
 		env.StartEvents()
 		waitFor(t, "the other tenant's event delivered", func() bool { return len(fast.unique()) == 1 })
 		// And one made while the slow brand's deliveries hang.
-		if r := post(t, env, "/api/shop/customer", `{"email":"fast2@example.com"}`); r.StatusCode != http.StatusOK {
-			t.Fatalf("create: %d %s", r.StatusCode, r.body)
-		}
+		postOK(t, env, "/api/shop/customer", `{"email":"fast2@example.com"}`)
 		waitFor(t, "the other tenant's next event delivered", func() bool { return len(fast.unique()) == 2 })
 	})
 }
@@ -465,14 +453,10 @@ func TestBrandsWhoseReceiversHangLeavePlacesForAnotherBrand(t *testing.T) {
 		env := apptest.Start(t, dbURL, conf)
 		for _, tenant := range slow {
 			for i := range 10 {
-				if r := post(t, env, "/api/"+tenant+"/customer", fmt.Sprintf(`{"email":"slow%d@example.com"}`, i)); r.StatusCode != http.StatusOK {
-					t.Fatalf("create: %d %s", r.StatusCode, r.body)
-				}
+				postOK(t, env, "/api/"+tenant+"/customer", fmt.Sprintf(`{"email":"slow%d@example.com"}`, i))
 			}
 		}
-		if r := post(t, env, "/api/shop/customer", `{"email":"fast@example.com"}`); r.StatusCode != http.StatusOK {
-			t.Fatalf("create: %d %s", r.StatusCode, r.body)
-		}
+		postOK(t, env, "/api/shop/customer", `{"email":"fast@example.com"}`)
 		env.StartEvents()
 		waitFor(t, "the fifth brand's event delivered", func() bool { return len(fast.unique()) == 1 })
 	})
@@ -494,9 +478,7 @@ tenants:
   demo:
     webhooks: {endpoints: [{url: "`+hook.srv.URL+`", secret: "`+hook.secret+`", allowPrivateNetwork: true}], retryBase: 1ns, retryMax: 1ns, maxAge: 24h}
 `)
-		if r := post(t, env, "/api/demo/customer", `{"email":"flood@example.com"}`); r.StatusCode != http.StatusOK {
-			t.Fatalf("create: %d %s", r.StatusCode, r.body)
-		}
+		postOK(t, env, "/api/demo/customer", `{"email":"flood@example.com"}`)
 		env.StartEvents() // its first poll is at once
 		var e store.Event
 		waitFor(t, "the first attempt recorded", func() bool {
@@ -534,9 +516,7 @@ tenants:
         - {url: "`+first.srv.URL+`", secret: "`+first.secret+`", allowPrivateNetwork: true}
         - {url: "`+second.srv.URL+`", secret: "`+second.secret+`", allowPrivateNetwork: true}
 `)
-		if r := post(t, env, "/api/demo/customer", `{"email":"two.endpoints@example.com"}`); r.StatusCode != http.StatusOK {
-			t.Fatalf("create: %d %s", r.StatusCode, r.body)
-		}
+		postOK(t, env, "/api/demo/customer", `{"email":"two.endpoints@example.com"}`)
 		env.StartEvents()
 		waitFor(t, "the second endpoint to get the event while the first holds it", func() bool { return len(second.unique()) == 1 })
 	})

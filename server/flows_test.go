@@ -19,6 +19,14 @@ func post(t *testing.T, env *apptest.Env, path, body string, header ...string) r
 	return rawCall(t, env, http.MethodPost, path, strings.NewReader(body), header...)
 }
 
+// postOK posts body to path and fails the test unless the answer is 200.
+func postOK(t *testing.T, env *apptest.Env, path, body string, header ...string) {
+	t.Helper()
+	if r := post(t, env, path, body, header...); r.StatusCode != http.StatusOK {
+		t.Fatalf("POST %s %s → %d, want 200: %s", path, body, r.StatusCode, r.body)
+	}
+}
+
 // sentTo is the last "otp sent" log line for to.
 func sentTo(env *apptest.Env, to string) map[string]any {
 	var last map[string]any
@@ -249,9 +257,7 @@ tenants:
 func TestHeldChanges(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		env := apptest.Start(t, dbURL, "")
-		if r := post(t, env, "/api/demo/customer", `{"email":"held@example.com","firstName":"Jane"}`); r.StatusCode != http.StatusOK {
-			t.Fatalf("create: %d %s", r.StatusCode, r.body)
-		}
+		postOK(t, env, "/api/demo/customer", `{"email":"held@example.com","firstName":"Jane"}`)
 		t.Run("an anonymous update is applied when its challenge is completed", func(t *testing.T) {
 			id := challengeID(t, post(t, env, "/api/demo/customer", `{"email":"held@example.com","lastName":"Doe","loyaltyTier":"gold"}`))
 			if c := stored(t, env, "demo", "held@example.com"); c.Profile["lastName"] != nil {
@@ -350,13 +356,9 @@ tenants:
       profile:
         - emit: Customer:ContactChanged
 `)
-		if r := post(t, env, "/api/demo/customer?flow=profile", `{"email":"new.profile@example.com","firstName":"Nia"}`); r.StatusCode != http.StatusOK {
-			t.Fatalf("create: %d %s", r.StatusCode, r.body)
-		}
+		postOK(t, env, "/api/demo/customer?flow=profile", `{"email":"new.profile@example.com","firstName":"Nia"}`)
 		tok := env.SignIn(t, "demo", "same.contact@example.com")
-		if r := post(t, env, "/api/demo/customer?flow=profile", `{"firstName":"Sam"}`, "Authorization", "Bearer "+tok); r.StatusCode != http.StatusOK {
-			t.Fatalf("update: %d %s", r.StatusCode, r.body)
-		}
+		postOK(t, env, "/api/demo/customer?flow=profile", `{"firstName":"Sam"}`, "Authorization", "Bearer "+tok)
 		evs, _ := env.App.Store.Events(ctx, store.EventQuery{Tenant: "demo"})
 		for _, e := range evs {
 			if e.Type == "Customer:ContactChanged" {

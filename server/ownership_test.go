@@ -97,9 +97,7 @@ func TestPhoneSquattingDoesNotBlockTheOwner(t *testing.T) {
 		env := apptest.Start(t, dbURL, "")
 		const victimPhone = "+33633333333"
 		// Anonymously, and unverified: the account has the number, nobody proved it.
-		if r := post(t, env, "/api/demo/customer", `{"email":"squatter@example.com","phoneNumber":"`+victimPhone+`"}`); r.StatusCode != http.StatusOK {
-			t.Fatalf("create: %d %s", r.StatusCode, r.body)
-		}
+		postOK(t, env, "/api/demo/customer", `{"email":"squatter@example.com","phoneNumber":"`+victimPhone+`"}`)
 		squatter := stored(t, env, "demo", "squatter@example.com")
 
 		victim := signInPhone(t, env, "demo", victimPhone)
@@ -124,9 +122,7 @@ func TestPhoneSquattingDoesNotBlockTheOwner(t *testing.T) {
 
 		// An email the account was created with, never proven, is claimed by
 		// whoever proves it first: the identifier of an account nobody proved.
-		if r := post(t, env, "/api/demo/customer", `{"email":"claim@example.com","firstName":"Cleo"}`); r.StatusCode != http.StatusOK {
-			t.Fatalf("create: %d %s", r.StatusCode, r.body)
-		}
+		postOK(t, env, "/api/demo/customer", `{"email":"claim@example.com","firstName":"Cleo"}`)
 		claimed := stored(t, env, "demo", "claim@example.com")
 		if tok := env.SignIn(t, "demo", "claim@example.com"); subOf(t, tok) != claimed.ID {
 			t.Fatal("proving the identifier of an account nobody proved did not claim it")
@@ -302,9 +298,7 @@ tenants:
 		}
 
 		// An account its owner proved by phone, with an email nobody proved on it.
-		if r := post(t, env, "/api/byphone/customer", `{"phoneNumber":"+33677700001","email":"loose@example.com"}`); r.StatusCode != http.StatusOK {
-			t.Fatalf("create: %d %s", r.StatusCode, r.body)
-		}
+		postOK(t, env, "/api/byphone/customer", `{"phoneNumber":"+33677700001","email":"loose@example.com"}`)
 		owner := signInPhone(t, env, "byphone", "+33677700001")
 		tok := mustToken(t, authenticate(t, env, "byphone", "corp", idToken("loose-sub", "loose@example.com")))
 		if subOf(t, tok) == subOf(t, owner) {
@@ -318,9 +312,7 @@ tenants:
 		}
 
 		// The identifier of an account nobody proved: the identity claims it.
-		if r := post(t, env, "/api/demo/customer", `{"email":"unclaimed@example.com","firstName":"Una"}`); r.StatusCode != http.StatusOK {
-			t.Fatalf("create: %d %s", r.StatusCode, r.body)
-		}
+		postOK(t, env, "/api/demo/customer", `{"email":"unclaimed@example.com","firstName":"Una"}`)
 		unclaimed := stored(t, env, "demo", "unclaimed@example.com")
 		tok = mustToken(t, authenticate(t, env, "demo", "corp", idToken("una-sub", "unclaimed@example.com")))
 		if subOf(t, tok) != unclaimed.ID {
@@ -361,9 +353,7 @@ func TestTheOnlyVerifiedContactCannotBeRemoved(t *testing.T) {
 		both := signInPhone(t, env, "demo", "+33699990004")
 		r = post(t, env, "/api/demo/customer", `{"email":"both@example.com"}`, withToken(both)...)
 		complete(t, env, "demo", challengeID(t, r), "both@example.com")
-		if r := post(t, env, "/api/demo/customer", `{"phoneNumber":""}`, withToken(both)...); r.StatusCode != http.StatusOK {
-			t.Fatalf("remove a number beside a verified email: %d %s", r.StatusCode, r.body)
-		}
+		postOK(t, env, "/api/demo/customer", `{"phoneNumber":""}`, withToken(both)...)
 	})
 }
 
@@ -385,9 +375,7 @@ tenants:
 		const victim = "+33699990001" // nobody's account has it yet
 		const otp = "/api/demo/customer/authenticate?provider=otp"
 		// The attacker's account, with the victim's number on it, unverified.
-		if r := post(t, env, "/api/demo/customer", `{"email":"mallory@example.com","phoneNumber":"`+victim+`"}`); r.StatusCode != http.StatusOK {
-			t.Fatalf("create: %d %s", r.StatusCode, r.body)
-		}
+		postOK(t, env, "/api/demo/customer", `{"email":"mallory@example.com","phoneNumber":"`+victim+`"}`)
 		attacker := env.SignIn(t, "demo", "mallory@example.com") // claims it
 
 		// A day's worth of wrong codes for the victim's number: locked.
@@ -420,9 +408,7 @@ func TestClaimingAnAccountRefusesItsEarlierTokens(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		env := apptest.Start(t, dbURL, "")
 		const owner = "claimed.owner@example.com"
-		if r := post(t, env, "/api/demo/customer", `{"email":"`+owner+`","firstName":"Planted"}`); r.StatusCode != http.StatusOK {
-			t.Fatalf("create: %d %s", r.StatusCode, r.body)
-		}
+		postOK(t, env, "/api/demo/customer", `{"email":"`+owner+`","firstName":"Planted"}`)
 		planted := stored(t, env, "demo", owner)
 		earlier, err := env.App.Tokens.Issue(ctx, "demo", token.Claims{Subject: planted.ID, Provider: "otp", AMR: []string{"otp"}}, time.Hour)
 		if err != nil {
@@ -549,9 +535,7 @@ func TestACaseVariantOfAFieldIsNotAProperty(t *testing.T) {
 func TestOneAddressInTwoUnicodeFormsIsOneAccount(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		env := apptest.Start(t, dbURL, "")
-		if r := post(t, env, "/api/demo/customer", `{"email":"jos\u00e9@example.com"}`); r.StatusCode != http.StatusOK {
-			t.Fatalf("create: %d %s", r.StatusCode, r.body)
-		}
+		postOK(t, env, "/api/demo/customer", `{"email":"jos\u00e9@example.com"}`)
 		r := post(t, env, "/api/demo/customer", `{"email":"jose\u0301@example.com"}`)
 		if r.StatusCode == http.StatusOK {
 			t.Fatalf("the decomposed spelling made a second account: %s", r.body)
