@@ -59,13 +59,13 @@ func CheckURL(raw string, allowPrivate bool) error {
 		return fmt.Errorf("%q carries credentials (user:password@): put none in a URL", u.Redacted())
 	}
 	shown := u.Redacted() // a password in the URL stays out of the message
-	if err := checkNumeric(u.Hostname()); err != nil {
-		return err
-	}
 	switch u.Scheme {
 	case "https":
 		return CheckHost(u.Hostname(), allowPrivate)
 	case "http":
+		if err := checkNumeric(u.Hostname()); err != nil {
+			return err
+		}
 		if !allowPrivate {
 			return fmt.Errorf("%q is not https (plain http only to a private network, with %s: true)", shown, Setting)
 		}
