@@ -150,8 +150,19 @@ func (p *pace) record(d time.Duration) {
 	p.n = min(p.n+1, len(p.took))
 }
 
-// sample is one of the recent durations, drawn at random; 0 when none (a
-// nil pace, or no delivery yet).
+// Before a sender's first delivery (after a start, or a change of the
+// tenant's settings) there is no duration to draw: a withheld code then
+// takes one drawn between these, the span of an SMTP relay's or an SMS
+// gateway's usual answer. Answering at once instead told, to the first
+// prober after each restart, which address has an account.
+const (
+	unseededMin = 150 * time.Millisecond
+	unseededMax = 600 * time.Millisecond
+)
+
+// sample is one of the recent durations, drawn at random; one between
+// unseededMin and unseededMax when there is none yet; 0 for a nil pace (a
+// sender without a guard: no tenant's).
 func (p *pace) sample() time.Duration {
 	if p == nil {
 		return 0
@@ -159,7 +170,7 @@ func (p *pace) sample() time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.n == 0 {
-		return 0
+		return unseededMin + rand.N(unseededMax-unseededMin)
 	}
 	return p.took[rand.IntN(p.n)]
 }
