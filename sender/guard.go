@@ -112,7 +112,8 @@ func (g *guarded) Send(ctx context.Context, m Message) error {
 func Withheld(s Sender) Sender {
 	if g, ok := s.(*guarded); ok {
 		w := *g
-		w.next = withheld{pace: g.pace}
+		// Its wait is drawn from s's deliveries, and is not one of them.
+		w.next, w.pace = withheld{pace: g.pace}, nil
 		return &w
 	}
 	return withheld{}
