@@ -104,3 +104,54 @@ tenants:
 		})
 	})
 }
+
+// A custom provider signs and posts the body readBody kept (5cbed34), not a
+// decode of it: the brand must get the bytes the validator judged, as sent,
+// whatever JSON media type they came under, and never a body refused for
+// what two parsers could read differently (a member repeated in another
+// case or as an escape, a second value after the first).
+func TestACustomProviderGetsTheBodyAsSentAndNoAmbiguousOne(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		got := make(chan string, 1)
+		brand := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			if signature.Verify([]byte(brandSecret), r.Header.Get(signature.Header), body, time.Now()) == nil {
+				got <- string(body)
+			}
+			http.Error(w, "no", http.StatusUnauthorized)
+		}))
+		t.Cleanup(brand.Close)
+		env := apptest.Start(t, dbURL, fmt.Sprintf(`
+tenants:
+  shop:
+    providers:
+      brand: {type: webhook, url: %q, secret: %q, allowPrivateNetwork: true}
+`, brand.URL, brandSecret))
+		const path = "/api/shop/customer/authenticate?provider=brand"
+		sent := ` {"login":"ada","pass\u0077ord":"x","n":12345678901234567890, "s":"\ud83d\ude00"} `
+		for _, ct := range []string{"application/json", "text/json", "application/problem+json", "application/json-patch+json; charset=utf-8"} {
+			mustProblem(t, post(t, env, path, sent, "Content-Type", ct), http.StatusUnprocessableEntity)
+			select {
+			case b := <-got:
+				if b != sent {
+					t.Errorf("%s: the brand got %q, sent %q", ct, b, sent)
+				}
+			default:
+				t.Errorf("%s: the brand got nothing", ct)
+			}
+		}
+		for _, body := range []string{
+			`{"login":"ada","Login":"eve"}`,
+			`{"login":"ada","\u006cogin":"eve"}`,
+			`{"s":"ada","\u017f":"eve"}`,
+			`{"login":"ada"}{"login":"eve"}`,
+		} {
+			mustProblem(t, post(t, env, path, body), http.StatusBadRequest)
+			select {
+			case b := <-got:
+				t.Errorf("%s reached the brand as %q", body, b)
+			default:
+			}
+		}
+	})
+}
