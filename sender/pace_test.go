@@ -1,6 +1,7 @@
 package sender
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -24,5 +25,25 @@ func TestAWithheldCodeBeforeAnyDeliveryTakesADeliverysUsualTime(t *testing.T) {
 	}
 	if d := (*pace)(nil).sample(); d != 0 {
 		t.Fatalf("a sender without a guard waits %v", d)
+	}
+}
+
+// A withheld code's wait is drawn from the sender's deliveries and is not
+// one of them: recorded, the waits of probes after a start filled the
+// measures, and withheld codes kept their time after real deliveries came.
+func TestAWithheldCodesWaitIsNotRecordedAsADelivery(t *testing.T) {
+	g := Config{}.Guard(withheld{}, nil).(*guarded)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the wait ends at once; what is recorded is the point
+	for range 5 {
+		if err := Withheld(g).Send(ctx, Message{Channel: Email, To: "taken@example.com"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if g.pace.n != 0 {
+		t.Fatalf("%d withheld waits were recorded as deliveries", g.pace.n)
+	}
+	if err := g.Send(ctx, Message{Channel: Email, To: "free@example.com"}); err != nil || g.pace.n != 1 {
+		t.Fatalf("a delivery: %v, %d recorded", err, g.pace.n)
 	}
 }
