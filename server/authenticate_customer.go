@@ -67,8 +67,10 @@ func (s *Server) AuthenticateCustomer(ctx context.Context, req api.AuthenticateC
 		}
 	case providers.Verifier:
 		r := fromContext(ctx)
-		// The body as sent (readBody checked it is JSON, the validator that
-		// it is an object): a custom provider signs it.
+		// The body as sent (readBody checked it is JSON without a member
+		// two parsers could read differently; the validator refused null,
+		// and binding the generated union any other value but an object):
+		// a custom provider signs it.
 		id, err := p.Authenticate(providers.WithClientAddress(ctx, r.remote), r.body)
 		if err != nil {
 			return nil, err
