@@ -8,7 +8,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/customerd/customerd/catalog"
@@ -36,34 +35,6 @@ type builder struct {
 	senders  *sender.Registry
 	counter  sender.Counter
 	log      *slog.Logger
-	// shipped holds the flows as customerd ships them, built once per
-	// flows.Defaults (by shippedKey) and shared by every tenant that
-	// declares no flow of its own: a registry is not changed once built,
-	// and one per tenant was a tenth of the heap at 10,000 tenants.
-	shipped sync.Map
-}
-
-// shippedKey names d, as builder.shipped keys it.
-func shippedKey(d flows.Defaults) string {
-	return d.CheckInPolicy + "\x00" + strings.Join(d.ActivationFields, "\x00")
-}
-
-// flowsOf builds tc's flows, or hands out the shared ones when it declares none.
-func (b *builder) flowsOf(tc *config.Tenant) (*flows.Registry, error) {
-	d := tc.FlowDefaults()
-	if len(tc.Flows) > 0 {
-		return flows.Build(tc.Flows, d)
-	}
-	key := shippedKey(d)
-	if reg, ok := b.shipped.Load(key); ok {
-		return reg.(*flows.Registry), nil
-	}
-	reg, err := flows.Build(nil, d)
-	if err != nil {
-		return nil, err
-	}
-	got, _ := b.shipped.LoadOrStore(key, reg)
-	return got.(*flows.Registry), nil
 }
 
 // build judges tc (filled) by the configuration's rules, then opens its
@@ -87,7 +58,7 @@ func (b *builder) build(id string, tc *config.Tenant) (*served, error) {
 		CheckInPage:   tc.CheckInPage,
 		CheckInPolicy: tc.CheckInPolicy,
 	}
-	if reg, err := b.flowsOf(tc); err == nil { // a bad flow is one of the problems
+	if reg, err := flows.Build(tc.Flows, tc.FlowDefaults()); err == nil { // a bad flow is one of the problems
 		t.Flows = reg
 	}
 	for _, ch := range slices.Sorted(maps.Keys(tc.Senders)) {

@@ -116,11 +116,12 @@ type Registry struct {
 	sets   map[string]bool // what the set steps of its flows write
 }
 
-// NewRegistry returns an empty registry.
-func NewRegistry() *Registry { return &Registry{byName: map[string]*Flow{}, sets: map[string]bool{}} }
+// newRegistry returns an empty registry. Only Build fills one: a built
+// registry is never changed, so the shipped flows' can be shared.
+func newRegistry() *Registry { return &Registry{byName: map[string]*Flow{}, sets: map[string]bool{}} }
 
-// Register adds or replaces a flow.
-func (r *Registry) Register(f *Flow) {
+// register adds or replaces a flow.
+func (r *Registry) register(f *Flow) {
 	r.byName[f.Name] = f
 	clear(r.sets)
 	for _, f := range r.byName {
