@@ -18,6 +18,28 @@ var ErrCountryRefused = errors.New("this brand does not send codes to this count
 // ErrPremiumRefused: the destination is a premium-rate or shared-cost number.
 var ErrPremiumRefused = errors.New("codes are not sent to premium-rate numbers")
 
+// ErrUnavailable marks a sender's failure of its own, whoever the message
+// was for: its relay or gateway cannot be reached, does not answer in time,
+// or refuses us (TLS, greeting, credentials, envelope sender, message,
+// rate, its own errors). A failure about the recipient (an SMTP relay
+// refusing it at RCPT TO, a gateway's 4xx for the number) is not one: the
+// caller chooses the recipient, and the guard must not take the sender for
+// down because of it (see Withheld).
+var ErrUnavailable = errors.New("the relay or gateway is unavailable")
+
+// DownFor is how long a sender counts as down after its last failure of
+// its own (ErrUnavailable) when no delivery came since: the Retry-After of
+// the 503 its failure answers.
+const DownFor = 30 * time.Second
+
+// unavailable marks err as ErrUnavailable, its message unchanged.
+func unavailable(err error) error { return &unavailableError{err: err} }
+
+type unavailableError struct{ err error }
+
+func (e *unavailableError) Error() string   { return e.err.Error() }
+func (e *unavailableError) Unwrap() []error { return []error{ErrUnavailable, e.err} }
+
 // BudgetError: the tenant's daily budget of messages on the channel is spent.
 type BudgetError struct{ RetryAfter time.Duration }
 
@@ -45,7 +67,7 @@ type guarded struct {
 	budget    int             // 0: none
 	counter   Counter
 	now       func() time.Time
-	pace      *pace // how long deliveries lately took, shared with Withheld's copies
+	pace      *pace // how sends lately went, shared with Withheld's copies
 }
 
 var _ Screener = (*guarded)(nil)
@@ -97,8 +119,8 @@ func (g *guarded) Send(ctx context.Context, m Message) error {
 	}
 	start := time.Now()
 	err := g.next.Send(ctx, m)
-	if err == nil && g.pace != nil {
-		g.pace.record(time.Since(start))
+	if g.pace != nil && (err == nil || ctx.Err() == nil) { // a send its caller gave up on tells nothing of the sender
+		g.pace.record(time.Since(start), err, g.now())
 	}
 	return err
 }
@@ -109,22 +131,45 @@ func (g *guarded) Send(ctx context.Context, m Message) error {
 // its answer tells nothing a real send's would not, its time included (a
 // withheld code answering at once beside a relay's hundreds of milliseconds
 // told which address has an account).
+//
+// While s is down (its latest failure of its own, ErrUnavailable, came
+// after its latest delivery and less than DownFor ago), a withheld code
+// takes as long as one of those failures took and fails as they did: "sent"
+// while a free address's code failed (503 against 202), it told any token
+// holder, for as long as the relay's outage lasted, which address has an
+// account. Only s's own failures put it down, never a recipient's (a
+// refused mailbox, an invalid number): a prober choosing refused addresses
+// would otherwise make withheld codes fail while free ones got through.
+//
+// What stays (README, Security model): a replica learns s's state from its
+// own real sends only. In an outage, a withheld code succeeds until a real
+// send fails, and again once DownFor passes with none failing; once the
+// relay is back, it fails until a real delivery, or DownFor after the last
+// failure. A prober can read an address in those windows only (one at most
+// per DownFor of silence on the channel), and cannot open them at will.
 func Withheld(s Sender) Sender {
 	if g, ok := s.(*guarded); ok {
 		w := *g
-		// Its wait is drawn from s's deliveries, and is not one of them.
-		w.next, w.pace = withheld{pace: g.pace}, nil
+		// Its wait is drawn from s's sends, and is not one of them.
+		w.next, w.pace = withheld{pace: g.pace, now: g.now}, nil
 		return &w
 	}
 	return withheld{}
 }
 
-type withheld struct{ pace *pace }
+type withheld struct {
+	pace *pace
+	now  func() time.Time
+}
 
 func (w withheld) Send(ctx context.Context, _ Message) error {
-	d := w.pace.sample()
+	var now time.Time
+	if w.now != nil {
+		now = w.now()
+	}
+	d, err := w.pace.sample(now)
 	if d <= 0 {
-		return nil
+		return err
 	}
 	timer := time.NewTimer(d)
 	defer timer.Stop()
@@ -132,23 +177,55 @@ func (w withheld) Send(ctx context.Context, _ Message) error {
 	case <-timer.C:
 	case <-ctx.Done():
 	}
-	return nil
+	return err
 }
 
-// pace keeps how long a sender's latest successful deliveries took.
+// pace keeps how a sender's latest sends went: how long its deliveries
+// took and, while it is down, how long its failures since took and the
+// latest one.
 type pace struct {
-	mu   sync.Mutex
-	took [32]time.Duration
-	n    int // how many of took are set
+	mu     sync.Mutex
+	took   durations // the latest deliveries
+	failed durations // the failures of its own since the latest delivery
+	downAt time.Time // the latest of those; zero when a delivery came after
+	cause  error     // its error
+}
+
+// record notes a send that took d and ended in err at now: a delivery puts
+// the sender up, a failure of its own (ErrUnavailable) down; any other
+// failure (the recipient's) changes nothing.
+func (p *pace) record(d time.Duration, err error, now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case err == nil:
+		p.took.add(d)
+		p.failed, p.downAt, p.cause = durations{}, time.Time{}, nil
+	case errors.Is(err, ErrUnavailable):
+		p.failed.add(d)
+		p.downAt, p.cause = now, err
+	}
+}
+
+// durations keeps the latest 32 durations of a kind.
+type durations struct {
+	d    [32]time.Duration
+	n    int // how many of d are set
 	next int // where the next one goes
 }
 
-func (p *pace) record(d time.Duration) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.took[p.next] = d
-	p.next = (p.next + 1) % len(p.took)
-	p.n = min(p.n+1, len(p.took))
+func (r *durations) add(d time.Duration) {
+	r.d[r.next] = d
+	r.next = (r.next + 1) % len(r.d)
+	r.n = min(r.n+1, len(r.d))
+}
+
+// draw is one of the durations at random; false when there is none.
+func (r *durations) draw() (time.Duration, bool) {
+	if r.n == 0 {
+		return 0, false
+	}
+	return r.d[rand.IntN(r.n)], true
 }
 
 // Before a sender's first delivery (after a start, or a change of the
@@ -161,17 +238,23 @@ const (
 	unseededMax = 600 * time.Millisecond
 )
 
-// sample is one of the recent durations, drawn at random; one between
-// unseededMin and unseededMax when there is none yet; 0 for a nil pace (a
-// sender without a guard: no tenant's).
-func (p *pace) sample() time.Duration {
+// sample is how a withheld code at now goes: while the sender is down, one
+// of its failures' durations and an error as theirs; otherwise one of the
+// recent deliveries' durations, one between unseededMin and unseededMax when
+// there is none yet, and no error. A nil pace (a sender without a guard: no
+// tenant's) waits nothing and never fails.
+func (p *pace) sample(now time.Time) (time.Duration, error) {
 	if p == nil {
-		return 0
+		return 0, nil
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.n == 0 {
-		return unseededMin + rand.N(unseededMax-unseededMin)
+	if !p.downAt.IsZero() && now.Sub(p.downAt) < DownFor {
+		d, _ := p.failed.draw()
+		return d, fmt.Errorf("withheld code, the sender down: %w", p.cause)
 	}
-	return p.took[rand.IntN(p.n)]
+	if d, ok := p.took.draw(); ok {
+		return d, nil
+	}
+	return unseededMin + rand.N(unseededMax-unseededMin), nil
 }

@@ -13,17 +13,17 @@ import (
 func TestAWithheldCodeBeforeAnyDeliveryTakesADeliverysUsualTime(t *testing.T) {
 	p := &pace{}
 	for range 1000 {
-		if d := p.sample(); d < unseededMin || d >= unseededMax {
+		if d, _ := p.sample(time.Now()); d < unseededMin || d >= unseededMax {
 			t.Fatalf("no delivery yet: %v, want within [%v, %v)", d, unseededMin, unseededMax)
 		}
 	}
-	p.record(42 * time.Millisecond)
+	p.record(42*time.Millisecond, nil, time.Now())
 	for range 100 {
-		if d := p.sample(); d != 42*time.Millisecond {
+		if d, _ := p.sample(time.Now()); d != 42*time.Millisecond {
 			t.Fatalf("after one delivery of 42ms: %v", d)
 		}
 	}
-	if d := (*pace)(nil).sample(); d != 0 {
+	if d, err := (*pace)(nil).sample(time.Now()); d != 0 || err != nil {
 		t.Fatalf("a sender without a guard waits %v", d)
 	}
 }
@@ -40,10 +40,39 @@ func TestAWithheldCodesWaitIsNotRecordedAsADelivery(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if g.pace.n != 0 {
-		t.Fatalf("%d withheld waits were recorded as deliveries", g.pace.n)
+	if g.pace.took.n != 0 {
+		t.Fatalf("%d withheld waits were recorded as deliveries", g.pace.took.n)
 	}
-	if err := g.Send(ctx, Message{Channel: Email, To: "free@example.com"}); err != nil || g.pace.n != 1 {
-		t.Fatalf("a delivery: %v, %d recorded", err, g.pace.n)
+	if err := g.Send(ctx, Message{Channel: Email, To: "free@example.com"}); err != nil || g.pace.took.n != 1 {
+		t.Fatalf("a delivery: %v, %d recorded", err, g.pace.took.n)
+	}
+}
+
+// While the sender is down, a withheld code waits as long as one of the
+// failed sends took, and fails with the sender's own failure; a delivery
+// puts it back on the deliveries' times.
+func TestAWithheldCodeWhileDownTakesAsLongAsAFailure(t *testing.T) {
+	p := &pace{}
+	now := time.Now()
+	p.record(42*time.Millisecond, nil, now)
+	p.record(7*time.Second, unavailable(context.DeadlineExceeded), now)
+	for range 100 {
+		if d, err := p.sample(now.Add(time.Second)); d != 7*time.Second || err == nil {
+			t.Fatalf("down after a 7s timeout: %v %v", d, err)
+		}
+	}
+	if d, err := p.sample(now.Add(DownFor)); d != 42*time.Millisecond || err != nil {
+		t.Fatalf("down expired: %v %v, want the delivery's 42ms", d, err)
+	}
+	p.record(time.Second, context.Canceled, now) // not the sender's own failure: no news
+	if d, err := p.sample(now); d != 7*time.Second || err == nil {
+		t.Fatalf("after a failure of another kind: %v %v", d, err)
+	}
+	p.record(50*time.Millisecond, nil, now)
+	p.record(3*time.Second, unavailable(context.DeadlineExceeded), now)
+	for range 100 {
+		if d, err := p.sample(now); d != 3*time.Second || err == nil {
+			t.Fatalf("a new outage after a delivery: %v %v, want only its own 3s", d, err)
+		}
 	}
 }

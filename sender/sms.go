@@ -122,7 +122,9 @@ func timeoutOr(d time.Duration) time.Duration {
 	return d
 }
 
-// post sends req and reads the answer; errors never carry the URL's query or the body.
+// post sends req and reads the answer; errors never carry the URL's query or
+// the body. An error is the gateway's trouble (unreachable, too slow), never
+// the message's.
 func post(client *http.Client, req *http.Request) (int, []byte, error) {
 	res, err := client.Do(req)
 	if err != nil {
@@ -174,14 +176,14 @@ func (s *twilioSender) Send(ctx context.Context, m Message) error {
 	req.Header.Set("Accept", "application/json")
 	status, body, err := post(s.client, req)
 	if err != nil {
-		return fmt.Errorf("twilio: %w", err)
+		return unavailable(fmt.Errorf("twilio: %w", err))
 	}
 	if status < 200 || status > 299 {
 		var e struct {
 			Code int `json:"code"`
 		}
 		_ = json.Unmarshal(body, &e)
-		return fmt.Errorf("twilio: status %d, error code %d", status, e.Code)
+		return refused(status, fmt.Errorf("twilio: status %d, error code %d", status, e.Code))
 	}
 	return nil
 }
@@ -224,10 +226,23 @@ func (s *webhookSender) Send(ctx context.Context, m Message) error {
 	req.Header.Set(signature.Header, signature.Sign([]byte(s.cfg.Secret), s.now(), body))
 	status, _, err := post(s.client, req)
 	if err != nil {
-		return fmt.Errorf("webhook: %w", err)
+		return unavailable(fmt.Errorf("webhook: %w", err))
 	}
 	if status < 200 || status > 299 {
-		return fmt.Errorf("webhook: status %d", status)
+		return refused(status, fmt.Errorf("webhook: status %d", status))
 	}
 	return nil
+}
+
+// refused is err, a gateway's answer of status, marked ErrUnavailable when
+// the trouble is the gateway's or ours (5xx, 429: its rate, 401 and 403:
+// our credentials); any other status is about the message, its number
+// first (Twilio's 400 for an invalid or unsubscribed number), and the
+// caller chose the number.
+func refused(status int, err error) error {
+	switch {
+	case status >= 500, status == http.StatusTooManyRequests, status == http.StatusUnauthorized, status == http.StatusForbidden:
+		return unavailable(err)
+	}
+	return err
 }

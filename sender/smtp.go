@@ -186,12 +186,15 @@ func (s *smtpSender) Send(ctx context.Context, m Message) error {
 // server's reply to the message. ctx bounds all of it: when ctx ends, the
 // connection is closed, which unblocks any read or write in progress.
 func (s *smtpSender) deliver(ctx context.Context, to string, msg []byte) (string, error) {
-	fail := func(stage string, err error) error {
+	at := func(stage string, err error) error {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			err = ctxErr // the connection failed because ctx closed it
 		}
 		return fmt.Errorf("smtp sender: %s: %w", stage, err)
 	}
+	// Every stage but RCPT TO is the relay's own: it happens whoever the
+	// message is for.
+	fail := func(stage string, err error) error { return unavailable(at(stage, err)) }
 
 	conn, err := s.dial.DialContext(ctx, "tcp", s.addr)
 	if err != nil {
@@ -227,10 +230,10 @@ func (s *smtpSender) deliver(ctx context.Context, to string, msg []byte) (string
 	}
 	if s.username != "" {
 		if _, isTLS := c.TLSConnectionState(); !isTLS && !s.loopback {
-			return "", errors.New("smtp sender: auth: refusing to authenticate without TLS")
+			return "", unavailable(errors.New("smtp sender: auth: refusing to authenticate without TLS"))
 		}
 		if !c.SupportsAuth("PLAIN") {
-			return "", errors.New("smtp sender: auth: server does not offer AUTH PLAIN")
+			return "", unavailable(errors.New("smtp sender: auth: server does not offer AUTH PLAIN"))
 		}
 		if err := c.Auth(sasl.NewPlainClient("", s.username, s.password)); err != nil {
 			return "", fail("auth", err)
@@ -244,7 +247,10 @@ func (s *smtpSender) deliver(ctx context.Context, to string, msg []byte) (string
 		return "", fail("mail from", err)
 	}
 	if err := c.Rcpt(to, nil); err != nil {
-		return "", fail("rcpt to", err)
+		// The recipient's failure, whatever the relay answered or however
+		// long it took (checking an address may call its domain): the
+		// caller chose the address.
+		return "", at("rcpt to", err)
 	}
 	w, err := c.Data()
 	if err != nil {

@@ -126,7 +126,9 @@ func toProblem(err error) *problem {
 		return badRequest(strings.TrimPrefix(err.Error(), providers.ErrBadRequest.Error()+": "))
 	case errors.Is(err, challenge.ErrNotDelivered), errors.Is(err, providers.ErrUnavailable), errors.Is(err, account.ErrNoChannel):
 		p = newProblem(http.StatusServiceUnavailable, "unavailable", "Service unavailable", "the message could not be sent; try again later")
-		p.headers, p.cause = map[string]string{"Retry-After": "30"}, err
+		// A withheld contact-change code fails as long after its sender's
+		// failure (sender.DownFor) as this tells the client to wait.
+		p.headers, p.cause = map[string]string{"Retry-After": strconv.Itoa(int(sender.DownFor.Seconds()))}, err
 		return p
 	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		p = newProblem(http.StatusServiceUnavailable, "unavailable", "Service unavailable", "the database is unavailable; try again later")

@@ -63,6 +63,8 @@ type Server struct {
 	user, password  string // the only accepted credentials, if user is set
 	echoCredentials bool
 	refuseRcpt      atomic.Bool
+	refused         map[string]bool // recipients always answered 550
+	unavailable     atomic.Bool
 }
 
 // Option configures Start.
@@ -73,12 +75,22 @@ type Option func(*Server)
 // client must not repeat them.
 func EchoCredentials() Option { return func(s *Server) { s.echoCredentials = true } }
 
+// RefusingRecipients makes the server answer RCPT TO for each of to with a
+// permanent 550 (no such mailbox), and take every other recipient.
+func RefusingRecipients(to ...string) Option {
+	return func(s *Server) {
+		for _, addr := range to {
+			s.refused[addr] = true
+		}
+	}
+}
+
 // Start starts a server on 127.0.0.1:0 in mode (StartTLS, TLS or Plain).
 // With user set, the server requires AUTH PLAIN with user and password
 // before MAIL FROM; with user "", it takes mail from anyone.
 func Start(t testing.TB, mode string, user, password string, opts ...Option) *Server {
 	t.Helper()
-	s := &Server{user: user, password: password, Deliveries: make(chan Delivery, 10)}
+	s := &Server{user: user, password: password, Deliveries: make(chan Delivery, 10), refused: map[string]bool{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -127,6 +139,11 @@ func Start(t testing.TB, mode string, user, password string, opts ...Option) *Se
 // 550 while refuse is set, so that no message gets through.
 func (s *Server) RefuseRecipients(refuse bool) { s.refuseRcpt.Store(refuse) }
 
+// Unavailable makes the server answer every new session's EHLO with 421
+// (service not available) while down is set, as a relay out of service or
+// refusing the client does: before any recipient is named.
+func (s *Server) Unavailable(down bool) { s.unavailable.Store(down) }
+
 // Received returns the next accepted message, waiting up to timeout for it;
 // with timeout <= 0, the message must already be there. It fails t if none
 // comes.
@@ -167,6 +184,9 @@ func (s *Server) NoDelivery(t testing.TB) {
 type backend struct{ s *Server }
 
 func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	if b.s.unavailable.Load() {
+		return nil, &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "service not available"}
+	}
 	_, isTLS := c.TLSConnectionState()
 	return &session{s: b.s, d: Delivery{TLS: isTLS}}, nil
 }
@@ -202,7 +222,7 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
-	if s.s.refuseRcpt.Load() {
+	if s.s.refuseRcpt.Load() || s.s.refused[to] {
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "mailbox unavailable"}
 	}
 	s.d.To = append(s.d.To, to)
