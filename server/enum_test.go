@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/customerd/customerd/app"
 	"github.com/customerd/customerd/app/apptest"
+	"github.com/customerd/customerd/sender/smtptest"
 	"github.com/customerd/customerd/store/storetest"
 )
 
@@ -177,4 +179,88 @@ tenants:
 		env.Clock.Advance(40 * time.Minute)
 	}
 	return env
+}
+
+// A token holder's contact change to an address verified on another
+// account (checkInPolicy full) is withheld: no code goes to it. During an
+// outage of the tenant's relay or gateway a free address's code fails
+// (503); the withheld one was "sent" (202): who has an account, told to
+// any token holder for as long as the outage lasted. Now, once the sender
+// has failed for itself, a withheld code fails alike, and once it is back
+// both get 202. (The sender's state, and a refused recipient changing
+// nothing in it: sender/outage_test.go.)
+func TestAContactChangeDoesNotTellWhoHasAnAccountDuringAnOutage(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		relay, twilio := smtptest.Start(t, smtptest.StartTLS, smtpUser, smtpPassword), startTwilio(t)
+		env := apptest.Start(t, dbURL, fmt.Sprintf(`
+tenants:
+  full:
+    checkInPolicy: full
+    senders:
+      email: %s
+      sms:
+        type: twilio
+        twilio: {accountSid: AC123, authToken: twilio-token, from: "+33700000000", baseURL: %q, timeout: 5s, allowPrivateNetwork: true}
+`, smtpSender(relay.Port, relay.RootCAs), twilio.srv.URL))
+		emailSignIn := func(email string) string {
+			r := authenticate(t, env, "full", "otp", map[string]any{"email": email})
+			return mustToken(t, exchange(t, env, "full", challengeID(t, r), codeFrom(t, relay.Received(t, 5*time.Second), email)))
+		}
+		const takenEmail, takenPhone = "shopper.outage@example.com", "+33612345678"
+		emailSignIn(takenEmail)                                                                // a shopper by email
+		smsSignIn(t, env, "full", askSMS(t, env, "full", takenPhone), twilio.code(takenPhone)) // another by phone
+		prober := emailSignIn("prober.outage@example.com")
+
+		for _, tc := range []struct {
+			field, taken, free string
+			down, up           func()
+		}{
+			{"email", takenEmail, "free.outage@example.com",
+				func() { relay.Unavailable(true) }, func() { relay.Unavailable(false) }},
+			{"phoneNumber", takenPhone, "+33687654321",
+				func() { twilio.set("fail") }, func() { twilio.set("") }},
+		} {
+			change := func(to string) rawReply {
+				return post(t, env, "/api/full/customer", `{"`+tc.field+`":"`+to+`"}`, withToken(prober)...)
+			}
+			tc.down()
+			// The free address first, then the other way round: once the
+			// sender has failed, the order tells nothing either.
+			unknown, known := change(tc.free), change(tc.taken)
+			sameProblem(t, tc.field+", the sender down", unknown, known, http.StatusServiceUnavailable)
+			known, unknown = change(tc.taken), change(tc.free)
+			sameProblem(t, tc.field+", the sender down", unknown, known, http.StatusServiceUnavailable)
+
+			tc.up()
+			challengeID(t, change(tc.free)) // delivered: the sender is up again
+			challengeID(t, change(tc.taken))
+		}
+		if d := relay.Received(t, 0); len(d.To) != 1 || d.To[0] != "free.outage@example.com" {
+			t.Errorf("the relay got a message for %q, want the free address's code", d.To)
+		}
+		relay.NoDelivery(t)
+		if twilio.code(takenPhone) == "" || twilio.code("+33687654321") == "" || len(twilio.all(takenPhone)) != 1 {
+			t.Errorf("the gateway got %d texts for the shopper's number, want its sign-in code only", len(twilio.all(takenPhone)))
+		}
+	})
+}
+
+// sameProblem fails t unless a and b are the same problem of status, with
+// the same headers: nothing in them tells one request from the other.
+func sameProblem(t *testing.T, what string, a, b rawReply, status int) {
+	t.Helper()
+	pa, pb := mustProblem(t, a, status), mustProblem(t, b, status)
+	for _, k := range []string{"type", "title", "status", "detail"} {
+		if pa[k] != pb[k] {
+			t.Errorf("%s: %s %v and %v", what, k, pa[k], pb[k])
+		}
+	}
+	ha, hb := a.Header.Clone(), b.Header.Clone()
+	for _, h := range []http.Header{ha, hb} {
+		h.Del("Date")
+		h.Del("X-Request-Id")
+	}
+	if !reflect.DeepEqual(ha, hb) {
+		t.Errorf("%s: headers\n%v\nand\n%v", what, ha, hb)
+	}
 }

@@ -21,28 +21,24 @@ const (
 	smtpPassword = "s3cret-pässword"
 )
 
-// smtpTenant is the YAML of a tenant whose email sender submits to
-// 127.0.0.1:port with STARTTLS and AUTH PLAIN, trusting rootCAs.
+// smtpTenant is the YAML of a tenant whose email sender is smtpSender.
 func smtpTenant(name string, port int, rootCAs string) string {
 	return fmt.Sprintf(`
   %s:
     senders:
-      email:
-        type: smtp
-        smtp:
-          host: 127.0.0.1
-          port: %d
-          tls: starttls
-          username: %q
-          password: %q
-          from: "Demo <no-reply@demo.example>"
-          timeout: 5s
-          rootCAs: %q
-          allowPrivateNetwork: true
+      email: %s
     providers:
       otp:
         type: otp
-`, name, port, smtpUser, smtpPassword, rootCAs)
+`, name, smtpSender(port, rootCAs))
+}
+
+// smtpSender is the YAML of an email sender that submits to 127.0.0.1:port
+// with STARTTLS and AUTH PLAIN, trusting rootCAs.
+func smtpSender(port int, rootCAs string) string {
+	return fmt.Sprintf(`{type: smtp, smtp: {host: 127.0.0.1, port: %d, tls: starttls, username: %q, password: %q,
+        from: "Demo <no-reply@demo.example>", timeout: 5s, rootCAs: %q, allowPrivateNetwork: true}}`,
+		port, smtpUser, smtpPassword, rootCAs)
 }
 
 // codeFrom checks that d is a code email to to, sent over TLS by the
