@@ -4,16 +4,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"golang.org/x/text/unicode/norm"
 	"math"
 	"net/mail"
 	"slices"
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/nyaruka/phonenumbers"
+	"golang.org/x/net/idna"
+	"golang.org/x/text/cases"
+	"golang.org/x/text/language"
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/customerd/customerd/account/postcode"
 	"github.com/customerd/customerd/store"
@@ -22,9 +26,21 @@ import (
 
 // NormaliseEmail trims, composes (Unicode NFC) and lower-cases an email
 // and checks its syntax: one address written with "é" or with "e" and a
-// combining accent is one address, and one account.
+// combining accent is one address, and one account. Two addresses are one
+// only where mail makes them one: a domain that is not ASCII is mapped as
+// IDNA maps it to find where mail goes, and the local part is lower-cased
+// with the full mapping (Go's simple one made "i" of "İ" and "ß" of "ẞ",
+// where IDNA makes "i̇" and "ss": victim@gmaİl.com, another domain, was
+// victim@gmail.com here).
 func NormaliseEmail(s string) (string, error) {
-	s = strings.ToLower(norm.NFC.String(strings.TrimSpace(s)))
+	s = norm.NFC.String(strings.TrimSpace(s))
+	if at := strings.LastIndexByte(s, '@'); at >= 0 {
+		domain, ok := mailDomain(s[at+1:])
+		if !ok {
+			return "", errors.New("must be a valid email address")
+		}
+		s = lower(s[:at]) + "@" + domain
+	}
 	if len(s) > 254 {
 		return "", errors.New("must be at most 254 characters")
 	}
@@ -39,6 +55,44 @@ func NormaliseEmail(s string) (string, error) {
 		return "", errors.New("must be a valid email address")
 	}
 	return s, nil
+}
+
+// mailDomain is domain as mail finds it: lower-cased, or, when it is not
+// ASCII, mapped as IDNA maps it. An invisible character is refused before
+// the mapping, which drops some.
+func mailDomain(domain string) (string, bool) {
+	if isASCII(domain) {
+		return strings.ToLower(domain), true
+	}
+	if strings.IndexFunc(domain, invisible) >= 0 {
+		return "", false
+	}
+	mapped, err := mailDomains.ToUnicode(domain)
+	return mapped, err == nil
+}
+
+// mailDomains maps a domain as mail's resolvers do (UTS 46, non-transitional:
+// "ß" stays), without refusing what a host name may not hold but a domain
+// may ("_").
+var mailDomains = idna.New(idna.MapForLookup(), idna.Transitional(false), idna.StrictDomainName(false))
+
+// lower is s lower-cased with Unicode's full mapping ("İ" is "i̇", as
+// Java's, JavaScript's and Python's lower-casing make it), the Greek final
+// sigma left as written.
+func lower(s string) string {
+	if isASCII(s) {
+		return strings.ToLower(s)
+	}
+	return cases.Lower(language.Und, cases.HandleFinalSigma(false)).String(s)
+}
+
+func isASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // invisible is a format, separator or control character (a zero-width

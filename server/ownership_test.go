@@ -579,3 +579,39 @@ tenants:
 		}
 	})
 }
+
+// An address whose domain is another domain for mail is another address
+// here too. Found by the tenth audit: the domain was lower-cased by Go's
+// simple case mapping, which turns "İ" (U+0130) into "i" and "ẞ" (U+1E9E)
+// into "ß", where IDNA, which decides where mail goes, makes "i̇" and "ss"
+// of them: an identity provider that verified victim@gmaİl.com (its mail
+// delivered to a domain its holder registered, xn--gmai-…) linked to the
+// account of victim@gmail.com.
+func TestAnAddressOnAnotherDomainForMailIsAnotherAccount(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		iss := oidctest.New(t)
+		env := apptest.Start(t, dbURL, fmt.Sprintf(`
+tenants:
+  demo:
+    providers:
+      otp: {type: otp}
+      corp: {type: oidc, clientIds: [corp-app], issuer: %q, jwksUrl: %q, allowPrivateNetwork: true}
+`, iss.URL(), iss.JWKSURL()))
+		for i, c := range []struct{ owner, lookalike string }{
+			{"victim@gmail.com", "victim@gma\u0130l.com"},
+			{"victim@\u00dftrasse.example", "victim@\u1e9etrasse.example"},
+		} {
+			id := challengeID(t, post(t, env, "/api/demo/customer/authenticate?provider=otp", `{"email":"`+c.owner+`"}`))
+			owner := complete(t, env, "demo", id, c.owner)
+			claims := iss.Claims("corp-app", fmt.Sprintf("lookalike-%d", i))
+			claims["email"], claims["email_verified"] = c.lookalike, true
+			tok := mustToken(t, authenticate(t, env, "demo", "corp", map[string]any{"idToken": iss.Key("RS256").Sign(claims)}))
+			if subOf(t, tok) == subOf(t, owner) {
+				t.Fatalf("an identity verified for %q signed into the account of %q", c.lookalike, c.owner)
+			}
+			if me := customerOf(t, env, "demo", tok); me["email"] == c.owner {
+				t.Fatalf("the identity's own account took %q: %v", c.owner, me)
+			}
+		}
+	})
+}
