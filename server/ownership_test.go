@@ -615,3 +615,42 @@ tenants:
 		}
 	})
 }
+
+// A stranger's request naming a flow cannot keep the owner from signing in
+// with the code it sent them. Found by the tenth audit: the flow held for
+// the owner's account ran when the owner typed that code, judging the
+// account without what a stranger may not fill (a phone number, a consent);
+// a flow requiring one answered the sign-in 412 (outside the contract) with
+// no token, and a request a minute held the owner's own code request at
+// 429, so the owner could not sign in at all.
+func TestAStrangersFlowCannotKeepTheOwnerFromSigningIn(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		env := apptest.Start(t, dbURL, `
+tenants:
+  shop:
+    activationFields: [firstName, lastName, phoneNumber]
+    providers: {otp: {type: otp}}
+  shopbyphone:
+    identifier: phoneNumber
+    activationFields: [email]
+    providers: {otp: {type: otp}}
+`)
+		for _, c := range []struct{ tenant, field, owner, stranger string }{
+			{"shop", "email", "owner10@example.com", `{"email":"owner10@example.com","firstName":"Eve","lastName":"S","phoneNumber":"+33611110010"}`},
+			{"shopbyphone", "phoneNumber", "+33611110011", `{"phoneNumber":"+33611110011","email":"eve10@example.com"}`},
+		} {
+			first := challengeID(t, post(t, env, "/api/"+c.tenant+"/customer/authenticate?provider=otp", `{"`+c.field+`":"`+c.owner+`"}`))
+			owner := complete(t, env, c.tenant, first, c.owner)
+			env.Clock.Advance(2 * time.Minute)
+
+			challengeID(t, post(t, env, "/api/"+c.tenant+"/customer?flow=activation", c.stranger))
+			mustProblem(t, post(t, env, "/api/"+c.tenant+"/customer/authenticate?provider=otp", `{"`+c.field+`":"`+c.owner+`"}`),
+				http.StatusTooManyRequests)
+			r := post(t, env, "/api/"+c.tenant+"/customer/authenticate?provider=otp",
+				`{"`+c.field+`":"`+c.owner+`","code":"`+env.Logs.Code(c.owner)+`"}`)
+			if subOf(t, mustToken(t, r)) != subOf(t, owner) {
+				t.Fatalf("%s: the owner's code signed into another account", c.tenant)
+			}
+		}
+	})
+}

@@ -177,10 +177,24 @@ func (s *Service) complete(ctx context.Context, t *tenant.Tenant, p *challenge.P
 	// after its code (an opt-in).
 	run := account.Run{Flow: flow, Passed: flow != nil && byID}
 	now := s.accounts.Now()
-	if target == nil {
-		return s.create(ctx, t, p, k, detach, in, run, now)
+	for {
+		var c *store.Customer
+		if target == nil {
+			c, err = s.create(ctx, t, p, k, detach, in, run, now)
+		} else {
+			c, err = s.prove(ctx, t, p, k, target, in, run, now)
+		}
+		// A held flow the account does not pass (a stranger's request named
+		// it, judged on fields a stranger may not fill: a phone number, a
+		// consent) is dropped, and the sign-in stands, as a held fill that
+		// no longer passes is: it kept the owner from signing in with the
+		// code the request sent them, and with a request a minute, at all.
+		var missing *flows.MissingError
+		if run.Flow == nil || !errors.As(err, &missing) {
+			return c, err
+		}
+		run = account.Run{}
 	}
-	return s.prove(ctx, t, p, k, target, in, run, now)
 }
 
 // resolve is the ownership rule for a proven contact k: the account it
