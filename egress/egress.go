@@ -230,6 +230,7 @@ var (
 		"169.254.0.0/16", "100.64.0.0/10", // link-local (cloud metadata), CGNAT
 		"198.18.0.0/15",                    // network benchmarking, used inside networks
 		"::1/128", "fc00::/7", "fe80::/10", // loopback, unique local, link-local
+		"fec0::/10",      // site-local: deprecated (RFC 3879), still routed inside networks that kept it
 		"64:ff9b:1::/48", // NAT64 for a local network's own translators
 	)
 	neverPrefixes = prefixes(

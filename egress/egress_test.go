@@ -101,6 +101,9 @@ func TestClassify(t *testing.T) {
 		"fc00::1":                internal,
 		"fd12:3456::1":           internal,
 		"fe80::1":                internal,
+		"fec0::1":                internal, // site-local, deprecated but still routed inside some networks
+		"feff:ffff::1":           internal,
+		"ff00::1":                never,
 		"::ffff:127.0.0.1":       internal,
 		"::ffff:169.254.169.254": internal,
 		"64:ff9b::a9fe:a9fe":     internal, // 169.254.169.254 through NAT64
