@@ -15,8 +15,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/nyaruka/phonenumbers"
 	"golang.org/x/net/idna"
-	"golang.org/x/text/cases"
-	"golang.org/x/text/language"
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/customerd/customerd/account/postcode"
@@ -24,22 +22,24 @@ import (
 	"github.com/customerd/customerd/tenant"
 )
 
-// NormaliseEmail trims, composes (Unicode NFC) and lower-cases an email
-// and checks its syntax: one address written with "é" or with "e" and a
-// combining accent is one address, and one account. Two addresses are one
-// only where mail makes them one: a domain that is not ASCII is mapped as
-// IDNA maps it to find where mail goes, and the local part is lower-cased
-// with the full mapping (Go's simple one made "i" of "İ" and "ß" of "ẞ",
-// where IDNA makes "i̇" and "ss": victim@gmaİl.com, another domain, was
-// victim@gmail.com here).
+// NormaliseEmail trims an email, checks its syntax and returns the one
+// spelling of its mailbox that is the account's key. Two addresses are one
+// only where every mail system makes them one: a domain that is not ASCII
+// is mapped as IDNA maps it to find where mail goes (victim@gmaİl.com is
+// another domain's, not victim@gmail.com); the local part, which only the
+// server holding the mailbox interprets, is composed (Unicode NFC: "é"
+// written with "e" and a combining accent is "é") and its ASCII letters
+// lower-cased, as every server does, and nothing else: Exim folds no other
+// case, so Élodie@ and élodie@ may be two people's.
 func NormaliseEmail(s string) (string, error) {
-	s = norm.NFC.String(strings.TrimSpace(s))
+	s = strings.TrimSpace(s)
 	if at := strings.LastIndexByte(s, '@'); at >= 0 {
+		local, localOK := mailLocal(s[:at])
 		domain, ok := mailDomain(s[at+1:])
-		if !ok {
+		if !localOK || !ok {
 			return "", errors.New("must be a valid email address")
 		}
-		s = lower(s[:at]) + "@" + domain
+		s = local + "@" + domain
 	}
 	if len(s) > 254 {
 		return "", errors.New("must be at most 254 characters")
@@ -76,14 +76,27 @@ func mailDomain(domain string) (string, bool) {
 // may ("_").
 var mailDomains = idna.New(idna.MapForLookup(), idna.Transitional(false), idna.StrictDomainName(false))
 
-// lower is s lower-cased with Unicode's full mapping ("İ" is "i̇", as
-// Java's, JavaScript's and Python's lower-casing make it), the Greek final
-// sigma left as written.
-func lower(s string) string {
-	if isASCII(s) {
-		return strings.ToLower(s)
+// mailLocal is local as every mail system finds it: composed, its ASCII
+// letters lower-cased. A character that composing replaces by another
+// (the Kelvin sign by "K", the Angstrom sign by "Å", the Greek varia by
+// "`") is refused: a server that composes nothing holds Kevin@ with the
+// Kelvin sign apart from kevin@.
+func mailLocal(local string) (string, bool) {
+	if isASCII(local) {
+		return strings.ToLower(local), true
 	}
-	return cases.Lower(language.Und, cases.HandleFinalSigma(false)).String(s)
+	for _, r := range local {
+		if r >= utf8.RuneSelf && !norm.NFC.IsNormalString(string(r)) {
+			return "", false
+		}
+	}
+	b := []byte(norm.NFC.String(local))
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b), true
 }
 
 func isASCII(s string) bool {
