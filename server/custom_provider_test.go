@@ -113,20 +113,13 @@ tenants:
 func TestACustomProviderGetsTheBodyAsSentAndNoAmbiguousOne(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		got := make(chan string, 1)
-		brand := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		env := brandTenant(t, dbURL, func(w http.ResponseWriter, r *http.Request) {
 			body, _ := io.ReadAll(r.Body)
 			if signature.Verify([]byte(brandSecret), r.Header.Get(signature.Header), body, time.Now()) == nil {
 				got <- string(body)
 			}
 			http.Error(w, "no", http.StatusUnauthorized)
-		}))
-		t.Cleanup(brand.Close)
-		env := apptest.Start(t, dbURL, fmt.Sprintf(`
-tenants:
-  shop:
-    providers:
-      brand: {type: webhook, url: %q, secret: %q, allowPrivateNetwork: true}
-`, brand.URL, brandSecret))
+		})
 		const path = "/api/shop/customer/authenticate?provider=brand"
 		sent := ` {"login":"ada","pass\u0077ord":"x","n":12345678901234567890, "s":"\ud83d\ude00"} `
 		for _, ct := range []string{"application/json", "text/json", "application/problem+json", "application/json-patch+json; charset=utf-8"} {
@@ -154,4 +147,47 @@ tenants:
 			}
 		}
 	})
+}
+
+// A brand's subject is its own, byte for byte: "alice" and "alice " may be
+// two of its members (a login as typed, its own keys), and are two
+// identities here. Found by the eleventh audit: the subject was trimmed, so
+// a member who registered "alice " at the brand signed into alice's
+// account.
+func TestABrandsSubjectIsKeptAsItSaidIt(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		env := brandTenant(t, dbURL, func(w http.ResponseWriter, r *http.Request) {
+			var in struct{ Login string }
+			body, _ := io.ReadAll(r.Body)
+			_ = json.Unmarshal(body, &in)
+			out, _ := json.Marshal(map[string]any{"subject": in.Login})
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(out)
+		})
+		login := func(name string) string {
+			return subOf(t, mustToken(t, authenticate(t, env, "shop", "brand", map[string]any{"login": name})))
+		}
+		owner := login("alice")
+		for _, other := range []string{"alice ", " alice", "alice\n"} {
+			if login(other) == owner {
+				t.Fatalf("the brand's member %q signed into the account of its member %q", other, "alice")
+			}
+		}
+		if login("alice") != owner {
+			t.Fatal("alice's second sign-in found another account")
+		}
+	})
+}
+
+// brandTenant is customerd with the tenant shop, whose provider brand is the
+// endpoint handle serves.
+func brandTenant(t *testing.T, dbURL string, handle http.HandlerFunc) *apptest.Env {
+	brand := httptest.NewServer(handle)
+	t.Cleanup(brand.Close)
+	return apptest.Start(t, dbURL, fmt.Sprintf(`
+tenants:
+  shop:
+    providers:
+      brand: {type: webhook, url: %q, secret: %q, allowPrivateNetwork: true}
+`, brand.URL, brandSecret))
 }

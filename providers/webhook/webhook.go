@@ -155,8 +155,9 @@ func (p *provider) Authenticate(ctx context.Context, body []byte) (providers.Ide
 		// {"subject":"a"}{"subject":"b"} is no JSON document: not a yes.
 		return providers.Identity{}, fmt.Errorf("%w: %s answered data after its JSON object", providers.ErrUnavailable, p.name)
 	}
-	a.Subject = strings.TrimSpace(a.Subject)
-	if a.Subject == "" || len(a.Subject) > 255 {
+	// The subject is the brand's key, kept as it said it: trimmed, "alice "
+	// (another member, for a brand that keys logins as typed) was "alice".
+	if strings.TrimSpace(a.Subject) == "" || len(a.Subject) > 255 {
 		return providers.Identity{}, fmt.Errorf("%w: %s answered no subject", providers.ErrUnavailable, p.name)
 	}
 	c := a.Claims
