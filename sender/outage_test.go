@@ -114,6 +114,20 @@ func TestAWithheldCodeFailsLikeADeliveryWhileTheRelayIsDown(t *testing.T) {
 	o.mustWithhold("after a refused recipient", taken, true)
 }
 
+// An address that is not ASCII needs SMTPUTF8, asked at MAIL FROM: a relay
+// without it (as this one) fails there, before RCPT TO, for that recipient
+// alone. A prober sending codes to such addresses must not make the sender
+// look down, or withheld codes would fail while free ASCII ones got through.
+func TestARecipientNeedingSMTPUTF8DoesNotMakeWithheldCodesFail(t *testing.T) {
+	relay := smtptest.Start(t, smtptest.StartTLS, "mailer@acme.example", "relay-password")
+	o := newOutage(t, smtpTo(relay.Port, relay.RootCAs))
+	taken := emailTo("taken@example.com")
+	o.mustSend("relay up", emailTo("free@example.com"), true)
+	<-relay.Deliveries
+	o.mustSend("a recipient needing SMTPUTF8", emailTo("élodie@example.com"), false)
+	o.mustWithhold("after a recipient needing SMTPUTF8", taken, true)
+}
+
 // A relay that goes away (nothing listens on its port) is down from the
 // first failed dial.
 func TestAWithheldCodeFailsLikeADeliveryWhenTheRelayIsGone(t *testing.T) {

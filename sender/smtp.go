@@ -244,6 +244,11 @@ func (s *smtpSender) deliver(ctx context.Context, to string, msg []byte) (string
 		opts = &smtp.MailOptions{UTF8: true}
 	}
 	if err := c.Mail(s.from.Address, opts); err != nil {
+		if opts != nil && isASCII(s.from.Address) {
+			// SMTPUTF8 was asked for the recipient alone (a relay without it
+			// refuses it here): the recipient's failure, as at RCPT TO.
+			return "", at("mail from", err)
+		}
 		return "", fail("mail from", err)
 	}
 	if err := c.Rcpt(to, nil); err != nil {
