@@ -122,7 +122,7 @@ type Database struct {
 	// URL is postgres://… or sqlite://PATH (CUSTOMERD_DATABASE_URL).
 	URL string `yaml:"url"`
 	// MaxOpenConns bounds the connection pool (PostgreSQL, and SQLite
-	// readers); 0 is the database's default: 32 on PostgreSQL, 16 readers
+	// readers); 0 is the database's default: 32 on PostgreSQL, 8 readers
 	// on SQLite.
 	MaxOpenConns int `yaml:"maxOpenConns"`
 	// SQLiteMmapMiB is how much of a SQLite database file each connection
