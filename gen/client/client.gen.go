@@ -205,7 +205,7 @@ type Customer struct {
 	Country   *string    `json:"country,omitempty"`
 	CreatedAt *time.Time `json:"createdAt,omitempty"`
 
-	// Email Trimmed and lower-cased; unique per tenant.
+	// Email Trimmed and composed (Unicode NFC), its ASCII letters lower-cased and a domain that is not ASCII mapped as IDNA maps it (UTS 46); unique per tenant.
 	Email *string `json:"email,omitempty"`
 
 	// EmailVerified True once the shopper proved the email (a code or a provider's verified email).

@@ -471,7 +471,7 @@ export interface components {
             readonly id?: string;
             /**
              * Format: email
-             * @description Trimmed and lower-cased; unique per tenant.
+             * @description Trimmed and composed (Unicode NFC), its ASCII letters lower-cased and a domain that is not ASCII mapped as IDNA maps it (UTS 46); unique per tenant.
              */
             email?: string;
             /** @description True once the shopper proved the email (a code or a provider's verified email). */
