@@ -316,10 +316,14 @@ func (s *Service) Attempt(ctx context.Context, lim Limits, tenant string, code C
 	a.Day = day(a.Now)
 	switch {
 	case code.ChallengeID != "":
-		if _, err := uuid.Parse(code.ChallengeID); err != nil {
+		id, err := uuid.Parse(code.ChallengeID)
+		if err != nil {
 			return nil, nil, ErrInvalidCode
 		}
-		a.ID = code.ChallengeID
+		// The id as it is kept (lower-case, hyphenated): a client's UUID
+		// type may write it upper-case (Swift's does), braced or as a URN,
+		// and each spelling is the same challenge, its attempts the same.
+		a.ID = id.String()
 	case code.Destination != "":
 		// The code's hash is keyed by the challenge's id: read it first.
 		c, err := s.store.PeekChallenge(ctx, tenant, code.Destination, string(Contact), a.Now)

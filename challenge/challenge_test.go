@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -214,6 +215,30 @@ func TestChallenge(t *testing.T) {
 			iss2, code2 := f.issue(t, limits, "john@example.com")
 			if _, err := complete(f.svc, f.store, limits, "other", iss2.ID, code2); !errors.Is(err, challenge.ErrInvalidCode) {
 				t.Fatalf("another tenant completed the challenge: %v", err)
+			}
+		})
+
+		t.Run("an id in another spelling of the same UUID names the same challenge", func(t *testing.T) {
+			// Swift's UUID prints upper-case: the id a 202 gave, sent back as
+			// a client's UUID type writes it, is the same challenge, whose
+			// attempts it spends.
+			f := setup(t, url(t))
+			iss, code := f.issue(t, limits, "jane@example.com")
+			upper := strings.ToUpper(iss.ID)
+			if _, err := complete(f.svc, f.store, limits, tenant, upper, wrong(code)); !errors.Is(err, challenge.ErrInvalidCode) {
+				t.Fatalf("a wrong code under the upper-case id: %v, want ErrInvalidCode", err)
+			}
+			if row, _ := f.store.Challenge(ctx, tenant, iss.ID); row.Attempts != 1 {
+				t.Fatalf("attempts on the challenge after a wrong code under its upper-case id: %d, want 1", row.Attempts)
+			}
+			// Each attempt spends one of the five: a wrong one, these three, the last.
+			for _, id := range []string{"{" + iss.ID + "}", "urn:uuid:" + iss.ID, strings.ReplaceAll(iss.ID, "-", "")} {
+				if _, _, err := f.svc.Attempt(ctx, limits, tenant, challenge.Code{ChallengeID: id, Code: code}, nil); err != nil {
+					t.Fatalf("the right code under id %q: %v", id, err)
+				}
+			}
+			if _, err := complete(f.svc, f.store, limits, tenant, upper, code); err != nil {
+				t.Fatalf("complete under the upper-case id: %v", err)
 			}
 		})
 
