@@ -96,15 +96,7 @@ func New(opts Options) (*echo.Echo, error) {
 			return nil, err
 		}
 	}
-	// The validator matches paths, not hosts: the contract's servers are the upstream's.
-	spec.Servers = nil
-	// For a 3.1 document kin-openapi (v0.153) compiles a JSON Schema 2020-12
-	// validator on every request and never caches it (getkin/kin-openapi#1186):
-	// 13% of the CPU of a GET and a third of a code verification in the load
-	// benchmark. The request schemas use no keyword the 3.0 validator does not
-	// judge the same way (type lists, formats, patterns, lengths, not), so the
-	// validator reads this copy of the contract as 3.0.
-	spec.OpenAPI = "3.0.3"
+	forValidation(spec)
 	openapi3filter.RegisterBodyDecoder("text/json", openapi3filter.JSONBodyDecoder)
 
 	reg := opts.Metrics
