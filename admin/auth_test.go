@@ -17,6 +17,7 @@ import (
 
 	"github.com/customerd/customerd/admin"
 	"github.com/customerd/customerd/app/apptest"
+	"github.com/customerd/customerd/sender"
 )
 
 func TestEveryCallNeedsALiveKey(t *testing.T) {
@@ -119,7 +120,7 @@ func TestOnlyAKeyOfEveryTenantLetsSettingsReachPrivateNetworks(t *testing.T) {
 	if err != nil || res.StatusCode() != http.StatusForbidden || !strings.Contains(string(res.Body), "webhooks.endpoints[]") {
 		t.Fatalf("a scoped key's private endpoint: %v %d %s", err, res.StatusCode(), res.Body)
 	}
-	create(t, acme, "acme", `{}`)
+	create(t, root, "acme", `{}`)
 	if r, _ := acme.ReplaceTenantWithResponse(ctx, "acme", nil, settings(t, internal)); r.StatusCode() != http.StatusForbidden {
 		t.Fatalf("a scoped key's private endpoint on replace: %d %s", r.StatusCode(), r.Body)
 	}
@@ -198,7 +199,7 @@ func TestOnlyAKeyOfEveryTenantNamesTheHostsFiles(t *testing.T) {
 			t.Fatalf("a scoped key's %s: %v %d %s", extra, err, res.StatusCode(), res.Body)
 		}
 	}
-	create(t, acme, "acme", `{}`)
+	create(t, root, "acme", `{}`)
 	if r, _ := root.ReplaceTenantWithResponse(ctx, "acme", nil, settings(t, smtp(`, "insecureSkipVerify": true`))); r.StatusCode() != http.StatusOK {
 		t.Fatalf("a key of every tenant: %d %s", r.StatusCode(), r.Body)
 	}
@@ -255,7 +256,8 @@ func TestAnAddressInAnotherSpellingIsRefused(t *testing.T) {
 		key  string
 		body string
 	}{
-		{"acme", `{"webhooks": {"endpoints": [{"url": "https://2130706433/hook", "secret": "0123456789abcdef"}]}}`},
+		{"acme", `{"senders": {"email": {"type": "smtp", "smtp": {"host": "smtp.example.com", "from": "no-reply@example.com"}}},
+			"webhooks": {"endpoints": [{"url": "https://2130706433/hook", "secret": "0123456789abcdef"}]}}`},
 		{"*", `{"webhooks": {"endpoints": [{"url": "https://169.254.169.254./latest", "secret": "0123456789abcdef"}]}}`},
 		{"*", `{"webhooks": {"endpoints": [{"url": "http://127.1:8080/hook", "secret": "0123456789abcdef", "allowPrivateNetwork": true}]}}`},
 	} {
@@ -268,4 +270,54 @@ func TestAnAddressInAnotherSpellingIsRefused(t *testing.T) {
 			t.Errorf("%s: %v %d %s", c.body, err, res.StatusCode(), res.Body)
 		}
 	}
+}
+
+// A tenant's own key cannot have its shoppers' one-time codes written to the
+// service's log, where whoever reads the log signs in as any of them: a log
+// sender, named or by leaving senders out (their default), is a key of every
+// tenant's to set, as a private network is, and the tenant's key may then
+// send it back as it is. A tenant given one at runtime is warned about in
+// the log as serve warns at start-up about the file's.
+func TestOnlyAKeyOfEveryTenantHasCodesWrittenToTheLog(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		env, root := start(t, dbURL, "")
+		a := env.Admin(t)
+		acme := a.Client(t, a.Key(t, "acme"))
+		const smtp = `{"type": "smtp", "smtp": {"host": "smtp.example.com", "from": "no-reply@example.com"}}`
+		logged := []string{`{}`, `{"senders": {}}`, `{"senders": {"email": {"type": "log"}}}`,
+			`{"senders": {"email": ` + smtp + `, "sms": {"type": "log"}}}`}
+		for _, js := range logged {
+			res, err := acme.CreateTenantWithResponse(ctx, adminclientNewTenantOf(t, "acme", js))
+			if err != nil || res.StatusCode() != http.StatusForbidden || !strings.Contains(string(res.Body), "senders.") {
+				t.Fatalf("a scoped key's tenant %s: %v %d %s, want 403", js, err, res.StatusCode(), res.Body)
+			}
+		}
+		create(t, acme, "acme", `{"senders": {"email": `+smtp+`}}`)
+		for _, js := range logged {
+			if r, _ := acme.ReplaceTenantWithResponse(ctx, "acme", nil, settings(t, js)); r.StatusCode() != http.StatusForbidden {
+				t.Fatalf("a scoped key's replace with %s: %d %s, want 403", js, r.StatusCode(), r.Body)
+			}
+		}
+		if strings.Contains(env.Logs.String(), sender.LogWarning) {
+			t.Fatalf("warned before any tenant wrote its codes to the log:\n%s", env.Logs.String())
+		}
+		// The operator's choice, warned about; the tenant's key may send it back as it is.
+		if r, _ := root.ReplaceTenantWithResponse(ctx, "acme", nil, settings(t, `{"senders": {"email": {"type": "log"}}}`)); r.StatusCode() != http.StatusOK {
+			t.Fatalf("a key of every tenant: %d %s", r.StatusCode(), r.Body)
+		}
+		warned := false
+		for _, l := range env.Logs.Lines() {
+			warned = warned || l["msg"] == sender.LogWarning && l["tenant"] == "acme" && l["channel"] == "email" && l["level"] == "WARN"
+		}
+		if !warned {
+			t.Fatalf("no warning that acme's codes go to the log:\n%s", env.Logs.String())
+		}
+		got, _ := acme.GetTenantWithResponse(ctx, "acme")
+		if r, _ := acme.ReplaceTenantWithResponse(ctx, "acme", nil, got.JSON200.Settings); r.StatusCode() != http.StatusOK {
+			t.Fatalf("the same settings back: %d %s", r.StatusCode(), r.Body)
+		}
+		if r, _ := acme.ReplaceTenantWithResponse(ctx, "acme", nil, settings(t, `{}`)); r.StatusCode() != http.StatusForbidden {
+			t.Fatalf("the sms channel's codes added to the log by the tenant's key: %d %s", r.StatusCode(), r.Body)
+		}
+	})
 }

@@ -26,6 +26,7 @@ func (s *Server) CreateTenant(ctx context.Context, req adminapi.CreateTenantRequ
 	if err := s.changed(ctx, id, "tenant.create", id); err != nil {
 		return nil, err
 	}
+	s.warnLogSenders(ctx, id, doc)
 	body, err := tenantBody(e)
 	if err != nil {
 		return nil, err

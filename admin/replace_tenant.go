@@ -42,6 +42,7 @@ func (s *Server) ReplaceTenant(ctx context.Context, req adminapi.ReplaceTenantRe
 	if err := s.changed(ctx, req.TenantId, "tenant.replace", req.TenantId); err != nil {
 		return nil, err
 	}
+	s.warnLogSenders(ctx, req.TenantId, doc)
 	body, err := tenantBody(e)
 	if err != nil {
 		return nil, err

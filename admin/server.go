@@ -24,6 +24,7 @@ import (
 	"github.com/customerd/customerd/config"
 	"github.com/customerd/customerd/gen/adminapi"
 	"github.com/customerd/customerd/privacy"
+	"github.com/customerd/customerd/sender"
 	"github.com/customerd/customerd/server"
 	"github.com/customerd/customerd/store"
 )
@@ -164,10 +165,10 @@ func forbidden(tenant string) error {
 
 // mayReachPrivate refuses a key of some tenants only settings that let a
 // block reach private networks (allowPrivateNetwork), read a file of the
-// service's host (rootCAs) or skip certificate checks, unless the same
-// block is stored already (prev; nil for a new tenant): pointing the
-// service at internal addresses or its own files is a decision for a key
-// of every tenant.
+// service's host (rootCAs), skip certificate checks or write codes to the
+// service's log (a log sender), unless the same block is stored already
+// (prev; nil for a new tenant): pointing the service at internal addresses,
+// its own files or its log is a decision for a key of every tenant.
 func mayReachPrivate(ctx context.Context, doc, prev map[string]any) error {
 	if callerOf(ctx).scope.All {
 		return nil
@@ -179,7 +180,19 @@ func mayReachPrivate(ctx context.Context, doc, prev map[string]any) error {
 		return forbiddenError{detail: "only a key of every tenant may name a file of the service's host (rootCAs) or turn certificate checks off (insecureSkipVerify): " +
 			strings.Join(paths, ", ")}
 	}
+	if paths := config.NewLogSenders(doc, prev); len(paths) > 0 {
+		return forbiddenError{detail: "only a key of every tenant may have one-time codes written to the service's log (a log sender, " +
+			"the default when senders are left out): " + strings.Join(paths, ", ")}
+	}
 	return nil
+}
+
+// warnLogSenders warns, as serve does at start-up, about each channel whose
+// codes tenant id, as doc sets it, writes to the log.
+func (s *Server) warnLogSenders(ctx context.Context, id string, doc map[string]any) {
+	for _, ch := range config.LogChannels(doc) {
+		s.Logger.WarnContext(ctx, sender.LogWarning, "tenant", id, "channel", ch)
+	}
 }
 
 // notFoundError names what was not found.

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/customerd/customerd/sender"
 )
 
 // A tenant's document is its block of the configuration file as a JSON tree
@@ -270,6 +272,37 @@ func NewHostBlocks(next, prev map[string]any) []string {
 	return newBlocks(next, prev, func(n map[string]any) bool {
 		return sets(n, "rootCAs", func(v any) bool { return v != nil && v != "" }) || sets(n, "insecureSkipVerify", isTrue)
 	})
+}
+
+// NewLogSenders lists the channels of next ("senders.email") whose codes
+// its sender writes to the service's log, named so or by default (a tenant
+// that leaves senders out has a log sender on both), where prev (nil: none)
+// did not: whoever reads the log then signs in as the tenant's shoppers.
+func NewLogSenders(next, prev map[string]any) []string {
+	var out []string
+	for _, ch := range LogChannels(next) {
+		if prev == nil || !slices.Contains(LogChannels(prev), ch) {
+			out = append(out, "senders."+ch)
+		}
+	}
+	return out
+}
+
+// LogChannels are the channels whose codes the tenant of doc writes to the
+// log, as DecodeTenant fills its senders.
+func LogChannels(doc map[string]any) []string {
+	senders, _ := doc["senders"].(map[string]any)
+	if len(senders) == 0 {
+		return []string{string(sender.Email), string(sender.SMS)}
+	}
+	var out []string
+	for ch, b := range senders {
+		if block, ok := b.(map[string]any); ok && sets(block, "type", func(v any) bool { s, ok := v.(string); return ok && strings.EqualFold(s, "log") }) {
+			out = append(out, ch)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // newBlocks lists the blocks of next that set what set finds and are not
