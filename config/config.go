@@ -778,6 +778,12 @@ func (d Database) Redacted() string {
 	if _, ok := d.SQLitePath(); ok {
 		return d.URL
 	}
+	if !strings.Contains(d.URL, "://") {
+		// A libpq key/value connection string (host=… password=…), which
+		// is refused quoting it: not read as a URL, where a space or a #
+		// in the password would hide where it ends.
+		return keyValuePassword.ReplaceAllString(d.URL, "${1}xxxxx")
+	}
 	u, err := url.Parse(d.URL)
 	if err != nil {
 		return "(an unparsable URL)"
@@ -790,8 +796,15 @@ func (d Database) Redacted() string {
 			u.RawQuery = q.Encode()
 		}
 	}
-	return u.Redacted()
+	// A pair the query's parser drops (one with a semicolon) or spells in
+	// capitals is shown as written: its value goes too.
+	return queryPassword.ReplaceAllString(u.Redacted(), "${1}xxxxx")
 }
+
+var (
+	keyValuePassword = regexp.MustCompile(`(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'?|\S*)`)
+	queryPassword    = regexp.MustCompile(`(?i)([?&;]\w*password=)[^&;#]*`)
+)
 
 // TrustedNets are the TrustedProxies as address ranges (Load checked them).
 func (c *Config) TrustedNets() []*net.IPNet {

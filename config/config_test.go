@@ -208,11 +208,21 @@ func TestTheDatabasePasswordInTheQueryIsRedacted(t *testing.T) {
 		"postgres://customerd@db:5432/customerd?sslmode=disable&password=hunter2-db-password",
 		"postgresql://customerd@db/customerd?password=hunter2-db-password",
 		"postgres://customerd@db/customerd?sslmode=verify-full&sslkey=/k.pem&sslpassword=hunter2-key-password",
+		// Found by the twelfth audit: a libpq key/value connection string,
+		// which customerd refuses quoting it, and a query pair Go's parser
+		// drops (a semicolon) or spells in capitals were shown as written.
+		"host=db user=customerd password=hunter2-db-password dbname=customerd",
+		"host=db password = 'hunter2 # db password' dbname=customerd",
+		"postgres://customerd@db/customerd?password=hunter2-db-password;x",
+		"postgres://customerd@db/customerd?PASSWORD=hunter2-db-password",
 	} {
 		got := config.Database{URL: u}.Redacted()
 		if strings.Contains(got, "hunter2") {
 			t.Errorf("Redacted(%q) = %q: the password shows", u, got)
 		}
+	}
+	if _, err := load(t, "database:\n  url: 'host=db password=hunter2-db-password'\n", nil); err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("a key/value connection string: %v", err)
 	}
 	c, err := load(t, "tenants:\n  acme: {}\n", map[string]string{"CUSTOMERD_DATABASE_URL": "postgres://customerd@db/customerd?password=hunter2-db-password"})
 	if err != nil {
