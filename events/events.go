@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"slices"
 	"sync"
 	"time"
@@ -249,7 +250,7 @@ func (d *Dispatcher) Once(ctx context.Context) (int, error) {
 func (d *Dispatcher) deliverSafely(ctx context.Context, e store.Event) {
 	defer func() {
 		if r := recover(); r != nil {
-			d.o.Logger.Error("deliver event: panicked", "event", e.ID, "tenant", e.TenantID, "panic", fmt.Sprint(r))
+			d.panicked(e, r)
 		}
 	}()
 	d.deliver(ctx, e)
@@ -342,13 +343,21 @@ func Backoff(base, max time.Duration, attempts int) time.Duration {
 	return half + rand.N(half+1)
 }
 
+// panicked logs a delivery's panic: that it happened at error level, what
+// it said at debug only, as the API's recoverer does (a panic's value may
+// quote what it was handling).
+func (d *Dispatcher) panicked(e store.Event, r any) {
+	d.o.Logger.Error("deliver event: panicked", "event", e.ID, "tenant", e.TenantID)
+	d.o.Logger.Debug("deliver event: panic", "event", e.ID, "panic", fmt.Sprint(r))
+}
+
 // postSafely is post, a panic in it an error of this attempt: it runs on a
 // goroutine of its own, beyond deliverSafely's recover, and must not take
 // the process down.
 func (d *Dispatcher) postSafely(ctx context.Context, ep Endpoint, e store.Event) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			d.o.Logger.Error("deliver event: panicked", "event", e.ID, "tenant", e.TenantID, "panic", fmt.Sprint(r))
+			d.panicked(e, r)
 			err = errors.New("the delivery panicked")
 		}
 	}()
@@ -374,12 +383,24 @@ func (d *Dispatcher) post(ctx context.Context, ep Endpoint, e store.Event) error
 	}
 	res, err := client.Do(req)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return fmt.Errorf("%s %s: %w", ue.Op, where(req.URL), ue.Err)
+		}
 		return err
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
 	_ = res.Body.Close()
 	if res.StatusCode < 200 || res.StatusCode > 299 {
-		return fmt.Errorf("%s answered %d", ep.URL, res.StatusCode)
+		return fmt.Errorf("%s answered %d", where(req.URL), res.StatusCode)
 	}
 	return nil
+}
+
+// where is u as a failed delivery names it, in the log and in the event's
+// last error (which the admin API and the events command show): scheme,
+// host and path, never its query or user information, where a receiver
+// may take its credential.
+func where(u *url.URL) string {
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
 }

@@ -1,10 +1,13 @@
 package events_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -63,7 +66,9 @@ func TestAPanickingDeliveryTakesNothingDown(t *testing.T) {
 	var got atomic.Int32
 	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got.Add(1) }))
 	defer receiver.Close()
+	var logged bytes.Buffer
 	d := events.New(events.Options{Store: st, Lease: time.Minute, Timeout: 5 * time.Second,
+		Logger: slog.New(slog.NewJSONHandler(&logged, &slog.HandlerOptions{Level: slog.LevelInfo})),
 		Tenants: func(_ context.Context, id string) (events.Tenant, error) {
 			if id == "boom" {
 				var endpoints []events.Endpoint
@@ -77,6 +82,11 @@ func TestAPanickingDeliveryTakesNothingDown(t *testing.T) {
 	}
 	if got.Load() != 1 {
 		t.Fatalf("the other event: %d deliveries, want 1", got.Load())
+	}
+	// That it panicked is logged; what the panic said (it may quote what
+	// it handled) is for the debug log only.
+	if out := logged.String(); !strings.Contains(out, "panicked") || strings.Contains(out, "index out of range") {
+		t.Fatalf("the log at info level:\n%s\nwant the panic told, its value not", out)
 	}
 }
 
@@ -130,5 +140,48 @@ func TestOneTenantsBacklogIsNotClaimedAndReleasedOverAndOver(t *testing.T) {
 	}
 	if c, r := out.claimed.Load(), out.released.Load(); r > 0 {
 		t.Fatalf("%d events claimed and %d of them released again to deliver %d", c, r, n)
+	}
+}
+
+// An endpoint's URL may carry a credential in its query (a receiver that
+// takes its token there): a failed delivery says where it went (scheme,
+// host, path), never the query, in the log and in the event's last error,
+// which the admin API and the events command show.
+func TestAFailedDeliveryNeverTellsTheEndpointsQuery(t *testing.T) {
+	ctx := context.Background()
+	const token = "s3cret-receiver-token"
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusBadGateway) }))
+	defer failing.Close()
+	gone := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	gone.Close() // nothing listens there any more
+	for name, url := range map[string]string{"answers 502": failing.URL, "unreachable": gone.URL} {
+		t.Run(name, func(t *testing.T) {
+			st := storetest.Open(t, storetest.SQLiteURL(t))
+			now := time.Now().UTC()
+			if err := st.AddEvent(ctx, &store.Event{ID: "ev-1", TenantID: "acme", CustomerID: "c-1", Type: "Customer:Upserted",
+				Payload: "{}", CreatedAt: now, NextAt: now}); err != nil {
+				t.Fatal(err)
+			}
+			var logged bytes.Buffer
+			d := events.New(events.Options{Store: st, Lease: time.Minute, Timeout: 5 * time.Second,
+				Logger: slog.New(slog.NewJSONHandler(&logged, &slog.HandlerOptions{Level: slog.LevelDebug})),
+				Tenants: func(context.Context, string) (events.Tenant, error) {
+					return events.Tenant{Endpoints: []events.Endpoint{{URL: url + "/hooks/customerd?token=" + token, Secret: "0123456789abcdef",
+						AllowPrivateNetwork: true}}, MaxAge: time.Hour, RetryBase: time.Second, RetryMax: time.Minute}, nil
+				}})
+			if n, err := d.Once(ctx); err != nil || n != 1 {
+				t.Fatalf("Once: %d, %v", n, err)
+			}
+			evs, err := st.Events(ctx, store.EventQuery{IDs: []string{"ev-1"}})
+			if err != nil || len(evs) != 1 {
+				t.Fatalf("read the event: %v %v", evs, err)
+			}
+			if e := evs[0]; e.LastError == "" || strings.Contains(e.LastError, token) || !strings.Contains(e.LastError, "/hooks/customerd") {
+				t.Errorf("the event's last error %q: want where it went, without the query", e.LastError)
+			}
+			if strings.Contains(logged.String(), token) {
+				t.Errorf("the log holds the endpoint's query:\n%s", logged.String())
+			}
+		})
 	}
 }
