@@ -215,3 +215,18 @@ func TestAWithheldCodeFailsLikeADeliveryWhileTheGatewayIsDown(t *testing.T) {
 		}
 	})
 }
+
+// A relay may refuse a recipient only once it has the message: a permanent
+// answer at the end of DATA (Amazon SES's sandbox, for an address it has
+// not verified). That is the recipient's failure too; a relay that cannot
+// take the message now answers 4xx, or not at all.
+func TestARecipientRefusedAtDataDoesNotMakeWithheldCodesFail(t *testing.T) {
+	const late = "not.verified@example.com"
+	relay := smtptest.Start(t, smtptest.StartTLS, "mailer@acme.example", "relay-password", smtptest.RefusingAtData(late))
+	o := newOutage(t, smtpTo(relay.Port, relay.RootCAs))
+	taken := emailTo("taken@example.com")
+	o.mustSend("relay up", emailTo("free@example.com"), true)
+	<-relay.Deliveries
+	o.mustSend("a recipient refused at DATA", emailTo(late), false)
+	o.mustWithhold("after a recipient refused at DATA", taken, true)
+}

@@ -192,8 +192,8 @@ func (s *smtpSender) deliver(ctx context.Context, to string, msg []byte) (string
 		}
 		return fmt.Errorf("smtp sender: %s: %w", stage, err)
 	}
-	// Every stage but RCPT TO is the relay's own: it happens whoever the
-	// message is for.
+	// Every stage but RCPT TO (and a permanent refusal of the message) is
+	// the relay's own: it happens whoever the message is for.
 	fail := func(stage string, err error) error { return unavailable(at(stage, err)) }
 
 	conn, err := s.dial.DialContext(ctx, "tcp", s.addr)
@@ -257,16 +257,27 @@ func (s *smtpSender) deliver(ctx context.Context, to string, msg []byte) (string
 		// caller chose the address.
 		return "", at("rcpt to", err)
 	}
+	// A permanent refusal of the message (5xx) may be the recipient's, told
+	// late: a relay that checks its recipients once it has the message
+	// (Amazon SES's sandbox, for an address it has not verified). A relay
+	// that cannot take the message now answers 4xx, or nothing.
+	refusedData := func(err error) error {
+		var se *smtp.SMTPError
+		if errors.As(err, &se) && se.Code >= 500 {
+			return at("data", err)
+		}
+		return fail("data", err)
+	}
 	w, err := c.Data()
 	if err != nil {
-		return "", fail("data", err)
+		return "", refusedData(err)
 	}
 	if _, err := w.Write(msg); err != nil {
 		return "", fail("data", err)
 	}
 	resp, err := w.CloseWithResponse()
 	if err != nil {
-		return "", fail("data", err)
+		return "", refusedData(err)
 	}
 	// The message is accepted: a failed QUIT changes nothing for the caller.
 	_ = c.Quit()

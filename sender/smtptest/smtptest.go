@@ -64,6 +64,7 @@ type Server struct {
 	echoCredentials bool
 	refuseRcpt      atomic.Bool
 	refused         map[string]bool // recipients always answered 550
+	refusedAtData   map[string]bool // recipients whose message is answered 554 after DATA
 	unavailable     atomic.Bool
 }
 
@@ -85,12 +86,24 @@ func RefusingRecipients(to ...string) Option {
 	}
 }
 
+// RefusingAtData makes the server take RCPT TO for each of to, then answer
+// the message with a permanent 554 at the end of DATA, as a relay that
+// checks its recipients late does (Amazon SES's sandbox refuses an
+// unverified address there).
+func RefusingAtData(to ...string) Option {
+	return func(s *Server) {
+		for _, addr := range to {
+			s.refusedAtData[addr] = true
+		}
+	}
+}
+
 // Start starts a server on 127.0.0.1:0 in mode (StartTLS, TLS or Plain).
 // With user set, the server requires AUTH PLAIN with user and password
 // before MAIL FROM; with user "", it takes mail from anyone.
 func Start(t testing.TB, mode string, user, password string, opts ...Option) *Server {
 	t.Helper()
-	s := &Server{user: user, password: password, Deliveries: make(chan Delivery, 10), refused: map[string]bool{}}
+	s := &Server{user: user, password: password, Deliveries: make(chan Delivery, 10), refused: map[string]bool{}, refusedAtData: map[string]bool{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -233,6 +246,11 @@ func (s *session) Data(r io.Reader) error {
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return err
+	}
+	for _, to := range s.d.To {
+		if s.s.refusedAtData[to] {
+			return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "message rejected: address is not verified"}
+		}
 	}
 	d := s.d
 	d.Data = data
