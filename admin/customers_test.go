@@ -757,3 +757,80 @@ func TestErasureKeepsTheStoredAnswersOfAnAddressThatOnlyContainsTheErasedOne(t *
 		}
 	})
 }
+
+// A contact the erased customer proved and changed since is as much theirs
+// as the one they hold now: where it sat unverified on another account
+// before they proved it, that account's events named it (its
+// Customer:Upserted as data, its Customer:ContactChanged as previous), and
+// the erasure takes it out of them too, the other account's export and
+// stored answers included; the other account's own contacts stay.
+func TestErasureTakesAFormerContactOutOfTheEventsOfTheAccountItLeft(t *testing.T) {
+	for _, taken := range []bool{false, true} {
+		t.Run(fmt.Sprintf("the number taken since: %v", taken), func(t *testing.T) {
+			storetest.ForEach(t, func(t *testing.T, dbURL string) { erasesAFormerContact(t, dbURL, taken) })
+		})
+	}
+}
+
+// erasesAFormerContact is TestErasureTakesAFormerContactOutOfTheEventsOfTheAccountItLeft
+// on one database; taken: someone proved the shopper's former number after
+// she left it, and it is theirs now: every event and answer naming it stays.
+func erasesAFormerContact(t *testing.T, dbURL string, taken bool) {
+	const former = "+33698765432"
+	hook := receiver(t)
+	env, c := start(t, dbURL, shopConfig(t, hook.srv.URL))
+	squatted := squatter(t, env, "shop")
+	id, tok := shopper(t, env, "shop")
+	// The shopper moves to another number, proven by its code.
+	const next = "+33687654321"
+	ch, err := env.Client.UpsertCustomerWithResponse(ctx, "shop", nil, client.UpsertCustomerJSONRequestBody{PhoneNumber: ptr(next)}, apptest.Bearer(tok))
+	if err != nil || ch.StatusCode() != http.StatusAccepted {
+		t.Fatalf("change the phone: %v %d %s", err, ch.StatusCode(), ch.Body)
+	}
+	cid := ch.JSON202.ChallengeId.String()
+	if r, err := env.Client.AuthenticateCustomerWithResponse(ctx, "shop", &client.AuthenticateCustomerParams{Provider: ptr("otp")},
+		client.AuthenticateCustomerJSONRequestBody{ChallengeId: &cid, Code: ptr(env.Logs.Code(next))}); err != nil || r.StatusCode() != http.StatusOK {
+		t.Fatalf("prove the new phone: %v %d %s", err, r.StatusCode(), r.Body)
+	}
+	export := func(who string) string {
+		t.Helper()
+		r, err := c.ExportCustomerWithResponse(ctx, "shop", who)
+		if err != nil || r.StatusCode() != http.StatusOK {
+			t.Fatalf("export: %v %d %s", err, r.StatusCode(), r.Body)
+		}
+		return string(r.Body)
+	}
+	if !strings.Contains(export(id), next) || !strings.Contains(export(squatted), "+33698765432") {
+		t.Fatal("before the erasure: the shopper's new number, or the squatter's events of the old one, are missing")
+	}
+	holder := ""
+	if taken {
+		holder = subject(t, env, "shop", signInByPhone(t, env, "shop", former))
+	}
+	if r, err := c.EraseCustomerWithResponse(ctx, "shop", id); err != nil || r.StatusCode() != http.StatusNoContent {
+		t.Fatalf("erase: %v", err)
+	}
+	if taken {
+		if !strings.Contains(export(holder), former) || !strings.Contains(export(squatted), former) {
+			t.Error("the number's new holder's data, or the events naming it, went with the erasure")
+		}
+		return
+	}
+	after := export(squatted)
+	if strings.Contains(after, "+33698765432") {
+		t.Errorf("the squatter's export still holds the erased customer's former number: %s", after)
+	}
+	if !strings.Contains(after, "squatter@example.com") {
+		t.Errorf("the squatter's own email went too: %s", after)
+	}
+	// The former number's day of failures and resend wait are the
+	// number's, which may be someone else's by now: they expire with
+	// the day, as an address merely typed on the account does.
+	for _, row := range everyRow(t, dbURL) {
+		for _, p := range []string{"+33698765432", next} {
+			if strings.Contains(row, p) && !strings.HasPrefix(row, "counters: ") && !strings.HasPrefix(row, "throttles: ") {
+				t.Errorf("%s is still stored: %s", p, row)
+			}
+		}
+	}
+}

@@ -55,7 +55,7 @@ func (s *Service) Erase(ctx context.Context, t *tenant.Tenant, id string) error 
 	if err != nil {
 		return err
 	}
-	return s.store.EraseCustomer(ctx, store.Erasure{TenantID: t.ID, CustomerID: id, At: now, Scrub: scrub, Unname: unname, Event: ev, Keys: challenge.Keys, KeptUnder: challenge.KeptUnder})
+	return s.store.EraseCustomer(ctx, store.Erasure{TenantID: t.ID, CustomerID: id, At: now, Scrub: scrub, Unname: unname, Event: ev, Keys: challenge.Keys, KeptUnder: challenge.KeptUnder, Proved: proved})
 }
 
 // deleted is the Customer:Deleted event of customer id: its id and the time,
@@ -85,6 +85,24 @@ func scrub(payload string) (string, error) {
 	e.Data, e.Previous = map[string]any{"id": e.CustomerID}, nil
 	b, err := json.Marshal(e)
 	return string(b), err
+}
+
+// proved are the contacts one of the customer's stored events shows
+// verified on the account: an email with emailVerified, a phone number
+// with phoneNumberVerified (an event that cannot be read shows none; scrub
+// refuses it).
+func proved(payload string) []store.Contact {
+	var e account.Event
+	if json.Unmarshal([]byte(payload), &e) != nil {
+		return nil
+	}
+	var out []store.Contact
+	for _, k := range []struct{ field, flag string }{{"email", "emailVerified"}, {"phoneNumber", "phoneNumberVerified"}} {
+		if v, ok := e.Data[k.field].(string); ok && e.Data[k.flag] == true {
+			out = append(out, store.Contact{Field: k.field, Value: v})
+		}
+	}
+	return out
 }
 
 // unname is another account's stored event without contacts (the erased

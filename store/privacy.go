@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"time"
 
@@ -148,7 +149,15 @@ type Erasure struct {
 	// KeptUnder are the destinations challenges to a destination are kept
 	// under (a withheld one's too); the destination alone when nil.
 	KeptUnder func(destination string) []string
+	// Proved are the contacts one of the customer's stored events shows
+	// verified on it (nil: none), so that those it changed since are
+	// unnamed elsewhere as its present ones are.
+	Proved func(payload string) []Contact
 }
+
+// Contact is an email or a phone number, by the field that holds it in an
+// event ("email" or "phoneNumber").
+type Contact struct{ Field, Value string }
 
 // EraseCustomer removes a live customer's personal data in one transaction:
 // the account becomes a tombstone (its id, tenant and creation time; deleted
@@ -157,8 +166,10 @@ type Erasure struct {
 // throttles of its verified contacts are deleted, the idempotent answers that show it or its
 // verified contacts are forgotten,
 // its events are scrubbed, its verified contacts are taken out of the events
-// of the accounts they left, and e.Event is added. ErrNotFound when there is
-// no such live customer.
+// of the accounts they left, and e.Event is added. Contacts its events show
+// it proved and changed since, which no other live account holds now, go
+// from the other accounts' events and idempotent answers too. ErrNotFound
+// when there is no such live customer.
 func (s *db) EraseCustomer(ctx context.Context, e Erasure) error {
 	at := e.At.UTC()
 	err := s.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -177,6 +188,15 @@ func (s *db) EraseCustomer(ctx context.Context, e Erasure) error {
 			return err
 		}
 		if err := tx.Where("tenant_id = ? AND customer_id = ?", e.TenantID, e.CustomerID).Delete(&Identity{}).Error; err != nil {
+			return err
+		}
+		var evs []Event
+		if err := tx.Select("seq, payload").Where("tenant_id = ? AND customer_id = ?", e.TenantID, e.CustomerID).
+			Find(&evs).Error; err != nil {
+			return err
+		}
+		proved, err := s.provedContacts(tx, e, &c, evs)
+		if err != nil {
 			return err
 		}
 		// Only the contacts the account proved: the codes, failures and
@@ -218,7 +238,8 @@ func (s *db) EraseCustomer(ctx context.Context, e Erasure) error {
 			holds = "position(convert_to(?, 'UTF8') in body) > 0"
 		}
 		shown := []any{e.CustomerID}
-		for _, d := range dests {
+		for _, k := range proved {
+			d := k.Value
 			shown = append(shown, `"`+d+`"`)
 			if j, err := json.Marshal(d); err == nil && string(j) != `"`+d+`"` {
 				shown = append(shown, string(j))
@@ -226,11 +247,6 @@ func (s *db) EraseCustomer(ctx context.Context, e Erasure) error {
 		}
 		either := strings.TrimSuffix(strings.Repeat(holds+" OR ", len(shown)), " OR ")
 		if err := tx.Exec("DELETE FROM idempotency_keys WHERE tenant_id = ? AND ("+either+")", append([]any{e.TenantID}, shown...)...).Error; err != nil {
-			return err
-		}
-		var evs []Event
-		if err := tx.Select("seq, payload").Where("tenant_id = ? AND customer_id = ?", e.TenantID, e.CustomerID).
-			Find(&evs).Error; err != nil {
 			return err
 		}
 		for _, ev := range evs {
@@ -243,7 +259,7 @@ func (s *db) EraseCustomer(ctx context.Context, e Erasure) error {
 			}
 		}
 		if e.Unname != nil {
-			if err := s.unnameElsewhere(tx, e, &c); err != nil {
+			if err := s.unnameElsewhere(tx, e, proved); err != nil {
 				return err
 			}
 		}
@@ -256,24 +272,56 @@ func (s *db) EraseCustomer(ctx context.Context, e Erasure) error {
 	return classify(err)
 }
 
-// unnameElsewhere takes c's verified contacts out of the events of the other
-// accounts of its tenant that held them before c proved them (the ownership
-// rule took them off there), through tx: those accounts' events named them,
-// and their Customer:ContactChanged names them as "previous", which
-// events_previous_email and events_previous_phone find by index.
-func (s *db) unnameElsewhere(tx *gorm.DB, e Erasure, c *Customer) error {
-	var contacts, holders []string
-	for _, k := range []struct {
-		field    string
-		value    *string
-		verified bool
-	}{{"email", c.Email, c.EmailVerified}, {"phoneNumber", c.Phone, c.PhoneVerified}} {
-		if k.value == nil || !k.verified {
-			continue
+// provedContacts are c's verified contacts, and those its events evs show
+// verified on it that it changed since, which no other live account of
+// its tenant holds now (a number given up may be someone else's today:
+// their events and answers stay theirs).
+func (s *db) provedContacts(tx *gorm.DB, e Erasure, c *Customer, evs []Event) ([]Contact, error) {
+	var out []Contact
+	if c.Email != nil && c.EmailVerified {
+		out = append(out, Contact{"email", *c.Email})
+	}
+	if c.Phone != nil && c.PhoneVerified {
+		out = append(out, Contact{"phoneNumber", *c.Phone})
+	}
+	if e.Proved == nil {
+		return out, nil
+	}
+	for _, ev := range evs {
+		for _, k := range e.Proved(ev.Payload) {
+			if k.Value == "" || slices.Contains(out, k) {
+				continue
+			}
+			column := "email"
+			if k.Field == "phoneNumber" {
+				column = "phone"
+			}
+			var held int64
+			err := tx.Model(&Customer{}).Where("tenant_id = ? AND "+column+" = ? AND deleted_at IS NULL AND id <> ?",
+				e.TenantID, k.Value, e.CustomerID).Count(&held).Error
+			if err != nil {
+				return nil, err
+			}
+			if held == 0 {
+				out = append(out, k)
+			}
 		}
-		contacts = append(contacts, *k.value)
+	}
+	return out, nil
+}
+
+// unnameElsewhere takes the erased customer's proved contacts out of the
+// events of the other accounts of its tenant that held them before it
+// proved them (the ownership rule took them off there), through tx: those
+// accounts' events named them, and their Customer:ContactChanged names them
+// as "previous", which events_previous_email and events_previous_phone find
+// by index.
+func (s *db) unnameElsewhere(tx *gorm.DB, e Erasure, proved []Contact) error {
+	var contacts, holders []string
+	for _, k := range proved {
+		contacts = append(contacts, k.Value)
 		var ids []string
-		err := tx.Raw(leftBy(s.postgres(), k.field), e.TenantID, *k.value, e.CustomerID).Scan(&ids).Error
+		err := tx.Raw(leftBy(s.postgres(), k.Field), e.TenantID, k.Value, e.CustomerID).Scan(&ids).Error
 		if err != nil {
 			return err
 		}
