@@ -18,6 +18,7 @@ import (
 	"github.com/customerd/customerd/app"
 	"github.com/customerd/customerd/app/apptest"
 	"github.com/customerd/customerd/providers/oidc/oidctest"
+	"github.com/customerd/customerd/store"
 	"github.com/customerd/customerd/store/storetest"
 )
 
@@ -220,6 +221,14 @@ func TestRequestPathsUseIndexes(t *testing.T) {
 	record(func() {
 		// The outbox poll, beside the requests on every replica.
 		if _, err := p.env.App.Events.Once(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
+	record(func() {
+		// The janitor's purge, beside them every hour, a batch at a time.
+		day, now := 24*time.Hour, time.Now()
+		if err := p.env.App.Store.Purge(ctx, store.Cutoffs{ChallengesExpired: now.Add(-day), CounterDays: now.Format(time.DateOnly),
+			Throttles: now.Add(-day), IdempotencyKeys: now.Add(-day), DeliveredEvents: now.Add(-30 * day), Erased: now.Add(-2 * day)}); err != nil {
 			t.Fatal(err)
 		}
 	})

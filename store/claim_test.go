@@ -61,3 +61,22 @@ func sqlitePlan(t *testing.T, s *db, query string, args ...any) []string {
 	}
 	return plan
 }
+
+// The janitor's statements find what they delete by index, a batch at a
+// time, never by reading a whole table: on SQLite they hold the one writer,
+// and a scan of 30 days of delivered events held it for 0.4 s at 600,000
+// of them, every hour, with nothing to delete.
+func TestThePurgeReadsByIndexABatchAtATime(t *testing.T) {
+	s := tempSQLite(t)
+	for _, q := range purges(Cutoffs{CounterDays: "2026-01-01"}) {
+		if !strings.Contains(q.sql, "LIMIT ?") {
+			t.Errorf("%s is not a batch:\n%s", q.table, q.sql)
+		}
+		plan := sqlitePlan(t, s, q.sql, q.before, purgeBatch)
+		for _, step := range plan {
+			if strings.HasPrefix(step, "SCAN") {
+				t.Errorf("the purge of %s scans a table:\n%s\n%s", q.table, q.sql, strings.Join(plan, "\n"))
+			}
+		}
+	}
+}

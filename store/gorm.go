@@ -396,23 +396,52 @@ func (s *db) SigningKeys(ctx context.Context, tenant string) ([]SigningKey, erro
 
 func (s *db) Purge(ctx context.Context, c Cutoffs) error {
 	g := s.w.WithContext(ctx)
-	for _, q := range []struct {
-		sql    string
-		before any
-	}{
-		{`DELETE FROM challenges WHERE expires_at < ?`, c.ChallengesExpired.UTC()},
-		{`DELETE FROM counters WHERE day < ?`, c.CounterDays},
-		{`DELETE FROM throttles WHERE last_at < ?`, c.Throttles.UTC()},
-		{`DELETE FROM idempotency_keys WHERE created_at < ?`, c.IdempotencyKeys.UTC()},
-		{`DELETE FROM events WHERE delivered_at < ?`, c.DeliveredEvents.UTC()},
-		{`DELETE FROM challenges WHERE customer_id IS NOT NULL AND (tenant_id, customer_id) IN
-			(SELECT tenant_id, id FROM customers WHERE deleted_at IS NOT NULL AND deleted_at >= ?)`, c.Erased.UTC()},
-	} {
-		if err := g.Exec(q.sql, q.before).Error; err != nil {
-			return classify(err)
+	for _, q := range purges(c) {
+		// A batch at a time, each its own statement: on SQLite the janitor
+		// holds the one writer, every request's write waits meanwhile.
+		for {
+			res := g.Exec(q.sql, q.before, purgeBatch)
+			if err := classify(res.Error); err != nil {
+				return err
+			}
+			if res.RowsAffected < purgeBatch {
+				break
+			}
 		}
 	}
 	return nil
+}
+
+// purgeBatch is how many rows one of the janitor's statements deletes at
+// most.
+const purgeBatch = 1000
+
+// purgeStatement deletes up to purgeBatch rows (its second argument) of
+// one table older than before, found by an index.
+type purgeStatement struct {
+	table, sql string
+	before     any
+}
+
+// purges are the janitor's statements for the cutoffs c. Each finds its
+// rows by index (00017): a scan of the delivered events, 30 days of them,
+// held SQLite's writer for 0.4 s at 600,000 events even with nothing to
+// delete, every hour.
+func purges(c Cutoffs) []purgeStatement {
+	return []purgeStatement{
+		{"challenges", `DELETE FROM challenges WHERE id IN (SELECT id FROM challenges WHERE expires_at < ? LIMIT ?)`, c.ChallengesExpired.UTC()},
+		{"counters", `DELETE FROM counters WHERE (tenant_id, key, day) IN
+			(SELECT tenant_id, key, day FROM counters WHERE day < ? LIMIT ?)`, c.CounterDays},
+		{"throttles", `DELETE FROM throttles WHERE (tenant_id, key) IN
+			(SELECT tenant_id, key FROM throttles WHERE last_at < ? LIMIT ?)`, c.Throttles.UTC()},
+		{"idempotency_keys", `DELETE FROM idempotency_keys WHERE (tenant_id, key) IN
+			(SELECT tenant_id, key FROM idempotency_keys WHERE created_at < ? LIMIT ?)`, c.IdempotencyKeys.UTC()},
+		{"events", `DELETE FROM events WHERE seq IN
+			(SELECT seq FROM events WHERE delivered_at IS NOT NULL AND delivered_at < ? LIMIT ?)`, c.DeliveredEvents.UTC()},
+		{"challenges", `DELETE FROM challenges WHERE id IN (SELECT ch.id FROM customers cu JOIN challenges ch
+			ON ch.tenant_id = cu.tenant_id AND ch.customer_id = cu.id
+			WHERE cu.deleted_at IS NOT NULL AND cu.deleted_at >= ? LIMIT ?)`, c.Erased.UTC()},
+	}
 }
 
 // postgres reports the dialect; the SQLite batcher's transactions have no GORM handle.

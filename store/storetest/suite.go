@@ -576,6 +576,12 @@ func purge(t *testing.T, s store.Store) {
 	_ = s.CreateChallenge(ctx, old)
 	_ = s.CreateChallenge(ctx, live)
 	_, _ = s.Count(ctx, "acme", "k", "2000-01-01")
+	// More than one of the janitor's batches (1,000 rows a statement).
+	for i := range 1000 {
+		if _, err := s.Count(ctx, "acme", fmt.Sprint("k", i), "2000-01-01"); err != nil {
+			t.Fatal(err)
+		}
+	}
 	now := time.Now()
 	if err := s.Purge(ctx, store.Cutoffs{ChallengesExpired: now.Add(-24 * time.Hour), CounterDays: "2026-01-01",
 		Throttles: now.Add(-24 * time.Hour), IdempotencyKeys: now.Add(-24 * time.Hour), DeliveredEvents: now.Add(-30 * 24 * time.Hour)}); err != nil {
@@ -587,8 +593,10 @@ func purge(t *testing.T, s store.Store) {
 	if _, err := s.Challenge(ctx, "acme", live.ID); err != nil {
 		t.Fatalf("live challenge purged: %v", err)
 	}
-	if n, _ := s.Counted(ctx, "acme", "k", "2000-01-01"); n != 0 {
-		t.Fatalf("old counter kept: %d", n)
+	for _, k := range []string{"k", "k0", "k999"} {
+		if n, _ := s.Counted(ctx, "acme", k, "2000-01-01"); n != 0 {
+			t.Fatalf("old counter %s kept: %d", k, n)
+		}
 	}
 }
 
