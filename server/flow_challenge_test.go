@@ -157,3 +157,60 @@ tenants:
 		})
 	})
 }
+
+// A flow without a challenge step (or its steps before one) runs on the
+// completion of a code for a proven account only when the code comes back
+// with its challenge's id, as its caller's form or its link sends it. Found by an audit: a
+// stranger named such a flow (a newsletter's consent, an activation) for
+// an owner's address, and the owner, typing the code received into a
+// sign-in form as {email, code}, was subscribed and activated by it. A
+// typed code still runs it on an account it proves for the first time.
+func TestAStrangersFlowSetsNothingOnTheOwnersSignIn(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		env := apptest.Start(t, dbURL, `
+tenants:
+  demo:
+    flows:
+      subscribe:
+        - set: {consents_email: true, newsletterSince: $now}
+        - emit: Customer:Activated
+`)
+		for _, flow := range []string{"subscribe", "activation"} {
+			t.Run(flow, func(t *testing.T) {
+				email := flow + ".owner@example.com"
+				env.SignIn(t, "demo", email)
+				env.Clock.Advance(61 * time.Second)
+				// The stranger fills the empty fields activation requires, as a held change may.
+				challengeID(t, post(t, env, "/api/demo/customer?flow="+flow, `{"email":"`+email+`","firstName":"Mallory","lastName":"Stranger"}`))
+				mustToken(t, post(t, env, "/api/demo/customer/authenticate?provider=otp", `{"email":"`+email+`","code":"`+env.Logs.Code(email)+`"}`))
+				c := stored(t, env, "demo", email)
+				if c.Profile["consents_email"] != false || c.Profile["newsletterSince"] != nil || c.Profile["isProspect"] != true ||
+					c.Profile["activatedAt"] != nil || activatedEvents(t, env, "demo", c.ID) != 0 {
+					t.Errorf("the stranger's flow ran on the owner's sign-in: %v", c.Profile)
+				}
+			})
+		}
+		t.Run("a typed code claiming an account nobody proved", func(t *testing.T) {
+			// An upstream-only client: it creates the account, names the
+			// flow, and sends the code with the address, having no challenge id.
+			const email = "upstream.subscriber@example.com"
+			if r := post(t, env, "/api/demo/customer", `{"email":"`+email+`"}`); r.StatusCode != http.StatusOK {
+				t.Fatalf("create: %d %s", r.StatusCode, r.body)
+			}
+			challengeID(t, post(t, env, "/api/demo/customer?flow=subscribe", `{"email":"`+email+`"}`))
+			mustToken(t, post(t, env, "/api/demo/customer/authenticate?provider=otp", `{"email":"`+email+`","code":"`+env.Logs.Code(email)+`"}`))
+			if c := stored(t, env, "demo", email); c.Profile["consents_email"] != true || activatedEvents(t, env, "demo", c.ID) != 1 {
+				t.Errorf("the flow did not run on the claiming code: %v", c.Profile)
+			}
+		})
+		t.Run("its own caller's code", func(t *testing.T) {
+			const email = "subscriber@example.com"
+			env.SignIn(t, "demo", email)
+			env.Clock.Advance(61 * time.Second)
+			complete(t, env, "demo", challengeID(t, post(t, env, "/api/demo/customer?flow=subscribe", `{"email":"`+email+`"}`)), email)
+			if c := stored(t, env, "demo", email); c.Profile["consents_email"] != true || activatedEvents(t, env, "demo", c.ID) != 1 {
+				t.Errorf("the flow did not run on its own challenge's completion: %v", c.Profile)
+			}
+		})
+	})
+}

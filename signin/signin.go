@@ -161,7 +161,10 @@ func (s *Service) complete(ctx context.Context, t *tenant.Tenant, p *challenge.P
 	)
 	if challenge.Purpose(p.Purpose) == challenge.SignIn || (bound != nil && target != nil && target.ID == bound.ID) {
 		in = held.Input
-		if held.Flow != "" && t.Flows != nil {
+		// A code typed as {email, code} runs the flow only on an account
+		// it proves for the first time (one made or claimed with it, as an
+		// upstream-only client's is): an owner's was the stranger's choice.
+		if held.Flow != "" && t.Flows != nil && (byID || target == nil || !account.VerifiedOn(target, k)) {
 			flow, _ = t.Flows.Lookup(held.Flow) // a flow removed since the code was sent: the change alone
 		}
 	}
@@ -174,7 +177,10 @@ func (s *Service) complete(ctx context.Context, t *tenant.Tenant, p *challenge.P
 	// its link carries): an owner typing into a sign-in form, as
 	// {email, code}, a code a stranger's request had sent (its challenge
 	// took the minute's code) signs in, and confirms nothing the flow asks
-	// after its code (an opt-in).
+	// after its code (an opt-in). Nor does the flow run at all then on an
+	// account the code's contact proved already: its steps before a
+	// challenge step (or in a flow without one: a set of a consent, an
+	// activation) were a stranger's choice, not the owner's.
 	run := account.Run{Flow: flow, Passed: flow != nil && byID}
 	now := s.accounts.Now()
 	for {
