@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The outbox poll reads the undelivered events by their partial index on
@@ -76,6 +77,18 @@ func TestThePurgeReadsByIndexABatchAtATime(t *testing.T) {
 		for _, step := range plan {
 			if strings.HasPrefix(step, "SCAN") {
 				t.Errorf("the purge of %s scans a table:\n%s\n%s", q.table, q.sql, strings.Join(plan, "\n"))
+			}
+		}
+	}
+	// The delivered events' walk goes by seq, a range at a time.
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{{purgeWalk, []any{0, purgeBatch}}, {purgeDeliveredRange, []any{0, 1000, time.Now()}}} {
+		plan := sqlitePlan(t, s, q.sql, q.args...)
+		for _, step := range plan {
+			if strings.HasPrefix(step, "SCAN") {
+				t.Errorf("the walk of the delivered events scans a table:\n%s\n%s", q.sql, strings.Join(plan, "\n"))
 			}
 		}
 	}

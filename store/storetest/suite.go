@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -583,9 +584,38 @@ func purge(t *testing.T, s store.Store) {
 		}
 	}
 	now := time.Now()
+	// Delivered events past the cutoff, more than one of the walk's
+	// batches of them, beside what stays: an old event still undelivered,
+	// an old one delivered since the cutoff, a new one delivered.
+	day := 24 * time.Hour
+	event := func(id string, created time.Time, delivered *time.Time) {
+		t.Helper()
+		if err := s.AddEvent(ctx, &store.Event{ID: id, TenantID: "acme", CustomerID: "c-" + id, Type: "Customer:Upserted", Payload: "{}",
+			CreatedAt: created, NextAt: created, DeliveredAt: delivered}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	long, lately := now.Add(-40*day), now.Add(-10*day)
+	event("kept-undelivered", long, nil)
+	for i := range 1100 {
+		event(fmt.Sprint("purged-", i), long, &long)
+	}
+	event("kept-delivered-lately", long, &lately)
+	event("kept-new", now, &now)
 	if err := s.Purge(ctx, store.Cutoffs{ChallengesExpired: now.Add(-24 * time.Hour), CounterDays: "2026-01-01",
-		Throttles: now.Add(-24 * time.Hour), IdempotencyKeys: now.Add(-24 * time.Hour), DeliveredEvents: now.Add(-30 * 24 * time.Hour)}); err != nil {
+		Throttles: now.Add(-24 * time.Hour), IdempotencyKeys: now.Add(-24 * time.Hour), DeliveredEvents: now.Add(-30 * day)}); err != nil {
 		t.Fatal(err)
+	}
+	left, err := s.Events(ctx, store.EventQuery{Tenant: "acme", Limit: 5000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, e := range left {
+		ids = append(ids, e.ID)
+	}
+	if want := []string{"kept-undelivered", "kept-delivered-lately", "kept-new"}; !slices.Equal(ids, want) {
+		t.Fatalf("events after the purge: %d, the first %v; want %v", len(ids), ids[:min(len(ids), 5)], want)
 	}
 	if _, err := s.Challenge(ctx, "acme", old.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("old challenge kept: %v", err)
