@@ -86,6 +86,9 @@ func begin(next echo.HandlerFunc) echo.HandlerFunc {
 		// cache on the way keeps them. The contract, its reference and the
 		// public keys say otherwise themselves.
 		c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
+		// Every answer is what its Content-Type says, never a page a browser
+		// sniffs out of a profile's text or a path a problem quotes.
+		c.Response().Header().Set(echo.HeaderXContentTypeOptions, "nosniff")
 		r := &request{id: id, auth: req.Header.Get(echo.HeaderAuthorization), accept: req.Header.Get(echo.HeaderAccept), remote: c.RealIP()}
 		c.SetRequest(req.WithContext(context.WithValue(req.Context(), requestKey, r)))
 		return next(c)

@@ -167,3 +167,36 @@ func TestContentCodedBodiesAreRefused(t *testing.T) {
 		}
 	})
 }
+
+// every answer of the API's listener says its Content-Type is the one to
+// go by (X-Content-Type-Options: nosniff), the problems of routes that do
+// not exist and of methods no route takes included: a profile's free-form
+// text or a path quoted in a problem is never read as a page by a browser
+// that sniffs. Only the reference and its script said so.
+func TestNoAnswerIsSniffed(t *testing.T) {
+	env := apptest.Start(t, "", "")
+	base := env.Server.URL
+	tok := env.SignIn(t, "demo", "sniff@example.com")
+	for _, c := range []struct {
+		method, path string
+		body         []byte
+		header       []string
+	}{
+		{http.MethodPost, "/api/demo/customer/authenticate?provider=otp", []byte(`{"email":"sniff2@example.com"}`), []string{"Content-Type", "application/json"}},
+		{http.MethodGet, "/api/demo/customer", nil, []string{"Authorization", "Bearer " + tok}},
+		{http.MethodGet, "/api/demo/customer", nil, nil},
+		{http.MethodPost, "/api/demo/customer", []byte(`<html>`), []string{"Content-Type", "text/html"}},
+		{http.MethodGet, "/api/demo/.well-known/jwks.json", nil, nil},
+		{http.MethodGet, "/openapi.json", nil, nil},
+		{http.MethodGet, "/api/%3Cb%3E/customer", nil, nil},
+		{http.MethodGet, "/%3Chtml%3E", nil, nil},
+		{http.MethodOptions, "/api/demo/customer", nil, nil},
+		{http.MethodTrace, "/api/demo/customer", nil, nil},
+	} {
+		res, _ := plainCall(t, base, c.method, c.path, c.body, c.header...)
+		if got := res.Header.Get("X-Content-Type-Options"); got != "nosniff" {
+			t.Errorf("%s %s → %d %s: X-Content-Type-Options %q, want nosniff", c.method, c.path, res.StatusCode,
+				res.Header.Get("Content-Type"), got)
+		}
+	}
+}
