@@ -417,35 +417,14 @@ func newCode() (string, error) {
 	return fmt.Sprintf("%06d", n.Int64()), nil
 }
 
-// sendKey is the resend throttle of a destination's mailbox. A token
-// holder's contact change has its own, so that nobody can keep a stranger
-// from getting a sign-in code by asking to add the stranger's address.
+// sendKey is the resend throttle of a destination. A token holder's
+// contact change has its own, so that nobody can keep a stranger from
+// getting a sign-in code by asking to add the stranger's address.
 func sendKey(t Target) string {
 	if t.Purpose == Contact {
-		return "send:contact:" + mailbox(t.To)
+		return "send:contact:" + t.To
 	}
-	return "send:" + mailbox(t.To)
-}
-
-// mailbox is the inbox an address's mail lands in, as far as it is known
-// from the address: without its subaddress (jane+tag@), and at Gmail
-// without the dots of its local part, under gmail.com. Each spelling is an
-// address of its own, but one resend interval holds for all of them: with
-// one each, a bomber sent a victim's inbox a code a request. A phone
-// number is its own.
-func mailbox(to string) string {
-	at := strings.LastIndexByte(to, '@')
-	if at < 0 {
-		return to
-	}
-	local, domain := to[:at], to[at+1:]
-	if plus := strings.IndexByte(local, '+'); plus > 0 {
-		local = local[:plus]
-	}
-	if domain == "gmail.com" || domain == "googlemail.com" {
-		local, domain = strings.ReplaceAll(local, ".", ""), "gmail.com"
-	}
-	return local + "@" + domain
+	return "send:" + t.To
 }
 
 // failPrefix+destination counts a destination's wrong codes of a day.
