@@ -442,6 +442,26 @@ func policyAsk(t *tenant.Tenant) *flows.Ask {
 	return nil
 }
 
+// revealed is what check-in "none" shows an anonymous caller of the
+// existing account its identifier names: that it exists (its id and
+// times), the identifier sent and whether it is proven, and whether the
+// account is still a prospect. The tenant accepts telling that an address
+// is known, not what its account holds: the whole account showed anyone
+// who knows an email its owner's phone number, postal address, birth date
+// and consents.
+func revealed(t *tenant.Tenant, c *store.Customer) *store.Customer {
+	out := &store.Customer{ID: c.ID, TenantID: c.TenantID, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Profile: store.Profile{}}
+	if t.Identifier == "phoneNumber" {
+		out.Phone, out.PhoneVerified = c.Phone, c.PhoneVerified
+	} else {
+		out.Email, out.EmailVerified = c.Email, c.EmailVerified
+	}
+	if p, ok := c.Profile["isProspect"]; ok {
+		out.Profile["isProspect"] = p
+	}
+	return out
+}
+
 // identifierOf is the contact that identifies next in t (Apply requires it
 // on a new account).
 func identifierOf(t *tenant.Tenant, next *store.Customer) Contact {
@@ -492,7 +512,7 @@ func (s *Service) named(ctx context.Context, t *tenant.Tenant, existing, asNew *
 		return Result{}, err
 	}
 	if st.Reveal {
-		return Result{Customer: existing}, nil // check-in "none": the tenant accepts telling
+		return Result{Customer: revealed(t, existing)}, nil // check-in "none": the tenant accepts telling
 	}
 	ask := st.Ask
 	if ask == nil {
