@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/customerd/customerd/app"
@@ -86,11 +88,14 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		}
 	}
 	srv, msrv, asrv := a.HTTPServer(), a.MetricsServer(), a.AdminServer()
+	// The janitor and the tenants' watch stop, and are waited for, before
+	// the database closes (a.Close, deferred above, runs after this).
 	janitorCtx, stopJanitor := context.WithCancel(context.Background())
-	defer stopJanitor()
-	go a.Janitor(janitorCtx, time.Hour)
+	var background sync.WaitGroup
+	defer func() { stopJanitor(); background.Wait() }()
+	background.Go(func() { a.Janitor(janitorCtx, time.Hour) })
 	// Tenants other replicas (or `customerd tenants apply`) change reach this one.
-	go a.Watch(janitorCtx)
+	background.Go(func() { a.Watch(janitorCtx) })
 	// Deliveries stop with the signal; an event in flight is delivered again
 	// after its lease, by this replica on restart or by another one.
 	dctx, stopEvents := context.WithCancel(ctx)
@@ -114,7 +119,16 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	log.Info("shutting down: finishing in-flight requests", "timeout", cfg.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	if err := errors.Join(srv.Shutdown(sctx), msrv.Shutdown(sctx), asrv.Shutdown(sctx)); err != nil {
+	// All three at once: one after another, the admin and metrics listeners
+	// took new requests for as long as the API drained.
+	servers := []*http.Server{srv, msrv, asrv}
+	errs := make([]error, len(servers))
+	var shutdown sync.WaitGroup
+	for i, hs := range servers {
+		shutdown.Go(func() { errs[i] = hs.Shutdown(sctx) })
+	}
+	shutdown.Wait()
+	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	log.Info("stopped")

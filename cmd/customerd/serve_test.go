@@ -173,6 +173,20 @@ func TestSIGTERMFinishesInFlightRequests(t *testing.T) {
 	for len(s.lines("shutting down: finishing in-flight requests")) == 0 {
 		time.Sleep(10 * time.Millisecond)
 	}
+	// Every listener stops taking them, the admin API's too, while the
+	// API's request is still in flight: one after another, the admin
+	// listener took new requests for as long as the API drained.
+	admin := strings.TrimPrefix(strings.TrimSuffix(line["admin"].(string), "/admin"), "http://")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		c, err := net.Dial("tcp", admin)
+		if err != nil {
+			break
+		}
+		_ = c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("the admin listener still takes connections while the API's request is in flight")
+		}
+	}
 	if _, err := io.WriteString(conn, body[20:]); err != nil {
 		t.Fatal(err)
 	}
