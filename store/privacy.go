@@ -122,11 +122,21 @@ func (s *db) CustomerRecord(ctx context.Context, tenant, id string) (*Record, er
 // verifiedContacts are those of a customer's contacts it proved.
 func verifiedContacts(c *Customer) []string {
 	out := []string{}
+	for _, k := range provenOn(c) {
+		out = append(out, k.Value)
+	}
+	return out
+}
+
+// provenOn are c's verified contacts, each by the field that holds it in
+// an event.
+func provenOn(c *Customer) []Contact {
+	var out []Contact
 	if c.Email != nil && c.EmailVerified {
-		out = append(out, *c.Email)
+		out = append(out, Contact{"email", *c.Email})
 	}
 	if c.Phone != nil && c.PhoneVerified {
-		out = append(out, *c.Phone)
+		out = append(out, Contact{"phoneNumber", *c.Phone})
 	}
 	return out
 }
@@ -277,34 +287,32 @@ func (s *db) EraseCustomer(ctx context.Context, e Erasure) error {
 // its tenant holds now (a number given up may be someone else's today:
 // their events and answers stay theirs).
 func (s *db) provedContacts(tx *gorm.DB, e Erasure, c *Customer, evs []Event) ([]Contact, error) {
-	var out []Contact
-	if c.Email != nil && c.EmailVerified {
-		out = append(out, Contact{"email", *c.Email})
-	}
-	if c.Phone != nil && c.PhoneVerified {
-		out = append(out, Contact{"phoneNumber", *c.Phone})
-	}
+	out := provenOn(c)
 	if e.Proved == nil {
 		return out, nil
 	}
+	// Each former contact once, however many events show it.
+	var former []Contact
 	for _, ev := range evs {
 		for _, k := range e.Proved(ev.Payload) {
-			if k.Value == "" || slices.Contains(out, k) {
-				continue
+			if k.Value != "" && !slices.Contains(out, k) && !slices.Contains(former, k) {
+				former = append(former, k)
 			}
-			column := "email"
-			if k.Field == "phoneNumber" {
-				column = "phone"
-			}
-			var held int64
-			err := tx.Model(&Customer{}).Where("tenant_id = ? AND "+column+" = ? AND deleted_at IS NULL AND id <> ?",
-				e.TenantID, k.Value, e.CustomerID).Count(&held).Error
-			if err != nil {
-				return nil, err
-			}
-			if held == 0 {
-				out = append(out, k)
-			}
+		}
+	}
+	for _, k := range former {
+		column := "email"
+		if k.Field == "phoneNumber" {
+			column = "phone"
+		}
+		var held int64
+		err := tx.Model(&Customer{}).Where("tenant_id = ? AND "+column+" = ? AND deleted_at IS NULL AND id <> ?",
+			e.TenantID, k.Value, e.CustomerID).Count(&held).Error
+		if err != nil {
+			return nil, err
+		}
+		if held == 0 {
+			out = append(out, k)
 		}
 	}
 	return out, nil
