@@ -463,7 +463,7 @@ func (t *Tenant) fill() {
 		t.TokenLifetime = 24 * time.Hour
 	}
 	if len(t.Senders) == 0 {
-		t.Senders = map[sender.Channel]sender.Config{sender.Email: {Type: "log"}, sender.SMS: {Type: "log"}}
+		t.Senders = defaultSenders()
 	}
 	if len(t.Providers) == 0 {
 		t.Providers = map[string]Provider{"otp": {Type: "otp"}}
@@ -805,6 +805,12 @@ var (
 	keyValuePassword = regexp.MustCompile(`(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'?|\S*)`)
 	queryPassword    = regexp.MustCompile(`(?i)([?&;]\w*password=)[^&;#]*`)
 )
+
+// defaultSenders are the senders of a tenant that sets none: its codes
+// go to the log, on both channels.
+func defaultSenders() map[sender.Channel]sender.Config {
+	return map[sender.Channel]sender.Config{sender.Email: {Type: "log"}, sender.SMS: {Type: "log"}}
+}
 
 // TrustedNets are the TrustedProxies as address ranges (Load checked them).
 func (c *Config) TrustedNets() []*net.IPNet {

@@ -11,8 +11,6 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
-
-	"github.com/customerd/customerd/sender"
 )
 
 // A tenant's document is its block of the configuration file as a JSON tree
@@ -292,10 +290,14 @@ func NewLogSenders(next, prev map[string]any) []string {
 // log, as DecodeTenant fills its senders.
 func LogChannels(doc map[string]any) []string {
 	senders, _ := doc["senders"].(map[string]any)
-	if len(senders) == 0 {
-		return []string{string(sender.Email), string(sender.SMS)}
-	}
 	var out []string
+	if len(senders) == 0 {
+		for ch, c := range defaultSenders() {
+			if c.Type == "log" {
+				out = append(out, string(ch))
+			}
+		}
+	}
 	for ch, b := range senders {
 		if block, ok := b.(map[string]any); ok && sets(block, "type", func(v any) bool { s, ok := v.(string); return ok && strings.EqualFold(s, "log") }) {
 			out = append(out, ch)
