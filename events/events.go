@@ -65,7 +65,7 @@ type Outbox interface {
 	// ReleaseEvents ends the lease of claimed events left undelivered,
 	// unless another dispatcher has claimed them since.
 	ReleaseEvents(ctx context.Context, evs []store.Event) error
-	EventDelivered(ctx context.Context, id string, at time.Time) error
+	EventsDelivered(ctx context.Context, ids []string, at time.Time) error
 	EventFailed(ctx context.Context, id string, next time.Time, dead bool, reason string) error
 }
 
@@ -114,9 +114,13 @@ func New(o Options) *Dispatcher {
 // as one is free, never after the slowest delivery of a batch.
 func (d *Dispatcher) Run(ctx context.Context) {
 	p := &pool{busy: map[string]int{}, freed: make(chan struct{}, 1)}
-	defer p.wg.Wait()
+	defer func() {
+		p.wg.Wait()
+		d.record(context.WithoutCancel(ctx), p)
+	}()
 	batched := false
 	for ctx.Err() == nil {
+		d.record(ctx, p)
 		n, err := d.claim(ctx, p, batched)
 		if err != nil && ctx.Err() == nil {
 			d.o.Logger.Warn("deliver events", "error", err.Error())
@@ -140,8 +144,26 @@ type pool struct {
 	mu    sync.Mutex
 	busy  map[string]int
 	total int
+	// done are the events delivered since the last record (each turn of
+	// Run records them in one write).
+	done  []string
 	freed chan struct{}
 	wg    sync.WaitGroup
+}
+
+// record writes the events delivered since the last record, in one
+// statement: a write (and a commit) per event gave each event as many
+// writes again after its delivery as the request that wrote it. An error
+// leaves their leases to run out, and they are delivered again (at least
+// once).
+func (d *Dispatcher) record(ctx context.Context, p *pool) {
+	p.mu.Lock()
+	ids := p.done
+	p.done = nil
+	p.mu.Unlock()
+	if err := d.o.Store.EventsDelivered(context.WithoutCancel(ctx), ids, time.Now()); err != nil {
+		d.o.Logger.Warn("record deliveries", "events", len(ids), "error", err.Error())
+	}
 }
 
 // claim leases as many due events as there are free places, none of a
@@ -181,8 +203,18 @@ func (d *Dispatcher) claim(ctx context.Context, p *pool, batched bool) (int, err
 	}
 	var over []store.Event // past their tenant's share: due again at once, for a later claim
 	started := 0
+	unwanted := make([]bool, len(evs))
+	for i, e := range evs {
+		unwanted[i] = d.unwanted(ctx, e) // before the lock: a tenant may be read from the database
+	}
 	p.mu.Lock()
-	for _, e := range evs {
+	for i, e := range evs {
+		if unwanted[i] {
+			// Delivered to nobody, at once: it takes no place.
+			p.done = append(p.done, e.ID)
+			started++
+			continue
+		}
 		if !d.admits(p, p.busy[e.TenantID]) {
 			over = append(over, e)
 			continue
@@ -192,8 +224,12 @@ func (d *Dispatcher) claim(ctx context.Context, p *pool, batched bool) (int, err
 		started++
 		p.wg.Add(1)
 		go func() {
+			delivered := false
 			defer func() {
 				p.mu.Lock()
+				if delivered {
+					p.done = append(p.done, e.ID)
+				}
 				if p.busy[e.TenantID]--; p.busy[e.TenantID] == 0 {
 					delete(p.busy, e.TenantID)
 				}
@@ -205,7 +241,7 @@ func (d *Dispatcher) claim(ctx context.Context, p *pool, batched bool) (int, err
 				}
 				p.wg.Done()
 			}()
-			d.deliverSafely(ctx, e)
+			delivered = d.deliverSafely(ctx, e)
 		}()
 	}
 	p.mu.Unlock()
@@ -233,30 +269,48 @@ func (d *Dispatcher) Once(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	// Claimed events belong to different customers: they may go out together.
-	var wg sync.WaitGroup
+	p := &pool{busy: map[string]int{}}
 	for _, e := range evs {
-		wg.Add(1)
+		p.wg.Add(1)
 		go func() {
-			defer wg.Done()
-			d.deliverSafely(ctx, e)
+			defer p.wg.Done()
+			if d.deliverSafely(ctx, e) {
+				p.mu.Lock()
+				p.done = append(p.done, e.ID)
+				p.mu.Unlock()
+			}
 		}()
 	}
-	wg.Wait()
+	p.wg.Wait()
+	d.record(ctx, p)
 	return len(evs), nil
 }
 
-// deliverSafely delivers e. A bug in one delivery leaves its lease to run
-// out (the event is tried again), never the process down with every other one.
-func (d *Dispatcher) deliverSafely(ctx context.Context, e store.Event) {
+// unwanted reports whether no endpoint of e's tenant subscribes to e's
+// type: e is delivered without a request. A tenant that cannot be read now
+// is left to deliver, which says why.
+func (d *Dispatcher) unwanted(ctx context.Context, e store.Event) bool {
+	t, err := d.o.Tenants(ctx, e.TenantID)
+	return err == nil && !t.Wants(e.Type)
+}
+
+// deliverSafely delivers e and reports whether every endpoint acknowledged
+// it, for the caller to record. A bug in one delivery leaves its lease to
+// run out (the event is tried again), never the process down with every
+// other one.
+func (d *Dispatcher) deliverSafely(ctx context.Context, e store.Event) (delivered bool) {
 	defer func() {
 		if r := recover(); r != nil {
 			d.panicked(e, r)
+			delivered = false
 		}
 	}()
-	d.deliver(ctx, e)
+	return d.deliver(ctx, e)
 }
 
-func (d *Dispatcher) deliver(ctx context.Context, e store.Event) {
+// deliver sends e to every endpoint that wants it and reports whether all
+// acknowledged it; a failure is recorded here (retried later, or dead).
+func (d *Dispatcher) deliver(ctx context.Context, e store.Event) bool {
 	t, err := d.o.Tenants(ctx, e.TenantID)
 	if errors.Is(err, ErrTenantGone) {
 		now := time.Now()
@@ -264,12 +318,12 @@ func (d *Dispatcher) deliver(ctx context.Context, e store.Event) {
 		if err := d.o.Store.EventFailed(context.WithoutCancel(ctx), e.ID, now, true, err.Error()); err != nil {
 			d.o.Logger.Warn("record failed delivery", "event", e.ID, "error", err.Error())
 		}
-		return
+		return false
 	}
 	if err != nil {
 		// The tenant's settings cannot be read now: its lease runs out and the event is tried again.
 		d.o.Logger.Warn("deliver event: tenant", "event", e.ID, "tenant", e.TenantID, "error", err.Error())
-		return
+		return false
 	}
 	// Every endpoint at once: the event's delivery lasts at most one
 	// timeout, less than its lease (one after another, a few slow endpoints
@@ -297,17 +351,14 @@ func (d *Dispatcher) deliver(ctx context.Context, e store.Event) {
 	}
 	wg.Wait()
 	if ctx.Err() != nil {
-		return // stopping: the lease runs out and a dispatcher delivers it again
+		return false // stopping: the lease runs out and a dispatcher delivers it again
 	}
-	// Record the outcome even if the service is stopping right now.
+	if failed == nil {
+		return true
+	}
+	// Record the failure even if the service is stopping right now.
 	rec := context.WithoutCancel(ctx)
 	now := time.Now()
-	if failed == nil {
-		if err := d.o.Store.EventDelivered(rec, e.ID, now); err != nil {
-			d.o.Logger.Warn("record delivery", "event", e.ID, "error", err.Error())
-		}
-		return
-	}
 	// Never sooner than the next poll: a schedule of nanoseconds retried
 	// the event in a loop, flooding the receiver and the outbox's writer.
 	next := now.Add(max(Backoff(t.RetryBase, t.RetryMax, e.Attempts), d.o.PollInterval))
@@ -321,6 +372,7 @@ func (d *Dispatcher) deliver(ctx context.Context, e store.Event) {
 	if err := d.o.Store.EventFailed(rec, e.ID, next, dead, failed.Error()); err != nil {
 		d.o.Logger.Warn("record failed delivery", "event", e.ID, "error", err.Error())
 	}
+	return false
 }
 
 // Backoff is the wait before retry attempts+1: exponential from base, capped

@@ -94,12 +94,23 @@ func TestAPanickingDeliveryTakesNothingDown(t *testing.T) {
 type countingOutbox struct {
 	events.Outbox
 	claimed, released atomic.Int64
+	// records are the EventsDelivered writes, delivered the events they recorded.
+	records, delivered atomic.Int64
 }
 
 func (c *countingOutbox) ClaimEvents(ctx context.Context, now time.Time, lease time.Duration, limit int, skip ...string) ([]store.Event, error) {
 	evs, err := c.Outbox.ClaimEvents(ctx, now, lease, limit, skip...)
 	c.claimed.Add(int64(len(evs)))
 	return evs, err
+}
+
+func (c *countingOutbox) EventsDelivered(ctx context.Context, ids []string, at time.Time) error {
+	c.records.Add(1)
+	err := c.Outbox.EventsDelivered(ctx, ids, at)
+	if err == nil {
+		c.delivered.Add(int64(len(ids)))
+	}
+	return err
 }
 
 func (c *countingOutbox) ReleaseEvents(ctx context.Context, evs []store.Event) error {
@@ -140,6 +151,58 @@ func TestOneTenantsBacklogIsNotClaimedAndReleasedOverAndOver(t *testing.T) {
 	}
 	if c, r := out.claimed.Load(), out.released.Load(); r > 0 {
 		t.Fatalf("%d events claimed and %d of them released again to deliver %d", c, r, n)
+	}
+}
+
+// Deliveries are recorded a batch at a time, not a write each (each took
+// as much of the database as the sign-in that wrote its event), and an
+// event no endpoint subscribes to is recorded without a request.
+func TestDeliveriesAreRecordedABatchAtATime(t *testing.T) {
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	st := storetest.Open(t, storetest.SQLiteURL(t))
+	now := time.Now().UTC()
+	const n = 300 // a third wanted by acme's endpoint, the rest by nobody
+	for i := range n {
+		typ := "Customer:Upserted"
+		if i%3 != 0 {
+			typ = "Customer:Deleted"
+		}
+		if err := st.AddEvent(ctx, &store.Event{ID: fmt.Sprint("ev-", i), TenantID: []string{"acme", "shop"}[i%2], CustomerID: fmt.Sprint("c-", i),
+			Type: typ, Payload: "{}", CreatedAt: now, NextAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got atomic.Int32
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got.Add(1) }))
+	defer receiver.Close()
+	out := &countingOutbox{Outbox: st}
+	d := events.New(events.Options{Store: out, Lease: time.Minute, Timeout: 5 * time.Second, PollInterval: 10 * time.Millisecond,
+		Tenants: func(_ context.Context, id string) (events.Tenant, error) {
+			t := events.Tenant{MaxAge: time.Hour, RetryBase: time.Second, RetryMax: time.Minute}
+			if id == "acme" {
+				t.Endpoints = []events.Endpoint{{URL: receiver.URL, Secret: "0123456789abcdef", Types: []string{"Customer:Upserted"}, AllowPrivateNetwork: true}}
+			}
+			return t, nil
+		}})
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	for deadline := time.Now().Add(30 * time.Second); out.delivered.Load() < n && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	stop()
+	<-done
+	left, err := st.ClaimEvents(context.Background(), time.Now().Add(time.Hour), time.Minute, n)
+	if err != nil || len(left) != 0 {
+		t.Fatalf("%d events left undelivered (%v); %d recorded", len(left), err, out.delivered.Load())
+	}
+	// acme's Customer:Upserted: i%3 == 0 and i%2 == 0.
+	if want := (n + 5) / 6; int(got.Load()) != want {
+		t.Errorf("the receiver got %d requests, want %d: one for each event it subscribes to, none for the others", got.Load(), want)
+	}
+	t.Logf("%d events (%d delivered to the receiver) recorded in %d writes", n, got.Load(), out.records.Load())
+	if r := out.records.Load(); r == 0 || r > n/4 {
+		t.Errorf("%d events recorded in %d writes: want a batch at a time", n, r)
 	}
 }
 

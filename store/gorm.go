@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -543,9 +544,29 @@ const claimDue = `SELECT e.seq FROM events e
 		                  AND p.seq < e.seq AND p.delivered_at IS NULL AND p.dead_at IS NULL)
 		ORDER BY e.next_at, e.seq LIMIT ?`
 
-func (s *db) EventDelivered(ctx context.Context, id string, at time.Time) error {
-	return s.updateEvent(ctx, id, map[string]any{"delivered_at": at.UTC(), "lease_until": nil,
-		"attempts": gorm.Expr("attempts + 1"), "last_error": ""})
+func (s *db) EventsDelivered(ctx context.Context, ids []string, at time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	// By id, through its unique index: PostgreSQL reads an array, SQLite a JSON one.
+	in, list := "id IN (SELECT value FROM json_each($2))", any(nil)
+	if s.postgres() {
+		in, list = "id = ANY($2)", ids
+	} else {
+		b, err := json.Marshal(ids)
+		if err != nil {
+			return err
+		}
+		list = string(b)
+	}
+	q := `UPDATE events SET delivered_at = $1, lease_until = NULL, attempts = attempts + 1, last_error = '' WHERE ` + in
+	var err error
+	if s.tx != nil {
+		_, err = s.tx.ExecContext(ctx, q, at.UTC(), list)
+	} else {
+		_, err = s.wdb.ExecContext(ctx, q, at.UTC(), list)
+	}
+	return classify(err)
 }
 
 func (s *db) EventFailed(ctx context.Context, id string, next time.Time, dead bool, reason string) error {

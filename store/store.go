@@ -134,8 +134,10 @@ type Store interface {
 	// ReleaseEvents ends the lease of events claimed and not delivered after all (due again
 	// at once), each only while it is still the lease the claim returned.
 	ReleaseEvents(ctx context.Context, evs []Event) error
-	// EventDelivered records that every endpoint acknowledged the event.
-	EventDelivered(ctx context.Context, id string, at time.Time) error
+	// EventsDelivered records, in one statement, that every endpoint acknowledged each of
+	// the events (or that none subscribes to it): a dispatcher records its deliveries a batch
+	// at a time, not one write each.
+	EventsDelivered(ctx context.Context, ids []string, at time.Time) error
 	// EventFailed records a failed attempt: retried at next, or dead when dead is set.
 	EventFailed(ctx context.Context, id string, next time.Time, dead bool, reason string) error
 	// Events lists events in order, the dead ones only when q.Failed.

@@ -58,6 +58,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"concurrent accounts each get their own answer, and only the good ones are written", createAccountMixed},
 		{"an event rolls back with its transaction", eventInTx},
 		{"events are claimed in order, one per customer at a time", eventOrder},
+		{"deliveries are recorded a batch at a time", eventsDeliveredTogether},
 		{"a claimed event is not claimed again while leased", eventLease},
 		{"a claim leaves the tenants it skips, and a released event is due at once", eventSkipAndRelease},
 		{"a release never ends a lease another replica has taken since", eventReleaseAfterLeaseTaken},
@@ -762,12 +763,44 @@ func eventOrder(t *testing.T, s store.Store) {
 	if got[0].Payload != a1.Payload || got[0].CustomerID != "a" || got[0].Seq >= got[1].Seq {
 		t.Fatalf("claimed event: %+v", got[0])
 	}
-	if err := s.EventDelivered(ctx, a1.ID, now); err != nil {
+	if err := s.EventsDelivered(ctx, []string{a1.ID}, now); err != nil {
 		t.Fatal(err)
 	}
 	got, err = s.ClaimEvents(ctx, now, time.Minute, 10)
 	if err != nil || len(got) != 1 || got[0].ID != a2.ID {
 		t.Fatalf("after delivering the first of a: %v %+v", err, got)
+	}
+}
+
+func eventsDeliveredTogether(t *testing.T, s store.Store) {
+	a, b, c := newEvent("acme", "a", "one"), newEvent("acme", "b", "one"), newEvent("shop", "c", "one")
+	for _, e := range []*store.Event{a, b, c} {
+		mustAddEvent(t, s, e)
+	}
+	now := time.Now().Add(time.Second)
+	if got, err := s.ClaimEvents(ctx, now, time.Minute, 10); err != nil || len(got) != 3 {
+		t.Fatalf("claim: %v %+v", err, got)
+	}
+	// Nothing, and an id no event has (erased meanwhile), are no error.
+	if err := s.EventsDelivered(ctx, nil, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.EventsDelivered(ctx, []string{a.ID, uuid.NewString(), c.ID}, now); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := s.Events(ctx, store.EventQuery{Limit: 10})
+	if err != nil || len(evs) != 3 {
+		t.Fatalf("events: %v %+v", err, evs)
+	}
+	for _, e := range evs {
+		delivered := e.ID == a.ID || e.ID == c.ID
+		if (e.DeliveredAt != nil) != delivered || (delivered && (e.Attempts != 1 || e.LeaseUntil != nil || e.DeliveredAt.Sub(now).Abs() > time.Millisecond)) {
+			t.Errorf("event %s: delivered %v, attempts %d, lease %v; want delivered %v", e.ID, e.DeliveredAt, e.Attempts, e.LeaseUntil, delivered)
+		}
+	}
+	// b is still leased; once its lease runs out it is the one due.
+	if got, err := s.ClaimEvents(ctx, now.Add(2*time.Minute), time.Minute, 10); err != nil || len(got) != 1 || got[0].ID != b.ID {
+		t.Fatalf("after delivering a and c: %v %+v", err, got)
 	}
 }
 
@@ -808,7 +841,7 @@ func eventSkipAndRelease(t *testing.T, s store.Store) {
 	if err != nil || len(got) != 3 {
 		t.Fatalf("after the release every event is due: %v %+v", err, got)
 	}
-	if err := s.EventDelivered(ctx, a.ID, now); err != nil {
+	if err := s.EventsDelivered(ctx, []string{a.ID}, now); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.ReleaseEvents(ctx, got[:1]); err != nil {
@@ -884,7 +917,7 @@ func eventFailure(t *testing.T, s store.Store) {
 	if err != nil || len(replayed) != 1 || replayed[0].ReplayedAt == nil || replayed[0].RetriedSince().Sub(now).Abs() > time.Millisecond {
 		t.Fatalf("replayed event: %v %+v", err, replayed)
 	}
-	if err := s.EventDelivered(ctx, a2.ID, now); err != nil {
+	if err := s.EventsDelivered(ctx, []string{a2.ID}, now); err != nil {
 		t.Fatal(err)
 	}
 	got, _ = s.ClaimEvents(ctx, now.Add(4*time.Hour), time.Minute, 10)
@@ -923,7 +956,7 @@ func eventConcurrentClaims(t *testing.T, s store.Store) {
 					mu.Lock()
 					seen[e.ID]++
 					mu.Unlock()
-					if err := s.EventDelivered(ctx, e.ID, now); err != nil {
+					if err := s.EventsDelivered(ctx, []string{e.ID}, now); err != nil {
 						t.Error(err)
 					}
 				}
