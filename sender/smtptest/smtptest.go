@@ -66,6 +66,7 @@ type Server struct {
 	refused         map[string]bool // recipients always answered 550
 	refusedAtData   map[string]bool // recipients whose message is answered 554 after DATA
 	unavailable     atomic.Bool
+	slow            time.Duration // how long a message takes to be taken
 }
 
 // Option configures Start.
@@ -97,6 +98,10 @@ func RefusingAtData(to ...string) Option {
 		}
 	}
 }
+
+// Slow makes the server take d to answer a message at the end of DATA, as
+// a relay does that checks it before it takes it.
+func Slow(d time.Duration) Option { return func(s *Server) { s.slow = d } }
 
 // Start starts a server on 127.0.0.1:0 in mode (StartTLS, TLS or Plain).
 // With user set, the server requires AUTH PLAIN with user and password
@@ -252,6 +257,7 @@ func (s *session) Data(r io.Reader) error {
 			return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "message rejected: address is not verified"}
 		}
 	}
+	time.Sleep(s.s.slow)
 	d := s.d
 	d.Data = data
 	s.s.Deliveries <- d
