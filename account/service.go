@@ -302,7 +302,7 @@ func (s *Service) changesContact(ctx context.Context, t *tenant.Tenant, c, next 
 		if t.CheckInPolicy != "partial" && t.CheckInPolicy != "full" {
 			return Result{}, true, conflict(in)
 		}
-		snd, withheld = sender.Withheld(snd), true
+		withheld = true // Issue sends it through snd's guard, to nobody
 	}
 	// The account's other contact stays as it is when the change applies
 	// (signin's changeContact): it is not held, so that the change names no

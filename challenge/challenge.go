@@ -92,7 +92,9 @@ type Target struct {
 	// another account's proof, where nobody may learn who has one). It is
 	// kept under the address marked withheld, and never completes. Its wrong
 	// codes, as every contact change's, count against contact changes to the
-	// address, never against the address's own day (changeKey).
+	// address, never against the address's own day (changeKey). Issue
+	// withholds a code of its own accord too, while its inbox is marked
+	// (withholds).
 	Withheld bool
 	// TokenIssuedAt, for a token holder's request, is the issue time of
 	// its token, kept with the challenge: what a token asked for dies with
@@ -184,7 +186,10 @@ func New(s Store, key []byte, now func() time.Time) *Service {
 // challenge is live (same purpose, account and held change), that challenge,
 // with what target.With writes (the retried request's change). A challenge
 // is never handed to another caller. When no challenge answers, nothing of
-// target.With is written either.
+// target.With is written either. A code to another spelling of an inbox
+// that got one of its kind less than ResendInterval ago is withheld
+// (withholds): answered as a sent one is, through snd's guard and at its
+// pace, it goes to nobody and never completes.
 func (s *Service) Issue(ctx context.Context, lim Limits, target Target, snd sender.Sender) (*Issued, error) {
 	now := s.now().UTC()
 	key := keyOf(target)
@@ -219,10 +224,12 @@ func (s *Service) Issue(ctx context.Context, lim Limits, target Target, snd send
 		CustomerID: target.CustomerID, MaxAttempts: lim.MaxAttempts, ExpiresAt: now.Add(lim.Lifetime), CreatedAt: now,
 		Pending: target.Pending, Purpose: string(target.Purpose), TokenIssuedAt: target.TokenIssuedAt,
 	}
-	c.CodeHash = s.hash(c.TenantID, c.ID, code)
-	// The throttle and the challenge commit together: a concurrent caller that is
+	// The throttles and the challenge commit together: a concurrent caller that is
 	// throttled finds this challenge live.
-	var reused *store.Challenge
+	var (
+		reused   *store.Challenge
+		withheld bool
+	)
 	err = s.store.Tx(ctx, func(tx store.Store) error {
 		reused = nil // a retried transaction decides again
 		if target.With != nil {
@@ -230,12 +237,25 @@ func (s *Service) Issue(ctx context.Context, lim Limits, target Target, snd send
 				return err
 			}
 		}
+		create := func() error {
+			var err error
+			if withheld, err = withholds(ctx, tx, target, now, lim.ResendInterval); err != nil {
+				return err
+			}
+			c.CodeHash = s.hash(c.TenantID, c.ID, code)
+			if withheld {
+				// Kept and counted as a sent code is, its wrong codes charged
+				// to the address's day alike; no code completes it.
+				c.CodeHash = noCode
+			}
+			return tx.CreateChallenge(ctx, c)
+		}
 		wait, err := tx.Throttle(ctx, target.Tenant, sendKey(target), now, lim.ResendInterval)
 		if err != nil {
 			return err
 		}
 		if wait == 0 {
-			return tx.CreateChallenge(ctx, c)
+			return create()
 		}
 		live, err := tx.LiveChallenge(ctx, target.Tenant, key, string(target.Purpose), now)
 		if err == nil && target.Retry && sameRequest(live, c) {
@@ -248,7 +268,7 @@ func (s *Service) Issue(ctx context.Context, lim Limits, target Target, snd send
 			if err := tx.ExpireChallenge(ctx, live.TenantID, live.ID); err != nil {
 				return err
 			}
-			return tx.CreateChallenge(ctx, c)
+			return create()
 		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
@@ -259,6 +279,9 @@ func (s *Service) Issue(ctx context.Context, lim Limits, target Target, snd send
 	}
 	if reused != nil {
 		return issued(reused), nil
+	}
+	if withheld || target.Withheld {
+		snd = sender.Withheld(snd)
 	}
 	msg := sender.Message{Tenant: target.Tenant, Channel: target.Channel, To: target.To, Code: code,
 		ExpiresAt: c.ExpiresAt, Language: target.Language, Fills: target.Fills, MoreFills: target.MoreFills}
@@ -273,6 +296,7 @@ func (s *Service) Issue(ctx context.Context, lim Limits, target Target, snd send
 		cleanup := context.WithoutCancel(ctx)
 		_ = s.store.ExpireChallenge(cleanup, c.TenantID, c.ID)
 		_ = s.store.Unthrottle(cleanup, c.TenantID, sendKey(target), now)
+		_ = s.store.Unthrottle(cleanup, c.TenantID, mailboxKey(target), now) // when this code marked it
 		return nil, fmt.Errorf("%w: %w", ErrNotDelivered, err)
 	}
 	return issued(c), nil
@@ -427,6 +451,68 @@ func sendKey(t Target) string {
 	return "send:" + t.To
 }
 
+// withholds marks the inbox of target's address as having got a code of
+// its kind (a throttle of its own beside the address's), and reports
+// whether this code must go to nobody: another spelling of the inbox got
+// one less than interval ago, and this address is no account's verified
+// one. An account's own spelling gets its code whatever the others got, at
+// its own interval only: with one interval shared by the spellings
+// (ba8e170, reverted by 8748068), a stranger's code a minute to owner+x@
+// kept the owner from any code they could sign in with. The mark is left as
+// it is when it is live, for the owner's code as for a withheld one: the
+// same statements either way, so neither answer takes longer.
+func withholds(ctx context.Context, tx store.Store, target Target, now time.Time, interval time.Duration) (bool, error) {
+	if target.Channel != sender.Email {
+		return false, nil // a number has one spelling
+	}
+	wait, err := tx.Throttle(ctx, target.Tenant, mailboxKey(target), now, interval)
+	if err != nil || wait == 0 {
+		return false, err
+	}
+	if target.Purpose == Contact {
+		// A contact change never goes to an account's verified address:
+		// its own is no change, another's is Withheld already.
+		return true, nil
+	}
+	// account.VerifiedOn, read in this transaction: the account's
+	// verified email is its address.
+	verified, err := tx.EmailVerified(ctx, target.Tenant, target.To)
+	return !verified, err
+}
+
+// noCode is the hash a withheld code's challenge is kept with: a code's is
+// 64 hex digits, so no code is right for it.
+const noCode = "withheld"
+
+// mailboxKey is the throttle of the inbox target's address reaches, of
+// target's kind (a sign-in's or a contact change's, as sendKey's).
+func mailboxKey(t Target) string {
+	if t.Purpose == Contact {
+		return "mailbox:contact:" + mailbox(t.To)
+	}
+	return "mailbox:signin:" + mailbox(t.To)
+}
+
+// mailbox is the inbox an address's mail lands in, as far as it is known
+// from the address: without its subaddress (jane+tag@), and at Gmail
+// without the dots of its local part, under gmail.com. A bomber's spellings
+// of one inbox are each an address, with a resend interval of its own; the
+// inbox is one. A phone number is its own.
+func mailbox(to string) string {
+	at := strings.LastIndexByte(to, '@')
+	if at < 0 {
+		return to
+	}
+	local, domain := to[:at], to[at+1:]
+	if plus := strings.IndexByte(local, '+'); plus > 0 {
+		local = local[:plus]
+	}
+	if domain == "gmail.com" || domain == "googlemail.com" {
+		local, domain = strings.ReplaceAll(local, ".", ""), "gmail.com"
+	}
+	return local + "@" + domain
+}
+
 // failPrefix+destination counts a destination's wrong codes of a day.
 const failPrefix = "fail:"
 
@@ -446,8 +532,9 @@ func KeptUnder(destination string) []string {
 // Keys are the counter and throttle keys that name destination, for an
 // erasure to forget.
 func Keys(destination string) []string {
+	signIn, change := Target{To: destination}, Target{To: destination, Purpose: Contact}
 	return []string{failKey(destination), failKey(changeKey(destination)),
-		sendKey(Target{To: destination}), sendKey(Target{To: destination, Purpose: Contact})}
+		sendKey(signIn), sendKey(change), mailboxKey(signIn), mailboxKey(change)}
 }
 func day(t time.Time) string { return t.UTC().Format(time.DateOnly) }
 

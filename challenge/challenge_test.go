@@ -2,9 +2,11 @@ package challenge_test
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"sync"
@@ -502,4 +504,46 @@ func TestMask(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A code asked for another spelling of an inbox that got one within the
+// resend interval goes to nobody, and no code completes its challenge:
+// neither the one the inbox got nor any other six digits.
+func TestACodeWithheldFromABombedInboxIsNoCodes(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, url func(testing.TB) string) {
+		f := setup(t, url(t))
+		sent, code := f.issue(t, limits, "jane+1@gmail.com")
+		withheld, err := f.svc.Issue(ctx, limits, target("j.ane@googlemail.com"), f.snd)
+		if err != nil {
+			t.Fatalf("a code to another spelling: %v, want it answered as a sent one", err)
+		}
+		if n := len(f.snd.messages("j.ane@googlemail.com")); n != 0 {
+			t.Fatalf("%d codes went to another spelling of the inbox within the interval, want 0", n)
+		}
+		keyed := func(id, code string) string {
+			m := hmac.New(sha256.New, key)
+			m.Write([]byte(tenant + "\x00" + id + "\x00" + code))
+			return hex.EncodeToString(m.Sum(nil))
+		}
+		row, err := f.store.Challenge(ctx, tenant, sent.ID)
+		if err != nil || row.CodeHash != keyed(sent.ID, code) {
+			t.Fatalf("the sent code's hash is not the one this test computes (%v): it checks nothing", err)
+		}
+		row, err = f.store.Challenge(ctx, tenant, withheld.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for n := range 1_000_000 {
+			if c := fmt.Sprintf("%06d", n); row.CodeHash == keyed(withheld.ID, c) {
+				t.Fatalf("the withheld challenge completes with %s", c)
+			}
+		}
+		if _, err := complete(f.svc, f.store, limits, tenant, withheld.ID, code); !errors.Is(err, challenge.ErrInvalidCode) {
+			t.Fatalf("the inbox's code on the withheld challenge: %v, want ErrInvalidCode", err)
+		}
+		// A phone number is its one spelling; another inbox is another.
+		for _, to := range []string{"+33612345678", "jane@example.com"} {
+			f.issue(t, limits, to)
+		}
+	})
 }

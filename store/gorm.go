@@ -262,9 +262,18 @@ func (s *db) Identity(ctx context.Context, tenant, provider, subject string) (*I
 }
 
 func (s *db) Linked(ctx context.Context, tenant, customer string) (bool, error) {
-	var linked bool
-	err := s.stmt(ctx, qLinked, false).QueryRowContext(ctx, tenant, customer).Scan(&linked)
-	return linked, classify(err)
+	return s.exists(ctx, qLinked, tenant, customer)
+}
+
+func (s *db) EmailVerified(ctx context.Context, tenant, email string) (bool, error) {
+	return s.exists(ctx, qEmailVerified, tenant, email)
+}
+
+// exists answers q, a SELECT EXISTS.
+func (s *db) exists(ctx context.Context, q query, args ...any) (bool, error) {
+	var ok bool
+	err := s.stmt(ctx, q, false).QueryRowContext(ctx, args...).Scan(&ok)
+	return ok, classify(err)
 }
 
 func (s *db) UnlinkIdentity(ctx context.Context, tenant, provider, subject string) error {

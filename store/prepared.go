@@ -34,6 +34,7 @@ const (
 	qCount
 	qThrottle
 	qLinked
+	qEmailVerified
 	numQueries
 )
 
@@ -95,6 +96,9 @@ var queries = [numQueries]string{
 	// an account reads it, whatever the account proved (the same work for
 	// every address).
 	qLinked: `SELECT EXISTS (SELECT 1 FROM identities WHERE tenant_id = $1 AND customer_id = $2)`,
+	// Whether an address is an account's verified one, with one answer's
+	// work whatever the account holds (its profile is not read).
+	qEmailVerified: `SELECT EXISTS (SELECT 1 FROM customers WHERE tenant_id = $1 AND email = $2 AND email_verified AND deleted_at IS NULL)`,
 }
 
 // sqliteCounted is, in qAttempt, the challenge's counter ($5 prefix, $6 day).

@@ -67,6 +67,9 @@ type Store interface {
 	Customer(ctx context.Context, tenant, id string) (*Customer, error)
 	CustomerByEmail(ctx context.Context, tenant, email string) (*Customer, error)
 	CustomerByPhone(ctx context.Context, tenant, phone string) (*Customer, error)
+	// EmailVerified reports whether a live account of tenant holds email
+	// verified, reading nothing else of it.
+	EmailVerified(ctx context.Context, tenant, email string) (bool, error)
 	DeleteCustomer(ctx context.Context, tenant, id string, at time.Time) error
 
 	LinkIdentity(ctx context.Context, id *Identity) error

@@ -22,6 +22,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		fn   func(t *testing.T, s store.Store)
 	}{
 		{"a created customer reads back with its profile", customerRoundTrip},
+		{"an email is verified only on a live account of its tenant that verified it", emailVerified},
 		{"an email is unique per tenant, not across tenants", emailUniquePerTenant},
 		{"a phone number is unique per tenant", phoneUniquePerTenant},
 		{"a deleted customer is gone and frees its email", deletedCustomer},
@@ -125,6 +126,33 @@ func customerRoundTrip(t *testing.T, s store.Store) {
 	}
 	if _, err := s.Customer(ctx, "acme", uuid.NewString()); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("unknown id: %v, want ErrNotFound", err)
+	}
+}
+
+func emailVerified(t *testing.T, s store.Store) {
+	verified := newCustomer("acme", "jane@example.com")
+	verified.EmailVerified = true
+	mustCreate(t, s, verified)
+	mustCreate(t, s, newCustomer("acme", "unproven@example.com"))
+	gone := newCustomer("acme", "gone@example.com")
+	gone.EmailVerified = true
+	mustCreate(t, s, gone)
+	if err := s.DeleteCustomer(ctx, "acme", gone.ID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		tenant, email string
+		want          bool
+	}{
+		{"acme", "jane@example.com", true},
+		{"acme", "unproven@example.com", false},
+		{"acme", "gone@example.com", false},
+		{"acme", "nobody@example.com", false},
+		{"other", "jane@example.com", false},
+	} {
+		if got, err := s.EmailVerified(ctx, c.tenant, c.email); got != c.want || err != nil {
+			t.Errorf("EmailVerified(%s, %s): %v %v, want %v", c.tenant, c.email, got, err, c.want)
+		}
 	}
 }
 
