@@ -224,6 +224,7 @@ func (s *Service) Issue(ctx context.Context, lim Limits, target Target, snd send
 		CustomerID: target.CustomerID, MaxAttempts: lim.MaxAttempts, ExpiresAt: now.Add(lim.Lifetime), CreatedAt: now,
 		Pending: target.Pending, Purpose: string(target.Purpose), TokenIssuedAt: target.TokenIssuedAt,
 	}
+	hash := s.hash(c.TenantID, c.ID, code)
 	// The throttles and the challenge commit together: a concurrent caller that is
 	// throttled finds this challenge live.
 	var (
@@ -231,31 +232,26 @@ func (s *Service) Issue(ctx context.Context, lim Limits, target Target, snd send
 		withheld bool
 	)
 	err = s.store.Tx(ctx, func(tx store.Store) error {
-		reused = nil // a retried transaction decides again
+		reused, withheld, c.CodeHash = nil, false, hash // a retried transaction decides again
 		if target.With != nil {
 			if err := target.With(tx); err != nil {
 				return err
 			}
-		}
-		create := func() error {
-			var err error
-			if withheld, err = withholds(ctx, tx, target, now, lim.ResendInterval); err != nil {
-				return err
-			}
-			c.CodeHash = s.hash(c.TenantID, c.ID, code)
-			if withheld {
-				// Kept and counted as a sent code is, its wrong codes charged
-				// to the address's day alike; no code completes it.
-				c.CodeHash = noCode
-			}
-			return tx.CreateChallenge(ctx, c)
 		}
 		wait, err := tx.Throttle(ctx, target.Tenant, sendKey(target), now, lim.ResendInterval)
 		if err != nil {
 			return err
 		}
 		if wait == 0 {
-			return create()
+			if withheld, err = withholds(ctx, tx, target, now, lim.ResendInterval); err != nil {
+				return err
+			}
+			if withheld {
+				// Kept and counted as a sent code is, its wrong codes charged
+				// to the address's day alike; no code completes it.
+				c.CodeHash = noCode
+			}
+			return tx.CreateChallenge(ctx, c)
 		}
 		live, err := tx.LiveChallenge(ctx, target.Tenant, key, string(target.Purpose), now)
 		if err == nil && target.Retry && sameRequest(live, c) {
@@ -268,7 +264,7 @@ func (s *Service) Issue(ctx context.Context, lim Limits, target Target, snd send
 			if err := tx.ExpireChallenge(ctx, live.TenantID, live.ID); err != nil {
 				return err
 			}
-			return create()
+			return tx.CreateChallenge(ctx, c)
 		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
