@@ -249,16 +249,29 @@ tenants:
 // the same headers: nothing in them tells one request from the other.
 func sameProblem(t *testing.T, what string, a, b rawReply, status int) {
 	t.Helper()
-	pa, pb := mustProblem(t, a, status), mustProblem(t, b, status)
-	for _, k := range []string{"type", "title", "status", "detail"} {
-		if pa[k] != pb[k] {
-			t.Errorf("%s: %s %v and %v", what, k, pa[k], pb[k])
+	sameFields(t, what, mustProblem(t, a, status), mustProblem(t, b, status), "type", "title", "status", "detail")
+	sameHeaders(t, what, a, b)
+}
+
+// sameFields fails t unless a and b hold the same values under keys.
+func sameFields(t *testing.T, what string, a, b map[string]any, keys ...string) {
+	t.Helper()
+	for _, k := range keys {
+		if a[k] != b[k] {
+			t.Errorf("%s: %s %v and %v", what, k, a[k], b[k])
 		}
 	}
+}
+
+// sameHeaders fails t unless a and b have the same headers, but for Date,
+// X-Request-Id and ignored.
+func sameHeaders(t *testing.T, what string, a, b rawReply, ignored ...string) {
+	t.Helper()
 	ha, hb := a.Header.Clone(), b.Header.Clone()
 	for _, h := range []http.Header{ha, hb} {
-		h.Del("Date")
-		h.Del("X-Request-Id")
+		for _, k := range append([]string{"Date", "X-Request-Id"}, ignored...) {
+			h.Del(k)
+		}
 	}
 	if !reflect.DeepEqual(ha, hb) {
 		t.Errorf("%s: headers\n%v\nand\n%v", what, ha, hb)
