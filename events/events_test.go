@@ -201,7 +201,11 @@ func TestDeliveriesAreRecordedABatchAtATime(t *testing.T) {
 		t.Errorf("the receiver got %d requests, want %d: one for each event it subscribes to, none for the others", got.Load(), want)
 	}
 	t.Logf("%d events (%d delivered to the receiver) recorded in %d writes", n, got.Load(), out.records.Load())
-	if r := out.records.Load(); r == 0 || r > n/4 {
+	// A write an event was n writes. Each claim's unwanted events are one
+	// write, and a claim asks for half a tenant's share at least (4); a
+	// posted event may be written alone when its turn comes alone (as on a
+	// busy machine): 250/4 + 50 at most, 47-49 when the machine is quiet.
+	if r := out.records.Load(); r == 0 || r >= n/2 {
 		t.Errorf("%d events recorded in %d writes: want a batch at a time", n, r)
 	}
 }
