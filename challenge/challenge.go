@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"golang.org/x/net/idna"
 
 	"github.com/customerd/customerd/sender"
 	"github.com/customerd/customerd/store"
@@ -490,7 +491,9 @@ func mailboxKey(t Target) string {
 }
 
 // mailbox is the inbox an address's mail lands in, as far as it is known
-// from the address: without its subaddress (jane+tag@), and at Gmail
+// from the address: without its subaddress (jane+tag@), its domain as DNS
+// finds it (a domain that is not ASCII by its A-label: bücher.de is
+// xn--bcher-kva.de, which an address keeps as written), and at Gmail
 // without the dots of its local part, under gmail.com. A bomber's spellings
 // of one inbox are each an address, with a resend interval of its own; the
 // inbox is one. A phone number is its own.
@@ -500,6 +503,9 @@ func mailbox(to string) string {
 		return to
 	}
 	local, domain := to[:at], to[at+1:]
+	if ascii, err := idna.Punycode.ToASCII(domain); err == nil {
+		domain = ascii // the address's domain is mapped already (account.NormaliseEmail)
+	}
 	if plus := strings.IndexByte(local, '+'); plus > 0 {
 		local = local[:plus]
 	}

@@ -248,3 +248,26 @@ func TestContactChangesToSpellingsOfAnInboxReachItOnceAnInterval(t *testing.T) {
 		}
 	})
 }
+
+// A domain that is not ASCII has two spellings that reach one inbox: its
+// Unicode form and its IDNA A-label (xn--), which the address keeps as
+// written (it is ASCII). A bomber alternating them got the inbox a code an
+// interval for each: the inbox's mark knew the domain by its spelling.
+func TestBothSpellingsOfAnInternationalDomainAreOneInbox(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		env := apptest.Start(t, dbURL, "")
+		challengeID(t, askSignInCode(t, env, "jane+1@bücher.de"))
+		spellings := []string{"jane+2@xn--bcher-kva.de", "jane@XN--BCHER-KVA.DE", "jane+3@mail.xn--bcher-kva.de"}
+		for _, email := range spellings[:2] {
+			challengeID(t, askSignInCode(t, env, email))
+		}
+		if n := sentToAny(env, "jane+1@bücher.de", "jane+2@xn--bcher-kva.de", "jane@xn--bcher-kva.de"); n != 1 {
+			t.Errorf("%d codes reached the inbox of jane@bücher.de in an interval, want 1", n)
+		}
+		// Another domain (a subdomain) is another inbox.
+		challengeID(t, askSignInCode(t, env, spellings[2]))
+		if env.Logs.Sent("jane+3@mail.bücher.de")+env.Logs.Sent(spellings[2]) != 1 {
+			t.Errorf("a code for %s, another inbox, was not sent", spellings[2])
+		}
+	})
+}
