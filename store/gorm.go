@@ -195,13 +195,21 @@ func (ch *chain) account(a *NewAccount, from string) {
 	}
 }
 
-// queryRow runs a statement that is not one of the prepared queries on the
-// writer (pgx prepares it once per connection all the same).
-func (s *db) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+// raw is where a statement that is not one of the prepared queries runs:
+// the transaction inside Tx, else the writer (pgx prepares it once per
+// connection all the same).
+func (s *db) raw() interface {
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+	ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
+} {
 	if s.tx != nil {
-		return s.tx.QueryRowContext(ctx, q, args...)
+		return s.tx
 	}
-	return s.wdb.QueryRowContext(ctx, q, args...)
+	return s.wdb
+}
+
+func (s *db) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return s.raw().QueryRowContext(ctx, q, args...)
 }
 
 func (s *db) UpdateCustomer(ctx context.Context, c *Customer) error {
@@ -568,13 +576,8 @@ func (s *db) EventsDelivered(ctx context.Context, ids []string, at time.Time) er
 		}
 		list = string(b)
 	}
-	q := `UPDATE events SET delivered_at = $1, lease_until = NULL, attempts = attempts + 1, last_error = '' WHERE ` + in
-	var err error
-	if s.tx != nil {
-		_, err = s.tx.ExecContext(ctx, q, at.UTC(), list)
-	} else {
-		_, err = s.wdb.ExecContext(ctx, q, at.UTC(), list)
-	}
+	_, err := s.raw().ExecContext(ctx, `UPDATE events SET delivered_at = $1, lease_until = NULL, attempts = attempts + 1, last_error = ''
+		WHERE `+in, at.UTC(), list)
 	return classify(err)
 }
 
