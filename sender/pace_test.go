@@ -40,11 +40,11 @@ func TestAWithheldCodesWaitIsNotRecordedAsADelivery(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if g.pace.took.n != 0 {
-		t.Fatalf("%d withheld waits were recorded as deliveries", g.pace.took.n)
+	if len(g.pace.took.d) != 0 {
+		t.Fatalf("%d withheld waits were recorded as deliveries", len(g.pace.took.d))
 	}
-	if err := g.Send(ctx, Message{Channel: Email, To: "free@example.com"}); err != nil || g.pace.took.n != 1 {
-		t.Fatalf("a delivery: %v, %d recorded", err, g.pace.took.n)
+	if err := g.Send(ctx, Message{Channel: Email, To: "free@example.com"}); err != nil || len(g.pace.took.d) != 1 {
+		t.Fatalf("a delivery: %v, %d recorded", err, len(g.pace.took.d))
 	}
 }
 
@@ -74,5 +74,47 @@ func TestAWithheldCodeWhileDownTakesAsLongAsAFailure(t *testing.T) {
 		if d, err := p.sample(now); d != 3*time.Second || err == nil {
 			t.Fatalf("a new outage after a delivery: %v %v, want only its own 3s", d, err)
 		}
+	}
+}
+
+// The ring keeps the latest ringSize durations: the oldest goes first.
+func TestTheRingKeepsTheLatestDurations(t *testing.T) {
+	var r durations
+	for i := 1; i <= ringSize+8; i++ {
+		r.add(time.Duration(i))
+	}
+	if len(r.d) != ringSize {
+		t.Fatalf("%d kept, want %d", len(r.d), ringSize)
+	}
+	seen := map[time.Duration]bool{}
+	for _, d := range r.d {
+		seen[d] = true
+	}
+	for i := 1; i <= ringSize+8; i++ {
+		if want := i > 8; seen[time.Duration(i)] != want {
+			t.Fatalf("duration %d kept: %v, want %v (kept %v)", i, seen[time.Duration(i)], want, r.d)
+		}
+	}
+}
+
+// A guard holds no ring until its sender's first send: every tenant served
+// builds its senders, and most never send.
+func TestAGuardHoldsNoRingBeforeItsFirstSend(t *testing.T) {
+	g := Config{}.Guard(withheld{}, nil).(*guarded)
+	if g.pace.took.d != nil || g.pace.failed.d != nil {
+		t.Fatalf("rings before any send: %d, %d", cap(g.pace.took.d), cap(g.pace.failed.d))
+	}
+	g.pace.record(time.Millisecond, nil, time.Now())
+	if len(g.pace.took.d) != 1 || g.pace.failed.d != nil {
+		t.Fatalf("after a delivery: %v, %v", g.pace.took.d, g.pace.failed.d)
+	}
+}
+
+// BenchmarkGuard is the memory of one guarded sender as a tenant's settings
+// build it (B/op).
+func BenchmarkGuard(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = Config{Countries: []string{"FR"}}.Guard(withheld{}, nil)
 	}
 }
