@@ -15,10 +15,14 @@ const (
 	releaseSavepoint    = "RELEASE SAVEPOINT account"
 )
 
-// batcher is group commit for SQLite's CreateAccount and Verify. SQLite has
-// one writer, and most of a new account's cost there is its commit: the WAL
-// frames of every page the account, its indexes, its event and its challenge
-// touched, written with a system call each. Writes made at the same moment
+// batcher is group commit for SQLite's writes: CreateAccount, Verify and
+// every transaction (Tx), from a shopper's code request to an admin's
+// erasure. SQLite has one writer, and most of a write's cost there is its
+// commit: the WAL frames of every page the account, its indexes, its event
+// and its challenge touched, written with a system call each (transactions
+// committed alone answered POST /customer for an existing account 1,595
+// times a second at 856 µs of CPU each, 2,222–2,309 at 637–658 µs in
+// batches, p99 191 → 63–69 ms). Writes made at the same moment
 // wait for the writer anyway; the batcher takes all that are waiting (it
 // never waits for more) and writes them in one transaction, each inside a
 // savepoint of its own, so that one write's failure (a taken email, a spent

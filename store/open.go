@@ -215,8 +215,10 @@ func openSQLite(path string, cfg *gorm.Config, opts Options) (*Pools, error) {
 	// When the WAL starts again from its beginning, its file is cut back to
 	// walSizeLimit (journal_size_limit).
 	// Its page cache is writerCacheKiB.
-	w, err := gorm.Open(sqlite.Open(dsn+fmt.Sprintf("&_pragma=wal_autocheckpoint(0)&_pragma=cache_size(-%d)&_pragma=temp_store(MEMORY)&_pragma=journal_size_limit(%d)&_pragma=mmap_size(%d)",
-		writerCacheKiB, walSizeLimit, mmap)), cfg)
+	// Its statements run to their end whatever their callers do (detachedDriver).
+	registerDetachedDriver()
+	w, err := gorm.Open(sqlite.New(sqlite.Config{DriverName: writerDriverName, DSN: dsn + fmt.Sprintf("&_pragma=wal_autocheckpoint(0)&_pragma=cache_size(-%d)&_pragma=temp_store(MEMORY)&_pragma=journal_size_limit(%d)&_pragma=mmap_size(%d)",
+		writerCacheKiB, walSizeLimit, mmap)}), cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -3,11 +3,13 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,7 +17,7 @@ import (
 
 	"github.com/pressly/goose/v3"
 	"gorm.io/gorm"
-	_ "modernc.org/sqlite"
+	moderncsqlite "modernc.org/sqlite"
 )
 
 func TestSQLitePragmas(t *testing.T) {
@@ -481,3 +483,137 @@ func TestAPanickingWriteFailsAloneInItsBatch(t *testing.T) {
 		t.Fatalf("a write after the panic: %v", err)
 	}
 }
+
+// A client that hangs up while its write's statement runs in a group
+// commit undoes its own write at most: SQLite rolls a whole transaction
+// back when a statement in it is interrupted, and the driver interrupted
+// one whose context ended, which undid every write of the batch.
+func TestAHangUpFailsNoOtherWriteOfItsBatch(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "h.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	d := s.(*db)
+	now := time.Now().UTC()
+	account := func(id string) *NewAccount {
+		email := id + "@example.com"
+		return &NewAccount{Customer: &Customer{ID: id, TenantID: "acme", Email: &email, Profile: Profile{}, CreatedAt: now, UpdatedAt: now}}
+	}
+	started := make(chan struct{})
+	hungUp, hangUp := context.WithCancel(ctx)
+	defer hangUp()
+	go func() { <-started; time.Sleep(20 * time.Millisecond); hangUp() }()
+	jobs := []*job{
+		{write: func(st *db) error { return st.writeAccount(ctx, account("before")) }, err: make(chan error, 1)},
+		{write: func(st *db) error {
+			// A write long enough for the hang-up to land while it runs.
+			close(started)
+			_, err := st.tx.ExecContext(hungUp, `INSERT INTO counters (tenant_id, key, day, count)
+				SELECT 'acme', 'hung-up', 'd', count(*) FROM (WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 1000000) SELECT i FROM r)`)
+			return err
+		}, err: make(chan error, 1)},
+		{write: func(st *db) error { return st.writeAccount(ctx, account("after")) }, err: make(chan error, 1)},
+	}
+	d.batch.write(jobs)
+	for i, id := range []string{"before", "after"} {
+		if err := <-jobs[2*i].err; err != nil {
+			t.Errorf("the write %s the hang-up: %v", id, err)
+		}
+		if _, err := s.Customer(ctx, "acme", id); err != nil {
+			t.Errorf("the account written %s the hang-up: %v", id, err)
+		}
+	}
+	// The hung-up write itself: written if and only if it was answered so.
+	answer := <-jobs[1].err
+	n, err := s.Counted(ctx, "acme", "hung-up", "d")
+	if err != nil || (answer == nil) != (n > 0) {
+		t.Fatalf("the hung-up write answered %v and counted %d (%v)", answer, n, err)
+	}
+}
+
+// A transaction on SQLite is a write of the next group commit: one that
+// fails is undone alone, the others of its batch are kept.
+func TestSQLiteTransactionsAreGroupCommitted(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "g.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	d := s.(*db)
+	now := time.Now().UTC()
+	// Hold the writer so that the transactions below queue for one batch.
+	held, release := make(chan struct{}), make(chan struct{})
+	go func() {
+		_ = d.batch.do(ctx, func(*db) error { close(held); <-release; return nil })
+	}()
+	<-held
+	failed := errors.New("the transaction's own failure")
+	errs := make(chan error, 2)
+	for _, id := range []string{"kept", "undone"} {
+		go func() {
+			errs <- s.Tx(ctx, func(tx Store) error {
+				email := id + "@example.com"
+				if err := tx.CreateCustomer(ctx, &Customer{ID: id, TenantID: "acme", Email: &email, Profile: Profile{}, CreatedAt: now, UpdatedAt: now}); err != nil {
+					return err
+				}
+				if id == "undone" {
+					return failed
+				}
+				return nil
+			})
+		}()
+	}
+	for deadline := time.Now().Add(5 * time.Second); len(d.batch.queue) < 2; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			close(release)
+			t.Fatalf("%d of the two transactions queued for the group commit", len(d.batch.queue))
+		}
+	}
+	close(release)
+	var got []error
+	for range 2 {
+		got = append(got, <-errs)
+	}
+	if !slices.ContainsFunc(got, func(err error) bool { return err == nil }) || !slices.ContainsFunc(got, func(err error) bool { return errors.Is(err, failed) }) {
+		t.Fatalf("answers %v: want one success and the failure", got)
+	}
+	if _, err := s.Customer(ctx, "acme", "kept"); err != nil {
+		t.Fatalf("the kept transaction's write: %v", err)
+	}
+	if _, err := s.Customer(ctx, "acme", "undone"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the failed transaction's write: %v", err)
+	}
+}
+
+// The driver's connections and statements implement every interface
+// detachedConn and detachedStmt pass their calls on to (a driver upgrade
+// dropping one would panic at the first such call).
+func TestTheWritersDriverImplementsWhatDetachedAsserts(t *testing.T) {
+	c, err := (&moderncsqlite.Driver{}).Open("file:" + filepath.Join(t.TempDir(), "d.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for name, ok := range map[string]bool{
+		"ConnPrepareContext": is[driver.ConnPrepareContext](c), "ConnBeginTx": is[driver.ConnBeginTx](c),
+		"ExecerContext": is[driver.ExecerContext](c), "QueryerContext": is[driver.QueryerContext](c),
+		"Pinger": is[driver.Pinger](c), "SessionResetter": is[driver.SessionResetter](c), "Validator": is[driver.Validator](c),
+	} {
+		if !ok {
+			t.Errorf("the driver's connection is no %s", name)
+		}
+	}
+	st, err := c.Prepare("SELECT 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if !is[driver.StmtExecContext](st) || !is[driver.StmtQueryContext](st) {
+		t.Errorf("the driver's statement %T has no ExecContext or QueryContext", st)
+	}
+}
+
+func is[T any](v any) bool { _, ok := v.(T); return ok }

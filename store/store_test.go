@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -79,6 +81,9 @@ func BenchmarkCodeVerification(b *testing.B) {
 type walMeter struct {
 	db    *sql.DB
 	start string
+	// cpu is the CPU time of this machine's postgres processes at the
+	// start (zero when the server runs elsewhere).
+	cpu time.Duration
 }
 
 func newWALMeter(b *testing.B, url string) walMeter {
@@ -91,7 +96,36 @@ func newWALMeter(b *testing.B, url string) walMeter {
 	if err := db.QueryRow("SELECT pg_current_wal_lsn()::text").Scan(&m.start); err != nil {
 		b.Fatal(err)
 	}
+	m.cpu = postgresCPU()
 	return m
+}
+
+// postgresCPU is the user and system CPU time of the processes named
+// postgres on this machine, as /proc counts it (zero without /proc): the
+// server's own cost of a loop, whichever connection served it.
+func postgresCPU() time.Duration {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var ticks int64
+	for _, f := range stats {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid … utime stime: the 14th and 15th fields.
+		s := string(b)
+		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || end < open || s[open+1:end] != "postgres" {
+			continue
+		}
+		fields := strings.Fields(s[end+1:])
+		if len(fields) < 13 {
+			continue
+		}
+		u, _ := strconv.ParseInt(fields[11], 10, 64)
+		st, _ := strconv.ParseInt(fields[12], 10, 64)
+		ticks += u + st
+	}
+	return time.Duration(ticks) * (time.Second / 100) // USER_HZ
 }
 
 func (m walMeter) report(b *testing.B) {
@@ -103,6 +137,9 @@ func (m walMeter) report(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(bytes/float64(b.N), "wal-B/op")
+	if m.cpu > 0 {
+		b.ReportMetric(float64((postgresCPU()-m.cpu).Microseconds())/float64(b.N), "pg-cpu-µs/op")
+	}
 	// The statistics reach the view within a second of the last statement.
 	var hot, updated float64
 	for range 30 {
