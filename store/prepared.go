@@ -151,7 +151,10 @@ func (s *db) stmt(ctx context.Context, q query, write bool) *sql.Stmt {
 			s.bound = new(statements)
 		}
 		if s.bound[q] == nil {
-			s.bound[q] = s.tx.StmtContext(ctx, s.ws[q])
+			// Never with its caller's end: a statement bound by a caller that
+			// has hung up keeps that error for every later use, and a batch's
+			// jobs share their statements.
+			s.bound[q] = s.tx.StmtContext(context.WithoutCancel(ctx), s.ws[q])
 		}
 		return s.bound[q]
 	case write:

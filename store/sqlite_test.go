@@ -490,23 +490,13 @@ func TestAPanickingWriteFailsAloneInItsBatch(t *testing.T) {
 // one whose context ended, which undid every write of the batch.
 func TestAHangUpFailsNoOtherWriteOfItsBatch(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "h.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	d := s.(*db)
-	now := time.Now().UTC()
-	account := func(id string) *NewAccount {
-		email := id + "@example.com"
-		return &NewAccount{Customer: &Customer{ID: id, TenantID: "acme", Email: &email, Profile: Profile{}, CreatedAt: now, UpdatedAt: now}}
-	}
+	s, d := openTestSQLite(t)
 	started := make(chan struct{})
 	hungUp, hangUp := context.WithCancel(ctx)
 	defer hangUp()
 	go func() { <-started; time.Sleep(20 * time.Millisecond); hangUp() }()
 	jobs := []*job{
-		{write: func(st *db) error { return st.writeAccount(ctx, account("before")) }, err: make(chan error, 1)},
+		{write: func(st *db) error { return st.writeAccount(ctx, testAccount("before")) }, err: make(chan error, 1)},
 		{write: func(st *db) error {
 			// A write long enough for the hang-up to land while it runs.
 			close(started)
@@ -514,7 +504,7 @@ func TestAHangUpFailsNoOtherWriteOfItsBatch(t *testing.T) {
 				SELECT 'acme', 'hung-up', 'd', count(*) FROM (WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 1000000) SELECT i FROM r)`)
 			return err
 		}, err: make(chan error, 1)},
-		{write: func(st *db) error { return st.writeAccount(ctx, account("after")) }, err: make(chan error, 1)},
+		{write: func(st *db) error { return st.writeAccount(ctx, testAccount("after")) }, err: make(chan error, 1)},
 	}
 	d.batch.write(jobs)
 	for i, id := range []string{"before", "after"} {
@@ -537,12 +527,7 @@ func TestAHangUpFailsNoOtherWriteOfItsBatch(t *testing.T) {
 // fails is undone alone, the others of its batch are kept.
 func TestSQLiteTransactionsAreGroupCommitted(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "g.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	d := s.(*db)
+	s, d := openTestSQLite(t)
 	now := time.Now().UTC()
 	// Hold the writer so that the transactions below queue for one batch.
 	held, release := make(chan struct{}), make(chan struct{})
@@ -617,3 +602,50 @@ func TestTheWritersDriverImplementsWhatDetachedAsserts(t *testing.T) {
 }
 
 func is[T any](v any) bool { _, ok := v.(T); return ok }
+
+// A write whose caller has hung up before it runs fails alone: the first
+// write of a batch to use a statement binds it to the batch's transaction
+// for the others, and one bound with an ended context kept that error for
+// all of them.
+func TestAHungUpWriteBindsNoStatementForTheRestOfItsBatch(t *testing.T) {
+	ctx := context.Background()
+	s, d := openTestSQLite(t)
+	hungUp, hangUp := context.WithCancel(ctx)
+	hangUp()
+	jobs := []*job{
+		{write: func(st *db) error { return st.writeAccount(hungUp, testAccount("hung-up")) }, err: make(chan error, 1)},
+		{write: func(st *db) error { return st.writeAccount(ctx, testAccount("kept")) }, err: make(chan error, 1)},
+	}
+	d.batch.write(jobs)
+	if err := <-jobs[0].err; err == nil {
+		t.Error("the hung-up write was answered as written")
+	}
+	if err := <-jobs[1].err; err != nil {
+		t.Fatalf("the write after it: %v", err)
+	}
+	if _, err := s.Customer(ctx, "acme", "kept"); err != nil {
+		t.Fatalf("the write after it was not kept: %v", err)
+	}
+	if _, err := s.Customer(ctx, "acme", "hung-up"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the hung-up write: %v", err)
+	}
+}
+
+// openTestSQLite opens a new SQLite store for a test, closed with it.
+func openTestSQLite(t *testing.T) (Store, *db) {
+	t.Helper()
+	s, err := Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "t.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s, s.(*db)
+}
+
+// testAccount is a new account of tenant acme with id's email and one event.
+func testAccount(id string) *NewAccount {
+	now := time.Now().UTC()
+	email := id + "@example.com"
+	return &NewAccount{Customer: &Customer{ID: id, TenantID: "acme", Email: &email, Profile: Profile{}, CreatedAt: now, UpdatedAt: now},
+		Events: []*Event{{ID: "ev-" + id, TenantID: "acme", CustomerID: id, Type: "t", Payload: "{}", CreatedAt: now}}}
+}
