@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/customerd/customerd/bench/procstat"
 	"github.com/customerd/customerd/store"
 	"github.com/customerd/customerd/store/storetest"
 )
@@ -100,32 +99,15 @@ func newWALMeter(b *testing.B, url string) walMeter {
 	return m
 }
 
-// postgresCPU is the user and system CPU time of the processes named
-// postgres on this machine, as /proc counts it (zero without /proc): the
-// server's own cost of a loop, whichever connection served it.
+// postgresCPU is the CPU time of the processes named postgres on this
+// machine (zero without /proc): the server's own cost of a loop, whichever
+// connection served it.
 func postgresCPU() time.Duration {
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-	var ticks int64
-	for _, f := range stats {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid … utime stime: the 14th and 15th fields.
-		s := string(b)
-		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-		if open < 0 || end < open || s[open+1:end] != "postgres" {
-			continue
-		}
-		fields := strings.Fields(s[end+1:])
-		if len(fields) < 13 {
-			continue
-		}
-		u, _ := strconv.ParseInt(fields[11], 10, 64)
-		st, _ := strconv.ParseInt(fields[12], 10, 64)
-		ticks += u + st
+	var ticks uint64
+	for _, pid := range procstat.Postgres() {
+		ticks += procstat.Ticks(pid)
 	}
-	return time.Duration(ticks) * (time.Second / 100) // USER_HZ
+	return time.Duration(ticks) * (time.Second / procstat.TicksPerSecond)
 }
 
 func (m walMeter) report(b *testing.B) {

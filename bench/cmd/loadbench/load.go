@@ -16,6 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/customerd/customerd/bench/procstat"
 )
 
 func mustRandInt(n int) int { return rand.IntN(n) }
@@ -379,7 +381,7 @@ func summarize(name string, samples []sample) result {
 		cpu, db = cpu+s.cpu, db+s.db
 	}
 	if r.ok > 0 {
-		perTick := float64(time.Second) / ticksPerSecond
+		perTick := float64(time.Second) / procstat.TicksPerSecond
 		r.cpu = time.Duration(float64(cpu) * perTick / float64(r.ok))
 		r.db = time.Duration(float64(db) * perTick / float64(r.ok))
 	}

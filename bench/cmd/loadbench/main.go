@@ -37,6 +37,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/customerd/customerd/bench/procstat"
 	"github.com/customerd/customerd/providers/oidc/oidctest"
 )
 
@@ -293,9 +294,9 @@ func measure(ctx context.Context, o options, targets []*target, start, stop func
 			if t.start != nil {
 				t.start()
 			}
-			cpu0, db0 := procTicks(t.srv.pid()), postgresTicks()
+			cpu0, db0 := procstat.Ticks(t.srv.pid()), postgresTicks()
 			s := drive(ctx, t.hc, o.clients, slice, t.mk)
-			s.cpu, s.db = procTicks(t.srv.pid())-cpu0, postgresTicks()-db0
+			s.cpu, s.db = procstat.Ticks(t.srv.pid())-cpu0, postgresTicks()-db0
 			if t.stop != nil {
 				t.stop()
 			}

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/customerd/customerd/bench/procstat"
 )
 
 // The machine may be shared (builds and tests of other work): the bench
@@ -49,7 +51,7 @@ func snapshotCPU() cpuSnapshot {
 	}
 	benchPIDsMu.Lock()
 	for pid := range benchPIDs {
-		s.ours += procTicks(pid)
+		s.ours += procstat.Ticks(pid)
 	}
 	benchPIDsMu.Unlock()
 	s.ours += postgresTicks()
@@ -66,39 +68,12 @@ func postgresTicks() uint64 {
 		return 0
 	}
 	var n uint64
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || others[pid] {
-			continue
-		}
-		if comm, _ := os.ReadFile("/proc/" + e.Name() + "/comm"); strings.TrimSpace(string(comm)) == "postgres" {
-			n += procTicks(pid)
+	for _, pid := range procstat.Postgres() {
+		if !others[pid] {
+			n += procstat.Ticks(pid)
 		}
 	}
 	return n
-}
-
-// ticksPerSecond is Linux's USER_HZ, the unit of /proc's CPU times.
-const ticksPerSecond = 100
-
-// procTicks is the user and system time of a process.
-func procTicks(pid int) uint64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseUint(f[11], 10, 64)
-	s, _ := strconv.ParseUint(f[12], 10, 64)
-	return u + s
 }
 
 // foreignShare is the share of all CPU time between a and b that processes
