@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+
+	"gorm.io/gorm"
 )
 
 // The savepoint of one account in a batch.
@@ -15,9 +17,9 @@ const (
 	releaseSavepoint    = "RELEASE SAVEPOINT account"
 )
 
-// batcher is group commit for SQLite's writes: CreateAccount, Verify and
-// every transaction (Tx), from a shopper's code request to an admin's
-// erasure. SQLite has one writer, and most of a write's cost there is its
+// batcher is group commit for SQLite's writes: every transaction (Tx, and
+// through it CreateAccount, Verify and the store's other transactions), from
+// a shopper's code request to an admin's erasure. SQLite has one writer, and most of a write's cost there is its
 // commit: the WAL frames of every page the account, its indexes, its event
 // and its challenge touched, written with a system call each (transactions
 // committed alone answered POST /customer for an existing account 1,595
@@ -29,6 +31,9 @@ const (
 // challenge) undoes that write alone. One commit then writes pages the
 // writes share once.
 type batcher struct {
+	// w is the writer, whose one connection pool is; a batch's db is w
+	// bound to the batch's transaction.
+	w     *gorm.DB
 	pool  *sql.DB
 	stmts *statements
 	// sp are the savepoint statements, prepared as the queries are.
@@ -39,7 +44,9 @@ type batcher struct {
 	once  sync.Once
 }
 
-// job is one write of a batch, through st, a transaction.
+// job is one write of a batch, through st, the batch's transaction: every
+// job of a batch shares it (and the statements bound to it), one after
+// another on the batcher's goroutine.
 type job struct {
 	write func(st *db) error
 	err   chan error
@@ -64,10 +71,14 @@ func (j *job) run(st *db) (err error) {
 // waits for the last.
 const maxBatch = 32
 
-// newBatcher starts a batcher on pool, SQLite's writer, before any
+// newBatcher starts a batcher on w, SQLite's writer, before any
 // transaction holds its one connection (see prepare).
-func newBatcher(ctx context.Context, pool *sql.DB, stmts *statements) (*batcher, error) {
-	b := &batcher{pool: pool, stmts: stmts, queue: make(chan *job, maxBatch),
+func newBatcher(ctx context.Context, w *gorm.DB, stmts *statements) (*batcher, error) {
+	pool, err := w.DB()
+	if err != nil {
+		return nil, err
+	}
+	b := &batcher{w: w, pool: pool, stmts: stmts, queue: make(chan *job, maxBatch),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	for i, q := range []string{savepoint, rollbackToSavepoint, releaseSavepoint} {
 		st, err := pool.PrepareContext(ctx, q)
@@ -174,7 +185,9 @@ func (b *batcher) write(batch []*job) {
 			_, err := tx.StmtContext(ctx, b.sp[which]).ExecContext(ctx)
 			return classify(err)
 		}
-		st := &db{ws: b.stmts, tx: tx}
+		g := b.w.Session(&gorm.Session{Context: ctx, NewDB: true}) // as gorm's Begin makes its own
+		g.Statement.ConnPool = tx
+		st := &db{w: g, r: g, ws: b.stmts, tx: tx, close: func() error { return nil }}
 		for i, j := range batch {
 			err := sp(0)
 			if err == nil {

@@ -34,7 +34,7 @@ type db struct {
 	bound *statements
 	// wdb is w's pool, for the statements that are not prepared queries.
 	wdb *sql.DB
-	// batch writes SQLite's new accounts, verifications and transactions.
+	// batch is SQLite's group commit, which every transaction goes through.
 	batch *batcher
 	close func() error
 	// url is the database's address, for connections outside the pool (WatchTenants).
@@ -47,11 +47,7 @@ func (s *db) Tx(ctx context.Context, fn func(Store) error) error {
 	if s.batch != nil && s.tx == nil {
 		// SQLite: in the next group commit, inside a savepoint of its own
 		// (batcher), on the one writer a transaction would wait for anyway.
-		return classify(s.batch.do(ctx, func(st *db) error {
-			g := s.w.Session(&gorm.Session{Context: ctx, NewDB: true}) // as gorm's Begin makes its own
-			g.Statement.ConnPool = st.tx
-			return fn(&db{w: g, r: g, ws: st.ws, tx: st.tx, close: func() error { return nil }})
-		}))
+		return classify(s.batch.do(ctx, func(st *db) error { return fn(st) }))
 	}
 	err := s.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		sqlTx, ok := tx.Statement.ConnPool.(*sql.Tx)
@@ -61,6 +57,12 @@ func (s *db) Tx(ctx context.Context, fn func(Store) error) error {
 		return fn(&db{w: tx, r: tx, ws: s.ws, tx: sqlTx, close: func() error { return nil }})
 	})
 	return classify(err)
+}
+
+// transaction runs fn in a transaction (Tx: on SQLite a job of the group
+// commit), with GORM's handle of it.
+func (s *db) transaction(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	return s.Tx(ctx, func(st Store) error { return fn(st.(*db).w.WithContext(ctx)) })
 }
 
 func (s *db) Ping(ctx context.Context) error {
@@ -112,8 +114,6 @@ func (s *db) CreateAccount(ctx context.Context, a *NewAccount) error {
 	switch {
 	case s.postgres():
 		return s.createAccountStatement(ctx, a)
-	case s.tx == nil && s.batch != nil:
-		return s.batch.do(ctx, func(st *db) error { return st.writeAccount(ctx, a) })
 	}
 	return s.Tx(ctx, func(tx Store) error { return tx.(*db).writeAccount(ctx, a) })
 }
@@ -399,7 +399,7 @@ func (s *db) NewestSigningKey(ctx context.Context) (*SigningKey, error) {
 
 func (s *db) RetireSigningKeys(ctx context.Context, tenant, keep string, at time.Time) (int, error) {
 	var n int64
-	err := s.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
 		res := tx.Model(&SigningKey{}).Where("tenant_id = ? AND kid <> ? AND retired_at IS NULL", tenant, keep).
 			Update("retired_at", at.UTC())
 		if n = res.RowsAffected; res.Error != nil {
@@ -507,8 +507,8 @@ func purges(c Cutoffs) []purgeStatement {
 	}
 }
 
-// postgres reports the dialect; the SQLite batcher's transactions have no GORM handle.
-func (s *db) postgres() bool { return s.w != nil && s.w.Name() == "postgres" }
+// postgres reports the dialect.
+func (s *db) postgres() bool { return s.w.Name() == "postgres" }
 
 func (s *db) AddEvent(ctx context.Context, e *Event) error {
 	_, err := s.exec(ctx, qInsertEvent, eventValues(e)...)

@@ -485,14 +485,10 @@ func (s *db) prepareAll(ctx context.Context, postgres bool) error {
 	return nil
 }
 
-// startBatcher starts the group commit of SQLite's new accounts and verifications, stopped
-// first when the store closes.
+// startBatcher starts the group commit of SQLite's writes, stopped first
+// when the store closes.
 func (s *db) startBatcher(ctx context.Context) error {
-	pool, err := s.w.DB()
-	if err != nil {
-		return err
-	}
-	b, err := newBatcher(ctx, pool, s.ws)
+	b, err := newBatcher(ctx, s.w, s.ws)
 	if err != nil {
 		return err
 	}

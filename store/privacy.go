@@ -95,7 +95,7 @@ type Record struct {
 // export is rare): ErrNotFound when there is none.
 func (s *db) CustomerRecord(ctx context.Context, tenant, id string) (*Record, error) {
 	r := &Record{}
-	err := s.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
 		var c Customer
 		if err := tx.Where("tenant_id = ? AND id = ? AND deleted_at IS NULL", tenant, id).Take(&c).Error; err != nil {
 			return err
@@ -182,7 +182,7 @@ type Contact struct{ Field, Value string }
 // when there is no such live customer.
 func (s *db) EraseCustomer(ctx context.Context, e Erasure) error {
 	at := e.At.UTC()
-	err := s.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
 		var c Customer
 		q := tx.Where("tenant_id = ? AND id = ? AND deleted_at IS NULL", e.TenantID, e.CustomerID)
 		if s.postgres() {

@@ -523,12 +523,18 @@ func TestAHangUpFailsNoOtherWriteOfItsBatch(t *testing.T) {
 	}
 }
 
-// A transaction on SQLite is a write of the next group commit: one that
-// fails is undone alone, the others of its batch are kept.
+// A transaction on SQLite is a write of the next group commit, whether
+// asked with Tx or made by a store method's own (RetireSigningKeys here):
+// one that fails is undone alone, the others of its batch are kept.
 func TestSQLiteTransactionsAreGroupCommitted(t *testing.T) {
 	ctx := context.Background()
 	s, d := openTestSQLite(t)
 	now := time.Now().UTC()
+	for _, kid := range []string{"old", "new"} {
+		if err := s.AddSigningKey(ctx, &SigningKey{TenantID: "acme", KID: kid, Alg: "ES256", PrivateKey: []byte("sealed"), PublicJWK: "{}", CreatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	// Hold the writer so that the transactions below queue for one batch.
 	held, release := make(chan struct{}), make(chan struct{})
 	go func() {
@@ -536,7 +542,13 @@ func TestSQLiteTransactionsAreGroupCommitted(t *testing.T) {
 	}()
 	<-held
 	failed := errors.New("the transaction's own failure")
-	errs := make(chan error, 2)
+	errs := make(chan error, 3)
+	retired := make(chan int, 1)
+	go func() {
+		n, err := s.RetireSigningKeys(ctx, "acme", "new", now)
+		retired <- n
+		errs <- err
+	}()
 	for _, id := range []string{"kept", "undone"} {
 		go func() {
 			errs <- s.Tx(ctx, func(tx Store) error {
@@ -551,19 +563,32 @@ func TestSQLiteTransactionsAreGroupCommitted(t *testing.T) {
 			})
 		}()
 	}
-	for deadline := time.Now().Add(5 * time.Second); len(d.batch.queue) < 2; time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Second); len(d.batch.queue) < 3; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
 			close(release)
-			t.Fatalf("%d of the two transactions queued for the group commit", len(d.batch.queue))
+			t.Fatalf("%d of the three transactions queued for the group commit", len(d.batch.queue))
 		}
 	}
 	close(release)
 	var got []error
-	for range 2 {
+	for range 3 {
 		got = append(got, <-errs)
 	}
-	if !slices.ContainsFunc(got, func(err error) bool { return err == nil }) || !slices.ContainsFunc(got, func(err error) bool { return errors.Is(err, failed) }) {
-		t.Fatalf("answers %v: want one success and the failure", got)
+	if slices.IndexFunc(got, func(err error) bool { return err != nil && !errors.Is(err, failed) }) >= 0 ||
+		!slices.ContainsFunc(got, func(err error) bool { return errors.Is(err, failed) }) {
+		t.Fatalf("answers %v: want two successes and the failure", got)
+	}
+	if n := <-retired; n != 1 {
+		t.Fatalf("retired %d keys, want the old one", n)
+	}
+	keys, err := s.SigningKeys(ctx, "acme")
+	if err != nil || len(keys) != 2 {
+		t.Fatalf("keys %v, %v", keys, err)
+	}
+	for _, k := range keys {
+		if (k.RetiredAt != nil) != (k.KID == "old") {
+			t.Fatalf("key %s retired at %v", k.KID, k.RetiredAt)
+		}
 	}
 	if _, err := s.Customer(ctx, "acme", "kept"); err != nil {
 		t.Fatalf("the kept transaction's write: %v", err)

@@ -132,7 +132,7 @@ func (s *db) missingOrStale(g *gorm.DB, id string) error {
 // changeTenant runs write in a transaction that, on PostgreSQL, also
 // notifies the other replicas of the change when it commits.
 func (s *db) changeTenant(ctx context.Context, id string, write func(*gorm.DB) error) error {
-	err := s.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
 		if err := write(tx); err != nil {
 			return err
 		}

@@ -31,15 +31,11 @@ func (s *db) Verify(ctx context.Context, v Verification) (*Verdict, error) {
 		return s.verifySteps(ctx, v)
 	}
 	var verdict *Verdict
-	write := func(st *db) error {
+	return verdict, s.Tx(ctx, func(tx Store) error {
 		var err error
-		verdict, err = st.verifySteps(ctx, v)
+		verdict, err = tx.(*db).verifySteps(ctx, v)
 		return err
-	}
-	if s.batch != nil {
-		return verdict, s.batch.do(ctx, write)
-	}
-	return verdict, s.Tx(ctx, func(tx Store) error { return write(tx.(*db)) })
+	})
 }
 
 // quotedDestination is Destination as a JSON string, as it stands in an
