@@ -81,8 +81,8 @@ type walMeter struct {
 	db    *sql.DB
 	start string
 	// cpu is the CPU time of this machine's postgres processes at the
-	// start (zero when the server runs elsewhere).
-	cpu time.Duration
+	// start (none when the server runs elsewhere).
+	cpu procstat.Sample
 }
 
 func newWALMeter(b *testing.B, url string) walMeter {
@@ -95,19 +95,8 @@ func newWALMeter(b *testing.B, url string) walMeter {
 	if err := db.QueryRow("SELECT pg_current_wal_lsn()::text").Scan(&m.start); err != nil {
 		b.Fatal(err)
 	}
-	m.cpu = postgresCPU()
+	m.cpu = procstat.Read(procstat.Postgres())
 	return m
-}
-
-// postgresCPU is the CPU time of the processes named postgres on this
-// machine (zero without /proc): the server's own cost of a loop, whichever
-// connection served it.
-func postgresCPU() time.Duration {
-	var ticks uint64
-	for _, pid := range procstat.Postgres() {
-		ticks += procstat.Ticks(pid)
-	}
-	return time.Duration(ticks) * (time.Second / procstat.TicksPerSecond)
 }
 
 func (m walMeter) report(b *testing.B) {
@@ -119,8 +108,11 @@ func (m walMeter) report(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(bytes/float64(b.N), "wal-B/op")
-	if m.cpu > 0 {
-		b.ReportMetric(float64((postgresCPU()-m.cpu).Microseconds())/float64(b.N), "pg-cpu-µs/op")
+	if len(m.cpu) > 0 {
+		// The CPU time of the processes named postgres on this machine: the
+		// server's own cost of the loop, whichever connection served it.
+		ticks := procstat.Read(procstat.Postgres()).Since(m.cpu)
+		b.ReportMetric(float64(ticks)*1e6/procstat.TicksPerSecond/float64(b.N), "pg-cpu-µs/op")
 	}
 	// The statistics reach the view within a second of the last statement.
 	var hot, updated float64

@@ -48,3 +48,32 @@ func Postgres() []int {
 	}
 	return pids
 }
+
+// Sample is the CPU time of each of a set of processes, in ticks: summing
+// them at two moments and subtracting went backwards (and, unsigned,
+// wrapped around to an absurd figure) when a process of the set ended in
+// between, its time gone from /proc with it.
+type Sample map[int]uint64
+
+// Read samples pids.
+func Read(pids []int) Sample {
+	s := make(Sample, len(pids))
+	for _, pid := range pids {
+		s[pid] = Ticks(pid)
+	}
+	return s
+}
+
+// Since is the CPU time the processes of s used after before: a process
+// started in between counts whole, one that ended in between not at all.
+func (s Sample) Since(before Sample) uint64 {
+	var n uint64
+	for pid, t := range s {
+		if b, ok := before[pid]; ok && t >= b {
+			n += t - b
+		} else {
+			n += t // new, or a new process under a reused id
+		}
+	}
+	return n
+}

@@ -294,9 +294,9 @@ func measure(ctx context.Context, o options, targets []*target, start, stop func
 			if t.start != nil {
 				t.start()
 			}
-			cpu0, db0 := procstat.Ticks(t.srv.pid()), postgresTicks()
+			cpu0, db0 := procstat.Read([]int{t.srv.pid()}), procstat.Read(postgresPIDs())
 			s := drive(ctx, t.hc, o.clients, slice, t.mk)
-			s.cpu, s.db = procstat.Ticks(t.srv.pid())-cpu0, postgresTicks()-db0
+			s.cpu, s.db = procstat.Read([]int{t.srv.pid()}).Since(cpu0), procstat.Read(postgresPIDs()).Since(db0)
 			if t.stop != nil {
 				t.stop()
 			}

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,7 +25,10 @@ func untrackPID(pid int) { benchPIDsMu.Lock(); delete(benchPIDs, pid); benchPIDs
 
 // cpuSnapshot is the machine's CPU time and the part of it the bench, its
 // servers and the PostgreSQL server used, in clock ticks.
-type cpuSnapshot struct{ total, busy, ours uint64 }
+type cpuSnapshot struct {
+	total, busy uint64
+	ours        procstat.Sample
+}
 
 // otherPGBackends, when set, lists the PostgreSQL backends of other work:
 // their time is not the bench's.
@@ -50,30 +55,20 @@ func snapshotCPU() cpuSnapshot {
 		}
 	}
 	benchPIDsMu.Lock()
-	for pid := range benchPIDs {
-		s.ours += procstat.Ticks(pid)
-	}
+	pids := slices.Collect(maps.Keys(benchPIDs))
 	benchPIDsMu.Unlock()
-	s.ours += postgresTicks()
+	s.ours = procstat.Read(append(pids, postgresPIDs()...))
 	return s
 }
 
-// postgresTicks is the CPU time of the PostgreSQL server's own processes
-// and of the backends of the bench's connections.
-func postgresTicks() uint64 {
-	var others map[int]bool
-	if otherPGBackends != nil {
-		others = otherPGBackends()
-	} else {
-		return 0
+// postgresPIDs are the PostgreSQL server's own processes and the backends
+// of the bench's connections.
+func postgresPIDs() []int {
+	if otherPGBackends == nil {
+		return nil
 	}
-	var n uint64
-	for _, pid := range procstat.Postgres() {
-		if !others[pid] {
-			n += procstat.Ticks(pid)
-		}
-	}
-	return n
+	others := otherPGBackends()
+	return slices.DeleteFunc(procstat.Postgres(), func(pid int) bool { return others[pid] })
 }
 
 // foreignShare is the share of all CPU time between a and b that processes
@@ -83,6 +78,6 @@ func foreignShare(a, b cpuSnapshot) float64 {
 	if total <= 0 || b.busy < a.busy {
 		return 0
 	}
-	foreign := float64(b.busy-a.busy) - float64(b.ours-a.ours)
+	foreign := float64(b.busy-a.busy) - float64(b.ours.Since(a.ours))
 	return max(foreign, 0) / total
 }
