@@ -19,9 +19,10 @@ const (
 
 // batcher is group commit for SQLite's writes: every transaction (Tx, and
 // through it CreateAccount, Verify and the store's other transactions), from
-// a shopper's code request to an admin's erasure. SQLite has one writer, and most of a write's cost there is its
-// commit: the WAL frames of every page the account, its indexes, its event
-// and its challenge touched, written with a system call each (transactions
+// a shopper's code request to an admin's erasure. SQLite has one writer, and
+// most of a write's cost there is its commit: the WAL frames of every page
+// the account, its indexes, its event and its challenge touched, written
+// with a system call each (transactions
 // committed alone answered POST /customer for an existing account 1,595
 // times a second at 856 µs of CPU each, 2,222–2,309 at 637–658 µs in
 // batches, p99 191 → 63–69 ms). Writes made at the same moment

@@ -154,7 +154,7 @@ func (s *db) stmt(ctx context.Context, q query, write bool) *sql.Stmt {
 			// Never with its caller's end: a statement bound by a caller that
 			// has hung up keeps that error for every later use, and a batch's
 			// jobs share their statements.
-			s.bound[q] = s.tx.StmtContext(context.WithoutCancel(ctx), s.ws[q])
+			s.bound[q] = s.tx.StmtContext(detached(ctx), s.ws[q])
 		}
 		return s.bound[q]
 	case write:

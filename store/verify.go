@@ -30,12 +30,16 @@ func (s *db) Verify(ctx context.Context, v Verification) (*Verdict, error) {
 	case s.tx != nil:
 		return s.verifySteps(ctx, v)
 	}
+	// The transaction first, then its verdict: in `return verdict, s.Tx(…)`
+	// Go leaves it unspecified whether verdict is read before or after the
+	// call that sets it.
 	var verdict *Verdict
-	return verdict, s.Tx(ctx, func(tx Store) error {
+	err := s.Tx(ctx, func(tx Store) error {
 		var err error
 		verdict, err = tx.(*db).verifySteps(ctx, v)
 		return err
 	})
+	return verdict, err
 }
 
 // quotedDestination is Destination as a JSON string, as it stands in an
