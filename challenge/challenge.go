@@ -155,6 +155,7 @@ type Store interface {
 	Tx(ctx context.Context, fn func(store.Store) error) error
 	Counted(ctx context.Context, tenant, key, day string) (int, error)
 	ExpireChallenge(ctx context.Context, tenant, id string) error
+	RehashChallenge(ctx context.Context, tenant, id, codeHash string) error
 	Unthrottle(ctx context.Context, tenant, key string, at time.Time) error
 	PeekChallenge(ctx context.Context, tenant, destination, except string, now time.Time) (*store.Challenge, error)
 	Verify(ctx context.Context, v store.Verification) (*store.Verdict, error)
@@ -231,9 +232,13 @@ func (s *Service) Issue(ctx context.Context, lim Limits, target Target, snd send
 	var (
 		reused   *store.Challenge
 		withheld bool
+		// exposed: whether this code is withheld depended on who has an
+		// account (a contact change's, or one to an inbox marked live), so
+		// a sent one must not answer otherwise than a withheld one would.
+		exposed bool
 	)
 	err = s.store.Tx(ctx, func(tx store.Store) error {
-		reused, withheld, c.CodeHash = nil, false, hash // a retried transaction decides again
+		reused, withheld, exposed, c.CodeHash = nil, false, target.Purpose == Contact, hash // a retried transaction decides again
 		if target.With != nil {
 			if err := target.With(tx); err != nil {
 				return err
@@ -244,9 +249,11 @@ func (s *Service) Issue(ctx context.Context, lim Limits, target Target, snd send
 			return err
 		}
 		if wait == 0 {
-			if withheld, err = withholds(ctx, tx, target, now, lim.ResendInterval); err != nil {
+			marked := false
+			if withheld, marked, err = withholds(ctx, tx, target, now, lim.ResendInterval); err != nil {
 				return err
 			}
+			exposed = exposed || marked
 			if withheld {
 				// Kept and counted as a sent code is, its wrong codes charged
 				// to the address's day alike; no code completes it.
@@ -288,7 +295,18 @@ func (s *Service) Issue(ctx context.Context, lim Limits, target Target, snd send
 	// The send outlives the caller: a caller hanging up once the gateway
 	// has the message must not get the resend slot back (each sender bounds
 	// its own time).
+	began := time.Now()
 	if err := snd.Send(context.WithoutCancel(ctx), msg); err != nil {
+		if exposed && sender.RefusedRecipient(err) {
+			// A refused recipient answered 503 where a withheld code to the
+			// same address answers 202: a token holder adding a number that
+			// texted STOP learned whether another account had proved it. The
+			// code reached nobody either way, so it is kept as a withheld one
+			// is (no right code, the resend slots spent) and answered as one.
+			if err = s.refused(ctx, c, snd, began); err == nil {
+				return issued(c), nil
+			}
+		}
 		// Neither a usable code nor a spent resend slot is left behind.
 		cleanup := context.WithoutCancel(ctx)
 		_ = s.store.ExpireChallenge(cleanup, c.TenantID, c.ID)
@@ -297,6 +315,18 @@ func (s *Service) Issue(ctx context.Context, lim Limits, target Target, snd send
 		return nil, fmt.Errorf("%w: %w", ErrNotDelivered, err)
 	}
 	return issued(c), nil
+}
+
+// refused keeps c, whose recipient the relay or gateway refused, as a
+// withheld code is kept (no code completes it), and answers as a withheld
+// code through snd would, and when (sender.AsWithheld): nil, or snd's
+// failure while it is down.
+func (s *Service) refused(ctx context.Context, c *store.Challenge, snd sender.Sender, began time.Time) error {
+	ctx = context.WithoutCancel(ctx)
+	if err := s.store.RehashChallenge(ctx, c.TenantID, c.ID, noCode); err != nil {
+		return err
+	}
+	return sender.AsWithheld(ctx, snd, began)
 }
 
 // sameRequest reports whether live was issued for the same request as c:
@@ -457,24 +487,25 @@ func sendKey(t Target) string {
 // (ba8e170, reverted by 8748068), a stranger's code a minute to owner+x@
 // kept the owner from any code they could sign in with. The mark is left as
 // it is when it is live, for the owner's code as for a withheld one: the
-// same statements either way, so neither answer takes longer.
-func withholds(ctx context.Context, tx store.Store, target Target, now time.Time, interval time.Duration) (bool, error) {
+// same statements either way, so neither answer takes longer. marked: the
+// mark was live, so whether the code is withheld depended on the account.
+func withholds(ctx context.Context, tx store.Store, target Target, now time.Time, interval time.Duration) (withheld, marked bool, err error) {
 	if target.Channel != sender.Email {
-		return false, nil // a number has one spelling
+		return false, false, nil // a number has one spelling
 	}
 	wait, err := tx.Throttle(ctx, target.Tenant, mailboxKey(target), now, interval)
 	if err != nil || wait == 0 {
-		return false, err
+		return false, false, err
 	}
 	if target.Purpose == Contact {
 		// A contact change never goes to an account's verified address:
 		// its own is no change, another's is Withheld already.
-		return true, nil
+		return true, true, nil
 	}
 	// account.VerifiedOn, read in this transaction: the account's
 	// verified email is its address.
 	verified, err := tx.EmailVerified(ctx, target.Tenant, target.To)
-	return !verified, err
+	return !verified, true, err
 }
 
 // noCode is the hash a withheld code's challenge is kept with: a code's is

@@ -157,6 +157,49 @@ func Withheld(s Sender) Sender {
 	return withheld{}
 }
 
+// RefusedRecipient reports whether err, a Send's, is the relay's or the
+// gateway's answer about the message's recipient (a mailbox refused at RCPT
+// TO, a permanent answer to the message, a number the gateway will not
+// text): a failure neither of the sender itself (ErrUnavailable) nor of its
+// guard (a country, a premium number, the budget), which a withheld code
+// meets as a sent one does.
+func RefusedRecipient(err error) bool {
+	var budget *BudgetError
+	return err != nil && !errors.Is(err, ErrUnavailable) && !errors.Is(err, ErrCountryRefused) &&
+		!errors.Is(err, ErrPremiumRefused) && !errors.As(err, &budget) &&
+		!errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+}
+
+// AsWithheld answers, for a send through s that began at began and whose
+// recipient was refused (RefusedRecipient), what a withheld code through s
+// answers now, and when: it waits until the send has taken as long as a
+// withheld code would (one of s's recent deliveries' durations), and fails
+// as one would while s is down. A caller that must not tell a refused
+// recipient from a withheld code (whether the address is an account's
+// decided which one it got) answers the refusal with it.
+func AsWithheld(ctx context.Context, s Sender, began time.Time) error {
+	g, ok := s.(*guarded)
+	if !ok {
+		return nil
+	}
+	d, err := g.pace.sample(g.now())
+	sleep(ctx, d-time.Since(began))
+	return err
+}
+
+// sleep waits d (nothing when d <= 0), or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+}
+
 type withheld struct {
 	pace *pace
 	now  func() time.Time
@@ -168,15 +211,7 @@ func (w withheld) Send(ctx context.Context, _ Message) error {
 		now = w.now()
 	}
 	d, err := w.pace.sample(now)
-	if d <= 0 {
-		return err
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-	case <-ctx.Done():
-	}
+	sleep(ctx, d)
 	return err
 }
 

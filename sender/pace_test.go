@@ -2,6 +2,9 @@ package sender
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net/http"
 	"testing"
 	"time"
 )
@@ -116,5 +119,54 @@ func BenchmarkGuard(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = Config{Countries: []string{"FR"}}.Guard(withheld{}, nil)
+	}
+}
+
+// A code whose recipient the relay or gateway refused is answered, where
+// withholding it depended on the account, as a withheld code would be:
+// RefusedRecipient tells that refusal from the sender's own failures and
+// its guard's, which a withheld code meets too, and AsWithheld makes the
+// answer take as long as a withheld code's (one of the sender's recent
+// deliveries) and fail as one does while the sender is down.
+func TestARefusedRecipientIsAnsweredAsAWithheldCode(t *testing.T) {
+	for _, c := range []struct {
+		err     error
+		refused bool
+	}{
+		{errors.New("smtp sender: rcpt to: 550 5.1.1 no such mailbox"), true},
+		{refused(http.StatusBadRequest, errors.New("twilio: status 400")), true},
+		{refused(http.StatusServiceUnavailable, errors.New("twilio: status 503")), false},
+		{unavailable(errors.New("smtp sender: dial: connection refused")), false},
+		{fmt.Errorf("sms: %w", ErrCountryRefused), false},
+		{ErrPremiumRefused, false},
+		{&BudgetError{RetryAfter: time.Hour}, false},
+		{context.DeadlineExceeded, false},
+		{nil, false},
+	} {
+		if got := RefusedRecipient(c.err); got != c.refused {
+			t.Errorf("RefusedRecipient(%v) = %v, want %v", c.err, got, c.refused)
+		}
+	}
+
+	g := Config{}.Guard(withheld{}, nil).(*guarded)
+	const delivery = 80 * time.Millisecond
+	g.pace.record(delivery, nil, time.Now())
+	began := time.Now()
+	if err := AsWithheld(context.Background(), g, began); err != nil {
+		t.Fatalf("the sender up: %v", err)
+	}
+	if took := time.Since(began); took < delivery {
+		t.Fatalf("answered after %v, before a delivery's %v", took, delivery)
+	}
+	// A refusal that took longer than a delivery waits no more.
+	if err := AsWithheld(context.Background(), g, time.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	g.pace.record(time.Millisecond, unavailable(errors.New("smtp sender: dial: connection refused")), time.Now())
+	if err := AsWithheld(context.Background(), g, time.Now()); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("the sender down: %v, want its failure as a withheld code's", err)
+	}
+	if err := AsWithheld(context.Background(), withheld{}, time.Now()); err != nil {
+		t.Fatalf("a sender without a guard: %v", err)
 	}
 }

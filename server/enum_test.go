@@ -2,9 +2,11 @@ package server_test
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -191,21 +193,7 @@ tenants:
 // nothing in it: sender/outage_test.go.)
 func TestAContactChangeDoesNotTellWhoHasAnAccountDuringAnOutage(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dbURL string) {
-		relay, twilio := smtptest.Start(t, smtptest.StartTLS, smtpUser, smtpPassword), startTwilio(t)
-		env := apptest.Start(t, dbURL, fmt.Sprintf(`
-tenants:
-  full:
-    checkInPolicy: full
-    senders:
-      email: %s
-      sms:
-        type: twilio
-        twilio: {accountSid: AC123, authToken: twilio-token, from: "+33700000000", baseURL: %q, timeout: 5s, allowPrivateNetwork: true}
-`, smtpSender(relay.Port, relay.RootCAs), twilio.srv.URL))
-		emailSignIn := func(email string) string {
-			r := authenticate(t, env, "full", "otp", map[string]any{"email": email})
-			return mustToken(t, exchange(t, env, "full", challengeID(t, r), codeFrom(t, relay.Received(t, 5*time.Second), email)))
-		}
+		env, relay, twilio, emailSignIn := startFullWithSenders(t, dbURL)
 		const takenEmail, takenPhone = "shopper.outage@example.com", "+33612345678"
 		emailSignIn(takenEmail)                                                                // a shopper by email
 		smsSignIn(t, env, "full", askSMS(t, env, "full", takenPhone), twilio.code(takenPhone)) // another by phone
@@ -243,6 +231,123 @@ tenants:
 			t.Errorf("the gateway got %d texts for the shopper's number, want its sign-in code only", len(twilio.all(takenPhone)))
 		}
 	})
+}
+
+// A recipient the relay or gateway refuses (a number that texted STOP, a
+// mailbox deleted since it was verified) must not tell a token holder
+// whether another account proved it either. Found by an audit: a contact
+// change to such an address was sent, refused, and answered 503, while one
+// to the same address verified on another account was withheld, never
+// sent, and answered 202. Now a refused code whose withholding depended on
+// the account is kept and answered as a withheld one: 202 both, the same
+// answer when asked again, the same for a wrong code, and nothing
+// received by anyone. So is an email sign-in while another spelling of its
+// inbox has just had a code (withholds): the owner's verified address is
+// sent its code, any other withheld. A plain sign-in nobody could have
+// withheld still answers a refusal 503 (TestSMTPRelayJourney).
+func TestARefusedRecipientDoesNotTellWhoHasAnAccount(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		env, relay, twilio, emailSignIn := startFullWithSenders(t, dbURL)
+		const takenEmail, takenPhone = "shopper.refused@example.com", "+33612345670"
+		emailSignIn(takenEmail)
+		smsSignIn(t, env, "full", askSMS(t, env, "full", takenPhone), twilio.code(takenPhone))
+		prober := emailSignIn("prober.refused@example.com")
+		twilioSent := twilio.count()
+
+		for _, tc := range []struct {
+			what, taken, free string
+			// prepare, when set, comes before the first ask of an address.
+			prepare        func(to string)
+			ask            func(to string) rawReply
+			refuse, accept func()
+		}{
+			{"a contact change of phone number", takenPhone, "+33687654320", nil,
+				func(to string) rawReply {
+					return post(t, env, "/api/full/customer", `{"phoneNumber":"`+to+`"}`, withToken(prober)...)
+				},
+				func() { twilio.set("refuse") }, func() { twilio.set("") }},
+			{"a contact change of email", takenEmail, "free.refused@example.com", nil,
+				func(to string) rawReply {
+					return post(t, env, "/api/full/customer", `{"email":"`+to+`"}`, withToken(prober)...)
+				},
+				func() { relay.RefuseRecipients(true) }, func() { relay.RefuseRecipients(false) }},
+			{"an email sign-in, another spelling of the inbox just asked", takenEmail, "free.refused@example.com",
+				func(to string) {
+					// Delivered: the relay takes it, and the inbox is marked.
+					local, domain, _ := strings.Cut(to, "@")
+					relay.RefuseRecipients(false)
+					challengeID(t, post(t, env, "/api/full/customer/authenticate?provider=otp", `{"email":"`+local+`+mark@`+domain+`"}`))
+					relay.Received(t, 5*time.Second)
+					relay.RefuseRecipients(true)
+				},
+				func(to string) rawReply {
+					return post(t, env, "/api/full/customer/authenticate?provider=otp", `{"email":"`+to+`"}`)
+				},
+				func() { relay.RefuseRecipients(true) }, func() { relay.RefuseRecipients(false) }},
+		} {
+			env.Clock.Advance(61 * time.Second)
+			tc.refuse()
+			first := func(to string) rawReply {
+				if tc.prepare != nil {
+					tc.prepare(to)
+				}
+				return tc.ask(to)
+			}
+			known, unknown := first(tc.taken), first(tc.free)
+			if known.StatusCode != http.StatusAccepted || unknown.StatusCode != http.StatusAccepted {
+				t.Errorf("%s: the address of an account %d %s, a free one %d %s: want 202 both",
+					tc.what, known.StatusCode, known.body, unknown.StatusCode, unknown.body)
+				tc.accept()
+				continue
+			}
+			k, u := decodeObject(t, known), decodeObject(t, unknown)
+			if !reflect.DeepEqual(slices.Sorted(maps.Keys(k)), slices.Sorted(maps.Keys(u))) {
+				t.Fatalf("%s: the two answers differ in shape: %v and %v", tc.what, k, u)
+			}
+			// The bodies differ by their ids, masked addresses and times.
+			sameHeaders(t, tc.what, known, unknown, "Content-Length")
+			// Asked again at once: the same answer for both.
+			again := func(to string) int { return tc.ask(to).StatusCode }
+			if a, b := again(tc.taken), again(tc.free); a != b {
+				t.Errorf("%s, asked again at once: the address of an account %d, a free one %d", tc.what, a, b)
+			}
+			// No code completes either.
+			for _, r := range []map[string]any{k, u} {
+				mustProblem(t, exchange(t, env, "full", r["challengeId"].(string), "000000"), http.StatusUnprocessableEntity)
+			}
+			tc.accept()
+		}
+		relay.NoDelivery(t)
+		if n := twilio.count() - twilioSent; n != 0 {
+			t.Errorf("the gateway took %d texts during the refusals", n)
+		}
+		if me := customerOf(t, env, "full", prober); me["email"] != "prober.refused@example.com" || me["phoneNumber"] != nil {
+			t.Errorf("the prober's account: %v", me)
+		}
+	})
+}
+
+// startFullWithSenders starts customerd with tenant full (checkInPolicy
+// full) sending codes by a local SMTP relay and a local Twilio gateway, and
+// returns them with emailSignIn, which signs an email in by the relay's
+// code and returns the token.
+func startFullWithSenders(t *testing.T, dbURL string) (env *apptest.Env, relay *smtptest.Server, twilio *gateway, emailSignIn func(email string) string) {
+	relay, twilio = smtptest.Start(t, smtptest.StartTLS, smtpUser, smtpPassword), startTwilio(t)
+	env = apptest.Start(t, dbURL, fmt.Sprintf(`
+tenants:
+  full:
+    checkInPolicy: full
+    senders:
+      email: %s
+      sms:
+        type: twilio
+        twilio: {accountSid: AC123, authToken: twilio-token, from: "+33700000000", baseURL: %q, timeout: 5s, allowPrivateNetwork: true}
+`, smtpSender(relay.Port, relay.RootCAs), twilio.srv.URL))
+	emailSignIn = func(email string) string {
+		r := authenticate(t, env, "full", "otp", map[string]any{"email": email})
+		return mustToken(t, exchange(t, env, "full", challengeID(t, r), codeFrom(t, relay.Received(t, 5*time.Second), email)))
+	}
+	return env, relay, twilio, emailSignIn
 }
 
 // sameProblem fails t unless a and b are the same problem of status, with

@@ -74,6 +74,11 @@ func (g *gateway) answer(w http.ResponseWriter, r *http.Request) bool {
 	case "fail":
 		http.Error(w, `{"code":30008,"message":"unknown error"}`, http.StatusInternalServerError)
 		return false
+	case "refuse":
+		// Twilio's answer for a number that texted STOP: about the
+		// recipient, not the gateway.
+		http.Error(w, `{"code":21610,"message":"Attempt to send to unsubscribed recipient"}`, http.StatusBadRequest)
+		return false
 	case "stall":
 		select {
 		case <-r.Context().Done():

@@ -323,6 +323,17 @@ func (s *db) ExpireChallenge(ctx context.Context, tenant, id string) error {
 	return classify(s.w.WithContext(ctx).Where("tenant_id = ? AND id = ?", tenant, id).Delete(&Challenge{}).Error)
 }
 
+func (s *db) RehashChallenge(ctx context.Context, tenant, id, codeHash string) error {
+	res := s.w.WithContext(ctx).Model(&Challenge{}).Where("tenant_id = ? AND id = ?", tenant, id).Update("code_hash", codeHash)
+	if err := classify(res.Error); err != nil {
+		return err
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
 func (s *db) Challenge(ctx context.Context, tenant, id string) (*Challenge, error) {
 	var c Challenge
 	if err := s.r.WithContext(ctx).Where("tenant_id = ? AND id = ?", tenant, id).Take(&c).Error; err != nil {

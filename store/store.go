@@ -85,6 +85,9 @@ type Store interface {
 	LiveChallenge(ctx context.Context, tenant, destination, purpose string, now time.Time) (*Challenge, error)
 	// ExpireChallenge ends a challenge whose code never left.
 	ExpireChallenge(ctx context.Context, tenant, id string) error
+	// RehashChallenge replaces the code hash of a live challenge: a code
+	// that never left is kept as one withheld is, with no right code.
+	RehashChallenge(ctx context.Context, tenant, id, codeHash string) error
 	// Challenge returns challenge id of tenant as stored.
 	Challenge(ctx context.Context, tenant, id string) (*Challenge, error)
 	// PeekChallenge is the newest live challenge of tenant to destination
