@@ -194,7 +194,7 @@ func wire(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 	if err := tokens.CheckSeal(ctx); err != nil {
 		return nil, err
 	}
-	challenges := challenge.New(st, keys.code, now)
+	challenges := challenge.New(st, keys.code, now, log)
 	b := &builder{registry: Registry(log), senders: sender.Builtin(), counter: st, log: log}
 	db, ok := st.(rooms)
 	if !ok {

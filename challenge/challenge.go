@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"net/url"
 	"strings"
@@ -172,14 +173,20 @@ type Service struct {
 	store Store
 	key   []byte
 	now   func() time.Time
+	log   *slog.Logger
 }
 
-// New returns a Service; key (at least 32 bytes) keys the code hashes.
-func New(s Store, key []byte, now func() time.Time) *Service {
+// New returns a Service; key (at least 32 bytes) keys the code hashes. log
+// (nil: none) gets a line for each code its relay or gateway refused that
+// is answered as a withheld one: the only trace of it.
+func New(s Store, key []byte, now func() time.Time, log *slog.Logger) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{store: s, key: key, now: now}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{store: s, key: key, now: now, log: log}
 }
 
 // Issue sends a new code to target through snd. A destination that got a
@@ -303,6 +310,8 @@ func (s *Service) Issue(ctx context.Context, lim Limits, target Target, snd send
 			// texted STOP learned whether another account had proved it. The
 			// code reached nobody either way, so it is kept as a withheld one
 			// is (no right code, the resend slots spent) and answered as one.
+			s.log.LogAttrs(ctx, slog.LevelInfo, "code not delivered: the relay or gateway refused its recipient; answered as a withheld code",
+				slog.String("tenant", c.TenantID), slog.String("channel", c.Channel), slog.String("purpose", c.Purpose), slog.String("error", err.Error()))
 			if err = s.refused(ctx, c, snd, began); err == nil {
 				return issued(c), nil
 			}

@@ -124,7 +124,7 @@ func setup(t *testing.T, url string) *fixture {
 	t.Helper()
 	st := storetest.Open(t, url)
 	clk := newClock()
-	return &fixture{store: st, clock: clk, svc: challenge.New(st, key, clk.Now), snd: &recorder{}}
+	return &fixture{store: st, clock: clk, svc: challenge.New(st, key, clk.Now, nil), snd: &recorder{}}
 }
 
 // issue sends a code to to and returns the challenge and the code delivered.
@@ -186,7 +186,7 @@ func TestChallenge(t *testing.T) {
 				t.Fatal("the stored hash is an unkeyed SHA-256 of the code: a leaked table is brute-forced in a second")
 			}
 			// Another key hashes the same code differently: the hash is keyed.
-			other := challenge.New(f.store, []byte("another-key-another-key-another-key-0123"), f.clock.Now)
+			other := challenge.New(f.store, []byte("another-key-another-key-another-key-0123"), f.clock.Now, nil)
 			if _, err := complete(other, f.store, limits, tenant, iss.ID, code); !errors.Is(err, challenge.ErrInvalidCode) {
 				t.Fatalf("the code completed under another key: %v", err)
 			}
@@ -417,7 +417,7 @@ func TestChallenge(t *testing.T) {
 			clk := newClock()
 			db := url(t)
 			st1, st2 := storetest.Open(t, db), storetest.Open(t, db)
-			r1, r2 := challenge.New(st1, key, clk.Now), challenge.New(st2, key, clk.Now)
+			r1, r2 := challenge.New(st1, key, clk.Now, nil), challenge.New(st2, key, clk.Now, nil)
 			snd := &recorder{}
 
 			if _, err := r1.Issue(ctx, limits, target("jane@example.com"), snd); err != nil {

@@ -318,6 +318,20 @@ func TestARefusedRecipientDoesNotTellWhoHasAnAccount(t *testing.T) {
 			tc.accept()
 		}
 		relay.NoDelivery(t)
+		// Each refusal left an info line for the operator, naming neither
+		// the address nor anything of the code.
+		refusals := 0
+		for _, l := range env.Logs.Lines() {
+			if strings.HasPrefix(fmt.Sprint(l["msg"]), "code not delivered") {
+				refusals++
+				if line := fmt.Sprint(l); strings.Contains(line, "refused@example.com") || strings.Contains(line, "87654320") || l["level"] != "INFO" {
+					t.Errorf("the refusal's log line: %s", line)
+				}
+			}
+		}
+		if refusals != 3 { // the free number's and email's changes, the marked inbox's owner's sign-in
+			t.Errorf("%d log lines of refused recipients, want 3", refusals)
+		}
 		if n := twilio.count() - twilioSent; n != 0 {
 			t.Errorf("the gateway took %d texts during the refusals", n)
 		}
