@@ -10,18 +10,19 @@ import (
 
 // DeleteTenant stops serving a tenant; its data stays.
 func (s *Server) DeleteTenant(ctx context.Context, req adminapi.DeleteTenantRequestObject) (adminapi.DeleteTenantResponseObject, error) {
-	var version int64
+	var at store.Stamp
 	if req.Params.IfMatch != nil {
-		// The tag names the tenant as read here; the write checks its version.
+		// The tag names the tenant as read here; the write checks its
+		// version and creation.
 		stored, err := s.Catalog.Get(ctx, req.TenantId)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, unknownTenant(req.TenantId)
 		} else if err != nil {
 			return nil, err
 		}
-		version = ifMatch(req.Params.IfMatch, stored)
+		at = ifMatch(req.Params.IfMatch, stored)
 	}
-	err := s.Catalog.Delete(ctx, req.TenantId, version)
+	err := s.Catalog.Delete(ctx, req.TenantId, at)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, unknownTenant(req.TenantId)
 	} else if err != nil {

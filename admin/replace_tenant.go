@@ -26,14 +26,16 @@ func (s *Server) ReplaceTenant(ctx context.Context, req adminapi.ReplaceTenantRe
 	// A tag is judged against the tenant read above: a write goes over the
 	// settings read there only, never over a later version that merely has
 	// the tag's number (its creation is in the tag too).
-	version := ifMatch(req.Params.IfMatch, stored)
-	if version == 0 && !callerOf(ctx).scope.All {
-		// The check above judged the settings stored at this version: a
-		// key of some tenants writes over them only (else a private block a
-		// key of every tenant removed meanwhile could be sent back).
-		version = stored.Version
+	at := ifMatch(req.Params.IfMatch, stored)
+	if at == (store.Stamp{}) && !callerOf(ctx).scope.All {
+		// The check above judged the settings stored at this version of
+		// this creation of the tenant: a key of some tenants writes over
+		// them only (else a private block a key of every tenant removed
+		// meanwhile, or left out of the tenant it created again, could be
+		// sent back).
+		at = stampOf(stored)
 	}
-	e, err := s.Catalog.Replace(ctx, req.TenantId, doc, version)
+	e, err := s.Catalog.Replace(ctx, req.TenantId, doc, at)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, unknownTenant(req.TenantId)
 	} else if err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/customerd/customerd/catalog"
 	"github.com/customerd/customerd/config"
 	"github.com/customerd/customerd/gen/adminapi"
+	"github.com/customerd/customerd/store"
 )
 
 // tenantBody is a stored tenant as the contract answers it.
@@ -46,24 +47,27 @@ func etag(e *catalog.Entry) string {
 	return `"` + strconv.FormatInt(e.Version, 10) + "." + strconv.FormatInt(e.CreatedAt.UnixMicro(), 36) + `"`
 }
 
-// ifMatch is the version an If-Match header asks for, judged against the
-// tenant as stored (cur): 0 for none or "*", cur.Version when one of its
-// tags is cur's, -1 otherwise (the write is then refused as stale). Tags
-// compare strongly (RFC 9110): a weak one never matches.
-func ifMatch(h *string, cur *catalog.Entry) int64 {
-	if h == nil {
-		return 0
-	}
-	if strings.TrimSpace(*h) == "*" {
-		return 0
+// ifMatch is the stamp an If-Match header asks for, judged against the
+// tenant as stored (cur): the zero Stamp for none or "*", cur's version and
+// creation when one of its tags is cur's, a stamp of no tenant otherwise
+// (the write is then refused as stale). Tags compare strongly (RFC 9110): a
+// weak one never matches.
+func ifMatch(h *string, cur *catalog.Entry) store.Stamp {
+	if h == nil || strings.TrimSpace(*h) == "*" {
+		return store.Stamp{}
 	}
 	want := etag(cur)
 	for tag := range strings.SplitSeq(*h, ",") {
 		if strings.TrimSpace(tag) == want {
-			return cur.Version
+			return stampOf(cur)
 		}
 	}
-	return -1
+	return store.Stamp{Version: -1}
+}
+
+// stampOf is the stamp of the tenant cur shows.
+func stampOf(cur *catalog.Entry) store.Stamp {
+	return store.Stamp{Version: cur.Version, CreatedAt: cur.CreatedAt}
 }
 
 // Cursors are opaque to clients: base64url of what the next page starts after.

@@ -62,7 +62,7 @@ func (c *Catalog) Apply(ctx context.Context, id string, t *config.Tenant, dryRun
 	if stored == nil {
 		ch.Entry, err = c.Create(ctx, id, next)
 	} else {
-		ch.Entry, err = c.Replace(ctx, id, next, stored.Version)
+		ch.Entry, err = c.Replace(ctx, id, next, store.StampOf(stored))
 	}
 	return ch, err
 }

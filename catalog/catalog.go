@@ -25,7 +25,7 @@ type Store interface {
 	Tenants(ctx context.Context, after string, limit int) ([]store.TenantRow, error)
 	CreateTenant(ctx context.Context, t *store.TenantRow) error
 	UpdateTenant(ctx context.Context, t *store.TenantRow) error
-	DeleteTenant(ctx context.Context, id string, version int64) error
+	DeleteTenant(ctx context.Context, id string, at store.Stamp) error
 }
 
 // Check judges a tenant's filled settings as start-up judges the file's: the
@@ -259,14 +259,16 @@ func (c *Catalog) Create(ctx context.Context, id string, doc map[string]any) (*E
 }
 
 // Replace replaces tenant id's settings with doc; a secret doc leaves out is
-// kept when the rest of its block is unchanged. version, when not 0, must be
-// the stored one (store.ErrStale otherwise).
-func (c *Catalog) Replace(ctx context.Context, id string, doc map[string]any, version int64) (*Entry, error) {
+// kept when the rest of its block is unchanged. at, when not the zero
+// Stamp, must be the stored tenant's (store.ErrStale otherwise): its
+// version of the same creation, not one of a tenant deleted and created
+// again since, which starts at version 1 anew.
+func (c *Catalog) Replace(ctx context.Context, id string, doc map[string]any, at store.Stamp) (*Entry, error) {
 	stored, err := c.store.Tenant(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if version != 0 && version != stored.Version {
+	if at != (store.Stamp{}) && !at.Is(stored.Version, stored.CreatedAt) {
 		return nil, store.ErrStale
 	}
 	prev, err := c.full(stored)
@@ -288,7 +290,8 @@ func (c *Catalog) Replace(ctx context.Context, id string, doc map[string]any, ve
 	return c.entry(row)
 }
 
-// Delete deletes tenant id; version, when not 0, must be the stored one.
-func (c *Catalog) Delete(ctx context.Context, id string, version int64) error {
-	return c.store.DeleteTenant(ctx, id, version)
+// Delete deletes tenant id; at, when not the zero Stamp, must be the
+// stored tenant's.
+func (c *Catalog) Delete(ctx context.Context, id string, at store.Stamp) error {
+	return c.store.DeleteTenant(ctx, id, at)
 }

@@ -90,7 +90,7 @@ func TestAnOmittedSecretIsKeptOnlyWhereItsBlockIsUnchanged(t *testing.T) {
 	// The endpoints swapped places, the SMTP block unchanged: every secret stays with its block.
 	same := `{"senders": {"email": {"type": "smtp", "smtp": {"host": "mail.acme.example", "from": "no-reply@acme.example", "username": "acme"}}},
 		"webhooks": {"endpoints": [{"url": "https://crm.acme.example/b"}, {"url": "https://crm.acme.example/a"}]}}`
-	if _, err := c.Replace(ctx, "acme", doc(t, same), 0); err != nil {
+	if _, err := c.Replace(ctx, "acme", doc(t, same), store.Stamp{}); err != nil {
 		t.Fatal(err)
 	}
 	full, _, err := c.Settings(ctx, "acme")
@@ -103,7 +103,7 @@ func TestAnOmittedSecretIsKeptOnlyWhereItsBlockIsUnchanged(t *testing.T) {
 	}
 	// A new SMTP host without its password: the stored one never goes to it.
 	moved := `{"senders": {"email": {"type": "smtp", "smtp": {"host": "mail.attacker.example", "from": "no-reply@acme.example", "username": "acme"}}}}`
-	_, err = c.Replace(ctx, "acme", doc(t, moved), 0)
+	_, err = c.Replace(ctx, "acme", doc(t, moved), store.Stamp{})
 	var invalid *catalog.InvalidError
 	if !errors.As(err, &invalid) || len(invalid.Fields["senders.email.smtp.password"]) == 0 {
 		t.Fatalf("moved SMTP host: %v, want the password required", err)

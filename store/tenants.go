@@ -85,16 +85,33 @@ func (s *db) CreateTenant(ctx context.Context, t *TenantRow) error {
 	return s.changeTenant(ctx, t.ID, func(g *gorm.DB) error { return g.Create(t).Error })
 }
 
-// UpdateTenant replaces a tenant whose stored version is t.Version and bumps
-// it: ErrNotFound when there is none, ErrStale when it changed since.
+// Stamp is one tenant's version as of one creation of it: a tenant deleted
+// and created again starts at version 1 anew, and only its creation time
+// (to the microsecond, as PostgreSQL keeps it and an ETag shows it) tells
+// the two apart. The zero Stamp asks for nothing.
+type Stamp struct {
+	Version   int64
+	CreatedAt time.Time
+}
+
+// StampOf is t's stamp.
+func StampOf(t *TenantRow) Stamp { return Stamp{Version: t.Version, CreatedAt: t.CreatedAt} }
+
+// Is reports whether s is the stamp of a tenant at version, created at created.
+func (s Stamp) Is(version int64, created time.Time) bool {
+	return s.Version == version && s.CreatedAt.UnixMicro() == created.UnixMicro()
+}
+
+// UpdateTenant replaces the tenant stamped as t (StampOf) and bumps its
+// version: ErrNotFound when there is none, ErrStale when it changed since,
+// or was deleted and created again.
 func (s *db) UpdateTenant(ctx context.Context, t *TenantRow) error {
 	err := s.changeTenant(ctx, t.ID, func(g *gorm.DB) error {
-		res := g.Model(&TenantRow{}).Where("id = ? AND version = ?", t.ID, t.Version).Updates(map[string]any{
-			"settings": t.Settings, "secrets": t.Secrets, "version": t.Version + 1, "updated_at": t.UpdatedAt.UTC()})
-		if res.Error != nil || res.RowsAffected == 1 {
-			return res.Error
+		if err := s.lockTenant(g, t.ID, StampOf(t)); err != nil {
+			return err
 		}
-		return s.missingOrStale(g, t.ID)
+		return g.Model(&TenantRow{}).Where("id = ?", t.ID).Updates(map[string]any{
+			"settings": t.Settings, "secrets": t.Secrets, "version": t.Version + 1, "updated_at": t.UpdatedAt.UTC()}).Error
 	})
 	if err == nil {
 		t.Version++
@@ -102,31 +119,44 @@ func (s *db) UpdateTenant(ctx context.Context, t *TenantRow) error {
 	return err
 }
 
-// DeleteTenant deletes a tenant; version, when not 0, must be the stored one
-// (ErrStale otherwise). ErrNotFound when there is none.
-func (s *db) DeleteTenant(ctx context.Context, id string, version int64) error {
+// DeleteTenant deletes a tenant; at, when not the zero Stamp, must be the
+// stored one's (ErrStale otherwise). ErrNotFound when there is none.
+func (s *db) DeleteTenant(ctx context.Context, id string, at Stamp) error {
 	return s.changeTenant(ctx, id, func(g *gorm.DB) error {
-		q := g.Where("id = ?", id)
-		if version != 0 {
-			q = q.Where("version = ?", version)
+		if at != (Stamp{}) {
+			if err := s.lockTenant(g, id, at); err != nil {
+				return err
+			}
 		}
-		res := q.Delete(&TenantRow{})
+		res := g.Where("id = ?", id).Delete(&TenantRow{})
 		if res.Error != nil || res.RowsAffected == 1 {
 			return res.Error
 		}
-		return s.missingOrStale(g, id)
+		return ErrNotFound
 	})
 }
 
-func (s *db) missingOrStale(g *gorm.DB, id string) error {
-	var n int64
-	if err := g.Model(&TenantRow{}).Where("id = ?", id).Count(&n).Error; err != nil {
+// lockTenant reads tenant id's stamp in g's transaction, its row locked on
+// PostgreSQL (SQLite's transaction holds the one writer), so that the write
+// after it changes what was judged: ErrNotFound when there is none,
+// ErrStale when it is not at. The creation is compared here, not in SQL,
+// where a time's text (SQLite) or precision would decide equality.
+func (s *db) lockTenant(g *gorm.DB, id string, at Stamp) error {
+	lock := ""
+	if s.postgres() {
+		lock = " FOR UPDATE"
+	}
+	var cur []TenantRow
+	if err := g.Raw("SELECT id, version, created_at FROM tenants WHERE id = ?"+lock, id).Scan(&cur).Error; err != nil {
 		return err
 	}
-	if n == 0 {
+	switch {
+	case len(cur) == 0:
 		return ErrNotFound
+	case !at.Is(cur[0].Version, cur[0].CreatedAt):
+		return ErrStale
 	}
-	return ErrStale
+	return nil
 }
 
 // changeTenant runs write in a transaction that, on PostgreSQL, also
