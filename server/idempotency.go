@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -119,7 +120,7 @@ func (s *Server) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 			return nil
 		}
 		if err := s.store.FinishIdempotent(context.WithoutCancel(done), r.tenant.ID, key, status,
-			c.Response().Header().Get(echo.HeaderContentType), rec.body.Bytes()); err != nil {
+			c.Response().Header().Get(echo.HeaderContentType), rec.body.Bytes(), shown(rec.body.Bytes())); err != nil {
 			s.log.Warn("keep idempotent answer", "error", err.Error())
 		}
 		return nil
@@ -152,4 +153,16 @@ type recorder struct {
 func (r *recorder) Write(b []byte) (int, error) {
 	r.body.Write(b)
 	return r.ResponseWriter.Write(b)
+}
+
+// shown is the id of the account an answer shows ("" for none): every
+// answer holding an account's data is the account, with its id.
+func shown(body []byte) string {
+	var a struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(body, &a) != nil {
+		return ""
+	}
+	return a.ID
 }

@@ -40,7 +40,7 @@ type Tenants interface {
 type Store interface {
 	Ping(ctx context.Context) error
 	BeginIdempotent(ctx context.Context, r *store.IdempotentRequest) (*store.IdempotentRequest, error)
-	FinishIdempotent(ctx context.Context, tenant, key string, status int, contentType string, body []byte) error
+	FinishIdempotent(ctx context.Context, tenant, key string, status int, contentType string, body []byte, customer string) error
 	ForgetIdempotent(ctx context.Context, tenant, key string) error
 	TakeOverIdempotent(ctx context.Context, r *store.IdempotentRequest, abandonedBefore, expiredBefore time.Time) (bool, error)
 }

@@ -692,16 +692,38 @@ func (s *db) TakeOverIdempotent(ctx context.Context, r *IdempotentRequest, aband
 	return res.RowsAffected == 1, classify(res.Error)
 }
 
-func (s *db) FinishIdempotent(ctx context.Context, tenant, key string, status int, contentType string, body []byte) error {
-	res := s.w.WithContext(ctx).Model(&IdempotentRequest{}).Where("tenant_id = ? AND key = ? AND status = 0", tenant, key).
-		Updates(map[string]any{"status": status, "content_type": contentType, "body": body})
-	if err := classify(res.Error); err != nil {
-		return err
-	}
-	if res.RowsAffected == 0 {
-		return ErrNotFound
-	}
-	return nil
+func (s *db) FinishIdempotent(ctx context.Context, tenant, key string, status int, contentType string, body []byte, customer string) error {
+	return classify(s.transaction(ctx, func(tx *gorm.DB) error {
+		pending := tx.Where("tenant_id = ? AND key = ? AND status = 0", tenant, key)
+		if customer != "" {
+			// Read under a share of the account's row lock, which an erasure
+			// takes first (EraseCustomer): either this answer is kept before
+			// the erasure, which then forgets it with the others that show
+			// the account, or the erasure has committed and it is not kept.
+			lock := ""
+			if s.postgres() {
+				lock = " FOR SHARE"
+			}
+			// Locked whatever it holds: a row an erasure is changing is
+			// waited for, then read as the erasure left it.
+			var shown []Customer
+			if err := tx.Raw("SELECT id, deleted_at FROM customers WHERE tenant_id = ? AND id = ?"+lock, tenant, customer).
+				Scan(&shown).Error; err != nil {
+				return err
+			}
+			if len(shown) > 0 && shown[0].DeletedAt != nil {
+				return pending.Delete(&IdempotentRequest{}).Error
+			}
+		}
+		res := pending.Model(&IdempotentRequest{}).Updates(map[string]any{"status": status, "content_type": contentType, "body": body})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		return nil
+	}))
 }
 
 func (s *db) ForgetIdempotent(ctx context.Context, tenant, key string) error {

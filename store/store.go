@@ -156,8 +156,11 @@ type Store interface {
 	// BeginIdempotent records r as running. When the key is taken it returns the stored
 	// request (running when its Status is 0) and ErrConflict.
 	BeginIdempotent(ctx context.Context, r *IdempotentRequest) (*IdempotentRequest, error)
-	// FinishIdempotent stores the answer of a running request.
-	FinishIdempotent(ctx context.Context, tenant, key string, status int, contentType string, body []byte) error
+	// FinishIdempotent stores the answer of a running request. customer,
+	// when not "", is the account the answer shows: once that account is
+	// erased, its answer is not kept but the key forgotten, as erasure
+	// forgets the answers kept before it.
+	FinishIdempotent(ctx context.Context, tenant, key string, status int, contentType string, body []byte, customer string) error
 	// ForgetIdempotent drops a key whose request did not complete, so that it may be retried.
 	ForgetIdempotent(ctx context.Context, tenant, key string) error
 	// TakeOverIdempotent gives r the key of a request still running that

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -67,6 +68,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"concurrent claims never hand out one event twice", eventConcurrentClaims},
 		{"an idempotency key runs once and keeps its answer", idempotency},
 		{"concurrent idempotency keys let exactly one run", idempotencyConcurrent},
+		{"an answer finished after its account's erasure is not kept", idempotencyAfterErasure},
 		{"a day's limit beyond 32 bits judges codes as any other", limitBeyond32Bits},
 		{"updatedSince finer than a microsecond keeps what it keeps on both databases", updatedSinceSubMicrosecond},
 	}
@@ -659,23 +661,30 @@ func purge(t *testing.T, s store.Store) {
 	}
 }
 
-func purgeErased(t *testing.T, s store.Store) {
+// erase erases account id of tenant acme at now, its data untouched by
+// scrubbing; t is skipped when s erases nothing.
+func erase(t *testing.T, s store.Store, id string, now time.Time) {
+	t.Helper()
 	eraser, ok := s.(interface {
 		EraseCustomer(context.Context, store.Erasure) error
 	})
 	if !ok {
 		t.Skipf("%T erases nothing", s)
 	}
+	if err := eraser.EraseCustomer(ctx, store.Erasure{TenantID: "acme", CustomerID: id, At: now,
+		Scrub: func(p string) (string, error) { return p, nil }, Keys: func(string) []string { return nil },
+		Event: &store.Event{ID: uuid.NewString(), TenantID: "acme", CustomerID: id, Type: "Customer:Deleted", Payload: "{}",
+			CreatedAt: now, NextAt: now}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func purgeErased(t *testing.T, s store.Store) {
 	now := time.Now().UTC()
 	erased, kept := newCustomer("acme", "erased@example.com"), newCustomer("acme", "kept@example.com")
 	mustCreate(t, s, erased)
 	mustCreate(t, s, kept)
-	if err := eraser.EraseCustomer(ctx, store.Erasure{TenantID: "acme", CustomerID: erased.ID, At: now,
-		Scrub: func(p string) (string, error) { return p, nil }, Keys: func(string) []string { return nil },
-		Event: &store.Event{ID: uuid.NewString(), TenantID: "acme", CustomerID: erased.ID, Type: "Customer:Deleted", Payload: "{}",
-			CreatedAt: now, NextAt: now}}); err != nil {
-		t.Fatal(err)
-	}
+	erase(t, s, erased.ID, now)
 	// A check-in that read the account before the erasure writes its challenge after it.
 	late, live := newChallenge("acme", now.Add(time.Hour)), newChallenge("acme", now.Add(time.Hour))
 	late.CustomerID, live.CustomerID = &erased.ID, &kept.ID
@@ -1002,6 +1011,41 @@ func eventConcurrentClaims(t *testing.T, s store.Store) {
 	}
 }
 
+// A request running when its account is erased finishes after the
+// erasure, which found its answer not yet written: the answer, the
+// account's data, is not kept, and the key is free again. Found by an
+// audit: it was kept a day, in spite of the erasure. Another account's
+// answer is kept as ever.
+func idempotencyAfterErasure(t *testing.T, s store.Store) {
+	now := time.Now().UTC()
+	erased, kept := newCustomer("acme", "erased.answer@example.com"), newCustomer("acme", "kept.answer@example.com")
+	mustCreate(t, s, erased)
+	mustCreate(t, s, kept)
+	running := func(key string) *store.IdempotentRequest {
+		r := &store.IdempotentRequest{TenantID: "acme", Key: key, RequestHash: "h", CreatedAt: now}
+		if got, err := s.BeginIdempotent(ctx, r); err != nil || got != nil {
+			t.Fatalf("begin %s: %v %+v", key, err, got)
+		}
+		return r
+	}
+	gone, stays := running("erased-answer"), running("kept-answer")
+	erase(t, s, erased.ID, now)
+	for _, c := range []*store.Customer{erased, kept} {
+		key := map[*store.Customer]string{erased: gone.Key, kept: stays.Key}[c]
+		body := []byte(`{"id":"` + c.ID + `","email":"` + *c.Email + `"}`)
+		if err := s.FinishIdempotent(ctx, "acme", key, 200, "application/json", body, c.ID); err != nil {
+			t.Fatalf("finish %s: %v", key, err)
+		}
+	}
+	if got, err := s.BeginIdempotent(ctx, gone); err != nil || got != nil {
+		t.Fatalf("the erased account's answer: %v %+v, want it not kept and the key free", err, got)
+	}
+	got, err := s.BeginIdempotent(ctx, stays)
+	if !errors.Is(err, store.ErrConflict) || got == nil || !bytes.Contains(got.Body, []byte("kept.answer@example.com")) {
+		t.Fatalf("another account's answer: %v %+v, want it kept", err, got)
+	}
+}
+
 func idempotency(t *testing.T, s store.Store) {
 	r := &store.IdempotentRequest{TenantID: "acme", Key: "k1", RequestHash: "h1", CreatedAt: time.Now()}
 	if got, err := s.BeginIdempotent(ctx, r); err != nil || got != nil {
@@ -1011,7 +1055,7 @@ func idempotency(t *testing.T, s store.Store) {
 	if !errors.Is(err, store.ErrConflict) || got == nil || got.Status != 0 || got.RequestHash != "h1" {
 		t.Fatalf("begin again while running: %v %+v", err, got)
 	}
-	if err := s.FinishIdempotent(ctx, "acme", "k1", 200, "application/json", []byte(`{"a":1}`)); err != nil {
+	if err := s.FinishIdempotent(ctx, "acme", "k1", 200, "application/json", []byte(`{"a":1}`), ""); err != nil {
 		t.Fatal(err)
 	}
 	got, err = s.BeginIdempotent(ctx, r)
