@@ -692,30 +692,20 @@ func (s *db) TakeOverIdempotent(ctx context.Context, r *IdempotentRequest, aband
 	return res.RowsAffected == 1, classify(res.Error)
 }
 
+// locked is q reading its rows under a lock of strength (clause's
+// LockingStrengthUpdate, LockingStrengthShare) on PostgreSQL; on SQLite a
+// transaction holds the one writer, which locks enough.
+func (s *db) locked(q *gorm.DB, strength string) *gorm.DB {
+	if !s.postgres() {
+		return q
+	}
+	return q.Clauses(clause.Locking{Strength: strength})
+}
+
 func (s *db) FinishIdempotent(ctx context.Context, tenant, key string, status int, contentType string, body []byte, customer string) error {
-	return classify(s.transaction(ctx, func(tx *gorm.DB) error {
-		pending := tx.Where("tenant_id = ? AND key = ? AND status = 0", tenant, key)
-		if customer != "" {
-			// Read under a share of the account's row lock, which an erasure
-			// takes first (EraseCustomer): either this answer is kept before
-			// the erasure, which then forgets it with the others that show
-			// the account, or the erasure has committed and it is not kept.
-			lock := ""
-			if s.postgres() {
-				lock = " FOR SHARE"
-			}
-			// Locked whatever it holds: a row an erasure is changing is
-			// waited for, then read as the erasure left it.
-			var shown []Customer
-			if err := tx.Raw("SELECT id, deleted_at FROM customers WHERE tenant_id = ? AND id = ?"+lock, tenant, customer).
-				Scan(&shown).Error; err != nil {
-				return err
-			}
-			if len(shown) > 0 && shown[0].DeletedAt != nil {
-				return pending.Delete(&IdempotentRequest{}).Error
-			}
-		}
-		res := pending.Model(&IdempotentRequest{}).Updates(map[string]any{"status": status, "content_type": contentType, "body": body})
+	finish := func(g *gorm.DB) error {
+		res := g.Model(&IdempotentRequest{}).Where("tenant_id = ? AND key = ? AND status = 0", tenant, key).
+			Updates(map[string]any{"status": status, "content_type": contentType, "body": body})
 		if res.Error != nil {
 			return res.Error
 		}
@@ -723,6 +713,27 @@ func (s *db) FinishIdempotent(ctx context.Context, tenant, key string, status in
 			return ErrNotFound
 		}
 		return nil
+	}
+	if customer == "" {
+		return classify(finish(s.w.WithContext(ctx))) // an answer of no account: one statement, as before
+	}
+	return classify(s.transaction(ctx, func(tx *gorm.DB) error {
+		// Read under a share of the account's row lock, which an erasure
+		// takes first (EraseCustomer): either this answer is kept before
+		// the erasure, which then forgets it with the others that show the
+		// account, or the erasure has committed and it is not kept. Locked
+		// whatever the row holds: one an erasure is changing is waited
+		// for, then read as the erasure left it.
+		var c Customer
+		err := s.locked(tx.Select("id", "deleted_at").Where("tenant_id = ? AND id = ?", tenant, customer), clause.LockingStrengthShare).
+			Take(&c).Error
+		switch {
+		case err != nil && !errors.Is(err, gorm.ErrRecordNotFound):
+			return err
+		case err == nil && c.DeletedAt != nil:
+			return tx.Where("tenant_id = ? AND key = ? AND status = 0", tenant, key).Delete(&IdempotentRequest{}).Error
+		}
+		return finish(tx)
 	}))
 }
 

@@ -184,10 +184,7 @@ func (s *db) EraseCustomer(ctx context.Context, e Erasure) error {
 	at := e.At.UTC()
 	err := s.transaction(ctx, func(tx *gorm.DB) error {
 		var c Customer
-		q := tx.Where("tenant_id = ? AND id = ? AND deleted_at IS NULL", e.TenantID, e.CustomerID)
-		if s.postgres() {
-			q = q.Clauses(clause.Locking{Strength: "UPDATE"})
-		}
+		q := s.locked(tx.Where("tenant_id = ? AND id = ? AND deleted_at IS NULL", e.TenantID, e.CustomerID), clause.LockingStrengthUpdate)
 		if err := q.Take(&c).Error; err != nil {
 			return err
 		}

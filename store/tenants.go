@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
 // TenantRow is one tenant's stored settings: the tenant's configuration block
@@ -142,18 +143,14 @@ func (s *db) DeleteTenant(ctx context.Context, id string, at Stamp) error {
 // ErrStale when it is not at. The creation is compared here, not in SQL,
 // where a time's text (SQLite) or precision would decide equality.
 func (s *db) lockTenant(g *gorm.DB, id string, at Stamp) error {
-	lock := ""
-	if s.postgres() {
-		lock = " FOR UPDATE"
-	}
-	var cur []TenantRow
-	if err := g.Raw("SELECT id, version, created_at FROM tenants WHERE id = ?"+lock, id).Scan(&cur).Error; err != nil {
-		return err
-	}
+	var cur TenantRow
+	err := s.locked(g.Select("id", "version", "created_at").Where("id = ?", id), clause.LockingStrengthUpdate).Take(&cur).Error
 	switch {
-	case len(cur) == 0:
+	case errors.Is(err, gorm.ErrRecordNotFound):
 		return ErrNotFound
-	case !at.Is(cur[0].Version, cur[0].CreatedAt):
+	case err != nil:
+		return err
+	case !at.Is(cur.Version, cur.CreatedAt):
 		return ErrStale
 	}
 	return nil
