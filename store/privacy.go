@@ -67,10 +67,15 @@ func ceilPrecision(t time.Time) (time.Time, bool) {
 }
 
 // RevokeSessions makes every token of a live customer issued before at
-// refused: ErrNotFound when there is no such customer.
+// refused: ErrNotFound when there is no such customer. A revocation only
+// moves forward: one at an earlier time than the stored one changes
+// nothing. A claim revokes its account's tokens of the second before it,
+// and written over an operator's revocation made in that same second it
+// let the tokens of that second in again.
 func (s *db) RevokeSessions(ctx context.Context, tenant, id string, at time.Time) error {
+	at = at.UTC()
 	res := s.w.WithContext(ctx).Model(&Customer{}).Where("tenant_id = ? AND id = ? AND deleted_at IS NULL", tenant, id).
-		Update("sessions_revoked_at", at.UTC())
+		Update("sessions_revoked_at", gorm.Expr("CASE WHEN sessions_revoked_at IS NULL OR sessions_revoked_at < ? THEN ? ELSE sessions_revoked_at END", at, at))
 	if err := classify(res.Error); err != nil {
 		return err
 	}

@@ -71,6 +71,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"an answer finished after its account's erasure is not kept", idempotencyAfterErasure},
 		{"a day's limit beyond 32 bits judges codes as any other", limitBeyond32Bits},
 		{"updatedSince finer than a microsecond keeps what it keeps on both databases", updatedSinceSubMicrosecond},
+		{"a revocation of sessions never moves back", revocationNeverMovesBack},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, open(t)) })
@@ -1655,5 +1656,41 @@ func limitBeyond32Bits(t *testing.T, s store.Store) {
 	v, err := verify(s, c.ID, "h", limit, firsts("acme"))
 	if err != nil || !v.Right || v.Created == nil {
 		t.Fatalf("a right code under a limit of 2^32: %+v %v", v, err)
+	}
+}
+
+func revocationNeverMovesBack(t *testing.T, s store.Store) {
+	c := newCustomer("acme", "jane@example.com")
+	mustCreate(t, s, c)
+	later := time.Now().UTC().Truncate(time.Microsecond)
+	revokedAt := func() time.Time {
+		t.Helper()
+		got, err := s.Customer(ctx, "acme", c.ID)
+		if err != nil || got.SessionsRevokedAt == nil {
+			t.Fatalf("read: %v, revoked at %v", err, got)
+		}
+		return got.SessionsRevokedAt.UTC()
+	}
+	for _, step := range []struct {
+		name   string
+		at     time.Time
+		stored time.Time
+	}{
+		{"the first revocation", later, later},
+		// A claim's revocation of the second before it, written after an
+		// operator's made in that second, must not let that second's
+		// tokens in again.
+		{"an earlier one", later.Truncate(time.Second).Add(-time.Second), later},
+		{"a later one", later.Add(1500 * time.Millisecond), later.Add(1500 * time.Millisecond)},
+	} {
+		if err := s.RevokeSessions(ctx, "acme", c.ID, step.at); err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		if got := revokedAt(); !got.Equal(step.stored) {
+			t.Fatalf("after %s: revoked at %v, want %v", step.name, got, step.stored)
+		}
+	}
+	if err := s.RevokeSessions(ctx, "acme", uuid.NewString(), later); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown customer: %v, want ErrNotFound", err)
 	}
 }
