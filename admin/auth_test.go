@@ -321,3 +321,42 @@ func TestOnlyAKeyOfEveryTenantHasCodesWrittenToTheLog(t *testing.T) {
 		}
 	})
 }
+
+// A scope may name an id before its tenant exists, or outlive the tenant it
+// was made for: creating a deleted tenant again serves its shoppers again
+// (their data, their tokens), which only a key of every tenant decides.
+func TestAScopedKeyCannotGiveADeletedTenantsShoppersBack(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		env, root := start(t, dbURL, "")
+		create(t, root, "acme", `{}`)
+		tok := env.SignIn(t, "acme", "ann@example.com")
+		a := env.Admin(t)
+		scoped := a.Client(t, a.Key(t, "acme,fresh"))
+		// Settings a key of some tenants may write (no log sender).
+		mailed := `{"senders": {"email": {"type": "smtp", "smtp": {"host": "smtp.example.com", "from": "no-reply@example.com"}}}}`
+
+		if r, err := scoped.CreateTenantWithResponse(ctx, adminclientNewTenantOf(t, "acme", mailed)); err != nil || r.StatusCode() != http.StatusConflict {
+			t.Fatalf("a tenant that serves: %v %d %s, want 409", err, r.StatusCode(), r.Body)
+		}
+		if r, _ := root.DeleteTenantWithResponse(ctx, "acme", nil); r.StatusCode() != http.StatusNoContent {
+			t.Fatalf("delete: %d %s", r.StatusCode(), r.Body)
+		}
+		r, err := scoped.CreateTenantWithResponse(ctx, adminclientNewTenantOf(t, "acme", mailed))
+		if err != nil || r.StatusCode() != http.StatusForbidden || r.ApplicationproblemJSON403 == nil ||
+			!strings.Contains(string(r.Body), "was deleted and its customers are still stored") {
+			t.Fatalf("the deleted tenant again: %v %d %s, want 403", err, r.StatusCode(), r.Body)
+		}
+		if me, _ := env.Client.GetCustomerWithResponse(ctx, "acme", apptest.Bearer(tok)); me.StatusCode() == http.StatusOK {
+			t.Fatalf("the deleted tenant's shopper still signed in: %s", me.Body)
+		}
+		// An id that left nobody behind is the key's to create.
+		if r, err := scoped.CreateTenantWithResponse(ctx, adminclientNewTenantOf(t, "fresh", mailed)); err != nil || r.StatusCode() != http.StatusCreated {
+			t.Fatalf("a new id: %v %d %s", err, r.StatusCode(), r.Body)
+		}
+		// The operator's key gives the shoppers back, as README says.
+		create(t, root, "acme", `{}`)
+		if me, err := env.Client.GetCustomerWithResponse(ctx, "acme", apptest.Bearer(tok)); err != nil || me.StatusCode() != http.StatusOK {
+			t.Fatalf("restored by a key of every tenant: %v %d %s", err, me.StatusCode(), me.Body)
+		}
+	})
+}

@@ -2,6 +2,10 @@ package admin
 
 import (
 	"context"
+	"errors"
+	"fmt"
+
+	"github.com/customerd/customerd/store"
 
 	"github.com/customerd/customerd/gen/adminapi"
 )
@@ -11,6 +15,9 @@ func (s *Server) CreateTenant(ctx context.Context, req adminapi.CreateTenantRequ
 	id := req.Body.Id
 	if !callerOf(ctx).scope.Allows(id) {
 		return nil, forbidden(id)
+	}
+	if err := s.mayRestore(ctx, id); err != nil {
+		return nil, err
 	}
 	doc, err := document(req.Body.Settings)
 	if err != nil {
@@ -42,4 +49,32 @@ func (s *Server) changed(ctx context.Context, id, action, target string) error {
 		return err
 	}
 	return s.Changed(ctx, id)
+}
+
+// mayRestore refuses a key of some tenants the creation of an id whose
+// deleted tenant left customers in the database: creating it serves them
+// again, their tokens and their data, and a scope may name an id before it
+// exists (a brand given the id of one that left) or outlive the tenant it
+// was made for. Giving a deleted tenant's shoppers back is the operator's
+// decision, as reaching private networks is. No customer can be written
+// between the check and the creation: the id serves nothing until then.
+func (s *Server) mayRestore(ctx context.Context, id string) error {
+	if callerOf(ctx).scope.All {
+		return nil
+	}
+	left, err := s.Store.Customers(ctx, store.CustomerQuery{TenantID: id, Limit: 1})
+	if err != nil {
+		return err
+	}
+	if len(left) == 0 {
+		return nil
+	}
+	// A tenant serving now is a taken id, as Create would answer.
+	if _, err := s.Catalog.Get(ctx, id); err == nil {
+		return store.ErrConflict
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	return forbiddenError{detail: fmt.Sprintf("tenant %q was deleted and its customers are still stored: "+
+		"only a key of every tenant may create it again, which serves them again", id)}
 }
