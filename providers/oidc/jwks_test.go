@@ -36,7 +36,7 @@ func TestParseJWKS(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			raw, _ := json.Marshal(map[string]any{"keys": []any{c.key}})
-			keys, err := parseJWKS(raw)
+			keys, err := parseJWKS(raw, maxKeysPerSet)
 			if err != nil {
 				t.Fatal(err)
 			}

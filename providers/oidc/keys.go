@@ -24,8 +24,32 @@ import (
 // a token names a kid the cache does not have.
 const MinRefresh = time.Minute
 
-// maxJWKS bounds a JWKS document.
-const maxJWKS = 1 << 20
+// The cache's bounds. A tenant's admin key names any JWKS URL, one per
+// provider, and anyone's sign-in fetches the set before a signature is
+// checked: what the URL's server answers must not decide what one set, or
+// all of them, hold.
+const (
+	// maxJWKS bounds a JWKS document: real ones are a few KiB, Microsoft's
+	// common endpoint, the largest, tens of KiB.
+	maxJWKS = 256 << 10
+	// maxKeysPerSet is how many keys of a set are kept: the first usable
+	// ones, in the document's order.
+	maxKeysPerSet = 64
+	// maxKid bounds a key's kid: a key with a longer one is skipped, so a
+	// token naming such a kid finds no key.
+	maxKid = 256
+	// maxKeySets is how many JWKS URLs the cache keeps: the least recently
+	// used one makes way for a new one past it (and is fetched again when
+	// used again).
+	maxKeySets = 4096
+	// maxCacheBytes bounds what the kept sets hold, by retained's estimate:
+	// the least recently used sets make way for a new one past it. One set
+	// cannot be larger: it keeps at most 64 keys of at most 256 bytes of kid
+	// and keyOverhead each (32 KiB), and their numbers (RSA moduli, curve
+	// points) are decoded from the base64 of a document of at most 256 KiB
+	// (192 KiB): 224 KiB at most, against 16 MiB.
+	maxCacheBytes = 16 << 20
+)
 
 var (
 	// errNoKey: the issuer has keys, but none that fits the token.
@@ -45,15 +69,14 @@ type Keys struct {
 
 	mu    sync.Mutex
 	byURL map[source]*keySet
-	// most bounds byURL: a tenant's settings name any URL, and a key of one
-	// tenant's admin API that keeps changing it must not grow the cache
-	// (each set up to a megabyte of keys) without end.
-	most int
-}
+	held  int // retained bytes of the sets in byURL
 
-// maxKeySets is how many JWKS URLs the cache keeps: the least recently used
-// one makes way for a new one past it (and is fetched again when used again).
-const maxKeySets = 4096
+	// most, budget and perSet are maxKeySets, maxCacheBytes and
+	// maxKeysPerSet but in a test, which lowers them: a tenant's settings
+	// name any URL, and a key of one tenant's admin API that keeps changing
+	// them must grow the cache neither in URLs nor in bytes without end.
+	most, budget, perSet int
+}
 
 // source is a JWKS URL and whether it may be in a private network: tenants
 // that differ on the second do not share what the first answered.
@@ -90,6 +113,7 @@ type keySet struct {
 	fetching sync.Mutex // one fetch per URL at a time; lookups do not wait for it
 
 	used time.Time // last looked up; guarded by Keys.mu
+	size int       // retained bytes of keys; guarded by Keys.mu
 
 	mu        sync.Mutex // guards the fields below
 	keys      []key
@@ -105,7 +129,8 @@ func NewKeys(log *slog.Logger, now func() time.Time) *Keys {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Keys{clients: newClients(), now: now, log: log, byURL: map[source]*keySet{}, most: maxKeySets}
+	return &Keys{clients: newClients(), now: now, log: log, byURL: map[source]*keySet{},
+		most: maxKeySets, budget: maxCacheBytes, perSet: maxKeysPerSet}
 }
 
 func (k *Keys) set(src source) *keySet {
@@ -114,7 +139,7 @@ func (k *Keys) set(src source) *keySet {
 	s, ok := k.byURL[src]
 	if !ok {
 		if len(k.byURL) >= k.most {
-			k.forgetLeastUsed()
+			k.forgetLeastUsed(nil)
 		}
 		s = &keySet{}
 		k.byURL[src] = s
@@ -123,19 +148,69 @@ func (k *Keys) set(src source) *keySet {
 	return s
 }
 
-// forgetLeastUsed drops the set looked up longest ago; k.mu is held.
-func (k *Keys) forgetLeastUsed() {
+// forgetLeastUsed drops the set looked up longest ago but keep, and reports
+// whether there was one; k.mu is held. A request that holds the set still
+// uses its keys; the next one fetches it again.
+func (k *Keys) forgetLeastUsed(keep *keySet) bool {
 	var (
 		oldest source
 		at     time.Time
 		found  bool
 	)
 	for src, s := range k.byURL {
-		if !found || s.used.Before(at) {
+		if s != keep && (!found || s.used.Before(at)) {
 			oldest, at, found = src, s.used, true
 		}
 	}
-	delete(k.byURL, oldest)
+	if found {
+		k.held -= k.byURL[oldest].size
+		delete(k.byURL, oldest)
+	}
+	return found
+}
+
+// keep stores s's new keys and counts them in the cache's bytes, the sets
+// used longest ago making way past the budget (s alone cannot be over it
+// with the package's bounds, see maxCacheBytes; were it, it would stay
+// alone); a set dropped while it was fetched counts no more. Each set
+// dropped was added once, so over time that is one scan per set added, as
+// for the count. k.mu is taken before s.mu: nothing takes them the other way.
+func (k *Keys) keep(src source, s *keySet, keys []key) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	s.mu.Lock()
+	s.keys, s.fetched = keys, k.now()
+	s.mu.Unlock()
+	if k.byURL[src] != s {
+		return
+	}
+	size := retained(keys)
+	k.held += size - s.size
+	s.size = size
+	for k.held > k.budget && k.forgetLeastUsed(s) {
+	}
+}
+
+// keyOverhead is what a kept key costs besides its kid and its numbers: the
+// key, the public key's struct, the big.Int and slice headers, the
+// allocator's rounding.
+const keyOverhead = 256
+
+// retained estimates the bytes keys hold.
+func retained(keys []key) int {
+	n := 0
+	for _, k := range keys {
+		n += keyOverhead + len(k.kid)
+		switch p := k.raw.(type) {
+		case *rsa.PublicKey:
+			n += (p.N.BitLen() + 7) / 8
+		case *ecdsa.PublicKey:
+			n += 2 * ((p.Curve.Params().BitSize + 7) / 8)
+		case ed25519.PublicKey:
+			n += len(p)
+		}
+	}
+	return n
 }
 
 // find returns the key of url for kid ("" when the token names none: only a
@@ -252,15 +327,13 @@ func (k *Keys) fetch(ctx context.Context, src source, s *keySet) error {
 		s.mu.Unlock()
 		return err
 	}
-	s.mu.Lock()
-	s.keys, s.fetched = keys, k.now()
-	s.mu.Unlock()
+	k.keep(src, s, keys)
 	return nil
 }
 
-// get fetches url's keys. A plain GET and jwk.Parse: jwk.Fetch (v3.4.0)
-// does not take WithIgnoreParseError, and a key of an unknown type must not
-// hide the others.
+// get fetches url's keys (the first k.perSet). A plain GET and jwk.Parse:
+// jwk.Fetch (v3.4.0) does not take WithIgnoreParseError, and a key of an
+// unknown type must not hide the others.
 func (k *Keys) get(ctx context.Context, client *http.Client, url string) ([]key, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -275,11 +348,14 @@ func (k *Keys) get(ctx context.Context, client *http.Client, url string) ([]key,
 	if res.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("jwks %s: status %d", url, res.StatusCode)
 	}
-	raw, err := io.ReadAll(io.LimitReader(res.Body, maxJWKS))
+	raw, err := io.ReadAll(io.LimitReader(res.Body, maxJWKS+1))
 	if err != nil {
 		return nil, err
 	}
-	keys, err := parseJWKS(raw)
+	if len(raw) > maxJWKS {
+		return nil, fmt.Errorf("jwks %s: larger than %d bytes", url, maxJWKS)
+	}
+	keys, err := parseJWKS(raw, k.perSet)
 	if err != nil {
 		return nil, fmt.Errorf("jwks %s: %w", url, err)
 	}
@@ -290,22 +366,27 @@ func (k *Keys) get(ctx context.Context, client *http.Client, url string) ([]key,
 }
 
 // parseJWKS is signatureKeys of a JWKS document.
-func parseJWKS(raw []byte) ([]key, error) {
+func parseJWKS(raw []byte, most int) ([]key, error) {
 	set, err := jwk.Parse(raw, jwk.WithIgnoreParseError(true))
 	if err != nil {
 		return nil, err
 	}
-	return signatureKeys(set), nil
+	return signatureKeys(set, most), nil
 }
 
-// signatureKeys keeps the signature keys of set (keys of a type jwx does not
-// know were skipped while parsing) with the algorithm each is for: the one
-// it declares, or the one its type and curve imply.
-func signatureKeys(set jwk.Set) []key {
+// signatureKeys keeps the first most signature keys of set (keys of a type
+// jwx does not know were skipped while parsing, and keys whose kid is longer
+// than maxKid are) with the algorithm each is for: the one it declares, or
+// the one its type and curve imply.
+func signatureKeys(set jwk.Set, most int) []key {
 	var out []key
-	for i := range set.Len() {
+	for i := 0; i < set.Len() && len(out) < most; i++ {
 		jk, _ := set.Key(i)
 		if use, ok := jk.KeyUsage(); ok && use != "" && use != "sig" {
+			continue
+		}
+		kid, _ := jk.KeyID()
+		if len(kid) > maxKid {
 			continue
 		}
 		var pub any
@@ -320,7 +401,6 @@ func signatureKeys(set jwk.Set) []key {
 		if !ok {
 			continue
 		}
-		kid, _ := jk.KeyID()
 		out = append(out, key{kid: kid, alg: alg, raw: pub})
 	}
 	return out

@@ -1,10 +1,15 @@
 package oidc
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -248,10 +253,51 @@ func TestAFailingDiscoveryIsNotFetchedOnEverySignIn(t *testing.T) {
 // make way, never the cache grow without end. A set dropped is fetched
 // again when used again.
 func TestTheKeyCacheKeepsABoundedNumberOfURLs(t *testing.T) {
-	issuers := []*oidctest.Issuer{oidctest.New(t), oidctest.New(t), oidctest.New(t)}
 	clk := &clock{t: time.Now()}
 	f := New(nil, clk.now)
 	f.keys.most = 2
+	dropsTheLeastUsed(t, f, clk, []*oidctest.Issuer{oidctest.New(t), oidctest.New(t), oidctest.New(t)}, "RS256", func() {})
+}
+
+// The cache keeps a bounded number of bytes, by its estimate of what each set
+// holds: sets of many keys with long kids make the least recently used ones
+// make way, never the cache grow past its budget. Found by an audit: a
+// brand's admin key pointed some 700 providers at servers of its own, each
+// serving a megabyte of kids or keys, and anyone's sign-ins with made-up
+// tokens had the cache hold gigabytes, for every tenant.
+func TestTheKeyCacheIsBoundedInBytes(t *testing.T) {
+	issuers := make([]*oidctest.Issuer, 3)
+	for i := range issuers {
+		issuers[i] = oidctest.New(t)
+		keys := make([]*oidctest.Key, maxKeysPerSet)
+		for j := range keys {
+			keys[j] = oidctest.NewKey(t, "EdDSA", fmt.Sprintf("%0*d", maxKid, j))
+		}
+		issuers[i].Publish(keys...)
+	}
+	clk := &clock{t: time.Now()}
+	f := New(nil, clk.now)
+	one := maxKeysPerSet * (keyOverhead + maxKid + ed25519.PublicKeySize)
+	f.keys.budget = 2*one + one/2 // two sets fit, a third does not
+	dropsTheLeastUsed(t, f, clk, issuers, "EdDSA", func() {
+		t.Helper()
+		held := 0
+		for _, s := range f.keys.byURL {
+			held += s.size
+		}
+		if held != f.keys.held || held > f.keys.budget {
+			t.Fatalf("the cache holds %d bytes (counted %d), budget %d", held, f.keys.held, f.keys.budget)
+		}
+	})
+}
+
+// dropsTheLeastUsed signs in with the alg key of each of three issuers, a
+// second apart, in an order that leaves the second the least recently used
+// when the third comes, and checks that f's cache, with room for two sets,
+// dropped the second, kept the others, and fetches the second again when it
+// is used; check runs after each sign-in.
+func dropsTheLeastUsed(t *testing.T, f *Family, clk *clock, issuers []*oidctest.Issuer, alg string, check func()) {
+	t.Helper()
 	ps := make([]*provider, len(issuers))
 	for i, iss := range issuers {
 		ps[i] = open(t, f, iss)
@@ -260,9 +306,10 @@ func TestTheKeyCacheKeepsABoundedNumberOfURLs(t *testing.T) {
 		t.Helper()
 		for _, i := range order {
 			clk.add(time.Second)
-			if err := signIn(ps[i], issuers[i].Key("RS256").Sign(issuers[i].Claims("app", "u"))); err != nil {
+			if err := signIn(ps[i], issuers[i].Key(alg).Sign(issuers[i].Claims("app", "u"))); err != nil {
 				t.Fatalf("issuer %d: %v", i, err)
 			}
+			check()
 		}
 	}
 	signInEach(0, 1, 0, 2) // 1 is the least recently used when 2 comes
@@ -276,5 +323,63 @@ func TestTheKeyCacheKeepsABoundedNumberOfURLs(t *testing.T) {
 	signInEach(1)
 	if n := issuers[1].Fetches.Load(); n != 2 {
 		t.Fatalf("issuer 1, dropped, fetched %d times; want once again", n)
+	}
+}
+
+// A set keeps its first maxKeysPerSet usable keys, and no key whose kid is
+// longer than maxKid bytes: a token of a key past them, or naming such a
+// kid, finds no key.
+func TestAKeySetKeepsItsFirstKeysOfShortKids(t *testing.T) {
+	iss := oidctest.New(t)
+	long := oidctest.NewKey(t, "EdDSA", strings.Repeat("l", maxKid+1))
+	longest := oidctest.NewKey(t, "EdDSA", strings.Repeat("k", maxKid))
+	keys := []*oidctest.Key{long, longest}
+	for j := range maxKeysPerSet {
+		keys = append(keys, oidctest.NewKey(t, "EdDSA", fmt.Sprint("ed-", j)))
+	}
+	iss.Publish(keys...) // usable: longest and ed-0 to ed-62; ed-63 is one too many
+	p := open(t, New(nil, nil), iss)
+	for _, k := range []*oidctest.Key{longest, keys[2], keys[len(keys)-2]} {
+		if err := signIn(p, k.Sign(iss.Claims("app", "u"))); err != nil {
+			t.Fatalf("kid %.10s… (%d bytes): %v", k.Kid, len(k.Kid), err)
+		}
+	}
+	for _, k := range []*oidctest.Key{long, keys[len(keys)-1]} {
+		if err := signIn(p, k.Sign(iss.Claims("app", "u"))); !errors.Is(err, providers.ErrRejected) {
+			t.Fatalf("kid %.10s… (%d bytes): %v, want it refused", k.Kid, len(k.Kid), err)
+		}
+	}
+}
+
+// A JWKS document longer than 256 KiB is refused (real ones are a few KiB):
+// none of its keys is kept, and with no keys at all the sign-in is
+// unavailable. Found by an audit: a megabyte was read, and kept.
+func TestAJWKSDocumentOverTheSizeLimitIsRefused(t *testing.T) {
+	iss := oidctest.New(t)
+	for _, c := range []struct {
+		name string
+		size int
+		want error
+	}{
+		{"a document of 256 KiB serves", 256 << 10, nil},
+		{"one byte more is refused", 256<<10 + 1, providers.ErrUnavailable},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			doc, _ := json.Marshal(map[string]any{"keys": []any{iss.Key("RS256").JWK()}})
+			// Spaces before the closing brace make it c.size bytes.
+			doc = append(append(doc[:len(doc)-1], bytes.Repeat([]byte(" "), c.size-len(doc))...), '}')
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = w.Write(doc)
+			}))
+			t.Cleanup(srv.Close)
+			p, err := New(nil, nil).open(TypeGeneric, "corp", Config{ClientIDs: []string{"app"}, Issuer: iss.URL(), JWKSURL: srv.URL, AllowPrivateNetwork: true}, providers.Deps{Tenant: "shop"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := signIn(p, iss.Key("RS256").Sign(iss.Claims("app", "u"))); !errors.Is(err, c.want) {
+				t.Fatalf("a %d-byte document: %v, want %v", len(doc), err, c.want)
+			}
+		})
 	}
 }
