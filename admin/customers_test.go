@@ -20,6 +20,7 @@ import (
 	"github.com/customerd/customerd/app/apptest"
 	"github.com/customerd/customerd/gen/adminclient"
 	"github.com/customerd/customerd/gen/client"
+	"github.com/customerd/customerd/store"
 )
 
 func TestFindAndListCustomers(t *testing.T) {
@@ -510,94 +511,155 @@ func TestErasureForgetsTheWithheldChangesToTheAccount(t *testing.T) {
 // idempotent answers that showed it. The email has a character JSON
 // writes escaped ("&" as \u0026), as events and answers store it.
 func TestErasureTakesTheContactOutOfTheEventsOfTheAccountItLeft(t *testing.T) {
-	storetest.ForEach(t, func(t *testing.T, dbURL string) {
-		env, c := start(t, dbURL, "tenants:\n  demo: {}\n  byphone: {identifier: phoneNumber}\n")
-		for _, k := range []struct {
-			name, tenant, squatted, own string
-			squat                       client.UpsertCustomerJSONRequestBody
-			signIn                      func(string) string
-		}{
-			{name: "an email", tenant: "byphone", squatted: "erased&co@example.com", own: "+33655555555",
-				squat:  client.UpsertCustomerJSONRequestBody{PhoneNumber: ptr("+33655555555"), Email: ptr("erased&co@example.com")},
-				signIn: func(email string) string { return env.SignIn(t, "byphone", email) }},
-			{name: "a phone number", tenant: "demo", squatted: "+33666666666", own: "holder.of.phone@example.com",
-				squat:  client.UpsertCustomerJSONRequestBody{Email: ptr("holder.of.phone@example.com"), PhoneNumber: ptr("+33666666666")},
-				signIn: func(phone string) string { return signInByPhone(t, env, "demo", phone) }},
-		} {
-			t.Run(k.name, func(t *testing.T) {
-				// The other account: created with the address and a contact of its
-				// own, which its holder proves.
-				res, err := env.Client.UpsertCustomerWithResponse(ctx, k.tenant, nil, k.squat, idempotencyKey("squat-"+k.tenant))
-				if err != nil || res.StatusCode() != http.StatusOK {
-					t.Fatalf("create: %v %d %s", err, res.StatusCode(), res.Body)
+	storetest.ForEach(t, func(t *testing.T, dbURL string) { erasesALeftContact(t, dbURL, false) })
+}
+
+// The same, when the other account's first event, which named the address,
+// died (its webhooks down past maxAge) and its contact change was delivered
+// and is older than the janitor keeps: the change, the erasure's only way
+// to that account, stays as long as the dead event, which the export shows
+// and a replay would send.
+func TestErasureTakesTheContactOutOfADeadEventOnceItsContactChangeIsPurged(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) { erasesALeftContact(t, dbURL, true) })
+}
+
+// erasesALeftContact is TestErasureTakesTheContactOutOfTheEventsOfTheAccountItLeft
+// on one database; dead: the holder's first event died, the others were
+// delivered, and the janitor purged what it no longer keeps before the
+// erasure.
+func erasesALeftContact(t *testing.T, dbURL string, dead bool) {
+	config := "tenants:\n  demo: {}\n  byphone: {identifier: phoneNumber}\n"
+	if dead {
+		// Webhooks, for events to be undelivered until the dispatcher runs
+		// (none subscribed, each is delivered as it is written).
+		webhooks := fmt.Sprintf(`webhooks: {endpoints: [{url: %q, secret: "0123456789abcdef", allowPrivateNetwork: true}]}`, receiver(t).srv.URL)
+		config = fmt.Sprintf("tenants:\n  demo: {%s}\n  byphone: {identifier: phoneNumber, %s}\n", webhooks, webhooks)
+	}
+	env, c := start(t, dbURL, config)
+	for _, k := range []struct {
+		name, tenant, squatted, own string
+		squat                       client.UpsertCustomerJSONRequestBody
+		signIn                      func(string) string
+	}{
+		{name: "an email", tenant: "byphone", squatted: "erased&co@example.com", own: "+33655555555",
+			squat:  client.UpsertCustomerJSONRequestBody{PhoneNumber: ptr("+33655555555"), Email: ptr("erased&co@example.com")},
+			signIn: func(email string) string { return env.SignIn(t, "byphone", email) }},
+		{name: "a phone number", tenant: "demo", squatted: "+33666666666", own: "holder.of.phone@example.com",
+			squat:  client.UpsertCustomerJSONRequestBody{Email: ptr("holder.of.phone@example.com"), PhoneNumber: ptr("+33666666666")},
+			signIn: func(phone string) string { return signInByPhone(t, env, "demo", phone) }},
+	} {
+		t.Run(k.name, func(t *testing.T) {
+			// The other account: created with the address and a contact of its
+			// own, which its holder proves.
+			res, err := env.Client.UpsertCustomerWithResponse(ctx, k.tenant, nil, k.squat, idempotencyKey("squat-"+k.tenant))
+			if err != nil || res.StatusCode() != http.StatusOK {
+				t.Fatalf("create: %v %d %s", err, res.StatusCode(), res.Body)
+			}
+			holder := res.JSON200.Id.String()
+			var holderTok string
+			if k.tenant == "byphone" {
+				holderTok = signInByPhone(t, env, k.tenant, k.own)
+			} else {
+				holderTok = env.SignIn(t, k.tenant, k.own)
+			}
+			if subject(t, env, k.tenant, holderTok) != holder {
+				t.Fatal("the holder signed into another account")
+			}
+			// The address's owner proves it: it leaves the holder's account.
+			erased := subject(t, env, k.tenant, k.signIn(k.squatted))
+			if erased == holder {
+				t.Fatal("the owner signed into the holder's account")
+			}
+			export := func() string {
+				t.Helper()
+				r, err := c.ExportCustomerWithResponse(ctx, k.tenant, holder)
+				if err != nil || r.StatusCode() != http.StatusOK {
+					t.Fatalf("export: %v %d %s", err, r.StatusCode(), r.Body)
 				}
-				holder := res.JSON200.Id.String()
-				var holderTok string
-				if k.tenant == "byphone" {
-					holderTok = signInByPhone(t, env, k.tenant, k.own)
-				} else {
-					holderTok = env.SignIn(t, k.tenant, k.own)
+				return string(r.Body)
+			}
+			// The address as written and as JSON writes it.
+			escaped, _ := json.Marshal(k.squatted)
+			forms := []string{k.squatted, strings.Trim(string(escaped), `"`)}
+			names := func(s string) bool {
+				return slices.ContainsFunc(forms, func(f string) bool { return strings.Contains(s, f) })
+			}
+			before := export()
+			if !names(before) || !strings.Contains(before, "Customer:ContactChanged") {
+				t.Fatalf("the holder's events before the erasure: %s", before)
+			}
+			if dead {
+				deadFirstAndPurge(t, env, k.tenant, holder)
+			}
+			if r, err := c.EraseCustomerWithResponse(ctx, k.tenant, erased); err != nil || r.StatusCode() != http.StatusNoContent {
+				t.Fatalf("erase: %v", err)
+			}
+			after := export()
+			if names(after) {
+				t.Errorf("the holder's export still holds the erased address: %s", after)
+			}
+			var doc struct {
+				Events []struct {
+					Type    string `json:"type"`
+					Payload struct {
+						Data map[string]any `json:"data"`
+					} `json:"payload"`
+				} `json:"events"`
+			}
+			if err := json.Unmarshal([]byte(after), &doc); err != nil {
+				t.Fatal(err)
+			}
+			want := 3
+			if dead {
+				want = 2 // the dead event and the contact change
+			}
+			if len(doc.Events) < want {
+				t.Fatalf("the holder's events: %s", after)
+			}
+			for _, e := range doc.Events {
+				if b, _ := json.Marshal(e.Payload.Data); !strings.Contains(string(b), k.own) || e.Payload.Data["id"] != holder {
+					t.Errorf("a %s of the holder lost the holder's own data: %s", e.Type, b)
 				}
-				if subject(t, env, k.tenant, holderTok) != holder {
-					t.Fatal("the holder signed into another account")
+			}
+			for _, row := range everyRow(t, dbURL) {
+				if names(row) {
+					t.Errorf("the erased address is still stored: %s", row)
 				}
-				// The address's owner proves it: it leaves the holder's account.
-				erased := subject(t, env, k.tenant, k.signIn(k.squatted))
-				if erased == holder {
-					t.Fatal("the owner signed into the holder's account")
-				}
-				export := func() string {
-					t.Helper()
-					r, err := c.ExportCustomerWithResponse(ctx, k.tenant, holder)
-					if err != nil || r.StatusCode() != http.StatusOK {
-						t.Fatalf("export: %v %d %s", err, r.StatusCode(), r.Body)
-					}
-					return string(r.Body)
-				}
-				// The address as written and as JSON writes it.
-				escaped, _ := json.Marshal(k.squatted)
-				forms := []string{k.squatted, strings.Trim(string(escaped), `"`)}
-				names := func(s string) bool {
-					return slices.ContainsFunc(forms, func(f string) bool { return strings.Contains(s, f) })
-				}
-				before := export()
-				if !names(before) || !strings.Contains(before, "Customer:ContactChanged") {
-					t.Fatalf("the holder's events before the erasure: %s", before)
-				}
-				if r, err := c.EraseCustomerWithResponse(ctx, k.tenant, erased); err != nil || r.StatusCode() != http.StatusNoContent {
-					t.Fatalf("erase: %v", err)
-				}
-				after := export()
-				if names(after) {
-					t.Errorf("the holder's export still holds the erased address: %s", after)
-				}
-				var doc struct {
-					Events []struct {
-						Type    string `json:"type"`
-						Payload struct {
-							Data map[string]any `json:"data"`
-						} `json:"payload"`
-					} `json:"events"`
-				}
-				if err := json.Unmarshal([]byte(after), &doc); err != nil {
-					t.Fatal(err)
-				}
-				if len(doc.Events) < 3 {
-					t.Fatalf("the holder's events: %s", after)
-				}
-				for _, e := range doc.Events {
-					if b, _ := json.Marshal(e.Payload.Data); !strings.Contains(string(b), k.own) || e.Payload.Data["id"] != holder {
-						t.Errorf("a %s of the holder lost the holder's own data: %s", e.Type, b)
-					}
-				}
-				for _, row := range everyRow(t, dbURL) {
-					if names(row) {
-						t.Errorf("the erased address is still stored: %s", row)
-					}
-				}
-			})
+			}
+		})
+	}
+}
+
+// deadFirstAndPurge gives up the first event of tenant's account holder as
+// undeliverable, delivers every other event, and purges every delivered
+// event as the janitor will once they are old enough.
+func deadFirstAndPurge(t *testing.T, env *apptest.Env, tenant, holder string) {
+	t.Helper()
+	evs, err := env.App.Store.Events(ctx, store.EventQuery{Tenant: tenant, Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := slices.IndexFunc(evs, func(e store.Event) bool { return e.CustomerID == holder })
+	if first < 0 || evs[first].Type != "Customer:Upserted" || evs[first].DeliveredAt != nil {
+		t.Fatalf("the holder's first event: %+v", evs)
+	}
+	if err := env.App.Store.EventFailed(ctx, evs[first].ID, time.Now(), true, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		n, err := env.App.Events.Once(ctx)
+		if err != nil {
+			t.Fatal(err)
 		}
-	})
+		if n == 0 {
+			break
+		}
+	}
+	now := time.Now()
+	if err := env.App.Store.Purge(ctx, store.Cutoffs{ChallengesExpired: now.Add(-time.Hour), CounterDays: "2000-01-01",
+		Throttles: now.Add(-time.Hour), IdempotencyKeys: now.Add(-time.Hour), DeliveredEvents: now.Add(time.Hour), Erased: now}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // A token holder's contact change holds the request that asked for it

@@ -84,12 +84,18 @@ func TestThePurgeReadsByIndexABatchAtATime(t *testing.T) {
 	for _, q := range []struct {
 		sql  string
 		args []any
-	}{{purgeWalk, []any{0, purgeBatch}}, {purgeDeliveredRange, []any{0, 1000, time.Now()}}} {
+	}{{purgeWalk, []any{0, purgeBatch}}, {purgeDeliveredRange, []any{0, 1000, time.Now(), time.Now()}}} {
 		plan := sqlitePlan(t, s, q.sql, q.args...)
 		for _, step := range plan {
 			if strings.HasPrefix(step, "SCAN") {
 				t.Errorf("the walk of the delivered events scans a table:\n%s\n%s", q.sql, strings.Join(plan, "\n"))
 			}
+		}
+		// A contact change's earlier events are its customer's, by events_customer.
+		if q.sql == purgeDeliveredRange && !slices.ContainsFunc(plan, func(step string) bool {
+			return strings.Contains(step, "USING INDEX events_customer (customer_id=? AND seq<?)")
+		}) {
+			t.Errorf("the purge does not find a contact change's earlier events by events_customer; plan:\n%s", strings.Join(plan, "\n"))
 		}
 	}
 }

@@ -459,9 +459,27 @@ func (s *db) Purge(ctx context.Context, c Cutoffs) error {
 // follows creation, and an event is delivered after it is created. What
 // it reads each hour is the events older than the cutoff it keeps
 // (undelivered, dead) and one batch.
+//
+// A delivered Customer:ContactChanged goes no earlier than the earlier
+// events of its account: an erasure finds the accounts its customer's
+// address left only by the "previous" of their contact changes (leftBy),
+// and the earlier events are the ones that may name the address. One
+// customer's events are delivered in order, so they normally go in the
+// same pass; but a dead event is never purged (it is replayed, and
+// exported), and a replayed one is delivered, and kept, later than the
+// change: without the change, the erasure no longer found the account and
+// left the address in that event. The earlier events are read by
+// events_customer, for the contact changes of the range only. The other
+// way, each erasure reading every dead event of its tenant (a day of them
+// after a receiver's outage), would cost every erasure, inside its
+// transaction, where this costs the hourly purge a lookup per contact
+// change and keeps nothing when no event died.
 const (
 	purgeWalk           = `SELECT seq, created_at FROM events WHERE seq > ? ORDER BY seq LIMIT ?`
-	purgeDeliveredRange = `DELETE FROM events WHERE seq > ? AND seq <= ? AND delivered_at < ?`
+	purgeDeliveredRange = `DELETE FROM events WHERE seq > ? AND seq <= ? AND delivered_at < ?
+		AND (type <> 'Customer:ContactChanged' OR NOT EXISTS (SELECT 1 FROM events p
+			WHERE p.tenant_id = events.tenant_id AND p.customer_id = events.customer_id AND p.seq < events.seq
+			  AND (p.delivered_at IS NULL OR p.delivered_at >= ?)))`
 )
 
 func (s *db) purgeDelivered(g *gorm.DB, cutoff time.Time) error {
@@ -478,7 +496,7 @@ func (s *db) purgeDelivered(g *gorm.DB, cutoff time.Time) error {
 			return nil
 		}
 		last := batch[len(batch)-1]
-		if err := g.Exec(purgeDeliveredRange, after, last.Seq, cutoff).Error; err != nil {
+		if err := g.Exec(purgeDeliveredRange, after, last.Seq, cutoff, cutoff).Error; err != nil {
 			return classify(err)
 		}
 		if len(batch) < purgeBatch || !last.CreatedAt.Before(cutoff) {

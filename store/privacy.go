@@ -325,7 +325,8 @@ func (s *db) provedContacts(tx *gorm.DB, e Erasure, c *Customer, evs []Event) ([
 // proved them (the ownership rule took them off there), through tx: those
 // accounts' events named them, and their Customer:ContactChanged names them
 // as "previous", which events_previous_email and events_previous_phone find
-// by index.
+// by index (the janitor keeps a contact change while an earlier event of
+// its account stays: purgeDeliveredRange).
 func (s *db) unnameElsewhere(tx *gorm.DB, e Erasure, proved []Contact) error {
 	var contacts, holders []string
 	for _, k := range proved {

@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"a transaction rolls back on error", txRollback},
 		{"purge drops what no longer matters", purge},
 		{"purge forgets a challenge written for an account as it was erased", purgeErased},
+		{"a contact change an erasure needs is not purged while its account has a dead event", purgeKeepsContactChanges},
 		{"a challenge keeps the change it holds", challengePending},
 		{"an attempt charges its destination's counter", challengeCounter},
 		{"a right code's attempt reads the account that holds its destination", challengeHolder},
@@ -704,6 +705,67 @@ func purgeErased(t *testing.T, s store.Store) {
 	}
 	if _, err := s.Challenge(ctx, "acme", live.ID); err != nil {
 		t.Fatalf("a live account's challenge purged: %v", err)
+	}
+}
+
+// An erasure finds the accounts its customer's address left by their
+// contact changes alone: one stays while an earlier event of its account,
+// which may name the address, stays (dead, or replayed and delivered
+// later), and goes with it.
+func purgeKeepsContactChanges(t *testing.T, s store.Store) {
+	now := time.Now().UTC()
+	day := 24 * time.Hour
+	long, lately := now.Add(-40*day), now.Add(-10*day)
+	event := func(id, customer, typ string, delivered, dead *time.Time) {
+		t.Helper()
+		payload := `{"data":{"email":"ann@example.com"}}`
+		if typ == "Customer:ContactChanged" {
+			payload = `{"data":{},"previous":{"email":"ann@example.com"}}`
+		}
+		if err := s.AddEvent(ctx, &store.Event{ID: id, TenantID: "acme", CustomerID: customer, Type: typ, Payload: payload,
+			CreatedAt: long, NextAt: long, DeliveredAt: delivered, DeadAt: dead}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Its first event died; the address left it, and the change and a
+	// later event were delivered.
+	event("dead-upserted", "dead", "Customer:Upserted", nil, &long)
+	event("dead-changed", "dead", "Customer:ContactChanged", &long, nil)
+	event("dead-later", "dead", "Customer:Upserted", &long, nil)
+	// Its first event was replayed and delivered lately.
+	event("replayed-upserted", "replayed", "Customer:Upserted", &lately, nil)
+	event("replayed-changed", "replayed", "Customer:ContactChanged", &long, nil)
+	// Everything delivered in order.
+	event("plain-upserted", "plain", "Customer:Upserted", &long, nil)
+	event("plain-changed", "plain", "Customer:ContactChanged", &long, nil)
+	left := func(cutoff time.Time) []string {
+		t.Helper()
+		if err := s.Purge(ctx, store.Cutoffs{ChallengesExpired: now.Add(-day), CounterDays: "2000-01-01", Throttles: now.Add(-day),
+			IdempotencyKeys: now.Add(-day), DeliveredEvents: cutoff, Erased: now.Add(-2 * day)}); err != nil {
+			t.Fatal(err)
+		}
+		evs, err := s.Events(ctx, store.EventQuery{Tenant: "acme"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, e := range evs {
+			ids = append(ids, e.ID)
+		}
+		return ids
+	}
+	if ids, want := left(now.Add(-30*day)), []string{"dead-upserted", "dead-changed", "replayed-upserted", "replayed-changed"}; !slices.Equal(ids, want) {
+		t.Fatalf("events after the purge: %v, want %v", ids, want)
+	}
+	// Once the dead event is replayed and delivered, the change goes with it.
+	if n, err := s.ReplayEvents(ctx, "acme", []string{"dead-upserted"}, now); err != nil || n != 1 {
+		t.Fatalf("replay: %v %d", err, n)
+	}
+	if err := s.EventsDelivered(ctx, []string{"dead-upserted"}, now); err != nil {
+		t.Fatal(err)
+	}
+	if ids := left(now.Add(time.Second)); len(ids) != 0 {
+		t.Fatalf("events after a purge of everything delivered: %v", ids)
 	}
 }
 
