@@ -196,7 +196,11 @@ func (s *smtpSender) deliver(ctx context.Context, to string, msg []byte) (string
 	// the relay's own: it happens whoever the message is for.
 	fail := func(stage string, err error) error { return unavailable(at(stage, err)) }
 
-	conn, err := s.dial.DialContext(ctx, "tcp", s.addr)
+	dial := s.dial.DialContext
+	if s.mode == tlsNone {
+		dial = s.dial.DialPlainContext // never a public address in clear
+	}
+	conn, err := dial(ctx, "tcp", s.addr)
 	if err != nil {
 		return "", fail("dial", err)
 	}
