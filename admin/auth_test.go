@@ -212,6 +212,54 @@ func TestOnlyAKeyOfEveryTenantNamesTheHostsFiles(t *testing.T) {
 	}
 }
 
+// A key of one tenant cannot have its codes cross the internet in clear:
+// tls: none needs allowPrivateNetwork, which only a key of every tenant
+// sets (found by an audit: a brand's key switched its relay to plain text,
+// and every code then travelled to smtp.brand.example in clear).
+func TestAKeyOfSomeTenantsCannotSwitchItsSMTPToPlainText(t *testing.T) {
+	env, root := start(t, "", "")
+	a := env.Admin(t)
+	acme := a.Client(t, a.Key(t, "acme"))
+	smtp := func(host, extra string) string {
+		return `{"senders": {"email": {"type": "smtp", "smtp": {"host": "` + host + `", "from": "no-reply@brand.example"` + extra + `}}}}`
+	}
+	refused := []struct {
+		settings string
+		status   int
+	}{
+		{smtp("smtp.brand.example", `, "tls": "none"`), http.StatusUnprocessableEntity},
+		{smtp("smtp.brand.example", `, "tls": "none", "allowPrivateNetwork": true`), http.StatusForbidden},
+	}
+	for _, c := range refused {
+		res, err := acme.CreateTenantWithResponse(ctx, adminclientNewTenantOf(t, "acme", c.settings))
+		if err != nil || res.StatusCode() != c.status || !strings.Contains(string(res.Body), "senders.email.smtp") {
+			t.Fatalf("a scoped key's tenant %s: %v %d %s, want %d", c.settings, err, res.StatusCode(), res.Body, c.status)
+		}
+	}
+	create(t, acme, "acme", smtp("smtp.brand.example", ""))
+	for _, c := range refused {
+		if r, _ := acme.ReplaceTenantWithResponse(ctx, "acme", nil, settings(t, c.settings)); r.StatusCode() != c.status {
+			t.Fatalf("a scoped key's replace with %s: %d %s, want %d", c.settings, r.StatusCode(), r.Body, c.status)
+		}
+	}
+	// The operator's relay inside its network: the tenant's key may send it
+	// back as it is, not switch it to plain text.
+	if r, _ := root.ReplaceTenantWithResponse(ctx, "acme", nil, settings(t, smtp("relay.internal", `, "allowPrivateNetwork": true`))); r.StatusCode() != http.StatusOK {
+		t.Fatalf("a key of every tenant: %d %s", r.StatusCode(), r.Body)
+	}
+	got, _ := acme.GetTenantWithResponse(ctx, "acme")
+	if r, _ := acme.ReplaceTenantWithResponse(ctx, "acme", nil, got.JSON200.Settings); r.StatusCode() != http.StatusOK {
+		t.Fatalf("the same settings back: %d %s", r.StatusCode(), r.Body)
+	}
+	plain := smtp("relay.internal", `, "tls": "none", "allowPrivateNetwork": true`)
+	if r, _ := acme.ReplaceTenantWithResponse(ctx, "acme", nil, settings(t, plain)); r.StatusCode() != http.StatusForbidden {
+		t.Fatalf("the operator's relay switched to plain text by the tenant's key: %d %s", r.StatusCode(), r.Body)
+	}
+	if r, _ := root.ReplaceTenantWithResponse(ctx, "acme", nil, settings(t, plain)); r.StatusCode() != http.StatusOK {
+		t.Fatalf("a key of every tenant switches its private relay to plain text: %d %s", r.StatusCode(), r.Body)
+	}
+}
+
 // A scoped key pages through its tenants: every one of them, once, and the
 // last page has no cursor. Found by an audit: a page that filled up inside
 // the catalog's last short batch was answered as the last, and the rest of

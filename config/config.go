@@ -159,8 +159,9 @@ type Tenant struct {
 	Flows map[string][]flows.StepConfig `yaml:"flows"`
 	// CheckInPolicy is preregistration's: none (the default), partial or full.
 	CheckInPolicy string `yaml:"checkInPolicy"`
-	// CheckInPage is the page a partial check-in link opens, with challengeId
-	// and code as query parameters; it exchanges them through authenticate?provider=otp.
+	// CheckInPage is the https page a partial check-in link opens, with
+	// challengeId and code as query parameters; it exchanges them through
+	// authenticate?provider=otp.
 	CheckInPage string `yaml:"checkInPage"`
 	// ActivationFields are what the default activation flow requires (default firstName, lastName).
 	ActivationFields []string `yaml:"activationFields"`
@@ -666,8 +667,10 @@ func (t *Tenant) problems(at, id string) Problems {
 	switch t.CheckInPolicy {
 	case flows.CheckInNone, flows.CheckInFull:
 	case flows.CheckInPartial:
-		if u, err := url.Parse(t.CheckInPage); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			add("checkInPage", "%q: partial check-in needs the http(s) address of the page its links open", t.CheckInPage)
+		// Its links carry a challenge id and its code: over plain http,
+		// whoever is on the shopper's network signs in with them.
+		if u, err := url.Parse(t.CheckInPage); err != nil || u.Scheme != "https" || u.Host == "" {
+			add("checkInPage", "%q: partial check-in needs the https address of the page its links open", t.CheckInPage)
 		}
 	default:
 		add("checkInPolicy", "%q is not one of none, partial, full", t.CheckInPolicy)

@@ -43,3 +43,34 @@ func TestAnEventWebhookIsPublicHTTPSUnlessItSaysOtherwise(t *testing.T) {
 		}
 	})
 }
+
+// A partial check-in link carries a challenge id and its code in its query,
+// and goes into the email: a page over plain http hands both to whoever is
+// on the shopper's network, who signs in with them (found by an audit).
+func TestACheckInPageIsHTTPS(t *testing.T) {
+	partial := func(page string) string {
+		return "tenants:\n  acme:\n    checkInPolicy: partial\n    checkInPage: '" + page + "'\n"
+	}
+	for _, c := range []struct {
+		name, page string
+		ok         bool
+	}{
+		{"an https page is accepted", "https://shop.example/check-in?brand=acme", true},
+		{"a plain http page is refused", "http://shop.example/check-in", false},
+		{"a plain http page on localhost is refused too", "http://localhost:3000/check-in", false},
+		{"a page without a host is refused", "https:///check-in", false},
+		{"a relative page is refused", "/check-in", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := load(t, partial(c.page), nil)
+			switch {
+			case c.ok && err != nil:
+				t.Fatalf("refused: %v", err)
+			case !c.ok && err == nil:
+				t.Fatal("accepted")
+			case !c.ok && (!strings.Contains(err.Error(), "tenants.acme.checkInPage") || !strings.Contains(err.Error(), "https")):
+				t.Fatalf("error %q does not name the setting and https", err)
+			}
+		})
+	}
+}

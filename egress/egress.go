@@ -7,7 +7,8 @@
 // link-local with the cloud metadata service, CGNAT, unique local IPv6,
 // unspecified, multicast, broadcast, and their IPv4-mapped forms). A service
 // configured with allowPrivateNetwork: true may be reached on such an
-// address, and over plain http there only (local relays, tests).
+// address, and in plain text (http, SMTP without TLS) there only (local
+// relays, tests).
 package egress
 
 import (
@@ -63,18 +64,30 @@ func CheckURL(raw string, allowPrivate bool) error {
 	case "https":
 		return CheckHost(u.Hostname(), allowPrivate)
 	case "http":
-		if err := checkNumeric(u.Hostname()); err != nil {
-			return err
-		}
-		if !allowPrivate {
-			return fmt.Errorf("%q is not https (plain http only to a private network, with %s: true)", shown, Setting)
-		}
-		if ip, literal := literalAddr(u.Hostname()); literal && classify(ip) == public {
-			return fmt.Errorf("%q is plain http to a public address: use https", shown)
+		if err := CheckPlainHost(u.Hostname(), allowPrivate); err != nil {
+			return fmt.Errorf("%q is not https: %w", shown, err)
 		}
 		return nil
 	}
 	return fmt.Errorf("%q is not an https URL", shown)
+}
+
+// CheckPlainHost is the start-up check of a host called in plain text
+// (http, SMTP without TLS): only a service that says it is in a private
+// network (AllowPrivateNetwork) may be, and a literal public address is
+// refused even then; a name is judged, resolved, at every dial (NewClient's
+// plain transport, DialPlainContext).
+func CheckPlainHost(host string, allowPrivate bool) error {
+	if err := checkNumeric(host); err != nil {
+		return err
+	}
+	if !allowPrivate {
+		return fmt.Errorf("plain text goes only to a private network, with %s: true", Setting)
+	}
+	if ip, literal := literalAddr(host); literal && classify(ip) == public {
+		return fmt.Errorf("%s is a public address: plain text goes only to a private network", ip)
+	}
+	return nil
 }
 
 // CheckHost is the start-up check of a configured host name or address: a
@@ -149,9 +162,16 @@ func NewClient(o Options) *http.Client {
 }
 
 // DialContext connects to address ("host:port") under o's policy, for
-// protocols other than HTTP (SMTP).
+// protocols other than HTTP (SMTP) that speak TLS on the connection.
 func (o Options) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	return o.dialer(false).DialContext(ctx, network, address)
+}
+
+// DialPlainContext is DialContext for a connection that stays in plain
+// text (SMTP without TLS): as plain http, it goes to a private network
+// only, when o allows one, and never to a public address.
+func (o Options) DialPlainContext(ctx context.Context, network, address string) (net.Conn, error) {
+	return o.dialer(true).DialContext(ctx, network, address)
 }
 
 func (o Options) dialer(plain bool) *net.Dialer {
@@ -178,7 +198,7 @@ func (o Options) allows(address string, plain bool) error {
 	case c == internal && !o.AllowPrivateNetwork:
 		return fmt.Errorf("%w: %s is in a private network and %s is not set", ErrRefused, ip, Setting)
 	case c == public && plain:
-		return fmt.Errorf("%w: plain http to public address %s", ErrRefused, ip)
+		return fmt.Errorf("%w: plain text to public address %s", ErrRefused, ip)
 	}
 	return nil
 }

@@ -249,6 +249,7 @@ func TestTheDialRefusesWhatANameResolvesTo(t *testing.T) {
 		"metadata.test": netip.MustParseAddr("169.254.169.254"),
 		"office.test":   netip.MustParseAddr("10.0.0.1"),
 		"mapped.test":   netip.MustParseAddr("::ffff:127.0.0.1"),
+		"public.test":   netip.MustParseAddr("203.0.113.7"),
 	})
 	get := func(c *http.Client, url string) error {
 		res, err := c.Get(url)
@@ -310,6 +311,27 @@ func TestTheDialRefusesWhatANameResolvesTo(t *testing.T) {
 			t.Fatalf("dial with the setting: %v", err)
 		}
 		conn.Close()
+	})
+
+	t.Run("SMTP without TLS goes to a private network only, as plain http", func(t *testing.T) {
+		dial := func(o Options, host string) error {
+			o.Resolver = dns.resolver()
+			conn, err := o.DialPlainContext(context.Background(), "tcp", host+":"+strconv.Itoa(port))
+			if err == nil {
+				conn.Close()
+			}
+			return err
+		}
+		if err := dial(Options{AllowPrivateNetwork: true}, "loop.test"); err != nil {
+			t.Fatalf("a local relay that says so: %v", err)
+		}
+		if err := dial(Options{}, "loop.test"); !errors.Is(err, ErrRefused) {
+			t.Fatalf("a local relay that does not say so: %v", err)
+		}
+		// Refused before connecting: 203.0.113.7 is never reached.
+		if err := dial(Options{AllowPrivateNetwork: true}, "public.test"); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "203.0.113.7") {
+			t.Fatalf("a name resolving to a public address: %v", err)
+		}
 	})
 }
 

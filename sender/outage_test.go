@@ -2,6 +2,7 @@ package sender
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -229,4 +230,40 @@ func TestARecipientRefusedAtDataDoesNotMakeWithheldCodesFail(t *testing.T) {
 	<-relay.Deliveries
 	o.mustSend("a recipient refused at DATA", emailTo(late), false)
 	o.mustWithhold("after a recipient refused at DATA", taken, true)
+}
+
+// A redirect is not followed (egress): a gateway answering 3xx sent
+// nothing, whoever the number. It is the gateway's failure, not a refused
+// recipient: else a token holder's contact change, refused as a withheld
+// code is answered, would get 202 with no SMS, and the sender never be
+// taken for down (found by an audit).
+func TestARedirectingGatewayIsDownNotARefusedRecipient(t *testing.T) {
+	var status atomic.Int32
+	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Location", "https://gateway.example/moved")
+		w.WriteHeader(int(status.Load()))
+	}))
+	defer gw.Close()
+	free, taken := smsTo("+33612345678"), smsTo("+33687654321")
+	for name, c := range map[string]Config{
+		"twilio": {Type: typeTwilio, Twilio: &TwilioConfig{AccountSID: "AC123", AuthToken: "token", From: "+33700000000",
+			BaseURL: gw.URL, Timeout: 5 * time.Second, AllowPrivateNetwork: true}},
+		"webhook": {Type: typeWebhook, Webhook: &WebhookConfig{URL: gw.URL, Secret: strings.Repeat("s", 32),
+			Timeout: 5 * time.Second, AllowPrivateNetwork: true}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			o := newOutage(t, c)
+			for _, code := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther,
+				http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+				status.Store(http.StatusCreated)
+				o.mustSend("gateway up", free, true)
+				status.Store(int32(code))
+				err := o.send(free)
+				if err == nil || RefusedRecipient(err) {
+					t.Fatalf("a %d: %v, want the gateway's failure", code, err)
+				}
+				o.mustWithhold(fmt.Sprintf("gateway answering %d", code), taken, false)
+			}
+		})
+	}
 }

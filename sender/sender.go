@@ -123,7 +123,8 @@ type SMTPConfig struct {
 	Port int `yaml:"port" json:"port"`
 	// TLS is "starttls" (the default: the server must offer STARTTLS, or
 	// nothing is sent), "tls" (implicit TLS from the first byte) or "none"
-	// (plain text, only for local relays and tests).
+	// (plain text, only to a relay in a private network, with
+	// AllowPrivateNetwork: local relays and tests).
 	TLS string `yaml:"tls" json:"tls"`
 	// Username, when set, authenticates with AUTH PLAIN. It is refused over a
 	// connection without TLS unless Host is loopback.
@@ -295,7 +296,13 @@ func (c *SMTPConfig) validate() error {
 		return fmt.Errorf("smtp.host: %w", err)
 	}
 	switch c.TLS {
-	case "", tlsStartTLS, tlsImplicit, tlsNone:
+	case "", tlsStartTLS, tlsImplicit:
+	case tlsNone:
+		// Every code would cross the network in clear: only to a relay in
+		// a private network, which a key of some tenants cannot name.
+		if err := egress.CheckPlainHost(c.Host, c.AllowPrivateNetwork); err != nil {
+			return fmt.Errorf("smtp.tls: none: %w (else starttls or tls)", err)
+		}
 	default:
 		return fmt.Errorf("smtp.tls: unknown mode %q, have [starttls tls none]", c.TLS)
 	}

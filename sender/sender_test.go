@@ -47,7 +47,9 @@ func TestValidate(t *testing.T) {
 		{"a local relay that says so", smtpWith(func(c *sender.SMTPConfig) { c.Host = "::1"; c.AllowPrivateNetwork = true }), ""},
 		{"none with auth on loopback", smtpWith(func(c *sender.SMTPConfig) { c.TLS = "none"; c.Host = "127.0.0.1"; c.AllowPrivateNetwork = true }), ""},
 		{"none with auth on localhost", smtpWith(func(c *sender.SMTPConfig) { c.TLS = "none"; c.Host = "localhost"; c.AllowPrivateNetwork = true }), ""},
-		{"none without auth", smtpWith(func(c *sender.SMTPConfig) { c.TLS = "none"; c.Username, c.Password = "", "" }), ""},
+		{"none without auth to a private relay that says so", smtpWith(func(c *sender.SMTPConfig) {
+			c.TLS, c.Host, c.Username, c.Password, c.AllowPrivateNetwork = "none", "relay.internal", "", "", true
+		}), ""},
 
 		{"no type", sender.Config{}, "type: required"},
 		{"unknown type", sender.Config{Type: "x"}, `type: unknown sender type "x", have [log smtp twilio webhook]`},
@@ -63,7 +65,13 @@ func TestValidate(t *testing.T) {
 		{"header injection in from", smtpWith(func(c *sender.SMTPConfig) { c.From = "a@acme.example\r\nBcc: x@evil.example" }), "smtp.from:"},
 		{"password without username", smtpWith(func(c *sender.SMTPConfig) { c.Username = "" }), "smtp.username:"},
 		{"username without password", smtpWith(func(c *sender.SMTPConfig) { c.Password = "" }), "smtp.password:"},
-		{"auth without tls to a remote host", smtpWith(func(c *sender.SMTPConfig) { c.TLS = "none" }), "smtp.username:"},
+		// A plain relay is a private network's, and says so: every code
+		// to a public one would cross the internet in clear.
+		{"none without auth", smtpWith(func(c *sender.SMTPConfig) { c.TLS = "none"; c.Username, c.Password = "", "" }), "smtp.tls: none: plain text goes only to a private network, with allowPrivateNetwork: true"},
+		{"none to a public address that claims a private network", smtpWith(func(c *sender.SMTPConfig) {
+			c.TLS, c.Host, c.Username, c.Password, c.AllowPrivateNetwork = "none", "203.0.113.25", "", "", true
+		}), "smtp.tls: none: 203.0.113.25 is a public address"},
+		{"auth without tls to a remote host", smtpWith(func(c *sender.SMTPConfig) { c.TLS = "none"; c.Host = "10.0.0.25"; c.AllowPrivateNetwork = true }), "smtp.username:"},
 		{"negative timeout", smtpWith(func(c *sender.SMTPConfig) { c.Timeout = -time.Second }), "smtp.timeout:"},
 		{"a timeout above 30s", smtpWith(func(c *sender.SMTPConfig) { c.Timeout = time.Minute }), "smtp.timeout: 1m0s is above 30s"},
 		{"a loopback relay without allowPrivateNetwork", smtpWith(func(c *sender.SMTPConfig) { c.Host = "127.0.0.1" }), "smtp.host:"},

@@ -234,14 +234,15 @@ func (s *webhookSender) Send(ctx context.Context, m Message) error {
 	return nil
 }
 
-// refused is err, a gateway's answer of status, marked ErrUnavailable when
-// the trouble is the gateway's or ours (5xx, 429: its rate, 401 and 403:
-// our credentials); any other status is about the message, its number
-// first (Twilio's 400 for an invalid or unsubscribed number), and the
-// caller chose the number.
+// refused is err, a gateway's answer of status (not 2xx), marked
+// ErrUnavailable when the trouble is the gateway's or ours (5xx, 429: its
+// rate, 401 and 403: our credentials, 3xx: a redirect, which is not
+// followed, so nothing is sent whoever the number); any other 4xx is about
+// the message, its number first (Twilio's 400 for an invalid or
+// unsubscribed number), and the caller chose the number.
 func refused(status int, err error) error {
 	switch {
-	case status >= 500, status == http.StatusTooManyRequests, status == http.StatusUnauthorized, status == http.StatusForbidden:
+	case status < 400, status >= 500, status == http.StatusTooManyRequests, status == http.StatusUnauthorized, status == http.StatusForbidden:
 		return unavailable(err)
 	}
 	return err

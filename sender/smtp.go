@@ -190,16 +190,26 @@ func (s *smtpSender) deliver(ctx context.Context, to string, msg []byte) (string
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			err = ctxErr // the connection failed because ctx closed it
 		}
-		return fmt.Errorf("smtp sender: %s: %w", stage, err)
+		err = fmt.Errorf("smtp sender: %s: %w", stage, err)
+		if errors.Is(err, errRepliesTooLong) {
+			return unavailable(err) // the relay's own, whatever it answered
+		}
+		return err
 	}
 	// Every stage but RCPT TO (and a permanent refusal of the message) is
 	// the relay's own: it happens whoever the message is for.
 	fail := func(stage string, err error) error { return unavailable(at(stage, err)) }
 
-	conn, err := s.dial.DialContext(ctx, "tcp", s.addr)
+	dial := s.dial.DialContext
+	if s.mode == tlsNone {
+		dial = s.dial.DialPlainContext // never a public address in clear
+	}
+	raw, err := dial(ctx, "tcp", s.addr)
 	if err != nil {
 		return "", fail("dial", err)
 	}
+	// Under TLS too (the handshake counts): every byte the relay sends.
+	conn := &repliesConn{Conn: raw, left: maxReplies}
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
@@ -282,6 +292,30 @@ func (s *smtpSender) deliver(ctx context.Context, to string, msg []byte) (string
 	// The message is accepted: a failed QUIT changes nothing for the caller.
 	_ = c.Quit()
 	return resp.StatusText, nil
+}
+
+// maxReplies bounds what a relay may send in one transaction, TLS
+// handshakes included. go-smtp bounds a line, not a reply: a relay sending
+// continuation lines ("220-…") for as long as the send's timeout would
+// grow one buffer without end.
+const maxReplies = 64 << 10
+
+var errRepliesTooLong = fmt.Errorf("the relay's replies exceed %d KiB", maxReplies>>10)
+
+// repliesConn is a connection that reads at most left bytes more, then
+// fails with errRepliesTooLong.
+type repliesConn struct {
+	net.Conn
+	left int
+}
+
+func (c *repliesConn) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, errRepliesTooLong
+	}
+	n, err := c.Conn.Read(p[:min(len(p), c.left)])
+	c.left -= n
+	return n, err
 }
 
 // compose renders m as an RFC 5322 message with CRLF line endings and returns

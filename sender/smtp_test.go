@@ -1,12 +1,15 @@
 package sender_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"mime"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -345,5 +348,77 @@ func TestSMTPSaysWhatTheCodeFills(t *testing.T) {
 		if p := smtptest.Parse(t, srv.Received(t, 0).Data); !strings.Contains(p.Body, tt.want) {
 			t.Errorf("%s with %d more: body does not say %q:\n%s", tt.lang, tt.more, tt.want, p.Body)
 		}
+	}
+}
+
+// endless is a relay on 127.0.0.1 that answers every command 250 until the
+// one starting with at (the greeting when at is ""), whose reply it never
+// ends: continuation lines, for as long as the client reads them. closed
+// is closed once a write fails, the client having closed the connection.
+func endless(t *testing.T, at string) (port int, closed <-chan struct{}) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	done := make(chan struct{})
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		r := bufio.NewReader(c)
+		code := "220"
+		if at != "" {
+			_, _ = io.WriteString(c, "220 localhost ready\r\n")
+			for code = "250"; ; {
+				line, err := r.ReadString('\n')
+				if err != nil {
+					return
+				}
+				if strings.HasPrefix(strings.ToUpper(line), at) {
+					break
+				}
+				_, _ = io.WriteString(c, "250 ok\r\n")
+			}
+		}
+		line := code + "-" + strings.Repeat("A", 996) + "\r\n"
+		for {
+			if _, err := io.WriteString(c, line); err != nil {
+				close(done)
+				return
+			}
+		}
+	}()
+	return l.Addr().(*net.TCPAddr).Port, done
+}
+
+// A relay's reply has no end unless the client gives it one: go-smtp
+// bounds each line, not the lines of one reply. The relay that never ends
+// its reply is cut off once it has sent maxReplies, as a relay that is
+// down (its own failure, whoever the message was for), long before the
+// send's timeout.
+func TestARelayThatNeverEndsItsReplyIsCutOff(t *testing.T) {
+	for _, tc := range []struct{ name, mode, at string }{
+		{"the greeting", "starttls", ""},
+		{"the reply to RCPT TO", "none", "RCPT TO"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			port, closed := endless(t, tc.at)
+			c := smtpConfig(port, tc.mode, "")
+			c.SMTP.Username, c.SMTP.Password = "", ""
+			c.SMTP.Timeout = sender.MaxTimeout // only the bound can end the send in time
+			err := send(t, t.Context(), open(t, c), message("en"))
+			if !errors.Is(err, sender.ErrUnavailable) || sender.RefusedRecipient(err) || errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Send = %v, want the relay unavailable", err)
+			}
+			select {
+			case <-closed:
+			case <-t.Context().Done():
+				t.Fatal("the relay never saw the connection closed")
+			}
+		})
 	}
 }
