@@ -312,7 +312,7 @@ type SenderSettings struct {
 
 // SmtpSettings An SMTP server that submits the tenant's emails.
 type SmtpSettings struct {
-	// AllowPrivateNetwork Lets the address be loopback or private (and plain http there); https to a public address otherwise.
+	// AllowPrivateNetwork Lets the relay be loopback or private (and tls none there); tls or starttls to a public address otherwise.
 	AllowPrivateNetwork *bool `json:"allowPrivateNetwork,omitempty"`
 
 	// From The RFC 5322 sender address.
@@ -336,7 +336,7 @@ type SmtpSettings struct {
 	// Timeout A duration as Go writes it (`90s`, `10m`, `1h30m`).
 	Timeout *Duration `json:"timeout,omitempty"`
 
-	// Tls starttls (default), tls or none.
+	// Tls starttls (default), tls, or none (plain text, only to a relay in a private network with allowPrivateNetwork).
 	Tls *string `json:"tls,omitempty"`
 
 	// Username AUTH PLAIN user.
@@ -379,7 +379,7 @@ type TenantSettings struct {
 	// ActivationFields What the default activation flow requires.
 	ActivationFields *[]string `json:"activationFields,omitempty"`
 
-	// CheckInPage The page a partial check-in link opens.
+	// CheckInPage The https page a partial check-in link opens.
 	CheckInPage *string `json:"checkInPage,omitempty"`
 
 	// CheckInPolicy Preregistration's policy for anonymous callers, none, partial or full.

@@ -382,7 +382,7 @@ export interface components {
             };
             /** @description Preregistration's policy for anonymous callers, none, partial or full. */
             checkInPolicy?: string;
-            /** @description The page a partial check-in link opens. */
+            /** @description The https page a partial check-in link opens. */
             checkInPage?: string;
             /** @description What the default activation flow requires. */
             activationFields?: string[];
@@ -410,7 +410,7 @@ export interface components {
             host?: string;
             /** @description 587 for starttls, 465 for tls, 25 for none by default. */
             port?: number;
-            /** @description starttls (default), tls or none. */
+            /** @description starttls (default), tls, or none (plain text, only to a relay in a private network with allowPrivateNetwork). */
             tls?: string;
             /** @description AUTH PLAIN user. */
             username?: string;
@@ -423,7 +423,7 @@ export interface components {
             insecureSkipVerify?: boolean;
             /** @description Path of a PEM bundle of CAs to trust. */
             rootCAs?: string;
-            /** @description Lets the address be loopback or private (and plain http there); https to a public address otherwise. */
+            /** @description Lets the relay be loopback or private (and tls none there); tls or starttls to a public address otherwise. */
             allowPrivateNetwork?: boolean;
         } & {
             [key: string]: unknown;
