@@ -18,7 +18,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode"
+
+	"github.com/customerd/customerd/strictjson"
 )
 
 // Limits of the free-form part of an account: per request, then per stored account.
@@ -50,12 +51,12 @@ var fields = map[string]kind{
 }
 
 // canonical are the account fields, read-only fields and alias by their
-// folded names (FoldName).
+// folded names (strictjson.FoldName).
 var canonical = func() map[string]string {
 	m := map[string]string{"zipcode": "zipCode"}
 	for _, names := range []iter.Seq[string]{maps.Keys(fields), maps.Keys(readOnly)} {
 		for n := range names {
-			m[FoldName(n)] = n
+			m[strictjson.FoldName(n)] = n
 		}
 	}
 	return m
@@ -212,7 +213,7 @@ func decodeExtra(verr *ValidationError, extras map[string]json.RawMessage, name 
 	// the field: a receiver that matches names without case (encoding/json
 	// does) would read "ActivatedAt" as activatedAt. A read-only one is
 	// ignored as the field is; another is refused, naming the field.
-	if exact, ok := canonical[FoldName(name)]; ok && exact != name {
+	if exact, ok := canonical[strictjson.FoldName(name)]; ok && exact != name {
 		if !readOnly[exact] {
 			verr.add(name, "is "+exact+" in another case: send "+exact)
 		}
@@ -235,34 +236,11 @@ func decodeExtra(verr *ValidationError, extras map[string]json.RawMessage, name 
 	}
 }
 
-// ErrNumberRange: a number that a float64 cannot hold, by overflow or by
-// underflow to zero. Such a number is refused everywhere: one database would
-// keep it exactly and the other fail, or round it.
-var ErrNumberRange = errors.New("numbers must be 0 or between 4.9e-324 and 1.8e308 in magnitude")
-
-// CheckNumber refuses a number literal that strconv.ParseFloat overflows or
-// rounds to zero (and the Inf and NaN it takes, which JSON has not).
-func CheckNumber(lit string) error {
-	f, err := strconv.ParseFloat(lit, 64)
-	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) || f == 0 && strings.TrimLeft(mantissa(lit), "0.-") != "" {
-		return ErrNumberRange
-	}
-	return nil
-}
-
-// mantissa is a number literal without its exponent.
-func mantissa(lit string) string {
-	if i := strings.IndexAny(lit, "eE"); i >= 0 {
-		return lit[:i]
-	}
-	return lit
-}
-
 // plainNumbers writes every number of a JSON value in plain decimal, as
 // PostgreSQL's numeric prints it (1e2 is 100, 1.50e1 is 15.0, -0 is 0), so
 // that SQLite keeps and both databases return exactly what the answer
 // showed. Everything else is kept byte for byte. A number is refused by
-// CheckNumber, or when written out it would not fit in maxExtraValue bytes.
+// strictjson.CheckNumber, or when written out it would not fit in maxExtraValue bytes.
 func plainNumbers(v json.RawMessage) (json.RawMessage, error) {
 	dec := json.NewDecoder(bytes.NewReader(v))
 	dec.UseNumber()
@@ -277,7 +255,7 @@ func plainNumbers(v json.RawMessage) (json.RawMessage, error) {
 		if !ok {
 			continue
 		}
-		if err := CheckNumber(n.String()); err != nil {
+		if err := strictjson.CheckNumber(n.String()); err != nil {
 			return nil, err
 		}
 		plain, ok := plainNumber(n.String(), maxExtraValue)
@@ -369,19 +347,4 @@ func depth(v json.RawMessage) int {
 		}
 	}
 	return max
-}
-
-// FoldName is the name that encoding/json matches a member to a field by:
-// each rune as the smallest of its case-folding orbit (so "ſ" is "s" and "K"
-// is "k", which lower-casing misses).
-func FoldName(name string) string {
-	var b strings.Builder
-	for _, r := range name {
-		least := r
-		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
-			least = min(least, f)
-		}
-		b.WriteRune(least)
-	}
-	return b.String()
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/customerd/customerd/account"
 	"github.com/customerd/customerd/store"
+	"github.com/customerd/customerd/strictjson"
 )
 
 // FuzzDecode feeds arbitrary bodies to Decode, and what it accepts to Apply,
@@ -63,7 +64,7 @@ func FuzzDecode(f *testing.F) {
 			dec := json.NewDecoder(bytes.NewReader(raw))
 			dec.UseNumber()
 			for tok, err := dec.Token(); err == nil; tok, err = dec.Token() {
-				if n, ok := tok.(json.Number); ok && (strings.ContainsAny(n.String(), "eE") || account.CheckNumber(n.String()) != nil) {
+				if n, ok := tok.(json.Number); ok && (strings.ContainsAny(n.String(), "eE") || strictjson.CheckNumber(n.String()) != nil) {
 					t.Fatalf("Extras[%q] keeps the number %s: want it in plain decimal, within float64", name, n)
 				}
 			}

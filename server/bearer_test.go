@@ -3,10 +3,13 @@ package server
 import (
 	"bytes"
 	"encoding/json"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/customerd/customerd/strictjson"
 )
 
 func TestBearer(t *testing.T) {
@@ -51,15 +54,17 @@ func FuzzBearer(f *testing.F) {
 }
 
 // FuzzCheckJSON: checkJSON accepts a body exactly when encoding/json decodes
-// it (one value, every number within float64) and it is valid UTF-8, holds no
-// NUL character, no number rounded to zero, no object with two member names
-// that encoding/json would match to one field (case-insensitively), and nests
-// at most maxDepth levels.
+// it (one value, every number within float64) and it is valid UTF-8, escapes
+// no half of a surrogate pair alone, holds no NUL character, no number
+// rounded to zero, no object with two member names that encoding/json would
+// match to one field (case-insensitively), and nests at most
+// strictjson.MaxDepth levels.
 func FuzzCheckJSON(f *testing.F) {
 	for _, s := range []string{`{}`, `{"a":1}`, `{"a":1,"A":2}`, `[1,2]`, `"x"`, `{"a":{"b":[1,{"c":null}]}}`, `{"a":"\u0000"}`, `{} {}`, `{`, "\xff",
 		`{"s":1,"\u017f":2}`, `{"k":1,"\u212a":2}`, `{"n":1e999}`, `[1e-400]`, `{"n":0e-999999}`, `-0.0`, `{"a":[{"a":1,"b":2}],"b":{"a":3}}`,
-		strings.Repeat("[", maxDepth) + strings.Repeat("]", maxDepth), strings.Repeat("[", maxDepth+1) + strings.Repeat("]", maxDepth+1),
-		" \t\n{\"x\":\"\\ud800\"} ", `{"a":1,}`, `{"a" 1}`, `[1,]`, `01`, `"\u00"`} {
+		strings.Repeat("[", strictjson.MaxDepth) + strings.Repeat("]", strictjson.MaxDepth), strings.Repeat("[", strictjson.MaxDepth+1) + strings.Repeat("]", strictjson.MaxDepth+1),
+		" \t\n{\"x\":\"\\ud800\"} ", `"\udc00"`, `"\ud800\ud800\udc00"`, `"\ud800\n"`, `"\\ud800"`, `"\\\ud800\udc00"`, `{"\ud83d\ude00":1}`, `"\uD83D\uDE00"`,
+		`{"a":1,}`, `{"a" 1}`, `[1,]`, `01`, `"\u00"`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -74,13 +79,21 @@ func FuzzCheckJSON(f *testing.F) {
 // json.Unmarshal, then one recursive walk of the tokens.
 func acceptable(body []byte) bool {
 	var v any
-	if !utf8.Valid(body) || json.Unmarshal(body, &v) != nil {
+	if !utf8.Valid(body) || json.Unmarshal(body, &v) != nil || loneSurrogate.Match(surrogatePair.ReplaceAll(bytes.ReplaceAll(body, []byte(`\\`), []byte("__")), nil)) {
 		return false
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	return soundValue(dec, 0)
 }
+
+// A surrogate escaped alone is what is left of a valid body once its escaped
+// backslashes are blanked out and then its escaped pairs taken out, each
+// read left to right, as encoding/json reads them.
+var (
+	surrogatePair = regexp.MustCompile(`\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}`)
+	loneSurrogate = regexp.MustCompile(`\\u[dD][89a-fA-F]`)
+)
 
 func soundValue(dec *json.Decoder, depth int) bool {
 	tok, err := dec.Token()
@@ -89,7 +102,7 @@ func soundValue(dec *json.Decoder, depth int) bool {
 	}
 	switch v := tok.(type) {
 	case json.Delim:
-		if depth+1 > maxDepth {
+		if depth+1 > strictjson.MaxDepth {
 			return false
 		}
 		var names []string

@@ -2,16 +2,19 @@ package server_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"github.com/customerd/customerd/store/storetest"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"testing"
 	"time"
 
 	"github.com/customerd/customerd/app/apptest"
 	"github.com/customerd/customerd/signature"
+	"github.com/customerd/customerd/store"
 )
 
 const brandSecret = "brand-secret-0123456789abcdef01234567"
@@ -179,8 +182,94 @@ func TestABrandsSubjectIsKeptAsItSaidIt(t *testing.T) {
 	})
 }
 
-// brandTenant is customerd with the tenant shop, whose provider brand is the
-// endpoint handle serves.
+// A brand's subject is text: an answer in another encoding than UTF-8, or
+// escaping half a UTF-16 surrogate pair, is a malformed answer, not a
+// subject. Found by an audit: encoding/json read both as U+FFFD, so a brand
+// endpoint writing Latin-1 made its members "müller" and "mäller" one
+// identity "m\uFFFDller", and the second signed into the first's account.
+func TestABrandsSubjectThatIsNotUTF8IsNobodysSubject(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		answers := map[string]string{
+			"latin1-u": "{\"subject\":\"m\xfcller\"}", "latin1-a": "{\"subject\":\"m\xe4ller\"}",
+			"high-half": `{"subject":"m\ud800ller"}`, "low-half": `{"subject":"m\udc00ller"}`,
+			"utf8": `{"subject":"müller"}`, "escaped": `{"subject":"m\u00fcller"}`,
+		}
+		env := brandTenant(t, dbURL, answering(answers))
+		login := func(name string) rawReply {
+			return authenticate(t, env, "shop", "brand", map[string]any{"login": name})
+		}
+		for _, pair := range [][2]string{{"latin1-u", "latin1-a"}, {"high-half", "low-half"}} {
+			first, second := login(pair[0]), login(pair[1])
+			if first.StatusCode == http.StatusOK && second.StatusCode == http.StatusOK && subOf(t, mustToken(t, first)) == subOf(t, mustToken(t, second)) {
+				t.Fatalf("the brand's members %q and %q are one account", answers[pair[0]], answers[pair[1]])
+			}
+			mustProblem(t, first, http.StatusServiceUnavailable)
+			mustProblem(t, second, http.StatusServiceUnavailable)
+		}
+		// "müller" as UTF-8 or as an escape is one string, one member.
+		if subOf(t, mustToken(t, login("utf8"))) != subOf(t, mustToken(t, login("escaped"))) {
+			t.Fatal("müller written as UTF-8 and as an escape are two accounts")
+		}
+	})
+}
+
+// A brand's answer is read as strictly as a request (strictjson.Check) and
+// by its members' exact names. Found by an audit: encoding/json took
+// "EMAIL" and "Email_Verified" for the claims email and email_verified, the
+// last of a repeated member winning; a brand that copies its members'
+// attributes into claims, leaving out the names it reserves as it spells
+// them, let a member set a victim's address, verified, and sign into the
+// victim's account.
+func TestABrandsAnswerWithAmbiguousMembersIsRefused(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		const victimEmail = "victim.brand@example.com"
+		answers := map[string]string{
+			"case":     `{"subject":"member-eve","claims":{"email":"eve@example.com","email_verified":false,"EMAIL":"` + victimEmail + `","Email_Verified":true}}`,
+			"repeated": `{"subject":"member-eve","claims":{"email":"eve@example.com","email":"` + victimEmail + `","email_verified":true}}`,
+			"subject":  `{"subject":"member-eve","claims":{},"subject":"member-victim"}`,
+			"long-s":   `{"subject":"member-eve","ſubject":"member-victim"}`,
+			"alone":    `{"subject":"member-mallory","claims":{"EMAIL":"` + victimEmail + `","Email_Verified":true}}`,
+		}
+		env := brandTenant(t, dbURL, answering(answers))
+		victim := env.SignIn(t, "shop", victimEmail)
+		before := customerOf(t, env, "shop", victim)
+		for _, name := range []string{"case", "repeated", "subject", "long-s"} {
+			r := authenticate(t, env, "shop", "brand", map[string]any{"login": name})
+			if r.StatusCode == http.StatusOK && subOf(t, mustToken(t, r)) == subOf(t, victim) {
+				t.Fatalf("the answer %s signed into the victim's account", answers[name])
+			}
+			mustProblem(t, r, http.StatusServiceUnavailable)
+		}
+		for _, sub := range []string{"member-eve", "member-victim"} {
+			if _, err := env.App.Store.Identity(t.Context(), "shop", "brand", sub); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("identity %s: %v, want none linked", sub, err)
+			}
+		}
+		// A member named in another case alone is no claim: not read.
+		tok := mustToken(t, authenticate(t, env, "shop", "brand", map[string]any{"login": "alone"}))
+		if me := customerOf(t, env, "shop", tok); subOf(t, tok) == subOf(t, victim) || me["email"] != nil {
+			t.Fatalf("EMAIL was read as the email claim: %v", me)
+		}
+		if after := customerOf(t, env, "shop", victim); !reflect.DeepEqual(after, before) {
+			t.Fatalf("the victim's account changed: %v, was %v", after, before)
+		}
+	})
+}
+
+// answering is a brand endpoint that answers each login of answers with its
+// answer, byte for byte.
+func answering(answers map[string]string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var in struct{ Login string }
+		body, _ := io.ReadAll(r.Body)
+		_ = json.Unmarshal(body, &in)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, answers[in.Login])
+	}
+}
+
+// brandTenant is customerd with the tenant shop, whose providers are otp and
+// brand, the endpoint handle serves.
 func brandTenant(t *testing.T, dbURL string, handle http.HandlerFunc) *apptest.Env {
 	brand := httptest.NewServer(handle)
 	t.Cleanup(brand.Close)
@@ -188,6 +277,7 @@ func brandTenant(t *testing.T, dbURL string, handle http.HandlerFunc) *apptest.E
 tenants:
   shop:
     providers:
+      otp: {type: otp}
       brand: {type: webhook, url: %q, secret: %q, allowPrivateNetwork: true}
 `, brand.URL, brandSecret))
 }

@@ -385,6 +385,43 @@ func TestIdentityProviders(t *testing.T) {
 	})
 }
 
+// A token the issuer gave another of its clients is not ours, even when its
+// aud names us: azp, when present, must be one of the provider's clientIds
+// (OpenID Connect Core 3.1.3.7), whatever the number of audiences. Found by
+// an audit: azp was read only with several audiences, so a Keycloak realm's
+// other client X, given tokens with our aud by an audience mapper, took
+// its users' customerd tokens with them.
+func TestATokenIssuedToAnotherClientIsRefused(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		iss, down := oidctest.New(t), oidctest.New(t)
+		env := apptest.Start(t, dbURL, idpConfig(iss, down, graphAPI(t).URL))
+		for _, c := range []struct {
+			name, provider string
+			aud            any
+			azp            string
+			ok             bool
+		}{
+			{"our aud, another client's azp", "corp", "corp-app", "X", false},
+			{"our aud, an empty azp", "corp", "corp-app", "", false},
+			{"our aud and azp", "corp", "corp-app", "corp-app", true},
+			{"several audiences, another client's azp", "corp", []string{"corp-app", "X"}, "X", false},
+			{"several audiences and our azp", "corp", []string{"corp-app", "X"}, "corp-app", true},
+			// Google on a phone: aud is the web client, azp the app's, both listed.
+			{"azp another of our platforms", "google", "web-app", "ios-app", true},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				tok := iss.Key("RS256").Sign(oidctest.With(iss.Claims("", "victim-sub"), "aud", c.aud, "azp", c.azp))
+				r := authenticate(t, env, "shop", c.provider, map[string]any{"idToken": tok})
+				if c.ok {
+					mustToken(t, r)
+				} else {
+					mustProblem(t, r, http.StatusUnprocessableEntity)
+				}
+			})
+		}
+	})
+}
+
 // tokenPayloadNoT decodes a token's claims outside the test goroutine.
 func tokenPayloadNoT(tok string) map[string]any {
 	parts := strings.Split(tok, ".")

@@ -17,22 +17,18 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/customerd/customerd/account"
 	"github.com/customerd/customerd/store"
+	"github.com/customerd/customerd/strictjson"
 	"github.com/customerd/customerd/tenant"
 	"github.com/customerd/customerd/token"
 )
 
 // maxBody is the largest request body accepted, chunked or not.
 const maxBody = 64 << 10
-
-// maxDepth is the deepest JSON nesting accepted.
-const maxDepth = 32
 
 type ctxKey int
 
@@ -240,7 +236,7 @@ func readBody(next echo.HandlerFunc) echo.HandlerFunc {
 				// Before the validator, which cannot decode such a number; 400 off the upsert path.
 				fields := make(map[string][]string, len(nums.members))
 				for _, m := range nums.members {
-					fields[m] = []string{account.ErrNumberRange.Error()}
+					fields[m] = []string{strictjson.ErrNumberRange.Error()}
 				}
 				return invalidFields(http.StatusPreconditionFailed, fields)
 			}
@@ -296,99 +292,20 @@ func jsonMediaType(header string) bool {
 type numbersError struct{ members []string }
 
 func (e *numbersError) Error() string {
-	return "the request body holds a number out of range: " + account.ErrNumberRange.Error()
+	return "the request body holds a number out of range: " + strictjson.ErrNumberRange.Error()
 }
 
-// checkJSON refuses what encoding/json would quietly accept or alter:
-// invalid UTF-8, NUL characters, duplicate (also case-insensitively
-// duplicate) member names, nesting deeper than maxDepth, trailing data, and
-// numbers that a float64 cannot hold (a *numbersError, once the rest is sound).
+// checkJSON refuses what strictjson.Check refuses, then NUL characters, then
+// numbers that a float64 cannot hold (a *numbersError).
 func checkJSON(body []byte) error {
-	if !utf8.Valid(body) {
-		return errors.New("the request body is not valid UTF-8")
-	}
-	type frame struct {
-		object  bool
-		wantKey bool
-		seen    map[string]bool
-	}
-	var stack []*frame
-	valueDone := func() {
-		if n := len(stack); n > 0 && stack[n-1].object {
-			stack[n-1].wantKey = true
-		}
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	values := 0
-	member := "" // the top-level member being read
-	var nums numbersError
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return errors.New("the request body is not valid JSON")
-		}
-		if len(stack) == 0 {
-			if values++; values > 1 {
-				return errors.New("the request body has data after the JSON value")
-			}
-		}
-		if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
-			stack = stack[:len(stack)-1]
-			valueDone()
-			continue
-		}
-		if n := len(stack); n > 0 && stack[n-1].wantKey {
-			key, _ := tok.(string)
-			if strings.ContainsRune(key, 0) {
-				return errors.New("the request body contains a NUL character")
-			}
-			folded := account.FoldName(key)
-			if stack[n-1].seen[folded] {
-				return fmt.Errorf("the request body repeats the member %q", key)
-			}
-			stack[n-1].seen[folded] = true
-			stack[n-1].wantKey = false
-			if n == 1 {
-				member = key
-			}
-			continue
-		}
-		switch v := tok.(type) {
-		case json.Delim:
-			if len(stack) >= maxDepth {
-				return fmt.Errorf("the request body nests deeper than %d levels", maxDepth)
-			}
-			f := &frame{object: v == '{', wantKey: v == '{'}
-			if f.object {
-				f.seen = map[string]bool{}
-			}
-			stack = append(stack, f)
-		case string:
-			if strings.ContainsRune(v, 0) {
-				return errors.New("the request body contains a NUL character")
-			}
-			valueDone()
-		case json.Number:
-			if account.CheckNumber(v.String()) != nil && !slices.Contains(nums.members, member) {
-				nums.members = append(nums.members, member)
-			}
-			valueDone()
-		default:
-			valueDone()
-		}
-	}
-	if values == 0 {
-		return errors.New("the request body is empty")
-	}
-	if len(stack) > 0 { // Token meets the end of a cut body as io.EOF
-		return errors.New("the request body is not valid JSON")
-	}
-	if len(nums.members) > 0 {
-		return &nums
+	found, err := strictjson.Check(body)
+	switch {
+	case err != nil:
+		return fmt.Errorf("the request body %w", err)
+	case found.NUL:
+		return errors.New("the request body contains a NUL character")
+	case len(found.Numbers) > 0:
+		return &numbersError{found.Numbers}
 	}
 	return nil
 }

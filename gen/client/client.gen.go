@@ -2639,7 +2639,7 @@ type ClientInterface interface {
 	// ## Identity providers (`provider=google`, `apple`, `facebook`, `line`, or a tenant-named OpenID Connect issuer)
 	// `{"idToken": …, "nonce"?: …}`: the ID token the platform SDK returned, verified with a key of
 	// the issuer's JWKS (never one the token names), for the algorithm that key declares; `iss`,
-	// `aud` (the tenant's client IDs, and `azp` with several audiences), `exp` and `iat` with at
+	// `aud` and `azp` (the tenant's client IDs; `azp` required with several audiences), `exp` and `iat` with at
 	// most 60 s of skew, `sub`, and `nonce` when one is sent or the tenant requires it. Apple
 	// sends the shopper's name only on the first sign-in: pass it as `user.name`. Facebook also
 	// takes a classic `{"accessToken": …}`, checked with the Graph API, and LINE HS256 tokens
@@ -2695,7 +2695,7 @@ type ClientInterface interface {
 	// ## Identity providers (`provider=google`, `apple`, `facebook`, `line`, or a tenant-named OpenID Connect issuer)
 	// `{"idToken": …, "nonce"?: …}`: the ID token the platform SDK returned, verified with a key of
 	// the issuer's JWKS (never one the token names), for the algorithm that key declares; `iss`,
-	// `aud` (the tenant's client IDs, and `azp` with several audiences), `exp` and `iat` with at
+	// `aud` and `azp` (the tenant's client IDs; `azp` required with several audiences), `exp` and `iat` with at
 	// most 60 s of skew, `sub`, and `nonce` when one is sent or the tenant requires it. Apple
 	// sends the shopper's name only on the first sign-in: pass it as `user.name`. Facebook also
 	// takes a classic `{"accessToken": …}`, checked with the Graph API, and LINE HS256 tokens
@@ -2751,7 +2751,7 @@ type ClientInterface interface {
 	// ## Identity providers (`provider=google`, `apple`, `facebook`, `line`, or a tenant-named OpenID Connect issuer)
 	// `{"idToken": …, "nonce"?: …}`: the ID token the platform SDK returned, verified with a key of
 	// the issuer's JWKS (never one the token names), for the algorithm that key declares; `iss`,
-	// `aud` (the tenant's client IDs, and `azp` with several audiences), `exp` and `iat` with at
+	// `aud` and `azp` (the tenant's client IDs; `azp` required with several audiences), `exp` and `iat` with at
 	// most 60 s of skew, `sub`, and `nonce` when one is sent or the tenant requires it. Apple
 	// sends the shopper's name only on the first sign-in: pass it as `user.name`. Facebook also
 	// takes a classic `{"accessToken": …}`, checked with the Graph API, and LINE HS256 tokens
@@ -3037,7 +3037,7 @@ func (c *Client) UpsertCustomer(ctx context.Context, tenantId TenantId, params *
 // ## Identity providers (`provider=google`, `apple`, `facebook`, `line`, or a tenant-named OpenID Connect issuer)
 // `{"idToken": …, "nonce"?: …}`: the ID token the platform SDK returned, verified with a key of
 // the issuer's JWKS (never one the token names), for the algorithm that key declares; `iss`,
-// `aud` (the tenant's client IDs, and `azp` with several audiences), `exp` and `iat` with at
+// `aud` and `azp` (the tenant's client IDs; `azp` required with several audiences), `exp` and `iat` with at
 // most 60 s of skew, `sub`, and `nonce` when one is sent or the tenant requires it. Apple
 // sends the shopper's name only on the first sign-in: pass it as `user.name`. Facebook also
 // takes a classic `{"accessToken": …}`, checked with the Graph API, and LINE HS256 tokens
@@ -3103,7 +3103,7 @@ func (c *Client) AuthenticateCustomerWithBody(ctx context.Context, tenantId Tena
 // ## Identity providers (`provider=google`, `apple`, `facebook`, `line`, or a tenant-named OpenID Connect issuer)
 // `{"idToken": …, "nonce"?: …}`: the ID token the platform SDK returned, verified with a key of
 // the issuer's JWKS (never one the token names), for the algorithm that key declares; `iss`,
-// `aud` (the tenant's client IDs, and `azp` with several audiences), `exp` and `iat` with at
+// `aud` and `azp` (the tenant's client IDs; `azp` required with several audiences), `exp` and `iat` with at
 // most 60 s of skew, `sub`, and `nonce` when one is sent or the tenant requires it. Apple
 // sends the shopper's name only on the first sign-in: pass it as `user.name`. Facebook also
 // takes a classic `{"accessToken": …}`, checked with the Graph API, and LINE HS256 tokens
@@ -3169,7 +3169,7 @@ func (c *Client) AuthenticateCustomerWithApplicationWildcardPlusJSONBody(ctx con
 // ## Identity providers (`provider=google`, `apple`, `facebook`, `line`, or a tenant-named OpenID Connect issuer)
 // `{"idToken": …, "nonce"?: …}`: the ID token the platform SDK returned, verified with a key of
 // the issuer's JWKS (never one the token names), for the algorithm that key declares; `iss`,
-// `aud` (the tenant's client IDs, and `azp` with several audiences), `exp` and `iat` with at
+// `aud` and `azp` (the tenant's client IDs; `azp` required with several audiences), `exp` and `iat` with at
 // most 60 s of skew, `sub`, and `nonce` when one is sent or the tenant requires it. Apple
 // sends the shopper's name only on the first sign-in: pass it as `user.name`. Facebook also
 // takes a classic `{"accessToken": …}`, checked with the Graph API, and LINE HS256 tokens
@@ -4000,7 +4000,7 @@ type ClientWithResponsesInterface interface {
 	// ## Identity providers (`provider=google`, `apple`, `facebook`, `line`, or a tenant-named OpenID Connect issuer)
 	// `{"idToken": …, "nonce"?: …}`: the ID token the platform SDK returned, verified with a key of
 	// the issuer's JWKS (never one the token names), for the algorithm that key declares; `iss`,
-	// `aud` (the tenant's client IDs, and `azp` with several audiences), `exp` and `iat` with at
+	// `aud` and `azp` (the tenant's client IDs; `azp` required with several audiences), `exp` and `iat` with at
 	// most 60 s of skew, `sub`, and `nonce` when one is sent or the tenant requires it. Apple
 	// sends the shopper's name only on the first sign-in: pass it as `user.name`. Facebook also
 	// takes a classic `{"accessToken": …}`, checked with the Graph API, and LINE HS256 tokens
@@ -4056,7 +4056,7 @@ type ClientWithResponsesInterface interface {
 	// ## Identity providers (`provider=google`, `apple`, `facebook`, `line`, or a tenant-named OpenID Connect issuer)
 	// `{"idToken": …, "nonce"?: …}`: the ID token the platform SDK returned, verified with a key of
 	// the issuer's JWKS (never one the token names), for the algorithm that key declares; `iss`,
-	// `aud` (the tenant's client IDs, and `azp` with several audiences), `exp` and `iat` with at
+	// `aud` and `azp` (the tenant's client IDs; `azp` required with several audiences), `exp` and `iat` with at
 	// most 60 s of skew, `sub`, and `nonce` when one is sent or the tenant requires it. Apple
 	// sends the shopper's name only on the first sign-in: pass it as `user.name`. Facebook also
 	// takes a classic `{"accessToken": …}`, checked with the Graph API, and LINE HS256 tokens
@@ -4112,7 +4112,7 @@ type ClientWithResponsesInterface interface {
 	// ## Identity providers (`provider=google`, `apple`, `facebook`, `line`, or a tenant-named OpenID Connect issuer)
 	// `{"idToken": …, "nonce"?: …}`: the ID token the platform SDK returned, verified with a key of
 	// the issuer's JWKS (never one the token names), for the algorithm that key declares; `iss`,
-	// `aud` (the tenant's client IDs, and `azp` with several audiences), `exp` and `iat` with at
+	// `aud` and `azp` (the tenant's client IDs; `azp` required with several audiences), `exp` and `iat` with at
 	// most 60 s of skew, `sub`, and `nonce` when one is sent or the tenant requires it. Apple
 	// sends the shopper's name only on the first sign-in: pass it as `user.name`. Facebook also
 	// takes a classic `{"accessToken": …}`, checked with the Graph API, and LINE HS256 tokens
@@ -5440,7 +5440,7 @@ func (c *ClientWithResponses) UpsertCustomerWithResponse(ctx context.Context, te
 // ## Identity providers (`provider=google`, `apple`, `facebook`, `line`, or a tenant-named OpenID Connect issuer)
 // `{"idToken": …, "nonce"?: …}`: the ID token the platform SDK returned, verified with a key of
 // the issuer's JWKS (never one the token names), for the algorithm that key declares; `iss`,
-// `aud` (the tenant's client IDs, and `azp` with several audiences), `exp` and `iat` with at
+// `aud` and `azp` (the tenant's client IDs; `azp` required with several audiences), `exp` and `iat` with at
 // most 60 s of skew, `sub`, and `nonce` when one is sent or the tenant requires it. Apple
 // sends the shopper's name only on the first sign-in: pass it as `user.name`. Facebook also
 // takes a classic `{"accessToken": …}`, checked with the Graph API, and LINE HS256 tokens
@@ -5502,7 +5502,7 @@ func (c *ClientWithResponses) AuthenticateCustomerWithBodyWithResponse(ctx conte
 // ## Identity providers (`provider=google`, `apple`, `facebook`, `line`, or a tenant-named OpenID Connect issuer)
 // `{"idToken": …, "nonce"?: …}`: the ID token the platform SDK returned, verified with a key of
 // the issuer's JWKS (never one the token names), for the algorithm that key declares; `iss`,
-// `aud` (the tenant's client IDs, and `azp` with several audiences), `exp` and `iat` with at
+// `aud` and `azp` (the tenant's client IDs; `azp` required with several audiences), `exp` and `iat` with at
 // most 60 s of skew, `sub`, and `nonce` when one is sent or the tenant requires it. Apple
 // sends the shopper's name only on the first sign-in: pass it as `user.name`. Facebook also
 // takes a classic `{"accessToken": …}`, checked with the Graph API, and LINE HS256 tokens
@@ -5564,7 +5564,7 @@ func (c *ClientWithResponses) AuthenticateCustomerWithApplicationWildcardPlusJSO
 // ## Identity providers (`provider=google`, `apple`, `facebook`, `line`, or a tenant-named OpenID Connect issuer)
 // `{"idToken": …, "nonce"?: …}`: the ID token the platform SDK returned, verified with a key of
 // the issuer's JWKS (never one the token names), for the algorithm that key declares; `iss`,
-// `aud` (the tenant's client IDs, and `azp` with several audiences), `exp` and `iat` with at
+// `aud` and `azp` (the tenant's client IDs; `azp` required with several audiences), `exp` and `iat` with at
 // most 60 s of skew, `sub`, and `nonce` when one is sent or the tenant requires it. Apple
 // sends the shopper's name only on the first sign-in: pass it as `user.name`. Facebook also
 // takes a classic `{"accessToken": …}`, checked with the Graph API, and LINE HS256 tokens

@@ -20,6 +20,7 @@ import (
 	"github.com/customerd/customerd/egress"
 	"github.com/customerd/customerd/providers"
 	"github.com/customerd/customerd/signature"
+	"github.com/customerd/customerd/strictjson"
 )
 
 // Type is the provider type name in configuration.
@@ -90,19 +91,64 @@ func Factory(name string, settings map[string]any, deps providers.Deps) (provide
 
 // Answer is what the endpoint answers with 200.
 type Answer struct {
-	Subject string `json:"subject"`
-	Claims  Claims `json:"claims"`
+	Subject string
+	Claims  Claims
 }
 
 // Claims are the OpenID Connect standard claims the endpoint may vouch for.
 type Claims struct {
-	Email               string `json:"email"`
-	EmailVerified       bool   `json:"email_verified"`
-	PhoneNumber         string `json:"phone_number"`
-	PhoneNumberVerified bool   `json:"phone_number_verified"`
-	GivenName           string `json:"given_name"`
-	FamilyName          string `json:"family_name"`
-	Locale              string `json:"locale"`
+	Email               string
+	EmailVerified       bool
+	PhoneNumber         string
+	PhoneNumberVerified bool
+	GivenName           string
+	FamilyName          string
+	Locale              string
+}
+
+// decode reads an answer, which must be JSON with one reading only
+// (strictjson.Check: UTF-8, no member repeated in any case), by the exact
+// names of its members. encoding/json would also take "EMAIL",
+// "Email_Verified" or "ſubject" for a field, the last one winning: a brand
+// that copies its members' own attributes into claims, leaving out the
+// names it reserves as it spells them, would have let a member set a
+// victim's address as verified.
+func decode(raw []byte) (Answer, error) {
+	var (
+		a      Answer
+		claims json.RawMessage
+	)
+	if _, err := strictjson.Check(raw); err != nil {
+		return a, fmt.Errorf("JSON that %w", err)
+	}
+	err := members(raw, map[string]any{"subject": &a.Subject, "claims": &claims})
+	if err == nil && claims != nil {
+		c := &a.Claims
+		err = members(claims, map[string]any{"email": &c.Email, "email_verified": &c.EmailVerified,
+			"phone_number": &c.PhoneNumber, "phone_number_verified": &c.PhoneNumberVerified,
+			"given_name": &c.GivenName, "family_name": &c.FamilyName, "locale": &c.Locale})
+	}
+	if err != nil {
+		return a, fmt.Errorf("malformed JSON: %w", err)
+	}
+	return a, nil
+}
+
+// members decodes the members of the JSON object raw that fields names,
+// each into its value; other members are not read.
+func members(raw []byte, fields map[string]any) error {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		return err
+	}
+	for name, v := range fields {
+		if m, ok := obj[name]; ok {
+			if err := json.Unmarshal(m, v); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+		}
+	}
+	return nil
 }
 
 func (p *provider) Authenticate(ctx context.Context, body []byte) (providers.Identity, error) {
@@ -146,14 +192,9 @@ func (p *provider) Authenticate(ctx context.Context, body []byte) (providers.Ide
 	case len(raw) > maxAnswer:
 		return providers.Identity{}, fmt.Errorf("%w: %s answered more than %d bytes", providers.ErrUnavailable, p.name, maxAnswer)
 	}
-	var a Answer
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if err := dec.Decode(&a); err != nil {
-		return providers.Identity{}, fmt.Errorf("%w: %s answered malformed JSON: %w", providers.ErrUnavailable, p.name, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		// {"subject":"a"}{"subject":"b"} is no JSON document: not a yes.
-		return providers.Identity{}, fmt.Errorf("%w: %s answered data after its JSON object", providers.ErrUnavailable, p.name)
+	a, err := decode(raw)
+	if err != nil {
+		return providers.Identity{}, fmt.Errorf("%w: %s answered %w", providers.ErrUnavailable, p.name, err)
 	}
 	// The subject is the brand's key, kept as it said it: trimmed, "alice "
 	// (another member, for a brand that keys logins as typed) was "alice".

@@ -21,6 +21,8 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jws"
 	"github.com/lestrrat-go/jwx/v3/jwt"
+
+	"github.com/customerd/customerd/strictjson"
 )
 
 // Skew is the clock difference tolerated on exp, nbf and iat.
@@ -146,8 +148,14 @@ func Parse(raw string, h Header, alg jwa.SignatureAlgorithm, key any, now func()
 // claims reads a verified payload, one JSON object and nothing after it,
 // into a token. Numbers stay as written (json.Number), so that a NumericDate
 // keeps its digits, as jwt.Parse keeps them; a later member of a repeated
-// name wins, as it does there.
+// name wins, as it does there. A payload encoding/json would alter
+// (strictjson.Text: bytes that are not UTF-8, half a surrogate pair alone)
+// is refused: it would read "m\xfcller" and "m\xe4ller" as one sub, or
+// email.
 func claims(payload []byte) (jwt.Token, error) {
+	if err := strictjson.Text(payload); err != nil {
+		return nil, fmt.Errorf("claims: the payload %w", err)
+	}
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.UseNumber()
 	var m map[string]any

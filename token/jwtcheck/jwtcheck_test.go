@@ -127,6 +127,11 @@ func TestParse(t *testing.T) {
 		{"claims that are null are refused", signRaw([]byte(`null`)), false},
 		{"a signed token inside the token is refused", signRaw([]byte(sign(claims()))), false},
 		{"the last of a repeated claim is the one read", signRaw([]byte(`{"sub":"s","iat":1800000000,"exp":1700000000,"exp":1800000060}`)), true},
+		// encoding/json reads both as U+FFFD: two subjects, or emails, would be one.
+		{"a sub that is not UTF-8 is refused", signRaw([]byte("{\"sub\":\"m\xfcller\",\"iat\":1800000000,\"exp\":1800000060}")), false},
+		{"a sub escaping half a surrogate pair is refused", signRaw([]byte(`{"sub":"m\ud800ller","iat":1800000000,"exp":1800000060}`)), false},
+		{"an email escaping half a surrogate pair is refused", signRaw([]byte(`{"sub":"s","email":"m\udc00ller@example.com","iat":1800000000,"exp":1800000060}`)), false},
+		{"a sub escaping a whole surrogate pair is read", signRaw([]byte(`{"sub":"m\ud83d\ude00ller","iat":1800000000,"exp":1800000060}`)), true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if err := parse(c.token); (err == nil) != c.ok {

@@ -88,7 +88,7 @@ export interface paths {
          *     ## Identity providers (`provider=google`, `apple`, `facebook`, `line`, or a tenant-named OpenID Connect issuer)
          *     `{"idToken": …, "nonce"?: …}`: the ID token the platform SDK returned, verified with a key of
          *     the issuer's JWKS (never one the token names), for the algorithm that key declares; `iss`,
-         *     `aud` (the tenant's client IDs, and `azp` with several audiences), `exp` and `iat` with at
+         *     `aud` and `azp` (the tenant's client IDs; `azp` required with several audiences), `exp` and `iat` with at
          *     most 60 s of skew, `sub`, and `nonce` when one is sent or the tenant requires it. Apple
          *     sends the shopper's name only on the first sign-in: pass it as `user.name`. Facebook also
          *     takes a classic `{"accessToken": …}`, checked with the Graph API, and LINE HS256 tokens
