@@ -664,12 +664,21 @@ func (t *Tenant) problems(at, id string) Problems {
 		// chance in ten of guessing an address's code.
 		add("otp.maxFailuresPerDay", "%d: must be between 1 and %d", o.MaxFailuresPerDay, maxFailuresPerDay)
 	}
+	// The page's links carry a challenge id and its code: over plain http,
+	// whoever is on the shopper's network signs in with them. Partial
+	// check-in sends them, and so does a flow's link step (challenge: link,
+	// checkIn: partial) under any policy.
+	https := func() bool {
+		u, err := url.Parse(t.CheckInPage)
+		return err == nil && u.Scheme == "https" && u.Host != ""
+	}
 	switch t.CheckInPolicy {
 	case flows.CheckInNone, flows.CheckInFull:
+		if t.CheckInPage != "" && !https() {
+			add("checkInPage", "%q: the page check-in links open must be an https address", t.CheckInPage)
+		}
 	case flows.CheckInPartial:
-		// Its links carry a challenge id and its code: over plain http,
-		// whoever is on the shopper's network signs in with them.
-		if u, err := url.Parse(t.CheckInPage); err != nil || u.Scheme != "https" || u.Host == "" {
+		if !https() {
 			add("checkInPage", "%q: partial check-in needs the https address of the page its links open", t.CheckInPage)
 		}
 	default:

@@ -48,21 +48,29 @@ func TestAnEventWebhookIsPublicHTTPSUnlessItSaysOtherwise(t *testing.T) {
 // and goes into the email: a page over plain http hands both to whoever is
 // on the shopper's network, who signs in with them (found by an audit).
 func TestACheckInPageIsHTTPS(t *testing.T) {
-	partial := func(page string) string {
-		return "tenants:\n  acme:\n    checkInPolicy: partial\n    checkInPage: '" + page + "'\n"
+	// Partial check-in sends the page's links, and so does a flow's link
+	// step under any policy.
+	tenant := func(policy, page string) string {
+		return "tenants:\n  acme:\n    checkInPolicy: " + policy + "\n    checkInPage: '" + page + "'\n" +
+			"    flows:\n      optin: [{challenge: link}]\n      signup: [{checkIn: partial}]\n"
 	}
 	for _, c := range []struct {
-		name, page string
-		ok         bool
+		name, policy, page string
+		ok                 bool
 	}{
-		{"an https page is accepted", "https://shop.example/check-in?brand=acme", true},
-		{"a plain http page is refused", "http://shop.example/check-in", false},
-		{"a plain http page on localhost is refused too", "http://localhost:3000/check-in", false},
-		{"a page without a host is refused", "https:///check-in", false},
-		{"a relative page is refused", "/check-in", false},
+		{"an https page is accepted", "partial", "https://shop.example/check-in?brand=acme", true},
+		{"a plain http page is refused", "partial", "http://shop.example/check-in", false},
+		{"a plain http page on localhost is refused too", "partial", "http://localhost:3000/check-in", false},
+		{"a page without a host is refused", "partial", "https:///check-in", false},
+		{"a relative page is refused", "partial", "/check-in", false},
+		{"partial check-in needs a page", "partial", "", false},
+		{"a plain http page is refused under full", "full", "http://shop.example/check-in", false},
+		{"a plain http page is refused under none", "none", "http://shop.example/check-in", false},
+		{"an https page is accepted under full", "full", "https://shop.example/check-in", true},
+		{"no page under none sends codes", "none", "", true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := load(t, partial(c.page), nil)
+			_, err := load(t, tenant(c.policy, c.page), nil)
 			switch {
 			case c.ok && err != nil:
 				t.Fatalf("refused: %v", err)
