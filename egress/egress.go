@@ -53,13 +53,13 @@ func CheckURL(raw string, allowPrivate bool) error {
 		// Not quoted: what does not parse may still hold a password.
 		return errors.New("is not a URL (scheme://host/path)")
 	}
+	shown := Where(u)
 	if u.User != nil {
 		// Go's client would send them as Basic authentication, and the URL
 		// is a setting, shown and stored as it is: a credential belongs in
 		// the block's secret.
-		return fmt.Errorf("%q carries credentials (user:password@): put none in a URL", u.Redacted())
+		return fmt.Errorf("%q carries credentials (user:password@): put none in a URL", shown)
 	}
-	shown := u.Redacted() // a password in the URL stays out of the message
 	switch u.Scheme {
 	case "https":
 		return CheckHost(u.Hostname(), allowPrivate)
@@ -232,7 +232,16 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Body != nil {
 		_ = req.Body.Close()
 	}
-	return nil, fmt.Errorf("%w: %s is not https", ErrRefused, req.URL.Redacted())
+	return nil, fmt.Errorf("%w: %s is not https", ErrRefused, Where(req.URL))
+}
+
+// Where is u as a message names it (config check, start-up, the admin API's
+// answers, a failed call's log line and an event's last error): scheme, host
+// and path, never its user information, query or fragment, where a
+// credential may ride (a token as the user name, an api_key parameter);
+// Redacted hides a password only.
+func Where(u *url.URL) string {
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
 }
 
 // class is where an address is, for the policy.

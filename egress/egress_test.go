@@ -73,6 +73,34 @@ func TestCheckURL(t *testing.T) {
 			}
 		}
 	})
+	// Found by an audit: the message quoted u.Redacted(), which hides a
+	// password only, so a token as the user name, in the query or in the
+	// fragment went to config check, start-up's stderr and the admin API's
+	// 422 answers.
+	t.Run("a refused URL is named by scheme, host and path, without its credential", func(t *testing.T) {
+		for _, raw := range []string{
+			"https://tok-123@crm.example/h",
+			"https://crm-user:tok-123@crm.example/h",
+			"http://crm.example/h?key=tok-123",
+			"http://crm.example/h#tok-123",
+			"http://tok-123@crm.example/h?key=tok-123",
+			"ftp://crm.example/h?key=tok-123",
+		} {
+			err := CheckURL(raw, false)
+			if err == nil || strings.Contains(err.Error(), "tok-123") || !strings.Contains(err.Error(), "crm.example/h") {
+				t.Errorf("CheckURL(%q) = %v, want it refused naming crm.example/h only", raw, err)
+			}
+		}
+		// The client's own refusal, which a caller may log without the url.Error around it.
+		req, err := http.NewRequest(http.MethodGet, "http://crm.example/h?key=tok-123#tok-123", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = NewClient(Options{}).Transport.RoundTrip(req)
+		if !errors.Is(err, ErrRefused) || strings.Contains(err.Error(), "tok-123") || !strings.Contains(err.Error(), "crm.example/h") {
+			t.Errorf("plain http refused by the client: %v", err)
+		}
+	})
 	t.Run("the refusal names the setting", func(t *testing.T) {
 		for _, raw := range []string{"http://169.254.169.254/", "https://169.254.169.254/", "http://crm.example/"} {
 			if err := CheckURL(raw, false); err == nil || !strings.Contains(err.Error(), "allowPrivateNetwork: true") {

@@ -437,22 +437,14 @@ func (d *Dispatcher) post(ctx context.Context, ep Endpoint, e store.Event) error
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
-			return fmt.Errorf("%s %s: %w", ue.Op, where(req.URL), ue.Err)
+			return fmt.Errorf("%s %s: %w", ue.Op, egress.Where(req.URL), ue.Err)
 		}
 		return err
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
 	_ = res.Body.Close()
 	if res.StatusCode < 200 || res.StatusCode > 299 {
-		return fmt.Errorf("%s answered %d", where(req.URL), res.StatusCode)
+		return fmt.Errorf("%s answered %d", egress.Where(req.URL), res.StatusCode)
 	}
 	return nil
-}
-
-// where is u as a failed delivery names it, in the log and in the event's
-// last error (which the admin API and the events command show): scheme,
-// host and path, never its query or user information, where a receiver
-// may take its credential.
-func where(u *url.URL) string {
-	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
 }

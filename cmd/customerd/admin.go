@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -55,11 +56,13 @@ func adminKeyCreateCommand(fs *flag.FlagSet) func(context.Context, *env, []strin
 		if err != nil {
 			return err
 		}
+		ids, err := tenantIDs(ctx, cfg, keys)
+		if err != nil {
+			return nil // the key is made; the notes are a courtesy
+		}
 		for _, t := range sc.Tenants {
-			if _, inFile := cfg.Tenants[t]; !inFile {
-				if _, err := keys.Tenant(ctx, t); errors.Is(err, store.ErrNotFound) {
-					fmt.Fprintf(e.stderr, "note: there is no tenant %q yet; the key manages it once it is created\n", t)
-				}
+			if !slices.Contains(ids, t) {
+				fmt.Fprintf(e.stderr, "note: there is no tenant %q yet; the key manages it once it is created\n", t)
 			}
 		}
 		return nil
@@ -141,7 +144,7 @@ func adminKeyRevokeCommand(*flag.FlagSet) func(context.Context, *env, []string) 
 type keyStore interface {
 	admin.KeyStore
 	app.Auditor
-	Tenant(ctx context.Context, id string) (*store.TenantRow, error)
+	tenantRows
 }
 
 // openKeys opens the configured database's admin keys.

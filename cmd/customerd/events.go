@@ -138,14 +138,32 @@ func replayable(ctx context.Context, s store.Store, tenant string, ids []string)
 }
 
 // openEvents loads the configuration and opens the existing database for an
-// events command; tenant, when set, must be configured.
+// events command; tenant, when set, must be the file's or the database's.
 func openEvents(ctx context.Context, e *env, tenant string) (store.Store, error) {
 	cfg, err := e.config()
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := cfg.Tenants[tenant]; tenant != "" && !ok {
-		return nil, fmt.Errorf("unknown tenant %q, have %v", tenant, cfg.TenantIDs())
+	s, err := openExisting(ctx, cfg, logger(cfg.Log, e.stderr))
+	if err != nil || tenant == "" {
+		return s, err
 	}
-	return openExisting(ctx, cfg, logger(cfg.Log, e.stderr))
+	rows, ok := s.(tenantRows)
+	if !ok {
+		_ = s.Close()
+		return nil, fmt.Errorf("database: %T keeps no tenants", s)
+	}
+	ids, err := tenantIDs(ctx, cfg, rows)
+	if err == nil && !slices.Contains(ids, tenant) {
+		have := fmt.Sprint(ids)
+		if len(ids) > 20 {
+			have = fmt.Sprintf("%v … (%d in all)", ids[:20], len(ids))
+		}
+		err = fmt.Errorf("unknown tenant %q, have %s", tenant, have)
+	}
+	if err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	return s, nil
 }

@@ -8,10 +8,12 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -186,6 +188,25 @@ func openExisting(ctx context.Context, cfg *config.Config, log *slog.Logger) (st
 		return nil, fmt.Errorf("database %s: %w", cfg.Database.Redacted(), err)
 	}
 	return s, nil
+}
+
+// tenantRows reads which tenants the database holds.
+type tenantRows interface {
+	TenantVersions(ctx context.Context) (map[string]store.TenantStamp, error)
+}
+
+// tenantIDs are the tenants known, sorted: the configuration file's and the
+// database's, where the admin API and tenants apply make them at runtime (a
+// tenant deleted and created again included). rotate-key, which writes to
+// the tenant, asks the database alone.
+func tenantIDs(ctx context.Context, cfg *config.Config, s tenantRows) ([]string, error) {
+	stored, err := s.TenantVersions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ids := slices.AppendSeq(cfg.TenantIDs(), maps.Keys(stored))
+	slices.Sort(ids)
+	return slices.Compact(ids), nil
 }
 
 func requireDatabase(cfg *config.Config) error {
