@@ -165,7 +165,7 @@ func (s *smtpSender) Send(ctx context.Context, m Message) error {
 		return err
 	}
 
-	sendCtx, cancel := context.WithTimeout(ctx, s.timeout)
+	sendCtx, cancel := context.WithTimeoutCause(ctx, s.timeout, errTimedOut)
 	defer cancel()
 	resp, err := s.deliver(sendCtx, m.To, msg)
 	if err != nil {
@@ -187,7 +187,7 @@ func (s *smtpSender) Send(ctx context.Context, m Message) error {
 // connection is closed, which unblocks any read or write in progress.
 func (s *smtpSender) deliver(ctx context.Context, to string, msg []byte) (string, error) {
 	at := func(stage string, err error) error {
-		if ctxErr := ctx.Err(); ctxErr != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil && err != errTimedOut { // refused has said why
 			err = ctxErr // the connection failed because ctx closed it
 		}
 		err = fmt.Errorf("smtp sender: %s: %w", stage, err)
@@ -199,6 +199,18 @@ func (s *smtpSender) deliver(ctx context.Context, to string, msg []byte) (string
 	// Every stage but RCPT TO (and a permanent refusal of the message) is
 	// the relay's own: it happens whoever the message is for.
 	fail := func(stage string, err error) error { return unavailable(at(stage, err)) }
+	// RCPT TO fails for the recipient, whatever the relay answered or
+	// however long it took (checking an address may call its domain, which
+	// may stall): the caller chose the address. The send's own timeout there
+	// is errTimedOut, not context.DeadlineExceeded, which RefusedRecipient
+	// takes for a caller that gave up: a free address at a stalling domain
+	// got 503 where one another account proved, its code withheld, got 202.
+	refused := func(stage string, err error) error {
+		if context.Cause(ctx) == errTimedOut {
+			err = errTimedOut
+		}
+		return at(stage, err)
+	}
 
 	dial := s.dial.DialContext
 	if s.mode == tlsNone {
@@ -257,15 +269,12 @@ func (s *smtpSender) deliver(ctx context.Context, to string, msg []byte) (string
 		if opts != nil && isASCII(s.from.Address) {
 			// SMTPUTF8 was asked for the recipient alone (a relay without it
 			// refuses it here): the recipient's failure, as at RCPT TO.
-			return "", at("mail from", err)
+			return "", refused("mail from", err)
 		}
 		return "", fail("mail from", err)
 	}
 	if err := c.Rcpt(to, nil); err != nil {
-		// The recipient's failure, whatever the relay answered or however
-		// long it took (checking an address may call its domain): the
-		// caller chose the address.
-		return "", at("rcpt to", err)
+		return "", refused("rcpt to", err)
 	}
 	// A permanent refusal of the message (5xx) may be the recipient's, told
 	// late: a relay that checks its recipients once it has the message
@@ -293,6 +302,11 @@ func (s *smtpSender) deliver(ctx context.Context, to string, msg []byte) (string
 	_ = c.Quit()
 	return resp.StatusText, nil
 }
+
+// errTimedOut is why a send that took its whole timeout ended: the error
+// of a stage that is the recipient's (deliver); the relay's own stages say
+// context.DeadlineExceeded, marked ErrUnavailable.
+var errTimedOut = errors.New("no answer in time")
 
 // maxReplies bounds what a relay may send in one transaction, TLS
 // handshakes included. go-smtp bounds a line, not a reply: a relay sending

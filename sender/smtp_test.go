@@ -208,6 +208,46 @@ func TestSMTPTimeoutWhenTheServerNeverAnswers(t *testing.T) {
 	}
 }
 
+// A relay may take longer than the send's timeout to judge a recipient at
+// RCPT TO (it calls the address's domain, which stalls): that is the
+// recipient's failure, as a refusal there is, and neither the relay's own
+// nor a caller's giving up. Found by an audit: it was context.DeadlineExceeded,
+// which RefusedRecipient leaves out, so a contact change to a free address
+// at a stalling domain got 503 where one another account proved, its code
+// withheld, got 202. A timeout at another stage (the end of DATA here)
+// stays the relay's, and a caller's deadline at RCPT TO the caller's.
+func TestARecipientTheRelayTakesTooLongToJudgeIsRefused(t *testing.T) {
+	const timeout, stall = time.Second, 5 * time.Second
+	for _, tc := range []struct {
+		name    string
+		relay   smtptest.Option
+		caller  time.Duration // the caller's deadline; 0: none
+		refused bool          // the recipient's; otherwise the relay's own, or the caller's
+	}{
+		{"at RCPT TO", smtptest.SlowRecipients(stall, testTo), 0, true},
+		{"at the end of DATA", smtptest.Slow(stall), 0, false},
+		{"the caller's deadline at RCPT TO", smtptest.SlowRecipients(stall, testTo), timeout / 2, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startServer(t, smtptest.StartTLS, tc.relay)
+			c := smtpConfig(srv.Port, "starttls", srv.RootCAs)
+			c.SMTP.Timeout = timeout
+			ctx := t.Context()
+			if tc.caller > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tc.caller)
+				defer cancel()
+			}
+			err := send(t, ctx, open(t, c), message("en"))
+			refused, relays := sender.RefusedRecipient(err), errors.Is(err, sender.ErrUnavailable)
+			if err == nil || refused != tc.refused || (tc.caller == 0 && relays == tc.refused) {
+				t.Fatalf("Send = %v: RefusedRecipient %v, ErrUnavailable %v; want the recipient's %v", err, refused, relays, tc.refused)
+			}
+			srv.NoDelivery(t)
+		})
+	}
+}
+
 func TestSMTPContextCancellation(t *testing.T) {
 	port, accepted := smtptest.Silent(t)
 	c := smtpConfig(port, "tls", "")

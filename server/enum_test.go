@@ -193,7 +193,7 @@ tenants:
 // nothing in it: sender/outage_test.go.)
 func TestAContactChangeDoesNotTellWhoHasAnAccountDuringAnOutage(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dbURL string) {
-		env, relay, twilio, emailSignIn := startFullWithSenders(t, dbURL)
+		env, relay, twilio, emailSignIn := startFullWithSenders(t, dbURL, 5*time.Second)
 		const takenEmail, takenPhone = "shopper.outage@example.com", "+33612345678"
 		emailSignIn(takenEmail)                                                                // a shopper by email
 		smsSignIn(t, env, "full", askSMS(t, env, "full", takenPhone), twilio.code(takenPhone)) // another by phone
@@ -247,7 +247,7 @@ func TestAContactChangeDoesNotTellWhoHasAnAccountDuringAnOutage(t *testing.T) {
 // withheld still answers a refusal 503 (TestSMTPRelayJourney).
 func TestARefusedRecipientDoesNotTellWhoHasAnAccount(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dbURL string) {
-		env, relay, twilio, emailSignIn := startFullWithSenders(t, dbURL)
+		env, relay, twilio, emailSignIn := startFullWithSenders(t, dbURL, 5*time.Second)
 		const takenEmail, takenPhone = "shopper.refused@example.com", "+33612345670"
 		emailSignIn(takenEmail)
 		smsSignIn(t, env, "full", askSMS(t, env, "full", takenPhone), twilio.code(takenPhone))
@@ -341,12 +341,66 @@ func TestARefusedRecipientDoesNotTellWhoHasAnAccount(t *testing.T) {
 	})
 }
 
+// A relay may take longer than the send's timeout to judge a recipient at
+// RCPT TO (Exim's verify = recipient/callout, the address's domain
+// stalling): that must not tell a token holder whether another account
+// proved the address either. Found by an audit: the timeout was taken for
+// neither the recipient's failure nor the relay's, so a contact change to a
+// free address at such a domain answered 503 once the timeout passed, and
+// one to an address another account proved, its code withheld, 202; so for
+// every address at the domain. Now the timeout is the recipient's, like any
+// other failure at RCPT TO: the free address's code is kept and answered as
+// a withheld one, and the relay is not taken for down, so the withheld code
+// asked next still answers 202. (The sender's side: sender
+// TestARecipientTheRelayTakesTooLongToJudgeIsRefused.)
+func TestARecipientTheRelayTakesTooLongToJudgeDoesNotTellWhoHasAnAccount(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		// One mask for both (s***@s***.example): the answers may not differ.
+		const taken, free, timeout = "shopper@slow.example", "someone@slow.example", time.Second
+		env, relay, _, emailSignIn := startFullWithSenders(t, dbURL, timeout, smtptest.SlowRecipients(5*timeout, free))
+		emailSignIn(taken)
+		prober := emailSignIn("prober.stalled@example.com")
+		change := func(to string) rawReply {
+			return post(t, env, "/api/full/customer", `{"email":"`+to+`"}`, withToken(prober)...)
+		}
+
+		env.Clock.Advance(61 * time.Second) // past the shopper's sign-in code's resend interval
+		// The free address first: its timeout must not put the relay down
+		// for the withheld code asked next.
+		unknown, known := change(free), change(taken)
+		sameAccepted(t, "a contact change to a stalling domain", known, unknown)
+		if a, b := change(taken).StatusCode, change(free).StatusCode; a != b {
+			t.Errorf("asked again at once: the address of an account %d, a free one %d", a, b)
+		}
+		// No code completes either.
+		for _, r := range []rawReply{known, unknown} {
+			mustProblem(t, exchange(t, env, "full", challengeID(t, r), "000000"), http.StatusUnprocessableEntity)
+		}
+		relay.NoDelivery(t)
+		// The free address's code went the way of a recipient refused at
+		// RCPT TO.
+		refusals := 0
+		for _, l := range env.Logs.Lines() {
+			if strings.HasPrefix(fmt.Sprint(l["msg"]), "code not delivered") && strings.Contains(fmt.Sprint(l["error"]), "rcpt to") {
+				refusals++
+			}
+		}
+		if refusals != 1 {
+			t.Errorf("%d log lines of a recipient refused at RCPT TO, want 1", refusals)
+		}
+		if me := customerOf(t, env, "full", prober); me["email"] != "prober.stalled@example.com" {
+			t.Errorf("the prober's account: %v", me)
+		}
+	})
+}
+
 // startFullWithSenders starts customerd with tenant full (checkInPolicy
-// full) sending codes by a local SMTP relay and a local Twilio gateway, and
-// returns them with emailSignIn, which signs an email in by the relay's
-// code and returns the token.
-func startFullWithSenders(t *testing.T, dbURL string) (env *apptest.Env, relay *smtptest.Server, twilio *gateway, emailSignIn func(email string) string) {
-	relay, twilio = smtptest.Start(t, smtptest.StartTLS, smtpUser, smtpPassword), startTwilio(t)
+// full) sending codes by a local SMTP relay, started with relayOpts and
+// given smtpTimeout, and a local Twilio gateway, and returns them with
+// emailSignIn, which signs an email in by the relay's code and returns the
+// token.
+func startFullWithSenders(t *testing.T, dbURL string, smtpTimeout time.Duration, relayOpts ...smtptest.Option) (env *apptest.Env, relay *smtptest.Server, twilio *gateway, emailSignIn func(email string) string) {
+	relay, twilio = smtptest.Start(t, smtptest.StartTLS, smtpUser, smtpPassword, relayOpts...), startTwilio(t)
 	env = apptest.Start(t, dbURL, fmt.Sprintf(`
 tenants:
   full:
@@ -356,7 +410,7 @@ tenants:
       sms:
         type: twilio
         twilio: {accountSid: AC123, authToken: twilio-token, from: "+33700000000", baseURL: %q, timeout: 5s, allowPrivateNetwork: true}
-`, smtpSender(relay.Port, relay.RootCAs), twilio.srv.URL))
+`, smtpSender(relay.Port, relay.RootCAs, smtpTimeout), twilio.srv.URL))
 	emailSignIn = func(email string) string {
 		r := authenticate(t, env, "full", "otp", map[string]any{"email": email})
 		return mustToken(t, exchange(t, env, "full", challengeID(t, r), codeFrom(t, relay.Received(t, 5*time.Second), email)))

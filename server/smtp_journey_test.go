@@ -30,15 +30,15 @@ func smtpTenant(name string, port int, rootCAs string) string {
     providers:
       otp:
         type: otp
-`, name, smtpSender(port, rootCAs))
+`, name, smtpSender(port, rootCAs, 5*time.Second))
 }
 
 // smtpSender is the YAML of an email sender that submits to 127.0.0.1:port
-// with STARTTLS and AUTH PLAIN, trusting rootCAs.
-func smtpSender(port int, rootCAs string) string {
+// with STARTTLS and AUTH PLAIN, trusting rootCAs, within timeout.
+func smtpSender(port int, rootCAs string, timeout time.Duration) string {
 	return fmt.Sprintf(`{type: smtp, smtp: {host: 127.0.0.1, port: %d, tls: starttls, username: %q, password: %q,
-        from: "Demo <no-reply@demo.example>", timeout: 5s, rootCAs: %q, allowPrivateNetwork: true}}`,
-		port, smtpUser, smtpPassword, rootCAs)
+        from: "Demo <no-reply@demo.example>", timeout: %s, rootCAs: %q, allowPrivateNetwork: true}}`,
+		port, smtpUser, smtpPassword, timeout, rootCAs)
 }
 
 // codeFrom checks that d is a code email to to, sent over TLS by the

@@ -66,7 +66,8 @@ type Server struct {
 	refused         map[string]bool // recipients always answered 550
 	refusedAtData   map[string]bool // recipients whose message is answered 554 after DATA
 	unavailable     atomic.Bool
-	slow            time.Duration // how long a message takes to be taken
+	slow            time.Duration            // how long a message takes to be taken
+	slowRcpt        map[string]time.Duration // how long RCPT TO takes to answer, by recipient
 }
 
 // Option configures Start.
@@ -103,12 +104,24 @@ func RefusingAtData(to ...string) Option {
 // a relay does that checks it before it takes it.
 func Slow(d time.Duration) Option { return func(s *Server) { s.slow = d } }
 
+// SlowRecipients makes the server take d to answer RCPT TO for each of to,
+// as a relay does that checks a recipient with its domain's server when that
+// server stalls (Exim's verify = recipient/callout).
+func SlowRecipients(d time.Duration, to ...string) Option {
+	return func(s *Server) {
+		for _, addr := range to {
+			s.slowRcpt[addr] = d
+		}
+	}
+}
+
 // Start starts a server on 127.0.0.1:0 in mode (StartTLS, TLS or Plain).
 // With user set, the server requires AUTH PLAIN with user and password
 // before MAIL FROM; with user "", it takes mail from anyone.
 func Start(t testing.TB, mode string, user, password string, opts ...Option) *Server {
 	t.Helper()
-	s := &Server{user: user, password: password, Deliveries: make(chan Delivery, 10), refused: map[string]bool{}, refusedAtData: map[string]bool{}}
+	s := &Server{user: user, password: password, Deliveries: make(chan Delivery, 10), refused: map[string]bool{}, refusedAtData: map[string]bool{},
+		slowRcpt: map[string]time.Duration{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -240,6 +253,7 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	time.Sleep(s.s.slowRcpt[to])
 	if s.s.refuseRcpt.Load() || s.s.refused[to] {
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "mailbox unavailable"}
 	}
