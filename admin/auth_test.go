@@ -18,6 +18,7 @@ import (
 	"github.com/customerd/customerd/admin"
 	"github.com/customerd/customerd/app/apptest"
 	"github.com/customerd/customerd/sender"
+	"github.com/oapi-codegen/nullable"
 )
 
 func TestEveryCallNeedsALiveKey(t *testing.T) {
@@ -134,7 +135,7 @@ func TestOnlyAKeyOfEveryTenantLetsSettingsReachPrivateNetworks(t *testing.T) {
 	}
 	moved := got.JSON200.Settings
 	(*moved.Webhooks.Endpoints)[0].Url = ptr("http://10.0.0.7/admin")
-	(*moved.Webhooks.Endpoints)[0].Secret = ptr("0123456789abcdef")
+	(*moved.Webhooks.Endpoints)[0].Secret = nullable.NewNullableWithValue("0123456789abcdef")
 	if r, _ := acme.ReplaceTenantWithResponse(ctx, "acme", nil, moved); r.StatusCode() != http.StatusForbidden {
 		t.Fatalf("moved to another private address: %d %s", r.StatusCode(), r.Body)
 	}

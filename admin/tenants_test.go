@@ -2,6 +2,7 @@ package admin_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"github.com/customerd/customerd/config"
 	"github.com/customerd/customerd/gen/adminclient"
 	"github.com/customerd/customerd/gen/client"
+	"github.com/customerd/customerd/providers/oidc/oidctest"
 	"github.com/customerd/customerd/store/storetest"
 )
 
@@ -153,6 +155,67 @@ func TestSecretsAreWriteOnly(t *testing.T) {
 		}
 		if _, ok := (*bad.ApplicationproblemJSON422.Errors)["webhooks.endpoints[0].secret"]; !ok {
 			t.Fatalf("moved endpoint: %s", bad.Body)
+		}
+	})
+}
+
+// A secret sent as null or "" is removed: a leaked LINE channel secret then
+// signs no more tokens (found by an audit: the replace kept it, and anyone
+// with it signed HS256 ID tokens for any subject). Left out, it is kept; a
+// required one removed is a 422 naming it.
+func TestASecretSentAsNullIsRemoved(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		env, c := start(t, dbURL, "")
+		iss := oidctest.New(t)
+		const brand = `"0123456789abcdef0123456789abcdef"`
+		tenant := func(lineSecret, brandSecret string) adminclient.TenantSettings {
+			return settings(t, fmt.Sprintf(`{"providers": {"otp": {"type": "otp"},
+				"line": {"type": "line", "clientIds": ["1655"], "issuer": %q, "jwksUrl": %q, "allowPrivateNetwork": true%s},
+				"brand": {"type": "webhook", "url": "https://auth.acme.example/x", "secret": %s}}}`,
+				iss.URL(), iss.JWKSURL(), lineSecret, brandSecret))
+		}
+		line := func(secret string) adminclient.TenantSettings { return tenant(secret, brand) }
+		forged := oidctest.HS256([]byte("line-channel-secret"), map[string]any{"alg": "HS256", "typ": "JWT"}, iss.Claims("1655", "anyone"))
+		signIn := func() int {
+			res, err := env.Client.AuthenticateCustomerWithBodyWithResponse(ctx, "acme", &client.AuthenticateCustomerParams{Provider: ptr("line")},
+				"application/json", strings.NewReader(`{"idToken":"`+forged+`"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return res.StatusCode()
+		}
+		replace := func(s adminclient.TenantSettings) *adminclient.ReplaceTenantResponse {
+			res, err := c.ReplaceTenantWithResponse(ctx, "acme", nil, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return res
+		}
+		create(t, c, "acme", `{}`)
+		for _, cleared := range []string{`, "channelSecret": null`, `, "channelSecret": ""`} {
+			if res := replace(line(`, "channelSecret": "line-channel-secret"`)); res.StatusCode() != http.StatusOK {
+				t.Fatalf("set: %d %s", res.StatusCode(), res.Body)
+			}
+			if res := replace(line(``)); res.StatusCode() != http.StatusOK || !slices.Contains(res.JSON200.SecretsSet, "providers.line.channelSecret") {
+				t.Fatalf("left out: %d %s, want the secret kept", res.StatusCode(), res.Body)
+			}
+			if got := signIn(); got != http.StatusOK {
+				t.Fatalf("an HS256 token with the channel secret: %d, want 200", got)
+			}
+			res := replace(line(cleared))
+			if res.StatusCode() != http.StatusOK || slices.Contains(res.JSON200.SecretsSet, "providers.line.channelSecret") {
+				t.Fatalf("%s: %d %s, want the secret removed", cleared, res.StatusCode(), res.Body)
+			}
+			if got := signIn(); got != http.StatusUnprocessableEntity {
+				t.Fatalf("%s: an HS256 token with the removed channel secret: %d, want 422", cleared, got)
+			}
+		}
+		bad := replace(tenant(``, `null`))
+		if bad.StatusCode() != http.StatusUnprocessableEntity || bad.ApplicationproblemJSON422 == nil {
+			t.Fatalf("a required secret removed: %d %s", bad.StatusCode(), bad.Body)
+		}
+		if _, ok := (*bad.ApplicationproblemJSON422.Errors)["providers.brand.secret"]; !ok {
+			t.Fatalf("a required secret removed: %s, want it named", bad.Body)
 		}
 	})
 }

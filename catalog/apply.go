@@ -26,7 +26,11 @@ type Change struct {
 // Apply makes tenant id's stored settings those of t, a tenant as the
 // configuration file declares it (secrets included): it creates the tenant,
 // updates it when a setting differs, and leaves it alone otherwise, so that
-// applying the same file twice changes nothing. dryRun only reports.
+// applying the same file twice changes nothing. dryRun only reports. The
+// file is the whole tenant: a secret it leaves out is removed, not kept as
+// a replace through the admin API keeps it, so that the difference shown is
+// what is stored (a leaked LINE channelSecret deleted from the file stops
+// signing tokens).
 func (c *Catalog) Apply(ctx context.Context, id string, t *config.Tenant, dryRun bool) (*Change, error) {
 	next, err := t.Document()
 	if err != nil {
@@ -53,7 +57,7 @@ func (c *Catalog) Apply(ctx context.Context, id string, t *config.Tenant, dryRun
 	case stored != nil:
 		ch.Action = "update"
 	}
-	if _, err := c.prepare(id, next, prev); err != nil {
+	if _, err := c.prepare(id, next, nil); err != nil {
 		return nil, err
 	}
 	if dryRun {
@@ -62,7 +66,7 @@ func (c *Catalog) Apply(ctx context.Context, id string, t *config.Tenant, dryRun
 	if stored == nil {
 		ch.Entry, err = c.Create(ctx, id, next)
 	} else {
-		ch.Entry, err = c.Replace(ctx, id, next, store.StampOf(stored))
+		ch.Entry, err = c.replace(ctx, id, next, store.StampOf(stored), false)
 	}
 	return ch, err
 }

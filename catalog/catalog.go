@@ -189,9 +189,9 @@ func (c *Catalog) Settings(ctx context.Context, id string) (*config.Tenant, stor
 }
 
 // prepare reads doc as a tenant's settings, keeps the secrets it leaves out
-// from prev (the stored tenant's full document; nil for a new tenant) where
-// their block is unchanged, and judges the result: the full document to
-// store, or an InvalidError.
+// from prev (the stored tenant's full document; nil for a new tenant, or to
+// keep none) where their block is unchanged, and judges the result: the
+// full document to store, or an InvalidError.
 func (c *Catalog) prepare(id string, doc, prev map[string]any) (map[string]any, error) {
 	t, err := config.DecodeTenant(id, doc)
 	if err != nil {
@@ -202,7 +202,7 @@ func (c *Catalog) prepare(id string, doc, prev map[string]any) (map[string]any, 
 		return nil, err
 	}
 	if prev != nil {
-		config.KeepSecrets(full, prev)
+		config.KeepSecrets(full, prev, doc)
 		if t, err = config.DecodeTenant(id, full); err != nil {
 			return nil, invalid(id, err)
 		}
@@ -259,11 +259,16 @@ func (c *Catalog) Create(ctx context.Context, id string, doc map[string]any) (*E
 }
 
 // Replace replaces tenant id's settings with doc; a secret doc leaves out is
-// kept when the rest of its block is unchanged. at, when not the zero
-// Stamp, must be the stored tenant's (store.ErrStale otherwise): its
-// version of the same creation, not one of a tenant deleted and created
-// again since, which starts at version 1 anew.
+// kept when the rest of its block is unchanged, one it sets to null or ""
+// is removed. at, when not the zero Stamp, must be the stored tenant's
+// (store.ErrStale otherwise): its version of the same creation, not one of
+// a tenant deleted and created again since, which starts at version 1 anew.
 func (c *Catalog) Replace(ctx context.Context, id string, doc map[string]any, at store.Stamp) (*Entry, error) {
+	return c.replace(ctx, id, doc, at, true)
+}
+
+// replace is Replace; keep false keeps no secret doc leaves out.
+func (c *Catalog) replace(ctx context.Context, id string, doc map[string]any, at store.Stamp, keep bool) (*Entry, error) {
 	stored, err := c.store.Tenant(ctx, id)
 	if err != nil {
 		return nil, err
@@ -271,9 +276,11 @@ func (c *Catalog) Replace(ctx context.Context, id string, doc map[string]any, at
 	if at != (store.Stamp{}) && !at.Is(stored.Version, stored.CreatedAt) {
 		return nil, store.ErrStale
 	}
-	prev, err := c.full(stored)
-	if err != nil {
-		return nil, err
+	var prev map[string]any
+	if keep {
+		if prev, err = c.full(stored); err != nil {
+			return nil, err
+		}
 	}
 	full, err := c.prepare(id, doc, prev)
 	if err != nil {

@@ -215,3 +215,42 @@ func TestADifferenceShowsAValueAsWritten(t *testing.T) {
 		t.Fatalf("difference %q: %v", ch.Lines, err)
 	}
 }
+
+// The configuration file is the whole of a tenant: a secret it no longer
+// holds is gone, not carried over from the stored tenant, so that a leaked
+// LINE channel secret deleted from the file stops signing tokens (found by
+// an audit: apply said "updated" and kept it), and applying the same file
+// again is unchanged.
+func TestASecretLeftOutOfTheFileIsRemoved(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		c, _ := open(t, dbURL)
+		line := func(js string) *config.Tenant {
+			tc, err := config.DecodeTenant("acme", doc(t, `{"providers": {"line": {"type": "line", "clientIds": ["1655"]`+js+`}}}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return tc
+		}
+		if _, err := c.Apply(ctx, "acme", line(`, "channelSecret": "line-channel-secret"`), false); err != nil {
+			t.Fatal(err)
+		}
+		ch, err := c.Apply(ctx, "acme", line(``), false)
+		if err != nil || ch.Action != "update" || !slices.Equal(ch.Lines, []string{"- providers.line.channelSecret: (secret)"}) {
+			t.Fatalf("apply without the secret: %+v %v", ch, err)
+		}
+		full, _, err := c.Settings(ctx, "acme")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s, ok := full.Providers["line"].Settings["channelSecret"]; ok {
+			t.Fatalf("the channel secret left out of the file is kept: %v", s)
+		}
+		if slices.Contains(ch.Entry.Secrets, "providers.line.channelSecret") {
+			t.Fatalf("secrets set %v", ch.Entry.Secrets)
+		}
+		again, err := c.Apply(ctx, "acme", line(``), false)
+		if err != nil || again.Action != "none" || again.Entry.Version != ch.Entry.Version {
+			t.Fatalf("the same file again: %+v %v", again, err)
+		}
+	})
+}

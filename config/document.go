@@ -233,12 +233,15 @@ func SecretPaths(secrets map[string]any) []string {
 	return out
 }
 
-// KeepSecrets fills the secrets next leaves out from prev, a full document
+// KeepSecrets fills into next, the full reading of sent (a document as
+// written), the secrets sent leaves out, from prev, a full document
 // (secrets merged): a block of next (an SMTP server, a provider, a webhook
-// endpoint) keeps a stored secret only when every other setting of the block
-// is unchanged, so that a secret is never sent to a new destination it was
-// not written for.
-func KeepSecrets(next, prev map[string]any) {
+// endpoint) keeps a stored secret only when every other setting of the
+// block is unchanged, so that a secret is never sent to a new destination
+// it was not written for. A secret sent as null or "" is removed, never
+// kept: leaving it out is the only way to keep it, and an optional one
+// (LINE's channelSecret) can then be taken away.
+func KeepSecrets(next, prev, sent map[string]any) {
 	blocks(next, []any{prev}, nil, func(n map[string]any, prevs []any, path []string) {
 		for _, p := range prevs {
 			pm, ok := p.(map[string]any)
@@ -253,6 +256,37 @@ func KeepSecrets(next, prev map[string]any) {
 			return
 		}
 	})
+	removeCleared(next, sent, nil)
+}
+
+// removeCleared deletes from next, the full reading of sent, the secrets
+// sent sets to null or "".
+func removeCleared(next, sent any, path []string) {
+	switch s := sent.(type) {
+	case map[string]any:
+		n, ok := next.(map[string]any)
+		if !ok {
+			return
+		}
+		for k, v := range s {
+			switch {
+			case !secretKey(path, k):
+				removeCleared(n[k], v, append(path, k))
+			case v == nil || v == "":
+				delete(n, k)
+			}
+		}
+	case []any:
+		n, ok := next.([]any)
+		if !ok {
+			return
+		}
+		for i, v := range s {
+			if i < len(n) {
+				removeCleared(n[i], v, append(path, "[]"))
+			}
+		}
+	}
 }
 
 // NewPrivateBlocks lists the blocks of next (paths such as

@@ -19,6 +19,7 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/labstack/echo/v4"
+	"github.com/oapi-codegen/nullable"
 	"github.com/oapi-codegen/runtime"
 )
 
@@ -193,8 +194,8 @@ type GatewaySettings struct {
 	// AllowPrivateNetwork Lets the address be loopback or private (and plain http there); https to a public address otherwise.
 	AllowPrivateNetwork *bool `json:"allowPrivateNetwork,omitempty"`
 
-	// Secret Write-only; keys the signature (at least 32 characters).
-	Secret *string `json:"secret,omitempty"`
+	// Secret Write-only; keys the signature (at least 32 characters); null or "" removes it.
+	Secret nullable.Nullable[string] `json:"secret,omitempty"`
 
 	// Timeout A duration as Go writes it (`90s`, `10m`, `1h30m`).
 	Timeout *Duration `json:"timeout,omitempty"`
@@ -269,22 +270,22 @@ type Problem struct {
 	AdditionalProperties map[string]interface{} `json:"-"`
 }
 
-// ProviderSettings One sign-in provider: its type and that type's settings (see the README's "Sign-in providers"). `secret`, `appSecret`, `channelSecret` and any other setting named `…Secret` are write-only.
+// ProviderSettings One sign-in provider: its type and that type's settings (see the README's "Sign-in providers"). `secret`, `appSecret`, `channelSecret` and any other setting named `…Secret` are write-only: left out of a replace, kept while the rest of the block stays the same; null or "" removes it.
 type ProviderSettings struct {
 	// AllowPrivateNetwork Lets the address be loopback or private (and plain http there); https to a public address otherwise.
 	AllowPrivateNetwork *bool `json:"allowPrivateNetwork,omitempty"`
 
 	// AppSecret facebook; write-only.
-	AppSecret *string `json:"appSecret,omitempty"`
+	AppSecret nullable.Nullable[string] `json:"appSecret,omitempty"`
 
 	// ChannelSecret line; write-only.
-	ChannelSecret *string `json:"channelSecret,omitempty"`
+	ChannelSecret nullable.Nullable[string] `json:"channelSecret,omitempty"`
 
 	// ClientIds OpenID Connect types; the accepted audiences.
 	ClientIds *[]string `json:"clientIds,omitempty"`
 
 	// Secret webhook; write-only.
-	Secret *string `json:"secret,omitempty"`
+	Secret nullable.Nullable[string] `json:"secret,omitempty"`
 
 	// Type otp, google, apple, facebook, line, oidc or webhook.
 	Type                 string                 `json:"type"`
@@ -327,8 +328,8 @@ type SmtpSettings struct {
 	// InsecureSkipVerify Tests only.
 	InsecureSkipVerify *bool `json:"insecureSkipVerify,omitempty"`
 
-	// Password Write-only; kept while host, port, tls and username stay the same.
-	Password *string `json:"password,omitempty"`
+	// Password Write-only; left out, kept while host, port, tls and username stay the same; null or "" removes it.
+	Password nullable.Nullable[string] `json:"password,omitempty"`
 
 	// Port 587 for starttls, 465 for tls, 25 for none by default.
 	Port *int `json:"port,omitempty"`
@@ -441,8 +442,8 @@ type TwilioSettings struct {
 	// AllowPrivateNetwork Lets the address be loopback or private (and plain http there); https to a public address otherwise.
 	AllowPrivateNetwork *bool `json:"allowPrivateNetwork,omitempty"`
 
-	// AuthToken Write-only; kept while the rest of the block stays the same.
-	AuthToken *string `json:"authToken,omitempty"`
+	// AuthToken Write-only; left out, kept while the rest of the block stays the same; null or "" removes it.
+	AuthToken nullable.Nullable[string] `json:"authToken,omitempty"`
 
 	// BaseURL Twilio's API (https://api.twilio.com).
 	BaseURL *string `json:"baseURL,omitempty"`
@@ -466,8 +467,8 @@ type WebhookEndpoint struct {
 	// Events The event types it receives (every type when empty).
 	Events *[]string `json:"events,omitempty"`
 
-	// Secret Write-only; keys the signature; kept while url and events stay the same.
-	Secret *string `json:"secret,omitempty"`
+	// Secret Write-only; keys the signature; left out, kept while url and events stay the same; null or "" removes it.
+	Secret nullable.Nullable[string] `json:"secret,omitempty"`
 
 	// Url The receiver.
 	Url                  *string                `json:"url,omitempty"`
@@ -4847,155 +4848,156 @@ func (sh *strictHandler) GetAdminOpenApiYaml(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H1pcxs7kuBfwdROhKWeIkXqsk3FxI6eLfdztw+FpTfeWcvRBKuSJJ6KQD0AFM11KGJ+zfyw+SUbSByF",
-	"IouXpH7HRPuLRbKAAvLORGbie5KJSSk4cK2S3vcEvtFJWQD+/WqqtJiANH+r6WRC5TzpJedEaSEhJ5n/",
-	"OU3uaDEF81gmplzjY28+JWmSSaAa8nOd9JLDzuFpq9ttHZ5ed172jjq9Tuf/JmkCE8qKpJf8TDm0cwH/",
-	"5lbQzsTE//zvINmQQZ70tJxCmgyZVPoDnUDSS/5COSRpwvKklzwfdvPD7AhaJ/R00DrOnuetF/By2OrQ",
-	"7uAwO8qP4WRonlWXUqgSMu0nLCgfTenIzDc0+ynHgsOH6WQAsnr3kBYK0mRa5uv3dH+fJtfAKdeLgNP2",
-	"2xheKwHU8QDCndFsYnapIJOg1RXopPclUcBzkKqNMGqriS7bJVVqJmSefDUPa834CFFJM83uqGaCv2FQ",
-	"5MoMr6BoAOD+/Jom2Riy27f80sIjqb4QBcvMRrhAkOcwpNNCv6qj3H37bgGiw0LMzEruzYaAawNTmfQc",
-	"+tNE6NLSTw7v2BA0Q+R2O5OOStJkQr+daw2T0hDpCX5+Q1kxlaAuQb6m86TX7XTSRIKByVuuQd5RQ1Vd",
-	"M/7eIfQTjJjgfqGlFHfMwM+8171ez0vzWvPJYFHCL1MmIQ8wQ6hyP8iR7vfEgN78P5RiYhCdTYDcTDud",
-	"o4yLloSymP+bQWDbkTb+ZCA4FsogHjEXP2BWJ6ROeicvnqeJgYWYagSHAYYulBmkqdTmzzSZKpDccoPn",
-	"ydxs2u0GV2e2o8Ut8Ai6h8djB98ZDMZC3Npd8bwUDMWB2a8B/aj+tAQt5z9QhRgKX7yn3wLGzNtW8Em3",
-	"U5H2HUiFGDm6NyPGQD1oL67pyPyfg8okK7XF2/UYHA89U8QNJpTnZDYGTpgmM6qIYymyR92zJIcCzDfm",
-	"Sf8rHVHGCQJR3XD7ieowabdHKNF0RMSQ6DGEKQQHwuEOJJlQnY1BEaYVUdMsA6WE3D8joqS/TKFNroDn",
-	"hOkbPqDZLWGc9N8OW+/NoD7RgmRjykeAc7tVCl7MCRsSLgYinxMoFJCc5W3ySkxKagSu0lLwUTE3a5sB",
-	"vb3hZoV7/c8H//2f/9Xfry+sfcON+HQE1UtukqN28e2X54PDb8fDFzdJUpG3l4IqG8OERnygtGR8lCBy",
-	"SirpBLTDz6upVEI2Y6jP4Zu2D/Q9/EoJd0xMFSnpCNq1hTnRxszwX6Yg50maBGrGt8Qrm9Bv74CP9Djp",
-	"HZ6cpksrTYPWeps3L8+zyDNFWF5fyrb6w0xVUj2OVxpeug6u0epPj5sW/3aIJLICsIYr+ghPRz6G3ksJ",
-	"ljyM9CF7QhJKCqa0A/0kJUKS/p/6+2ckcIQdnhPFeAaEcjUDqchx97C9iWZw75ZRq917yk522us7NmG6",
-	"eacToTRhGibKcA5FqiF7Jx0ymBOnYPZrSz3pNFNQge9YWBabTCdmSCdNJozbT92wQsY1jEBGanwVJTlg",
-	"7g0k5fn+aqquk4r2cz6CUFA3qVJwZS21H2j+CX6ZgtJWiXIN1vqgZVmwDBX/QSnFoIDJv/yszA6+V4s1",
-	"e9PWCkPaQq4jTBEuNEo8PWaKnF++JSN6Z3elNOWZWdIBzSeMH9hNKbcnUAiz5GTYybrwkh4OjvLj7ARO",
-	"h887L7ovDw1CNNVTlfSODRY00wi0H2hO3PgkbHoqeS+otZ7bRG9A85Z/9D6G3D9LGCa95H8dVHbtgf1V",
-	"HVzawRaAdXyekwkthkJOICzBaBAkJxJkX0qoA4/5C+W0HlPtYfWXq48f9ttmPa8EHxYsezQ6LIXdIDnd",
-	"JAS+MYVQflIMvKwwENa9AfyZf+5pYO/2OWN6bImN5W6vCM03Qg5YngN/NHUzRW5hTiZ0jgibUG4kywKY",
-	"18H3wDH2zkA+qoBcbWcDlIfhwacAcySymCJiqhXLrQVyC/NniqhMlHBGUIEYIIkhUWLixyhroCjQivRp",
-	"UYjZpTQuBXwAPRPytk+MLUYGhchua0zhvEUlCC0k0HxO9nAmapRSwAaanLgYBfKOGa2kSWnfQGieS1AK",
-	"lGUutO85LS6ktDbIIwWe5/dMTIsc1zwAYmCLNt8GbvMYPokFmV8hbgYkAVzpBmwzN+hJkP0Th2/GwzWQ",
-	"j9bg4HdHC5ZfRf7hIyBoFISQZCKkwZ2dklAJhNnXGLVoXu39rHbNmfuSTKYKAT4APQPgpIt2ereTVM5W",
-	"7OFan+lLpTu/3v8d2PXwMEYm7iNsbjMe8flWeP4p8OmRZa0/wYdsNJWIpGeKyGkBikgYThWkxHgBc+up",
-	"UKPOBnN0UowVYqypyuVAYvgg9Bsx5fkjqWDKb7mY8V9FlB5XuPkgNBni8jcghQvdsg8+BTY+COPzjYPr",
-	"JoNXgTC9pPNC0PxaiHdUjuAJRRSaHEyRwswrjZzl5PTk5OiUDOYa1Jay6rgbaSO3WKKFsNNuAmVpB7S0",
-	"EC074Km009pdHpO/sh8QvFeaFk8B1EZnCG0EDD/8HUi3G4mVSwmZ4DkzSyZDygrYSMRlNKTlhjyxZbAI",
-	"DIjjFgYsZ8QoccK0DaEgQn7idKrHQrL/B4+VI5RYYYvgRp/DWAhMkSDvn9j47VYYqW1jAyqm8bNPJFLs",
-	"nm9hji67dbysHeWlq5BEwp24BQxcRPGyz58/t86negxcG2hDs8P6A1AJ0uC4KIDbQMyaoI/F7B1lBR08",
-	"CcPlVNMBVWC3FGY+I1rOXUSuoBojC9uZXJEYu3JmYzTvFjgMjz4VG63Y4gK6PoGW89b5UENDDO0KmVwR",
-	"LciMMmMbDY1tpeWc8ZHnulqwYF0Qw2JRTctSSA35e8gZvcaHHoVOY5mheEBZTRWJJ8CB26qik5gBwzrJ",
-	"xCyU4HY2ojGMauGoFj7+91JK3tFvY4TITWLecT7Nmb6wZyGLOP3IQ8xuQtHrkmI6GofIStseSJQgNYNw",
-	"YmPBX5/JmW42jp16S05CWdCs+mzj1dXPQlMNLRQtYYRmEr9S6Q0P5osVLy0FSjHBVVoZNiCpsS4RkWaY",
-	"WwL6i+E7O9zGnhfkSZrQhmjf5zEgNQ+FnJjfk9wsFA8oGmZgKyJxYKD+TJFSKKtPnZ1biFFtcsb16XGy",
-	"zCVpcgvzVWG+IJatOEb8MU32+lnB+mQopLPJJxPjuBSMQ4/0A5kG99kwyLyf3vB+hY1+SvoBeO5soo/+",
-	"T99Csp/aT+jD9e0cRgoseQE3fMgKeKb86/ZX4CDSj99XEzvGxlPD1hUgVbtpPm1MNL3+qCa1yw1xd/uZ",
-	"w4woNuJmOzYA4SAZ4B0i9Mtv3SYuy4xHzzOQXJE9427OEVmU196AQDck43SrFWEpmY1ZNiYLkQoFGINo",
-	"imZXsdwvCTq9VCeerNI46OsYO4AuxsnXMLMY/Aw2vIZixR7Gfl8KnGFg3J2xUPOgJ/m6MMFQ+mrWYYDI",
-	"DU+tk5aRlKuOGKmUFD9XRz/Lb7ukSqHdqAx72OMhzz1mHG7mjNCBAjwOs4RHlQ6HRhugjstvAmGcyEBz",
-	"az/T4jIGUUNQ0hMsoRmmNZiFx4SM1qkai5nZVUrKYqr8QaQiXoCSGUiIjbY6YqLz/ybJaPHqXh8dbm4v",
-	"McMZ9TLmuZmgYApyYuMrK8dXORANi9RjsDjER92RlLizYt3NNxCiAMrXifClY7mlpURJGc1T4AOE4xNG",
-	"cF20u6fHm6babm+1qTdt0eP+k8V6E3KvxS1wRZhSU8iDhWeMAYNIDJ/ZcM4OqI4O3BtpyQgHw03Oxdt2",
-	"4ibZVpFt/Np1rHfxzWY0LK7s4g7kXI+NEqhU5lgUuSJ0IKb2/KkKrizxj3dlVki36neCUkWLGksJicxq",
-	"7GCaaUX2uCCZyCElXJAxVeP9reWi3SDkr/wbm8RjFgmidZMFgWU48M7nZjWYJnYfzxSxT6VEFLkxVjG3",
-	"BxV4DgW7Awk5+hMuz2PnXV2Y6Zt2BO6BtRIsF9l0Ak6EGftpF4vPuLQe3Q0877J4SPWgMcFu7X4jXG+9",
-	"5Xc4+q2drlHJbWN9bFZXEeRq9kGUVhdtPtBBGtP8Oo7bZDL496idzIXaqK3gGdPyH8NceO1s6ibo5e43",
-	"s6w/CzKTTGMSENnrv+woY893OxP8b3zUmfRRfqw/zE+TZdHR8OKA9WeKTEDTnGra4DWGg5UlZpTCyFiR",
-	"gyLG4ot1bOQHGeXAocFisNpdSKImzZ5AJriaTtbrHzRh/MHa9kJgk5XkZjaEsP2kRk4yvgLRn8cgwXlZ",
-	"OZAZNHI0ij8mQa1bmX0kf7yTG1PAChOpdrS2jgLwALeZBhr1vaOKOtTqdkAFirQiw/qSmpitrmEaAyco",
-	"+YKXU4nzOukHRbdWFYX0Qa8KCc1uuZgVkI8gJ0w/QTDCLHc1jkSWTaVcT81jWpbAdyEadyizi4dz7aN3",
-	"ARQSMmB3seys8KRdzLA+x1utMEa3pU/swnkRCKqVNxHHm0LMrjSUq7flkrKXiUZpKA3NUDIsxOyMwDea",
-	"6cKei94ynpMSJD60xqhc3i9KAyHRxGiWgjZXenkkFxxSUlKpGS1SMpwWBYb5b5KbJOi1QJ0l5lqv8Mia",
-	"subOuWMT8zyaekYztVeFgJhs2JxNc64ZyHg4P6aWJoK6X47HLOh1ZUNC21Liv9NiChjwVmA06T9zMesT",
-	"ZpdiKH6/kSTvVrpu58T/5m37+Aip2Wszrvsr6xo1MCbTY2Ign9qQEPr5FJeLhBaOzcQE0Jtpesd9wx7+",
-	"TDXM6DzOxdiFfwPBiBknV++vyMjOl5LM0HBuU6ooBtogJ5cfr64bjIblbJ5lCLwD7UjDJuOQAZBCiBLT",
-	"m4UMuTp71PBWQRknY61LM0TC/hl+QBRTUk4HBcvCRMI8MmMKVnnTmWyKMH42BN4y2DgjtzC3izP7pHoq",
-	"zTo0KcCYg0eHBj2SZhpkU/QuTZBXPvJibhMx76Oc+/W2bbAUjfstV8RZHErIHoJgRfhwiTAW3JAmQ965",
-	"Ps8UUVMct9rzqSPcPrbJnLJP7aCC3HrWO2rPFKalLGaiNMznNrVxOpYH+anGoixtnGC9NgprrV6TVmBp",
-	"UkUfYFYV9azIX9TCBegaXKp8QzkDy21YvP/d+4L3IXs+jjg+s5k8qke65n2nx8RYcrKVUQWkAG2IPCU5",
-	"GzGtUtJv9TH9+2/9ZhBHYmcdndudByHVqNvDXE3Q+1gCPy/ZaxcI2CkQywmOvnwb4giN2uCjLh8qRQW3",
-	"VG2NfcwZb/CK67VJ2wuGrY1yFwakdhk5A0X2EMndzn6zt9ZQB7XuBcbkiQx4PFr66foVyY10cm8y/1a8",
-	"bbG6alsQNIk3f+i6GyF8evOKvDw+eU7c2e8ZoZws5tv5H42CUaRvkw/7TQ6DboyNfx5TjR4fmSHsqqxk",
-	"d1DTbJaFHMcV+9nBfKqv5z0oRUcOfayejJga1bc+x68B+NXBfKNoNZM4ybNux9sdJdqDxEIJv67+/2m5",
-	"WoXW27xPbFYEkuLag0afMND0qh+vry+JfQApffHM9+iwkZ5d2sGyOFdjITVxlZtVCZOlqhXuzioP6Zz8",
-	"9OktkTAECTalimoSSiDVNlMvSFufE4GrD4D52sxkqOUeIhfRh2Ij3mI8KNseEhl6GBZf1PobxgLxzLen",
-	"wAZOPl2cv35/8UyRm+RqYR51k+y3Sd9adngGXpZX4YMLNrgv8E2Uz62Z6N/jUlv7//2f/xWek2CdHrQJ",
-	"/2hWboDA8pqGNIOBELdnC9vbbMXWILk8ccE4PGDSgoExTxp40ejpt6/JK8G5sUbNXOrMm6JQYt3lNGeG",
-	"D9SuDmXzFlzoYvddNDOr0GVKRkKMCkgx2QJS4sGfYmpHSgTLM0MK7tVb8msTe15hdvtDmdMhF3nPzNNk",
-	"sEzt4X5Djtn7K2JdJxvjdA86O2FC54bw/YnZnmE/9Hgxi2J/N9TllBXzH6Z5Y5pITbd5U4RmUiijbTGj",
-	"TJ2RDhr4XJCMls2mia/AXmeQXE0iC9EsdMYKJjaavvhUbVwj6RRiRPYs+Ay1aeDeDSvEKCU53EEhygm4",
-	"St/9lJg1p8SuYj1BhQLtTYtdjCY0ml41OOxmf129N4rW1pOg9FfTwYQ5kRlcGTwqUI+VwBIKS4Yr5a8u",
-	"FOE2TdZKX/OFkMSXxj9EDtsS/iYjw9ieJ0eHh47d/ISN6LJFKouz/CiUts6vkOTtpZ8hRQtTTLVZrJDN",
-	"xhbjCrKphKtbVmLKQoOpfw3KlWk17y00h9gQSyk1mY1ZAcRsI8U1pQhbA3TfbMBAeW6dbjqB7YRucwrA",
-	"yYvnyN8ebSk5Pj2xLr35cHjiuJ9DVP67wkMRQr86V02HidampeTy4j0ZTHle4CHoq3OkEi2nK4zcBwSC",
-	"sD/D4gICTe75+uXUbs9vbc9aExq++RgjUq/lAlsE7WifW9Zxob1lntpv3EjVJGLJQv3p+kdy+e787QdE",
-	"7pbxqY3BEKpc6d+ZS4jC1iVoptlGBWosZvxhKVG+XvQhGVFbRGJWxEqq3iur3CblnQW/WxSS1FbGkT09",
-	"BibJnY12V4Cw9feQ7+8cZH9Q8GabTKHIoH9IzlDU2mPxBT9MJ6V1WG2dmp3Z2iGuwYFN/1k4iluVurs2",
-	"FFXDWrWoXRKYLPQ25l/arNudUimiMVslUjiO+8OkUSzQ3Q6WBiaFBVcPxbYFVq9uaNhiYx8kjdOhydDo",
-	"r72+h7HtxsNy23qnbwRqSDdrz+mk2E/Nd5jXTz67qpsChpoYvazprev04rUP+clV5NQqXqOUveVk/nr7",
-	"pcagk+00g28g1RA8wPSHVzv6TbVeTk1EaB1WJGPqTycJjjIOe8H4LRElcLXusNM3hloiPQkSRkzpUKhq",
-	"jzVdGrbg84mYKntSJVVKakekRjEOp0VzVupi66mlY+mrj+Soe3ra6hJalGPaOnQ+DkZzOMz82Ygie28+",
-	"7a97R9XIaslSdb/4PkH1aYeyeVrfCGtzmHCdLAgH4xujhzXVhi83stdYAikBmo2jbjFKQ6maA4ZRy65G",
-	"yo0CWpRX6ZU8RjOKXJWSkEkUZeE2Z0ps9uk+1l26WpuvxYXa74mNfdOiltPr+ZfmRgzs1emrGZG1/mGr",
-	"kLmh7qgenWvE3WIMThHgdFCAPfTq06jo73/7Z/71w/n7i37qEd2I0sXeZiuSAaySfnQ6AN8AqKWt/yhm",
-	"LhghkUqj0z3cl4t+LIvakPC+NhRQj7xgAEHtOqjJKl5osba90xB3YFs35rN9bv0qFmIWu5yG4chnioTA",
-	"zIriNKSHq1W2dHTyvFwF9vuOw071GJPzt3aSbawi9NtyRonxjtWO7vGAKvjp07sGkHqsnF++dWkEvYMD",
-	"WrK2jR61MzFZoW1WhjMMT2Ig3dY0GP/bxjVWpRYiQTA+coW2jbj/KAkl4UnfyuVpHOsmQnfccOFaFu4a",
-	"QnX5bjJOh3aZ9H+084N1VQJVYhh6Am7XiuxZ4Y7nOQ8O7z4sPafGQVNZYGjJ7uEhgaWVuTcew1sGNRal",
-	"6w70VGUMB2trgaTISDSoq6rb5rr1b+8lLrJEA8p8S8/ttVPU8XPHQdgV9OEsbglsKpmeX5nHHSv6ktnG",
-	"PMha64iU9LP89m91/899tKTrXMLU9k+MCneXCnPb5C36hRi4IoJncBYVLd0ClK5JlvEUr348bx2enIZK",
-	"feRX7L9QkaLhdlt2zvhQLG/mla2wxr6lrl+oKya2PQfVfhQ6NjqISp0aeXNLpmVKbIWJGX7DsXq7qt6w",
-	"AVdbNm/nF5OyYJRnYCuO0RSuVZUSMbzhcczGVkIbsm/f8BtunXbjzJGMSuldgVofj73+ueuagRjvhY4U",
-	"+e3fsIdpipPecIxtrsEFabWwXRl59qdn/SDIEDj7RMgb3vcP0GwCqbEc+xh/U/V+Zvttck4mTCnMpVhu",
-	"s3HDzTtDg8xON2qiuaKDWvT0UQQYzA8x1EOX01jIXn9V/4X+fvuGX7loIgv9larjdh/UVylB41OlRI1t",
-	"u1g7at+4Nje8OiDFIMq8If4Ycltt5bOLUSrQtpa8YBlwKwJqLZzf2e8/wbBlRKRkoGncgzP+EtP6fEPs",
-	"a18Zz/OIMiNdnKeuQ19OqCZyyo3R0E6qhhELBBJCDXFv4eSui85kCZyWLOklR+1uu4uJ53qM4sQ1p0BK",
-	"N58bTyovlih/sYeDVeqD+eri//2l+jwXeTH8a/bW88RUazWQRmoldcfptkgdj96wjDwNudIhlaZKwGmT",
-	"DxbRjiZSn2NmLBKQCt1hLCgi56HO3db0unNhMbTvsts5WyiJJ7Qo7GIM99zCvFXAHRRhNONZMc1tYMwo",
-	"P8QRtuh5x5QOFeW2zi1uNPxlEQt/BSgXF2bLZkO201adhaN6u+071jarsWq9By4Gu8WTtvft/deFPq6H",
-	"nc6aviwN/VicSfCl6heS1DuC2EYEKztwGyP++DC0v0hun48PJy9/Of7WzV5s303JN4HwEK8KJO03Zp9x",
-	"jDo5Pty+PUvV/6CxdeiKDgj3aXJsgdk0dwD6QdQ5F4d0Nw/5aaH103HnaPOgN3Erz5NtVlbvcomjjrZa",
-	"XNXTqCZtDavVoYSYG2ETRgRy8tWMWGjVs0oeRicYQWhNKMqDuj620V4vL2ycneVEyNz2012UgEah1XuI",
-	"o/O09vyiWbBch25DCzLld8zGj7kQYuHOhx3uZ9i5Xf8iQ1s235alozO19TztT8h+RW7+DXkzkKvnSk/A",
-	"XzF3oimlxHoIqjJK0YmJz29T8vMUSxsH1qm2vUJXnpk9U8QfmvX6NpYVAgUDGvKOsREWpmAyjiV1x4eH",
-	"++gfYXZQSJVWhrMFehWCu2Cyy+tC18VYtDNhzBLBc7XMxnZ/1/7eFDfrDyKf78hgNZ55EI/8eld/hDSd",
-	"hLbCh22v+bjfmguripb7+qGuC6osiLTu9hC3kaOQINK0CP9kONXeUXisb2OZxmkhDdeKNM3vHjvAZ+7T",
-	"5J1rBbUhWyRKA9vhPo3ftXly3Hm5ecSrqAP8cXeLVyw2xcVxJ9vsp6F5oRl8eLiNoK63uv6tBLyP5FRX",
-	"QC3L+CXb66AqBXMF7rCqs6cPC2hRKht25yMvesnecefYiF9fIaJQUlfxSZXaCO1iDNYVbPiWlj3XK821",
-	"n/NpXvYiHSv19RgmrkMlwZLZqnlsuur2EfR0XeZPfBMJqcrqmrM7csgKKjFpeQLKWYm6MgwxHLasUl4j",
-	"GINK2c009PezNJh8x8uYsa/K278q7x5vHhF6fiMPbsFGtuPyb8U8FozrmSdNNrYhjEwia4j4VJshw1Jp",
-	"xqtM3Chj8cwXqhgru08UnSsXIotTGhXoNoku6RkJjHvE3ZMxjwn72zoOWKbNP4OObJ2HehS/ufp9sNa9",
-	"/x0zym9C+n8GvYnudxNg4UYjI8HKqW5Kk8HAkU/9iLLwIqm/N9uYI4ehdcsi1VP2kAS5y14Lgsmw9vQx",
-	"Pkg3T9iD9D3zdVR3kPqKOcx0sZ9c8gTxh2n7tvuy0zNn9WtJ7LeKcIBcRYxu9VZKlHBZu+HmEvuzjZUj",
-	"X+P5LIdZXEz7BArvU/CZ3EUpcsqxPeqQcabGvhA1umYDA/mo51yrh2WR4tD5JPrugc5Xs5Plsrtq1dFH",
-	"u8qhKA9mCxem88dyYaqc60cI09+vk/F3NVT+4ZJsUi1OMAQpFRlIO7snB8GV2CJeHGVGYC6qjTzas6u9",
-	"+Hxsfzk83CZ9DL3YrhZRAmnfCEnXvEjwqGmulZlxiqpM49a3TU19w8+2sx+2jrL3ahI6NPabfwBFx36b",
-	"9F309MoI+L7TclELFhVUAMWmo3YWu6XUBcjVnGdjKbibtTmk/SrAecNB2RvmTgEXAMFU1ey3Oilbcfly",
-	"08mZv7B3xZWczedmW6+t1md3r5ZNI236LsrsoIN9Lq8dsXAH478cHZ12D4+OT06fv1ixm7in8Io9HR1u",
-	"saVwLhkQ7iiihvDQ4Le+zjjOH5/NNaw3prPagrfr5PsHPfp41GXhu9wMvvlu769bK/laH9a1xxxRT9X/",
-	"WSr7tztLERL1QQXaSKVVMvRR7tN2+vDge3U18Noo3ieYCBdCi3uh19IzUFOMhMhTf+yiJeXKHv33aiJ1",
-	"IRuN5WTPOzbm80KYDw9j91P3aGikTCWQKbdtseyPUT9tn2aC73OJO7Vm2mZ0LkVZ+sHOn3LvxqhJJqeD",
-	"gfndnRiLW9cA05YA+kvtcpuURknfI6/nYmt9l93q/bLGHp82MqPoBLy6d6UErnFe//XFu4vrC3JAS9aE",
-	"xf6yMr6QVMGrqlXz5mAgjvh9xwJ/E35FuOC9ugGYzZy60qzc7n4GNDJW3M+A9Y7RJQ1LUTm/kh/m7uLm",
-	"R/mVm9rAB8+y6p29s9pZ5V3WLir8ByEuxdo2kuFDFcY2xle4RP5B6uUAwiULq1MY1921EHMPXh5gVMxf",
-	"rj5+qDr4o03+59eXn4xFzkZjjNbRLAOl9ns+NIfHM8hvhtUWW7G6+39cr8pK3div/UUGQb0s3+DAQim9",
-	"b4Te85msIa3RvDhc4LAguhFKq2X3jgZsfAXFl7gDeyfqph7cprhL+qKJ2XVW7haGcK15+UpzuGpOvjDP",
-	"cS2XqDN4Tk/zDrSOhicnreO8m7VeZicnrcPh8+HpsAOntNtd6OTdOzGWfyzH/hDWe1Un82WhYXjDgG4A",
-	"0FHWHZ7SQ2i9yI8HreNhB1ov6Um31RmeZoeD5/lL6Hbqba1XwiDq011x7vZbNMQe5Z80g/L+6ZcdZXTm",
-	"MBGVbxnssZ9KBVJDnJHS8NvX+o0hq9NSq1s/vsT9alexTNV7NrHtu6LGrr2k23l++rJ70jk66XQ6p92T",
-	"zvPuSRcXs7ivndWsu9dmg7J9poi/ryEK5b6yMqb1mil/cV1DSd1waIzr2jUqVBGKZ+APyTr5h8avTE9X",
-	"ILOIpz+i7l+4uNGA5Vda7arcxIvYpbMXXTkHLVjoU65ZQbiYxSU2NofRfCn4ctrgmTt683XxIyxlpO49",
-	"6ODOhLxVZM+Ww1g3FENx7u022bCHxo1bl8t0QQ/R/uydiepKwMgbJVqI/aajNoMCD5srj4ltnMNP3vf4",
-	"B4sunlIYwNRZVFWQbWJTwz25yNYfRVQNWX0FibH4JM10SiTmeVZkMZBipkCSwZx8glxkrlLwwJUUtbFO",
-	"68ySqTWvmfbHyzYby6bfVh1nmlzMc8Pwr826N1qkGr7pg7GeFDVTNLF5p/+UiwxLes0DNt/U/rD0GWge",
-	"f8aiKvtF5R4YHzrAyj53ED3ovlmcaiDyefxZIthUCVlrKot/vUli0N0ktbnw2do3i7MdVDtZf4F1uhbx",
-	"vnAg1sg0G0PL6GUpiqYGfjNSCJf/htFb1ykzM+Py9ddpp0HfX7mK1taqxjl/DedH+BItCKZbVFix6Xab",
-	"ru+OimeNAjCSumKsGmIjTvIt2q1vUXGTxUtbacpzWggO7Z/Xc5hlFddqD+Wy5StF+jhhHz1MrHJXY8iN",
-	"oOflZD1rXOE7tmSQn+kdtYuqs8nBn/6JvME7XLBukTBuD0+MjC8LoAqwiKVhv+13b19dfLi6aOtvmvzp",
-	"YHfis58fQXT2h13Ibhcy8JJPbqCHmHvX0kC9KjMSsVS5O7RXYdtdGPAXe5P4I4+YXHH1k1aNbh+RW7z7",
-	"YAVtNF1y8EAqCY7C09HJdawifau0LclkTq2m2p1MBnMNeOiBf2CLQHy2HU/dt0qacSrn2BJyMGWFrYTZ",
-	"SF//YZa2E335zVTyxK2lR5BEbrght94NJwTprUdWkZt5xNFbj9x1b7i71+P7PZZbV6jaTCvIUP9x/v4d",
-	"9g9tanbxP4HkzAbXkdzCbHGbiC9fcW7MIGxKl6jueS+Y0sBtTxhKCpHRosJg4lqNYOeG3sFB9/B5u9Pu",
-	"tLu9F50XLqJgV9f0AtuzYUmNpz7xPsq2xJ5XxkEZU1Tz7vjfZ+MsJyB85E2NR3w2Qrqm30M0fWVFL79g",
-	"c/17NJEtJ12epI5Ssw6mVWVvB0UUTVXH8v3X+/8fAAD//w==",
+	"7H3pchu5euirIH1TZemkSZHabFOVutHY8ozP8aKyNPHNtVyHYPdHEqMm0AOAonmnVJWnyYPlSW7hw9Jo",
+	"srlJmi11/Mci2UAD377hwy9JJial4MC1Snq/JPCNTsoC8O9XU6XFBKT5W00nEyrnSS85J0oLCTnJ/M9p",
+	"ckeLKZjHMjHlGh978ylJk0wC1ZCf66SXHHYOT1vdbuvw9LrzsnfU6XU6/zdJE5hQViS95CfKoZ0L+De3",
+	"gnYmJv7nfwfJhgzypKflFNJkyKTSH+gEkl7yV8ohSROWJ73k+bCbH2ZH0Dqhp4PWcfY8b72Al8NWh3YH",
+	"h9lRfgwnQ/OsupRClZBpP2FB+WhKR2a+odlPORYcPkwnA5DVu4e0UJAm0zJfv6f7+zS5Bk65XgSctt/G",
+	"8FoJoI4HEO6MZhOzSwWZBK2uQCe9L4kCnoNUbYRRW0102S6pUjMh8+SreVhrxkeISpppdkc1E/wNgyJX",
+	"ZngFRQMA9+fXNMnGkN2+5ZcWHkn1hShYZjbCBYI8hyGdFvpVHeXu23cLEB0WYmZWcm82BFwbmMqk59Cf",
+	"JkKXln5yeMeGoBkit9uZdFSSJhP67VxrmJSGSE/w8xvKiqkEdQnyNZ0nvW6nkyYSDEzecg3yjhqq6prx",
+	"9w6hn2DEBPcLLaW4YwZ+5r3u9XpemteaTwaLEn6eMgl5gBlClftBjnR/SQzozf9DKSYG0dkEyM200znK",
+	"uGhJKIv5vxkEth1p408GgmOhDOIRc/EDZnVC6qR38uJ5mhhYiKlGcBhg6EKZQZpKbf5Mk6kCyS03eJ7M",
+	"zabdbnB1Zjta3AKPoHt4PHbwncFgLMSt3RXPS8FQHJj9GtCP6k9L0HL+HVWIofDFe/otYMy8bQWfdDsV",
+	"ad+BVIiRo3szYgzUg/bimo7M/zmoTLJSW7xdj8Hx0DNF3GBCeU5mY+CEaTKjijiWInvUPUtyKMB8Y570",
+	"v9IRZZwgENUNt5+oDpN2e4QSTUdEDIkeQ5hCcCAc7kCSCdXZGBRhWhE1zTJQSsj9MyJK+vMU2uQKeE6Y",
+	"vuEDmt0Sxkn/7bD13gzqEy1INqZ8BDi3W6XgxZywIeFiIPI5gUIByVneJq/EpKRG4CotBR8Vc7O2GdDb",
+	"G25WuNf/fPDf//lf/f36wto33IhPR1C95CY5ahfffn4+OPx2PHxxkyQVeXspqLIxTGjEB0pLxkcJIqek",
+	"kk5AO/y8mkolZDOG+hy+aftA38OvlHDHxFSRko6gXVuYE23MDP95CnKepEmgZnxLvLIJ/fYO+EiPk97h",
+	"yWm6tNI0aK23efPyPIs8U4Tl9aVsqz/MVCXV43il4aXr4Bqt/vS4afFvh0giKwBruKKP8HTkY+i9lGDJ",
+	"w0gfsickoaRgSjvQT1IiJOn/pb9/RgJH2OE5UYxnQChXM5CKHHcP25toBvduGbXavafsZKe9vmMTppt3",
+	"OhFKE6ZhogznUKQasnfSIYM5cQpmv7bUk04zBRX4joVlscl0YoZ00mTCuP3UDStkXMMIZKTGV1GSA+be",
+	"QFKe76+m6jqpaD/nIwgFdZMqBVfWUvuO5p/g5ykobZUo12CtD1qWBctQ8R+UUgwKmPzLT8rs4JdqsWZv",
+	"2lphSFvIdYQpwoVGiafHTJHzy7dkRO/srpSmPDNLOqD5hPEDuynl9gQKYZacDDtZF17Sw8FRfpydwOnw",
+	"eedF9+WhQYimeqqS3rHBgmYagfYdzYkbn4RNTyXvBbXWc5voDWje8o/ex5D7ZwnDpJf8r4PKrj2wv6qD",
+	"SzvYArCOz3MyocVQyAmEJRgNguREguxLCXXgMX+hnNZjqj2s/nr18cN+26znleDDgmWPRoelsBskp5uE",
+	"wDemEMpPioGXFQbCujeAP/PPPQ3s3T5nTI8tsbHc7RWh+UbIActz4I+mbqbILczJhM4RYRPKjWRZAPM6",
+	"+B44xt4ZyEcVkKvtbIDyMDz4FGCORBZTREy1Yrm1QG5h/kwRlYkSzggqEAMkMSRKTPwYZQ0UBVqRPi0K",
+	"MbuUxqWAD6BnQt72ibHFyKAQ2W2NKZy3qAShhQSaz8kezkSNUgrYQJMTF6NA3jGjlTQp7RsIzXMJSoGy",
+	"zIX2PafFhZTWBnmkwPP8nolpkeOaB0AMbNHm28BtHsMnsSDzK8TNgCSAK92AbeYGPQmyf+TwzXi4BvLR",
+	"Ghz87mjB8qvIP3wEBI2CEJJMhDS4s1MSKoEw+xqjFs2rvZ/VrjlzX5LJVCHAB6BnAJx00U7vdpLK2Yo9",
+	"XOszfal059f7X4FdDw9jZOI+wuY24xGfb4XnnwKfHlnW+hN8yEZTiUh6poicFqCIhOFUQUqMFzC3ngo1",
+	"6mwwRyfFWCHGmqpcDiSGD0K/EVOeP5IKpvyWixn/TUTpcYWbD0KTIS5/A1K40C374FNg44MwPt84uG4y",
+	"eBUI00s6LwTNr4V4R+UInlBEocnBFCnMvNLIWU5OT06OTslgrkFtKauOu5E2coslWgg77SZQlnZASwvR",
+	"sgOeSjut3eUx+Rv7DsF7pWnxFEBtdIbQRsDww69Aut1IrFxKyATPmVkyGVJWwEYiLqMhLTfkiS2DRWBA",
+	"HLcwYDkjRokTpm0IBRHyI6dTPRaS/T94rByhxApbBDf6HMZCYIoEef/Exm+3wkhtGxtQMY2ffSKRYvd8",
+	"C3N02a3jZe0oL12FJBLuxC1g4CKKl33+/Ll1PtVj4NpAG5od1u+ASpAGx0UB3AZi1gR9LGbvKCvo4EkY",
+	"LqeaDqgCu6Uw8xnRcu4icgXVGFnYzuSKxNiVMxujebfAYXj0qdhoxRYX0PUJtJy3zocaGmJoV8jkimhB",
+	"ZpQZ22hobCst54yPPNfVggXrghgWi2palkJqyN9Dzug1PvQodBrLDMUDymqqSDwBDtxWFZ3EDBjWSSZm",
+	"oQS3sxGNYVQLR7Xw8V9LKXlHv40RIjeJecf5NGf6wuZCFnH6kYeY3YSi1yXFdDQOkZW2TUiUIDWDkLGx",
+	"4K/P5Ew3G8dOvSUnoSxoVn228erqZ6GphhaKljBCM4lfqfSGB/PFipeWAqWY4CqtDBuQ1FiXiEgzzC0B",
+	"/cXwnR1uY88L8iRNaEO07/MYkJqHQk7M70luFooJioYZ2IpIHBioP1OkFMrqU2fnFmJUm5xxfXqcLHNJ",
+	"mtzCfFWYL4hlK44Rf0yTvX5WsD4ZCuls8snEOC4F49Aj/UCmwX02DDLvpze8X2Gjn5J+AJ7LTfTR/+lb",
+	"SPZT+wl9uL6dw0iBJS/ghg9ZAc+Uf93+ChxE+vGX1cSOsfHUsHUFSNVumk8bE02vT9Wkdrkh7m4/c5gR",
+	"xUbcbMcGIBwkA7xDhH75rdvEZZnx6HkGkiuyZ9zNOSKL8tobEOiGZJxutSIsJbMxy8ZkIVKhAGMQTdHs",
+	"Kpb7JUGnl+rEk1UaB30dYwfQxTj5GmYWg5/AhtdQrNhk7C9LgTMMjLscCzUPepKvCxMMpa9mHQaI3PDU",
+	"OmkZSbkqxUilpPi5Sv0sv+2SKoV2ozLsYdNDnnvMONzMGaEDBZgOs4RHlQ5Jow1Qx+U3gTAuZKC5tZ9p",
+	"cRmDqCEo6QmW0AzLGszCY0JG61SNxczsKiVlMVU+EamIF6BkBhJio62OmCj/3yQZLV7d66Pk5vYSM+So",
+	"lzHPzQQFU5ATG19ZOb6qgWhYpB6DxSE+6lJS4s6KdTffQIgCKF8nwpfScktLiYoymqfABwjHJ4zgumh3",
+	"T483TbXd3mpTb9qix/0ni/Um5F6LW+CKMKWmkAcLzxgDBpEYPrPhnB1QHSXcG2nJCAfDTc7F23biJtlW",
+	"kW382nWsd/HNVjQsruziDuRcj40SqFTmWBS5InQgpjb/VAVXlvjHuzIrpFv1O0GpokWNpYREZjV2MM20",
+	"IntckEzkkBIuyJiq8f7WctFuEPJX/o1N4jGLBNG6yYLAMhx452uzGkwTu49nitinUiKK3BirWNuDCjyH",
+	"gt2BhBz9CVfnsfOuLsz0TTsC98BaCZaLbDoBJ8KM/bSLxWdcWo/uBp53VTyketCYYLd2vxGut97yOxz9",
+	"1k7XqOS2sT42q6sIcjX7ICqrizYf6CCNaX4dx20yGfx71E7mQm3UVvCMafnPYS68djZ1E/Ry95tZ1veC",
+	"zCTTWARE9vovO8rY893OBP8bH3UmfZQf65P5abIsOhpeHLD+TJEJaJpTTRu8xpBYWWJGKYyMFTkoYiy+",
+	"WMdGfpBRDhwaLAar3YUkatLsCWSCq+lkvf5BE8Yn1rYXApusJDezIYTtJzVykvEViP48BgnOy8qBzKCR",
+	"o1H8MQlq3crsI/njndyYAlaYSLXU2joKwARuMw006ntHFXWo1e2AChRpRYb1JTUxW13DNAZOUPIFL6cS",
+	"53XSD4purSoK5YNeFRKa3XIxKyAfQU6YfoJghFnuahyJLJtKuZ6ax7Qsge9CNC4ps4uHc+2jdwEUEjJg",
+	"d7HsrPCkXcywPsdbrTBGt6VP7MJ5EQiqlTcRx5tCzK40lKu35Yqyl4lGaSgNzVAyLMTsjMA3munC5kVv",
+	"Gc9JCRIfWmNULu8XpYGQaGI0S0FbK708kgsOKSmp1IwWKRlOiwLD/DfJTRL0WqDOEmutV3hkTVVz59yx",
+	"iXkeTT2jmdqrQkBMNmzOljnXDGRMzo+ppYmg7pfjMQt6XdmQ0LaU+O+0mAIGvBUYTfrPXMz6hNmlGIrf",
+	"byTJu5Wu2znxv3nbPk4hNXttxnV/ZV2jBsZkekwM5FMbEkI/n+JykdBC2kxMAL2ZpnfcN+zhe6phRudx",
+	"LcYu/BsIRsw4uXp/RUZ2vpRkhoZzW1JFMdAGObn8eHXdYDQsV/MsQ+AdaEcathiHDIAUQpRY3ixkqNXZ",
+	"o4a3Cso4GWtdmiES9s/wA6KYknI6KFgWJhLmkRlTsMqbzmRThPGzIfCWwcYZuYW5XZzZJ9VTadahSQHG",
+	"HDw6NOiRNNMg1f4Z4dOiCJwnYSLu0IKr3v4lMY9gkgIJ/GuaIDd95MXclmreR1X5663fYEsaB12uiMQ4",
+	"pJE9BNKKAOMS6Sw4Kk2mvnOOnimipjhutW9UJwn72CaDyz61g5Jy61nvyj1TWLiyWKvSMJ/b1MbpWB4k",
+	"rBqLsrSRhPX6Kqy1ek1agaVJWX2AWXXsZ0WFoxYuhNfgdOUbDjyw3AbO+794b/E+1NfHMclnttZH9UjX",
+	"vO/0mBhbT7YyqoAUoA0bpCRnI6ZVSvqtPhaI/73fDOJIMK2jc7vzIMYatX+Yqwl6H0vg5yV77UIFO4Vq",
+	"OcHRl29DpKFRX3zU5UPlrOCWqq07gFXlDX5z/fTS9oJha7PdBQqpXUbOQJE9RHK3s9/szzWclFr3AmMU",
+	"RSY+Jp9+vH5FciOd3JvMvxVvWzx/tS0ImsSbT8vuRgif3rwiL49PnhOXHT4jlJPFijz/o1FBivRteWK/",
+	"yaXQjdHzz2Oq0SckM4RdVbfsUjnNhluoglyxnx0MrPp63oNSdOTQx+rliqlRjuurABuAX6XuG0WrmcRJ",
+	"nnU73i7ZaFONhRJ+Xf3/03KnGVpv8z6xdRNIimtTkb6koOlVP1xfXxL7AFL6Ylb46LCRnl1hwrI4V2Mh",
+	"NXFnO6tDTpaqVjhEq3yoc/Ljp7dEwhAk2KIrqkk4JKm2mXpB2vqqCVx9AMzXZiZDLfcQuYheFhvxFuNB",
+	"2faQyNAHsfii1iMxFohnvj0FNrTy6eL89fuLZ4rcJFcL86ibZL9N+tb2wyx5WV6FDy4c4b7AN1E+t4ak",
+	"f48rfu3/93/+V3hOgnWL0GrskQKGmmCOwbiJoYTiFkpNZmNWgCPwcJbKVbcrTb25SSew1qD8MxnaAcTL",
+	"axrSDAZC3J5F8NvRXq7hbPkNBePwmNkLBsYiamB/Yxq8fU1eCc6NAWwmVWfe+oUSD4NOc2ZYT+3q5Tbv",
+	"xcVTHrGdZkEhdJmSkRCjAlIsBYGUeMykWHiSEsHyzFCJW8OWsqJJNFxh7f1DBYNDN/K9mafJWJra0oOG",
+	"Crj3V8Q6djYC6x50NsqEzg1P+HzenmF99MexxmN/NxzmlBXz76Z5YxFLTa96M4hmUiiF4oJlVJ2RDjoX",
+	"XJCMls1mkT8fvs4YuppE1qlZ6IwVTGw0u/Gp2rhG0inEiOxZ8Blq08C9C1iIUUpyuINClBNw55D3U2LW",
+	"nBK7ivUEFY6Pb1rsYqyj0eyrwWE32+/qvVHy9rQLah41HUyYk6bBjcJEhnqscJZQWDJcKZp1oQi3RbxW",
+	"MJsvhCT+4P5DRLRtMNBk4Bi79+To8NCxm5+wEV32CM3iLD8Ipa3jLSR5e+lnSNG6NVqSklLIZkOPcQXZ",
+	"VMLVLSuxoKLBzbgG5Q6RNe8ttK5YG+nxOrumps2GUlxdilA24PdNEVBbb6esdxDQzcUMJy+eoyzwKE7J",
+	"8emJDT2YD4cnTlJwiA4yr/CkhNCvzlVTWtTa3pRcXrwngynPC0znvjpHitJyusIYf0DACjtNLC4g0O+e",
+	"P4md2u35re1Zo0TDNx8tRUq3HGOPczs+4ZbNXJBymf/2GzdStbtYsqR/vP6BXL47f/sB0b9lHG1j0IYq",
+	"d4jxzJV2YRMWNCdtywU1FjP+sOIuf/L1IbVdW0SMVsR0qi4yq9w75U1ev1sUqNSe8SN7egxMkjsbt68A",
+	"YTsJQL6/c7rgQUGmbWqeIsfjIdVPUZOSxRd8N52U1rG2J+7szNZmca0abCHTQlJxVRHy2pBZDWvVonYp",
+	"xbLQ21hJauuHdyoKicZsVRLiOO5PUxCyQHc7WCVY3hZcUhTbFli9ulFiHUsfzI0Lu8nQaLi9voex7SvE",
+	"cttEqG8Eaiica8/ppNhPzXd4QoF8dueHgqer6a3rWeO1D/nRnS2qnd2Nig+XjyXUG0k1Bsdszxx8A6mG",
+	"YCrWp+F2dLZqXamaiND6vUjG1OdZCY5qMY6pCiJK4Gpd2ta3uFoiPQkSRkzpcOTWJmhdQbng84mYKptz",
+	"kyoltWSvUYzDadFcX7vYRGspwX71kRx1T09bXUKLckxbh84fwqgTh5nP4Siy9+bT/rp3VC25lqxa94vv",
+	"eFSfdiibp/UtvTaHM9fJgpDi3xjlrKk2fLmRvcYSSAnQbBz1vVEaStUc2IyajzVSbhR4o7wqFOUxmlHk",
+	"qpSEmqionri55mOz//ex7v7VGpYtLtR+T2yMnha16mTPvzQ3YmCvTl/NiKx1QluFzA0nqOpRxEbcLcYK",
+	"FQFOBwXY5FyfRscX/7d/5l8/nL+/6Kce0Y0oXezStqKswSrpRxc28A2AWtr6D2LmAhcSqTTKQuK+XKRk",
+	"WdSG0v21YYN6lAaDDWrXQU1W8UKzuO2dhriX3Loxn+1z61exEN/YJWuHI58pEoI4K47ZIT1crbKlowz5",
+	"8nm2P3Y4d6rHeMzgAQ71o+PeO7jSA6rgx0/vGsDvMXh++daVRvQODmjJ2jYq1c7EZIVmWhkmMfyLyQF7",
+	"ksP46jZesqqgEomH8ZE7XtxIJx8loSQ86RvYPI0T3sQUjnMuXKPGXUOzrspPxkXg7vzAny1lse5sRFUO",
+	"h16D27Uie1YRYI7qwWHjhxUlreC2qSwwZGV38+sErFbWHnlq2DJYsii1d6C9qqY6WHEL5EdGokENVv1I",
+	"161/e+9zkX0a0Oubnm6v9aKeqDsOwr6pDxcHlhinkun5lXncsa0/VNxYKVprrpGSfpbf/r3uV7qPlsyd",
+	"q5naDpPR0ealo8tt8hb9TQyIEcEzOIuOdd0ClK6NmPFAr344bx2enIZeBsjb2KGiIkUjGezBfMaHYnkz",
+	"r+wZdOzs6jqquuPWtiuj2o/C10ajUalTI5tuybRMiT2DY4bfcDzfXp1vsYFc21jAzi8mZcEoz8CeyUYT",
+	"u3bulojhDY9jQfasuCH79g2/4TYYYJxEklEpvYtR63Sy1z93fUUQ473QsyO//Tt2eU1x0huOMdM1uCCt",
+	"FjZ0I8/+8qwfhB4CZ58IecP7/gGaTSA1Fmkf43qq3vFtv03OyYQphbUky41Ibrh5Z2gh2ulGbUZX9JiL",
+	"nj6KAIP1MYZ66HIZD9nrr+pQ0d9v3/ArF6VkoQNVVW7gEwsqJWjUqpSosW2oa0ftG5fphselAXpsNrUU",
+	"1wzVv/ZsuIt9KtBtcn7DXQWBDZUWQI2gxu5oU+1onzUZWIYXIgPrhley34zGaBZVdT2ApUZGFeT2nH/B",
+	"MuBW+NTaa7+z33+CYcsIZ8lA07g/avwlFlT6ZuXXvmsBzyOeiCyGPHXdE3NCNZFTbkybdlI181ggzRA8",
+	"ifs+J3dddI9L4LRkSS85anfbXTwUoMcoyFzjEOQx87kxT3uxxHOL/TWs6TGYr27MsL90dtLFkozkMHvr",
+	"eTKutYFII4WWuqoC20AAE494xD8NdeyhiKkqfWqTD5bEHDWmvrrP2E0gFTr4eNiLnIceBPa8tcuKOxJy",
+	"2zlbaFdAaFHYxRi+vYV5q4A7KMJoxrNimttQn1G7iCNsn/SOKR1O+9sziHET6C+LWPgbQLm4MHukOdSZ",
+	"bdX1OToLuX034WYFWq33wEWVt3jS9iW+/7rQY/ew01nTM6ehV44zRr5UvVySercW2yRiZXd042ocH4bW",
+	"JMnt8/Hh5OXPx9+62YvtO135Bh0e4tXhVfuN2WccdU+OD7dvnVP1pmhs67qiO8V9mhxbYDbNHYB+EHU1",
+	"xiHdzUN+XGjLddw52jzoTdxm9WSbldU7kOKoo60WV/Wbqklbw2p1KCHmRtggE4GcfDUjFtoorZKHUU4m",
+	"CK0JRXlQtwRs/NrLC5s5YDkRMre9jhcloFGl9f7u6OKtzcg0C5br0AlqQab8gdn4MZd1LNzHscPdGTtf",
+	"pbDI0JbNt2XpKEu4nqd9zu835ObfkTcDuXqu9AT8FatBmgpqrG+iKnMY3ac4I52Sn6Z47HRgHX7bx3Vl",
+	"FvCZIj4N2OtbkzGEMwY0VHxjkzIsfmUcLcjjw8N99MywNioUqSvD2QL9GcFdeNxVtaHTZGzpmTBmieC5",
+	"WmZju79rf6eNm/U7kc93ZLAazzyIR367a1lCkVJCW+HDtlew3G/NhdVZovt6mtqFcxZEWnd7iNv4Vih5",
+	"aVqEfzLk6XcUHutbjKZxoUvDlS9N87vHDvCZ+zR559p0bah/iYrgdrjr5A9tnhx3Xm4e8Srqzn/c3eIV",
+	"iw2LcdzJNvtpaCxpBh8ebiOo623Ify8B72NI1fVcyzJ+yfY6qA7hueYDsKrrqg9IaFEqmxzgIy96yd5x",
+	"59iIX382R6GkriKjKrVx5MX4sDsq49uN9lwfO9ca0Beu2UuOrNTXY5i47qEEjzNXjX3TVTfDoKfrapni",
+	"W2JIdaCxuV4lh6ygEku2J6CclagrwxADccsq5TWCMaiU3UxDf3dOg8l3vIwZ+6q8/Zvy7vHmEaEfO/Lg",
+	"Fmxku2H/XsxjwbieedJkY4vIyCSyhogvHhoyPMbOeFWHHNVgnvkjQsbK7hNF58oF5+IiTYzPRRcojQTG",
+	"PeLO1liZhb2HHQcs0+b3oCNb56Eexe+ufh+sde//wIzyu5D+96A30f1uAizcNmUkWDnVTYU/GDjyxSxR",
+	"XWEk9fdmG6v+MKhvWaR6yoeofbWzLe+1OdLmePWe+To6dZH6s4pYu2M/uXIQ4tN4+7YzttMzZ/UrY+y3",
+	"inCAXEWMbvVWSpRwdcjhVhn7s43SI19jFpnDLD7G/AQK71PwmdwlNnLKsXXtkHGmxv4IcHQFCqYQUM+5",
+	"NhzLIsWh80n03QOdr2Yny9Wr1c6lH+0qh6LKni1cmM6fy4WpqsgfIUz/uE7Gr2qo/MMl2aRanGAIUioy",
+	"kHZ2Tw6CK7FFvDiqycDqWht5tLmrvTg/tr8cHm6TPoZebD+RqCS2b4SkaywleNTQ2MrMuOhWpnFb4qaG",
+	"y+Fn23UR23rZO08JHRr7zT+AomO/TfouenplBHzfabmo+Y0KKoBiQ1g7i91S6gLkas6zsRTczdoc0n4V",
+	"4LwhUfaGuSzgAiCYqhoxV5myFRdjN2XO/GXKK65Lbc6bbb22Wg/kvVodj7QFySizgw721cl2xML9mP9y",
+	"dHTaPTw6Pjl9/mLFbuJ+zyv2dHS4xZZCXjIg3FFEDeGh+XJ9nXGcP87NNaw3prPagrfrsvwnTX086iL3",
+	"XW5t33zv+tetlXytR+7aNEfU7/Z/lsr+/XIpQqI+qEAbqbRKhj7KfdpOHx78Ul3bvDaK98lVXdavsaiX",
+	"Z6CmGAmRpz7toiXlyqb+ezWRulAHx3Ky5x0b83khzIfJ2P3UPRqaXFMJZMptQzL7Y9Tr3JeZ4Ptc4U6t",
+	"0bkZnUtRln6w86fcuzFqksnpYGB+dxljceuak9pDjf7CwdyWw1HS98jrudha39Xger+ssf+qjcwoOgGv",
+	"7t3hCNfUsP/64t3F9QU5oCVrwmJ/WRlfSKrgVdVGe3MwEEf8sWOBvwu/IlzwzuMAzGZOXWlWbnd3BhoZ",
+	"K+7OwBOc0QUaS1E5v5Lv5u5S7Uf5lZta9AfPsuprvrPaWeVd1i6R/AchLsXaNpLhQxXGNsZXuOD/Qerl",
+	"AMIFGKtLGNfdgxFzD17sYFTMX68+fqhuV0Cb/PvXl5+MRc5GY9vYKstAqf2eD81hegb5zbDaYptcdzeT",
+	"6xJaqRv7tb9kIqiX5ds1WGgO4JvU93wNbShrNC8Ol2ssiG6E0mrZvaMBG18P8iXujt+JOt0HtynuYL9o",
+	"YnadlbuFIVxrLL/SHK4axy/Mc1yrJeoMntPTvAOto+HJSes472atl9nJSetw+Hx4OuzAKe12F7qs906M",
+	"5R/LsT+F9V6d5vmy0My9YUA3AOgo6w5P6SG0XuTHg9bxsAOtl/Sk2+oMT7PDwfP8JXQ79ZbjK2EQ9VCv",
+	"OHf7LRpij+pPmkF5//TLjio6c5iIyrcM9tiPpQKpIa5Iafjta/02l9VlqdWNLF/iTsGrWKbq+pvY5mVR",
+	"S91e0u08P33ZPekcnXQ6ndPuSed596SLi1nc185q1t05tEHZPlPE36URhXJfWRnTes2Uv1Sw4eDfcGiM",
+	"69oVN1QRijnwh1Sd/EPjV6anO5qziKc/o+5fuFTTgOU3Wu2q2sSL2KWzl5A5By1Y6FOuWUG4mMWHe2wN",
+	"o/lS8OWywTOXevMn/Ud44JK696CDOxPyVpE9exDHuqEYinNvt8WGPTRu3LpcpQt6iPZn70xU1zVG3ijR",
+	"Quw3pdoMCjxsrjwmtnEOP3nf4x8supilMICps6iqINvEpoZ7cpGtT0VUrXD9CRJj8Uma6ZRIrPOsyGIg",
+	"xUyBJIM5+QS5yNwZxQN3pKiNJ8TOLJla85ppn1621Vi2/LbqodPkYp4bhn9t1r3RItXwTR+M9aSomaKJ",
+	"rTv9p1xkePDYPGDrTe0PS5+B5vFnPFRlv6jcA+NDB1jZ5w6iB903i1MNRD6PP0sEmyoha01l8a83SQy6",
+	"m6Q2Fz5b+2ZxtoNqJ+svF0/XIt4fHIg1Ms3G0DJ6WYqiqX3hjBTC1b9h9Nb1Cc3MuHz9Vedp0PdX7ixt",
+	"a1UroL+F/BG+RAuC5RYVVmy53aar1aNju0YBGEldMVYNsREn+eb41reouMnipa005TktBIf2T+s5zLKK",
+	"ax6IctnylSJ9nLCPHiaexVdjyI2g5+VkPWtc4Tu2ZJCf6B21i6qzycFf/om8wft18NwiYdwmT4yMLwug",
+	"CvAQS8N+2+/evrr4cHXR1t80+cvB7sRnPz+C6OwPu5DdLmTgJZ/cQA8x966lgfqpzEjEUuXuN1+FbXdV",
+	"w1/tLe+PTDG5Y91Pemp0+4jc4q0TK2ij6XqJB1JJcBSejk6uYxXpm79tSSZzajXV7mQymGvApAf+gU0P",
+	"8dl2PHXfKmnGqZxjk8vBlBX2JMxG+voPs7Sd6MtvppInbi09giRyww259W44IUhvPbKK3Mwjjt565K57",
+	"w92NKr/c43HrClWbaQUZ6j/O37/DjqhNbTb+J5Cc2eA6kluYLW5Q8eUrzo0VhE3lEtUd/AVTGrjtXENJ",
+	"ITJaVBhMXJMT7BnROzjoHj5vd9qddrf3ovPCRRTs6ppeYLtFLKnx1BfeR9WW2MXLOChjimrepf99Nc5y",
+	"AcJH3tTyxFcjpGs6TUTTV1b08gs2n3+PJrLHSZcnqaPUrINpVdnbQRFFU9WxfP/1/v8HAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -16,6 +16,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/oapi-codegen/nullable"
 	"github.com/oapi-codegen/runtime"
 )
 
@@ -190,8 +191,8 @@ type GatewaySettings struct {
 	// AllowPrivateNetwork Lets the address be loopback or private (and plain http there); https to a public address otherwise.
 	AllowPrivateNetwork *bool `json:"allowPrivateNetwork,omitempty"`
 
-	// Secret Write-only; keys the signature (at least 32 characters).
-	Secret *string `json:"secret,omitempty"`
+	// Secret Write-only; keys the signature (at least 32 characters); null or "" removes it.
+	Secret nullable.Nullable[string] `json:"secret,omitempty"`
 
 	// Timeout A duration as Go writes it (`90s`, `10m`, `1h30m`).
 	Timeout *Duration `json:"timeout,omitempty"`
@@ -266,22 +267,22 @@ type Problem struct {
 	AdditionalProperties map[string]interface{} `json:"-"`
 }
 
-// ProviderSettings One sign-in provider: its type and that type's settings (see the README's "Sign-in providers"). `secret`, `appSecret`, `channelSecret` and any other setting named `…Secret` are write-only.
+// ProviderSettings One sign-in provider: its type and that type's settings (see the README's "Sign-in providers"). `secret`, `appSecret`, `channelSecret` and any other setting named `…Secret` are write-only: left out of a replace, kept while the rest of the block stays the same; null or "" removes it.
 type ProviderSettings struct {
 	// AllowPrivateNetwork Lets the address be loopback or private (and plain http there); https to a public address otherwise.
 	AllowPrivateNetwork *bool `json:"allowPrivateNetwork,omitempty"`
 
 	// AppSecret facebook; write-only.
-	AppSecret *string `json:"appSecret,omitempty"`
+	AppSecret nullable.Nullable[string] `json:"appSecret,omitempty"`
 
 	// ChannelSecret line; write-only.
-	ChannelSecret *string `json:"channelSecret,omitempty"`
+	ChannelSecret nullable.Nullable[string] `json:"channelSecret,omitempty"`
 
 	// ClientIds OpenID Connect types; the accepted audiences.
 	ClientIds *[]string `json:"clientIds,omitempty"`
 
 	// Secret webhook; write-only.
-	Secret *string `json:"secret,omitempty"`
+	Secret nullable.Nullable[string] `json:"secret,omitempty"`
 
 	// Type otp, google, apple, facebook, line, oidc or webhook.
 	Type                 string                 `json:"type"`
@@ -324,8 +325,8 @@ type SmtpSettings struct {
 	// InsecureSkipVerify Tests only.
 	InsecureSkipVerify *bool `json:"insecureSkipVerify,omitempty"`
 
-	// Password Write-only; kept while host, port, tls and username stay the same.
-	Password *string `json:"password,omitempty"`
+	// Password Write-only; left out, kept while host, port, tls and username stay the same; null or "" removes it.
+	Password nullable.Nullable[string] `json:"password,omitempty"`
 
 	// Port 587 for starttls, 465 for tls, 25 for none by default.
 	Port *int `json:"port,omitempty"`
@@ -438,8 +439,8 @@ type TwilioSettings struct {
 	// AllowPrivateNetwork Lets the address be loopback or private (and plain http there); https to a public address otherwise.
 	AllowPrivateNetwork *bool `json:"allowPrivateNetwork,omitempty"`
 
-	// AuthToken Write-only; kept while the rest of the block stays the same.
-	AuthToken *string `json:"authToken,omitempty"`
+	// AuthToken Write-only; left out, kept while the rest of the block stays the same; null or "" removes it.
+	AuthToken nullable.Nullable[string] `json:"authToken,omitempty"`
 
 	// BaseURL Twilio's API (https://api.twilio.com).
 	BaseURL *string `json:"baseURL,omitempty"`
@@ -463,8 +464,8 @@ type WebhookEndpoint struct {
 	// Events The event types it receives (every type when empty).
 	Events *[]string `json:"events,omitempty"`
 
-	// Secret Write-only; keys the signature; kept while url and events stay the same.
-	Secret *string `json:"secret,omitempty"`
+	// Secret Write-only; keys the signature; left out, kept while url and events stay the same; null or "" removes it.
+	Secret nullable.Nullable[string] `json:"secret,omitempty"`
 
 	// Url The receiver.
 	Url                  *string                `json:"url,omitempty"`

@@ -414,8 +414,8 @@ export interface components {
             tls?: string;
             /** @description AUTH PLAIN user. */
             username?: string;
-            /** @description Write-only; kept while host, port, tls and username stay the same. */
-            password?: string;
+            /** @description Write-only; left out, kept while host, port, tls and username stay the same; null or "" removes it. */
+            password?: null | string;
             /** @description The RFC 5322 sender address. */
             from?: string;
             timeout?: components["schemas"]["Duration"];
@@ -432,8 +432,8 @@ export interface components {
         TwilioSettings: {
             /** @description The account. */
             accountSid?: string;
-            /** @description Write-only; kept while the rest of the block stays the same. */
-            authToken?: string;
+            /** @description Write-only; left out, kept while the rest of the block stays the same; null or "" removes it. */
+            authToken?: null | string;
             /** @description The sending number or sender id. */
             from?: string;
             /** @description Or a messaging service. */
@@ -450,26 +450,26 @@ export interface components {
         GatewaySettings: {
             /** @description The gateway (https). */
             url?: string;
-            /** @description Write-only; keys the signature (at least 32 characters). */
-            secret?: string;
+            /** @description Write-only; keys the signature (at least 32 characters); null or "" removes it. */
+            secret?: null | string;
             timeout?: components["schemas"]["Duration"];
             /** @description Lets the address be loopback or private (and plain http there); https to a public address otherwise. */
             allowPrivateNetwork?: boolean;
         } & {
             [key: string]: unknown;
         };
-        /** @description One sign-in provider: its type and that type's settings (see the README's "Sign-in providers"). `secret`, `appSecret`, `channelSecret` and any other setting named `…Secret` are write-only. */
+        /** @description One sign-in provider: its type and that type's settings (see the README's "Sign-in providers"). `secret`, `appSecret`, `channelSecret` and any other setting named `…Secret` are write-only: left out of a replace, kept while the rest of the block stays the same; null or "" removes it. */
         ProviderSettings: {
             /** @description otp, google, apple, facebook, line, oidc or webhook. */
             type: string;
             /** @description OpenID Connect types; the accepted audiences. */
             clientIds?: string[];
             /** @description webhook; write-only. */
-            secret?: string;
+            secret?: null | string;
             /** @description facebook; write-only. */
-            appSecret?: string;
+            appSecret?: null | string;
             /** @description line; write-only. */
-            channelSecret?: string;
+            channelSecret?: null | string;
             /** @description Lets the address be loopback or private (and plain http there); https to a public address otherwise. */
             allowPrivateNetwork?: boolean;
         } & {
@@ -519,8 +519,8 @@ export interface components {
         WebhookEndpoint: {
             /** @description The receiver. */
             url?: string;
-            /** @description Write-only; keys the signature; kept while url and events stay the same. */
-            secret?: string;
+            /** @description Write-only; keys the signature; left out, kept while url and events stay the same; null or "" removes it. */
+            secret?: null | string;
             /** @description The event types it receives (every type when empty). */
             events?: string[];
             /** @description Lets the address be loopback or private (and plain http there); https to a public address otherwise. */
