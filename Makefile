@@ -26,8 +26,11 @@ build: ## build bin/customerd (with the commit `customerd version` shows, when b
 	CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=auto -o bin/customerd ./cmd/customerd
 
 .PHONY: test
+# server's HTTP-level tests take 3 to 4 minutes on a quiet 2-CPU machine and
+# went past go test's default 10 minutes on one running other builds: the
+# timeout is for a hang, not a measure.
 test: ## unit and HTTP-level tests (and fuzz seed corpora); PostgreSQL too when CUSTOMERD_TEST_POSTGRES_URL is set
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -timeout 30m ./...
 
 # The packages with goroutines, locks or shared caches, and the HTTP-level
 # tests that run replicas and concurrent requests through them.
@@ -35,7 +38,7 @@ RACE_PKGS := ./store/... ./events/ ./providers/... ./token/ ./sender/... ./serve
 
 .PHONY: race
 race: ## the concurrent packages under the race detector (needs a C compiler for cgo)
-	CGO_ENABLED=1 $(GO) test -race -count=1 $(RACE_PKGS)
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 30m $(RACE_PKGS)
 
 .PHONY: recipes
 recipes: ## run the README's recipes as written: the Go client, the TypeScript ones (after make sdk), the webhook receiver
