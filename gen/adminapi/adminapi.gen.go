@@ -3250,6 +3250,22 @@ func (response DeleteTenant204Response) VisitDeleteTenantResponse(w http.Respons
 	return nil
 }
 
+type DeleteTenant400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteTenant400ApplicationProblemPlusJSONResponse) VisitDeleteTenantResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DeleteTenant401ApplicationProblemPlusJSONResponse struct {
 	UnauthorizedApplicationProblemPlusJSONResponse
 }
@@ -3378,6 +3394,22 @@ func (response GetTenant200JSONResponse) VisitGetTenantResponse(w http.ResponseW
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetTenant400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetTenant400ApplicationProblemPlusJSONResponse) VisitGetTenantResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3808,6 +3840,22 @@ func (response EraseCustomer204Response) VisitEraseCustomerResponse(w http.Respo
 	return nil
 }
 
+type EraseCustomer400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response EraseCustomer400ApplicationProblemPlusJSONResponse) VisitEraseCustomerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type EraseCustomer401ApplicationProblemPlusJSONResponse struct {
 	UnauthorizedApplicationProblemPlusJSONResponse
 }
@@ -3913,6 +3961,22 @@ func (response GetCustomerById200JSONResponse) VisitGetCustomerByIdResponse(w ht
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetCustomerById400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetCustomerById400ApplicationProblemPlusJSONResponse) VisitGetCustomerByIdResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4034,6 +4098,22 @@ func (response ExportCustomer200JSONResponse) VisitExportCustomerResponse(w http
 	return err
 }
 
+type ExportCustomer400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ExportCustomer400ApplicationProblemPlusJSONResponse) VisitExportCustomerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ExportCustomer401ApplicationProblemPlusJSONResponse struct {
 	UnauthorizedApplicationProblemPlusJSONResponse
 }
@@ -4137,6 +4217,22 @@ func (response RevokeCustomerSessions204Response) VisitRevokeCustomerSessionsRes
 	return nil
 }
 
+type RevokeCustomerSessions400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeCustomerSessions400ApplicationProblemPlusJSONResponse) VisitRevokeCustomerSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RevokeCustomerSessions401ApplicationProblemPlusJSONResponse struct {
 	UnauthorizedApplicationProblemPlusJSONResponse
 }
@@ -4184,6 +4280,38 @@ func (response RevokeCustomerSessions404ApplicationProblemPlusJSONResponse) Visi
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeCustomerSessions413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeCustomerSessions413ApplicationProblemPlusJSONResponse) VisitRevokeCustomerSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeCustomerSessions415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeCustomerSessions415ApplicationProblemPlusJSONResponse) VisitRevokeCustomerSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4847,155 +4975,156 @@ func (sh *strictHandler) GetAdminOpenApiYaml(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H1pcxs7kuBfwdROhKWeIkXqsk3FxI6eLfdztw+FpTfeWcvRBKuSJJ6KQD0AFM11KGJ+zfyw+SUbSByF",
-	"IouXpH7HRPuLRbKAAvLORGbie5KJSSk4cK2S3vcEvtFJWQD+/WqqtJiANH+r6WRC5TzpJedEaSEhJ5n/",
-	"OU3uaDEF81gmplzjY28+JWmSSaAa8nOd9JLDzuFpq9ttHZ5ed172jjq9Tuf/JmkCE8qKpJf8TDm0cwH/",
-	"5lbQzsTE//zvINmQQZ70tJxCmgyZVPoDnUDSS/5COSRpwvKklzwfdvPD7AhaJ/R00DrOnuetF/By2OrQ",
-	"7uAwO8qP4WRonlWXUqgSMu0nLCgfTenIzDc0+ynHgsOH6WQAsnr3kBYK0mRa5uv3dH+fJtfAKdeLgNP2",
-	"2xheKwHU8QDCndFsYnapIJOg1RXopPclUcBzkKqNMGqriS7bJVVqJmSefDUPa834CFFJM83uqGaCv2FQ",
-	"5MoMr6BoAOD+/Jom2Riy27f80sIjqb4QBcvMRrhAkOcwpNNCv6qj3H37bgGiw0LMzEruzYaAawNTmfQc",
-	"+tNE6NLSTw7v2BA0Q+R2O5OOStJkQr+daw2T0hDpCX5+Q1kxlaAuQb6m86TX7XTSRIKByVuuQd5RQ1Vd",
-	"M/7eIfQTjJjgfqGlFHfMwM+8171ez0vzWvPJYFHCL1MmIQ8wQ6hyP8iR7vfEgN78P5RiYhCdTYDcTDud",
-	"o4yLloSymP+bQWDbkTb+ZCA4FsogHjEXP2BWJ6ROeicvnqeJgYWYagSHAYYulBmkqdTmzzSZKpDccoPn",
-	"ydxs2u0GV2e2o8Ut8Ai6h8djB98ZDMZC3Npd8bwUDMWB2a8B/aj+tAQt5z9QhRgKX7yn3wLGzNtW8Em3",
-	"U5H2HUiFGDm6NyPGQD1oL67pyPyfg8okK7XF2/UYHA89U8QNJpTnZDYGTpgmM6qIYymyR92zJIcCzDfm",
-	"Sf8rHVHGCQJR3XD7ieowabdHKNF0RMSQ6DGEKQQHwuEOJJlQnY1BEaYVUdMsA6WE3D8joqS/TKFNroDn",
-	"hOkbPqDZLWGc9N8OW+/NoD7RgmRjykeAc7tVCl7MCRsSLgYinxMoFJCc5W3ySkxKagSu0lLwUTE3a5sB",
-	"vb3hZoV7/c8H//2f/9Xfry+sfcON+HQE1UtukqN28e2X54PDb8fDFzdJUpG3l4IqG8OERnygtGR8lCBy",
-	"SirpBLTDz6upVEI2Y6jP4Zu2D/Q9/EoJd0xMFSnpCNq1hTnRxszwX6Yg50maBGrGt8Qrm9Bv74CP9Djp",
-	"HZ6cpksrTYPWeps3L8+zyDNFWF5fyrb6w0xVUj2OVxpeug6u0epPj5sW/3aIJLICsIYr+ghPRz6G3ksJ",
-	"ljyM9CF7QhJKCqa0A/0kJUKS/p/6+2ckcIQdnhPFeAaEcjUDqchx97C9iWZw75ZRq917yk522us7NmG6",
-	"eacToTRhGibKcA5FqiF7Jx0ymBOnYPZrSz3pNFNQge9YWBabTCdmSCdNJozbT92wQsY1jEBGanwVJTlg",
-	"7g0k5fn+aqquk4r2cz6CUFA3qVJwZS21H2j+CX6ZgtJWiXIN1vqgZVmwDBX/QSnFoIDJv/yszA6+V4s1",
-	"e9PWCkPaQq4jTBEuNEo8PWaKnF++JSN6Z3elNOWZWdIBzSeMH9hNKbcnUAiz5GTYybrwkh4OjvLj7ARO",
-	"h887L7ovDw1CNNVTlfSODRY00wi0H2hO3PgkbHoqeS+otZ7bRG9A85Z/9D6G3D9LGCa95H8dVHbtgf1V",
-	"HVzawRaAdXyekwkthkJOICzBaBAkJxJkX0qoA4/5C+W0HlPtYfWXq48f9ttmPa8EHxYsezQ6LIXdIDnd",
-	"JAS+MYVQflIMvKwwENa9AfyZf+5pYO/2OWN6bImN5W6vCM03Qg5YngN/NHUzRW5hTiZ0jgibUG4kywKY",
-	"18H3wDH2zkA+qoBcbWcDlIfhwacAcySymCJiqhXLrQVyC/NniqhMlHBGUIEYIIkhUWLixyhroCjQivRp",
-	"UYjZpTQuBXwAPRPytk+MLUYGhchua0zhvEUlCC0k0HxO9nAmapRSwAaanLgYBfKOGa2kSWnfQGieS1AK",
-	"lGUutO85LS6ktDbIIwWe5/dMTIsc1zwAYmCLNt8GbvMYPokFmV8hbgYkAVzpBmwzN+hJkP0Th2/GwzWQ",
-	"j9bg4HdHC5ZfRf7hIyBoFISQZCKkwZ2dklAJhNnXGLVoXu39rHbNmfuSTKYKAT4APQPgpIt2ereTVM5W",
-	"7OFan+lLpTu/3v8d2PXwMEYm7iNsbjMe8flWeP4p8OmRZa0/wYdsNJWIpGeKyGkBikgYThWkxHgBc+up",
-	"UKPOBnN0UowVYqypyuVAYvgg9Bsx5fkjqWDKb7mY8V9FlB5XuPkgNBni8jcghQvdsg8+BTY+COPzjYPr",
-	"JoNXgTC9pPNC0PxaiHdUjuAJRRSaHEyRwswrjZzl5PTk5OiUDOYa1Jay6rgbaSO3WKKFsNNuAmVpB7S0",
-	"EC074Km009pdHpO/sh8QvFeaFk8B1EZnCG0EDD/8HUi3G4mVSwmZ4DkzSyZDygrYSMRlNKTlhjyxZbAI",
-	"DIjjFgYsZ8QoccK0DaEgQn7idKrHQrL/B4+VI5RYYYvgRp/DWAhMkSDvn9j47VYYqW1jAyqm8bNPJFLs",
-	"nm9hji67dbysHeWlq5BEwp24BQxcRPGyz58/t86negxcG2hDs8P6A1AJ0uC4KIDbQMyaoI/F7B1lBR08",
-	"CcPlVNMBVWC3FGY+I1rOXUSuoBojC9uZXJEYu3JmYzTvFjgMjz4VG63Y4gK6PoGW89b5UENDDO0KmVwR",
-	"LciMMmMbDY1tpeWc8ZHnulqwYF0Qw2JRTctSSA35e8gZvcaHHoVOY5mheEBZTRWJJ8CB26qik5gBwzrJ",
-	"xCyU4HY2ojGMauGoFj7+91JK3tFvY4TITWLecT7Nmb6wZyGLOP3IQ8xuQtHrkmI6GofIStseSJQgNYNw",
-	"YmPBX5/JmW42jp16S05CWdCs+mzj1dXPQlMNLRQtYYRmEr9S6Q0P5osVLy0FSjHBVVoZNiCpsS4RkWaY",
-	"WwL6i+E7O9zGnhfkSZrQhmjf5zEgNQ+FnJjfk9wsFA8oGmZgKyJxYKD+TJFSKKtPnZ1biFFtcsb16XGy",
-	"zCVpcgvzVWG+IJatOEb8MU32+lnB+mQopLPJJxPjuBSMQ4/0A5kG99kwyLyf3vB+hY1+SvoBeO5soo/+",
-	"T99Csp/aT+jD9e0cRgoseQE3fMgKeKb86/ZX4CDSj99XEzvGxlPD1hUgVbtpPm1MNL3+qCa1yw1xd/uZ",
-	"w4woNuJmOzYA4SAZ4B0i9Mtv3SYuy4xHzzOQXJE9427OEVmU196AQDck43SrFWEpmY1ZNiYLkQoFGINo",
-	"imZXsdwvCTq9VCeerNI46OsYO4AuxsnXMLMY/Aw2vIZixR7Gfl8KnGFg3J2xUPOgJ/m6MMFQ+mrWYYDI",
-	"DU+tk5aRlKuOGKmUFD9XRz/Lb7ukSqHdqAx72OMhzz1mHG7mjNCBAjwOs4RHlQ6HRhugjstvAmGcyEBz",
-	"az/T4jIGUUNQ0hMsoRmmNZiFx4SM1qkai5nZVUrKYqr8QaQiXoCSGUiIjbY6YqLz/ybJaPHqXh8dbm4v",
-	"McMZ9TLmuZmgYApyYuMrK8dXORANi9RjsDjER92RlLizYt3NNxCiAMrXifClY7mlpURJGc1T4AOE4xNG",
-	"cF20u6fHm6babm+1qTdt0eP+k8V6E3KvxS1wRZhSU8iDhWeMAYNIDJ/ZcM4OqI4O3BtpyQgHw03Oxdt2",
-	"4ibZVpFt/Np1rHfxzWY0LK7s4g7kXI+NEqhU5lgUuSJ0IKb2/KkKrizxj3dlVki36neCUkWLGksJicxq",
-	"7GCaaUX2uCCZyCElXJAxVeP9reWi3SDkr/wbm8RjFgmidZMFgWU48M7nZjWYJnYfzxSxT6VEFLkxVjG3",
-	"BxV4DgW7Awk5+hMuz2PnXV2Y6Zt2BO6BtRIsF9l0Ak6EGftpF4vPuLQe3Q0877J4SPWgMcFu7X4jXG+9",
-	"5Xc4+q2drlHJbWN9bFZXEeRq9kGUVhdtPtBBGtP8Oo7bZDL496idzIXaqK3gGdPyH8NceO1s6ibo5e43",
-	"s6w/CzKTTGMSENnrv+woY893OxP8b3zUmfRRfqw/zE+TZdHR8OKA9WeKTEDTnGra4DWGg5UlZpTCyFiR",
-	"gyLG4ot1bOQHGeXAocFisNpdSKImzZ5AJriaTtbrHzRh/MHa9kJgk5XkZjaEsP2kRk4yvgLRn8cgwXlZ",
-	"OZAZNHI0ij8mQa1bmX0kf7yTG1PAChOpdrS2jgLwALeZBhr1vaOKOtTqdkAFirQiw/qSmpitrmEaAyco",
-	"+YKXU4nzOukHRbdWFYX0Qa8KCc1uuZgVkI8gJ0w/QTDCLHc1jkSWTaVcT81jWpbAdyEadyizi4dz7aN3",
-	"ARQSMmB3seys8KRdzLA+x1utMEa3pU/swnkRCKqVNxHHm0LMrjSUq7flkrKXiUZpKA3NUDIsxOyMwDea",
-	"6cKei94ynpMSJD60xqhc3i9KAyHRxGiWgjZXenkkFxxSUlKpGS1SMpwWBYb5b5KbJOi1QJ0l5lqv8Mia",
-	"subOuWMT8zyaekYztVeFgJhs2JxNc64ZyHg4P6aWJoK6X47HLOh1ZUNC21Liv9NiChjwVmA06T9zMesT",
-	"ZpdiKH6/kSTvVrpu58T/5m37+Aip2Wszrvsr6xo1MCbTY2Ign9qQEPr5FJeLhBaOzcQE0Jtpesd9wx7+",
-	"TDXM6DzOxdiFfwPBiBknV++vyMjOl5LM0HBuU6ooBtogJ5cfr64bjIblbJ5lCLwD7UjDJuOQAZBCiBLT",
-	"m4UMuTp71PBWQRknY61LM0TC/hl+QBRTUk4HBcvCRMI8MmMKVnnTmWyKMH42BN4y2DgjtzC3izP7pHoq",
-	"zTo0KcCYg0eHBj2SZhpkU/QuTZBXPvJibhMx76Oc+/W2bbAUjfstV8RZHErIHoJgRfhwiTAW3JAmQ965",
-	"Ps8UUVMct9rzqSPcPrbJnLJP7aCC3HrWO2rPFKalLGaiNMznNrVxOpYH+anGoixtnGC9NgprrV6TVmBp",
-	"UkUfYFYV9azIX9TCBegaXKp8QzkDy21YvP/d+4L3IXs+jjg+s5k8qke65n2nx8RYcrKVUQWkAG2IPCU5",
-	"GzGtUtJv9TH9+2/9ZhBHYmcdndudByHVqNvDXE3Q+1gCPy/ZaxcI2CkQywmOvnwb4giN2uCjLh8qRQW3",
-	"VG2NfcwZb/CK67VJ2wuGrY1yFwakdhk5A0X2EMndzn6zt9ZQB7XuBcbkiQx4PFr66foVyY10cm8y/1a8",
-	"bbG6alsQNIk3f+i6GyF8evOKvDw+eU7c2e8ZoZws5tv5H42CUaRvkw/7TQ6DboyNfx5TjR4fmSHsqqxk",
-	"d1DTbJaFHMcV+9nBfKqv5z0oRUcOfayejJga1bc+x68B+NXBfKNoNZM4ybNux9sdJdqDxEIJv67+/2m5",
-	"WoXW27xPbFYEkuLag0afMND0qh+vry+JfQApffHM9+iwkZ5d2sGyOFdjITVxlZtVCZOlqhXuzioP6Zz8",
-	"9OktkTAECTalimoSSiDVNlMvSFufE4GrD4D52sxkqOUeIhfRh2Ij3mI8KNseEhl6GBZf1PobxgLxzLen",
-	"wAZOPl2cv35/8UyRm+RqYR51k+y3Sd9adngGXpZX4YMLNrgv8E2Uz62Z6N/jUlv7//2f/xWek2CdHrQJ",
-	"/2hWboDA8pqGNIOBELdnC9vbbMXWILk8ccE4PGDSgoExTxp40ejpt6/JK8G5sUbNXOrMm6JQYt3lNGeG",
-	"D9SuDmXzFlzoYvddNDOr0GVKRkKMCkgx2QJS4sGfYmpHSgTLM0MK7tVb8msTe15hdvtDmdMhF3nPzNNk",
-	"sEzt4X5Djtn7K2JdJxvjdA86O2FC54bw/YnZnmE/9Hgxi2J/N9TllBXzH6Z5Y5pITbd5U4RmUiijbTGj",
-	"TJ2RDhr4XJCMls2mia/AXmeQXE0iC9EsdMYKJjaavvhUbVwj6RRiRPYs+Ay1aeDeDSvEKCU53EEhygm4",
-	"St/9lJg1p8SuYj1BhQLtTYtdjCY0ml41OOxmf129N4rW1pOg9FfTwYQ5kRlcGTwqUI+VwBIKS4Yr5a8u",
-	"FOE2TdZKX/OFkMSXxj9EDtsS/iYjw9ieJ0eHh47d/ISN6LJFKouz/CiUts6vkOTtpZ8hRQtTTLVZrJDN",
-	"xhbjCrKphKtbVmLKQoOpfw3KlWk17y00h9gQSyk1mY1ZAcRsI8U1pQhbA3TfbMBAeW6dbjqB7YRucwrA",
-	"yYvnyN8ebSk5Pj2xLr35cHjiuJ9DVP67wkMRQr86V02HidampeTy4j0ZTHle4CHoq3OkEi2nK4zcBwSC",
-	"sD/D4gICTe75+uXUbs9vbc9aExq++RgjUq/lAlsE7WifW9Zxob1lntpv3EjVJGLJQv3p+kdy+e787QdE",
-	"7pbxqY3BEKpc6d+ZS4jC1iVoptlGBWosZvxhKVG+XvQhGVFbRGJWxEqq3iur3CblnQW/WxSS1FbGkT09",
-	"BibJnY12V4Cw9feQ7+8cZH9Q8GabTKHIoH9IzlDU2mPxBT9MJ6V1WG2dmp3Z2iGuwYFN/1k4iluVurs2",
-	"FFXDWrWoXRKYLPQ25l/arNudUimiMVslUjiO+8OkUSzQ3Q6WBiaFBVcPxbYFVq9uaNhiYx8kjdOhydDo",
-	"r72+h7HtxsNy23qnbwRqSDdrz+mk2E/Nd5jXTz67qpsChpoYvazprev04rUP+clV5NQqXqOUveVk/nr7",
-	"pcagk+00g28g1RA8wPSHVzv6TbVeTk1EaB1WJGPqTycJjjIOe8H4LRElcLXusNM3hloiPQkSRkzpUKhq",
-	"jzVdGrbg84mYKntSJVVKakekRjEOp0VzVupi66mlY+mrj+Soe3ra6hJalGPaOnQ+DkZzOMz82Ygie28+",
-	"7a97R9XIaslSdb/4PkH1aYeyeVrfCGtzmHCdLAgH4xujhzXVhi83stdYAikBmo2jbjFKQ6maA4ZRy65G",
-	"yo0CWpRX6ZU8RjOKXJWSkEkUZeE2Z0ps9uk+1l26WpuvxYXa74mNfdOiltPr+ZfmRgzs1emrGZG1/mGr",
-	"kLmh7qgenWvE3WIMThHgdFCAPfTq06jo73/7Z/71w/n7i37qEd2I0sXeZiuSAaySfnQ6AN8AqKWt/yhm",
-	"LhghkUqj0z3cl4t+LIvakPC+NhRQj7xgAEHtOqjJKl5osba90xB3YFs35rN9bv0qFmIWu5yG4chnioTA",
-	"zIriNKSHq1W2dHTyvFwF9vuOw071GJPzt3aSbawi9NtyRonxjtWO7vGAKvjp07sGkHqsnF++dWkEvYMD",
-	"WrK2jR61MzFZoW1WhjMMT2Ig3dY0GP/bxjVWpRYiQTA+coW2jbj/KAkl4UnfyuVpHOsmQnfccOFaFu4a",
-	"QnX5bjJOh3aZ9H+084N1VQJVYhh6Am7XiuxZ4Y7nOQ8O7z4sPafGQVNZYGjJ7uEhgaWVuTcew1sGNRal",
-	"6w70VGUMB2trgaTISDSoq6rb5rr1b+8lLrJEA8p8S8/ttVPU8XPHQdgV9OEsbglsKpmeX5nHHSv6ktnG",
-	"PMha64iU9LP89m91/899tKTrXMLU9k+MCneXCnPb5C36hRi4IoJncBYVLd0ClK5JlvEUr348bx2enIZK",
-	"feRX7L9QkaLhdlt2zvhQLG/mla2wxr6lrl+oKya2PQfVfhQ6NjqISp0aeXNLpmVKbIWJGX7DsXq7qt6w",
-	"AVdbNm/nF5OyYJRnYCuO0RSuVZUSMbzhcczGVkIbsm/f8BtunXbjzJGMSuldgVofj73+ueuagRjvhY4U",
-	"+e3fsIdpipPecIxtrsEFabWwXRl59qdn/SDIEDj7RMgb3vcP0GwCqbEc+xh/U/V+Zvttck4mTCnMpVhu",
-	"s3HDzTtDg8xON2qiuaKDWvT0UQQYzA8x1EOX01jIXn9V/4X+fvuGX7loIgv9larjdh/UVylB41OlRI1t",
-	"u1g7at+4Nje8OiDFIMq8If4Ycltt5bOLUSrQtpa8YBlwKwJqLZzf2e8/wbBlRKRkoGncgzP+EtP6fEPs",
-	"a18Zz/OIMiNdnKeuQ19OqCZyyo3R0E6qhhELBBJCDXFv4eSui85kCZyWLOklR+1uu4uJ53qM4sQ1p0BK",
-	"N58bTyovlih/sYeDVeqD+eri//2l+jwXeTH8a/bW88RUazWQRmoldcfptkgdj96wjDwNudIhlaZKwGmT",
-	"DxbRjiZSn2NmLBKQCt1hLCgi56HO3db0unNhMbTvsts5WyiJJ7Qo7GIM99zCvFXAHRRhNONZMc1tYMwo",
-	"P8QRtuh5x5QOFeW2zi1uNPxlEQt/BSgXF2bLZkO201adhaN6u+071jarsWq9By4Gu8WTtvft/deFPq6H",
-	"nc6aviwN/VicSfCl6heS1DuC2EYEKztwGyP++DC0v0hun48PJy9/Of7WzV5s303JN4HwEK8KJO03Zp9x",
-	"jDo5Pty+PUvV/6CxdeiKDgj3aXJsgdk0dwD6QdQ5F4d0Nw/5aaH103HnaPOgN3Erz5NtVlbvcomjjrZa",
-	"XNXTqCZtDavVoYSYG2ETRgRy8tWMWGjVs0oeRicYQWhNKMqDuj620V4vL2ycneVEyNz2012UgEah1XuI",
-	"o/O09vyiWbBch25DCzLld8zGj7kQYuHOhx3uZ9i5Xf8iQ1s235alozO19TztT8h+RW7+DXkzkKvnSk/A",
-	"XzF3oimlxHoIqjJK0YmJz29T8vMUSxsH1qm2vUJXnpk9U8QfmvX6NpYVAgUDGvKOsREWpmAyjiV1x4eH",
-	"++gfYXZQSJVWhrMFehWCu2Cyy+tC18VYtDNhzBLBc7XMxnZ/1/7eFDfrDyKf78hgNZ55EI/8eld/hDSd",
-	"hLbCh22v+bjfmguripb7+qGuC6osiLTu9hC3kaOQINK0CP9kONXeUXisb2OZxmkhDdeKNM3vHjvAZ+7T",
-	"5J1rBbUhWyRKA9vhPo3ftXly3Hm5ecSrqAP8cXeLVyw2xcVxJ9vsp6F5oRl8eLiNoK63uv6tBLyP5FRX",
-	"QC3L+CXb66AqBXMF7rCqs6cPC2hRKht25yMvesnecefYiF9fIaJQUlfxSZXaCO1iDNYVbPiWlj3XK821",
-	"n/NpXvYiHSv19RgmrkMlwZLZqnlsuur2EfR0XeZPfBMJqcrqmrM7csgKKjFpeQLKWYm6MgwxHLasUl4j",
-	"GINK2c009PezNJh8x8uYsa/K278q7x5vHhF6fiMPbsFGtuPyb8U8FozrmSdNNrYhjEwia4j4VJshw1Jp",
-	"xqtM3Chj8cwXqhgru08UnSsXIotTGhXoNoku6RkJjHvE3ZMxjwn72zoOWKbNP4OObJ2HehS/ufp9sNa9",
-	"/x0zym9C+n8GvYnudxNg4UYjI8HKqW5Kk8HAkU/9iLLwIqm/N9uYI4ehdcsi1VP2kAS5y14Lgsmw9vQx",
-	"Pkg3T9iD9D3zdVR3kPqKOcx0sZ9c8gTxh2n7tvuy0zNn9WtJ7LeKcIBcRYxu9VZKlHBZu+HmEvuzjZUj",
-	"X+P5LIdZXEz7BArvU/CZ3EUpcsqxPeqQcabGvhA1umYDA/mo51yrh2WR4tD5JPrugc5Xs5Plsrtq1dFH",
-	"u8qhKA9mCxem88dyYaqc60cI09+vk/F3NVT+4ZJsUi1OMAQpFRlIO7snB8GV2CJeHGVGYC6qjTzas6u9",
-	"+Hxsfzk83CZ9DL3YrhZRAmnfCEnXvEjwqGmulZlxiqpM49a3TU19w8+2sx+2jrL3ahI6NPabfwBFx36b",
-	"9F309MoI+L7TclELFhVUAMWmo3YWu6XUBcjVnGdjKbibtTmk/SrAecNB2RvmTgEXAMFU1ey3Oilbcfly",
-	"08mZv7B3xZWczedmW6+t1md3r5ZNI236LsrsoIN9Lq8dsXAH478cHZ12D4+OT06fv1ixm7in8Io9HR1u",
-	"saVwLhkQ7iiihvDQ4Le+zjjOH5/NNaw3prPagrfr5PsHPfp41GXhu9wMvvlu769bK/laH9a1xxxRT9X/",
-	"WSr7tztLERL1QQXaSKVVMvRR7tN2+vDge3U18Noo3ieYCBdCi3uh19IzUFOMhMhTf+yiJeXKHv33aiJ1",
-	"IRuN5WTPOzbm80KYDw9j91P3aGikTCWQKbdtseyPUT9tn2aC73OJO7Vm2mZ0LkVZ+sHOn3LvxqhJJqeD",
-	"gfndnRiLW9cA05YA+kvtcpuURknfI6/nYmt9l93q/bLGHp82MqPoBLy6d6UErnFe//XFu4vrC3JAS9aE",
-	"xf6yMr6QVMGrqlXz5mAgjvh9xwJ/E35FuOC9ugGYzZy60qzc7n4GNDJW3M+A9Y7RJQ1LUTm/kh/m7uLm",
-	"R/mVm9rAB8+y6p29s9pZ5V3WLir8ByEuxdo2kuFDFcY2xle4RP5B6uUAwiULq1MY1921EHMPXh5gVMxf",
-	"rj5+qDr4o03+59eXn4xFzkZjjNbRLAOl9ns+NIfHM8hvhtUWW7G6+39cr8pK3div/UUGQb0s3+DAQim9",
-	"b4Te85msIa3RvDhc4LAguhFKq2X3jgZsfAXFl7gDeyfqph7cprhL+qKJ2XVW7haGcK15+UpzuGpOvjDP",
-	"cS2XqDN4Tk/zDrSOhicnreO8m7VeZicnrcPh8+HpsAOntNtd6OTdOzGWfyzH/hDWe1Un82WhYXjDgG4A",
-	"0FHWHZ7SQ2i9yI8HreNhB1ov6Um31RmeZoeD5/lL6Hbqba1XwiDq011x7vZbNMQe5Z80g/L+6ZcdZXTm",
-	"MBGVbxnssZ9KBVJDnJHS8NvX+o0hq9NSq1s/vsT9alexTNV7NrHtu6LGrr2k23l++rJ70jk66XQ6p92T",
-	"zvPuSRcXs7ivndWsu9dmg7J9poi/ryEK5b6yMqb1mil/cV1DSd1waIzr2jUqVBGKZ+APyTr5h8avTE9X",
-	"ILOIpz+i7l+4uNGA5Vda7arcxIvYpbMXXTkHLVjoU65ZQbiYxSU2NofRfCn4ctrgmTt683XxIyxlpO49",
-	"6ODOhLxVZM+Ww1g3FENx7u022bCHxo1bl8t0QQ/R/uydiepKwMgbJVqI/aajNoMCD5srj4ltnMNP3vf4",
-	"B4sunlIYwNRZVFWQbWJTwz25yNYfRVQNWX0FibH4JM10SiTmeVZkMZBipkCSwZx8glxkrlLwwJUUtbFO",
-	"68ySqTWvmfbHyzYby6bfVh1nmlzMc8Pwr826N1qkGr7pg7GeFDVTNLF5p/+UiwxLes0DNt/U/rD0GWge",
-	"f8aiKvtF5R4YHzrAyj53ED3ovlmcaiDyefxZIthUCVlrKot/vUli0N0ktbnw2do3i7MdVDtZf4F1uhbx",
-	"vnAg1sg0G0PL6GUpiqYGfjNSCJf/htFb1ykzM+Py9ddpp0HfX7mK1taqxjl/DedH+BItCKZbVFix6Xab",
-	"ru+OimeNAjCSumKsGmIjTvIt2q1vUXGTxUtbacpzWggO7Z/Xc5hlFddqD+Wy5StF+jhhHz1MrHJXY8iN",
-	"oOflZD1rXOE7tmSQn+kdtYuqs8nBn/6JvME7XLBukTBuD0+MjC8LoAqwiKVhv+13b19dfLi6aOtvmvzp",
-	"YHfis58fQXT2h13Ibhcy8JJPbqCHmHvX0kC9KjMSsVS5O7RXYdtdGPAXe5P4I4+YXHH1k1aNbh+RW7z7",
-	"YAVtNF1y8EAqCY7C09HJdawifau0LclkTq2m2p1MBnMNeOiBf2CLQHy2HU/dt0qacSrn2BJyMGWFrYTZ",
-	"SF//YZa2E335zVTyxK2lR5BEbrght94NJwTprUdWkZt5xNFbj9x1b7i71+P7PZZbV6jaTCvIUP9x/v4d",
-	"9g9tanbxP4HkzAbXkdzCbHGbiC9fcW7MIGxKl6jueS+Y0sBtTxhKCpHRosJg4lqNYOeG3sFB9/B5u9Pu",
-	"tLu9F50XLqJgV9f0AtuzYUmNpz7xPsq2xJ5XxkEZU1Tz7vjfZ+MsJyB85E2NR3w2Qrqm30M0fWVFL79g",
-	"c/17NJEtJ12epI5Ssw6mVWVvB0UUTVXH8v3X+/8fAAD//w==",
+	"7H3pchs5muCrYHInwlJPkiJ12aZiYkcly1We9qGw5PHOWo4mmPmRRCkJZAGgaG6FIuZp5sHmSTbw4Ugk",
+	"mbxkdVdXR/mPRTKBBL77wodfk0xMSsGBa5X0fk3gG52UBeDfF1OlxQSk+VtNJxMq50kvOSdKCwk5yfzP",
+	"aXJPiymYxzIx5Rofe/0xSZNMAtWQn+uklxx2Dk9b3W7r8PSm87J31Ol1Ov83SROYUFYkveRnyqGdC/g3",
+	"t4J2Jib+5/8AyYYM8qSn5RTSZMik0u/pBJJe8u+UQ5ImLE96yfNhNz/MjqB1Qk8HrePsed56AS+HrQ7t",
+	"Dg6zo/wYTobmWXUlhSoh037CgvLRlI7MfEOzn3IsOLyfTgYgq3cPaaEgTaZlvn5PDw9pcgOccr0IOG2/",
+	"jeG1EkAdDyDcGc0mZpcKMglaXYNOel8SBTwHqdoIo7aa6LJdUqVmQubJV/Ow1oyPEJU00+yeaib4awZF",
+	"rszwCooGAO7Pr2mSjSG7e8OvLDyS6gtRsMxshAsEeQ5DOi30RR3l7tu3CxAdFmJmVvJgNgRcG5jKpOfQ",
+	"nyZCl5Z+cnjLhqAZIrfbmXRUkiYT+u1ca5iUhkhP8PNryoqpBHUF8hWdJ71up5MmEgxM3nAN8p4aquqa",
+	"8Q8OoR9hxAT3Cy2luGcGfua97vV6XprXmk8GixJ+mTIJeYAZQpX7QY50f00M6M3/QykmBtHZBMjttNM5",
+	"yrhoSSiL+b8ZBLYdaeNPBoJjoQziEXPxA2Z1Quqkd/LieZoYWIipRnAYYOhCmUGaSm3+TJOpAsktN3ie",
+	"zM2m3W5wdWY7WtwBj6B7eDx28J3BYCzEnd0Vz0vBUByY/RrQj+pPS9By/gNViKHwxTv6LWDMvG0Fn3Q7",
+	"FWnfg1SIkaMHM2IM1IP28oaOzP85qEyyUlu83YzB8dAzRdxgQnlOZmPghGkyo4o4liJ71D1LcijAfGOe",
+	"9L/SEWWcIBDVLbefqA6TdnuEEk1HRAyJHkOYQnAgHO5BkgnV2RgUYVoRNc0yUErI/TMiSvrLFNrkGnhO",
+	"mL7lA5rdEcZJ/82w9c4M6hMtSDamfAQ4t1ul4MWcsCHhYiDyOYFCAclZ3iYXYlJSI3CVloKPirlZ2wzo",
+	"3S03K9zrfz74n//67/5+fWHtW27EpyOoXnKbHLWLb788Hxx+Ox6+uE2Siry9FFTZGCY04gOlJeOjBJFT",
+	"UkknoB1+LqZSCdmMoT6Hb9o+0PfwKyXcMzFVpKQjaNcW5kQbM8N/mYKcJ2kSqBnfEq9sQr+9BT7S46R3",
+	"eHKaLq00DVrrTd68PM8izxRheX0p2+oPM1VJ9TheaXjpOrhGqz89blr8myGSyArAGq7oIzwd+Rh6LyVY",
+	"8jDSh+wJSSgpmNIO9JOUCEn6f+rvn5HAEXZ4ThTjGRDK1QykIsfdw/YmmsG9W0atdu8pO9lpr2/ZhOnm",
+	"nU6E0oRpmCjDORSphuyddMhgTpyC2a8t9aTTTEEFvmNhWWwynZghnTSZMG4/dcMKGdcwAhmp8VWU5IC5",
+	"N5CU5/urqbpOKtrP+R2EgrpJlYIra6n9QPOP8MsUlLZKlGuw1gcty4JlqPgPSikGBUz+5WdldvBrtViz",
+	"N22tMKQt5DrCFOFCo8TTY6bI+dUbMqL3dldKU56ZJR3QfML4gd2UcnsChTBLToadrAsv6eHgKD/OTuB0",
+	"+Lzzovvy0CBEUz1VSe/YYEEzjUD7gebEjU/CpqeS94Ja67lN9AY0b/lHH2LI/bOEYdJL/tdBZdce2F/V",
+	"wZUdbAFYx+c5mdBiKOQEwhJ6SHh6bPgHyYoEGUj0mGoDIS0EKQQfpQirTzevWy+Ihm/ajBmLIleEkvef",
+	"3qaEerAGWOYsx0Ejdg8poTUFIYwgPz02fCppZoSumQH1gn+zGfrv1x/ex2/iaLESMUXml4bH2wY6F4IP",
+	"C5Z9N3FYer9F4r5NCHxjCnH+pPTwsqKHsO4NxJD5556GEtw+Z0yPLbpY7vaK0Hwt5IDlOfDv5jWmyB3M",
+	"yYTOEZ0Tyo2cWwDzOvgeODGzM5CPKiBX29kA5WF48CnAHAlQpgzJKpZbe+gO5s8UUZko4YygOjNAEkOi",
+	"xMSPUdZcUqAV6dOiELMraRwceA96JuRdnxjLkAwKkd3VWMb5rkoQWkig+Zzs4UzUqMiADTSAcTEK5D0z",
+	"OlKT0r6B0DyXoBSofSQH9DY4LS6ltBbRd4pfh0uSiWlhJcQAiIEtWqAbuM1j+CQWq36FuBmQBHClG7DN",
+	"3KAnQfYnDt+Mv20gH63Bwe+eFiy/jrzV74CgUVdCkomQBnd2SkIlEGZfY5S0ebX3+to11/JLMpkqBPgA",
+	"9AyAky56Dd1OUrl+sb9tPbgvlSb/+vBXYNfDwxiZuI+wuc14xOdb4fmnwKdHlrVFBR+y0VQikp4pIqcF",
+	"KCJhOFWQEuOTzK3fRI1yHczRZULFynjkACExvBf6tZjy/DupYMrvuJjxv4koPa5w815oMsTlb0AKF7pl",
+	"H3wKbLwXxgMdB0dSBh8HYXpF54Wg+Y0Qb6kcwROKKDRImCKFmReNIk5OT06OTslgrkFtKauOu5E2cou1",
+	"hhUudwMoSzugpYVo2QFPpZ3W7vKY/Jn9gOC91rR4CqA2umZoI2Aw5K9Aut1IrFxJyATPmVkyGVJWwEYi",
+	"LqMhLTfkiS2DRWBAbCQbsJwRo8QJ0zaggwj5xOlUj4Vk/w++V45QYoUtghutdmMhMEWCvH9i47dbYaS2",
+	"jQ2omMbPPpFIsXu+gzkGEKwbaO0oL12FJBLuxR1gGCWK3n3+/Ll1PtVj4NpAG5rd5x+ASpAGx0UB3IaF",
+	"1oSgLGbvKSvo4EkYLqeaDqgCu6Uw8xnRcu7igwXVGOfYzuSKxNi1MxujebfAYXj0qdhoxRYX0PURtJy3",
+	"zocaGiJ618jkxtMlM8qMbTQ0tpWWc8ZHnutqoYt1IRWLRTUtSyE15O8gZ/QGH/oudBrLDMUDymqqSDwB",
+	"DtxWFZ3EDBjWSSZmoQS3sxGNYVQLR7Xw8b+WUvJhgDbGq9wk5h3n05zpS5uZWcTpBx4iiBOKXpcU09E4",
+	"xCbaNj1SgtQMQv7Igr8+kzPdbFQ99ZachLKgWfXZRs+rn4WmGlooWsIIzSR+pdJbHswXK15aCpRigqu0",
+	"MmxAUmNdIiLNMLcE9BfDd3a4jYQvyJM0oQ2xx89jQGoeCjkxvye5WSimSxpmYCvigmCg/kyRUiirT52d",
+	"W4hRbXLG9elxsswlaXIH81VBxyCWrThG/DFN9vpZwfpkiBEm9BcnxnEpGIce6QcyDe6zYZB5P73l/Qob",
+	"/ZT0A/BcpqSP/k/fQrKf2k/ow/XtHEYKLHkBt3zICnim/Ov2V+Ag0o+/riZ2jNSnhq0rQKp203zamGh6",
+	"feIotcsNWQD7mcOMKDbiZjs2AOEgGeAd8gXLb90mSsyMR88zkFyRPeNuzhFZlNfegEA3JON0qxVhKZmN",
+	"WTYmC5EKBRiDaIqtV5HlLwk6vVQnnqzSOATtGDuALsbJ1zCzGPwMNryGYsWmhn9dCpxhmN5lfKh50JN8",
+	"XZhgYH816zBA5Ian1knLSMpVCU8qJcXPVSJq+W1XVCm0G5VhD5us8txjxuFmzggdKMDknCU8qnRIYW2A",
+	"Oi6/CYRxWQXNrf1Mi6sYRA1BSU+whGZYZGEWHhMyWqdqLGZmVykpi6nyaVFFvAAlM5AQG211xETVCE2S",
+	"0eLVvT5KtW4vMUPGfBnz3ExQMAU5sfGVleOrioyGReoxWBzioy5BJu6tWHfzDYQogPJ1InwpSbi0lKhE",
+	"pHkKfMCH5Bknl+3u6fGmqbbbW23qTVv0uP9osd6E3BtxB1wRptQU8mDhGWPAIBLDZzacswOqo/R/Iy0Z",
+	"4WC4ybl4207cJNsqso1fu471Lr/Z+orFlV3eg5zrsVEClcp02ZUBplU4RMGVJf7xrswK6Vb9TlCqaFFj",
+	"KSGRWY0dTDOtyB4XJBM5pIQLMqZqvL+1XLQbhPzCv7FJPGaRIFo3WRBYhgPvfaVYg2li9/FMEftUSkSR",
+	"G2MVK41QgedQsHuQkKM/4apOdt7VpZm+aUfgHlgrwXKRTSfgRJixn3ax+IxL69HdwPOupohUDxoT7M7u",
+	"N8L11lt+i6Pf2Okaldw21sdmdRVBrmYfREV+0eYDHaQxza/juE0mg3+P2slcqI3aCp4xLf8+zIVXzqZu",
+	"gl7ufjPL+lGQmWQaS5LIXv9lRxl7vtuZ4H/jo86kj/JjfWlBmiyLjoYXB6w/U2QCmuZU0wavMSRWlphR",
+	"CiNjRQ6KGIsv1rGRH2SUA4cGi8FqdyGJmjR7ApngajpZr3/QhPGJte2FwCYryc1sCGH7SY2cZHwFoj+P",
+	"QYLzsnIgM2jkaBR/TIJatzL7SP79Tm5MAStMpFpqbR0FYAK3mQYa9b2jijrU6nZABYq0IsP6kpqYra5h",
+	"GgMnKPmCl1OJ8zrpB0W3VhWFYkavCgnN7riYFZCPICdMP0Ewwix3NY5Elk2lXE/NY1qWwHchGpeU2cXD",
+	"ufHRuwAKCRmw+1h2VnjSLmZYn+ONVhij29InduG8CATVypuI43UhZtcaytXbciXiy0SjNJSGZigZFmJ2",
+	"RuAbzXRh86J3jOekBIkPrTEql/eL0kBINDGapaCt3F4eyQWHlJRUakaLlAynRYFh/tvkNgl6LVBniZXf",
+	"Kzyyphq+c+7YxDyPpp7RTO1VISAmGzZni65rBjIm58fU0kRQ98vxmAW9rmxIaFtK/A9aTAED3gqMJv1n",
+	"LmZ9LPYyMGET2G8kyfuVrts58b952z5OITV7bcZ1v7CuUQNjMj0mBvKpDQmhn09xuUhoIW0mJoDeTNM7",
+	"Hhr28CPVMKPzuBZjF/4NBCNmnFy/uyYjO19KMkPDuS2pohhog5xcfbi+aTAalqt5liHwFrQjDVuMQwZA",
+	"CiFKLLYWMtTq7FHDWwVlnIy1Ls0QCftn+AFRTEk5HRQsCxMJ88iMKVjlTWeyKcL42RB4y2DjjNzB3C7O",
+	"7JPqqTTr0KQAYw4eHUZVfQ3RuzRBXvnAi7ktC32ITgCst22DpWjcb7kizuJQQvYQBCvCh0uEseCGNBny",
+	"zvV5poia4rjVnk8d4faxTeaUfWoHFeTWs95Re6awLGWxEqVhPrepjdOxPMhPNRZlaeME67VRWGv1mrQC",
+	"S5Mqeg+z6ojRivpFLVyArsGlyjccrmC5DYv3f/W+4EOo5Y8jjs9sJY/qka553+kxMZacbGVUASlA29LV",
+	"nI2YVinpt/pYjP6XfjOII7Gzjs7tzoOQatTtYa4m6H0ogZ+X7JULBOwUiOUER1+9CXGERm3wQZePlaKC",
+	"W6q2xj5WsDd4xfWTUtsLhq2NchcGpHYZOQNF9hDJ3c5+s7fWcCpr3QuMyRMZ8Jha+nRzQXIjndybzL8V",
+	"b1s867UtCJrEm0+67kYIH19fkJfHJ8+Jy/2eEcrJYr2d/9EoGEX6tviw3+Qw6MbY+Ocx1ejxkRnCrqpK",
+	"domaZrMs1Diu2M8O5lN9Pe9AKTpy6GP1YsTUqL71NX4NwK8S842iFSvwreRZt+PtUok2kVgo4dfV/z8t",
+	"d3Ki9SbvE1sVgaS4NtHoCwaaXvXTzc0VsQ8gpS/mfI8OG+nZlR0si3M1FlITd460OlBlqWqFu7PKQzon",
+	"nz6+IRKGIMGWVFFNwoFMtc3UC9LW10Tg6gNgvjYzGWq5x8hF9KHYiLcYD8q2h0SGHobFF7X+hrFAPPPt",
+	"KbCBk4+X56/eXT5T5Da5XphH3Sb7bdK3lh3mwMvyOnxwwQb3Bb6J8rk1E/17XGlr/3/+67/DcxKs04M2",
+	"4e/Nyg0QWF7TkGYwEOLubGF7m63YGiSXJy4Yh0dMWjAw5kkDLxo9/eYVuRCcG2vUzKXOvCkKJZ4CnebM",
+	"8IHa1aFs3oILXey+i2ZmFbpMyUiIUQEpFltASjz4UyztSIlgeWZIwb16S35tYs9rrG5/LHM65CLvmXma",
+	"DJapTe431Ji9uybWdbIxTvegsxMmdG4I32fM9gz7oceLVRT7u6Eup6yY/zDNG8tEarrNmyI0k0IZbYsV",
+	"ZeqMdNDA54JktGw2Tfx58HUGyfUkshDNQmesYGKj6YtP1cY1kk4hRmTPgs9Qmwbu3bBCjFKSwz0UopyA",
+	"O3e8nxKz5pTYVawnqHBcfNNiF6MJjaZXDQ672V/X74yitedJUPqr6WDCnMgMrgymCtT3SmAJhSXDlfJX",
+	"F4pwWyZrpa/5QkjiD+o/Rg7bhgJNRoaxPU+ODg8du/kJG9FlD6kszvKTUNo6v0KSN1d+hhQtTDHVZrFC",
+	"NhtbjCvIphKu71iJJQsNpv4NKHdMq3lvoVXFhlhKqclszAogZhsprilF2Bqg+9YHBspz63TTCWwndJtL",
+	"AE5ePEf+9mhLyfHpiXXpzYfDE8f9HKLDyCs8FCH0xblqSiZam5aSq8t3ZDDleYFJ0ItzpBItpyuM3EcE",
+	"grBbxOICAk3u+dPUqd2e39qetSY0fPMxRqReywX2SLajfW5Zx4X2lnlqv3EjVcuKJQv1081P5Ort+Zv3",
+	"iNwt41MbgyFUuaN/Z64gChupoJlm2yaosZjxx5VE+fOij6mI2iISsyJWUnWCWeU2Ke8s+N2ikKT2ZBzZ",
+	"02NgktzbaHcFCNsNAPL9nYPsjwrebFMpFBn0j6kZihqNLL7gh+mktA6rPadmZ7Z2iGu3YMt/FlJxq0p3",
+	"14aialirFrVLAZOF3sb6S1t1u1MpRTRmq0IKx3G/mzKKBbrbwdLAorDg6qHYtsDq1Q0Ne9jYB0njcmgy",
+	"NPprr+9hbHsDsdw2AuobgRrKzdpzOin2U/Md1vWTz+7UTQFDjUf7Nb1zfWe89iGf3Imc2onXqGRvuZi/",
+	"3gyqMehk+97gG0g1BBOYPnm1o99U6yzVRITWYUUypj47SXCUcdgLxu+IKIGrdclO36ZqifQkSBgxpcNB",
+	"VZvWdGXYgs8nYqpspkqqlNRSpEYxDqdFc1XqYiOspbT09Qdy1D09bXUJLcoxbR06HwejORxmPjeiyN7r",
+	"j/vr3lG11VqyVN0vvmtRfdqhbJ7Wt+XaHCZcJwtCYnxj9LCm2vDlRvYaSyAlQLNx1LtGaShVc8AwaiDW",
+	"SLlRQIvyqrySx2hGkatSEiqJoirc5kqJzT7dh7pLV2s6trhQ+z2xsW9a1Gp6Pf/S3IiBvTp9NSOy1s1s",
+	"FTI3nDuqR+cacbcYg1MEOB0UYJNefRod+vvf/pl/fX/+7rKfekQ3onSx09qKYgCrpL+7HIBvANTS1n8S",
+	"MxeMkEilUXYP9+WiH8uiNhS8rw0F1CMvGEBQuw5qsooXGr5t7zTE/eDWjflsn1u/ioWYxS7ZMBz5TJEQ",
+	"mFlxOA3p4XqVLR1lnpdPgf19x2GneozF+Vs7yTZWEbp/OaPEeMdqR/d4QBV8+vi2AaQeK+dXb1wZQe/g",
+	"gJasbaNH7UxMVmibleEMw5MYSHcdjKSPa6wqLUSCYHzkDto24v6DJJSEJ30rl6dxrJsI3XHDpWuguGsI",
+	"1dW7ybgc2lXS/97yB+tOCVSFYegJuF0rsmeFO+ZzHh3efVx5To2DprLA0JLdw2MCSytrbzyGtwxqLErX",
+	"HeipqhgO1tYCSZGRaFBXVe/Pdevf3ktcZIkGlPkGo9trp6j/6I6DsEfp41ncEthUMj2/No87VvRHZhvr",
+	"IGutI1LSz/K7v9T9P/fRkq5zCVPbzTE6uLt0MLdN3qBfiIErIngGZ9GhpTuA0jXJMp7i9U/nrcOT03BS",
+	"H/kV+y9UpGi43R47Z3woljdzYU9YYxdV173UHSa2HRDVfhQ6NjqISp0aeXNHpmVK7AkTM/yW4+nt6vSG",
+	"DbjaY/N2fjEpC0Z5BvbEMZrCtVOlRAxveRyzsSehDdm3b/ktt067ceZIRqX0rkCtj8de/9x1zUCM90JH",
+	"ivzuL9hRNcVJbznGNtfggrRa2K6MPPvTs34QZAicfSLkLe/7B2g2gdRYjn2Mv6l6P7P9NjknE6YU1lIs",
+	"t9m45eadoV1npxu19FzRQS16+igCDNaHGOqhy2UsZK+/qv9Cf799y69dNJGF/kpVut0H9VVK0PhUKVFj",
+	"27zWjto3rs0trxKkGESZN8QfQ22rPfnsYpQKtD1LXrAMuBUBtYbSb+33H2HYMiJSMtA07ggaf4llfb49",
+	"940/Gc/ziDIjXZynrkNfTqgmcsqN0dBOqoYRCwQSQg1xp+PkvovOZAmclizpJUftbruLhed6jOLENadA",
+	"SjefGzOVl0uUv9jDwSr1wXz14f/9pfN5LvJi+NfsreeJqdZqII3USurS6faQOqbe8Bh5GmqlQylNVYDT",
+	"Ju8toh1NpL7GzFgkIBW6w3igiJyHc+72TK/LC4uhfZfdztnCkXhCi8IuxnDPHcxbBdxDEUYznhXT3AbG",
+	"jPJDHGGLnrdM6XCi3J5zi9sef1nEwp8BysWF2WOzodppqz7H0Xm77fvnNquxar0HLga7xZO2E+/D14Wu",
+	"soedzpq+LA39WJxJ8KXqF5LUO4LYRgQr+4EbI/74MLS/SO6ejw8nL385/tbNXmzfTck3gfAQrw5I2m/M",
+	"PuMYdXJ8uH17lqr/QWPr0BUdEB7S5NgCs2nuAPSDqI8vDuluHvJpofXTcedo86DXcSvPk21WVu9yiaOO",
+	"tlpc1dOoJm0Nq9WhhJgbYRNGBHLy1YxYaNWzSh5GGYwgtCYU5UFdH9tor5cXNs7OciJkDrJJAhqFVu9o",
+	"js7T2vxFs2C5Cd2GFmTK3zEbf8/1FAs3UOxwW8TOlwcsMrRl821ZOsqpredpnyH7G3Lzb8ibgVw9V3oC",
+	"/oq1E00lJdZDUJVRik5MnL9Nyc9TPNo4sE617RW6Mmf2TBGfNOv1bSwrBAoGNNQdYyMsLMFkHI/UHR8e",
+	"7qN/hNVBoVRaGc4W6FUI7oLJrq4LXRdj0c6EMUsEz9UyG9v93fhbXNysP4h8viOD1XjmUTzyt7uIJJTp",
+	"JLQVPmx76cjD1lxYnWh5qCd1XVBlQaR1t4e4jRyFApGmRfgnQ1Z7R+Gxvo1lGpeFNFxy0jS/e+wAn3lI",
+	"k7euFdSGapGoDGyH2z3+rs2T487LzSMuog7wx90tXrHYFBfHnWyzn4bmhWbw4eE2grre6vq3EvA+klNd",
+	"SLUs45dsr4PqKJg74A6rOnv6sIAWpbJhdz7yopfsHXeOjfj1J0QUSuoqPqlSG6FdjMG6Axu+pWXP9Upz",
+	"7ed8mZe91sdKfT2GietQSfDIbNU8Nl11Fwp6uq7yJ74XhVTH6pqrO3LICiqxaHkCylmJujIMMRy2rFJe",
+	"IRiDStnNNPS3xTSYfMfLmLGvyv/OvZFju/T1I0KbcGTbLTjPNmn+rfjNQn49v6XJxs6FkRVlbRdfnTNk",
+	"eLqa8ap4NypyPPNnW4xh3ieKzpWLqsVVkAp0m0S3DI0Ehkpqt5IMCbUtcR3TLJPzj6Aj8+ixTshvrrEf",
+	"ragf/rF46zfhlh9Bb2KV3cRkuMXJyMlyqpuKcTA85QtMolq/SLfszTZW4mEA33JV9ZRNxSBD2stHsOTW",
+	"5jjjdL15wqbr98zX0emG1J/Lw3oa+8mVaBCfstu3PZ6dNjurX35iv1WEA+Qqkg1WO6ZECVcbHO5HsT/b",
+	"iDyKAswCc5jFR3afQK1+DJ6Zu45FTjk2YR0yztTYH3eNLvPAdAFqU9dQYlkKOXQ+iVZ9pIvX7Mq5GrLa",
+	"GeyjXUVXVG2zhaPU+X05SlVl9x/yd1fb5g/HZ5NqcYIhSKnIptrZCToIDssWUemo/gIrXm1802bI9uIs",
+	"3P5yELpN+hjgsb0zojLVvhGSrkWS4FFrXisz40JYmcYNdptaB4efbf9AbFBl7xIldGhMPv8Aio79Num7",
+	"GO21EfB9p+WiRi8qqACKrU3tLHZLqQvDqznPxlJwN2tz4PwiwHlDOu41c7nGBUAwVbUUrvJxKy6cbsrP",
+	"+UuKV1xD2pyd23pttW6+e7WaHWmLhFFmBx3sK4btiIV7J//l6Oi0e3h0fHL6/MWK3cSdi1fs6ehwiy2F",
+	"7GdAuKOIGsJDG+H6OuNsQpwBbFhvTGe1BW/XL/h3mmD5rgvSd7kNffN95l+3VvK1bq9rkylR59Y/XKan",
+	"ydgIifqgAm2k0ioZ+l3u03b68ODX6jrktbHCjzARLlAXd1yvFYGgphgJkac+uaMl5coWGPRqInWh5o3l",
+	"ZM87NubzQjARU777qXs0tGumEsiU2+Zb9seoa7cvZsH3ufKgWstuMzqXoiz9YOdPuXdjoCWT08HA/O7y",
+	"0uLOtdm0Bw391Xm5LX2jpO+R13MRvL6rofV+WWMnURvMUXQCXt27AwuuPV//1eXby5tLckBL1oTF/rIy",
+	"vpRUwUXVEHpzyBFH5H+w+BOwOIISrxEO8G9m7pWW6HYXR6BdsuLiCDyIGd0esRT78yv5Ye7ut/4uV3RT",
+	"f/rgjFZNvXfWVKsc0toNin/Q7lNE9DZS7mPV0jYmXrie/1FK7ADChRGryzHX3RsRMxxehGAUGV7fHW4j",
+	"QMv/x1dXH43dz0ZjjAnSLAOl9ns+AIipJmRRw52LbWXdXUau72al1OzX/lKGoMSWb6NgoS2Ab+re81W5",
+	"oUTTvDhcRrGgIBBKqzXEjmZyfJ3Gl7ibfCfqDB+cs7jj+6Ih23W29Bbmdq0R+0qju2q0vjDPca0uqjN4",
+	"Tk/zDrSOhicnreO8m7VeZicnrcPh8+HpsAOntNtd6EreOzH+RSz6fhc+QnXm58tC8/OGAd0AoKOsOzyl",
+	"h9B6kR8PWsfDDrRe0pNuqzM8zQ4Hz/OX0O3UW3SvhEHUc7zi3O23aIg9qqVpBuXD0y87qk7NYSIqDzZY",
+	"fZ9KBVJDXF3T8NvX+u0nq0tsqxtMvsS9d1exTNVHN7GtyKImtb2k23l++rJ70jk66XQ6p92TzvPuSRcX",
+	"s7ivnTWzu6Nng35+poi/eyIKGF9YGdN6xZS/hK/heOBwaEz42pUwVBGK+fx/rAqa34WB684HLaL292gu",
+	"LNxbacDyN1rtqtLMy9jXtPd8Oc8x+AFTrllBuJjFJ4xsCaf5UvDlqskzlxP0bQFGeJKTuveg5z0T8k6R",
+	"PXsayPrHGCN0b7e1lj20h9y6XKEPuq72Z++yVDciRm4y0ULsN+UADQo8bK49JrbxWj96D+cfLZn0G6SH",
+	"fqM0j0FgXZSoigKaxInh8lxk63M5Vd9cf9DHGLOSZjolEstxK/IdSDFTIMlgTj5CLjJ3oPPAnfxq43G6",
+	"M8tO1nNg2ufnbdGcrZKuGgM1OdznRjC9MuveaGxr+KYPxnpS1KzsxJYH/1MuMjx5bR6wZcH2h6XPQPP4",
+	"M559s19Uns/5VdRj2D53ED3ovlmcaiDyefxZIthUCVlrKot/vU1i0N0mtbnw2do3i7MdVDtZf894uhbx",
+	"/nxHbGzQbAwtY3JIUTT1WZyRQrgyRQx/u4ammRmXr7/1PA2mzLU7eNxa1d/ozyEBhy/RgmC9SoUVWxW5",
+	"6Zb16IyzUVRGo1SMVUNsxEm+k751mypusnhpK015TgvBof3zeg6zrOI6IqL+sHylSB8n7KPzjM0I1Bhy",
+	"o5B4OVnPGtf4ji0Z5Gd6T+2i6mxy8Kd/Iq/xqh08XkoYt9kno4vKAqgCPGvUsN/22zcXl++vL9v6myZ/",
+	"Otid+Ozn7yA6+8MuZLcLGXjJJzfQQ8y9a2mgfng2ErFUuavOV2Hb3evw7/bC9+/M0bkz8E96uHf7+OTi",
+	"FRUraKPpLopHUknwgZ6OTm5iFek72m1JJnNqNdXuZDKYa8CsEf6BnRzx2XY8dd8qacapnGPnzsGUFfbA",
+	"0kb6+k+ztJ3oy2+mkiduLT2CJHLLDbn1bjkhSG89sorczCOO3nrkvnvL3fUrvz7gqfgKVZtpBRnqP8/f",
+	"vcU2r009Sf4RSM5scB3JLcwWd/P48hXnxhLMpnqT6jr+gikN3LbuoaQQGS0qDCauIww22OgdHHQPn7c7",
+	"7U6723vReeGCJXZ1TS+wrTWW1Hjqz0dE5arYmsw4UmOKat7VT/hypuUKjg+8qT+ML+dI17TliKavrOjl",
+	"F2xuUxBNZE/9Lk9SR6lZB9OqsreDIoqmqmP54evD/w8AAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
