@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/customerd/customerd/admin"
+	"github.com/customerd/customerd/app"
 	"github.com/customerd/customerd/app/apptest"
 	"github.com/customerd/customerd/sender"
 	"github.com/oapi-codegen/nullable"
@@ -292,6 +293,61 @@ func TestAScopedKeyListsEveryTenantOfItsScopeAcrossPages(t *testing.T) {
 	if want := []string{"t1", "t3", "t4", "t5"}; !slices.Equal(seen, want) {
 		t.Fatalf("listed %v, want %v", seen, want)
 	}
+}
+
+// A key of some tenants lists its own tenants by reading them alone: the
+// work of its list is bounded by its scope, never by the catalog (a brand's
+// key listed a page by reading and unsealing every tenant before its own,
+// limit rows a statement), and another tenant's row that cannot be read
+// (its secrets sealed for another tenant) does not fail its list. On
+// PostgreSQL, every statement on tenants that a page sends reads one
+// tenant of the scope.
+func TestAScopedKeysListReadsOnlyItsTenants(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		rec := &storetest.Recorder{}
+		env := apptest.StartConfig(t, apptest.Config(t, dbURL, ""), app.WithQueryTracer(rec), app.WithReconcile(time.Hour))
+		a := env.Admin(t)
+		root := a.Client(t, a.Key(t, "*"))
+		for i := range 40 {
+			create(t, root, fmt.Sprintf("t%02d", i), `{}`)
+		}
+		if _, err := openDB(t, dbURL).Exec(`UPDATE tenants SET secrets = (SELECT secrets FROM tenants WHERE id = 't11') WHERE id = 't10'`); err != nil {
+			t.Fatal(err)
+		}
+		scope := []string{"gone", "t05", "t20", "t35"} // gone does not exist
+		k := a.Client(t, a.Key(t, strings.Join(scope, ",")))
+		var seen []string
+		var cursor *string
+		for range 10 {
+			rec.Start()
+			res, err := k.ListTenantsWithResponse(ctx, &adminclient.ListTenantsParams{Limit: ptr(1), Cursor: cursor})
+			statements := rec.Stop()
+			if err != nil || res.StatusCode() != http.StatusOK {
+				t.Fatalf("list after %v: %v %d %s", seen, err, res.StatusCode(), res.Body)
+			}
+			reads := 0
+			for _, st := range statements {
+				if q := strings.Join(strings.Fields(st.SQL), " "); strings.Contains(q, `"tenants"`) && !strings.HasPrefix(q, "SELECT id, version") {
+					reads++
+					if !slices.ContainsFunc(st.Args, func(a any) bool { id, ok := a.(string); return ok && slices.Contains(scope, id) }) {
+						t.Errorf("a page of %v read %q %v", scope, q, st.Args)
+					}
+				}
+			}
+			if reads > len(scope) {
+				t.Errorf("a page of %v read tenants %d times", scope, reads)
+			}
+			for _, it := range res.JSON200.Items {
+				seen = append(seen, it.Id)
+			}
+			if cursor = res.JSON200.NextCursor; cursor == nil {
+				break
+			}
+		}
+		if want := []string{"t05", "t20", "t35"}; !slices.Equal(seen, want) || cursor != nil {
+			t.Fatalf("listed %v (cursor %v), want %v", seen, cursor, want)
+		}
+	})
 }
 
 // An address in another spelling (127.1, 2130706433) is what curl and C's

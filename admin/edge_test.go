@@ -2,7 +2,6 @@ package admin_test
 
 import (
 	"net/http"
-	"strings"
 	"testing"
 
 	"github.com/customerd/customerd/store/storetest"
@@ -15,15 +14,8 @@ func TestTheAdminListenerReadsNoBodyUnderAContentCoding(t *testing.T) {
 		env, _ := start(t, dbURL, "")
 		a := env.Admin(t)
 		key := a.Key(t, "*")
-		req, _ := http.NewRequest(http.MethodPost, a.Server.URL+"/admin/tenants", strings.NewReader(`{"id":"gz","settings":{}}`))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Content-Encoding", "gzip")
-		req.Header.Set("Authorization", "Bearer "+key)
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
+		res, _ := call(t, a.HTTP, http.MethodPost, a.Server.URL+"/admin/tenants", `{"id":"gz","settings":{}}`,
+			"Content-Encoding", "gzip", "Authorization", "Bearer "+key)
 		if res.StatusCode != http.StatusUnsupportedMediaType {
 			t.Fatalf("a body sent as gzip that is not: %d, want 415 (read as identity)", res.StatusCode)
 		}
@@ -37,13 +29,7 @@ func TestAdminAnswersAreNotStored(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		env, _ := start(t, dbURL, "")
 		a := env.Admin(t)
-		req, _ := http.NewRequest(http.MethodGet, a.Server.URL+"/admin/tenants/demo", nil)
-		req.Header.Set("Authorization", "Bearer "+a.Key(t, "*"))
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
+		res, _ := call(t, a.HTTP, http.MethodGet, a.Server.URL+"/admin/tenants/demo", "", "Authorization", "Bearer "+a.Key(t, "*"))
 		if cc := res.Header.Get("Cache-Control"); res.StatusCode != http.StatusOK || cc != "no-store" {
 			t.Fatalf("GET /admin/tenants/demo: %d, Cache-Control %q, want no-store", res.StatusCode, cc)
 		}

@@ -2,6 +2,7 @@ package admin_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -96,4 +97,20 @@ func storeEvents(tenant string) store.EventQuery {
 
 func adminclientNewTenantOf(t *testing.T, id, js string) adminclient.NewTenant {
 	return adminclient.NewTenant{Id: id, Settings: settings(t, js)}
+}
+
+// openDB opens the database of dbURL directly, to write behind the
+// service's back.
+func openDB(t *testing.T, dbURL string) *sql.DB {
+	t.Helper()
+	driver, dsn := "pgx", dbURL
+	if path, ok := strings.CutPrefix(dbURL, "sqlite://"); ok {
+		driver, dsn = "sqlite", path
+	}
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
 }

@@ -38,7 +38,8 @@ type KeyStore interface {
 
 // Scope is what a key may manage: every tenant, or the tenants listed.
 type Scope struct {
-	All     bool
+	All bool
+	// Tenants are sorted, each once.
 	Tenants []string
 }
 
@@ -83,7 +84,9 @@ func StoredScope(s string) (Scope, error) {
 	if err := json.Unmarshal([]byte(s), &ids); err != nil {
 		return Scope{}, fmt.Errorf("stored scope: %w", err)
 	}
-	return Scope{Tenants: ids}, nil
+	// As ParseScope made it: a key's tenants are listed in this order.
+	slices.Sort(ids)
+	return Scope{Tenants: slices.Compact(ids)}, nil
 }
 
 // CreateKey makes a key for scope and returns it: the only time it is seen.

@@ -76,17 +76,7 @@ func TestAMissedNotificationHealsAtTheNextReconcile(t *testing.T) {
 		b := apptest.StartConfig(t, apptest.Config(t, dbURL, ""), app.WithReconcile(100*time.Millisecond))
 		createSeen(t, admin, b, "brand")
 		// A change written behind every replica's back: no notification, as when one is lost.
-		raw := strings.TrimPrefix(strings.TrimPrefix(dbURL, "sqlite://"), "postgres://")
-		driver, dsn := "sqlite", raw
-		if strings.HasPrefix(dbURL, "postgres://") {
-			driver, dsn = "pgx", dbURL
-		}
-		db, err := sql.Open(driver, dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		if _, err := db.Exec(`UPDATE tenants SET settings = replace(settings, '"requiredFields":[]', '"requiredFields":["lastName"]'),
+		if _, err := openDB(t, dbURL).Exec(`UPDATE tenants SET settings = replace(settings, '"requiredFields":[]', '"requiredFields":["lastName"]'),
 			version = version + 1 WHERE id = 'brand'`); err != nil {
 			t.Fatal(err)
 		}

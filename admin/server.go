@@ -216,8 +216,17 @@ func problemOf(err error) *server.Problem {
 		bad     badRequestError
 		invalid *catalog.InvalidError
 		httpErr *echo.HTTPError
+		shared  *server.Problem
 	)
 	switch {
+	case errors.As(err, &shared) && shared.Status == http.StatusPreconditionFailed:
+		// The body guard's number out of range, named by member: 412 is the
+		// customer API's status for an account's fields, and this API's 412
+		// says the tenant changed since an ETag. A body no reader can take
+		// is a bad request here, as off the customer API's upsert path.
+		p := server.NewProblem(http.StatusBadRequest, "bad-request", "Bad request", shared.Detail)
+		p.Errors = shared.Errors
+		return p
 	case errors.Is(err, errBadKey):
 		return server.NewProblem(http.StatusUnauthorized, "unauthorized", "Unauthorized", "a valid admin API key is required").
 			WithHeader("WWW-Authenticate", `Bearer realm="customerd-admin"`)

@@ -3251,6 +3251,22 @@ func (response DeleteTenant204Response) VisitDeleteTenantResponse(w http.Respons
 	return nil
 }
 
+type DeleteTenant400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteTenant400ApplicationProblemPlusJSONResponse) VisitDeleteTenantResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DeleteTenant401ApplicationProblemPlusJSONResponse struct {
 	UnauthorizedApplicationProblemPlusJSONResponse
 }
@@ -3379,6 +3395,22 @@ func (response GetTenant200JSONResponse) VisitGetTenantResponse(w http.ResponseW
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetTenant400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetTenant400ApplicationProblemPlusJSONResponse) VisitGetTenantResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3809,6 +3841,22 @@ func (response EraseCustomer204Response) VisitEraseCustomerResponse(w http.Respo
 	return nil
 }
 
+type EraseCustomer400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response EraseCustomer400ApplicationProblemPlusJSONResponse) VisitEraseCustomerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type EraseCustomer401ApplicationProblemPlusJSONResponse struct {
 	UnauthorizedApplicationProblemPlusJSONResponse
 }
@@ -3914,6 +3962,22 @@ func (response GetCustomerById200JSONResponse) VisitGetCustomerByIdResponse(w ht
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetCustomerById400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetCustomerById400ApplicationProblemPlusJSONResponse) VisitGetCustomerByIdResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4035,6 +4099,22 @@ func (response ExportCustomer200JSONResponse) VisitExportCustomerResponse(w http
 	return err
 }
 
+type ExportCustomer400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ExportCustomer400ApplicationProblemPlusJSONResponse) VisitExportCustomerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ExportCustomer401ApplicationProblemPlusJSONResponse struct {
 	UnauthorizedApplicationProblemPlusJSONResponse
 }
@@ -4138,6 +4218,22 @@ func (response RevokeCustomerSessions204Response) VisitRevokeCustomerSessionsRes
 	return nil
 }
 
+type RevokeCustomerSessions400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeCustomerSessions400ApplicationProblemPlusJSONResponse) VisitRevokeCustomerSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RevokeCustomerSessions401ApplicationProblemPlusJSONResponse struct {
 	UnauthorizedApplicationProblemPlusJSONResponse
 }
@@ -4185,6 +4281,38 @@ func (response RevokeCustomerSessions404ApplicationProblemPlusJSONResponse) Visi
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeCustomerSessions413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeCustomerSessions413ApplicationProblemPlusJSONResponse) VisitRevokeCustomerSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeCustomerSessions415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeCustomerSessions415ApplicationProblemPlusJSONResponse) VisitRevokeCustomerSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4848,156 +4976,157 @@ func (sh *strictHandler) GetAdminOpenApiYaml(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3pchu5euirIH1TZemkSZHabFOVutHY8ozP8aKyNPHNtVyHYPdHEqMm0AOAonmnVJWnyYPlSW7hw9Jo",
-	"srlJmi11/Mci2UAD377hwy9JJial4MC1Snq/JPCNTsoC8O9XU6XFBKT5W00nEyrnSS85J0oLCTnJ/M9p",
-	"ckeLKZjHMjHlGh978ylJk0wC1ZCf66SXHHYOT1vdbuvw9LrzsnfU6XU6/zdJE5hQViS95CfKoZ0L+De3",
-	"gnYmJv7nfwfJhgzypKflFNJkyKTSH+gEkl7yV8ohSROWJ73k+bCbH2ZH0Dqhp4PWcfY8b72Al8NWh3YH",
-	"h9lRfgwnQ/OsupRClZBpP2FB+WhKR2a+odlPORYcPkwnA5DVu4e0UJAm0zJfv6f7+zS5Bk65XgSctt/G",
-	"8FoJoI4HEO6MZhOzSwWZBK2uQCe9L4kCnoNUbYRRW0102S6pUjMh8+SreVhrxkeISpppdkc1E/wNgyJX",
-	"ZngFRQMA9+fXNMnGkN2+5ZcWHkn1hShYZjbCBYI8hyGdFvpVHeXu23cLEB0WYmZWcm82BFwbmMqk59Cf",
-	"JkKXln5yeMeGoBkit9uZdFSSJhP67VxrmJSGSE/w8xvKiqkEdQnyNZ0nvW6nkyYSDEzecg3yjhqq6prx",
-	"9w6hn2DEBPcLLaW4YwZ+5r3u9XpemteaTwaLEn6eMgl5gBlClftBjnR/SQzozf9DKSYG0dkEyM200znK",
-	"uGhJKIv5vxkEth1p408GgmOhDOIRc/EDZnVC6qR38uJ5mhhYiKlGcBhg6EKZQZpKbf5Mk6kCyS03eJ7M",
-	"zabdbnB1Zjta3AKPoHt4PHbwncFgLMSt3RXPS8FQHJj9GtCP6k9L0HL+HVWIofDFe/otYMy8bQWfdDsV",
-	"ad+BVIiRo3szYgzUg/bimo7M/zmoTLJSW7xdj8Hx0DNF3GBCeU5mY+CEaTKjijiWInvUPUtyKMB8Y570",
-	"v9IRZZwgENUNt5+oDpN2e4QSTUdEDIkeQ5hCcCAc7kCSCdXZGBRhWhE1zTJQSsj9MyJK+vMU2uQKeE6Y",
-	"vuEDmt0Sxkn/7bD13gzqEy1INqZ8BDi3W6XgxZywIeFiIPI5gUIByVneJq/EpKRG4CotBR8Vc7O2GdDb",
-	"G25WuNf/fPDf//lf/f36wto33IhPR1C95CY5ahfffn4+OPx2PHxxkyQVeXspqLIxTGjEB0pLxkcJIqek",
-	"kk5AO/y8mkolZDOG+hy+aftA38OvlHDHxFSRko6gXVuYE23MDP95CnKepEmgZnxLvLIJ/fYO+EiPk97h",
-	"yWm6tNI0aK23efPyPIs8U4Tl9aVsqz/MVCXV43il4aXr4Bqt/vS4afFvh0giKwBruKKP8HTkY+i9lGDJ",
-	"w0gfsickoaRgSjvQT1IiJOn/pb9/RgJH2OE5UYxnQChXM5CKHHcP25toBvduGbXavafsZKe9vmMTppt3",
-	"OhFKE6ZhogznUKQasnfSIYM5cQpmv7bUk04zBRX4joVlscl0YoZ00mTCuP3UDStkXMMIZKTGV1GSA+be",
-	"QFKe76+m6jqpaD/nIwgFdZMqBVfWUvuO5p/g5ykobZUo12CtD1qWBctQ8R+UUgwKmPzLT8rs4JdqsWZv",
-	"2lphSFvIdYQpwoVGiafHTJHzy7dkRO/srpSmPDNLOqD5hPEDuynl9gQKYZacDDtZF17Sw8FRfpydwOnw",
-	"eedF9+WhQYimeqqS3rHBgmYagfYdzYkbn4RNTyXvBbXWc5voDWje8o/ex5D7ZwnDpJf8r4PKrj2wv6qD",
-	"SzvYArCOz3MyocVQyAmEJRgNguREguxLCXXgMX+hnNZjqj2s/nr18cN+26znleDDgmWPRoelsBskp5uE",
-	"wDemEMpPioGXFQbCujeAP/PPPQ3s3T5nTI8tsbHc7RWh+UbIActz4I+mbqbILczJhM4RYRPKjWRZAPM6",
-	"+B44xt4ZyEcVkKvtbIDyMDz4FGCORBZTREy1Yrm1QG5h/kwRlYkSzggqEAMkMSRKTPwYZQ0UBVqRPi0K",
-	"MbuUxqWAD6BnQt72ibHFyKAQ2W2NKZy3qAShhQSaz8kezkSNUgrYQJMTF6NA3jGjlTQp7RsIzXMJSoGy",
-	"zIX2PafFhZTWBnmkwPP8nolpkeOaB0AMbNHm28BtHsMnsSDzK8TNgCSAK92AbeYGPQmyf+TwzXi4BvLR",
-	"Ghz87mjB8qvIP3wEBI2CEJJMhDS4s1MSKoEw+xqjFs2rvZ/VrjlzX5LJVCHAB6BnAJx00U7vdpLK2Yo9",
-	"XOszfal059f7X4FdDw9jZOI+wuY24xGfb4XnnwKfHlnW+hN8yEZTiUh6poicFqCIhOFUQUqMFzC3ngo1",
-	"6mwwRyfFWCHGmqpcDiSGD0K/EVOeP5IKpvyWixn/TUTpcYWbD0KTIS5/A1K40C374FNg44MwPt84uG4y",
-	"eBUI00s6LwTNr4V4R+UInlBEocnBFCnMvNLIWU5OT06OTslgrkFtKauOu5E2coslWgg77SZQlnZASwvR",
-	"sgOeSjut3eUx+Rv7DsF7pWnxFEBtdIbQRsDww69Aut1IrFxKyATPmVkyGVJWwEYiLqMhLTfkiS2DRWBA",
-	"HLcwYDkjRokTpm0IBRHyI6dTPRaS/T94rByhxApbBDf6HMZCYIoEef/Exm+3wkhtGxtQMY2ffSKRYvd8",
-	"C3N02a3jZe0oL12FJBLuxC1g4CKKl33+/Ll1PtVj4NpAG5od1u+ASpAGx0UB3AZi1gR9LGbvKCvo4EkY",
-	"LqeaDqgCu6Uw8xnRcu4icgXVGFnYzuSKxNiVMxujebfAYXj0qdhoxRYX0PUJtJy3zocaGmJoV8jkimhB",
-	"ZpQZ22hobCst54yPPNfVggXrghgWi2palkJqyN9Dzug1PvQodBrLDMUDymqqSDwBDtxWFZ3EDBjWSSZm",
-	"oQS3sxGNYVQLR7Xw8V9LKXlHv40RIjeJecf5NGf6wuZCFnH6kYeY3YSi1yXFdDQOkZW2TUiUIDWDkLGx",
-	"4K/P5Ew3G8dOvSUnoSxoVn228erqZ6GphhaKljBCM4lfqfSGB/PFipeWAqWY4CqtDBuQ1FiXiEgzzC0B",
-	"/cXwnR1uY88L8iRNaEO07/MYkJqHQk7M70luFooJioYZ2IpIHBioP1OkFMrqU2fnFmJUm5xxfXqcLHNJ",
-	"mtzCfFWYL4hlK44Rf0yTvX5WsD4ZCuls8snEOC4F49Aj/UCmwX02DDLvpze8X2Gjn5J+AJ7LTfTR/+lb",
-	"SPZT+wl9uL6dw0iBJS/ghg9ZAc+Uf93+ChxE+vGX1cSOsfHUsHUFSNVumk8bE02vT9Wkdrkh7m4/c5gR",
-	"xUbcbMcGIBwkA7xDhH75rdvEZZnx6HkGkiuyZ9zNOSKL8tobEOiGZJxutSIsJbMxy8ZkIVKhAGMQTdHs",
-	"Kpb7JUGnl+rEk1UaB30dYwfQxTj5GmYWg5/AhtdQrNhk7C9LgTMMjLscCzUPepKvCxMMpa9mHQaI3PDU",
-	"OmkZSbkqxUilpPi5Sv0sv+2SKoV2ozLsYdNDnnvMONzMGaEDBZgOs4RHlQ5Jow1Qx+U3gTAuZKC5tZ9p",
-	"cRmDqCEo6QmW0AzLGszCY0JG61SNxczsKiVlMVU+EamIF6BkBhJio62OmCj/3yQZLV7d66Pk5vYSM+So",
-	"lzHPzQQFU5ATG19ZOb6qgWhYpB6DxSE+6lJS4s6KdTffQIgCKF8nwpfScktLiYoymqfABwjHJ4zgumh3",
-	"T483TbXd3mpTb9qix/0ni/Um5F6LW+CKMKWmkAcLzxgDBpEYPrPhnB1QHSXcG2nJCAfDTc7F23biJtlW",
-	"kW382nWsd/HNVjQsruziDuRcj40SqFTmWBS5InQgpjb/VAVXlvjHuzIrpFv1O0GpokWNpYREZjV2MM20",
-	"IntckEzkkBIuyJiq8f7WctFuEPJX/o1N4jGLBNG6yYLAMhx452uzGkwTu49nitinUiKK3BirWNuDCjyH",
-	"gt2BhBz9CVfnsfOuLsz0TTsC98BaCZaLbDoBJ8KM/bSLxWdcWo/uBp53VTyketCYYLd2vxGut97yOxz9",
-	"1k7XqOS2sT42q6sIcjX7ICqrizYf6CCNaX4dx20yGfx71E7mQm3UVvCMafnPYS68djZ1E/Ry95tZ1veC",
-	"zCTTWARE9vovO8rY893OBP8bH3UmfZQf65P5abIsOhpeHLD+TJEJaJpTTRu8xpBYWWJGKYyMFTkoYiy+",
-	"WMdGfpBRDhwaLAar3YUkatLsCWSCq+lkvf5BE8Yn1rYXApusJDezIYTtJzVykvEViP48BgnOy8qBzKCR",
-	"o1H8MQlq3crsI/njndyYAlaYSLXU2joKwARuMw006ntHFXWo1e2AChRpRYb1JTUxW13DNAZOUPIFL6cS",
-	"53XSD4purSoK5YNeFRKa3XIxKyAfQU6YfoJghFnuahyJLJtKuZ6ax7Qsge9CNC4ps4uHc+2jdwEUEjJg",
-	"d7HsrPCkXcywPsdbrTBGt6VP7MJ5EQiqlTcRx5tCzK40lKu35Yqyl4lGaSgNzVAyLMTsjMA3munC5kVv",
-	"Gc9JCRIfWmNULu8XpYGQaGI0S0FbK708kgsOKSmp1IwWKRlOiwLD/DfJTRL0WqDOEmutV3hkTVVz59yx",
-	"iXkeTT2jmdqrQkBMNmzOljnXDGRMzo+ppYmg7pfjMQt6XdmQ0LaU+O+0mAIGvBUYTfrPXMz6hNmlGIrf",
-	"byTJu5Wu2znxv3nbPk4hNXttxnV/ZV2jBsZkekwM5FMbEkI/n+JykdBC2kxMAL2ZpnfcN+zhe6phRudx",
-	"LcYu/BsIRsw4uXp/RUZ2vpRkhoZzW1JFMdAGObn8eHXdYDQsV/MsQ+AdaEcathiHDIAUQpRY3ixkqNXZ",
-	"o4a3Cso4GWtdmiES9s/wA6KYknI6KFgWJhLmkRlTsMqbzmRThPGzIfCWwcYZuYW5XZzZJ9VTadahSQHG",
-	"HDw6NOiRNNMg1f4Z4dOiCJwnYSLu0IKr3v4lMY9gkgIJ/GuaIDd95MXclmreR1X5663fYEsaB12uiMQ4",
-	"pJE9BNKKAOMS6Sw4Kk2mvnOOnimipjhutW9UJwn72CaDyz61g5Jy61nvyj1TWLiyWKvSMJ/b1MbpWB4k",
-	"rBqLsrSRhPX6Kqy1ek1agaVJWX2AWXXsZ0WFoxYuhNfgdOUbDjyw3AbO+794b/E+1NfHMclnttZH9UjX",
-	"vO/0mBhbT7YyqoAUoA0bpCRnI6ZVSvqtPhaI/73fDOJIMK2jc7vzIMYatX+Yqwl6H0vg5yV77UIFO4Vq",
-	"OcHRl29DpKFRX3zU5UPlrOCWqq07gFXlDX5z/fTS9oJha7PdBQqpXUbOQJE9RHK3s9/szzWclFr3AmMU",
-	"RSY+Jp9+vH5FciOd3JvMvxVvWzx/tS0ImsSbT8vuRgif3rwiL49PnhOXHT4jlJPFijz/o1FBivRteWK/",
-	"yaXQjdHzz2Oq0SckM4RdVbfsUjnNhluoglyxnx0MrPp63oNSdOTQx+rliqlRjuurABuAX6XuG0WrmcRJ",
-	"nnU73i7ZaFONhRJ+Xf3/03KnGVpv8z6xdRNIimtTkb6koOlVP1xfXxL7AFL6Ylb46LCRnl1hwrI4V2Mh",
-	"NXFnO6tDTpaqVjhEq3yoc/Ljp7dEwhAk2KIrqkk4JKm2mXpB2vqqCVx9AMzXZiZDLfcQuYheFhvxFuNB",
-	"2faQyNAHsfii1iMxFohnvj0FNrTy6eL89fuLZ4rcJFcL86ibZL9N+tb2wyx5WV6FDy4c4b7AN1E+t4ak",
-	"f48rfu3/93/+V3hOgnWL0GrskQKGmmCOwbiJoYTiFkpNZmNWgCPwcJbKVbcrTb25SSew1qD8MxnaAcTL",
-	"axrSDAZC3J5F8NvRXq7hbPkNBePwmNkLBsYiamB/Yxq8fU1eCc6NAWwmVWfe+oUSD4NOc2ZYT+3q5Tbv",
-	"xcVTHrGdZkEhdJmSkRCjAlIsBYGUeMykWHiSEsHyzFCJW8OWsqJJNFxh7f1DBYNDN/K9mafJWJra0oOG",
-	"Crj3V8Q6djYC6x50NsqEzg1P+HzenmF99MexxmN/NxzmlBXz76Z5YxFLTa96M4hmUiiF4oJlVJ2RDjoX",
-	"XJCMls1mkT8fvs4YuppE1qlZ6IwVTGw0u/Gp2rhG0inEiOxZ8Blq08C9C1iIUUpyuINClBNw55D3U2LW",
-	"nBK7ivUEFY6Pb1rsYqyj0eyrwWE32+/qvVHy9rQLah41HUyYk6bBjcJEhnqscJZQWDJcKZp1oQi3RbxW",
-	"MJsvhCT+4P5DRLRtMNBk4Bi79+To8NCxm5+wEV32CM3iLD8Ipa3jLSR5e+lnSNG6NVqSklLIZkOPcQXZ",
-	"VMLVLSuxoKLBzbgG5Q6RNe8ttK5YG+nxOrumps2GUlxdilA24PdNEVBbb6esdxDQzcUMJy+eoyzwKE7J",
-	"8emJDT2YD4cnTlJwiA4yr/CkhNCvzlVTWtTa3pRcXrwngynPC0znvjpHitJyusIYf0DACjtNLC4g0O+e",
-	"P4md2u35re1Zo0TDNx8tRUq3HGOPczs+4ZbNXJBymf/2GzdStbtYsqR/vP6BXL47f/sB0b9lHG1j0IYq",
-	"d4jxzJV2YRMWNCdtywU1FjP+sOIuf/L1IbVdW0SMVsR0qi4yq9w75U1ev1sUqNSe8SN7egxMkjsbt68A",
-	"YTsJQL6/c7rgQUGmbWqeIsfjIdVPUZOSxRd8N52U1rG2J+7szNZmca0abCHTQlJxVRHy2pBZDWvVonYp",
-	"xbLQ21hJauuHdyoKicZsVRLiOO5PUxCyQHc7WCVY3hZcUhTbFli9ulFiHUsfzI0Lu8nQaLi9voex7SvE",
-	"cttEqG8Eaiica8/ppNhPzXd4QoF8dueHgqer6a3rWeO1D/nRnS2qnd2Nig+XjyXUG0k1Bsdszxx8A6mG",
-	"YCrWp+F2dLZqXamaiND6vUjG1OdZCY5qMY6pCiJK4Gpd2ta3uFoiPQkSRkzpcOTWJmhdQbng84mYKptz",
-	"kyoltWSvUYzDadFcX7vYRGspwX71kRx1T09bXUKLckxbh84fwqgTh5nP4Siy9+bT/rp3VC25lqxa94vv",
-	"eFSfdiibp/UtvTaHM9fJgpDi3xjlrKk2fLmRvcYSSAnQbBz1vVEaStUc2IyajzVSbhR4o7wqFOUxmlHk",
-	"qpSEmqionri55mOz//ex7v7VGpYtLtR+T2yMnha16mTPvzQ3YmCvTl/NiKx1QluFzA0nqOpRxEbcLcYK",
-	"FQFOBwXY5FyfRscX/7d/5l8/nL+/6Kce0Y0oXezStqKswSrpRxc28A2AWtr6D2LmAhcSqTTKQuK+XKRk",
-	"WdSG0v21YYN6lAaDDWrXQU1W8UKzuO2dhriX3Loxn+1z61exEN/YJWuHI58pEoI4K47ZIT1crbKlowz5",
-	"8nm2P3Y4d6rHeMzgAQ71o+PeO7jSA6rgx0/vGsDvMXh++daVRvQODmjJ2jYq1c7EZIVmWhkmMfyLyQF7",
-	"ksP46jZesqqgEomH8ZE7XtxIJx8loSQ86RvYPI0T3sQUjnMuXKPGXUOzrspPxkXg7vzAny1lse5sRFUO",
-	"h16D27Uie1YRYI7qwWHjhxUlreC2qSwwZGV38+sErFbWHnlq2DJYsii1d6C9qqY6WHEL5EdGokENVv1I",
-	"161/e+9zkX0a0Oubnm6v9aKeqDsOwr6pDxcHlhinkun5lXncsa0/VNxYKVprrpGSfpbf/r3uV7qPlsyd",
-	"q5naDpPR0ealo8tt8hb9TQyIEcEzOIuOdd0ClK6NmPFAr344bx2enIZeBsjb2KGiIkUjGezBfMaHYnkz",
-	"r+wZdOzs6jqquuPWtiuj2o/C10ajUalTI5tuybRMiT2DY4bfcDzfXp1vsYFc21jAzi8mZcEoz8CeyUYT",
-	"u3bulojhDY9jQfasuCH79g2/4TYYYJxEklEpvYtR63Sy1z93fUUQ473QsyO//Tt2eU1x0huOMdM1uCCt",
-	"FjZ0I8/+8qwfhB4CZ58IecP7/gGaTSA1Fmkf43qq3vFtv03OyYQphbUky41Ibrh5Z2gh2ulGbUZX9JiL",
-	"nj6KAIP1MYZ66HIZD9nrr+pQ0d9v3/ArF6VkoQNVVW7gEwsqJWjUqpSosW2oa0ftG5fphselAXpsNrUU",
-	"1wzVv/ZsuIt9KtBtcn7DXQWBDZUWQI2gxu5oU+1onzUZWIYXIgPrhley34zGaBZVdT2ApUZGFeT2nH/B",
-	"MuBW+NTaa7+z33+CYcsIZ8lA07g/avwlFlT6ZuXXvmsBzyOeiCyGPHXdE3NCNZFTbkybdlI181ggzRA8",
-	"ifs+J3dddI9L4LRkSS85anfbXTwUoMcoyFzjEOQx87kxT3uxxHOL/TWs6TGYr27MsL90dtLFkozkMHvr",
-	"eTKutYFII4WWuqoC20AAE494xD8NdeyhiKkqfWqTD5bEHDWmvrrP2E0gFTr4eNiLnIceBPa8tcuKOxJy",
-	"2zlbaFdAaFHYxRi+vYV5q4A7KMJoxrNimttQn1G7iCNsn/SOKR1O+9sziHET6C+LWPgbQLm4MHukOdSZ",
-	"bdX1OToLuX034WYFWq33wEWVt3jS9iW+/7rQY/ew01nTM6ehV44zRr5UvVySercW2yRiZXd042ocH4bW",
-	"JMnt8/Hh5OXPx9+62YvtO135Bh0e4tXhVfuN2WccdU+OD7dvnVP1pmhs67qiO8V9mhxbYDbNHYB+EHU1",
-	"xiHdzUN+XGjLddw52jzoTdxm9WSbldU7kOKoo60WV/Wbqklbw2p1KCHmRtggE4GcfDUjFtoorZKHUU4m",
-	"CK0JRXlQtwRs/NrLC5s5YDkRMre9jhcloFGl9f7u6OKtzcg0C5br0AlqQab8gdn4MZd1LNzHscPdGTtf",
-	"pbDI0JbNt2XpKEu4nqd9zu835ObfkTcDuXqu9AT8FatBmgpqrG+iKnMY3ac4I52Sn6Z47HRgHX7bx3Vl",
-	"FvCZIj4N2OtbkzGEMwY0VHxjkzIsfmUcLcjjw8N99MywNioUqSvD2QL9GcFdeNxVtaHTZGzpmTBmieC5",
-	"WmZju79rf6eNm/U7kc93ZLAazzyIR367a1lCkVJCW+HDtlew3G/NhdVZovt6mtqFcxZEWnd7iNv4Vih5",
-	"aVqEfzLk6XcUHutbjKZxoUvDlS9N87vHDvCZ+zR559p0bah/iYrgdrjr5A9tnhx3Xm4e8Srqzn/c3eIV",
-	"iw2LcdzJNvtpaCxpBh8ebiOo623Ify8B72NI1fVcyzJ+yfY6qA7hueYDsKrrqg9IaFEqmxzgIy96yd5x",
-	"59iIX382R6GkriKjKrVx5MX4sDsq49uN9lwfO9ca0Beu2UuOrNTXY5i47qEEjzNXjX3TVTfDoKfrapni",
-	"W2JIdaCxuV4lh6ygEku2J6CclagrwxADccsq5TWCMaiU3UxDf3dOg8l3vIwZ+6q8/Zvy7vHmEaEfO/Lg",
-	"Fmxku2H/XsxjwbieedJkY4vIyCSyhogvHhoyPMbOeFWHHNVgnvkjQsbK7hNF58oF5+IiTYzPRRcojQTG",
-	"PeLO1liZhb2HHQcs0+b3oCNb56Eexe+ufh+sde//wIzyu5D+96A30f1uAizcNmUkWDnVTYU/GDjyxSxR",
-	"XWEk9fdmG6v+MKhvWaR6yoeofbWzLe+1OdLmePWe+To6dZH6s4pYu2M/uXIQ4tN4+7YzttMzZ/UrY+y3",
-	"inCAXEWMbvVWSpRwdcjhVhn7s43SI19jFpnDLD7G/AQK71PwmdwlNnLKsXXtkHGmxv4IcHQFCqYQUM+5",
-	"NhzLIsWh80n03QOdr2Yny9Wr1c6lH+0qh6LKni1cmM6fy4WpqsgfIUz/uE7Gr2qo/MMl2aRanGAIUioy",
-	"kHZ2Tw6CK7FFvDiqycDqWht5tLmrvTg/tr8cHm6TPoZebD+RqCS2b4SkaywleNTQ2MrMuOhWpnFb4qaG",
-	"y+Fn23UR23rZO08JHRr7zT+AomO/TfouenplBHzfabmo+Y0KKoBiQ1g7i91S6gLkas6zsRTczdoc0n4V",
-	"4LwhUfaGuSzgAiCYqhoxV5myFRdjN2XO/GXKK65Lbc6bbb22Wg/kvVodj7QFySizgw721cl2xML9mP9y",
-	"dHTaPTw6Pjl9/mLFbuJ+zyv2dHS4xZZCXjIg3FFEDeGh+XJ9nXGcP87NNaw3prPagrfrsvwnTX086iL3",
-	"XW5t33zv+tetlXytR+7aNEfU7/Z/lsr+/XIpQqI+qEAbqbRKhj7KfdpOHx78Ul3bvDaK98lVXdavsaiX",
-	"Z6CmGAmRpz7toiXlyqb+ezWRulAHx3Ky5x0b83khzIfJ2P3UPRqaXFMJZMptQzL7Y9Tr3JeZ4Ptc4U6t",
-	"0bkZnUtRln6w86fcuzFqksnpYGB+dxljceuak9pDjf7CwdyWw1HS98jrudha39Xger+ssf+qjcwoOgGv",
-	"7t3hCNfUsP/64t3F9QU5oCVrwmJ/WRlfSKrgVdVGe3MwEEf8sWOBvwu/IlzwzuMAzGZOXWlWbnd3BhoZ",
-	"K+7OwBOc0QUaS1E5v5Lv5u5S7Uf5lZta9AfPsuprvrPaWeVd1i6R/AchLsXaNpLhQxXGNsZXuOD/Qerl",
-	"AMIFGKtLGNfdgxFzD17sYFTMX68+fqhuV0Cb/PvXl5+MRc5GY9vYKstAqf2eD81hegb5zbDaYptcdzeT",
-	"6xJaqRv7tb9kIqiX5ds1WGgO4JvU93wNbShrNC8Ol2ssiG6E0mrZvaMBG18P8iXujt+JOt0HtynuYL9o",
-	"YnadlbuFIVxrLL/SHK4axy/Mc1yrJeoMntPTvAOto+HJSes472atl9nJSetw+Hx4OuzAKe12F7qs906M",
-	"5R/LsT+F9V6d5vmy0My9YUA3AOgo6w5P6SG0XuTHg9bxsAOtl/Sk2+oMT7PDwfP8JXQ79ZbjK2EQ9VCv",
-	"OHf7LRpij+pPmkF5//TLjio6c5iIyrcM9tiPpQKpIa5Iafjta/02l9VlqdWNLF/iTsGrWKbq+pvY5mVR",
-	"S91e0u08P33ZPekcnXQ6ndPuSed596SLi1nc185q1t05tEHZPlPE36URhXJfWRnTes2Uv1Sw4eDfcGiM",
-	"69oVN1QRijnwh1Sd/EPjV6anO5qziKc/o+5fuFTTgOU3Wu2q2sSL2KWzl5A5By1Y6FOuWUG4mMWHe2wN",
-	"o/lS8OWywTOXevMn/Ud44JK696CDOxPyVpE9exDHuqEYinNvt8WGPTRu3LpcpQt6iPZn70xU1zVG3ijR",
-	"Quw3pdoMCjxsrjwmtnEOP3nf4x8supilMICps6iqINvEpoZ7cpGtT0VUrXD9CRJj8Uma6ZRIrPOsyGIg",
-	"xUyBJIM5+QS5yNwZxQN3pKiNJ8TOLJla85ppn1621Vi2/LbqodPkYp4bhn9t1r3RItXwTR+M9aSomaKJ",
-	"rTv9p1xkePDYPGDrTe0PS5+B5vFnPFRlv6jcA+NDB1jZ5w6iB903i1MNRD6PP0sEmyoha01l8a83SQy6",
-	"m6Q2Fz5b+2ZxtoNqJ+svF0/XIt4fHIg1Ms3G0DJ6WYqiqX3hjBTC1b9h9Nb1Cc3MuHz9Vedp0PdX7ixt",
-	"a1UroL+F/BG+RAuC5RYVVmy53aar1aNju0YBGEldMVYNsREn+eb41reouMnipa005TktBIf2T+s5zLKK",
-	"ax6IctnylSJ9nLCPHiaexVdjyI2g5+VkPWtc4Tu2ZJCf6B21i6qzycFf/om8wft18NwiYdwmT4yMLwug",
-	"CvAQS8N+2+/evrr4cHXR1t80+cvB7sRnPz+C6OwPu5DdLmTgJZ/cQA8x966lgfqpzEjEUuXuN1+FbXdV",
-	"w1/tLe+PTDG5Y91Pemp0+4jc4q0TK2ij6XqJB1JJcBSejk6uYxXpm79tSSZzajXV7mQymGvApAf+gU0P",
-	"8dl2PHXfKmnGqZxjk8vBlBX2JMxG+voPs7Sd6MtvppInbi09giRyww259W44IUhvPbKK3Mwjjt565K57",
-	"w92NKr/c43HrClWbaQUZ6j/O37/DjqhNbTb+J5Cc2eA6kluYLW5Q8eUrzo0VhE3lEtUd/AVTGrjtXENJ",
-	"ITJaVBhMXJMT7BnROzjoHj5vd9qddrf3ovPCRRTs6ppeYLtFLKnx1BfeR9WW2MXLOChjimrepf99Nc5y",
-	"AcJH3tTyxFcjpGs6TUTTV1b08gs2n3+PJrLHSZcnqaPUrINpVdnbQRFFU9WxfP/1/v8HAAD//w==",
+	"7H3pchs5muCrYHInwlJPkiJ12aZiYkdly1We9qGw5PHOWo4mmPmRRCkJZAGgaG6FIuZp5sHmSTbw4Ugk",
+	"mbwkdVdXR/mPRTKBBL77wodfk0xMSsGBa5X0fk3gO52UBeDfr6ZKiwlI87eaTiZUzpNeck6UFhJykvmf",
+	"0+SOFlMwj2ViyjU+9uZTkiaZBKohP9dJLznsHJ62ut3W4el152XvqNPrdP5vkiYwoaxIesnPlEM7F/Bv",
+	"bgXtTEz8z/8Bkg0Z5ElPyymkyZBJpT/QCSS95N8phyRNWJ70kufDbn6YHUHrhJ4OWsfZ87z1Al4OWx3a",
+	"HRxmR/kxnAzNs+pSClVCpv2EBeWjKR2Z+YZmP+VYcPgwnQxAVu8e0kJBmkzLfP2e7u/T5Bo45XoRcNp+",
+	"G8NrJYA6HkC4M5pNzC4VZBK0ugKd9L4mCngOUrURRm010WW7pErNhMyTb+ZhrRkfISppptkd1UzwNwyK",
+	"XJnhFRQNANyf39IkG0N2+5ZfWngk1ReiYJnZCBcI8hyGdFroV3WUu2/fLUB0WIiZWcm92RBwbWAqk55D",
+	"f5oIXVr6yeEdG4JmiNxuZ9JRSZpM6PdzrWFSGiI9wc9vKCumEtQlyNd0nvS6nU6aSDAwecs1yDtqqKpr",
+	"xt87hH6CERPcL7SU4o4Z+Jn3utfreWleaz4ZLEr4Zcok5AFmCFXuBznS/TUxoDf/D6WYGERnEyA3007n",
+	"KOOiJaEs5v9mENh2pI0/GQiOhTKIR8zFD5jVCamT3smL52liYCGmGsFhgKELZQZpKrX5M02mCiS33OB5",
+	"MjebdrvB1ZntaHELPILu4fHYwXcGg7EQt3ZXPC8FQ3Fg9mtAP6o/LUHL+Q9UIYbCF+/p94Ax87YVfNLt",
+	"VKR9B1IhRo7uzYgxUA/ai2s6Mv/noDLJSm3xdj0Gx0PPFHGDCeU5mY2BE6bJjCriWIrsUfcsyaEA8415",
+	"0v9KR5RxgkBUN9x+ojpM2u0RSjQdETEkegxhCsGBcLgDSSZUZ2NQhGlF1DTLQCkh98+IKOkvU2iTK+A5",
+	"YfqGD2h2Sxgn/bfD1nszqE+0INmY8hHg3G6VghdzwoaEi4HI5wQKBSRneZu8EpOSGoGrtBR8VMzN2mZA",
+	"b2+4WeFe/8vB//zXf/f36wtr33AjPh1B9ZKb5KhdfP/l+eDw+/HwxU2SVOTtpaDKxjChER8oLRkfJYic",
+	"kko6Ae3w82oqlZDNGOpz+K7tA30Pv1LCHRNTRUo6gnZtYU60MTP8lynIeZImgZrxLfHKJvT7O+AjPU56",
+	"hyen6dJK06C13ubNy/Ms8kwRlteXsq3+MFOVVI/jlYaXroNrtPrT46bFvx0iiawArOGKPsLTkY+h91KC",
+	"JQ8jfciekISSgintQD9JiZCk/6f+/hkJHGGH50QxngGhXM1AKnLcPWxvohncu2XUaveespOd9vqOTZhu",
+	"3ulEKE2YhokynEORasjeSYcM5sQpmP3aUk86zRRU4DsWlsUm04kZ0kmTCeP2UzeskHENI5CRGl9FSQ6Y",
+	"ewNJeb6/mqrrpKL9nI8gFNRNqhRcWUvtB5p/gl+moLRVolyDtT5oWRYsQ8V/UEoxKGDyLz8rs4Nfq8Wa",
+	"vWlrhSFtIdcRpggXGiWeHjNFzi/fkhG9s7tSmvLMLOmA5hPGD+ymlNsTKIRZcjLsZF14SQ8HR/lxdgKn",
+	"w+edF92XhwYhmuqpSnrHBguaaQTaDzQnbnwSNj2VvBfUWs9tojegecs/eh9D7p8lDJNe8r8OKrv2wP6q",
+	"Di7tYAvAOj7PyYQWQyEnEJbQQ8LTY8M/SFYkyECix1QbCGkhSCH4KEVYfb5+03pBNHzXZsxYFLkilHz4",
+	"/C4l1IM1wDJnOQ4asTtICa0pCGEE+emx4VNJMyN0zQyoF/ybzdB/v/r4IX4TR4uViCkyvzQ83jbQeSX4",
+	"sGDZo4nD0vsNEvdNQuA7U4jzJ6WHlxU9hHVvIIbMP/c0lOD2OWN6bNHFcrdXhOYbIQcsz4E/mteYIrcw",
+	"JxM6R3ROKDdybgHM6+B74MTMzkA+qoBcbWcDlIfhwacAcyRAmTIkq1hu7aFbmD9TRGWihDOC6swASQyJ",
+	"EhM/RllzSYFWpE+LQswupXFw4APomZC3fWIsQzIoRHZbYxnnuypBaCGB5nOyhzNRoyIDNtAAxsUokHfM",
+	"6EhNSvsGQvNcglKg9pEc0NvgtLiQ0lpEjxS/DpckE9PCSogBEANbtEA3cJvH8EksVv0KcTMgCeBKN2Cb",
+	"uUFPguzPHL4bf9tAPlqDg98dLVh+FXmrj4CgUVdCkomQBnd2SkIlEGZfY5S0ebX3+to11/JrMpkqBPgA",
+	"9AyAky56Dd1OUrl+sb9tPbivlSb/dv9XYNfDwxiZuI+wuc14xOdb4fmnwKdHlrVFBR+y0VQikp4pIqcF",
+	"KCJhOFWQEuOTzK3fRI1yHczRZULFynjkACExfBD6jZjy/JFUMOW3XMz430SUHle4+SA0GeLyNyCFC92y",
+	"Dz4FNj4I44GOgyMpg4+DML2k80LQ/FqId1SO4AlFFBokTJHCzItGESenJydHp2Qw16C2lFXH3UgbucVa",
+	"wwqXuwGUpR3Q0kK07ICn0k5rd3lM/sx+QPBeaVo8BVAbXTO0ETAY8lcg3W4kVi4lZILnzCyZDCkrYCMR",
+	"l9GQlhvyxJbBIjAgNpINWM6IUeKEaRvQQYR85nSqx0Ky/wePlSOUWGGL4Ear3VgITJEg75/Y+O1WGKlt",
+	"YwMqpvGzTyRS7J5vYY4BBOsGWjvKS1chiYQ7cQsYRomid1++fGmdT/UYuDbQhmb3+QegEqTBcVEAt2Gh",
+	"NSEoi9k7ygo6eBKGy6mmA6rAbinMfEa0nLv4YEE1xjm2M7kiMXblzMZo3i1wGB59KjZascUFdH0CLeet",
+	"86GGhojeFTK58XTJjDJjGw2NbaXlnPGR57pa6GJdSMViUU3LUkgN+XvIGb3Ghx6FTmOZoXhAWU0ViSfA",
+	"gduqopOYAcM6ycQslOB2NqIxjGrhqBY+/tdSSj4M0MZ4lZvEvON8mjN9YTMzizj9yEMEcULR65JiOhqH",
+	"2ETbpkdKkJpByB9Z8Ndncqabjaqn3pKTUBY0qz7b6Hn1s9BUQwtFSxihmcSvVHrDg/lixUtLgVJMcJVW",
+	"hg1IaqxLRKQZ5paA/mL4zg63kfAFeZImtCH2+GUMSM1DISfm9yQ3C8V0ScMMbEVcEAzUnylSCmX1qbNz",
+	"CzGqTc64Pj1OlrkkTW5hviroGMSyFceIP6bJXj8rWJ8MMcKE/uLEOC4F49Aj/UCmwX02DDLvpze8X2Gj",
+	"n5J+AJ7LlPTR/+lbSPZT+wl9uL6dw0iBJS/ghg9ZAc+Uf93+ChxE+vHX1cSOkfrUsHUFSNVumk8bE02v",
+	"TxyldrkhC2A/c5gRxUbcbMcGIBwkA7xDvmD5rdtEiZnx6HkGkiuyZ9zNOSKL8tobEOiGZJxutSIsJbMx",
+	"y8ZkIVKhAGMQTbH1KrL8NUGnl+rEk1Uah6AdYwfQxTj5FmYWg5/BhtdQrNjU8K9LgTMM07uMDzUPepKv",
+	"CxMM7K9mHQaI3PDUOmkZSbkq4UmlpPi5SkQtv+2SKoV2ozLsYZNVnnvMONzMGaEDBZics4RHlQ4prA1Q",
+	"x+U3gTAuq6C5tZ9pcRmDqCEo6QmW0AyLLMzCY0JG61SNxczsKiVlMVU+LaqIF6BkBhJio62OmKgaoUky",
+	"Wry610ep1u0lZsiYL2OemwkKpiAnNr6ycnxVkdGwSD0Gi0N81CXIxJ0V626+gRAFUL5OhC8lCZeWEpWI",
+	"NE+BD/iQPOPkot09Pd401XZ7q029aYse958s1puQey1ugSvClJpCHiw8YwwYRGL4zIZzdkB1lP5vpCUj",
+	"HAw3ORdv24mbZFtFtvFr17HexXdbX7G4sos7kHM9NkqgUpkuuzLAtAqHKLiyxD/elVkh3arfCUoVLWos",
+	"JSQyq7GDaaYV2eOCZCKHlHBBxlSN97eWi3aDkL/yb2wSj1kkiNZNFgSW4cA7XynWYJrYfTxTxD6VElHk",
+	"xljFSiNU4DkU7A4k5OhPuKqTnXd1YaZv2hG4B9ZKsFxk0wk4EWbsp10sPuPSenQ38LyrKSLVg8YEu7X7",
+	"jXC99Zbf4ei3drpGJbeN9bFZXUWQq9kHUZFftPlAB2lM8+s4bpPJ4N+jdjIXaqO2gmdMy78Pc+G1s6mb",
+	"oJe738yyfhRkJpnGkiSy13/ZUcae73Ym+N/4qDPpo/xYX1qQJsuio+HFAevPFJmApjnVtMFrDImVJWaU",
+	"wshYkYMixuKLdWzkBxnlwKHBYrDaXUiiJs2eQCa4mk7W6x80YXxibXshsMlKcjMbQth+UiMnGV+B6C9j",
+	"kOC8rBzIDBo5GsUfk6DWrcw+kj/eyY0pYIWJVEutraMATOA200CjvndUUYda3Q6oQJFWZFhfUhOz1TVM",
+	"Y+AEJV/wcipxXif9oOjWqqJQzOhVIaHZLRezAvIR5ITpJwhGmOWuxpHIsqmU66l5TMsS+C5E45Iyu3g4",
+	"1z56F0AhIQN2F8vOCk/axQzrc7zVCmN0W/rELpwXgaBaeRNxvCnE7EpDuXpbrkR8mWiUhtLQDCXDQszO",
+	"CHynmS5sXvSW8ZyUIPGhNUbl8n5RGgiJJkazFLSV28sjueCQkpJKzWiRkuG0KDDMf5PcJEGvBeossfJ7",
+	"hUfWVMN3zh2bmOfR1DOaqb0qBMRkw+Zs0XXNQMbk/Jhamgjqfjkes6DXlQ0JbUuJ/0GLKWDAW4HRpP/M",
+	"xayPxV4GJmwC+40kebfSdTsn/jdv28cppGavzbjur6xr1MCYTI+JgXxqQ0Lo51NcLhJaSJuJCaA30/SO",
+	"+4Y9/Eg1zOg8rsXYhX8DwYgZJ1fvr8jIzpeSzNBwbkuqKAbaICeXH6+uG4yG5WqeZQi8A+1IwxbjkAGQ",
+	"QogSi62FDLU6e9TwVkEZJ2OtSzNEwv4ZfkAUU1JOBwXLwkTCPDJjClZ505lsijB+MQTeMtg4I7cwt4sz",
+	"+6R6Ks06NCnAmINHh1FV3/4Z4dOiCJwnYSLu0IKr3v41MY9gkgIJ/FuaIDd95MXcFo7eR2cE1lu/wZY0",
+	"DrpcEYlxSCN7CKQVAcYl0llwVJpMfeccPVNETXHcat+oThL2sU0Gl31qByXl1rPelXumsHBlsValYT63",
+	"qY3TsTxIWDUWZWkjCev1VVhr9Zq0AkuTsvoAs+oQ0ooKRy1cCK/B6co3HL9guQ2c93/13uJ9qPaPY5LP",
+	"bK2P6pGued/pMTG2nmxlVAEpQNvi1pyNmFYp6bf6WK7+l34ziCPBtI7O7c6DGGvU/mGuJuh9LIGfl+y1",
+	"CxXsFKrlBEdfvg2RhkZ98VGXD5Wzgluqtu4A1rg3+M31s1TbC4atzXYXKKR2GTkDRfYQyd3OfrM/13Bu",
+	"a90LjFEUmfiYfPp8/YrkRjq5N5l/K962eBpsWxA0iTeflt2NED69eUVeHp88Jy47fEYoJ4sVef5Ho4IU",
+	"6dvyxH6TS6Ebo+dfxlSjT0hmCLuqbtmlcpoNt1AFuWI/OxhY9fW8B6XoyKGP1csVU6Mc11cBNgC/St03",
+	"ilas0beSZ92Ot0s22lRjoYRfV///tNzZitbbvE9s3QSS4tpUpC8paHrVT9fXl8Q+gJS+mBU+OmykZ1eY",
+	"sCzO1VhITdxJ0+rIlaWqFQ7RKh/qnHz+9JZIGIIEW3RFNQlHNtU2Uy9IW181gasPgPnWzGSo5R4iF9HL",
+	"YiPeYjwo2x4SGfogFl/UeiTGAvHMt6fAhlY+XZy/fn/xTJGb5GphHnWT7LdJ39p+mCUvy6vwwYUj3Bf4",
+	"Jsrn1pD073HFr/3/+a//Ds9JsG4RWo09UsBQ+6MblIQSilsoNZmNWQGOwMPJLlfdrjT15iadwFqD8vdk",
+	"aAcQL69pSDMYCHF7FsFvR3u5hrPlNxSMw2NmLxgYi6iB/Y1p8PY1eSU4NwawmVSdeesXSjyaOs2ZYT21",
+	"q5fbvBcXT3nEdpoFhdBlSkZCjApIsRQEUuIxk2LhSUoEyzNDJW4NW8qKJtFwhbX3DxUMDt3I92aeJmNp",
+	"aksPGirg3l8R69jZCKx70NkoEzo3POHzeXuG9dEfxxqP/d1wmFNWzH+Y5o1FLDW96s0gmkmhFIoLllF1",
+	"RjroXHBBMlo2m0X+tPo6Y+hqElmnZqEzVjCx0ezGp2rjGkmnECOyZ8FnqE0D9y5gIUYpyeEOClFOwJ2K",
+	"3k+JWXNK7CrWE1Q4zL5psYuxjkazrwaH3Wy/q/dGydvTLqh51HQwYU6aBjcKExnqscJZQmHJcKVo1oUi",
+	"3BbxWsFsvhCS+DYCDxHRtt1Bk4Fj7N6To8NDx25+wkZ02SM0i7P8JJS2jreQ5O2lnyFF69ZoSUpKIZsN",
+	"PcYVZFMJV7esxIKKBjfjGpQ7RNa8t9BIY22kx+vsmpo2G0pxdSlC2YDft2hAbb2dst5BQDcXM5y8eI6y",
+	"wKM4JcenJzb0YD4cnjhJwSE6Vr3CkxJCvzpXTWlRa3tTcnnxngymPC8wnfvqHClKy+kKY/wBASvse7G4",
+	"gEC/e/5ceGq357e2Z40SDd99tBQp3XKMPVzu+IRbNnNBymX+22/cSNV8Y8mS/nz9E7l8d/72A6J/yzja",
+	"xqANVe4Q45kr7cKWMGhO2gYQaixm/GHFXf7k60Nqu7aIGK2I6VQ9bVa5d8qbvH63KFCpPeNH9vQYmCR3",
+	"Nm5fAcL2NYB8f+d0wYOCTNvUPEWOx0Oqn6KWKYsv+GE6Ka1jbU/c2ZmtzeIaR9hCpoWk4qoi5LUhsxrW",
+	"qkXtUoplobexktTWD+9UFBKN2aokxHHc76YgZIHudrBKsLwtuKQoti2wenWjxDqWPpgbF3aTodFwe30P",
+	"Y9vliOW2pVHfCNRQONee00mxn5rv8IQC+eLODwVPV9Nb10HHax/y2Z0tqp3djYoPl48l1NtaNQbHbAcf",
+	"fAOphmAq1qfhdnS2aj2ymojQ+r1IxtTnWQmOajGOqQoiSuBqXdrWN9xaIj0JEkZM6XDk1iZoXUG54POJ",
+	"mCqbc5MqJbVkr1GMw2nRXF+72NJrKcF+9ZEcdU9PW11Ci3JMW4fOH8KoE4eZz+Eosvfm0/66d1QNwpas",
+	"WveL779Un3Yom6f1DcY2hzPXyYKQ4t8Y5aypNny5kb3GEkgJ0GwcdeFRGkrVHNiMWqE1Um4UeKO8KhTl",
+	"MZpR5KqUhJqoqJ64ueZjs//3se7+1dqnLS7Ufk9sjJ4Wtepkz780N2Jgr05fzYis9WVbhcwNJ6jqUcRG",
+	"3C3GChUBTgcF2ORcn0bHF/+3f+ZfP5y/v+inHtGNKF3sGbeirMEq6UcXNvANgFra+k9i5gIXEqk0ykLi",
+	"vlykZFnUhtL9tWGDepQGgw1q10FNVvFC67rtnYa4s926MV/sc+tXsRDf2CVrhyOfKRKCOCuO2SE9XK2y",
+	"paMM+fJ5tr/vcO5Uj/GYwQMc6kfHvXdwpQdUwedP7xrA7zF4fvnWlUb0Dg5oydo2KtXOxGSFZloZJjH8",
+	"i8kB17dJ+njJqoJKJB7GR+54cSOdfJSEkvCkb2DzNE54E1M4zrlwbSN3Dc26Kj8ZF4G78wO/t5TFurMR",
+	"VTkceg1u14rsWUWAOaoHh40fVpS0gtumssCQld3NXydgtbL2yFPDlsGSRam9A+1VNdXBilsgPzISDWqw",
+	"6o66bv3be5+L7NOAXt+CdXutF3Vo3XEQdnF9uDiwxDiVTM+vzOOObf2h4sZK0VpzjZT0s/z2L3W/0n20",
+	"ZO5czdT2u4yONi8dXW6Tt+hvYkCMCJ7BWXSs6xagdG3EjAd69dN56/DkNPQyQN7GDhUVKRrJYA/mMz4U",
+	"y5t5Zc+gY59Z19/VHbe2PSLVfhS+NhqNSp0a2XRLpmVK7BkcM/yG4/n26nyLDeTaxgJ2fjEpC0Z5BvZM",
+	"NprYtXO3RAxveBwLsmfFDdm3b/gNt8EA4ySSjErpXYxap5O9/rnrK4IY74WeHfntX7DnbIqT3nCMma7B",
+	"BWm1sKEbefanZ/0g9BA4+0TIG973D9BsAqmxSPsY11P1jm/7bXJOJkwprCVZbkRyw807Q0PTTjdqerqi",
+	"x1z09FEEGKyPMdRDl8t4yF5/VYeK/n77hl+5KCULHaiqcgOfWFApQaNWpUSNbXtfO2rfuEw3PC4N0GOz",
+	"qaW4Zqj+tWfDXexTgW6T8xvuKghsqLQAagQ1dkebakf7rMnAMrwQGVg3vJL9ZjRGs6iq6wEsNTKqILfn",
+	"/AuWAbfCp9bs+539/hMMW0Y4Swaaxt1a4y+xoNK3Tr/2XQt4HvFEZDHkqeuemBOqiZxyY9q0k6qZxwJp",
+	"huBJ3IU6ueuie1wCpyVLeslRu9vu4qEAPUZB5hqHII+Zz4152oslnlvsr2FNj8F8dWOG/aWzky6WZCSH",
+	"2VvPk3GtDUQaKbTUVRXYBgKYeMQj/mmoYw9FTFXpU5t8sCTmqDH11X3GbgKp0MHHw17kPPQgsOetXVbc",
+	"kZDbztlCuwJCi8IuxvDtLcxbBdxBEUYznhXT3Ib6jNpFHGH7pHdM6XDa355BjFtSf13Ewp8BysWF2SPN",
+	"oc5sqx7U0VnI7XsbNyvQar0HLqq8xZO2S/L9t4WOv4edzpqeOQ29cpwx8rXq5ZLUu7XYJhEre7UbV+P4",
+	"MLQmSW6fjw8nL385/t7NXmzf6co36PAQrw6v2m/MPuOoe3J8uH3rnKo3RWNb1xXdKe7T5NgCs2nuAPSD",
+	"qMcyDuluHvJ5oS3Xcedo86A3cZvVk21WVu9AiqOOtlpc1W+qJm0Nq9WhhJgbYYNMBHLyzYxYaKO0Sh5G",
+	"OZkgtCYU5UHdErDxay8vbOaA5UTIHGSTBDSqtN5tHl28tRmZZsFyHTpBLciUv2M2fszVIQu3g+xwk8fO",
+	"FzssMrRl821ZOsoSrudpn/P7G3Lzb8ibgVw9V3oC/obVIE0FNdY3UZU5jO5TnJFOyc9TPHY6sA6/7eO6",
+	"Mgv4TBGfBuz1rckYwhkDGiq+sUkZFr8yjhbk8eHhPnpmWBsVitSV4WyB/ozgLjzuqtrQaTK29EwYs0Tw",
+	"XC2zsd3ftb9hx836g8jnOzJYjWcexCN/u0tiQpFSQlvhw7YXwtxvzYXVWaL7eprahXMWRFp3e4jb+FYo",
+	"eWlahH8y5Ol3FB7rW4ymcaFLwwU0TfO7xw7wmfs0eefadG2of4mK4Ha4eeXv2jw57rzcPOJV1J3/uLvF",
+	"KxYbFuO4k23209BY0gw+PNxGUNfbkP9WAt7HkKrLwpZl/JLtdVAdwnPNB2BV11UfkNCiVDY5wEde9JK9",
+	"486xEb/+bI5CSV1FRlVq48iL8WF3VMa3G+25PnauNaAvXLNXLlmpr8cwcd1DCR5nrhr7pqvuqUFP19Uy",
+	"xXfWkOpAY3O9Sg5ZQSWWbE9AOStRV4YhBuKWVcprBGNQKbuZhv4mnwaT73gZM/ZV+d+5N3Jsl75+RGjh",
+	"jmy7BefZBtq/Fb9ZyK/ntzTZ2FUysqKs7eLrjYYMT74zXpUuR2WbZ/5UkTHM+0TRuXLxvLiuE0N60Q1Q",
+	"I4GhktqNMUNCbbtixzTL5Pwj6Mg8eqgT8ptr7Acr6vt/LN76TbjlR9CbWGU3MRlu2DJyspzqpvIiDE/5",
+	"kpmoejHSLXuzjbWFmDqwXFU95QPhvqbaFhHbTGxzVHzPfB2d7Uj9iUisELKfXNEJ8cnCfdt/22mzs/rF",
+	"NPZbRThAriLZYLVjSpRw1c7h7hr7s80FoCjAXDWHWXxY+gnU6qfgmbmrcuSUY4PcIeNMjf1B4+iiFUxU",
+	"oDZ1zT6WpZBD55No1Qe6eM2unKuKq51+P9pVdEX1Q1s4Sp3fl6NU1ar/IX93tW3+cHw2qRYnGIKUimyq",
+	"nZ2gg+CwbBGVjio/sIbXxjdthmwvzsLtLweh26SPAR7btSQqvO0bIenaVwketU22MjMu7ZVp3Py4qa1z",
+	"+Nn2dsTmYfaeV0KHxuTzD6Do2G+TvovRXhkB33daLmqxo4IKoNh21s5it5S6MLya82wsBXezNgfOXwU4",
+	"b0jHvWEu17gACKaqds9VPm7FZeBN+Tl/gfSKK2Kbs3Nbr63WaXmvVi0kbdkzyuygg30NtB2xcCfovxwd",
+	"nXYPj45PTp+/WLGbuKv0ij0dHW6xpZD9DAh3FFFDeGjxXF9nnE2IM4AN643prLbg7Xo5/04TLI+6vH6X",
+	"m+o33zX/bWslX+vEuzaZEnXV/cNlepqMjZCoDyrQRiqtkqGPcp+204cHv1ZXVa+NFX5ytZ31yzLqRSCo",
+	"KUZC5KlP7mhJubIFBr2aSF2otmM52fOOjfm8EEzElO9+6h4NrbSpBDLltu2Z/THqqO6LWfB9rjyo1k7d",
+	"jM6lKEs/2PlT7t0YaMnkdDAwv7u8tLh1LVDt0Ul/rWFui+4o6Xvk9VwEr+8qfb1f1tjl1QZzFJ2AV/fu",
+	"CIZrndh/ffHu4vqCHNCSNWGxv6yMLyRV8Kpq1r055Igj8j9Y/AlYHEGJVzwH+Dcz90pLdLtLPdAuWXGp",
+	"Bx4tjW72WIr9+ZX8MHd3jz/KFd10d0BwRquG6ztrqlUOae12yz9o9ykiehsp96FqaRsTz+ujhymxAwiX",
+	"eawux1x3p0fMcHhJhVFkeLV6uCkCLf8fX19+MnY/G41tk64sA6X2ez4AiKkmZFHDnYstf909U67jaaXU",
+	"7Nf+woygxJZvCmGh0YFvuN/z9cChRNO8OFwUsqAgEEqrNcSOZnJ81cnXuNN/J+raH5yzuBv/oiHbdbb0",
+	"FuZ2rUn+SqO7aoK/MM9xrS6qM3hOT/MOtI6GJyet47ybtV5mJyetw+Hz4emwA6e0213oGN87Mf5FLPp+",
+	"Fz5CdTLp60Jj+oYB3QCgo6w7PKWH0HqRHw9ax8MOtF7Sk26rMzzNDgfP85fQ7dTbp6+EQdQPvuLc7bdo",
+	"iD2qpWkG5f3TLzuqTs1hIioPNlh9n0sFUkNcXdPw27f6zTSrS2yr22W+xl2PV7FM1cE4sY3YovbAvaTb",
+	"eX76snvSOTrpdDqn3ZPO8+5JFxezuK+dNbO7P2mDfn6miL8XJAoYv7IypvWaKX9BYsMhxuHQmPC163qo",
+	"IhTz+f9YFTS/CwPXnUxaRO3v0VxYuFPUgOVvtNpVpZkXsa9p72BznmPwA6Zcs4JwMYvPNtkSTvOl4MtV",
+	"k2cuJ+gbHYzwvCl170HPeybkrSJ79hyS9Y8xRujebmste2gPuXW5Qh90Xe3P3mWpbquM3GSihdhvygEa",
+	"FHjYXHlMbOO1fvIezj9aMuk3SA/9Rmkeg8C6KFEVBTSJE8PlucjW53KqjsX+oI8xZiXNdEokluNW5DuQ",
+	"YqZAksGcfIJcZO4o6YE7+dXGg3xnlp2s58C0z8/bojlbJV21OmpyuM+NYHpt1r3R2NbwXR+M9aSoWdmJ",
+	"LQ/+p1xkeD7cPGDLgu0PS5+B5vFnPPtmv6g8n/PLqLuzfe4getB9szjVQOTz+LNEsKkSstZUFv96k8Sg",
+	"u0lqc+GztW8WZzuodrL+Dvh0LeL9+Y7Y2KDZGFrG5JCiaOoyOSOFcGWKGP527VwzMy5ffyN9GkyZK3fk",
+	"ubWqY9OfQwIOX6IFwXqVCiu2KnLTDfjR6WqjqIxGqRirhtiIk/wdBtZtqrjJ4qWtNOU5LQSH9s/rOcyy",
+	"iuvxiPrD8pUifZywj84ztkxQY8iNQuLlZD1rXOE7tmSQn+kdtYuqs8nBn/6JvMFrkPB4KWHcZp+MLioL",
+	"oArwrFHDftvv3r66+HB10dbfNfnTwe7EZz8/gujsD7uQ3S5k4CWf3EAPMfeupYH64dlIxFLlrqFfhW13",
+	"o8a/28v4H5mjc6fvn/Rw7/bxycXLQVbQRtMtIA+kkuADPR2dXMcq0vfo25JM5tRqqt3JZDDXgFkj/AN7",
+	"U+Kz7XjqvlXSjFM5x16kgykr7IGljfT1n2ZpO9GX30wlT9xaegRJ5IYbcuvdcEKQ3npkFbmZRxy99chd",
+	"94a7i29+vcdT8RWqNtMKMtR/nr9/h41rm7qh/COQnNngOpJbmC3uI/L1G86NJZhN9SaBCrELH3DbYIiS",
+	"QmS0qDCYuF402Nqjd3DQPXze7rQ77W7vReeFC5bY1TW9wDb1WFLjqT8fEZWrYrM140iNKap5Vz/hy5mW",
+	"Kzg+8qbONL6cI13TECSavrKil1+wuU1BNJE99bs8SR2lZh1Mq8reDooomqqO5ftv9/8/AAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
