@@ -176,11 +176,12 @@ func (in Input) Names() []string {
 }
 
 // Update applies in to the caller's own account and runs flow (nil: none);
-// issuedAt is the caller's token's issue time. Once anybody ever proved the
-// account, a new email or phone number is not applied: it is held by a
-// challenge sent to the new contact (verify-before-apply), which lives no
-// longer than the token.
-func (s *Service) Update(ctx context.Context, t *tenant.Tenant, caller string, issuedAt time.Time, in Input, flow *flows.Flow) (Result, error) {
+// issuedAt is the caller's token's issue time, and kid the key that signed
+// it. Once anybody ever proved the account, a new email or phone number is
+// not applied: it is held by a challenge sent to the new contact
+// (verify-before-apply), which lives no longer than the token.
+func (s *Service) Update(ctx context.Context, t *tenant.Tenant, caller string, issuedAt time.Time, kid string, in Input,
+	flow *flows.Flow) (Result, error) {
 	for attempt := range maxAttempts {
 		if attempt > 0 {
 			// Writers of one account collide: spread the retries out.
@@ -202,7 +203,7 @@ func (s *Service) Update(ctx context.Context, t *tenant.Tenant, caller string, i
 		if err := s.keepsProof(ctx, c, next); err != nil {
 			return Result{}, err
 		}
-		if res, held, err := s.changesContact(ctx, t, c, next, in, flow, issuedAt); held || err != nil {
+		if res, held, err := s.changesContact(ctx, t, c, next, in, flow, issuedAt, kid); held || err != nil {
 			return res, err
 		}
 		st := &flows.State{Customer: next, Now: now}
@@ -267,7 +268,7 @@ func (s *Service) keepsProof(ctx context.Context, c, next *store.Customer) error
 // unverified: an unverified contact proves nothing, so it can neither
 // capture nor block another account's sign-in.
 func (s *Service) changesContact(ctx context.Context, t *tenant.Tenant, c, next *store.Customer, in Input, flow *flows.Flow,
-	issuedAt time.Time) (Result, bool, error) {
+	issuedAt time.Time, kid string) (Result, bool, error) {
 	changed := newContacts(c, next)
 	if len(changed) == 0 {
 		return Result{}, false, nil
@@ -311,7 +312,8 @@ func (s *Service) changesContact(ctx context.Context, t *tenant.Tenant, c, next 
 	held := Held{Input: in.Without(OtherContactField(k)), Flow: flowName(flow)}
 	iss, err := s.challenges.Issue(ctx, t.OTP, challenge.Target{Tenant: t.ID, Purpose: challenge.Contact, Channel: k.Channel,
 		To: k.Value, CustomerID: &c.ID, Language: languageOf(t, next), Pending: held.Encode(),
-		Retry: true, Withheld: withheld, TokenIssuedAt: &issuedAt, StaleBefore: c.SessionsRevokedAt}, snd)
+		Retry: true, Withheld: withheld, TokenIssuedAt: &issuedAt, TokenKID: &kid,
+		StaleBefore: c.SessionsRevokedAt}, snd)
 	return Result{Challenge: iss}, true, err
 }
 

@@ -102,6 +102,10 @@ type Target struct {
 	// its token, kept with the challenge: what a token asked for dies with
 	// it when the account's sessions are revoked (AskedBefore).
 	TokenIssuedAt *time.Time
+	// TokenKID is the kid of the key that signed that token, kept with the
+	// challenge too: what the token asked for dies with the key when the
+	// key is retired, whatever issue time the token claims.
+	TokenKID *string
 	// StaleBefore: the account's sessions were revoked then; a live
 	// challenge of the same request asked before it can never complete, so
 	// it is not handed back: this request takes its place.
@@ -232,6 +236,7 @@ func (s *Service) Issue(ctx context.Context, lim Limits, target Target, snd send
 		ID: uuid.Must(uuid.NewV7()).String(), TenantID: target.Tenant, Channel: string(target.Channel), Destination: key,
 		CustomerID: target.CustomerID, MaxAttempts: lim.MaxAttempts, ExpiresAt: now.Add(lim.Lifetime), CreatedAt: now,
 		Pending: target.Pending, Purpose: string(target.Purpose), TokenIssuedAt: target.TokenIssuedAt,
+		TokenKID: target.TokenKID,
 	}
 	hash := s.hash(c.TenantID, c.ID, code)
 	// The throttles and the challenge commit together: a concurrent caller that is

@@ -26,6 +26,7 @@ import (
 	"github.com/customerd/customerd/app/apptest"
 	"github.com/customerd/customerd/store"
 	"github.com/customerd/customerd/token"
+	"github.com/customerd/customerd/token/jwtcheck"
 )
 
 // rawReply is an answer with its body read.
@@ -188,7 +189,8 @@ func signingInput(t *testing.T, header, claims map[string]any) string {
 	return b64(h) + "." + b64(c)
 }
 
-// signES256 signs a JWS with key (r||s, 32 bytes each, as RFC 7518 wants).
+// signES256 signs a JWS with key (r||s, 32 bytes each, as RFC 7518 wants),
+// in the low-S form customerd signs and accepts only.
 func signES256(t *testing.T, key *ecdsa.PrivateKey, header, claims map[string]any) string {
 	t.Helper()
 	in := signingInput(t, header, claims)
@@ -200,6 +202,7 @@ func signES256(t *testing.T, key *ecdsa.PrivateKey, header, claims map[string]an
 	sig := make([]byte, 64)
 	r.FillBytes(sig[:32])
 	s.FillBytes(sig[32:])
+	jwtcheck.LowSSignature(sig)
 	return in + "." + b64(sig)
 }
 

@@ -1,10 +1,17 @@
 package server_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"fmt"
+	"maps"
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
+	"github.com/lestrrat-go/jwx/v3/jwk"
 
 	"github.com/customerd/customerd/app/apptest"
 	"github.com/customerd/customerd/providers/oidc/oidctest"
@@ -81,6 +88,139 @@ func TestARetiredKeysTokenCannotFinishItsContactChange(t *testing.T) {
 		}
 		mustProblem(t, r, http.StatusUnprocessableEntity)
 	})
+}
+
+// A leaked signing key retired (`rotate-key --retire-previous`, a process of
+// its own): a replica keeps the key it loaded for up to a minute, which
+// README accepts for the tokens themselves. Whoever holds the key forges a
+// token for a victim in that minute, its iat now or ahead within the skew,
+// asks to put their own address on the account (202) and sends its code: the
+// change was asked with a retired key and must not complete (the address
+// verified on the account, a new token of the new key). Nor when the
+// change was let in just before the retirement and written after it. A
+// change asked with a token of the new key still completes.
+func TestAForgedTokenOfARetiredKeyCannotFinishAContactChange(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		env := apptest.Start(t, dbURL, "")
+		const owner = "forged.owner@example.com"
+		mine := env.SignIn(t, "demo", owner)
+		victim := subOf(t, mine)
+		forge := forger(t, env, mine)
+		// The operator's rotate-key, another Service over the database:
+		// env.App.Tokens keeps the leaked key it loaded.
+		cli, err := token.New(env.App.Store, token.Options{IssuerBase: env.App.Config.PublicURL, Seal: sealKey(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		kid, err := cli.Rotate(ctx, "demo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cli.RetirePrevious(ctx, "demo", kid); err != nil {
+			t.Fatal(err)
+		}
+		nextSecond() // a forged iat of now falls in a later second than the retirement
+		for _, c := range []struct {
+			name, thief string
+			ahead       time.Duration
+		}{
+			{"issued now", "forged.now@example.net", 0},
+			{"issued 50 s ahead", "forged.ahead@example.net", 50 * time.Second},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				forged := forge(time.Now().Add(c.ahead))
+				r := post(t, env, "/api/demo/customer", `{"email":"`+c.thief+`"}`, withToken(forged)...)
+				if r.StatusCode != http.StatusAccepted {
+					t.Fatalf("the replica no longer takes the retired key: %d %s (the test needs it to)", r.StatusCode, r.body)
+				}
+				x := exchange(t, env, "demo", challengeID(t, r), env.Logs.Code(c.thief))
+				if x.StatusCode == http.StatusOK {
+					t.Fatalf("a contact change a forged token of a retired key asked completed: %s", x.body)
+				}
+				mustProblem(t, x, http.StatusUnprocessableEntity)
+				if me := stored(t, env, "demo", owner); me.ID != victim || !me.EmailVerified {
+					t.Fatalf("the victim's verified email is no longer %s", owner)
+				}
+			})
+		}
+		t.Run("a token of the new key still changes the contact", func(t *testing.T) {
+			fresh, err := cli.Issue(ctx, "demo", token.Claims{Subject: victim, Provider: "otp", AMR: []string{"otp", "email"}}, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const moved = "forged.owner.moved@example.com"
+			r := post(t, env, "/api/demo/customer", `{"email":"`+moved+`"}`, withToken(fresh)...)
+			x := exchange(t, env, "demo", challengeID(t, r), env.Logs.Code(moved))
+			if x.StatusCode != http.StatusOK {
+				t.Fatalf("the owner's own change after the retirement: %d %s", x.StatusCode, x.body)
+			}
+			if me := stored(t, env, "demo", moved); me.ID != victim || !me.EmailVerified {
+				t.Fatalf("the owner's change did not apply")
+			}
+		})
+	})
+	t.Run("in flight as the key is retired", func(t *testing.T) {
+		dbURL := storetest.PostgresURL(t) // skips without PostgreSQL
+		env := apptest.Start(t, dbURL, "")
+		const owner, thief = "forged.inflight.owner@example.com", "forged.inflight.thief@example.net"
+		forge := forger(t, env, env.SignIn(t, "demo", owner))
+		kid, err := env.App.Tokens.Rotate(ctx, "demo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// An issue time ahead of the retirement, as the forger chooses.
+		changeInFlight(t, env, dbURL, forge(time.Now().Add(50*time.Second)), owner, thief, func() {
+			if _, err := env.App.Tokens.RetirePrevious(ctx, "demo", kid); err != nil {
+				t.Fatal(err)
+			}
+		})
+	})
+}
+
+// sealKey is the key test servers seal their signing keys with (app's
+// derive from apptest.Secret).
+func sealKey(t *testing.T) []byte {
+	t.Helper()
+	k, err := hkdf.Key(sha256.New, []byte(apptest.Secret), nil, "customerd signing-key seal v1", 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// forger leaks the tenant's newest signing key, which signed tok, and
+// returns what its holder can do: sign tokens like tok for tok's subject,
+// issued at a time of their choosing.
+func forger(t *testing.T, env *apptest.Env, tok string) func(iat time.Time) string {
+	t.Helper()
+	keys, err := env.App.Store.SigningKeys(ctx, "demo")
+	if err != nil || len(keys) == 0 {
+		t.Fatalf("signing keys: %d, %v", len(keys), err)
+	}
+	k := keys[0]
+	sealer, err := token.NewSealer(sealKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := sealer.Open(k.PrivateKey, k.TenantID+"/"+k.KID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsed, err := jwk.ParseKey(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var leaked ecdsa.PrivateKey
+	if err := jwk.Export(parsed, &leaked); err != nil {
+		t.Fatal(err)
+	}
+	template := tokenPayload(t, tok)
+	return func(iat time.Time) string {
+		claims := maps.Clone(template)
+		claims["iat"], claims["nbf"], claims["exp"] = iat.Unix(), iat.Unix(), iat.Add(time.Hour).Unix()
+		claims["jti"] = uuid.NewString()
+		return signES256(t, &leaked, map[string]any{"alg": "ES256", "kid": k.KID, "typ": "JWT"}, claims)
+	}
 }
 
 // Claiming an account nobody proved refuses every token issued for it

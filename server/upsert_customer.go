@@ -33,7 +33,7 @@ func (s *Server) UpsertCustomer(ctx context.Context, req api.UpsertCustomerReque
 	}
 	var res account.Result
 	if claims != nil {
-		res, err = s.accounts.Update(ctx, t, claims.Subject, claims.IssuedAt, in, flow)
+		res, err = s.accounts.Update(ctx, t, claims.Subject, claims.IssuedAt, claims.KeyID, in, flow)
 	} else {
 		res, err = s.accounts.Create(ctx, t, in, flow)
 	}

@@ -336,12 +336,13 @@ func (s *Service) changeContact(ctx context.Context, t *tenant.Tenant, p *challe
 	}
 	// The same for a token whose key was retired since (rotate-key
 	// --retire-previous): the retirement drops the changes written before
-	// it, not one a request let in just before it writes just after.
-	retired, err := s.lastRetirement(ctx, t.ID)
+	// it, not one written after it by a request let in before it, nor by a
+	// token forged with the key while a replica still had it loaded.
+	retired, err := s.askedWithRetiredKey(ctx, t.ID, p.Challenge)
 	if err != nil {
 		return nil, err
 	}
-	if challenge.AskedBefore(p.Challenge, retired) {
+	if retired {
 		return nil, challenge.ErrInvalidCode
 	}
 	// The prover chose this account: k leaves wherever it sits unproven
@@ -391,20 +392,28 @@ func (s *Service) changeContact(ctx context.Context, t *tenant.Tenant, p *challe
 	return next, nil
 }
 
-// lastRetirement is when the tenant's signing keys were last retired (nil:
-// never): a token issued until then may be signed by a retired key.
-func (s *Service) lastRetirement(ctx context.Context, tenant string) (*time.Time, error) {
+// askedWithRetiredKey reports whether the token that asked for c was
+// signed by a key that is no live signing key of tenant now: retired, or
+// unknown. It reads the database, not this replica's loaded keys, which keep
+// a retired key for up to a minute; nor does it go by the token's issue time,
+// which whoever holds a leaked key chooses. A change written before
+// challenges kept their token's kid goes by that time: refused when asked up
+// to the last retirement.
+func (s *Service) askedWithRetiredKey(ctx context.Context, tenant string, c *store.Challenge) (bool, error) {
 	keys, err := s.store.SigningKeys(ctx, tenant)
 	if err != nil {
-		return nil, err
+		return false, err
 	}
 	var last *time.Time
 	for _, k := range keys {
+		if c.TokenKID != nil && k.KID == *c.TokenKID {
+			return k.RetiredAt != nil, nil
+		}
 		if k.RetiredAt != nil && (last == nil || k.RetiredAt.After(*last)) {
 			last = k.RetiredAt
 		}
 	}
-	return last, nil
+	return c.TokenKID != nil || challenge.AskedBefore(c, last), nil
 }
 
 // detach takes k off c, where it sat unverified, through tx.

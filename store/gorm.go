@@ -300,7 +300,8 @@ func (s *db) UnlinkIdentity(ctx context.Context, tenant, provider, subject strin
 
 func (s *db) CreateChallenge(ctx context.Context, c *Challenge) error {
 	_, err := s.exec(ctx, qInsertChallenge, c.ID, c.TenantID, c.Channel, c.Destination, c.CustomerID, c.CodeHash, c.Attempts,
-		c.MaxAttempts, c.ExpiresAt.UTC(), utcOrNil(c.ConsumedAt), c.CreatedAt.UTC(), c.Pending, c.Purpose, utcOrNil(c.TokenIssuedAt))
+		c.MaxAttempts, c.ExpiresAt.UTC(), utcOrNil(c.ConsumedAt), c.CreatedAt.UTC(), c.Pending, c.Purpose, utcOrNil(c.TokenIssuedAt),
+		c.TokenKID)
 	return err
 }
 

@@ -41,7 +41,7 @@ const (
 // The columns a Customer and a Challenge are read and written with.
 const (
 	customerColumns  = "id, tenant_id, email, phone, email_verified, phone_verified, profile, version, created_at, updated_at, deleted_at"
-	challengeColumns = "id, tenant_id, channel, destination, customer_id, code_hash, attempts, max_attempts, expires_at, consumed_at, created_at, pending, purpose, token_issued_at"
+	challengeColumns = "id, tenant_id, channel, destination, customer_id, code_hash, attempts, max_attempts, expires_at, consumed_at, created_at, pending, purpose, token_issued_at, token_kid"
 	// customerReadColumns are customerColumns and what only reads need.
 	customerReadColumns = customerColumns + ", sessions_revoked_at"
 	eventColumns        = "id, tenant_id, customer_id, type, payload, created_at, attempts, next_at, lease_until, delivered_at, dead_at, last_error"
@@ -79,7 +79,7 @@ var queries = [numQueries]string{
 	qCharge: `INSERT INTO counters (tenant_id, key, day, count) VALUES ($1, $2, $3, 1)
 		ON CONFLICT (tenant_id, key, day) DO UPDATE SET count = counters.count + 1 WHERE counters.count < $4
 		RETURNING count`,
-	qInsertChallenge: `INSERT INTO challenges (` + challengeColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+	qInsertChallenge: `INSERT INTO challenges (` + challengeColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 	qConsumeChallenge: `UPDATE challenges SET consumed_at = $1
 		WHERE tenant_id = $2 AND id = $3 AND consumed_at IS NULL AND attempts <= max_attempts AND expires_at > $1`,
 	qNewestLive: `SELECT ` + challengeColumns + ` FROM challenges WHERE tenant_id = $1 AND destination = $2 AND purpose <> $3
@@ -219,7 +219,7 @@ func (h *holder) customer() *Customer {
 // fields are the scan destinations of challengeColumns.
 func (c *Challenge) fields() []any {
 	return []any{&c.ID, &c.TenantID, &c.Channel, &c.Destination, &c.CustomerID, &c.CodeHash, &c.Attempts, &c.MaxAttempts,
-		&c.ExpiresAt, &c.ConsumedAt, &c.CreatedAt, &c.Pending, &c.Purpose, &c.TokenIssuedAt}
+		&c.ExpiresAt, &c.ConsumedAt, &c.CreatedAt, &c.Pending, &c.Purpose, &c.TokenIssuedAt, &c.TokenKID}
 }
 
 // noRow is err, ErrNotFound for no row, classified.

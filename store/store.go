@@ -443,6 +443,9 @@ type Challenge struct {
 	// TokenIssuedAt is the issue time of the token that asked for the
 	// challenge (a token holder's contact change); nil for the others.
 	TokenIssuedAt *time.Time `gorm:"column:token_issued_at"`
+	// TokenKID is the kid of the key that signed that token; nil for the
+	// others, and for changes asked before it was kept.
+	TokenKID *string `gorm:"column:token_kid"`
 }
 
 // TableName is the challenges table.

@@ -44,6 +44,9 @@ type Claims struct {
 	IssuedAt  time.Time // iat
 	ExpiresAt time.Time // exp
 	ID        string    // jti
+	// KeyID is the kid of the key that signed the token, read from its
+	// header on verification (Issue ignores it).
+	KeyID string
 }
 
 // Options configure a Service.
@@ -222,7 +225,7 @@ func (s *Service) Verify(ctx context.Context, tenant, raw string) (*Claims, erro
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	c := &Claims{}
+	c := &Claims{KeyID: h.Kid}
 	c.Subject, _ = tok.Subject()
 	c.IssuedAt, _ = tok.IssuedAt()
 	c.ExpiresAt, _ = tok.Expiration()
