@@ -376,6 +376,7 @@ func TestApplyRefuses(t *testing.T) {
 		{"a zipCode invalid for France", nil, nil, `{"email":"a@example.com","zipCode":"7500"}`, []string{"postcode"}, ""},
 		{"a postcode invalid for the country sent", nil, nil, `{"email":"a@example.com","country":"BE","postcode":"75001"}`, []string{"postcode"}, "BE"},
 		{"a country the stored postcode does not fit", nil, existing(), `{"country":"BE"}`, []string{"postcode"}, ""},
+		{"zipCode in another case", nil, nil, `{"email":"a@example.com","ZipCode":"75001"}`, []string{"ZipCode"}, "send zipCode"},
 		{"a string for a number field", nil, nil, `{"email":"a@example.com","firstName":5}`, []string{"firstName"}, "string"},
 		{"a string for a flag", nil, nil, `{"email":"a@example.com","isProspect":"yes"}`, []string{"isProspect"}, "true or false"},
 		{"an object for text", nil, nil, `{"email":{"a":1}}`, []string{"email"}, ""},

@@ -12,13 +12,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"iter"
 	"maps"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/customerd/customerd/account/field"
 	"github.com/customerd/customerd/strictjson"
 )
 
@@ -33,43 +33,8 @@ const (
 	maxStoredJSON   = 64 << 10
 )
 
-// kind is the JSON type of a known field.
-type kind int
-
-const (
-	text kind = iota
-	flag
-)
-
-// fields are the account fields a request may set, by kind; the JSON names
-// follow the platform's. Their lengths are the contract's (maxLength).
-var fields = map[string]kind{
-	"email": text, "phoneNumber": text, "firstName": text, "lastName": text, "title": text, "sex": text,
-	"birthDate": text, "nationality": text, "address": text, "streetNumber": text, "postcode": text, "city": text,
-	"region": text, "country": text, "language": text, "storeId": text, "advisor": text,
-	"isProspect": flag, "consents_email": flag, "consents_sms": flag, "consents_post": flag, "consents_emailReceipt": flag,
-}
-
-// canonical are the account fields, read-only fields and alias by their
-// folded names (strictjson.FoldName).
-var canonical = func() map[string]string {
-	m := map[string]string{"zipcode": "zipCode"}
-	for _, names := range []iter.Seq[string]{maps.Keys(fields), maps.Keys(readOnly)} {
-		for n := range names {
-			m[strictjson.FoldName(n)] = n
-		}
-	}
-	return m
-}()
-
 // consents default to false on creation.
 var consents = []string{"consents_email", "consents_sms", "consents_post", "consents_emailReceipt"}
-
-// readOnly fields are set by the server; a request that sends them changes nothing.
-var readOnly = map[string]bool{
-	"id": true, "createdAt": true, "updatedAt": true, "emailVerified": true, "phoneNumberVerified": true,
-	"provider": true, "authenticatedAt": true, "expiresAt": true, "activatedAt": true,
-}
 
 // Input is a decoded request body: the fields it sets (nil clears a field)
 // and its free-form properties, kept as sent.
@@ -148,10 +113,10 @@ func Decode(raw []byte) (Input, error) {
 			}
 			name = "postcode"
 		}
-		if readOnly[name] {
+		if field.ReadOnly(name) {
 			continue
 		}
-		k, known := fields[name]
+		k, known := field.Of(name)
 		if !known {
 			extras[name] = value
 			continue
@@ -161,17 +126,17 @@ func Decode(raw []byte) (Input, error) {
 			continue
 		}
 		switch k {
-		case text:
+		case field.Text:
 			var s string
 			if err := json.Unmarshal(value, &s); err != nil {
-				verr.add(name, "must be a string")
+				verr.add(name, "must be "+k.String())
 				continue
 			}
 			in.SetText(name, s)
-		case flag:
+		case field.Flag:
 			var b bool
 			if err := json.Unmarshal(value, &b); err != nil {
-				verr.add(name, "must be true or false")
+				verr.add(name, "must be "+k.String())
 				continue
 			}
 			in.Set[name] = b
@@ -213,8 +178,8 @@ func decodeExtra(verr *ValidationError, extras map[string]json.RawMessage, name 
 	// the field: a receiver that matches names without case (encoding/json
 	// does) would read "ActivatedAt" as activatedAt. A read-only one is
 	// ignored as the field is; another is refused, naming the field.
-	if exact, ok := canonical[strictjson.FoldName(name)]; ok && exact != name {
-		if !readOnly[exact] {
+	if exact, ok := field.Exact(name); ok && exact != name {
+		if !field.ReadOnly(exact) {
 			verr.add(name, "is "+exact+" in another case: send "+exact)
 		}
 		return

@@ -17,8 +17,10 @@ import (
 	"golang.org/x/net/idna"
 	"golang.org/x/text/unicode/norm"
 
+	"github.com/customerd/customerd/account/field"
 	"github.com/customerd/customerd/account/postcode"
 	"github.com/customerd/customerd/store"
+	"github.com/customerd/customerd/strictjson"
 	"github.com/customerd/customerd/tenant"
 )
 
@@ -199,9 +201,10 @@ func Apply(t *tenant.Tenant, c *store.Customer, in Input, now time.Time) (*store
 	if v, ok := in.Set["phoneNumber"]; ok && v == nil {
 		next.Phone, next.PhoneVerified = nil, false
 	}
+	stored := field.Spellings(next.Profile)
 	for name, raw := range in.Extras {
 		if t.Flows.Sets(name) {
-			continue // the flow's to write: a caller who wrote it first would keep it from ever being written
+			continue // the flow's to write, in any case: a caller who wrote it first would keep it from ever being written
 		}
 		var v any
 		dec := json.NewDecoder(strings.NewReader(string(raw)))
@@ -209,6 +212,11 @@ func Apply(t *tenant.Tenant, c *store.Customer, in Input, now time.Time) (*store
 		if err := dec.Decode(&v); err != nil {
 			verr.add(name, "must be JSON")
 			continue
+		}
+		// The newest spelling of a property replaces the stored one: "Foo"
+		// beside "foo" made an answer no request may send back.
+		if old, ok := stored[strictjson.FoldName(name)]; ok {
+			delete(next.Profile, old)
 		}
 		next.Profile[name] = v
 	}
@@ -245,8 +253,9 @@ func bound(verr *ValidationError, before, after *store.Customer, in Input) {
 	}
 	if n, had := extraCount(after.Profile), extraCount(old); n > max(maxStoredExtras, had) {
 		added := make([]string, 0, len(in.Extras))
+		stored := field.Spellings(old)
 		for name := range in.Extras {
-			if _, stored := old[name]; !stored {
+			if _, ok := stored[strictjson.FoldName(name)]; !ok {
 				added = append(added, name)
 			}
 		}
@@ -264,7 +273,7 @@ func bound(verr *ValidationError, before, after *store.Customer, in Input) {
 func extraCount(p store.Profile) int {
 	n := 0
 	for name := range p {
-		if _, known := fields[name]; !known {
+		if _, known := field.Of(name); !known {
 			n++
 		}
 	}

@@ -10,10 +10,12 @@ import (
 	"slices"
 	"time"
 
+	"github.com/customerd/customerd/account/field"
 	"github.com/customerd/customerd/challenge"
 	"github.com/customerd/customerd/flows"
 	"github.com/customerd/customerd/sender"
 	"github.com/customerd/customerd/store"
+	"github.com/customerd/customerd/strictjson"
 	"github.com/customerd/customerd/tenant"
 )
 
@@ -160,8 +162,9 @@ func FillOnly(c *store.Customer, in Input) Input {
 			out.Set[k] = v
 		}
 	}
+	stored := field.Spellings(c.Profile)
 	for k, v := range in.Extras {
-		if _, ok := c.Profile[k]; !ok {
+		if _, ok := stored[strictjson.FoldName(k)]; !ok { // in any case: Apply would replace it
 			out.Extras[k] = v
 		}
 	}

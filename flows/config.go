@@ -1,11 +1,15 @@
 package flows
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/customerd/customerd/account/field"
+	"github.com/customerd/customerd/strictjson"
 )
 
 // StepConfig is one step as configuration declares it: exactly one of its
@@ -51,8 +55,49 @@ func DefaultFlows(d Defaults) map[string][]StepConfig {
 	}
 }
 
-// serverFields cannot be set by a flow: the server or the identifier rules own them.
-var serverFields = []string{"id", "email", "phoneNumber", "emailVerified", "phoneNumberVerified", "createdAt", "updatedAt"}
+// settable refuses what a set step may not write into the account: an
+// identifier (the identifier rules own them); a read-only field, which the
+// server keeps or the token reports (GET answers provider from the token),
+// except as a shipped flow sets it (activatedAt: $now); a field's name in
+// another case, which a receiver matching names without case reads as the
+// field; and a value of another type than the field's, which GET would
+// answer off the contract (consents_email: "yes").
+func settable(k string, v any) error {
+	exact, known := field.Exact(k)
+	switch {
+	case k == "":
+		return errors.New("a flow cannot set this field")
+	case !known:
+		return nil // a free-form property
+	case exact != k:
+		return fmt.Errorf("is %s in another case: set %s", exact, exact)
+	}
+	kind, writable := field.Of(k)
+	if writable && k != "email" && k != "phoneNumber" {
+		if !kind.Holds(v) {
+			return fmt.Errorf("must be %s", kind)
+		}
+		return nil
+	}
+	if sv, ok := shippedSets[k]; ok {
+		if sv != v {
+			return fmt.Errorf("a flow sets it to %v only", sv)
+		}
+		return nil
+	}
+	return errors.New("a flow cannot set this field")
+}
+
+// shippedSets are the values the shipped flows' set steps write.
+var shippedSets = func() map[string]any {
+	m := map[string]any{}
+	for _, steps := range DefaultFlows(Defaults{}) {
+		for _, sc := range steps {
+			maps.Copy(m, sc.Set)
+		}
+	}
+	return m
+}()
 
 // Build makes a tenant's registry: the default flows, overridden and extended
 // by the declared ones. Errors name the flow and the step.
@@ -86,6 +131,8 @@ func build(declared map[string][]StepConfig, d Defaults) (*Registry, error) {
 		all[name] = steps
 	}
 	r := newRegistry()
+	// What set steps write, by folded name.
+	spelled := map[string]string{}
 	for _, name := range slices.Sorted(maps.Keys(all)) { // the same first error at every start
 		steps := all[name]
 		f := &Flow{Name: name}
@@ -96,6 +143,15 @@ func build(declared map[string][]StepConfig, d Defaults) (*Registry, error) {
 			step, err := sc.open(d)
 			if err != nil {
 				return nil, fmt.Errorf("%s.steps[%d]: %w", name, i, err)
+			}
+			// Two spellings of one name would be two properties of one
+			// account that a receiver matching names without case reads as one.
+			for _, k := range sortedKeys(sc.Set) {
+				folded := strictjson.FoldName(k)
+				if other, ok := spelled[folded]; ok && other != k {
+					return nil, fmt.Errorf("%s.steps[%d]: set.%s: is %s in another case, which a flow sets", name, i, k, other)
+				}
+				spelled[folded] = k
 			}
 			f.Steps = append(f.Steps, step)
 		}
@@ -144,9 +200,9 @@ func (sc StepConfig) open(d Defaults) (Step, error) {
 		if len(sc.Set) == 0 {
 			return nil, fmt.Errorf("set: no values")
 		}
-		for k := range sc.Set {
-			if slices.Contains(serverFields, k) || k == "" {
-				return nil, fmt.Errorf("set.%s: a flow cannot set this field", k)
+		for _, k := range sortedKeys(sc.Set) { // the same first error at every start
+			if err := settable(k, sc.Set[k]); err != nil {
+				return nil, fmt.Errorf("set.%s: %w", k, err)
 			}
 		}
 		return set{values: sc.Set}, nil

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/customerd/customerd/store"
+	"github.com/customerd/customerd/strictjson"
 )
 
 // Event types customerd delivers to webhooks; a flow may emit all but Deleted.
@@ -113,7 +114,7 @@ func (f *Flow) Run(ctx context.Context, s *State) error {
 // Registry is one tenant's flows by name.
 type Registry struct {
 	byName map[string]*Flow
-	sets   map[string]bool // what the set steps of its flows write
+	sets   map[string]bool // what the set steps of its flows write, by folded name
 }
 
 // newRegistry returns an empty registry. Only Build fills one: a built
@@ -128,17 +129,18 @@ func (r *Registry) register(f *Flow) {
 		for _, step := range f.Steps {
 			if st, ok := step.(set); ok {
 				for k := range st.values {
-					r.sets[k] = true
+					r.sets[strictjson.FoldName(k)] = true
 				}
 			}
 		}
 	}
 }
 
-// Sets reports whether a set step of one of r's flows writes property k:
-// the flow's to write (a time it records once, the mark of a step passed),
-// never a request's.
-func (r *Registry) Sets(k string) bool { return r != nil && r.sets[k] }
+// Sets reports whether a set step of one of r's flows writes property k, in
+// any case: the flow's to write (a time it records once, the mark of a step
+// passed), never a request's. "OptInConfirmedAt" is optInConfirmedAt to a
+// receiver that matches names without case (encoding/json does).
+func (r *Registry) Sets(k string) bool { return r != nil && r.sets[strictjson.FoldName(k)] }
 
 // Names lists the flows in order.
 func (r *Registry) Names() []string {

@@ -100,3 +100,56 @@ func TestANilFlowRunsNoStep(t *testing.T) {
 		t.Fatalf("a nil flow: %v %+v", err, st)
 	}
 }
+
+// A set step writes what a request could: never a field the server keeps or
+// the token reports (in any case), never a field's value of another type,
+// never two spellings of one name. Found by an audit: a flow could set
+// provider, authenticatedAt and expiresAt, which GET reports from the
+// token, and consents_email: "yes" made GET answer a string.
+func TestAFlowCannotSetWhatTheTokenReportsOrAFieldOfAnotherType(t *testing.T) {
+	for name, tc := range map[string]struct {
+		set  map[string]any
+		want string // "" when the flow is fine
+	}{
+		"provider":                  {map[string]any{"provider": "google"}, "set.provider: a flow cannot set this field"},
+		"authenticatedAt":           {map[string]any{"authenticatedAt": "$now"}, "set.authenticatedAt: a flow cannot set this field"},
+		"expiresAt":                 {map[string]any{"expiresAt": "$now"}, "set.expiresAt: a flow cannot set this field"},
+		"expiresAt in another case": {map[string]any{"ExpiresAt": "$now"}, "set.ExpiresAt: is expiresAt in another case"},
+		"a field in another case":   {map[string]any{"FirstName": "Ada"}, "set.FirstName: is firstName in another case"},
+		"the postcode's alias":      {map[string]any{"zipCode": "75001"}, "set.zipCode: a flow cannot set this field"},
+		"an identifier":             {map[string]any{"email": "a@example.com"}, "set.email: a flow cannot set this field"},
+		"a consent as text":         {map[string]any{"consents_email": "yes"}, "set.consents_email: must be true or false"},
+		"a consent as the time":     {map[string]any{"consents_email": "$now"}, "set.consents_email: must be true or false"},
+		"a text field as a number":  {map[string]any{"storeId": 42}, "set.storeId: must be a string"},
+		"a text field as null":      {map[string]any{"title": nil}, "set.title: must be a string"},
+		"activatedAt but not now":   {map[string]any{"activatedAt": "2019-01-01T00:00:00Z"}, "set.activatedAt: a flow sets it to $now only"},
+		"one name in two spellings": {map[string]any{"optIn": true, "OptIn": true}, "set.optIn: is OptIn in another case"},
+		"activatedAt now, a consent, a text, a property": {map[string]any{
+			"activatedAt": "$now", "consents_email": true, "storeId": "42", "segment": map[string]any{"any": 1}}, ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := flows.Build(map[string][]flows.StepConfig{"signup": {{Set: tc.set}}}, flows.Defaults{CheckInPolicy: flows.CheckInNone})
+			if tc.want == "" && err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if tc.want != "" && (err == nil || !strings.Contains(err.Error(), "signup.steps[0]: "+tc.want)) {
+				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// A set step's value replaces what the account holds in another case (a
+// property written before a flow set it): the profile keeps one spelling.
+func TestASetStepKeepsOneSpelling(t *testing.T) {
+	r, err := flows.Build(map[string][]flows.StepConfig{"signup": {{Set: map[string]any{"segment": "web"}}}},
+		flows.Defaults{CheckInPolicy: flows.CheckInNone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := r.Lookup("signup")
+	c := &store.Customer{Profile: store.Profile{"Segment": "vip"}}
+	if err := f.Run(context.Background(), &flows.State{Customer: c, Now: time.Now()}); err != nil || len(c.Profile) != 1 || c.Profile["segment"] != "web" {
+		t.Fatalf("after the flow: %v %v", err, c.Profile)
+	}
+}

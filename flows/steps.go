@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/customerd/customerd/account/field"
+	"github.com/customerd/customerd/strictjson"
 )
 
 // require stops the flow with a *MissingError when the account lacks a field.
@@ -48,7 +51,14 @@ type set struct{ values map[string]any }
 func (set) Kind() string { return "set" }
 
 func (st set) Run(_ context.Context, s *State) error {
+	spellings := field.Spellings(s.Customer.Profile)
 	for _, k := range sortedKeys(st.values) {
+		// What the account holds in another case (a property written before
+		// a flow set it) gives way to this value: the profile keeps one
+		// spelling of a name.
+		if other, ok := spellings[strictjson.FoldName(k)]; ok && other != k {
+			delete(s.Customer.Profile, other)
+		}
 		v := st.values[k]
 		if v == now {
 			if _, ok := s.Customer.Profile[k]; ok {

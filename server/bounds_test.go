@@ -62,6 +62,7 @@ func TestBoundedAccounts(t *testing.T) {
 			mustUpdate(t, tok, extraProps(0, 50, 9))   // changing stored ones adds none
 			mustUpdate(t, tok, `{"firstName":"Many"}`) // nor do the account fields
 			refused(t, tok, extraProps(100, 1, 8), "p100")
+			refused(t, tok, `{"P099":"v","A":1}`, "A") // P099 spells p099 anew: not a new one
 			if c := customerOf(t, env, "demo", tok); c["p000"] != strings.Repeat("v", 9) || c["firstName"] != "Many" {
 				t.Errorf("profile after the updates: %v", c)
 			}

@@ -467,14 +467,8 @@ func TestAStrangerWritesNoTextIntoTheOwnersCodeMessage(t *testing.T) {
 	})
 }
 
-// What a tenant's flow sets (after its verified step: the brand's proof that
-// the step passed, as activatedAt is for activation) is the flow's to
-// write, never a request's. Found by an audit: any caller wrote it as a
-// free-form property, with no code, and the flow's "$now, once" then never
-// overwrote the forged value.
-func TestACallerCannotWriteWhatAFlowSets(t *testing.T) {
-	storetest.ForEach(t, func(t *testing.T, dbURL string) {
-		env := apptest.Start(t, dbURL, `
+// optInTenant's flow optin sets its mark of a step passed, optInConfirmedAt.
+const optInTenant = `
 tenants:
   demo:
     flows:
@@ -483,7 +477,16 @@ tenants:
         - set: {optInConfirmedAt: $now, segment: confirmed}
         - emit: Customer:Activated
           whenChanged: true
-`)
+`
+
+// What a tenant's flow sets (after its verified step: the brand's proof that
+// the step passed, as activatedAt is for activation) is the flow's to
+// write, never a request's. Found by an audit: any caller wrote it as a
+// free-form property, with no code, and the flow's "$now, once" then never
+// overwrote the forged value.
+func TestACallerCannotWriteWhatAFlowSets(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		env := apptest.Start(t, dbURL, optInTenant)
 		email := "forger@example.com"
 		r := post(t, env, "/api/demo/customer", `{"email":"`+email+`","optInConfirmedAt":"2019-01-01T00:00:00Z","segment":"confirmed"}`)
 		if r.StatusCode/100 != 2 {
@@ -524,6 +527,79 @@ func TestACaseVariantOfAFieldIsNotAProperty(t *testing.T) {
 		r = post(t, env, "/api/demo/customer", `{"email":"named@example.com","FirstName":"Ada"}`)
 		if r.StatusCode != http.StatusPreconditionFailed || !strings.Contains(string(r.body), "send firstName") {
 			t.Fatalf("FirstName: %d %s, want 412 naming firstName", r.StatusCode, r.body)
+		}
+	})
+}
+
+// What a tenant's flow sets is the flow's in any case: "OptInConfirmedAt"
+// is ignored as optInConfirmedAt is, whether a caller posts it or a
+// stranger's held change would fill it when the owner signs in. Found by an
+// audit: it was stored, answered and sent in Customer:Upserted, and a
+// brand's receiver matching names without case read a double opt-in that
+// never happened.
+func TestACaseVariantOfWhatAFlowSetsIsNotAProperty(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		env := apptest.Start(t, dbURL, optInTenant)
+		forged := func(t *testing.T, email string) {
+			t.Helper()
+			for name, v := range stored(t, env, "demo", email).Profile {
+				if strings.EqualFold(name, "optInConfirmedAt") {
+					t.Fatalf("%s holds %s=%v, and nobody confirmed anything", email, name, v)
+				}
+			}
+		}
+		t.Run("a caller's", func(t *testing.T) {
+			email := "casevariant@example.com"
+			r := post(t, env, "/api/demo/customer", `{"email":"`+email+`","OptInConfirmedAt":"2019-01-01T00:00:00Z"}`)
+			if r.StatusCode/100 != 2 {
+				t.Fatalf("create: %d %s", r.StatusCode, r.body)
+			}
+			var brand struct {
+				OptInConfirmedAt *string `json:"optInConfirmedAt"`
+			}
+			if err := json.Unmarshal(r.body, &brand); err != nil {
+				t.Fatal(err)
+			}
+			if brand.OptInConfirmedAt != nil {
+				t.Fatalf("the answer reads as opted in at %s: %s", *brand.OptInConfirmedAt, r.body)
+			}
+			forged(t, email)
+		})
+		t.Run("a stranger's, filled at the owner's sign-in", func(t *testing.T) {
+			email := "casevariant.owner@example.com"
+			postOK(t, env, "/api/demo/customer", `{"email":"`+email+`"}`)
+			env.Clock.Advance(61 * time.Second)
+			id := challengeID(t, post(t, env, "/api/demo/customer", `{"email":"`+email+`","OptInConfirmedAt":"2019-01-01T00:00:00Z"}`))
+			complete(t, env, "demo", id, email)
+			forged(t, email)
+		})
+	})
+}
+
+// Free-form names one fold apart are one property: the newest spelling
+// replaces the stored one. Found by an audit: {"Foo":1} then {"foo":2} kept
+// both, and posting the account's answer back was refused (its members
+// repeat).
+func TestAPropertyInAnotherCaseIsTheSameProperty(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		env := apptest.Start(t, dbURL, "")
+		tok := env.SignIn(t, "demo", "spelling@example.com")
+		postOK(t, env, "/api/demo/customer", `{"Foo":1}`, withToken(tok)...)
+		postOK(t, env, "/api/demo/customer", `{"foo":2}`, withToken(tok)...)
+		r := rawCall(t, env, http.MethodGet, "/api/demo/customer", nil, withToken(tok)...)
+		me := decodeObject(t, r)
+		if _, old := me["Foo"]; old || me["foo"] != 2.0 {
+			t.Fatalf("after Foo then foo: %s", r.body)
+		}
+		if back := post(t, env, "/api/demo/customer", string(r.body), withToken(tok)...); back.StatusCode != http.StatusOK {
+			t.Fatalf("posting the answer back: %d %s", back.StatusCode, back.body)
+		}
+		// A stranger's held change fills empty fields only: "FOO" is not one.
+		env.Clock.Advance(61 * time.Second)
+		id := challengeID(t, post(t, env, "/api/demo/customer", `{"email":"spelling@example.com","FOO":3}`))
+		me = customerOf(t, env, "demo", complete(t, env, "demo", id, "spelling@example.com"))
+		if _, planted := me["FOO"]; planted || me["foo"] != 2.0 {
+			t.Fatalf("after a stranger's FOO filled at the owner's sign-in: %v", me)
 		}
 	})
 }
