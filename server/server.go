@@ -40,8 +40,8 @@ type Tenants interface {
 type Store interface {
 	Ping(ctx context.Context) error
 	BeginIdempotent(ctx context.Context, r *store.IdempotentRequest) (*store.IdempotentRequest, error)
-	FinishIdempotent(ctx context.Context, tenant, key string, status int, contentType string, body []byte, customer string) error
-	ForgetIdempotent(ctx context.Context, tenant, key string) error
+	FinishIdempotent(ctx context.Context, r *store.IdempotentRequest, status int, contentType string, body []byte, customer string) error
+	ForgetIdempotent(ctx context.Context, r *store.IdempotentRequest) error
 	TakeOverIdempotent(ctx context.Context, r *store.IdempotentRequest, abandonedBefore, expiredBefore time.Time) (bool, error)
 }
 
