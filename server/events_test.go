@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -395,6 +396,71 @@ func TestAnAbandonedKeyIsTakenOverOnce(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A token holder's request that ran past the take-over time finishes while
+// another caller's request, with another body, holds its key: the first
+// answer (the holder's profile) is not kept under the second's request, so
+// the second caller's retry replays its own answer. Found by an audit:
+// finishing matched the key alone, and the retry got the holder's profile.
+// Each request is held on a lock of its account's row (PostgreSQL only).
+func TestAnAbandonedRequestsAnswerIsNotKeptForTheRequestThatTookItsKeyOver(t *testing.T) {
+	dbURL := storetest.PostgresURL(t) // skips without PostgreSQL
+	env := apptest.Start(t, dbURL, "")
+	const key = "taken-over-while-running"
+	victim := env.SignIn(t, "demo", "abandoned.victim@example.com")
+	taker := env.SignIn(t, "demo", "abandoned.taker@example.com")
+	db, err := sql.Open("pgx", dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// hold runs tok's request, held on a lock of its account's row until
+	// the returned release; the request's answer comes on the channel.
+	hold := func(tok, body string) (release func(), answer <-chan []byte) {
+		lock, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = lock.Rollback() })
+		var pid int
+		if err := lock.QueryRowContext(ctx, `SELECT pg_backend_pid() FROM customers
+			WHERE tenant_id = 'demo' AND id = $1 FOR UPDATE`, subOf(t, tok)).Scan(&pid); err != nil {
+			t.Fatal(err)
+		}
+		got := make(chan []byte, 1)
+		go func() {
+			status, b, _, err := call(env, body, "Authorization", "Bearer "+tok, "Idempotency-Key", key)
+			if err != nil || status != http.StatusOK {
+				t.Errorf("%s: %d %v %s", body, status, err, b)
+			}
+			got <- b
+		}()
+		// Asked outside the lock's transaction, which sees pg_stat_activity
+		// as it was when it began.
+		for waiting := 0; waiting == 0; time.Sleep(time.Millisecond) {
+			if err := db.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity
+				WHERE $1 = ANY(pg_blocking_pids(pid))`, pid).Scan(&waiting); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return func() { _ = lock.Rollback() }, got
+	}
+	releaseFirst, first := hold(victim, `{"firstName":"Vicky","address":"1 rue Secrete"}`)
+	env.Clock.Advance(3 * time.Minute) // past abandoned: the first request's replica seems dead
+	const body = `{"firstName":"Mallory"}`
+	releaseSecond, second := hold(taker, body)
+	releaseFirst()
+	if b := <-first; !bytes.Contains(b, []byte("abandoned.victim@example.com")) {
+		t.Fatalf("the first request's own answer: %s", b)
+	}
+	releaseSecond()
+	<-second
+	status, b, _, err := call(env, body, "Authorization", "Bearer "+taker, "Idempotency-Key", key)
+	if err != nil || status != http.StatusOK || bytes.Contains(b, []byte("abandoned.victim@example.com")) ||
+		!bytes.Contains(b, []byte("abandoned.taker@example.com")) {
+		t.Fatalf("the second caller's retry: %d %v %s, want its own answer", status, err, b)
+	}
 }
 
 // A tenant whose receiver hangs holds only its own deliveries: another

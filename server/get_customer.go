@@ -19,8 +19,9 @@ func (s *Server) GetCustomer(ctx context.Context, _ api.GetCustomerRequestObject
 	if err != nil {
 		return nil, err
 	}
-	// What the token says: who signed the shopper in, when, until when.
-	issued, expires := claims.IssuedAt.UTC(), claims.ExpiresAt.UTC()
-	c.Provider, c.AuthenticatedAt, c.ExpiresAt = &claims.Provider, &issued, &expires
+	// What the token says: who signed the shopper in, when, until when (the
+	// tenant's lifetime may end it before its exp).
+	issued, until := claims.IssuedAt.UTC(), expires(requestTenant(ctx), claims).UTC()
+	c.Provider, c.AuthenticatedAt, c.ExpiresAt = &claims.Provider, &issued, &until
 	return customerJSON(c), nil
 }

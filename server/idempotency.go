@@ -114,12 +114,15 @@ func (s *Server) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 		// Kept or dropped even when the caller went away: the work is done.
 		done := c.Request().Context()
 		if status == http.StatusTooManyRequests || status >= 500 || !c.Response().Committed {
-			if err := s.store.ForgetIdempotent(context.WithoutCancel(done), r.tenant.ID, key); err != nil {
+			if err := s.store.ForgetIdempotent(context.WithoutCancel(done), begin); err != nil {
 				s.log.Warn("forget idempotency key", "error", err.Error())
 			}
 			return nil
 		}
-		if err := s.store.FinishIdempotent(context.WithoutCancel(done), r.tenant.ID, key, status,
+		// Under begin, the request as it holds the key: one that ran past
+		// abandoned and lost it to another keeps nothing, for its answer
+		// would be replayed to the other's caller.
+		if err := s.store.FinishIdempotent(context.WithoutCancel(done), begin, status,
 			c.Response().Header().Get(echo.HeaderContentType), rec.body.Bytes(), shown(rec.body.Bytes())); err != nil {
 			s.log.Warn("keep idempotent answer", "error", err.Error())
 		}

@@ -49,19 +49,29 @@ func TestAnIdempotencyKeyLastsADay(t *testing.T) {
 }
 
 // A tenant that shortens its tokenLifetime (after an incident, say) means no
-// token of its to open an account longer than that from its sign-in.
+// token of its to open an account longer than that from its sign-in, and
+// GET /customer says so: expiresAt is when the token ends, the sooner of its
+// exp and its iat plus the tenant's lifetime. Found by an audit: expiresAt
+// was the token's exp, so an app that planned its refresh by it met a 401.
 func TestAShortenedTokenLifetimeBoundsEarlierTokens(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		env := apptest.Start(t, dbURL, "tenants:\n  demo:\n    tokenLifetime: 720h\n")
 		tok := env.SignIn(t, "demo", "long.lived@example.com")
 		a := env.Admin(t)
 		adm := a.Client(t, a.Key(t, "*"))
-		var s adminclient.TenantSettings
-		if err := json.Unmarshal([]byte(`{"tokenLifetime":"1h"}`), &s); err != nil {
-			t.Fatal(err)
+		setLifetime := func(lifetime string) {
+			t.Helper()
+			var s adminclient.TenantSettings
+			if err := json.Unmarshal([]byte(`{"tokenLifetime":"`+lifetime+`"}`), &s); err != nil {
+				t.Fatal(err)
+			}
+			if res, err := adm.ReplaceTenantWithResponse(ctx, "demo", nil, s); err != nil || res.StatusCode() != http.StatusOK {
+				t.Fatalf("tokenLifetime %s: %v %d", lifetime, err, res.StatusCode())
+			}
 		}
-		if res, err := adm.ReplaceTenantWithResponse(ctx, "demo", nil, s); err != nil || res.StatusCode() != http.StatusOK {
-			t.Fatalf("shorten: %v %d", err, res.StatusCode())
+		setLifetime("1h")
+		if got, iat := expiresAt(t, env, tok), claimTime(t, tok, "iat"); got.After(iat.Add(time.Hour)) {
+			t.Errorf("a 720h token, the tenant's lifetime now 1h: expiresAt %s, want at most iat + 1h (%s)", got, iat.Add(time.Hour))
 		}
 		env.Clock.Advance(2 * time.Hour)
 		r := rawCall(t, env, http.MethodGet, "/api/demo/customer", nil, withToken(tok)...)
@@ -69,8 +79,32 @@ func TestAShortenedTokenLifetimeBoundsEarlierTokens(t *testing.T) {
 			t.Fatalf("a 720h token 2 h old, the tenant's lifetime now 1h: %d, want 401", r.StatusCode)
 		}
 		fresh := env.SignIn(t, "demo", "long.lived@example.com")
-		if r := rawCall(t, env, http.MethodGet, "/api/demo/customer", nil, withToken(fresh)...); r.StatusCode != http.StatusOK {
-			t.Fatalf("a fresh token: %d", r.StatusCode)
+		setLifetime("720h") // lengthened again: a token ends at its exp all the same
+		if got, exp := expiresAt(t, env, fresh), claimTime(t, fresh, "exp"); !got.Equal(exp) {
+			t.Errorf("a 1h token, the tenant's lifetime now 720h: expiresAt %s, want its exp %s", got, exp)
 		}
 	})
+}
+
+// expiresAt is what GET /customer answers with tok as expiresAt.
+func expiresAt(t *testing.T, env *apptest.Env, tok string) time.Time {
+	t.Helper()
+	r := rawCall(t, env, http.MethodGet, "/api/demo/customer", nil, withToken(tok)...)
+	var c struct {
+		ExpiresAt time.Time `json:"expiresAt"`
+	}
+	if r.StatusCode != http.StatusOK || json.Unmarshal(r.body, &c) != nil {
+		t.Fatalf("GET /customer: %d %s", r.StatusCode, r.body)
+	}
+	return c.ExpiresAt
+}
+
+// claimTime is tok's NumericDate claim name.
+func claimTime(t *testing.T, tok, name string) time.Time {
+	t.Helper()
+	n, ok := tokenPayload(t, tok)[name].(float64)
+	if !ok {
+		t.Fatalf("token without %s", name)
+	}
+	return time.Unix(int64(n), 0)
 }

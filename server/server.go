@@ -40,8 +40,8 @@ type Tenants interface {
 type Store interface {
 	Ping(ctx context.Context) error
 	BeginIdempotent(ctx context.Context, r *store.IdempotentRequest) (*store.IdempotentRequest, error)
-	FinishIdempotent(ctx context.Context, tenant, key string, status int, contentType string, body []byte, customer string) error
-	ForgetIdempotent(ctx context.Context, tenant, key string) error
+	FinishIdempotent(ctx context.Context, r *store.IdempotentRequest, status int, contentType string, body []byte, customer string) error
+	ForgetIdempotent(ctx context.Context, r *store.IdempotentRequest) error
 	TakeOverIdempotent(ctx context.Context, r *store.IdempotentRequest, abandonedBefore, expiredBefore time.Time) (bool, error)
 }
 
@@ -237,15 +237,23 @@ func (s *Server) verifyCaller(ctx context.Context, auth string) (*token.Claims, 
 	if revoked(c, claims) {
 		return nil, unauthorized(errors.New("the token was issued before its sessions were revoked"))
 	}
-	// A tenant that shortened its tokenLifetime means it for the tokens
-	// issued before too: none opens an account longer than that after its
-	// sign-in (with the skew exp is allowed).
-	if lifetime := requestTenant(ctx).TokenLifetime; lifetime > 0 &&
-		s.accounts.Now().After(claims.IssuedAt.Add(lifetime+jwtcheck.Skew)) {
+	if s.accounts.Now().After(expires(requestTenant(ctx), claims).Add(jwtcheck.Skew)) {
 		return nil, unauthorized(errors.New("the token is older than the tenant's token lifetime"))
 	}
 	fromContext(ctx).customer = c
 	return claims, nil
+}
+
+// expires is when the tenant's token ends: its exp, or sooner its iat plus
+// the tenant's tokenLifetime, since a tenant that shortened it means it for
+// the tokens issued before too. Refused jwtcheck.Skew after either, as exp
+// is, so that the skew stays a tolerance between clocks, never the token's
+// life: what GET /customer answers as expiresAt, planning a refresh.
+func expires(t *tenant.Tenant, claims *token.Claims) time.Time {
+	if t.TokenLifetime > 0 && claims.IssuedAt.Add(t.TokenLifetime).Before(claims.ExpiresAt) {
+		return claims.IssuedAt.Add(t.TokenLifetime)
+	}
+	return claims.ExpiresAt
 }
 
 // revoked reports whether the account's sessions were revoked since the token

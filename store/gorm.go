@@ -675,7 +675,7 @@ func (s *db) ReplayEvents(ctx context.Context, tenant string, ids []string, now 
 }
 
 func (s *db) BeginIdempotent(ctx context.Context, r *IdempotentRequest) (*IdempotentRequest, error) {
-	r.CreatedAt = r.CreatedAt.UTC()
+	r.CreatedAt = r.CreatedAt.UTC().Truncate(Precision) // as read back: it names the request (held)
 	res := s.w.WithContext(ctx).Exec(`INSERT INTO idempotency_keys (tenant_id, key, request_hash, status, content_type, created_at)
 		VALUES (?, ?, ?, 0, '', ?) ON CONFLICT (tenant_id, key) DO NOTHING`, r.TenantID, r.Key, r.RequestHash, r.CreatedAt)
 	if err := classify(res.Error); err != nil {
@@ -706,9 +706,18 @@ func (s *db) TakeOverIdempotent(ctx context.Context, r *IdempotentRequest, aband
 	res := s.w.WithContext(ctx).Model(&IdempotentRequest{}).
 		Where("tenant_id = ? AND key = ? AND (status = 0 AND created_at < ? OR created_at < ?)",
 			r.TenantID, r.Key, abandonedBefore.UTC(), expiredBefore.UTC()).
-		Updates(map[string]any{"request_hash": r.RequestHash, "created_at": r.CreatedAt.UTC(),
+		Updates(map[string]any{"request_hash": r.RequestHash, "created_at": r.CreatedAt.UTC().Truncate(Precision),
 			"status": 0, "content_type": "", "body": nil})
 	return res.RowsAffected == 1, classify(res.Error)
+}
+
+// held is r's key while r holds it: running, with the request hash and
+// created_at that r began or took it over with (TakeOverIdempotent rewrites
+// both). Once another took it over, a request that ran past abandoned finds
+// no row: its answer goes under nobody's request.
+func held(g *gorm.DB, r *IdempotentRequest) *gorm.DB {
+	return g.Where("tenant_id = ? AND key = ? AND request_hash = ? AND created_at = ? AND status = 0",
+		r.TenantID, r.Key, r.RequestHash, r.CreatedAt.UTC().Truncate(Precision))
 }
 
 // locked is q reading its rows under a lock of strength (clause's
@@ -721,9 +730,9 @@ func (s *db) locked(q *gorm.DB, strength string) *gorm.DB {
 	return q.Clauses(clause.Locking{Strength: strength})
 }
 
-func (s *db) FinishIdempotent(ctx context.Context, tenant, key string, status int, contentType string, body []byte, customer string) error {
+func (s *db) FinishIdempotent(ctx context.Context, r *IdempotentRequest, status int, contentType string, body []byte, customer string) error {
 	finish := func(g *gorm.DB) error {
-		res := g.Model(&IdempotentRequest{}).Where("tenant_id = ? AND key = ? AND status = 0", tenant, key).
+		res := held(g.Model(&IdempotentRequest{}), r).
 			Updates(map[string]any{"status": status, "content_type": contentType, "body": body})
 		if res.Error != nil {
 			return res.Error
@@ -744,21 +753,20 @@ func (s *db) FinishIdempotent(ctx context.Context, tenant, key string, status in
 		// whatever the row holds: one an erasure is changing is waited
 		// for, then read as the erasure left it.
 		var c Customer
-		err := s.locked(tx.Select("id", "deleted_at").Where("tenant_id = ? AND id = ?", tenant, customer), clause.LockingStrengthShare).
+		err := s.locked(tx.Select("id", "deleted_at").Where("tenant_id = ? AND id = ?", r.TenantID, customer), clause.LockingStrengthShare).
 			Take(&c).Error
 		switch {
 		case err != nil && !errors.Is(err, gorm.ErrRecordNotFound):
 			return err
 		case err == nil && c.DeletedAt != nil:
-			return tx.Where("tenant_id = ? AND key = ? AND status = 0", tenant, key).Delete(&IdempotentRequest{}).Error
+			return held(tx, r).Delete(&IdempotentRequest{}).Error
 		}
 		return finish(tx)
 	}))
 }
 
-func (s *db) ForgetIdempotent(ctx context.Context, tenant, key string) error {
-	return classify(s.w.WithContext(ctx).Where("tenant_id = ? AND key = ? AND status = 0", tenant, key).
-		Delete(&IdempotentRequest{}).Error)
+func (s *db) ForgetIdempotent(ctx context.Context, r *IdempotentRequest) error {
+	return classify(held(s.w.WithContext(ctx), r).Delete(&IdempotentRequest{}).Error)
 }
 
 // classify maps driver errors onto the store's sentinel errors, keeping the

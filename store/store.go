@@ -156,13 +156,16 @@ type Store interface {
 	// BeginIdempotent records r as running. When the key is taken it returns the stored
 	// request (running when its Status is 0) and ErrConflict.
 	BeginIdempotent(ctx context.Context, r *IdempotentRequest) (*IdempotentRequest, error)
-	// FinishIdempotent stores the answer of a running request. customer,
-	// when not "", is the account the answer shows: once that account is
-	// erased, its answer is not kept but the key forgotten, as erasure
-	// forgets the answers kept before it.
-	FinishIdempotent(ctx context.Context, tenant, key string, status int, contentType string, body []byte, customer string) error
-	// ForgetIdempotent drops a key whose request did not complete, so that it may be retried.
-	ForgetIdempotent(ctx context.Context, tenant, key string) error
+	// FinishIdempotent stores the answer of r, a running request as
+	// BeginIdempotent or TakeOverIdempotent recorded it, while r holds its
+	// key: once another request took the key over, it stores nothing
+	// (ErrNotFound). customer, when not "", is the account the answer shows:
+	// once that account is erased, its answer is not kept but the key
+	// forgotten, as erasure forgets the answers kept before it.
+	FinishIdempotent(ctx context.Context, r *IdempotentRequest, status int, contentType string, body []byte, customer string) error
+	// ForgetIdempotent drops the key of r, a request that did not complete,
+	// so that it may be retried; not once another request took it over.
+	ForgetIdempotent(ctx context.Context, r *IdempotentRequest) error
 	// TakeOverIdempotent gives r the key of a request still running that
 	// began before abandonedBefore, or of any that began before
 	// expiredBefore: true when this call took it (one of concurrent callers

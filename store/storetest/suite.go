@@ -70,6 +70,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"an idempotency key runs once and keeps its answer", idempotency},
 		{"concurrent idempotency keys let exactly one run", idempotencyConcurrent},
 		{"an answer finished after its account's erasure is not kept", idempotencyAfterErasure},
+		{"an abandoned request finishing after its key was taken over stores nothing", idempotencyAfterTakeOver},
 		{"a day's limit beyond 32 bits judges codes as any other", limitBeyond32Bits},
 		{"updatedSince finer than a microsecond keeps what it keeps on both databases", updatedSinceSubMicrosecond},
 		{"a revocation of sessions never moves back", revocationNeverMovesBack},
@@ -1094,10 +1095,10 @@ func idempotencyAfterErasure(t *testing.T, s store.Store) {
 	gone, stays := running("erased-answer"), running("kept-answer")
 	erase(t, s, erased.ID, now)
 	for _, c := range []*store.Customer{erased, kept} {
-		key := map[*store.Customer]string{erased: gone.Key, kept: stays.Key}[c]
+		r := map[*store.Customer]*store.IdempotentRequest{erased: gone, kept: stays}[c]
 		body := []byte(`{"id":"` + c.ID + `","email":"` + *c.Email + `"}`)
-		if err := s.FinishIdempotent(ctx, "acme", key, 200, "application/json", body, c.ID); err != nil {
-			t.Fatalf("finish %s: %v", key, err)
+		if err := s.FinishIdempotent(ctx, r, 200, "application/json", body, c.ID); err != nil {
+			t.Fatalf("finish %s: %v", r.Key, err)
 		}
 	}
 	if got, err := s.BeginIdempotent(ctx, gone); err != nil || got != nil {
@@ -1106,6 +1107,50 @@ func idempotencyAfterErasure(t *testing.T, s store.Store) {
 	got, err := s.BeginIdempotent(ctx, stays)
 	if !errors.Is(err, store.ErrConflict) || got == nil || !bytes.Contains(got.Body, []byte("kept.answer@example.com")) {
 		t.Fatalf("another account's answer: %v %+v, want it kept", err, got)
+	}
+}
+
+// A request that ran past abandoned finishes after a retry took its key
+// over: its answer (a token holder's profile, say) is not stored under the
+// retry's request, to be replayed to the retry's caller, and its failure
+// does not free the key the retry holds. Found by an audit: finishing and
+// forgetting matched the key alone. A retry with the same body is another
+// request all the same.
+func idempotencyAfterTakeOver(t *testing.T, s store.Store) {
+	now := time.Now().UTC()
+	holder := newCustomer("acme", "abandoned.answer@example.com")
+	mustCreate(t, s, holder)
+	answer := []byte(`{"id":"` + holder.ID + `","email":"` + *holder.Email + `"}`)
+	for _, tc := range []struct{ name, hash, customer string }{
+		{"a retry with another body", "h-other", ""},
+		{"a retry with the same body", "h", holder.ID},
+	} {
+		key := "abandoned-" + tc.hash
+		first := &store.IdempotentRequest{TenantID: "acme", Key: key, RequestHash: "h", CreatedAt: now.Add(-time.Hour)}
+		if got, err := s.BeginIdempotent(ctx, first); err != nil || got != nil {
+			t.Fatalf("%s: begin: %v %+v", tc.name, err, got)
+		}
+		next := &store.IdempotentRequest{TenantID: "acme", Key: key, RequestHash: tc.hash, CreatedAt: now}
+		if took, err := s.TakeOverIdempotent(ctx, next, now.Add(-2*time.Minute), now.Add(-24*time.Hour)); !took || err != nil {
+			t.Fatalf("%s: take over: %v %v", tc.name, took, err)
+		}
+		if err := s.FinishIdempotent(ctx, first, 200, "application/json", answer, tc.customer); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("%s: the abandoned request finishing: %v, want ErrNotFound", tc.name, err)
+		}
+		if err := s.ForgetIdempotent(ctx, first); err != nil {
+			t.Fatalf("%s: the abandoned request forgetting: %v", tc.name, err)
+		}
+		probe := *next
+		if got, err := s.BeginIdempotent(ctx, &probe); !errors.Is(err, store.ErrConflict) || got.Status != 0 ||
+			got.RequestHash != tc.hash || len(got.Body) != 0 {
+			t.Fatalf("%s: the key once the abandoned request ended: %v %+v, want the retry's, running", tc.name, err, got)
+		}
+		if err := s.FinishIdempotent(ctx, next, 201, "application/json", []byte(`{"a":1}`), ""); err != nil {
+			t.Fatalf("%s: the retry finishing: %v", tc.name, err)
+		}
+		if got, err := s.BeginIdempotent(ctx, &probe); !errors.Is(err, store.ErrConflict) || got.Status != 201 || string(got.Body) != `{"a":1}` {
+			t.Fatalf("%s: the retry's answer: %v %+v", tc.name, err, got)
+		}
 	}
 }
 
@@ -1118,7 +1163,7 @@ func idempotency(t *testing.T, s store.Store) {
 	if !errors.Is(err, store.ErrConflict) || got == nil || got.Status != 0 || got.RequestHash != "h1" {
 		t.Fatalf("begin again while running: %v %+v", err, got)
 	}
-	if err := s.FinishIdempotent(ctx, "acme", "k1", 200, "application/json", []byte(`{"a":1}`), ""); err != nil {
+	if err := s.FinishIdempotent(ctx, r, 200, "application/json", []byte(`{"a":1}`), ""); err != nil {
 		t.Fatal(err)
 	}
 	got, err = s.BeginIdempotent(ctx, r)
@@ -1130,13 +1175,13 @@ func idempotency(t *testing.T, s store.Store) {
 	}
 	r2 := &store.IdempotentRequest{TenantID: "acme", Key: "k2", RequestHash: "h2", CreatedAt: time.Now()}
 	_, _ = s.BeginIdempotent(ctx, r2)
-	if err := s.ForgetIdempotent(ctx, "acme", "k2"); err != nil {
+	if err := s.ForgetIdempotent(ctx, r2); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := s.BeginIdempotent(ctx, r2); err != nil || got != nil {
 		t.Fatalf("a forgotten key begins again: %v %+v", err, got)
 	}
-	if err := s.ForgetIdempotent(ctx, "acme", "k1"); err != nil {
+	if err := s.ForgetIdempotent(ctx, r); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := s.BeginIdempotent(ctx, r); got == nil || got.Status != 200 {
