@@ -188,6 +188,18 @@ func (c *Catalog) Settings(ctx context.Context, id string) (*config.Tenant, stor
 	return t, row.Stamp(), nil
 }
 
+// Judge reads tenant id as the service builds it and judges it as a write
+// would (Check): nil while it loads, config.Problems naming each setting a
+// rule of this version refuses. A tenant stored before a rule was added is
+// judged by it only here and when it is built: it then fails to load.
+func (c *Catalog) Judge(ctx context.Context, id string) error {
+	t, _, err := c.Settings(ctx, id)
+	if err != nil {
+		return err
+	}
+	return c.check(id, t)
+}
+
 // prepare reads doc as a tenant's settings, keeps the secrets it leaves out
 // from prev (the stored tenant's full document; nil for a new tenant, or to
 // keep none) where their block is unchanged, and judges the result: the

@@ -12,6 +12,7 @@ import (
 
 	"github.com/customerd/customerd/admin"
 	"github.com/customerd/customerd/app"
+	"github.com/customerd/customerd/catalog"
 	"github.com/customerd/customerd/config"
 	"github.com/customerd/customerd/store"
 )
@@ -175,6 +176,67 @@ what differs, tenant by tenant (a secret shows as (secret)); --dry-run
 prints it and writes nothing. A bad setting stops it before anything is
 written, named as 'customerd config check' names it. Running replicas serve
 the change within seconds (at once on PostgreSQL).`
+
+const tenantsCheckHelp = `
+Judges every tenant of the database by this version's rules, as a write
+through the admin API or 'customerd tenants apply' would, and prints each
+one that breaks a rule, with its settings' paths. A version may refuse a
+setting an earlier one stored (an http checkInPage, SMTP without TLS to a
+public relay, a flow's set of a read-only field): such a tenant no longer
+loads, and every request to it answers 500, until its settings are
+replaced. Run it after an upgrade's migrations. It writes nothing. Exit
+status 0 when every tenant loads, 1 otherwise.`
+
+func tenantsCheckCommand(*flag.FlagSet) func(context.Context, *env, []string) error {
+	return func(ctx context.Context, e *env, _ []string) error {
+		cfg, err := e.config()
+		if err != nil {
+			return err
+		}
+		if err := requireDatabase(cfg); err != nil {
+			return err
+		}
+		a, err := app.New(ctx, cfg, logger(cfg.Log, e.stderr), app.ExistingSecret(), app.WithoutConfigTenants(), app.WithoutMigrating())
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		rows := a.Store.(catalog.Store)
+		bad, n := 0, 0
+		for after := ""; ; {
+			page, err := rows.Tenants(ctx, after, 100)
+			if err != nil {
+				return err
+			}
+			for _, row := range page {
+				n++
+				err := a.Catalog.Judge(ctx, row.ID)
+				if err == nil {
+					continue
+				}
+				bad++
+				var problems config.Problems
+				if !errors.As(err, &problems) {
+					fmt.Fprintf(e.stdout, "%s: %v\n", row.ID, err)
+					continue
+				}
+				fmt.Fprintf(e.stdout, "%s: %d problem%s\n", row.ID, len(problems), plural(len(problems)))
+				for _, p := range problems {
+					fmt.Fprintf(e.stdout, "  %s\n", p)
+				}
+			}
+			if len(page) < 100 {
+				break
+			}
+			after = page[len(page)-1].ID
+		}
+		fmt.Fprintf(e.stdout, "%d tenant%s checked, %d no longer loading\n", n, plural(n), bad)
+		if bad > 0 {
+			return errReported
+		}
+		return nil
+	}
+}
 
 func tenantsApplyCommand(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 	file := fs.String("f", "", "the YAML `FILE` of the tenants to apply (required)")

@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -8,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/customerd/customerd/catalog"
+	"github.com/customerd/customerd/store"
 )
 
 // call sends a request with an admin key and returns the status and body.
@@ -166,5 +170,44 @@ func TestAdminKeyCreateSaysWhichScopedTenantIsNowhereYet(t *testing.T) {
 	}
 	if !strings.Contains(r.stderr, `note: there is no tenant "acmee" yet`) || strings.Contains(r.stderr, `"demo"`) {
 		t.Fatalf("stderr:\n%s", r.stderr)
+	}
+}
+
+// A version may refuse a setting an earlier one stored: tenants check names
+// the stored tenants that no longer load, which serve builds lazily.
+func TestTenantsCheckNamesTheStoredTenantsThatNoLongerLoad(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	env := serveEnv(dir)
+	cfg := withRuntimeTenant(t, dir, env, "tenants:\n  shop: {}\n",
+		"tenants:\n  acme:\n    checkInPolicy: full\n    checkInPage: https://shop.example/check-in\n")
+	if r := customerd(t, dir, env, "--config", cfg, "tenants", "apply", "-f", cfg); r.code != 0 {
+		t.Fatalf("tenants apply %s: %d %s", cfg, r.code, r.stderr)
+	}
+	if r := customerd(t, dir, env, "--config", cfg, "tenants", "check"); r.code != 0 || r.stdout != "2 tenants checked, 0 no longer loading\n" {
+		t.Fatalf("every tenant loads: %d %s%s", r.code, r.stdout, r.stderr)
+	}
+
+	// acme as an earlier version stored it: a plain http check-in page,
+	// accepted then under checkInPolicy full.
+	s, err := store.Open(ctx, env["CUSTOMERD_DATABASE_URL"], store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := s.(catalog.Store)
+	row, err := rows.Tenant(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	row.Settings = strings.Replace(row.Settings, "https://shop.example", "http://shop.example", 1)
+	if err := rows.UpdateTenant(ctx, row); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Close()
+
+	r := customerd(t, dir, env, "--config", cfg, "tenants", "check")
+	if r.code != 1 || !strings.Contains(r.stdout, "acme: 1 problem\n  tenants.acme.checkInPage") ||
+		!strings.HasSuffix(r.stdout, "2 tenants checked, 1 no longer loading\n") || strings.Contains(r.stdout, "shop:") {
+		t.Fatalf("a tenant stored before the rule: %d %s%s", r.code, r.stdout, r.stderr)
 	}
 }

@@ -26,11 +26,7 @@ func configCheckCommand(*flag.FlagSet) func(context.Context, *env, []string) err
 		cfg, err := e.config()
 		var problems config.Problems
 		if errors.As(err, &problems) {
-			s := "s"
-			if len(problems) == 1 {
-				s = ""
-			}
-			fmt.Fprintf(e.stdout, "%s: %d problem%s\n", name, len(problems), s)
+			fmt.Fprintf(e.stdout, "%s: %d problem%s\n", name, len(problems), plural(len(problems)))
 			for _, p := range problems {
 				fmt.Fprintf(e.stdout, "  %s\n", p)
 			}

@@ -35,6 +35,7 @@ var commands = []command{
 	{name: "events replay", args: "[ID…]", summary: "deliver dead events again: these ones, or every dead one", help: eventsReplayHelp, setup: eventsReplayCommand},
 	{name: "rotate-key", args: "TENANT", summary: "add a new signing key to a tenant", help: rotateKeyHelp, setup: rotateKeyCommand},
 	{name: "tenants apply", summary: "create or update tenants from a YAML file, idempotently, printing what differs", help: tenantsApplyHelp, setup: tenantsApplyCommand},
+	{name: "tenants check", summary: "judge every tenant of the database by this version's rules, printing those that no longer load", help: tenantsCheckHelp, setup: tenantsCheckCommand},
 	{name: "admin-key create", summary: "make an admin API key of a scope and print it, once", help: adminKeyCreateHelp, setup: adminKeyCreateCommand},
 	{name: "admin-key list", summary: "list the admin API keys (never a key itself)", help: adminKeyListHelp, setup: adminKeyListCommand},
 	{name: "admin-key revoke", args: "ID", summary: "revoke an admin API key at once", help: adminKeyRevokeHelp, setup: adminKeyRevokeCommand},
@@ -66,6 +67,14 @@ type usageError struct{ msg string }
 func (u usageError) Error() string { return u.msg }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// plural is the "s" of n things.
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
 
 // errReported: the command has said what went wrong; exit 1 without more.
 var errReported = errors.New("reported")

@@ -3,7 +3,6 @@ package main_test
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -108,17 +107,7 @@ func TestEventsOfATenantMadeAtRuntimeAreListedAndReplayed(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	env := serveEnv(dir)
-	cfg := writeConfig(t, dir, "tenants:\n  shop: {}\n")
-	if r := customerd(t, dir, env, "--config", cfg, "migrate"); r.code != 0 {
-		t.Fatalf("migrate: %d %s", r.code, r.stderr)
-	}
-	acme := filepath.Join(dir, "acme.yaml")
-	if err := os.WriteFile(acme, []byte("tenants:\n  acme: {}\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if r := customerd(t, dir, env, "--config", cfg, "tenants", "apply", "-f", acme); r.code != 0 {
-		t.Fatalf("tenants apply: %d %s", r.code, r.stderr)
-	}
+	cfg := withRuntimeTenant(t, dir, env, "tenants:\n  shop: {}\n", "tenants:\n  acme: {}\n")
 	s, err := store.Open(ctx, env["CUSTOMERD_DATABASE_URL"], store.Options{})
 	if err != nil {
 		t.Fatal(err)

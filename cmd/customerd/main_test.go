@@ -191,3 +191,22 @@ func readAll(t *testing.T, r io.Reader) string {
 	}
 	return string(b)
 }
+
+// withRuntimeTenant migrates a database for the configuration file
+// configYAML and creates tenants with customerd tenants apply, as the
+// admin API would at runtime: the file's path.
+func withRuntimeTenant(t *testing.T, dir string, env map[string]string, configYAML, tenantsYAML string) string {
+	t.Helper()
+	cfg := writeConfig(t, dir, configYAML)
+	if r := customerd(t, dir, env, "--config", cfg, "migrate"); r.code != 0 {
+		t.Fatalf("migrate: %d %s", r.code, r.stderr)
+	}
+	f := filepath.Join(dir, "runtime.yaml")
+	if err := os.WriteFile(f, []byte(tenantsYAML), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := customerd(t, dir, env, "--config", cfg, "tenants", "apply", "-f", f); r.code != 0 {
+		t.Fatalf("tenants apply: %d %s", r.code, r.stderr)
+	}
+	return cfg
+}
