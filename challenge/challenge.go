@@ -104,7 +104,8 @@ type Target struct {
 	TokenIssuedAt *time.Time
 	// TokenKID is the kid of the key that signed that token, kept with the
 	// challenge too: what the token asked for dies with the key when the
-	// key is retired, whatever issue time the token claims.
+	// key is retired, whatever issue time the token claims; a retried
+	// request with a live key's token is not handed it back (stale).
 	TokenKID *string
 	// StaleBefore: the account's sessions were revoked then; a live
 	// challenge of the same request asked before it can never complete, so
@@ -197,8 +198,9 @@ func New(s Store, key []byte, now func() time.Time, log *slog.Logger) *Service {
 // code less than ResendInterval ago gets no new one: the answer is
 // ThrottledError, or, for a token holder retrying a request whose
 // challenge is live (same purpose, account and held change), that challenge,
-// with what target.With writes (the retried request's change). A challenge
-// is never handed to another caller. When no challenge answers, nothing of
+// with what target.With writes (the retried request's change); one that
+// can never complete (stale) is replaced by a new one. A challenge is never
+// handed to another caller. When no challenge answers, nothing of
 // target.With is written either. A code to another spelling of an inbox
 // that got one of its kind less than ResendInterval ago is withheld
 // (withholds): answered as a sent one is, through snd's guard and at its
@@ -275,12 +277,16 @@ func (s *Service) Issue(ctx context.Context, lim Limits, target Target, snd send
 		}
 		live, err := tx.LiveChallenge(ctx, target.Tenant, key, string(target.Purpose), now)
 		if err == nil && target.Retry && sameRequest(live, c) {
-			if !AskedBefore(live, target.StaleBefore) {
+			dead, err := stale(ctx, tx, live, target)
+			if err != nil {
+				return err
+			}
+			if !dead {
 				reused = live
 				return nil
 			}
-			// Asked by a token revoked since: it can never finish, and
-			// the caller (a token issued after) would be stuck with it.
+			// It can never finish, and the caller (a token issued after the
+			// revocation, or signed by a live key) would be stuck with it.
 			if err := tx.ExpireChallenge(ctx, live.TenantID, live.ID); err != nil {
 				return err
 			}
@@ -349,6 +355,33 @@ func sameRequest(live, c *store.Challenge) bool {
 	sameAccount := (live.CustomerID == nil && c.CustomerID == nil) ||
 		(live.CustomerID != nil && c.CustomerID != nil && *live.CustomerID == *c.CustomerID)
 	return live.Purpose == c.Purpose && sameAccount && live.Pending == c.Pending && live.Channel == c.Channel
+}
+
+// stale reports whether live, a challenge of the same request as target,
+// can never complete while target's token could: asked by a token that the
+// revocation of the account's sessions refuses (AskedBefore), or signed by
+// another key than target's token that is no live signing key of the tenant
+// now (retired, or unknown), as completion reads them. A change asked with
+// another key that is still live is handed back: after a plain rotation
+// tokens of both keys stand, and replacing it for each in turn would send a
+// code at every request. So is one kept without its token's kid.
+func stale(ctx context.Context, tx store.Store, live *store.Challenge, target Target) (bool, error) {
+	if AskedBefore(live, target.StaleBefore) {
+		return true, nil
+	}
+	if live.TokenKID == nil || target.TokenKID == nil || *live.TokenKID == *target.TokenKID {
+		return false, nil
+	}
+	keys, err := tx.SigningKeys(ctx, live.TenantID)
+	if err != nil {
+		return false, err
+	}
+	for _, k := range keys {
+		if k.KID == *live.TokenKID {
+			return k.RetiredAt != nil, nil
+		}
+	}
+	return true, nil
 }
 
 // Code names the challenge a code is sent back for: by its id, or as the

@@ -325,6 +325,56 @@ func TestChallenge(t *testing.T) {
 			}
 		})
 
+		t.Run("a retried contact change asked with a retired key gets a new challenge", func(t *testing.T) {
+			f := setup(t, url(t))
+			for _, kid := range []string{"old", "new"} {
+				if err := f.store.AddSigningKey(ctx, &store.SigningKey{TenantID: tenant, KID: kid, Alg: "ES256",
+					PrivateKey: []byte("sealed"), PublicJWK: "{}", CreatedAt: f.clock.Now()}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			id := "customer-1"
+			asked := func(kid string) challenge.Target {
+				tg := target("new@example.com")
+				tg.Purpose, tg.CustomerID, tg.Pending, tg.Retry, tg.TokenKID = challenge.Contact, &id, `{"input":{"email":"new@example.com"}}`, true, &kid
+				return tg
+			}
+			first, err := f.svc.Issue(ctx, limits, asked("old"), f.snd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Both keys live (a plain rotation): the change is handed back,
+			// or each key's token in turn would send a code at every request.
+			f.clock.Add(5 * time.Second)
+			again, err := f.svc.Issue(ctx, limits, asked("new"), f.snd)
+			if err != nil || again.ID != first.ID {
+				t.Fatalf("retried with the other live key: %+v %v, want the live challenge %s", again, err, first.ID)
+			}
+			// The old key retired: the change written with it after the
+			// retirement (a request let in before it, or a token forged in the
+			// minute a replica still holds the key) can never complete.
+			if _, err := f.store.RetireSigningKeys(ctx, tenant, "new", f.clock.Now()); err != nil {
+				t.Fatal(err)
+			}
+			f.clock.Add(limits.ResendInterval)
+			dead, err := f.svc.Issue(ctx, limits, asked("old"), f.snd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			deadCode := f.snd.last(t, "new@example.com")
+			f.clock.Add(5 * time.Second)
+			fresh, err := f.svc.Issue(ctx, limits, asked("new"), f.snd)
+			if err != nil || fresh.ID == dead.ID {
+				t.Fatalf("retried with the live key: %+v %v, want a new challenge, not the retired key's %s", fresh, err, dead.ID)
+			}
+			if _, err := complete(f.svc, f.store, limits, tenant, dead.ID, deadCode); !errors.Is(err, challenge.ErrInvalidCode) {
+				t.Fatalf("the replaced challenge still completes: %v", err)
+			}
+			if _, err := complete(f.svc, f.store, limits, tenant, fresh.ID, f.snd.last(t, "new@example.com")); err != nil {
+				t.Fatalf("the new challenge: %v", err)
+			}
+		})
+
 		t.Run("a live challenge is never handed to another request", func(t *testing.T) {
 			f := setup(t, url(t))
 			id, other := "customer-1", "customer-2"
