@@ -376,12 +376,18 @@ func stale(ctx context.Context, tx store.Store, live *store.Challenge, target Ta
 	if err != nil {
 		return false, err
 	}
+	return !LiveKey(keys, *live.TokenKID), nil
+}
+
+// LiveKey reports whether kid is one of keys not retired: a change asked
+// with a token of any other key (retired, or unknown) no longer stands.
+func LiveKey(keys []store.SigningKey, kid string) bool {
 	for _, k := range keys {
-		if k.KID == *live.TokenKID {
-			return k.RetiredAt != nil, nil
+		if k.KID == kid {
+			return k.RetiredAt == nil
 		}
 	}
-	return true, nil
+	return false
 }
 
 // Code names the challenge a code is sent back for: by its id, or as the

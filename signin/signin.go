@@ -404,16 +404,17 @@ func (s *Service) askedWithRetiredKey(ctx context.Context, tenant string, c *sto
 	if err != nil {
 		return false, err
 	}
+	if c.TokenKID != nil {
+		return !challenge.LiveKey(keys, *c.TokenKID), nil
+	}
+	// Kept before challenges kept their token's kid: by its issue time.
 	var last *time.Time
 	for _, k := range keys {
-		if c.TokenKID != nil && k.KID == *c.TokenKID {
-			return k.RetiredAt != nil, nil
-		}
 		if k.RetiredAt != nil && (last == nil || k.RetiredAt.After(*last)) {
 			last = k.RetiredAt
 		}
 	}
-	return c.TokenKID != nil || challenge.AskedBefore(c, last), nil
+	return challenge.AskedBefore(c, last), nil
 }
 
 // detach takes k off c, where it sat unverified, through tx.
