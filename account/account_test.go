@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/customerd/customerd/account"
+	"github.com/customerd/customerd/flows"
 	"github.com/customerd/customerd/store"
 	"github.com/customerd/customerd/tenant"
 )
@@ -443,5 +444,57 @@ func TestDecodeValidationErrorAndApply(t *testing.T) {
 	c, err := account.Apply(frTenant(), nil, account.Input{Set: map[string]any{"email": "bad"}}, now)
 	if c != nil || fieldsOf(t, err)[0] != "email" {
 		t.Fatalf("Apply = %+v, %v", c, err)
+	}
+}
+
+// What older versions, before one spelling of a name was kept, stored under an
+// account field's name in another case (zipcode, FirstName, ActivatedAt) or
+// a flow's (OptInConfirmedAt) goes with a null in any spelling of it: every
+// stored spelling but the field's or the flow's own, and the account's view
+// can then be sent back. Found by a review: the null was refused naming the
+// field, so nothing could remove them.
+func TestANullRemovesAStoredCaseVariant(t *testing.T) {
+	tn := frTenant()
+	var err error
+	tn.Flows, err = flows.Build(map[string][]flows.StepConfig{"optin": {{Set: map[string]any{"optInConfirmedAt": "$now"}}}},
+		flows.Defaults{CheckInPolicy: flows.CheckInNone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := existing()
+	older := map[string]any{"zipcode": "75001", "ZIPCODE": "75002", "FirstName": "Eve", "ActivatedAt": "2019-01-01T00:00:00Z",
+		"OptInConfirmedAt": "2019-01-01T00:00:00Z", "activatedAt": "2020-01-01T00:00:00Z", "optInConfirmedAt": "2020-01-01T00:00:00Z"}
+	for name, v := range older {
+		before.Profile[name] = v
+	}
+	after, err := run(t, tn, before, `{"zipCODE":null,"firstname":null,"ACTIVATEDAT":null,"optinconfirmedat":null}`)
+	if err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	for _, name := range []string{"zipcode", "ZIPCODE", "FirstName", "ActivatedAt", "OptInConfirmedAt"} {
+		if v, ok := after.Profile[name]; ok {
+			t.Errorf("%s = %v is still stored", name, v)
+		}
+	}
+	for _, name := range []string{"firstName", "activatedAt", "optInConfirmedAt"} {
+		if after.Profile[name] != before.Profile[name] {
+			t.Errorf("%s = %v, was %v", name, after.Profile[name], before.Profile[name])
+		}
+	}
+	view, err := json.Marshal(account.View(after))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, tn, after, string(view)); err != nil {
+		t.Errorf("the view sent back: %v", err)
+	}
+
+	// Nor is such a null a new property where the account keeps as many as it may.
+	full := existing() // loyalty and 99 more
+	for i := range 99 {
+		full.Profile[fmt.Sprintf("x%02d", i)] = i
+	}
+	if _, err := run(t, tn, full, `{"A":1,"ZipCode":null}`); !slices.Equal(fieldsOf(t, err), []string{"A"}) {
+		t.Errorf("errors %v, want A", err)
 	}
 }

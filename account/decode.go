@@ -177,9 +177,14 @@ func decodeExtra(verr *ValidationError, extras map[string]json.RawMessage, name 
 	// A field's name in another case is never a free-form property beside
 	// the field: a receiver that matches names without case (encoding/json
 	// does) would read "ActivatedAt" as activatedAt. A read-only one is
-	// ignored as the field is; another is refused, naming the field.
+	// ignored as the field is; another is refused, naming the field. Its
+	// null is let through: it removes what older versions stored under that
+	// name in any case (Apply), "zipcode" among them, which nothing else could.
 	if exact, ok := field.Exact(name); ok && exact != name {
-		if !field.ReadOnly(exact) {
+		switch {
+		case string(value) == "null":
+			extras[name] = value
+		case !field.ReadOnly(exact):
 			verr.add(name, "is "+exact+" in another case: send "+exact)
 		}
 		return

@@ -201,10 +201,21 @@ func Apply(t *tenant.Tenant, c *store.Customer, in Input, now time.Time) (*store
 	if v, ok := in.Set["phoneNumber"]; ok && v == nil {
 		next.Phone, next.PhoneVerified = nil, false
 	}
-	stored := field.Spellings(next.Profile)
 	for name, raw := range in.Extras {
-		if t.Flows.Sets(name) {
-			continue // the flow's to write, in any case: a caller who wrote it first would keep it from ever being written
+		// A name no request writes: what a flow sets, in any case (a caller
+		// who wrote it first would keep it from ever being written), or an
+		// account field's in another case, which decodeExtra lets through
+		// as null only. Its null removes what older versions stored in any
+		// spelling but the flow's or the field's own.
+		own, ok := t.Flows.Sets(name)
+		if !ok {
+			own, ok = field.Exact(name)
+		}
+		if ok {
+			if string(raw) == "null" {
+				field.DropOtherSpellings(next.Profile, own)
+			}
+			continue
 		}
 		var v any
 		dec := json.NewDecoder(strings.NewReader(string(raw)))
@@ -213,11 +224,9 @@ func Apply(t *tenant.Tenant, c *store.Customer, in Input, now time.Time) (*store
 			verr.add(name, "must be JSON")
 			continue
 		}
-		// The newest spelling of a property replaces the stored one: "Foo"
+		// The newest spelling of a property replaces every stored one: "Foo"
 		// beside "foo" made an answer no request may send back.
-		if old, ok := stored[strictjson.FoldName(name)]; ok {
-			delete(next.Profile, old)
-		}
+		field.DropOtherSpellings(next.Profile, name)
 		next.Profile[name] = v
 	}
 
@@ -255,7 +264,8 @@ func bound(verr *ValidationError, before, after *store.Customer, in Input) {
 		added := make([]string, 0, len(in.Extras))
 		stored := field.Spellings(old)
 		for name := range in.Extras {
-			if _, ok := stored[strictjson.FoldName(name)]; !ok {
+			_, kept := after.Profile[name] // not a name no request writes, which only removes
+			if _, ok := stored[strictjson.FoldName(name)]; kept && !ok {
 				added = append(added, name)
 			}
 		}

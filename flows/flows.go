@@ -114,12 +114,12 @@ func (f *Flow) Run(ctx context.Context, s *State) error {
 // Registry is one tenant's flows by name.
 type Registry struct {
 	byName map[string]*Flow
-	sets   map[string]bool // what the set steps of its flows write, by folded name
+	sets   map[string]string // what the set steps of its flows write, by folded name
 }
 
 // newRegistry returns an empty registry. Only Build fills one: a built
 // registry is never changed, so the shipped flows' can be shared.
-func newRegistry() *Registry { return &Registry{byName: map[string]*Flow{}, sets: map[string]bool{}} }
+func newRegistry() *Registry { return &Registry{byName: map[string]*Flow{}, sets: map[string]string{}} }
 
 // register adds or replaces a flow.
 func (r *Registry) register(f *Flow) {
@@ -129,7 +129,7 @@ func (r *Registry) register(f *Flow) {
 		for _, step := range f.Steps {
 			if st, ok := step.(set); ok {
 				for k := range st.values {
-					r.sets[strictjson.FoldName(k)] = true
+					r.sets[strictjson.FoldName(k)] = k
 				}
 			}
 		}
@@ -137,10 +137,17 @@ func (r *Registry) register(f *Flow) {
 }
 
 // Sets reports whether a set step of one of r's flows writes property k, in
-// any case: the flow's to write (a time it records once, the mark of a step
-// passed), never a request's. "OptInConfirmedAt" is optInConfirmedAt to a
-// receiver that matches names without case (encoding/json does).
-func (r *Registry) Sets(k string) bool { return r != nil && r.sets[strictjson.FoldName(k)] }
+// any case, and the spelling it writes (one: Build refuses two): the flow's
+// to write (a time it records once, the mark of a step passed), never a
+// request's. "OptInConfirmedAt" is optInConfirmedAt to a receiver that
+// matches names without case (encoding/json does).
+func (r *Registry) Sets(k string) (string, bool) {
+	if r == nil {
+		return "", false
+	}
+	spelling, ok := r.sets[strictjson.FoldName(k)]
+	return spelling, ok
+}
 
 // Names lists the flows in order.
 func (r *Registry) Names() []string {

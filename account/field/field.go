@@ -87,11 +87,24 @@ func Exact(name string) (string, bool) {
 // Spellings are the names of profile p by their folded names: p holds one
 // spelling of a name only, since a receiver that matches names without case
 // (encoding/json does) reads any of two as the other, and a body holding both
-// is refused (its members repeat).
+// is refused (its members repeat). A profile stored before may hold several:
+// Spellings has one of them, enough to tell whether p holds the name.
 func Spellings(p map[string]any) map[string]string {
 	m := make(map[string]string, len(p))
 	for name := range p {
 		m[strictjson.FoldName(name)] = name
 	}
 	return m
+}
+
+// DropOtherSpellings deletes from profile p every spelling of name but name
+// itself: all of them, since a profile stored before one spelling was kept
+// may hold several (Foo beside foo).
+func DropOtherSpellings(p map[string]any, name string) {
+	folded := strictjson.FoldName(name)
+	for other := range p {
+		if other != name && strictjson.FoldName(other) == folded {
+			delete(p, other)
+		}
+	}
 }
