@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/customerd/customerd/account/field"
-	"github.com/customerd/customerd/strictjson"
 )
 
 // require stops the flow with a *MissingError when the account lacks a field.
@@ -51,13 +50,14 @@ type set struct{ values map[string]any }
 func (set) Kind() string { return "set" }
 
 func (st set) Run(_ context.Context, s *State) error {
-	spellings := field.Spellings(s.Customer.Profile)
 	for _, k := range sortedKeys(st.values) {
-		// What the account holds in another case (a property written before
+		// What the account holds in other cases (properties written before
 		// a flow set it) gives way to this value: the profile keeps one
 		// spelling of a name.
-		if other, ok := spellings[strictjson.FoldName(k)]; ok && other != k {
-			delete(s.Customer.Profile, other)
+		n := len(s.Customer.Profile)
+		field.DropOtherSpellings(s.Customer.Profile, k)
+		if len(s.Customer.Profile) != n {
+			s.Changed = true
 		}
 		v := st.values[k]
 		if v == now {
