@@ -8,6 +8,7 @@ package field
 import (
 	"iter"
 	"maps"
+	"strings"
 
 	"github.com/customerd/customerd/strictjson"
 )
@@ -100,10 +101,11 @@ func Spellings(p map[string]any) map[string]string {
 // DropOtherSpellings deletes from profile p every spelling of name but name
 // itself: all of them, since a profile stored before one spelling was kept
 // may hold several (Foo beside foo).
+// strings.EqualFold is FoldName's equality (one simple case-folding orbit
+// per rune), without folding every stored name anew for each name sent.
 func DropOtherSpellings(p map[string]any, name string) {
-	folded := strictjson.FoldName(name)
 	for other := range p {
-		if other != name && strictjson.FoldName(other) == folded {
+		if other != name && strings.EqualFold(other, name) {
 			delete(p, other)
 		}
 	}
