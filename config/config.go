@@ -767,15 +767,19 @@ func (d Database) SQLitePath() (path string, ok bool) {
 // it (no connection made); "" when it reads. Only the reason is kept: pgx's
 // message quotes the URL with a password of the query in clear.
 func postgresURLProblem(u string) string {
-	if _, err := url.Parse(u); err != nil {
+	parsed, err := url.Parse(u)
+	if err != nil {
 		var escape url.EscapeError
 		var uerr *url.Error
-		if errors.As(err, &escape) || !errors.As(err, &uerr) {
+		if errors.As(err, &escape) || !errors.As(err, &uerr) || misread(u) {
 			return "not a URL (a character of the password, say, that is not percent-encoded?)"
 		}
-		return uerr.Err.Error() // "invalid port …": nothing of the password
+		return uerr.Err.Error() // "invalid port …" of what follows the user information
 	}
-	_, err := pgconn.ParseConfig(u)
+	if misread(u) || parsed.Fragment != "" {
+		return "not read as written: an @ after the host, or a fragment (percent-encode a password's /, ? and #, and an @ in a query: %2F, %3F, %23, %40)"
+	}
+	_, err = pgconn.ParseConfig(u)
 	if err == nil {
 		return ""
 	}
@@ -783,6 +787,18 @@ func postgresURLProblem(u string) string {
 		return reason
 	}
 	return "not a PostgreSQL URL"
+}
+
+// misread is whether Go's parser (and pgx, which uses it) may end u's user
+// information before its last @: at a /, ? or # of a password that is not
+// percent-encoded, which reads the password's beginning as a host or a port
+// and its rest as a path, a query or a fragment, where a message shows it.
+// An @ after a host that has no user information is taken for one (one in a
+// query's value is written %40).
+func misread(u string) bool {
+	_, rest, _ := strings.Cut(u, "://")
+	end := strings.IndexAny(rest, "/?#")
+	return end >= 0 && !strings.Contains(rest[:end], "@") && strings.Contains(rest[end:], "@")
 }
 
 // Redacted is the database URL without its password, for logs and messages.
@@ -797,7 +813,8 @@ func (d Database) Redacted() string {
 		return keyValuePassword.ReplaceAllString(d.URL, "${1}xxxxx")
 	}
 	u, err := url.Parse(d.URL)
-	if err != nil {
+	if err != nil || misread(d.URL) || u.Fragment != "" {
+		// A fragment is the tail of a query's password holding a #.
 		return "(an unparsable URL)"
 	}
 	// pgx also takes the password, and a client key's, from the query.

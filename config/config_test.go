@@ -203,6 +203,39 @@ func TestChecksAddTheirProblemsWithSources(t *testing.T) {
 // pgx (like libpq) reads a password from the URL's query as well as from its
 // user info: both stay out of logs, errors and `config check`. Found by an
 // audit: the query's were shown.
+// Found by an audit: a password holding a /, ? or # that is not
+// percent-encoded ends the URL's user information early as Go reads it (and
+// pgx, which reads it so), so the password's beginning was shown as a host
+// or a port, and its rest as a path or a fragment, by config check and in
+// start-up's errors. Such a URL is refused, naming none of it.
+func TestAPasswordThatEndsTheUserInformationEarlyIsNotShown(t *testing.T) {
+	for _, u := range []string{
+		"postgres://u:hunter2/tail@db/app",
+		"postgres://u:hunter2?tail@db/app",
+		"postgres://u:hunter2#tail@db/app",
+		"postgres://u:/hunter2tail@db/app",
+		"postgres://u:2024/hunter2tail@db/app",
+		"postgres://db/app?password=hunter2#tail",
+		"postgres://u:hunter2/c=tail@db/app",
+	} {
+		if got := (config.Database{URL: u}).Redacted(); strings.Contains(got, "hunter2") || strings.Contains(got, "tail") {
+			t.Errorf("Redacted(%q) = %q: the password shows", u, got)
+		}
+		for _, env := range []map[string]string{nil, {"CUSTOMERD_DATABASE_URL": u}} {
+			yaml := "tenants:\n  acme: {}\n"
+			if env == nil {
+				yaml = "database:\n  url: '" + u + "'\n" + yaml
+			}
+			_, err := load(t, yaml, env)
+			if err == nil {
+				t.Errorf("%q was taken: pgx reads another password, host or database than written", u)
+			} else if strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "tail") {
+				t.Errorf("%q: %v", u, err)
+			}
+		}
+	}
+}
+
 func TestTheDatabasePasswordInTheQueryIsRedacted(t *testing.T) {
 	for _, u := range []string{
 		"postgres://customerd@db:5432/customerd?sslmode=disable&password=hunter2-db-password",
