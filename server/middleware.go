@@ -52,6 +52,9 @@ type request struct {
 	customer *store.Customer
 	// body is the request's body as sent, read once by readBody.
 	body []byte
+	// abandoned: the client hung up before its answer, which is a 503
+	// of its own doing (writeProblem).
+	abandoned bool
 }
 
 func fromContext(ctx context.Context) *request {
@@ -123,6 +126,10 @@ func recoverer(log *slog.Logger) echo.MiddlewareFunc {
 	}
 }
 
+// statusClientClosed is the status the access log and the metrics give a
+// request whose client hung up before its answer (nginx's 499).
+const statusClientClosed = 499
+
 // accessLog writes one structured line per request and counts it.
 func accessLog(log *slog.Logger, m *metrics) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
@@ -134,6 +141,10 @@ func accessLog(log *slog.Logger, m *metrics) echo.MiddlewareFunc {
 			}
 			elapsed := time.Since(start)
 			status := c.Response().Status
+			r := fromContext(c.Request().Context()) // what begin read of the request
+			if r.abandoned {
+				status = statusClientClosed
+			}
 			route := c.Path()
 			if route == "" {
 				route = "unmatched"
@@ -142,7 +153,6 @@ func accessLog(log *slog.Logger, m *metrics) echo.MiddlewareFunc {
 			m.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
 			m.duration.WithLabelValues(method, route).Observe(elapsed.Seconds())
 			if log.Enabled(c.Request().Context(), slog.LevelInfo) {
-				r := fromContext(c.Request().Context()) // what begin read of the request
 				log.LogAttrs(c.Request().Context(), slog.LevelInfo, "request",
 					slog.String("request_id", r.id),
 					slog.String("method", method),

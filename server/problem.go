@@ -259,7 +259,14 @@ func writeProblem(c echo.Context, log *slog.Logger, p *problem) error {
 	out := *p
 	out.Instance = c.Request().URL.EscapedPath() // a URI reference: %ff stays %ff, not a broken character
 	out.RequestID = requestID(c)
-	if out.Status >= 500 {
+	if out.Status == http.StatusServiceUnavailable && errors.Is(c.Request().Context().Err(), context.Canceled) {
+		// The client hung up, and what waited on its request's context
+		// gave up: its own doing, which anyone can repeat at will, not the
+		// server's failure (accessLog counts it as 499).
+		fromContext(c.Request().Context()).abandoned = true
+		log.DebugContext(c.Request().Context(), "request abandoned by its client", "status", out.Status, "request_id", out.RequestID,
+			"error", errString(p.cause))
+	} else if out.Status >= 500 {
 		log.ErrorContext(c.Request().Context(), "request failed", "status", out.Status, "request_id", out.RequestID,
 			"error", errString(p.cause))
 	} else if p.cause != nil {
