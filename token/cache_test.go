@@ -16,10 +16,10 @@ type cached struct {
 	reg *prometheus.Registry
 }
 
-func (f *fixture) cached(t testing.TB, retention time.Duration) cached {
+func (f *fixture) cached(t testing.TB, retention time.Duration, clk *clock) cached {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	svc, err := token.New(f.st, token.Options{IssuerBase: issuerBase, Retention: retention, Seal: sealKey, Now: f.clk.Now,
+	svc, err := token.New(f.st, token.Options{IssuerBase: issuerBase, Retention: retention, Seal: sealKey, Now: clk.Now,
 		Cache: token.CacheOptions{MaxEntries: 1000, MaxBytes: 1 << 20}, Metrics: reg})
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +58,7 @@ func (c cached) want(t testing.TB, hits, misses int) {
 
 func TestTheCacheServesAVerifiedTokenOnlyUntilItExpires(t *testing.T) {
 	f := newFixture(t)
-	c := f.cached(t, retention)
+	c := f.cached(t, retention, f.clk)
 	tok := f.issue(t, c.svc, tenantA)
 	first := accepted(t, c.svc, tenantA, tok)
 	c.want(t, 0, 1)
@@ -85,7 +85,7 @@ func TestTheCacheIsDroppedWhenTheTenantsKeysChange(t *testing.T) {
 	f := newFixture(t)
 	// Tokens that outlive their key's retention, so that a retired key's
 	// token is still unexpired when its key leaves.
-	c := f.cached(t, 30*time.Minute)
+	c := f.cached(t, 30*time.Minute, f.clk)
 	tok, err := c.svc.Issue(context.Background(), tenantA, token.Claims{Subject: "cust-1"}, 3*time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +111,7 @@ func TestTheCacheIsDroppedWhenTheTenantsKeysChange(t *testing.T) {
 
 func TestTheCacheNeverAnswersForAnotherTenantOrAnotherForm(t *testing.T) {
 	f := newFixture(t)
-	c := f.cached(t, retention)
+	c := f.cached(t, retention, f.clk)
 	tok := f.issue(t, c.svc, tenantA)
 	accepted(t, c.svc, tenantA, tok)
 	accepted(t, c.svc, tenantA, tok)

@@ -120,6 +120,15 @@ const (
 	missInterval = 5 * time.Second
 )
 
+// within reports whether at is less than d before now. A time after now is
+// not: the clock stepped back (Options.Now is the wall clock, which
+// store.Clock reads without Go's monotonic reading), and a ring kept while
+// now-at < d would outlive d by the whole step.
+func within(now, at time.Time, d time.Duration) bool {
+	age := now.Sub(at)
+	return age >= 0 && age < d
+}
+
 // New returns a Service over s.
 func New(s Keys, opts Options) (*Service, error) {
 	if opts.Now == nil {
@@ -293,7 +302,7 @@ func (s *Service) publicKey(ctx context.Context, tenant, kid string) (*ecdsa.Pub
 	// Another replica may have rotated: reload, but not for every stray kid.
 	s.mu.Lock()
 	now := s.opts.Now()
-	stale := now.Sub(ring.missAt) >= missInterval
+	stale := !within(now, ring.missAt, missInterval)
 	if stale {
 		ring.missAt = now
 		delete(s.tenants, tenant)
@@ -319,7 +328,7 @@ func (s *Service) ring(ctx context.Context, tenant string, create bool) (*keyrin
 	s.mu.Lock()
 	ring, ok := s.tenants[tenant]
 	s.mu.Unlock()
-	if ok && s.opts.Now().Sub(ring.loadedAt) < keyTTL && (ring.signing != nil || !create) {
+	if ok && within(s.opts.Now(), ring.loadedAt, keyTTL) && (ring.signing != nil || !create) {
 		return ring, nil
 	}
 	var stale *keyring

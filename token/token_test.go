@@ -847,6 +847,79 @@ func TestAnotherReplicasRotationIsPickedUp(t *testing.T) {
 	})
 }
 
+// The service's clock is the wall clock without Go's monotonic reading
+// (store.Clock), so NTP can step it back: a replica that read its keys an
+// hour ahead must not keep them for that hour. A rotation another replica
+// makes, and its retirement of the previous keys, still reach it within
+// the minute the README promises.
+func TestAReplicaWhoseClockStepsBackStillReadsItsKeysEveryMinute(t *testing.T) {
+	ctx := context.Background()
+	replicas := []struct {
+		name string
+		open func(*fixture, *clock) *token.Service
+	}{
+		{"without the token cache", func(f *fixture, clk *clock) *token.Service { return f.service(t, sealKey, clk) }},
+		{"with the token cache", func(f *fixture, clk *clock) *token.Service { return f.cached(t, retention, clk).svc }},
+	}
+	// aheadAnHour is replica A, whose clock reads an hour ahead, having
+	// verified old (so holding the keys); another replica (f.svc) signed it.
+	aheadAnHour := func(t *testing.T, open func(*fixture, *clock) *token.Service) (f *fixture, clk *clock, a *token.Service, old string) {
+		f = newFixture(t)
+		old, err := f.svc.Issue(ctx, tenantA, token.Claims{Subject: "cust-1"}, 2*time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clk = newClock(start.Add(time.Hour))
+		a = open(f, clk)
+		accepted(t, a, tenantA, old)
+		return f, clk, a, old
+	}
+	rotate := func(t *testing.T, f *fixture) string {
+		f.clk.Advance(time.Second) // the new key is the newest
+		kid, err := f.svc.Rotate(ctx, tenantA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kid
+	}
+	for _, replica := range replicas {
+		t.Run(replica.name, func(t *testing.T) {
+			t.Run("a retired key's token is refused and no longer signs", func(t *testing.T) {
+				f, clk, a, old := aheadAnHour(t, replica.open)
+				clk.Set(start) // NTP steps A's clock back
+				kid := rotate(t, f)
+				if n, err := f.svc.RetirePrevious(ctx, tenantA, kid); err != nil || n != 1 {
+					t.Fatalf("RetirePrevious: %d, %v; want 1 key", n, err)
+				}
+				clk.Advance(2 * time.Minute)
+				if got := segment(t, f.issue(t, a, tenantA), 0)["kid"]; got != kid {
+					t.Errorf("A signed with %v, want the new key %s", got, kid)
+				}
+				refused(t, a, tenantA, old)
+			})
+			t.Run("a token of another replica's new key is accepted", func(t *testing.T) {
+				f, clk, a, old := aheadAnHour(t, replica.open)
+				// A token of a key A does not know makes A read the keys
+				// again, an hour ahead.
+				stray, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+				if err != nil {
+					t.Fatal(err)
+				}
+				refused(t, a, tenantA, assembleES256(t, stray, map[string]any{"alg": "ES256", "kid": "stray", "typ": "JWT"}, claims(tenantA, start.Add(time.Hour))))
+				clk.Set(start)
+				accepted(t, a, tenantA, old) // A's first read of the keys after the step: the same keys
+				kid := rotate(t, f)
+				fresh := f.issue(t, f.svc, tenantA)
+				if got := segment(t, fresh, 0)["kid"]; got != kid {
+					t.Fatalf("the other replica signed with %v, want its new key %s", got, kid)
+				}
+				clk.Advance(10 * time.Second) // past the interval between reads for unknown kids
+				accepted(t, a, tenantA, fresh)
+			})
+		})
+	}
+}
+
 func TestADifferentSealKeyCannotOpenTheStoredPrivateKey(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
