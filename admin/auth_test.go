@@ -142,6 +142,53 @@ func TestOnlyAKeyOfEveryTenantLetsSettingsReachPrivateNetworks(t *testing.T) {
 	}
 }
 
+// A key of one tenant cannot copy the operator's private endpoint: each
+// copy was vouched for by the one stored, kept its secret and got every
+// event posted to the internal host once more (found by an audit: 1,200
+// copies made each sign-up 1,200 requests there). Nor can it list more
+// endpoints than a tenant has.
+func TestAScopedKeyCannotCopyTheOperatorsPrivateEndpoint(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		env, root := start(t, dbURL, "")
+		a := env.Admin(t)
+		acme := a.Client(t, a.Key(t, "acme"))
+		create(t, root, "acme", `{"webhooks": {"endpoints": [{"url": "http://10.0.0.7/hook", "secret": "0123456789abcdef", "allowPrivateNetwork": true}]}}`)
+		before, _ := acme.GetTenantWithResponse(ctx, "acme")
+		unchanged := func(what string) {
+			t.Helper()
+			now, _ := acme.GetTenantWithResponse(ctx, "acme")
+			if now.JSON200.Version != before.JSON200.Version || len(*now.JSON200.Settings.Webhooks.Endpoints) != 1 {
+				t.Fatalf("%s: stored version %d with %d endpoints, want version %d with 1", what, now.JSON200.Version,
+					len(*now.JSON200.Settings.Webhooks.Endpoints), before.JSON200.Version)
+			}
+		}
+
+		copies := before.JSON200.Settings
+		ep := (*copies.Webhooks.Endpoints)[0]
+		copies.Webhooks.Endpoints = &[]adminclient.WebhookEndpoint{ep, ep}
+		r, err := acme.ReplaceTenantWithResponse(ctx, "acme", nil, copies)
+		if err != nil || r.StatusCode() != http.StatusForbidden || !strings.Contains(string(r.Body), "webhooks.endpoints[]") {
+			t.Fatalf("two copies of the operator's private endpoint: %v %d %s, want 403 naming webhooks.endpoints[]", err, r.StatusCode(), r.Body)
+		}
+		unchanged("two copies")
+
+		many := `{"webhooks": {"endpoints": [`
+		for i := range 11 {
+			if i > 0 {
+				many += ", "
+			}
+			many += fmt.Sprintf(`{"url": "https://crm.acme.example/hook/%d", "secret": "0123456789abcdef"}`, i)
+		}
+		many += `]}}`
+		r, err = acme.ReplaceTenantWithResponse(ctx, "acme", nil, settings(t, many))
+		if err != nil || r.StatusCode() != http.StatusUnprocessableEntity || r.ApplicationproblemJSON422 == nil ||
+			(*r.ApplicationproblemJSON422.Errors)["webhooks.endpoints"] == nil {
+			t.Fatalf("eleven endpoints: %v %d %s, want 422 naming webhooks.endpoints", err, r.StatusCode(), r.Body)
+		}
+		unchanged("eleven endpoints")
+	})
+}
+
 // A key of one tenant cannot let a provider reach private networks by
 // spelling allowPrivateNetwork in another case, which encoding/json would
 // have decoded into the setting past the check of its exact name (found by

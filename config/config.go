@@ -691,10 +691,22 @@ func (t *Tenant) problems(at, id string) Problems {
 	if w.MaxAge < time.Second || w.RetryBase <= 0 || w.RetryMax < w.RetryBase {
 		add("webhooks", "want maxAge of at least 1s and 0 < retryBase <= retryMax (have %s, %s, %s)", w.MaxAge, w.RetryBase, w.RetryMax)
 	}
+	// Every event is posted to every endpoint at once: their number is what
+	// one anonymous sign-up costs the service and the receivers.
+	if len(w.Endpoints) > maxEndpoints {
+		add("webhooks.endpoints", "%d endpoints, at most %d", len(w.Endpoints), maxEndpoints)
+	}
+	first := map[string]int{} // the index of each url's first endpoint
 	for i, e := range w.Endpoints {
 		path := fmt.Sprintf("webhooks.endpoints[%d]", i)
 		if err := egress.CheckURL(e.URL, e.AllowPrivateNetwork); err != nil {
 			add(path+".url", "%v", err)
+		}
+		// The url is not quoted: a receiver may take its credential in it.
+		if j, ok := first[e.URL]; ok {
+			add(path+".url", "the url of webhooks.endpoints[%d]: one endpoint per url, listing every event type it wants", j)
+		} else {
+			first[e.URL] = i
 		}
 		if len(e.Secret) < 16 {
 			add(path+".secret", "must be at least 16 characters")
@@ -739,6 +751,9 @@ const DemoTenant = "demo"
 
 // maxFailuresPerDay bounds otp.maxFailuresPerDay.
 const maxFailuresPerDay = 100_000
+
+// maxEndpoints bounds webhooks.endpoints (maxItems in admin.openapi.yaml).
+const maxEndpoints = 10
 
 // SMSPumpingWarning is what serve and config check say of an UnguardedSMS tenant.
 const SMSPumpingWarning = "sms sender with neither countries nor dailyBudget: anyone can make it send codes to any number (SMS pumping); set senders.sms.countries and senders.sms.dailyBudget"

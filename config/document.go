@@ -237,23 +237,16 @@ func SecretPaths(secrets map[string]any) []string {
 // written), the secrets sent leaves out, from prev, a full document
 // (secrets merged): a block of next (an SMTP server, a provider, a webhook
 // endpoint) keeps a stored secret only when every other setting of the
-// block is unchanged, so that a secret is never sent to a new destination
-// it was not written for. A secret sent as null or "" is removed, never
-// kept: leaving it out is the only way to keep it, and an optional one
-// (LINE's channelSecret) can then be taken away.
+// block is unchanged, and one block only, so that a secret is never sent to
+// a new destination it was not written for, nor copied. A secret sent as
+// null or "" is removed, never kept: leaving it out is the only way to keep
+// it, and an optional one (LINE's channelSecret) can then be taken away.
 func KeepSecrets(next, prev, sent map[string]any) {
-	blocks(next, []any{prev}, nil, func(n map[string]any, prevs []any, path []string) {
-		for _, p := range prevs {
-			pm, ok := p.(map[string]any)
-			if !ok || !sameBlock(n, pm, path) {
-				continue
+	blocks(next, prev, func(n map[string]any, path []string, twin func() map[string]any) {
+		for k, v := range twin() {
+			if secretKey(path, k) && (n[k] == nil || n[k] == "") {
+				n[k] = v
 			}
-			for k, v := range pm {
-				if secretKey(path, k) && (n[k] == nil || n[k] == "") {
-					n[k] = v
-				}
-			}
-			return
 		}
 	})
 	removeCleared(next, sent, nil)
@@ -291,7 +284,8 @@ func removeCleared(next, sent any, path []string) {
 
 // NewPrivateBlocks lists the blocks of next (paths such as
 // "webhooks.endpoints[]") that allow private networks and are not the same,
-// secrets aside, as a block of prev (nil: none) that stands where they stand.
+// secrets aside, as a block of prev (nil: none) that stands where they stand
+// and is no other block's twin already (see blocks).
 func NewPrivateBlocks(next, prev map[string]any) []string {
 	return newBlocks(next, prev, allowsPrivate)
 }
@@ -341,20 +335,14 @@ func LogChannels(doc map[string]any) []string {
 	return out
 }
 
-// newBlocks lists the blocks of next that set what set finds and are not
-// the same, secrets aside, as a block of prev that stands where they stand.
+// newBlocks lists the blocks of next that set what set finds and have no
+// twin in prev (see blocks).
 func newBlocks(next, prev map[string]any, set func(map[string]any) bool) []string {
 	var out []string
-	blocks(next, []any{prev}, nil, func(n map[string]any, prevs []any, path []string) {
-		if !set(n) {
-			return
+	blocks(next, prev, func(n map[string]any, path []string, twin func() map[string]any) {
+		if set(n) && twin() == nil {
+			out = append(out, strings.ReplaceAll(strings.Join(path, "."), ".[]", "[]"))
 		}
-		for _, p := range prevs {
-			if pm, ok := p.(map[string]any); ok && sameBlock(n, pm, path) {
-				return
-			}
-		}
-		out = append(out, strings.ReplaceAll(strings.Join(path, "."), ".[]", "[]"))
 	})
 	slices.Sort(out)
 	return out
@@ -378,33 +366,50 @@ func sets(n map[string]any, name string, on func(any) bool) bool {
 func isTrue(v any) bool { return v == true }
 
 // blocks calls visit with every object of next (after the objects inside
-// it), the objects of prevs that stand where it stands, and its path; for an
+// it), its path and twin, which finds an object of prev that stands where it
+// stands and holds the same settings, secrets aside (nil if none): for an
 // array element, every element of the stored array stands there, as an
-// element may have moved.
-func blocks(next any, prevs []any, path []string, visit func(n map[string]any, prevs []any, path []string)) {
-	switch n := next.(type) {
-	case map[string]any:
-		for k, v := range n {
-			var sub []any
+// element may have moved. A stored object is the twin of one object of next
+// at most, so that sending a stored block (the operator's private endpoint,
+// with its secret) twice makes a new block of the copy.
+func blocks(next, prev map[string]any, visit func(n map[string]any, path []string, twin func() map[string]any)) {
+	taken := map[uintptr]bool{} // the stored objects found as twins, by address
+	var walk func(next any, prevs []any, path []string)
+	walk = func(next any, prevs []any, path []string) {
+		switch n := next.(type) {
+		case map[string]any:
+			for k, v := range n {
+				var sub []any
+				for _, p := range prevs {
+					if pm, ok := p.(map[string]any); ok && pm[k] != nil {
+						sub = append(sub, pm[k])
+					}
+				}
+				walk(v, sub, append(path, k))
+			}
+			visit(n, path, func() map[string]any {
+				for _, p := range prevs {
+					pm, ok := p.(map[string]any)
+					if at := reflect.ValueOf(pm).Pointer(); ok && !taken[at] && sameBlock(n, pm, path) {
+						taken[at] = true
+						return pm
+					}
+				}
+				return nil
+			})
+		case []any:
+			var elems []any
 			for _, p := range prevs {
-				if pm, ok := p.(map[string]any); ok && pm[k] != nil {
-					sub = append(sub, pm[k])
+				if pa, ok := p.([]any); ok {
+					elems = append(elems, pa...)
 				}
 			}
-			blocks(v, sub, append(path, k), visit)
-		}
-		visit(n, prevs, path)
-	case []any:
-		var elems []any
-		for _, p := range prevs {
-			if pa, ok := p.([]any); ok {
-				elems = append(elems, pa...)
+			for _, e := range n {
+				walk(e, elems, append(path, "[]"))
 			}
 		}
-		for _, e := range n {
-			blocks(e, elems, append(path, "[]"), visit)
-		}
 	}
+	walk(next, []any{prev}, nil)
 }
 
 // sameBlock reports whether a and b hold the same settings but their secrets.

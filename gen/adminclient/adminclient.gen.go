@@ -474,7 +474,7 @@ type WebhookEndpoint struct {
 
 // WebhookSettings Where the tenant's customer events go.
 type WebhookSettings struct {
-	// Endpoints The receivers.
+	// Endpoints The receivers, each of its own url.
 	Endpoints *[]WebhookEndpoint `json:"endpoints,omitempty"`
 
 	// MaxAge A duration as Go writes it (`90s`, `10m`, `1h30m`).

@@ -507,7 +507,7 @@ export interface components {
         };
         /** @description Where the tenant's customer events go. */
         WebhookSettings: {
-            /** @description The receivers. */
+            /** @description The receivers, each of its own url. */
             endpoints?: components["schemas"]["WebhookEndpoint"][];
             maxAge?: components["schemas"]["Duration"];
             retryBase?: components["schemas"]["Duration"];
