@@ -200,12 +200,18 @@ func (sc StepConfig) open(d Defaults) (Step, error) {
 		if len(sc.Set) == 0 {
 			return nil, fmt.Errorf("set: no values")
 		}
+		values := make(map[string]any, len(sc.Set))
 		for _, k := range sortedKeys(sc.Set) { // the same first error at every start
 			if err := settable(k, sc.Set[k]); err != nil {
 				return nil, fmt.Errorf("set.%s: %w", k, err)
 			}
+			v, err := asStored(sc.Set[k])
+			if err != nil {
+				return nil, fmt.Errorf("set.%s: %w", k, err)
+			}
+			values[k] = v
 		}
-		return set{values: sc.Set}, nil
+		return set{values: values}, nil
 	case "challenge":
 		if sc.Challenge != "code" && sc.Challenge != "link" {
 			return nil, fmt.Errorf("challenge: %q is not one of code, link", sc.Challenge)

@@ -3,6 +3,7 @@ package flows_test
 import (
 	"context"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -124,6 +125,7 @@ func TestAFlowCannotSetWhatTheTokenReportsOrAFieldOfAnotherType(t *testing.T) {
 		"a text field as null":      {map[string]any{"title": nil}, "set.title: must be a string"},
 		"activatedAt but not now":   {map[string]any{"activatedAt": "2019-01-01T00:00:00Z"}, "set.activatedAt: a flow sets it to $now only"},
 		"one name in two spellings": {map[string]any{"optIn": true, "OptIn": true}, "set.optIn: is OptIn in another case"},
+		"a number JSON has not":     {map[string]any{"score": math.Inf(1)}, "set.score: not a JSON value"},
 		"activatedAt now, a consent, a text, a property": {map[string]any{
 			"activatedAt": "$now", "consents_email": true, "storeId": "42", "segment": map[string]any{"any": 1}}, ""},
 	} {
