@@ -160,3 +160,30 @@ func TestASetStepKeepsOneSpelling(t *testing.T) {
 		}
 	}
 }
+
+// A flow's checkIn may make the tenant's check-in policy stricter, never
+// looser: none, which answers an existing account, is refused under partial
+// or full, whose promise is that anonymous answers are the same for new and
+// existing identifiers; partial and full keep that promise under each other.
+// Found by an audit: a tenant under partial with a flow's checkIn: none
+// answered 200 with the account for a known email and 202 for a new one.
+func TestAFlowsCheckInMakesThePolicyStricterNeverLooser(t *testing.T) {
+	policies := []string{flows.CheckInNone, flows.CheckInPartial, flows.CheckInFull}
+	for _, tenant := range policies {
+		for _, step := range append(policies, "") {
+			t.Run(tenant+"/"+step, func(t *testing.T) {
+				_, err := flows.Build(map[string][]flows.StepConfig{"signup": {{Verified: true}, {CheckIn: &step}}},
+					flows.Defaults{CheckInPolicy: tenant})
+				looser := step == flows.CheckInNone && tenant != flows.CheckInNone
+				want := "signup.steps[1]: checkIn: none would tell anonymous callers who has an account, which the tenant's checkInPolicy " +
+					tenant + " tells nobody: a flow's checkIn may be stricter than the tenant's, never looser"
+				switch {
+				case looser && (err == nil || err.Error() != want):
+					t.Fatalf("got %v, want %q", err, want)
+				case !looser && err != nil:
+					t.Fatalf("refused: %v", err)
+				}
+			})
+		}
+	}
+}
