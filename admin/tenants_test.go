@@ -348,3 +348,35 @@ func TestAProviderSecretSpelledOtherwiseIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// A tenant's flow may make its check-in policy stricter, never looser: the
+// admin API refuses a flow's checkIn: none under partial or full (422 naming
+// the step), on creation and when the policy is tightened under the flow.
+// Found by an audit: such a tenant answered an anonymous preregistration
+// 200 with the account for a known email and 202 for a new one.
+func TestAFlowCannotLoosenTheTenantsCheckInPolicy(t *testing.T) {
+	_, c := start(t, "", "")
+	const flow = `"flows": {"preregistration": [{"checkIn": "none"}]}`
+	refused := func(what string, status int, body []byte, p *adminclient.Problem) {
+		t.Helper()
+		const step = "flows.preregistration.steps[0]"
+		if status != http.StatusUnprocessableEntity || p == nil || p.Errors == nil || len((*p.Errors)[step]) == 0 ||
+			!strings.HasPrefix((*p.Errors)[step][0], "checkIn: none would tell anonymous callers who has an account") {
+			t.Fatalf("%s: %d %s", what, status, body)
+		}
+	}
+	res, err := c.CreateTenantWithResponse(ctx, adminclient.NewTenant{Id: "strict",
+		Settings: settings(t, `{"checkInPolicy": "full", `+flow+`}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused("created under full", res.StatusCode(), res.Body, res.ApplicationproblemJSON422)
+
+	create(t, c, "acme", `{"checkInPolicy": "none", `+flow+`}`)
+	rep, err := c.ReplaceTenantWithResponse(ctx, "acme", nil, settings(t,
+		`{"checkInPolicy": "partial", "checkInPage": "https://shop.acme.example/check-in", `+flow+`}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused("the policy tightened under the flow", rep.StatusCode(), rep.Body, rep.ApplicationproblemJSON422)
+}

@@ -109,6 +109,9 @@ func TestABadSettingIsNamed(t *testing.T) {
 		{"emitting the event every change writes", "tenants:\n  acme:\n    flows:\n      signup:\n        - emit: Customer:Upserted\n",
 			"tenants.acme.flows.signup.steps[0]: emit: every create and update writes Customer:Upserted already"},
 		{"an unknown step", "tenants:\n  acme:\n    flows:\n      signup:\n        - teleport: true\n", "tenants.acme.flows.signup[0].teleport: unknown setting, have ["},
+		// A flow may make the tenant's check-in policy stricter, never looser.
+		{"a flow's check-in looser than the tenant's", "tenants:\n  acme:\n    checkInPolicy: full\n    flows:\n      preregistration:\n        - checkIn: none\n",
+			"tenants.acme.flows.preregistration.steps[0]: checkIn: none would tell anonymous callers who has an account"},
 		{"a bad override of a default flow", "tenants:\n  acme:\n    flows:\n      activation:\n        - set: {id: x}\n", "tenants.acme.flows.activation.steps[0]: set.id"},
 		{"a webhook without a secret", "tenants:\n  acme:\n    webhooks:\n      endpoints: [{url: 'https://crm.example/hook'}]\n", "tenants.acme.webhooks.endpoints[0].secret"},
 		{"a webhook that is not http", "tenants:\n  acme:\n    webhooks:\n      endpoints: [{url: 'ftp://x', secret: 0123456789abcdef}]\n", "tenants.acme.webhooks.endpoints[0].url"},

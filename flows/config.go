@@ -21,7 +21,7 @@ import (
 //   - challenge: code            # or link
 //   - emit: Customer:Activated
 //     whenChanged: true
-//   - checkIn: partial           # none, partial, full; "" is the tenant's policy
+//   - checkIn: partial           # none, partial, full; "" is the tenant's policy, never looser
 type StepConfig struct {
 	Require     []string       `yaml:"require,omitempty" json:"require,omitempty"`
 	Verified    bool           `yaml:"verified,omitempty" json:"verified,omitempty"`
@@ -200,12 +200,18 @@ func (sc StepConfig) open(d Defaults) (Step, error) {
 		if len(sc.Set) == 0 {
 			return nil, fmt.Errorf("set: no values")
 		}
+		values := make(map[string]any, len(sc.Set))
 		for _, k := range sortedKeys(sc.Set) { // the same first error at every start
 			if err := settable(k, sc.Set[k]); err != nil {
 				return nil, fmt.Errorf("set.%s: %w", k, err)
 			}
+			v, err := asStored(sc.Set[k])
+			if err != nil {
+				return nil, fmt.Errorf("set.%s: %w", k, err)
+			}
+			values[k] = v
 		}
-		return set{values: sc.Set}, nil
+		return set{values: values}, nil
 	case "challenge":
 		if sc.Challenge != "code" && sc.Challenge != "link" {
 			return nil, fmt.Errorf("challenge: %q is not one of code, link", sc.Challenge)
@@ -227,6 +233,13 @@ func (sc StepConfig) open(d Defaults) (Step, error) {
 	}
 	if policy != CheckInNone && policy != CheckInPartial && policy != CheckInFull {
 		return nil, fmt.Errorf("checkIn: %q is not one of none, partial, full", policy)
+	}
+	// A step may make the tenant's policy stricter, never looser: partial
+	// and full promise that anonymous answers are alike for new and existing
+	// identifiers (each keeps it under the other), and none answers an
+	// existing account.
+	if policy == CheckInNone && (d.CheckInPolicy == CheckInPartial || d.CheckInPolicy == CheckInFull) {
+		return nil, fmt.Errorf("checkIn: none would tell anonymous callers who has an account, which the tenant's checkInPolicy %s tells nobody: a flow's checkIn may be stricter than the tenant's, never looser", d.CheckInPolicy)
 	}
 	return checkInStep{policy: policy}, nil
 }

@@ -3,6 +3,7 @@ package flows_test
 import (
 	"context"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -124,6 +125,7 @@ func TestAFlowCannotSetWhatTheTokenReportsOrAFieldOfAnotherType(t *testing.T) {
 		"a text field as null":      {map[string]any{"title": nil}, "set.title: must be a string"},
 		"activatedAt but not now":   {map[string]any{"activatedAt": "2019-01-01T00:00:00Z"}, "set.activatedAt: a flow sets it to $now only"},
 		"one name in two spellings": {map[string]any{"optIn": true, "OptIn": true}, "set.optIn: is OptIn in another case"},
+		"a number JSON has not":     {map[string]any{"score": math.Inf(1)}, "set.score: not a JSON value"},
 		"activatedAt now, a consent, a text, a property": {map[string]any{
 			"activatedAt": "$now", "consents_email": true, "storeId": "42", "segment": map[string]any{"any": 1}}, ""},
 	} {
@@ -155,6 +157,33 @@ func TestASetStepKeepsOneSpelling(t *testing.T) {
 		s := &flows.State{Customer: c, Now: time.Now()}
 		if err := f.Run(context.Background(), s); err != nil || len(c.Profile) != 1 || c.Profile["segment"] != "web" || !s.Changed {
 			t.Fatalf("after the flow over %q: %v %v changed %v", value, err, c.Profile, s.Changed)
+		}
+	}
+}
+
+// A flow's checkIn may make the tenant's check-in policy stricter, never
+// looser: none, which answers an existing account, is refused under partial
+// or full, whose promise is that anonymous answers are the same for new and
+// existing identifiers; partial and full keep that promise under each other.
+// Found by an audit: a tenant under partial with a flow's checkIn: none
+// answered 200 with the account for a known email and 202 for a new one.
+func TestAFlowsCheckInMakesThePolicyStricterNeverLooser(t *testing.T) {
+	policies := []string{flows.CheckInNone, flows.CheckInPartial, flows.CheckInFull}
+	for _, tenant := range policies {
+		for _, step := range append(policies, "") {
+			t.Run(tenant+"/"+step, func(t *testing.T) {
+				_, err := flows.Build(map[string][]flows.StepConfig{"signup": {{Verified: true}, {CheckIn: &step}}},
+					flows.Defaults{CheckInPolicy: tenant})
+				looser := step == flows.CheckInNone && tenant != flows.CheckInNone
+				want := "signup.steps[1]: checkIn: none would tell anonymous callers who has an account, which the tenant's checkInPolicy " +
+					tenant + " tells nobody: a flow's checkIn may be stricter than the tenant's, never looser"
+				switch {
+				case looser && (err == nil || err.Error() != want):
+					t.Fatalf("got %v, want %q", err, want)
+				case !looser && err != nil:
+					t.Fatalf("refused: %v", err)
+				}
+			})
 		}
 	}
 }

@@ -2,11 +2,14 @@ package flows
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"time"
 
 	"github.com/customerd/customerd/account/field"
+	"github.com/customerd/customerd/store"
 )
 
 // require stops the flow with a *MissingError when the account lacks a field.
@@ -45,7 +48,33 @@ const now = "$now"
 
 // set writes values into the account. A "$now" value records the time of
 // the first run only, so that running a flow again changes nothing.
-type set struct{ values map[string]any }
+type set struct {
+	values map[string]any // as the store gives them back (asStored)
+}
+
+// asStored is v, a value of the configuration, as an account's profile holds
+// it once stored (store.Profile's JSON, numbers as json.Number written out
+// plain as PostgreSQL keeps them, lists as []any), so that a run compares it
+// with what the account holds: YAML's 10 never equalled the stored 10, 1e-07
+// never equalled PostgreSQL's 0.0000001, and == on two lists panicked. A
+// value JSON cannot hold (.inf) is refused here rather than on every run.
+func asStored(v any) (any, error) {
+	text, err := store.PlainJSON(map[string]any{"v": v}) // as Profile.Value writes it
+	if err != nil {
+		return nil, fmt.Errorf("not a JSON value: %w", err)
+	}
+	// A YAML number is a float64 or a 64-bit integer: written out, a few
+	// hundred bytes at most.
+	plain, err := store.PlainNumbers(json.RawMessage(text), 1<<10)
+	if err != nil {
+		return nil, err
+	}
+	var p store.Profile
+	if err := p.Scan([]byte(plain)); err != nil {
+		return nil, err
+	}
+	return p["v"], nil
+}
 
 func (set) Kind() string { return "set" }
 
@@ -66,7 +95,7 @@ func (st set) Run(_ context.Context, s *State) error {
 			}
 			v = s.Now.UTC().Format(time.RFC3339Nano)
 		}
-		if old, ok := s.Customer.Profile[k]; ok && old == v {
+		if old, ok := s.Customer.Profile[k]; ok && reflect.DeepEqual(old, v) { // both as stored
 			continue
 		}
 		s.Customer.Profile[k] = v

@@ -380,3 +380,50 @@ tenants:
 		}
 	})
 }
+
+// A set step's list, object or number is the same value on every run: the
+// flow runs again with nothing changed and no whenChanged event. Found by an
+// audit: the account's stored list was compared with the flow's by ==, which
+// panicked (500 on every run after the first), and a stored number
+// (json.Number) never equalled the flow's (an int), so a "single"
+// Customer:Activated went out on every run.
+func TestAFlowSettingAListAnObjectOrANumberRunsAgainUnchanged(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		env := apptest.Start(t, dbURL, `
+tenants:
+  demo:
+    flows:
+      list:
+        - set: {interests: [web, "store"]}
+        - emit: Customer:Activated
+          whenChanged: true
+      object:
+        - set: {prefs: {size: 42, tags: [a], news: {weekly: true}}}
+        - emit: Customer:Activated
+          whenChanged: true
+      number:
+        - set: {points: 10, ratio: 0.5, tiny: 0.0000001, huge: 1.0e+21}
+        - emit: Customer:Activated
+          whenChanged: true
+`)
+		tok := env.SignIn(t, "demo", "runs.twice@example.com")
+		sub := subOf(t, tok)
+		for i, flow := range []string{"list", "object", "number"} {
+			for run := range 2 {
+				postOK(t, env, "/api/demo/customer?flow="+flow, `{}`, "Authorization", "Bearer "+tok)
+				if got := activatedEvents(t, env, "demo", sub); got != i+1 {
+					t.Fatalf("flow %s, run %d: %d Customer:Activated events, want %d", flow, run+1, got, i+1)
+				}
+			}
+		}
+		me := customerOf(t, env, "demo", tok)
+		want := map[string]any{"interests": []any{"web", "store"},
+			"prefs":  map[string]any{"size": 42.0, "tags": []any{"a"}, "news": map[string]any{"weekly": true}},
+			"points": 10.0, "ratio": 0.5, "tiny": 1e-7, "huge": 1e21}
+		for k, v := range want {
+			if !reflect.DeepEqual(me[k], v) {
+				t.Errorf("%s = %#v, want %#v", k, me[k], v)
+			}
+		}
+	})
+}

@@ -761,3 +761,31 @@ tenants:
 		}
 	})
 }
+
+// A stranger's request naming a flow that sets a list cannot keep the owner
+// of an account nobody proved yet from signing in with the code it sent
+// them. Found by an audit: the held flow runs on the owner's claim, and its
+// set step compared the list the account held with its own by ==, which
+// panicked: the owner's code answered 500, for as long as the stranger
+// asked again each minute.
+func TestAStrangersFlowSettingAListCannotKeepTheOwnerFromSigningIn(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		env := apptest.Start(t, dbURL, `
+tenants:
+  shop:
+    providers: {otp: {type: otp}}
+    flows:
+      signup:
+        - set: {interests: [web], prefs: {size: 42}}
+`)
+		const owner = "owner.list@example.com"
+		postOK(t, env, "/api/shop/customer?flow=signup", `{"email":"`+owner+`"}`)
+		env.Clock.Advance(2 * time.Minute)
+		challengeID(t, post(t, env, "/api/shop/customer?flow=signup", `{"email":"`+owner+`"}`)) // the stranger
+		r := post(t, env, "/api/shop/customer/authenticate?provider=otp", `{"email":"`+owner+`","code":"`+env.Logs.Code(owner)+`"}`)
+		me := customerOf(t, env, "shop", mustToken(t, r))
+		if me["email"] != owner || me["emailVerified"] != true {
+			t.Fatalf("the owner's code signed into %v", me)
+		}
+	})
+}

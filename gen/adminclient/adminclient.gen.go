@@ -167,7 +167,7 @@ type FlowStep struct {
 	// Challenge code or link.
 	Challenge *string `json:"challenge,omitempty"`
 
-	// CheckIn none, partial, full, or "" for the tenant's policy.
+	// CheckIn none, partial, full, or "" for the tenant's policy; stricter than the tenant's, never looser (none under checkInPolicy none only).
 	CheckIn *string `json:"checkIn,omitempty"`
 
 	// Emit An event type to write.

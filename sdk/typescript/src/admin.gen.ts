@@ -502,7 +502,7 @@ export interface components {
             emit?: string;
             /** @description With emit, only when a set step changed something. */
             whenChanged?: boolean;
-            /** @description none, partial, full, or "" for the tenant's policy. */
+            /** @description none, partial, full, or "" for the tenant's policy; stricter than the tenant's, never looser (none under checkInPolicy none only). */
             checkIn?: string;
         };
         /** @description Where the tenant's customer events go. */

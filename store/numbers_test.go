@@ -1,4 +1,4 @@
-package account
+package store
 
 import (
 	"strconv"
@@ -9,6 +9,7 @@ import (
 )
 
 func TestPlainNumber(t *testing.T) {
+	const limit = 4096 // an account's free-form value's
 	for _, tc := range []struct{ lit, want string }{
 		{"0", "0"}, {"-0", "0"}, {"-0.0", "0.0"}, {"0e5", "0"}, {"0.00e1", "0.0"},
 		{"1e2", "100"}, {"1E+2", "100"}, {"1.50", "1.50"}, {"1.50e1", "15.0"}, {"-2.5e1", "-25"},
@@ -16,14 +17,14 @@ func TestPlainNumber(t *testing.T) {
 		{"12345678901234567890123", "12345678901234567890123"}, {"5e-324", "0." + strings.Repeat("0", 323) + "5"},
 		{"1.7976931348623157e308", "17976931348623157" + strings.Repeat("0", 292)},
 	} {
-		got, ok := plainNumber(tc.lit, maxExtraValue)
+		got, ok := plainNumber(tc.lit, limit)
 		if !ok || got != tc.want {
 			t.Errorf("plainNumber(%s) = %q %v, want %q", tc.lit, got, ok, tc.want)
 		}
 	}
 	for _, lit := range []string{"0e-999999", "0e-99999999999999999999", "1e-4095", "1" + strings.Repeat("0", 4096)} {
-		if got, ok := plainNumber(lit, maxExtraValue); ok {
-			t.Errorf("plainNumber(%.20s…) = %.20s…, want it refused as longer than %d bytes", lit, got, maxExtraValue)
+		if got, ok := plainNumber(lit, limit); ok {
+			t.Errorf("plainNumber(%.20s…) = %.20s…, want it refused as longer than %d bytes", lit, got, limit)
 		}
 	}
 }
