@@ -102,17 +102,22 @@ func smsText(m Message) string {
 		}
 		return "The contact details of your account were changed to " + m.NewContact + ". If you did not make this change, contact us."
 	}
-	fills := fillsText(m, fr)
+	text := "Your verification code: " + m.Code
 	if fr {
-		if fills != "" {
-			return "Votre code de vérification : " + m.Code + " (il complète votre profil : " + fills + ")"
+		text = "Votre code de vérification : " + m.Code
+	}
+	if fills := fillsText(m, fr); fills != "" {
+		if fr {
+			text += " (il complète votre profil : " + fills + ")"
+		} else {
+			text += " (it also fills in your profile: " + fills + ")"
 		}
-		return "Votre code de vérification : " + m.Code
 	}
-	if fills != "" {
-		return "Your verification code: " + m.Code + " (it also fills in your profile: " + fills + ")"
+	if m.Link != "" {
+		// The check-in page's link, as the email carries it; the code stays usable alone.
+		text += "\n" + m.Link
 	}
-	return "Your verification code: " + m.Code
+	return text
 }
 
 func timeoutOr(d time.Duration) time.Duration {
@@ -199,21 +204,38 @@ func newWebhookSender(c WebhookConfig) *webhookSender {
 		client: egress.NewClient(egress.Options{AllowPrivateNetwork: c.AllowPrivateNetwork, Timeout: timeoutOr(c.Timeout)})}
 }
 
-// WebhookMessage is the JSON body the webhook sender posts.
+// The kinds of WebhookMessage, as openapi.yaml's GatewayMessage names them.
+const (
+	kindCode           = "code"
+	kindContactChanged = "contactChanged" // a notice to a replaced contact: no code
+)
+
+// WebhookMessage is the JSON body the webhook sender posts: openapi.yaml's
+// GatewayMessage.
 type WebhookMessage struct {
-	Tenant    string    `json:"tenant"`
-	Channel   Channel   `json:"channel"`
-	To        string    `json:"to"`
-	Code      string    `json:"code"`
-	Text      string    `json:"text"`
-	Language  string    `json:"language"`
-	ExpiresAt time.Time `json:"expiresAt"`
+	// Kind tells a one-time code from a notice, which a gateway must not
+	// deliver (nor refuse) as a code without one.
+	Kind       string  `json:"kind"`
+	Tenant     string  `json:"tenant"`
+	Channel    Channel `json:"channel"`
+	To         string  `json:"to"`
+	Code       string  `json:"code,omitempty"`
+	Link       string  `json:"link,omitempty"`
+	NewContact string  `json:"newContact,omitempty"`
+	Text       string  `json:"text"`
+	Language   string  `json:"language"`
+	// ExpiresAt is a code's; a notice has nothing to expire.
+	ExpiresAt time.Time `json:"expiresAt,omitzero"`
 }
 
 // Send posts the message to the gateway, signed; anything but a 2xx is a failure.
 func (s *webhookSender) Send(ctx context.Context, m Message) error {
-	body, err := json.Marshal(WebhookMessage{Tenant: m.Tenant, Channel: m.Channel, To: m.To, Code: m.Code,
-		Text: smsText(m), Language: m.Language, ExpiresAt: m.ExpiresAt.UTC()})
+	w := WebhookMessage{Kind: kindCode, Tenant: m.Tenant, Channel: m.Channel, To: m.To, Code: m.Code, Link: m.Link,
+		Text: smsText(m), Language: m.Language, ExpiresAt: m.ExpiresAt.UTC()}
+	if m.NewContact != "" {
+		w.Kind, w.NewContact, w.ExpiresAt = kindContactChanged, m.NewContact, time.Time{}
+	}
+	body, err := json.Marshal(w)
 	if err != nil {
 		return err
 	}

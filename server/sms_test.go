@@ -13,7 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
+
 	"github.com/customerd/customerd/app/apptest"
+	"github.com/customerd/customerd/gen/api"
 	"github.com/customerd/customerd/signature"
 )
 
@@ -29,6 +32,24 @@ type gateway struct {
 	texts map[string][]string
 	sent  int
 	mode  string // "", "fail" (500), "stall" (no answer in time)
+	// The webhook's: every message it took, by number, and why it refused
+	// the bodies that broke its contract.
+	messages map[string][]map[string]any
+	broken   []string
+}
+
+// received is every webhook message the gateway took for a number, oldest first.
+func (g *gateway) received(to string) []map[string]any {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]map[string]any(nil), g.messages[to]...)
+}
+
+// refusedBodies is why the webhook gateway refused each body that broke its contract.
+func (g *gateway) refusedBodies() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]string(nil), g.broken...)
 }
 
 // all is every text sent to a number, oldest first.
@@ -126,8 +147,13 @@ func startSlowTwilio(t *testing.T, delay time.Duration) *gateway {
 	return g
 }
 
+// startSMSWebhook is a tenant's gateway built to its contract: it refuses
+// (400) every body that is not a GatewayMessage of openapi.yaml, in either
+// reading of the document, as a gateway whose validator is generated from
+// it does, and keeps each message it takes.
 func startSMSWebhook(t *testing.T) *gateway {
-	g := &gateway{codes: map[string]string{}}
+	contract := gatewayContract(t)
+	g := &gateway{codes: map[string]string{}, messages: map[string][]map[string]any{}}
 	g.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		if err := signature.Verify([]byte(gatewaySecret), r.Header.Get(signature.Header), body, time.Now()); err != nil {
@@ -137,19 +163,55 @@ func startSMSWebhook(t *testing.T) *gateway {
 		if !g.answer(w, r) {
 			return
 		}
-		var m struct{ To, Code, Text string }
-		if err := json.Unmarshal(body, &m); err != nil || !strings.Contains(m.Text, m.Code) {
+		var m map[string]any
+		err := json.Unmarshal(body, &m)
+		if err == nil {
+			err = contract(m)
+		}
+		code, hasCode := m["code"].(string)
+		if text, _ := m["text"].(string); err == nil && hasCode && !strings.Contains(text, code) {
+			err = fmt.Errorf("the text %q does not hold the code", text)
+		}
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if err != nil {
+			g.broken = append(g.broken, err.Error())
 			http.Error(w, "bad message", http.StatusBadRequest)
 			return
 		}
-		g.mu.Lock()
-		g.codes[m.To] = m.Code
+		to, _ := m["to"].(string)
+		if hasCode {
+			g.codes[to] = code
+		}
+		g.messages[to] = append(g.messages[to], m)
 		g.sent++
-		g.mu.Unlock()
 		w.WriteHeader(http.StatusAccepted)
 	}))
 	t.Cleanup(g.srv.Close)
 	return g
+}
+
+// gatewayContract checks a body against openapi.yaml's GatewayMessage, read
+// as OpenAPI 3.0 and as JSON Schema 2020-12 (the document is 3.1).
+func gatewayContract(t *testing.T) func(body any) error {
+	t.Helper()
+	spec, err := api.GetSpec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := spec.Components.Schemas["GatewayMessage"].Value
+	var mu sync.Mutex // the schema caches what it compiles
+	return func(body any) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if err := schema.VisitJSON(body, openapi3.EnableFormatValidation()); err != nil {
+			return fmt.Errorf("GatewayMessage (OpenAPI 3.0): %w", err)
+		}
+		if err := schema.VisitJSON(body, openapi3.EnableFormatValidation(), openapi3.EnableJSONSchema2020()); err != nil {
+			return fmt.Errorf("GatewayMessage (JSON Schema 2020-12): %w", err)
+		}
+		return nil
+	}
 }
 
 func askSMS(t *testing.T, env *apptest.Env, tenant, phone string) rawReply {
@@ -249,6 +311,63 @@ tenants:
 			}
 			if env.Logs.Sent("+33612345676") != 0 {
 				t.Errorf("a code went out beyond the budget")
+			}
+		})
+	})
+}
+
+// Under checkInPolicy partial (and a flow's link step) a code's message
+// carries the link to the tenant's check-in page, by SMS as by email: it
+// went out with the bare code, through Twilio and a tenant's gateway alike.
+// The code stays usable alone.
+func TestAnSMSCarriesTheCheckInLink(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		twilio, hook := startTwilio(t), startSMSWebhook(t)
+		env := apptest.Start(t, dbURL, fmt.Sprintf(`
+tenants:
+  shop:
+    identifier: phoneNumber
+    checkInPolicy: partial
+    checkInPage: https://shop.example/check-in
+    senders:
+      sms:
+        type: twilio
+        countries: [FR]
+        twilio: {accountSid: AC123, authToken: twilio-token, from: "+33700000000", baseURL: %q, timeout: 2s, allowPrivateNetwork: true}
+  brand:
+    identifier: phoneNumber
+    checkInPolicy: partial
+    checkInPage: https://brand.example/check-in
+    senders:
+      sms:
+        type: webhook
+        countries: [FR]
+        webhook: {url: %q, secret: %q, timeout: 2s, allowPrivateNetwork: true}
+`, twilio.srv.URL, hook.srv.URL, gatewaySecret))
+		const phone = "+33612345631"
+		// link is the page's link the message must carry, and its code.
+		link := func(t *testing.T, page, tenant string) (string, string) {
+			t.Helper()
+			id := challengeID(t, post(t, env, "/api/"+tenant+"/customer", `{"phoneNumber":"`+phone+`"}`))
+			code := map[string]string{"shop": twilio.code(phone), "brand": hook.code(phone)}[tenant]
+			return page + "?challengeId=" + id + "&code=" + code, code
+		}
+
+		t.Run("through twilio", func(t *testing.T) {
+			want, code := link(t, "https://shop.example/check-in", "shop")
+			if text := twilio.last(phone); !strings.Contains(text, want) || !strings.Contains(text, ": "+code) {
+				t.Fatalf("the text %q does not carry %s beside its code", text, want)
+			}
+		})
+		t.Run("through the tenant's gateway", func(t *testing.T) {
+			want, code := link(t, "https://brand.example/check-in", "brand")
+			if broken := hook.refusedBodies(); len(broken) > 0 {
+				t.Fatalf("the gateway refused what customerd posted: %q", broken)
+			}
+			got := hook.received(phone)
+			m := got[len(got)-1]
+			if text, _ := m["text"].(string); m["link"] != want || m["code"] != code || !strings.Contains(text, want) {
+				t.Fatalf("the message %v does not carry %s beside its code", m, want)
 			}
 		})
 	})

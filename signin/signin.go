@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"strings"
 	"time"
@@ -54,6 +55,7 @@ type Service struct {
 	accounts   *account.Service
 	challenges *challenge.Service
 	lengths    Lengths
+	log        *slog.Logger
 }
 
 // Lengths are the most characters an account's text fields keep, by JSON
@@ -61,8 +63,8 @@ type Service struct {
 type Lengths map[string]int
 
 // New returns a Service; a provider's claims are kept within lengths.
-func New(st Store, accounts *account.Service, challenges *challenge.Service, lengths Lengths) *Service {
-	return &Service{store: st, accounts: accounts, challenges: challenges, lengths: lengths}
+func New(st Store, accounts *account.Service, challenges *challenge.Service, lengths Lengths, log *slog.Logger) *Service {
+	return &Service{store: st, accounts: accounts, challenges: challenges, lengths: lengths, log: log}
 }
 
 // Start sends a one-time code to k. The answer is the same whether or not
@@ -438,8 +440,14 @@ func (s *Service) notifyOldContact(ctx context.Context, t *tenant.Tenant, before
 		if now != nil {
 			to = challenge.Mask(*now)
 		}
-		_ = t.Senders[ch].Send(context.WithoutCancel(ctx), sender.Message{Tenant: t.ID, Channel: ch, To: *old,
+		err := t.Senders[ch].Send(context.WithoutCancel(ctx), sender.Message{Tenant: t.ID, Channel: ch, To: *old,
 			Language: account.LanguageOf(t, after), NewContact: to, ExpiresAt: time.Now().Add(time.Hour)})
+		if err != nil {
+			// The change stands, but its owner was not told of it: say so
+			// (a sender's error never names the destination).
+			s.log.LogAttrs(ctx, slog.LevelWarn, "contact change notice not delivered", slog.String("tenant", t.ID),
+				slog.String("channel", string(ch)), slog.String("error", err.Error()))
+		}
 	}
 	if before.EmailVerified {
 		notify(sender.Email, before.Email, after.Email)

@@ -66,18 +66,84 @@ func (e CustomerEventType) Valid() bool {
 	}
 }
 
-// Defines values for GatewayMessageChannel.
+// Defines values for GatewayCodeChannel.
 const (
-	GatewayMessageChannelEmail GatewayMessageChannel = "email"
-	GatewayMessageChannelSms   GatewayMessageChannel = "sms"
+	GatewayCodeChannelEmail GatewayCodeChannel = "email"
+	GatewayCodeChannelSms   GatewayCodeChannel = "sms"
 )
 
-// Valid indicates whether the value is a known member of the GatewayMessageChannel enum.
-func (e GatewayMessageChannel) Valid() bool {
+// Valid indicates whether the value is a known member of the GatewayCodeChannel enum.
+func (e GatewayCodeChannel) Valid() bool {
 	switch e {
-	case GatewayMessageChannelEmail:
+	case GatewayCodeChannelEmail:
 		return true
-	case GatewayMessageChannelSms:
+	case GatewayCodeChannelSms:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GatewayCodeKind.
+const (
+	Code GatewayCodeKind = "code"
+)
+
+// Valid indicates whether the value is a known member of the GatewayCodeKind enum.
+func (e GatewayCodeKind) Valid() bool {
+	switch e {
+	case Code:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GatewayContactChangedChannel.
+const (
+	GatewayContactChangedChannelEmail GatewayContactChangedChannel = "email"
+	GatewayContactChangedChannelSms   GatewayContactChangedChannel = "sms"
+)
+
+// Valid indicates whether the value is a known member of the GatewayContactChangedChannel enum.
+func (e GatewayContactChangedChannel) Valid() bool {
+	switch e {
+	case GatewayContactChangedChannelEmail:
+		return true
+	case GatewayContactChangedChannelSms:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GatewayContactChangedKind.
+const (
+	ContactChanged GatewayContactChangedKind = "contactChanged"
+)
+
+// Valid indicates whether the value is a known member of the GatewayContactChangedKind enum.
+func (e GatewayContactChangedKind) Valid() bool {
+	switch e {
+	case ContactChanged:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GatewayEnvelopeChannel.
+const (
+	GatewayEnvelopeChannelEmail GatewayEnvelopeChannel = "email"
+	GatewayEnvelopeChannelSms   GatewayEnvelopeChannel = "sms"
+)
+
+// Valid indicates whether the value is a known member of the GatewayEnvelopeChannel enum.
+func (e GatewayEnvelopeChannel) Valid() bool {
+	switch e {
+	case GatewayEnvelopeChannelEmail:
+		return true
+	case GatewayEnvelopeChannelSms:
 		return true
 	default:
 		return false
@@ -282,13 +348,17 @@ type CustomerEvent struct {
 // CustomerEventType defines model for CustomerEvent.Type.
 type CustomerEventType string
 
-// GatewayMessage One one-time code for a tenant's SMS gateway to deliver.
-type GatewayMessage struct {
-	Channel   GatewayMessageChannel `json:"channel"`
-	Code      string                `json:"code"`
-	ExpiresAt time.Time             `json:"expiresAt"`
-	Language  string                `json:"language"`
-	Tenant    string                `json:"tenant"`
+// GatewayCode A one-time code for the shopper at `to`, with the tenant's check-in link when the code comes with one.
+type GatewayCode struct {
+	Channel   GatewayCodeChannel `json:"channel"`
+	Code      string             `json:"code"`
+	ExpiresAt time.Time          `json:"expiresAt"`
+	Kind      GatewayCodeKind    `json:"kind"`
+	Language  string             `json:"language"`
+
+	// Link The tenant's check-in page with the challenge and the code in its query (`checkInPolicy` partial, a flow's `challenge: link` step); `text` carries it after the code, which is usable alone.
+	Link   *string `json:"link,omitempty"`
+	Tenant string  `json:"tenant"`
 
 	// Text The message customerd would send, in the shopper's language.
 	Text string `json:"text"`
@@ -297,8 +367,55 @@ type GatewayMessage struct {
 	To string `json:"to"`
 }
 
-// GatewayMessageChannel defines model for GatewayMessage.Channel.
-type GatewayMessageChannel string
+// GatewayCodeChannel defines model for GatewayCode.Channel.
+type GatewayCodeChannel string
+
+// GatewayCodeKind defines model for GatewayCode.Kind.
+type GatewayCodeKind string
+
+// GatewayContactChanged A notice to a verified number that an account replaced: where the account's messages go now, so that its owner learns of a change they did not make. It holds no code.
+type GatewayContactChanged struct {
+	Channel  GatewayContactChangedChannel `json:"channel"`
+	Kind     GatewayContactChangedKind    `json:"kind"`
+	Language string                       `json:"language"`
+
+	// NewContact The account's new contact, masked (`+33*******02`, `j***@e***.com`), or `(none)` when it was removed.
+	NewContact string `json:"newContact"`
+	Tenant     string `json:"tenant"`
+
+	// Text The message customerd would send, in the shopper's language.
+	Text string `json:"text"`
+
+	// To E.164 number (or email address).
+	To string `json:"to"`
+}
+
+// GatewayContactChangedChannel defines model for GatewayContactChanged.Channel.
+type GatewayContactChangedChannel string
+
+// GatewayContactChangedKind defines model for GatewayContactChanged.Kind.
+type GatewayContactChangedKind string
+
+// GatewayEnvelope What every GatewayMessage holds, whatever its kind.
+type GatewayEnvelope struct {
+	Channel  GatewayEnvelopeChannel `json:"channel"`
+	Language string                 `json:"language"`
+	Tenant   string                 `json:"tenant"`
+
+	// Text The message customerd would send, in the shopper's language.
+	Text string `json:"text"`
+
+	// To E.164 number (or email address).
+	To string `json:"to"`
+}
+
+// GatewayEnvelopeChannel defines model for GatewayEnvelope.Channel.
+type GatewayEnvelopeChannel string
+
+// GatewayMessage One message for a tenant's SMS gateway to deliver, told apart by `kind`: a one-time code (`code`), or a notice to a verified number that an account replaced (`contactChanged`), which holds no code. `text` is the message customerd would send; a gateway that writes its own builds it from the members of the message's kind.
+type GatewayMessage struct {
+	union json.RawMessage
+}
 
 // Health A health answer.
 type Health struct {
@@ -2191,6 +2308,107 @@ func (t *AuthenticationRequest) MergeCustomProviderBody(v CustomProviderBody) er
 
 	merged, err := runtime.JSONMerge(t.union, b)
 	t.union = merged
+	return err
+}
+
+// AsGatewayCode returns the union data inside the GatewayMessage as a GatewayCode
+func (t GatewayMessage) AsGatewayCode() (GatewayCode, error) {
+	var body GatewayCode
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGatewayCode overwrites any union data inside the GatewayMessage as the provided GatewayCode
+func (t *GatewayMessage) FromGatewayCode(v GatewayCode) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"kind":"code"}`))
+	t.union = b
+	return err
+}
+
+// MergeGatewayCode performs a merge with any union data inside the GatewayMessage, using the provided GatewayCode
+func (t *GatewayMessage) MergeGatewayCode(v GatewayCode) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"kind":"code"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsGatewayContactChanged returns the union data inside the GatewayMessage as a GatewayContactChanged
+func (t GatewayMessage) AsGatewayContactChanged() (GatewayContactChanged, error) {
+	var body GatewayContactChanged
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGatewayContactChanged overwrites any union data inside the GatewayMessage as the provided GatewayContactChanged
+func (t *GatewayMessage) FromGatewayContactChanged(v GatewayContactChanged) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"kind":"contactChanged"}`))
+	t.union = b
+	return err
+}
+
+// MergeGatewayContactChanged performs a merge with any union data inside the GatewayMessage, using the provided GatewayContactChanged
+func (t *GatewayMessage) MergeGatewayContactChanged(v GatewayContactChanged) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"kind":"contactChanged"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t GatewayMessage) Discriminator() (string, error) {
+	var discriminator struct {
+		Discriminator string `json:"kind"`
+	}
+	err := json.Unmarshal(t.union, &discriminator)
+	return discriminator.Discriminator, err
+}
+
+func (t GatewayMessage) ValueByDiscriminator() (interface{}, error) {
+	discriminator, err := t.Discriminator()
+	if err != nil {
+		return nil, err
+	}
+	switch discriminator {
+	case "code":
+		return t.AsGatewayCode()
+	case "contactChanged":
+		return t.AsGatewayContactChanged()
+	default:
+		return nil, errors.New("unknown discriminator value: " + discriminator)
+	}
+}
+
+func (t GatewayMessage) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *GatewayMessage) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
 	return err
 }
 
@@ -5413,188 +5631,197 @@ func (sh *strictHandler) GetReadiness(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3bdts4mij8Kmj2rBU7TSmSbNmJsmrNuJykyqkcPLHTqZpS/iJEQhLKFMAGQMuqLM+aq/9yX+yHmBfZ",
-	"b9JPshc+ACR40MFJJemeXVeJRQIEPnznEz4EMV9knBGmZDD6EJAbvMhSAv//FidvyN9yIpX+S+aLBRar",
-	"YBScoAVOp1wsSIKEfSEMrnGaE/1iQhSmaTAK1Jy452jCkxWiEjGu0DVOaYKeX7x+FYQBZVJhFpNgFDzA",
-	"GX2QkAV/EOdS8QURQRjYCc6SYBQMp724Tx7hweQgOYyH5Gh63HvYfzQIwkAqrHIZjA57vTBQVKV6wm+x",
-	"v0C1yvSPuWAjN38yygSfpGQxmuCk4169vQ2DU7eC2s6l4oIkyFtgse+YKv3OORZUBmEQcyY1VH8hCwCH",
-	"Ejmp//qGxIRmKhhNcSr9pxmXLb/KhfR+zJmCRT17o78mCFYkOVHBKBj0Bkedfr8zOLrsPRod9Ea93n8E",
-	"YWDXEfyKGekmnPybPetuzBfu8V+JoFNKErfcKRVSvcILDbjnmBF9YPokjqf9ZBAfkM4QH006h/Fx0nlI",
-	"Hk07PdyfDOKD5JAMp/pdeS64zEis3IQpZrMcz/R8Uw29FBfzP+F6+mzOGXmVLyYa9sFfDg6O+oODw+HR",
-	"8cPqw3KlFiAaZDFP9EzHw16vD7gzo5wFo+D//K+UdBLSeSYA1cIgz5LN4NI4cJaQRcYVYfHqjJ0LPhNE",
-	"yipCXM4JAhgViL6kao7UnEp0RVZIKpqmSORMtlIIbhnmfbXzAwGiKWZhlM12oJmSGB6VxGBJGVGGMreX",
-	"LURBvaVQ1imG1YDzA1m9IbnUZ1ElFg0B/bvZHWZczYnYwjJaILDEcuM0O4NjMCjB4X0E1inMDu4AkSuy",
-	"6thRABCmiGA4fSoEr7MNhnJGbjQdkAQReGEbw4x5nibALicEaR6dEgXr23W3Q58TusUhScQ1EcUaNm/W",
-	"DrLbA7Z9KkhCmKI4lfXTXgrOZogLRG4yCkxSU+O6fcblRAgLUo5mHKWczYgwcmLbjh/gXM31RDFW5CPk",
-	"RQUnzB79tW2HEQzp+EM0uF5x9YznLGlBhCvGlwwpwjBrJ4LqK2gc4HhBxkELJPSDdsI/LHf1iis0hbVs",
-	"2QvjqmNe1Ds4x6uU4+SS8xdYzEj9tEGgc41LR4foB/rtzhpAqmcTSM0xQ0fD4cERmqwUkXeh4/5BuTu7",
-	"TKQ4N1Nv22VmBnQU5x0zQO/2kvOXmK0sk2zgdkoXVPN4HM+BCNtYuUZ34FVaWKOUSGk32UOSxJwlEuEZ",
-	"vys+l4jq8fJLztECs5UD7lY01ZvVAzrFAL3pt0x/jAv6W5N3L6iU1FCkxXE0IVjok+NXhK2BQfNFxKdG",
-	"rllsphIWrRnE59D++iWQKrvbAp/cf9eC5hrTFE9S0pT4CVZ4giVBuffWOvwvXqay9v7unNzD9wsirmlc",
-	"//S2zRWvmr3JPMu4UCR5SRKKL2FwC3mrOVZOabfqenOPkrAE4SxLNcZSzh78Kjm7EzUP/TMrloYWem0I",
-	"drZ1g8WoDozqwOt6r3/VCAnreoZpWkdzx/BxDOo0mlKSJu2qGmdE08KCC2JfA7FlaUPrz1qkGhvKKNo/",
-	"B4tcgvh2dGEevL/9/fG+70mxcstoava8BXzXxYCOHXCrQZdhgRdEEbOpCzpjWOXCQkXGgmbKaNeR+mac",
-	"93oHcc7ojeN18AsJr/v22ZzcoO9fnpx2Lr4/GQyPzOMILedEEKTpRD8MtSrmFD39I2FJxilT9zRXjQVR",
-	"ocZHEDuRmVeZmbrmL4GXgLp2+i46nZP4ClEVIsy0MTjNpT6PSEUgMaZYoKngC8T4sqsP0ZhEmnS/6R8f",
-	"HfaH/UGvp3cxHAyP8cOjR+SYxGRCEnwwwNMpPhrESYwPpnjYj3FyTI6PcY8Mj6bT4cFR0ovJQ9LvPUwe",
-	"TgyzC0bBnOAEjpgZq+fHjjM1k04JY4MBwCSt4STjOVlgDXx7llIJbQ2A8ALWepY0j0ZzK8t49yYCs2Qf",
-	"+TKZSjTlorpxjYpusRlW83Kpyn3mLqu71S/LTJuwLU6FmDNFGPy3wUJq3ohJZeC/CDINRsGfH5Tuiwfu",
-	"7QfeN/T3y8W1jTJP5YNzQw0wwl+LpZK/fO01KXKjHvxDLCJLMf2Kq7gNa0j+psRmp7Vkgl/ThAjNsjWO",
-	"Ycqk57XSMrkb3IbB6RynKWEzciZlbqTDbigJj5Uii0zJF2SqgtEwDOJiNs23e5NjfJT0SOdgOhx2DpN+",
-	"3HkUD4edwfR4ejTtkSPc7wcwiDGiRYwRD7A7RRm2u/v1/v37/0bu37/v/DRgXcm666LfG/Wt62JXkBab",
-	"bwNq8RBRAI1mFAgnCdXPcYquwf9igDNCGHFGOoouSE0NVhwYzgLLKw33cmdddGqNWkQVUnPB89kcReev",
-	"Ly4RiMQPjt3ctuvG/+rO+BuussiIjOjD2D+EcRCicaAXNA5uIzjwtT6dO3Aium6OjVjf/uXPy5++9kob",
-	"WHXyEQ6vx0gQJVYoxYqArDIiFPbxRj/pnEyV8dRWP3ZhrS7F0RJTrYlNtfamxEqzCDzDlOnpyk0tKKOL",
-	"fBGM+oXGRJkiMyL0XjY4vT4OeSpT7Hoi5aAvhjpfYZ0NxLnc6BgE3lT1C4IaaEi+7pi7y2nVx27efuXt",
-	"z3w+X3hljRN5W3o0facigNz3ft0B2swbtnE7xfyfF8ZfZj0tkK34/7hAWg8HwLY45e4A36w5euO26l/7",
-	"vND+Gqtr4TNbPJbg7ISzaHEZ3uEsVHP0xt3Wv/Z5z+JrrK5FWTBuV83mrev1MYo8kR8hiVcSLeeEgaIp",
-	"VqVU/3pKQt2regekyGtDN8L8bd1n+fnQ4Uuva62t+1UW0mrvftmVNM0zbeQI8Mz6RlGCsCySE2pk8O7d",
-	"u86JH1xo0MK3xm9fWFAhikCmfzMOrJ/zF/Dpj4PIEB22Pn5n7lUppeEKavrV70Yb/sht8K54vD8rZXyx",
-	"VbUwyIRkhCUQxN7zgw0hwmhBpMQzgmZYkSVe7dcCEF+bSbbHIO6EEO1TbDmDlkGfG0W+5jp30nBcgKfr",
-	"fQLW7vELypnn4Cs9QeeCZ0QoCpvVYGGr19Ng9PPmBb5W2YXCQgW34dYXT3lCvl153qqdh3CmcLz9G2fJ",
-	"pWZjhVNyy+vGYX9u3U/f8mQV3L6vg9k97siMxHRKY+N0RM+4QBFXWTRCETj8Iq3gR15mU6TJTJCY0GuC",
-	"TFg5RPoYUOT5tiIIaET6KQwgN/Ecg7tOGXPYsOZQz645g8QLsv6LxntmJgNGwshSI0iq1wAevdKbh5Vx",
-	"qcZqhJb6L4zilMJj/dcVyRRivJQiiGoLkSVy3+weM0QhV0KtCj/tCEXUHEKE9mBjjLOYRCE6ybKU3JMo",
-	"yiUR0T7sB6NnOCYTzq9QhOOYSGmGdtGJFX6lA9gCUgIQAN89WZX5uBt4UzVZ4AmKUywljctvm/cdnOM5",
-	"ia/82NV3AmdzdHJ+hvamdsi+/ugC37wgbKbmkKB1FNblZM2P3BbSKWELqTT6fCYk5WwGLHqPq6z+paPD",
-	"tu9AulzbB6re3LYJ+20Lt5HPpvhgicVkg0JUmlho68yDYdtaLXq0HAxDrzPCzp6gU84YiRU6e+LO5Pm7",
-	"C8idwrFCezPOZ6mWjBqjQuTOJEQpZSREnCZxc5MHD9sWA8jZDjl4BMeCswxlOSTcAQHSGetQ5njvY/jR",
-	"qE8QJ46xECtEVW0JQwjt1hdQyZLcBdwwADEY0Qr1g7bPaJrbzO2rX36nGQBQrKF4xMhNEQOw6SAGGiZp",
-	"0sGEs3SF9uBg9pt0acKPm1ZRfd9LWv1QOU3IiKvvscxA3frybfELn/xKYtX6ix9VamMj7YGSx8CxTCyE",
-	"A3+lLCctPKoSc6rP/g6S6PTEzoeueVSm7QKnslW4R0KJBDxw6lqvqa5tYUeAbFolxPFVyfv0EvTEUy4W",
-	"WAWjIM+pl4dQYXUm+lWf93u+LJmbb18Qphf6cxEtkwsZvG+ZuRJFa6NUG5PCSSI0G+fCkUfjs0jxbtvi",
-	"vVBc4yTAJ+EmkopnEi25uKJsVoFLgpVBh6AN28ow+8+VUyjhVt2nv6T3DdR0We1ONTlhcnk3+m6I13sS",
-	"YZilialxiulC3mX2GhuXCrMEiwSZmYwAF1o5uOZ5PCcmdwGd2FAksfk1mp1fmbcLNcNyIJfmA3rKHEtE",
-	"1WNErolYmW+gKU1TabiRprKVy/SBHLZifHOvhdxrl4i/XBfJ6sUrE85Tgpl+Z4oXNF394thcY44ZvSZs",
-	"/eOUxzhtfwRc/xdWyImNL2xc5W0LNsnc/LeVuuScZxkgiFTa3NRaoJWEcIj6wUoqsmhI/yHwo4IPb6ML",
-	"t4rt+A6aeov+sEImcqQtIGQGl5rtOnXSsoaGPvph7OuRJu4cBjedGe/Y5WkbsfsGL18a+zyoVZusoZZt",
-	"U7QTKhEF0iK9UYu2K7D4Uiq1ZIAMLKhXyJTNklK5YMaXBFwXvSE46QBZlHhvOCNlqCxigIS4GeOCJG3a",
-	"taLXruhiLbu0b0HyWsqXVk8o8t/BtKmRYisvFQQnr1m6cglKDcy3bL8m9QetKgJOrqk0Ubat6kTFG9e2",
-	"1dcMfff0MrRe60Iv0rLGZFp8/J4mVKj5k1bX3k8//fRT5+XLzpMnoSPDDEtz3lihBZcK9Q96aEWwgDzl",
-	"xioaAqqK1Z5IhzqoHUBVr5Bq441r6qU2vmqKpza+Io1kanvDllXVAXh28Rod9I+OOn2E02yOOwOrwUOQ",
-	"7p5ECZniPFXWMTopTEytsQk9w//380nnP3Dnt/cfBrf/0qoLlTVcHz4SA9YYYJeCLhaaoFkCtMQlSdDe",
-	"W0ZBO3n17HQ/RFRJdHJxenaGUqKXLFHKl0R0YiztSIwSvsCAPWVesBmywFlmGMbZk1cn+k8tXNHe28sL",
-	"dHi0/xjljP4tJyjT6hVArIJfTpfbbAWuQ7ha5Vpz87k2aK1VZuWSUbcTk2RqTFFrMQE/9/SbqnYB5sma",
-	"Y/DQaINmuIb+7YiPJ/67WT10jWfBqUg0AZ8TimQ+ibT+o9EDVirb9Pqtq/MrAdccEAL8p5x5urYH0rJy",
-	"sGlTfXt6jg6PkXsFKTzbjTp9A3j4acZhGBglHKeW/23jH3fkDhtN/lf6PFKqKVVx9LTbPzosjbEGEExd",
-	"5Bqi3OYTaK3BvDPN+f6I3UiqrO/80EhVNJ43iENIZc0u4OP3wEhYYPXY6vZaOFklR8NAy0JTFFpXQ9sO",
-	"2HGF9UQNW3O6IrDJanSupPe9iCZZtImdlN91daz1rz4hgmqAQgY7fNrCyKbVY/A5S6IVqGvN0T3I1D1d",
-	"rRgtyU1DQWp7TXFhnQPbp1SCEFXi8ba5bVVD48zpNdWEFmqZU1qGuSRG8JDurIuilyIKUfRSRvu7HK9X",
-	"FPyx8vc3CqGHFh6VUgx2ZOTOKCp9M6VXUG5dZxgsBVWkXEWraeYMiqfXNpi21jwg+g0NxCWZzDm/kkXo",
-	"gbYYum6YOeyt3h2NfluzkJ3ts0YqXRjzEceCS724hKRUy2QiH6OEdJLcROEImjjv6dZl8TjOhdh40i20",
-	"T64pz2Ur7bs9jGzE6RRCMVaEGvVCY2fFCWs9cWxGkCBZiuM2o2m9Y6EmDrZ6KsOyfKNtOmWDks67Vuzo",
-	"bSaJMJXHxW8nzpTzf6xu3X/yhJja5ffbTPnytEK/2MRDusrZWfxqM/y/MzFvZx+3nFk9xmFjZk5UXry8",
-	"cIFzLVEt0rUQROm/dKDTtoXTxN9viLr4sr/XefT+w1G74K/okrshq68rNY/aVB63P7pZ485xyQRF9Rha",
-	"QoG6JCwpLMrS5+MW0Oo2Vbz5DaOyFPEJ4ajGWOn73a3u0aKeuvSMKh5YaNudeYDZ5in9nuBUM+Am55zD",
-	"k7VuT1eSV+IDv9qO+XZU60qUysqSPhvYfwJliXfyrp4w9ObZKXp0ODxGNl2hVBFdia/xd7oyvMnK+MTg",
-	"V8TwoiUg4QokP7SFgpZatpjK/jLf34q68kh/DliegivfAOf9rV9Nuc4fRhWpGPF1XhZgIfCq6RqzPEGC",
-	"2lvZt4dkJfjLSs02ssiwmjvv8E778go7P2xIzNDmF04ld5QV/dix2QmdsyRCJm8HZIp+mvKZbKW0Ehmb",
-	"n/r+8vIcmRea4RrK1MGguREXFHq/XjE70VxAKGSLbB1wHMbpCTdDyEmi+rRv35whQaZEEGNWYGX9+1Nq",
-	"o/u7fqNGexbV2mivlhjSFntupDLck0UAeveYc5WmvFj3+tDzNlFqpmjb1fPl1d2CPlk+SWlseME7MkE/",
-	"kFWLfzedtS44Ftetv1/Rdk3kyljPbbHo1t9vWn9dbQeR/pBZxhogXZBW1dkHA7ogCu1pvno87B+3HOUV",
-	"WVW51SZVWB9Mg3/VV60nbFvw64ywk4w+4XG+cBl0u4sGGH1+hg66fZTYKVoQk01bZPel5gQh0hamNqk1",
-	"V/JecBzg5PyslcHyjDCc0XYm5Zbl5rZz+StsasZYzdfwPL0XEKMy1MLNlFW0BfV9iLsFhmb7rbBvJqk1",
-	"vs9VFiKpSIYGozIybDdUhuQxGvQGIGuTVm3Tj8SvVS3vFEnWYzZvyqbRbdoSyHeeq9puaNLcayW1rHiz",
-	"zC8rkoO4qKetsGISteT7Yam/QHYbVAvILjorA0aySDEB1/ecxFf6D8iQCBEj16TIlENznhr2bbPbrHVm",
-	"LXKfggYQoaz9Ujup9pMIP8Wiq5zhhlMziZUbTqs/QnJtStY2qLfAo9+AR/9zGrIuubVNHNdV3Meo7G7h",
-	"fpParLCp7RLCs5yRHXJWa7r3tjTRjYr77ftyI7+PMq/3wTicew30TpVep/jcfiGd/g9V+n+iKt0gz7UJ",
-	"tH425tOLwfDIMl5jgg0O0ZznQmrBbAMV7Va/JHEuqFpdaDqzGYKEd2Ivh8I0oHrmjuD5u8ugTkEYPX93",
-	"aRdgnkwomxlh5TUpgm8EIztjuZ65UplJ9mvXiU5r6RcyrPqbJGDclCRaISFJIaZcfgO4s8FhjMdsqYWk",
-	"6mRYmmEpX+FUmxwpVhrPtCAUpAOwVXSSEi8Rz65jzFwrnSKb6RXh4LhHrpQYVLQxG7OnkBIF7AFR/ckG",
-	"sxmhaF35Q+RSzscMpLLLuY7q9Ry2hig6ATd4hDJAybYXx4wLFBVFYZDvThXa+1sOwTYE3ZqkiWw81vKc",
-	"EjTjRBaZp6uMjFnxIa1cSUSVJOl0vztmQRikNCbMGBgFJYhgFLwwv78h045myIIShcWqbInj/wgZUa6z",
-	"1Ms8VbRjK3gLZ3thLErTxQsQ3LZtKjxrQRhYdTcYBdf9io4cHHT73X7gKbn1XhndJUnTDhQQP/h1eSW7",
-	"riRlRta49hr2DDAEG/aWZchK1vq4yVzrUJTFaZ5o0tGWCRJEQe/HyQphJLgygnc5p6k3C1kBvpMELbDr",
-	"kTohhg+AOHZqOvRR+Y6o58srGVQ7Uq2R1eUrD4quSLfvaz2IBr3e3Tq9GCvuZ2vkBsC8AmvaBucd8xcY",
-	"tNVusp2DXsc03wWrNnh6GlhDNpAUEhqCUTB9ePD6+cGTwc2z/rezh9f55JF6Qfqz71/+9tfjI/LwMpeP",
-	"8vPvr9/89enbAAzb4OaXZ09/e5M/Whwcff/i1S8qJ0fDRy9eZT++O8pOVxeKXv306w9n786GuGcUjd2K",
-	"hqzJu6ZmqHCNW2+AhkmthuwUx3PS0eaC4GtSelNumSx0xyUKMGBCUAzlvdvrBw97h+u2URyxV44fBkNz",
-	"1psH1Noj6FEH20c16vmsYNKYonGu5AbnJcgKVdqB01CFZgR4ppEs+AEsfD3huj44BrTavtmYe4nMO0Bx",
-	"VCC+ZEV6xx6WUJ8AAqDoyLg/sq9mREjo8pNghbUIIAK7Phszzk1gixb8TLOJnKWUXZHikRFyidArSUKb",
-	"ZWvELTAAbW3ZfmxJ0YINcRbaVKOoHj6KbKiywtgdEF3wsosu6IxpbqRNvhmmrGYjOttuga+0DNbGaGhz",
-	"fb2UwioDMgs4LbWC348PHW7JwnGQh4YDh73+TkjplRr/8xBMTYf7+X2VgswZmNTPSkaFG3JPOqh5pFSc",
-	"mWaCrQLwDVGCkmvQHhaZIHPCJDgmCpHNjCavxdhkVViTbAZ4Spig8dwpjrhSLWmx3WSvGzeI7R6fCT7V",
-	"AnFBxMxVjEG+cZkeAo0N9pxPOWxMTRckNDljq/1WkflZ0LV3xxJdn2FtLHctkwB2717mD1nbMODLrqC1",
-	"U8AXWkLTR9BKJwXyuSzv/+dZy3dEreEpDlbrOIpLNK6ZfpDGa4VLIw9fG0cm0QgMK3JDJXATzqzVZmk+",
-	"8TlPd8wuTDm4RDyzHfggP57ckDgHlgApT6G2ogSZUakMO9gHNrUAa2SKY8VFnZUULlgJtt+f/4xO7Epf",
-	"8qRo8TdmHfQO2u9v6u48KrZmyoTd3vcGvZ62tMwcPFfO6ToySZ/WzHAgAruQ8eLvOfbrebRpZmZ8PGbI",
-	"vKyhB6AEu65QWxhXSEGxUBI2ehTSaotCqxnoKTlDQCLOKWRi/XrAoDfwbGsHudZehnqiaH3DQlvSbVrb",
-	"lamaGigAKOs5tI4CI2dIIePMDu2RJ0TQa41DKbdnCvqUxk6cwl739YzPIAHSdci0lU3wZetugRq4xOYU",
-	"GpvaYsQzjWpPHaqN2TvT/AMwUFvCAEtT506S0Zj1uwUSUWmPOHlg8+vGbNBFr/BC6316Aq3kwNQkcTsa",
-	"BzU0Np0cy+KQcbA/ZgdddFI2pHQU7yG0My5MXcXYLdx9lS+oUvX1OtSxgt4u91nZ8dkehUmJn9I01a8c",
-	"dNEr7rfHzASPie2gHse5cJA8sRzUEtUrroV4SmNqeFDxqGiS/rikIhC8N6o4IjjlMmHb0YbxaFQVApPF",
-	"9TvoBGEjk6rCjgAZoBsBHCjCU+WxPpfgveGY97sIzghU8rB5Gh7Ui5BTK9i7qGK06tVJJHJml6SqWnYx",
-	"f5HLpARmUiMct/UOEl8TUzEY1VYdmcCSrOQ6U1AXK0ZKxlMar9Ae44yEKMNCUZyGaJqnqWHTUYngkUMA",
-	"l7Rr+YuT3sZIKmoTLPMqmErMRSJrBVVd5F0/4WjAsDanhB72elAV5hTaKvi6ri3033LiO8H0w42GewNp",
-	"Xlrry3A/iadkVJpoV2RVM9rAhQhtIWJoe7Rvly1Lrbl6CY/b1eOWWV2fSNf7BKPDweCxc1E1pipv8AnR",
-	"Ye9RF2nzHBgB1Mtpi9h5rkM/kx6Z62+oRH1NEIPhEF1TCc5ZUzITz7HAMRTa7EV/Ap9m9J/RCGH09u3Z",
-	"Ey2u3r7Q/06wJEeHf/+v/95/jHBRq2gW3utVe3e7VvGdweQg6RzGQ9J5OD3udR72Hw3wweQwHiZH6xqR",
-	"15prVtv5bKzP9BMZ/9T5z/d/aUljNMYEgNSVYa6xI+4XTXQ+Qgvf4sdrv5Nry8VYLXdgNW+tql8+9TuY",
-	"MZ9uAdSDEMi2WDSEUPAM55U2rhfHYSC39vYPE/Cf2gT0BS9JStvDWH2D3mC7ZVVvkQ6G3w52nN/l/UsZ",
-	"mIe9RzsYmO3trcPgsD+4I3Jft9wusvF8G9eRfN7WY19rfWtp8asuqJU0v86KGpTauLQFNIvCF+CbfcZh",
-	"09/BKdLokKvHDXehw7bmc2FwOBjciby8HuB68A602egj+/UCOOE2v5Hx85Q8tegWUQrcdsfRhshO9fav",
-	"0Yc1LibftSf97+ZgceLSGG/mJ3stHvTQMgtCI5zMJ1LDniloXKbV7cItdFHczOQaasgx66D79y94THGK",
-	"XvAZZffvj4pmGLZ5W4i+s1nQLyDpmai4awa+ZqRzSRcEnWMpl1wkaO/15fm+nuPi5UVoEtIgncAovbYK",
-	"Z4UWRM15Yj9vIFsuSg83BmvZe6/m81qQeI4ZlQtnlr+u5mbsRRVfzT54CKIPY6MqjoMR+vt//fdtBIUq",
-	"+mcvh614uK9V+aNOQmdUVR1ODbfSmCFUupaw34B1OSewdW57vZYhPOPu6oJ7onHvBayhvPzCLmmEBr1e",
-	"3dmEagGnQldgsCxjDfm3fTj3XOFy66JTk9EibAwf9XtoQVmuiAyRxsiUoFySECZMCE6sET60eWTKVPNZ",
-	"h6mrxipMN6/DEWIcSc6ZbccNEx71kER7h4NHtouh3yB6v3lsDahsOEWz4tr7+1526c6tEmu5qjCvyVe9",
-	"YxPFEGDjUulKb0aBQ3zqblFxXCGy9yOUzmYX6rTYf1bnERUKMDUMUWgSc+A/ro5B/z+ljES2DY5haB3I",
-	"Xq535QMnnNgfMw1qW57gHQnUNYyDfy1QVYOqKKSAnDSb7YQunvxQRC/C0gdiiUdb3Xw6ZuAwhm/ek+j5",
-	"ux8u0J7J99WIWwbaIBloPywby6QzLqiaL9xBrFBC4hQLjaERlTIKxyzCuWvAiX/LbMvMwlliD/LsiR4B",
-	"z50zz6xR6mXgFOE8oYTF8PmI3GR2RoqVbciJ1ZhBZxZAcT5F8oosQ9OTwRhrtk1m6QR3PMbuxibrFL4k",
-	"qrqGKY+ZadBXLdsD9x30+Wlr0zdCkIFGoVwY+nF29YCo67XETCUfM2XdO65jZqMpkj3kTU0zzf5enL16",
-	"ir4vcwXlmNnMId8LzxhJ7f1wXlsNm3vF2ZTOcr15zkgXvbEpB3////+3cfz4eDJmkKKRM2g3b+qOWWJ4",
-	"nclQgXHD3gGQjl/+QyXaM58MURm2tc2p9rvoTMla00PTp4yqtu5kY2bak7mk7GJXhRSHAHFZXky9RiV7",
-	"mKGc1bqiAe6PIUlDjiyr9bj+Aidk/7G5Y8etUC/YiSr7pnVpul130SlEt8dsStPU5lE4B4K7JVED0BDe",
-	"NRFQvF667Zy3lGj9jSSOIZ1Wu25pdqRWGRm5PA8tkS9dP1cqIdRh2s/QIjfEdRlzeY+hyznbk8QwgCiu",
-	"tAeLxsxOv/8YQK+FpZXRJmUQVmxOtItO0OHNjXteYBOG0DzPFdobIk3YGA1vbhAXY4a9C8i8YQ6ZbHDA",
-	"01KepXwJmsepYSiGYgsMAGK1Hptaq+GauqOtBtATLqDjWuHtlpVbmEsBVSiPbmYIcJyXPdCM8mj78u0V",
-	"NICVEnSixf7+mB0Wn5sRBlmu0lM24WODw86c5/aiZ6pWYzbsImARNq2QeNv1gn8gzvKEallmQWdGvZV4",
-	"RgxqFE3Mym/KOZQsT4ibHTov1FRe14jBqtKAJ5WgzQjZNvn2/kngaPY2S+NT7Y7ZmTIeWsitND5QlDO4",
-	"E7hIQ8XyCrqT2MxWsE6jtuCNr+1/jhBOcbC57R/jGyEAAc3r0V5F8YAe1vuan7o4FfY7nxT8N+HExGEJ",
-	"M20AW2IOVSc2V9maQEPRf2VTsOGzOZrbe6Fv8Tq7mnBTkOPdsCuvbMsB0715hVwPrOLq2Y1uaf1Z4PCr",
-	"6rxPXRvwourKawbuz/5xdxUaF3d/cHA4PPLW8O3qqavv2XEpoRMlVnwpv9lqZZ2VT4a7QuXb1bnW5j9m",
-	"RZXqp90XVqljCv5ycHBkHh0/NP6eT0Wyj4gNrJus9QZN0E8h3loYXw058GnxgGAUkNXz+eS7mL6mz5+9",
-	"/e2s/4qeybOFyv7j9Ozo7Nen9MXp8x758UQ//+Gv/X+n03/vktXz35J3Z/Q1Pbs5Y71uPEhZsCs4TS3K",
-	"Opfk119Q3SX5FVe0KX9MKxEyj2NCEhuCNxK1kkP2RaMJdw0MfEV36Z2uGwRV6LTUyna42a8x5HNfPPj1",
-	"1rg2rvDVF9UaW/h6q2oQc3HTfdMy2MDvu/+MjvuKk97XnT33PEsKq6Q0ENZ76xMey401VMZycBWVgrAE",
-	"FNyi4TVfag16skJvSMJjk7kVPbBlXVCiFXURlN0pyCanCjFCEmn8OeLaVFSVV/eDXsLFlSySoBhR+gd7",
-	"KUlrSvgTvYutAhzQea4WaVUsGWvnTwmPtcKN9AvG6rHX+9f/Jjjx/4YqN/ND2UKqAjXz3gPvRftLfary",
-	"fn975z+AVCNvJxfpN+OgAtdxUJkMXq78Up/uQbmVYMvF9m1Fxw4HMtv96iPLo/Twu9RGhcGpOcLOhaWF",
-	"zjmkmzW/8wMhmSw/orhxx5THAggnt9VibSY7/2Q9unLdScx1BSVxmXPpmpb/KWek++tmgjN0NMlZktoK",
-	"ZkN0EkUwYQSNIaFUTc4hmoFYtlhLFhcw/Y7E8Su+xmY9VRJ5cP9PcMGRLSatlI5kKcGSIEk0jjS22n1x",
-	"dvr01cXTrrpR6P6Du+Od+fsT8M08uFs13u4Y4Dii2IIKprfab2tP/sSm/UEYq0jYs0mfFm+hGr/1oG1P",
-	"t08tBnWdAAJ+tXual/32muNzO6AS4ZRek+4WqfaCXhNGpF81+LpobWNhuSBK0A1i66V57mTUueALouYk",
-	"lwiSjMlNxiU1CQmAxaETRDY0YOc3twgwItBeZH86SRIRhV4dP4r6g+Nur9vr9kePDo8Oo/0Q4QwLVXau",
-	"1egibcgM6gOxIOA2stWm4CqiykQrT87P7klTz2gvb3H5oIe9w9ajt5vdkcBbrLI/o8ufzp+WTPKXuVLZ",
-	"L85Z+IviJtU+1+rMmG187UPME/LNWH98HIQmlP3NOPju6eU4CAXPlX4ICQIjlyBQhPLGwS3qj9ndGYQ7",
-	"rb01p7ff/Qi7anPNa4lQiwL6a7HVF9kbGb/rCOVaQBnuZcrpEdWnpX+VwP7NlYYt6GB7ZT2XcGfOp7ED",
-	"1//h0+r4d1fy632+1hx4HU6fIBsKUP9+0gGu89cwFjiGS0T0UW0RDg5FVtjopp+OIpOVMi5A+A+4+v2P",
-	"RM77N8lpanhVF33nzIYiYA88jKpNiPaTXvKdEM1t0nOLm5WNEKDOmGm8G40ZQoB4o5I16d8s4o3QdX/M",
-	"AMdG6MNtjXFshxxQ0U8nL1+ATGhrx/I/Aff0BrfgniA4We2ql9hQrbuLtxBOGGWUzUI07B2YhKYllaQV",
-	"bd4QnFAr4P+hlBW9MGiIDLpA9zMY7P7W26UFDBfXLu7ViGUluanauYCXgjDIRWo79sjRgwc4y7rMtr7p",
-	"xinP20JiFwrPtB2+fo7O33BjmvfFkre2AzIFPBVnTLcMdHk90Rsb9FpJlI1aVn6bltKSM01avImht0Rz",
-	"0ndVAxDS/rSe5zXENpd1ySKKDgrZjx230qRzQWcMq1wQ73PvbFuGlk8aHAuRcOdtClWtWuJcUi7nx5vT",
-	"Q4bmrFXaxnA1oSz9MYVB4s1XJXd9hq6ZBPCqZs/ztVmZT0x6oomhEhzPG70+7MxFTgL0z0FcJAR6bhRH",
-	"ECKskLYYFVyiMWo0uo9oEnWRYTtocHMDUdv4ivFlSpIZgUoh40kiqYSgq4BGB/bctHLPjH8RLm7k0ykA",
-	"61eqFBEoZ4qm1ZUv8A1d5AtkvRpVjsWZA5PfGf5u8ekCfYLdI7gfVylj7kS4rXbDg5sU2pltvaSigDJk",
-	"2qwA/FTub7PZmleygW5RXIvW9RheQTcgfda12P8DEdcjYuM2gj+wcQ023lvX+NPEynfBS3fBww4IWd6O",
-	"bGjgnlzbbGjPxuNdjpjJYcXJgjJTesvFfuiV8/obwiKl7nIT2UWRnjqCnkP2ek+NtyaD0jRJSk5UNDJf",
-	"Nu7QFc+FE3roipAM4Ynpb0tLCdtFTytfKtr5Oko31aM5SwoAmGueYQ21RZsLMs1SN6G2g/YfOL0bh3Ud",
-	"lLaicXHVyR+MdT32effB/IF+u6BfW+3lOlSsJqSux8NSVdfPZaMtVlG9PuHJqubnCF2C7Ns3LzwMGLMi",
-	"UzqxaVFFOp9G8lVGUOTSb01y9hJr5drdHjpEplIoajUKRkh9Y+JrOaM3SJKYs0SaMFt43f/GRQ1v0Pcv",
-	"T047F9+fDIZHeyanO0Q2iBcrM6DbCAQG+zYFc8xwpTYKeCxO0xE0RVhkuXX06K9AQrLpN4yXJpe4yIH1",
-	"bnOwi9AAWmRwxS3TJoZUmCnbiMuUVE1zbeyjSEVoYe5axwwNXSUMwku8Ms4ikC1xyuOrtnTPKhL4Aewm",
-	"zbVW8rceQFAnBt8Z4FXwq2/gMqK/6EPR/8Od6fsPR4dtVxNp82vrAi7dvTzrv/4x056XqaB3mnjTRdVn",
-	"5y6eUNwql5As5SttHt6TKFIil4ok54LfUCIj2/pG2cg94BlgCZHmnAsyDdFyTuN5mQyr5oIrlZLmDdP3",
-	"pMEknELPOPPamGWuQm6WEynt7TXWAVnERl5xe9OfSRcA5amwygHTtsLVpJp3TuztyD40S1fkoHfQ7XX7",
-	"/YPu8ad0evjdkhl34vK7+8zKm+u3dIaoX+5u8K9ynbvtD+Ff4W6aSPj3pwdQq9DJJRGdh/3jwcFd20fU",
-	"bvRfFyR2rWlMVj1hj6GUSK8hgsIJaNy59br22zA4/PHHdgeyX0+gWaVt8PnYcy4VobrBwPgP183lVCgU",
-	"Y6ZpJiExTQhifNk23bB3gPYkNyRWVmGAIKvXXewsyn2qLJazV6a5a6HoakbWCnW5kPY6ut0FutEtK+3K",
-	"rNR2l9JVpTeqCW+qpKnwapfevg+vXV5HmgPqmWqA0DL+pNCJEC5qcmsKaWgqVl2hi/6Sa6xkTiYsTs60",
-	"Cre4qY8RWpwTaLfEOMol4CP01W+RliV03WV//2BC8jOxw9qmd+GD6wjN3e1HZXkl6ZSX5dbbqaX12sQ9",
-	"i3+7UMnt7f8NAAD//w==",
+	"7H3rchs3muirYHq2ypLTpElKlGyqUruKbMdyfNFa8jiZ0McNdoMkoibQA6AlMS5t7a/z8/w4D7Evct5k",
+	"nuQUPgDd6AsvcmJ7Zjf5E4vdQAMfvvsNH4OYLzLOCFMyGH0MyA1eZCmBf3+HkzfkbzmRSv8l88UCi2Uw",
+	"Co7RAqdTLhYkQcK+EAZXOM2JfjEhCtM0GAVqTtxzNOHJElGJGFfoCqc0Qc/PX78KwoAyqTCLSTAKHuCM",
+	"PkjIgj+Ic6n4goggDOwEp0kwCobTXtwnj/Bgspfsx0NyMD3sPew/GgRhIBVWuQxG+71eGCiqUj3hd9hf",
+	"oFpm+sdcsJGbPxllgk9SshhNcNJxr97ehsGJW0Ft51JxQRLkLbDYd0yVfucMCyqDMIg5kxqqH8gCwKFE",
+	"Tuq/viExoZkKRlOcSv9pxmXLr3IhvR9zpmBRT9/orwmCFUmOVTAKBr3BQaff7wwOLnqPRnu9Ua/31yAM",
+	"7DqCXzAj3YSTf7Nn3Y35wj3+CxF0SkniljulQqpXeKEB9xwzog9Mn8ThtJ8M4j3SGeKDSWc/Pkw6D8mj",
+	"aaeH+5NBvJfsk+FUvyvPBJcZiZWbMMVsluOZnm+qoZfiYv7HXE+fzTkjr/LFRMM++GZv76A/2NsfHhw+",
+	"rD4sV2oBokEW80TPdDjs9fqAOzPKWTAK/t//SUknIZ2nAlAtDPIsWQ8ujQOnCVlkXBEWL0/ZmeAzQaSs",
+	"IsTFnCCAUYHo11TNkZpTiS7JEklF0xSJnMlWCsEtw7yvdn4gQDTFLIyy2RY0UxLDo5IYLCkjylDm9rKB",
+	"KKi3FMo6xbAacH4gyzckl/osqsSiIaB/N7vDjKs5ERtYRgsErrFcO83W4BgMSnB4H4F1CrODO0Dkkiw7",
+	"dhQAhCkiGE6fCMHrbIOhnJEbTQckQQRe2MQwY56nCbDLCUGaR6dEwfq23e3Q54RucUgScUVEsYb1m7WD",
+	"7PaAbZ8IkhCmKE5l/bSvBWczxAUiNxkFJqmpcdU+43IihAUpRzOOUs5mRBg5sWnHD3Cu5nqiGCvyCfKi",
+	"ghNmj/7aNsMIhnT8IRpcr7h6ynOWtCDCJePXDCnCMGsnguoraBzgeEHGQQsk9IN2wt8vd/WKKzSFtWzY",
+	"C+OqY17UOzjDy5Tj5ILzF1jMSP20QaBzjUsH++gH+t3WGkCqZxNIzTFDB8Ph3gGaLBWRd6Hj/l65O7tM",
+	"pDg3U2/aZWYGdBTnHTNA7/aC85eYLS2TbOB2ShdU83gcz4EI21i5RnfgVVpYo5RIaTfZQ5LEnCUS4Rm/",
+	"Kz6XiOrx8gvO0QKzpQPuRjTVm9UDOsUAvem3TH+MC/prk3cvqJTUUKTFcTQhWOiT45eErYBB80XEp0au",
+	"WWymEhatGcTn0P76JZAqu9sAn9x/14LmCtMUT1LSlPgJVniCJUG599Yq/C9eprL2/vac3MP3cyKuaFz/",
+	"9KbNFa+avck8y7hQJHlJEoovYHALeas5Vk5pt+p6c4+SsAThLEs1xlLOHvwiObsTNQ/9MyuWhhZ6bQh2",
+	"tnGDxagOjOrA63qvf9EICet6imlaR3PH8HEM6jSaUpIm7aoaZ0TTwoILYl8DsWVpQ+vPWqQaG8oo2j8H",
+	"i1yC+HZ0YR68v/398b7vSbFyy2hq9rwBfFfFgI4dcKtBl2GBF0QRs6lzOmNY5cJCRcaCZspo15H6dpz3",
+	"entxzuiN43XwCwmv+vbZnNygZy+PTzrnz44HwwPzOELXcyII0nSiH4ZaFXOKnv6RsCTjlKl7mqvGgqhQ",
+	"4yOIncjMq8xMXfOXwNeAunb6LjqZk/gSURUizLQxOM2lPo9IRSAxpligqeALxPh1Vx+iMYk06X7bPzzY",
+	"7w/7g15P72I4GB7ihwePyCGJyYQkeG+Ap1N8MIiTGO9N8bAf4+SQHB7iHhkeTKfDvYOkF5OHpN97mDyc",
+	"GGYXjII5wQkcMTNWz48dZ2omnRLGBgOASVrDScZzssAa+PYspRLaGgDhBaz1NGkejeZWlvHuTARmyS7y",
+	"ZTKVaMpFdeMaFd1iM6zm5VKV+8xdVnerX5aZNmFbnAoxZ4ow+GeDhdS8EZPKwH8RZBqMgj8/KN0XD9zb",
+	"D7xv6O+Xi2sbZZ7KB2eGGmCEvxZLJd987TUpcqMe/EMsIksx/YqruA1rSP6mxGantWSCX9GECM2yNY5h",
+	"yqTntdIyuRvchsHJHKcpYTNyKmVupMN2KAmPlSKLTMkXZKqC0TAM4mI2zbd7k0N8kPRIZ286HHb2k37c",
+	"eRQPh53B9HB6MO2RA9zvBzCIMaJFjBEPsDtFGba7++X+/fv/Ru7fv+/8NGBdybrrot8b9a3rYluQFptv",
+	"A2rxEFEAjWYUCCcJ1c9xiq7A/2KAM0IYcUY6ii5ITQ1WHBjOAstLDfdyZ110Yo1aRBVSc8Hz2RxFZ6/P",
+	"LxCIxI+O3dy268b/6s74W66yyIiM6OPYP4RxEKJxoBc0Dm4jOPCVPp07cCK6ao61WN/+5c/Ln772ShtY",
+	"dfwJDq8jJIgSS5RiRUBWGREK+3ijn3SOp8p4aqsfO7dWl+LoGlOtiU219qbEUrMIPMOU6enKTS0oo4t8",
+	"EYz6hcZEmSIzIvRe1ji9Pg15KlNseyLloC+GOl9hnQ3EuVjrGATeVPULghpoSL7umLvLadXHrt9+5e3P",
+	"fD5feGWNE3lbejR9pyKA3Pd+3QHazBu2djvF/J8Xxl9mPS2Qrfj/uEBaDwfAtjjl7gDfrDl67bbqX/u8",
+	"0P4aq2vhMxs8luDshLNocRne4SxUc/Ta3da/9nnP4musrkVZMG5Xzeat6/UIRZ7Ij5DES4mu54SBoimW",
+	"pVT/ekpC3at6B6TIa0PXwvxt3Wf5+dDhS69rpa37VRbSau9+2ZU0zTNt5AjwzPpGUYKwLJITamTw7t27",
+	"zrEfXGjQwnfGb19YUCGKQKZ/Ow6sn/MD+PTHQWSIDlsfvzP3qpTScAU1/ep3ow1/5CZ4Vzzen5Uyvtiq",
+	"WhhkQjLCEghi7/jBhhBhtCBS4hlBM6zINV7u1gIQX5tJtscg7oQQ7VNsOIOWQZ8bRb7mOrfScFyAp+t9",
+	"Atbu8QvKmefgKz1BZ4JnRCgKm9VgYcvX02D08/oFvlbZucJCBbfhxhdPeEK+W3reqq2HcKZwvPkbp8mF",
+	"ZmOFU3LD68Zhf2bdT9/xZBncvq+D2T3uyIzEdEpj43RET7lAEVdZNEIROPwireBHXmZTpMlMkJjQK4JM",
+	"WDlE+hhQ5Pm2IghoRPopDCA38RyDu04Zc9iw5lDPrjmDxAuy+ovGe2YmA0bCyLVGkFSvATx6pTcPK+NS",
+	"jdUIXeu/MIpTCo/1X5ckU4jxUoogqi1Elshds3vMEIVcCbUs/LQjFFFzCBHagY0xzmISheg4y1JyT6Io",
+	"l0REu7AfjJ7imEw4v0QRjmMipRnaRcdW+JUOYAtICUAAfPdkVebjbuBN1WSBxyhOsZQ0Lr9t3ndwjuck",
+	"vvRjV98LnM3R8dkp2pnaIbv6owt884KwmZpDgtZBWJeTNT9yW0inhC2k0ujzmZCUsxmw6B2usvqXDvbb",
+	"vgPpcm0fqHpz2ybsty3cRj6b4oMlFpMNClFpYqGtMw+GbWu16NFyMAy9zgg7fYxOOGMkVuj0sTuT5+/O",
+	"IXcKxwrtzDifpVoyaowKkTuTEKWUkRBxmsTNTe49bFsMIGc75OARHAvOMpTlkHAHBEhnrEOZ471H8KNR",
+	"nyBOHGMhloiq2hKGENqtL6CSJbkNuGEAYjCiFep7bZ/RNLee21e//E4zAKBYQ/GIkZsiBmDTQQw0TNKk",
+	"gwln6RLtwMHsNunShB/XraL6vpe0+rFympARV99jmYG68eXb4hc++YXEqvUXP6rUxkbaAyVHwLFMLIQD",
+	"f6UsJy08qhJzqs/+DpLo9MTOh655VKbtAqeyVbhHQokEPHDqWq+prm1gR4BsWiXE8WXJ+/QS9MRTLhZY",
+	"BaMgz6mXh1BhdSb6VZ/3Gb8umZtvXxCmF/pzES2TCxm8b5m5EkVro1Qbk8JJIjQb58KRR+OzSPFu2+K9",
+	"UFzjJMAn4SaSimcSXXNxSdmsApcEK4MOQRu2lWH2nyunUMKtuk9/Se8bqOmy2p1qcszk9d3ouyFe70mE",
+	"YZYmpsYppgt5l9lrbFwqzBIsEmRmMgJcaOXgiufxnJjcBXRsQ5HE5tdodn5p3i7UDMuBXJoP6ClzLBFV",
+	"R4hcEbE030BTmqbScCNNZUuX6QM5bMX45l4LudcuET9cFcnqxSsTzlOCmX5nihc0XX5wbK4xx4xeEbb6",
+	"ccpjnLY/Aq7/gRVyYu0La1d524JNMjf/bKUuOedZBggilTY3tRZoJSEcon6wlIosGtJ/CPyo4MOb6MKt",
+	"YjO+g6beoj8skYkcaQsImcGlZrtKnbSsoaGPfhz7eqSJO4fBTWfGO3Z52kbsvsHXL419HtSqTVZQy6Yp",
+	"2gmViAJpkd6oRdslWHwplVoyQAYW1CtkymZJqVww40sCroveEJx0gCxKvDeckTJUFjFAQtyMcUGSNu1a",
+	"0StXdLGSXdq3IHkt5ddWTyjy38G0qZFiKy8VBCevWbp0CUoNzLdsvyb1B60qAk6uqDRRto3qRMUb17bV",
+	"1wx9/+QitF7rQi/SssZkWnz6niZUqPnjVtfeTz/99FPn5cvO48ehI8MMS3PeWKEFlwr193poSbCAPOXG",
+	"KhoCqorVnkiHOqgtQFWvkGrjjSvqpda+aoqn1r4ijWRqe8OWVdUBeHr+Gu31Dw46fYTTbI47A6vBQ5Du",
+	"nkQJmeI8VdYxOilMTK2xCT3D//r5uPNX3Pn1/cfB7b+06kJlDdfHT8SAFQbYhaCLhSZolgAtcUkStPOW",
+	"UdBOXj092Q0RVRIdn5+cnqKU6CVLlPJrIjoxlnYkRglfYMCeMi/YDFngLDMM4/Txq2P9pxauaOftxTna",
+	"P9g9Qjmjf8sJyrR6BRCr4JfT5dZbgasQrla51tx8rg1aa5VZuWTU7cQkmRpT1FpMwM89/aaqXYB5suIY",
+	"PDRaoxmuoH874tOJ/25WD13hWXAqEk3A54QimU8irf9o9ICVyja9fuPq/ErAFQeEAP8pZ56u7YG0rBxs",
+	"2lTfnZyh/UPkXkEKz7ajTt8AHv424zAMjBKOU8v/NvGPO3KHtSb/K30eKdWUqjh60u0f7JfGWAMIpi5y",
+	"BVFu8gm01mDemeZ8f8R2JFXWd35spCoazxvEIaSyZhfw8XtgJCywOrK6vRZOVsnRMNCy0BSF1tXQtgN2",
+	"XGE1UcPWnK4IbLIanSvpfSeiSRatYyfld10da/2rj4mgGqCQwQ6ftjCyafUYfM6SaAXqSnN0DzJ1T1cr",
+	"Rkty01CQ2l5TXFjnwOYplSBElXi8aW5b1dA4c3pFNaGFWuaUlmEuiRE8pDvrouiliEIUvZTR7jbH6xUF",
+	"f6r8/ZVC6KGFR6UUgx0ZuTOKSt9M6RWUG9cZBteCKlKuotU0cwbFkysbTFtpHhD9hgbiNZnMOb+UReiB",
+	"thi6bpg57I3eHY1+G7OQne2zQiqdG/MRx4JLvbiEpFTLZCKPUEI6SW6icARNnPd047J4HOdCrD3pFton",
+	"V5TnspX23R5GNuJ0AqEYK0KNeqGxs+KEtZ44NiNIkCzFcZvRtNqxUBMHGz2VYVm+0TadskFJ510rdvQ2",
+	"k0SYyuPit2Nnyvk/VrfuP3lMTO3y+02mfHlaoV9s4iFd5ewsfrUZ/t+bmLejRZymW8Qk7aAn7IqkPDNx",
+	"xhr62/l8sd3rPHr/8aBdZlfUwO3w7JKafEN3EPDJNv9mStnluoKfe9KEpDqUoUwrRaVztvD/aqQsnJSU",
+	"gZL3t5yIJdqJYPApO+MpjZcRyrBQFKchwmCY35NeNHIEPrcISUWy3SMUKXKjIghoUMOO8VR5flWt+9J4",
+	"DvkI0hB3yhnpbnSBAmxs2Gq9q/N9uMHv7vwITjXBCkWKR2GL1lRAUW+yVNthmpgviDRjYAc+6lXI4XdE",
+	"wiaGVL7UhiuMXLtY+Dqt/55EjFy76G7oPOQ70Td7e/fNf72BlqiVmhQblI12GGdk12YGFWl7C63ybX20",
+	"3kK3OlTGFY0hyoVLQ61gsFr9YoVJ47jsyCs6LDdus2UkmnHE+HWIpI11a5rg14wIlBIsGAhx7Di3mpMl",
+	"Sqhp1LDAl6SLThWa8zSREAOHMEiJFMWptjjAsLKuaPuu9e2ZyULwR+rnsB4NrRbhXMZSHG7IhSw6v7Qy",
+	"Ec+oasoE06Kg/dHNClRyWUdFmSm6hk4WkrCkcD2VzmG3gNb4iuLNbxjbpghkCidejTtvdzOmFY0XyhCK",
+	"4oHdkgeRNWLFuV1bVIESADYJw3GR85fnLhNLo6vVYkKkeJogrLmrVmAifbJRs55qx+RmuPSHT0F7mMPn",
+	"FHo2w4ir+Or4NzWK9boDPUK43JT+Luim0tEMmuRUz0xVaaIsiF5lEVKxs98rcTqhGqILyrByLtcs0wdZ",
+	"yN+1jPPECIcaU9w0pvJyGVBe2tZEwJ204sjI9iwcVrIpl2jFCt7fhsEzglNtAzSV9zk8WRl5c1XhJRvg",
+	"l5uVLzuqDe2fKZWVVeU2t+wxVMbfKcB3zNCbpyfo0f7wENmMuVLeui4TJuTmKsEnSxOWgV8Rw4uWmLir",
+	"0W/lqdfavDHNZcqSM2ttlczi54DlKUSTDXA0/MuC/lUhGapIxY9cV6cDLAReNqMzL52s0ZpHZd8e+yrB",
+	"XzYLaGO4GdbKx9Sv616/L6+3wMc1uYE0CRFOJXc8O/qxYxPkOqdJhEzqaKFBpnwmW3l4iYzNTz27uDhD",
+	"5oVmxgBlam/Q3IjLS3i/2jdwrOWLUMj2eXDAcRinJ1wPIWcM1ad9++YUCTIlghjPltYOIMQ8pTbBbNtv",
+	"1GjPolob7dVyE9vSnxrZdPdkkQO1fdpTlaa8dKvV2U+brDkzRduunl9f3i3vIMsnKY0NL3hHJugHsmwJ",
+	"Maaz1gXH4qr190vabgxfGgduWzpU6+83rb8uN4NIf8gsYwWQzkmr98YHAzonCu1ovno47B+2HOUlWVa5",
+	"1Tp5pA+mwb/qq9YTti34dUbYcUYf8zhfuCTu7UUDjD47RXvdPkrsFC2IyaYtWuGF5gSh1oUk5Qy4kveC",
+	"4wDHZ6etDJZnhOGMtjMptyw3t53LX2HTOYPVfAXP03sBMSpDLdxMZV9bXpkPcbfA0Gy/FfbNPOnG97nK",
+	"QjDS0WBU2rB2Q55XAA16A5C17UaGnwy2Mqf0TslMVR9H26ZWWa/elkC+81zVdkOT5l4r2c3Fm2WKc5Gf",
+	"ykU9c5IVk6hrvuv5CyDBGgrWJBiBLmdBFlmOEH11zgRI0gsRA5vO1dFoRRzYt1VfrZlpncI+BQ0gSab2",
+	"S7uzanWQ+O5OxcoZrjk1k9u/5rT6IyRXZgVvgnoLPPoNePQ/py/V1Ve0ieO6inuEygZL7jepDVZbXSUh",
+	"Q2g706Kme2+yLtYq7mBk/K7KvN4H43DuNdA7VXqV4nP7hXT6P1Tp/46qdIM8V9Zw+AUBT84HwwPLeI0J",
+	"NthHc54LqQWzjZW3+5MkiXNB1fJc05lNUie8E3tpfKYH4lN3BM/fXQR1CsLo+bsLuwDzZELZzAgrr08e",
+	"fCMY2RnL9cyVyky+ebtOdFLLAJRh1akkAeOmJNEKCUkKMeVc4xBRNe7OMbvWQlJ1MizNsJQvcapNjhQr",
+	"jWdaEArSAdgqOkn9cINdx5i5bm6F9+cV4RA7Rq6bBahoYzZmT8AVCuwBUf3JBrMZoWhVBV7kqp7GDKSy",
+	"K/uJ6iWF1lkdHUMkNkIZoGTbi2PGhXGM2YGKQ5z5bznkeyBoGChNcP1Iy3NK0IwTWRQ/LDMyZsWHtHIF",
+	"bjKSTne7YxaEQUpjwoyBUVCCCEbBC/P7GzLtaIYsKFFYLMuubP6PkJTrmhu+zFNFO7aJRBHvLYxFaRpJ",
+	"AoLbzoGFiy8IA6vuBqPgql/RkYO9br/bDzwlt96uqXtN0rQDPSwe/HJ9KbuuKnJGVjiNG/YMMATr2ZRl",
+	"1oSstRKVudahKIvTPNGkoy0TJIiC9sOTJcJIcGUE7/Wcpt4sZAn4ThK0wK5N94QYPgDi2Knp0Mrre6Ke",
+	"X1/KoNoUcYWsLl95UDTmu31fa4M36PXu1mzMWHE/WyM3AOYVWNM2OOuYv8CgrTY07+z1Oqb/O1i1wZOT",
+	"wBqygaSQUxeMgunDvdfP9x4Pbp72v5s9vMonj9QL0p89e/nrXw4PyMOLXD7Kz55dvfnLk7cBGLbBzYen",
+	"T359kz9a7B08e/Hqg8rJwfDRi1fZj+8OspPluaKXP/3yw+m70yHuGUVju7pVa/KuKFstnOnWG6BhUitj",
+	"PsHxnHS0uSD4iqqSlFsmCw3aiQIMmBAUQ4eJzSXs+739VdsojtjrCBMGQ3PW6wfUOvToUXubRzVKyq1g",
+	"0piica7kBmclyApV2oHTUIVmBHimkSz4ASx8PeGqVmwGtNq+WZv+j8w7QHFUQEzAxSV2sIQSORAARVPg",
+	"3ZF9NSNCQqO5BCusRQAR2LV6mnFucitowc80m8hZStklKR4ZIZcIvZIktNE1I26BAWhry7YETYouoIiz",
+	"0Ga7RvUMhshmy1QYuwOiy5/ponM6Y5obaZNvhimr2YjOtlvgSy2DtTEa2nITL6u9yoDMAk5KreD340P7",
+	"GxJBHeQhjrnf62+FlF63i38egqnpcD+/r1KQOQMTNq4k9bkh96SDmkdKxZlpJtgqAN8QJSi5Au1hkQky",
+	"J0yCY6IQ2cxo8lqMTZaFNclmgKeECRrPneKIKwX7FttNAZVxg9gLTDLBp1ogLoiYuaJlKHkpMxSht86O",
+	"8ymHjanpgoQmbXm52yoyPwu69u7YJcJnWGs7LpR5aNs30PSHrOxZ82VX0Nqs5gstoekjaKWTAvlcodH/",
+	"eNbyPVEreIqD1SqO4mpdaqYfVJJY4dIoBdPGkcl1BcOK3FAJ3IQza7VZmk98ztMds3PTkUQintkmsFCi",
+	"RW5InANLgKzbUFtRgsyoVIYd7AKbWoA1MsWx4qLOSgoXrATb789/Rsd2pS95UnSZHbMOegc3wKy7YGBU",
+	"bM10qnB73xn0etrSMnPwXDmn68jUHVgzw4EI7ELGi7/n2C8p1aaZmfFozJB5WUMPQGnSH5zawrhCCupV",
+	"k7CR1kGrXXKtZqCn5AwBiTinkIn16wGD3qAlla+1na6eKFrdM9d2FTHdVcu8Nw0UAJT1HFpHgZEzpJBx",
+	"Zof2yBMi6JXGoZTbMwV9SmMnTmGvu3rGp5CD75o02+Ja+LJ1t0AZdmLT2o1NbTHiqUa1Jw7Vxuyd6T8F",
+	"GKgtYYClabVCktGY9bsFElFpjzh5YFO8x2zQRa/wQut9egKt5MDUJHE7Ggc1NDbNhMv6xHGwO2Z7XXRc",
+	"9kR2FO8htDMuTGnf2C3cfZUvqFL19TrUsYLeLvdpeemAPQpTlTWlaapf2euiV9zv0JwJHhN7iUcc58JB",
+	"8thyUEtUr7gW4imNqeFBxaPino6jkopA8N6o4ojglMuaIUcbxqNRVQhMIvHvoBOEjayrCjsCZICGOHCg",
+	"NvfUrdHVGK055t0ugjMClTxsnoYH9SLk1Ar2LqoYrXp1EomceemwnpZdzF9kySmBmdQIx23JncRXxBSt",
+	"R7VVRyawJCs5rRTUxYqRkkE2L4JUzbDM6Z3maWrYdFQieOQQwNWNWP7ipLcxkor0syJr1DKVmItE1mp6",
+	"u8i7AcnRgGFtTgnd7/WgMNkptFXwdd3NBJClXDrB9MO1hnsDaV5a68twP4mnZFSaaJdkWTPawIUInYli",
+	"6Ly3a5ctS625eg+c29VRy6yuVbFrv4XR/mBw5FxUjanKS+RCtN971EXaPAdGACXb2iJ2nuvQL+ZC5gY2",
+	"KlFfE8RgOERXVIJz1lRtxnMscAy1njvRn8CnGf0HZB++fXv6WIurty/0/ydYkoP9v//nf+0eIVyUy5uF",
+	"93rV6yPcbSWdwWQv6ezHQ9J5OD3sdR72Hw3w3mQ/HiYHq+7CqPV3rnaUW9siwE/I/1PnP95/05KOb4wJ",
+	"AKnrBLDCjrhf9HH7BC18gx+v/VrIDXcztlzD2Lw4sX7/4e9gxvx2C6AehEC2y68hhIJnOK+0cb04DgPl",
+	"Hbd/mID/1CagL3hJUtoexuob9AabLav6LR1g+G1hx/kXjXwpA3O/92gLA7P9hoUw2O8P7ojcVy0XXK09",
+	"38aNWJ+3++XXWt9KWvyqC2olza+zogalNu4NA82i8AX4Zp9x2PS3cIo0mrTrccNt6LCt/2kY7A8GdyIv",
+	"7xoKPXgL2my0Mv96AZxwk9/I+HlKnlo0LCoFbrvjaE1kp3oB5ejjCheT79qT/ndzsDhxaYw385O9LkN6",
+	"aJkFoRFO5hOpYc8U9M7U6nbhFjovLgd0PZ3kmHXQ/fvnPKY4RS/4jLL790dFPybbPzRE39ss6BeQ9ExU",
+	"3DUDXzPSuaALgs6wlNdcJGjn9cXZrp7j/OV5aBLSIJ3AKL22bmeJFkTNeWI/byBbLkoPNwZr2f615vNa",
+	"kHiOGZULZ5a/ruZm7EQVX80ueAiij2OjKo6DEfr7f/7XbQQlUPpnL4eteLirVfmDTkJnVFUdTg230pgh",
+	"VLqWsN8D/HpOYOvcthsvQ3jG3dUF90Tj6iVYQ3n/kl3SCA16vbqzCdUCToWuwGBZxhryL5xy7rnC5dZF",
+	"JyajRdgYPur30IKyXBEZIo2RKUG5JCFMmBCcWCN8aPPIlCkotw7TSoWoNt28JnuIcSQ5Z/ZGCJjwoIck",
+	"2tkfPLKNdP07Cnabx9aAyppTNCuuvb/rZZdu3a23lqsK85p81Tv28Q0BNi6VrvRmFDjEp+4iL8cVIntF",
+	"T+lsdqFOi/2ndR5RoQBTwxCFJjEH/uHqGPS/U8pIZEvjDEPrQPZyvTEsOOHE7phpUNvyBO9IoK5hHPxr",
+	"gaoaVEUhBeSk2WwndP74hyJ6EZY+EEs82urm0zEDhzF8855Ez9/9cI52TL6vRtwy0AbJQLth2dssnXFB",
+	"1XzhDmKJEhKnWGgMjaiUUThmEc5dD2j8a2a7Npc1y+YgTx/rEfDcOfPMGqVeBk4RzhNKWAyfj8hNZmek",
+	"WNme0FiNGTQHAxTnUyQvyXVo2gIZY812ai6d4I7H2N3YZJ3Cl0RV1zDlMTM9YqsFoeC+g1ZzbZ1iRwgy",
+	"0Ch0rICW0F09IOp6XZlTycdMWfeOa9rc6MtnD3ld32azvxenr56gZ2WuoBwzmznke+EZI6m9otTr7GRz",
+	"rzib0lmuN88Z6aI3NuXg7//7/xrHj48nYwYpGjmDG09MdTxLDK8zGSowbtjbA9Lxy3+oRDvmkyEqw7a2",
+	"P+JuF50qWeu7a1plUtXWIHPMTIdMl5Rd7KqQ4hAgLjtcUK9X1g5mKGe1xpyA+2NI0pAjy2o9rr/ACdk9",
+	"Mte8uRXqBTtRZd+0Lk236y46gej2mE1pmto8CudAcBf1agAawrsiAmpUS7ed85YSrb+RxDGkk2rjR82O",
+	"1DIjI5fnoSXyhWspTiWEOkwHNFrkhrhGly7vMXQ5ZzuSGAYQxZUOldGY2el3jwD0WlhaGW1SBmHF5kS7",
+	"6Bjt39y45wU2YQjN81yhnSHShI3R8OYGcTFm2LsD0xvmkMkGBzwt5WnKr0HzODEMxVBsgQFArNZjU+t2",
+	"X1N3tNUAesI5NP0svN3Sv2zfE1CF8uhmhgDHWdmG0yiPtjXsTkEDWClBJ1rs747ZfvG5GWGQ5So9ZRM+",
+	"NtjvzHkuzHqoWo7ZsIuARdi0QuJt1wv+gTjLE6plmQWdGfVW4hkxqFH00Sy/KedQOz0hbnZo/lNTeV0v",
+	"IKtKA55UgjYjZG9qsVcgA0ezFyobn2p3zE6V8dBCbqXxgaKcwbX0RRoqlpfQIMtmtoJ1GrUFb3xt/3OE",
+	"cIqDzW0LM98IAQhoXo92KooHXKOwq/mpi1Nhv/lWwX8TTkwcljDTibYl5lB1YnOVrQg0FC3A1gUbPpuj",
+	"uf06jg1eZ1cTbgpyvEve5aVtUmAuEFgi14axuP18rVtafxY4/LI675ObsjlGqUrbaLs/+6ddl2tc3P3B",
+	"3v7wwFvDd8snrr5ny6WETpRY8aX8ft+VdVY+GW4Lle+WZ1qb/5QVVaqftl9YpY4p+GZv78A8Onxo/D2/",
+	"Fck+ITawarLWS5xBP4V4a2F8NeTAb4sHBKOALJ/PJ9/H9DV9/vTtr6f9V/RUni5U9teT04PTX57QFyfP",
+	"e+THY/38h7/0/51O/71Lls9/Td6d0tf09OaU9brxIGXBtuA0tSirXJJff0F1l+RXXNG6/DGtRMg8jglJ",
+	"bAjeSNRKDtkXjSbcNTDwFd2ld7rxFlShk1Ir2+Jy2caQz3337ddb48q4wldfVGts4eutqkHMdt42y2AN",
+	"v+/+MzruK056X3f23PMsKayS0kBY7a1PeCzX1lAZy8FVVArCElBwizsX+LXWoCdL9IYkPDaZW9EDW9YF",
+	"JVpRF0HZnYJscqoQIySRxp8jrkxFVVEiNgK9hItLWSRBMaL0D/ZerNaU8Md6FxsFOKDzXC3Sqlgy1s6f",
+	"Eh5rhRvpF4zVYx40/iY48f+GKjfzQ9nLqgI1894D70X7S30qbfT7fwsAqUbeTi7Sb8dBBa7joDIZvFz5",
+	"pT7dg3Ir66uR2u/2cziQ2b5qn1geBU0j71AbFQYn5gg755YWOqZ5ZPM7PxCSyfIjiht3THksgHByUy3W",
+	"erLzT9ajK9edxNyYUxKXOZeuuXUG+lH+sp7gDB1NcpaktoLZEJ1EEUwYQW9iKFWTc4hmIJYtVpLFOUy/",
+	"JXH8gq+wWU+VRB7c/xPcsWeLSSulI1lKsCRIEo0jja12X5yePHl1/qSrbhS6/+DueGf+/g34Zh7crRpv",
+	"ewxwHFFsQAXTW+3XlSd/bNP+IIxVJOzZpE+Lt1CN33rQtqfbby0GdZ0AAn65fZqX/faK43M7oBLhlF6R",
+	"7gap9oJeEUakXzX4umhtY2G5IErQNWLrpXnuZNSZ4Aui5iSXCJKMyU3GJTUJCYDFoRNENjRg5zcX2TAi",
+	"0E5kfzpOEhGFXh0/ivqDw26v2+v2R4/2D/aj3dB2XSw6E2p0cU0/oT4QCwJuI1ttCq4iqky08vjs9J7p",
+	"cejuD3P5oPu9/dajt5vdksBbrLI/o4ufzp6UTPLDXKnsg3MWflDcpNrnWp0Zs7WvfYx5Qr4d64+Pg9CE",
+	"sr8dB98/uRgHoeC50g8hQWDkEgSKUN44uEX9Mbs7g3CntbPi9Ha7n2BXra95LRFqUUB/Jbb6Inst43cd",
+	"oVwLKMO9TDk9ovq09K8S2L+5VbcFHWyvrOcSrm37bezA9X/4bXX82yv59T5fKw68DqffIBsKUP9+0uFi",
+	"Tk2fJYFjuMdKH9UG4eBQZImNbvrbUWSyVMYFCP8AV7//kch5/yY5TQ2v6qLvndlQBOyBh1G1DtF+0ku+",
+	"E6K5TXpucbOyEQLUGTONd6MxQwgQb1SyJv2bRbwRuuqPGeDYCH28rTGOzZADKvrp+OULkAlt7Vj+O+Ce",
+	"3uAG3BMEJ8tt9RIbqnXXwRfCCaOMslmIhr09k9B0TSVpRZs3BCfUCvh/KGVFLwxaKIMu0P0MBru/9XZp",
+	"AcPFlYt7NWJZSW6qds7hpSAMcpHajj1y9OABzrIus61vunHK87aQ2LnCM22Hr56j8zfcmOZ9seSN7YBM",
+	"AU/FGdMtA13etRyNDXqtJMpGLUu/TUtpyZkmLd7E0FuiOem7qgEIaX9az/NaaJv7ImURRQeF7MeOW2nS",
+	"OaczhlUuiPe5d7YtQ8snDY6FSLjzNoWqVi1xLimX8+PN6SFDc9YqbWO4HVeW/pjCIPHmq5K7PkPXTAJ4",
+	"VfPajZVZmY9NeqKJoRIczxu9PuzMRU4C9M9BXCQEem4URxAirJC2GBXc4zRq3LUS0STqIsN20ODmBqK2",
+	"8SXj1ylJZgQqhYwniaQSgq4CGh3Yc9PKPTP+Rbg7mE+nAKxfqFJEoJwpmlZXvsA3dJEvkPVqVDkWZw5M",
+	"/uUkd4tPF+gTbB/B/bRKGXMtz221Gx5c5tPObOslFQWUIdNmCeCncneTzda8FRR0i+Jmzq7H8Aq6Aemz",
+	"6paXPxBxNSI2LsT5AxtXYOO9VY0/Tax8G7x0dwxtgZDlBf3F5R+rmg3t2Hi8yxEzOaw4WVBmSm+52A39",
+	"2228DWGRUne/luyiSE8d2asWIL9R463JoDRNkpJjFY3Ml407dMlz4YQeuiQkQ3hi+tvSUsJ20ZPKl4p2",
+	"vo7STfVozpICADEWYmnWUFu0uaPZLHUdajto/4HT23FY10FpIxoXt239wVhXY593Jdkf6LcN+rXVXq5C",
+	"xWpC6mo8LFV1/Vw22mIV1esTnixrfo7QJci+ffPCw4AxKzKlE5sWVaTzaSRfZgRFLv3WJGdfY61cuwus",
+	"h8hUCkWtRsEIqW9NfC1n9AZJEnOWSBNmC6/637qo4Q169vL4pHP+7HgwPNgxOd0hskG8WJkB3UYgMNi1",
+	"KZhjhiu1UcBjcZqOoCnCIsuto0d/BRKSTb9hfG1yiYscWO82B7sIDaBFBresM21iSIWZso24TEnVNNfG",
+	"PopUhBYc7rjCDA1dJQzC13hpnEUgW+KUx5dt6Z5VJPAD2E2aa63kbz2AoE4MvjPAq+BX38Klet/oQ9H/",
+	"wp3p+48H+21X7Gnza+MCLtyNT6u//inTnpWpoHeaeGWzxHsSnZ65eEJxsWlCspQvtXl4T6JIiVwqkpwJ",
+	"fkOJjGzrG2Uj94BngCVEmnMuyNTd9VQkw6q54EqlZc2gj3CASTiFnnHmtTHLXIXcLCdS2ttrrAOyiI28",
+	"4vayWZMuAMpTYZUDpm2Eq0k17xzbC/p9aJauyEFvr9vr9vt73cPf0unhd0tm3IrLb+8zM3ntG1NwbS7q",
+	"h6viImaDf1O8oOnyA/P7Q8zoFWHuJ2giAd2CTc/sUQC1Cp1cEtF52D8c7N21fUTBLEBdWBkkdq1pTFY9",
+	"YUdQSqTX4C4co1plNXnaXvaKKaQwyrCJE/34Y7sD2a8n0KzSNvg88pxLRahuMDD+w1VzORUKxZhpmklI",
+	"TBOCGL9um27Y20M7khsSK6swQJDV6y62FuU+VRbL2SnT3LVQdDUjK4W6XEh70dj2At3oln5RqhEy8Lt/",
+	"AV1xwZwx2pxwHzN3M1xVyqOakNcCXIJ3rE3Ie66+VXI90pxSz1QDmDyy1+khRdIUcGthYr5aqXU6FcJj",
+	"Zxotj7x8+LCq3Yam/NVVzej1uC5N5pjDAg1M33GL6BonoF86gd5NjLsrT/U3jsqr/IAjYyg7kSjlsxlJ",
+	"xqy4sc9dN+m9XJhz0W55jat5C/I6ZJtcL/HAXWH4DybOPxPjrm16G469iiW46xCpLO/vnvKyMHwzXbde",
+	"CbljSWAber69/f8BAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -62,18 +63,84 @@ func (e CustomerEventType) Valid() bool {
 	}
 }
 
-// Defines values for GatewayMessageChannel.
+// Defines values for GatewayCodeChannel.
 const (
-	GatewayMessageChannelEmail GatewayMessageChannel = "email"
-	GatewayMessageChannelSms   GatewayMessageChannel = "sms"
+	GatewayCodeChannelEmail GatewayCodeChannel = "email"
+	GatewayCodeChannelSms   GatewayCodeChannel = "sms"
 )
 
-// Valid indicates whether the value is a known member of the GatewayMessageChannel enum.
-func (e GatewayMessageChannel) Valid() bool {
+// Valid indicates whether the value is a known member of the GatewayCodeChannel enum.
+func (e GatewayCodeChannel) Valid() bool {
 	switch e {
-	case GatewayMessageChannelEmail:
+	case GatewayCodeChannelEmail:
 		return true
-	case GatewayMessageChannelSms:
+	case GatewayCodeChannelSms:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GatewayCodeKind.
+const (
+	Code GatewayCodeKind = "code"
+)
+
+// Valid indicates whether the value is a known member of the GatewayCodeKind enum.
+func (e GatewayCodeKind) Valid() bool {
+	switch e {
+	case Code:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GatewayContactChangedChannel.
+const (
+	GatewayContactChangedChannelEmail GatewayContactChangedChannel = "email"
+	GatewayContactChangedChannelSms   GatewayContactChangedChannel = "sms"
+)
+
+// Valid indicates whether the value is a known member of the GatewayContactChangedChannel enum.
+func (e GatewayContactChangedChannel) Valid() bool {
+	switch e {
+	case GatewayContactChangedChannelEmail:
+		return true
+	case GatewayContactChangedChannelSms:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GatewayContactChangedKind.
+const (
+	ContactChanged GatewayContactChangedKind = "contactChanged"
+)
+
+// Valid indicates whether the value is a known member of the GatewayContactChangedKind enum.
+func (e GatewayContactChangedKind) Valid() bool {
+	switch e {
+	case ContactChanged:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GatewayEnvelopeChannel.
+const (
+	GatewayEnvelopeChannelEmail GatewayEnvelopeChannel = "email"
+	GatewayEnvelopeChannelSms   GatewayEnvelopeChannel = "sms"
+)
+
+// Valid indicates whether the value is a known member of the GatewayEnvelopeChannel enum.
+func (e GatewayEnvelopeChannel) Valid() bool {
+	switch e {
+	case GatewayEnvelopeChannelEmail:
+		return true
+	case GatewayEnvelopeChannelSms:
 		return true
 	default:
 		return false
@@ -278,13 +345,17 @@ type CustomerEvent struct {
 // CustomerEventType defines model for CustomerEvent.Type.
 type CustomerEventType string
 
-// GatewayMessage One one-time code for a tenant's SMS gateway to deliver.
-type GatewayMessage struct {
-	Channel   GatewayMessageChannel `json:"channel"`
-	Code      string                `json:"code"`
-	ExpiresAt time.Time             `json:"expiresAt"`
-	Language  string                `json:"language"`
-	Tenant    string                `json:"tenant"`
+// GatewayCode A one-time code for the shopper at `to`, with the tenant's check-in link when the code comes with one.
+type GatewayCode struct {
+	Channel   GatewayCodeChannel `json:"channel"`
+	Code      string             `json:"code"`
+	ExpiresAt time.Time          `json:"expiresAt"`
+	Kind      GatewayCodeKind    `json:"kind"`
+	Language  string             `json:"language"`
+
+	// Link The tenant's check-in page with the challenge and the code in its query (`checkInPolicy` partial, a flow's `challenge: link` step); `text` carries it after the code, which is usable alone.
+	Link   *string `json:"link,omitempty"`
+	Tenant string  `json:"tenant"`
 
 	// Text The message customerd would send, in the shopper's language.
 	Text string `json:"text"`
@@ -293,8 +364,55 @@ type GatewayMessage struct {
 	To string `json:"to"`
 }
 
-// GatewayMessageChannel defines model for GatewayMessage.Channel.
-type GatewayMessageChannel string
+// GatewayCodeChannel defines model for GatewayCode.Channel.
+type GatewayCodeChannel string
+
+// GatewayCodeKind defines model for GatewayCode.Kind.
+type GatewayCodeKind string
+
+// GatewayContactChanged A notice to a verified number that an account replaced: where the account's messages go now, so that its owner learns of a change they did not make. It holds no code.
+type GatewayContactChanged struct {
+	Channel  GatewayContactChangedChannel `json:"channel"`
+	Kind     GatewayContactChangedKind    `json:"kind"`
+	Language string                       `json:"language"`
+
+	// NewContact The account's new contact, masked (`+33*******02`, `j***@e***.com`), or `(none)` when it was removed.
+	NewContact string `json:"newContact"`
+	Tenant     string `json:"tenant"`
+
+	// Text The message customerd would send, in the shopper's language.
+	Text string `json:"text"`
+
+	// To E.164 number (or email address).
+	To string `json:"to"`
+}
+
+// GatewayContactChangedChannel defines model for GatewayContactChanged.Channel.
+type GatewayContactChangedChannel string
+
+// GatewayContactChangedKind defines model for GatewayContactChanged.Kind.
+type GatewayContactChangedKind string
+
+// GatewayEnvelope What every GatewayMessage holds, whatever its kind.
+type GatewayEnvelope struct {
+	Channel  GatewayEnvelopeChannel `json:"channel"`
+	Language string                 `json:"language"`
+	Tenant   string                 `json:"tenant"`
+
+	// Text The message customerd would send, in the shopper's language.
+	Text string `json:"text"`
+
+	// To E.164 number (or email address).
+	To string `json:"to"`
+}
+
+// GatewayEnvelopeChannel defines model for GatewayEnvelope.Channel.
+type GatewayEnvelopeChannel string
+
+// GatewayMessage One message for a tenant's SMS gateway to deliver, told apart by `kind`: a one-time code (`code`), or a notice to a verified number that an account replaced (`contactChanged`), which holds no code. `text` is the message customerd would send; a gateway that writes its own builds it from the members of the message's kind.
+type GatewayMessage struct {
+	union json.RawMessage
+}
 
 // Health A health answer.
 type Health struct {
@@ -2187,6 +2305,107 @@ func (t *AuthenticationRequest) MergeCustomProviderBody(v CustomProviderBody) er
 
 	merged, err := runtime.JSONMerge(t.union, b)
 	t.union = merged
+	return err
+}
+
+// AsGatewayCode returns the union data inside the GatewayMessage as a GatewayCode
+func (t GatewayMessage) AsGatewayCode() (GatewayCode, error) {
+	var body GatewayCode
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGatewayCode overwrites any union data inside the GatewayMessage as the provided GatewayCode
+func (t *GatewayMessage) FromGatewayCode(v GatewayCode) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"kind":"code"}`))
+	t.union = b
+	return err
+}
+
+// MergeGatewayCode performs a merge with any union data inside the GatewayMessage, using the provided GatewayCode
+func (t *GatewayMessage) MergeGatewayCode(v GatewayCode) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"kind":"code"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsGatewayContactChanged returns the union data inside the GatewayMessage as a GatewayContactChanged
+func (t GatewayMessage) AsGatewayContactChanged() (GatewayContactChanged, error) {
+	var body GatewayContactChanged
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGatewayContactChanged overwrites any union data inside the GatewayMessage as the provided GatewayContactChanged
+func (t *GatewayMessage) FromGatewayContactChanged(v GatewayContactChanged) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"kind":"contactChanged"}`))
+	t.union = b
+	return err
+}
+
+// MergeGatewayContactChanged performs a merge with any union data inside the GatewayMessage, using the provided GatewayContactChanged
+func (t *GatewayMessage) MergeGatewayContactChanged(v GatewayContactChanged) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"kind":"contactChanged"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t GatewayMessage) Discriminator() (string, error) {
+	var discriminator struct {
+		Discriminator string `json:"kind"`
+	}
+	err := json.Unmarshal(t.union, &discriminator)
+	return discriminator.Discriminator, err
+}
+
+func (t GatewayMessage) ValueByDiscriminator() (interface{}, error) {
+	discriminator, err := t.Discriminator()
+	if err != nil {
+		return nil, err
+	}
+	switch discriminator {
+	case "code":
+		return t.AsGatewayCode()
+	case "contactChanged":
+		return t.AsGatewayContactChanged()
+	default:
+		return nil, errors.New("unknown discriminator value: " + discriminator)
+	}
+}
+
+func (t GatewayMessage) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *GatewayMessage) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
 	return err
 }
 

@@ -321,10 +321,12 @@ export interface webhooks {
         put?: never;
         /**
          * A tenant's SMS gateway (sender type webhook)
-         * @description customerd posts each one-time code to the gateway URL the tenant configured for its
-         *     sender of type `webhook`, signed with `X-Customerd-Signature` as for custom providers.
-         *     Any 2xx is a delivery; anything else, or no answer within the timeout, answers the
-         *     shopper 503 and leaves no usable code.
+         * @description customerd posts each one-time code, and each notice to a replaced number, to the
+         *     gateway URL the tenant configured for its sender of type `webhook`, signed with
+         *     `X-Customerd-Signature` as for custom providers; `kind` tells them apart. Any 2xx is a
+         *     delivery; for a code, anything else, or no answer within the timeout, answers the
+         *     shopper 503 and leaves no usable code; a notice not taken is logged
+         *     (`contact change notice not delivered`) and the change stands.
          */
         post: operations["smsGatewayMessage"];
         delete?: never;
@@ -686,19 +688,47 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
-        /** @description One one-time code for a tenant's SMS gateway to deliver. */
-        GatewayMessage: {
+        /** @description One message for a tenant's SMS gateway to deliver, told apart by `kind`: a one-time code (`code`), or a notice to a verified number that an account replaced (`contactChanged`), which holds no code. `text` is the message customerd would send; a gateway that writes its own builds it from the members of the message's kind. */
+        GatewayMessage: components["schemas"]["GatewayCode"] | components["schemas"]["GatewayContactChanged"];
+        /** @description A one-time code for the shopper at `to`, with the tenant's check-in link when the code comes with one. */
+        GatewayCode: components["schemas"]["GatewayEnvelope"] & {
+            /** @enum {string} */
+            kind: "code";
+            code: string;
+            /** @description The tenant's check-in page with the challenge and the code in its query (`checkInPolicy` partial, a flow's `challenge: link` step); `text` carries it after the code, which is usable alone. */
+            link?: string;
+            /** Format: date-time */
+            expiresAt: string;
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "code";
+        };
+        /** @description A notice to a verified number that an account replaced: where the account's messages go now, so that its owner learns of a change they did not make. It holds no code. */
+        GatewayContactChanged: components["schemas"]["GatewayEnvelope"] & {
+            /** @enum {string} */
+            kind: "contactChanged";
+            /** @description The account's new contact, masked (`+33*******02`, `j***@e***.com`), or `(none)` when it was removed. */
+            newContact: string;
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "contactChanged";
+        };
+        /** @description What every GatewayMessage holds, whatever its kind. */
+        GatewayEnvelope: {
             tenant: string;
             /** @enum {string} */
             channel: "sms" | "email";
             /** @description E.164 number (or email address). */
             to: string;
-            code: string;
             /** @description The message customerd would send, in the shopper's language. */
             text: string;
             language: string;
-            /** Format: date-time */
-            expiresAt: string;
         };
     };
     responses: {
