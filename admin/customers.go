@@ -50,5 +50,12 @@ func customerBody(c *store.Customer) (adminapi.Customer, error) {
 	if err == nil {
 		err = json.Unmarshal(b, &out)
 	}
+	// The generated decoder reads the free-form properties' numbers as
+	// float64 (a member number 12345678901234567890123 came out
+	// 1.2345678901234568e+22): they are the view's own values, with the
+	// digits the store kept (json.Number).
+	for name := range out.AdditionalProperties {
+		out.AdditionalProperties[name] = v[name]
+	}
 	return out, err
 }

@@ -118,6 +118,62 @@ func TestFindAndListCustomers(t *testing.T) {
 	})
 }
 
+// The admin API shows a shopper's numbers with the digits the customer API
+// stored and answers: never rounded to a float64's (a member number of 23
+// digits came out 1.2345678901234568e+22), in the account as in the
+// events the export says webhooks received.
+func TestTheAdminAPIShowsAShoppersNumbersAsStored(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		env, c := start(t, dbURL, "")
+		const memberNo, nested = "12345678901234567890123", `{"points":98765432109876543210.5}`
+		tok := env.SignIn(t, "demo", "member@example.com")
+		up, err := env.Client.UpsertCustomerWithResponse(ctx, "demo", nil, client.UpsertCustomerJSONRequestBody{
+			AdditionalProperties: map[string]json.RawMessage{"memberNo": json.RawMessage(memberNo), "loyalty": json.RawMessage(nested)}}, apptest.Bearer(tok))
+		if err != nil || up.StatusCode() != http.StatusOK || !strings.Contains(string(up.Body), memberNo) || !strings.Contains(string(up.Body), nested) {
+			t.Fatalf("update: %v %d %s", err, up.StatusCode(), up.Body)
+		}
+		id := up.JSON200.Id.String()
+		get, err := c.GetCustomerByIdWithResponse(ctx, "demo", id)
+		if err != nil || get.StatusCode() != http.StatusOK {
+			t.Fatalf("get: %v %s", err, get.Body)
+		}
+		list, err := c.ListCustomersWithResponse(ctx, "demo", &adminclient.ListCustomersParams{Email: ptr("member@example.com")})
+		if err != nil || list.StatusCode() != http.StatusOK {
+			t.Fatalf("list: %v %s", err, list.Body)
+		}
+		export, err := c.ExportCustomerWithResponse(ctx, "demo", id)
+		if err != nil || export.StatusCode() != http.StatusOK {
+			t.Fatalf("export: %v %s", err, export.Body)
+		}
+		for name, body := range map[string][]byte{"get": get.Body, "list": list.Body, "export": export.Body} {
+			if !strings.Contains(string(body), `"memberNo":`+memberNo) || !strings.Contains(string(body), `"loyalty":`+nested) {
+				t.Errorf("%s does not show the numbers as stored: %s", name, body)
+			}
+		}
+		// The export's events too, as webhooks received them.
+		var doc struct {
+			Events []struct {
+				Payload struct{ Data map[string]json.RawMessage }
+			}
+		}
+		if err := json.Unmarshal(export.Body, &doc); err != nil {
+			t.Fatal(err)
+		}
+		shown := 0
+		for _, e := range doc.Events {
+			if n, ok := e.Payload.Data["memberNo"]; ok {
+				if string(n) != memberNo {
+					t.Errorf("an event shows memberNo %s, want %s", n, memberNo)
+				}
+				shown++
+			}
+		}
+		if shown == 0 {
+			t.Fatalf("no exported event shows memberNo: %s", export.Body)
+		}
+	})
+}
+
 func TestRevokedSessionsAnswer401(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dbURL string) {
 		env, c := start(t, dbURL, "")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/customerd/customerd/challenge"
@@ -33,8 +34,11 @@ func (s *Server) ExportCustomer(ctx context.Context, req adminapi.ExportCustomer
 		doc.Identities = append(doc.Identities, adminapi.LinkedIdentity{Provider: id.Provider, Subject: id.Subject, LinkedAt: id.CreatedAt.UTC()})
 	}
 	for _, e := range r.Events {
+		// Its numbers with their digits, as webhooks received them.
 		var payload map[string]any
-		if err := json.Unmarshal([]byte(e.Payload), &payload); err != nil {
+		d := json.NewDecoder(strings.NewReader(e.Payload))
+		d.UseNumber()
+		if err := d.Decode(&payload); err != nil {
 			return nil, fmt.Errorf("event %s: %w", e.ID, err)
 		}
 		doc.Events = append(doc.Events, adminapi.ExportedEvent{Id: e.ID, Type: e.Type, OccurredAt: e.CreatedAt.UTC(),

@@ -167,9 +167,9 @@ func openPostgres(dsn string, cfg *gorm.Config, opts Options) (*Pools, error) {
 // writer, a busy timeout instead of immediate SQLITE_BUSY, foreign keys on,
 // deleted content zeroed where that costs no I/O (secure_delete FAST: an
 // erased customer's cells and index entries stayed in the pages' free
-// space), and (with _txlock) write transactions that take the write lock
-// at BEGIN.
-const sqlitePragmas = "_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=secure_delete(FAST)&_txlock=immediate" +
+// space; an erasure zeroes the pages it frees too, EraseCustomer), and
+// (with _txlock) write transactions that take the write lock at BEGIN.
+const sqlitePragmas = "_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=secure_delete(" + secureDeleteFast + ")&_txlock=immediate" +
 	"&_time_format=sqlite" // times as 2006-01-02 15:04:05.999999999-07:00, the text they have always been stored as
 
 // The driver is modernc.org/sqlite (through github.com/libtnb/sqlite, its
@@ -177,6 +177,9 @@ const sqlitePragmas = "_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pr
 // prepares its hot queries itself (prepared.go) rather than through GORM's
 // PrepareStmt, whose statements prepared inside a transaction are compiled
 // again in every later one.
+// secureDeleteFast is SQLite's secure_delete mode but during an erasure.
+const secureDeleteFast = "FAST"
+
 func openSQLite(path string, cfg *gorm.Config, opts Options) (*Pools, error) {
 	if path == "" {
 		return nil, errors.New("database url: sqlite:// needs a path")

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"time"
@@ -187,13 +188,26 @@ type Contact struct{ Field, Value string }
 // when there is no such live customer.
 func (s *db) EraseCustomer(ctx context.Context, e Erasure) error {
 	at := e.At.UTC()
-	err := s.transaction(ctx, func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *gorm.DB) (err error) {
+		if !s.postgres() {
+			// A row larger than a page (a profile of some KiB, an event or
+			// a stored answer showing it) sits partly in overflow pages,
+			// which deleting or rewriting it frees whole: FAST zeroes free
+			// space inside a page only, and a freed page kept the erased
+			// data on the freelist. ON zeroes freed pages too, for this
+			// erasure only (the writer has one connection; a pragma is not
+			// undone by a rollback, hence the deferred reset).
+			if err := tx.Exec("PRAGMA secure_delete = ON").Error; err != nil {
+				return err
+			}
+			defer func() { err = errors.Join(err, tx.Exec("PRAGMA secure_delete = "+secureDeleteFast).Error) }()
+		}
 		var c Customer
 		q := s.locked(tx.Where("tenant_id = ? AND id = ? AND deleted_at IS NULL", e.TenantID, e.CustomerID), clause.LockingStrengthUpdate)
 		if err := q.Take(&c).Error; err != nil {
 			return err
 		}
-		err := tx.Model(&Customer{}).Where("tenant_id = ? AND id = ?", e.TenantID, e.CustomerID).Updates(map[string]any{
+		err = tx.Model(&Customer{}).Where("tenant_id = ? AND id = ?", e.TenantID, e.CustomerID).Updates(map[string]any{
 			"email": nil, "phone": nil, "email_verified": false, "phone_verified": false, "profile": Profile{},
 			"deleted_at": at, "sessions_revoked_at": at, "updated_at": at, "version": gorm.Expr("version + 1")}).Error
 		if err != nil {

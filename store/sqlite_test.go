@@ -657,6 +657,41 @@ func TestAHungUpWriteBindsNoStatementForTheRestOfItsBatch(t *testing.T) {
 }
 
 // openTestSQLite opens a new SQLite store for a test, closed with it.
+// An erasure zeroes the pages it frees (secure_delete ON,
+// TestAnErasureLeavesNothingOfARowLargerThanAPageInTheSQLiteFile) and
+// leaves the writer's one connection as it found it, however it ends:
+// every other write keeps FAST, which costs no I/O.
+func TestOnlyAnErasureZeroesThePagesItFrees(t *testing.T) {
+	ctx := context.Background()
+	errUnreadable := errors.New("scrub event: unreadable")
+	s, d := openTestSQLite(t)
+	for _, c := range []struct {
+		id    string
+		scrub func(string) (string, error)
+		want  error
+	}{
+		{"erased", func(p string) (string, error) { return p, nil }, nil},
+		{"missing", nil, ErrNotFound},
+		{"unreadable", func(string) (string, error) { return "", errUnreadable }, errUnreadable},
+		{"panicking", func(string) (string, error) { panic("a bug") }, ErrPanicked},
+	} {
+		if c.id != "missing" {
+			if err := s.CreateAccount(ctx, testAccount(c.id)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		err := d.EraseCustomer(ctx, Erasure{TenantID: "acme", CustomerID: c.id, At: time.Now(), Scrub: c.scrub})
+		if !errors.Is(err, c.want) {
+			t.Errorf("erasing %s: %v, want %v", c.id, err, c.want)
+		}
+		wDB, _ := d.w.DB()
+		var mode int
+		if err := wDB.QueryRow("PRAGMA secure_delete").Scan(&mode); err != nil || mode != 2 {
+			t.Errorf("after erasing %s the writer's secure_delete is %d (%v), want 2 (FAST)", c.id, mode, err)
+		}
+	}
+}
+
 func openTestSQLite(t *testing.T) (Store, *db) {
 	t.Helper()
 	s, err := Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "t.db"), Options{})
