@@ -5,9 +5,11 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/customerd/customerd/account"
 	"github.com/customerd/customerd/app"
 	"github.com/customerd/customerd/app/apptest"
 	"github.com/customerd/customerd/gen/api"
+	"github.com/customerd/customerd/server"
 )
 
 // The contract alone says how long a field may be: a copy of openapi.yaml
@@ -39,5 +41,17 @@ tenants:
 	me := customerOf(t, env, "shop", mustToken(t, authenticate(t, env, "shop", "brand", map[string]any{"login": "len", "password": "right"})))
 	if me["firstName"] != nil || me["email"] != "len@example.com" {
 		t.Fatalf("a claim past the copy's maxLength: %v", me)
+	}
+}
+
+// The account rules check a language's canonical form against the
+// contract's length, which they cannot read: the two must agree.
+func TestTheLanguageRuleKeepsTheContractsLength(t *testing.T) {
+	spec, err := api.GetSpec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := server.Lengths(spec)["language"]; got != account.MaxLanguage {
+		t.Fatalf("openapi.yaml's language maxLength is %d, account.MaxLanguage %d", got, account.MaxLanguage)
 	}
 }

@@ -33,6 +33,24 @@ func subOf(t *testing.T, tok string) string {
 	return sub
 }
 
+// startCorp starts customerd with one tenant, demo, signing in by code and
+// with corp, an OpenID Connect provider at a local issuer; settings are
+// corp's further settings ("trustEmail: true").
+func startCorp(t *testing.T, dbURL, settings string) (*oidctest.Issuer, *apptest.Env) {
+	t.Helper()
+	iss := oidctest.New(t)
+	if settings != "" {
+		settings = ", " + settings
+	}
+	return iss, apptest.Start(t, dbURL, fmt.Sprintf(`
+tenants:
+  demo:
+    providers:
+      otp: {type: otp}
+      corp: {type: oidc, clientIds: [corp-app], issuer: %q, jwksUrl: %q, allowPrivateNetwork: true%s}
+`, iss.URL(), iss.JWKSURL(), settings))
+}
+
 // withToken is the header pair of a bearer token.
 func withToken(tok string) []string { return []string{"Authorization", "Bearer " + tok} }
 
@@ -696,14 +714,7 @@ tenants:
 // account of victim@gmail.com.
 func TestAnAddressOnAnotherDomainForMailIsAnotherAccount(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dbURL string) {
-		iss := oidctest.New(t)
-		env := apptest.Start(t, dbURL, fmt.Sprintf(`
-tenants:
-  demo:
-    providers:
-      otp: {type: otp}
-      corp: {type: oidc, clientIds: [corp-app], issuer: %q, jwksUrl: %q, allowPrivateNetwork: true}
-`, iss.URL(), iss.JWKSURL()))
+		iss, env := startCorp(t, dbURL, "")
 		for i, c := range []struct{ owner, lookalike string }{
 			{"victim@gmail.com", "victim@gma\u0130l.com"},
 			{"victim@\u00dftrasse.example", "victim@\u1e9etrasse.example"},
