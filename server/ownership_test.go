@@ -339,6 +339,45 @@ tenants:
 	})
 }
 
+// trustEmail vouches for an email whose issuer says nothing of it, never for
+// one it says is unverified: an ID token with email_verified false (or
+// "false") for a victim's verified email gets an account of its own. Found
+// by an audit: trustEmail made every token's email verified, and Google,
+// Auth0 or Keycloak tokens for an address nobody confirmed, saying so,
+// signed into the account where that address is verified.
+func TestATrustedIssuersUnverifiedEmailNeverLinks(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		iss, env := startCorp(t, dbURL, "trustEmail: true")
+		signIn := func(sub, email string, verified ...any) string {
+			c := iss.Claims("corp-app", sub)
+			c["email"] = email
+			if len(verified) > 0 {
+				c["email_verified"] = verified[0]
+			}
+			return mustToken(t, authenticate(t, env, "demo", "corp", map[string]any{"idToken": iss.Key("RS256").Sign(c)}))
+		}
+		const victim = "trusted.victim@example.com"
+		owner := env.SignIn(t, "demo", victim)
+		before := customerOf(t, env, "demo", owner)
+		for i, said := range []any{false, "false"} {
+			tok := signIn(fmt.Sprintf("attacker-%d", i), victim, said)
+			if subOf(t, tok) == subOf(t, owner) {
+				t.Fatalf("email_verified %#v with trustEmail signed into the victim's account", said)
+			}
+			if me := customerOf(t, env, "demo", tok); me["email"] != nil || me["emailVerified"] != false {
+				t.Fatalf("email_verified %#v: the attacker's own account holds %v", said, me)
+			}
+		}
+		if after := customerOf(t, env, "demo", owner); !reflect.DeepEqual(after, before) {
+			t.Fatalf("the victim's account changed:\n%v\nwas\n%v", after, before)
+		}
+		// An email the issuer says nothing of is trusted, as the setting says.
+		if tok := signIn("silent", victim); subOf(t, tok) != subOf(t, owner) {
+			t.Fatal("trustEmail did not vouch for an email without email_verified")
+		}
+	})
+}
+
 // A token holder cannot remove the account's only verified contact (no
 // identity linked): the account would become one nobody ever proved, whose
 // contacts change without a code and which the first prover of its
