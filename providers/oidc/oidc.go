@@ -460,7 +460,7 @@ func sameHost(jwks, issuer string, allowPrivate bool) error {
 		return err
 	}
 	if hostPort(j) != hostPort(i) {
-		return fmt.Errorf("%q is not on the issuer's host %s: set jwksUrl to trust it", jwks, i.Host)
+		return fmt.Errorf("%q is not on the issuer's host %s: set jwksUrl to trust it", egress.Where(j), i.Host)
 	}
 	return nil
 }
