@@ -3,6 +3,7 @@ package server_test
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/customerd/customerd/account"
@@ -35,6 +36,8 @@ tenants:
 	r := post(t, env, "/api/shop/customer", `{"email":"long@example.com","firstName":"Abcdef"}`)
 	if p := mustProblem(t, r, http.StatusPreconditionFailed); !problemFields(p)["firstName"] {
 		t.Fatalf("a firstName past the copy's maxLength: %s", r.body)
+	} else if msg := fmt.Sprint(p["errors"].(map[string]any)["firstName"]); !strings.Contains(msg, "at most 5 characters") {
+		t.Errorf("the refusal says %s, not the copy's maxLength", msg)
 	}
 	postOK(t, env, "/api/shop/customer", `{"email":"short@example.com","firstName":"Abcde"}`)
 	// The brand's endpoint names its members "Member" (6 characters): kept no more.
