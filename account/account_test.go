@@ -368,6 +368,7 @@ func TestApplyRefuses(t *testing.T) {
 		{"no language at all", nil, nil, `{"email":"a@example.com","language":"und"}`, []string{"language"}, "language tag"},
 		{"a private-use language tag", nil, nil, `{"email":"a@example.com","language":"x-klingon"}`, []string{"language"}, "language tag"},
 		{"a well-formed but unknown language", nil, nil, `{"email":"a@example.com","language":"zz"}`, []string{"language"}, "language tag"},
+		{"a language longer than the contract once canonical", nil, nil, `{"email":"a@example.com","language":"sh-x-aaaaaaaa-bbbbbbbb-cccccccc-ddd"}`, []string{"language"}, "language tag"},
 		{"a deprecated country alias", nil, nil, `{"email":"a@example.com","country":"UK"}`, []string{"country"}, "ISO 3166"},
 		{"a user-assigned country code", nil, nil, `{"email":"a@example.com","nationality":"XK"}`, []string{"nationality"}, "ISO 3166"},
 		{"an exceptionally reserved code", nil, nil, `{"email":"a@example.com","country":"EU"}`, []string{"country"}, "ISO 3166"},

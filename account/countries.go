@@ -13,9 +13,17 @@ func IsCountry(code string) bool {
 		r.Canonicalize() == r && r.M49() != 0
 }
 
-// languageTag is s as a canonical BCP 47 tag when s names a known language:
-// "und", a private-use tag (x-…) or a well-formed but unknown subtag is not one.
-func languageTag(s string) (string, bool) {
+// MaxLanguage is the most characters a stored language has: the contract's
+// maxLength of Customer.language (openapi.yaml), which an answer must keep.
+const MaxLanguage = 35
+
+// LanguageTag is s as the account stores a language: its canonical BCP 47
+// tag, when s names a known language ("und", a private-use tag (x-…) or a
+// well-formed but unknown subtag does not) and that tag is at most
+// MaxLanguage long. Canonical forms can be longer than what was sent (sh is
+// sr-Latn, mo ro-MD), so the length is the stored form's: one sent within
+// the contract could otherwise be answered past it, and not be taken back.
+func LanguageTag(s string) (string, bool) {
 	tag, err := language.Parse(s)
 	if err != nil {
 		return "", false
@@ -23,5 +31,8 @@ func languageTag(s string) (string, bool) {
 	if _, conf := tag.Base(); conf != language.Exact {
 		return "", false
 	}
-	return tag.String(), true
+	if out := tag.String(); len(out) <= MaxLanguage {
+		return out, true
+	}
+	return "", false
 }

@@ -183,7 +183,7 @@ func Apply(t *tenant.Tenant, c *store.Customer, in Input, now time.Time) (*store
 			}
 			next.Profile[name] = code
 		case name == "language":
-			tag, ok := languageTag(s)
+			tag, ok := LanguageTag(s)
 			if !ok {
 				verr.add(name, "must be a language tag such as fr or en-GB")
 				continue

@@ -33,6 +33,24 @@ func subOf(t *testing.T, tok string) string {
 	return sub
 }
 
+// startCorp starts customerd with one tenant, demo, signing in by code and
+// with corp, an OpenID Connect provider at a local issuer; settings are
+// corp's further settings ("trustEmail: true").
+func startCorp(t *testing.T, dbURL, settings string) (*oidctest.Issuer, *apptest.Env) {
+	t.Helper()
+	iss := oidctest.New(t)
+	if settings != "" {
+		settings = ", " + settings
+	}
+	return iss, apptest.Start(t, dbURL, fmt.Sprintf(`
+tenants:
+  demo:
+    providers:
+      otp: {type: otp}
+      corp: {type: oidc, clientIds: [corp-app], issuer: %q, jwksUrl: %q, allowPrivateNetwork: true%s}
+`, iss.URL(), iss.JWKSURL(), settings))
+}
+
 // withToken is the header pair of a bearer token.
 func withToken(tok string) []string { return []string{"Authorization", "Bearer " + tok} }
 
@@ -317,6 +335,45 @@ tenants:
 		tok = mustToken(t, authenticate(t, env, "demo", "corp", idToken("una-sub", "unclaimed@example.com")))
 		if subOf(t, tok) != unclaimed.ID {
 			t.Fatal("the identity did not claim the account nobody proved")
+		}
+	})
+}
+
+// trustEmail vouches for an email whose issuer says nothing of it, never for
+// one it says is unverified: an ID token with email_verified false (or
+// "false") for a victim's verified email gets an account of its own. Found
+// by an audit: trustEmail made every token's email verified, and Google,
+// Auth0 or Keycloak tokens for an address nobody confirmed, saying so,
+// signed into the account where that address is verified.
+func TestATrustedIssuersUnverifiedEmailNeverLinks(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dbURL string) {
+		iss, env := startCorp(t, dbURL, "trustEmail: true")
+		signIn := func(sub, email string, verified ...any) string {
+			c := iss.Claims("corp-app", sub)
+			c["email"] = email
+			if len(verified) > 0 {
+				c["email_verified"] = verified[0]
+			}
+			return mustToken(t, authenticate(t, env, "demo", "corp", map[string]any{"idToken": iss.Key("RS256").Sign(c)}))
+		}
+		const victim = "trusted.victim@example.com"
+		owner := env.SignIn(t, "demo", victim)
+		before := customerOf(t, env, "demo", owner)
+		for i, said := range []any{false, "false"} {
+			tok := signIn(fmt.Sprintf("attacker-%d", i), victim, said)
+			if subOf(t, tok) == subOf(t, owner) {
+				t.Fatalf("email_verified %#v with trustEmail signed into the victim's account", said)
+			}
+			if me := customerOf(t, env, "demo", tok); me["email"] != nil || me["emailVerified"] != false {
+				t.Fatalf("email_verified %#v: the attacker's own account holds %v", said, me)
+			}
+		}
+		if after := customerOf(t, env, "demo", owner); !reflect.DeepEqual(after, before) {
+			t.Fatalf("the victim's account changed:\n%v\nwas\n%v", after, before)
+		}
+		// An email the issuer says nothing of is trusted, as the setting says.
+		if tok := signIn("silent", victim); subOf(t, tok) != subOf(t, owner) {
+			t.Fatal("trustEmail did not vouch for an email without email_verified")
 		}
 	})
 }
@@ -696,14 +753,7 @@ tenants:
 // account of victim@gmail.com.
 func TestAnAddressOnAnotherDomainForMailIsAnotherAccount(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dbURL string) {
-		iss := oidctest.New(t)
-		env := apptest.Start(t, dbURL, fmt.Sprintf(`
-tenants:
-  demo:
-    providers:
-      otp: {type: otp}
-      corp: {type: oidc, clientIds: [corp-app], issuer: %q, jwksUrl: %q, allowPrivateNetwork: true}
-`, iss.URL(), iss.JWKSURL()))
+		iss, env := startCorp(t, dbURL, "")
 		for i, c := range []struct{ owner, lookalike string }{
 			{"victim@gmail.com", "victim@gma\u0130l.com"},
 			{"victim@\u00dftrasse.example", "victim@\u1e9etrasse.example"},

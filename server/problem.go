@@ -245,7 +245,7 @@ func schemaMessage(se *openapi3.SchemaError) string {
 	case "type":
 		return "must be of type " + strings.Join(se.Schema.Type.Slice(), " or ")
 	case "maxLength":
-		return fmt.Sprintf("must be at most %d characters", se.Schema.MaxLength)
+		return fmt.Sprintf("must be at most %d characters", *se.Schema.MaxLength)
 	case "pattern":
 		return "has not the expected format"
 	case "format":

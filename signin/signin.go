@@ -17,8 +17,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"golang.org/x/text/language"
-
 	"github.com/customerd/customerd/account"
 	"github.com/customerd/customerd/challenge"
 	"github.com/customerd/customerd/flows"
@@ -535,8 +533,9 @@ func (s *Service) signIn(ctx context.Context, t *tenant.Tenant, id providers.Ide
 	})
 }
 
-// storable is what a provider said, as an account can keep it: its email
-// and phone number normalised (dropped when they are not one), any claim
+// storable is what a provider said, as an account can keep it: its email,
+// phone number and language normalised (dropped when they are not one, or
+// the account rules refuse them: a language as a request's is), any claim
 // that is not clean text (a NUL, invalid UTF-8, longer than the contract lets
 // the field be) dropped. A subject that is not clean text is refused.
 func (s *Service) storable(t *tenant.Tenant, id providers.Identity) (providers.Identity, error) {
@@ -549,6 +548,11 @@ func (s *Service) storable(t *tenant.Tenant, id providers.Identity) (providers.I
 	}
 	if id.Subject == "" || !clean(id.Subject, "") {
 		return id, ErrBadSubject
+	}
+	if tag, ok := account.LanguageTag(id.Language); ok {
+		id.Language = tag
+	} else {
+		id.Language = ""
 	}
 	for field, v := range map[string]*string{"firstName": &id.FirstName, "lastName": &id.LastName, "language": &id.Language} {
 		if !clean(*v, field) {
@@ -680,11 +684,7 @@ func (s *Service) fillClaims(ctx context.Context, t *tenant.Tenant, c *store.Cus
 	}
 	fillText("firstName", id.FirstName)
 	fillText("lastName", id.LastName)
-	if id.Language != "" {
-		if tag, err := language.Parse(strings.ReplaceAll(id.Language, "_", "-")); err == nil {
-			fillText("language", tag.String())
-		}
-	}
+	fillText("language", id.Language)
 	return detaches, nil
 }
 

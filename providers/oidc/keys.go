@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -83,6 +84,16 @@ type Keys struct {
 type source struct {
 	url          string
 	allowPrivate bool
+}
+
+// where is the URL as a message names it (egress.Where): its query may
+// hold a credential, an API gateway's key.
+func (s source) where() string {
+	u, err := url.Parse(s.url)
+	if err != nil {
+		return "" // never: the URL passed egress.CheckURL
+	}
+	return egress.Where(u)
 }
 
 // clients are the family's outbound clients, by allowPrivateNetwork.
@@ -245,7 +256,7 @@ func (k *Keys) find(ctx context.Context, src source, kid string) (key, error) {
 	case err != nil && s.empty():
 		return key{}, fmt.Errorf("%w: %w", errNoKeys, err)
 	case err != nil:
-		k.log.WarnContext(ctx, "jwks refresh failed; serving cached keys", "jwks", src.url, "error", err.Error())
+		k.log.WarnContext(ctx, "jwks refresh failed; serving cached keys", "jwks", src.where(), "error", err.Error())
 	}
 	return key{}, errNoKey
 }
@@ -318,7 +329,7 @@ func (k *Keys) fetch(ctx context.Context, src source, s *keySet) error {
 	s.mu.Lock()
 	s.lastFetch = k.now()
 	s.mu.Unlock()
-	keys, err := k.get(ctx, k.clients.pick(src.allowPrivate), src.url)
+	keys, err := k.get(ctx, k.clients.pick(src.allowPrivate), src)
 	if err != nil {
 		// A failure counts from when it came: the requests that waited on a
 		// hanging fetch take its answer instead of each fetching in turn.
@@ -331,36 +342,41 @@ func (k *Keys) fetch(ctx context.Context, src source, s *keySet) error {
 	return nil
 }
 
-// get fetches url's keys (the first k.perSet). A plain GET and jwk.Parse:
+// get fetches src's keys (the first k.perSet). A plain GET and jwk.Parse:
 // jwk.Fetch (v3.4.0) does not take WithIgnoreParseError, and a key of an
 // unknown type must not hide the others.
-func (k *Keys) get(ctx context.Context, client *http.Client, url string) ([]key, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+func (k *Keys) get(ctx context.Context, client *http.Client, src source) ([]key, error) {
+	where := src.where()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, src.url, nil)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("jwks %s: %w", where, err)
 	}
 	req.Header.Set("Accept", "application/json")
 	res, err := client.Do(req)
 	if err != nil {
-		return nil, err
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // it quotes the URL whole
+		}
+		return nil, fmt.Errorf("jwks %s: %w", where, err)
 	}
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("jwks %s: status %d", url, res.StatusCode)
+		return nil, fmt.Errorf("jwks %s: status %d", where, res.StatusCode)
 	}
 	raw, err := io.ReadAll(io.LimitReader(res.Body, maxJWKS+1))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("jwks %s: %w", where, err)
 	}
 	if len(raw) > maxJWKS {
-		return nil, fmt.Errorf("jwks %s: larger than %d bytes", url, maxJWKS)
+		return nil, fmt.Errorf("jwks %s: larger than %d bytes", where, maxJWKS)
 	}
 	keys, err := parseJWKS(raw, k.perSet)
 	if err != nil {
-		return nil, fmt.Errorf("jwks %s: %w", url, err)
+		return nil, fmt.Errorf("jwks %s: %w", where, err)
 	}
 	if len(keys) == 0 {
-		return nil, fmt.Errorf("jwks %s: no signature key", url)
+		return nil, fmt.Errorf("jwks %s: no signature key", where)
 	}
 	return keys, nil
 }

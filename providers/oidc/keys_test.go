@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -381,5 +382,67 @@ func TestAJWKSDocumentOverTheSizeLimitIsRefused(t *testing.T) {
 				t.Fatalf("a %d-byte document: %v, want %v", len(doc), err, c.want)
 			}
 		})
+	}
+}
+
+// A JWKS URL is named by its scheme, host and path only, in an error and in
+// the log: its query may hold a credential (an API gateway's key). Found by
+// an audit: a failed fetch quoted the URL whole, as Go's client does.
+func TestAFailedKeyFetchNeverTellsTheURLsQuery(t *testing.T) {
+	iss := oidctest.New(t)
+	var failing atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/broken":
+			_, _ = w.Write([]byte(`{"keys": "none"}`))
+		case failing.Load():
+			http.Error(w, "down", http.StatusInternalServerError)
+		default:
+			_ = json.NewEncoder(w).Encode(map[string]any{"keys": []any{iss.Key("RS256").JWK()}})
+		}
+	}))
+	t.Cleanup(srv.Close)
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	var logs bytes.Buffer
+	clk := &clock{t: time.Now()}
+	k := NewKeys(slog.New(slog.NewJSONHandler(&logs, nil)), clk.now)
+	told := func(what, text string) {
+		t.Helper()
+		if strings.Contains(text, "secret") {
+			t.Errorf("%s tells the URL's query: %s", what, text)
+		}
+	}
+	for _, u := range []string{closed.URL + "/jwks?key=secret", srv.URL + "/broken?key=secret"} {
+		_, err := k.find(context.Background(), source{url: u, allowPrivate: true}, "")
+		if err == nil {
+			t.Fatalf("%s: keys", u)
+		}
+		told("an error", err.Error())
+	}
+	// Keys fetched, then a refresh that fails: a warning, and an error.
+	src := source{url: srv.URL + "/jwks?key=secret", allowPrivate: true}
+	if _, err := k.find(context.Background(), src, ""); err != nil {
+		t.Fatal(err)
+	}
+	failing.Store(true)
+	clk.add(MinRefresh)
+	if _, err := k.find(context.Background(), src, "unknown"); !errors.Is(err, errNoKey) {
+		t.Fatalf("a refresh that failed: %v, want %v", err, errNoKey)
+	}
+	if !strings.Contains(logs.String(), "jwks refresh failed") {
+		t.Fatalf("no warning of the failed refresh: %s", logs.String())
+	}
+	told("the log", logs.String())
+	if err := k.fetch(context.Background(), src, k.set(src)); err == nil {
+		t.Fatal("a failing fetch")
+	} else {
+		told("an error", err.Error())
+	}
+	// A discovered jwks_uri on another host is refused naming it.
+	if err := sameHost("http://127.0.0.2/jwks?key=secret", srv.URL, true); err == nil {
+		t.Fatal("a jwks_uri on another host")
+	} else {
+		told("a refused discovery", err.Error())
 	}
 }

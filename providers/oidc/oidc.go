@@ -76,8 +76,9 @@ type Config struct {
 	JWKSURL string `json:"jwksUrl"`
 	// RequireNonce refuses tokens sent without a nonce.
 	RequireNonce bool `json:"requireNonce"`
-	// TrustEmail treats the token's email as verified even without
-	// email_verified: only for issuers that release verified addresses only.
+	// TrustEmail treats the token's email as verified when the token has no
+	// email_verified (never when it says false): only for issuers that
+	// release verified addresses only.
 	TrustEmail bool `json:"trustEmail"`
 	// ChannelSecret (line) also accepts HS256 tokens signed with it.
 	ChannelSecret string `json:"channelSecret"`
@@ -322,8 +323,11 @@ func (p *provider) verifyIDToken(ctx context.Context, raw, nonce string) (provid
 		FirstName: clean(claim(tok, "given_name"), ""), LastName: clean(claim(tok, "family_name"), ""), Language: claim(tok, "locale")}
 	if email := claim(tok, "email"); email != "" {
 		var v any // Apple sends "true" as a string
-		_ = tok.Get("email_verified", &v)
-		id.Email, id.EmailVerified = email, p.cfg.TrustEmail || v == true || v == "true"
+		absent := tok.Get("email_verified", &v) != nil
+		// trustEmail speaks for an issuer that says nothing, never against
+		// one that says false: Google, Auth0 and Keycloak do for addresses
+		// nobody confirmed.
+		id.Email, id.EmailVerified = email, v == true || v == "true" || absent && p.cfg.TrustEmail
 	}
 	return id, nil
 }
@@ -456,7 +460,7 @@ func sameHost(jwks, issuer string, allowPrivate bool) error {
 		return err
 	}
 	if hostPort(j) != hostPort(i) {
-		return fmt.Errorf("%q is not on the issuer's host %s: set jwksUrl to trust it", jwks, i.Host)
+		return fmt.Errorf("%q is not on the issuer's host %s: set jwksUrl to trust it", egress.Where(j), i.Host)
 	}
 	return nil
 }
