@@ -807,13 +807,14 @@ func postgresURLProblem(u string) string {
 // misread is whether Go's parser (and pgx, which uses it) may end u's user
 // information before its last @: at a /, ? or # of a password that is not
 // percent-encoded, which reads the password's beginning as a host or a port
-// and its rest as a path, a query or a fragment, where a message shows it.
-// An @ after a host that has no user information is taken for one (one in a
-// query's value is written %40).
+// (or, where the password holds an @ before it, as a user, a host and a
+// database) and its rest as a path, a query or a fragment, where a message
+// shows it. Any @ after the host is taken for one: one in a database's name
+// or a query's value is written %40.
 func misread(u string) bool {
 	_, rest, _ := strings.Cut(u, "://")
 	end := strings.IndexAny(rest, "/?#")
-	return end >= 0 && !strings.Contains(rest[:end], "@") && strings.Contains(rest[end:], "@")
+	return end >= 0 && strings.Contains(rest[end:], "@")
 }
 
 // Redacted is the database URL without its password, for logs and messages.

@@ -203,9 +203,6 @@ func TestChecksAddTheirProblemsWithSources(t *testing.T) {
 	}
 }
 
-// pgx (like libpq) reads a password from the URL's query as well as from its
-// user info: both stay out of logs, errors and `config check`. Found by an
-// audit: the query's were shown.
 // Found by an audit: a password holding a /, ? or # that is not
 // percent-encoded ends the URL's user information early as Go reads it (and
 // pgx, which reads it so), so the password's beginning was shown as a host
@@ -220,6 +217,9 @@ func TestAPasswordThatEndsTheUserInformationEarlyIsNotShown(t *testing.T) {
 		"postgres://u:2024/hunter2tail@db/app",
 		"postgres://db/app?password=hunter2#tail",
 		"postgres://u:hunter2/c=tail@db/app",
+		// Found by a review: an @ in the password before its / or ?.
+		"postgres://u:hunter2@x/tail@db/app",
+		"postgres://u:hunter2@x?tail@db/app",
 	} {
 		if got := (config.Database{URL: u}).Redacted(); strings.Contains(got, "hunter2") || strings.Contains(got, "tail") {
 			t.Errorf("Redacted(%q) = %q: the password shows", u, got)
@@ -239,6 +239,9 @@ func TestAPasswordThatEndsTheUserInformationEarlyIsNotShown(t *testing.T) {
 	}
 }
 
+// pgx (like libpq) reads a password from the URL's query as well as from its
+// user info: both stay out of logs, errors and `config check`. Found by an
+// audit: the query's were shown.
 func TestTheDatabasePasswordInTheQueryIsRedacted(t *testing.T) {
 	for _, u := range []string{
 		"postgres://customerd@db:5432/customerd?sslmode=disable&password=hunter2-db-password",

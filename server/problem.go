@@ -259,10 +259,11 @@ func writeProblem(c echo.Context, log *slog.Logger, p *problem) error {
 	out := *p
 	out.Instance = c.Request().URL.EscapedPath() // a URI reference: %ff stays %ff, not a broken character
 	out.RequestID = requestID(c)
-	if out.Status == http.StatusServiceUnavailable && errors.Is(c.Request().Context().Err(), context.Canceled) {
+	if out.Status == http.StatusServiceUnavailable && errors.Is(p.cause, context.Canceled) && errors.Is(c.Request().Context().Err(), context.Canceled) {
 		// The client hung up, and what waited on its request's context
 		// gave up: its own doing, which anyone can repeat at will, not the
-		// server's failure (accessLog counts it as 499).
+		// server's failure (accessLog counts it as 499). A failure of its
+		// own (a relay, the database) stays one, the client gone or not.
 		fromContext(c.Request().Context()).abandoned = true
 		log.DebugContext(c.Request().Context(), "request abandoned by its client", "status", out.Status, "request_id", out.RequestID,
 			"error", errString(p.cause))

@@ -172,14 +172,14 @@ func openPostgres(dsn string, cfg *gorm.Config, opts Options) (*Pools, error) {
 const sqlitePragmas = "_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=secure_delete(" + secureDeleteFast + ")&_txlock=immediate" +
 	"&_time_format=sqlite" // times as 2006-01-02 15:04:05.999999999-07:00, the text they have always been stored as
 
+// secureDeleteFast is SQLite's secure_delete mode but during an erasure.
+const secureDeleteFast = "FAST"
+
 // The driver is modernc.org/sqlite (through github.com/libtnb/sqlite, its
 // GORM dialector), which keeps a prepared statement compiled; the store
 // prepares its hot queries itself (prepared.go) rather than through GORM's
 // PrepareStmt, whose statements prepared inside a transaction are compiled
 // again in every later one.
-// secureDeleteFast is SQLite's secure_delete mode but during an erasure.
-const secureDeleteFast = "FAST"
-
 func openSQLite(path string, cfg *gorm.Config, opts Options) (*Pools, error) {
 	if path == "" {
 		return nil, errors.New("database url: sqlite:// needs a path")

@@ -196,11 +196,13 @@ func (s *db) EraseCustomer(ctx context.Context, e Erasure) error {
 			// space inside a page only, and a freed page kept the erased
 			// data on the freelist. ON zeroes freed pages too, for this
 			// erasure only (the writer has one connection; a pragma is not
-			// undone by a rollback, hence the deferred reset).
+			// undone by a rollback, hence the deferred reset, which a
+			// caller hanging up meanwhile does not stop).
 			if err := tx.Exec("PRAGMA secure_delete = ON").Error; err != nil {
 				return err
 			}
-			defer func() { err = errors.Join(err, tx.Exec("PRAGMA secure_delete = "+secureDeleteFast).Error) }()
+			reset := tx.WithContext(context.WithoutCancel(ctx))
+			defer func() { err = errors.Join(err, reset.Exec("PRAGMA secure_delete = "+secureDeleteFast).Error) }()
 		}
 		var c Customer
 		q := s.locked(tx.Where("tenant_id = ? AND id = ? AND deleted_at IS NULL", e.TenantID, e.CustomerID), clause.LockingStrengthUpdate)
