@@ -30,12 +30,31 @@ type Change struct {
 // file is the whole tenant: a secret it leaves out is removed, not kept as
 // a replace through the admin API keeps it, so that the difference shown is
 // what is stored (a leaked LINE channelSecret deleted from the file stops
-// signing tokens).
+// signing tokens). A write that another one (a replica applying the same
+// file as it starts) overtook between the read and the write is applied
+// again from a new read, which finds the tenant as t says or what still
+// differs.
 func (c *Catalog) Apply(ctx context.Context, id string, t *config.Tenant, dryRun bool) (*Change, error) {
 	next, err := t.Document()
 	if err != nil {
 		return nil, err
 	}
+	for attempt := 1; ; attempt++ {
+		ch, err := c.apply(ctx, id, next, dryRun)
+		// Each other writer overtakes a tenant's write once: a few attempts do.
+		if (errors.Is(err, store.ErrStale) || errors.Is(err, store.ErrConflict)) && attempt < applyAttempts {
+			continue
+		}
+		return ch, err
+	}
+}
+
+// applyAttempts bounds Apply's reads of one tenant: one, then one for each
+// replica that overtook it (replicas starting together).
+const applyAttempts = 8
+
+// apply is one attempt of Apply of the document next.
+func (c *Catalog) apply(ctx context.Context, id string, next map[string]any, dryRun bool) (*Change, error) {
 	stored, err := c.store.Tenant(ctx, id)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
