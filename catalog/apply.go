@@ -2,12 +2,15 @@ package catalog
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
+	"net/url"
 	"slices"
 
 	"github.com/customerd/customerd/config"
+	"github.com/customerd/customerd/egress"
 	"github.com/customerd/customerd/store"
 )
 
@@ -101,7 +104,7 @@ func diff(prev, next map[string]any) []string {
 		if secret[path] {
 			return "(secret)"
 		}
-		return v
+		return shown(v)
 	}
 	var out []string
 	for _, p := range slices.Sorted(maps.Keys(after)) {
@@ -110,7 +113,11 @@ func diff(prev, next map[string]any) []string {
 		case !had:
 			out = append(out, fmt.Sprintf("+ %s: %s", p, show(p, after[p])))
 		case old != after[p]:
-			out = append(out, fmt.Sprintf("~ %s: %s -> %s", p, show(p, old), show(p, after[p])))
+			line := fmt.Sprintf("~ %s: %s -> %s", p, show(p, old), show(p, after[p]))
+			if show(p, old) == show(p, after[p]) && !secret[p] {
+				line += " (" + hiddenChange(old, after[p]) + " changed)" // still a change to see
+			}
+			out = append(out, line)
 		}
 	}
 	for _, p := range slices.Sorted(maps.Keys(before)) {
@@ -119,6 +126,45 @@ func diff(prev, next map[string]any) []string {
 		}
 	}
 	return out
+}
+
+// shown is the JSON leaf v as the diff shows it: a URL as every message
+// names it (egress.Where), without the query or user information where a
+// credential may ride (https://fn.azurewebsites.net/api/hook?code=…).
+func shown(v string) string {
+	u := leafURL(v)
+	if u == nil {
+		return v
+	}
+	out, _ := store.PlainJSON(egress.Where(u))
+	return out
+}
+
+// leafURL is the absolute URL the JSON leaf v holds, or nil.
+func leafURL(v string) *url.URL {
+	var s string
+	if json.Unmarshal([]byte(v), &s) != nil {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return nil
+	}
+	return u
+}
+
+// hiddenChange names what differs between two URL leaves that shown shows alike.
+func hiddenChange(a, b string) string {
+	ua, ub := leafURL(a), leafURL(b)
+	switch {
+	case ua.RawQuery != ub.RawQuery:
+		return "query"
+	case ua.User.String() != ub.User.String():
+		return "user information"
+	case ua.Fragment != ub.Fragment:
+		return "fragment"
+	}
+	return "spelling"
 }
 
 // secretSet is the set of the secret paths of a full document.

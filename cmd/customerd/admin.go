@@ -172,7 +172,9 @@ configuration file itself will do: its other settings are left alone).
 Each tenant is created when the database has none of that id, updated when
 a setting differs, and left alone otherwise, so that applying the same file
 twice changes nothing; tenants the file does not name are kept. It prints
-what differs, tenant by tenant (a secret shows as (secret)); --dry-run
+what differs, tenant by tenant (a secret shows as (secret), a URL by its
+scheme, host and path only, with "(query changed)" when only its query
+changed); --dry-run
 prints it and writes nothing. A bad setting stops it before anything is
 written, named as 'customerd config check' names it. Running replicas serve
 the change within seconds (at once on PostgreSQL).`

@@ -211,3 +211,57 @@ func TestTenantsCheckNamesTheStoredTenantsThatNoLongerLoad(t *testing.T) {
 		t.Fatalf("a tenant stored before the rule: %d %s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// tenants apply names a URL setting as every message does (egress.Where):
+// scheme, host and path, never its query, where a receiver may take its
+// credential (an api_key parameter); a change of the query alone is still
+// shown, as a change of the hidden part.
+func TestTenantsApplyNeverShowsAURLsQuery(t *testing.T) {
+	dir := t.TempDir()
+	env := serveEnv(dir)
+	if r := customerd(t, dir, env, "migrate"); r.code != 0 {
+		t.Fatalf("migrate: %d %s", r.code, r.stderr)
+	}
+	file := filepath.Join(dir, "tenants.yaml")
+	apply := func(query, sms string, args ...string) result {
+		t.Helper()
+		yaml := "tenants:\n  shop:\n    senders:\n      sms:\n        type: webhook\n        countries: [FR]\n" +
+			"        webhook: {url: 'https://sms.shop.example/send?" + sms + "', secret: " + secret + "}\n"
+		if query != "" {
+			yaml += "    webhooks:\n      endpoints: [{url: 'https://crm.shop.example/h?" + query + "', secret: shop-webhook-secret-123}]\n"
+		}
+		if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := customerd(t, dir, env, append([]string{"tenants", "apply", "-f", file}, args...)...)
+		if r.code != 0 {
+			t.Fatalf("apply: %d %s %s", r.code, r.stdout, r.stderr)
+		}
+		for _, credential := range []string{"k123", "k456", "t789", "t000"} {
+			if strings.Contains(r.stdout+r.stderr, credential) {
+				t.Fatalf("a URL's query shown:\n%s%s", r.stdout, r.stderr)
+			}
+		}
+		return r
+	}
+	for _, dryRun := range [][]string{{"--dry-run"}, nil} {
+		r := apply("api_key=k123", "token=t789", dryRun...)
+		if !strings.Contains(r.stdout, `+ webhooks.endpoints[0].url: "https://crm.shop.example/h"`) ||
+			!strings.Contains(r.stdout, `+ senders.sms.webhook.url: "https://sms.shop.example/send"`) {
+			t.Fatalf("created %v: %s", dryRun, r.stdout)
+		}
+	}
+	for _, dryRun := range [][]string{{"--dry-run"}, nil} {
+		r := apply("api_key=k456", "token=t789", dryRun...)
+		if !strings.Contains(r.stdout, "shop: ") || strings.Contains(r.stdout, "unchanged") ||
+			!strings.Contains(r.stdout, `~ webhooks.endpoints[0].url: "https://crm.shop.example/h" -> "https://crm.shop.example/h" (query changed)`) ||
+			strings.Contains(r.stdout, "senders.sms") {
+			t.Fatalf("the query alone changed %v: %s", dryRun, r.stdout)
+		}
+	}
+	r := apply("", "token=t000")
+	if !strings.Contains(r.stdout, `- webhooks.endpoints[0].url: "https://crm.shop.example/h"`) ||
+		!strings.Contains(r.stdout, `~ senders.sms.webhook.url: "https://sms.shop.example/send" -> "https://sms.shop.example/send" (query changed)`) {
+		t.Fatalf("an endpoint removed: %s", r.stdout)
+	}
+}
