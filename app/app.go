@@ -195,7 +195,7 @@ func wire(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 		return nil, err
 	}
 	challenges := challenge.New(st, keys.code, now, log)
-	b := &builder{registry: Registry(log), senders: sender.Builtin(), counter: st, log: log}
+	b := &builder{registry: Registry(log), senders: sender.Builtin(), counter: st, log: log, demo: cfg.Demo}
 	db, ok := st.(rooms)
 	if !ok {
 		return nil, fmt.Errorf("database: %T keeps no tenants", st)
@@ -210,7 +210,7 @@ func wire(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 	if err := cat.CheckSeal(ctx); err != nil {
 		return nil, err
 	}
-	live := catalog.NewLive(cat, b.build, log)
+	live := catalog.NewLive(cat, b.live, log)
 	if err := live.Load(ctx); err != nil {
 		return nil, fmt.Errorf("tenants: %w", err)
 	}

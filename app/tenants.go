@@ -35,6 +35,9 @@ type builder struct {
 	senders  *sender.Registry
 	counter  sender.Counter
 	log      *slog.Logger
+	// demo: the demo set-up, whose one start-up line says where the demo
+	// tenant's codes go.
+	demo bool
 }
 
 // build judges tc (filled) by the configuration's rules, then opens its
@@ -88,6 +91,24 @@ func (b *builder) build(id string, tc *config.Tenant) (*served, error) {
 		return nil, ps
 	}
 	return &served{tenant: t, hooks: hook}, nil
+}
+
+// live builds tenant id for the replica to serve, and warns, as serve does
+// at start-up about the file's tenants, about each channel whose codes it
+// writes to the log: a tenant that tenants apply or another replica's admin
+// API wrote is warned about on every replica, once for each version built.
+func (b *builder) live(id string, tc *config.Tenant) (*served, error) {
+	s, err := b.build(id, tc)
+	if err != nil {
+		return nil, err
+	}
+	if b.demo && id == config.DemoTenant {
+		return s, nil
+	}
+	for _, ch := range tc.LogChannels() {
+		b.log.Warn(sender.LogWarning, "tenant", id, "channel", string(ch))
+	}
+	return s, nil
 }
 
 // judged reports whether a problem of ps is at path or inside it.
@@ -199,8 +220,9 @@ func (a *App) ApplyTenant(ctx context.Context, id string, t *config.Tenant, dryR
 // Served are the settings serve warns about: the configuration file's
 // tenants, and the demo tenant when an earlier run without a configuration
 // file left it in the database (it writes its codes to the log). The other
-// tenants of the database are the admin API's, checked as they are written;
-// reading them all would cost start-up a read and an unsealing each.
+// tenants of the database are warned about as they are written (the admin
+// API, tenants apply) and as a replica builds them; reading them all would
+// cost start-up a read and an unsealing each.
 func (a *App) Served(ctx context.Context) (map[string]*config.Tenant, error) {
 	out := maps.Clone(a.Config.Tenants)
 	if out == nil {

@@ -2,12 +2,15 @@ package catalog
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
+	"net/url"
 	"slices"
 
 	"github.com/customerd/customerd/config"
+	"github.com/customerd/customerd/egress"
 	"github.com/customerd/customerd/store"
 )
 
@@ -30,12 +33,31 @@ type Change struct {
 // file is the whole tenant: a secret it leaves out is removed, not kept as
 // a replace through the admin API keeps it, so that the difference shown is
 // what is stored (a leaked LINE channelSecret deleted from the file stops
-// signing tokens).
+// signing tokens). A write that another one (a replica applying the same
+// file as it starts) overtook between the read and the write is applied
+// again from a new read, which finds the tenant as t says or what still
+// differs.
 func (c *Catalog) Apply(ctx context.Context, id string, t *config.Tenant, dryRun bool) (*Change, error) {
 	next, err := t.Document()
 	if err != nil {
 		return nil, err
 	}
+	for attempt := 1; ; attempt++ {
+		ch, err := c.apply(ctx, id, next, dryRun)
+		// Each other writer overtakes a tenant's write once: a few attempts do.
+		if (errors.Is(err, store.ErrStale) || errors.Is(err, store.ErrConflict)) && attempt < applyAttempts {
+			continue
+		}
+		return ch, err
+	}
+}
+
+// applyAttempts bounds Apply's reads of one tenant: one, then one for each
+// replica that overtook it (replicas starting together).
+const applyAttempts = 8
+
+// apply is one attempt of Apply of the document next.
+func (c *Catalog) apply(ctx context.Context, id string, next map[string]any, dryRun bool) (*Change, error) {
 	stored, err := c.store.Tenant(ctx, id)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
@@ -82,7 +104,7 @@ func diff(prev, next map[string]any) []string {
 		if secret[path] {
 			return "(secret)"
 		}
-		return v
+		return shown(v)
 	}
 	var out []string
 	for _, p := range slices.Sorted(maps.Keys(after)) {
@@ -91,7 +113,11 @@ func diff(prev, next map[string]any) []string {
 		case !had:
 			out = append(out, fmt.Sprintf("+ %s: %s", p, show(p, after[p])))
 		case old != after[p]:
-			out = append(out, fmt.Sprintf("~ %s: %s -> %s", p, show(p, old), show(p, after[p])))
+			line := fmt.Sprintf("~ %s: %s -> %s", p, show(p, old), show(p, after[p]))
+			if show(p, old) == show(p, after[p]) && !secret[p] {
+				line += " (" + hiddenChange(old, after[p]) + " changed)" // still a change to see
+			}
+			out = append(out, line)
 		}
 	}
 	for _, p := range slices.Sorted(maps.Keys(before)) {
@@ -100,6 +126,45 @@ func diff(prev, next map[string]any) []string {
 		}
 	}
 	return out
+}
+
+// shown is the JSON leaf v as the diff shows it: a URL as every message
+// names it (egress.Where), without the query or user information where a
+// credential may ride (https://fn.azurewebsites.net/api/hook?code=…).
+func shown(v string) string {
+	u := leafURL(v)
+	if u == nil {
+		return v
+	}
+	out, _ := store.PlainJSON(egress.Where(u))
+	return out
+}
+
+// leafURL is the absolute URL the JSON leaf v holds, or nil.
+func leafURL(v string) *url.URL {
+	var s string
+	if json.Unmarshal([]byte(v), &s) != nil {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return nil
+	}
+	return u
+}
+
+// hiddenChange names what differs between two URL leaves that shown shows alike.
+func hiddenChange(a, b string) string {
+	ua, ub := leafURL(a), leafURL(b)
+	switch {
+	case ua.RawQuery != ub.RawQuery:
+		return "query"
+	case ua.User.String() != ub.User.String():
+		return "user information"
+	case ua.Fragment != ub.Fragment:
+		return "fragment"
+	}
+	return "spelling"
 }
 
 // secretSet is the set of the secret paths of a full document.

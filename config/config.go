@@ -720,14 +720,14 @@ func (t *Tenant) problems(at, id string) Problems {
 	return ps
 }
 
-// LogSenders are the channels, by tenant, whose codes go to the log.
-func (c *Config) LogSenders() map[string][]sender.Channel {
-	out := map[string][]sender.Channel{}
-	for _, id := range c.TenantIDs() {
-		for _, ch := range slices.Sorted(maps.Keys(c.Tenants[id].Senders)) {
-			if c.Tenants[id].Senders[ch].Type == "log" {
-				out[id] = append(out[id], ch)
-			}
+// LogChannels are the channels whose codes the tenant's sender writes to
+// the log, in order (of a filled tenant: one that left senders out has a
+// log sender on both).
+func (t *Tenant) LogChannels() []sender.Channel {
+	var out []sender.Channel
+	for _, ch := range slices.Sorted(maps.Keys(t.Senders)) {
+		if t.Senders[ch].Type == "log" {
+			out = append(out, ch)
 		}
 	}
 	return out

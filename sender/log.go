@@ -5,8 +5,9 @@ import (
 	"log/slog"
 )
 
-// LogWarning is what serve logs at start-up, once for every tenant and
-// channel whose sender is "log" (with the tenant and the channel).
+// LogWarning is what serve logs at start-up, and a replica as it builds a
+// tenant, once for every tenant and channel whose sender is "log" (with the
+// tenant and the channel).
 const LogWarning = "log sender: one-time codes are written to the log; never use it in production"
 
 // logSender "delivers" a message by logging it, for development and tests.

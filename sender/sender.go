@@ -217,7 +217,7 @@ func Builtin() *Registry {
 	r.Register(typeLog, Type{
 		Validate: func(Config) error { return nil },
 		Open: func(_ Config, logger *slog.Logger) (Sender, error) {
-			return &logSender{logger: logger}, nil // serve warns once per tenant and channel; opening is silent
+			return &logSender{logger: logger}, nil // the replica warns as it builds the tenant; a judge's opening is silent
 		},
 	})
 	r.Register(typeSMTP, Type{

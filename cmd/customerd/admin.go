@@ -172,10 +172,13 @@ configuration file itself will do: its other settings are left alone).
 Each tenant is created when the database has none of that id, updated when
 a setting differs, and left alone otherwise, so that applying the same file
 twice changes nothing; tenants the file does not name are kept. It prints
-what differs, tenant by tenant (a secret shows as (secret)); --dry-run
-prints it and writes nothing. A bad setting stops it before anything is
-written, named as 'customerd config check' names it. Running replicas serve
-the change within seconds (at once on PostgreSQL).`
+what differs, tenant by tenant (a secret shows as (secret), a URL by its
+scheme, host and path only, with "(query changed)" when only its query
+changed); --dry-run prints it and writes nothing. A tenant whose one-time
+codes go to the log (a log sender, or senders left out) is warned about on
+stderr, as 'customerd config check' warns. A bad setting stops it before
+anything is written, named as 'customerd config check' names it. Running
+replicas serve the change within seconds (at once on PostgreSQL).`
 
 const tenantsCheckHelp = `
 Judges every tenant of the database by this version's rules, as a write
@@ -281,6 +284,8 @@ func tenantsApplyCommand(fs *flag.FlagSet) func(context.Context, *env, []string)
 			for _, line := range ch.Lines {
 				fmt.Fprintf(e.stdout, "  %s\n", line)
 			}
+			// As config check says it of the file's: a replica logs it only once it builds the tenant.
+			warnLogSenders(e.stderr, id, tenants[id])
 		}
 		return nil
 	}

@@ -3,6 +3,7 @@ package main_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -30,6 +31,22 @@ func adminCall(t *testing.T, method, url, key string) (int, string) {
 	}
 	defer res.Body.Close()
 	return res.StatusCode, readAll(t, res.Body)
+}
+
+// waitServed waits until the running server s serves tenant, which a
+// command wrote (SQLite: at the server's next reconcile).
+func waitServed(t *testing.T, s *server, api, tenant string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if code, _ := adminCall(t, http.MethodGet, api+"/api/"+tenant+"/.well-known/jwks.json", ""); code == http.StatusOK {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the running server never served the applied tenant:\n%s", s.log())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 func TestAdminKeysAndTenantsApply(t *testing.T) {
@@ -81,16 +98,7 @@ func TestAdminKeysAndTenantsApply(t *testing.T) {
 		t.Fatalf("apply a change: %d %q %s", r.code, r.stdout, r.stderr)
 	}
 	// The running server serves it, without a restart (SQLite: at its next reconcile).
-	deadline := time.Now().Add(time.Minute)
-	for {
-		if code, _ := adminCall(t, http.MethodGet, api+"/api/shop/.well-known/jwks.json", ""); code == http.StatusOK {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the running server never served the applied tenant:\n%s", s.log())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitServed(t, s, api, "shop")
 	// A bad file is refused whole, with the file's line.
 	write("tenants:\n  shop:\n    otp: {maxAttempts: 50}\n  other: {}\n")
 	if r = customerd(t, dir, env, "--config", cfg, "tenants", "apply", "-f", file); r.code != 1 ||
@@ -209,5 +217,110 @@ func TestTenantsCheckNamesTheStoredTenantsThatNoLongerLoad(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stdout, "acme: 1 problem\n  tenants.acme.checkInPage") ||
 		!strings.HasSuffix(r.stdout, "2 tenants checked, 1 no longer loading\n") || strings.Contains(r.stdout, "shop:") {
 		t.Fatalf("a tenant stored before the rule: %d %s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// tenants apply names a URL setting as every message does (egress.Where):
+// scheme, host and path, never its query, where a receiver may take its
+// credential (an api_key parameter); a change of the query alone is still
+// shown, as a change of the hidden part.
+func TestTenantsApplyNeverShowsAURLsQuery(t *testing.T) {
+	dir := t.TempDir()
+	env := serveEnv(dir)
+	if r := customerd(t, dir, env, "migrate"); r.code != 0 {
+		t.Fatalf("migrate: %d %s", r.code, r.stderr)
+	}
+	file := filepath.Join(dir, "tenants.yaml")
+	apply := func(query, sms string, args ...string) result {
+		t.Helper()
+		yaml := "tenants:\n  shop:\n    senders:\n      sms:\n        type: webhook\n        countries: [FR]\n" +
+			"        webhook: {url: 'https://sms.shop.example/send?" + sms + "', secret: " + secret + "}\n"
+		if query != "" {
+			yaml += "    webhooks:\n      endpoints: [{url: 'https://crm.shop.example/h?" + query + "', secret: shop-webhook-secret-123}]\n"
+		}
+		if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := customerd(t, dir, env, append([]string{"tenants", "apply", "-f", file}, args...)...)
+		if r.code != 0 {
+			t.Fatalf("apply: %d %s %s", r.code, r.stdout, r.stderr)
+		}
+		for _, credential := range []string{"k123", "k456", "t789", "t000"} {
+			if strings.Contains(r.stdout+r.stderr, credential) {
+				t.Fatalf("a URL's query shown:\n%s%s", r.stdout, r.stderr)
+			}
+		}
+		return r
+	}
+	for _, dryRun := range [][]string{{"--dry-run"}, nil} {
+		r := apply("api_key=k123", "token=t789", dryRun...)
+		if !strings.Contains(r.stdout, `+ webhooks.endpoints[0].url: "https://crm.shop.example/h"`) ||
+			!strings.Contains(r.stdout, `+ senders.sms.webhook.url: "https://sms.shop.example/send"`) {
+			t.Fatalf("created %v: %s", dryRun, r.stdout)
+		}
+	}
+	for _, dryRun := range [][]string{{"--dry-run"}, nil} {
+		r := apply("api_key=k456", "token=t789", dryRun...)
+		if !strings.Contains(r.stdout, "shop: ") || strings.Contains(r.stdout, "unchanged") ||
+			!strings.Contains(r.stdout, `~ webhooks.endpoints[0].url: "https://crm.shop.example/h" -> "https://crm.shop.example/h" (query changed)`) ||
+			strings.Contains(r.stdout, "senders.sms") {
+			t.Fatalf("the query alone changed %v: %s", dryRun, r.stdout)
+		}
+	}
+	r := apply("", "token=t000")
+	if !strings.Contains(r.stdout, `- webhooks.endpoints[0].url: "https://crm.shop.example/h"`) ||
+		!strings.Contains(r.stdout, `~ senders.sms.webhook.url: "https://sms.shop.example/send" -> "https://sms.shop.example/send" (query changed)`) {
+		t.Fatalf("an endpoint removed: %s", r.stdout)
+	}
+}
+
+// A tenant whose one-time codes go to the log (a log sender, named or by
+// leaving senders out) is warned about wherever it is written, as serve
+// warns at start-up about the file's: tenants apply, its dry run too, says
+// so for each tenant and channel, and a running replica logs it when it
+// builds the tenant, once for each version it builds.
+func TestATenantAppliedWithALogSenderIsWarnedAbout(t *testing.T) {
+	dir := t.TempDir()
+	env := serveEnv(dir)
+	cfg := writeConfig(t, dir, "tenants:\n  acme:\n    senders:\n      email: {type: smtp, smtp: {host: smtp.acme.example, from: no-reply@acme.example}}\n")
+	s, line := startServe(t, dir, env, "--config", cfg)
+	api, _ := line["api"].(string)
+	const warning = "log sender: one-time codes are written to the log; never use it in production"
+	if w := s.lines(warning); len(w) != 0 {
+		t.Fatalf("acme writes no code to the log: %v", w)
+	}
+	file := filepath.Join(dir, "tenants.yaml")
+	if err := os.WriteFile(file, []byte("tenants:\n  shop: {}\n  club:\n    senders:\n      email: {type: log}\n"+
+		"      sms: {type: webhook, countries: [FR], webhook: {url: 'https://sms.club.example/send', secret: "+secret+"}}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want := "warning: tenants.club.senders.email: type log writes one-time codes to the log; never in production\n" +
+		"warning: tenants.shop.senders.email: type log writes one-time codes to the log; never in production\n" +
+		"warning: tenants.shop.senders.sms: type log writes one-time codes to the log; never in production\n"
+	for _, args := range [][]string{{"--dry-run"}, nil} {
+		r := customerd(t, dir, env, append([]string{"--config", cfg, "tenants", "apply", "-f", file}, args...)...)
+		var warned strings.Builder
+		for l := range strings.Lines(r.stderr) {
+			if strings.HasPrefix(l, "warning: ") {
+				warned.WriteString(l)
+			}
+		}
+		if r.code != 0 || warned.String() != want {
+			t.Fatalf("tenants apply %v: %d\nstdout: %s\nstderr: %s", args, r.code, r.stdout, r.stderr)
+		}
+	}
+
+	// The running server builds shop at its first request (SQLite: once its
+	// reconcile learnt of it), and at its next ones serves what it built.
+	waitServed(t, s, api, "shop")
+	if code, _ := adminCall(t, http.MethodGet, api+"/api/shop/.well-known/jwks.json", ""); code != http.StatusOK {
+		t.Fatalf("shop again: %d", code)
+	}
+	var warned []string
+	for _, m := range s.lines(warning) {
+		warned = append(warned, fmt.Sprint(m["level"], " ", m["tenant"], "/", m["channel"]))
+	}
+	if strings.Join(warned, ", ") != "WARN shop/email, WARN shop/sms" {
+		t.Fatalf("the replica's warnings: %v\n%s", warned, s.log())
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/customerd/customerd/config"
@@ -16,6 +17,14 @@ included, and prints every problem with its path, its bad value (secrets
 excepted) and where the value came from (FILE:LINE or the environment
 variable). It opens no database and calls nothing on the network. Exit status
 0 when the configuration is valid, 1 otherwise.`
+
+// warnLogSenders says, for each channel whose codes tenant id's sender
+// writes to the log, that they go there (config check, tenants apply).
+func warnLogSenders(w io.Writer, id string, t *config.Tenant) {
+	for _, ch := range t.LogChannels() {
+		fmt.Fprintf(w, "warning: tenants.%s.senders.%s: type log writes one-time codes to the log; never in production\n", id, ch)
+	}
+}
 
 func configCheckCommand(*flag.FlagSet) func(context.Context, *env, []string) error {
 	return func(_ context.Context, e *env, _ []string) error {
@@ -58,11 +67,8 @@ func configCheckCommand(*flag.FlagSet) func(context.Context, *env, []string) err
 			fmt.Fprintln(e.stdout, "note: the demo set-up: one tenant, demo, whose one-time codes are written to the log")
 			return nil
 		}
-		logSenders := cfg.LogSenders()
 		for _, id := range cfg.TenantIDs() {
-			for _, ch := range logSenders[id] {
-				fmt.Fprintf(e.stdout, "warning: tenants.%s.senders.%s: type log writes one-time codes to the log; never in production\n", id, ch)
-			}
+			warnLogSenders(e.stdout, id, cfg.Tenants[id])
 		}
 		if cfg.Secret != "" && !config.VariedSecret(cfg.Secret) {
 			fmt.Fprintf(e.stdout, "warning: %s\n", config.WeakSecretWarning)

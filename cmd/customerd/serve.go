@@ -79,9 +79,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 			return err
 		}
 		served := &config.Config{Tenants: tenants}
-		logSenders := served.LogSenders()
 		for _, tenant := range served.TenantIDs() {
-			for _, ch := range logSenders[tenant] {
+			for _, ch := range tenants[tenant].LogChannels() {
 				log.Warn(sender.LogWarning, "tenant", tenant, "channel", string(ch))
 			}
 		}

@@ -89,6 +89,10 @@ func TestDemoModeIsOneLine(t *testing.T) {
 	if n := len(s.lines("demo mode: no configuration file, so the demo tenant serves with one-time codes written to the log; give --config FILE for real tenants")); n != 1 {
 		t.Fatalf("%d demo mode lines:\n%s", n, s.log())
 	}
+	// Nor as it builds the demo tenant, at its first request.
+	if res, body := get(t, line["api"].(string)+"/api/demo/.well-known/jwks.json"); res.StatusCode != http.StatusOK {
+		t.Fatalf("the demo tenant's keys: %d %s", res.StatusCode, body)
+	}
 	if strings.Contains(s.log(), "log sender") {
 		t.Fatalf("demo mode also warns per channel:\n%s", s.log())
 	}
