@@ -4,13 +4,16 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -158,6 +161,14 @@ func TestREADMEGoClientRecipe(t *testing.T) {
 	if svc.Logs.Code("jane.doe@example.com") == "" {
 		t.Fatal("no code was sent")
 	}
+
+	t.Run("does not follow a redirect", func(t *testing.T) {
+		tr := redirectTrap(t)
+		cmd := exec.Command("go", "run", ".")
+		cmd.Dir, cmd.Env = dir, append(os.Environ(), append(env, "CUSTOMERD_URL="+tr.url)...)
+		out, _ := cmd.CombinedOutput() // refused or answered 307, as long as nothing went elsewhere
+		tr.check(t, string(out))
+	})
 }
 
 func TestREADMETypeScriptRecipe(t *testing.T) {
@@ -166,6 +177,7 @@ func TestREADMETypeScriptRecipe(t *testing.T) {
 	steps := only(t, blocks, "sh", "npx openapi-typescript")
 	ours := only(t, blocks, "ts", "@customerd/sdk")
 	own := only(t, blocks, "ts", "openapi-fetch")
+	upstream := only(t, readme(t, "Upstream-only clients"), "ts", "openapi-fetch")
 	// The versions the README installs are the ones the SDK pins and tests with.
 	for _, name := range []string{"openapi-fetch", "openapi-typescript", "typescript"} {
 		want := pinned(t, "sdk/typescript/package.json", `"`+regexp.QuoteMeta(name)+`": "([^"]+)"`)
@@ -199,10 +211,29 @@ func TestREADMETypeScriptRecipe(t *testing.T) {
 		line, _, _ = strings.Cut(line, "#")
 		return "mkdir -p src && " + strings.Replace(line, "https://id.example.com/openapi.yaml", filepath.Join(repo, "openapi.yaml"), 1)
 	})
+	// The upstream-only client's types, as its recipe's first line makes them.
+	gen, _, _ := strings.Cut(strings.TrimPrefix(upstream, "// "), "\n")
+	run(t, dir, nil, strings.Replace(gen, "customer-api.openapi.json", filepath.Join(repo, "api", "upstream", "customer-api.openapi.json"), 1))
+	// The clients, as written but for where customerd is: a trap each.
+	traps := map[string]*trap{"own": redirectTrap(t), "upstream-client": redirectTrap(t)}
+	at := func(client, recipe string) string {
+		return strings.ReplaceAll(recipe, "https://id.example.com", traps[client].url)
+	}
 	write(t, filepath.Join(dir, "src", "ours.ts"), ours)
-	// The recipe's token comes from a sign-in the snippet does not show.
-	write(t, filepath.Join(dir, "src", "own.ts"), "declare const token: string;\n"+own)
+	// What the recipes use and do not show: a token from a sign-in, the typed code.
+	write(t, filepath.Join(dir, "src", "own.ts"), "const token: string = \"eyJ.a.b\";\n"+at("own", own))
+	write(t, filepath.Join(dir, "src", "upstream-client.ts"),
+		"const email = \"jane.doe@example.com\", code = \"719950\";\n"+at("upstream-client", upstream))
 	run(t, dir, nil, "node_modules/.bin/tsc -p .")
+
+	t.Run("do not follow a redirect", func(t *testing.T) {
+		run(t, dir, nil, "node_modules/.bin/tsc -p . --noEmit false --outDir out")
+		for client, tr := range traps {
+			// A call that meets the redirect throws: the exit status says nothing.
+			out, _ := exec.Command("node", filepath.Join(dir, "out", client+".js")).CombinedOutput()
+			tr.check(t, client+".ts: "+string(out))
+		}
+	})
 }
 
 func TestREADMEWebhookReceiver(t *testing.T) {
@@ -236,6 +267,54 @@ tenants:
 	})
 	if !strings.Contains(logs.String(), " Customer:Upserted ") || !strings.Contains(logs.String(), "hooked@example.com") {
 		t.Fatalf("the receiver logged %q", logs.String())
+	}
+}
+
+// trap is a server that answers every request with a 307 to another
+// server, as a proxy, a captive portal or a hijacked route might.
+type trap struct {
+	url                string
+	mu                 sync.Mutex
+	redirected, landed []string // the requests each server received
+}
+
+func redirectTrap(t *testing.T) *trap {
+	t.Helper()
+	tr := &trap{}
+	record := func(into *[]string, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		tr.mu.Lock()
+		defer tr.mu.Unlock()
+		*into = append(*into, fmt.Sprintf("%s %s %s", r.Method, r.URL, body))
+	}
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		record(&tr.landed, r)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `"eyJhbGciOiJFUzI1NiJ9.e30.forged"`)
+	}))
+	t.Cleanup(elsewhere.Close)
+	// Another host, not only another port: Go's client keeps the body there, not Authorization.
+	to := strings.Replace(elsewhere.URL, "127.0.0.1", "localhost", 1)
+	redirecting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		record(&tr.redirected, r)
+		http.Redirect(w, r, to+r.URL.RequestURI(), http.StatusTemporaryRedirect)
+	}))
+	t.Cleanup(redirecting.Close)
+	tr.url = redirecting.URL
+	return tr
+}
+
+// check fails t unless a client called the trap and nothing reached the
+// other server; out is what the client said.
+func (tr *trap) check(t *testing.T, out string) {
+	t.Helper()
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if len(tr.redirected) == 0 {
+		t.Errorf("the client never called the trap:\n%s", out)
+	}
+	if len(tr.landed) > 0 {
+		t.Errorf("the client followed a redirect: another server received %q\n%s", tr.landed, out)
 	}
 }
 

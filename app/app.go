@@ -5,6 +5,7 @@
 package app
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/hkdf"
@@ -95,7 +96,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		}
 		debug.SetMemoryLimit(limit)
 	}
-	secret, generated, err := loadSecret(cfg, log, o.existing)
+	secret, written, err := loadSecret(cfg, log, o.existing)
 	if err != nil {
 		return nil, err
 	}
@@ -119,8 +120,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	a, err := wire(ctx, cfg, st, log, keys, o)
 	if err != nil {
 		_ = st.Close()
-		if generated && errors.Is(err, store.ErrWrongSecret) {
-			_ = os.Remove(cfg.SecretFile) // the database's is elsewhere: not this one
+		if written != nil && errors.Is(err, store.ErrWrongSecret) {
+			forgetSecret(cfg.SecretFile, written) // the database's is elsewhere: not this one
 		}
 		return nil, err
 	}
@@ -321,41 +322,90 @@ func retention(now time.Time) store.Cutoffs {
 func (a *App) Close() error { return a.Store.Close() }
 
 // loadSecret is the configured secret or, for the demo default, one
-// generated once and kept in SecretFile (unless existing is set).
-func loadSecret(cfg *config.Config, log *slog.Logger, existing bool) (secret []byte, generated bool, err error) {
+// generated once and kept in SecretFile (unless existing is set); written is
+// the file's content when this start wrote it.
+func loadSecret(cfg *config.Config, log *slog.Logger, existing bool) (secret, written []byte, err error) {
 	if cfg.Secret != "" {
 		if !config.VariedSecret(cfg.Secret) {
 			log.Warn(config.WeakSecretWarning)
 		}
-		return []byte(cfg.Secret), false, nil
+		return []byte(cfg.Secret), nil, nil
 	}
 	raw, err := os.ReadFile(cfg.SecretFile)
-	if err == nil {
-		s := strings.TrimSpace(string(raw))
-		if len(s) < 32 {
-			return nil, false, fmt.Errorf("secretFile: %s holds fewer than 32 characters", cfg.SecretFile)
+	if errors.Is(err, fs.ErrNotExist) && !existing {
+		var b [32]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, nil, err
 		}
-		if !config.VariedSecret(s) {
-			log.Warn(config.WeakSecretWarning, "secretFile", cfg.SecretFile)
+		generated := []byte(hex.EncodeToString(b[:]) + "\n")
+		var ours bool
+		if raw, ours, err = keepSecret(cfg.SecretFile, generated); err != nil {
+			return nil, nil, fmt.Errorf("secretFile: %w", err)
 		}
-		return []byte(s), false, nil
+		if ours {
+			written = generated
+			log.Warn("generated a secret and kept it in secretFile; set CUSTOMERD_SECRET in production", "secretFile", cfg.SecretFile)
+		}
 	}
-	if !errors.Is(err, fs.ErrNotExist) || existing {
-		return nil, false, fmt.Errorf("secretFile: %w (set secret or CUSTOMERD_SECRET to the service's)", err)
+	if err != nil {
+		return nil, nil, fmt.Errorf("secretFile: %w (set secret or CUSTOMERD_SECRET to the service's)", err)
 	}
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
+	s := strings.TrimSpace(string(raw))
+	if len(s) < 32 {
+		return nil, nil, fmt.Errorf("secretFile: %s holds fewer than 32 characters", cfg.SecretFile)
+	}
+	if !config.VariedSecret(s) {
+		log.Warn(config.WeakSecretWarning, "secretFile", cfg.SecretFile)
+	}
+	return []byte(s), written, nil
+}
+
+// keepSecret puts content at path unless a file is there already, and
+// returns what path holds: content (ours), or what another start put there
+// first. Starts sharing a folder must seal with one secret, and a crash must
+// leave all of it or none: content goes to a temporary file, synced, then
+// linked to path (which fails when path exists), the folder synced.
+func keepSecret(path string, content []byte) (held []byte, ours bool, err error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, false, err
 	}
-	s := hex.EncodeToString(b[:])
-	if err := os.MkdirAll(filepath.Dir(cfg.SecretFile), 0o700); err != nil {
-		return nil, false, fmt.Errorf("secretFile: %w", err)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+"-*") // 0o600
+	if err != nil {
+		return nil, false, err
 	}
-	if err := os.WriteFile(cfg.SecretFile, []byte(s+"\n"), 0o600); err != nil {
-		return nil, false, fmt.Errorf("secretFile: %w", err)
+	defer func() { _ = os.Remove(tmp.Name()) }()
+	_, err = tmp.Write(content)
+	if err == nil {
+		err = tmp.Sync()
 	}
-	log.Warn("generated a secret and kept it in secretFile; set CUSTOMERD_SECRET in production", "secretFile", cfg.SecretFile)
-	return []byte(s), true, nil
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if err := os.Link(tmp.Name(), path); errors.Is(err, fs.ErrExist) {
+		held, err := os.ReadFile(path)
+		return held, false, err
+	} else if err != nil {
+		return nil, false, err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil, false, err
+	}
+	defer func() { _ = d.Close() }()
+	return content, true, d.Sync()
+}
+
+// forgetSecret removes the secret a start wrote to path, unless path holds
+// another since (another start's, or the one an operator put back): that
+// one is not this start's to remove.
+func forgetSecret(path string, written []byte) {
+	if held, err := os.ReadFile(path); err == nil && bytes.Equal(held, written) {
+		_ = os.Remove(path)
+	}
 }
 
 func derive(secret []byte, purpose string) ([]byte, error) {
