@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"math/rand/v2"
 	"slices"
@@ -45,14 +46,15 @@ type Service struct {
 	store      Store
 	challenges *challenge.Service
 	now        func() time.Time
+	log        *slog.Logger // a contact change notice not delivered
 }
 
 // NewService returns a Service.
-func NewService(s Store, c *challenge.Service, now func() time.Time) *Service {
+func NewService(s Store, c *challenge.Service, now func() time.Time, log *slog.Logger) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{store: s, challenges: c, now: now}
+	return &Service{store: s, challenges: c, now: now, log: log}
 }
 
 // Now is the service's time (store.Clock: as every database stores it).
@@ -227,6 +229,9 @@ func (s *Service) Update(ctx context.Context, t *tenant.Tenant, caller string, i
 		}
 		switch {
 		case err == nil:
+			// A verified contact removed is told (a change is held behind a
+			// code to the new contact, and told when it is completed).
+			s.NotifyContactChange(ctx, t, c, next)
 			return res, nil
 		case errors.Is(err, store.ErrStale):
 			continue // someone else wrote in between: apply the change to what is there now
@@ -677,9 +682,7 @@ func newEvent(typ string, before, c *store.Customer, now time.Time) (*store.Even
 	return &store.Event{ID: body.ID, TenantID: c.TenantID, CustomerID: c.ID, Type: typ, Payload: string(b), CreatedAt: now}, nil
 }
 
-// LanguageOf is the language messages to c are written in.
-func LanguageOf(t *tenant.Tenant, c *store.Customer) string { return languageOf(t, c) }
-
+// languageOf is the language messages to c are written in.
 func languageOf(t *tenant.Tenant, c *store.Customer) string {
 	if l, ok := c.Profile["language"].(string); ok {
 		return l

@@ -221,7 +221,7 @@ func wire(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 		}
 	}
 	tenants := liveTenants{live: live}
-	accounts := account.NewService(st, challenges, now)
+	accounts := account.NewService(st, challenges, now, log)
 	rights := privacy.New(db, now)
 	spec := o.spec
 	if spec == nil {

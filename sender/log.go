@@ -27,7 +27,8 @@ func (s *logSender) Send(ctx context.Context, m Message) error {
 	}
 	if m.NewContact != "" {
 		s.logger.LogAttrs(ctx, slog.LevelInfo, "contact change notice sent", slog.String("tenant", m.Tenant),
-			slog.String("channel", string(m.Channel)), slog.String("to", m.To), slog.String("newContact", m.NewContact))
+			slog.String("channel", string(m.Channel)), slog.String("to", m.To), slog.String("newContact", m.NewContact),
+			slog.String("change", string(m.change())))
 		return nil
 	}
 	attrs := []slog.Attr{

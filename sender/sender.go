@@ -13,6 +13,7 @@
 package sender
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -48,9 +49,11 @@ type Message struct {
 	// Link, when set, is a page address carrying the challenge id and the code,
 	// offered beside the code (a partial check-in).
 	Link string
-	// NewContact, when set, makes the message a notice without a code: the
-	// account's contact was changed to this (masked) address or number.
+	// NewContact, when set, makes the message a notice without a code to a
+	// verified contact of an account: the account's new contact (masked),
+	// or NoContact; Change says what happened (Replaced when empty).
 	NewContact string
+	Change     Change
 	// Fills names the empty fields of the account that completing the
 	// challenge will fill with what an anonymous request held, so that the
 	// owner knows what the code confirms; MoreFills counts the free-form
@@ -58,6 +61,64 @@ type Message struct {
 	// shown).
 	Fills     []string
 	MoreFills int
+}
+
+// Change is what a notice tells the verified contact it goes to.
+type Change string
+
+// The changes a notice tells of.
+const (
+	Replaced Change = "replaced" // the recipient was replaced by NewContact
+	Removed  Change = "removed"  // the recipient was removed from the account (NewContact is NoContact)
+	Added    Change = "added"    // NewContact was added to the recipient's account
+)
+
+// NoContact is a removal notice's NewContact: the account has no contact
+// of the recipient's kind now.
+const NoContact = "(none)"
+
+// change is what m, a notice, tells of.
+func (m Message) change() Change { return cmp.Or(m.Change, Replaced) }
+
+// noticeWords are a notice's sentences in one language; %s is the new
+// contact.
+type noticeWords struct{ replaced, added, removedEmail, removedPhone, advice string }
+
+var (
+	noticeEnglish = noticeWords{
+		replaced:     "The contact details of your account were changed to %s.",
+		added:        "%s was added to the contact details of your account.",
+		removedEmail: "This email address was removed from your account.",
+		removedPhone: "This phone number was removed from your account.",
+		advice:       "If you did not make this change, contact us.",
+	}
+	noticeFrench = noticeWords{
+		replaced:     "Les coordonnées de votre compte ont été remplacées par %s.",
+		added:        "%s a été ajouté aux coordonnées de votre compte.",
+		removedEmail: "Cette adresse e-mail a été retirée de votre compte.",
+		removedPhone: "Ce numéro de téléphone a été retiré de votre compte.",
+		advice:       "Si vous n'êtes pas à l'origine de ce changement, contactez-nous.",
+	}
+)
+
+// noticeText is a notice's two sentences, in French or English: what
+// changed, and what to do about a change the recipient did not make.
+func noticeText(m Message) (what, advice string) {
+	w := noticeEnglish
+	if french(m.Language) {
+		w = noticeFrench
+	}
+	switch {
+	case m.change() == Added:
+		what = fmt.Sprintf(w.added, m.NewContact)
+	case m.change() == Removed && m.Channel == Email:
+		what = w.removedEmail
+	case m.change() == Removed:
+		what = w.removedPhone
+	default:
+		what = fmt.Sprintf(w.replaced, m.NewContact)
+	}
+	return what, w.advice
 }
 
 // fillsText is what m's code fills, in French or English ("" for nothing).
@@ -150,7 +211,7 @@ type SMTPConfig struct {
 }
 
 // MaxTimeout bounds every sender's timeout: a send holds its request (or,
-// for the notice to a replaced contact, a goroutine past it) for as long.
+// for a contact change notice, a goroutine past it) for as long.
 const MaxTimeout = 30 * time.Second
 
 // UnmarshalJSON decodes c as encoding/json would, except that timeout may

@@ -96,11 +96,9 @@ func (c *WebhookConfig) validate() error {
 // smsText is the text of a code by SMS, in French or English.
 func smsText(m Message) string {
 	fr := french(m.Language)
-	if m.NewContact != "" { // a notice to the replaced number: no code, the new contact (masked)
-		if fr {
-			return "Les coordonnées de votre compte ont été remplacées par " + m.NewContact + ". Si vous n'êtes pas à l'origine de ce changement, contactez-nous."
-		}
-		return "The contact details of your account were changed to " + m.NewContact + ". If you did not make this change, contact us."
+	if m.NewContact != "" { // a notice: no code
+		what, advice := noticeText(m)
+		return what + " " + advice
 	}
 	text := "Your verification code: " + m.Code
 	if fr {
@@ -207,7 +205,7 @@ func newWebhookSender(c WebhookConfig) *webhookSender {
 // The kinds of WebhookMessage, as openapi.yaml's GatewayMessage names them.
 const (
 	kindCode           = "code"
-	kindContactChanged = "contactChanged" // a notice to a replaced contact: no code
+	kindContactChanged = "contactChanged" // a notice of a change of the account's contacts: no code
 )
 
 // WebhookMessage is the JSON body the webhook sender posts: openapi.yaml's
@@ -222,6 +220,7 @@ type WebhookMessage struct {
 	Code       string  `json:"code,omitempty"`
 	Link       string  `json:"link,omitempty"`
 	NewContact string  `json:"newContact,omitempty"`
+	Change     Change  `json:"change,omitempty"`
 	Text       string  `json:"text"`
 	Language   string  `json:"language"`
 	// ExpiresAt is a code's; a notice has nothing to expire.
@@ -233,7 +232,7 @@ func (s *webhookSender) Send(ctx context.Context, m Message) error {
 	w := WebhookMessage{Kind: kindCode, Tenant: m.Tenant, Channel: m.Channel, To: m.To, Code: m.Code, Link: m.Link,
 		Text: smsText(m), Language: m.Language, ExpiresAt: m.ExpiresAt.UTC()}
 	if m.NewContact != "" {
-		w.Kind, w.NewContact, w.ExpiresAt = kindContactChanged, m.NewContact, time.Time{}
+		w.Kind, w.NewContact, w.Change, w.ExpiresAt = kindContactChanged, m.NewContact, m.change(), time.Time{}
 	}
 	body, err := json.Marshal(w)
 	if err != nil {

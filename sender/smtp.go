@@ -346,7 +346,8 @@ func (s *smtpSender) compose(m Message, now time.Time) (msg []byte, id string, e
 	id = "<" + rand.Text() + "@" + s.domain + ">"
 	subject, body := t.subject, t.body(m.Code, minutes)
 	if m.NewContact != "" {
-		subject, body = t.noticeSubject, t.notice(m.NewContact)
+		what, advice := noticeText(m)
+		subject, body = t.noticeSubject, what+"\n\n"+advice+"\n"
 	}
 
 	var b bytes.Buffer
@@ -386,9 +387,8 @@ type template struct {
 	lang    string
 	subject string
 	body    func(code string, minutes int) string
-	// noticeSubject and notice tell the old contact of an account that it changed.
+	// noticeSubject is a notice's (noticeText is its body).
 	noticeSubject string
-	notice        func(newContact string) string
 	// fills says which empty fields of the account the code will fill.
 	fills func(fields string) string
 }
@@ -412,10 +412,6 @@ func templateFor(tag string) template {
 					"Si vous n'êtes pas à l'origine de cette demande, ignorez ce message.\n"
 			},
 			noticeSubject: "Vos coordonnées ont changé",
-			notice: func(to string) string {
-				return "Les coordonnées de votre compte ont été remplacées par " + to + ".\n\n" +
-					"Si vous n'êtes pas à l'origine de ce changement, contactez-nous.\n"
-			},
 			fills: func(fields string) string {
 				return "Ce code complétera aussi ces champs vides de votre profil : " + fields + "."
 			},
@@ -430,10 +426,6 @@ func templateFor(tag string) template {
 				"If you did not request it, you can ignore this message.\n"
 		},
 		noticeSubject: "Your contact details changed",
-		notice: func(to string) string {
-			return "The contact details of your account were changed to " + to + ".\n\n" +
-				"If you did not make this change, contact us.\n"
-		},
 		fills: func(fields string) string {
 			return "This code will also fill in these empty fields of your profile: " + fields + "."
 		},

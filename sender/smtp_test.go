@@ -364,6 +364,36 @@ func TestSMTPNoticeAndLink(t *testing.T) {
 	}
 }
 
+// A notice says what happened to the address it goes to, in the message's
+// language: replaced, removed (never "changed to (none)") or a contact
+// added to its account.
+func TestSMTPNoticeSaysWhatChanged(t *testing.T) {
+	srv := startServer(t, smtptest.StartTLS)
+	s := open(t, smtpConfig(srv.Port, "starttls", srv.RootCAs))
+	for _, tt := range []struct {
+		lang       string
+		change     sender.Change
+		newContact string
+		want       string
+	}{
+		{"en", sender.Replaced, "n***@e***.com", "The contact details of your account were changed to n***@e***.com."},
+		{"en", sender.Removed, sender.NoContact, "This email address was removed from your account."},
+		{"en", sender.Added, "+33*******02", "+33*******02 was added to the contact details of your account."},
+		{"fr", sender.Replaced, "n***@e***.com", "Les coordonnées de votre compte ont été remplacées par n***@e***.com."},
+		{"fr", sender.Removed, sender.NoContact, "Cette adresse e-mail a été retirée de votre compte."},
+		{"fr", sender.Added, "+33*******02", "+33*******02 a été ajouté aux coordonnées de votre compte."},
+	} {
+		m := message(tt.lang)
+		m.Code, m.NewContact, m.Change = "", tt.newContact, tt.change
+		if err := send(t, t.Context(), s, m); err != nil {
+			t.Fatal(err)
+		}
+		if p := smtptest.Parse(t, srv.Received(t, 0).Data); !strings.Contains(p.Body, tt.want) || strings.Contains(p.Body, sender.NoContact) {
+			t.Errorf("%s %s: body does not say %q:\n%s", tt.lang, tt.change, tt.want, p.Body)
+		}
+	}
+}
+
 // A code's message names the account fields it fills and only counts the
 // free-form properties (their names are the text of whoever sent the
 // change), in the message's language.

@@ -317,7 +317,7 @@ func fillHeld(t *tenant.Tenant, c *store.Customer, in account.Input, now time.Ti
 
 // changeContact applies a token holder's held change to the account it was
 // for, now that its new contact k is proven; k leaves an account where it
-// sat unverified. The old contact is told.
+// sat unverified. The account's verified contacts are told.
 func (s *Service) changeContact(ctx context.Context, t *tenant.Tenant, p *challenge.Proof, k account.Contact, bound *store.Customer,
 	held account.Held) (*store.Customer, error) {
 	if bound == nil {
@@ -388,7 +388,7 @@ func (s *Service) changeContact(ctx context.Context, t *tenant.Tenant, p *challe
 	if err != nil {
 		return nil, err
 	}
-	s.notifyOldContact(ctx, t, bound, next)
+	s.accounts.NotifyContactChange(ctx, t, bound, next)
 	return next, nil
 }
 
@@ -425,34 +425,6 @@ func (s *Service) detach(ctx context.Context, tx store.Store, t *tenant.Tenant, 
 		return err
 	}
 	return s.accounts.Record(ctx, tx, t, c, next, now)
-}
-
-// notifyOldContact tells a verified contact that was replaced where the
-// account's messages go now; best effort, the change stands either way.
-func (s *Service) notifyOldContact(ctx context.Context, t *tenant.Tenant, before, after *store.Customer) {
-	notify := func(ch sender.Channel, old, now *string) {
-		if old == nil || (now != nil && *old == *now) || t.Senders[ch] == nil {
-			return
-		}
-		to := "(none)"
-		if now != nil {
-			to = challenge.Mask(*now)
-		}
-		err := t.Senders[ch].Send(context.WithoutCancel(ctx), sender.Message{Tenant: t.ID, Channel: ch, To: *old,
-			Language: account.LanguageOf(t, after), NewContact: to, ExpiresAt: time.Now().Add(time.Hour)})
-		if err != nil {
-			// The change stands, but its owner was not told of it: say so
-			// (a sender's error never names the destination).
-			s.log.LogAttrs(ctx, slog.LevelWarn, "contact change notice not delivered", slog.String("tenant", t.ID),
-				slog.String("channel", string(ch)), slog.String("error", err.Error()))
-		}
-	}
-	if before.EmailVerified {
-		notify(sender.Email, before.Email, after.Email)
-	}
-	if before.PhoneVerified {
-		notify(sender.SMS, before.Phone, after.Phone)
-	}
 }
 
 // SignIn signs in an identity a one-step provider proved: the account it is

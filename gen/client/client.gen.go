@@ -96,6 +96,27 @@ func (e GatewayCodeKind) Valid() bool {
 	}
 }
 
+// Defines values for GatewayContactChangedChange.
+const (
+	Added    GatewayContactChangedChange = "added"
+	Removed  GatewayContactChangedChange = "removed"
+	Replaced GatewayContactChangedChange = "replaced"
+)
+
+// Valid indicates whether the value is a known member of the GatewayContactChangedChange enum.
+func (e GatewayContactChangedChange) Valid() bool {
+	switch e {
+	case Added:
+		return true
+	case Removed:
+		return true
+	case Replaced:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for GatewayContactChangedChannel.
 const (
 	GatewayContactChangedChannelEmail GatewayContactChangedChannel = "email"
@@ -370,8 +391,10 @@ type GatewayCodeChannel string
 // GatewayCodeKind defines model for GatewayCode.Kind.
 type GatewayCodeKind string
 
-// GatewayContactChanged A notice to a verified number that an account replaced: where the account's messages go now, so that its owner learns of a change they did not make. It holds no code.
+// GatewayContactChanged A notice to a verified number of a change of its account's contacts, so that its owner learns of a change they did not make: the number was replaced or removed, or a contact was added where the account had none verified of its kind. It holds no code.
 type GatewayContactChanged struct {
+	// Change What happened: the number was replaced by `newContact`, or removed (`newContact` is `(none)`), or `newContact` was added to the account.
+	Change   GatewayContactChangedChange  `json:"change"`
 	Channel  GatewayContactChangedChannel `json:"channel"`
 	Kind     GatewayContactChangedKind    `json:"kind"`
 	Language string                       `json:"language"`
@@ -386,6 +409,9 @@ type GatewayContactChanged struct {
 	// To E.164 number (or email address).
 	To string `json:"to"`
 }
+
+// GatewayContactChangedChange What happened: the number was replaced by `newContact`, or removed (`newContact` is `(none)`), or `newContact` was added to the account.
+type GatewayContactChangedChange string
 
 // GatewayContactChangedChannel defines model for GatewayContactChanged.Channel.
 type GatewayContactChangedChannel string
@@ -409,7 +435,7 @@ type GatewayEnvelope struct {
 // GatewayEnvelopeChannel defines model for GatewayEnvelope.Channel.
 type GatewayEnvelopeChannel string
 
-// GatewayMessage One message for a tenant's SMS gateway to deliver, told apart by `kind`: a one-time code (`code`), or a notice to a verified number that an account replaced (`contactChanged`), which holds no code. `text` is the message customerd would send; a gateway that writes its own builds it from the members of the message's kind.
+// GatewayMessage One message for a tenant's SMS gateway to deliver, told apart by `kind`: a one-time code (`code`), or a notice to a verified number of a change of its account's contacts (`contactChanged`), which holds no code. `text` is the message customerd would send; a gateway that writes its own builds it from the members of the message's kind.
 type GatewayMessage struct {
 	union json.RawMessage
 }

@@ -688,7 +688,7 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
-        /** @description One message for a tenant's SMS gateway to deliver, told apart by `kind`: a one-time code (`code`), or a notice to a verified number that an account replaced (`contactChanged`), which holds no code. `text` is the message customerd would send; a gateway that writes its own builds it from the members of the message's kind. */
+        /** @description One message for a tenant's SMS gateway to deliver, told apart by `kind`: a one-time code (`code`), or a notice to a verified number of a change of its account's contacts (`contactChanged`), which holds no code. `text` is the message customerd would send; a gateway that writes its own builds it from the members of the message's kind. */
         GatewayMessage: components["schemas"]["GatewayCode"] | components["schemas"]["GatewayContactChanged"];
         /** @description A one-time code for the shopper at `to`, with the tenant's check-in link when the code comes with one. */
         GatewayCode: components["schemas"]["GatewayEnvelope"] & {
@@ -706,12 +706,17 @@ export interface components {
              */
             kind: "code";
         };
-        /** @description A notice to a verified number that an account replaced: where the account's messages go now, so that its owner learns of a change they did not make. It holds no code. */
+        /** @description A notice to a verified number of a change of its account's contacts, so that its owner learns of a change they did not make: the number was replaced or removed, or a contact was added where the account had none verified of its kind. It holds no code. */
         GatewayContactChanged: components["schemas"]["GatewayEnvelope"] & {
             /** @enum {string} */
             kind: "contactChanged";
             /** @description The account's new contact, masked (`+33*******02`, `j***@e***.com`), or `(none)` when it was removed. */
             newContact: string;
+            /**
+             * @description What happened: the number was replaced by `newContact`, or removed (`newContact` is `(none)`), or `newContact` was added to the account.
+             * @enum {string}
+             */
+            change: "replaced" | "removed" | "added";
         } & {
             /**
              * @description discriminator enum property added by openapi-typescript
