@@ -230,7 +230,7 @@ func wire(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 		}
 	}
 	e, err := server.New(server.Options{Tenants: tenants, Eraser: rights, Store: st, Accounts: accounts,
-		SignIn: signin.New(st, accounts, challenges, server.Lengths(spec), log), Tokens: tokens, Logger: log,
+		SignIn: signin.New(st, accounts, challenges, server.Lengths(spec)), Tokens: tokens, Logger: log,
 		TrustedProxies: cfg.TrustedNets(), Metrics: metrics, Spec: spec})
 	if err != nil {
 		return nil, err

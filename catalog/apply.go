@@ -113,8 +113,9 @@ func diff(prev, next map[string]any) []string {
 		case !had:
 			out = append(out, fmt.Sprintf("+ %s: %s", p, show(p, after[p])))
 		case old != after[p]:
-			line := fmt.Sprintf("~ %s: %s -> %s", p, show(p, old), show(p, after[p]))
-			if show(p, old) == show(p, after[p]) && !secret[p] {
+			was, is := show(p, old), show(p, after[p])
+			line := fmt.Sprintf("~ %s: %s -> %s", p, was, is)
+			if was == is && !secret[p] {
 				line += " (" + hiddenChange(old, after[p]) + " changed)" // still a change to see
 			}
 			out = append(out, line)

@@ -12,7 +12,7 @@ import (
 )
 
 // When a token holder replaces the account's verified phone number, the old
-// number is told where the account's messages go now (notifyOldContact), as
+// number is told where the account's messages go now (account.Service.NotifyContactChange), as
 // the old email is. By SMS, the notice must say so: it must not be a
 // "verification code" message with no code in it, which tells the owner
 // nothing of the change.

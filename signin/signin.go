@@ -11,7 +11,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"maps"
 	"strings"
 	"time"
@@ -53,7 +52,6 @@ type Service struct {
 	accounts   *account.Service
 	challenges *challenge.Service
 	lengths    Lengths
-	log        *slog.Logger
 }
 
 // Lengths are the most characters an account's text fields keep, by JSON
@@ -61,8 +59,8 @@ type Service struct {
 type Lengths map[string]int
 
 // New returns a Service; a provider's claims are kept within lengths.
-func New(st Store, accounts *account.Service, challenges *challenge.Service, lengths Lengths, log *slog.Logger) *Service {
-	return &Service{store: st, accounts: accounts, challenges: challenges, lengths: lengths, log: log}
+func New(st Store, accounts *account.Service, challenges *challenge.Service, lengths Lengths) *Service {
+	return &Service{store: st, accounts: accounts, challenges: challenges, lengths: lengths}
 }
 
 // Start sends a one-time code to k. The answer is the same whether or not
